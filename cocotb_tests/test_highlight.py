@@ -1,0 +1,24 @@
+"""pytest runner for the HighLight array benches (the simulator side is ``highlight_tb``).
+
+One Verilator build per configuration is cached and shared by all its tests; the
+configurations cover a tiny array, the HighLight default (H0=4, rank-1 4:4..4:7) and
+an H0=8 non-square array. Every provisioned pattern of each runs in every_pattern_*.
+"""
+from pathlib import Path
+
+import pytest
+
+from sparseloom import verilate
+from sparseloom.gen.highlight import PRESETS
+
+HERE = Path(__file__).parent
+CONFIGS = ["highlight_small", "highlight_default", "highlight_h8"]
+TESTS = ["every_pattern_random_stalls", "extremes_full_k", "exact_cycles_multi_tile",
+         "back_pressure_and_reconfiguration"]
+
+
+@pytest.mark.parametrize("testcase", TESTS)
+@pytest.mark.parametrize("config_name", CONFIGS)
+def test_highlight(config_name, testcase, tmp_path):
+    verilate.run(PRESETS[config_name], "highlight_tb", testcase=testcase,
+                 test_dir=tmp_path, env={"PYTHONPATH": str(HERE)})

@@ -1,0 +1,1 @@
+"""Amaranth generators of sparse and low-bit DNN accelerator cores."""

@@ -1,0 +1,252 @@
+"""Typed configuration of the HighLight HSS PE array, its presets and its cycle model.
+
+The configuration is the single source of truth: the Amaranth generator builds its
+ports from the layouts defined here, the JSON description is emitted from here, and
+the simulation driver packs streams and predicts cycles from the same object.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.lib import data
+from amaranth.hdl import signed, unsigned
+
+#: Width of the run-time ``batches`` field: row batches per tile (M rows / array rows).
+BATCH_WIDTH = 16
+
+
+def _bits(n: int) -> int:
+    """Bits of an unsigned field that holds 0..n."""
+    return max(1, n.bit_length())
+
+
+def _int_in(name: str, value, lo: int, hi: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        allowed = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        raise ValueError(f"{name} must be in {allowed}, got {value}")
+
+
+@dataclass(frozen=True)
+class HighLightConfig:
+    """One HighLight array: ``rows`` x ``cols`` PEs, each with ``g0_max`` multipliers.
+
+    A PE row works on one weight row, a PE column on one activation column. Blocks are
+    ``h0`` elements; a group is ``h1`` blocks with ``h1`` chosen at run time up to
+    ``h1_max``; ``g0``/``g1`` are chosen at run time up to ``g0_max``/``g1_max``.
+    ``k_max`` is the depth, along K, of each half of the double-buffered activation buffer.
+    """
+
+    name: str
+    rows: int
+    cols: int
+    h0: int
+    g0_max: int
+    h1_max: int
+    g1_max: int
+    k_max: int
+    data_width: int = 8
+    acc_width: int = 32
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ValueError(f"name must be a Verilog-safe identifier, got {self.name!r}")
+        _int_in("rows", self.rows, 1, 64)
+        _int_in("cols", self.cols, 1, 64)
+        _int_in("h0", self.h0, 2, 16)
+        _int_in("g0_max", self.g0_max, 1, self.h0)
+        _int_in("h1_max", self.h1_max, 2, 16)
+        _int_in("g1_max", self.g1_max, 1, self.h1_max)
+        _int_in("data_width", self.data_width, 2, 16)
+        _int_in("k_max", self.k_max, self.h0 * self.h1_max, 1 << 16)
+        if self.k_max % self.h0:
+            raise ValueError(f"k_max must be a multiple of h0={self.h0}, got {self.k_max}")
+        need = self.min_acc_width(self.k_max, self.data_width)
+        _int_in("acc_width", self.acc_width, 2, 32)
+        if self.acc_width < need:
+            raise ValueError(
+                f"acc_width={self.acc_width} can overflow: k_max={self.k_max} products of "
+                f"{self.data_width}-bit operands need acc_width >= {need} (allowed {need}..32)")
+
+    # ----- derived hardware quantities ------------------------------------------------
+    @staticmethod
+    def min_acc_width(k: int, data_width: int) -> int:
+        """Signed width that holds any sum of ``k`` products of two ``data_width``-bit ints.
+
+        The largest magnitude is k * (-2^(dw-1))^2 = k * 2^(2dw-2), which is positive.
+        """
+        return (k << (2 * data_width - 2)).bit_length() + 1
+
+    @property
+    def lanes(self) -> int:
+        """Multipliers per PE; a beat carries ``lanes // g0`` kept blocks per row."""
+        return self.g0_max
+
+    @property
+    def multipliers(self) -> int:
+        return self.rows * self.cols * self.lanes
+
+    @property
+    def banks(self) -> int:
+        """Activation banks: a power of two >= h1_max, so any h1 <= h1_max consecutive
+        blocks sit in distinct banks and a whole group is read in one cycle."""
+        return 1 << (self.h1_max - 1).bit_length()
+
+    @property
+    def bank_rows(self) -> int:
+        """Rows of one bank per buffer half (the memory holds two halves)."""
+        return -(-self.k_max // self.h0 // self.banks)
+
+    @property
+    def max_blocks(self) -> int:
+        return self.k_max // self.h0
+
+    @property
+    def offset_width(self) -> int:
+        return (self.h0 - 1).bit_length()
+
+    @property
+    def slot_width(self) -> int:
+        return (self.h1_max - 1).bit_length()
+
+    # ----- stream layouts shared by generator, driver and description ---------------
+    @property
+    def weight_row_layout(self) -> data.StructLayout:
+        return data.StructLayout({
+            "value": data.ArrayLayout(signed(self.data_width), self.lanes),
+            "offset": data.ArrayLayout(unsigned(self.offset_width), self.lanes),
+            "slot": data.ArrayLayout(unsigned(self.slot_width), self.lanes),
+        })
+
+    @property
+    def weight_layout(self) -> data.ArrayLayout:
+        """One weight beat: for each PE row, ``lanes`` values with their rank-0 offsets,
+        and the rank-1 block index of each kept-block slot (lane l uses slot l // g0)."""
+        return data.ArrayLayout(self.weight_row_layout, self.rows)
+
+    @property
+    def act_layout(self) -> data.ArrayLayout:
+        """One activation beat: one block, element [o][c] = X[block*h0 + o, n0 + c]."""
+        return data.ArrayLayout(data.ArrayLayout(signed(self.data_width), self.cols), self.h0)
+
+    @property
+    def result_layout(self) -> data.ArrayLayout:
+        """One result beat: a row batch, element [r][c] = Y[m0 + r, n0 + c]."""
+        return data.ArrayLayout(data.ArrayLayout(signed(self.acc_width), self.cols), self.rows)
+
+    @property
+    def cfg_layout(self) -> data.StructLayout:
+        """The run-time configuration register: the HSS pattern and the tile shape."""
+        return data.StructLayout({
+            "g0": unsigned(_bits(self.g0_max)),
+            "g1": unsigned(_bits(self.g1_max)),
+            "h1": unsigned(_bits(self.h1_max)),
+            "groups": unsigned(_bits(self.max_blocks)),
+            "batches": unsigned(BATCH_WIDTH),
+        })
+
+    # ----- run-time patterns --------------------------------------------------------
+    def check_pattern(self, pattern) -> None:
+        """Raise ValueError unless this array can run ``pattern`` (a golden HSSPattern)."""
+        if pattern.h0 != self.h0:
+            raise ValueError(f"pattern {pattern}: h0 must be {self.h0} on {self.name}, got {pattern.h0}")
+        if pattern.g0 > self.g0_max:
+            raise ValueError(f"pattern {pattern}: g0 must be in 1..{self.g0_max} on {self.name}, got {pattern.g0}")
+        if pattern.g1 > self.g1_max:
+            raise ValueError(f"pattern {pattern}: g1 must be in 1..{self.g1_max} on {self.name}, got {pattern.g1}")
+        if pattern.h1 > self.h1_max:
+            raise ValueError(
+                f"pattern {pattern}: h1 must be in {pattern.g1}..{self.h1_max} on {self.name}, got {pattern.h1}")
+
+    def provisioned_patterns(self):
+        """Every (g1, h1, g0) the array can run, as text patterns, densest first."""
+        out = [f"{g1}:{h1},{g0}:{self.h0}"
+               for g0 in range(self.g0_max, 0, -1)
+               for g1 in range(self.g1_max, 0, -1)
+               for h1 in range(g1, self.h1_max + 1)]
+        return out
+
+    def beats_per_group(self, g1: int, g0: int) -> int:
+        return -(-g1 // (self.lanes // g0))
+
+    def max_groups(self, h1: int) -> int:
+        """Groups of one tile that fit a buffer half."""
+        return self.max_blocks // h1
+
+    def tile_cycles(self, tiles) -> int:
+        """Exact cycles of a stall-free run, first activation beat to last result beat.
+
+        ``tiles`` lists (blocks, beats) per tile. The act stream fills one buffer half at
+        one block per cycle while the other half computes at one weight beat per cycle; a
+        half is freed the cycle after its last beat issues; results leave 3 cycles after
+        their last beat. With no back-pressure this recurrence is exact (tested in RTL).
+        """
+        load_end = [-1, -1]    # last load cycle of the tile now in each half
+        issue_end = [-1, -1]   # last issue cycle of the tile now in each half
+        last_issue = -1
+        prev_load_end = -1
+        for i, (blocks, beats) in enumerate(tiles):
+            half = i % 2
+            load_start = max(prev_load_end + 1, issue_end[half] + 1)
+            prev_load_end = load_end[half] = load_start + blocks - 1
+            first_issue = max(load_end[half] + 1, last_issue + 1)
+            last_issue = issue_end[half] = first_issue + beats - 1
+        return last_issue + 4
+
+    # ----- description ---------------------------------------------------------------
+    def parameters(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def derived(self) -> dict:
+        worst = self.k_max << (2 * self.data_width - 2)
+        return {
+            "lanes_per_pe": self.lanes,
+            "multipliers": self.multipliers,
+            "activation_banks": self.banks,
+            "activation_buffer_bits": 2 * self.banks * self.bank_rows * self.h0 * self.cols * self.data_width,
+            "runtime_pattern": {
+                "h0": self.h0, "g0": [1, self.g0_max], "g1": [1, self.g1_max], "h1": ["g1", self.h1_max],
+                "blocks_per_beat": "lanes // g0", "beats_per_group": "ceil(g1 / (lanes // g0))",
+            },
+            "accumulator": {
+                "width": self.acc_width,
+                "largest_magnitude": worst,
+                "overflow": (f"none: any K <= k_max={self.k_max} of {self.data_width}-bit products sums to "
+                             f"|y| <= {worst} < 2^{self.acc_width - 1}"),
+            },
+            "latency": {"result_after_last_weight_beat": 3},
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "HighLightConfig":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - fields
+        if unknown:
+            raise ValueError(f"unknown highlight configuration keys {sorted(unknown)}; allowed: {sorted(fields)}")
+        return cls(**d)
+
+    @classmethod
+    def load(cls, name_or_file: str) -> "HighLightConfig":
+        """A preset by name, or a JSON file holding the parameters (or a full description)."""
+        if name_or_file in PRESETS:
+            return PRESETS[name_or_file]
+        path = Path(name_or_file)
+        if not path.is_file():
+            raise ValueError(f"config must be a preset ({', '.join(PRESETS)}) or a JSON file, got {name_or_file!r}")
+        d = json.loads(path.read_text())
+        return cls.from_dict(d.get("parameters", d))
+
+
+PRESETS = {c.name: c for c in [
+    # Small enough to simulate in seconds and to fit an iCE40 UP5K.
+    HighLightConfig("highlight_small", rows=2, cols=2, h0=4, g0_max=2, h1_max=4, g1_max=2, k_max=64),
+    # HighLight's own pattern set: rank-1 4:4..4:7 over rank-0 4:4, 2:4, 1:4.
+    HighLightConfig("highlight_default", rows=8, cols=8, h0=4, g0_max=4, h1_max=7, g1_max=4, k_max=1680),
+    # Eight-element blocks on a non-square array.
+    HighLightConfig("highlight_h8", rows=4, cols=2, h0=8, g0_max=4, h1_max=4, g1_max=2, k_max=256),
+]}

@@ -1,0 +1,1 @@
+"""Simulation drivers: host-side stream plans and the cocotb engine that plays them."""

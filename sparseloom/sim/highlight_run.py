@@ -1,0 +1,18 @@
+"""Play a ``HighLightPlan`` through the simulated array (simulator side)."""
+from __future__ import annotations
+
+from .engine import play
+from .highlight_plan import HighLightPlan
+
+
+async def run_plan(dut, plan: HighLightPlan, *, stall: float = 0.0, rng=None, progress=None):
+    """Configure the array for the plan's pattern, stream the GEMM, return (Y, cycles).
+
+    ``cycles`` runs from the first activation beat to the last result beat.
+    """
+    await play(dut, {"cfg": [plan.cfg_word]}, {})
+    act = [word for tile in plan.tiles for word in tile.act]
+    weights = [word for tile in plan.tiles for word in tile.weights]
+    got, cycles = await play(dut, {"act": act, "w": weights}, {"result": plan.result_beats},
+                             stall=stall, rng=rng, progress=progress)
+    return plan.assemble(got["result"]), cycles
