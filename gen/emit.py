@@ -39,8 +39,8 @@ def build(config):
     return GENERATORS[generator_of(config)][1](config)
 
 
-def to_verilog(config) -> str:
-    return verilog.convert(build(config), name=config.name, emit_src=False)
+def to_verilog(config, component=None) -> str:
+    return verilog.convert(component or build(config), name=config.name, emit_src=False)
 
 
 def layout_fields(layout, prefix=()) -> list[dict]:
@@ -56,10 +56,10 @@ def layout_fields(layout, prefix=()) -> list[dict]:
     return fields
 
 
-def describe(config) -> dict:
+def describe(config, component) -> dict:
+    """The JSON-ready description of ``component``, generated from ``config``."""
     from sparseloom import __version__
 
-    component = build(config)
     ports = [{"name": "clk", "direction": "in", "width": 1, "signed": False},
              {"name": "rst", "direction": "in", "width": 1, "signed": False}]
     streams = {}
@@ -82,8 +82,9 @@ def describe(config) -> dict:
 
 def write(config, out_dir) -> tuple[Path, Path]:
     """Write ``<name>.v`` and ``<name>.json``; both are produced before either is written."""
-    text = to_verilog(config)
-    desc = json.dumps(describe(config), indent=2, sort_keys=False) + "\n"
+    component = build(config)
+    desc = json.dumps(describe(config, component), indent=2) + "\n"
+    text = to_verilog(config, component)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = (out_dir / f"{config.name}.v", out_dir / f"{config.name}.json")

