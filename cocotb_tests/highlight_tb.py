@@ -111,3 +111,18 @@ async def back_pressure_and_reconfiguration(dut):
         w = random_weights(rng, 3 * config.rows, k, pattern)
         x = rng.integers(-128, 128, size=(k, config.cols), dtype=np.int8)
         await check_gemm(dut, config, pattern, w, x, stall=0.8, rng=stall_rng)
+
+
+@cocotb.test(skip="SPARSELOOM_SLOW" not in os.environ)
+async def large_gemm_sweep(dut):
+    """Slow sweep: a full-buffer K and several column tiles for every pattern, 10% stalls."""
+    config, patterns = _setup()
+    seed = cocotb.RANDOM_SEED
+    rng = np.random.default_rng(seed)
+    stall_rng = random.Random(seed)
+    await start(dut)
+    for pattern in patterns:
+        k = config.max_groups(pattern.h1) * pattern.group_size
+        w = random_weights(rng, 4 * config.rows + 3, k, pattern)
+        x = rng.integers(-128, 128, size=(k, 3 * config.cols + 1), dtype=np.int8)
+        await check_gemm(dut, config, pattern, w, x, stall=0.1, rng=stall_rng)

@@ -75,3 +75,12 @@ def test_prune_command(files):
     run = sparseloom("prune", "--pattern", "2:4,2:4", "--weights", str(p["bad"]), "--out", str(tmp / "pr.npy"))
     assert run.returncode == 0, run.stderr
     assert hss.satisfies(np.load(tmp / "pr.npy"), hss.HSSPattern.parse("2:4,2:4"))
+
+
+@pytest.mark.slow
+def test_waves_written_next_to_output(files):
+    tmp, p, _, _ = files
+    run = sparseloom(*sim_args(tmp, p["w"], p["x"], "--waves"))
+    assert run.returncode == 0, run.stderr
+    assert (tmp / "y.fst").stat().st_size > 1000
+    assert json.loads((tmp / "r.json").read_text())["waves"] == str(tmp / "y.fst")

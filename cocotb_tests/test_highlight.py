@@ -18,11 +18,21 @@ TESTS = ["every_pattern_random_stalls", "extremes_full_k", "exact_cycles_multi_t
          "back_pressure_and_reconfiguration"]
 
 
-@pytest.mark.parametrize("testcase", TESTS)
-@pytest.mark.parametrize("config_name", CONFIGS)
-def test_highlight(config_name, testcase, tmp_path):
+def run_bench(config_name, testcase, tmp_path, env=None):
     """Logs, results and (with WAVES=1) dump.fst land in $SPARSELOOM_SIM_DIR/<config>-<test>."""
     sim_dir = os.environ.get("SPARSELOOM_SIM_DIR")
     test_dir = Path(sim_dir) / f"{config_name}-{testcase}" if sim_dir else tmp_path
     verilate.run(PRESETS[config_name], "highlight_tb", testcase=testcase,
-                 test_dir=test_dir, env={"PYTHONPATH": str(HERE)})
+                 test_dir=test_dir, env={"PYTHONPATH": str(HERE), **(env or {})})
+
+
+@pytest.mark.parametrize("testcase", TESTS)
+@pytest.mark.parametrize("config_name", CONFIGS)
+def test_highlight(config_name, testcase, tmp_path):
+    run_bench(config_name, testcase, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config_name", CONFIGS)
+def test_highlight_large_sweep(config_name, tmp_path):
+    run_bench(config_name, "large_gemm_sweep", tmp_path, env={"SPARSELOOM_SLOW": "1"})

@@ -11,6 +11,10 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -56,6 +60,31 @@ def _locked(path: Path):
             fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+#: The wheel's FST writer links liblz4, which a bare machine lacks; its C source ships
+#: in this PyPI sdist and is compiled once into the cache when waveforms are requested.
+LZ4_SDIST = "lz4==4.4.5"
+
+
+def lz4_flags() -> list[str]:
+    """Verilator flags that make ``-llz4`` resolve to a cached static library."""
+    root = cache_root() / "lz4"
+    with _locked(root.with_name("lz4.lock")):
+        if not (root / "liblz4.a").exists():
+            with tempfile.TemporaryDirectory() as tmp:
+                subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                                "--no-binary", "lz4", LZ4_SDIST, "-d", tmp], check=True)
+                (sdist,) = Path(tmp).glob("lz4-*.tar.gz")
+                root.mkdir(parents=True, exist_ok=True)
+                with tarfile.open(sdist) as tar:
+                    for member in tar.getmembers():
+                        if member.name.endswith(("lz4libs/lz4.c", "lz4libs/lz4.h")):
+                            (root / Path(member.name).name).write_bytes(tar.extractfile(member).read())
+                cc = os.environ.get("CC", "cc")
+                subprocess.run([cc, "-O2", "-fPIC", "-c", "lz4.c", "-o", "lz4.o"], cwd=root, check=True)
+                subprocess.run(["ar", "rcs", "liblz4.a", "lz4.o"], cwd=root, check=True)
+    return ["-CFLAGS", f"-I{root}", "-LDFLAGS", f"-L{root}"]
+
+
 def _build_key(config, waves: bool) -> str:
     h = hashlib.sha256()
     h.update(json.dumps(config.parameters(), sort_keys=True).encode())
@@ -80,7 +109,7 @@ def build(config, waves: bool = False) -> Path:
             build_dir.mkdir(parents=True)
             source = build_dir / f"{config.name}.v"
             source.write_text(emit.to_verilog(config))
-            trace = ["--trace-fst", "--trace-structs"] if waves else []
+            trace = ["--trace-fst", "--trace-structs", *lz4_flags()] if waves else []
             get_runner("verilator").build(
                 sources=[source], hdl_toplevel=config.name, build_dir=build_dir,
                 build_args=SIM_FLAGS + trace, waves=waves, always=True,
