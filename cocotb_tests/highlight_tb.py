@@ -22,9 +22,12 @@ from sparseloom.sim.highlight_run import run_plan
 
 
 def _setup():
+    """The configuration, the patterns to cover, and data/stall generators from the logged seed."""
     config = HighLightConfig.from_dict(json.loads(os.environ["SPARSELOOM_CONFIG"]))
     patterns = json.loads(os.environ.get("SPARSELOOM_PATTERNS", "null")) or config.provisioned_patterns()
-    return config, [hss.HSSPattern.parse(p) for p in patterns]
+    seed = cocotb.RANDOM_SEED
+    return (config, [hss.HSSPattern.parse(p) for p in patterns],
+            np.random.default_rng(seed), random.Random(seed))
 
 
 def assert_equal(got: np.ndarray, want: np.ndarray, what: str) -> None:
@@ -56,10 +59,7 @@ async def check_gemm(dut, config, pattern, w, x, *, stall, rng, exact_cycles=Fal
 @cocotb.test()
 async def every_pattern_random_stalls(dut):
     """Each provisioned pattern on random shapes (tails of M and N), 30% stalls on every stream."""
-    config, patterns = _setup()
-    seed = cocotb.RANDOM_SEED
-    rng = np.random.default_rng(seed)
-    stall_rng = random.Random(seed)
+    config, patterns, rng, stall_rng = _setup()
     await start(dut)
     for pattern in patterns:
         m = int(rng.integers(1, 3 * config.rows + 2))
@@ -73,7 +73,7 @@ async def every_pattern_random_stalls(dut):
 @cocotb.test()
 async def extremes_full_k(dut):
     """-128 x -128 over a full buffer of K (the largest sum), and -128 x 127 (the most negative)."""
-    config, _ = _setup()
+    config, *_ = _setup()
     await start(dut)
     dense = hss.HSSPattern(config.g1_max, config.g1_max, config.g0_max, config.h0)
     k = config.max_groups(dense.h1) * dense.group_size
@@ -86,8 +86,7 @@ async def extremes_full_k(dut):
 @cocotb.test()
 async def exact_cycles_multi_tile(dut):
     """Stall-free runs over several column and K tiles take exactly the modelled cycles."""
-    config, patterns = _setup()
-    rng = np.random.default_rng(cocotb.RANDOM_SEED)
+    config, patterns, rng, _ = _setup()
     await start(dut)
     chosen = [patterns[0], patterns[len(patterns) // 2], patterns[-1]]
     for pattern in chosen:
@@ -101,10 +100,7 @@ async def exact_cycles_multi_tile(dut):
 @cocotb.test()
 async def back_pressure_and_reconfiguration(dut):
     """Heavy result back-pressure, and back-to-back GEMMs switching pattern when idle."""
-    config, patterns = _setup()
-    seed = cocotb.RANDOM_SEED
-    rng = np.random.default_rng(seed)
-    stall_rng = random.Random(seed)
+    config, patterns, rng, stall_rng = _setup()
     await start(dut)
     for pattern in rng.permutation(np.array(patterns, dtype=object))[:6]:
         k = pattern.group_size * 2
@@ -116,10 +112,7 @@ async def back_pressure_and_reconfiguration(dut):
 @cocotb.test(skip="SPARSELOOM_SLOW" not in os.environ)
 async def large_gemm_sweep(dut):
     """Slow sweep: a full-buffer K and several column tiles for every pattern, 10% stalls."""
-    config, patterns = _setup()
-    seed = cocotb.RANDOM_SEED
-    rng = np.random.default_rng(seed)
-    stall_rng = random.Random(seed)
+    config, patterns, rng, stall_rng = _setup()
     await start(dut)
     for pattern in patterns:
         k = config.max_groups(pattern.h1) * pattern.group_size
