@@ -6,61 +6,61 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [32:0] \$100 ;
-  wire [31:0] \$101 ;
-  wire [16:0] \$102 ;
-  wire [17:0] \$103 ;
-  wire [18:0] \$104 ;
-  wire [19:0] \$105 ;
-  wire [32:0] \$106 ;
-  wire [31:0] \$107 ;
-  wire [16:0] \$108 ;
-  wire [17:0] \$109 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire [2:0] \$102 ;
+  wire [5:0] \$103 ;
+  wire [6:0] \$104 ;
+  reg [7:0] \$105 ;
+  wire [15:0] \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [18:0] \$110 ;
-  wire [19:0] \$111 ;
-  wire [32:0] \$112 ;
-  wire \$113 ;
-  wire [8:0] \$114 ;
+  wire [2:0] \$110 ;
+  wire [5:0] \$111 ;
+  wire [6:0] \$112 ;
+  reg [7:0] \$113 ;
+  wire [15:0] \$114 ;
   wire \$115 ;
-  wire [6:0] \$116 ;
+  wire \$116 ;
   wire \$117 ;
-  wire \$118 ;
-  wire [6:0] \$119 ;
+  wire [2:0] \$118 ;
+  wire [5:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
+  wire [6:0] \$120 ;
+  reg [7:0] \$121 ;
+  wire [15:0] \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire \$126 ;
-  wire [2:0] \$127 ;
-  wire \$128 ;
-  wire [6:0] \$129 ;
-  wire \$13 ;
-  wire \$130 ;
+  wire [2:0] \$126 ;
+  wire [5:0] \$127 ;
+  wire [6:0] \$128 ;
+  reg [7:0] \$129 ;
+  wire [2:0] \$13 ;
+  wire [15:0] \$130 ;
   wire \$131 ;
   wire \$132 ;
-  wire [1:0] \$133 ;
+  wire \$133 ;
   wire [2:0] \$134 ;
-  wire \$135 ;
+  wire [5:0] \$135 ;
   wire [6:0] \$136 ;
-  wire [6:0] \$137 ;
-  wire [6:0] \$138 ;
+  reg [7:0] \$137 ;
+  wire [15:0] \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire [16:0] \$140 ;
-  wire [16:0] \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire [2:0] \$142 ;
+  wire [5:0] \$143 ;
+  wire [6:0] \$144 ;
+  reg [7:0] \$145 ;
+  wire [15:0] \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
-  wire [3:0] \$15 ;
+  wire \$15 ;
   wire [2:0] \$150 ;
   wire [5:0] \$151 ;
   wire [6:0] \$152 ;
@@ -71,7 +71,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire \$157 ;
   wire [2:0] \$158 ;
   wire [5:0] \$159 ;
-  wire [5:0] \$16 ;
+  wire [6:0] \$16 ;
   wire [6:0] \$160 ;
   reg [7:0] \$161 ;
   wire [15:0] \$162 ;
@@ -82,7 +82,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [5:0] \$167 ;
   wire [6:0] \$168 ;
   reg [7:0] \$169 ;
-  wire [6:0] \$17 ;
+  wire \$17 ;
   wire [15:0] \$170 ;
   wire \$171 ;
   wire \$172 ;
@@ -104,7 +104,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
-  wire \$19 ;
+  wire [6:0] \$19 ;
   wire [2:0] \$190 ;
   wire [5:0] \$191 ;
   wire [6:0] \$192 ;
@@ -116,7 +116,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [2:0] \$198 ;
   wire [5:0] \$199 ;
   wire \$2 ;
-  wire [3:0] \$20 ;
+  wire [6:0] \$20 ;
   wire [6:0] \$200 ;
   reg [7:0] \$201 ;
   wire [15:0] \$202 ;
@@ -127,7 +127,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [5:0] \$207 ;
   wire [6:0] \$208 ;
   reg [7:0] \$209 ;
-  wire [5:0] \$21 ;
+  wire \$21 ;
   wire [15:0] \$210 ;
   wire \$211 ;
   wire \$212 ;
@@ -138,7 +138,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   reg [7:0] \$217 ;
   wire [15:0] \$218 ;
   wire \$219 ;
-  wire [6:0] \$22 ;
+  wire [2:0] \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire [2:0] \$222 ;
@@ -171,7 +171,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [5:0] \$247 ;
   wire [6:0] \$248 ;
   reg [7:0] \$249 ;
-  wire [3:0] \$25 ;
+  wire [6:0] \$25 ;
   wire [15:0] \$250 ;
   wire \$251 ;
   wire \$252 ;
@@ -182,7 +182,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   reg [7:0] \$257 ;
   wire [15:0] \$258 ;
   wire \$259 ;
-  wire [5:0] \$26 ;
+  wire \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire [2:0] \$262 ;
@@ -193,7 +193,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire \$267 ;
   wire \$268 ;
   wire \$269 ;
-  wire [6:0] \$27 ;
+  wire \$27 ;
   wire [2:0] \$270 ;
   wire [5:0] \$271 ;
   wire [6:0] \$272 ;
@@ -215,7 +215,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [5:0] \$287 ;
   wire [6:0] \$288 ;
   reg [7:0] \$289 ;
-  wire \$29 ;
+  wire [2:0] \$29 ;
   wire [15:0] \$290 ;
   wire \$291 ;
   wire \$292 ;
@@ -226,8 +226,8 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   reg [7:0] \$297 ;
   wire [15:0] \$298 ;
   wire \$299 ;
-  wire \$3 ;
-  wire [3:0] \$30 ;
+  wire [2:0] \$3 ;
+  wire \$30 ;
   wire \$300 ;
   wire \$301 ;
   wire [2:0] \$302 ;
@@ -238,7 +238,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
-  wire [5:0] \$31 ;
+  wire \$31 ;
   wire [2:0] \$310 ;
   wire [5:0] \$311 ;
   wire [6:0] \$312 ;
@@ -265,362 +265,421 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire \$331 ;
   wire \$332 ;
   wire \$333 ;
-  wire [2:0] \$334 ;
-  wire [5:0] \$335 ;
-  wire [6:0] \$336 ;
-  reg [7:0] \$337 ;
-  wire [15:0] \$338 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire [8:0] \$336 ;
+  wire \$337 ;
+  wire [6:0] \$338 ;
   wire \$339 ;
   wire \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire [2:0] \$342 ;
-  wire [5:0] \$343 ;
-  wire [6:0] \$344 ;
-  reg [7:0] \$345 ;
-  wire [15:0] \$346 ;
-  wire \$347 ;
+  wire [3:0] \$340 ;
+  wire [5:0] \$341 ;
+  wire [6:0] \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire [3:0] \$345 ;
+  wire [5:0] \$346 ;
+  wire [6:0] \$347 ;
   wire \$348 ;
   wire \$349 ;
-  wire \$35 ;
-  wire [2:0] \$350 ;
+  wire [16:0] \$35 ;
+  wire [3:0] \$350 ;
   wire [5:0] \$351 ;
   wire [6:0] \$352 ;
-  reg [7:0] \$353 ;
-  wire [15:0] \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire \$357 ;
-  wire [2:0] \$358 ;
-  wire [5:0] \$359 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire [3:0] \$355 ;
+  wire [5:0] \$356 ;
+  wire [6:0] \$357 ;
+  wire \$358 ;
+  wire \$359 ;
   wire \$36 ;
-  wire [6:0] \$360 ;
-  reg [7:0] \$361 ;
-  wire [15:0] \$362 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
   wire \$363 ;
-  wire \$364 ;
+  wire [2:0] \$364 ;
   wire \$365 ;
-  wire [2:0] \$366 ;
-  wire [5:0] \$367 ;
-  wire [6:0] \$368 ;
-  reg [7:0] \$369 ;
+  wire \$366 ;
+  wire [6:0] \$367 ;
+  wire \$368 ;
+  wire \$369 ;
   wire \$37 ;
-  wire [15:0] \$370 ;
+  wire [16:0] \$370 ;
   wire \$371 ;
   wire \$372 ;
-  wire \$373 ;
-  wire [2:0] \$374 ;
-  wire [5:0] \$375 ;
+  wire [3:0] \$373 ;
+  wire [5:0] \$374 ;
+  wire \$375 ;
   wire [6:0] \$376 ;
-  reg [7:0] \$377 ;
-  wire [15:0] \$378 ;
+  wire [7:0] \$377 ;
+  wire \$378 ;
   wire \$379 ;
-  wire \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire [2:0] \$382 ;
-  wire [5:0] \$383 ;
-  wire [6:0] \$384 ;
-  reg [7:0] \$385 ;
-  wire [15:0] \$386 ;
-  wire \$387 ;
-  wire \$388 ;
+  wire [16:0] \$38 ;
+  wire [3:0] \$380 ;
+  wire [5:0] \$381 ;
+  wire \$382 ;
+  wire [6:0] \$383 ;
+  wire [7:0] \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire [3:0] \$387 ;
+  wire [5:0] \$388 ;
   wire \$389 ;
-  wire [3:0] \$39 ;
-  wire [2:0] \$390 ;
-  wire [5:0] \$391 ;
-  wire [6:0] \$392 ;
-  reg [7:0] \$393 ;
-  wire [15:0] \$394 ;
-  wire \$395 ;
-  wire \$396 ;
+  wire [16:0] \$39 ;
+  wire [6:0] \$390 ;
+  wire [7:0] \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire [3:0] \$394 ;
+  wire [5:0] \$395 ;
+  wire [6:0] \$396 ;
   wire \$397 ;
-  wire [2:0] \$398 ;
-  wire [5:0] \$399 ;
+  wire \$398 ;
+  wire [31:0] \$399 ;
   wire \$4 ;
-  wire [5:0] \$40 ;
-  wire [6:0] \$400 ;
-  reg [7:0] \$401 ;
-  wire [15:0] \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  reg [29:0] \$407 ;
-  reg [5:0] \$408 ;
-  reg [1:0] \$409 ;
-  wire \$41 ;
-  reg [5:0] \$410 ;
-  reg [1:0] \$411 ;
-  reg \$412 ;
-  reg \$413 ;
-  reg \$414 ;
-  reg \$415 ;
-  reg [207:0] \$416 ;
-  reg [1:0] \$417 ;
-  reg \$418 ;
-  reg [5:0] \$419 ;
-  wire [6:0] \$42 ;
-  reg [5:0] \$420 ;
-  reg [15:0] \$421 ;
-  reg \$422 ;
-  reg \$423 ;
-  reg \$424 ;
-  reg \$425 ;
-  reg [511:0] \$426 ;
-  reg [255:0] \$427 ;
-  reg \$428 ;
-  reg [255:0] \$429 ;
-  wire [7:0] \$43 ;
-  wire \$44 ;
+  wire \$40 ;
+  wire [16:0] \$400 ;
+  wire [17:0] \$401 ;
+  wire [18:0] \$402 ;
+  wire [19:0] \$403 ;
+  wire [32:0] \$404 ;
+  wire [31:0] \$405 ;
+  wire [16:0] \$406 ;
+  wire [17:0] \$407 ;
+  wire [18:0] \$408 ;
+  wire [19:0] \$409 ;
+  wire [2:0] \$41 ;
+  wire [32:0] \$410 ;
+  wire [31:0] \$411 ;
+  wire [16:0] \$412 ;
+  wire [17:0] \$413 ;
+  wire [18:0] \$414 ;
+  wire [19:0] \$415 ;
+  wire [32:0] \$416 ;
+  wire [31:0] \$417 ;
+  wire [16:0] \$418 ;
+  wire [17:0] \$419 ;
+  wire \$42 ;
+  wire [18:0] \$420 ;
+  wire [19:0] \$421 ;
+  wire [32:0] \$422 ;
+  wire [31:0] \$423 ;
+  wire [16:0] \$424 ;
+  wire [17:0] \$425 ;
+  wire [18:0] \$426 ;
+  wire [19:0] \$427 ;
+  wire [32:0] \$428 ;
+  wire [31:0] \$429 ;
+  wire \$43 ;
+  wire [16:0] \$430 ;
+  wire [17:0] \$431 ;
+  wire [18:0] \$432 ;
+  wire [19:0] \$433 ;
+  wire [32:0] \$434 ;
+  wire [31:0] \$435 ;
+  wire [16:0] \$436 ;
+  wire [17:0] \$437 ;
+  wire [18:0] \$438 ;
+  wire [19:0] \$439 ;
+  wire [6:0] \$44 ;
+  wire [32:0] \$440 ;
+  wire [31:0] \$441 ;
+  wire [16:0] \$442 ;
+  wire [17:0] \$443 ;
+  wire [18:0] \$444 ;
+  wire [19:0] \$445 ;
+  wire [32:0] \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
   wire \$45 ;
-  wire [3:0] \$46 ;
-  wire [5:0] \$47 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
+  wire \$46 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  reg [1:0] \$469 ;
+  wire \$47 ;
+  reg [5:0] \$470 ;
+  reg [15:0] \$471 ;
+  reg [5:0] \$472 ;
+  reg [5:0] \$473 ;
+  reg \$474 ;
+  reg \$475 ;
+  reg \$476 ;
+  reg [207:0] \$477 ;
+  reg [1:0] \$478 ;
+  reg \$479 ;
   wire \$48 ;
-  wire [6:0] \$49 ;
+  reg \$480 ;
+  reg \$481 ;
+  reg [511:0] \$482 ;
+  reg [255:0] \$483 ;
+  reg \$484 ;
+  reg [255:0] \$485 ;
+  reg [29:0] \$486 ;
+  reg [5:0] \$487 ;
+  reg [1:0] \$488 ;
+  wire [2:0] \$49 ;
   wire \$5 ;
-  wire [7:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [3:0] \$53 ;
-  wire [5:0] \$54 ;
-  wire \$55 ;
-  wire [6:0] \$56 ;
-  wire [7:0] \$57 ;
-  wire \$58 ;
+  wire [6:0] \$53 ;
+  wire \$54 ;
+  wire [6:0] \$55 ;
+  wire \$56 ;
+  wire [6:0] \$57 ;
+  wire [6:0] \$58 ;
   wire \$59 ;
-  wire \$6 ;
-  wire [3:0] \$60 ;
-  wire [5:0] \$61 ;
-  wire [6:0] \$62 ;
+  wire [2:0] \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire [31:0] \$65 ;
-  wire [16:0] \$66 ;
-  wire [17:0] \$67 ;
-  wire [18:0] \$68 ;
-  wire [19:0] \$69 ;
-  wire \$7 ;
-  wire [32:0] \$70 ;
-  wire [31:0] \$71 ;
-  wire [16:0] \$72 ;
-  wire [17:0] \$73 ;
-  wire [18:0] \$74 ;
-  wire [19:0] \$75 ;
-  wire [32:0] \$76 ;
-  wire [31:0] \$77 ;
-  wire [16:0] \$78 ;
-  wire [17:0] \$79 ;
+  wire \$65 ;
+  wire [2:0] \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire [6:0] \$69 ;
+  wire [2:0] \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire [2:0] \$78 ;
+  wire [5:0] \$79 ;
   wire \$8 ;
-  wire [18:0] \$80 ;
-  wire [19:0] \$81 ;
-  wire [32:0] \$82 ;
-  wire [31:0] \$83 ;
-  wire [16:0] \$84 ;
-  wire [17:0] \$85 ;
-  wire [18:0] \$86 ;
-  wire [19:0] \$87 ;
-  wire [32:0] \$88 ;
-  wire [31:0] \$89 ;
-  wire \$9 ;
-  wire [16:0] \$90 ;
-  wire [17:0] \$91 ;
-  wire [18:0] \$92 ;
-  wire [19:0] \$93 ;
-  wire [32:0] \$94 ;
-  wire [31:0] \$95 ;
-  wire [16:0] \$96 ;
-  wire [17:0] \$97 ;
-  wire [18:0] \$98 ;
-  wire [19:0] \$99 ;
+  wire [6:0] \$80 ;
+  reg [7:0] \$81 ;
+  wire [15:0] \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire [2:0] \$86 ;
+  wire [5:0] \$87 ;
+  wire [6:0] \$88 ;
+  reg [7:0] \$89 ;
+  wire [2:0] \$9 ;
+  wire [15:0] \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [2:0] \$94 ;
+  wire [5:0] \$95 ;
+  wire [6:0] \$96 ;
+  reg [7:0] \$97 ;
+  wire [15:0] \$98 ;
+  wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$21  = 1'h0;
-  reg \$signal$64  = 1'h0;
-  reg \$signal$69  = 1'h0;
+  reg \$signal$24  = 1'h0;
+  reg \$signal$28  = 1'h0;
+  reg \$signal$29  = 1'h0;
   wire [3:0] \$signature__addr ;
-  wire [3:0] \$signature__addr$26 ;
-  wire [3:0] \$signature__addr$29 ;
-  wire [3:0] \$signature__addr$32 ;
-  wire [3:0] \$signature__addr$36 ;
-  wire [3:0] \$signature__addr$39 ;
-  wire [3:0] \$signature__addr$41 ;
-  wire [3:0] \$signature__addr$43 ;
+  wire [3:0] \$signature__addr$60 ;
+  wire [3:0] \$signature__addr$63 ;
+  wire [3:0] \$signature__addr$66 ;
+  wire [3:0] \$signature__addr$71 ;
+  wire [3:0] \$signature__addr$74 ;
+  wire [3:0] \$signature__addr$76 ;
+  wire [3:0] \$signature__addr$78 ;
   wire [127:0] \$signature__data ;
-  wire [127:0] \$signature__data$27 ;
-  wire [15:0] \$signature__data$27[0] ;
-  wire [7:0] \$signature__data$27[0][0] ;
-  wire [7:0] \$signature__data$27[0][1] ;
-  wire [15:0] \$signature__data$27[1] ;
-  wire [7:0] \$signature__data$27[1][0] ;
-  wire [7:0] \$signature__data$27[1][1] ;
-  wire [15:0] \$signature__data$27[2] ;
-  wire [7:0] \$signature__data$27[2][0] ;
-  wire [7:0] \$signature__data$27[2][1] ;
-  wire [15:0] \$signature__data$27[3] ;
-  wire [7:0] \$signature__data$27[3][0] ;
-  wire [7:0] \$signature__data$27[3][1] ;
-  wire [15:0] \$signature__data$27[4] ;
-  wire [7:0] \$signature__data$27[4][0] ;
-  wire [7:0] \$signature__data$27[4][1] ;
-  wire [15:0] \$signature__data$27[5] ;
-  wire [7:0] \$signature__data$27[5][0] ;
-  wire [7:0] \$signature__data$27[5][1] ;
-  wire [15:0] \$signature__data$27[6] ;
-  wire [7:0] \$signature__data$27[6][0] ;
-  wire [7:0] \$signature__data$27[6][1] ;
-  wire [15:0] \$signature__data$27[7] ;
-  wire [7:0] \$signature__data$27[7][0] ;
-  wire [7:0] \$signature__data$27[7][1] ;
-  wire [127:0] \$signature__data$30 ;
-  wire [15:0] \$signature__data$30[0] ;
-  wire [7:0] \$signature__data$30[0][0] ;
-  wire [7:0] \$signature__data$30[0][1] ;
-  wire [15:0] \$signature__data$30[1] ;
-  wire [7:0] \$signature__data$30[1][0] ;
-  wire [7:0] \$signature__data$30[1][1] ;
-  wire [15:0] \$signature__data$30[2] ;
-  wire [7:0] \$signature__data$30[2][0] ;
-  wire [7:0] \$signature__data$30[2][1] ;
-  wire [15:0] \$signature__data$30[3] ;
-  wire [7:0] \$signature__data$30[3][0] ;
-  wire [7:0] \$signature__data$30[3][1] ;
-  wire [15:0] \$signature__data$30[4] ;
-  wire [7:0] \$signature__data$30[4][0] ;
-  wire [7:0] \$signature__data$30[4][1] ;
-  wire [15:0] \$signature__data$30[5] ;
-  wire [7:0] \$signature__data$30[5][0] ;
-  wire [7:0] \$signature__data$30[5][1] ;
-  wire [15:0] \$signature__data$30[6] ;
-  wire [7:0] \$signature__data$30[6][0] ;
-  wire [7:0] \$signature__data$30[6][1] ;
-  wire [15:0] \$signature__data$30[7] ;
-  wire [7:0] \$signature__data$30[7][0] ;
-  wire [7:0] \$signature__data$30[7][1] ;
-  wire [127:0] \$signature__data$33 ;
-  wire [15:0] \$signature__data$33[0] ;
-  wire [7:0] \$signature__data$33[0][0] ;
-  wire [7:0] \$signature__data$33[0][1] ;
-  wire [15:0] \$signature__data$33[1] ;
-  wire [7:0] \$signature__data$33[1][0] ;
-  wire [7:0] \$signature__data$33[1][1] ;
-  wire [15:0] \$signature__data$33[2] ;
-  wire [7:0] \$signature__data$33[2][0] ;
-  wire [7:0] \$signature__data$33[2][1] ;
-  wire [15:0] \$signature__data$33[3] ;
-  wire [7:0] \$signature__data$33[3][0] ;
-  wire [7:0] \$signature__data$33[3][1] ;
-  wire [15:0] \$signature__data$33[4] ;
-  wire [7:0] \$signature__data$33[4][0] ;
-  wire [7:0] \$signature__data$33[4][1] ;
-  wire [15:0] \$signature__data$33[5] ;
-  wire [7:0] \$signature__data$33[5][0] ;
-  wire [7:0] \$signature__data$33[5][1] ;
-  wire [15:0] \$signature__data$33[6] ;
-  wire [7:0] \$signature__data$33[6][0] ;
-  wire [7:0] \$signature__data$33[6][1] ;
-  wire [15:0] \$signature__data$33[7] ;
-  wire [7:0] \$signature__data$33[7][0] ;
-  wire [7:0] \$signature__data$33[7][1] ;
-  wire [127:0] \$signature__data$73 ;
-  wire [15:0] \$signature__data$73[0] ;
-  wire [7:0] \$signature__data$73[0][0] ;
-  wire [7:0] \$signature__data$73[0][1] ;
-  wire [15:0] \$signature__data$73[1] ;
-  wire [7:0] \$signature__data$73[1][0] ;
-  wire [7:0] \$signature__data$73[1][1] ;
-  wire [15:0] \$signature__data$73[2] ;
-  wire [7:0] \$signature__data$73[2][0] ;
-  wire [7:0] \$signature__data$73[2][1] ;
-  wire [15:0] \$signature__data$73[3] ;
-  wire [7:0] \$signature__data$73[3][0] ;
-  wire [7:0] \$signature__data$73[3][1] ;
-  wire [15:0] \$signature__data$73[4] ;
-  wire [7:0] \$signature__data$73[4][0] ;
-  wire [7:0] \$signature__data$73[4][1] ;
-  wire [15:0] \$signature__data$73[5] ;
-  wire [7:0] \$signature__data$73[5][0] ;
-  wire [7:0] \$signature__data$73[5][1] ;
-  wire [15:0] \$signature__data$73[6] ;
-  wire [7:0] \$signature__data$73[6][0] ;
-  wire [7:0] \$signature__data$73[6][1] ;
-  wire [15:0] \$signature__data$73[7] ;
-  wire [7:0] \$signature__data$73[7][0] ;
-  wire [7:0] \$signature__data$73[7][1] ;
-  wire [127:0] \$signature__data$74 ;
-  wire [15:0] \$signature__data$74[0] ;
-  wire [7:0] \$signature__data$74[0][0] ;
-  wire [7:0] \$signature__data$74[0][1] ;
-  wire [15:0] \$signature__data$74[1] ;
-  wire [7:0] \$signature__data$74[1][0] ;
-  wire [7:0] \$signature__data$74[1][1] ;
-  wire [15:0] \$signature__data$74[2] ;
-  wire [7:0] \$signature__data$74[2][0] ;
-  wire [7:0] \$signature__data$74[2][1] ;
-  wire [15:0] \$signature__data$74[3] ;
-  wire [7:0] \$signature__data$74[3][0] ;
-  wire [7:0] \$signature__data$74[3][1] ;
-  wire [15:0] \$signature__data$74[4] ;
-  wire [7:0] \$signature__data$74[4][0] ;
-  wire [7:0] \$signature__data$74[4][1] ;
-  wire [15:0] \$signature__data$74[5] ;
-  wire [7:0] \$signature__data$74[5][0] ;
-  wire [7:0] \$signature__data$74[5][1] ;
-  wire [15:0] \$signature__data$74[6] ;
-  wire [7:0] \$signature__data$74[6][0] ;
-  wire [7:0] \$signature__data$74[6][1] ;
-  wire [15:0] \$signature__data$74[7] ;
-  wire [7:0] \$signature__data$74[7][0] ;
-  wire [7:0] \$signature__data$74[7][1] ;
-  wire [127:0] \$signature__data$75 ;
-  wire [15:0] \$signature__data$75[0] ;
-  wire [7:0] \$signature__data$75[0][0] ;
-  wire [7:0] \$signature__data$75[0][1] ;
-  wire [15:0] \$signature__data$75[1] ;
-  wire [7:0] \$signature__data$75[1][0] ;
-  wire [7:0] \$signature__data$75[1][1] ;
-  wire [15:0] \$signature__data$75[2] ;
-  wire [7:0] \$signature__data$75[2][0] ;
-  wire [7:0] \$signature__data$75[2][1] ;
-  wire [15:0] \$signature__data$75[3] ;
-  wire [7:0] \$signature__data$75[3][0] ;
-  wire [7:0] \$signature__data$75[3][1] ;
-  wire [15:0] \$signature__data$75[4] ;
-  wire [7:0] \$signature__data$75[4][0] ;
-  wire [7:0] \$signature__data$75[4][1] ;
-  wire [15:0] \$signature__data$75[5] ;
-  wire [7:0] \$signature__data$75[5][0] ;
-  wire [7:0] \$signature__data$75[5][1] ;
-  wire [15:0] \$signature__data$75[6] ;
-  wire [7:0] \$signature__data$75[6][0] ;
-  wire [7:0] \$signature__data$75[6][1] ;
-  wire [15:0] \$signature__data$75[7] ;
-  wire [7:0] \$signature__data$75[7][0] ;
-  wire [7:0] \$signature__data$75[7][1] ;
-  wire [127:0] \$signature__data$76 ;
-  wire [15:0] \$signature__data$76[0] ;
-  wire [7:0] \$signature__data$76[0][0] ;
-  wire [7:0] \$signature__data$76[0][1] ;
-  wire [15:0] \$signature__data$76[1] ;
-  wire [7:0] \$signature__data$76[1][0] ;
-  wire [7:0] \$signature__data$76[1][1] ;
-  wire [15:0] \$signature__data$76[2] ;
-  wire [7:0] \$signature__data$76[2][0] ;
-  wire [7:0] \$signature__data$76[2][1] ;
-  wire [15:0] \$signature__data$76[3] ;
-  wire [7:0] \$signature__data$76[3][0] ;
-  wire [7:0] \$signature__data$76[3][1] ;
-  wire [15:0] \$signature__data$76[4] ;
-  wire [7:0] \$signature__data$76[4][0] ;
-  wire [7:0] \$signature__data$76[4][1] ;
-  wire [15:0] \$signature__data$76[5] ;
-  wire [7:0] \$signature__data$76[5][0] ;
-  wire [7:0] \$signature__data$76[5][1] ;
-  wire [15:0] \$signature__data$76[6] ;
-  wire [7:0] \$signature__data$76[6][0] ;
-  wire [7:0] \$signature__data$76[6][1] ;
-  wire [15:0] \$signature__data$76[7] ;
-  wire [7:0] \$signature__data$76[7][0] ;
-  wire [7:0] \$signature__data$76[7][1] ;
+  wire [127:0] \$signature__data$34 ;
+  wire [15:0] \$signature__data$34[0] ;
+  wire [7:0] \$signature__data$34[0][0] ;
+  wire [7:0] \$signature__data$34[0][1] ;
+  wire [15:0] \$signature__data$34[1] ;
+  wire [7:0] \$signature__data$34[1][0] ;
+  wire [7:0] \$signature__data$34[1][1] ;
+  wire [15:0] \$signature__data$34[2] ;
+  wire [7:0] \$signature__data$34[2][0] ;
+  wire [7:0] \$signature__data$34[2][1] ;
+  wire [15:0] \$signature__data$34[3] ;
+  wire [7:0] \$signature__data$34[3][0] ;
+  wire [7:0] \$signature__data$34[3][1] ;
+  wire [15:0] \$signature__data$34[4] ;
+  wire [7:0] \$signature__data$34[4][0] ;
+  wire [7:0] \$signature__data$34[4][1] ;
+  wire [15:0] \$signature__data$34[5] ;
+  wire [7:0] \$signature__data$34[5][0] ;
+  wire [7:0] \$signature__data$34[5][1] ;
+  wire [15:0] \$signature__data$34[6] ;
+  wire [7:0] \$signature__data$34[6][0] ;
+  wire [7:0] \$signature__data$34[6][1] ;
+  wire [15:0] \$signature__data$34[7] ;
+  wire [7:0] \$signature__data$34[7][0] ;
+  wire [7:0] \$signature__data$34[7][1] ;
+  wire [127:0] \$signature__data$35 ;
+  wire [15:0] \$signature__data$35[0] ;
+  wire [7:0] \$signature__data$35[0][0] ;
+  wire [7:0] \$signature__data$35[0][1] ;
+  wire [15:0] \$signature__data$35[1] ;
+  wire [7:0] \$signature__data$35[1][0] ;
+  wire [7:0] \$signature__data$35[1][1] ;
+  wire [15:0] \$signature__data$35[2] ;
+  wire [7:0] \$signature__data$35[2][0] ;
+  wire [7:0] \$signature__data$35[2][1] ;
+  wire [15:0] \$signature__data$35[3] ;
+  wire [7:0] \$signature__data$35[3][0] ;
+  wire [7:0] \$signature__data$35[3][1] ;
+  wire [15:0] \$signature__data$35[4] ;
+  wire [7:0] \$signature__data$35[4][0] ;
+  wire [7:0] \$signature__data$35[4][1] ;
+  wire [15:0] \$signature__data$35[5] ;
+  wire [7:0] \$signature__data$35[5][0] ;
+  wire [7:0] \$signature__data$35[5][1] ;
+  wire [15:0] \$signature__data$35[6] ;
+  wire [7:0] \$signature__data$35[6][0] ;
+  wire [7:0] \$signature__data$35[6][1] ;
+  wire [15:0] \$signature__data$35[7] ;
+  wire [7:0] \$signature__data$35[7][0] ;
+  wire [7:0] \$signature__data$35[7][1] ;
+  wire [127:0] \$signature__data$36 ;
+  wire [15:0] \$signature__data$36[0] ;
+  wire [7:0] \$signature__data$36[0][0] ;
+  wire [7:0] \$signature__data$36[0][1] ;
+  wire [15:0] \$signature__data$36[1] ;
+  wire [7:0] \$signature__data$36[1][0] ;
+  wire [7:0] \$signature__data$36[1][1] ;
+  wire [15:0] \$signature__data$36[2] ;
+  wire [7:0] \$signature__data$36[2][0] ;
+  wire [7:0] \$signature__data$36[2][1] ;
+  wire [15:0] \$signature__data$36[3] ;
+  wire [7:0] \$signature__data$36[3][0] ;
+  wire [7:0] \$signature__data$36[3][1] ;
+  wire [15:0] \$signature__data$36[4] ;
+  wire [7:0] \$signature__data$36[4][0] ;
+  wire [7:0] \$signature__data$36[4][1] ;
+  wire [15:0] \$signature__data$36[5] ;
+  wire [7:0] \$signature__data$36[5][0] ;
+  wire [7:0] \$signature__data$36[5][1] ;
+  wire [15:0] \$signature__data$36[6] ;
+  wire [7:0] \$signature__data$36[6][0] ;
+  wire [7:0] \$signature__data$36[6][1] ;
+  wire [15:0] \$signature__data$36[7] ;
+  wire [7:0] \$signature__data$36[7][0] ;
+  wire [7:0] \$signature__data$36[7][1] ;
+  wire [127:0] \$signature__data$58 ;
+  wire [15:0] \$signature__data$58[0] ;
+  wire [7:0] \$signature__data$58[0][0] ;
+  wire [7:0] \$signature__data$58[0][1] ;
+  wire [15:0] \$signature__data$58[1] ;
+  wire [7:0] \$signature__data$58[1][0] ;
+  wire [7:0] \$signature__data$58[1][1] ;
+  wire [15:0] \$signature__data$58[2] ;
+  wire [7:0] \$signature__data$58[2][0] ;
+  wire [7:0] \$signature__data$58[2][1] ;
+  wire [15:0] \$signature__data$58[3] ;
+  wire [7:0] \$signature__data$58[3][0] ;
+  wire [7:0] \$signature__data$58[3][1] ;
+  wire [15:0] \$signature__data$58[4] ;
+  wire [7:0] \$signature__data$58[4][0] ;
+  wire [7:0] \$signature__data$58[4][1] ;
+  wire [15:0] \$signature__data$58[5] ;
+  wire [7:0] \$signature__data$58[5][0] ;
+  wire [7:0] \$signature__data$58[5][1] ;
+  wire [15:0] \$signature__data$58[6] ;
+  wire [7:0] \$signature__data$58[6][0] ;
+  wire [7:0] \$signature__data$58[6][1] ;
+  wire [15:0] \$signature__data$58[7] ;
+  wire [7:0] \$signature__data$58[7][0] ;
+  wire [7:0] \$signature__data$58[7][1] ;
+  wire [127:0] \$signature__data$61 ;
+  wire [15:0] \$signature__data$61[0] ;
+  wire [7:0] \$signature__data$61[0][0] ;
+  wire [7:0] \$signature__data$61[0][1] ;
+  wire [15:0] \$signature__data$61[1] ;
+  wire [7:0] \$signature__data$61[1][0] ;
+  wire [7:0] \$signature__data$61[1][1] ;
+  wire [15:0] \$signature__data$61[2] ;
+  wire [7:0] \$signature__data$61[2][0] ;
+  wire [7:0] \$signature__data$61[2][1] ;
+  wire [15:0] \$signature__data$61[3] ;
+  wire [7:0] \$signature__data$61[3][0] ;
+  wire [7:0] \$signature__data$61[3][1] ;
+  wire [15:0] \$signature__data$61[4] ;
+  wire [7:0] \$signature__data$61[4][0] ;
+  wire [7:0] \$signature__data$61[4][1] ;
+  wire [15:0] \$signature__data$61[5] ;
+  wire [7:0] \$signature__data$61[5][0] ;
+  wire [7:0] \$signature__data$61[5][1] ;
+  wire [15:0] \$signature__data$61[6] ;
+  wire [7:0] \$signature__data$61[6][0] ;
+  wire [7:0] \$signature__data$61[6][1] ;
+  wire [15:0] \$signature__data$61[7] ;
+  wire [7:0] \$signature__data$61[7][0] ;
+  wire [7:0] \$signature__data$61[7][1] ;
+  wire [127:0] \$signature__data$64 ;
+  wire [15:0] \$signature__data$64[0] ;
+  wire [7:0] \$signature__data$64[0][0] ;
+  wire [7:0] \$signature__data$64[0][1] ;
+  wire [15:0] \$signature__data$64[1] ;
+  wire [7:0] \$signature__data$64[1][0] ;
+  wire [7:0] \$signature__data$64[1][1] ;
+  wire [15:0] \$signature__data$64[2] ;
+  wire [7:0] \$signature__data$64[2][0] ;
+  wire [7:0] \$signature__data$64[2][1] ;
+  wire [15:0] \$signature__data$64[3] ;
+  wire [7:0] \$signature__data$64[3][0] ;
+  wire [7:0] \$signature__data$64[3][1] ;
+  wire [15:0] \$signature__data$64[4] ;
+  wire [7:0] \$signature__data$64[4][0] ;
+  wire [7:0] \$signature__data$64[4][1] ;
+  wire [15:0] \$signature__data$64[5] ;
+  wire [7:0] \$signature__data$64[5][0] ;
+  wire [7:0] \$signature__data$64[5][1] ;
+  wire [15:0] \$signature__data$64[6] ;
+  wire [7:0] \$signature__data$64[6][0] ;
+  wire [7:0] \$signature__data$64[6][1] ;
+  wire [15:0] \$signature__data$64[7] ;
+  wire [7:0] \$signature__data$64[7][0] ;
+  wire [7:0] \$signature__data$64[7][1] ;
+  wire [127:0] \$signature__data$67 ;
+  wire [15:0] \$signature__data$67[0] ;
+  wire [7:0] \$signature__data$67[0][0] ;
+  wire [7:0] \$signature__data$67[0][1] ;
+  wire [15:0] \$signature__data$67[1] ;
+  wire [7:0] \$signature__data$67[1][0] ;
+  wire [7:0] \$signature__data$67[1][1] ;
+  wire [15:0] \$signature__data$67[2] ;
+  wire [7:0] \$signature__data$67[2][0] ;
+  wire [7:0] \$signature__data$67[2][1] ;
+  wire [15:0] \$signature__data$67[3] ;
+  wire [7:0] \$signature__data$67[3][0] ;
+  wire [7:0] \$signature__data$67[3][1] ;
+  wire [15:0] \$signature__data$67[4] ;
+  wire [7:0] \$signature__data$67[4][0] ;
+  wire [7:0] \$signature__data$67[4][1] ;
+  wire [15:0] \$signature__data$67[5] ;
+  wire [7:0] \$signature__data$67[5][0] ;
+  wire [7:0] \$signature__data$67[5][1] ;
+  wire [15:0] \$signature__data$67[6] ;
+  wire [7:0] \$signature__data$67[6][0] ;
+  wire [7:0] \$signature__data$67[6][1] ;
+  wire [15:0] \$signature__data$67[7] ;
+  wire [7:0] \$signature__data$67[7][0] ;
+  wire [7:0] \$signature__data$67[7][1] ;
   wire [15:0] \$signature__data[0] ;
   wire [7:0] \$signature__data[0][0] ;
   wire [7:0] \$signature__data[0][1] ;
@@ -646,13 +705,13 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$signature__data[7][0] ;
   wire [7:0] \$signature__data[7][1] ;
   wire \$signature__en ;
-  wire \$signature__en$28 ;
-  wire \$signature__en$31 ;
-  wire \$signature__en$34 ;
-  wire \$signature__en$38 ;
-  wire \$signature__en$40 ;
-  wire \$signature__en$42 ;
-  wire \$signature__en$44 ;
+  wire \$signature__en$62 ;
+  wire \$signature__en$65 ;
+  wire \$signature__en$68 ;
+  wire \$signature__en$73 ;
+  wire \$signature__en$75 ;
+  wire \$signature__en$77 ;
+  wire \$signature__en$79 ;
   reg [255:0] acc = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [63:0] \acc[0] ;
   wire [31:0] \acc[0][0] ;
@@ -698,8 +757,11 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire act__valid;
   reg [5:0] base = 6'h00;
   reg [15:0] batch = 16'h0000;
-  reg beat = 1'h0;
+  reg [1:0] beat = 2'h0;
   reg [1:0] beats_per_group = 2'h0;
+  wire busy;
+  wire can_compute;
+  wire can_load;
   reg [29:0] cfg = 30'h00000000;
   wire [15:0] \cfg.batches ;
   wire [2:0] \cfg.g0 ;
@@ -719,10 +781,11 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire cfg__valid;
   input clk;
   wire clk;
-  reg [1:0] full = 2'h0;
+  wire compute_done;
   reg [5:0] group = 6'h00;
   output idle;
   wire idle;
+  wire load_done;
   wire [255:0] new_acc;
   wire [63:0] \new_acc[0] ;
   wire [31:0] \new_acc[0][0] ;
@@ -754,7 +817,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire result__ready;
   output result__valid;
   reg result__valid = 1'h0;
-  reg rsel = 1'h0;
+  wire rsel;
   input rst;
   wire rst;
   reg [1:0] s1_base = 2'h0;
@@ -966,7 +1029,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   input w__valid;
   wire w__valid;
   reg [5:0] wblk = 6'h00;
-  reg wsel = 1'h0;
+  wire wsel;
   reg [127:0] bank0 [15:0];
   initial begin
     bank0[0] = 128'h00000000000000000000000000000000;
@@ -988,15 +1051,15 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      bank0[\$17 [3:0]] <= act__payload;
+      bank0[\$342 [3:0]] <= act__payload;
   end
   reg [127:0] _0_;
   always @(posedge clk) begin
-    if (\$signature__en$38 ) begin
-      _0_ <= bank0[\$43 [3:0]];
+    if (\$signature__en$73 ) begin
+      _0_ <= bank0[\$377 [3:0]];
     end
   end
-  assign \$signature__data$73  = _0_;
+  assign \$signature__data  = _0_;
   reg [127:0] bank1 [15:0];
   initial begin
     bank1[0] = 128'h00000000000000000000000000000000;
@@ -1017,16 +1080,16 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
     bank1[15] = 128'h00000000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$28 )
-      bank1[\$22 [3:0]] <= act__payload;
+    if (\$signature__en$62 )
+      bank1[\$347 [3:0]] <= act__payload;
   end
   reg [127:0] _1_;
   always @(posedge clk) begin
-    if (\$signature__en$40 ) begin
-      _1_ <= bank1[\$50 [3:0]];
+    if (\$signature__en$75 ) begin
+      _1_ <= bank1[\$384 [3:0]];
     end
   end
-  assign \$signature__data$74  = _1_;
+  assign \$signature__data$34  = _1_;
   reg [127:0] bank2 [15:0];
   initial begin
     bank2[0] = 128'h00000000000000000000000000000000;
@@ -1047,16 +1110,16 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
     bank2[15] = 128'h00000000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$31 )
-      bank2[\$27 [3:0]] <= act__payload;
+    if (\$signature__en$65 )
+      bank2[\$352 [3:0]] <= act__payload;
   end
   reg [127:0] _2_;
   always @(posedge clk) begin
-    if (\$signature__en$42 ) begin
-      _2_ <= bank2[\$57 [3:0]];
+    if (\$signature__en$77 ) begin
+      _2_ <= bank2[\$391 [3:0]];
     end
   end
-  assign \$signature__data$75  = _2_;
+  assign \$signature__data$35  = _2_;
   reg [127:0] bank3 [15:0];
   initial begin
     bank3[0] = 128'h00000000000000000000000000000000;
@@ -1077,2677 +1140,731 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
     bank3[15] = 128'h00000000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$34 )
-      bank3[\$32 [3:0]] <= act__payload;
+    if (\$signature__en$68 )
+      bank3[\$357 [3:0]] <= act__payload;
   end
   reg [127:0] _3_;
   always @(posedge clk) begin
-    if (\$signature__en$44 ) begin
-      _3_ <= bank3[\$62 [3:0]];
+    if (\$signature__en$79 ) begin
+      _3_ <= bank3[\$396 [3:0]];
     end
   end
-  assign \$signature__data$76  = _3_;
-  assign \$1  = | full;
-  assign \$2  = | wblk;
-  assign \$3  = \$1  | \$2 ;
-  assign \$5  = \$3  | \$4 ;
-  assign \$6  = | group;
-  assign \$7  = \$5  | \$6 ;
-  assign \$8  = | batch;
-  assign \$9  = \$7  | \$8 ;
-  assign \$10  = \$9  | \$signal ;
-  assign \$11  = \$10  | \$signal$21 ;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = ~ result__valid;
-  assign cfg__ready = \$12  & \$13 ;
-  assign \$14  = full >> wsel;
-  assign act__ready = ~ \$14 ;
-  assign \$15  = wsel ? 4'h8 : 4'h0;
-  assign \$17  = \$15  + \$16 ;
-  assign \$18  = act__valid & act__ready;
-  assign \$19  = ! wblk[1:0];
-  assign \$signature__en  = \$18  & \$19 ;
-  assign \$20  = wsel ? 4'h8 : 4'h0;
-  assign \$22  = \$20  + \$21 ;
-  assign \$23  = act__valid & act__ready;
-  assign \$24  = wblk[1:0] == 1'h1;
-  assign \$signature__en$28  = \$23  & \$24 ;
-  assign \$25  = wsel ? 4'h8 : 4'h0;
-  assign \$27  = \$25  + \$26 ;
-  assign \$28  = act__valid & act__ready;
-  assign \$29  = wblk[1:0] == 2'h2;
-  assign \$signature__en$31  = \$28  & \$29 ;
-  assign \$30  = wsel ? 4'h8 : 4'h0;
-  assign \$32  = \$30  + \$31 ;
-  assign \$33  = act__valid & act__ready;
-  assign \$34  = wblk[1:0] == 2'h3;
-  assign \$signature__en$34  = \$33  & \$34 ;
-  assign \$35  = full >> rsel;
-  assign \$36  = ~ result__ready;
-  assign \$37  = result__valid & \$36 ;
-  assign \$38  = ~ \$37 ;
-  assign w__ready = \$35  & \$38 ;
-  assign \$39  = rsel ? 4'h8 : 4'h0;
-  assign \$41  = base[1:0] > 1'h0;
-  assign \$42  = \$40  + \$41 ;
-  assign \$43  = \$39  + \$42 ;
-  assign \$44  = ~ result__ready;
-  assign \$45  = result__valid & \$44 ;
-  assign \$signature__en$38  = ~ \$45 ;
-  assign \$46  = rsel ? 4'h8 : 4'h0;
-  assign \$48  = base[1:0] > 1'h1;
-  assign \$49  = \$47  + \$48 ;
-  assign \$50  = \$46  + \$49 ;
-  assign \$51  = ~ result__ready;
-  assign \$52  = result__valid & \$51 ;
-  assign \$signature__en$40  = ~ \$52 ;
-  assign \$53  = rsel ? 4'h8 : 4'h0;
-  assign \$55  = base[1:0] > 2'h2;
-  assign \$56  = \$54  + \$55 ;
-  assign \$57  = \$53  + \$56 ;
-  assign \$58  = ~ result__ready;
-  assign \$59  = result__valid & \$58 ;
-  assign \$signature__en$42  = ~ \$59 ;
-  assign \$60  = rsel ? 4'h8 : 4'h0;
-  assign \$62  = \$60  + \$61 ;
-  assign \$63  = ~ result__ready;
-  assign \$64  = result__valid & \$63 ;
-  assign \$signature__en$44  = ~ \$64 ;
-  assign \$65  = \$signal$64  ? 32'd0 : acc[31:0];
-  assign \$66  = $signed(1'h0) + $signed(s2_prod[15:0]);
-  assign \$67  = $signed(\$66 ) + $signed(s2_prod[47:32]);
-  assign \$68  = $signed(\$67 ) + $signed(s2_prod[79:64]);
-  assign \$69  = $signed(\$68 ) + $signed(s2_prod[111:96]);
-  assign \$70  = $signed(\$65 ) + $signed(\$69 );
-  assign \$71  = \$signal$64  ? 32'd0 : acc[63:32];
-  assign \$72  = $signed(1'h0) + $signed(s2_prod[31:16]);
-  assign \$73  = $signed(\$72 ) + $signed(s2_prod[63:48]);
-  assign \$74  = $signed(\$73 ) + $signed(s2_prod[95:80]);
-  assign \$75  = $signed(\$74 ) + $signed(s2_prod[127:112]);
-  assign \$76  = $signed(\$71 ) + $signed(\$75 );
-  assign \$77  = \$signal$64  ? 32'd0 : acc[95:64];
-  assign \$78  = $signed(1'h0) + $signed(s2_prod[143:128]);
-  assign \$79  = $signed(\$78 ) + $signed(s2_prod[175:160]);
-  assign \$80  = $signed(\$79 ) + $signed(s2_prod[207:192]);
-  assign \$81  = $signed(\$80 ) + $signed(s2_prod[239:224]);
-  assign \$82  = $signed(\$77 ) + $signed(\$81 );
-  assign \$83  = \$signal$64  ? 32'd0 : acc[127:96];
-  assign \$84  = $signed(1'h0) + $signed(s2_prod[159:144]);
-  assign \$85  = $signed(\$84 ) + $signed(s2_prod[191:176]);
-  assign \$86  = $signed(\$85 ) + $signed(s2_prod[223:208]);
-  assign \$87  = $signed(\$86 ) + $signed(s2_prod[255:240]);
-  assign \$88  = $signed(\$83 ) + $signed(\$87 );
-  assign \$89  = \$signal$64  ? 32'd0 : acc[159:128];
-  assign \$90  = $signed(1'h0) + $signed(s2_prod[271:256]);
-  assign \$91  = $signed(\$90 ) + $signed(s2_prod[303:288]);
-  assign \$92  = $signed(\$91 ) + $signed(s2_prod[335:320]);
-  assign \$93  = $signed(\$92 ) + $signed(s2_prod[367:352]);
-  assign \$94  = $signed(\$89 ) + $signed(\$93 );
-  assign \$95  = \$signal$64  ? 32'd0 : acc[191:160];
-  assign \$96  = $signed(1'h0) + $signed(s2_prod[287:272]);
-  assign \$97  = $signed(\$96 ) + $signed(s2_prod[319:304]);
-  assign \$98  = $signed(\$97 ) + $signed(s2_prod[351:336]);
-  assign \$99  = $signed(\$98 ) + $signed(s2_prod[383:368]);
-  assign \$100  = $signed(\$95 ) + $signed(\$99 );
-  assign \$101  = \$signal$64  ? 32'd0 : acc[223:192];
-  assign \$102  = $signed(1'h0) + $signed(s2_prod[399:384]);
-  assign \$103  = $signed(\$102 ) + $signed(s2_prod[431:416]);
-  assign \$104  = $signed(\$103 ) + $signed(s2_prod[463:448]);
-  assign \$105  = $signed(\$104 ) + $signed(s2_prod[495:480]);
-  assign \$106  = $signed(\$101 ) + $signed(\$105 );
-  assign \$107  = \$signal$64  ? 32'd0 : acc[255:224];
-  assign \$108  = $signed(1'h0) + $signed(s2_prod[415:400]);
-  assign \$109  = $signed(\$108 ) + $signed(s2_prod[447:432]);
-  assign \$110  = $signed(\$109 ) + $signed(s2_prod[479:464]);
-  assign \$111  = $signed(\$110 ) + $signed(s2_prod[511:496]);
-  assign \$112  = $signed(\$107 ) + $signed(\$111 );
-  assign \$113  = cfg__valid & cfg__ready;
-  assign \$114  = cfg__payload[13:8] * cfg__payload[7:5];
-  assign \$115  = act__valid & act__ready;
-  assign \$116  = tile_blocks - 1'h1;
-  assign \$117  = wblk == \$116 ;
-  assign \$118  = ~ wsel;
-  assign \$119  = wblk + 1'h1;
-  assign \$120  = ~ result__ready;
-  assign \$121  = result__valid & \$120 ;
-  assign \$122  = ~ \$121 ;
-  assign \$123  = w__valid & w__ready;
-  assign \$124  = ! beat;
-  assign \$125  = ! group;
-  assign \$126  = \$124  & \$125 ;
-  assign \$127  = beats_per_group - 1'h1;
-  assign \$128  = beat == \$127 ;
-  assign \$129  = cfg[13:8] - 1'h1;
-  assign \$130  = group == \$129 ;
-  assign \$131  = \$128  & \$130 ;
-  assign \$132  = w__valid & w__ready;
-  assign \$133  = beat + 1'h1;
-  assign \$134  = beats_per_group - 1'h1;
-  assign \$135  = beat == \$134 ;
-  assign \$136  = group + 1'h1;
-  assign \$137  = base + cfg[7:5];
-  assign \$138  = cfg[13:8] - 1'h1;
-  assign \$139  = group == \$138 ;
-  assign \$140  = batch + 1'h1;
-  assign \$141  = cfg[29:14] - 1'h1;
-  assign \$142  = batch == \$141 ;
-  assign \$143  = ~ rsel;
-  assign \$144  = ~ result__ready;
-  assign \$145  = result__valid & \$144 ;
-  assign \$146  = ~ \$145 ;
+  assign \$signature__data$36  = _3_;
+  always @(posedge clk)
+    s1_base <= \$478 ;
+  always @(posedge clk)
+    \$signal$28  <= \$479 ;
+  always @(posedge clk)
+    \$signal$29  <= \$480 ;
+  always @(posedge clk)
+    s2_last <= \$481 ;
+  always @(posedge clk)
+    s2_prod <= \$482 ;
+  always @(posedge clk)
+    acc <= \$483 ;
+  always @(posedge clk)
+    result__valid <= \$484 ;
+  always @(posedge clk)
+    result__payload <= \$485 ;
+  always @(posedge clk)
+    cfg <= \$486 ;
+  always @(posedge clk)
+    tile_blocks <= \$487 ;
+  always @(posedge clk)
+    beats_per_group <= \$488 ;
+  assign \$1  = w__valid & w__ready;
+  assign \$3  = beats_per_group - 1'h1;
+  assign \$4  = beat == \$3 ;
+  assign \$6  = beat + 1'h1;
+  assign \$7  = \$5  ? 3'h0 : \$6 ;
+  assign \$8  = w__valid & w__ready;
+  assign \$9  = beats_per_group - 1'h1;
+  assign \$10  = beat == \$9 ;
+  assign \$12  = \$8  & \$11 ;
+  assign \$13  = beats_per_group - 1'h1;
+  assign \$14  = beat == \$13 ;
+  assign \$16  = cfg[13:8] - 1'h1;
+  assign \$17  = group == \$16 ;
+  assign \$18  = \$15  & \$17 ;
+  assign \$19  = group + 1'h1;
+  assign \$20  = \$18  ? 7'h00 : \$19 ;
+  assign \$21  = w__valid & w__ready;
+  assign \$22  = beats_per_group - 1'h1;
+  assign \$23  = beat == \$22 ;
+  assign \$25  = cfg[13:8] - 1'h1;
+  assign \$26  = group == \$25 ;
+  assign \$27  = \$24  & \$26 ;
+  assign \$28  = \$21  & \$27 ;
+  assign \$29  = beats_per_group - 1'h1;
+  assign \$30  = beat == \$29 ;
+  assign \$32  = cfg[13:8] - 1'h1;
+  assign \$33  = group == \$32 ;
+  assign \$34  = \$31  & \$33 ;
+  assign \$35  = cfg[29:14] - 1'h1;
+  assign \$36  = batch == \$35 ;
+  assign \$37  = \$34  & \$36 ;
+  assign \$38  = batch + 1'h1;
+  assign \$39  = \$37  ? 17'h00000 : \$38 ;
+  assign \$40  = w__valid & w__ready;
+  assign \$41  = beats_per_group - 1'h1;
+  assign \$42  = beat == \$41 ;
+  assign \$44  = cfg[13:8] - 1'h1;
+  assign \$45  = group == \$44 ;
+  assign \$46  = \$43  & \$45 ;
+  assign \$47  = \$40  & \$46 ;
+  assign \$48  = w__valid & w__ready;
+  assign \$49  = beats_per_group - 1'h1;
+  assign \$50  = beat == \$49 ;
+  assign \$52  = \$48  & \$51 ;
+  assign \$53  = base + cfg[7:5];
+  assign \$54  = act__valid & act__ready;
+  assign \$55  = tile_blocks - 1'h1;
+  assign \$56  = wblk == \$55 ;
+  assign \$57  = wblk + 1'h1;
+  assign \$58  = \$56  ? 7'h00 : \$57 ;
+  assign \$59  = ~ result__ready;
+  assign \$60  = result__valid & \$59 ;
+  assign \$61  = ~ \$60 ;
+  assign \$62  = w__valid & w__ready;
+  assign \$63  = ! beat;
+  assign \$64  = ! group;
+  assign \$65  = \$63  & \$64 ;
+  assign \$66  = beats_per_group - 1'h1;
+  assign \$67  = beat == \$66 ;
+  assign \$69  = cfg[13:8] - 1'h1;
+  assign \$70  = group == \$69 ;
+  assign \$71  = \$68  & \$70 ;
+  assign \$72  = ~ result__ready;
+  assign \$73  = result__valid & \$72 ;
+  assign \$74  = ~ \$73 ;
+  assign \$75  = ~ result__ready;
+  assign \$76  = result__valid & \$75 ;
+  assign \$77  = ~ \$76 ;
+  assign \$78  = s1_base + slot_r0_l0;
+  assign \$79  = \$78 [1:0] * 4'h8;
+  assign \$80  = \$79  + s1_w[34:32];
+  assign \$82  = $signed(s1_w[7:0]) * $signed(\$81 );
+  assign \$83  = ~ result__ready;
+  assign \$84  = result__valid & \$83 ;
+  assign \$85  = ~ \$84 ;
+  assign \$86  = s1_base + slot_r0_l0;
+  assign \$87  = \$86 [1:0] * 4'h8;
+  assign \$88  = \$87  + s1_w[34:32];
+  assign \$90  = $signed(s1_w[7:0]) * $signed(\$89 );
+  assign \$91  = ~ result__ready;
+  assign \$92  = result__valid & \$91 ;
+  assign \$93  = ~ \$92 ;
+  assign \$94  = s1_base + slot_r0_l1;
+  assign \$95  = \$94 [1:0] * 4'h8;
+  assign \$96  = \$95  + s1_w[37:35];
+  assign \$98  = $signed(s1_w[15:8]) * $signed(\$97 );
+  assign \$99  = ~ result__ready;
+  assign \$100  = result__valid & \$99 ;
+  assign \$101  = ~ \$100 ;
+  assign \$102  = s1_base + slot_r0_l1;
+  assign \$103  = \$102 [1:0] * 4'h8;
+  assign \$104  = \$103  + s1_w[37:35];
+  assign \$106  = $signed(s1_w[15:8]) * $signed(\$105 );
+  assign \$107  = ~ result__ready;
+  assign \$108  = result__valid & \$107 ;
+  assign \$109  = ~ \$108 ;
+  assign \$110  = s1_base + slot_r0_l2;
+  assign \$111  = \$110 [1:0] * 4'h8;
+  assign \$112  = \$111  + s1_w[40:38];
+  assign \$114  = $signed(s1_w[23:16]) * $signed(\$113 );
+  assign \$115  = ~ result__ready;
+  assign \$116  = result__valid & \$115 ;
+  assign \$117  = ~ \$116 ;
+  assign \$118  = s1_base + slot_r0_l2;
+  assign \$119  = \$118 [1:0] * 4'h8;
+  assign \$120  = \$119  + s1_w[40:38];
+  assign \$122  = $signed(s1_w[23:16]) * $signed(\$121 );
+  assign \$123  = ~ result__ready;
+  assign \$124  = result__valid & \$123 ;
+  assign \$125  = ~ \$124 ;
+  assign \$126  = s1_base + slot_r0_l3;
+  assign \$127  = \$126 [1:0] * 4'h8;
+  assign \$128  = \$127  + s1_w[43:41];
+  assign \$130  = $signed(s1_w[31:24]) * $signed(\$129 );
+  assign \$131  = ~ result__ready;
+  assign \$132  = result__valid & \$131 ;
+  assign \$133  = ~ \$132 ;
+  assign \$134  = s1_base + slot_r0_l3;
+  assign \$135  = \$134 [1:0] * 4'h8;
+  assign \$136  = \$135  + s1_w[43:41];
+  assign \$138  = $signed(s1_w[31:24]) * $signed(\$137 );
+  assign \$139  = ~ result__ready;
+  assign \$140  = result__valid & \$139 ;
+  assign \$141  = ~ \$140 ;
+  assign \$142  = s1_base + slot_r1_l0;
+  assign \$143  = \$142 [1:0] * 4'h8;
+  assign \$144  = \$143  + s1_w[86:84];
+  assign \$146  = $signed(s1_w[59:52]) * $signed(\$145 );
   assign \$147  = ~ result__ready;
   assign \$148  = result__valid & \$147 ;
   assign \$149  = ~ \$148 ;
-  assign \$150  = s1_base + slot_r0_l0;
+  assign \$150  = s1_base + slot_r1_l0;
   assign \$151  = \$150 [1:0] * 4'h8;
-  assign \$152  = \$151  + s1_w[34:32];
-  assign \$154  = $signed(s1_w[7:0]) * $signed(\$153 );
+  assign \$152  = \$151  + s1_w[86:84];
+  assign \$154  = $signed(s1_w[59:52]) * $signed(\$153 );
   assign \$155  = ~ result__ready;
   assign \$156  = result__valid & \$155 ;
   assign \$157  = ~ \$156 ;
-  assign \$158  = s1_base + slot_r0_l0;
+  assign \$158  = s1_base + slot_r1_l1;
   assign \$159  = \$158 [1:0] * 4'h8;
-  assign \$160  = \$159  + s1_w[34:32];
-  assign \$162  = $signed(s1_w[7:0]) * $signed(\$161 );
+  assign \$160  = \$159  + s1_w[89:87];
+  assign \$162  = $signed(s1_w[67:60]) * $signed(\$161 );
   assign \$163  = ~ result__ready;
   assign \$164  = result__valid & \$163 ;
   assign \$165  = ~ \$164 ;
-  assign \$166  = s1_base + slot_r0_l1;
+  assign \$166  = s1_base + slot_r1_l1;
   assign \$167  = \$166 [1:0] * 4'h8;
-  assign \$168  = \$167  + s1_w[37:35];
-  assign \$170  = $signed(s1_w[15:8]) * $signed(\$169 );
+  assign \$168  = \$167  + s1_w[89:87];
+  assign \$170  = $signed(s1_w[67:60]) * $signed(\$169 );
   assign \$171  = ~ result__ready;
   assign \$172  = result__valid & \$171 ;
   assign \$173  = ~ \$172 ;
-  assign \$174  = s1_base + slot_r0_l1;
+  assign \$174  = s1_base + slot_r1_l2;
   assign \$175  = \$174 [1:0] * 4'h8;
-  assign \$176  = \$175  + s1_w[37:35];
-  assign \$178  = $signed(s1_w[15:8]) * $signed(\$177 );
+  assign \$176  = \$175  + s1_w[92:90];
+  assign \$178  = $signed(s1_w[75:68]) * $signed(\$177 );
   assign \$179  = ~ result__ready;
   assign \$180  = result__valid & \$179 ;
   assign \$181  = ~ \$180 ;
-  assign \$182  = s1_base + slot_r0_l2;
+  assign \$182  = s1_base + slot_r1_l2;
   assign \$183  = \$182 [1:0] * 4'h8;
-  assign \$184  = \$183  + s1_w[40:38];
-  assign \$186  = $signed(s1_w[23:16]) * $signed(\$185 );
+  assign \$184  = \$183  + s1_w[92:90];
+  assign \$186  = $signed(s1_w[75:68]) * $signed(\$185 );
   assign \$187  = ~ result__ready;
   assign \$188  = result__valid & \$187 ;
   assign \$189  = ~ \$188 ;
-  assign \$190  = s1_base + slot_r0_l2;
+  assign \$190  = s1_base + slot_r1_l3;
   assign \$191  = \$190 [1:0] * 4'h8;
-  assign \$192  = \$191  + s1_w[40:38];
-  assign \$194  = $signed(s1_w[23:16]) * $signed(\$193 );
+  assign \$192  = \$191  + s1_w[95:93];
+  assign \$194  = $signed(s1_w[83:76]) * $signed(\$193 );
   assign \$195  = ~ result__ready;
   assign \$196  = result__valid & \$195 ;
   assign \$197  = ~ \$196 ;
-  assign \$198  = s1_base + slot_r0_l3;
+  assign \$198  = s1_base + slot_r1_l3;
   assign \$199  = \$198 [1:0] * 4'h8;
-  assign \$200  = \$199  + s1_w[43:41];
-  assign \$202  = $signed(s1_w[31:24]) * $signed(\$201 );
+  assign \$200  = \$199  + s1_w[95:93];
+  assign \$202  = $signed(s1_w[83:76]) * $signed(\$201 );
   assign \$203  = ~ result__ready;
   assign \$204  = result__valid & \$203 ;
   assign \$205  = ~ \$204 ;
-  assign \$206  = s1_base + slot_r0_l3;
+  assign \$206  = s1_base + slot_r2_l0;
   assign \$207  = \$206 [1:0] * 4'h8;
-  assign \$208  = \$207  + s1_w[43:41];
-  assign \$210  = $signed(s1_w[31:24]) * $signed(\$209 );
+  assign \$208  = \$207  + s1_w[138:136];
+  assign \$210  = $signed(s1_w[111:104]) * $signed(\$209 );
   assign \$211  = ~ result__ready;
   assign \$212  = result__valid & \$211 ;
   assign \$213  = ~ \$212 ;
-  assign \$214  = s1_base + slot_r1_l0;
+  assign \$214  = s1_base + slot_r2_l0;
   assign \$215  = \$214 [1:0] * 4'h8;
-  assign \$216  = \$215  + s1_w[86:84];
-  assign \$218  = $signed(s1_w[59:52]) * $signed(\$217 );
+  assign \$216  = \$215  + s1_w[138:136];
+  assign \$218  = $signed(s1_w[111:104]) * $signed(\$217 );
   assign \$219  = ~ result__ready;
   assign \$220  = result__valid & \$219 ;
   assign \$221  = ~ \$220 ;
-  assign \$222  = s1_base + slot_r1_l0;
+  assign \$222  = s1_base + slot_r2_l1;
   assign \$223  = \$222 [1:0] * 4'h8;
-  assign \$224  = \$223  + s1_w[86:84];
-  assign \$226  = $signed(s1_w[59:52]) * $signed(\$225 );
+  assign \$224  = \$223  + s1_w[141:139];
+  assign \$226  = $signed(s1_w[119:112]) * $signed(\$225 );
   assign \$227  = ~ result__ready;
   assign \$228  = result__valid & \$227 ;
   assign \$229  = ~ \$228 ;
-  assign \$230  = s1_base + slot_r1_l1;
+  assign \$230  = s1_base + slot_r2_l1;
   assign \$231  = \$230 [1:0] * 4'h8;
-  assign \$232  = \$231  + s1_w[89:87];
-  assign \$234  = $signed(s1_w[67:60]) * $signed(\$233 );
+  assign \$232  = \$231  + s1_w[141:139];
+  assign \$234  = $signed(s1_w[119:112]) * $signed(\$233 );
   assign \$235  = ~ result__ready;
   assign \$236  = result__valid & \$235 ;
   assign \$237  = ~ \$236 ;
-  assign \$238  = s1_base + slot_r1_l1;
+  assign \$238  = s1_base + slot_r2_l2;
   assign \$239  = \$238 [1:0] * 4'h8;
-  assign \$240  = \$239  + s1_w[89:87];
-  assign \$242  = $signed(s1_w[67:60]) * $signed(\$241 );
+  assign \$240  = \$239  + s1_w[144:142];
+  assign \$242  = $signed(s1_w[127:120]) * $signed(\$241 );
   assign \$243  = ~ result__ready;
   assign \$244  = result__valid & \$243 ;
   assign \$245  = ~ \$244 ;
-  assign \$246  = s1_base + slot_r1_l2;
+  assign \$246  = s1_base + slot_r2_l2;
   assign \$247  = \$246 [1:0] * 4'h8;
-  assign \$248  = \$247  + s1_w[92:90];
-  assign \$250  = $signed(s1_w[75:68]) * $signed(\$249 );
+  assign \$248  = \$247  + s1_w[144:142];
+  assign \$250  = $signed(s1_w[127:120]) * $signed(\$249 );
   assign \$251  = ~ result__ready;
   assign \$252  = result__valid & \$251 ;
   assign \$253  = ~ \$252 ;
-  assign \$254  = s1_base + slot_r1_l2;
+  assign \$254  = s1_base + slot_r2_l3;
   assign \$255  = \$254 [1:0] * 4'h8;
-  assign \$256  = \$255  + s1_w[92:90];
-  assign \$258  = $signed(s1_w[75:68]) * $signed(\$257 );
+  assign \$256  = \$255  + s1_w[147:145];
+  assign \$258  = $signed(s1_w[135:128]) * $signed(\$257 );
   assign \$259  = ~ result__ready;
   assign \$260  = result__valid & \$259 ;
   assign \$261  = ~ \$260 ;
-  assign \$262  = s1_base + slot_r1_l3;
+  assign \$262  = s1_base + slot_r2_l3;
   assign \$263  = \$262 [1:0] * 4'h8;
-  assign \$264  = \$263  + s1_w[95:93];
-  assign \$266  = $signed(s1_w[83:76]) * $signed(\$265 );
+  assign \$264  = \$263  + s1_w[147:145];
+  assign \$266  = $signed(s1_w[135:128]) * $signed(\$265 );
   assign \$267  = ~ result__ready;
   assign \$268  = result__valid & \$267 ;
   assign \$269  = ~ \$268 ;
-  assign \$270  = s1_base + slot_r1_l3;
+  assign \$270  = s1_base + slot_r3_l0;
   assign \$271  = \$270 [1:0] * 4'h8;
-  assign \$272  = \$271  + s1_w[95:93];
-  assign \$274  = $signed(s1_w[83:76]) * $signed(\$273 );
+  assign \$272  = \$271  + s1_w[190:188];
+  assign \$274  = $signed(s1_w[163:156]) * $signed(\$273 );
   assign \$275  = ~ result__ready;
   assign \$276  = result__valid & \$275 ;
   assign \$277  = ~ \$276 ;
-  assign \$278  = s1_base + slot_r2_l0;
+  assign \$278  = s1_base + slot_r3_l0;
   assign \$279  = \$278 [1:0] * 4'h8;
-  assign \$280  = \$279  + s1_w[138:136];
-  assign \$282  = $signed(s1_w[111:104]) * $signed(\$281 );
+  assign \$280  = \$279  + s1_w[190:188];
+  assign \$282  = $signed(s1_w[163:156]) * $signed(\$281 );
   assign \$283  = ~ result__ready;
   assign \$284  = result__valid & \$283 ;
   assign \$285  = ~ \$284 ;
-  assign \$286  = s1_base + slot_r2_l0;
+  assign \$286  = s1_base + slot_r3_l1;
   assign \$287  = \$286 [1:0] * 4'h8;
-  assign \$288  = \$287  + s1_w[138:136];
-  assign \$290  = $signed(s1_w[111:104]) * $signed(\$289 );
+  assign \$288  = \$287  + s1_w[193:191];
+  assign \$290  = $signed(s1_w[171:164]) * $signed(\$289 );
   assign \$291  = ~ result__ready;
   assign \$292  = result__valid & \$291 ;
   assign \$293  = ~ \$292 ;
-  assign \$294  = s1_base + slot_r2_l1;
+  assign \$294  = s1_base + slot_r3_l1;
   assign \$295  = \$294 [1:0] * 4'h8;
-  assign \$296  = \$295  + s1_w[141:139];
-  assign \$298  = $signed(s1_w[119:112]) * $signed(\$297 );
+  assign \$296  = \$295  + s1_w[193:191];
+  assign \$298  = $signed(s1_w[171:164]) * $signed(\$297 );
   assign \$299  = ~ result__ready;
   assign \$300  = result__valid & \$299 ;
   assign \$301  = ~ \$300 ;
-  assign \$302  = s1_base + slot_r2_l1;
+  assign \$302  = s1_base + slot_r3_l2;
   assign \$303  = \$302 [1:0] * 4'h8;
-  assign \$304  = \$303  + s1_w[141:139];
-  assign \$306  = $signed(s1_w[119:112]) * $signed(\$305 );
+  assign \$304  = \$303  + s1_w[196:194];
+  assign \$306  = $signed(s1_w[179:172]) * $signed(\$305 );
   assign \$307  = ~ result__ready;
   assign \$308  = result__valid & \$307 ;
   assign \$309  = ~ \$308 ;
-  assign \$310  = s1_base + slot_r2_l2;
+  assign \$310  = s1_base + slot_r3_l2;
   assign \$311  = \$310 [1:0] * 4'h8;
-  assign \$312  = \$311  + s1_w[144:142];
-  assign \$314  = $signed(s1_w[127:120]) * $signed(\$313 );
+  assign \$312  = \$311  + s1_w[196:194];
+  assign \$314  = $signed(s1_w[179:172]) * $signed(\$313 );
   assign \$315  = ~ result__ready;
   assign \$316  = result__valid & \$315 ;
   assign \$317  = ~ \$316 ;
-  assign \$318  = s1_base + slot_r2_l2;
+  assign \$318  = s1_base + slot_r3_l3;
   assign \$319  = \$318 [1:0] * 4'h8;
-  assign \$320  = \$319  + s1_w[144:142];
-  assign \$322  = $signed(s1_w[127:120]) * $signed(\$321 );
+  assign \$320  = \$319  + s1_w[199:197];
+  assign \$322  = $signed(s1_w[187:180]) * $signed(\$321 );
   assign \$323  = ~ result__ready;
   assign \$324  = result__valid & \$323 ;
   assign \$325  = ~ \$324 ;
-  assign \$326  = s1_base + slot_r2_l3;
+  assign \$326  = s1_base + slot_r3_l3;
   assign \$327  = \$326 [1:0] * 4'h8;
-  assign \$328  = \$327  + s1_w[147:145];
-  assign \$330  = $signed(s1_w[135:128]) * $signed(\$329 );
+  assign \$328  = \$327  + s1_w[199:197];
+  assign \$330  = $signed(s1_w[187:180]) * $signed(\$329 );
   assign \$331  = ~ result__ready;
   assign \$332  = result__valid & \$331 ;
   assign \$333  = ~ \$332 ;
-  assign \$334  = s1_base + slot_r2_l3;
-  assign \$335  = \$334 [1:0] * 4'h8;
-  assign \$336  = \$335  + s1_w[147:145];
-  assign \$338  = $signed(s1_w[135:128]) * $signed(\$337 );
-  assign \$339  = ~ result__ready;
-  assign \$340  = result__valid & \$339 ;
-  assign \$341  = ~ \$340 ;
-  assign \$342  = s1_base + slot_r3_l0;
-  assign \$343  = \$342 [1:0] * 4'h8;
-  assign \$344  = \$343  + s1_w[190:188];
-  assign \$346  = $signed(s1_w[163:156]) * $signed(\$345 );
-  assign \$347  = ~ result__ready;
-  assign \$348  = result__valid & \$347 ;
-  assign \$349  = ~ \$348 ;
-  assign \$350  = s1_base + slot_r3_l0;
-  assign \$351  = \$350 [1:0] * 4'h8;
-  assign \$352  = \$351  + s1_w[190:188];
-  assign \$354  = $signed(s1_w[163:156]) * $signed(\$353 );
-  assign \$355  = ~ result__ready;
-  assign \$356  = result__valid & \$355 ;
-  assign \$357  = ~ \$356 ;
-  assign \$358  = s1_base + slot_r3_l1;
-  assign \$359  = \$358 [1:0] * 4'h8;
-  assign \$360  = \$359  + s1_w[193:191];
-  assign \$362  = $signed(s1_w[171:164]) * $signed(\$361 );
-  assign \$363  = ~ result__ready;
-  assign \$364  = result__valid & \$363 ;
-  assign \$365  = ~ \$364 ;
-  assign \$366  = s1_base + slot_r3_l1;
-  assign \$367  = \$366 [1:0] * 4'h8;
-  assign \$368  = \$367  + s1_w[193:191];
-  assign \$370  = $signed(s1_w[171:164]) * $signed(\$369 );
-  assign \$371  = ~ result__ready;
-  assign \$372  = result__valid & \$371 ;
-  assign \$373  = ~ \$372 ;
-  assign \$374  = s1_base + slot_r3_l2;
-  assign \$375  = \$374 [1:0] * 4'h8;
-  assign \$376  = \$375  + s1_w[196:194];
-  assign \$378  = $signed(s1_w[179:172]) * $signed(\$377 );
-  assign \$379  = ~ result__ready;
-  assign \$380  = result__valid & \$379 ;
-  assign \$381  = ~ \$380 ;
-  assign \$382  = s1_base + slot_r3_l2;
-  assign \$383  = \$382 [1:0] * 4'h8;
-  assign \$384  = \$383  + s1_w[196:194];
-  assign \$386  = $signed(s1_w[179:172]) * $signed(\$385 );
-  assign \$387  = ~ result__ready;
-  assign \$388  = result__valid & \$387 ;
-  assign \$389  = ~ \$388 ;
-  assign \$390  = s1_base + slot_r3_l3;
-  assign \$391  = \$390 [1:0] * 4'h8;
-  assign \$392  = \$391  + s1_w[199:197];
-  assign \$394  = $signed(s1_w[187:180]) * $signed(\$393 );
-  assign \$395  = ~ result__ready;
-  assign \$396  = result__valid & \$395 ;
-  assign \$397  = ~ \$396 ;
-  assign \$398  = s1_base + slot_r3_l3;
-  assign \$399  = \$398 [1:0] * 4'h8;
-  assign \$400  = \$399  + s1_w[199:197];
-  assign \$402  = $signed(s1_w[187:180]) * $signed(\$401 );
-  assign \$403  = ~ result__ready;
-  assign \$404  = result__valid & \$403 ;
-  assign \$405  = ~ \$404 ;
-  assign \$406  = \$signal$21  & s2_last;
+  assign \$334  = \$signal$28  & s2_last;
+  assign \$335  = cfg__valid & cfg__ready;
+  assign \$336  = cfg__payload[13:8] * cfg__payload[7:5];
+  assign \$337  = act__valid & act__ready;
+  assign \$338  = tile_blocks - 1'h1;
+  assign \$339  = wblk == \$338 ;
+  assign load_done = \$337  & \$339 ;
+  assign \$340  = wsel ? 4'h8 : 4'h0;
+  assign \$342  = \$340  + \$341 ;
+  assign \$343  = act__valid & act__ready;
+  assign \$344  = ! wblk[1:0];
+  assign \$signature__en  = \$343  & \$344 ;
+  assign \$345  = wsel ? 4'h8 : 4'h0;
+  assign \$347  = \$345  + \$346 ;
+  assign \$348  = act__valid & act__ready;
+  assign \$349  = wblk[1:0] == 1'h1;
+  assign \$signature__en$62  = \$348  & \$349 ;
+  assign \$350  = wsel ? 4'h8 : 4'h0;
+  assign \$352  = \$350  + \$351 ;
+  assign \$353  = act__valid & act__ready;
+  assign \$354  = wblk[1:0] == 2'h2;
+  assign \$signature__en$65  = \$353  & \$354 ;
+  assign \$355  = wsel ? 4'h8 : 4'h0;
+  assign \$357  = \$355  + \$356 ;
+  assign \$358  = act__valid & act__ready;
+  assign \$359  = wblk[1:0] == 2'h3;
+  assign \$signature__en$68  = \$358  & \$359 ;
+  assign \$360  = ~ result__ready;
+  assign \$361  = result__valid & \$360 ;
+  assign \$362  = ~ \$361 ;
+  assign w__ready = can_compute & \$362 ;
+  assign \$363  = w__valid & w__ready;
+  assign \$364  = beats_per_group - 1'h1;
+  assign \$365  = beat == \$364 ;
+  assign \$367  = cfg[13:8] - 1'h1;
+  assign \$368  = group == \$367 ;
+  assign \$369  = \$366  & \$368 ;
+  assign \$370  = cfg[29:14] - 1'h1;
+  assign \$371  = batch == \$370 ;
+  assign \$372  = \$369  & \$371 ;
+  assign compute_done = \$363  & \$372 ;
+  assign \$373  = rsel ? 4'h8 : 4'h0;
+  assign \$375  = base[1:0] > 1'h0;
+  assign \$376  = \$374  + \$375 ;
+  assign \$377  = \$373  + \$376 ;
+  assign \$378  = ~ result__ready;
+  assign \$379  = result__valid & \$378 ;
+  assign \$signature__en$73  = ~ \$379 ;
+  assign \$380  = rsel ? 4'h8 : 4'h0;
+  assign \$382  = base[1:0] > 1'h1;
+  assign \$383  = \$381  + \$382 ;
+  assign \$384  = \$380  + \$383 ;
+  assign \$385  = ~ result__ready;
+  assign \$386  = result__valid & \$385 ;
+  assign \$signature__en$75  = ~ \$386 ;
+  assign \$387  = rsel ? 4'h8 : 4'h0;
+  assign \$389  = base[1:0] > 2'h2;
+  assign \$390  = \$388  + \$389 ;
+  assign \$391  = \$387  + \$390 ;
+  assign \$392  = ~ result__ready;
+  assign \$393  = result__valid & \$392 ;
+  assign \$signature__en$77  = ~ \$393 ;
+  assign \$394  = rsel ? 4'h8 : 4'h0;
+  assign \$396  = \$394  + \$395 ;
+  assign \$397  = ~ result__ready;
+  assign \$398  = result__valid & \$397 ;
+  assign \$signature__en$79  = ~ \$398 ;
+  assign \$399  = \$signal$29  ? 32'd0 : acc[31:0];
+  assign \$400  = $signed(1'h0) + $signed(s2_prod[15:0]);
+  assign \$401  = $signed(\$400 ) + $signed(s2_prod[47:32]);
+  assign \$402  = $signed(\$401 ) + $signed(s2_prod[79:64]);
+  assign \$403  = $signed(\$402 ) + $signed(s2_prod[111:96]);
+  assign \$404  = $signed(\$399 ) + $signed(\$403 );
+  assign \$405  = \$signal$29  ? 32'd0 : acc[63:32];
+  assign \$406  = $signed(1'h0) + $signed(s2_prod[31:16]);
+  assign \$407  = $signed(\$406 ) + $signed(s2_prod[63:48]);
+  assign \$408  = $signed(\$407 ) + $signed(s2_prod[95:80]);
+  assign \$409  = $signed(\$408 ) + $signed(s2_prod[127:112]);
+  assign \$410  = $signed(\$405 ) + $signed(\$409 );
+  assign \$411  = \$signal$29  ? 32'd0 : acc[95:64];
+  assign \$412  = $signed(1'h0) + $signed(s2_prod[143:128]);
+  assign \$413  = $signed(\$412 ) + $signed(s2_prod[175:160]);
+  assign \$414  = $signed(\$413 ) + $signed(s2_prod[207:192]);
+  assign \$415  = $signed(\$414 ) + $signed(s2_prod[239:224]);
+  assign \$416  = $signed(\$411 ) + $signed(\$415 );
+  assign \$417  = \$signal$29  ? 32'd0 : acc[127:96];
+  assign \$418  = $signed(1'h0) + $signed(s2_prod[159:144]);
+  assign \$419  = $signed(\$418 ) + $signed(s2_prod[191:176]);
+  assign \$420  = $signed(\$419 ) + $signed(s2_prod[223:208]);
+  assign \$421  = $signed(\$420 ) + $signed(s2_prod[255:240]);
+  assign \$422  = $signed(\$417 ) + $signed(\$421 );
+  assign \$423  = \$signal$29  ? 32'd0 : acc[159:128];
+  assign \$424  = $signed(1'h0) + $signed(s2_prod[271:256]);
+  assign \$425  = $signed(\$424 ) + $signed(s2_prod[303:288]);
+  assign \$426  = $signed(\$425 ) + $signed(s2_prod[335:320]);
+  assign \$427  = $signed(\$426 ) + $signed(s2_prod[367:352]);
+  assign \$428  = $signed(\$423 ) + $signed(\$427 );
+  assign \$429  = \$signal$29  ? 32'd0 : acc[191:160];
+  assign \$430  = $signed(1'h0) + $signed(s2_prod[287:272]);
+  assign \$431  = $signed(\$430 ) + $signed(s2_prod[319:304]);
+  assign \$432  = $signed(\$431 ) + $signed(s2_prod[351:336]);
+  assign \$433  = $signed(\$432 ) + $signed(s2_prod[383:368]);
+  assign \$434  = $signed(\$429 ) + $signed(\$433 );
+  assign \$435  = \$signal$29  ? 32'd0 : acc[223:192];
+  assign \$436  = $signed(1'h0) + $signed(s2_prod[399:384]);
+  assign \$437  = $signed(\$436 ) + $signed(s2_prod[431:416]);
+  assign \$438  = $signed(\$437 ) + $signed(s2_prod[463:448]);
+  assign \$439  = $signed(\$438 ) + $signed(s2_prod[495:480]);
+  assign \$440  = $signed(\$435 ) + $signed(\$439 );
+  assign \$441  = \$signal$29  ? 32'd0 : acc[255:224];
+  assign \$442  = $signed(1'h0) + $signed(s2_prod[415:400]);
+  assign \$443  = $signed(\$442 ) + $signed(s2_prod[447:432]);
+  assign \$444  = $signed(\$443 ) + $signed(s2_prod[479:464]);
+  assign \$445  = $signed(\$444 ) + $signed(s2_prod[511:496]);
+  assign \$446  = $signed(\$441 ) + $signed(\$445 );
+  assign \$447  = | wblk;
+  assign \$448  = busy | \$447 ;
+  assign \$449  = | beat;
+  assign \$450  = \$448  | \$449 ;
+  assign \$451  = | group;
+  assign \$452  = \$450  | \$451 ;
+  assign \$453  = | batch;
+  assign \$454  = \$452  | \$453 ;
+  assign \$455  = \$454  | \$signal ;
+  assign \$456  = \$455  | \$signal$28 ;
+  assign \$457  = \$456  | result__valid;
+  assign idle = ~ \$457 ;
+  assign \$458  = | wblk;
+  assign \$459  = busy | \$458 ;
+  assign \$460  = | beat;
+  assign \$461  = \$459  | \$460 ;
+  assign \$462  = | group;
+  assign \$463  = \$461  | \$462 ;
+  assign \$464  = | batch;
+  assign \$465  = \$463  | \$464 ;
+  assign \$466  = \$465  | \$signal ;
+  assign \$467  = \$466  | \$signal$28 ;
+  assign \$468  = \$467  | result__valid;
+  assign cfg__ready = ~ \$468 ;
   always @(posedge clk)
-    cfg <= \$407 ;
+    beat <= \$469 ;
   always @(posedge clk)
-    tile_blocks <= \$408 ;
+    group <= \$470 ;
   always @(posedge clk)
-    beats_per_group <= \$409 ;
+    batch <= \$471 ;
   always @(posedge clk)
-    wblk <= \$410 ;
+    base <= \$472 ;
   always @(posedge clk)
-    full <= \$411 ;
+    wblk <= \$473 ;
   always @(posedge clk)
-    wsel <= \$412 ;
+    \$signal  <= \$474 ;
   always @(posedge clk)
-    \$signal  <= \$413 ;
+    \$signal$24  <= \$475 ;
   always @(posedge clk)
-    \$signal$69  <= \$414 ;
+    s1_last <= \$476 ;
   always @(posedge clk)
-    s1_last <= \$415 ;
-  always @(posedge clk)
-    s1_w <= \$416 ;
-  always @(posedge clk)
-    s1_base <= \$417 ;
-  always @(posedge clk)
-    beat <= \$418 ;
-  always @(posedge clk)
-    group <= \$419 ;
-  always @(posedge clk)
-    base <= \$420 ;
-  always @(posedge clk)
-    batch <= \$421 ;
-  always @(posedge clk)
-    rsel <= \$422 ;
-  always @(posedge clk)
-    \$signal$21  <= \$423 ;
-  always @(posedge clk)
-    \$signal$64  <= \$424 ;
-  always @(posedge clk)
-    s2_last <= \$425 ;
-  always @(posedge clk)
-    s2_prod <= \$426 ;
-  always @(posedge clk)
-    acc <= \$427 ;
-  always @(posedge clk)
-    result__valid <= \$428 ;
-  always @(posedge clk)
-    result__payload <= \$429 ;
+    s1_w <= \$477 ;
+  \highlight_h8.halves  halves (
+    .busy(busy),
+    .can_compute(can_compute),
+    .can_load(act__ready),
+    .clk(clk),
+    .compute_done(compute_done),
+    .load_done(load_done),
+    .rsel(rsel),
+    .rst(rst),
+    .wsel(wsel)
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = 8'h00;
-    casez (\$152 )
-      7'h00:
-          \$153  = \$signature__data$73 [7:0];
-      7'h01:
-          \$153  = \$signature__data$73 [23:16];
-      7'h02:
-          \$153  = \$signature__data$73 [39:32];
-      7'h03:
-          \$153  = \$signature__data$73 [55:48];
-      7'h04:
-          \$153  = \$signature__data$73 [71:64];
-      7'h05:
-          \$153  = \$signature__data$73 [87:80];
-      7'h06:
-          \$153  = \$signature__data$73 [103:96];
-      7'h07:
-          \$153  = \$signature__data$73 [119:112];
-      7'h08:
-          \$153  = \$signature__data$74 [7:0];
-      7'h09:
-          \$153  = \$signature__data$74 [23:16];
-      7'h0a:
-          \$153  = \$signature__data$74 [39:32];
-      7'h0b:
-          \$153  = \$signature__data$74 [55:48];
-      7'h0c:
-          \$153  = \$signature__data$74 [71:64];
-      7'h0d:
-          \$153  = \$signature__data$74 [87:80];
-      7'h0e:
-          \$153  = \$signature__data$74 [103:96];
-      7'h0f:
-          \$153  = \$signature__data$74 [119:112];
-      7'h10:
-          \$153  = \$signature__data$75 [7:0];
-      7'h11:
-          \$153  = \$signature__data$75 [23:16];
-      7'h12:
-          \$153  = \$signature__data$75 [39:32];
-      7'h13:
-          \$153  = \$signature__data$75 [55:48];
-      7'h14:
-          \$153  = \$signature__data$75 [71:64];
-      7'h15:
-          \$153  = \$signature__data$75 [87:80];
-      7'h16:
-          \$153  = \$signature__data$75 [103:96];
-      7'h17:
-          \$153  = \$signature__data$75 [119:112];
-      7'h18:
-          \$153  = \$signature__data$76 [7:0];
-      7'h19:
-          \$153  = \$signature__data$76 [23:16];
-      7'h1a:
-          \$153  = \$signature__data$76 [39:32];
-      7'h1b:
-          \$153  = \$signature__data$76 [55:48];
-      7'h1c:
-          \$153  = \$signature__data$76 [71:64];
-      7'h1d:
-          \$153  = \$signature__data$76 [87:80];
-      7'h1e:
-          \$153  = \$signature__data$76 [103:96];
-      7'h1f:
-          \$153  = \$signature__data$76 [119:112];
-    endcase
+    \$478  = s1_base;
+    if (\$61 ) begin
+      \$478  = base[1:0];
+    end
+    if (rst) begin
+      \$478  = 2'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = 8'h00;
-    casez (\$160 )
-      7'h00:
-          \$161  = \$signature__data$73 [15:8];
-      7'h01:
-          \$161  = \$signature__data$73 [31:24];
-      7'h02:
-          \$161  = \$signature__data$73 [47:40];
-      7'h03:
-          \$161  = \$signature__data$73 [63:56];
-      7'h04:
-          \$161  = \$signature__data$73 [79:72];
-      7'h05:
-          \$161  = \$signature__data$73 [95:88];
-      7'h06:
-          \$161  = \$signature__data$73 [111:104];
-      7'h07:
-          \$161  = \$signature__data$73 [127:120];
-      7'h08:
-          \$161  = \$signature__data$74 [15:8];
-      7'h09:
-          \$161  = \$signature__data$74 [31:24];
-      7'h0a:
-          \$161  = \$signature__data$74 [47:40];
-      7'h0b:
-          \$161  = \$signature__data$74 [63:56];
-      7'h0c:
-          \$161  = \$signature__data$74 [79:72];
-      7'h0d:
-          \$161  = \$signature__data$74 [95:88];
-      7'h0e:
-          \$161  = \$signature__data$74 [111:104];
-      7'h0f:
-          \$161  = \$signature__data$74 [127:120];
-      7'h10:
-          \$161  = \$signature__data$75 [15:8];
-      7'h11:
-          \$161  = \$signature__data$75 [31:24];
-      7'h12:
-          \$161  = \$signature__data$75 [47:40];
-      7'h13:
-          \$161  = \$signature__data$75 [63:56];
-      7'h14:
-          \$161  = \$signature__data$75 [79:72];
-      7'h15:
-          \$161  = \$signature__data$75 [95:88];
-      7'h16:
-          \$161  = \$signature__data$75 [111:104];
-      7'h17:
-          \$161  = \$signature__data$75 [127:120];
-      7'h18:
-          \$161  = \$signature__data$76 [15:8];
-      7'h19:
-          \$161  = \$signature__data$76 [31:24];
-      7'h1a:
-          \$161  = \$signature__data$76 [47:40];
-      7'h1b:
-          \$161  = \$signature__data$76 [63:56];
-      7'h1c:
-          \$161  = \$signature__data$76 [79:72];
-      7'h1d:
-          \$161  = \$signature__data$76 [95:88];
-      7'h1e:
-          \$161  = \$signature__data$76 [111:104];
-      7'h1f:
-          \$161  = \$signature__data$76 [127:120];
-    endcase
+    \$479  = \$signal$28 ;
+    if (\$74 ) begin
+      \$479  = \$signal ;
+    end
+    if (rst) begin
+      \$479  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = 8'h00;
-    casez (\$168 )
-      7'h00:
-          \$169  = \$signature__data$73 [7:0];
-      7'h01:
-          \$169  = \$signature__data$73 [23:16];
-      7'h02:
-          \$169  = \$signature__data$73 [39:32];
-      7'h03:
-          \$169  = \$signature__data$73 [55:48];
-      7'h04:
-          \$169  = \$signature__data$73 [71:64];
-      7'h05:
-          \$169  = \$signature__data$73 [87:80];
-      7'h06:
-          \$169  = \$signature__data$73 [103:96];
-      7'h07:
-          \$169  = \$signature__data$73 [119:112];
-      7'h08:
-          \$169  = \$signature__data$74 [7:0];
-      7'h09:
-          \$169  = \$signature__data$74 [23:16];
-      7'h0a:
-          \$169  = \$signature__data$74 [39:32];
-      7'h0b:
-          \$169  = \$signature__data$74 [55:48];
-      7'h0c:
-          \$169  = \$signature__data$74 [71:64];
-      7'h0d:
-          \$169  = \$signature__data$74 [87:80];
-      7'h0e:
-          \$169  = \$signature__data$74 [103:96];
-      7'h0f:
-          \$169  = \$signature__data$74 [119:112];
-      7'h10:
-          \$169  = \$signature__data$75 [7:0];
-      7'h11:
-          \$169  = \$signature__data$75 [23:16];
-      7'h12:
-          \$169  = \$signature__data$75 [39:32];
-      7'h13:
-          \$169  = \$signature__data$75 [55:48];
-      7'h14:
-          \$169  = \$signature__data$75 [71:64];
-      7'h15:
-          \$169  = \$signature__data$75 [87:80];
-      7'h16:
-          \$169  = \$signature__data$75 [103:96];
-      7'h17:
-          \$169  = \$signature__data$75 [119:112];
-      7'h18:
-          \$169  = \$signature__data$76 [7:0];
-      7'h19:
-          \$169  = \$signature__data$76 [23:16];
-      7'h1a:
-          \$169  = \$signature__data$76 [39:32];
-      7'h1b:
-          \$169  = \$signature__data$76 [55:48];
-      7'h1c:
-          \$169  = \$signature__data$76 [71:64];
-      7'h1d:
-          \$169  = \$signature__data$76 [87:80];
-      7'h1e:
-          \$169  = \$signature__data$76 [103:96];
-      7'h1f:
-          \$169  = \$signature__data$76 [119:112];
-    endcase
+    \$480  = \$signal$29 ;
+    if (\$74 ) begin
+      \$480  = \$signal$24 ;
+    end
+    if (rst) begin
+      \$480  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = 8'h00;
-    casez (\$176 )
-      7'h00:
-          \$177  = \$signature__data$73 [15:8];
-      7'h01:
-          \$177  = \$signature__data$73 [31:24];
-      7'h02:
-          \$177  = \$signature__data$73 [47:40];
-      7'h03:
-          \$177  = \$signature__data$73 [63:56];
-      7'h04:
-          \$177  = \$signature__data$73 [79:72];
-      7'h05:
-          \$177  = \$signature__data$73 [95:88];
-      7'h06:
-          \$177  = \$signature__data$73 [111:104];
-      7'h07:
-          \$177  = \$signature__data$73 [127:120];
-      7'h08:
-          \$177  = \$signature__data$74 [15:8];
-      7'h09:
-          \$177  = \$signature__data$74 [31:24];
-      7'h0a:
-          \$177  = \$signature__data$74 [47:40];
-      7'h0b:
-          \$177  = \$signature__data$74 [63:56];
-      7'h0c:
-          \$177  = \$signature__data$74 [79:72];
-      7'h0d:
-          \$177  = \$signature__data$74 [95:88];
-      7'h0e:
-          \$177  = \$signature__data$74 [111:104];
-      7'h0f:
-          \$177  = \$signature__data$74 [127:120];
-      7'h10:
-          \$177  = \$signature__data$75 [15:8];
-      7'h11:
-          \$177  = \$signature__data$75 [31:24];
-      7'h12:
-          \$177  = \$signature__data$75 [47:40];
-      7'h13:
-          \$177  = \$signature__data$75 [63:56];
-      7'h14:
-          \$177  = \$signature__data$75 [79:72];
-      7'h15:
-          \$177  = \$signature__data$75 [95:88];
-      7'h16:
-          \$177  = \$signature__data$75 [111:104];
-      7'h17:
-          \$177  = \$signature__data$75 [127:120];
-      7'h18:
-          \$177  = \$signature__data$76 [15:8];
-      7'h19:
-          \$177  = \$signature__data$76 [31:24];
-      7'h1a:
-          \$177  = \$signature__data$76 [47:40];
-      7'h1b:
-          \$177  = \$signature__data$76 [63:56];
-      7'h1c:
-          \$177  = \$signature__data$76 [79:72];
-      7'h1d:
-          \$177  = \$signature__data$76 [95:88];
-      7'h1e:
-          \$177  = \$signature__data$76 [111:104];
-      7'h1f:
-          \$177  = \$signature__data$76 [127:120];
-    endcase
+    \$481  = s2_last;
+    if (\$74 ) begin
+      \$481  = s1_last;
+    end
+    if (rst) begin
+      \$481  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = 8'h00;
-    casez (\$184 )
-      7'h00:
-          \$185  = \$signature__data$73 [7:0];
-      7'h01:
-          \$185  = \$signature__data$73 [23:16];
-      7'h02:
-          \$185  = \$signature__data$73 [39:32];
-      7'h03:
-          \$185  = \$signature__data$73 [55:48];
-      7'h04:
-          \$185  = \$signature__data$73 [71:64];
-      7'h05:
-          \$185  = \$signature__data$73 [87:80];
-      7'h06:
-          \$185  = \$signature__data$73 [103:96];
-      7'h07:
-          \$185  = \$signature__data$73 [119:112];
-      7'h08:
-          \$185  = \$signature__data$74 [7:0];
-      7'h09:
-          \$185  = \$signature__data$74 [23:16];
-      7'h0a:
-          \$185  = \$signature__data$74 [39:32];
-      7'h0b:
-          \$185  = \$signature__data$74 [55:48];
-      7'h0c:
-          \$185  = \$signature__data$74 [71:64];
-      7'h0d:
-          \$185  = \$signature__data$74 [87:80];
-      7'h0e:
-          \$185  = \$signature__data$74 [103:96];
-      7'h0f:
-          \$185  = \$signature__data$74 [119:112];
-      7'h10:
-          \$185  = \$signature__data$75 [7:0];
-      7'h11:
-          \$185  = \$signature__data$75 [23:16];
-      7'h12:
-          \$185  = \$signature__data$75 [39:32];
-      7'h13:
-          \$185  = \$signature__data$75 [55:48];
-      7'h14:
-          \$185  = \$signature__data$75 [71:64];
-      7'h15:
-          \$185  = \$signature__data$75 [87:80];
-      7'h16:
-          \$185  = \$signature__data$75 [103:96];
-      7'h17:
-          \$185  = \$signature__data$75 [119:112];
-      7'h18:
-          \$185  = \$signature__data$76 [7:0];
-      7'h19:
-          \$185  = \$signature__data$76 [23:16];
-      7'h1a:
-          \$185  = \$signature__data$76 [39:32];
-      7'h1b:
-          \$185  = \$signature__data$76 [55:48];
-      7'h1c:
-          \$185  = \$signature__data$76 [71:64];
-      7'h1d:
-          \$185  = \$signature__data$76 [87:80];
-      7'h1e:
-          \$185  = \$signature__data$76 [103:96];
-      7'h1f:
-          \$185  = \$signature__data$76 [119:112];
-    endcase
+    \$482  = s2_prod;
+    if (\$77 ) begin
+      \$482 [15:0] = \$82 ;
+    end
+    if (\$85 ) begin
+      \$482 [31:16] = \$90 ;
+    end
+    if (\$93 ) begin
+      \$482 [47:32] = \$98 ;
+    end
+    if (\$101 ) begin
+      \$482 [63:48] = \$106 ;
+    end
+    if (\$109 ) begin
+      \$482 [79:64] = \$114 ;
+    end
+    if (\$117 ) begin
+      \$482 [95:80] = \$122 ;
+    end
+    if (\$125 ) begin
+      \$482 [111:96] = \$130 ;
+    end
+    if (\$133 ) begin
+      \$482 [127:112] = \$138 ;
+    end
+    if (\$141 ) begin
+      \$482 [143:128] = \$146 ;
+    end
+    if (\$149 ) begin
+      \$482 [159:144] = \$154 ;
+    end
+    if (\$157 ) begin
+      \$482 [175:160] = \$162 ;
+    end
+    if (\$165 ) begin
+      \$482 [191:176] = \$170 ;
+    end
+    if (\$173 ) begin
+      \$482 [207:192] = \$178 ;
+    end
+    if (\$181 ) begin
+      \$482 [223:208] = \$186 ;
+    end
+    if (\$189 ) begin
+      \$482 [239:224] = \$194 ;
+    end
+    if (\$197 ) begin
+      \$482 [255:240] = \$202 ;
+    end
+    if (\$205 ) begin
+      \$482 [271:256] = \$210 ;
+    end
+    if (\$213 ) begin
+      \$482 [287:272] = \$218 ;
+    end
+    if (\$221 ) begin
+      \$482 [303:288] = \$226 ;
+    end
+    if (\$229 ) begin
+      \$482 [319:304] = \$234 ;
+    end
+    if (\$237 ) begin
+      \$482 [335:320] = \$242 ;
+    end
+    if (\$245 ) begin
+      \$482 [351:336] = \$250 ;
+    end
+    if (\$253 ) begin
+      \$482 [367:352] = \$258 ;
+    end
+    if (\$261 ) begin
+      \$482 [383:368] = \$266 ;
+    end
+    if (\$269 ) begin
+      \$482 [399:384] = \$274 ;
+    end
+    if (\$277 ) begin
+      \$482 [415:400] = \$282 ;
+    end
+    if (\$285 ) begin
+      \$482 [431:416] = \$290 ;
+    end
+    if (\$293 ) begin
+      \$482 [447:432] = \$298 ;
+    end
+    if (\$301 ) begin
+      \$482 [463:448] = \$306 ;
+    end
+    if (\$309 ) begin
+      \$482 [479:464] = \$314 ;
+    end
+    if (\$317 ) begin
+      \$482 [495:480] = \$322 ;
+    end
+    if (\$325 ) begin
+      \$482 [511:496] = \$330 ;
+    end
+    if (rst) begin
+      \$482  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = 8'h00;
-    casez (\$192 )
-      7'h00:
-          \$193  = \$signature__data$73 [15:8];
-      7'h01:
-          \$193  = \$signature__data$73 [31:24];
-      7'h02:
-          \$193  = \$signature__data$73 [47:40];
-      7'h03:
-          \$193  = \$signature__data$73 [63:56];
-      7'h04:
-          \$193  = \$signature__data$73 [79:72];
-      7'h05:
-          \$193  = \$signature__data$73 [95:88];
-      7'h06:
-          \$193  = \$signature__data$73 [111:104];
-      7'h07:
-          \$193  = \$signature__data$73 [127:120];
-      7'h08:
-          \$193  = \$signature__data$74 [15:8];
-      7'h09:
-          \$193  = \$signature__data$74 [31:24];
-      7'h0a:
-          \$193  = \$signature__data$74 [47:40];
-      7'h0b:
-          \$193  = \$signature__data$74 [63:56];
-      7'h0c:
-          \$193  = \$signature__data$74 [79:72];
-      7'h0d:
-          \$193  = \$signature__data$74 [95:88];
-      7'h0e:
-          \$193  = \$signature__data$74 [111:104];
-      7'h0f:
-          \$193  = \$signature__data$74 [127:120];
-      7'h10:
-          \$193  = \$signature__data$75 [15:8];
-      7'h11:
-          \$193  = \$signature__data$75 [31:24];
-      7'h12:
-          \$193  = \$signature__data$75 [47:40];
-      7'h13:
-          \$193  = \$signature__data$75 [63:56];
-      7'h14:
-          \$193  = \$signature__data$75 [79:72];
-      7'h15:
-          \$193  = \$signature__data$75 [95:88];
-      7'h16:
-          \$193  = \$signature__data$75 [111:104];
-      7'h17:
-          \$193  = \$signature__data$75 [127:120];
-      7'h18:
-          \$193  = \$signature__data$76 [15:8];
-      7'h19:
-          \$193  = \$signature__data$76 [31:24];
-      7'h1a:
-          \$193  = \$signature__data$76 [47:40];
-      7'h1b:
-          \$193  = \$signature__data$76 [63:56];
-      7'h1c:
-          \$193  = \$signature__data$76 [79:72];
-      7'h1d:
-          \$193  = \$signature__data$76 [95:88];
-      7'h1e:
-          \$193  = \$signature__data$76 [111:104];
-      7'h1f:
-          \$193  = \$signature__data$76 [127:120];
-    endcase
+    \$483  = acc;
+    if (\$333 ) begin
+      if (\$signal$28 ) begin
+        \$483  = new_acc;
+      end
+    end
+    if (rst) begin
+      \$483  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = 8'h00;
-    casez (\$200 )
-      7'h00:
-          \$201  = \$signature__data$73 [7:0];
-      7'h01:
-          \$201  = \$signature__data$73 [23:16];
-      7'h02:
-          \$201  = \$signature__data$73 [39:32];
-      7'h03:
-          \$201  = \$signature__data$73 [55:48];
-      7'h04:
-          \$201  = \$signature__data$73 [71:64];
-      7'h05:
-          \$201  = \$signature__data$73 [87:80];
-      7'h06:
-          \$201  = \$signature__data$73 [103:96];
-      7'h07:
-          \$201  = \$signature__data$73 [119:112];
-      7'h08:
-          \$201  = \$signature__data$74 [7:0];
-      7'h09:
-          \$201  = \$signature__data$74 [23:16];
-      7'h0a:
-          \$201  = \$signature__data$74 [39:32];
-      7'h0b:
-          \$201  = \$signature__data$74 [55:48];
-      7'h0c:
-          \$201  = \$signature__data$74 [71:64];
-      7'h0d:
-          \$201  = \$signature__data$74 [87:80];
-      7'h0e:
-          \$201  = \$signature__data$74 [103:96];
-      7'h0f:
-          \$201  = \$signature__data$74 [119:112];
-      7'h10:
-          \$201  = \$signature__data$75 [7:0];
-      7'h11:
-          \$201  = \$signature__data$75 [23:16];
-      7'h12:
-          \$201  = \$signature__data$75 [39:32];
-      7'h13:
-          \$201  = \$signature__data$75 [55:48];
-      7'h14:
-          \$201  = \$signature__data$75 [71:64];
-      7'h15:
-          \$201  = \$signature__data$75 [87:80];
-      7'h16:
-          \$201  = \$signature__data$75 [103:96];
-      7'h17:
-          \$201  = \$signature__data$75 [119:112];
-      7'h18:
-          \$201  = \$signature__data$76 [7:0];
-      7'h19:
-          \$201  = \$signature__data$76 [23:16];
-      7'h1a:
-          \$201  = \$signature__data$76 [39:32];
-      7'h1b:
-          \$201  = \$signature__data$76 [55:48];
-      7'h1c:
-          \$201  = \$signature__data$76 [71:64];
-      7'h1d:
-          \$201  = \$signature__data$76 [87:80];
-      7'h1e:
-          \$201  = \$signature__data$76 [103:96];
-      7'h1f:
-          \$201  = \$signature__data$76 [119:112];
-    endcase
+    \$484  = result__valid;
+    if (\$333 ) begin
+      \$484  = \$334 ;
+    end
+    if (rst) begin
+      \$484  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = 8'h00;
-    casez (\$208 )
-      7'h00:
-          \$209  = \$signature__data$73 [15:8];
-      7'h01:
-          \$209  = \$signature__data$73 [31:24];
-      7'h02:
-          \$209  = \$signature__data$73 [47:40];
-      7'h03:
-          \$209  = \$signature__data$73 [63:56];
-      7'h04:
-          \$209  = \$signature__data$73 [79:72];
-      7'h05:
-          \$209  = \$signature__data$73 [95:88];
-      7'h06:
-          \$209  = \$signature__data$73 [111:104];
-      7'h07:
-          \$209  = \$signature__data$73 [127:120];
-      7'h08:
-          \$209  = \$signature__data$74 [15:8];
-      7'h09:
-          \$209  = \$signature__data$74 [31:24];
-      7'h0a:
-          \$209  = \$signature__data$74 [47:40];
-      7'h0b:
-          \$209  = \$signature__data$74 [63:56];
-      7'h0c:
-          \$209  = \$signature__data$74 [79:72];
-      7'h0d:
-          \$209  = \$signature__data$74 [95:88];
-      7'h0e:
-          \$209  = \$signature__data$74 [111:104];
-      7'h0f:
-          \$209  = \$signature__data$74 [127:120];
-      7'h10:
-          \$209  = \$signature__data$75 [15:8];
-      7'h11:
-          \$209  = \$signature__data$75 [31:24];
-      7'h12:
-          \$209  = \$signature__data$75 [47:40];
-      7'h13:
-          \$209  = \$signature__data$75 [63:56];
-      7'h14:
-          \$209  = \$signature__data$75 [79:72];
-      7'h15:
-          \$209  = \$signature__data$75 [95:88];
-      7'h16:
-          \$209  = \$signature__data$75 [111:104];
-      7'h17:
-          \$209  = \$signature__data$75 [127:120];
-      7'h18:
-          \$209  = \$signature__data$76 [15:8];
-      7'h19:
-          \$209  = \$signature__data$76 [31:24];
-      7'h1a:
-          \$209  = \$signature__data$76 [47:40];
-      7'h1b:
-          \$209  = \$signature__data$76 [63:56];
-      7'h1c:
-          \$209  = \$signature__data$76 [79:72];
-      7'h1d:
-          \$209  = \$signature__data$76 [95:88];
-      7'h1e:
-          \$209  = \$signature__data$76 [111:104];
-      7'h1f:
-          \$209  = \$signature__data$76 [127:120];
-    endcase
+    \$485  = result__payload;
+    if (\$333 ) begin
+      \$485  = new_acc;
+    end
+    if (rst) begin
+      \$485  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$217  = 8'h00;
-    casez (\$216 )
-      7'h00:
-          \$217  = \$signature__data$73 [7:0];
-      7'h01:
-          \$217  = \$signature__data$73 [23:16];
-      7'h02:
-          \$217  = \$signature__data$73 [39:32];
-      7'h03:
-          \$217  = \$signature__data$73 [55:48];
-      7'h04:
-          \$217  = \$signature__data$73 [71:64];
-      7'h05:
-          \$217  = \$signature__data$73 [87:80];
-      7'h06:
-          \$217  = \$signature__data$73 [103:96];
-      7'h07:
-          \$217  = \$signature__data$73 [119:112];
-      7'h08:
-          \$217  = \$signature__data$74 [7:0];
-      7'h09:
-          \$217  = \$signature__data$74 [23:16];
-      7'h0a:
-          \$217  = \$signature__data$74 [39:32];
-      7'h0b:
-          \$217  = \$signature__data$74 [55:48];
-      7'h0c:
-          \$217  = \$signature__data$74 [71:64];
-      7'h0d:
-          \$217  = \$signature__data$74 [87:80];
-      7'h0e:
-          \$217  = \$signature__data$74 [103:96];
-      7'h0f:
-          \$217  = \$signature__data$74 [119:112];
-      7'h10:
-          \$217  = \$signature__data$75 [7:0];
-      7'h11:
-          \$217  = \$signature__data$75 [23:16];
-      7'h12:
-          \$217  = \$signature__data$75 [39:32];
-      7'h13:
-          \$217  = \$signature__data$75 [55:48];
-      7'h14:
-          \$217  = \$signature__data$75 [71:64];
-      7'h15:
-          \$217  = \$signature__data$75 [87:80];
-      7'h16:
-          \$217  = \$signature__data$75 [103:96];
-      7'h17:
-          \$217  = \$signature__data$75 [119:112];
-      7'h18:
-          \$217  = \$signature__data$76 [7:0];
-      7'h19:
-          \$217  = \$signature__data$76 [23:16];
-      7'h1a:
-          \$217  = \$signature__data$76 [39:32];
-      7'h1b:
-          \$217  = \$signature__data$76 [55:48];
-      7'h1c:
-          \$217  = \$signature__data$76 [71:64];
-      7'h1d:
-          \$217  = \$signature__data$76 [87:80];
-      7'h1e:
-          \$217  = \$signature__data$76 [103:96];
-      7'h1f:
-          \$217  = \$signature__data$76 [119:112];
-    endcase
+    \$486  = cfg;
+    if (\$335 ) begin
+      \$486  = cfg__payload;
+    end
+    if (rst) begin
+      \$486  = 30'h00000000;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = 8'h00;
-    casez (\$224 )
-      7'h00:
-          \$225  = \$signature__data$73 [15:8];
-      7'h01:
-          \$225  = \$signature__data$73 [31:24];
-      7'h02:
-          \$225  = \$signature__data$73 [47:40];
-      7'h03:
-          \$225  = \$signature__data$73 [63:56];
-      7'h04:
-          \$225  = \$signature__data$73 [79:72];
-      7'h05:
-          \$225  = \$signature__data$73 [95:88];
-      7'h06:
-          \$225  = \$signature__data$73 [111:104];
-      7'h07:
-          \$225  = \$signature__data$73 [127:120];
-      7'h08:
-          \$225  = \$signature__data$74 [15:8];
-      7'h09:
-          \$225  = \$signature__data$74 [31:24];
-      7'h0a:
-          \$225  = \$signature__data$74 [47:40];
-      7'h0b:
-          \$225  = \$signature__data$74 [63:56];
-      7'h0c:
-          \$225  = \$signature__data$74 [79:72];
-      7'h0d:
-          \$225  = \$signature__data$74 [95:88];
-      7'h0e:
-          \$225  = \$signature__data$74 [111:104];
-      7'h0f:
-          \$225  = \$signature__data$74 [127:120];
-      7'h10:
-          \$225  = \$signature__data$75 [15:8];
-      7'h11:
-          \$225  = \$signature__data$75 [31:24];
-      7'h12:
-          \$225  = \$signature__data$75 [47:40];
-      7'h13:
-          \$225  = \$signature__data$75 [63:56];
-      7'h14:
-          \$225  = \$signature__data$75 [79:72];
-      7'h15:
-          \$225  = \$signature__data$75 [95:88];
-      7'h16:
-          \$225  = \$signature__data$75 [111:104];
-      7'h17:
-          \$225  = \$signature__data$75 [127:120];
-      7'h18:
-          \$225  = \$signature__data$76 [15:8];
-      7'h19:
-          \$225  = \$signature__data$76 [31:24];
-      7'h1a:
-          \$225  = \$signature__data$76 [47:40];
-      7'h1b:
-          \$225  = \$signature__data$76 [63:56];
-      7'h1c:
-          \$225  = \$signature__data$76 [79:72];
-      7'h1d:
-          \$225  = \$signature__data$76 [95:88];
-      7'h1e:
-          \$225  = \$signature__data$76 [111:104];
-      7'h1f:
-          \$225  = \$signature__data$76 [127:120];
-    endcase
+    \$487  = tile_blocks;
+    if (\$335 ) begin
+      \$487  = \$336 [5:0];
+    end
+    if (rst) begin
+      \$487  = 6'h00;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = 8'h00;
-    casez (\$232 )
-      7'h00:
-          \$233  = \$signature__data$73 [7:0];
-      7'h01:
-          \$233  = \$signature__data$73 [23:16];
-      7'h02:
-          \$233  = \$signature__data$73 [39:32];
-      7'h03:
-          \$233  = \$signature__data$73 [55:48];
-      7'h04:
-          \$233  = \$signature__data$73 [71:64];
-      7'h05:
-          \$233  = \$signature__data$73 [87:80];
-      7'h06:
-          \$233  = \$signature__data$73 [103:96];
-      7'h07:
-          \$233  = \$signature__data$73 [119:112];
-      7'h08:
-          \$233  = \$signature__data$74 [7:0];
-      7'h09:
-          \$233  = \$signature__data$74 [23:16];
-      7'h0a:
-          \$233  = \$signature__data$74 [39:32];
-      7'h0b:
-          \$233  = \$signature__data$74 [55:48];
-      7'h0c:
-          \$233  = \$signature__data$74 [71:64];
-      7'h0d:
-          \$233  = \$signature__data$74 [87:80];
-      7'h0e:
-          \$233  = \$signature__data$74 [103:96];
-      7'h0f:
-          \$233  = \$signature__data$74 [119:112];
-      7'h10:
-          \$233  = \$signature__data$75 [7:0];
-      7'h11:
-          \$233  = \$signature__data$75 [23:16];
-      7'h12:
-          \$233  = \$signature__data$75 [39:32];
-      7'h13:
-          \$233  = \$signature__data$75 [55:48];
-      7'h14:
-          \$233  = \$signature__data$75 [71:64];
-      7'h15:
-          \$233  = \$signature__data$75 [87:80];
-      7'h16:
-          \$233  = \$signature__data$75 [103:96];
-      7'h17:
-          \$233  = \$signature__data$75 [119:112];
-      7'h18:
-          \$233  = \$signature__data$76 [7:0];
-      7'h19:
-          \$233  = \$signature__data$76 [23:16];
-      7'h1a:
-          \$233  = \$signature__data$76 [39:32];
-      7'h1b:
-          \$233  = \$signature__data$76 [55:48];
-      7'h1c:
-          \$233  = \$signature__data$76 [71:64];
-      7'h1d:
-          \$233  = \$signature__data$76 [87:80];
-      7'h1e:
-          \$233  = \$signature__data$76 [103:96];
-      7'h1f:
-          \$233  = \$signature__data$76 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$241  = 8'h00;
-    casez (\$240 )
-      7'h00:
-          \$241  = \$signature__data$73 [15:8];
-      7'h01:
-          \$241  = \$signature__data$73 [31:24];
-      7'h02:
-          \$241  = \$signature__data$73 [47:40];
-      7'h03:
-          \$241  = \$signature__data$73 [63:56];
-      7'h04:
-          \$241  = \$signature__data$73 [79:72];
-      7'h05:
-          \$241  = \$signature__data$73 [95:88];
-      7'h06:
-          \$241  = \$signature__data$73 [111:104];
-      7'h07:
-          \$241  = \$signature__data$73 [127:120];
-      7'h08:
-          \$241  = \$signature__data$74 [15:8];
-      7'h09:
-          \$241  = \$signature__data$74 [31:24];
-      7'h0a:
-          \$241  = \$signature__data$74 [47:40];
-      7'h0b:
-          \$241  = \$signature__data$74 [63:56];
-      7'h0c:
-          \$241  = \$signature__data$74 [79:72];
-      7'h0d:
-          \$241  = \$signature__data$74 [95:88];
-      7'h0e:
-          \$241  = \$signature__data$74 [111:104];
-      7'h0f:
-          \$241  = \$signature__data$74 [127:120];
-      7'h10:
-          \$241  = \$signature__data$75 [15:8];
-      7'h11:
-          \$241  = \$signature__data$75 [31:24];
-      7'h12:
-          \$241  = \$signature__data$75 [47:40];
-      7'h13:
-          \$241  = \$signature__data$75 [63:56];
-      7'h14:
-          \$241  = \$signature__data$75 [79:72];
-      7'h15:
-          \$241  = \$signature__data$75 [95:88];
-      7'h16:
-          \$241  = \$signature__data$75 [111:104];
-      7'h17:
-          \$241  = \$signature__data$75 [127:120];
-      7'h18:
-          \$241  = \$signature__data$76 [15:8];
-      7'h19:
-          \$241  = \$signature__data$76 [31:24];
-      7'h1a:
-          \$241  = \$signature__data$76 [47:40];
-      7'h1b:
-          \$241  = \$signature__data$76 [63:56];
-      7'h1c:
-          \$241  = \$signature__data$76 [79:72];
-      7'h1d:
-          \$241  = \$signature__data$76 [95:88];
-      7'h1e:
-          \$241  = \$signature__data$76 [111:104];
-      7'h1f:
-          \$241  = \$signature__data$76 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = 8'h00;
-    casez (\$248 )
-      7'h00:
-          \$249  = \$signature__data$73 [7:0];
-      7'h01:
-          \$249  = \$signature__data$73 [23:16];
-      7'h02:
-          \$249  = \$signature__data$73 [39:32];
-      7'h03:
-          \$249  = \$signature__data$73 [55:48];
-      7'h04:
-          \$249  = \$signature__data$73 [71:64];
-      7'h05:
-          \$249  = \$signature__data$73 [87:80];
-      7'h06:
-          \$249  = \$signature__data$73 [103:96];
-      7'h07:
-          \$249  = \$signature__data$73 [119:112];
-      7'h08:
-          \$249  = \$signature__data$74 [7:0];
-      7'h09:
-          \$249  = \$signature__data$74 [23:16];
-      7'h0a:
-          \$249  = \$signature__data$74 [39:32];
-      7'h0b:
-          \$249  = \$signature__data$74 [55:48];
-      7'h0c:
-          \$249  = \$signature__data$74 [71:64];
-      7'h0d:
-          \$249  = \$signature__data$74 [87:80];
-      7'h0e:
-          \$249  = \$signature__data$74 [103:96];
-      7'h0f:
-          \$249  = \$signature__data$74 [119:112];
-      7'h10:
-          \$249  = \$signature__data$75 [7:0];
-      7'h11:
-          \$249  = \$signature__data$75 [23:16];
-      7'h12:
-          \$249  = \$signature__data$75 [39:32];
-      7'h13:
-          \$249  = \$signature__data$75 [55:48];
-      7'h14:
-          \$249  = \$signature__data$75 [71:64];
-      7'h15:
-          \$249  = \$signature__data$75 [87:80];
-      7'h16:
-          \$249  = \$signature__data$75 [103:96];
-      7'h17:
-          \$249  = \$signature__data$75 [119:112];
-      7'h18:
-          \$249  = \$signature__data$76 [7:0];
-      7'h19:
-          \$249  = \$signature__data$76 [23:16];
-      7'h1a:
-          \$249  = \$signature__data$76 [39:32];
-      7'h1b:
-          \$249  = \$signature__data$76 [55:48];
-      7'h1c:
-          \$249  = \$signature__data$76 [71:64];
-      7'h1d:
-          \$249  = \$signature__data$76 [87:80];
-      7'h1e:
-          \$249  = \$signature__data$76 [103:96];
-      7'h1f:
-          \$249  = \$signature__data$76 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = 8'h00;
-    casez (\$256 )
-      7'h00:
-          \$257  = \$signature__data$73 [15:8];
-      7'h01:
-          \$257  = \$signature__data$73 [31:24];
-      7'h02:
-          \$257  = \$signature__data$73 [47:40];
-      7'h03:
-          \$257  = \$signature__data$73 [63:56];
-      7'h04:
-          \$257  = \$signature__data$73 [79:72];
-      7'h05:
-          \$257  = \$signature__data$73 [95:88];
-      7'h06:
-          \$257  = \$signature__data$73 [111:104];
-      7'h07:
-          \$257  = \$signature__data$73 [127:120];
-      7'h08:
-          \$257  = \$signature__data$74 [15:8];
-      7'h09:
-          \$257  = \$signature__data$74 [31:24];
-      7'h0a:
-          \$257  = \$signature__data$74 [47:40];
-      7'h0b:
-          \$257  = \$signature__data$74 [63:56];
-      7'h0c:
-          \$257  = \$signature__data$74 [79:72];
-      7'h0d:
-          \$257  = \$signature__data$74 [95:88];
-      7'h0e:
-          \$257  = \$signature__data$74 [111:104];
-      7'h0f:
-          \$257  = \$signature__data$74 [127:120];
-      7'h10:
-          \$257  = \$signature__data$75 [15:8];
-      7'h11:
-          \$257  = \$signature__data$75 [31:24];
-      7'h12:
-          \$257  = \$signature__data$75 [47:40];
-      7'h13:
-          \$257  = \$signature__data$75 [63:56];
-      7'h14:
-          \$257  = \$signature__data$75 [79:72];
-      7'h15:
-          \$257  = \$signature__data$75 [95:88];
-      7'h16:
-          \$257  = \$signature__data$75 [111:104];
-      7'h17:
-          \$257  = \$signature__data$75 [127:120];
-      7'h18:
-          \$257  = \$signature__data$76 [15:8];
-      7'h19:
-          \$257  = \$signature__data$76 [31:24];
-      7'h1a:
-          \$257  = \$signature__data$76 [47:40];
-      7'h1b:
-          \$257  = \$signature__data$76 [63:56];
-      7'h1c:
-          \$257  = \$signature__data$76 [79:72];
-      7'h1d:
-          \$257  = \$signature__data$76 [95:88];
-      7'h1e:
-          \$257  = \$signature__data$76 [111:104];
-      7'h1f:
-          \$257  = \$signature__data$76 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = 8'h00;
-    casez (\$264 )
-      7'h00:
-          \$265  = \$signature__data$73 [7:0];
-      7'h01:
-          \$265  = \$signature__data$73 [23:16];
-      7'h02:
-          \$265  = \$signature__data$73 [39:32];
-      7'h03:
-          \$265  = \$signature__data$73 [55:48];
-      7'h04:
-          \$265  = \$signature__data$73 [71:64];
-      7'h05:
-          \$265  = \$signature__data$73 [87:80];
-      7'h06:
-          \$265  = \$signature__data$73 [103:96];
-      7'h07:
-          \$265  = \$signature__data$73 [119:112];
-      7'h08:
-          \$265  = \$signature__data$74 [7:0];
-      7'h09:
-          \$265  = \$signature__data$74 [23:16];
-      7'h0a:
-          \$265  = \$signature__data$74 [39:32];
-      7'h0b:
-          \$265  = \$signature__data$74 [55:48];
-      7'h0c:
-          \$265  = \$signature__data$74 [71:64];
-      7'h0d:
-          \$265  = \$signature__data$74 [87:80];
-      7'h0e:
-          \$265  = \$signature__data$74 [103:96];
-      7'h0f:
-          \$265  = \$signature__data$74 [119:112];
-      7'h10:
-          \$265  = \$signature__data$75 [7:0];
-      7'h11:
-          \$265  = \$signature__data$75 [23:16];
-      7'h12:
-          \$265  = \$signature__data$75 [39:32];
-      7'h13:
-          \$265  = \$signature__data$75 [55:48];
-      7'h14:
-          \$265  = \$signature__data$75 [71:64];
-      7'h15:
-          \$265  = \$signature__data$75 [87:80];
-      7'h16:
-          \$265  = \$signature__data$75 [103:96];
-      7'h17:
-          \$265  = \$signature__data$75 [119:112];
-      7'h18:
-          \$265  = \$signature__data$76 [7:0];
-      7'h19:
-          \$265  = \$signature__data$76 [23:16];
-      7'h1a:
-          \$265  = \$signature__data$76 [39:32];
-      7'h1b:
-          \$265  = \$signature__data$76 [55:48];
-      7'h1c:
-          \$265  = \$signature__data$76 [71:64];
-      7'h1d:
-          \$265  = \$signature__data$76 [87:80];
-      7'h1e:
-          \$265  = \$signature__data$76 [103:96];
-      7'h1f:
-          \$265  = \$signature__data$76 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = 8'h00;
-    casez (\$272 )
-      7'h00:
-          \$273  = \$signature__data$73 [15:8];
-      7'h01:
-          \$273  = \$signature__data$73 [31:24];
-      7'h02:
-          \$273  = \$signature__data$73 [47:40];
-      7'h03:
-          \$273  = \$signature__data$73 [63:56];
-      7'h04:
-          \$273  = \$signature__data$73 [79:72];
-      7'h05:
-          \$273  = \$signature__data$73 [95:88];
-      7'h06:
-          \$273  = \$signature__data$73 [111:104];
-      7'h07:
-          \$273  = \$signature__data$73 [127:120];
-      7'h08:
-          \$273  = \$signature__data$74 [15:8];
-      7'h09:
-          \$273  = \$signature__data$74 [31:24];
-      7'h0a:
-          \$273  = \$signature__data$74 [47:40];
-      7'h0b:
-          \$273  = \$signature__data$74 [63:56];
-      7'h0c:
-          \$273  = \$signature__data$74 [79:72];
-      7'h0d:
-          \$273  = \$signature__data$74 [95:88];
-      7'h0e:
-          \$273  = \$signature__data$74 [111:104];
-      7'h0f:
-          \$273  = \$signature__data$74 [127:120];
-      7'h10:
-          \$273  = \$signature__data$75 [15:8];
-      7'h11:
-          \$273  = \$signature__data$75 [31:24];
-      7'h12:
-          \$273  = \$signature__data$75 [47:40];
-      7'h13:
-          \$273  = \$signature__data$75 [63:56];
-      7'h14:
-          \$273  = \$signature__data$75 [79:72];
-      7'h15:
-          \$273  = \$signature__data$75 [95:88];
-      7'h16:
-          \$273  = \$signature__data$75 [111:104];
-      7'h17:
-          \$273  = \$signature__data$75 [127:120];
-      7'h18:
-          \$273  = \$signature__data$76 [15:8];
-      7'h19:
-          \$273  = \$signature__data$76 [31:24];
-      7'h1a:
-          \$273  = \$signature__data$76 [47:40];
-      7'h1b:
-          \$273  = \$signature__data$76 [63:56];
-      7'h1c:
-          \$273  = \$signature__data$76 [79:72];
-      7'h1d:
-          \$273  = \$signature__data$76 [95:88];
-      7'h1e:
-          \$273  = \$signature__data$76 [111:104];
-      7'h1f:
-          \$273  = \$signature__data$76 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = 8'h00;
-    casez (\$280 )
-      7'h00:
-          \$281  = \$signature__data$73 [7:0];
-      7'h01:
-          \$281  = \$signature__data$73 [23:16];
-      7'h02:
-          \$281  = \$signature__data$73 [39:32];
-      7'h03:
-          \$281  = \$signature__data$73 [55:48];
-      7'h04:
-          \$281  = \$signature__data$73 [71:64];
-      7'h05:
-          \$281  = \$signature__data$73 [87:80];
-      7'h06:
-          \$281  = \$signature__data$73 [103:96];
-      7'h07:
-          \$281  = \$signature__data$73 [119:112];
-      7'h08:
-          \$281  = \$signature__data$74 [7:0];
-      7'h09:
-          \$281  = \$signature__data$74 [23:16];
-      7'h0a:
-          \$281  = \$signature__data$74 [39:32];
-      7'h0b:
-          \$281  = \$signature__data$74 [55:48];
-      7'h0c:
-          \$281  = \$signature__data$74 [71:64];
-      7'h0d:
-          \$281  = \$signature__data$74 [87:80];
-      7'h0e:
-          \$281  = \$signature__data$74 [103:96];
-      7'h0f:
-          \$281  = \$signature__data$74 [119:112];
-      7'h10:
-          \$281  = \$signature__data$75 [7:0];
-      7'h11:
-          \$281  = \$signature__data$75 [23:16];
-      7'h12:
-          \$281  = \$signature__data$75 [39:32];
-      7'h13:
-          \$281  = \$signature__data$75 [55:48];
-      7'h14:
-          \$281  = \$signature__data$75 [71:64];
-      7'h15:
-          \$281  = \$signature__data$75 [87:80];
-      7'h16:
-          \$281  = \$signature__data$75 [103:96];
-      7'h17:
-          \$281  = \$signature__data$75 [119:112];
-      7'h18:
-          \$281  = \$signature__data$76 [7:0];
-      7'h19:
-          \$281  = \$signature__data$76 [23:16];
-      7'h1a:
-          \$281  = \$signature__data$76 [39:32];
-      7'h1b:
-          \$281  = \$signature__data$76 [55:48];
-      7'h1c:
-          \$281  = \$signature__data$76 [71:64];
-      7'h1d:
-          \$281  = \$signature__data$76 [87:80];
-      7'h1e:
-          \$281  = \$signature__data$76 [103:96];
-      7'h1f:
-          \$281  = \$signature__data$76 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = 8'h00;
-    casez (\$288 )
-      7'h00:
-          \$289  = \$signature__data$73 [15:8];
-      7'h01:
-          \$289  = \$signature__data$73 [31:24];
-      7'h02:
-          \$289  = \$signature__data$73 [47:40];
-      7'h03:
-          \$289  = \$signature__data$73 [63:56];
-      7'h04:
-          \$289  = \$signature__data$73 [79:72];
-      7'h05:
-          \$289  = \$signature__data$73 [95:88];
-      7'h06:
-          \$289  = \$signature__data$73 [111:104];
-      7'h07:
-          \$289  = \$signature__data$73 [127:120];
-      7'h08:
-          \$289  = \$signature__data$74 [15:8];
-      7'h09:
-          \$289  = \$signature__data$74 [31:24];
-      7'h0a:
-          \$289  = \$signature__data$74 [47:40];
-      7'h0b:
-          \$289  = \$signature__data$74 [63:56];
-      7'h0c:
-          \$289  = \$signature__data$74 [79:72];
-      7'h0d:
-          \$289  = \$signature__data$74 [95:88];
-      7'h0e:
-          \$289  = \$signature__data$74 [111:104];
-      7'h0f:
-          \$289  = \$signature__data$74 [127:120];
-      7'h10:
-          \$289  = \$signature__data$75 [15:8];
-      7'h11:
-          \$289  = \$signature__data$75 [31:24];
-      7'h12:
-          \$289  = \$signature__data$75 [47:40];
-      7'h13:
-          \$289  = \$signature__data$75 [63:56];
-      7'h14:
-          \$289  = \$signature__data$75 [79:72];
-      7'h15:
-          \$289  = \$signature__data$75 [95:88];
-      7'h16:
-          \$289  = \$signature__data$75 [111:104];
-      7'h17:
-          \$289  = \$signature__data$75 [127:120];
-      7'h18:
-          \$289  = \$signature__data$76 [15:8];
-      7'h19:
-          \$289  = \$signature__data$76 [31:24];
-      7'h1a:
-          \$289  = \$signature__data$76 [47:40];
-      7'h1b:
-          \$289  = \$signature__data$76 [63:56];
-      7'h1c:
-          \$289  = \$signature__data$76 [79:72];
-      7'h1d:
-          \$289  = \$signature__data$76 [95:88];
-      7'h1e:
-          \$289  = \$signature__data$76 [111:104];
-      7'h1f:
-          \$289  = \$signature__data$76 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = 8'h00;
-    casez (\$296 )
-      7'h00:
-          \$297  = \$signature__data$73 [7:0];
-      7'h01:
-          \$297  = \$signature__data$73 [23:16];
-      7'h02:
-          \$297  = \$signature__data$73 [39:32];
-      7'h03:
-          \$297  = \$signature__data$73 [55:48];
-      7'h04:
-          \$297  = \$signature__data$73 [71:64];
-      7'h05:
-          \$297  = \$signature__data$73 [87:80];
-      7'h06:
-          \$297  = \$signature__data$73 [103:96];
-      7'h07:
-          \$297  = \$signature__data$73 [119:112];
-      7'h08:
-          \$297  = \$signature__data$74 [7:0];
-      7'h09:
-          \$297  = \$signature__data$74 [23:16];
-      7'h0a:
-          \$297  = \$signature__data$74 [39:32];
-      7'h0b:
-          \$297  = \$signature__data$74 [55:48];
-      7'h0c:
-          \$297  = \$signature__data$74 [71:64];
-      7'h0d:
-          \$297  = \$signature__data$74 [87:80];
-      7'h0e:
-          \$297  = \$signature__data$74 [103:96];
-      7'h0f:
-          \$297  = \$signature__data$74 [119:112];
-      7'h10:
-          \$297  = \$signature__data$75 [7:0];
-      7'h11:
-          \$297  = \$signature__data$75 [23:16];
-      7'h12:
-          \$297  = \$signature__data$75 [39:32];
-      7'h13:
-          \$297  = \$signature__data$75 [55:48];
-      7'h14:
-          \$297  = \$signature__data$75 [71:64];
-      7'h15:
-          \$297  = \$signature__data$75 [87:80];
-      7'h16:
-          \$297  = \$signature__data$75 [103:96];
-      7'h17:
-          \$297  = \$signature__data$75 [119:112];
-      7'h18:
-          \$297  = \$signature__data$76 [7:0];
-      7'h19:
-          \$297  = \$signature__data$76 [23:16];
-      7'h1a:
-          \$297  = \$signature__data$76 [39:32];
-      7'h1b:
-          \$297  = \$signature__data$76 [55:48];
-      7'h1c:
-          \$297  = \$signature__data$76 [71:64];
-      7'h1d:
-          \$297  = \$signature__data$76 [87:80];
-      7'h1e:
-          \$297  = \$signature__data$76 [103:96];
-      7'h1f:
-          \$297  = \$signature__data$76 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = 8'h00;
-    casez (\$304 )
-      7'h00:
-          \$305  = \$signature__data$73 [15:8];
-      7'h01:
-          \$305  = \$signature__data$73 [31:24];
-      7'h02:
-          \$305  = \$signature__data$73 [47:40];
-      7'h03:
-          \$305  = \$signature__data$73 [63:56];
-      7'h04:
-          \$305  = \$signature__data$73 [79:72];
-      7'h05:
-          \$305  = \$signature__data$73 [95:88];
-      7'h06:
-          \$305  = \$signature__data$73 [111:104];
-      7'h07:
-          \$305  = \$signature__data$73 [127:120];
-      7'h08:
-          \$305  = \$signature__data$74 [15:8];
-      7'h09:
-          \$305  = \$signature__data$74 [31:24];
-      7'h0a:
-          \$305  = \$signature__data$74 [47:40];
-      7'h0b:
-          \$305  = \$signature__data$74 [63:56];
-      7'h0c:
-          \$305  = \$signature__data$74 [79:72];
-      7'h0d:
-          \$305  = \$signature__data$74 [95:88];
-      7'h0e:
-          \$305  = \$signature__data$74 [111:104];
-      7'h0f:
-          \$305  = \$signature__data$74 [127:120];
-      7'h10:
-          \$305  = \$signature__data$75 [15:8];
-      7'h11:
-          \$305  = \$signature__data$75 [31:24];
-      7'h12:
-          \$305  = \$signature__data$75 [47:40];
-      7'h13:
-          \$305  = \$signature__data$75 [63:56];
-      7'h14:
-          \$305  = \$signature__data$75 [79:72];
-      7'h15:
-          \$305  = \$signature__data$75 [95:88];
-      7'h16:
-          \$305  = \$signature__data$75 [111:104];
-      7'h17:
-          \$305  = \$signature__data$75 [127:120];
-      7'h18:
-          \$305  = \$signature__data$76 [15:8];
-      7'h19:
-          \$305  = \$signature__data$76 [31:24];
-      7'h1a:
-          \$305  = \$signature__data$76 [47:40];
-      7'h1b:
-          \$305  = \$signature__data$76 [63:56];
-      7'h1c:
-          \$305  = \$signature__data$76 [79:72];
-      7'h1d:
-          \$305  = \$signature__data$76 [95:88];
-      7'h1e:
-          \$305  = \$signature__data$76 [111:104];
-      7'h1f:
-          \$305  = \$signature__data$76 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = 8'h00;
-    casez (\$312 )
-      7'h00:
-          \$313  = \$signature__data$73 [7:0];
-      7'h01:
-          \$313  = \$signature__data$73 [23:16];
-      7'h02:
-          \$313  = \$signature__data$73 [39:32];
-      7'h03:
-          \$313  = \$signature__data$73 [55:48];
-      7'h04:
-          \$313  = \$signature__data$73 [71:64];
-      7'h05:
-          \$313  = \$signature__data$73 [87:80];
-      7'h06:
-          \$313  = \$signature__data$73 [103:96];
-      7'h07:
-          \$313  = \$signature__data$73 [119:112];
-      7'h08:
-          \$313  = \$signature__data$74 [7:0];
-      7'h09:
-          \$313  = \$signature__data$74 [23:16];
-      7'h0a:
-          \$313  = \$signature__data$74 [39:32];
-      7'h0b:
-          \$313  = \$signature__data$74 [55:48];
-      7'h0c:
-          \$313  = \$signature__data$74 [71:64];
-      7'h0d:
-          \$313  = \$signature__data$74 [87:80];
-      7'h0e:
-          \$313  = \$signature__data$74 [103:96];
-      7'h0f:
-          \$313  = \$signature__data$74 [119:112];
-      7'h10:
-          \$313  = \$signature__data$75 [7:0];
-      7'h11:
-          \$313  = \$signature__data$75 [23:16];
-      7'h12:
-          \$313  = \$signature__data$75 [39:32];
-      7'h13:
-          \$313  = \$signature__data$75 [55:48];
-      7'h14:
-          \$313  = \$signature__data$75 [71:64];
-      7'h15:
-          \$313  = \$signature__data$75 [87:80];
-      7'h16:
-          \$313  = \$signature__data$75 [103:96];
-      7'h17:
-          \$313  = \$signature__data$75 [119:112];
-      7'h18:
-          \$313  = \$signature__data$76 [7:0];
-      7'h19:
-          \$313  = \$signature__data$76 [23:16];
-      7'h1a:
-          \$313  = \$signature__data$76 [39:32];
-      7'h1b:
-          \$313  = \$signature__data$76 [55:48];
-      7'h1c:
-          \$313  = \$signature__data$76 [71:64];
-      7'h1d:
-          \$313  = \$signature__data$76 [87:80];
-      7'h1e:
-          \$313  = \$signature__data$76 [103:96];
-      7'h1f:
-          \$313  = \$signature__data$76 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$321  = 8'h00;
-    casez (\$320 )
-      7'h00:
-          \$321  = \$signature__data$73 [15:8];
-      7'h01:
-          \$321  = \$signature__data$73 [31:24];
-      7'h02:
-          \$321  = \$signature__data$73 [47:40];
-      7'h03:
-          \$321  = \$signature__data$73 [63:56];
-      7'h04:
-          \$321  = \$signature__data$73 [79:72];
-      7'h05:
-          \$321  = \$signature__data$73 [95:88];
-      7'h06:
-          \$321  = \$signature__data$73 [111:104];
-      7'h07:
-          \$321  = \$signature__data$73 [127:120];
-      7'h08:
-          \$321  = \$signature__data$74 [15:8];
-      7'h09:
-          \$321  = \$signature__data$74 [31:24];
-      7'h0a:
-          \$321  = \$signature__data$74 [47:40];
-      7'h0b:
-          \$321  = \$signature__data$74 [63:56];
-      7'h0c:
-          \$321  = \$signature__data$74 [79:72];
-      7'h0d:
-          \$321  = \$signature__data$74 [95:88];
-      7'h0e:
-          \$321  = \$signature__data$74 [111:104];
-      7'h0f:
-          \$321  = \$signature__data$74 [127:120];
-      7'h10:
-          \$321  = \$signature__data$75 [15:8];
-      7'h11:
-          \$321  = \$signature__data$75 [31:24];
-      7'h12:
-          \$321  = \$signature__data$75 [47:40];
-      7'h13:
-          \$321  = \$signature__data$75 [63:56];
-      7'h14:
-          \$321  = \$signature__data$75 [79:72];
-      7'h15:
-          \$321  = \$signature__data$75 [95:88];
-      7'h16:
-          \$321  = \$signature__data$75 [111:104];
-      7'h17:
-          \$321  = \$signature__data$75 [127:120];
-      7'h18:
-          \$321  = \$signature__data$76 [15:8];
-      7'h19:
-          \$321  = \$signature__data$76 [31:24];
-      7'h1a:
-          \$321  = \$signature__data$76 [47:40];
-      7'h1b:
-          \$321  = \$signature__data$76 [63:56];
-      7'h1c:
-          \$321  = \$signature__data$76 [79:72];
-      7'h1d:
-          \$321  = \$signature__data$76 [95:88];
-      7'h1e:
-          \$321  = \$signature__data$76 [111:104];
-      7'h1f:
-          \$321  = \$signature__data$76 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$329  = 8'h00;
-    casez (\$328 )
-      7'h00:
-          \$329  = \$signature__data$73 [7:0];
-      7'h01:
-          \$329  = \$signature__data$73 [23:16];
-      7'h02:
-          \$329  = \$signature__data$73 [39:32];
-      7'h03:
-          \$329  = \$signature__data$73 [55:48];
-      7'h04:
-          \$329  = \$signature__data$73 [71:64];
-      7'h05:
-          \$329  = \$signature__data$73 [87:80];
-      7'h06:
-          \$329  = \$signature__data$73 [103:96];
-      7'h07:
-          \$329  = \$signature__data$73 [119:112];
-      7'h08:
-          \$329  = \$signature__data$74 [7:0];
-      7'h09:
-          \$329  = \$signature__data$74 [23:16];
-      7'h0a:
-          \$329  = \$signature__data$74 [39:32];
-      7'h0b:
-          \$329  = \$signature__data$74 [55:48];
-      7'h0c:
-          \$329  = \$signature__data$74 [71:64];
-      7'h0d:
-          \$329  = \$signature__data$74 [87:80];
-      7'h0e:
-          \$329  = \$signature__data$74 [103:96];
-      7'h0f:
-          \$329  = \$signature__data$74 [119:112];
-      7'h10:
-          \$329  = \$signature__data$75 [7:0];
-      7'h11:
-          \$329  = \$signature__data$75 [23:16];
-      7'h12:
-          \$329  = \$signature__data$75 [39:32];
-      7'h13:
-          \$329  = \$signature__data$75 [55:48];
-      7'h14:
-          \$329  = \$signature__data$75 [71:64];
-      7'h15:
-          \$329  = \$signature__data$75 [87:80];
-      7'h16:
-          \$329  = \$signature__data$75 [103:96];
-      7'h17:
-          \$329  = \$signature__data$75 [119:112];
-      7'h18:
-          \$329  = \$signature__data$76 [7:0];
-      7'h19:
-          \$329  = \$signature__data$76 [23:16];
-      7'h1a:
-          \$329  = \$signature__data$76 [39:32];
-      7'h1b:
-          \$329  = \$signature__data$76 [55:48];
-      7'h1c:
-          \$329  = \$signature__data$76 [71:64];
-      7'h1d:
-          \$329  = \$signature__data$76 [87:80];
-      7'h1e:
-          \$329  = \$signature__data$76 [103:96];
-      7'h1f:
-          \$329  = \$signature__data$76 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = 8'h00;
-    casez (\$336 )
-      7'h00:
-          \$337  = \$signature__data$73 [15:8];
-      7'h01:
-          \$337  = \$signature__data$73 [31:24];
-      7'h02:
-          \$337  = \$signature__data$73 [47:40];
-      7'h03:
-          \$337  = \$signature__data$73 [63:56];
-      7'h04:
-          \$337  = \$signature__data$73 [79:72];
-      7'h05:
-          \$337  = \$signature__data$73 [95:88];
-      7'h06:
-          \$337  = \$signature__data$73 [111:104];
-      7'h07:
-          \$337  = \$signature__data$73 [127:120];
-      7'h08:
-          \$337  = \$signature__data$74 [15:8];
-      7'h09:
-          \$337  = \$signature__data$74 [31:24];
-      7'h0a:
-          \$337  = \$signature__data$74 [47:40];
-      7'h0b:
-          \$337  = \$signature__data$74 [63:56];
-      7'h0c:
-          \$337  = \$signature__data$74 [79:72];
-      7'h0d:
-          \$337  = \$signature__data$74 [95:88];
-      7'h0e:
-          \$337  = \$signature__data$74 [111:104];
-      7'h0f:
-          \$337  = \$signature__data$74 [127:120];
-      7'h10:
-          \$337  = \$signature__data$75 [15:8];
-      7'h11:
-          \$337  = \$signature__data$75 [31:24];
-      7'h12:
-          \$337  = \$signature__data$75 [47:40];
-      7'h13:
-          \$337  = \$signature__data$75 [63:56];
-      7'h14:
-          \$337  = \$signature__data$75 [79:72];
-      7'h15:
-          \$337  = \$signature__data$75 [95:88];
-      7'h16:
-          \$337  = \$signature__data$75 [111:104];
-      7'h17:
-          \$337  = \$signature__data$75 [127:120];
-      7'h18:
-          \$337  = \$signature__data$76 [15:8];
-      7'h19:
-          \$337  = \$signature__data$76 [31:24];
-      7'h1a:
-          \$337  = \$signature__data$76 [47:40];
-      7'h1b:
-          \$337  = \$signature__data$76 [63:56];
-      7'h1c:
-          \$337  = \$signature__data$76 [79:72];
-      7'h1d:
-          \$337  = \$signature__data$76 [95:88];
-      7'h1e:
-          \$337  = \$signature__data$76 [111:104];
-      7'h1f:
-          \$337  = \$signature__data$76 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = 8'h00;
-    casez (\$344 )
-      7'h00:
-          \$345  = \$signature__data$73 [7:0];
-      7'h01:
-          \$345  = \$signature__data$73 [23:16];
-      7'h02:
-          \$345  = \$signature__data$73 [39:32];
-      7'h03:
-          \$345  = \$signature__data$73 [55:48];
-      7'h04:
-          \$345  = \$signature__data$73 [71:64];
-      7'h05:
-          \$345  = \$signature__data$73 [87:80];
-      7'h06:
-          \$345  = \$signature__data$73 [103:96];
-      7'h07:
-          \$345  = \$signature__data$73 [119:112];
-      7'h08:
-          \$345  = \$signature__data$74 [7:0];
-      7'h09:
-          \$345  = \$signature__data$74 [23:16];
-      7'h0a:
-          \$345  = \$signature__data$74 [39:32];
-      7'h0b:
-          \$345  = \$signature__data$74 [55:48];
-      7'h0c:
-          \$345  = \$signature__data$74 [71:64];
-      7'h0d:
-          \$345  = \$signature__data$74 [87:80];
-      7'h0e:
-          \$345  = \$signature__data$74 [103:96];
-      7'h0f:
-          \$345  = \$signature__data$74 [119:112];
-      7'h10:
-          \$345  = \$signature__data$75 [7:0];
-      7'h11:
-          \$345  = \$signature__data$75 [23:16];
-      7'h12:
-          \$345  = \$signature__data$75 [39:32];
-      7'h13:
-          \$345  = \$signature__data$75 [55:48];
-      7'h14:
-          \$345  = \$signature__data$75 [71:64];
-      7'h15:
-          \$345  = \$signature__data$75 [87:80];
-      7'h16:
-          \$345  = \$signature__data$75 [103:96];
-      7'h17:
-          \$345  = \$signature__data$75 [119:112];
-      7'h18:
-          \$345  = \$signature__data$76 [7:0];
-      7'h19:
-          \$345  = \$signature__data$76 [23:16];
-      7'h1a:
-          \$345  = \$signature__data$76 [39:32];
-      7'h1b:
-          \$345  = \$signature__data$76 [55:48];
-      7'h1c:
-          \$345  = \$signature__data$76 [71:64];
-      7'h1d:
-          \$345  = \$signature__data$76 [87:80];
-      7'h1e:
-          \$345  = \$signature__data$76 [103:96];
-      7'h1f:
-          \$345  = \$signature__data$76 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = 8'h00;
-    casez (\$352 )
-      7'h00:
-          \$353  = \$signature__data$73 [15:8];
-      7'h01:
-          \$353  = \$signature__data$73 [31:24];
-      7'h02:
-          \$353  = \$signature__data$73 [47:40];
-      7'h03:
-          \$353  = \$signature__data$73 [63:56];
-      7'h04:
-          \$353  = \$signature__data$73 [79:72];
-      7'h05:
-          \$353  = \$signature__data$73 [95:88];
-      7'h06:
-          \$353  = \$signature__data$73 [111:104];
-      7'h07:
-          \$353  = \$signature__data$73 [127:120];
-      7'h08:
-          \$353  = \$signature__data$74 [15:8];
-      7'h09:
-          \$353  = \$signature__data$74 [31:24];
-      7'h0a:
-          \$353  = \$signature__data$74 [47:40];
-      7'h0b:
-          \$353  = \$signature__data$74 [63:56];
-      7'h0c:
-          \$353  = \$signature__data$74 [79:72];
-      7'h0d:
-          \$353  = \$signature__data$74 [95:88];
-      7'h0e:
-          \$353  = \$signature__data$74 [111:104];
-      7'h0f:
-          \$353  = \$signature__data$74 [127:120];
-      7'h10:
-          \$353  = \$signature__data$75 [15:8];
-      7'h11:
-          \$353  = \$signature__data$75 [31:24];
-      7'h12:
-          \$353  = \$signature__data$75 [47:40];
-      7'h13:
-          \$353  = \$signature__data$75 [63:56];
-      7'h14:
-          \$353  = \$signature__data$75 [79:72];
-      7'h15:
-          \$353  = \$signature__data$75 [95:88];
-      7'h16:
-          \$353  = \$signature__data$75 [111:104];
-      7'h17:
-          \$353  = \$signature__data$75 [127:120];
-      7'h18:
-          \$353  = \$signature__data$76 [15:8];
-      7'h19:
-          \$353  = \$signature__data$76 [31:24];
-      7'h1a:
-          \$353  = \$signature__data$76 [47:40];
-      7'h1b:
-          \$353  = \$signature__data$76 [63:56];
-      7'h1c:
-          \$353  = \$signature__data$76 [79:72];
-      7'h1d:
-          \$353  = \$signature__data$76 [95:88];
-      7'h1e:
-          \$353  = \$signature__data$76 [111:104];
-      7'h1f:
-          \$353  = \$signature__data$76 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = 8'h00;
-    casez (\$360 )
-      7'h00:
-          \$361  = \$signature__data$73 [7:0];
-      7'h01:
-          \$361  = \$signature__data$73 [23:16];
-      7'h02:
-          \$361  = \$signature__data$73 [39:32];
-      7'h03:
-          \$361  = \$signature__data$73 [55:48];
-      7'h04:
-          \$361  = \$signature__data$73 [71:64];
-      7'h05:
-          \$361  = \$signature__data$73 [87:80];
-      7'h06:
-          \$361  = \$signature__data$73 [103:96];
-      7'h07:
-          \$361  = \$signature__data$73 [119:112];
-      7'h08:
-          \$361  = \$signature__data$74 [7:0];
-      7'h09:
-          \$361  = \$signature__data$74 [23:16];
-      7'h0a:
-          \$361  = \$signature__data$74 [39:32];
-      7'h0b:
-          \$361  = \$signature__data$74 [55:48];
-      7'h0c:
-          \$361  = \$signature__data$74 [71:64];
-      7'h0d:
-          \$361  = \$signature__data$74 [87:80];
-      7'h0e:
-          \$361  = \$signature__data$74 [103:96];
-      7'h0f:
-          \$361  = \$signature__data$74 [119:112];
-      7'h10:
-          \$361  = \$signature__data$75 [7:0];
-      7'h11:
-          \$361  = \$signature__data$75 [23:16];
-      7'h12:
-          \$361  = \$signature__data$75 [39:32];
-      7'h13:
-          \$361  = \$signature__data$75 [55:48];
-      7'h14:
-          \$361  = \$signature__data$75 [71:64];
-      7'h15:
-          \$361  = \$signature__data$75 [87:80];
-      7'h16:
-          \$361  = \$signature__data$75 [103:96];
-      7'h17:
-          \$361  = \$signature__data$75 [119:112];
-      7'h18:
-          \$361  = \$signature__data$76 [7:0];
-      7'h19:
-          \$361  = \$signature__data$76 [23:16];
-      7'h1a:
-          \$361  = \$signature__data$76 [39:32];
-      7'h1b:
-          \$361  = \$signature__data$76 [55:48];
-      7'h1c:
-          \$361  = \$signature__data$76 [71:64];
-      7'h1d:
-          \$361  = \$signature__data$76 [87:80];
-      7'h1e:
-          \$361  = \$signature__data$76 [103:96];
-      7'h1f:
-          \$361  = \$signature__data$76 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = 8'h00;
-    casez (\$368 )
-      7'h00:
-          \$369  = \$signature__data$73 [15:8];
-      7'h01:
-          \$369  = \$signature__data$73 [31:24];
-      7'h02:
-          \$369  = \$signature__data$73 [47:40];
-      7'h03:
-          \$369  = \$signature__data$73 [63:56];
-      7'h04:
-          \$369  = \$signature__data$73 [79:72];
-      7'h05:
-          \$369  = \$signature__data$73 [95:88];
-      7'h06:
-          \$369  = \$signature__data$73 [111:104];
-      7'h07:
-          \$369  = \$signature__data$73 [127:120];
-      7'h08:
-          \$369  = \$signature__data$74 [15:8];
-      7'h09:
-          \$369  = \$signature__data$74 [31:24];
-      7'h0a:
-          \$369  = \$signature__data$74 [47:40];
-      7'h0b:
-          \$369  = \$signature__data$74 [63:56];
-      7'h0c:
-          \$369  = \$signature__data$74 [79:72];
-      7'h0d:
-          \$369  = \$signature__data$74 [95:88];
-      7'h0e:
-          \$369  = \$signature__data$74 [111:104];
-      7'h0f:
-          \$369  = \$signature__data$74 [127:120];
-      7'h10:
-          \$369  = \$signature__data$75 [15:8];
-      7'h11:
-          \$369  = \$signature__data$75 [31:24];
-      7'h12:
-          \$369  = \$signature__data$75 [47:40];
-      7'h13:
-          \$369  = \$signature__data$75 [63:56];
-      7'h14:
-          \$369  = \$signature__data$75 [79:72];
-      7'h15:
-          \$369  = \$signature__data$75 [95:88];
-      7'h16:
-          \$369  = \$signature__data$75 [111:104];
-      7'h17:
-          \$369  = \$signature__data$75 [127:120];
-      7'h18:
-          \$369  = \$signature__data$76 [15:8];
-      7'h19:
-          \$369  = \$signature__data$76 [31:24];
-      7'h1a:
-          \$369  = \$signature__data$76 [47:40];
-      7'h1b:
-          \$369  = \$signature__data$76 [63:56];
-      7'h1c:
-          \$369  = \$signature__data$76 [79:72];
-      7'h1d:
-          \$369  = \$signature__data$76 [95:88];
-      7'h1e:
-          \$369  = \$signature__data$76 [111:104];
-      7'h1f:
-          \$369  = \$signature__data$76 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = 8'h00;
-    casez (\$376 )
-      7'h00:
-          \$377  = \$signature__data$73 [7:0];
-      7'h01:
-          \$377  = \$signature__data$73 [23:16];
-      7'h02:
-          \$377  = \$signature__data$73 [39:32];
-      7'h03:
-          \$377  = \$signature__data$73 [55:48];
-      7'h04:
-          \$377  = \$signature__data$73 [71:64];
-      7'h05:
-          \$377  = \$signature__data$73 [87:80];
-      7'h06:
-          \$377  = \$signature__data$73 [103:96];
-      7'h07:
-          \$377  = \$signature__data$73 [119:112];
-      7'h08:
-          \$377  = \$signature__data$74 [7:0];
-      7'h09:
-          \$377  = \$signature__data$74 [23:16];
-      7'h0a:
-          \$377  = \$signature__data$74 [39:32];
-      7'h0b:
-          \$377  = \$signature__data$74 [55:48];
-      7'h0c:
-          \$377  = \$signature__data$74 [71:64];
-      7'h0d:
-          \$377  = \$signature__data$74 [87:80];
-      7'h0e:
-          \$377  = \$signature__data$74 [103:96];
-      7'h0f:
-          \$377  = \$signature__data$74 [119:112];
-      7'h10:
-          \$377  = \$signature__data$75 [7:0];
-      7'h11:
-          \$377  = \$signature__data$75 [23:16];
-      7'h12:
-          \$377  = \$signature__data$75 [39:32];
-      7'h13:
-          \$377  = \$signature__data$75 [55:48];
-      7'h14:
-          \$377  = \$signature__data$75 [71:64];
-      7'h15:
-          \$377  = \$signature__data$75 [87:80];
-      7'h16:
-          \$377  = \$signature__data$75 [103:96];
-      7'h17:
-          \$377  = \$signature__data$75 [119:112];
-      7'h18:
-          \$377  = \$signature__data$76 [7:0];
-      7'h19:
-          \$377  = \$signature__data$76 [23:16];
-      7'h1a:
-          \$377  = \$signature__data$76 [39:32];
-      7'h1b:
-          \$377  = \$signature__data$76 [55:48];
-      7'h1c:
-          \$377  = \$signature__data$76 [71:64];
-      7'h1d:
-          \$377  = \$signature__data$76 [87:80];
-      7'h1e:
-          \$377  = \$signature__data$76 [103:96];
-      7'h1f:
-          \$377  = \$signature__data$76 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = 8'h00;
-    casez (\$384 )
-      7'h00:
-          \$385  = \$signature__data$73 [15:8];
-      7'h01:
-          \$385  = \$signature__data$73 [31:24];
-      7'h02:
-          \$385  = \$signature__data$73 [47:40];
-      7'h03:
-          \$385  = \$signature__data$73 [63:56];
-      7'h04:
-          \$385  = \$signature__data$73 [79:72];
-      7'h05:
-          \$385  = \$signature__data$73 [95:88];
-      7'h06:
-          \$385  = \$signature__data$73 [111:104];
-      7'h07:
-          \$385  = \$signature__data$73 [127:120];
-      7'h08:
-          \$385  = \$signature__data$74 [15:8];
-      7'h09:
-          \$385  = \$signature__data$74 [31:24];
-      7'h0a:
-          \$385  = \$signature__data$74 [47:40];
-      7'h0b:
-          \$385  = \$signature__data$74 [63:56];
-      7'h0c:
-          \$385  = \$signature__data$74 [79:72];
-      7'h0d:
-          \$385  = \$signature__data$74 [95:88];
-      7'h0e:
-          \$385  = \$signature__data$74 [111:104];
-      7'h0f:
-          \$385  = \$signature__data$74 [127:120];
-      7'h10:
-          \$385  = \$signature__data$75 [15:8];
-      7'h11:
-          \$385  = \$signature__data$75 [31:24];
-      7'h12:
-          \$385  = \$signature__data$75 [47:40];
-      7'h13:
-          \$385  = \$signature__data$75 [63:56];
-      7'h14:
-          \$385  = \$signature__data$75 [79:72];
-      7'h15:
-          \$385  = \$signature__data$75 [95:88];
-      7'h16:
-          \$385  = \$signature__data$75 [111:104];
-      7'h17:
-          \$385  = \$signature__data$75 [127:120];
-      7'h18:
-          \$385  = \$signature__data$76 [15:8];
-      7'h19:
-          \$385  = \$signature__data$76 [31:24];
-      7'h1a:
-          \$385  = \$signature__data$76 [47:40];
-      7'h1b:
-          \$385  = \$signature__data$76 [63:56];
-      7'h1c:
-          \$385  = \$signature__data$76 [79:72];
-      7'h1d:
-          \$385  = \$signature__data$76 [95:88];
-      7'h1e:
-          \$385  = \$signature__data$76 [111:104];
-      7'h1f:
-          \$385  = \$signature__data$76 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = 8'h00;
-    casez (\$392 )
-      7'h00:
-          \$393  = \$signature__data$73 [7:0];
-      7'h01:
-          \$393  = \$signature__data$73 [23:16];
-      7'h02:
-          \$393  = \$signature__data$73 [39:32];
-      7'h03:
-          \$393  = \$signature__data$73 [55:48];
-      7'h04:
-          \$393  = \$signature__data$73 [71:64];
-      7'h05:
-          \$393  = \$signature__data$73 [87:80];
-      7'h06:
-          \$393  = \$signature__data$73 [103:96];
-      7'h07:
-          \$393  = \$signature__data$73 [119:112];
-      7'h08:
-          \$393  = \$signature__data$74 [7:0];
-      7'h09:
-          \$393  = \$signature__data$74 [23:16];
-      7'h0a:
-          \$393  = \$signature__data$74 [39:32];
-      7'h0b:
-          \$393  = \$signature__data$74 [55:48];
-      7'h0c:
-          \$393  = \$signature__data$74 [71:64];
-      7'h0d:
-          \$393  = \$signature__data$74 [87:80];
-      7'h0e:
-          \$393  = \$signature__data$74 [103:96];
-      7'h0f:
-          \$393  = \$signature__data$74 [119:112];
-      7'h10:
-          \$393  = \$signature__data$75 [7:0];
-      7'h11:
-          \$393  = \$signature__data$75 [23:16];
-      7'h12:
-          \$393  = \$signature__data$75 [39:32];
-      7'h13:
-          \$393  = \$signature__data$75 [55:48];
-      7'h14:
-          \$393  = \$signature__data$75 [71:64];
-      7'h15:
-          \$393  = \$signature__data$75 [87:80];
-      7'h16:
-          \$393  = \$signature__data$75 [103:96];
-      7'h17:
-          \$393  = \$signature__data$75 [119:112];
-      7'h18:
-          \$393  = \$signature__data$76 [7:0];
-      7'h19:
-          \$393  = \$signature__data$76 [23:16];
-      7'h1a:
-          \$393  = \$signature__data$76 [39:32];
-      7'h1b:
-          \$393  = \$signature__data$76 [55:48];
-      7'h1c:
-          \$393  = \$signature__data$76 [71:64];
-      7'h1d:
-          \$393  = \$signature__data$76 [87:80];
-      7'h1e:
-          \$393  = \$signature__data$76 [103:96];
-      7'h1f:
-          \$393  = \$signature__data$76 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = 8'h00;
-    casez (\$400 )
-      7'h00:
-          \$401  = \$signature__data$73 [15:8];
-      7'h01:
-          \$401  = \$signature__data$73 [31:24];
-      7'h02:
-          \$401  = \$signature__data$73 [47:40];
-      7'h03:
-          \$401  = \$signature__data$73 [63:56];
-      7'h04:
-          \$401  = \$signature__data$73 [79:72];
-      7'h05:
-          \$401  = \$signature__data$73 [95:88];
-      7'h06:
-          \$401  = \$signature__data$73 [111:104];
-      7'h07:
-          \$401  = \$signature__data$73 [127:120];
-      7'h08:
-          \$401  = \$signature__data$74 [15:8];
-      7'h09:
-          \$401  = \$signature__data$74 [31:24];
-      7'h0a:
-          \$401  = \$signature__data$74 [47:40];
-      7'h0b:
-          \$401  = \$signature__data$74 [63:56];
-      7'h0c:
-          \$401  = \$signature__data$74 [79:72];
-      7'h0d:
-          \$401  = \$signature__data$74 [95:88];
-      7'h0e:
-          \$401  = \$signature__data$74 [111:104];
-      7'h0f:
-          \$401  = \$signature__data$74 [127:120];
-      7'h10:
-          \$401  = \$signature__data$75 [15:8];
-      7'h11:
-          \$401  = \$signature__data$75 [31:24];
-      7'h12:
-          \$401  = \$signature__data$75 [47:40];
-      7'h13:
-          \$401  = \$signature__data$75 [63:56];
-      7'h14:
-          \$401  = \$signature__data$75 [79:72];
-      7'h15:
-          \$401  = \$signature__data$75 [95:88];
-      7'h16:
-          \$401  = \$signature__data$75 [111:104];
-      7'h17:
-          \$401  = \$signature__data$75 [127:120];
-      7'h18:
-          \$401  = \$signature__data$76 [15:8];
-      7'h19:
-          \$401  = \$signature__data$76 [31:24];
-      7'h1a:
-          \$401  = \$signature__data$76 [47:40];
-      7'h1b:
-          \$401  = \$signature__data$76 [63:56];
-      7'h1c:
-          \$401  = \$signature__data$76 [79:72];
-      7'h1d:
-          \$401  = \$signature__data$76 [95:88];
-      7'h1e:
-          \$401  = \$signature__data$76 [111:104];
-      7'h1f:
-          \$401  = \$signature__data$76 [127:120];
-    endcase
+    \$488  = beats_per_group;
+    if (\$335 ) begin
+      casez (cfg__payload[2:0])
+        3'h1:
+            casez (cfg__payload[4:3])
+              2'h1:
+                  \$488  = 2'h1;
+              2'h2:
+                  \$488  = 2'h1;
+            endcase
+        3'h2:
+            casez (cfg__payload[4:3])
+              2'h1:
+                  \$488  = 2'h1;
+              2'h2:
+                  \$488  = 2'h1;
+            endcase
+        3'h3:
+            casez (cfg__payload[4:3])
+              2'h1:
+                  \$488  = 2'h1;
+              2'h2:
+                  \$488  = 2'h2;
+            endcase
+        3'h4:
+            casez (cfg__payload[4:3])
+              2'h1:
+                  \$488  = 2'h1;
+              2'h2:
+                  \$488  = 2'h2;
+            endcase
+      endcase
+    end
+    if (rst) begin
+      \$488  = 2'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -3975,427 +2092,2349 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = cfg;
-    if (\$113 ) begin
-      \$407  = cfg__payload;
+    \$81  = 8'h00;
+    casez (\$80 )
+      7'h00:
+          \$81  = \$signature__data [7:0];
+      7'h01:
+          \$81  = \$signature__data [23:16];
+      7'h02:
+          \$81  = \$signature__data [39:32];
+      7'h03:
+          \$81  = \$signature__data [55:48];
+      7'h04:
+          \$81  = \$signature__data [71:64];
+      7'h05:
+          \$81  = \$signature__data [87:80];
+      7'h06:
+          \$81  = \$signature__data [103:96];
+      7'h07:
+          \$81  = \$signature__data [119:112];
+      7'h08:
+          \$81  = \$signature__data$34 [7:0];
+      7'h09:
+          \$81  = \$signature__data$34 [23:16];
+      7'h0a:
+          \$81  = \$signature__data$34 [39:32];
+      7'h0b:
+          \$81  = \$signature__data$34 [55:48];
+      7'h0c:
+          \$81  = \$signature__data$34 [71:64];
+      7'h0d:
+          \$81  = \$signature__data$34 [87:80];
+      7'h0e:
+          \$81  = \$signature__data$34 [103:96];
+      7'h0f:
+          \$81  = \$signature__data$34 [119:112];
+      7'h10:
+          \$81  = \$signature__data$35 [7:0];
+      7'h11:
+          \$81  = \$signature__data$35 [23:16];
+      7'h12:
+          \$81  = \$signature__data$35 [39:32];
+      7'h13:
+          \$81  = \$signature__data$35 [55:48];
+      7'h14:
+          \$81  = \$signature__data$35 [71:64];
+      7'h15:
+          \$81  = \$signature__data$35 [87:80];
+      7'h16:
+          \$81  = \$signature__data$35 [103:96];
+      7'h17:
+          \$81  = \$signature__data$35 [119:112];
+      7'h18:
+          \$81  = \$signature__data$36 [7:0];
+      7'h19:
+          \$81  = \$signature__data$36 [23:16];
+      7'h1a:
+          \$81  = \$signature__data$36 [39:32];
+      7'h1b:
+          \$81  = \$signature__data$36 [55:48];
+      7'h1c:
+          \$81  = \$signature__data$36 [71:64];
+      7'h1d:
+          \$81  = \$signature__data$36 [87:80];
+      7'h1e:
+          \$81  = \$signature__data$36 [103:96];
+      7'h1f:
+          \$81  = \$signature__data$36 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$89  = 8'h00;
+    casez (\$88 )
+      7'h00:
+          \$89  = \$signature__data [15:8];
+      7'h01:
+          \$89  = \$signature__data [31:24];
+      7'h02:
+          \$89  = \$signature__data [47:40];
+      7'h03:
+          \$89  = \$signature__data [63:56];
+      7'h04:
+          \$89  = \$signature__data [79:72];
+      7'h05:
+          \$89  = \$signature__data [95:88];
+      7'h06:
+          \$89  = \$signature__data [111:104];
+      7'h07:
+          \$89  = \$signature__data [127:120];
+      7'h08:
+          \$89  = \$signature__data$34 [15:8];
+      7'h09:
+          \$89  = \$signature__data$34 [31:24];
+      7'h0a:
+          \$89  = \$signature__data$34 [47:40];
+      7'h0b:
+          \$89  = \$signature__data$34 [63:56];
+      7'h0c:
+          \$89  = \$signature__data$34 [79:72];
+      7'h0d:
+          \$89  = \$signature__data$34 [95:88];
+      7'h0e:
+          \$89  = \$signature__data$34 [111:104];
+      7'h0f:
+          \$89  = \$signature__data$34 [127:120];
+      7'h10:
+          \$89  = \$signature__data$35 [15:8];
+      7'h11:
+          \$89  = \$signature__data$35 [31:24];
+      7'h12:
+          \$89  = \$signature__data$35 [47:40];
+      7'h13:
+          \$89  = \$signature__data$35 [63:56];
+      7'h14:
+          \$89  = \$signature__data$35 [79:72];
+      7'h15:
+          \$89  = \$signature__data$35 [95:88];
+      7'h16:
+          \$89  = \$signature__data$35 [111:104];
+      7'h17:
+          \$89  = \$signature__data$35 [127:120];
+      7'h18:
+          \$89  = \$signature__data$36 [15:8];
+      7'h19:
+          \$89  = \$signature__data$36 [31:24];
+      7'h1a:
+          \$89  = \$signature__data$36 [47:40];
+      7'h1b:
+          \$89  = \$signature__data$36 [63:56];
+      7'h1c:
+          \$89  = \$signature__data$36 [79:72];
+      7'h1d:
+          \$89  = \$signature__data$36 [95:88];
+      7'h1e:
+          \$89  = \$signature__data$36 [111:104];
+      7'h1f:
+          \$89  = \$signature__data$36 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$97  = 8'h00;
+    casez (\$96 )
+      7'h00:
+          \$97  = \$signature__data [7:0];
+      7'h01:
+          \$97  = \$signature__data [23:16];
+      7'h02:
+          \$97  = \$signature__data [39:32];
+      7'h03:
+          \$97  = \$signature__data [55:48];
+      7'h04:
+          \$97  = \$signature__data [71:64];
+      7'h05:
+          \$97  = \$signature__data [87:80];
+      7'h06:
+          \$97  = \$signature__data [103:96];
+      7'h07:
+          \$97  = \$signature__data [119:112];
+      7'h08:
+          \$97  = \$signature__data$34 [7:0];
+      7'h09:
+          \$97  = \$signature__data$34 [23:16];
+      7'h0a:
+          \$97  = \$signature__data$34 [39:32];
+      7'h0b:
+          \$97  = \$signature__data$34 [55:48];
+      7'h0c:
+          \$97  = \$signature__data$34 [71:64];
+      7'h0d:
+          \$97  = \$signature__data$34 [87:80];
+      7'h0e:
+          \$97  = \$signature__data$34 [103:96];
+      7'h0f:
+          \$97  = \$signature__data$34 [119:112];
+      7'h10:
+          \$97  = \$signature__data$35 [7:0];
+      7'h11:
+          \$97  = \$signature__data$35 [23:16];
+      7'h12:
+          \$97  = \$signature__data$35 [39:32];
+      7'h13:
+          \$97  = \$signature__data$35 [55:48];
+      7'h14:
+          \$97  = \$signature__data$35 [71:64];
+      7'h15:
+          \$97  = \$signature__data$35 [87:80];
+      7'h16:
+          \$97  = \$signature__data$35 [103:96];
+      7'h17:
+          \$97  = \$signature__data$35 [119:112];
+      7'h18:
+          \$97  = \$signature__data$36 [7:0];
+      7'h19:
+          \$97  = \$signature__data$36 [23:16];
+      7'h1a:
+          \$97  = \$signature__data$36 [39:32];
+      7'h1b:
+          \$97  = \$signature__data$36 [55:48];
+      7'h1c:
+          \$97  = \$signature__data$36 [71:64];
+      7'h1d:
+          \$97  = \$signature__data$36 [87:80];
+      7'h1e:
+          \$97  = \$signature__data$36 [103:96];
+      7'h1f:
+          \$97  = \$signature__data$36 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$105  = 8'h00;
+    casez (\$104 )
+      7'h00:
+          \$105  = \$signature__data [15:8];
+      7'h01:
+          \$105  = \$signature__data [31:24];
+      7'h02:
+          \$105  = \$signature__data [47:40];
+      7'h03:
+          \$105  = \$signature__data [63:56];
+      7'h04:
+          \$105  = \$signature__data [79:72];
+      7'h05:
+          \$105  = \$signature__data [95:88];
+      7'h06:
+          \$105  = \$signature__data [111:104];
+      7'h07:
+          \$105  = \$signature__data [127:120];
+      7'h08:
+          \$105  = \$signature__data$34 [15:8];
+      7'h09:
+          \$105  = \$signature__data$34 [31:24];
+      7'h0a:
+          \$105  = \$signature__data$34 [47:40];
+      7'h0b:
+          \$105  = \$signature__data$34 [63:56];
+      7'h0c:
+          \$105  = \$signature__data$34 [79:72];
+      7'h0d:
+          \$105  = \$signature__data$34 [95:88];
+      7'h0e:
+          \$105  = \$signature__data$34 [111:104];
+      7'h0f:
+          \$105  = \$signature__data$34 [127:120];
+      7'h10:
+          \$105  = \$signature__data$35 [15:8];
+      7'h11:
+          \$105  = \$signature__data$35 [31:24];
+      7'h12:
+          \$105  = \$signature__data$35 [47:40];
+      7'h13:
+          \$105  = \$signature__data$35 [63:56];
+      7'h14:
+          \$105  = \$signature__data$35 [79:72];
+      7'h15:
+          \$105  = \$signature__data$35 [95:88];
+      7'h16:
+          \$105  = \$signature__data$35 [111:104];
+      7'h17:
+          \$105  = \$signature__data$35 [127:120];
+      7'h18:
+          \$105  = \$signature__data$36 [15:8];
+      7'h19:
+          \$105  = \$signature__data$36 [31:24];
+      7'h1a:
+          \$105  = \$signature__data$36 [47:40];
+      7'h1b:
+          \$105  = \$signature__data$36 [63:56];
+      7'h1c:
+          \$105  = \$signature__data$36 [79:72];
+      7'h1d:
+          \$105  = \$signature__data$36 [95:88];
+      7'h1e:
+          \$105  = \$signature__data$36 [111:104];
+      7'h1f:
+          \$105  = \$signature__data$36 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$113  = 8'h00;
+    casez (\$112 )
+      7'h00:
+          \$113  = \$signature__data [7:0];
+      7'h01:
+          \$113  = \$signature__data [23:16];
+      7'h02:
+          \$113  = \$signature__data [39:32];
+      7'h03:
+          \$113  = \$signature__data [55:48];
+      7'h04:
+          \$113  = \$signature__data [71:64];
+      7'h05:
+          \$113  = \$signature__data [87:80];
+      7'h06:
+          \$113  = \$signature__data [103:96];
+      7'h07:
+          \$113  = \$signature__data [119:112];
+      7'h08:
+          \$113  = \$signature__data$34 [7:0];
+      7'h09:
+          \$113  = \$signature__data$34 [23:16];
+      7'h0a:
+          \$113  = \$signature__data$34 [39:32];
+      7'h0b:
+          \$113  = \$signature__data$34 [55:48];
+      7'h0c:
+          \$113  = \$signature__data$34 [71:64];
+      7'h0d:
+          \$113  = \$signature__data$34 [87:80];
+      7'h0e:
+          \$113  = \$signature__data$34 [103:96];
+      7'h0f:
+          \$113  = \$signature__data$34 [119:112];
+      7'h10:
+          \$113  = \$signature__data$35 [7:0];
+      7'h11:
+          \$113  = \$signature__data$35 [23:16];
+      7'h12:
+          \$113  = \$signature__data$35 [39:32];
+      7'h13:
+          \$113  = \$signature__data$35 [55:48];
+      7'h14:
+          \$113  = \$signature__data$35 [71:64];
+      7'h15:
+          \$113  = \$signature__data$35 [87:80];
+      7'h16:
+          \$113  = \$signature__data$35 [103:96];
+      7'h17:
+          \$113  = \$signature__data$35 [119:112];
+      7'h18:
+          \$113  = \$signature__data$36 [7:0];
+      7'h19:
+          \$113  = \$signature__data$36 [23:16];
+      7'h1a:
+          \$113  = \$signature__data$36 [39:32];
+      7'h1b:
+          \$113  = \$signature__data$36 [55:48];
+      7'h1c:
+          \$113  = \$signature__data$36 [71:64];
+      7'h1d:
+          \$113  = \$signature__data$36 [87:80];
+      7'h1e:
+          \$113  = \$signature__data$36 [103:96];
+      7'h1f:
+          \$113  = \$signature__data$36 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$121  = 8'h00;
+    casez (\$120 )
+      7'h00:
+          \$121  = \$signature__data [15:8];
+      7'h01:
+          \$121  = \$signature__data [31:24];
+      7'h02:
+          \$121  = \$signature__data [47:40];
+      7'h03:
+          \$121  = \$signature__data [63:56];
+      7'h04:
+          \$121  = \$signature__data [79:72];
+      7'h05:
+          \$121  = \$signature__data [95:88];
+      7'h06:
+          \$121  = \$signature__data [111:104];
+      7'h07:
+          \$121  = \$signature__data [127:120];
+      7'h08:
+          \$121  = \$signature__data$34 [15:8];
+      7'h09:
+          \$121  = \$signature__data$34 [31:24];
+      7'h0a:
+          \$121  = \$signature__data$34 [47:40];
+      7'h0b:
+          \$121  = \$signature__data$34 [63:56];
+      7'h0c:
+          \$121  = \$signature__data$34 [79:72];
+      7'h0d:
+          \$121  = \$signature__data$34 [95:88];
+      7'h0e:
+          \$121  = \$signature__data$34 [111:104];
+      7'h0f:
+          \$121  = \$signature__data$34 [127:120];
+      7'h10:
+          \$121  = \$signature__data$35 [15:8];
+      7'h11:
+          \$121  = \$signature__data$35 [31:24];
+      7'h12:
+          \$121  = \$signature__data$35 [47:40];
+      7'h13:
+          \$121  = \$signature__data$35 [63:56];
+      7'h14:
+          \$121  = \$signature__data$35 [79:72];
+      7'h15:
+          \$121  = \$signature__data$35 [95:88];
+      7'h16:
+          \$121  = \$signature__data$35 [111:104];
+      7'h17:
+          \$121  = \$signature__data$35 [127:120];
+      7'h18:
+          \$121  = \$signature__data$36 [15:8];
+      7'h19:
+          \$121  = \$signature__data$36 [31:24];
+      7'h1a:
+          \$121  = \$signature__data$36 [47:40];
+      7'h1b:
+          \$121  = \$signature__data$36 [63:56];
+      7'h1c:
+          \$121  = \$signature__data$36 [79:72];
+      7'h1d:
+          \$121  = \$signature__data$36 [95:88];
+      7'h1e:
+          \$121  = \$signature__data$36 [111:104];
+      7'h1f:
+          \$121  = \$signature__data$36 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$129  = 8'h00;
+    casez (\$128 )
+      7'h00:
+          \$129  = \$signature__data [7:0];
+      7'h01:
+          \$129  = \$signature__data [23:16];
+      7'h02:
+          \$129  = \$signature__data [39:32];
+      7'h03:
+          \$129  = \$signature__data [55:48];
+      7'h04:
+          \$129  = \$signature__data [71:64];
+      7'h05:
+          \$129  = \$signature__data [87:80];
+      7'h06:
+          \$129  = \$signature__data [103:96];
+      7'h07:
+          \$129  = \$signature__data [119:112];
+      7'h08:
+          \$129  = \$signature__data$34 [7:0];
+      7'h09:
+          \$129  = \$signature__data$34 [23:16];
+      7'h0a:
+          \$129  = \$signature__data$34 [39:32];
+      7'h0b:
+          \$129  = \$signature__data$34 [55:48];
+      7'h0c:
+          \$129  = \$signature__data$34 [71:64];
+      7'h0d:
+          \$129  = \$signature__data$34 [87:80];
+      7'h0e:
+          \$129  = \$signature__data$34 [103:96];
+      7'h0f:
+          \$129  = \$signature__data$34 [119:112];
+      7'h10:
+          \$129  = \$signature__data$35 [7:0];
+      7'h11:
+          \$129  = \$signature__data$35 [23:16];
+      7'h12:
+          \$129  = \$signature__data$35 [39:32];
+      7'h13:
+          \$129  = \$signature__data$35 [55:48];
+      7'h14:
+          \$129  = \$signature__data$35 [71:64];
+      7'h15:
+          \$129  = \$signature__data$35 [87:80];
+      7'h16:
+          \$129  = \$signature__data$35 [103:96];
+      7'h17:
+          \$129  = \$signature__data$35 [119:112];
+      7'h18:
+          \$129  = \$signature__data$36 [7:0];
+      7'h19:
+          \$129  = \$signature__data$36 [23:16];
+      7'h1a:
+          \$129  = \$signature__data$36 [39:32];
+      7'h1b:
+          \$129  = \$signature__data$36 [55:48];
+      7'h1c:
+          \$129  = \$signature__data$36 [71:64];
+      7'h1d:
+          \$129  = \$signature__data$36 [87:80];
+      7'h1e:
+          \$129  = \$signature__data$36 [103:96];
+      7'h1f:
+          \$129  = \$signature__data$36 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$137  = 8'h00;
+    casez (\$136 )
+      7'h00:
+          \$137  = \$signature__data [15:8];
+      7'h01:
+          \$137  = \$signature__data [31:24];
+      7'h02:
+          \$137  = \$signature__data [47:40];
+      7'h03:
+          \$137  = \$signature__data [63:56];
+      7'h04:
+          \$137  = \$signature__data [79:72];
+      7'h05:
+          \$137  = \$signature__data [95:88];
+      7'h06:
+          \$137  = \$signature__data [111:104];
+      7'h07:
+          \$137  = \$signature__data [127:120];
+      7'h08:
+          \$137  = \$signature__data$34 [15:8];
+      7'h09:
+          \$137  = \$signature__data$34 [31:24];
+      7'h0a:
+          \$137  = \$signature__data$34 [47:40];
+      7'h0b:
+          \$137  = \$signature__data$34 [63:56];
+      7'h0c:
+          \$137  = \$signature__data$34 [79:72];
+      7'h0d:
+          \$137  = \$signature__data$34 [95:88];
+      7'h0e:
+          \$137  = \$signature__data$34 [111:104];
+      7'h0f:
+          \$137  = \$signature__data$34 [127:120];
+      7'h10:
+          \$137  = \$signature__data$35 [15:8];
+      7'h11:
+          \$137  = \$signature__data$35 [31:24];
+      7'h12:
+          \$137  = \$signature__data$35 [47:40];
+      7'h13:
+          \$137  = \$signature__data$35 [63:56];
+      7'h14:
+          \$137  = \$signature__data$35 [79:72];
+      7'h15:
+          \$137  = \$signature__data$35 [95:88];
+      7'h16:
+          \$137  = \$signature__data$35 [111:104];
+      7'h17:
+          \$137  = \$signature__data$35 [127:120];
+      7'h18:
+          \$137  = \$signature__data$36 [15:8];
+      7'h19:
+          \$137  = \$signature__data$36 [31:24];
+      7'h1a:
+          \$137  = \$signature__data$36 [47:40];
+      7'h1b:
+          \$137  = \$signature__data$36 [63:56];
+      7'h1c:
+          \$137  = \$signature__data$36 [79:72];
+      7'h1d:
+          \$137  = \$signature__data$36 [95:88];
+      7'h1e:
+          \$137  = \$signature__data$36 [111:104];
+      7'h1f:
+          \$137  = \$signature__data$36 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$145  = 8'h00;
+    casez (\$144 )
+      7'h00:
+          \$145  = \$signature__data [7:0];
+      7'h01:
+          \$145  = \$signature__data [23:16];
+      7'h02:
+          \$145  = \$signature__data [39:32];
+      7'h03:
+          \$145  = \$signature__data [55:48];
+      7'h04:
+          \$145  = \$signature__data [71:64];
+      7'h05:
+          \$145  = \$signature__data [87:80];
+      7'h06:
+          \$145  = \$signature__data [103:96];
+      7'h07:
+          \$145  = \$signature__data [119:112];
+      7'h08:
+          \$145  = \$signature__data$34 [7:0];
+      7'h09:
+          \$145  = \$signature__data$34 [23:16];
+      7'h0a:
+          \$145  = \$signature__data$34 [39:32];
+      7'h0b:
+          \$145  = \$signature__data$34 [55:48];
+      7'h0c:
+          \$145  = \$signature__data$34 [71:64];
+      7'h0d:
+          \$145  = \$signature__data$34 [87:80];
+      7'h0e:
+          \$145  = \$signature__data$34 [103:96];
+      7'h0f:
+          \$145  = \$signature__data$34 [119:112];
+      7'h10:
+          \$145  = \$signature__data$35 [7:0];
+      7'h11:
+          \$145  = \$signature__data$35 [23:16];
+      7'h12:
+          \$145  = \$signature__data$35 [39:32];
+      7'h13:
+          \$145  = \$signature__data$35 [55:48];
+      7'h14:
+          \$145  = \$signature__data$35 [71:64];
+      7'h15:
+          \$145  = \$signature__data$35 [87:80];
+      7'h16:
+          \$145  = \$signature__data$35 [103:96];
+      7'h17:
+          \$145  = \$signature__data$35 [119:112];
+      7'h18:
+          \$145  = \$signature__data$36 [7:0];
+      7'h19:
+          \$145  = \$signature__data$36 [23:16];
+      7'h1a:
+          \$145  = \$signature__data$36 [39:32];
+      7'h1b:
+          \$145  = \$signature__data$36 [55:48];
+      7'h1c:
+          \$145  = \$signature__data$36 [71:64];
+      7'h1d:
+          \$145  = \$signature__data$36 [87:80];
+      7'h1e:
+          \$145  = \$signature__data$36 [103:96];
+      7'h1f:
+          \$145  = \$signature__data$36 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$153  = 8'h00;
+    casez (\$152 )
+      7'h00:
+          \$153  = \$signature__data [15:8];
+      7'h01:
+          \$153  = \$signature__data [31:24];
+      7'h02:
+          \$153  = \$signature__data [47:40];
+      7'h03:
+          \$153  = \$signature__data [63:56];
+      7'h04:
+          \$153  = \$signature__data [79:72];
+      7'h05:
+          \$153  = \$signature__data [95:88];
+      7'h06:
+          \$153  = \$signature__data [111:104];
+      7'h07:
+          \$153  = \$signature__data [127:120];
+      7'h08:
+          \$153  = \$signature__data$34 [15:8];
+      7'h09:
+          \$153  = \$signature__data$34 [31:24];
+      7'h0a:
+          \$153  = \$signature__data$34 [47:40];
+      7'h0b:
+          \$153  = \$signature__data$34 [63:56];
+      7'h0c:
+          \$153  = \$signature__data$34 [79:72];
+      7'h0d:
+          \$153  = \$signature__data$34 [95:88];
+      7'h0e:
+          \$153  = \$signature__data$34 [111:104];
+      7'h0f:
+          \$153  = \$signature__data$34 [127:120];
+      7'h10:
+          \$153  = \$signature__data$35 [15:8];
+      7'h11:
+          \$153  = \$signature__data$35 [31:24];
+      7'h12:
+          \$153  = \$signature__data$35 [47:40];
+      7'h13:
+          \$153  = \$signature__data$35 [63:56];
+      7'h14:
+          \$153  = \$signature__data$35 [79:72];
+      7'h15:
+          \$153  = \$signature__data$35 [95:88];
+      7'h16:
+          \$153  = \$signature__data$35 [111:104];
+      7'h17:
+          \$153  = \$signature__data$35 [127:120];
+      7'h18:
+          \$153  = \$signature__data$36 [15:8];
+      7'h19:
+          \$153  = \$signature__data$36 [31:24];
+      7'h1a:
+          \$153  = \$signature__data$36 [47:40];
+      7'h1b:
+          \$153  = \$signature__data$36 [63:56];
+      7'h1c:
+          \$153  = \$signature__data$36 [79:72];
+      7'h1d:
+          \$153  = \$signature__data$36 [95:88];
+      7'h1e:
+          \$153  = \$signature__data$36 [111:104];
+      7'h1f:
+          \$153  = \$signature__data$36 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$161  = 8'h00;
+    casez (\$160 )
+      7'h00:
+          \$161  = \$signature__data [7:0];
+      7'h01:
+          \$161  = \$signature__data [23:16];
+      7'h02:
+          \$161  = \$signature__data [39:32];
+      7'h03:
+          \$161  = \$signature__data [55:48];
+      7'h04:
+          \$161  = \$signature__data [71:64];
+      7'h05:
+          \$161  = \$signature__data [87:80];
+      7'h06:
+          \$161  = \$signature__data [103:96];
+      7'h07:
+          \$161  = \$signature__data [119:112];
+      7'h08:
+          \$161  = \$signature__data$34 [7:0];
+      7'h09:
+          \$161  = \$signature__data$34 [23:16];
+      7'h0a:
+          \$161  = \$signature__data$34 [39:32];
+      7'h0b:
+          \$161  = \$signature__data$34 [55:48];
+      7'h0c:
+          \$161  = \$signature__data$34 [71:64];
+      7'h0d:
+          \$161  = \$signature__data$34 [87:80];
+      7'h0e:
+          \$161  = \$signature__data$34 [103:96];
+      7'h0f:
+          \$161  = \$signature__data$34 [119:112];
+      7'h10:
+          \$161  = \$signature__data$35 [7:0];
+      7'h11:
+          \$161  = \$signature__data$35 [23:16];
+      7'h12:
+          \$161  = \$signature__data$35 [39:32];
+      7'h13:
+          \$161  = \$signature__data$35 [55:48];
+      7'h14:
+          \$161  = \$signature__data$35 [71:64];
+      7'h15:
+          \$161  = \$signature__data$35 [87:80];
+      7'h16:
+          \$161  = \$signature__data$35 [103:96];
+      7'h17:
+          \$161  = \$signature__data$35 [119:112];
+      7'h18:
+          \$161  = \$signature__data$36 [7:0];
+      7'h19:
+          \$161  = \$signature__data$36 [23:16];
+      7'h1a:
+          \$161  = \$signature__data$36 [39:32];
+      7'h1b:
+          \$161  = \$signature__data$36 [55:48];
+      7'h1c:
+          \$161  = \$signature__data$36 [71:64];
+      7'h1d:
+          \$161  = \$signature__data$36 [87:80];
+      7'h1e:
+          \$161  = \$signature__data$36 [103:96];
+      7'h1f:
+          \$161  = \$signature__data$36 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$169  = 8'h00;
+    casez (\$168 )
+      7'h00:
+          \$169  = \$signature__data [15:8];
+      7'h01:
+          \$169  = \$signature__data [31:24];
+      7'h02:
+          \$169  = \$signature__data [47:40];
+      7'h03:
+          \$169  = \$signature__data [63:56];
+      7'h04:
+          \$169  = \$signature__data [79:72];
+      7'h05:
+          \$169  = \$signature__data [95:88];
+      7'h06:
+          \$169  = \$signature__data [111:104];
+      7'h07:
+          \$169  = \$signature__data [127:120];
+      7'h08:
+          \$169  = \$signature__data$34 [15:8];
+      7'h09:
+          \$169  = \$signature__data$34 [31:24];
+      7'h0a:
+          \$169  = \$signature__data$34 [47:40];
+      7'h0b:
+          \$169  = \$signature__data$34 [63:56];
+      7'h0c:
+          \$169  = \$signature__data$34 [79:72];
+      7'h0d:
+          \$169  = \$signature__data$34 [95:88];
+      7'h0e:
+          \$169  = \$signature__data$34 [111:104];
+      7'h0f:
+          \$169  = \$signature__data$34 [127:120];
+      7'h10:
+          \$169  = \$signature__data$35 [15:8];
+      7'h11:
+          \$169  = \$signature__data$35 [31:24];
+      7'h12:
+          \$169  = \$signature__data$35 [47:40];
+      7'h13:
+          \$169  = \$signature__data$35 [63:56];
+      7'h14:
+          \$169  = \$signature__data$35 [79:72];
+      7'h15:
+          \$169  = \$signature__data$35 [95:88];
+      7'h16:
+          \$169  = \$signature__data$35 [111:104];
+      7'h17:
+          \$169  = \$signature__data$35 [127:120];
+      7'h18:
+          \$169  = \$signature__data$36 [15:8];
+      7'h19:
+          \$169  = \$signature__data$36 [31:24];
+      7'h1a:
+          \$169  = \$signature__data$36 [47:40];
+      7'h1b:
+          \$169  = \$signature__data$36 [63:56];
+      7'h1c:
+          \$169  = \$signature__data$36 [79:72];
+      7'h1d:
+          \$169  = \$signature__data$36 [95:88];
+      7'h1e:
+          \$169  = \$signature__data$36 [111:104];
+      7'h1f:
+          \$169  = \$signature__data$36 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$177  = 8'h00;
+    casez (\$176 )
+      7'h00:
+          \$177  = \$signature__data [7:0];
+      7'h01:
+          \$177  = \$signature__data [23:16];
+      7'h02:
+          \$177  = \$signature__data [39:32];
+      7'h03:
+          \$177  = \$signature__data [55:48];
+      7'h04:
+          \$177  = \$signature__data [71:64];
+      7'h05:
+          \$177  = \$signature__data [87:80];
+      7'h06:
+          \$177  = \$signature__data [103:96];
+      7'h07:
+          \$177  = \$signature__data [119:112];
+      7'h08:
+          \$177  = \$signature__data$34 [7:0];
+      7'h09:
+          \$177  = \$signature__data$34 [23:16];
+      7'h0a:
+          \$177  = \$signature__data$34 [39:32];
+      7'h0b:
+          \$177  = \$signature__data$34 [55:48];
+      7'h0c:
+          \$177  = \$signature__data$34 [71:64];
+      7'h0d:
+          \$177  = \$signature__data$34 [87:80];
+      7'h0e:
+          \$177  = \$signature__data$34 [103:96];
+      7'h0f:
+          \$177  = \$signature__data$34 [119:112];
+      7'h10:
+          \$177  = \$signature__data$35 [7:0];
+      7'h11:
+          \$177  = \$signature__data$35 [23:16];
+      7'h12:
+          \$177  = \$signature__data$35 [39:32];
+      7'h13:
+          \$177  = \$signature__data$35 [55:48];
+      7'h14:
+          \$177  = \$signature__data$35 [71:64];
+      7'h15:
+          \$177  = \$signature__data$35 [87:80];
+      7'h16:
+          \$177  = \$signature__data$35 [103:96];
+      7'h17:
+          \$177  = \$signature__data$35 [119:112];
+      7'h18:
+          \$177  = \$signature__data$36 [7:0];
+      7'h19:
+          \$177  = \$signature__data$36 [23:16];
+      7'h1a:
+          \$177  = \$signature__data$36 [39:32];
+      7'h1b:
+          \$177  = \$signature__data$36 [55:48];
+      7'h1c:
+          \$177  = \$signature__data$36 [71:64];
+      7'h1d:
+          \$177  = \$signature__data$36 [87:80];
+      7'h1e:
+          \$177  = \$signature__data$36 [103:96];
+      7'h1f:
+          \$177  = \$signature__data$36 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$185  = 8'h00;
+    casez (\$184 )
+      7'h00:
+          \$185  = \$signature__data [15:8];
+      7'h01:
+          \$185  = \$signature__data [31:24];
+      7'h02:
+          \$185  = \$signature__data [47:40];
+      7'h03:
+          \$185  = \$signature__data [63:56];
+      7'h04:
+          \$185  = \$signature__data [79:72];
+      7'h05:
+          \$185  = \$signature__data [95:88];
+      7'h06:
+          \$185  = \$signature__data [111:104];
+      7'h07:
+          \$185  = \$signature__data [127:120];
+      7'h08:
+          \$185  = \$signature__data$34 [15:8];
+      7'h09:
+          \$185  = \$signature__data$34 [31:24];
+      7'h0a:
+          \$185  = \$signature__data$34 [47:40];
+      7'h0b:
+          \$185  = \$signature__data$34 [63:56];
+      7'h0c:
+          \$185  = \$signature__data$34 [79:72];
+      7'h0d:
+          \$185  = \$signature__data$34 [95:88];
+      7'h0e:
+          \$185  = \$signature__data$34 [111:104];
+      7'h0f:
+          \$185  = \$signature__data$34 [127:120];
+      7'h10:
+          \$185  = \$signature__data$35 [15:8];
+      7'h11:
+          \$185  = \$signature__data$35 [31:24];
+      7'h12:
+          \$185  = \$signature__data$35 [47:40];
+      7'h13:
+          \$185  = \$signature__data$35 [63:56];
+      7'h14:
+          \$185  = \$signature__data$35 [79:72];
+      7'h15:
+          \$185  = \$signature__data$35 [95:88];
+      7'h16:
+          \$185  = \$signature__data$35 [111:104];
+      7'h17:
+          \$185  = \$signature__data$35 [127:120];
+      7'h18:
+          \$185  = \$signature__data$36 [15:8];
+      7'h19:
+          \$185  = \$signature__data$36 [31:24];
+      7'h1a:
+          \$185  = \$signature__data$36 [47:40];
+      7'h1b:
+          \$185  = \$signature__data$36 [63:56];
+      7'h1c:
+          \$185  = \$signature__data$36 [79:72];
+      7'h1d:
+          \$185  = \$signature__data$36 [95:88];
+      7'h1e:
+          \$185  = \$signature__data$36 [111:104];
+      7'h1f:
+          \$185  = \$signature__data$36 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$193  = 8'h00;
+    casez (\$192 )
+      7'h00:
+          \$193  = \$signature__data [7:0];
+      7'h01:
+          \$193  = \$signature__data [23:16];
+      7'h02:
+          \$193  = \$signature__data [39:32];
+      7'h03:
+          \$193  = \$signature__data [55:48];
+      7'h04:
+          \$193  = \$signature__data [71:64];
+      7'h05:
+          \$193  = \$signature__data [87:80];
+      7'h06:
+          \$193  = \$signature__data [103:96];
+      7'h07:
+          \$193  = \$signature__data [119:112];
+      7'h08:
+          \$193  = \$signature__data$34 [7:0];
+      7'h09:
+          \$193  = \$signature__data$34 [23:16];
+      7'h0a:
+          \$193  = \$signature__data$34 [39:32];
+      7'h0b:
+          \$193  = \$signature__data$34 [55:48];
+      7'h0c:
+          \$193  = \$signature__data$34 [71:64];
+      7'h0d:
+          \$193  = \$signature__data$34 [87:80];
+      7'h0e:
+          \$193  = \$signature__data$34 [103:96];
+      7'h0f:
+          \$193  = \$signature__data$34 [119:112];
+      7'h10:
+          \$193  = \$signature__data$35 [7:0];
+      7'h11:
+          \$193  = \$signature__data$35 [23:16];
+      7'h12:
+          \$193  = \$signature__data$35 [39:32];
+      7'h13:
+          \$193  = \$signature__data$35 [55:48];
+      7'h14:
+          \$193  = \$signature__data$35 [71:64];
+      7'h15:
+          \$193  = \$signature__data$35 [87:80];
+      7'h16:
+          \$193  = \$signature__data$35 [103:96];
+      7'h17:
+          \$193  = \$signature__data$35 [119:112];
+      7'h18:
+          \$193  = \$signature__data$36 [7:0];
+      7'h19:
+          \$193  = \$signature__data$36 [23:16];
+      7'h1a:
+          \$193  = \$signature__data$36 [39:32];
+      7'h1b:
+          \$193  = \$signature__data$36 [55:48];
+      7'h1c:
+          \$193  = \$signature__data$36 [71:64];
+      7'h1d:
+          \$193  = \$signature__data$36 [87:80];
+      7'h1e:
+          \$193  = \$signature__data$36 [103:96];
+      7'h1f:
+          \$193  = \$signature__data$36 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$201  = 8'h00;
+    casez (\$200 )
+      7'h00:
+          \$201  = \$signature__data [15:8];
+      7'h01:
+          \$201  = \$signature__data [31:24];
+      7'h02:
+          \$201  = \$signature__data [47:40];
+      7'h03:
+          \$201  = \$signature__data [63:56];
+      7'h04:
+          \$201  = \$signature__data [79:72];
+      7'h05:
+          \$201  = \$signature__data [95:88];
+      7'h06:
+          \$201  = \$signature__data [111:104];
+      7'h07:
+          \$201  = \$signature__data [127:120];
+      7'h08:
+          \$201  = \$signature__data$34 [15:8];
+      7'h09:
+          \$201  = \$signature__data$34 [31:24];
+      7'h0a:
+          \$201  = \$signature__data$34 [47:40];
+      7'h0b:
+          \$201  = \$signature__data$34 [63:56];
+      7'h0c:
+          \$201  = \$signature__data$34 [79:72];
+      7'h0d:
+          \$201  = \$signature__data$34 [95:88];
+      7'h0e:
+          \$201  = \$signature__data$34 [111:104];
+      7'h0f:
+          \$201  = \$signature__data$34 [127:120];
+      7'h10:
+          \$201  = \$signature__data$35 [15:8];
+      7'h11:
+          \$201  = \$signature__data$35 [31:24];
+      7'h12:
+          \$201  = \$signature__data$35 [47:40];
+      7'h13:
+          \$201  = \$signature__data$35 [63:56];
+      7'h14:
+          \$201  = \$signature__data$35 [79:72];
+      7'h15:
+          \$201  = \$signature__data$35 [95:88];
+      7'h16:
+          \$201  = \$signature__data$35 [111:104];
+      7'h17:
+          \$201  = \$signature__data$35 [127:120];
+      7'h18:
+          \$201  = \$signature__data$36 [15:8];
+      7'h19:
+          \$201  = \$signature__data$36 [31:24];
+      7'h1a:
+          \$201  = \$signature__data$36 [47:40];
+      7'h1b:
+          \$201  = \$signature__data$36 [63:56];
+      7'h1c:
+          \$201  = \$signature__data$36 [79:72];
+      7'h1d:
+          \$201  = \$signature__data$36 [95:88];
+      7'h1e:
+          \$201  = \$signature__data$36 [111:104];
+      7'h1f:
+          \$201  = \$signature__data$36 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$209  = 8'h00;
+    casez (\$208 )
+      7'h00:
+          \$209  = \$signature__data [7:0];
+      7'h01:
+          \$209  = \$signature__data [23:16];
+      7'h02:
+          \$209  = \$signature__data [39:32];
+      7'h03:
+          \$209  = \$signature__data [55:48];
+      7'h04:
+          \$209  = \$signature__data [71:64];
+      7'h05:
+          \$209  = \$signature__data [87:80];
+      7'h06:
+          \$209  = \$signature__data [103:96];
+      7'h07:
+          \$209  = \$signature__data [119:112];
+      7'h08:
+          \$209  = \$signature__data$34 [7:0];
+      7'h09:
+          \$209  = \$signature__data$34 [23:16];
+      7'h0a:
+          \$209  = \$signature__data$34 [39:32];
+      7'h0b:
+          \$209  = \$signature__data$34 [55:48];
+      7'h0c:
+          \$209  = \$signature__data$34 [71:64];
+      7'h0d:
+          \$209  = \$signature__data$34 [87:80];
+      7'h0e:
+          \$209  = \$signature__data$34 [103:96];
+      7'h0f:
+          \$209  = \$signature__data$34 [119:112];
+      7'h10:
+          \$209  = \$signature__data$35 [7:0];
+      7'h11:
+          \$209  = \$signature__data$35 [23:16];
+      7'h12:
+          \$209  = \$signature__data$35 [39:32];
+      7'h13:
+          \$209  = \$signature__data$35 [55:48];
+      7'h14:
+          \$209  = \$signature__data$35 [71:64];
+      7'h15:
+          \$209  = \$signature__data$35 [87:80];
+      7'h16:
+          \$209  = \$signature__data$35 [103:96];
+      7'h17:
+          \$209  = \$signature__data$35 [119:112];
+      7'h18:
+          \$209  = \$signature__data$36 [7:0];
+      7'h19:
+          \$209  = \$signature__data$36 [23:16];
+      7'h1a:
+          \$209  = \$signature__data$36 [39:32];
+      7'h1b:
+          \$209  = \$signature__data$36 [55:48];
+      7'h1c:
+          \$209  = \$signature__data$36 [71:64];
+      7'h1d:
+          \$209  = \$signature__data$36 [87:80];
+      7'h1e:
+          \$209  = \$signature__data$36 [103:96];
+      7'h1f:
+          \$209  = \$signature__data$36 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$217  = 8'h00;
+    casez (\$216 )
+      7'h00:
+          \$217  = \$signature__data [15:8];
+      7'h01:
+          \$217  = \$signature__data [31:24];
+      7'h02:
+          \$217  = \$signature__data [47:40];
+      7'h03:
+          \$217  = \$signature__data [63:56];
+      7'h04:
+          \$217  = \$signature__data [79:72];
+      7'h05:
+          \$217  = \$signature__data [95:88];
+      7'h06:
+          \$217  = \$signature__data [111:104];
+      7'h07:
+          \$217  = \$signature__data [127:120];
+      7'h08:
+          \$217  = \$signature__data$34 [15:8];
+      7'h09:
+          \$217  = \$signature__data$34 [31:24];
+      7'h0a:
+          \$217  = \$signature__data$34 [47:40];
+      7'h0b:
+          \$217  = \$signature__data$34 [63:56];
+      7'h0c:
+          \$217  = \$signature__data$34 [79:72];
+      7'h0d:
+          \$217  = \$signature__data$34 [95:88];
+      7'h0e:
+          \$217  = \$signature__data$34 [111:104];
+      7'h0f:
+          \$217  = \$signature__data$34 [127:120];
+      7'h10:
+          \$217  = \$signature__data$35 [15:8];
+      7'h11:
+          \$217  = \$signature__data$35 [31:24];
+      7'h12:
+          \$217  = \$signature__data$35 [47:40];
+      7'h13:
+          \$217  = \$signature__data$35 [63:56];
+      7'h14:
+          \$217  = \$signature__data$35 [79:72];
+      7'h15:
+          \$217  = \$signature__data$35 [95:88];
+      7'h16:
+          \$217  = \$signature__data$35 [111:104];
+      7'h17:
+          \$217  = \$signature__data$35 [127:120];
+      7'h18:
+          \$217  = \$signature__data$36 [15:8];
+      7'h19:
+          \$217  = \$signature__data$36 [31:24];
+      7'h1a:
+          \$217  = \$signature__data$36 [47:40];
+      7'h1b:
+          \$217  = \$signature__data$36 [63:56];
+      7'h1c:
+          \$217  = \$signature__data$36 [79:72];
+      7'h1d:
+          \$217  = \$signature__data$36 [95:88];
+      7'h1e:
+          \$217  = \$signature__data$36 [111:104];
+      7'h1f:
+          \$217  = \$signature__data$36 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$225  = 8'h00;
+    casez (\$224 )
+      7'h00:
+          \$225  = \$signature__data [7:0];
+      7'h01:
+          \$225  = \$signature__data [23:16];
+      7'h02:
+          \$225  = \$signature__data [39:32];
+      7'h03:
+          \$225  = \$signature__data [55:48];
+      7'h04:
+          \$225  = \$signature__data [71:64];
+      7'h05:
+          \$225  = \$signature__data [87:80];
+      7'h06:
+          \$225  = \$signature__data [103:96];
+      7'h07:
+          \$225  = \$signature__data [119:112];
+      7'h08:
+          \$225  = \$signature__data$34 [7:0];
+      7'h09:
+          \$225  = \$signature__data$34 [23:16];
+      7'h0a:
+          \$225  = \$signature__data$34 [39:32];
+      7'h0b:
+          \$225  = \$signature__data$34 [55:48];
+      7'h0c:
+          \$225  = \$signature__data$34 [71:64];
+      7'h0d:
+          \$225  = \$signature__data$34 [87:80];
+      7'h0e:
+          \$225  = \$signature__data$34 [103:96];
+      7'h0f:
+          \$225  = \$signature__data$34 [119:112];
+      7'h10:
+          \$225  = \$signature__data$35 [7:0];
+      7'h11:
+          \$225  = \$signature__data$35 [23:16];
+      7'h12:
+          \$225  = \$signature__data$35 [39:32];
+      7'h13:
+          \$225  = \$signature__data$35 [55:48];
+      7'h14:
+          \$225  = \$signature__data$35 [71:64];
+      7'h15:
+          \$225  = \$signature__data$35 [87:80];
+      7'h16:
+          \$225  = \$signature__data$35 [103:96];
+      7'h17:
+          \$225  = \$signature__data$35 [119:112];
+      7'h18:
+          \$225  = \$signature__data$36 [7:0];
+      7'h19:
+          \$225  = \$signature__data$36 [23:16];
+      7'h1a:
+          \$225  = \$signature__data$36 [39:32];
+      7'h1b:
+          \$225  = \$signature__data$36 [55:48];
+      7'h1c:
+          \$225  = \$signature__data$36 [71:64];
+      7'h1d:
+          \$225  = \$signature__data$36 [87:80];
+      7'h1e:
+          \$225  = \$signature__data$36 [103:96];
+      7'h1f:
+          \$225  = \$signature__data$36 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$233  = 8'h00;
+    casez (\$232 )
+      7'h00:
+          \$233  = \$signature__data [15:8];
+      7'h01:
+          \$233  = \$signature__data [31:24];
+      7'h02:
+          \$233  = \$signature__data [47:40];
+      7'h03:
+          \$233  = \$signature__data [63:56];
+      7'h04:
+          \$233  = \$signature__data [79:72];
+      7'h05:
+          \$233  = \$signature__data [95:88];
+      7'h06:
+          \$233  = \$signature__data [111:104];
+      7'h07:
+          \$233  = \$signature__data [127:120];
+      7'h08:
+          \$233  = \$signature__data$34 [15:8];
+      7'h09:
+          \$233  = \$signature__data$34 [31:24];
+      7'h0a:
+          \$233  = \$signature__data$34 [47:40];
+      7'h0b:
+          \$233  = \$signature__data$34 [63:56];
+      7'h0c:
+          \$233  = \$signature__data$34 [79:72];
+      7'h0d:
+          \$233  = \$signature__data$34 [95:88];
+      7'h0e:
+          \$233  = \$signature__data$34 [111:104];
+      7'h0f:
+          \$233  = \$signature__data$34 [127:120];
+      7'h10:
+          \$233  = \$signature__data$35 [15:8];
+      7'h11:
+          \$233  = \$signature__data$35 [31:24];
+      7'h12:
+          \$233  = \$signature__data$35 [47:40];
+      7'h13:
+          \$233  = \$signature__data$35 [63:56];
+      7'h14:
+          \$233  = \$signature__data$35 [79:72];
+      7'h15:
+          \$233  = \$signature__data$35 [95:88];
+      7'h16:
+          \$233  = \$signature__data$35 [111:104];
+      7'h17:
+          \$233  = \$signature__data$35 [127:120];
+      7'h18:
+          \$233  = \$signature__data$36 [15:8];
+      7'h19:
+          \$233  = \$signature__data$36 [31:24];
+      7'h1a:
+          \$233  = \$signature__data$36 [47:40];
+      7'h1b:
+          \$233  = \$signature__data$36 [63:56];
+      7'h1c:
+          \$233  = \$signature__data$36 [79:72];
+      7'h1d:
+          \$233  = \$signature__data$36 [95:88];
+      7'h1e:
+          \$233  = \$signature__data$36 [111:104];
+      7'h1f:
+          \$233  = \$signature__data$36 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$241  = 8'h00;
+    casez (\$240 )
+      7'h00:
+          \$241  = \$signature__data [7:0];
+      7'h01:
+          \$241  = \$signature__data [23:16];
+      7'h02:
+          \$241  = \$signature__data [39:32];
+      7'h03:
+          \$241  = \$signature__data [55:48];
+      7'h04:
+          \$241  = \$signature__data [71:64];
+      7'h05:
+          \$241  = \$signature__data [87:80];
+      7'h06:
+          \$241  = \$signature__data [103:96];
+      7'h07:
+          \$241  = \$signature__data [119:112];
+      7'h08:
+          \$241  = \$signature__data$34 [7:0];
+      7'h09:
+          \$241  = \$signature__data$34 [23:16];
+      7'h0a:
+          \$241  = \$signature__data$34 [39:32];
+      7'h0b:
+          \$241  = \$signature__data$34 [55:48];
+      7'h0c:
+          \$241  = \$signature__data$34 [71:64];
+      7'h0d:
+          \$241  = \$signature__data$34 [87:80];
+      7'h0e:
+          \$241  = \$signature__data$34 [103:96];
+      7'h0f:
+          \$241  = \$signature__data$34 [119:112];
+      7'h10:
+          \$241  = \$signature__data$35 [7:0];
+      7'h11:
+          \$241  = \$signature__data$35 [23:16];
+      7'h12:
+          \$241  = \$signature__data$35 [39:32];
+      7'h13:
+          \$241  = \$signature__data$35 [55:48];
+      7'h14:
+          \$241  = \$signature__data$35 [71:64];
+      7'h15:
+          \$241  = \$signature__data$35 [87:80];
+      7'h16:
+          \$241  = \$signature__data$35 [103:96];
+      7'h17:
+          \$241  = \$signature__data$35 [119:112];
+      7'h18:
+          \$241  = \$signature__data$36 [7:0];
+      7'h19:
+          \$241  = \$signature__data$36 [23:16];
+      7'h1a:
+          \$241  = \$signature__data$36 [39:32];
+      7'h1b:
+          \$241  = \$signature__data$36 [55:48];
+      7'h1c:
+          \$241  = \$signature__data$36 [71:64];
+      7'h1d:
+          \$241  = \$signature__data$36 [87:80];
+      7'h1e:
+          \$241  = \$signature__data$36 [103:96];
+      7'h1f:
+          \$241  = \$signature__data$36 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$249  = 8'h00;
+    casez (\$248 )
+      7'h00:
+          \$249  = \$signature__data [15:8];
+      7'h01:
+          \$249  = \$signature__data [31:24];
+      7'h02:
+          \$249  = \$signature__data [47:40];
+      7'h03:
+          \$249  = \$signature__data [63:56];
+      7'h04:
+          \$249  = \$signature__data [79:72];
+      7'h05:
+          \$249  = \$signature__data [95:88];
+      7'h06:
+          \$249  = \$signature__data [111:104];
+      7'h07:
+          \$249  = \$signature__data [127:120];
+      7'h08:
+          \$249  = \$signature__data$34 [15:8];
+      7'h09:
+          \$249  = \$signature__data$34 [31:24];
+      7'h0a:
+          \$249  = \$signature__data$34 [47:40];
+      7'h0b:
+          \$249  = \$signature__data$34 [63:56];
+      7'h0c:
+          \$249  = \$signature__data$34 [79:72];
+      7'h0d:
+          \$249  = \$signature__data$34 [95:88];
+      7'h0e:
+          \$249  = \$signature__data$34 [111:104];
+      7'h0f:
+          \$249  = \$signature__data$34 [127:120];
+      7'h10:
+          \$249  = \$signature__data$35 [15:8];
+      7'h11:
+          \$249  = \$signature__data$35 [31:24];
+      7'h12:
+          \$249  = \$signature__data$35 [47:40];
+      7'h13:
+          \$249  = \$signature__data$35 [63:56];
+      7'h14:
+          \$249  = \$signature__data$35 [79:72];
+      7'h15:
+          \$249  = \$signature__data$35 [95:88];
+      7'h16:
+          \$249  = \$signature__data$35 [111:104];
+      7'h17:
+          \$249  = \$signature__data$35 [127:120];
+      7'h18:
+          \$249  = \$signature__data$36 [15:8];
+      7'h19:
+          \$249  = \$signature__data$36 [31:24];
+      7'h1a:
+          \$249  = \$signature__data$36 [47:40];
+      7'h1b:
+          \$249  = \$signature__data$36 [63:56];
+      7'h1c:
+          \$249  = \$signature__data$36 [79:72];
+      7'h1d:
+          \$249  = \$signature__data$36 [95:88];
+      7'h1e:
+          \$249  = \$signature__data$36 [111:104];
+      7'h1f:
+          \$249  = \$signature__data$36 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$257  = 8'h00;
+    casez (\$256 )
+      7'h00:
+          \$257  = \$signature__data [7:0];
+      7'h01:
+          \$257  = \$signature__data [23:16];
+      7'h02:
+          \$257  = \$signature__data [39:32];
+      7'h03:
+          \$257  = \$signature__data [55:48];
+      7'h04:
+          \$257  = \$signature__data [71:64];
+      7'h05:
+          \$257  = \$signature__data [87:80];
+      7'h06:
+          \$257  = \$signature__data [103:96];
+      7'h07:
+          \$257  = \$signature__data [119:112];
+      7'h08:
+          \$257  = \$signature__data$34 [7:0];
+      7'h09:
+          \$257  = \$signature__data$34 [23:16];
+      7'h0a:
+          \$257  = \$signature__data$34 [39:32];
+      7'h0b:
+          \$257  = \$signature__data$34 [55:48];
+      7'h0c:
+          \$257  = \$signature__data$34 [71:64];
+      7'h0d:
+          \$257  = \$signature__data$34 [87:80];
+      7'h0e:
+          \$257  = \$signature__data$34 [103:96];
+      7'h0f:
+          \$257  = \$signature__data$34 [119:112];
+      7'h10:
+          \$257  = \$signature__data$35 [7:0];
+      7'h11:
+          \$257  = \$signature__data$35 [23:16];
+      7'h12:
+          \$257  = \$signature__data$35 [39:32];
+      7'h13:
+          \$257  = \$signature__data$35 [55:48];
+      7'h14:
+          \$257  = \$signature__data$35 [71:64];
+      7'h15:
+          \$257  = \$signature__data$35 [87:80];
+      7'h16:
+          \$257  = \$signature__data$35 [103:96];
+      7'h17:
+          \$257  = \$signature__data$35 [119:112];
+      7'h18:
+          \$257  = \$signature__data$36 [7:0];
+      7'h19:
+          \$257  = \$signature__data$36 [23:16];
+      7'h1a:
+          \$257  = \$signature__data$36 [39:32];
+      7'h1b:
+          \$257  = \$signature__data$36 [55:48];
+      7'h1c:
+          \$257  = \$signature__data$36 [71:64];
+      7'h1d:
+          \$257  = \$signature__data$36 [87:80];
+      7'h1e:
+          \$257  = \$signature__data$36 [103:96];
+      7'h1f:
+          \$257  = \$signature__data$36 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$265  = 8'h00;
+    casez (\$264 )
+      7'h00:
+          \$265  = \$signature__data [15:8];
+      7'h01:
+          \$265  = \$signature__data [31:24];
+      7'h02:
+          \$265  = \$signature__data [47:40];
+      7'h03:
+          \$265  = \$signature__data [63:56];
+      7'h04:
+          \$265  = \$signature__data [79:72];
+      7'h05:
+          \$265  = \$signature__data [95:88];
+      7'h06:
+          \$265  = \$signature__data [111:104];
+      7'h07:
+          \$265  = \$signature__data [127:120];
+      7'h08:
+          \$265  = \$signature__data$34 [15:8];
+      7'h09:
+          \$265  = \$signature__data$34 [31:24];
+      7'h0a:
+          \$265  = \$signature__data$34 [47:40];
+      7'h0b:
+          \$265  = \$signature__data$34 [63:56];
+      7'h0c:
+          \$265  = \$signature__data$34 [79:72];
+      7'h0d:
+          \$265  = \$signature__data$34 [95:88];
+      7'h0e:
+          \$265  = \$signature__data$34 [111:104];
+      7'h0f:
+          \$265  = \$signature__data$34 [127:120];
+      7'h10:
+          \$265  = \$signature__data$35 [15:8];
+      7'h11:
+          \$265  = \$signature__data$35 [31:24];
+      7'h12:
+          \$265  = \$signature__data$35 [47:40];
+      7'h13:
+          \$265  = \$signature__data$35 [63:56];
+      7'h14:
+          \$265  = \$signature__data$35 [79:72];
+      7'h15:
+          \$265  = \$signature__data$35 [95:88];
+      7'h16:
+          \$265  = \$signature__data$35 [111:104];
+      7'h17:
+          \$265  = \$signature__data$35 [127:120];
+      7'h18:
+          \$265  = \$signature__data$36 [15:8];
+      7'h19:
+          \$265  = \$signature__data$36 [31:24];
+      7'h1a:
+          \$265  = \$signature__data$36 [47:40];
+      7'h1b:
+          \$265  = \$signature__data$36 [63:56];
+      7'h1c:
+          \$265  = \$signature__data$36 [79:72];
+      7'h1d:
+          \$265  = \$signature__data$36 [95:88];
+      7'h1e:
+          \$265  = \$signature__data$36 [111:104];
+      7'h1f:
+          \$265  = \$signature__data$36 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$273  = 8'h00;
+    casez (\$272 )
+      7'h00:
+          \$273  = \$signature__data [7:0];
+      7'h01:
+          \$273  = \$signature__data [23:16];
+      7'h02:
+          \$273  = \$signature__data [39:32];
+      7'h03:
+          \$273  = \$signature__data [55:48];
+      7'h04:
+          \$273  = \$signature__data [71:64];
+      7'h05:
+          \$273  = \$signature__data [87:80];
+      7'h06:
+          \$273  = \$signature__data [103:96];
+      7'h07:
+          \$273  = \$signature__data [119:112];
+      7'h08:
+          \$273  = \$signature__data$34 [7:0];
+      7'h09:
+          \$273  = \$signature__data$34 [23:16];
+      7'h0a:
+          \$273  = \$signature__data$34 [39:32];
+      7'h0b:
+          \$273  = \$signature__data$34 [55:48];
+      7'h0c:
+          \$273  = \$signature__data$34 [71:64];
+      7'h0d:
+          \$273  = \$signature__data$34 [87:80];
+      7'h0e:
+          \$273  = \$signature__data$34 [103:96];
+      7'h0f:
+          \$273  = \$signature__data$34 [119:112];
+      7'h10:
+          \$273  = \$signature__data$35 [7:0];
+      7'h11:
+          \$273  = \$signature__data$35 [23:16];
+      7'h12:
+          \$273  = \$signature__data$35 [39:32];
+      7'h13:
+          \$273  = \$signature__data$35 [55:48];
+      7'h14:
+          \$273  = \$signature__data$35 [71:64];
+      7'h15:
+          \$273  = \$signature__data$35 [87:80];
+      7'h16:
+          \$273  = \$signature__data$35 [103:96];
+      7'h17:
+          \$273  = \$signature__data$35 [119:112];
+      7'h18:
+          \$273  = \$signature__data$36 [7:0];
+      7'h19:
+          \$273  = \$signature__data$36 [23:16];
+      7'h1a:
+          \$273  = \$signature__data$36 [39:32];
+      7'h1b:
+          \$273  = \$signature__data$36 [55:48];
+      7'h1c:
+          \$273  = \$signature__data$36 [71:64];
+      7'h1d:
+          \$273  = \$signature__data$36 [87:80];
+      7'h1e:
+          \$273  = \$signature__data$36 [103:96];
+      7'h1f:
+          \$273  = \$signature__data$36 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$281  = 8'h00;
+    casez (\$280 )
+      7'h00:
+          \$281  = \$signature__data [15:8];
+      7'h01:
+          \$281  = \$signature__data [31:24];
+      7'h02:
+          \$281  = \$signature__data [47:40];
+      7'h03:
+          \$281  = \$signature__data [63:56];
+      7'h04:
+          \$281  = \$signature__data [79:72];
+      7'h05:
+          \$281  = \$signature__data [95:88];
+      7'h06:
+          \$281  = \$signature__data [111:104];
+      7'h07:
+          \$281  = \$signature__data [127:120];
+      7'h08:
+          \$281  = \$signature__data$34 [15:8];
+      7'h09:
+          \$281  = \$signature__data$34 [31:24];
+      7'h0a:
+          \$281  = \$signature__data$34 [47:40];
+      7'h0b:
+          \$281  = \$signature__data$34 [63:56];
+      7'h0c:
+          \$281  = \$signature__data$34 [79:72];
+      7'h0d:
+          \$281  = \$signature__data$34 [95:88];
+      7'h0e:
+          \$281  = \$signature__data$34 [111:104];
+      7'h0f:
+          \$281  = \$signature__data$34 [127:120];
+      7'h10:
+          \$281  = \$signature__data$35 [15:8];
+      7'h11:
+          \$281  = \$signature__data$35 [31:24];
+      7'h12:
+          \$281  = \$signature__data$35 [47:40];
+      7'h13:
+          \$281  = \$signature__data$35 [63:56];
+      7'h14:
+          \$281  = \$signature__data$35 [79:72];
+      7'h15:
+          \$281  = \$signature__data$35 [95:88];
+      7'h16:
+          \$281  = \$signature__data$35 [111:104];
+      7'h17:
+          \$281  = \$signature__data$35 [127:120];
+      7'h18:
+          \$281  = \$signature__data$36 [15:8];
+      7'h19:
+          \$281  = \$signature__data$36 [31:24];
+      7'h1a:
+          \$281  = \$signature__data$36 [47:40];
+      7'h1b:
+          \$281  = \$signature__data$36 [63:56];
+      7'h1c:
+          \$281  = \$signature__data$36 [79:72];
+      7'h1d:
+          \$281  = \$signature__data$36 [95:88];
+      7'h1e:
+          \$281  = \$signature__data$36 [111:104];
+      7'h1f:
+          \$281  = \$signature__data$36 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$289  = 8'h00;
+    casez (\$288 )
+      7'h00:
+          \$289  = \$signature__data [7:0];
+      7'h01:
+          \$289  = \$signature__data [23:16];
+      7'h02:
+          \$289  = \$signature__data [39:32];
+      7'h03:
+          \$289  = \$signature__data [55:48];
+      7'h04:
+          \$289  = \$signature__data [71:64];
+      7'h05:
+          \$289  = \$signature__data [87:80];
+      7'h06:
+          \$289  = \$signature__data [103:96];
+      7'h07:
+          \$289  = \$signature__data [119:112];
+      7'h08:
+          \$289  = \$signature__data$34 [7:0];
+      7'h09:
+          \$289  = \$signature__data$34 [23:16];
+      7'h0a:
+          \$289  = \$signature__data$34 [39:32];
+      7'h0b:
+          \$289  = \$signature__data$34 [55:48];
+      7'h0c:
+          \$289  = \$signature__data$34 [71:64];
+      7'h0d:
+          \$289  = \$signature__data$34 [87:80];
+      7'h0e:
+          \$289  = \$signature__data$34 [103:96];
+      7'h0f:
+          \$289  = \$signature__data$34 [119:112];
+      7'h10:
+          \$289  = \$signature__data$35 [7:0];
+      7'h11:
+          \$289  = \$signature__data$35 [23:16];
+      7'h12:
+          \$289  = \$signature__data$35 [39:32];
+      7'h13:
+          \$289  = \$signature__data$35 [55:48];
+      7'h14:
+          \$289  = \$signature__data$35 [71:64];
+      7'h15:
+          \$289  = \$signature__data$35 [87:80];
+      7'h16:
+          \$289  = \$signature__data$35 [103:96];
+      7'h17:
+          \$289  = \$signature__data$35 [119:112];
+      7'h18:
+          \$289  = \$signature__data$36 [7:0];
+      7'h19:
+          \$289  = \$signature__data$36 [23:16];
+      7'h1a:
+          \$289  = \$signature__data$36 [39:32];
+      7'h1b:
+          \$289  = \$signature__data$36 [55:48];
+      7'h1c:
+          \$289  = \$signature__data$36 [71:64];
+      7'h1d:
+          \$289  = \$signature__data$36 [87:80];
+      7'h1e:
+          \$289  = \$signature__data$36 [103:96];
+      7'h1f:
+          \$289  = \$signature__data$36 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$297  = 8'h00;
+    casez (\$296 )
+      7'h00:
+          \$297  = \$signature__data [15:8];
+      7'h01:
+          \$297  = \$signature__data [31:24];
+      7'h02:
+          \$297  = \$signature__data [47:40];
+      7'h03:
+          \$297  = \$signature__data [63:56];
+      7'h04:
+          \$297  = \$signature__data [79:72];
+      7'h05:
+          \$297  = \$signature__data [95:88];
+      7'h06:
+          \$297  = \$signature__data [111:104];
+      7'h07:
+          \$297  = \$signature__data [127:120];
+      7'h08:
+          \$297  = \$signature__data$34 [15:8];
+      7'h09:
+          \$297  = \$signature__data$34 [31:24];
+      7'h0a:
+          \$297  = \$signature__data$34 [47:40];
+      7'h0b:
+          \$297  = \$signature__data$34 [63:56];
+      7'h0c:
+          \$297  = \$signature__data$34 [79:72];
+      7'h0d:
+          \$297  = \$signature__data$34 [95:88];
+      7'h0e:
+          \$297  = \$signature__data$34 [111:104];
+      7'h0f:
+          \$297  = \$signature__data$34 [127:120];
+      7'h10:
+          \$297  = \$signature__data$35 [15:8];
+      7'h11:
+          \$297  = \$signature__data$35 [31:24];
+      7'h12:
+          \$297  = \$signature__data$35 [47:40];
+      7'h13:
+          \$297  = \$signature__data$35 [63:56];
+      7'h14:
+          \$297  = \$signature__data$35 [79:72];
+      7'h15:
+          \$297  = \$signature__data$35 [95:88];
+      7'h16:
+          \$297  = \$signature__data$35 [111:104];
+      7'h17:
+          \$297  = \$signature__data$35 [127:120];
+      7'h18:
+          \$297  = \$signature__data$36 [15:8];
+      7'h19:
+          \$297  = \$signature__data$36 [31:24];
+      7'h1a:
+          \$297  = \$signature__data$36 [47:40];
+      7'h1b:
+          \$297  = \$signature__data$36 [63:56];
+      7'h1c:
+          \$297  = \$signature__data$36 [79:72];
+      7'h1d:
+          \$297  = \$signature__data$36 [95:88];
+      7'h1e:
+          \$297  = \$signature__data$36 [111:104];
+      7'h1f:
+          \$297  = \$signature__data$36 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$305  = 8'h00;
+    casez (\$304 )
+      7'h00:
+          \$305  = \$signature__data [7:0];
+      7'h01:
+          \$305  = \$signature__data [23:16];
+      7'h02:
+          \$305  = \$signature__data [39:32];
+      7'h03:
+          \$305  = \$signature__data [55:48];
+      7'h04:
+          \$305  = \$signature__data [71:64];
+      7'h05:
+          \$305  = \$signature__data [87:80];
+      7'h06:
+          \$305  = \$signature__data [103:96];
+      7'h07:
+          \$305  = \$signature__data [119:112];
+      7'h08:
+          \$305  = \$signature__data$34 [7:0];
+      7'h09:
+          \$305  = \$signature__data$34 [23:16];
+      7'h0a:
+          \$305  = \$signature__data$34 [39:32];
+      7'h0b:
+          \$305  = \$signature__data$34 [55:48];
+      7'h0c:
+          \$305  = \$signature__data$34 [71:64];
+      7'h0d:
+          \$305  = \$signature__data$34 [87:80];
+      7'h0e:
+          \$305  = \$signature__data$34 [103:96];
+      7'h0f:
+          \$305  = \$signature__data$34 [119:112];
+      7'h10:
+          \$305  = \$signature__data$35 [7:0];
+      7'h11:
+          \$305  = \$signature__data$35 [23:16];
+      7'h12:
+          \$305  = \$signature__data$35 [39:32];
+      7'h13:
+          \$305  = \$signature__data$35 [55:48];
+      7'h14:
+          \$305  = \$signature__data$35 [71:64];
+      7'h15:
+          \$305  = \$signature__data$35 [87:80];
+      7'h16:
+          \$305  = \$signature__data$35 [103:96];
+      7'h17:
+          \$305  = \$signature__data$35 [119:112];
+      7'h18:
+          \$305  = \$signature__data$36 [7:0];
+      7'h19:
+          \$305  = \$signature__data$36 [23:16];
+      7'h1a:
+          \$305  = \$signature__data$36 [39:32];
+      7'h1b:
+          \$305  = \$signature__data$36 [55:48];
+      7'h1c:
+          \$305  = \$signature__data$36 [71:64];
+      7'h1d:
+          \$305  = \$signature__data$36 [87:80];
+      7'h1e:
+          \$305  = \$signature__data$36 [103:96];
+      7'h1f:
+          \$305  = \$signature__data$36 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$313  = 8'h00;
+    casez (\$312 )
+      7'h00:
+          \$313  = \$signature__data [15:8];
+      7'h01:
+          \$313  = \$signature__data [31:24];
+      7'h02:
+          \$313  = \$signature__data [47:40];
+      7'h03:
+          \$313  = \$signature__data [63:56];
+      7'h04:
+          \$313  = \$signature__data [79:72];
+      7'h05:
+          \$313  = \$signature__data [95:88];
+      7'h06:
+          \$313  = \$signature__data [111:104];
+      7'h07:
+          \$313  = \$signature__data [127:120];
+      7'h08:
+          \$313  = \$signature__data$34 [15:8];
+      7'h09:
+          \$313  = \$signature__data$34 [31:24];
+      7'h0a:
+          \$313  = \$signature__data$34 [47:40];
+      7'h0b:
+          \$313  = \$signature__data$34 [63:56];
+      7'h0c:
+          \$313  = \$signature__data$34 [79:72];
+      7'h0d:
+          \$313  = \$signature__data$34 [95:88];
+      7'h0e:
+          \$313  = \$signature__data$34 [111:104];
+      7'h0f:
+          \$313  = \$signature__data$34 [127:120];
+      7'h10:
+          \$313  = \$signature__data$35 [15:8];
+      7'h11:
+          \$313  = \$signature__data$35 [31:24];
+      7'h12:
+          \$313  = \$signature__data$35 [47:40];
+      7'h13:
+          \$313  = \$signature__data$35 [63:56];
+      7'h14:
+          \$313  = \$signature__data$35 [79:72];
+      7'h15:
+          \$313  = \$signature__data$35 [95:88];
+      7'h16:
+          \$313  = \$signature__data$35 [111:104];
+      7'h17:
+          \$313  = \$signature__data$35 [127:120];
+      7'h18:
+          \$313  = \$signature__data$36 [15:8];
+      7'h19:
+          \$313  = \$signature__data$36 [31:24];
+      7'h1a:
+          \$313  = \$signature__data$36 [47:40];
+      7'h1b:
+          \$313  = \$signature__data$36 [63:56];
+      7'h1c:
+          \$313  = \$signature__data$36 [79:72];
+      7'h1d:
+          \$313  = \$signature__data$36 [95:88];
+      7'h1e:
+          \$313  = \$signature__data$36 [111:104];
+      7'h1f:
+          \$313  = \$signature__data$36 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$321  = 8'h00;
+    casez (\$320 )
+      7'h00:
+          \$321  = \$signature__data [7:0];
+      7'h01:
+          \$321  = \$signature__data [23:16];
+      7'h02:
+          \$321  = \$signature__data [39:32];
+      7'h03:
+          \$321  = \$signature__data [55:48];
+      7'h04:
+          \$321  = \$signature__data [71:64];
+      7'h05:
+          \$321  = \$signature__data [87:80];
+      7'h06:
+          \$321  = \$signature__data [103:96];
+      7'h07:
+          \$321  = \$signature__data [119:112];
+      7'h08:
+          \$321  = \$signature__data$34 [7:0];
+      7'h09:
+          \$321  = \$signature__data$34 [23:16];
+      7'h0a:
+          \$321  = \$signature__data$34 [39:32];
+      7'h0b:
+          \$321  = \$signature__data$34 [55:48];
+      7'h0c:
+          \$321  = \$signature__data$34 [71:64];
+      7'h0d:
+          \$321  = \$signature__data$34 [87:80];
+      7'h0e:
+          \$321  = \$signature__data$34 [103:96];
+      7'h0f:
+          \$321  = \$signature__data$34 [119:112];
+      7'h10:
+          \$321  = \$signature__data$35 [7:0];
+      7'h11:
+          \$321  = \$signature__data$35 [23:16];
+      7'h12:
+          \$321  = \$signature__data$35 [39:32];
+      7'h13:
+          \$321  = \$signature__data$35 [55:48];
+      7'h14:
+          \$321  = \$signature__data$35 [71:64];
+      7'h15:
+          \$321  = \$signature__data$35 [87:80];
+      7'h16:
+          \$321  = \$signature__data$35 [103:96];
+      7'h17:
+          \$321  = \$signature__data$35 [119:112];
+      7'h18:
+          \$321  = \$signature__data$36 [7:0];
+      7'h19:
+          \$321  = \$signature__data$36 [23:16];
+      7'h1a:
+          \$321  = \$signature__data$36 [39:32];
+      7'h1b:
+          \$321  = \$signature__data$36 [55:48];
+      7'h1c:
+          \$321  = \$signature__data$36 [71:64];
+      7'h1d:
+          \$321  = \$signature__data$36 [87:80];
+      7'h1e:
+          \$321  = \$signature__data$36 [103:96];
+      7'h1f:
+          \$321  = \$signature__data$36 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$329  = 8'h00;
+    casez (\$328 )
+      7'h00:
+          \$329  = \$signature__data [15:8];
+      7'h01:
+          \$329  = \$signature__data [31:24];
+      7'h02:
+          \$329  = \$signature__data [47:40];
+      7'h03:
+          \$329  = \$signature__data [63:56];
+      7'h04:
+          \$329  = \$signature__data [79:72];
+      7'h05:
+          \$329  = \$signature__data [95:88];
+      7'h06:
+          \$329  = \$signature__data [111:104];
+      7'h07:
+          \$329  = \$signature__data [127:120];
+      7'h08:
+          \$329  = \$signature__data$34 [15:8];
+      7'h09:
+          \$329  = \$signature__data$34 [31:24];
+      7'h0a:
+          \$329  = \$signature__data$34 [47:40];
+      7'h0b:
+          \$329  = \$signature__data$34 [63:56];
+      7'h0c:
+          \$329  = \$signature__data$34 [79:72];
+      7'h0d:
+          \$329  = \$signature__data$34 [95:88];
+      7'h0e:
+          \$329  = \$signature__data$34 [111:104];
+      7'h0f:
+          \$329  = \$signature__data$34 [127:120];
+      7'h10:
+          \$329  = \$signature__data$35 [15:8];
+      7'h11:
+          \$329  = \$signature__data$35 [31:24];
+      7'h12:
+          \$329  = \$signature__data$35 [47:40];
+      7'h13:
+          \$329  = \$signature__data$35 [63:56];
+      7'h14:
+          \$329  = \$signature__data$35 [79:72];
+      7'h15:
+          \$329  = \$signature__data$35 [95:88];
+      7'h16:
+          \$329  = \$signature__data$35 [111:104];
+      7'h17:
+          \$329  = \$signature__data$35 [127:120];
+      7'h18:
+          \$329  = \$signature__data$36 [15:8];
+      7'h19:
+          \$329  = \$signature__data$36 [31:24];
+      7'h1a:
+          \$329  = \$signature__data$36 [47:40];
+      7'h1b:
+          \$329  = \$signature__data$36 [63:56];
+      7'h1c:
+          \$329  = \$signature__data$36 [79:72];
+      7'h1d:
+          \$329  = \$signature__data$36 [95:88];
+      7'h1e:
+          \$329  = \$signature__data$36 [111:104];
+      7'h1f:
+          \$329  = \$signature__data$36 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$469  = beat;
+    if (\$2 ) begin
+      \$469  = \$7 [1:0];
     end
     if (rst) begin
-      \$407  = 30'h00000000;
+      \$469  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = tile_blocks;
-    if (\$113 ) begin
-      \$408  = \$114 [5:0];
+    \$470  = group;
+    if (\$12 ) begin
+      \$470  = \$20 [5:0];
     end
     if (rst) begin
-      \$408  = 6'h00;
+      \$470  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = beats_per_group;
-    if (\$113 ) begin
-      casez (cfg__payload[2:0])
-        3'h1:
-            casez (cfg__payload[4:3])
-              2'h1:
-                  \$409  = 2'h1;
-              2'h2:
-                  \$409  = 2'h1;
-            endcase
-        3'h2:
-            casez (cfg__payload[4:3])
-              2'h1:
-                  \$409  = 2'h1;
-              2'h2:
-                  \$409  = 2'h1;
-            endcase
-        3'h3:
-            casez (cfg__payload[4:3])
-              2'h1:
-                  \$409  = 2'h1;
-              2'h2:
-                  \$409  = 2'h2;
-            endcase
-        3'h4:
-            casez (cfg__payload[4:3])
-              2'h1:
-                  \$409  = 2'h1;
-              2'h2:
-                  \$409  = 2'h2;
-            endcase
-      endcase
+    \$471  = batch;
+    if (\$28 ) begin
+      \$471  = \$39 [15:0];
     end
     if (rst) begin
-      \$409  = 2'h0;
+      \$471  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = wblk;
-    if (\$115 ) begin
-      (* full_case = 32'd1 *)
-      if (\$117 ) begin
-        \$410  = 6'h00;
-      end else begin
-        \$410  = \$119 [5:0];
-      end
+    \$472  = base;
+    if (\$47 ) begin
+      \$472  = 6'h00;
+    end else if (\$52 ) begin
+      \$472  = \$53 [5:0];
     end
     if (rst) begin
-      \$410  = 6'h00;
+      \$472  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = full;
-    if (\$115 ) begin
-      if (\$117 ) begin
-        (* full_case = 32'd1 *)
-        casez (wsel)
-          1'h0:
-              \$411 [0] = 1'h1;
-          1'h1:
-              \$411 [1] = 1'h1;
-        endcase
-      end
-    end
-    if (\$132 ) begin
-      if (\$135 ) begin
-        if (\$139 ) begin
-          if (\$142 ) begin
-            (* full_case = 32'd1 *)
-            casez (rsel)
-              1'h0:
-                  \$411 [0] = 1'h0;
-              1'h1:
-                  \$411 [1] = 1'h0;
-            endcase
-          end
-        end
-      end
+    \$473  = wblk;
+    if (\$54 ) begin
+      \$473  = \$58 [5:0];
     end
     if (rst) begin
-      \$411  = 2'h0;
+      \$473  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = wsel;
-    if (\$115 ) begin
-      if (\$117 ) begin
-        \$412  = \$118 ;
-      end
+    \$474  = \$signal ;
+    if (\$61 ) begin
+      \$474  = \$62 ;
     end
     if (rst) begin
-      \$412  = 1'h0;
+      \$474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = \$signal ;
-    if (\$122 ) begin
-      \$413  = \$123 ;
+    \$475  = \$signal$24 ;
+    if (\$61 ) begin
+      \$475  = \$65 ;
     end
     if (rst) begin
-      \$413  = 1'h0;
+      \$475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = \$signal$69 ;
-    if (\$122 ) begin
-      \$414  = \$126 ;
+    \$476  = s1_last;
+    if (\$61 ) begin
+      \$476  = \$71 ;
     end
     if (rst) begin
-      \$414  = 1'h0;
+      \$476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = s1_last;
-    if (\$122 ) begin
-      \$415  = \$131 ;
+    \$477  = s1_w;
+    if (\$61 ) begin
+      \$477  = w__payload;
     end
     if (rst) begin
-      \$415  = 1'h0;
+      \$477  = 208'h0000000000000000000000000000000000000000000000000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = s1_w;
-    if (\$122 ) begin
-      \$416  = w__payload;
-    end
-    if (rst) begin
-      \$416  = 208'h0000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = s1_base;
-    if (\$122 ) begin
-      \$417  = base[1:0];
-    end
-    if (rst) begin
-      \$417  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = beat;
-    if (\$132 ) begin
-      \$418  = \$133 [0];
-      if (\$135 ) begin
-        \$418  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$418  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = group;
-    if (\$132 ) begin
-      if (\$135 ) begin
-        \$419  = \$136 [5:0];
-        if (\$139 ) begin
-          \$419  = 6'h00;
-        end
-      end
-    end
-    if (rst) begin
-      \$419  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = base;
-    if (\$132 ) begin
-      if (\$135 ) begin
-        \$420  = \$137 [5:0];
-        if (\$139 ) begin
-          \$420  = 6'h00;
-        end
-      end
-    end
-    if (rst) begin
-      \$420  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = batch;
-    if (\$132 ) begin
-      if (\$135 ) begin
-        if (\$139 ) begin
-          \$421  = \$140 [15:0];
-          if (\$142 ) begin
-            \$421  = 16'h0000;
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$421  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = rsel;
-    if (\$132 ) begin
-      if (\$135 ) begin
-        if (\$139 ) begin
-          if (\$142 ) begin
-            \$422  = \$143 ;
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$422  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = \$signal$21 ;
-    if (\$146 ) begin
-      \$423  = \$signal ;
-    end
-    if (rst) begin
-      \$423  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = \$signal$64 ;
-    if (\$146 ) begin
-      \$424  = \$signal$69 ;
-    end
-    if (rst) begin
-      \$424  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = s2_last;
-    if (\$146 ) begin
-      \$425  = s1_last;
-    end
-    if (rst) begin
-      \$425  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = s2_prod;
-    if (\$149 ) begin
-      \$426 [15:0] = \$154 ;
-    end
-    if (\$157 ) begin
-      \$426 [31:16] = \$162 ;
-    end
-    if (\$165 ) begin
-      \$426 [47:32] = \$170 ;
-    end
-    if (\$173 ) begin
-      \$426 [63:48] = \$178 ;
-    end
-    if (\$181 ) begin
-      \$426 [79:64] = \$186 ;
-    end
-    if (\$189 ) begin
-      \$426 [95:80] = \$194 ;
-    end
-    if (\$197 ) begin
-      \$426 [111:96] = \$202 ;
-    end
-    if (\$205 ) begin
-      \$426 [127:112] = \$210 ;
-    end
-    if (\$213 ) begin
-      \$426 [143:128] = \$218 ;
-    end
-    if (\$221 ) begin
-      \$426 [159:144] = \$226 ;
-    end
-    if (\$229 ) begin
-      \$426 [175:160] = \$234 ;
-    end
-    if (\$237 ) begin
-      \$426 [191:176] = \$242 ;
-    end
-    if (\$245 ) begin
-      \$426 [207:192] = \$250 ;
-    end
-    if (\$253 ) begin
-      \$426 [223:208] = \$258 ;
-    end
-    if (\$261 ) begin
-      \$426 [239:224] = \$266 ;
-    end
-    if (\$269 ) begin
-      \$426 [255:240] = \$274 ;
-    end
-    if (\$277 ) begin
-      \$426 [271:256] = \$282 ;
-    end
-    if (\$285 ) begin
-      \$426 [287:272] = \$290 ;
-    end
-    if (\$293 ) begin
-      \$426 [303:288] = \$298 ;
-    end
-    if (\$301 ) begin
-      \$426 [319:304] = \$306 ;
-    end
-    if (\$309 ) begin
-      \$426 [335:320] = \$314 ;
-    end
-    if (\$317 ) begin
-      \$426 [351:336] = \$322 ;
-    end
-    if (\$325 ) begin
-      \$426 [367:352] = \$330 ;
-    end
-    if (\$333 ) begin
-      \$426 [383:368] = \$338 ;
-    end
-    if (\$341 ) begin
-      \$426 [399:384] = \$346 ;
-    end
-    if (\$349 ) begin
-      \$426 [415:400] = \$354 ;
-    end
-    if (\$357 ) begin
-      \$426 [431:416] = \$362 ;
-    end
-    if (\$365 ) begin
-      \$426 [447:432] = \$370 ;
-    end
-    if (\$373 ) begin
-      \$426 [463:448] = \$378 ;
-    end
-    if (\$381 ) begin
-      \$426 [479:464] = \$386 ;
-    end
-    if (\$389 ) begin
-      \$426 [495:480] = \$394 ;
-    end
-    if (\$397 ) begin
-      \$426 [511:496] = \$402 ;
-    end
-    if (rst) begin
-      \$426  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = acc;
-    if (\$405 ) begin
-      if (\$signal$21 ) begin
-        \$427  = new_acc;
-      end
-    end
-    if (rst) begin
-      \$427  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = result__valid;
-    if (\$405 ) begin
-      \$428  = \$406 ;
-    end
-    if (rst) begin
-      \$428  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = result__payload;
-    if (\$405 ) begin
-      \$429  = new_acc;
-    end
-    if (rst) begin
-      \$429  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  assign \$signature__addr  = \$17 [3:0];
-  assign \$signature__data  = act__payload;
-  assign \$signature__addr$26  = \$22 [3:0];
-  assign \$signature__data$27  = act__payload;
-  assign \$signature__addr$29  = \$27 [3:0];
-  assign \$signature__data$30  = act__payload;
-  assign \$signature__addr$32  = \$32 [3:0];
-  assign \$signature__data$33  = act__payload;
-  assign \$signature__addr$36  = \$43 [3:0];
-  assign \$signature__addr$39  = \$50 [3:0];
-  assign \$signature__addr$41  = \$57 [3:0];
-  assign \$signature__addr$43  = \$62 [3:0];
-  assign idle = cfg__ready;
+  assign can_load = act__ready;
+  assign \$signature__addr  = \$342 [3:0];
+  assign \$signature__data$58  = act__payload;
+  assign \$signature__addr$60  = \$347 [3:0];
+  assign \$signature__data$61  = act__payload;
+  assign \$signature__addr$63  = \$352 [3:0];
+  assign \$signature__data$64  = act__payload;
+  assign \$signature__addr$66  = \$357 [3:0];
+  assign \$signature__data$67  = act__payload;
+  assign \$signature__addr$71  = \$377 [3:0];
+  assign \$signature__addr$74  = \$384 [3:0];
+  assign \$signature__addr$76  = \$391 [3:0];
+  assign \$signature__addr$78  = \$396 [3:0];
   assign \cfg__payload.g0  = cfg__payload[2:0];
   assign \cfg__payload.g1  = cfg__payload[4:3];
   assign \cfg__payload.h1  = cfg__payload[7:5];
@@ -4501,102 +4540,6 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   assign \result__payload[3]  = result__payload[255:192];
   assign \result__payload[3][0]  = result__payload[223:192];
   assign \result__payload[3][1]  = result__payload[255:224];
-  assign \$signature__data[0]  = act__payload[15:0];
-  assign \$signature__data[0][0]  = act__payload[7:0];
-  assign \$signature__data[0][1]  = act__payload[15:8];
-  assign \$signature__data[1]  = act__payload[31:16];
-  assign \$signature__data[1][0]  = act__payload[23:16];
-  assign \$signature__data[1][1]  = act__payload[31:24];
-  assign \$signature__data[2]  = act__payload[47:32];
-  assign \$signature__data[2][0]  = act__payload[39:32];
-  assign \$signature__data[2][1]  = act__payload[47:40];
-  assign \$signature__data[3]  = act__payload[63:48];
-  assign \$signature__data[3][0]  = act__payload[55:48];
-  assign \$signature__data[3][1]  = act__payload[63:56];
-  assign \$signature__data[4]  = act__payload[79:64];
-  assign \$signature__data[4][0]  = act__payload[71:64];
-  assign \$signature__data[4][1]  = act__payload[79:72];
-  assign \$signature__data[5]  = act__payload[95:80];
-  assign \$signature__data[5][0]  = act__payload[87:80];
-  assign \$signature__data[5][1]  = act__payload[95:88];
-  assign \$signature__data[6]  = act__payload[111:96];
-  assign \$signature__data[6][0]  = act__payload[103:96];
-  assign \$signature__data[6][1]  = act__payload[111:104];
-  assign \$signature__data[7]  = act__payload[127:112];
-  assign \$signature__data[7][0]  = act__payload[119:112];
-  assign \$signature__data[7][1]  = act__payload[127:120];
-  assign \$signature__data$27[0]  = act__payload[15:0];
-  assign \$signature__data$27[0][0]  = act__payload[7:0];
-  assign \$signature__data$27[0][1]  = act__payload[15:8];
-  assign \$signature__data$27[1]  = act__payload[31:16];
-  assign \$signature__data$27[1][0]  = act__payload[23:16];
-  assign \$signature__data$27[1][1]  = act__payload[31:24];
-  assign \$signature__data$27[2]  = act__payload[47:32];
-  assign \$signature__data$27[2][0]  = act__payload[39:32];
-  assign \$signature__data$27[2][1]  = act__payload[47:40];
-  assign \$signature__data$27[3]  = act__payload[63:48];
-  assign \$signature__data$27[3][0]  = act__payload[55:48];
-  assign \$signature__data$27[3][1]  = act__payload[63:56];
-  assign \$signature__data$27[4]  = act__payload[79:64];
-  assign \$signature__data$27[4][0]  = act__payload[71:64];
-  assign \$signature__data$27[4][1]  = act__payload[79:72];
-  assign \$signature__data$27[5]  = act__payload[95:80];
-  assign \$signature__data$27[5][0]  = act__payload[87:80];
-  assign \$signature__data$27[5][1]  = act__payload[95:88];
-  assign \$signature__data$27[6]  = act__payload[111:96];
-  assign \$signature__data$27[6][0]  = act__payload[103:96];
-  assign \$signature__data$27[6][1]  = act__payload[111:104];
-  assign \$signature__data$27[7]  = act__payload[127:112];
-  assign \$signature__data$27[7][0]  = act__payload[119:112];
-  assign \$signature__data$27[7][1]  = act__payload[127:120];
-  assign \$signature__data$30[0]  = act__payload[15:0];
-  assign \$signature__data$30[0][0]  = act__payload[7:0];
-  assign \$signature__data$30[0][1]  = act__payload[15:8];
-  assign \$signature__data$30[1]  = act__payload[31:16];
-  assign \$signature__data$30[1][0]  = act__payload[23:16];
-  assign \$signature__data$30[1][1]  = act__payload[31:24];
-  assign \$signature__data$30[2]  = act__payload[47:32];
-  assign \$signature__data$30[2][0]  = act__payload[39:32];
-  assign \$signature__data$30[2][1]  = act__payload[47:40];
-  assign \$signature__data$30[3]  = act__payload[63:48];
-  assign \$signature__data$30[3][0]  = act__payload[55:48];
-  assign \$signature__data$30[3][1]  = act__payload[63:56];
-  assign \$signature__data$30[4]  = act__payload[79:64];
-  assign \$signature__data$30[4][0]  = act__payload[71:64];
-  assign \$signature__data$30[4][1]  = act__payload[79:72];
-  assign \$signature__data$30[5]  = act__payload[95:80];
-  assign \$signature__data$30[5][0]  = act__payload[87:80];
-  assign \$signature__data$30[5][1]  = act__payload[95:88];
-  assign \$signature__data$30[6]  = act__payload[111:96];
-  assign \$signature__data$30[6][0]  = act__payload[103:96];
-  assign \$signature__data$30[6][1]  = act__payload[111:104];
-  assign \$signature__data$30[7]  = act__payload[127:112];
-  assign \$signature__data$30[7][0]  = act__payload[119:112];
-  assign \$signature__data$30[7][1]  = act__payload[127:120];
-  assign \$signature__data$33[0]  = act__payload[15:0];
-  assign \$signature__data$33[0][0]  = act__payload[7:0];
-  assign \$signature__data$33[0][1]  = act__payload[15:8];
-  assign \$signature__data$33[1]  = act__payload[31:16];
-  assign \$signature__data$33[1][0]  = act__payload[23:16];
-  assign \$signature__data$33[1][1]  = act__payload[31:24];
-  assign \$signature__data$33[2]  = act__payload[47:32];
-  assign \$signature__data$33[2][0]  = act__payload[39:32];
-  assign \$signature__data$33[2][1]  = act__payload[47:40];
-  assign \$signature__data$33[3]  = act__payload[63:48];
-  assign \$signature__data$33[3][0]  = act__payload[55:48];
-  assign \$signature__data$33[3][1]  = act__payload[63:56];
-  assign \$signature__data$33[4]  = act__payload[79:64];
-  assign \$signature__data$33[4][0]  = act__payload[71:64];
-  assign \$signature__data$33[4][1]  = act__payload[79:72];
-  assign \$signature__data$33[5]  = act__payload[95:80];
-  assign \$signature__data$33[5][0]  = act__payload[87:80];
-  assign \$signature__data$33[5][1]  = act__payload[95:88];
-  assign \$signature__data$33[6]  = act__payload[111:96];
-  assign \$signature__data$33[6][0]  = act__payload[103:96];
-  assign \$signature__data$33[6][1]  = act__payload[111:104];
-  assign \$signature__data$33[7]  = act__payload[127:112];
-  assign \$signature__data$33[7][0]  = act__payload[119:112];
-  assign \$signature__data$33[7][1]  = act__payload[127:120];
   assign \cfg.g0  = cfg[2:0];
   assign \cfg.g1  = cfg[4:3];
   assign \cfg.h1  = cfg[7:5];
@@ -4666,30 +4609,6 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   assign \s1_w[3].slot[1]  = s1_w[203:202];
   assign \s1_w[3].slot[2]  = s1_w[205:204];
   assign \s1_w[3].slot[3]  = s1_w[207:206];
-  assign \new_acc[0]  = new_acc[63:0];
-  assign \new_acc[0][0]  = new_acc[31:0];
-  assign \new_acc[0][1]  = new_acc[63:32];
-  assign \new_acc[1]  = new_acc[127:64];
-  assign \new_acc[1][0]  = new_acc[95:64];
-  assign \new_acc[1][1]  = new_acc[127:96];
-  assign \new_acc[2]  = new_acc[191:128];
-  assign \new_acc[2][0]  = new_acc[159:128];
-  assign \new_acc[2][1]  = new_acc[191:160];
-  assign \new_acc[3]  = new_acc[255:192];
-  assign \new_acc[3][0]  = new_acc[223:192];
-  assign \new_acc[3][1]  = new_acc[255:224];
-  assign \acc[0]  = acc[63:0];
-  assign \acc[0][0]  = acc[31:0];
-  assign \acc[0][1]  = acc[63:32];
-  assign \acc[1]  = acc[127:64];
-  assign \acc[1][0]  = acc[95:64];
-  assign \acc[1][1]  = acc[127:96];
-  assign \acc[2]  = acc[191:128];
-  assign \acc[2][0]  = acc[159:128];
-  assign \acc[2][1]  = acc[191:160];
-  assign \acc[3]  = acc[255:192];
-  assign \acc[3][0]  = acc[223:192];
-  assign \acc[3][1]  = acc[255:224];
   assign \s2_prod[0]  = s2_prod[127:0];
   assign \s2_prod[0][0]  = s2_prod[31:0];
   assign \s2_prod[0][0][0]  = s2_prod[15:0];
@@ -4742,117 +4661,333 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   assign \s2_prod[3][3]  = s2_prod[511:480];
   assign \s2_prod[3][3][0]  = s2_prod[495:480];
   assign \s2_prod[3][3][1]  = s2_prod[511:496];
-  assign \$signature__data$73[0]  = \$signature__data$73 [15:0];
-  assign \$signature__data$73[0][0]  = \$signature__data$73 [7:0];
-  assign \$signature__data$73[0][1]  = \$signature__data$73 [15:8];
-  assign \$signature__data$73[1]  = \$signature__data$73 [31:16];
-  assign \$signature__data$73[1][0]  = \$signature__data$73 [23:16];
-  assign \$signature__data$73[1][1]  = \$signature__data$73 [31:24];
-  assign \$signature__data$73[2]  = \$signature__data$73 [47:32];
-  assign \$signature__data$73[2][0]  = \$signature__data$73 [39:32];
-  assign \$signature__data$73[2][1]  = \$signature__data$73 [47:40];
-  assign \$signature__data$73[3]  = \$signature__data$73 [63:48];
-  assign \$signature__data$73[3][0]  = \$signature__data$73 [55:48];
-  assign \$signature__data$73[3][1]  = \$signature__data$73 [63:56];
-  assign \$signature__data$73[4]  = \$signature__data$73 [79:64];
-  assign \$signature__data$73[4][0]  = \$signature__data$73 [71:64];
-  assign \$signature__data$73[4][1]  = \$signature__data$73 [79:72];
-  assign \$signature__data$73[5]  = \$signature__data$73 [95:80];
-  assign \$signature__data$73[5][0]  = \$signature__data$73 [87:80];
-  assign \$signature__data$73[5][1]  = \$signature__data$73 [95:88];
-  assign \$signature__data$73[6]  = \$signature__data$73 [111:96];
-  assign \$signature__data$73[6][0]  = \$signature__data$73 [103:96];
-  assign \$signature__data$73[6][1]  = \$signature__data$73 [111:104];
-  assign \$signature__data$73[7]  = \$signature__data$73 [127:112];
-  assign \$signature__data$73[7][0]  = \$signature__data$73 [119:112];
-  assign \$signature__data$73[7][1]  = \$signature__data$73 [127:120];
-  assign \$signature__data$74[0]  = \$signature__data$74 [15:0];
-  assign \$signature__data$74[0][0]  = \$signature__data$74 [7:0];
-  assign \$signature__data$74[0][1]  = \$signature__data$74 [15:8];
-  assign \$signature__data$74[1]  = \$signature__data$74 [31:16];
-  assign \$signature__data$74[1][0]  = \$signature__data$74 [23:16];
-  assign \$signature__data$74[1][1]  = \$signature__data$74 [31:24];
-  assign \$signature__data$74[2]  = \$signature__data$74 [47:32];
-  assign \$signature__data$74[2][0]  = \$signature__data$74 [39:32];
-  assign \$signature__data$74[2][1]  = \$signature__data$74 [47:40];
-  assign \$signature__data$74[3]  = \$signature__data$74 [63:48];
-  assign \$signature__data$74[3][0]  = \$signature__data$74 [55:48];
-  assign \$signature__data$74[3][1]  = \$signature__data$74 [63:56];
-  assign \$signature__data$74[4]  = \$signature__data$74 [79:64];
-  assign \$signature__data$74[4][0]  = \$signature__data$74 [71:64];
-  assign \$signature__data$74[4][1]  = \$signature__data$74 [79:72];
-  assign \$signature__data$74[5]  = \$signature__data$74 [95:80];
-  assign \$signature__data$74[5][0]  = \$signature__data$74 [87:80];
-  assign \$signature__data$74[5][1]  = \$signature__data$74 [95:88];
-  assign \$signature__data$74[6]  = \$signature__data$74 [111:96];
-  assign \$signature__data$74[6][0]  = \$signature__data$74 [103:96];
-  assign \$signature__data$74[6][1]  = \$signature__data$74 [111:104];
-  assign \$signature__data$74[7]  = \$signature__data$74 [127:112];
-  assign \$signature__data$74[7][0]  = \$signature__data$74 [119:112];
-  assign \$signature__data$74[7][1]  = \$signature__data$74 [127:120];
-  assign \$signature__data$75[0]  = \$signature__data$75 [15:0];
-  assign \$signature__data$75[0][0]  = \$signature__data$75 [7:0];
-  assign \$signature__data$75[0][1]  = \$signature__data$75 [15:8];
-  assign \$signature__data$75[1]  = \$signature__data$75 [31:16];
-  assign \$signature__data$75[1][0]  = \$signature__data$75 [23:16];
-  assign \$signature__data$75[1][1]  = \$signature__data$75 [31:24];
-  assign \$signature__data$75[2]  = \$signature__data$75 [47:32];
-  assign \$signature__data$75[2][0]  = \$signature__data$75 [39:32];
-  assign \$signature__data$75[2][1]  = \$signature__data$75 [47:40];
-  assign \$signature__data$75[3]  = \$signature__data$75 [63:48];
-  assign \$signature__data$75[3][0]  = \$signature__data$75 [55:48];
-  assign \$signature__data$75[3][1]  = \$signature__data$75 [63:56];
-  assign \$signature__data$75[4]  = \$signature__data$75 [79:64];
-  assign \$signature__data$75[4][0]  = \$signature__data$75 [71:64];
-  assign \$signature__data$75[4][1]  = \$signature__data$75 [79:72];
-  assign \$signature__data$75[5]  = \$signature__data$75 [95:80];
-  assign \$signature__data$75[5][0]  = \$signature__data$75 [87:80];
-  assign \$signature__data$75[5][1]  = \$signature__data$75 [95:88];
-  assign \$signature__data$75[6]  = \$signature__data$75 [111:96];
-  assign \$signature__data$75[6][0]  = \$signature__data$75 [103:96];
-  assign \$signature__data$75[6][1]  = \$signature__data$75 [111:104];
-  assign \$signature__data$75[7]  = \$signature__data$75 [127:112];
-  assign \$signature__data$75[7][0]  = \$signature__data$75 [119:112];
-  assign \$signature__data$75[7][1]  = \$signature__data$75 [127:120];
-  assign \$signature__data$76[0]  = \$signature__data$76 [15:0];
-  assign \$signature__data$76[0][0]  = \$signature__data$76 [7:0];
-  assign \$signature__data$76[0][1]  = \$signature__data$76 [15:8];
-  assign \$signature__data$76[1]  = \$signature__data$76 [31:16];
-  assign \$signature__data$76[1][0]  = \$signature__data$76 [23:16];
-  assign \$signature__data$76[1][1]  = \$signature__data$76 [31:24];
-  assign \$signature__data$76[2]  = \$signature__data$76 [47:32];
-  assign \$signature__data$76[2][0]  = \$signature__data$76 [39:32];
-  assign \$signature__data$76[2][1]  = \$signature__data$76 [47:40];
-  assign \$signature__data$76[3]  = \$signature__data$76 [63:48];
-  assign \$signature__data$76[3][0]  = \$signature__data$76 [55:48];
-  assign \$signature__data$76[3][1]  = \$signature__data$76 [63:56];
-  assign \$signature__data$76[4]  = \$signature__data$76 [79:64];
-  assign \$signature__data$76[4][0]  = \$signature__data$76 [71:64];
-  assign \$signature__data$76[4][1]  = \$signature__data$76 [79:72];
-  assign \$signature__data$76[5]  = \$signature__data$76 [95:80];
-  assign \$signature__data$76[5][0]  = \$signature__data$76 [87:80];
-  assign \$signature__data$76[5][1]  = \$signature__data$76 [95:88];
-  assign \$signature__data$76[6]  = \$signature__data$76 [111:96];
-  assign \$signature__data$76[6][0]  = \$signature__data$76 [103:96];
-  assign \$signature__data$76[6][1]  = \$signature__data$76 [111:104];
-  assign \$signature__data$76[7]  = \$signature__data$76 [127:112];
-  assign \$signature__data$76[7][0]  = \$signature__data$76 [119:112];
-  assign \$signature__data$76[7][1]  = \$signature__data$76 [127:120];
-  assign new_acc[255:224] = \$112 [31:0];
-  assign new_acc[223:192] = \$106 [31:0];
-  assign new_acc[191:160] = \$100 [31:0];
-  assign new_acc[159:128] = \$94 [31:0];
-  assign new_acc[127:96] = \$88 [31:0];
-  assign new_acc[95:64] = \$82 [31:0];
-  assign new_acc[63:32] = \$76 [31:0];
-  assign new_acc[31:0] = \$70 [31:0];
-  assign \$16  = { 2'h0, wblk[5:2] };
-  assign \$21  = { 2'h0, wblk[5:2] };
-  assign \$26  = { 2'h0, wblk[5:2] };
-  assign \$31  = { 2'h0, wblk[5:2] };
-  assign \$40  = { 2'h0, base[5:2] };
-  assign \$47  = { 2'h0, base[5:2] };
-  assign \$54  = { 2'h0, base[5:2] };
-  assign \$61  = { 2'h0, base[5:2] };
-  assign \$4  = beat;
+  assign \$signature__data[0]  = \$signature__data [15:0];
+  assign \$signature__data[0][0]  = \$signature__data [7:0];
+  assign \$signature__data[0][1]  = \$signature__data [15:8];
+  assign \$signature__data[1]  = \$signature__data [31:16];
+  assign \$signature__data[1][0]  = \$signature__data [23:16];
+  assign \$signature__data[1][1]  = \$signature__data [31:24];
+  assign \$signature__data[2]  = \$signature__data [47:32];
+  assign \$signature__data[2][0]  = \$signature__data [39:32];
+  assign \$signature__data[2][1]  = \$signature__data [47:40];
+  assign \$signature__data[3]  = \$signature__data [63:48];
+  assign \$signature__data[3][0]  = \$signature__data [55:48];
+  assign \$signature__data[3][1]  = \$signature__data [63:56];
+  assign \$signature__data[4]  = \$signature__data [79:64];
+  assign \$signature__data[4][0]  = \$signature__data [71:64];
+  assign \$signature__data[4][1]  = \$signature__data [79:72];
+  assign \$signature__data[5]  = \$signature__data [95:80];
+  assign \$signature__data[5][0]  = \$signature__data [87:80];
+  assign \$signature__data[5][1]  = \$signature__data [95:88];
+  assign \$signature__data[6]  = \$signature__data [111:96];
+  assign \$signature__data[6][0]  = \$signature__data [103:96];
+  assign \$signature__data[6][1]  = \$signature__data [111:104];
+  assign \$signature__data[7]  = \$signature__data [127:112];
+  assign \$signature__data[7][0]  = \$signature__data [119:112];
+  assign \$signature__data[7][1]  = \$signature__data [127:120];
+  assign \$signature__data$34[0]  = \$signature__data$34 [15:0];
+  assign \$signature__data$34[0][0]  = \$signature__data$34 [7:0];
+  assign \$signature__data$34[0][1]  = \$signature__data$34 [15:8];
+  assign \$signature__data$34[1]  = \$signature__data$34 [31:16];
+  assign \$signature__data$34[1][0]  = \$signature__data$34 [23:16];
+  assign \$signature__data$34[1][1]  = \$signature__data$34 [31:24];
+  assign \$signature__data$34[2]  = \$signature__data$34 [47:32];
+  assign \$signature__data$34[2][0]  = \$signature__data$34 [39:32];
+  assign \$signature__data$34[2][1]  = \$signature__data$34 [47:40];
+  assign \$signature__data$34[3]  = \$signature__data$34 [63:48];
+  assign \$signature__data$34[3][0]  = \$signature__data$34 [55:48];
+  assign \$signature__data$34[3][1]  = \$signature__data$34 [63:56];
+  assign \$signature__data$34[4]  = \$signature__data$34 [79:64];
+  assign \$signature__data$34[4][0]  = \$signature__data$34 [71:64];
+  assign \$signature__data$34[4][1]  = \$signature__data$34 [79:72];
+  assign \$signature__data$34[5]  = \$signature__data$34 [95:80];
+  assign \$signature__data$34[5][0]  = \$signature__data$34 [87:80];
+  assign \$signature__data$34[5][1]  = \$signature__data$34 [95:88];
+  assign \$signature__data$34[6]  = \$signature__data$34 [111:96];
+  assign \$signature__data$34[6][0]  = \$signature__data$34 [103:96];
+  assign \$signature__data$34[6][1]  = \$signature__data$34 [111:104];
+  assign \$signature__data$34[7]  = \$signature__data$34 [127:112];
+  assign \$signature__data$34[7][0]  = \$signature__data$34 [119:112];
+  assign \$signature__data$34[7][1]  = \$signature__data$34 [127:120];
+  assign \$signature__data$35[0]  = \$signature__data$35 [15:0];
+  assign \$signature__data$35[0][0]  = \$signature__data$35 [7:0];
+  assign \$signature__data$35[0][1]  = \$signature__data$35 [15:8];
+  assign \$signature__data$35[1]  = \$signature__data$35 [31:16];
+  assign \$signature__data$35[1][0]  = \$signature__data$35 [23:16];
+  assign \$signature__data$35[1][1]  = \$signature__data$35 [31:24];
+  assign \$signature__data$35[2]  = \$signature__data$35 [47:32];
+  assign \$signature__data$35[2][0]  = \$signature__data$35 [39:32];
+  assign \$signature__data$35[2][1]  = \$signature__data$35 [47:40];
+  assign \$signature__data$35[3]  = \$signature__data$35 [63:48];
+  assign \$signature__data$35[3][0]  = \$signature__data$35 [55:48];
+  assign \$signature__data$35[3][1]  = \$signature__data$35 [63:56];
+  assign \$signature__data$35[4]  = \$signature__data$35 [79:64];
+  assign \$signature__data$35[4][0]  = \$signature__data$35 [71:64];
+  assign \$signature__data$35[4][1]  = \$signature__data$35 [79:72];
+  assign \$signature__data$35[5]  = \$signature__data$35 [95:80];
+  assign \$signature__data$35[5][0]  = \$signature__data$35 [87:80];
+  assign \$signature__data$35[5][1]  = \$signature__data$35 [95:88];
+  assign \$signature__data$35[6]  = \$signature__data$35 [111:96];
+  assign \$signature__data$35[6][0]  = \$signature__data$35 [103:96];
+  assign \$signature__data$35[6][1]  = \$signature__data$35 [111:104];
+  assign \$signature__data$35[7]  = \$signature__data$35 [127:112];
+  assign \$signature__data$35[7][0]  = \$signature__data$35 [119:112];
+  assign \$signature__data$35[7][1]  = \$signature__data$35 [127:120];
+  assign \$signature__data$36[0]  = \$signature__data$36 [15:0];
+  assign \$signature__data$36[0][0]  = \$signature__data$36 [7:0];
+  assign \$signature__data$36[0][1]  = \$signature__data$36 [15:8];
+  assign \$signature__data$36[1]  = \$signature__data$36 [31:16];
+  assign \$signature__data$36[1][0]  = \$signature__data$36 [23:16];
+  assign \$signature__data$36[1][1]  = \$signature__data$36 [31:24];
+  assign \$signature__data$36[2]  = \$signature__data$36 [47:32];
+  assign \$signature__data$36[2][0]  = \$signature__data$36 [39:32];
+  assign \$signature__data$36[2][1]  = \$signature__data$36 [47:40];
+  assign \$signature__data$36[3]  = \$signature__data$36 [63:48];
+  assign \$signature__data$36[3][0]  = \$signature__data$36 [55:48];
+  assign \$signature__data$36[3][1]  = \$signature__data$36 [63:56];
+  assign \$signature__data$36[4]  = \$signature__data$36 [79:64];
+  assign \$signature__data$36[4][0]  = \$signature__data$36 [71:64];
+  assign \$signature__data$36[4][1]  = \$signature__data$36 [79:72];
+  assign \$signature__data$36[5]  = \$signature__data$36 [95:80];
+  assign \$signature__data$36[5][0]  = \$signature__data$36 [87:80];
+  assign \$signature__data$36[5][1]  = \$signature__data$36 [95:88];
+  assign \$signature__data$36[6]  = \$signature__data$36 [111:96];
+  assign \$signature__data$36[6][0]  = \$signature__data$36 [103:96];
+  assign \$signature__data$36[6][1]  = \$signature__data$36 [111:104];
+  assign \$signature__data$36[7]  = \$signature__data$36 [127:112];
+  assign \$signature__data$36[7][0]  = \$signature__data$36 [119:112];
+  assign \$signature__data$36[7][1]  = \$signature__data$36 [127:120];
+  assign \acc[0]  = acc[63:0];
+  assign \acc[0][0]  = acc[31:0];
+  assign \acc[0][1]  = acc[63:32];
+  assign \acc[1]  = acc[127:64];
+  assign \acc[1][0]  = acc[95:64];
+  assign \acc[1][1]  = acc[127:96];
+  assign \acc[2]  = acc[191:128];
+  assign \acc[2][0]  = acc[159:128];
+  assign \acc[2][1]  = acc[191:160];
+  assign \acc[3]  = acc[255:192];
+  assign \acc[3][0]  = acc[223:192];
+  assign \acc[3][1]  = acc[255:224];
+  assign \new_acc[0]  = new_acc[63:0];
+  assign \new_acc[0][0]  = new_acc[31:0];
+  assign \new_acc[0][1]  = new_acc[63:32];
+  assign \new_acc[1]  = new_acc[127:64];
+  assign \new_acc[1][0]  = new_acc[95:64];
+  assign \new_acc[1][1]  = new_acc[127:96];
+  assign \new_acc[2]  = new_acc[191:128];
+  assign \new_acc[2][0]  = new_acc[159:128];
+  assign \new_acc[2][1]  = new_acc[191:160];
+  assign \new_acc[3]  = new_acc[255:192];
+  assign \new_acc[3][0]  = new_acc[223:192];
+  assign \new_acc[3][1]  = new_acc[255:224];
+  assign \$signature__data$58[0]  = act__payload[15:0];
+  assign \$signature__data$58[0][0]  = act__payload[7:0];
+  assign \$signature__data$58[0][1]  = act__payload[15:8];
+  assign \$signature__data$58[1]  = act__payload[31:16];
+  assign \$signature__data$58[1][0]  = act__payload[23:16];
+  assign \$signature__data$58[1][1]  = act__payload[31:24];
+  assign \$signature__data$58[2]  = act__payload[47:32];
+  assign \$signature__data$58[2][0]  = act__payload[39:32];
+  assign \$signature__data$58[2][1]  = act__payload[47:40];
+  assign \$signature__data$58[3]  = act__payload[63:48];
+  assign \$signature__data$58[3][0]  = act__payload[55:48];
+  assign \$signature__data$58[3][1]  = act__payload[63:56];
+  assign \$signature__data$58[4]  = act__payload[79:64];
+  assign \$signature__data$58[4][0]  = act__payload[71:64];
+  assign \$signature__data$58[4][1]  = act__payload[79:72];
+  assign \$signature__data$58[5]  = act__payload[95:80];
+  assign \$signature__data$58[5][0]  = act__payload[87:80];
+  assign \$signature__data$58[5][1]  = act__payload[95:88];
+  assign \$signature__data$58[6]  = act__payload[111:96];
+  assign \$signature__data$58[6][0]  = act__payload[103:96];
+  assign \$signature__data$58[6][1]  = act__payload[111:104];
+  assign \$signature__data$58[7]  = act__payload[127:112];
+  assign \$signature__data$58[7][0]  = act__payload[119:112];
+  assign \$signature__data$58[7][1]  = act__payload[127:120];
+  assign \$signature__data$61[0]  = act__payload[15:0];
+  assign \$signature__data$61[0][0]  = act__payload[7:0];
+  assign \$signature__data$61[0][1]  = act__payload[15:8];
+  assign \$signature__data$61[1]  = act__payload[31:16];
+  assign \$signature__data$61[1][0]  = act__payload[23:16];
+  assign \$signature__data$61[1][1]  = act__payload[31:24];
+  assign \$signature__data$61[2]  = act__payload[47:32];
+  assign \$signature__data$61[2][0]  = act__payload[39:32];
+  assign \$signature__data$61[2][1]  = act__payload[47:40];
+  assign \$signature__data$61[3]  = act__payload[63:48];
+  assign \$signature__data$61[3][0]  = act__payload[55:48];
+  assign \$signature__data$61[3][1]  = act__payload[63:56];
+  assign \$signature__data$61[4]  = act__payload[79:64];
+  assign \$signature__data$61[4][0]  = act__payload[71:64];
+  assign \$signature__data$61[4][1]  = act__payload[79:72];
+  assign \$signature__data$61[5]  = act__payload[95:80];
+  assign \$signature__data$61[5][0]  = act__payload[87:80];
+  assign \$signature__data$61[5][1]  = act__payload[95:88];
+  assign \$signature__data$61[6]  = act__payload[111:96];
+  assign \$signature__data$61[6][0]  = act__payload[103:96];
+  assign \$signature__data$61[6][1]  = act__payload[111:104];
+  assign \$signature__data$61[7]  = act__payload[127:112];
+  assign \$signature__data$61[7][0]  = act__payload[119:112];
+  assign \$signature__data$61[7][1]  = act__payload[127:120];
+  assign \$signature__data$64[0]  = act__payload[15:0];
+  assign \$signature__data$64[0][0]  = act__payload[7:0];
+  assign \$signature__data$64[0][1]  = act__payload[15:8];
+  assign \$signature__data$64[1]  = act__payload[31:16];
+  assign \$signature__data$64[1][0]  = act__payload[23:16];
+  assign \$signature__data$64[1][1]  = act__payload[31:24];
+  assign \$signature__data$64[2]  = act__payload[47:32];
+  assign \$signature__data$64[2][0]  = act__payload[39:32];
+  assign \$signature__data$64[2][1]  = act__payload[47:40];
+  assign \$signature__data$64[3]  = act__payload[63:48];
+  assign \$signature__data$64[3][0]  = act__payload[55:48];
+  assign \$signature__data$64[3][1]  = act__payload[63:56];
+  assign \$signature__data$64[4]  = act__payload[79:64];
+  assign \$signature__data$64[4][0]  = act__payload[71:64];
+  assign \$signature__data$64[4][1]  = act__payload[79:72];
+  assign \$signature__data$64[5]  = act__payload[95:80];
+  assign \$signature__data$64[5][0]  = act__payload[87:80];
+  assign \$signature__data$64[5][1]  = act__payload[95:88];
+  assign \$signature__data$64[6]  = act__payload[111:96];
+  assign \$signature__data$64[6][0]  = act__payload[103:96];
+  assign \$signature__data$64[6][1]  = act__payload[111:104];
+  assign \$signature__data$64[7]  = act__payload[127:112];
+  assign \$signature__data$64[7][0]  = act__payload[119:112];
+  assign \$signature__data$64[7][1]  = act__payload[127:120];
+  assign \$signature__data$67[0]  = act__payload[15:0];
+  assign \$signature__data$67[0][0]  = act__payload[7:0];
+  assign \$signature__data$67[0][1]  = act__payload[15:8];
+  assign \$signature__data$67[1]  = act__payload[31:16];
+  assign \$signature__data$67[1][0]  = act__payload[23:16];
+  assign \$signature__data$67[1][1]  = act__payload[31:24];
+  assign \$signature__data$67[2]  = act__payload[47:32];
+  assign \$signature__data$67[2][0]  = act__payload[39:32];
+  assign \$signature__data$67[2][1]  = act__payload[47:40];
+  assign \$signature__data$67[3]  = act__payload[63:48];
+  assign \$signature__data$67[3][0]  = act__payload[55:48];
+  assign \$signature__data$67[3][1]  = act__payload[63:56];
+  assign \$signature__data$67[4]  = act__payload[79:64];
+  assign \$signature__data$67[4][0]  = act__payload[71:64];
+  assign \$signature__data$67[4][1]  = act__payload[79:72];
+  assign \$signature__data$67[5]  = act__payload[95:80];
+  assign \$signature__data$67[5][0]  = act__payload[87:80];
+  assign \$signature__data$67[5][1]  = act__payload[95:88];
+  assign \$signature__data$67[6]  = act__payload[111:96];
+  assign \$signature__data$67[6][0]  = act__payload[103:96];
+  assign \$signature__data$67[6][1]  = act__payload[111:104];
+  assign \$signature__data$67[7]  = act__payload[127:112];
+  assign \$signature__data$67[7][0]  = act__payload[119:112];
+  assign \$signature__data$67[7][1]  = act__payload[127:120];
+  assign new_acc[255:224] = \$446 [31:0];
+  assign new_acc[223:192] = \$440 [31:0];
+  assign new_acc[191:160] = \$434 [31:0];
+  assign new_acc[159:128] = \$428 [31:0];
+  assign new_acc[127:96] = \$422 [31:0];
+  assign new_acc[95:64] = \$416 [31:0];
+  assign new_acc[63:32] = \$410 [31:0];
+  assign new_acc[31:0] = \$404 [31:0];
+  assign \$2  = \$1 ;
+  assign \$5  = \$4 ;
+  assign \$11  = \$10 ;
+  assign \$15  = \$14 ;
+  assign \$24  = \$23 ;
+  assign \$31  = \$30 ;
+  assign \$43  = \$42 ;
+  assign \$51  = \$50 ;
+  assign \$68  = \$67 ;
+  assign \$341  = { 2'h0, wblk[5:2] };
+  assign \$346  = { 2'h0, wblk[5:2] };
+  assign \$351  = { 2'h0, wblk[5:2] };
+  assign \$356  = { 2'h0, wblk[5:2] };
+  assign \$366  = \$365 ;
+  assign \$374  = { 2'h0, base[5:2] };
+  assign \$381  = { 2'h0, base[5:2] };
+  assign \$388  = { 2'h0, base[5:2] };
+  assign \$395  = { 2'h0, base[5:2] };
+endmodule
+
+(* generator = "Amaranth" *)
+module \highlight_h8.halves (rst, load_done, compute_done, can_load, can_compute, busy, wsel, rsel, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  wire \$1 ;
+  wire \$2 ;
+  wire \$3 ;
+  reg [1:0] \$4 ;
+  reg \$5 ;
+  reg \$6 ;
+  output busy;
+  wire busy;
+  output can_compute;
+  wire can_compute;
+  output can_load;
+  wire can_load;
+  input clk;
+  wire clk;
+  input compute_done;
+  wire compute_done;
+  reg [1:0] full = 2'h0;
+  input load_done;
+  wire load_done;
+  output rsel;
+  reg rsel = 1'h0;
+  input rst;
+  wire rst;
+  output wsel;
+  reg wsel = 1'h0;
+  assign busy = | full;
+  assign \$2  = ~ wsel;
+  assign \$3  = ~ rsel;
+  always @(posedge clk)
+    full <= \$4 ;
+  always @(posedge clk)
+    wsel <= \$5 ;
+  always @(posedge clk)
+    rsel <= \$6 ;
+  assign \$1  = full >> wsel;
+  assign can_load = ~ \$1 ;
+  assign can_compute = full >> rsel;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$4  = full;
+    if (load_done) begin
+      (* full_case = 32'd1 *)
+      casez (wsel)
+        1'h0:
+            \$4 [0] = 1'h1;
+        1'h1:
+            \$4 [1] = 1'h1;
+      endcase
+    end
+    if (compute_done) begin
+      (* full_case = 32'd1 *)
+      casez (rsel)
+        1'h0:
+            \$4 [0] = 1'h0;
+        1'h1:
+            \$4 [1] = 1'h0;
+      endcase
+    end
+    if (rst) begin
+      \$4  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$5  = wsel;
+    if (load_done) begin
+      \$5  = \$2 ;
+    end
+    if (rst) begin
+      \$5  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$6  = rsel;
+    if (compute_done) begin
+      \$6  = \$3 ;
+    end
+    if (rst) begin
+      \$6  = 1'h0;
+    end
+  end
 endmodule

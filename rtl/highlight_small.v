@@ -7,21 +7,21 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire [1:0] \$101 ;
+  wire \$101 ;
   wire [2:0] \$102 ;
-  wire \$103 ;
+  wire [4:0] \$103 ;
   wire [5:0] \$104 ;
-  wire [5:0] \$105 ;
-  wire [5:0] \$106 ;
+  reg [7:0] \$105 ;
+  wire [15:0] \$106 ;
   wire \$107 ;
-  wire [16:0] \$108 ;
-  wire [16:0] \$109 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
+  wire [2:0] \$110 ;
+  wire [4:0] \$111 ;
+  wire [5:0] \$112 ;
+  reg [7:0] \$113 ;
+  wire [15:0] \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
@@ -38,7 +38,7 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [4:0] \$127 ;
   wire [5:0] \$128 ;
   reg [7:0] \$129 ;
-  wire \$13 ;
+  wire [2:0] \$13 ;
   wire [15:0] \$130 ;
   wire \$131 ;
   wire \$132 ;
@@ -52,267 +52,326 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire [2:0] \$142 ;
-  wire [4:0] \$143 ;
-  wire [5:0] \$144 ;
-  reg [7:0] \$145 ;
-  wire [15:0] \$146 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire [7:0] \$144 ;
+  wire \$145 ;
+  wire [5:0] \$146 ;
   wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
-  wire [2:0] \$15 ;
-  wire [2:0] \$150 ;
-  wire [4:0] \$151 ;
-  wire [5:0] \$152 ;
-  reg [7:0] \$153 ;
-  wire [15:0] \$154 ;
-  wire \$155 ;
+  wire [2:0] \$148 ;
+  wire [4:0] \$149 ;
+  wire \$15 ;
+  wire [5:0] \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire [2:0] \$153 ;
+  wire [4:0] \$154 ;
+  wire [5:0] \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire [2:0] \$158 ;
   wire [4:0] \$159 ;
-  wire [4:0] \$16 ;
+  wire [5:0] \$16 ;
   wire [5:0] \$160 ;
-  reg [7:0] \$161 ;
-  wire [15:0] \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire [2:0] \$166 ;
-  wire [4:0] \$167 ;
-  wire [5:0] \$168 ;
-  reg [7:0] \$169 ;
-  wire [5:0] \$17 ;
-  wire [15:0] \$170 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire [2:0] \$163 ;
+  wire [4:0] \$164 ;
+  wire [5:0] \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire \$17 ;
+  wire \$170 ;
   wire \$171 ;
-  wire \$172 ;
+  wire [2:0] \$172 ;
   wire \$173 ;
-  wire [2:0] \$174 ;
-  wire [4:0] \$175 ;
-  wire [5:0] \$176 ;
-  reg [7:0] \$177 ;
-  wire [15:0] \$178 ;
+  wire \$174 ;
+  wire [5:0] \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire [16:0] \$178 ;
   wire \$179 ;
   wire \$18 ;
   wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  reg [27:0] \$183 ;
-  reg [4:0] \$184 ;
-  reg [1:0] \$185 ;
-  reg [4:0] \$186 ;
-  reg [1:0] \$187 ;
-  reg \$188 ;
-  reg \$189 ;
-  wire \$19 ;
-  reg \$190 ;
-  reg \$191 ;
-  reg [47:0] \$192 ;
-  reg [1:0] \$193 ;
-  reg \$194 ;
-  reg [4:0] \$195 ;
-  reg [4:0] \$196 ;
-  reg [15:0] \$197 ;
-  reg \$198 ;
-  reg \$199 ;
+  wire [2:0] \$181 ;
+  wire [4:0] \$182 ;
+  wire \$183 ;
+  wire [5:0] \$184 ;
+  wire [6:0] \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire [2:0] \$188 ;
+  wire [4:0] \$189 ;
+  wire [5:0] \$19 ;
+  wire \$190 ;
+  wire [5:0] \$191 ;
+  wire [6:0] \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire [2:0] \$195 ;
+  wire [4:0] \$196 ;
+  wire \$197 ;
+  wire [5:0] \$198 ;
+  wire [6:0] \$199 ;
   wire \$2 ;
-  wire [2:0] \$20 ;
-  reg \$200 ;
-  reg \$201 ;
-  reg [127:0] \$202 ;
-  reg [127:0] \$203 ;
-  reg \$204 ;
-  reg [127:0] \$205 ;
-  wire [4:0] \$21 ;
-  wire [5:0] \$22 ;
+  wire [5:0] \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire [2:0] \$202 ;
+  wire [4:0] \$203 ;
+  wire [5:0] \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire [31:0] \$207 ;
+  wire [16:0] \$208 ;
+  wire [17:0] \$209 ;
+  wire \$21 ;
+  wire [32:0] \$210 ;
+  wire [31:0] \$211 ;
+  wire [16:0] \$212 ;
+  wire [17:0] \$213 ;
+  wire [32:0] \$214 ;
+  wire [31:0] \$215 ;
+  wire [16:0] \$216 ;
+  wire [17:0] \$217 ;
+  wire [32:0] \$218 ;
+  wire [31:0] \$219 ;
+  wire [2:0] \$22 ;
+  wire [16:0] \$220 ;
+  wire [17:0] \$221 ;
+  wire [32:0] \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire \$23 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
   wire \$24 ;
-  wire [2:0] \$25 ;
-  wire [4:0] \$26 ;
-  wire [5:0] \$27 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  reg [1:0] \$245 ;
+  reg [4:0] \$246 ;
+  reg [15:0] \$247 ;
+  reg [4:0] \$248 ;
+  reg [4:0] \$249 ;
+  wire [5:0] \$25 ;
+  reg \$250 ;
+  reg \$251 ;
+  reg \$252 ;
+  reg [47:0] \$253 ;
+  reg [1:0] \$254 ;
+  reg \$255 ;
+  reg \$256 ;
+  reg \$257 ;
+  reg [127:0] \$258 ;
+  reg [127:0] \$259 ;
+  wire \$26 ;
+  reg \$260 ;
+  reg [127:0] \$261 ;
+  reg [27:0] \$262 ;
+  reg [4:0] \$263 ;
+  reg [1:0] \$264 ;
+  wire \$27 ;
   wire \$28 ;
-  wire \$29 ;
-  wire \$3 ;
-  wire [2:0] \$30 ;
-  wire [4:0] \$31 ;
+  wire [2:0] \$29 ;
+  wire [2:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
   wire [5:0] \$32 ;
   wire \$33 ;
   wire \$34 ;
-  wire \$35 ;
+  wire [16:0] \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire \$38 ;
-  wire [2:0] \$39 ;
+  wire [16:0] \$38 ;
+  wire [16:0] \$39 ;
   wire \$4 ;
-  wire [4:0] \$40 ;
-  wire \$41 ;
-  wire [5:0] \$42 ;
-  wire [6:0] \$43 ;
-  wire \$44 ;
+  wire \$40 ;
+  wire [2:0] \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire [5:0] \$44 ;
   wire \$45 ;
-  wire [2:0] \$46 ;
-  wire [4:0] \$47 ;
+  wire \$46 ;
+  wire \$47 ;
   wire \$48 ;
-  wire [5:0] \$49 ;
+  wire [2:0] \$49 ;
   wire \$5 ;
-  wire [6:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [2:0] \$53 ;
-  wire [4:0] \$54 ;
-  wire \$55 ;
-  wire [5:0] \$56 ;
-  wire [6:0] \$57 ;
-  wire \$58 ;
+  wire [5:0] \$53 ;
+  wire \$54 ;
+  wire [5:0] \$55 ;
+  wire \$56 ;
+  wire [5:0] \$57 ;
+  wire [5:0] \$58 ;
   wire \$59 ;
-  wire \$6 ;
-  wire [2:0] \$60 ;
-  wire [4:0] \$61 ;
-  wire [5:0] \$62 ;
+  wire [2:0] \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire [31:0] \$65 ;
-  wire [16:0] \$66 ;
-  wire [17:0] \$67 ;
-  wire [32:0] \$68 ;
-  wire [31:0] \$69 ;
-  wire \$7 ;
-  wire [16:0] \$70 ;
-  wire [17:0] \$71 ;
-  wire [32:0] \$72 ;
-  wire [31:0] \$73 ;
-  wire [16:0] \$74 ;
-  wire [17:0] \$75 ;
-  wire [32:0] \$76 ;
-  wire [31:0] \$77 ;
-  wire [16:0] \$78 ;
-  wire [17:0] \$79 ;
+  wire \$65 ;
+  wire [2:0] \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire [5:0] \$69 ;
+  wire [2:0] \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire [2:0] \$78 ;
+  wire [4:0] \$79 ;
   wire \$8 ;
-  wire [32:0] \$80 ;
-  wire \$81 ;
-  wire [7:0] \$82 ;
+  wire [5:0] \$80 ;
+  reg [7:0] \$81 ;
+  wire [15:0] \$82 ;
   wire \$83 ;
-  wire [5:0] \$84 ;
+  wire \$84 ;
   wire \$85 ;
-  wire \$86 ;
-  wire [5:0] \$87 ;
-  wire \$88 ;
-  wire \$89 ;
-  wire \$9 ;
-  wire \$90 ;
+  wire [2:0] \$86 ;
+  wire [4:0] \$87 ;
+  wire [5:0] \$88 ;
+  reg [7:0] \$89 ;
+  wire [2:0] \$9 ;
+  wire [15:0] \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire \$94 ;
-  wire [2:0] \$95 ;
-  wire \$96 ;
-  wire [5:0] \$97 ;
-  wire \$98 ;
+  wire [2:0] \$94 ;
+  wire [4:0] \$95 ;
+  wire [5:0] \$96 ;
+  reg [7:0] \$97 ;
+  wire [15:0] \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$21  = 1'h0;
-  reg \$signal$52  = 1'h0;
-  reg \$signal$57  = 1'h0;
+  reg \$signal$24  = 1'h0;
+  reg \$signal$28  = 1'h0;
+  reg \$signal$29  = 1'h0;
   wire [2:0] \$signature__addr ;
-  wire [2:0] \$signature__addr$26 ;
-  wire [2:0] \$signature__addr$29 ;
-  wire [2:0] \$signature__addr$32 ;
-  wire [2:0] \$signature__addr$36 ;
-  wire [2:0] \$signature__addr$39 ;
-  wire [2:0] \$signature__addr$41 ;
-  wire [2:0] \$signature__addr$43 ;
+  wire [2:0] \$signature__addr$48 ;
+  wire [2:0] \$signature__addr$51 ;
+  wire [2:0] \$signature__addr$54 ;
+  wire [2:0] \$signature__addr$59 ;
+  wire [2:0] \$signature__addr$62 ;
+  wire [2:0] \$signature__addr$64 ;
+  wire [2:0] \$signature__addr$66 ;
   wire [63:0] \$signature__data ;
-  wire [63:0] \$signature__data$27 ;
-  wire [15:0] \$signature__data$27[0] ;
-  wire [7:0] \$signature__data$27[0][0] ;
-  wire [7:0] \$signature__data$27[0][1] ;
-  wire [15:0] \$signature__data$27[1] ;
-  wire [7:0] \$signature__data$27[1][0] ;
-  wire [7:0] \$signature__data$27[1][1] ;
-  wire [15:0] \$signature__data$27[2] ;
-  wire [7:0] \$signature__data$27[2][0] ;
-  wire [7:0] \$signature__data$27[2][1] ;
-  wire [15:0] \$signature__data$27[3] ;
-  wire [7:0] \$signature__data$27[3][0] ;
-  wire [7:0] \$signature__data$27[3][1] ;
-  wire [63:0] \$signature__data$30 ;
-  wire [15:0] \$signature__data$30[0] ;
-  wire [7:0] \$signature__data$30[0][0] ;
-  wire [7:0] \$signature__data$30[0][1] ;
-  wire [15:0] \$signature__data$30[1] ;
-  wire [7:0] \$signature__data$30[1][0] ;
-  wire [7:0] \$signature__data$30[1][1] ;
-  wire [15:0] \$signature__data$30[2] ;
-  wire [7:0] \$signature__data$30[2][0] ;
-  wire [7:0] \$signature__data$30[2][1] ;
-  wire [15:0] \$signature__data$30[3] ;
-  wire [7:0] \$signature__data$30[3][0] ;
-  wire [7:0] \$signature__data$30[3][1] ;
-  wire [63:0] \$signature__data$33 ;
-  wire [15:0] \$signature__data$33[0] ;
-  wire [7:0] \$signature__data$33[0][0] ;
-  wire [7:0] \$signature__data$33[0][1] ;
-  wire [15:0] \$signature__data$33[1] ;
-  wire [7:0] \$signature__data$33[1][0] ;
-  wire [7:0] \$signature__data$33[1][1] ;
-  wire [15:0] \$signature__data$33[2] ;
-  wire [7:0] \$signature__data$33[2][0] ;
-  wire [7:0] \$signature__data$33[2][1] ;
-  wire [15:0] \$signature__data$33[3] ;
-  wire [7:0] \$signature__data$33[3][0] ;
-  wire [7:0] \$signature__data$33[3][1] ;
-  wire [63:0] \$signature__data$61 ;
-  wire [15:0] \$signature__data$61[0] ;
-  wire [7:0] \$signature__data$61[0][0] ;
-  wire [7:0] \$signature__data$61[0][1] ;
-  wire [15:0] \$signature__data$61[1] ;
-  wire [7:0] \$signature__data$61[1][0] ;
-  wire [7:0] \$signature__data$61[1][1] ;
-  wire [15:0] \$signature__data$61[2] ;
-  wire [7:0] \$signature__data$61[2][0] ;
-  wire [7:0] \$signature__data$61[2][1] ;
-  wire [15:0] \$signature__data$61[3] ;
-  wire [7:0] \$signature__data$61[3][0] ;
-  wire [7:0] \$signature__data$61[3][1] ;
-  wire [63:0] \$signature__data$62 ;
-  wire [15:0] \$signature__data$62[0] ;
-  wire [7:0] \$signature__data$62[0][0] ;
-  wire [7:0] \$signature__data$62[0][1] ;
-  wire [15:0] \$signature__data$62[1] ;
-  wire [7:0] \$signature__data$62[1][0] ;
-  wire [7:0] \$signature__data$62[1][1] ;
-  wire [15:0] \$signature__data$62[2] ;
-  wire [7:0] \$signature__data$62[2][0] ;
-  wire [7:0] \$signature__data$62[2][1] ;
-  wire [15:0] \$signature__data$62[3] ;
-  wire [7:0] \$signature__data$62[3][0] ;
-  wire [7:0] \$signature__data$62[3][1] ;
-  wire [63:0] \$signature__data$63 ;
-  wire [15:0] \$signature__data$63[0] ;
-  wire [7:0] \$signature__data$63[0][0] ;
-  wire [7:0] \$signature__data$63[0][1] ;
-  wire [15:0] \$signature__data$63[1] ;
-  wire [7:0] \$signature__data$63[1][0] ;
-  wire [7:0] \$signature__data$63[1][1] ;
-  wire [15:0] \$signature__data$63[2] ;
-  wire [7:0] \$signature__data$63[2][0] ;
-  wire [7:0] \$signature__data$63[2][1] ;
-  wire [15:0] \$signature__data$63[3] ;
-  wire [7:0] \$signature__data$63[3][0] ;
-  wire [7:0] \$signature__data$63[3][1] ;
-  wire [63:0] \$signature__data$64 ;
-  wire [15:0] \$signature__data$64[0] ;
-  wire [7:0] \$signature__data$64[0][0] ;
-  wire [7:0] \$signature__data$64[0][1] ;
-  wire [15:0] \$signature__data$64[1] ;
-  wire [7:0] \$signature__data$64[1][0] ;
-  wire [7:0] \$signature__data$64[1][1] ;
-  wire [15:0] \$signature__data$64[2] ;
-  wire [7:0] \$signature__data$64[2][0] ;
-  wire [7:0] \$signature__data$64[2][1] ;
-  wire [15:0] \$signature__data$64[3] ;
-  wire [7:0] \$signature__data$64[3][0] ;
-  wire [7:0] \$signature__data$64[3][1] ;
+  wire [63:0] \$signature__data$34 ;
+  wire [15:0] \$signature__data$34[0] ;
+  wire [7:0] \$signature__data$34[0][0] ;
+  wire [7:0] \$signature__data$34[0][1] ;
+  wire [15:0] \$signature__data$34[1] ;
+  wire [7:0] \$signature__data$34[1][0] ;
+  wire [7:0] \$signature__data$34[1][1] ;
+  wire [15:0] \$signature__data$34[2] ;
+  wire [7:0] \$signature__data$34[2][0] ;
+  wire [7:0] \$signature__data$34[2][1] ;
+  wire [15:0] \$signature__data$34[3] ;
+  wire [7:0] \$signature__data$34[3][0] ;
+  wire [7:0] \$signature__data$34[3][1] ;
+  wire [63:0] \$signature__data$35 ;
+  wire [15:0] \$signature__data$35[0] ;
+  wire [7:0] \$signature__data$35[0][0] ;
+  wire [7:0] \$signature__data$35[0][1] ;
+  wire [15:0] \$signature__data$35[1] ;
+  wire [7:0] \$signature__data$35[1][0] ;
+  wire [7:0] \$signature__data$35[1][1] ;
+  wire [15:0] \$signature__data$35[2] ;
+  wire [7:0] \$signature__data$35[2][0] ;
+  wire [7:0] \$signature__data$35[2][1] ;
+  wire [15:0] \$signature__data$35[3] ;
+  wire [7:0] \$signature__data$35[3][0] ;
+  wire [7:0] \$signature__data$35[3][1] ;
+  wire [63:0] \$signature__data$36 ;
+  wire [15:0] \$signature__data$36[0] ;
+  wire [7:0] \$signature__data$36[0][0] ;
+  wire [7:0] \$signature__data$36[0][1] ;
+  wire [15:0] \$signature__data$36[1] ;
+  wire [7:0] \$signature__data$36[1][0] ;
+  wire [7:0] \$signature__data$36[1][1] ;
+  wire [15:0] \$signature__data$36[2] ;
+  wire [7:0] \$signature__data$36[2][0] ;
+  wire [7:0] \$signature__data$36[2][1] ;
+  wire [15:0] \$signature__data$36[3] ;
+  wire [7:0] \$signature__data$36[3][0] ;
+  wire [7:0] \$signature__data$36[3][1] ;
+  wire [63:0] \$signature__data$46 ;
+  wire [15:0] \$signature__data$46[0] ;
+  wire [7:0] \$signature__data$46[0][0] ;
+  wire [7:0] \$signature__data$46[0][1] ;
+  wire [15:0] \$signature__data$46[1] ;
+  wire [7:0] \$signature__data$46[1][0] ;
+  wire [7:0] \$signature__data$46[1][1] ;
+  wire [15:0] \$signature__data$46[2] ;
+  wire [7:0] \$signature__data$46[2][0] ;
+  wire [7:0] \$signature__data$46[2][1] ;
+  wire [15:0] \$signature__data$46[3] ;
+  wire [7:0] \$signature__data$46[3][0] ;
+  wire [7:0] \$signature__data$46[3][1] ;
+  wire [63:0] \$signature__data$49 ;
+  wire [15:0] \$signature__data$49[0] ;
+  wire [7:0] \$signature__data$49[0][0] ;
+  wire [7:0] \$signature__data$49[0][1] ;
+  wire [15:0] \$signature__data$49[1] ;
+  wire [7:0] \$signature__data$49[1][0] ;
+  wire [7:0] \$signature__data$49[1][1] ;
+  wire [15:0] \$signature__data$49[2] ;
+  wire [7:0] \$signature__data$49[2][0] ;
+  wire [7:0] \$signature__data$49[2][1] ;
+  wire [15:0] \$signature__data$49[3] ;
+  wire [7:0] \$signature__data$49[3][0] ;
+  wire [7:0] \$signature__data$49[3][1] ;
+  wire [63:0] \$signature__data$52 ;
+  wire [15:0] \$signature__data$52[0] ;
+  wire [7:0] \$signature__data$52[0][0] ;
+  wire [7:0] \$signature__data$52[0][1] ;
+  wire [15:0] \$signature__data$52[1] ;
+  wire [7:0] \$signature__data$52[1][0] ;
+  wire [7:0] \$signature__data$52[1][1] ;
+  wire [15:0] \$signature__data$52[2] ;
+  wire [7:0] \$signature__data$52[2][0] ;
+  wire [7:0] \$signature__data$52[2][1] ;
+  wire [15:0] \$signature__data$52[3] ;
+  wire [7:0] \$signature__data$52[3][0] ;
+  wire [7:0] \$signature__data$52[3][1] ;
+  wire [63:0] \$signature__data$55 ;
+  wire [15:0] \$signature__data$55[0] ;
+  wire [7:0] \$signature__data$55[0][0] ;
+  wire [7:0] \$signature__data$55[0][1] ;
+  wire [15:0] \$signature__data$55[1] ;
+  wire [7:0] \$signature__data$55[1][0] ;
+  wire [7:0] \$signature__data$55[1][1] ;
+  wire [15:0] \$signature__data$55[2] ;
+  wire [7:0] \$signature__data$55[2][0] ;
+  wire [7:0] \$signature__data$55[2][1] ;
+  wire [15:0] \$signature__data$55[3] ;
+  wire [7:0] \$signature__data$55[3][0] ;
+  wire [7:0] \$signature__data$55[3][1] ;
   wire [15:0] \$signature__data[0] ;
   wire [7:0] \$signature__data[0][0] ;
   wire [7:0] \$signature__data[0][1] ;
@@ -326,13 +385,13 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [7:0] \$signature__data[3][0] ;
   wire [7:0] \$signature__data[3][1] ;
   wire \$signature__en ;
-  wire \$signature__en$28 ;
-  wire \$signature__en$31 ;
-  wire \$signature__en$34 ;
-  wire \$signature__en$38 ;
-  wire \$signature__en$40 ;
-  wire \$signature__en$42 ;
-  wire \$signature__en$44 ;
+  wire \$signature__en$50 ;
+  wire \$signature__en$53 ;
+  wire \$signature__en$56 ;
+  wire \$signature__en$61 ;
+  wire \$signature__en$63 ;
+  wire \$signature__en$65 ;
+  wire \$signature__en$67 ;
   reg [127:0] acc = 128'h00000000000000000000000000000000;
   wire [63:0] \acc[0] ;
   wire [31:0] \acc[0][0] ;
@@ -360,8 +419,11 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire act__valid;
   reg [4:0] base = 5'h00;
   reg [15:0] batch = 16'h0000;
-  reg beat = 1'h0;
+  reg [1:0] beat = 2'h0;
   reg [1:0] beats_per_group = 2'h0;
+  wire busy;
+  wire can_compute;
+  wire can_load;
   reg [27:0] cfg = 28'h0000000;
   wire [15:0] \cfg.batches ;
   wire [1:0] \cfg.g0 ;
@@ -381,10 +443,11 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire cfg__valid;
   input clk;
   wire clk;
-  reg [1:0] full = 2'h0;
+  wire compute_done;
   reg [4:0] group = 5'h00;
   output idle;
   wire idle;
+  wire load_done;
   wire [127:0] new_acc;
   wire [63:0] \new_acc[0] ;
   wire [31:0] \new_acc[0][0] ;
@@ -404,7 +467,7 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire result__ready;
   output result__valid;
   reg result__valid = 1'h0;
-  reg rsel = 1'h0;
+  wire rsel;
   input rst;
   wire rst;
   reg [1:0] s1_base = 2'h0;
@@ -478,7 +541,7 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   input w__valid;
   wire w__valid;
   reg [4:0] wblk = 5'h00;
-  reg wsel = 1'h0;
+  wire wsel;
   reg [63:0] bank0 [7:0];
   initial begin
     bank0[0] = 64'h0000000000000000;
@@ -492,15 +555,15 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      bank0[\$17 [2:0]] <= act__payload;
+      bank0[\$150 [2:0]] <= act__payload;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
-    if (\$signature__en$38 ) begin
-      _0_ <= bank0[\$43 [2:0]];
+    if (\$signature__en$61 ) begin
+      _0_ <= bank0[\$185 [2:0]];
     end
   end
-  assign \$signature__data$61  = _0_;
+  assign \$signature__data  = _0_;
   reg [63:0] bank1 [7:0];
   initial begin
     bank1[0] = 64'h0000000000000000;
@@ -513,16 +576,16 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
     bank1[7] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$28 )
-      bank1[\$22 [2:0]] <= act__payload;
+    if (\$signature__en$50 )
+      bank1[\$155 [2:0]] <= act__payload;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
-    if (\$signature__en$40 ) begin
-      _1_ <= bank1[\$50 [2:0]];
+    if (\$signature__en$63 ) begin
+      _1_ <= bank1[\$192 [2:0]];
     end
   end
-  assign \$signature__data$62  = _1_;
+  assign \$signature__data$34  = _1_;
   reg [63:0] bank2 [7:0];
   initial begin
     bank2[0] = 64'h0000000000000000;
@@ -535,16 +598,16 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
     bank2[7] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$31 )
-      bank2[\$27 [2:0]] <= act__payload;
+    if (\$signature__en$53 )
+      bank2[\$160 [2:0]] <= act__payload;
   end
   reg [63:0] _2_;
   always @(posedge clk) begin
-    if (\$signature__en$42 ) begin
-      _2_ <= bank2[\$57 [2:0]];
+    if (\$signature__en$65 ) begin
+      _2_ <= bank2[\$199 [2:0]];
     end
   end
-  assign \$signature__data$63  = _2_;
+  assign \$signature__data$35  = _2_;
   reg [63:0] bank3 [7:0];
   initial begin
     bank3[0] = 64'h0000000000000000;
@@ -557,274 +620,524 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
     bank3[7] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$34 )
-      bank3[\$32 [2:0]] <= act__payload;
+    if (\$signature__en$56 )
+      bank3[\$165 [2:0]] <= act__payload;
   end
   reg [63:0] _3_;
   always @(posedge clk) begin
-    if (\$signature__en$44 ) begin
-      _3_ <= bank3[\$62 [2:0]];
+    if (\$signature__en$67 ) begin
+      _3_ <= bank3[\$204 [2:0]];
     end
   end
-  assign \$signature__data$64  = _3_;
-  assign \$1  = | full;
-  assign \$2  = | wblk;
-  assign \$3  = \$1  | \$2 ;
-  assign \$5  = \$3  | \$4 ;
-  assign \$6  = | group;
-  assign \$7  = \$5  | \$6 ;
-  assign \$8  = | batch;
-  assign \$9  = \$7  | \$8 ;
-  assign \$10  = \$9  | \$signal ;
-  assign \$11  = \$10  | \$signal$21 ;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = ~ result__valid;
-  assign cfg__ready = \$12  & \$13 ;
-  assign \$14  = full >> wsel;
-  assign act__ready = ~ \$14 ;
-  assign \$15  = wsel ? 3'h4 : 3'h0;
-  assign \$17  = \$15  + \$16 ;
-  assign \$18  = act__valid & act__ready;
-  assign \$19  = ! wblk[1:0];
-  assign \$signature__en  = \$18  & \$19 ;
-  assign \$20  = wsel ? 3'h4 : 3'h0;
-  assign \$22  = \$20  + \$21 ;
-  assign \$23  = act__valid & act__ready;
-  assign \$24  = wblk[1:0] == 1'h1;
-  assign \$signature__en$28  = \$23  & \$24 ;
-  assign \$25  = wsel ? 3'h4 : 3'h0;
-  assign \$27  = \$25  + \$26 ;
-  assign \$28  = act__valid & act__ready;
-  assign \$29  = wblk[1:0] == 2'h2;
-  assign \$signature__en$31  = \$28  & \$29 ;
-  assign \$30  = wsel ? 3'h4 : 3'h0;
-  assign \$32  = \$30  + \$31 ;
-  assign \$33  = act__valid & act__ready;
-  assign \$34  = wblk[1:0] == 2'h3;
-  assign \$signature__en$34  = \$33  & \$34 ;
-  assign \$35  = full >> rsel;
-  assign \$36  = ~ result__ready;
-  assign \$37  = result__valid & \$36 ;
-  assign \$38  = ~ \$37 ;
-  assign w__ready = \$35  & \$38 ;
-  assign \$39  = rsel ? 3'h4 : 3'h0;
-  assign \$41  = base[1:0] > 1'h0;
-  assign \$42  = \$40  + \$41 ;
-  assign \$43  = \$39  + \$42 ;
-  assign \$44  = ~ result__ready;
-  assign \$45  = result__valid & \$44 ;
-  assign \$signature__en$38  = ~ \$45 ;
-  assign \$46  = rsel ? 3'h4 : 3'h0;
-  assign \$48  = base[1:0] > 1'h1;
-  assign \$49  = \$47  + \$48 ;
-  assign \$50  = \$46  + \$49 ;
-  assign \$51  = ~ result__ready;
-  assign \$52  = result__valid & \$51 ;
-  assign \$signature__en$40  = ~ \$52 ;
-  assign \$53  = rsel ? 3'h4 : 3'h0;
-  assign \$55  = base[1:0] > 2'h2;
-  assign \$56  = \$54  + \$55 ;
-  assign \$57  = \$53  + \$56 ;
-  assign \$58  = ~ result__ready;
-  assign \$59  = result__valid & \$58 ;
-  assign \$signature__en$42  = ~ \$59 ;
-  assign \$60  = rsel ? 3'h4 : 3'h0;
-  assign \$62  = \$60  + \$61 ;
-  assign \$63  = ~ result__ready;
-  assign \$64  = result__valid & \$63 ;
-  assign \$signature__en$44  = ~ \$64 ;
-  assign \$65  = \$signal$52  ? 32'd0 : acc[31:0];
-  assign \$66  = $signed(1'h0) + $signed(s2_prod[15:0]);
-  assign \$67  = $signed(\$66 ) + $signed(s2_prod[47:32]);
-  assign \$68  = $signed(\$65 ) + $signed(\$67 );
-  assign \$69  = \$signal$52  ? 32'd0 : acc[63:32];
-  assign \$70  = $signed(1'h0) + $signed(s2_prod[31:16]);
-  assign \$71  = $signed(\$70 ) + $signed(s2_prod[63:48]);
-  assign \$72  = $signed(\$69 ) + $signed(\$71 );
-  assign \$73  = \$signal$52  ? 32'd0 : acc[95:64];
-  assign \$74  = $signed(1'h0) + $signed(s2_prod[79:64]);
-  assign \$75  = $signed(\$74 ) + $signed(s2_prod[111:96]);
-  assign \$76  = $signed(\$73 ) + $signed(\$75 );
-  assign \$77  = \$signal$52  ? 32'd0 : acc[127:96];
-  assign \$78  = $signed(1'h0) + $signed(s2_prod[95:80]);
-  assign \$79  = $signed(\$78 ) + $signed(s2_prod[127:112]);
-  assign \$80  = $signed(\$77 ) + $signed(\$79 );
-  assign \$81  = cfg__valid & cfg__ready;
-  assign \$82  = cfg__payload[11:7] * cfg__payload[6:4];
-  assign \$83  = act__valid & act__ready;
-  assign \$84  = tile_blocks - 1'h1;
-  assign \$85  = wblk == \$84 ;
-  assign \$86  = ~ wsel;
-  assign \$87  = wblk + 1'h1;
-  assign \$88  = ~ result__ready;
-  assign \$89  = result__valid & \$88 ;
-  assign \$90  = ~ \$89 ;
-  assign \$91  = w__valid & w__ready;
-  assign \$92  = ! beat;
-  assign \$93  = ! group;
-  assign \$94  = \$92  & \$93 ;
-  assign \$95  = beats_per_group - 1'h1;
-  assign \$96  = beat == \$95 ;
-  assign \$97  = cfg[11:7] - 1'h1;
-  assign \$98  = group == \$97 ;
-  assign \$99  = \$96  & \$98 ;
-  assign \$100  = w__valid & w__ready;
-  assign \$101  = beat + 1'h1;
-  assign \$102  = beats_per_group - 1'h1;
-  assign \$103  = beat == \$102 ;
-  assign \$104  = group + 1'h1;
-  assign \$105  = base + cfg[6:4];
-  assign \$106  = cfg[11:7] - 1'h1;
-  assign \$107  = group == \$106 ;
-  assign \$108  = batch + 1'h1;
-  assign \$109  = cfg[27:12] - 1'h1;
-  assign \$110  = batch == \$109 ;
-  assign \$111  = ~ rsel;
-  assign \$112  = ~ result__ready;
-  assign \$113  = result__valid & \$112 ;
-  assign \$114  = ~ \$113 ;
+  assign \$signature__data$36  = _3_;
+  assign \$1  = w__valid & w__ready;
+  assign \$3  = beats_per_group - 1'h1;
+  assign \$4  = beat == \$3 ;
+  assign \$6  = beat + 1'h1;
+  assign \$7  = \$5  ? 3'h0 : \$6 ;
+  assign \$8  = w__valid & w__ready;
+  assign \$9  = beats_per_group - 1'h1;
+  assign \$10  = beat == \$9 ;
+  assign \$12  = \$8  & \$11 ;
+  assign \$13  = beats_per_group - 1'h1;
+  assign \$14  = beat == \$13 ;
+  assign \$16  = cfg[11:7] - 1'h1;
+  assign \$17  = group == \$16 ;
+  assign \$18  = \$15  & \$17 ;
+  assign \$19  = group + 1'h1;
+  assign \$20  = \$18  ? 6'h00 : \$19 ;
+  assign \$21  = w__valid & w__ready;
+  assign \$22  = beats_per_group - 1'h1;
+  assign \$23  = beat == \$22 ;
+  assign \$25  = cfg[11:7] - 1'h1;
+  assign \$26  = group == \$25 ;
+  assign \$27  = \$24  & \$26 ;
+  assign \$28  = \$21  & \$27 ;
+  assign \$29  = beats_per_group - 1'h1;
+  assign \$30  = beat == \$29 ;
+  assign \$32  = cfg[11:7] - 1'h1;
+  assign \$33  = group == \$32 ;
+  assign \$34  = \$31  & \$33 ;
+  assign \$35  = cfg[27:12] - 1'h1;
+  assign \$36  = batch == \$35 ;
+  assign \$37  = \$34  & \$36 ;
+  assign \$38  = batch + 1'h1;
+  assign \$39  = \$37  ? 17'h00000 : \$38 ;
+  assign \$40  = w__valid & w__ready;
+  assign \$41  = beats_per_group - 1'h1;
+  assign \$42  = beat == \$41 ;
+  assign \$44  = cfg[11:7] - 1'h1;
+  assign \$45  = group == \$44 ;
+  assign \$46  = \$43  & \$45 ;
+  assign \$47  = \$40  & \$46 ;
+  assign \$48  = w__valid & w__ready;
+  assign \$49  = beats_per_group - 1'h1;
+  assign \$50  = beat == \$49 ;
+  assign \$52  = \$48  & \$51 ;
+  assign \$53  = base + cfg[6:4];
+  assign \$54  = act__valid & act__ready;
+  assign \$55  = tile_blocks - 1'h1;
+  assign \$56  = wblk == \$55 ;
+  assign \$57  = wblk + 1'h1;
+  assign \$58  = \$56  ? 6'h00 : \$57 ;
+  assign \$59  = ~ result__ready;
+  assign \$60  = result__valid & \$59 ;
+  assign \$61  = ~ \$60 ;
+  assign \$62  = w__valid & w__ready;
+  assign \$63  = ! beat;
+  assign \$64  = ! group;
+  assign \$65  = \$63  & \$64 ;
+  assign \$66  = beats_per_group - 1'h1;
+  assign \$67  = beat == \$66 ;
+  assign \$69  = cfg[11:7] - 1'h1;
+  assign \$70  = group == \$69 ;
+  assign \$71  = \$68  & \$70 ;
+  assign \$72  = ~ result__ready;
+  assign \$73  = result__valid & \$72 ;
+  assign \$74  = ~ \$73 ;
+  assign \$75  = ~ result__ready;
+  assign \$76  = result__valid & \$75 ;
+  assign \$77  = ~ \$76 ;
+  assign \$78  = s1_base + slot_r0_l0;
+  assign \$79  = \$78 [1:0] * 3'h4;
+  assign \$80  = \$79  + s1_w[17:16];
+  assign \$82  = $signed(s1_w[7:0]) * $signed(\$81 );
+  assign \$83  = ~ result__ready;
+  assign \$84  = result__valid & \$83 ;
+  assign \$85  = ~ \$84 ;
+  assign \$86  = s1_base + slot_r0_l0;
+  assign \$87  = \$86 [1:0] * 3'h4;
+  assign \$88  = \$87  + s1_w[17:16];
+  assign \$90  = $signed(s1_w[7:0]) * $signed(\$89 );
+  assign \$91  = ~ result__ready;
+  assign \$92  = result__valid & \$91 ;
+  assign \$93  = ~ \$92 ;
+  assign \$94  = s1_base + slot_r0_l1;
+  assign \$95  = \$94 [1:0] * 3'h4;
+  assign \$96  = \$95  + s1_w[19:18];
+  assign \$98  = $signed(s1_w[15:8]) * $signed(\$97 );
+  assign \$99  = ~ result__ready;
+  assign \$100  = result__valid & \$99 ;
+  assign \$101  = ~ \$100 ;
+  assign \$102  = s1_base + slot_r0_l1;
+  assign \$103  = \$102 [1:0] * 3'h4;
+  assign \$104  = \$103  + s1_w[19:18];
+  assign \$106  = $signed(s1_w[15:8]) * $signed(\$105 );
+  assign \$107  = ~ result__ready;
+  assign \$108  = result__valid & \$107 ;
+  assign \$109  = ~ \$108 ;
+  assign \$110  = s1_base + slot_r1_l0;
+  assign \$111  = \$110 [1:0] * 3'h4;
+  assign \$112  = \$111  + s1_w[41:40];
+  assign \$114  = $signed(s1_w[31:24]) * $signed(\$113 );
   assign \$115  = ~ result__ready;
   assign \$116  = result__valid & \$115 ;
   assign \$117  = ~ \$116 ;
-  assign \$118  = s1_base + slot_r0_l0;
+  assign \$118  = s1_base + slot_r1_l0;
   assign \$119  = \$118 [1:0] * 3'h4;
-  assign \$120  = \$119  + s1_w[17:16];
-  assign \$122  = $signed(s1_w[7:0]) * $signed(\$121 );
+  assign \$120  = \$119  + s1_w[41:40];
+  assign \$122  = $signed(s1_w[31:24]) * $signed(\$121 );
   assign \$123  = ~ result__ready;
   assign \$124  = result__valid & \$123 ;
   assign \$125  = ~ \$124 ;
-  assign \$126  = s1_base + slot_r0_l0;
+  assign \$126  = s1_base + slot_r1_l1;
   assign \$127  = \$126 [1:0] * 3'h4;
-  assign \$128  = \$127  + s1_w[17:16];
-  assign \$130  = $signed(s1_w[7:0]) * $signed(\$129 );
+  assign \$128  = \$127  + s1_w[43:42];
+  assign \$130  = $signed(s1_w[39:32]) * $signed(\$129 );
   assign \$131  = ~ result__ready;
   assign \$132  = result__valid & \$131 ;
   assign \$133  = ~ \$132 ;
-  assign \$134  = s1_base + slot_r0_l1;
+  assign \$134  = s1_base + slot_r1_l1;
   assign \$135  = \$134 [1:0] * 3'h4;
-  assign \$136  = \$135  + s1_w[19:18];
-  assign \$138  = $signed(s1_w[15:8]) * $signed(\$137 );
+  assign \$136  = \$135  + s1_w[43:42];
+  assign \$138  = $signed(s1_w[39:32]) * $signed(\$137 );
   assign \$139  = ~ result__ready;
   assign \$140  = result__valid & \$139 ;
   assign \$141  = ~ \$140 ;
-  assign \$142  = s1_base + slot_r0_l1;
-  assign \$143  = \$142 [1:0] * 3'h4;
-  assign \$144  = \$143  + s1_w[19:18];
-  assign \$146  = $signed(s1_w[15:8]) * $signed(\$145 );
-  assign \$147  = ~ result__ready;
-  assign \$148  = result__valid & \$147 ;
-  assign \$149  = ~ \$148 ;
-  assign \$150  = s1_base + slot_r1_l0;
-  assign \$151  = \$150 [1:0] * 3'h4;
-  assign \$152  = \$151  + s1_w[41:40];
-  assign \$154  = $signed(s1_w[31:24]) * $signed(\$153 );
-  assign \$155  = ~ result__ready;
-  assign \$156  = result__valid & \$155 ;
-  assign \$157  = ~ \$156 ;
-  assign \$158  = s1_base + slot_r1_l0;
-  assign \$159  = \$158 [1:0] * 3'h4;
-  assign \$160  = \$159  + s1_w[41:40];
-  assign \$162  = $signed(s1_w[31:24]) * $signed(\$161 );
-  assign \$163  = ~ result__ready;
-  assign \$164  = result__valid & \$163 ;
-  assign \$165  = ~ \$164 ;
-  assign \$166  = s1_base + slot_r1_l1;
-  assign \$167  = \$166 [1:0] * 3'h4;
-  assign \$168  = \$167  + s1_w[43:42];
-  assign \$170  = $signed(s1_w[39:32]) * $signed(\$169 );
-  assign \$171  = ~ result__ready;
-  assign \$172  = result__valid & \$171 ;
-  assign \$173  = ~ \$172 ;
-  assign \$174  = s1_base + slot_r1_l1;
-  assign \$175  = \$174 [1:0] * 3'h4;
-  assign \$176  = \$175  + s1_w[43:42];
-  assign \$178  = $signed(s1_w[39:32]) * $signed(\$177 );
-  assign \$179  = ~ result__ready;
-  assign \$180  = result__valid & \$179 ;
-  assign \$181  = ~ \$180 ;
-  assign \$182  = \$signal$21  & s2_last;
+  assign \$142  = \$signal$28  & s2_last;
+  assign \$143  = cfg__valid & cfg__ready;
+  assign \$144  = cfg__payload[11:7] * cfg__payload[6:4];
+  assign \$145  = act__valid & act__ready;
+  assign \$146  = tile_blocks - 1'h1;
+  assign \$147  = wblk == \$146 ;
+  assign load_done = \$145  & \$147 ;
+  assign \$148  = wsel ? 3'h4 : 3'h0;
+  assign \$150  = \$148  + \$149 ;
+  assign \$151  = act__valid & act__ready;
+  assign \$152  = ! wblk[1:0];
+  assign \$signature__en  = \$151  & \$152 ;
+  assign \$153  = wsel ? 3'h4 : 3'h0;
+  assign \$155  = \$153  + \$154 ;
+  assign \$156  = act__valid & act__ready;
+  assign \$157  = wblk[1:0] == 1'h1;
+  assign \$signature__en$50  = \$156  & \$157 ;
+  assign \$158  = wsel ? 3'h4 : 3'h0;
+  assign \$160  = \$158  + \$159 ;
+  assign \$161  = act__valid & act__ready;
+  assign \$162  = wblk[1:0] == 2'h2;
+  assign \$signature__en$53  = \$161  & \$162 ;
+  assign \$163  = wsel ? 3'h4 : 3'h0;
+  assign \$165  = \$163  + \$164 ;
+  assign \$166  = act__valid & act__ready;
+  assign \$167  = wblk[1:0] == 2'h3;
+  assign \$signature__en$56  = \$166  & \$167 ;
+  assign \$168  = ~ result__ready;
+  assign \$169  = result__valid & \$168 ;
+  assign \$170  = ~ \$169 ;
+  assign w__ready = can_compute & \$170 ;
+  assign \$171  = w__valid & w__ready;
+  assign \$172  = beats_per_group - 1'h1;
+  assign \$173  = beat == \$172 ;
+  assign \$175  = cfg[11:7] - 1'h1;
+  assign \$176  = group == \$175 ;
+  assign \$177  = \$174  & \$176 ;
+  assign \$178  = cfg[27:12] - 1'h1;
+  assign \$179  = batch == \$178 ;
+  assign \$180  = \$177  & \$179 ;
+  assign compute_done = \$171  & \$180 ;
+  assign \$181  = rsel ? 3'h4 : 3'h0;
+  assign \$183  = base[1:0] > 1'h0;
+  assign \$184  = \$182  + \$183 ;
+  assign \$185  = \$181  + \$184 ;
+  assign \$186  = ~ result__ready;
+  assign \$187  = result__valid & \$186 ;
+  assign \$signature__en$61  = ~ \$187 ;
+  assign \$188  = rsel ? 3'h4 : 3'h0;
+  assign \$190  = base[1:0] > 1'h1;
+  assign \$191  = \$189  + \$190 ;
+  assign \$192  = \$188  + \$191 ;
+  assign \$193  = ~ result__ready;
+  assign \$194  = result__valid & \$193 ;
+  assign \$signature__en$63  = ~ \$194 ;
+  assign \$195  = rsel ? 3'h4 : 3'h0;
+  assign \$197  = base[1:0] > 2'h2;
+  assign \$198  = \$196  + \$197 ;
+  assign \$199  = \$195  + \$198 ;
+  assign \$200  = ~ result__ready;
+  assign \$201  = result__valid & \$200 ;
+  assign \$signature__en$65  = ~ \$201 ;
+  assign \$202  = rsel ? 3'h4 : 3'h0;
+  assign \$204  = \$202  + \$203 ;
+  assign \$205  = ~ result__ready;
+  assign \$206  = result__valid & \$205 ;
+  assign \$signature__en$67  = ~ \$206 ;
+  assign \$207  = \$signal$29  ? 32'd0 : acc[31:0];
+  assign \$208  = $signed(1'h0) + $signed(s2_prod[15:0]);
+  assign \$209  = $signed(\$208 ) + $signed(s2_prod[47:32]);
+  assign \$210  = $signed(\$207 ) + $signed(\$209 );
+  assign \$211  = \$signal$29  ? 32'd0 : acc[63:32];
+  assign \$212  = $signed(1'h0) + $signed(s2_prod[31:16]);
+  assign \$213  = $signed(\$212 ) + $signed(s2_prod[63:48]);
+  assign \$214  = $signed(\$211 ) + $signed(\$213 );
+  assign \$215  = \$signal$29  ? 32'd0 : acc[95:64];
+  assign \$216  = $signed(1'h0) + $signed(s2_prod[79:64]);
+  assign \$217  = $signed(\$216 ) + $signed(s2_prod[111:96]);
+  assign \$218  = $signed(\$215 ) + $signed(\$217 );
+  assign \$219  = \$signal$29  ? 32'd0 : acc[127:96];
+  assign \$220  = $signed(1'h0) + $signed(s2_prod[95:80]);
+  assign \$221  = $signed(\$220 ) + $signed(s2_prod[127:112]);
+  assign \$222  = $signed(\$219 ) + $signed(\$221 );
+  assign \$223  = | wblk;
+  assign \$224  = busy | \$223 ;
+  assign \$225  = | beat;
+  assign \$226  = \$224  | \$225 ;
+  assign \$227  = | group;
+  assign \$228  = \$226  | \$227 ;
+  assign \$229  = | batch;
+  assign \$230  = \$228  | \$229 ;
+  assign \$231  = \$230  | \$signal ;
+  assign \$232  = \$231  | \$signal$28 ;
+  assign \$233  = \$232  | result__valid;
+  assign idle = ~ \$233 ;
+  assign \$234  = | wblk;
+  assign \$235  = busy | \$234 ;
+  assign \$236  = | beat;
+  assign \$237  = \$235  | \$236 ;
+  assign \$238  = | group;
+  assign \$239  = \$237  | \$238 ;
+  assign \$240  = | batch;
+  assign \$241  = \$239  | \$240 ;
+  assign \$242  = \$241  | \$signal ;
+  assign \$243  = \$242  | \$signal$28 ;
+  assign \$244  = \$243  | result__valid;
+  assign cfg__ready = ~ \$244 ;
   always @(posedge clk)
-    cfg <= \$183 ;
+    beat <= \$245 ;
   always @(posedge clk)
-    tile_blocks <= \$184 ;
+    group <= \$246 ;
   always @(posedge clk)
-    beats_per_group <= \$185 ;
+    batch <= \$247 ;
   always @(posedge clk)
-    wblk <= \$186 ;
+    base <= \$248 ;
   always @(posedge clk)
-    full <= \$187 ;
+    wblk <= \$249 ;
   always @(posedge clk)
-    wsel <= \$188 ;
+    \$signal  <= \$250 ;
   always @(posedge clk)
-    \$signal  <= \$189 ;
+    \$signal$24  <= \$251 ;
   always @(posedge clk)
-    \$signal$57  <= \$190 ;
+    s1_last <= \$252 ;
   always @(posedge clk)
-    s1_last <= \$191 ;
+    s1_w <= \$253 ;
   always @(posedge clk)
-    s1_w <= \$192 ;
+    s1_base <= \$254 ;
   always @(posedge clk)
-    s1_base <= \$193 ;
+    \$signal$28  <= \$255 ;
   always @(posedge clk)
-    beat <= \$194 ;
+    \$signal$29  <= \$256 ;
   always @(posedge clk)
-    group <= \$195 ;
+    s2_last <= \$257 ;
   always @(posedge clk)
-    base <= \$196 ;
+    s2_prod <= \$258 ;
   always @(posedge clk)
-    batch <= \$197 ;
+    acc <= \$259 ;
   always @(posedge clk)
-    rsel <= \$198 ;
+    result__valid <= \$260 ;
   always @(posedge clk)
-    \$signal$21  <= \$199 ;
+    result__payload <= \$261 ;
   always @(posedge clk)
-    \$signal$52  <= \$200 ;
+    cfg <= \$262 ;
   always @(posedge clk)
-    s2_last <= \$201 ;
+    tile_blocks <= \$263 ;
   always @(posedge clk)
-    s2_prod <= \$202 ;
-  always @(posedge clk)
-    acc <= \$203 ;
-  always @(posedge clk)
-    result__valid <= \$204 ;
-  always @(posedge clk)
-    result__payload <= \$205 ;
+    beats_per_group <= \$264 ;
+  \highlight_small.halves  halves (
+    .busy(busy),
+    .can_compute(can_compute),
+    .can_load(act__ready),
+    .clk(clk),
+    .compute_done(compute_done),
+    .load_done(load_done),
+    .rsel(rsel),
+    .rst(rst),
+    .wsel(wsel)
+  );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$81  = 8'h00;
+    casez (\$80 )
+      6'h00:
+          \$81  = \$signature__data [7:0];
+      6'h01:
+          \$81  = \$signature__data [23:16];
+      6'h02:
+          \$81  = \$signature__data [39:32];
+      6'h03:
+          \$81  = \$signature__data [55:48];
+      6'h04:
+          \$81  = \$signature__data$34 [7:0];
+      6'h05:
+          \$81  = \$signature__data$34 [23:16];
+      6'h06:
+          \$81  = \$signature__data$34 [39:32];
+      6'h07:
+          \$81  = \$signature__data$34 [55:48];
+      6'h08:
+          \$81  = \$signature__data$35 [7:0];
+      6'h09:
+          \$81  = \$signature__data$35 [23:16];
+      6'h0a:
+          \$81  = \$signature__data$35 [39:32];
+      6'h0b:
+          \$81  = \$signature__data$35 [55:48];
+      6'h0c:
+          \$81  = \$signature__data$36 [7:0];
+      6'h0d:
+          \$81  = \$signature__data$36 [23:16];
+      6'h0e:
+          \$81  = \$signature__data$36 [39:32];
+      6'h0f:
+          \$81  = \$signature__data$36 [55:48];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$89  = 8'h00;
+    casez (\$88 )
+      6'h00:
+          \$89  = \$signature__data [15:8];
+      6'h01:
+          \$89  = \$signature__data [31:24];
+      6'h02:
+          \$89  = \$signature__data [47:40];
+      6'h03:
+          \$89  = \$signature__data [63:56];
+      6'h04:
+          \$89  = \$signature__data$34 [15:8];
+      6'h05:
+          \$89  = \$signature__data$34 [31:24];
+      6'h06:
+          \$89  = \$signature__data$34 [47:40];
+      6'h07:
+          \$89  = \$signature__data$34 [63:56];
+      6'h08:
+          \$89  = \$signature__data$35 [15:8];
+      6'h09:
+          \$89  = \$signature__data$35 [31:24];
+      6'h0a:
+          \$89  = \$signature__data$35 [47:40];
+      6'h0b:
+          \$89  = \$signature__data$35 [63:56];
+      6'h0c:
+          \$89  = \$signature__data$36 [15:8];
+      6'h0d:
+          \$89  = \$signature__data$36 [31:24];
+      6'h0e:
+          \$89  = \$signature__data$36 [47:40];
+      6'h0f:
+          \$89  = \$signature__data$36 [63:56];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$97  = 8'h00;
+    casez (\$96 )
+      6'h00:
+          \$97  = \$signature__data [7:0];
+      6'h01:
+          \$97  = \$signature__data [23:16];
+      6'h02:
+          \$97  = \$signature__data [39:32];
+      6'h03:
+          \$97  = \$signature__data [55:48];
+      6'h04:
+          \$97  = \$signature__data$34 [7:0];
+      6'h05:
+          \$97  = \$signature__data$34 [23:16];
+      6'h06:
+          \$97  = \$signature__data$34 [39:32];
+      6'h07:
+          \$97  = \$signature__data$34 [55:48];
+      6'h08:
+          \$97  = \$signature__data$35 [7:0];
+      6'h09:
+          \$97  = \$signature__data$35 [23:16];
+      6'h0a:
+          \$97  = \$signature__data$35 [39:32];
+      6'h0b:
+          \$97  = \$signature__data$35 [55:48];
+      6'h0c:
+          \$97  = \$signature__data$36 [7:0];
+      6'h0d:
+          \$97  = \$signature__data$36 [23:16];
+      6'h0e:
+          \$97  = \$signature__data$36 [39:32];
+      6'h0f:
+          \$97  = \$signature__data$36 [55:48];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$105  = 8'h00;
+    casez (\$104 )
+      6'h00:
+          \$105  = \$signature__data [15:8];
+      6'h01:
+          \$105  = \$signature__data [31:24];
+      6'h02:
+          \$105  = \$signature__data [47:40];
+      6'h03:
+          \$105  = \$signature__data [63:56];
+      6'h04:
+          \$105  = \$signature__data$34 [15:8];
+      6'h05:
+          \$105  = \$signature__data$34 [31:24];
+      6'h06:
+          \$105  = \$signature__data$34 [47:40];
+      6'h07:
+          \$105  = \$signature__data$34 [63:56];
+      6'h08:
+          \$105  = \$signature__data$35 [15:8];
+      6'h09:
+          \$105  = \$signature__data$35 [31:24];
+      6'h0a:
+          \$105  = \$signature__data$35 [47:40];
+      6'h0b:
+          \$105  = \$signature__data$35 [63:56];
+      6'h0c:
+          \$105  = \$signature__data$36 [15:8];
+      6'h0d:
+          \$105  = \$signature__data$36 [31:24];
+      6'h0e:
+          \$105  = \$signature__data$36 [47:40];
+      6'h0f:
+          \$105  = \$signature__data$36 [63:56];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$113  = 8'h00;
+    casez (\$112 )
+      6'h00:
+          \$113  = \$signature__data [7:0];
+      6'h01:
+          \$113  = \$signature__data [23:16];
+      6'h02:
+          \$113  = \$signature__data [39:32];
+      6'h03:
+          \$113  = \$signature__data [55:48];
+      6'h04:
+          \$113  = \$signature__data$34 [7:0];
+      6'h05:
+          \$113  = \$signature__data$34 [23:16];
+      6'h06:
+          \$113  = \$signature__data$34 [39:32];
+      6'h07:
+          \$113  = \$signature__data$34 [55:48];
+      6'h08:
+          \$113  = \$signature__data$35 [7:0];
+      6'h09:
+          \$113  = \$signature__data$35 [23:16];
+      6'h0a:
+          \$113  = \$signature__data$35 [39:32];
+      6'h0b:
+          \$113  = \$signature__data$35 [55:48];
+      6'h0c:
+          \$113  = \$signature__data$36 [7:0];
+      6'h0d:
+          \$113  = \$signature__data$36 [23:16];
+      6'h0e:
+          \$113  = \$signature__data$36 [39:32];
+      6'h0f:
+          \$113  = \$signature__data$36 [55:48];
+    endcase
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$121  = 8'h00;
     casez (\$120 )
       6'h00:
-          \$121  = \$signature__data$61 [7:0];
+          \$121  = \$signature__data [15:8];
       6'h01:
-          \$121  = \$signature__data$61 [23:16];
+          \$121  = \$signature__data [31:24];
       6'h02:
-          \$121  = \$signature__data$61 [39:32];
+          \$121  = \$signature__data [47:40];
       6'h03:
-          \$121  = \$signature__data$61 [55:48];
+          \$121  = \$signature__data [63:56];
       6'h04:
-          \$121  = \$signature__data$62 [7:0];
+          \$121  = \$signature__data$34 [15:8];
       6'h05:
-          \$121  = \$signature__data$62 [23:16];
+          \$121  = \$signature__data$34 [31:24];
       6'h06:
-          \$121  = \$signature__data$62 [39:32];
+          \$121  = \$signature__data$34 [47:40];
       6'h07:
-          \$121  = \$signature__data$62 [55:48];
+          \$121  = \$signature__data$34 [63:56];
       6'h08:
-          \$121  = \$signature__data$63 [7:0];
+          \$121  = \$signature__data$35 [15:8];
       6'h09:
-          \$121  = \$signature__data$63 [23:16];
+          \$121  = \$signature__data$35 [31:24];
       6'h0a:
-          \$121  = \$signature__data$63 [39:32];
+          \$121  = \$signature__data$35 [47:40];
       6'h0b:
-          \$121  = \$signature__data$63 [55:48];
+          \$121  = \$signature__data$35 [63:56];
       6'h0c:
-          \$121  = \$signature__data$64 [7:0];
+          \$121  = \$signature__data$36 [15:8];
       6'h0d:
-          \$121  = \$signature__data$64 [23:16];
+          \$121  = \$signature__data$36 [31:24];
       6'h0e:
-          \$121  = \$signature__data$64 [39:32];
+          \$121  = \$signature__data$36 [47:40];
       6'h0f:
-          \$121  = \$signature__data$64 [55:48];
+          \$121  = \$signature__data$36 [63:56];
     endcase
   end
   always @* begin
@@ -832,37 +1145,37 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
     \$129  = 8'h00;
     casez (\$128 )
       6'h00:
-          \$129  = \$signature__data$61 [15:8];
+          \$129  = \$signature__data [7:0];
       6'h01:
-          \$129  = \$signature__data$61 [31:24];
+          \$129  = \$signature__data [23:16];
       6'h02:
-          \$129  = \$signature__data$61 [47:40];
+          \$129  = \$signature__data [39:32];
       6'h03:
-          \$129  = \$signature__data$61 [63:56];
+          \$129  = \$signature__data [55:48];
       6'h04:
-          \$129  = \$signature__data$62 [15:8];
+          \$129  = \$signature__data$34 [7:0];
       6'h05:
-          \$129  = \$signature__data$62 [31:24];
+          \$129  = \$signature__data$34 [23:16];
       6'h06:
-          \$129  = \$signature__data$62 [47:40];
+          \$129  = \$signature__data$34 [39:32];
       6'h07:
-          \$129  = \$signature__data$62 [63:56];
+          \$129  = \$signature__data$34 [55:48];
       6'h08:
-          \$129  = \$signature__data$63 [15:8];
+          \$129  = \$signature__data$35 [7:0];
       6'h09:
-          \$129  = \$signature__data$63 [31:24];
+          \$129  = \$signature__data$35 [23:16];
       6'h0a:
-          \$129  = \$signature__data$63 [47:40];
+          \$129  = \$signature__data$35 [39:32];
       6'h0b:
-          \$129  = \$signature__data$63 [63:56];
+          \$129  = \$signature__data$35 [55:48];
       6'h0c:
-          \$129  = \$signature__data$64 [15:8];
+          \$129  = \$signature__data$36 [7:0];
       6'h0d:
-          \$129  = \$signature__data$64 [31:24];
+          \$129  = \$signature__data$36 [23:16];
       6'h0e:
-          \$129  = \$signature__data$64 [47:40];
+          \$129  = \$signature__data$36 [39:32];
       6'h0f:
-          \$129  = \$signature__data$64 [63:56];
+          \$129  = \$signature__data$36 [55:48];
     endcase
   end
   always @* begin
@@ -870,228 +1183,278 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
     \$137  = 8'h00;
     casez (\$136 )
       6'h00:
-          \$137  = \$signature__data$61 [7:0];
+          \$137  = \$signature__data [15:8];
       6'h01:
-          \$137  = \$signature__data$61 [23:16];
+          \$137  = \$signature__data [31:24];
       6'h02:
-          \$137  = \$signature__data$61 [39:32];
+          \$137  = \$signature__data [47:40];
       6'h03:
-          \$137  = \$signature__data$61 [55:48];
+          \$137  = \$signature__data [63:56];
       6'h04:
-          \$137  = \$signature__data$62 [7:0];
+          \$137  = \$signature__data$34 [15:8];
       6'h05:
-          \$137  = \$signature__data$62 [23:16];
+          \$137  = \$signature__data$34 [31:24];
       6'h06:
-          \$137  = \$signature__data$62 [39:32];
+          \$137  = \$signature__data$34 [47:40];
       6'h07:
-          \$137  = \$signature__data$62 [55:48];
+          \$137  = \$signature__data$34 [63:56];
       6'h08:
-          \$137  = \$signature__data$63 [7:0];
+          \$137  = \$signature__data$35 [15:8];
       6'h09:
-          \$137  = \$signature__data$63 [23:16];
+          \$137  = \$signature__data$35 [31:24];
       6'h0a:
-          \$137  = \$signature__data$63 [39:32];
+          \$137  = \$signature__data$35 [47:40];
       6'h0b:
-          \$137  = \$signature__data$63 [55:48];
+          \$137  = \$signature__data$35 [63:56];
       6'h0c:
-          \$137  = \$signature__data$64 [7:0];
+          \$137  = \$signature__data$36 [15:8];
       6'h0d:
-          \$137  = \$signature__data$64 [23:16];
+          \$137  = \$signature__data$36 [31:24];
       6'h0e:
-          \$137  = \$signature__data$64 [39:32];
+          \$137  = \$signature__data$36 [47:40];
       6'h0f:
-          \$137  = \$signature__data$64 [55:48];
+          \$137  = \$signature__data$36 [63:56];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = 8'h00;
-    casez (\$144 )
-      6'h00:
-          \$145  = \$signature__data$61 [15:8];
-      6'h01:
-          \$145  = \$signature__data$61 [31:24];
-      6'h02:
-          \$145  = \$signature__data$61 [47:40];
-      6'h03:
-          \$145  = \$signature__data$61 [63:56];
-      6'h04:
-          \$145  = \$signature__data$62 [15:8];
-      6'h05:
-          \$145  = \$signature__data$62 [31:24];
-      6'h06:
-          \$145  = \$signature__data$62 [47:40];
-      6'h07:
-          \$145  = \$signature__data$62 [63:56];
-      6'h08:
-          \$145  = \$signature__data$63 [15:8];
-      6'h09:
-          \$145  = \$signature__data$63 [31:24];
-      6'h0a:
-          \$145  = \$signature__data$63 [47:40];
-      6'h0b:
-          \$145  = \$signature__data$63 [63:56];
-      6'h0c:
-          \$145  = \$signature__data$64 [15:8];
-      6'h0d:
-          \$145  = \$signature__data$64 [31:24];
-      6'h0e:
-          \$145  = \$signature__data$64 [47:40];
-      6'h0f:
-          \$145  = \$signature__data$64 [63:56];
-    endcase
+    \$245  = beat;
+    if (\$2 ) begin
+      \$245  = \$7 [1:0];
+    end
+    if (rst) begin
+      \$245  = 2'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = 8'h00;
-    casez (\$152 )
-      6'h00:
-          \$153  = \$signature__data$61 [7:0];
-      6'h01:
-          \$153  = \$signature__data$61 [23:16];
-      6'h02:
-          \$153  = \$signature__data$61 [39:32];
-      6'h03:
-          \$153  = \$signature__data$61 [55:48];
-      6'h04:
-          \$153  = \$signature__data$62 [7:0];
-      6'h05:
-          \$153  = \$signature__data$62 [23:16];
-      6'h06:
-          \$153  = \$signature__data$62 [39:32];
-      6'h07:
-          \$153  = \$signature__data$62 [55:48];
-      6'h08:
-          \$153  = \$signature__data$63 [7:0];
-      6'h09:
-          \$153  = \$signature__data$63 [23:16];
-      6'h0a:
-          \$153  = \$signature__data$63 [39:32];
-      6'h0b:
-          \$153  = \$signature__data$63 [55:48];
-      6'h0c:
-          \$153  = \$signature__data$64 [7:0];
-      6'h0d:
-          \$153  = \$signature__data$64 [23:16];
-      6'h0e:
-          \$153  = \$signature__data$64 [39:32];
-      6'h0f:
-          \$153  = \$signature__data$64 [55:48];
-    endcase
+    \$246  = group;
+    if (\$12 ) begin
+      \$246  = \$20 [4:0];
+    end
+    if (rst) begin
+      \$246  = 5'h00;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = 8'h00;
-    casez (\$160 )
-      6'h00:
-          \$161  = \$signature__data$61 [15:8];
-      6'h01:
-          \$161  = \$signature__data$61 [31:24];
-      6'h02:
-          \$161  = \$signature__data$61 [47:40];
-      6'h03:
-          \$161  = \$signature__data$61 [63:56];
-      6'h04:
-          \$161  = \$signature__data$62 [15:8];
-      6'h05:
-          \$161  = \$signature__data$62 [31:24];
-      6'h06:
-          \$161  = \$signature__data$62 [47:40];
-      6'h07:
-          \$161  = \$signature__data$62 [63:56];
-      6'h08:
-          \$161  = \$signature__data$63 [15:8];
-      6'h09:
-          \$161  = \$signature__data$63 [31:24];
-      6'h0a:
-          \$161  = \$signature__data$63 [47:40];
-      6'h0b:
-          \$161  = \$signature__data$63 [63:56];
-      6'h0c:
-          \$161  = \$signature__data$64 [15:8];
-      6'h0d:
-          \$161  = \$signature__data$64 [31:24];
-      6'h0e:
-          \$161  = \$signature__data$64 [47:40];
-      6'h0f:
-          \$161  = \$signature__data$64 [63:56];
-    endcase
+    \$247  = batch;
+    if (\$28 ) begin
+      \$247  = \$39 [15:0];
+    end
+    if (rst) begin
+      \$247  = 16'h0000;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = 8'h00;
-    casez (\$168 )
-      6'h00:
-          \$169  = \$signature__data$61 [7:0];
-      6'h01:
-          \$169  = \$signature__data$61 [23:16];
-      6'h02:
-          \$169  = \$signature__data$61 [39:32];
-      6'h03:
-          \$169  = \$signature__data$61 [55:48];
-      6'h04:
-          \$169  = \$signature__data$62 [7:0];
-      6'h05:
-          \$169  = \$signature__data$62 [23:16];
-      6'h06:
-          \$169  = \$signature__data$62 [39:32];
-      6'h07:
-          \$169  = \$signature__data$62 [55:48];
-      6'h08:
-          \$169  = \$signature__data$63 [7:0];
-      6'h09:
-          \$169  = \$signature__data$63 [23:16];
-      6'h0a:
-          \$169  = \$signature__data$63 [39:32];
-      6'h0b:
-          \$169  = \$signature__data$63 [55:48];
-      6'h0c:
-          \$169  = \$signature__data$64 [7:0];
-      6'h0d:
-          \$169  = \$signature__data$64 [23:16];
-      6'h0e:
-          \$169  = \$signature__data$64 [39:32];
-      6'h0f:
-          \$169  = \$signature__data$64 [55:48];
-    endcase
+    \$248  = base;
+    if (\$47 ) begin
+      \$248  = 5'h00;
+    end else if (\$52 ) begin
+      \$248  = \$53 [4:0];
+    end
+    if (rst) begin
+      \$248  = 5'h00;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = 8'h00;
-    casez (\$176 )
-      6'h00:
-          \$177  = \$signature__data$61 [15:8];
-      6'h01:
-          \$177  = \$signature__data$61 [31:24];
-      6'h02:
-          \$177  = \$signature__data$61 [47:40];
-      6'h03:
-          \$177  = \$signature__data$61 [63:56];
-      6'h04:
-          \$177  = \$signature__data$62 [15:8];
-      6'h05:
-          \$177  = \$signature__data$62 [31:24];
-      6'h06:
-          \$177  = \$signature__data$62 [47:40];
-      6'h07:
-          \$177  = \$signature__data$62 [63:56];
-      6'h08:
-          \$177  = \$signature__data$63 [15:8];
-      6'h09:
-          \$177  = \$signature__data$63 [31:24];
-      6'h0a:
-          \$177  = \$signature__data$63 [47:40];
-      6'h0b:
-          \$177  = \$signature__data$63 [63:56];
-      6'h0c:
-          \$177  = \$signature__data$64 [15:8];
-      6'h0d:
-          \$177  = \$signature__data$64 [31:24];
-      6'h0e:
-          \$177  = \$signature__data$64 [47:40];
-      6'h0f:
-          \$177  = \$signature__data$64 [63:56];
-    endcase
+    \$249  = wblk;
+    if (\$54 ) begin
+      \$249  = \$58 [4:0];
+    end
+    if (rst) begin
+      \$249  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$250  = \$signal ;
+    if (\$61 ) begin
+      \$250  = \$62 ;
+    end
+    if (rst) begin
+      \$250  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$251  = \$signal$24 ;
+    if (\$61 ) begin
+      \$251  = \$65 ;
+    end
+    if (rst) begin
+      \$251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$252  = s1_last;
+    if (\$61 ) begin
+      \$252  = \$71 ;
+    end
+    if (rst) begin
+      \$252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$253  = s1_w;
+    if (\$61 ) begin
+      \$253  = w__payload;
+    end
+    if (rst) begin
+      \$253  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$254  = s1_base;
+    if (\$61 ) begin
+      \$254  = base[1:0];
+    end
+    if (rst) begin
+      \$254  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$255  = \$signal$28 ;
+    if (\$74 ) begin
+      \$255  = \$signal ;
+    end
+    if (rst) begin
+      \$255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$256  = \$signal$29 ;
+    if (\$74 ) begin
+      \$256  = \$signal$24 ;
+    end
+    if (rst) begin
+      \$256  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$257  = s2_last;
+    if (\$74 ) begin
+      \$257  = s1_last;
+    end
+    if (rst) begin
+      \$257  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$258  = s2_prod;
+    if (\$77 ) begin
+      \$258 [15:0] = \$82 ;
+    end
+    if (\$85 ) begin
+      \$258 [31:16] = \$90 ;
+    end
+    if (\$93 ) begin
+      \$258 [47:32] = \$98 ;
+    end
+    if (\$101 ) begin
+      \$258 [63:48] = \$106 ;
+    end
+    if (\$109 ) begin
+      \$258 [79:64] = \$114 ;
+    end
+    if (\$117 ) begin
+      \$258 [95:80] = \$122 ;
+    end
+    if (\$125 ) begin
+      \$258 [111:96] = \$130 ;
+    end
+    if (\$133 ) begin
+      \$258 [127:112] = \$138 ;
+    end
+    if (rst) begin
+      \$258  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$259  = acc;
+    if (\$141 ) begin
+      if (\$signal$28 ) begin
+        \$259  = new_acc;
+      end
+    end
+    if (rst) begin
+      \$259  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$260  = result__valid;
+    if (\$141 ) begin
+      \$260  = \$142 ;
+    end
+    if (rst) begin
+      \$260  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$261  = result__payload;
+    if (\$141 ) begin
+      \$261  = new_acc;
+    end
+    if (rst) begin
+      \$261  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$262  = cfg;
+    if (\$143 ) begin
+      \$262  = cfg__payload;
+    end
+    if (rst) begin
+      \$262  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$263  = tile_blocks;
+    if (\$143 ) begin
+      \$263  = \$144 [4:0];
+    end
+    if (rst) begin
+      \$263  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$264  = beats_per_group;
+    if (\$143 ) begin
+      casez (cfg__payload[1:0])
+        2'h1:
+            casez (cfg__payload[3:2])
+              2'h1:
+                  \$264  = 2'h1;
+              2'h2:
+                  \$264  = 2'h1;
+            endcase
+        2'h2:
+            casez (cfg__payload[3:2])
+              2'h1:
+                  \$264  = 2'h1;
+              2'h2:
+                  \$264  = 2'h2;
+            endcase
+      endcase
+    end
+    if (rst) begin
+      \$264  = 2'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -1133,343 +1496,19 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
           slot_r1_l1 = s1_w[45:44];
     endcase
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = cfg;
-    if (\$81 ) begin
-      \$183  = cfg__payload;
-    end
-    if (rst) begin
-      \$183  = 28'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = tile_blocks;
-    if (\$81 ) begin
-      \$184  = \$82 [4:0];
-    end
-    if (rst) begin
-      \$184  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = beats_per_group;
-    if (\$81 ) begin
-      casez (cfg__payload[1:0])
-        2'h1:
-            casez (cfg__payload[3:2])
-              2'h1:
-                  \$185  = 2'h1;
-              2'h2:
-                  \$185  = 2'h1;
-            endcase
-        2'h2:
-            casez (cfg__payload[3:2])
-              2'h1:
-                  \$185  = 2'h1;
-              2'h2:
-                  \$185  = 2'h2;
-            endcase
-      endcase
-    end
-    if (rst) begin
-      \$185  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = wblk;
-    if (\$83 ) begin
-      (* full_case = 32'd1 *)
-      if (\$85 ) begin
-        \$186  = 5'h00;
-      end else begin
-        \$186  = \$87 [4:0];
-      end
-    end
-    if (rst) begin
-      \$186  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = full;
-    if (\$83 ) begin
-      if (\$85 ) begin
-        (* full_case = 32'd1 *)
-        casez (wsel)
-          1'h0:
-              \$187 [0] = 1'h1;
-          1'h1:
-              \$187 [1] = 1'h1;
-        endcase
-      end
-    end
-    if (\$100 ) begin
-      if (\$103 ) begin
-        if (\$107 ) begin
-          if (\$110 ) begin
-            (* full_case = 32'd1 *)
-            casez (rsel)
-              1'h0:
-                  \$187 [0] = 1'h0;
-              1'h1:
-                  \$187 [1] = 1'h0;
-            endcase
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$187  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = wsel;
-    if (\$83 ) begin
-      if (\$85 ) begin
-        \$188  = \$86 ;
-      end
-    end
-    if (rst) begin
-      \$188  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = \$signal ;
-    if (\$90 ) begin
-      \$189  = \$91 ;
-    end
-    if (rst) begin
-      \$189  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = \$signal$57 ;
-    if (\$90 ) begin
-      \$190  = \$94 ;
-    end
-    if (rst) begin
-      \$190  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = s1_last;
-    if (\$90 ) begin
-      \$191  = \$99 ;
-    end
-    if (rst) begin
-      \$191  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = s1_w;
-    if (\$90 ) begin
-      \$192  = w__payload;
-    end
-    if (rst) begin
-      \$192  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = s1_base;
-    if (\$90 ) begin
-      \$193  = base[1:0];
-    end
-    if (rst) begin
-      \$193  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = beat;
-    if (\$100 ) begin
-      \$194  = \$101 [0];
-      if (\$103 ) begin
-        \$194  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$194  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = group;
-    if (\$100 ) begin
-      if (\$103 ) begin
-        \$195  = \$104 [4:0];
-        if (\$107 ) begin
-          \$195  = 5'h00;
-        end
-      end
-    end
-    if (rst) begin
-      \$195  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$196  = base;
-    if (\$100 ) begin
-      if (\$103 ) begin
-        \$196  = \$105 [4:0];
-        if (\$107 ) begin
-          \$196  = 5'h00;
-        end
-      end
-    end
-    if (rst) begin
-      \$196  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = batch;
-    if (\$100 ) begin
-      if (\$103 ) begin
-        if (\$107 ) begin
-          \$197  = \$108 [15:0];
-          if (\$110 ) begin
-            \$197  = 16'h0000;
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$197  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = rsel;
-    if (\$100 ) begin
-      if (\$103 ) begin
-        if (\$107 ) begin
-          if (\$110 ) begin
-            \$198  = \$111 ;
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$198  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = \$signal$21 ;
-    if (\$114 ) begin
-      \$199  = \$signal ;
-    end
-    if (rst) begin
-      \$199  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = \$signal$52 ;
-    if (\$114 ) begin
-      \$200  = \$signal$57 ;
-    end
-    if (rst) begin
-      \$200  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = s2_last;
-    if (\$114 ) begin
-      \$201  = s1_last;
-    end
-    if (rst) begin
-      \$201  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = s2_prod;
-    if (\$117 ) begin
-      \$202 [15:0] = \$122 ;
-    end
-    if (\$125 ) begin
-      \$202 [31:16] = \$130 ;
-    end
-    if (\$133 ) begin
-      \$202 [47:32] = \$138 ;
-    end
-    if (\$141 ) begin
-      \$202 [63:48] = \$146 ;
-    end
-    if (\$149 ) begin
-      \$202 [79:64] = \$154 ;
-    end
-    if (\$157 ) begin
-      \$202 [95:80] = \$162 ;
-    end
-    if (\$165 ) begin
-      \$202 [111:96] = \$170 ;
-    end
-    if (\$173 ) begin
-      \$202 [127:112] = \$178 ;
-    end
-    if (rst) begin
-      \$202  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = acc;
-    if (\$181 ) begin
-      if (\$signal$21 ) begin
-        \$203  = new_acc;
-      end
-    end
-    if (rst) begin
-      \$203  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$204  = result__valid;
-    if (\$181 ) begin
-      \$204  = \$182 ;
-    end
-    if (rst) begin
-      \$204  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = result__payload;
-    if (\$181 ) begin
-      \$205  = new_acc;
-    end
-    if (rst) begin
-      \$205  = 128'h00000000000000000000000000000000;
-    end
-  end
-  assign \$signature__addr  = \$17 [2:0];
-  assign \$signature__data  = act__payload;
-  assign \$signature__addr$26  = \$22 [2:0];
-  assign \$signature__data$27  = act__payload;
-  assign \$signature__addr$29  = \$27 [2:0];
-  assign \$signature__data$30  = act__payload;
-  assign \$signature__addr$32  = \$32 [2:0];
-  assign \$signature__data$33  = act__payload;
-  assign \$signature__addr$36  = \$43 [2:0];
-  assign \$signature__addr$39  = \$50 [2:0];
-  assign \$signature__addr$41  = \$57 [2:0];
-  assign \$signature__addr$43  = \$62 [2:0];
-  assign idle = cfg__ready;
+  assign can_load = act__ready;
+  assign \$signature__addr  = \$150 [2:0];
+  assign \$signature__data$46  = act__payload;
+  assign \$signature__addr$48  = \$155 [2:0];
+  assign \$signature__data$49  = act__payload;
+  assign \$signature__addr$51  = \$160 [2:0];
+  assign \$signature__data$52  = act__payload;
+  assign \$signature__addr$54  = \$165 [2:0];
+  assign \$signature__data$55  = act__payload;
+  assign \$signature__addr$59  = \$185 [2:0];
+  assign \$signature__addr$62  = \$192 [2:0];
+  assign \$signature__addr$64  = \$199 [2:0];
+  assign \$signature__addr$66  = \$204 [2:0];
   assign \cfg__payload.g0  = cfg__payload[1:0];
   assign \cfg__payload.g1  = cfg__payload[3:2];
   assign \cfg__payload.h1  = cfg__payload[6:4];
@@ -1513,54 +1552,6 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   assign \result__payload[1]  = result__payload[127:64];
   assign \result__payload[1][0]  = result__payload[95:64];
   assign \result__payload[1][1]  = result__payload[127:96];
-  assign \$signature__data[0]  = act__payload[15:0];
-  assign \$signature__data[0][0]  = act__payload[7:0];
-  assign \$signature__data[0][1]  = act__payload[15:8];
-  assign \$signature__data[1]  = act__payload[31:16];
-  assign \$signature__data[1][0]  = act__payload[23:16];
-  assign \$signature__data[1][1]  = act__payload[31:24];
-  assign \$signature__data[2]  = act__payload[47:32];
-  assign \$signature__data[2][0]  = act__payload[39:32];
-  assign \$signature__data[2][1]  = act__payload[47:40];
-  assign \$signature__data[3]  = act__payload[63:48];
-  assign \$signature__data[3][0]  = act__payload[55:48];
-  assign \$signature__data[3][1]  = act__payload[63:56];
-  assign \$signature__data$27[0]  = act__payload[15:0];
-  assign \$signature__data$27[0][0]  = act__payload[7:0];
-  assign \$signature__data$27[0][1]  = act__payload[15:8];
-  assign \$signature__data$27[1]  = act__payload[31:16];
-  assign \$signature__data$27[1][0]  = act__payload[23:16];
-  assign \$signature__data$27[1][1]  = act__payload[31:24];
-  assign \$signature__data$27[2]  = act__payload[47:32];
-  assign \$signature__data$27[2][0]  = act__payload[39:32];
-  assign \$signature__data$27[2][1]  = act__payload[47:40];
-  assign \$signature__data$27[3]  = act__payload[63:48];
-  assign \$signature__data$27[3][0]  = act__payload[55:48];
-  assign \$signature__data$27[3][1]  = act__payload[63:56];
-  assign \$signature__data$30[0]  = act__payload[15:0];
-  assign \$signature__data$30[0][0]  = act__payload[7:0];
-  assign \$signature__data$30[0][1]  = act__payload[15:8];
-  assign \$signature__data$30[1]  = act__payload[31:16];
-  assign \$signature__data$30[1][0]  = act__payload[23:16];
-  assign \$signature__data$30[1][1]  = act__payload[31:24];
-  assign \$signature__data$30[2]  = act__payload[47:32];
-  assign \$signature__data$30[2][0]  = act__payload[39:32];
-  assign \$signature__data$30[2][1]  = act__payload[47:40];
-  assign \$signature__data$30[3]  = act__payload[63:48];
-  assign \$signature__data$30[3][0]  = act__payload[55:48];
-  assign \$signature__data$30[3][1]  = act__payload[63:56];
-  assign \$signature__data$33[0]  = act__payload[15:0];
-  assign \$signature__data$33[0][0]  = act__payload[7:0];
-  assign \$signature__data$33[0][1]  = act__payload[15:8];
-  assign \$signature__data$33[1]  = act__payload[31:16];
-  assign \$signature__data$33[1][0]  = act__payload[23:16];
-  assign \$signature__data$33[1][1]  = act__payload[31:24];
-  assign \$signature__data$33[2]  = act__payload[47:32];
-  assign \$signature__data$33[2][0]  = act__payload[39:32];
-  assign \$signature__data$33[2][1]  = act__payload[47:40];
-  assign \$signature__data$33[3]  = act__payload[63:48];
-  assign \$signature__data$33[3][0]  = act__payload[55:48];
-  assign \$signature__data$33[3][1]  = act__payload[63:56];
   assign \cfg.g0  = cfg[1:0];
   assign \cfg.g1  = cfg[3:2];
   assign \cfg.h1  = cfg[6:4];
@@ -1586,18 +1577,6 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   assign \s1_w[1].slot  = s1_w[47:44];
   assign \s1_w[1].slot[0]  = s1_w[45:44];
   assign \s1_w[1].slot[1]  = s1_w[47:46];
-  assign \new_acc[0]  = new_acc[63:0];
-  assign \new_acc[0][0]  = new_acc[31:0];
-  assign \new_acc[0][1]  = new_acc[63:32];
-  assign \new_acc[1]  = new_acc[127:64];
-  assign \new_acc[1][0]  = new_acc[95:64];
-  assign \new_acc[1][1]  = new_acc[127:96];
-  assign \acc[0]  = acc[63:0];
-  assign \acc[0][0]  = acc[31:0];
-  assign \acc[0][1]  = acc[63:32];
-  assign \acc[1]  = acc[127:64];
-  assign \acc[1][0]  = acc[95:64];
-  assign \acc[1][1]  = acc[127:96];
   assign \s2_prod[0]  = s2_prod[63:0];
   assign \s2_prod[0][0]  = s2_prod[31:0];
   assign \s2_prod[0][0][0]  = s2_prod[15:0];
@@ -1612,65 +1591,221 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   assign \s2_prod[1][1]  = s2_prod[127:96];
   assign \s2_prod[1][1][0]  = s2_prod[111:96];
   assign \s2_prod[1][1][1]  = s2_prod[127:112];
-  assign \$signature__data$61[0]  = \$signature__data$61 [15:0];
-  assign \$signature__data$61[0][0]  = \$signature__data$61 [7:0];
-  assign \$signature__data$61[0][1]  = \$signature__data$61 [15:8];
-  assign \$signature__data$61[1]  = \$signature__data$61 [31:16];
-  assign \$signature__data$61[1][0]  = \$signature__data$61 [23:16];
-  assign \$signature__data$61[1][1]  = \$signature__data$61 [31:24];
-  assign \$signature__data$61[2]  = \$signature__data$61 [47:32];
-  assign \$signature__data$61[2][0]  = \$signature__data$61 [39:32];
-  assign \$signature__data$61[2][1]  = \$signature__data$61 [47:40];
-  assign \$signature__data$61[3]  = \$signature__data$61 [63:48];
-  assign \$signature__data$61[3][0]  = \$signature__data$61 [55:48];
-  assign \$signature__data$61[3][1]  = \$signature__data$61 [63:56];
-  assign \$signature__data$62[0]  = \$signature__data$62 [15:0];
-  assign \$signature__data$62[0][0]  = \$signature__data$62 [7:0];
-  assign \$signature__data$62[0][1]  = \$signature__data$62 [15:8];
-  assign \$signature__data$62[1]  = \$signature__data$62 [31:16];
-  assign \$signature__data$62[1][0]  = \$signature__data$62 [23:16];
-  assign \$signature__data$62[1][1]  = \$signature__data$62 [31:24];
-  assign \$signature__data$62[2]  = \$signature__data$62 [47:32];
-  assign \$signature__data$62[2][0]  = \$signature__data$62 [39:32];
-  assign \$signature__data$62[2][1]  = \$signature__data$62 [47:40];
-  assign \$signature__data$62[3]  = \$signature__data$62 [63:48];
-  assign \$signature__data$62[3][0]  = \$signature__data$62 [55:48];
-  assign \$signature__data$62[3][1]  = \$signature__data$62 [63:56];
-  assign \$signature__data$63[0]  = \$signature__data$63 [15:0];
-  assign \$signature__data$63[0][0]  = \$signature__data$63 [7:0];
-  assign \$signature__data$63[0][1]  = \$signature__data$63 [15:8];
-  assign \$signature__data$63[1]  = \$signature__data$63 [31:16];
-  assign \$signature__data$63[1][0]  = \$signature__data$63 [23:16];
-  assign \$signature__data$63[1][1]  = \$signature__data$63 [31:24];
-  assign \$signature__data$63[2]  = \$signature__data$63 [47:32];
-  assign \$signature__data$63[2][0]  = \$signature__data$63 [39:32];
-  assign \$signature__data$63[2][1]  = \$signature__data$63 [47:40];
-  assign \$signature__data$63[3]  = \$signature__data$63 [63:48];
-  assign \$signature__data$63[3][0]  = \$signature__data$63 [55:48];
-  assign \$signature__data$63[3][1]  = \$signature__data$63 [63:56];
-  assign \$signature__data$64[0]  = \$signature__data$64 [15:0];
-  assign \$signature__data$64[0][0]  = \$signature__data$64 [7:0];
-  assign \$signature__data$64[0][1]  = \$signature__data$64 [15:8];
-  assign \$signature__data$64[1]  = \$signature__data$64 [31:16];
-  assign \$signature__data$64[1][0]  = \$signature__data$64 [23:16];
-  assign \$signature__data$64[1][1]  = \$signature__data$64 [31:24];
-  assign \$signature__data$64[2]  = \$signature__data$64 [47:32];
-  assign \$signature__data$64[2][0]  = \$signature__data$64 [39:32];
-  assign \$signature__data$64[2][1]  = \$signature__data$64 [47:40];
-  assign \$signature__data$64[3]  = \$signature__data$64 [63:48];
-  assign \$signature__data$64[3][0]  = \$signature__data$64 [55:48];
-  assign \$signature__data$64[3][1]  = \$signature__data$64 [63:56];
-  assign new_acc[127:96] = \$80 [31:0];
-  assign new_acc[95:64] = \$76 [31:0];
-  assign new_acc[63:32] = \$72 [31:0];
-  assign new_acc[31:0] = \$68 [31:0];
-  assign \$16  = { 2'h0, wblk[4:2] };
-  assign \$21  = { 2'h0, wblk[4:2] };
-  assign \$26  = { 2'h0, wblk[4:2] };
-  assign \$31  = { 2'h0, wblk[4:2] };
-  assign \$40  = { 2'h0, base[4:2] };
-  assign \$47  = { 2'h0, base[4:2] };
-  assign \$54  = { 2'h0, base[4:2] };
-  assign \$61  = { 2'h0, base[4:2] };
-  assign \$4  = beat;
+  assign \$signature__data[0]  = \$signature__data [15:0];
+  assign \$signature__data[0][0]  = \$signature__data [7:0];
+  assign \$signature__data[0][1]  = \$signature__data [15:8];
+  assign \$signature__data[1]  = \$signature__data [31:16];
+  assign \$signature__data[1][0]  = \$signature__data [23:16];
+  assign \$signature__data[1][1]  = \$signature__data [31:24];
+  assign \$signature__data[2]  = \$signature__data [47:32];
+  assign \$signature__data[2][0]  = \$signature__data [39:32];
+  assign \$signature__data[2][1]  = \$signature__data [47:40];
+  assign \$signature__data[3]  = \$signature__data [63:48];
+  assign \$signature__data[3][0]  = \$signature__data [55:48];
+  assign \$signature__data[3][1]  = \$signature__data [63:56];
+  assign \$signature__data$34[0]  = \$signature__data$34 [15:0];
+  assign \$signature__data$34[0][0]  = \$signature__data$34 [7:0];
+  assign \$signature__data$34[0][1]  = \$signature__data$34 [15:8];
+  assign \$signature__data$34[1]  = \$signature__data$34 [31:16];
+  assign \$signature__data$34[1][0]  = \$signature__data$34 [23:16];
+  assign \$signature__data$34[1][1]  = \$signature__data$34 [31:24];
+  assign \$signature__data$34[2]  = \$signature__data$34 [47:32];
+  assign \$signature__data$34[2][0]  = \$signature__data$34 [39:32];
+  assign \$signature__data$34[2][1]  = \$signature__data$34 [47:40];
+  assign \$signature__data$34[3]  = \$signature__data$34 [63:48];
+  assign \$signature__data$34[3][0]  = \$signature__data$34 [55:48];
+  assign \$signature__data$34[3][1]  = \$signature__data$34 [63:56];
+  assign \$signature__data$35[0]  = \$signature__data$35 [15:0];
+  assign \$signature__data$35[0][0]  = \$signature__data$35 [7:0];
+  assign \$signature__data$35[0][1]  = \$signature__data$35 [15:8];
+  assign \$signature__data$35[1]  = \$signature__data$35 [31:16];
+  assign \$signature__data$35[1][0]  = \$signature__data$35 [23:16];
+  assign \$signature__data$35[1][1]  = \$signature__data$35 [31:24];
+  assign \$signature__data$35[2]  = \$signature__data$35 [47:32];
+  assign \$signature__data$35[2][0]  = \$signature__data$35 [39:32];
+  assign \$signature__data$35[2][1]  = \$signature__data$35 [47:40];
+  assign \$signature__data$35[3]  = \$signature__data$35 [63:48];
+  assign \$signature__data$35[3][0]  = \$signature__data$35 [55:48];
+  assign \$signature__data$35[3][1]  = \$signature__data$35 [63:56];
+  assign \$signature__data$36[0]  = \$signature__data$36 [15:0];
+  assign \$signature__data$36[0][0]  = \$signature__data$36 [7:0];
+  assign \$signature__data$36[0][1]  = \$signature__data$36 [15:8];
+  assign \$signature__data$36[1]  = \$signature__data$36 [31:16];
+  assign \$signature__data$36[1][0]  = \$signature__data$36 [23:16];
+  assign \$signature__data$36[1][1]  = \$signature__data$36 [31:24];
+  assign \$signature__data$36[2]  = \$signature__data$36 [47:32];
+  assign \$signature__data$36[2][0]  = \$signature__data$36 [39:32];
+  assign \$signature__data$36[2][1]  = \$signature__data$36 [47:40];
+  assign \$signature__data$36[3]  = \$signature__data$36 [63:48];
+  assign \$signature__data$36[3][0]  = \$signature__data$36 [55:48];
+  assign \$signature__data$36[3][1]  = \$signature__data$36 [63:56];
+  assign \acc[0]  = acc[63:0];
+  assign \acc[0][0]  = acc[31:0];
+  assign \acc[0][1]  = acc[63:32];
+  assign \acc[1]  = acc[127:64];
+  assign \acc[1][0]  = acc[95:64];
+  assign \acc[1][1]  = acc[127:96];
+  assign \new_acc[0]  = new_acc[63:0];
+  assign \new_acc[0][0]  = new_acc[31:0];
+  assign \new_acc[0][1]  = new_acc[63:32];
+  assign \new_acc[1]  = new_acc[127:64];
+  assign \new_acc[1][0]  = new_acc[95:64];
+  assign \new_acc[1][1]  = new_acc[127:96];
+  assign \$signature__data$46[0]  = act__payload[15:0];
+  assign \$signature__data$46[0][0]  = act__payload[7:0];
+  assign \$signature__data$46[0][1]  = act__payload[15:8];
+  assign \$signature__data$46[1]  = act__payload[31:16];
+  assign \$signature__data$46[1][0]  = act__payload[23:16];
+  assign \$signature__data$46[1][1]  = act__payload[31:24];
+  assign \$signature__data$46[2]  = act__payload[47:32];
+  assign \$signature__data$46[2][0]  = act__payload[39:32];
+  assign \$signature__data$46[2][1]  = act__payload[47:40];
+  assign \$signature__data$46[3]  = act__payload[63:48];
+  assign \$signature__data$46[3][0]  = act__payload[55:48];
+  assign \$signature__data$46[3][1]  = act__payload[63:56];
+  assign \$signature__data$49[0]  = act__payload[15:0];
+  assign \$signature__data$49[0][0]  = act__payload[7:0];
+  assign \$signature__data$49[0][1]  = act__payload[15:8];
+  assign \$signature__data$49[1]  = act__payload[31:16];
+  assign \$signature__data$49[1][0]  = act__payload[23:16];
+  assign \$signature__data$49[1][1]  = act__payload[31:24];
+  assign \$signature__data$49[2]  = act__payload[47:32];
+  assign \$signature__data$49[2][0]  = act__payload[39:32];
+  assign \$signature__data$49[2][1]  = act__payload[47:40];
+  assign \$signature__data$49[3]  = act__payload[63:48];
+  assign \$signature__data$49[3][0]  = act__payload[55:48];
+  assign \$signature__data$49[3][1]  = act__payload[63:56];
+  assign \$signature__data$52[0]  = act__payload[15:0];
+  assign \$signature__data$52[0][0]  = act__payload[7:0];
+  assign \$signature__data$52[0][1]  = act__payload[15:8];
+  assign \$signature__data$52[1]  = act__payload[31:16];
+  assign \$signature__data$52[1][0]  = act__payload[23:16];
+  assign \$signature__data$52[1][1]  = act__payload[31:24];
+  assign \$signature__data$52[2]  = act__payload[47:32];
+  assign \$signature__data$52[2][0]  = act__payload[39:32];
+  assign \$signature__data$52[2][1]  = act__payload[47:40];
+  assign \$signature__data$52[3]  = act__payload[63:48];
+  assign \$signature__data$52[3][0]  = act__payload[55:48];
+  assign \$signature__data$52[3][1]  = act__payload[63:56];
+  assign \$signature__data$55[0]  = act__payload[15:0];
+  assign \$signature__data$55[0][0]  = act__payload[7:0];
+  assign \$signature__data$55[0][1]  = act__payload[15:8];
+  assign \$signature__data$55[1]  = act__payload[31:16];
+  assign \$signature__data$55[1][0]  = act__payload[23:16];
+  assign \$signature__data$55[1][1]  = act__payload[31:24];
+  assign \$signature__data$55[2]  = act__payload[47:32];
+  assign \$signature__data$55[2][0]  = act__payload[39:32];
+  assign \$signature__data$55[2][1]  = act__payload[47:40];
+  assign \$signature__data$55[3]  = act__payload[63:48];
+  assign \$signature__data$55[3][0]  = act__payload[55:48];
+  assign \$signature__data$55[3][1]  = act__payload[63:56];
+  assign new_acc[127:96] = \$222 [31:0];
+  assign new_acc[95:64] = \$218 [31:0];
+  assign new_acc[63:32] = \$214 [31:0];
+  assign new_acc[31:0] = \$210 [31:0];
+  assign \$2  = \$1 ;
+  assign \$5  = \$4 ;
+  assign \$11  = \$10 ;
+  assign \$15  = \$14 ;
+  assign \$24  = \$23 ;
+  assign \$31  = \$30 ;
+  assign \$43  = \$42 ;
+  assign \$51  = \$50 ;
+  assign \$68  = \$67 ;
+  assign \$149  = { 2'h0, wblk[4:2] };
+  assign \$154  = { 2'h0, wblk[4:2] };
+  assign \$159  = { 2'h0, wblk[4:2] };
+  assign \$164  = { 2'h0, wblk[4:2] };
+  assign \$174  = \$173 ;
+  assign \$182  = { 2'h0, base[4:2] };
+  assign \$189  = { 2'h0, base[4:2] };
+  assign \$196  = { 2'h0, base[4:2] };
+  assign \$203  = { 2'h0, base[4:2] };
+endmodule
+
+(* generator = "Amaranth" *)
+module \highlight_small.halves (rst, load_done, compute_done, can_load, can_compute, busy, wsel, rsel, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  wire \$1 ;
+  wire \$2 ;
+  wire \$3 ;
+  reg [1:0] \$4 ;
+  reg \$5 ;
+  reg \$6 ;
+  output busy;
+  wire busy;
+  output can_compute;
+  wire can_compute;
+  output can_load;
+  wire can_load;
+  input clk;
+  wire clk;
+  input compute_done;
+  wire compute_done;
+  reg [1:0] full = 2'h0;
+  input load_done;
+  wire load_done;
+  output rsel;
+  reg rsel = 1'h0;
+  input rst;
+  wire rst;
+  output wsel;
+  reg wsel = 1'h0;
+  assign busy = | full;
+  assign \$2  = ~ wsel;
+  assign \$3  = ~ rsel;
+  always @(posedge clk)
+    full <= \$4 ;
+  always @(posedge clk)
+    wsel <= \$5 ;
+  always @(posedge clk)
+    rsel <= \$6 ;
+  assign \$1  = full >> wsel;
+  assign can_load = ~ \$1 ;
+  assign can_compute = full >> rsel;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$4  = full;
+    if (load_done) begin
+      (* full_case = 32'd1 *)
+      casez (wsel)
+        1'h0:
+            \$4 [0] = 1'h1;
+        1'h1:
+            \$4 [1] = 1'h1;
+      endcase
+    end
+    if (compute_done) begin
+      (* full_case = 32'd1 *)
+      casez (rsel)
+        1'h0:
+            \$4 [0] = 1'h0;
+        1'h1:
+            \$4 [1] = 1'h0;
+      endcase
+    end
+    if (rst) begin
+      \$4  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$5  = wsel;
+    if (load_done) begin
+      \$5  = \$2 ;
+    end
+    if (rst) begin
+      \$5  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$6  = rsel;
+    if (compute_done) begin
+      \$6  = \$3 ;
+    end
+    if (rst) begin
+      \$6  = 1'h0;
+    end
+  end
 endmodule

@@ -23,6 +23,7 @@ from amaranth import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..tiles import PingPong, loop_nest
 from .config import HighLightConfig
 
 
@@ -52,75 +53,44 @@ class HighLightArray(wiring.Component):
         tile_blocks = Signal(range(c.max_blocks + 2))
 
         # ----- banked, double-buffered activation memory ----------------------------
-        depth = 2 * c.bank_rows
+        m.submodules.halves = halves = PingPong()
         banks = []
         for k in range(c.banks):
-            mem = memory.Memory(shape=c.act_layout, depth=depth, init=[])
+            mem = memory.Memory(shape=c.act_layout, depth=2 * c.bank_rows, init=[])
             m.submodules[f"bank{k}"] = mem
             banks.append((mem.write_port(), mem.read_port()))
-
-        full = Signal(2)                        # a half holds a complete tile
-        wsel = Signal()                         # half being loaded
-        rsel = Signal()                         # half being computed
-        wblk = Signal(range(c.max_blocks + 1))  # next block address to load
         lg_banks = (c.banks - 1).bit_length()
-
-        # ----- S0 sequencer state -----------------------------------------------------
-        beat = Signal(range(c.g1_max))
-        group = Signal(range(c.max_blocks + 1))
-        batch = Signal(unsigned(cfg.batches.shape().width))
-        base = Signal(range(c.max_blocks + c.h1_max + 1))  # first block of the group
-
-        # ----- pipeline registers ---------------------------------------------------------
-        s1_valid, s1_first, s1_last = Signal(), Signal(), Signal()
-        s1_w = Signal(c.weight_layout)
-        s1_base = Signal(range(c.banks))
-        prod_shape = data.ArrayLayout(data.ArrayLayout(
-            data.ArrayLayout(signed(2 * c.data_width), c.cols), c.lanes), c.rows)
-        s2_valid, s2_first, s2_last = Signal(), Signal(), Signal()
-        s2_prod = Signal(prod_shape)
-        acc = Signal(c.result_layout)
 
         stall = self.result.valid & ~self.result.ready
         advance = ~stall
-        busy = full.any() | (wblk != 0) | (beat != 0) | (group != 0) | (batch != 0) | s1_valid | s2_valid
-        m.d.comb += self.idle.eq(~busy & ~self.result.valid)
+        issue = self.w.valid & self.w.ready
 
-        # ----- configuration: accepted only when nothing is in flight ------------------
-        m.d.comb += self.cfg.ready.eq(self.idle)
-        with m.If(self.cfg.valid & self.cfg.ready):
-            p = self.cfg.payload
-            m.d.sync += [
-                cfg.eq(p),
-                tile_blocks.eq(p.groups * p.h1),
-            ]
-            with m.Switch(p.g0):
-                for g0 in range(1, c.g0_max + 1):
-                    with m.Case(g0):
-                        with m.Switch(p.g1):
-                            for g1 in range(1, c.g1_max + 1):
-                                with m.Case(g1):
-                                    m.d.sync += beats_per_group.eq(c.beats_per_group(g1, g0))
+        # ----- S0 sequencer: for batch, for group, for beat -----------------------------
+        (beat, group, batch), (group_end, batch_end, tile_end) = loop_nest(
+            m, issue, [beats_per_group, cfg.groups, cfg.batches], ["beat", "group", "batch"])
+        base = Signal(range(c.max_blocks + c.h1_max + 1))  # first block of the group
+        with m.If(issue & batch_end):
+            m.d.sync += base.eq(0)
+        with m.Elif(issue & group_end):
+            m.d.sync += base.eq(base + cfg.h1)
 
         # ----- loader: one activation block per cycle into the free half --------------
-        m.d.comb += self.act.ready.eq(~full.bit_select(wsel, 1))
+        wblk = Signal(range(c.max_blocks + 1))  # next block address to load
+        load = self.act.valid & self.act.ready
+        load_done = wblk == tile_blocks - 1
+        m.d.comb += [self.act.ready.eq(halves.can_load), halves.load_done.eq(load & load_done)]
+        with m.If(load):
+            m.d.sync += wblk.eq(Mux(load_done, 0, wblk + 1))
         bank_of_blk = wblk[:lg_banks] if lg_banks else Const(0)
-        row_of_blk = wblk >> lg_banks
         for k, (wr, _) in enumerate(banks):
             m.d.comb += [
-                wr.addr.eq(Mux(wsel, c.bank_rows, 0) + row_of_blk),
+                wr.addr.eq(Mux(halves.wsel, c.bank_rows, 0) + (wblk >> lg_banks)),
                 wr.data.eq(self.act.payload),
-                wr.en.eq(self.act.valid & self.act.ready & (bank_of_blk == k)),
+                wr.en.eq(load & (bank_of_blk == k)),
             ]
-        with m.If(self.act.valid & self.act.ready):
-            with m.If(wblk == tile_blocks - 1):
-                m.d.sync += [wblk.eq(0), full.bit_select(wsel, 1).eq(1), wsel.eq(~wsel)]
-            with m.Else():
-                m.d.sync += wblk.eq(wblk + 1)
 
         # ----- S0: issue one weight beat, address the group window ---------------------
-        m.d.comb += self.w.ready.eq(full.bit_select(rsel, 1) & advance)
-        issue = self.w.valid & self.w.ready
+        m.d.comb += [self.w.ready.eq(halves.can_compute & advance), halves.compute_done.eq(issue & tile_end)]
         base_bank = base[:lg_banks] if lg_banks else Const(0)
         for k, (_, rd) in enumerate(banks):
             # Bank k holds the window block base + ((k - base) mod banks): one row further
@@ -128,29 +98,24 @@ class HighLightArray(wiring.Component):
             row = base >> lg_banks
             if k < c.banks - 1:
                 row = row + (base_bank > k)
-            m.d.comb += [rd.addr.eq(Mux(rsel, c.bank_rows, 0) + row), rd.en.eq(advance)]
+            m.d.comb += [rd.addr.eq(Mux(halves.rsel, c.bank_rows, 0) + row), rd.en.eq(advance)]
 
-        last_beat = beat == beats_per_group - 1
-        last_group = group == cfg.groups - 1
-        last_batch = batch == cfg.batches - 1
+        s1_valid, s1_first, s1_last = Signal(), Signal(), Signal()
+        s1_w = Signal(c.weight_layout)
+        s1_base = Signal(range(c.banks))
         with m.If(advance):
             m.d.sync += [
                 s1_valid.eq(issue),
                 s1_first.eq((beat == 0) & (group == 0)),
-                s1_last.eq(last_beat & last_group),
+                s1_last.eq(batch_end),
                 s1_w.eq(self.w.payload),
                 s1_base.eq(base_bank),
             ]
-        with m.If(issue):
-            m.d.sync += beat.eq(beat + 1)
-            with m.If(last_beat):
-                m.d.sync += [beat.eq(0), group.eq(group + 1), base.eq(base + cfg.h1)]
-                with m.If(last_group):
-                    m.d.sync += [group.eq(0), base.eq(0), batch.eq(batch + 1)]
-                    with m.If(last_batch):
-                        m.d.sync += [batch.eq(0), full.bit_select(rsel, 1).eq(0), rsel.eq(~rsel)]
 
         # ----- S1: lane muxes (block by rank-1 slot, element by rank-0 offset), multiply --
+        s2_valid, s2_first, s2_last = Signal(), Signal(), Signal()
+        s2_prod = Signal(data.ArrayLayout(data.ArrayLayout(
+            data.ArrayLayout(signed(2 * c.data_width), c.cols), c.lanes), c.rows))
         with m.If(advance):
             m.d.sync += [s2_valid.eq(s1_valid), s2_first.eq(s1_first), s2_last.eq(s1_last)]
         for r in range(c.rows):
@@ -169,6 +134,7 @@ class HighLightArray(wiring.Component):
                         m.d.sync += s2_prod[r][lane][col].eq(wrow.value[lane] * window[index])
 
         # ----- S2: reduce lanes, accumulate, emit a row batch ---------------------------
+        acc = Signal(c.result_layout)
         new_acc = Signal(c.result_layout)
         for r in range(c.rows):
             for col in range(c.cols):
@@ -181,4 +147,19 @@ class HighLightArray(wiring.Component):
                 self.result.valid.eq(s2_valid & s2_last),
                 self.result.payload.eq(new_acc),
             ]
+
+        # ----- configuration: accepted only when nothing is in flight ------------------
+        in_flight = (halves.busy | (wblk != 0) | (beat != 0) | (group != 0) | (batch != 0)
+                     | s1_valid | s2_valid | self.result.valid)
+        m.d.comb += [self.idle.eq(~in_flight), self.cfg.ready.eq(~in_flight)]
+        with m.If(self.cfg.valid & self.cfg.ready):
+            p = self.cfg.payload
+            m.d.sync += [cfg.eq(p), tile_blocks.eq(p.groups * p.h1)]
+            with m.Switch(p.g0):
+                for g0 in range(1, c.g0_max + 1):
+                    with m.Case(g0):
+                        with m.Switch(p.g1):
+                            for g1 in range(1, c.g1_max + 1):
+                                with m.Case(g1):
+                                    m.d.sync += beats_per_group.eq(c.beats_per_group(g1, g0))
         return m

@@ -15,6 +15,8 @@ from pathlib import Path
 from amaranth.lib import data
 from amaranth.hdl import signed, unsigned
 
+from ..tiles import RESULT_LATENCY
+
 #: Width of the run-time ``batches`` field: row batches per tile (M rows / array rows).
 BATCH_WIDTH = 16
 
@@ -178,26 +180,6 @@ class HighLightConfig:
         """Groups of one tile that fit a buffer half."""
         return self.max_blocks // h1
 
-    def tile_cycles(self, tiles) -> int:
-        """Exact cycles of a stall-free run, first activation beat to last result beat.
-
-        ``tiles`` lists (blocks, beats) per tile. The act stream fills one buffer half at
-        one block per cycle while the other half computes at one weight beat per cycle; a
-        half is freed the cycle after its last beat issues; results leave 3 cycles after
-        their last beat. With no back-pressure this recurrence is exact (tested in RTL).
-        """
-        load_end = [-1, -1]    # last load cycle of the tile now in each half
-        issue_end = [-1, -1]   # last issue cycle of the tile now in each half
-        last_issue = -1
-        prev_load_end = -1
-        for i, (blocks, beats) in enumerate(tiles):
-            half = i % 2
-            load_start = max(prev_load_end + 1, issue_end[half] + 1)
-            prev_load_end = load_end[half] = load_start + blocks - 1
-            first_issue = max(load_end[half] + 1, last_issue + 1)
-            last_issue = issue_end[half] = first_issue + beats - 1
-        return last_issue + 4
-
     # ----- description ---------------------------------------------------------------
     def parameters(self) -> dict:
         return dataclasses.asdict(self)
@@ -219,7 +201,7 @@ class HighLightConfig:
                 "overflow": (f"none: any K <= k_max={self.k_max} of {self.data_width}-bit products sums to "
                              f"|y| <= {worst} < 2^{self.acc_width - 1}"),
             },
-            "latency": {"result_after_last_weight_beat": 3},
+            "latency": {"result_after_last_weight_beat": RESULT_LATENCY},
         }
 
     @classmethod

@@ -14,6 +14,7 @@ import numpy as np
 
 from sparseloom.gen.emit import layout_fields
 from sparseloom.gen.highlight import HighLightConfig
+from sparseloom.gen.tiles import tile_cycles
 from sparseloom.golden import hss
 
 from .bits import pack, unpack
@@ -45,8 +46,8 @@ class HighLightPlan:
         return len(self.tiles) * self.batches
 
     def model_cycles(self) -> int:
-        """Cycles the array takes with no stalls (exact, see ``HighLightConfig.tile_cycles``)."""
-        return self.config.tile_cycles([(len(t.act), t.beats) for t in self.tiles])
+        """Cycles the array takes with no stalls (exact, see ``gen.tiles.tile_cycles``)."""
+        return tile_cycles([(len(t.act), t.beats) for t in self.tiles])
 
     def assemble(self, result_words: list[int]) -> np.ndarray:
         """Y (int32, M x N) from the result beats, in stream order."""

@@ -1,0 +1,80 @@
+"""Pieces shared by the tiled cores: ping-pong buffer control, loop nests, the cycle model.
+
+Every core here is activation-stationary per tile: a loader fills one half of a double
+buffer while a three-stage compute pipeline (issue / select+multiply / accumulate)
+drains the other half, one weight beat per cycle, stalling only on result back-pressure.
+"""
+from amaranth import Const, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+#: Cycles from the issue of a batch's last weight beat to its result handshake.
+RESULT_LATENCY = 3
+
+
+class PingPong(wiring.Component):
+    """Which half the loader fills (``wsel``) and which the compute side reads (``rsel``).
+
+    A half becomes full on ``load_done`` and free again on ``compute_done``; the two never
+    name the same half in one cycle (loading needs it free, computing needs it full).
+    """
+
+    load_done: In(1)
+    compute_done: In(1)
+    wsel: Out(1)
+    rsel: Out(1)
+    can_load: Out(1)
+    can_compute: Out(1)
+    busy: Out(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        full = Signal(2)
+        m.d.comb += [
+            self.can_load.eq(~full.bit_select(self.wsel, 1)),
+            self.can_compute.eq(full.bit_select(self.rsel, 1)),
+            self.busy.eq(full.any()),
+        ]
+        with m.If(self.load_done):
+            m.d.sync += [full.bit_select(self.wsel, 1).eq(1), self.wsel.eq(~self.wsel)]
+        with m.If(self.compute_done):
+            m.d.sync += [full.bit_select(self.rsel, 1).eq(0), self.rsel.eq(~self.rsel)]
+        return m
+
+
+def loop_nest(m: Module, step, limits, names):
+    """Counters of ``for names[-1] ... for names[0]`` (innermost first) advancing on ``step``.
+
+    ``limits`` are the run-time trip counts. Returns ``(counters, ends)`` where ``ends[i]``
+    is high when this step completes level i (all counters 0..i at their last value).
+    """
+    counters, ends = [], []
+    done = Const(1)
+    for limit, name in zip(limits, names):
+        counter = Signal(range(max(2, 1 << len(limit))), name=name)
+        done = done & (counter == limit - 1)
+        with m.If(step & (ends[-1] if ends else Const(1))):
+            m.d.sync += counter.eq(Mux(done, 0, counter + 1))
+        counters.append(counter)
+        ends.append(done)
+    return counters, ends
+
+
+def tile_cycles(tiles) -> int:
+    """Exact cycles of a stall-free run, first activation beat to last result beat.
+
+    ``tiles`` lists ``(load_beats, compute_beats)`` per tile. A tile loads one beat per
+    cycle into its half once the previous load ended and the half is free (the cycle after
+    the tile two back issued its last beat); it computes one beat per cycle once loaded
+    and after the previous tile; results leave ``RESULT_LATENCY`` cycles after their last
+    beat. With no back-pressure this recurrence is exact (asserted against RTL).
+    """
+    issue_end = [-1, -1]   # last issue cycle of the tile now in each half
+    last_issue = -1
+    load_end = -1
+    for i, (loads, beats) in enumerate(tiles):
+        half = i % 2
+        load_end = max(load_end + 1, issue_end[half] + 1) + loads - 1
+        first_issue = max(load_end + 1, last_issue + 1)
+        last_issue = issue_end[half] = first_issue + beats - 1
+    return last_issue + RESULT_LATENCY + 1
