@@ -1,59 +1,37 @@
 """Simulator-side tests of the HighLight array: every output word against the golden GEMM.
 
 Run through ``test_highlight.py``; the configuration arrives as JSON in
-``SPARSELOOM_CONFIG`` and the patterns to cover in ``SPARSELOOM_PATTERNS``. Random data
-comes from ``random.Random(cocotb.RANDOM_SEED)``; the seed is logged by cocotb and
-reproduced with ``COCOTB_RANDOM_SEED``.
+``SPARSELOOM_CONFIG`` and the patterns to cover (all provisioned ones unless
+``SPARSELOOM_PATTERNS`` lists some, ``;``-separated). Random data comes from cocotb's
+logged seed; ``COCOTB_RANDOM_SEED`` reproduces a run.
 """
 from __future__ import annotations
 
-import json
 import os
-import random
 
 import cocotb
 import numpy as np
 
-from sparseloom.gen.highlight import HighLightConfig
+from checks import check_gemm, setup
 from sparseloom.golden import hss
 from sparseloom.sim.engine import start
 from sparseloom.sim.highlight_plan import plan_gemm
-from sparseloom.sim.highlight_run import run_plan
 
 
 def _setup():
     """The configuration, the patterns to cover, and data/stall generators from the logged seed."""
-    config = HighLightConfig.from_dict(json.loads(os.environ["SPARSELOOM_CONFIG"]))
-    patterns = json.loads(os.environ.get("SPARSELOOM_PATTERNS", "null")) or config.provisioned_patterns()
-    seed = cocotb.RANDOM_SEED
-    return (config, [hss.HSSPattern.parse(p) for p in patterns],
-            np.random.default_rng(seed), random.Random(seed))
-
-
-def assert_equal(got: np.ndarray, want: np.ndarray, what: str) -> None:
-    """Compare every element; the report names the first mismatching ones."""
-    assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
-    bad = np.argwhere(got != want)
-    if len(bad):
-        lines = [f"Y[{i},{j}] expected {want[i, j]} got {got[i, j]}" for i, j in bad[:8]]
-        raise AssertionError(f"{what}: {len(bad)} of {want.size} outputs differ:\n  " + "\n  ".join(lines))
+    _, config, _, rng, stall_rng = setup()
+    patterns = os.environ.get("SPARSELOOM_PATTERNS")
+    patterns = patterns.split(";") if patterns else config.provisioned_patterns()
+    return config, [hss.HSSPattern.parse(p) for p in patterns], rng, stall_rng
 
 
 def random_weights(rng: np.random.Generator, m: int, k: int, pattern) -> np.ndarray:
     return hss.prune(rng.integers(-128, 128, size=(m, k), dtype=np.int8), pattern)
 
 
-async def check_gemm(dut, config, pattern, w, x, *, stall, rng, exact_cycles=False):
-    plan = plan_gemm(config, pattern, w, x)
-    y, cycles = await run_plan(dut, plan, stall=stall, rng=rng)
-    what = f"{config.name} pattern {pattern} M={w.shape[0]} K={w.shape[1]} N={x.shape[1]}"
-    assert_equal(y, hss.gemm(w, x), what)
-    model = plan.model_cycles()
-    if exact_cycles:
-        assert cycles == model, f"{what}: {cycles} cycles, the cycle model promises {model}"
-    else:
-        assert cycles >= model, f"{what}: {cycles} cycles is below the stall-free bound {model}"
-    return cycles
+async def check(dut, config, pattern, w, x, **kwargs):
+    return await check_gemm(dut, config, plan_gemm, pattern, w, x, **kwargs)
 
 
 @cocotb.test()
@@ -67,7 +45,7 @@ async def every_pattern_random_stalls(dut):
         k = pattern.group_size * int(rng.integers(1, 5))
         w = random_weights(rng, m, k, pattern)
         x = rng.integers(-128, 128, size=(k, n), dtype=np.int8)
-        await check_gemm(dut, config, pattern, w, x, stall=0.3, rng=stall_rng)
+        await check(dut, config, pattern, w, x, stall=0.3, rng=stall_rng)
 
 
 @cocotb.test()
@@ -80,7 +58,7 @@ async def extremes_full_k(dut):
     for wv, xv in ((-128, -128), (-128, 127), (127, 127)):
         w = hss.prune(np.full((config.rows + 1, k), wv, dtype=np.int8), dense)
         x = np.full((k, config.cols + 1), xv, dtype=np.int8)
-        await check_gemm(dut, config, dense, w, x, stall=0.0, rng=random.Random(0))
+        await check(dut, config, dense, w, x, stall=0.0, rng=None)
 
 
 @cocotb.test()
@@ -94,7 +72,7 @@ async def exact_cycles_multi_tile(dut):
         k = groups * pattern.group_size
         w = random_weights(rng, 2 * config.rows, k, pattern)
         x = rng.integers(-128, 128, size=(k, 2 * config.cols), dtype=np.int8)
-        await check_gemm(dut, config, pattern, w, x, stall=0.0, rng=random.Random(0), exact_cycles=True)
+        await check(dut, config, pattern, w, x, stall=0.0, rng=None, exact_cycles=True)
 
 
 @cocotb.test()
@@ -106,7 +84,7 @@ async def back_pressure_and_reconfiguration(dut):
         k = pattern.group_size * 2
         w = random_weights(rng, 3 * config.rows, k, pattern)
         x = rng.integers(-128, 128, size=(k, config.cols), dtype=np.int8)
-        await check_gemm(dut, config, pattern, w, x, stall=0.8, rng=stall_rng)
+        await check(dut, config, pattern, w, x, stall=0.8, rng=stall_rng)
 
 
 @cocotb.test(skip="SPARSELOOM_SLOW" not in os.environ)
@@ -118,4 +96,4 @@ async def large_gemm_sweep(dut):
         k = config.max_groups(pattern.h1) * pattern.group_size
         w = random_weights(rng, 4 * config.rows + 3, k, pattern)
         x = rng.integers(-128, 128, size=(k, 3 * config.cols + 1), dtype=np.int8)
-        await check_gemm(dut, config, pattern, w, x, stall=0.1, rng=stall_rng)
+        await check(dut, config, pattern, w, x, stall=0.1, rng=stall_rng)

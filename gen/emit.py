@@ -16,10 +16,16 @@ from amaranth.lib import data, wiring
 
 from .highlight import PRESETS as HIGHLIGHT_PRESETS
 from .highlight import HighLightArray, HighLightConfig
+from .lut import PRESETS as LUT_PRESETS
+from .lut import LutConfig, MacConfig
+from .lut.baseline import MacArray
+from .lut.core import LutCore
 
 #: generator name -> (configuration class, component class, presets)
 GENERATORS = {
     "highlight": (HighLightConfig, HighLightArray, HIGHLIGHT_PRESETS),
+    "lut": (LutConfig, LutCore, {n: c for n, c in LUT_PRESETS.items() if isinstance(c, LutConfig)}),
+    "mac": (MacConfig, MacArray, {n: c for n, c in LUT_PRESETS.items() if isinstance(c, MacConfig)}),
 }
 
 

@@ -45,12 +45,13 @@ class PingPong(wiring.Component):
 def loop_nest(m: Module, step, limits, names):
     """Counters of ``for names[-1] ... for names[0]`` (innermost first) advancing on ``step``.
 
-    ``limits`` are the run-time trip counts. Returns ``(counters, ends)`` where ``ends[i]``
+    ``limits`` are the trip counts (Values, or ints for fixed ones). Returns ``(counters, ends)`` where ``ends[i]``
     is high when this step completes level i (all counters 0..i at their last value).
     """
     counters, ends = [], []
     done = Const(1)
     for limit, name in zip(limits, names):
+        limit = Const(limit) if isinstance(limit, int) else limit
         counter = Signal(range(max(2, 1 << len(limit))), name=name)
         done = done & (counter == limit - 1)
         with m.If(step & (ends[-1] if ends else Const(1))):

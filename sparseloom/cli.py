@@ -73,50 +73,46 @@ def cmd_prune(args) -> None:
     print(f"kept {np.count_nonzero(pruned)} of {pruned.size} weights ({pattern}, density {pattern.density})")
 
 
-def cmd_sim_highlight(args) -> None:
+def cmd_sim(args) -> None:
     from sparseloom import verilate
-    from sparseloom.gen.highlight import HighLightConfig
     from sparseloom.golden import hss
-    from sparseloom.sim.highlight_plan import plan_gemm
+    from sparseloom.sim.units import UNITS
 
-    config = HighLightConfig.load(args.config)
-    pattern = hss.HSSPattern.parse(args.pattern)
+    config_class, planner = UNITS[args.unit]
+    config = config_class.load(args.config)
+    spec = args.pattern if args.unit == "highlight" else args.wbits
     w = _load_array(args.weights, "weights")
     x = _load_array(args.inputs, "inputs")
     if not 0.0 <= args.stall < 1.0:
         raise UsageError(f"--stall must be in [0, 1), got {args.stall}")
-    plan = plan_gemm(config, pattern, w, x)  # every input check happens here
+    plan = planner(config, spec, w, x)  # every input check happens here
     expected = hss.gemm(w, x)
 
     with tempfile.TemporaryDirectory(prefix="sparseloom-sim-") as tmp:
         tmp = Path(tmp)
         job, result = tmp / "job.npz", tmp / "result.npz"
         np.savez(job, weights=w, inputs=x)
-        env = {"SPARSELOOM_JOB": str(job), "SPARSELOOM_RESULT": str(result),
-               "SPARSELOOM_PATTERN": str(pattern), "SPARSELOOM_STALL": str(args.stall),
+        env = {"SPARSELOOM_JOB": str(job), "SPARSELOOM_RESULT": str(result), "SPARSELOOM_UNIT": args.unit,
+               "SPARSELOOM_SPEC": spec, "SPARSELOOM_STALL": str(args.stall),
                "COCOTB_LOG_LEVEL": "WARNING", "GPI_LOG_LEVEL": "WARNING"}
         from cocotb_tools.check_results import get_results
 
-        xml = verilate.run(config, "sparseloom.sim.highlight_job", test_dir=tmp, env=env,
-                           waves=args.waves, seed=args.seed)
+        xml = verilate.run(config, "sparseloom.sim.job", test_dir=tmp, env=env, waves=args.waves, seed=args.seed)
         tests, failed = get_results(xml)
         if failed or not result.exists():
             raise RuntimeError(f"simulation failed ({failed} of {tests} cocotb tests); see the log above")
         out = np.load(result)
         y, cycles = out["y"], int(out["cycles"])
         if not np.array_equal(y, expected):
-            bad = np.argwhere(y != expected)[0]
+            bad = tuple(np.argwhere(y != expected)[0])
             raise RuntimeError(f"RTL result differs from the golden model at Y[{bad[0]},{bad[1]}]: "
-                               f"expected {expected[tuple(bad)]}, got {y[tuple(bad)]}")
+                               f"expected {expected[bad]}, got {y[bad]}")
         outputs = {Path(args.out): y}
         report = {
-            "unit": "highlight", "config": config.name, "pattern": str(pattern),
-            "density": float(pattern.density), "m": plan.m, "n": plan.n, "k": plan.k,
-            "cycles": cycles, "model_cycles": plan.model_cycles(),
-            "useful_macs": plan.useful_macs, "multipliers": config.multipliers,
-            "utilization": plan.useful_macs / (config.multipliers * cycles),
-            "tiles": len(plan.tiles), "stall": args.stall, "seed": args.seed,
-            "golden_match": True,
+            "unit": args.unit, "config": config.name, "m": plan.m, "n": plan.n, "k": plan.k,
+            "cycles": cycles, "model_cycles": plan.model_cycles(), **plan.report,
+            "utilization": plan.utilization(cycles), "macs_per_cycle": plan.m * plan.n * plan.k / cycles,
+            "tiles": len(plan.tiles), "stall": args.stall, "seed": args.seed, "golden_match": True,
         }
         if verilate.waves_requested(args.waves):
             waves = Path(args.out).with_suffix(".fst")
@@ -144,17 +140,26 @@ def parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("sim", help="run a GEMM through a Verilated core")
     units = sim.add_subparsers(dest="unit", required=True)
-    h = units.add_parser("highlight", help="HighLight HSS array: Y = W @ X")
-    h.add_argument("--pattern", required=True, help="G1:H1,G0:H0 that W satisfies, e.g. 2:4,2:4")
-    h.add_argument("--weights", required=True, help="W: int8 .npy, M x K")
-    h.add_argument("--inputs", required=True, help="X: int8 .npy, K x N")
-    h.add_argument("--out", required=True, help="Y: int32 .npy, M x N")
-    h.add_argument("--report", required=True, help="JSON report (cycles, utilization, ...)")
-    h.add_argument("--config", default="highlight_default", help="preset name or JSON file")
-    h.add_argument("--seed", type=int, default=1, help="seed of the random stalls")
-    h.add_argument("--stall", type=float, default=0.0, help="probability of a stall per stream per cycle")
-    h.add_argument("--waves", action="store_true", help="also write an FST waveform next to --out")
-    h.set_defaults(func=cmd_sim_highlight)
+    for unit, text, default in [
+        ("highlight", "HighLight HSS array: Y = W @ X, W satisfying --pattern", "highlight_default"),
+        ("lut", "LUT Tensor Core: low-bit W (--wbits) x int8 X by table look-up", "lut_default"),
+        ("mac", "baseline: dequantise low-bit W (--wbits), then int8 MACs", "mac_default"),
+    ]:
+        u = units.add_parser(unit, help=text)
+        if unit == "highlight":
+            u.add_argument("--pattern", required=True, help="G1:H1,G0:H0 that W satisfies, e.g. 2:4,2:4")
+        else:
+            u.add_argument("--wbits", required=True, choices=["1", "2", "3", "4", "ternary"],
+                           help="weight format: 1 = {-1,+1}, 2..4-bit two's complement, ternary {-1,0,+1}")
+        u.add_argument("--weights", required=True, help="W: int8 .npy, M x K")
+        u.add_argument("--inputs", required=True, help="X: int8 .npy, K x N")
+        u.add_argument("--out", required=True, help="Y: int32 .npy, M x N")
+        u.add_argument("--report", required=True, help="JSON report (cycles, utilization, ...)")
+        u.add_argument("--config", default=default, help=f"preset name or JSON file (default {default})")
+        u.add_argument("--seed", type=int, default=1, help="seed of the random stalls")
+        u.add_argument("--stall", type=float, default=0.0, help="probability of a stall per stream per cycle")
+        u.add_argument("--waves", action="store_true", help="also write an FST waveform next to --out")
+        u.set_defaults(func=cmd_sim)
     return p
 
 

@@ -85,6 +85,16 @@ class HighLightConfig:
         return (k << (2 * data_width - 2)).bit_length() + 1
 
     @property
+    def m_tile(self) -> int:
+        """Output rows per row batch (the PE rows)."""
+        return self.rows
+
+    @property
+    def n_tile(self) -> int:
+        """Output columns per column tile (the PE columns)."""
+        return self.cols
+
+    @property
     def lanes(self) -> int:
         """Multipliers per PE; a beat carries ``lanes // g0`` kept blocks per row."""
         return self.g0_max

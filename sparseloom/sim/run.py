@@ -1,12 +1,12 @@
-"""Play a ``HighLightPlan`` through the simulated array (simulator side)."""
+"""Play a ``Plan`` through a simulated core (simulator side)."""
 from __future__ import annotations
 
 from .engine import play
-from .highlight_plan import HighLightPlan
+from .plan import Plan
 
 
-async def run_plan(dut, plan: HighLightPlan, *, stall: float = 0.0, rng=None, progress=None):
-    """Configure the array for the plan's pattern, stream the GEMM, return (Y, cycles).
+async def run_plan(dut, plan: Plan, *, stall: float = 0.0, rng=None, progress=None):
+    """Configure the core, stream the GEMM, return (Y, cycles).
 
     ``cycles`` runs from the first activation beat to the last result beat.
     """

@@ -1,0 +1,46 @@
+"""Simulator-side checks shared by the benches: every output word against the golden GEMM."""
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import cocotb
+import numpy as np
+
+from sparseloom.golden import hss
+from sparseloom.sim.run import run_plan
+from sparseloom.sim.units import UNITS
+
+
+def setup():
+    """(unit, configuration, planner, data generator, stall generator), all from the environment
+    and cocotb's logged seed (``COCOTB_RANDOM_SEED`` reproduces a run)."""
+    unit = os.environ["SPARSELOOM_UNIT"]
+    config_class, planner = UNITS[unit]
+    config = config_class.from_dict(json.loads(os.environ["SPARSELOOM_CONFIG"]))
+    seed = cocotb.RANDOM_SEED
+    return unit, config, planner, np.random.default_rng(seed), random.Random(seed)
+
+
+def assert_equal(got: np.ndarray, want: np.ndarray, what: str) -> None:
+    """Compare every element; the report names the first mismatching ones."""
+    assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
+    bad = np.argwhere(got != want)
+    if len(bad):
+        lines = [f"Y[{i},{j}] expected {want[i, j]} got {got[i, j]}" for i, j in bad[:8]]
+        raise AssertionError(f"{what}: {len(bad)} of {want.size} outputs differ:\n  " + "\n  ".join(lines))
+
+
+async def check_gemm(dut, config, planner, spec, w, x, *, stall, rng, exact_cycles=False):
+    """Run Y = W @ X through the core; compare Y with the golden GEMM and cycles with the model."""
+    plan = planner(config, spec, w, x)
+    y, cycles = await run_plan(dut, plan, stall=stall, rng=rng)
+    what = f"{config.name} {spec} M={w.shape[0]} K={w.shape[1]} N={x.shape[1]}"
+    assert_equal(y, hss.gemm(w, x), what)
+    model = plan.model_cycles()
+    if exact_cycles:
+        assert cycles == model, f"{what}: {cycles} cycles, the cycle model promises {model}"
+    else:
+        assert cycles >= model, f"{what}: {cycles} cycles is below the stall-free bound {model}"
+    return plan, cycles

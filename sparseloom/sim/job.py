@@ -1,0 +1,34 @@
+"""Simulator-side module behind ``sparseloom sim``: one GEMM from files.
+
+Reads W and X from ``SPARSELOOM_JOB`` (npz), plans them for ``SPARSELOOM_UNIT`` with
+``SPARSELOOM_SPEC`` (pattern or weight format), plays them with ``SPARSELOOM_STALL``
+stalls seeded by cocotb's seed, and writes Y and the cycle count to ``SPARSELOOM_RESULT``.
+Progress goes to stderr.
+"""
+import json
+import os
+import random
+import sys
+
+import cocotb
+import numpy as np
+
+from sparseloom.sim.engine import start
+from sparseloom.sim.run import run_plan
+from sparseloom.sim.units import UNITS
+
+
+def _progress(done: int, total: int) -> None:
+    print(f"sparseloom: {done}/{total} stream beats ({100 * done // total}%)", file=sys.stderr, flush=True)
+
+
+@cocotb.test()
+async def job(dut):
+    config_class, planner = UNITS[os.environ["SPARSELOOM_UNIT"]]
+    config = config_class.from_dict(json.loads(os.environ["SPARSELOOM_CONFIG"]))
+    data = np.load(os.environ["SPARSELOOM_JOB"])
+    plan = planner(config, os.environ["SPARSELOOM_SPEC"], data["weights"], data["inputs"])
+    await start(dut)
+    y, cycles = await run_plan(dut, plan, stall=float(os.environ["SPARSELOOM_STALL"]),
+                               rng=random.Random(cocotb.RANDOM_SEED), progress=_progress)
+    np.savez(os.environ["SPARSELOOM_RESULT"], y=y, cycles=cycles)
