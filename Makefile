@@ -42,6 +42,7 @@ lint: verilog
 
 bench: $(STAMP)
 	$(PY) bench/highlight.py
+	$(PY) bench/lut.py
 
 clean:
 	rm -rf build

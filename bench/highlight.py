@@ -11,37 +11,18 @@ against the golden model. Prints a markdown table and writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from simrun import simulate, write_json
 
 from sparseloom.golden import hss
 
 HIGHLIGHT_SET = [f"4:{h1},{g0}:4" for g0 in (4, 2, 1) for h1 in (4, 5, 6, 7)] + ["2:4,2:4"]
 FLOOR = 0.95
-
-
-def run_pattern(args, tmp: Path, pattern: str, w_dense: np.ndarray, x_path: Path) -> dict:
-    p = hss.HSSPattern.parse(pattern)
-    stem = tmp / pattern.replace(":", "_").replace(",", "__")
-    np.save(f"{stem}.w.npy", hss.prune(w_dense, p))
-    cmd = [sys.executable, "-m", "sparseloom", "sim", "highlight", "--pattern", pattern,
-           "--weights", f"{stem}.w.npy", "--inputs", str(x_path), "--out", f"{stem}.y.npy",
-           "--report", f"{stem}.json", "--config", args.config]
-    t0 = time.monotonic()
-    run = subprocess.run(cmd, capture_output=True, text=True)
-    if run.returncode:
-        raise SystemExit(f"{pattern}: sparseloom sim failed:\n{run.stderr}")
-    report = json.loads(Path(f"{stem}.json").read_text())
-    report["wall_s"] = round(time.monotonic() - t0, 1)
-    print(f"  {pattern:>9}: {report['cycles']} cycles ({report['wall_s']} s)", file=sys.stderr, flush=True)
-    return report
 
 
 def main() -> None:
@@ -65,10 +46,12 @@ def main() -> None:
     print(f"GEMM M={args.m} N={args.n} K={args.k} on {args.config}, seed {args.seed}", file=sys.stderr)
 
     with tempfile.TemporaryDirectory(prefix="sparseloom-bench-") as tmp:
-        tmp = Path(tmp)
-        np.save(tmp / "x.npy", x)
+        def run(pattern):
+            w = hss.prune(w_dense, hss.HSSPattern.parse(pattern))
+            return simulate("highlight", "--pattern", pattern, args.config, w, x, Path(tmp))
+
         with ThreadPoolExecutor(args.jobs) as pool:
-            reports = list(pool.map(lambda p: run_pattern(args, tmp, p, w_dense, tmp / "x.npy"), patterns))
+            reports = list(pool.map(run, patterns))
 
     dense_cycles = reports[0]["cycles"]
     rows = []
@@ -89,11 +72,8 @@ def main() -> None:
         print(f"| {r['pattern']} | {r['density']:.4f} | {r['cycles']} | {r['utilization']:.4f} | "
               f"{r['speedup']:.3f} | {r['ideal_speedup']:.3f} | {r['speedup_vs_ideal']:.4f} | "
               f"{'met' if r['meets_floors'] else 'MISSED'} |")
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"config": args.config, "m": args.m, "n": args.n, "k": args.k,
-                               "seed": args.seed, "floor": FLOOR, "rows": rows}, indent=2) + "\n")
-    print(f"\nwrote {out}", file=sys.stderr)
+    write_json(args.json, {"config": args.config, "m": args.m, "n": args.n, "k": args.k,
+                           "seed": args.seed, "floor": FLOOR, "rows": rows})
 
 
 if __name__ == "__main__":

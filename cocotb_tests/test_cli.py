@@ -84,3 +84,36 @@ def test_waves_written_next_to_output(files):
     assert run.returncode == 0, run.stderr
     assert (tmp / "y.fst").stat().st_size > 1000
     assert json.loads((tmp / "r.json").read_text())["waves"] == str(tmp / "y.fst")
+
+
+@pytest.mark.parametrize("unit", ["lut", "mac"])
+def test_sim_low_bit_units(tmp_path, unit):
+    rng = np.random.default_rng(11)
+    w = rng.integers(-4, 4, size=(7, 13), dtype=np.int8)  # 3-bit weights; K not a multiple of g
+    x = rng.integers(-128, 128, size=(13, 3), dtype=np.int8)
+    np.save(tmp_path / "w.npy", w)
+    np.save(tmp_path / "x.npy", x)
+    args = ["sim", unit, "--wbits", "3", "--weights", str(tmp_path / "w.npy"), "--inputs", str(tmp_path / "x.npy"),
+            "--out", str(tmp_path / "y.npy"), "--report", str(tmp_path / "r.json"), "--config", f"{unit}_small"]
+    run = sparseloom(*args)
+    assert run.returncode == 0, run.stderr
+    assert np.array_equal(np.load(tmp_path / "y.npy"), w.astype(np.int64) @ x.astype(np.int64))
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["wbits"] == "3" and r["cycles"] == r["model_cycles"] and r["useful_macs"] == 7 * 13 * 3
+    if unit == "lut":
+        assert r["table_entries_stored"] == 2  # 2^(g-1) with g = 2
+
+
+def test_low_bit_errors_write_nothing(tmp_path):
+    np.save(tmp_path / "w.npy", np.full((4, 8), 2, dtype=np.int8))
+    np.save(tmp_path / "x.npy", np.zeros((8, 2), dtype=np.int8))
+    narrow = tmp_path / "narrow.json"
+    narrow.write_text(json.dumps({"name": "lut_narrow", "g": 2, "max_wbits": 2, "m_tile": 2, "n_tile": 2,
+                                  "k_max": 16, "table_width": 10, "acc_width": 20}))
+    base = ["--weights", str(tmp_path / "w.npy"), "--inputs", str(tmp_path / "x.npy"),
+            "--out", str(tmp_path / "y.npy"), "--report", str(tmp_path / "r.json")]
+    run = sparseloom("sim", "lut", "--wbits", "2", *base, "--config", "lut_small")
+    assert run.returncode == 2 and "weights[0, 0] = 2 is not a format '2' weight; allowed: -2..1" in run.stderr
+    run = sparseloom("sim", "lut", "--wbits", "4", *base, "--config", str(narrow))
+    assert run.returncode == 2 and "wbits=4 is not provisioned on lut_narrow; allowed: 1, 2, ternary" in run.stderr
+    assert not (tmp_path / "y.npy").exists() and not (tmp_path / "r.json").exists()
