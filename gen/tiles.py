@@ -5,11 +5,31 @@ buffer while a three-stage compute pipeline (issue / select+multiply / accumulat
 drains the other half, one weight beat per cycle, stalling only on result back-pressure.
 """
 from amaranth import Const, Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 #: Cycles from the issue of a batch's last weight beat to its result handshake.
 RESULT_LATENCY = 3
+
+
+class TiledCore(wiring.Component):
+    """Base of the tiled cores: ``cfg`` (run-time register, accepted only when idle), ``act``
+    (activation beats), ``w`` (weight beats), ``result`` (one beat per row batch) and
+    ``idle``, all built from the layouts of a configuration of type ``config_class``."""
+
+    config_class = None
+
+    def __init__(self, config):
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"config must be a {self.config_class.__name__}, got {type(config).__name__}")
+        self.config = config
+        super().__init__({
+            "cfg": In(stream.Signature(config.cfg_layout)),
+            "act": In(stream.Signature(config.act_layout)),
+            "w": In(stream.Signature(config.weight_layout)),
+            "result": Out(stream.Signature(config.result_layout)),
+            "idle": Out(1),
+        })
 
 
 class PingPong(wiring.Component):

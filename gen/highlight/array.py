@@ -20,28 +20,17 @@ Pipeline (one weight beat per cycle, stalls only on result back-pressure):
      loads the result register.
 """
 from amaranth import Array, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, memory, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data, memory
 
-from ..tiles import PingPong, loop_nest
+from ..tiles import PingPong, TiledCore, loop_nest
 from .config import HighLightConfig
 
 
-class HighLightArray(wiring.Component):
+class HighLightArray(TiledCore):
     """Streams: ``cfg`` (pattern and tile shape, accepted only when idle), ``act``
     (activation blocks), ``w`` (weight beats), ``result`` (one beat per row batch)."""
 
-    def __init__(self, config: HighLightConfig):
-        if not isinstance(config, HighLightConfig):
-            raise TypeError(f"config must be a HighLightConfig, got {type(config).__name__}")
-        self.config = config
-        super().__init__({
-            "cfg": In(stream.Signature(config.cfg_layout)),
-            "act": In(stream.Signature(config.act_layout)),
-            "w": In(stream.Signature(config.weight_layout)),
-            "result": Out(stream.Signature(config.result_layout)),
-            "idle": Out(1),
-        })
+    config_class = HighLightConfig
 
     def elaborate(self, platform):
         c = self.config

@@ -6,36 +6,16 @@ the simulation driver packs streams and predicts cycles from the same object.
 """
 from __future__ import annotations
 
-import dataclasses
-import json
-import math
 from dataclasses import dataclass
-from pathlib import Path
 
 from amaranth.lib import data
 from amaranth.hdl import signed, unsigned
 
+from ..config_base import BATCH_WIDTH, Loadable, check_name, field_bits, int_in
 from ..tiles import RESULT_LATENCY
 
-#: Width of the run-time ``batches`` field: row batches per tile (M rows / array rows).
-BATCH_WIDTH = 16
-
-
-def _bits(n: int) -> int:
-    """Bits of an unsigned field that holds 0..n."""
-    return max(1, n.bit_length())
-
-
-def _int_in(name: str, value, lo: int, hi: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        allowed = f"{lo}..{hi}" if hi is not None else f">= {lo}"
-        raise ValueError(f"{name} must be in {allowed}, got {value}")
-
-
 @dataclass(frozen=True)
-class HighLightConfig:
+class HighLightConfig(Loadable):
     """One HighLight array: ``rows`` x ``cols`` PEs, each with ``g0_max`` multipliers.
 
     A PE row works on one weight row, a PE column on one activation column. Blocks are
@@ -56,20 +36,19 @@ class HighLightConfig:
     acc_width: int = 32
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise ValueError(f"name must be a Verilog-safe identifier, got {self.name!r}")
-        _int_in("rows", self.rows, 1, 64)
-        _int_in("cols", self.cols, 1, 64)
-        _int_in("h0", self.h0, 2, 16)
-        _int_in("g0_max", self.g0_max, 1, self.h0)
-        _int_in("h1_max", self.h1_max, 2, 16)
-        _int_in("g1_max", self.g1_max, 1, self.h1_max)
-        _int_in("data_width", self.data_width, 2, 16)
-        _int_in("k_max", self.k_max, self.h0 * self.h1_max, 1 << 16)
+        check_name(self.name)
+        int_in("rows", self.rows, 1, 64)
+        int_in("cols", self.cols, 1, 64)
+        int_in("h0", self.h0, 2, 16)
+        int_in("g0_max", self.g0_max, 1, self.h0)
+        int_in("h1_max", self.h1_max, 2, 16)
+        int_in("g1_max", self.g1_max, 1, self.h1_max)
+        int_in("data_width", self.data_width, 2, 16)
+        int_in("k_max", self.k_max, self.h0 * self.h1_max, 1 << 16)
         if self.k_max % self.h0:
             raise ValueError(f"k_max must be a multiple of h0={self.h0}, got {self.k_max}")
         need = self.min_acc_width(self.k_max, self.data_width)
-        _int_in("acc_width", self.acc_width, 2, 32)
+        int_in("acc_width", self.acc_width, 2, 32)
         if self.acc_width < need:
             raise ValueError(
                 f"acc_width={self.acc_width} can overflow: k_max={self.k_max} products of "
@@ -155,10 +134,10 @@ class HighLightConfig:
     def cfg_layout(self) -> data.StructLayout:
         """The run-time configuration register: the HSS pattern and the tile shape."""
         return data.StructLayout({
-            "g0": unsigned(_bits(self.g0_max)),
-            "g1": unsigned(_bits(self.g1_max)),
-            "h1": unsigned(_bits(self.h1_max)),
-            "groups": unsigned(_bits(self.max_blocks)),
+            "g0": unsigned(field_bits(self.g0_max)),
+            "g1": unsigned(field_bits(self.g1_max)),
+            "h1": unsigned(field_bits(self.h1_max)),
+            "groups": unsigned(field_bits(self.max_blocks)),
             "batches": unsigned(BATCH_WIDTH),
         })
 
@@ -191,9 +170,6 @@ class HighLightConfig:
         return self.max_blocks // h1
 
     # ----- description ---------------------------------------------------------------
-    def parameters(self) -> dict:
-        return dataclasses.asdict(self)
-
     def derived(self) -> dict:
         worst = self.k_max << (2 * self.data_width - 2)
         return {
@@ -215,23 +191,8 @@ class HighLightConfig:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "HighLightConfig":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - fields
-        if unknown:
-            raise ValueError(f"unknown highlight configuration keys {sorted(unknown)}; allowed: {sorted(fields)}")
-        return cls(**d)
-
-    @classmethod
-    def load(cls, name_or_file: str) -> "HighLightConfig":
-        """A preset by name, or a JSON file holding the parameters (or a full description)."""
-        if name_or_file in PRESETS:
-            return PRESETS[name_or_file]
-        path = Path(name_or_file)
-        if not path.is_file():
-            raise ValueError(f"config must be a preset ({', '.join(PRESETS)}) or a JSON file, got {name_or_file!r}")
-        d = json.loads(path.read_text())
-        return cls.from_dict(d.get("parameters", d))
+    def presets(cls) -> dict:
+        return PRESETS
 
 
 PRESETS = {c.name: c for c in [

@@ -8,10 +8,9 @@ activation memory and three-stage pipeline as ``LutCore``, so results and cycle
 counts are checked by the same benches.
 """
 from amaranth import Array, Module, Mux, Signal, signed
-from amaranth.lib import memory, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import memory
 
-from ..tiles import PingPong, loop_nest
+from ..tiles import PingPong, TiledCore, loop_nest
 from .config import MacConfig
 
 
@@ -26,20 +25,10 @@ def dequantised(code: int, fmt, max_wbits: int):
     return sum(terms) - fmt.corr
 
 
-class MacArray(wiring.Component):
+class MacArray(TiledCore):
     """Streams as ``LutCore``: ``cfg``, ``act``, ``w`` (one column of W per beat), ``result``."""
 
-    def __init__(self, config: MacConfig):
-        if not isinstance(config, MacConfig):
-            raise TypeError(f"config must be a MacConfig, got {type(config).__name__}")
-        self.config = config
-        super().__init__({
-            "cfg": In(stream.Signature(config.cfg_layout)),
-            "act": In(stream.Signature(config.act_layout)),
-            "w": In(stream.Signature(config.weight_layout)),
-            "result": Out(stream.Signature(config.result_layout)),
-            "idle": Out(1),
-        })
+    config_class = MacConfig
 
     def elaborate(self, platform):
         c = self.config

@@ -8,57 +8,27 @@ complement and ternary weights with one generated core.
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
 from sparseloom.golden.lut import accumulator_bound, table_width
 
-from ..highlight.config import BATCH_WIDTH, _bits, _int_in
+from ..config_base import BATCH_WIDTH, Loadable, check_name, field_bits, int_in
 from ..tiles import RESULT_LATENCY
 
 #: The weight-format fields of the run-time configuration register.
 FORMAT_FIELDS = {"planes": 3, "weighted": 1, "neg_msb": 1, "corr": 1, "halve": 1}
 
 
-def _check_name(name) -> None:
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"name must be a Verilog-safe identifier, got {name!r}")
-
-
-class _Loadable:
-    """Presets by name, JSON files of parameters (or a full description)."""
-
-    def parameters(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict):
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - fields
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} keys {sorted(unknown)}; allowed: {sorted(fields)}")
-        return cls(**d)
-
-    @classmethod
-    def load(cls, name_or_file: str):
-        presets = {c.name: c for c in PRESETS.values() if isinstance(c, cls)}
-        if name_or_file in presets:
-            return presets[name_or_file]
-        path = Path(name_or_file)
-        if not path.is_file():
-            raise ValueError(f"config must be a preset ({', '.join(presets)}) or a JSON file, got {name_or_file!r}")
-        d = json.loads(path.read_text())
-        return cls.from_dict(d.get("parameters", d))
-
-
-class _LowBitTile(_Loadable):
+class _LowBitTile(Loadable):
     """What the LUT core and its baseline share: an ``m_tile`` x ``n_tile`` output tile,
     activations in groups of ``g`` rows of K, the weight-format register."""
+
+    @classmethod
+    def presets(cls) -> dict:
+        return {n: c for n, c in PRESETS.items() if isinstance(c, cls)}
 
     @property
     def max_groups(self) -> int:
@@ -76,7 +46,7 @@ class _LowBitTile(_Loadable):
     def cfg_layout(self) -> data.StructLayout:
         return data.StructLayout({
             **{k: unsigned(w) for k, w in FORMAT_FIELDS.items()},
-            "groups": unsigned(_bits(self.max_groups)),
+            "groups": unsigned(field_bits(self.max_groups)),
             "batches": unsigned(BATCH_WIDTH),
         })
 
@@ -91,17 +61,17 @@ class _LowBitTile(_Loadable):
         return data.ArrayLayout(data.ArrayLayout(signed(self.acc_width), self.n_tile), self.m_tile)
 
     def _check_common(self) -> None:
-        _check_name(self.name)
-        _int_in("g", self.g, 1, 6)
-        _int_in("max_wbits", self.max_wbits, 1, 4)
-        _int_in("m_tile", self.m_tile, 1, 256)
-        _int_in("n_tile", self.n_tile, 1, 64)
-        _int_in("act_width", self.act_width, 2, 16)
-        _int_in("k_max", self.k_max, self.g, 1 << 16)
+        check_name(self.name)
+        int_in("g", self.g, 1, 6)
+        int_in("max_wbits", self.max_wbits, 1, 4)
+        int_in("m_tile", self.m_tile, 1, 256)
+        int_in("n_tile", self.n_tile, 1, 64)
+        int_in("act_width", self.act_width, 2, 16)
+        int_in("k_max", self.k_max, self.g, 1 << 16)
         if self.k_max % self.g:
             raise ValueError(f"k_max must be a multiple of g={self.g}, got {self.k_max}")
         need = accumulator_bound(self.max_wbits, self.k_max, self.act_width).bit_length() + 1
-        _int_in("acc_width", self.acc_width, 2, 40)
+        int_in("acc_width", self.acc_width, 2, 40)
         if self.acc_width < need:
             raise ValueError(f"acc_width={self.acc_width} can overflow: k_max={self.k_max} at "
                              f"max_wbits={self.max_wbits} needs acc_width >= {need} (allowed {need}..40)")
@@ -133,7 +103,7 @@ class LutConfig(_LowBitTile):
     def __post_init__(self):
         self._check_common()
         need = table_width(self.g, self.act_width)
-        _int_in("table_width", self.table_width, 2, 32)
+        int_in("table_width", self.table_width, 2, 32)
         if self.table_width < need:
             raise ValueError(f"table_width={self.table_width} cannot hold a sum of g={self.g} "
                              f"{self.act_width}-bit activations exactly: need >= {need} (allowed {need}..32)")

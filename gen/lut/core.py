@@ -16,11 +16,10 @@ significance, negates the two's-complement sign plane, and accumulates. Each gro
 Pipeline: S0 issue (table-memory address), S1 look-up + sign + shift, S2 accumulate; a
 row batch's result is ``(acc + corr) >> halve``, exact (see ``golden/lut.py``).
 """
-from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import memory, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth import Array, Const, Module, Mux, Signal, signed
+from amaranth.lib import memory
 
-from ..tiles import PingPong, loop_nest
+from ..tiles import PingPong, TiledCore, loop_nest
 from .config import LutConfig
 
 
@@ -33,21 +32,11 @@ def symmetric_table(xs):
     return entries
 
 
-class LutCore(wiring.Component):
+class LutCore(TiledCore):
     """Streams: ``cfg`` (weight format and tile shape, accepted when idle), ``act``
     (groups of activations), ``w`` (weight bit-planes), ``result`` (one beat per row batch)."""
 
-    def __init__(self, config: LutConfig):
-        if not isinstance(config, LutConfig):
-            raise TypeError(f"config must be a LutConfig, got {type(config).__name__}")
-        self.config = config
-        super().__init__({
-            "cfg": In(stream.Signature(config.cfg_layout)),
-            "act": In(stream.Signature(config.act_layout)),
-            "w": In(stream.Signature(config.weight_layout)),
-            "result": Out(stream.Signature(config.result_layout)),
-            "idle": Out(1),
-        })
+    config_class = LutConfig
 
     def elaborate(self, platform):
         c = self.config

@@ -55,7 +55,7 @@ def test_load_preset_and_files(tmp_path):
     assert HighLightConfig.load(str(desc)) == SMALL
     with pytest.raises(ValueError, match="config must be a preset"):
         HighLightConfig.load("nope")
-    with pytest.raises(ValueError, match=r"unknown highlight configuration keys \['lanes'\]"):
+    with pytest.raises(ValueError, match=r"unknown HighLightConfig keys \['lanes'\]"):
         HighLightConfig.from_dict({**SMALL.parameters(), "lanes": 3})
 
 
