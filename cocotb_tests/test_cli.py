@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from sparseloom.golden import hss
+from sparseloom.golden import hss, sme
 
 PATTERN = hss.HSSPattern.parse("2:4,1:4")
 
@@ -116,4 +116,39 @@ def test_low_bit_errors_write_nothing(tmp_path):
     assert run.returncode == 2 and "weights[0, 0] = 2 is not a format '2' weight; allowed: -2..1" in run.stderr
     run = sparseloom("sim", "lut", "--wbits", "4", *base, "--config", str(narrow))
     assert run.returncode == 2 and "wbits=4 is not provisioned on lut_narrow; allowed: 1, 2, ternary" in run.stderr
+    assert not (tmp_path / "y.npy").exists() and not (tmp_path / "r.json").exists()
+
+
+def sme_args(tmp_path, *extra):
+    return ["sim", "sme", "--weights", str(tmp_path / "w.npy"), "--inputs", str(tmp_path / "x.npy"),
+            "--out", str(tmp_path / "y.npy"), "--report", str(tmp_path / "r.json"), "--config", "sme_small", *extra]
+
+
+def test_sim_sme_reports_crossbars_and_orchestration(tmp_path):
+    rng = np.random.default_rng(5)
+    w = rng.integers(-128, 128, size=(6, 30), dtype=np.int8)
+    x = rng.integers(-128, 128, size=(30, 3), dtype=np.int8)
+    np.save(tmp_path / "w.npy", w)
+    np.save(tmp_path / "x.npy", x)
+    run = sparseloom(*sme_args(tmp_path, "--max-bits-per-weight", "2", "--stall", "0.2"))
+    assert run.returncode == 0, run.stderr
+    config = sme.SMEConfig(8, 4, cell_bits=2, adc_bits=4)  # sme_small's crossbars
+    w2 = sme.orchestrate(w, 2)
+    assert np.array_equal(np.load(tmp_path / "y.npy"), sme.mvm(w2, x, config))
+    r = json.loads((tmp_path / "r.json").read_text())
+    counts = sme.crossbar_counts(w, config, 2)
+    for key in ("crossbars_dense", "crossbars_after_orchestration", "crossbars_after_squeeze"):
+        assert r[key] == counts[key]
+    assert r["crossbars_dense"] == 2 * 4 * 4 * 2  # polarities x slices x k tiles x m tiles
+    assert r["orchestration_error"] == pytest.approx(counts["orchestration_error"])
+    assert r["max_bits_per_weight"] == 2 and r["cycles"] > r["model_cycles"]
+
+
+def test_sme_errors_write_nothing(tmp_path):
+    np.save(tmp_path / "w.npy", np.ones((4, 40), dtype=np.int8))
+    np.save(tmp_path / "x.npy", np.ones((40, 2), dtype=np.int8))
+    run = sparseloom(*sme_args(tmp_path))
+    assert run.returncode == 2 and "K=40 exceeds k_max=32 of sme_small" in run.stderr
+    run = sparseloom(*sme_args(tmp_path, "--max-bits-per-weight", "9"))
+    assert run.returncode == 2 and "invalid choice: '9'" in run.stderr
     assert not (tmp_path / "y.npy").exists() and not (tmp_path / "r.json").exists()

@@ -20,12 +20,15 @@ from .lut import PRESETS as LUT_PRESETS
 from .lut import LutConfig, MacConfig
 from .lut.baseline import MacArray
 from .lut.core import LutCore
+from .sme import PRESETS as SME_PRESETS
+from .sme import SmeConfig, SmeEngine
 
 #: generator name -> (configuration class, component class, presets)
 GENERATORS = {
     "highlight": (HighLightConfig, HighLightArray, HIGHLIGHT_PRESETS),
     "lut": (LutConfig, LutCore, {n: c for n, c in LUT_PRESETS.items() if isinstance(c, LutConfig)}),
     "mac": (MacConfig, MacArray, {n: c for n, c in LUT_PRESETS.items() if isinstance(c, MacConfig)}),
+    "sme": (SmeConfig, SmeEngine, SME_PRESETS),
 }
 
 

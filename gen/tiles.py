@@ -1,8 +1,10 @@
 """Pieces shared by the tiled cores: ping-pong buffer control, loop nests, the cycle model.
 
-Every core here is activation-stationary per tile: a loader fills one half of a double
-buffer while a three-stage compute pipeline (issue / select+multiply / accumulate)
-drains the other half, one weight beat per cycle, stalling only on result back-pressure.
+Every core here double-buffers its input: a loader fills one half while a three-stage
+compute pipeline drains the other half, one step per cycle, stalling only on result
+back-pressure. The HighLight and LUT cores hold an activation tile and step through
+weight beats; the SME engine holds its weights in crossbars and steps through the bits
+of one input vector.
 """
 from amaranth import Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
@@ -81,21 +83,22 @@ def loop_nest(m: Module, step, limits, names):
     return counters, ends
 
 
-def tile_cycles(tiles) -> int:
-    """Exact cycles of a stall-free run, first activation beat to last result beat.
+def tile_cycles(tiles, *, compute_from: int = 0, last_results: int = 1) -> int:
+    """Exact cycles of a stall-free run, first input beat to last result beat.
 
     ``tiles`` lists ``(load_beats, compute_beats)`` per tile. A tile loads one beat per
     cycle into its half once the previous load ended and the half is free (the cycle after
-    the tile two back issued its last beat); it computes one beat per cycle once loaded
-    and after the previous tile; results leave ``RESULT_LATENCY`` cycles after their last
-    beat. With no back-pressure this recurrence is exact (asserted against RTL).
+    the tile two back issued its last beat); it computes one beat per cycle once loaded,
+    after the previous tile and not before cycle ``compute_from``; the last tile's
+    ``last_results`` result beats leave one a cycle from ``RESULT_LATENCY`` cycles after its
+    last beat. With no back-pressure this recurrence is exact (asserted against RTL).
     """
     issue_end = [-1, -1]   # last issue cycle of the tile now in each half
-    last_issue = -1
+    last_issue = compute_from - 1
     load_end = -1
     for i, (loads, beats) in enumerate(tiles):
         half = i % 2
         load_end = max(load_end + 1, issue_end[half] + 1) + loads - 1
         first_issue = max(load_end + 1, last_issue + 1)
         last_issue = issue_end[half] = first_issue + beats - 1
-    return last_issue + RESULT_LATENCY + 1
+    return last_issue + RESULT_LATENCY + last_results

@@ -272,10 +272,11 @@ def orchestration_error(w: np.ndarray, w2: np.ndarray) -> dict:
             "relative_l2": float(np.linalg.norm(diff) / norm) if norm else 0.0}
 
 
-def crossbar_counts(w: np.ndarray, config: SMEConfig, k_bits: int | None = None) -> dict:
-    """Crossbars dense, occupied after orchestrating to ``k_bits`` (None: as is) and after squeezing.
+def map_weights(w: np.ndarray, config: SMEConfig, k_bits: int | None = None) -> tuple[SqueezedMapping, dict]:
+    """Orchestrate int8 ``w`` to ``k_bits`` (None: as is), squeeze it; the mapping and its crossbar counts.
 
-    With ``k_bits`` the dict also holds ``orchestration_error`` (see ``orchestration_error``).
+    Counts: dense, occupied after orchestration, and physical after squeezing; with
+    ``k_bits`` also ``orchestration_error`` (see ``orchestration_error``).
     """
     w2 = _weights(w) if k_bits is None else orchestrate(w, k_bits)
     mapping = squeeze(w2, config)
@@ -284,4 +285,9 @@ def crossbar_counts(w: np.ndarray, config: SMEConfig, k_bits: int | None = None)
               "crossbars_after_squeeze": mapping.crossbars_physical}
     if k_bits is not None:
         counts["orchestration_error"] = orchestration_error(w, w2)
-    return counts
+    return mapping, counts
+
+
+def crossbar_counts(w: np.ndarray, config: SMEConfig, k_bits: int | None = None) -> dict:
+    """The crossbar counts of ``map_weights``."""
+    return map_weights(w, config, k_bits)[1]

@@ -75,18 +75,18 @@ def cmd_prune(args) -> None:
 
 def cmd_sim(args) -> None:
     from sparseloom import verilate
-    from sparseloom.golden import hss
     from sparseloom.sim.units import UNITS
 
     config_class, planner = UNITS[args.unit]
     config = config_class.load(args.config)
-    spec = args.pattern if args.unit == "highlight" else args.wbits
+    spec = {"highlight": "pattern", "sme": "max_bits_per_weight"}.get(args.unit, "wbits")
+    spec = getattr(args, spec)
     w = _load_array(args.weights, "weights")
     x = _load_array(args.inputs, "inputs")
     if not 0.0 <= args.stall < 1.0:
         raise UsageError(f"--stall must be in [0, 1), got {args.stall}")
     plan = planner(config, spec, w, x)  # every input check happens here
-    expected = hss.gemm(w, x)
+    expected = plan.golden(w, x)
 
     with tempfile.TemporaryDirectory(prefix="sparseloom-sim-") as tmp:
         tmp = Path(tmp)
@@ -111,8 +111,8 @@ def cmd_sim(args) -> None:
         report = {
             "unit": args.unit, "config": config.name, "m": plan.m, "n": plan.n, "k": plan.k,
             "cycles": cycles, "model_cycles": plan.model_cycles(), **plan.report,
-            "utilization": plan.utilization(cycles), "macs_per_cycle": plan.m * plan.n * plan.k / cycles,
-            "tiles": len(plan.tiles), "stall": args.stall, "seed": args.seed, "golden_match": True,
+            "utilization": plan.utilization(cycles),
+            "macs_per_cycle": plan.m * plan.n * plan.k / cycles if cycles else 0.0, "stall": args.stall, "seed": args.seed, "golden_match": True,
         }
         if verilate.waves_requested(args.waves):
             waves = Path(args.out).with_suffix(".fst")
@@ -144,10 +144,14 @@ def parser() -> argparse.ArgumentParser:
         ("highlight", "HighLight HSS array: Y = W @ X, W satisfying --pattern", "highlight_default"),
         ("lut", "LUT Tensor Core: low-bit W (--wbits) x int8 X by table look-up", "lut_default"),
         ("mac", "baseline: dequantise low-bit W (--wbits), then int8 MACs", "mac_default"),
+        ("sme", "SME bit-sliced crossbars: int8 W x int8 X, squeezed (and orchestrated)", "sme_default"),
     ]:
         u = units.add_parser(unit, help=text)
         if unit == "highlight":
             u.add_argument("--pattern", required=True, help="G1:H1,G0:H0 that W satisfies, e.g. 2:4,2:4")
+        elif unit == "sme":
+            u.add_argument("--max-bits-per-weight", default="none", choices=[str(b) for b in range(1, 9)] + ["none"],
+                           help="re-encode W to at most this many set bits per magnitude first (default: none)")
         else:
             u.add_argument("--wbits", required=True, choices=["1", "2", "3", "4", "ternary"],
                            help="weight format: 1 = {-1,+1}, 2..4-bit two's complement, ternary {-1,0,+1}")

@@ -1,6 +1,8 @@
-"""Host-side plans shared by the tiled cores: tiling, padding, activation beats, results.
+"""Host-side plans: what each stream carries for one GEMM, and how results are put together.
 
-A GEMM Y = W @ X is cut into column tiles of ``n_tile`` and equal K tiles of whole
+Every plan is a list of ``Segment``s: a configuration word, then the beats of each input
+stream and the number of result beats (``sparseloom.sim.run`` plays them in order).
+The tiled cores (HighLight, LUT, MAC) need one segment: a GEMM Y = W @ X is cut into column tiles of ``n_tile`` and equal K tiles of whole
 groups that fit one buffer half (zero padding, which changes no sum); each (column
 tile, K tile) pair is one hardware tile: its activation beats, then its weight beats,
 giving one result beat per row batch of ``m_tile`` rows. Partial sums of the K tiles are
@@ -14,8 +16,16 @@ import numpy as np
 
 from sparseloom.gen.emit import layout_fields
 from sparseloom.gen.tiles import tile_cycles
+from sparseloom.golden import hss
 
 from .bits import pack, unpack
+
+
+@dataclass
+class Segment:
+    cfg_word: int
+    sources: dict[str, list[int]]   # stream name -> beats
+    result_beats: int
 
 
 @dataclass
@@ -39,9 +49,21 @@ class Plan:
     peak_ops_per_cycle: int   # the same unit of work at the core's peak
     report: dict = field(default_factory=dict)  # unit-specific numbers for the CLI report
 
+    def __post_init__(self):
+        self.report["tiles"] = len(self.tiles)
+
     @property
     def result_beats(self) -> int:
         return len(self.tiles) * self.batches
+
+    def segments(self) -> list[Segment]:
+        return [Segment(self.cfg_word, {"act": [word for t in self.tiles for word in t.act],
+                                        "w": [word for t in self.tiles for word in t.weights]},
+                        self.result_beats)]
+
+    def golden(self, w: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """What the core must return: the exact product."""
+        return hss.gemm(w, x)
 
     def utilization(self, cycles: int) -> float:
         return self.useful_ops / (self.peak_ops_per_cycle * cycles)
@@ -50,9 +72,10 @@ class Plan:
         """Cycles the core takes with no stalls (exact, see ``gen.tiles.tile_cycles``)."""
         return tile_cycles([(len(t.act), len(t.weights)) for t in self.tiles])
 
-    def assemble(self, result_words: list[int]) -> np.ndarray:
-        """Y (int32, M x N) from the result beats, in stream order."""
+    def assemble(self, segment_results: list[list[int]]) -> np.ndarray:
+        """Y (int32, M x N) from the result beats of each segment, in stream order."""
         c = self.config
+        (result_words,) = segment_results
         if len(result_words) != self.result_beats:
             raise ValueError(f"expected {self.result_beats} result beats, got {len(result_words)}")
         vals = unpack(layout_fields(c.result_layout), result_words)

@@ -1,18 +1,20 @@
-"""Play a ``Plan`` through a simulated core (simulator side)."""
+"""Play a plan through a simulated core (simulator side)."""
 from __future__ import annotations
 
 from .engine import play
-from .plan import Plan
 
 
-async def run_plan(dut, plan: Plan, *, stall: float = 0.0, rng=None, progress=None):
-    """Configure the core, stream the GEMM, return (Y, cycles).
+async def run_plan(dut, plan, *, stall: float = 0.0, rng=None, progress=None):
+    """Play each segment of ``plan`` (configure, then stream), return (Y, cycles).
 
-    ``cycles`` runs from the first activation beat to the last result beat.
+    ``cycles`` adds up, per segment, the cycles from its first input beat to its last
+    result beat; configuration handshakes between segments are not counted.
     """
-    await play(dut, {"cfg": [plan.cfg_word]}, {})
-    act = [word for tile in plan.tiles for word in tile.act]
-    weights = [word for tile in plan.tiles for word in tile.weights]
-    got, cycles = await play(dut, {"act": act, "w": weights}, {"result": plan.result_beats},
-                             stall=stall, rng=rng, progress=progress)
-    return plan.assemble(got["result"]), cycles
+    results, cycles = [], 0
+    for segment in plan.segments():
+        await play(dut, {"cfg": [segment.cfg_word]}, {})
+        got, spent = await play(dut, segment.sources, {"result": segment.result_beats},
+                                stall=stall, rng=rng, progress=progress)
+        results.append(got["result"])
+        cycles += spent
+    return plan.assemble(results), cycles
