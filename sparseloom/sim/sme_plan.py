@@ -125,11 +125,12 @@ class SmePlan:
         return self.report["useful_cell_ops"] / (self.config.cells * cycles) if cycles else 0.0
 
 
-def plan_sme(config: SmeConfig, budget, w, x) -> SmePlan:
+def plan_sme(config: SmeConfig, budget, w, x, *, squeezed: bool = True) -> SmePlan:
     """Everything the streams carry for Y = W @ X on the SME engine; validates first.
 
     ``budget`` is the largest number of set bits per weight magnitude (``orchestrate``),
-    or None / "none" to run W as it is.
+    or None / "none" to run W as it is. ``squeezed=False`` programs the dense mapping
+    instead (one crossbar per dense crossbar, all-zero word lines included): the baseline.
     """
     c = config
     k_bits = parse_budget(budget)
@@ -139,6 +140,8 @@ def plan_sme(config: SmeConfig, budget, w, x) -> SmePlan:
         raise ValueError(f"K={k} exceeds k_max={c.k_max} of {c.name}: an input vector must fit the "
                          f"input buffer (allowed K: 1..{c.k_max})")
     mapping, counts = sme.map_weights(w, c.crossbar, k_bits)  # validates k_bits too
+    if not squeezed:
+        mapping = sme.dense_mapping(w if k_bits is None else sme.orchestrate(w, k_bits), c.crossbar)
     progs = programmings(mapping, c)
     act_beats = -(-k // c.act_lanes)
     nonzero_cells = sum(int(np.count_nonzero(xb.cells)) for xb in mapping.crossbars)
