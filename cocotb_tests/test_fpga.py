@@ -34,5 +34,6 @@ def test_unknown_target_is_refused_before_any_work(tmp_path):
 def test_report_parsing_helpers():
     assert clock_fmax({"clk$SB_IO_IN_$glb_clk": {"achieved": 40.5, "constraint": 24},
                        "pseudo$glb_ce": {"achieved": 900.0, "constraint": 24}}) == 40.5
+    assert clock_fmax({"$glbnet$clk$TRELLIS_IO_IN": {"achieved": 120.0, "constraint": 100}}) == 120.0
     assert cell_classes({"SB_LUT4": 10, "SB_DFFE": 3, "SB_DFF": 2, "SB_MAC16": 1})["ffs"] == 5
     assert set(TARGETS) == {"ice40-up5k", "ecp5-85f"}

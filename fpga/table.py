@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sparseloom.gen import emit
 
-from .flow import fpga_report
+from .flow import ToolError, fpga_report
 
 COLUMNS = "| config | target | DSP | LUTs | FFs | DSPs | BRAMs | Fmax MHz | eff. MACs/cycle | eff. GMAC/s | eff. MMAC/s per 1k LUTs | harness LUTs/FFs |"
 
@@ -50,7 +50,7 @@ def main() -> None:
         print(f"[{i + 1}/{len(todo)}] {tag} ...", file=sys.stderr, flush=True)
         try:
             results.append(fpga_report(config, target, Path(args.out) / tag, dsp=dsp))
-        except ValueError as e:  # does not fit: recorded, not fatal
+        except (ValueError, ToolError) as e:  # does not fit, or a tool failed: recorded, not fatal
             results.append({"config": config.name, "target": target, "dsp_inference": dsp, "error": str(e)})
         print(f"    {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
     print(COLUMNS)
