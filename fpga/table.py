@@ -56,7 +56,9 @@ def main() -> None:
     print(COLUMNS)
     print("|---|---|---|" + "---:|" * 9)
     for r in results:
-        print(row(r) if "error" not in r else f"| {r['config']} | {r['target']} | | {r['error']} |")
+        print(row(r) if "error" not in r else
+              f"| {r['config']} | {r['target']} | {'on' if r['dsp_inference'] else 'off'} | "
+              f"failed: {r['error'].splitlines()[0]} |")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
