@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from sparseloom.fpga.flow import TARGETS, cell_classes, clock_fmax
+from sparseloom.fpga.table import comparisons
 
 
 def sparseloom(*args):
@@ -18,10 +19,12 @@ def test_lut_small_on_ice40_end_to_end(tmp_path):
     r = json.loads((tmp_path / "report.json").read_text())
     nextpnr = json.loads((tmp_path / "core" / "report.json").read_text())
     assert r["fmax_mhz"] == pytest.approx(clock_fmax(nextpnr["fmax"])) and 5 < r["fmax_mhz"] < 300
-    assert r["utilization"]["ICESTORM_LC"]["used"] >= max(r["luts"], r["ffs"]) > 0
+    assert r["logic_cells"] == r["utilization"]["ICESTORM_LC"]["used"] >= max(r["luts"], r["ffs"]) > 0
     assert r["cells"]["SB_LUT4"] == r["luts"] and r["brams"] == r["utilization"]["ICESTORM_RAM"]["used"]
     assert 0 < r["harness"]["luts"] < r["luts"] and r["core_luts"] == r["luts"] - r["harness"]["luts"]
     assert r["effective_macs_per_s"] == pytest.approx(r["effective_macs_per_cycle"] * r["fmax_mhz"] * 1e6)
+    assert r["effective_macs_per_s_per_1k_lc"] == pytest.approx(r["effective_macs_per_s"] / r["logic_cells"] * 1e3)
+    assert 0 < r["effective_macs_per_cycle"] <= r["peak_macs_per_cycle"] == 8  # W2: 16 weight-bit MACs / 2 planes
     assert r["command"] == "sparseloom fpga lut --config lut_small --target ice40-up5k"
 
 
@@ -37,3 +40,27 @@ def test_report_parsing_helpers():
     assert clock_fmax({"$glbnet$clk$TRELLIS_IO_IN": {"achieved": 120.0, "constraint": 100}}) == 120.0
     assert cell_classes({"SB_LUT4": 10, "SB_DFFE": 3, "SB_DFF": 2, "SB_MAC16": 1})["ffs"] == 5
     assert set(TARGETS) == {"ice40-up5k", "ecp5-85f"}
+
+
+def test_floor_verdicts_compare_each_unit_with_its_baseline():
+    def run(config, dsp, lc, fmax, eff):
+        return {"config": config, "target": "ecp5-85f", "dsp_inference": dsp, "logic_cells": lc, "fmax_mhz": fmax,
+                "workloads": [{"format": f, "workload": f, "effective_macs_per_cycle": e} for f, e in eff]}
+    results = [run("highlight_x", False, 1250, 90.0, [("2:4,2:4", 400.0)]),
+               run("dense_x", False, 1000, 100.0, [("int8", 100.0)]),
+               run("lut_x", False, 1000, 100.0, [("W2", 10.0), ("W1", 20.0)]),
+               run("mac_x", False, 2000, 100.0, [("W2", 14.0), ("W1", 14.0)]),
+               run("lut_x", True, 1000, 100.0, [("W2", 10.0)]), run("mac_x", True, 500, 100.0, [("W2", 14.0)]),
+               {"config": "dense_y", "target": "ecp5-85f", "dsp_inference": False, "error": "does not fit"}]
+    got = {(c["unit"], c["dsp_inference"], c["format"]): c for c in comparisons(results)}
+    assert set(got) == {("highlight_x", False, "2:4,2:4"), ("lut_x", False, "W2"), ("lut_x", False, "W1"),
+                        ("lut_x", True, "W2")}
+    hl = got["highlight_x", False, "2:4,2:4"]
+    assert hl["logic_overhead"] == pytest.approx(0.25) and hl["fmax_ratio"] == pytest.approx(0.9)
+    assert hl["eff_per_lc_ratio"] == pytest.approx(400 * 90 / 1250 / (100 * 100 / 1000))  # 2.88x
+    assert hl["verdicts"] == {"logic_overhead <= 0.25": True, "fmax_ratio >= 0.9": True,
+                              "eff_per_lc_ratio >= 3.0": False}
+    assert got["lut_x", False, "W2"]["eff_per_lc_ratio"] == pytest.approx(10 / (14 / 2))
+    assert got["lut_x", False, "W2"]["verdicts"] == {"eff_per_lc_ratio >= 1.5": False}
+    assert got["lut_x", False, "W1"]["verdicts"] == {"eff_per_lc_ratio >= 1.5": True}
+    assert got["lut_x", True, "W2"]["verdicts"] == {}  # the LUT floor is stated with DSPs off

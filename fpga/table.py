@@ -1,5 +1,6 @@
 """``make fpga``: every default configuration on ECP5-85F (DSPs on and off), the small ones
-also on iCE40 UP5K; a markdown table and ``bench/results/fpga.json``. Progress on stderr.
+also on iCE40 UP5K; a markdown table with the floor verdicts (``bench/results/fpga.md``) and
+``bench/results/fpga.json``, both rewritten after every run. Progress on stderr.
 
     python -m sparseloom.fpga.table [--only NAME ...] [--targets ...]
 """
@@ -15,11 +16,22 @@ from sparseloom.gen import emit
 
 from .flow import ToolError, fpga_report
 
-COLUMNS = "| config | target | DSP | LUTs | FFs | DSPs | BRAMs | Fmax MHz | eff. MACs/cycle | eff. GMAC/s | eff. MMAC/s per 1k LUTs | harness LUTs/FFs |"
+COLUMNS = ("| config | target | DSP | logic cells | LUT4 | FFs | DSPs | BRAMs | Fmax MHz | eff. MACs/cycle "
+           "| peak GMAC/s | eff. GMAC/s | eff. MMAC/s per 1k LC | harness LC/FF |")
+
+#: (baseline, unit): name prefixes of each compared pair.
+PAIRS = [("dense_", "highlight_"), ("mac_", "lut_")]
+#: The floors each unit must meet against its baseline: (quantity, "<=" or ">=", bound); the
+#: LUT Tensor Core's floor is stated with DSP inference off.
+FLOORS = {"highlight_": [("logic_overhead", "<=", 0.25), ("fmax_ratio", ">=", 0.90), ("eff_per_lc_ratio", ">=", 3.0)],
+          "lut_": [("eff_per_lc_ratio", ">=", 1.5)]}
+DSP_OFF_ONLY = {"lut_"}
 
 
 def runs(only, targets):
-    for config in emit.default_configs():
+    """(config, target, dsp) in order: small configurations first, SME last (the slowest)."""
+    configs = sorted(emit.default_configs(), key=lambda c: (not c.name.endswith("_small"), c.name.startswith("sme")))
+    for config in configs:
         if only and config.name not in only:
             continue
         small = config.name.endswith("_small")
@@ -29,10 +41,55 @@ def runs(only, targets):
 
 
 def row(r: dict) -> str:
-    return (f"| {r['config']} | {r['target']} | {'on' if r['dsp_inference'] else 'off'} | {r['luts']} | {r['ffs']} | "
-            f"{r['dsps']} | {r['brams']} | {r['fmax_mhz']:.1f} | {r['effective_macs_per_cycle']:.1f} | "
-            f"{r['effective_macs_per_s'] / 1e9:.2f} | {r['effective_macs_per_s_per_1k_luts'] / 1e6:.1f} | "
-            f"{r['harness']['luts']}/{r['harness']['ffs']} |")
+    head = f"| {r['config']} | {r['target']} | {'on' if r['dsp_inference'] else 'off'} |"
+    if "error" in r:
+        return f"{head} failed: {r['error'].splitlines()[0]} |"
+    return (f"{head} {r['logic_cells']} | {r['luts']} | {r['ffs']} | {r['dsps']} | {r['brams']} | "
+            f"{r['fmax_mhz']:.1f} | {r['effective_macs_per_cycle']:.1f} | {r['peak_macs_per_s'] / 1e9:.2f} | "
+            f"{r['effective_macs_per_s'] / 1e9:.2f} | {r['effective_macs_per_s_per_1k_lc'] / 1e6:.1f} | "
+            f"{r['harness']['logic_cells']}/{r['harness']['ffs']} |")
+
+
+def per_lc(r: dict, workload: dict) -> float:
+    """Effective MACs/s per 1k logic cells of ``r`` on one of its reference workloads."""
+    return workload["effective_macs_per_cycle"] * r["fmax_mhz"] * 1e6 / (r["logic_cells"] / 1000)
+
+
+def comparisons(results: list[dict]) -> list[dict]:
+    """Each unit against its baseline on the same target and DSP setting, one entry per
+    reference workload, with the floors of the issue and whether each is met."""
+    done = {(r["config"], r["target"], r["dsp_inference"]): r for r in results if "error" not in r}
+    out = []
+    for (name, target, dsp), unit in done.items():
+        for base_prefix, prefix in PAIRS:
+            if not name.startswith(prefix):
+                continue
+            base = done.get((base_prefix + name[len(prefix):], target, dsp))
+            if base is None:
+                continue
+            floors = [] if dsp and prefix in DSP_OFF_ONLY else FLOORS[prefix]
+            for wu, wb in zip(unit["workloads"], base["workloads"]):
+                c = {"unit": name, "baseline": base["config"], "target": target, "dsp_inference": dsp,
+                     "format": wu["format"], "workload": wu["workload"],
+                     "logic_overhead": unit["logic_cells"] / base["logic_cells"] - 1,
+                     "fmax_ratio": unit["fmax_mhz"] / base["fmax_mhz"],
+                     "eff_per_lc_ratio": per_lc(unit, wu) / per_lc(base, wb)}
+                c["verdicts"] = {f"{key} {op} {bound}": c[key] <= bound if op == "<=" else c[key] >= bound
+                                 for key, op, bound in floors}
+                out.append(c)
+    return out
+
+
+def markdown(results: list[dict]) -> str:
+    lines = [COLUMNS, "|---|---|---|" + "---:|" * 11, *map(row, results), "",
+             "| unit vs baseline | target | DSP | workload | logic overhead | Fmax ratio | eff./LC ratio | floors |",
+             "|---|---|---|---|---:|---:|---:|---|"]
+    for c in comparisons(results):
+        verdicts = ", ".join(f"{k}: {'met' if v else 'MISSED'}" for k, v in c["verdicts"].items()) or "-"
+        lines.append(f"| {c['unit']} vs {c['baseline']} | {c['target']} | {'on' if c['dsp_inference'] else 'off'} | "
+                     f"{c['format']} | {100 * c['logic_overhead']:+.0f}% | {c['fmax_ratio']:.2f} | "
+                     f"{c['eff_per_lc_ratio']:.2f}x | {verdicts} |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -41,9 +98,12 @@ def main() -> None:
     ap.add_argument("--targets", nargs="*", default=["ecp5-85f", "ice40-up5k"])
     ap.add_argument("--out", default="build/fpga")
     ap.add_argument("--json", default="bench/results/fpga.json")
+    ap.add_argument("--markdown", default="bench/results/fpga.md")
     args = ap.parse_args()
     todo = list(runs(args.only, args.targets))
     results = []
+    out_json, out_md = Path(args.json), Path(args.markdown)
+    out_json.parent.mkdir(parents=True, exist_ok=True)
     for i, (config, target, dsp) in enumerate(todo):
         t0 = time.monotonic()
         tag = f"{config.name}-{target}{'' if dsp else '-nodsp'}"
@@ -53,16 +113,10 @@ def main() -> None:
         except (ValueError, ToolError) as e:  # does not fit, or a tool failed: recorded, not fatal
             results.append({"config": config.name, "target": target, "dsp_inference": dsp, "error": str(e)})
         print(f"    {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
-    print(COLUMNS)
-    print("|---|---|---|" + "---:|" * 9)
-    for r in results:
-        print(row(r) if "error" not in r else
-              f"| {r['config']} | {r['target']} | {'on' if r['dsp_inference'] else 'off'} | "
-              f"failed: {r['error'].splitlines()[0]} |")
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {out}", file=sys.stderr)
+        out_json.write_text(json.dumps({"runs": results, "comparisons": comparisons(results)}, indent=2) + "\n")
+        out_md.write_text(f"Measured {time.strftime('%Y-%m-%d')} with `make fpga`.\n\n" + markdown(results))
+    print(out_md.read_text())
+    print(f"wrote {out_json} and {out_md}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from sparseloom.gen.emit import generator_of
+from sparseloom.gen.sme.config import STEPS
 from sparseloom.golden import hss
 from sparseloom.sim.units import UNITS
 
@@ -24,6 +25,11 @@ def _workloads(unit: str, config, rng) -> list:
         w = hss.prune(rng.integers(-128, 128, size=(8 * config.rows, k), dtype=np.int8), p)
         return [(pattern, w, rng.integers(-128, 128, size=(k, 4 * config.cols), dtype=np.int8),
                  "M=8 rows, K<=16 groups")]
+    if unit == "dense":  # the HighLight workload's shape; a dense array does every weight, zero or not
+        k = min(config.k_max, 256)
+        w = hss.prune(rng.integers(-128, 128, size=(8 * config.rows, k), dtype=np.int8), hss.HSSPattern.parse("2:4,2:4"))
+        return [("int8", w, rng.integers(-128, 128, size=(k, 4 * config.cols), dtype=np.int8),
+                 "the HighLight workload's shape, every weight a slot")]
     if unit in ("lut", "mac"):
         k = min(config.k_max, 256)
         x = rng.integers(-128, 128, size=(k, 2 * config.n_tile), dtype=np.int8)
@@ -34,13 +40,33 @@ def _workloads(unit: str, config, rng) -> list:
     return [("none", w, rng.integers(-128, 128, size=(k, 64), dtype=np.int8), "random int8 W, 64 vectors")]
 
 
+def peak_macs_per_cycle(config, plan) -> float:
+    """Dense-equivalent MACs per cycle with every multiplier busy, in the plan's format:
+    HighLight skips the pattern's zeros (multipliers / density); the LUT core does
+    ``wbit_macs_per_cycle / planes``; SME holds a weight's 8 bits in 8 / cell_bits cells
+    and takes 8 steps per input vector (dense mapping, no squeeze-out)."""
+    unit = generator_of(config)
+    if unit == "highlight":
+        return config.multipliers / plan.report["density"]
+    if unit == "dense":
+        return config.multipliers
+    if unit == "lut":
+        return config.wbit_macs_per_cycle / plan.report["planes"]
+    if unit == "mac":
+        return config.m_tile * config.n_tile
+    return config.cells * config.cell_bits / (8 * STEPS)
+
+
 def throughput(config) -> dict:
-    """Effective (dense-equivalent) MACs per cycle on the unit's reference GEMMs (headline first)."""
+    """Effective (dense-equivalent) and peak MACs per cycle on the unit's reference GEMMs
+    (headline first)."""
     unit = generator_of(config)
     _, planner = UNITS[unit]
     runs = []
     for spec, w, x, what in _workloads(unit, config, np.random.default_rng(SEED)):
-        cycles = planner(config, spec, w, x).model_cycles()
-        runs.append({"workload": f"{unit} {spec}: M={w.shape[0]} K={w.shape[1]} N={x.shape[1]} ({what})",
-                     "cycles": cycles, "effective_macs_per_cycle": w.shape[0] * w.shape[1] * x.shape[1] / cycles})
+        plan = planner(config, spec, w, x)
+        cycles = plan.model_cycles()
+        runs.append({"format": f"W{spec}" if spec.isdigit() else spec, "workload": f"{unit} {spec}: M={w.shape[0]} K={w.shape[1]} N={x.shape[1]} ({what})",
+                     "cycles": cycles, "effective_macs_per_cycle": w.shape[0] * w.shape[1] * x.shape[1] / cycles,
+                     "peak_macs_per_cycle": peak_macs_per_cycle(config, plan)})
     return {**runs[0], "workloads": runs}

@@ -14,8 +14,7 @@ from amaranth.back import verilog
 from amaranth.hdl import Shape
 from amaranth.lib import data, wiring
 
-from .highlight import PRESETS as HIGHLIGHT_PRESETS
-from .highlight import HighLightArray, HighLightConfig
+from .highlight import DenseArray, DenseConfig, HighLightArray, HighLightConfig
 from .lut import PRESETS as LUT_PRESETS
 from .lut import LutConfig, MacConfig
 from .lut.baseline import MacArray
@@ -25,7 +24,8 @@ from .sme import SmeConfig, SmeEngine
 
 #: generator name -> (configuration class, component class, presets)
 GENERATORS = {
-    "highlight": (HighLightConfig, HighLightArray, HIGHLIGHT_PRESETS),
+    "highlight": (HighLightConfig, HighLightArray, HighLightConfig.presets()),
+    "dense": (DenseConfig, DenseArray, DenseConfig.presets()),
     "lut": (LutConfig, LutCore, {n: c for n, c in LUT_PRESETS.items() if isinstance(c, LutConfig)}),
     "mac": (MacConfig, MacArray, {n: c for n, c in LUT_PRESETS.items() if isinstance(c, MacConfig)}),
     "sme": (SmeConfig, SmeEngine, SME_PRESETS),

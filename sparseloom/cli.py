@@ -79,8 +79,8 @@ def cmd_sim(args) -> None:
 
     config_class, planner = UNITS[args.unit]
     config = config_class.load(args.config)
-    spec = {"highlight": "pattern", "sme": "max_bits_per_weight"}.get(args.unit, "wbits")
-    spec = getattr(args, spec)
+    spec = {"highlight": "pattern", "sme": "max_bits_per_weight", "dense": None}.get(args.unit, "wbits")
+    spec = getattr(args, spec) if spec else "int8"
     w = _load_array(args.weights, "weights")
     x = _load_array(args.inputs, "inputs")
     if not 0.0 <= args.stall < 1.0:
@@ -170,6 +170,7 @@ def parser() -> argparse.ArgumentParser:
     units = sim.add_subparsers(dest="unit", required=True)
     for unit, text, default in [
         ("highlight", "HighLight HSS array: Y = W @ X, W satisfying --pattern", "highlight_default"),
+        ("dense", "baseline: dense int8 array with HighLight's multipliers", "dense_default"),
         ("lut", "LUT Tensor Core: low-bit W (--wbits) x int8 X by table look-up", "lut_default"),
         ("mac", "baseline: dequantise low-bit W (--wbits), then int8 MACs", "mac_default"),
         ("sme", "SME bit-sliced crossbars: int8 W x int8 X, squeezed (and orchestrated)", "sme_default"),
@@ -180,7 +181,7 @@ def parser() -> argparse.ArgumentParser:
         elif unit == "sme":
             u.add_argument("--max-bits-per-weight", default="none", choices=[str(b) for b in range(1, 9)] + ["none"],
                            help="re-encode W to at most this many set bits per magnitude first (default: none)")
-        else:
+        elif unit in ("lut", "mac"):
             u.add_argument("--wbits", required=True, choices=["1", "2", "3", "4", "ternary"],
                            help="weight format: 1 = {-1,+1}, 2..4-bit two's complement, ternary {-1,0,+1}")
         u.add_argument("--weights", required=True, help="W: int8 .npy, M x K")

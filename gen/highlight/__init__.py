@@ -1,5 +1,6 @@
-"""HighLight hierarchical-structured-sparsity PE array generator."""
+"""HighLight hierarchical-structured-sparsity PE array generator, and its dense baseline."""
 from .array import HighLightArray
-from .config import PRESETS, HighLightConfig
+from .baseline import DenseArray
+from .config import PRESETS, DenseConfig, HighLightConfig
 
-__all__ = ["HighLightArray", "HighLightConfig", "PRESETS"]
+__all__ = ["DenseArray", "DenseConfig", "HighLightArray", "HighLightConfig", "PRESETS"]

@@ -192,7 +192,92 @@ class HighLightConfig(Loadable):
 
     @classmethod
     def presets(cls) -> dict:
-        return PRESETS
+        return {n: c for n, c in PRESETS.items() if isinstance(c, cls)}
+
+
+@dataclass(frozen=True)
+class DenseConfig(Loadable):
+    """The dense baseline of a HighLight array: ``rows`` x ``cols`` PEs of ``lanes`` multipliers,
+    each lane wired to one fixed element of a block of ``lanes`` consecutive K (no muxes, no
+    banks): the same multiplier count as a HighLight array with ``g0_max = lanes``."""
+
+    name: str
+    rows: int
+    cols: int
+    lanes: int
+    k_max: int
+    data_width: int = 8
+    acc_width: int = 32
+
+    def __post_init__(self):
+        check_name(self.name)
+        int_in("rows", self.rows, 1, 64)
+        int_in("cols", self.cols, 1, 64)
+        int_in("lanes", self.lanes, 1, 16)
+        int_in("data_width", self.data_width, 2, 16)
+        int_in("k_max", self.k_max, self.lanes, 1 << 16)
+        if self.k_max % self.lanes:
+            raise ValueError(f"k_max must be a multiple of lanes={self.lanes}, got {self.k_max}")
+        need = HighLightConfig.min_acc_width(self.k_max, self.data_width)
+        int_in("acc_width", self.acc_width, 2, 32)
+        if self.acc_width < need:
+            raise ValueError(f"acc_width={self.acc_width} can overflow: k_max={self.k_max} products of "
+                             f"{self.data_width}-bit operands need acc_width >= {need} (allowed {need}..32)")
+
+    @classmethod
+    def matching(cls, array: HighLightConfig, name: str) -> DenseConfig:
+        """The dense array with ``array``'s PEs, multipliers per PE, depth and widths."""
+        return cls(name, array.rows, array.cols, array.lanes, array.k_max - array.k_max % array.lanes,
+                   array.data_width, array.acc_width)
+
+    @property
+    def m_tile(self) -> int:
+        return self.rows
+
+    @property
+    def n_tile(self) -> int:
+        return self.cols
+
+    @property
+    def multipliers(self) -> int:
+        return self.rows * self.cols * self.lanes
+
+    @property
+    def max_blocks(self) -> int:
+        """Blocks of ``lanes`` K rows in one half of the activation buffer."""
+        return self.k_max // self.lanes
+
+    @property
+    def weight_layout(self) -> data.ArrayLayout:
+        """One weight beat: ``lanes`` consecutive weights of each PE row."""
+        return data.ArrayLayout(data.ArrayLayout(signed(self.data_width), self.lanes), self.rows)
+
+    @property
+    def act_layout(self) -> data.ArrayLayout:
+        """One activation beat: element [o][c] = X[block*lanes + o, n0 + c]."""
+        return data.ArrayLayout(data.ArrayLayout(signed(self.data_width), self.cols), self.lanes)
+
+    @property
+    def result_layout(self) -> data.ArrayLayout:
+        return data.ArrayLayout(data.ArrayLayout(signed(self.acc_width), self.cols), self.rows)
+
+    @property
+    def cfg_layout(self) -> data.StructLayout:
+        return data.StructLayout({"groups": unsigned(field_bits(self.max_blocks)), "batches": unsigned(BATCH_WIDTH)})
+
+    def derived(self) -> dict:
+        worst = self.k_max << (2 * self.data_width - 2)
+        return {
+            "multipliers": self.multipliers,
+            "activation_buffer_bits": 2 * self.k_max * self.cols * self.data_width,
+            "accumulator": {"width": self.acc_width, "largest_magnitude": worst,
+                            "overflow": f"none: |y| <= {worst} < 2^{self.acc_width - 1} for K <= k_max={self.k_max}"},
+            "latency": {"result_after_last_weight_beat": RESULT_LATENCY},
+        }
+
+    @classmethod
+    def presets(cls) -> dict:
+        return {n: c for n, c in PRESETS.items() if isinstance(c, cls)}
 
 
 PRESETS = {c.name: c for c in [
@@ -203,3 +288,8 @@ PRESETS = {c.name: c for c in [
     # Eight-element blocks on a non-square array.
     HighLightConfig("highlight_h8", rows=4, cols=2, h0=8, g0_max=4, h1_max=4, g1_max=2, k_max=256),
 ]}
+# Dense baselines with the multipliers of highlight_small and highlight_default.
+PRESETS.update({c.name: c for c in [
+    DenseConfig.matching(PRESETS["highlight_small"], "dense_small"),
+    DenseConfig.matching(PRESETS["highlight_default"], "dense_default"),
+]})

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from sparseloom.gen.highlight import PRESETS, HighLightArray, HighLightConfig
+from sparseloom.gen.highlight import PRESETS, DenseConfig, HighLightArray, HighLightConfig
 from sparseloom.golden.hss import HSSPattern
 
 SMALL = PRESETS["highlight_small"]
@@ -80,3 +80,35 @@ def test_provisioned_patterns_cover_every_density():
 @pytest.mark.parametrize("g1, g0, beats", [(4, 4, 4), (4, 2, 2), (4, 1, 1), (2, 2, 1), (3, 3, 3), (3, 2, 2)])
 def test_beats_per_group(g1, g0, beats):
     assert PRESETS["highlight_default"].beats_per_group(g1, g0) == beats
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"lanes": 0}, r"lanes must be in 1\.\.16, got 0"),
+    ({"k_max": 63}, r"k_max must be a multiple of lanes=2, got 63"),
+    ({"acc_width": 21}, r"acc_width=21 can overflow: k_max=64 .* need acc_width >= 22 \(allowed 22\.\.32\)"),
+])
+def test_dense_baseline_configuration_errors(changes, message):
+    with pytest.raises(ValueError, match=message):
+        DenseConfig(**{**PRESETS["dense_small"].parameters(), **changes})
+
+
+@pytest.mark.parametrize("name", ["highlight_small", "highlight_default"])
+def test_dense_baseline_has_the_arrays_multipliers(name):
+    array, dense = PRESETS[name], PRESETS[name.replace("highlight", "dense")]
+    assert isinstance(dense, DenseConfig) and dense.multipliers == array.multipliers
+    assert (dense.rows, dense.cols, dense.lanes, dense.k_max) == (array.rows, array.cols, array.lanes, array.k_max)
+    assert HighLightConfig.presets().keys().isdisjoint(DenseConfig.presets())
+
+
+def test_dense_plan_takes_int8_only():
+    import numpy as np
+
+    from sparseloom.sim.highlight_plan import plan_dense
+
+    w, x = np.ones((2, 5), np.int8), np.ones((5, 3), np.int8)
+    with pytest.raises(ValueError, match="the dense array takes int8 weights only .*got '2:4,2:4'"):
+        plan_dense(PRESETS["dense_small"], "2:4,2:4", w, x)
+    # K=5 pads to 3 blocks of 2: load 3 blocks, issue 3 beats, the result 3 cycles after the last
+    assert plan_dense(PRESETS["dense_small"], "int8", w, x[:, :2]).model_cycles() == 3 + 3 + 3
+    # N=3 is two column tiles: the second loads while the first computes, then issues 3 beats
+    assert plan_dense(PRESETS["dense_small"], "int8", w, x).model_cycles() == 3 + 3 + 3 + 3
