@@ -24,20 +24,13 @@ from simrun import simulate, write_json
 
 from sparseloom.gen.sme import PRESETS
 from sparseloom.golden import sme
+from sparseloom.golden.quant import per_channel_int8
 from sparseloom.models import efficientnet_lite0
 from sparseloom.sim.sme_plan import plan_sme
 
 RTL_LAYERS = ["_conv_stem", "_blocks.1._project_conv", "_blocks.5._project_conv"]
 
 PUBLISHED = "SME's published crossbar reductions: 8.7x on ResNet-50, 2.1x on MobileNet-v2"
-
-
-def quantise_per_channel(w: np.ndarray) -> np.ndarray:
-    """int8 (out, rest) with a symmetric per-output-channel scale max|w| / 127."""
-    flat = w.reshape(w.shape[0], -1).astype(np.float64)
-    scale = np.abs(flat).max(axis=1, keepdims=True) / 127
-    scale[scale == 0] = 1
-    return np.clip(np.rint(flat / scale), -127, 127).astype(np.int8)
 
 
 def main() -> None:
@@ -58,7 +51,7 @@ def main() -> None:
 
     rows = []
     for i, (name, w) in enumerate(layers):
-        q = quantise_per_channel(w)
+        q = per_channel_int8(w)[0]
         plain = sme.crossbar_counts(q, config)
         row = {"layer": name.removesuffix(".weight"), "m": q.shape[0], "k": q.shape[1],
                "crossbars_dense": plain["crossbars_dense"], "squeeze_only": plain["crossbars_after_squeeze"]}
@@ -109,7 +102,7 @@ def rtl_runs(args, weights: dict) -> list[dict]:
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for layer in args.rtl_layers:
-            q = quantise_per_channel(weights[f"{layer}.weight"])
+            q = per_channel_int8(weights[f"{layer}.weight"])[0]
             x = rng.integers(-128, 128, size=(q.shape[1], args.n), dtype=np.int8)
             dense = plan_sme(engine, "none", q, x, squeezed=False)
             for budget in ["none", str(args.k_bits[-1])]:

@@ -122,8 +122,9 @@ def synthesise(component, name: str, target: str, out_dir: Path, *, dsp: bool = 
     cells = {k: int(v) for k, v in stat["design"]["num_cells_by_type"].items() if not k.startswith("$")}
     luts = cells.get(t.lut_cell, 0)
     if luts > t.luts:
+        bigger = " or target ecp5-85f" if target != "ecp5-85f" else ""
         raise ValueError(f"{name} needs {luts} LUTs after synthesis; {target} has {t.luts}: it cannot fit "
-                         f"(place-and-route skipped; choose a smaller configuration or target ecp5-85f)")
+                         f"(place-and-route skipped; choose a smaller configuration{bigger})")
     synth_s = time.monotonic() - started
     log = out_dir / "nextpnr.log"
     try:
