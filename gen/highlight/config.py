@@ -288,8 +288,7 @@ PRESETS = {c.name: c for c in [
     # Eight-element blocks on a non-square array.
     HighLightConfig("highlight_h8", rows=4, cols=2, h0=8, g0_max=4, h1_max=4, g1_max=2, k_max=256),
 ]}
-# Dense baselines with the multipliers of highlight_small and highlight_default.
+# Dense baselines with the multipliers of each HighLight preset.
 PRESETS.update({c.name: c for c in [
-    DenseConfig.matching(PRESETS["highlight_small"], "dense_small"),
-    DenseConfig.matching(PRESETS["highlight_default"], "dense_default"),
+    DenseConfig.matching(PRESETS[f"highlight_{size}"], f"dense_{size}") for size in ("small", "default", "h8")
 ]})

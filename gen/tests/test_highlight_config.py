@@ -92,7 +92,7 @@ def test_dense_baseline_configuration_errors(changes, message):
         DenseConfig(**{**PRESETS["dense_small"].parameters(), **changes})
 
 
-@pytest.mark.parametrize("name", ["highlight_small", "highlight_default"])
+@pytest.mark.parametrize("name", ["highlight_small", "highlight_default", "highlight_h8"])
 def test_dense_baseline_has_the_arrays_multipliers(name):
     array, dense = PRESETS[name], PRESETS[name.replace("highlight", "dense")]
     assert isinstance(dense, DenseConfig) and dense.multipliers == array.multipliers
