@@ -64,3 +64,10 @@ def test_floor_verdicts_compare_each_unit_with_its_baseline():
     assert got["lut_x", False, "W2"]["verdicts"] == {"eff_per_lc_ratio >= 1.5": False}
     assert got["lut_x", False, "W1"]["verdicts"] == {"eff_per_lc_ratio >= 1.5": True}
     assert got["lut_x", True, "W2"]["verdicts"] == {}  # the LUT floor is stated with DSPs off
+
+
+def test_a_tool_past_its_time_limit_is_a_tool_error(tmp_path):
+    from sparseloom.fpga.flow import ToolError, _run
+
+    with pytest.raises(ToolError, match=r"sleep did not finish in 1 s; log .*sleep.log"):
+        _run(["sleep", "30"], tmp_path / "sleep.log", timeout_s=1.0)

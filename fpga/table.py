@@ -30,7 +30,7 @@ FLOORS = {"highlight_": [("logic_overhead", "<=", 0.25), ("fmax_ratio", ">=", 0.
 DSP_OFF_ONLY = {"lut_"}
 
 
-def runs(only, targets):
+def runs(only, targets, dsp_settings=(True, False)):
     """(config, target, dsp) in order: small configurations first, SME last (the slowest)."""
     configs = sorted(emit.default_configs(), key=lambda c: (not c.name.endswith("_small"), c.name.startswith("sme")))
     for config in configs:
@@ -38,7 +38,7 @@ def runs(only, targets):
             continue
         small = config.name.endswith("_small")
         for target, dsp in [("ecp5-85f", True), ("ecp5-85f", False)] + ([("ice40-up5k", True)] if small else []):
-            if target in targets:
+            if target in targets and dsp in dsp_settings:
                 yield config, target, dsp
 
 
@@ -106,19 +106,22 @@ def main() -> None:
     ap.add_argument("--out", default="build/fpga")
     ap.add_argument("--json", default="bench/results/fpga.json")
     ap.add_argument("--markdown", default="bench/results/fpga.md")
+    ap.add_argument("--dsp", choices=["on", "off", "both"], default="both", help="DSP inference settings to run")
+    ap.add_argument("--timeout-min", type=float, default=30, help="limit per tool call; a run past it is recorded")
     ap.add_argument("--resume", action="store_true", help="keep the runs already in --json, do the missing ones")
     args = ap.parse_args()
     out_json, out_md = Path(args.json), Path(args.markdown)
     results = json.loads(out_json.read_text())["runs"] if args.resume and out_json.exists() else []
     done = {(r["config"], r["target"], r["dsp_inference"]) for r in results}
-    todo = [run for run in runs(args.only, args.targets) if (run[0].name, run[1], run[2]) not in done]
+    dsp_settings = {"on": (True,), "off": (False,), "both": (True, False)}[args.dsp]
+    todo = [run for run in runs(args.only, args.targets, dsp_settings) if (run[0].name, run[1], run[2]) not in done]
     out_json.parent.mkdir(parents=True, exist_ok=True)
     for i, (config, target, dsp) in enumerate(todo):
         t0 = time.monotonic()
         tag = f"{config.name}-{target}{'' if dsp else '-nodsp'}"
         print(f"[{i + 1}/{len(todo)}] {tag} ...", file=sys.stderr, flush=True)
         try:
-            results.append(fpga_report(config, target, Path(args.out) / tag, dsp=dsp))
+            results.append(fpga_report(config, target, Path(args.out) / tag, dsp=dsp, timeout_s=60 * args.timeout_min))
         except (ValueError, ToolError) as e:  # does not fit, or a tool failed: recorded, not fatal
             results.append({"config": config.name, "target": target, "dsp_inference": dsp, "error": str(e)})
         print(f"    {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
