@@ -45,7 +45,7 @@ def runs(only, targets, dsp_settings=(True, False)):
 def row(r: dict) -> str:
     head = f"| {r['config']} | {r['target']} | {'on' if r['dsp_inference'] else 'off'} |"
     if "error" in r:
-        return f"{head} failed: {r['error'].splitlines()[0]} |"
+        return f"{head} {r['error'].splitlines()[0]} |"
     return (f"{head} {r['logic_cells']} | {r['luts']} | {r['ffs']} | {r['dsps']} | {r['brams']} | "
             f"{r['fmax_mhz']:.1f} | {r['effective_macs_per_cycle']:.1f} | {r['peak_macs_per_s'] / 1e9:.2f} | "
             f"{r['effective_macs_per_s'] / 1e9:.2f} | {r['effective_macs_per_s_per_1k_lc'] / 1e6:.1f} | "
