@@ -26,6 +26,26 @@ from ..tiles import PingPong, TiledCore, loop_nest
 from .config import HighLightConfig
 
 
+def reduce_lanes(m: Module, core, s2_prod, s2_valid, s2_first, s2_last, advance) -> None:
+    """Stage S2 of the lane arrays (HighLight and its dense baseline): sum each PE's lane
+    products into its accumulator (restarting on a batch's first beat) and load the result
+    register with the sums after a batch's last beat."""
+    c = core.config
+    acc = Signal(c.result_layout)
+    new_acc = Signal(c.result_layout)
+    for r in range(c.rows):
+        for col in range(c.cols):
+            lane_sum = sum(s2_prod[r][lane][col] for lane in range(c.lanes))
+            m.d.comb += new_acc[r][col].eq(Mux(s2_first, 0, acc[r][col]) + lane_sum)
+    with m.If(advance):
+        with m.If(s2_valid):
+            m.d.sync += acc.eq(new_acc)
+        m.d.sync += [
+            core.result.valid.eq(s2_valid & s2_last),
+            core.result.payload.eq(new_acc),
+        ]
+
+
 class HighLightArray(TiledCore):
     """Streams: ``cfg`` (pattern and tile shape, accepted only when idle), ``act``
     (activation blocks), ``w`` (weight beats), ``result`` (one beat per row batch)."""
@@ -123,19 +143,7 @@ class HighLightArray(TiledCore):
                         m.d.sync += s2_prod[r][lane][col].eq(wrow.value[lane] * window[index])
 
         # ----- S2: reduce lanes, accumulate, emit a row batch ---------------------------
-        acc = Signal(c.result_layout)
-        new_acc = Signal(c.result_layout)
-        for r in range(c.rows):
-            for col in range(c.cols):
-                lane_sum = sum(s2_prod[r][lane][col] for lane in range(c.lanes))
-                m.d.comb += new_acc[r][col].eq(Mux(s2_first, 0, acc[r][col]) + lane_sum)
-        with m.If(advance):
-            with m.If(s2_valid):
-                m.d.sync += acc.eq(new_acc)
-            m.d.sync += [
-                self.result.valid.eq(s2_valid & s2_last),
-                self.result.payload.eq(new_acc),
-            ]
+        reduce_lanes(m, self, s2_prod, s2_valid, s2_first, s2_last, advance)
 
         # ----- configuration: accepted only when nothing is in flight ------------------
         in_flight = (halves.busy | (wblk != 0) | (beat != 0) | (group != 0) | (batch != 0)

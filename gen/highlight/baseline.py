@@ -10,6 +10,7 @@ from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import data, memory
 
 from ..tiles import PingPong, TiledCore, loop_nest
+from .array import reduce_lanes
 from .config import DenseConfig
 
 
@@ -61,16 +62,7 @@ class DenseArray(TiledCore):
                         m.d.sync += s2_prod[r][lane][col].eq(s1_w[r][lane] * rd.data[lane][col])
 
         # ----- S2: reduce lanes, accumulate, emit a row batch ---------------------------
-        acc = Signal(c.result_layout)
-        new_acc = Signal(c.result_layout)
-        for r in range(c.rows):
-            for col in range(c.cols):
-                lane_sum = sum(s2_prod[r][lane][col] for lane in range(c.lanes))
-                m.d.comb += new_acc[r][col].eq(Mux(s2_first, 0, acc[r][col]) + lane_sum)
-        with m.If(advance):
-            with m.If(s2_valid):
-                m.d.sync += acc.eq(new_acc)
-            m.d.sync += [self.result.valid.eq(s2_valid & s2_last), self.result.payload.eq(new_acc)]
+        reduce_lanes(m, self, s2_prod, s2_valid, s2_first, s2_last, advance)
 
         # ----- configuration: accepted only when nothing is in flight ------------------
         in_flight = (halves.busy | (wblock != 0) | (block != 0) | (batch != 0)
