@@ -3,7 +3,8 @@
 Every pattern runs the same realistic GEMM (W pruned from one random dense matrix
 with no zero entries, so each kept slot is a useful MAC) through the Verilated
 default array via ``sparseloom sim highlight``, which also checks Y bit-exactly
-against the golden model. Prints a markdown table and writes JSON.
+against the golden model and its cycles against the cycle model. Prints a markdown table
+and writes JSON.
 
     python bench/highlight.py                 # M=N=256, K=1680 on highlight_default
     python bench/highlight.py --m 64 --n 64   # quicker
@@ -17,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from simrun import simulate, write_json
 
+from sparseloom.benchkit import simulate, write_json
 from sparseloom.golden import hss
 
 HIGHLIGHT_SET = [f"4:{h1},{g0}:4" for g0 in (4, 2, 1) for h1 in (4, 5, 6, 7)] + ["2:4,2:4"]
@@ -48,7 +49,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sparseloom-bench-") as tmp:
         def run(pattern):
             w = hss.prune(w_dense, hss.HSSPattern.parse(pattern))
-            return simulate("highlight", "--pattern", pattern, args.config, w, x, Path(tmp))
+            return simulate("highlight", pattern, args.config, w, x, Path(tmp))
 
         with ThreadPoolExecutor(args.jobs) as pool:
             reports = list(pool.map(run, patterns))

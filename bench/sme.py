@@ -20,13 +20,14 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from simrun import simulate, write_json
 
-from sparseloom.gen.sme import PRESETS
+from sparseloom.benchkit import simulate, write_json
+from sparseloom.gen.sme.plan import dense_occupancy, programmings
+from sparseloom.gen.unit import GemmShape
 from sparseloom.golden import sme
 from sparseloom.golden.quant import per_channel_int8
 from sparseloom.models import efficientnet_lite0
-from sparseloom.sim.sme_plan import plan_sme
+from sparseloom.units import unit
 
 RTL_LAYERS = ["_conv_stem", "_blocks.1._project_conv", "_blocks.5._project_conv"]
 
@@ -38,14 +39,14 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=128)
     ap.add_argument("--cols", type=int, default=128)
     ap.add_argument("--cell-bits", type=int, default=1)
-    ap.add_argument("--k-bits", type=int, nargs="+", default=[3, 2])
+    ap.add_argument("--max-bits-per-weight", type=int, nargs="+", default=[3, 2])
     ap.add_argument("--engine", default="sme_default", help="SME engine preset for the RTL runs")
     ap.add_argument("--rtl-layers", nargs="*", default=RTL_LAYERS, help="layers run on the RTL (K <= k_max)")
     ap.add_argument("--n", type=int, default=64, help="input vectors per RTL run (output pixels)")
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--json", default="bench/results/sme.json")
     args = ap.parse_args()
-    config = sme.SMEConfig(args.rows, args.cols, cell_bits=args.cell_bits)
+    config = sme.CrossbarSpec(args.rows, args.cols, cell_bits=args.cell_bits)
     layers = [(name, w) for name, w in efficientnet_lite0().items() if name.endswith("weight") and w.ndim in (2, 4)]
     print(f"{len(layers)} layers, crossbar {args.rows}x{args.cols}, {args.cell_bits}-bit cells", file=sys.stderr)
 
@@ -55,18 +56,19 @@ def main() -> None:
         plain = sme.crossbar_counts(q, config)
         row = {"layer": name.removesuffix(".weight"), "m": q.shape[0], "k": q.shape[1],
                "crossbars_dense": plain["crossbars_dense"], "squeeze_only": plain["crossbars_after_squeeze"]}
-        for k_bits in args.k_bits:
-            counts = sme.crossbar_counts(q, config, k_bits)
-            row[f"k{k_bits}"] = {key: counts[key] for key in ("crossbars_after_orchestration", "crossbars_after_squeeze")}
-            row[f"k{k_bits}"]["error"] = counts["orchestration_error"]
+        for max_bits in args.max_bits_per_weight:
+            counts = sme.crossbar_counts(q, config, max_bits)
+            row[f"k{max_bits}"] = {key: counts[key]
+                                   for key in ("crossbars_after_orchestration", "crossbars_after_squeeze")}
+            row[f"k{max_bits}"]["error"] = counts["orchestration_error"]
         rows.append(row)
         print(f"  [{i + 1}/{len(layers)}] {row['layer']}", file=sys.stderr, flush=True)
 
-    k_main = args.k_bits[0]
+    k_main = args.max_bits_per_weight[0]
     total = {"crossbars_dense": sum(r["crossbars_dense"] for r in rows),
              "squeeze_only": sum(r["squeeze_only"] for r in rows)}
-    for k_bits in args.k_bits:
-        key = f"k{k_bits}"
+    for max_bits in args.max_bits_per_weight:
+        key = f"k{max_bits}"
         total[key] = {c: sum(r[key][c] for r in rows) for c in ("crossbars_after_orchestration", "crossbars_after_squeeze")}
         weights = sum(r["m"] * r["k"] for r in rows)
         total[key]["mean_relative_l2_error"] = sum(r[key]["error"]["relative_l2"] * r["m"] * r["k"] for r in rows) / weights
@@ -84,9 +86,9 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|")
     print(f"| none | {total['crossbars_dense']} | {total['crossbars_dense']} | {total['squeeze_only']} | "
           f"{total['crossbars_dense'] / total['squeeze_only']:.2f}x | 0 |")
-    for k_bits in args.k_bits:
-        t = total[f"k{k_bits}"]
-        print(f"| <= {k_bits} bits/weight | {total['crossbars_dense']} | {t['crossbars_after_orchestration']} | "
+    for max_bits in args.max_bits_per_weight:
+        t = total[f"k{max_bits}"]
+        print(f"| <= {max_bits} bits/weight | {total['crossbars_dense']} | {t['crossbars_after_orchestration']} | "
               f"{t['crossbars_after_squeeze']} | {total['crossbars_dense'] / t['crossbars_after_squeeze']:.2f}x | "
               f"{t['mean_relative_l2_error']:.4f} |")
     print(f"\n{PUBLISHED}.")
@@ -97,20 +99,24 @@ def main() -> None:
 
 def rtl_runs(args, weights: dict) -> list[dict]:
     """Real layers through the Verilated engine, squeezed (as is and orchestrated) vs. dense mapping."""
-    engine = PRESETS[args.engine]
+    u = unit("sme")
+    engine = u.load(args.engine)
     rng = np.random.default_rng(args.seed)
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for layer in args.rtl_layers:
             q = per_channel_int8(weights[f"{layer}.weight"])[0]
             x = rng.integers(-128, 128, size=(q.shape[1], args.n), dtype=np.int8)
-            dense = plan_sme(engine, "none", q, x, squeezed=False)
-            for budget in ["none", str(args.k_bits[-1])]:
-                r = simulate("sme", "--max-bits-per-weight", budget, args.engine, q, x, Path(tmp))
-                runs.append({"layer": layer, "m": q.shape[0], "k": q.shape[1], "n": args.n, "budget": budget,
+            shape = GemmShape(q.shape[0], args.n, q.shape[1])
+            dense = dense_occupancy(engine, shape)  # the unsqueezed mapping, through the cycle model
+            for max_bits in ["none", str(args.max_bits_per_weight[-1])]:
+                r = simulate("sme", max_bits, args.engine, q, x, Path(tmp))
+                runs.append({"layer": layer, "m": q.shape[0], "k": q.shape[1], "n": args.n,
+                             "max_bits_per_weight": max_bits,
                              "programmings": r["programmings"], "crossbars": r["crossbars_after_squeeze"],
                              "cycles": r["cycles"], "model_cycles": r["model_cycles"],
-                             "dense_programmings": len(dense.programmings), "dense_cycles": dense.model_cycles(),
+                             "dense_programmings": len(programmings(engine, dense)),
+                             "dense_cycles": u.cycles(engine, shape, dense),
                              "utilization": r["utilization"]})
     print(f"\nReal layers on the RTL ({args.engine}: {engine.crossbars} crossbars of {engine.xbar_rows}x"
           f"{engine.xbar_cols}, N = {args.n} input vectors; dense = the unsqueezed mapping, cycle model):\n")
@@ -118,7 +124,7 @@ def rtl_runs(args, weights: dict) -> list[dict]:
           "dense cycles | speedup | crossbar utilisation |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in runs:
-        print(f"| {r['layer']} | {r['m']} x {r['k']} | {r['budget']} | {r['crossbars']} | {r['programmings']} | "
+        print(f"| {r['layer']} | {r['m']} x {r['k']} | {r['max_bits_per_weight']} | {r['crossbars']} | {r['programmings']} | "
               f"{r['cycles']} | {r['dense_programmings']} | {r['dense_cycles']} | "
               f"{r['dense_cycles'] / r['cycles']:.2f}x | {r['utilization']:.3f} |")
     return runs

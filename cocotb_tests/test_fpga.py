@@ -7,6 +7,7 @@ import pytest
 
 from sparseloom.fpga.flow import TARGETS, cell_classes, clock_fmax
 from sparseloom.fpga.table import comparisons
+from sparseloom.units import presets, unit_of
 
 
 def sparseloom(*args):
@@ -43,27 +44,35 @@ def test_report_parsing_helpers():
 
 
 def test_floor_verdicts_compare_each_unit_with_its_baseline():
-    def run(config, dsp, lc, fmax, eff):
-        return {"config": config, "target": "ecp5-85f", "dsp_inference": dsp, "logic_cells": lc, "fmax_mhz": fmax,
+    """Each unit meets its record's floors against the run of the baseline core with the same
+    hardware (whatever its name), on the same target and DSP setting."""
+    def run(name, dsp, lc, fmax, eff):
+        config = next(c for c in presets() if c.name == name)
+        return {"unit": unit_of(config).name, "config": name, "parameters": config.parameters(), "target": "ecp5-85f",
+                "dsp_inference": dsp, "logic_cells": lc, "fmax_mhz": fmax,
                 "workloads": [{"format": f, "workload": f, "effective_macs_per_cycle": e} for f, e in eff]}
-    results = [run("highlight_x", False, 1250, 90.0, [("2:4,2:4", 400.0)]),
-               run("dense_x", False, 1000, 100.0, [("int8", 100.0)]),
-               run("lut_x", False, 1000, 100.0, [("W2", 10.0), ("W1", 20.0)]),
-               run("mac_x", False, 2000, 100.0, [("W2", 14.0), ("W1", 14.0)]),
-               run("lut_x", True, 1000, 100.0, [("W2", 10.0)]), run("mac_x", True, 500, 100.0, [("W2", 14.0)]),
-               {"config": "dense_y", "target": "ecp5-85f", "dsp_inference": False, "error": "does not fit"}]
+    renamed_mac = {**run("mac_small", True, 500, 100.0, [("W2", 14.0)]), "config": "mac_renamed"}
+    results = [run("highlight_small", False, 1250, 90.0, [("2:4,2:4", 400.0)]),
+               run("dense_small", False, 1000, 100.0, [("int8", 100.0)]),
+               run("dense_h8", False, 10, 100.0, [("int8", 1e6)]),  # another array's baseline: never paired
+               run("lut_small", False, 1000, 100.0, [("W2", 10.0), ("W1", 20.0)]),
+               run("mac_small", False, 2000, 100.0, [("W2", 14.0), ("W1", 14.0)]),
+               run("lut_small", True, 1000, 100.0, [("W2", 10.0)]), renamed_mac,
+               {"config": "dense_default", "target": "ecp5-85f", "dsp_inference": False, "error": "does not fit"}]
     got = {(c["unit"], c["dsp_inference"], c["format"]): c for c in comparisons(results)}
-    assert set(got) == {("highlight_x", False, "2:4,2:4"), ("lut_x", False, "W2"), ("lut_x", False, "W1"),
-                        ("lut_x", True, "W2")}
-    hl = got["highlight_x", False, "2:4,2:4"]
+    assert set(got) == {("highlight_small", False, "2:4,2:4"), ("lut_small", False, "W2"), ("lut_small", False, "W1"),
+                        ("lut_small", True, "W2")}
+    hl = got["highlight_small", False, "2:4,2:4"]
+    assert hl["baseline"] == "dense_small"
     assert hl["logic_overhead"] == pytest.approx(0.25) and hl["fmax_ratio"] == pytest.approx(0.9)
     assert hl["eff_per_lc_ratio"] == pytest.approx(400 * 90 / 1250 / (100 * 100 / 1000))  # 2.88x
     assert hl["verdicts"] == {"logic_overhead <= 0.25": True, "fmax_ratio >= 0.9": True,
                               "eff_per_lc_ratio >= 3.0": False}
-    assert got["lut_x", False, "W2"]["eff_per_lc_ratio"] == pytest.approx(10 / (14 / 2))
-    assert got["lut_x", False, "W2"]["verdicts"] == {"eff_per_lc_ratio >= 1.5": False}
-    assert got["lut_x", False, "W1"]["verdicts"] == {"eff_per_lc_ratio >= 1.5": True}
-    assert got["lut_x", True, "W2"]["verdicts"] == {}  # the LUT floor is stated with DSPs off
+    assert got["lut_small", False, "W2"]["eff_per_lc_ratio"] == pytest.approx(10 / (14 / 2))
+    assert got["lut_small", False, "W2"]["verdicts"] == {"eff_per_lc_ratio >= 1.5": False}
+    assert got["lut_small", False, "W1"]["verdicts"] == {"eff_per_lc_ratio >= 1.5": True}
+    assert got["lut_small", True, "W2"]["baseline"] == "mac_renamed"
+    assert got["lut_small", True, "W2"]["verdicts"] == {}  # the LUT floor is stated with DSPs off
 
 
 def test_a_tool_past_its_time_limit_is_a_tool_error(tmp_path):

@@ -154,10 +154,12 @@ def fpga_report(config, target: str, out_dir: Path, *, dsp: bool = True, timeout
     per 1k logic cells (``logic_cells``: nextpnr's TRELLIS_COMB / ICESTORM_LC, i.e. the LUT
     positions that logic, carry chains and LUT RAM occupy; Yosys' LUT4 count is ``luts``)."""
     from sparseloom.gen import emit
+    from sparseloom.units import unit_of
 
     from .harness import port_widths
     from .workloads import throughput
 
+    name = unit_of(config).name
     component = emit.build(config)
     core = synthesise(component, config.name, target, out_dir / "core", dsp=dsp, timeout_s=timeout_s)
     harness = synthesise(None, config.name, target, out_dir / "harness", dsp=dsp,
@@ -165,7 +167,7 @@ def fpga_report(config, target: str, out_dir: Path, *, dsp: bool = True, timeout
     work = throughput(config)
     fmax_hz = core["fmax_mhz"] * 1e6
     return {
-        "unit": emit.generator_of(config), "config": config.name, "parameters": config.parameters(),
+        "unit": name, "config": config.name, "parameters": config.parameters(),
         "target": target, "dsp_inference": dsp, "toolchain": versions(),
         "harness": {"kind": "LFSR-driven input chain + XOR-reduced output (fpga/harness.py)",
                     **{k: harness[k] for k in ("logic_cells", "luts", "ffs", "carry", "dsps", "brams", "fmax_mhz")}},
@@ -178,6 +180,6 @@ def fpga_report(config, target: str, out_dir: Path, *, dsp: bool = True, timeout
         "peak_macs_per_s": work["peak_macs_per_cycle"] * fmax_hz,
         "effective_macs_per_s": work["effective_macs_per_cycle"] * fmax_hz,
         "effective_macs_per_s_per_1k_lc": work["effective_macs_per_cycle"] * fmax_hz / (core["logic_cells"] / 1000),
-        "command": f"sparseloom fpga {emit.generator_of(config)} --config {config.name} --target {target}"
+        "command": f"sparseloom fpga {name} --config {config.name} --target {target}"
                    + ("" if dsp else " --no-dsp"),
     }

@@ -14,30 +14,23 @@ import sys
 import time
 from pathlib import Path
 
-from sparseloom.gen import emit
+from sparseloom.units import all_units
 
 from .flow import ToolError, fpga_report
 
 COLUMNS = ("| config | target | DSP | logic cells | LUT4 | FFs | DSPs | BRAMs | Fmax MHz | eff. MACs/cycle "
            "| peak GMAC/s | eff. GMAC/s | eff. MMAC/s per 1k LC | harness LC/FF |")
 
-#: (baseline, unit): name prefixes of each compared pair.
-PAIRS = [("dense_", "highlight_"), ("mac_", "lut_")]
-#: The floors each unit must meet against its baseline: (quantity, "<=" or ">=", bound); the
-#: LUT Tensor Core's floor is stated with DSP inference off.
-FLOORS = {"highlight_": [("logic_overhead", "<=", 0.25), ("fmax_ratio", ">=", 0.90), ("eff_per_lc_ratio", ">=", 3.0)],
-          "lut_": [("eff_per_lc_ratio", ">=", 1.5)]}
-DSP_OFF_ONLY = {"lut_"}
-
-
 def runs(only, targets, dsp_settings=(True, False)):
-    """(config, target, dsp) in order: small configurations first, SME last (the slowest)."""
-    configs = sorted(emit.default_configs(), key=lambda c: (not c.name.endswith("_small"), c.name.startswith("sme")))
-    for config in configs:
+    """(config, target, dsp) in order: the presets small enough for the iCE40 first (also run
+    there), then the others, each in unit order."""
+    units = list(all_units().values())
+    small = [(u.presets[name], True) for u in units for name in u.ice40_presets]
+    large = [(c, False) for u in units for c in u.presets.values() if c.name not in u.ice40_presets]
+    for config, on_ice40 in small + large:
         if only and config.name not in only:
             continue
-        small = config.name.endswith("_small")
-        for target, dsp in [("ecp5-85f", True), ("ecp5-85f", False)] + ([("ice40-up5k", True)] if small else []):
+        for target, dsp in [("ecp5-85f", True), ("ecp5-85f", False)] + ([("ice40-up5k", True)] if on_ice40 else []):
             if target in targets and dsp in dsp_settings:
                 yield config, target, dsp
 
@@ -57,22 +50,30 @@ def per_lc(r: dict, workload: dict) -> float:
     return workload["effective_macs_per_cycle"] * r["fmax_mhz"] * 1e6 / (r["logic_cells"] / 1000)
 
 
+def _hardware(parameters: dict) -> tuple:
+    """A configuration's parameters without its name: two presets with these equal are the same core."""
+    return tuple(sorted((k, v) for k, v in parameters.items() if k != "name"))
+
+
 def comparisons(results: list[dict]) -> list[dict]:
-    """Each unit against its baseline on the same target and DSP setting, one entry per
-    reference workload, with the floors of the issue and whether each is met."""
-    done = {(r["config"], r["target"], r["dsp_inference"]): r for r in results if "error" not in r}
+    """Each unit against its baseline (the record's ``Baseline``: the baseline core matching the
+    unit's configuration) on the same target and DSP setting, one entry per reference workload,
+    with the record's floors and whether each is met."""
+    done = [r for r in results if "error" not in r]
     out = []
-    for (name, target, dsp), unit in done.items():
-        for base_prefix, prefix in PAIRS:
-            if not name.startswith(prefix):
+    for unit in done:
+        u = all_units()[unit["unit"]]
+        if u.baseline is None:
+            continue
+        matching = _hardware(u.baseline.matching(u.config_class.from_dict(unit["parameters"])).parameters())
+        for base in done:
+            if (base["unit"], base["target"], base["dsp_inference"], _hardware(base["parameters"])) != \
+                    (u.baseline.unit, unit["target"], unit["dsp_inference"], matching):
                 continue
-            base = done.get((base_prefix + name[len(prefix):], target, dsp))
-            if base is None:
-                continue
-            floors = [] if dsp and prefix in DSP_OFF_ONLY else FLOORS[prefix]
+            floors = () if unit["dsp_inference"] and u.baseline.dsp_off_only else u.baseline.floors
             for wu, wb in zip(unit["workloads"], base["workloads"]):
-                c = {"unit": name, "baseline": base["config"], "target": target, "dsp_inference": dsp,
-                     "format": wu["format"], "workload": wu["workload"],
+                c = {"unit": unit["config"], "baseline": base["config"], "target": unit["target"],
+                     "dsp_inference": unit["dsp_inference"], "format": wu["format"], "workload": wu["workload"],
                      "logic_overhead": unit["logic_cells"] / base["logic_cells"] - 1,
                      "fmax_ratio": unit["fmax_mhz"] / base["fmax_mhz"],
                      "eff_per_lc_ratio": per_lc(unit, wu) / per_lc(base, wb)}

@@ -1,9 +1,9 @@
-"""What every generator configuration shares: validation helpers, loading, the description."""
+"""What every generator configuration shares: validation helpers, parameters and their loading."""
 from __future__ import annotations
 
 import dataclasses
-import json
-from pathlib import Path
+
+from sparseloom.golden.reference import signed_width
 
 #: Width of the run-time ``batches`` field: row batches per tile (M rows / tile rows).
 BATCH_WIDTH = 16
@@ -28,11 +28,17 @@ def check_name(name) -> None:
         raise ValueError(f"name must be a Verilog-safe identifier, got {name!r}")
 
 
-class Loadable:
-    """A frozen-dataclass configuration loadable from a preset name or a JSON file.
+def check_acc_width(acc_width, largest: int, hi: int, whose: str) -> None:
+    """Refuse an accumulator that cannot hold ``largest`` in magnitude; ``whose`` says whose
+    sum it is, ending in its verb ("k_max=64 products of 8-bit operands need")."""
+    need = signed_width(largest)
+    int_in("acc_width", acc_width, 2, hi)
+    if acc_width < need:
+        raise ValueError(f"acc_width={acc_width} can overflow: {whose} acc_width >= {need} (allowed {need}..{hi})")
 
-    Subclasses define ``presets()`` returning their named presets.
-    """
+
+class Config:
+    """A frozen-dataclass configuration: its parameters as a dict, and back."""
 
     def parameters(self) -> dict:
         return dataclasses.asdict(self)
@@ -44,15 +50,3 @@ class Loadable:
         if unknown:
             raise ValueError(f"unknown {cls.__name__} keys {sorted(unknown)}; allowed: {sorted(fields)}")
         return cls(**d)
-
-    @classmethod
-    def load(cls, name_or_file: str):
-        """A preset by name, or a JSON file holding the parameters (or a full description)."""
-        presets = cls.presets()
-        if name_or_file in presets:
-            return presets[name_or_file]
-        path = Path(name_or_file)
-        if not path.is_file():
-            raise ValueError(f"config must be a preset ({', '.join(presets)}) or a JSON file, got {name_or_file!r}")
-        d = json.loads(path.read_text())
-        return cls.from_dict(d.get("parameters", d))

@@ -30,12 +30,10 @@ from fractions import Fraction
 
 import numpy as np
 
+from .arrays import expect, is_int, matrix, top_mask, whole_groups
+from .reference import check_k
+
 _PATTERN_RE = re.compile(r"\s*(\d+)\s*:\s*(\d+)\s*,\s*(\d+)\s*:\s*(\d+)\s*", re.ASCII)
-_MAX_K = (2**31 - 1) // 2**14  # largest K whose int8 x int8 dot product fits int32
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 @dataclass(frozen=True)
@@ -50,11 +48,11 @@ class HSSPattern:
     def __post_init__(self):
         for h in ("h1", "h0"):
             v = getattr(self, h)
-            if not _is_int(v) or v < 1:
+            if not is_int(v) or v < 1:
                 raise ValueError(f"{h} must be an integer >= 1, got {v!r}")
         for g, h in (("g1", "h1"), ("g0", "h0")):
             v, hv = getattr(self, g), getattr(self, h)
-            if not _is_int(v) or not 1 <= v <= hv:
+            if not is_int(v) or not 1 <= v <= hv:
                 raise ValueError(f"{g} must be an integer in 1..{h}={hv}, got {v!r}")
 
     @classmethod
@@ -89,24 +87,9 @@ class PatternViolation(ValueError):
         self.row, self.group, self.block, self.reason = row, group, block, reason
 
 
-def _matrix(a, name: str, dtype=None) -> np.ndarray:
-    """Validate a 2-D numpy array of integer dtype (exactly ``dtype`` if given)."""
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
-    if dtype is None and not np.issubdtype(a.dtype, np.integer):
-        raise TypeError(f"{name} must have an integer dtype, got {a.dtype}")
-    if dtype is not None and a.dtype != dtype:
-        raise TypeError(f"{name} must have dtype {np.dtype(dtype)}, got {a.dtype}")
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be 2-D, got ndim={a.ndim}")
-    return a
-
-
 def _groups(k, pattern: HSSPattern) -> int:
     """Number of groups NG in a row of length k."""
-    if not _is_int(k) or k < 0 or k % pattern.group_size:
-        raise ValueError(f"K={k!r} is not a multiple of the group size {pattern.group_size} of pattern {pattern}")
-    return k // pattern.group_size
+    return whole_groups(k, pattern.group_size, f"the group size {pattern.group_size} of pattern {pattern}")
 
 
 def _blocks(w: np.ndarray, pattern: HSSPattern) -> np.ndarray:
@@ -114,17 +97,9 @@ def _blocks(w: np.ndarray, pattern: HSSPattern) -> np.ndarray:
     return w.reshape(w.shape[0], _groups(w.shape[1], pattern), pattern.h1, pattern.h0)
 
 
-def _expect(a, name: str, dtype, shape: tuple) -> None:
-    if not isinstance(a, np.ndarray) or a.dtype != dtype:
-        got = getattr(a, "dtype", type(a).__name__)
-        raise TypeError(f"{name} must be a numpy array of dtype {np.dtype(dtype)}, got {got}")
-    if a.shape != shape:
-        raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
-
-
 def check(w: np.ndarray, pattern: HSSPattern) -> None:
     """Raise PatternViolation for the first (row, group, block) breaking ``pattern``."""
-    b = _blocks(_matrix(w, "weights"), pattern)
+    b = _blocks(matrix(w, "weights"), pattern)
     counts = np.count_nonzero(b, axis=-1)  # (M, NG, h1)
     rank1 = np.count_nonzero(counts, axis=-1) > pattern.g1  # (M, NG)
     # Column h1 holds the rank-1 verdict, so row-major order puts it after the blocks.
@@ -150,19 +125,12 @@ def satisfies(w: np.ndarray, pattern: HSSPattern) -> bool:
     return True
 
 
-def _top(score: np.ndarray, count: int) -> np.ndarray:
-    """Mask of the ``count`` largest entries along the last axis; ties go to the lower index."""
-    keep = np.zeros(score.shape, bool)
-    np.put_along_axis(keep, np.argsort(-score, axis=-1, kind="stable")[..., :count], True, axis=-1)
-    return keep
-
-
 def prune(w: np.ndarray, pattern: HSSPattern) -> np.ndarray:
     """Magnitude-prune integer ``w`` to ``pattern``: top-g0 |w| per block, then top-g1 L2 blocks per group."""
-    b = _blocks(_matrix(w, "weights"), pattern)
-    keep = _top(np.abs(b.astype(np.int64)), pattern.g0)
+    b = _blocks(matrix(w, "weights"), pattern)
+    keep = top_mask(np.abs(b.astype(np.int64)), pattern.g0)
     norms = np.square(np.where(keep, b, 0), dtype=np.float64).sum(axis=-1)  # squared L2, exact for int8/int16
-    keep &= _top(norms, pattern.g1)[..., None]
+    keep &= top_mask(norms, pattern.g1)[..., None]
     return np.where(keep, b, 0).astype(w.dtype).reshape(w.shape)
 
 
@@ -184,9 +152,9 @@ class HSSCompressed:
     def __post_init__(self):
         p = self.pattern
         shape = getattr(self.values, "shape", ())[:1] + (_groups(self.k, p), p.g1, p.g0)
-        _expect(self.values, "values", np.int8, shape)
-        _expect(self.offsets, "offsets", np.uint8, shape)
-        _expect(self.blocks, "blocks", np.uint8, shape[:-1])
+        expect(self.values, "values", np.int8, shape)
+        expect(self.offsets, "offsets", np.uint8, shape)
+        expect(self.blocks, "blocks", np.uint8, shape[:-1])
         if (self.offsets >= p.h0).any() or (self.blocks >= p.h1).any():
             raise ValueError(f"offsets must be < h0={p.h0} and blocks < h1={p.h1}")
 
@@ -197,7 +165,7 @@ class HSSCompressed:
 
 def compress(w: np.ndarray, pattern: HSSPattern) -> HSSCompressed:
     """Compress an int8 matrix conforming to ``pattern`` into canonical HSS form."""
-    _matrix(w, "weights", np.int8)
+    matrix(w, "weights", np.int8)
     if pattern.h1 > 256 or pattern.h0 > 256:
         raise ValueError(f"pattern {pattern}: h1 and h0 must be <= 256 to fit uint8 indices")
     check(w, pattern)
@@ -220,7 +188,7 @@ def decompress(c: HSSCompressed) -> np.ndarray:
 
 
 def _per_beat(pattern: HSSPattern, lanes: int) -> int:
-    if not _is_int(lanes) or lanes < 1:
+    if not is_int(lanes) or lanes < 1:
         raise ValueError(f"lanes must be an integer >= 1, got {lanes!r}")
     if pattern.g0 > lanes:
         raise ValueError(f"g0={pattern.g0} exceeds lanes={lanes}: a kept block must fit in one beat")
@@ -251,9 +219,9 @@ class LaneSchedule:
     def __post_init__(self):
         beats = beats_per_group(self.pattern, self.lanes)
         shape = getattr(self.values, "shape", ())[:1] + (_groups(self.k, self.pattern), beats, self.lanes)
-        _expect(self.values, "values", np.int8, shape)
-        _expect(self.offsets, "offsets", np.uint8, shape)
-        _expect(self.slots, "slots", np.uint8, shape)
+        expect(self.values, "values", np.int8, shape)
+        expect(self.offsets, "offsets", np.uint8, shape)
+        expect(self.slots, "slots", np.uint8, shape)
 
 
 def _to_lanes(a: np.ndarray, beats: int, per_beat: int, lanes: int) -> np.ndarray:
@@ -275,29 +243,14 @@ def schedule(c: HSSCompressed, lanes: int) -> LaneSchedule:
                                                   for a in (c.values, c.offsets, c.blocks)))
 
 
-def _check_k(k: int) -> None:
-    if k > _MAX_K:
-        raise ValueError(f"K={k} exceeds {_MAX_K}: an int8 x int8 dot product could overflow int32")
-
-
-def gemm(w: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Exact Y = W @ X for int8 W (M x K) and int8 X (K x N), as int32 (M x N)."""
-    _matrix(w, "weights", np.int8)
-    _matrix(x, "inputs", np.int8)
-    if w.shape[1] != x.shape[0]:
-        raise ValueError(f"weights shape {w.shape} and inputs shape {x.shape} do not chain (K differs)")
-    _check_k(w.shape[1])
-    return (w.astype(np.int64) @ x.astype(np.int64)).astype(np.int32)
-
-
 def gemm_from_schedule(sched: LaneSchedule, x: np.ndarray) -> np.ndarray:
     """Y = W @ X computed beat by beat from a lane schedule, as the hardware does; int32."""
-    _matrix(x, "inputs", np.int8)
+    matrix(x, "inputs", np.int8)
     p = sched.pattern
     if x.shape[0] != sched.k:
         shape = (sched.values.shape[0], sched.k)
         raise ValueError(f"schedule of weights shape {shape} and inputs shape {x.shape} do not chain")
-    _check_k(sched.k)
+    check_k(sched.k)
     m, ng, beats, lanes = sched.values.shape
     lane_block = sched.slots[..., np.arange(lanes) // p.g0].astype(np.int64)
     rows = np.arange(ng)[:, None, None] * p.group_size + lane_block * p.h0 + sched.offsets

@@ -63,14 +63,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .hss import gemm  # noqa: F401  (re-exported: the plain reference product)
+from .arrays import is_int, matrix, whole_groups
+from .reference import INT32_MAX
 
 _MAX_G = 16  # plane indices fit uint16
-_INT32_MAX = 2**31 - 1
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 @dataclass(frozen=True)
@@ -89,14 +85,14 @@ class WeightFormat:
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
             raise TypeError(f"name must be a non-empty string, got {self.name!r}")
-        if not _is_int(self.planes) or not 1 <= self.planes <= 8:
+        if not is_int(self.planes) or not 1 <= self.planes <= 8:
             raise ValueError(f"planes must be an integer in 1..8, got {self.planes!r}")
         for flag in ("weighted", "neg_msb", "corr", "halve"):
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"{flag} must be a bool, got {getattr(self, flag)!r}")
         for bound in ("lo", "hi"):
             v = getattr(self, bound)
-            if not _is_int(v) or not -128 <= v <= 127:
+            if not is_int(v) or not -128 <= v <= 127:
                 raise ValueError(f"{bound} must be an integer in -128..127 (int8 weights), got {v!r}")
         numerators = _numerators(_all_patterns(self.planes), self)
         if np.any(numerators % (1 << self.halve)):
@@ -145,7 +141,7 @@ FORMATS = {f.name: f for f in (
 
 def weight_format(wbits) -> WeightFormat:
     """The format named "1", "2", "3", "4" or "ternary"; the ints 1..4 name the first four."""
-    key = str(wbits) if _is_int(wbits) else wbits
+    key = str(wbits) if is_int(wbits) else wbits
     if not isinstance(key, str) or key not in FORMATS:
         raise ValueError(f"wbits must be one of 1, 2, 3, 4 (int or str) or 'ternary', got {wbits!r}")
     return FORMATS[key]
@@ -156,27 +152,18 @@ def _format(fmt) -> WeightFormat:
 
 
 def _check_g(g) -> None:
-    if not _is_int(g) or not 1 <= g <= _MAX_G:
+    if not is_int(g) or not 1 <= g <= _MAX_G:
         raise ValueError(f"g must be an integer in 1..{_MAX_G}, got {g!r}")
 
 
 def _check_act_width(act_width) -> None:
-    if not _is_int(act_width) or act_width < 1:
+    if not is_int(act_width) or act_width < 1:
         raise ValueError(f"act_width must be an integer >= 1, got {act_width!r}")
-
-
-def _matrix(a, name: str, dtype, ndim: int = 2) -> np.ndarray:
-    if not isinstance(a, np.ndarray) or a.dtype != dtype:
-        got = getattr(a, "dtype", type(a).__name__)
-        raise TypeError(f"{name} must be a numpy array of dtype {np.dtype(dtype)}, got {got}")
-    if a.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, got ndim={a.ndim}")
-    return a
 
 
 def _weights(w, fmt: WeightFormat) -> np.ndarray:
     """Validate int8 2-D weights whose every value ``fmt`` represents."""
-    _matrix(w, "weights", np.int8)
+    matrix(w, "weights", np.int8)
     values = fmt.values
     bad = np.argwhere(~np.isin(w, values))
     if len(bad):
@@ -189,9 +176,7 @@ def _weights(w, fmt: WeightFormat) -> np.ndarray:
 
 def _groups(k: int, g: int) -> int:
     """Number of groups NG = K // g."""
-    if k % g:
-        raise ValueError(f"K={k} is not a multiple of g={g}")
-    return k // g
+    return whole_groups(k, g, f"g={g}")
 
 
 def _full(x: np.ndarray, g: int) -> np.ndarray:
@@ -204,7 +189,7 @@ def _full(x: np.ndarray, g: int) -> np.ndarray:
 def full_tables(x: np.ndarray, g: int) -> np.ndarray:
     """Full tables T of int8 activations X (K, N): int32 (NG, N, 2^g)."""
     _check_g(g)
-    return _full(_matrix(x, "inputs", np.int8), g)
+    return _full(matrix(x, "inputs", np.int8), g)
 
 
 def stored_tables(x: np.ndarray, g: int) -> np.ndarray:
@@ -271,7 +256,7 @@ def plane_bits(w: np.ndarray, fmt) -> np.ndarray:
 def from_planes(bits: np.ndarray, fmt) -> np.ndarray:
     """Exact inverse of ``plane_bits``: int8 (M, K) weights from uint8 bits (P, M, K)."""
     fmt = _format(fmt)
-    _matrix(bits, "bits", np.uint8, ndim=3)
+    matrix(bits, "bits", np.uint8, ndim=3)
     if bits.shape[0] != fmt.planes:
         raise ValueError(f"bits must have {fmt.planes} planes for format {fmt.name!r}, got shape {bits.shape}")
     if (bits > 1).any():
@@ -295,7 +280,7 @@ def plane_indices(w: np.ndarray, fmt, g: int) -> np.ndarray:
 
 def pack_table_word(stored_entries, table_width: int) -> int:
     """One (group, column) table as an integer: entry e in bits [e*tw, (e+1)*tw), two's complement."""
-    if not _is_int(table_width) or table_width < 1:
+    if not is_int(table_width) or table_width < 1:
         raise ValueError(f"table_width must be an integer >= 1, got {table_width!r}")
     entries = np.asarray(stored_entries)
     if not np.issubdtype(entries.dtype, np.integer) or entries.ndim != 1:
@@ -313,7 +298,7 @@ def pack_table_word(stored_entries, table_width: int) -> int:
 def accumulator_bound(fmt_or_max_bits, k: int, act_width: int = 8) -> int:
     """Largest |A| (the sum before halving) over K = k: (sum_j |c_j| + corr) * k * 2^(act_width-1)."""
     fmt = _format(fmt_or_max_bits)
-    if not _is_int(k) or k < 0:
+    if not is_int(k) or k < 0:
         raise ValueError(f"k must be an integer >= 0, got {k!r}")
     _check_act_width(act_width)
     return (sum(map(abs, fmt.coefficients)) + fmt.corr) * k << (act_width - 1)
@@ -324,12 +309,12 @@ def lut_accumulate(w: np.ndarray, x: np.ndarray, fmt, g: int) -> np.ndarray:
     fmt = _format(fmt)
     _check_g(g)
     _weights(w, fmt)
-    _matrix(x, "inputs", np.int8)
+    matrix(x, "inputs", np.int8)
     if w.shape[1] != x.shape[0]:
         raise ValueError(f"weights shape {w.shape} and inputs shape {x.shape} do not chain (K differs)")
     _groups(x.shape[0], g)
     bound = accumulator_bound(fmt, x.shape[0])
-    if bound > _INT32_MAX:
+    if bound > INT32_MAX:
         raise ValueError(f"K={x.shape[0]} is too large for format {fmt.name!r}: "
                          f"accumulator bound {bound} exceeds int32")
     stored = _full(x, g)[..., :1 << (g - 1)]  # (NG, N, H)

@@ -42,7 +42,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .hss import _expect, _is_int, _matrix
+from .arrays import expect, is_int, matrix
 from .tasd import top_n_mask
 
 _CONFIG_RE = re.compile(r"\s*(\d+)\s*:\s*(\d+)\s*\+\s*W(\d+)g(\d+)\s*", re.ASCII)
@@ -60,13 +60,13 @@ class SDQConfig:
     group: int
 
     def __post_init__(self):
-        if not _is_int(self.m) or self.m < 2:
+        if not is_int(self.m) or self.m < 2:
             raise ValueError(f"m must be an integer >= 2, got {self.m!r}")
-        if not _is_int(self.n) or not 0 <= self.n < self.m:
+        if not is_int(self.n) or not 0 <= self.n < self.m:
             raise ValueError(f"n must be an integer in 0..m-1={self.m - 1}, got {self.n!r}")
-        if not _is_int(self.bits) or not 2 <= self.bits <= 8:
+        if not is_int(self.bits) or not 2 <= self.bits <= 8:
             raise ValueError(f"bits must be an integer in 2..8, got {self.bits!r}")
-        if not _is_int(self.group) or self.group < 1:
+        if not is_int(self.group) or self.group < 1:
             raise ValueError(f"group must be an integer >= 1, got {self.group!r}")
 
     @classmethod
@@ -131,11 +131,11 @@ class SDQDecomposition:
         c = self.config
         if not isinstance(c, SDQConfig):
             raise TypeError(f"config must be an SDQConfig, got {type(c).__name__}")
-        shape = _matrix(self.sparse, "sparse", np.int8).shape
+        shape = matrix(self.sparse, "sparse", np.int8).shape
         _check_k(shape[1], c)
-        _expect(self.quant, "quant", np.int8, shape)
-        _expect(self.sparse_scale, "sparse_scale", np.float32, (shape[0], 1))
-        _expect(self.quant_scale, "quant_scale", np.float32, (shape[0], shape[1] // c.group))
+        expect(self.quant, "quant", np.int8, shape)
+        expect(self.sparse_scale, "sparse_scale", np.float32, (shape[0], 1))
+        expect(self.quant_scale, "quant_scale", np.float32, (shape[0], shape[1] // c.group))
         if (self.sparse < -_SPARSE_MAX).any() or (np.abs(self.quant.astype(np.int16)) > c.qmax).any():
             raise ValueError(f"codes out of range: sparse must be in -127..127 and quant in -{c.qmax}..{c.qmax}")
         if (np.count_nonzero(self.sparse.reshape(shape[0], -1, c.m), axis=-1) > c.n).any():
@@ -157,7 +157,7 @@ class SDQDecomposition:
 
     def partial_products(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact integer products for int8 X (K x N), int64: S @ X (M, N) and Q_g @ X_g per group (M, G, N)."""
-        _matrix(x, "inputs", np.int8)
+        matrix(x, "inputs", np.int8)
         if x.shape[0] != self.k:
             raise ValueError(f"weights shape {self.sparse.shape} and inputs shape {x.shape} do not chain (K differs)")
         m, g = self.quant_scale.shape

@@ -2,7 +2,7 @@
 
 Y = W @ X with int8 weights W (M x K) and int8 activations X (K x N), exact in int64.
 
-Crossbars.  A crossbar (``SMEConfig``) has ``xbar_rows`` word lines (rows) and
+Crossbars.  A crossbar (``CrossbarSpec``) has ``xbar_rows`` word lines (rows) and
 ``xbar_cols`` bit lines (columns) of cells holding ``cell_bits`` (1 or 2) bits.
 It holds W transposed: rows are inputs k, columns are outputs m.
 
@@ -28,10 +28,10 @@ is used when adc_bits is None, and then Y = W @ X exactly.  A narrower ADC makes
 the saturation part of the result.
 
 Bit-sparsity orchestration (``orchestrate``).  Each magnitude is replaced by the
-nearest magnitude in 0..127 with at most k_bits set bits, ties toward the smaller
-one, keeping the sign; magnitude 128 (one set bit, only -128) stays 128.  Targets
+nearest magnitude in 0..127 with at most ``max_bits_per_weight`` set bits, ties toward the
+smaller one, keeping the sign; magnitude 128 (one set bit, only -128) stays 128.  Targets
 are capped at 127 for both signs so the map is sign symmetric and the result fits
-int8 (so 127 -> 64 for k_bits = 1, never 128).  Fewer set bits leave more dense
+int8 (so 127 -> 64 for max_bits_per_weight = 1, never 128).  Fewer set bits leave more dense
 crossbars, and more rows, all zero.
 
 Squeeze-out (``squeeze``).  In each dense crossbar a row whose cells are all zero
@@ -61,16 +61,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .hss import _expect, _is_int, _matrix, gemm  # noqa: F401  (gemm re-exported: the plain reference product)
+from .arrays import expect, is_int, matrix
 
 _MAX_XBAR = 1024
 _MAX_ADC_BITS = 16
-_BITS = 8  # magnitude bits of a weight and two's complement bits of an activation
-_INPUT_SIGNIFICANCE = np.array([1 << j for j in range(_BITS - 1)] + [-(1 << (_BITS - 1))], np.int64)
+#: Magnitude bits of a weight, and two's complement bits of an activation (one per bit-serial step).
+BITS = 8
+_INPUT_SIGNIFICANCE = np.array([1 << j for j in range(BITS - 1)] + [-(1 << (BITS - 1))], np.int64)
 
 
 @dataclass(frozen=True)
-class SMEConfig:
+class CrossbarSpec:
     """Crossbar geometry, cell width and ADC resolution (None: exact, ``exact_adc_bits``)."""
 
     xbar_rows: int
@@ -81,18 +82,18 @@ class SMEConfig:
     def __post_init__(self):
         for name in ("xbar_rows", "xbar_cols"):
             v = getattr(self, name)
-            if not _is_int(v) or not 1 <= v <= _MAX_XBAR:
+            if not is_int(v) or not 1 <= v <= _MAX_XBAR:
                 raise ValueError(f"{name} must be an integer in 1..{_MAX_XBAR}, got {v!r}")
-        if not _is_int(self.cell_bits) or self.cell_bits not in (1, 2):
+        if not is_int(self.cell_bits) or self.cell_bits not in (1, 2):
             raise ValueError(f"cell_bits must be 1 or 2, got {self.cell_bits!r}")
-        if self.adc_bits is not None and (not _is_int(self.adc_bits) or not 1 <= self.adc_bits <= _MAX_ADC_BITS):
+        if self.adc_bits is not None and (not is_int(self.adc_bits) or not 1 <= self.adc_bits <= _MAX_ADC_BITS):
             raise ValueError(f"adc_bits must be an integer in 1..{_MAX_ADC_BITS} or None (exact), "
                              f"got {self.adc_bits!r}")
 
     @property
     def slices(self) -> int:
         """Weight slices per polarity: 8 // cell_bits."""
-        return _BITS // self.cell_bits
+        return BITS // self.cell_bits
 
     @property
     def exact_adc_bits(self) -> int:
@@ -124,7 +125,7 @@ class SqueezedMapping:
     crossbars holding a non-zero cell; ``rows_occupied``: their non-zero rows.
     """
 
-    config: SMEConfig
+    config: CrossbarSpec
     m: int
     k: int
     crossbars: tuple[PhysicalCrossbar, ...]
@@ -140,8 +141,8 @@ class SqueezedMapping:
                 raise ValueError(f"crossbars[{i}]: (polarity, slice, m_tile) must lie in "
                                  f"(0..1, 0..{c.slices - 1}, 0..{m_tiles - 1}), "
                                  f"got {(xb.polarity, xb.slice, xb.m_tile)}")
-            _expect(xb.inputs, f"crossbars[{i}].inputs", np.int64, (c.xbar_rows,))
-            _expect(xb.cells, f"crossbars[{i}].cells", np.uint8, (c.xbar_rows, c.xbar_cols))
+            expect(xb.inputs, f"crossbars[{i}].inputs", np.int64, (c.xbar_rows,))
+            expect(xb.cells, f"crossbars[{i}].cells", np.uint8, (c.xbar_rows, c.xbar_cols))
             if ((xb.inputs < -1) | (xb.inputs >= self.k)).any() or (xb.cells >= 1 << c.cell_bits).any():
                 raise ValueError(f"crossbars[{i}]: inputs must lie in -1..{self.k - 1} and cells in "
                                  f"0..{(1 << c.cell_bits) - 1}")
@@ -151,20 +152,20 @@ class SqueezedMapping:
         return len(self.crossbars)
 
 
-def _config(config) -> SMEConfig:
-    if not isinstance(config, SMEConfig):
-        raise TypeError(f"config must be an SMEConfig, got {type(config).__name__}")
+def _config(config) -> CrossbarSpec:
+    if not isinstance(config, CrossbarSpec):
+        raise TypeError(f"config must be a CrossbarSpec, got {type(config).__name__}")
     return config
 
 
 def _weights(w) -> np.ndarray:
-    _matrix(w, "weights", np.int8)
+    matrix(w, "weights", np.int8)
     if 0 in w.shape:
         raise ValueError(f"weights must be non-empty, got shape {w.shape}")
     return w
 
 
-def _columns(w: np.ndarray, config: SMEConfig) -> np.ndarray:
+def _columns(w: np.ndarray, config: CrossbarSpec) -> np.ndarray:
     """Cell values per (polarity, slice, m_tile) as uint8 (2, S, m_tiles, K, xbar_cols): W transposed, M padded."""
     m, k = w.shape
     cols = config.xbar_cols
@@ -176,7 +177,7 @@ def _columns(w: np.ndarray, config: SMEConfig) -> np.ndarray:
     return cells.astype(np.uint8).reshape(2, config.slices, -1, cols, k).swapaxes(-1, -2)
 
 
-def _mapping(w, config: SMEConfig, squeezed: bool) -> SqueezedMapping:
+def _mapping(w, config: CrossbarSpec, squeezed: bool) -> SqueezedMapping:
     _config(config)
     columns = _columns(_weights(w), config)
     rows, k = config.xbar_rows, w.shape[1]
@@ -199,17 +200,17 @@ def _mapping(w, config: SMEConfig, squeezed: bool) -> SqueezedMapping:
                            int(nonzero.sum()))
 
 
-def dense_mapping(w: np.ndarray, config: SMEConfig) -> SqueezedMapping:
+def dense_mapping(w: np.ndarray, config: CrossbarSpec) -> SqueezedMapping:
     """One physical crossbar per dense crossbar of int8 ``w`` (M, K), all rows in order."""
     return _mapping(w, config, squeezed=False)
 
 
-def squeeze(w: np.ndarray, config: SMEConfig) -> SqueezedMapping:
+def squeeze(w: np.ndarray, config: CrossbarSpec) -> SqueezedMapping:
     """Drop all-zero rows of the dense crossbars of int8 ``w`` and pack the rest per (polarity, slice, m_tile)."""
     return _mapping(w, config, squeezed=True)
 
 
-def mvm(mapping_or_w, x: np.ndarray, config: SMEConfig | None = None) -> np.ndarray:
+def mvm(mapping_or_w, x: np.ndarray, config: CrossbarSpec | None = None) -> np.ndarray:
     """Y = W @ X (int64, M x N) computed bit-serially through the physical crossbars and the ADC model.
 
     Takes a mapping (``config``, if given, must equal its config) or int8 weights,
@@ -223,15 +224,15 @@ def mvm(mapping_or_w, x: np.ndarray, config: SMEConfig | None = None) -> np.ndar
         raise TypeError("config is required when mapping_or_w is a weight matrix")
     else:
         mapping = squeeze(mapping_or_w, config)
-    _matrix(x, "inputs", np.int8)
+    matrix(x, "inputs", np.int8)
     if x.shape[0] != mapping.k:
         raise ValueError(f"mapping of weights shape {(mapping.m, mapping.k)} and inputs shape {x.shape} "
                          f"do not chain (K differs)")
     c, n = mapping.config, x.shape[1]
     y = np.zeros((-(-mapping.m // c.xbar_cols), c.xbar_cols, n), np.int64)
     if mapping.crossbars:
-        xbits = np.zeros((_BITS, mapping.k + 1, n), np.int64)  # row K stays 0: inputs -1 drive it
-        xbits[:, :-1] = (x.view(np.uint8) >> np.arange(_BITS, dtype=np.uint8)[:, None, None]) & 1
+        xbits = np.zeros((BITS, mapping.k + 1, n), np.int64)  # row K stays 0: inputs -1 drive it
+        xbits[:, :-1] = (x.view(np.uint8) >> np.arange(BITS, dtype=np.uint8)[:, None, None]) & 1
         inputs = np.stack([xb.inputs for xb in mapping.crossbars])  # (C, R)
         cells = np.stack([xb.cells for xb in mapping.crossbars]).astype(np.int64)  # (C, R, Q)
         sums = np.minimum(np.einsum("jcrn,crq->jcqn", xbits[:, inputs], cells), c.adc_max)
@@ -241,18 +242,19 @@ def mvm(mapping_or_w, x: np.ndarray, config: SMEConfig | None = None) -> np.ndar
     return y.reshape(-1, n)[:mapping.m]
 
 
-def _check_k_bits(k_bits) -> None:
-    if not _is_int(k_bits) or not 1 <= k_bits <= _BITS:
-        raise ValueError(f"k_bits must be an integer in 1..{_BITS}, got {k_bits!r}")
+def _check_max_bits(max_bits_per_weight) -> None:
+    if not is_int(max_bits_per_weight) or not 1 <= max_bits_per_weight <= BITS:
+        raise ValueError(f"max_bits_per_weight must be an integer in 1..{BITS}, got {max_bits_per_weight!r}")
 
 
-def orchestrate(w: np.ndarray, k_bits: int) -> np.ndarray:
-    """Re-encode int8 ``w`` so every magnitude has at most ``k_bits`` set bits (nearest, ties down): int8."""
+def orchestrate(w: np.ndarray, max_bits_per_weight: int) -> np.ndarray:
+    """Re-encode int8 ``w`` so every magnitude has at most ``max_bits_per_weight`` set bits
+    (nearest, ties down): int8."""
     _weights(w)
-    _check_k_bits(k_bits)
-    targets = np.arange(1 << (_BITS - 1))
-    targets = targets[np.bitwise_count(targets) <= k_bits]
-    mags = np.arange((1 << (_BITS - 1)) + 1)
+    _check_max_bits(max_bits_per_weight)
+    targets = np.arange(1 << (BITS - 1))
+    targets = targets[np.bitwise_count(targets) <= max_bits_per_weight]
+    mags = np.arange((1 << (BITS - 1)) + 1)
     table = targets[np.argmin(np.abs(mags[:, None] - targets), axis=1)]  # first minimum: the smaller on a tie
     table[-1] = mags[-1]  # 128 stays
     w16 = w.astype(np.int16)
@@ -262,7 +264,7 @@ def orchestrate(w: np.ndarray, k_bits: int) -> np.ndarray:
 def orchestration_error(w: np.ndarray, w2: np.ndarray) -> dict:
     """max_abs, mean_abs and relative_l2 = ||w - w2|| / ||w|| (0 for an all-zero w) of a re-encoding."""
     _weights(w)
-    _matrix(w2, "orchestrated weights", np.int8)
+    matrix(w2, "orchestrated weights", np.int8)
     if w.shape != w2.shape:
         raise ValueError(f"weights shape {w.shape} and orchestrated weights shape {w2.shape} differ")
     ref = w.astype(np.float64)
@@ -272,22 +274,24 @@ def orchestration_error(w: np.ndarray, w2: np.ndarray) -> dict:
             "relative_l2": float(np.linalg.norm(diff) / norm) if norm else 0.0}
 
 
-def map_weights(w: np.ndarray, config: SMEConfig, k_bits: int | None = None) -> tuple[SqueezedMapping, dict]:
-    """Orchestrate int8 ``w`` to ``k_bits`` (None: as is), squeeze it; the mapping and its crossbar counts.
+def map_weights(w: np.ndarray, config: CrossbarSpec,
+                max_bits_per_weight: int | None = None) -> tuple[SqueezedMapping, dict]:
+    """Orchestrate int8 ``w`` to ``max_bits_per_weight`` set bits (None: as is) and squeeze it: the
+    mapping and its crossbar counts.
 
     Counts: dense, occupied after orchestration, and physical after squeezing; with
-    ``k_bits`` also ``orchestration_error`` (see ``orchestration_error``).
+    ``max_bits_per_weight`` also ``orchestration_error`` (see ``orchestration_error``).
     """
-    w2 = _weights(w) if k_bits is None else orchestrate(w, k_bits)
+    w2 = _weights(w) if max_bits_per_weight is None else orchestrate(w, max_bits_per_weight)
     mapping = squeeze(w2, config)
     counts = {"crossbars_dense": mapping.crossbars_dense,
               "crossbars_after_orchestration": mapping.crossbars_occupied,
               "crossbars_after_squeeze": mapping.crossbars_physical}
-    if k_bits is not None:
+    if max_bits_per_weight is not None:
         counts["orchestration_error"] = orchestration_error(w, w2)
     return mapping, counts
 
 
-def crossbar_counts(w: np.ndarray, config: SMEConfig, k_bits: int | None = None) -> dict:
+def crossbar_counts(w: np.ndarray, config: CrossbarSpec, max_bits_per_weight: int | None = None) -> dict:
     """The crossbar counts of ``map_weights``."""
-    return map_weights(w, config, k_bits)[1]
+    return map_weights(w, config, max_bits_per_weight)[1]

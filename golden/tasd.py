@@ -46,7 +46,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .hss import _is_int
+from .arrays import is_int, top_mask
 
 _TERM_RE = re.compile(r"\s*(?:(\d+)\s*:\s*(\d+)|(dense))\s*", re.ASCII)
 
@@ -64,9 +64,9 @@ class Series:
             if not isinstance(term, tuple) or len(term) != 2:
                 raise ValueError(f"each term must be an (n, m) pair, got {term!r}")
             n, m = term
-            if not _is_int(m) or m < 1:
+            if not is_int(m) or m < 1:
                 raise ValueError(f"m must be an integer >= 1, got {m!r} in term {term!r}")
-            if not _is_int(n) or not 1 <= n <= m:
+            if not is_int(n) or not 1 <= n <= m:
                 raise ValueError(f"n must be an integer in 1..m={m}, got {n!r} in term {term!r}")
 
     def __str__(self) -> str:
@@ -120,31 +120,18 @@ def _magnitude(a: np.ndarray) -> np.ndarray:
     return np.where(a < 0, -wide, wide)
 
 
-def _top(score: np.ndarray, count: int) -> np.ndarray:
-    """Mask of the ``count`` largest entries along the last axis; ties go to the lower index.
-
-    A stable ascending sort of the reversed axis, read backwards, ranks in descending order with ties to the
-    lower index, without negating ``score`` (which would wrap for unsigned scores).
-    """
-    width = score.shape[-1]
-    order = width - 1 - np.argsort(score[..., ::-1], axis=-1, kind="stable")[..., ::-1]
-    keep = np.zeros(score.shape, bool)
-    np.put_along_axis(keep, order[..., :count], True, axis=-1)
-    return keep
-
-
 def top_n_mask(a: np.ndarray, n: int, m: int) -> np.ndarray:
     """Mask of the n largest |a| in every block of m consecutive elements along the last axis (ties: lower index)."""
     _tensor(a)
-    if not _is_int(m) or m < 1:
+    if not is_int(m) or m < 1:
         raise ValueError(f"m must be an integer >= 1, got {m!r}")
-    if not _is_int(n) or not 0 <= n <= m:
+    if not is_int(n) or not 0 <= n <= m:
         raise ValueError(f"n must be an integer in 0..m={m}, got {n!r}")
     length = a.shape[-1]
     if length % m:
         raise ValueError(f"last axis length {length} is not a multiple of m={m}")
     blocks = _magnitude(a).reshape(a.shape[:-1] + (length // m, m))
-    return _top(blocks, n).reshape(a.shape)
+    return top_mask(blocks, n).reshape(a.shape)
 
 
 @dataclass(frozen=True, eq=False)

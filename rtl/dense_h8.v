@@ -4,186 +4,147 @@
 (* generator = "Amaranth" *)
 module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, result__ready, clk, rst, cfg__ready, act__ready, w__ready, result__payload, result__valid, idle, cfg__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  wire \$1 ;
-  wire [7:0] \$10 ;
-  wire [19:0] \$100 ;
-  wire [32:0] \$101 ;
-  wire [31:0] \$102 ;
-  wire [16:0] \$103 ;
-  wire [17:0] \$104 ;
-  wire [18:0] \$105 ;
-  wire [19:0] \$106 ;
-  wire [32:0] \$107 ;
-  wire [31:0] \$108 ;
-  wire [16:0] \$109 ;
+  wire [7:0] \$1 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire [7:0] \$102 ;
+  wire [7:0] \$103 ;
+  wire \$104 ;
+  wire [7:0] \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire [7:0] \$108 ;
+  wire [7:0] \$109 ;
   wire \$11 ;
-  wire [17:0] \$110 ;
-  wire [18:0] \$111 ;
-  wire [19:0] \$112 ;
-  wire [32:0] \$113 ;
-  wire [31:0] \$114 ;
-  wire [16:0] \$115 ;
-  wire [17:0] \$116 ;
-  wire [18:0] \$117 ;
-  wire [19:0] \$118 ;
-  wire [32:0] \$119 ;
-  wire \$12 ;
-  wire [31:0] \$120 ;
+  wire [7:0] \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire [7:0] \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire [16:0] \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire [6:0] \$12 ;
+  wire [16:0] \$120 ;
   wire [16:0] \$121 ;
-  wire [17:0] \$122 ;
-  wire [18:0] \$123 ;
-  wire [19:0] \$124 ;
-  wire [32:0] \$125 ;
-  wire [31:0] \$126 ;
-  wire [16:0] \$127 ;
-  wire [17:0] \$128 ;
-  wire [18:0] \$129 ;
+  wire \$122 ;
+  wire [7:0] \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  reg [6:0] \$127 ;
+  reg [6:0] \$128 ;
+  reg [15:0] \$129 ;
   wire [7:0] \$13 ;
-  wire [19:0] \$130 ;
-  wire [32:0] \$131 ;
-  wire [31:0] \$132 ;
-  wire [16:0] \$133 ;
-  wire [17:0] \$134 ;
-  wire [18:0] \$135 ;
-  wire [19:0] \$136 ;
-  wire [32:0] \$137 ;
-  wire [31:0] \$138 ;
-  wire [16:0] \$139 ;
-  wire [7:0] \$14 ;
-  wire [17:0] \$140 ;
-  wire [18:0] \$141 ;
-  wire [19:0] \$142 ;
-  wire [32:0] \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
-  wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
-  wire [7:0] \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  reg [6:0] \$162 ;
-  reg [6:0] \$163 ;
-  reg [15:0] \$164 ;
-  reg \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg [127:0] \$168 ;
-  reg \$169 ;
-  wire \$17 ;
-  reg \$170 ;
-  reg \$171 ;
-  reg [511:0] \$172 ;
-  reg [255:0] \$173 ;
-  reg \$174 ;
-  reg [255:0] \$175 ;
-  reg [22:0] \$176 ;
-  wire \$18 ;
-  wire \$19 ;
+  reg \$130 ;
+  reg \$131 ;
+  reg \$132 ;
+  reg [127:0] \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg [511:0] \$137 ;
+  reg [255:0] \$138 ;
+  reg \$139 ;
+  wire [15:0] \$14 ;
+  reg [255:0] \$140 ;
+  reg [22:0] \$141 ;
+  wire [15:0] \$15 ;
+  wire [15:0] \$16 ;
+  wire [15:0] \$17 ;
+  wire [15:0] \$18 ;
+  wire [15:0] \$19 ;
   wire \$2 ;
-  wire [7:0] \$20 ;
-  wire \$21 ;
-  wire \$22 ;
-  wire [16:0] \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire [16:0] \$26 ;
-  wire [16:0] \$27 ;
-  wire \$28 ;
-  wire \$29 ;
-  wire [7:0] \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  wire \$32 ;
-  wire [7:0] \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
+  wire [15:0] \$20 ;
+  wire [15:0] \$21 ;
+  wire [15:0] \$22 ;
+  wire [15:0] \$23 ;
+  wire [15:0] \$24 ;
+  wire [15:0] \$25 ;
+  wire [15:0] \$26 ;
+  wire [15:0] \$27 ;
+  wire [15:0] \$28 ;
+  wire [15:0] \$29 ;
+  wire \$3 ;
+  wire [15:0] \$30 ;
+  wire [15:0] \$31 ;
+  wire [15:0] \$32 ;
+  wire [15:0] \$33 ;
+  wire [15:0] \$34 ;
+  wire [15:0] \$35 ;
+  wire [15:0] \$36 ;
+  wire [15:0] \$37 ;
+  wire [15:0] \$38 ;
   wire [15:0] \$39 ;
-  wire \$4 ;
+  wire [6:0] \$4 ;
   wire [15:0] \$40 ;
   wire [15:0] \$41 ;
   wire [15:0] \$42 ;
   wire [15:0] \$43 ;
   wire [15:0] \$44 ;
   wire [15:0] \$45 ;
-  wire [15:0] \$46 ;
-  wire [15:0] \$47 ;
-  wire [15:0] \$48 ;
-  wire [15:0] \$49 ;
-  wire \$5 ;
-  wire [15:0] \$50 ;
-  wire [15:0] \$51 ;
-  wire [15:0] \$52 ;
-  wire [15:0] \$53 ;
-  wire [15:0] \$54 ;
-  wire [15:0] \$55 ;
-  wire [15:0] \$56 ;
-  wire [15:0] \$57 ;
-  wire [15:0] \$58 ;
-  wire [15:0] \$59 ;
+  wire [31:0] \$46 ;
+  wire [16:0] \$47 ;
+  wire [17:0] \$48 ;
+  wire [18:0] \$49 ;
+  wire [7:0] \$5 ;
+  wire [19:0] \$50 ;
+  wire [32:0] \$51 ;
+  wire [31:0] \$52 ;
+  wire [16:0] \$53 ;
+  wire [17:0] \$54 ;
+  wire [18:0] \$55 ;
+  wire [19:0] \$56 ;
+  wire [32:0] \$57 ;
+  wire [31:0] \$58 ;
+  wire [16:0] \$59 ;
   wire [7:0] \$6 ;
-  wire [15:0] \$60 ;
-  wire [15:0] \$61 ;
-  wire [15:0] \$62 ;
-  wire [15:0] \$63 ;
-  wire [15:0] \$64 ;
-  wire [15:0] \$65 ;
-  wire [15:0] \$66 ;
-  wire [15:0] \$67 ;
-  wire [15:0] \$68 ;
-  wire [15:0] \$69 ;
-  wire [7:0] \$7 ;
-  wire [15:0] \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire [7:0] \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  wire [17:0] \$60 ;
+  wire [18:0] \$61 ;
+  wire [19:0] \$62 ;
+  wire [32:0] \$63 ;
+  wire [31:0] \$64 ;
+  wire [16:0] \$65 ;
+  wire [17:0] \$66 ;
+  wire [18:0] \$67 ;
+  wire [19:0] \$68 ;
+  wire [32:0] \$69 ;
+  wire \$7 ;
+  wire [31:0] \$70 ;
+  wire [16:0] \$71 ;
+  wire [17:0] \$72 ;
+  wire [18:0] \$73 ;
+  wire [19:0] \$74 ;
+  wire [32:0] \$75 ;
+  wire [31:0] \$76 ;
+  wire [16:0] \$77 ;
+  wire [17:0] \$78 ;
+  wire [18:0] \$79 ;
   wire \$8 ;
-  wire [6:0] \$80 ;
-  wire [7:0] \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire [7:0] \$86 ;
-  wire \$87 ;
-  wire \$88 ;
+  wire [19:0] \$80 ;
+  wire [32:0] \$81 ;
+  wire [31:0] \$82 ;
+  wire [16:0] \$83 ;
+  wire [17:0] \$84 ;
+  wire [18:0] \$85 ;
+  wire [19:0] \$86 ;
+  wire [32:0] \$87 ;
+  wire [31:0] \$88 ;
   wire [16:0] \$89 ;
-  wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire [6:0] \$92 ;
-  wire [7:0] \$93 ;
+  wire [16:0] \$9 ;
+  wire [17:0] \$90 ;
+  wire [18:0] \$91 ;
+  wire [19:0] \$92 ;
+  wire [32:0] \$93 ;
   wire \$94 ;
   wire \$95 ;
-  wire [31:0] \$96 ;
-  wire [16:0] \$97 ;
-  wire [17:0] \$98 ;
-  wire [18:0] \$99 ;
-  reg \$signal  = 1'h0;
-  reg \$signal$20  = 1'h0;
-  reg \$signal$23  = 1'h0;
-  reg \$signal$24  = 1'h0;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire [7:0] \$99 ;
   wire [6:0] \$signature__addr ;
   wire [63:0] \$signature__data ;
   wire [15:0] \$signature__data[0] ;
@@ -230,6 +191,7 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   wire act__ready;
   input act__valid;
   wire act__valid;
+  wire advance;
   reg [15:0] batch = 16'h0000;
   reg [6:0] block = 7'h00;
   wire busy;
@@ -249,22 +211,66 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   input clk;
   wire clk;
   wire compute_done;
+  wire configure;
   output idle;
   wire idle;
+  wire in_flight;
+  wire issue;
+  wire load;
   wire load_done;
-  wire [255:0] new_acc;
-  wire [63:0] \new_acc[0] ;
-  wire [31:0] \new_acc[0][0] ;
-  wire [31:0] \new_acc[0][1] ;
-  wire [63:0] \new_acc[1] ;
-  wire [31:0] \new_acc[1][0] ;
-  wire [31:0] \new_acc[1][1] ;
-  wire [63:0] \new_acc[2] ;
-  wire [31:0] \new_acc[2][0] ;
-  wire [31:0] \new_acc[2][1] ;
-  wire [63:0] \new_acc[3] ;
-  wire [31:0] \new_acc[3][0] ;
-  wire [31:0] \new_acc[3][1] ;
+  wire [511:0] products;
+  wire [127:0] \products[0] ;
+  wire [31:0] \products[0][0] ;
+  wire [15:0] \products[0][0][0] ;
+  wire [15:0] \products[0][0][1] ;
+  wire [31:0] \products[0][1] ;
+  wire [15:0] \products[0][1][0] ;
+  wire [15:0] \products[0][1][1] ;
+  wire [31:0] \products[0][2] ;
+  wire [15:0] \products[0][2][0] ;
+  wire [15:0] \products[0][2][1] ;
+  wire [31:0] \products[0][3] ;
+  wire [15:0] \products[0][3][0] ;
+  wire [15:0] \products[0][3][1] ;
+  wire [127:0] \products[1] ;
+  wire [31:0] \products[1][0] ;
+  wire [15:0] \products[1][0][0] ;
+  wire [15:0] \products[1][0][1] ;
+  wire [31:0] \products[1][1] ;
+  wire [15:0] \products[1][1][0] ;
+  wire [15:0] \products[1][1][1] ;
+  wire [31:0] \products[1][2] ;
+  wire [15:0] \products[1][2][0] ;
+  wire [15:0] \products[1][2][1] ;
+  wire [31:0] \products[1][3] ;
+  wire [15:0] \products[1][3][0] ;
+  wire [15:0] \products[1][3][1] ;
+  wire [127:0] \products[2] ;
+  wire [31:0] \products[2][0] ;
+  wire [15:0] \products[2][0][0] ;
+  wire [15:0] \products[2][0][1] ;
+  wire [31:0] \products[2][1] ;
+  wire [15:0] \products[2][1][0] ;
+  wire [15:0] \products[2][1][1] ;
+  wire [31:0] \products[2][2] ;
+  wire [15:0] \products[2][2][0] ;
+  wire [15:0] \products[2][2][1] ;
+  wire [31:0] \products[2][3] ;
+  wire [15:0] \products[2][3][0] ;
+  wire [15:0] \products[2][3][1] ;
+  wire [127:0] \products[3] ;
+  wire [31:0] \products[3][0] ;
+  wire [15:0] \products[3][0][0] ;
+  wire [15:0] \products[3][0][1] ;
+  wire [31:0] \products[3][1] ;
+  wire [15:0] \products[3][1][0] ;
+  wire [15:0] \products[3][1][1] ;
+  wire [31:0] \products[3][2] ;
+  wire [15:0] \products[3][2][0] ;
+  wire [15:0] \products[3][2][1] ;
+  wire [31:0] \products[3][3] ;
+  wire [15:0] \products[3][3][0] ;
+  wire [15:0] \products[3][3][1] ;
   wire [6:0] rd__addr;
   wire [63:0] rd__data;
   wire [15:0] \rd__data[0] ;
@@ -301,7 +307,9 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   wire rsel;
   input rst;
   wire rst;
+  reg s1_first = 1'h0;
   reg s1_last = 1'h0;
+  reg s1_valid = 1'h0;
   reg [127:0] s1_w = 128'h00000000000000000000000000000000;
   wire [31:0] \s1_w[0] ;
   wire [7:0] \s1_w[0][0] ;
@@ -323,60 +331,76 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   wire [7:0] \s1_w[3][1] ;
   wire [7:0] \s1_w[3][2] ;
   wire [7:0] \s1_w[3][3] ;
+  reg s2_first = 1'h0;
   reg s2_last = 1'h0;
-  reg [511:0] s2_prod = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  wire [127:0] \s2_prod[0] ;
-  wire [31:0] \s2_prod[0][0] ;
-  wire [15:0] \s2_prod[0][0][0] ;
-  wire [15:0] \s2_prod[0][0][1] ;
-  wire [31:0] \s2_prod[0][1] ;
-  wire [15:0] \s2_prod[0][1][0] ;
-  wire [15:0] \s2_prod[0][1][1] ;
-  wire [31:0] \s2_prod[0][2] ;
-  wire [15:0] \s2_prod[0][2][0] ;
-  wire [15:0] \s2_prod[0][2][1] ;
-  wire [31:0] \s2_prod[0][3] ;
-  wire [15:0] \s2_prod[0][3][0] ;
-  wire [15:0] \s2_prod[0][3][1] ;
-  wire [127:0] \s2_prod[1] ;
-  wire [31:0] \s2_prod[1][0] ;
-  wire [15:0] \s2_prod[1][0][0] ;
-  wire [15:0] \s2_prod[1][0][1] ;
-  wire [31:0] \s2_prod[1][1] ;
-  wire [15:0] \s2_prod[1][1][0] ;
-  wire [15:0] \s2_prod[1][1][1] ;
-  wire [31:0] \s2_prod[1][2] ;
-  wire [15:0] \s2_prod[1][2][0] ;
-  wire [15:0] \s2_prod[1][2][1] ;
-  wire [31:0] \s2_prod[1][3] ;
-  wire [15:0] \s2_prod[1][3][0] ;
-  wire [15:0] \s2_prod[1][3][1] ;
-  wire [127:0] \s2_prod[2] ;
-  wire [31:0] \s2_prod[2][0] ;
-  wire [15:0] \s2_prod[2][0][0] ;
-  wire [15:0] \s2_prod[2][0][1] ;
-  wire [31:0] \s2_prod[2][1] ;
-  wire [15:0] \s2_prod[2][1][0] ;
-  wire [15:0] \s2_prod[2][1][1] ;
-  wire [31:0] \s2_prod[2][2] ;
-  wire [15:0] \s2_prod[2][2][0] ;
-  wire [15:0] \s2_prod[2][2][1] ;
-  wire [31:0] \s2_prod[2][3] ;
-  wire [15:0] \s2_prod[2][3][0] ;
-  wire [15:0] \s2_prod[2][3][1] ;
-  wire [127:0] \s2_prod[3] ;
-  wire [31:0] \s2_prod[3][0] ;
-  wire [15:0] \s2_prod[3][0][0] ;
-  wire [15:0] \s2_prod[3][0][1] ;
-  wire [31:0] \s2_prod[3][1] ;
-  wire [15:0] \s2_prod[3][1][0] ;
-  wire [15:0] \s2_prod[3][1][1] ;
-  wire [31:0] \s2_prod[3][2] ;
-  wire [15:0] \s2_prod[3][2][0] ;
-  wire [15:0] \s2_prod[3][2][1] ;
-  wire [31:0] \s2_prod[3][3] ;
-  wire [15:0] \s2_prod[3][3][0] ;
-  wire [15:0] \s2_prod[3][3][1] ;
+  reg [511:0] s2_products = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [127:0] \s2_products[0] ;
+  wire [31:0] \s2_products[0][0] ;
+  wire [15:0] \s2_products[0][0][0] ;
+  wire [15:0] \s2_products[0][0][1] ;
+  wire [31:0] \s2_products[0][1] ;
+  wire [15:0] \s2_products[0][1][0] ;
+  wire [15:0] \s2_products[0][1][1] ;
+  wire [31:0] \s2_products[0][2] ;
+  wire [15:0] \s2_products[0][2][0] ;
+  wire [15:0] \s2_products[0][2][1] ;
+  wire [31:0] \s2_products[0][3] ;
+  wire [15:0] \s2_products[0][3][0] ;
+  wire [15:0] \s2_products[0][3][1] ;
+  wire [127:0] \s2_products[1] ;
+  wire [31:0] \s2_products[1][0] ;
+  wire [15:0] \s2_products[1][0][0] ;
+  wire [15:0] \s2_products[1][0][1] ;
+  wire [31:0] \s2_products[1][1] ;
+  wire [15:0] \s2_products[1][1][0] ;
+  wire [15:0] \s2_products[1][1][1] ;
+  wire [31:0] \s2_products[1][2] ;
+  wire [15:0] \s2_products[1][2][0] ;
+  wire [15:0] \s2_products[1][2][1] ;
+  wire [31:0] \s2_products[1][3] ;
+  wire [15:0] \s2_products[1][3][0] ;
+  wire [15:0] \s2_products[1][3][1] ;
+  wire [127:0] \s2_products[2] ;
+  wire [31:0] \s2_products[2][0] ;
+  wire [15:0] \s2_products[2][0][0] ;
+  wire [15:0] \s2_products[2][0][1] ;
+  wire [31:0] \s2_products[2][1] ;
+  wire [15:0] \s2_products[2][1][0] ;
+  wire [15:0] \s2_products[2][1][1] ;
+  wire [31:0] \s2_products[2][2] ;
+  wire [15:0] \s2_products[2][2][0] ;
+  wire [15:0] \s2_products[2][2][1] ;
+  wire [31:0] \s2_products[2][3] ;
+  wire [15:0] \s2_products[2][3][0] ;
+  wire [15:0] \s2_products[2][3][1] ;
+  wire [127:0] \s2_products[3] ;
+  wire [31:0] \s2_products[3][0] ;
+  wire [15:0] \s2_products[3][0][0] ;
+  wire [15:0] \s2_products[3][0][1] ;
+  wire [31:0] \s2_products[3][1] ;
+  wire [15:0] \s2_products[3][1][0] ;
+  wire [15:0] \s2_products[3][1][1] ;
+  wire [31:0] \s2_products[3][2] ;
+  wire [15:0] \s2_products[3][2][0] ;
+  wire [15:0] \s2_products[3][2][1] ;
+  wire [31:0] \s2_products[3][3] ;
+  wire [15:0] \s2_products[3][3][0] ;
+  wire [15:0] \s2_products[3][3][1] ;
+  reg s2_valid = 1'h0;
+  wire stall;
+  wire [255:0] total;
+  wire [63:0] \total[0] ;
+  wire [31:0] \total[0][0] ;
+  wire [31:0] \total[0][1] ;
+  wire [63:0] \total[1] ;
+  wire [31:0] \total[1][0] ;
+  wire [31:0] \total[1][1] ;
+  wire [63:0] \total[2] ;
+  wire [31:0] \total[2][0] ;
+  wire [31:0] \total[2][1] ;
+  wire [63:0] \total[3] ;
+  wire [31:0] \total[3][0] ;
+  wire [31:0] \total[3][1] ;
   input [127:0] w__payload;
   wire [127:0] w__payload;
   wire [31:0] \w__payload[0] ;
@@ -537,205 +561,174 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
     acts[127] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en )
-      acts[\$81 [6:0]] <= act__payload;
+    if (load)
+      acts[\$5 [6:0]] <= act__payload;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
-    if (rd__en) begin
-      _0_ <= acts[\$93 [6:0]];
+    if (advance) begin
+      _0_ <= acts[\$13 [6:0]];
     end
   end
   assign rd__data = _0_;
-  assign \$1  = act__valid & act__ready;
-  assign \$3  = cfg[6:0] - 1'h1;
-  assign \$4  = wblock == \$3 ;
-  assign \$6  = wblock + 1'h1;
-  assign \$7  = \$5  ? 8'h00 : \$6 ;
-  assign \$8  = w__valid & w__ready;
-  assign \$10  = cfg[6:0] - 1'h1;
-  assign \$11  = block == \$10 ;
-  assign \$13  = block + 1'h1;
-  assign \$14  = \$12  ? 8'h00 : \$13 ;
-  assign \$15  = w__valid & w__ready;
-  assign \$16  = cfg[6:0] - 1'h1;
-  assign \$17  = block == \$16 ;
-  assign \$19  = \$15  & \$18 ;
-  assign \$20  = cfg[6:0] - 1'h1;
-  assign \$21  = block == \$20 ;
-  assign \$23  = cfg[22:7] - 1'h1;
-  assign \$24  = batch == \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = batch + 1'h1;
-  assign \$27  = \$25  ? 17'h00000 : \$26 ;
-  assign \$28  = ~ result__ready;
-  assign \$29  = result__valid & \$28 ;
-  assign \$30  = ~ \$29 ;
-  assign \$31  = w__valid & w__ready;
-  assign \$32  = ! block;
-  assign \$33  = cfg[6:0] - 1'h1;
-  assign \$34  = block == \$33 ;
-  assign \$36  = ~ result__ready;
-  assign \$37  = result__valid & \$36 ;
-  assign \$38  = ~ \$37 ;
-  assign \$39  = $signed(s1_w[7:0]) * $signed(rd__data[7:0]);
-  assign \$40  = $signed(s1_w[7:0]) * $signed(rd__data[15:8]);
-  assign \$41  = $signed(s1_w[15:8]) * $signed(rd__data[23:16]);
-  assign \$42  = $signed(s1_w[15:8]) * $signed(rd__data[31:24]);
-  assign \$43  = $signed(s1_w[23:16]) * $signed(rd__data[39:32]);
-  assign \$44  = $signed(s1_w[23:16]) * $signed(rd__data[47:40]);
-  assign \$45  = $signed(s1_w[31:24]) * $signed(rd__data[55:48]);
-  assign \$46  = $signed(s1_w[31:24]) * $signed(rd__data[63:56]);
-  assign \$47  = $signed(s1_w[39:32]) * $signed(rd__data[7:0]);
-  assign \$48  = $signed(s1_w[39:32]) * $signed(rd__data[15:8]);
-  assign \$49  = $signed(s1_w[47:40]) * $signed(rd__data[23:16]);
-  assign \$50  = $signed(s1_w[47:40]) * $signed(rd__data[31:24]);
-  assign \$51  = $signed(s1_w[55:48]) * $signed(rd__data[39:32]);
-  assign \$52  = $signed(s1_w[55:48]) * $signed(rd__data[47:40]);
-  assign \$53  = $signed(s1_w[63:56]) * $signed(rd__data[55:48]);
-  assign \$54  = $signed(s1_w[63:56]) * $signed(rd__data[63:56]);
-  assign \$55  = $signed(s1_w[71:64]) * $signed(rd__data[7:0]);
-  assign \$56  = $signed(s1_w[71:64]) * $signed(rd__data[15:8]);
-  assign \$57  = $signed(s1_w[79:72]) * $signed(rd__data[23:16]);
-  assign \$58  = $signed(s1_w[79:72]) * $signed(rd__data[31:24]);
-  assign \$59  = $signed(s1_w[87:80]) * $signed(rd__data[39:32]);
-  assign \$60  = $signed(s1_w[87:80]) * $signed(rd__data[47:40]);
-  assign \$61  = $signed(s1_w[95:88]) * $signed(rd__data[55:48]);
-  assign \$62  = $signed(s1_w[95:88]) * $signed(rd__data[63:56]);
-  assign \$63  = $signed(s1_w[103:96]) * $signed(rd__data[7:0]);
-  assign \$64  = $signed(s1_w[103:96]) * $signed(rd__data[15:8]);
-  assign \$65  = $signed(s1_w[111:104]) * $signed(rd__data[23:16]);
-  assign \$66  = $signed(s1_w[111:104]) * $signed(rd__data[31:24]);
-  assign \$67  = $signed(s1_w[119:112]) * $signed(rd__data[39:32]);
-  assign \$68  = $signed(s1_w[119:112]) * $signed(rd__data[47:40]);
-  assign \$69  = $signed(s1_w[127:120]) * $signed(rd__data[55:48]);
-  assign \$70  = $signed(s1_w[127:120]) * $signed(rd__data[63:56]);
-  assign \$71  = ~ result__ready;
-  assign \$72  = result__valid & \$71 ;
-  assign \$73  = ~ \$72 ;
-  assign \$74  = \$signal$23  & s2_last;
-  assign \$75  = cfg__valid & cfg__ready;
-  assign \$76  = act__valid & act__ready;
-  assign \$77  = cfg[6:0] - 1'h1;
-  assign \$78  = wblock == \$77 ;
-  assign load_done = \$76  & \$79 ;
-  assign \$80  = wsel ? 7'h40 : 7'h00;
-  assign \$81  = \$80  + wblock;
-  assign \$signature__en  = act__valid & act__ready;
-  assign \$82  = ~ result__ready;
-  assign \$83  = result__valid & \$82 ;
-  assign \$84  = ~ \$83 ;
-  assign w__ready = can_compute & \$84 ;
-  assign \$85  = w__valid & w__ready;
-  assign \$86  = cfg[6:0] - 1'h1;
-  assign \$87  = block == \$86 ;
-  assign \$89  = cfg[22:7] - 1'h1;
-  assign \$90  = batch == \$89 ;
-  assign \$91  = \$88  & \$90 ;
-  assign compute_done = \$85  & \$91 ;
-  assign \$92  = rsel ? 7'h40 : 7'h00;
-  assign \$93  = \$92  + block;
+  assign configure = cfg__valid & cfg__ready;
+  assign advance = ~ stall;
+  assign load = act__valid & act__ready;
+  assign \$1  = cfg[6:0] - 1'h1;
+  assign \$2  = wblock == \$1 ;
+  assign load_done = load & \$3 ;
+  assign \$4  = wsel ? 7'h40 : 7'h00;
+  assign \$5  = \$4  + wblock;
+  assign w__ready = can_compute & advance;
+  assign issue = w__valid & w__ready;
+  assign \$6  = cfg[6:0] - 1'h1;
+  assign \$7  = block == \$6 ;
+  assign \$9  = cfg[22:7] - 1'h1;
+  assign \$10  = batch == \$9 ;
+  assign \$11  = \$8  & \$10 ;
+  assign compute_done = issue & \$11 ;
+  assign \$12  = rsel ? 7'h40 : 7'h00;
+  assign \$13  = \$12  + block;
+  assign \$14  = $signed(s1_w[7:0]) * $signed(rd__data[7:0]);
+  assign \$15  = $signed(s1_w[7:0]) * $signed(rd__data[15:8]);
+  assign \$16  = $signed(s1_w[15:8]) * $signed(rd__data[23:16]);
+  assign \$17  = $signed(s1_w[15:8]) * $signed(rd__data[31:24]);
+  assign \$18  = $signed(s1_w[23:16]) * $signed(rd__data[39:32]);
+  assign \$19  = $signed(s1_w[23:16]) * $signed(rd__data[47:40]);
+  assign \$20  = $signed(s1_w[31:24]) * $signed(rd__data[55:48]);
+  assign \$21  = $signed(s1_w[31:24]) * $signed(rd__data[63:56]);
+  assign \$22  = $signed(s1_w[39:32]) * $signed(rd__data[7:0]);
+  assign \$23  = $signed(s1_w[39:32]) * $signed(rd__data[15:8]);
+  assign \$24  = $signed(s1_w[47:40]) * $signed(rd__data[23:16]);
+  assign \$25  = $signed(s1_w[47:40]) * $signed(rd__data[31:24]);
+  assign \$26  = $signed(s1_w[55:48]) * $signed(rd__data[39:32]);
+  assign \$27  = $signed(s1_w[55:48]) * $signed(rd__data[47:40]);
+  assign \$28  = $signed(s1_w[63:56]) * $signed(rd__data[55:48]);
+  assign \$29  = $signed(s1_w[63:56]) * $signed(rd__data[63:56]);
+  assign \$30  = $signed(s1_w[71:64]) * $signed(rd__data[7:0]);
+  assign \$31  = $signed(s1_w[71:64]) * $signed(rd__data[15:8]);
+  assign \$32  = $signed(s1_w[79:72]) * $signed(rd__data[23:16]);
+  assign \$33  = $signed(s1_w[79:72]) * $signed(rd__data[31:24]);
+  assign \$34  = $signed(s1_w[87:80]) * $signed(rd__data[39:32]);
+  assign \$35  = $signed(s1_w[87:80]) * $signed(rd__data[47:40]);
+  assign \$36  = $signed(s1_w[95:88]) * $signed(rd__data[55:48]);
+  assign \$37  = $signed(s1_w[95:88]) * $signed(rd__data[63:56]);
+  assign \$38  = $signed(s1_w[103:96]) * $signed(rd__data[7:0]);
+  assign \$39  = $signed(s1_w[103:96]) * $signed(rd__data[15:8]);
+  assign \$40  = $signed(s1_w[111:104]) * $signed(rd__data[23:16]);
+  assign \$41  = $signed(s1_w[111:104]) * $signed(rd__data[31:24]);
+  assign \$42  = $signed(s1_w[119:112]) * $signed(rd__data[39:32]);
+  assign \$43  = $signed(s1_w[119:112]) * $signed(rd__data[47:40]);
+  assign \$44  = $signed(s1_w[127:120]) * $signed(rd__data[55:48]);
+  assign \$45  = $signed(s1_w[127:120]) * $signed(rd__data[63:56]);
+  assign \$46  = s2_first ? 32'd0 : acc[31:0];
+  assign \$47  = $signed(1'h0) + $signed(s2_products[15:0]);
+  assign \$48  = $signed(\$47 ) + $signed(s2_products[47:32]);
+  assign \$49  = $signed(\$48 ) + $signed(s2_products[79:64]);
+  assign \$50  = $signed(\$49 ) + $signed(s2_products[111:96]);
+  assign \$51  = $signed(\$46 ) + $signed(\$50 );
+  assign \$52  = s2_first ? 32'd0 : acc[63:32];
+  assign \$53  = $signed(1'h0) + $signed(s2_products[31:16]);
+  assign \$54  = $signed(\$53 ) + $signed(s2_products[63:48]);
+  assign \$55  = $signed(\$54 ) + $signed(s2_products[95:80]);
+  assign \$56  = $signed(\$55 ) + $signed(s2_products[127:112]);
+  assign \$57  = $signed(\$52 ) + $signed(\$56 );
+  assign \$58  = s2_first ? 32'd0 : acc[95:64];
+  assign \$59  = $signed(1'h0) + $signed(s2_products[143:128]);
+  assign \$60  = $signed(\$59 ) + $signed(s2_products[175:160]);
+  assign \$61  = $signed(\$60 ) + $signed(s2_products[207:192]);
+  assign \$62  = $signed(\$61 ) + $signed(s2_products[239:224]);
+  assign \$63  = $signed(\$58 ) + $signed(\$62 );
+  assign \$64  = s2_first ? 32'd0 : acc[127:96];
+  assign \$65  = $signed(1'h0) + $signed(s2_products[159:144]);
+  assign \$66  = $signed(\$65 ) + $signed(s2_products[191:176]);
+  assign \$67  = $signed(\$66 ) + $signed(s2_products[223:208]);
+  assign \$68  = $signed(\$67 ) + $signed(s2_products[255:240]);
+  assign \$69  = $signed(\$64 ) + $signed(\$68 );
+  assign \$70  = s2_first ? 32'd0 : acc[159:128];
+  assign \$71  = $signed(1'h0) + $signed(s2_products[271:256]);
+  assign \$72  = $signed(\$71 ) + $signed(s2_products[303:288]);
+  assign \$73  = $signed(\$72 ) + $signed(s2_products[335:320]);
+  assign \$74  = $signed(\$73 ) + $signed(s2_products[367:352]);
+  assign \$75  = $signed(\$70 ) + $signed(\$74 );
+  assign \$76  = s2_first ? 32'd0 : acc[191:160];
+  assign \$77  = $signed(1'h0) + $signed(s2_products[287:272]);
+  assign \$78  = $signed(\$77 ) + $signed(s2_products[319:304]);
+  assign \$79  = $signed(\$78 ) + $signed(s2_products[351:336]);
+  assign \$80  = $signed(\$79 ) + $signed(s2_products[383:368]);
+  assign \$81  = $signed(\$76 ) + $signed(\$80 );
+  assign \$82  = s2_first ? 32'd0 : acc[223:192];
+  assign \$83  = $signed(1'h0) + $signed(s2_products[399:384]);
+  assign \$84  = $signed(\$83 ) + $signed(s2_products[431:416]);
+  assign \$85  = $signed(\$84 ) + $signed(s2_products[463:448]);
+  assign \$86  = $signed(\$85 ) + $signed(s2_products[495:480]);
+  assign \$87  = $signed(\$82 ) + $signed(\$86 );
+  assign \$88  = s2_first ? 32'd0 : acc[255:224];
+  assign \$89  = $signed(1'h0) + $signed(s2_products[415:400]);
+  assign \$90  = $signed(\$89 ) + $signed(s2_products[447:432]);
+  assign \$91  = $signed(\$90 ) + $signed(s2_products[479:464]);
+  assign \$92  = $signed(\$91 ) + $signed(s2_products[511:496]);
+  assign \$93  = $signed(\$88 ) + $signed(\$92 );
   assign \$94  = ~ result__ready;
-  assign \$95  = result__valid & \$94 ;
-  assign rd__en = ~ \$95 ;
-  assign \$96  = \$signal$24  ? 32'd0 : acc[31:0];
-  assign \$97  = $signed(1'h0) + $signed(s2_prod[15:0]);
-  assign \$98  = $signed(\$97 ) + $signed(s2_prod[47:32]);
-  assign \$99  = $signed(\$98 ) + $signed(s2_prod[79:64]);
-  assign \$100  = $signed(\$99 ) + $signed(s2_prod[111:96]);
-  assign \$101  = $signed(\$96 ) + $signed(\$100 );
-  assign \$102  = \$signal$24  ? 32'd0 : acc[63:32];
-  assign \$103  = $signed(1'h0) + $signed(s2_prod[31:16]);
-  assign \$104  = $signed(\$103 ) + $signed(s2_prod[63:48]);
-  assign \$105  = $signed(\$104 ) + $signed(s2_prod[95:80]);
-  assign \$106  = $signed(\$105 ) + $signed(s2_prod[127:112]);
-  assign \$107  = $signed(\$102 ) + $signed(\$106 );
-  assign \$108  = \$signal$24  ? 32'd0 : acc[95:64];
-  assign \$109  = $signed(1'h0) + $signed(s2_prod[143:128]);
-  assign \$110  = $signed(\$109 ) + $signed(s2_prod[175:160]);
-  assign \$111  = $signed(\$110 ) + $signed(s2_prod[207:192]);
-  assign \$112  = $signed(\$111 ) + $signed(s2_prod[239:224]);
-  assign \$113  = $signed(\$108 ) + $signed(\$112 );
-  assign \$114  = \$signal$24  ? 32'd0 : acc[127:96];
-  assign \$115  = $signed(1'h0) + $signed(s2_prod[159:144]);
-  assign \$116  = $signed(\$115 ) + $signed(s2_prod[191:176]);
-  assign \$117  = $signed(\$116 ) + $signed(s2_prod[223:208]);
-  assign \$118  = $signed(\$117 ) + $signed(s2_prod[255:240]);
-  assign \$119  = $signed(\$114 ) + $signed(\$118 );
-  assign \$120  = \$signal$24  ? 32'd0 : acc[159:128];
-  assign \$121  = $signed(1'h0) + $signed(s2_prod[271:256]);
-  assign \$122  = $signed(\$121 ) + $signed(s2_prod[303:288]);
-  assign \$123  = $signed(\$122 ) + $signed(s2_prod[335:320]);
-  assign \$124  = $signed(\$123 ) + $signed(s2_prod[367:352]);
-  assign \$125  = $signed(\$120 ) + $signed(\$124 );
-  assign \$126  = \$signal$24  ? 32'd0 : acc[191:160];
-  assign \$127  = $signed(1'h0) + $signed(s2_prod[287:272]);
-  assign \$128  = $signed(\$127 ) + $signed(s2_prod[319:304]);
-  assign \$129  = $signed(\$128 ) + $signed(s2_prod[351:336]);
-  assign \$130  = $signed(\$129 ) + $signed(s2_prod[383:368]);
-  assign \$131  = $signed(\$126 ) + $signed(\$130 );
-  assign \$132  = \$signal$24  ? 32'd0 : acc[223:192];
-  assign \$133  = $signed(1'h0) + $signed(s2_prod[399:384]);
-  assign \$134  = $signed(\$133 ) + $signed(s2_prod[431:416]);
-  assign \$135  = $signed(\$134 ) + $signed(s2_prod[463:448]);
-  assign \$136  = $signed(\$135 ) + $signed(s2_prod[495:480]);
-  assign \$137  = $signed(\$132 ) + $signed(\$136 );
-  assign \$138  = \$signal$24  ? 32'd0 : acc[255:224];
-  assign \$139  = $signed(1'h0) + $signed(s2_prod[415:400]);
-  assign \$140  = $signed(\$139 ) + $signed(s2_prod[447:432]);
-  assign \$141  = $signed(\$140 ) + $signed(s2_prod[479:464]);
-  assign \$142  = $signed(\$141 ) + $signed(s2_prod[511:496]);
-  assign \$143  = $signed(\$138 ) + $signed(\$142 );
-  assign \$144  = | wblock;
-  assign \$145  = busy | \$144 ;
-  assign \$146  = | block;
-  assign \$147  = \$145  | \$146 ;
-  assign \$148  = | batch;
-  assign \$149  = \$147  | \$148 ;
-  assign \$150  = \$149  | \$signal ;
-  assign \$151  = \$150  | \$signal$23 ;
-  assign \$152  = \$151  | result__valid;
-  assign idle = ~ \$152 ;
-  assign \$153  = | wblock;
-  assign \$154  = busy | \$153 ;
-  assign \$155  = | block;
-  assign \$156  = \$154  | \$155 ;
-  assign \$157  = | batch;
-  assign \$158  = \$156  | \$157 ;
-  assign \$159  = \$158  | \$signal ;
-  assign \$160  = \$159  | \$signal$23 ;
-  assign \$161  = \$160  | result__valid;
-  assign cfg__ready = ~ \$161 ;
+  assign stall = result__valid & \$94 ;
+  assign \$95  = | wblock;
+  assign \$96  = | block;
+  assign \$97  = | batch;
+  assign in_flight = | { result__valid, s2_valid, s1_valid, \$97 , \$96 , \$95 , busy };
+  assign idle = ~ in_flight;
+  assign cfg__ready = ~ in_flight;
+  assign \$99  = cfg[6:0] - 1'h1;
+  assign \$100  = wblock == \$99 ;
+  assign \$102  = wblock + 1'h1;
+  assign \$103  = \$101  ? 8'h00 : \$102 ;
+  assign \$105  = cfg[6:0] - 1'h1;
+  assign \$106  = block == \$105 ;
+  assign \$108  = block + 1'h1;
+  assign \$109  = \$107  ? 8'h00 : \$108 ;
+  assign \$110  = cfg[6:0] - 1'h1;
+  assign \$111  = block == \$110 ;
+  assign \$113  = issue & \$112 ;
+  assign \$114  = cfg[6:0] - 1'h1;
+  assign \$115  = block == \$114 ;
+  assign \$117  = cfg[22:7] - 1'h1;
+  assign \$118  = batch == \$117 ;
+  assign \$119  = \$116  & \$118 ;
+  assign \$120  = batch + 1'h1;
+  assign \$121  = \$119  ? 17'h00000 : \$120 ;
+  assign \$122  = ! block;
+  assign \$123  = cfg[6:0] - 1'h1;
+  assign \$124  = block == \$123 ;
+  assign \$126  = s2_valid & s2_last;
   always @(posedge clk)
-    wblock <= \$162 ;
+    wblock <= \$127 ;
   always @(posedge clk)
-    block <= \$163 ;
+    block <= \$128 ;
   always @(posedge clk)
-    batch <= \$164 ;
+    batch <= \$129 ;
   always @(posedge clk)
-    \$signal  <= \$165 ;
+    s1_valid <= \$130 ;
   always @(posedge clk)
-    \$signal$20  <= \$166 ;
+    s1_first <= \$131 ;
   always @(posedge clk)
-    s1_last <= \$167 ;
+    s1_last <= \$132 ;
   always @(posedge clk)
-    s1_w <= \$168 ;
+    s1_w <= \$133 ;
   always @(posedge clk)
-    \$signal$23  <= \$169 ;
+    s2_valid <= \$134 ;
   always @(posedge clk)
-    \$signal$24  <= \$170 ;
+    s2_first <= \$135 ;
   always @(posedge clk)
-    s2_last <= \$171 ;
+    s2_last <= \$136 ;
   always @(posedge clk)
-    s2_prod <= \$172 ;
+    s2_products <= \$137 ;
   always @(posedge clk)
-    acc <= \$173 ;
+    acc <= \$138 ;
   always @(posedge clk)
-    result__valid <= \$174 ;
+    result__valid <= \$139 ;
   always @(posedge clk)
-    result__payload <= \$175 ;
+    result__payload <= \$140 ;
   always @(posedge clk)
-    cfg <= \$176 ;
+    cfg <= \$141 ;
   \dense_h8.halves  halves (
     .busy(busy),
     .can_compute(can_compute),
@@ -749,191 +742,169 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = wblock;
-    if (\$2 ) begin
-      \$162  = \$7 [6:0];
+    \$127  = wblock;
+    if (\$98 ) begin
+      \$127  = \$103 [6:0];
     end
     if (rst) begin
-      \$162  = 7'h00;
+      \$127  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = block;
-    if (\$9 ) begin
-      \$163  = \$14 [6:0];
+    \$128  = block;
+    if (\$104 ) begin
+      \$128  = \$109 [6:0];
     end
     if (rst) begin
-      \$163  = 7'h00;
+      \$128  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = batch;
-    if (\$19 ) begin
-      \$164  = \$27 [15:0];
+    \$129  = batch;
+    if (\$113 ) begin
+      \$129  = \$121 [15:0];
     end
     if (rst) begin
-      \$164  = 16'h0000;
+      \$129  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = \$signal ;
-    if (\$30 ) begin
-      \$165  = \$31 ;
+    \$130  = s1_valid;
+    if (advance) begin
+      \$130  = issue;
     end
     if (rst) begin
-      \$165  = 1'h0;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = \$signal$20 ;
-    if (\$30 ) begin
-      \$166  = \$32 ;
+    \$131  = s1_first;
+    if (advance) begin
+      \$131  = \$122 ;
     end
     if (rst) begin
-      \$166  = 1'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = s1_last;
-    if (\$30 ) begin
-      \$167  = \$35 ;
+    \$132  = s1_last;
+    if (advance) begin
+      \$132  = \$125 ;
     end
     if (rst) begin
-      \$167  = 1'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = s1_w;
-    if (\$30 ) begin
-      \$168  = w__payload;
+    \$133  = s1_w;
+    if (advance) begin
+      \$133  = w__payload;
     end
     if (rst) begin
-      \$168  = 128'h00000000000000000000000000000000;
+      \$133  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = \$signal$23 ;
-    if (\$38 ) begin
-      \$169  = \$signal ;
+    \$134  = s2_valid;
+    if (advance) begin
+      \$134  = s1_valid;
     end
     if (rst) begin
-      \$169  = 1'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = \$signal$24 ;
-    if (\$38 ) begin
-      \$170  = \$signal$20 ;
+    \$135  = s2_first;
+    if (advance) begin
+      \$135  = s1_first;
     end
     if (rst) begin
-      \$170  = 1'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = s2_last;
-    if (\$38 ) begin
-      \$171  = s1_last;
+    \$136  = s2_last;
+    if (advance) begin
+      \$136  = s1_last;
     end
     if (rst) begin
-      \$171  = 1'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = s2_prod;
-    if (\$38 ) begin
-      \$172 [15:0] = \$39 ;
-      \$172 [31:16] = \$40 ;
-      \$172 [47:32] = \$41 ;
-      \$172 [63:48] = \$42 ;
-      \$172 [79:64] = \$43 ;
-      \$172 [95:80] = \$44 ;
-      \$172 [111:96] = \$45 ;
-      \$172 [127:112] = \$46 ;
-      \$172 [143:128] = \$47 ;
-      \$172 [159:144] = \$48 ;
-      \$172 [175:160] = \$49 ;
-      \$172 [191:176] = \$50 ;
-      \$172 [207:192] = \$51 ;
-      \$172 [223:208] = \$52 ;
-      \$172 [239:224] = \$53 ;
-      \$172 [255:240] = \$54 ;
-      \$172 [271:256] = \$55 ;
-      \$172 [287:272] = \$56 ;
-      \$172 [303:288] = \$57 ;
-      \$172 [319:304] = \$58 ;
-      \$172 [335:320] = \$59 ;
-      \$172 [351:336] = \$60 ;
-      \$172 [367:352] = \$61 ;
-      \$172 [383:368] = \$62 ;
-      \$172 [399:384] = \$63 ;
-      \$172 [415:400] = \$64 ;
-      \$172 [431:416] = \$65 ;
-      \$172 [447:432] = \$66 ;
-      \$172 [463:448] = \$67 ;
-      \$172 [479:464] = \$68 ;
-      \$172 [495:480] = \$69 ;
-      \$172 [511:496] = \$70 ;
+    \$137  = s2_products;
+    if (advance) begin
+      \$137  = products;
     end
     if (rst) begin
-      \$172  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$137  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = acc;
-    if (\$73 ) begin
-      if (\$signal$23 ) begin
-        \$173  = new_acc;
+    \$138  = acc;
+    if (advance) begin
+      if (s2_valid) begin
+        \$138  = total;
       end
     end
     if (rst) begin
-      \$173  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$138  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = result__valid;
-    if (\$73 ) begin
-      \$174  = \$74 ;
+    \$139  = result__valid;
+    if (advance) begin
+      \$139  = \$126 ;
     end
     if (rst) begin
-      \$174  = 1'h0;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = result__payload;
-    if (\$73 ) begin
-      \$175  = new_acc;
+    \$140  = result__payload;
+    if (advance) begin
+      \$140 [31:0] = total[31:0];
+      \$140 [63:32] = total[63:32];
+      \$140 [95:64] = total[95:64];
+      \$140 [127:96] = total[127:96];
+      \$140 [159:128] = total[159:128];
+      \$140 [191:160] = total[191:160];
+      \$140 [223:192] = total[223:192];
+      \$140 [255:224] = total[255:224];
     end
     if (rst) begin
-      \$175  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$140  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = cfg;
-    if (\$75 ) begin
-      \$176  = cfg__payload;
+    \$141  = cfg;
+    if (configure) begin
+      \$141  = cfg__payload;
     end
     if (rst) begin
-      \$176  = 23'h000000;
+      \$141  = 23'h000000;
     end
   end
   assign can_load = act__ready;
-  assign \$signature__addr  = \$81 [6:0];
+  assign \$signature__addr  = \$5 [6:0];
+  assign \$signature__en  = load;
   assign \$signature__data  = act__payload;
-  assign rd__addr = \$93 [6:0];
+  assign rd__addr = \$13 [6:0];
+  assign rd__en = advance;
   assign \cfg__payload.groups  = cfg__payload[6:0];
   assign \cfg__payload.batches  = cfg__payload[22:7];
   assign \act__payload[0]  = act__payload[15:0];
@@ -982,6 +953,70 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   assign \result__payload[3][1]  = result__payload[255:224];
   assign \cfg.groups  = cfg[6:0];
   assign \cfg.batches  = cfg[22:7];
+  assign \$signature__data[0]  = act__payload[15:0];
+  assign \$signature__data[0][0]  = act__payload[7:0];
+  assign \$signature__data[0][1]  = act__payload[15:8];
+  assign \$signature__data[1]  = act__payload[31:16];
+  assign \$signature__data[1][0]  = act__payload[23:16];
+  assign \$signature__data[1][1]  = act__payload[31:24];
+  assign \$signature__data[2]  = act__payload[47:32];
+  assign \$signature__data[2][0]  = act__payload[39:32];
+  assign \$signature__data[2][1]  = act__payload[47:40];
+  assign \$signature__data[3]  = act__payload[63:48];
+  assign \$signature__data[3][0]  = act__payload[55:48];
+  assign \$signature__data[3][1]  = act__payload[63:56];
+  assign \products[0]  = products[127:0];
+  assign \products[0][0]  = products[31:0];
+  assign \products[0][0][0]  = products[15:0];
+  assign \products[0][0][1]  = products[31:16];
+  assign \products[0][1]  = products[63:32];
+  assign \products[0][1][0]  = products[47:32];
+  assign \products[0][1][1]  = products[63:48];
+  assign \products[0][2]  = products[95:64];
+  assign \products[0][2][0]  = products[79:64];
+  assign \products[0][2][1]  = products[95:80];
+  assign \products[0][3]  = products[127:96];
+  assign \products[0][3][0]  = products[111:96];
+  assign \products[0][3][1]  = products[127:112];
+  assign \products[1]  = products[255:128];
+  assign \products[1][0]  = products[159:128];
+  assign \products[1][0][0]  = products[143:128];
+  assign \products[1][0][1]  = products[159:144];
+  assign \products[1][1]  = products[191:160];
+  assign \products[1][1][0]  = products[175:160];
+  assign \products[1][1][1]  = products[191:176];
+  assign \products[1][2]  = products[223:192];
+  assign \products[1][2][0]  = products[207:192];
+  assign \products[1][2][1]  = products[223:208];
+  assign \products[1][3]  = products[255:224];
+  assign \products[1][3][0]  = products[239:224];
+  assign \products[1][3][1]  = products[255:240];
+  assign \products[2]  = products[383:256];
+  assign \products[2][0]  = products[287:256];
+  assign \products[2][0][0]  = products[271:256];
+  assign \products[2][0][1]  = products[287:272];
+  assign \products[2][1]  = products[319:288];
+  assign \products[2][1][0]  = products[303:288];
+  assign \products[2][1][1]  = products[319:304];
+  assign \products[2][2]  = products[351:320];
+  assign \products[2][2][0]  = products[335:320];
+  assign \products[2][2][1]  = products[351:336];
+  assign \products[2][3]  = products[383:352];
+  assign \products[2][3][0]  = products[367:352];
+  assign \products[2][3][1]  = products[383:368];
+  assign \products[3]  = products[511:384];
+  assign \products[3][0]  = products[415:384];
+  assign \products[3][0][0]  = products[399:384];
+  assign \products[3][0][1]  = products[415:400];
+  assign \products[3][1]  = products[447:416];
+  assign \products[3][1][0]  = products[431:416];
+  assign \products[3][1][1]  = products[447:432];
+  assign \products[3][2]  = products[479:448];
+  assign \products[3][2][0]  = products[463:448];
+  assign \products[3][2][1]  = products[479:464];
+  assign \products[3][3]  = products[511:480];
+  assign \products[3][3][0]  = products[495:480];
+  assign \products[3][3][1]  = products[511:496];
   assign \s1_w[0]  = s1_w[31:0];
   assign \s1_w[0][0]  = s1_w[7:0];
   assign \s1_w[0][1]  = s1_w[15:8];
@@ -1002,58 +1037,6 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   assign \s1_w[3][1]  = s1_w[111:104];
   assign \s1_w[3][2]  = s1_w[119:112];
   assign \s1_w[3][3]  = s1_w[127:120];
-  assign \s2_prod[0]  = s2_prod[127:0];
-  assign \s2_prod[0][0]  = s2_prod[31:0];
-  assign \s2_prod[0][0][0]  = s2_prod[15:0];
-  assign \s2_prod[0][0][1]  = s2_prod[31:16];
-  assign \s2_prod[0][1]  = s2_prod[63:32];
-  assign \s2_prod[0][1][0]  = s2_prod[47:32];
-  assign \s2_prod[0][1][1]  = s2_prod[63:48];
-  assign \s2_prod[0][2]  = s2_prod[95:64];
-  assign \s2_prod[0][2][0]  = s2_prod[79:64];
-  assign \s2_prod[0][2][1]  = s2_prod[95:80];
-  assign \s2_prod[0][3]  = s2_prod[127:96];
-  assign \s2_prod[0][3][0]  = s2_prod[111:96];
-  assign \s2_prod[0][3][1]  = s2_prod[127:112];
-  assign \s2_prod[1]  = s2_prod[255:128];
-  assign \s2_prod[1][0]  = s2_prod[159:128];
-  assign \s2_prod[1][0][0]  = s2_prod[143:128];
-  assign \s2_prod[1][0][1]  = s2_prod[159:144];
-  assign \s2_prod[1][1]  = s2_prod[191:160];
-  assign \s2_prod[1][1][0]  = s2_prod[175:160];
-  assign \s2_prod[1][1][1]  = s2_prod[191:176];
-  assign \s2_prod[1][2]  = s2_prod[223:192];
-  assign \s2_prod[1][2][0]  = s2_prod[207:192];
-  assign \s2_prod[1][2][1]  = s2_prod[223:208];
-  assign \s2_prod[1][3]  = s2_prod[255:224];
-  assign \s2_prod[1][3][0]  = s2_prod[239:224];
-  assign \s2_prod[1][3][1]  = s2_prod[255:240];
-  assign \s2_prod[2]  = s2_prod[383:256];
-  assign \s2_prod[2][0]  = s2_prod[287:256];
-  assign \s2_prod[2][0][0]  = s2_prod[271:256];
-  assign \s2_prod[2][0][1]  = s2_prod[287:272];
-  assign \s2_prod[2][1]  = s2_prod[319:288];
-  assign \s2_prod[2][1][0]  = s2_prod[303:288];
-  assign \s2_prod[2][1][1]  = s2_prod[319:304];
-  assign \s2_prod[2][2]  = s2_prod[351:320];
-  assign \s2_prod[2][2][0]  = s2_prod[335:320];
-  assign \s2_prod[2][2][1]  = s2_prod[351:336];
-  assign \s2_prod[2][3]  = s2_prod[383:352];
-  assign \s2_prod[2][3][0]  = s2_prod[367:352];
-  assign \s2_prod[2][3][1]  = s2_prod[383:368];
-  assign \s2_prod[3]  = s2_prod[511:384];
-  assign \s2_prod[3][0]  = s2_prod[415:384];
-  assign \s2_prod[3][0][0]  = s2_prod[399:384];
-  assign \s2_prod[3][0][1]  = s2_prod[415:400];
-  assign \s2_prod[3][1]  = s2_prod[447:416];
-  assign \s2_prod[3][1][0]  = s2_prod[431:416];
-  assign \s2_prod[3][1][1]  = s2_prod[447:432];
-  assign \s2_prod[3][2]  = s2_prod[479:448];
-  assign \s2_prod[3][2][0]  = s2_prod[463:448];
-  assign \s2_prod[3][2][1]  = s2_prod[479:464];
-  assign \s2_prod[3][3]  = s2_prod[511:480];
-  assign \s2_prod[3][3][0]  = s2_prod[495:480];
-  assign \s2_prod[3][3][1]  = s2_prod[511:496];
   assign \rd__data[0]  = rd__data[15:0];
   assign \rd__data[0][0]  = rd__data[7:0];
   assign \rd__data[0][1]  = rd__data[15:8];
@@ -1066,6 +1049,18 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   assign \rd__data[3]  = rd__data[63:48];
   assign \rd__data[3][0]  = rd__data[55:48];
   assign \rd__data[3][1]  = rd__data[63:56];
+  assign \total[0]  = total[63:0];
+  assign \total[0][0]  = total[31:0];
+  assign \total[0][1]  = total[63:32];
+  assign \total[1]  = total[127:64];
+  assign \total[1][0]  = total[95:64];
+  assign \total[1][1]  = total[127:96];
+  assign \total[2]  = total[191:128];
+  assign \total[2][0]  = total[159:128];
+  assign \total[2][1]  = total[191:160];
+  assign \total[3]  = total[255:192];
+  assign \total[3][0]  = total[223:192];
+  assign \total[3][1]  = total[255:224];
   assign \acc[0]  = acc[63:0];
   assign \acc[0][0]  = acc[31:0];
   assign \acc[0][1]  = acc[63:32];
@@ -1078,47 +1073,107 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   assign \acc[3]  = acc[255:192];
   assign \acc[3][0]  = acc[223:192];
   assign \acc[3][1]  = acc[255:224];
-  assign \new_acc[0]  = new_acc[63:0];
-  assign \new_acc[0][0]  = new_acc[31:0];
-  assign \new_acc[0][1]  = new_acc[63:32];
-  assign \new_acc[1]  = new_acc[127:64];
-  assign \new_acc[1][0]  = new_acc[95:64];
-  assign \new_acc[1][1]  = new_acc[127:96];
-  assign \new_acc[2]  = new_acc[191:128];
-  assign \new_acc[2][0]  = new_acc[159:128];
-  assign \new_acc[2][1]  = new_acc[191:160];
-  assign \new_acc[3]  = new_acc[255:192];
-  assign \new_acc[3][0]  = new_acc[223:192];
-  assign \new_acc[3][1]  = new_acc[255:224];
-  assign \$signature__data[0]  = act__payload[15:0];
-  assign \$signature__data[0][0]  = act__payload[7:0];
-  assign \$signature__data[0][1]  = act__payload[15:8];
-  assign \$signature__data[1]  = act__payload[31:16];
-  assign \$signature__data[1][0]  = act__payload[23:16];
-  assign \$signature__data[1][1]  = act__payload[31:24];
-  assign \$signature__data[2]  = act__payload[47:32];
-  assign \$signature__data[2][0]  = act__payload[39:32];
-  assign \$signature__data[2][1]  = act__payload[47:40];
-  assign \$signature__data[3]  = act__payload[63:48];
-  assign \$signature__data[3][0]  = act__payload[55:48];
-  assign \$signature__data[3][1]  = act__payload[63:56];
-  assign new_acc[255:224] = \$143 [31:0];
-  assign new_acc[223:192] = \$137 [31:0];
-  assign new_acc[191:160] = \$131 [31:0];
-  assign new_acc[159:128] = \$125 [31:0];
-  assign new_acc[127:96] = \$119 [31:0];
-  assign new_acc[95:64] = \$113 [31:0];
-  assign new_acc[63:32] = \$107 [31:0];
-  assign new_acc[31:0] = \$101 [31:0];
-  assign \$2  = \$1 ;
-  assign \$5  = \$4 ;
-  assign \$9  = \$8 ;
-  assign \$12  = \$11 ;
-  assign \$18  = \$17 ;
-  assign \$22  = \$21 ;
-  assign \$35  = \$34 ;
-  assign \$79  = \$78 ;
-  assign \$88  = \$87 ;
+  assign \s2_products[0]  = s2_products[127:0];
+  assign \s2_products[0][0]  = s2_products[31:0];
+  assign \s2_products[0][0][0]  = s2_products[15:0];
+  assign \s2_products[0][0][1]  = s2_products[31:16];
+  assign \s2_products[0][1]  = s2_products[63:32];
+  assign \s2_products[0][1][0]  = s2_products[47:32];
+  assign \s2_products[0][1][1]  = s2_products[63:48];
+  assign \s2_products[0][2]  = s2_products[95:64];
+  assign \s2_products[0][2][0]  = s2_products[79:64];
+  assign \s2_products[0][2][1]  = s2_products[95:80];
+  assign \s2_products[0][3]  = s2_products[127:96];
+  assign \s2_products[0][3][0]  = s2_products[111:96];
+  assign \s2_products[0][3][1]  = s2_products[127:112];
+  assign \s2_products[1]  = s2_products[255:128];
+  assign \s2_products[1][0]  = s2_products[159:128];
+  assign \s2_products[1][0][0]  = s2_products[143:128];
+  assign \s2_products[1][0][1]  = s2_products[159:144];
+  assign \s2_products[1][1]  = s2_products[191:160];
+  assign \s2_products[1][1][0]  = s2_products[175:160];
+  assign \s2_products[1][1][1]  = s2_products[191:176];
+  assign \s2_products[1][2]  = s2_products[223:192];
+  assign \s2_products[1][2][0]  = s2_products[207:192];
+  assign \s2_products[1][2][1]  = s2_products[223:208];
+  assign \s2_products[1][3]  = s2_products[255:224];
+  assign \s2_products[1][3][0]  = s2_products[239:224];
+  assign \s2_products[1][3][1]  = s2_products[255:240];
+  assign \s2_products[2]  = s2_products[383:256];
+  assign \s2_products[2][0]  = s2_products[287:256];
+  assign \s2_products[2][0][0]  = s2_products[271:256];
+  assign \s2_products[2][0][1]  = s2_products[287:272];
+  assign \s2_products[2][1]  = s2_products[319:288];
+  assign \s2_products[2][1][0]  = s2_products[303:288];
+  assign \s2_products[2][1][1]  = s2_products[319:304];
+  assign \s2_products[2][2]  = s2_products[351:320];
+  assign \s2_products[2][2][0]  = s2_products[335:320];
+  assign \s2_products[2][2][1]  = s2_products[351:336];
+  assign \s2_products[2][3]  = s2_products[383:352];
+  assign \s2_products[2][3][0]  = s2_products[367:352];
+  assign \s2_products[2][3][1]  = s2_products[383:368];
+  assign \s2_products[3]  = s2_products[511:384];
+  assign \s2_products[3][0]  = s2_products[415:384];
+  assign \s2_products[3][0][0]  = s2_products[399:384];
+  assign \s2_products[3][0][1]  = s2_products[415:400];
+  assign \s2_products[3][1]  = s2_products[447:416];
+  assign \s2_products[3][1][0]  = s2_products[431:416];
+  assign \s2_products[3][1][1]  = s2_products[447:432];
+  assign \s2_products[3][2]  = s2_products[479:448];
+  assign \s2_products[3][2][0]  = s2_products[463:448];
+  assign \s2_products[3][2][1]  = s2_products[479:464];
+  assign \s2_products[3][3]  = s2_products[511:480];
+  assign \s2_products[3][3][0]  = s2_products[495:480];
+  assign \s2_products[3][3][1]  = s2_products[511:496];
+  assign total[255:224] = \$93 [31:0];
+  assign total[223:192] = \$87 [31:0];
+  assign total[191:160] = \$81 [31:0];
+  assign total[159:128] = \$75 [31:0];
+  assign total[127:96] = \$69 [31:0];
+  assign total[95:64] = \$63 [31:0];
+  assign total[63:32] = \$57 [31:0];
+  assign total[31:0] = \$51 [31:0];
+  assign products[511:496] = \$45 ;
+  assign products[495:480] = \$44 ;
+  assign products[479:464] = \$43 ;
+  assign products[463:448] = \$42 ;
+  assign products[447:432] = \$41 ;
+  assign products[431:416] = \$40 ;
+  assign products[415:400] = \$39 ;
+  assign products[399:384] = \$38 ;
+  assign products[383:368] = \$37 ;
+  assign products[367:352] = \$36 ;
+  assign products[351:336] = \$35 ;
+  assign products[335:320] = \$34 ;
+  assign products[319:304] = \$33 ;
+  assign products[303:288] = \$32 ;
+  assign products[287:272] = \$31 ;
+  assign products[271:256] = \$30 ;
+  assign products[255:240] = \$29 ;
+  assign products[239:224] = \$28 ;
+  assign products[223:208] = \$27 ;
+  assign products[207:192] = \$26 ;
+  assign products[191:176] = \$25 ;
+  assign products[175:160] = \$24 ;
+  assign products[159:144] = \$23 ;
+  assign products[143:128] = \$22 ;
+  assign products[127:112] = \$21 ;
+  assign products[111:96] = \$20 ;
+  assign products[95:80] = \$19 ;
+  assign products[79:64] = \$18 ;
+  assign products[63:48] = \$17 ;
+  assign products[47:32] = \$16 ;
+  assign products[31:16] = \$15 ;
+  assign products[15:0] = \$14 ;
+  assign \$3  = \$2 ;
+  assign \$8  = \$7 ;
+  assign \$98  = load;
+  assign \$101  = \$100 ;
+  assign \$104  = issue;
+  assign \$107  = \$106 ;
+  assign \$112  = \$111 ;
+  assign \$116  = \$115 ;
+  assign \$125  = \$124 ;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -4,130 +4,91 @@
 (* generator = "Amaranth" *)
 module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, result__ready, clk, rst, cfg__ready, act__ready, w__ready, result__payload, result__valid, idle, cfg__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  wire \$1 ;
-  wire [6:0] \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  reg [5:0] \$106 ;
-  reg [5:0] \$107 ;
-  reg [15:0] \$108 ;
-  reg \$109 ;
+  wire [6:0] \$1 ;
+  wire \$10 ;
   wire \$11 ;
-  reg \$110 ;
-  reg \$111 ;
-  reg [31:0] \$112 ;
-  reg \$113 ;
-  reg \$114 ;
-  reg \$115 ;
-  reg [127:0] \$116 ;
-  reg [127:0] \$117 ;
-  reg \$118 ;
-  reg [127:0] \$119 ;
-  wire \$12 ;
-  reg [21:0] \$120 ;
+  wire [5:0] \$12 ;
   wire [6:0] \$13 ;
-  wire [6:0] \$14 ;
-  wire \$15 ;
-  wire [6:0] \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
+  wire [15:0] \$14 ;
+  wire [15:0] \$15 ;
+  wire [15:0] \$16 ;
+  wire [15:0] \$17 ;
+  wire [15:0] \$18 ;
+  wire [15:0] \$19 ;
   wire \$2 ;
-  wire [6:0] \$20 ;
-  wire \$21 ;
-  wire \$22 ;
+  wire [15:0] \$20 ;
+  wire [15:0] \$21 ;
+  wire [31:0] \$22 ;
   wire [16:0] \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire [16:0] \$26 ;
+  wire [17:0] \$24 ;
+  wire [32:0] \$25 ;
+  wire [31:0] \$26 ;
   wire [16:0] \$27 ;
-  wire \$28 ;
-  wire \$29 ;
-  wire [6:0] \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  wire \$32 ;
-  wire [6:0] \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
+  wire [17:0] \$28 ;
+  wire [32:0] \$29 ;
+  wire \$3 ;
+  wire [31:0] \$30 ;
+  wire [16:0] \$31 ;
+  wire [17:0] \$32 ;
+  wire [32:0] \$33 ;
+  wire [31:0] \$34 ;
+  wire [16:0] \$35 ;
+  wire [17:0] \$36 ;
+  wire [32:0] \$37 ;
   wire \$38 ;
-  wire [15:0] \$39 ;
-  wire \$4 ;
-  wire [15:0] \$40 ;
-  wire [15:0] \$41 ;
-  wire [15:0] \$42 ;
-  wire [15:0] \$43 ;
-  wire [15:0] \$44 ;
-  wire [15:0] \$45 ;
-  wire [15:0] \$46 ;
-  wire \$47 ;
+  wire \$39 ;
+  wire [5:0] \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire [6:0] \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire [6:0] \$46 ;
+  wire [6:0] \$47 ;
   wire \$48 ;
-  wire \$49 ;
-  wire \$5 ;
+  wire [6:0] \$49 ;
+  wire [6:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire \$52 ;
+  wire [6:0] \$52 ;
   wire [6:0] \$53 ;
-  wire \$54 ;
+  wire [6:0] \$54 ;
   wire \$55 ;
-  wire [5:0] \$56 ;
-  wire [6:0] \$57 ;
-  wire \$58 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire [6:0] \$58 ;
   wire \$59 ;
   wire [6:0] \$6 ;
   wire \$60 ;
-  wire \$61 ;
-  wire [6:0] \$62 ;
+  wire [16:0] \$61 ;
+  wire \$62 ;
   wire \$63 ;
-  wire \$64 ;
+  wire [16:0] \$64 ;
   wire [16:0] \$65 ;
   wire \$66 ;
-  wire \$67 ;
-  wire [5:0] \$68 ;
-  wire [6:0] \$69 ;
-  wire [6:0] \$7 ;
+  wire [6:0] \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire \$7 ;
   wire \$70 ;
-  wire \$71 ;
-  wire [31:0] \$72 ;
-  wire [16:0] \$73 ;
-  wire [17:0] \$74 ;
-  wire [32:0] \$75 ;
-  wire [31:0] \$76 ;
-  wire [16:0] \$77 ;
-  wire [17:0] \$78 ;
-  wire [32:0] \$79 ;
+  reg [5:0] \$71 ;
+  reg [5:0] \$72 ;
+  reg [15:0] \$73 ;
+  reg \$74 ;
+  reg \$75 ;
+  reg \$76 ;
+  reg [31:0] \$77 ;
+  reg \$78 ;
+  reg \$79 ;
   wire \$8 ;
-  wire [31:0] \$80 ;
-  wire [16:0] \$81 ;
-  wire [17:0] \$82 ;
-  wire [32:0] \$83 ;
-  wire [31:0] \$84 ;
-  wire [16:0] \$85 ;
-  wire [17:0] \$86 ;
-  wire [32:0] \$87 ;
-  wire \$88 ;
-  wire \$89 ;
-  wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
-  reg \$signal  = 1'h0;
-  reg \$signal$20  = 1'h0;
-  reg \$signal$23  = 1'h0;
-  reg \$signal$24  = 1'h0;
+  reg \$80 ;
+  reg [127:0] \$81 ;
+  reg [127:0] \$82 ;
+  reg \$83 ;
+  reg [127:0] \$84 ;
+  reg [21:0] \$85 ;
+  wire [16:0] \$9 ;
   wire [5:0] \$signature__addr ;
   wire [31:0] \$signature__data ;
   wire [15:0] \$signature__data[0] ;
@@ -156,6 +117,7 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   wire act__ready;
   input act__valid;
   wire act__valid;
+  wire advance;
   reg [15:0] batch = 16'h0000;
   reg [5:0] block = 6'h00;
   wire busy;
@@ -175,16 +137,28 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   input clk;
   wire clk;
   wire compute_done;
+  wire configure;
   output idle;
   wire idle;
+  wire in_flight;
+  wire issue;
+  wire load;
   wire load_done;
-  wire [127:0] new_acc;
-  wire [63:0] \new_acc[0] ;
-  wire [31:0] \new_acc[0][0] ;
-  wire [31:0] \new_acc[0][1] ;
-  wire [63:0] \new_acc[1] ;
-  wire [31:0] \new_acc[1][0] ;
-  wire [31:0] \new_acc[1][1] ;
+  wire [127:0] products;
+  wire [63:0] \products[0] ;
+  wire [31:0] \products[0][0] ;
+  wire [15:0] \products[0][0][0] ;
+  wire [15:0] \products[0][0][1] ;
+  wire [31:0] \products[0][1] ;
+  wire [15:0] \products[0][1][0] ;
+  wire [15:0] \products[0][1][1] ;
+  wire [63:0] \products[1] ;
+  wire [31:0] \products[1][0] ;
+  wire [15:0] \products[1][0][0] ;
+  wire [15:0] \products[1][0][1] ;
+  wire [31:0] \products[1][1] ;
+  wire [15:0] \products[1][1][0] ;
+  wire [15:0] \products[1][1][1] ;
   wire [5:0] rd__addr;
   wire [31:0] rd__data;
   wire [15:0] \rd__data[0] ;
@@ -209,7 +183,9 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   wire rsel;
   input rst;
   wire rst;
+  reg s1_first = 1'h0;
   reg s1_last = 1'h0;
+  reg s1_valid = 1'h0;
   reg [31:0] s1_w = 32'd0;
   wire [15:0] \s1_w[0] ;
   wire [7:0] \s1_w[0][0] ;
@@ -217,22 +193,32 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   wire [15:0] \s1_w[1] ;
   wire [7:0] \s1_w[1][0] ;
   wire [7:0] \s1_w[1][1] ;
+  reg s2_first = 1'h0;
   reg s2_last = 1'h0;
-  reg [127:0] s2_prod = 128'h00000000000000000000000000000000;
-  wire [63:0] \s2_prod[0] ;
-  wire [31:0] \s2_prod[0][0] ;
-  wire [15:0] \s2_prod[0][0][0] ;
-  wire [15:0] \s2_prod[0][0][1] ;
-  wire [31:0] \s2_prod[0][1] ;
-  wire [15:0] \s2_prod[0][1][0] ;
-  wire [15:0] \s2_prod[0][1][1] ;
-  wire [63:0] \s2_prod[1] ;
-  wire [31:0] \s2_prod[1][0] ;
-  wire [15:0] \s2_prod[1][0][0] ;
-  wire [15:0] \s2_prod[1][0][1] ;
-  wire [31:0] \s2_prod[1][1] ;
-  wire [15:0] \s2_prod[1][1][0] ;
-  wire [15:0] \s2_prod[1][1][1] ;
+  reg [127:0] s2_products = 128'h00000000000000000000000000000000;
+  wire [63:0] \s2_products[0] ;
+  wire [31:0] \s2_products[0][0] ;
+  wire [15:0] \s2_products[0][0][0] ;
+  wire [15:0] \s2_products[0][0][1] ;
+  wire [31:0] \s2_products[0][1] ;
+  wire [15:0] \s2_products[0][1][0] ;
+  wire [15:0] \s2_products[0][1][1] ;
+  wire [63:0] \s2_products[1] ;
+  wire [31:0] \s2_products[1][0] ;
+  wire [15:0] \s2_products[1][0][0] ;
+  wire [15:0] \s2_products[1][0][1] ;
+  wire [31:0] \s2_products[1][1] ;
+  wire [15:0] \s2_products[1][1][0] ;
+  wire [15:0] \s2_products[1][1][1] ;
+  reg s2_valid = 1'h0;
+  wire stall;
+  wire [127:0] total;
+  wire [63:0] \total[0] ;
+  wire [31:0] \total[0][0] ;
+  wire [31:0] \total[0][1] ;
+  wire [63:0] \total[1] ;
+  wire [31:0] \total[1][0] ;
+  wire [31:0] \total[1][1] ;
   input [31:0] w__payload;
   wire [31:0] w__payload;
   wire [15:0] \w__payload[0] ;
@@ -315,149 +301,118 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
     acts[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en )
-      acts[\$57 [5:0]] <= act__payload;
+    if (load)
+      acts[\$5 [5:0]] <= act__payload;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
-    if (rd__en) begin
-      _0_ <= acts[\$69 [5:0]];
+    if (advance) begin
+      _0_ <= acts[\$13 [5:0]];
     end
   end
   assign rd__data = _0_;
-  assign \$1  = act__valid & act__ready;
-  assign \$3  = cfg[5:0] - 1'h1;
-  assign \$4  = wblock == \$3 ;
-  assign \$6  = wblock + 1'h1;
-  assign \$7  = \$5  ? 7'h00 : \$6 ;
-  assign \$8  = w__valid & w__ready;
-  assign \$10  = cfg[5:0] - 1'h1;
-  assign \$11  = block == \$10 ;
-  assign \$13  = block + 1'h1;
-  assign \$14  = \$12  ? 7'h00 : \$13 ;
-  assign \$15  = w__valid & w__ready;
-  assign \$16  = cfg[5:0] - 1'h1;
-  assign \$17  = block == \$16 ;
-  assign \$19  = \$15  & \$18 ;
-  assign \$20  = cfg[5:0] - 1'h1;
-  assign \$21  = block == \$20 ;
-  assign \$23  = cfg[21:6] - 1'h1;
-  assign \$24  = batch == \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = batch + 1'h1;
-  assign \$27  = \$25  ? 17'h00000 : \$26 ;
-  assign \$28  = ~ result__ready;
-  assign \$29  = result__valid & \$28 ;
-  assign \$30  = ~ \$29 ;
-  assign \$31  = w__valid & w__ready;
-  assign \$32  = ! block;
-  assign \$33  = cfg[5:0] - 1'h1;
-  assign \$34  = block == \$33 ;
-  assign \$36  = ~ result__ready;
-  assign \$37  = result__valid & \$36 ;
-  assign \$38  = ~ \$37 ;
-  assign \$39  = $signed(s1_w[7:0]) * $signed(rd__data[7:0]);
-  assign \$40  = $signed(s1_w[7:0]) * $signed(rd__data[15:8]);
-  assign \$41  = $signed(s1_w[15:8]) * $signed(rd__data[23:16]);
-  assign \$42  = $signed(s1_w[15:8]) * $signed(rd__data[31:24]);
-  assign \$43  = $signed(s1_w[23:16]) * $signed(rd__data[7:0]);
-  assign \$44  = $signed(s1_w[23:16]) * $signed(rd__data[15:8]);
-  assign \$45  = $signed(s1_w[31:24]) * $signed(rd__data[23:16]);
-  assign \$46  = $signed(s1_w[31:24]) * $signed(rd__data[31:24]);
-  assign \$47  = ~ result__ready;
-  assign \$48  = result__valid & \$47 ;
-  assign \$49  = ~ \$48 ;
-  assign \$50  = \$signal$23  & s2_last;
-  assign \$51  = cfg__valid & cfg__ready;
-  assign \$52  = act__valid & act__ready;
-  assign \$53  = cfg[5:0] - 1'h1;
-  assign \$54  = wblock == \$53 ;
-  assign load_done = \$52  & \$55 ;
-  assign \$56  = wsel ? 6'h20 : 6'h00;
-  assign \$57  = \$56  + wblock;
-  assign \$signature__en  = act__valid & act__ready;
-  assign \$58  = ~ result__ready;
-  assign \$59  = result__valid & \$58 ;
-  assign \$60  = ~ \$59 ;
-  assign w__ready = can_compute & \$60 ;
-  assign \$61  = w__valid & w__ready;
-  assign \$62  = cfg[5:0] - 1'h1;
-  assign \$63  = block == \$62 ;
-  assign \$65  = cfg[21:6] - 1'h1;
-  assign \$66  = batch == \$65 ;
-  assign \$67  = \$64  & \$66 ;
-  assign compute_done = \$61  & \$67 ;
-  assign \$68  = rsel ? 6'h20 : 6'h00;
-  assign \$69  = \$68  + block;
-  assign \$70  = ~ result__ready;
-  assign \$71  = result__valid & \$70 ;
-  assign rd__en = ~ \$71 ;
-  assign \$72  = \$signal$24  ? 32'd0 : acc[31:0];
-  assign \$73  = $signed(1'h0) + $signed(s2_prod[15:0]);
-  assign \$74  = $signed(\$73 ) + $signed(s2_prod[47:32]);
-  assign \$75  = $signed(\$72 ) + $signed(\$74 );
-  assign \$76  = \$signal$24  ? 32'd0 : acc[63:32];
-  assign \$77  = $signed(1'h0) + $signed(s2_prod[31:16]);
-  assign \$78  = $signed(\$77 ) + $signed(s2_prod[63:48]);
-  assign \$79  = $signed(\$76 ) + $signed(\$78 );
-  assign \$80  = \$signal$24  ? 32'd0 : acc[95:64];
-  assign \$81  = $signed(1'h0) + $signed(s2_prod[79:64]);
-  assign \$82  = $signed(\$81 ) + $signed(s2_prod[111:96]);
-  assign \$83  = $signed(\$80 ) + $signed(\$82 );
-  assign \$84  = \$signal$24  ? 32'd0 : acc[127:96];
-  assign \$85  = $signed(1'h0) + $signed(s2_prod[95:80]);
-  assign \$86  = $signed(\$85 ) + $signed(s2_prod[127:112]);
-  assign \$87  = $signed(\$84 ) + $signed(\$86 );
-  assign \$88  = | wblock;
-  assign \$89  = busy | \$88 ;
-  assign \$90  = | block;
-  assign \$91  = \$89  | \$90 ;
-  assign \$92  = | batch;
-  assign \$93  = \$91  | \$92 ;
-  assign \$94  = \$93  | \$signal ;
-  assign \$95  = \$94  | \$signal$23 ;
-  assign \$96  = \$95  | result__valid;
-  assign idle = ~ \$96 ;
-  assign \$97  = | wblock;
-  assign \$98  = busy | \$97 ;
-  assign \$99  = | block;
-  assign \$100  = \$98  | \$99 ;
-  assign \$101  = | batch;
-  assign \$102  = \$100  | \$101 ;
-  assign \$103  = \$102  | \$signal ;
-  assign \$104  = \$103  | \$signal$23 ;
-  assign \$105  = \$104  | result__valid;
-  assign cfg__ready = ~ \$105 ;
+  assign \$9  = cfg[21:6] - 1'h1;
+  assign \$10  = batch == \$9 ;
+  assign \$11  = \$8  & \$10 ;
+  assign compute_done = issue & \$11 ;
+  assign \$12  = rsel ? 6'h20 : 6'h00;
+  assign \$13  = \$12  + block;
+  assign \$14  = $signed(s1_w[7:0]) * $signed(rd__data[7:0]);
+  assign \$15  = $signed(s1_w[7:0]) * $signed(rd__data[15:8]);
+  assign \$16  = $signed(s1_w[15:8]) * $signed(rd__data[23:16]);
+  assign \$17  = $signed(s1_w[15:8]) * $signed(rd__data[31:24]);
+  assign \$18  = $signed(s1_w[23:16]) * $signed(rd__data[7:0]);
+  assign \$19  = $signed(s1_w[23:16]) * $signed(rd__data[15:8]);
+  assign \$20  = $signed(s1_w[31:24]) * $signed(rd__data[23:16]);
+  assign \$21  = $signed(s1_w[31:24]) * $signed(rd__data[31:24]);
+  assign \$22  = s2_first ? 32'd0 : acc[31:0];
+  assign \$23  = $signed(1'h0) + $signed(s2_products[15:0]);
+  assign \$24  = $signed(\$23 ) + $signed(s2_products[47:32]);
+  assign \$25  = $signed(\$22 ) + $signed(\$24 );
+  assign \$26  = s2_first ? 32'd0 : acc[63:32];
+  assign \$27  = $signed(1'h0) + $signed(s2_products[31:16]);
+  assign \$28  = $signed(\$27 ) + $signed(s2_products[63:48]);
+  assign \$29  = $signed(\$26 ) + $signed(\$28 );
+  assign \$30  = s2_first ? 32'd0 : acc[95:64];
+  assign \$31  = $signed(1'h0) + $signed(s2_products[79:64]);
+  assign \$32  = $signed(\$31 ) + $signed(s2_products[111:96]);
+  assign \$33  = $signed(\$30 ) + $signed(\$32 );
+  assign \$34  = s2_first ? 32'd0 : acc[127:96];
+  assign \$35  = $signed(1'h0) + $signed(s2_products[95:80]);
+  assign \$36  = $signed(\$35 ) + $signed(s2_products[127:112]);
+  assign \$37  = $signed(\$34 ) + $signed(\$36 );
+  assign \$38  = ~ result__ready;
+  assign stall = result__valid & \$38 ;
+  assign \$39  = | wblock;
+  assign \$40  = | block;
+  assign \$41  = | batch;
+  assign in_flight = | { result__valid, s2_valid, s1_valid, \$41 , \$40 , \$39 , busy };
+  assign idle = ~ in_flight;
+  assign cfg__ready = ~ in_flight;
+  assign \$43  = cfg[5:0] - 1'h1;
+  assign \$44  = wblock == \$43 ;
+  assign \$46  = wblock + 1'h1;
+  assign \$47  = \$45  ? 7'h00 : \$46 ;
+  assign \$49  = cfg[5:0] - 1'h1;
+  assign \$50  = block == \$49 ;
+  assign \$52  = block + 1'h1;
+  assign \$53  = \$51  ? 7'h00 : \$52 ;
+  assign \$54  = cfg[5:0] - 1'h1;
+  assign \$55  = block == \$54 ;
+  assign \$57  = issue & \$56 ;
+  assign \$58  = cfg[5:0] - 1'h1;
+  assign \$59  = block == \$58 ;
+  assign \$61  = cfg[21:6] - 1'h1;
+  assign \$62  = batch == \$61 ;
+  assign \$63  = \$60  & \$62 ;
+  assign \$64  = batch + 1'h1;
+  assign \$65  = \$63  ? 17'h00000 : \$64 ;
+  assign \$66  = ! block;
+  assign \$67  = cfg[5:0] - 1'h1;
+  assign \$68  = block == \$67 ;
+  assign \$70  = s2_valid & s2_last;
   always @(posedge clk)
-    wblock <= \$106 ;
+    wblock <= \$71 ;
   always @(posedge clk)
-    block <= \$107 ;
+    block <= \$72 ;
   always @(posedge clk)
-    batch <= \$108 ;
+    batch <= \$73 ;
   always @(posedge clk)
-    \$signal  <= \$109 ;
+    s1_valid <= \$74 ;
   always @(posedge clk)
-    \$signal$20  <= \$110 ;
+    s1_first <= \$75 ;
   always @(posedge clk)
-    s1_last <= \$111 ;
+    s1_last <= \$76 ;
   always @(posedge clk)
-    s1_w <= \$112 ;
+    s1_w <= \$77 ;
   always @(posedge clk)
-    \$signal$23  <= \$113 ;
+    s2_valid <= \$78 ;
   always @(posedge clk)
-    \$signal$24  <= \$114 ;
+    s2_first <= \$79 ;
   always @(posedge clk)
-    s2_last <= \$115 ;
+    s2_last <= \$80 ;
   always @(posedge clk)
-    s2_prod <= \$116 ;
+    s2_products <= \$81 ;
   always @(posedge clk)
-    acc <= \$117 ;
+    acc <= \$82 ;
   always @(posedge clk)
-    result__valid <= \$118 ;
+    result__valid <= \$83 ;
   always @(posedge clk)
-    result__payload <= \$119 ;
+    result__payload <= \$84 ;
   always @(posedge clk)
-    cfg <= \$120 ;
+    cfg <= \$85 ;
+  assign configure = cfg__valid & cfg__ready;
+  assign advance = ~ stall;
+  assign load = act__valid & act__ready;
+  assign \$1  = cfg[5:0] - 1'h1;
+  assign \$2  = wblock == \$1 ;
+  assign load_done = load & \$3 ;
+  assign \$4  = wsel ? 6'h20 : 6'h00;
+  assign \$5  = \$4  + wblock;
+  assign w__ready = can_compute & advance;
+  assign issue = w__valid & w__ready;
+  assign \$6  = cfg[5:0] - 1'h1;
+  assign \$7  = block == \$6 ;
   \dense_small.halves  halves (
     .busy(busy),
     .can_compute(can_compute),
@@ -471,167 +426,165 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = wblock;
-    if (\$2 ) begin
-      \$106  = \$7 [5:0];
+    \$71  = wblock;
+    if (\$42 ) begin
+      \$71  = \$47 [5:0];
     end
     if (rst) begin
-      \$106  = 6'h00;
+      \$71  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = block;
-    if (\$9 ) begin
-      \$107  = \$14 [5:0];
+    \$72  = block;
+    if (\$48 ) begin
+      \$72  = \$53 [5:0];
     end
     if (rst) begin
-      \$107  = 6'h00;
+      \$72  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = batch;
-    if (\$19 ) begin
-      \$108  = \$27 [15:0];
+    \$73  = batch;
+    if (\$57 ) begin
+      \$73  = \$65 [15:0];
     end
     if (rst) begin
-      \$108  = 16'h0000;
+      \$73  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = \$signal ;
-    if (\$30 ) begin
-      \$109  = \$31 ;
+    \$74  = s1_valid;
+    if (advance) begin
+      \$74  = issue;
     end
     if (rst) begin
-      \$109  = 1'h0;
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = \$signal$20 ;
-    if (\$30 ) begin
-      \$110  = \$32 ;
+    \$75  = s1_first;
+    if (advance) begin
+      \$75  = \$66 ;
     end
     if (rst) begin
-      \$110  = 1'h0;
+      \$75  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = s1_last;
-    if (\$30 ) begin
-      \$111  = \$35 ;
+    \$76  = s1_last;
+    if (advance) begin
+      \$76  = \$69 ;
     end
     if (rst) begin
-      \$111  = 1'h0;
+      \$76  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = s1_w;
-    if (\$30 ) begin
-      \$112  = w__payload;
+    \$77  = s1_w;
+    if (advance) begin
+      \$77  = w__payload;
     end
     if (rst) begin
-      \$112  = 32'd0;
+      \$77  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = \$signal$23 ;
-    if (\$38 ) begin
-      \$113  = \$signal ;
+    \$78  = s2_valid;
+    if (advance) begin
+      \$78  = s1_valid;
     end
     if (rst) begin
-      \$113  = 1'h0;
+      \$78  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = \$signal$24 ;
-    if (\$38 ) begin
-      \$114  = \$signal$20 ;
+    \$79  = s2_first;
+    if (advance) begin
+      \$79  = s1_first;
     end
     if (rst) begin
-      \$114  = 1'h0;
+      \$79  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = s2_last;
-    if (\$38 ) begin
-      \$115  = s1_last;
+    \$80  = s2_last;
+    if (advance) begin
+      \$80  = s1_last;
     end
     if (rst) begin
-      \$115  = 1'h0;
+      \$80  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = s2_prod;
-    if (\$38 ) begin
-      \$116 [15:0] = \$39 ;
-      \$116 [31:16] = \$40 ;
-      \$116 [47:32] = \$41 ;
-      \$116 [63:48] = \$42 ;
-      \$116 [79:64] = \$43 ;
-      \$116 [95:80] = \$44 ;
-      \$116 [111:96] = \$45 ;
-      \$116 [127:112] = \$46 ;
+    \$81  = s2_products;
+    if (advance) begin
+      \$81  = products;
     end
     if (rst) begin
-      \$116  = 128'h00000000000000000000000000000000;
+      \$81  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = acc;
-    if (\$49 ) begin
-      if (\$signal$23 ) begin
-        \$117  = new_acc;
+    \$82  = acc;
+    if (advance) begin
+      if (s2_valid) begin
+        \$82  = total;
       end
     end
     if (rst) begin
-      \$117  = 128'h00000000000000000000000000000000;
+      \$82  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = result__valid;
-    if (\$49 ) begin
-      \$118  = \$50 ;
+    \$83  = result__valid;
+    if (advance) begin
+      \$83  = \$70 ;
     end
     if (rst) begin
-      \$118  = 1'h0;
+      \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = result__payload;
-    if (\$49 ) begin
-      \$119  = new_acc;
+    \$84  = result__payload;
+    if (advance) begin
+      \$84 [31:0] = total[31:0];
+      \$84 [63:32] = total[63:32];
+      \$84 [95:64] = total[95:64];
+      \$84 [127:96] = total[127:96];
     end
     if (rst) begin
-      \$119  = 128'h00000000000000000000000000000000;
+      \$84  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = cfg;
-    if (\$51 ) begin
-      \$120  = cfg__payload;
+    \$85  = cfg;
+    if (configure) begin
+      \$85  = cfg__payload;
     end
     if (rst) begin
-      \$120  = 22'h000000;
+      \$85  = 22'h000000;
     end
   end
   assign can_load = act__ready;
-  assign \$signature__addr  = \$57 [5:0];
+  assign \$signature__addr  = \$5 [5:0];
+  assign \$signature__en  = load;
   assign \$signature__data  = act__payload;
-  assign rd__addr = \$69 [5:0];
+  assign rd__addr = \$13 [5:0];
+  assign rd__en = advance;
   assign \cfg__payload.groups  = cfg__payload[5:0];
   assign \cfg__payload.batches  = cfg__payload[21:6];
   assign \act__payload[0]  = act__payload[15:0];
@@ -654,63 +607,85 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   assign \result__payload[1][1]  = result__payload[127:96];
   assign \cfg.groups  = cfg[5:0];
   assign \cfg.batches  = cfg[21:6];
-  assign \s1_w[0]  = s1_w[15:0];
-  assign \s1_w[0][0]  = s1_w[7:0];
-  assign \s1_w[0][1]  = s1_w[15:8];
-  assign \s1_w[1]  = s1_w[31:16];
-  assign \s1_w[1][0]  = s1_w[23:16];
-  assign \s1_w[1][1]  = s1_w[31:24];
-  assign \s2_prod[0]  = s2_prod[63:0];
-  assign \s2_prod[0][0]  = s2_prod[31:0];
-  assign \s2_prod[0][0][0]  = s2_prod[15:0];
-  assign \s2_prod[0][0][1]  = s2_prod[31:16];
-  assign \s2_prod[0][1]  = s2_prod[63:32];
-  assign \s2_prod[0][1][0]  = s2_prod[47:32];
-  assign \s2_prod[0][1][1]  = s2_prod[63:48];
-  assign \s2_prod[1]  = s2_prod[127:64];
-  assign \s2_prod[1][0]  = s2_prod[95:64];
-  assign \s2_prod[1][0][0]  = s2_prod[79:64];
-  assign \s2_prod[1][0][1]  = s2_prod[95:80];
-  assign \s2_prod[1][1]  = s2_prod[127:96];
-  assign \s2_prod[1][1][0]  = s2_prod[111:96];
-  assign \s2_prod[1][1][1]  = s2_prod[127:112];
-  assign \rd__data[0]  = rd__data[15:0];
-  assign \rd__data[0][0]  = rd__data[7:0];
-  assign \rd__data[0][1]  = rd__data[15:8];
-  assign \rd__data[1]  = rd__data[31:16];
-  assign \rd__data[1][0]  = rd__data[23:16];
-  assign \rd__data[1][1]  = rd__data[31:24];
-  assign \acc[0]  = acc[63:0];
-  assign \acc[0][0]  = acc[31:0];
-  assign \acc[0][1]  = acc[63:32];
-  assign \acc[1]  = acc[127:64];
-  assign \acc[1][0]  = acc[95:64];
-  assign \acc[1][1]  = acc[127:96];
-  assign \new_acc[0]  = new_acc[63:0];
-  assign \new_acc[0][0]  = new_acc[31:0];
-  assign \new_acc[0][1]  = new_acc[63:32];
-  assign \new_acc[1]  = new_acc[127:64];
-  assign \new_acc[1][0]  = new_acc[95:64];
-  assign \new_acc[1][1]  = new_acc[127:96];
   assign \$signature__data[0]  = act__payload[15:0];
   assign \$signature__data[0][0]  = act__payload[7:0];
   assign \$signature__data[0][1]  = act__payload[15:8];
   assign \$signature__data[1]  = act__payload[31:16];
   assign \$signature__data[1][0]  = act__payload[23:16];
   assign \$signature__data[1][1]  = act__payload[31:24];
-  assign new_acc[127:96] = \$87 [31:0];
-  assign new_acc[95:64] = \$83 [31:0];
-  assign new_acc[63:32] = \$79 [31:0];
-  assign new_acc[31:0] = \$75 [31:0];
-  assign \$2  = \$1 ;
-  assign \$5  = \$4 ;
-  assign \$9  = \$8 ;
-  assign \$12  = \$11 ;
-  assign \$18  = \$17 ;
-  assign \$22  = \$21 ;
-  assign \$35  = \$34 ;
-  assign \$55  = \$54 ;
-  assign \$64  = \$63 ;
+  assign \products[0]  = products[63:0];
+  assign \products[0][0]  = products[31:0];
+  assign \products[0][0][0]  = products[15:0];
+  assign \products[0][0][1]  = products[31:16];
+  assign \products[0][1]  = products[63:32];
+  assign \products[0][1][0]  = products[47:32];
+  assign \products[0][1][1]  = products[63:48];
+  assign \products[1]  = products[127:64];
+  assign \products[1][0]  = products[95:64];
+  assign \products[1][0][0]  = products[79:64];
+  assign \products[1][0][1]  = products[95:80];
+  assign \products[1][1]  = products[127:96];
+  assign \products[1][1][0]  = products[111:96];
+  assign \products[1][1][1]  = products[127:112];
+  assign \s1_w[0]  = s1_w[15:0];
+  assign \s1_w[0][0]  = s1_w[7:0];
+  assign \s1_w[0][1]  = s1_w[15:8];
+  assign \s1_w[1]  = s1_w[31:16];
+  assign \s1_w[1][0]  = s1_w[23:16];
+  assign \s1_w[1][1]  = s1_w[31:24];
+  assign \rd__data[0]  = rd__data[15:0];
+  assign \rd__data[0][0]  = rd__data[7:0];
+  assign \rd__data[0][1]  = rd__data[15:8];
+  assign \rd__data[1]  = rd__data[31:16];
+  assign \rd__data[1][0]  = rd__data[23:16];
+  assign \rd__data[1][1]  = rd__data[31:24];
+  assign \total[0]  = total[63:0];
+  assign \total[0][0]  = total[31:0];
+  assign \total[0][1]  = total[63:32];
+  assign \total[1]  = total[127:64];
+  assign \total[1][0]  = total[95:64];
+  assign \total[1][1]  = total[127:96];
+  assign \acc[0]  = acc[63:0];
+  assign \acc[0][0]  = acc[31:0];
+  assign \acc[0][1]  = acc[63:32];
+  assign \acc[1]  = acc[127:64];
+  assign \acc[1][0]  = acc[95:64];
+  assign \acc[1][1]  = acc[127:96];
+  assign \s2_products[0]  = s2_products[63:0];
+  assign \s2_products[0][0]  = s2_products[31:0];
+  assign \s2_products[0][0][0]  = s2_products[15:0];
+  assign \s2_products[0][0][1]  = s2_products[31:16];
+  assign \s2_products[0][1]  = s2_products[63:32];
+  assign \s2_products[0][1][0]  = s2_products[47:32];
+  assign \s2_products[0][1][1]  = s2_products[63:48];
+  assign \s2_products[1]  = s2_products[127:64];
+  assign \s2_products[1][0]  = s2_products[95:64];
+  assign \s2_products[1][0][0]  = s2_products[79:64];
+  assign \s2_products[1][0][1]  = s2_products[95:80];
+  assign \s2_products[1][1]  = s2_products[127:96];
+  assign \s2_products[1][1][0]  = s2_products[111:96];
+  assign \s2_products[1][1][1]  = s2_products[127:112];
+  assign total[127:96] = \$37 [31:0];
+  assign total[95:64] = \$33 [31:0];
+  assign total[63:32] = \$29 [31:0];
+  assign total[31:0] = \$25 [31:0];
+  assign products[127:112] = \$21 ;
+  assign products[111:96] = \$20 ;
+  assign products[95:80] = \$19 ;
+  assign products[79:64] = \$18 ;
+  assign products[63:48] = \$17 ;
+  assign products[47:32] = \$16 ;
+  assign products[31:16] = \$15 ;
+  assign products[15:0] = \$14 ;
+  assign \$3  = \$2 ;
+  assign \$8  = \$7 ;
+  assign \$42  = load;
+  assign \$45  = \$44 ;
+  assign \$48  = issue;
+  assign \$51  = \$50 ;
+  assign \$56  = \$55 ;
+  assign \$60  = \$59 ;
+  assign \$69  = \$68 ;
 endmodule
 
 (* generator = "Amaranth" *)

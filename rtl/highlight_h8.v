@@ -4,507 +4,409 @@
 (* generator = "Amaranth" *)
 module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, result__ready, clk, rst, cfg__ready, act__ready, w__ready, result__payload, result__valid, idle, cfg__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
+  wire [6:0] \$1 ;
+  wire [6:0] \$10 ;
+  reg [7:0] \$100 ;
+  wire [15:0] \$101 ;
   wire [2:0] \$102 ;
   wire [5:0] \$103 ;
   wire [6:0] \$104 ;
   reg [7:0] \$105 ;
   wire [15:0] \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire [2:0] \$107 ;
+  wire [5:0] \$108 ;
+  wire [6:0] \$109 ;
   wire \$11 ;
-  wire [2:0] \$110 ;
-  wire [5:0] \$111 ;
-  wire [6:0] \$112 ;
-  reg [7:0] \$113 ;
-  wire [15:0] \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire [2:0] \$118 ;
-  wire [5:0] \$119 ;
-  wire \$12 ;
-  wire [6:0] \$120 ;
-  reg [7:0] \$121 ;
-  wire [15:0] \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire [2:0] \$126 ;
-  wire [5:0] \$127 ;
-  wire [6:0] \$128 ;
-  reg [7:0] \$129 ;
-  wire [2:0] \$13 ;
-  wire [15:0] \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire [2:0] \$134 ;
-  wire [5:0] \$135 ;
-  wire [6:0] \$136 ;
-  reg [7:0] \$137 ;
-  wire [15:0] \$138 ;
-  wire \$139 ;
-  wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
+  reg [7:0] \$110 ;
+  wire [15:0] \$111 ;
+  wire [2:0] \$112 ;
+  wire [5:0] \$113 ;
+  wire [6:0] \$114 ;
+  reg [7:0] \$115 ;
+  wire [15:0] \$116 ;
+  wire [2:0] \$117 ;
+  wire [5:0] \$118 ;
+  wire [6:0] \$119 ;
+  wire [3:0] \$12 ;
+  reg [7:0] \$120 ;
+  wire [15:0] \$121 ;
+  wire [2:0] \$122 ;
+  wire [5:0] \$123 ;
+  wire [6:0] \$124 ;
+  reg [7:0] \$125 ;
+  wire [15:0] \$126 ;
+  wire [2:0] \$127 ;
+  wire [5:0] \$128 ;
+  wire [6:0] \$129 ;
+  wire [5:0] \$13 ;
+  reg [7:0] \$130 ;
+  wire [15:0] \$131 ;
+  wire [2:0] \$132 ;
+  wire [5:0] \$133 ;
+  wire [6:0] \$134 ;
+  reg [7:0] \$135 ;
+  wire [15:0] \$136 ;
+  wire [2:0] \$137 ;
+  wire [5:0] \$138 ;
+  wire [6:0] \$139 ;
+  wire [6:0] \$14 ;
+  reg [7:0] \$140 ;
+  wire [15:0] \$141 ;
   wire [2:0] \$142 ;
   wire [5:0] \$143 ;
   wire [6:0] \$144 ;
   reg [7:0] \$145 ;
   wire [15:0] \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  wire [2:0] \$147 ;
+  wire [5:0] \$148 ;
+  wire [6:0] \$149 ;
   wire \$15 ;
-  wire [2:0] \$150 ;
-  wire [5:0] \$151 ;
-  wire [6:0] \$152 ;
-  reg [7:0] \$153 ;
-  wire [15:0] \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire [2:0] \$158 ;
-  wire [5:0] \$159 ;
-  wire [6:0] \$16 ;
-  wire [6:0] \$160 ;
-  reg [7:0] \$161 ;
-  wire [15:0] \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire [2:0] \$166 ;
-  wire [5:0] \$167 ;
-  wire [6:0] \$168 ;
-  reg [7:0] \$169 ;
-  wire \$17 ;
-  wire [15:0] \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire [2:0] \$174 ;
-  wire [5:0] \$175 ;
-  wire [6:0] \$176 ;
-  reg [7:0] \$177 ;
-  wire [15:0] \$178 ;
-  wire \$179 ;
-  wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
+  reg [7:0] \$150 ;
+  wire [15:0] \$151 ;
+  wire [2:0] \$152 ;
+  wire [5:0] \$153 ;
+  wire [6:0] \$154 ;
+  reg [7:0] \$155 ;
+  wire [15:0] \$156 ;
+  wire [2:0] \$157 ;
+  wire [5:0] \$158 ;
+  wire [6:0] \$159 ;
+  wire [3:0] \$16 ;
+  reg [7:0] \$160 ;
+  wire [15:0] \$161 ;
+  wire [2:0] \$162 ;
+  wire [5:0] \$163 ;
+  wire [6:0] \$164 ;
+  reg [7:0] \$165 ;
+  wire [15:0] \$166 ;
+  wire [2:0] \$167 ;
+  wire [5:0] \$168 ;
+  wire [6:0] \$169 ;
+  wire [5:0] \$17 ;
+  reg [7:0] \$170 ;
+  wire [15:0] \$171 ;
+  wire [2:0] \$172 ;
+  wire [5:0] \$173 ;
+  wire [6:0] \$174 ;
+  reg [7:0] \$175 ;
+  wire [15:0] \$176 ;
+  wire [2:0] \$177 ;
+  wire [5:0] \$178 ;
+  wire [6:0] \$179 ;
+  wire [6:0] \$18 ;
+  reg [7:0] \$180 ;
+  wire [15:0] \$181 ;
   wire [2:0] \$182 ;
   wire [5:0] \$183 ;
   wire [6:0] \$184 ;
   reg [7:0] \$185 ;
   wire [15:0] \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
-  wire [6:0] \$19 ;
-  wire [2:0] \$190 ;
-  wire [5:0] \$191 ;
-  wire [6:0] \$192 ;
-  reg [7:0] \$193 ;
-  wire [15:0] \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire [2:0] \$198 ;
-  wire [5:0] \$199 ;
+  wire [2:0] \$187 ;
+  wire [5:0] \$188 ;
+  wire [6:0] \$189 ;
+  wire \$19 ;
+  reg [7:0] \$190 ;
+  wire [15:0] \$191 ;
+  wire [2:0] \$192 ;
+  wire [5:0] \$193 ;
+  wire [6:0] \$194 ;
+  reg [7:0] \$195 ;
+  wire [15:0] \$196 ;
+  wire [2:0] \$197 ;
+  wire [5:0] \$198 ;
+  wire [6:0] \$199 ;
   wire \$2 ;
-  wire [6:0] \$20 ;
-  wire [6:0] \$200 ;
-  reg [7:0] \$201 ;
-  wire [15:0] \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire [2:0] \$206 ;
-  wire [5:0] \$207 ;
-  wire [6:0] \$208 ;
-  reg [7:0] \$209 ;
+  wire [2:0] \$20 ;
+  reg [7:0] \$200 ;
+  wire [15:0] \$201 ;
+  wire [2:0] \$202 ;
+  wire [5:0] \$203 ;
+  wire [6:0] \$204 ;
+  reg [7:0] \$205 ;
+  wire [15:0] \$206 ;
+  wire [31:0] \$207 ;
+  wire [16:0] \$208 ;
+  wire [17:0] \$209 ;
   wire \$21 ;
-  wire [15:0] \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire [2:0] \$214 ;
-  wire [5:0] \$215 ;
-  wire [6:0] \$216 ;
-  reg [7:0] \$217 ;
-  wire [15:0] \$218 ;
-  wire \$219 ;
-  wire [2:0] \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire [2:0] \$222 ;
-  wire [5:0] \$223 ;
-  wire [6:0] \$224 ;
-  reg [7:0] \$225 ;
-  wire [15:0] \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
-  wire \$23 ;
-  wire [2:0] \$230 ;
-  wire [5:0] \$231 ;
-  wire [6:0] \$232 ;
-  reg [7:0] \$233 ;
-  wire [15:0] \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire [2:0] \$238 ;
-  wire [5:0] \$239 ;
+  wire [18:0] \$210 ;
+  wire [19:0] \$211 ;
+  wire [32:0] \$212 ;
+  wire [31:0] \$213 ;
+  wire [16:0] \$214 ;
+  wire [17:0] \$215 ;
+  wire [18:0] \$216 ;
+  wire [19:0] \$217 ;
+  wire [32:0] \$218 ;
+  wire [31:0] \$219 ;
+  wire \$22 ;
+  wire [16:0] \$220 ;
+  wire [17:0] \$221 ;
+  wire [18:0] \$222 ;
+  wire [19:0] \$223 ;
+  wire [32:0] \$224 ;
+  wire [31:0] \$225 ;
+  wire [16:0] \$226 ;
+  wire [17:0] \$227 ;
+  wire [18:0] \$228 ;
+  wire [19:0] \$229 ;
+  wire [6:0] \$23 ;
+  wire [32:0] \$230 ;
+  wire [31:0] \$231 ;
+  wire [16:0] \$232 ;
+  wire [17:0] \$233 ;
+  wire [18:0] \$234 ;
+  wire [19:0] \$235 ;
+  wire [32:0] \$236 ;
+  wire [31:0] \$237 ;
+  wire [16:0] \$238 ;
+  wire [17:0] \$239 ;
   wire \$24 ;
-  wire [6:0] \$240 ;
-  reg [7:0] \$241 ;
-  wire [15:0] \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire [2:0] \$246 ;
-  wire [5:0] \$247 ;
-  wire [6:0] \$248 ;
-  reg [7:0] \$249 ;
-  wire [6:0] \$25 ;
-  wire [15:0] \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire [2:0] \$254 ;
-  wire [5:0] \$255 ;
-  wire [6:0] \$256 ;
-  reg [7:0] \$257 ;
-  wire [15:0] \$258 ;
+  wire [18:0] \$240 ;
+  wire [19:0] \$241 ;
+  wire [32:0] \$242 ;
+  wire [31:0] \$243 ;
+  wire [16:0] \$244 ;
+  wire [17:0] \$245 ;
+  wire [18:0] \$246 ;
+  wire [19:0] \$247 ;
+  wire [32:0] \$248 ;
+  wire [31:0] \$249 ;
+  wire \$25 ;
+  wire [16:0] \$250 ;
+  wire [17:0] \$251 ;
+  wire [18:0] \$252 ;
+  wire [19:0] \$253 ;
+  wire [32:0] \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
   wire \$259 ;
-  wire \$26 ;
-  wire \$260 ;
+  wire [16:0] \$26 ;
+  wire [8:0] \$260 ;
   wire \$261 ;
-  wire [2:0] \$262 ;
-  wire [5:0] \$263 ;
-  wire [6:0] \$264 ;
-  reg [7:0] \$265 ;
-  wire [15:0] \$266 ;
+  wire [6:0] \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire [6:0] \$265 ;
+  wire [6:0] \$266 ;
   wire \$267 ;
-  wire \$268 ;
+  wire [2:0] \$268 ;
   wire \$269 ;
   wire \$27 ;
-  wire [2:0] \$270 ;
-  wire [5:0] \$271 ;
-  wire [6:0] \$272 ;
-  reg [7:0] \$273 ;
-  wire [15:0] \$274 ;
+  wire \$270 ;
+  wire [2:0] \$271 ;
+  wire [2:0] \$272 ;
+  wire [2:0] \$273 ;
+  wire \$274 ;
   wire \$275 ;
   wire \$276 ;
-  wire \$277 ;
-  wire [2:0] \$278 ;
-  wire [5:0] \$279 ;
+  wire [2:0] \$277 ;
+  wire \$278 ;
+  wire \$279 ;
   wire \$28 ;
   wire [6:0] \$280 ;
-  reg [7:0] \$281 ;
-  wire [15:0] \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire [2:0] \$286 ;
-  wire [5:0] \$287 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire [6:0] \$283 ;
+  wire [6:0] \$284 ;
+  wire [2:0] \$285 ;
+  wire \$286 ;
+  wire \$287 ;
   wire [6:0] \$288 ;
-  reg [7:0] \$289 ;
-  wire [2:0] \$29 ;
-  wire [15:0] \$290 ;
+  wire \$289 ;
+  wire [3:0] \$29 ;
+  wire \$290 ;
   wire \$291 ;
-  wire \$292 ;
+  wire [2:0] \$292 ;
   wire \$293 ;
-  wire [2:0] \$294 ;
-  wire [5:0] \$295 ;
-  wire [6:0] \$296 ;
-  reg [7:0] \$297 ;
-  wire [15:0] \$298 ;
+  wire \$294 ;
+  wire [6:0] \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire [16:0] \$298 ;
   wire \$299 ;
-  wire [2:0] \$3 ;
-  wire \$30 ;
+  wire \$3 ;
+  wire [5:0] \$30 ;
   wire \$300 ;
-  wire \$301 ;
-  wire [2:0] \$302 ;
-  wire [5:0] \$303 ;
-  wire [6:0] \$304 ;
-  reg [7:0] \$305 ;
-  wire [15:0] \$306 ;
+  wire [16:0] \$301 ;
+  wire [16:0] \$302 ;
+  wire [2:0] \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire [6:0] \$306 ;
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
   wire \$31 ;
   wire [2:0] \$310 ;
-  wire [5:0] \$311 ;
-  wire [6:0] \$312 ;
-  reg [7:0] \$313 ;
-  wire [15:0] \$314 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire [6:0] \$314 ;
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
   wire [2:0] \$318 ;
-  wire [5:0] \$319 ;
+  wire \$319 ;
   wire [6:0] \$32 ;
-  wire [6:0] \$320 ;
-  reg [7:0] \$321 ;
-  wire [15:0] \$322 ;
+  wire \$320 ;
+  wire [6:0] \$321 ;
+  wire \$322 ;
   wire \$323 ;
   wire \$324 ;
-  wire \$325 ;
-  wire [2:0] \$326 ;
-  wire [5:0] \$327 ;
-  wire [6:0] \$328 ;
-  reg [7:0] \$329 ;
-  wire \$33 ;
-  wire [15:0] \$330 ;
-  wire \$331 ;
-  wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire [8:0] \$336 ;
-  wire \$337 ;
-  wire [6:0] \$338 ;
-  wire \$339 ;
-  wire \$34 ;
-  wire [3:0] \$340 ;
-  wire [5:0] \$341 ;
-  wire [6:0] \$342 ;
-  wire \$343 ;
-  wire \$344 ;
-  wire [3:0] \$345 ;
-  wire [5:0] \$346 ;
-  wire [6:0] \$347 ;
-  wire \$348 ;
-  wire \$349 ;
-  wire [16:0] \$35 ;
-  wire [3:0] \$350 ;
-  wire [5:0] \$351 ;
-  wire [6:0] \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire [3:0] \$355 ;
-  wire [5:0] \$356 ;
-  wire [6:0] \$357 ;
-  wire \$358 ;
-  wire \$359 ;
+  reg [5:0] \$325 ;
+  reg [1:0] \$326 ;
+  reg [5:0] \$327 ;
+  reg [1:0] \$328 ;
+  reg [5:0] \$329 ;
+  wire [7:0] \$33 ;
+  reg [15:0] \$330 ;
+  reg [5:0] \$331 ;
+  reg \$332 ;
+  reg \$333 ;
+  reg \$334 ;
+  reg [207:0] \$335 ;
+  reg [1:0] \$336 ;
+  reg \$337 ;
+  reg \$338 ;
+  reg \$339 ;
+  wire [3:0] \$34 ;
+  reg [511:0] \$340 ;
+  reg [255:0] \$341 ;
+  reg \$342 ;
+  reg [255:0] \$343 ;
+  reg [29:0] \$344 ;
+  wire [5:0] \$35 ;
   wire \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire \$363 ;
-  wire [2:0] \$364 ;
-  wire \$365 ;
-  wire \$366 ;
-  wire [6:0] \$367 ;
-  wire \$368 ;
-  wire \$369 ;
-  wire \$37 ;
-  wire [16:0] \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  wire [3:0] \$373 ;
-  wire [5:0] \$374 ;
-  wire \$375 ;
-  wire [6:0] \$376 ;
-  wire [7:0] \$377 ;
-  wire \$378 ;
-  wire \$379 ;
-  wire [16:0] \$38 ;
-  wire [3:0] \$380 ;
-  wire [5:0] \$381 ;
-  wire \$382 ;
-  wire [6:0] \$383 ;
-  wire [7:0] \$384 ;
-  wire \$385 ;
-  wire \$386 ;
-  wire [3:0] \$387 ;
-  wire [5:0] \$388 ;
-  wire \$389 ;
-  wire [16:0] \$39 ;
-  wire [6:0] \$390 ;
-  wire [7:0] \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire [3:0] \$394 ;
-  wire [5:0] \$395 ;
-  wire [6:0] \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire [31:0] \$399 ;
-  wire \$4 ;
-  wire \$40 ;
-  wire [16:0] \$400 ;
-  wire [17:0] \$401 ;
-  wire [18:0] \$402 ;
-  wire [19:0] \$403 ;
-  wire [32:0] \$404 ;
-  wire [31:0] \$405 ;
-  wire [16:0] \$406 ;
-  wire [17:0] \$407 ;
-  wire [18:0] \$408 ;
-  wire [19:0] \$409 ;
-  wire [2:0] \$41 ;
-  wire [32:0] \$410 ;
-  wire [31:0] \$411 ;
-  wire [16:0] \$412 ;
-  wire [17:0] \$413 ;
-  wire [18:0] \$414 ;
-  wire [19:0] \$415 ;
-  wire [32:0] \$416 ;
-  wire [31:0] \$417 ;
-  wire [16:0] \$418 ;
-  wire [17:0] \$419 ;
-  wire \$42 ;
-  wire [18:0] \$420 ;
-  wire [19:0] \$421 ;
-  wire [32:0] \$422 ;
-  wire [31:0] \$423 ;
-  wire [16:0] \$424 ;
-  wire [17:0] \$425 ;
-  wire [18:0] \$426 ;
-  wire [19:0] \$427 ;
-  wire [32:0] \$428 ;
-  wire [31:0] \$429 ;
-  wire \$43 ;
-  wire [16:0] \$430 ;
-  wire [17:0] \$431 ;
-  wire [18:0] \$432 ;
-  wire [19:0] \$433 ;
-  wire [32:0] \$434 ;
-  wire [31:0] \$435 ;
-  wire [16:0] \$436 ;
-  wire [17:0] \$437 ;
-  wire [18:0] \$438 ;
-  wire [19:0] \$439 ;
-  wire [6:0] \$44 ;
-  wire [32:0] \$440 ;
-  wire [31:0] \$441 ;
-  wire [16:0] \$442 ;
-  wire [17:0] \$443 ;
-  wire [18:0] \$444 ;
-  wire [19:0] \$445 ;
-  wire [32:0] \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
-  wire \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
-  wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  reg [1:0] \$469 ;
-  wire \$47 ;
-  reg [5:0] \$470 ;
-  reg [15:0] \$471 ;
-  reg [5:0] \$472 ;
-  reg [5:0] \$473 ;
-  reg \$474 ;
-  reg \$475 ;
-  reg \$476 ;
-  reg [207:0] \$477 ;
-  reg [1:0] \$478 ;
-  reg \$479 ;
-  wire \$48 ;
-  reg \$480 ;
-  reg \$481 ;
-  reg [511:0] \$482 ;
-  reg [255:0] \$483 ;
-  reg \$484 ;
-  reg [255:0] \$485 ;
-  reg [29:0] \$486 ;
-  reg [5:0] \$487 ;
-  reg [1:0] \$488 ;
-  wire [2:0] \$49 ;
-  wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire [6:0] \$53 ;
-  wire \$54 ;
-  wire [6:0] \$55 ;
-  wire \$56 ;
-  wire [6:0] \$57 ;
-  wire [6:0] \$58 ;
-  wire \$59 ;
-  wire [2:0] \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire [2:0] \$66 ;
-  wire \$67 ;
-  wire \$68 ;
+  wire [6:0] \$37 ;
+  wire [7:0] \$38 ;
+  wire [3:0] \$39 ;
+  wire [3:0] \$4 ;
+  wire [5:0] \$40 ;
+  wire \$41 ;
+  wire [6:0] \$42 ;
+  wire [7:0] \$43 ;
+  wire [3:0] \$44 ;
+  wire [5:0] \$45 ;
+  wire [6:0] \$46 ;
+  wire [2:0] \$47 ;
+  wire [5:0] \$48 ;
+  wire [6:0] \$49 ;
+  wire [5:0] \$5 ;
+  reg [7:0] \$50 ;
+  wire [15:0] \$51 ;
+  wire [2:0] \$52 ;
+  wire [5:0] \$53 ;
+  wire [6:0] \$54 ;
+  reg [7:0] \$55 ;
+  wire [15:0] \$56 ;
+  wire [2:0] \$57 ;
+  wire [5:0] \$58 ;
+  wire [6:0] \$59 ;
+  wire [6:0] \$6 ;
+  reg [7:0] \$60 ;
+  wire [15:0] \$61 ;
+  wire [2:0] \$62 ;
+  wire [5:0] \$63 ;
+  wire [6:0] \$64 ;
+  reg [7:0] \$65 ;
+  wire [15:0] \$66 ;
+  wire [2:0] \$67 ;
+  wire [5:0] \$68 ;
   wire [6:0] \$69 ;
-  wire [2:0] \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire [2:0] \$78 ;
-  wire [5:0] \$79 ;
-  wire \$8 ;
-  wire [6:0] \$80 ;
-  reg [7:0] \$81 ;
-  wire [15:0] \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire [2:0] \$86 ;
-  wire [5:0] \$87 ;
-  wire [6:0] \$88 ;
-  reg [7:0] \$89 ;
-  wire [2:0] \$9 ;
-  wire [15:0] \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire [2:0] \$94 ;
-  wire [5:0] \$95 ;
-  wire [6:0] \$96 ;
-  reg [7:0] \$97 ;
-  wire [15:0] \$98 ;
-  wire \$99 ;
-  reg \$signal  = 1'h0;
-  reg \$signal$24  = 1'h0;
-  reg \$signal$28  = 1'h0;
-  reg \$signal$29  = 1'h0;
+  wire \$7 ;
+  reg [7:0] \$70 ;
+  wire [15:0] \$71 ;
+  wire [2:0] \$72 ;
+  wire [5:0] \$73 ;
+  wire [6:0] \$74 ;
+  reg [7:0] \$75 ;
+  wire [15:0] \$76 ;
+  wire [2:0] \$77 ;
+  wire [5:0] \$78 ;
+  wire [6:0] \$79 ;
+  wire [3:0] \$8 ;
+  reg [7:0] \$80 ;
+  wire [15:0] \$81 ;
+  wire [2:0] \$82 ;
+  wire [5:0] \$83 ;
+  wire [6:0] \$84 ;
+  reg [7:0] \$85 ;
+  wire [15:0] \$86 ;
+  wire [2:0] \$87 ;
+  wire [5:0] \$88 ;
+  wire [6:0] \$89 ;
+  wire [5:0] \$9 ;
+  reg [7:0] \$90 ;
+  wire [15:0] \$91 ;
+  wire [2:0] \$92 ;
+  wire [5:0] \$93 ;
+  wire [6:0] \$94 ;
+  reg [7:0] \$95 ;
+  wire [15:0] \$96 ;
+  wire [2:0] \$97 ;
+  wire [5:0] \$98 ;
+  wire [6:0] \$99 ;
   wire [3:0] \$signature__addr ;
-  wire [3:0] \$signature__addr$60 ;
-  wire [3:0] \$signature__addr$63 ;
-  wire [3:0] \$signature__addr$66 ;
-  wire [3:0] \$signature__addr$71 ;
-  wire [3:0] \$signature__addr$74 ;
-  wire [3:0] \$signature__addr$76 ;
-  wire [3:0] \$signature__addr$78 ;
+  wire [3:0] \$signature__addr$27 ;
+  wire [3:0] \$signature__addr$30 ;
+  wire [3:0] \$signature__addr$33 ;
+  wire [3:0] \$signature__addr$44 ;
+  wire [3:0] \$signature__addr$48 ;
+  wire [3:0] \$signature__addr$50 ;
+  wire [3:0] \$signature__addr$52 ;
   wire [127:0] \$signature__data ;
+  wire [127:0] \$signature__data$28 ;
+  wire [15:0] \$signature__data$28[0] ;
+  wire [7:0] \$signature__data$28[0][0] ;
+  wire [7:0] \$signature__data$28[0][1] ;
+  wire [15:0] \$signature__data$28[1] ;
+  wire [7:0] \$signature__data$28[1][0] ;
+  wire [7:0] \$signature__data$28[1][1] ;
+  wire [15:0] \$signature__data$28[2] ;
+  wire [7:0] \$signature__data$28[2][0] ;
+  wire [7:0] \$signature__data$28[2][1] ;
+  wire [15:0] \$signature__data$28[3] ;
+  wire [7:0] \$signature__data$28[3][0] ;
+  wire [7:0] \$signature__data$28[3][1] ;
+  wire [15:0] \$signature__data$28[4] ;
+  wire [7:0] \$signature__data$28[4][0] ;
+  wire [7:0] \$signature__data$28[4][1] ;
+  wire [15:0] \$signature__data$28[5] ;
+  wire [7:0] \$signature__data$28[5][0] ;
+  wire [7:0] \$signature__data$28[5][1] ;
+  wire [15:0] \$signature__data$28[6] ;
+  wire [7:0] \$signature__data$28[6][0] ;
+  wire [7:0] \$signature__data$28[6][1] ;
+  wire [15:0] \$signature__data$28[7] ;
+  wire [7:0] \$signature__data$28[7][0] ;
+  wire [7:0] \$signature__data$28[7][1] ;
+  wire [127:0] \$signature__data$31 ;
+  wire [15:0] \$signature__data$31[0] ;
+  wire [7:0] \$signature__data$31[0][0] ;
+  wire [7:0] \$signature__data$31[0][1] ;
+  wire [15:0] \$signature__data$31[1] ;
+  wire [7:0] \$signature__data$31[1][0] ;
+  wire [7:0] \$signature__data$31[1][1] ;
+  wire [15:0] \$signature__data$31[2] ;
+  wire [7:0] \$signature__data$31[2][0] ;
+  wire [7:0] \$signature__data$31[2][1] ;
+  wire [15:0] \$signature__data$31[3] ;
+  wire [7:0] \$signature__data$31[3][0] ;
+  wire [7:0] \$signature__data$31[3][1] ;
+  wire [15:0] \$signature__data$31[4] ;
+  wire [7:0] \$signature__data$31[4][0] ;
+  wire [7:0] \$signature__data$31[4][1] ;
+  wire [15:0] \$signature__data$31[5] ;
+  wire [7:0] \$signature__data$31[5][0] ;
+  wire [7:0] \$signature__data$31[5][1] ;
+  wire [15:0] \$signature__data$31[6] ;
+  wire [7:0] \$signature__data$31[6][0] ;
+  wire [7:0] \$signature__data$31[6][1] ;
+  wire [15:0] \$signature__data$31[7] ;
+  wire [7:0] \$signature__data$31[7][0] ;
+  wire [7:0] \$signature__data$31[7][1] ;
   wire [127:0] \$signature__data$34 ;
   wire [15:0] \$signature__data$34[0] ;
   wire [7:0] \$signature__data$34[0][0] ;
@@ -530,56 +432,6 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [15:0] \$signature__data$34[7] ;
   wire [7:0] \$signature__data$34[7][0] ;
   wire [7:0] \$signature__data$34[7][1] ;
-  wire [127:0] \$signature__data$35 ;
-  wire [15:0] \$signature__data$35[0] ;
-  wire [7:0] \$signature__data$35[0][0] ;
-  wire [7:0] \$signature__data$35[0][1] ;
-  wire [15:0] \$signature__data$35[1] ;
-  wire [7:0] \$signature__data$35[1][0] ;
-  wire [7:0] \$signature__data$35[1][1] ;
-  wire [15:0] \$signature__data$35[2] ;
-  wire [7:0] \$signature__data$35[2][0] ;
-  wire [7:0] \$signature__data$35[2][1] ;
-  wire [15:0] \$signature__data$35[3] ;
-  wire [7:0] \$signature__data$35[3][0] ;
-  wire [7:0] \$signature__data$35[3][1] ;
-  wire [15:0] \$signature__data$35[4] ;
-  wire [7:0] \$signature__data$35[4][0] ;
-  wire [7:0] \$signature__data$35[4][1] ;
-  wire [15:0] \$signature__data$35[5] ;
-  wire [7:0] \$signature__data$35[5][0] ;
-  wire [7:0] \$signature__data$35[5][1] ;
-  wire [15:0] \$signature__data$35[6] ;
-  wire [7:0] \$signature__data$35[6][0] ;
-  wire [7:0] \$signature__data$35[6][1] ;
-  wire [15:0] \$signature__data$35[7] ;
-  wire [7:0] \$signature__data$35[7][0] ;
-  wire [7:0] \$signature__data$35[7][1] ;
-  wire [127:0] \$signature__data$36 ;
-  wire [15:0] \$signature__data$36[0] ;
-  wire [7:0] \$signature__data$36[0][0] ;
-  wire [7:0] \$signature__data$36[0][1] ;
-  wire [15:0] \$signature__data$36[1] ;
-  wire [7:0] \$signature__data$36[1][0] ;
-  wire [7:0] \$signature__data$36[1][1] ;
-  wire [15:0] \$signature__data$36[2] ;
-  wire [7:0] \$signature__data$36[2][0] ;
-  wire [7:0] \$signature__data$36[2][1] ;
-  wire [15:0] \$signature__data$36[3] ;
-  wire [7:0] \$signature__data$36[3][0] ;
-  wire [7:0] \$signature__data$36[3][1] ;
-  wire [15:0] \$signature__data$36[4] ;
-  wire [7:0] \$signature__data$36[4][0] ;
-  wire [7:0] \$signature__data$36[4][1] ;
-  wire [15:0] \$signature__data$36[5] ;
-  wire [7:0] \$signature__data$36[5][0] ;
-  wire [7:0] \$signature__data$36[5][1] ;
-  wire [15:0] \$signature__data$36[6] ;
-  wire [7:0] \$signature__data$36[6][0] ;
-  wire [7:0] \$signature__data$36[6][1] ;
-  wire [15:0] \$signature__data$36[7] ;
-  wire [7:0] \$signature__data$36[7][0] ;
-  wire [7:0] \$signature__data$36[7][1] ;
   wire [127:0] \$signature__data$58 ;
   wire [15:0] \$signature__data$58[0] ;
   wire [7:0] \$signature__data$58[0][0] ;
@@ -605,6 +457,56 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [15:0] \$signature__data$58[7] ;
   wire [7:0] \$signature__data$58[7][0] ;
   wire [7:0] \$signature__data$58[7][1] ;
+  wire [127:0] \$signature__data$59 ;
+  wire [15:0] \$signature__data$59[0] ;
+  wire [7:0] \$signature__data$59[0][0] ;
+  wire [7:0] \$signature__data$59[0][1] ;
+  wire [15:0] \$signature__data$59[1] ;
+  wire [7:0] \$signature__data$59[1][0] ;
+  wire [7:0] \$signature__data$59[1][1] ;
+  wire [15:0] \$signature__data$59[2] ;
+  wire [7:0] \$signature__data$59[2][0] ;
+  wire [7:0] \$signature__data$59[2][1] ;
+  wire [15:0] \$signature__data$59[3] ;
+  wire [7:0] \$signature__data$59[3][0] ;
+  wire [7:0] \$signature__data$59[3][1] ;
+  wire [15:0] \$signature__data$59[4] ;
+  wire [7:0] \$signature__data$59[4][0] ;
+  wire [7:0] \$signature__data$59[4][1] ;
+  wire [15:0] \$signature__data$59[5] ;
+  wire [7:0] \$signature__data$59[5][0] ;
+  wire [7:0] \$signature__data$59[5][1] ;
+  wire [15:0] \$signature__data$59[6] ;
+  wire [7:0] \$signature__data$59[6][0] ;
+  wire [7:0] \$signature__data$59[6][1] ;
+  wire [15:0] \$signature__data$59[7] ;
+  wire [7:0] \$signature__data$59[7][0] ;
+  wire [7:0] \$signature__data$59[7][1] ;
+  wire [127:0] \$signature__data$60 ;
+  wire [15:0] \$signature__data$60[0] ;
+  wire [7:0] \$signature__data$60[0][0] ;
+  wire [7:0] \$signature__data$60[0][1] ;
+  wire [15:0] \$signature__data$60[1] ;
+  wire [7:0] \$signature__data$60[1][0] ;
+  wire [7:0] \$signature__data$60[1][1] ;
+  wire [15:0] \$signature__data$60[2] ;
+  wire [7:0] \$signature__data$60[2][0] ;
+  wire [7:0] \$signature__data$60[2][1] ;
+  wire [15:0] \$signature__data$60[3] ;
+  wire [7:0] \$signature__data$60[3][0] ;
+  wire [7:0] \$signature__data$60[3][1] ;
+  wire [15:0] \$signature__data$60[4] ;
+  wire [7:0] \$signature__data$60[4][0] ;
+  wire [7:0] \$signature__data$60[4][1] ;
+  wire [15:0] \$signature__data$60[5] ;
+  wire [7:0] \$signature__data$60[5][0] ;
+  wire [7:0] \$signature__data$60[5][1] ;
+  wire [15:0] \$signature__data$60[6] ;
+  wire [7:0] \$signature__data$60[6][0] ;
+  wire [7:0] \$signature__data$60[6][1] ;
+  wire [15:0] \$signature__data$60[7] ;
+  wire [7:0] \$signature__data$60[7][0] ;
+  wire [7:0] \$signature__data$60[7][1] ;
   wire [127:0] \$signature__data$61 ;
   wire [15:0] \$signature__data$61[0] ;
   wire [7:0] \$signature__data$61[0][0] ;
@@ -630,56 +532,6 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [15:0] \$signature__data$61[7] ;
   wire [7:0] \$signature__data$61[7][0] ;
   wire [7:0] \$signature__data$61[7][1] ;
-  wire [127:0] \$signature__data$64 ;
-  wire [15:0] \$signature__data$64[0] ;
-  wire [7:0] \$signature__data$64[0][0] ;
-  wire [7:0] \$signature__data$64[0][1] ;
-  wire [15:0] \$signature__data$64[1] ;
-  wire [7:0] \$signature__data$64[1][0] ;
-  wire [7:0] \$signature__data$64[1][1] ;
-  wire [15:0] \$signature__data$64[2] ;
-  wire [7:0] \$signature__data$64[2][0] ;
-  wire [7:0] \$signature__data$64[2][1] ;
-  wire [15:0] \$signature__data$64[3] ;
-  wire [7:0] \$signature__data$64[3][0] ;
-  wire [7:0] \$signature__data$64[3][1] ;
-  wire [15:0] \$signature__data$64[4] ;
-  wire [7:0] \$signature__data$64[4][0] ;
-  wire [7:0] \$signature__data$64[4][1] ;
-  wire [15:0] \$signature__data$64[5] ;
-  wire [7:0] \$signature__data$64[5][0] ;
-  wire [7:0] \$signature__data$64[5][1] ;
-  wire [15:0] \$signature__data$64[6] ;
-  wire [7:0] \$signature__data$64[6][0] ;
-  wire [7:0] \$signature__data$64[6][1] ;
-  wire [15:0] \$signature__data$64[7] ;
-  wire [7:0] \$signature__data$64[7][0] ;
-  wire [7:0] \$signature__data$64[7][1] ;
-  wire [127:0] \$signature__data$67 ;
-  wire [15:0] \$signature__data$67[0] ;
-  wire [7:0] \$signature__data$67[0][0] ;
-  wire [7:0] \$signature__data$67[0][1] ;
-  wire [15:0] \$signature__data$67[1] ;
-  wire [7:0] \$signature__data$67[1][0] ;
-  wire [7:0] \$signature__data$67[1][1] ;
-  wire [15:0] \$signature__data$67[2] ;
-  wire [7:0] \$signature__data$67[2][0] ;
-  wire [7:0] \$signature__data$67[2][1] ;
-  wire [15:0] \$signature__data$67[3] ;
-  wire [7:0] \$signature__data$67[3][0] ;
-  wire [7:0] \$signature__data$67[3][1] ;
-  wire [15:0] \$signature__data$67[4] ;
-  wire [7:0] \$signature__data$67[4][0] ;
-  wire [7:0] \$signature__data$67[4][1] ;
-  wire [15:0] \$signature__data$67[5] ;
-  wire [7:0] \$signature__data$67[5][0] ;
-  wire [7:0] \$signature__data$67[5][1] ;
-  wire [15:0] \$signature__data$67[6] ;
-  wire [7:0] \$signature__data$67[6][0] ;
-  wire [7:0] \$signature__data$67[6][1] ;
-  wire [15:0] \$signature__data$67[7] ;
-  wire [7:0] \$signature__data$67[7][0] ;
-  wire [7:0] \$signature__data$67[7][1] ;
   wire [15:0] \$signature__data[0] ;
   wire [7:0] \$signature__data[0][0] ;
   wire [7:0] \$signature__data[0][1] ;
@@ -705,13 +557,13 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$signature__data[7][0] ;
   wire [7:0] \$signature__data[7][1] ;
   wire \$signature__en ;
-  wire \$signature__en$62 ;
-  wire \$signature__en$65 ;
-  wire \$signature__en$68 ;
-  wire \$signature__en$73 ;
-  wire \$signature__en$75 ;
-  wire \$signature__en$77 ;
-  wire \$signature__en$79 ;
+  wire \$signature__en$29 ;
+  wire \$signature__en$32 ;
+  wire \$signature__en$35 ;
+  wire \$signature__en$47 ;
+  wire \$signature__en$49 ;
+  wire \$signature__en$51 ;
+  wire \$signature__en$53 ;
   reg [255:0] acc = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [63:0] \acc[0] ;
   wire [31:0] \acc[0][0] ;
@@ -755,10 +607,10 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire act__ready;
   input act__valid;
   wire act__valid;
+  wire advance;
   reg [5:0] base = 6'h00;
   reg [15:0] batch = 16'h0000;
   reg [1:0] beat = 2'h0;
-  reg [1:0] beats_per_group = 2'h0;
   wire busy;
   wire can_compute;
   wire can_load;
@@ -782,23 +634,68 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   input clk;
   wire clk;
   wire compute_done;
+  wire configure;
   reg [5:0] group = 6'h00;
+  reg [1:0] group_beats = 2'h0;
   output idle;
   wire idle;
+  wire in_flight;
+  wire issue;
+  wire load;
   wire load_done;
-  wire [255:0] new_acc;
-  wire [63:0] \new_acc[0] ;
-  wire [31:0] \new_acc[0][0] ;
-  wire [31:0] \new_acc[0][1] ;
-  wire [63:0] \new_acc[1] ;
-  wire [31:0] \new_acc[1][0] ;
-  wire [31:0] \new_acc[1][1] ;
-  wire [63:0] \new_acc[2] ;
-  wire [31:0] \new_acc[2][0] ;
-  wire [31:0] \new_acc[2][1] ;
-  wire [63:0] \new_acc[3] ;
-  wire [31:0] \new_acc[3][0] ;
-  wire [31:0] \new_acc[3][1] ;
+  wire [511:0] products;
+  wire [127:0] \products[0] ;
+  wire [31:0] \products[0][0] ;
+  wire [15:0] \products[0][0][0] ;
+  wire [15:0] \products[0][0][1] ;
+  wire [31:0] \products[0][1] ;
+  wire [15:0] \products[0][1][0] ;
+  wire [15:0] \products[0][1][1] ;
+  wire [31:0] \products[0][2] ;
+  wire [15:0] \products[0][2][0] ;
+  wire [15:0] \products[0][2][1] ;
+  wire [31:0] \products[0][3] ;
+  wire [15:0] \products[0][3][0] ;
+  wire [15:0] \products[0][3][1] ;
+  wire [127:0] \products[1] ;
+  wire [31:0] \products[1][0] ;
+  wire [15:0] \products[1][0][0] ;
+  wire [15:0] \products[1][0][1] ;
+  wire [31:0] \products[1][1] ;
+  wire [15:0] \products[1][1][0] ;
+  wire [15:0] \products[1][1][1] ;
+  wire [31:0] \products[1][2] ;
+  wire [15:0] \products[1][2][0] ;
+  wire [15:0] \products[1][2][1] ;
+  wire [31:0] \products[1][3] ;
+  wire [15:0] \products[1][3][0] ;
+  wire [15:0] \products[1][3][1] ;
+  wire [127:0] \products[2] ;
+  wire [31:0] \products[2][0] ;
+  wire [15:0] \products[2][0][0] ;
+  wire [15:0] \products[2][0][1] ;
+  wire [31:0] \products[2][1] ;
+  wire [15:0] \products[2][1][0] ;
+  wire [15:0] \products[2][1][1] ;
+  wire [31:0] \products[2][2] ;
+  wire [15:0] \products[2][2][0] ;
+  wire [15:0] \products[2][2][1] ;
+  wire [31:0] \products[2][3] ;
+  wire [15:0] \products[2][3][0] ;
+  wire [15:0] \products[2][3][1] ;
+  wire [127:0] \products[3] ;
+  wire [31:0] \products[3][0] ;
+  wire [15:0] \products[3][0][0] ;
+  wire [15:0] \products[3][0][1] ;
+  wire [31:0] \products[3][1] ;
+  wire [15:0] \products[3][1][0] ;
+  wire [15:0] \products[3][1][1] ;
+  wire [31:0] \products[3][2] ;
+  wire [15:0] \products[3][2][0] ;
+  wire [15:0] \products[3][2][1] ;
+  wire [31:0] \products[3][3] ;
+  wire [15:0] \products[3][3][0] ;
+  wire [15:0] \products[3][3][1] ;
   output [255:0] result__payload;
   reg [255:0] result__payload = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [63:0] \result__payload[0] ;
@@ -821,7 +718,9 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   input rst;
   wire rst;
   reg [1:0] s1_base = 2'h0;
+  reg s1_first = 1'h0;
   reg s1_last = 1'h0;
+  reg s1_valid = 1'h0;
   reg [207:0] s1_w = 208'h0000000000000000000000000000000000000000000000000000;
   wire [51:0] \s1_w[0] ;
   wire [11:0] \s1_w[0].offset ;
@@ -887,60 +786,62 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \s1_w[3].value[1] ;
   wire [7:0] \s1_w[3].value[2] ;
   wire [7:0] \s1_w[3].value[3] ;
+  reg s2_first = 1'h0;
   reg s2_last = 1'h0;
-  reg [511:0] s2_prod = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  wire [127:0] \s2_prod[0] ;
-  wire [31:0] \s2_prod[0][0] ;
-  wire [15:0] \s2_prod[0][0][0] ;
-  wire [15:0] \s2_prod[0][0][1] ;
-  wire [31:0] \s2_prod[0][1] ;
-  wire [15:0] \s2_prod[0][1][0] ;
-  wire [15:0] \s2_prod[0][1][1] ;
-  wire [31:0] \s2_prod[0][2] ;
-  wire [15:0] \s2_prod[0][2][0] ;
-  wire [15:0] \s2_prod[0][2][1] ;
-  wire [31:0] \s2_prod[0][3] ;
-  wire [15:0] \s2_prod[0][3][0] ;
-  wire [15:0] \s2_prod[0][3][1] ;
-  wire [127:0] \s2_prod[1] ;
-  wire [31:0] \s2_prod[1][0] ;
-  wire [15:0] \s2_prod[1][0][0] ;
-  wire [15:0] \s2_prod[1][0][1] ;
-  wire [31:0] \s2_prod[1][1] ;
-  wire [15:0] \s2_prod[1][1][0] ;
-  wire [15:0] \s2_prod[1][1][1] ;
-  wire [31:0] \s2_prod[1][2] ;
-  wire [15:0] \s2_prod[1][2][0] ;
-  wire [15:0] \s2_prod[1][2][1] ;
-  wire [31:0] \s2_prod[1][3] ;
-  wire [15:0] \s2_prod[1][3][0] ;
-  wire [15:0] \s2_prod[1][3][1] ;
-  wire [127:0] \s2_prod[2] ;
-  wire [31:0] \s2_prod[2][0] ;
-  wire [15:0] \s2_prod[2][0][0] ;
-  wire [15:0] \s2_prod[2][0][1] ;
-  wire [31:0] \s2_prod[2][1] ;
-  wire [15:0] \s2_prod[2][1][0] ;
-  wire [15:0] \s2_prod[2][1][1] ;
-  wire [31:0] \s2_prod[2][2] ;
-  wire [15:0] \s2_prod[2][2][0] ;
-  wire [15:0] \s2_prod[2][2][1] ;
-  wire [31:0] \s2_prod[2][3] ;
-  wire [15:0] \s2_prod[2][3][0] ;
-  wire [15:0] \s2_prod[2][3][1] ;
-  wire [127:0] \s2_prod[3] ;
-  wire [31:0] \s2_prod[3][0] ;
-  wire [15:0] \s2_prod[3][0][0] ;
-  wire [15:0] \s2_prod[3][0][1] ;
-  wire [31:0] \s2_prod[3][1] ;
-  wire [15:0] \s2_prod[3][1][0] ;
-  wire [15:0] \s2_prod[3][1][1] ;
-  wire [31:0] \s2_prod[3][2] ;
-  wire [15:0] \s2_prod[3][2][0] ;
-  wire [15:0] \s2_prod[3][2][1] ;
-  wire [31:0] \s2_prod[3][3] ;
-  wire [15:0] \s2_prod[3][3][0] ;
-  wire [15:0] \s2_prod[3][3][1] ;
+  reg [511:0] s2_products = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [127:0] \s2_products[0] ;
+  wire [31:0] \s2_products[0][0] ;
+  wire [15:0] \s2_products[0][0][0] ;
+  wire [15:0] \s2_products[0][0][1] ;
+  wire [31:0] \s2_products[0][1] ;
+  wire [15:0] \s2_products[0][1][0] ;
+  wire [15:0] \s2_products[0][1][1] ;
+  wire [31:0] \s2_products[0][2] ;
+  wire [15:0] \s2_products[0][2][0] ;
+  wire [15:0] \s2_products[0][2][1] ;
+  wire [31:0] \s2_products[0][3] ;
+  wire [15:0] \s2_products[0][3][0] ;
+  wire [15:0] \s2_products[0][3][1] ;
+  wire [127:0] \s2_products[1] ;
+  wire [31:0] \s2_products[1][0] ;
+  wire [15:0] \s2_products[1][0][0] ;
+  wire [15:0] \s2_products[1][0][1] ;
+  wire [31:0] \s2_products[1][1] ;
+  wire [15:0] \s2_products[1][1][0] ;
+  wire [15:0] \s2_products[1][1][1] ;
+  wire [31:0] \s2_products[1][2] ;
+  wire [15:0] \s2_products[1][2][0] ;
+  wire [15:0] \s2_products[1][2][1] ;
+  wire [31:0] \s2_products[1][3] ;
+  wire [15:0] \s2_products[1][3][0] ;
+  wire [15:0] \s2_products[1][3][1] ;
+  wire [127:0] \s2_products[2] ;
+  wire [31:0] \s2_products[2][0] ;
+  wire [15:0] \s2_products[2][0][0] ;
+  wire [15:0] \s2_products[2][0][1] ;
+  wire [31:0] \s2_products[2][1] ;
+  wire [15:0] \s2_products[2][1][0] ;
+  wire [15:0] \s2_products[2][1][1] ;
+  wire [31:0] \s2_products[2][2] ;
+  wire [15:0] \s2_products[2][2][0] ;
+  wire [15:0] \s2_products[2][2][1] ;
+  wire [31:0] \s2_products[2][3] ;
+  wire [15:0] \s2_products[2][3][0] ;
+  wire [15:0] \s2_products[2][3][1] ;
+  wire [127:0] \s2_products[3] ;
+  wire [31:0] \s2_products[3][0] ;
+  wire [15:0] \s2_products[3][0][0] ;
+  wire [15:0] \s2_products[3][0][1] ;
+  wire [31:0] \s2_products[3][1] ;
+  wire [15:0] \s2_products[3][1][0] ;
+  wire [15:0] \s2_products[3][1][1] ;
+  wire [31:0] \s2_products[3][2] ;
+  wire [15:0] \s2_products[3][2][0] ;
+  wire [15:0] \s2_products[3][2][1] ;
+  wire [31:0] \s2_products[3][3] ;
+  wire [15:0] \s2_products[3][3][0] ;
+  wire [15:0] \s2_products[3][3][1] ;
+  reg s2_valid = 1'h0;
   reg [1:0] slot_r0_l0;
   reg [1:0] slot_r0_l1;
   reg [1:0] slot_r0_l2;
@@ -957,7 +858,21 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   reg [1:0] slot_r3_l1;
   reg [1:0] slot_r3_l2;
   reg [1:0] slot_r3_l3;
+  wire stall;
   reg [5:0] tile_blocks = 6'h00;
+  wire [255:0] total;
+  wire [63:0] \total[0] ;
+  wire [31:0] \total[0][0] ;
+  wire [31:0] \total[0][1] ;
+  wire [63:0] \total[1] ;
+  wire [31:0] \total[1][0] ;
+  wire [31:0] \total[1][1] ;
+  wire [63:0] \total[2] ;
+  wire [31:0] \total[2][0] ;
+  wire [31:0] \total[2][1] ;
+  wire [63:0] \total[3] ;
+  wire [31:0] \total[3][0] ;
+  wire [31:0] \total[3][1] ;
   input [207:0] w__payload;
   wire [207:0] w__payload;
   wire [51:0] \w__payload[0] ;
@@ -1051,15 +966,15 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      bank0[\$342 [3:0]] <= act__payload;
+      bank0[\$6 [3:0]] <= act__payload;
   end
   reg [127:0] _0_;
   always @(posedge clk) begin
-    if (\$signature__en$73 ) begin
-      _0_ <= bank0[\$377 [3:0]];
+    if (advance) begin
+      _0_ <= bank0[\$33 [3:0]];
     end
   end
-  assign \$signature__data  = _0_;
+  assign \$signature__data$58  = _0_;
   reg [127:0] bank1 [15:0];
   initial begin
     bank1[0] = 128'h00000000000000000000000000000000;
@@ -1080,16 +995,16 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
     bank1[15] = 128'h00000000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$62 )
-      bank1[\$347 [3:0]] <= act__payload;
+    if (\$signature__en$29 )
+      bank1[\$10 [3:0]] <= act__payload;
   end
   reg [127:0] _1_;
   always @(posedge clk) begin
-    if (\$signature__en$75 ) begin
-      _1_ <= bank1[\$384 [3:0]];
+    if (advance) begin
+      _1_ <= bank1[\$38 [3:0]];
     end
   end
-  assign \$signature__data$34  = _1_;
+  assign \$signature__data$59  = _1_;
   reg [127:0] bank2 [15:0];
   initial begin
     bank2[0] = 128'h00000000000000000000000000000000;
@@ -1110,16 +1025,16 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
     bank2[15] = 128'h00000000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$65 )
-      bank2[\$352 [3:0]] <= act__payload;
+    if (\$signature__en$32 )
+      bank2[\$14 [3:0]] <= act__payload;
   end
   reg [127:0] _2_;
   always @(posedge clk) begin
-    if (\$signature__en$77 ) begin
-      _2_ <= bank2[\$391 [3:0]];
+    if (advance) begin
+      _2_ <= bank2[\$43 [3:0]];
     end
   end
-  assign \$signature__data$35  = _2_;
+  assign \$signature__data$60  = _2_;
   reg [127:0] bank3 [15:0];
   initial begin
     bank3[0] = 128'h00000000000000000000000000000000;
@@ -1140,487 +1055,342 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
     bank3[15] = 128'h00000000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$68 )
-      bank3[\$357 [3:0]] <= act__payload;
+    if (\$signature__en$35 )
+      bank3[\$18 [3:0]] <= act__payload;
   end
   reg [127:0] _3_;
   always @(posedge clk) begin
-    if (\$signature__en$79 ) begin
-      _3_ <= bank3[\$396 [3:0]];
+    if (advance) begin
+      _3_ <= bank3[\$46 [3:0]];
     end
   end
-  assign \$signature__data$36  = _3_;
-  always @(posedge clk)
-    s1_base <= \$478 ;
-  always @(posedge clk)
-    \$signal$28  <= \$479 ;
-  always @(posedge clk)
-    \$signal$29  <= \$480 ;
-  always @(posedge clk)
-    s2_last <= \$481 ;
-  always @(posedge clk)
-    s2_prod <= \$482 ;
-  always @(posedge clk)
-    acc <= \$483 ;
-  always @(posedge clk)
-    result__valid <= \$484 ;
-  always @(posedge clk)
-    result__payload <= \$485 ;
-  always @(posedge clk)
-    cfg <= \$486 ;
-  always @(posedge clk)
-    tile_blocks <= \$487 ;
-  always @(posedge clk)
-    beats_per_group <= \$488 ;
-  assign \$1  = w__valid & w__ready;
-  assign \$3  = beats_per_group - 1'h1;
-  assign \$4  = beat == \$3 ;
-  assign \$6  = beat + 1'h1;
-  assign \$7  = \$5  ? 3'h0 : \$6 ;
-  assign \$8  = w__valid & w__ready;
-  assign \$9  = beats_per_group - 1'h1;
-  assign \$10  = beat == \$9 ;
-  assign \$12  = \$8  & \$11 ;
-  assign \$13  = beats_per_group - 1'h1;
-  assign \$14  = beat == \$13 ;
-  assign \$16  = cfg[13:8] - 1'h1;
-  assign \$17  = group == \$16 ;
-  assign \$18  = \$15  & \$17 ;
-  assign \$19  = group + 1'h1;
-  assign \$20  = \$18  ? 7'h00 : \$19 ;
-  assign \$21  = w__valid & w__ready;
-  assign \$22  = beats_per_group - 1'h1;
-  assign \$23  = beat == \$22 ;
-  assign \$25  = cfg[13:8] - 1'h1;
-  assign \$26  = group == \$25 ;
-  assign \$27  = \$24  & \$26 ;
-  assign \$28  = \$21  & \$27 ;
-  assign \$29  = beats_per_group - 1'h1;
-  assign \$30  = beat == \$29 ;
-  assign \$32  = cfg[13:8] - 1'h1;
-  assign \$33  = group == \$32 ;
-  assign \$34  = \$31  & \$33 ;
-  assign \$35  = cfg[29:14] - 1'h1;
-  assign \$36  = batch == \$35 ;
-  assign \$37  = \$34  & \$36 ;
-  assign \$38  = batch + 1'h1;
-  assign \$39  = \$37  ? 17'h00000 : \$38 ;
-  assign \$40  = w__valid & w__ready;
-  assign \$41  = beats_per_group - 1'h1;
-  assign \$42  = beat == \$41 ;
-  assign \$44  = cfg[13:8] - 1'h1;
-  assign \$45  = group == \$44 ;
-  assign \$46  = \$43  & \$45 ;
-  assign \$47  = \$40  & \$46 ;
-  assign \$48  = w__valid & w__ready;
-  assign \$49  = beats_per_group - 1'h1;
-  assign \$50  = beat == \$49 ;
-  assign \$52  = \$48  & \$51 ;
-  assign \$53  = base + cfg[7:5];
-  assign \$54  = act__valid & act__ready;
-  assign \$55  = tile_blocks - 1'h1;
-  assign \$56  = wblk == \$55 ;
-  assign \$57  = wblk + 1'h1;
-  assign \$58  = \$56  ? 7'h00 : \$57 ;
-  assign \$59  = ~ result__ready;
-  assign \$60  = result__valid & \$59 ;
-  assign \$61  = ~ \$60 ;
-  assign \$62  = w__valid & w__ready;
-  assign \$63  = ! beat;
-  assign \$64  = ! group;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = beats_per_group - 1'h1;
-  assign \$67  = beat == \$66 ;
-  assign \$69  = cfg[13:8] - 1'h1;
-  assign \$70  = group == \$69 ;
-  assign \$71  = \$68  & \$70 ;
-  assign \$72  = ~ result__ready;
-  assign \$73  = result__valid & \$72 ;
-  assign \$74  = ~ \$73 ;
-  assign \$75  = ~ result__ready;
-  assign \$76  = result__valid & \$75 ;
-  assign \$77  = ~ \$76 ;
-  assign \$78  = s1_base + slot_r0_l0;
-  assign \$79  = \$78 [1:0] * 4'h8;
-  assign \$80  = \$79  + s1_w[34:32];
-  assign \$82  = $signed(s1_w[7:0]) * $signed(\$81 );
-  assign \$83  = ~ result__ready;
-  assign \$84  = result__valid & \$83 ;
-  assign \$85  = ~ \$84 ;
-  assign \$86  = s1_base + slot_r0_l0;
-  assign \$87  = \$86 [1:0] * 4'h8;
-  assign \$88  = \$87  + s1_w[34:32];
-  assign \$90  = $signed(s1_w[7:0]) * $signed(\$89 );
-  assign \$91  = ~ result__ready;
-  assign \$92  = result__valid & \$91 ;
-  assign \$93  = ~ \$92 ;
-  assign \$94  = s1_base + slot_r0_l1;
-  assign \$95  = \$94 [1:0] * 4'h8;
-  assign \$96  = \$95  + s1_w[37:35];
-  assign \$98  = $signed(s1_w[15:8]) * $signed(\$97 );
-  assign \$99  = ~ result__ready;
-  assign \$100  = result__valid & \$99 ;
-  assign \$101  = ~ \$100 ;
-  assign \$102  = s1_base + slot_r0_l1;
+  assign \$signature__data$61  = _3_;
+  assign configure = cfg__valid & cfg__ready;
+  assign advance = ~ stall;
+  assign load = act__valid & act__ready;
+  assign \$1  = tile_blocks - 1'h1;
+  assign \$2  = wblk == \$1 ;
+  assign load_done = load & \$3 ;
+  assign \$4  = wsel ? 4'h8 : 4'h0;
+  assign \$6  = \$4  + \$5 ;
+  assign \$7  = ! wblk[1:0];
+  assign \$signature__en  = load & \$7 ;
+  assign \$8  = wsel ? 4'h8 : 4'h0;
+  assign \$10  = \$8  + \$9 ;
+  assign \$11  = wblk[1:0] == 1'h1;
+  assign \$signature__en$29  = load & \$11 ;
+  assign \$12  = wsel ? 4'h8 : 4'h0;
+  assign \$14  = \$12  + \$13 ;
+  assign \$15  = wblk[1:0] == 2'h2;
+  assign \$signature__en$32  = load & \$15 ;
+  assign \$16  = wsel ? 4'h8 : 4'h0;
+  assign \$18  = \$16  + \$17 ;
+  assign \$19  = wblk[1:0] == 2'h3;
+  assign \$signature__en$35  = load & \$19 ;
+  assign w__ready = can_compute & advance;
+  assign issue = w__valid & w__ready;
+  assign \$20  = group_beats - 1'h1;
+  assign \$21  = beat == \$20 ;
+  assign \$23  = cfg[13:8] - 1'h1;
+  assign \$24  = group == \$23 ;
+  assign \$25  = \$22  & \$24 ;
+  assign \$26  = cfg[29:14] - 1'h1;
+  assign \$27  = batch == \$26 ;
+  assign \$28  = \$25  & \$27 ;
+  assign compute_done = issue & \$28 ;
+  assign \$29  = rsel ? 4'h8 : 4'h0;
+  assign \$31  = base[1:0] > 1'h0;
+  assign \$32  = \$30  + \$31 ;
+  assign \$33  = \$29  + \$32 ;
+  assign \$34  = rsel ? 4'h8 : 4'h0;
+  assign \$36  = base[1:0] > 1'h1;
+  assign \$37  = \$35  + \$36 ;
+  assign \$38  = \$34  + \$37 ;
+  assign \$39  = rsel ? 4'h8 : 4'h0;
+  assign \$41  = base[1:0] > 2'h2;
+  assign \$42  = \$40  + \$41 ;
+  assign \$43  = \$39  + \$42 ;
+  assign \$44  = rsel ? 4'h8 : 4'h0;
+  assign \$46  = \$44  + \$45 ;
+  assign \$47  = s1_base + slot_r0_l0;
+  assign \$48  = \$47 [1:0] * 4'h8;
+  assign \$49  = \$48  + s1_w[34:32];
+  assign \$51  = $signed(s1_w[7:0]) * $signed(\$50 );
+  assign \$52  = s1_base + slot_r0_l0;
+  assign \$53  = \$52 [1:0] * 4'h8;
+  assign \$54  = \$53  + s1_w[34:32];
+  assign \$56  = $signed(s1_w[7:0]) * $signed(\$55 );
+  assign \$57  = s1_base + slot_r0_l1;
+  assign \$58  = \$57 [1:0] * 4'h8;
+  assign \$59  = \$58  + s1_w[37:35];
+  assign \$61  = $signed(s1_w[15:8]) * $signed(\$60 );
+  assign \$62  = s1_base + slot_r0_l1;
+  assign \$63  = \$62 [1:0] * 4'h8;
+  assign \$64  = \$63  + s1_w[37:35];
+  assign \$66  = $signed(s1_w[15:8]) * $signed(\$65 );
+  assign \$67  = s1_base + slot_r0_l2;
+  assign \$68  = \$67 [1:0] * 4'h8;
+  assign \$69  = \$68  + s1_w[40:38];
+  assign \$71  = $signed(s1_w[23:16]) * $signed(\$70 );
+  assign \$72  = s1_base + slot_r0_l2;
+  assign \$73  = \$72 [1:0] * 4'h8;
+  assign \$74  = \$73  + s1_w[40:38];
+  assign \$76  = $signed(s1_w[23:16]) * $signed(\$75 );
+  assign \$77  = s1_base + slot_r0_l3;
+  assign \$78  = \$77 [1:0] * 4'h8;
+  assign \$79  = \$78  + s1_w[43:41];
+  assign \$81  = $signed(s1_w[31:24]) * $signed(\$80 );
+  assign \$82  = s1_base + slot_r0_l3;
+  assign \$83  = \$82 [1:0] * 4'h8;
+  assign \$84  = \$83  + s1_w[43:41];
+  assign \$86  = $signed(s1_w[31:24]) * $signed(\$85 );
+  assign \$87  = s1_base + slot_r1_l0;
+  assign \$88  = \$87 [1:0] * 4'h8;
+  assign \$89  = \$88  + s1_w[86:84];
+  assign \$91  = $signed(s1_w[59:52]) * $signed(\$90 );
+  assign \$92  = s1_base + slot_r1_l0;
+  assign \$93  = \$92 [1:0] * 4'h8;
+  assign \$94  = \$93  + s1_w[86:84];
+  assign \$96  = $signed(s1_w[59:52]) * $signed(\$95 );
+  assign \$97  = s1_base + slot_r1_l1;
+  assign \$98  = \$97 [1:0] * 4'h8;
+  assign \$99  = \$98  + s1_w[89:87];
+  assign \$101  = $signed(s1_w[67:60]) * $signed(\$100 );
+  assign \$102  = s1_base + slot_r1_l1;
   assign \$103  = \$102 [1:0] * 4'h8;
-  assign \$104  = \$103  + s1_w[37:35];
-  assign \$106  = $signed(s1_w[15:8]) * $signed(\$105 );
-  assign \$107  = ~ result__ready;
-  assign \$108  = result__valid & \$107 ;
-  assign \$109  = ~ \$108 ;
-  assign \$110  = s1_base + slot_r0_l2;
-  assign \$111  = \$110 [1:0] * 4'h8;
-  assign \$112  = \$111  + s1_w[40:38];
-  assign \$114  = $signed(s1_w[23:16]) * $signed(\$113 );
-  assign \$115  = ~ result__ready;
-  assign \$116  = result__valid & \$115 ;
-  assign \$117  = ~ \$116 ;
-  assign \$118  = s1_base + slot_r0_l2;
-  assign \$119  = \$118 [1:0] * 4'h8;
-  assign \$120  = \$119  + s1_w[40:38];
-  assign \$122  = $signed(s1_w[23:16]) * $signed(\$121 );
-  assign \$123  = ~ result__ready;
-  assign \$124  = result__valid & \$123 ;
-  assign \$125  = ~ \$124 ;
-  assign \$126  = s1_base + slot_r0_l3;
-  assign \$127  = \$126 [1:0] * 4'h8;
-  assign \$128  = \$127  + s1_w[43:41];
-  assign \$130  = $signed(s1_w[31:24]) * $signed(\$129 );
-  assign \$131  = ~ result__ready;
-  assign \$132  = result__valid & \$131 ;
-  assign \$133  = ~ \$132 ;
-  assign \$134  = s1_base + slot_r0_l3;
-  assign \$135  = \$134 [1:0] * 4'h8;
-  assign \$136  = \$135  + s1_w[43:41];
-  assign \$138  = $signed(s1_w[31:24]) * $signed(\$137 );
-  assign \$139  = ~ result__ready;
-  assign \$140  = result__valid & \$139 ;
-  assign \$141  = ~ \$140 ;
-  assign \$142  = s1_base + slot_r1_l0;
+  assign \$104  = \$103  + s1_w[89:87];
+  assign \$106  = $signed(s1_w[67:60]) * $signed(\$105 );
+  assign \$107  = s1_base + slot_r1_l2;
+  assign \$108  = \$107 [1:0] * 4'h8;
+  assign \$109  = \$108  + s1_w[92:90];
+  assign \$111  = $signed(s1_w[75:68]) * $signed(\$110 );
+  assign \$112  = s1_base + slot_r1_l2;
+  assign \$113  = \$112 [1:0] * 4'h8;
+  assign \$114  = \$113  + s1_w[92:90];
+  assign \$116  = $signed(s1_w[75:68]) * $signed(\$115 );
+  assign \$117  = s1_base + slot_r1_l3;
+  assign \$118  = \$117 [1:0] * 4'h8;
+  assign \$119  = \$118  + s1_w[95:93];
+  assign \$121  = $signed(s1_w[83:76]) * $signed(\$120 );
+  assign \$122  = s1_base + slot_r1_l3;
+  assign \$123  = \$122 [1:0] * 4'h8;
+  assign \$124  = \$123  + s1_w[95:93];
+  assign \$126  = $signed(s1_w[83:76]) * $signed(\$125 );
+  assign \$127  = s1_base + slot_r2_l0;
+  assign \$128  = \$127 [1:0] * 4'h8;
+  assign \$129  = \$128  + s1_w[138:136];
+  assign \$131  = $signed(s1_w[111:104]) * $signed(\$130 );
+  assign \$132  = s1_base + slot_r2_l0;
+  assign \$133  = \$132 [1:0] * 4'h8;
+  assign \$134  = \$133  + s1_w[138:136];
+  assign \$136  = $signed(s1_w[111:104]) * $signed(\$135 );
+  assign \$137  = s1_base + slot_r2_l1;
+  assign \$138  = \$137 [1:0] * 4'h8;
+  assign \$139  = \$138  + s1_w[141:139];
+  assign \$141  = $signed(s1_w[119:112]) * $signed(\$140 );
+  assign \$142  = s1_base + slot_r2_l1;
   assign \$143  = \$142 [1:0] * 4'h8;
-  assign \$144  = \$143  + s1_w[86:84];
-  assign \$146  = $signed(s1_w[59:52]) * $signed(\$145 );
-  assign \$147  = ~ result__ready;
-  assign \$148  = result__valid & \$147 ;
-  assign \$149  = ~ \$148 ;
-  assign \$150  = s1_base + slot_r1_l0;
-  assign \$151  = \$150 [1:0] * 4'h8;
-  assign \$152  = \$151  + s1_w[86:84];
-  assign \$154  = $signed(s1_w[59:52]) * $signed(\$153 );
-  assign \$155  = ~ result__ready;
-  assign \$156  = result__valid & \$155 ;
-  assign \$157  = ~ \$156 ;
-  assign \$158  = s1_base + slot_r1_l1;
-  assign \$159  = \$158 [1:0] * 4'h8;
-  assign \$160  = \$159  + s1_w[89:87];
-  assign \$162  = $signed(s1_w[67:60]) * $signed(\$161 );
-  assign \$163  = ~ result__ready;
-  assign \$164  = result__valid & \$163 ;
-  assign \$165  = ~ \$164 ;
-  assign \$166  = s1_base + slot_r1_l1;
-  assign \$167  = \$166 [1:0] * 4'h8;
-  assign \$168  = \$167  + s1_w[89:87];
-  assign \$170  = $signed(s1_w[67:60]) * $signed(\$169 );
-  assign \$171  = ~ result__ready;
-  assign \$172  = result__valid & \$171 ;
-  assign \$173  = ~ \$172 ;
-  assign \$174  = s1_base + slot_r1_l2;
-  assign \$175  = \$174 [1:0] * 4'h8;
-  assign \$176  = \$175  + s1_w[92:90];
-  assign \$178  = $signed(s1_w[75:68]) * $signed(\$177 );
-  assign \$179  = ~ result__ready;
-  assign \$180  = result__valid & \$179 ;
-  assign \$181  = ~ \$180 ;
-  assign \$182  = s1_base + slot_r1_l2;
+  assign \$144  = \$143  + s1_w[141:139];
+  assign \$146  = $signed(s1_w[119:112]) * $signed(\$145 );
+  assign \$147  = s1_base + slot_r2_l2;
+  assign \$148  = \$147 [1:0] * 4'h8;
+  assign \$149  = \$148  + s1_w[144:142];
+  assign \$151  = $signed(s1_w[127:120]) * $signed(\$150 );
+  assign \$152  = s1_base + slot_r2_l2;
+  assign \$153  = \$152 [1:0] * 4'h8;
+  assign \$154  = \$153  + s1_w[144:142];
+  assign \$156  = $signed(s1_w[127:120]) * $signed(\$155 );
+  assign \$157  = s1_base + slot_r2_l3;
+  assign \$158  = \$157 [1:0] * 4'h8;
+  assign \$159  = \$158  + s1_w[147:145];
+  assign \$161  = $signed(s1_w[135:128]) * $signed(\$160 );
+  assign \$162  = s1_base + slot_r2_l3;
+  assign \$163  = \$162 [1:0] * 4'h8;
+  assign \$164  = \$163  + s1_w[147:145];
+  assign \$166  = $signed(s1_w[135:128]) * $signed(\$165 );
+  assign \$167  = s1_base + slot_r3_l0;
+  assign \$168  = \$167 [1:0] * 4'h8;
+  assign \$169  = \$168  + s1_w[190:188];
+  assign \$171  = $signed(s1_w[163:156]) * $signed(\$170 );
+  assign \$172  = s1_base + slot_r3_l0;
+  assign \$173  = \$172 [1:0] * 4'h8;
+  assign \$174  = \$173  + s1_w[190:188];
+  assign \$176  = $signed(s1_w[163:156]) * $signed(\$175 );
+  assign \$177  = s1_base + slot_r3_l1;
+  assign \$178  = \$177 [1:0] * 4'h8;
+  assign \$179  = \$178  + s1_w[193:191];
+  assign \$181  = $signed(s1_w[171:164]) * $signed(\$180 );
+  assign \$182  = s1_base + slot_r3_l1;
   assign \$183  = \$182 [1:0] * 4'h8;
-  assign \$184  = \$183  + s1_w[92:90];
-  assign \$186  = $signed(s1_w[75:68]) * $signed(\$185 );
-  assign \$187  = ~ result__ready;
-  assign \$188  = result__valid & \$187 ;
-  assign \$189  = ~ \$188 ;
-  assign \$190  = s1_base + slot_r1_l3;
-  assign \$191  = \$190 [1:0] * 4'h8;
-  assign \$192  = \$191  + s1_w[95:93];
-  assign \$194  = $signed(s1_w[83:76]) * $signed(\$193 );
-  assign \$195  = ~ result__ready;
-  assign \$196  = result__valid & \$195 ;
-  assign \$197  = ~ \$196 ;
-  assign \$198  = s1_base + slot_r1_l3;
-  assign \$199  = \$198 [1:0] * 4'h8;
-  assign \$200  = \$199  + s1_w[95:93];
-  assign \$202  = $signed(s1_w[83:76]) * $signed(\$201 );
-  assign \$203  = ~ result__ready;
-  assign \$204  = result__valid & \$203 ;
-  assign \$205  = ~ \$204 ;
-  assign \$206  = s1_base + slot_r2_l0;
-  assign \$207  = \$206 [1:0] * 4'h8;
-  assign \$208  = \$207  + s1_w[138:136];
-  assign \$210  = $signed(s1_w[111:104]) * $signed(\$209 );
-  assign \$211  = ~ result__ready;
-  assign \$212  = result__valid & \$211 ;
-  assign \$213  = ~ \$212 ;
-  assign \$214  = s1_base + slot_r2_l0;
-  assign \$215  = \$214 [1:0] * 4'h8;
-  assign \$216  = \$215  + s1_w[138:136];
-  assign \$218  = $signed(s1_w[111:104]) * $signed(\$217 );
-  assign \$219  = ~ result__ready;
-  assign \$220  = result__valid & \$219 ;
-  assign \$221  = ~ \$220 ;
-  assign \$222  = s1_base + slot_r2_l1;
-  assign \$223  = \$222 [1:0] * 4'h8;
-  assign \$224  = \$223  + s1_w[141:139];
-  assign \$226  = $signed(s1_w[119:112]) * $signed(\$225 );
-  assign \$227  = ~ result__ready;
-  assign \$228  = result__valid & \$227 ;
-  assign \$229  = ~ \$228 ;
-  assign \$230  = s1_base + slot_r2_l1;
-  assign \$231  = \$230 [1:0] * 4'h8;
-  assign \$232  = \$231  + s1_w[141:139];
-  assign \$234  = $signed(s1_w[119:112]) * $signed(\$233 );
-  assign \$235  = ~ result__ready;
-  assign \$236  = result__valid & \$235 ;
-  assign \$237  = ~ \$236 ;
-  assign \$238  = s1_base + slot_r2_l2;
-  assign \$239  = \$238 [1:0] * 4'h8;
-  assign \$240  = \$239  + s1_w[144:142];
-  assign \$242  = $signed(s1_w[127:120]) * $signed(\$241 );
-  assign \$243  = ~ result__ready;
-  assign \$244  = result__valid & \$243 ;
-  assign \$245  = ~ \$244 ;
-  assign \$246  = s1_base + slot_r2_l2;
-  assign \$247  = \$246 [1:0] * 4'h8;
-  assign \$248  = \$247  + s1_w[144:142];
-  assign \$250  = $signed(s1_w[127:120]) * $signed(\$249 );
-  assign \$251  = ~ result__ready;
-  assign \$252  = result__valid & \$251 ;
-  assign \$253  = ~ \$252 ;
-  assign \$254  = s1_base + slot_r2_l3;
-  assign \$255  = \$254 [1:0] * 4'h8;
-  assign \$256  = \$255  + s1_w[147:145];
-  assign \$258  = $signed(s1_w[135:128]) * $signed(\$257 );
-  assign \$259  = ~ result__ready;
-  assign \$260  = result__valid & \$259 ;
-  assign \$261  = ~ \$260 ;
-  assign \$262  = s1_base + slot_r2_l3;
-  assign \$263  = \$262 [1:0] * 4'h8;
-  assign \$264  = \$263  + s1_w[147:145];
-  assign \$266  = $signed(s1_w[135:128]) * $signed(\$265 );
-  assign \$267  = ~ result__ready;
-  assign \$268  = result__valid & \$267 ;
-  assign \$269  = ~ \$268 ;
-  assign \$270  = s1_base + slot_r3_l0;
-  assign \$271  = \$270 [1:0] * 4'h8;
-  assign \$272  = \$271  + s1_w[190:188];
-  assign \$274  = $signed(s1_w[163:156]) * $signed(\$273 );
-  assign \$275  = ~ result__ready;
-  assign \$276  = result__valid & \$275 ;
-  assign \$277  = ~ \$276 ;
-  assign \$278  = s1_base + slot_r3_l0;
-  assign \$279  = \$278 [1:0] * 4'h8;
-  assign \$280  = \$279  + s1_w[190:188];
-  assign \$282  = $signed(s1_w[163:156]) * $signed(\$281 );
-  assign \$283  = ~ result__ready;
-  assign \$284  = result__valid & \$283 ;
-  assign \$285  = ~ \$284 ;
-  assign \$286  = s1_base + slot_r3_l1;
-  assign \$287  = \$286 [1:0] * 4'h8;
-  assign \$288  = \$287  + s1_w[193:191];
-  assign \$290  = $signed(s1_w[171:164]) * $signed(\$289 );
-  assign \$291  = ~ result__ready;
-  assign \$292  = result__valid & \$291 ;
-  assign \$293  = ~ \$292 ;
-  assign \$294  = s1_base + slot_r3_l1;
-  assign \$295  = \$294 [1:0] * 4'h8;
-  assign \$296  = \$295  + s1_w[193:191];
-  assign \$298  = $signed(s1_w[171:164]) * $signed(\$297 );
-  assign \$299  = ~ result__ready;
-  assign \$300  = result__valid & \$299 ;
-  assign \$301  = ~ \$300 ;
-  assign \$302  = s1_base + slot_r3_l2;
-  assign \$303  = \$302 [1:0] * 4'h8;
-  assign \$304  = \$303  + s1_w[196:194];
-  assign \$306  = $signed(s1_w[179:172]) * $signed(\$305 );
-  assign \$307  = ~ result__ready;
-  assign \$308  = result__valid & \$307 ;
-  assign \$309  = ~ \$308 ;
-  assign \$310  = s1_base + slot_r3_l2;
-  assign \$311  = \$310 [1:0] * 4'h8;
-  assign \$312  = \$311  + s1_w[196:194];
-  assign \$314  = $signed(s1_w[179:172]) * $signed(\$313 );
-  assign \$315  = ~ result__ready;
-  assign \$316  = result__valid & \$315 ;
-  assign \$317  = ~ \$316 ;
-  assign \$318  = s1_base + slot_r3_l3;
-  assign \$319  = \$318 [1:0] * 4'h8;
-  assign \$320  = \$319  + s1_w[199:197];
-  assign \$322  = $signed(s1_w[187:180]) * $signed(\$321 );
-  assign \$323  = ~ result__ready;
-  assign \$324  = result__valid & \$323 ;
-  assign \$325  = ~ \$324 ;
-  assign \$326  = s1_base + slot_r3_l3;
-  assign \$327  = \$326 [1:0] * 4'h8;
-  assign \$328  = \$327  + s1_w[199:197];
-  assign \$330  = $signed(s1_w[187:180]) * $signed(\$329 );
-  assign \$331  = ~ result__ready;
-  assign \$332  = result__valid & \$331 ;
-  assign \$333  = ~ \$332 ;
-  assign \$334  = \$signal$28  & s2_last;
-  assign \$335  = cfg__valid & cfg__ready;
-  assign \$336  = cfg__payload[13:8] * cfg__payload[7:5];
-  assign \$337  = act__valid & act__ready;
-  assign \$338  = tile_blocks - 1'h1;
-  assign \$339  = wblk == \$338 ;
-  assign load_done = \$337  & \$339 ;
-  assign \$340  = wsel ? 4'h8 : 4'h0;
-  assign \$342  = \$340  + \$341 ;
-  assign \$343  = act__valid & act__ready;
-  assign \$344  = ! wblk[1:0];
-  assign \$signature__en  = \$343  & \$344 ;
-  assign \$345  = wsel ? 4'h8 : 4'h0;
-  assign \$347  = \$345  + \$346 ;
-  assign \$348  = act__valid & act__ready;
-  assign \$349  = wblk[1:0] == 1'h1;
-  assign \$signature__en$62  = \$348  & \$349 ;
-  assign \$350  = wsel ? 4'h8 : 4'h0;
-  assign \$352  = \$350  + \$351 ;
-  assign \$353  = act__valid & act__ready;
-  assign \$354  = wblk[1:0] == 2'h2;
-  assign \$signature__en$65  = \$353  & \$354 ;
-  assign \$355  = wsel ? 4'h8 : 4'h0;
-  assign \$357  = \$355  + \$356 ;
-  assign \$358  = act__valid & act__ready;
-  assign \$359  = wblk[1:0] == 2'h3;
-  assign \$signature__en$68  = \$358  & \$359 ;
-  assign \$360  = ~ result__ready;
-  assign \$361  = result__valid & \$360 ;
-  assign \$362  = ~ \$361 ;
-  assign w__ready = can_compute & \$362 ;
-  assign \$363  = w__valid & w__ready;
-  assign \$364  = beats_per_group - 1'h1;
-  assign \$365  = beat == \$364 ;
-  assign \$367  = cfg[13:8] - 1'h1;
-  assign \$368  = group == \$367 ;
-  assign \$369  = \$366  & \$368 ;
-  assign \$370  = cfg[29:14] - 1'h1;
-  assign \$371  = batch == \$370 ;
-  assign \$372  = \$369  & \$371 ;
-  assign compute_done = \$363  & \$372 ;
-  assign \$373  = rsel ? 4'h8 : 4'h0;
-  assign \$375  = base[1:0] > 1'h0;
-  assign \$376  = \$374  + \$375 ;
-  assign \$377  = \$373  + \$376 ;
-  assign \$378  = ~ result__ready;
-  assign \$379  = result__valid & \$378 ;
-  assign \$signature__en$73  = ~ \$379 ;
-  assign \$380  = rsel ? 4'h8 : 4'h0;
-  assign \$382  = base[1:0] > 1'h1;
-  assign \$383  = \$381  + \$382 ;
-  assign \$384  = \$380  + \$383 ;
-  assign \$385  = ~ result__ready;
-  assign \$386  = result__valid & \$385 ;
-  assign \$signature__en$75  = ~ \$386 ;
-  assign \$387  = rsel ? 4'h8 : 4'h0;
-  assign \$389  = base[1:0] > 2'h2;
-  assign \$390  = \$388  + \$389 ;
-  assign \$391  = \$387  + \$390 ;
-  assign \$392  = ~ result__ready;
-  assign \$393  = result__valid & \$392 ;
-  assign \$signature__en$77  = ~ \$393 ;
-  assign \$394  = rsel ? 4'h8 : 4'h0;
-  assign \$396  = \$394  + \$395 ;
-  assign \$397  = ~ result__ready;
-  assign \$398  = result__valid & \$397 ;
-  assign \$signature__en$79  = ~ \$398 ;
-  assign \$399  = \$signal$29  ? 32'd0 : acc[31:0];
-  assign \$400  = $signed(1'h0) + $signed(s2_prod[15:0]);
-  assign \$401  = $signed(\$400 ) + $signed(s2_prod[47:32]);
-  assign \$402  = $signed(\$401 ) + $signed(s2_prod[79:64]);
-  assign \$403  = $signed(\$402 ) + $signed(s2_prod[111:96]);
-  assign \$404  = $signed(\$399 ) + $signed(\$403 );
-  assign \$405  = \$signal$29  ? 32'd0 : acc[63:32];
-  assign \$406  = $signed(1'h0) + $signed(s2_prod[31:16]);
-  assign \$407  = $signed(\$406 ) + $signed(s2_prod[63:48]);
-  assign \$408  = $signed(\$407 ) + $signed(s2_prod[95:80]);
-  assign \$409  = $signed(\$408 ) + $signed(s2_prod[127:112]);
-  assign \$410  = $signed(\$405 ) + $signed(\$409 );
-  assign \$411  = \$signal$29  ? 32'd0 : acc[95:64];
-  assign \$412  = $signed(1'h0) + $signed(s2_prod[143:128]);
-  assign \$413  = $signed(\$412 ) + $signed(s2_prod[175:160]);
-  assign \$414  = $signed(\$413 ) + $signed(s2_prod[207:192]);
-  assign \$415  = $signed(\$414 ) + $signed(s2_prod[239:224]);
-  assign \$416  = $signed(\$411 ) + $signed(\$415 );
-  assign \$417  = \$signal$29  ? 32'd0 : acc[127:96];
-  assign \$418  = $signed(1'h0) + $signed(s2_prod[159:144]);
-  assign \$419  = $signed(\$418 ) + $signed(s2_prod[191:176]);
-  assign \$420  = $signed(\$419 ) + $signed(s2_prod[223:208]);
-  assign \$421  = $signed(\$420 ) + $signed(s2_prod[255:240]);
-  assign \$422  = $signed(\$417 ) + $signed(\$421 );
-  assign \$423  = \$signal$29  ? 32'd0 : acc[159:128];
-  assign \$424  = $signed(1'h0) + $signed(s2_prod[271:256]);
-  assign \$425  = $signed(\$424 ) + $signed(s2_prod[303:288]);
-  assign \$426  = $signed(\$425 ) + $signed(s2_prod[335:320]);
-  assign \$427  = $signed(\$426 ) + $signed(s2_prod[367:352]);
-  assign \$428  = $signed(\$423 ) + $signed(\$427 );
-  assign \$429  = \$signal$29  ? 32'd0 : acc[191:160];
-  assign \$430  = $signed(1'h0) + $signed(s2_prod[287:272]);
-  assign \$431  = $signed(\$430 ) + $signed(s2_prod[319:304]);
-  assign \$432  = $signed(\$431 ) + $signed(s2_prod[351:336]);
-  assign \$433  = $signed(\$432 ) + $signed(s2_prod[383:368]);
-  assign \$434  = $signed(\$429 ) + $signed(\$433 );
-  assign \$435  = \$signal$29  ? 32'd0 : acc[223:192];
-  assign \$436  = $signed(1'h0) + $signed(s2_prod[399:384]);
-  assign \$437  = $signed(\$436 ) + $signed(s2_prod[431:416]);
-  assign \$438  = $signed(\$437 ) + $signed(s2_prod[463:448]);
-  assign \$439  = $signed(\$438 ) + $signed(s2_prod[495:480]);
-  assign \$440  = $signed(\$435 ) + $signed(\$439 );
-  assign \$441  = \$signal$29  ? 32'd0 : acc[255:224];
-  assign \$442  = $signed(1'h0) + $signed(s2_prod[415:400]);
-  assign \$443  = $signed(\$442 ) + $signed(s2_prod[447:432]);
-  assign \$444  = $signed(\$443 ) + $signed(s2_prod[479:464]);
-  assign \$445  = $signed(\$444 ) + $signed(s2_prod[511:496]);
-  assign \$446  = $signed(\$441 ) + $signed(\$445 );
-  assign \$447  = | wblk;
-  assign \$448  = busy | \$447 ;
-  assign \$449  = | beat;
-  assign \$450  = \$448  | \$449 ;
-  assign \$451  = | group;
-  assign \$452  = \$450  | \$451 ;
-  assign \$453  = | batch;
-  assign \$454  = \$452  | \$453 ;
-  assign \$455  = \$454  | \$signal ;
-  assign \$456  = \$455  | \$signal$28 ;
-  assign \$457  = \$456  | result__valid;
-  assign idle = ~ \$457 ;
-  assign \$458  = | wblk;
-  assign \$459  = busy | \$458 ;
-  assign \$460  = | beat;
-  assign \$461  = \$459  | \$460 ;
-  assign \$462  = | group;
-  assign \$463  = \$461  | \$462 ;
-  assign \$464  = | batch;
-  assign \$465  = \$463  | \$464 ;
-  assign \$466  = \$465  | \$signal ;
-  assign \$467  = \$466  | \$signal$28 ;
-  assign \$468  = \$467  | result__valid;
-  assign cfg__ready = ~ \$468 ;
+  assign \$184  = \$183  + s1_w[193:191];
+  assign \$186  = $signed(s1_w[171:164]) * $signed(\$185 );
+  assign \$187  = s1_base + slot_r3_l2;
+  assign \$188  = \$187 [1:0] * 4'h8;
+  assign \$189  = \$188  + s1_w[196:194];
+  assign \$191  = $signed(s1_w[179:172]) * $signed(\$190 );
+  assign \$192  = s1_base + slot_r3_l2;
+  assign \$193  = \$192 [1:0] * 4'h8;
+  assign \$194  = \$193  + s1_w[196:194];
+  assign \$196  = $signed(s1_w[179:172]) * $signed(\$195 );
+  assign \$197  = s1_base + slot_r3_l3;
+  assign \$198  = \$197 [1:0] * 4'h8;
+  assign \$199  = \$198  + s1_w[199:197];
+  assign \$201  = $signed(s1_w[187:180]) * $signed(\$200 );
+  assign \$202  = s1_base + slot_r3_l3;
+  assign \$203  = \$202 [1:0] * 4'h8;
+  assign \$204  = \$203  + s1_w[199:197];
+  assign \$206  = $signed(s1_w[187:180]) * $signed(\$205 );
+  assign \$207  = s2_first ? 32'd0 : acc[31:0];
+  assign \$208  = $signed(1'h0) + $signed(s2_products[15:0]);
+  assign \$209  = $signed(\$208 ) + $signed(s2_products[47:32]);
+  assign \$210  = $signed(\$209 ) + $signed(s2_products[79:64]);
+  assign \$211  = $signed(\$210 ) + $signed(s2_products[111:96]);
+  assign \$212  = $signed(\$207 ) + $signed(\$211 );
+  assign \$213  = s2_first ? 32'd0 : acc[63:32];
+  assign \$214  = $signed(1'h0) + $signed(s2_products[31:16]);
+  assign \$215  = $signed(\$214 ) + $signed(s2_products[63:48]);
+  assign \$216  = $signed(\$215 ) + $signed(s2_products[95:80]);
+  assign \$217  = $signed(\$216 ) + $signed(s2_products[127:112]);
+  assign \$218  = $signed(\$213 ) + $signed(\$217 );
+  assign \$219  = s2_first ? 32'd0 : acc[95:64];
+  assign \$220  = $signed(1'h0) + $signed(s2_products[143:128]);
+  assign \$221  = $signed(\$220 ) + $signed(s2_products[175:160]);
+  assign \$222  = $signed(\$221 ) + $signed(s2_products[207:192]);
+  assign \$223  = $signed(\$222 ) + $signed(s2_products[239:224]);
+  assign \$224  = $signed(\$219 ) + $signed(\$223 );
+  assign \$225  = s2_first ? 32'd0 : acc[127:96];
+  assign \$226  = $signed(1'h0) + $signed(s2_products[159:144]);
+  assign \$227  = $signed(\$226 ) + $signed(s2_products[191:176]);
+  assign \$228  = $signed(\$227 ) + $signed(s2_products[223:208]);
+  assign \$229  = $signed(\$228 ) + $signed(s2_products[255:240]);
+  assign \$230  = $signed(\$225 ) + $signed(\$229 );
+  assign \$231  = s2_first ? 32'd0 : acc[159:128];
+  assign \$232  = $signed(1'h0) + $signed(s2_products[271:256]);
+  assign \$233  = $signed(\$232 ) + $signed(s2_products[303:288]);
+  assign \$234  = $signed(\$233 ) + $signed(s2_products[335:320]);
+  assign \$235  = $signed(\$234 ) + $signed(s2_products[367:352]);
+  assign \$236  = $signed(\$231 ) + $signed(\$235 );
+  assign \$237  = s2_first ? 32'd0 : acc[191:160];
+  assign \$238  = $signed(1'h0) + $signed(s2_products[287:272]);
+  assign \$239  = $signed(\$238 ) + $signed(s2_products[319:304]);
+  assign \$240  = $signed(\$239 ) + $signed(s2_products[351:336]);
+  assign \$241  = $signed(\$240 ) + $signed(s2_products[383:368]);
+  assign \$242  = $signed(\$237 ) + $signed(\$241 );
+  assign \$243  = s2_first ? 32'd0 : acc[223:192];
+  assign \$244  = $signed(1'h0) + $signed(s2_products[399:384]);
+  assign \$245  = $signed(\$244 ) + $signed(s2_products[431:416]);
+  assign \$246  = $signed(\$245 ) + $signed(s2_products[463:448]);
+  assign \$247  = $signed(\$246 ) + $signed(s2_products[495:480]);
+  assign \$248  = $signed(\$243 ) + $signed(\$247 );
+  assign \$249  = s2_first ? 32'd0 : acc[255:224];
+  assign \$250  = $signed(1'h0) + $signed(s2_products[415:400]);
+  assign \$251  = $signed(\$250 ) + $signed(s2_products[447:432]);
+  assign \$252  = $signed(\$251 ) + $signed(s2_products[479:464]);
+  assign \$253  = $signed(\$252 ) + $signed(s2_products[511:496]);
+  assign \$254  = $signed(\$249 ) + $signed(\$253 );
+  assign \$255  = ~ result__ready;
+  assign stall = result__valid & \$255 ;
+  assign \$256  = | wblk;
+  assign \$257  = | beat;
+  assign \$258  = | group;
+  assign \$259  = | batch;
+  assign in_flight = | { result__valid, s2_valid, s1_valid, \$259 , \$258 , \$257 , \$256 , busy };
+  assign idle = ~ in_flight;
+  assign cfg__ready = ~ in_flight;
+  assign \$260  = cfg__payload[13:8] * cfg__payload[7:5];
+  assign \$262  = tile_blocks - 1'h1;
+  assign \$263  = wblk == \$262 ;
+  assign \$265  = wblk + 1'h1;
+  assign \$266  = \$264  ? 7'h00 : \$265 ;
+  assign \$268  = group_beats - 1'h1;
+  assign \$269  = beat == \$268 ;
+  assign \$271  = beat + 1'h1;
+  assign \$272  = \$270  ? 3'h0 : \$271 ;
+  assign \$273  = group_beats - 1'h1;
+  assign \$274  = beat == \$273 ;
+  assign \$276  = issue & \$275 ;
+  assign \$277  = group_beats - 1'h1;
+  assign \$278  = beat == \$277 ;
+  assign \$280  = cfg[13:8] - 1'h1;
+  assign \$281  = group == \$280 ;
+  assign \$282  = \$279  & \$281 ;
+  assign \$283  = group + 1'h1;
+  assign \$284  = \$282  ? 7'h00 : \$283 ;
+  assign \$285  = group_beats - 1'h1;
+  assign \$286  = beat == \$285 ;
+  assign \$288  = cfg[13:8] - 1'h1;
+  assign \$289  = group == \$288 ;
+  assign \$290  = \$287  & \$289 ;
+  assign \$291  = issue & \$290 ;
+  assign \$292  = group_beats - 1'h1;
+  assign \$293  = beat == \$292 ;
+  assign \$295  = cfg[13:8] - 1'h1;
+  assign \$296  = group == \$295 ;
+  assign \$297  = \$294  & \$296 ;
+  assign \$298  = cfg[29:14] - 1'h1;
+  assign \$299  = batch == \$298 ;
+  assign \$300  = \$297  & \$299 ;
+  assign \$301  = batch + 1'h1;
+  assign \$302  = \$300  ? 17'h00000 : \$301 ;
+  assign \$303  = group_beats - 1'h1;
+  assign \$304  = beat == \$303 ;
+  assign \$306  = cfg[13:8] - 1'h1;
+  assign \$307  = group == \$306 ;
+  assign \$308  = \$305  & \$307 ;
+  assign \$309  = issue & \$308 ;
+  assign \$310  = group_beats - 1'h1;
+  assign \$311  = beat == \$310 ;
+  assign \$313  = issue & \$312 ;
+  assign \$314  = base + cfg[7:5];
+  assign \$315  = ! beat;
+  assign \$316  = ! group;
+  assign \$317  = \$315  & \$316 ;
+  assign \$318  = group_beats - 1'h1;
+  assign \$319  = beat == \$318 ;
+  assign \$321  = cfg[13:8] - 1'h1;
+  assign \$322  = group == \$321 ;
+  assign \$323  = \$320  & \$322 ;
+  assign \$324  = s2_valid & s2_last;
   always @(posedge clk)
-    beat <= \$469 ;
+    tile_blocks <= \$325 ;
   always @(posedge clk)
-    group <= \$470 ;
+    group_beats <= \$326 ;
   always @(posedge clk)
-    batch <= \$471 ;
+    wblk <= \$327 ;
   always @(posedge clk)
-    base <= \$472 ;
+    beat <= \$328 ;
   always @(posedge clk)
-    wblk <= \$473 ;
+    group <= \$329 ;
   always @(posedge clk)
-    \$signal  <= \$474 ;
+    batch <= \$330 ;
   always @(posedge clk)
-    \$signal$24  <= \$475 ;
+    base <= \$331 ;
   always @(posedge clk)
-    s1_last <= \$476 ;
+    s1_valid <= \$332 ;
   always @(posedge clk)
-    s1_w <= \$477 ;
+    s1_first <= \$333 ;
+  always @(posedge clk)
+    s1_last <= \$334 ;
+  always @(posedge clk)
+    s1_w <= \$335 ;
+  always @(posedge clk)
+    s1_base <= \$336 ;
+  always @(posedge clk)
+    s2_valid <= \$337 ;
+  always @(posedge clk)
+    s2_first <= \$338 ;
+  always @(posedge clk)
+    s2_last <= \$339 ;
+  always @(posedge clk)
+    s2_products <= \$340 ;
+  always @(posedge clk)
+    acc <= \$341 ;
+  always @(posedge clk)
+    result__valid <= \$342 ;
+  always @(posedge clk)
+    result__payload <= \$343 ;
+  always @(posedge clk)
+    cfg <= \$344 ;
   \highlight_h8.halves  halves (
     .busy(busy),
     .can_compute(can_compute),
@@ -1634,237 +1404,2243 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = s1_base;
-    if (\$61 ) begin
-      \$478  = base[1:0];
-    end
-    if (rst) begin
-      \$478  = 2'h0;
-    end
+    \$50  = 8'h00;
+    casez (\$49 )
+      7'h00:
+          \$50  = \$signature__data$58 [7:0];
+      7'h01:
+          \$50  = \$signature__data$58 [23:16];
+      7'h02:
+          \$50  = \$signature__data$58 [39:32];
+      7'h03:
+          \$50  = \$signature__data$58 [55:48];
+      7'h04:
+          \$50  = \$signature__data$58 [71:64];
+      7'h05:
+          \$50  = \$signature__data$58 [87:80];
+      7'h06:
+          \$50  = \$signature__data$58 [103:96];
+      7'h07:
+          \$50  = \$signature__data$58 [119:112];
+      7'h08:
+          \$50  = \$signature__data$59 [7:0];
+      7'h09:
+          \$50  = \$signature__data$59 [23:16];
+      7'h0a:
+          \$50  = \$signature__data$59 [39:32];
+      7'h0b:
+          \$50  = \$signature__data$59 [55:48];
+      7'h0c:
+          \$50  = \$signature__data$59 [71:64];
+      7'h0d:
+          \$50  = \$signature__data$59 [87:80];
+      7'h0e:
+          \$50  = \$signature__data$59 [103:96];
+      7'h0f:
+          \$50  = \$signature__data$59 [119:112];
+      7'h10:
+          \$50  = \$signature__data$60 [7:0];
+      7'h11:
+          \$50  = \$signature__data$60 [23:16];
+      7'h12:
+          \$50  = \$signature__data$60 [39:32];
+      7'h13:
+          \$50  = \$signature__data$60 [55:48];
+      7'h14:
+          \$50  = \$signature__data$60 [71:64];
+      7'h15:
+          \$50  = \$signature__data$60 [87:80];
+      7'h16:
+          \$50  = \$signature__data$60 [103:96];
+      7'h17:
+          \$50  = \$signature__data$60 [119:112];
+      7'h18:
+          \$50  = \$signature__data$61 [7:0];
+      7'h19:
+          \$50  = \$signature__data$61 [23:16];
+      7'h1a:
+          \$50  = \$signature__data$61 [39:32];
+      7'h1b:
+          \$50  = \$signature__data$61 [55:48];
+      7'h1c:
+          \$50  = \$signature__data$61 [71:64];
+      7'h1d:
+          \$50  = \$signature__data$61 [87:80];
+      7'h1e:
+          \$50  = \$signature__data$61 [103:96];
+      7'h1f:
+          \$50  = \$signature__data$61 [119:112];
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = \$signal$28 ;
-    if (\$74 ) begin
-      \$479  = \$signal ;
-    end
-    if (rst) begin
-      \$479  = 1'h0;
-    end
+    \$55  = 8'h00;
+    casez (\$54 )
+      7'h00:
+          \$55  = \$signature__data$58 [15:8];
+      7'h01:
+          \$55  = \$signature__data$58 [31:24];
+      7'h02:
+          \$55  = \$signature__data$58 [47:40];
+      7'h03:
+          \$55  = \$signature__data$58 [63:56];
+      7'h04:
+          \$55  = \$signature__data$58 [79:72];
+      7'h05:
+          \$55  = \$signature__data$58 [95:88];
+      7'h06:
+          \$55  = \$signature__data$58 [111:104];
+      7'h07:
+          \$55  = \$signature__data$58 [127:120];
+      7'h08:
+          \$55  = \$signature__data$59 [15:8];
+      7'h09:
+          \$55  = \$signature__data$59 [31:24];
+      7'h0a:
+          \$55  = \$signature__data$59 [47:40];
+      7'h0b:
+          \$55  = \$signature__data$59 [63:56];
+      7'h0c:
+          \$55  = \$signature__data$59 [79:72];
+      7'h0d:
+          \$55  = \$signature__data$59 [95:88];
+      7'h0e:
+          \$55  = \$signature__data$59 [111:104];
+      7'h0f:
+          \$55  = \$signature__data$59 [127:120];
+      7'h10:
+          \$55  = \$signature__data$60 [15:8];
+      7'h11:
+          \$55  = \$signature__data$60 [31:24];
+      7'h12:
+          \$55  = \$signature__data$60 [47:40];
+      7'h13:
+          \$55  = \$signature__data$60 [63:56];
+      7'h14:
+          \$55  = \$signature__data$60 [79:72];
+      7'h15:
+          \$55  = \$signature__data$60 [95:88];
+      7'h16:
+          \$55  = \$signature__data$60 [111:104];
+      7'h17:
+          \$55  = \$signature__data$60 [127:120];
+      7'h18:
+          \$55  = \$signature__data$61 [15:8];
+      7'h19:
+          \$55  = \$signature__data$61 [31:24];
+      7'h1a:
+          \$55  = \$signature__data$61 [47:40];
+      7'h1b:
+          \$55  = \$signature__data$61 [63:56];
+      7'h1c:
+          \$55  = \$signature__data$61 [79:72];
+      7'h1d:
+          \$55  = \$signature__data$61 [95:88];
+      7'h1e:
+          \$55  = \$signature__data$61 [111:104];
+      7'h1f:
+          \$55  = \$signature__data$61 [127:120];
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = \$signal$29 ;
-    if (\$74 ) begin
-      \$480  = \$signal$24 ;
-    end
-    if (rst) begin
-      \$480  = 1'h0;
-    end
+    \$60  = 8'h00;
+    casez (\$59 )
+      7'h00:
+          \$60  = \$signature__data$58 [7:0];
+      7'h01:
+          \$60  = \$signature__data$58 [23:16];
+      7'h02:
+          \$60  = \$signature__data$58 [39:32];
+      7'h03:
+          \$60  = \$signature__data$58 [55:48];
+      7'h04:
+          \$60  = \$signature__data$58 [71:64];
+      7'h05:
+          \$60  = \$signature__data$58 [87:80];
+      7'h06:
+          \$60  = \$signature__data$58 [103:96];
+      7'h07:
+          \$60  = \$signature__data$58 [119:112];
+      7'h08:
+          \$60  = \$signature__data$59 [7:0];
+      7'h09:
+          \$60  = \$signature__data$59 [23:16];
+      7'h0a:
+          \$60  = \$signature__data$59 [39:32];
+      7'h0b:
+          \$60  = \$signature__data$59 [55:48];
+      7'h0c:
+          \$60  = \$signature__data$59 [71:64];
+      7'h0d:
+          \$60  = \$signature__data$59 [87:80];
+      7'h0e:
+          \$60  = \$signature__data$59 [103:96];
+      7'h0f:
+          \$60  = \$signature__data$59 [119:112];
+      7'h10:
+          \$60  = \$signature__data$60 [7:0];
+      7'h11:
+          \$60  = \$signature__data$60 [23:16];
+      7'h12:
+          \$60  = \$signature__data$60 [39:32];
+      7'h13:
+          \$60  = \$signature__data$60 [55:48];
+      7'h14:
+          \$60  = \$signature__data$60 [71:64];
+      7'h15:
+          \$60  = \$signature__data$60 [87:80];
+      7'h16:
+          \$60  = \$signature__data$60 [103:96];
+      7'h17:
+          \$60  = \$signature__data$60 [119:112];
+      7'h18:
+          \$60  = \$signature__data$61 [7:0];
+      7'h19:
+          \$60  = \$signature__data$61 [23:16];
+      7'h1a:
+          \$60  = \$signature__data$61 [39:32];
+      7'h1b:
+          \$60  = \$signature__data$61 [55:48];
+      7'h1c:
+          \$60  = \$signature__data$61 [71:64];
+      7'h1d:
+          \$60  = \$signature__data$61 [87:80];
+      7'h1e:
+          \$60  = \$signature__data$61 [103:96];
+      7'h1f:
+          \$60  = \$signature__data$61 [119:112];
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = s2_last;
-    if (\$74 ) begin
-      \$481  = s1_last;
-    end
-    if (rst) begin
-      \$481  = 1'h0;
-    end
+    \$65  = 8'h00;
+    casez (\$64 )
+      7'h00:
+          \$65  = \$signature__data$58 [15:8];
+      7'h01:
+          \$65  = \$signature__data$58 [31:24];
+      7'h02:
+          \$65  = \$signature__data$58 [47:40];
+      7'h03:
+          \$65  = \$signature__data$58 [63:56];
+      7'h04:
+          \$65  = \$signature__data$58 [79:72];
+      7'h05:
+          \$65  = \$signature__data$58 [95:88];
+      7'h06:
+          \$65  = \$signature__data$58 [111:104];
+      7'h07:
+          \$65  = \$signature__data$58 [127:120];
+      7'h08:
+          \$65  = \$signature__data$59 [15:8];
+      7'h09:
+          \$65  = \$signature__data$59 [31:24];
+      7'h0a:
+          \$65  = \$signature__data$59 [47:40];
+      7'h0b:
+          \$65  = \$signature__data$59 [63:56];
+      7'h0c:
+          \$65  = \$signature__data$59 [79:72];
+      7'h0d:
+          \$65  = \$signature__data$59 [95:88];
+      7'h0e:
+          \$65  = \$signature__data$59 [111:104];
+      7'h0f:
+          \$65  = \$signature__data$59 [127:120];
+      7'h10:
+          \$65  = \$signature__data$60 [15:8];
+      7'h11:
+          \$65  = \$signature__data$60 [31:24];
+      7'h12:
+          \$65  = \$signature__data$60 [47:40];
+      7'h13:
+          \$65  = \$signature__data$60 [63:56];
+      7'h14:
+          \$65  = \$signature__data$60 [79:72];
+      7'h15:
+          \$65  = \$signature__data$60 [95:88];
+      7'h16:
+          \$65  = \$signature__data$60 [111:104];
+      7'h17:
+          \$65  = \$signature__data$60 [127:120];
+      7'h18:
+          \$65  = \$signature__data$61 [15:8];
+      7'h19:
+          \$65  = \$signature__data$61 [31:24];
+      7'h1a:
+          \$65  = \$signature__data$61 [47:40];
+      7'h1b:
+          \$65  = \$signature__data$61 [63:56];
+      7'h1c:
+          \$65  = \$signature__data$61 [79:72];
+      7'h1d:
+          \$65  = \$signature__data$61 [95:88];
+      7'h1e:
+          \$65  = \$signature__data$61 [111:104];
+      7'h1f:
+          \$65  = \$signature__data$61 [127:120];
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = s2_prod;
-    if (\$77 ) begin
-      \$482 [15:0] = \$82 ;
-    end
-    if (\$85 ) begin
-      \$482 [31:16] = \$90 ;
-    end
-    if (\$93 ) begin
-      \$482 [47:32] = \$98 ;
-    end
-    if (\$101 ) begin
-      \$482 [63:48] = \$106 ;
-    end
-    if (\$109 ) begin
-      \$482 [79:64] = \$114 ;
-    end
-    if (\$117 ) begin
-      \$482 [95:80] = \$122 ;
-    end
-    if (\$125 ) begin
-      \$482 [111:96] = \$130 ;
-    end
-    if (\$133 ) begin
-      \$482 [127:112] = \$138 ;
-    end
-    if (\$141 ) begin
-      \$482 [143:128] = \$146 ;
-    end
-    if (\$149 ) begin
-      \$482 [159:144] = \$154 ;
-    end
-    if (\$157 ) begin
-      \$482 [175:160] = \$162 ;
-    end
-    if (\$165 ) begin
-      \$482 [191:176] = \$170 ;
-    end
-    if (\$173 ) begin
-      \$482 [207:192] = \$178 ;
-    end
-    if (\$181 ) begin
-      \$482 [223:208] = \$186 ;
-    end
-    if (\$189 ) begin
-      \$482 [239:224] = \$194 ;
-    end
-    if (\$197 ) begin
-      \$482 [255:240] = \$202 ;
-    end
-    if (\$205 ) begin
-      \$482 [271:256] = \$210 ;
-    end
-    if (\$213 ) begin
-      \$482 [287:272] = \$218 ;
-    end
-    if (\$221 ) begin
-      \$482 [303:288] = \$226 ;
-    end
-    if (\$229 ) begin
-      \$482 [319:304] = \$234 ;
-    end
-    if (\$237 ) begin
-      \$482 [335:320] = \$242 ;
-    end
-    if (\$245 ) begin
-      \$482 [351:336] = \$250 ;
-    end
-    if (\$253 ) begin
-      \$482 [367:352] = \$258 ;
-    end
-    if (\$261 ) begin
-      \$482 [383:368] = \$266 ;
-    end
-    if (\$269 ) begin
-      \$482 [399:384] = \$274 ;
-    end
-    if (\$277 ) begin
-      \$482 [415:400] = \$282 ;
-    end
-    if (\$285 ) begin
-      \$482 [431:416] = \$290 ;
-    end
-    if (\$293 ) begin
-      \$482 [447:432] = \$298 ;
-    end
-    if (\$301 ) begin
-      \$482 [463:448] = \$306 ;
-    end
-    if (\$309 ) begin
-      \$482 [479:464] = \$314 ;
-    end
-    if (\$317 ) begin
-      \$482 [495:480] = \$322 ;
-    end
-    if (\$325 ) begin
-      \$482 [511:496] = \$330 ;
-    end
-    if (rst) begin
-      \$482  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
+    \$70  = 8'h00;
+    casez (\$69 )
+      7'h00:
+          \$70  = \$signature__data$58 [7:0];
+      7'h01:
+          \$70  = \$signature__data$58 [23:16];
+      7'h02:
+          \$70  = \$signature__data$58 [39:32];
+      7'h03:
+          \$70  = \$signature__data$58 [55:48];
+      7'h04:
+          \$70  = \$signature__data$58 [71:64];
+      7'h05:
+          \$70  = \$signature__data$58 [87:80];
+      7'h06:
+          \$70  = \$signature__data$58 [103:96];
+      7'h07:
+          \$70  = \$signature__data$58 [119:112];
+      7'h08:
+          \$70  = \$signature__data$59 [7:0];
+      7'h09:
+          \$70  = \$signature__data$59 [23:16];
+      7'h0a:
+          \$70  = \$signature__data$59 [39:32];
+      7'h0b:
+          \$70  = \$signature__data$59 [55:48];
+      7'h0c:
+          \$70  = \$signature__data$59 [71:64];
+      7'h0d:
+          \$70  = \$signature__data$59 [87:80];
+      7'h0e:
+          \$70  = \$signature__data$59 [103:96];
+      7'h0f:
+          \$70  = \$signature__data$59 [119:112];
+      7'h10:
+          \$70  = \$signature__data$60 [7:0];
+      7'h11:
+          \$70  = \$signature__data$60 [23:16];
+      7'h12:
+          \$70  = \$signature__data$60 [39:32];
+      7'h13:
+          \$70  = \$signature__data$60 [55:48];
+      7'h14:
+          \$70  = \$signature__data$60 [71:64];
+      7'h15:
+          \$70  = \$signature__data$60 [87:80];
+      7'h16:
+          \$70  = \$signature__data$60 [103:96];
+      7'h17:
+          \$70  = \$signature__data$60 [119:112];
+      7'h18:
+          \$70  = \$signature__data$61 [7:0];
+      7'h19:
+          \$70  = \$signature__data$61 [23:16];
+      7'h1a:
+          \$70  = \$signature__data$61 [39:32];
+      7'h1b:
+          \$70  = \$signature__data$61 [55:48];
+      7'h1c:
+          \$70  = \$signature__data$61 [71:64];
+      7'h1d:
+          \$70  = \$signature__data$61 [87:80];
+      7'h1e:
+          \$70  = \$signature__data$61 [103:96];
+      7'h1f:
+          \$70  = \$signature__data$61 [119:112];
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = acc;
-    if (\$333 ) begin
-      if (\$signal$28 ) begin
-        \$483  = new_acc;
-      end
-    end
-    if (rst) begin
-      \$483  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
+    \$75  = 8'h00;
+    casez (\$74 )
+      7'h00:
+          \$75  = \$signature__data$58 [15:8];
+      7'h01:
+          \$75  = \$signature__data$58 [31:24];
+      7'h02:
+          \$75  = \$signature__data$58 [47:40];
+      7'h03:
+          \$75  = \$signature__data$58 [63:56];
+      7'h04:
+          \$75  = \$signature__data$58 [79:72];
+      7'h05:
+          \$75  = \$signature__data$58 [95:88];
+      7'h06:
+          \$75  = \$signature__data$58 [111:104];
+      7'h07:
+          \$75  = \$signature__data$58 [127:120];
+      7'h08:
+          \$75  = \$signature__data$59 [15:8];
+      7'h09:
+          \$75  = \$signature__data$59 [31:24];
+      7'h0a:
+          \$75  = \$signature__data$59 [47:40];
+      7'h0b:
+          \$75  = \$signature__data$59 [63:56];
+      7'h0c:
+          \$75  = \$signature__data$59 [79:72];
+      7'h0d:
+          \$75  = \$signature__data$59 [95:88];
+      7'h0e:
+          \$75  = \$signature__data$59 [111:104];
+      7'h0f:
+          \$75  = \$signature__data$59 [127:120];
+      7'h10:
+          \$75  = \$signature__data$60 [15:8];
+      7'h11:
+          \$75  = \$signature__data$60 [31:24];
+      7'h12:
+          \$75  = \$signature__data$60 [47:40];
+      7'h13:
+          \$75  = \$signature__data$60 [63:56];
+      7'h14:
+          \$75  = \$signature__data$60 [79:72];
+      7'h15:
+          \$75  = \$signature__data$60 [95:88];
+      7'h16:
+          \$75  = \$signature__data$60 [111:104];
+      7'h17:
+          \$75  = \$signature__data$60 [127:120];
+      7'h18:
+          \$75  = \$signature__data$61 [15:8];
+      7'h19:
+          \$75  = \$signature__data$61 [31:24];
+      7'h1a:
+          \$75  = \$signature__data$61 [47:40];
+      7'h1b:
+          \$75  = \$signature__data$61 [63:56];
+      7'h1c:
+          \$75  = \$signature__data$61 [79:72];
+      7'h1d:
+          \$75  = \$signature__data$61 [95:88];
+      7'h1e:
+          \$75  = \$signature__data$61 [111:104];
+      7'h1f:
+          \$75  = \$signature__data$61 [127:120];
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = result__valid;
-    if (\$333 ) begin
-      \$484  = \$334 ;
-    end
-    if (rst) begin
-      \$484  = 1'h0;
-    end
+    \$80  = 8'h00;
+    casez (\$79 )
+      7'h00:
+          \$80  = \$signature__data$58 [7:0];
+      7'h01:
+          \$80  = \$signature__data$58 [23:16];
+      7'h02:
+          \$80  = \$signature__data$58 [39:32];
+      7'h03:
+          \$80  = \$signature__data$58 [55:48];
+      7'h04:
+          \$80  = \$signature__data$58 [71:64];
+      7'h05:
+          \$80  = \$signature__data$58 [87:80];
+      7'h06:
+          \$80  = \$signature__data$58 [103:96];
+      7'h07:
+          \$80  = \$signature__data$58 [119:112];
+      7'h08:
+          \$80  = \$signature__data$59 [7:0];
+      7'h09:
+          \$80  = \$signature__data$59 [23:16];
+      7'h0a:
+          \$80  = \$signature__data$59 [39:32];
+      7'h0b:
+          \$80  = \$signature__data$59 [55:48];
+      7'h0c:
+          \$80  = \$signature__data$59 [71:64];
+      7'h0d:
+          \$80  = \$signature__data$59 [87:80];
+      7'h0e:
+          \$80  = \$signature__data$59 [103:96];
+      7'h0f:
+          \$80  = \$signature__data$59 [119:112];
+      7'h10:
+          \$80  = \$signature__data$60 [7:0];
+      7'h11:
+          \$80  = \$signature__data$60 [23:16];
+      7'h12:
+          \$80  = \$signature__data$60 [39:32];
+      7'h13:
+          \$80  = \$signature__data$60 [55:48];
+      7'h14:
+          \$80  = \$signature__data$60 [71:64];
+      7'h15:
+          \$80  = \$signature__data$60 [87:80];
+      7'h16:
+          \$80  = \$signature__data$60 [103:96];
+      7'h17:
+          \$80  = \$signature__data$60 [119:112];
+      7'h18:
+          \$80  = \$signature__data$61 [7:0];
+      7'h19:
+          \$80  = \$signature__data$61 [23:16];
+      7'h1a:
+          \$80  = \$signature__data$61 [39:32];
+      7'h1b:
+          \$80  = \$signature__data$61 [55:48];
+      7'h1c:
+          \$80  = \$signature__data$61 [71:64];
+      7'h1d:
+          \$80  = \$signature__data$61 [87:80];
+      7'h1e:
+          \$80  = \$signature__data$61 [103:96];
+      7'h1f:
+          \$80  = \$signature__data$61 [119:112];
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = result__payload;
-    if (\$333 ) begin
-      \$485  = new_acc;
-    end
-    if (rst) begin
-      \$485  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
+    \$85  = 8'h00;
+    casez (\$84 )
+      7'h00:
+          \$85  = \$signature__data$58 [15:8];
+      7'h01:
+          \$85  = \$signature__data$58 [31:24];
+      7'h02:
+          \$85  = \$signature__data$58 [47:40];
+      7'h03:
+          \$85  = \$signature__data$58 [63:56];
+      7'h04:
+          \$85  = \$signature__data$58 [79:72];
+      7'h05:
+          \$85  = \$signature__data$58 [95:88];
+      7'h06:
+          \$85  = \$signature__data$58 [111:104];
+      7'h07:
+          \$85  = \$signature__data$58 [127:120];
+      7'h08:
+          \$85  = \$signature__data$59 [15:8];
+      7'h09:
+          \$85  = \$signature__data$59 [31:24];
+      7'h0a:
+          \$85  = \$signature__data$59 [47:40];
+      7'h0b:
+          \$85  = \$signature__data$59 [63:56];
+      7'h0c:
+          \$85  = \$signature__data$59 [79:72];
+      7'h0d:
+          \$85  = \$signature__data$59 [95:88];
+      7'h0e:
+          \$85  = \$signature__data$59 [111:104];
+      7'h0f:
+          \$85  = \$signature__data$59 [127:120];
+      7'h10:
+          \$85  = \$signature__data$60 [15:8];
+      7'h11:
+          \$85  = \$signature__data$60 [31:24];
+      7'h12:
+          \$85  = \$signature__data$60 [47:40];
+      7'h13:
+          \$85  = \$signature__data$60 [63:56];
+      7'h14:
+          \$85  = \$signature__data$60 [79:72];
+      7'h15:
+          \$85  = \$signature__data$60 [95:88];
+      7'h16:
+          \$85  = \$signature__data$60 [111:104];
+      7'h17:
+          \$85  = \$signature__data$60 [127:120];
+      7'h18:
+          \$85  = \$signature__data$61 [15:8];
+      7'h19:
+          \$85  = \$signature__data$61 [31:24];
+      7'h1a:
+          \$85  = \$signature__data$61 [47:40];
+      7'h1b:
+          \$85  = \$signature__data$61 [63:56];
+      7'h1c:
+          \$85  = \$signature__data$61 [79:72];
+      7'h1d:
+          \$85  = \$signature__data$61 [95:88];
+      7'h1e:
+          \$85  = \$signature__data$61 [111:104];
+      7'h1f:
+          \$85  = \$signature__data$61 [127:120];
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = cfg;
-    if (\$335 ) begin
-      \$486  = cfg__payload;
-    end
-    if (rst) begin
-      \$486  = 30'h00000000;
-    end
+    \$90  = 8'h00;
+    casez (\$89 )
+      7'h00:
+          \$90  = \$signature__data$58 [7:0];
+      7'h01:
+          \$90  = \$signature__data$58 [23:16];
+      7'h02:
+          \$90  = \$signature__data$58 [39:32];
+      7'h03:
+          \$90  = \$signature__data$58 [55:48];
+      7'h04:
+          \$90  = \$signature__data$58 [71:64];
+      7'h05:
+          \$90  = \$signature__data$58 [87:80];
+      7'h06:
+          \$90  = \$signature__data$58 [103:96];
+      7'h07:
+          \$90  = \$signature__data$58 [119:112];
+      7'h08:
+          \$90  = \$signature__data$59 [7:0];
+      7'h09:
+          \$90  = \$signature__data$59 [23:16];
+      7'h0a:
+          \$90  = \$signature__data$59 [39:32];
+      7'h0b:
+          \$90  = \$signature__data$59 [55:48];
+      7'h0c:
+          \$90  = \$signature__data$59 [71:64];
+      7'h0d:
+          \$90  = \$signature__data$59 [87:80];
+      7'h0e:
+          \$90  = \$signature__data$59 [103:96];
+      7'h0f:
+          \$90  = \$signature__data$59 [119:112];
+      7'h10:
+          \$90  = \$signature__data$60 [7:0];
+      7'h11:
+          \$90  = \$signature__data$60 [23:16];
+      7'h12:
+          \$90  = \$signature__data$60 [39:32];
+      7'h13:
+          \$90  = \$signature__data$60 [55:48];
+      7'h14:
+          \$90  = \$signature__data$60 [71:64];
+      7'h15:
+          \$90  = \$signature__data$60 [87:80];
+      7'h16:
+          \$90  = \$signature__data$60 [103:96];
+      7'h17:
+          \$90  = \$signature__data$60 [119:112];
+      7'h18:
+          \$90  = \$signature__data$61 [7:0];
+      7'h19:
+          \$90  = \$signature__data$61 [23:16];
+      7'h1a:
+          \$90  = \$signature__data$61 [39:32];
+      7'h1b:
+          \$90  = \$signature__data$61 [55:48];
+      7'h1c:
+          \$90  = \$signature__data$61 [71:64];
+      7'h1d:
+          \$90  = \$signature__data$61 [87:80];
+      7'h1e:
+          \$90  = \$signature__data$61 [103:96];
+      7'h1f:
+          \$90  = \$signature__data$61 [119:112];
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = tile_blocks;
-    if (\$335 ) begin
-      \$487  = \$336 [5:0];
-    end
-    if (rst) begin
-      \$487  = 6'h00;
-    end
+    \$95  = 8'h00;
+    casez (\$94 )
+      7'h00:
+          \$95  = \$signature__data$58 [15:8];
+      7'h01:
+          \$95  = \$signature__data$58 [31:24];
+      7'h02:
+          \$95  = \$signature__data$58 [47:40];
+      7'h03:
+          \$95  = \$signature__data$58 [63:56];
+      7'h04:
+          \$95  = \$signature__data$58 [79:72];
+      7'h05:
+          \$95  = \$signature__data$58 [95:88];
+      7'h06:
+          \$95  = \$signature__data$58 [111:104];
+      7'h07:
+          \$95  = \$signature__data$58 [127:120];
+      7'h08:
+          \$95  = \$signature__data$59 [15:8];
+      7'h09:
+          \$95  = \$signature__data$59 [31:24];
+      7'h0a:
+          \$95  = \$signature__data$59 [47:40];
+      7'h0b:
+          \$95  = \$signature__data$59 [63:56];
+      7'h0c:
+          \$95  = \$signature__data$59 [79:72];
+      7'h0d:
+          \$95  = \$signature__data$59 [95:88];
+      7'h0e:
+          \$95  = \$signature__data$59 [111:104];
+      7'h0f:
+          \$95  = \$signature__data$59 [127:120];
+      7'h10:
+          \$95  = \$signature__data$60 [15:8];
+      7'h11:
+          \$95  = \$signature__data$60 [31:24];
+      7'h12:
+          \$95  = \$signature__data$60 [47:40];
+      7'h13:
+          \$95  = \$signature__data$60 [63:56];
+      7'h14:
+          \$95  = \$signature__data$60 [79:72];
+      7'h15:
+          \$95  = \$signature__data$60 [95:88];
+      7'h16:
+          \$95  = \$signature__data$60 [111:104];
+      7'h17:
+          \$95  = \$signature__data$60 [127:120];
+      7'h18:
+          \$95  = \$signature__data$61 [15:8];
+      7'h19:
+          \$95  = \$signature__data$61 [31:24];
+      7'h1a:
+          \$95  = \$signature__data$61 [47:40];
+      7'h1b:
+          \$95  = \$signature__data$61 [63:56];
+      7'h1c:
+          \$95  = \$signature__data$61 [79:72];
+      7'h1d:
+          \$95  = \$signature__data$61 [95:88];
+      7'h1e:
+          \$95  = \$signature__data$61 [111:104];
+      7'h1f:
+          \$95  = \$signature__data$61 [127:120];
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = beats_per_group;
-    if (\$335 ) begin
-      casez (cfg__payload[2:0])
-        3'h1:
-            casez (cfg__payload[4:3])
-              2'h1:
-                  \$488  = 2'h1;
-              2'h2:
-                  \$488  = 2'h1;
-            endcase
-        3'h2:
-            casez (cfg__payload[4:3])
-              2'h1:
-                  \$488  = 2'h1;
-              2'h2:
-                  \$488  = 2'h1;
-            endcase
-        3'h3:
-            casez (cfg__payload[4:3])
-              2'h1:
-                  \$488  = 2'h1;
-              2'h2:
-                  \$488  = 2'h2;
-            endcase
-        3'h4:
-            casez (cfg__payload[4:3])
-              2'h1:
-                  \$488  = 2'h1;
-              2'h2:
-                  \$488  = 2'h2;
-            endcase
-      endcase
-    end
-    if (rst) begin
-      \$488  = 2'h0;
-    end
+    \$100  = 8'h00;
+    casez (\$99 )
+      7'h00:
+          \$100  = \$signature__data$58 [7:0];
+      7'h01:
+          \$100  = \$signature__data$58 [23:16];
+      7'h02:
+          \$100  = \$signature__data$58 [39:32];
+      7'h03:
+          \$100  = \$signature__data$58 [55:48];
+      7'h04:
+          \$100  = \$signature__data$58 [71:64];
+      7'h05:
+          \$100  = \$signature__data$58 [87:80];
+      7'h06:
+          \$100  = \$signature__data$58 [103:96];
+      7'h07:
+          \$100  = \$signature__data$58 [119:112];
+      7'h08:
+          \$100  = \$signature__data$59 [7:0];
+      7'h09:
+          \$100  = \$signature__data$59 [23:16];
+      7'h0a:
+          \$100  = \$signature__data$59 [39:32];
+      7'h0b:
+          \$100  = \$signature__data$59 [55:48];
+      7'h0c:
+          \$100  = \$signature__data$59 [71:64];
+      7'h0d:
+          \$100  = \$signature__data$59 [87:80];
+      7'h0e:
+          \$100  = \$signature__data$59 [103:96];
+      7'h0f:
+          \$100  = \$signature__data$59 [119:112];
+      7'h10:
+          \$100  = \$signature__data$60 [7:0];
+      7'h11:
+          \$100  = \$signature__data$60 [23:16];
+      7'h12:
+          \$100  = \$signature__data$60 [39:32];
+      7'h13:
+          \$100  = \$signature__data$60 [55:48];
+      7'h14:
+          \$100  = \$signature__data$60 [71:64];
+      7'h15:
+          \$100  = \$signature__data$60 [87:80];
+      7'h16:
+          \$100  = \$signature__data$60 [103:96];
+      7'h17:
+          \$100  = \$signature__data$60 [119:112];
+      7'h18:
+          \$100  = \$signature__data$61 [7:0];
+      7'h19:
+          \$100  = \$signature__data$61 [23:16];
+      7'h1a:
+          \$100  = \$signature__data$61 [39:32];
+      7'h1b:
+          \$100  = \$signature__data$61 [55:48];
+      7'h1c:
+          \$100  = \$signature__data$61 [71:64];
+      7'h1d:
+          \$100  = \$signature__data$61 [87:80];
+      7'h1e:
+          \$100  = \$signature__data$61 [103:96];
+      7'h1f:
+          \$100  = \$signature__data$61 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$105  = 8'h00;
+    casez (\$104 )
+      7'h00:
+          \$105  = \$signature__data$58 [15:8];
+      7'h01:
+          \$105  = \$signature__data$58 [31:24];
+      7'h02:
+          \$105  = \$signature__data$58 [47:40];
+      7'h03:
+          \$105  = \$signature__data$58 [63:56];
+      7'h04:
+          \$105  = \$signature__data$58 [79:72];
+      7'h05:
+          \$105  = \$signature__data$58 [95:88];
+      7'h06:
+          \$105  = \$signature__data$58 [111:104];
+      7'h07:
+          \$105  = \$signature__data$58 [127:120];
+      7'h08:
+          \$105  = \$signature__data$59 [15:8];
+      7'h09:
+          \$105  = \$signature__data$59 [31:24];
+      7'h0a:
+          \$105  = \$signature__data$59 [47:40];
+      7'h0b:
+          \$105  = \$signature__data$59 [63:56];
+      7'h0c:
+          \$105  = \$signature__data$59 [79:72];
+      7'h0d:
+          \$105  = \$signature__data$59 [95:88];
+      7'h0e:
+          \$105  = \$signature__data$59 [111:104];
+      7'h0f:
+          \$105  = \$signature__data$59 [127:120];
+      7'h10:
+          \$105  = \$signature__data$60 [15:8];
+      7'h11:
+          \$105  = \$signature__data$60 [31:24];
+      7'h12:
+          \$105  = \$signature__data$60 [47:40];
+      7'h13:
+          \$105  = \$signature__data$60 [63:56];
+      7'h14:
+          \$105  = \$signature__data$60 [79:72];
+      7'h15:
+          \$105  = \$signature__data$60 [95:88];
+      7'h16:
+          \$105  = \$signature__data$60 [111:104];
+      7'h17:
+          \$105  = \$signature__data$60 [127:120];
+      7'h18:
+          \$105  = \$signature__data$61 [15:8];
+      7'h19:
+          \$105  = \$signature__data$61 [31:24];
+      7'h1a:
+          \$105  = \$signature__data$61 [47:40];
+      7'h1b:
+          \$105  = \$signature__data$61 [63:56];
+      7'h1c:
+          \$105  = \$signature__data$61 [79:72];
+      7'h1d:
+          \$105  = \$signature__data$61 [95:88];
+      7'h1e:
+          \$105  = \$signature__data$61 [111:104];
+      7'h1f:
+          \$105  = \$signature__data$61 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$110  = 8'h00;
+    casez (\$109 )
+      7'h00:
+          \$110  = \$signature__data$58 [7:0];
+      7'h01:
+          \$110  = \$signature__data$58 [23:16];
+      7'h02:
+          \$110  = \$signature__data$58 [39:32];
+      7'h03:
+          \$110  = \$signature__data$58 [55:48];
+      7'h04:
+          \$110  = \$signature__data$58 [71:64];
+      7'h05:
+          \$110  = \$signature__data$58 [87:80];
+      7'h06:
+          \$110  = \$signature__data$58 [103:96];
+      7'h07:
+          \$110  = \$signature__data$58 [119:112];
+      7'h08:
+          \$110  = \$signature__data$59 [7:0];
+      7'h09:
+          \$110  = \$signature__data$59 [23:16];
+      7'h0a:
+          \$110  = \$signature__data$59 [39:32];
+      7'h0b:
+          \$110  = \$signature__data$59 [55:48];
+      7'h0c:
+          \$110  = \$signature__data$59 [71:64];
+      7'h0d:
+          \$110  = \$signature__data$59 [87:80];
+      7'h0e:
+          \$110  = \$signature__data$59 [103:96];
+      7'h0f:
+          \$110  = \$signature__data$59 [119:112];
+      7'h10:
+          \$110  = \$signature__data$60 [7:0];
+      7'h11:
+          \$110  = \$signature__data$60 [23:16];
+      7'h12:
+          \$110  = \$signature__data$60 [39:32];
+      7'h13:
+          \$110  = \$signature__data$60 [55:48];
+      7'h14:
+          \$110  = \$signature__data$60 [71:64];
+      7'h15:
+          \$110  = \$signature__data$60 [87:80];
+      7'h16:
+          \$110  = \$signature__data$60 [103:96];
+      7'h17:
+          \$110  = \$signature__data$60 [119:112];
+      7'h18:
+          \$110  = \$signature__data$61 [7:0];
+      7'h19:
+          \$110  = \$signature__data$61 [23:16];
+      7'h1a:
+          \$110  = \$signature__data$61 [39:32];
+      7'h1b:
+          \$110  = \$signature__data$61 [55:48];
+      7'h1c:
+          \$110  = \$signature__data$61 [71:64];
+      7'h1d:
+          \$110  = \$signature__data$61 [87:80];
+      7'h1e:
+          \$110  = \$signature__data$61 [103:96];
+      7'h1f:
+          \$110  = \$signature__data$61 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$115  = 8'h00;
+    casez (\$114 )
+      7'h00:
+          \$115  = \$signature__data$58 [15:8];
+      7'h01:
+          \$115  = \$signature__data$58 [31:24];
+      7'h02:
+          \$115  = \$signature__data$58 [47:40];
+      7'h03:
+          \$115  = \$signature__data$58 [63:56];
+      7'h04:
+          \$115  = \$signature__data$58 [79:72];
+      7'h05:
+          \$115  = \$signature__data$58 [95:88];
+      7'h06:
+          \$115  = \$signature__data$58 [111:104];
+      7'h07:
+          \$115  = \$signature__data$58 [127:120];
+      7'h08:
+          \$115  = \$signature__data$59 [15:8];
+      7'h09:
+          \$115  = \$signature__data$59 [31:24];
+      7'h0a:
+          \$115  = \$signature__data$59 [47:40];
+      7'h0b:
+          \$115  = \$signature__data$59 [63:56];
+      7'h0c:
+          \$115  = \$signature__data$59 [79:72];
+      7'h0d:
+          \$115  = \$signature__data$59 [95:88];
+      7'h0e:
+          \$115  = \$signature__data$59 [111:104];
+      7'h0f:
+          \$115  = \$signature__data$59 [127:120];
+      7'h10:
+          \$115  = \$signature__data$60 [15:8];
+      7'h11:
+          \$115  = \$signature__data$60 [31:24];
+      7'h12:
+          \$115  = \$signature__data$60 [47:40];
+      7'h13:
+          \$115  = \$signature__data$60 [63:56];
+      7'h14:
+          \$115  = \$signature__data$60 [79:72];
+      7'h15:
+          \$115  = \$signature__data$60 [95:88];
+      7'h16:
+          \$115  = \$signature__data$60 [111:104];
+      7'h17:
+          \$115  = \$signature__data$60 [127:120];
+      7'h18:
+          \$115  = \$signature__data$61 [15:8];
+      7'h19:
+          \$115  = \$signature__data$61 [31:24];
+      7'h1a:
+          \$115  = \$signature__data$61 [47:40];
+      7'h1b:
+          \$115  = \$signature__data$61 [63:56];
+      7'h1c:
+          \$115  = \$signature__data$61 [79:72];
+      7'h1d:
+          \$115  = \$signature__data$61 [95:88];
+      7'h1e:
+          \$115  = \$signature__data$61 [111:104];
+      7'h1f:
+          \$115  = \$signature__data$61 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$120  = 8'h00;
+    casez (\$119 )
+      7'h00:
+          \$120  = \$signature__data$58 [7:0];
+      7'h01:
+          \$120  = \$signature__data$58 [23:16];
+      7'h02:
+          \$120  = \$signature__data$58 [39:32];
+      7'h03:
+          \$120  = \$signature__data$58 [55:48];
+      7'h04:
+          \$120  = \$signature__data$58 [71:64];
+      7'h05:
+          \$120  = \$signature__data$58 [87:80];
+      7'h06:
+          \$120  = \$signature__data$58 [103:96];
+      7'h07:
+          \$120  = \$signature__data$58 [119:112];
+      7'h08:
+          \$120  = \$signature__data$59 [7:0];
+      7'h09:
+          \$120  = \$signature__data$59 [23:16];
+      7'h0a:
+          \$120  = \$signature__data$59 [39:32];
+      7'h0b:
+          \$120  = \$signature__data$59 [55:48];
+      7'h0c:
+          \$120  = \$signature__data$59 [71:64];
+      7'h0d:
+          \$120  = \$signature__data$59 [87:80];
+      7'h0e:
+          \$120  = \$signature__data$59 [103:96];
+      7'h0f:
+          \$120  = \$signature__data$59 [119:112];
+      7'h10:
+          \$120  = \$signature__data$60 [7:0];
+      7'h11:
+          \$120  = \$signature__data$60 [23:16];
+      7'h12:
+          \$120  = \$signature__data$60 [39:32];
+      7'h13:
+          \$120  = \$signature__data$60 [55:48];
+      7'h14:
+          \$120  = \$signature__data$60 [71:64];
+      7'h15:
+          \$120  = \$signature__data$60 [87:80];
+      7'h16:
+          \$120  = \$signature__data$60 [103:96];
+      7'h17:
+          \$120  = \$signature__data$60 [119:112];
+      7'h18:
+          \$120  = \$signature__data$61 [7:0];
+      7'h19:
+          \$120  = \$signature__data$61 [23:16];
+      7'h1a:
+          \$120  = \$signature__data$61 [39:32];
+      7'h1b:
+          \$120  = \$signature__data$61 [55:48];
+      7'h1c:
+          \$120  = \$signature__data$61 [71:64];
+      7'h1d:
+          \$120  = \$signature__data$61 [87:80];
+      7'h1e:
+          \$120  = \$signature__data$61 [103:96];
+      7'h1f:
+          \$120  = \$signature__data$61 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$125  = 8'h00;
+    casez (\$124 )
+      7'h00:
+          \$125  = \$signature__data$58 [15:8];
+      7'h01:
+          \$125  = \$signature__data$58 [31:24];
+      7'h02:
+          \$125  = \$signature__data$58 [47:40];
+      7'h03:
+          \$125  = \$signature__data$58 [63:56];
+      7'h04:
+          \$125  = \$signature__data$58 [79:72];
+      7'h05:
+          \$125  = \$signature__data$58 [95:88];
+      7'h06:
+          \$125  = \$signature__data$58 [111:104];
+      7'h07:
+          \$125  = \$signature__data$58 [127:120];
+      7'h08:
+          \$125  = \$signature__data$59 [15:8];
+      7'h09:
+          \$125  = \$signature__data$59 [31:24];
+      7'h0a:
+          \$125  = \$signature__data$59 [47:40];
+      7'h0b:
+          \$125  = \$signature__data$59 [63:56];
+      7'h0c:
+          \$125  = \$signature__data$59 [79:72];
+      7'h0d:
+          \$125  = \$signature__data$59 [95:88];
+      7'h0e:
+          \$125  = \$signature__data$59 [111:104];
+      7'h0f:
+          \$125  = \$signature__data$59 [127:120];
+      7'h10:
+          \$125  = \$signature__data$60 [15:8];
+      7'h11:
+          \$125  = \$signature__data$60 [31:24];
+      7'h12:
+          \$125  = \$signature__data$60 [47:40];
+      7'h13:
+          \$125  = \$signature__data$60 [63:56];
+      7'h14:
+          \$125  = \$signature__data$60 [79:72];
+      7'h15:
+          \$125  = \$signature__data$60 [95:88];
+      7'h16:
+          \$125  = \$signature__data$60 [111:104];
+      7'h17:
+          \$125  = \$signature__data$60 [127:120];
+      7'h18:
+          \$125  = \$signature__data$61 [15:8];
+      7'h19:
+          \$125  = \$signature__data$61 [31:24];
+      7'h1a:
+          \$125  = \$signature__data$61 [47:40];
+      7'h1b:
+          \$125  = \$signature__data$61 [63:56];
+      7'h1c:
+          \$125  = \$signature__data$61 [79:72];
+      7'h1d:
+          \$125  = \$signature__data$61 [95:88];
+      7'h1e:
+          \$125  = \$signature__data$61 [111:104];
+      7'h1f:
+          \$125  = \$signature__data$61 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$130  = 8'h00;
+    casez (\$129 )
+      7'h00:
+          \$130  = \$signature__data$58 [7:0];
+      7'h01:
+          \$130  = \$signature__data$58 [23:16];
+      7'h02:
+          \$130  = \$signature__data$58 [39:32];
+      7'h03:
+          \$130  = \$signature__data$58 [55:48];
+      7'h04:
+          \$130  = \$signature__data$58 [71:64];
+      7'h05:
+          \$130  = \$signature__data$58 [87:80];
+      7'h06:
+          \$130  = \$signature__data$58 [103:96];
+      7'h07:
+          \$130  = \$signature__data$58 [119:112];
+      7'h08:
+          \$130  = \$signature__data$59 [7:0];
+      7'h09:
+          \$130  = \$signature__data$59 [23:16];
+      7'h0a:
+          \$130  = \$signature__data$59 [39:32];
+      7'h0b:
+          \$130  = \$signature__data$59 [55:48];
+      7'h0c:
+          \$130  = \$signature__data$59 [71:64];
+      7'h0d:
+          \$130  = \$signature__data$59 [87:80];
+      7'h0e:
+          \$130  = \$signature__data$59 [103:96];
+      7'h0f:
+          \$130  = \$signature__data$59 [119:112];
+      7'h10:
+          \$130  = \$signature__data$60 [7:0];
+      7'h11:
+          \$130  = \$signature__data$60 [23:16];
+      7'h12:
+          \$130  = \$signature__data$60 [39:32];
+      7'h13:
+          \$130  = \$signature__data$60 [55:48];
+      7'h14:
+          \$130  = \$signature__data$60 [71:64];
+      7'h15:
+          \$130  = \$signature__data$60 [87:80];
+      7'h16:
+          \$130  = \$signature__data$60 [103:96];
+      7'h17:
+          \$130  = \$signature__data$60 [119:112];
+      7'h18:
+          \$130  = \$signature__data$61 [7:0];
+      7'h19:
+          \$130  = \$signature__data$61 [23:16];
+      7'h1a:
+          \$130  = \$signature__data$61 [39:32];
+      7'h1b:
+          \$130  = \$signature__data$61 [55:48];
+      7'h1c:
+          \$130  = \$signature__data$61 [71:64];
+      7'h1d:
+          \$130  = \$signature__data$61 [87:80];
+      7'h1e:
+          \$130  = \$signature__data$61 [103:96];
+      7'h1f:
+          \$130  = \$signature__data$61 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$135  = 8'h00;
+    casez (\$134 )
+      7'h00:
+          \$135  = \$signature__data$58 [15:8];
+      7'h01:
+          \$135  = \$signature__data$58 [31:24];
+      7'h02:
+          \$135  = \$signature__data$58 [47:40];
+      7'h03:
+          \$135  = \$signature__data$58 [63:56];
+      7'h04:
+          \$135  = \$signature__data$58 [79:72];
+      7'h05:
+          \$135  = \$signature__data$58 [95:88];
+      7'h06:
+          \$135  = \$signature__data$58 [111:104];
+      7'h07:
+          \$135  = \$signature__data$58 [127:120];
+      7'h08:
+          \$135  = \$signature__data$59 [15:8];
+      7'h09:
+          \$135  = \$signature__data$59 [31:24];
+      7'h0a:
+          \$135  = \$signature__data$59 [47:40];
+      7'h0b:
+          \$135  = \$signature__data$59 [63:56];
+      7'h0c:
+          \$135  = \$signature__data$59 [79:72];
+      7'h0d:
+          \$135  = \$signature__data$59 [95:88];
+      7'h0e:
+          \$135  = \$signature__data$59 [111:104];
+      7'h0f:
+          \$135  = \$signature__data$59 [127:120];
+      7'h10:
+          \$135  = \$signature__data$60 [15:8];
+      7'h11:
+          \$135  = \$signature__data$60 [31:24];
+      7'h12:
+          \$135  = \$signature__data$60 [47:40];
+      7'h13:
+          \$135  = \$signature__data$60 [63:56];
+      7'h14:
+          \$135  = \$signature__data$60 [79:72];
+      7'h15:
+          \$135  = \$signature__data$60 [95:88];
+      7'h16:
+          \$135  = \$signature__data$60 [111:104];
+      7'h17:
+          \$135  = \$signature__data$60 [127:120];
+      7'h18:
+          \$135  = \$signature__data$61 [15:8];
+      7'h19:
+          \$135  = \$signature__data$61 [31:24];
+      7'h1a:
+          \$135  = \$signature__data$61 [47:40];
+      7'h1b:
+          \$135  = \$signature__data$61 [63:56];
+      7'h1c:
+          \$135  = \$signature__data$61 [79:72];
+      7'h1d:
+          \$135  = \$signature__data$61 [95:88];
+      7'h1e:
+          \$135  = \$signature__data$61 [111:104];
+      7'h1f:
+          \$135  = \$signature__data$61 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$140  = 8'h00;
+    casez (\$139 )
+      7'h00:
+          \$140  = \$signature__data$58 [7:0];
+      7'h01:
+          \$140  = \$signature__data$58 [23:16];
+      7'h02:
+          \$140  = \$signature__data$58 [39:32];
+      7'h03:
+          \$140  = \$signature__data$58 [55:48];
+      7'h04:
+          \$140  = \$signature__data$58 [71:64];
+      7'h05:
+          \$140  = \$signature__data$58 [87:80];
+      7'h06:
+          \$140  = \$signature__data$58 [103:96];
+      7'h07:
+          \$140  = \$signature__data$58 [119:112];
+      7'h08:
+          \$140  = \$signature__data$59 [7:0];
+      7'h09:
+          \$140  = \$signature__data$59 [23:16];
+      7'h0a:
+          \$140  = \$signature__data$59 [39:32];
+      7'h0b:
+          \$140  = \$signature__data$59 [55:48];
+      7'h0c:
+          \$140  = \$signature__data$59 [71:64];
+      7'h0d:
+          \$140  = \$signature__data$59 [87:80];
+      7'h0e:
+          \$140  = \$signature__data$59 [103:96];
+      7'h0f:
+          \$140  = \$signature__data$59 [119:112];
+      7'h10:
+          \$140  = \$signature__data$60 [7:0];
+      7'h11:
+          \$140  = \$signature__data$60 [23:16];
+      7'h12:
+          \$140  = \$signature__data$60 [39:32];
+      7'h13:
+          \$140  = \$signature__data$60 [55:48];
+      7'h14:
+          \$140  = \$signature__data$60 [71:64];
+      7'h15:
+          \$140  = \$signature__data$60 [87:80];
+      7'h16:
+          \$140  = \$signature__data$60 [103:96];
+      7'h17:
+          \$140  = \$signature__data$60 [119:112];
+      7'h18:
+          \$140  = \$signature__data$61 [7:0];
+      7'h19:
+          \$140  = \$signature__data$61 [23:16];
+      7'h1a:
+          \$140  = \$signature__data$61 [39:32];
+      7'h1b:
+          \$140  = \$signature__data$61 [55:48];
+      7'h1c:
+          \$140  = \$signature__data$61 [71:64];
+      7'h1d:
+          \$140  = \$signature__data$61 [87:80];
+      7'h1e:
+          \$140  = \$signature__data$61 [103:96];
+      7'h1f:
+          \$140  = \$signature__data$61 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$145  = 8'h00;
+    casez (\$144 )
+      7'h00:
+          \$145  = \$signature__data$58 [15:8];
+      7'h01:
+          \$145  = \$signature__data$58 [31:24];
+      7'h02:
+          \$145  = \$signature__data$58 [47:40];
+      7'h03:
+          \$145  = \$signature__data$58 [63:56];
+      7'h04:
+          \$145  = \$signature__data$58 [79:72];
+      7'h05:
+          \$145  = \$signature__data$58 [95:88];
+      7'h06:
+          \$145  = \$signature__data$58 [111:104];
+      7'h07:
+          \$145  = \$signature__data$58 [127:120];
+      7'h08:
+          \$145  = \$signature__data$59 [15:8];
+      7'h09:
+          \$145  = \$signature__data$59 [31:24];
+      7'h0a:
+          \$145  = \$signature__data$59 [47:40];
+      7'h0b:
+          \$145  = \$signature__data$59 [63:56];
+      7'h0c:
+          \$145  = \$signature__data$59 [79:72];
+      7'h0d:
+          \$145  = \$signature__data$59 [95:88];
+      7'h0e:
+          \$145  = \$signature__data$59 [111:104];
+      7'h0f:
+          \$145  = \$signature__data$59 [127:120];
+      7'h10:
+          \$145  = \$signature__data$60 [15:8];
+      7'h11:
+          \$145  = \$signature__data$60 [31:24];
+      7'h12:
+          \$145  = \$signature__data$60 [47:40];
+      7'h13:
+          \$145  = \$signature__data$60 [63:56];
+      7'h14:
+          \$145  = \$signature__data$60 [79:72];
+      7'h15:
+          \$145  = \$signature__data$60 [95:88];
+      7'h16:
+          \$145  = \$signature__data$60 [111:104];
+      7'h17:
+          \$145  = \$signature__data$60 [127:120];
+      7'h18:
+          \$145  = \$signature__data$61 [15:8];
+      7'h19:
+          \$145  = \$signature__data$61 [31:24];
+      7'h1a:
+          \$145  = \$signature__data$61 [47:40];
+      7'h1b:
+          \$145  = \$signature__data$61 [63:56];
+      7'h1c:
+          \$145  = \$signature__data$61 [79:72];
+      7'h1d:
+          \$145  = \$signature__data$61 [95:88];
+      7'h1e:
+          \$145  = \$signature__data$61 [111:104];
+      7'h1f:
+          \$145  = \$signature__data$61 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$150  = 8'h00;
+    casez (\$149 )
+      7'h00:
+          \$150  = \$signature__data$58 [7:0];
+      7'h01:
+          \$150  = \$signature__data$58 [23:16];
+      7'h02:
+          \$150  = \$signature__data$58 [39:32];
+      7'h03:
+          \$150  = \$signature__data$58 [55:48];
+      7'h04:
+          \$150  = \$signature__data$58 [71:64];
+      7'h05:
+          \$150  = \$signature__data$58 [87:80];
+      7'h06:
+          \$150  = \$signature__data$58 [103:96];
+      7'h07:
+          \$150  = \$signature__data$58 [119:112];
+      7'h08:
+          \$150  = \$signature__data$59 [7:0];
+      7'h09:
+          \$150  = \$signature__data$59 [23:16];
+      7'h0a:
+          \$150  = \$signature__data$59 [39:32];
+      7'h0b:
+          \$150  = \$signature__data$59 [55:48];
+      7'h0c:
+          \$150  = \$signature__data$59 [71:64];
+      7'h0d:
+          \$150  = \$signature__data$59 [87:80];
+      7'h0e:
+          \$150  = \$signature__data$59 [103:96];
+      7'h0f:
+          \$150  = \$signature__data$59 [119:112];
+      7'h10:
+          \$150  = \$signature__data$60 [7:0];
+      7'h11:
+          \$150  = \$signature__data$60 [23:16];
+      7'h12:
+          \$150  = \$signature__data$60 [39:32];
+      7'h13:
+          \$150  = \$signature__data$60 [55:48];
+      7'h14:
+          \$150  = \$signature__data$60 [71:64];
+      7'h15:
+          \$150  = \$signature__data$60 [87:80];
+      7'h16:
+          \$150  = \$signature__data$60 [103:96];
+      7'h17:
+          \$150  = \$signature__data$60 [119:112];
+      7'h18:
+          \$150  = \$signature__data$61 [7:0];
+      7'h19:
+          \$150  = \$signature__data$61 [23:16];
+      7'h1a:
+          \$150  = \$signature__data$61 [39:32];
+      7'h1b:
+          \$150  = \$signature__data$61 [55:48];
+      7'h1c:
+          \$150  = \$signature__data$61 [71:64];
+      7'h1d:
+          \$150  = \$signature__data$61 [87:80];
+      7'h1e:
+          \$150  = \$signature__data$61 [103:96];
+      7'h1f:
+          \$150  = \$signature__data$61 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$155  = 8'h00;
+    casez (\$154 )
+      7'h00:
+          \$155  = \$signature__data$58 [15:8];
+      7'h01:
+          \$155  = \$signature__data$58 [31:24];
+      7'h02:
+          \$155  = \$signature__data$58 [47:40];
+      7'h03:
+          \$155  = \$signature__data$58 [63:56];
+      7'h04:
+          \$155  = \$signature__data$58 [79:72];
+      7'h05:
+          \$155  = \$signature__data$58 [95:88];
+      7'h06:
+          \$155  = \$signature__data$58 [111:104];
+      7'h07:
+          \$155  = \$signature__data$58 [127:120];
+      7'h08:
+          \$155  = \$signature__data$59 [15:8];
+      7'h09:
+          \$155  = \$signature__data$59 [31:24];
+      7'h0a:
+          \$155  = \$signature__data$59 [47:40];
+      7'h0b:
+          \$155  = \$signature__data$59 [63:56];
+      7'h0c:
+          \$155  = \$signature__data$59 [79:72];
+      7'h0d:
+          \$155  = \$signature__data$59 [95:88];
+      7'h0e:
+          \$155  = \$signature__data$59 [111:104];
+      7'h0f:
+          \$155  = \$signature__data$59 [127:120];
+      7'h10:
+          \$155  = \$signature__data$60 [15:8];
+      7'h11:
+          \$155  = \$signature__data$60 [31:24];
+      7'h12:
+          \$155  = \$signature__data$60 [47:40];
+      7'h13:
+          \$155  = \$signature__data$60 [63:56];
+      7'h14:
+          \$155  = \$signature__data$60 [79:72];
+      7'h15:
+          \$155  = \$signature__data$60 [95:88];
+      7'h16:
+          \$155  = \$signature__data$60 [111:104];
+      7'h17:
+          \$155  = \$signature__data$60 [127:120];
+      7'h18:
+          \$155  = \$signature__data$61 [15:8];
+      7'h19:
+          \$155  = \$signature__data$61 [31:24];
+      7'h1a:
+          \$155  = \$signature__data$61 [47:40];
+      7'h1b:
+          \$155  = \$signature__data$61 [63:56];
+      7'h1c:
+          \$155  = \$signature__data$61 [79:72];
+      7'h1d:
+          \$155  = \$signature__data$61 [95:88];
+      7'h1e:
+          \$155  = \$signature__data$61 [111:104];
+      7'h1f:
+          \$155  = \$signature__data$61 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$160  = 8'h00;
+    casez (\$159 )
+      7'h00:
+          \$160  = \$signature__data$58 [7:0];
+      7'h01:
+          \$160  = \$signature__data$58 [23:16];
+      7'h02:
+          \$160  = \$signature__data$58 [39:32];
+      7'h03:
+          \$160  = \$signature__data$58 [55:48];
+      7'h04:
+          \$160  = \$signature__data$58 [71:64];
+      7'h05:
+          \$160  = \$signature__data$58 [87:80];
+      7'h06:
+          \$160  = \$signature__data$58 [103:96];
+      7'h07:
+          \$160  = \$signature__data$58 [119:112];
+      7'h08:
+          \$160  = \$signature__data$59 [7:0];
+      7'h09:
+          \$160  = \$signature__data$59 [23:16];
+      7'h0a:
+          \$160  = \$signature__data$59 [39:32];
+      7'h0b:
+          \$160  = \$signature__data$59 [55:48];
+      7'h0c:
+          \$160  = \$signature__data$59 [71:64];
+      7'h0d:
+          \$160  = \$signature__data$59 [87:80];
+      7'h0e:
+          \$160  = \$signature__data$59 [103:96];
+      7'h0f:
+          \$160  = \$signature__data$59 [119:112];
+      7'h10:
+          \$160  = \$signature__data$60 [7:0];
+      7'h11:
+          \$160  = \$signature__data$60 [23:16];
+      7'h12:
+          \$160  = \$signature__data$60 [39:32];
+      7'h13:
+          \$160  = \$signature__data$60 [55:48];
+      7'h14:
+          \$160  = \$signature__data$60 [71:64];
+      7'h15:
+          \$160  = \$signature__data$60 [87:80];
+      7'h16:
+          \$160  = \$signature__data$60 [103:96];
+      7'h17:
+          \$160  = \$signature__data$60 [119:112];
+      7'h18:
+          \$160  = \$signature__data$61 [7:0];
+      7'h19:
+          \$160  = \$signature__data$61 [23:16];
+      7'h1a:
+          \$160  = \$signature__data$61 [39:32];
+      7'h1b:
+          \$160  = \$signature__data$61 [55:48];
+      7'h1c:
+          \$160  = \$signature__data$61 [71:64];
+      7'h1d:
+          \$160  = \$signature__data$61 [87:80];
+      7'h1e:
+          \$160  = \$signature__data$61 [103:96];
+      7'h1f:
+          \$160  = \$signature__data$61 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$165  = 8'h00;
+    casez (\$164 )
+      7'h00:
+          \$165  = \$signature__data$58 [15:8];
+      7'h01:
+          \$165  = \$signature__data$58 [31:24];
+      7'h02:
+          \$165  = \$signature__data$58 [47:40];
+      7'h03:
+          \$165  = \$signature__data$58 [63:56];
+      7'h04:
+          \$165  = \$signature__data$58 [79:72];
+      7'h05:
+          \$165  = \$signature__data$58 [95:88];
+      7'h06:
+          \$165  = \$signature__data$58 [111:104];
+      7'h07:
+          \$165  = \$signature__data$58 [127:120];
+      7'h08:
+          \$165  = \$signature__data$59 [15:8];
+      7'h09:
+          \$165  = \$signature__data$59 [31:24];
+      7'h0a:
+          \$165  = \$signature__data$59 [47:40];
+      7'h0b:
+          \$165  = \$signature__data$59 [63:56];
+      7'h0c:
+          \$165  = \$signature__data$59 [79:72];
+      7'h0d:
+          \$165  = \$signature__data$59 [95:88];
+      7'h0e:
+          \$165  = \$signature__data$59 [111:104];
+      7'h0f:
+          \$165  = \$signature__data$59 [127:120];
+      7'h10:
+          \$165  = \$signature__data$60 [15:8];
+      7'h11:
+          \$165  = \$signature__data$60 [31:24];
+      7'h12:
+          \$165  = \$signature__data$60 [47:40];
+      7'h13:
+          \$165  = \$signature__data$60 [63:56];
+      7'h14:
+          \$165  = \$signature__data$60 [79:72];
+      7'h15:
+          \$165  = \$signature__data$60 [95:88];
+      7'h16:
+          \$165  = \$signature__data$60 [111:104];
+      7'h17:
+          \$165  = \$signature__data$60 [127:120];
+      7'h18:
+          \$165  = \$signature__data$61 [15:8];
+      7'h19:
+          \$165  = \$signature__data$61 [31:24];
+      7'h1a:
+          \$165  = \$signature__data$61 [47:40];
+      7'h1b:
+          \$165  = \$signature__data$61 [63:56];
+      7'h1c:
+          \$165  = \$signature__data$61 [79:72];
+      7'h1d:
+          \$165  = \$signature__data$61 [95:88];
+      7'h1e:
+          \$165  = \$signature__data$61 [111:104];
+      7'h1f:
+          \$165  = \$signature__data$61 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$170  = 8'h00;
+    casez (\$169 )
+      7'h00:
+          \$170  = \$signature__data$58 [7:0];
+      7'h01:
+          \$170  = \$signature__data$58 [23:16];
+      7'h02:
+          \$170  = \$signature__data$58 [39:32];
+      7'h03:
+          \$170  = \$signature__data$58 [55:48];
+      7'h04:
+          \$170  = \$signature__data$58 [71:64];
+      7'h05:
+          \$170  = \$signature__data$58 [87:80];
+      7'h06:
+          \$170  = \$signature__data$58 [103:96];
+      7'h07:
+          \$170  = \$signature__data$58 [119:112];
+      7'h08:
+          \$170  = \$signature__data$59 [7:0];
+      7'h09:
+          \$170  = \$signature__data$59 [23:16];
+      7'h0a:
+          \$170  = \$signature__data$59 [39:32];
+      7'h0b:
+          \$170  = \$signature__data$59 [55:48];
+      7'h0c:
+          \$170  = \$signature__data$59 [71:64];
+      7'h0d:
+          \$170  = \$signature__data$59 [87:80];
+      7'h0e:
+          \$170  = \$signature__data$59 [103:96];
+      7'h0f:
+          \$170  = \$signature__data$59 [119:112];
+      7'h10:
+          \$170  = \$signature__data$60 [7:0];
+      7'h11:
+          \$170  = \$signature__data$60 [23:16];
+      7'h12:
+          \$170  = \$signature__data$60 [39:32];
+      7'h13:
+          \$170  = \$signature__data$60 [55:48];
+      7'h14:
+          \$170  = \$signature__data$60 [71:64];
+      7'h15:
+          \$170  = \$signature__data$60 [87:80];
+      7'h16:
+          \$170  = \$signature__data$60 [103:96];
+      7'h17:
+          \$170  = \$signature__data$60 [119:112];
+      7'h18:
+          \$170  = \$signature__data$61 [7:0];
+      7'h19:
+          \$170  = \$signature__data$61 [23:16];
+      7'h1a:
+          \$170  = \$signature__data$61 [39:32];
+      7'h1b:
+          \$170  = \$signature__data$61 [55:48];
+      7'h1c:
+          \$170  = \$signature__data$61 [71:64];
+      7'h1d:
+          \$170  = \$signature__data$61 [87:80];
+      7'h1e:
+          \$170  = \$signature__data$61 [103:96];
+      7'h1f:
+          \$170  = \$signature__data$61 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$175  = 8'h00;
+    casez (\$174 )
+      7'h00:
+          \$175  = \$signature__data$58 [15:8];
+      7'h01:
+          \$175  = \$signature__data$58 [31:24];
+      7'h02:
+          \$175  = \$signature__data$58 [47:40];
+      7'h03:
+          \$175  = \$signature__data$58 [63:56];
+      7'h04:
+          \$175  = \$signature__data$58 [79:72];
+      7'h05:
+          \$175  = \$signature__data$58 [95:88];
+      7'h06:
+          \$175  = \$signature__data$58 [111:104];
+      7'h07:
+          \$175  = \$signature__data$58 [127:120];
+      7'h08:
+          \$175  = \$signature__data$59 [15:8];
+      7'h09:
+          \$175  = \$signature__data$59 [31:24];
+      7'h0a:
+          \$175  = \$signature__data$59 [47:40];
+      7'h0b:
+          \$175  = \$signature__data$59 [63:56];
+      7'h0c:
+          \$175  = \$signature__data$59 [79:72];
+      7'h0d:
+          \$175  = \$signature__data$59 [95:88];
+      7'h0e:
+          \$175  = \$signature__data$59 [111:104];
+      7'h0f:
+          \$175  = \$signature__data$59 [127:120];
+      7'h10:
+          \$175  = \$signature__data$60 [15:8];
+      7'h11:
+          \$175  = \$signature__data$60 [31:24];
+      7'h12:
+          \$175  = \$signature__data$60 [47:40];
+      7'h13:
+          \$175  = \$signature__data$60 [63:56];
+      7'h14:
+          \$175  = \$signature__data$60 [79:72];
+      7'h15:
+          \$175  = \$signature__data$60 [95:88];
+      7'h16:
+          \$175  = \$signature__data$60 [111:104];
+      7'h17:
+          \$175  = \$signature__data$60 [127:120];
+      7'h18:
+          \$175  = \$signature__data$61 [15:8];
+      7'h19:
+          \$175  = \$signature__data$61 [31:24];
+      7'h1a:
+          \$175  = \$signature__data$61 [47:40];
+      7'h1b:
+          \$175  = \$signature__data$61 [63:56];
+      7'h1c:
+          \$175  = \$signature__data$61 [79:72];
+      7'h1d:
+          \$175  = \$signature__data$61 [95:88];
+      7'h1e:
+          \$175  = \$signature__data$61 [111:104];
+      7'h1f:
+          \$175  = \$signature__data$61 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$180  = 8'h00;
+    casez (\$179 )
+      7'h00:
+          \$180  = \$signature__data$58 [7:0];
+      7'h01:
+          \$180  = \$signature__data$58 [23:16];
+      7'h02:
+          \$180  = \$signature__data$58 [39:32];
+      7'h03:
+          \$180  = \$signature__data$58 [55:48];
+      7'h04:
+          \$180  = \$signature__data$58 [71:64];
+      7'h05:
+          \$180  = \$signature__data$58 [87:80];
+      7'h06:
+          \$180  = \$signature__data$58 [103:96];
+      7'h07:
+          \$180  = \$signature__data$58 [119:112];
+      7'h08:
+          \$180  = \$signature__data$59 [7:0];
+      7'h09:
+          \$180  = \$signature__data$59 [23:16];
+      7'h0a:
+          \$180  = \$signature__data$59 [39:32];
+      7'h0b:
+          \$180  = \$signature__data$59 [55:48];
+      7'h0c:
+          \$180  = \$signature__data$59 [71:64];
+      7'h0d:
+          \$180  = \$signature__data$59 [87:80];
+      7'h0e:
+          \$180  = \$signature__data$59 [103:96];
+      7'h0f:
+          \$180  = \$signature__data$59 [119:112];
+      7'h10:
+          \$180  = \$signature__data$60 [7:0];
+      7'h11:
+          \$180  = \$signature__data$60 [23:16];
+      7'h12:
+          \$180  = \$signature__data$60 [39:32];
+      7'h13:
+          \$180  = \$signature__data$60 [55:48];
+      7'h14:
+          \$180  = \$signature__data$60 [71:64];
+      7'h15:
+          \$180  = \$signature__data$60 [87:80];
+      7'h16:
+          \$180  = \$signature__data$60 [103:96];
+      7'h17:
+          \$180  = \$signature__data$60 [119:112];
+      7'h18:
+          \$180  = \$signature__data$61 [7:0];
+      7'h19:
+          \$180  = \$signature__data$61 [23:16];
+      7'h1a:
+          \$180  = \$signature__data$61 [39:32];
+      7'h1b:
+          \$180  = \$signature__data$61 [55:48];
+      7'h1c:
+          \$180  = \$signature__data$61 [71:64];
+      7'h1d:
+          \$180  = \$signature__data$61 [87:80];
+      7'h1e:
+          \$180  = \$signature__data$61 [103:96];
+      7'h1f:
+          \$180  = \$signature__data$61 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$185  = 8'h00;
+    casez (\$184 )
+      7'h00:
+          \$185  = \$signature__data$58 [15:8];
+      7'h01:
+          \$185  = \$signature__data$58 [31:24];
+      7'h02:
+          \$185  = \$signature__data$58 [47:40];
+      7'h03:
+          \$185  = \$signature__data$58 [63:56];
+      7'h04:
+          \$185  = \$signature__data$58 [79:72];
+      7'h05:
+          \$185  = \$signature__data$58 [95:88];
+      7'h06:
+          \$185  = \$signature__data$58 [111:104];
+      7'h07:
+          \$185  = \$signature__data$58 [127:120];
+      7'h08:
+          \$185  = \$signature__data$59 [15:8];
+      7'h09:
+          \$185  = \$signature__data$59 [31:24];
+      7'h0a:
+          \$185  = \$signature__data$59 [47:40];
+      7'h0b:
+          \$185  = \$signature__data$59 [63:56];
+      7'h0c:
+          \$185  = \$signature__data$59 [79:72];
+      7'h0d:
+          \$185  = \$signature__data$59 [95:88];
+      7'h0e:
+          \$185  = \$signature__data$59 [111:104];
+      7'h0f:
+          \$185  = \$signature__data$59 [127:120];
+      7'h10:
+          \$185  = \$signature__data$60 [15:8];
+      7'h11:
+          \$185  = \$signature__data$60 [31:24];
+      7'h12:
+          \$185  = \$signature__data$60 [47:40];
+      7'h13:
+          \$185  = \$signature__data$60 [63:56];
+      7'h14:
+          \$185  = \$signature__data$60 [79:72];
+      7'h15:
+          \$185  = \$signature__data$60 [95:88];
+      7'h16:
+          \$185  = \$signature__data$60 [111:104];
+      7'h17:
+          \$185  = \$signature__data$60 [127:120];
+      7'h18:
+          \$185  = \$signature__data$61 [15:8];
+      7'h19:
+          \$185  = \$signature__data$61 [31:24];
+      7'h1a:
+          \$185  = \$signature__data$61 [47:40];
+      7'h1b:
+          \$185  = \$signature__data$61 [63:56];
+      7'h1c:
+          \$185  = \$signature__data$61 [79:72];
+      7'h1d:
+          \$185  = \$signature__data$61 [95:88];
+      7'h1e:
+          \$185  = \$signature__data$61 [111:104];
+      7'h1f:
+          \$185  = \$signature__data$61 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$190  = 8'h00;
+    casez (\$189 )
+      7'h00:
+          \$190  = \$signature__data$58 [7:0];
+      7'h01:
+          \$190  = \$signature__data$58 [23:16];
+      7'h02:
+          \$190  = \$signature__data$58 [39:32];
+      7'h03:
+          \$190  = \$signature__data$58 [55:48];
+      7'h04:
+          \$190  = \$signature__data$58 [71:64];
+      7'h05:
+          \$190  = \$signature__data$58 [87:80];
+      7'h06:
+          \$190  = \$signature__data$58 [103:96];
+      7'h07:
+          \$190  = \$signature__data$58 [119:112];
+      7'h08:
+          \$190  = \$signature__data$59 [7:0];
+      7'h09:
+          \$190  = \$signature__data$59 [23:16];
+      7'h0a:
+          \$190  = \$signature__data$59 [39:32];
+      7'h0b:
+          \$190  = \$signature__data$59 [55:48];
+      7'h0c:
+          \$190  = \$signature__data$59 [71:64];
+      7'h0d:
+          \$190  = \$signature__data$59 [87:80];
+      7'h0e:
+          \$190  = \$signature__data$59 [103:96];
+      7'h0f:
+          \$190  = \$signature__data$59 [119:112];
+      7'h10:
+          \$190  = \$signature__data$60 [7:0];
+      7'h11:
+          \$190  = \$signature__data$60 [23:16];
+      7'h12:
+          \$190  = \$signature__data$60 [39:32];
+      7'h13:
+          \$190  = \$signature__data$60 [55:48];
+      7'h14:
+          \$190  = \$signature__data$60 [71:64];
+      7'h15:
+          \$190  = \$signature__data$60 [87:80];
+      7'h16:
+          \$190  = \$signature__data$60 [103:96];
+      7'h17:
+          \$190  = \$signature__data$60 [119:112];
+      7'h18:
+          \$190  = \$signature__data$61 [7:0];
+      7'h19:
+          \$190  = \$signature__data$61 [23:16];
+      7'h1a:
+          \$190  = \$signature__data$61 [39:32];
+      7'h1b:
+          \$190  = \$signature__data$61 [55:48];
+      7'h1c:
+          \$190  = \$signature__data$61 [71:64];
+      7'h1d:
+          \$190  = \$signature__data$61 [87:80];
+      7'h1e:
+          \$190  = \$signature__data$61 [103:96];
+      7'h1f:
+          \$190  = \$signature__data$61 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$195  = 8'h00;
+    casez (\$194 )
+      7'h00:
+          \$195  = \$signature__data$58 [15:8];
+      7'h01:
+          \$195  = \$signature__data$58 [31:24];
+      7'h02:
+          \$195  = \$signature__data$58 [47:40];
+      7'h03:
+          \$195  = \$signature__data$58 [63:56];
+      7'h04:
+          \$195  = \$signature__data$58 [79:72];
+      7'h05:
+          \$195  = \$signature__data$58 [95:88];
+      7'h06:
+          \$195  = \$signature__data$58 [111:104];
+      7'h07:
+          \$195  = \$signature__data$58 [127:120];
+      7'h08:
+          \$195  = \$signature__data$59 [15:8];
+      7'h09:
+          \$195  = \$signature__data$59 [31:24];
+      7'h0a:
+          \$195  = \$signature__data$59 [47:40];
+      7'h0b:
+          \$195  = \$signature__data$59 [63:56];
+      7'h0c:
+          \$195  = \$signature__data$59 [79:72];
+      7'h0d:
+          \$195  = \$signature__data$59 [95:88];
+      7'h0e:
+          \$195  = \$signature__data$59 [111:104];
+      7'h0f:
+          \$195  = \$signature__data$59 [127:120];
+      7'h10:
+          \$195  = \$signature__data$60 [15:8];
+      7'h11:
+          \$195  = \$signature__data$60 [31:24];
+      7'h12:
+          \$195  = \$signature__data$60 [47:40];
+      7'h13:
+          \$195  = \$signature__data$60 [63:56];
+      7'h14:
+          \$195  = \$signature__data$60 [79:72];
+      7'h15:
+          \$195  = \$signature__data$60 [95:88];
+      7'h16:
+          \$195  = \$signature__data$60 [111:104];
+      7'h17:
+          \$195  = \$signature__data$60 [127:120];
+      7'h18:
+          \$195  = \$signature__data$61 [15:8];
+      7'h19:
+          \$195  = \$signature__data$61 [31:24];
+      7'h1a:
+          \$195  = \$signature__data$61 [47:40];
+      7'h1b:
+          \$195  = \$signature__data$61 [63:56];
+      7'h1c:
+          \$195  = \$signature__data$61 [79:72];
+      7'h1d:
+          \$195  = \$signature__data$61 [95:88];
+      7'h1e:
+          \$195  = \$signature__data$61 [111:104];
+      7'h1f:
+          \$195  = \$signature__data$61 [127:120];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$200  = 8'h00;
+    casez (\$199 )
+      7'h00:
+          \$200  = \$signature__data$58 [7:0];
+      7'h01:
+          \$200  = \$signature__data$58 [23:16];
+      7'h02:
+          \$200  = \$signature__data$58 [39:32];
+      7'h03:
+          \$200  = \$signature__data$58 [55:48];
+      7'h04:
+          \$200  = \$signature__data$58 [71:64];
+      7'h05:
+          \$200  = \$signature__data$58 [87:80];
+      7'h06:
+          \$200  = \$signature__data$58 [103:96];
+      7'h07:
+          \$200  = \$signature__data$58 [119:112];
+      7'h08:
+          \$200  = \$signature__data$59 [7:0];
+      7'h09:
+          \$200  = \$signature__data$59 [23:16];
+      7'h0a:
+          \$200  = \$signature__data$59 [39:32];
+      7'h0b:
+          \$200  = \$signature__data$59 [55:48];
+      7'h0c:
+          \$200  = \$signature__data$59 [71:64];
+      7'h0d:
+          \$200  = \$signature__data$59 [87:80];
+      7'h0e:
+          \$200  = \$signature__data$59 [103:96];
+      7'h0f:
+          \$200  = \$signature__data$59 [119:112];
+      7'h10:
+          \$200  = \$signature__data$60 [7:0];
+      7'h11:
+          \$200  = \$signature__data$60 [23:16];
+      7'h12:
+          \$200  = \$signature__data$60 [39:32];
+      7'h13:
+          \$200  = \$signature__data$60 [55:48];
+      7'h14:
+          \$200  = \$signature__data$60 [71:64];
+      7'h15:
+          \$200  = \$signature__data$60 [87:80];
+      7'h16:
+          \$200  = \$signature__data$60 [103:96];
+      7'h17:
+          \$200  = \$signature__data$60 [119:112];
+      7'h18:
+          \$200  = \$signature__data$61 [7:0];
+      7'h19:
+          \$200  = \$signature__data$61 [23:16];
+      7'h1a:
+          \$200  = \$signature__data$61 [39:32];
+      7'h1b:
+          \$200  = \$signature__data$61 [55:48];
+      7'h1c:
+          \$200  = \$signature__data$61 [71:64];
+      7'h1d:
+          \$200  = \$signature__data$61 [87:80];
+      7'h1e:
+          \$200  = \$signature__data$61 [103:96];
+      7'h1f:
+          \$200  = \$signature__data$61 [119:112];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$205  = 8'h00;
+    casez (\$204 )
+      7'h00:
+          \$205  = \$signature__data$58 [15:8];
+      7'h01:
+          \$205  = \$signature__data$58 [31:24];
+      7'h02:
+          \$205  = \$signature__data$58 [47:40];
+      7'h03:
+          \$205  = \$signature__data$58 [63:56];
+      7'h04:
+          \$205  = \$signature__data$58 [79:72];
+      7'h05:
+          \$205  = \$signature__data$58 [95:88];
+      7'h06:
+          \$205  = \$signature__data$58 [111:104];
+      7'h07:
+          \$205  = \$signature__data$58 [127:120];
+      7'h08:
+          \$205  = \$signature__data$59 [15:8];
+      7'h09:
+          \$205  = \$signature__data$59 [31:24];
+      7'h0a:
+          \$205  = \$signature__data$59 [47:40];
+      7'h0b:
+          \$205  = \$signature__data$59 [63:56];
+      7'h0c:
+          \$205  = \$signature__data$59 [79:72];
+      7'h0d:
+          \$205  = \$signature__data$59 [95:88];
+      7'h0e:
+          \$205  = \$signature__data$59 [111:104];
+      7'h0f:
+          \$205  = \$signature__data$59 [127:120];
+      7'h10:
+          \$205  = \$signature__data$60 [15:8];
+      7'h11:
+          \$205  = \$signature__data$60 [31:24];
+      7'h12:
+          \$205  = \$signature__data$60 [47:40];
+      7'h13:
+          \$205  = \$signature__data$60 [63:56];
+      7'h14:
+          \$205  = \$signature__data$60 [79:72];
+      7'h15:
+          \$205  = \$signature__data$60 [95:88];
+      7'h16:
+          \$205  = \$signature__data$60 [111:104];
+      7'h17:
+          \$205  = \$signature__data$60 [127:120];
+      7'h18:
+          \$205  = \$signature__data$61 [15:8];
+      7'h19:
+          \$205  = \$signature__data$61 [31:24];
+      7'h1a:
+          \$205  = \$signature__data$61 [47:40];
+      7'h1b:
+          \$205  = \$signature__data$61 [63:56];
+      7'h1c:
+          \$205  = \$signature__data$61 [79:72];
+      7'h1d:
+          \$205  = \$signature__data$61 [95:88];
+      7'h1e:
+          \$205  = \$signature__data$61 [111:104];
+      7'h1f:
+          \$205  = \$signature__data$61 [127:120];
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -2092,2349 +3868,261 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = 8'h00;
-    casez (\$80 )
-      7'h00:
-          \$81  = \$signature__data [7:0];
-      7'h01:
-          \$81  = \$signature__data [23:16];
-      7'h02:
-          \$81  = \$signature__data [39:32];
-      7'h03:
-          \$81  = \$signature__data [55:48];
-      7'h04:
-          \$81  = \$signature__data [71:64];
-      7'h05:
-          \$81  = \$signature__data [87:80];
-      7'h06:
-          \$81  = \$signature__data [103:96];
-      7'h07:
-          \$81  = \$signature__data [119:112];
-      7'h08:
-          \$81  = \$signature__data$34 [7:0];
-      7'h09:
-          \$81  = \$signature__data$34 [23:16];
-      7'h0a:
-          \$81  = \$signature__data$34 [39:32];
-      7'h0b:
-          \$81  = \$signature__data$34 [55:48];
-      7'h0c:
-          \$81  = \$signature__data$34 [71:64];
-      7'h0d:
-          \$81  = \$signature__data$34 [87:80];
-      7'h0e:
-          \$81  = \$signature__data$34 [103:96];
-      7'h0f:
-          \$81  = \$signature__data$34 [119:112];
-      7'h10:
-          \$81  = \$signature__data$35 [7:0];
-      7'h11:
-          \$81  = \$signature__data$35 [23:16];
-      7'h12:
-          \$81  = \$signature__data$35 [39:32];
-      7'h13:
-          \$81  = \$signature__data$35 [55:48];
-      7'h14:
-          \$81  = \$signature__data$35 [71:64];
-      7'h15:
-          \$81  = \$signature__data$35 [87:80];
-      7'h16:
-          \$81  = \$signature__data$35 [103:96];
-      7'h17:
-          \$81  = \$signature__data$35 [119:112];
-      7'h18:
-          \$81  = \$signature__data$36 [7:0];
-      7'h19:
-          \$81  = \$signature__data$36 [23:16];
-      7'h1a:
-          \$81  = \$signature__data$36 [39:32];
-      7'h1b:
-          \$81  = \$signature__data$36 [55:48];
-      7'h1c:
-          \$81  = \$signature__data$36 [71:64];
-      7'h1d:
-          \$81  = \$signature__data$36 [87:80];
-      7'h1e:
-          \$81  = \$signature__data$36 [103:96];
-      7'h1f:
-          \$81  = \$signature__data$36 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = 8'h00;
-    casez (\$88 )
-      7'h00:
-          \$89  = \$signature__data [15:8];
-      7'h01:
-          \$89  = \$signature__data [31:24];
-      7'h02:
-          \$89  = \$signature__data [47:40];
-      7'h03:
-          \$89  = \$signature__data [63:56];
-      7'h04:
-          \$89  = \$signature__data [79:72];
-      7'h05:
-          \$89  = \$signature__data [95:88];
-      7'h06:
-          \$89  = \$signature__data [111:104];
-      7'h07:
-          \$89  = \$signature__data [127:120];
-      7'h08:
-          \$89  = \$signature__data$34 [15:8];
-      7'h09:
-          \$89  = \$signature__data$34 [31:24];
-      7'h0a:
-          \$89  = \$signature__data$34 [47:40];
-      7'h0b:
-          \$89  = \$signature__data$34 [63:56];
-      7'h0c:
-          \$89  = \$signature__data$34 [79:72];
-      7'h0d:
-          \$89  = \$signature__data$34 [95:88];
-      7'h0e:
-          \$89  = \$signature__data$34 [111:104];
-      7'h0f:
-          \$89  = \$signature__data$34 [127:120];
-      7'h10:
-          \$89  = \$signature__data$35 [15:8];
-      7'h11:
-          \$89  = \$signature__data$35 [31:24];
-      7'h12:
-          \$89  = \$signature__data$35 [47:40];
-      7'h13:
-          \$89  = \$signature__data$35 [63:56];
-      7'h14:
-          \$89  = \$signature__data$35 [79:72];
-      7'h15:
-          \$89  = \$signature__data$35 [95:88];
-      7'h16:
-          \$89  = \$signature__data$35 [111:104];
-      7'h17:
-          \$89  = \$signature__data$35 [127:120];
-      7'h18:
-          \$89  = \$signature__data$36 [15:8];
-      7'h19:
-          \$89  = \$signature__data$36 [31:24];
-      7'h1a:
-          \$89  = \$signature__data$36 [47:40];
-      7'h1b:
-          \$89  = \$signature__data$36 [63:56];
-      7'h1c:
-          \$89  = \$signature__data$36 [79:72];
-      7'h1d:
-          \$89  = \$signature__data$36 [95:88];
-      7'h1e:
-          \$89  = \$signature__data$36 [111:104];
-      7'h1f:
-          \$89  = \$signature__data$36 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = 8'h00;
-    casez (\$96 )
-      7'h00:
-          \$97  = \$signature__data [7:0];
-      7'h01:
-          \$97  = \$signature__data [23:16];
-      7'h02:
-          \$97  = \$signature__data [39:32];
-      7'h03:
-          \$97  = \$signature__data [55:48];
-      7'h04:
-          \$97  = \$signature__data [71:64];
-      7'h05:
-          \$97  = \$signature__data [87:80];
-      7'h06:
-          \$97  = \$signature__data [103:96];
-      7'h07:
-          \$97  = \$signature__data [119:112];
-      7'h08:
-          \$97  = \$signature__data$34 [7:0];
-      7'h09:
-          \$97  = \$signature__data$34 [23:16];
-      7'h0a:
-          \$97  = \$signature__data$34 [39:32];
-      7'h0b:
-          \$97  = \$signature__data$34 [55:48];
-      7'h0c:
-          \$97  = \$signature__data$34 [71:64];
-      7'h0d:
-          \$97  = \$signature__data$34 [87:80];
-      7'h0e:
-          \$97  = \$signature__data$34 [103:96];
-      7'h0f:
-          \$97  = \$signature__data$34 [119:112];
-      7'h10:
-          \$97  = \$signature__data$35 [7:0];
-      7'h11:
-          \$97  = \$signature__data$35 [23:16];
-      7'h12:
-          \$97  = \$signature__data$35 [39:32];
-      7'h13:
-          \$97  = \$signature__data$35 [55:48];
-      7'h14:
-          \$97  = \$signature__data$35 [71:64];
-      7'h15:
-          \$97  = \$signature__data$35 [87:80];
-      7'h16:
-          \$97  = \$signature__data$35 [103:96];
-      7'h17:
-          \$97  = \$signature__data$35 [119:112];
-      7'h18:
-          \$97  = \$signature__data$36 [7:0];
-      7'h19:
-          \$97  = \$signature__data$36 [23:16];
-      7'h1a:
-          \$97  = \$signature__data$36 [39:32];
-      7'h1b:
-          \$97  = \$signature__data$36 [55:48];
-      7'h1c:
-          \$97  = \$signature__data$36 [71:64];
-      7'h1d:
-          \$97  = \$signature__data$36 [87:80];
-      7'h1e:
-          \$97  = \$signature__data$36 [103:96];
-      7'h1f:
-          \$97  = \$signature__data$36 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = 8'h00;
-    casez (\$104 )
-      7'h00:
-          \$105  = \$signature__data [15:8];
-      7'h01:
-          \$105  = \$signature__data [31:24];
-      7'h02:
-          \$105  = \$signature__data [47:40];
-      7'h03:
-          \$105  = \$signature__data [63:56];
-      7'h04:
-          \$105  = \$signature__data [79:72];
-      7'h05:
-          \$105  = \$signature__data [95:88];
-      7'h06:
-          \$105  = \$signature__data [111:104];
-      7'h07:
-          \$105  = \$signature__data [127:120];
-      7'h08:
-          \$105  = \$signature__data$34 [15:8];
-      7'h09:
-          \$105  = \$signature__data$34 [31:24];
-      7'h0a:
-          \$105  = \$signature__data$34 [47:40];
-      7'h0b:
-          \$105  = \$signature__data$34 [63:56];
-      7'h0c:
-          \$105  = \$signature__data$34 [79:72];
-      7'h0d:
-          \$105  = \$signature__data$34 [95:88];
-      7'h0e:
-          \$105  = \$signature__data$34 [111:104];
-      7'h0f:
-          \$105  = \$signature__data$34 [127:120];
-      7'h10:
-          \$105  = \$signature__data$35 [15:8];
-      7'h11:
-          \$105  = \$signature__data$35 [31:24];
-      7'h12:
-          \$105  = \$signature__data$35 [47:40];
-      7'h13:
-          \$105  = \$signature__data$35 [63:56];
-      7'h14:
-          \$105  = \$signature__data$35 [79:72];
-      7'h15:
-          \$105  = \$signature__data$35 [95:88];
-      7'h16:
-          \$105  = \$signature__data$35 [111:104];
-      7'h17:
-          \$105  = \$signature__data$35 [127:120];
-      7'h18:
-          \$105  = \$signature__data$36 [15:8];
-      7'h19:
-          \$105  = \$signature__data$36 [31:24];
-      7'h1a:
-          \$105  = \$signature__data$36 [47:40];
-      7'h1b:
-          \$105  = \$signature__data$36 [63:56];
-      7'h1c:
-          \$105  = \$signature__data$36 [79:72];
-      7'h1d:
-          \$105  = \$signature__data$36 [95:88];
-      7'h1e:
-          \$105  = \$signature__data$36 [111:104];
-      7'h1f:
-          \$105  = \$signature__data$36 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = 8'h00;
-    casez (\$112 )
-      7'h00:
-          \$113  = \$signature__data [7:0];
-      7'h01:
-          \$113  = \$signature__data [23:16];
-      7'h02:
-          \$113  = \$signature__data [39:32];
-      7'h03:
-          \$113  = \$signature__data [55:48];
-      7'h04:
-          \$113  = \$signature__data [71:64];
-      7'h05:
-          \$113  = \$signature__data [87:80];
-      7'h06:
-          \$113  = \$signature__data [103:96];
-      7'h07:
-          \$113  = \$signature__data [119:112];
-      7'h08:
-          \$113  = \$signature__data$34 [7:0];
-      7'h09:
-          \$113  = \$signature__data$34 [23:16];
-      7'h0a:
-          \$113  = \$signature__data$34 [39:32];
-      7'h0b:
-          \$113  = \$signature__data$34 [55:48];
-      7'h0c:
-          \$113  = \$signature__data$34 [71:64];
-      7'h0d:
-          \$113  = \$signature__data$34 [87:80];
-      7'h0e:
-          \$113  = \$signature__data$34 [103:96];
-      7'h0f:
-          \$113  = \$signature__data$34 [119:112];
-      7'h10:
-          \$113  = \$signature__data$35 [7:0];
-      7'h11:
-          \$113  = \$signature__data$35 [23:16];
-      7'h12:
-          \$113  = \$signature__data$35 [39:32];
-      7'h13:
-          \$113  = \$signature__data$35 [55:48];
-      7'h14:
-          \$113  = \$signature__data$35 [71:64];
-      7'h15:
-          \$113  = \$signature__data$35 [87:80];
-      7'h16:
-          \$113  = \$signature__data$35 [103:96];
-      7'h17:
-          \$113  = \$signature__data$35 [119:112];
-      7'h18:
-          \$113  = \$signature__data$36 [7:0];
-      7'h19:
-          \$113  = \$signature__data$36 [23:16];
-      7'h1a:
-          \$113  = \$signature__data$36 [39:32];
-      7'h1b:
-          \$113  = \$signature__data$36 [55:48];
-      7'h1c:
-          \$113  = \$signature__data$36 [71:64];
-      7'h1d:
-          \$113  = \$signature__data$36 [87:80];
-      7'h1e:
-          \$113  = \$signature__data$36 [103:96];
-      7'h1f:
-          \$113  = \$signature__data$36 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = 8'h00;
-    casez (\$120 )
-      7'h00:
-          \$121  = \$signature__data [15:8];
-      7'h01:
-          \$121  = \$signature__data [31:24];
-      7'h02:
-          \$121  = \$signature__data [47:40];
-      7'h03:
-          \$121  = \$signature__data [63:56];
-      7'h04:
-          \$121  = \$signature__data [79:72];
-      7'h05:
-          \$121  = \$signature__data [95:88];
-      7'h06:
-          \$121  = \$signature__data [111:104];
-      7'h07:
-          \$121  = \$signature__data [127:120];
-      7'h08:
-          \$121  = \$signature__data$34 [15:8];
-      7'h09:
-          \$121  = \$signature__data$34 [31:24];
-      7'h0a:
-          \$121  = \$signature__data$34 [47:40];
-      7'h0b:
-          \$121  = \$signature__data$34 [63:56];
-      7'h0c:
-          \$121  = \$signature__data$34 [79:72];
-      7'h0d:
-          \$121  = \$signature__data$34 [95:88];
-      7'h0e:
-          \$121  = \$signature__data$34 [111:104];
-      7'h0f:
-          \$121  = \$signature__data$34 [127:120];
-      7'h10:
-          \$121  = \$signature__data$35 [15:8];
-      7'h11:
-          \$121  = \$signature__data$35 [31:24];
-      7'h12:
-          \$121  = \$signature__data$35 [47:40];
-      7'h13:
-          \$121  = \$signature__data$35 [63:56];
-      7'h14:
-          \$121  = \$signature__data$35 [79:72];
-      7'h15:
-          \$121  = \$signature__data$35 [95:88];
-      7'h16:
-          \$121  = \$signature__data$35 [111:104];
-      7'h17:
-          \$121  = \$signature__data$35 [127:120];
-      7'h18:
-          \$121  = \$signature__data$36 [15:8];
-      7'h19:
-          \$121  = \$signature__data$36 [31:24];
-      7'h1a:
-          \$121  = \$signature__data$36 [47:40];
-      7'h1b:
-          \$121  = \$signature__data$36 [63:56];
-      7'h1c:
-          \$121  = \$signature__data$36 [79:72];
-      7'h1d:
-          \$121  = \$signature__data$36 [95:88];
-      7'h1e:
-          \$121  = \$signature__data$36 [111:104];
-      7'h1f:
-          \$121  = \$signature__data$36 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = 8'h00;
-    casez (\$128 )
-      7'h00:
-          \$129  = \$signature__data [7:0];
-      7'h01:
-          \$129  = \$signature__data [23:16];
-      7'h02:
-          \$129  = \$signature__data [39:32];
-      7'h03:
-          \$129  = \$signature__data [55:48];
-      7'h04:
-          \$129  = \$signature__data [71:64];
-      7'h05:
-          \$129  = \$signature__data [87:80];
-      7'h06:
-          \$129  = \$signature__data [103:96];
-      7'h07:
-          \$129  = \$signature__data [119:112];
-      7'h08:
-          \$129  = \$signature__data$34 [7:0];
-      7'h09:
-          \$129  = \$signature__data$34 [23:16];
-      7'h0a:
-          \$129  = \$signature__data$34 [39:32];
-      7'h0b:
-          \$129  = \$signature__data$34 [55:48];
-      7'h0c:
-          \$129  = \$signature__data$34 [71:64];
-      7'h0d:
-          \$129  = \$signature__data$34 [87:80];
-      7'h0e:
-          \$129  = \$signature__data$34 [103:96];
-      7'h0f:
-          \$129  = \$signature__data$34 [119:112];
-      7'h10:
-          \$129  = \$signature__data$35 [7:0];
-      7'h11:
-          \$129  = \$signature__data$35 [23:16];
-      7'h12:
-          \$129  = \$signature__data$35 [39:32];
-      7'h13:
-          \$129  = \$signature__data$35 [55:48];
-      7'h14:
-          \$129  = \$signature__data$35 [71:64];
-      7'h15:
-          \$129  = \$signature__data$35 [87:80];
-      7'h16:
-          \$129  = \$signature__data$35 [103:96];
-      7'h17:
-          \$129  = \$signature__data$35 [119:112];
-      7'h18:
-          \$129  = \$signature__data$36 [7:0];
-      7'h19:
-          \$129  = \$signature__data$36 [23:16];
-      7'h1a:
-          \$129  = \$signature__data$36 [39:32];
-      7'h1b:
-          \$129  = \$signature__data$36 [55:48];
-      7'h1c:
-          \$129  = \$signature__data$36 [71:64];
-      7'h1d:
-          \$129  = \$signature__data$36 [87:80];
-      7'h1e:
-          \$129  = \$signature__data$36 [103:96];
-      7'h1f:
-          \$129  = \$signature__data$36 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = 8'h00;
-    casez (\$136 )
-      7'h00:
-          \$137  = \$signature__data [15:8];
-      7'h01:
-          \$137  = \$signature__data [31:24];
-      7'h02:
-          \$137  = \$signature__data [47:40];
-      7'h03:
-          \$137  = \$signature__data [63:56];
-      7'h04:
-          \$137  = \$signature__data [79:72];
-      7'h05:
-          \$137  = \$signature__data [95:88];
-      7'h06:
-          \$137  = \$signature__data [111:104];
-      7'h07:
-          \$137  = \$signature__data [127:120];
-      7'h08:
-          \$137  = \$signature__data$34 [15:8];
-      7'h09:
-          \$137  = \$signature__data$34 [31:24];
-      7'h0a:
-          \$137  = \$signature__data$34 [47:40];
-      7'h0b:
-          \$137  = \$signature__data$34 [63:56];
-      7'h0c:
-          \$137  = \$signature__data$34 [79:72];
-      7'h0d:
-          \$137  = \$signature__data$34 [95:88];
-      7'h0e:
-          \$137  = \$signature__data$34 [111:104];
-      7'h0f:
-          \$137  = \$signature__data$34 [127:120];
-      7'h10:
-          \$137  = \$signature__data$35 [15:8];
-      7'h11:
-          \$137  = \$signature__data$35 [31:24];
-      7'h12:
-          \$137  = \$signature__data$35 [47:40];
-      7'h13:
-          \$137  = \$signature__data$35 [63:56];
-      7'h14:
-          \$137  = \$signature__data$35 [79:72];
-      7'h15:
-          \$137  = \$signature__data$35 [95:88];
-      7'h16:
-          \$137  = \$signature__data$35 [111:104];
-      7'h17:
-          \$137  = \$signature__data$35 [127:120];
-      7'h18:
-          \$137  = \$signature__data$36 [15:8];
-      7'h19:
-          \$137  = \$signature__data$36 [31:24];
-      7'h1a:
-          \$137  = \$signature__data$36 [47:40];
-      7'h1b:
-          \$137  = \$signature__data$36 [63:56];
-      7'h1c:
-          \$137  = \$signature__data$36 [79:72];
-      7'h1d:
-          \$137  = \$signature__data$36 [95:88];
-      7'h1e:
-          \$137  = \$signature__data$36 [111:104];
-      7'h1f:
-          \$137  = \$signature__data$36 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = 8'h00;
-    casez (\$144 )
-      7'h00:
-          \$145  = \$signature__data [7:0];
-      7'h01:
-          \$145  = \$signature__data [23:16];
-      7'h02:
-          \$145  = \$signature__data [39:32];
-      7'h03:
-          \$145  = \$signature__data [55:48];
-      7'h04:
-          \$145  = \$signature__data [71:64];
-      7'h05:
-          \$145  = \$signature__data [87:80];
-      7'h06:
-          \$145  = \$signature__data [103:96];
-      7'h07:
-          \$145  = \$signature__data [119:112];
-      7'h08:
-          \$145  = \$signature__data$34 [7:0];
-      7'h09:
-          \$145  = \$signature__data$34 [23:16];
-      7'h0a:
-          \$145  = \$signature__data$34 [39:32];
-      7'h0b:
-          \$145  = \$signature__data$34 [55:48];
-      7'h0c:
-          \$145  = \$signature__data$34 [71:64];
-      7'h0d:
-          \$145  = \$signature__data$34 [87:80];
-      7'h0e:
-          \$145  = \$signature__data$34 [103:96];
-      7'h0f:
-          \$145  = \$signature__data$34 [119:112];
-      7'h10:
-          \$145  = \$signature__data$35 [7:0];
-      7'h11:
-          \$145  = \$signature__data$35 [23:16];
-      7'h12:
-          \$145  = \$signature__data$35 [39:32];
-      7'h13:
-          \$145  = \$signature__data$35 [55:48];
-      7'h14:
-          \$145  = \$signature__data$35 [71:64];
-      7'h15:
-          \$145  = \$signature__data$35 [87:80];
-      7'h16:
-          \$145  = \$signature__data$35 [103:96];
-      7'h17:
-          \$145  = \$signature__data$35 [119:112];
-      7'h18:
-          \$145  = \$signature__data$36 [7:0];
-      7'h19:
-          \$145  = \$signature__data$36 [23:16];
-      7'h1a:
-          \$145  = \$signature__data$36 [39:32];
-      7'h1b:
-          \$145  = \$signature__data$36 [55:48];
-      7'h1c:
-          \$145  = \$signature__data$36 [71:64];
-      7'h1d:
-          \$145  = \$signature__data$36 [87:80];
-      7'h1e:
-          \$145  = \$signature__data$36 [103:96];
-      7'h1f:
-          \$145  = \$signature__data$36 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = 8'h00;
-    casez (\$152 )
-      7'h00:
-          \$153  = \$signature__data [15:8];
-      7'h01:
-          \$153  = \$signature__data [31:24];
-      7'h02:
-          \$153  = \$signature__data [47:40];
-      7'h03:
-          \$153  = \$signature__data [63:56];
-      7'h04:
-          \$153  = \$signature__data [79:72];
-      7'h05:
-          \$153  = \$signature__data [95:88];
-      7'h06:
-          \$153  = \$signature__data [111:104];
-      7'h07:
-          \$153  = \$signature__data [127:120];
-      7'h08:
-          \$153  = \$signature__data$34 [15:8];
-      7'h09:
-          \$153  = \$signature__data$34 [31:24];
-      7'h0a:
-          \$153  = \$signature__data$34 [47:40];
-      7'h0b:
-          \$153  = \$signature__data$34 [63:56];
-      7'h0c:
-          \$153  = \$signature__data$34 [79:72];
-      7'h0d:
-          \$153  = \$signature__data$34 [95:88];
-      7'h0e:
-          \$153  = \$signature__data$34 [111:104];
-      7'h0f:
-          \$153  = \$signature__data$34 [127:120];
-      7'h10:
-          \$153  = \$signature__data$35 [15:8];
-      7'h11:
-          \$153  = \$signature__data$35 [31:24];
-      7'h12:
-          \$153  = \$signature__data$35 [47:40];
-      7'h13:
-          \$153  = \$signature__data$35 [63:56];
-      7'h14:
-          \$153  = \$signature__data$35 [79:72];
-      7'h15:
-          \$153  = \$signature__data$35 [95:88];
-      7'h16:
-          \$153  = \$signature__data$35 [111:104];
-      7'h17:
-          \$153  = \$signature__data$35 [127:120];
-      7'h18:
-          \$153  = \$signature__data$36 [15:8];
-      7'h19:
-          \$153  = \$signature__data$36 [31:24];
-      7'h1a:
-          \$153  = \$signature__data$36 [47:40];
-      7'h1b:
-          \$153  = \$signature__data$36 [63:56];
-      7'h1c:
-          \$153  = \$signature__data$36 [79:72];
-      7'h1d:
-          \$153  = \$signature__data$36 [95:88];
-      7'h1e:
-          \$153  = \$signature__data$36 [111:104];
-      7'h1f:
-          \$153  = \$signature__data$36 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = 8'h00;
-    casez (\$160 )
-      7'h00:
-          \$161  = \$signature__data [7:0];
-      7'h01:
-          \$161  = \$signature__data [23:16];
-      7'h02:
-          \$161  = \$signature__data [39:32];
-      7'h03:
-          \$161  = \$signature__data [55:48];
-      7'h04:
-          \$161  = \$signature__data [71:64];
-      7'h05:
-          \$161  = \$signature__data [87:80];
-      7'h06:
-          \$161  = \$signature__data [103:96];
-      7'h07:
-          \$161  = \$signature__data [119:112];
-      7'h08:
-          \$161  = \$signature__data$34 [7:0];
-      7'h09:
-          \$161  = \$signature__data$34 [23:16];
-      7'h0a:
-          \$161  = \$signature__data$34 [39:32];
-      7'h0b:
-          \$161  = \$signature__data$34 [55:48];
-      7'h0c:
-          \$161  = \$signature__data$34 [71:64];
-      7'h0d:
-          \$161  = \$signature__data$34 [87:80];
-      7'h0e:
-          \$161  = \$signature__data$34 [103:96];
-      7'h0f:
-          \$161  = \$signature__data$34 [119:112];
-      7'h10:
-          \$161  = \$signature__data$35 [7:0];
-      7'h11:
-          \$161  = \$signature__data$35 [23:16];
-      7'h12:
-          \$161  = \$signature__data$35 [39:32];
-      7'h13:
-          \$161  = \$signature__data$35 [55:48];
-      7'h14:
-          \$161  = \$signature__data$35 [71:64];
-      7'h15:
-          \$161  = \$signature__data$35 [87:80];
-      7'h16:
-          \$161  = \$signature__data$35 [103:96];
-      7'h17:
-          \$161  = \$signature__data$35 [119:112];
-      7'h18:
-          \$161  = \$signature__data$36 [7:0];
-      7'h19:
-          \$161  = \$signature__data$36 [23:16];
-      7'h1a:
-          \$161  = \$signature__data$36 [39:32];
-      7'h1b:
-          \$161  = \$signature__data$36 [55:48];
-      7'h1c:
-          \$161  = \$signature__data$36 [71:64];
-      7'h1d:
-          \$161  = \$signature__data$36 [87:80];
-      7'h1e:
-          \$161  = \$signature__data$36 [103:96];
-      7'h1f:
-          \$161  = \$signature__data$36 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = 8'h00;
-    casez (\$168 )
-      7'h00:
-          \$169  = \$signature__data [15:8];
-      7'h01:
-          \$169  = \$signature__data [31:24];
-      7'h02:
-          \$169  = \$signature__data [47:40];
-      7'h03:
-          \$169  = \$signature__data [63:56];
-      7'h04:
-          \$169  = \$signature__data [79:72];
-      7'h05:
-          \$169  = \$signature__data [95:88];
-      7'h06:
-          \$169  = \$signature__data [111:104];
-      7'h07:
-          \$169  = \$signature__data [127:120];
-      7'h08:
-          \$169  = \$signature__data$34 [15:8];
-      7'h09:
-          \$169  = \$signature__data$34 [31:24];
-      7'h0a:
-          \$169  = \$signature__data$34 [47:40];
-      7'h0b:
-          \$169  = \$signature__data$34 [63:56];
-      7'h0c:
-          \$169  = \$signature__data$34 [79:72];
-      7'h0d:
-          \$169  = \$signature__data$34 [95:88];
-      7'h0e:
-          \$169  = \$signature__data$34 [111:104];
-      7'h0f:
-          \$169  = \$signature__data$34 [127:120];
-      7'h10:
-          \$169  = \$signature__data$35 [15:8];
-      7'h11:
-          \$169  = \$signature__data$35 [31:24];
-      7'h12:
-          \$169  = \$signature__data$35 [47:40];
-      7'h13:
-          \$169  = \$signature__data$35 [63:56];
-      7'h14:
-          \$169  = \$signature__data$35 [79:72];
-      7'h15:
-          \$169  = \$signature__data$35 [95:88];
-      7'h16:
-          \$169  = \$signature__data$35 [111:104];
-      7'h17:
-          \$169  = \$signature__data$35 [127:120];
-      7'h18:
-          \$169  = \$signature__data$36 [15:8];
-      7'h19:
-          \$169  = \$signature__data$36 [31:24];
-      7'h1a:
-          \$169  = \$signature__data$36 [47:40];
-      7'h1b:
-          \$169  = \$signature__data$36 [63:56];
-      7'h1c:
-          \$169  = \$signature__data$36 [79:72];
-      7'h1d:
-          \$169  = \$signature__data$36 [95:88];
-      7'h1e:
-          \$169  = \$signature__data$36 [111:104];
-      7'h1f:
-          \$169  = \$signature__data$36 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = 8'h00;
-    casez (\$176 )
-      7'h00:
-          \$177  = \$signature__data [7:0];
-      7'h01:
-          \$177  = \$signature__data [23:16];
-      7'h02:
-          \$177  = \$signature__data [39:32];
-      7'h03:
-          \$177  = \$signature__data [55:48];
-      7'h04:
-          \$177  = \$signature__data [71:64];
-      7'h05:
-          \$177  = \$signature__data [87:80];
-      7'h06:
-          \$177  = \$signature__data [103:96];
-      7'h07:
-          \$177  = \$signature__data [119:112];
-      7'h08:
-          \$177  = \$signature__data$34 [7:0];
-      7'h09:
-          \$177  = \$signature__data$34 [23:16];
-      7'h0a:
-          \$177  = \$signature__data$34 [39:32];
-      7'h0b:
-          \$177  = \$signature__data$34 [55:48];
-      7'h0c:
-          \$177  = \$signature__data$34 [71:64];
-      7'h0d:
-          \$177  = \$signature__data$34 [87:80];
-      7'h0e:
-          \$177  = \$signature__data$34 [103:96];
-      7'h0f:
-          \$177  = \$signature__data$34 [119:112];
-      7'h10:
-          \$177  = \$signature__data$35 [7:0];
-      7'h11:
-          \$177  = \$signature__data$35 [23:16];
-      7'h12:
-          \$177  = \$signature__data$35 [39:32];
-      7'h13:
-          \$177  = \$signature__data$35 [55:48];
-      7'h14:
-          \$177  = \$signature__data$35 [71:64];
-      7'h15:
-          \$177  = \$signature__data$35 [87:80];
-      7'h16:
-          \$177  = \$signature__data$35 [103:96];
-      7'h17:
-          \$177  = \$signature__data$35 [119:112];
-      7'h18:
-          \$177  = \$signature__data$36 [7:0];
-      7'h19:
-          \$177  = \$signature__data$36 [23:16];
-      7'h1a:
-          \$177  = \$signature__data$36 [39:32];
-      7'h1b:
-          \$177  = \$signature__data$36 [55:48];
-      7'h1c:
-          \$177  = \$signature__data$36 [71:64];
-      7'h1d:
-          \$177  = \$signature__data$36 [87:80];
-      7'h1e:
-          \$177  = \$signature__data$36 [103:96];
-      7'h1f:
-          \$177  = \$signature__data$36 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = 8'h00;
-    casez (\$184 )
-      7'h00:
-          \$185  = \$signature__data [15:8];
-      7'h01:
-          \$185  = \$signature__data [31:24];
-      7'h02:
-          \$185  = \$signature__data [47:40];
-      7'h03:
-          \$185  = \$signature__data [63:56];
-      7'h04:
-          \$185  = \$signature__data [79:72];
-      7'h05:
-          \$185  = \$signature__data [95:88];
-      7'h06:
-          \$185  = \$signature__data [111:104];
-      7'h07:
-          \$185  = \$signature__data [127:120];
-      7'h08:
-          \$185  = \$signature__data$34 [15:8];
-      7'h09:
-          \$185  = \$signature__data$34 [31:24];
-      7'h0a:
-          \$185  = \$signature__data$34 [47:40];
-      7'h0b:
-          \$185  = \$signature__data$34 [63:56];
-      7'h0c:
-          \$185  = \$signature__data$34 [79:72];
-      7'h0d:
-          \$185  = \$signature__data$34 [95:88];
-      7'h0e:
-          \$185  = \$signature__data$34 [111:104];
-      7'h0f:
-          \$185  = \$signature__data$34 [127:120];
-      7'h10:
-          \$185  = \$signature__data$35 [15:8];
-      7'h11:
-          \$185  = \$signature__data$35 [31:24];
-      7'h12:
-          \$185  = \$signature__data$35 [47:40];
-      7'h13:
-          \$185  = \$signature__data$35 [63:56];
-      7'h14:
-          \$185  = \$signature__data$35 [79:72];
-      7'h15:
-          \$185  = \$signature__data$35 [95:88];
-      7'h16:
-          \$185  = \$signature__data$35 [111:104];
-      7'h17:
-          \$185  = \$signature__data$35 [127:120];
-      7'h18:
-          \$185  = \$signature__data$36 [15:8];
-      7'h19:
-          \$185  = \$signature__data$36 [31:24];
-      7'h1a:
-          \$185  = \$signature__data$36 [47:40];
-      7'h1b:
-          \$185  = \$signature__data$36 [63:56];
-      7'h1c:
-          \$185  = \$signature__data$36 [79:72];
-      7'h1d:
-          \$185  = \$signature__data$36 [95:88];
-      7'h1e:
-          \$185  = \$signature__data$36 [111:104];
-      7'h1f:
-          \$185  = \$signature__data$36 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = 8'h00;
-    casez (\$192 )
-      7'h00:
-          \$193  = \$signature__data [7:0];
-      7'h01:
-          \$193  = \$signature__data [23:16];
-      7'h02:
-          \$193  = \$signature__data [39:32];
-      7'h03:
-          \$193  = \$signature__data [55:48];
-      7'h04:
-          \$193  = \$signature__data [71:64];
-      7'h05:
-          \$193  = \$signature__data [87:80];
-      7'h06:
-          \$193  = \$signature__data [103:96];
-      7'h07:
-          \$193  = \$signature__data [119:112];
-      7'h08:
-          \$193  = \$signature__data$34 [7:0];
-      7'h09:
-          \$193  = \$signature__data$34 [23:16];
-      7'h0a:
-          \$193  = \$signature__data$34 [39:32];
-      7'h0b:
-          \$193  = \$signature__data$34 [55:48];
-      7'h0c:
-          \$193  = \$signature__data$34 [71:64];
-      7'h0d:
-          \$193  = \$signature__data$34 [87:80];
-      7'h0e:
-          \$193  = \$signature__data$34 [103:96];
-      7'h0f:
-          \$193  = \$signature__data$34 [119:112];
-      7'h10:
-          \$193  = \$signature__data$35 [7:0];
-      7'h11:
-          \$193  = \$signature__data$35 [23:16];
-      7'h12:
-          \$193  = \$signature__data$35 [39:32];
-      7'h13:
-          \$193  = \$signature__data$35 [55:48];
-      7'h14:
-          \$193  = \$signature__data$35 [71:64];
-      7'h15:
-          \$193  = \$signature__data$35 [87:80];
-      7'h16:
-          \$193  = \$signature__data$35 [103:96];
-      7'h17:
-          \$193  = \$signature__data$35 [119:112];
-      7'h18:
-          \$193  = \$signature__data$36 [7:0];
-      7'h19:
-          \$193  = \$signature__data$36 [23:16];
-      7'h1a:
-          \$193  = \$signature__data$36 [39:32];
-      7'h1b:
-          \$193  = \$signature__data$36 [55:48];
-      7'h1c:
-          \$193  = \$signature__data$36 [71:64];
-      7'h1d:
-          \$193  = \$signature__data$36 [87:80];
-      7'h1e:
-          \$193  = \$signature__data$36 [103:96];
-      7'h1f:
-          \$193  = \$signature__data$36 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = 8'h00;
-    casez (\$200 )
-      7'h00:
-          \$201  = \$signature__data [15:8];
-      7'h01:
-          \$201  = \$signature__data [31:24];
-      7'h02:
-          \$201  = \$signature__data [47:40];
-      7'h03:
-          \$201  = \$signature__data [63:56];
-      7'h04:
-          \$201  = \$signature__data [79:72];
-      7'h05:
-          \$201  = \$signature__data [95:88];
-      7'h06:
-          \$201  = \$signature__data [111:104];
-      7'h07:
-          \$201  = \$signature__data [127:120];
-      7'h08:
-          \$201  = \$signature__data$34 [15:8];
-      7'h09:
-          \$201  = \$signature__data$34 [31:24];
-      7'h0a:
-          \$201  = \$signature__data$34 [47:40];
-      7'h0b:
-          \$201  = \$signature__data$34 [63:56];
-      7'h0c:
-          \$201  = \$signature__data$34 [79:72];
-      7'h0d:
-          \$201  = \$signature__data$34 [95:88];
-      7'h0e:
-          \$201  = \$signature__data$34 [111:104];
-      7'h0f:
-          \$201  = \$signature__data$34 [127:120];
-      7'h10:
-          \$201  = \$signature__data$35 [15:8];
-      7'h11:
-          \$201  = \$signature__data$35 [31:24];
-      7'h12:
-          \$201  = \$signature__data$35 [47:40];
-      7'h13:
-          \$201  = \$signature__data$35 [63:56];
-      7'h14:
-          \$201  = \$signature__data$35 [79:72];
-      7'h15:
-          \$201  = \$signature__data$35 [95:88];
-      7'h16:
-          \$201  = \$signature__data$35 [111:104];
-      7'h17:
-          \$201  = \$signature__data$35 [127:120];
-      7'h18:
-          \$201  = \$signature__data$36 [15:8];
-      7'h19:
-          \$201  = \$signature__data$36 [31:24];
-      7'h1a:
-          \$201  = \$signature__data$36 [47:40];
-      7'h1b:
-          \$201  = \$signature__data$36 [63:56];
-      7'h1c:
-          \$201  = \$signature__data$36 [79:72];
-      7'h1d:
-          \$201  = \$signature__data$36 [95:88];
-      7'h1e:
-          \$201  = \$signature__data$36 [111:104];
-      7'h1f:
-          \$201  = \$signature__data$36 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = 8'h00;
-    casez (\$208 )
-      7'h00:
-          \$209  = \$signature__data [7:0];
-      7'h01:
-          \$209  = \$signature__data [23:16];
-      7'h02:
-          \$209  = \$signature__data [39:32];
-      7'h03:
-          \$209  = \$signature__data [55:48];
-      7'h04:
-          \$209  = \$signature__data [71:64];
-      7'h05:
-          \$209  = \$signature__data [87:80];
-      7'h06:
-          \$209  = \$signature__data [103:96];
-      7'h07:
-          \$209  = \$signature__data [119:112];
-      7'h08:
-          \$209  = \$signature__data$34 [7:0];
-      7'h09:
-          \$209  = \$signature__data$34 [23:16];
-      7'h0a:
-          \$209  = \$signature__data$34 [39:32];
-      7'h0b:
-          \$209  = \$signature__data$34 [55:48];
-      7'h0c:
-          \$209  = \$signature__data$34 [71:64];
-      7'h0d:
-          \$209  = \$signature__data$34 [87:80];
-      7'h0e:
-          \$209  = \$signature__data$34 [103:96];
-      7'h0f:
-          \$209  = \$signature__data$34 [119:112];
-      7'h10:
-          \$209  = \$signature__data$35 [7:0];
-      7'h11:
-          \$209  = \$signature__data$35 [23:16];
-      7'h12:
-          \$209  = \$signature__data$35 [39:32];
-      7'h13:
-          \$209  = \$signature__data$35 [55:48];
-      7'h14:
-          \$209  = \$signature__data$35 [71:64];
-      7'h15:
-          \$209  = \$signature__data$35 [87:80];
-      7'h16:
-          \$209  = \$signature__data$35 [103:96];
-      7'h17:
-          \$209  = \$signature__data$35 [119:112];
-      7'h18:
-          \$209  = \$signature__data$36 [7:0];
-      7'h19:
-          \$209  = \$signature__data$36 [23:16];
-      7'h1a:
-          \$209  = \$signature__data$36 [39:32];
-      7'h1b:
-          \$209  = \$signature__data$36 [55:48];
-      7'h1c:
-          \$209  = \$signature__data$36 [71:64];
-      7'h1d:
-          \$209  = \$signature__data$36 [87:80];
-      7'h1e:
-          \$209  = \$signature__data$36 [103:96];
-      7'h1f:
-          \$209  = \$signature__data$36 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$217  = 8'h00;
-    casez (\$216 )
-      7'h00:
-          \$217  = \$signature__data [15:8];
-      7'h01:
-          \$217  = \$signature__data [31:24];
-      7'h02:
-          \$217  = \$signature__data [47:40];
-      7'h03:
-          \$217  = \$signature__data [63:56];
-      7'h04:
-          \$217  = \$signature__data [79:72];
-      7'h05:
-          \$217  = \$signature__data [95:88];
-      7'h06:
-          \$217  = \$signature__data [111:104];
-      7'h07:
-          \$217  = \$signature__data [127:120];
-      7'h08:
-          \$217  = \$signature__data$34 [15:8];
-      7'h09:
-          \$217  = \$signature__data$34 [31:24];
-      7'h0a:
-          \$217  = \$signature__data$34 [47:40];
-      7'h0b:
-          \$217  = \$signature__data$34 [63:56];
-      7'h0c:
-          \$217  = \$signature__data$34 [79:72];
-      7'h0d:
-          \$217  = \$signature__data$34 [95:88];
-      7'h0e:
-          \$217  = \$signature__data$34 [111:104];
-      7'h0f:
-          \$217  = \$signature__data$34 [127:120];
-      7'h10:
-          \$217  = \$signature__data$35 [15:8];
-      7'h11:
-          \$217  = \$signature__data$35 [31:24];
-      7'h12:
-          \$217  = \$signature__data$35 [47:40];
-      7'h13:
-          \$217  = \$signature__data$35 [63:56];
-      7'h14:
-          \$217  = \$signature__data$35 [79:72];
-      7'h15:
-          \$217  = \$signature__data$35 [95:88];
-      7'h16:
-          \$217  = \$signature__data$35 [111:104];
-      7'h17:
-          \$217  = \$signature__data$35 [127:120];
-      7'h18:
-          \$217  = \$signature__data$36 [15:8];
-      7'h19:
-          \$217  = \$signature__data$36 [31:24];
-      7'h1a:
-          \$217  = \$signature__data$36 [47:40];
-      7'h1b:
-          \$217  = \$signature__data$36 [63:56];
-      7'h1c:
-          \$217  = \$signature__data$36 [79:72];
-      7'h1d:
-          \$217  = \$signature__data$36 [95:88];
-      7'h1e:
-          \$217  = \$signature__data$36 [111:104];
-      7'h1f:
-          \$217  = \$signature__data$36 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = 8'h00;
-    casez (\$224 )
-      7'h00:
-          \$225  = \$signature__data [7:0];
-      7'h01:
-          \$225  = \$signature__data [23:16];
-      7'h02:
-          \$225  = \$signature__data [39:32];
-      7'h03:
-          \$225  = \$signature__data [55:48];
-      7'h04:
-          \$225  = \$signature__data [71:64];
-      7'h05:
-          \$225  = \$signature__data [87:80];
-      7'h06:
-          \$225  = \$signature__data [103:96];
-      7'h07:
-          \$225  = \$signature__data [119:112];
-      7'h08:
-          \$225  = \$signature__data$34 [7:0];
-      7'h09:
-          \$225  = \$signature__data$34 [23:16];
-      7'h0a:
-          \$225  = \$signature__data$34 [39:32];
-      7'h0b:
-          \$225  = \$signature__data$34 [55:48];
-      7'h0c:
-          \$225  = \$signature__data$34 [71:64];
-      7'h0d:
-          \$225  = \$signature__data$34 [87:80];
-      7'h0e:
-          \$225  = \$signature__data$34 [103:96];
-      7'h0f:
-          \$225  = \$signature__data$34 [119:112];
-      7'h10:
-          \$225  = \$signature__data$35 [7:0];
-      7'h11:
-          \$225  = \$signature__data$35 [23:16];
-      7'h12:
-          \$225  = \$signature__data$35 [39:32];
-      7'h13:
-          \$225  = \$signature__data$35 [55:48];
-      7'h14:
-          \$225  = \$signature__data$35 [71:64];
-      7'h15:
-          \$225  = \$signature__data$35 [87:80];
-      7'h16:
-          \$225  = \$signature__data$35 [103:96];
-      7'h17:
-          \$225  = \$signature__data$35 [119:112];
-      7'h18:
-          \$225  = \$signature__data$36 [7:0];
-      7'h19:
-          \$225  = \$signature__data$36 [23:16];
-      7'h1a:
-          \$225  = \$signature__data$36 [39:32];
-      7'h1b:
-          \$225  = \$signature__data$36 [55:48];
-      7'h1c:
-          \$225  = \$signature__data$36 [71:64];
-      7'h1d:
-          \$225  = \$signature__data$36 [87:80];
-      7'h1e:
-          \$225  = \$signature__data$36 [103:96];
-      7'h1f:
-          \$225  = \$signature__data$36 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = 8'h00;
-    casez (\$232 )
-      7'h00:
-          \$233  = \$signature__data [15:8];
-      7'h01:
-          \$233  = \$signature__data [31:24];
-      7'h02:
-          \$233  = \$signature__data [47:40];
-      7'h03:
-          \$233  = \$signature__data [63:56];
-      7'h04:
-          \$233  = \$signature__data [79:72];
-      7'h05:
-          \$233  = \$signature__data [95:88];
-      7'h06:
-          \$233  = \$signature__data [111:104];
-      7'h07:
-          \$233  = \$signature__data [127:120];
-      7'h08:
-          \$233  = \$signature__data$34 [15:8];
-      7'h09:
-          \$233  = \$signature__data$34 [31:24];
-      7'h0a:
-          \$233  = \$signature__data$34 [47:40];
-      7'h0b:
-          \$233  = \$signature__data$34 [63:56];
-      7'h0c:
-          \$233  = \$signature__data$34 [79:72];
-      7'h0d:
-          \$233  = \$signature__data$34 [95:88];
-      7'h0e:
-          \$233  = \$signature__data$34 [111:104];
-      7'h0f:
-          \$233  = \$signature__data$34 [127:120];
-      7'h10:
-          \$233  = \$signature__data$35 [15:8];
-      7'h11:
-          \$233  = \$signature__data$35 [31:24];
-      7'h12:
-          \$233  = \$signature__data$35 [47:40];
-      7'h13:
-          \$233  = \$signature__data$35 [63:56];
-      7'h14:
-          \$233  = \$signature__data$35 [79:72];
-      7'h15:
-          \$233  = \$signature__data$35 [95:88];
-      7'h16:
-          \$233  = \$signature__data$35 [111:104];
-      7'h17:
-          \$233  = \$signature__data$35 [127:120];
-      7'h18:
-          \$233  = \$signature__data$36 [15:8];
-      7'h19:
-          \$233  = \$signature__data$36 [31:24];
-      7'h1a:
-          \$233  = \$signature__data$36 [47:40];
-      7'h1b:
-          \$233  = \$signature__data$36 [63:56];
-      7'h1c:
-          \$233  = \$signature__data$36 [79:72];
-      7'h1d:
-          \$233  = \$signature__data$36 [95:88];
-      7'h1e:
-          \$233  = \$signature__data$36 [111:104];
-      7'h1f:
-          \$233  = \$signature__data$36 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$241  = 8'h00;
-    casez (\$240 )
-      7'h00:
-          \$241  = \$signature__data [7:0];
-      7'h01:
-          \$241  = \$signature__data [23:16];
-      7'h02:
-          \$241  = \$signature__data [39:32];
-      7'h03:
-          \$241  = \$signature__data [55:48];
-      7'h04:
-          \$241  = \$signature__data [71:64];
-      7'h05:
-          \$241  = \$signature__data [87:80];
-      7'h06:
-          \$241  = \$signature__data [103:96];
-      7'h07:
-          \$241  = \$signature__data [119:112];
-      7'h08:
-          \$241  = \$signature__data$34 [7:0];
-      7'h09:
-          \$241  = \$signature__data$34 [23:16];
-      7'h0a:
-          \$241  = \$signature__data$34 [39:32];
-      7'h0b:
-          \$241  = \$signature__data$34 [55:48];
-      7'h0c:
-          \$241  = \$signature__data$34 [71:64];
-      7'h0d:
-          \$241  = \$signature__data$34 [87:80];
-      7'h0e:
-          \$241  = \$signature__data$34 [103:96];
-      7'h0f:
-          \$241  = \$signature__data$34 [119:112];
-      7'h10:
-          \$241  = \$signature__data$35 [7:0];
-      7'h11:
-          \$241  = \$signature__data$35 [23:16];
-      7'h12:
-          \$241  = \$signature__data$35 [39:32];
-      7'h13:
-          \$241  = \$signature__data$35 [55:48];
-      7'h14:
-          \$241  = \$signature__data$35 [71:64];
-      7'h15:
-          \$241  = \$signature__data$35 [87:80];
-      7'h16:
-          \$241  = \$signature__data$35 [103:96];
-      7'h17:
-          \$241  = \$signature__data$35 [119:112];
-      7'h18:
-          \$241  = \$signature__data$36 [7:0];
-      7'h19:
-          \$241  = \$signature__data$36 [23:16];
-      7'h1a:
-          \$241  = \$signature__data$36 [39:32];
-      7'h1b:
-          \$241  = \$signature__data$36 [55:48];
-      7'h1c:
-          \$241  = \$signature__data$36 [71:64];
-      7'h1d:
-          \$241  = \$signature__data$36 [87:80];
-      7'h1e:
-          \$241  = \$signature__data$36 [103:96];
-      7'h1f:
-          \$241  = \$signature__data$36 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = 8'h00;
-    casez (\$248 )
-      7'h00:
-          \$249  = \$signature__data [15:8];
-      7'h01:
-          \$249  = \$signature__data [31:24];
-      7'h02:
-          \$249  = \$signature__data [47:40];
-      7'h03:
-          \$249  = \$signature__data [63:56];
-      7'h04:
-          \$249  = \$signature__data [79:72];
-      7'h05:
-          \$249  = \$signature__data [95:88];
-      7'h06:
-          \$249  = \$signature__data [111:104];
-      7'h07:
-          \$249  = \$signature__data [127:120];
-      7'h08:
-          \$249  = \$signature__data$34 [15:8];
-      7'h09:
-          \$249  = \$signature__data$34 [31:24];
-      7'h0a:
-          \$249  = \$signature__data$34 [47:40];
-      7'h0b:
-          \$249  = \$signature__data$34 [63:56];
-      7'h0c:
-          \$249  = \$signature__data$34 [79:72];
-      7'h0d:
-          \$249  = \$signature__data$34 [95:88];
-      7'h0e:
-          \$249  = \$signature__data$34 [111:104];
-      7'h0f:
-          \$249  = \$signature__data$34 [127:120];
-      7'h10:
-          \$249  = \$signature__data$35 [15:8];
-      7'h11:
-          \$249  = \$signature__data$35 [31:24];
-      7'h12:
-          \$249  = \$signature__data$35 [47:40];
-      7'h13:
-          \$249  = \$signature__data$35 [63:56];
-      7'h14:
-          \$249  = \$signature__data$35 [79:72];
-      7'h15:
-          \$249  = \$signature__data$35 [95:88];
-      7'h16:
-          \$249  = \$signature__data$35 [111:104];
-      7'h17:
-          \$249  = \$signature__data$35 [127:120];
-      7'h18:
-          \$249  = \$signature__data$36 [15:8];
-      7'h19:
-          \$249  = \$signature__data$36 [31:24];
-      7'h1a:
-          \$249  = \$signature__data$36 [47:40];
-      7'h1b:
-          \$249  = \$signature__data$36 [63:56];
-      7'h1c:
-          \$249  = \$signature__data$36 [79:72];
-      7'h1d:
-          \$249  = \$signature__data$36 [95:88];
-      7'h1e:
-          \$249  = \$signature__data$36 [111:104];
-      7'h1f:
-          \$249  = \$signature__data$36 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = 8'h00;
-    casez (\$256 )
-      7'h00:
-          \$257  = \$signature__data [7:0];
-      7'h01:
-          \$257  = \$signature__data [23:16];
-      7'h02:
-          \$257  = \$signature__data [39:32];
-      7'h03:
-          \$257  = \$signature__data [55:48];
-      7'h04:
-          \$257  = \$signature__data [71:64];
-      7'h05:
-          \$257  = \$signature__data [87:80];
-      7'h06:
-          \$257  = \$signature__data [103:96];
-      7'h07:
-          \$257  = \$signature__data [119:112];
-      7'h08:
-          \$257  = \$signature__data$34 [7:0];
-      7'h09:
-          \$257  = \$signature__data$34 [23:16];
-      7'h0a:
-          \$257  = \$signature__data$34 [39:32];
-      7'h0b:
-          \$257  = \$signature__data$34 [55:48];
-      7'h0c:
-          \$257  = \$signature__data$34 [71:64];
-      7'h0d:
-          \$257  = \$signature__data$34 [87:80];
-      7'h0e:
-          \$257  = \$signature__data$34 [103:96];
-      7'h0f:
-          \$257  = \$signature__data$34 [119:112];
-      7'h10:
-          \$257  = \$signature__data$35 [7:0];
-      7'h11:
-          \$257  = \$signature__data$35 [23:16];
-      7'h12:
-          \$257  = \$signature__data$35 [39:32];
-      7'h13:
-          \$257  = \$signature__data$35 [55:48];
-      7'h14:
-          \$257  = \$signature__data$35 [71:64];
-      7'h15:
-          \$257  = \$signature__data$35 [87:80];
-      7'h16:
-          \$257  = \$signature__data$35 [103:96];
-      7'h17:
-          \$257  = \$signature__data$35 [119:112];
-      7'h18:
-          \$257  = \$signature__data$36 [7:0];
-      7'h19:
-          \$257  = \$signature__data$36 [23:16];
-      7'h1a:
-          \$257  = \$signature__data$36 [39:32];
-      7'h1b:
-          \$257  = \$signature__data$36 [55:48];
-      7'h1c:
-          \$257  = \$signature__data$36 [71:64];
-      7'h1d:
-          \$257  = \$signature__data$36 [87:80];
-      7'h1e:
-          \$257  = \$signature__data$36 [103:96];
-      7'h1f:
-          \$257  = \$signature__data$36 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = 8'h00;
-    casez (\$264 )
-      7'h00:
-          \$265  = \$signature__data [15:8];
-      7'h01:
-          \$265  = \$signature__data [31:24];
-      7'h02:
-          \$265  = \$signature__data [47:40];
-      7'h03:
-          \$265  = \$signature__data [63:56];
-      7'h04:
-          \$265  = \$signature__data [79:72];
-      7'h05:
-          \$265  = \$signature__data [95:88];
-      7'h06:
-          \$265  = \$signature__data [111:104];
-      7'h07:
-          \$265  = \$signature__data [127:120];
-      7'h08:
-          \$265  = \$signature__data$34 [15:8];
-      7'h09:
-          \$265  = \$signature__data$34 [31:24];
-      7'h0a:
-          \$265  = \$signature__data$34 [47:40];
-      7'h0b:
-          \$265  = \$signature__data$34 [63:56];
-      7'h0c:
-          \$265  = \$signature__data$34 [79:72];
-      7'h0d:
-          \$265  = \$signature__data$34 [95:88];
-      7'h0e:
-          \$265  = \$signature__data$34 [111:104];
-      7'h0f:
-          \$265  = \$signature__data$34 [127:120];
-      7'h10:
-          \$265  = \$signature__data$35 [15:8];
-      7'h11:
-          \$265  = \$signature__data$35 [31:24];
-      7'h12:
-          \$265  = \$signature__data$35 [47:40];
-      7'h13:
-          \$265  = \$signature__data$35 [63:56];
-      7'h14:
-          \$265  = \$signature__data$35 [79:72];
-      7'h15:
-          \$265  = \$signature__data$35 [95:88];
-      7'h16:
-          \$265  = \$signature__data$35 [111:104];
-      7'h17:
-          \$265  = \$signature__data$35 [127:120];
-      7'h18:
-          \$265  = \$signature__data$36 [15:8];
-      7'h19:
-          \$265  = \$signature__data$36 [31:24];
-      7'h1a:
-          \$265  = \$signature__data$36 [47:40];
-      7'h1b:
-          \$265  = \$signature__data$36 [63:56];
-      7'h1c:
-          \$265  = \$signature__data$36 [79:72];
-      7'h1d:
-          \$265  = \$signature__data$36 [95:88];
-      7'h1e:
-          \$265  = \$signature__data$36 [111:104];
-      7'h1f:
-          \$265  = \$signature__data$36 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = 8'h00;
-    casez (\$272 )
-      7'h00:
-          \$273  = \$signature__data [7:0];
-      7'h01:
-          \$273  = \$signature__data [23:16];
-      7'h02:
-          \$273  = \$signature__data [39:32];
-      7'h03:
-          \$273  = \$signature__data [55:48];
-      7'h04:
-          \$273  = \$signature__data [71:64];
-      7'h05:
-          \$273  = \$signature__data [87:80];
-      7'h06:
-          \$273  = \$signature__data [103:96];
-      7'h07:
-          \$273  = \$signature__data [119:112];
-      7'h08:
-          \$273  = \$signature__data$34 [7:0];
-      7'h09:
-          \$273  = \$signature__data$34 [23:16];
-      7'h0a:
-          \$273  = \$signature__data$34 [39:32];
-      7'h0b:
-          \$273  = \$signature__data$34 [55:48];
-      7'h0c:
-          \$273  = \$signature__data$34 [71:64];
-      7'h0d:
-          \$273  = \$signature__data$34 [87:80];
-      7'h0e:
-          \$273  = \$signature__data$34 [103:96];
-      7'h0f:
-          \$273  = \$signature__data$34 [119:112];
-      7'h10:
-          \$273  = \$signature__data$35 [7:0];
-      7'h11:
-          \$273  = \$signature__data$35 [23:16];
-      7'h12:
-          \$273  = \$signature__data$35 [39:32];
-      7'h13:
-          \$273  = \$signature__data$35 [55:48];
-      7'h14:
-          \$273  = \$signature__data$35 [71:64];
-      7'h15:
-          \$273  = \$signature__data$35 [87:80];
-      7'h16:
-          \$273  = \$signature__data$35 [103:96];
-      7'h17:
-          \$273  = \$signature__data$35 [119:112];
-      7'h18:
-          \$273  = \$signature__data$36 [7:0];
-      7'h19:
-          \$273  = \$signature__data$36 [23:16];
-      7'h1a:
-          \$273  = \$signature__data$36 [39:32];
-      7'h1b:
-          \$273  = \$signature__data$36 [55:48];
-      7'h1c:
-          \$273  = \$signature__data$36 [71:64];
-      7'h1d:
-          \$273  = \$signature__data$36 [87:80];
-      7'h1e:
-          \$273  = \$signature__data$36 [103:96];
-      7'h1f:
-          \$273  = \$signature__data$36 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = 8'h00;
-    casez (\$280 )
-      7'h00:
-          \$281  = \$signature__data [15:8];
-      7'h01:
-          \$281  = \$signature__data [31:24];
-      7'h02:
-          \$281  = \$signature__data [47:40];
-      7'h03:
-          \$281  = \$signature__data [63:56];
-      7'h04:
-          \$281  = \$signature__data [79:72];
-      7'h05:
-          \$281  = \$signature__data [95:88];
-      7'h06:
-          \$281  = \$signature__data [111:104];
-      7'h07:
-          \$281  = \$signature__data [127:120];
-      7'h08:
-          \$281  = \$signature__data$34 [15:8];
-      7'h09:
-          \$281  = \$signature__data$34 [31:24];
-      7'h0a:
-          \$281  = \$signature__data$34 [47:40];
-      7'h0b:
-          \$281  = \$signature__data$34 [63:56];
-      7'h0c:
-          \$281  = \$signature__data$34 [79:72];
-      7'h0d:
-          \$281  = \$signature__data$34 [95:88];
-      7'h0e:
-          \$281  = \$signature__data$34 [111:104];
-      7'h0f:
-          \$281  = \$signature__data$34 [127:120];
-      7'h10:
-          \$281  = \$signature__data$35 [15:8];
-      7'h11:
-          \$281  = \$signature__data$35 [31:24];
-      7'h12:
-          \$281  = \$signature__data$35 [47:40];
-      7'h13:
-          \$281  = \$signature__data$35 [63:56];
-      7'h14:
-          \$281  = \$signature__data$35 [79:72];
-      7'h15:
-          \$281  = \$signature__data$35 [95:88];
-      7'h16:
-          \$281  = \$signature__data$35 [111:104];
-      7'h17:
-          \$281  = \$signature__data$35 [127:120];
-      7'h18:
-          \$281  = \$signature__data$36 [15:8];
-      7'h19:
-          \$281  = \$signature__data$36 [31:24];
-      7'h1a:
-          \$281  = \$signature__data$36 [47:40];
-      7'h1b:
-          \$281  = \$signature__data$36 [63:56];
-      7'h1c:
-          \$281  = \$signature__data$36 [79:72];
-      7'h1d:
-          \$281  = \$signature__data$36 [95:88];
-      7'h1e:
-          \$281  = \$signature__data$36 [111:104];
-      7'h1f:
-          \$281  = \$signature__data$36 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = 8'h00;
-    casez (\$288 )
-      7'h00:
-          \$289  = \$signature__data [7:0];
-      7'h01:
-          \$289  = \$signature__data [23:16];
-      7'h02:
-          \$289  = \$signature__data [39:32];
-      7'h03:
-          \$289  = \$signature__data [55:48];
-      7'h04:
-          \$289  = \$signature__data [71:64];
-      7'h05:
-          \$289  = \$signature__data [87:80];
-      7'h06:
-          \$289  = \$signature__data [103:96];
-      7'h07:
-          \$289  = \$signature__data [119:112];
-      7'h08:
-          \$289  = \$signature__data$34 [7:0];
-      7'h09:
-          \$289  = \$signature__data$34 [23:16];
-      7'h0a:
-          \$289  = \$signature__data$34 [39:32];
-      7'h0b:
-          \$289  = \$signature__data$34 [55:48];
-      7'h0c:
-          \$289  = \$signature__data$34 [71:64];
-      7'h0d:
-          \$289  = \$signature__data$34 [87:80];
-      7'h0e:
-          \$289  = \$signature__data$34 [103:96];
-      7'h0f:
-          \$289  = \$signature__data$34 [119:112];
-      7'h10:
-          \$289  = \$signature__data$35 [7:0];
-      7'h11:
-          \$289  = \$signature__data$35 [23:16];
-      7'h12:
-          \$289  = \$signature__data$35 [39:32];
-      7'h13:
-          \$289  = \$signature__data$35 [55:48];
-      7'h14:
-          \$289  = \$signature__data$35 [71:64];
-      7'h15:
-          \$289  = \$signature__data$35 [87:80];
-      7'h16:
-          \$289  = \$signature__data$35 [103:96];
-      7'h17:
-          \$289  = \$signature__data$35 [119:112];
-      7'h18:
-          \$289  = \$signature__data$36 [7:0];
-      7'h19:
-          \$289  = \$signature__data$36 [23:16];
-      7'h1a:
-          \$289  = \$signature__data$36 [39:32];
-      7'h1b:
-          \$289  = \$signature__data$36 [55:48];
-      7'h1c:
-          \$289  = \$signature__data$36 [71:64];
-      7'h1d:
-          \$289  = \$signature__data$36 [87:80];
-      7'h1e:
-          \$289  = \$signature__data$36 [103:96];
-      7'h1f:
-          \$289  = \$signature__data$36 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = 8'h00;
-    casez (\$296 )
-      7'h00:
-          \$297  = \$signature__data [15:8];
-      7'h01:
-          \$297  = \$signature__data [31:24];
-      7'h02:
-          \$297  = \$signature__data [47:40];
-      7'h03:
-          \$297  = \$signature__data [63:56];
-      7'h04:
-          \$297  = \$signature__data [79:72];
-      7'h05:
-          \$297  = \$signature__data [95:88];
-      7'h06:
-          \$297  = \$signature__data [111:104];
-      7'h07:
-          \$297  = \$signature__data [127:120];
-      7'h08:
-          \$297  = \$signature__data$34 [15:8];
-      7'h09:
-          \$297  = \$signature__data$34 [31:24];
-      7'h0a:
-          \$297  = \$signature__data$34 [47:40];
-      7'h0b:
-          \$297  = \$signature__data$34 [63:56];
-      7'h0c:
-          \$297  = \$signature__data$34 [79:72];
-      7'h0d:
-          \$297  = \$signature__data$34 [95:88];
-      7'h0e:
-          \$297  = \$signature__data$34 [111:104];
-      7'h0f:
-          \$297  = \$signature__data$34 [127:120];
-      7'h10:
-          \$297  = \$signature__data$35 [15:8];
-      7'h11:
-          \$297  = \$signature__data$35 [31:24];
-      7'h12:
-          \$297  = \$signature__data$35 [47:40];
-      7'h13:
-          \$297  = \$signature__data$35 [63:56];
-      7'h14:
-          \$297  = \$signature__data$35 [79:72];
-      7'h15:
-          \$297  = \$signature__data$35 [95:88];
-      7'h16:
-          \$297  = \$signature__data$35 [111:104];
-      7'h17:
-          \$297  = \$signature__data$35 [127:120];
-      7'h18:
-          \$297  = \$signature__data$36 [15:8];
-      7'h19:
-          \$297  = \$signature__data$36 [31:24];
-      7'h1a:
-          \$297  = \$signature__data$36 [47:40];
-      7'h1b:
-          \$297  = \$signature__data$36 [63:56];
-      7'h1c:
-          \$297  = \$signature__data$36 [79:72];
-      7'h1d:
-          \$297  = \$signature__data$36 [95:88];
-      7'h1e:
-          \$297  = \$signature__data$36 [111:104];
-      7'h1f:
-          \$297  = \$signature__data$36 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = 8'h00;
-    casez (\$304 )
-      7'h00:
-          \$305  = \$signature__data [7:0];
-      7'h01:
-          \$305  = \$signature__data [23:16];
-      7'h02:
-          \$305  = \$signature__data [39:32];
-      7'h03:
-          \$305  = \$signature__data [55:48];
-      7'h04:
-          \$305  = \$signature__data [71:64];
-      7'h05:
-          \$305  = \$signature__data [87:80];
-      7'h06:
-          \$305  = \$signature__data [103:96];
-      7'h07:
-          \$305  = \$signature__data [119:112];
-      7'h08:
-          \$305  = \$signature__data$34 [7:0];
-      7'h09:
-          \$305  = \$signature__data$34 [23:16];
-      7'h0a:
-          \$305  = \$signature__data$34 [39:32];
-      7'h0b:
-          \$305  = \$signature__data$34 [55:48];
-      7'h0c:
-          \$305  = \$signature__data$34 [71:64];
-      7'h0d:
-          \$305  = \$signature__data$34 [87:80];
-      7'h0e:
-          \$305  = \$signature__data$34 [103:96];
-      7'h0f:
-          \$305  = \$signature__data$34 [119:112];
-      7'h10:
-          \$305  = \$signature__data$35 [7:0];
-      7'h11:
-          \$305  = \$signature__data$35 [23:16];
-      7'h12:
-          \$305  = \$signature__data$35 [39:32];
-      7'h13:
-          \$305  = \$signature__data$35 [55:48];
-      7'h14:
-          \$305  = \$signature__data$35 [71:64];
-      7'h15:
-          \$305  = \$signature__data$35 [87:80];
-      7'h16:
-          \$305  = \$signature__data$35 [103:96];
-      7'h17:
-          \$305  = \$signature__data$35 [119:112];
-      7'h18:
-          \$305  = \$signature__data$36 [7:0];
-      7'h19:
-          \$305  = \$signature__data$36 [23:16];
-      7'h1a:
-          \$305  = \$signature__data$36 [39:32];
-      7'h1b:
-          \$305  = \$signature__data$36 [55:48];
-      7'h1c:
-          \$305  = \$signature__data$36 [71:64];
-      7'h1d:
-          \$305  = \$signature__data$36 [87:80];
-      7'h1e:
-          \$305  = \$signature__data$36 [103:96];
-      7'h1f:
-          \$305  = \$signature__data$36 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = 8'h00;
-    casez (\$312 )
-      7'h00:
-          \$313  = \$signature__data [15:8];
-      7'h01:
-          \$313  = \$signature__data [31:24];
-      7'h02:
-          \$313  = \$signature__data [47:40];
-      7'h03:
-          \$313  = \$signature__data [63:56];
-      7'h04:
-          \$313  = \$signature__data [79:72];
-      7'h05:
-          \$313  = \$signature__data [95:88];
-      7'h06:
-          \$313  = \$signature__data [111:104];
-      7'h07:
-          \$313  = \$signature__data [127:120];
-      7'h08:
-          \$313  = \$signature__data$34 [15:8];
-      7'h09:
-          \$313  = \$signature__data$34 [31:24];
-      7'h0a:
-          \$313  = \$signature__data$34 [47:40];
-      7'h0b:
-          \$313  = \$signature__data$34 [63:56];
-      7'h0c:
-          \$313  = \$signature__data$34 [79:72];
-      7'h0d:
-          \$313  = \$signature__data$34 [95:88];
-      7'h0e:
-          \$313  = \$signature__data$34 [111:104];
-      7'h0f:
-          \$313  = \$signature__data$34 [127:120];
-      7'h10:
-          \$313  = \$signature__data$35 [15:8];
-      7'h11:
-          \$313  = \$signature__data$35 [31:24];
-      7'h12:
-          \$313  = \$signature__data$35 [47:40];
-      7'h13:
-          \$313  = \$signature__data$35 [63:56];
-      7'h14:
-          \$313  = \$signature__data$35 [79:72];
-      7'h15:
-          \$313  = \$signature__data$35 [95:88];
-      7'h16:
-          \$313  = \$signature__data$35 [111:104];
-      7'h17:
-          \$313  = \$signature__data$35 [127:120];
-      7'h18:
-          \$313  = \$signature__data$36 [15:8];
-      7'h19:
-          \$313  = \$signature__data$36 [31:24];
-      7'h1a:
-          \$313  = \$signature__data$36 [47:40];
-      7'h1b:
-          \$313  = \$signature__data$36 [63:56];
-      7'h1c:
-          \$313  = \$signature__data$36 [79:72];
-      7'h1d:
-          \$313  = \$signature__data$36 [95:88];
-      7'h1e:
-          \$313  = \$signature__data$36 [111:104];
-      7'h1f:
-          \$313  = \$signature__data$36 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$321  = 8'h00;
-    casez (\$320 )
-      7'h00:
-          \$321  = \$signature__data [7:0];
-      7'h01:
-          \$321  = \$signature__data [23:16];
-      7'h02:
-          \$321  = \$signature__data [39:32];
-      7'h03:
-          \$321  = \$signature__data [55:48];
-      7'h04:
-          \$321  = \$signature__data [71:64];
-      7'h05:
-          \$321  = \$signature__data [87:80];
-      7'h06:
-          \$321  = \$signature__data [103:96];
-      7'h07:
-          \$321  = \$signature__data [119:112];
-      7'h08:
-          \$321  = \$signature__data$34 [7:0];
-      7'h09:
-          \$321  = \$signature__data$34 [23:16];
-      7'h0a:
-          \$321  = \$signature__data$34 [39:32];
-      7'h0b:
-          \$321  = \$signature__data$34 [55:48];
-      7'h0c:
-          \$321  = \$signature__data$34 [71:64];
-      7'h0d:
-          \$321  = \$signature__data$34 [87:80];
-      7'h0e:
-          \$321  = \$signature__data$34 [103:96];
-      7'h0f:
-          \$321  = \$signature__data$34 [119:112];
-      7'h10:
-          \$321  = \$signature__data$35 [7:0];
-      7'h11:
-          \$321  = \$signature__data$35 [23:16];
-      7'h12:
-          \$321  = \$signature__data$35 [39:32];
-      7'h13:
-          \$321  = \$signature__data$35 [55:48];
-      7'h14:
-          \$321  = \$signature__data$35 [71:64];
-      7'h15:
-          \$321  = \$signature__data$35 [87:80];
-      7'h16:
-          \$321  = \$signature__data$35 [103:96];
-      7'h17:
-          \$321  = \$signature__data$35 [119:112];
-      7'h18:
-          \$321  = \$signature__data$36 [7:0];
-      7'h19:
-          \$321  = \$signature__data$36 [23:16];
-      7'h1a:
-          \$321  = \$signature__data$36 [39:32];
-      7'h1b:
-          \$321  = \$signature__data$36 [55:48];
-      7'h1c:
-          \$321  = \$signature__data$36 [71:64];
-      7'h1d:
-          \$321  = \$signature__data$36 [87:80];
-      7'h1e:
-          \$321  = \$signature__data$36 [103:96];
-      7'h1f:
-          \$321  = \$signature__data$36 [119:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$329  = 8'h00;
-    casez (\$328 )
-      7'h00:
-          \$329  = \$signature__data [15:8];
-      7'h01:
-          \$329  = \$signature__data [31:24];
-      7'h02:
-          \$329  = \$signature__data [47:40];
-      7'h03:
-          \$329  = \$signature__data [63:56];
-      7'h04:
-          \$329  = \$signature__data [79:72];
-      7'h05:
-          \$329  = \$signature__data [95:88];
-      7'h06:
-          \$329  = \$signature__data [111:104];
-      7'h07:
-          \$329  = \$signature__data [127:120];
-      7'h08:
-          \$329  = \$signature__data$34 [15:8];
-      7'h09:
-          \$329  = \$signature__data$34 [31:24];
-      7'h0a:
-          \$329  = \$signature__data$34 [47:40];
-      7'h0b:
-          \$329  = \$signature__data$34 [63:56];
-      7'h0c:
-          \$329  = \$signature__data$34 [79:72];
-      7'h0d:
-          \$329  = \$signature__data$34 [95:88];
-      7'h0e:
-          \$329  = \$signature__data$34 [111:104];
-      7'h0f:
-          \$329  = \$signature__data$34 [127:120];
-      7'h10:
-          \$329  = \$signature__data$35 [15:8];
-      7'h11:
-          \$329  = \$signature__data$35 [31:24];
-      7'h12:
-          \$329  = \$signature__data$35 [47:40];
-      7'h13:
-          \$329  = \$signature__data$35 [63:56];
-      7'h14:
-          \$329  = \$signature__data$35 [79:72];
-      7'h15:
-          \$329  = \$signature__data$35 [95:88];
-      7'h16:
-          \$329  = \$signature__data$35 [111:104];
-      7'h17:
-          \$329  = \$signature__data$35 [127:120];
-      7'h18:
-          \$329  = \$signature__data$36 [15:8];
-      7'h19:
-          \$329  = \$signature__data$36 [31:24];
-      7'h1a:
-          \$329  = \$signature__data$36 [47:40];
-      7'h1b:
-          \$329  = \$signature__data$36 [63:56];
-      7'h1c:
-          \$329  = \$signature__data$36 [79:72];
-      7'h1d:
-          \$329  = \$signature__data$36 [95:88];
-      7'h1e:
-          \$329  = \$signature__data$36 [111:104];
-      7'h1f:
-          \$329  = \$signature__data$36 [127:120];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = beat;
-    if (\$2 ) begin
-      \$469  = \$7 [1:0];
+    \$325  = tile_blocks;
+    if (configure) begin
+      \$325  = \$260 [5:0];
     end
     if (rst) begin
-      \$469  = 2'h0;
+      \$325  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = group;
-    if (\$12 ) begin
-      \$470  = \$20 [5:0];
+    \$326  = group_beats;
+    if (configure) begin
+      casez (cfg__payload[2:0])
+        3'h1:
+            casez (cfg__payload[4:3])
+              2'h1:
+                  \$326  = 2'h1;
+              2'h2:
+                  \$326  = 2'h1;
+            endcase
+        3'h2:
+            casez (cfg__payload[4:3])
+              2'h1:
+                  \$326  = 2'h1;
+              2'h2:
+                  \$326  = 2'h1;
+            endcase
+        3'h3:
+            casez (cfg__payload[4:3])
+              2'h1:
+                  \$326  = 2'h1;
+              2'h2:
+                  \$326  = 2'h2;
+            endcase
+        3'h4:
+            casez (cfg__payload[4:3])
+              2'h1:
+                  \$326  = 2'h1;
+              2'h2:
+                  \$326  = 2'h2;
+            endcase
+      endcase
     end
     if (rst) begin
-      \$470  = 6'h00;
+      \$326  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = batch;
-    if (\$28 ) begin
-      \$471  = \$39 [15:0];
+    \$327  = wblk;
+    if (\$261 ) begin
+      \$327  = \$266 [5:0];
     end
     if (rst) begin
-      \$471  = 16'h0000;
+      \$327  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = base;
-    if (\$47 ) begin
-      \$472  = 6'h00;
-    end else if (\$52 ) begin
-      \$472  = \$53 [5:0];
+    \$328  = beat;
+    if (\$267 ) begin
+      \$328  = \$272 [1:0];
     end
     if (rst) begin
-      \$472  = 6'h00;
+      \$328  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = wblk;
-    if (\$54 ) begin
-      \$473  = \$58 [5:0];
+    \$329  = group;
+    if (\$276 ) begin
+      \$329  = \$284 [5:0];
     end
     if (rst) begin
-      \$473  = 6'h00;
+      \$329  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = \$signal ;
-    if (\$61 ) begin
-      \$474  = \$62 ;
+    \$330  = batch;
+    if (\$291 ) begin
+      \$330  = \$302 [15:0];
     end
     if (rst) begin
-      \$474  = 1'h0;
+      \$330  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = \$signal$24 ;
-    if (\$61 ) begin
-      \$475  = \$65 ;
+    \$331  = base;
+    if (\$309 ) begin
+      \$331  = 6'h00;
+    end else if (\$313 ) begin
+      \$331  = \$314 [5:0];
     end
     if (rst) begin
-      \$475  = 1'h0;
+      \$331  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = s1_last;
-    if (\$61 ) begin
-      \$476  = \$71 ;
+    \$332  = s1_valid;
+    if (advance) begin
+      \$332  = issue;
     end
     if (rst) begin
-      \$476  = 1'h0;
+      \$332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = s1_w;
-    if (\$61 ) begin
-      \$477  = w__payload;
+    \$333  = s1_first;
+    if (advance) begin
+      \$333  = \$317 ;
     end
     if (rst) begin
-      \$477  = 208'h0000000000000000000000000000000000000000000000000000;
+      \$333  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$334  = s1_last;
+    if (advance) begin
+      \$334  = \$323 ;
+    end
+    if (rst) begin
+      \$334  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$335  = s1_w;
+    if (advance) begin
+      \$335  = w__payload;
+    end
+    if (rst) begin
+      \$335  = 208'h0000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$336  = s1_base;
+    if (advance) begin
+      \$336  = base[1:0];
+    end
+    if (rst) begin
+      \$336  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$337  = s2_valid;
+    if (advance) begin
+      \$337  = s1_valid;
+    end
+    if (rst) begin
+      \$337  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$338  = s2_first;
+    if (advance) begin
+      \$338  = s1_first;
+    end
+    if (rst) begin
+      \$338  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$339  = s2_last;
+    if (advance) begin
+      \$339  = s1_last;
+    end
+    if (rst) begin
+      \$339  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$340  = s2_products;
+    if (advance) begin
+      \$340  = products;
+    end
+    if (rst) begin
+      \$340  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$341  = acc;
+    if (advance) begin
+      if (s2_valid) begin
+        \$341  = total;
+      end
+    end
+    if (rst) begin
+      \$341  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$342  = result__valid;
+    if (advance) begin
+      \$342  = \$324 ;
+    end
+    if (rst) begin
+      \$342  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$343  = result__payload;
+    if (advance) begin
+      \$343 [31:0] = total[31:0];
+      \$343 [63:32] = total[63:32];
+      \$343 [95:64] = total[95:64];
+      \$343 [127:96] = total[127:96];
+      \$343 [159:128] = total[159:128];
+      \$343 [191:160] = total[191:160];
+      \$343 [223:192] = total[223:192];
+      \$343 [255:224] = total[255:224];
+    end
+    if (rst) begin
+      \$343  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$344  = cfg;
+    if (configure) begin
+      \$344  = cfg__payload;
+    end
+    if (rst) begin
+      \$344  = 30'h00000000;
     end
   end
   assign can_load = act__ready;
-  assign \$signature__addr  = \$342 [3:0];
-  assign \$signature__data$58  = act__payload;
-  assign \$signature__addr$60  = \$347 [3:0];
-  assign \$signature__data$61  = act__payload;
-  assign \$signature__addr$63  = \$352 [3:0];
-  assign \$signature__data$64  = act__payload;
-  assign \$signature__addr$66  = \$357 [3:0];
-  assign \$signature__data$67  = act__payload;
-  assign \$signature__addr$71  = \$377 [3:0];
-  assign \$signature__addr$74  = \$384 [3:0];
-  assign \$signature__addr$76  = \$391 [3:0];
-  assign \$signature__addr$78  = \$396 [3:0];
+  assign \$signature__addr  = \$6 [3:0];
+  assign \$signature__data  = act__payload;
+  assign \$signature__addr$27  = \$10 [3:0];
+  assign \$signature__data$28  = act__payload;
+  assign \$signature__addr$30  = \$14 [3:0];
+  assign \$signature__data$31  = act__payload;
+  assign \$signature__addr$33  = \$18 [3:0];
+  assign \$signature__data$34  = act__payload;
+  assign \$signature__addr$44  = \$33 [3:0];
+  assign \$signature__en$47  = advance;
+  assign \$signature__addr$48  = \$38 [3:0];
+  assign \$signature__en$49  = advance;
+  assign \$signature__addr$50  = \$43 [3:0];
+  assign \$signature__en$51  = advance;
+  assign \$signature__addr$52  = \$46 [3:0];
+  assign \$signature__en$53  = advance;
   assign \cfg__payload.g0  = cfg__payload[2:0];
   assign \cfg__payload.g1  = cfg__payload[4:3];
   assign \cfg__payload.h1  = cfg__payload[7:5];
@@ -4540,6 +4228,102 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   assign \result__payload[3]  = result__payload[255:192];
   assign \result__payload[3][0]  = result__payload[223:192];
   assign \result__payload[3][1]  = result__payload[255:224];
+  assign \$signature__data[0]  = act__payload[15:0];
+  assign \$signature__data[0][0]  = act__payload[7:0];
+  assign \$signature__data[0][1]  = act__payload[15:8];
+  assign \$signature__data[1]  = act__payload[31:16];
+  assign \$signature__data[1][0]  = act__payload[23:16];
+  assign \$signature__data[1][1]  = act__payload[31:24];
+  assign \$signature__data[2]  = act__payload[47:32];
+  assign \$signature__data[2][0]  = act__payload[39:32];
+  assign \$signature__data[2][1]  = act__payload[47:40];
+  assign \$signature__data[3]  = act__payload[63:48];
+  assign \$signature__data[3][0]  = act__payload[55:48];
+  assign \$signature__data[3][1]  = act__payload[63:56];
+  assign \$signature__data[4]  = act__payload[79:64];
+  assign \$signature__data[4][0]  = act__payload[71:64];
+  assign \$signature__data[4][1]  = act__payload[79:72];
+  assign \$signature__data[5]  = act__payload[95:80];
+  assign \$signature__data[5][0]  = act__payload[87:80];
+  assign \$signature__data[5][1]  = act__payload[95:88];
+  assign \$signature__data[6]  = act__payload[111:96];
+  assign \$signature__data[6][0]  = act__payload[103:96];
+  assign \$signature__data[6][1]  = act__payload[111:104];
+  assign \$signature__data[7]  = act__payload[127:112];
+  assign \$signature__data[7][0]  = act__payload[119:112];
+  assign \$signature__data[7][1]  = act__payload[127:120];
+  assign \$signature__data$28[0]  = act__payload[15:0];
+  assign \$signature__data$28[0][0]  = act__payload[7:0];
+  assign \$signature__data$28[0][1]  = act__payload[15:8];
+  assign \$signature__data$28[1]  = act__payload[31:16];
+  assign \$signature__data$28[1][0]  = act__payload[23:16];
+  assign \$signature__data$28[1][1]  = act__payload[31:24];
+  assign \$signature__data$28[2]  = act__payload[47:32];
+  assign \$signature__data$28[2][0]  = act__payload[39:32];
+  assign \$signature__data$28[2][1]  = act__payload[47:40];
+  assign \$signature__data$28[3]  = act__payload[63:48];
+  assign \$signature__data$28[3][0]  = act__payload[55:48];
+  assign \$signature__data$28[3][1]  = act__payload[63:56];
+  assign \$signature__data$28[4]  = act__payload[79:64];
+  assign \$signature__data$28[4][0]  = act__payload[71:64];
+  assign \$signature__data$28[4][1]  = act__payload[79:72];
+  assign \$signature__data$28[5]  = act__payload[95:80];
+  assign \$signature__data$28[5][0]  = act__payload[87:80];
+  assign \$signature__data$28[5][1]  = act__payload[95:88];
+  assign \$signature__data$28[6]  = act__payload[111:96];
+  assign \$signature__data$28[6][0]  = act__payload[103:96];
+  assign \$signature__data$28[6][1]  = act__payload[111:104];
+  assign \$signature__data$28[7]  = act__payload[127:112];
+  assign \$signature__data$28[7][0]  = act__payload[119:112];
+  assign \$signature__data$28[7][1]  = act__payload[127:120];
+  assign \$signature__data$31[0]  = act__payload[15:0];
+  assign \$signature__data$31[0][0]  = act__payload[7:0];
+  assign \$signature__data$31[0][1]  = act__payload[15:8];
+  assign \$signature__data$31[1]  = act__payload[31:16];
+  assign \$signature__data$31[1][0]  = act__payload[23:16];
+  assign \$signature__data$31[1][1]  = act__payload[31:24];
+  assign \$signature__data$31[2]  = act__payload[47:32];
+  assign \$signature__data$31[2][0]  = act__payload[39:32];
+  assign \$signature__data$31[2][1]  = act__payload[47:40];
+  assign \$signature__data$31[3]  = act__payload[63:48];
+  assign \$signature__data$31[3][0]  = act__payload[55:48];
+  assign \$signature__data$31[3][1]  = act__payload[63:56];
+  assign \$signature__data$31[4]  = act__payload[79:64];
+  assign \$signature__data$31[4][0]  = act__payload[71:64];
+  assign \$signature__data$31[4][1]  = act__payload[79:72];
+  assign \$signature__data$31[5]  = act__payload[95:80];
+  assign \$signature__data$31[5][0]  = act__payload[87:80];
+  assign \$signature__data$31[5][1]  = act__payload[95:88];
+  assign \$signature__data$31[6]  = act__payload[111:96];
+  assign \$signature__data$31[6][0]  = act__payload[103:96];
+  assign \$signature__data$31[6][1]  = act__payload[111:104];
+  assign \$signature__data$31[7]  = act__payload[127:112];
+  assign \$signature__data$31[7][0]  = act__payload[119:112];
+  assign \$signature__data$31[7][1]  = act__payload[127:120];
+  assign \$signature__data$34[0]  = act__payload[15:0];
+  assign \$signature__data$34[0][0]  = act__payload[7:0];
+  assign \$signature__data$34[0][1]  = act__payload[15:8];
+  assign \$signature__data$34[1]  = act__payload[31:16];
+  assign \$signature__data$34[1][0]  = act__payload[23:16];
+  assign \$signature__data$34[1][1]  = act__payload[31:24];
+  assign \$signature__data$34[2]  = act__payload[47:32];
+  assign \$signature__data$34[2][0]  = act__payload[39:32];
+  assign \$signature__data$34[2][1]  = act__payload[47:40];
+  assign \$signature__data$34[3]  = act__payload[63:48];
+  assign \$signature__data$34[3][0]  = act__payload[55:48];
+  assign \$signature__data$34[3][1]  = act__payload[63:56];
+  assign \$signature__data$34[4]  = act__payload[79:64];
+  assign \$signature__data$34[4][0]  = act__payload[71:64];
+  assign \$signature__data$34[4][1]  = act__payload[79:72];
+  assign \$signature__data$34[5]  = act__payload[95:80];
+  assign \$signature__data$34[5][0]  = act__payload[87:80];
+  assign \$signature__data$34[5][1]  = act__payload[95:88];
+  assign \$signature__data$34[6]  = act__payload[111:96];
+  assign \$signature__data$34[6][0]  = act__payload[103:96];
+  assign \$signature__data$34[6][1]  = act__payload[111:104];
+  assign \$signature__data$34[7]  = act__payload[127:112];
+  assign \$signature__data$34[7][0]  = act__payload[119:112];
+  assign \$signature__data$34[7][1]  = act__payload[127:120];
   assign \cfg.g0  = cfg[2:0];
   assign \cfg.g1  = cfg[4:3];
   assign \cfg.h1  = cfg[7:5];
@@ -4609,154 +4393,166 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   assign \s1_w[3].slot[1]  = s1_w[203:202];
   assign \s1_w[3].slot[2]  = s1_w[205:204];
   assign \s1_w[3].slot[3]  = s1_w[207:206];
-  assign \s2_prod[0]  = s2_prod[127:0];
-  assign \s2_prod[0][0]  = s2_prod[31:0];
-  assign \s2_prod[0][0][0]  = s2_prod[15:0];
-  assign \s2_prod[0][0][1]  = s2_prod[31:16];
-  assign \s2_prod[0][1]  = s2_prod[63:32];
-  assign \s2_prod[0][1][0]  = s2_prod[47:32];
-  assign \s2_prod[0][1][1]  = s2_prod[63:48];
-  assign \s2_prod[0][2]  = s2_prod[95:64];
-  assign \s2_prod[0][2][0]  = s2_prod[79:64];
-  assign \s2_prod[0][2][1]  = s2_prod[95:80];
-  assign \s2_prod[0][3]  = s2_prod[127:96];
-  assign \s2_prod[0][3][0]  = s2_prod[111:96];
-  assign \s2_prod[0][3][1]  = s2_prod[127:112];
-  assign \s2_prod[1]  = s2_prod[255:128];
-  assign \s2_prod[1][0]  = s2_prod[159:128];
-  assign \s2_prod[1][0][0]  = s2_prod[143:128];
-  assign \s2_prod[1][0][1]  = s2_prod[159:144];
-  assign \s2_prod[1][1]  = s2_prod[191:160];
-  assign \s2_prod[1][1][0]  = s2_prod[175:160];
-  assign \s2_prod[1][1][1]  = s2_prod[191:176];
-  assign \s2_prod[1][2]  = s2_prod[223:192];
-  assign \s2_prod[1][2][0]  = s2_prod[207:192];
-  assign \s2_prod[1][2][1]  = s2_prod[223:208];
-  assign \s2_prod[1][3]  = s2_prod[255:224];
-  assign \s2_prod[1][3][0]  = s2_prod[239:224];
-  assign \s2_prod[1][3][1]  = s2_prod[255:240];
-  assign \s2_prod[2]  = s2_prod[383:256];
-  assign \s2_prod[2][0]  = s2_prod[287:256];
-  assign \s2_prod[2][0][0]  = s2_prod[271:256];
-  assign \s2_prod[2][0][1]  = s2_prod[287:272];
-  assign \s2_prod[2][1]  = s2_prod[319:288];
-  assign \s2_prod[2][1][0]  = s2_prod[303:288];
-  assign \s2_prod[2][1][1]  = s2_prod[319:304];
-  assign \s2_prod[2][2]  = s2_prod[351:320];
-  assign \s2_prod[2][2][0]  = s2_prod[335:320];
-  assign \s2_prod[2][2][1]  = s2_prod[351:336];
-  assign \s2_prod[2][3]  = s2_prod[383:352];
-  assign \s2_prod[2][3][0]  = s2_prod[367:352];
-  assign \s2_prod[2][3][1]  = s2_prod[383:368];
-  assign \s2_prod[3]  = s2_prod[511:384];
-  assign \s2_prod[3][0]  = s2_prod[415:384];
-  assign \s2_prod[3][0][0]  = s2_prod[399:384];
-  assign \s2_prod[3][0][1]  = s2_prod[415:400];
-  assign \s2_prod[3][1]  = s2_prod[447:416];
-  assign \s2_prod[3][1][0]  = s2_prod[431:416];
-  assign \s2_prod[3][1][1]  = s2_prod[447:432];
-  assign \s2_prod[3][2]  = s2_prod[479:448];
-  assign \s2_prod[3][2][0]  = s2_prod[463:448];
-  assign \s2_prod[3][2][1]  = s2_prod[479:464];
-  assign \s2_prod[3][3]  = s2_prod[511:480];
-  assign \s2_prod[3][3][0]  = s2_prod[495:480];
-  assign \s2_prod[3][3][1]  = s2_prod[511:496];
-  assign \$signature__data[0]  = \$signature__data [15:0];
-  assign \$signature__data[0][0]  = \$signature__data [7:0];
-  assign \$signature__data[0][1]  = \$signature__data [15:8];
-  assign \$signature__data[1]  = \$signature__data [31:16];
-  assign \$signature__data[1][0]  = \$signature__data [23:16];
-  assign \$signature__data[1][1]  = \$signature__data [31:24];
-  assign \$signature__data[2]  = \$signature__data [47:32];
-  assign \$signature__data[2][0]  = \$signature__data [39:32];
-  assign \$signature__data[2][1]  = \$signature__data [47:40];
-  assign \$signature__data[3]  = \$signature__data [63:48];
-  assign \$signature__data[3][0]  = \$signature__data [55:48];
-  assign \$signature__data[3][1]  = \$signature__data [63:56];
-  assign \$signature__data[4]  = \$signature__data [79:64];
-  assign \$signature__data[4][0]  = \$signature__data [71:64];
-  assign \$signature__data[4][1]  = \$signature__data [79:72];
-  assign \$signature__data[5]  = \$signature__data [95:80];
-  assign \$signature__data[5][0]  = \$signature__data [87:80];
-  assign \$signature__data[5][1]  = \$signature__data [95:88];
-  assign \$signature__data[6]  = \$signature__data [111:96];
-  assign \$signature__data[6][0]  = \$signature__data [103:96];
-  assign \$signature__data[6][1]  = \$signature__data [111:104];
-  assign \$signature__data[7]  = \$signature__data [127:112];
-  assign \$signature__data[7][0]  = \$signature__data [119:112];
-  assign \$signature__data[7][1]  = \$signature__data [127:120];
-  assign \$signature__data$34[0]  = \$signature__data$34 [15:0];
-  assign \$signature__data$34[0][0]  = \$signature__data$34 [7:0];
-  assign \$signature__data$34[0][1]  = \$signature__data$34 [15:8];
-  assign \$signature__data$34[1]  = \$signature__data$34 [31:16];
-  assign \$signature__data$34[1][0]  = \$signature__data$34 [23:16];
-  assign \$signature__data$34[1][1]  = \$signature__data$34 [31:24];
-  assign \$signature__data$34[2]  = \$signature__data$34 [47:32];
-  assign \$signature__data$34[2][0]  = \$signature__data$34 [39:32];
-  assign \$signature__data$34[2][1]  = \$signature__data$34 [47:40];
-  assign \$signature__data$34[3]  = \$signature__data$34 [63:48];
-  assign \$signature__data$34[3][0]  = \$signature__data$34 [55:48];
-  assign \$signature__data$34[3][1]  = \$signature__data$34 [63:56];
-  assign \$signature__data$34[4]  = \$signature__data$34 [79:64];
-  assign \$signature__data$34[4][0]  = \$signature__data$34 [71:64];
-  assign \$signature__data$34[4][1]  = \$signature__data$34 [79:72];
-  assign \$signature__data$34[5]  = \$signature__data$34 [95:80];
-  assign \$signature__data$34[5][0]  = \$signature__data$34 [87:80];
-  assign \$signature__data$34[5][1]  = \$signature__data$34 [95:88];
-  assign \$signature__data$34[6]  = \$signature__data$34 [111:96];
-  assign \$signature__data$34[6][0]  = \$signature__data$34 [103:96];
-  assign \$signature__data$34[6][1]  = \$signature__data$34 [111:104];
-  assign \$signature__data$34[7]  = \$signature__data$34 [127:112];
-  assign \$signature__data$34[7][0]  = \$signature__data$34 [119:112];
-  assign \$signature__data$34[7][1]  = \$signature__data$34 [127:120];
-  assign \$signature__data$35[0]  = \$signature__data$35 [15:0];
-  assign \$signature__data$35[0][0]  = \$signature__data$35 [7:0];
-  assign \$signature__data$35[0][1]  = \$signature__data$35 [15:8];
-  assign \$signature__data$35[1]  = \$signature__data$35 [31:16];
-  assign \$signature__data$35[1][0]  = \$signature__data$35 [23:16];
-  assign \$signature__data$35[1][1]  = \$signature__data$35 [31:24];
-  assign \$signature__data$35[2]  = \$signature__data$35 [47:32];
-  assign \$signature__data$35[2][0]  = \$signature__data$35 [39:32];
-  assign \$signature__data$35[2][1]  = \$signature__data$35 [47:40];
-  assign \$signature__data$35[3]  = \$signature__data$35 [63:48];
-  assign \$signature__data$35[3][0]  = \$signature__data$35 [55:48];
-  assign \$signature__data$35[3][1]  = \$signature__data$35 [63:56];
-  assign \$signature__data$35[4]  = \$signature__data$35 [79:64];
-  assign \$signature__data$35[4][0]  = \$signature__data$35 [71:64];
-  assign \$signature__data$35[4][1]  = \$signature__data$35 [79:72];
-  assign \$signature__data$35[5]  = \$signature__data$35 [95:80];
-  assign \$signature__data$35[5][0]  = \$signature__data$35 [87:80];
-  assign \$signature__data$35[5][1]  = \$signature__data$35 [95:88];
-  assign \$signature__data$35[6]  = \$signature__data$35 [111:96];
-  assign \$signature__data$35[6][0]  = \$signature__data$35 [103:96];
-  assign \$signature__data$35[6][1]  = \$signature__data$35 [111:104];
-  assign \$signature__data$35[7]  = \$signature__data$35 [127:112];
-  assign \$signature__data$35[7][0]  = \$signature__data$35 [119:112];
-  assign \$signature__data$35[7][1]  = \$signature__data$35 [127:120];
-  assign \$signature__data$36[0]  = \$signature__data$36 [15:0];
-  assign \$signature__data$36[0][0]  = \$signature__data$36 [7:0];
-  assign \$signature__data$36[0][1]  = \$signature__data$36 [15:8];
-  assign \$signature__data$36[1]  = \$signature__data$36 [31:16];
-  assign \$signature__data$36[1][0]  = \$signature__data$36 [23:16];
-  assign \$signature__data$36[1][1]  = \$signature__data$36 [31:24];
-  assign \$signature__data$36[2]  = \$signature__data$36 [47:32];
-  assign \$signature__data$36[2][0]  = \$signature__data$36 [39:32];
-  assign \$signature__data$36[2][1]  = \$signature__data$36 [47:40];
-  assign \$signature__data$36[3]  = \$signature__data$36 [63:48];
-  assign \$signature__data$36[3][0]  = \$signature__data$36 [55:48];
-  assign \$signature__data$36[3][1]  = \$signature__data$36 [63:56];
-  assign \$signature__data$36[4]  = \$signature__data$36 [79:64];
-  assign \$signature__data$36[4][0]  = \$signature__data$36 [71:64];
-  assign \$signature__data$36[4][1]  = \$signature__data$36 [79:72];
-  assign \$signature__data$36[5]  = \$signature__data$36 [95:80];
-  assign \$signature__data$36[5][0]  = \$signature__data$36 [87:80];
-  assign \$signature__data$36[5][1]  = \$signature__data$36 [95:88];
-  assign \$signature__data$36[6]  = \$signature__data$36 [111:96];
-  assign \$signature__data$36[6][0]  = \$signature__data$36 [103:96];
-  assign \$signature__data$36[6][1]  = \$signature__data$36 [111:104];
-  assign \$signature__data$36[7]  = \$signature__data$36 [127:112];
-  assign \$signature__data$36[7][0]  = \$signature__data$36 [119:112];
-  assign \$signature__data$36[7][1]  = \$signature__data$36 [127:120];
+  assign \products[0]  = products[127:0];
+  assign \products[0][0]  = products[31:0];
+  assign \products[0][0][0]  = products[15:0];
+  assign \products[0][0][1]  = products[31:16];
+  assign \products[0][1]  = products[63:32];
+  assign \products[0][1][0]  = products[47:32];
+  assign \products[0][1][1]  = products[63:48];
+  assign \products[0][2]  = products[95:64];
+  assign \products[0][2][0]  = products[79:64];
+  assign \products[0][2][1]  = products[95:80];
+  assign \products[0][3]  = products[127:96];
+  assign \products[0][3][0]  = products[111:96];
+  assign \products[0][3][1]  = products[127:112];
+  assign \products[1]  = products[255:128];
+  assign \products[1][0]  = products[159:128];
+  assign \products[1][0][0]  = products[143:128];
+  assign \products[1][0][1]  = products[159:144];
+  assign \products[1][1]  = products[191:160];
+  assign \products[1][1][0]  = products[175:160];
+  assign \products[1][1][1]  = products[191:176];
+  assign \products[1][2]  = products[223:192];
+  assign \products[1][2][0]  = products[207:192];
+  assign \products[1][2][1]  = products[223:208];
+  assign \products[1][3]  = products[255:224];
+  assign \products[1][3][0]  = products[239:224];
+  assign \products[1][3][1]  = products[255:240];
+  assign \products[2]  = products[383:256];
+  assign \products[2][0]  = products[287:256];
+  assign \products[2][0][0]  = products[271:256];
+  assign \products[2][0][1]  = products[287:272];
+  assign \products[2][1]  = products[319:288];
+  assign \products[2][1][0]  = products[303:288];
+  assign \products[2][1][1]  = products[319:304];
+  assign \products[2][2]  = products[351:320];
+  assign \products[2][2][0]  = products[335:320];
+  assign \products[2][2][1]  = products[351:336];
+  assign \products[2][3]  = products[383:352];
+  assign \products[2][3][0]  = products[367:352];
+  assign \products[2][3][1]  = products[383:368];
+  assign \products[3]  = products[511:384];
+  assign \products[3][0]  = products[415:384];
+  assign \products[3][0][0]  = products[399:384];
+  assign \products[3][0][1]  = products[415:400];
+  assign \products[3][1]  = products[447:416];
+  assign \products[3][1][0]  = products[431:416];
+  assign \products[3][1][1]  = products[447:432];
+  assign \products[3][2]  = products[479:448];
+  assign \products[3][2][0]  = products[463:448];
+  assign \products[3][2][1]  = products[479:464];
+  assign \products[3][3]  = products[511:480];
+  assign \products[3][3][0]  = products[495:480];
+  assign \products[3][3][1]  = products[511:496];
+  assign \$signature__data$58[0]  = \$signature__data$58 [15:0];
+  assign \$signature__data$58[0][0]  = \$signature__data$58 [7:0];
+  assign \$signature__data$58[0][1]  = \$signature__data$58 [15:8];
+  assign \$signature__data$58[1]  = \$signature__data$58 [31:16];
+  assign \$signature__data$58[1][0]  = \$signature__data$58 [23:16];
+  assign \$signature__data$58[1][1]  = \$signature__data$58 [31:24];
+  assign \$signature__data$58[2]  = \$signature__data$58 [47:32];
+  assign \$signature__data$58[2][0]  = \$signature__data$58 [39:32];
+  assign \$signature__data$58[2][1]  = \$signature__data$58 [47:40];
+  assign \$signature__data$58[3]  = \$signature__data$58 [63:48];
+  assign \$signature__data$58[3][0]  = \$signature__data$58 [55:48];
+  assign \$signature__data$58[3][1]  = \$signature__data$58 [63:56];
+  assign \$signature__data$58[4]  = \$signature__data$58 [79:64];
+  assign \$signature__data$58[4][0]  = \$signature__data$58 [71:64];
+  assign \$signature__data$58[4][1]  = \$signature__data$58 [79:72];
+  assign \$signature__data$58[5]  = \$signature__data$58 [95:80];
+  assign \$signature__data$58[5][0]  = \$signature__data$58 [87:80];
+  assign \$signature__data$58[5][1]  = \$signature__data$58 [95:88];
+  assign \$signature__data$58[6]  = \$signature__data$58 [111:96];
+  assign \$signature__data$58[6][0]  = \$signature__data$58 [103:96];
+  assign \$signature__data$58[6][1]  = \$signature__data$58 [111:104];
+  assign \$signature__data$58[7]  = \$signature__data$58 [127:112];
+  assign \$signature__data$58[7][0]  = \$signature__data$58 [119:112];
+  assign \$signature__data$58[7][1]  = \$signature__data$58 [127:120];
+  assign \$signature__data$59[0]  = \$signature__data$59 [15:0];
+  assign \$signature__data$59[0][0]  = \$signature__data$59 [7:0];
+  assign \$signature__data$59[0][1]  = \$signature__data$59 [15:8];
+  assign \$signature__data$59[1]  = \$signature__data$59 [31:16];
+  assign \$signature__data$59[1][0]  = \$signature__data$59 [23:16];
+  assign \$signature__data$59[1][1]  = \$signature__data$59 [31:24];
+  assign \$signature__data$59[2]  = \$signature__data$59 [47:32];
+  assign \$signature__data$59[2][0]  = \$signature__data$59 [39:32];
+  assign \$signature__data$59[2][1]  = \$signature__data$59 [47:40];
+  assign \$signature__data$59[3]  = \$signature__data$59 [63:48];
+  assign \$signature__data$59[3][0]  = \$signature__data$59 [55:48];
+  assign \$signature__data$59[3][1]  = \$signature__data$59 [63:56];
+  assign \$signature__data$59[4]  = \$signature__data$59 [79:64];
+  assign \$signature__data$59[4][0]  = \$signature__data$59 [71:64];
+  assign \$signature__data$59[4][1]  = \$signature__data$59 [79:72];
+  assign \$signature__data$59[5]  = \$signature__data$59 [95:80];
+  assign \$signature__data$59[5][0]  = \$signature__data$59 [87:80];
+  assign \$signature__data$59[5][1]  = \$signature__data$59 [95:88];
+  assign \$signature__data$59[6]  = \$signature__data$59 [111:96];
+  assign \$signature__data$59[6][0]  = \$signature__data$59 [103:96];
+  assign \$signature__data$59[6][1]  = \$signature__data$59 [111:104];
+  assign \$signature__data$59[7]  = \$signature__data$59 [127:112];
+  assign \$signature__data$59[7][0]  = \$signature__data$59 [119:112];
+  assign \$signature__data$59[7][1]  = \$signature__data$59 [127:120];
+  assign \$signature__data$60[0]  = \$signature__data$60 [15:0];
+  assign \$signature__data$60[0][0]  = \$signature__data$60 [7:0];
+  assign \$signature__data$60[0][1]  = \$signature__data$60 [15:8];
+  assign \$signature__data$60[1]  = \$signature__data$60 [31:16];
+  assign \$signature__data$60[1][0]  = \$signature__data$60 [23:16];
+  assign \$signature__data$60[1][1]  = \$signature__data$60 [31:24];
+  assign \$signature__data$60[2]  = \$signature__data$60 [47:32];
+  assign \$signature__data$60[2][0]  = \$signature__data$60 [39:32];
+  assign \$signature__data$60[2][1]  = \$signature__data$60 [47:40];
+  assign \$signature__data$60[3]  = \$signature__data$60 [63:48];
+  assign \$signature__data$60[3][0]  = \$signature__data$60 [55:48];
+  assign \$signature__data$60[3][1]  = \$signature__data$60 [63:56];
+  assign \$signature__data$60[4]  = \$signature__data$60 [79:64];
+  assign \$signature__data$60[4][0]  = \$signature__data$60 [71:64];
+  assign \$signature__data$60[4][1]  = \$signature__data$60 [79:72];
+  assign \$signature__data$60[5]  = \$signature__data$60 [95:80];
+  assign \$signature__data$60[5][0]  = \$signature__data$60 [87:80];
+  assign \$signature__data$60[5][1]  = \$signature__data$60 [95:88];
+  assign \$signature__data$60[6]  = \$signature__data$60 [111:96];
+  assign \$signature__data$60[6][0]  = \$signature__data$60 [103:96];
+  assign \$signature__data$60[6][1]  = \$signature__data$60 [111:104];
+  assign \$signature__data$60[7]  = \$signature__data$60 [127:112];
+  assign \$signature__data$60[7][0]  = \$signature__data$60 [119:112];
+  assign \$signature__data$60[7][1]  = \$signature__data$60 [127:120];
+  assign \$signature__data$61[0]  = \$signature__data$61 [15:0];
+  assign \$signature__data$61[0][0]  = \$signature__data$61 [7:0];
+  assign \$signature__data$61[0][1]  = \$signature__data$61 [15:8];
+  assign \$signature__data$61[1]  = \$signature__data$61 [31:16];
+  assign \$signature__data$61[1][0]  = \$signature__data$61 [23:16];
+  assign \$signature__data$61[1][1]  = \$signature__data$61 [31:24];
+  assign \$signature__data$61[2]  = \$signature__data$61 [47:32];
+  assign \$signature__data$61[2][0]  = \$signature__data$61 [39:32];
+  assign \$signature__data$61[2][1]  = \$signature__data$61 [47:40];
+  assign \$signature__data$61[3]  = \$signature__data$61 [63:48];
+  assign \$signature__data$61[3][0]  = \$signature__data$61 [55:48];
+  assign \$signature__data$61[3][1]  = \$signature__data$61 [63:56];
+  assign \$signature__data$61[4]  = \$signature__data$61 [79:64];
+  assign \$signature__data$61[4][0]  = \$signature__data$61 [71:64];
+  assign \$signature__data$61[4][1]  = \$signature__data$61 [79:72];
+  assign \$signature__data$61[5]  = \$signature__data$61 [95:80];
+  assign \$signature__data$61[5][0]  = \$signature__data$61 [87:80];
+  assign \$signature__data$61[5][1]  = \$signature__data$61 [95:88];
+  assign \$signature__data$61[6]  = \$signature__data$61 [111:96];
+  assign \$signature__data$61[6][0]  = \$signature__data$61 [103:96];
+  assign \$signature__data$61[6][1]  = \$signature__data$61 [111:104];
+  assign \$signature__data$61[7]  = \$signature__data$61 [127:112];
+  assign \$signature__data$61[7][0]  = \$signature__data$61 [119:112];
+  assign \$signature__data$61[7][1]  = \$signature__data$61 [127:120];
+  assign \total[0]  = total[63:0];
+  assign \total[0][0]  = total[31:0];
+  assign \total[0][1]  = total[63:32];
+  assign \total[1]  = total[127:64];
+  assign \total[1][0]  = total[95:64];
+  assign \total[1][1]  = total[127:96];
+  assign \total[2]  = total[191:128];
+  assign \total[2][0]  = total[159:128];
+  assign \total[2][1]  = total[191:160];
+  assign \total[3]  = total[255:192];
+  assign \total[3][0]  = total[223:192];
+  assign \total[3][1]  = total[255:224];
   assign \acc[0]  = acc[63:0];
   assign \acc[0][0]  = acc[31:0];
   assign \acc[0][1]  = acc[63:32];
@@ -4769,140 +4565,119 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   assign \acc[3]  = acc[255:192];
   assign \acc[3][0]  = acc[223:192];
   assign \acc[3][1]  = acc[255:224];
-  assign \new_acc[0]  = new_acc[63:0];
-  assign \new_acc[0][0]  = new_acc[31:0];
-  assign \new_acc[0][1]  = new_acc[63:32];
-  assign \new_acc[1]  = new_acc[127:64];
-  assign \new_acc[1][0]  = new_acc[95:64];
-  assign \new_acc[1][1]  = new_acc[127:96];
-  assign \new_acc[2]  = new_acc[191:128];
-  assign \new_acc[2][0]  = new_acc[159:128];
-  assign \new_acc[2][1]  = new_acc[191:160];
-  assign \new_acc[3]  = new_acc[255:192];
-  assign \new_acc[3][0]  = new_acc[223:192];
-  assign \new_acc[3][1]  = new_acc[255:224];
-  assign \$signature__data$58[0]  = act__payload[15:0];
-  assign \$signature__data$58[0][0]  = act__payload[7:0];
-  assign \$signature__data$58[0][1]  = act__payload[15:8];
-  assign \$signature__data$58[1]  = act__payload[31:16];
-  assign \$signature__data$58[1][0]  = act__payload[23:16];
-  assign \$signature__data$58[1][1]  = act__payload[31:24];
-  assign \$signature__data$58[2]  = act__payload[47:32];
-  assign \$signature__data$58[2][0]  = act__payload[39:32];
-  assign \$signature__data$58[2][1]  = act__payload[47:40];
-  assign \$signature__data$58[3]  = act__payload[63:48];
-  assign \$signature__data$58[3][0]  = act__payload[55:48];
-  assign \$signature__data$58[3][1]  = act__payload[63:56];
-  assign \$signature__data$58[4]  = act__payload[79:64];
-  assign \$signature__data$58[4][0]  = act__payload[71:64];
-  assign \$signature__data$58[4][1]  = act__payload[79:72];
-  assign \$signature__data$58[5]  = act__payload[95:80];
-  assign \$signature__data$58[5][0]  = act__payload[87:80];
-  assign \$signature__data$58[5][1]  = act__payload[95:88];
-  assign \$signature__data$58[6]  = act__payload[111:96];
-  assign \$signature__data$58[6][0]  = act__payload[103:96];
-  assign \$signature__data$58[6][1]  = act__payload[111:104];
-  assign \$signature__data$58[7]  = act__payload[127:112];
-  assign \$signature__data$58[7][0]  = act__payload[119:112];
-  assign \$signature__data$58[7][1]  = act__payload[127:120];
-  assign \$signature__data$61[0]  = act__payload[15:0];
-  assign \$signature__data$61[0][0]  = act__payload[7:0];
-  assign \$signature__data$61[0][1]  = act__payload[15:8];
-  assign \$signature__data$61[1]  = act__payload[31:16];
-  assign \$signature__data$61[1][0]  = act__payload[23:16];
-  assign \$signature__data$61[1][1]  = act__payload[31:24];
-  assign \$signature__data$61[2]  = act__payload[47:32];
-  assign \$signature__data$61[2][0]  = act__payload[39:32];
-  assign \$signature__data$61[2][1]  = act__payload[47:40];
-  assign \$signature__data$61[3]  = act__payload[63:48];
-  assign \$signature__data$61[3][0]  = act__payload[55:48];
-  assign \$signature__data$61[3][1]  = act__payload[63:56];
-  assign \$signature__data$61[4]  = act__payload[79:64];
-  assign \$signature__data$61[4][0]  = act__payload[71:64];
-  assign \$signature__data$61[4][1]  = act__payload[79:72];
-  assign \$signature__data$61[5]  = act__payload[95:80];
-  assign \$signature__data$61[5][0]  = act__payload[87:80];
-  assign \$signature__data$61[5][1]  = act__payload[95:88];
-  assign \$signature__data$61[6]  = act__payload[111:96];
-  assign \$signature__data$61[6][0]  = act__payload[103:96];
-  assign \$signature__data$61[6][1]  = act__payload[111:104];
-  assign \$signature__data$61[7]  = act__payload[127:112];
-  assign \$signature__data$61[7][0]  = act__payload[119:112];
-  assign \$signature__data$61[7][1]  = act__payload[127:120];
-  assign \$signature__data$64[0]  = act__payload[15:0];
-  assign \$signature__data$64[0][0]  = act__payload[7:0];
-  assign \$signature__data$64[0][1]  = act__payload[15:8];
-  assign \$signature__data$64[1]  = act__payload[31:16];
-  assign \$signature__data$64[1][0]  = act__payload[23:16];
-  assign \$signature__data$64[1][1]  = act__payload[31:24];
-  assign \$signature__data$64[2]  = act__payload[47:32];
-  assign \$signature__data$64[2][0]  = act__payload[39:32];
-  assign \$signature__data$64[2][1]  = act__payload[47:40];
-  assign \$signature__data$64[3]  = act__payload[63:48];
-  assign \$signature__data$64[3][0]  = act__payload[55:48];
-  assign \$signature__data$64[3][1]  = act__payload[63:56];
-  assign \$signature__data$64[4]  = act__payload[79:64];
-  assign \$signature__data$64[4][0]  = act__payload[71:64];
-  assign \$signature__data$64[4][1]  = act__payload[79:72];
-  assign \$signature__data$64[5]  = act__payload[95:80];
-  assign \$signature__data$64[5][0]  = act__payload[87:80];
-  assign \$signature__data$64[5][1]  = act__payload[95:88];
-  assign \$signature__data$64[6]  = act__payload[111:96];
-  assign \$signature__data$64[6][0]  = act__payload[103:96];
-  assign \$signature__data$64[6][1]  = act__payload[111:104];
-  assign \$signature__data$64[7]  = act__payload[127:112];
-  assign \$signature__data$64[7][0]  = act__payload[119:112];
-  assign \$signature__data$64[7][1]  = act__payload[127:120];
-  assign \$signature__data$67[0]  = act__payload[15:0];
-  assign \$signature__data$67[0][0]  = act__payload[7:0];
-  assign \$signature__data$67[0][1]  = act__payload[15:8];
-  assign \$signature__data$67[1]  = act__payload[31:16];
-  assign \$signature__data$67[1][0]  = act__payload[23:16];
-  assign \$signature__data$67[1][1]  = act__payload[31:24];
-  assign \$signature__data$67[2]  = act__payload[47:32];
-  assign \$signature__data$67[2][0]  = act__payload[39:32];
-  assign \$signature__data$67[2][1]  = act__payload[47:40];
-  assign \$signature__data$67[3]  = act__payload[63:48];
-  assign \$signature__data$67[3][0]  = act__payload[55:48];
-  assign \$signature__data$67[3][1]  = act__payload[63:56];
-  assign \$signature__data$67[4]  = act__payload[79:64];
-  assign \$signature__data$67[4][0]  = act__payload[71:64];
-  assign \$signature__data$67[4][1]  = act__payload[79:72];
-  assign \$signature__data$67[5]  = act__payload[95:80];
-  assign \$signature__data$67[5][0]  = act__payload[87:80];
-  assign \$signature__data$67[5][1]  = act__payload[95:88];
-  assign \$signature__data$67[6]  = act__payload[111:96];
-  assign \$signature__data$67[6][0]  = act__payload[103:96];
-  assign \$signature__data$67[6][1]  = act__payload[111:104];
-  assign \$signature__data$67[7]  = act__payload[127:112];
-  assign \$signature__data$67[7][0]  = act__payload[119:112];
-  assign \$signature__data$67[7][1]  = act__payload[127:120];
-  assign new_acc[255:224] = \$446 [31:0];
-  assign new_acc[223:192] = \$440 [31:0];
-  assign new_acc[191:160] = \$434 [31:0];
-  assign new_acc[159:128] = \$428 [31:0];
-  assign new_acc[127:96] = \$422 [31:0];
-  assign new_acc[95:64] = \$416 [31:0];
-  assign new_acc[63:32] = \$410 [31:0];
-  assign new_acc[31:0] = \$404 [31:0];
-  assign \$2  = \$1 ;
-  assign \$5  = \$4 ;
-  assign \$11  = \$10 ;
-  assign \$15  = \$14 ;
-  assign \$24  = \$23 ;
-  assign \$31  = \$30 ;
-  assign \$43  = \$42 ;
-  assign \$51  = \$50 ;
-  assign \$68  = \$67 ;
-  assign \$341  = { 2'h0, wblk[5:2] };
-  assign \$346  = { 2'h0, wblk[5:2] };
-  assign \$351  = { 2'h0, wblk[5:2] };
-  assign \$356  = { 2'h0, wblk[5:2] };
-  assign \$366  = \$365 ;
-  assign \$374  = { 2'h0, base[5:2] };
-  assign \$381  = { 2'h0, base[5:2] };
-  assign \$388  = { 2'h0, base[5:2] };
-  assign \$395  = { 2'h0, base[5:2] };
+  assign \s2_products[0]  = s2_products[127:0];
+  assign \s2_products[0][0]  = s2_products[31:0];
+  assign \s2_products[0][0][0]  = s2_products[15:0];
+  assign \s2_products[0][0][1]  = s2_products[31:16];
+  assign \s2_products[0][1]  = s2_products[63:32];
+  assign \s2_products[0][1][0]  = s2_products[47:32];
+  assign \s2_products[0][1][1]  = s2_products[63:48];
+  assign \s2_products[0][2]  = s2_products[95:64];
+  assign \s2_products[0][2][0]  = s2_products[79:64];
+  assign \s2_products[0][2][1]  = s2_products[95:80];
+  assign \s2_products[0][3]  = s2_products[127:96];
+  assign \s2_products[0][3][0]  = s2_products[111:96];
+  assign \s2_products[0][3][1]  = s2_products[127:112];
+  assign \s2_products[1]  = s2_products[255:128];
+  assign \s2_products[1][0]  = s2_products[159:128];
+  assign \s2_products[1][0][0]  = s2_products[143:128];
+  assign \s2_products[1][0][1]  = s2_products[159:144];
+  assign \s2_products[1][1]  = s2_products[191:160];
+  assign \s2_products[1][1][0]  = s2_products[175:160];
+  assign \s2_products[1][1][1]  = s2_products[191:176];
+  assign \s2_products[1][2]  = s2_products[223:192];
+  assign \s2_products[1][2][0]  = s2_products[207:192];
+  assign \s2_products[1][2][1]  = s2_products[223:208];
+  assign \s2_products[1][3]  = s2_products[255:224];
+  assign \s2_products[1][3][0]  = s2_products[239:224];
+  assign \s2_products[1][3][1]  = s2_products[255:240];
+  assign \s2_products[2]  = s2_products[383:256];
+  assign \s2_products[2][0]  = s2_products[287:256];
+  assign \s2_products[2][0][0]  = s2_products[271:256];
+  assign \s2_products[2][0][1]  = s2_products[287:272];
+  assign \s2_products[2][1]  = s2_products[319:288];
+  assign \s2_products[2][1][0]  = s2_products[303:288];
+  assign \s2_products[2][1][1]  = s2_products[319:304];
+  assign \s2_products[2][2]  = s2_products[351:320];
+  assign \s2_products[2][2][0]  = s2_products[335:320];
+  assign \s2_products[2][2][1]  = s2_products[351:336];
+  assign \s2_products[2][3]  = s2_products[383:352];
+  assign \s2_products[2][3][0]  = s2_products[367:352];
+  assign \s2_products[2][3][1]  = s2_products[383:368];
+  assign \s2_products[3]  = s2_products[511:384];
+  assign \s2_products[3][0]  = s2_products[415:384];
+  assign \s2_products[3][0][0]  = s2_products[399:384];
+  assign \s2_products[3][0][1]  = s2_products[415:400];
+  assign \s2_products[3][1]  = s2_products[447:416];
+  assign \s2_products[3][1][0]  = s2_products[431:416];
+  assign \s2_products[3][1][1]  = s2_products[447:432];
+  assign \s2_products[3][2]  = s2_products[479:448];
+  assign \s2_products[3][2][0]  = s2_products[463:448];
+  assign \s2_products[3][2][1]  = s2_products[479:464];
+  assign \s2_products[3][3]  = s2_products[511:480];
+  assign \s2_products[3][3][0]  = s2_products[495:480];
+  assign \s2_products[3][3][1]  = s2_products[511:496];
+  assign total[255:224] = \$254 [31:0];
+  assign total[223:192] = \$248 [31:0];
+  assign total[191:160] = \$242 [31:0];
+  assign total[159:128] = \$236 [31:0];
+  assign total[127:96] = \$230 [31:0];
+  assign total[95:64] = \$224 [31:0];
+  assign total[63:32] = \$218 [31:0];
+  assign total[31:0] = \$212 [31:0];
+  assign products[511:496] = \$206 ;
+  assign products[495:480] = \$201 ;
+  assign products[479:464] = \$196 ;
+  assign products[463:448] = \$191 ;
+  assign products[447:432] = \$186 ;
+  assign products[431:416] = \$181 ;
+  assign products[415:400] = \$176 ;
+  assign products[399:384] = \$171 ;
+  assign products[383:368] = \$166 ;
+  assign products[367:352] = \$161 ;
+  assign products[351:336] = \$156 ;
+  assign products[335:320] = \$151 ;
+  assign products[319:304] = \$146 ;
+  assign products[303:288] = \$141 ;
+  assign products[287:272] = \$136 ;
+  assign products[271:256] = \$131 ;
+  assign products[255:240] = \$126 ;
+  assign products[239:224] = \$121 ;
+  assign products[223:208] = \$116 ;
+  assign products[207:192] = \$111 ;
+  assign products[191:176] = \$106 ;
+  assign products[175:160] = \$101 ;
+  assign products[159:144] = \$96 ;
+  assign products[143:128] = \$91 ;
+  assign products[127:112] = \$86 ;
+  assign products[111:96] = \$81 ;
+  assign products[95:80] = \$76 ;
+  assign products[79:64] = \$71 ;
+  assign products[63:48] = \$66 ;
+  assign products[47:32] = \$61 ;
+  assign products[31:16] = \$56 ;
+  assign products[15:0] = \$51 ;
+  assign \$3  = \$2 ;
+  assign \$5  = { 2'h0, wblk[5:2] };
+  assign \$9  = { 2'h0, wblk[5:2] };
+  assign \$13  = { 2'h0, wblk[5:2] };
+  assign \$17  = { 2'h0, wblk[5:2] };
+  assign \$22  = \$21 ;
+  assign \$30  = { 2'h0, base[5:2] };
+  assign \$35  = { 2'h0, base[5:2] };
+  assign \$40  = { 2'h0, base[5:2] };
+  assign \$45  = { 2'h0, base[5:2] };
+  assign \$261  = load;
+  assign \$264  = \$263 ;
+  assign \$267  = issue;
+  assign \$270  = \$269 ;
+  assign \$275  = \$274 ;
+  assign \$279  = \$278 ;
+  assign \$287  = \$286 ;
+  assign \$294  = \$293 ;
+  assign \$305  = \$304 ;
+  assign \$312  = \$311 ;
+  assign \$320  = \$319 ;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -4,283 +4,233 @@
 (* generator = "Amaranth" *)
 module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, result__ready, clk, rst, cfg__ready, act__ready, w__ready, result__payload, result__valid, idle, cfg__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire [2:0] \$102 ;
-  wire [4:0] \$103 ;
-  wire [5:0] \$104 ;
-  reg [7:0] \$105 ;
-  wire [15:0] \$106 ;
+  wire [5:0] \$1 ;
+  wire [5:0] \$10 ;
+  wire [16:0] \$100 ;
+  wire [17:0] \$101 ;
+  wire [32:0] \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
   wire \$107 ;
-  wire \$108 ;
+  wire [7:0] \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire [2:0] \$110 ;
-  wire [4:0] \$111 ;
-  wire [5:0] \$112 ;
-  reg [7:0] \$113 ;
-  wire [15:0] \$114 ;
+  wire [5:0] \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire [5:0] \$113 ;
+  wire [5:0] \$114 ;
   wire \$115 ;
-  wire \$116 ;
+  wire [2:0] \$116 ;
   wire \$117 ;
-  wire [2:0] \$118 ;
-  wire [4:0] \$119 ;
-  wire \$12 ;
-  wire [5:0] \$120 ;
-  reg [7:0] \$121 ;
-  wire [15:0] \$122 ;
+  wire \$118 ;
+  wire [2:0] \$119 ;
+  wire [2:0] \$12 ;
+  wire [2:0] \$120 ;
+  wire [2:0] \$121 ;
+  wire \$122 ;
   wire \$123 ;
   wire \$124 ;
-  wire \$125 ;
-  wire [2:0] \$126 ;
-  wire [4:0] \$127 ;
+  wire [2:0] \$125 ;
+  wire \$126 ;
+  wire \$127 ;
   wire [5:0] \$128 ;
-  reg [7:0] \$129 ;
-  wire [2:0] \$13 ;
-  wire [15:0] \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire [2:0] \$134 ;
-  wire [4:0] \$135 ;
+  wire \$129 ;
+  wire [4:0] \$13 ;
+  wire \$130 ;
+  wire [5:0] \$131 ;
+  wire [5:0] \$132 ;
+  wire [2:0] \$133 ;
+  wire \$134 ;
+  wire \$135 ;
   wire [5:0] \$136 ;
-  reg [7:0] \$137 ;
-  wire [15:0] \$138 ;
+  wire \$137 ;
+  wire \$138 ;
   wire \$139 ;
-  wire \$14 ;
-  wire \$140 ;
+  wire [5:0] \$14 ;
+  wire [2:0] \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire \$143 ;
-  wire [7:0] \$144 ;
+  wire [5:0] \$143 ;
+  wire \$144 ;
   wire \$145 ;
-  wire [5:0] \$146 ;
+  wire [16:0] \$146 ;
   wire \$147 ;
-  wire [2:0] \$148 ;
-  wire [4:0] \$149 ;
+  wire \$148 ;
+  wire [16:0] \$149 ;
   wire \$15 ;
-  wire [5:0] \$150 ;
-  wire \$151 ;
+  wire [16:0] \$150 ;
+  wire [2:0] \$151 ;
   wire \$152 ;
-  wire [2:0] \$153 ;
-  wire [4:0] \$154 ;
-  wire [5:0] \$155 ;
+  wire \$153 ;
+  wire [5:0] \$154 ;
+  wire \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire [2:0] \$158 ;
-  wire [4:0] \$159 ;
-  wire [5:0] \$16 ;
-  wire [5:0] \$160 ;
+  wire \$159 ;
+  wire [2:0] \$16 ;
+  wire \$160 ;
   wire \$161 ;
-  wire \$162 ;
-  wire [2:0] \$163 ;
-  wire [4:0] \$164 ;
-  wire [5:0] \$165 ;
-  wire \$166 ;
+  wire [5:0] \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire [2:0] \$166 ;
   wire \$167 ;
   wire \$168 ;
-  wire \$169 ;
-  wire \$17 ;
+  wire [5:0] \$169 ;
+  wire [4:0] \$17 ;
   wire \$170 ;
   wire \$171 ;
-  wire [2:0] \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire [5:0] \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire [16:0] \$178 ;
-  wire \$179 ;
-  wire \$18 ;
-  wire \$180 ;
-  wire [2:0] \$181 ;
-  wire [4:0] \$182 ;
-  wire \$183 ;
-  wire [5:0] \$184 ;
-  wire [6:0] \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire [2:0] \$188 ;
-  wire [4:0] \$189 ;
-  wire [5:0] \$19 ;
-  wire \$190 ;
-  wire [5:0] \$191 ;
-  wire [6:0] \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire [2:0] \$195 ;
-  wire [4:0] \$196 ;
-  wire \$197 ;
-  wire [5:0] \$198 ;
-  wire [6:0] \$199 ;
+  wire \$172 ;
+  reg [4:0] \$173 ;
+  reg [1:0] \$174 ;
+  reg [4:0] \$175 ;
+  reg [1:0] \$176 ;
+  reg [4:0] \$177 ;
+  reg [15:0] \$178 ;
+  reg [4:0] \$179 ;
+  wire [5:0] \$18 ;
+  reg \$180 ;
+  reg \$181 ;
+  reg \$182 ;
+  reg [47:0] \$183 ;
+  reg [1:0] \$184 ;
+  reg \$185 ;
+  reg \$186 ;
+  reg \$187 ;
+  reg [127:0] \$188 ;
+  reg [127:0] \$189 ;
+  wire \$19 ;
+  reg \$190 ;
+  reg [127:0] \$191 ;
+  reg [27:0] \$192 ;
   wire \$2 ;
-  wire [5:0] \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire [2:0] \$202 ;
-  wire [4:0] \$203 ;
-  wire [5:0] \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire [31:0] \$207 ;
-  wire [16:0] \$208 ;
-  wire [17:0] \$209 ;
+  wire [2:0] \$20 ;
   wire \$21 ;
-  wire [32:0] \$210 ;
-  wire [31:0] \$211 ;
-  wire [16:0] \$212 ;
-  wire [17:0] \$213 ;
-  wire [32:0] \$214 ;
-  wire [31:0] \$215 ;
-  wire [16:0] \$216 ;
-  wire [17:0] \$217 ;
-  wire [32:0] \$218 ;
-  wire [31:0] \$219 ;
-  wire [2:0] \$22 ;
-  wire [16:0] \$220 ;
-  wire [17:0] \$221 ;
-  wire [32:0] \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
-  wire \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  wire \$22 ;
+  wire [5:0] \$23 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  reg [1:0] \$245 ;
-  reg [4:0] \$246 ;
-  reg [15:0] \$247 ;
-  reg [4:0] \$248 ;
-  reg [4:0] \$249 ;
-  wire [5:0] \$25 ;
-  reg \$250 ;
-  reg \$251 ;
-  reg \$252 ;
-  reg [47:0] \$253 ;
-  reg [1:0] \$254 ;
-  reg \$255 ;
-  reg \$256 ;
-  reg \$257 ;
-  reg [127:0] \$258 ;
-  reg [127:0] \$259 ;
-  wire \$26 ;
-  reg \$260 ;
-  reg [127:0] \$261 ;
-  reg [27:0] \$262 ;
-  reg [4:0] \$263 ;
-  reg [1:0] \$264 ;
+  wire \$25 ;
+  wire [16:0] \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire [2:0] \$29 ;
-  wire [2:0] \$3 ;
-  wire \$30 ;
+  wire \$3 ;
+  wire [4:0] \$30 ;
   wire \$31 ;
   wire [5:0] \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire [16:0] \$35 ;
+  wire [6:0] \$33 ;
+  wire [2:0] \$34 ;
+  wire [4:0] \$35 ;
   wire \$36 ;
-  wire \$37 ;
-  wire [16:0] \$38 ;
-  wire [16:0] \$39 ;
-  wire \$4 ;
-  wire \$40 ;
-  wire [2:0] \$41 ;
-  wire \$42 ;
-  wire \$43 ;
-  wire [5:0] \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire [2:0] \$49 ;
-  wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire [5:0] \$53 ;
-  wire \$54 ;
-  wire [5:0] \$55 ;
-  wire \$56 ;
-  wire [5:0] \$57 ;
-  wire [5:0] \$58 ;
-  wire \$59 ;
-  wire [2:0] \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire [2:0] \$66 ;
-  wire \$67 ;
-  wire \$68 ;
+  wire [5:0] \$37 ;
+  wire [6:0] \$38 ;
+  wire [2:0] \$39 ;
+  wire [2:0] \$4 ;
+  wire [4:0] \$40 ;
+  wire \$41 ;
+  wire [5:0] \$42 ;
+  wire [6:0] \$43 ;
+  wire [2:0] \$44 ;
+  wire [4:0] \$45 ;
+  wire [5:0] \$46 ;
+  wire [2:0] \$47 ;
+  wire [4:0] \$48 ;
+  wire [5:0] \$49 ;
+  wire [4:0] \$5 ;
+  reg [7:0] \$50 ;
+  wire [15:0] \$51 ;
+  wire [2:0] \$52 ;
+  wire [4:0] \$53 ;
+  wire [5:0] \$54 ;
+  reg [7:0] \$55 ;
+  wire [15:0] \$56 ;
+  wire [2:0] \$57 ;
+  wire [4:0] \$58 ;
+  wire [5:0] \$59 ;
+  wire [5:0] \$6 ;
+  reg [7:0] \$60 ;
+  wire [15:0] \$61 ;
+  wire [2:0] \$62 ;
+  wire [4:0] \$63 ;
+  wire [5:0] \$64 ;
+  reg [7:0] \$65 ;
+  wire [15:0] \$66 ;
+  wire [2:0] \$67 ;
+  wire [4:0] \$68 ;
   wire [5:0] \$69 ;
-  wire [2:0] \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire [2:0] \$78 ;
-  wire [4:0] \$79 ;
-  wire \$8 ;
-  wire [5:0] \$80 ;
-  reg [7:0] \$81 ;
-  wire [15:0] \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire [2:0] \$86 ;
-  wire [4:0] \$87 ;
-  wire [5:0] \$88 ;
-  reg [7:0] \$89 ;
-  wire [2:0] \$9 ;
-  wire [15:0] \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire [2:0] \$94 ;
-  wire [4:0] \$95 ;
-  wire [5:0] \$96 ;
-  reg [7:0] \$97 ;
-  wire [15:0] \$98 ;
-  wire \$99 ;
-  reg \$signal  = 1'h0;
-  reg \$signal$24  = 1'h0;
-  reg \$signal$28  = 1'h0;
-  reg \$signal$29  = 1'h0;
+  wire \$7 ;
+  reg [7:0] \$70 ;
+  wire [15:0] \$71 ;
+  wire [2:0] \$72 ;
+  wire [4:0] \$73 ;
+  wire [5:0] \$74 ;
+  reg [7:0] \$75 ;
+  wire [15:0] \$76 ;
+  wire [2:0] \$77 ;
+  wire [4:0] \$78 ;
+  wire [5:0] \$79 ;
+  wire [2:0] \$8 ;
+  reg [7:0] \$80 ;
+  wire [15:0] \$81 ;
+  wire [2:0] \$82 ;
+  wire [4:0] \$83 ;
+  wire [5:0] \$84 ;
+  reg [7:0] \$85 ;
+  wire [15:0] \$86 ;
+  wire [31:0] \$87 ;
+  wire [16:0] \$88 ;
+  wire [17:0] \$89 ;
+  wire [4:0] \$9 ;
+  wire [32:0] \$90 ;
+  wire [31:0] \$91 ;
+  wire [16:0] \$92 ;
+  wire [17:0] \$93 ;
+  wire [32:0] \$94 ;
+  wire [31:0] \$95 ;
+  wire [16:0] \$96 ;
+  wire [17:0] \$97 ;
+  wire [32:0] \$98 ;
+  wire [31:0] \$99 ;
   wire [2:0] \$signature__addr ;
+  wire [2:0] \$signature__addr$27 ;
+  wire [2:0] \$signature__addr$30 ;
+  wire [2:0] \$signature__addr$33 ;
+  wire [2:0] \$signature__addr$44 ;
   wire [2:0] \$signature__addr$48 ;
-  wire [2:0] \$signature__addr$51 ;
-  wire [2:0] \$signature__addr$54 ;
-  wire [2:0] \$signature__addr$59 ;
-  wire [2:0] \$signature__addr$62 ;
-  wire [2:0] \$signature__addr$64 ;
-  wire [2:0] \$signature__addr$66 ;
+  wire [2:0] \$signature__addr$50 ;
+  wire [2:0] \$signature__addr$52 ;
   wire [63:0] \$signature__data ;
+  wire [63:0] \$signature__data$28 ;
+  wire [15:0] \$signature__data$28[0] ;
+  wire [7:0] \$signature__data$28[0][0] ;
+  wire [7:0] \$signature__data$28[0][1] ;
+  wire [15:0] \$signature__data$28[1] ;
+  wire [7:0] \$signature__data$28[1][0] ;
+  wire [7:0] \$signature__data$28[1][1] ;
+  wire [15:0] \$signature__data$28[2] ;
+  wire [7:0] \$signature__data$28[2][0] ;
+  wire [7:0] \$signature__data$28[2][1] ;
+  wire [15:0] \$signature__data$28[3] ;
+  wire [7:0] \$signature__data$28[3][0] ;
+  wire [7:0] \$signature__data$28[3][1] ;
+  wire [63:0] \$signature__data$31 ;
+  wire [15:0] \$signature__data$31[0] ;
+  wire [7:0] \$signature__data$31[0][0] ;
+  wire [7:0] \$signature__data$31[0][1] ;
+  wire [15:0] \$signature__data$31[1] ;
+  wire [7:0] \$signature__data$31[1][0] ;
+  wire [7:0] \$signature__data$31[1][1] ;
+  wire [15:0] \$signature__data$31[2] ;
+  wire [7:0] \$signature__data$31[2][0] ;
+  wire [7:0] \$signature__data$31[2][1] ;
+  wire [15:0] \$signature__data$31[3] ;
+  wire [7:0] \$signature__data$31[3][0] ;
+  wire [7:0] \$signature__data$31[3][1] ;
   wire [63:0] \$signature__data$34 ;
   wire [15:0] \$signature__data$34[0] ;
   wire [7:0] \$signature__data$34[0][0] ;
@@ -294,84 +244,58 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [15:0] \$signature__data$34[3] ;
   wire [7:0] \$signature__data$34[3][0] ;
   wire [7:0] \$signature__data$34[3][1] ;
-  wire [63:0] \$signature__data$35 ;
-  wire [15:0] \$signature__data$35[0] ;
-  wire [7:0] \$signature__data$35[0][0] ;
-  wire [7:0] \$signature__data$35[0][1] ;
-  wire [15:0] \$signature__data$35[1] ;
-  wire [7:0] \$signature__data$35[1][0] ;
-  wire [7:0] \$signature__data$35[1][1] ;
-  wire [15:0] \$signature__data$35[2] ;
-  wire [7:0] \$signature__data$35[2][0] ;
-  wire [7:0] \$signature__data$35[2][1] ;
-  wire [15:0] \$signature__data$35[3] ;
-  wire [7:0] \$signature__data$35[3][0] ;
-  wire [7:0] \$signature__data$35[3][1] ;
-  wire [63:0] \$signature__data$36 ;
-  wire [15:0] \$signature__data$36[0] ;
-  wire [7:0] \$signature__data$36[0][0] ;
-  wire [7:0] \$signature__data$36[0][1] ;
-  wire [15:0] \$signature__data$36[1] ;
-  wire [7:0] \$signature__data$36[1][0] ;
-  wire [7:0] \$signature__data$36[1][1] ;
-  wire [15:0] \$signature__data$36[2] ;
-  wire [7:0] \$signature__data$36[2][0] ;
-  wire [7:0] \$signature__data$36[2][1] ;
-  wire [15:0] \$signature__data$36[3] ;
-  wire [7:0] \$signature__data$36[3][0] ;
-  wire [7:0] \$signature__data$36[3][1] ;
-  wire [63:0] \$signature__data$46 ;
-  wire [15:0] \$signature__data$46[0] ;
-  wire [7:0] \$signature__data$46[0][0] ;
-  wire [7:0] \$signature__data$46[0][1] ;
-  wire [15:0] \$signature__data$46[1] ;
-  wire [7:0] \$signature__data$46[1][0] ;
-  wire [7:0] \$signature__data$46[1][1] ;
-  wire [15:0] \$signature__data$46[2] ;
-  wire [7:0] \$signature__data$46[2][0] ;
-  wire [7:0] \$signature__data$46[2][1] ;
-  wire [15:0] \$signature__data$46[3] ;
-  wire [7:0] \$signature__data$46[3][0] ;
-  wire [7:0] \$signature__data$46[3][1] ;
-  wire [63:0] \$signature__data$49 ;
-  wire [15:0] \$signature__data$49[0] ;
-  wire [7:0] \$signature__data$49[0][0] ;
-  wire [7:0] \$signature__data$49[0][1] ;
-  wire [15:0] \$signature__data$49[1] ;
-  wire [7:0] \$signature__data$49[1][0] ;
-  wire [7:0] \$signature__data$49[1][1] ;
-  wire [15:0] \$signature__data$49[2] ;
-  wire [7:0] \$signature__data$49[2][0] ;
-  wire [7:0] \$signature__data$49[2][1] ;
-  wire [15:0] \$signature__data$49[3] ;
-  wire [7:0] \$signature__data$49[3][0] ;
-  wire [7:0] \$signature__data$49[3][1] ;
-  wire [63:0] \$signature__data$52 ;
-  wire [15:0] \$signature__data$52[0] ;
-  wire [7:0] \$signature__data$52[0][0] ;
-  wire [7:0] \$signature__data$52[0][1] ;
-  wire [15:0] \$signature__data$52[1] ;
-  wire [7:0] \$signature__data$52[1][0] ;
-  wire [7:0] \$signature__data$52[1][1] ;
-  wire [15:0] \$signature__data$52[2] ;
-  wire [7:0] \$signature__data$52[2][0] ;
-  wire [7:0] \$signature__data$52[2][1] ;
-  wire [15:0] \$signature__data$52[3] ;
-  wire [7:0] \$signature__data$52[3][0] ;
-  wire [7:0] \$signature__data$52[3][1] ;
-  wire [63:0] \$signature__data$55 ;
-  wire [15:0] \$signature__data$55[0] ;
-  wire [7:0] \$signature__data$55[0][0] ;
-  wire [7:0] \$signature__data$55[0][1] ;
-  wire [15:0] \$signature__data$55[1] ;
-  wire [7:0] \$signature__data$55[1][0] ;
-  wire [7:0] \$signature__data$55[1][1] ;
-  wire [15:0] \$signature__data$55[2] ;
-  wire [7:0] \$signature__data$55[2][0] ;
-  wire [7:0] \$signature__data$55[2][1] ;
-  wire [15:0] \$signature__data$55[3] ;
-  wire [7:0] \$signature__data$55[3][0] ;
-  wire [7:0] \$signature__data$55[3][1] ;
+  wire [63:0] \$signature__data$58 ;
+  wire [15:0] \$signature__data$58[0] ;
+  wire [7:0] \$signature__data$58[0][0] ;
+  wire [7:0] \$signature__data$58[0][1] ;
+  wire [15:0] \$signature__data$58[1] ;
+  wire [7:0] \$signature__data$58[1][0] ;
+  wire [7:0] \$signature__data$58[1][1] ;
+  wire [15:0] \$signature__data$58[2] ;
+  wire [7:0] \$signature__data$58[2][0] ;
+  wire [7:0] \$signature__data$58[2][1] ;
+  wire [15:0] \$signature__data$58[3] ;
+  wire [7:0] \$signature__data$58[3][0] ;
+  wire [7:0] \$signature__data$58[3][1] ;
+  wire [63:0] \$signature__data$59 ;
+  wire [15:0] \$signature__data$59[0] ;
+  wire [7:0] \$signature__data$59[0][0] ;
+  wire [7:0] \$signature__data$59[0][1] ;
+  wire [15:0] \$signature__data$59[1] ;
+  wire [7:0] \$signature__data$59[1][0] ;
+  wire [7:0] \$signature__data$59[1][1] ;
+  wire [15:0] \$signature__data$59[2] ;
+  wire [7:0] \$signature__data$59[2][0] ;
+  wire [7:0] \$signature__data$59[2][1] ;
+  wire [15:0] \$signature__data$59[3] ;
+  wire [7:0] \$signature__data$59[3][0] ;
+  wire [7:0] \$signature__data$59[3][1] ;
+  wire [63:0] \$signature__data$60 ;
+  wire [15:0] \$signature__data$60[0] ;
+  wire [7:0] \$signature__data$60[0][0] ;
+  wire [7:0] \$signature__data$60[0][1] ;
+  wire [15:0] \$signature__data$60[1] ;
+  wire [7:0] \$signature__data$60[1][0] ;
+  wire [7:0] \$signature__data$60[1][1] ;
+  wire [15:0] \$signature__data$60[2] ;
+  wire [7:0] \$signature__data$60[2][0] ;
+  wire [7:0] \$signature__data$60[2][1] ;
+  wire [15:0] \$signature__data$60[3] ;
+  wire [7:0] \$signature__data$60[3][0] ;
+  wire [7:0] \$signature__data$60[3][1] ;
+  wire [63:0] \$signature__data$61 ;
+  wire [15:0] \$signature__data$61[0] ;
+  wire [7:0] \$signature__data$61[0][0] ;
+  wire [7:0] \$signature__data$61[0][1] ;
+  wire [15:0] \$signature__data$61[1] ;
+  wire [7:0] \$signature__data$61[1][0] ;
+  wire [7:0] \$signature__data$61[1][1] ;
+  wire [15:0] \$signature__data$61[2] ;
+  wire [7:0] \$signature__data$61[2][0] ;
+  wire [7:0] \$signature__data$61[2][1] ;
+  wire [15:0] \$signature__data$61[3] ;
+  wire [7:0] \$signature__data$61[3][0] ;
+  wire [7:0] \$signature__data$61[3][1] ;
   wire [15:0] \$signature__data[0] ;
   wire [7:0] \$signature__data[0][0] ;
   wire [7:0] \$signature__data[0][1] ;
@@ -385,13 +309,13 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [7:0] \$signature__data[3][0] ;
   wire [7:0] \$signature__data[3][1] ;
   wire \$signature__en ;
-  wire \$signature__en$50 ;
+  wire \$signature__en$29 ;
+  wire \$signature__en$32 ;
+  wire \$signature__en$35 ;
+  wire \$signature__en$47 ;
+  wire \$signature__en$49 ;
+  wire \$signature__en$51 ;
   wire \$signature__en$53 ;
-  wire \$signature__en$56 ;
-  wire \$signature__en$61 ;
-  wire \$signature__en$63 ;
-  wire \$signature__en$65 ;
-  wire \$signature__en$67 ;
   reg [127:0] acc = 128'h00000000000000000000000000000000;
   wire [63:0] \acc[0] ;
   wire [31:0] \acc[0][0] ;
@@ -417,10 +341,10 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire act__ready;
   input act__valid;
   wire act__valid;
+  wire advance;
   reg [4:0] base = 5'h00;
   reg [15:0] batch = 16'h0000;
   reg [1:0] beat = 2'h0;
-  reg [1:0] beats_per_group = 2'h0;
   wire busy;
   wire can_compute;
   wire can_load;
@@ -444,17 +368,30 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   input clk;
   wire clk;
   wire compute_done;
+  wire configure;
   reg [4:0] group = 5'h00;
+  reg [1:0] group_beats = 2'h0;
   output idle;
   wire idle;
+  wire in_flight;
+  wire issue;
+  wire load;
   wire load_done;
-  wire [127:0] new_acc;
-  wire [63:0] \new_acc[0] ;
-  wire [31:0] \new_acc[0][0] ;
-  wire [31:0] \new_acc[0][1] ;
-  wire [63:0] \new_acc[1] ;
-  wire [31:0] \new_acc[1][0] ;
-  wire [31:0] \new_acc[1][1] ;
+  wire [127:0] products;
+  wire [63:0] \products[0] ;
+  wire [31:0] \products[0][0] ;
+  wire [15:0] \products[0][0][0] ;
+  wire [15:0] \products[0][0][1] ;
+  wire [31:0] \products[0][1] ;
+  wire [15:0] \products[0][1][0] ;
+  wire [15:0] \products[0][1][1] ;
+  wire [63:0] \products[1] ;
+  wire [31:0] \products[1][0] ;
+  wire [15:0] \products[1][0][0] ;
+  wire [15:0] \products[1][0][1] ;
+  wire [31:0] \products[1][1] ;
+  wire [15:0] \products[1][1][0] ;
+  wire [15:0] \products[1][1][1] ;
   output [127:0] result__payload;
   reg [127:0] result__payload = 128'h00000000000000000000000000000000;
   wire [63:0] \result__payload[0] ;
@@ -471,7 +408,9 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   input rst;
   wire rst;
   reg [1:0] s1_base = 2'h0;
+  reg s1_first = 1'h0;
   reg s1_last = 1'h0;
+  reg s1_valid = 1'h0;
   reg [47:0] s1_w = 48'h000000000000;
   wire [23:0] \s1_w[0] ;
   wire [3:0] \s1_w[0].offset ;
@@ -493,27 +432,37 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [15:0] \s1_w[1].value ;
   wire [7:0] \s1_w[1].value[0] ;
   wire [7:0] \s1_w[1].value[1] ;
+  reg s2_first = 1'h0;
   reg s2_last = 1'h0;
-  reg [127:0] s2_prod = 128'h00000000000000000000000000000000;
-  wire [63:0] \s2_prod[0] ;
-  wire [31:0] \s2_prod[0][0] ;
-  wire [15:0] \s2_prod[0][0][0] ;
-  wire [15:0] \s2_prod[0][0][1] ;
-  wire [31:0] \s2_prod[0][1] ;
-  wire [15:0] \s2_prod[0][1][0] ;
-  wire [15:0] \s2_prod[0][1][1] ;
-  wire [63:0] \s2_prod[1] ;
-  wire [31:0] \s2_prod[1][0] ;
-  wire [15:0] \s2_prod[1][0][0] ;
-  wire [15:0] \s2_prod[1][0][1] ;
-  wire [31:0] \s2_prod[1][1] ;
-  wire [15:0] \s2_prod[1][1][0] ;
-  wire [15:0] \s2_prod[1][1][1] ;
+  reg [127:0] s2_products = 128'h00000000000000000000000000000000;
+  wire [63:0] \s2_products[0] ;
+  wire [31:0] \s2_products[0][0] ;
+  wire [15:0] \s2_products[0][0][0] ;
+  wire [15:0] \s2_products[0][0][1] ;
+  wire [31:0] \s2_products[0][1] ;
+  wire [15:0] \s2_products[0][1][0] ;
+  wire [15:0] \s2_products[0][1][1] ;
+  wire [63:0] \s2_products[1] ;
+  wire [31:0] \s2_products[1][0] ;
+  wire [15:0] \s2_products[1][0][0] ;
+  wire [15:0] \s2_products[1][0][1] ;
+  wire [31:0] \s2_products[1][1] ;
+  wire [15:0] \s2_products[1][1][0] ;
+  wire [15:0] \s2_products[1][1][1] ;
+  reg s2_valid = 1'h0;
   reg [1:0] slot_r0_l0;
   reg [1:0] slot_r0_l1;
   reg [1:0] slot_r1_l0;
   reg [1:0] slot_r1_l1;
+  wire stall;
   reg [4:0] tile_blocks = 5'h00;
+  wire [127:0] total;
+  wire [63:0] \total[0] ;
+  wire [31:0] \total[0][0] ;
+  wire [31:0] \total[0][1] ;
+  wire [63:0] \total[1] ;
+  wire [31:0] \total[1][0] ;
+  wire [31:0] \total[1][1] ;
   input [47:0] w__payload;
   wire [47:0] w__payload;
   wire [23:0] \w__payload[0] ;
@@ -555,15 +504,15 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      bank0[\$150 [2:0]] <= act__payload;
+      bank0[\$6 [2:0]] <= act__payload;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
-    if (\$signature__en$61 ) begin
-      _0_ <= bank0[\$185 [2:0]];
+    if (advance) begin
+      _0_ <= bank0[\$33 [2:0]];
     end
   end
-  assign \$signature__data  = _0_;
+  assign \$signature__data$58  = _0_;
   reg [63:0] bank1 [7:0];
   initial begin
     bank1[0] = 64'h0000000000000000;
@@ -576,16 +525,16 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
     bank1[7] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$50 )
-      bank1[\$155 [2:0]] <= act__payload;
+    if (\$signature__en$29 )
+      bank1[\$10 [2:0]] <= act__payload;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
-    if (\$signature__en$63 ) begin
-      _1_ <= bank1[\$192 [2:0]];
+    if (advance) begin
+      _1_ <= bank1[\$38 [2:0]];
     end
   end
-  assign \$signature__data$34  = _1_;
+  assign \$signature__data$59  = _1_;
   reg [63:0] bank2 [7:0];
   initial begin
     bank2[0] = 64'h0000000000000000;
@@ -598,16 +547,16 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
     bank2[7] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$53 )
-      bank2[\$160 [2:0]] <= act__payload;
+    if (\$signature__en$32 )
+      bank2[\$14 [2:0]] <= act__payload;
   end
   reg [63:0] _2_;
   always @(posedge clk) begin
-    if (\$signature__en$65 ) begin
-      _2_ <= bank2[\$199 [2:0]];
+    if (advance) begin
+      _2_ <= bank2[\$43 [2:0]];
     end
   end
-  assign \$signature__data$35  = _2_;
+  assign \$signature__data$60  = _2_;
   reg [63:0] bank3 [7:0];
   initial begin
     bank3[0] = 64'h0000000000000000;
@@ -620,287 +569,214 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
     bank3[7] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$56 )
-      bank3[\$165 [2:0]] <= act__payload;
+    if (\$signature__en$35 )
+      bank3[\$18 [2:0]] <= act__payload;
   end
   reg [63:0] _3_;
   always @(posedge clk) begin
-    if (\$signature__en$67 ) begin
-      _3_ <= bank3[\$204 [2:0]];
+    if (advance) begin
+      _3_ <= bank3[\$46 [2:0]];
     end
   end
-  assign \$signature__data$36  = _3_;
-  assign \$1  = w__valid & w__ready;
-  assign \$3  = beats_per_group - 1'h1;
-  assign \$4  = beat == \$3 ;
-  assign \$6  = beat + 1'h1;
-  assign \$7  = \$5  ? 3'h0 : \$6 ;
-  assign \$8  = w__valid & w__ready;
-  assign \$9  = beats_per_group - 1'h1;
-  assign \$10  = beat == \$9 ;
-  assign \$12  = \$8  & \$11 ;
-  assign \$13  = beats_per_group - 1'h1;
-  assign \$14  = beat == \$13 ;
-  assign \$16  = cfg[11:7] - 1'h1;
-  assign \$17  = group == \$16 ;
-  assign \$18  = \$15  & \$17 ;
-  assign \$19  = group + 1'h1;
-  assign \$20  = \$18  ? 6'h00 : \$19 ;
-  assign \$21  = w__valid & w__ready;
-  assign \$22  = beats_per_group - 1'h1;
-  assign \$23  = beat == \$22 ;
-  assign \$25  = cfg[11:7] - 1'h1;
-  assign \$26  = group == \$25 ;
-  assign \$27  = \$24  & \$26 ;
-  assign \$28  = \$21  & \$27 ;
-  assign \$29  = beats_per_group - 1'h1;
-  assign \$30  = beat == \$29 ;
-  assign \$32  = cfg[11:7] - 1'h1;
-  assign \$33  = group == \$32 ;
-  assign \$34  = \$31  & \$33 ;
-  assign \$35  = cfg[27:12] - 1'h1;
-  assign \$36  = batch == \$35 ;
-  assign \$37  = \$34  & \$36 ;
-  assign \$38  = batch + 1'h1;
-  assign \$39  = \$37  ? 17'h00000 : \$38 ;
-  assign \$40  = w__valid & w__ready;
-  assign \$41  = beats_per_group - 1'h1;
-  assign \$42  = beat == \$41 ;
-  assign \$44  = cfg[11:7] - 1'h1;
-  assign \$45  = group == \$44 ;
-  assign \$46  = \$43  & \$45 ;
-  assign \$47  = \$40  & \$46 ;
-  assign \$48  = w__valid & w__ready;
-  assign \$49  = beats_per_group - 1'h1;
-  assign \$50  = beat == \$49 ;
-  assign \$52  = \$48  & \$51 ;
-  assign \$53  = base + cfg[6:4];
-  assign \$54  = act__valid & act__ready;
-  assign \$55  = tile_blocks - 1'h1;
-  assign \$56  = wblk == \$55 ;
-  assign \$57  = wblk + 1'h1;
-  assign \$58  = \$56  ? 6'h00 : \$57 ;
-  assign \$59  = ~ result__ready;
-  assign \$60  = result__valid & \$59 ;
-  assign \$61  = ~ \$60 ;
-  assign \$62  = w__valid & w__ready;
-  assign \$63  = ! beat;
-  assign \$64  = ! group;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = beats_per_group - 1'h1;
-  assign \$67  = beat == \$66 ;
-  assign \$69  = cfg[11:7] - 1'h1;
-  assign \$70  = group == \$69 ;
-  assign \$71  = \$68  & \$70 ;
-  assign \$72  = ~ result__ready;
-  assign \$73  = result__valid & \$72 ;
-  assign \$74  = ~ \$73 ;
-  assign \$75  = ~ result__ready;
-  assign \$76  = result__valid & \$75 ;
-  assign \$77  = ~ \$76 ;
-  assign \$78  = s1_base + slot_r0_l0;
-  assign \$79  = \$78 [1:0] * 3'h4;
-  assign \$80  = \$79  + s1_w[17:16];
-  assign \$82  = $signed(s1_w[7:0]) * $signed(\$81 );
-  assign \$83  = ~ result__ready;
-  assign \$84  = result__valid & \$83 ;
-  assign \$85  = ~ \$84 ;
-  assign \$86  = s1_base + slot_r0_l0;
-  assign \$87  = \$86 [1:0] * 3'h4;
-  assign \$88  = \$87  + s1_w[17:16];
-  assign \$90  = $signed(s1_w[7:0]) * $signed(\$89 );
-  assign \$91  = ~ result__ready;
-  assign \$92  = result__valid & \$91 ;
-  assign \$93  = ~ \$92 ;
-  assign \$94  = s1_base + slot_r0_l1;
-  assign \$95  = \$94 [1:0] * 3'h4;
-  assign \$96  = \$95  + s1_w[19:18];
-  assign \$98  = $signed(s1_w[15:8]) * $signed(\$97 );
-  assign \$99  = ~ result__ready;
-  assign \$100  = result__valid & \$99 ;
-  assign \$101  = ~ \$100 ;
-  assign \$102  = s1_base + slot_r0_l1;
-  assign \$103  = \$102 [1:0] * 3'h4;
-  assign \$104  = \$103  + s1_w[19:18];
-  assign \$106  = $signed(s1_w[15:8]) * $signed(\$105 );
-  assign \$107  = ~ result__ready;
-  assign \$108  = result__valid & \$107 ;
-  assign \$109  = ~ \$108 ;
-  assign \$110  = s1_base + slot_r1_l0;
-  assign \$111  = \$110 [1:0] * 3'h4;
-  assign \$112  = \$111  + s1_w[41:40];
-  assign \$114  = $signed(s1_w[31:24]) * $signed(\$113 );
-  assign \$115  = ~ result__ready;
-  assign \$116  = result__valid & \$115 ;
-  assign \$117  = ~ \$116 ;
-  assign \$118  = s1_base + slot_r1_l0;
-  assign \$119  = \$118 [1:0] * 3'h4;
-  assign \$120  = \$119  + s1_w[41:40];
-  assign \$122  = $signed(s1_w[31:24]) * $signed(\$121 );
-  assign \$123  = ~ result__ready;
-  assign \$124  = result__valid & \$123 ;
-  assign \$125  = ~ \$124 ;
-  assign \$126  = s1_base + slot_r1_l1;
-  assign \$127  = \$126 [1:0] * 3'h4;
-  assign \$128  = \$127  + s1_w[43:42];
-  assign \$130  = $signed(s1_w[39:32]) * $signed(\$129 );
-  assign \$131  = ~ result__ready;
-  assign \$132  = result__valid & \$131 ;
-  assign \$133  = ~ \$132 ;
-  assign \$134  = s1_base + slot_r1_l1;
-  assign \$135  = \$134 [1:0] * 3'h4;
-  assign \$136  = \$135  + s1_w[43:42];
-  assign \$138  = $signed(s1_w[39:32]) * $signed(\$137 );
-  assign \$139  = ~ result__ready;
-  assign \$140  = result__valid & \$139 ;
-  assign \$141  = ~ \$140 ;
-  assign \$142  = \$signal$28  & s2_last;
-  assign \$143  = cfg__valid & cfg__ready;
-  assign \$144  = cfg__payload[11:7] * cfg__payload[6:4];
-  assign \$145  = act__valid & act__ready;
-  assign \$146  = tile_blocks - 1'h1;
-  assign \$147  = wblk == \$146 ;
-  assign load_done = \$145  & \$147 ;
-  assign \$148  = wsel ? 3'h4 : 3'h0;
-  assign \$150  = \$148  + \$149 ;
-  assign \$151  = act__valid & act__ready;
-  assign \$152  = ! wblk[1:0];
-  assign \$signature__en  = \$151  & \$152 ;
-  assign \$153  = wsel ? 3'h4 : 3'h0;
-  assign \$155  = \$153  + \$154 ;
-  assign \$156  = act__valid & act__ready;
-  assign \$157  = wblk[1:0] == 1'h1;
-  assign \$signature__en$50  = \$156  & \$157 ;
-  assign \$158  = wsel ? 3'h4 : 3'h0;
-  assign \$160  = \$158  + \$159 ;
-  assign \$161  = act__valid & act__ready;
-  assign \$162  = wblk[1:0] == 2'h2;
-  assign \$signature__en$53  = \$161  & \$162 ;
-  assign \$163  = wsel ? 3'h4 : 3'h0;
-  assign \$165  = \$163  + \$164 ;
-  assign \$166  = act__valid & act__ready;
-  assign \$167  = wblk[1:0] == 2'h3;
-  assign \$signature__en$56  = \$166  & \$167 ;
-  assign \$168  = ~ result__ready;
-  assign \$169  = result__valid & \$168 ;
-  assign \$170  = ~ \$169 ;
-  assign w__ready = can_compute & \$170 ;
-  assign \$171  = w__valid & w__ready;
-  assign \$172  = beats_per_group - 1'h1;
-  assign \$173  = beat == \$172 ;
-  assign \$175  = cfg[11:7] - 1'h1;
-  assign \$176  = group == \$175 ;
-  assign \$177  = \$174  & \$176 ;
-  assign \$178  = cfg[27:12] - 1'h1;
-  assign \$179  = batch == \$178 ;
-  assign \$180  = \$177  & \$179 ;
-  assign compute_done = \$171  & \$180 ;
-  assign \$181  = rsel ? 3'h4 : 3'h0;
-  assign \$183  = base[1:0] > 1'h0;
-  assign \$184  = \$182  + \$183 ;
-  assign \$185  = \$181  + \$184 ;
-  assign \$186  = ~ result__ready;
-  assign \$187  = result__valid & \$186 ;
-  assign \$signature__en$61  = ~ \$187 ;
-  assign \$188  = rsel ? 3'h4 : 3'h0;
-  assign \$190  = base[1:0] > 1'h1;
-  assign \$191  = \$189  + \$190 ;
-  assign \$192  = \$188  + \$191 ;
-  assign \$193  = ~ result__ready;
-  assign \$194  = result__valid & \$193 ;
-  assign \$signature__en$63  = ~ \$194 ;
-  assign \$195  = rsel ? 3'h4 : 3'h0;
-  assign \$197  = base[1:0] > 2'h2;
-  assign \$198  = \$196  + \$197 ;
-  assign \$199  = \$195  + \$198 ;
-  assign \$200  = ~ result__ready;
-  assign \$201  = result__valid & \$200 ;
-  assign \$signature__en$65  = ~ \$201 ;
-  assign \$202  = rsel ? 3'h4 : 3'h0;
-  assign \$204  = \$202  + \$203 ;
-  assign \$205  = ~ result__ready;
-  assign \$206  = result__valid & \$205 ;
-  assign \$signature__en$67  = ~ \$206 ;
-  assign \$207  = \$signal$29  ? 32'd0 : acc[31:0];
-  assign \$208  = $signed(1'h0) + $signed(s2_prod[15:0]);
-  assign \$209  = $signed(\$208 ) + $signed(s2_prod[47:32]);
-  assign \$210  = $signed(\$207 ) + $signed(\$209 );
-  assign \$211  = \$signal$29  ? 32'd0 : acc[63:32];
-  assign \$212  = $signed(1'h0) + $signed(s2_prod[31:16]);
-  assign \$213  = $signed(\$212 ) + $signed(s2_prod[63:48]);
-  assign \$214  = $signed(\$211 ) + $signed(\$213 );
-  assign \$215  = \$signal$29  ? 32'd0 : acc[95:64];
-  assign \$216  = $signed(1'h0) + $signed(s2_prod[79:64]);
-  assign \$217  = $signed(\$216 ) + $signed(s2_prod[111:96]);
-  assign \$218  = $signed(\$215 ) + $signed(\$217 );
-  assign \$219  = \$signal$29  ? 32'd0 : acc[127:96];
-  assign \$220  = $signed(1'h0) + $signed(s2_prod[95:80]);
-  assign \$221  = $signed(\$220 ) + $signed(s2_prod[127:112]);
-  assign \$222  = $signed(\$219 ) + $signed(\$221 );
-  assign \$223  = | wblk;
-  assign \$224  = busy | \$223 ;
-  assign \$225  = | beat;
-  assign \$226  = \$224  | \$225 ;
-  assign \$227  = | group;
-  assign \$228  = \$226  | \$227 ;
-  assign \$229  = | batch;
-  assign \$230  = \$228  | \$229 ;
-  assign \$231  = \$230  | \$signal ;
-  assign \$232  = \$231  | \$signal$28 ;
-  assign \$233  = \$232  | result__valid;
-  assign idle = ~ \$233 ;
-  assign \$234  = | wblk;
-  assign \$235  = busy | \$234 ;
-  assign \$236  = | beat;
-  assign \$237  = \$235  | \$236 ;
-  assign \$238  = | group;
-  assign \$239  = \$237  | \$238 ;
-  assign \$240  = | batch;
-  assign \$241  = \$239  | \$240 ;
-  assign \$242  = \$241  | \$signal ;
-  assign \$243  = \$242  | \$signal$28 ;
-  assign \$244  = \$243  | result__valid;
-  assign cfg__ready = ~ \$244 ;
+  assign \$signature__data$61  = _3_;
+  assign configure = cfg__valid & cfg__ready;
+  assign advance = ~ stall;
+  assign load = act__valid & act__ready;
+  assign \$1  = tile_blocks - 1'h1;
+  assign \$2  = wblk == \$1 ;
+  assign load_done = load & \$3 ;
+  assign \$4  = wsel ? 3'h4 : 3'h0;
+  assign \$6  = \$4  + \$5 ;
+  assign \$7  = ! wblk[1:0];
+  assign \$signature__en  = load & \$7 ;
+  assign \$8  = wsel ? 3'h4 : 3'h0;
+  assign \$10  = \$8  + \$9 ;
+  assign \$11  = wblk[1:0] == 1'h1;
+  assign \$signature__en$29  = load & \$11 ;
+  assign \$12  = wsel ? 3'h4 : 3'h0;
+  assign \$14  = \$12  + \$13 ;
+  assign \$15  = wblk[1:0] == 2'h2;
+  assign \$signature__en$32  = load & \$15 ;
+  assign \$16  = wsel ? 3'h4 : 3'h0;
+  assign \$18  = \$16  + \$17 ;
+  assign \$19  = wblk[1:0] == 2'h3;
+  assign \$signature__en$35  = load & \$19 ;
+  assign w__ready = can_compute & advance;
+  assign issue = w__valid & w__ready;
+  assign \$20  = group_beats - 1'h1;
+  assign \$21  = beat == \$20 ;
+  assign \$23  = cfg[11:7] - 1'h1;
+  assign \$24  = group == \$23 ;
+  assign \$25  = \$22  & \$24 ;
+  assign \$26  = cfg[27:12] - 1'h1;
+  assign \$27  = batch == \$26 ;
+  assign \$28  = \$25  & \$27 ;
+  assign compute_done = issue & \$28 ;
+  assign \$29  = rsel ? 3'h4 : 3'h0;
+  assign \$31  = base[1:0] > 1'h0;
+  assign \$32  = \$30  + \$31 ;
+  assign \$33  = \$29  + \$32 ;
+  assign \$34  = rsel ? 3'h4 : 3'h0;
+  assign \$36  = base[1:0] > 1'h1;
+  assign \$37  = \$35  + \$36 ;
+  assign \$38  = \$34  + \$37 ;
+  assign \$39  = rsel ? 3'h4 : 3'h0;
+  assign \$41  = base[1:0] > 2'h2;
+  assign \$42  = \$40  + \$41 ;
+  assign \$43  = \$39  + \$42 ;
+  assign \$44  = rsel ? 3'h4 : 3'h0;
+  assign \$46  = \$44  + \$45 ;
+  assign \$47  = s1_base + slot_r0_l0;
+  assign \$48  = \$47 [1:0] * 3'h4;
+  assign \$49  = \$48  + s1_w[17:16];
+  assign \$51  = $signed(s1_w[7:0]) * $signed(\$50 );
+  assign \$52  = s1_base + slot_r0_l0;
+  assign \$53  = \$52 [1:0] * 3'h4;
+  assign \$54  = \$53  + s1_w[17:16];
+  assign \$56  = $signed(s1_w[7:0]) * $signed(\$55 );
+  assign \$57  = s1_base + slot_r0_l1;
+  assign \$58  = \$57 [1:0] * 3'h4;
+  assign \$59  = \$58  + s1_w[19:18];
+  assign \$61  = $signed(s1_w[15:8]) * $signed(\$60 );
+  assign \$62  = s1_base + slot_r0_l1;
+  assign \$63  = \$62 [1:0] * 3'h4;
+  assign \$64  = \$63  + s1_w[19:18];
+  assign \$66  = $signed(s1_w[15:8]) * $signed(\$65 );
+  assign \$67  = s1_base + slot_r1_l0;
+  assign \$68  = \$67 [1:0] * 3'h4;
+  assign \$69  = \$68  + s1_w[41:40];
+  assign \$71  = $signed(s1_w[31:24]) * $signed(\$70 );
+  assign \$72  = s1_base + slot_r1_l0;
+  assign \$73  = \$72 [1:0] * 3'h4;
+  assign \$74  = \$73  + s1_w[41:40];
+  assign \$76  = $signed(s1_w[31:24]) * $signed(\$75 );
+  assign \$77  = s1_base + slot_r1_l1;
+  assign \$78  = \$77 [1:0] * 3'h4;
+  assign \$79  = \$78  + s1_w[43:42];
+  assign \$81  = $signed(s1_w[39:32]) * $signed(\$80 );
+  assign \$82  = s1_base + slot_r1_l1;
+  assign \$83  = \$82 [1:0] * 3'h4;
+  assign \$84  = \$83  + s1_w[43:42];
+  assign \$86  = $signed(s1_w[39:32]) * $signed(\$85 );
+  assign \$87  = s2_first ? 32'd0 : acc[31:0];
+  assign \$88  = $signed(1'h0) + $signed(s2_products[15:0]);
+  assign \$89  = $signed(\$88 ) + $signed(s2_products[47:32]);
+  assign \$90  = $signed(\$87 ) + $signed(\$89 );
+  assign \$91  = s2_first ? 32'd0 : acc[63:32];
+  assign \$92  = $signed(1'h0) + $signed(s2_products[31:16]);
+  assign \$93  = $signed(\$92 ) + $signed(s2_products[63:48]);
+  assign \$94  = $signed(\$91 ) + $signed(\$93 );
+  assign \$95  = s2_first ? 32'd0 : acc[95:64];
+  assign \$96  = $signed(1'h0) + $signed(s2_products[79:64]);
+  assign \$97  = $signed(\$96 ) + $signed(s2_products[111:96]);
+  assign \$98  = $signed(\$95 ) + $signed(\$97 );
+  assign \$99  = s2_first ? 32'd0 : acc[127:96];
+  assign \$100  = $signed(1'h0) + $signed(s2_products[95:80]);
+  assign \$101  = $signed(\$100 ) + $signed(s2_products[127:112]);
+  assign \$102  = $signed(\$99 ) + $signed(\$101 );
+  assign \$103  = ~ result__ready;
+  assign stall = result__valid & \$103 ;
+  assign \$104  = | wblk;
+  assign \$105  = | beat;
+  assign \$106  = | group;
+  assign \$107  = | batch;
+  assign in_flight = | { result__valid, s2_valid, s1_valid, \$107 , \$106 , \$105 , \$104 , busy };
+  assign idle = ~ in_flight;
+  assign cfg__ready = ~ in_flight;
+  assign \$108  = cfg__payload[11:7] * cfg__payload[6:4];
+  assign \$110  = tile_blocks - 1'h1;
+  assign \$111  = wblk == \$110 ;
+  assign \$113  = wblk + 1'h1;
+  assign \$114  = \$112  ? 6'h00 : \$113 ;
+  assign \$116  = group_beats - 1'h1;
+  assign \$117  = beat == \$116 ;
+  assign \$119  = beat + 1'h1;
+  assign \$120  = \$118  ? 3'h0 : \$119 ;
+  assign \$121  = group_beats - 1'h1;
+  assign \$122  = beat == \$121 ;
+  assign \$124  = issue & \$123 ;
+  assign \$125  = group_beats - 1'h1;
+  assign \$126  = beat == \$125 ;
+  assign \$128  = cfg[11:7] - 1'h1;
+  assign \$129  = group == \$128 ;
+  assign \$130  = \$127  & \$129 ;
+  assign \$131  = group + 1'h1;
+  assign \$132  = \$130  ? 6'h00 : \$131 ;
+  assign \$133  = group_beats - 1'h1;
+  assign \$134  = beat == \$133 ;
+  assign \$136  = cfg[11:7] - 1'h1;
+  assign \$137  = group == \$136 ;
+  assign \$138  = \$135  & \$137 ;
+  assign \$139  = issue & \$138 ;
+  assign \$140  = group_beats - 1'h1;
+  assign \$141  = beat == \$140 ;
+  assign \$143  = cfg[11:7] - 1'h1;
+  assign \$144  = group == \$143 ;
+  assign \$145  = \$142  & \$144 ;
+  assign \$146  = cfg[27:12] - 1'h1;
+  assign \$147  = batch == \$146 ;
+  assign \$148  = \$145  & \$147 ;
+  assign \$149  = batch + 1'h1;
+  assign \$150  = \$148  ? 17'h00000 : \$149 ;
+  assign \$151  = group_beats - 1'h1;
+  assign \$152  = beat == \$151 ;
+  assign \$154  = cfg[11:7] - 1'h1;
+  assign \$155  = group == \$154 ;
+  assign \$156  = \$153  & \$155 ;
+  assign \$157  = issue & \$156 ;
+  assign \$158  = group_beats - 1'h1;
+  assign \$159  = beat == \$158 ;
+  assign \$161  = issue & \$160 ;
+  assign \$162  = base + cfg[6:4];
+  assign \$163  = ! beat;
+  assign \$164  = ! group;
+  assign \$165  = \$163  & \$164 ;
+  assign \$166  = group_beats - 1'h1;
+  assign \$167  = beat == \$166 ;
+  assign \$169  = cfg[11:7] - 1'h1;
+  assign \$170  = group == \$169 ;
+  assign \$171  = \$168  & \$170 ;
+  assign \$172  = s2_valid & s2_last;
   always @(posedge clk)
-    beat <= \$245 ;
+    tile_blocks <= \$173 ;
   always @(posedge clk)
-    group <= \$246 ;
+    group_beats <= \$174 ;
   always @(posedge clk)
-    batch <= \$247 ;
+    wblk <= \$175 ;
   always @(posedge clk)
-    base <= \$248 ;
+    beat <= \$176 ;
   always @(posedge clk)
-    wblk <= \$249 ;
+    group <= \$177 ;
   always @(posedge clk)
-    \$signal  <= \$250 ;
+    batch <= \$178 ;
   always @(posedge clk)
-    \$signal$24  <= \$251 ;
+    base <= \$179 ;
   always @(posedge clk)
-    s1_last <= \$252 ;
+    s1_valid <= \$180 ;
   always @(posedge clk)
-    s1_w <= \$253 ;
+    s1_first <= \$181 ;
   always @(posedge clk)
-    s1_base <= \$254 ;
+    s1_last <= \$182 ;
   always @(posedge clk)
-    \$signal$28  <= \$255 ;
+    s1_w <= \$183 ;
   always @(posedge clk)
-    \$signal$29  <= \$256 ;
+    s1_base <= \$184 ;
   always @(posedge clk)
-    s2_last <= \$257 ;
+    s2_valid <= \$185 ;
   always @(posedge clk)
-    s2_prod <= \$258 ;
+    s2_first <= \$186 ;
   always @(posedge clk)
-    acc <= \$259 ;
+    s2_last <= \$187 ;
   always @(posedge clk)
-    result__valid <= \$260 ;
+    s2_products <= \$188 ;
   always @(posedge clk)
-    result__payload <= \$261 ;
+    acc <= \$189 ;
   always @(posedge clk)
-    cfg <= \$262 ;
+    result__valid <= \$190 ;
   always @(posedge clk)
-    tile_blocks <= \$263 ;
+    result__payload <= \$191 ;
   always @(posedge clk)
-    beats_per_group <= \$264 ;
+    cfg <= \$192 ;
   \highlight_small.halves  halves (
     .busy(busy),
     .can_compute(can_compute),
@@ -914,547 +790,307 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = 8'h00;
-    casez (\$80 )
+    \$50  = 8'h00;
+    casez (\$49 )
       6'h00:
-          \$81  = \$signature__data [7:0];
+          \$50  = \$signature__data$58 [7:0];
       6'h01:
-          \$81  = \$signature__data [23:16];
+          \$50  = \$signature__data$58 [23:16];
       6'h02:
-          \$81  = \$signature__data [39:32];
+          \$50  = \$signature__data$58 [39:32];
       6'h03:
-          \$81  = \$signature__data [55:48];
+          \$50  = \$signature__data$58 [55:48];
       6'h04:
-          \$81  = \$signature__data$34 [7:0];
+          \$50  = \$signature__data$59 [7:0];
       6'h05:
-          \$81  = \$signature__data$34 [23:16];
+          \$50  = \$signature__data$59 [23:16];
       6'h06:
-          \$81  = \$signature__data$34 [39:32];
+          \$50  = \$signature__data$59 [39:32];
       6'h07:
-          \$81  = \$signature__data$34 [55:48];
+          \$50  = \$signature__data$59 [55:48];
       6'h08:
-          \$81  = \$signature__data$35 [7:0];
+          \$50  = \$signature__data$60 [7:0];
       6'h09:
-          \$81  = \$signature__data$35 [23:16];
+          \$50  = \$signature__data$60 [23:16];
       6'h0a:
-          \$81  = \$signature__data$35 [39:32];
+          \$50  = \$signature__data$60 [39:32];
       6'h0b:
-          \$81  = \$signature__data$35 [55:48];
+          \$50  = \$signature__data$60 [55:48];
       6'h0c:
-          \$81  = \$signature__data$36 [7:0];
+          \$50  = \$signature__data$61 [7:0];
       6'h0d:
-          \$81  = \$signature__data$36 [23:16];
+          \$50  = \$signature__data$61 [23:16];
       6'h0e:
-          \$81  = \$signature__data$36 [39:32];
+          \$50  = \$signature__data$61 [39:32];
       6'h0f:
-          \$81  = \$signature__data$36 [55:48];
+          \$50  = \$signature__data$61 [55:48];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = 8'h00;
-    casez (\$88 )
+    \$55  = 8'h00;
+    casez (\$54 )
       6'h00:
-          \$89  = \$signature__data [15:8];
+          \$55  = \$signature__data$58 [15:8];
       6'h01:
-          \$89  = \$signature__data [31:24];
+          \$55  = \$signature__data$58 [31:24];
       6'h02:
-          \$89  = \$signature__data [47:40];
+          \$55  = \$signature__data$58 [47:40];
       6'h03:
-          \$89  = \$signature__data [63:56];
+          \$55  = \$signature__data$58 [63:56];
       6'h04:
-          \$89  = \$signature__data$34 [15:8];
+          \$55  = \$signature__data$59 [15:8];
       6'h05:
-          \$89  = \$signature__data$34 [31:24];
+          \$55  = \$signature__data$59 [31:24];
       6'h06:
-          \$89  = \$signature__data$34 [47:40];
+          \$55  = \$signature__data$59 [47:40];
       6'h07:
-          \$89  = \$signature__data$34 [63:56];
+          \$55  = \$signature__data$59 [63:56];
       6'h08:
-          \$89  = \$signature__data$35 [15:8];
+          \$55  = \$signature__data$60 [15:8];
       6'h09:
-          \$89  = \$signature__data$35 [31:24];
+          \$55  = \$signature__data$60 [31:24];
       6'h0a:
-          \$89  = \$signature__data$35 [47:40];
+          \$55  = \$signature__data$60 [47:40];
       6'h0b:
-          \$89  = \$signature__data$35 [63:56];
+          \$55  = \$signature__data$60 [63:56];
       6'h0c:
-          \$89  = \$signature__data$36 [15:8];
+          \$55  = \$signature__data$61 [15:8];
       6'h0d:
-          \$89  = \$signature__data$36 [31:24];
+          \$55  = \$signature__data$61 [31:24];
       6'h0e:
-          \$89  = \$signature__data$36 [47:40];
+          \$55  = \$signature__data$61 [47:40];
       6'h0f:
-          \$89  = \$signature__data$36 [63:56];
+          \$55  = \$signature__data$61 [63:56];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = 8'h00;
-    casez (\$96 )
+    \$60  = 8'h00;
+    casez (\$59 )
       6'h00:
-          \$97  = \$signature__data [7:0];
+          \$60  = \$signature__data$58 [7:0];
       6'h01:
-          \$97  = \$signature__data [23:16];
+          \$60  = \$signature__data$58 [23:16];
       6'h02:
-          \$97  = \$signature__data [39:32];
+          \$60  = \$signature__data$58 [39:32];
       6'h03:
-          \$97  = \$signature__data [55:48];
+          \$60  = \$signature__data$58 [55:48];
       6'h04:
-          \$97  = \$signature__data$34 [7:0];
+          \$60  = \$signature__data$59 [7:0];
       6'h05:
-          \$97  = \$signature__data$34 [23:16];
+          \$60  = \$signature__data$59 [23:16];
       6'h06:
-          \$97  = \$signature__data$34 [39:32];
+          \$60  = \$signature__data$59 [39:32];
       6'h07:
-          \$97  = \$signature__data$34 [55:48];
+          \$60  = \$signature__data$59 [55:48];
       6'h08:
-          \$97  = \$signature__data$35 [7:0];
+          \$60  = \$signature__data$60 [7:0];
       6'h09:
-          \$97  = \$signature__data$35 [23:16];
+          \$60  = \$signature__data$60 [23:16];
       6'h0a:
-          \$97  = \$signature__data$35 [39:32];
+          \$60  = \$signature__data$60 [39:32];
       6'h0b:
-          \$97  = \$signature__data$35 [55:48];
+          \$60  = \$signature__data$60 [55:48];
       6'h0c:
-          \$97  = \$signature__data$36 [7:0];
+          \$60  = \$signature__data$61 [7:0];
       6'h0d:
-          \$97  = \$signature__data$36 [23:16];
+          \$60  = \$signature__data$61 [23:16];
       6'h0e:
-          \$97  = \$signature__data$36 [39:32];
+          \$60  = \$signature__data$61 [39:32];
       6'h0f:
-          \$97  = \$signature__data$36 [55:48];
+          \$60  = \$signature__data$61 [55:48];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = 8'h00;
-    casez (\$104 )
+    \$65  = 8'h00;
+    casez (\$64 )
       6'h00:
-          \$105  = \$signature__data [15:8];
+          \$65  = \$signature__data$58 [15:8];
       6'h01:
-          \$105  = \$signature__data [31:24];
+          \$65  = \$signature__data$58 [31:24];
       6'h02:
-          \$105  = \$signature__data [47:40];
+          \$65  = \$signature__data$58 [47:40];
       6'h03:
-          \$105  = \$signature__data [63:56];
+          \$65  = \$signature__data$58 [63:56];
       6'h04:
-          \$105  = \$signature__data$34 [15:8];
+          \$65  = \$signature__data$59 [15:8];
       6'h05:
-          \$105  = \$signature__data$34 [31:24];
+          \$65  = \$signature__data$59 [31:24];
       6'h06:
-          \$105  = \$signature__data$34 [47:40];
+          \$65  = \$signature__data$59 [47:40];
       6'h07:
-          \$105  = \$signature__data$34 [63:56];
+          \$65  = \$signature__data$59 [63:56];
       6'h08:
-          \$105  = \$signature__data$35 [15:8];
+          \$65  = \$signature__data$60 [15:8];
       6'h09:
-          \$105  = \$signature__data$35 [31:24];
+          \$65  = \$signature__data$60 [31:24];
       6'h0a:
-          \$105  = \$signature__data$35 [47:40];
+          \$65  = \$signature__data$60 [47:40];
       6'h0b:
-          \$105  = \$signature__data$35 [63:56];
+          \$65  = \$signature__data$60 [63:56];
       6'h0c:
-          \$105  = \$signature__data$36 [15:8];
+          \$65  = \$signature__data$61 [15:8];
       6'h0d:
-          \$105  = \$signature__data$36 [31:24];
+          \$65  = \$signature__data$61 [31:24];
       6'h0e:
-          \$105  = \$signature__data$36 [47:40];
+          \$65  = \$signature__data$61 [47:40];
       6'h0f:
-          \$105  = \$signature__data$36 [63:56];
+          \$65  = \$signature__data$61 [63:56];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = 8'h00;
-    casez (\$112 )
+    \$70  = 8'h00;
+    casez (\$69 )
       6'h00:
-          \$113  = \$signature__data [7:0];
+          \$70  = \$signature__data$58 [7:0];
       6'h01:
-          \$113  = \$signature__data [23:16];
+          \$70  = \$signature__data$58 [23:16];
       6'h02:
-          \$113  = \$signature__data [39:32];
+          \$70  = \$signature__data$58 [39:32];
       6'h03:
-          \$113  = \$signature__data [55:48];
+          \$70  = \$signature__data$58 [55:48];
       6'h04:
-          \$113  = \$signature__data$34 [7:0];
+          \$70  = \$signature__data$59 [7:0];
       6'h05:
-          \$113  = \$signature__data$34 [23:16];
+          \$70  = \$signature__data$59 [23:16];
       6'h06:
-          \$113  = \$signature__data$34 [39:32];
+          \$70  = \$signature__data$59 [39:32];
       6'h07:
-          \$113  = \$signature__data$34 [55:48];
+          \$70  = \$signature__data$59 [55:48];
       6'h08:
-          \$113  = \$signature__data$35 [7:0];
+          \$70  = \$signature__data$60 [7:0];
       6'h09:
-          \$113  = \$signature__data$35 [23:16];
+          \$70  = \$signature__data$60 [23:16];
       6'h0a:
-          \$113  = \$signature__data$35 [39:32];
+          \$70  = \$signature__data$60 [39:32];
       6'h0b:
-          \$113  = \$signature__data$35 [55:48];
+          \$70  = \$signature__data$60 [55:48];
       6'h0c:
-          \$113  = \$signature__data$36 [7:0];
+          \$70  = \$signature__data$61 [7:0];
       6'h0d:
-          \$113  = \$signature__data$36 [23:16];
+          \$70  = \$signature__data$61 [23:16];
       6'h0e:
-          \$113  = \$signature__data$36 [39:32];
+          \$70  = \$signature__data$61 [39:32];
       6'h0f:
-          \$113  = \$signature__data$36 [55:48];
+          \$70  = \$signature__data$61 [55:48];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = 8'h00;
-    casez (\$120 )
+    \$75  = 8'h00;
+    casez (\$74 )
       6'h00:
-          \$121  = \$signature__data [15:8];
+          \$75  = \$signature__data$58 [15:8];
       6'h01:
-          \$121  = \$signature__data [31:24];
+          \$75  = \$signature__data$58 [31:24];
       6'h02:
-          \$121  = \$signature__data [47:40];
+          \$75  = \$signature__data$58 [47:40];
       6'h03:
-          \$121  = \$signature__data [63:56];
+          \$75  = \$signature__data$58 [63:56];
       6'h04:
-          \$121  = \$signature__data$34 [15:8];
+          \$75  = \$signature__data$59 [15:8];
       6'h05:
-          \$121  = \$signature__data$34 [31:24];
+          \$75  = \$signature__data$59 [31:24];
       6'h06:
-          \$121  = \$signature__data$34 [47:40];
+          \$75  = \$signature__data$59 [47:40];
       6'h07:
-          \$121  = \$signature__data$34 [63:56];
+          \$75  = \$signature__data$59 [63:56];
       6'h08:
-          \$121  = \$signature__data$35 [15:8];
+          \$75  = \$signature__data$60 [15:8];
       6'h09:
-          \$121  = \$signature__data$35 [31:24];
+          \$75  = \$signature__data$60 [31:24];
       6'h0a:
-          \$121  = \$signature__data$35 [47:40];
+          \$75  = \$signature__data$60 [47:40];
       6'h0b:
-          \$121  = \$signature__data$35 [63:56];
+          \$75  = \$signature__data$60 [63:56];
       6'h0c:
-          \$121  = \$signature__data$36 [15:8];
+          \$75  = \$signature__data$61 [15:8];
       6'h0d:
-          \$121  = \$signature__data$36 [31:24];
+          \$75  = \$signature__data$61 [31:24];
       6'h0e:
-          \$121  = \$signature__data$36 [47:40];
+          \$75  = \$signature__data$61 [47:40];
       6'h0f:
-          \$121  = \$signature__data$36 [63:56];
+          \$75  = \$signature__data$61 [63:56];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = 8'h00;
-    casez (\$128 )
+    \$80  = 8'h00;
+    casez (\$79 )
       6'h00:
-          \$129  = \$signature__data [7:0];
+          \$80  = \$signature__data$58 [7:0];
       6'h01:
-          \$129  = \$signature__data [23:16];
+          \$80  = \$signature__data$58 [23:16];
       6'h02:
-          \$129  = \$signature__data [39:32];
+          \$80  = \$signature__data$58 [39:32];
       6'h03:
-          \$129  = \$signature__data [55:48];
+          \$80  = \$signature__data$58 [55:48];
       6'h04:
-          \$129  = \$signature__data$34 [7:0];
+          \$80  = \$signature__data$59 [7:0];
       6'h05:
-          \$129  = \$signature__data$34 [23:16];
+          \$80  = \$signature__data$59 [23:16];
       6'h06:
-          \$129  = \$signature__data$34 [39:32];
+          \$80  = \$signature__data$59 [39:32];
       6'h07:
-          \$129  = \$signature__data$34 [55:48];
+          \$80  = \$signature__data$59 [55:48];
       6'h08:
-          \$129  = \$signature__data$35 [7:0];
+          \$80  = \$signature__data$60 [7:0];
       6'h09:
-          \$129  = \$signature__data$35 [23:16];
+          \$80  = \$signature__data$60 [23:16];
       6'h0a:
-          \$129  = \$signature__data$35 [39:32];
+          \$80  = \$signature__data$60 [39:32];
       6'h0b:
-          \$129  = \$signature__data$35 [55:48];
+          \$80  = \$signature__data$60 [55:48];
       6'h0c:
-          \$129  = \$signature__data$36 [7:0];
+          \$80  = \$signature__data$61 [7:0];
       6'h0d:
-          \$129  = \$signature__data$36 [23:16];
+          \$80  = \$signature__data$61 [23:16];
       6'h0e:
-          \$129  = \$signature__data$36 [39:32];
+          \$80  = \$signature__data$61 [39:32];
       6'h0f:
-          \$129  = \$signature__data$36 [55:48];
+          \$80  = \$signature__data$61 [55:48];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = 8'h00;
-    casez (\$136 )
+    \$85  = 8'h00;
+    casez (\$84 )
       6'h00:
-          \$137  = \$signature__data [15:8];
+          \$85  = \$signature__data$58 [15:8];
       6'h01:
-          \$137  = \$signature__data [31:24];
+          \$85  = \$signature__data$58 [31:24];
       6'h02:
-          \$137  = \$signature__data [47:40];
+          \$85  = \$signature__data$58 [47:40];
       6'h03:
-          \$137  = \$signature__data [63:56];
+          \$85  = \$signature__data$58 [63:56];
       6'h04:
-          \$137  = \$signature__data$34 [15:8];
+          \$85  = \$signature__data$59 [15:8];
       6'h05:
-          \$137  = \$signature__data$34 [31:24];
+          \$85  = \$signature__data$59 [31:24];
       6'h06:
-          \$137  = \$signature__data$34 [47:40];
+          \$85  = \$signature__data$59 [47:40];
       6'h07:
-          \$137  = \$signature__data$34 [63:56];
+          \$85  = \$signature__data$59 [63:56];
       6'h08:
-          \$137  = \$signature__data$35 [15:8];
+          \$85  = \$signature__data$60 [15:8];
       6'h09:
-          \$137  = \$signature__data$35 [31:24];
+          \$85  = \$signature__data$60 [31:24];
       6'h0a:
-          \$137  = \$signature__data$35 [47:40];
+          \$85  = \$signature__data$60 [47:40];
       6'h0b:
-          \$137  = \$signature__data$35 [63:56];
+          \$85  = \$signature__data$60 [63:56];
       6'h0c:
-          \$137  = \$signature__data$36 [15:8];
+          \$85  = \$signature__data$61 [15:8];
       6'h0d:
-          \$137  = \$signature__data$36 [31:24];
+          \$85  = \$signature__data$61 [31:24];
       6'h0e:
-          \$137  = \$signature__data$36 [47:40];
+          \$85  = \$signature__data$61 [47:40];
       6'h0f:
-          \$137  = \$signature__data$36 [63:56];
+          \$85  = \$signature__data$61 [63:56];
     endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$245  = beat;
-    if (\$2 ) begin
-      \$245  = \$7 [1:0];
-    end
-    if (rst) begin
-      \$245  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$246  = group;
-    if (\$12 ) begin
-      \$246  = \$20 [4:0];
-    end
-    if (rst) begin
-      \$246  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$247  = batch;
-    if (\$28 ) begin
-      \$247  = \$39 [15:0];
-    end
-    if (rst) begin
-      \$247  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$248  = base;
-    if (\$47 ) begin
-      \$248  = 5'h00;
-    end else if (\$52 ) begin
-      \$248  = \$53 [4:0];
-    end
-    if (rst) begin
-      \$248  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = wblk;
-    if (\$54 ) begin
-      \$249  = \$58 [4:0];
-    end
-    if (rst) begin
-      \$249  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = \$signal ;
-    if (\$61 ) begin
-      \$250  = \$62 ;
-    end
-    if (rst) begin
-      \$250  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$251  = \$signal$24 ;
-    if (\$61 ) begin
-      \$251  = \$65 ;
-    end
-    if (rst) begin
-      \$251  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$252  = s1_last;
-    if (\$61 ) begin
-      \$252  = \$71 ;
-    end
-    if (rst) begin
-      \$252  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$253  = s1_w;
-    if (\$61 ) begin
-      \$253  = w__payload;
-    end
-    if (rst) begin
-      \$253  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$254  = s1_base;
-    if (\$61 ) begin
-      \$254  = base[1:0];
-    end
-    if (rst) begin
-      \$254  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = \$signal$28 ;
-    if (\$74 ) begin
-      \$255  = \$signal ;
-    end
-    if (rst) begin
-      \$255  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$256  = \$signal$29 ;
-    if (\$74 ) begin
-      \$256  = \$signal$24 ;
-    end
-    if (rst) begin
-      \$256  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = s2_last;
-    if (\$74 ) begin
-      \$257  = s1_last;
-    end
-    if (rst) begin
-      \$257  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$258  = s2_prod;
-    if (\$77 ) begin
-      \$258 [15:0] = \$82 ;
-    end
-    if (\$85 ) begin
-      \$258 [31:16] = \$90 ;
-    end
-    if (\$93 ) begin
-      \$258 [47:32] = \$98 ;
-    end
-    if (\$101 ) begin
-      \$258 [63:48] = \$106 ;
-    end
-    if (\$109 ) begin
-      \$258 [79:64] = \$114 ;
-    end
-    if (\$117 ) begin
-      \$258 [95:80] = \$122 ;
-    end
-    if (\$125 ) begin
-      \$258 [111:96] = \$130 ;
-    end
-    if (\$133 ) begin
-      \$258 [127:112] = \$138 ;
-    end
-    if (rst) begin
-      \$258  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$259  = acc;
-    if (\$141 ) begin
-      if (\$signal$28 ) begin
-        \$259  = new_acc;
-      end
-    end
-    if (rst) begin
-      \$259  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = result__valid;
-    if (\$141 ) begin
-      \$260  = \$142 ;
-    end
-    if (rst) begin
-      \$260  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = result__payload;
-    if (\$141 ) begin
-      \$261  = new_acc;
-    end
-    if (rst) begin
-      \$261  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$262  = cfg;
-    if (\$143 ) begin
-      \$262  = cfg__payload;
-    end
-    if (rst) begin
-      \$262  = 28'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = tile_blocks;
-    if (\$143 ) begin
-      \$263  = \$144 [4:0];
-    end
-    if (rst) begin
-      \$263  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = beats_per_group;
-    if (\$143 ) begin
-      casez (cfg__payload[1:0])
-        2'h1:
-            casez (cfg__payload[3:2])
-              2'h1:
-                  \$264  = 2'h1;
-              2'h2:
-                  \$264  = 2'h1;
-            endcase
-        2'h2:
-            casez (cfg__payload[3:2])
-              2'h1:
-                  \$264  = 2'h1;
-              2'h2:
-                  \$264  = 2'h2;
-            endcase
-      endcase
-    end
-    if (rst) begin
-      \$264  = 2'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -1496,19 +1132,245 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
           slot_r1_l1 = s1_w[45:44];
     endcase
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$173  = tile_blocks;
+    if (configure) begin
+      \$173  = \$108 [4:0];
+    end
+    if (rst) begin
+      \$173  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$174  = group_beats;
+    if (configure) begin
+      casez (cfg__payload[1:0])
+        2'h1:
+            casez (cfg__payload[3:2])
+              2'h1:
+                  \$174  = 2'h1;
+              2'h2:
+                  \$174  = 2'h1;
+            endcase
+        2'h2:
+            casez (cfg__payload[3:2])
+              2'h1:
+                  \$174  = 2'h1;
+              2'h2:
+                  \$174  = 2'h2;
+            endcase
+      endcase
+    end
+    if (rst) begin
+      \$174  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$175  = wblk;
+    if (\$109 ) begin
+      \$175  = \$114 [4:0];
+    end
+    if (rst) begin
+      \$175  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$176  = beat;
+    if (\$115 ) begin
+      \$176  = \$120 [1:0];
+    end
+    if (rst) begin
+      \$176  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$177  = group;
+    if (\$124 ) begin
+      \$177  = \$132 [4:0];
+    end
+    if (rst) begin
+      \$177  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$178  = batch;
+    if (\$139 ) begin
+      \$178  = \$150 [15:0];
+    end
+    if (rst) begin
+      \$178  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$179  = base;
+    if (\$157 ) begin
+      \$179  = 5'h00;
+    end else if (\$161 ) begin
+      \$179  = \$162 [4:0];
+    end
+    if (rst) begin
+      \$179  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$180  = s1_valid;
+    if (advance) begin
+      \$180  = issue;
+    end
+    if (rst) begin
+      \$180  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$181  = s1_first;
+    if (advance) begin
+      \$181  = \$165 ;
+    end
+    if (rst) begin
+      \$181  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$182  = s1_last;
+    if (advance) begin
+      \$182  = \$171 ;
+    end
+    if (rst) begin
+      \$182  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$183  = s1_w;
+    if (advance) begin
+      \$183  = w__payload;
+    end
+    if (rst) begin
+      \$183  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$184  = s1_base;
+    if (advance) begin
+      \$184  = base[1:0];
+    end
+    if (rst) begin
+      \$184  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$185  = s2_valid;
+    if (advance) begin
+      \$185  = s1_valid;
+    end
+    if (rst) begin
+      \$185  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$186  = s2_first;
+    if (advance) begin
+      \$186  = s1_first;
+    end
+    if (rst) begin
+      \$186  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$187  = s2_last;
+    if (advance) begin
+      \$187  = s1_last;
+    end
+    if (rst) begin
+      \$187  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$188  = s2_products;
+    if (advance) begin
+      \$188  = products;
+    end
+    if (rst) begin
+      \$188  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$189  = acc;
+    if (advance) begin
+      if (s2_valid) begin
+        \$189  = total;
+      end
+    end
+    if (rst) begin
+      \$189  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$190  = result__valid;
+    if (advance) begin
+      \$190  = \$172 ;
+    end
+    if (rst) begin
+      \$190  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$191  = result__payload;
+    if (advance) begin
+      \$191 [31:0] = total[31:0];
+      \$191 [63:32] = total[63:32];
+      \$191 [95:64] = total[95:64];
+      \$191 [127:96] = total[127:96];
+    end
+    if (rst) begin
+      \$191  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$192  = cfg;
+    if (configure) begin
+      \$192  = cfg__payload;
+    end
+    if (rst) begin
+      \$192  = 28'h0000000;
+    end
+  end
   assign can_load = act__ready;
-  assign \$signature__addr  = \$150 [2:0];
-  assign \$signature__data$46  = act__payload;
-  assign \$signature__addr$48  = \$155 [2:0];
-  assign \$signature__data$49  = act__payload;
-  assign \$signature__addr$51  = \$160 [2:0];
-  assign \$signature__data$52  = act__payload;
-  assign \$signature__addr$54  = \$165 [2:0];
-  assign \$signature__data$55  = act__payload;
-  assign \$signature__addr$59  = \$185 [2:0];
-  assign \$signature__addr$62  = \$192 [2:0];
-  assign \$signature__addr$64  = \$199 [2:0];
-  assign \$signature__addr$66  = \$204 [2:0];
+  assign \$signature__addr  = \$6 [2:0];
+  assign \$signature__data  = act__payload;
+  assign \$signature__addr$27  = \$10 [2:0];
+  assign \$signature__data$28  = act__payload;
+  assign \$signature__addr$30  = \$14 [2:0];
+  assign \$signature__data$31  = act__payload;
+  assign \$signature__addr$33  = \$18 [2:0];
+  assign \$signature__data$34  = act__payload;
+  assign \$signature__addr$44  = \$33 [2:0];
+  assign \$signature__en$47  = advance;
+  assign \$signature__addr$48  = \$38 [2:0];
+  assign \$signature__en$49  = advance;
+  assign \$signature__addr$50  = \$43 [2:0];
+  assign \$signature__en$51  = advance;
+  assign \$signature__addr$52  = \$46 [2:0];
+  assign \$signature__en$53  = advance;
   assign \cfg__payload.g0  = cfg__payload[1:0];
   assign \cfg__payload.g1  = cfg__payload[3:2];
   assign \cfg__payload.h1  = cfg__payload[6:4];
@@ -1552,6 +1414,54 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   assign \result__payload[1]  = result__payload[127:64];
   assign \result__payload[1][0]  = result__payload[95:64];
   assign \result__payload[1][1]  = result__payload[127:96];
+  assign \$signature__data[0]  = act__payload[15:0];
+  assign \$signature__data[0][0]  = act__payload[7:0];
+  assign \$signature__data[0][1]  = act__payload[15:8];
+  assign \$signature__data[1]  = act__payload[31:16];
+  assign \$signature__data[1][0]  = act__payload[23:16];
+  assign \$signature__data[1][1]  = act__payload[31:24];
+  assign \$signature__data[2]  = act__payload[47:32];
+  assign \$signature__data[2][0]  = act__payload[39:32];
+  assign \$signature__data[2][1]  = act__payload[47:40];
+  assign \$signature__data[3]  = act__payload[63:48];
+  assign \$signature__data[3][0]  = act__payload[55:48];
+  assign \$signature__data[3][1]  = act__payload[63:56];
+  assign \$signature__data$28[0]  = act__payload[15:0];
+  assign \$signature__data$28[0][0]  = act__payload[7:0];
+  assign \$signature__data$28[0][1]  = act__payload[15:8];
+  assign \$signature__data$28[1]  = act__payload[31:16];
+  assign \$signature__data$28[1][0]  = act__payload[23:16];
+  assign \$signature__data$28[1][1]  = act__payload[31:24];
+  assign \$signature__data$28[2]  = act__payload[47:32];
+  assign \$signature__data$28[2][0]  = act__payload[39:32];
+  assign \$signature__data$28[2][1]  = act__payload[47:40];
+  assign \$signature__data$28[3]  = act__payload[63:48];
+  assign \$signature__data$28[3][0]  = act__payload[55:48];
+  assign \$signature__data$28[3][1]  = act__payload[63:56];
+  assign \$signature__data$31[0]  = act__payload[15:0];
+  assign \$signature__data$31[0][0]  = act__payload[7:0];
+  assign \$signature__data$31[0][1]  = act__payload[15:8];
+  assign \$signature__data$31[1]  = act__payload[31:16];
+  assign \$signature__data$31[1][0]  = act__payload[23:16];
+  assign \$signature__data$31[1][1]  = act__payload[31:24];
+  assign \$signature__data$31[2]  = act__payload[47:32];
+  assign \$signature__data$31[2][0]  = act__payload[39:32];
+  assign \$signature__data$31[2][1]  = act__payload[47:40];
+  assign \$signature__data$31[3]  = act__payload[63:48];
+  assign \$signature__data$31[3][0]  = act__payload[55:48];
+  assign \$signature__data$31[3][1]  = act__payload[63:56];
+  assign \$signature__data$34[0]  = act__payload[15:0];
+  assign \$signature__data$34[0][0]  = act__payload[7:0];
+  assign \$signature__data$34[0][1]  = act__payload[15:8];
+  assign \$signature__data$34[1]  = act__payload[31:16];
+  assign \$signature__data$34[1][0]  = act__payload[23:16];
+  assign \$signature__data$34[1][1]  = act__payload[31:24];
+  assign \$signature__data$34[2]  = act__payload[47:32];
+  assign \$signature__data$34[2][0]  = act__payload[39:32];
+  assign \$signature__data$34[2][1]  = act__payload[47:40];
+  assign \$signature__data$34[3]  = act__payload[63:48];
+  assign \$signature__data$34[3][0]  = act__payload[55:48];
+  assign \$signature__data$34[3][1]  = act__payload[63:56];
   assign \cfg.g0  = cfg[1:0];
   assign \cfg.g1  = cfg[3:2];
   assign \cfg.h1  = cfg[6:4];
@@ -1577,150 +1487,127 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   assign \s1_w[1].slot  = s1_w[47:44];
   assign \s1_w[1].slot[0]  = s1_w[45:44];
   assign \s1_w[1].slot[1]  = s1_w[47:46];
-  assign \s2_prod[0]  = s2_prod[63:0];
-  assign \s2_prod[0][0]  = s2_prod[31:0];
-  assign \s2_prod[0][0][0]  = s2_prod[15:0];
-  assign \s2_prod[0][0][1]  = s2_prod[31:16];
-  assign \s2_prod[0][1]  = s2_prod[63:32];
-  assign \s2_prod[0][1][0]  = s2_prod[47:32];
-  assign \s2_prod[0][1][1]  = s2_prod[63:48];
-  assign \s2_prod[1]  = s2_prod[127:64];
-  assign \s2_prod[1][0]  = s2_prod[95:64];
-  assign \s2_prod[1][0][0]  = s2_prod[79:64];
-  assign \s2_prod[1][0][1]  = s2_prod[95:80];
-  assign \s2_prod[1][1]  = s2_prod[127:96];
-  assign \s2_prod[1][1][0]  = s2_prod[111:96];
-  assign \s2_prod[1][1][1]  = s2_prod[127:112];
-  assign \$signature__data[0]  = \$signature__data [15:0];
-  assign \$signature__data[0][0]  = \$signature__data [7:0];
-  assign \$signature__data[0][1]  = \$signature__data [15:8];
-  assign \$signature__data[1]  = \$signature__data [31:16];
-  assign \$signature__data[1][0]  = \$signature__data [23:16];
-  assign \$signature__data[1][1]  = \$signature__data [31:24];
-  assign \$signature__data[2]  = \$signature__data [47:32];
-  assign \$signature__data[2][0]  = \$signature__data [39:32];
-  assign \$signature__data[2][1]  = \$signature__data [47:40];
-  assign \$signature__data[3]  = \$signature__data [63:48];
-  assign \$signature__data[3][0]  = \$signature__data [55:48];
-  assign \$signature__data[3][1]  = \$signature__data [63:56];
-  assign \$signature__data$34[0]  = \$signature__data$34 [15:0];
-  assign \$signature__data$34[0][0]  = \$signature__data$34 [7:0];
-  assign \$signature__data$34[0][1]  = \$signature__data$34 [15:8];
-  assign \$signature__data$34[1]  = \$signature__data$34 [31:16];
-  assign \$signature__data$34[1][0]  = \$signature__data$34 [23:16];
-  assign \$signature__data$34[1][1]  = \$signature__data$34 [31:24];
-  assign \$signature__data$34[2]  = \$signature__data$34 [47:32];
-  assign \$signature__data$34[2][0]  = \$signature__data$34 [39:32];
-  assign \$signature__data$34[2][1]  = \$signature__data$34 [47:40];
-  assign \$signature__data$34[3]  = \$signature__data$34 [63:48];
-  assign \$signature__data$34[3][0]  = \$signature__data$34 [55:48];
-  assign \$signature__data$34[3][1]  = \$signature__data$34 [63:56];
-  assign \$signature__data$35[0]  = \$signature__data$35 [15:0];
-  assign \$signature__data$35[0][0]  = \$signature__data$35 [7:0];
-  assign \$signature__data$35[0][1]  = \$signature__data$35 [15:8];
-  assign \$signature__data$35[1]  = \$signature__data$35 [31:16];
-  assign \$signature__data$35[1][0]  = \$signature__data$35 [23:16];
-  assign \$signature__data$35[1][1]  = \$signature__data$35 [31:24];
-  assign \$signature__data$35[2]  = \$signature__data$35 [47:32];
-  assign \$signature__data$35[2][0]  = \$signature__data$35 [39:32];
-  assign \$signature__data$35[2][1]  = \$signature__data$35 [47:40];
-  assign \$signature__data$35[3]  = \$signature__data$35 [63:48];
-  assign \$signature__data$35[3][0]  = \$signature__data$35 [55:48];
-  assign \$signature__data$35[3][1]  = \$signature__data$35 [63:56];
-  assign \$signature__data$36[0]  = \$signature__data$36 [15:0];
-  assign \$signature__data$36[0][0]  = \$signature__data$36 [7:0];
-  assign \$signature__data$36[0][1]  = \$signature__data$36 [15:8];
-  assign \$signature__data$36[1]  = \$signature__data$36 [31:16];
-  assign \$signature__data$36[1][0]  = \$signature__data$36 [23:16];
-  assign \$signature__data$36[1][1]  = \$signature__data$36 [31:24];
-  assign \$signature__data$36[2]  = \$signature__data$36 [47:32];
-  assign \$signature__data$36[2][0]  = \$signature__data$36 [39:32];
-  assign \$signature__data$36[2][1]  = \$signature__data$36 [47:40];
-  assign \$signature__data$36[3]  = \$signature__data$36 [63:48];
-  assign \$signature__data$36[3][0]  = \$signature__data$36 [55:48];
-  assign \$signature__data$36[3][1]  = \$signature__data$36 [63:56];
+  assign \products[0]  = products[63:0];
+  assign \products[0][0]  = products[31:0];
+  assign \products[0][0][0]  = products[15:0];
+  assign \products[0][0][1]  = products[31:16];
+  assign \products[0][1]  = products[63:32];
+  assign \products[0][1][0]  = products[47:32];
+  assign \products[0][1][1]  = products[63:48];
+  assign \products[1]  = products[127:64];
+  assign \products[1][0]  = products[95:64];
+  assign \products[1][0][0]  = products[79:64];
+  assign \products[1][0][1]  = products[95:80];
+  assign \products[1][1]  = products[127:96];
+  assign \products[1][1][0]  = products[111:96];
+  assign \products[1][1][1]  = products[127:112];
+  assign \$signature__data$58[0]  = \$signature__data$58 [15:0];
+  assign \$signature__data$58[0][0]  = \$signature__data$58 [7:0];
+  assign \$signature__data$58[0][1]  = \$signature__data$58 [15:8];
+  assign \$signature__data$58[1]  = \$signature__data$58 [31:16];
+  assign \$signature__data$58[1][0]  = \$signature__data$58 [23:16];
+  assign \$signature__data$58[1][1]  = \$signature__data$58 [31:24];
+  assign \$signature__data$58[2]  = \$signature__data$58 [47:32];
+  assign \$signature__data$58[2][0]  = \$signature__data$58 [39:32];
+  assign \$signature__data$58[2][1]  = \$signature__data$58 [47:40];
+  assign \$signature__data$58[3]  = \$signature__data$58 [63:48];
+  assign \$signature__data$58[3][0]  = \$signature__data$58 [55:48];
+  assign \$signature__data$58[3][1]  = \$signature__data$58 [63:56];
+  assign \$signature__data$59[0]  = \$signature__data$59 [15:0];
+  assign \$signature__data$59[0][0]  = \$signature__data$59 [7:0];
+  assign \$signature__data$59[0][1]  = \$signature__data$59 [15:8];
+  assign \$signature__data$59[1]  = \$signature__data$59 [31:16];
+  assign \$signature__data$59[1][0]  = \$signature__data$59 [23:16];
+  assign \$signature__data$59[1][1]  = \$signature__data$59 [31:24];
+  assign \$signature__data$59[2]  = \$signature__data$59 [47:32];
+  assign \$signature__data$59[2][0]  = \$signature__data$59 [39:32];
+  assign \$signature__data$59[2][1]  = \$signature__data$59 [47:40];
+  assign \$signature__data$59[3]  = \$signature__data$59 [63:48];
+  assign \$signature__data$59[3][0]  = \$signature__data$59 [55:48];
+  assign \$signature__data$59[3][1]  = \$signature__data$59 [63:56];
+  assign \$signature__data$60[0]  = \$signature__data$60 [15:0];
+  assign \$signature__data$60[0][0]  = \$signature__data$60 [7:0];
+  assign \$signature__data$60[0][1]  = \$signature__data$60 [15:8];
+  assign \$signature__data$60[1]  = \$signature__data$60 [31:16];
+  assign \$signature__data$60[1][0]  = \$signature__data$60 [23:16];
+  assign \$signature__data$60[1][1]  = \$signature__data$60 [31:24];
+  assign \$signature__data$60[2]  = \$signature__data$60 [47:32];
+  assign \$signature__data$60[2][0]  = \$signature__data$60 [39:32];
+  assign \$signature__data$60[2][1]  = \$signature__data$60 [47:40];
+  assign \$signature__data$60[3]  = \$signature__data$60 [63:48];
+  assign \$signature__data$60[3][0]  = \$signature__data$60 [55:48];
+  assign \$signature__data$60[3][1]  = \$signature__data$60 [63:56];
+  assign \$signature__data$61[0]  = \$signature__data$61 [15:0];
+  assign \$signature__data$61[0][0]  = \$signature__data$61 [7:0];
+  assign \$signature__data$61[0][1]  = \$signature__data$61 [15:8];
+  assign \$signature__data$61[1]  = \$signature__data$61 [31:16];
+  assign \$signature__data$61[1][0]  = \$signature__data$61 [23:16];
+  assign \$signature__data$61[1][1]  = \$signature__data$61 [31:24];
+  assign \$signature__data$61[2]  = \$signature__data$61 [47:32];
+  assign \$signature__data$61[2][0]  = \$signature__data$61 [39:32];
+  assign \$signature__data$61[2][1]  = \$signature__data$61 [47:40];
+  assign \$signature__data$61[3]  = \$signature__data$61 [63:48];
+  assign \$signature__data$61[3][0]  = \$signature__data$61 [55:48];
+  assign \$signature__data$61[3][1]  = \$signature__data$61 [63:56];
+  assign \total[0]  = total[63:0];
+  assign \total[0][0]  = total[31:0];
+  assign \total[0][1]  = total[63:32];
+  assign \total[1]  = total[127:64];
+  assign \total[1][0]  = total[95:64];
+  assign \total[1][1]  = total[127:96];
   assign \acc[0]  = acc[63:0];
   assign \acc[0][0]  = acc[31:0];
   assign \acc[0][1]  = acc[63:32];
   assign \acc[1]  = acc[127:64];
   assign \acc[1][0]  = acc[95:64];
   assign \acc[1][1]  = acc[127:96];
-  assign \new_acc[0]  = new_acc[63:0];
-  assign \new_acc[0][0]  = new_acc[31:0];
-  assign \new_acc[0][1]  = new_acc[63:32];
-  assign \new_acc[1]  = new_acc[127:64];
-  assign \new_acc[1][0]  = new_acc[95:64];
-  assign \new_acc[1][1]  = new_acc[127:96];
-  assign \$signature__data$46[0]  = act__payload[15:0];
-  assign \$signature__data$46[0][0]  = act__payload[7:0];
-  assign \$signature__data$46[0][1]  = act__payload[15:8];
-  assign \$signature__data$46[1]  = act__payload[31:16];
-  assign \$signature__data$46[1][0]  = act__payload[23:16];
-  assign \$signature__data$46[1][1]  = act__payload[31:24];
-  assign \$signature__data$46[2]  = act__payload[47:32];
-  assign \$signature__data$46[2][0]  = act__payload[39:32];
-  assign \$signature__data$46[2][1]  = act__payload[47:40];
-  assign \$signature__data$46[3]  = act__payload[63:48];
-  assign \$signature__data$46[3][0]  = act__payload[55:48];
-  assign \$signature__data$46[3][1]  = act__payload[63:56];
-  assign \$signature__data$49[0]  = act__payload[15:0];
-  assign \$signature__data$49[0][0]  = act__payload[7:0];
-  assign \$signature__data$49[0][1]  = act__payload[15:8];
-  assign \$signature__data$49[1]  = act__payload[31:16];
-  assign \$signature__data$49[1][0]  = act__payload[23:16];
-  assign \$signature__data$49[1][1]  = act__payload[31:24];
-  assign \$signature__data$49[2]  = act__payload[47:32];
-  assign \$signature__data$49[2][0]  = act__payload[39:32];
-  assign \$signature__data$49[2][1]  = act__payload[47:40];
-  assign \$signature__data$49[3]  = act__payload[63:48];
-  assign \$signature__data$49[3][0]  = act__payload[55:48];
-  assign \$signature__data$49[3][1]  = act__payload[63:56];
-  assign \$signature__data$52[0]  = act__payload[15:0];
-  assign \$signature__data$52[0][0]  = act__payload[7:0];
-  assign \$signature__data$52[0][1]  = act__payload[15:8];
-  assign \$signature__data$52[1]  = act__payload[31:16];
-  assign \$signature__data$52[1][0]  = act__payload[23:16];
-  assign \$signature__data$52[1][1]  = act__payload[31:24];
-  assign \$signature__data$52[2]  = act__payload[47:32];
-  assign \$signature__data$52[2][0]  = act__payload[39:32];
-  assign \$signature__data$52[2][1]  = act__payload[47:40];
-  assign \$signature__data$52[3]  = act__payload[63:48];
-  assign \$signature__data$52[3][0]  = act__payload[55:48];
-  assign \$signature__data$52[3][1]  = act__payload[63:56];
-  assign \$signature__data$55[0]  = act__payload[15:0];
-  assign \$signature__data$55[0][0]  = act__payload[7:0];
-  assign \$signature__data$55[0][1]  = act__payload[15:8];
-  assign \$signature__data$55[1]  = act__payload[31:16];
-  assign \$signature__data$55[1][0]  = act__payload[23:16];
-  assign \$signature__data$55[1][1]  = act__payload[31:24];
-  assign \$signature__data$55[2]  = act__payload[47:32];
-  assign \$signature__data$55[2][0]  = act__payload[39:32];
-  assign \$signature__data$55[2][1]  = act__payload[47:40];
-  assign \$signature__data$55[3]  = act__payload[63:48];
-  assign \$signature__data$55[3][0]  = act__payload[55:48];
-  assign \$signature__data$55[3][1]  = act__payload[63:56];
-  assign new_acc[127:96] = \$222 [31:0];
-  assign new_acc[95:64] = \$218 [31:0];
-  assign new_acc[63:32] = \$214 [31:0];
-  assign new_acc[31:0] = \$210 [31:0];
-  assign \$2  = \$1 ;
-  assign \$5  = \$4 ;
-  assign \$11  = \$10 ;
-  assign \$15  = \$14 ;
-  assign \$24  = \$23 ;
-  assign \$31  = \$30 ;
-  assign \$43  = \$42 ;
-  assign \$51  = \$50 ;
-  assign \$68  = \$67 ;
-  assign \$149  = { 2'h0, wblk[4:2] };
-  assign \$154  = { 2'h0, wblk[4:2] };
-  assign \$159  = { 2'h0, wblk[4:2] };
-  assign \$164  = { 2'h0, wblk[4:2] };
-  assign \$174  = \$173 ;
-  assign \$182  = { 2'h0, base[4:2] };
-  assign \$189  = { 2'h0, base[4:2] };
-  assign \$196  = { 2'h0, base[4:2] };
-  assign \$203  = { 2'h0, base[4:2] };
+  assign \s2_products[0]  = s2_products[63:0];
+  assign \s2_products[0][0]  = s2_products[31:0];
+  assign \s2_products[0][0][0]  = s2_products[15:0];
+  assign \s2_products[0][0][1]  = s2_products[31:16];
+  assign \s2_products[0][1]  = s2_products[63:32];
+  assign \s2_products[0][1][0]  = s2_products[47:32];
+  assign \s2_products[0][1][1]  = s2_products[63:48];
+  assign \s2_products[1]  = s2_products[127:64];
+  assign \s2_products[1][0]  = s2_products[95:64];
+  assign \s2_products[1][0][0]  = s2_products[79:64];
+  assign \s2_products[1][0][1]  = s2_products[95:80];
+  assign \s2_products[1][1]  = s2_products[127:96];
+  assign \s2_products[1][1][0]  = s2_products[111:96];
+  assign \s2_products[1][1][1]  = s2_products[127:112];
+  assign total[127:96] = \$102 [31:0];
+  assign total[95:64] = \$98 [31:0];
+  assign total[63:32] = \$94 [31:0];
+  assign total[31:0] = \$90 [31:0];
+  assign products[127:112] = \$86 ;
+  assign products[111:96] = \$81 ;
+  assign products[95:80] = \$76 ;
+  assign products[79:64] = \$71 ;
+  assign products[63:48] = \$66 ;
+  assign products[47:32] = \$61 ;
+  assign products[31:16] = \$56 ;
+  assign products[15:0] = \$51 ;
+  assign \$3  = \$2 ;
+  assign \$5  = { 2'h0, wblk[4:2] };
+  assign \$9  = { 2'h0, wblk[4:2] };
+  assign \$13  = { 2'h0, wblk[4:2] };
+  assign \$17  = { 2'h0, wblk[4:2] };
+  assign \$22  = \$21 ;
+  assign \$30  = { 2'h0, base[4:2] };
+  assign \$35  = { 2'h0, base[4:2] };
+  assign \$40  = { 2'h0, base[4:2] };
+  assign \$45  = { 2'h0, base[4:2] };
+  assign \$109  = load;
+  assign \$112  = \$111 ;
+  assign \$115  = issue;
+  assign \$118  = \$117 ;
+  assign \$123  = \$122 ;
+  assign \$127  = \$126 ;
+  assign \$135  = \$134 ;
+  assign \$142  = \$141 ;
+  assign \$153  = \$152 ;
+  assign \$160  = \$159 ;
+  assign \$168  = \$167 ;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -4,417 +4,323 @@
 (* generator = "Amaranth" *)
 module lut_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, result__ready, clk, rst, cfg__ready, act__ready, w__ready, result__payload, result__valid, idle, cfg__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  wire \$1 ;
-  wire [2:0] \$10 ;
-  wire [14:0] \$100 ;
-  wire [14:0] \$101 ;
+  wire [6:0] \$1 ;
+  wire [8:0] \$10 ;
+  wire \$100 ;
+  wire \$101 ;
   wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire [3:0] \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire [14:0] \$109 ;
-  wire [3:0] \$11 ;
-  wire [14:0] \$110 ;
-  wire \$111 ;
+  reg [9:0] \$103 ;
+  wire [16:0] \$104 ;
+  wire \$105 ;
+  reg [9:0] \$106 ;
+  wire [16:0] \$107 ;
+  wire [17:0] \$108 ;
+  wire \$109 ;
+  wire [9:0] \$11 ;
+  reg [9:0] \$110 ;
+  wire [16:0] \$111 ;
   wire \$112 ;
-  wire \$113 ;
-  wire [3:0] \$114 ;
-  wire \$115 ;
-  wire \$116 ;
+  reg [9:0] \$113 ;
+  wire [16:0] \$114 ;
+  wire [17:0] \$115 ;
+  wire [3:0] \$116 ;
   wire \$117 ;
-  wire [14:0] \$118 ;
-  wire [14:0] \$119 ;
-  reg [21:0] \$12 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire [8:0] \$12 ;
   wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire [3:0] \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire [14:0] \$127 ;
-  wire [14:0] \$128 ;
-  wire \$129 ;
-  wire [21:0] \$13 ;
+  reg [9:0] \$121 ;
+  wire [16:0] \$122 ;
+  wire \$123 ;
+  reg [9:0] \$124 ;
+  wire [16:0] \$125 ;
+  wire [17:0] \$126 ;
+  wire \$127 ;
+  reg [9:0] \$128 ;
+  wire [16:0] \$129 ;
+  wire [9:0] \$13 ;
   wire \$130 ;
-  wire \$131 ;
-  wire [3:0] \$132 ;
-  wire \$133 ;
-  wire \$134 ;
+  reg [9:0] \$131 ;
+  wire [16:0] \$132 ;
+  wire [17:0] \$133 ;
+  wire [3:0] \$134 ;
   wire \$135 ;
-  wire [14:0] \$136 ;
-  wire [14:0] \$137 ;
+  wire \$136 ;
+  wire \$137 ;
   wire \$138 ;
-  wire \$139 ;
-  wire [8:0] \$14 ;
-  wire \$140 ;
-  wire [3:0] \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire [14:0] \$145 ;
-  wire [14:0] \$146 ;
-  wire \$147 ;
+  reg [9:0] \$139 ;
+  wire [3:0] \$14 ;
+  wire [16:0] \$140 ;
+  wire \$141 ;
+  reg [9:0] \$142 ;
+  wire [16:0] \$143 ;
+  wire [17:0] \$144 ;
+  wire \$145 ;
+  reg [9:0] \$146 ;
+  wire [16:0] \$147 ;
   wire \$148 ;
-  wire \$149 ;
-  wire [9:0] \$15 ;
-  wire [3:0] \$150 ;
-  wire \$151 ;
-  wire \$152 ;
+  reg [9:0] \$149 ;
+  wire \$15 ;
+  wire [16:0] \$150 ;
+  wire [17:0] \$151 ;
+  wire [3:0] \$152 ;
   wire \$153 ;
-  wire [14:0] \$154 ;
-  wire [14:0] \$155 ;
+  wire \$154 ;
+  wire \$155 ;
   wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire [3:0] \$159 ;
-  wire [22:0] \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire [14:0] \$163 ;
-  wire [14:0] \$164 ;
-  wire \$165 ;
+  reg [9:0] \$157 ;
+  wire [16:0] \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  reg [9:0] \$160 ;
+  wire [16:0] \$161 ;
+  wire [17:0] \$162 ;
+  wire \$163 ;
+  reg [9:0] \$164 ;
+  wire [16:0] \$165 ;
   wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
-  wire [2:0] \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
+  reg [9:0] \$167 ;
+  wire [16:0] \$168 ;
+  wire [17:0] \$169 ;
+  wire [6:0] \$17 ;
+  wire [21:0] \$170 ;
+  wire [22:0] \$171 ;
+  wire [21:0] \$172 ;
+  wire [22:0] \$173 ;
+  wire [21:0] \$174 ;
+  wire [22:0] \$175 ;
   wire [21:0] \$176 ;
-  wire [21:0] \$177 ;
-  wire \$178 ;
-  wire \$179 ;
-  wire [3:0] \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire [21:0] \$185 ;
-  wire [21:0] \$186 ;
+  wire [22:0] \$177 ;
+  wire [21:0] \$178 ;
+  wire [22:0] \$179 ;
+  wire \$18 ;
+  wire [21:0] \$180 ;
+  wire [22:0] \$181 ;
+  wire [21:0] \$182 ;
+  wire [22:0] \$183 ;
+  wire [21:0] \$184 ;
+  wire [22:0] \$185 ;
+  wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
-  wire \$192 ;
+  wire [6:0] \$192 ;
   wire \$193 ;
-  wire [21:0] \$194 ;
-  wire [21:0] \$195 ;
-  wire \$196 ;
+  wire \$194 ;
+  wire [6:0] \$195 ;
+  wire [6:0] \$196 ;
   wire \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire \$2 ;
-  wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire [21:0] \$203 ;
-  wire [21:0] \$204 ;
+  wire [16:0] \$20 ;
+  wire [21:0] \$200 ;
+  wire [8:0] \$201 ;
+  wire [9:0] \$202 ;
+  wire [22:0] \$203 ;
+  wire \$204 ;
   wire \$205 ;
   wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
-  wire [2:0] \$21 ;
-  wire \$210 ;
+  wire [21:0] \$207 ;
+  wire [8:0] \$208 ;
+  wire [9:0] \$209 ;
+  wire \$21 ;
+  wire [22:0] \$210 ;
   wire \$211 ;
-  wire [21:0] \$212 ;
-  wire [21:0] \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire [21:0] \$214 ;
+  wire [8:0] \$215 ;
+  wire [9:0] \$216 ;
+  wire [22:0] \$217 ;
   wire \$218 ;
   wire \$219 ;
-  wire [3:0] \$22 ;
+  wire \$22 ;
   wire \$220 ;
   wire [21:0] \$221 ;
-  wire [21:0] \$222 ;
-  wire \$223 ;
-  wire \$224 ;
+  wire [8:0] \$222 ;
+  wire [9:0] \$223 ;
+  wire [22:0] \$224 ;
   wire \$225 ;
-  wire \$226 ;
+  wire [3:0] \$226 ;
   wire \$227 ;
   wire \$228 ;
-  wire \$229 ;
-  reg [21:0] \$23 ;
-  wire [21:0] \$230 ;
-  wire [21:0] \$231 ;
+  wire [3:0] \$229 ;
+  wire [5:0] \$23 ;
+  wire [3:0] \$230 ;
+  wire [3:0] \$231 ;
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire \$235 ;
+  wire [3:0] \$235 ;
   wire \$236 ;
   wire \$237 ;
-  wire \$238 ;
-  wire [21:0] \$239 ;
-  wire [21:0] \$24 ;
-  wire [21:0] \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire [6:0] \$243 ;
+  wire [6:0] \$238 ;
+  wire \$239 ;
+  wire [6:0] \$24 ;
+  wire \$240 ;
+  wire [6:0] \$241 ;
+  wire [6:0] \$242 ;
+  wire [3:0] \$243 ;
   wire \$244 ;
   wire \$245 ;
-  wire [5:0] \$246 ;
-  wire [6:0] \$247 ;
-  wire [8:0] \$248 ;
-  wire [9:0] \$249 ;
-  wire [8:0] \$25 ;
-  wire [8:0] \$250 ;
-  wire [9:0] \$251 ;
-  wire [8:0] \$252 ;
-  wire [9:0] \$253 ;
-  wire [8:0] \$254 ;
-  wire [9:0] \$255 ;
-  wire \$256 ;
+  wire [6:0] \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
+  wire [43:0] \$25 ;
+  wire [3:0] \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire [6:0] \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire [16:0] \$256 ;
   wire \$257 ;
   wire \$258 ;
-  wire \$259 ;
-  wire [9:0] \$26 ;
-  wire [3:0] \$260 ;
+  wire [16:0] \$259 ;
+  wire [3:0] \$26 ;
+  wire [16:0] \$260 ;
   wire \$261 ;
   wire \$262 ;
-  wire [6:0] \$263 ;
-  wire \$264 ;
+  wire \$263 ;
+  wire [3:0] \$264 ;
   wire \$265 ;
-  wire [16:0] \$266 ;
-  wire \$267 ;
+  wire \$266 ;
+  wire [6:0] \$267 ;
   wire \$268 ;
-  wire [5:0] \$269 ;
-  wire [22:0] \$27 ;
-  wire [6:0] \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  reg [9:0] \$274 ;
-  wire [16:0] \$275 ;
-  wire \$276 ;
-  reg [9:0] \$277 ;
-  wire [16:0] \$278 ;
-  wire \$279 ;
-  wire [2:0] \$28 ;
-  reg [9:0] \$280 ;
-  wire [16:0] \$281 ;
-  wire \$282 ;
-  reg [9:0] \$283 ;
-  wire [16:0] \$284 ;
-  wire \$285 ;
-  reg [9:0] \$286 ;
-  wire [16:0] \$287 ;
-  wire \$288 ;
-  reg [9:0] \$289 ;
-  wire [3:0] \$29 ;
-  wire [16:0] \$290 ;
-  wire \$291 ;
-  reg [9:0] \$292 ;
-  wire [16:0] \$293 ;
-  wire \$294 ;
-  reg [9:0] \$295 ;
-  wire [16:0] \$296 ;
-  wire \$297 ;
-  reg [9:0] \$298 ;
-  wire [16:0] \$299 ;
-  wire [6:0] \$3 ;
+  wire \$269 ;
+  wire \$27 ;
+  wire \$270 ;
+  wire [21:0] \$271 ;
+  wire [21:0] \$272 ;
+  wire [21:0] \$273 ;
+  wire [21:0] \$274 ;
+  wire [21:0] \$275 ;
+  wire [21:0] \$276 ;
+  wire [21:0] \$277 ;
+  wire [21:0] \$278 ;
+  wire [21:0] \$279 ;
+  wire \$28 ;
+  wire [21:0] \$280 ;
+  wire [21:0] \$281 ;
+  wire [21:0] \$282 ;
+  wire [21:0] \$283 ;
+  wire [21:0] \$284 ;
+  wire [21:0] \$285 ;
+  wire [21:0] \$286 ;
+  reg [5:0] \$287 ;
+  reg [43:0] \$288 ;
+  reg [43:0] \$289 ;
+  wire \$29 ;
+  reg [2:0] \$290 ;
+  reg [5:0] \$291 ;
+  reg [15:0] \$292 ;
+  reg \$293 ;
+  reg \$294 ;
+  reg \$295 ;
+  reg [7:0] \$296 ;
+  reg [2:0] \$297 ;
+  reg [43:0] \$298 ;
+  reg \$299 ;
+  wire \$3 ;
   wire \$30 ;
-  wire \$300 ;
-  reg [9:0] \$301 ;
-  wire [16:0] \$302 ;
-  wire \$303 ;
-  reg [9:0] \$304 ;
-  wire [16:0] \$305 ;
-  wire \$306 ;
-  reg [9:0] \$307 ;
-  wire [16:0] \$308 ;
-  wire \$309 ;
-  wire \$31 ;
-  reg [9:0] \$310 ;
-  wire [16:0] \$311 ;
-  wire \$312 ;
-  reg [9:0] \$313 ;
-  wire [16:0] \$314 ;
-  wire \$315 ;
-  reg [9:0] \$316 ;
-  wire [16:0] \$317 ;
-  wire \$318 ;
-  reg [9:0] \$319 ;
-  wire [3:0] \$32 ;
-  wire [16:0] \$320 ;
-  wire [21:0] \$321 ;
-  wire [22:0] \$322 ;
-  wire [21:0] \$323 ;
-  wire [22:0] \$324 ;
-  wire [21:0] \$325 ;
-  wire [22:0] \$326 ;
-  wire [21:0] \$327 ;
-  wire [22:0] \$328 ;
-  wire [21:0] \$329 ;
+  reg \$300 ;
+  reg \$301 ;
+  reg [43:0] \$302 ;
+  reg [111:0] \$303 ;
+  reg [175:0] \$304 ;
+  reg \$305 ;
+  reg [175:0] \$306 ;
+  reg [28:0] \$307 ;
+  reg [9:0] \$31 ;
+  wire [16:0] \$32 ;
   wire \$33 ;
-  wire [22:0] \$330 ;
-  wire [21:0] \$331 ;
-  wire [22:0] \$332 ;
-  wire [21:0] \$333 ;
-  wire [22:0] \$334 ;
-  wire [21:0] \$335 ;
-  wire [22:0] \$336 ;
-  wire \$337 ;
-  wire \$338 ;
-  wire \$339 ;
-  wire \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
-  wire [3:0] \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire \$357 ;
-  wire \$358 ;
-  reg [5:0] \$359 ;
-  wire [3:0] \$36 ;
-  reg [21:0] \$360 ;
-  reg [21:0] \$361 ;
-  reg [21:0] \$362 ;
-  reg [21:0] \$363 ;
-  reg [2:0] \$364 ;
-  reg [5:0] \$365 ;
-  reg [15:0] \$366 ;
-  reg \$367 ;
-  reg \$368 ;
-  reg \$369 ;
+  reg [9:0] \$34 ;
+  wire [16:0] \$35 ;
+  wire [17:0] \$36 ;
   wire \$37 ;
-  reg [7:0] \$370 ;
-  reg [2:0] \$371 ;
-  reg [21:0] \$372 ;
-  reg [21:0] \$373 ;
-  reg \$374 ;
-  reg \$375 ;
-  reg \$376 ;
-  reg [21:0] \$377 ;
-  reg [21:0] \$378 ;
-  reg [13:0] \$379 ;
-  wire [3:0] \$38 ;
-  reg [13:0] \$380 ;
-  reg [13:0] \$381 ;
-  reg [13:0] \$382 ;
-  reg [13:0] \$383 ;
-  reg [13:0] \$384 ;
-  reg [13:0] \$385 ;
-  reg [13:0] \$386 ;
-  reg \$387 ;
-  reg [21:0] \$388 ;
-  reg [175:0] \$389 ;
-  wire \$39 ;
-  reg [21:0] \$390 ;
-  reg [21:0] \$391 ;
-  reg [21:0] \$392 ;
-  reg [21:0] \$393 ;
-  reg [21:0] \$394 ;
-  reg [21:0] \$395 ;
-  reg [21:0] \$396 ;
-  reg [28:0] \$397 ;
-  wire \$4 ;
+  reg [9:0] \$38 ;
+  wire [16:0] \$39 ;
+  wire [5:0] \$4 ;
   wire \$40 ;
-  wire \$41 ;
-  wire [3:0] \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire [6:0] \$45 ;
+  reg [9:0] \$41 ;
+  wire [16:0] \$42 ;
+  wire [17:0] \$43 ;
+  wire [3:0] \$44 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
-  wire [6:0] \$48 ;
-  wire [6:0] \$49 ;
-  wire \$5 ;
-  wire \$50 ;
-  wire [3:0] \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire [6:0] \$54 ;
+  wire \$48 ;
+  reg [9:0] \$49 ;
+  wire [6:0] \$5 ;
+  wire [16:0] \$50 ;
+  wire \$51 ;
+  reg [9:0] \$52 ;
+  wire [16:0] \$53 ;
+  wire [17:0] \$54 ;
   wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire [3:0] \$58 ;
-  wire \$59 ;
-  wire [6:0] \$6 ;
-  wire \$60 ;
-  wire [6:0] \$61 ;
-  wire \$62 ;
+  reg [9:0] \$56 ;
+  wire [16:0] \$57 ;
+  wire \$58 ;
+  reg [9:0] \$59 ;
+  wire [8:0] \$6 ;
+  wire [16:0] \$60 ;
+  wire [17:0] \$61 ;
+  wire [3:0] \$62 ;
   wire \$63 ;
-  wire [16:0] \$64 ;
+  wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire [16:0] \$67 ;
+  reg [9:0] \$67 ;
   wire [16:0] \$68 ;
   wire \$69 ;
-  wire [6:0] \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
+  wire [9:0] \$7 ;
+  reg [9:0] \$70 ;
+  wire [16:0] \$71 ;
+  wire [17:0] \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire [3:0] \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire [6:0] \$79 ;
-  wire \$8 ;
-  wire \$80 ;
+  reg [9:0] \$74 ;
+  wire [16:0] \$75 ;
+  wire \$76 ;
+  reg [9:0] \$77 ;
+  wire [16:0] \$78 ;
+  wire [17:0] \$79 ;
+  wire [8:0] \$8 ;
+  wire [3:0] \$80 ;
   wire \$81 ;
-  wire [2:0] \$82 ;
-  wire [3:0] \$83 ;
-  reg [21:0] \$84 ;
-  wire [21:0] \$85 ;
-  wire [2:0] \$86 ;
-  wire [3:0] \$87 ;
-  reg [21:0] \$88 ;
-  wire [21:0] \$89 ;
-  wire \$9 ;
-  wire \$90 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  reg [9:0] \$85 ;
+  wire [16:0] \$86 ;
+  wire \$87 ;
+  reg [9:0] \$88 ;
+  wire [16:0] \$89 ;
+  wire [9:0] \$9 ;
+  wire [17:0] \$90 ;
   wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
+  reg [9:0] \$92 ;
+  wire [16:0] \$93 ;
   wire \$94 ;
-  wire \$95 ;
-  wire [3:0] \$96 ;
-  wire \$97 ;
-  wire \$98 ;
+  reg [9:0] \$95 ;
+  wire [16:0] \$96 ;
+  wire [17:0] \$97 ;
+  wire [3:0] \$98 ;
   wire \$99 ;
-  reg \$signal  = 1'h0;
-  reg \$signal$26  = 1'h0;
-  reg \$signal$33  = 1'h0;
-  reg \$signal$34  = 1'h0;
   wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$77 ;
+  wire [5:0] \$signature__addr$33 ;
   wire [39:0] \$signature__data ;
-  wire [39:0] \$signature__data$79 ;
-  wire [19:0] \$signature__data$79[0] ;
-  wire [9:0] \$signature__data$79[0][0] ;
-  wire [9:0] \$signature__data$79[0][1] ;
-  wire [19:0] \$signature__data$79[1] ;
-  wire [9:0] \$signature__data$79[1][0] ;
-  wire [9:0] \$signature__data$79[1][1] ;
+  wire [39:0] \$signature__data$42 ;
+  wire [19:0] \$signature__data$42[0] ;
+  wire [9:0] \$signature__data$42[0][0] ;
+  wire [9:0] \$signature__data$42[0][1] ;
+  wire [19:0] \$signature__data$42[1] ;
+  wire [9:0] \$signature__data$42[1][0] ;
+  wire [9:0] \$signature__data$42[1][1] ;
   wire [19:0] \$signature__data[0] ;
   wire [9:0] \$signature__data[0][0] ;
   wire [9:0] \$signature__data[0][1] ;
@@ -422,15 +328,20 @@ module lut_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire [9:0] \$signature__data[1][0] ;
   wire [9:0] \$signature__data[1][1] ;
   wire \$signature__en ;
-  wire \$signature__en$78 ;
-  reg [21:0] acc_r0_c0 = 22'h000000;
-  reg [21:0] acc_r0_c1 = 22'h000000;
-  reg [21:0] acc_r1_c0 = 22'h000000;
-  reg [21:0] acc_r1_c1 = 22'h000000;
-  reg [21:0] acc_r2_c0 = 22'h000000;
-  reg [21:0] acc_r2_c1 = 22'h000000;
-  reg [21:0] acc_r3_c0 = 22'h000000;
-  reg [21:0] acc_r3_c1 = 22'h000000;
+  wire \$signature__en$35 ;
+  reg [175:0] acc = 176'h00000000000000000000000000000000000000000000;
+  wire [43:0] \acc[0] ;
+  wire [21:0] \acc[0][0] ;
+  wire [21:0] \acc[0][1] ;
+  wire [43:0] \acc[1] ;
+  wire [21:0] \acc[1][0] ;
+  wire [21:0] \acc[1][1] ;
+  wire [43:0] \acc[2] ;
+  wire [21:0] \acc[2][0] ;
+  wire [21:0] \acc[2][1] ;
+  wire [43:0] \acc[3] ;
+  wire [21:0] \acc[3][0] ;
+  wire [21:0] \acc[3][1] ;
   input [31:0] act__payload;
   wire [31:0] act__payload;
   wire [15:0] \act__payload[0] ;
@@ -443,6 +354,7 @@ module lut_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire act__ready;
   input act__valid;
   wire act__valid;
+  wire advance;
   reg [15:0] batch = 16'h0000;
   wire busy;
   wire can_compute;
@@ -471,21 +383,32 @@ module lut_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   input clk;
   wire clk;
   wire compute_done;
-  reg [13:0] contrib_r0_c0 = 14'h0000;
-  reg [13:0] contrib_r0_c1 = 14'h0000;
-  reg [13:0] contrib_r1_c0 = 14'h0000;
-  reg [13:0] contrib_r1_c1 = 14'h0000;
-  reg [13:0] contrib_r2_c0 = 14'h0000;
-  reg [13:0] contrib_r2_c1 = 14'h0000;
-  reg [13:0] contrib_r3_c0 = 14'h0000;
-  reg [13:0] contrib_r3_c1 = 14'h0000;
-  reg [21:0] corr_h0_c0 = 22'h000000;
-  reg [21:0] corr_h0_c1 = 22'h000000;
-  reg [21:0] corr_h1_c0 = 22'h000000;
-  reg [21:0] corr_h1_c1 = 22'h000000;
+  wire configure;
+  wire [111:0] contributions;
+  wire [27:0] \contributions[0] ;
+  wire [13:0] \contributions[0][0] ;
+  wire [13:0] \contributions[0][1] ;
+  wire [27:0] \contributions[1] ;
+  wire [13:0] \contributions[1][0] ;
+  wire [13:0] \contributions[1][1] ;
+  wire [27:0] \contributions[2] ;
+  wire [13:0] \contributions[2][0] ;
+  wire [13:0] \contributions[2][1] ;
+  wire [27:0] \contributions[3] ;
+  wire [13:0] \contributions[3][0] ;
+  wire [13:0] \contributions[3][1] ;
+  reg [43:0] corr_h0 = 44'h00000000000;
+  wire [21:0] \corr_h0[0] ;
+  wire [21:0] \corr_h0[1] ;
+  reg [43:0] corr_h1 = 44'h00000000000;
+  wire [21:0] \corr_h1[0] ;
+  wire [21:0] \corr_h1[1] ;
   reg [5:0] group = 6'h00;
   output idle;
   wire idle;
+  wire in_flight;
+  wire issue;
+  wire load;
   wire load_done;
   reg [2:0] plane = 3'h0;
   output [175:0] result__payload;
@@ -509,26 +432,54 @@ module lut_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire rsel;
   input rst;
   wire rst;
-  reg [21:0] s1_init_c0 = 22'h000000;
-  reg [21:0] s1_init_c1 = 22'h000000;
+  reg s1_first = 1'h0;
   reg s1_last = 1'h0;
   reg [2:0] s1_plane = 3'h0;
+  reg [43:0] s1_start = 44'h00000000000;
+  wire [21:0] \s1_start[0] ;
+  wire [21:0] \s1_start[1] ;
+  reg s1_valid = 1'h0;
   reg [7:0] s1_w = 8'h00;
   wire [1:0] \s1_w[0] ;
   wire [1:0] \s1_w[1] ;
   wire [1:0] \s1_w[2] ;
   wire [1:0] \s1_w[3] ;
-  reg [21:0] s2_init_c0 = 22'h000000;
-  reg [21:0] s2_init_c1 = 22'h000000;
+  reg [111:0] s2_contributions = 112'h0000000000000000000000000000;
+  wire [27:0] \s2_contributions[0] ;
+  wire [13:0] \s2_contributions[0][0] ;
+  wire [13:0] \s2_contributions[0][1] ;
+  wire [27:0] \s2_contributions[1] ;
+  wire [13:0] \s2_contributions[1][0] ;
+  wire [13:0] \s2_contributions[1][1] ;
+  wire [27:0] \s2_contributions[2] ;
+  wire [13:0] \s2_contributions[2][0] ;
+  wire [13:0] \s2_contributions[2][1] ;
+  wire [27:0] \s2_contributions[3] ;
+  wire [13:0] \s2_contributions[3][0] ;
+  wire [13:0] \s2_contributions[3][1] ;
+  reg s2_first = 1'h0;
   reg s2_last = 1'h0;
-  wire [21:0] total_r0_c0;
-  wire [21:0] total_r0_c1;
-  wire [21:0] total_r1_c0;
-  wire [21:0] total_r1_c1;
-  wire [21:0] total_r2_c0;
-  wire [21:0] total_r2_c1;
-  wire [21:0] total_r3_c0;
-  wire [21:0] total_r3_c1;
+  reg [43:0] s2_start = 44'h00000000000;
+  wire [21:0] \s2_start[0] ;
+  wire [21:0] \s2_start[1] ;
+  reg s2_valid = 1'h0;
+  wire stall;
+  wire [43:0] start;
+  wire [21:0] \start[0] ;
+  wire [21:0] \start[1] ;
+  wire [175:0] total;
+  wire [43:0] \total[0] ;
+  wire [21:0] \total[0][0] ;
+  wire [21:0] \total[0][1] ;
+  wire [43:0] \total[1] ;
+  wire [21:0] \total[1][0] ;
+  wire [21:0] \total[1][1] ;
+  wire [43:0] \total[2] ;
+  wire [21:0] \total[2][0] ;
+  wire [21:0] \total[2][1] ;
+  wire [43:0] \total[3] ;
+  wire [21:0] \total[3][0] ;
+  wire [21:0] \total[3][1] ;
   input [7:0] w__payload;
   wire [7:0] w__payload;
   wire [1:0] \w__payload[0] ;
@@ -539,14 +490,6 @@ module lut_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire w__ready;
   input w__valid;
   wire w__valid;
-  wire [13:0] weighed_r0_c0;
-  wire [13:0] weighed_r0_c1;
-  wire [13:0] weighed_r1_c0;
-  wire [13:0] weighed_r1_c1;
-  wire [13:0] weighed_r2_c0;
-  wire [13:0] weighed_r2_c1;
-  wire [13:0] weighed_r3_c0;
-  wire [13:0] weighed_r3_c1;
   reg [5:0] wgroup = 6'h00;
   wire wsel;
   reg [39:0] tables [63:0];
@@ -617,420 +560,303 @@ module lut_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
     tables[63] = 40'h0000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en )
-      tables[\$247 [5:0]] <= \$signature__data ;
+    if (load)
+      tables[\$5 [5:0]] <= \$signature__data ;
   end
   reg [39:0] _0_;
   always @(posedge clk) begin
-    if (\$signature__en$78 ) begin
-      _0_ <= tables[\$270 [5:0]];
+    if (advance) begin
+      _0_ <= tables[\$24 [5:0]];
     end
   end
-  assign \$signature__data$79  = _0_;
-  assign \$1  = act__valid & act__ready;
-  assign \$3  = cfg[12:7] - 1'h1;
-  assign \$4  = wgroup == \$3 ;
-  assign \$6  = wgroup + 1'h1;
-  assign \$7  = \$5  ? 7'h00 : \$6 ;
-  assign \$8  = act__valid & act__ready;
-  assign \$9  = ! wgroup;
-  assign \$10  = wsel * 2'h2;
-  assign \$11  = \$10  + 1'h0;
-  assign \$13  = \$9  ? 22'h000000 : \$12 ;
-  assign \$14  = - $signed(act__payload[23:16]);
-  assign \$15  = $signed(\$14 ) - $signed(act__payload[7:0]);
-  assign \$16  = $signed(\$13 ) + $signed(\$15 );
-  assign \$17  = wsel * 2'h2;
-  assign \$18  = \$17  + 1'h0;
-  assign \$19  = act__valid & act__ready;
-  assign \$20  = ! wgroup;
-  assign \$21  = wsel * 2'h2;
-  assign \$22  = \$21  + 1'h1;
-  assign \$24  = \$20  ? 22'h000000 : \$23 ;
-  assign \$25  = - $signed(act__payload[31:24]);
-  assign \$26  = $signed(\$25 ) - $signed(act__payload[15:8]);
-  assign \$27  = $signed(\$24 ) + $signed(\$26 );
-  assign \$28  = wsel * 2'h2;
-  assign \$29  = \$28  + 1'h1;
-  assign \$30  = w__valid & w__ready;
-  assign \$32  = cfg[2:0] - 1'h1;
-  assign \$33  = plane == \$32 ;
-  assign \$35  = plane + 1'h1;
-  assign \$36  = \$34  ? 4'h0 : \$35 ;
-  assign \$37  = w__valid & w__ready;
-  assign \$38  = cfg[2:0] - 1'h1;
-  assign \$39  = plane == \$38 ;
-  assign \$41  = \$37  & \$40 ;
-  assign \$42  = cfg[2:0] - 1'h1;
-  assign \$43  = plane == \$42 ;
-  assign \$45  = cfg[12:7] - 1'h1;
-  assign \$46  = group == \$45 ;
-  assign \$47  = \$44  & \$46 ;
-  assign \$48  = group + 1'h1;
-  assign \$49  = \$47  ? 7'h00 : \$48 ;
-  assign \$50  = w__valid & w__ready;
-  assign \$51  = cfg[2:0] - 1'h1;
-  assign \$52  = plane == \$51 ;
-  assign \$54  = cfg[12:7] - 1'h1;
-  assign \$55  = group == \$54 ;
-  assign \$56  = \$53  & \$55 ;
-  assign \$57  = \$50  & \$56 ;
-  assign \$58  = cfg[2:0] - 1'h1;
-  assign \$59  = plane == \$58 ;
-  assign \$61  = cfg[12:7] - 1'h1;
-  assign \$62  = group == \$61 ;
-  assign \$63  = \$60  & \$62 ;
-  assign \$64  = cfg[28:13] - 1'h1;
-  assign \$65  = batch == \$64 ;
-  assign \$66  = \$63  & \$65 ;
-  assign \$67  = batch + 1'h1;
-  assign \$68  = \$66  ? 17'h00000 : \$67 ;
-  assign \$69  = ~ result__ready;
-  assign \$70  = result__valid & \$69 ;
-  assign \$71  = ~ \$70 ;
-  assign \$72  = w__valid & w__ready;
-  assign \$73  = ! plane;
-  assign \$74  = ! group;
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = cfg[2:0] - 1'h1;
-  assign \$77  = plane == \$76 ;
-  assign \$79  = cfg[12:7] - 1'h1;
-  assign \$80  = group == \$79 ;
-  assign \$81  = \$78  & \$80 ;
-  assign \$82  = rsel * 2'h2;
-  assign \$83  = \$82  + 1'h0;
-  assign \$85  = cfg[5] ? \$84  : 22'h000000;
-  assign \$86  = rsel * 2'h2;
-  assign \$87  = \$86  + 1'h1;
-  assign \$89  = cfg[5] ? \$88  : 22'h000000;
-  assign \$90  = ~ result__ready;
-  assign \$91  = result__valid & \$90 ;
-  assign \$92  = ~ \$91 ;
-  assign \$93  = ~ result__ready;
-  assign \$94  = result__valid & \$93 ;
-  assign \$95  = ~ \$94 ;
-  assign \$96  = cfg[2:0] - 1'h1;
-  assign \$97  = s1_plane == \$96 ;
-  assign \$98  = cfg[4] & \$97 ;
-  assign \$99  = s1_w[1] ^ \$98 ;
-  assign \$100  = - $signed(\$278 [13:0]);
-  assign \$101  = \$99  ? \$100  : { \$278 [13], \$278 [13:0] };
-  assign \$102  = ~ result__ready;
-  assign \$103  = result__valid & \$102 ;
-  assign \$104  = ~ \$103 ;
-  assign \$105  = cfg[2:0] - 1'h1;
-  assign \$106  = s1_plane == \$105 ;
-  assign \$107  = cfg[4] & \$106 ;
-  assign \$108  = s1_w[1] ^ \$107 ;
-  assign \$109  = - $signed(\$284 [13:0]);
-  assign \$110  = \$108  ? \$109  : { \$284 [13], \$284 [13:0] };
-  assign \$111  = ~ result__ready;
-  assign \$112  = result__valid & \$111 ;
-  assign \$113  = ~ \$112 ;
-  assign \$114  = cfg[2:0] - 1'h1;
-  assign \$115  = s1_plane == \$114 ;
-  assign \$116  = cfg[4] & \$115 ;
-  assign \$117  = s1_w[3] ^ \$116 ;
-  assign \$118  = - $signed(\$290 [13:0]);
-  assign \$119  = \$117  ? \$118  : { \$290 [13], \$290 [13:0] };
-  assign \$120  = ~ result__ready;
-  assign \$121  = result__valid & \$120 ;
-  assign \$122  = ~ \$121 ;
-  assign \$123  = cfg[2:0] - 1'h1;
-  assign \$124  = s1_plane == \$123 ;
-  assign \$125  = cfg[4] & \$124 ;
-  assign \$126  = s1_w[3] ^ \$125 ;
-  assign \$127  = - $signed(\$296 [13:0]);
-  assign \$128  = \$126  ? \$127  : { \$296 [13], \$296 [13:0] };
-  assign \$129  = ~ result__ready;
-  assign \$130  = result__valid & \$129 ;
-  assign \$131  = ~ \$130 ;
-  assign \$132  = cfg[2:0] - 1'h1;
-  assign \$133  = s1_plane == \$132 ;
-  assign \$134  = cfg[4] & \$133 ;
-  assign \$135  = s1_w[5] ^ \$134 ;
-  assign \$136  = - $signed(\$302 [13:0]);
-  assign \$137  = \$135  ? \$136  : { \$302 [13], \$302 [13:0] };
-  assign \$138  = ~ result__ready;
-  assign \$139  = result__valid & \$138 ;
-  assign \$140  = ~ \$139 ;
-  assign \$141  = cfg[2:0] - 1'h1;
-  assign \$142  = s1_plane == \$141 ;
-  assign \$143  = cfg[4] & \$142 ;
-  assign \$144  = s1_w[5] ^ \$143 ;
-  assign \$145  = - $signed(\$308 [13:0]);
-  assign \$146  = \$144  ? \$145  : { \$308 [13], \$308 [13:0] };
-  assign \$147  = ~ result__ready;
-  assign \$148  = result__valid & \$147 ;
-  assign \$149  = ~ \$148 ;
-  assign \$150  = cfg[2:0] - 1'h1;
-  assign \$151  = s1_plane == \$150 ;
-  assign \$152  = cfg[4] & \$151 ;
-  assign \$153  = s1_w[7] ^ \$152 ;
-  assign \$154  = - $signed(\$314 [13:0]);
-  assign \$155  = \$153  ? \$154  : { \$314 [13], \$314 [13:0] };
-  assign \$156  = ~ result__ready;
-  assign \$157  = result__valid & \$156 ;
-  assign \$158  = ~ \$157 ;
-  assign \$159  = cfg[2:0] - 1'h1;
-  assign \$160  = s1_plane == \$159 ;
-  assign \$161  = cfg[4] & \$160 ;
-  assign \$162  = s1_w[7] ^ \$161 ;
-  assign \$163  = - $signed(\$320 [13:0]);
-  assign \$164  = \$162  ? \$163  : { \$320 [13], \$320 [13:0] };
-  assign \$165  = ~ result__ready;
-  assign \$166  = result__valid & \$165 ;
-  assign \$167  = ~ \$166 ;
-  assign \$168  = \$signal$33  & s2_last;
-  assign \$169  = ~ result__ready;
-  assign \$170  = result__valid & \$169 ;
-  assign \$171  = ~ \$170 ;
-  assign \$172  = \$171  & \$signal$33 ;
-  assign \$173  = ~ result__ready;
-  assign \$174  = result__valid & \$173 ;
-  assign \$175  = ~ \$174 ;
-  assign \$177  = cfg[6] ? \$176  : \$322 [21:0];
-  assign \$178  = ~ result__ready;
-  assign \$179  = result__valid & \$178 ;
-  assign \$180  = ~ \$179 ;
-  assign \$181  = \$180  & \$signal$33 ;
-  assign \$182  = ~ result__ready;
-  assign \$183  = result__valid & \$182 ;
-  assign \$184  = ~ \$183 ;
-  assign \$186  = cfg[6] ? \$185  : \$324 [21:0];
-  assign \$187  = ~ result__ready;
-  assign \$188  = result__valid & \$187 ;
-  assign \$189  = ~ \$188 ;
-  assign \$190  = \$189  & \$signal$33 ;
-  assign \$191  = ~ result__ready;
-  assign \$192  = result__valid & \$191 ;
-  assign \$193  = ~ \$192 ;
-  assign \$195  = cfg[6] ? \$194  : \$326 [21:0];
-  assign \$196  = ~ result__ready;
-  assign \$197  = result__valid & \$196 ;
-  assign \$198  = ~ \$197 ;
-  assign \$199  = \$198  & \$signal$33 ;
-  assign \$200  = ~ result__ready;
-  assign \$201  = result__valid & \$200 ;
-  assign \$202  = ~ \$201 ;
-  assign \$204  = cfg[6] ? \$203  : \$328 [21:0];
-  assign \$205  = ~ result__ready;
-  assign \$206  = result__valid & \$205 ;
-  assign \$207  = ~ \$206 ;
-  assign \$208  = \$207  & \$signal$33 ;
-  assign \$209  = ~ result__ready;
-  assign \$210  = result__valid & \$209 ;
-  assign \$211  = ~ \$210 ;
-  assign \$213  = cfg[6] ? \$212  : \$330 [21:0];
-  assign \$214  = ~ result__ready;
-  assign \$215  = result__valid & \$214 ;
-  assign \$216  = ~ \$215 ;
-  assign \$217  = \$216  & \$signal$33 ;
-  assign \$218  = ~ result__ready;
-  assign \$219  = result__valid & \$218 ;
-  assign \$220  = ~ \$219 ;
-  assign \$222  = cfg[6] ? \$221  : \$332 [21:0];
-  assign \$223  = ~ result__ready;
-  assign \$224  = result__valid & \$223 ;
-  assign \$225  = ~ \$224 ;
-  assign \$226  = \$225  & \$signal$33 ;
-  assign \$227  = ~ result__ready;
-  assign \$228  = result__valid & \$227 ;
-  assign \$229  = ~ \$228 ;
-  assign \$231  = cfg[6] ? \$230  : \$334 [21:0];
-  assign \$232  = ~ result__ready;
-  assign \$233  = result__valid & \$232 ;
-  assign \$234  = ~ \$233 ;
-  assign \$235  = \$234  & \$signal$33 ;
-  assign \$236  = ~ result__ready;
-  assign \$237  = result__valid & \$236 ;
-  assign \$238  = ~ \$237 ;
-  assign \$240  = cfg[6] ? \$239  : \$336 [21:0];
-  assign \$241  = cfg__valid & cfg__ready;
-  assign \$242  = act__valid & act__ready;
-  assign \$243  = cfg[12:7] - 1'h1;
-  assign \$244  = wgroup == \$243 ;
-  assign load_done = \$242  & \$245 ;
-  assign \$246  = wsel ? 6'h20 : 6'h00;
-  assign \$247  = \$246  + wgroup;
-  assign \$signature__en  = act__valid & act__ready;
-  assign \$248  = - $signed(act__payload[23:16]);
-  assign \$249  = $signed(\$248 ) - $signed(act__payload[7:0]);
-  assign \$250  = - $signed(act__payload[23:16]);
-  assign \$251  = $signed(\$250 ) + $signed(act__payload[7:0]);
-  assign \$252  = - $signed(act__payload[31:24]);
-  assign \$253  = $signed(\$252 ) - $signed(act__payload[15:8]);
-  assign \$254  = - $signed(act__payload[31:24]);
-  assign \$255  = $signed(\$254 ) + $signed(act__payload[15:8]);
-  assign \$256  = ~ result__ready;
-  assign \$257  = result__valid & \$256 ;
-  assign \$258  = ~ \$257 ;
-  assign w__ready = can_compute & \$258 ;
-  assign \$259  = w__valid & w__ready;
-  assign \$260  = cfg[2:0] - 1'h1;
-  assign \$261  = plane == \$260 ;
-  assign \$263  = cfg[12:7] - 1'h1;
-  assign \$264  = group == \$263 ;
-  assign \$265  = \$262  & \$264 ;
-  assign \$266  = cfg[28:13] - 1'h1;
-  assign \$267  = batch == \$266 ;
-  assign \$268  = \$265  & \$267 ;
-  assign compute_done = \$259  & \$268 ;
-  assign \$269  = rsel ? 6'h20 : 6'h00;
-  assign \$270  = \$269  + group;
-  assign \$271  = ~ result__ready;
-  assign \$272  = result__valid & \$271 ;
-  assign \$signature__en$78  = ~ \$272 ;
-  assign \$273  = s1_w[0] ^ s1_w[1];
-  assign \$275  = $signed(\$274 ) << s1_plane;
-  assign \$276  = s1_w[0] ^ s1_w[1];
-  assign \$278  = cfg[3] ? \$275  : { \$277 [9], \$277 [9], \$277 [9], \$277 [9], \$277 [9], \$277 [9], \$277 [9], \$277  };
-  assign \$279  = s1_w[0] ^ s1_w[1];
-  assign \$281  = $signed(\$280 ) << s1_plane;
-  assign \$282  = s1_w[0] ^ s1_w[1];
-  assign \$284  = cfg[3] ? \$281  : { \$283 [9], \$283 [9], \$283 [9], \$283 [9], \$283 [9], \$283 [9], \$283 [9], \$283  };
-  assign \$285  = s1_w[2] ^ s1_w[3];
-  assign \$287  = $signed(\$286 ) << s1_plane;
-  assign \$288  = s1_w[2] ^ s1_w[3];
-  assign \$290  = cfg[3] ? \$287  : { \$289 [9], \$289 [9], \$289 [9], \$289 [9], \$289 [9], \$289 [9], \$289 [9], \$289  };
-  assign \$291  = s1_w[2] ^ s1_w[3];
-  assign \$293  = $signed(\$292 ) << s1_plane;
-  assign \$294  = s1_w[2] ^ s1_w[3];
-  assign \$296  = cfg[3] ? \$293  : { \$295 [9], \$295 [9], \$295 [9], \$295 [9], \$295 [9], \$295 [9], \$295 [9], \$295  };
-  assign \$297  = s1_w[4] ^ s1_w[5];
-  assign \$299  = $signed(\$298 ) << s1_plane;
-  assign \$300  = s1_w[4] ^ s1_w[5];
-  assign \$302  = cfg[3] ? \$299  : { \$301 [9], \$301 [9], \$301 [9], \$301 [9], \$301 [9], \$301 [9], \$301 [9], \$301  };
-  assign \$303  = s1_w[4] ^ s1_w[5];
-  assign \$305  = $signed(\$304 ) << s1_plane;
-  assign \$306  = s1_w[4] ^ s1_w[5];
-  assign \$308  = cfg[3] ? \$305  : { \$307 [9], \$307 [9], \$307 [9], \$307 [9], \$307 [9], \$307 [9], \$307 [9], \$307  };
-  assign \$309  = s1_w[6] ^ s1_w[7];
-  assign \$311  = $signed(\$310 ) << s1_plane;
-  assign \$312  = s1_w[6] ^ s1_w[7];
-  assign \$314  = cfg[3] ? \$311  : { \$313 [9], \$313 [9], \$313 [9], \$313 [9], \$313 [9], \$313 [9], \$313 [9], \$313  };
-  assign \$315  = s1_w[6] ^ s1_w[7];
-  assign \$317  = $signed(\$316 ) << s1_plane;
-  assign \$318  = s1_w[6] ^ s1_w[7];
-  assign \$320  = cfg[3] ? \$317  : { \$319 [9], \$319 [9], \$319 [9], \$319 [9], \$319 [9], \$319 [9], \$319 [9], \$319  };
-  assign \$321  = \$signal$34  ? s2_init_c0 : acc_r0_c0;
-  assign \$322  = $signed(\$321 ) + $signed(contrib_r0_c0);
-  assign \$323  = \$signal$34  ? s2_init_c1 : acc_r0_c1;
-  assign \$324  = $signed(\$323 ) + $signed(contrib_r0_c1);
-  assign \$325  = \$signal$34  ? s2_init_c0 : acc_r1_c0;
-  assign \$326  = $signed(\$325 ) + $signed(contrib_r1_c0);
-  assign \$327  = \$signal$34  ? s2_init_c1 : acc_r1_c1;
-  assign \$328  = $signed(\$327 ) + $signed(contrib_r1_c1);
-  assign \$329  = \$signal$34  ? s2_init_c0 : acc_r2_c0;
-  assign \$330  = $signed(\$329 ) + $signed(contrib_r2_c0);
-  assign \$331  = \$signal$34  ? s2_init_c1 : acc_r2_c1;
-  assign \$332  = $signed(\$331 ) + $signed(contrib_r2_c1);
-  assign \$333  = \$signal$34  ? s2_init_c0 : acc_r3_c0;
-  assign \$334  = $signed(\$333 ) + $signed(contrib_r3_c0);
-  assign \$335  = \$signal$34  ? s2_init_c1 : acc_r3_c1;
-  assign \$336  = $signed(\$335 ) + $signed(contrib_r3_c1);
-  assign \$337  = | wgroup;
-  assign \$338  = busy | \$337 ;
-  assign \$339  = | plane;
-  assign \$340  = \$338  | \$339 ;
-  assign \$341  = | group;
-  assign \$342  = \$340  | \$341 ;
-  assign \$343  = | batch;
-  assign \$344  = \$342  | \$343 ;
-  assign \$345  = \$344  | \$signal ;
-  assign \$346  = \$345  | \$signal$33 ;
-  assign \$347  = \$346  | result__valid;
-  assign idle = ~ \$347 ;
-  assign \$348  = | wgroup;
-  assign \$349  = busy | \$348 ;
-  assign \$350  = | plane;
-  assign \$351  = \$349  | \$350 ;
-  assign \$352  = | group;
-  assign \$353  = \$351  | \$352 ;
-  assign \$354  = | batch;
-  assign \$355  = \$353  | \$354 ;
-  assign \$356  = \$355  | \$signal ;
-  assign \$357  = \$356  | \$signal$33 ;
-  assign \$358  = \$357  | result__valid;
-  assign cfg__ready = ~ \$358 ;
+  assign \$signature__data$42  = _0_;
+  assign configure = cfg__valid & cfg__ready;
+  assign advance = ~ stall;
+  assign load = act__valid & act__ready;
+  assign \$1  = cfg[12:7] - 1'h1;
+  assign \$2  = wgroup == \$1 ;
+  assign load_done = load & \$3 ;
+  assign \$4  = wsel ? 6'h20 : 6'h00;
+  assign \$5  = \$4  + wgroup;
+  assign \$6  = - $signed(act__payload[23:16]);
+  assign \$7  = $signed(\$6 ) - $signed(act__payload[7:0]);
+  assign \$8  = - $signed(act__payload[23:16]);
+  assign \$9  = $signed(\$8 ) + $signed(act__payload[7:0]);
+  assign \$10  = - $signed(act__payload[31:24]);
+  assign \$11  = $signed(\$10 ) - $signed(act__payload[15:8]);
+  assign \$12  = - $signed(act__payload[31:24]);
+  assign \$13  = $signed(\$12 ) + $signed(act__payload[15:8]);
+  assign w__ready = can_compute & advance;
+  assign issue = w__valid & w__ready;
+  assign \$14  = cfg[2:0] - 1'h1;
+  assign \$15  = plane == \$14 ;
+  assign \$17  = cfg[12:7] - 1'h1;
+  assign \$18  = group == \$17 ;
+  assign \$19  = \$16  & \$18 ;
+  assign \$20  = cfg[28:13] - 1'h1;
+  assign \$21  = batch == \$20 ;
+  assign \$22  = \$19  & \$21 ;
+  assign compute_done = issue & \$22 ;
+  assign \$23  = rsel ? 6'h20 : 6'h00;
+  assign \$24  = \$23  + group;
+  assign \$25  = rsel ? corr_h1 : corr_h0;
+  assign start = cfg[5] ? \$25  : 44'h00000000000;
+  assign \$26  = cfg[2:0] - 1'h1;
+  assign \$27  = s1_plane == \$26 ;
+  assign \$28  = cfg[4] & \$27 ;
+  assign \$29  = s1_w[1] ^ \$28 ;
+  assign \$30  = s1_w[0] ^ s1_w[1];
+  assign \$32  = $signed(\$31 ) << s1_plane;
+  assign \$33  = s1_w[0] ^ s1_w[1];
+  assign \$35  = cfg[3] ? \$32  : { \$34 [9], \$34 [9], \$34 [9], \$34 [9], \$34 [9], \$34 [9], \$34 [9], \$34  };
+  assign \$36  = - $signed(\$35 );
+  assign \$37  = s1_w[0] ^ s1_w[1];
+  assign \$39  = $signed(\$38 ) << s1_plane;
+  assign \$40  = s1_w[0] ^ s1_w[1];
+  assign \$42  = cfg[3] ? \$39  : { \$41 [9], \$41 [9], \$41 [9], \$41 [9], \$41 [9], \$41 [9], \$41 [9], \$41  };
+  assign \$43  = \$29  ? \$36  : { \$42 [16], \$42  };
+  assign \$44  = cfg[2:0] - 1'h1;
+  assign \$45  = s1_plane == \$44 ;
+  assign \$46  = cfg[4] & \$45 ;
+  assign \$47  = s1_w[1] ^ \$46 ;
+  assign \$48  = s1_w[0] ^ s1_w[1];
+  assign \$50  = $signed(\$49 ) << s1_plane;
+  assign \$51  = s1_w[0] ^ s1_w[1];
+  assign \$53  = cfg[3] ? \$50  : { \$52 [9], \$52 [9], \$52 [9], \$52 [9], \$52 [9], \$52 [9], \$52 [9], \$52  };
+  assign \$54  = - $signed(\$53 );
+  assign \$55  = s1_w[0] ^ s1_w[1];
+  assign \$57  = $signed(\$56 ) << s1_plane;
+  assign \$58  = s1_w[0] ^ s1_w[1];
+  assign \$60  = cfg[3] ? \$57  : { \$59 [9], \$59 [9], \$59 [9], \$59 [9], \$59 [9], \$59 [9], \$59 [9], \$59  };
+  assign \$61  = \$47  ? \$54  : { \$60 [16], \$60  };
+  assign \$62  = cfg[2:0] - 1'h1;
+  assign \$63  = s1_plane == \$62 ;
+  assign \$64  = cfg[4] & \$63 ;
+  assign \$65  = s1_w[3] ^ \$64 ;
+  assign \$66  = s1_w[2] ^ s1_w[3];
+  assign \$68  = $signed(\$67 ) << s1_plane;
+  assign \$69  = s1_w[2] ^ s1_w[3];
+  assign \$71  = cfg[3] ? \$68  : { \$70 [9], \$70 [9], \$70 [9], \$70 [9], \$70 [9], \$70 [9], \$70 [9], \$70  };
+  assign \$72  = - $signed(\$71 );
+  assign \$73  = s1_w[2] ^ s1_w[3];
+  assign \$75  = $signed(\$74 ) << s1_plane;
+  assign \$76  = s1_w[2] ^ s1_w[3];
+  assign \$78  = cfg[3] ? \$75  : { \$77 [9], \$77 [9], \$77 [9], \$77 [9], \$77 [9], \$77 [9], \$77 [9], \$77  };
+  assign \$79  = \$65  ? \$72  : { \$78 [16], \$78  };
+  assign \$80  = cfg[2:0] - 1'h1;
+  assign \$81  = s1_plane == \$80 ;
+  assign \$82  = cfg[4] & \$81 ;
+  assign \$83  = s1_w[3] ^ \$82 ;
+  assign \$84  = s1_w[2] ^ s1_w[3];
+  assign \$86  = $signed(\$85 ) << s1_plane;
+  assign \$87  = s1_w[2] ^ s1_w[3];
+  assign \$89  = cfg[3] ? \$86  : { \$88 [9], \$88 [9], \$88 [9], \$88 [9], \$88 [9], \$88 [9], \$88 [9], \$88  };
+  assign \$90  = - $signed(\$89 );
+  assign \$91  = s1_w[2] ^ s1_w[3];
+  assign \$93  = $signed(\$92 ) << s1_plane;
+  assign \$94  = s1_w[2] ^ s1_w[3];
+  assign \$96  = cfg[3] ? \$93  : { \$95 [9], \$95 [9], \$95 [9], \$95 [9], \$95 [9], \$95 [9], \$95 [9], \$95  };
+  assign \$97  = \$83  ? \$90  : { \$96 [16], \$96  };
+  assign \$98  = cfg[2:0] - 1'h1;
+  assign \$99  = s1_plane == \$98 ;
+  assign \$100  = cfg[4] & \$99 ;
+  assign \$101  = s1_w[5] ^ \$100 ;
+  assign \$102  = s1_w[4] ^ s1_w[5];
+  assign \$104  = $signed(\$103 ) << s1_plane;
+  assign \$105  = s1_w[4] ^ s1_w[5];
+  assign \$107  = cfg[3] ? \$104  : { \$106 [9], \$106 [9], \$106 [9], \$106 [9], \$106 [9], \$106 [9], \$106 [9], \$106  };
+  assign \$108  = - $signed(\$107 );
+  assign \$109  = s1_w[4] ^ s1_w[5];
+  assign \$111  = $signed(\$110 ) << s1_plane;
+  assign \$112  = s1_w[4] ^ s1_w[5];
+  assign \$114  = cfg[3] ? \$111  : { \$113 [9], \$113 [9], \$113 [9], \$113 [9], \$113 [9], \$113 [9], \$113 [9], \$113  };
+  assign \$115  = \$101  ? \$108  : { \$114 [16], \$114  };
+  assign \$116  = cfg[2:0] - 1'h1;
+  assign \$117  = s1_plane == \$116 ;
+  assign \$118  = cfg[4] & \$117 ;
+  assign \$119  = s1_w[5] ^ \$118 ;
+  assign \$120  = s1_w[4] ^ s1_w[5];
+  assign \$122  = $signed(\$121 ) << s1_plane;
+  assign \$123  = s1_w[4] ^ s1_w[5];
+  assign \$125  = cfg[3] ? \$122  : { \$124 [9], \$124 [9], \$124 [9], \$124 [9], \$124 [9], \$124 [9], \$124 [9], \$124  };
+  assign \$126  = - $signed(\$125 );
+  assign \$127  = s1_w[4] ^ s1_w[5];
+  assign \$129  = $signed(\$128 ) << s1_plane;
+  assign \$130  = s1_w[4] ^ s1_w[5];
+  assign \$132  = cfg[3] ? \$129  : { \$131 [9], \$131 [9], \$131 [9], \$131 [9], \$131 [9], \$131 [9], \$131 [9], \$131  };
+  assign \$133  = \$119  ? \$126  : { \$132 [16], \$132  };
+  assign \$134  = cfg[2:0] - 1'h1;
+  assign \$135  = s1_plane == \$134 ;
+  assign \$136  = cfg[4] & \$135 ;
+  assign \$137  = s1_w[7] ^ \$136 ;
+  assign \$138  = s1_w[6] ^ s1_w[7];
+  assign \$140  = $signed(\$139 ) << s1_plane;
+  assign \$141  = s1_w[6] ^ s1_w[7];
+  assign \$143  = cfg[3] ? \$140  : { \$142 [9], \$142 [9], \$142 [9], \$142 [9], \$142 [9], \$142 [9], \$142 [9], \$142  };
+  assign \$144  = - $signed(\$143 );
+  assign \$145  = s1_w[6] ^ s1_w[7];
+  assign \$147  = $signed(\$146 ) << s1_plane;
+  assign \$148  = s1_w[6] ^ s1_w[7];
+  assign \$150  = cfg[3] ? \$147  : { \$149 [9], \$149 [9], \$149 [9], \$149 [9], \$149 [9], \$149 [9], \$149 [9], \$149  };
+  assign \$151  = \$137  ? \$144  : { \$150 [16], \$150  };
+  assign \$152  = cfg[2:0] - 1'h1;
+  assign \$153  = s1_plane == \$152 ;
+  assign \$154  = cfg[4] & \$153 ;
+  assign \$155  = s1_w[7] ^ \$154 ;
+  assign \$156  = s1_w[6] ^ s1_w[7];
+  assign \$158  = $signed(\$157 ) << s1_plane;
+  assign \$159  = s1_w[6] ^ s1_w[7];
+  assign \$161  = cfg[3] ? \$158  : { \$160 [9], \$160 [9], \$160 [9], \$160 [9], \$160 [9], \$160 [9], \$160 [9], \$160  };
+  assign \$162  = - $signed(\$161 );
+  assign \$163  = s1_w[6] ^ s1_w[7];
+  assign \$165  = $signed(\$164 ) << s1_plane;
+  assign \$166  = s1_w[6] ^ s1_w[7];
+  assign \$168  = cfg[3] ? \$165  : { \$167 [9], \$167 [9], \$167 [9], \$167 [9], \$167 [9], \$167 [9], \$167 [9], \$167  };
+  assign \$169  = \$155  ? \$162  : { \$168 [16], \$168  };
+  assign \$170  = s2_first ? s2_start[21:0] : acc[21:0];
+  assign \$171  = $signed(\$170 ) + $signed(s2_contributions[13:0]);
+  assign \$172  = s2_first ? s2_start[43:22] : acc[43:22];
+  assign \$173  = $signed(\$172 ) + $signed(s2_contributions[27:14]);
+  assign \$174  = s2_first ? s2_start[21:0] : acc[65:44];
+  assign \$175  = $signed(\$174 ) + $signed(s2_contributions[41:28]);
+  assign \$176  = s2_first ? s2_start[43:22] : acc[87:66];
+  assign \$177  = $signed(\$176 ) + $signed(s2_contributions[55:42]);
+  assign \$178  = s2_first ? s2_start[21:0] : acc[109:88];
+  assign \$179  = $signed(\$178 ) + $signed(s2_contributions[69:56]);
+  assign \$180  = s2_first ? s2_start[43:22] : acc[131:110];
+  assign \$181  = $signed(\$180 ) + $signed(s2_contributions[83:70]);
+  assign \$182  = s2_first ? s2_start[21:0] : acc[153:132];
+  assign \$183  = $signed(\$182 ) + $signed(s2_contributions[97:84]);
+  assign \$184  = s2_first ? s2_start[43:22] : acc[175:154];
+  assign \$185  = $signed(\$184 ) + $signed(s2_contributions[111:98]);
+  assign \$186  = ~ result__ready;
+  assign stall = result__valid & \$186 ;
+  assign \$187  = | wgroup;
+  assign \$188  = | plane;
+  assign \$189  = | group;
+  assign \$190  = | batch;
+  assign in_flight = | { result__valid, s2_valid, s1_valid, \$190 , \$189 , \$188 , \$187 , busy };
+  assign idle = ~ in_flight;
+  assign cfg__ready = ~ in_flight;
+  assign \$192  = cfg[12:7] - 1'h1;
+  assign \$193  = wgroup == \$192 ;
+  assign \$195  = wgroup + 1'h1;
+  assign \$196  = \$194  ? 7'h00 : \$195 ;
+  assign \$197  = ! wsel;
+  assign \$198  = load & \$197 ;
+  assign \$199  = ! wgroup;
+  assign \$200  = \$199  ? 22'h000000 : corr_h0[21:0];
+  assign \$201  = - $signed(act__payload[23:16]);
+  assign \$202  = $signed(\$201 ) - $signed(act__payload[7:0]);
+  assign \$203  = $signed(\$200 ) + $signed(\$202 );
+  assign \$205  = load & \$204 ;
+  assign \$206  = ! wgroup;
+  assign \$207  = \$206  ? 22'h000000 : corr_h1[21:0];
+  assign \$208  = - $signed(act__payload[23:16]);
+  assign \$209  = $signed(\$208 ) - $signed(act__payload[7:0]);
+  assign \$210  = $signed(\$207 ) + $signed(\$209 );
+  assign \$211  = ! wsel;
+  assign \$212  = load & \$211 ;
+  assign \$213  = ! wgroup;
+  assign \$214  = \$213  ? 22'h000000 : corr_h0[43:22];
+  assign \$215  = - $signed(act__payload[31:24]);
+  assign \$216  = $signed(\$215 ) - $signed(act__payload[15:8]);
+  assign \$217  = $signed(\$214 ) + $signed(\$216 );
+  assign \$219  = load & \$218 ;
+  assign \$220  = ! wgroup;
+  assign \$221  = \$220  ? 22'h000000 : corr_h1[43:22];
+  assign \$222  = - $signed(act__payload[31:24]);
+  assign \$223  = $signed(\$222 ) - $signed(act__payload[15:8]);
+  assign \$224  = $signed(\$221 ) + $signed(\$223 );
+  assign \$226  = cfg[2:0] - 1'h1;
+  assign \$227  = plane == \$226 ;
+  assign \$229  = plane + 1'h1;
+  assign \$230  = \$228  ? 4'h0 : \$229 ;
+  assign \$231  = cfg[2:0] - 1'h1;
+  assign \$232  = plane == \$231 ;
+  assign \$234  = issue & \$233 ;
+  assign \$235  = cfg[2:0] - 1'h1;
+  assign \$236  = plane == \$235 ;
+  assign \$238  = cfg[12:7] - 1'h1;
+  assign \$239  = group == \$238 ;
+  assign \$240  = \$237  & \$239 ;
+  assign \$241  = group + 1'h1;
+  assign \$242  = \$240  ? 7'h00 : \$241 ;
+  assign \$243  = cfg[2:0] - 1'h1;
+  assign \$244  = plane == \$243 ;
+  assign \$246  = cfg[12:7] - 1'h1;
+  assign \$247  = group == \$246 ;
+  assign \$248  = \$245  & \$247 ;
+  assign \$249  = issue & \$248 ;
+  assign \$250  = cfg[2:0] - 1'h1;
+  assign \$251  = plane == \$250 ;
+  assign \$253  = cfg[12:7] - 1'h1;
+  assign \$254  = group == \$253 ;
+  assign \$255  = \$252  & \$254 ;
+  assign \$256  = cfg[28:13] - 1'h1;
+  assign \$257  = batch == \$256 ;
+  assign \$258  = \$255  & \$257 ;
+  assign \$259  = batch + 1'h1;
+  assign \$260  = \$258  ? 17'h00000 : \$259 ;
+  assign \$261  = ! plane;
+  assign \$262  = ! group;
+  assign \$263  = \$261  & \$262 ;
+  assign \$264  = cfg[2:0] - 1'h1;
+  assign \$265  = plane == \$264 ;
+  assign \$267  = cfg[12:7] - 1'h1;
+  assign \$268  = group == \$267 ;
+  assign \$269  = \$266  & \$268 ;
+  assign \$270  = s2_valid & s2_last;
+  assign \$272  = cfg[6] ? \$271  : total[21:0];
+  assign \$274  = cfg[6] ? \$273  : total[43:22];
+  assign \$276  = cfg[6] ? \$275  : total[65:44];
+  assign \$278  = cfg[6] ? \$277  : total[87:66];
+  assign \$280  = cfg[6] ? \$279  : total[109:88];
+  assign \$282  = cfg[6] ? \$281  : total[131:110];
+  assign \$284  = cfg[6] ? \$283  : total[153:132];
+  assign \$286  = cfg[6] ? \$285  : total[175:154];
   always @(posedge clk)
-    wgroup <= \$359 ;
+    wgroup <= \$287 ;
   always @(posedge clk)
-    corr_h0_c0 <= \$360 ;
+    corr_h0 <= \$288 ;
   always @(posedge clk)
-    corr_h0_c1 <= \$361 ;
+    corr_h1 <= \$289 ;
   always @(posedge clk)
-    corr_h1_c0 <= \$362 ;
+    plane <= \$290 ;
   always @(posedge clk)
-    corr_h1_c1 <= \$363 ;
+    group <= \$291 ;
   always @(posedge clk)
-    plane <= \$364 ;
+    batch <= \$292 ;
   always @(posedge clk)
-    group <= \$365 ;
+    s1_valid <= \$293 ;
   always @(posedge clk)
-    batch <= \$366 ;
+    s1_first <= \$294 ;
   always @(posedge clk)
-    \$signal  <= \$367 ;
+    s1_last <= \$295 ;
   always @(posedge clk)
-    \$signal$26  <= \$368 ;
+    s1_w <= \$296 ;
   always @(posedge clk)
-    s1_last <= \$369 ;
+    s1_plane <= \$297 ;
   always @(posedge clk)
-    s1_w <= \$370 ;
+    s1_start <= \$298 ;
   always @(posedge clk)
-    s1_plane <= \$371 ;
+    s2_valid <= \$299 ;
   always @(posedge clk)
-    s1_init_c0 <= \$372 ;
+    s2_first <= \$300 ;
   always @(posedge clk)
-    s1_init_c1 <= \$373 ;
+    s2_last <= \$301 ;
   always @(posedge clk)
-    \$signal$33  <= \$374 ;
+    s2_start <= \$302 ;
   always @(posedge clk)
-    \$signal$34  <= \$375 ;
+    s2_contributions <= \$303 ;
   always @(posedge clk)
-    s2_last <= \$376 ;
+    acc <= \$304 ;
   always @(posedge clk)
-    s2_init_c0 <= \$377 ;
+    result__valid <= \$305 ;
   always @(posedge clk)
-    s2_init_c1 <= \$378 ;
+    result__payload <= \$306 ;
   always @(posedge clk)
-    contrib_r0_c0 <= \$379 ;
-  always @(posedge clk)
-    contrib_r0_c1 <= \$380 ;
-  always @(posedge clk)
-    contrib_r1_c0 <= \$381 ;
-  always @(posedge clk)
-    contrib_r1_c1 <= \$382 ;
-  always @(posedge clk)
-    contrib_r2_c0 <= \$383 ;
-  always @(posedge clk)
-    contrib_r2_c1 <= \$384 ;
-  always @(posedge clk)
-    contrib_r3_c0 <= \$385 ;
-  always @(posedge clk)
-    contrib_r3_c1 <= \$386 ;
-  always @(posedge clk)
-    result__valid <= \$387 ;
-  always @(posedge clk)
-    acc_r0_c0 <= \$388 ;
-  always @(posedge clk)
-    result__payload <= \$389 ;
-  always @(posedge clk)
-    acc_r0_c1 <= \$390 ;
-  always @(posedge clk)
-    acc_r1_c0 <= \$391 ;
-  always @(posedge clk)
-    acc_r1_c1 <= \$392 ;
-  always @(posedge clk)
-    acc_r2_c0 <= \$393 ;
-  always @(posedge clk)
-    acc_r2_c1 <= \$394 ;
-  always @(posedge clk)
-    acc_r3_c0 <= \$395 ;
-  always @(posedge clk)
-    acc_r3_c1 <= \$396 ;
-  always @(posedge clk)
-    cfg <= \$397 ;
+    cfg <= \$307 ;
   \lut_small.halves  halves (
     .busy(busy),
     .can_compute(can_compute),
@@ -1044,710 +870,554 @@ module lut_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12  = 22'h000000;
-    casez (\$11 )
-      4'h0:
-          \$12  = corr_h0_c0;
-      4'h1:
-          \$12  = corr_h0_c1;
-      4'h2:
-          \$12  = corr_h1_c0;
-      4'h3:
-          \$12  = corr_h1_c1;
+    (* full_case = 32'd1 *)
+    casez (\$30 )
+      1'h0:
+          \$31  = \$signature__data$42 [9:0];
+      1'h1:
+          \$31  = \$signature__data$42 [19:10];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$23  = 22'h000000;
-    casez (\$22 )
-      4'h0:
-          \$23  = corr_h0_c0;
-      4'h1:
-          \$23  = corr_h0_c1;
-      4'h2:
-          \$23  = corr_h1_c0;
-      4'h3:
-          \$23  = corr_h1_c1;
+    (* full_case = 32'd1 *)
+    casez (\$33 )
+      1'h0:
+          \$34  = \$signature__data$42 [9:0];
+      1'h1:
+          \$34  = \$signature__data$42 [19:10];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = 22'h000000;
-    casez (\$83 )
-      4'h0:
-          \$84  = corr_h0_c0;
-      4'h1:
-          \$84  = corr_h0_c1;
-      4'h2:
-          \$84  = corr_h1_c0;
-      4'h3:
-          \$84  = corr_h1_c1;
+    (* full_case = 32'd1 *)
+    casez (\$37 )
+      1'h0:
+          \$38  = \$signature__data$42 [9:0];
+      1'h1:
+          \$38  = \$signature__data$42 [19:10];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = 22'h000000;
+    (* full_case = 32'd1 *)
+    casez (\$40 )
+      1'h0:
+          \$41  = \$signature__data$42 [9:0];
+      1'h1:
+          \$41  = \$signature__data$42 [19:10];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$48 )
+      1'h0:
+          \$49  = \$signature__data$42 [29:20];
+      1'h1:
+          \$49  = \$signature__data$42 [39:30];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$51 )
+      1'h0:
+          \$52  = \$signature__data$42 [29:20];
+      1'h1:
+          \$52  = \$signature__data$42 [39:30];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$55 )
+      1'h0:
+          \$56  = \$signature__data$42 [29:20];
+      1'h1:
+          \$56  = \$signature__data$42 [39:30];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$58 )
+      1'h0:
+          \$59  = \$signature__data$42 [29:20];
+      1'h1:
+          \$59  = \$signature__data$42 [39:30];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$66 )
+      1'h0:
+          \$67  = \$signature__data$42 [9:0];
+      1'h1:
+          \$67  = \$signature__data$42 [19:10];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$69 )
+      1'h0:
+          \$70  = \$signature__data$42 [9:0];
+      1'h1:
+          \$70  = \$signature__data$42 [19:10];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$73 )
+      1'h0:
+          \$74  = \$signature__data$42 [9:0];
+      1'h1:
+          \$74  = \$signature__data$42 [19:10];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$76 )
+      1'h0:
+          \$77  = \$signature__data$42 [9:0];
+      1'h1:
+          \$77  = \$signature__data$42 [19:10];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$84 )
+      1'h0:
+          \$85  = \$signature__data$42 [29:20];
+      1'h1:
+          \$85  = \$signature__data$42 [39:30];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
     casez (\$87 )
-      4'h0:
-          \$88  = corr_h0_c0;
-      4'h1:
-          \$88  = corr_h0_c1;
-      4'h2:
-          \$88  = corr_h1_c0;
-      4'h3:
-          \$88  = corr_h1_c1;
+      1'h0:
+          \$88  = \$signature__data$42 [29:20];
+      1'h1:
+          \$88  = \$signature__data$42 [39:30];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$273 )
+    casez (\$91 )
       1'h0:
-          \$274  = \$signature__data$79 [9:0];
+          \$92  = \$signature__data$42 [29:20];
       1'h1:
-          \$274  = \$signature__data$79 [19:10];
+          \$92  = \$signature__data$42 [39:30];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$276 )
+    casez (\$94 )
       1'h0:
-          \$277  = \$signature__data$79 [9:0];
+          \$95  = \$signature__data$42 [29:20];
       1'h1:
-          \$277  = \$signature__data$79 [19:10];
+          \$95  = \$signature__data$42 [39:30];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$279 )
+    casez (\$102 )
       1'h0:
-          \$280  = \$signature__data$79 [29:20];
+          \$103  = \$signature__data$42 [9:0];
       1'h1:
-          \$280  = \$signature__data$79 [39:30];
+          \$103  = \$signature__data$42 [19:10];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$282 )
+    casez (\$105 )
       1'h0:
-          \$283  = \$signature__data$79 [29:20];
+          \$106  = \$signature__data$42 [9:0];
       1'h1:
-          \$283  = \$signature__data$79 [39:30];
+          \$106  = \$signature__data$42 [19:10];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$285 )
+    casez (\$109 )
       1'h0:
-          \$286  = \$signature__data$79 [9:0];
+          \$110  = \$signature__data$42 [9:0];
       1'h1:
-          \$286  = \$signature__data$79 [19:10];
+          \$110  = \$signature__data$42 [19:10];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$288 )
+    casez (\$112 )
       1'h0:
-          \$289  = \$signature__data$79 [9:0];
+          \$113  = \$signature__data$42 [9:0];
       1'h1:
-          \$289  = \$signature__data$79 [19:10];
+          \$113  = \$signature__data$42 [19:10];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$291 )
+    casez (\$120 )
       1'h0:
-          \$292  = \$signature__data$79 [29:20];
+          \$121  = \$signature__data$42 [29:20];
       1'h1:
-          \$292  = \$signature__data$79 [39:30];
+          \$121  = \$signature__data$42 [39:30];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$294 )
+    casez (\$123 )
       1'h0:
-          \$295  = \$signature__data$79 [29:20];
+          \$124  = \$signature__data$42 [29:20];
       1'h1:
-          \$295  = \$signature__data$79 [39:30];
+          \$124  = \$signature__data$42 [39:30];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$297 )
+    casez (\$127 )
       1'h0:
-          \$298  = \$signature__data$79 [9:0];
+          \$128  = \$signature__data$42 [29:20];
       1'h1:
-          \$298  = \$signature__data$79 [19:10];
+          \$128  = \$signature__data$42 [39:30];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$300 )
+    casez (\$130 )
       1'h0:
-          \$301  = \$signature__data$79 [9:0];
+          \$131  = \$signature__data$42 [29:20];
       1'h1:
-          \$301  = \$signature__data$79 [19:10];
+          \$131  = \$signature__data$42 [39:30];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$303 )
+    casez (\$138 )
       1'h0:
-          \$304  = \$signature__data$79 [29:20];
+          \$139  = \$signature__data$42 [9:0];
       1'h1:
-          \$304  = \$signature__data$79 [39:30];
+          \$139  = \$signature__data$42 [19:10];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$306 )
+    casez (\$141 )
       1'h0:
-          \$307  = \$signature__data$79 [29:20];
+          \$142  = \$signature__data$42 [9:0];
       1'h1:
-          \$307  = \$signature__data$79 [39:30];
+          \$142  = \$signature__data$42 [19:10];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$309 )
+    casez (\$145 )
       1'h0:
-          \$310  = \$signature__data$79 [9:0];
+          \$146  = \$signature__data$42 [9:0];
       1'h1:
-          \$310  = \$signature__data$79 [19:10];
+          \$146  = \$signature__data$42 [19:10];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$312 )
+    casez (\$148 )
       1'h0:
-          \$313  = \$signature__data$79 [9:0];
+          \$149  = \$signature__data$42 [9:0];
       1'h1:
-          \$313  = \$signature__data$79 [19:10];
+          \$149  = \$signature__data$42 [19:10];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$315 )
+    casez (\$156 )
       1'h0:
-          \$316  = \$signature__data$79 [29:20];
+          \$157  = \$signature__data$42 [29:20];
       1'h1:
-          \$316  = \$signature__data$79 [39:30];
+          \$157  = \$signature__data$42 [39:30];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$318 )
+    casez (\$159 )
       1'h0:
-          \$319  = \$signature__data$79 [29:20];
+          \$160  = \$signature__data$42 [29:20];
       1'h1:
-          \$319  = \$signature__data$79 [39:30];
+          \$160  = \$signature__data$42 [39:30];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = wgroup;
-    if (\$2 ) begin
-      \$359  = \$7 [5:0];
+    (* full_case = 32'd1 *)
+    casez (\$163 )
+      1'h0:
+          \$164  = \$signature__data$42 [29:20];
+      1'h1:
+          \$164  = \$signature__data$42 [39:30];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$166 )
+      1'h0:
+          \$167  = \$signature__data$42 [29:20];
+      1'h1:
+          \$167  = \$signature__data$42 [39:30];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$287  = wgroup;
+    if (\$191 ) begin
+      \$287  = \$196 [5:0];
     end
     if (rst) begin
-      \$359  = 6'h00;
+      \$287  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = corr_h0_c0;
-    if (\$8 ) begin
-      casez (\$18 )
-        4'h0:
-            \$360  = \$16 [21:0];
-      endcase
+    \$288  = corr_h0;
+    if (\$198 ) begin
+      \$288 [21:0] = \$203 [21:0];
     end
-    if (\$19 ) begin
-      casez (\$29 )
-        4'h0:
-            \$360  = \$27 [21:0];
-      endcase
+    if (\$212 ) begin
+      \$288 [43:22] = \$217 [21:0];
     end
     if (rst) begin
-      \$360  = 22'h000000;
+      \$288  = 44'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = corr_h0_c1;
-    if (\$8 ) begin
-      casez (\$18 )
-        4'h0:
-            /* empty */;
-        4'h1:
-            \$361  = \$16 [21:0];
-      endcase
+    \$289  = corr_h1;
+    if (\$205 ) begin
+      \$289 [21:0] = \$210 [21:0];
     end
-    if (\$19 ) begin
-      casez (\$29 )
-        4'h0:
-            /* empty */;
-        4'h1:
-            \$361  = \$27 [21:0];
-      endcase
+    if (\$219 ) begin
+      \$289 [43:22] = \$224 [21:0];
     end
     if (rst) begin
-      \$361  = 22'h000000;
+      \$289  = 44'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = corr_h1_c0;
-    if (\$8 ) begin
-      casez (\$18 )
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            \$362  = \$16 [21:0];
-      endcase
-    end
-    if (\$19 ) begin
-      casez (\$29 )
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            \$362  = \$27 [21:0];
-      endcase
+    \$290  = plane;
+    if (\$225 ) begin
+      \$290  = \$230 [2:0];
     end
     if (rst) begin
-      \$362  = 22'h000000;
+      \$290  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = corr_h1_c1;
-    if (\$8 ) begin
-      casez (\$18 )
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            \$363  = \$16 [21:0];
-      endcase
-    end
-    if (\$19 ) begin
-      casez (\$29 )
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            \$363  = \$27 [21:0];
-      endcase
+    \$291  = group;
+    if (\$234 ) begin
+      \$291  = \$242 [5:0];
     end
     if (rst) begin
-      \$363  = 22'h000000;
+      \$291  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = plane;
-    if (\$31 ) begin
-      \$364  = \$36 [2:0];
+    \$292  = batch;
+    if (\$249 ) begin
+      \$292  = \$260 [15:0];
     end
     if (rst) begin
-      \$364  = 3'h0;
+      \$292  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = group;
-    if (\$41 ) begin
-      \$365  = \$49 [5:0];
+    \$293  = s1_valid;
+    if (advance) begin
+      \$293  = issue;
     end
     if (rst) begin
-      \$365  = 6'h00;
+      \$293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = batch;
-    if (\$57 ) begin
-      \$366  = \$68 [15:0];
+    \$294  = s1_first;
+    if (advance) begin
+      \$294  = \$263 ;
     end
     if (rst) begin
-      \$366  = 16'h0000;
+      \$294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = \$signal ;
-    if (\$71 ) begin
-      \$367  = \$72 ;
+    \$295  = s1_last;
+    if (advance) begin
+      \$295  = \$269 ;
     end
     if (rst) begin
-      \$367  = 1'h0;
+      \$295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = \$signal$26 ;
-    if (\$71 ) begin
-      \$368  = \$75 ;
+    \$296  = s1_w;
+    if (advance) begin
+      \$296  = w__payload;
     end
     if (rst) begin
-      \$368  = 1'h0;
+      \$296  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = s1_last;
-    if (\$71 ) begin
-      \$369  = \$81 ;
+    \$297  = s1_plane;
+    if (advance) begin
+      \$297  = plane;
     end
     if (rst) begin
-      \$369  = 1'h0;
+      \$297  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = s1_w;
-    if (\$71 ) begin
-      \$370  = w__payload;
+    \$298  = s1_start;
+    if (advance) begin
+      \$298  = start;
     end
     if (rst) begin
-      \$370  = 8'h00;
+      \$298  = 44'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = s1_plane;
-    if (\$71 ) begin
-      \$371  = plane;
+    \$299  = s2_valid;
+    if (advance) begin
+      \$299  = s1_valid;
     end
     if (rst) begin
-      \$371  = 3'h0;
+      \$299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = s1_init_c0;
-    if (\$71 ) begin
-      \$372  = \$85 ;
+    \$300  = s2_first;
+    if (advance) begin
+      \$300  = s1_first;
     end
     if (rst) begin
-      \$372  = 22'h000000;
+      \$300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = s1_init_c1;
-    if (\$71 ) begin
-      \$373  = \$89 ;
+    \$301  = s2_last;
+    if (advance) begin
+      \$301  = s1_last;
     end
     if (rst) begin
-      \$373  = 22'h000000;
+      \$301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = \$signal$33 ;
-    if (\$92 ) begin
-      \$374  = \$signal ;
+    \$302  = s2_start;
+    if (advance) begin
+      \$302  = s1_start;
     end
     if (rst) begin
-      \$374  = 1'h0;
+      \$302  = 44'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = \$signal$34 ;
-    if (\$92 ) begin
-      \$375  = \$signal$26 ;
+    \$303  = s2_contributions;
+    if (advance) begin
+      \$303  = contributions;
     end
     if (rst) begin
-      \$375  = 1'h0;
+      \$303  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = s2_last;
-    if (\$92 ) begin
-      \$376  = s1_last;
+    \$304  = acc;
+    if (advance) begin
+      if (s2_valid) begin
+        \$304  = total;
+      end
     end
     if (rst) begin
-      \$376  = 1'h0;
+      \$304  = 176'h00000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = s2_init_c0;
-    if (\$92 ) begin
-      \$377  = s1_init_c0;
+    \$305  = result__valid;
+    if (advance) begin
+      \$305  = \$270 ;
     end
     if (rst) begin
-      \$377  = 22'h000000;
+      \$305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = s2_init_c1;
-    if (\$92 ) begin
-      \$378  = s1_init_c1;
+    \$306  = result__payload;
+    if (advance) begin
+      \$306 [21:0] = \$272 ;
+      \$306 [43:22] = \$274 ;
+      \$306 [65:44] = \$276 ;
+      \$306 [87:66] = \$278 ;
+      \$306 [109:88] = \$280 ;
+      \$306 [131:110] = \$282 ;
+      \$306 [153:132] = \$284 ;
+      \$306 [175:154] = \$286 ;
     end
     if (rst) begin
-      \$378  = 22'h000000;
+      \$306  = 176'h00000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = contrib_r0_c0;
-    if (\$95 ) begin
-      \$379  = \$101 [13:0];
+    \$307  = cfg;
+    if (configure) begin
+      \$307  = cfg__payload;
     end
     if (rst) begin
-      \$379  = 14'h0000;
+      \$307  = 29'h00000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = contrib_r0_c1;
-    if (\$104 ) begin
-      \$380  = \$110 [13:0];
-    end
-    if (rst) begin
-      \$380  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = contrib_r1_c0;
-    if (\$113 ) begin
-      \$381  = \$119 [13:0];
-    end
-    if (rst) begin
-      \$381  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = contrib_r1_c1;
-    if (\$122 ) begin
-      \$382  = \$128 [13:0];
-    end
-    if (rst) begin
-      \$382  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = contrib_r2_c0;
-    if (\$131 ) begin
-      \$383  = \$137 [13:0];
-    end
-    if (rst) begin
-      \$383  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = contrib_r2_c1;
-    if (\$140 ) begin
-      \$384  = \$146 [13:0];
-    end
-    if (rst) begin
-      \$384  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = contrib_r3_c0;
-    if (\$149 ) begin
-      \$385  = \$155 [13:0];
-    end
-    if (rst) begin
-      \$385  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = contrib_r3_c1;
-    if (\$158 ) begin
-      \$386  = \$164 [13:0];
-    end
-    if (rst) begin
-      \$386  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = result__valid;
-    if (\$167 ) begin
-      \$387  = \$168 ;
-    end
-    if (rst) begin
-      \$387  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = acc_r0_c0;
-    if (\$172 ) begin
-      \$388  = \$322 [21:0];
-    end
-    if (rst) begin
-      \$388  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = result__payload;
-    if (\$175 ) begin
-      \$389 [21:0] = \$177 ;
-    end
-    if (\$184 ) begin
-      \$389 [43:22] = \$186 ;
-    end
-    if (\$193 ) begin
-      \$389 [65:44] = \$195 ;
-    end
-    if (\$202 ) begin
-      \$389 [87:66] = \$204 ;
-    end
-    if (\$211 ) begin
-      \$389 [109:88] = \$213 ;
-    end
-    if (\$220 ) begin
-      \$389 [131:110] = \$222 ;
-    end
-    if (\$229 ) begin
-      \$389 [153:132] = \$231 ;
-    end
-    if (\$238 ) begin
-      \$389 [175:154] = \$240 ;
-    end
-    if (rst) begin
-      \$389  = 176'h00000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = acc_r0_c1;
-    if (\$181 ) begin
-      \$390  = \$324 [21:0];
-    end
-    if (rst) begin
-      \$390  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = acc_r1_c0;
-    if (\$190 ) begin
-      \$391  = \$326 [21:0];
-    end
-    if (rst) begin
-      \$391  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = acc_r1_c1;
-    if (\$199 ) begin
-      \$392  = \$328 [21:0];
-    end
-    if (rst) begin
-      \$392  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = acc_r2_c0;
-    if (\$208 ) begin
-      \$393  = \$330 [21:0];
-    end
-    if (rst) begin
-      \$393  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = acc_r2_c1;
-    if (\$217 ) begin
-      \$394  = \$332 [21:0];
-    end
-    if (rst) begin
-      \$394  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = acc_r3_c0;
-    if (\$226 ) begin
-      \$395  = \$334 [21:0];
-    end
-    if (rst) begin
-      \$395  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = acc_r3_c1;
-    if (\$235 ) begin
-      \$396  = \$336 [21:0];
-    end
-    if (rst) begin
-      \$396  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = cfg;
-    if (\$241 ) begin
-      \$397  = cfg__payload;
-    end
-    if (rst) begin
-      \$397  = 29'h00000000;
-    end
-  end
-  assign weighed_r0_c0 = \$278 [13:0];
-  assign weighed_r0_c1 = \$284 [13:0];
-  assign weighed_r1_c0 = \$290 [13:0];
-  assign weighed_r1_c1 = \$296 [13:0];
-  assign weighed_r2_c0 = \$302 [13:0];
-  assign weighed_r2_c1 = \$308 [13:0];
-  assign weighed_r3_c0 = \$314 [13:0];
-  assign weighed_r3_c1 = \$320 [13:0];
-  assign total_r0_c0 = \$322 [21:0];
-  assign total_r0_c1 = \$324 [21:0];
-  assign total_r1_c0 = \$326 [21:0];
-  assign total_r1_c1 = \$328 [21:0];
-  assign total_r2_c0 = \$330 [21:0];
-  assign total_r2_c1 = \$332 [21:0];
-  assign total_r3_c0 = \$334 [21:0];
-  assign total_r3_c1 = \$336 [21:0];
   assign can_load = act__ready;
-  assign \$signature__addr  = \$247 [5:0];
-  assign \$signature__addr$77  = \$270 [5:0];
+  assign \$signature__addr  = \$5 [5:0];
+  assign \$signature__en  = load;
+  assign \$signature__addr$33  = \$24 [5:0];
+  assign \$signature__en$35  = advance;
   assign \cfg__payload.planes  = cfg__payload[2:0];
   assign \cfg__payload.weighted  = cfg__payload[3];
   assign \cfg__payload.neg_msb  = cfg__payload[4];
@@ -1784,45 +1454,121 @@ module lut_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   assign \cfg.halve  = cfg[6];
   assign \cfg.groups  = cfg[12:7];
   assign \cfg.batches  = cfg[28:13];
-  assign \s1_w[0]  = s1_w[1:0];
-  assign \s1_w[1]  = s1_w[3:2];
-  assign \s1_w[2]  = s1_w[5:4];
-  assign \s1_w[3]  = s1_w[7:6];
   assign \$signature__data[0]  = \$signature__data [19:0];
   assign \$signature__data[0][0]  = \$signature__data [9:0];
   assign \$signature__data[0][1]  = \$signature__data [19:10];
   assign \$signature__data[1]  = \$signature__data [39:20];
   assign \$signature__data[1][0]  = \$signature__data [29:20];
   assign \$signature__data[1][1]  = \$signature__data [39:30];
-  assign \$signature__data$79[0]  = \$signature__data$79 [19:0];
-  assign \$signature__data$79[0][0]  = \$signature__data$79 [9:0];
-  assign \$signature__data$79[0][1]  = \$signature__data$79 [19:10];
-  assign \$signature__data$79[1]  = \$signature__data$79 [39:20];
-  assign \$signature__data$79[1][0]  = \$signature__data$79 [29:20];
-  assign \$signature__data$79[1][1]  = \$signature__data$79 [39:30];
-  assign \$signature__data [39:30] = \$255 ;
-  assign \$signature__data [29:20] = \$253 ;
-  assign \$signature__data [19:10] = \$251 ;
-  assign \$signature__data [9:0] = \$249 ;
-  assign \$2  = \$1 ;
-  assign \$5  = \$4 ;
-  assign \$31  = \$30 ;
-  assign \$34  = \$33 ;
-  assign \$40  = \$39 ;
-  assign \$44  = \$43 ;
-  assign \$53  = \$52 ;
-  assign \$60  = \$59 ;
-  assign \$78  = \$77 ;
-  assign \$176  = { \$322 [21], \$322 [21:1] };
-  assign \$185  = { \$324 [21], \$324 [21:1] };
-  assign \$194  = { \$326 [21], \$326 [21:1] };
-  assign \$203  = { \$328 [21], \$328 [21:1] };
-  assign \$212  = { \$330 [21], \$330 [21:1] };
-  assign \$221  = { \$332 [21], \$332 [21:1] };
-  assign \$230  = { \$334 [21], \$334 [21:1] };
-  assign \$239  = { \$336 [21], \$336 [21:1] };
+  assign \start[0]  = start[21:0];
+  assign \start[1]  = start[43:22];
+  assign \corr_h0[0]  = corr_h0[21:0];
+  assign \corr_h0[1]  = corr_h0[43:22];
+  assign \corr_h1[0]  = corr_h1[21:0];
+  assign \corr_h1[1]  = corr_h1[43:22];
+  assign \contributions[0]  = contributions[27:0];
+  assign \contributions[0][0]  = contributions[13:0];
+  assign \contributions[0][1]  = contributions[27:14];
+  assign \contributions[1]  = contributions[55:28];
+  assign \contributions[1][0]  = contributions[41:28];
+  assign \contributions[1][1]  = contributions[55:42];
+  assign \contributions[2]  = contributions[83:56];
+  assign \contributions[2][0]  = contributions[69:56];
+  assign \contributions[2][1]  = contributions[83:70];
+  assign \contributions[3]  = contributions[111:84];
+  assign \contributions[3][0]  = contributions[97:84];
+  assign \contributions[3][1]  = contributions[111:98];
+  assign \s1_w[0]  = s1_w[1:0];
+  assign \s1_w[1]  = s1_w[3:2];
+  assign \s1_w[2]  = s1_w[5:4];
+  assign \s1_w[3]  = s1_w[7:6];
+  assign \$signature__data$42[0]  = \$signature__data$42 [19:0];
+  assign \$signature__data$42[0][0]  = \$signature__data$42 [9:0];
+  assign \$signature__data$42[0][1]  = \$signature__data$42 [19:10];
+  assign \$signature__data$42[1]  = \$signature__data$42 [39:20];
+  assign \$signature__data$42[1][0]  = \$signature__data$42 [29:20];
+  assign \$signature__data$42[1][1]  = \$signature__data$42 [39:30];
+  assign \total[0]  = total[43:0];
+  assign \total[0][0]  = total[21:0];
+  assign \total[0][1]  = total[43:22];
+  assign \total[1]  = total[87:44];
+  assign \total[1][0]  = total[65:44];
+  assign \total[1][1]  = total[87:66];
+  assign \total[2]  = total[131:88];
+  assign \total[2][0]  = total[109:88];
+  assign \total[2][1]  = total[131:110];
+  assign \total[3]  = total[175:132];
+  assign \total[3][0]  = total[153:132];
+  assign \total[3][1]  = total[175:154];
+  assign \acc[0]  = acc[43:0];
+  assign \acc[0][0]  = acc[21:0];
+  assign \acc[0][1]  = acc[43:22];
+  assign \acc[1]  = acc[87:44];
+  assign \acc[1][0]  = acc[65:44];
+  assign \acc[1][1]  = acc[87:66];
+  assign \acc[2]  = acc[131:88];
+  assign \acc[2][0]  = acc[109:88];
+  assign \acc[2][1]  = acc[131:110];
+  assign \acc[3]  = acc[175:132];
+  assign \acc[3][0]  = acc[153:132];
+  assign \acc[3][1]  = acc[175:154];
+  assign \s2_start[0]  = s2_start[21:0];
+  assign \s2_start[1]  = s2_start[43:22];
+  assign \s2_contributions[0]  = s2_contributions[27:0];
+  assign \s2_contributions[0][0]  = s2_contributions[13:0];
+  assign \s2_contributions[0][1]  = s2_contributions[27:14];
+  assign \s2_contributions[1]  = s2_contributions[55:28];
+  assign \s2_contributions[1][0]  = s2_contributions[41:28];
+  assign \s2_contributions[1][1]  = s2_contributions[55:42];
+  assign \s2_contributions[2]  = s2_contributions[83:56];
+  assign \s2_contributions[2][0]  = s2_contributions[69:56];
+  assign \s2_contributions[2][1]  = s2_contributions[83:70];
+  assign \s2_contributions[3]  = s2_contributions[111:84];
+  assign \s2_contributions[3][0]  = s2_contributions[97:84];
+  assign \s2_contributions[3][1]  = s2_contributions[111:98];
+  assign \s1_start[0]  = s1_start[21:0];
+  assign \s1_start[1]  = s1_start[43:22];
+  assign total[175:154] = \$185 [21:0];
+  assign total[153:132] = \$183 [21:0];
+  assign total[131:110] = \$181 [21:0];
+  assign total[109:88] = \$179 [21:0];
+  assign total[87:66] = \$177 [21:0];
+  assign total[65:44] = \$175 [21:0];
+  assign total[43:22] = \$173 [21:0];
+  assign total[21:0] = \$171 [21:0];
+  assign contributions[111:98] = \$169 [13:0];
+  assign contributions[97:84] = \$151 [13:0];
+  assign contributions[83:70] = \$133 [13:0];
+  assign contributions[69:56] = \$115 [13:0];
+  assign contributions[55:42] = \$97 [13:0];
+  assign contributions[41:28] = \$79 [13:0];
+  assign contributions[27:14] = \$61 [13:0];
+  assign contributions[13:0] = \$43 [13:0];
+  assign \$signature__data [39:30] = \$13 ;
+  assign \$signature__data [29:20] = \$11 ;
+  assign \$signature__data [19:10] = \$9 ;
+  assign \$signature__data [9:0] = \$7 ;
+  assign \$3  = \$2 ;
+  assign \$16  = \$15 ;
+  assign \$191  = load;
+  assign \$194  = \$193 ;
+  assign \$204  = wsel;
+  assign \$218  = wsel;
+  assign \$225  = issue;
+  assign \$228  = \$227 ;
+  assign \$233  = \$232 ;
+  assign \$237  = \$236 ;
   assign \$245  = \$244 ;
-  assign \$262  = \$261 ;
+  assign \$252  = \$251 ;
+  assign \$266  = \$265 ;
+  assign \$271  = { \$171 [21], \$171 [21:1] };
+  assign \$273  = { \$173 [21], \$173 [21:1] };
+  assign \$275  = { \$175 [21], \$175 [21:1] };
+  assign \$277  = { \$177 [21], \$177 [21:1] };
+  assign \$279  = { \$179 [21], \$179 [21:1] };
+  assign \$281  = { \$181 [21], \$181 [21:1] };
+  assign \$283  = { \$183 [21], \$183 [21:1] };
+  assign \$285  = { \$185 [21], \$185 [21:1] };
 endmodule
 
 (* generator = "Amaranth" *)

@@ -5,915 +5,825 @@
 module mac_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, result__ready, clk, rst, cfg__ready, act__ready, w__ready, result__payload, result__valid, idle, cfg__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [2:0] \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
+  wire [3:0] \$10 ;
+  wire [3:0] \$100 ;
+  wire [3:0] \$101 ;
+  wire [4:0] \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire [2:0] \$106 ;
+  wire [3:0] \$107 ;
+  wire [2:0] \$108 ;
+  wire [3:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
+  wire [4:0] \$110 ;
+  wire [4:0] \$111 ;
+  wire [5:0] \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
-  wire [6:0] \$116 ;
-  wire [6:0] \$117 ;
-  wire [6:0] \$118 ;
-  wire [6:0] \$119 ;
+  wire [3:0] \$116 ;
+  wire [4:0] \$117 ;
+  wire [3:0] \$118 ;
+  wire [4:0] \$119 ;
   wire \$12 ;
-  wire [6:0] \$120 ;
-  wire [6:0] \$121 ;
+  wire [5:0] \$120 ;
+  wire [5:0] \$121 ;
   wire [6:0] \$122 ;
-  wire [6:0] \$123 ;
-  wire [6:0] \$124 ;
-  wire [6:0] \$125 ;
-  wire [6:0] \$126 ;
-  wire [6:0] \$127 ;
-  wire [6:0] \$128 ;
-  wire [6:0] \$129 ;
-  wire [2:0] \$13 ;
-  wire [6:0] \$130 ;
-  wire [6:0] \$131 ;
-  wire [6:0] \$132 ;
-  wire [6:0] \$133 ;
-  wire [6:0] \$134 ;
-  wire [6:0] \$135 ;
-  wire [6:0] \$136 ;
-  wire [6:0] \$137 ;
-  wire [6:0] \$138 ;
-  wire [6:0] \$139 ;
-  wire [2:0] \$14 ;
-  wire [6:0] \$140 ;
-  wire [6:0] \$141 ;
-  wire [6:0] \$142 ;
-  wire [6:0] \$143 ;
-  wire [6:0] \$144 ;
-  wire [6:0] \$145 ;
-  wire [6:0] \$146 ;
-  wire [6:0] \$147 ;
-  wire \$148 ;
-  wire [6:0] \$149 ;
-  wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire [5:0] \$152 ;
-  wire [6:0] \$153 ;
+  wire [7:0] \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire [1:0] \$128 ;
+  wire \$129 ;
+  wire \$13 ;
+  wire [1:0] \$130 ;
+  wire [2:0] \$131 ;
+  wire [2:0] \$132 ;
+  wire [3:0] \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire [1:0] \$137 ;
+  wire [2:0] \$138 ;
+  wire [1:0] \$139 ;
+  wire [1:0] \$14 ;
+  wire [2:0] \$140 ;
+  wire [3:0] \$141 ;
+  wire [3:0] \$142 ;
+  wire [4:0] \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire [2:0] \$147 ;
+  wire [3:0] \$148 ;
+  wire [2:0] \$149 ;
+  wire [2:0] \$15 ;
+  wire [3:0] \$150 ;
+  wire [4:0] \$151 ;
+  wire [4:0] \$152 ;
+  wire [5:0] \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire \$157 ;
-  wire [2:0] \$158 ;
-  wire \$159 ;
-  wire [2:0] \$16 ;
-  wire \$160 ;
-  wire [6:0] \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire [16:0] \$164 ;
+  wire [3:0] \$157 ;
+  wire [4:0] \$158 ;
+  wire [3:0] \$159 ;
+  wire [1:0] \$16 ;
+  wire [4:0] \$160 ;
+  wire [5:0] \$161 ;
+  wire [5:0] \$162 ;
+  wire [6:0] \$163 ;
+  wire [7:0] \$164 ;
   wire \$165 ;
   wire \$166 ;
-  wire [5:0] \$167 ;
-  wire [6:0] \$168 ;
-  wire \$169 ;
-  wire \$17 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire [1:0] \$169 ;
+  wire [2:0] \$17 ;
   wire \$170 ;
-  wire [21:0] \$171 ;
-  wire [22:0] \$172 ;
-  wire [21:0] \$173 ;
-  wire [22:0] \$174 ;
-  wire [21:0] \$175 ;
-  wire [22:0] \$176 ;
-  wire [21:0] \$177 ;
-  wire [22:0] \$178 ;
-  wire \$179 ;
-  wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
+  wire [1:0] \$171 ;
+  wire [2:0] \$172 ;
+  wire [2:0] \$173 ;
+  wire [3:0] \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire [1:0] \$178 ;
+  wire [2:0] \$179 ;
+  wire [3:0] \$18 ;
+  wire [1:0] \$180 ;
+  wire [2:0] \$181 ;
+  wire [3:0] \$182 ;
+  wire [3:0] \$183 ;
+  wire [4:0] \$184 ;
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
-  wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
+  wire [2:0] \$188 ;
+  wire [3:0] \$189 ;
+  wire [3:0] \$19 ;
+  wire [2:0] \$190 ;
+  wire [3:0] \$191 ;
+  wire [4:0] \$192 ;
+  wire [4:0] \$193 ;
+  wire [5:0] \$194 ;
   wire \$195 ;
   wire \$196 ;
   wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  wire [3:0] \$198 ;
+  wire [4:0] \$199 ;
   wire \$2 ;
-  wire [2:0] \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire [1:0] \$206 ;
+  wire [4:0] \$20 ;
+  wire [3:0] \$200 ;
+  wire [4:0] \$201 ;
+  wire [5:0] \$202 ;
+  wire [5:0] \$203 ;
+  wire [6:0] \$204 ;
+  wire [7:0] \$205 ;
+  wire \$206 ;
   wire \$207 ;
-  wire [1:0] \$208 ;
-  wire [2:0] \$209 ;
+  wire \$208 ;
+  wire \$209 ;
   wire \$21 ;
-  wire [2:0] \$210 ;
-  wire [3:0] \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire [1:0] \$215 ;
-  wire [2:0] \$216 ;
-  wire [1:0] \$217 ;
-  wire [2:0] \$218 ;
-  wire [3:0] \$219 ;
+  wire [1:0] \$210 ;
+  wire \$211 ;
+  wire [1:0] \$212 ;
+  wire [2:0] \$213 ;
+  wire [2:0] \$214 ;
+  wire [3:0] \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire [1:0] \$219 ;
   wire \$22 ;
-  wire [3:0] \$220 ;
-  wire [4:0] \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire [2:0] \$225 ;
-  wire [3:0] \$226 ;
-  wire [2:0] \$227 ;
-  wire [3:0] \$228 ;
-  wire [4:0] \$229 ;
-  wire [6:0] \$23 ;
-  wire [4:0] \$230 ;
-  wire [5:0] \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire [3:0] \$235 ;
-  wire [4:0] \$236 ;
-  wire [3:0] \$237 ;
-  wire [4:0] \$238 ;
-  wire [5:0] \$239 ;
-  wire \$24 ;
-  wire [5:0] \$240 ;
-  wire [6:0] \$241 ;
-  wire [7:0] \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire [1:0] \$247 ;
+  wire [2:0] \$220 ;
+  wire [1:0] \$221 ;
+  wire [2:0] \$222 ;
+  wire [3:0] \$223 ;
+  wire [3:0] \$224 ;
+  wire [4:0] \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire [2:0] \$229 ;
+  wire \$23 ;
+  wire [3:0] \$230 ;
+  wire [2:0] \$231 ;
+  wire [3:0] \$232 ;
+  wire [4:0] \$233 ;
+  wire [4:0] \$234 ;
+  wire [5:0] \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire [3:0] \$239 ;
+  wire [2:0] \$24 ;
+  wire [4:0] \$240 ;
+  wire [3:0] \$241 ;
+  wire [4:0] \$242 ;
+  wire [5:0] \$243 ;
+  wire [5:0] \$244 ;
+  wire [6:0] \$245 ;
+  wire [7:0] \$246 ;
+  wire \$247 ;
   wire \$248 ;
-  wire [1:0] \$249 ;
-  wire \$25 ;
-  wire [2:0] \$250 ;
-  wire [2:0] \$251 ;
-  wire [3:0] \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire [1:0] \$256 ;
-  wire [2:0] \$257 ;
-  wire [1:0] \$258 ;
-  wire [2:0] \$259 ;
-  wire [6:0] \$26 ;
-  wire [3:0] \$260 ;
-  wire [3:0] \$261 ;
-  wire [4:0] \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire [2:0] \$266 ;
-  wire [3:0] \$267 ;
-  wire [2:0] \$268 ;
-  wire [3:0] \$269 ;
-  wire [6:0] \$27 ;
-  wire [4:0] \$270 ;
-  wire [4:0] \$271 ;
-  wire [5:0] \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire [3:0] \$276 ;
-  wire [4:0] \$277 ;
-  wire [3:0] \$278 ;
-  wire [4:0] \$279 ;
-  wire \$28 ;
-  wire [5:0] \$280 ;
-  wire [5:0] \$281 ;
-  wire [6:0] \$282 ;
-  wire [7:0] \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire [1:0] \$288 ;
+  wire \$249 ;
+  wire [3:0] \$25 ;
+  wire \$250 ;
+  wire [1:0] \$251 ;
+  wire \$252 ;
+  wire [1:0] \$253 ;
+  wire [2:0] \$254 ;
+  wire [2:0] \$255 ;
+  wire [3:0] \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
+  wire [2:0] \$26 ;
+  wire [1:0] \$260 ;
+  wire [2:0] \$261 ;
+  wire [1:0] \$262 ;
+  wire [2:0] \$263 ;
+  wire [3:0] \$264 ;
+  wire [3:0] \$265 ;
+  wire [4:0] \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
+  wire [3:0] \$27 ;
+  wire [2:0] \$270 ;
+  wire [3:0] \$271 ;
+  wire [2:0] \$272 ;
+  wire [3:0] \$273 ;
+  wire [4:0] \$274 ;
+  wire [4:0] \$275 ;
+  wire [5:0] \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
+  wire [4:0] \$28 ;
+  wire [3:0] \$280 ;
+  wire [4:0] \$281 ;
+  wire [3:0] \$282 ;
+  wire [4:0] \$283 ;
+  wire [5:0] \$284 ;
+  wire [5:0] \$285 ;
+  wire [6:0] \$286 ;
+  wire [7:0] \$287 ;
+  wire \$288 ;
   wire \$289 ;
-  wire [2:0] \$29 ;
-  wire [1:0] \$290 ;
-  wire [2:0] \$291 ;
-  wire [2:0] \$292 ;
-  wire [3:0] \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire [1:0] \$297 ;
-  wire [2:0] \$298 ;
-  wire [1:0] \$299 ;
-  wire [6:0] \$3 ;
-  wire \$30 ;
-  wire [2:0] \$300 ;
-  wire [3:0] \$301 ;
-  wire [3:0] \$302 ;
-  wire [4:0] \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire [2:0] \$307 ;
-  wire [3:0] \$308 ;
-  wire [2:0] \$309 ;
+  wire [4:0] \$29 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire [1:0] \$292 ;
+  wire \$293 ;
+  wire [1:0] \$294 ;
+  wire [2:0] \$295 ;
+  wire [2:0] \$296 ;
+  wire [3:0] \$297 ;
+  wire \$298 ;
+  wire \$299 ;
+  wire \$3 ;
+  wire [5:0] \$30 ;
+  wire \$300 ;
+  wire [1:0] \$301 ;
+  wire [2:0] \$302 ;
+  wire [1:0] \$303 ;
+  wire [2:0] \$304 ;
+  wire [3:0] \$305 ;
+  wire [3:0] \$306 ;
+  wire [4:0] \$307 ;
+  wire \$308 ;
+  wire \$309 ;
   wire \$31 ;
-  wire [3:0] \$310 ;
-  wire [4:0] \$311 ;
-  wire [4:0] \$312 ;
-  wire [5:0] \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire [3:0] \$317 ;
-  wire [4:0] \$318 ;
-  wire [3:0] \$319 ;
-  wire [6:0] \$32 ;
-  wire [4:0] \$320 ;
-  wire [5:0] \$321 ;
-  wire [5:0] \$322 ;
-  wire [6:0] \$323 ;
-  wire [7:0] \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire [1:0] \$329 ;
+  wire \$310 ;
+  wire [2:0] \$311 ;
+  wire [3:0] \$312 ;
+  wire [2:0] \$313 ;
+  wire [3:0] \$314 ;
+  wire [4:0] \$315 ;
+  wire [4:0] \$316 ;
+  wire [5:0] \$317 ;
+  wire \$318 ;
+  wire \$319 ;
+  wire \$32 ;
+  wire \$320 ;
+  wire [3:0] \$321 ;
+  wire [4:0] \$322 ;
+  wire [3:0] \$323 ;
+  wire [4:0] \$324 ;
+  wire [5:0] \$325 ;
+  wire [5:0] \$326 ;
+  wire [6:0] \$327 ;
+  wire [7:0] \$328 ;
+  wire \$329 ;
   wire \$33 ;
   wire \$330 ;
-  wire [1:0] \$331 ;
-  wire [2:0] \$332 ;
-  wire [2:0] \$333 ;
-  wire [3:0] \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire [1:0] \$338 ;
-  wire [2:0] \$339 ;
-  wire \$34 ;
-  wire [1:0] \$340 ;
-  wire [2:0] \$341 ;
-  wire [3:0] \$342 ;
-  wire [3:0] \$343 ;
-  wire [4:0] \$344 ;
-  wire \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire [2:0] \$348 ;
-  wire [3:0] \$349 ;
-  wire \$35 ;
-  wire [2:0] \$350 ;
-  wire [3:0] \$351 ;
-  wire [4:0] \$352 ;
-  wire [4:0] \$353 ;
-  wire [5:0] \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire \$357 ;
-  wire [3:0] \$358 ;
-  wire [4:0] \$359 ;
-  wire [2:0] \$36 ;
-  wire [3:0] \$360 ;
-  wire [4:0] \$361 ;
-  wire [5:0] \$362 ;
-  wire [5:0] \$363 ;
-  wire [6:0] \$364 ;
-  wire [7:0] \$365 ;
-  wire \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
-  wire \$37 ;
-  wire [1:0] \$370 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire [1:0] \$333 ;
+  wire \$334 ;
+  wire [1:0] \$335 ;
+  wire [2:0] \$336 ;
+  wire [2:0] \$337 ;
+  wire [3:0] \$338 ;
+  wire \$339 ;
+  wire [3:0] \$34 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire [1:0] \$342 ;
+  wire [2:0] \$343 ;
+  wire [1:0] \$344 ;
+  wire [2:0] \$345 ;
+  wire [3:0] \$346 ;
+  wire [3:0] \$347 ;
+  wire [4:0] \$348 ;
+  wire \$349 ;
+  wire [4:0] \$35 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire [2:0] \$352 ;
+  wire [3:0] \$353 ;
+  wire [2:0] \$354 ;
+  wire [3:0] \$355 ;
+  wire [4:0] \$356 ;
+  wire [4:0] \$357 ;
+  wire [5:0] \$358 ;
+  wire \$359 ;
+  wire [3:0] \$36 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire [3:0] \$362 ;
+  wire [4:0] \$363 ;
+  wire [3:0] \$364 ;
+  wire [4:0] \$365 ;
+  wire [5:0] \$366 ;
+  wire [5:0] \$367 ;
+  wire [6:0] \$368 ;
+  wire [7:0] \$369 ;
+  wire [4:0] \$37 ;
+  wire \$370 ;
   wire \$371 ;
-  wire [1:0] \$372 ;
-  wire [2:0] \$373 ;
-  wire [2:0] \$374 ;
-  wire [3:0] \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire [1:0] \$379 ;
-  wire \$38 ;
-  wire [2:0] \$380 ;
-  wire [1:0] \$381 ;
-  wire [2:0] \$382 ;
-  wire [3:0] \$383 ;
-  wire [3:0] \$384 ;
-  wire [4:0] \$385 ;
-  wire \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire [2:0] \$389 ;
-  wire [6:0] \$39 ;
-  wire [3:0] \$390 ;
-  wire [2:0] \$391 ;
-  wire [3:0] \$392 ;
-  wire [4:0] \$393 ;
-  wire [4:0] \$394 ;
-  wire [5:0] \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire [3:0] \$399 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire [1:0] \$374 ;
+  wire \$375 ;
+  wire [1:0] \$376 ;
+  wire [2:0] \$377 ;
+  wire [2:0] \$378 ;
+  wire [3:0] \$379 ;
+  wire [5:0] \$38 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire [1:0] \$383 ;
+  wire [2:0] \$384 ;
+  wire [1:0] \$385 ;
+  wire [2:0] \$386 ;
+  wire [3:0] \$387 ;
+  wire [3:0] \$388 ;
+  wire [4:0] \$389 ;
+  wire [5:0] \$39 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire [2:0] \$393 ;
+  wire [3:0] \$394 ;
+  wire [2:0] \$395 ;
+  wire [3:0] \$396 ;
+  wire [4:0] \$397 ;
+  wire [4:0] \$398 ;
+  wire [5:0] \$399 ;
   wire \$4 ;
-  wire \$40 ;
-  wire [4:0] \$400 ;
-  wire [3:0] \$401 ;
-  wire [4:0] \$402 ;
-  wire [5:0] \$403 ;
-  wire [5:0] \$404 ;
-  wire [6:0] \$405 ;
-  wire [7:0] \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
-  wire \$41 ;
-  wire \$410 ;
-  wire [1:0] \$411 ;
+  wire [6:0] \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire [3:0] \$403 ;
+  wire [4:0] \$404 ;
+  wire [3:0] \$405 ;
+  wire [4:0] \$406 ;
+  wire [5:0] \$407 ;
+  wire [5:0] \$408 ;
+  wire [6:0] \$409 ;
+  wire [7:0] \$41 ;
+  wire [7:0] \$410 ;
+  wire \$411 ;
   wire \$412 ;
-  wire [1:0] \$413 ;
-  wire [2:0] \$414 ;
-  wire [2:0] \$415 ;
-  wire [3:0] \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire \$419 ;
-  wire [16:0] \$42 ;
-  wire [1:0] \$420 ;
-  wire [2:0] \$421 ;
-  wire [1:0] \$422 ;
-  wire [2:0] \$423 ;
-  wire [3:0] \$424 ;
-  wire [3:0] \$425 ;
-  wire [4:0] \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire [1:0] \$415 ;
+  wire \$416 ;
+  wire [1:0] \$417 ;
+  wire [2:0] \$418 ;
+  wire [2:0] \$419 ;
+  wire \$42 ;
+  wire [3:0] \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire [1:0] \$424 ;
+  wire [2:0] \$425 ;
+  wire [1:0] \$426 ;
+  wire [2:0] \$427 ;
+  wire [3:0] \$428 ;
+  wire [3:0] \$429 ;
   wire \$43 ;
-  wire [2:0] \$430 ;
-  wire [3:0] \$431 ;
-  wire [2:0] \$432 ;
-  wire [3:0] \$433 ;
-  wire [4:0] \$434 ;
-  wire [4:0] \$435 ;
-  wire [5:0] \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire \$439 ;
+  wire [4:0] \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire [2:0] \$434 ;
+  wire [3:0] \$435 ;
+  wire [2:0] \$436 ;
+  wire [3:0] \$437 ;
+  wire [4:0] \$438 ;
+  wire [4:0] \$439 ;
   wire \$44 ;
-  wire [3:0] \$440 ;
-  wire [4:0] \$441 ;
-  wire [3:0] \$442 ;
-  wire [4:0] \$443 ;
-  wire [5:0] \$444 ;
-  wire [5:0] \$445 ;
-  wire [6:0] \$446 ;
-  wire [7:0] \$447 ;
-  wire \$448 ;
-  wire \$449 ;
-  wire [16:0] \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire [1:0] \$452 ;
+  wire [5:0] \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire [3:0] \$444 ;
+  wire [4:0] \$445 ;
+  wire [3:0] \$446 ;
+  wire [4:0] \$447 ;
+  wire [5:0] \$448 ;
+  wire [5:0] \$449 ;
+  wire \$45 ;
+  wire [6:0] \$450 ;
+  wire [7:0] \$451 ;
+  wire \$452 ;
   wire \$453 ;
-  wire [1:0] \$454 ;
-  wire [2:0] \$455 ;
-  wire [2:0] \$456 ;
-  wire [3:0] \$457 ;
-  wire \$458 ;
-  wire \$459 ;
-  wire [16:0] \$46 ;
-  wire \$460 ;
-  wire [1:0] \$461 ;
-  wire [2:0] \$462 ;
-  wire [1:0] \$463 ;
-  wire [2:0] \$464 ;
-  wire [3:0] \$465 ;
-  wire [3:0] \$466 ;
-  wire [4:0] \$467 ;
-  wire \$468 ;
-  wire \$469 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire [1:0] \$456 ;
+  wire \$457 ;
+  wire [1:0] \$458 ;
+  wire [2:0] \$459 ;
+  wire [1:0] \$46 ;
+  wire [2:0] \$460 ;
+  wire [3:0] \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire [1:0] \$465 ;
+  wire [2:0] \$466 ;
+  wire [1:0] \$467 ;
+  wire [2:0] \$468 ;
+  wire [3:0] \$469 ;
   wire \$47 ;
-  wire \$470 ;
-  wire [2:0] \$471 ;
-  wire [3:0] \$472 ;
-  wire [2:0] \$473 ;
-  wire [3:0] \$474 ;
-  wire [4:0] \$475 ;
-  wire [4:0] \$476 ;
-  wire [5:0] \$477 ;
-  wire \$478 ;
-  wire \$479 ;
-  wire \$48 ;
-  wire \$480 ;
-  wire [3:0] \$481 ;
-  wire [4:0] \$482 ;
-  wire [3:0] \$483 ;
-  wire [4:0] \$484 ;
-  wire [5:0] \$485 ;
-  wire [5:0] \$486 ;
-  wire [6:0] \$487 ;
-  wire [7:0] \$488 ;
-  wire \$489 ;
-  wire \$49 ;
-  wire \$490 ;
-  wire \$491 ;
-  wire \$492 ;
-  wire [1:0] \$493 ;
+  wire [3:0] \$470 ;
+  wire [4:0] \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire [2:0] \$475 ;
+  wire [3:0] \$476 ;
+  wire [2:0] \$477 ;
+  wire [3:0] \$478 ;
+  wire [4:0] \$479 ;
+  wire [1:0] \$48 ;
+  wire [4:0] \$480 ;
+  wire [5:0] \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire [3:0] \$485 ;
+  wire [4:0] \$486 ;
+  wire [3:0] \$487 ;
+  wire [4:0] \$488 ;
+  wire [5:0] \$489 ;
+  wire [2:0] \$49 ;
+  wire [5:0] \$490 ;
+  wire [6:0] \$491 ;
+  wire [7:0] \$492 ;
+  wire \$493 ;
   wire \$494 ;
-  wire [1:0] \$495 ;
-  wire [2:0] \$496 ;
-  wire [2:0] \$497 ;
-  wire [3:0] \$498 ;
-  wire \$499 ;
-  wire \$5 ;
-  wire \$50 ;
-  wire \$500 ;
-  wire \$501 ;
-  wire [1:0] \$502 ;
-  wire [2:0] \$503 ;
-  wire [1:0] \$504 ;
-  wire [2:0] \$505 ;
-  wire [3:0] \$506 ;
-  wire [3:0] \$507 ;
-  wire [4:0] \$508 ;
-  wire \$509 ;
-  wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire [2:0] \$512 ;
-  wire [3:0] \$513 ;
-  wire [2:0] \$514 ;
-  wire [3:0] \$515 ;
-  wire [4:0] \$516 ;
-  wire [4:0] \$517 ;
-  wire [5:0] \$518 ;
-  wire \$519 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire [1:0] \$497 ;
+  wire \$498 ;
+  wire [1:0] \$499 ;
+  wire [1:0] \$5 ;
+  wire [2:0] \$50 ;
+  wire [2:0] \$500 ;
+  wire [2:0] \$501 ;
+  wire [3:0] \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire [1:0] \$506 ;
+  wire [2:0] \$507 ;
+  wire [1:0] \$508 ;
+  wire [2:0] \$509 ;
+  wire [3:0] \$51 ;
+  wire [3:0] \$510 ;
+  wire [3:0] \$511 ;
+  wire [4:0] \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire [2:0] \$516 ;
+  wire [3:0] \$517 ;
+  wire [2:0] \$518 ;
+  wire [3:0] \$519 ;
   wire \$52 ;
-  wire \$520 ;
-  wire \$521 ;
-  wire [3:0] \$522 ;
-  wire [4:0] \$523 ;
-  wire [3:0] \$524 ;
-  wire [4:0] \$525 ;
-  wire [5:0] \$526 ;
-  wire [5:0] \$527 ;
-  wire [6:0] \$528 ;
-  wire [7:0] \$529 ;
+  wire [4:0] \$520 ;
+  wire [4:0] \$521 ;
+  wire [5:0] \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire [3:0] \$526 ;
+  wire [4:0] \$527 ;
+  wire [3:0] \$528 ;
+  wire [4:0] \$529 ;
   wire \$53 ;
-  wire \$530 ;
-  wire \$531 ;
-  wire \$532 ;
-  wire \$533 ;
-  wire [1:0] \$534 ;
+  wire [5:0] \$530 ;
+  wire [5:0] \$531 ;
+  wire [6:0] \$532 ;
+  wire [7:0] \$533 ;
+  wire \$534 ;
   wire \$535 ;
-  wire [1:0] \$536 ;
-  wire [2:0] \$537 ;
-  wire [2:0] \$538 ;
-  wire [3:0] \$539 ;
-  wire [2:0] \$54 ;
-  wire \$540 ;
-  wire \$541 ;
-  wire \$542 ;
-  wire [1:0] \$543 ;
-  wire [2:0] \$544 ;
-  wire [1:0] \$545 ;
-  wire [2:0] \$546 ;
-  wire [3:0] \$547 ;
-  wire [3:0] \$548 ;
-  wire [4:0] \$549 ;
-  wire \$55 ;
-  wire \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire [2:0] \$553 ;
-  wire [3:0] \$554 ;
-  wire [2:0] \$555 ;
-  wire [3:0] \$556 ;
-  wire [4:0] \$557 ;
-  wire [4:0] \$558 ;
-  wire [5:0] \$559 ;
-  wire \$56 ;
-  wire \$560 ;
-  wire \$561 ;
-  wire \$562 ;
-  wire [3:0] \$563 ;
-  wire [4:0] \$564 ;
-  wire [3:0] \$565 ;
-  wire [4:0] \$566 ;
-  wire [5:0] \$567 ;
-  wire [5:0] \$568 ;
-  wire [6:0] \$569 ;
-  wire [6:0] \$57 ;
-  wire [7:0] \$570 ;
-  wire \$571 ;
-  wire \$572 ;
-  wire \$573 ;
-  wire \$574 ;
-  wire [1:0] \$575 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire [1:0] \$538 ;
+  wire \$539 ;
+  wire \$54 ;
+  wire [1:0] \$540 ;
+  wire [2:0] \$541 ;
+  wire [2:0] \$542 ;
+  wire [3:0] \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire [1:0] \$547 ;
+  wire [2:0] \$548 ;
+  wire [1:0] \$549 ;
+  wire [1:0] \$55 ;
+  wire [2:0] \$550 ;
+  wire [3:0] \$551 ;
+  wire [3:0] \$552 ;
+  wire [4:0] \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire [2:0] \$557 ;
+  wire [3:0] \$558 ;
+  wire [2:0] \$559 ;
+  wire [2:0] \$56 ;
+  wire [3:0] \$560 ;
+  wire [4:0] \$561 ;
+  wire [4:0] \$562 ;
+  wire [5:0] \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire [3:0] \$567 ;
+  wire [4:0] \$568 ;
+  wire [3:0] \$569 ;
+  wire [1:0] \$57 ;
+  wire [4:0] \$570 ;
+  wire [5:0] \$571 ;
+  wire [5:0] \$572 ;
+  wire [6:0] \$573 ;
+  wire [7:0] \$574 ;
+  wire \$575 ;
   wire \$576 ;
-  wire [1:0] \$577 ;
-  wire [2:0] \$578 ;
-  wire [2:0] \$579 ;
-  wire \$58 ;
-  wire [3:0] \$580 ;
-  wire \$581 ;
-  wire \$582 ;
-  wire \$583 ;
-  wire [1:0] \$584 ;
-  wire [2:0] \$585 ;
-  wire [1:0] \$586 ;
-  wire [2:0] \$587 ;
-  wire [3:0] \$588 ;
-  wire [3:0] \$589 ;
-  wire \$59 ;
-  wire [4:0] \$590 ;
-  wire \$591 ;
-  wire \$592 ;
-  wire \$593 ;
-  wire [2:0] \$594 ;
-  wire [3:0] \$595 ;
-  wire [2:0] \$596 ;
-  wire [3:0] \$597 ;
-  wire [4:0] \$598 ;
-  wire [4:0] \$599 ;
-  wire [6:0] \$6 ;
-  wire \$60 ;
-  wire [5:0] \$600 ;
-  wire \$601 ;
-  wire \$602 ;
-  wire \$603 ;
-  wire [3:0] \$604 ;
-  wire [4:0] \$605 ;
-  wire [3:0] \$606 ;
-  wire [4:0] \$607 ;
-  wire [5:0] \$608 ;
-  wire [5:0] \$609 ;
-  wire \$61 ;
-  wire [6:0] \$610 ;
-  wire [7:0] \$611 ;
-  wire \$612 ;
-  wire \$613 ;
-  wire \$614 ;
-  wire \$615 ;
-  wire [1:0] \$616 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire [1:0] \$579 ;
+  wire [2:0] \$58 ;
+  wire \$580 ;
+  wire [1:0] \$581 ;
+  wire [2:0] \$582 ;
+  wire [2:0] \$583 ;
+  wire [3:0] \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
+  wire [1:0] \$588 ;
+  wire [2:0] \$589 ;
+  wire [3:0] \$59 ;
+  wire [1:0] \$590 ;
+  wire [2:0] \$591 ;
+  wire [3:0] \$592 ;
+  wire [3:0] \$593 ;
+  wire [4:0] \$594 ;
+  wire \$595 ;
+  wire \$596 ;
+  wire \$597 ;
+  wire [2:0] \$598 ;
+  wire [3:0] \$599 ;
+  wire \$6 ;
+  wire [3:0] \$60 ;
+  wire [2:0] \$600 ;
+  wire [3:0] \$601 ;
+  wire [4:0] \$602 ;
+  wire [4:0] \$603 ;
+  wire [5:0] \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire [3:0] \$608 ;
+  wire [4:0] \$609 ;
+  wire [4:0] \$61 ;
+  wire [3:0] \$610 ;
+  wire [4:0] \$611 ;
+  wire [5:0] \$612 ;
+  wire [5:0] \$613 ;
+  wire [6:0] \$614 ;
+  wire [7:0] \$615 ;
+  wire \$616 ;
   wire \$617 ;
-  wire [1:0] \$618 ;
-  wire [2:0] \$619 ;
+  wire \$618 ;
+  wire \$619 ;
   wire \$62 ;
-  wire [2:0] \$620 ;
-  wire [3:0] \$621 ;
-  wire \$622 ;
-  wire \$623 ;
-  wire \$624 ;
-  wire [1:0] \$625 ;
-  wire [2:0] \$626 ;
-  wire [1:0] \$627 ;
-  wire [2:0] \$628 ;
-  wire [3:0] \$629 ;
+  wire [1:0] \$620 ;
+  wire \$621 ;
+  wire [1:0] \$622 ;
+  wire [2:0] \$623 ;
+  wire [2:0] \$624 ;
+  wire [3:0] \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire [1:0] \$629 ;
   wire \$63 ;
-  wire [3:0] \$630 ;
-  wire [4:0] \$631 ;
-  wire \$632 ;
-  wire \$633 ;
-  wire \$634 ;
-  wire [2:0] \$635 ;
-  wire [3:0] \$636 ;
-  wire [2:0] \$637 ;
-  wire [3:0] \$638 ;
-  wire [4:0] \$639 ;
+  wire [2:0] \$630 ;
+  wire [1:0] \$631 ;
+  wire [2:0] \$632 ;
+  wire [3:0] \$633 ;
+  wire [3:0] \$634 ;
+  wire [4:0] \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire [2:0] \$639 ;
   wire \$64 ;
-  wire [4:0] \$640 ;
-  wire [5:0] \$641 ;
-  wire \$642 ;
-  wire \$643 ;
-  wire \$644 ;
-  wire [3:0] \$645 ;
-  wire [4:0] \$646 ;
-  wire [3:0] \$647 ;
-  wire [4:0] \$648 ;
-  wire [5:0] \$649 ;
-  wire \$65 ;
-  wire [5:0] \$650 ;
-  wire [6:0] \$651 ;
-  wire [7:0] \$652 ;
-  wire \$653 ;
-  wire \$654 ;
-  wire \$655 ;
-  wire \$656 ;
-  wire [1:0] \$657 ;
+  wire [3:0] \$640 ;
+  wire [2:0] \$641 ;
+  wire [3:0] \$642 ;
+  wire [4:0] \$643 ;
+  wire [4:0] \$644 ;
+  wire [5:0] \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire [3:0] \$649 ;
+  wire [2:0] \$65 ;
+  wire [4:0] \$650 ;
+  wire [3:0] \$651 ;
+  wire [4:0] \$652 ;
+  wire [5:0] \$653 ;
+  wire [5:0] \$654 ;
+  wire [6:0] \$655 ;
+  wire [7:0] \$656 ;
+  wire [6:0] \$657 ;
   wire \$658 ;
-  wire [1:0] \$659 ;
-  reg [4:0] \$66 ;
-  wire [2:0] \$660 ;
-  wire [2:0] \$661 ;
-  wire [3:0] \$662 ;
+  wire \$659 ;
+  wire [3:0] \$66 ;
+  wire [5:0] \$660 ;
+  wire [6:0] \$661 ;
+  wire [2:0] \$662 ;
   wire \$663 ;
   wire \$664 ;
-  wire \$665 ;
-  wire [1:0] \$666 ;
-  wire [2:0] \$667 ;
-  wire [1:0] \$668 ;
-  wire [2:0] \$669 ;
-  wire [12:0] \$67 ;
-  wire [3:0] \$670 ;
-  wire [3:0] \$671 ;
-  wire [4:0] \$672 ;
-  wire \$673 ;
-  wire \$674 ;
-  wire \$675 ;
-  wire [2:0] \$676 ;
-  wire [3:0] \$677 ;
-  wire [2:0] \$678 ;
-  wire [3:0] \$679 ;
-  wire \$68 ;
-  wire [4:0] \$680 ;
-  wire [4:0] \$681 ;
-  wire [5:0] \$682 ;
-  wire \$683 ;
-  wire \$684 ;
-  wire \$685 ;
-  wire [3:0] \$686 ;
-  wire [4:0] \$687 ;
-  wire [3:0] \$688 ;
-  wire [4:0] \$689 ;
-  wire \$69 ;
-  wire [5:0] \$690 ;
-  wire [5:0] \$691 ;
-  wire [6:0] \$692 ;
-  wire [7:0] \$693 ;
-  wire \$694 ;
-  wire \$695 ;
-  wire \$696 ;
-  wire \$697 ;
-  wire [1:0] \$698 ;
-  wire \$699 ;
-  wire [6:0] \$7 ;
-  wire \$70 ;
-  wire [1:0] \$700 ;
-  wire [2:0] \$701 ;
-  wire [2:0] \$702 ;
-  wire [3:0] \$703 ;
-  wire \$704 ;
-  wire \$705 ;
-  wire \$706 ;
-  wire [1:0] \$707 ;
-  wire [2:0] \$708 ;
-  wire [1:0] \$709 ;
-  reg [4:0] \$71 ;
-  wire [2:0] \$710 ;
-  wire [3:0] \$711 ;
-  wire [3:0] \$712 ;
-  wire [4:0] \$713 ;
-  wire \$714 ;
-  wire \$715 ;
-  wire \$716 ;
-  wire [2:0] \$717 ;
-  wire [3:0] \$718 ;
-  wire [2:0] \$719 ;
-  wire [12:0] \$72 ;
-  wire [3:0] \$720 ;
-  wire [4:0] \$721 ;
-  wire [4:0] \$722 ;
-  wire [5:0] \$723 ;
-  wire \$724 ;
-  wire \$725 ;
+  wire [6:0] \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire [16:0] \$668 ;
+  wire \$669 ;
+  wire [2:0] \$67 ;
+  wire \$670 ;
+  wire [5:0] \$671 ;
+  wire [6:0] \$672 ;
+  reg [4:0] \$673 ;
+  wire [12:0] \$674 ;
+  reg [4:0] \$675 ;
+  wire [12:0] \$676 ;
+  reg [4:0] \$677 ;
+  wire [12:0] \$678 ;
+  reg [4:0] \$679 ;
+  wire [3:0] \$68 ;
+  wire [12:0] \$680 ;
+  wire [21:0] \$681 ;
+  wire [22:0] \$682 ;
+  wire [21:0] \$683 ;
+  wire [22:0] \$684 ;
+  wire [21:0] \$685 ;
+  wire [22:0] \$686 ;
+  wire [21:0] \$687 ;
+  wire [22:0] \$688 ;
+  wire \$689 ;
+  wire [4:0] \$69 ;
+  wire \$690 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire [6:0] \$694 ;
+  wire [6:0] \$695 ;
+  wire [6:0] \$696 ;
+  wire [6:0] \$697 ;
+  wire [6:0] \$698 ;
+  wire [6:0] \$699 ;
+  wire [1:0] \$7 ;
+  wire [4:0] \$70 ;
+  wire [6:0] \$700 ;
+  wire [6:0] \$701 ;
+  wire [6:0] \$702 ;
+  wire [6:0] \$703 ;
+  wire [6:0] \$704 ;
+  wire [6:0] \$705 ;
+  wire [6:0] \$706 ;
+  wire [6:0] \$707 ;
+  wire [6:0] \$708 ;
+  wire [6:0] \$709 ;
+  wire [5:0] \$71 ;
+  wire [6:0] \$710 ;
+  wire [6:0] \$711 ;
+  wire [6:0] \$712 ;
+  wire [6:0] \$713 ;
+  wire [6:0] \$714 ;
+  wire [6:0] \$715 ;
+  wire [6:0] \$716 ;
+  wire [6:0] \$717 ;
+  wire [6:0] \$718 ;
+  wire [6:0] \$719 ;
+  wire \$72 ;
+  wire [6:0] \$720 ;
+  wire [6:0] \$721 ;
+  wire [6:0] \$722 ;
+  wire [6:0] \$723 ;
+  wire [6:0] \$724 ;
+  wire [6:0] \$725 ;
   wire \$726 ;
-  wire [3:0] \$727 ;
-  wire [4:0] \$728 ;
-  wire [3:0] \$729 ;
+  wire [6:0] \$727 ;
+  wire \$728 ;
+  wire \$729 ;
   wire \$73 ;
-  wire [4:0] \$730 ;
-  wire [5:0] \$731 ;
-  wire [5:0] \$732 ;
-  wire [6:0] \$733 ;
-  wire [7:0] \$734 ;
+  wire [6:0] \$730 ;
+  wire [6:0] \$731 ;
+  wire \$732 ;
+  wire [2:0] \$733 ;
+  wire \$734 ;
   wire \$735 ;
-  wire \$736 ;
-  wire \$737 ;
-  wire \$738 ;
-  wire [1:0] \$739 ;
+  wire [2:0] \$736 ;
+  wire [2:0] \$737 ;
+  wire [2:0] \$738 ;
+  wire \$739 ;
   wire \$74 ;
   wire \$740 ;
-  wire [1:0] \$741 ;
+  wire \$741 ;
   wire [2:0] \$742 ;
-  wire [2:0] \$743 ;
-  wire [3:0] \$744 ;
-  wire \$745 ;
+  wire \$743 ;
+  wire \$744 ;
+  wire [6:0] \$745 ;
   wire \$746 ;
   wire \$747 ;
-  wire [1:0] \$748 ;
-  wire [2:0] \$749 ;
-  wire \$75 ;
-  wire [1:0] \$750 ;
-  wire [2:0] \$751 ;
-  wire [3:0] \$752 ;
-  wire [3:0] \$753 ;
-  wire [4:0] \$754 ;
+  wire [6:0] \$748 ;
+  wire [6:0] \$749 ;
+  wire [3:0] \$75 ;
+  wire [2:0] \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire [6:0] \$753 ;
+  wire \$754 ;
   wire \$755 ;
   wire \$756 ;
-  wire \$757 ;
-  wire [2:0] \$758 ;
-  wire [3:0] \$759 ;
-  reg [4:0] \$76 ;
-  wire [2:0] \$760 ;
-  wire [3:0] \$761 ;
-  wire [4:0] \$762 ;
-  wire [4:0] \$763 ;
-  wire [5:0] \$764 ;
+  wire [2:0] \$757 ;
+  wire \$758 ;
+  wire \$759 ;
+  wire [4:0] \$76 ;
+  wire [6:0] \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire [16:0] \$763 ;
+  wire \$764 ;
   wire \$765 ;
-  wire \$766 ;
-  wire \$767 ;
-  wire [3:0] \$768 ;
-  wire [4:0] \$769 ;
-  wire [12:0] \$77 ;
-  wire [3:0] \$770 ;
-  wire [4:0] \$771 ;
-  wire [5:0] \$772 ;
-  wire [5:0] \$773 ;
+  wire [16:0] \$766 ;
+  wire [16:0] \$767 ;
+  wire \$768 ;
+  wire \$769 ;
+  wire [3:0] \$77 ;
+  wire \$770 ;
+  wire [2:0] \$771 ;
+  wire \$772 ;
+  wire \$773 ;
   wire [6:0] \$774 ;
-  wire [7:0] \$775 ;
+  wire \$775 ;
   wire \$776 ;
   wire \$777 ;
-  wire \$778 ;
-  wire \$779 ;
-  wire \$78 ;
-  wire [1:0] \$780 ;
-  wire \$781 ;
-  wire [1:0] \$782 ;
-  wire [2:0] \$783 ;
-  wire [2:0] \$784 ;
-  wire [3:0] \$785 ;
-  wire \$786 ;
-  wire \$787 ;
-  wire \$788 ;
-  wire [1:0] \$789 ;
-  wire \$79 ;
-  wire [2:0] \$790 ;
-  wire [1:0] \$791 ;
-  wire [2:0] \$792 ;
-  wire [3:0] \$793 ;
-  wire [3:0] \$794 ;
-  wire [4:0] \$795 ;
-  wire \$796 ;
-  wire \$797 ;
-  wire \$798 ;
-  wire [2:0] \$799 ;
-  wire \$8 ;
-  wire \$80 ;
-  wire [3:0] \$800 ;
-  wire [2:0] \$801 ;
-  wire [3:0] \$802 ;
-  wire [4:0] \$803 ;
-  wire [4:0] \$804 ;
-  wire [5:0] \$805 ;
-  wire \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire [3:0] \$809 ;
-  reg [4:0] \$81 ;
-  wire [4:0] \$810 ;
-  wire [3:0] \$811 ;
-  wire [4:0] \$812 ;
-  wire [5:0] \$813 ;
-  wire [5:0] \$814 ;
-  wire [6:0] \$815 ;
-  wire [7:0] \$816 ;
-  wire \$817 ;
-  wire \$818 ;
-  wire \$819 ;
-  wire [12:0] \$82 ;
-  wire \$820 ;
-  wire [1:0] \$821 ;
-  wire \$822 ;
-  wire [1:0] \$823 ;
-  wire [2:0] \$824 ;
-  wire [2:0] \$825 ;
-  wire [3:0] \$826 ;
-  wire \$827 ;
-  wire \$828 ;
-  wire \$829 ;
+  reg [4:0] \$778 ;
+  reg [4:0] \$779 ;
+  wire [4:0] \$78 ;
+  reg [4:0] \$780 ;
+  reg [4:0] \$781 ;
+  reg [4:0] \$782 ;
+  reg [4:0] \$783 ;
+  reg [4:0] \$784 ;
+  reg [4:0] \$785 ;
+  reg [4:0] \$786 ;
+  reg [4:0] \$787 ;
+  reg [4:0] \$788 ;
+  reg [4:0] \$789 ;
+  wire [5:0] \$79 ;
+  reg [4:0] \$790 ;
+  reg [4:0] \$791 ;
+  reg [4:0] \$792 ;
+  reg [4:0] \$793 ;
+  reg [5:0] \$794 ;
+  reg [1:0] \$795 ;
+  reg [5:0] \$796 ;
+  reg [15:0] \$797 ;
+  reg \$798 ;
+  reg \$799 ;
+  wire [2:0] \$8 ;
+  wire [5:0] \$80 ;
+  reg \$800 ;
+  reg [7:0] \$801 ;
+  reg [1:0] \$802 ;
+  reg \$803 ;
+  reg \$804 ;
+  reg \$805 ;
+  reg [51:0] \$806 ;
+  reg [87:0] \$807 ;
+  reg \$808 ;
+  reg [87:0] \$809 ;
+  wire [6:0] \$81 ;
+  reg [28:0] \$810 ;
+  wire [7:0] \$82 ;
   wire \$83 ;
-  wire [1:0] \$830 ;
-  wire [2:0] \$831 ;
-  wire [1:0] \$832 ;
-  wire [2:0] \$833 ;
-  wire [3:0] \$834 ;
-  wire [3:0] \$835 ;
-  wire [4:0] \$836 ;
-  wire \$837 ;
-  wire \$838 ;
-  wire \$839 ;
   wire \$84 ;
-  wire [2:0] \$840 ;
-  wire [3:0] \$841 ;
-  wire [2:0] \$842 ;
-  wire [3:0] \$843 ;
-  wire [4:0] \$844 ;
-  wire [4:0] \$845 ;
-  wire [5:0] \$846 ;
-  wire \$847 ;
-  wire \$848 ;
-  wire \$849 ;
   wire \$85 ;
-  wire [3:0] \$850 ;
-  wire [4:0] \$851 ;
-  wire [3:0] \$852 ;
-  wire [4:0] \$853 ;
-  wire [5:0] \$854 ;
-  wire [5:0] \$855 ;
-  wire [6:0] \$856 ;
-  wire [7:0] \$857 ;
-  reg [5:0] \$858 ;
-  reg [1:0] \$859 ;
   wire \$86 ;
-  reg [5:0] \$860 ;
-  reg [15:0] \$861 ;
-  reg \$862 ;
-  reg \$863 ;
-  reg \$864 ;
-  reg [7:0] \$865 ;
-  reg [1:0] \$866 ;
-  reg \$867 ;
-  reg \$868 ;
-  reg \$869 ;
-  wire \$87 ;
-  reg [12:0] \$870 ;
-  reg [12:0] \$871 ;
-  reg [12:0] \$872 ;
-  reg [12:0] \$873 ;
-  reg \$874 ;
-  reg [21:0] \$875 ;
-  reg [87:0] \$876 ;
-  reg [21:0] \$877 ;
-  reg [21:0] \$878 ;
-  reg [21:0] \$879 ;
+  wire [1:0] \$87 ;
   wire \$88 ;
-  reg [28:0] \$880 ;
-  reg [4:0] \$881 ;
-  reg [4:0] \$882 ;
-  reg [4:0] \$883 ;
-  reg [4:0] \$884 ;
-  reg [4:0] \$885 ;
-  reg [4:0] \$886 ;
-  reg [4:0] \$887 ;
-  reg [4:0] \$888 ;
-  reg [4:0] \$889 ;
-  wire \$89 ;
-  reg [4:0] \$890 ;
-  reg [4:0] \$891 ;
-  reg [4:0] \$892 ;
-  reg [4:0] \$893 ;
-  reg [4:0] \$894 ;
-  reg [4:0] \$895 ;
-  reg [4:0] \$896 ;
-  wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
+  wire [1:0] \$89 ;
+  wire [2:0] \$9 ;
+  wire [2:0] \$90 ;
+  wire [2:0] \$91 ;
+  wire [3:0] \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
-  reg \$signal  = 1'h0;
-  reg \$signal$21  = 1'h0;
-  reg \$signal$25  = 1'h0;
-  reg \$signal$26  = 1'h0;
+  wire [1:0] \$96 ;
+  wire [2:0] \$97 ;
+  wire [1:0] \$98 ;
+  wire [2:0] \$99 ;
   wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$82 ;
+  wire [5:0] \$signature__addr$49 ;
   wire [31:0] \$signature__data ;
-  wire [31:0] \$signature__data$85 ;
-  wire [15:0] \$signature__data$85[0] ;
-  wire [7:0] \$signature__data$85[0][0] ;
-  wire [7:0] \$signature__data$85[0][1] ;
-  wire [15:0] \$signature__data$85[1] ;
-  wire [7:0] \$signature__data$85[1][0] ;
-  wire [7:0] \$signature__data$85[1][1] ;
+  wire [31:0] \$signature__data$54 ;
+  wire [15:0] \$signature__data$54[0] ;
+  wire [7:0] \$signature__data$54[0][0] ;
+  wire [7:0] \$signature__data$54[0][1] ;
+  wire [15:0] \$signature__data$54[1] ;
+  wire [7:0] \$signature__data$54[1][0] ;
+  wire [7:0] \$signature__data$54[1][1] ;
   wire [15:0] \$signature__data[0] ;
   wire [7:0] \$signature__data[0][0] ;
   wire [7:0] \$signature__data[0][1] ;
@@ -921,11 +831,14 @@ module mac_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire [7:0] \$signature__data[1][0] ;
   wire [7:0] \$signature__data[1][1] ;
   wire \$signature__en ;
-  wire \$signature__en$84 ;
-  reg [21:0] acc_r0_c0 = 22'h000000;
-  reg [21:0] acc_r0_c1 = 22'h000000;
-  reg [21:0] acc_r1_c0 = 22'h000000;
-  reg [21:0] acc_r1_c1 = 22'h000000;
+  wire \$signature__en$51 ;
+  reg [87:0] acc = 88'h0000000000000000000000;
+  wire [43:0] \acc[0] ;
+  wire [21:0] \acc[0][0] ;
+  wire [21:0] \acc[0][1] ;
+  wire [43:0] \acc[1] ;
+  wire [21:0] \acc[1][0] ;
+  wire [21:0] \acc[1][1] ;
   input [31:0] act__payload;
   wire [31:0] act__payload;
   wire [15:0] \act__payload[0] ;
@@ -938,6 +851,7 @@ module mac_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire act__ready;
   input act__valid;
   wire act__valid;
+  wire advance;
   reg [15:0] batch = 16'h0000;
   wire busy;
   wire can_compute;
@@ -966,6 +880,7 @@ module mac_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   input clk;
   wire clk;
   wire compute_done;
+  wire configure;
   reg [4:0] deq_0 = 5'h00;
   reg [4:0] deq_1 = 5'h00;
   reg [4:0] deq_10 = 5'h00;
@@ -1001,11 +916,17 @@ module mac_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   reg [5:0] group = 6'h00;
   output idle;
   wire idle;
+  wire in_flight;
+  wire issue;
+  wire load;
   wire load_done;
-  reg [12:0] prod_r0_c0 = 13'h0000;
-  reg [12:0] prod_r0_c1 = 13'h0000;
-  reg [12:0] prod_r1_c0 = 13'h0000;
-  reg [12:0] prod_r1_c1 = 13'h0000;
+  wire [51:0] products;
+  wire [25:0] \products[0] ;
+  wire [12:0] \products[0][0] ;
+  wire [12:0] \products[0][1] ;
+  wire [25:0] \products[1] ;
+  wire [12:0] \products[1][0] ;
+  wire [12:0] \products[1][1] ;
   output [87:0] result__payload;
   reg [87:0] result__payload = 88'h0000000000000000000000;
   wire [43:0] \result__payload[0] ;
@@ -1022,16 +943,31 @@ module mac_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire rsel;
   input rst;
   wire rst;
+  reg s1_first = 1'h0;
   reg s1_last = 1'h0;
   reg [1:0] s1_row = 2'h0;
+  reg s1_valid = 1'h0;
   reg [7:0] s1_w = 8'h00;
   wire [3:0] \s1_w[0] ;
   wire [3:0] \s1_w[1] ;
+  reg s2_first = 1'h0;
   reg s2_last = 1'h0;
-  wire [21:0] total_r0_c0;
-  wire [21:0] total_r0_c1;
-  wire [21:0] total_r1_c0;
-  wire [21:0] total_r1_c1;
+  reg [51:0] s2_products = 52'h0000000000000;
+  wire [25:0] \s2_products[0] ;
+  wire [12:0] \s2_products[0][0] ;
+  wire [12:0] \s2_products[0][1] ;
+  wire [25:0] \s2_products[1] ;
+  wire [12:0] \s2_products[1][0] ;
+  wire [12:0] \s2_products[1][1] ;
+  reg s2_valid = 1'h0;
+  wire stall;
+  wire [87:0] total;
+  wire [43:0] \total[0] ;
+  wire [21:0] \total[0][0] ;
+  wire [21:0] \total[0][1] ;
+  wire [43:0] \total[1] ;
+  wire [21:0] \total[1][0] ;
+  wire [21:0] \total[1][1] ;
   input [7:0] w__payload;
   wire [7:0] w__payload;
   wire [3:0] \w__payload[0] ;
@@ -1112,872 +1048,784 @@ module mac_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
     acts[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en )
-      acts[\$153 [5:0]] <= act__payload;
+    if (load)
+      acts[\$661 [5:0]] <= act__payload;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
-    if (\$signature__en$84 ) begin
-      _0_ <= acts[\$168 [5:0]];
+    if (advance) begin
+      _0_ <= acts[\$672 [5:0]];
     end
   end
-  assign \$signature__data$85  = _0_;
-  assign \$104  = \$103  & \$signal$25 ;
-  assign \$105  = ~ result__ready;
-  assign \$106  = result__valid & \$105 ;
-  assign \$107  = ~ \$106 ;
-  assign \$108  = ~ result__ready;
-  assign \$109  = result__valid & \$108 ;
-  assign \$110  = ~ \$109 ;
-  assign \$111  = \$110  & \$signal$25 ;
-  assign \$112  = ~ result__ready;
-  assign \$113  = result__valid & \$112 ;
-  assign \$114  = ~ \$113 ;
-  assign \$115  = cfg__valid & cfg__ready;
-  assign \$117  = cfg__payload[6] ? \$116  : deq_sum_0;
-  assign \$119  = cfg__payload[6] ? \$118  : deq_sum_1;
-  assign \$121  = cfg__payload[6] ? \$120  : deq_sum_2;
-  assign \$123  = cfg__payload[6] ? \$122  : deq_sum_3;
-  assign \$125  = cfg__payload[6] ? \$124  : deq_sum_4;
-  assign \$127  = cfg__payload[6] ? \$126  : deq_sum_5;
-  assign \$129  = cfg__payload[6] ? \$128  : deq_sum_6;
-  assign \$131  = cfg__payload[6] ? \$130  : deq_sum_7;
-  assign \$133  = cfg__payload[6] ? \$132  : deq_sum_8;
-  assign \$135  = cfg__payload[6] ? \$134  : deq_sum_9;
-  assign \$137  = cfg__payload[6] ? \$136  : deq_sum_10;
-  assign \$139  = cfg__payload[6] ? \$138  : deq_sum_11;
-  assign \$141  = cfg__payload[6] ? \$140  : deq_sum_12;
-  assign \$143  = cfg__payload[6] ? \$142  : deq_sum_13;
-  assign \$145  = cfg__payload[6] ? \$144  : deq_sum_14;
-  assign \$147  = cfg__payload[6] ? \$146  : deq_sum_15;
-  assign \$148  = act__valid & act__ready;
-  assign \$149  = cfg[12:7] - 1'h1;
-  assign \$150  = wgroup == \$149 ;
-  assign load_done = \$148  & \$151 ;
-  assign \$152  = wsel ? 6'h20 : 6'h00;
-  assign \$153  = \$152  + wgroup;
-  assign \$signature__en  = act__valid & act__ready;
-  assign \$154  = ~ result__ready;
-  assign \$155  = result__valid & \$154 ;
-  assign \$156  = ~ \$155 ;
-  assign w__ready = can_compute & \$156 ;
-  assign \$157  = w__valid & w__ready;
-  assign \$159  = row == 3'h1;
-  assign \$161  = cfg[12:7] - 1'h1;
-  assign \$162  = group == \$161 ;
-  assign \$163  = \$160  & \$162 ;
-  assign \$164  = cfg[28:13] - 1'h1;
-  assign \$165  = batch == \$164 ;
-  assign \$166  = \$163  & \$165 ;
-  assign compute_done = \$157  & \$166 ;
-  assign \$167  = rsel ? 6'h20 : 6'h00;
-  assign \$168  = \$167  + group;
-  assign \$169  = ~ result__ready;
-  assign \$170  = result__valid & \$169 ;
-  assign \$signature__en$84  = ~ \$170 ;
-  assign \$171  = \$signal$26  ? 22'h000000 : acc_r0_c0;
-  assign \$172  = $signed(\$171 ) + $signed(prod_r0_c0);
-  assign \$173  = \$signal$26  ? 22'h000000 : acc_r0_c1;
-  assign \$174  = $signed(\$173 ) + $signed(prod_r0_c1);
-  assign \$175  = \$signal$26  ? 22'h000000 : acc_r1_c0;
-  assign \$176  = $signed(\$175 ) + $signed(prod_r1_c0);
-  assign \$177  = \$signal$26  ? 22'h000000 : acc_r1_c1;
-  assign \$178  = $signed(\$177 ) + $signed(prod_r1_c1);
-  assign \$179  = | wgroup;
-  assign \$180  = busy | \$179 ;
-  assign \$181  = | row;
-  assign \$182  = \$180  | \$181 ;
-  assign \$183  = | group;
-  assign \$184  = \$182  | \$183 ;
-  assign \$185  = | batch;
-  assign \$186  = \$184  | \$185 ;
-  assign \$187  = \$186  | \$signal ;
-  assign \$188  = \$187  | \$signal$25 ;
-  assign \$189  = \$188  | result__valid;
-  assign idle = ~ \$189 ;
-  assign \$190  = | wgroup;
-  assign \$191  = busy | \$190 ;
-  assign \$192  = | row;
-  assign \$193  = \$191  | \$192 ;
-  assign \$194  = | group;
-  assign \$195  = \$193  | \$194 ;
-  assign \$196  = | batch;
-  assign \$197  = \$195  | \$196 ;
-  assign \$198  = \$197  | \$signal ;
-  assign \$199  = \$198  | \$signal$25 ;
-  assign \$200  = \$199  | result__valid;
-  assign cfg__ready = ~ \$200 ;
-  assign \$201  = cfg__valid & cfg__ready;
-  assign \$202  = cfg__payload[2:0] > 1'h0;
-  assign \$203  = cfg__payload[2:0] == 1'h1;
-  assign \$204  = cfg__payload[4] & \$203 ;
-  assign \$208  = \$204  ? 2'h3 : 2'h1;
-  assign \$209  = $signed(1'h1) * $signed(\$208 );
-  assign \$210  = \$202  ? \$209  : 3'h0;
-  assign \$211  = $signed(1'h0) + $signed(\$210 );
-  assign \$212  = cfg__payload[2:0] > 1'h1;
-  assign \$213  = cfg__payload[2:0] == 2'h2;
-  assign \$214  = cfg__payload[4] & \$213 ;
-  assign \$215  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$216  = - \$215 ;
-  assign \$217  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$218  = \$214  ? \$216  : { 1'h0, \$217  };
-  assign \$219  = $signed(1'h1) * $signed(\$218 );
-  assign \$220  = \$212  ? \$219  : 4'h0;
-  assign \$221  = $signed(\$211 ) + $signed(\$220 );
-  assign \$222  = cfg__payload[2:0] > 2'h2;
-  assign \$223  = cfg__payload[2:0] == 2'h3;
-  assign \$224  = cfg__payload[4] & \$223 ;
-  assign \$225  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$226  = - \$225 ;
-  assign \$227  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$228  = \$224  ? \$226  : { 1'h0, \$227  };
-  assign \$229  = $signed(1'h1) * $signed(\$228 );
-  assign \$230  = \$222  ? \$229  : 5'h00;
-  assign \$231  = $signed(\$221 ) + $signed(\$230 );
-  assign \$232  = cfg__payload[2:0] > 2'h3;
-  assign \$233  = cfg__payload[2:0] == 3'h4;
-  assign \$234  = cfg__payload[4] & \$233 ;
-  assign \$235  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$236  = - \$235 ;
-  assign \$237  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$238  = \$234  ? \$236  : { 1'h0, \$237  };
-  assign \$239  = $signed(1'h1) * $signed(\$238 );
-  assign \$240  = \$232  ? \$239  : 6'h00;
-  assign \$241  = $signed(\$231 ) + $signed(\$240 );
-  assign \$242  = $signed(\$241 ) - $signed({ 1'h0, cfg__payload[5] });
-  assign \$243  = cfg__payload[2:0] > 1'h0;
-  assign \$244  = cfg__payload[2:0] == 1'h1;
-  assign \$245  = cfg__payload[4] & \$244 ;
-  assign \$249  = \$245  ? 2'h3 : 2'h1;
-  assign \$250  = $signed(2'h1) * $signed(\$249 );
-  assign \$251  = \$243  ? \$250  : 3'h0;
-  assign \$252  = $signed(1'h0) + $signed(\$251 );
-  assign \$253  = cfg__payload[2:0] > 1'h1;
-  assign \$254  = cfg__payload[2:0] == 2'h2;
-  assign \$255  = cfg__payload[4] & \$254 ;
-  assign \$256  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$257  = - \$256 ;
-  assign \$258  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$259  = \$255  ? \$257  : { 1'h0, \$258  };
-  assign \$260  = $signed(1'h1) * $signed(\$259 );
-  assign \$261  = \$253  ? \$260  : 4'h0;
-  assign \$262  = $signed(\$252 ) + $signed(\$261 );
-  assign \$263  = cfg__payload[2:0] > 2'h2;
-  assign \$264  = cfg__payload[2:0] == 2'h3;
-  assign \$265  = cfg__payload[4] & \$264 ;
-  assign \$266  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$267  = - \$266 ;
-  assign \$268  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$269  = \$265  ? \$267  : { 1'h0, \$268  };
-  assign \$270  = $signed(1'h1) * $signed(\$269 );
-  assign \$271  = \$263  ? \$270  : 5'h00;
-  assign \$272  = $signed(\$262 ) + $signed(\$271 );
-  assign \$273  = cfg__payload[2:0] > 2'h3;
-  assign \$274  = cfg__payload[2:0] == 3'h4;
-  assign \$275  = cfg__payload[4] & \$274 ;
-  assign \$276  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$277  = - \$276 ;
-  assign \$278  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$279  = \$275  ? \$277  : { 1'h0, \$278  };
-  assign \$280  = $signed(1'h1) * $signed(\$279 );
-  assign \$281  = \$273  ? \$280  : 6'h00;
-  assign \$282  = $signed(\$272 ) + $signed(\$281 );
-  assign \$283  = $signed(\$282 ) - $signed({ 1'h0, cfg__payload[5] });
-  assign \$284  = cfg__payload[2:0] > 1'h0;
-  assign \$285  = cfg__payload[2:0] == 1'h1;
-  assign \$286  = cfg__payload[4] & \$285 ;
-  assign \$290  = \$286  ? 2'h3 : 2'h1;
-  assign \$291  = $signed(1'h1) * $signed(\$290 );
-  assign \$292  = \$284  ? \$291  : 3'h0;
-  assign \$293  = $signed(1'h0) + $signed(\$292 );
-  assign \$294  = cfg__payload[2:0] > 1'h1;
-  assign \$295  = cfg__payload[2:0] == 2'h2;
-  assign \$296  = cfg__payload[4] & \$295 ;
-  assign \$297  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$298  = - \$297 ;
-  assign \$299  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$300  = \$296  ? \$298  : { 1'h0, \$299  };
-  assign \$301  = $signed(2'h1) * $signed(\$300 );
-  assign \$302  = \$294  ? \$301  : 4'h0;
-  assign \$303  = $signed(\$293 ) + $signed(\$302 );
-  assign \$304  = cfg__payload[2:0] > 2'h2;
-  assign \$305  = cfg__payload[2:0] == 2'h3;
-  assign \$306  = cfg__payload[4] & \$305 ;
-  assign \$307  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$308  = - \$307 ;
-  assign \$309  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$310  = \$306  ? \$308  : { 1'h0, \$309  };
-  assign \$311  = $signed(1'h1) * $signed(\$310 );
-  assign \$312  = \$304  ? \$311  : 5'h00;
-  assign \$313  = $signed(\$303 ) + $signed(\$312 );
-  assign \$314  = cfg__payload[2:0] > 2'h3;
-  assign \$315  = cfg__payload[2:0] == 3'h4;
-  assign \$316  = cfg__payload[4] & \$315 ;
-  assign \$317  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$318  = - \$317 ;
-  assign \$319  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$320  = \$316  ? \$318  : { 1'h0, \$319  };
-  assign \$321  = $signed(1'h1) * $signed(\$320 );
-  assign \$322  = \$314  ? \$321  : 6'h00;
-  assign \$323  = $signed(\$313 ) + $signed(\$322 );
-  assign \$324  = $signed(\$323 ) - $signed({ 1'h0, cfg__payload[5] });
-  assign \$325  = cfg__payload[2:0] > 1'h0;
-  assign \$326  = cfg__payload[2:0] == 1'h1;
-  assign \$327  = cfg__payload[4] & \$326 ;
-  assign \$331  = \$327  ? 2'h3 : 2'h1;
-  assign \$332  = $signed(2'h1) * $signed(\$331 );
-  assign \$333  = \$325  ? \$332  : 3'h0;
-  assign \$334  = $signed(1'h0) + $signed(\$333 );
-  assign \$335  = cfg__payload[2:0] > 1'h1;
-  assign \$336  = cfg__payload[2:0] == 2'h2;
-  assign \$337  = cfg__payload[4] & \$336 ;
-  assign \$338  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$339  = - \$338 ;
-  assign \$340  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$341  = \$337  ? \$339  : { 1'h0, \$340  };
-  assign \$342  = $signed(2'h1) * $signed(\$341 );
-  assign \$343  = \$335  ? \$342  : 4'h0;
-  assign \$344  = $signed(\$334 ) + $signed(\$343 );
-  assign \$345  = cfg__payload[2:0] > 2'h2;
-  assign \$346  = cfg__payload[2:0] == 2'h3;
-  assign \$347  = cfg__payload[4] & \$346 ;
-  assign \$348  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$349  = - \$348 ;
-  assign \$350  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$351  = \$347  ? \$349  : { 1'h0, \$350  };
-  assign \$352  = $signed(1'h1) * $signed(\$351 );
-  assign \$353  = \$345  ? \$352  : 5'h00;
-  assign \$354  = $signed(\$344 ) + $signed(\$353 );
-  assign \$355  = cfg__payload[2:0] > 2'h3;
-  assign \$356  = cfg__payload[2:0] == 3'h4;
-  assign \$357  = cfg__payload[4] & \$356 ;
-  assign \$358  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$359  = - \$358 ;
-  assign \$360  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$361  = \$357  ? \$359  : { 1'h0, \$360  };
-  assign \$362  = $signed(1'h1) * $signed(\$361 );
-  assign \$363  = \$355  ? \$362  : 6'h00;
-  assign \$364  = $signed(\$354 ) + $signed(\$363 );
-  assign \$365  = $signed(\$364 ) - $signed({ 1'h0, cfg__payload[5] });
-  assign \$366  = cfg__payload[2:0] > 1'h0;
-  assign \$367  = cfg__payload[2:0] == 1'h1;
-  assign \$368  = cfg__payload[4] & \$367 ;
-  assign \$372  = \$368  ? 2'h3 : 2'h1;
-  assign \$373  = $signed(1'h1) * $signed(\$372 );
-  assign \$374  = \$366  ? \$373  : 3'h0;
-  assign \$375  = $signed(1'h0) + $signed(\$374 );
-  assign \$376  = cfg__payload[2:0] > 1'h1;
-  assign \$377  = cfg__payload[2:0] == 2'h2;
-  assign \$378  = cfg__payload[4] & \$377 ;
-  assign \$379  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$380  = - \$379 ;
-  assign \$381  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$382  = \$378  ? \$380  : { 1'h0, \$381  };
-  assign \$383  = $signed(1'h1) * $signed(\$382 );
-  assign \$384  = \$376  ? \$383  : 4'h0;
-  assign \$385  = $signed(\$375 ) + $signed(\$384 );
-  assign \$386  = cfg__payload[2:0] > 2'h2;
-  assign \$387  = cfg__payload[2:0] == 2'h3;
-  assign \$388  = cfg__payload[4] & \$387 ;
-  assign \$389  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$390  = - \$389 ;
-  assign \$391  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$392  = \$388  ? \$390  : { 1'h0, \$391  };
-  assign \$393  = $signed(2'h1) * $signed(\$392 );
-  assign \$394  = \$386  ? \$393  : 5'h00;
-  assign \$395  = $signed(\$385 ) + $signed(\$394 );
-  assign \$396  = cfg__payload[2:0] > 2'h3;
-  assign \$397  = cfg__payload[2:0] == 3'h4;
-  assign \$398  = cfg__payload[4] & \$397 ;
-  assign \$399  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$400  = - \$399 ;
-  assign \$401  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$402  = \$398  ? \$400  : { 1'h0, \$401  };
-  assign \$403  = $signed(1'h1) * $signed(\$402 );
-  assign \$404  = \$396  ? \$403  : 6'h00;
-  assign \$405  = $signed(\$395 ) + $signed(\$404 );
-  assign \$406  = $signed(\$405 ) - $signed({ 1'h0, cfg__payload[5] });
-  assign \$407  = cfg__payload[2:0] > 1'h0;
-  assign \$408  = cfg__payload[2:0] == 1'h1;
-  assign \$409  = cfg__payload[4] & \$408 ;
-  assign \$413  = \$409  ? 2'h3 : 2'h1;
-  assign \$414  = $signed(2'h1) * $signed(\$413 );
-  assign \$415  = \$407  ? \$414  : 3'h0;
-  assign \$416  = $signed(1'h0) + $signed(\$415 );
-  assign \$417  = cfg__payload[2:0] > 1'h1;
-  assign \$418  = cfg__payload[2:0] == 2'h2;
-  assign \$419  = cfg__payload[4] & \$418 ;
-  assign \$420  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$421  = - \$420 ;
-  assign \$422  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$423  = \$419  ? \$421  : { 1'h0, \$422  };
-  assign \$424  = $signed(1'h1) * $signed(\$423 );
-  assign \$425  = \$417  ? \$424  : 4'h0;
-  assign \$426  = $signed(\$416 ) + $signed(\$425 );
-  assign \$427  = cfg__payload[2:0] > 2'h2;
-  assign \$428  = cfg__payload[2:0] == 2'h3;
-  assign \$429  = cfg__payload[4] & \$428 ;
-  assign \$430  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$431  = - \$430 ;
-  assign \$432  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$433  = \$429  ? \$431  : { 1'h0, \$432  };
-  assign \$434  = $signed(2'h1) * $signed(\$433 );
-  assign \$435  = \$427  ? \$434  : 5'h00;
-  assign \$436  = $signed(\$426 ) + $signed(\$435 );
-  assign \$437  = cfg__payload[2:0] > 2'h3;
-  assign \$438  = cfg__payload[2:0] == 3'h4;
-  assign \$439  = cfg__payload[4] & \$438 ;
-  assign \$440  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$441  = - \$440 ;
-  assign \$442  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$443  = \$439  ? \$441  : { 1'h0, \$442  };
-  assign \$444  = $signed(1'h1) * $signed(\$443 );
-  assign \$445  = \$437  ? \$444  : 6'h00;
-  assign \$446  = $signed(\$436 ) + $signed(\$445 );
-  assign \$447  = $signed(\$446 ) - $signed({ 1'h0, cfg__payload[5] });
-  assign \$448  = cfg__payload[2:0] > 1'h0;
-  assign \$449  = cfg__payload[2:0] == 1'h1;
-  assign \$450  = cfg__payload[4] & \$449 ;
-  assign \$454  = \$450  ? 2'h3 : 2'h1;
-  assign \$455  = $signed(1'h1) * $signed(\$454 );
-  assign \$456  = \$448  ? \$455  : 3'h0;
-  assign \$457  = $signed(1'h0) + $signed(\$456 );
-  assign \$458  = cfg__payload[2:0] > 1'h1;
-  assign \$459  = cfg__payload[2:0] == 2'h2;
-  assign \$460  = cfg__payload[4] & \$459 ;
-  assign \$461  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$462  = - \$461 ;
-  assign \$463  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$464  = \$460  ? \$462  : { 1'h0, \$463  };
-  assign \$465  = $signed(2'h1) * $signed(\$464 );
-  assign \$466  = \$458  ? \$465  : 4'h0;
-  assign \$467  = $signed(\$457 ) + $signed(\$466 );
-  assign \$468  = cfg__payload[2:0] > 2'h2;
-  assign \$469  = cfg__payload[2:0] == 2'h3;
-  assign \$470  = cfg__payload[4] & \$469 ;
-  assign \$471  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$472  = - \$471 ;
-  assign \$473  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$474  = \$470  ? \$472  : { 1'h0, \$473  };
-  assign \$475  = $signed(2'h1) * $signed(\$474 );
-  assign \$476  = \$468  ? \$475  : 5'h00;
-  assign \$477  = $signed(\$467 ) + $signed(\$476 );
-  assign \$478  = cfg__payload[2:0] > 2'h3;
-  assign \$479  = cfg__payload[2:0] == 3'h4;
-  assign \$480  = cfg__payload[4] & \$479 ;
-  assign \$481  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$482  = - \$481 ;
-  assign \$483  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$484  = \$480  ? \$482  : { 1'h0, \$483  };
-  assign \$485  = $signed(1'h1) * $signed(\$484 );
-  assign \$486  = \$478  ? \$485  : 6'h00;
-  assign \$487  = $signed(\$477 ) + $signed(\$486 );
-  assign \$488  = $signed(\$487 ) - $signed({ 1'h0, cfg__payload[5] });
-  assign \$489  = cfg__payload[2:0] > 1'h0;
-  assign \$490  = cfg__payload[2:0] == 1'h1;
-  assign \$491  = cfg__payload[4] & \$490 ;
-  assign \$495  = \$491  ? 2'h3 : 2'h1;
-  assign \$496  = $signed(2'h1) * $signed(\$495 );
-  assign \$497  = \$489  ? \$496  : 3'h0;
-  assign \$498  = $signed(1'h0) + $signed(\$497 );
-  assign \$499  = cfg__payload[2:0] > 1'h1;
-  assign \$500  = cfg__payload[2:0] == 2'h2;
-  assign \$501  = cfg__payload[4] & \$500 ;
-  assign \$502  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$503  = - \$502 ;
-  assign \$504  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$505  = \$501  ? \$503  : { 1'h0, \$504  };
-  assign \$506  = $signed(2'h1) * $signed(\$505 );
-  assign \$507  = \$499  ? \$506  : 4'h0;
-  assign \$508  = $signed(\$498 ) + $signed(\$507 );
-  assign \$509  = cfg__payload[2:0] > 2'h2;
-  assign \$510  = cfg__payload[2:0] == 2'h3;
-  assign \$511  = cfg__payload[4] & \$510 ;
-  assign \$512  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$513  = - \$512 ;
-  assign \$514  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$515  = \$511  ? \$513  : { 1'h0, \$514  };
-  assign \$516  = $signed(2'h1) * $signed(\$515 );
-  assign \$517  = \$509  ? \$516  : 5'h00;
-  assign \$518  = $signed(\$508 ) + $signed(\$517 );
-  assign \$519  = cfg__payload[2:0] > 2'h3;
-  assign \$520  = cfg__payload[2:0] == 3'h4;
-  assign \$521  = cfg__payload[4] & \$520 ;
-  assign \$522  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$523  = - \$522 ;
-  assign \$524  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$525  = \$521  ? \$523  : { 1'h0, \$524  };
-  assign \$526  = $signed(1'h1) * $signed(\$525 );
-  assign \$527  = \$519  ? \$526  : 6'h00;
-  assign \$528  = $signed(\$518 ) + $signed(\$527 );
-  assign \$529  = $signed(\$528 ) - $signed({ 1'h0, cfg__payload[5] });
-  assign \$530  = cfg__payload[2:0] > 1'h0;
-  assign \$531  = cfg__payload[2:0] == 1'h1;
-  assign \$532  = cfg__payload[4] & \$531 ;
-  assign \$536  = \$532  ? 2'h3 : 2'h1;
-  assign \$537  = $signed(1'h1) * $signed(\$536 );
-  assign \$538  = \$530  ? \$537  : 3'h0;
-  assign \$539  = $signed(1'h0) + $signed(\$538 );
-  assign \$540  = cfg__payload[2:0] > 1'h1;
-  assign \$541  = cfg__payload[2:0] == 2'h2;
-  assign \$542  = cfg__payload[4] & \$541 ;
-  assign \$543  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$544  = - \$543 ;
-  assign \$545  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$546  = \$542  ? \$544  : { 1'h0, \$545  };
-  assign \$547  = $signed(1'h1) * $signed(\$546 );
-  assign \$548  = \$540  ? \$547  : 4'h0;
-  assign \$549  = $signed(\$539 ) + $signed(\$548 );
-  assign \$550  = cfg__payload[2:0] > 2'h2;
-  assign \$551  = cfg__payload[2:0] == 2'h3;
-  assign \$552  = cfg__payload[4] & \$551 ;
-  assign \$553  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$554  = - \$553 ;
-  assign \$555  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$556  = \$552  ? \$554  : { 1'h0, \$555  };
-  assign \$557  = $signed(1'h1) * $signed(\$556 );
-  assign \$558  = \$550  ? \$557  : 5'h00;
-  assign \$559  = $signed(\$549 ) + $signed(\$558 );
-  assign \$560  = cfg__payload[2:0] > 2'h3;
-  assign \$561  = cfg__payload[2:0] == 3'h4;
-  assign \$562  = cfg__payload[4] & \$561 ;
-  assign \$563  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$564  = - \$563 ;
-  assign \$565  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$566  = \$562  ? \$564  : { 1'h0, \$565  };
-  assign \$567  = $signed(2'h1) * $signed(\$566 );
-  assign \$568  = \$560  ? \$567  : 6'h00;
-  assign \$569  = $signed(\$559 ) + $signed(\$568 );
-  assign \$570  = $signed(\$569 ) - $signed({ 1'h0, cfg__payload[5] });
-  assign \$571  = cfg__payload[2:0] > 1'h0;
-  assign \$572  = cfg__payload[2:0] == 1'h1;
-  assign \$573  = cfg__payload[4] & \$572 ;
-  assign \$577  = \$573  ? 2'h3 : 2'h1;
-  assign \$578  = $signed(2'h1) * $signed(\$577 );
-  assign \$579  = \$571  ? \$578  : 3'h0;
-  assign \$580  = $signed(1'h0) + $signed(\$579 );
-  assign \$581  = cfg__payload[2:0] > 1'h1;
-  assign \$582  = cfg__payload[2:0] == 2'h2;
-  assign \$583  = cfg__payload[4] & \$582 ;
-  assign \$584  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$585  = - \$584 ;
-  assign \$586  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$587  = \$583  ? \$585  : { 1'h0, \$586  };
-  assign \$588  = $signed(1'h1) * $signed(\$587 );
-  assign \$589  = \$581  ? \$588  : 4'h0;
-  assign \$590  = $signed(\$580 ) + $signed(\$589 );
-  assign \$591  = cfg__payload[2:0] > 2'h2;
-  assign \$592  = cfg__payload[2:0] == 2'h3;
-  assign \$593  = cfg__payload[4] & \$592 ;
-  assign \$594  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$595  = - \$594 ;
-  assign \$596  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$597  = \$593  ? \$595  : { 1'h0, \$596  };
-  assign \$598  = $signed(1'h1) * $signed(\$597 );
-  assign \$599  = \$591  ? \$598  : 5'h00;
-  assign \$600  = $signed(\$590 ) + $signed(\$599 );
-  assign \$601  = cfg__payload[2:0] > 2'h3;
-  assign \$602  = cfg__payload[2:0] == 3'h4;
-  assign \$603  = cfg__payload[4] & \$602 ;
-  assign \$604  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$605  = - \$604 ;
-  assign \$606  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$607  = \$603  ? \$605  : { 1'h0, \$606  };
-  assign \$608  = $signed(2'h1) * $signed(\$607 );
-  assign \$609  = \$601  ? \$608  : 6'h00;
-  assign \$610  = $signed(\$600 ) + $signed(\$609 );
-  assign \$611  = $signed(\$610 ) - $signed({ 1'h0, cfg__payload[5] });
-  assign \$612  = cfg__payload[2:0] > 1'h0;
-  assign \$613  = cfg__payload[2:0] == 1'h1;
-  assign \$614  = cfg__payload[4] & \$613 ;
-  assign \$618  = \$614  ? 2'h3 : 2'h1;
-  assign \$619  = $signed(1'h1) * $signed(\$618 );
-  assign \$620  = \$612  ? \$619  : 3'h0;
-  assign \$621  = $signed(1'h0) + $signed(\$620 );
-  assign \$622  = cfg__payload[2:0] > 1'h1;
-  assign \$623  = cfg__payload[2:0] == 2'h2;
-  assign \$624  = cfg__payload[4] & \$623 ;
-  assign \$625  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$626  = - \$625 ;
-  assign \$627  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$628  = \$624  ? \$626  : { 1'h0, \$627  };
-  assign \$629  = $signed(2'h1) * $signed(\$628 );
-  assign \$630  = \$622  ? \$629  : 4'h0;
-  assign \$631  = $signed(\$621 ) + $signed(\$630 );
-  assign \$632  = cfg__payload[2:0] > 2'h2;
-  assign \$633  = cfg__payload[2:0] == 2'h3;
-  assign \$634  = cfg__payload[4] & \$633 ;
-  assign \$635  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$636  = - \$635 ;
-  assign \$637  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$638  = \$634  ? \$636  : { 1'h0, \$637  };
-  assign \$639  = $signed(1'h1) * $signed(\$638 );
-  assign \$640  = \$632  ? \$639  : 5'h00;
-  assign \$641  = $signed(\$631 ) + $signed(\$640 );
-  assign \$642  = cfg__payload[2:0] > 2'h3;
-  assign \$643  = cfg__payload[2:0] == 3'h4;
-  assign \$644  = cfg__payload[4] & \$643 ;
-  assign \$645  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$646  = - \$645 ;
-  assign \$647  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$648  = \$644  ? \$646  : { 1'h0, \$647  };
-  assign \$649  = $signed(2'h1) * $signed(\$648 );
-  assign \$650  = \$642  ? \$649  : 6'h00;
-  assign \$651  = $signed(\$641 ) + $signed(\$650 );
-  assign \$652  = $signed(\$651 ) - $signed({ 1'h0, cfg__payload[5] });
-  assign \$653  = cfg__payload[2:0] > 1'h0;
-  assign \$654  = cfg__payload[2:0] == 1'h1;
-  assign \$655  = cfg__payload[4] & \$654 ;
-  assign \$659  = \$655  ? 2'h3 : 2'h1;
-  assign \$660  = $signed(2'h1) * $signed(\$659 );
-  assign \$661  = \$653  ? \$660  : 3'h0;
-  assign \$662  = $signed(1'h0) + $signed(\$661 );
-  assign \$663  = cfg__payload[2:0] > 1'h1;
-  assign \$664  = cfg__payload[2:0] == 2'h2;
-  assign \$665  = cfg__payload[4] & \$664 ;
-  assign \$666  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$667  = - \$666 ;
-  assign \$668  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$669  = \$665  ? \$667  : { 1'h0, \$668  };
-  assign \$670  = $signed(2'h1) * $signed(\$669 );
-  assign \$671  = \$663  ? \$670  : 4'h0;
-  assign \$672  = $signed(\$662 ) + $signed(\$671 );
-  assign \$673  = cfg__payload[2:0] > 2'h2;
-  assign \$674  = cfg__payload[2:0] == 2'h3;
-  assign \$675  = cfg__payload[4] & \$674 ;
-  assign \$676  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$677  = - \$676 ;
-  assign \$678  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$679  = \$675  ? \$677  : { 1'h0, \$678  };
-  assign \$680  = $signed(1'h1) * $signed(\$679 );
-  assign \$681  = \$673  ? \$680  : 5'h00;
-  assign \$682  = $signed(\$672 ) + $signed(\$681 );
-  assign \$683  = cfg__payload[2:0] > 2'h3;
-  assign \$684  = cfg__payload[2:0] == 3'h4;
-  assign \$685  = cfg__payload[4] & \$684 ;
-  assign \$686  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$687  = - \$686 ;
-  assign \$688  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$689  = \$685  ? \$687  : { 1'h0, \$688  };
-  assign \$690  = $signed(2'h1) * $signed(\$689 );
-  assign \$691  = \$683  ? \$690  : 6'h00;
-  assign \$692  = $signed(\$682 ) + $signed(\$691 );
-  assign \$693  = $signed(\$692 ) - $signed({ 1'h0, cfg__payload[5] });
-  assign \$694  = cfg__payload[2:0] > 1'h0;
-  assign \$695  = cfg__payload[2:0] == 1'h1;
-  assign \$696  = cfg__payload[4] & \$695 ;
-  assign \$700  = \$696  ? 2'h3 : 2'h1;
-  assign \$701  = $signed(1'h1) * $signed(\$700 );
-  assign \$702  = \$694  ? \$701  : 3'h0;
-  assign \$703  = $signed(1'h0) + $signed(\$702 );
-  assign \$704  = cfg__payload[2:0] > 1'h1;
-  assign \$705  = cfg__payload[2:0] == 2'h2;
-  assign \$706  = cfg__payload[4] & \$705 ;
-  assign \$707  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$708  = - \$707 ;
-  assign \$709  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$710  = \$706  ? \$708  : { 1'h0, \$709  };
-  assign \$711  = $signed(1'h1) * $signed(\$710 );
-  assign \$712  = \$704  ? \$711  : 4'h0;
-  assign \$713  = $signed(\$703 ) + $signed(\$712 );
-  assign \$714  = cfg__payload[2:0] > 2'h2;
-  assign \$715  = cfg__payload[2:0] == 2'h3;
-  assign \$716  = cfg__payload[4] & \$715 ;
-  assign \$717  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$718  = - \$717 ;
-  assign \$719  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$720  = \$716  ? \$718  : { 1'h0, \$719  };
-  assign \$721  = $signed(2'h1) * $signed(\$720 );
-  assign \$722  = \$714  ? \$721  : 5'h00;
-  assign \$723  = $signed(\$713 ) + $signed(\$722 );
-  assign \$724  = cfg__payload[2:0] > 2'h3;
-  assign \$725  = cfg__payload[2:0] == 3'h4;
-  assign \$726  = cfg__payload[4] & \$725 ;
-  assign \$727  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$728  = - \$727 ;
-  assign \$729  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$730  = \$726  ? \$728  : { 1'h0, \$729  };
-  assign \$731  = $signed(2'h1) * $signed(\$730 );
-  assign \$732  = \$724  ? \$731  : 6'h00;
-  assign \$733  = $signed(\$723 ) + $signed(\$732 );
-  assign \$734  = $signed(\$733 ) - $signed({ 1'h0, cfg__payload[5] });
-  assign \$735  = cfg__payload[2:0] > 1'h0;
-  assign \$736  = cfg__payload[2:0] == 1'h1;
-  assign \$737  = cfg__payload[4] & \$736 ;
-  assign \$741  = \$737  ? 2'h3 : 2'h1;
-  assign \$742  = $signed(2'h1) * $signed(\$741 );
-  assign \$743  = \$735  ? \$742  : 3'h0;
-  assign \$744  = $signed(1'h0) + $signed(\$743 );
-  assign \$745  = cfg__payload[2:0] > 1'h1;
-  assign \$746  = cfg__payload[2:0] == 2'h2;
-  assign \$747  = cfg__payload[4] & \$746 ;
-  assign \$748  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$749  = - \$748 ;
-  assign \$750  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$751  = \$747  ? \$749  : { 1'h0, \$750  };
-  assign \$752  = $signed(1'h1) * $signed(\$751 );
-  assign \$753  = \$745  ? \$752  : 4'h0;
-  assign \$754  = $signed(\$744 ) + $signed(\$753 );
-  assign \$755  = cfg__payload[2:0] > 2'h2;
-  assign \$756  = cfg__payload[2:0] == 2'h3;
-  assign \$757  = cfg__payload[4] & \$756 ;
-  assign \$758  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$759  = - \$758 ;
-  assign \$760  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$761  = \$757  ? \$759  : { 1'h0, \$760  };
-  assign \$762  = $signed(2'h1) * $signed(\$761 );
-  assign \$763  = \$755  ? \$762  : 5'h00;
-  assign \$764  = $signed(\$754 ) + $signed(\$763 );
-  assign \$765  = cfg__payload[2:0] > 2'h3;
-  assign \$766  = cfg__payload[2:0] == 3'h4;
-  assign \$767  = cfg__payload[4] & \$766 ;
-  assign \$768  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$769  = - \$768 ;
-  assign \$770  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$771  = \$767  ? \$769  : { 1'h0, \$770  };
-  assign \$772  = $signed(2'h1) * $signed(\$771 );
-  assign \$773  = \$765  ? \$772  : 6'h00;
-  assign \$774  = $signed(\$764 ) + $signed(\$773 );
-  assign \$775  = $signed(\$774 ) - $signed({ 1'h0, cfg__payload[5] });
-  assign \$776  = cfg__payload[2:0] > 1'h0;
-  assign \$777  = cfg__payload[2:0] == 1'h1;
-  assign \$778  = cfg__payload[4] & \$777 ;
-  assign \$782  = \$778  ? 2'h3 : 2'h1;
-  assign \$783  = $signed(1'h1) * $signed(\$782 );
-  assign \$784  = \$776  ? \$783  : 3'h0;
-  assign \$785  = $signed(1'h0) + $signed(\$784 );
-  assign \$786  = cfg__payload[2:0] > 1'h1;
-  assign \$787  = cfg__payload[2:0] == 2'h2;
-  assign \$788  = cfg__payload[4] & \$787 ;
-  assign \$789  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$790  = - \$789 ;
-  assign \$791  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$792  = \$788  ? \$790  : { 1'h0, \$791  };
-  assign \$793  = $signed(2'h1) * $signed(\$792 );
-  assign \$794  = \$786  ? \$793  : 4'h0;
-  assign \$795  = $signed(\$785 ) + $signed(\$794 );
-  assign \$796  = cfg__payload[2:0] > 2'h2;
-  assign \$797  = cfg__payload[2:0] == 2'h3;
-  assign \$798  = cfg__payload[4] & \$797 ;
-  assign \$799  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$800  = - \$799 ;
-  assign \$801  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$802  = \$798  ? \$800  : { 1'h0, \$801  };
-  assign \$803  = $signed(2'h1) * $signed(\$802 );
-  assign \$804  = \$796  ? \$803  : 5'h00;
-  assign \$805  = $signed(\$795 ) + $signed(\$804 );
-  assign \$806  = cfg__payload[2:0] > 2'h3;
-  assign \$807  = cfg__payload[2:0] == 3'h4;
-  assign \$808  = cfg__payload[4] & \$807 ;
-  assign \$809  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$810  = - \$809 ;
-  assign \$811  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$812  = \$808  ? \$810  : { 1'h0, \$811  };
-  assign \$813  = $signed(2'h1) * $signed(\$812 );
-  assign \$814  = \$806  ? \$813  : 6'h00;
-  assign \$815  = $signed(\$805 ) + $signed(\$814 );
-  assign \$816  = $signed(\$815 ) - $signed({ 1'h0, cfg__payload[5] });
-  assign \$817  = cfg__payload[2:0] > 1'h0;
-  assign \$818  = cfg__payload[2:0] == 1'h1;
-  assign \$819  = cfg__payload[4] & \$818 ;
-  assign \$823  = \$819  ? 2'h3 : 2'h1;
-  assign \$824  = $signed(2'h1) * $signed(\$823 );
-  assign \$825  = \$817  ? \$824  : 3'h0;
-  assign \$826  = $signed(1'h0) + $signed(\$825 );
-  assign \$827  = cfg__payload[2:0] > 1'h1;
-  assign \$828  = cfg__payload[2:0] == 2'h2;
-  assign \$829  = cfg__payload[4] & \$828 ;
-  assign \$830  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$831  = - \$830 ;
-  assign \$832  = cfg__payload[3] ? 2'h2 : 2'h1;
-  assign \$833  = \$829  ? \$831  : { 1'h0, \$832  };
-  assign \$834  = $signed(2'h1) * $signed(\$833 );
-  assign \$835  = \$827  ? \$834  : 4'h0;
-  assign \$836  = $signed(\$826 ) + $signed(\$835 );
-  assign \$837  = cfg__payload[2:0] > 2'h2;
-  assign \$838  = cfg__payload[2:0] == 2'h3;
-  assign \$839  = cfg__payload[4] & \$838 ;
-  assign \$840  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$841  = - \$840 ;
-  assign \$842  = cfg__payload[3] ? 3'h4 : 3'h1;
-  assign \$843  = \$839  ? \$841  : { 1'h0, \$842  };
-  assign \$844  = $signed(2'h1) * $signed(\$843 );
-  assign \$845  = \$837  ? \$844  : 5'h00;
-  assign \$846  = $signed(\$836 ) + $signed(\$845 );
-  assign \$847  = cfg__payload[2:0] > 2'h3;
-  assign \$848  = cfg__payload[2:0] == 3'h4;
-  assign \$849  = cfg__payload[4] & \$848 ;
-  assign \$850  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$851  = - \$850 ;
-  assign \$852  = cfg__payload[3] ? 4'h8 : 4'h1;
-  assign \$853  = \$849  ? \$851  : { 1'h0, \$852  };
-  assign \$854  = $signed(2'h1) * $signed(\$853 );
-  assign \$855  = \$847  ? \$854  : 6'h00;
-  assign \$856  = $signed(\$846 ) + $signed(\$855 );
-  assign \$857  = $signed(\$856 ) - $signed({ 1'h0, cfg__payload[5] });
+  assign \$signature__data$54  = _0_;
+  assign \$188  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$189  = - \$188 ;
+  assign \$190  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$191  = \$187  ? \$189  : { 1'h0, \$190  };
+  assign \$192  = $signed(2'h1) * $signed(\$191 );
+  assign \$193  = \$185  ? \$192  : 5'h00;
+  assign \$194  = $signed(\$184 ) + $signed(\$193 );
+  assign \$195  = cfg__payload[2:0] > 2'h3;
+  assign \$196  = cfg__payload[2:0] == 3'h4;
+  assign \$197  = cfg__payload[4] & \$196 ;
+  assign \$198  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$199  = - \$198 ;
+  assign \$200  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$201  = \$197  ? \$199  : { 1'h0, \$200  };
+  assign \$202  = $signed(1'h1) * $signed(\$201 );
+  assign \$203  = \$195  ? \$202  : 6'h00;
+  assign \$204  = $signed(\$194 ) + $signed(\$203 );
+  assign \$205  = $signed(\$204 ) - $signed({ 1'h0, cfg__payload[5] });
+  assign \$206  = cfg__payload[2:0] > 1'h0;
+  assign \$207  = cfg__payload[2:0] == 1'h1;
+  assign \$208  = cfg__payload[4] & \$207 ;
+  assign \$212  = \$208  ? 2'h3 : 2'h1;
+  assign \$213  = $signed(2'h1) * $signed(\$212 );
+  assign \$214  = \$206  ? \$213  : 3'h0;
+  assign \$215  = $signed(1'h0) + $signed(\$214 );
+  assign \$216  = cfg__payload[2:0] > 1'h1;
+  assign \$217  = cfg__payload[2:0] == 2'h2;
+  assign \$218  = cfg__payload[4] & \$217 ;
+  assign \$219  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$220  = - \$219 ;
+  assign \$221  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$222  = \$218  ? \$220  : { 1'h0, \$221  };
+  assign \$223  = $signed(1'h1) * $signed(\$222 );
+  assign \$224  = \$216  ? \$223  : 4'h0;
+  assign \$225  = $signed(\$215 ) + $signed(\$224 );
+  assign \$226  = cfg__payload[2:0] > 2'h2;
+  assign \$227  = cfg__payload[2:0] == 2'h3;
+  assign \$228  = cfg__payload[4] & \$227 ;
+  assign \$229  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$230  = - \$229 ;
+  assign \$231  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$232  = \$228  ? \$230  : { 1'h0, \$231  };
+  assign \$233  = $signed(2'h1) * $signed(\$232 );
+  assign \$234  = \$226  ? \$233  : 5'h00;
+  assign \$235  = $signed(\$225 ) + $signed(\$234 );
+  assign \$236  = cfg__payload[2:0] > 2'h3;
+  assign \$237  = cfg__payload[2:0] == 3'h4;
+  assign \$238  = cfg__payload[4] & \$237 ;
+  assign \$239  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$240  = - \$239 ;
+  assign \$241  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$242  = \$238  ? \$240  : { 1'h0, \$241  };
+  assign \$243  = $signed(1'h1) * $signed(\$242 );
+  assign \$244  = \$236  ? \$243  : 6'h00;
+  assign \$245  = $signed(\$235 ) + $signed(\$244 );
+  assign \$246  = $signed(\$245 ) - $signed({ 1'h0, cfg__payload[5] });
+  assign \$247  = cfg__payload[2:0] > 1'h0;
+  assign \$248  = cfg__payload[2:0] == 1'h1;
+  assign \$249  = cfg__payload[4] & \$248 ;
+  assign \$253  = \$249  ? 2'h3 : 2'h1;
+  assign \$254  = $signed(1'h1) * $signed(\$253 );
+  assign \$255  = \$247  ? \$254  : 3'h0;
+  assign \$256  = $signed(1'h0) + $signed(\$255 );
+  assign \$257  = cfg__payload[2:0] > 1'h1;
+  assign \$258  = cfg__payload[2:0] == 2'h2;
+  assign \$259  = cfg__payload[4] & \$258 ;
+  assign \$260  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$261  = - \$260 ;
+  assign \$262  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$263  = \$259  ? \$261  : { 1'h0, \$262  };
+  assign \$264  = $signed(2'h1) * $signed(\$263 );
+  assign \$265  = \$257  ? \$264  : 4'h0;
+  assign \$266  = $signed(\$256 ) + $signed(\$265 );
+  assign \$267  = cfg__payload[2:0] > 2'h2;
+  assign \$268  = cfg__payload[2:0] == 2'h3;
+  assign \$269  = cfg__payload[4] & \$268 ;
+  assign \$270  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$271  = - \$270 ;
+  assign \$272  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$273  = \$269  ? \$271  : { 1'h0, \$272  };
+  assign \$274  = $signed(2'h1) * $signed(\$273 );
+  assign \$275  = \$267  ? \$274  : 5'h00;
+  assign \$276  = $signed(\$266 ) + $signed(\$275 );
+  assign \$277  = cfg__payload[2:0] > 2'h3;
+  assign \$278  = cfg__payload[2:0] == 3'h4;
+  assign \$279  = cfg__payload[4] & \$278 ;
+  assign \$280  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$281  = - \$280 ;
+  assign \$282  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$283  = \$279  ? \$281  : { 1'h0, \$282  };
+  assign \$284  = $signed(1'h1) * $signed(\$283 );
+  assign \$285  = \$277  ? \$284  : 6'h00;
+  assign \$286  = $signed(\$276 ) + $signed(\$285 );
+  assign \$287  = $signed(\$286 ) - $signed({ 1'h0, cfg__payload[5] });
+  assign \$288  = cfg__payload[2:0] > 1'h0;
+  assign \$289  = cfg__payload[2:0] == 1'h1;
+  assign \$290  = cfg__payload[4] & \$289 ;
+  assign \$294  = \$290  ? 2'h3 : 2'h1;
+  assign \$295  = $signed(2'h1) * $signed(\$294 );
+  assign \$296  = \$288  ? \$295  : 3'h0;
+  assign \$297  = $signed(1'h0) + $signed(\$296 );
+  assign \$298  = cfg__payload[2:0] > 1'h1;
+  assign \$299  = cfg__payload[2:0] == 2'h2;
+  assign \$300  = cfg__payload[4] & \$299 ;
+  assign \$301  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$302  = - \$301 ;
+  assign \$303  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$304  = \$300  ? \$302  : { 1'h0, \$303  };
+  assign \$305  = $signed(2'h1) * $signed(\$304 );
+  assign \$306  = \$298  ? \$305  : 4'h0;
+  assign \$307  = $signed(\$297 ) + $signed(\$306 );
+  assign \$308  = cfg__payload[2:0] > 2'h2;
+  assign \$309  = cfg__payload[2:0] == 2'h3;
+  assign \$310  = cfg__payload[4] & \$309 ;
+  assign \$311  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$312  = - \$311 ;
+  assign \$313  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$314  = \$310  ? \$312  : { 1'h0, \$313  };
+  assign \$315  = $signed(2'h1) * $signed(\$314 );
+  assign \$316  = \$308  ? \$315  : 5'h00;
+  assign \$317  = $signed(\$307 ) + $signed(\$316 );
+  assign \$318  = cfg__payload[2:0] > 2'h3;
+  assign \$319  = cfg__payload[2:0] == 3'h4;
+  assign \$320  = cfg__payload[4] & \$319 ;
+  assign \$321  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$322  = - \$321 ;
+  assign \$323  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$324  = \$320  ? \$322  : { 1'h0, \$323  };
+  assign \$325  = $signed(1'h1) * $signed(\$324 );
+  assign \$326  = \$318  ? \$325  : 6'h00;
+  assign \$327  = $signed(\$317 ) + $signed(\$326 );
+  assign \$328  = $signed(\$327 ) - $signed({ 1'h0, cfg__payload[5] });
+  assign \$329  = cfg__payload[2:0] > 1'h0;
+  assign \$330  = cfg__payload[2:0] == 1'h1;
+  assign \$331  = cfg__payload[4] & \$330 ;
+  assign \$335  = \$331  ? 2'h3 : 2'h1;
+  assign \$336  = $signed(1'h1) * $signed(\$335 );
+  assign \$337  = \$329  ? \$336  : 3'h0;
+  assign \$338  = $signed(1'h0) + $signed(\$337 );
+  assign \$339  = cfg__payload[2:0] > 1'h1;
+  assign \$340  = cfg__payload[2:0] == 2'h2;
+  assign \$341  = cfg__payload[4] & \$340 ;
+  assign \$342  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$343  = - \$342 ;
+  assign \$344  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$345  = \$341  ? \$343  : { 1'h0, \$344  };
+  assign \$346  = $signed(1'h1) * $signed(\$345 );
+  assign \$347  = \$339  ? \$346  : 4'h0;
+  assign \$348  = $signed(\$338 ) + $signed(\$347 );
+  assign \$349  = cfg__payload[2:0] > 2'h2;
+  assign \$350  = cfg__payload[2:0] == 2'h3;
+  assign \$351  = cfg__payload[4] & \$350 ;
+  assign \$352  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$353  = - \$352 ;
+  assign \$354  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$355  = \$351  ? \$353  : { 1'h0, \$354  };
+  assign \$356  = $signed(1'h1) * $signed(\$355 );
+  assign \$357  = \$349  ? \$356  : 5'h00;
+  assign \$358  = $signed(\$348 ) + $signed(\$357 );
+  assign \$359  = cfg__payload[2:0] > 2'h3;
+  assign \$360  = cfg__payload[2:0] == 3'h4;
+  assign \$361  = cfg__payload[4] & \$360 ;
+  assign \$362  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$363  = - \$362 ;
+  assign \$364  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$365  = \$361  ? \$363  : { 1'h0, \$364  };
+  assign \$366  = $signed(2'h1) * $signed(\$365 );
+  assign \$367  = \$359  ? \$366  : 6'h00;
+  assign \$368  = $signed(\$358 ) + $signed(\$367 );
+  assign \$369  = $signed(\$368 ) - $signed({ 1'h0, cfg__payload[5] });
+  assign \$370  = cfg__payload[2:0] > 1'h0;
+  assign \$371  = cfg__payload[2:0] == 1'h1;
+  assign \$372  = cfg__payload[4] & \$371 ;
+  assign \$376  = \$372  ? 2'h3 : 2'h1;
+  assign \$377  = $signed(2'h1) * $signed(\$376 );
+  assign \$378  = \$370  ? \$377  : 3'h0;
+  assign \$379  = $signed(1'h0) + $signed(\$378 );
+  assign \$380  = cfg__payload[2:0] > 1'h1;
+  assign \$381  = cfg__payload[2:0] == 2'h2;
+  assign \$382  = cfg__payload[4] & \$381 ;
+  assign \$383  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$384  = - \$383 ;
+  assign \$385  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$386  = \$382  ? \$384  : { 1'h0, \$385  };
+  assign \$387  = $signed(1'h1) * $signed(\$386 );
+  assign \$388  = \$380  ? \$387  : 4'h0;
+  assign \$389  = $signed(\$379 ) + $signed(\$388 );
+  assign \$390  = cfg__payload[2:0] > 2'h2;
+  assign \$391  = cfg__payload[2:0] == 2'h3;
+  assign \$392  = cfg__payload[4] & \$391 ;
+  assign \$393  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$394  = - \$393 ;
+  assign \$395  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$396  = \$392  ? \$394  : { 1'h0, \$395  };
+  assign \$397  = $signed(1'h1) * $signed(\$396 );
+  assign \$398  = \$390  ? \$397  : 5'h00;
+  assign \$399  = $signed(\$389 ) + $signed(\$398 );
+  assign \$400  = cfg__payload[2:0] > 2'h3;
+  assign \$401  = cfg__payload[2:0] == 3'h4;
+  assign \$402  = cfg__payload[4] & \$401 ;
+  assign \$403  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$404  = - \$403 ;
+  assign \$405  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$406  = \$402  ? \$404  : { 1'h0, \$405  };
+  assign \$407  = $signed(2'h1) * $signed(\$406 );
+  assign \$408  = \$400  ? \$407  : 6'h00;
+  assign \$409  = $signed(\$399 ) + $signed(\$408 );
+  assign \$410  = $signed(\$409 ) - $signed({ 1'h0, cfg__payload[5] });
+  assign \$411  = cfg__payload[2:0] > 1'h0;
+  assign \$412  = cfg__payload[2:0] == 1'h1;
+  assign \$413  = cfg__payload[4] & \$412 ;
+  assign \$417  = \$413  ? 2'h3 : 2'h1;
+  assign \$418  = $signed(1'h1) * $signed(\$417 );
+  assign \$419  = \$411  ? \$418  : 3'h0;
+  assign \$420  = $signed(1'h0) + $signed(\$419 );
+  assign \$421  = cfg__payload[2:0] > 1'h1;
+  assign \$422  = cfg__payload[2:0] == 2'h2;
+  assign \$423  = cfg__payload[4] & \$422 ;
+  assign \$424  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$425  = - \$424 ;
+  assign \$426  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$427  = \$423  ? \$425  : { 1'h0, \$426  };
+  assign \$428  = $signed(2'h1) * $signed(\$427 );
+  assign \$429  = \$421  ? \$428  : 4'h0;
+  assign \$430  = $signed(\$420 ) + $signed(\$429 );
+  assign \$431  = cfg__payload[2:0] > 2'h2;
+  assign \$432  = cfg__payload[2:0] == 2'h3;
+  assign \$433  = cfg__payload[4] & \$432 ;
+  assign \$434  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$435  = - \$434 ;
+  assign \$436  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$437  = \$433  ? \$435  : { 1'h0, \$436  };
+  assign \$438  = $signed(1'h1) * $signed(\$437 );
+  assign \$439  = \$431  ? \$438  : 5'h00;
+  assign \$440  = $signed(\$430 ) + $signed(\$439 );
+  assign \$441  = cfg__payload[2:0] > 2'h3;
+  assign \$442  = cfg__payload[2:0] == 3'h4;
+  assign \$443  = cfg__payload[4] & \$442 ;
+  assign \$444  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$445  = - \$444 ;
+  assign \$446  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$447  = \$443  ? \$445  : { 1'h0, \$446  };
+  assign \$448  = $signed(2'h1) * $signed(\$447 );
+  assign \$449  = \$441  ? \$448  : 6'h00;
+  assign \$450  = $signed(\$440 ) + $signed(\$449 );
+  assign \$451  = $signed(\$450 ) - $signed({ 1'h0, cfg__payload[5] });
+  assign \$452  = cfg__payload[2:0] > 1'h0;
+  assign \$453  = cfg__payload[2:0] == 1'h1;
+  assign \$454  = cfg__payload[4] & \$453 ;
+  assign \$458  = \$454  ? 2'h3 : 2'h1;
+  assign \$459  = $signed(2'h1) * $signed(\$458 );
+  assign \$460  = \$452  ? \$459  : 3'h0;
+  assign \$461  = $signed(1'h0) + $signed(\$460 );
+  assign \$462  = cfg__payload[2:0] > 1'h1;
+  assign \$463  = cfg__payload[2:0] == 2'h2;
+  assign \$464  = cfg__payload[4] & \$463 ;
+  assign \$465  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$466  = - \$465 ;
+  assign \$467  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$468  = \$464  ? \$466  : { 1'h0, \$467  };
+  assign \$469  = $signed(2'h1) * $signed(\$468 );
+  assign \$470  = \$462  ? \$469  : 4'h0;
+  assign \$471  = $signed(\$461 ) + $signed(\$470 );
+  assign \$472  = cfg__payload[2:0] > 2'h2;
+  assign \$473  = cfg__payload[2:0] == 2'h3;
+  assign \$474  = cfg__payload[4] & \$473 ;
+  assign \$475  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$476  = - \$475 ;
+  assign \$477  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$478  = \$474  ? \$476  : { 1'h0, \$477  };
+  assign \$479  = $signed(1'h1) * $signed(\$478 );
+  assign \$480  = \$472  ? \$479  : 5'h00;
+  assign \$481  = $signed(\$471 ) + $signed(\$480 );
+  assign \$482  = cfg__payload[2:0] > 2'h3;
+  assign \$483  = cfg__payload[2:0] == 3'h4;
+  assign \$484  = cfg__payload[4] & \$483 ;
+  assign \$485  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$486  = - \$485 ;
+  assign \$487  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$488  = \$484  ? \$486  : { 1'h0, \$487  };
+  assign \$489  = $signed(2'h1) * $signed(\$488 );
+  assign \$490  = \$482  ? \$489  : 6'h00;
+  assign \$491  = $signed(\$481 ) + $signed(\$490 );
+  assign \$492  = $signed(\$491 ) - $signed({ 1'h0, cfg__payload[5] });
+  assign \$493  = cfg__payload[2:0] > 1'h0;
+  assign \$494  = cfg__payload[2:0] == 1'h1;
+  assign \$495  = cfg__payload[4] & \$494 ;
+  assign \$499  = \$495  ? 2'h3 : 2'h1;
+  assign \$500  = $signed(1'h1) * $signed(\$499 );
+  assign \$501  = \$493  ? \$500  : 3'h0;
+  assign \$502  = $signed(1'h0) + $signed(\$501 );
+  assign \$503  = cfg__payload[2:0] > 1'h1;
+  assign \$504  = cfg__payload[2:0] == 2'h2;
+  assign \$505  = cfg__payload[4] & \$504 ;
+  assign \$506  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$507  = - \$506 ;
+  assign \$508  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$509  = \$505  ? \$507  : { 1'h0, \$508  };
+  assign \$510  = $signed(1'h1) * $signed(\$509 );
+  assign \$511  = \$503  ? \$510  : 4'h0;
+  assign \$512  = $signed(\$502 ) + $signed(\$511 );
+  assign \$513  = cfg__payload[2:0] > 2'h2;
+  assign \$514  = cfg__payload[2:0] == 2'h3;
+  assign \$515  = cfg__payload[4] & \$514 ;
+  assign \$516  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$517  = - \$516 ;
+  assign \$518  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$519  = \$515  ? \$517  : { 1'h0, \$518  };
+  assign \$520  = $signed(2'h1) * $signed(\$519 );
+  assign \$521  = \$513  ? \$520  : 5'h00;
+  assign \$522  = $signed(\$512 ) + $signed(\$521 );
+  assign \$523  = cfg__payload[2:0] > 2'h3;
+  assign \$524  = cfg__payload[2:0] == 3'h4;
+  assign \$525  = cfg__payload[4] & \$524 ;
+  assign \$526  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$527  = - \$526 ;
+  assign \$528  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$529  = \$525  ? \$527  : { 1'h0, \$528  };
+  assign \$530  = $signed(2'h1) * $signed(\$529 );
+  assign \$531  = \$523  ? \$530  : 6'h00;
+  assign \$532  = $signed(\$522 ) + $signed(\$531 );
+  assign \$533  = $signed(\$532 ) - $signed({ 1'h0, cfg__payload[5] });
+  assign \$534  = cfg__payload[2:0] > 1'h0;
+  assign \$535  = cfg__payload[2:0] == 1'h1;
+  assign \$536  = cfg__payload[4] & \$535 ;
+  assign \$540  = \$536  ? 2'h3 : 2'h1;
+  assign \$541  = $signed(2'h1) * $signed(\$540 );
+  assign \$542  = \$534  ? \$541  : 3'h0;
+  assign \$543  = $signed(1'h0) + $signed(\$542 );
+  assign \$544  = cfg__payload[2:0] > 1'h1;
+  assign \$545  = cfg__payload[2:0] == 2'h2;
+  assign \$546  = cfg__payload[4] & \$545 ;
+  assign \$547  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$548  = - \$547 ;
+  assign \$549  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$550  = \$546  ? \$548  : { 1'h0, \$549  };
+  assign \$551  = $signed(1'h1) * $signed(\$550 );
+  assign \$552  = \$544  ? \$551  : 4'h0;
+  assign \$553  = $signed(\$543 ) + $signed(\$552 );
+  assign \$554  = cfg__payload[2:0] > 2'h2;
+  assign \$555  = cfg__payload[2:0] == 2'h3;
+  assign \$556  = cfg__payload[4] & \$555 ;
+  assign \$557  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$558  = - \$557 ;
+  assign \$559  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$560  = \$556  ? \$558  : { 1'h0, \$559  };
+  assign \$561  = $signed(2'h1) * $signed(\$560 );
+  assign \$562  = \$554  ? \$561  : 5'h00;
+  assign \$563  = $signed(\$553 ) + $signed(\$562 );
+  assign \$564  = cfg__payload[2:0] > 2'h3;
+  assign \$565  = cfg__payload[2:0] == 3'h4;
+  assign \$566  = cfg__payload[4] & \$565 ;
+  assign \$567  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$568  = - \$567 ;
+  assign \$569  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$570  = \$566  ? \$568  : { 1'h0, \$569  };
+  assign \$571  = $signed(2'h1) * $signed(\$570 );
+  assign \$572  = \$564  ? \$571  : 6'h00;
+  assign \$573  = $signed(\$563 ) + $signed(\$572 );
+  assign \$574  = $signed(\$573 ) - $signed({ 1'h0, cfg__payload[5] });
+  assign \$575  = cfg__payload[2:0] > 1'h0;
+  assign \$576  = cfg__payload[2:0] == 1'h1;
+  assign \$577  = cfg__payload[4] & \$576 ;
+  assign \$581  = \$577  ? 2'h3 : 2'h1;
+  assign \$582  = $signed(1'h1) * $signed(\$581 );
+  assign \$583  = \$575  ? \$582  : 3'h0;
+  assign \$584  = $signed(1'h0) + $signed(\$583 );
+  assign \$585  = cfg__payload[2:0] > 1'h1;
+  assign \$586  = cfg__payload[2:0] == 2'h2;
+  assign \$587  = cfg__payload[4] & \$586 ;
+  assign \$588  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$589  = - \$588 ;
+  assign \$590  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$591  = \$587  ? \$589  : { 1'h0, \$590  };
+  assign \$592  = $signed(2'h1) * $signed(\$591 );
+  assign \$593  = \$585  ? \$592  : 4'h0;
+  assign \$594  = $signed(\$584 ) + $signed(\$593 );
+  assign \$595  = cfg__payload[2:0] > 2'h2;
+  assign \$596  = cfg__payload[2:0] == 2'h3;
+  assign \$597  = cfg__payload[4] & \$596 ;
+  assign \$598  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$599  = - \$598 ;
+  assign \$600  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$601  = \$597  ? \$599  : { 1'h0, \$600  };
+  assign \$602  = $signed(2'h1) * $signed(\$601 );
+  assign \$603  = \$595  ? \$602  : 5'h00;
+  assign \$604  = $signed(\$594 ) + $signed(\$603 );
+  assign \$605  = cfg__payload[2:0] > 2'h3;
+  assign \$606  = cfg__payload[2:0] == 3'h4;
+  assign \$607  = cfg__payload[4] & \$606 ;
+  assign \$608  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$609  = - \$608 ;
+  assign \$610  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$611  = \$607  ? \$609  : { 1'h0, \$610  };
+  assign \$612  = $signed(2'h1) * $signed(\$611 );
+  assign \$613  = \$605  ? \$612  : 6'h00;
+  assign \$614  = $signed(\$604 ) + $signed(\$613 );
+  assign \$615  = $signed(\$614 ) - $signed({ 1'h0, cfg__payload[5] });
+  assign \$616  = cfg__payload[2:0] > 1'h0;
+  assign \$617  = cfg__payload[2:0] == 1'h1;
+  assign \$618  = cfg__payload[4] & \$617 ;
+  assign \$622  = \$618  ? 2'h3 : 2'h1;
+  assign \$623  = $signed(2'h1) * $signed(\$622 );
+  assign \$624  = \$616  ? \$623  : 3'h0;
+  assign \$625  = $signed(1'h0) + $signed(\$624 );
+  assign \$626  = cfg__payload[2:0] > 1'h1;
+  assign \$627  = cfg__payload[2:0] == 2'h2;
+  assign \$628  = cfg__payload[4] & \$627 ;
+  assign \$629  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$630  = - \$629 ;
+  assign \$631  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$632  = \$628  ? \$630  : { 1'h0, \$631  };
+  assign \$633  = $signed(2'h1) * $signed(\$632 );
+  assign \$634  = \$626  ? \$633  : 4'h0;
+  assign \$635  = $signed(\$625 ) + $signed(\$634 );
+  assign \$636  = cfg__payload[2:0] > 2'h2;
+  assign \$637  = cfg__payload[2:0] == 2'h3;
+  assign \$638  = cfg__payload[4] & \$637 ;
+  assign \$639  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$640  = - \$639 ;
+  assign \$641  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$642  = \$638  ? \$640  : { 1'h0, \$641  };
+  assign \$643  = $signed(2'h1) * $signed(\$642 );
+  assign \$644  = \$636  ? \$643  : 5'h00;
+  assign \$645  = $signed(\$635 ) + $signed(\$644 );
+  assign \$646  = cfg__payload[2:0] > 2'h3;
+  assign \$647  = cfg__payload[2:0] == 3'h4;
+  assign \$648  = cfg__payload[4] & \$647 ;
+  assign \$649  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$650  = - \$649 ;
+  assign \$651  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$652  = \$648  ? \$650  : { 1'h0, \$651  };
+  assign \$653  = $signed(2'h1) * $signed(\$652 );
+  assign \$654  = \$646  ? \$653  : 6'h00;
+  assign \$655  = $signed(\$645 ) + $signed(\$654 );
+  assign \$656  = $signed(\$655 ) - $signed({ 1'h0, cfg__payload[5] });
+  assign load = act__valid & act__ready;
+  assign \$657  = cfg[12:7] - 1'h1;
+  assign \$658  = wgroup == \$657 ;
+  assign load_done = load & \$659 ;
+  assign \$660  = wsel ? 6'h20 : 6'h00;
+  assign \$661  = \$660  + wgroup;
+  assign w__ready = can_compute & advance;
+  assign issue = w__valid & w__ready;
+  assign \$663  = row == 3'h1;
+  assign \$665  = cfg[12:7] - 1'h1;
+  assign \$666  = group == \$665 ;
+  assign \$667  = \$664  & \$666 ;
+  assign \$668  = cfg[28:13] - 1'h1;
+  assign \$669  = batch == \$668 ;
+  assign \$670  = \$667  & \$669 ;
+  assign compute_done = issue & \$670 ;
+  assign \$671  = rsel ? 6'h20 : 6'h00;
+  assign \$672  = \$671  + group;
+  assign \$674  = $signed(\$673 ) * $signed(x_c0);
+  assign \$676  = $signed(\$675 ) * $signed(x_c0);
+  assign \$678  = $signed(\$677 ) * $signed(x_c1);
+  assign \$680  = $signed(\$679 ) * $signed(x_c1);
+  assign \$681  = s2_first ? 22'h000000 : acc[21:0];
+  assign \$682  = $signed(\$681 ) + $signed(s2_products[12:0]);
+  assign \$683  = s2_first ? 22'h000000 : acc[43:22];
+  assign \$684  = $signed(\$683 ) + $signed(s2_products[25:13]);
+  assign \$685  = s2_first ? 22'h000000 : acc[65:44];
+  assign \$686  = $signed(\$685 ) + $signed(s2_products[38:26]);
+  assign \$687  = s2_first ? 22'h000000 : acc[87:66];
+  assign \$688  = $signed(\$687 ) + $signed(s2_products[51:39]);
+  assign \$689  = ~ result__ready;
+  assign stall = result__valid & \$689 ;
+  assign \$690  = | wgroup;
+  assign \$691  = | row;
+  assign \$692  = | group;
+  assign \$693  = | batch;
+  assign in_flight = | { result__valid, s2_valid, s1_valid, \$693 , \$692 , \$691 , \$690 , busy };
+  assign idle = ~ in_flight;
+  assign cfg__ready = ~ in_flight;
+  assign \$695  = cfg__payload[6] ? \$694  : deq_sum_0;
+  assign \$697  = cfg__payload[6] ? \$696  : deq_sum_1;
+  assign \$699  = cfg__payload[6] ? \$698  : deq_sum_2;
+  assign \$701  = cfg__payload[6] ? \$700  : deq_sum_3;
+  assign \$703  = cfg__payload[6] ? \$702  : deq_sum_4;
+  assign \$705  = cfg__payload[6] ? \$704  : deq_sum_5;
+  assign \$707  = cfg__payload[6] ? \$706  : deq_sum_6;
+  assign \$709  = cfg__payload[6] ? \$708  : deq_sum_7;
+  assign \$711  = cfg__payload[6] ? \$710  : deq_sum_8;
+  assign \$713  = cfg__payload[6] ? \$712  : deq_sum_9;
+  assign \$715  = cfg__payload[6] ? \$714  : deq_sum_10;
+  assign \$717  = cfg__payload[6] ? \$716  : deq_sum_11;
+  assign \$719  = cfg__payload[6] ? \$718  : deq_sum_12;
+  assign \$721  = cfg__payload[6] ? \$720  : deq_sum_13;
+  assign \$723  = cfg__payload[6] ? \$722  : deq_sum_14;
+  assign \$725  = cfg__payload[6] ? \$724  : deq_sum_15;
+  assign \$727  = cfg[12:7] - 1'h1;
+  assign \$728  = wgroup == \$727 ;
+  assign \$730  = wgroup + 1'h1;
+  assign \$731  = \$729  ? 7'h00 : \$730 ;
+  assign \$734  = row == 3'h1;
+  assign \$736  = row + 1'h1;
+  assign \$737  = \$735  ? 3'h0 : \$736 ;
+  assign \$739  = row == 3'h1;
+  assign \$741  = issue & \$740 ;
+  assign \$743  = row == 3'h1;
+  assign \$745  = cfg[12:7] - 1'h1;
+  assign \$746  = group == \$745 ;
+  assign \$747  = \$744  & \$746 ;
+  assign \$748  = group + 1'h1;
+  assign \$749  = \$747  ? 7'h00 : \$748 ;
+  assign \$751  = row == 3'h1;
+  assign \$753  = cfg[12:7] - 1'h1;
+  assign \$754  = group == \$753 ;
+  assign \$755  = \$752  & \$754 ;
+  assign \$756  = issue & \$755 ;
+  assign \$758  = row == 3'h1;
+  assign \$760  = cfg[12:7] - 1'h1;
+  assign \$761  = group == \$760 ;
+  assign \$762  = \$759  & \$761 ;
+  assign \$763  = cfg[28:13] - 1'h1;
+  assign \$764  = batch == \$763 ;
+  assign \$765  = \$762  & \$764 ;
+  assign \$766  = batch + 1'h1;
+  assign \$767  = \$765  ? 17'h00000 : \$766 ;
+  assign \$768  = ! row;
+  assign \$769  = ! group;
+  assign \$770  = \$768  & \$769 ;
+  assign \$772  = row == 3'h1;
+  assign \$774  = cfg[12:7] - 1'h1;
+  assign \$775  = group == \$774 ;
+  assign \$776  = \$773  & \$775 ;
+  assign \$777  = s2_valid & s2_last;
   always @(posedge clk)
-    wgroup <= \$858 ;
+    deq_0 <= \$778 ;
   always @(posedge clk)
-    row <= \$859 ;
+    deq_1 <= \$779 ;
   always @(posedge clk)
-    group <= \$860 ;
+    deq_2 <= \$780 ;
   always @(posedge clk)
-    batch <= \$861 ;
+    deq_3 <= \$781 ;
   always @(posedge clk)
-    \$signal  <= \$862 ;
+    deq_4 <= \$782 ;
   always @(posedge clk)
-    \$signal$21  <= \$863 ;
+    deq_5 <= \$783 ;
   always @(posedge clk)
-    s1_last <= \$864 ;
+    deq_6 <= \$784 ;
   always @(posedge clk)
-    s1_w <= \$865 ;
+    deq_7 <= \$785 ;
   always @(posedge clk)
-    s1_row <= \$866 ;
+    deq_8 <= \$786 ;
   always @(posedge clk)
-    \$signal$25  <= \$867 ;
+    deq_9 <= \$787 ;
   always @(posedge clk)
-    \$signal$26  <= \$868 ;
+    deq_10 <= \$788 ;
   always @(posedge clk)
-    s2_last <= \$869 ;
+    deq_11 <= \$789 ;
   always @(posedge clk)
-    prod_r0_c0 <= \$870 ;
+    deq_12 <= \$790 ;
   always @(posedge clk)
-    prod_r1_c0 <= \$871 ;
+    deq_13 <= \$791 ;
   always @(posedge clk)
-    prod_r0_c1 <= \$872 ;
+    deq_14 <= \$792 ;
   always @(posedge clk)
-    prod_r1_c1 <= \$873 ;
+    deq_15 <= \$793 ;
   always @(posedge clk)
-    result__valid <= \$874 ;
+    wgroup <= \$794 ;
   always @(posedge clk)
-    acc_r0_c0 <= \$875 ;
+    row <= \$795 ;
   always @(posedge clk)
-    result__payload <= \$876 ;
+    group <= \$796 ;
   always @(posedge clk)
-    acc_r0_c1 <= \$877 ;
+    batch <= \$797 ;
   always @(posedge clk)
-    acc_r1_c0 <= \$878 ;
+    s1_valid <= \$798 ;
   always @(posedge clk)
-    acc_r1_c1 <= \$879 ;
+    s1_first <= \$799 ;
   always @(posedge clk)
-    cfg <= \$880 ;
+    s1_last <= \$800 ;
   always @(posedge clk)
-    deq_0 <= \$881 ;
+    s1_w <= \$801 ;
   always @(posedge clk)
-    deq_1 <= \$882 ;
+    s1_row <= \$802 ;
   always @(posedge clk)
-    deq_2 <= \$883 ;
+    s2_valid <= \$803 ;
   always @(posedge clk)
-    deq_3 <= \$884 ;
+    s2_first <= \$804 ;
   always @(posedge clk)
-    deq_4 <= \$885 ;
+    s2_last <= \$805 ;
   always @(posedge clk)
-    deq_5 <= \$886 ;
+    s2_products <= \$806 ;
   always @(posedge clk)
-    deq_6 <= \$887 ;
+    acc <= \$807 ;
   always @(posedge clk)
-    deq_7 <= \$888 ;
+    result__valid <= \$808 ;
   always @(posedge clk)
-    deq_8 <= \$889 ;
+    result__payload <= \$809 ;
   always @(posedge clk)
-    deq_9 <= \$890 ;
-  always @(posedge clk)
-    deq_10 <= \$891 ;
-  always @(posedge clk)
-    deq_11 <= \$892 ;
-  always @(posedge clk)
-    deq_12 <= \$893 ;
-  always @(posedge clk)
-    deq_13 <= \$894 ;
-  always @(posedge clk)
-    deq_14 <= \$895 ;
-  always @(posedge clk)
-    deq_15 <= \$896 ;
-  assign \$1  = act__valid & act__ready;
-  assign \$3  = cfg[12:7] - 1'h1;
-  assign \$4  = wgroup == \$3 ;
-  assign \$6  = wgroup + 1'h1;
-  assign \$7  = \$5  ? 7'h00 : \$6 ;
-  assign \$8  = w__valid & w__ready;
-  assign \$11  = row == 3'h1;
-  assign \$13  = row + 1'h1;
-  assign \$14  = \$12  ? 3'h0 : \$13 ;
-  assign \$15  = w__valid & w__ready;
-  assign \$17  = row == 3'h1;
-  assign \$19  = \$15  & \$18 ;
-  assign \$21  = row == 3'h1;
-  assign \$23  = cfg[12:7] - 1'h1;
-  assign \$24  = group == \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = group + 1'h1;
-  assign \$27  = \$25  ? 7'h00 : \$26 ;
-  assign \$28  = w__valid & w__ready;
-  assign \$30  = row == 3'h1;
-  assign \$32  = cfg[12:7] - 1'h1;
-  assign \$33  = group == \$32 ;
-  assign \$34  = \$31  & \$33 ;
-  assign \$35  = \$28  & \$34 ;
-  assign \$37  = row == 3'h1;
-  assign \$39  = cfg[12:7] - 1'h1;
-  assign \$40  = group == \$39 ;
-  assign \$41  = \$38  & \$40 ;
-  assign \$42  = cfg[28:13] - 1'h1;
-  assign \$43  = batch == \$42 ;
-  assign \$44  = \$41  & \$43 ;
-  assign \$45  = batch + 1'h1;
-  assign \$46  = \$44  ? 17'h00000 : \$45 ;
-  assign \$47  = ~ result__ready;
-  assign \$48  = result__valid & \$47 ;
-  assign \$49  = ~ \$48 ;
-  assign \$50  = w__valid & w__ready;
-  assign \$51  = ! row;
-  assign \$52  = ! group;
-  assign \$53  = \$51  & \$52 ;
-  assign \$55  = row == 3'h1;
-  assign \$57  = cfg[12:7] - 1'h1;
-  assign \$58  = group == \$57 ;
-  assign \$59  = \$56  & \$58 ;
-  assign \$60  = ~ result__ready;
-  assign \$61  = result__valid & \$60 ;
-  assign \$62  = ~ \$61 ;
-  assign \$63  = ~ result__ready;
-  assign \$64  = result__valid & \$63 ;
-  assign \$65  = ~ \$64 ;
-  assign \$67  = $signed(\$66 ) * $signed(x_c0);
-  assign \$68  = ~ result__ready;
-  assign \$69  = result__valid & \$68 ;
-  assign \$70  = ~ \$69 ;
-  assign \$72  = $signed(\$71 ) * $signed(x_c0);
-  assign \$73  = ~ result__ready;
-  assign \$74  = result__valid & \$73 ;
-  assign \$75  = ~ \$74 ;
-  assign \$77  = $signed(\$76 ) * $signed(x_c1);
-  assign \$78  = ~ result__ready;
-  assign \$79  = result__valid & \$78 ;
-  assign \$80  = ~ \$79 ;
-  assign \$82  = $signed(\$81 ) * $signed(x_c1);
-  assign \$83  = ~ result__ready;
-  assign \$84  = result__valid & \$83 ;
-  assign \$85  = ~ \$84 ;
-  assign \$86  = \$signal$25  & s2_last;
-  assign \$87  = ~ result__ready;
-  assign \$88  = result__valid & \$87 ;
-  assign \$89  = ~ \$88 ;
-  assign \$90  = \$89  & \$signal$25 ;
-  assign \$91  = ~ result__ready;
-  assign \$92  = result__valid & \$91 ;
-  assign \$93  = ~ \$92 ;
-  assign \$94  = ~ result__ready;
-  assign \$95  = result__valid & \$94 ;
-  assign \$96  = ~ \$95 ;
-  assign \$97  = \$96  & \$signal$25 ;
-  assign \$98  = ~ result__ready;
-  assign \$99  = result__valid & \$98 ;
-  assign \$100  = ~ \$99 ;
-  assign \$101  = ~ result__ready;
-  assign \$102  = result__valid & \$101 ;
-  assign \$103  = ~ \$102 ;
+    cfg <= \$810 ;
+  assign configure = cfg__valid & cfg__ready;
+  assign advance = ~ stall;
+  assign \$1  = cfg__payload[2:0] > 1'h0;
+  assign \$2  = cfg__payload[2:0] == 1'h1;
+  assign \$3  = cfg__payload[4] & \$2 ;
+  assign \$7  = \$3  ? 2'h3 : 2'h1;
+  assign \$8  = $signed(1'h1) * $signed(\$7 );
+  assign \$9  = \$1  ? \$8  : 3'h0;
+  assign \$10  = $signed(1'h0) + $signed(\$9 );
+  assign \$11  = cfg__payload[2:0] > 1'h1;
+  assign \$12  = cfg__payload[2:0] == 2'h2;
+  assign \$13  = cfg__payload[4] & \$12 ;
+  assign \$14  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$15  = - \$14 ;
+  assign \$16  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$17  = \$13  ? \$15  : { 1'h0, \$16  };
+  assign \$18  = $signed(1'h1) * $signed(\$17 );
+  assign \$19  = \$11  ? \$18  : 4'h0;
+  assign \$20  = $signed(\$10 ) + $signed(\$19 );
+  assign \$21  = cfg__payload[2:0] > 2'h2;
+  assign \$22  = cfg__payload[2:0] == 2'h3;
+  assign \$23  = cfg__payload[4] & \$22 ;
+  assign \$24  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$25  = - \$24 ;
+  assign \$26  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$27  = \$23  ? \$25  : { 1'h0, \$26  };
+  assign \$28  = $signed(1'h1) * $signed(\$27 );
+  assign \$29  = \$21  ? \$28  : 5'h00;
+  assign \$30  = $signed(\$20 ) + $signed(\$29 );
+  assign \$31  = cfg__payload[2:0] > 2'h3;
+  assign \$32  = cfg__payload[2:0] == 3'h4;
+  assign \$33  = cfg__payload[4] & \$32 ;
+  assign \$34  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$35  = - \$34 ;
+  assign \$36  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$37  = \$33  ? \$35  : { 1'h0, \$36  };
+  assign \$38  = $signed(1'h1) * $signed(\$37 );
+  assign \$39  = \$31  ? \$38  : 6'h00;
+  assign \$40  = $signed(\$30 ) + $signed(\$39 );
+  assign \$41  = $signed(\$40 ) - $signed({ 1'h0, cfg__payload[5] });
+  assign \$42  = cfg__payload[2:0] > 1'h0;
+  assign \$43  = cfg__payload[2:0] == 1'h1;
+  assign \$44  = cfg__payload[4] & \$43 ;
+  assign \$48  = \$44  ? 2'h3 : 2'h1;
+  assign \$49  = $signed(2'h1) * $signed(\$48 );
+  assign \$50  = \$42  ? \$49  : 3'h0;
+  assign \$51  = $signed(1'h0) + $signed(\$50 );
+  assign \$52  = cfg__payload[2:0] > 1'h1;
+  assign \$53  = cfg__payload[2:0] == 2'h2;
+  assign \$54  = cfg__payload[4] & \$53 ;
+  assign \$55  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$56  = - \$55 ;
+  assign \$57  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$58  = \$54  ? \$56  : { 1'h0, \$57  };
+  assign \$59  = $signed(1'h1) * $signed(\$58 );
+  assign \$60  = \$52  ? \$59  : 4'h0;
+  assign \$61  = $signed(\$51 ) + $signed(\$60 );
+  assign \$62  = cfg__payload[2:0] > 2'h2;
+  assign \$63  = cfg__payload[2:0] == 2'h3;
+  assign \$64  = cfg__payload[4] & \$63 ;
+  assign \$65  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$66  = - \$65 ;
+  assign \$67  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$68  = \$64  ? \$66  : { 1'h0, \$67  };
+  assign \$69  = $signed(1'h1) * $signed(\$68 );
+  assign \$70  = \$62  ? \$69  : 5'h00;
+  assign \$71  = $signed(\$61 ) + $signed(\$70 );
+  assign \$72  = cfg__payload[2:0] > 2'h3;
+  assign \$73  = cfg__payload[2:0] == 3'h4;
+  assign \$74  = cfg__payload[4] & \$73 ;
+  assign \$75  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$76  = - \$75 ;
+  assign \$77  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$78  = \$74  ? \$76  : { 1'h0, \$77  };
+  assign \$79  = $signed(1'h1) * $signed(\$78 );
+  assign \$80  = \$72  ? \$79  : 6'h00;
+  assign \$81  = $signed(\$71 ) + $signed(\$80 );
+  assign \$82  = $signed(\$81 ) - $signed({ 1'h0, cfg__payload[5] });
+  assign \$83  = cfg__payload[2:0] > 1'h0;
+  assign \$84  = cfg__payload[2:0] == 1'h1;
+  assign \$85  = cfg__payload[4] & \$84 ;
+  assign \$89  = \$85  ? 2'h3 : 2'h1;
+  assign \$90  = $signed(1'h1) * $signed(\$89 );
+  assign \$91  = \$83  ? \$90  : 3'h0;
+  assign \$92  = $signed(1'h0) + $signed(\$91 );
+  assign \$93  = cfg__payload[2:0] > 1'h1;
+  assign \$94  = cfg__payload[2:0] == 2'h2;
+  assign \$95  = cfg__payload[4] & \$94 ;
+  assign \$96  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$97  = - \$96 ;
+  assign \$98  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$99  = \$95  ? \$97  : { 1'h0, \$98  };
+  assign \$100  = $signed(2'h1) * $signed(\$99 );
+  assign \$101  = \$93  ? \$100  : 4'h0;
+  assign \$102  = $signed(\$92 ) + $signed(\$101 );
+  assign \$103  = cfg__payload[2:0] > 2'h2;
+  assign \$104  = cfg__payload[2:0] == 2'h3;
+  assign \$105  = cfg__payload[4] & \$104 ;
+  assign \$106  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$107  = - \$106 ;
+  assign \$108  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$109  = \$105  ? \$107  : { 1'h0, \$108  };
+  assign \$110  = $signed(1'h1) * $signed(\$109 );
+  assign \$111  = \$103  ? \$110  : 5'h00;
+  assign \$112  = $signed(\$102 ) + $signed(\$111 );
+  assign \$113  = cfg__payload[2:0] > 2'h3;
+  assign \$114  = cfg__payload[2:0] == 3'h4;
+  assign \$115  = cfg__payload[4] & \$114 ;
+  assign \$116  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$117  = - \$116 ;
+  assign \$118  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$119  = \$115  ? \$117  : { 1'h0, \$118  };
+  assign \$120  = $signed(1'h1) * $signed(\$119 );
+  assign \$121  = \$113  ? \$120  : 6'h00;
+  assign \$122  = $signed(\$112 ) + $signed(\$121 );
+  assign \$123  = $signed(\$122 ) - $signed({ 1'h0, cfg__payload[5] });
+  assign \$124  = cfg__payload[2:0] > 1'h0;
+  assign \$125  = cfg__payload[2:0] == 1'h1;
+  assign \$126  = cfg__payload[4] & \$125 ;
+  assign \$130  = \$126  ? 2'h3 : 2'h1;
+  assign \$131  = $signed(2'h1) * $signed(\$130 );
+  assign \$132  = \$124  ? \$131  : 3'h0;
+  assign \$133  = $signed(1'h0) + $signed(\$132 );
+  assign \$134  = cfg__payload[2:0] > 1'h1;
+  assign \$135  = cfg__payload[2:0] == 2'h2;
+  assign \$136  = cfg__payload[4] & \$135 ;
+  assign \$137  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$138  = - \$137 ;
+  assign \$139  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$140  = \$136  ? \$138  : { 1'h0, \$139  };
+  assign \$141  = $signed(2'h1) * $signed(\$140 );
+  assign \$142  = \$134  ? \$141  : 4'h0;
+  assign \$143  = $signed(\$133 ) + $signed(\$142 );
+  assign \$144  = cfg__payload[2:0] > 2'h2;
+  assign \$145  = cfg__payload[2:0] == 2'h3;
+  assign \$146  = cfg__payload[4] & \$145 ;
+  assign \$147  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$148  = - \$147 ;
+  assign \$149  = cfg__payload[3] ? 3'h4 : 3'h1;
+  assign \$150  = \$146  ? \$148  : { 1'h0, \$149  };
+  assign \$151  = $signed(1'h1) * $signed(\$150 );
+  assign \$152  = \$144  ? \$151  : 5'h00;
+  assign \$153  = $signed(\$143 ) + $signed(\$152 );
+  assign \$154  = cfg__payload[2:0] > 2'h3;
+  assign \$155  = cfg__payload[2:0] == 3'h4;
+  assign \$156  = cfg__payload[4] & \$155 ;
+  assign \$157  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$158  = - \$157 ;
+  assign \$159  = cfg__payload[3] ? 4'h8 : 4'h1;
+  assign \$160  = \$156  ? \$158  : { 1'h0, \$159  };
+  assign \$161  = $signed(1'h1) * $signed(\$160 );
+  assign \$162  = \$154  ? \$161  : 6'h00;
+  assign \$163  = $signed(\$153 ) + $signed(\$162 );
+  assign \$164  = $signed(\$163 ) - $signed({ 1'h0, cfg__payload[5] });
+  assign \$165  = cfg__payload[2:0] > 1'h0;
+  assign \$166  = cfg__payload[2:0] == 1'h1;
+  assign \$167  = cfg__payload[4] & \$166 ;
+  assign \$171  = \$167  ? 2'h3 : 2'h1;
+  assign \$172  = $signed(1'h1) * $signed(\$171 );
+  assign \$173  = \$165  ? \$172  : 3'h0;
+  assign \$174  = $signed(1'h0) + $signed(\$173 );
+  assign \$175  = cfg__payload[2:0] > 1'h1;
+  assign \$176  = cfg__payload[2:0] == 2'h2;
+  assign \$177  = cfg__payload[4] & \$176 ;
+  assign \$178  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$179  = - \$178 ;
+  assign \$180  = cfg__payload[3] ? 2'h2 : 2'h1;
+  assign \$181  = \$177  ? \$179  : { 1'h0, \$180  };
+  assign \$182  = $signed(1'h1) * $signed(\$181 );
+  assign \$183  = \$175  ? \$182  : 4'h0;
+  assign \$184  = $signed(\$174 ) + $signed(\$183 );
+  assign \$185  = cfg__payload[2:0] > 2'h2;
+  assign \$186  = cfg__payload[2:0] == 2'h3;
+  assign \$187  = cfg__payload[4] & \$186 ;
   \mac_small.halves  halves (
     .busy(busy),
     .can_compute(can_compute),
@@ -1994,9 +1842,85 @@ module mac_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
     x_c0 = 8'h00;
     casez (s1_row)
       2'h0:
-          x_c0 = \$signature__data$85 [7:0];
+          x_c0 = \$signature__data$54 [7:0];
       2'h1:
-          x_c0 = \$signature__data$85 [23:16];
+          x_c0 = \$signature__data$54 [23:16];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (s1_w[3:0])
+      4'h0:
+          \$673  = deq_0;
+      4'h1:
+          \$673  = deq_1;
+      4'h2:
+          \$673  = deq_2;
+      4'h3:
+          \$673  = deq_3;
+      4'h4:
+          \$673  = deq_4;
+      4'h5:
+          \$673  = deq_5;
+      4'h6:
+          \$673  = deq_6;
+      4'h7:
+          \$673  = deq_7;
+      4'h8:
+          \$673  = deq_8;
+      4'h9:
+          \$673  = deq_9;
+      4'ha:
+          \$673  = deq_10;
+      4'hb:
+          \$673  = deq_11;
+      4'hc:
+          \$673  = deq_12;
+      4'hd:
+          \$673  = deq_13;
+      4'he:
+          \$673  = deq_14;
+      4'hf:
+          \$673  = deq_15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (s1_w[7:4])
+      4'h0:
+          \$675  = deq_0;
+      4'h1:
+          \$675  = deq_1;
+      4'h2:
+          \$675  = deq_2;
+      4'h3:
+          \$675  = deq_3;
+      4'h4:
+          \$675  = deq_4;
+      4'h5:
+          \$675  = deq_5;
+      4'h6:
+          \$675  = deq_6;
+      4'h7:
+          \$675  = deq_7;
+      4'h8:
+          \$675  = deq_8;
+      4'h9:
+          \$675  = deq_9;
+      4'ha:
+          \$675  = deq_10;
+      4'hb:
+          \$675  = deq_11;
+      4'hc:
+          \$675  = deq_12;
+      4'hd:
+          \$675  = deq_13;
+      4'he:
+          \$675  = deq_14;
+      4'hf:
+          \$675  = deq_15;
     endcase
   end
   always @* begin
@@ -2004,682 +1928,540 @@ module mac_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
     x_c1 = 8'h00;
     casez (s1_row)
       2'h0:
-          x_c1 = \$signature__data$85 [15:8];
+          x_c1 = \$signature__data$54 [15:8];
       2'h1:
-          x_c1 = \$signature__data$85 [31:24];
+          x_c1 = \$signature__data$54 [31:24];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = wgroup;
-    if (\$2 ) begin
-      \$858  = \$7 [5:0];
-    end
-    if (rst) begin
-      \$858  = 6'h00;
-    end
+    (* full_case = 32'd1 *)
+    casez (s1_w[3:0])
+      4'h0:
+          \$677  = deq_0;
+      4'h1:
+          \$677  = deq_1;
+      4'h2:
+          \$677  = deq_2;
+      4'h3:
+          \$677  = deq_3;
+      4'h4:
+          \$677  = deq_4;
+      4'h5:
+          \$677  = deq_5;
+      4'h6:
+          \$677  = deq_6;
+      4'h7:
+          \$677  = deq_7;
+      4'h8:
+          \$677  = deq_8;
+      4'h9:
+          \$677  = deq_9;
+      4'ha:
+          \$677  = deq_10;
+      4'hb:
+          \$677  = deq_11;
+      4'hc:
+          \$677  = deq_12;
+      4'hd:
+          \$677  = deq_13;
+      4'he:
+          \$677  = deq_14;
+      4'hf:
+          \$677  = deq_15;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = row;
-    if (\$9 ) begin
-      \$859  = \$14 [1:0];
-    end
-    if (rst) begin
-      \$859  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = group;
-    if (\$19 ) begin
-      \$860  = \$27 [5:0];
-    end
-    if (rst) begin
-      \$860  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = batch;
-    if (\$35 ) begin
-      \$861  = \$46 [15:0];
-    end
-    if (rst) begin
-      \$861  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = \$signal ;
-    if (\$49 ) begin
-      \$862  = \$50 ;
-    end
-    if (rst) begin
-      \$862  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = \$signal$21 ;
-    if (\$49 ) begin
-      \$863  = \$53 ;
-    end
-    if (rst) begin
-      \$863  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = s1_last;
-    if (\$49 ) begin
-      \$864  = \$59 ;
-    end
-    if (rst) begin
-      \$864  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = s1_w;
-    if (\$49 ) begin
-      \$865  = w__payload;
-    end
-    if (rst) begin
-      \$865  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = s1_row;
-    if (\$49 ) begin
-      \$866  = row;
-    end
-    if (rst) begin
-      \$866  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = \$signal$25 ;
-    if (\$62 ) begin
-      \$867  = \$signal ;
-    end
-    if (rst) begin
-      \$867  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = \$signal$26 ;
-    if (\$62 ) begin
-      \$868  = \$signal$21 ;
-    end
-    if (rst) begin
-      \$868  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = s2_last;
-    if (\$62 ) begin
-      \$869  = s1_last;
-    end
-    if (rst) begin
-      \$869  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = prod_r0_c0;
-    if (\$65 ) begin
-      \$870  = \$67 ;
-    end
-    if (rst) begin
-      \$870  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = prod_r1_c0;
-    if (\$70 ) begin
-      \$871  = \$72 ;
-    end
-    if (rst) begin
-      \$871  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = prod_r0_c1;
-    if (\$75 ) begin
-      \$872  = \$77 ;
-    end
-    if (rst) begin
-      \$872  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = prod_r1_c1;
-    if (\$80 ) begin
-      \$873  = \$82 ;
-    end
-    if (rst) begin
-      \$873  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = result__valid;
-    if (\$85 ) begin
-      \$874  = \$86 ;
-    end
-    if (rst) begin
-      \$874  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = acc_r0_c0;
-    if (\$90 ) begin
-      \$875  = \$172 [21:0];
-    end
-    if (rst) begin
-      \$875  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = result__payload;
-    if (\$93 ) begin
-      \$876 [21:0] = \$172 [21:0];
-    end
-    if (\$100 ) begin
-      \$876 [43:22] = \$174 [21:0];
-    end
-    if (\$107 ) begin
-      \$876 [65:44] = \$176 [21:0];
-    end
-    if (\$114 ) begin
-      \$876 [87:66] = \$178 [21:0];
-    end
-    if (rst) begin
-      \$876  = 88'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = acc_r0_c1;
-    if (\$97 ) begin
-      \$877  = \$174 [21:0];
-    end
-    if (rst) begin
-      \$877  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = acc_r1_c0;
-    if (\$104 ) begin
-      \$878  = \$176 [21:0];
-    end
-    if (rst) begin
-      \$878  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = acc_r1_c1;
-    if (\$111 ) begin
-      \$879  = \$178 [21:0];
-    end
-    if (rst) begin
-      \$879  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = cfg;
-    if (\$115 ) begin
-      \$880  = cfg__payload;
-    end
-    if (rst) begin
-      \$880  = 29'h00000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = deq_0;
-    if (\$115 ) begin
-      \$881  = \$117 [4:0];
-    end
-    if (rst) begin
-      \$881  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = deq_1;
-    if (\$115 ) begin
-      \$882  = \$119 [4:0];
-    end
-    if (rst) begin
-      \$882  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = deq_2;
-    if (\$115 ) begin
-      \$883  = \$121 [4:0];
-    end
-    if (rst) begin
-      \$883  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = deq_3;
-    if (\$115 ) begin
-      \$884  = \$123 [4:0];
-    end
-    if (rst) begin
-      \$884  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = deq_4;
-    if (\$115 ) begin
-      \$885  = \$125 [4:0];
-    end
-    if (rst) begin
-      \$885  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = deq_5;
-    if (\$115 ) begin
-      \$886  = \$127 [4:0];
-    end
-    if (rst) begin
-      \$886  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = deq_6;
-    if (\$115 ) begin
-      \$887  = \$129 [4:0];
-    end
-    if (rst) begin
-      \$887  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = deq_7;
-    if (\$115 ) begin
-      \$888  = \$131 [4:0];
-    end
-    if (rst) begin
-      \$888  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = deq_8;
-    if (\$115 ) begin
-      \$889  = \$133 [4:0];
-    end
-    if (rst) begin
-      \$889  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = deq_9;
-    if (\$115 ) begin
-      \$890  = \$135 [4:0];
-    end
-    if (rst) begin
-      \$890  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = deq_10;
-    if (\$115 ) begin
-      \$891  = \$137 [4:0];
-    end
-    if (rst) begin
-      \$891  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = deq_11;
-    if (\$115 ) begin
-      \$892  = \$139 [4:0];
-    end
-    if (rst) begin
-      \$892  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = deq_12;
-    if (\$115 ) begin
-      \$893  = \$141 [4:0];
-    end
-    if (rst) begin
-      \$893  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = deq_13;
-    if (\$115 ) begin
-      \$894  = \$143 [4:0];
-    end
-    if (rst) begin
-      \$894  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = deq_14;
-    if (\$115 ) begin
-      \$895  = \$145 [4:0];
-    end
-    if (rst) begin
-      \$895  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = deq_15;
-    if (\$115 ) begin
-      \$896  = \$147 [4:0];
-    end
-    if (rst) begin
-      \$896  = 5'h00;
-    end
+    (* full_case = 32'd1 *)
+    casez (s1_w[7:4])
+      4'h0:
+          \$679  = deq_0;
+      4'h1:
+          \$679  = deq_1;
+      4'h2:
+          \$679  = deq_2;
+      4'h3:
+          \$679  = deq_3;
+      4'h4:
+          \$679  = deq_4;
+      4'h5:
+          \$679  = deq_5;
+      4'h6:
+          \$679  = deq_6;
+      4'h7:
+          \$679  = deq_7;
+      4'h8:
+          \$679  = deq_8;
+      4'h9:
+          \$679  = deq_9;
+      4'ha:
+          \$679  = deq_10;
+      4'hb:
+          \$679  = deq_11;
+      4'hc:
+          \$679  = deq_12;
+      4'hd:
+          \$679  = deq_13;
+      4'he:
+          \$679  = deq_14;
+      4'hf:
+          \$679  = deq_15;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     deq_sum_0 = 7'h00;
-    if (\$201 ) begin
-      deq_sum_0 = \$242 [6:0];
+    if (configure) begin
+      deq_sum_0 = \$41 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     deq_sum_1 = 7'h00;
-    if (\$201 ) begin
-      deq_sum_1 = \$283 [6:0];
+    if (configure) begin
+      deq_sum_1 = \$82 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     deq_sum_2 = 7'h00;
-    if (\$201 ) begin
-      deq_sum_2 = \$324 [6:0];
+    if (configure) begin
+      deq_sum_2 = \$123 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     deq_sum_3 = 7'h00;
-    if (\$201 ) begin
-      deq_sum_3 = \$365 [6:0];
+    if (configure) begin
+      deq_sum_3 = \$164 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     deq_sum_4 = 7'h00;
-    if (\$201 ) begin
-      deq_sum_4 = \$406 [6:0];
+    if (configure) begin
+      deq_sum_4 = \$205 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     deq_sum_5 = 7'h00;
-    if (\$201 ) begin
-      deq_sum_5 = \$447 [6:0];
+    if (configure) begin
+      deq_sum_5 = \$246 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     deq_sum_6 = 7'h00;
-    if (\$201 ) begin
-      deq_sum_6 = \$488 [6:0];
+    if (configure) begin
+      deq_sum_6 = \$287 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     deq_sum_7 = 7'h00;
-    if (\$201 ) begin
-      deq_sum_7 = \$529 [6:0];
+    if (configure) begin
+      deq_sum_7 = \$328 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     deq_sum_8 = 7'h00;
-    if (\$201 ) begin
-      deq_sum_8 = \$570 [6:0];
+    if (configure) begin
+      deq_sum_8 = \$369 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     deq_sum_9 = 7'h00;
-    if (\$201 ) begin
-      deq_sum_9 = \$611 [6:0];
+    if (configure) begin
+      deq_sum_9 = \$410 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     deq_sum_10 = 7'h00;
-    if (\$201 ) begin
-      deq_sum_10 = \$652 [6:0];
+    if (configure) begin
+      deq_sum_10 = \$451 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     deq_sum_11 = 7'h00;
-    if (\$201 ) begin
-      deq_sum_11 = \$693 [6:0];
+    if (configure) begin
+      deq_sum_11 = \$492 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     deq_sum_12 = 7'h00;
-    if (\$201 ) begin
-      deq_sum_12 = \$734 [6:0];
+    if (configure) begin
+      deq_sum_12 = \$533 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     deq_sum_13 = 7'h00;
-    if (\$201 ) begin
-      deq_sum_13 = \$775 [6:0];
+    if (configure) begin
+      deq_sum_13 = \$574 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     deq_sum_14 = 7'h00;
-    if (\$201 ) begin
-      deq_sum_14 = \$816 [6:0];
+    if (configure) begin
+      deq_sum_14 = \$615 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     deq_sum_15 = 7'h00;
-    if (\$201 ) begin
-      deq_sum_15 = \$857 [6:0];
+    if (configure) begin
+      deq_sum_15 = \$656 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (s1_w[3:0])
-      4'h0:
-          \$66  = deq_0;
-      4'h1:
-          \$66  = deq_1;
-      4'h2:
-          \$66  = deq_2;
-      4'h3:
-          \$66  = deq_3;
-      4'h4:
-          \$66  = deq_4;
-      4'h5:
-          \$66  = deq_5;
-      4'h6:
-          \$66  = deq_6;
-      4'h7:
-          \$66  = deq_7;
-      4'h8:
-          \$66  = deq_8;
-      4'h9:
-          \$66  = deq_9;
-      4'ha:
-          \$66  = deq_10;
-      4'hb:
-          \$66  = deq_11;
-      4'hc:
-          \$66  = deq_12;
-      4'hd:
-          \$66  = deq_13;
-      4'he:
-          \$66  = deq_14;
-      4'hf:
-          \$66  = deq_15;
-    endcase
+    \$778  = deq_0;
+    if (configure) begin
+      \$778  = \$695 [4:0];
+    end
+    if (rst) begin
+      \$778  = 5'h00;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (s1_w[7:4])
-      4'h0:
-          \$71  = deq_0;
-      4'h1:
-          \$71  = deq_1;
-      4'h2:
-          \$71  = deq_2;
-      4'h3:
-          \$71  = deq_3;
-      4'h4:
-          \$71  = deq_4;
-      4'h5:
-          \$71  = deq_5;
-      4'h6:
-          \$71  = deq_6;
-      4'h7:
-          \$71  = deq_7;
-      4'h8:
-          \$71  = deq_8;
-      4'h9:
-          \$71  = deq_9;
-      4'ha:
-          \$71  = deq_10;
-      4'hb:
-          \$71  = deq_11;
-      4'hc:
-          \$71  = deq_12;
-      4'hd:
-          \$71  = deq_13;
-      4'he:
-          \$71  = deq_14;
-      4'hf:
-          \$71  = deq_15;
-    endcase
+    \$779  = deq_1;
+    if (configure) begin
+      \$779  = \$697 [4:0];
+    end
+    if (rst) begin
+      \$779  = 5'h00;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (s1_w[3:0])
-      4'h0:
-          \$76  = deq_0;
-      4'h1:
-          \$76  = deq_1;
-      4'h2:
-          \$76  = deq_2;
-      4'h3:
-          \$76  = deq_3;
-      4'h4:
-          \$76  = deq_4;
-      4'h5:
-          \$76  = deq_5;
-      4'h6:
-          \$76  = deq_6;
-      4'h7:
-          \$76  = deq_7;
-      4'h8:
-          \$76  = deq_8;
-      4'h9:
-          \$76  = deq_9;
-      4'ha:
-          \$76  = deq_10;
-      4'hb:
-          \$76  = deq_11;
-      4'hc:
-          \$76  = deq_12;
-      4'hd:
-          \$76  = deq_13;
-      4'he:
-          \$76  = deq_14;
-      4'hf:
-          \$76  = deq_15;
-    endcase
+    \$780  = deq_2;
+    if (configure) begin
+      \$780  = \$699 [4:0];
+    end
+    if (rst) begin
+      \$780  = 5'h00;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (s1_w[7:4])
-      4'h0:
-          \$81  = deq_0;
-      4'h1:
-          \$81  = deq_1;
-      4'h2:
-          \$81  = deq_2;
-      4'h3:
-          \$81  = deq_3;
-      4'h4:
-          \$81  = deq_4;
-      4'h5:
-          \$81  = deq_5;
-      4'h6:
-          \$81  = deq_6;
-      4'h7:
-          \$81  = deq_7;
-      4'h8:
-          \$81  = deq_8;
-      4'h9:
-          \$81  = deq_9;
-      4'ha:
-          \$81  = deq_10;
-      4'hb:
-          \$81  = deq_11;
-      4'hc:
-          \$81  = deq_12;
-      4'hd:
-          \$81  = deq_13;
-      4'he:
-          \$81  = deq_14;
-      4'hf:
-          \$81  = deq_15;
-    endcase
+    \$781  = deq_3;
+    if (configure) begin
+      \$781  = \$701 [4:0];
+    end
+    if (rst) begin
+      \$781  = 5'h00;
+    end
   end
-  assign total_r0_c0 = \$172 [21:0];
-  assign total_r0_c1 = \$174 [21:0];
-  assign total_r1_c0 = \$176 [21:0];
-  assign total_r1_c1 = \$178 [21:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$782  = deq_4;
+    if (configure) begin
+      \$782  = \$703 [4:0];
+    end
+    if (rst) begin
+      \$782  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$783  = deq_5;
+    if (configure) begin
+      \$783  = \$705 [4:0];
+    end
+    if (rst) begin
+      \$783  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$784  = deq_6;
+    if (configure) begin
+      \$784  = \$707 [4:0];
+    end
+    if (rst) begin
+      \$784  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$785  = deq_7;
+    if (configure) begin
+      \$785  = \$709 [4:0];
+    end
+    if (rst) begin
+      \$785  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$786  = deq_8;
+    if (configure) begin
+      \$786  = \$711 [4:0];
+    end
+    if (rst) begin
+      \$786  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$787  = deq_9;
+    if (configure) begin
+      \$787  = \$713 [4:0];
+    end
+    if (rst) begin
+      \$787  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$788  = deq_10;
+    if (configure) begin
+      \$788  = \$715 [4:0];
+    end
+    if (rst) begin
+      \$788  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$789  = deq_11;
+    if (configure) begin
+      \$789  = \$717 [4:0];
+    end
+    if (rst) begin
+      \$789  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$790  = deq_12;
+    if (configure) begin
+      \$790  = \$719 [4:0];
+    end
+    if (rst) begin
+      \$790  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$791  = deq_13;
+    if (configure) begin
+      \$791  = \$721 [4:0];
+    end
+    if (rst) begin
+      \$791  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$792  = deq_14;
+    if (configure) begin
+      \$792  = \$723 [4:0];
+    end
+    if (rst) begin
+      \$792  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$793  = deq_15;
+    if (configure) begin
+      \$793  = \$725 [4:0];
+    end
+    if (rst) begin
+      \$793  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$794  = wgroup;
+    if (\$726 ) begin
+      \$794  = \$731 [5:0];
+    end
+    if (rst) begin
+      \$794  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$795  = row;
+    if (\$732 ) begin
+      \$795  = \$737 [1:0];
+    end
+    if (rst) begin
+      \$795  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$796  = group;
+    if (\$741 ) begin
+      \$796  = \$749 [5:0];
+    end
+    if (rst) begin
+      \$796  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$797  = batch;
+    if (\$756 ) begin
+      \$797  = \$767 [15:0];
+    end
+    if (rst) begin
+      \$797  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$798  = s1_valid;
+    if (advance) begin
+      \$798  = issue;
+    end
+    if (rst) begin
+      \$798  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$799  = s1_first;
+    if (advance) begin
+      \$799  = \$770 ;
+    end
+    if (rst) begin
+      \$799  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$800  = s1_last;
+    if (advance) begin
+      \$800  = \$776 ;
+    end
+    if (rst) begin
+      \$800  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$801  = s1_w;
+    if (advance) begin
+      \$801  = w__payload;
+    end
+    if (rst) begin
+      \$801  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$802  = s1_row;
+    if (advance) begin
+      \$802  = row;
+    end
+    if (rst) begin
+      \$802  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$803  = s2_valid;
+    if (advance) begin
+      \$803  = s1_valid;
+    end
+    if (rst) begin
+      \$803  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$804  = s2_first;
+    if (advance) begin
+      \$804  = s1_first;
+    end
+    if (rst) begin
+      \$804  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$805  = s2_last;
+    if (advance) begin
+      \$805  = s1_last;
+    end
+    if (rst) begin
+      \$805  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$806  = s2_products;
+    if (advance) begin
+      \$806  = products;
+    end
+    if (rst) begin
+      \$806  = 52'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$807  = acc;
+    if (advance) begin
+      if (s2_valid) begin
+        \$807  = total;
+      end
+    end
+    if (rst) begin
+      \$807  = 88'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$808  = result__valid;
+    if (advance) begin
+      \$808  = \$777 ;
+    end
+    if (rst) begin
+      \$808  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$809  = result__payload;
+    if (advance) begin
+      \$809 [21:0] = total[21:0];
+      \$809 [43:22] = total[43:22];
+      \$809 [65:44] = total[65:44];
+      \$809 [87:66] = total[87:66];
+    end
+    if (rst) begin
+      \$809  = 88'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$810  = cfg;
+    if (configure) begin
+      \$810  = cfg__payload;
+    end
+    if (rst) begin
+      \$810  = 29'h00000000;
+    end
+  end
   assign can_load = act__ready;
-  assign \$signature__addr  = \$153 [5:0];
+  assign \$signature__addr  = \$661 [5:0];
+  assign \$signature__en  = load;
   assign \$signature__data  = act__payload;
-  assign \$signature__addr$82  = \$168 [5:0];
+  assign \$signature__addr$49  = \$672 [5:0];
+  assign \$signature__en$51  = advance;
   assign \cfg__payload.planes  = cfg__payload[2:0];
   assign \cfg__payload.weighted  = cfg__payload[3];
   assign \cfg__payload.neg_msb  = cfg__payload[4];
@@ -2708,102 +2490,134 @@ module mac_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   assign \cfg.halve  = cfg[6];
   assign \cfg.groups  = cfg[12:7];
   assign \cfg.batches  = cfg[28:13];
-  assign \s1_w[0]  = s1_w[3:0];
-  assign \s1_w[1]  = s1_w[7:4];
   assign \$signature__data[0]  = act__payload[15:0];
   assign \$signature__data[0][0]  = act__payload[7:0];
   assign \$signature__data[0][1]  = act__payload[15:8];
   assign \$signature__data[1]  = act__payload[31:16];
   assign \$signature__data[1][0]  = act__payload[23:16];
   assign \$signature__data[1][1]  = act__payload[31:24];
-  assign \$signature__data$85[0]  = \$signature__data$85 [15:0];
-  assign \$signature__data$85[0][0]  = \$signature__data$85 [7:0];
-  assign \$signature__data$85[0][1]  = \$signature__data$85 [15:8];
-  assign \$signature__data$85[1]  = \$signature__data$85 [31:16];
-  assign \$signature__data$85[1][0]  = \$signature__data$85 [23:16];
-  assign \$signature__data$85[1][1]  = \$signature__data$85 [31:24];
-  assign \$2  = \$1 ;
-  assign \$5  = \$4 ;
-  assign \$9  = \$8 ;
-  assign \$10  = 3'h1;
-  assign \$12  = \$11 ;
-  assign \$16  = 3'h1;
-  assign \$18  = \$17 ;
-  assign \$20  = 3'h1;
-  assign \$22  = \$21 ;
-  assign \$29  = 3'h1;
-  assign \$31  = \$30 ;
-  assign \$36  = 3'h1;
-  assign \$38  = \$37 ;
-  assign \$54  = 3'h1;
-  assign \$56  = \$55 ;
-  assign \$116  = { deq_sum_0[6], deq_sum_0[6:1] };
-  assign \$118  = { deq_sum_1[6], deq_sum_1[6:1] };
-  assign \$120  = { deq_sum_2[6], deq_sum_2[6:1] };
-  assign \$122  = { deq_sum_3[6], deq_sum_3[6:1] };
-  assign \$124  = { deq_sum_4[6], deq_sum_4[6:1] };
-  assign \$126  = { deq_sum_5[6], deq_sum_5[6:1] };
-  assign \$128  = { deq_sum_6[6], deq_sum_6[6:1] };
-  assign \$130  = { deq_sum_7[6], deq_sum_7[6:1] };
-  assign \$132  = { deq_sum_8[6], deq_sum_8[6:1] };
-  assign \$134  = { deq_sum_9[6], deq_sum_9[6:1] };
-  assign \$136  = { deq_sum_10[6], deq_sum_10[6:1] };
-  assign \$138  = { deq_sum_11[6], deq_sum_11[6:1] };
-  assign \$140  = { deq_sum_12[6], deq_sum_12[6:1] };
-  assign \$142  = { deq_sum_13[6], deq_sum_13[6:1] };
-  assign \$144  = { deq_sum_14[6], deq_sum_14[6:1] };
-  assign \$146  = { deq_sum_15[6], deq_sum_15[6:1] };
-  assign \$151  = \$150 ;
-  assign \$158  = 3'h1;
-  assign \$160  = \$159 ;
-  assign \$205  = 1'h1;
-  assign \$206  = 2'h3;
-  assign \$207  = 1'h1;
-  assign \$246  = 1'h1;
-  assign \$247  = 2'h3;
-  assign \$248  = 1'h1;
-  assign \$287  = 1'h1;
-  assign \$288  = 2'h3;
-  assign \$289  = 1'h1;
-  assign \$328  = 1'h1;
-  assign \$329  = 2'h3;
-  assign \$330  = 1'h1;
-  assign \$369  = 1'h1;
-  assign \$370  = 2'h3;
-  assign \$371  = 1'h1;
-  assign \$410  = 1'h1;
-  assign \$411  = 2'h3;
-  assign \$412  = 1'h1;
-  assign \$451  = 1'h1;
-  assign \$452  = 2'h3;
-  assign \$453  = 1'h1;
-  assign \$492  = 1'h1;
-  assign \$493  = 2'h3;
-  assign \$494  = 1'h1;
-  assign \$533  = 1'h1;
-  assign \$534  = 2'h3;
-  assign \$535  = 1'h1;
-  assign \$574  = 1'h1;
-  assign \$575  = 2'h3;
-  assign \$576  = 1'h1;
-  assign \$615  = 1'h1;
-  assign \$616  = 2'h3;
-  assign \$617  = 1'h1;
-  assign \$656  = 1'h1;
-  assign \$657  = 2'h3;
-  assign \$658  = 1'h1;
-  assign \$697  = 1'h1;
-  assign \$698  = 2'h3;
-  assign \$699  = 1'h1;
-  assign \$738  = 1'h1;
-  assign \$739  = 2'h3;
-  assign \$740  = 1'h1;
-  assign \$779  = 1'h1;
-  assign \$780  = 2'h3;
-  assign \$781  = 1'h1;
-  assign \$820  = 1'h1;
-  assign \$821  = 2'h3;
-  assign \$822  = 1'h1;
+  assign \$signature__data$54[0]  = \$signature__data$54 [15:0];
+  assign \$signature__data$54[0][0]  = \$signature__data$54 [7:0];
+  assign \$signature__data$54[0][1]  = \$signature__data$54 [15:8];
+  assign \$signature__data$54[1]  = \$signature__data$54 [31:16];
+  assign \$signature__data$54[1][0]  = \$signature__data$54 [23:16];
+  assign \$signature__data$54[1][1]  = \$signature__data$54 [31:24];
+  assign \products[0]  = products[25:0];
+  assign \products[0][0]  = products[12:0];
+  assign \products[0][1]  = products[25:13];
+  assign \products[1]  = products[51:26];
+  assign \products[1][0]  = products[38:26];
+  assign \products[1][1]  = products[51:39];
+  assign \s1_w[0]  = s1_w[3:0];
+  assign \s1_w[1]  = s1_w[7:4];
+  assign \total[0]  = total[43:0];
+  assign \total[0][0]  = total[21:0];
+  assign \total[0][1]  = total[43:22];
+  assign \total[1]  = total[87:44];
+  assign \total[1][0]  = total[65:44];
+  assign \total[1][1]  = total[87:66];
+  assign \acc[0]  = acc[43:0];
+  assign \acc[0][0]  = acc[21:0];
+  assign \acc[0][1]  = acc[43:22];
+  assign \acc[1]  = acc[87:44];
+  assign \acc[1][0]  = acc[65:44];
+  assign \acc[1][1]  = acc[87:66];
+  assign \s2_products[0]  = s2_products[25:0];
+  assign \s2_products[0][0]  = s2_products[12:0];
+  assign \s2_products[0][1]  = s2_products[25:13];
+  assign \s2_products[1]  = s2_products[51:26];
+  assign \s2_products[1][0]  = s2_products[38:26];
+  assign \s2_products[1][1]  = s2_products[51:39];
+  assign total[87:66] = \$688 [21:0];
+  assign total[65:44] = \$686 [21:0];
+  assign total[43:22] = \$684 [21:0];
+  assign total[21:0] = \$682 [21:0];
+  assign products[51:39] = \$680 ;
+  assign products[25:13] = \$678 ;
+  assign products[38:26] = \$676 ;
+  assign products[12:0] = \$674 ;
+  assign \$4  = 1'h1;
+  assign \$5  = 2'h3;
+  assign \$6  = 1'h1;
+  assign \$45  = 1'h1;
+  assign \$46  = 2'h3;
+  assign \$47  = 1'h1;
+  assign \$86  = 1'h1;
+  assign \$87  = 2'h3;
+  assign \$88  = 1'h1;
+  assign \$127  = 1'h1;
+  assign \$128  = 2'h3;
+  assign \$129  = 1'h1;
+  assign \$168  = 1'h1;
+  assign \$169  = 2'h3;
+  assign \$170  = 1'h1;
+  assign \$209  = 1'h1;
+  assign \$210  = 2'h3;
+  assign \$211  = 1'h1;
+  assign \$250  = 1'h1;
+  assign \$251  = 2'h3;
+  assign \$252  = 1'h1;
+  assign \$291  = 1'h1;
+  assign \$292  = 2'h3;
+  assign \$293  = 1'h1;
+  assign \$332  = 1'h1;
+  assign \$333  = 2'h3;
+  assign \$334  = 1'h1;
+  assign \$373  = 1'h1;
+  assign \$374  = 2'h3;
+  assign \$375  = 1'h1;
+  assign \$414  = 1'h1;
+  assign \$415  = 2'h3;
+  assign \$416  = 1'h1;
+  assign \$455  = 1'h1;
+  assign \$456  = 2'h3;
+  assign \$457  = 1'h1;
+  assign \$496  = 1'h1;
+  assign \$497  = 2'h3;
+  assign \$498  = 1'h1;
+  assign \$537  = 1'h1;
+  assign \$538  = 2'h3;
+  assign \$539  = 1'h1;
+  assign \$578  = 1'h1;
+  assign \$579  = 2'h3;
+  assign \$580  = 1'h1;
+  assign \$619  = 1'h1;
+  assign \$620  = 2'h3;
+  assign \$621  = 1'h1;
+  assign \$659  = \$658 ;
+  assign \$662  = 3'h1;
+  assign \$664  = \$663 ;
+  assign \$694  = { deq_sum_0[6], deq_sum_0[6:1] };
+  assign \$696  = { deq_sum_1[6], deq_sum_1[6:1] };
+  assign \$698  = { deq_sum_2[6], deq_sum_2[6:1] };
+  assign \$700  = { deq_sum_3[6], deq_sum_3[6:1] };
+  assign \$702  = { deq_sum_4[6], deq_sum_4[6:1] };
+  assign \$704  = { deq_sum_5[6], deq_sum_5[6:1] };
+  assign \$706  = { deq_sum_6[6], deq_sum_6[6:1] };
+  assign \$708  = { deq_sum_7[6], deq_sum_7[6:1] };
+  assign \$710  = { deq_sum_8[6], deq_sum_8[6:1] };
+  assign \$712  = { deq_sum_9[6], deq_sum_9[6:1] };
+  assign \$714  = { deq_sum_10[6], deq_sum_10[6:1] };
+  assign \$716  = { deq_sum_11[6], deq_sum_11[6:1] };
+  assign \$718  = { deq_sum_12[6], deq_sum_12[6:1] };
+  assign \$720  = { deq_sum_13[6], deq_sum_13[6:1] };
+  assign \$722  = { deq_sum_14[6], deq_sum_14[6:1] };
+  assign \$724  = { deq_sum_15[6], deq_sum_15[6:1] };
+  assign \$726  = load;
+  assign \$729  = \$728 ;
+  assign \$732  = issue;
+  assign \$733  = 3'h1;
+  assign \$735  = \$734 ;
+  assign \$738  = 3'h1;
+  assign \$740  = \$739 ;
+  assign \$742  = 3'h1;
+  assign \$744  = \$743 ;
+  assign \$750  = 3'h1;
+  assign \$752  = \$751 ;
+  assign \$757  = 3'h1;
+  assign \$759  = \$758 ;
+  assign \$771  = 3'h1;
+  assign \$773  = \$772 ;
 endmodule
 
 (* generator = "Amaranth" *)

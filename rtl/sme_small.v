@@ -6,65 +6,65 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [6:0] \$1 ;
   wire \$10 ;
-  wire [2:0] \$100 ;
-  wire [1:0] \$101 ;
-  wire [1:0] \$102 ;
-  wire [2:0] \$103 ;
-  wire [3:0] \$104 ;
-  wire [1:0] \$105 ;
-  wire [1:0] \$106 ;
-  wire [2:0] \$107 ;
-  wire [1:0] \$108 ;
-  wire [1:0] \$109 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [2:0] \$110 ;
-  wire [3:0] \$111 ;
-  wire [1:0] \$112 ;
-  wire [1:0] \$113 ;
-  wire [2:0] \$114 ;
-  wire [1:0] \$115 ;
-  wire [1:0] \$116 ;
-  wire [2:0] \$117 ;
-  wire [3:0] \$118 ;
-  wire [1:0] \$119 ;
-  wire [4:0] \$12 ;
-  wire [1:0] \$120 ;
-  wire [2:0] \$121 ;
-  wire [1:0] \$122 ;
-  wire [1:0] \$123 ;
-  wire [2:0] \$124 ;
-  wire [3:0] \$125 ;
-  wire [1:0] \$126 ;
-  wire [1:0] \$127 ;
-  wire [2:0] \$128 ;
-  wire [1:0] \$129 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [1:0] \$130 ;
-  wire [2:0] \$131 ;
-  wire [3:0] \$132 ;
-  wire [1:0] \$133 ;
-  wire [1:0] \$134 ;
-  wire [2:0] \$135 ;
-  wire [1:0] \$136 ;
-  wire [1:0] \$137 ;
-  wire [2:0] \$138 ;
-  wire [3:0] \$139 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire [1:0] \$138 ;
+  wire [1:0] \$139 ;
   wire \$14 ;
-  wire [1:0] \$140 ;
+  wire [2:0] \$140 ;
   wire [1:0] \$141 ;
-  wire [2:0] \$142 ;
-  wire [1:0] \$143 ;
-  wire [1:0] \$144 ;
-  wire [2:0] \$145 ;
-  wire [3:0] \$146 ;
-  wire [1:0] \$147 ;
+  wire [1:0] \$142 ;
+  wire [2:0] \$143 ;
+  wire [3:0] \$144 ;
+  wire [1:0] \$145 ;
+  wire [1:0] \$146 ;
+  wire [2:0] \$147 ;
   wire [1:0] \$148 ;
-  wire [2:0] \$149 ;
+  wire [1:0] \$149 ;
   wire \$15 ;
-  wire [1:0] \$150 ;
-  wire [1:0] \$151 ;
-  wire [2:0] \$152 ;
-  wire [3:0] \$153 ;
+  wire [2:0] \$150 ;
+  wire [3:0] \$151 ;
+  wire \$152 ;
+  wire [4:0] \$153 ;
   wire [1:0] \$154 ;
   wire [1:0] \$155 ;
   wire [2:0] \$156 ;
@@ -80,115 +80,115 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire [1:0] \$165 ;
   wire [2:0] \$166 ;
   wire [3:0] \$167 ;
-  wire [1:0] \$168 ;
-  wire [1:0] \$169 ;
+  wire \$168 ;
+  wire [4:0] \$169 ;
   wire \$17 ;
-  wire [2:0] \$170 ;
+  wire [1:0] \$170 ;
   wire [1:0] \$171 ;
-  wire [1:0] \$172 ;
-  wire [2:0] \$173 ;
-  wire [3:0] \$174 ;
-  wire [1:0] \$175 ;
-  wire [1:0] \$176 ;
-  wire [2:0] \$177 ;
+  wire [2:0] \$172 ;
+  wire [1:0] \$173 ;
+  wire [1:0] \$174 ;
+  wire [2:0] \$175 ;
+  wire [3:0] \$176 ;
+  wire [1:0] \$177 ;
   wire [1:0] \$178 ;
-  wire [1:0] \$179 ;
+  wire [2:0] \$179 ;
   wire \$18 ;
-  wire [2:0] \$180 ;
-  wire [3:0] \$181 ;
-  wire [1:0] \$182 ;
-  wire [1:0] \$183 ;
-  wire [2:0] \$184 ;
-  wire [1:0] \$185 ;
+  wire [1:0] \$180 ;
+  wire [1:0] \$181 ;
+  wire [2:0] \$182 ;
+  wire [3:0] \$183 ;
+  wire \$184 ;
+  wire [4:0] \$185 ;
   wire [1:0] \$186 ;
-  wire [2:0] \$187 ;
-  wire [3:0] \$188 ;
+  wire [1:0] \$187 ;
+  wire [2:0] \$188 ;
   wire [1:0] \$189 ;
   wire \$19 ;
   wire [1:0] \$190 ;
   wire [2:0] \$191 ;
-  wire [1:0] \$192 ;
+  wire [3:0] \$192 ;
   wire [1:0] \$193 ;
-  wire [2:0] \$194 ;
-  wire [3:0] \$195 ;
+  wire [1:0] \$194 ;
+  wire [2:0] \$195 ;
   wire [1:0] \$196 ;
   wire [1:0] \$197 ;
   wire [2:0] \$198 ;
-  wire [1:0] \$199 ;
-  wire \$2 ;
+  wire [3:0] \$199 ;
+  wire [4:0] \$2 ;
   wire \$20 ;
-  wire [1:0] \$200 ;
-  wire [2:0] \$201 ;
-  wire [3:0] \$202 ;
+  wire \$200 ;
+  wire [4:0] \$201 ;
+  wire [1:0] \$202 ;
   wire [1:0] \$203 ;
-  wire [1:0] \$204 ;
-  wire [2:0] \$205 ;
+  wire [2:0] \$204 ;
+  wire [1:0] \$205 ;
   wire [1:0] \$206 ;
-  wire [1:0] \$207 ;
-  wire [2:0] \$208 ;
-  wire [3:0] \$209 ;
+  wire [2:0] \$207 ;
+  wire [3:0] \$208 ;
+  wire [1:0] \$209 ;
   wire \$21 ;
   wire [1:0] \$210 ;
-  wire [1:0] \$211 ;
-  wire [2:0] \$212 ;
+  wire [2:0] \$211 ;
+  wire [1:0] \$212 ;
   wire [1:0] \$213 ;
-  wire [1:0] \$214 ;
-  wire [2:0] \$215 ;
-  wire [3:0] \$216 ;
-  wire [1:0] \$217 ;
+  wire [2:0] \$214 ;
+  wire [3:0] \$215 ;
+  wire \$216 ;
+  wire [4:0] \$217 ;
   wire [1:0] \$218 ;
-  wire [2:0] \$219 ;
+  wire [1:0] \$219 ;
   wire \$22 ;
-  wire [1:0] \$220 ;
+  wire [2:0] \$220 ;
   wire [1:0] \$221 ;
-  wire [2:0] \$222 ;
-  wire [3:0] \$223 ;
-  wire [1:0] \$224 ;
+  wire [1:0] \$222 ;
+  wire [2:0] \$223 ;
+  wire [3:0] \$224 ;
   wire [1:0] \$225 ;
-  wire [2:0] \$226 ;
-  wire [1:0] \$227 ;
+  wire [1:0] \$226 ;
+  wire [2:0] \$227 ;
   wire [1:0] \$228 ;
-  wire [2:0] \$229 ;
+  wire [1:0] \$229 ;
   wire \$23 ;
-  wire [3:0] \$230 ;
-  wire [1:0] \$231 ;
-  wire [1:0] \$232 ;
-  wire [2:0] \$233 ;
+  wire [2:0] \$230 ;
+  wire [3:0] \$231 ;
+  wire \$232 ;
+  wire [4:0] \$233 ;
   wire [1:0] \$234 ;
   wire [1:0] \$235 ;
   wire [2:0] \$236 ;
-  wire [3:0] \$237 ;
+  wire [1:0] \$237 ;
   wire [1:0] \$238 ;
-  wire [1:0] \$239 ;
+  wire [2:0] \$239 ;
   wire \$24 ;
-  wire [2:0] \$240 ;
+  wire [3:0] \$240 ;
   wire [1:0] \$241 ;
   wire [1:0] \$242 ;
   wire [2:0] \$243 ;
-  wire [3:0] \$244 ;
+  wire [1:0] \$244 ;
   wire [1:0] \$245 ;
-  wire [1:0] \$246 ;
-  wire [2:0] \$247 ;
-  wire [1:0] \$248 ;
-  wire [1:0] \$249 ;
+  wire [2:0] \$246 ;
+  wire [3:0] \$247 ;
+  wire \$248 ;
+  wire [4:0] \$249 ;
   wire \$25 ;
-  wire [2:0] \$250 ;
-  wire [3:0] \$251 ;
-  wire [1:0] \$252 ;
+  wire [1:0] \$250 ;
+  wire [1:0] \$251 ;
+  wire [2:0] \$252 ;
   wire [1:0] \$253 ;
-  wire [2:0] \$254 ;
-  wire [1:0] \$255 ;
-  wire [1:0] \$256 ;
-  wire [2:0] \$257 ;
-  wire [3:0] \$258 ;
-  wire [1:0] \$259 ;
+  wire [1:0] \$254 ;
+  wire [2:0] \$255 ;
+  wire [3:0] \$256 ;
+  wire [1:0] \$257 ;
+  wire [1:0] \$258 ;
+  wire [2:0] \$259 ;
   wire \$26 ;
   wire [1:0] \$260 ;
-  wire [2:0] \$261 ;
-  wire [1:0] \$262 ;
-  wire [1:0] \$263 ;
-  wire [2:0] \$264 ;
-  wire [3:0] \$265 ;
+  wire [1:0] \$261 ;
+  wire [2:0] \$262 ;
+  wire [3:0] \$263 ;
+  wire \$264 ;
+  wire [4:0] \$265 ;
   wire [1:0] \$266 ;
   wire [1:0] \$267 ;
   wire [2:0] \$268 ;
@@ -205,372 +205,372 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire [2:0] \$278 ;
   wire [3:0] \$279 ;
   wire \$28 ;
-  wire [1:0] \$280 ;
-  wire [1:0] \$281 ;
-  wire [2:0] \$282 ;
+  wire \$280 ;
+  wire [4:0] \$281 ;
+  wire [1:0] \$282 ;
   wire [1:0] \$283 ;
-  wire [1:0] \$284 ;
-  wire [2:0] \$285 ;
-  wire [3:0] \$286 ;
-  wire [1:0] \$287 ;
-  wire [1:0] \$288 ;
-  wire [2:0] \$289 ;
+  wire [2:0] \$284 ;
+  wire [1:0] \$285 ;
+  wire [1:0] \$286 ;
+  wire [2:0] \$287 ;
+  wire [3:0] \$288 ;
+  wire [1:0] \$289 ;
   wire \$29 ;
   wire [1:0] \$290 ;
-  wire [1:0] \$291 ;
-  wire [2:0] \$292 ;
-  wire [3:0] \$293 ;
-  wire [1:0] \$294 ;
-  wire [1:0] \$295 ;
-  wire [2:0] \$296 ;
-  wire [1:0] \$297 ;
+  wire [2:0] \$291 ;
+  wire [1:0] \$292 ;
+  wire [1:0] \$293 ;
+  wire [2:0] \$294 ;
+  wire [3:0] \$295 ;
+  wire \$296 ;
+  wire [4:0] \$297 ;
   wire [1:0] \$298 ;
-  wire [2:0] \$299 ;
-  wire [4:0] \$3 ;
+  wire [1:0] \$299 ;
+  wire \$3 ;
   wire \$30 ;
-  wire [3:0] \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire [10:0] \$303 ;
-  wire [11:0] \$304 ;
-  wire [10:0] \$305 ;
-  wire [11:0] \$306 ;
-  wire [19:0] \$307 ;
-  wire [19:0] \$308 ;
-  wire [20:0] \$309 ;
+  wire [2:0] \$300 ;
+  wire [1:0] \$301 ;
+  wire [1:0] \$302 ;
+  wire [2:0] \$303 ;
+  wire [3:0] \$304 ;
+  wire [1:0] \$305 ;
+  wire [1:0] \$306 ;
+  wire [2:0] \$307 ;
+  wire [1:0] \$308 ;
+  wire [1:0] \$309 ;
   wire \$31 ;
-  wire \$310 ;
-  wire [10:0] \$311 ;
-  wire [11:0] \$312 ;
-  wire [10:0] \$313 ;
-  wire [11:0] \$314 ;
-  wire [19:0] \$315 ;
-  wire [19:0] \$316 ;
-  wire [20:0] \$317 ;
-  wire \$318 ;
-  wire [10:0] \$319 ;
+  wire [2:0] \$310 ;
+  wire [3:0] \$311 ;
+  wire \$312 ;
+  wire [4:0] \$313 ;
+  wire [1:0] \$314 ;
+  wire [1:0] \$315 ;
+  wire [2:0] \$316 ;
+  wire [1:0] \$317 ;
+  wire [1:0] \$318 ;
+  wire [2:0] \$319 ;
   wire \$32 ;
-  wire [11:0] \$320 ;
-  wire [10:0] \$321 ;
-  wire [11:0] \$322 ;
-  wire [19:0] \$323 ;
-  wire [19:0] \$324 ;
-  wire [20:0] \$325 ;
-  wire \$326 ;
-  wire [10:0] \$327 ;
-  wire [11:0] \$328 ;
-  wire [10:0] \$329 ;
+  wire [3:0] \$320 ;
+  wire [1:0] \$321 ;
+  wire [1:0] \$322 ;
+  wire [2:0] \$323 ;
+  wire [1:0] \$324 ;
+  wire [1:0] \$325 ;
+  wire [2:0] \$326 ;
+  wire [3:0] \$327 ;
+  wire \$328 ;
+  wire [4:0] \$329 ;
   wire \$33 ;
-  wire [11:0] \$330 ;
-  wire [19:0] \$331 ;
-  wire [19:0] \$332 ;
-  wire [20:0] \$333 ;
-  wire \$334 ;
-  wire [10:0] \$335 ;
-  wire [11:0] \$336 ;
-  wire [10:0] \$337 ;
-  wire [11:0] \$338 ;
-  wire [19:0] \$339 ;
+  wire [1:0] \$330 ;
+  wire [1:0] \$331 ;
+  wire [2:0] \$332 ;
+  wire [1:0] \$333 ;
+  wire [1:0] \$334 ;
+  wire [2:0] \$335 ;
+  wire [3:0] \$336 ;
+  wire [1:0] \$337 ;
+  wire [1:0] \$338 ;
+  wire [2:0] \$339 ;
   wire \$34 ;
-  wire [19:0] \$340 ;
-  wire [20:0] \$341 ;
-  wire \$342 ;
-  wire [10:0] \$343 ;
-  wire [11:0] \$344 ;
-  wire [10:0] \$345 ;
-  wire [11:0] \$346 ;
-  wire [19:0] \$347 ;
-  wire [19:0] \$348 ;
-  wire [20:0] \$349 ;
+  wire [1:0] \$340 ;
+  wire [1:0] \$341 ;
+  wire [2:0] \$342 ;
+  wire [3:0] \$343 ;
+  wire \$344 ;
+  wire [4:0] \$345 ;
+  wire [1:0] \$346 ;
+  wire [1:0] \$347 ;
+  wire [2:0] \$348 ;
+  wire [1:0] \$349 ;
   wire \$35 ;
-  wire \$350 ;
-  wire [10:0] \$351 ;
-  wire [11:0] \$352 ;
-  wire [10:0] \$353 ;
-  wire [11:0] \$354 ;
-  wire [19:0] \$355 ;
-  wire [19:0] \$356 ;
-  wire [20:0] \$357 ;
-  wire \$358 ;
-  wire [10:0] \$359 ;
+  wire [1:0] \$350 ;
+  wire [2:0] \$351 ;
+  wire [3:0] \$352 ;
+  wire [1:0] \$353 ;
+  wire [1:0] \$354 ;
+  wire [2:0] \$355 ;
+  wire [1:0] \$356 ;
+  wire [1:0] \$357 ;
+  wire [2:0] \$358 ;
+  wire [3:0] \$359 ;
   wire \$36 ;
-  wire [11:0] \$360 ;
-  wire [10:0] \$361 ;
-  wire [11:0] \$362 ;
-  wire [19:0] \$363 ;
-  wire [19:0] \$364 ;
-  wire [20:0] \$365 ;
-  wire \$366 ;
-  wire [10:0] \$367 ;
-  wire [11:0] \$368 ;
-  wire [10:0] \$369 ;
+  wire \$360 ;
+  wire [4:0] \$361 ;
+  wire [1:0] \$362 ;
+  wire [1:0] \$363 ;
+  wire [2:0] \$364 ;
+  wire [1:0] \$365 ;
+  wire [1:0] \$366 ;
+  wire [2:0] \$367 ;
+  wire [3:0] \$368 ;
+  wire [1:0] \$369 ;
   wire \$37 ;
-  wire [11:0] \$370 ;
-  wire [19:0] \$371 ;
-  wire [19:0] \$372 ;
-  wire [20:0] \$373 ;
-  wire \$374 ;
-  wire [10:0] \$375 ;
-  wire [11:0] \$376 ;
-  wire [10:0] \$377 ;
-  wire [11:0] \$378 ;
-  wire [19:0] \$379 ;
+  wire [1:0] \$370 ;
+  wire [2:0] \$371 ;
+  wire [1:0] \$372 ;
+  wire [1:0] \$373 ;
+  wire [2:0] \$374 ;
+  wire [3:0] \$375 ;
+  wire \$376 ;
+  wire [4:0] \$377 ;
+  wire [1:0] \$378 ;
+  wire [1:0] \$379 ;
   wire \$38 ;
-  wire [19:0] \$380 ;
-  wire [20:0] \$381 ;
-  wire \$382 ;
-  wire [10:0] \$383 ;
-  wire [11:0] \$384 ;
-  wire [10:0] \$385 ;
-  wire [11:0] \$386 ;
-  wire [19:0] \$387 ;
-  wire [19:0] \$388 ;
-  wire [20:0] \$389 ;
+  wire [2:0] \$380 ;
+  wire [1:0] \$381 ;
+  wire [1:0] \$382 ;
+  wire [2:0] \$383 ;
+  wire [3:0] \$384 ;
+  wire [1:0] \$385 ;
+  wire [1:0] \$386 ;
+  wire [2:0] \$387 ;
+  wire [1:0] \$388 ;
+  wire [1:0] \$389 ;
   wire \$39 ;
-  wire \$390 ;
-  wire [10:0] \$391 ;
-  wire [11:0] \$392 ;
-  wire [10:0] \$393 ;
-  wire [11:0] \$394 ;
-  wire [19:0] \$395 ;
-  wire [19:0] \$396 ;
-  wire [20:0] \$397 ;
-  wire \$398 ;
-  wire [10:0] \$399 ;
+  wire [2:0] \$390 ;
+  wire [3:0] \$391 ;
+  wire \$392 ;
+  wire [4:0] \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire [10:0] \$396 ;
+  wire [11:0] \$397 ;
+  wire [10:0] \$398 ;
+  wire [11:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire [11:0] \$400 ;
-  wire [10:0] \$401 ;
-  wire [11:0] \$402 ;
-  wire [19:0] \$403 ;
-  wire [19:0] \$404 ;
-  wire [20:0] \$405 ;
-  wire \$406 ;
-  wire [10:0] \$407 ;
-  wire [11:0] \$408 ;
-  wire [10:0] \$409 ;
+  wire [19:0] \$400 ;
+  wire [19:0] \$401 ;
+  wire [20:0] \$402 ;
+  wire \$403 ;
+  wire [10:0] \$404 ;
+  wire [11:0] \$405 ;
+  wire [10:0] \$406 ;
+  wire [11:0] \$407 ;
+  wire [19:0] \$408 ;
+  wire [19:0] \$409 ;
   wire \$41 ;
-  wire [11:0] \$410 ;
-  wire [19:0] \$411 ;
-  wire [19:0] \$412 ;
-  wire [20:0] \$413 ;
-  wire \$414 ;
-  wire [10:0] \$415 ;
-  wire [11:0] \$416 ;
-  wire [10:0] \$417 ;
-  wire [11:0] \$418 ;
-  wire [19:0] \$419 ;
+  wire [20:0] \$410 ;
+  wire \$411 ;
+  wire [10:0] \$412 ;
+  wire [11:0] \$413 ;
+  wire [10:0] \$414 ;
+  wire [11:0] \$415 ;
+  wire [19:0] \$416 ;
+  wire [19:0] \$417 ;
+  wire [20:0] \$418 ;
+  wire \$419 ;
   wire \$42 ;
-  wire [19:0] \$420 ;
-  wire [20:0] \$421 ;
-  wire \$422 ;
-  wire [10:0] \$423 ;
-  wire [11:0] \$424 ;
-  wire [10:0] \$425 ;
-  wire [11:0] \$426 ;
-  wire [19:0] \$427 ;
-  wire [19:0] \$428 ;
-  wire [20:0] \$429 ;
+  wire [10:0] \$420 ;
+  wire [11:0] \$421 ;
+  wire [10:0] \$422 ;
+  wire [11:0] \$423 ;
+  wire [19:0] \$424 ;
+  wire [19:0] \$425 ;
+  wire [20:0] \$426 ;
+  wire \$427 ;
+  wire [10:0] \$428 ;
+  wire [11:0] \$429 ;
   wire \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire [18:0] \$433 ;
-  wire \$434 ;
+  wire [10:0] \$430 ;
+  wire [11:0] \$431 ;
+  wire [19:0] \$432 ;
+  wire [19:0] \$433 ;
+  wire [20:0] \$434 ;
   wire \$435 ;
-  wire \$436 ;
-  wire [18:0] \$437 ;
-  wire [19:0] \$438 ;
-  wire \$439 ;
+  wire [10:0] \$436 ;
+  wire [11:0] \$437 ;
+  wire [10:0] \$438 ;
+  wire [11:0] \$439 ;
   wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire [18:0] \$442 ;
+  wire [19:0] \$440 ;
+  wire [19:0] \$441 ;
+  wire [20:0] \$442 ;
   wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire [18:0] \$446 ;
-  wire [19:0] \$447 ;
-  wire [20:0] \$448 ;
-  wire \$449 ;
+  wire [10:0] \$444 ;
+  wire [11:0] \$445 ;
+  wire [10:0] \$446 ;
+  wire [11:0] \$447 ;
+  wire [19:0] \$448 ;
+  wire [19:0] \$449 ;
   wire \$45 ;
-  wire \$450 ;
+  wire [20:0] \$450 ;
   wire \$451 ;
-  wire [18:0] \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire \$455 ;
-  wire [18:0] \$456 ;
+  wire [10:0] \$452 ;
+  wire [11:0] \$453 ;
+  wire [10:0] \$454 ;
+  wire [11:0] \$455 ;
+  wire [19:0] \$456 ;
   wire [19:0] \$457 ;
-  wire \$458 ;
+  wire [20:0] \$458 ;
   wire \$459 ;
   wire \$46 ;
-  wire \$460 ;
-  wire [18:0] \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire \$464 ;
-  wire [18:0] \$465 ;
-  wire [19:0] \$466 ;
-  wire [20:0] \$467 ;
-  wire \$468 ;
-  wire \$469 ;
+  wire [10:0] \$460 ;
+  wire [11:0] \$461 ;
+  wire [10:0] \$462 ;
+  wire [11:0] \$463 ;
+  wire [19:0] \$464 ;
+  wire [19:0] \$465 ;
+  wire [20:0] \$466 ;
+  wire \$467 ;
+  wire [10:0] \$468 ;
+  wire [11:0] \$469 ;
   wire \$47 ;
-  wire \$470 ;
-  wire [18:0] \$471 ;
-  wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire [18:0] \$475 ;
-  wire [19:0] \$476 ;
-  wire \$477 ;
-  wire \$478 ;
-  wire \$479 ;
+  wire [10:0] \$470 ;
+  wire [11:0] \$471 ;
+  wire [19:0] \$472 ;
+  wire [19:0] \$473 ;
+  wire [20:0] \$474 ;
+  wire \$475 ;
+  wire [10:0] \$476 ;
+  wire [11:0] \$477 ;
+  wire [10:0] \$478 ;
+  wire [11:0] \$479 ;
   wire \$48 ;
-  wire [18:0] \$480 ;
-  wire \$481 ;
-  wire \$482 ;
+  wire [19:0] \$480 ;
+  wire [19:0] \$481 ;
+  wire [20:0] \$482 ;
   wire \$483 ;
-  wire [18:0] \$484 ;
-  wire [19:0] \$485 ;
-  wire [20:0] \$486 ;
-  wire \$487 ;
-  wire \$488 ;
-  wire \$489 ;
+  wire [10:0] \$484 ;
+  wire [11:0] \$485 ;
+  wire [10:0] \$486 ;
+  wire [11:0] \$487 ;
+  wire [19:0] \$488 ;
+  wire [19:0] \$489 ;
   wire \$49 ;
-  wire [18:0] \$490 ;
+  wire [20:0] \$490 ;
   wire \$491 ;
-  wire \$492 ;
-  wire \$493 ;
-  wire [18:0] \$494 ;
-  wire [19:0] \$495 ;
-  wire \$496 ;
-  wire \$497 ;
-  wire \$498 ;
-  wire [18:0] \$499 ;
+  wire [10:0] \$492 ;
+  wire [11:0] \$493 ;
+  wire [10:0] \$494 ;
+  wire [11:0] \$495 ;
+  wire [19:0] \$496 ;
+  wire [19:0] \$497 ;
+  wire [20:0] \$498 ;
+  wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire [18:0] \$503 ;
+  wire [10:0] \$500 ;
+  wire [11:0] \$501 ;
+  wire [10:0] \$502 ;
+  wire [11:0] \$503 ;
   wire [19:0] \$504 ;
-  wire [20:0] \$505 ;
-  wire \$506 ;
+  wire [19:0] \$505 ;
+  wire [20:0] \$506 ;
   wire \$507 ;
-  wire [3:0] \$508 ;
-  wire \$509 ;
+  wire [10:0] \$508 ;
+  wire [11:0] \$509 ;
   wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire [6:0] \$513 ;
-  wire \$514 ;
+  wire [10:0] \$510 ;
+  wire [11:0] \$511 ;
+  wire [19:0] \$512 ;
+  wire [19:0] \$513 ;
+  wire [20:0] \$514 ;
   wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
+  wire [10:0] \$516 ;
+  wire [11:0] \$517 ;
+  wire [10:0] \$518 ;
+  wire [11:0] \$519 ;
   wire \$52 ;
-  wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
+  wire [19:0] \$520 ;
+  wire [19:0] \$521 ;
+  wire [20:0] \$522 ;
   wire \$523 ;
-  wire [6:0] \$524 ;
+  wire \$524 ;
   wire \$525 ;
-  wire \$526 ;
+  wire [18:0] \$526 ;
   wire \$527 ;
   wire \$528 ;
   wire \$529 ;
   wire \$53 ;
-  wire \$530 ;
-  wire \$531 ;
+  wire [18:0] \$530 ;
+  wire [19:0] \$531 ;
   wire \$532 ;
   wire \$533 ;
   wire \$534 ;
-  wire [6:0] \$535 ;
+  wire [18:0] \$535 ;
   wire \$536 ;
   wire \$537 ;
   wire \$538 ;
-  wire \$539 ;
+  wire [18:0] \$539 ;
   wire \$54 ;
-  wire \$540 ;
-  wire \$541 ;
+  wire [19:0] \$540 ;
+  wire [20:0] \$541 ;
   wire \$542 ;
   wire \$543 ;
   wire \$544 ;
-  wire \$545 ;
+  wire [18:0] \$545 ;
   wire \$546 ;
   wire \$547 ;
   wire \$548 ;
-  wire \$549 ;
+  wire [18:0] \$549 ;
   wire \$55 ;
-  wire \$550 ;
+  wire [19:0] \$550 ;
   wire \$551 ;
   wire \$552 ;
   wire \$553 ;
-  wire \$554 ;
+  wire [18:0] \$554 ;
   wire \$555 ;
   wire \$556 ;
   wire \$557 ;
-  wire \$558 ;
-  wire \$559 ;
+  wire [18:0] \$558 ;
+  wire [19:0] \$559 ;
   wire \$56 ;
-  wire \$560 ;
+  wire [20:0] \$560 ;
   wire \$561 ;
   wire \$562 ;
   wire \$563 ;
-  wire \$564 ;
+  wire [18:0] \$564 ;
   wire \$565 ;
   wire \$566 ;
   wire \$567 ;
-  wire \$568 ;
-  wire \$569 ;
+  wire [18:0] \$568 ;
+  wire [19:0] \$569 ;
   wire \$57 ;
   wire \$570 ;
   wire \$571 ;
   wire \$572 ;
-  wire \$573 ;
+  wire [18:0] \$573 ;
   wire \$574 ;
   wire \$575 ;
   wire \$576 ;
-  wire \$577 ;
-  wire \$578 ;
-  wire \$579 ;
+  wire [18:0] \$577 ;
+  wire [19:0] \$578 ;
+  wire [20:0] \$579 ;
   wire \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
-  wire \$583 ;
+  wire [18:0] \$583 ;
   wire \$584 ;
   wire \$585 ;
   wire \$586 ;
-  wire \$587 ;
-  wire \$588 ;
+  wire [18:0] \$587 ;
+  wire [19:0] \$588 ;
   wire \$589 ;
   wire \$59 ;
   wire \$590 ;
   wire \$591 ;
-  wire \$592 ;
+  wire [18:0] \$592 ;
   wire \$593 ;
   wire \$594 ;
   wire \$595 ;
-  wire \$596 ;
-  wire \$597 ;
-  wire \$598 ;
+  wire [18:0] \$596 ;
+  wire [19:0] \$597 ;
+  wire [20:0] \$598 ;
   wire \$599 ;
-  wire [6:0] \$6 ;
+  wire [4:0] \$6 ;
   wire \$60 ;
   wire \$600 ;
-  wire [4:0] \$601 ;
+  wire [3:0] \$601 ;
   wire \$602 ;
   wire \$603 ;
-  wire [4:0] \$604 ;
-  wire [4:0] \$605 ;
+  wire \$604 ;
+  wire \$605 ;
   wire \$606 ;
   wire \$607 ;
   wire \$608 ;
-  wire \$609 ;
+  wire [6:0] \$609 ;
   wire \$61 ;
   wire \$610 ;
   wire \$611 ;
@@ -639,15 +639,15 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire \$669 ;
   wire \$67 ;
   wire \$670 ;
-  wire [4:0] \$671 ;
+  wire \$671 ;
   wire \$672 ;
   wire \$673 ;
-  wire [4:0] \$674 ;
+  wire \$674 ;
   wire [4:0] \$675 ;
   wire \$676 ;
-  wire [4:0] \$677 ;
-  wire \$678 ;
-  wire \$679 ;
+  wire \$677 ;
+  wire [4:0] \$678 ;
+  wire [4:0] \$679 ;
   wire \$68 ;
   wire \$680 ;
   wire \$681 ;
@@ -723,110 +723,110 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire \$744 ;
   wire [4:0] \$745 ;
   wire \$746 ;
-  wire [4:0] \$747 ;
-  wire \$748 ;
+  wire \$747 ;
+  wire [4:0] \$748 ;
   wire [4:0] \$749 ;
   wire \$75 ;
   wire \$750 ;
   wire [4:0] \$751 ;
   wire \$752 ;
-  wire [4:0] \$753 ;
+  wire \$753 ;
   wire \$754 ;
-  wire [4:0] \$755 ;
+  wire \$755 ;
   wire \$756 ;
-  wire [4:0] \$757 ;
+  wire \$757 ;
   wire \$758 ;
-  wire [4:0] \$759 ;
+  wire \$759 ;
   wire \$76 ;
   wire \$760 ;
-  wire [4:0] \$761 ;
+  wire \$761 ;
   wire \$762 ;
-  wire [4:0] \$763 ;
+  wire \$763 ;
   wire \$764 ;
-  wire [4:0] \$765 ;
+  wire \$765 ;
   wire \$766 ;
-  wire [4:0] \$767 ;
+  wire \$767 ;
   wire \$768 ;
-  wire [4:0] \$769 ;
-  wire [1:0] \$77 ;
+  wire \$769 ;
+  wire \$77 ;
   wire \$770 ;
-  wire [4:0] \$771 ;
+  wire [3:0] \$771 ;
   wire \$772 ;
-  wire [4:0] \$773 ;
-  wire \$774 ;
-  wire [4:0] \$775 ;
-  wire \$776 ;
+  wire \$773 ;
+  wire [3:0] \$774 ;
+  wire [3:0] \$775 ;
+  wire [3:0] \$776 ;
   wire \$777 ;
   wire \$778 ;
   wire \$779 ;
-  wire [1:0] \$78 ;
-  wire \$780 ;
-  wire \$781 ;
-  wire \$782 ;
-  wire \$783 ;
-  wire \$784 ;
-  wire \$785 ;
-  wire \$786 ;
-  wire \$787 ;
-  wire \$788 ;
-  wire \$789 ;
-  wire [2:0] \$79 ;
-  wire \$790 ;
-  wire \$791 ;
-  wire \$792 ;
-  wire [3:0] \$793 ;
-  wire \$794 ;
-  wire \$795 ;
-  wire [3:0] \$796 ;
-  wire [3:0] \$797 ;
-  wire [3:0] \$798 ;
-  wire \$799 ;
+  wire \$78 ;
+  reg [5:0] \$780 ;
+  reg [13:0] \$781 ;
+  reg [13:0] \$782 ;
+  reg [13:0] \$783 ;
+  reg [13:0] \$784 ;
+  reg [13:0] \$785 ;
+  reg [13:0] \$786 ;
+  reg [13:0] \$787 ;
+  reg [13:0] \$788 ;
+  reg [13:0] \$789 ;
+  wire \$79 ;
+  reg [13:0] \$790 ;
+  reg [13:0] \$791 ;
+  reg [13:0] \$792 ;
+  reg [13:0] \$793 ;
+  reg [13:0] \$794 ;
+  reg [13:0] \$795 ;
+  reg [13:0] \$796 ;
+  reg [13:0] \$797 ;
+  reg [13:0] \$798 ;
+  reg [13:0] \$799 ;
   wire \$8 ;
-  wire [1:0] \$80 ;
-  wire \$800 ;
-  wire \$801 ;
-  wire \$802 ;
-  reg [5:0] \$803 ;
+  wire \$80 ;
+  reg [13:0] \$800 ;
+  reg [13:0] \$801 ;
+  reg [13:0] \$802 ;
+  reg [13:0] \$803 ;
   reg [13:0] \$804 ;
   reg [13:0] \$805 ;
   reg [13:0] \$806 ;
   reg [13:0] \$807 ;
   reg [13:0] \$808 ;
   reg [13:0] \$809 ;
-  wire [1:0] \$81 ;
+  wire \$81 ;
   reg [13:0] \$810 ;
   reg [13:0] \$811 ;
   reg [13:0] \$812 ;
-  reg [13:0] \$813 ;
-  reg [13:0] \$814 ;
-  reg [13:0] \$815 ;
-  reg [13:0] \$816 ;
-  reg [13:0] \$817 ;
-  reg [13:0] \$818 ;
-  reg [13:0] \$819 ;
-  wire [2:0] \$82 ;
-  reg [13:0] \$820 ;
-  reg [13:0] \$821 ;
-  reg [13:0] \$822 ;
-  reg [13:0] \$823 ;
-  reg [13:0] \$824 ;
-  reg [13:0] \$825 ;
-  reg [13:0] \$826 ;
-  reg [13:0] \$827 ;
-  reg [13:0] \$828 ;
-  reg [13:0] \$829 ;
-  wire [3:0] \$83 ;
-  reg [13:0] \$830 ;
-  reg [13:0] \$831 ;
-  reg [13:0] \$832 ;
-  reg [13:0] \$833 ;
-  reg [13:0] \$834 ;
-  reg [13:0] \$835 ;
-  reg [3:0] \$836 ;
+  reg [3:0] \$813 ;
+  reg [7:0] \$814 ;
+  reg [7:0] \$815 ;
+  reg [7:0] \$816 ;
+  reg [7:0] \$817 ;
+  reg [7:0] \$818 ;
+  reg [7:0] \$819 ;
+  wire \$82 ;
+  reg [7:0] \$820 ;
+  reg [7:0] \$821 ;
+  reg [7:0] \$822 ;
+  reg [7:0] \$823 ;
+  reg [7:0] \$824 ;
+  reg [7:0] \$825 ;
+  reg [7:0] \$826 ;
+  reg [7:0] \$827 ;
+  reg [7:0] \$828 ;
+  reg [7:0] \$829 ;
+  wire \$83 ;
+  reg [7:0] \$830 ;
+  reg [7:0] \$831 ;
+  reg [7:0] \$832 ;
+  reg [7:0] \$833 ;
+  reg [7:0] \$834 ;
+  reg [7:0] \$835 ;
+  reg [7:0] \$836 ;
   reg [7:0] \$837 ;
   reg [7:0] \$838 ;
   reg [7:0] \$839 ;
-  wire [1:0] \$84 ;
+  wire \$84 ;
   reg [7:0] \$840 ;
   reg [7:0] \$841 ;
   reg [7:0] \$842 ;
@@ -837,7 +837,7 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   reg [7:0] \$847 ;
   reg [7:0] \$848 ;
   reg [7:0] \$849 ;
-  wire [1:0] \$85 ;
+  wire \$85 ;
   reg [7:0] \$850 ;
   reg [7:0] \$851 ;
   reg [7:0] \$852 ;
@@ -848,7 +848,7 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   reg [7:0] \$857 ;
   reg [7:0] \$858 ;
   reg [7:0] \$859 ;
-  wire [2:0] \$86 ;
+  wire \$86 ;
   reg [7:0] \$860 ;
   reg [7:0] \$861 ;
   reg [7:0] \$862 ;
@@ -859,7 +859,7 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   reg [7:0] \$867 ;
   reg [7:0] \$868 ;
   reg [7:0] \$869 ;
-  wire [1:0] \$87 ;
+  wire \$87 ;
   reg [7:0] \$870 ;
   reg [7:0] \$871 ;
   reg [7:0] \$872 ;
@@ -868,137 +868,63 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   reg [7:0] \$875 ;
   reg [7:0] \$876 ;
   reg [7:0] \$877 ;
-  reg [7:0] \$878 ;
-  reg [7:0] \$879 ;
-  wire [1:0] \$88 ;
-  reg [7:0] \$880 ;
-  reg [7:0] \$881 ;
-  reg [7:0] \$882 ;
-  reg [7:0] \$883 ;
-  reg [7:0] \$884 ;
-  reg [7:0] \$885 ;
-  reg [7:0] \$886 ;
-  reg [7:0] \$887 ;
-  reg [7:0] \$888 ;
-  reg [7:0] \$889 ;
-  wire [2:0] \$89 ;
-  reg [7:0] \$890 ;
-  reg [7:0] \$891 ;
-  reg [7:0] \$892 ;
-  reg [7:0] \$893 ;
-  reg [7:0] \$894 ;
-  reg [7:0] \$895 ;
-  reg [7:0] \$896 ;
-  reg [7:0] \$897 ;
-  reg [7:0] \$898 ;
-  reg [7:0] \$899 ;
+  reg [3:0] \$878 ;
+  reg \$879 ;
+  wire \$88 ;
+  reg \$880 ;
+  reg \$881 ;
+  reg [31:0] \$882 ;
+  reg \$883 ;
+  reg \$884 ;
+  reg \$885 ;
+  reg [63:0] \$886 ;
+  reg [18:0] \$887 ;
+  reg [18:0] \$888 ;
+  reg [18:0] \$889 ;
+  wire \$89 ;
+  reg [18:0] \$890 ;
+  reg [18:0] \$891 ;
+  reg [18:0] \$892 ;
+  reg [18:0] \$893 ;
+  reg [18:0] \$894 ;
+  reg [18:0] \$895 ;
+  reg [18:0] \$896 ;
+  reg [18:0] \$897 ;
+  reg [18:0] \$898 ;
+  reg [18:0] \$899 ;
   wire [4:0] \$9 ;
-  wire [3:0] \$90 ;
-  reg [7:0] \$900 ;
-  reg [3:0] \$901 ;
-  reg \$902 ;
-  reg \$903 ;
-  reg \$904 ;
-  reg \$905 ;
-  reg \$906 ;
-  reg \$907 ;
-  reg \$908 ;
-  reg \$909 ;
-  wire [1:0] \$91 ;
-  reg \$910 ;
-  reg \$911 ;
-  reg \$912 ;
-  reg \$913 ;
-  reg \$914 ;
-  reg \$915 ;
-  reg \$916 ;
-  reg \$917 ;
-  reg \$918 ;
-  reg \$919 ;
-  wire [1:0] \$92 ;
+  wire \$90 ;
+  reg [18:0] \$900 ;
+  reg [18:0] \$901 ;
+  reg [18:0] \$902 ;
+  reg [18:0] \$903 ;
+  reg [18:0] \$904 ;
+  reg [18:0] \$905 ;
+  reg [18:0] \$906 ;
+  reg [18:0] \$907 ;
+  reg [18:0] \$908 ;
+  reg [18:0] \$909 ;
+  wire \$91 ;
+  reg [18:0] \$910 ;
+  reg [18:0] \$911 ;
+  reg [18:0] \$912 ;
+  reg [18:0] \$913 ;
+  reg [18:0] \$914 ;
+  reg [18:0] \$915 ;
+  reg [18:0] \$916 ;
+  reg [18:0] \$917 ;
+  reg [18:0] \$918 ;
+  reg [2:0] \$919 ;
+  wire \$92 ;
   reg \$920 ;
-  reg \$921 ;
-  reg \$922 ;
-  reg \$923 ;
-  reg \$924 ;
-  reg \$925 ;
-  reg \$926 ;
-  reg \$927 ;
-  reg \$928 ;
-  reg \$929 ;
-  wire [2:0] \$93 ;
-  reg \$930 ;
-  reg \$931 ;
-  reg \$932 ;
-  reg \$933 ;
-  reg \$934 ;
-  reg \$935 ;
-  reg \$936 ;
-  reg \$937 ;
-  reg \$938 ;
-  reg \$939 ;
-  wire [1:0] \$94 ;
-  reg [3:0] \$940 ;
-  reg [3:0] \$941 ;
-  reg [3:0] \$942 ;
-  reg [3:0] \$943 ;
-  reg [3:0] \$944 ;
-  reg [3:0] \$945 ;
-  reg [3:0] \$946 ;
-  reg [3:0] \$947 ;
-  reg [3:0] \$948 ;
-  reg [3:0] \$949 ;
-  wire [1:0] \$95 ;
-  reg [3:0] \$950 ;
-  reg [3:0] \$951 ;
-  reg [3:0] \$952 ;
-  reg [3:0] \$953 ;
-  reg [3:0] \$954 ;
-  reg [3:0] \$955 ;
-  reg [18:0] \$956 ;
-  reg [18:0] \$957 ;
-  reg [18:0] \$958 ;
-  reg [18:0] \$959 ;
-  wire [2:0] \$96 ;
-  reg [18:0] \$960 ;
-  reg [18:0] \$961 ;
-  reg [18:0] \$962 ;
-  reg [18:0] \$963 ;
-  reg [18:0] \$964 ;
-  reg [18:0] \$965 ;
-  reg [18:0] \$966 ;
-  reg [18:0] \$967 ;
-  reg [18:0] \$968 ;
-  reg [18:0] \$969 ;
-  wire [3:0] \$97 ;
-  reg [18:0] \$970 ;
-  reg [18:0] \$971 ;
-  reg [18:0] \$972 ;
-  reg [18:0] \$973 ;
-  reg [18:0] \$974 ;
-  reg [18:0] \$975 ;
-  reg [18:0] \$976 ;
-  reg [18:0] \$977 ;
-  reg [18:0] \$978 ;
-  reg [18:0] \$979 ;
-  wire [1:0] \$98 ;
-  reg [18:0] \$980 ;
-  reg [18:0] \$981 ;
-  reg [18:0] \$982 ;
-  reg [18:0] \$983 ;
-  reg [18:0] \$984 ;
-  reg [18:0] \$985 ;
-  reg [18:0] \$986 ;
-  reg [18:0] \$987 ;
-  reg [2:0] \$988 ;
-  reg \$989 ;
-  wire [1:0] \$99 ;
-  reg [33:0] \$990 ;
-  wire \$signal ;
-  reg \$signal$176  = 1'h0;
-  reg \$signal$179  = 1'h0;
-  reg \$signal$263  = 1'h0;
-  reg \$signal$265  = 1'h0;
+  reg [33:0] \$921 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   reg [18:0] acc_x0_c0 = 19'h00000;
   reg [18:0] acc_x0_c1 = 19'h00000;
   reg [18:0] acc_x0_c2 = 19'h00000;
@@ -1026,22 +952,6 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   input act__valid;
   wire act__valid;
   reg [3:0] act_beat = 4'h0;
-  reg [3:0] adc_x0_c0 = 4'h0;
-  reg [3:0] adc_x0_c1 = 4'h0;
-  reg [3:0] adc_x0_c2 = 4'h0;
-  reg [3:0] adc_x0_c3 = 4'h0;
-  reg [3:0] adc_x1_c0 = 4'h0;
-  reg [3:0] adc_x1_c1 = 4'h0;
-  reg [3:0] adc_x1_c2 = 4'h0;
-  reg [3:0] adc_x1_c3 = 4'h0;
-  reg [3:0] adc_x2_c0 = 4'h0;
-  reg [3:0] adc_x2_c1 = 4'h0;
-  reg [3:0] adc_x2_c2 = 4'h0;
-  reg [3:0] adc_x2_c3 = 4'h0;
-  reg [3:0] adc_x3_c0 = 4'h0;
-  reg [3:0] adc_x3_c1 = 4'h0;
-  reg [3:0] adc_x3_c2 = 4'h0;
-  reg [3:0] adc_x3_c3 = 4'h0;
   wire advance;
   reg [2:0] bank = 3'h0;
   wire busy;
@@ -1096,44 +1006,35 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire cfg__valid;
   input clk;
   wire clk;
+  wire [63:0] codes;
+  wire [15:0] \codes[0] ;
+  wire [3:0] \codes[0][0] ;
+  wire [3:0] \codes[0][1] ;
+  wire [3:0] \codes[0][2] ;
+  wire [3:0] \codes[0][3] ;
+  wire [15:0] \codes[1] ;
+  wire [3:0] \codes[1][0] ;
+  wire [3:0] \codes[1][1] ;
+  wire [3:0] \codes[1][2] ;
+  wire [3:0] \codes[1][3] ;
+  wire [15:0] \codes[2] ;
+  wire [3:0] \codes[2][0] ;
+  wire [3:0] \codes[2][1] ;
+  wire [3:0] \codes[2][2] ;
+  wire [3:0] \codes[2][3] ;
+  wire [15:0] \codes[3] ;
+  wire [3:0] \codes[3][0] ;
+  wire [3:0] \codes[3][1] ;
+  wire [3:0] \codes[3][2] ;
+  wire [3:0] \codes[3][3] ;
   wire compute_done;
+  wire configure;
   wire finish;
   (* init = 1'h0 *)
   wire full;
   output idle;
   wire idle;
-  reg in_x0_r0 = 1'h0;
-  reg in_x0_r1 = 1'h0;
-  reg in_x0_r2 = 1'h0;
-  reg in_x0_r3 = 1'h0;
-  reg in_x0_r4 = 1'h0;
-  reg in_x0_r5 = 1'h0;
-  reg in_x0_r6 = 1'h0;
-  reg in_x0_r7 = 1'h0;
-  reg in_x1_r0 = 1'h0;
-  reg in_x1_r1 = 1'h0;
-  reg in_x1_r2 = 1'h0;
-  reg in_x1_r3 = 1'h0;
-  reg in_x1_r4 = 1'h0;
-  reg in_x1_r5 = 1'h0;
-  reg in_x1_r6 = 1'h0;
-  reg in_x1_r7 = 1'h0;
-  reg in_x2_r0 = 1'h0;
-  reg in_x2_r1 = 1'h0;
-  reg in_x2_r2 = 1'h0;
-  reg in_x2_r3 = 1'h0;
-  reg in_x2_r4 = 1'h0;
-  reg in_x2_r5 = 1'h0;
-  reg in_x2_r6 = 1'h0;
-  reg in_x2_r7 = 1'h0;
-  reg in_x3_r0 = 1'h0;
-  reg in_x3_r1 = 1'h0;
-  reg in_x3_r2 = 1'h0;
-  reg in_x3_r3 = 1'h0;
-  reg in_x3_r4 = 1'h0;
-  reg in_x3_r5 = 1'h0;
-  reg in_x3_r6 = 1'h0;
-  reg in_x3_r7 = 1'h0;
+  wire in_flight;
   wire [2:0] input_bit;
   wire [31:0] input_plane;
   wire issue;
@@ -1172,6 +1073,7 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   reg [18:0] out_x3_c1 = 19'h00000;
   reg [18:0] out_x3_c2 = 19'h00000;
   reg [18:0] out_x3_c3 = 19'h00000;
+  wire programmed;
   output [83:0] result__payload;
   wire [83:0] result__payload;
   wire [20:0] \result__payload[0] ;
@@ -1182,6 +1084,43 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire result__ready;
   output result__valid;
   reg result__valid = 1'h0;
+  wire [31:0] routed;
+  wire [7:0] \routed[0] ;
+  wire \routed[0][0] ;
+  wire \routed[0][1] ;
+  wire \routed[0][2] ;
+  wire \routed[0][3] ;
+  wire \routed[0][4] ;
+  wire \routed[0][5] ;
+  wire \routed[0][6] ;
+  wire \routed[0][7] ;
+  wire [7:0] \routed[1] ;
+  wire \routed[1][0] ;
+  wire \routed[1][1] ;
+  wire \routed[1][2] ;
+  wire \routed[1][3] ;
+  wire \routed[1][4] ;
+  wire \routed[1][5] ;
+  wire \routed[1][6] ;
+  wire \routed[1][7] ;
+  wire [7:0] \routed[2] ;
+  wire \routed[2][0] ;
+  wire \routed[2][1] ;
+  wire \routed[2][2] ;
+  wire \routed[2][3] ;
+  wire \routed[2][4] ;
+  wire \routed[2][5] ;
+  wire \routed[2][6] ;
+  wire \routed[2][7] ;
+  wire [7:0] \routed[3] ;
+  wire \routed[3][0] ;
+  wire \routed[3][1] ;
+  wire \routed[3][2] ;
+  wire \routed[3][3] ;
+  wire \routed[3][4] ;
+  wire \routed[3][5] ;
+  wire \routed[3][6] ;
+  wire \routed[3][7] ;
   reg [13:0] row_x0_r0 = 14'h0000;
   wire [7:0] \row_x0_r0.cells ;
   wire [1:0] \row_x0_r0.cells[0] ;
@@ -1441,8 +1380,70 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire rsel;
   input rst;
   wire rst;
+  reg [31:0] s1_bits = 32'd0;
+  wire [7:0] \s1_bits[0] ;
+  wire \s1_bits[0][0] ;
+  wire \s1_bits[0][1] ;
+  wire \s1_bits[0][2] ;
+  wire \s1_bits[0][3] ;
+  wire \s1_bits[0][4] ;
+  wire \s1_bits[0][5] ;
+  wire \s1_bits[0][6] ;
+  wire \s1_bits[0][7] ;
+  wire [7:0] \s1_bits[1] ;
+  wire \s1_bits[1][0] ;
+  wire \s1_bits[1][1] ;
+  wire \s1_bits[1][2] ;
+  wire \s1_bits[1][3] ;
+  wire \s1_bits[1][4] ;
+  wire \s1_bits[1][5] ;
+  wire \s1_bits[1][6] ;
+  wire \s1_bits[1][7] ;
+  wire [7:0] \s1_bits[2] ;
+  wire \s1_bits[2][0] ;
+  wire \s1_bits[2][1] ;
+  wire \s1_bits[2][2] ;
+  wire \s1_bits[2][3] ;
+  wire \s1_bits[2][4] ;
+  wire \s1_bits[2][5] ;
+  wire \s1_bits[2][6] ;
+  wire \s1_bits[2][7] ;
+  wire [7:0] \s1_bits[3] ;
+  wire \s1_bits[3][0] ;
+  wire \s1_bits[3][1] ;
+  wire \s1_bits[3][2] ;
+  wire \s1_bits[3][3] ;
+  wire \s1_bits[3][4] ;
+  wire \s1_bits[3][5] ;
+  wire \s1_bits[3][6] ;
+  wire \s1_bits[3][7] ;
+  reg s1_first = 1'h0;
   reg s1_last = 1'h0;
+  reg s1_valid = 1'h0;
+  reg [63:0] s2_codes = 64'h0000000000000000;
+  wire [15:0] \s2_codes[0] ;
+  wire [3:0] \s2_codes[0][0] ;
+  wire [3:0] \s2_codes[0][1] ;
+  wire [3:0] \s2_codes[0][2] ;
+  wire [3:0] \s2_codes[0][3] ;
+  wire [15:0] \s2_codes[1] ;
+  wire [3:0] \s2_codes[1][0] ;
+  wire [3:0] \s2_codes[1][1] ;
+  wire [3:0] \s2_codes[1][2] ;
+  wire [3:0] \s2_codes[1][3] ;
+  wire [15:0] \s2_codes[2] ;
+  wire [3:0] \s2_codes[2][0] ;
+  wire [3:0] \s2_codes[2][1] ;
+  wire [3:0] \s2_codes[2][2] ;
+  wire [3:0] \s2_codes[2][3] ;
+  wire [15:0] \s2_codes[3] ;
+  wire [3:0] \s2_codes[3][0] ;
+  wire [3:0] \s2_codes[3][1] ;
+  wire [3:0] \s2_codes[3][2] ;
+  wire [3:0] \s2_codes[3][3] ;
+  reg s2_first = 1'h0;
   reg s2_last = 1'h0;
+  reg s2_valid = 1'h0;
   wire send;
   wire [18:0] spliced_x0_c0;
   wire [18:0] spliced_x0_c1;
@@ -1460,6 +1461,7 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire [18:0] spliced_x3_c1;
   wire [18:0] spliced_x3_c2;
   wire [18:0] spliced_x3_c3;
+  wire stall;
   reg [3:0] step = 4'h0;
   wire [4:0] sum_x0_c0;
   wire [4:0] sum_x0_c1;
@@ -1556,1175 +1558,1063 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   reg [7:0] x_h1_k7 = 8'h00;
   reg [7:0] x_h1_k8 = 8'h00;
   reg [7:0] x_h1_k9 = 8'h00;
-  assign load_done = load & \$5 ;
-  assign \$6  = cfg[6:4] * 4'h8;
-  assign \$7  = loaded == \$6 ;
-  assign \$8  = can_compute & \$7 ;
-  assign issue = \$8  & advance;
-  assign \$10  = step == 5'h07;
-  assign compute_done = issue & \$11 ;
-  assign \$12  = 3'h7 - step;
-  assign \$13  = x_h1_k0 >> \$12 [2:0];
-  assign \$14  = x_h1_k1 >> \$12 [2:0];
-  assign \$15  = x_h1_k2 >> \$12 [2:0];
-  assign \$16  = x_h1_k3 >> \$12 [2:0];
-  assign \$17  = x_h1_k4 >> \$12 [2:0];
-  assign \$18  = x_h1_k5 >> \$12 [2:0];
-  assign \$19  = x_h1_k6 >> \$12 [2:0];
-  assign \$20  = x_h1_k7 >> \$12 [2:0];
-  assign \$21  = x_h1_k8 >> \$12 [2:0];
-  assign \$22  = x_h1_k9 >> \$12 [2:0];
-  assign \$23  = x_h1_k10 >> \$12 [2:0];
-  assign \$24  = x_h1_k11 >> \$12 [2:0];
-  assign \$25  = x_h1_k12 >> \$12 [2:0];
-  assign \$26  = x_h1_k13 >> \$12 [2:0];
-  assign \$27  = x_h1_k14 >> \$12 [2:0];
-  assign \$28  = x_h1_k15 >> \$12 [2:0];
-  assign \$29  = x_h1_k16 >> \$12 [2:0];
-  assign \$30  = x_h1_k17 >> \$12 [2:0];
-  assign \$31  = x_h1_k18 >> \$12 [2:0];
-  assign \$32  = x_h1_k19 >> \$12 [2:0];
-  assign \$33  = x_h1_k20 >> \$12 [2:0];
-  assign \$34  = x_h1_k21 >> \$12 [2:0];
-  assign \$35  = x_h1_k22 >> \$12 [2:0];
-  assign \$36  = x_h1_k23 >> \$12 [2:0];
-  assign \$37  = x_h1_k24 >> \$12 [2:0];
-  assign \$38  = x_h1_k25 >> \$12 [2:0];
-  assign \$39  = x_h1_k26 >> \$12 [2:0];
-  assign \$40  = x_h1_k27 >> \$12 [2:0];
-  assign \$41  = x_h1_k28 >> \$12 [2:0];
-  assign \$42  = x_h1_k29 >> \$12 [2:0];
-  assign \$43  = x_h1_k30 >> \$12 [2:0];
-  assign \$44  = x_h1_k31 >> \$12 [2:0];
-  assign \$45  = x_h0_k0 >> \$12 [2:0];
-  assign \$46  = x_h0_k1 >> \$12 [2:0];
-  assign \$47  = x_h0_k2 >> \$12 [2:0];
-  assign \$48  = x_h0_k3 >> \$12 [2:0];
-  assign \$49  = x_h0_k4 >> \$12 [2:0];
-  assign \$50  = x_h0_k5 >> \$12 [2:0];
-  assign \$51  = x_h0_k6 >> \$12 [2:0];
-  assign \$52  = x_h0_k7 >> \$12 [2:0];
-  assign \$53  = x_h0_k8 >> \$12 [2:0];
-  assign \$54  = x_h0_k9 >> \$12 [2:0];
-  assign \$55  = x_h0_k10 >> \$12 [2:0];
-  assign \$56  = x_h0_k11 >> \$12 [2:0];
-  assign \$57  = x_h0_k12 >> \$12 [2:0];
-  assign \$58  = x_h0_k13 >> \$12 [2:0];
-  assign \$59  = x_h0_k14 >> \$12 [2:0];
-  assign \$60  = x_h0_k15 >> \$12 [2:0];
-  assign \$61  = x_h0_k16 >> \$12 [2:0];
-  assign \$62  = x_h0_k17 >> \$12 [2:0];
-  assign \$63  = x_h0_k18 >> \$12 [2:0];
-  assign \$64  = x_h0_k19 >> \$12 [2:0];
-  assign \$65  = x_h0_k20 >> \$12 [2:0];
-  assign \$66  = x_h0_k21 >> \$12 [2:0];
-  assign \$67  = x_h0_k22 >> \$12 [2:0];
-  assign \$68  = x_h0_k23 >> \$12 [2:0];
-  assign \$69  = x_h0_k24 >> \$12 [2:0];
-  assign \$70  = x_h0_k25 >> \$12 [2:0];
-  assign \$71  = x_h0_k26 >> \$12 [2:0];
-  assign \$72  = x_h0_k27 >> \$12 [2:0];
-  assign \$73  = x_h0_k28 >> \$12 [2:0];
-  assign \$74  = x_h0_k29 >> \$12 [2:0];
-  assign \$75  = x_h0_k30 >> \$12 [2:0];
-  assign \$76  = x_h0_k31 >> \$12 [2:0];
-  assign input_plane = rsel ? { \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13  } : { \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45  };
-  assign \$77  = in_x0_r0 ? row_x0_r0[7:6] : 2'h0;
-  assign \$78  = in_x0_r1 ? row_x0_r1[7:6] : 2'h0;
-  assign \$79  = \$77  + \$78 ;
-  assign \$80  = in_x0_r2 ? row_x0_r2[7:6] : 2'h0;
-  assign \$81  = in_x0_r3 ? row_x0_r3[7:6] : 2'h0;
-  assign \$82  = \$80  + \$81 ;
-  assign \$83  = \$79  + \$82 ;
-  assign \$84  = in_x0_r4 ? row_x0_r4[7:6] : 2'h0;
-  assign \$85  = in_x0_r5 ? row_x0_r5[7:6] : 2'h0;
-  assign \$86  = \$84  + \$85 ;
-  assign \$87  = in_x0_r6 ? row_x0_r6[7:6] : 2'h0;
-  assign \$88  = in_x0_r7 ? row_x0_r7[7:6] : 2'h0;
-  assign \$89  = \$87  + \$88 ;
-  assign \$90  = \$86  + \$89 ;
-  assign sum_x0_c0 = \$83  + \$90 ;
-  assign \$91  = in_x0_r0 ? row_x0_r0[9:8] : 2'h0;
-  assign \$92  = in_x0_r1 ? row_x0_r1[9:8] : 2'h0;
-  assign \$93  = \$91  + \$92 ;
-  assign \$94  = in_x0_r2 ? row_x0_r2[9:8] : 2'h0;
-  assign \$95  = in_x0_r3 ? row_x0_r3[9:8] : 2'h0;
-  assign \$96  = \$94  + \$95 ;
-  assign \$97  = \$93  + \$96 ;
-  assign \$98  = in_x0_r4 ? row_x0_r4[9:8] : 2'h0;
-  assign \$99  = in_x0_r5 ? row_x0_r5[9:8] : 2'h0;
-  assign \$100  = \$98  + \$99 ;
-  assign \$101  = in_x0_r6 ? row_x0_r6[9:8] : 2'h0;
-  assign \$102  = in_x0_r7 ? row_x0_r7[9:8] : 2'h0;
-  assign \$103  = \$101  + \$102 ;
-  assign \$104  = \$100  + \$103 ;
-  assign sum_x0_c1 = \$97  + \$104 ;
-  assign \$105  = in_x0_r0 ? row_x0_r0[11:10] : 2'h0;
-  assign \$106  = in_x0_r1 ? row_x0_r1[11:10] : 2'h0;
-  assign \$107  = \$105  + \$106 ;
-  assign \$108  = in_x0_r2 ? row_x0_r2[11:10] : 2'h0;
-  assign \$109  = in_x0_r3 ? row_x0_r3[11:10] : 2'h0;
-  assign \$110  = \$108  + \$109 ;
-  assign \$111  = \$107  + \$110 ;
-  assign \$112  = in_x0_r4 ? row_x0_r4[11:10] : 2'h0;
-  assign \$113  = in_x0_r5 ? row_x0_r5[11:10] : 2'h0;
-  assign \$114  = \$112  + \$113 ;
-  assign \$115  = in_x0_r6 ? row_x0_r6[11:10] : 2'h0;
-  assign \$116  = in_x0_r7 ? row_x0_r7[11:10] : 2'h0;
-  assign \$117  = \$115  + \$116 ;
-  assign \$118  = \$114  + \$117 ;
-  assign sum_x0_c2 = \$111  + \$118 ;
-  assign \$119  = in_x0_r0 ? row_x0_r0[13:12] : 2'h0;
-  assign \$120  = in_x0_r1 ? row_x0_r1[13:12] : 2'h0;
-  assign \$121  = \$119  + \$120 ;
-  assign \$122  = in_x0_r2 ? row_x0_r2[13:12] : 2'h0;
-  assign \$123  = in_x0_r3 ? row_x0_r3[13:12] : 2'h0;
-  assign \$124  = \$122  + \$123 ;
-  assign \$125  = \$121  + \$124 ;
-  assign \$126  = in_x0_r4 ? row_x0_r4[13:12] : 2'h0;
-  assign \$127  = in_x0_r5 ? row_x0_r5[13:12] : 2'h0;
-  assign \$128  = \$126  + \$127 ;
-  assign \$129  = in_x0_r6 ? row_x0_r6[13:12] : 2'h0;
-  assign \$130  = in_x0_r7 ? row_x0_r7[13:12] : 2'h0;
-  assign \$131  = \$129  + \$130 ;
-  assign \$132  = \$128  + \$131 ;
-  assign sum_x0_c3 = \$125  + \$132 ;
-  assign \$133  = in_x1_r0 ? row_x1_r0[7:6] : 2'h0;
-  assign \$134  = in_x1_r1 ? row_x1_r1[7:6] : 2'h0;
-  assign \$135  = \$133  + \$134 ;
-  assign \$136  = in_x1_r2 ? row_x1_r2[7:6] : 2'h0;
-  assign \$137  = in_x1_r3 ? row_x1_r3[7:6] : 2'h0;
-  assign \$138  = \$136  + \$137 ;
-  assign \$139  = \$135  + \$138 ;
-  assign \$140  = in_x1_r4 ? row_x1_r4[7:6] : 2'h0;
-  assign \$141  = in_x1_r5 ? row_x1_r5[7:6] : 2'h0;
-  assign \$142  = \$140  + \$141 ;
-  assign \$143  = in_x1_r6 ? row_x1_r6[7:6] : 2'h0;
-  assign \$144  = in_x1_r7 ? row_x1_r7[7:6] : 2'h0;
-  assign \$145  = \$143  + \$144 ;
-  assign \$146  = \$142  + \$145 ;
-  assign sum_x1_c0 = \$139  + \$146 ;
-  assign \$147  = in_x1_r0 ? row_x1_r0[9:8] : 2'h0;
-  assign \$148  = in_x1_r1 ? row_x1_r1[9:8] : 2'h0;
-  assign \$149  = \$147  + \$148 ;
-  assign \$150  = in_x1_r2 ? row_x1_r2[9:8] : 2'h0;
-  assign \$151  = in_x1_r3 ? row_x1_r3[9:8] : 2'h0;
-  assign \$152  = \$150  + \$151 ;
-  assign \$153  = \$149  + \$152 ;
-  assign \$154  = in_x1_r4 ? row_x1_r4[9:8] : 2'h0;
-  assign \$155  = in_x1_r5 ? row_x1_r5[9:8] : 2'h0;
+  assign \$70  = x_h0_k28 >> \$9 [2:0];
+  assign \$71  = x_h0_k29 >> \$9 [2:0];
+  assign \$72  = x_h0_k30 >> \$9 [2:0];
+  assign \$73  = x_h0_k31 >> \$9 [2:0];
+  assign input_plane = rsel ? { \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10  } : { \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42  };
+  assign \$74  = input_plane >> row_x0_r0[4:0];
+  assign \$75  = \$74  & row_x0_r0[5];
+  assign \$76  = input_plane >> row_x0_r1[4:0];
+  assign \$77  = \$76  & row_x0_r1[5];
+  assign \$78  = input_plane >> row_x0_r2[4:0];
+  assign \$79  = \$78  & row_x0_r2[5];
+  assign \$80  = input_plane >> row_x0_r3[4:0];
+  assign \$81  = \$80  & row_x0_r3[5];
+  assign \$82  = input_plane >> row_x0_r4[4:0];
+  assign \$83  = \$82  & row_x0_r4[5];
+  assign \$84  = input_plane >> row_x0_r5[4:0];
+  assign \$85  = \$84  & row_x0_r5[5];
+  assign \$86  = input_plane >> row_x0_r6[4:0];
+  assign \$87  = \$86  & row_x0_r6[5];
+  assign \$88  = input_plane >> row_x0_r7[4:0];
+  assign \$89  = \$88  & row_x0_r7[5];
+  assign \$90  = input_plane >> row_x1_r0[4:0];
+  assign \$91  = \$90  & row_x1_r0[5];
+  assign \$92  = input_plane >> row_x1_r1[4:0];
+  assign \$93  = \$92  & row_x1_r1[5];
+  assign \$94  = input_plane >> row_x1_r2[4:0];
+  assign \$95  = \$94  & row_x1_r2[5];
+  assign \$96  = input_plane >> row_x1_r3[4:0];
+  assign \$97  = \$96  & row_x1_r3[5];
+  assign \$98  = input_plane >> row_x1_r4[4:0];
+  assign \$99  = \$98  & row_x1_r4[5];
+  assign \$100  = input_plane >> row_x1_r5[4:0];
+  assign \$101  = \$100  & row_x1_r5[5];
+  assign \$102  = input_plane >> row_x1_r6[4:0];
+  assign \$103  = \$102  & row_x1_r6[5];
+  assign \$104  = input_plane >> row_x1_r7[4:0];
+  assign \$105  = \$104  & row_x1_r7[5];
+  assign \$106  = input_plane >> row_x2_r0[4:0];
+  assign \$107  = \$106  & row_x2_r0[5];
+  assign \$108  = input_plane >> row_x2_r1[4:0];
+  assign \$109  = \$108  & row_x2_r1[5];
+  assign \$110  = input_plane >> row_x2_r2[4:0];
+  assign \$111  = \$110  & row_x2_r2[5];
+  assign \$112  = input_plane >> row_x2_r3[4:0];
+  assign \$113  = \$112  & row_x2_r3[5];
+  assign \$114  = input_plane >> row_x2_r4[4:0];
+  assign \$115  = \$114  & row_x2_r4[5];
+  assign \$116  = input_plane >> row_x2_r5[4:0];
+  assign \$117  = \$116  & row_x2_r5[5];
+  assign \$118  = input_plane >> row_x2_r6[4:0];
+  assign \$119  = \$118  & row_x2_r6[5];
+  assign \$120  = input_plane >> row_x2_r7[4:0];
+  assign \$121  = \$120  & row_x2_r7[5];
+  assign \$122  = input_plane >> row_x3_r0[4:0];
+  assign \$123  = \$122  & row_x3_r0[5];
+  assign \$124  = input_plane >> row_x3_r1[4:0];
+  assign \$125  = \$124  & row_x3_r1[5];
+  assign \$126  = input_plane >> row_x3_r2[4:0];
+  assign \$127  = \$126  & row_x3_r2[5];
+  assign \$128  = input_plane >> row_x3_r3[4:0];
+  assign \$129  = \$128  & row_x3_r3[5];
+  assign \$130  = input_plane >> row_x3_r4[4:0];
+  assign \$131  = \$130  & row_x3_r4[5];
+  assign \$132  = input_plane >> row_x3_r5[4:0];
+  assign \$133  = \$132  & row_x3_r5[5];
+  assign \$134  = input_plane >> row_x3_r6[4:0];
+  assign \$135  = \$134  & row_x3_r6[5];
+  assign \$136  = input_plane >> row_x3_r7[4:0];
+  assign \$137  = \$136  & row_x3_r7[5];
+  assign \$138  = s1_bits[0] ? row_x0_r0[7:6] : 2'h0;
+  assign \$139  = s1_bits[1] ? row_x0_r1[7:6] : 2'h0;
+  assign \$140  = \$138  + \$139 ;
+  assign \$141  = s1_bits[2] ? row_x0_r2[7:6] : 2'h0;
+  assign \$142  = s1_bits[3] ? row_x0_r3[7:6] : 2'h0;
+  assign \$143  = \$141  + \$142 ;
+  assign \$144  = \$140  + \$143 ;
+  assign \$145  = s1_bits[4] ? row_x0_r4[7:6] : 2'h0;
+  assign \$146  = s1_bits[5] ? row_x0_r5[7:6] : 2'h0;
+  assign \$147  = \$145  + \$146 ;
+  assign \$148  = s1_bits[6] ? row_x0_r6[7:6] : 2'h0;
+  assign \$149  = s1_bits[7] ? row_x0_r7[7:6] : 2'h0;
+  assign \$150  = \$148  + \$149 ;
+  assign \$151  = \$147  + \$150 ;
+  assign sum_x0_c0 = \$144  + \$151 ;
+  assign \$152  = sum_x0_c0 > 4'hf;
+  assign \$153  = \$152  ? 5'h0f : sum_x0_c0;
+  assign \$154  = s1_bits[0] ? row_x0_r0[9:8] : 2'h0;
+  assign \$155  = s1_bits[1] ? row_x0_r1[9:8] : 2'h0;
   assign \$156  = \$154  + \$155 ;
-  assign \$157  = in_x1_r6 ? row_x1_r6[9:8] : 2'h0;
-  assign \$158  = in_x1_r7 ? row_x1_r7[9:8] : 2'h0;
+  assign \$157  = s1_bits[2] ? row_x0_r2[9:8] : 2'h0;
+  assign \$158  = s1_bits[3] ? row_x0_r3[9:8] : 2'h0;
   assign \$159  = \$157  + \$158 ;
   assign \$160  = \$156  + \$159 ;
-  assign sum_x1_c1 = \$153  + \$160 ;
-  assign \$161  = in_x1_r0 ? row_x1_r0[11:10] : 2'h0;
-  assign \$162  = in_x1_r1 ? row_x1_r1[11:10] : 2'h0;
+  assign \$161  = s1_bits[4] ? row_x0_r4[9:8] : 2'h0;
+  assign \$162  = s1_bits[5] ? row_x0_r5[9:8] : 2'h0;
   assign \$163  = \$161  + \$162 ;
-  assign \$164  = in_x1_r2 ? row_x1_r2[11:10] : 2'h0;
-  assign \$165  = in_x1_r3 ? row_x1_r3[11:10] : 2'h0;
+  assign \$164  = s1_bits[6] ? row_x0_r6[9:8] : 2'h0;
+  assign \$165  = s1_bits[7] ? row_x0_r7[9:8] : 2'h0;
   assign \$166  = \$164  + \$165 ;
   assign \$167  = \$163  + \$166 ;
-  assign \$168  = in_x1_r4 ? row_x1_r4[11:10] : 2'h0;
-  assign \$169  = in_x1_r5 ? row_x1_r5[11:10] : 2'h0;
-  assign \$170  = \$168  + \$169 ;
-  assign \$171  = in_x1_r6 ? row_x1_r6[11:10] : 2'h0;
-  assign \$172  = in_x1_r7 ? row_x1_r7[11:10] : 2'h0;
-  assign \$173  = \$171  + \$172 ;
-  assign \$174  = \$170  + \$173 ;
-  assign sum_x1_c2 = \$167  + \$174 ;
-  assign \$175  = in_x1_r0 ? row_x1_r0[13:12] : 2'h0;
-  assign \$176  = in_x1_r1 ? row_x1_r1[13:12] : 2'h0;
-  assign \$177  = \$175  + \$176 ;
-  assign \$178  = in_x1_r2 ? row_x1_r2[13:12] : 2'h0;
-  assign \$179  = in_x1_r3 ? row_x1_r3[13:12] : 2'h0;
-  assign \$180  = \$178  + \$179 ;
-  assign \$181  = \$177  + \$180 ;
-  assign \$182  = in_x1_r4 ? row_x1_r4[13:12] : 2'h0;
-  assign \$183  = in_x1_r5 ? row_x1_r5[13:12] : 2'h0;
-  assign \$184  = \$182  + \$183 ;
-  assign \$185  = in_x1_r6 ? row_x1_r6[13:12] : 2'h0;
-  assign \$186  = in_x1_r7 ? row_x1_r7[13:12] : 2'h0;
-  assign \$187  = \$185  + \$186 ;
-  assign \$188  = \$184  + \$187 ;
-  assign sum_x1_c3 = \$181  + \$188 ;
-  assign \$189  = in_x2_r0 ? row_x2_r0[7:6] : 2'h0;
-  assign \$190  = in_x2_r1 ? row_x2_r1[7:6] : 2'h0;
+  assign sum_x0_c1 = \$160  + \$167 ;
+  assign \$168  = sum_x0_c1 > 4'hf;
+  assign \$169  = \$168  ? 5'h0f : sum_x0_c1;
+  assign \$170  = s1_bits[0] ? row_x0_r0[11:10] : 2'h0;
+  assign \$171  = s1_bits[1] ? row_x0_r1[11:10] : 2'h0;
+  assign \$172  = \$170  + \$171 ;
+  assign \$173  = s1_bits[2] ? row_x0_r2[11:10] : 2'h0;
+  assign \$174  = s1_bits[3] ? row_x0_r3[11:10] : 2'h0;
+  assign \$175  = \$173  + \$174 ;
+  assign \$176  = \$172  + \$175 ;
+  assign \$177  = s1_bits[4] ? row_x0_r4[11:10] : 2'h0;
+  assign \$178  = s1_bits[5] ? row_x0_r5[11:10] : 2'h0;
+  assign \$179  = \$177  + \$178 ;
+  assign \$180  = s1_bits[6] ? row_x0_r6[11:10] : 2'h0;
+  assign \$181  = s1_bits[7] ? row_x0_r7[11:10] : 2'h0;
+  assign \$182  = \$180  + \$181 ;
+  assign \$183  = \$179  + \$182 ;
+  assign sum_x0_c2 = \$176  + \$183 ;
+  assign \$184  = sum_x0_c2 > 4'hf;
+  assign \$185  = \$184  ? 5'h0f : sum_x0_c2;
+  assign \$186  = s1_bits[0] ? row_x0_r0[13:12] : 2'h0;
+  assign \$187  = s1_bits[1] ? row_x0_r1[13:12] : 2'h0;
+  assign \$188  = \$186  + \$187 ;
+  assign \$189  = s1_bits[2] ? row_x0_r2[13:12] : 2'h0;
+  assign \$190  = s1_bits[3] ? row_x0_r3[13:12] : 2'h0;
   assign \$191  = \$189  + \$190 ;
-  assign \$192  = in_x2_r2 ? row_x2_r2[7:6] : 2'h0;
-  assign \$193  = in_x2_r3 ? row_x2_r3[7:6] : 2'h0;
-  assign \$194  = \$192  + \$193 ;
-  assign \$195  = \$191  + \$194 ;
-  assign \$196  = in_x2_r4 ? row_x2_r4[7:6] : 2'h0;
-  assign \$197  = in_x2_r5 ? row_x2_r5[7:6] : 2'h0;
+  assign \$192  = \$188  + \$191 ;
+  assign \$193  = s1_bits[4] ? row_x0_r4[13:12] : 2'h0;
+  assign \$194  = s1_bits[5] ? row_x0_r5[13:12] : 2'h0;
+  assign \$195  = \$193  + \$194 ;
+  assign \$196  = s1_bits[6] ? row_x0_r6[13:12] : 2'h0;
+  assign \$197  = s1_bits[7] ? row_x0_r7[13:12] : 2'h0;
   assign \$198  = \$196  + \$197 ;
-  assign \$199  = in_x2_r6 ? row_x2_r6[7:6] : 2'h0;
-  assign \$200  = in_x2_r7 ? row_x2_r7[7:6] : 2'h0;
-  assign \$201  = \$199  + \$200 ;
-  assign \$202  = \$198  + \$201 ;
-  assign sum_x2_c0 = \$195  + \$202 ;
-  assign \$203  = in_x2_r0 ? row_x2_r0[9:8] : 2'h0;
-  assign \$204  = in_x2_r1 ? row_x2_r1[9:8] : 2'h0;
-  assign \$205  = \$203  + \$204 ;
-  assign \$206  = in_x2_r2 ? row_x2_r2[9:8] : 2'h0;
-  assign \$207  = in_x2_r3 ? row_x2_r3[9:8] : 2'h0;
-  assign \$208  = \$206  + \$207 ;
-  assign \$209  = \$205  + \$208 ;
-  assign \$210  = in_x2_r4 ? row_x2_r4[9:8] : 2'h0;
-  assign \$211  = in_x2_r5 ? row_x2_r5[9:8] : 2'h0;
-  assign \$212  = \$210  + \$211 ;
-  assign \$213  = in_x2_r6 ? row_x2_r6[9:8] : 2'h0;
-  assign \$214  = in_x2_r7 ? row_x2_r7[9:8] : 2'h0;
-  assign \$215  = \$213  + \$214 ;
-  assign \$216  = \$212  + \$215 ;
-  assign sum_x2_c1 = \$209  + \$216 ;
-  assign \$217  = in_x2_r0 ? row_x2_r0[11:10] : 2'h0;
-  assign \$218  = in_x2_r1 ? row_x2_r1[11:10] : 2'h0;
-  assign \$219  = \$217  + \$218 ;
-  assign \$220  = in_x2_r2 ? row_x2_r2[11:10] : 2'h0;
-  assign \$221  = in_x2_r3 ? row_x2_r3[11:10] : 2'h0;
-  assign \$222  = \$220  + \$221 ;
-  assign \$223  = \$219  + \$222 ;
-  assign \$224  = in_x2_r4 ? row_x2_r4[11:10] : 2'h0;
-  assign \$225  = in_x2_r5 ? row_x2_r5[11:10] : 2'h0;
-  assign \$226  = \$224  + \$225 ;
-  assign \$227  = in_x2_r6 ? row_x2_r6[11:10] : 2'h0;
-  assign \$228  = in_x2_r7 ? row_x2_r7[11:10] : 2'h0;
-  assign \$229  = \$227  + \$228 ;
-  assign \$230  = \$226  + \$229 ;
-  assign sum_x2_c2 = \$223  + \$230 ;
-  assign \$231  = in_x2_r0 ? row_x2_r0[13:12] : 2'h0;
-  assign \$232  = in_x2_r1 ? row_x2_r1[13:12] : 2'h0;
-  assign \$233  = \$231  + \$232 ;
-  assign \$234  = in_x2_r2 ? row_x2_r2[13:12] : 2'h0;
-  assign \$235  = in_x2_r3 ? row_x2_r3[13:12] : 2'h0;
+  assign \$199  = \$195  + \$198 ;
+  assign sum_x0_c3 = \$192  + \$199 ;
+  assign \$200  = sum_x0_c3 > 4'hf;
+  assign \$201  = \$200  ? 5'h0f : sum_x0_c3;
+  assign \$202  = s1_bits[8] ? row_x1_r0[7:6] : 2'h0;
+  assign \$203  = s1_bits[9] ? row_x1_r1[7:6] : 2'h0;
+  assign \$204  = \$202  + \$203 ;
+  assign \$205  = s1_bits[10] ? row_x1_r2[7:6] : 2'h0;
+  assign \$206  = s1_bits[11] ? row_x1_r3[7:6] : 2'h0;
+  assign \$207  = \$205  + \$206 ;
+  assign \$208  = \$204  + \$207 ;
+  assign \$209  = s1_bits[12] ? row_x1_r4[7:6] : 2'h0;
+  assign \$210  = s1_bits[13] ? row_x1_r5[7:6] : 2'h0;
+  assign \$211  = \$209  + \$210 ;
+  assign \$212  = s1_bits[14] ? row_x1_r6[7:6] : 2'h0;
+  assign \$213  = s1_bits[15] ? row_x1_r7[7:6] : 2'h0;
+  assign \$214  = \$212  + \$213 ;
+  assign \$215  = \$211  + \$214 ;
+  assign sum_x1_c0 = \$208  + \$215 ;
+  assign \$216  = sum_x1_c0 > 4'hf;
+  assign \$217  = \$216  ? 5'h0f : sum_x1_c0;
+  assign \$218  = s1_bits[8] ? row_x1_r0[9:8] : 2'h0;
+  assign \$219  = s1_bits[9] ? row_x1_r1[9:8] : 2'h0;
+  assign \$220  = \$218  + \$219 ;
+  assign \$221  = s1_bits[10] ? row_x1_r2[9:8] : 2'h0;
+  assign \$222  = s1_bits[11] ? row_x1_r3[9:8] : 2'h0;
+  assign \$223  = \$221  + \$222 ;
+  assign \$224  = \$220  + \$223 ;
+  assign \$225  = s1_bits[12] ? row_x1_r4[9:8] : 2'h0;
+  assign \$226  = s1_bits[13] ? row_x1_r5[9:8] : 2'h0;
+  assign \$227  = \$225  + \$226 ;
+  assign \$228  = s1_bits[14] ? row_x1_r6[9:8] : 2'h0;
+  assign \$229  = s1_bits[15] ? row_x1_r7[9:8] : 2'h0;
+  assign \$230  = \$228  + \$229 ;
+  assign \$231  = \$227  + \$230 ;
+  assign sum_x1_c1 = \$224  + \$231 ;
+  assign \$232  = sum_x1_c1 > 4'hf;
+  assign \$233  = \$232  ? 5'h0f : sum_x1_c1;
+  assign \$234  = s1_bits[8] ? row_x1_r0[11:10] : 2'h0;
+  assign \$235  = s1_bits[9] ? row_x1_r1[11:10] : 2'h0;
   assign \$236  = \$234  + \$235 ;
-  assign \$237  = \$233  + \$236 ;
-  assign \$238  = in_x2_r4 ? row_x2_r4[13:12] : 2'h0;
-  assign \$239  = in_x2_r5 ? row_x2_r5[13:12] : 2'h0;
-  assign \$240  = \$238  + \$239 ;
-  assign \$241  = in_x2_r6 ? row_x2_r6[13:12] : 2'h0;
-  assign \$242  = in_x2_r7 ? row_x2_r7[13:12] : 2'h0;
+  assign \$237  = s1_bits[10] ? row_x1_r2[11:10] : 2'h0;
+  assign \$238  = s1_bits[11] ? row_x1_r3[11:10] : 2'h0;
+  assign \$239  = \$237  + \$238 ;
+  assign \$240  = \$236  + \$239 ;
+  assign \$241  = s1_bits[12] ? row_x1_r4[11:10] : 2'h0;
+  assign \$242  = s1_bits[13] ? row_x1_r5[11:10] : 2'h0;
   assign \$243  = \$241  + \$242 ;
-  assign \$244  = \$240  + \$243 ;
-  assign sum_x2_c3 = \$237  + \$244 ;
-  assign \$245  = in_x3_r0 ? row_x3_r0[7:6] : 2'h0;
-  assign \$246  = in_x3_r1 ? row_x3_r1[7:6] : 2'h0;
-  assign \$247  = \$245  + \$246 ;
-  assign \$248  = in_x3_r2 ? row_x3_r2[7:6] : 2'h0;
-  assign \$249  = in_x3_r3 ? row_x3_r3[7:6] : 2'h0;
-  assign \$250  = \$248  + \$249 ;
-  assign \$251  = \$247  + \$250 ;
-  assign \$252  = in_x3_r4 ? row_x3_r4[7:6] : 2'h0;
-  assign \$253  = in_x3_r5 ? row_x3_r5[7:6] : 2'h0;
-  assign \$254  = \$252  + \$253 ;
-  assign \$255  = in_x3_r6 ? row_x3_r6[7:6] : 2'h0;
-  assign \$256  = in_x3_r7 ? row_x3_r7[7:6] : 2'h0;
-  assign \$257  = \$255  + \$256 ;
-  assign \$258  = \$254  + \$257 ;
-  assign sum_x3_c0 = \$251  + \$258 ;
-  assign \$259  = in_x3_r0 ? row_x3_r0[9:8] : 2'h0;
-  assign \$260  = in_x3_r1 ? row_x3_r1[9:8] : 2'h0;
-  assign \$261  = \$259  + \$260 ;
-  assign \$262  = in_x3_r2 ? row_x3_r2[9:8] : 2'h0;
-  assign \$263  = in_x3_r3 ? row_x3_r3[9:8] : 2'h0;
-  assign \$264  = \$262  + \$263 ;
-  assign \$265  = \$261  + \$264 ;
-  assign \$266  = in_x3_r4 ? row_x3_r4[9:8] : 2'h0;
-  assign \$267  = in_x3_r5 ? row_x3_r5[9:8] : 2'h0;
+  assign \$244  = s1_bits[14] ? row_x1_r6[11:10] : 2'h0;
+  assign \$245  = s1_bits[15] ? row_x1_r7[11:10] : 2'h0;
+  assign \$246  = \$244  + \$245 ;
+  assign \$247  = \$243  + \$246 ;
+  assign sum_x1_c2 = \$240  + \$247 ;
+  assign \$248  = sum_x1_c2 > 4'hf;
+  assign \$249  = \$248  ? 5'h0f : sum_x1_c2;
+  assign \$250  = s1_bits[8] ? row_x1_r0[13:12] : 2'h0;
+  assign \$251  = s1_bits[9] ? row_x1_r1[13:12] : 2'h0;
+  assign \$252  = \$250  + \$251 ;
+  assign \$253  = s1_bits[10] ? row_x1_r2[13:12] : 2'h0;
+  assign \$254  = s1_bits[11] ? row_x1_r3[13:12] : 2'h0;
+  assign \$255  = \$253  + \$254 ;
+  assign \$256  = \$252  + \$255 ;
+  assign \$257  = s1_bits[12] ? row_x1_r4[13:12] : 2'h0;
+  assign \$258  = s1_bits[13] ? row_x1_r5[13:12] : 2'h0;
+  assign \$259  = \$257  + \$258 ;
+  assign \$260  = s1_bits[14] ? row_x1_r6[13:12] : 2'h0;
+  assign \$261  = s1_bits[15] ? row_x1_r7[13:12] : 2'h0;
+  assign \$262  = \$260  + \$261 ;
+  assign \$263  = \$259  + \$262 ;
+  assign sum_x1_c3 = \$256  + \$263 ;
+  assign \$264  = sum_x1_c3 > 4'hf;
+  assign \$265  = \$264  ? 5'h0f : sum_x1_c3;
+  assign \$266  = s1_bits[16] ? row_x2_r0[7:6] : 2'h0;
+  assign \$267  = s1_bits[17] ? row_x2_r1[7:6] : 2'h0;
   assign \$268  = \$266  + \$267 ;
-  assign \$269  = in_x3_r6 ? row_x3_r6[9:8] : 2'h0;
-  assign \$270  = in_x3_r7 ? row_x3_r7[9:8] : 2'h0;
+  assign \$269  = s1_bits[18] ? row_x2_r2[7:6] : 2'h0;
+  assign \$270  = s1_bits[19] ? row_x2_r3[7:6] : 2'h0;
   assign \$271  = \$269  + \$270 ;
   assign \$272  = \$268  + \$271 ;
-  assign sum_x3_c1 = \$265  + \$272 ;
-  assign \$273  = in_x3_r0 ? row_x3_r0[11:10] : 2'h0;
-  assign \$274  = in_x3_r1 ? row_x3_r1[11:10] : 2'h0;
+  assign \$273  = s1_bits[20] ? row_x2_r4[7:6] : 2'h0;
+  assign \$274  = s1_bits[21] ? row_x2_r5[7:6] : 2'h0;
   assign \$275  = \$273  + \$274 ;
-  assign \$276  = in_x3_r2 ? row_x3_r2[11:10] : 2'h0;
-  assign \$277  = in_x3_r3 ? row_x3_r3[11:10] : 2'h0;
+  assign \$276  = s1_bits[22] ? row_x2_r6[7:6] : 2'h0;
+  assign \$277  = s1_bits[23] ? row_x2_r7[7:6] : 2'h0;
   assign \$278  = \$276  + \$277 ;
   assign \$279  = \$275  + \$278 ;
-  assign \$280  = in_x3_r4 ? row_x3_r4[11:10] : 2'h0;
-  assign \$281  = in_x3_r5 ? row_x3_r5[11:10] : 2'h0;
-  assign \$282  = \$280  + \$281 ;
-  assign \$283  = in_x3_r6 ? row_x3_r6[11:10] : 2'h0;
-  assign \$284  = in_x3_r7 ? row_x3_r7[11:10] : 2'h0;
-  assign \$285  = \$283  + \$284 ;
-  assign \$286  = \$282  + \$285 ;
-  assign sum_x3_c2 = \$279  + \$286 ;
-  assign \$287  = in_x3_r0 ? row_x3_r0[13:12] : 2'h0;
-  assign \$288  = in_x3_r1 ? row_x3_r1[13:12] : 2'h0;
-  assign \$289  = \$287  + \$288 ;
-  assign \$290  = in_x3_r2 ? row_x3_r2[13:12] : 2'h0;
-  assign \$291  = in_x3_r3 ? row_x3_r3[13:12] : 2'h0;
-  assign \$292  = \$290  + \$291 ;
-  assign \$293  = \$289  + \$292 ;
-  assign \$294  = in_x3_r4 ? row_x3_r4[13:12] : 2'h0;
-  assign \$295  = in_x3_r5 ? row_x3_r5[13:12] : 2'h0;
-  assign \$296  = \$294  + \$295 ;
-  assign \$297  = in_x3_r6 ? row_x3_r6[13:12] : 2'h0;
-  assign \$298  = in_x3_r7 ? row_x3_r7[13:12] : 2'h0;
-  assign \$299  = \$297  + \$298 ;
-  assign \$300  = \$296  + \$299 ;
-  assign sum_x3_c3 = \$293  + \$300 ;
-  assign \$301  = advance & \$signal$176 ;
-  assign finish = \$301  & s2_last;
-  assign \$302  = cfg[13] ^ \$signal$179 ;
-  assign \$303  = adc_x0_c0 << cfg[12:10];
-  assign \$304  = - \$303 ;
-  assign \$305  = adc_x0_c0 << cfg[12:10];
-  assign \$306  = \$302  ? \$304  : { 1'h0, \$305  };
-  assign \$308  = \$signal$179  ? 20'h00000 : \$307 ;
-  assign \$309  = $signed(\$308 ) + $signed(\$306 );
-  assign \$310  = cfg[13] ^ \$signal$179 ;
-  assign \$311  = adc_x0_c1 << cfg[12:10];
-  assign \$312  = - \$311 ;
-  assign \$313  = adc_x0_c1 << cfg[12:10];
-  assign \$314  = \$310  ? \$312  : { 1'h0, \$313  };
-  assign \$316  = \$signal$179  ? 20'h00000 : \$315 ;
-  assign \$317  = $signed(\$316 ) + $signed(\$314 );
-  assign \$318  = cfg[13] ^ \$signal$179 ;
-  assign \$319  = adc_x0_c2 << cfg[12:10];
-  assign \$320  = - \$319 ;
-  assign \$321  = adc_x0_c2 << cfg[12:10];
-  assign \$322  = \$318  ? \$320  : { 1'h0, \$321  };
-  assign \$324  = \$signal$179  ? 20'h00000 : \$323 ;
-  assign \$325  = $signed(\$324 ) + $signed(\$322 );
-  assign \$326  = cfg[13] ^ \$signal$179 ;
-  assign \$327  = adc_x0_c3 << cfg[12:10];
-  assign \$328  = - \$327 ;
-  assign \$329  = adc_x0_c3 << cfg[12:10];
-  assign \$330  = \$326  ? \$328  : { 1'h0, \$329  };
-  assign \$332  = \$signal$179  ? 20'h00000 : \$331 ;
-  assign \$333  = $signed(\$332 ) + $signed(\$330 );
-  assign \$334  = cfg[19] ^ \$signal$179 ;
-  assign \$335  = adc_x1_c0 << cfg[18:16];
-  assign \$336  = - \$335 ;
-  assign \$337  = adc_x1_c0 << cfg[18:16];
-  assign \$338  = \$334  ? \$336  : { 1'h0, \$337  };
-  assign \$340  = \$signal$179  ? 20'h00000 : \$339 ;
-  assign \$341  = $signed(\$340 ) + $signed(\$338 );
-  assign \$342  = cfg[19] ^ \$signal$179 ;
-  assign \$343  = adc_x1_c1 << cfg[18:16];
-  assign \$344  = - \$343 ;
-  assign \$345  = adc_x1_c1 << cfg[18:16];
-  assign \$346  = \$342  ? \$344  : { 1'h0, \$345  };
-  assign \$348  = \$signal$179  ? 20'h00000 : \$347 ;
-  assign \$349  = $signed(\$348 ) + $signed(\$346 );
-  assign \$350  = cfg[19] ^ \$signal$179 ;
-  assign \$351  = adc_x1_c2 << cfg[18:16];
-  assign \$352  = - \$351 ;
-  assign \$353  = adc_x1_c2 << cfg[18:16];
-  assign \$354  = \$350  ? \$352  : { 1'h0, \$353  };
-  assign \$356  = \$signal$179  ? 20'h00000 : \$355 ;
-  assign \$357  = $signed(\$356 ) + $signed(\$354 );
-  assign \$358  = cfg[19] ^ \$signal$179 ;
-  assign \$359  = adc_x1_c3 << cfg[18:16];
-  assign \$360  = - \$359 ;
-  assign \$361  = adc_x1_c3 << cfg[18:16];
-  assign \$362  = \$358  ? \$360  : { 1'h0, \$361  };
-  assign \$364  = \$signal$179  ? 20'h00000 : \$363 ;
-  assign \$365  = $signed(\$364 ) + $signed(\$362 );
-  assign \$366  = cfg[25] ^ \$signal$179 ;
-  assign \$367  = adc_x2_c0 << cfg[24:22];
-  assign \$368  = - \$367 ;
-  assign \$369  = adc_x2_c0 << cfg[24:22];
-  assign \$370  = \$366  ? \$368  : { 1'h0, \$369  };
-  assign \$372  = \$signal$179  ? 20'h00000 : \$371 ;
-  assign \$373  = $signed(\$372 ) + $signed(\$370 );
-  assign \$374  = cfg[25] ^ \$signal$179 ;
-  assign \$375  = adc_x2_c1 << cfg[24:22];
-  assign \$376  = - \$375 ;
-  assign \$377  = adc_x2_c1 << cfg[24:22];
-  assign \$378  = \$374  ? \$376  : { 1'h0, \$377  };
-  assign \$380  = \$signal$179  ? 20'h00000 : \$379 ;
-  assign \$381  = $signed(\$380 ) + $signed(\$378 );
-  assign \$382  = cfg[25] ^ \$signal$179 ;
-  assign \$383  = adc_x2_c2 << cfg[24:22];
-  assign \$384  = - \$383 ;
-  assign \$385  = adc_x2_c2 << cfg[24:22];
-  assign \$386  = \$382  ? \$384  : { 1'h0, \$385  };
-  assign \$388  = \$signal$179  ? 20'h00000 : \$387 ;
-  assign \$389  = $signed(\$388 ) + $signed(\$386 );
-  assign \$390  = cfg[25] ^ \$signal$179 ;
-  assign \$391  = adc_x2_c3 << cfg[24:22];
-  assign \$392  = - \$391 ;
-  assign \$393  = adc_x2_c3 << cfg[24:22];
-  assign \$394  = \$390  ? \$392  : { 1'h0, \$393  };
-  assign \$396  = \$signal$179  ? 20'h00000 : \$395 ;
-  assign \$397  = $signed(\$396 ) + $signed(\$394 );
-  assign \$398  = cfg[31] ^ \$signal$179 ;
-  assign \$399  = adc_x3_c0 << cfg[30:28];
-  assign \$400  = - \$399 ;
-  assign \$401  = adc_x3_c0 << cfg[30:28];
-  assign \$402  = \$398  ? \$400  : { 1'h0, \$401  };
-  assign \$404  = \$signal$179  ? 20'h00000 : \$403 ;
-  assign \$405  = $signed(\$404 ) + $signed(\$402 );
-  assign \$406  = cfg[31] ^ \$signal$179 ;
-  assign \$407  = adc_x3_c1 << cfg[30:28];
-  assign \$408  = - \$407 ;
-  assign \$409  = adc_x3_c1 << cfg[30:28];
-  assign \$410  = \$406  ? \$408  : { 1'h0, \$409  };
-  assign \$412  = \$signal$179  ? 20'h00000 : \$411 ;
-  assign \$413  = $signed(\$412 ) + $signed(\$410 );
-  assign \$414  = cfg[31] ^ \$signal$179 ;
-  assign \$415  = adc_x3_c2 << cfg[30:28];
-  assign \$416  = - \$415 ;
-  assign \$417  = adc_x3_c2 << cfg[30:28];
-  assign \$418  = \$414  ? \$416  : { 1'h0, \$417  };
-  assign \$420  = \$signal$179  ? 20'h00000 : \$419 ;
-  assign \$421  = $signed(\$420 ) + $signed(\$418 );
-  assign \$422  = cfg[31] ^ \$signal$179 ;
-  assign \$423  = adc_x3_c3 << cfg[30:28];
-  assign \$424  = - \$423 ;
-  assign \$425  = adc_x3_c3 << cfg[30:28];
-  assign \$426  = \$422  ? \$424  : { 1'h0, \$425  };
-  assign \$428  = \$signal$179  ? 20'h00000 : \$427 ;
-  assign \$429  = $signed(\$428 ) + $signed(\$426 );
+  assign sum_x2_c0 = \$272  + \$279 ;
+  assign \$280  = sum_x2_c0 > 4'hf;
+  assign \$281  = \$280  ? 5'h0f : sum_x2_c0;
+  assign \$282  = s1_bits[16] ? row_x2_r0[9:8] : 2'h0;
+  assign \$283  = s1_bits[17] ? row_x2_r1[9:8] : 2'h0;
+  assign \$284  = \$282  + \$283 ;
+  assign \$285  = s1_bits[18] ? row_x2_r2[9:8] : 2'h0;
+  assign \$286  = s1_bits[19] ? row_x2_r3[9:8] : 2'h0;
+  assign \$287  = \$285  + \$286 ;
+  assign \$288  = \$284  + \$287 ;
+  assign \$289  = s1_bits[20] ? row_x2_r4[9:8] : 2'h0;
+  assign \$290  = s1_bits[21] ? row_x2_r5[9:8] : 2'h0;
+  assign \$291  = \$289  + \$290 ;
+  assign \$292  = s1_bits[22] ? row_x2_r6[9:8] : 2'h0;
+  assign \$293  = s1_bits[23] ? row_x2_r7[9:8] : 2'h0;
+  assign \$294  = \$292  + \$293 ;
+  assign \$295  = \$291  + \$294 ;
+  assign sum_x2_c1 = \$288  + \$295 ;
+  assign \$296  = sum_x2_c1 > 4'hf;
+  assign \$297  = \$296  ? 5'h0f : sum_x2_c1;
+  assign \$298  = s1_bits[16] ? row_x2_r0[11:10] : 2'h0;
+  assign \$299  = s1_bits[17] ? row_x2_r1[11:10] : 2'h0;
+  assign \$300  = \$298  + \$299 ;
+  assign \$301  = s1_bits[18] ? row_x2_r2[11:10] : 2'h0;
+  assign \$302  = s1_bits[19] ? row_x2_r3[11:10] : 2'h0;
+  assign \$303  = \$301  + \$302 ;
+  assign \$304  = \$300  + \$303 ;
+  assign \$305  = s1_bits[20] ? row_x2_r4[11:10] : 2'h0;
+  assign \$306  = s1_bits[21] ? row_x2_r5[11:10] : 2'h0;
+  assign \$307  = \$305  + \$306 ;
+  assign \$308  = s1_bits[22] ? row_x2_r6[11:10] : 2'h0;
+  assign \$309  = s1_bits[23] ? row_x2_r7[11:10] : 2'h0;
+  assign \$310  = \$308  + \$309 ;
+  assign \$311  = \$307  + \$310 ;
+  assign sum_x2_c2 = \$304  + \$311 ;
+  assign \$312  = sum_x2_c2 > 4'hf;
+  assign \$313  = \$312  ? 5'h0f : sum_x2_c2;
+  assign \$314  = s1_bits[16] ? row_x2_r0[13:12] : 2'h0;
+  assign \$315  = s1_bits[17] ? row_x2_r1[13:12] : 2'h0;
+  assign \$316  = \$314  + \$315 ;
+  assign \$317  = s1_bits[18] ? row_x2_r2[13:12] : 2'h0;
+  assign \$318  = s1_bits[19] ? row_x2_r3[13:12] : 2'h0;
+  assign \$319  = \$317  + \$318 ;
+  assign \$320  = \$316  + \$319 ;
+  assign \$321  = s1_bits[20] ? row_x2_r4[13:12] : 2'h0;
+  assign \$322  = s1_bits[21] ? row_x2_r5[13:12] : 2'h0;
+  assign \$323  = \$321  + \$322 ;
+  assign \$324  = s1_bits[22] ? row_x2_r6[13:12] : 2'h0;
+  assign \$325  = s1_bits[23] ? row_x2_r7[13:12] : 2'h0;
+  assign \$326  = \$324  + \$325 ;
+  assign \$327  = \$323  + \$326 ;
+  assign sum_x2_c3 = \$320  + \$327 ;
+  assign \$328  = sum_x2_c3 > 4'hf;
+  assign \$329  = \$328  ? 5'h0f : sum_x2_c3;
+  assign \$330  = s1_bits[24] ? row_x3_r0[7:6] : 2'h0;
+  assign \$331  = s1_bits[25] ? row_x3_r1[7:6] : 2'h0;
+  assign \$332  = \$330  + \$331 ;
+  assign \$333  = s1_bits[26] ? row_x3_r2[7:6] : 2'h0;
+  assign \$334  = s1_bits[27] ? row_x3_r3[7:6] : 2'h0;
+  assign \$335  = \$333  + \$334 ;
+  assign \$336  = \$332  + \$335 ;
+  assign \$337  = s1_bits[28] ? row_x3_r4[7:6] : 2'h0;
+  assign \$338  = s1_bits[29] ? row_x3_r5[7:6] : 2'h0;
+  assign \$339  = \$337  + \$338 ;
+  assign \$340  = s1_bits[30] ? row_x3_r6[7:6] : 2'h0;
+  assign \$341  = s1_bits[31] ? row_x3_r7[7:6] : 2'h0;
+  assign \$342  = \$340  + \$341 ;
+  assign \$343  = \$339  + \$342 ;
+  assign sum_x3_c0 = \$336  + \$343 ;
+  assign \$344  = sum_x3_c0 > 4'hf;
+  assign \$345  = \$344  ? 5'h0f : sum_x3_c0;
+  assign \$346  = s1_bits[24] ? row_x3_r0[9:8] : 2'h0;
+  assign \$347  = s1_bits[25] ? row_x3_r1[9:8] : 2'h0;
+  assign \$348  = \$346  + \$347 ;
+  assign \$349  = s1_bits[26] ? row_x3_r2[9:8] : 2'h0;
+  assign \$350  = s1_bits[27] ? row_x3_r3[9:8] : 2'h0;
+  assign \$351  = \$349  + \$350 ;
+  assign \$352  = \$348  + \$351 ;
+  assign \$353  = s1_bits[28] ? row_x3_r4[9:8] : 2'h0;
+  assign \$354  = s1_bits[29] ? row_x3_r5[9:8] : 2'h0;
+  assign \$355  = \$353  + \$354 ;
+  assign \$356  = s1_bits[30] ? row_x3_r6[9:8] : 2'h0;
+  assign \$357  = s1_bits[31] ? row_x3_r7[9:8] : 2'h0;
+  assign \$358  = \$356  + \$357 ;
+  assign \$359  = \$355  + \$358 ;
+  assign sum_x3_c1 = \$352  + \$359 ;
+  assign \$360  = sum_x3_c1 > 4'hf;
+  assign \$361  = \$360  ? 5'h0f : sum_x3_c1;
+  assign \$362  = s1_bits[24] ? row_x3_r0[11:10] : 2'h0;
+  assign \$363  = s1_bits[25] ? row_x3_r1[11:10] : 2'h0;
+  assign \$364  = \$362  + \$363 ;
+  assign \$365  = s1_bits[26] ? row_x3_r2[11:10] : 2'h0;
+  assign \$366  = s1_bits[27] ? row_x3_r3[11:10] : 2'h0;
+  assign \$367  = \$365  + \$366 ;
+  assign \$368  = \$364  + \$367 ;
+  assign \$369  = s1_bits[28] ? row_x3_r4[11:10] : 2'h0;
+  assign \$370  = s1_bits[29] ? row_x3_r5[11:10] : 2'h0;
+  assign \$371  = \$369  + \$370 ;
+  assign \$372  = s1_bits[30] ? row_x3_r6[11:10] : 2'h0;
+  assign \$373  = s1_bits[31] ? row_x3_r7[11:10] : 2'h0;
+  assign \$374  = \$372  + \$373 ;
+  assign \$375  = \$371  + \$374 ;
+  assign sum_x3_c2 = \$368  + \$375 ;
+  assign \$376  = sum_x3_c2 > 4'hf;
+  assign \$377  = \$376  ? 5'h0f : sum_x3_c2;
+  assign \$378  = s1_bits[24] ? row_x3_r0[13:12] : 2'h0;
+  assign \$379  = s1_bits[25] ? row_x3_r1[13:12] : 2'h0;
+  assign \$380  = \$378  + \$379 ;
+  assign \$381  = s1_bits[26] ? row_x3_r2[13:12] : 2'h0;
+  assign \$382  = s1_bits[27] ? row_x3_r3[13:12] : 2'h0;
+  assign \$383  = \$381  + \$382 ;
+  assign \$384  = \$380  + \$383 ;
+  assign \$385  = s1_bits[28] ? row_x3_r4[13:12] : 2'h0;
+  assign \$386  = s1_bits[29] ? row_x3_r5[13:12] : 2'h0;
+  assign \$387  = \$385  + \$386 ;
+  assign \$388  = s1_bits[30] ? row_x3_r6[13:12] : 2'h0;
+  assign \$389  = s1_bits[31] ? row_x3_r7[13:12] : 2'h0;
+  assign \$390  = \$388  + \$389 ;
+  assign \$391  = \$387  + \$390 ;
+  assign sum_x3_c3 = \$384  + \$391 ;
+  assign \$392  = sum_x3_c3 > 4'hf;
+  assign \$393  = \$392  ? 5'h0f : sum_x3_c3;
+  assign \$394  = advance & s2_valid;
+  assign finish = \$394  & s2_last;
+  assign \$395  = cfg[13] ^ s2_first;
+  assign \$396  = s2_codes[3:0] << cfg[12:10];
+  assign \$397  = - \$396 ;
+  assign \$398  = s2_codes[3:0] << cfg[12:10];
+  assign \$399  = \$395  ? \$397  : { 1'h0, \$398  };
+  assign \$401  = s2_first ? 20'h00000 : \$400 ;
+  assign \$402  = $signed(\$401 ) + $signed(\$399 );
+  assign \$403  = cfg[13] ^ s2_first;
+  assign \$404  = s2_codes[7:4] << cfg[12:10];
+  assign \$405  = - \$404 ;
+  assign \$406  = s2_codes[7:4] << cfg[12:10];
+  assign \$407  = \$403  ? \$405  : { 1'h0, \$406  };
+  assign \$409  = s2_first ? 20'h00000 : \$408 ;
+  assign \$410  = $signed(\$409 ) + $signed(\$407 );
+  assign \$411  = cfg[13] ^ s2_first;
+  assign \$412  = s2_codes[11:8] << cfg[12:10];
+  assign \$413  = - \$412 ;
+  assign \$414  = s2_codes[11:8] << cfg[12:10];
+  assign \$415  = \$411  ? \$413  : { 1'h0, \$414  };
+  assign \$417  = s2_first ? 20'h00000 : \$416 ;
+  assign \$418  = $signed(\$417 ) + $signed(\$415 );
+  assign \$419  = cfg[13] ^ s2_first;
+  assign \$420  = s2_codes[15:12] << cfg[12:10];
+  assign \$421  = - \$420 ;
+  assign \$422  = s2_codes[15:12] << cfg[12:10];
+  assign \$423  = \$419  ? \$421  : { 1'h0, \$422  };
+  assign \$425  = s2_first ? 20'h00000 : \$424 ;
+  assign \$426  = $signed(\$425 ) + $signed(\$423 );
+  assign \$427  = cfg[19] ^ s2_first;
+  assign \$428  = s2_codes[19:16] << cfg[18:16];
+  assign \$429  = - \$428 ;
+  assign \$430  = s2_codes[19:16] << cfg[18:16];
+  assign \$431  = \$427  ? \$429  : { 1'h0, \$430  };
+  assign \$433  = s2_first ? 20'h00000 : \$432 ;
+  assign \$434  = $signed(\$433 ) + $signed(\$431 );
+  assign \$435  = cfg[19] ^ s2_first;
+  assign \$436  = s2_codes[23:20] << cfg[18:16];
+  assign \$437  = - \$436 ;
+  assign \$438  = s2_codes[23:20] << cfg[18:16];
+  assign \$439  = \$435  ? \$437  : { 1'h0, \$438  };
+  assign \$441  = s2_first ? 20'h00000 : \$440 ;
+  assign \$442  = $signed(\$441 ) + $signed(\$439 );
+  assign \$443  = cfg[19] ^ s2_first;
+  assign \$444  = s2_codes[27:24] << cfg[18:16];
+  assign \$445  = - \$444 ;
+  assign \$446  = s2_codes[27:24] << cfg[18:16];
+  assign \$447  = \$443  ? \$445  : { 1'h0, \$446  };
+  assign \$449  = s2_first ? 20'h00000 : \$448 ;
+  assign \$450  = $signed(\$449 ) + $signed(\$447 );
+  assign \$451  = cfg[19] ^ s2_first;
+  assign \$452  = s2_codes[31:28] << cfg[18:16];
+  assign \$453  = - \$452 ;
+  assign \$454  = s2_codes[31:28] << cfg[18:16];
+  assign \$455  = \$451  ? \$453  : { 1'h0, \$454  };
+  assign \$457  = s2_first ? 20'h00000 : \$456 ;
+  assign \$458  = $signed(\$457 ) + $signed(\$455 );
+  assign \$459  = cfg[25] ^ s2_first;
+  assign \$460  = s2_codes[35:32] << cfg[24:22];
+  assign \$461  = - \$460 ;
+  assign \$462  = s2_codes[35:32] << cfg[24:22];
+  assign \$463  = \$459  ? \$461  : { 1'h0, \$462  };
+  assign \$465  = s2_first ? 20'h00000 : \$464 ;
+  assign \$466  = $signed(\$465 ) + $signed(\$463 );
+  assign \$467  = cfg[25] ^ s2_first;
+  assign \$468  = s2_codes[39:36] << cfg[24:22];
+  assign \$469  = - \$468 ;
+  assign \$470  = s2_codes[39:36] << cfg[24:22];
+  assign \$471  = \$467  ? \$469  : { 1'h0, \$470  };
+  assign \$473  = s2_first ? 20'h00000 : \$472 ;
+  assign \$474  = $signed(\$473 ) + $signed(\$471 );
+  assign \$475  = cfg[25] ^ s2_first;
+  assign \$476  = s2_codes[43:40] << cfg[24:22];
+  assign \$477  = - \$476 ;
+  assign \$478  = s2_codes[43:40] << cfg[24:22];
+  assign \$479  = \$475  ? \$477  : { 1'h0, \$478  };
+  assign \$481  = s2_first ? 20'h00000 : \$480 ;
+  assign \$482  = $signed(\$481 ) + $signed(\$479 );
+  assign \$483  = cfg[25] ^ s2_first;
+  assign \$484  = s2_codes[47:44] << cfg[24:22];
+  assign \$485  = - \$484 ;
+  assign \$486  = s2_codes[47:44] << cfg[24:22];
+  assign \$487  = \$483  ? \$485  : { 1'h0, \$486  };
+  assign \$489  = s2_first ? 20'h00000 : \$488 ;
+  assign \$490  = $signed(\$489 ) + $signed(\$487 );
+  assign \$491  = cfg[31] ^ s2_first;
+  assign \$492  = s2_codes[51:48] << cfg[30:28];
+  assign \$493  = - \$492 ;
+  assign \$494  = s2_codes[51:48] << cfg[30:28];
+  assign \$495  = \$491  ? \$493  : { 1'h0, \$494  };
+  assign \$497  = s2_first ? 20'h00000 : \$496 ;
+  assign \$498  = $signed(\$497 ) + $signed(\$495 );
+  assign \$499  = cfg[31] ^ s2_first;
+  assign \$500  = s2_codes[55:52] << cfg[30:28];
+  assign \$501  = - \$500 ;
+  assign \$502  = s2_codes[55:52] << cfg[30:28];
+  assign \$503  = \$499  ? \$501  : { 1'h0, \$502  };
+  assign \$505  = s2_first ? 20'h00000 : \$504 ;
+  assign \$506  = $signed(\$505 ) + $signed(\$503 );
+  assign \$507  = cfg[31] ^ s2_first;
+  assign \$508  = s2_codes[59:56] << cfg[30:28];
+  assign \$509  = - \$508 ;
+  assign \$510  = s2_codes[59:56] << cfg[30:28];
+  assign \$511  = \$507  ? \$509  : { 1'h0, \$510  };
+  assign \$513  = s2_first ? 20'h00000 : \$512 ;
+  assign \$514  = $signed(\$513 ) + $signed(\$511 );
+  assign \$515  = cfg[31] ^ s2_first;
+  assign \$516  = s2_codes[63:60] << cfg[30:28];
+  assign \$517  = - \$516 ;
+  assign \$518  = s2_codes[63:60] << cfg[30:28];
+  assign \$519  = \$515  ? \$517  : { 1'h0, \$518  };
+  assign \$521  = s2_first ? 20'h00000 : \$520 ;
+  assign \$522  = $signed(\$521 ) + $signed(\$519 );
   assign send = result__valid & result__ready;
-  assign \$430  = cfg[6:4] > 1'h0;
-  assign \$431  = cfg[15:14] == bank;
-  assign \$432  = \$430  & \$431 ;
-  assign \$433  = \$432  ? out_x0_c0 : 19'h00000;
-  assign \$434  = cfg[6:4] > 1'h1;
-  assign \$435  = cfg[21:20] == bank;
-  assign \$436  = \$434  & \$435 ;
-  assign \$437  = \$436  ? out_x1_c0 : 19'h00000;
-  assign \$438  = $signed(\$433 ) + $signed(\$437 );
-  assign \$439  = cfg[6:4] > 2'h2;
-  assign \$440  = cfg[27:26] == bank;
-  assign \$441  = \$439  & \$440 ;
-  assign \$442  = \$441  ? out_x2_c0 : 19'h00000;
-  assign \$443  = cfg[6:4] > 2'h3;
-  assign \$444  = cfg[33:32] == bank;
-  assign \$445  = \$443  & \$444 ;
-  assign \$446  = \$445  ? out_x3_c0 : 19'h00000;
-  assign \$447  = $signed(\$442 ) + $signed(\$446 );
-  assign \$448  = $signed(\$438 ) + $signed(\$447 );
-  assign \$449  = cfg[6:4] > 1'h0;
-  assign \$450  = cfg[15:14] == bank;
-  assign \$451  = \$449  & \$450 ;
-  assign \$452  = \$451  ? out_x0_c1 : 19'h00000;
-  assign \$453  = cfg[6:4] > 1'h1;
-  assign \$454  = cfg[21:20] == bank;
-  assign \$455  = \$453  & \$454 ;
-  assign \$456  = \$455  ? out_x1_c1 : 19'h00000;
-  assign \$457  = $signed(\$452 ) + $signed(\$456 );
-  assign \$458  = cfg[6:4] > 2'h2;
-  assign \$459  = cfg[27:26] == bank;
-  assign \$460  = \$458  & \$459 ;
-  assign \$461  = \$460  ? out_x2_c1 : 19'h00000;
-  assign \$462  = cfg[6:4] > 2'h3;
-  assign \$463  = cfg[33:32] == bank;
-  assign \$464  = \$462  & \$463 ;
-  assign \$465  = \$464  ? out_x3_c1 : 19'h00000;
-  assign \$466  = $signed(\$461 ) + $signed(\$465 );
-  assign \$467  = $signed(\$457 ) + $signed(\$466 );
-  assign \$468  = cfg[6:4] > 1'h0;
-  assign \$469  = cfg[15:14] == bank;
-  assign \$470  = \$468  & \$469 ;
-  assign \$471  = \$470  ? out_x0_c2 : 19'h00000;
-  assign \$472  = cfg[6:4] > 1'h1;
-  assign \$473  = cfg[21:20] == bank;
-  assign \$474  = \$472  & \$473 ;
-  assign \$475  = \$474  ? out_x1_c2 : 19'h00000;
-  assign \$476  = $signed(\$471 ) + $signed(\$475 );
-  assign \$477  = cfg[6:4] > 2'h2;
-  assign \$478  = cfg[27:26] == bank;
-  assign \$479  = \$477  & \$478 ;
-  assign \$480  = \$479  ? out_x2_c2 : 19'h00000;
-  assign \$481  = cfg[6:4] > 2'h3;
-  assign \$482  = cfg[33:32] == bank;
-  assign \$483  = \$481  & \$482 ;
-  assign \$484  = \$483  ? out_x3_c2 : 19'h00000;
-  assign \$485  = $signed(\$480 ) + $signed(\$484 );
-  assign \$486  = $signed(\$476 ) + $signed(\$485 );
-  assign \$487  = cfg[6:4] > 1'h0;
-  assign \$488  = cfg[15:14] == bank;
-  assign \$489  = \$487  & \$488 ;
-  assign \$490  = \$489  ? out_x0_c3 : 19'h00000;
-  assign \$491  = cfg[6:4] > 1'h1;
-  assign \$492  = cfg[21:20] == bank;
-  assign \$493  = \$491  & \$492 ;
-  assign \$494  = \$493  ? out_x1_c3 : 19'h00000;
-  assign \$495  = $signed(\$490 ) + $signed(\$494 );
-  assign \$496  = cfg[6:4] > 2'h2;
-  assign \$497  = cfg[27:26] == bank;
-  assign \$498  = \$496  & \$497 ;
-  assign \$499  = \$498  ? out_x2_c3 : 19'h00000;
-  assign \$500  = cfg[6:4] > 2'h3;
-  assign \$501  = cfg[33:32] == bank;
-  assign \$502  = \$500  & \$501 ;
-  assign \$503  = \$502  ? out_x3_c3 : 19'h00000;
-  assign \$504  = $signed(\$499 ) + $signed(\$503 );
-  assign \$505  = $signed(\$495 ) + $signed(\$504 );
-  assign \$506  = \$signal$176  & s2_last;
-  assign \$507  = \$506  & result__valid;
-  assign \$508  = cfg[9:7] - 1'h1;
-  assign \$509  = bank == \$508 ;
-  assign \$511  = send & \$510 ;
-  assign \$512  = ~ \$511 ;
-  assign \$signal  = \$507  & \$512 ;
-  assign \$513  = cfg[6:4] * 4'h8;
-  assign \$514  = loaded == \$513 ;
-  assign \$515  = ~ \$514 ;
-  assign \$516  = \$515  | busy;
-  assign \$517  = | act_beat;
-  assign \$518  = \$516  | \$517 ;
-  assign \$519  = | step;
-  assign \$520  = \$518  | \$519 ;
-  assign \$521  = \$520  | \$signal$263 ;
-  assign \$522  = \$521  | \$signal$176 ;
-  assign \$523  = \$522  | result__valid;
-  assign idle = ~ \$523 ;
-  assign \$524  = cfg[6:4] * 4'h8;
-  assign \$525  = loaded == \$524 ;
-  assign \$526  = ~ \$525 ;
-  assign \$527  = \$526  | busy;
-  assign \$528  = | act_beat;
-  assign \$529  = \$527  | \$528 ;
-  assign \$530  = | step;
-  assign \$531  = \$529  | \$530 ;
-  assign \$532  = \$531  | \$signal$263 ;
-  assign \$533  = \$532  | \$signal$176 ;
-  assign \$534  = \$533  | result__valid;
-  assign cfg__ready = ~ \$534 ;
-  assign \$535  = loaded + 1'h1;
-  assign \$536  = ! loaded;
-  assign \$537  = write & \$536 ;
-  assign \$538  = loaded == 1'h1;
-  assign \$539  = write & \$538 ;
-  assign \$540  = loaded == 2'h2;
-  assign \$541  = write & \$540 ;
-  assign \$542  = loaded == 2'h3;
-  assign \$543  = write & \$542 ;
-  assign \$544  = loaded == 3'h4;
-  assign \$545  = write & \$544 ;
-  assign \$546  = loaded == 3'h5;
-  assign \$547  = write & \$546 ;
-  assign \$548  = loaded == 3'h6;
-  assign \$549  = write & \$548 ;
-  assign \$550  = loaded == 3'h7;
-  assign \$551  = write & \$550 ;
-  assign \$552  = loaded == 4'h8;
-  assign \$553  = write & \$552 ;
-  assign \$554  = loaded == 4'h9;
-  assign \$555  = write & \$554 ;
-  assign \$556  = loaded == 4'ha;
-  assign \$557  = write & \$556 ;
-  assign \$558  = loaded == 4'hb;
-  assign \$559  = write & \$558 ;
-  assign \$560  = loaded == 4'hc;
-  assign \$561  = write & \$560 ;
-  assign \$562  = loaded == 4'hd;
-  assign \$563  = write & \$562 ;
-  assign \$564  = loaded == 4'he;
-  assign \$565  = write & \$564 ;
-  assign \$566  = loaded == 4'hf;
-  assign \$567  = write & \$566 ;
-  assign \$568  = loaded == 5'h10;
-  assign \$569  = write & \$568 ;
-  assign \$570  = loaded == 5'h11;
-  assign \$571  = write & \$570 ;
-  assign \$572  = loaded == 5'h12;
-  assign \$573  = write & \$572 ;
-  assign \$574  = loaded == 5'h13;
-  assign \$575  = write & \$574 ;
-  assign \$576  = loaded == 5'h14;
-  assign \$577  = write & \$576 ;
-  assign \$578  = loaded == 5'h15;
-  assign \$579  = write & \$578 ;
-  assign \$580  = loaded == 5'h16;
-  assign \$581  = write & \$580 ;
-  assign \$582  = loaded == 5'h17;
-  assign \$583  = write & \$582 ;
-  assign \$584  = loaded == 5'h18;
-  assign \$585  = write & \$584 ;
-  assign \$586  = loaded == 5'h19;
-  assign \$587  = write & \$586 ;
-  assign \$588  = loaded == 5'h1a;
-  assign \$589  = write & \$588 ;
-  assign \$590  = loaded == 5'h1b;
-  assign \$591  = write & \$590 ;
-  assign \$592  = loaded == 5'h1c;
-  assign \$593  = write & \$592 ;
-  assign \$594  = loaded == 5'h1d;
-  assign \$595  = write & \$594 ;
-  assign \$596  = loaded == 5'h1e;
-  assign \$597  = write & \$596 ;
-  assign \$598  = loaded == 5'h1f;
-  assign \$599  = write & \$598 ;
-  assign \$601  = cfg[3:0] - 1'h1;
-  assign \$602  = act_beat == \$601 ;
-  assign \$604  = act_beat + 1'h1;
-  assign \$605  = \$603  ? 5'h00 : \$604 ;
-  assign \$606  = ! wsel;
-  assign \$607  = load & \$606 ;
-  assign \$608  = ! act_beat;
-  assign \$609  = \$607  & \$608 ;
-  assign \$610  = ! wsel;
-  assign \$611  = load & \$610 ;
-  assign \$612  = act_beat == 1'h1;
-  assign \$613  = \$611  & \$612 ;
-  assign \$614  = ! wsel;
-  assign \$615  = load & \$614 ;
-  assign \$616  = act_beat == 2'h2;
-  assign \$617  = \$615  & \$616 ;
-  assign \$618  = ! wsel;
-  assign \$619  = load & \$618 ;
-  assign \$620  = act_beat == 2'h3;
-  assign \$621  = \$619  & \$620 ;
-  assign \$622  = ! wsel;
-  assign \$623  = load & \$622 ;
-  assign \$624  = act_beat == 3'h4;
-  assign \$625  = \$623  & \$624 ;
-  assign \$626  = ! wsel;
-  assign \$627  = load & \$626 ;
-  assign \$628  = act_beat == 3'h5;
-  assign \$629  = \$627  & \$628 ;
-  assign \$630  = ! wsel;
-  assign \$631  = load & \$630 ;
-  assign \$632  = act_beat == 3'h6;
-  assign \$633  = \$631  & \$632 ;
-  assign \$634  = ! wsel;
-  assign \$635  = load & \$634 ;
-  assign \$636  = act_beat == 3'h7;
-  assign \$637  = \$635  & \$636 ;
-  assign \$639  = load & \$638 ;
-  assign \$640  = ! act_beat;
-  assign \$641  = \$639  & \$640 ;
-  assign \$643  = load & \$642 ;
-  assign \$644  = act_beat == 1'h1;
-  assign \$645  = \$643  & \$644 ;
-  assign \$647  = load & \$646 ;
-  assign \$648  = act_beat == 2'h2;
-  assign \$649  = \$647  & \$648 ;
-  assign \$651  = load & \$650 ;
-  assign \$652  = act_beat == 2'h3;
-  assign \$653  = \$651  & \$652 ;
-  assign \$655  = load & \$654 ;
-  assign \$656  = act_beat == 3'h4;
-  assign \$657  = \$655  & \$656 ;
-  assign \$659  = load & \$658 ;
-  assign \$660  = act_beat == 3'h5;
-  assign \$661  = \$659  & \$660 ;
-  assign \$663  = load & \$662 ;
-  assign \$664  = act_beat == 3'h6;
-  assign \$665  = \$663  & \$664 ;
-  assign \$667  = load & \$666 ;
-  assign \$668  = act_beat == 3'h7;
-  assign \$669  = \$667  & \$668 ;
-  assign \$672  = step == 5'h07;
-  assign \$674  = step + 1'h1;
-  assign \$675  = \$673  ? 5'h00 : \$674 ;
-  assign \$676  = ! step;
-  assign \$678  = step == 5'h07;
-  assign \$680  = input_plane >> row_x0_r0[4:0];
-  assign \$681  = \$680  & row_x0_r0[5];
-  assign \$682  = input_plane >> row_x0_r1[4:0];
-  assign \$683  = \$682  & row_x0_r1[5];
-  assign \$684  = input_plane >> row_x0_r2[4:0];
-  assign \$685  = \$684  & row_x0_r2[5];
-  assign \$686  = input_plane >> row_x0_r3[4:0];
-  assign \$687  = \$686  & row_x0_r3[5];
-  assign \$688  = input_plane >> row_x0_r4[4:0];
-  assign \$689  = \$688  & row_x0_r4[5];
-  assign \$690  = input_plane >> row_x0_r5[4:0];
-  assign \$691  = \$690  & row_x0_r5[5];
-  assign \$692  = input_plane >> row_x0_r6[4:0];
-  assign \$693  = \$692  & row_x0_r6[5];
-  assign \$694  = input_plane >> row_x0_r7[4:0];
-  assign \$695  = \$694  & row_x0_r7[5];
-  assign \$696  = input_plane >> row_x1_r0[4:0];
-  assign \$697  = \$696  & row_x1_r0[5];
-  assign \$698  = input_plane >> row_x1_r1[4:0];
-  assign \$699  = \$698  & row_x1_r1[5];
-  assign \$700  = input_plane >> row_x1_r2[4:0];
-  assign \$701  = \$700  & row_x1_r2[5];
-  assign \$702  = input_plane >> row_x1_r3[4:0];
-  assign \$703  = \$702  & row_x1_r3[5];
-  assign \$704  = input_plane >> row_x1_r4[4:0];
-  assign \$705  = \$704  & row_x1_r4[5];
-  assign \$706  = input_plane >> row_x1_r5[4:0];
-  assign \$707  = \$706  & row_x1_r5[5];
-  assign \$708  = input_plane >> row_x1_r6[4:0];
-  assign \$709  = \$708  & row_x1_r6[5];
-  assign \$710  = input_plane >> row_x1_r7[4:0];
-  assign \$711  = \$710  & row_x1_r7[5];
-  assign \$712  = input_plane >> row_x2_r0[4:0];
-  assign \$713  = \$712  & row_x2_r0[5];
-  assign \$714  = input_plane >> row_x2_r1[4:0];
-  assign \$715  = \$714  & row_x2_r1[5];
-  assign \$716  = input_plane >> row_x2_r2[4:0];
-  assign \$717  = \$716  & row_x2_r2[5];
-  assign \$718  = input_plane >> row_x2_r3[4:0];
-  assign \$719  = \$718  & row_x2_r3[5];
-  assign \$720  = input_plane >> row_x2_r4[4:0];
-  assign \$721  = \$720  & row_x2_r4[5];
-  assign \$722  = input_plane >> row_x2_r5[4:0];
-  assign \$723  = \$722  & row_x2_r5[5];
-  assign \$724  = input_plane >> row_x2_r6[4:0];
-  assign \$725  = \$724  & row_x2_r6[5];
-  assign \$726  = input_plane >> row_x2_r7[4:0];
-  assign \$727  = \$726  & row_x2_r7[5];
-  assign \$728  = input_plane >> row_x3_r0[4:0];
-  assign \$729  = \$728  & row_x3_r0[5];
-  assign \$730  = input_plane >> row_x3_r1[4:0];
-  assign \$731  = \$730  & row_x3_r1[5];
-  assign \$732  = input_plane >> row_x3_r2[4:0];
-  assign \$733  = \$732  & row_x3_r2[5];
-  assign \$734  = input_plane >> row_x3_r3[4:0];
-  assign \$735  = \$734  & row_x3_r3[5];
-  assign \$736  = input_plane >> row_x3_r4[4:0];
-  assign \$737  = \$736  & row_x3_r4[5];
-  assign \$738  = input_plane >> row_x3_r5[4:0];
-  assign \$739  = \$738  & row_x3_r5[5];
-  assign \$740  = input_plane >> row_x3_r6[4:0];
-  assign \$741  = \$740  & row_x3_r6[5];
-  assign \$742  = input_plane >> row_x3_r7[4:0];
-  assign \$743  = \$742  & row_x3_r7[5];
-  assign \$744  = sum_x0_c0 > 4'hf;
-  assign \$745  = \$744  ? 5'h0f : sum_x0_c0;
-  assign \$746  = sum_x0_c1 > 4'hf;
-  assign \$747  = \$746  ? 5'h0f : sum_x0_c1;
-  assign \$748  = sum_x0_c2 > 4'hf;
-  assign \$749  = \$748  ? 5'h0f : sum_x0_c2;
-  assign \$750  = sum_x0_c3 > 4'hf;
-  assign \$751  = \$750  ? 5'h0f : sum_x0_c3;
-  assign \$752  = sum_x1_c0 > 4'hf;
-  assign \$753  = \$752  ? 5'h0f : sum_x1_c0;
-  assign \$754  = sum_x1_c1 > 4'hf;
-  assign \$755  = \$754  ? 5'h0f : sum_x1_c1;
-  assign \$756  = sum_x1_c2 > 4'hf;
-  assign \$757  = \$756  ? 5'h0f : sum_x1_c2;
-  assign \$758  = sum_x1_c3 > 4'hf;
-  assign \$759  = \$758  ? 5'h0f : sum_x1_c3;
-  assign \$760  = sum_x2_c0 > 4'hf;
-  assign \$761  = \$760  ? 5'h0f : sum_x2_c0;
-  assign \$762  = sum_x2_c1 > 4'hf;
-  assign \$763  = \$762  ? 5'h0f : sum_x2_c1;
-  assign \$764  = sum_x2_c2 > 4'hf;
-  assign \$765  = \$764  ? 5'h0f : sum_x2_c2;
-  assign \$766  = sum_x2_c3 > 4'hf;
-  assign \$767  = \$766  ? 5'h0f : sum_x2_c3;
-  assign \$768  = sum_x3_c0 > 4'hf;
-  assign \$769  = \$768  ? 5'h0f : sum_x3_c0;
-  assign \$770  = sum_x3_c1 > 4'hf;
-  assign \$771  = \$770  ? 5'h0f : sum_x3_c1;
-  assign \$772  = sum_x3_c2 > 4'hf;
-  assign \$773  = \$772  ? 5'h0f : sum_x3_c2;
-  assign \$774  = sum_x3_c3 > 4'hf;
-  assign \$775  = \$774  ? 5'h0f : sum_x3_c3;
-  assign \$776  = advance & \$signal$176 ;
-  assign \$777  = advance & \$signal$176 ;
-  assign \$778  = advance & \$signal$176 ;
-  assign \$779  = advance & \$signal$176 ;
-  assign \$780  = advance & \$signal$176 ;
-  assign \$781  = advance & \$signal$176 ;
-  assign \$782  = advance & \$signal$176 ;
-  assign \$783  = advance & \$signal$176 ;
-  assign \$784  = advance & \$signal$176 ;
-  assign \$785  = advance & \$signal$176 ;
-  assign \$786  = advance & \$signal$176 ;
-  assign \$787  = advance & \$signal$176 ;
-  assign \$788  = advance & \$signal$176 ;
-  assign \$789  = advance & \$signal$176 ;
-  assign \$790  = advance & \$signal$176 ;
-  assign \$791  = advance & \$signal$176 ;
-  assign \$793  = cfg[9:7] - 1'h1;
-  assign \$794  = bank == \$793 ;
-  assign \$796  = bank + 1'h1;
-  assign \$797  = \$795  ? 4'h0 : \$796 ;
-  assign \$798  = cfg[9:7] - 1'h1;
-  assign \$799  = bank == \$798 ;
-  assign \$801  = send & \$800 ;
-  assign \$802  = cfg__valid & cfg__ready;
-  always @(posedge clk)
-    loaded <= \$803 ;
-  always @(posedge clk)
-    row_x0_r0 <= \$804 ;
-  always @(posedge clk)
-    row_x0_r1 <= \$805 ;
-  always @(posedge clk)
-    row_x0_r2 <= \$806 ;
-  always @(posedge clk)
-    row_x0_r3 <= \$807 ;
-  always @(posedge clk)
-    row_x0_r4 <= \$808 ;
-  always @(posedge clk)
-    row_x0_r5 <= \$809 ;
-  always @(posedge clk)
-    row_x0_r6 <= \$810 ;
-  always @(posedge clk)
-    row_x0_r7 <= \$811 ;
-  always @(posedge clk)
-    row_x1_r0 <= \$812 ;
-  always @(posedge clk)
-    row_x1_r1 <= \$813 ;
-  always @(posedge clk)
-    row_x1_r2 <= \$814 ;
-  always @(posedge clk)
-    row_x1_r3 <= \$815 ;
-  always @(posedge clk)
-    row_x1_r4 <= \$816 ;
-  always @(posedge clk)
-    row_x1_r5 <= \$817 ;
-  always @(posedge clk)
-    row_x1_r6 <= \$818 ;
-  always @(posedge clk)
-    row_x1_r7 <= \$819 ;
-  always @(posedge clk)
-    row_x2_r0 <= \$820 ;
-  always @(posedge clk)
-    row_x2_r1 <= \$821 ;
-  always @(posedge clk)
-    row_x2_r2 <= \$822 ;
-  always @(posedge clk)
-    row_x2_r3 <= \$823 ;
-  always @(posedge clk)
-    row_x2_r4 <= \$824 ;
-  always @(posedge clk)
-    row_x2_r5 <= \$825 ;
-  always @(posedge clk)
-    row_x2_r6 <= \$826 ;
-  always @(posedge clk)
-    row_x2_r7 <= \$827 ;
-  always @(posedge clk)
-    row_x3_r0 <= \$828 ;
-  always @(posedge clk)
-    row_x3_r1 <= \$829 ;
-  always @(posedge clk)
-    row_x3_r2 <= \$830 ;
-  always @(posedge clk)
-    row_x3_r3 <= \$831 ;
-  always @(posedge clk)
-    row_x3_r4 <= \$832 ;
-  always @(posedge clk)
-    row_x3_r5 <= \$833 ;
-  always @(posedge clk)
-    row_x3_r6 <= \$834 ;
-  always @(posedge clk)
-    row_x3_r7 <= \$835 ;
-  always @(posedge clk)
-    act_beat <= \$836 ;
-  always @(posedge clk)
-    x_h0_k0 <= \$837 ;
-  always @(posedge clk)
-    x_h0_k1 <= \$838 ;
-  always @(posedge clk)
-    x_h0_k2 <= \$839 ;
-  always @(posedge clk)
-    x_h0_k3 <= \$840 ;
-  always @(posedge clk)
-    x_h0_k4 <= \$841 ;
-  always @(posedge clk)
-    x_h0_k5 <= \$842 ;
-  always @(posedge clk)
-    x_h0_k6 <= \$843 ;
-  always @(posedge clk)
-    x_h0_k7 <= \$844 ;
-  always @(posedge clk)
-    x_h0_k8 <= \$845 ;
-  always @(posedge clk)
-    x_h0_k9 <= \$846 ;
-  always @(posedge clk)
-    x_h0_k10 <= \$847 ;
-  always @(posedge clk)
-    x_h0_k11 <= \$848 ;
-  always @(posedge clk)
-    x_h0_k12 <= \$849 ;
-  always @(posedge clk)
-    x_h0_k13 <= \$850 ;
-  always @(posedge clk)
-    x_h0_k14 <= \$851 ;
-  always @(posedge clk)
-    x_h0_k15 <= \$852 ;
-  always @(posedge clk)
-    x_h0_k16 <= \$853 ;
-  always @(posedge clk)
-    x_h0_k17 <= \$854 ;
-  always @(posedge clk)
-    x_h0_k18 <= \$855 ;
-  always @(posedge clk)
-    x_h0_k19 <= \$856 ;
-  always @(posedge clk)
-    x_h0_k20 <= \$857 ;
-  always @(posedge clk)
-    x_h0_k21 <= \$858 ;
-  always @(posedge clk)
-    x_h0_k22 <= \$859 ;
-  always @(posedge clk)
-    x_h0_k23 <= \$860 ;
-  always @(posedge clk)
-    x_h0_k24 <= \$861 ;
-  always @(posedge clk)
-    x_h0_k25 <= \$862 ;
-  always @(posedge clk)
-    x_h0_k26 <= \$863 ;
-  always @(posedge clk)
-    x_h0_k27 <= \$864 ;
-  always @(posedge clk)
-    x_h0_k28 <= \$865 ;
-  always @(posedge clk)
-    x_h0_k29 <= \$866 ;
-  always @(posedge clk)
-    x_h0_k30 <= \$867 ;
-  always @(posedge clk)
-    x_h0_k31 <= \$868 ;
-  always @(posedge clk)
-    x_h1_k0 <= \$869 ;
-  always @(posedge clk)
-    x_h1_k1 <= \$870 ;
-  always @(posedge clk)
-    x_h1_k2 <= \$871 ;
-  always @(posedge clk)
-    x_h1_k3 <= \$872 ;
-  always @(posedge clk)
-    x_h1_k4 <= \$873 ;
-  always @(posedge clk)
-    x_h1_k5 <= \$874 ;
-  always @(posedge clk)
-    x_h1_k6 <= \$875 ;
-  always @(posedge clk)
-    x_h1_k7 <= \$876 ;
-  always @(posedge clk)
-    x_h1_k8 <= \$877 ;
-  always @(posedge clk)
-    x_h1_k9 <= \$878 ;
-  always @(posedge clk)
-    x_h1_k10 <= \$879 ;
-  always @(posedge clk)
-    x_h1_k11 <= \$880 ;
-  always @(posedge clk)
-    x_h1_k12 <= \$881 ;
+  assign \$523  = cfg[6:4] > 1'h0;
+  assign \$524  = cfg[15:14] == bank;
+  assign \$525  = \$523  & \$524 ;
+  assign \$526  = \$525  ? out_x0_c0 : 19'h00000;
+  assign \$527  = cfg[6:4] > 1'h1;
+  assign \$528  = cfg[21:20] == bank;
+  assign \$529  = \$527  & \$528 ;
+  assign \$530  = \$529  ? out_x1_c0 : 19'h00000;
+  assign \$531  = $signed(\$526 ) + $signed(\$530 );
+  assign \$532  = cfg[6:4] > 2'h2;
+  assign \$533  = cfg[27:26] == bank;
+  assign \$534  = \$532  & \$533 ;
+  assign \$535  = \$534  ? out_x2_c0 : 19'h00000;
+  assign \$536  = cfg[6:4] > 2'h3;
+  assign \$537  = cfg[33:32] == bank;
+  assign \$538  = \$536  & \$537 ;
+  assign \$539  = \$538  ? out_x3_c0 : 19'h00000;
+  assign \$540  = $signed(\$535 ) + $signed(\$539 );
+  assign \$541  = $signed(\$531 ) + $signed(\$540 );
+  assign \$542  = cfg[6:4] > 1'h0;
+  assign \$543  = cfg[15:14] == bank;
+  assign \$544  = \$542  & \$543 ;
+  assign \$545  = \$544  ? out_x0_c1 : 19'h00000;
+  assign \$546  = cfg[6:4] > 1'h1;
+  assign \$547  = cfg[21:20] == bank;
+  assign \$548  = \$546  & \$547 ;
+  assign \$549  = \$548  ? out_x1_c1 : 19'h00000;
+  assign \$550  = $signed(\$545 ) + $signed(\$549 );
+  assign \$551  = cfg[6:4] > 2'h2;
+  assign \$552  = cfg[27:26] == bank;
+  assign \$553  = \$551  & \$552 ;
+  assign \$554  = \$553  ? out_x2_c1 : 19'h00000;
+  assign \$555  = cfg[6:4] > 2'h3;
+  assign \$556  = cfg[33:32] == bank;
+  assign \$557  = \$555  & \$556 ;
+  assign \$558  = \$557  ? out_x3_c1 : 19'h00000;
+  assign \$559  = $signed(\$554 ) + $signed(\$558 );
+  assign \$560  = $signed(\$550 ) + $signed(\$559 );
+  assign \$561  = cfg[6:4] > 1'h0;
+  assign \$562  = cfg[15:14] == bank;
+  assign \$563  = \$561  & \$562 ;
+  assign \$564  = \$563  ? out_x0_c2 : 19'h00000;
+  assign \$565  = cfg[6:4] > 1'h1;
+  assign \$566  = cfg[21:20] == bank;
+  assign \$567  = \$565  & \$566 ;
+  assign \$568  = \$567  ? out_x1_c2 : 19'h00000;
+  assign \$569  = $signed(\$564 ) + $signed(\$568 );
+  assign \$570  = cfg[6:4] > 2'h2;
+  assign \$571  = cfg[27:26] == bank;
+  assign \$572  = \$570  & \$571 ;
+  assign \$573  = \$572  ? out_x2_c2 : 19'h00000;
+  assign \$574  = cfg[6:4] > 2'h3;
+  assign \$575  = cfg[33:32] == bank;
+  assign \$576  = \$574  & \$575 ;
+  assign \$577  = \$576  ? out_x3_c2 : 19'h00000;
+  assign \$578  = $signed(\$573 ) + $signed(\$577 );
+  assign \$579  = $signed(\$569 ) + $signed(\$578 );
+  assign \$580  = cfg[6:4] > 1'h0;
+  assign \$581  = cfg[15:14] == bank;
+  assign \$582  = \$580  & \$581 ;
+  assign \$583  = \$582  ? out_x0_c3 : 19'h00000;
+  assign \$584  = cfg[6:4] > 1'h1;
+  assign \$585  = cfg[21:20] == bank;
+  assign \$586  = \$584  & \$585 ;
+  assign \$587  = \$586  ? out_x1_c3 : 19'h00000;
+  assign \$588  = $signed(\$583 ) + $signed(\$587 );
+  assign \$589  = cfg[6:4] > 2'h2;
+  assign \$590  = cfg[27:26] == bank;
+  assign \$591  = \$589  & \$590 ;
+  assign \$592  = \$591  ? out_x2_c3 : 19'h00000;
+  assign \$593  = cfg[6:4] > 2'h3;
+  assign \$594  = cfg[33:32] == bank;
+  assign \$595  = \$593  & \$594 ;
+  assign \$596  = \$595  ? out_x3_c3 : 19'h00000;
+  assign \$597  = $signed(\$592 ) + $signed(\$596 );
+  assign \$598  = $signed(\$588 ) + $signed(\$597 );
+  assign \$599  = s2_valid & s2_last;
+  assign \$600  = \$599  & result__valid;
+  assign \$601  = cfg[9:7] - 1'h1;
+  assign \$602  = bank == \$601 ;
+  assign \$604  = send & \$603 ;
+  assign \$605  = ~ \$604 ;
+  assign stall = \$600  & \$605 ;
+  assign \$606  = ~ programmed;
+  assign \$607  = | act_beat;
+  assign \$608  = | step;
+  assign in_flight = | { result__valid, s2_valid, s1_valid, \$608 , \$607 , \$606 , busy };
+  assign idle = ~ in_flight;
+  assign cfg__ready = ~ in_flight;
+  assign \$609  = loaded + 1'h1;
+  assign \$610  = ! loaded;
+  assign \$611  = write & \$610 ;
+  assign \$612  = loaded == 1'h1;
+  assign \$613  = write & \$612 ;
+  assign \$614  = loaded == 2'h2;
+  assign \$615  = write & \$614 ;
+  assign \$616  = loaded == 2'h3;
+  assign \$617  = write & \$616 ;
+  assign \$618  = loaded == 3'h4;
+  assign \$619  = write & \$618 ;
+  assign \$620  = loaded == 3'h5;
+  assign \$621  = write & \$620 ;
+  assign \$622  = loaded == 3'h6;
+  assign \$623  = write & \$622 ;
+  assign \$624  = loaded == 3'h7;
+  assign \$625  = write & \$624 ;
+  assign \$626  = loaded == 4'h8;
+  assign \$627  = write & \$626 ;
+  assign \$628  = loaded == 4'h9;
+  assign \$629  = write & \$628 ;
+  assign \$630  = loaded == 4'ha;
+  assign \$631  = write & \$630 ;
+  assign \$632  = loaded == 4'hb;
+  assign \$633  = write & \$632 ;
+  assign \$634  = loaded == 4'hc;
+  assign \$635  = write & \$634 ;
+  assign \$636  = loaded == 4'hd;
+  assign \$637  = write & \$636 ;
+  assign \$638  = loaded == 4'he;
+  assign \$639  = write & \$638 ;
+  assign \$640  = loaded == 4'hf;
+  assign \$641  = write & \$640 ;
+  assign \$642  = loaded == 5'h10;
+  assign \$643  = write & \$642 ;
+  assign \$644  = loaded == 5'h11;
+  assign \$645  = write & \$644 ;
+  assign \$646  = loaded == 5'h12;
+  assign \$647  = write & \$646 ;
+  assign \$648  = loaded == 5'h13;
+  assign \$649  = write & \$648 ;
+  assign \$650  = loaded == 5'h14;
+  assign \$651  = write & \$650 ;
+  assign \$652  = loaded == 5'h15;
+  assign \$653  = write & \$652 ;
+  assign \$654  = loaded == 5'h16;
+  assign \$655  = write & \$654 ;
+  assign \$656  = loaded == 5'h17;
+  assign \$657  = write & \$656 ;
+  assign \$658  = loaded == 5'h18;
+  assign \$659  = write & \$658 ;
+  assign \$660  = loaded == 5'h19;
+  assign \$661  = write & \$660 ;
+  assign \$662  = loaded == 5'h1a;
+  assign \$663  = write & \$662 ;
+  assign \$664  = loaded == 5'h1b;
+  assign \$665  = write & \$664 ;
+  assign \$666  = loaded == 5'h1c;
+  assign \$667  = write & \$666 ;
+  assign \$668  = loaded == 5'h1d;
+  assign \$669  = write & \$668 ;
+  assign \$670  = loaded == 5'h1e;
+  assign \$671  = write & \$670 ;
+  assign \$672  = loaded == 5'h1f;
+  assign \$673  = write & \$672 ;
+  assign \$675  = cfg[3:0] - 1'h1;
+  assign \$676  = act_beat == \$675 ;
+  assign \$678  = act_beat + 1'h1;
+  assign \$679  = \$677  ? 5'h00 : \$678 ;
+  assign \$680  = ! wsel;
+  assign \$681  = load & \$680 ;
+  assign \$682  = ! act_beat;
+  assign \$683  = \$681  & \$682 ;
+  assign \$684  = ! wsel;
+  assign \$685  = load & \$684 ;
+  assign \$686  = act_beat == 1'h1;
+  assign \$687  = \$685  & \$686 ;
+  assign \$688  = ! wsel;
+  assign \$689  = load & \$688 ;
+  assign \$690  = act_beat == 2'h2;
+  assign \$691  = \$689  & \$690 ;
+  assign \$692  = ! wsel;
+  assign \$693  = load & \$692 ;
+  assign \$694  = act_beat == 2'h3;
+  assign \$695  = \$693  & \$694 ;
+  assign \$696  = ! wsel;
+  assign \$697  = load & \$696 ;
+  assign \$698  = act_beat == 3'h4;
+  assign \$699  = \$697  & \$698 ;
+  assign \$700  = ! wsel;
+  assign \$701  = load & \$700 ;
+  assign \$702  = act_beat == 3'h5;
+  assign \$703  = \$701  & \$702 ;
+  assign \$704  = ! wsel;
+  assign \$705  = load & \$704 ;
+  assign \$706  = act_beat == 3'h6;
+  assign \$707  = \$705  & \$706 ;
+  assign \$708  = ! wsel;
+  assign \$709  = load & \$708 ;
+  assign \$710  = act_beat == 3'h7;
+  assign \$711  = \$709  & \$710 ;
+  assign \$713  = load & \$712 ;
+  assign \$714  = ! act_beat;
+  assign \$715  = \$713  & \$714 ;
+  assign \$717  = load & \$716 ;
+  assign \$718  = act_beat == 1'h1;
+  assign \$719  = \$717  & \$718 ;
+  assign \$721  = load & \$720 ;
+  assign \$722  = act_beat == 2'h2;
+  assign \$723  = \$721  & \$722 ;
+  assign \$725  = load & \$724 ;
+  assign \$726  = act_beat == 2'h3;
+  assign \$727  = \$725  & \$726 ;
+  assign \$729  = load & \$728 ;
+  assign \$730  = act_beat == 3'h4;
+  assign \$731  = \$729  & \$730 ;
+  assign \$733  = load & \$732 ;
+  assign \$734  = act_beat == 3'h5;
+  assign \$735  = \$733  & \$734 ;
+  assign \$737  = load & \$736 ;
+  assign \$738  = act_beat == 3'h6;
+  assign \$739  = \$737  & \$738 ;
+  assign \$741  = load & \$740 ;
+  assign \$742  = act_beat == 3'h7;
+  assign \$743  = \$741  & \$742 ;
+  assign \$746  = step == 5'h07;
+  assign \$748  = step + 1'h1;
+  assign \$749  = \$747  ? 5'h00 : \$748 ;
+  assign \$750  = ! step;
+  assign \$752  = step == 5'h07;
+  assign \$754  = advance & s2_valid;
+  assign \$755  = advance & s2_valid;
+  assign \$756  = advance & s2_valid;
+  assign \$757  = advance & s2_valid;
+  assign \$758  = advance & s2_valid;
+  assign \$759  = advance & s2_valid;
+  assign \$760  = advance & s2_valid;
+  assign \$761  = advance & s2_valid;
+  assign \$762  = advance & s2_valid;
+  assign \$763  = advance & s2_valid;
+  assign \$764  = advance & s2_valid;
+  assign \$765  = advance & s2_valid;
+  assign \$766  = advance & s2_valid;
+  assign \$767  = advance & s2_valid;
+  assign \$768  = advance & s2_valid;
+  assign \$769  = advance & s2_valid;
+  assign \$771  = cfg[9:7] - 1'h1;
+  assign \$772  = bank == \$771 ;
+  assign \$774  = bank + 1'h1;
+  assign \$775  = \$773  ? 4'h0 : \$774 ;
+  assign \$776  = cfg[9:7] - 1'h1;
+  assign \$777  = bank == \$776 ;
+  assign \$779  = send & \$778 ;
+  always @(posedge clk)
+    loaded <= \$780 ;
+  always @(posedge clk)
+    row_x0_r0 <= \$781 ;
+  always @(posedge clk)
+    row_x0_r1 <= \$782 ;
+  always @(posedge clk)
+    row_x0_r2 <= \$783 ;
+  always @(posedge clk)
+    row_x0_r3 <= \$784 ;
+  always @(posedge clk)
+    row_x0_r4 <= \$785 ;
+  always @(posedge clk)
+    row_x0_r5 <= \$786 ;
+  always @(posedge clk)
+    row_x0_r6 <= \$787 ;
+  always @(posedge clk)
+    row_x0_r7 <= \$788 ;
+  always @(posedge clk)
+    row_x1_r0 <= \$789 ;
+  always @(posedge clk)
+    row_x1_r1 <= \$790 ;
+  always @(posedge clk)
+    row_x1_r2 <= \$791 ;
+  always @(posedge clk)
+    row_x1_r3 <= \$792 ;
+  always @(posedge clk)
+    row_x1_r4 <= \$793 ;
+  always @(posedge clk)
+    row_x1_r5 <= \$794 ;
+  always @(posedge clk)
+    row_x1_r6 <= \$795 ;
+  always @(posedge clk)
+    row_x1_r7 <= \$796 ;
+  always @(posedge clk)
+    row_x2_r0 <= \$797 ;
+  always @(posedge clk)
+    row_x2_r1 <= \$798 ;
+  always @(posedge clk)
+    row_x2_r2 <= \$799 ;
+  always @(posedge clk)
+    row_x2_r3 <= \$800 ;
   always @(posedge clk)
-    x_h1_k13 <= \$882 ;
+    row_x2_r4 <= \$801 ;
   always @(posedge clk)
-    x_h1_k14 <= \$883 ;
+    row_x2_r5 <= \$802 ;
   always @(posedge clk)
-    x_h1_k15 <= \$884 ;
+    row_x2_r6 <= \$803 ;
   always @(posedge clk)
-    x_h1_k16 <= \$885 ;
+    row_x2_r7 <= \$804 ;
   always @(posedge clk)
-    x_h1_k17 <= \$886 ;
+    row_x3_r0 <= \$805 ;
   always @(posedge clk)
-    x_h1_k18 <= \$887 ;
+    row_x3_r1 <= \$806 ;
   always @(posedge clk)
-    x_h1_k19 <= \$888 ;
+    row_x3_r2 <= \$807 ;
   always @(posedge clk)
-    x_h1_k20 <= \$889 ;
+    row_x3_r3 <= \$808 ;
   always @(posedge clk)
-    x_h1_k21 <= \$890 ;
+    row_x3_r4 <= \$809 ;
   always @(posedge clk)
-    x_h1_k22 <= \$891 ;
+    row_x3_r5 <= \$810 ;
   always @(posedge clk)
-    x_h1_k23 <= \$892 ;
+    row_x3_r6 <= \$811 ;
   always @(posedge clk)
-    x_h1_k24 <= \$893 ;
+    row_x3_r7 <= \$812 ;
   always @(posedge clk)
-    x_h1_k25 <= \$894 ;
+    act_beat <= \$813 ;
   always @(posedge clk)
-    x_h1_k26 <= \$895 ;
+    x_h0_k0 <= \$814 ;
   always @(posedge clk)
-    x_h1_k27 <= \$896 ;
+    x_h0_k1 <= \$815 ;
   always @(posedge clk)
-    x_h1_k28 <= \$897 ;
+    x_h0_k2 <= \$816 ;
   always @(posedge clk)
-    x_h1_k29 <= \$898 ;
+    x_h0_k3 <= \$817 ;
   always @(posedge clk)
-    x_h1_k30 <= \$899 ;
+    x_h0_k4 <= \$818 ;
   always @(posedge clk)
-    x_h1_k31 <= \$900 ;
+    x_h0_k5 <= \$819 ;
   always @(posedge clk)
-    step <= \$901 ;
+    x_h0_k6 <= \$820 ;
   always @(posedge clk)
-    \$signal$263  <= \$902 ;
+    x_h0_k7 <= \$821 ;
   always @(posedge clk)
-    \$signal$265  <= \$903 ;
+    x_h0_k8 <= \$822 ;
   always @(posedge clk)
-    s1_last <= \$904 ;
+    x_h0_k9 <= \$823 ;
   always @(posedge clk)
-    in_x0_r0 <= \$905 ;
+    x_h0_k10 <= \$824 ;
   always @(posedge clk)
-    in_x0_r1 <= \$906 ;
+    x_h0_k11 <= \$825 ;
   always @(posedge clk)
-    in_x0_r2 <= \$907 ;
+    x_h0_k12 <= \$826 ;
   always @(posedge clk)
-    in_x0_r3 <= \$908 ;
+    x_h0_k13 <= \$827 ;
   always @(posedge clk)
-    in_x0_r4 <= \$909 ;
+    x_h0_k14 <= \$828 ;
   always @(posedge clk)
-    in_x0_r5 <= \$910 ;
+    x_h0_k15 <= \$829 ;
   always @(posedge clk)
-    in_x0_r6 <= \$911 ;
+    x_h0_k16 <= \$830 ;
   always @(posedge clk)
-    in_x0_r7 <= \$912 ;
+    x_h0_k17 <= \$831 ;
   always @(posedge clk)
-    in_x1_r0 <= \$913 ;
+    x_h0_k18 <= \$832 ;
   always @(posedge clk)
-    in_x1_r1 <= \$914 ;
+    x_h0_k19 <= \$833 ;
   always @(posedge clk)
-    in_x1_r2 <= \$915 ;
+    x_h0_k20 <= \$834 ;
   always @(posedge clk)
-    in_x1_r3 <= \$916 ;
+    x_h0_k21 <= \$835 ;
   always @(posedge clk)
-    in_x1_r4 <= \$917 ;
+    x_h0_k22 <= \$836 ;
   always @(posedge clk)
-    in_x1_r5 <= \$918 ;
+    x_h0_k23 <= \$837 ;
   always @(posedge clk)
-    in_x1_r6 <= \$919 ;
+    x_h0_k24 <= \$838 ;
   always @(posedge clk)
-    in_x1_r7 <= \$920 ;
+    x_h0_k25 <= \$839 ;
   always @(posedge clk)
-    in_x2_r0 <= \$921 ;
+    x_h0_k26 <= \$840 ;
   always @(posedge clk)
-    in_x2_r1 <= \$922 ;
+    x_h0_k27 <= \$841 ;
   always @(posedge clk)
-    in_x2_r2 <= \$923 ;
+    x_h0_k28 <= \$842 ;
   always @(posedge clk)
-    in_x2_r3 <= \$924 ;
+    x_h0_k29 <= \$843 ;
   always @(posedge clk)
-    in_x2_r4 <= \$925 ;
+    x_h0_k30 <= \$844 ;
   always @(posedge clk)
-    in_x2_r5 <= \$926 ;
+    x_h0_k31 <= \$845 ;
   always @(posedge clk)
-    in_x2_r6 <= \$927 ;
+    x_h1_k0 <= \$846 ;
   always @(posedge clk)
-    in_x2_r7 <= \$928 ;
+    x_h1_k1 <= \$847 ;
   always @(posedge clk)
-    in_x3_r0 <= \$929 ;
+    x_h1_k2 <= \$848 ;
   always @(posedge clk)
-    in_x3_r1 <= \$930 ;
+    x_h1_k3 <= \$849 ;
   always @(posedge clk)
-    in_x3_r2 <= \$931 ;
+    x_h1_k4 <= \$850 ;
   always @(posedge clk)
-    in_x3_r3 <= \$932 ;
+    x_h1_k5 <= \$851 ;
   always @(posedge clk)
-    in_x3_r4 <= \$933 ;
+    x_h1_k6 <= \$852 ;
   always @(posedge clk)
-    in_x3_r5 <= \$934 ;
+    x_h1_k7 <= \$853 ;
   always @(posedge clk)
-    in_x3_r6 <= \$935 ;
+    x_h1_k8 <= \$854 ;
   always @(posedge clk)
-    in_x3_r7 <= \$936 ;
+    x_h1_k9 <= \$855 ;
   always @(posedge clk)
-    \$signal$176  <= \$937 ;
+    x_h1_k10 <= \$856 ;
   always @(posedge clk)
-    \$signal$179  <= \$938 ;
+    x_h1_k11 <= \$857 ;
   always @(posedge clk)
-    s2_last <= \$939 ;
+    x_h1_k12 <= \$858 ;
   always @(posedge clk)
-    adc_x0_c0 <= \$940 ;
+    x_h1_k13 <= \$859 ;
   always @(posedge clk)
-    adc_x0_c1 <= \$941 ;
+    x_h1_k14 <= \$860 ;
   always @(posedge clk)
-    adc_x0_c2 <= \$942 ;
+    x_h1_k15 <= \$861 ;
   always @(posedge clk)
-    adc_x0_c3 <= \$943 ;
+    x_h1_k16 <= \$862 ;
   always @(posedge clk)
-    adc_x1_c0 <= \$944 ;
+    x_h1_k17 <= \$863 ;
   always @(posedge clk)
-    adc_x1_c1 <= \$945 ;
+    x_h1_k18 <= \$864 ;
   always @(posedge clk)
-    adc_x1_c2 <= \$946 ;
+    x_h1_k19 <= \$865 ;
   always @(posedge clk)
-    adc_x1_c3 <= \$947 ;
+    x_h1_k20 <= \$866 ;
   always @(posedge clk)
-    adc_x2_c0 <= \$948 ;
+    x_h1_k21 <= \$867 ;
   always @(posedge clk)
-    adc_x2_c1 <= \$949 ;
+    x_h1_k22 <= \$868 ;
   always @(posedge clk)
-    adc_x2_c2 <= \$950 ;
+    x_h1_k23 <= \$869 ;
   always @(posedge clk)
-    adc_x2_c3 <= \$951 ;
+    x_h1_k24 <= \$870 ;
   always @(posedge clk)
-    adc_x3_c0 <= \$952 ;
+    x_h1_k25 <= \$871 ;
   always @(posedge clk)
-    adc_x3_c1 <= \$953 ;
+    x_h1_k26 <= \$872 ;
   always @(posedge clk)
-    adc_x3_c2 <= \$954 ;
+    x_h1_k27 <= \$873 ;
   always @(posedge clk)
-    adc_x3_c3 <= \$955 ;
+    x_h1_k28 <= \$874 ;
   always @(posedge clk)
-    acc_x0_c0 <= \$956 ;
+    x_h1_k29 <= \$875 ;
   always @(posedge clk)
-    out_x0_c0 <= \$957 ;
+    x_h1_k30 <= \$876 ;
   always @(posedge clk)
-    acc_x0_c1 <= \$958 ;
+    x_h1_k31 <= \$877 ;
   always @(posedge clk)
-    out_x0_c1 <= \$959 ;
+    step <= \$878 ;
   always @(posedge clk)
-    acc_x0_c2 <= \$960 ;
+    s1_valid <= \$879 ;
   always @(posedge clk)
-    out_x0_c2 <= \$961 ;
+    s1_first <= \$880 ;
   always @(posedge clk)
-    acc_x0_c3 <= \$962 ;
+    s1_last <= \$881 ;
   always @(posedge clk)
-    out_x0_c3 <= \$963 ;
+    s1_bits <= \$882 ;
   always @(posedge clk)
-    acc_x1_c0 <= \$964 ;
+    s2_valid <= \$883 ;
   always @(posedge clk)
-    out_x1_c0 <= \$965 ;
+    s2_first <= \$884 ;
   always @(posedge clk)
-    acc_x1_c1 <= \$966 ;
+    s2_last <= \$885 ;
   always @(posedge clk)
-    out_x1_c1 <= \$967 ;
+    s2_codes <= \$886 ;
   always @(posedge clk)
-    acc_x1_c2 <= \$968 ;
+    acc_x0_c0 <= \$887 ;
   always @(posedge clk)
-    out_x1_c2 <= \$969 ;
+    out_x0_c0 <= \$888 ;
   always @(posedge clk)
-    acc_x1_c3 <= \$970 ;
+    acc_x0_c1 <= \$889 ;
   always @(posedge clk)
-    out_x1_c3 <= \$971 ;
+    out_x0_c1 <= \$890 ;
   always @(posedge clk)
-    acc_x2_c0 <= \$972 ;
+    acc_x0_c2 <= \$891 ;
   always @(posedge clk)
-    out_x2_c0 <= \$973 ;
+    out_x0_c2 <= \$892 ;
   always @(posedge clk)
-    acc_x2_c1 <= \$974 ;
+    acc_x0_c3 <= \$893 ;
   always @(posedge clk)
-    out_x2_c1 <= \$975 ;
+    out_x0_c3 <= \$894 ;
   always @(posedge clk)
-    acc_x2_c2 <= \$976 ;
+    acc_x1_c0 <= \$895 ;
   always @(posedge clk)
-    out_x2_c2 <= \$977 ;
+    out_x1_c0 <= \$896 ;
   always @(posedge clk)
-    acc_x2_c3 <= \$978 ;
+    acc_x1_c1 <= \$897 ;
   always @(posedge clk)
-    out_x2_c3 <= \$979 ;
+    out_x1_c1 <= \$898 ;
   always @(posedge clk)
-    acc_x3_c0 <= \$980 ;
+    acc_x1_c2 <= \$899 ;
   always @(posedge clk)
-    out_x3_c0 <= \$981 ;
+    out_x1_c2 <= \$900 ;
   always @(posedge clk)
-    acc_x3_c1 <= \$982 ;
+    acc_x1_c3 <= \$901 ;
   always @(posedge clk)
-    out_x3_c1 <= \$983 ;
+    out_x1_c3 <= \$902 ;
   always @(posedge clk)
-    acc_x3_c2 <= \$984 ;
+    acc_x2_c0 <= \$903 ;
   always @(posedge clk)
-    out_x3_c2 <= \$985 ;
+    out_x2_c0 <= \$904 ;
   always @(posedge clk)
-    acc_x3_c3 <= \$986 ;
+    acc_x2_c1 <= \$905 ;
   always @(posedge clk)
-    out_x3_c3 <= \$987 ;
+    out_x2_c1 <= \$906 ;
   always @(posedge clk)
-    bank <= \$988 ;
+    acc_x2_c2 <= \$907 ;
   always @(posedge clk)
-    result__valid <= \$989 ;
+    out_x2_c2 <= \$908 ;
   always @(posedge clk)
-    cfg <= \$990 ;
-  assign advance = ~ \$signal ;
-  assign write = w__valid & w__ready;
+    acc_x2_c3 <= \$909 ;
+  always @(posedge clk)
+    out_x2_c3 <= \$910 ;
+  always @(posedge clk)
+    acc_x3_c0 <= \$911 ;
+  always @(posedge clk)
+    out_x3_c0 <= \$912 ;
+  always @(posedge clk)
+    acc_x3_c1 <= \$913 ;
+  always @(posedge clk)
+    out_x3_c1 <= \$914 ;
+  always @(posedge clk)
+    acc_x3_c2 <= \$915 ;
+  always @(posedge clk)
+    out_x3_c2 <= \$916 ;
+  always @(posedge clk)
+    acc_x3_c3 <= \$917 ;
+  always @(posedge clk)
+    out_x3_c3 <= \$918 ;
+  always @(posedge clk)
+    bank <= \$919 ;
+  always @(posedge clk)
+    result__valid <= \$920 ;
+  always @(posedge clk)
+    cfg <= \$921 ;
+  assign configure = cfg__valid & cfg__ready;
+  assign advance = ~ stall;
   assign \$1  = cfg[6:4] * 4'h8;
-  assign \$2  = loaded == \$1 ;
-  assign w__ready = ~ \$2 ;
+  assign programmed = loaded == \$1 ;
+  assign w__ready = ~ programmed;
+  assign write = w__valid & w__ready;
   assign load = act__valid & act__ready;
-  assign \$3  = cfg[3:0] - 1'h1;
-  assign \$4  = act_beat == \$3 ;
+  assign \$2  = cfg[3:0] - 1'h1;
+  assign \$3  = act_beat == \$2 ;
+  assign load_done = load & \$4 ;
+  assign \$5  = can_compute & programmed;
+  assign issue = \$5  & advance;
+  assign \$7  = step == 5'h07;
+  assign compute_done = issue & \$8 ;
+  assign \$9  = 3'h7 - step;
+  assign \$10  = x_h1_k0 >> \$9 [2:0];
+  assign \$11  = x_h1_k1 >> \$9 [2:0];
+  assign \$12  = x_h1_k2 >> \$9 [2:0];
+  assign \$13  = x_h1_k3 >> \$9 [2:0];
+  assign \$14  = x_h1_k4 >> \$9 [2:0];
+  assign \$15  = x_h1_k5 >> \$9 [2:0];
+  assign \$16  = x_h1_k6 >> \$9 [2:0];
+  assign \$17  = x_h1_k7 >> \$9 [2:0];
+  assign \$18  = x_h1_k8 >> \$9 [2:0];
+  assign \$19  = x_h1_k9 >> \$9 [2:0];
+  assign \$20  = x_h1_k10 >> \$9 [2:0];
+  assign \$21  = x_h1_k11 >> \$9 [2:0];
+  assign \$22  = x_h1_k12 >> \$9 [2:0];
+  assign \$23  = x_h1_k13 >> \$9 [2:0];
+  assign \$24  = x_h1_k14 >> \$9 [2:0];
+  assign \$25  = x_h1_k15 >> \$9 [2:0];
+  assign \$26  = x_h1_k16 >> \$9 [2:0];
+  assign \$27  = x_h1_k17 >> \$9 [2:0];
+  assign \$28  = x_h1_k18 >> \$9 [2:0];
+  assign \$29  = x_h1_k19 >> \$9 [2:0];
+  assign \$30  = x_h1_k20 >> \$9 [2:0];
+  assign \$31  = x_h1_k21 >> \$9 [2:0];
+  assign \$32  = x_h1_k22 >> \$9 [2:0];
+  assign \$33  = x_h1_k23 >> \$9 [2:0];
+  assign \$34  = x_h1_k24 >> \$9 [2:0];
+  assign \$35  = x_h1_k25 >> \$9 [2:0];
+  assign \$36  = x_h1_k26 >> \$9 [2:0];
+  assign \$37  = x_h1_k27 >> \$9 [2:0];
+  assign \$38  = x_h1_k28 >> \$9 [2:0];
+  assign \$39  = x_h1_k29 >> \$9 [2:0];
+  assign \$40  = x_h1_k30 >> \$9 [2:0];
+  assign \$41  = x_h1_k31 >> \$9 [2:0];
+  assign \$42  = x_h0_k0 >> \$9 [2:0];
+  assign \$43  = x_h0_k1 >> \$9 [2:0];
+  assign \$44  = x_h0_k2 >> \$9 [2:0];
+  assign \$45  = x_h0_k3 >> \$9 [2:0];
+  assign \$46  = x_h0_k4 >> \$9 [2:0];
+  assign \$47  = x_h0_k5 >> \$9 [2:0];
+  assign \$48  = x_h0_k6 >> \$9 [2:0];
+  assign \$49  = x_h0_k7 >> \$9 [2:0];
+  assign \$50  = x_h0_k8 >> \$9 [2:0];
+  assign \$51  = x_h0_k9 >> \$9 [2:0];
+  assign \$52  = x_h0_k10 >> \$9 [2:0];
+  assign \$53  = x_h0_k11 >> \$9 [2:0];
+  assign \$54  = x_h0_k12 >> \$9 [2:0];
+  assign \$55  = x_h0_k13 >> \$9 [2:0];
+  assign \$56  = x_h0_k14 >> \$9 [2:0];
+  assign \$57  = x_h0_k15 >> \$9 [2:0];
+  assign \$58  = x_h0_k16 >> \$9 [2:0];
+  assign \$59  = x_h0_k17 >> \$9 [2:0];
+  assign \$60  = x_h0_k18 >> \$9 [2:0];
+  assign \$61  = x_h0_k19 >> \$9 [2:0];
+  assign \$62  = x_h0_k20 >> \$9 [2:0];
+  assign \$63  = x_h0_k21 >> \$9 [2:0];
+  assign \$64  = x_h0_k22 >> \$9 [2:0];
+  assign \$65  = x_h0_k23 >> \$9 [2:0];
+  assign \$66  = x_h0_k24 >> \$9 [2:0];
+  assign \$67  = x_h0_k25 >> \$9 [2:0];
+  assign \$68  = x_h0_k26 >> \$9 [2:0];
+  assign \$69  = x_h0_k27 >> \$9 [2:0];
   \sme_small.halves  halves (
     .busy(busy),
     .can_compute(can_compute),
@@ -2738,21 +2628,250 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$803  = loaded;
-    if (write) begin
-      \$803  = \$535 [5:0];
-    end
-    if (\$802 ) begin
-      \$803  = 6'h00;
+    \$780  = loaded;
+    if (configure) begin
+      \$780  = 6'h00;
+    end else if (write) begin
+      \$780  = \$609 [5:0];
     end
     if (rst) begin
-      \$803  = 6'h00;
+      \$780  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$804  = row_x0_r0;
-    if (\$537 ) begin
+    \$781  = row_x0_r0;
+    if (\$611 ) begin
+      \$781  = w__payload;
+    end
+    if (rst) begin
+      \$781  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$782  = row_x0_r1;
+    if (\$613 ) begin
+      \$782  = w__payload;
+    end
+    if (rst) begin
+      \$782  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$783  = row_x0_r2;
+    if (\$615 ) begin
+      \$783  = w__payload;
+    end
+    if (rst) begin
+      \$783  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$784  = row_x0_r3;
+    if (\$617 ) begin
+      \$784  = w__payload;
+    end
+    if (rst) begin
+      \$784  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$785  = row_x0_r4;
+    if (\$619 ) begin
+      \$785  = w__payload;
+    end
+    if (rst) begin
+      \$785  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$786  = row_x0_r5;
+    if (\$621 ) begin
+      \$786  = w__payload;
+    end
+    if (rst) begin
+      \$786  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$787  = row_x0_r6;
+    if (\$623 ) begin
+      \$787  = w__payload;
+    end
+    if (rst) begin
+      \$787  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$788  = row_x0_r7;
+    if (\$625 ) begin
+      \$788  = w__payload;
+    end
+    if (rst) begin
+      \$788  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$789  = row_x1_r0;
+    if (\$627 ) begin
+      \$789  = w__payload;
+    end
+    if (rst) begin
+      \$789  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$790  = row_x1_r1;
+    if (\$629 ) begin
+      \$790  = w__payload;
+    end
+    if (rst) begin
+      \$790  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$791  = row_x1_r2;
+    if (\$631 ) begin
+      \$791  = w__payload;
+    end
+    if (rst) begin
+      \$791  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$792  = row_x1_r3;
+    if (\$633 ) begin
+      \$792  = w__payload;
+    end
+    if (rst) begin
+      \$792  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$793  = row_x1_r4;
+    if (\$635 ) begin
+      \$793  = w__payload;
+    end
+    if (rst) begin
+      \$793  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$794  = row_x1_r5;
+    if (\$637 ) begin
+      \$794  = w__payload;
+    end
+    if (rst) begin
+      \$794  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$795  = row_x1_r6;
+    if (\$639 ) begin
+      \$795  = w__payload;
+    end
+    if (rst) begin
+      \$795  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$796  = row_x1_r7;
+    if (\$641 ) begin
+      \$796  = w__payload;
+    end
+    if (rst) begin
+      \$796  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$797  = row_x2_r0;
+    if (\$643 ) begin
+      \$797  = w__payload;
+    end
+    if (rst) begin
+      \$797  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$798  = row_x2_r1;
+    if (\$645 ) begin
+      \$798  = w__payload;
+    end
+    if (rst) begin
+      \$798  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$799  = row_x2_r2;
+    if (\$647 ) begin
+      \$799  = w__payload;
+    end
+    if (rst) begin
+      \$799  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$800  = row_x2_r3;
+    if (\$649 ) begin
+      \$800  = w__payload;
+    end
+    if (rst) begin
+      \$800  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$801  = row_x2_r4;
+    if (\$651 ) begin
+      \$801  = w__payload;
+    end
+    if (rst) begin
+      \$801  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$802  = row_x2_r5;
+    if (\$653 ) begin
+      \$802  = w__payload;
+    end
+    if (rst) begin
+      \$802  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$803  = row_x2_r6;
+    if (\$655 ) begin
+      \$803  = w__payload;
+    end
+    if (rst) begin
+      \$803  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$804  = row_x2_r7;
+    if (\$657 ) begin
       \$804  = w__payload;
     end
     if (rst) begin
@@ -2761,8 +2880,8 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$805  = row_x0_r1;
-    if (\$539 ) begin
+    \$805  = row_x3_r0;
+    if (\$659 ) begin
       \$805  = w__payload;
     end
     if (rst) begin
@@ -2771,8 +2890,8 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$806  = row_x0_r2;
-    if (\$541 ) begin
+    \$806  = row_x3_r1;
+    if (\$661 ) begin
       \$806  = w__payload;
     end
     if (rst) begin
@@ -2781,8 +2900,8 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$807  = row_x0_r3;
-    if (\$543 ) begin
+    \$807  = row_x3_r2;
+    if (\$663 ) begin
       \$807  = w__payload;
     end
     if (rst) begin
@@ -2791,8 +2910,8 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$808  = row_x0_r4;
-    if (\$545 ) begin
+    \$808  = row_x3_r3;
+    if (\$665 ) begin
       \$808  = w__payload;
     end
     if (rst) begin
@@ -2801,8 +2920,8 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$809  = row_x0_r5;
-    if (\$547 ) begin
+    \$809  = row_x3_r4;
+    if (\$667 ) begin
       \$809  = w__payload;
     end
     if (rst) begin
@@ -2811,8 +2930,8 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$810  = row_x0_r6;
-    if (\$549 ) begin
+    \$810  = row_x3_r5;
+    if (\$669 ) begin
       \$810  = w__payload;
     end
     if (rst) begin
@@ -2821,8 +2940,8 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = row_x0_r7;
-    if (\$551 ) begin
+    \$811  = row_x3_r6;
+    if (\$671 ) begin
       \$811  = w__payload;
     end
     if (rst) begin
@@ -2831,8 +2950,8 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$812  = row_x1_r0;
-    if (\$553 ) begin
+    \$812  = row_x3_r7;
+    if (\$673 ) begin
       \$812  = w__payload;
     end
     if (rst) begin
@@ -2841,249 +2960,249 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$813  = row_x1_r1;
-    if (\$555 ) begin
-      \$813  = w__payload;
+    \$813  = act_beat;
+    if (\$674 ) begin
+      \$813  = \$679 [3:0];
     end
     if (rst) begin
-      \$813  = 14'h0000;
+      \$813  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$814  = row_x1_r2;
-    if (\$557 ) begin
-      \$814  = w__payload;
+    \$814  = x_h0_k0;
+    if (\$683 ) begin
+      \$814  = act__payload[7:0];
     end
     if (rst) begin
-      \$814  = 14'h0000;
+      \$814  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$815  = row_x1_r3;
-    if (\$559 ) begin
-      \$815  = w__payload;
+    \$815  = x_h0_k1;
+    if (\$683 ) begin
+      \$815  = act__payload[15:8];
     end
     if (rst) begin
-      \$815  = 14'h0000;
+      \$815  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$816  = row_x1_r4;
-    if (\$561 ) begin
-      \$816  = w__payload;
+    \$816  = x_h0_k2;
+    if (\$683 ) begin
+      \$816  = act__payload[23:16];
     end
     if (rst) begin
-      \$816  = 14'h0000;
+      \$816  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$817  = row_x1_r5;
-    if (\$563 ) begin
-      \$817  = w__payload;
+    \$817  = x_h0_k3;
+    if (\$683 ) begin
+      \$817  = act__payload[31:24];
     end
     if (rst) begin
-      \$817  = 14'h0000;
+      \$817  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$818  = row_x1_r6;
-    if (\$565 ) begin
-      \$818  = w__payload;
+    \$818  = x_h0_k4;
+    if (\$687 ) begin
+      \$818  = act__payload[7:0];
     end
     if (rst) begin
-      \$818  = 14'h0000;
+      \$818  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$819  = row_x1_r7;
-    if (\$567 ) begin
-      \$819  = w__payload;
+    \$819  = x_h0_k5;
+    if (\$687 ) begin
+      \$819  = act__payload[15:8];
     end
     if (rst) begin
-      \$819  = 14'h0000;
+      \$819  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$820  = row_x2_r0;
-    if (\$569 ) begin
-      \$820  = w__payload;
+    \$820  = x_h0_k6;
+    if (\$687 ) begin
+      \$820  = act__payload[23:16];
     end
     if (rst) begin
-      \$820  = 14'h0000;
+      \$820  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = row_x2_r1;
-    if (\$571 ) begin
-      \$821  = w__payload;
+    \$821  = x_h0_k7;
+    if (\$687 ) begin
+      \$821  = act__payload[31:24];
     end
     if (rst) begin
-      \$821  = 14'h0000;
+      \$821  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$822  = row_x2_r2;
-    if (\$573 ) begin
-      \$822  = w__payload;
+    \$822  = x_h0_k8;
+    if (\$691 ) begin
+      \$822  = act__payload[7:0];
     end
     if (rst) begin
-      \$822  = 14'h0000;
+      \$822  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$823  = row_x2_r3;
-    if (\$575 ) begin
-      \$823  = w__payload;
+    \$823  = x_h0_k9;
+    if (\$691 ) begin
+      \$823  = act__payload[15:8];
     end
     if (rst) begin
-      \$823  = 14'h0000;
+      \$823  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$824  = row_x2_r4;
-    if (\$577 ) begin
-      \$824  = w__payload;
+    \$824  = x_h0_k10;
+    if (\$691 ) begin
+      \$824  = act__payload[23:16];
     end
     if (rst) begin
-      \$824  = 14'h0000;
+      \$824  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$825  = row_x2_r5;
-    if (\$579 ) begin
-      \$825  = w__payload;
+    \$825  = x_h0_k11;
+    if (\$691 ) begin
+      \$825  = act__payload[31:24];
     end
     if (rst) begin
-      \$825  = 14'h0000;
+      \$825  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$826  = row_x2_r6;
-    if (\$581 ) begin
-      \$826  = w__payload;
+    \$826  = x_h0_k12;
+    if (\$695 ) begin
+      \$826  = act__payload[7:0];
     end
     if (rst) begin
-      \$826  = 14'h0000;
+      \$826  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = row_x2_r7;
-    if (\$583 ) begin
-      \$827  = w__payload;
+    \$827  = x_h0_k13;
+    if (\$695 ) begin
+      \$827  = act__payload[15:8];
     end
     if (rst) begin
-      \$827  = 14'h0000;
+      \$827  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$828  = row_x3_r0;
-    if (\$585 ) begin
-      \$828  = w__payload;
+    \$828  = x_h0_k14;
+    if (\$695 ) begin
+      \$828  = act__payload[23:16];
     end
     if (rst) begin
-      \$828  = 14'h0000;
+      \$828  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = row_x3_r1;
-    if (\$587 ) begin
-      \$829  = w__payload;
+    \$829  = x_h0_k15;
+    if (\$695 ) begin
+      \$829  = act__payload[31:24];
     end
     if (rst) begin
-      \$829  = 14'h0000;
+      \$829  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$830  = row_x3_r2;
-    if (\$589 ) begin
-      \$830  = w__payload;
+    \$830  = x_h0_k16;
+    if (\$699 ) begin
+      \$830  = act__payload[7:0];
     end
     if (rst) begin
-      \$830  = 14'h0000;
+      \$830  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = row_x3_r3;
-    if (\$591 ) begin
-      \$831  = w__payload;
+    \$831  = x_h0_k17;
+    if (\$699 ) begin
+      \$831  = act__payload[15:8];
     end
     if (rst) begin
-      \$831  = 14'h0000;
+      \$831  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$832  = row_x3_r4;
-    if (\$593 ) begin
-      \$832  = w__payload;
+    \$832  = x_h0_k18;
+    if (\$699 ) begin
+      \$832  = act__payload[23:16];
     end
     if (rst) begin
-      \$832  = 14'h0000;
+      \$832  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833  = row_x3_r5;
-    if (\$595 ) begin
-      \$833  = w__payload;
+    \$833  = x_h0_k19;
+    if (\$699 ) begin
+      \$833  = act__payload[31:24];
     end
     if (rst) begin
-      \$833  = 14'h0000;
+      \$833  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$834  = row_x3_r6;
-    if (\$597 ) begin
-      \$834  = w__payload;
+    \$834  = x_h0_k20;
+    if (\$703 ) begin
+      \$834  = act__payload[7:0];
     end
     if (rst) begin
-      \$834  = 14'h0000;
+      \$834  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = row_x3_r7;
-    if (\$599 ) begin
-      \$835  = w__payload;
+    \$835  = x_h0_k21;
+    if (\$703 ) begin
+      \$835  = act__payload[15:8];
     end
     if (rst) begin
-      \$835  = 14'h0000;
+      \$835  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$836  = act_beat;
-    if (\$600 ) begin
-      \$836  = \$605 [3:0];
+    \$836  = x_h0_k22;
+    if (\$703 ) begin
+      \$836  = act__payload[23:16];
     end
     if (rst) begin
-      \$836  = 4'h0;
+      \$836  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$837  = x_h0_k0;
-    if (\$609 ) begin
-      \$837  = act__payload[7:0];
+    \$837  = x_h0_k23;
+    if (\$703 ) begin
+      \$837  = act__payload[31:24];
     end
     if (rst) begin
       \$837  = 8'h00;
@@ -3091,9 +3210,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$838  = x_h0_k1;
-    if (\$609 ) begin
-      \$838  = act__payload[15:8];
+    \$838  = x_h0_k24;
+    if (\$707 ) begin
+      \$838  = act__payload[7:0];
     end
     if (rst) begin
       \$838  = 8'h00;
@@ -3101,9 +3220,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$839  = x_h0_k2;
-    if (\$609 ) begin
-      \$839  = act__payload[23:16];
+    \$839  = x_h0_k25;
+    if (\$707 ) begin
+      \$839  = act__payload[15:8];
     end
     if (rst) begin
       \$839  = 8'h00;
@@ -3111,9 +3230,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$840  = x_h0_k3;
-    if (\$609 ) begin
-      \$840  = act__payload[31:24];
+    \$840  = x_h0_k26;
+    if (\$707 ) begin
+      \$840  = act__payload[23:16];
     end
     if (rst) begin
       \$840  = 8'h00;
@@ -3121,9 +3240,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$841  = x_h0_k4;
-    if (\$613 ) begin
-      \$841  = act__payload[7:0];
+    \$841  = x_h0_k27;
+    if (\$707 ) begin
+      \$841  = act__payload[31:24];
     end
     if (rst) begin
       \$841  = 8'h00;
@@ -3131,9 +3250,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = x_h0_k5;
-    if (\$613 ) begin
-      \$842  = act__payload[15:8];
+    \$842  = x_h0_k28;
+    if (\$711 ) begin
+      \$842  = act__payload[7:0];
     end
     if (rst) begin
       \$842  = 8'h00;
@@ -3141,9 +3260,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = x_h0_k6;
-    if (\$613 ) begin
-      \$843  = act__payload[23:16];
+    \$843  = x_h0_k29;
+    if (\$711 ) begin
+      \$843  = act__payload[15:8];
     end
     if (rst) begin
       \$843  = 8'h00;
@@ -3151,9 +3270,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$844  = x_h0_k7;
-    if (\$613 ) begin
-      \$844  = act__payload[31:24];
+    \$844  = x_h0_k30;
+    if (\$711 ) begin
+      \$844  = act__payload[23:16];
     end
     if (rst) begin
       \$844  = 8'h00;
@@ -3161,9 +3280,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = x_h0_k8;
-    if (\$617 ) begin
-      \$845  = act__payload[7:0];
+    \$845  = x_h0_k31;
+    if (\$711 ) begin
+      \$845  = act__payload[31:24];
     end
     if (rst) begin
       \$845  = 8'h00;
@@ -3171,9 +3290,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = x_h0_k9;
-    if (\$617 ) begin
-      \$846  = act__payload[15:8];
+    \$846  = x_h1_k0;
+    if (\$715 ) begin
+      \$846  = act__payload[7:0];
     end
     if (rst) begin
       \$846  = 8'h00;
@@ -3181,9 +3300,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$847  = x_h0_k10;
-    if (\$617 ) begin
-      \$847  = act__payload[23:16];
+    \$847  = x_h1_k1;
+    if (\$715 ) begin
+      \$847  = act__payload[15:8];
     end
     if (rst) begin
       \$847  = 8'h00;
@@ -3191,9 +3310,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = x_h0_k11;
-    if (\$617 ) begin
-      \$848  = act__payload[31:24];
+    \$848  = x_h1_k2;
+    if (\$715 ) begin
+      \$848  = act__payload[23:16];
     end
     if (rst) begin
       \$848  = 8'h00;
@@ -3201,9 +3320,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$849  = x_h0_k12;
-    if (\$621 ) begin
-      \$849  = act__payload[7:0];
+    \$849  = x_h1_k3;
+    if (\$715 ) begin
+      \$849  = act__payload[31:24];
     end
     if (rst) begin
       \$849  = 8'h00;
@@ -3211,9 +3330,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$850  = x_h0_k13;
-    if (\$621 ) begin
-      \$850  = act__payload[15:8];
+    \$850  = x_h1_k4;
+    if (\$719 ) begin
+      \$850  = act__payload[7:0];
     end
     if (rst) begin
       \$850  = 8'h00;
@@ -3221,9 +3340,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = x_h0_k14;
-    if (\$621 ) begin
-      \$851  = act__payload[23:16];
+    \$851  = x_h1_k5;
+    if (\$719 ) begin
+      \$851  = act__payload[15:8];
     end
     if (rst) begin
       \$851  = 8'h00;
@@ -3231,9 +3350,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$852  = x_h0_k15;
-    if (\$621 ) begin
-      \$852  = act__payload[31:24];
+    \$852  = x_h1_k6;
+    if (\$719 ) begin
+      \$852  = act__payload[23:16];
     end
     if (rst) begin
       \$852  = 8'h00;
@@ -3241,9 +3360,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$853  = x_h0_k16;
-    if (\$625 ) begin
-      \$853  = act__payload[7:0];
+    \$853  = x_h1_k7;
+    if (\$719 ) begin
+      \$853  = act__payload[31:24];
     end
     if (rst) begin
       \$853  = 8'h00;
@@ -3251,9 +3370,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = x_h0_k17;
-    if (\$625 ) begin
-      \$854  = act__payload[15:8];
+    \$854  = x_h1_k8;
+    if (\$723 ) begin
+      \$854  = act__payload[7:0];
     end
     if (rst) begin
       \$854  = 8'h00;
@@ -3261,9 +3380,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = x_h0_k18;
-    if (\$625 ) begin
-      \$855  = act__payload[23:16];
+    \$855  = x_h1_k9;
+    if (\$723 ) begin
+      \$855  = act__payload[15:8];
     end
     if (rst) begin
       \$855  = 8'h00;
@@ -3271,9 +3390,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = x_h0_k19;
-    if (\$625 ) begin
-      \$856  = act__payload[31:24];
+    \$856  = x_h1_k10;
+    if (\$723 ) begin
+      \$856  = act__payload[23:16];
     end
     if (rst) begin
       \$856  = 8'h00;
@@ -3281,9 +3400,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = x_h0_k20;
-    if (\$629 ) begin
-      \$857  = act__payload[7:0];
+    \$857  = x_h1_k11;
+    if (\$723 ) begin
+      \$857  = act__payload[31:24];
     end
     if (rst) begin
       \$857  = 8'h00;
@@ -3291,9 +3410,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = x_h0_k21;
-    if (\$629 ) begin
-      \$858  = act__payload[15:8];
+    \$858  = x_h1_k12;
+    if (\$727 ) begin
+      \$858  = act__payload[7:0];
     end
     if (rst) begin
       \$858  = 8'h00;
@@ -3301,9 +3420,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = x_h0_k22;
-    if (\$629 ) begin
-      \$859  = act__payload[23:16];
+    \$859  = x_h1_k13;
+    if (\$727 ) begin
+      \$859  = act__payload[15:8];
     end
     if (rst) begin
       \$859  = 8'h00;
@@ -3311,9 +3430,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = x_h0_k23;
-    if (\$629 ) begin
-      \$860  = act__payload[31:24];
+    \$860  = x_h1_k14;
+    if (\$727 ) begin
+      \$860  = act__payload[23:16];
     end
     if (rst) begin
       \$860  = 8'h00;
@@ -3321,9 +3440,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = x_h0_k24;
-    if (\$633 ) begin
-      \$861  = act__payload[7:0];
+    \$861  = x_h1_k15;
+    if (\$727 ) begin
+      \$861  = act__payload[31:24];
     end
     if (rst) begin
       \$861  = 8'h00;
@@ -3331,9 +3450,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = x_h0_k25;
-    if (\$633 ) begin
-      \$862  = act__payload[15:8];
+    \$862  = x_h1_k16;
+    if (\$731 ) begin
+      \$862  = act__payload[7:0];
     end
     if (rst) begin
       \$862  = 8'h00;
@@ -3341,9 +3460,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = x_h0_k26;
-    if (\$633 ) begin
-      \$863  = act__payload[23:16];
+    \$863  = x_h1_k17;
+    if (\$731 ) begin
+      \$863  = act__payload[15:8];
     end
     if (rst) begin
       \$863  = 8'h00;
@@ -3351,9 +3470,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = x_h0_k27;
-    if (\$633 ) begin
-      \$864  = act__payload[31:24];
+    \$864  = x_h1_k18;
+    if (\$731 ) begin
+      \$864  = act__payload[23:16];
     end
     if (rst) begin
       \$864  = 8'h00;
@@ -3361,9 +3480,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = x_h0_k28;
-    if (\$637 ) begin
-      \$865  = act__payload[7:0];
+    \$865  = x_h1_k19;
+    if (\$731 ) begin
+      \$865  = act__payload[31:24];
     end
     if (rst) begin
       \$865  = 8'h00;
@@ -3371,9 +3490,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = x_h0_k29;
-    if (\$637 ) begin
-      \$866  = act__payload[15:8];
+    \$866  = x_h1_k20;
+    if (\$735 ) begin
+      \$866  = act__payload[7:0];
     end
     if (rst) begin
       \$866  = 8'h00;
@@ -3381,9 +3500,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = x_h0_k30;
-    if (\$637 ) begin
-      \$867  = act__payload[23:16];
+    \$867  = x_h1_k21;
+    if (\$735 ) begin
+      \$867  = act__payload[15:8];
     end
     if (rst) begin
       \$867  = 8'h00;
@@ -3391,9 +3510,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = x_h0_k31;
-    if (\$637 ) begin
-      \$868  = act__payload[31:24];
+    \$868  = x_h1_k22;
+    if (\$735 ) begin
+      \$868  = act__payload[23:16];
     end
     if (rst) begin
       \$868  = 8'h00;
@@ -3401,9 +3520,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = x_h1_k0;
-    if (\$641 ) begin
-      \$869  = act__payload[7:0];
+    \$869  = x_h1_k23;
+    if (\$735 ) begin
+      \$869  = act__payload[31:24];
     end
     if (rst) begin
       \$869  = 8'h00;
@@ -3411,9 +3530,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = x_h1_k1;
-    if (\$641 ) begin
-      \$870  = act__payload[15:8];
+    \$870  = x_h1_k24;
+    if (\$739 ) begin
+      \$870  = act__payload[7:0];
     end
     if (rst) begin
       \$870  = 8'h00;
@@ -3421,9 +3540,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = x_h1_k2;
-    if (\$641 ) begin
-      \$871  = act__payload[23:16];
+    \$871  = x_h1_k25;
+    if (\$739 ) begin
+      \$871  = act__payload[15:8];
     end
     if (rst) begin
       \$871  = 8'h00;
@@ -3431,9 +3550,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = x_h1_k3;
-    if (\$641 ) begin
-      \$872  = act__payload[31:24];
+    \$872  = x_h1_k26;
+    if (\$739 ) begin
+      \$872  = act__payload[23:16];
     end
     if (rst) begin
       \$872  = 8'h00;
@@ -3441,9 +3560,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = x_h1_k4;
-    if (\$645 ) begin
-      \$873  = act__payload[7:0];
+    \$873  = x_h1_k27;
+    if (\$739 ) begin
+      \$873  = act__payload[31:24];
     end
     if (rst) begin
       \$873  = 8'h00;
@@ -3451,9 +3570,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = x_h1_k5;
-    if (\$645 ) begin
-      \$874  = act__payload[15:8];
+    \$874  = x_h1_k28;
+    if (\$743 ) begin
+      \$874  = act__payload[7:0];
     end
     if (rst) begin
       \$874  = 8'h00;
@@ -3461,9 +3580,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = x_h1_k6;
-    if (\$645 ) begin
-      \$875  = act__payload[23:16];
+    \$875  = x_h1_k29;
+    if (\$743 ) begin
+      \$875  = act__payload[15:8];
     end
     if (rst) begin
       \$875  = 8'h00;
@@ -3471,9 +3590,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = x_h1_k7;
-    if (\$645 ) begin
-      \$876  = act__payload[31:24];
+    \$876  = x_h1_k30;
+    if (\$743 ) begin
+      \$876  = act__payload[23:16];
     end
     if (rst) begin
       \$876  = 8'h00;
@@ -3481,9 +3600,9 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = x_h1_k8;
-    if (\$649 ) begin
-      \$877  = act__payload[7:0];
+    \$877  = x_h1_k31;
+    if (\$743 ) begin
+      \$877  = act__payload[31:24];
     end
     if (rst) begin
       \$877  = 8'h00;
@@ -3491,429 +3610,432 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = x_h1_k9;
-    if (\$649 ) begin
-      \$878  = act__payload[15:8];
+    \$878  = step;
+    if (\$744 ) begin
+      \$878  = \$749 [3:0];
     end
     if (rst) begin
-      \$878  = 8'h00;
+      \$878  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = x_h1_k10;
-    if (\$649 ) begin
-      \$879  = act__payload[23:16];
-    end
-    if (rst) begin
-      \$879  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = x_h1_k11;
-    if (\$649 ) begin
-      \$880  = act__payload[31:24];
-    end
-    if (rst) begin
-      \$880  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = x_h1_k12;
-    if (\$653 ) begin
-      \$881  = act__payload[7:0];
-    end
-    if (rst) begin
-      \$881  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = x_h1_k13;
-    if (\$653 ) begin
-      \$882  = act__payload[15:8];
-    end
-    if (rst) begin
-      \$882  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = x_h1_k14;
-    if (\$653 ) begin
-      \$883  = act__payload[23:16];
-    end
-    if (rst) begin
-      \$883  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = x_h1_k15;
-    if (\$653 ) begin
-      \$884  = act__payload[31:24];
-    end
-    if (rst) begin
-      \$884  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = x_h1_k16;
-    if (\$657 ) begin
-      \$885  = act__payload[7:0];
-    end
-    if (rst) begin
-      \$885  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = x_h1_k17;
-    if (\$657 ) begin
-      \$886  = act__payload[15:8];
-    end
-    if (rst) begin
-      \$886  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = x_h1_k18;
-    if (\$657 ) begin
-      \$887  = act__payload[23:16];
-    end
-    if (rst) begin
-      \$887  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = x_h1_k19;
-    if (\$657 ) begin
-      \$888  = act__payload[31:24];
-    end
-    if (rst) begin
-      \$888  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = x_h1_k20;
-    if (\$661 ) begin
-      \$889  = act__payload[7:0];
-    end
-    if (rst) begin
-      \$889  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = x_h1_k21;
-    if (\$661 ) begin
-      \$890  = act__payload[15:8];
-    end
-    if (rst) begin
-      \$890  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = x_h1_k22;
-    if (\$661 ) begin
-      \$891  = act__payload[23:16];
-    end
-    if (rst) begin
-      \$891  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = x_h1_k23;
-    if (\$661 ) begin
-      \$892  = act__payload[31:24];
-    end
-    if (rst) begin
-      \$892  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = x_h1_k24;
-    if (\$665 ) begin
-      \$893  = act__payload[7:0];
-    end
-    if (rst) begin
-      \$893  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = x_h1_k25;
-    if (\$665 ) begin
-      \$894  = act__payload[15:8];
-    end
-    if (rst) begin
-      \$894  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = x_h1_k26;
-    if (\$665 ) begin
-      \$895  = act__payload[23:16];
-    end
-    if (rst) begin
-      \$895  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = x_h1_k27;
-    if (\$665 ) begin
-      \$896  = act__payload[31:24];
-    end
-    if (rst) begin
-      \$896  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = x_h1_k28;
-    if (\$669 ) begin
-      \$897  = act__payload[7:0];
-    end
-    if (rst) begin
-      \$897  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = x_h1_k29;
-    if (\$669 ) begin
-      \$898  = act__payload[15:8];
-    end
-    if (rst) begin
-      \$898  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = x_h1_k30;
-    if (\$669 ) begin
-      \$899  = act__payload[23:16];
-    end
-    if (rst) begin
-      \$899  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = x_h1_k31;
-    if (\$669 ) begin
-      \$900  = act__payload[31:24];
-    end
-    if (rst) begin
-      \$900  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = step;
-    if (\$670 ) begin
-      \$901  = \$675 [3:0];
-    end
-    if (rst) begin
-      \$901  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = \$signal$263 ;
+    \$879  = s1_valid;
     if (advance) begin
-      \$902  = issue;
+      \$879  = issue;
     end
     if (rst) begin
-      \$902  = 1'h0;
+      \$879  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = \$signal$265 ;
+    \$880  = s1_first;
     if (advance) begin
-      \$903  = \$676 ;
+      \$880  = \$750 ;
     end
     if (rst) begin
-      \$903  = 1'h0;
+      \$880  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = s1_last;
+    \$881  = s1_last;
     if (advance) begin
-      \$904  = \$679 ;
+      \$881  = \$753 ;
     end
     if (rst) begin
-      \$904  = 1'h0;
+      \$881  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = in_x0_r0;
+    \$882  = s1_bits;
     if (advance) begin
-      \$905  = \$681 ;
+      \$882  = routed;
     end
     if (rst) begin
-      \$905  = 1'h0;
+      \$882  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = in_x0_r1;
+    \$883  = s2_valid;
     if (advance) begin
-      \$906  = \$683 ;
+      \$883  = s1_valid;
     end
     if (rst) begin
-      \$906  = 1'h0;
+      \$883  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = in_x0_r2;
+    \$884  = s2_first;
     if (advance) begin
-      \$907  = \$685 ;
+      \$884  = s1_first;
     end
     if (rst) begin
-      \$907  = 1'h0;
+      \$884  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = in_x0_r3;
+    \$885  = s2_last;
     if (advance) begin
-      \$908  = \$687 ;
+      \$885  = s1_last;
     end
     if (rst) begin
-      \$908  = 1'h0;
+      \$885  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = in_x0_r4;
+    \$886  = s2_codes;
     if (advance) begin
-      \$909  = \$689 ;
+      \$886  = codes;
     end
     if (rst) begin
-      \$909  = 1'h0;
+      \$886  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = in_x0_r5;
-    if (advance) begin
-      \$910  = \$691 ;
+    \$887  = acc_x0_c0;
+    if (\$754 ) begin
+      \$887  = \$402 [18:0];
     end
     if (rst) begin
-      \$910  = 1'h0;
+      \$887  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = in_x0_r6;
-    if (advance) begin
-      \$911  = \$693 ;
+    \$888  = out_x0_c0;
+    if (finish) begin
+      \$888  = \$402 [18:0];
     end
     if (rst) begin
-      \$911  = 1'h0;
+      \$888  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = in_x0_r7;
-    if (advance) begin
-      \$912  = \$695 ;
+    \$889  = acc_x0_c1;
+    if (\$755 ) begin
+      \$889  = \$410 [18:0];
     end
     if (rst) begin
-      \$912  = 1'h0;
+      \$889  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = in_x1_r0;
-    if (advance) begin
-      \$913  = \$697 ;
+    \$890  = out_x0_c1;
+    if (finish) begin
+      \$890  = \$410 [18:0];
     end
     if (rst) begin
-      \$913  = 1'h0;
+      \$890  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = in_x1_r1;
-    if (advance) begin
-      \$914  = \$699 ;
+    \$891  = acc_x0_c2;
+    if (\$756 ) begin
+      \$891  = \$418 [18:0];
     end
     if (rst) begin
-      \$914  = 1'h0;
+      \$891  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = in_x1_r2;
-    if (advance) begin
-      \$915  = \$701 ;
+    \$892  = out_x0_c2;
+    if (finish) begin
+      \$892  = \$418 [18:0];
     end
     if (rst) begin
-      \$915  = 1'h0;
+      \$892  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = in_x1_r3;
-    if (advance) begin
-      \$916  = \$703 ;
+    \$893  = acc_x0_c3;
+    if (\$757 ) begin
+      \$893  = \$426 [18:0];
     end
     if (rst) begin
-      \$916  = 1'h0;
+      \$893  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = in_x1_r4;
-    if (advance) begin
-      \$917  = \$705 ;
+    \$894  = out_x0_c3;
+    if (finish) begin
+      \$894  = \$426 [18:0];
     end
     if (rst) begin
-      \$917  = 1'h0;
+      \$894  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = in_x1_r5;
-    if (advance) begin
-      \$918  = \$707 ;
+    \$895  = acc_x1_c0;
+    if (\$758 ) begin
+      \$895  = \$434 [18:0];
     end
     if (rst) begin
-      \$918  = 1'h0;
+      \$895  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = in_x1_r6;
-    if (advance) begin
-      \$919  = \$709 ;
+    \$896  = out_x1_c0;
+    if (finish) begin
+      \$896  = \$434 [18:0];
     end
     if (rst) begin
-      \$919  = 1'h0;
+      \$896  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = in_x1_r7;
-    if (advance) begin
-      \$920  = \$711 ;
+    \$897  = acc_x1_c1;
+    if (\$759 ) begin
+      \$897  = \$442 [18:0];
+    end
+    if (rst) begin
+      \$897  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$898  = out_x1_c1;
+    if (finish) begin
+      \$898  = \$442 [18:0];
+    end
+    if (rst) begin
+      \$898  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$899  = acc_x1_c2;
+    if (\$760 ) begin
+      \$899  = \$450 [18:0];
+    end
+    if (rst) begin
+      \$899  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$900  = out_x1_c2;
+    if (finish) begin
+      \$900  = \$450 [18:0];
+    end
+    if (rst) begin
+      \$900  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$901  = acc_x1_c3;
+    if (\$761 ) begin
+      \$901  = \$458 [18:0];
+    end
+    if (rst) begin
+      \$901  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$902  = out_x1_c3;
+    if (finish) begin
+      \$902  = \$458 [18:0];
+    end
+    if (rst) begin
+      \$902  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$903  = acc_x2_c0;
+    if (\$762 ) begin
+      \$903  = \$466 [18:0];
+    end
+    if (rst) begin
+      \$903  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$904  = out_x2_c0;
+    if (finish) begin
+      \$904  = \$466 [18:0];
+    end
+    if (rst) begin
+      \$904  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$905  = acc_x2_c1;
+    if (\$763 ) begin
+      \$905  = \$474 [18:0];
+    end
+    if (rst) begin
+      \$905  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$906  = out_x2_c1;
+    if (finish) begin
+      \$906  = \$474 [18:0];
+    end
+    if (rst) begin
+      \$906  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$907  = acc_x2_c2;
+    if (\$764 ) begin
+      \$907  = \$482 [18:0];
+    end
+    if (rst) begin
+      \$907  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$908  = out_x2_c2;
+    if (finish) begin
+      \$908  = \$482 [18:0];
+    end
+    if (rst) begin
+      \$908  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$909  = acc_x2_c3;
+    if (\$765 ) begin
+      \$909  = \$490 [18:0];
+    end
+    if (rst) begin
+      \$909  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$910  = out_x2_c3;
+    if (finish) begin
+      \$910  = \$490 [18:0];
+    end
+    if (rst) begin
+      \$910  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$911  = acc_x3_c0;
+    if (\$766 ) begin
+      \$911  = \$498 [18:0];
+    end
+    if (rst) begin
+      \$911  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$912  = out_x3_c0;
+    if (finish) begin
+      \$912  = \$498 [18:0];
+    end
+    if (rst) begin
+      \$912  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$913  = acc_x3_c1;
+    if (\$767 ) begin
+      \$913  = \$506 [18:0];
+    end
+    if (rst) begin
+      \$913  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$914  = out_x3_c1;
+    if (finish) begin
+      \$914  = \$506 [18:0];
+    end
+    if (rst) begin
+      \$914  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$915  = acc_x3_c2;
+    if (\$768 ) begin
+      \$915  = \$514 [18:0];
+    end
+    if (rst) begin
+      \$915  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$916  = out_x3_c2;
+    if (finish) begin
+      \$916  = \$514 [18:0];
+    end
+    if (rst) begin
+      \$916  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$917  = acc_x3_c3;
+    if (\$769 ) begin
+      \$917  = \$522 [18:0];
+    end
+    if (rst) begin
+      \$917  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$918  = out_x3_c3;
+    if (finish) begin
+      \$918  = \$522 [18:0];
+    end
+    if (rst) begin
+      \$918  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$919  = bank;
+    if (\$770 ) begin
+      \$919  = \$775 [2:0];
+    end
+    if (rst) begin
+      \$919  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$920  = result__valid;
+    if (\$779 ) begin
+      \$920  = 1'h0;
+    end
+    if (finish) begin
+      \$920  = 1'h1;
     end
     if (rst) begin
       \$920  = 1'h0;
@@ -3921,741 +4043,48 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = in_x2_r0;
-    if (advance) begin
-      \$921  = \$713 ;
+    \$921  = cfg;
+    if (configure) begin
+      \$921  = cfg__payload;
     end
     if (rst) begin
-      \$921  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = in_x2_r1;
-    if (advance) begin
-      \$922  = \$715 ;
-    end
-    if (rst) begin
-      \$922  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = in_x2_r2;
-    if (advance) begin
-      \$923  = \$717 ;
-    end
-    if (rst) begin
-      \$923  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = in_x2_r3;
-    if (advance) begin
-      \$924  = \$719 ;
-    end
-    if (rst) begin
-      \$924  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = in_x2_r4;
-    if (advance) begin
-      \$925  = \$721 ;
-    end
-    if (rst) begin
-      \$925  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = in_x2_r5;
-    if (advance) begin
-      \$926  = \$723 ;
-    end
-    if (rst) begin
-      \$926  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = in_x2_r6;
-    if (advance) begin
-      \$927  = \$725 ;
-    end
-    if (rst) begin
-      \$927  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = in_x2_r7;
-    if (advance) begin
-      \$928  = \$727 ;
-    end
-    if (rst) begin
-      \$928  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = in_x3_r0;
-    if (advance) begin
-      \$929  = \$729 ;
-    end
-    if (rst) begin
-      \$929  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = in_x3_r1;
-    if (advance) begin
-      \$930  = \$731 ;
-    end
-    if (rst) begin
-      \$930  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = in_x3_r2;
-    if (advance) begin
-      \$931  = \$733 ;
-    end
-    if (rst) begin
-      \$931  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = in_x3_r3;
-    if (advance) begin
-      \$932  = \$735 ;
-    end
-    if (rst) begin
-      \$932  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = in_x3_r4;
-    if (advance) begin
-      \$933  = \$737 ;
-    end
-    if (rst) begin
-      \$933  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = in_x3_r5;
-    if (advance) begin
-      \$934  = \$739 ;
-    end
-    if (rst) begin
-      \$934  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = in_x3_r6;
-    if (advance) begin
-      \$935  = \$741 ;
-    end
-    if (rst) begin
-      \$935  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = in_x3_r7;
-    if (advance) begin
-      \$936  = \$743 ;
-    end
-    if (rst) begin
-      \$936  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = \$signal$176 ;
-    if (advance) begin
-      \$937  = \$signal$263 ;
-    end
-    if (rst) begin
-      \$937  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = \$signal$179 ;
-    if (advance) begin
-      \$938  = \$signal$265 ;
-    end
-    if (rst) begin
-      \$938  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = s2_last;
-    if (advance) begin
-      \$939  = s1_last;
-    end
-    if (rst) begin
-      \$939  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = adc_x0_c0;
-    if (advance) begin
-      \$940  = \$745 [3:0];
-    end
-    if (rst) begin
-      \$940  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = adc_x0_c1;
-    if (advance) begin
-      \$941  = \$747 [3:0];
-    end
-    if (rst) begin
-      \$941  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = adc_x0_c2;
-    if (advance) begin
-      \$942  = \$749 [3:0];
-    end
-    if (rst) begin
-      \$942  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = adc_x0_c3;
-    if (advance) begin
-      \$943  = \$751 [3:0];
-    end
-    if (rst) begin
-      \$943  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = adc_x1_c0;
-    if (advance) begin
-      \$944  = \$753 [3:0];
-    end
-    if (rst) begin
-      \$944  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = adc_x1_c1;
-    if (advance) begin
-      \$945  = \$755 [3:0];
-    end
-    if (rst) begin
-      \$945  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = adc_x1_c2;
-    if (advance) begin
-      \$946  = \$757 [3:0];
-    end
-    if (rst) begin
-      \$946  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = adc_x1_c3;
-    if (advance) begin
-      \$947  = \$759 [3:0];
-    end
-    if (rst) begin
-      \$947  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = adc_x2_c0;
-    if (advance) begin
-      \$948  = \$761 [3:0];
-    end
-    if (rst) begin
-      \$948  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = adc_x2_c1;
-    if (advance) begin
-      \$949  = \$763 [3:0];
-    end
-    if (rst) begin
-      \$949  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = adc_x2_c2;
-    if (advance) begin
-      \$950  = \$765 [3:0];
-    end
-    if (rst) begin
-      \$950  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = adc_x2_c3;
-    if (advance) begin
-      \$951  = \$767 [3:0];
-    end
-    if (rst) begin
-      \$951  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = adc_x3_c0;
-    if (advance) begin
-      \$952  = \$769 [3:0];
-    end
-    if (rst) begin
-      \$952  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = adc_x3_c1;
-    if (advance) begin
-      \$953  = \$771 [3:0];
-    end
-    if (rst) begin
-      \$953  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = adc_x3_c2;
-    if (advance) begin
-      \$954  = \$773 [3:0];
-    end
-    if (rst) begin
-      \$954  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = adc_x3_c3;
-    if (advance) begin
-      \$955  = \$775 [3:0];
-    end
-    if (rst) begin
-      \$955  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = acc_x0_c0;
-    if (\$776 ) begin
-      \$956  = \$309 [18:0];
-    end
-    if (rst) begin
-      \$956  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = out_x0_c0;
-    if (finish) begin
-      \$957  = \$309 [18:0];
-    end
-    if (rst) begin
-      \$957  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = acc_x0_c1;
-    if (\$777 ) begin
-      \$958  = \$317 [18:0];
-    end
-    if (rst) begin
-      \$958  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = out_x0_c1;
-    if (finish) begin
-      \$959  = \$317 [18:0];
-    end
-    if (rst) begin
-      \$959  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = acc_x0_c2;
-    if (\$778 ) begin
-      \$960  = \$325 [18:0];
-    end
-    if (rst) begin
-      \$960  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = out_x0_c2;
-    if (finish) begin
-      \$961  = \$325 [18:0];
-    end
-    if (rst) begin
-      \$961  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = acc_x0_c3;
-    if (\$779 ) begin
-      \$962  = \$333 [18:0];
-    end
-    if (rst) begin
-      \$962  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = out_x0_c3;
-    if (finish) begin
-      \$963  = \$333 [18:0];
-    end
-    if (rst) begin
-      \$963  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = acc_x1_c0;
-    if (\$780 ) begin
-      \$964  = \$341 [18:0];
-    end
-    if (rst) begin
-      \$964  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = out_x1_c0;
-    if (finish) begin
-      \$965  = \$341 [18:0];
-    end
-    if (rst) begin
-      \$965  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = acc_x1_c1;
-    if (\$781 ) begin
-      \$966  = \$349 [18:0];
-    end
-    if (rst) begin
-      \$966  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = out_x1_c1;
-    if (finish) begin
-      \$967  = \$349 [18:0];
-    end
-    if (rst) begin
-      \$967  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = acc_x1_c2;
-    if (\$782 ) begin
-      \$968  = \$357 [18:0];
-    end
-    if (rst) begin
-      \$968  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = out_x1_c2;
-    if (finish) begin
-      \$969  = \$357 [18:0];
-    end
-    if (rst) begin
-      \$969  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = acc_x1_c3;
-    if (\$783 ) begin
-      \$970  = \$365 [18:0];
-    end
-    if (rst) begin
-      \$970  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = out_x1_c3;
-    if (finish) begin
-      \$971  = \$365 [18:0];
-    end
-    if (rst) begin
-      \$971  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = acc_x2_c0;
-    if (\$784 ) begin
-      \$972  = \$373 [18:0];
-    end
-    if (rst) begin
-      \$972  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = out_x2_c0;
-    if (finish) begin
-      \$973  = \$373 [18:0];
-    end
-    if (rst) begin
-      \$973  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = acc_x2_c1;
-    if (\$785 ) begin
-      \$974  = \$381 [18:0];
-    end
-    if (rst) begin
-      \$974  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = out_x2_c1;
-    if (finish) begin
-      \$975  = \$381 [18:0];
-    end
-    if (rst) begin
-      \$975  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = acc_x2_c2;
-    if (\$786 ) begin
-      \$976  = \$389 [18:0];
-    end
-    if (rst) begin
-      \$976  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = out_x2_c2;
-    if (finish) begin
-      \$977  = \$389 [18:0];
-    end
-    if (rst) begin
-      \$977  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = acc_x2_c3;
-    if (\$787 ) begin
-      \$978  = \$397 [18:0];
-    end
-    if (rst) begin
-      \$978  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = out_x2_c3;
-    if (finish) begin
-      \$979  = \$397 [18:0];
-    end
-    if (rst) begin
-      \$979  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = acc_x3_c0;
-    if (\$788 ) begin
-      \$980  = \$405 [18:0];
-    end
-    if (rst) begin
-      \$980  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = out_x3_c0;
-    if (finish) begin
-      \$981  = \$405 [18:0];
-    end
-    if (rst) begin
-      \$981  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = acc_x3_c1;
-    if (\$789 ) begin
-      \$982  = \$413 [18:0];
-    end
-    if (rst) begin
-      \$982  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = out_x3_c1;
-    if (finish) begin
-      \$983  = \$413 [18:0];
-    end
-    if (rst) begin
-      \$983  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = acc_x3_c2;
-    if (\$790 ) begin
-      \$984  = \$421 [18:0];
-    end
-    if (rst) begin
-      \$984  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = out_x3_c2;
-    if (finish) begin
-      \$985  = \$421 [18:0];
-    end
-    if (rst) begin
-      \$985  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = acc_x3_c3;
-    if (\$791 ) begin
-      \$986  = \$429 [18:0];
-    end
-    if (rst) begin
-      \$986  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = out_x3_c3;
-    if (finish) begin
-      \$987  = \$429 [18:0];
-    end
-    if (rst) begin
-      \$987  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = bank;
-    if (\$792 ) begin
-      \$988  = \$797 [2:0];
-    end
-    if (rst) begin
-      \$988  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = result__valid;
-    if (\$801 ) begin
-      \$989  = 1'h0;
-    end
-    if (finish) begin
-      \$989  = 1'h1;
-    end
-    if (rst) begin
-      \$989  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = cfg;
-    if (\$802 ) begin
-      \$990  = cfg__payload;
-    end
-    if (rst) begin
-      \$990  = 34'h000000000;
+      \$921  = 34'h000000000;
     end
   end
   assign can_load = act__ready;
-  assign input_bit = \$12 [2:0];
-  assign spliced_x0_c0 = { \$306 [11], \$306 [11], \$306 [11], \$306 [11], \$306 [11], \$306 [11], \$306 [11], \$306  };
-  assign next_x0_c0 = \$309 [18:0];
-  assign spliced_x0_c1 = { \$314 [11], \$314 [11], \$314 [11], \$314 [11], \$314 [11], \$314 [11], \$314 [11], \$314  };
-  assign next_x0_c1 = \$317 [18:0];
-  assign spliced_x0_c2 = { \$322 [11], \$322 [11], \$322 [11], \$322 [11], \$322 [11], \$322 [11], \$322 [11], \$322  };
-  assign next_x0_c2 = \$325 [18:0];
-  assign spliced_x0_c3 = { \$330 [11], \$330 [11], \$330 [11], \$330 [11], \$330 [11], \$330 [11], \$330 [11], \$330  };
-  assign next_x0_c3 = \$333 [18:0];
-  assign spliced_x1_c0 = { \$338 [11], \$338 [11], \$338 [11], \$338 [11], \$338 [11], \$338 [11], \$338 [11], \$338  };
-  assign next_x1_c0 = \$341 [18:0];
-  assign spliced_x1_c1 = { \$346 [11], \$346 [11], \$346 [11], \$346 [11], \$346 [11], \$346 [11], \$346 [11], \$346  };
-  assign next_x1_c1 = \$349 [18:0];
-  assign spliced_x1_c2 = { \$354 [11], \$354 [11], \$354 [11], \$354 [11], \$354 [11], \$354 [11], \$354 [11], \$354  };
-  assign next_x1_c2 = \$357 [18:0];
-  assign spliced_x1_c3 = { \$362 [11], \$362 [11], \$362 [11], \$362 [11], \$362 [11], \$362 [11], \$362 [11], \$362  };
-  assign next_x1_c3 = \$365 [18:0];
-  assign spliced_x2_c0 = { \$370 [11], \$370 [11], \$370 [11], \$370 [11], \$370 [11], \$370 [11], \$370 [11], \$370  };
-  assign next_x2_c0 = \$373 [18:0];
-  assign spliced_x2_c1 = { \$378 [11], \$378 [11], \$378 [11], \$378 [11], \$378 [11], \$378 [11], \$378 [11], \$378  };
-  assign next_x2_c1 = \$381 [18:0];
-  assign spliced_x2_c2 = { \$386 [11], \$386 [11], \$386 [11], \$386 [11], \$386 [11], \$386 [11], \$386 [11], \$386  };
-  assign next_x2_c2 = \$389 [18:0];
-  assign spliced_x2_c3 = { \$394 [11], \$394 [11], \$394 [11], \$394 [11], \$394 [11], \$394 [11], \$394 [11], \$394  };
-  assign next_x2_c3 = \$397 [18:0];
-  assign spliced_x3_c0 = { \$402 [11], \$402 [11], \$402 [11], \$402 [11], \$402 [11], \$402 [11], \$402 [11], \$402  };
-  assign next_x3_c0 = \$405 [18:0];
-  assign spliced_x3_c1 = { \$410 [11], \$410 [11], \$410 [11], \$410 [11], \$410 [11], \$410 [11], \$410 [11], \$410  };
-  assign next_x3_c1 = \$413 [18:0];
-  assign spliced_x3_c2 = { \$418 [11], \$418 [11], \$418 [11], \$418 [11], \$418 [11], \$418 [11], \$418 [11], \$418  };
-  assign next_x3_c2 = \$421 [18:0];
-  assign spliced_x3_c3 = { \$426 [11], \$426 [11], \$426 [11], \$426 [11], \$426 [11], \$426 [11], \$426 [11], \$426  };
-  assign next_x3_c3 = \$429 [18:0];
+  assign input_bit = \$9 [2:0];
+  assign spliced_x0_c0 = { \$399 [11], \$399 [11], \$399 [11], \$399 [11], \$399 [11], \$399 [11], \$399 [11], \$399  };
+  assign next_x0_c0 = \$402 [18:0];
+  assign spliced_x0_c1 = { \$407 [11], \$407 [11], \$407 [11], \$407 [11], \$407 [11], \$407 [11], \$407 [11], \$407  };
+  assign next_x0_c1 = \$410 [18:0];
+  assign spliced_x0_c2 = { \$415 [11], \$415 [11], \$415 [11], \$415 [11], \$415 [11], \$415 [11], \$415 [11], \$415  };
+  assign next_x0_c2 = \$418 [18:0];
+  assign spliced_x0_c3 = { \$423 [11], \$423 [11], \$423 [11], \$423 [11], \$423 [11], \$423 [11], \$423 [11], \$423  };
+  assign next_x0_c3 = \$426 [18:0];
+  assign spliced_x1_c0 = { \$431 [11], \$431 [11], \$431 [11], \$431 [11], \$431 [11], \$431 [11], \$431 [11], \$431  };
+  assign next_x1_c0 = \$434 [18:0];
+  assign spliced_x1_c1 = { \$439 [11], \$439 [11], \$439 [11], \$439 [11], \$439 [11], \$439 [11], \$439 [11], \$439  };
+  assign next_x1_c1 = \$442 [18:0];
+  assign spliced_x1_c2 = { \$447 [11], \$447 [11], \$447 [11], \$447 [11], \$447 [11], \$447 [11], \$447 [11], \$447  };
+  assign next_x1_c2 = \$450 [18:0];
+  assign spliced_x1_c3 = { \$455 [11], \$455 [11], \$455 [11], \$455 [11], \$455 [11], \$455 [11], \$455 [11], \$455  };
+  assign next_x1_c3 = \$458 [18:0];
+  assign spliced_x2_c0 = { \$463 [11], \$463 [11], \$463 [11], \$463 [11], \$463 [11], \$463 [11], \$463 [11], \$463  };
+  assign next_x2_c0 = \$466 [18:0];
+  assign spliced_x2_c1 = { \$471 [11], \$471 [11], \$471 [11], \$471 [11], \$471 [11], \$471 [11], \$471 [11], \$471  };
+  assign next_x2_c1 = \$474 [18:0];
+  assign spliced_x2_c2 = { \$479 [11], \$479 [11], \$479 [11], \$479 [11], \$479 [11], \$479 [11], \$479 [11], \$479  };
+  assign next_x2_c2 = \$482 [18:0];
+  assign spliced_x2_c3 = { \$487 [11], \$487 [11], \$487 [11], \$487 [11], \$487 [11], \$487 [11], \$487 [11], \$487  };
+  assign next_x2_c3 = \$490 [18:0];
+  assign spliced_x3_c0 = { \$495 [11], \$495 [11], \$495 [11], \$495 [11], \$495 [11], \$495 [11], \$495 [11], \$495  };
+  assign next_x3_c0 = \$498 [18:0];
+  assign spliced_x3_c1 = { \$503 [11], \$503 [11], \$503 [11], \$503 [11], \$503 [11], \$503 [11], \$503 [11], \$503  };
+  assign next_x3_c1 = \$506 [18:0];
+  assign spliced_x3_c2 = { \$511 [11], \$511 [11], \$511 [11], \$511 [11], \$511 [11], \$511 [11], \$511 [11], \$511  };
+  assign next_x3_c2 = \$514 [18:0];
+  assign spliced_x3_c3 = { \$519 [11], \$519 [11], \$519 [11], \$519 [11], \$519 [11], \$519 [11], \$519 [11], \$519  };
+  assign next_x3_c3 = \$522 [18:0];
   assign full = result__valid;
   assign \cfg__payload.act_beats  = cfg__payload[3:0];
   assign \cfg__payload.crossbars  = cfg__payload[6:4];
@@ -4712,6 +4141,42 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   assign \cfg.xbar[3].shift  = cfg[30:28];
   assign \cfg.xbar[3].negate  = cfg[31];
   assign \cfg.xbar[3].bank  = cfg[33:32];
+  assign \routed[0]  = routed[7:0];
+  assign \routed[0][0]  = routed[0];
+  assign \routed[0][1]  = routed[1];
+  assign \routed[0][2]  = routed[2];
+  assign \routed[0][3]  = routed[3];
+  assign \routed[0][4]  = routed[4];
+  assign \routed[0][5]  = routed[5];
+  assign \routed[0][6]  = routed[6];
+  assign \routed[0][7]  = routed[7];
+  assign \routed[1]  = routed[15:8];
+  assign \routed[1][0]  = routed[8];
+  assign \routed[1][1]  = routed[9];
+  assign \routed[1][2]  = routed[10];
+  assign \routed[1][3]  = routed[11];
+  assign \routed[1][4]  = routed[12];
+  assign \routed[1][5]  = routed[13];
+  assign \routed[1][6]  = routed[14];
+  assign \routed[1][7]  = routed[15];
+  assign \routed[2]  = routed[23:16];
+  assign \routed[2][0]  = routed[16];
+  assign \routed[2][1]  = routed[17];
+  assign \routed[2][2]  = routed[18];
+  assign \routed[2][3]  = routed[19];
+  assign \routed[2][4]  = routed[20];
+  assign \routed[2][5]  = routed[21];
+  assign \routed[2][6]  = routed[22];
+  assign \routed[2][7]  = routed[23];
+  assign \routed[3]  = routed[31:24];
+  assign \routed[3][0]  = routed[24];
+  assign \routed[3][1]  = routed[25];
+  assign \routed[3][2]  = routed[26];
+  assign \routed[3][3]  = routed[27];
+  assign \routed[3][4]  = routed[28];
+  assign \routed[3][5]  = routed[29];
+  assign \routed[3][6]  = routed[30];
+  assign \routed[3][7]  = routed[31];
   assign \row_x0_r0.input  = row_x0_r0[4:0];
   assign \row_x0_r0.used  = row_x0_r0[5];
   assign \row_x0_r0.cells  = row_x0_r0[13:6];
@@ -4936,48 +4401,172 @@ module sme_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   assign \row_x3_r7.cells[1]  = row_x3_r7[9:8];
   assign \row_x3_r7.cells[2]  = row_x3_r7[11:10];
   assign \row_x3_r7.cells[3]  = row_x3_r7[13:12];
-  assign result__payload[83:63] = \$505 ;
-  assign result__payload[62:42] = \$486 ;
-  assign result__payload[41:21] = \$467 ;
-  assign result__payload[20:0] = \$448 ;
-  assign \$510  = \$509 ;
-  assign \$5  = \$4 ;
-  assign \$9  = 5'h07;
-  assign \$11  = \$10 ;
-  assign \$307  = { acc_x0_c0, 1'h0 };
-  assign \$315  = { acc_x0_c1, 1'h0 };
-  assign \$323  = { acc_x0_c2, 1'h0 };
-  assign \$331  = { acc_x0_c3, 1'h0 };
-  assign \$339  = { acc_x1_c0, 1'h0 };
-  assign \$347  = { acc_x1_c1, 1'h0 };
-  assign \$355  = { acc_x1_c2, 1'h0 };
-  assign \$363  = { acc_x1_c3, 1'h0 };
-  assign \$371  = { acc_x2_c0, 1'h0 };
-  assign \$379  = { acc_x2_c1, 1'h0 };
-  assign \$387  = { acc_x2_c2, 1'h0 };
-  assign \$395  = { acc_x2_c3, 1'h0 };
-  assign \$403  = { acc_x3_c0, 1'h0 };
-  assign \$411  = { acc_x3_c1, 1'h0 };
-  assign \$419  = { acc_x3_c2, 1'h0 };
-  assign \$427  = { acc_x3_c3, 1'h0 };
-  assign \$600  = load;
+  assign \s1_bits[0]  = s1_bits[7:0];
+  assign \s1_bits[0][0]  = s1_bits[0];
+  assign \s1_bits[0][1]  = s1_bits[1];
+  assign \s1_bits[0][2]  = s1_bits[2];
+  assign \s1_bits[0][3]  = s1_bits[3];
+  assign \s1_bits[0][4]  = s1_bits[4];
+  assign \s1_bits[0][5]  = s1_bits[5];
+  assign \s1_bits[0][6]  = s1_bits[6];
+  assign \s1_bits[0][7]  = s1_bits[7];
+  assign \s1_bits[1]  = s1_bits[15:8];
+  assign \s1_bits[1][0]  = s1_bits[8];
+  assign \s1_bits[1][1]  = s1_bits[9];
+  assign \s1_bits[1][2]  = s1_bits[10];
+  assign \s1_bits[1][3]  = s1_bits[11];
+  assign \s1_bits[1][4]  = s1_bits[12];
+  assign \s1_bits[1][5]  = s1_bits[13];
+  assign \s1_bits[1][6]  = s1_bits[14];
+  assign \s1_bits[1][7]  = s1_bits[15];
+  assign \s1_bits[2]  = s1_bits[23:16];
+  assign \s1_bits[2][0]  = s1_bits[16];
+  assign \s1_bits[2][1]  = s1_bits[17];
+  assign \s1_bits[2][2]  = s1_bits[18];
+  assign \s1_bits[2][3]  = s1_bits[19];
+  assign \s1_bits[2][4]  = s1_bits[20];
+  assign \s1_bits[2][5]  = s1_bits[21];
+  assign \s1_bits[2][6]  = s1_bits[22];
+  assign \s1_bits[2][7]  = s1_bits[23];
+  assign \s1_bits[3]  = s1_bits[31:24];
+  assign \s1_bits[3][0]  = s1_bits[24];
+  assign \s1_bits[3][1]  = s1_bits[25];
+  assign \s1_bits[3][2]  = s1_bits[26];
+  assign \s1_bits[3][3]  = s1_bits[27];
+  assign \s1_bits[3][4]  = s1_bits[28];
+  assign \s1_bits[3][5]  = s1_bits[29];
+  assign \s1_bits[3][6]  = s1_bits[30];
+  assign \s1_bits[3][7]  = s1_bits[31];
+  assign \codes[0]  = codes[15:0];
+  assign \codes[0][0]  = codes[3:0];
+  assign \codes[0][1]  = codes[7:4];
+  assign \codes[0][2]  = codes[11:8];
+  assign \codes[0][3]  = codes[15:12];
+  assign \codes[1]  = codes[31:16];
+  assign \codes[1][0]  = codes[19:16];
+  assign \codes[1][1]  = codes[23:20];
+  assign \codes[1][2]  = codes[27:24];
+  assign \codes[1][3]  = codes[31:28];
+  assign \codes[2]  = codes[47:32];
+  assign \codes[2][0]  = codes[35:32];
+  assign \codes[2][1]  = codes[39:36];
+  assign \codes[2][2]  = codes[43:40];
+  assign \codes[2][3]  = codes[47:44];
+  assign \codes[3]  = codes[63:48];
+  assign \codes[3][0]  = codes[51:48];
+  assign \codes[3][1]  = codes[55:52];
+  assign \codes[3][2]  = codes[59:56];
+  assign \codes[3][3]  = codes[63:60];
+  assign \s2_codes[0]  = s2_codes[15:0];
+  assign \s2_codes[0][0]  = s2_codes[3:0];
+  assign \s2_codes[0][1]  = s2_codes[7:4];
+  assign \s2_codes[0][2]  = s2_codes[11:8];
+  assign \s2_codes[0][3]  = s2_codes[15:12];
+  assign \s2_codes[1]  = s2_codes[31:16];
+  assign \s2_codes[1][0]  = s2_codes[19:16];
+  assign \s2_codes[1][1]  = s2_codes[23:20];
+  assign \s2_codes[1][2]  = s2_codes[27:24];
+  assign \s2_codes[1][3]  = s2_codes[31:28];
+  assign \s2_codes[2]  = s2_codes[47:32];
+  assign \s2_codes[2][0]  = s2_codes[35:32];
+  assign \s2_codes[2][1]  = s2_codes[39:36];
+  assign \s2_codes[2][2]  = s2_codes[43:40];
+  assign \s2_codes[2][3]  = s2_codes[47:44];
+  assign \s2_codes[3]  = s2_codes[63:48];
+  assign \s2_codes[3][0]  = s2_codes[51:48];
+  assign \s2_codes[3][1]  = s2_codes[55:52];
+  assign \s2_codes[3][2]  = s2_codes[59:56];
+  assign \s2_codes[3][3]  = s2_codes[63:60];
+  assign result__payload[83:63] = \$598 ;
+  assign result__payload[62:42] = \$579 ;
+  assign result__payload[41:21] = \$560 ;
+  assign result__payload[20:0] = \$541 ;
+  assign codes[63:60] = \$393 [3:0];
+  assign codes[59:56] = \$377 [3:0];
+  assign codes[55:52] = \$361 [3:0];
+  assign codes[51:48] = \$345 [3:0];
+  assign codes[47:44] = \$329 [3:0];
+  assign codes[43:40] = \$313 [3:0];
+  assign codes[39:36] = \$297 [3:0];
+  assign codes[35:32] = \$281 [3:0];
+  assign codes[31:28] = \$265 [3:0];
+  assign codes[27:24] = \$249 [3:0];
+  assign codes[23:20] = \$233 [3:0];
+  assign codes[19:16] = \$217 [3:0];
+  assign codes[15:12] = \$201 [3:0];
+  assign codes[11:8] = \$185 [3:0];
+  assign codes[7:4] = \$169 [3:0];
+  assign codes[3:0] = \$153 [3:0];
+  assign routed[31] = \$137 ;
+  assign routed[30] = \$135 ;
+  assign routed[29] = \$133 ;
+  assign routed[28] = \$131 ;
+  assign routed[27] = \$129 ;
+  assign routed[26] = \$127 ;
+  assign routed[25] = \$125 ;
+  assign routed[24] = \$123 ;
+  assign routed[23] = \$121 ;
+  assign routed[22] = \$119 ;
+  assign routed[21] = \$117 ;
+  assign routed[20] = \$115 ;
+  assign routed[19] = \$113 ;
+  assign routed[18] = \$111 ;
+  assign routed[17] = \$109 ;
+  assign routed[16] = \$107 ;
+  assign routed[15] = \$105 ;
+  assign routed[14] = \$103 ;
+  assign routed[13] = \$101 ;
+  assign routed[12] = \$99 ;
+  assign routed[11] = \$97 ;
+  assign routed[10] = \$95 ;
+  assign routed[9] = \$93 ;
+  assign routed[8] = \$91 ;
+  assign routed[7] = \$89 ;
+  assign routed[6] = \$87 ;
+  assign routed[5] = \$85 ;
+  assign routed[4] = \$83 ;
+  assign routed[3] = \$81 ;
+  assign routed[2] = \$79 ;
+  assign routed[1] = \$77 ;
+  assign routed[0] = \$75 ;
   assign \$603  = \$602 ;
-  assign \$638  = wsel;
-  assign \$642  = wsel;
-  assign \$646  = wsel;
-  assign \$650  = wsel;
-  assign \$654  = wsel;
-  assign \$658  = wsel;
-  assign \$662  = wsel;
-  assign \$666  = wsel;
-  assign \$670  = issue;
-  assign \$671  = 5'h07;
-  assign \$673  = \$672 ;
-  assign \$677  = 5'h07;
-  assign \$679  = \$678 ;
-  assign \$792  = send;
-  assign \$795  = \$794 ;
-  assign \$800  = \$799 ;
+  assign \$4  = \$3 ;
+  assign \$6  = 5'h07;
+  assign \$8  = \$7 ;
+  assign \$400  = { acc_x0_c0, 1'h0 };
+  assign \$408  = { acc_x0_c1, 1'h0 };
+  assign \$416  = { acc_x0_c2, 1'h0 };
+  assign \$424  = { acc_x0_c3, 1'h0 };
+  assign \$432  = { acc_x1_c0, 1'h0 };
+  assign \$440  = { acc_x1_c1, 1'h0 };
+  assign \$448  = { acc_x1_c2, 1'h0 };
+  assign \$456  = { acc_x1_c3, 1'h0 };
+  assign \$464  = { acc_x2_c0, 1'h0 };
+  assign \$472  = { acc_x2_c1, 1'h0 };
+  assign \$480  = { acc_x2_c2, 1'h0 };
+  assign \$488  = { acc_x2_c3, 1'h0 };
+  assign \$496  = { acc_x3_c0, 1'h0 };
+  assign \$504  = { acc_x3_c1, 1'h0 };
+  assign \$512  = { acc_x3_c2, 1'h0 };
+  assign \$520  = { acc_x3_c3, 1'h0 };
+  assign \$674  = load;
+  assign \$677  = \$676 ;
+  assign \$712  = wsel;
+  assign \$716  = wsel;
+  assign \$720  = wsel;
+  assign \$724  = wsel;
+  assign \$728  = wsel;
+  assign \$732  = wsel;
+  assign \$736  = wsel;
+  assign \$740  = wsel;
+  assign \$744  = issue;
+  assign \$745  = 5'h07;
+  assign \$747  = \$746 ;
+  assign \$751  = 5'h07;
+  assign \$753  = \$752 ;
+  assign \$770  = send;
+  assign \$773  = \$772 ;
+  assign \$778  = \$777 ;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sparseloom.units import all_units, presets, unit
+
 
 class UsageError(Exception):
     """A bad argument or input file; printed as one line, exit status 2."""
@@ -51,7 +53,7 @@ def _write_atomically(outputs: dict[Path, object]) -> None:
 def cmd_verilog(args) -> None:
     from sparseloom.gen import emit
 
-    configs = emit.default_configs()
+    configs = presets()
     if args.names:
         known = {c.name: c for c in configs}
         missing = [n for n in args.names if n not in known]
@@ -75,26 +77,25 @@ def cmd_prune(args) -> None:
 
 def cmd_sim(args) -> None:
     from sparseloom import verilate
-    from sparseloom.sim.units import UNITS
 
-    config_class, planner = UNITS[args.unit]
-    config = config_class.load(args.config)
-    spec = {"highlight": "pattern", "sme": "max_bits_per_weight", "dense": None}.get(args.unit, "wbits")
-    spec = getattr(args, spec) if spec else "int8"
+    u = unit(args.unit)
+    config = u.load(args.config)
+    text = getattr(args, u.setting.dest) if u.setting else None
+    setting = u.setting.parse(text) if u.setting else None
     w = _load_array(args.weights, "weights")
     x = _load_array(args.inputs, "inputs")
     if not 0.0 <= args.stall < 1.0:
         raise UsageError(f"--stall must be in [0, 1), got {args.stall}")
-    plan = planner(config, spec, w, x)  # every input check happens here
+    plan = u.plan(config, setting, w, x)  # every input check happens here
     expected = plan.golden(w, x)
+    model_cycles = u.cycles(config, plan.shape, plan.encoding)
 
     with tempfile.TemporaryDirectory(prefix="sparseloom-sim-") as tmp:
         tmp = Path(tmp)
         job, result = tmp / "job.npz", tmp / "result.npz"
         np.savez(job, weights=w, inputs=x)
-        env = {"SPARSELOOM_JOB": str(job), "SPARSELOOM_RESULT": str(result), "SPARSELOOM_UNIT": args.unit,
-               "SPARSELOOM_SPEC": spec, "SPARSELOOM_STALL": str(args.stall),
-               "COCOTB_LOG_LEVEL": "WARNING", "GPI_LOG_LEVEL": "WARNING"}
+        env = {"SPARSELOOM_JOB": str(job), "SPARSELOOM_RESULT": str(result), "SPARSELOOM_SETTING": text or "",
+               "SPARSELOOM_STALL": str(args.stall), "COCOTB_LOG_LEVEL": "WARNING", "GPI_LOG_LEVEL": "WARNING"}
         from cocotb_tools.check_results import get_results
 
         xml = verilate.run(config, "sparseloom.sim.job", test_dir=tmp, env=env, waves=args.waves, seed=args.seed)
@@ -107,12 +108,13 @@ def cmd_sim(args) -> None:
             bad = tuple(np.argwhere(y != expected)[0])
             raise RuntimeError(f"RTL result differs from the golden model at Y[{bad[0]},{bad[1]}]: "
                                f"expected {expected[bad]}, got {y[bad]}")
+        m, n, k = plan.shape
         outputs = {Path(args.out): y}
         report = {
-            "unit": args.unit, "config": config.name, "m": plan.m, "n": plan.n, "k": plan.k,
-            "cycles": cycles, "model_cycles": plan.model_cycles(), **plan.report,
-            "utilization": plan.utilization(cycles),
-            "macs_per_cycle": plan.m * plan.n * plan.k / cycles if cycles else 0.0, "stall": args.stall, "seed": args.seed, "golden_match": True,
+            "unit": u.name, "config": config.name, "m": m, "n": n, "k": k,
+            "cycles": cycles, "model_cycles": model_cycles, **plan.report,
+            "utilization": plan.utilization(cycles), "macs_per_cycle": m * n * k / cycles if cycles else 0.0,
+            "stall": args.stall, "seed": args.seed, "golden_match": True,
         }
         if verilate.waves_requested(args.waves):
             waves = Path(args.out).with_suffix(".fst")
@@ -125,11 +127,11 @@ def cmd_sim(args) -> None:
 
 def cmd_fpga(args) -> None:
     from sparseloom.fpga.flow import TARGETS, ToolError, fpga_report
-    from sparseloom.gen.emit import GENERATORS
 
     if args.target not in TARGETS:
         raise UsageError(f"--target must be one of {', '.join(TARGETS)}, got {args.target!r}")
-    config = GENERATORS[args.unit][0].load(args.config or next(iter(GENERATORS[args.unit][2])))
+    u = unit(args.unit)
+    config = u.load(args.config or next(iter(u.presets)))
     out = Path(args.out or f"build/fpga/{config.name}-{args.target}{'' if args.dsp else '-nodsp'}")
     try:
         report = fpga_report(config, args.target, out, dsp=args.dsp)
@@ -156,10 +158,8 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", required=True, help="output .npy")
     pr.set_defaults(func=cmd_prune)
 
-    from sparseloom.gen.emit import GENERATORS
-
     f = sub.add_parser("fpga", help="synthesise a core in a pin-saving harness: cells, Fmax, MACs/s per LUT")
-    f.add_argument("unit", choices=list(GENERATORS))
+    f.add_argument("unit", choices=list(all_units()))
     f.add_argument("--config", help="preset name or JSON file (default: the unit's first preset)")
     f.add_argument("--target", required=True, help="ice40-up5k or ecp5-85f")
     f.add_argument("--no-dsp", dest="dsp", action="store_false", help="disable DSP inference (fair LUT comparison)")
@@ -168,31 +168,21 @@ def parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("sim", help="run a GEMM through a Verilated core")
     units = sim.add_subparsers(dest="unit", required=True)
-    for unit, text, default in [
-        ("highlight", "HighLight HSS array: Y = W @ X, W satisfying --pattern", "highlight_default"),
-        ("dense", "baseline: dense int8 array with HighLight's multipliers", "dense_default"),
-        ("lut", "LUT Tensor Core: low-bit W (--wbits) x int8 X by table look-up", "lut_default"),
-        ("mac", "baseline: dequantise low-bit W (--wbits), then int8 MACs", "mac_default"),
-        ("sme", "SME bit-sliced crossbars: int8 W x int8 X, squeezed (and orchestrated)", "sme_default"),
-    ]:
-        u = units.add_parser(unit, help=text)
-        if unit == "highlight":
-            u.add_argument("--pattern", required=True, help="G1:H1,G0:H0 that W satisfies, e.g. 2:4,2:4")
-        elif unit == "sme":
-            u.add_argument("--max-bits-per-weight", default="none", choices=[str(b) for b in range(1, 9)] + ["none"],
-                           help="re-encode W to at most this many set bits per magnitude first (default: none)")
-        elif unit in ("lut", "mac"):
-            u.add_argument("--wbits", required=True, choices=["1", "2", "3", "4", "ternary"],
-                           help="weight format: 1 = {-1,+1}, 2..4-bit two's complement, ternary {-1,0,+1}")
-        u.add_argument("--weights", required=True, help="W: int8 .npy, M x K")
-        u.add_argument("--inputs", required=True, help="X: int8 .npy, K x N")
-        u.add_argument("--out", required=True, help="Y: int32 .npy, M x N")
-        u.add_argument("--report", required=True, help="JSON report (cycles, utilization, ...)")
-        u.add_argument("--config", default=default, help=f"preset name or JSON file (default {default})")
-        u.add_argument("--seed", type=int, default=1, help="seed of the random stalls")
-        u.add_argument("--stall", type=float, default=0.0, help="probability of a stall per stream per cycle")
-        u.add_argument("--waves", action="store_true", help="also write an FST waveform next to --out")
-        u.set_defaults(func=cmd_sim)
+    for u in all_units().values():
+        sp = units.add_parser(u.name, help=u.summary)
+        if u.setting:
+            sp.add_argument(u.setting.flag, required=u.setting.default is None, default=u.setting.default,
+                           choices=u.setting.choices, help=u.setting.help)
+        sp.add_argument("--weights", required=True, help="W: int8 .npy, M x K")
+        sp.add_argument("--inputs", required=True, help="X: int8 .npy, K x N")
+        sp.add_argument("--out", required=True, help="Y: int32 .npy, M x N")
+        sp.add_argument("--report", required=True, help="JSON report (cycles, utilization, ...)")
+        sp.add_argument("--config", default=u.default_preset,
+                        help=f"preset name or JSON file (default {u.default_preset})")
+        sp.add_argument("--seed", type=int, default=1, help="seed of the random stalls")
+        sp.add_argument("--stall", type=float, default=0.0, help="probability of a stall per stream per cycle")
+        sp.add_argument("--waves", action="store_true", help="also write an FST waveform next to --out")
+        sp.set_defaults(func=cmd_sim)
     return p
 
 

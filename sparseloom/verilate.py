@@ -20,6 +20,7 @@ from importlib import metadata
 from pathlib import Path
 
 from sparseloom.gen import emit
+from sparseloom.units import unit_of
 
 #: Simulation build flags. Amaranth's Verilog is lint-clean only modulo these; the
 #: reviewed waiver list for ``make lint`` lives in ``rtl/lint_waivers.vlt``.
@@ -122,13 +123,15 @@ def run(config, test_module: str, *, test_dir, env: dict | None = None, waves: b
         testcase: str | None = None, seed: int | None = None) -> Path:
     """Run cocotb ``test_module`` on ``config``; returns the results XML (checked under pytest).
 
-    The configuration reaches the simulator side as JSON in ``SPARSELOOM_CONFIG``.
+    The configuration reaches the simulator side as JSON in ``SPARSELOOM_CONFIG``, its unit's
+    name in ``SPARSELOOM_UNIT``.
     """
     from cocotb_tools.runner import get_runner
 
     waves = waves_requested(waves)
     build_dir = build(config, waves)
-    extra_env = {"SPARSELOOM_CONFIG": json.dumps(config.parameters()), **(env or {})}
+    extra_env = {"SPARSELOOM_UNIT": unit_of(config).name, "SPARSELOOM_CONFIG": json.dumps(config.parameters()),
+                 **(env or {})}
     return get_runner("verilator").test(
         test_module=test_module, hdl_toplevel=config.name, hdl_toplevel_lang="verilog", build_dir=build_dir,
         test_dir=test_dir, extra_env=extra_env, waves=waves, testcase=testcase, seed=seed)

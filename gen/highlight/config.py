@@ -1,21 +1,75 @@
-"""Typed configuration of the HighLight HSS PE array, its presets and its cycle model.
+"""Typed configurations of the HighLight HSS PE array and of its dense baseline, and their presets.
 
-The configuration is the single source of truth: the Amaranth generator builds its
-ports from the layouts defined here, the JSON description is emitted from here, and
-the simulation driver packs streams and predicts cycles from the same object.
+The configuration is the single source of truth: the Amaranth generator builds its ports
+from the layouts defined here, the JSON description is emitted from here, and the host
+planner and the cycle model (``gen/highlight/unit.py``) read the same object.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.lib import data
 from amaranth.hdl import signed, unsigned
+from amaranth.lib import data
 
-from ..config_base import BATCH_WIDTH, Loadable, check_name, field_bits, int_in
+from sparseloom.golden.reference import product_sum_bound
+
+from ..config_base import BATCH_WIDTH, Config, check_acc_width, check_name, field_bits, int_in
 from ..tiles import RESULT_LATENCY
 
+
+class _LaneArray(Config):
+    """What HighLight and its dense baseline share: ``rows`` x ``cols`` PEs of ``lanes``
+    multipliers (PE (r, c): weight row r, activation column c), int accumulators."""
+
+    def _check_array(self, block: str) -> None:
+        """The checks both share; K comes in whole blocks of ``block`` (a field name)."""
+        check_name(self.name)
+        int_in("rows", self.rows, 1, 64)
+        int_in("cols", self.cols, 1, 64)
+        int_in("data_width", self.data_width, 2, 16)
+        if self.k_max % getattr(self, block):
+            raise ValueError(f"k_max must be a multiple of {block}={getattr(self, block)}, got {self.k_max}")
+        check_acc_width(self.acc_width, self.largest_sum, 32,
+                        f"k_max={self.k_max} products of {self.data_width}-bit operands need")
+
+    @property
+    def m_tile(self) -> int:
+        """Output rows per row batch (the PE rows)."""
+        return self.rows
+
+    @property
+    def n_tile(self) -> int:
+        """Output columns per column tile (the PE columns)."""
+        return self.cols
+
+    @property
+    def multipliers(self) -> int:
+        return self.rows * self.cols * self.lanes
+
+    @property
+    def largest_sum(self) -> int:
+        """Largest |y| of any K <= k_max: what the accumulators are sized for."""
+        return product_sum_bound(self.k_max, self.data_width)
+
+    @property
+    def result_layout(self) -> data.ArrayLayout:
+        """One result beat: a row batch, element [r][c] = Y[m0 + r, n0 + c]."""
+        return data.ArrayLayout(data.ArrayLayout(signed(self.acc_width), self.cols), self.rows)
+
+    def _accumulator(self) -> dict:
+        return {
+            "accumulator": {
+                "width": self.acc_width,
+                "largest_magnitude": self.largest_sum,
+                "overflow": (f"none: any K <= k_max={self.k_max} of {self.data_width}-bit products sums to "
+                             f"|y| <= {self.largest_sum} < 2^{self.acc_width - 1}"),
+            },
+            "latency": {"result_after_last_weight_beat": RESULT_LATENCY},
+        }
+
+
 @dataclass(frozen=True)
-class HighLightConfig(Loadable):
+class HighLightConfig(_LaneArray):
     """One HighLight array: ``rows`` x ``cols`` PEs, each with ``g0_max`` multipliers.
 
     A PE row works on one weight row, a PE column on one activation column. Blocks are
@@ -36,42 +90,12 @@ class HighLightConfig(Loadable):
     acc_width: int = 32
 
     def __post_init__(self):
-        check_name(self.name)
-        int_in("rows", self.rows, 1, 64)
-        int_in("cols", self.cols, 1, 64)
         int_in("h0", self.h0, 2, 16)
         int_in("g0_max", self.g0_max, 1, self.h0)
         int_in("h1_max", self.h1_max, 2, 16)
         int_in("g1_max", self.g1_max, 1, self.h1_max)
-        int_in("data_width", self.data_width, 2, 16)
         int_in("k_max", self.k_max, self.h0 * self.h1_max, 1 << 16)
-        if self.k_max % self.h0:
-            raise ValueError(f"k_max must be a multiple of h0={self.h0}, got {self.k_max}")
-        need = self.min_acc_width(self.k_max, self.data_width)
-        int_in("acc_width", self.acc_width, 2, 32)
-        if self.acc_width < need:
-            raise ValueError(
-                f"acc_width={self.acc_width} can overflow: k_max={self.k_max} products of "
-                f"{self.data_width}-bit operands need acc_width >= {need} (allowed {need}..32)")
-
-    # ----- derived hardware quantities ------------------------------------------------
-    @staticmethod
-    def min_acc_width(k: int, data_width: int) -> int:
-        """Signed width that holds any sum of ``k`` products of two ``data_width``-bit ints.
-
-        The largest magnitude is k * (-2^(dw-1))^2 = k * 2^(2dw-2), which is positive.
-        """
-        return (k << (2 * data_width - 2)).bit_length() + 1
-
-    @property
-    def m_tile(self) -> int:
-        """Output rows per row batch (the PE rows)."""
-        return self.rows
-
-    @property
-    def n_tile(self) -> int:
-        """Output columns per column tile (the PE columns)."""
-        return self.cols
+        self._check_array("h0")
 
     @property
     def lanes(self) -> int:
@@ -79,14 +103,15 @@ class HighLightConfig(Loadable):
         return self.g0_max
 
     @property
-    def multipliers(self) -> int:
-        return self.rows * self.cols * self.lanes
-
-    @property
     def banks(self) -> int:
         """Activation banks: a power of two >= h1_max, so any h1 <= h1_max consecutive
         blocks sit in distinct banks and a whole group is read in one cycle."""
         return 1 << (self.h1_max - 1).bit_length()
+
+    @property
+    def lg_banks(self) -> int:
+        """Bits of a bank index (at least 1: h1_max >= 2)."""
+        return (self.banks - 1).bit_length()
 
     @property
     def bank_rows(self) -> int:
@@ -126,11 +151,6 @@ class HighLightConfig(Loadable):
         return data.ArrayLayout(data.ArrayLayout(signed(self.data_width), self.cols), self.h0)
 
     @property
-    def result_layout(self) -> data.ArrayLayout:
-        """One result beat: a row batch, element [r][c] = Y[m0 + r, n0 + c]."""
-        return data.ArrayLayout(data.ArrayLayout(signed(self.acc_width), self.cols), self.rows)
-
-    @property
     def cfg_layout(self) -> data.StructLayout:
         """The run-time configuration register: the HSS pattern and the tile shape."""
         return data.StructLayout({
@@ -154,16 +174,12 @@ class HighLightConfig(Loadable):
             raise ValueError(
                 f"pattern {pattern}: h1 must be in {pattern.g1}..{self.h1_max} on {self.name}, got {pattern.h1}")
 
-    def provisioned_patterns(self):
+    def provisioned_patterns(self) -> list[str]:
         """Every (g1, h1, g0) the array can run, as text patterns, densest first."""
-        out = [f"{g1}:{h1},{g0}:{self.h0}"
-               for g0 in range(self.g0_max, 0, -1)
-               for g1 in range(self.g1_max, 0, -1)
-               for h1 in range(g1, self.h1_max + 1)]
-        return out
-
-    def beats_per_group(self, g1: int, g0: int) -> int:
-        return -(-g1 // (self.lanes // g0))
+        return [f"{g1}:{h1},{g0}:{self.h0}"
+                for g0 in range(self.g0_max, 0, -1)
+                for g1 in range(self.g1_max, 0, -1)
+                for h1 in range(g1, self.h1_max + 1)]
 
     def max_groups(self, h1: int) -> int:
         """Groups of one tile that fit a buffer half."""
@@ -171,7 +187,6 @@ class HighLightConfig(Loadable):
 
     # ----- description ---------------------------------------------------------------
     def derived(self) -> dict:
-        worst = self.k_max << (2 * self.data_width - 2)
         return {
             "lanes_per_pe": self.lanes,
             "multipliers": self.multipliers,
@@ -181,22 +196,12 @@ class HighLightConfig(Loadable):
                 "h0": self.h0, "g0": [1, self.g0_max], "g1": [1, self.g1_max], "h1": ["g1", self.h1_max],
                 "blocks_per_beat": "lanes // g0", "beats_per_group": "ceil(g1 / (lanes // g0))",
             },
-            "accumulator": {
-                "width": self.acc_width,
-                "largest_magnitude": worst,
-                "overflow": (f"none: any K <= k_max={self.k_max} of {self.data_width}-bit products sums to "
-                             f"|y| <= {worst} < 2^{self.acc_width - 1}"),
-            },
-            "latency": {"result_after_last_weight_beat": RESULT_LATENCY},
+            **self._accumulator(),
         }
-
-    @classmethod
-    def presets(cls) -> dict:
-        return {n: c for n, c in PRESETS.items() if isinstance(c, cls)}
 
 
 @dataclass(frozen=True)
-class DenseConfig(Loadable):
+class DenseConfig(_LaneArray):
     """The dense baseline of a HighLight array: ``rows`` x ``cols`` PEs of ``lanes`` multipliers,
     each lane wired to one fixed element of a block of ``lanes`` consecutive K (no muxes, no
     banks): the same multiplier count as a HighLight array with ``g0_max = lanes``."""
@@ -210,37 +215,15 @@ class DenseConfig(Loadable):
     acc_width: int = 32
 
     def __post_init__(self):
-        check_name(self.name)
-        int_in("rows", self.rows, 1, 64)
-        int_in("cols", self.cols, 1, 64)
         int_in("lanes", self.lanes, 1, 16)
-        int_in("data_width", self.data_width, 2, 16)
         int_in("k_max", self.k_max, self.lanes, 1 << 16)
-        if self.k_max % self.lanes:
-            raise ValueError(f"k_max must be a multiple of lanes={self.lanes}, got {self.k_max}")
-        need = HighLightConfig.min_acc_width(self.k_max, self.data_width)
-        int_in("acc_width", self.acc_width, 2, 32)
-        if self.acc_width < need:
-            raise ValueError(f"acc_width={self.acc_width} can overflow: k_max={self.k_max} products of "
-                             f"{self.data_width}-bit operands need acc_width >= {need} (allowed {need}..32)")
+        self._check_array("lanes")
 
     @classmethod
     def matching(cls, array: HighLightConfig, name: str) -> DenseConfig:
         """The dense array with ``array``'s PEs, multipliers per PE, depth and widths."""
         return cls(name, array.rows, array.cols, array.lanes, array.k_max - array.k_max % array.lanes,
                    array.data_width, array.acc_width)
-
-    @property
-    def m_tile(self) -> int:
-        return self.rows
-
-    @property
-    def n_tile(self) -> int:
-        return self.cols
-
-    @property
-    def multipliers(self) -> int:
-        return self.rows * self.cols * self.lanes
 
     @property
     def max_blocks(self) -> int:
@@ -258,29 +241,15 @@ class DenseConfig(Loadable):
         return data.ArrayLayout(data.ArrayLayout(signed(self.data_width), self.cols), self.lanes)
 
     @property
-    def result_layout(self) -> data.ArrayLayout:
-        return data.ArrayLayout(data.ArrayLayout(signed(self.acc_width), self.cols), self.rows)
-
-    @property
     def cfg_layout(self) -> data.StructLayout:
         return data.StructLayout({"groups": unsigned(field_bits(self.max_blocks)), "batches": unsigned(BATCH_WIDTH)})
 
     def derived(self) -> dict:
-        worst = self.k_max << (2 * self.data_width - 2)
-        return {
-            "multipliers": self.multipliers,
-            "activation_buffer_bits": 2 * self.k_max * self.cols * self.data_width,
-            "accumulator": {"width": self.acc_width, "largest_magnitude": worst,
-                            "overflow": f"none: |y| <= {worst} < 2^{self.acc_width - 1} for K <= k_max={self.k_max}"},
-            "latency": {"result_after_last_weight_beat": RESULT_LATENCY},
-        }
-
-    @classmethod
-    def presets(cls) -> dict:
-        return {n: c for n, c in PRESETS.items() if isinstance(c, cls)}
+        return {"multipliers": self.multipliers,
+                "activation_buffer_bits": 2 * self.k_max * self.cols * self.data_width, **self._accumulator()}
 
 
-PRESETS = {c.name: c for c in [
+HIGHLIGHT_PRESETS = {c.name: c for c in [
     # Small enough to simulate in seconds and to fit an iCE40 UP5K.
     HighLightConfig("highlight_small", rows=2, cols=2, h0=4, g0_max=2, h1_max=4, g1_max=2, k_max=64),
     # HighLight's own pattern set: rank-1 4:4..4:7 over rank-0 4:4, 2:4, 1:4.
@@ -288,7 +257,7 @@ PRESETS = {c.name: c for c in [
     # Eight-element blocks on a non-square array.
     HighLightConfig("highlight_h8", rows=4, cols=2, h0=8, g0_max=4, h1_max=4, g1_max=2, k_max=256),
 ]}
-# Dense baselines with the multipliers of each HighLight preset.
-PRESETS.update({c.name: c for c in [
-    DenseConfig.matching(PRESETS[f"highlight_{size}"], f"dense_{size}") for size in ("small", "default", "h8")
-]})
+#: Dense baselines with the multipliers of each HighLight preset.
+DENSE_PRESETS = {c.name: c for c in [
+    DenseConfig.matching(HIGHLIGHT_PRESETS[f"highlight_{size}"], f"dense_{size}") for size in ("small", "default", "h8")
+]}

@@ -13,22 +13,18 @@ from dataclasses import dataclass
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
-from sparseloom.golden.lut import accumulator_bound, table_width
+from sparseloom.golden.lut import accumulator_bound, table_entries_stored, table_width
 
-from ..config_base import BATCH_WIDTH, Loadable, check_name, field_bits, int_in
+from ..config_base import BATCH_WIDTH, Config, check_acc_width, check_name, field_bits, int_in
 from ..tiles import RESULT_LATENCY
 
 #: The weight-format fields of the run-time configuration register.
 FORMAT_FIELDS = {"planes": 3, "weighted": 1, "neg_msb": 1, "corr": 1, "halve": 1}
 
 
-class _LowBitTile(Loadable):
+class _LowBitTile(Config):
     """What the LUT core and its baseline share: an ``m_tile`` x ``n_tile`` output tile,
     activations in groups of ``g`` rows of K, the weight-format register."""
-
-    @classmethod
-    def presets(cls) -> dict:
-        return {n: c for n, c in PRESETS.items() if isinstance(c, cls)}
 
     @property
     def max_groups(self) -> int:
@@ -70,11 +66,8 @@ class _LowBitTile(Loadable):
         int_in("k_max", self.k_max, self.g, 1 << 16)
         if self.k_max % self.g:
             raise ValueError(f"k_max must be a multiple of g={self.g}, got {self.k_max}")
-        need = accumulator_bound(self.max_wbits, self.k_max, self.act_width).bit_length() + 1
-        int_in("acc_width", self.acc_width, 2, 40)
-        if self.acc_width < need:
-            raise ValueError(f"acc_width={self.acc_width} can overflow: k_max={self.k_max} at "
-                             f"max_wbits={self.max_wbits} needs acc_width >= {need} (allowed {need}..40)")
+        check_acc_width(self.acc_width, accumulator_bound(self.max_wbits, self.k_max, self.act_width), 40,
+                        f"k_max={self.k_max} at max_wbits={self.max_wbits} needs")
 
     def _accumulator(self) -> dict:
         return {"width": self.acc_width,
@@ -111,7 +104,7 @@ class LutConfig(_LowBitTile):
     @property
     def entries(self) -> int:
         """Table entries stored per group and column (symmetrised: 2^(g-1))."""
-        return 1 << (self.g - 1)
+        return table_entries_stored(self.g)
 
     @property
     def units(self) -> int:
@@ -137,7 +130,7 @@ class LutConfig(_LowBitTile):
         return {
             "lookup_units": self.units,
             "table_entries_stored_per_group_and_column": self.entries,
-            "table_entries_without_symmetrisation": 1 << self.g,
+            "table_entries_without_symmetrisation": 2 * self.entries,
             "table_memory_bits": 2 * self.max_groups * self.n_tile * self.entries * self.table_width,
             "peak_weight_bit_macs_per_cycle": self.wbit_macs_per_cycle,
             "weight_formats": self.supported_formats(),
@@ -197,12 +190,12 @@ class MacConfig(_LowBitTile):
         }
 
 
-PRESETS = {c.name: c for c in [
+LUT_PRESETS = {c.name: c for c in [
     LutConfig("lut_small", g=2, max_wbits=4, m_tile=4, n_tile=2, k_max=64, table_width=10, acc_width=22),
     # Elongated tile for LLM decoding shapes (N = 8): one table serves 64 weight rows.
     LutConfig("lut_default", g=4, max_wbits=4, m_tile=64, n_tile=4, k_max=512),
 ]}
-PRESETS.update({c.name: c for c in [
-    MacConfig.matching(PRESETS["lut_small"], "mac_small"),
-    MacConfig.matching(PRESETS["lut_default"], "mac_default"),
-]})
+#: Dequantise-then-multiply baselines with each LUT preset's peak weight-bit throughput.
+MAC_PRESETS = {c.name: c for c in [
+    MacConfig.matching(LUT_PRESETS[f"lut_{size}"], f"mac_{size}") for size in ("small", "default")
+]}

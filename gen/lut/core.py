@@ -13,13 +13,13 @@ top bit by symmetry (complement the index, negate the entry), shifts by the plan
 significance, negates the two's-complement sign plane, and accumulates. Each group takes
 ``planes`` cycles, so fewer weight bits take proportionally fewer cycles.
 
-Pipeline: S0 issue (table-memory address), S1 look-up + sign + shift, S2 accumulate; a
-row batch's result is ``(acc + corr) >> halve``, exact (see ``golden/lut.py``).
+Pipeline (``gen.core``): S0 issue (table-memory address), S1 look-up + sign + shift, S2
+accumulate; a row batch's result is ``(acc + corr) >> halve``, exact (see ``golden/lut.py``).
 """
-from amaranth import Array, Const, Module, Mux, Signal, signed
-from amaranth.lib import memory
+from amaranth import Array, Const, Mux, Signal, signed
+from amaranth.lib import data, memory
 
-from ..tiles import PingPong, TiledCore, loop_nest
+from ..core import TiledCore
 from .config import LutConfig
 
 
@@ -38,88 +38,47 @@ class LutCore(TiledCore):
 
     config_class = LutConfig
 
-    def elaborate(self, platform):
-        c = self.config
-        m = Module()
-        cfg = Signal(c.cfg_layout)
-
-        m.submodules.halves = halves = PingPong()
-        m.submodules.tables = tables = memory.Memory(shape=c.table_layout, depth=2 * c.max_groups, init=[])
-        wr, rd = tables.write_port(), tables.read_port()
-        corr = Array(Signal(signed(c.acc_width), name=f"corr_h{h}_c{col}") for h in range(2) for col in range(c.n_tile))
-
-        stall = self.result.valid & ~self.result.ready
-        advance = ~stall
-        issue = self.w.valid & self.w.ready
+    def datapath(self, m, pipe):
+        c, cfg, halves = self.config, pipe.cfg, pipe.halves
+        column = data.ArrayLayout(signed(c.acc_width), c.n_tile)
 
         # ----- fused precompute: one group of activations -> one table word per cycle ----
-        load = self.act.valid & self.act.ready
-        (wgroup,), (load_done,) = loop_nest(m, load, [cfg.groups], ["wgroup"])
-        m.d.comb += [self.act.ready.eq(halves.can_load), halves.load_done.eq(load & load_done),
-                     wr.addr.eq(Mux(halves.wsel, c.max_groups, 0) + wgroup), wr.en.eq(load)]
+        m.submodules.tables = tables = memory.Memory(shape=c.table_layout, depth=2 * c.max_groups, init=[])
+        wr, rd = tables.write_port(), tables.read_port()
+        corr = [Signal(column, name=f"corr_h{h}") for h in range(2)]  # -sum x of each half's tile
+        wgroup, load = pipe.loader(cfg.groups, "wgroup")
+        m.d.comb += [wr.addr.eq(Mux(halves.wsel, c.max_groups, 0) + wgroup), wr.en.eq(load)]
         for col in range(c.n_tile):
             entries = symmetric_table([self.act.payload[i][col] for i in range(c.g)])
             for e, value in enumerate(entries):
                 m.d.comb += wr.data[col][e].eq(value)
-            tile_corr = corr[halves.wsel * c.n_tile + col]
-            with m.If(load):
-                m.d.sync += tile_corr.eq(Mux(wgroup == 0, 0, tile_corr) + entries[0])
+            for h in range(2):
+                with m.If(load & (halves.wsel == h)):
+                    m.d.sync += corr[h][col].eq(Mux(wgroup == 0, 0, corr[h][col]) + entries[0])
 
         # ----- S0: for batch, for group, for plane: issue one weight bit-plane -------------
-        (plane, group, batch), (group_end, batch_end, tile_end) = loop_nest(
-            m, issue, [cfg.planes, cfg.groups, cfg.batches], ["plane", "group", "batch"])
-        m.d.comb += [self.w.ready.eq(halves.can_compute & advance), halves.compute_done.eq(issue & tile_end),
-                     rd.addr.eq(Mux(halves.rsel, c.max_groups, 0) + group), rd.en.eq(advance)]
-        s1_valid, s1_first, s1_last = Signal(), Signal(), Signal()
-        s1_w = Signal(c.weight_layout)
-        s1_plane = Signal.like(plane)
-        s1_init = [Signal(signed(c.acc_width), name=f"s1_init_c{col}") for col in range(c.n_tile)]
-        with m.If(advance):
-            m.d.sync += [s1_valid.eq(issue), s1_first.eq((plane == 0) & (group == 0)),
-                         s1_last.eq(batch_end), s1_w.eq(self.w.payload), s1_plane.eq(plane)]
-            for col in range(c.n_tile):
-                m.d.sync += s1_init[col].eq(Mux(cfg.corr, corr[halves.rsel * c.n_tile + col], 0))
+        issue, (plane, group, _), (_, batch_end, _) = pipe.sequencer(
+            [cfg.planes, cfg.groups, cfg.batches], ["plane", "group", "batch"])
+        m.d.comb += [rd.addr.eq(Mux(halves.rsel, c.max_groups, 0) + group), rd.en.eq(pipe.advance)]
+        start = Signal(column, name="start")
+        m.d.comb += start.eq(Mux(cfg.corr, Mux(halves.rsel, corr[1], corr[0]), 0))
+        s1 = pipe.stage(issue, (plane == 0) & (group == 0), batch_end, w=self.w.payload, plane=plane, start=start)
 
         # ----- S1: look up, fold the symmetric half, weigh by plane ------------------------
-        contrib_shape = signed(c.table_width + c.max_wbits)
-        s2_valid, s2_first, s2_last = Signal(), Signal(), Signal()
-        s2_init = [Signal(signed(c.acc_width), name=f"s2_init_c{col}") for col in range(c.n_tile)]
-        s2_contrib = [[Signal(contrib_shape, name=f"contrib_r{r}_c{col}") for col in range(c.n_tile)]
-                      for r in range(c.m_tile)]
-        sign_plane = cfg.neg_msb & (s1_plane == cfg.planes - 1)
-        with m.If(advance):
-            m.d.sync += [s2_valid.eq(s1_valid), s2_first.eq(s1_first), s2_last.eq(s1_last)]
-            m.d.sync += [s2_init[col].eq(s1_init[col]) for col in range(c.n_tile)]
+        contributions = Signal(data.ArrayLayout(data.ArrayLayout(signed(c.table_width + c.max_wbits), c.n_tile),
+                                                c.m_tile), name="contributions")
+        sign_plane = cfg.neg_msb & (s1.plane == cfg.planes - 1)
         for r in range(c.m_tile):
-            index = s1_w[r]
+            index = s1.w[r]
             top = index[c.g - 1]
             address = (index[:c.g - 1] ^ top.replicate(c.g - 1)) if c.g > 1 else Const(0)
             negate = top ^ sign_plane
             for col in range(c.n_tile):
                 entry = Array(rd.data[col][e] for e in range(c.entries))[address]
-                weighed = Signal(contrib_shape, name=f"weighed_r{r}_c{col}")
-                m.d.comb += weighed.eq(Mux(cfg.weighted, entry << s1_plane, entry))
-                with m.If(advance):
-                    m.d.sync += s2_contrib[r][col].eq(Mux(negate, -weighed, weighed))
+                weighed = Mux(cfg.weighted, entry << s1.plane, entry)
+                m.d.comb += contributions[r][col].eq(Mux(negate, -weighed, weighed))
+        s2 = pipe.stage(s1.valid, s1.first, s1.last, start=s1.start, contributions=contributions)
 
-        # ----- S2: accumulate; a batch's last plane emits (acc + corr) >> halve -------------
-        acc = [[Signal(signed(c.acc_width), name=f"acc_r{r}_c{col}") for col in range(c.n_tile)]
-               for r in range(c.m_tile)]
-        with m.If(advance):
-            m.d.sync += self.result.valid.eq(s2_valid & s2_last)
-        for r in range(c.m_tile):
-            for col in range(c.n_tile):
-                total = Signal(signed(c.acc_width), name=f"total_r{r}_c{col}")
-                m.d.comb += total.eq(Mux(s2_first, s2_init[col], acc[r][col]) + s2_contrib[r][col])
-                with m.If(advance & s2_valid):
-                    m.d.sync += acc[r][col].eq(total)
-                with m.If(advance):
-                    m.d.sync += self.result.payload[r][col].eq(Mux(cfg.halve, total >> 1, total))
-
-        # ----- configuration: accepted only when nothing is in flight --------------------
-        in_flight = (halves.busy | (wgroup != 0) | (plane != 0) | (group != 0) | (batch != 0)
-                     | s1_valid | s2_valid | self.result.valid)
-        m.d.comb += [self.idle.eq(~in_flight), self.cfg.ready.eq(~in_flight)]
-        with m.If(self.cfg.valid & self.cfg.ready):
-            m.d.sync += cfg.eq(self.cfg.payload)
-        return m
+        # ----- S2: accumulate from the correction; a batch's last plane emits >> halve ----
+        pipe.accumulate(s2, lambda r, col: s2.contributions[r][col], start=lambda col: s2.start[col],
+                        finish=lambda total: Mux(cfg.halve, total >> 1, total))

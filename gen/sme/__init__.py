@@ -1,5 +1,9 @@
 """SME bit-sliced crossbar engine: crossbar slices, squeeze-out input router, shift-add splicing."""
 from .config import PRESETS, SmeConfig
 from .engine import SmeEngine
+from .unit import SME
 
-__all__ = ["PRESETS", "SmeConfig", "SmeEngine"]
+#: The unit records of this package (``sparseloom.units`` collects them).
+UNITS = (SME,)
+
+__all__ = ["PRESETS", "SME", "SmeConfig", "SmeEngine", "UNITS"]

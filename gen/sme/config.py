@@ -14,20 +14,21 @@ from dataclasses import dataclass
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
-from sparseloom.golden.sme import SMEConfig
+from sparseloom.golden.reference import signed_width
+from sparseloom.golden.sme import BITS, CrossbarSpec
 
-from ..config_base import Loadable, check_name, field_bits, int_in
+from ..config_base import Config, check_name, field_bits, int_in
 from ..tiles import RESULT_LATENCY
 
 #: Bit-serial steps per input vector: one per two's complement bit of an int8 activation.
-STEPS = 8
+STEPS = BITS
 #: Output banks (distinct weight-row tiles) one programming may feed. Each vector emits one
 #: result beat per bank; at most ``STEPS`` keeps the output stage from ever stalling compute.
 MAX_BANKS = STEPS
 
 
 @dataclass(frozen=True)
-class SmeConfig(Loadable):
+class SmeConfig(Config):
     """Crossbar geometry and count, input buffer depth, ADC resolution (None: exact)."""
 
     name: str
@@ -50,17 +51,13 @@ class SmeConfig(Loadable):
             raise ValueError(f"k_max must be a multiple of act_lanes={self.act_lanes}, got {self.k_max}")
         int_in("cell_bits", self.cell_bits, 1, 2)
         if self.adc_bits is not None:
-            exact = SMEConfig(self.xbar_rows, self.xbar_cols, self.cell_bits).exact_adc_bits
+            exact = CrossbarSpec(self.xbar_rows, self.xbar_cols, self.cell_bits).exact_adc_bits
             int_in("adc_bits", self.adc_bits, 1, exact)
 
-    @classmethod
-    def presets(cls) -> dict:
-        return PRESETS
-
     @property
-    def crossbar(self) -> SMEConfig:
+    def crossbar(self) -> CrossbarSpec:
         """The golden model's crossbar description (geometry, cell width, ADC)."""
-        return SMEConfig(self.xbar_rows, self.xbar_cols, self.cell_bits, self.adc_bits)
+        return CrossbarSpec(self.xbar_rows, self.xbar_cols, self.cell_bits, self.adc_bits)
 
     @property
     def banks(self) -> int:
@@ -77,12 +74,12 @@ class SmeConfig(Loadable):
     @property
     def acc_width(self) -> int:
         """Signed width of a crossbar column accumulator (never overflows)."""
-        return self.column_bound.bit_length() + 1
+        return signed_width(self.column_bound)
 
     @property
     def result_width(self) -> int:
         """Signed width of a bank sum over every crossbar (never overflows)."""
-        return (self.crossbars * self.column_bound).bit_length() + 1
+        return signed_width(self.crossbars * self.column_bound)
 
     @property
     def cells(self) -> int:

@@ -13,12 +13,14 @@ result beat per bank.
 Streams: ``cfg`` (per programming; accepted only when idle), ``w`` (crossbar rows,
 crossbar-major, accepted after ``cfg`` until every programmed row is loaded), ``act``
 (input vectors, ``act_lanes`` per beat, double-buffered), ``result`` (``banks`` beats
-per vector). Pipeline: S0 issue (route one input bit to every row), S1 AND + column
-sum + ADC, S2 splice + accumulate; the output stage then emits the bank sums.
+per vector). Pipeline (``gen.core``): S0 issue (route one input bit to every row), S1 AND +
+column sum + ADC, S2 splice + accumulate; the output stage then emits the bank sums.
 """
-from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Mux, Signal, signed, unsigned
+from amaranth.lib import data
 
-from ..tiles import PingPong, TiledCore, loop_nest
+from ..core import TiledCore
+from ..tiles import loop_nest
 from .config import STEPS, SmeConfig
 
 
@@ -36,113 +38,123 @@ class SmeEngine(TiledCore):
 
     config_class = SmeConfig
 
-    def elaborate(self, platform):
-        c = self.config
-        m = Module()
-        cfg = Signal(c.cfg_layout)
-        xbars, rows, cols = range(c.crossbars), range(c.xbar_rows), range(c.xbar_cols)
+    def datapath(self, m, pipe):
+        rows, programmed = self._programming(m, pipe)
+        vector = self._input_vector(m, pipe)
+        # S0: route input bit (7 - step) of the vector to every crossbar row
+        issue = Signal()
+        m.d.comb += issue.eq(pipe.halves.can_compute & programmed & pipe.advance)
+        _, (step,), (vector_end,) = pipe.sequencer([STEPS], ["step"], issue=issue)
+        s1 = pipe.stage(issue, step == 0, vector_end, bits=self._routed_bits(m, pipe, rows, vector, step))
+        # S1: the crossbars and their ADCs; S2: splice and accumulate; then the output banks
+        s2 = pipe.stage(s1.valid, s1.first, s1.last, codes=self._column_codes(m, rows, s1))
+        columns, finish = self._splice(m, pipe, s2)
+        self._output_banks(m, pipe, s2, columns, finish)
 
-        # Shared conditions are Signals: an expression would be re-emitted at every use.
-        stall, advance = Signal(), Signal()
-        m.d.comb += advance.eq(~stall)
-
-        # ----- programming: one crossbar row per w beat --------------------------------
-        row_regs = [[Signal(c.weight_layout, name=f"row_x{p}_r{r}") for r in rows] for p in xbars]
+    def _programming(self, m, pipe):
+        """One crossbar row per ``w`` beat, crossbar-major, from a new configuration until all
+        its crossbars are loaded. Returns the row registers and whether loading is complete."""
+        c, cfg = self.config, pipe.cfg
+        rows = [[Signal(c.weight_layout, name=f"row_x{p}_r{r}") for r in range(c.xbar_rows)]
+                for p in range(c.crossbars)]
         loaded = Signal(range(c.crossbars * c.xbar_rows + 1))
-        programmed = loaded == cfg.crossbars * c.xbar_rows
+        programmed = Signal()
         write = Signal()
-        m.d.comb += write.eq(self.w.valid & self.w.ready)
-        m.d.comb += self.w.ready.eq(~programmed)
-        with m.If(write):
+        m.d.comb += [programmed.eq(loaded == cfg.crossbars * c.xbar_rows), self.w.ready.eq(~programmed),
+                     write.eq(self.w.valid & self.w.ready)]
+        with m.If(pipe.configure):
+            m.d.sync += loaded.eq(0)
+        with m.Elif(write):
             m.d.sync += loaded.eq(loaded + 1)
-        for p in xbars:
-            for r in rows:
+        for p in range(c.crossbars):
+            for r in range(c.xbar_rows):
                 with m.If(write & (loaded == p * c.xbar_rows + r)):
-                    m.d.sync += row_regs[p][r].eq(self.w.payload)
+                    m.d.sync += rows[p][r].eq(self.w.payload)
+        pipe.busy(~programmed)
+        return rows, programmed
 
-        # ----- double-buffered input vector -----------------------------------------------
-        m.submodules.halves = halves = PingPong()
+    def _input_vector(self, m, pipe):
+        """The double-buffered input vector, ``act_lanes`` activations per beat; [half][k]."""
+        c = self.config
         vector = [[Signal(signed(STEPS), name=f"x_h{h}_k{k}") for k in range(c.k_max)] for h in range(2)]
-        load = Signal()
-        m.d.comb += load.eq(self.act.valid & self.act.ready)
-        (beat,), (load_done,) = loop_nest(m, load, [cfg.act_beats], ["act_beat"])
-        m.d.comb += [self.act.ready.eq(halves.can_load), halves.load_done.eq(load & load_done)]
+        beat, load = pipe.loader(pipe.cfg.act_beats, "act_beat")
         for h in range(2):
             for b in range(c.k_max // c.act_lanes):
-                with m.If(load & (halves.wsel == h) & (beat == b)):
-                    m.d.sync += [vector[h][b * c.act_lanes + i].eq(self.act.payload[i])
-                                 for i in range(c.act_lanes)]
+                with m.If(load & (pipe.halves.wsel == h) & (beat == b)):
+                    m.d.sync += [vector[h][b * c.act_lanes + i].eq(self.act.payload[i]) for i in range(c.act_lanes)]
+        return vector
 
-        # ----- S0: route input bit (7 - step) of the vector to every crossbar row ---------
-        issue = Signal()
-        m.d.comb += issue.eq(halves.can_compute & programmed & advance)
-        (step,), (vector_end,) = loop_nest(m, issue, [STEPS], ["step"])
-        m.d.comb += halves.compute_done.eq(issue & vector_end)
+    def _routed_bits(self, m, pipe, rows, vector, step):
+        """The input router: row r of crossbar p reads bit (7 - step) of the input its index map
+        names (0 for an unused row)."""
+        c = self.config
         bit = Signal(range(STEPS), name="input_bit")  # 7 - step: the sign bit first
         m.d.comb += bit.eq(STEPS - 1 - step)
         plane = Signal(c.k_max, name="input_plane")
-        m.d.comb += plane.eq(Mux(halves.rsel, *[Cat(x.as_unsigned().bit_select(bit, 1) for x in vector[h])
-                                                for h in (1, 0)]))
-        s1_valid, s1_first, s1_last = Signal(), Signal(), Signal()
-        s1_bits = [[Signal(name=f"in_x{p}_r{r}") for r in rows] for p in xbars]
-        with m.If(advance):
-            m.d.sync += [s1_valid.eq(issue), s1_first.eq(step == 0), s1_last.eq(vector_end)]
-            for p in xbars:
-                for r in rows:
-                    row = row_regs[p][r]
-                    m.d.sync += s1_bits[p][r].eq(plane.bit_select(row.input, 1) & row.used)
+        m.d.comb += plane.eq(Mux(pipe.halves.rsel, *[Cat(x.as_unsigned().bit_select(bit, 1) for x in vector[h])
+                                                     for h in (1, 0)]))
+        routed = Signal(data.ArrayLayout(data.ArrayLayout(1, c.xbar_rows), c.crossbars), name="routed")
+        for p, xbar in enumerate(rows):
+            for r, row in enumerate(xbar):
+                m.d.comb += routed[p][r].eq(plane.bit_select(row.input, 1) & row.used)
+        return routed
 
-        # ----- S1: AND with the cells, sum each column, saturate (the ADC) ---------------
-        s2_valid, s2_first, s2_last = Signal(), Signal(), Signal()
-        code_shape = unsigned(c.crossbar.adc_max.bit_length())
-        s2_code = [[Signal(code_shape, name=f"adc_x{p}_c{q}") for q in cols] for p in xbars]
-        with m.If(advance):
-            m.d.sync += [s2_valid.eq(s1_valid), s2_first.eq(s1_first), s2_last.eq(s1_last)]
-        for p in xbars:
-            for q in cols:
+    def _column_codes(self, m, rows, s1):
+        """S1: AND the routed bits with the cells, sum each column, saturate (the ADC)."""
+        c = self.config
+        adc_max = c.crossbar.adc_max
+        codes = Signal(data.ArrayLayout(data.ArrayLayout(unsigned(adc_max.bit_length()), c.xbar_cols), c.crossbars),
+                       name="codes")
+        for p, xbar in enumerate(rows):
+            for q in range(c.xbar_cols):
                 total = Signal(range(c.xbar_rows * ((1 << c.cell_bits) - 1) + 1), name=f"sum_x{p}_c{q}")
-                m.d.comb += total.eq(tree_sum(Mux(s1_bits[p][r], row_regs[p][r].cells[q], 0) for r in rows))
-                with m.If(advance):
-                    m.d.sync += s2_code[p][q].eq(Mux(total > c.crossbar.adc_max, c.crossbar.adc_max, total))
+                m.d.comb += [total.eq(tree_sum(Mux(s1.bits[p][r], row.cells[q], 0) for r, row in enumerate(xbar))),
+                             codes[p][q].eq(Mux(total > adc_max, adc_max, total))]
+        return codes
 
-        # ----- S2: splice (shift by slice, sign by polarity and input bit), accumulate ----
-        acc = [[Signal(signed(c.acc_width), name=f"acc_x{p}_c{q}") for q in cols] for p in xbars]
-        done = [[Signal(signed(c.acc_width), name=f"out_x{p}_c{q}") for q in cols] for p in xbars]
+    def _splice(self, m, pipe, s2):
+        """S2: shift each code by its crossbar's slice, negate it for polarity Q and for the sign
+        bit, accumulate Horner-style; after the last step the column sums are held for output.
+        Returns the held sums [p][q] and the cycle a vector finishes."""
+        c = self.config
+        acc = [[Signal(signed(c.acc_width), name=f"acc_x{p}_c{q}") for q in range(c.xbar_cols)]
+               for p in range(c.crossbars)]
+        done = [[Signal(signed(c.acc_width), name=f"out_x{p}_c{q}") for q in range(c.xbar_cols)]
+                for p in range(c.crossbars)]
         finish = Signal()
-        m.d.comb += finish.eq(advance & s2_valid & s2_last)
-        for p in xbars:
-            xb = cfg.xbar[p]
-            for q in cols:
+        m.d.comb += finish.eq(pipe.advance & s2.valid & s2.last)
+        for p in range(c.crossbars):
+            xb = pipe.cfg.xbar[p]
+            for q in range(c.xbar_cols):
+                code = s2.codes[p][q]
                 shifted = Signal(signed(c.acc_width), name=f"spliced_x{p}_c{q}")
                 nxt = Signal(signed(c.acc_width), name=f"next_x{p}_c{q}")
                 m.d.comb += [
-                    shifted.eq(Mux(xb.negate ^ s2_first, -(s2_code[p][q] << xb.shift), s2_code[p][q] << xb.shift)),
-                    nxt.eq(Mux(s2_first, 0, acc[p][q] << 1) + shifted),
+                    shifted.eq(Mux(xb.negate ^ s2.first, -(code << xb.shift), code << xb.shift)),
+                    nxt.eq(Mux(s2.first, 0, acc[p][q] << 1) + shifted),
                 ]
-                with m.If(advance & s2_valid):
+                with m.If(pipe.advance & s2.valid):
                     m.d.sync += acc[p][q].eq(nxt)
                 with m.If(finish):
                     m.d.sync += done[p][q].eq(nxt)
+        return done, finish
 
-        # ----- output stage: one beat per bank, the sum of its crossbars' columns ---------
+    def _output_banks(self, m, pipe, s2, columns, finish):
+        """One result beat per bank, the sum of its crossbars' columns; the last step of the next
+        vector waits (the only stall) until the previous vector's banks have all left."""
+        c, cfg = self.config, pipe.cfg
         full = Signal()
         send = Signal()
         m.d.comb += send.eq(self.result.valid & self.result.ready)
         (bank,), (last_bank,) = loop_nest(m, send, [cfg.banks], ["bank"])
         m.d.comb += self.result.valid.eq(full)
-        for q in cols:
+        for q in range(c.xbar_cols):
             m.d.comb += self.result.payload[q].eq(tree_sum(
-                Mux((p < cfg.crossbars) & (cfg.xbar[p].bank == bank), done[p][q], 0) for p in xbars))
+                Mux((p < cfg.crossbars) & (cfg.xbar[p].bank == bank), columns[p][q], 0) for p in range(c.crossbars)))
         freed = send & last_bank
-        m.d.comb += stall.eq(s2_valid & s2_last & full & ~freed)
+        m.d.comb += pipe.stall.eq(s2.valid & s2.last & full & ~freed)
         with m.If(freed):
             m.d.sync += full.eq(0)
         with m.If(finish):
             m.d.sync += full.eq(1)
-
-        # ----- configuration: accepted only when nothing is in flight --------------------
-        in_flight = (~programmed | halves.busy | (beat != 0) | (step != 0) | s1_valid | s2_valid | full)
-        m.d.comb += [self.idle.eq(~in_flight), self.cfg.ready.eq(~in_flight)]
-        with m.If(self.cfg.valid & self.cfg.ready):
-            m.d.sync += [cfg.eq(self.cfg.payload), loaded.eq(0)]
-        return m
+        pipe.busy(full)

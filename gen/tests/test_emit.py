@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 
 from sparseloom.gen import emit
+from sparseloom.units import presets
 
 RTL = Path(__file__).resolve().parents[2] / "rtl"
-CONFIGS = {c.name: c for c in emit.default_configs()}
+CONFIGS = {c.name: c for c in presets()}
 
 
 def _verilog_ports(text: str, name: str) -> set:

@@ -1,14 +1,17 @@
-"""HighLight configuration: validation messages, loading, run-time patterns."""
+"""HighLight and dense-baseline configurations: validation messages, loading, run-time patterns."""
 import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from sparseloom.gen.highlight import PRESETS, DenseConfig, HighLightArray, HighLightConfig
+from sparseloom.gen.highlight import (DENSE, DENSE_PRESETS, HIGHLIGHT, HIGHLIGHT_PRESETS, DenseConfig, HighLightArray,
+                                      HighLightConfig)
+from sparseloom.gen.unit import GemmShape
 from sparseloom.golden.hss import HSSPattern
 
-SMALL = PRESETS["highlight_small"]
+SMALL = HIGHLIGHT_PRESETS["highlight_small"]
 RTL = Path(__file__).resolve().parents[2] / "rtl"
 
 
@@ -38,23 +41,16 @@ def test_wrong_type_is_a_type_error():
         HighLightArray({"rows": 2})
 
 
-@pytest.mark.parametrize("k, dw", [(1, 8), (2, 8), (64, 8), (1680, 8), (1000, 4), (7, 16)])
-def test_min_acc_width_is_tight(k, dw):
-    worst = k * 2 ** (2 * dw - 2)  # (-2^(dw-1))^2 summed k times
-    w = HighLightConfig.min_acc_width(k, dw)
-    assert worst <= 2 ** (w - 1) - 1 and worst > 2 ** (w - 2) - 1
-
-
 def test_load_preset_and_files(tmp_path):
-    assert HighLightConfig.load("highlight_small") is SMALL
+    assert HIGHLIGHT.load("highlight_small") is SMALL
     params = tmp_path / "p.json"
     params.write_text(json.dumps({**SMALL.parameters(), "name": "mine"}))
-    assert HighLightConfig.load(str(params)).name == "mine"
+    assert HIGHLIGHT.load(str(params)).name == "mine"
     desc = tmp_path / "d.json"
     desc.write_text((RTL / "highlight_small.json").read_text())
-    assert HighLightConfig.load(str(desc)) == SMALL
+    assert HIGHLIGHT.load(str(desc)) == SMALL
     with pytest.raises(ValueError, match="config must be a preset"):
-        HighLightConfig.load("nope")
+        HIGHLIGHT.load("nope")
     with pytest.raises(ValueError, match=r"unknown HighLightConfig keys \['lanes'\]"):
         HighLightConfig.from_dict({**SMALL.parameters(), "lanes": 3})
 
@@ -68,18 +64,15 @@ def test_load_preset_and_files(tmp_path):
 def test_pattern_the_array_cannot_hold(text, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         SMALL.check_pattern(HSSPattern.parse(text))
+    with pytest.raises(ValueError, match=re.escape(message)):  # the cycle model refuses it too
+        HIGHLIGHT.cycles(SMALL, GemmShape(2, 2, 64), HSSPattern.parse(text))
 
 
 def test_provisioned_patterns_cover_every_density():
-    pats = [HSSPattern.parse(p) for p in PRESETS["highlight_default"].provisioned_patterns()]
+    pats = [HSSPattern.parse(p) for p in HIGHLIGHT_PRESETS["highlight_default"].provisioned_patterns()]
     for text in ["4:4,4:4", "4:5,4:4", "4:6,2:4", "4:7,1:4", "2:4,2:4", "1:7,1:4", "3:5,3:4"]:
         assert HSSPattern.parse(text) in pats
     assert len(pats) == len(set(pats)) == 4 * (7 + 6 + 5 + 4)
-
-
-@pytest.mark.parametrize("g1, g0, beats", [(4, 4, 4), (4, 2, 2), (4, 1, 1), (2, 2, 1), (3, 3, 3), (3, 2, 2)])
-def test_beats_per_group(g1, g0, beats):
-    assert PRESETS["highlight_default"].beats_per_group(g1, g0) == beats
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -89,26 +82,37 @@ def test_beats_per_group(g1, g0, beats):
 ])
 def test_dense_baseline_configuration_errors(changes, message):
     with pytest.raises(ValueError, match=message):
-        DenseConfig(**{**PRESETS["dense_small"].parameters(), **changes})
+        DenseConfig(**{**DENSE_PRESETS["dense_small"].parameters(), **changes})
 
 
 @pytest.mark.parametrize("name", ["highlight_small", "highlight_default", "highlight_h8"])
 def test_dense_baseline_has_the_arrays_multipliers(name):
-    array, dense = PRESETS[name], PRESETS[name.replace("highlight", "dense")]
+    array, dense = HIGHLIGHT_PRESETS[name], DENSE_PRESETS[name.replace("highlight", "dense")]
     assert isinstance(dense, DenseConfig) and dense.multipliers == array.multipliers
     assert (dense.rows, dense.cols, dense.lanes, dense.k_max) == (array.rows, array.cols, array.lanes, array.k_max)
-    assert HighLightConfig.presets().keys().isdisjoint(DenseConfig.presets())
+    assert HIGHLIGHT.baseline.matching(array).parameters() == {**dense.parameters(), "name": f"{name}_dense"}
 
 
-def test_dense_plan_takes_int8_only():
-    import numpy as np
-
-    from sparseloom.sim.highlight_plan import plan_dense
-
+def test_dense_plan_takes_no_setting():
     w, x = np.ones((2, 5), np.int8), np.ones((5, 3), np.int8)
-    with pytest.raises(ValueError, match="the dense array takes int8 weights only .*got '2:4,2:4'"):
-        plan_dense(PRESETS["dense_small"], "2:4,2:4", w, x)
+    with pytest.raises(ValueError, match="the dense array takes int8 weights and no run-time setting"):
+        DENSE.plan(DENSE_PRESETS["dense_small"], HSSPattern.parse("2:4,2:4"), w, x)
+
+
+@pytest.mark.parametrize("n, cycles", [
     # K=5 pads to 3 blocks of 2: load 3 blocks, issue 3 beats, the result 3 cycles after the last
-    assert plan_dense(PRESETS["dense_small"], "int8", w, x[:, :2]).model_cycles() == 3 + 3 + 3
+    (2, 3 + 3 + 3),
     # N=3 is two column tiles: the second loads while the first computes, then issues 3 beats
-    assert plan_dense(PRESETS["dense_small"], "int8", w, x).model_cycles() == 3 + 3 + 3 + 3
+    (3, 3 + 3 + 3 + 3),
+])
+def test_dense_cycles_by_hand(n, cycles):
+    assert DENSE.cycles(DENSE_PRESETS["dense_small"], GemmShape(2, n, 5), None) == cycles
+
+
+def test_highlight_cycles_by_hand():
+    """highlight_small (2 x 2 PEs, 2 lanes), 2:4,1:4 on M=3, N=2, K=32: two row batches, one column
+    tile, 2 groups of 4 blocks; a beat holds lanes // g0 = 2 kept blocks, so g1 = 2 takes one beat
+    per group and batch: load 8 blocks, then 2 batches x 2 groups = 4 beats, result 3 cycles later."""
+    assert HIGHLIGHT.cycles(SMALL, GemmShape(3, 2, 32), HSSPattern.parse("2:4,1:4")) == 8 + 4 + 3
+    # 2:4,2:4: g0 = 2 fills both lanes with one block, so g1 = 2 blocks take two beats per group
+    assert HIGHLIGHT.cycles(SMALL, GemmShape(3, 2, 32), HSSPattern.parse("2:4,2:4")) == 8 + 8 + 3

@@ -1,10 +1,12 @@
-"""LUT Tensor Core and MAC-baseline configurations: validation messages and matching peaks."""
+"""LUT Tensor Core and MAC-baseline configurations: validation messages, matching peaks, cycles."""
+import numpy as np
 import pytest
 
-from sparseloom.gen.lut import PRESETS, LutConfig, MacConfig
+from sparseloom.gen.lut import LUT, LUT_PRESETS, MAC, MAC_PRESETS, LutConfig, MacConfig
+from sparseloom.gen.unit import GemmShape
 from sparseloom.golden import lut
 
-SMALL = PRESETS["lut_small"]
+SMALL = LUT_PRESETS["lut_small"]
 
 
 def small(**changes):
@@ -23,18 +25,25 @@ def test_invalid_lut_configuration_names_the_parameter(changes, message):
         small(**changes)
 
 
-def test_tables_are_symmetrised_and_exact():
-    for c in (SMALL, PRESETS["lut_default"]):
-        assert c.entries == lut.table_entries_stored(c.g) == 2 ** (c.g - 1)
-        assert c.table_width >= lut.table_width(c.g, c.act_width)
+@pytest.mark.parametrize("name", list(LUT_PRESETS))
+def test_tables_are_symmetrised_and_hold_the_extreme_sums(name):
+    """The stored half of the golden tables, for the activations with the largest |sums|, fits
+    the table entries of the configuration."""
+    c = LUT_PRESETS[name]
+    assert c.entries == 2 ** (c.g - 1)
+    for v in (-(2 ** (c.act_width - 1)), 2 ** (c.act_width - 1) - 1):
+        stored = lut.stored_tables(np.full((c.g, 1), v, np.int8), c.g)
+        assert stored.shape[-1] == c.entries
+        assert np.abs(stored).max() <= 2 ** (c.table_width - 1) - 1
 
 
 @pytest.mark.parametrize("name", ["lut_small", "lut_default"])
 def test_baseline_matches_peak_weight_bit_throughput(name):
-    c = PRESETS[name]
-    mac = PRESETS[name.replace("lut", "mac")]
+    c = LUT_PRESETS[name]
+    mac = MAC_PRESETS[name.replace("lut", "mac")]
     assert isinstance(mac, MacConfig) and mac.wbit_macs_per_cycle == c.wbit_macs_per_cycle
     assert mac.n_tile == c.n_tile and mac.g == c.g and mac.k_max == c.k_max
+    assert LUT.baseline.matching(c).parameters() == {**mac.parameters(), "name": f"{name}_mac"}
 
 
 def test_baseline_needs_a_whole_number_of_macs():
@@ -47,3 +56,15 @@ def test_formats_provisioned():
     assert SMALL.supported_formats() == ["1", "2", "3", "4", "ternary"]
     with pytest.raises(ValueError, match="wbits=3 is not provisioned on lut_small; allowed: 1, 2, ternary"):
         LutConfig(**{**SMALL.parameters(), "max_wbits": 2}).check_format(lut.weight_format(3))
+
+
+@pytest.mark.parametrize("wbits, planes", [("1", 1), ("2", 2), ("3", 3), ("4", 4), ("ternary", 2)])
+def test_cycles_by_hand(wbits, planes):
+    """lut_small (4 x 2 tile, g = 2) on M=5, N=2, K=6: two row batches, one column tile, one K tile
+    of 3 groups: load 3 groups, then 2 batches x 3 groups x ``planes`` beats, the result 3 cycles
+    after the last; mac_small (2 x 2 MACs) takes three row batches of g = 2 beats per group
+    whatever the width."""
+    shape = GemmShape(5, 2, 6)
+    fmt = lut.weight_format(wbits)
+    assert LUT.cycles(SMALL, shape, fmt) == 3 + 2 * 3 * planes + 3
+    assert MAC.cycles(MAC_PRESETS["mac_small"], shape, fmt) == 3 + 3 * 3 * 2 + 3

@@ -1,10 +1,13 @@
 """SME engine configuration: validation messages, widths that cannot overflow, programming cuts."""
+import itertools
+
 import numpy as np
 import pytest
 
-from sparseloom.gen.sme import PRESETS, SmeConfig
+from sparseloom.gen.sme import PRESETS, SME, SmeConfig
+from sparseloom.gen.sme.plan import dense_occupancy, occupancy, plan_sme, programmings
+from sparseloom.gen.unit import GemmShape
 from sparseloom.golden import sme
-from sparseloom.sim.sme_plan import plan_sme, programmings
 
 SMALL = PRESETS["sme_small"]
 
@@ -29,14 +32,21 @@ def test_invalid_configuration_names_the_parameter(changes, message):
 
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_accumulators_hold_the_extreme_sums(name):
-    """The largest column sum, spliced over all eight input bits, fits; so does a bank of all crossbars."""
+    """Every spliced column sum over the eight input bits fits the column accumulator, and the sum
+    of all crossbars fits a result beat: the extremes by enumeration of the ADC codes of each step
+    (a sum is linear in them, so its extremes lie at codes 0 or adc_max), with the largest slice
+    shift and either polarity; and the golden model's -128 x -128 column agrees."""
     c = PRESETS[name]
     xc = c.crossbar
-    w = np.full((c.xbar_cols, c.xbar_rows), -128, np.int8)  # magnitude 128: only slice 7 (cell_bits 1)
+    significance = [-(1 << 7)] + [1 << j for j in range(6, -1, -1)]  # sign bit first
+    shift = (xc.slices - 1) * c.cell_bits
+    largest = max(abs(sum(s * code for s, code in zip(significance, codes))) << shift
+                  for codes in itertools.product((0, xc.adc_max), repeat=8))
+    assert largest <= c.column_bound < 1 << (c.acc_width - 1)
+    assert c.crossbars * largest < 1 << (c.result_width - 1)
+    w = np.full((c.xbar_cols, c.xbar_rows), -128, np.int8)  # magnitude 128: only the top slice (cell_bits 1)
     column = int(np.abs(sme.mvm(w, np.full((c.xbar_rows, 1), -128, np.int8), xc)).max())
-    assert column < 1 << (c.acc_width - 1)
-    assert c.column_bound * c.crossbars < 1 << (c.result_width - 1)
-    assert c.column_bound == (xc.adc_max << (xc.slices - 1) * c.cell_bits) * 255
+    assert column <= largest
 
 
 def test_programmings_respect_crossbars_and_banks():
@@ -44,11 +54,17 @@ def test_programmings_respect_crossbars_and_banks():
     rng = np.random.default_rng(2)
     w = rng.integers(-128, 128, size=(5 * c.xbar_cols, 20), dtype=np.int8)
     mapping = sme.squeeze(w, c.crossbar)
-    progs = programmings(mapping, c)
-    assert sum(len(p.crossbars) for p in progs) == mapping.crossbars_physical
+    occupied = occupancy(mapping)
+    progs = programmings(c, occupied)
+    assert sum(p.crossbars for p in progs) == mapping.crossbars_physical == sum(occupied)
+    tiles = [xb.m_tile for xb in sorted(mapping.crossbars, key=lambda xb: xb.m_tile)]
     for p in progs:
-        assert 1 <= len(p.crossbars) <= c.crossbars and 1 <= len(p.m_tiles) <= c.banks
-        assert sorted({xb.m_tile for xb in p.crossbars}) == p.m_tiles
+        assert 1 <= p.crossbars <= c.crossbars and 1 <= len(p.m_tiles) <= c.banks
+        assert sorted(set(tiles[:p.crossbars])) == p.m_tiles
+        tiles = tiles[p.crossbars:]
+    # greedy: a programming is cut only when it is full or would need one bank too many
+    for a, b in zip(progs, progs[1:]):
+        assert a.crossbars == c.crossbars or (len(a.m_tiles) == c.banks and b.m_tiles[0] != a.m_tiles[-1])
 
 
 def test_planned_banks_add_up_to_the_golden_product():
@@ -58,11 +74,13 @@ def test_planned_banks_add_up_to_the_golden_product():
     rng = np.random.default_rng(4)
     w = rng.integers(-128, 128, size=(3 * c.xbar_cols + 2, 40), dtype=np.int8)
     x = rng.integers(-128, 128, size=(40, 3), dtype=np.int8)
-    plan = plan_sme(c, "none", w, x)
+    plan = plan_sme(c, None, w, x)
+    crossbars = sorted(plan.mapping.crossbars, key=lambda xb: xb.m_tile)
     results = []
     for prog in plan.programmings:
         banks = np.zeros((x.shape[1], len(prog.m_tiles), c.xbar_cols), np.int64)
-        for xb in prog.crossbars:
+        loaded, crossbars = crossbars[:prog.crossbars], crossbars[prog.crossbars:]
+        for xb in loaded:
             part = sme.SqueezedMapping(c.crossbar, w.shape[0], w.shape[1], (xb,), 0, 0, 0)
             y = np.zeros((-(-w.shape[0] // c.xbar_cols) * c.xbar_cols, x.shape[1]), np.int64)
             y[:w.shape[0]] = sme.mvm(part, x)
@@ -77,4 +95,17 @@ def test_planned_banks_add_up_to_the_golden_product():
 def test_k_beyond_the_input_buffer_is_refused():
     w = np.ones((2, SMALL.k_max + 1), np.int8)
     with pytest.raises(ValueError, match=r"K=33 exceeds k_max=32 of sme_small"):
-        plan_sme(SMALL, "none", w, np.ones((SMALL.k_max + 1, 1), np.int8))
+        plan_sme(SMALL, None, w, np.ones((SMALL.k_max + 1, 1), np.int8))
+    with pytest.raises(ValueError, match=r"K=33 exceeds k_max=32 of sme_small"):
+        SME.cycles(SMALL, GemmShape(2, 1, SMALL.k_max + 1), dense_occupancy(SMALL, GemmShape(2, 1, 33)))
+
+
+def test_cycles_by_hand():
+    """sme_small (4 crossbars of 8 x 4 cells of 2 bits, 4 input lanes) on M=4, N=2, K=8 with the
+    dense mapping: one output tile of 2 polarities x 4 slices = 8 crossbars, two programmings of 4.
+    Each loads 4 x 8 rows one a cycle (cycles 0..31) while the first vector's 2 beats arrive;
+    the two vectors then take 8 steps each (32..47) and the last bank leaves 3 cycles later."""
+    shape = GemmShape(4, 2, 8)
+    assert dense_occupancy(SMALL, shape) == (8,)
+    assert SME.cycles(SMALL, shape, (8,)) == 2 * (32 + 16 + 3)
+    assert SME.cycles(SMALL, shape, (3,)) == 3 * 8 + 16 + 3  # squeezed to 3 crossbars: one programming

@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ..lut import (FORMATS, WeightFormat, accumulator_bound, from_planes, full_tables, gemm, lookup, lut_accumulate,
-                   lut_gemm, pack_table_word, plane_bits, plane_indices, stored_tables, table_entries_stored,
-                   table_width, weight_format)
+from sparseloom.golden.lut import (FORMATS, WeightFormat, accumulator_bound, from_planes, full_tables, lookup,
+                                   lut_accumulate, lut_gemm, pack_table_word, plane_bits, plane_indices, stored_tables,
+                                   table_entries_stored, table_width, weight_format)
+from sparseloom.golden.reference import gemm
 
 quick = settings(max_examples=30, deadline=None)
 NAMES = list(FORMATS)
@@ -335,7 +336,7 @@ def test_input_validation():
         lut_gemm(w, x.astype(np.int32), "2", 2)
     with pytest.raises(TypeError, match="inputs must be a numpy array of dtype int8, got list"):
         full_tables([[1]], 1)
-    with pytest.raises(TypeError, match="weights must have dtype int8, got float64"):
+    with pytest.raises(TypeError, match="weights must be a numpy array of dtype int8, got float64"):
         gemm(w.astype(float), x)
     with pytest.raises(ValueError, match="inputs must be 2-D, got ndim=1"):
         stored_tables(np.ones(4, np.int8), 2)

@@ -1,7 +1,7 @@
 """Tests for the per-channel int8 baseline quantiser."""
 import numpy as np
 
-from ..quant import per_channel_int8
+from sparseloom.golden.quant import per_channel_int8
 
 
 def test_per_channel_int8_rounds_half_to_even_and_never_saturates():

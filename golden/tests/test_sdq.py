@@ -6,7 +6,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from ..sdq import SDQConfig, SDQDecomposition, decompose
+from sparseloom.golden.sdq import SDQConfig, SDQDecomposition, decompose
 
 quick = settings(max_examples=40, deadline=None)
 P = SDQConfig.parse
@@ -239,7 +239,7 @@ def test_matmul_extremes():
 
 def test_matmul_rejects_bad_inputs():
     d = decompose(np.ones((2, 8), np.float32), P("1:4+W4g4"))
-    with pytest.raises(TypeError, match="inputs must have dtype int8, got int16"):
+    with pytest.raises(TypeError, match="inputs must be a numpy array of dtype int8, got int16"):
         d.matmul(np.zeros((8, 1), np.int16))
     with pytest.raises(ValueError, match=r"weights shape \(2, 8\) and inputs shape \(4, 1\) do not chain"):
         d.matmul(np.zeros((4, 1), np.int8))
@@ -289,7 +289,7 @@ def test_decomposition_validates_arrays():
     dense_sparse = np.ones((2, 16), np.int8)
     for change, error, message in [
         (dict(config="1:4+W4g8"), TypeError, "config must be an SDQConfig"),
-        (dict(sparse=d.sparse.astype(np.int16)), TypeError, "sparse must have dtype int8"),
+        (dict(sparse=d.sparse.astype(np.int16)), TypeError, "sparse must be a numpy array of dtype int8"),
         (dict(quant=d.quant[:1]), ValueError, r"quant must have shape \(2, 16\)"),
         (dict(quant_scale=d.quant_scale[:, :1]), ValueError, r"quant_scale must have shape \(2, 2\)"),
         (dict(sparse_scale=d.sparse_scale.astype(np.float64)), TypeError, "sparse_scale .* float32"),

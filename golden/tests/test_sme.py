@@ -6,15 +6,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ..sme import (SMEConfig, SqueezedMapping, crossbar_counts, dense_mapping, gemm, mvm, orchestrate,
-                   orchestration_error, squeeze)
+from sparseloom.golden.sme import (CrossbarSpec, SqueezedMapping, crossbar_counts, dense_mapping, mvm, orchestrate,
+                                   orchestration_error, squeeze)
+from sparseloom.golden.reference import gemm
 
 quick = settings(max_examples=30, deadline=None)
 
 
 @st.composite
 def configs(draw, adc_bits=None):
-    return SMEConfig(draw(st.sampled_from([1, 3, 4, 8])), draw(st.sampled_from([1, 3, 4])),
+    return CrossbarSpec(draw(st.sampled_from([1, 3, 4, 8])), draw(st.sampled_from([1, 3, 4])),
                      draw(st.sampled_from([1, 2])), adc_bits)
 
 
@@ -46,10 +47,10 @@ def slice_value(v, polarity, s, cell_bits):
 # ---------------------------------------------------------------- config
 
 def test_config_properties():
-    assert SMEConfig(64, 64).slices == 8 and SMEConfig(128, 128, 2).slices == 4
-    assert SMEConfig(64, 64).exact_adc_bits == 7  # 64
-    assert SMEConfig(128, 128, 2).exact_adc_bits == 9  # 384
-    assert SMEConfig(63, 8).exact_adc_bits == 6 and SMEConfig(1, 1).exact_adc_bits == 1
+    assert CrossbarSpec(64, 64).slices == 8 and CrossbarSpec(128, 128, 2).slices == 4
+    assert CrossbarSpec(64, 64).exact_adc_bits == 7  # 64
+    assert CrossbarSpec(128, 128, 2).exact_adc_bits == 9  # 384
+    assert CrossbarSpec(63, 8).exact_adc_bits == 6 and CrossbarSpec(1, 1).exact_adc_bits == 1
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -63,28 +64,28 @@ def test_config_properties():
 ])
 def test_config_validation(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        SMEConfig(**kwargs)
+        CrossbarSpec(**kwargs)
 
 
 def test_validation_messages():
-    c = SMEConfig(4, 4)
+    c = CrossbarSpec(4, 4)
     w = np.ones((2, 3), np.int8)
-    with pytest.raises(TypeError, match="weights must have dtype int8"):
+    with pytest.raises(TypeError, match="weights must be a numpy array of dtype int8"):
         squeeze(w.astype(np.int16), c)
     with pytest.raises(ValueError, match="weights must be non-empty"):
         squeeze(np.zeros((0, 3), np.int8), c)
-    with pytest.raises(TypeError, match="config must be an SMEConfig"):
+    with pytest.raises(TypeError, match="config must be a CrossbarSpec"):
         squeeze(w, (4, 4))
-    with pytest.raises(TypeError, match="inputs must have dtype int8"):
+    with pytest.raises(TypeError, match="inputs must be a numpy array of dtype int8"):
         mvm(w, np.ones((3, 1), np.int32), c)
     with pytest.raises(ValueError, match="do not chain"):
         mvm(w, np.ones((4, 1), np.int8), c)
     with pytest.raises(TypeError, match="config is required"):
         mvm(w, np.ones((3, 1), np.int8))
     with pytest.raises(ValueError, match="differs from the mapping's config"):
-        mvm(squeeze(w, c), np.ones((3, 1), np.int8), SMEConfig(4, 4, adc_bits=1))
+        mvm(squeeze(w, c), np.ones((3, 1), np.int8), CrossbarSpec(4, 4, adc_bits=1))
     for bad in (0, 9, 2.0, None):
-        with pytest.raises(ValueError, match=r"k_bits must be an integer in 1\.\.8"):
+        with pytest.raises(ValueError, match=r"max_bits_per_weight must be an integer in 1\.\.8"):
             orchestrate(w, bad)
     with pytest.raises(ValueError, match="shape .* differ"):
         orchestration_error(w, w[:, :2])
@@ -110,7 +111,7 @@ def test_mvm_exact_with_sufficient_adc(case):
 @pytest.mark.parametrize("cell_bits", [1, 2])
 def test_mvm_extremes_and_full_slices(cell_bits):
     """W = 127 fills every P slice but the top one; X = -1 drives every bit: column sums reach their maximum."""
-    c = SMEConfig(5, 3, cell_bits)
+    c = CrossbarSpec(5, 3, cell_bits)
     rng = np.random.default_rng(1)
     for w in (np.full((7, 11), 127, np.int8), np.full((7, 11), -128, np.int8),
               rng.choice(np.array([-128, 127], np.int8), (7, 11))):
@@ -121,14 +122,14 @@ def test_mvm_extremes_and_full_slices(cell_bits):
     w = np.full((7, 11), 127, np.int8)
     x = np.full((11, 2), -1, np.int8)
     # One bit less in the ADC than exact: the full column (5 rows) saturates and the result is wrong.
-    narrow = SMEConfig(5, 3, cell_bits, c.exact_adc_bits - 1)
+    narrow = CrossbarSpec(5, 3, cell_bits, c.exact_adc_bits - 1)
     assert not np.array_equal(mvm(dense_mapping(w, narrow), x), reference(w, x))
     # Non-zero P slices (7 of 8 bits, or 4 of 4 two-bit slices) x 3 m_tiles x ceil(11 / 5) packed crossbars.
     assert squeeze(w, c).crossbars_physical == (7 if cell_bits == 1 else 4) * 3 * 3
 
 
 def test_all_zero_weights():
-    c = SMEConfig(4, 3, 2)
+    c = CrossbarSpec(4, 3, 2)
     w = np.zeros((5, 9), np.int8)
     x = np.full((9, 2), -128, np.int8)
     mapping = squeeze(w, c)
@@ -144,14 +145,14 @@ def test_all_zero_weights():
 
 def test_adc_saturation_hand_examples():
     # Four 1-bit cells of value 1 in one column, x = 1: column sum 4 saturates to 2^2 - 1 = 3.
-    c = SMEConfig(4, 1, 1, adc_bits=2)
+    c = CrossbarSpec(4, 1, 1, adc_bits=2)
     w = np.ones((1, 4), np.int8)
     np.testing.assert_array_equal(mvm(w, np.ones((4, 1), np.int8), c), [[3]])
     # x = -1: every bit step senses 4 -> 3; 3 * (1 + 2 + ... + 64 - 128) = -3 (exact: -4).
     np.testing.assert_array_equal(mvm(w, np.full((4, 1), -1, np.int8), c), [[-3]])
     # 2-bit cells: W = [3, 3] is slice 0 value 3 twice; x = 1 senses 6 -> 3.  W = [-15, 0]: Q slices
     # 0 and 1 hold 3 each, sense 3 (no saturation): -(3 + 4 * 3) = -15.
-    c2 = SMEConfig(2, 1, 2, adc_bits=2)
+    c2 = CrossbarSpec(2, 1, 2, adc_bits=2)
     np.testing.assert_array_equal(mvm(np.array([[3, 3], [-15, 0]], np.int8), np.ones((2, 1), np.int8), c2),
                                   [[3], [-15]])
 
@@ -159,7 +160,7 @@ def test_adc_saturation_hand_examples():
 def test_squeeze_changes_saturation():
     # W = [1, 0, 1, 0], 2-row crossbars, 1-bit ADC (max 1), x = 1.  Dense: rows 0 and 2 sit in two
     # crossbars, each senses 1, Y = 2.  Squeezed: both rows share one crossbar, sense 2 -> 1, Y = 1.
-    c = SMEConfig(2, 1, 1, adc_bits=1)
+    c = CrossbarSpec(2, 1, 1, adc_bits=1)
     w = np.array([[1, 0, 1, 0]], np.int8)
     x = np.ones((4, 1), np.int8)
     np.testing.assert_array_equal(mvm(dense_mapping(w, c), x), [[2]])
@@ -169,21 +170,21 @@ def test_squeeze_changes_saturation():
 
 # ---------------------------------------------------------------- orchestration
 
-def brute_nearest(mag, k_bits):
+def brute_nearest(mag, max_bits_per_weight):
     if mag == 128:
         return 128
-    return min((t for t in range(128) if bin(t).count("1") <= k_bits), key=lambda t: (abs(t - mag), t))
+    return min((t for t in range(128) if bin(t).count("1") <= max_bits_per_weight), key=lambda t: (abs(t - mag), t))
 
 
-@pytest.mark.parametrize("k_bits", range(1, 9))
-def test_orchestrate_every_int8(k_bits):
+@pytest.mark.parametrize("max_bits_per_weight", range(1, 9))
+def test_orchestrate_every_int8(max_bits_per_weight):
     w = np.arange(-128, 128, dtype=np.int16).astype(np.int8).reshape(16, 16)
-    w2 = orchestrate(w, k_bits)
+    w2 = orchestrate(w, max_bits_per_weight)
     assert w2.dtype == np.int8 and w2.shape == w.shape
     for v, v2 in zip(w.ravel().tolist(), w2.ravel().tolist()):
-        assert bin(abs(v2)).count("1") <= k_bits
-        assert v2 == (1 if v > 0 else -1) * brute_nearest(abs(v), k_bits)
-    if k_bits >= 7:
+        assert bin(abs(v2)).count("1") <= max_bits_per_weight
+        assert v2 == (1 if v > 0 else -1) * brute_nearest(abs(v), max_bits_per_weight)
+    if max_bits_per_weight >= 7:
         np.testing.assert_array_equal(w2, w)
 
 
@@ -243,7 +244,7 @@ def test_squeeze_index_map(case):
 
 
 def test_dense_mapping_layout():
-    c = SMEConfig(4, 2)
+    c = CrossbarSpec(4, 2)
     w = np.arange(-10, 5, dtype=np.int8).reshape(3, 5)
     mapping = dense_mapping(w, c)
     assert mapping.crossbars_physical == mapping.crossbars_dense == 2 * 8 * 2 * 2
@@ -257,13 +258,13 @@ def test_dense_mapping_layout():
 
 @quick
 @given(cases(), st.sampled_from([None, 1, 2, 3, 5]))
-def test_crossbar_counts_monotone(case, k_bits):
+def test_crossbar_counts_monotone(case, max_bits_per_weight):
     c, w, x = case
-    counts = crossbar_counts(w, c, k_bits)
+    counts = crossbar_counts(w, c, max_bits_per_weight)
     assert counts["crossbars_dense"] >= counts["crossbars_after_orchestration"] >= counts["crossbars_after_squeeze"]
-    assert ("orchestration_error" in counts) == (k_bits is not None)
-    w2 = w if k_bits is None else orchestrate(w, k_bits)
+    assert ("orchestration_error" in counts) == (max_bits_per_weight is not None)
+    w2 = w if max_bits_per_weight is None else orchestrate(w, max_bits_per_weight)
     assert counts["crossbars_after_squeeze"] == squeeze(w2, c).crossbars_physical
     np.testing.assert_array_equal(mvm(w2, x, c), reference(w2, x))
-    if k_bits is not None:
+    if max_bits_per_weight is not None:
         assert counts["orchestration_error"] == orchestration_error(w, w2)

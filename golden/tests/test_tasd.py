@@ -8,8 +8,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from ..tasd import (Series, TASDResult, decompose, density, parse_series, relative_error, search, tasder,
-                    top_n_mask)
+from sparseloom.golden.tasd import (Series, TASDResult, decompose, density, parse_series, relative_error, search,
+                                    tasder, top_n_mask)
 
 quick = settings(max_examples=40, deadline=None)
 S = parse_series

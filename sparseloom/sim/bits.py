@@ -1,11 +1,26 @@
-"""Pack NumPy arrays into stream words by a layout's field list, and unpack them.
+"""A layout's field list, and NumPy arrays packed into stream words by it and unpacked.
 
-Fields come from ``gen.emit.layout_fields`` (the same list the JSON description holds),
-so the bit positions used here are the ones the generator built the ports from.
+The field list (``layout_fields``) is also what the JSON description holds, so the bit
+positions used here are the ones the generator built the ports from.
 """
 from __future__ import annotations
 
 import numpy as np
+from amaranth.hdl import Shape
+from amaranth.lib import data
+
+
+def layout_fields(layout, prefix=()) -> list[dict]:
+    """Leaf fields of a ``lib.data`` layout with bit offsets, LSB first."""
+    if not isinstance(layout, data.Layout):
+        shape = Shape.cast(layout)
+        return [{"field": ".".join(map(str, prefix)), "offset": 0,
+                 "width": shape.width, "signed": shape.signed}]
+    fields = []
+    for key, field in layout:
+        for leaf in layout_fields(field.shape, prefix + (key,)):
+            fields.append({**leaf, "offset": leaf["offset"] + field.offset})
+    return fields
 
 
 def _width(fields) -> int:

@@ -1,9 +1,9 @@
 """Simulator-side module behind ``sparseloom sim``: one GEMM from files.
 
-Reads W and X from ``SPARSELOOM_JOB`` (npz), plans them for ``SPARSELOOM_UNIT`` with
-``SPARSELOOM_SPEC`` (pattern or weight format), plays them with ``SPARSELOOM_STALL``
-stalls seeded by cocotb's seed, and writes Y and the cycle count to ``SPARSELOOM_RESULT``.
-Progress goes to stderr.
+Reads W and X from ``SPARSELOOM_JOB`` (npz), plans them for ``SPARSELOOM_UNIT`` with the
+run-time setting's text ``SPARSELOOM_SETTING`` (pattern, weight format, bit budget), plays
+them with ``SPARSELOOM_STALL`` stalls seeded by cocotb's seed, and writes Y and the cycle
+count to ``SPARSELOOM_RESULT``. Progress goes to stderr.
 """
 import json
 import os
@@ -15,7 +15,7 @@ import numpy as np
 
 from sparseloom.sim.engine import start
 from sparseloom.sim.run import run_plan
-from sparseloom.sim.units import UNITS
+from sparseloom.units import unit
 
 
 def _progress(done: int, total: int) -> None:
@@ -24,10 +24,11 @@ def _progress(done: int, total: int) -> None:
 
 @cocotb.test()
 async def job(dut):
-    config_class, planner = UNITS[os.environ["SPARSELOOM_UNIT"]]
-    config = config_class.from_dict(json.loads(os.environ["SPARSELOOM_CONFIG"]))
+    u = unit(os.environ["SPARSELOOM_UNIT"])
+    config = u.config_class.from_dict(json.loads(os.environ["SPARSELOOM_CONFIG"]))
+    setting = u.setting.parse(os.environ["SPARSELOOM_SETTING"]) if u.setting else None
     data = np.load(os.environ["SPARSELOOM_JOB"])
-    plan = planner(config, os.environ["SPARSELOOM_SPEC"], data["weights"], data["inputs"])
+    plan = u.plan(config, setting, data["weights"], data["inputs"])
     await start(dut)
     y, cycles = await run_plan(dut, plan, stall=float(os.environ["SPARSELOOM_STALL"]),
                                rng=random.Random(cocotb.RANDOM_SEED), progress=_progress)

@@ -1,12 +1,12 @@
 """Host-side plans: what each stream carries for one GEMM, and how results are put together.
 
 Every plan is a list of ``Segment``s: a configuration word, then the beats of each input
-stream and the number of result beats (``sparseloom.sim.run`` plays them in order).
-The tiled cores (HighLight, LUT, MAC) need one segment: a GEMM Y = W @ X is cut into column tiles of ``n_tile`` and equal K tiles of whole
-groups that fit one buffer half (zero padding, which changes no sum); each (column
-tile, K tile) pair is one hardware tile: its activation beats, then its weight beats,
-giving one result beat per row batch of ``m_tile`` rows. Partial sums of the K tiles are
-added here in int64.
+stream and the number of result beats (``sparseloom.sim.run`` plays them in order). The
+tiled cores (HighLight, dense, LUT, MAC) need one segment: a GEMM Y = W @ X is cut as
+``gen.tiles.Tiling`` says; each (column tile, K tile) pair is one hardware tile: its
+activation beats, then its weight beats, giving one result beat per row batch of
+``m_tile`` rows. Partial sums of the K tiles are added here in int64. Each unit's planner
+(``gen/<unit>/plan.py``) fills these from its golden model's compressed format.
 """
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sparseloom.gen.emit import layout_fields
-from sparseloom.gen.tiles import tile_cycles
-from sparseloom.golden import hss
+from sparseloom.gen.tiles import Tiling
+from sparseloom.gen.unit import GemmShape
+from sparseloom.golden.reference import gemm
 
-from .bits import pack, unpack
+from .bits import layout_fields, pack, unpack
 
 
 @dataclass
@@ -30,21 +30,22 @@ class Segment:
 
 @dataclass
 class Tile:
-    n_tile: int
-    k_tile: int
+    n_index: int         # column tile
+    k_index: int         # K tile
     act: list[int]       # activation beats
     weights: list[int]   # weight beats
 
 
 @dataclass
 class Plan:
+    """A GEMM on a tiled core: one segment of ``tiles`` in stream order."""
+
     config: object
-    m: int
-    n: int
-    k: int
+    shape: GemmShape
+    encoding: object          # what the cycle model takes: the pattern, weight format or None
+    tiling: Tiling
     cfg_word: int
     tiles: list[Tile]
-    batches: int
     useful_ops: int           # work that counts (MACs, or weight-bit MACs for low-bit units)
     peak_ops_per_cycle: int   # the same unit of work at the core's peak
     report: dict = field(default_factory=dict)  # unit-specific numbers for the CLI report
@@ -54,7 +55,7 @@ class Plan:
 
     @property
     def result_beats(self) -> int:
-        return len(self.tiles) * self.batches
+        return len(self.tiles) * self.tiling.batches
 
     def segments(self) -> list[Segment]:
         return [Segment(self.cfg_word, {"act": [word for t in self.tiles for word in t.act],
@@ -63,35 +64,25 @@ class Plan:
 
     def golden(self, w: np.ndarray, x: np.ndarray) -> np.ndarray:
         """What the core must return: the exact product."""
-        return hss.gemm(w, x)
+        return gemm(w, x)
 
     def utilization(self, cycles: int) -> float:
-        return self.useful_ops / (self.peak_ops_per_cycle * cycles)
-
-    def model_cycles(self) -> int:
-        """Cycles the core takes with no stalls (exact, see ``gen.tiles.tile_cycles``)."""
-        return tile_cycles([(len(t.act), len(t.weights)) for t in self.tiles])
+        return self.useful_ops / (self.peak_ops_per_cycle * cycles) if cycles else 0.0
 
     def assemble(self, segment_results: list[list[int]]) -> np.ndarray:
         """Y (int32, M x N) from the result beats of each segment, in stream order."""
-        c = self.config
+        c, t = self.config, self.tiling
         (result_words,) = segment_results
         if len(result_words) != self.result_beats:
             raise ValueError(f"expected {self.result_beats} result beats, got {len(result_words)}")
         vals = unpack(layout_fields(c.result_layout), result_words)
         beats = np.stack([vals[f"{r}.{col}"] for r in range(c.m_tile) for col in range(c.n_tile)], axis=1)
-        beats = beats.reshape(len(self.tiles), self.batches, c.m_tile, c.n_tile)
-        y = np.zeros((self.batches * c.m_tile, -(-self.n // c.n_tile) * c.n_tile), dtype=np.int64)
+        beats = beats.reshape(len(self.tiles), t.batches, c.m_tile, c.n_tile)
+        y = np.zeros((t.batches * c.m_tile, t.n_tiles * c.n_tile), dtype=np.int64)
         for i, tile in enumerate(self.tiles):
-            cols = slice(tile.n_tile * c.n_tile, (tile.n_tile + 1) * c.n_tile)
+            cols = slice(tile.n_index * c.n_tile, (tile.n_index + 1) * c.n_tile)
             y[:, cols] += beats[i].reshape(-1, c.n_tile)
-        return y[:self.m, :self.n].astype(np.int32)
-
-
-def k_tiling(groups: int, max_groups: int) -> tuple[int, int]:
-    """(number of K tiles, groups per tile): equal tiles of at most ``max_groups``."""
-    k_tiles = -(-groups // max_groups)
-    return k_tiles, -(-groups // k_tiles)
+        return y[:self.shape.m, :self.shape.n].astype(np.int32)
 
 
 def padded(a: np.ndarray, shape, fill=0) -> np.ndarray:
@@ -100,12 +91,10 @@ def padded(a: np.ndarray, shape, fill=0) -> np.ndarray:
     return out
 
 
-def row_batches(config, m: int) -> int:
-    batches = -(-m // config.m_tile)
-    limit = (1 << config.cfg_layout["batches"].shape.width) - 1
-    if batches > limit:
-        raise ValueError(f"M={m} needs {batches} row batches of {config.m_tile}; {config.name} allows at most {limit}")
-    return batches
+def padded_operands(config, tiling: Tiling, w: np.ndarray, x: np.ndarray, w_fill=0):
+    """W and X zero padded (W's rows with ``w_fill``) to whole row batches, K tiles and column tiles."""
+    wp = padded(w, (tiling.batches * config.m_tile, tiling.k_tiles * tiling.k_len), w_fill)
+    return wp, padded(x, (wp.shape[1], tiling.n_tiles * config.n_tile))
 
 
 def words(layout, arrays) -> list[int]:
@@ -124,13 +113,12 @@ def struct_word(layout, values: dict) -> int:
     return pack(layout_fields(layout), lambda name: [values[name]])[0]
 
 
-def tiles(config, x_padded: np.ndarray, rows_per_beat: int, k_tile_len: int, weight_words) -> list[Tile]:
+def tiles(config, tiling: Tiling, x_padded: np.ndarray, rows_per_beat: int, weight_words) -> list[Tile]:
     """Tiles in stream order (column tile outer, K tile inner); ``weight_words[kt]`` are the
     weight beats of K tile kt, the same for every column tile."""
     out = []
-    n_tiles = x_padded.shape[1] // config.n_tile
-    for nt in range(n_tiles):
+    for nt in range(tiling.n_tiles):
         for kt, wwords in enumerate(weight_words):
-            xs = x_padded[kt * k_tile_len:(kt + 1) * k_tile_len, nt * config.n_tile:(nt + 1) * config.n_tile]
+            xs = x_padded[kt * tiling.k_len:(kt + 1) * tiling.k_len, nt * config.n_tile:(nt + 1) * config.n_tile]
             out.append(Tile(nt, kt, words(config.act_layout, xs.reshape(-1, rows_per_beat, config.n_tile)), wwords))
     return out

@@ -26,7 +26,7 @@ def test_squeezed_real_layer_is_exact():
     w = STATE["_blocks.15._project_conv.weight"].reshape(320, -1)
     q = np.clip(np.rint(w / (np.abs(w).max(axis=1, keepdims=True) / 127)), -127, 127).astype(np.int8)
     q = sme.orchestrate(q, 2)
-    config = sme.SMEConfig(128, 64)
+    config = sme.CrossbarSpec(128, 64)
     x = np.random.default_rng(0).integers(-128, 128, size=(q.shape[1], 3), dtype=np.int8)
     mapping = sme.squeeze(q, config)
     assert mapping.crossbars_physical < mapping.crossbars_dense

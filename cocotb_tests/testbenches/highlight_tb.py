@@ -1,6 +1,6 @@
 """Simulator-side tests of the HighLight array: every output word against the golden GEMM.
 
-Run through ``test_highlight.py``; the configuration arrives as JSON in
+Run by ``cocotb_tests/test_benches.py``; the configuration arrives as JSON in
 ``SPARSELOOM_CONFIG`` and the patterns to cover (all provisioned ones unless
 ``SPARSELOOM_PATTERNS`` lists some, ``;``-separated). Random data comes from cocotb's
 logged seed; ``COCOTB_RANDOM_SEED`` reproduces a run.
@@ -12,15 +12,14 @@ import os
 import cocotb
 import numpy as np
 
-from checks import check_gemm, setup
 from sparseloom.golden import hss
 from sparseloom.sim.engine import start
-from sparseloom.sim.highlight_plan import plan_gemm
+from sparseloom.testbenches.checks import check_gemm, setup
 
 
 def _setup():
     """The configuration, the patterns to cover, and data/stall generators from the logged seed."""
-    _, config, _, rng, stall_rng = setup()
+    config, rng, stall_rng = setup()
     patterns = os.environ.get("SPARSELOOM_PATTERNS")
     patterns = patterns.split(";") if patterns else config.provisioned_patterns()
     return config, [hss.HSSPattern.parse(p) for p in patterns], rng, stall_rng
@@ -28,10 +27,6 @@ def _setup():
 
 def random_weights(rng: np.random.Generator, m: int, k: int, pattern) -> np.ndarray:
     return hss.prune(rng.integers(-128, 128, size=(m, k), dtype=np.int8), pattern)
-
-
-async def check(dut, config, pattern, w, x, **kwargs):
-    return await check_gemm(dut, config, plan_gemm, pattern, w, x, **kwargs)
 
 
 @cocotb.test()
@@ -45,7 +40,7 @@ async def every_pattern_random_stalls(dut):
         k = pattern.group_size * int(rng.integers(1, 5))
         w = random_weights(rng, m, k, pattern)
         x = rng.integers(-128, 128, size=(k, n), dtype=np.int8)
-        await check(dut, config, pattern, w, x, stall=0.3, rng=stall_rng)
+        await check_gemm(dut, config, pattern, w, x, stall=0.3, rng=stall_rng)
 
 
 @cocotb.test()
@@ -58,7 +53,7 @@ async def extremes_full_k(dut):
     for wv, xv in ((-128, -128), (-128, 127), (127, 127)):
         w = hss.prune(np.full((config.rows + 1, k), wv, dtype=np.int8), dense)
         x = np.full((k, config.cols + 1), xv, dtype=np.int8)
-        await check(dut, config, dense, w, x, stall=0.0, rng=None)
+        await check_gemm(dut, config, dense, w, x, stall=0.0, rng=None)
 
 
 @cocotb.test()
@@ -72,7 +67,7 @@ async def exact_cycles_multi_tile(dut):
         k = groups * pattern.group_size
         w = random_weights(rng, 2 * config.rows, k, pattern)
         x = rng.integers(-128, 128, size=(k, 2 * config.cols), dtype=np.int8)
-        await check(dut, config, pattern, w, x, stall=0.0, rng=None, exact_cycles=True)
+        await check_gemm(dut, config, pattern, w, x, stall=0.0, rng=None, exact_cycles=True)
 
 
 @cocotb.test()
@@ -84,16 +79,16 @@ async def back_pressure_and_reconfiguration(dut):
         k = pattern.group_size * 2
         w = random_weights(rng, 3 * config.rows, k, pattern)
         x = rng.integers(-128, 128, size=(k, config.cols), dtype=np.int8)
-        await check(dut, config, pattern, w, x, stall=0.8, rng=stall_rng)
+        await check_gemm(dut, config, pattern, w, x, stall=0.8, rng=stall_rng)
 
 
-@cocotb.test(skip="SPARSELOOM_SLOW" not in os.environ)
+@cocotb.test()
 async def large_gemm_sweep(dut):
-    """Slow sweep: a full-buffer K and several column tiles for every pattern, 10% stalls."""
+    """Slow sweep (``-m slow``): a full-buffer K and several column tiles for every pattern, 10% stalls."""
     config, patterns, rng, stall_rng = _setup()
     await start(dut)
     for pattern in patterns:
         k = config.max_groups(pattern.h1) * pattern.group_size
         w = random_weights(rng, 4 * config.rows + 3, k, pattern)
         x = rng.integers(-128, 128, size=(k, 3 * config.cols + 1), dtype=np.int8)
-        await check(dut, config, pattern, w, x, stall=0.1, rng=stall_rng)
+        await check_gemm(dut, config, pattern, w, x, stall=0.1, rng=stall_rng)

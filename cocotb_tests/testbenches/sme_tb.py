@@ -9,17 +9,18 @@ ADC is exact, with W @ X itself. Stall-free runs must take exactly the modelled 
 import cocotb
 import numpy as np
 
-from checks import check_gemm, setup
-from sparseloom.golden import hss, sme
+from sparseloom.golden import sme
+from sparseloom.golden.reference import gemm
 from sparseloom.sim.engine import start
+from sparseloom.testbenches.checks import check_gemm, setup
 
 
-def expected(config, w, x, k_bits=None):
+def expected(config, w, x, max_bits_per_weight=None):
     """The golden engine result, independent of the host planner's packing."""
-    w_run = w if k_bits is None else sme.orchestrate(w, k_bits)
+    w_run = w if max_bits_per_weight is None else sme.orchestrate(w, max_bits_per_weight)
     y = sme.mvm(sme.squeeze(w_run, config.crossbar), x).astype(np.int32)
     if config.adc_bits is None:
-        assert np.array_equal(y, hss.gemm(w_run, x)), "an exact ADC must give W @ X"
+        assert np.array_equal(y, gemm(w_run, x)), "an exact ADC must give W @ X"
     return y
 
 
@@ -35,29 +36,29 @@ def weights(rng, kind: str, m: int, k: int) -> np.ndarray:
     raise ValueError(kind)
 
 
-async def run(dut, config, planner, w, x, k_bits=None, **kw):
-    spec = "none" if k_bits is None else str(k_bits)
-    return await check_gemm(dut, config, planner, spec, w, x, expected=expected(config, w, x, k_bits), **kw)
+async def run(dut, config, w, x, max_bits_per_weight=None, **kw):
+    return await check_gemm(dut, config, max_bits_per_weight, w, x,
+                            expected=expected(config, w, x, max_bits_per_weight), **kw)
 
 
 @cocotb.test()
 async def bit_densities_random_stalls(dut):
     """Each density on random shapes (several output tiles, K up to k_max), 30% stalls."""
-    _, config, planner, rng, stall_rng = setup()
+    config, rng, stall_rng = setup()
     await start(dut)
     for kind in ("random", "sparse_bits", "dense_slices"):
         m = int(rng.integers(1, 3 * config.xbar_cols + 2))
         k = int(rng.integers(1, config.k_max + 1))
         n = int(rng.integers(1, 5))
         x = rng.integers(-128, 128, size=(k, n), dtype=np.int8)
-        await run(dut, config, planner, weights(rng, kind, m, k), x, stall=0.3, rng=stall_rng)
+        await run(dut, config, weights(rng, kind, m, k), x, stall=0.3, rng=stall_rng)
 
 
 @cocotb.test()
 async def extremes_and_adc_saturation(dut):
     """All-extreme W and X over a full input buffer: every column sum at its largest, so a
     narrow ADC saturates (the test insists it does), and -128 exercises magnitude bit 7."""
-    _, config, planner, _, _ = setup()
+    config, *_ = setup()
     await start(dut)
     k, saturated = config.k_max, False
     for wv in (-128, -127, 127):
@@ -65,34 +66,34 @@ async def extremes_and_adc_saturation(dut):
             w = np.full((config.xbar_cols + 1, k), wv, dtype=np.int8)
             x = np.full((k, 2), xv, dtype=np.int8)
             want = expected(config, w, x)
-            saturated |= not np.array_equal(want, hss.gemm(w, x))
-            await check_gemm(dut, config, planner, "none", w, x, stall=0.0, rng=None, expected=want)
+            saturated |= not np.array_equal(want, gemm(w, x))
+            await check_gemm(dut, config, None, w, x, stall=0.0, rng=None, expected=want)
     assert saturated == (config.adc_bits is not None), "the ADC saturation cases did not saturate"
 
 
 @cocotb.test()
 async def exact_cycles_over_programmings(dut):
     """Stall-free runs over several programmings take exactly the modelled cycles."""
-    _, config, planner, rng, _ = setup()
+    config, rng, _ = setup()
     await start(dut)
     for m, n in ((2 * config.xbar_cols, 3), (config.banks * config.xbar_cols + 1, 1)):
         k = config.k_max
         w = weights(rng, "random", m, k)
         x = rng.integers(-128, 128, size=(k, n), dtype=np.int8)
-        plan, _ = await run(dut, config, planner, w, x, stall=0.0, rng=None, exact_cycles=True)
+        plan, _ = await run(dut, config, w, x, stall=0.0, rng=None, exact_cycles=True)
         assert len(plan.programmings) > 1, "the case should need several programmings"
 
 
 @cocotb.test()
 async def orchestration_reprogramming_back_pressure(dut):
     """Budgets of 1..3 set bits, an all-zero W (no crossbar at all), 80% stalls, back to back."""
-    _, config, planner, rng, stall_rng = setup()
+    config, rng, stall_rng = setup()
     await start(dut)
-    for k_bits in (1, 2, 3, None):
+    for max_bits in (1, 2, 3, None):
         m, k = config.xbar_cols + 3, int(rng.integers(1, config.k_max + 1))
         x = rng.integers(-128, 128, size=(k, 2), dtype=np.int8)
-        await run(dut, config, planner, weights(rng, "random", m, k), x, k_bits, stall=0.8, rng=stall_rng)
+        await run(dut, config, weights(rng, "random", m, k), x, max_bits, stall=0.8, rng=stall_rng)
     zero = np.zeros((5, 7), np.int8)
-    plan, cycles = await run(dut, config, planner, zero, rng.integers(-128, 128, size=(7, 3), dtype=np.int8),
+    plan, cycles = await run(dut, config, zero, rng.integers(-128, 128, size=(7, 3), dtype=np.int8),
                              stall=0.0, rng=None)
     assert not plan.programmings and cycles == 0

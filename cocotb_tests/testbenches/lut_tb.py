@@ -8,9 +8,9 @@ model (a b-bit weight costs b plane steps on the LUT core).
 import cocotb
 import numpy as np
 
-from checks import check_gemm, setup
 from sparseloom.golden import lut
 from sparseloom.sim.engine import start
+from sparseloom.testbenches.checks import check_gemm, setup
 
 
 def random_weights(rng: np.random.Generator, m: int, k: int, fmt) -> np.ndarray:
@@ -24,7 +24,7 @@ def _formats(config):
 @cocotb.test()
 async def every_format_random_stalls(dut):
     """Each format on random shapes (tails of M, N and K groups, two K tiles), 30% stalls."""
-    _, config, planner, rng, stall_rng = setup()
+    config, rng, stall_rng = setup()
     await start(dut)
     for fmt in _formats(config):
         for k in (int(rng.integers(1, 3 * config.g + 1)), config.k_max + int(rng.integers(1, 2 * config.g))):
@@ -32,13 +32,13 @@ async def every_format_random_stalls(dut):
             n = int(rng.integers(1, 2 * config.n_tile + 2))
             w = random_weights(rng, m, k, fmt)
             x = rng.integers(-128, 128, size=(k, n), dtype=np.int8)
-            await check_gemm(dut, config, planner, fmt.name, w, x, stall=0.3, rng=stall_rng)
+            await check_gemm(dut, config, fmt, w, x, stall=0.3, rng=stall_rng)
 
 
 @cocotb.test()
 async def extremes_full_k(dut):
     """Weights at the format's lo and hi against -128 and 127 over a full buffer of K."""
-    _, config, planner, _, _ = setup()
+    config, *_ = setup()
     await start(dut)
     k = config.k_max
     for fmt in _formats(config):
@@ -46,32 +46,29 @@ async def extremes_full_k(dut):
             for xv in (-128, 127):
                 w = np.full((config.m_tile + 1, k), wv, dtype=np.int8)
                 x = np.full((k, config.n_tile), xv, dtype=np.int8)
-                await check_gemm(dut, config, planner, fmt.name, w, x, stall=0.0, rng=None)
+                await check_gemm(dut, config, fmt, w, x, stall=0.0, rng=None)
 
 
 @cocotb.test()
 async def exact_cycles_per_plane(dut):
-    """Stall-free runs take exactly the modelled cycles; on the LUT core each group of a row
-    batch costs one cycle per weight plane."""
-    unit, config, planner, rng, _ = setup()
+    """Stall-free runs over two K tiles and two column tiles take exactly the modelled cycles
+    (on the LUT core one cycle per weight plane of each group and row batch)."""
+    config, rng, _ = setup()
     await start(dut)
     groups = config.max_groups + 3  # two K tiles of ceil(groups / 2) groups
     for fmt in _formats(config):
         w = random_weights(rng, 2 * config.m_tile, groups * config.g, fmt)
         x = rng.integers(-128, 128, size=(groups * config.g, 2 * config.n_tile), dtype=np.int8)
-        plan, _ = await check_gemm(dut, config, planner, fmt.name, w, x, stall=0.0, rng=None, exact_cycles=True)
-        per_group = fmt.planes if unit == "lut" else config.g
-        assert all(len(t.weights) == plan.batches * -(-groups // 2) * per_group for t in plan.tiles), \
-            f"{fmt.name}: weight beats per tile are not batches x groups x {per_group}"
+        await check_gemm(dut, config, fmt, w, x, stall=0.0, rng=None, exact_cycles=True)
 
 
 @cocotb.test()
 async def back_pressure_and_reconfiguration(dut):
     """80% stalls on every stream, back-to-back GEMMs switching weight format."""
-    _, config, planner, rng, stall_rng = setup()
+    config, rng, stall_rng = setup()
     await start(dut)
     for fmt in list(_formats(config)) * 2:
         k = 2 * config.g
         w = random_weights(rng, 2 * config.m_tile + 1, k, fmt)
         x = rng.integers(-128, 128, size=(k, config.n_tile), dtype=np.int8)
-        await check_gemm(dut, config, planner, fmt.name, w, x, stall=0.8, rng=stall_rng)
+        await check_gemm(dut, config, fmt, w, x, stall=0.8, rng=stall_rng)

@@ -1,0 +1,47 @@
+"""Simulator-side checks shared by the benches: every output word against the golden model,
+and stall-free cycles against the unit's analytical cycle model."""
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import cocotb
+import numpy as np
+
+from sparseloom.golden.reference import gemm
+from sparseloom.sim.run import run_plan
+from sparseloom.units import unit, unit_of
+
+
+def setup():
+    """(configuration, data generator, stall generator), from the environment and cocotb's
+    logged seed (``COCOTB_RANDOM_SEED`` reproduces a run)."""
+    config = unit(os.environ["SPARSELOOM_UNIT"]).config_class.from_dict(json.loads(os.environ["SPARSELOOM_CONFIG"]))
+    seed = cocotb.RANDOM_SEED
+    return config, np.random.default_rng(seed), random.Random(seed)
+
+
+def assert_equal(got: np.ndarray, want: np.ndarray, what: str) -> None:
+    """Compare every element; the report names the first mismatching ones."""
+    assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
+    bad = np.argwhere(got != want)
+    if len(bad):
+        lines = [f"Y[{i},{j}] expected {want[i, j]} got {got[i, j]}" for i, j in bad[:8]]
+        raise AssertionError(f"{what}: {len(bad)} of {want.size} outputs differ:\n  " + "\n  ".join(lines))
+
+
+async def check_gemm(dut, config, setting, w, x, *, stall, rng, exact_cycles=False, expected=None):
+    """Run Y = W @ X through the core; compare Y with ``expected`` (default: the exact GEMM) and
+    the cycles with the unit's cycle model, computed from the shape and encoding alone."""
+    u = unit_of(config)
+    plan = u.plan(config, setting, w, x)
+    y, cycles = await run_plan(dut, plan, stall=stall, rng=rng)
+    what = f"{config.name} {setting} M={w.shape[0]} K={w.shape[1]} N={x.shape[1]}"
+    assert_equal(y, gemm(w, x) if expected is None else expected, what)
+    model = u.cycles(config, plan.shape, plan.encoding)
+    if exact_cycles:
+        assert cycles == model, f"{what}: {cycles} cycles, the cycle model promises {model}"
+    else:
+        assert cycles >= model, f"{what}: {cycles} cycles is below the stall-free bound {model}"
+    return plan, cycles

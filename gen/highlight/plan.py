@@ -1,0 +1,79 @@
+"""Host side of a HighLight GEMM (and of its dense baseline): validate, tile, compress and
+pack every stream beat.
+
+Each tile's activation beats are blocks of ``h0`` rows of K; its weight beats are the
+golden lane schedule of the compressed W, in the order batch, group, beat (rows inside
+a beat). Padding K with zero groups and M with zero rows is valid HSS and changes no sum.
+The dense baseline takes every weight, zero or not, in blocks of ``lanes`` along K.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from sparseloom.golden import hss
+from sparseloom.golden.reference import operands
+from sparseloom.sim.plan import Plan, padded_operands, struct_word, tiles, words
+
+from ..tiles import Tiling
+from ..unit import GemmShape
+from .config import DenseConfig, HighLightConfig
+
+
+def highlight_tiling(config: HighLightConfig, shape: GemmShape, pattern: hss.HSSPattern) -> Tiling:
+    """Groups of the pattern along K, as many per tile as a buffer half holds."""
+    config.check_pattern(pattern)
+    return Tiling.of(config, shape, pattern.group_size, config.max_groups(pattern.h1))
+
+
+def dense_tiling(config: DenseConfig, shape: GemmShape) -> Tiling:
+    """Blocks of ``lanes`` along K, as many per tile as a buffer half holds."""
+    return Tiling.of(config, shape, config.lanes, config.max_blocks)
+
+
+def plan_highlight(config: HighLightConfig, pattern: hss.HSSPattern, w, x) -> Plan:
+    """Everything the streams carry for Y = W @ X under ``pattern``; validates first."""
+    c = config
+    shape = GemmShape(*operands(w, x))
+    c.check_pattern(pattern)
+    hss.check(w, pattern)
+    t = highlight_tiling(c, shape, pattern)
+    wp, xp = padded_operands(c, t, w, x)
+    sched = hss.schedule(hss.compress(wp, pattern), c.lanes)
+    bpg = sched.values.shape[2]
+    weight_words = []
+    for kt in range(t.k_tiles):
+        gsel = slice(kt * t.groups, (kt + 1) * t.groups)
+        # (batches*rows, groups, beats, lanes) -> beats in order (batch, group, beat), rows inside
+        per_beat = {name: a[:, gsel].reshape(t.batches, c.rows, t.groups, bpg, c.lanes)
+                    .transpose(0, 2, 3, 1, 4).reshape(-1, c.rows, c.lanes)
+                    for name, a in (("value", sched.values), ("offset", sched.offsets), ("slot", sched.slots))}
+        weight_words.append(words(c.weight_layout, per_beat))
+    cfg_word = struct_word(c.cfg_layout, {"g0": pattern.g0, "g1": pattern.g1, "h1": pattern.h1,
+                                          "groups": t.groups, "batches": t.batches})
+    useful = int(np.count_nonzero(w)) * shape.n
+    return Plan(c, shape, pattern, t, cfg_word, tiles(c, t, xp, c.h0, weight_words),
+                useful_ops=useful, peak_ops_per_cycle=c.multipliers, report={
+                    "pattern": str(pattern), "density": float(pattern.density), "useful_macs": useful,
+                    "multipliers": c.multipliers})
+
+
+def plan_dense(config: DenseConfig, setting, w, x) -> Plan:
+    """Y = W @ X on the dense baseline: every weight, zero or not, in blocks of ``lanes`` along K
+    (the array has no run-time setting: ``setting`` must be None; K is padded to whole blocks)."""
+    c = config
+    if setting is not None:
+        raise ValueError(f"the dense array takes int8 weights and no run-time setting, got {setting!r}")
+    shape = GemmShape(*operands(w, x))
+    t = dense_tiling(c, shape)
+    wp, xp = padded_operands(c, t, w, x)
+    weight_words = []
+    for kt in range(t.k_tiles):
+        # (batches*rows, blocks*lanes) -> beats in order (batch, block), rows inside
+        beats = (wp[:, kt * t.k_len:(kt + 1) * t.k_len].reshape(t.batches, c.rows, t.groups, c.lanes)
+                 .transpose(0, 2, 1, 3).reshape(-1, c.rows, c.lanes))
+        weight_words.append(words(c.weight_layout, beats))
+    cfg_word = struct_word(c.cfg_layout, {"groups": t.groups, "batches": t.batches})
+    useful = int(np.count_nonzero(w)) * shape.n
+    return Plan(c, shape, None, t, cfg_word, tiles(c, t, xp, c.lanes, weight_words),
+                useful_ops=useful, peak_ops_per_cycle=c.multipliers,
+                report={"useful_macs": useful, "multipliers": c.multipliers})

@@ -1,0 +1,111 @@
+"""The unit record: everything every tool needs to know about one generated unit, in one place.
+
+Each generator package defines the records of its units beside its generators (e.g.
+``gen/highlight/unit.py``) and lists them in its ``UNITS``; ``sparseloom.units`` collects
+them. ``sparseloom verilog``, ``sparseloom sim`` and ``sparseloom fpga``, the FPGA table,
+the benches and the cocotb runners are all derived from these records.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+
+class GemmShape(NamedTuple):
+    """Y (M x N) = W (M x K) @ X (K x N)."""
+
+    m: int
+    n: int
+    k: int
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A unit's run-time setting as the command line names it, e.g. ``--pattern 2:4,2:4``."""
+
+    flag: str
+    help: str
+    parse: Callable[[str], object]   # the text -> what the planner takes
+    choices: tuple[str, ...] | None = None
+    default: str | None = None       # None: the flag is required
+
+    @property
+    def dest(self) -> str:
+        """The argparse attribute of the flag."""
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A reference GEMM of the FPGA table; ``encoding`` is what the unit's cycle model takes."""
+
+    label: str
+    shape: GemmShape
+    encoding: object
+    description: str
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The unit a unit is compared with in the FPGA table, and the floors it must meet there:
+    ``(quantity, "<=" or ">=", bound)``, stated with DSP inference off only if ``dsp_off_only``."""
+
+    unit: str
+    matching: Callable          # a configuration -> the baseline configuration it is compared with
+    floors: tuple = ()
+    dsp_off_only: bool = False
+
+
+@dataclass(frozen=True)
+class Bench:
+    """The unit's cocotb bench: its simulator-side module, the configurations every test runs
+    on in the default suite, and the configurations and tests kept for ``-m slow``."""
+
+    module: str
+    configs: tuple
+    slow_configs: tuple = ()
+    slow_tests: tuple = ()
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One generated unit.
+
+    ``plan(config, setting, W, X)`` packs every stream beat of a GEMM (``sparseloom.sim``
+    plays them); its result names the ``shape`` and the ``encoding`` it ran (HSS pattern, weight
+    format, crossbar occupancy; None for dense int8). ``tile_runs(config, shape, encoding)`` is
+    the exact stall-free cycle model, from the configuration, the shape and the encoding alone;
+    ``peak_macs_per_cycle(config, encoding)`` counts dense-equivalent MACs with every unit busy.
+    """
+
+    name: str
+    summary: str
+    config_class: type
+    presets: dict
+    default_preset: str
+    component: type
+    plan: Callable
+    tile_runs: Callable
+    peak_macs_per_cycle: Callable
+    workloads: Callable          # config -> list[Workload]
+    bench: Bench
+    setting: Setting | None = None
+    baseline: Baseline | None = None
+    ice40_presets: tuple = ()    # presets small enough for the iCE40 UP5K
+
+    def cycles(self, config, shape: GemmShape, encoding) -> int:
+        """Exact cycles of a stall-free run, first input beat to last result beat of each segment."""
+        return sum(run.cycles() for run in self.tile_runs(config, GemmShape(*shape), encoding))
+
+    def load(self, name_or_file: str):
+        """A preset by name, or a JSON file holding the parameters (or a full description)."""
+        if name_or_file in self.presets:
+            return self.presets[name_or_file]
+        path = Path(name_or_file)
+        if not path.is_file():
+            raise ValueError(f"config must be a preset ({', '.join(self.presets)}) or a JSON file, "
+                             f"got {name_or_file!r}")
+        d = json.loads(path.read_text())
+        return self.config_class.from_dict(d.get("parameters", d))
