@@ -166,6 +166,9 @@ def test_sim_sme_reports_crossbars_and_orchestration(tmp_path):
     relative_l2 = np.sqrt((diff ** 2).sum() / (w.astype(float) ** 2).sum())
     assert r["orchestration_error"]["relative_l2"] == pytest.approx(relative_l2)
     assert r["max_bits_per_weight"] == 2 and r["cycles"] > r["model_cycles"]
+    # sme_small's 4-bit ADC clips column sums above 15 (8 rows of 2-bit cells reach 24): the report counts them
+    clipped, converted = sme.adc_clips(sme.squeeze(w2, config), x)
+    assert (r["adc_clipped_sums"], r["adc_column_sums"]) == (clipped, converted) and 0 < clipped < converted
 
 
 def test_sme_errors_write_nothing(tmp_path):

@@ -80,3 +80,17 @@ def test_a_tool_past_its_time_limit_is_a_tool_error(tmp_path):
 
     with pytest.raises(ToolError, match=r"sleep did not finish in 1 s; log .*sleep.log"):
         _run(["sleep", "30"], tmp_path / "sleep.log", timeout_s=1.0)
+
+
+def test_table_keeps_the_run_order_and_the_dates(tmp_path):
+    from sparseloom.fpga.table import write
+
+    def failed(config, target, dsp, date):
+        return {"config": config, "target": target, "dsp_inference": dsp, "error": "x", "measured": date}
+    results = [failed("sme_small", "ecp5-85f", True, "2026-12-01"), failed("lut_small", "ice40-up5k", True, "2026-11-23"),
+               failed("highlight_small", "ecp5-85f", False, "2026-11-30")]
+    write(results, tmp_path / "t.json", tmp_path / "t.md")
+    runs = json.loads((tmp_path / "t.json").read_text())["runs"]
+    assert [(r["config"], r["target"]) for r in runs] == [("highlight_small", "ecp5-85f"), ("lut_small", "ice40-up5k"),
+                                                         ("sme_small", "ecp5-85f")]
+    assert (tmp_path / "t.md").read_text().startswith("Measured 2026-11-23 to 2026-12-01 with `make fpga`")

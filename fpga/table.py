@@ -96,8 +96,13 @@ def markdown(results: list[dict]) -> str:
 
 
 def write(results: list[dict], out_json: Path, out_md: Path) -> None:
+    """Both files, the runs in the order ``runs`` makes them whatever order they were made in."""
+    order = {(c.name, t, d): i for i, (c, t, d) in enumerate(runs(None, ("ecp5-85f", "ice40-up5k")))}
+    results = sorted(results, key=lambda r: order.get((r["config"], r["target"], r["dsp_inference"]), len(order)))
+    dates = sorted({r["measured"] for r in results if "measured" in r})
     out_json.write_text(json.dumps({"runs": results, "comparisons": comparisons(results)}, indent=2) + "\n")
-    out_md.write_text(f"Measured {time.strftime('%Y-%m-%d')} with `make fpga`.\n\n" + markdown(results))
+    out_md.write_text(f"Measured {' to '.join(dict.fromkeys([dates[0], dates[-1]])) if dates else ''} with "
+                      f"`make fpga` (each run's date is in the JSON).\n\n" + markdown(results))
 
 
 def main() -> None:
@@ -122,9 +127,10 @@ def main() -> None:
         tag = f"{config.name}-{target}{'' if dsp else '-nodsp'}"
         print(f"[{i + 1}/{len(todo)}] {tag} ...", file=sys.stderr, flush=True)
         try:
-            results.append(fpga_report(config, target, Path(args.out) / tag, dsp=dsp, timeout_s=60 * args.timeout_min))
+            result = fpga_report(config, target, Path(args.out) / tag, dsp=dsp, timeout_s=60 * args.timeout_min)
         except (ValueError, ToolError) as e:  # does not fit, or a tool failed: recorded, not fatal
-            results.append({"config": config.name, "target": target, "dsp_inference": dsp, "error": str(e)})
+            result = {"config": config.name, "target": target, "dsp_inference": dsp, "error": str(e)}
+        results.append({**result, "measured": time.strftime("%Y-%m-%d")})
         print(f"    {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
         write(results, out_json, out_md)
     write(results, out_json, out_md)

@@ -23,9 +23,15 @@ def int_in(name: str, value, lo: int, hi: int | None = None) -> None:
         raise ValueError(f"{name} must be in {allowed}, got {value}")
 
 
+#: Longest configuration name: it names the Verilog module, the rtl/ files and the build cache.
+MAX_NAME = 64
+
+
 def check_name(name) -> None:
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"name must be a Verilog-safe identifier, got {name!r}")
+    if not isinstance(name, str) or not name.isidentifier() or not name.isascii() or len(name) > MAX_NAME:
+        shown = name if not isinstance(name, str) or len(name) <= MAX_NAME else name[:MAX_NAME] + "..."
+        raise ValueError(f"name must be a Verilog-safe identifier (ASCII letters, digits and _, not starting "
+                         f"with a digit) of at most {MAX_NAME} characters, got {shown!r}")
 
 
 def check_acc_width(acc_width, largest: int, hi: int, whose: str) -> None:
@@ -45,8 +51,14 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict):
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - fields
+        fields = dataclasses.fields(cls)
+        names = {f.name for f in fields}
+        unknown = set(d) - names
         if unknown:
-            raise ValueError(f"unknown {cls.__name__} keys {sorted(unknown)}; allowed: {sorted(fields)}")
+            raise ValueError(f"unknown {cls.__name__} keys {sorted(unknown)}; allowed: {sorted(names)}")
+        required = [f.name for f in fields
+                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        missing = [name for name in required if name not in d]
+        if missing:
+            raise ValueError(f"{cls.__name__} needs the parameters {missing}; required: {required}")
         return cls(**d)

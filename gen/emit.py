@@ -7,7 +7,6 @@ so test benches and software read the same facts the Verilog was built from.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from amaranth.back import verilog
@@ -15,6 +14,7 @@ from amaranth.hdl import Shape
 from amaranth.lib import data
 
 from sparseloom import __version__
+from sparseloom.files import Outputs
 from sparseloom.sim.bits import layout_fields
 from sparseloom.units import unit_of
 
@@ -50,16 +50,16 @@ def describe(config, component) -> dict:
     }
 
 
-def write(config, out_dir) -> tuple[Path, Path]:
-    """Write ``<name>.v`` and ``<name>.json``; both are produced before either is written."""
+def render(config) -> dict[str, str]:
+    """``<name>.v`` and ``<name>.json`` of ``config``: file name -> text."""
     component = build(config)
-    desc = json.dumps(describe(config, component), indent=2) + "\n"
-    text = to_verilog(config, component)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = (out_dir / f"{config.name}.v", out_dir / f"{config.name}.json")
-    for path, content in zip(paths, (text, desc)):
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(content)
-        os.replace(tmp, path)
-    return paths
+    return {f"{config.name}.v": to_verilog(config, component),
+            f"{config.name}.json": json.dumps(describe(config, component), indent=2) + "\n"}
+
+
+def write(config, out_dir) -> tuple[Path, Path]:
+    """Write ``<name>.v`` and ``<name>.json`` into ``out_dir``, both or neither."""
+    outputs = Outputs()
+    files = {outputs.add(Path(out_dir) / name, "out"): text for name, text in render(config).items()}
+    outputs.write(files)
+    return tuple(files)

@@ -100,12 +100,32 @@ class Unit:
         return sum(run.cycles() for run in self.tile_runs(config, GemmShape(*shape), encoding))
 
     def load(self, name_or_file: str):
-        """A preset by name, or a JSON file holding the parameters (or a full description)."""
+        """A preset by name, or a JSON file holding the parameters (an object of them, or a
+        description from ``rtl/`` of this unit). Every failure is a ValueError naming the file."""
         if name_or_file in self.presets:
             return self.presets[name_or_file]
         path = Path(name_or_file)
         if not path.is_file():
             raise ValueError(f"config must be a preset ({', '.join(self.presets)}) or a JSON file, "
                              f"got {name_or_file!r}")
-        d = json.loads(path.read_text())
-        return self.config_class.from_dict(d.get("parameters", d))
+        try:
+            d = json.loads(path.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ValueError(f"config {str(path)!r} is not a JSON file (not UTF-8 text)") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"config {str(path)!r} is not a JSON file ({e.msg} at line {e.lineno})") from None
+        what = f"a JSON object of {self.config_class.__name__} parameters or a description of a {self.name} unit"
+        if not isinstance(d, dict):
+            raise ValueError(f"config {str(path)!r} must be {what}, got a JSON {type(d).__name__}")
+        if "generator" in d or "parameters" in d:  # a description
+            if d.get("generator") != self.name:
+                raise ValueError(f"config {str(path)!r} describes a {d.get('generator')!r} unit, "
+                                 f"not a {self.name!r} one")
+            d = d.get("parameters")
+            if not isinstance(d, dict):
+                raise ValueError(f"config {str(path)!r}: its \"parameters\" must be {what}, "
+                                 f"got a JSON {type(d).__name__}")
+        try:
+            return self.config_class.from_dict(d)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"config {str(path)!r}: {e}") from None

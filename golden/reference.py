@@ -33,6 +33,9 @@ def operands(w: np.ndarray, x: np.ndarray) -> tuple[int, int, int]:
     whose products could overflow int32."""
     matrix(w, "weights", np.int8)
     matrix(x, "inputs", np.int8)
+    for name, a in (("weights", w), ("inputs", x)):
+        if a.size == 0:
+            raise ValueError(f"{name} must not be empty: M, K and N must all be >= 1, got {name} shape {a.shape}")
     if w.shape[1] != x.shape[0]:
         raise ValueError(f"weights shape {w.shape} and inputs shape {x.shape} do not chain (K differs)")
     check_k(w.shape[1])

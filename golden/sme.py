@@ -210,36 +210,56 @@ def squeeze(w: np.ndarray, config: CrossbarSpec) -> SqueezedMapping:
     return _mapping(w, config, squeezed=True)
 
 
+def _mapping_of(mapping_or_w, config) -> SqueezedMapping:
+    if isinstance(mapping_or_w, SqueezedMapping):
+        if config is not None and _config(config) != mapping_or_w.config:
+            raise ValueError(f"config {config} differs from the mapping's config {mapping_or_w.config}")
+        return mapping_or_w
+    if config is None:
+        raise TypeError("config is required when mapping_or_w is a weight matrix")
+    return squeeze(mapping_or_w, config)
+
+
+def _column_sums(mapping: SqueezedMapping, x: np.ndarray) -> np.ndarray:
+    """What every column of every crossbar senses at every input bit, before the ADC:
+    int64 (BITS, crossbars, xbar_cols, N), bit j of the inputs at index j."""
+    matrix(x, "inputs", np.int8)
+    if x.shape[0] != mapping.k:
+        raise ValueError(f"mapping of weights shape {(mapping.m, mapping.k)} and inputs shape {x.shape} "
+                         f"do not chain (K differs)")
+    c = mapping.config
+    if not mapping.crossbars:
+        return np.zeros((BITS, 0, c.xbar_cols, x.shape[1]), np.int64)
+    xbits = np.zeros((BITS, mapping.k + 1, x.shape[1]), np.int64)  # row K stays 0: inputs -1 drive it
+    xbits[:, :-1] = (x.view(np.uint8) >> np.arange(BITS, dtype=np.uint8)[:, None, None]) & 1
+    inputs = np.stack([xb.inputs for xb in mapping.crossbars])  # (C, R)
+    cells = np.stack([xb.cells for xb in mapping.crossbars]).astype(np.int64)  # (C, R, Q)
+    return np.einsum("jcrn,crq->jcqn", xbits[:, inputs], cells)
+
+
 def mvm(mapping_or_w, x: np.ndarray, config: CrossbarSpec | None = None) -> np.ndarray:
     """Y = W @ X (int64, M x N) computed bit-serially through the physical crossbars and the ADC model.
 
     Takes a mapping (``config``, if given, must equal its config) or int8 weights,
     which are squeezed with ``config`` first.
     """
-    if isinstance(mapping_or_w, SqueezedMapping):
-        mapping = mapping_or_w
-        if config is not None and _config(config) != mapping.config:
-            raise ValueError(f"config {config} differs from the mapping's config {mapping.config}")
-    elif config is None:
-        raise TypeError("config is required when mapping_or_w is a weight matrix")
-    else:
-        mapping = squeeze(mapping_or_w, config)
-    matrix(x, "inputs", np.int8)
-    if x.shape[0] != mapping.k:
-        raise ValueError(f"mapping of weights shape {(mapping.m, mapping.k)} and inputs shape {x.shape} "
-                         f"do not chain (K differs)")
+    mapping = _mapping_of(mapping_or_w, config)
+    sums = np.minimum(_column_sums(mapping, x), mapping.config.adc_max)
     c, n = mapping.config, x.shape[1]
     y = np.zeros((-(-mapping.m // c.xbar_cols), c.xbar_cols, n), np.int64)
     if mapping.crossbars:
-        xbits = np.zeros((BITS, mapping.k + 1, n), np.int64)  # row K stays 0: inputs -1 drive it
-        xbits[:, :-1] = (x.view(np.uint8) >> np.arange(BITS, dtype=np.uint8)[:, None, None]) & 1
-        inputs = np.stack([xb.inputs for xb in mapping.crossbars])  # (C, R)
-        cells = np.stack([xb.cells for xb in mapping.crossbars]).astype(np.int64)  # (C, R, Q)
-        sums = np.minimum(np.einsum("jcrn,crq->jcqn", xbits[:, inputs], cells), c.adc_max)
         scale = np.array([(1 - 2 * xb.polarity) << (c.cell_bits * xb.slice) for xb in mapping.crossbars], np.int64)
         np.add.at(y, np.array([xb.m_tile for xb in mapping.crossbars]),
                   np.einsum("j,c,jcqn->cqn", _INPUT_SIGNIFICANCE, scale, sums))
     return y.reshape(-1, n)[:mapping.m]
+
+
+def adc_clips(mapping_or_w, x: np.ndarray, config: CrossbarSpec | None = None) -> tuple[int, int]:
+    """(column sums the ADC clipped, column sums converted) over every crossbar, column, input
+    bit and input vector of Y = W @ X (arguments as ``mvm``)."""
+    mapping = _mapping_of(mapping_or_w, config)
+    sums = _column_sums(mapping, x)
+    return int((sums > mapping.config.adc_max).sum()), int(sums.size)
 
 
 def _check_max_bits(max_bits_per_weight) -> None:

@@ -1,13 +1,15 @@
-"""The ``sparseloom`` command: generate Verilog, prune weights, simulate GEMMs on the RTL.
+"""The ``sparseloom`` command: generate Verilog, prune weights, simulate GEMMs on the RTL, synthesise.
 
-Every input is validated before anything is written; outputs are written to a
-temporary name and renamed, so a failed run leaves no half-written file.
+The promise for bad input: every argument, input file and output location is checked before
+any work starts; a bad one is one line on stderr naming it, exit status 2, and nothing is
+written or changed. A command's outputs are written together at the end
+(``sparseloom.files``). Exit status 1 is a fault of the tool itself (a simulator or synthesis
+tool that failed), named with its log.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -15,39 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
+from sparseloom.files import Outputs, UsageError, check_folder, load_matrix
 from sparseloom.units import all_units, presets, unit
 
-
-class UsageError(Exception):
-    """A bad argument or input file; printed as one line, exit status 2."""
-
-
-def _load_array(path: str, what: str) -> np.ndarray:
-    p = Path(path)
-    if not p.is_file():
-        raise UsageError(f"--{what}: no such file {path!r}")
-    try:
-        return np.load(p, allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise UsageError(f"--{what}: {path!r} is not a .npy array file ({e})") from None
+#: cocotb takes a 32-bit seed.
+MAX_SEED = 2**32 - 1
 
 
-def _write_atomically(outputs: dict[Path, object]) -> None:
-    """Write every output under a temporary name first, then rename them all."""
-    staged = []
-    for path, content in outputs.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        if isinstance(content, np.ndarray):
-            with open(tmp, "wb") as fd:
-                np.save(fd, content)
-        elif isinstance(content, Path):
-            shutil.copyfile(content, tmp)
-        else:
-            tmp.write_text(content)
-        staged.append((tmp, path))
-    for tmp, path in staged:
-        os.replace(tmp, path)
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, with its errors as one-line ``UsageError``s instead of usage and exit."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog.removeprefix('sparseloom ')}: {message}")
 
 
 def cmd_verilog(args) -> None:
@@ -60,18 +41,24 @@ def cmd_verilog(args) -> None:
         if missing:
             raise UsageError(f"unknown configuration {missing}; allowed: {', '.join(known)}")
         configs = [known[n] for n in args.names]
-    for config in configs:
-        v, j = emit.write(config, args.out)
-        print(f"wrote {v} and {j}")
+    out = Path(args.out)
+    check_folder(out, "--out")
+    outputs = Outputs()
+    files = {outputs.add(out / name, "--out"): text for config in configs for name, text in emit.render(config).items()}
+    outputs.write(files)
+    for path in files:
+        print(f"wrote {path}")
 
 
 def cmd_prune(args) -> None:
     from sparseloom.golden import hss
 
     pattern = hss.HSSPattern.parse(args.pattern)
-    w = _load_array(args.weights, "weights")
+    w = load_matrix(args.weights, "--weights")
+    outputs = Outputs()
+    out = outputs.add(args.out, "--out")
     pruned = hss.prune(w, pattern)
-    _write_atomically({Path(args.out): pruned})
+    outputs.write({out: pruned})
     print(f"kept {np.count_nonzero(pruned)} of {pruned.size} weights ({pattern}, density {pattern.density})")
 
 
@@ -82,46 +69,57 @@ def cmd_sim(args) -> None:
     config = u.load(args.config)
     text = getattr(args, u.setting.dest) if u.setting else None
     setting = u.setting.parse(text) if u.setting else None
-    w = _load_array(args.weights, "weights")
-    x = _load_array(args.inputs, "inputs")
+    w = load_matrix(args.weights, "--weights")
+    x = load_matrix(args.inputs, "--inputs")
     if not 0.0 <= args.stall < 1.0:
         raise UsageError(f"--stall must be in [0, 1), got {args.stall}")
-    plan = u.plan(config, setting, w, x)  # every input check happens here
+    if not 0 <= args.seed <= MAX_SEED:
+        raise UsageError(f"--seed must be in 0..{MAX_SEED}, got {args.seed}")
+    outputs = Outputs()
+    out, report_path = outputs.add(args.out, "--out"), outputs.add(args.report, "--report")
+    waves = outputs.add(out.with_suffix(".fst"), "--waves") if verilate.waves_requested(args.waves) else None
+    plan = u.plan(config, setting, w, x)  # every check of the data against the unit happens here
     expected = plan.golden(w, x)
     model_cycles = u.cycles(config, plan.shape, plan.encoding)
 
-    with tempfile.TemporaryDirectory(prefix="sparseloom-sim-") as tmp:
-        tmp = Path(tmp)
-        job, result = tmp / "job.npz", tmp / "result.npz"
+    run_dir = Path(tempfile.mkdtemp(prefix="sparseloom-sim-"))
+    keep = False
+    try:
+        job, result = run_dir / "job.npz", run_dir / "result.npz"
         np.savez(job, weights=w, inputs=x)
         env = {"SPARSELOOM_JOB": str(job), "SPARSELOOM_RESULT": str(result), "SPARSELOOM_SETTING": text or "",
                "SPARSELOOM_STALL": str(args.stall), "COCOTB_LOG_LEVEL": "WARNING", "GPI_LOG_LEVEL": "WARNING"}
         from cocotb_tools.check_results import get_results
 
-        xml = verilate.run(config, "sparseloom.sim.job", test_dir=tmp, env=env, waves=args.waves, seed=args.seed)
+        xml = verilate.run(config, "sparseloom.sim.job", test_dir=run_dir, env=env, waves=args.waves, seed=args.seed)
         tests, failed = get_results(xml)
         if failed or not result.exists():
-            raise RuntimeError(f"simulation failed ({failed} of {tests} cocotb tests); see the log above")
-        out = np.load(result)
-        y, cycles = out["y"], int(out["cycles"])
+            keep = True
+            raise RuntimeError(f"simulation failed ({failed} of {tests} cocotb tests); its output is above, "
+                               f"its files in {run_dir}")
+        out_arrays = np.load(result)
+        y, cycles = out_arrays["y"], int(out_arrays["cycles"])
         if not np.array_equal(y, expected):
+            keep = True
             bad = tuple(np.argwhere(y != expected)[0])
             raise RuntimeError(f"RTL result differs from the golden model at Y[{bad[0]},{bad[1]}]: "
-                               f"expected {expected[bad]}, got {y[bad]}")
+                               f"expected {expected[bad]}, got {y[bad]} (files in {run_dir})")
         m, n, k = plan.shape
-        outputs = {Path(args.out): y}
         report = {
             "unit": u.name, "config": config.name, "m": m, "n": n, "k": k,
             "cycles": cycles, "model_cycles": model_cycles, **plan.report,
             "utilization": plan.utilization(cycles), "macs_per_cycle": m * n * k / cycles if cycles else 0.0,
             "stall": args.stall, "seed": args.seed, "golden_match": True,
         }
-        if verilate.waves_requested(args.waves):
-            waves = Path(args.out).with_suffix(".fst")
-            outputs[waves] = tmp / "dump.fst"
+        files = {out: y}
+        if waves is not None:
+            files[waves] = run_dir / "dump.fst"
             report["waves"] = str(waves)
-        outputs[Path(args.report)] = json.dumps(report, indent=2) + "\n"
-        _write_atomically(outputs)
+        files[report_path] = json.dumps(report, indent=2) + "\n"
+        outputs.write(files)
+    finally:
+        if not keep:
+            shutil.rmtree(run_dir, ignore_errors=True)
     print(json.dumps(report, indent=2))
 
 
@@ -133,18 +131,20 @@ def cmd_fpga(args) -> None:
     u = unit(args.unit)
     config = u.load(args.config or next(iter(u.presets)))
     out = Path(args.out or f"build/fpga/{config.name}-{args.target}{'' if args.dsp else '-nodsp'}")
+    check_folder(out, "--out")
+    outputs = Outputs()
+    path = outputs.add(out / "report.json", "--out")
     try:
         report = fpga_report(config, args.target, out, dsp=args.dsp)
     except ToolError as e:
         raise RuntimeError(str(e)) from None
-    path = out / "report.json"
-    _write_atomically({path: json.dumps(report, indent=2) + "\n"})
+    outputs.write({path: json.dumps(report, indent=2) + "\n"})
     print(json.dumps({k: v for k, v in report.items() if k not in ("cells", "parameters", "utilization")}, indent=2))
     print(f"wrote {path}", file=sys.stderr)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sparseloom", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="sparseloom", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
     v = sub.add_parser("verilog", help="write Verilog + JSON description of default configurations")
@@ -172,7 +172,7 @@ def parser() -> argparse.ArgumentParser:
         sp = units.add_parser(u.name, help=u.summary)
         if u.setting:
             sp.add_argument(u.setting.flag, required=u.setting.default is None, default=u.setting.default,
-                           choices=u.setting.choices, help=u.setting.help)
+                            choices=u.setting.choices, help=u.setting.help)
         sp.add_argument("--weights", required=True, help="W: int8 .npy, M x K")
         sp.add_argument("--inputs", required=True, help="X: int8 .npy, K x N")
         sp.add_argument("--out", required=True, help="Y: int32 .npy, M x N")
@@ -186,16 +186,24 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def one_line(error: BaseException) -> str:
+    """The message of ``error`` on one line."""
+    return "; ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
+
+
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
     try:
+        args = parser().parse_args(argv)
         args.func(args)
     except (UsageError, ValueError, TypeError) as e:
-        print(f"sparseloom: error: {e}", file=sys.stderr)
+        print(f"sparseloom: error: {one_line(e)}", file=sys.stderr)
         return 2
     except RuntimeError as e:
-        print(f"sparseloom: failed: {e}", file=sys.stderr)
+        print(f"sparseloom: failed: {one_line(e)}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("sparseloom: interrupted; nothing was written", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -111,10 +111,14 @@ def build(config, waves: bool = False) -> Path:
             source = build_dir / f"{config.name}.v"
             source.write_text(emit.to_verilog(config))
             trace = ["--trace-fst", "--trace-structs", *lz4_flags()] if waves else []
-            get_runner("verilator").build(
-                sources=[source], hdl_toplevel=config.name, build_dir=build_dir,
-                build_args=SIM_FLAGS + trace, waves=waves, always=True,
-                log_file=build_dir / "build.log")
+            try:
+                get_runner("verilator").build(
+                    sources=[source], hdl_toplevel=config.name, build_dir=build_dir,
+                    build_args=SIM_FLAGS + trace, waves=waves, always=True,
+                    log_file=build_dir / "build.log")
+            except RuntimeError as e:
+                raise RuntimeError(f"Verilator build of {config.name} failed ({e}); log {build_dir / 'build.log'}") \
+                    from None
             stamp.write_text("ok\n")
     return build_dir
 

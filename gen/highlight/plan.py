@@ -12,7 +12,7 @@ import numpy as np
 
 from sparseloom.golden import hss
 from sparseloom.golden.reference import operands
-from sparseloom.sim.plan import Plan, padded_operands, struct_word, tiles, words
+from sparseloom.sim.plan import Plan, check_fits, padded_operands, struct_word, tiles, words
 
 from ..tiles import Tiling
 from ..unit import GemmShape
@@ -30,12 +30,19 @@ def dense_tiling(config: DenseConfig, shape: GemmShape) -> Tiling:
     return Tiling.of(config, shape, config.lanes, config.max_blocks)
 
 
+def _check_data(config, w, x) -> None:
+    """Weights and activations are ``data_width``-bit operands of the multipliers."""
+    check_fits(w, "weights", "data_width", config.data_width, config)
+    check_fits(x, "inputs", "data_width", config.data_width, config)
+
+
 def plan_highlight(config: HighLightConfig, pattern: hss.HSSPattern, w, x) -> Plan:
     """Everything the streams carry for Y = W @ X under ``pattern``; validates first."""
     c = config
     shape = GemmShape(*operands(w, x))
     c.check_pattern(pattern)
     hss.check(w, pattern)
+    _check_data(c, w, x)
     t = highlight_tiling(c, shape, pattern)
     wp, xp = padded_operands(c, t, w, x)
     sched = hss.schedule(hss.compress(wp, pattern), c.lanes)
@@ -64,6 +71,7 @@ def plan_dense(config: DenseConfig, setting, w, x) -> Plan:
     if setting is not None:
         raise ValueError(f"the dense array takes int8 weights and no run-time setting, got {setting!r}")
     shape = GemmShape(*operands(w, x))
+    _check_data(c, w, x)
     t = dense_tiling(c, shape)
     wp, xp = padded_operands(c, t, w, x)
     weight_words = []

@@ -13,7 +13,7 @@ import numpy as np
 
 from sparseloom.golden import lut
 from sparseloom.golden.reference import operands
-from sparseloom.sim.plan import Plan, padded_operands, struct_word, tiles, words
+from sparseloom.sim.plan import Plan, check_fits, padded_operands, struct_word, tiles, words
 
 from ..tiles import Tiling
 from ..unit import GemmShape
@@ -29,6 +29,7 @@ def _plan(config, fmt: lut.WeightFormat, w, x, weight_beats) -> Plan:
     """The plan both cores share; ``weight_beats(w_padded, tiling)`` packs each K tile's weight beats."""
     shape = GemmShape(*operands(w, x))
     lut.plane_bits(w, fmt)  # validates every weight against the format's range
+    check_fits(x, "inputs", "act_width", config.act_width, config)
     t = low_bit_tiling(config, shape, fmt)
     wp, xp = padded_operands(config, t, w, x, w_fill=0 if 0 in fmt.values else fmt.hi)
     cfg_word = struct_word(config.cfg_layout, {

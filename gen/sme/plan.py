@@ -154,7 +154,9 @@ def plan_sme(config: SmeConfig, max_bits_per_weight: int | None, w, x) -> SmePla
     progs = programmings(c, occupied)
     act_beats = -(-shape.k // c.act_lanes)
     nonzero_cells = sum(int(np.count_nonzero(xb.cells)) for xb in mapping.crossbars)
+    clipped, converted = sme.adc_clips(mapping, x)
     report = {**counts, "max_bits_per_weight": max_bits_per_weight, "programmings": len(progs),
+              "adc_clipped_sums": clipped, "adc_column_sums": converted,
               "engine_crossbars": c.crossbars, "useful_macs": shape.m * shape.n * shape.k,
               "useful_cell_ops": nonzero_cells * shape.n * STEPS}
     return SmePlan(c, shape, occupied, mapping, padded(x, (act_beats * c.act_lanes, shape.n)), progs, report)

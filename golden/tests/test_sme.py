@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sparseloom.golden.sme import (CrossbarSpec, SqueezedMapping, crossbar_counts, dense_mapping, mvm, orchestrate,
-                                   orchestration_error, squeeze)
+from sparseloom.golden.sme import (CrossbarSpec, SqueezedMapping, adc_clips, crossbar_counts, dense_mapping, mvm,
+                                   orchestrate, orchestration_error, squeeze)
 from sparseloom.golden.reference import gemm
 
 quick = settings(max_examples=30, deadline=None)
@@ -155,6 +155,36 @@ def test_adc_saturation_hand_examples():
     c2 = CrossbarSpec(2, 1, 2, adc_bits=2)
     np.testing.assert_array_equal(mvm(np.array([[3, 3], [-15, 0]], np.int8), np.ones((2, 1), np.int8), c2),
                                   [[3], [-15]])
+
+
+def test_adc_clips_hand_examples():
+    # Four cells of 1, x = 1: only bit 0 of x is set, so one of the 8 steps senses 4 > 3.
+    c = CrossbarSpec(4, 1, 1, adc_bits=2)
+    w = np.ones((1, 4), np.int8)
+    assert adc_clips(w, np.ones((4, 1), np.int8), c) == (1, 8)
+    # x = -1 sets all 8 bits: every step clips; an exact ADC never clips.
+    assert adc_clips(w, np.full((4, 1), -1, np.int8), c) == (8, 8)
+    assert adc_clips(w, np.full((4, 1), -1, np.int8), CrossbarSpec(4, 1, 1)) == (0, 8)
+    assert adc_clips(np.zeros((2, 3), np.int8), np.ones((3, 2), np.int8), c) == (0, 0)  # no crossbar at all
+
+
+@quick
+@given(cases(), st.integers(1, 3))
+def test_adc_clips_counts_every_column_sum_above_the_adc(case, adc_bits):
+    """Against a count column by column, bit by bit, from the mapping's cells and index map."""
+    c, w, x = case
+    c = CrossbarSpec(c.xbar_rows, c.xbar_cols, c.cell_bits, adc_bits)
+    mapping = squeeze(w, c)
+    clipped = converted = 0
+    for xb in mapping.crossbars:
+        for n in range(x.shape[1]):
+            for bit in range(8):
+                for q in range(c.xbar_cols):
+                    total = sum(int(xb.cells[r, q]) * ((int(x[k, n]) & 0xFF) >> bit & 1)
+                                for r, k in enumerate(xb.inputs) if k >= 0)
+                    clipped += total > c.adc_max
+                    converted += 1
+    assert adc_clips(mapping, x) == (clipped, converted)
 
 
 def test_squeeze_changes_saturation():

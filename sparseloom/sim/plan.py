@@ -97,6 +97,15 @@ def padded_operands(config, tiling: Tiling, w: np.ndarray, x: np.ndarray, w_fill
     return wp, padded(x, (wp.shape[1], tiling.n_tiles * config.n_tile))
 
 
+def check_fits(a: np.ndarray, name: str, field: str, width: int, config) -> None:
+    """Refuse a value of ``a`` outside the signed range of ``width`` bits (``config``'s ``field``)."""
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    if a.size and (a.min() < lo or a.max() > hi):
+        i, j = map(int, np.argwhere((a < lo) | (a > hi))[0])
+        raise ValueError(f"{name}[{i}, {j}] = {a[i, j]} does not fit {field}={width} of {config.name} "
+                         f"(allowed {lo}..{hi})")
+
+
 def words(layout, arrays) -> list[int]:
     """Pack per-beat arrays into stream words. Field "2.3" is ``arrays[:, 2, 3]``; a struct
     field such as "2.value.3" is ``arrays["value"][:, 2, 3]``."""
