@@ -7,7 +7,8 @@ from setuptools import find_packages, setup
 
 #: import package -> the folder that holds it
 FOLDERS = {"sparseloom": "sparseloom", "sparseloom.gen": "gen", "sparseloom.golden": "golden",
-           "sparseloom.fpga": "fpga", "sparseloom.testbenches": "cocotb_tests/testbenches"}
+           "sparseloom.fpga": "fpga", "sparseloom.model": "model",
+           "sparseloom.testbenches": "cocotb_tests/testbenches"}
 
 setup(package_dir=FOLDERS,
       packages=[f"{package}.{sub}" if sub else package

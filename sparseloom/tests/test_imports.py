@@ -24,7 +24,8 @@ def project_file(module) -> Path | None:
 
 
 def test_each_module_is_loaded_once_under_its_installed_name():
-    for root in ("sparseloom", "sparseloom.gen", "sparseloom.golden", "sparseloom.fpga", "sparseloom.testbenches"):
+    for root in ("sparseloom", "sparseloom.gen", "sparseloom.golden", "sparseloom.fpga", "sparseloom.model",
+                 "sparseloom.testbenches"):
         for info in pkgutil.walk_packages(importlib.import_module(root).__path__, f"{root}."):
             # the models need the optional extra; __main__ would run the command line
             if not info.name.startswith("sparseloom.models.") and not info.name.endswith("__main__"):

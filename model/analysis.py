@@ -1,0 +1,187 @@
+"""Nest analysis: what a mapping makes every level read, fill and update, the cycles and the energy.
+
+Per level and tensor, with Timeloop's conventions (reproduced on its published examples):
+
+* the **tile** of a level is the tensor's footprint over the loops at and below it, temporal
+  and spatial;
+* a level's **touches** are the words brought into its tile over the run (per instance): the
+  first tile, then at each step of the temporal loops above it what the step changes. A step
+  that changes no dimension the tensor depends on brings nothing; a step of the innermost loop
+  above shifts the tile, and a sliding window keeps its overlap; any other step that changes
+  the tile brings a whole new one;
+* an operand's **fills** are its touches; the output's fills are the touches less its first
+  touches (a partial sum that does not exist yet is not fetched), and each touch is written
+  back to the level above (an **update** there);
+* a level's **reads** serve the fills of the next level down that keeps the tensor (or the
+  compute, which reads each operand once per compute); children under one instance whose
+  tiles are the same (they differ only in dimensions the tensor does not depend on) are served
+  by one read (multicast), and their partial sums of the same outputs are added on the way up
+  (spatial reduction); children whose tiles merely overlap are served separately.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .arch import Architecture
+from .mapping import Mapping
+from .workload import Tensor, Workload, rank_values
+
+
+@dataclass
+class Access:
+    """One tensor at one level, per instance."""
+    tile: int = 0
+    reads: int = 0
+    fills: int = 0
+    updates: int = 0
+
+    def words(self) -> int:
+        return self.reads + self.fills + self.updates
+
+
+@dataclass
+class LevelStats:
+    name: str
+    instances: int            # utilized instances
+    tensors: dict[str, Access] = field(default_factory=dict)
+    energy_pj: float = 0.0
+    cycles: float = 0.0       # cycles its accesses take at its bandwidth (0: unlimited)
+
+
+@dataclass
+class Result:
+    workload: str
+    architecture: str
+    computes: int
+    compute_instances: int        # utilized
+    compute_instances_total: int  # provisioned
+    levels: list[LevelStats]
+    compute_energy_pj: float
+    cycles: float
+    energy_pj: float
+
+    @property
+    def edp(self) -> float:
+        """Energy-delay product, pJ x cycles."""
+        return self.energy_pj * self.cycles
+
+    @property
+    def utilization(self) -> float:
+        """Computes / (provisioned compute units x cycles)."""
+        return self.computes / (self.compute_instances_total * self.cycles) if self.cycles else 0.0
+
+    def level(self, name: str) -> LevelStats:
+        return next(lv for lv in self.levels if lv.name == name)
+
+    def to_dict(self) -> dict:
+        return {"workload": self.workload, "architecture": self.architecture, "computes": self.computes,
+                "cycles": self.cycles, "energy_pj": self.energy_pj, "edp": self.edp, "utilization": self.utilization,
+                "compute_energy_pj": self.compute_energy_pj,
+                "levels": [{"name": lv.name, "instances": lv.instances, "energy_pj": lv.energy_pj, "cycles": lv.cycles,
+                            "actions": {t: vars(a) | {"total_reads": a.reads * lv.instances,
+                                                      "total_fills": a.fills * lv.instances,
+                                                      "total_updates": a.updates * lv.instances}
+                                        for t, a in lv.tensors.items()}}
+                           for lv in self.levels]}
+
+
+def _overlap(tensor: Tensor, extents: dict[str, int], dim: str) -> int:
+    """Words a tile shares with itself shifted by its own extent along ``dim``."""
+    shared = 1
+    for rank in tensor.ranks:
+        values = rank_values(rank, extents)
+        shift = sum(c * extents[d] for c, d in rank if d == dim)
+        if not shift:
+            shared *= len(values)
+        elif isinstance(values, range):
+            shared *= max(0, len(values) - shift)
+        else:
+            shared *= len(values & {v + shift for v in values})
+    return shared
+
+
+def touches(workload: Workload, tensor: Tensor, extents: dict[str, int], loops_above) -> int:
+    """Words brought into one tile over the run; ``loops_above`` innermost first."""
+    tile = workload.tile(tensor, extents)
+    total, outer, inner, changes = tile, math.prod(f for _, f in loops_above), 1, False
+    for j, (d, f) in enumerate(loops_above):
+        steps = (f - 1) * (outer // (inner * f))
+        changes |= d in tensor.dims   # this step, or an inner loop wrapping around, moves the tile
+        if not changes:
+            delta = 0
+        elif j == 0:
+            delta = tile - _overlap(tensor, extents, d)
+        else:
+            delta = tile
+        total += steps * delta
+        inner *= f
+    return total
+
+
+def analyse(workload: Workload, arch: Architecture, mapping: Mapping) -> Result:
+    """Access counts, cycles and energy of ``workload`` on ``arch`` under ``mapping``."""
+    mapping.validate(workload, arch)
+    n = len(arch.levels)
+    maps = [mapping.at(lv.name) for lv in arch.levels]
+    extents = [mapping.extents(workload, arch, i) for i in range(n)] + [{d: 1 for d in workload.dims}]
+    loops_above = [[loop for j in range(i - 1, -1, -1) for loop in maps[j].loops(workload.dims)]
+                   for i in range(n + 1)]
+    spatial_above = [math.prod(f for lm in maps[:i] for f in lm.spatial.values()) for i in range(n + 1)]
+    kept = [{t.name for t in mapping.kept(workload, arch, i)} for i in range(n)]
+    stats = [LevelStats(lv.name, spatial_above[i]) for i, lv in enumerate(arch.levels)]
+    computes = workload.computes
+    per_compute = computes // spatial_above[n]
+
+    for t in workload.tensors:
+        keepers = [i for i in range(n) if t.name in kept[i]]
+        if not keepers:
+            raise ValueError(f"mapping: no level keeps {t.name}; the outermost keeper holds all of it")
+        for i in keepers:
+            stats[i].tensors[t.name] = Access(tile=workload.tile(t, extents[i]))
+        for parent, child in zip(keepers, keepers[1:] + [n]):
+            a = stats[parent].tensors[t.name]
+            if child == n:   # the compute reads each operand, and updates the output, once per compute
+                moved = per_compute
+                first = workload.tile(t, _run_extents(workload, extents[n], loops_above[n]))
+            else:
+                moved = touches(workload, t, extents[child], loops_above[child])
+                first = workload.tile(t, _run_extents(workload, extents[child], loops_above[child]))
+                c = stats[child].tensors[t.name]
+                c.fills = moved - first if t.output else moved
+            # the children under one parent instance with distinct tiles: those the spatial loops
+            # between the two levels tell apart over dimensions the tensor depends on
+            distinct = math.prod(f for j in range(parent, child) for d, f in maps[j].spatial.items() if d in t.dims)
+            if t.output:
+                a.updates += moved * distinct
+                a.reads += (moved - first) * distinct
+            else:
+                a.reads += moved * distinct
+
+    compute_cycles = per_compute
+    for i, lv in enumerate(arch.levels):
+        s = stats[i]
+        words = {"read": sum(a.reads for a in s.tensors.values()),
+                 "write": sum(a.fills for a in s.tensors.values()),
+                 "update": sum(a.updates for a in s.tensors.values())}
+        # each tensor's words of one action move in whole blocks (Timeloop's vector accesses)
+        s.energy_pj = s.instances * sum(
+            -(-count // lv.block) * lv.energy.get(action, 0.0)
+            for a in s.tensors.values() for action, count in (("read", a.reads), ("write", a.fills),
+                                                              ("update", a.updates)))
+        limits = [(words["read"], lv.read_bandwidth), (words["write"] + words["update"], lv.write_bandwidth)]
+        s.cycles = max([w / bw for w, bw in limits if bw] + [0.0])
+    cycles = max([float(compute_cycles)] + [s.cycles for s in stats])
+    for i, lv in enumerate(arch.levels):
+        stats[i].energy_pj += lv.energy.get("leak", 0.0) * cycles * lv.instances
+    compute_energy = computes * arch.compute.energy
+    return Result(workload.name, arch.name, computes, spatial_above[n], arch.compute.instances, stats,
+                  compute_energy, cycles, compute_energy + sum(s.energy_pj for s in stats))
+
+
+def _run_extents(workload: Workload, extents: dict[str, int], loops_above) -> dict[str, int]:
+    """Extents of everything one instance touches over the run: its tile grown by the loops above."""
+    out = dict(extents)
+    for d, f in loops_above:
+        out[d] *= f
+    return out
