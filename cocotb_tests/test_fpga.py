@@ -87,7 +87,8 @@ def test_table_keeps_the_run_order_and_the_dates(tmp_path):
 
     def failed(config, target, dsp, date):
         return {"config": config, "target": target, "dsp_inference": dsp, "error": "x", "measured": date}
-    results = [failed("sme_small", "ecp5-85f", True, "2026-12-01"), failed("lut_small", "ice40-up5k", True, "2026-11-23"),
+    results = [failed("sme_small", "ecp5-85f", True, "2026-12-01"),
+               failed("lut_small", "ice40-up5k", True, "2026-11-23"),
                failed("highlight_small", "ecp5-85f", False, "2026-11-30")]
     write(results, tmp_path / "t.json", tmp_path / "t.md")
     runs = json.loads((tmp_path / "t.json").read_text())["runs"]

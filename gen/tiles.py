@@ -14,7 +14,13 @@ from amaranth import Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from sparseloom.model.mapping import LevelMapping, Mapping
+
 from .config_base import BATCH_WIDTH
+
+#: The levels of a tiled core in the analytical model, outermost first: the host's memory, the
+#: double-buffered buffer the tiles load into, and the accumulators (one output per PE).
+HOST, BUFFER, ACCUMULATORS = "Host", "Buffer", "Accumulators"
 
 #: Cycles from the issue of a batch's last step to its first result handshake.
 RESULT_LATENCY = 3
@@ -74,13 +80,19 @@ class Tiling:
     """A GEMM cut for a tiled core: ``batches`` row batches of ``m_tile`` rows, ``n_tiles``
     column tiles of ``n_tile`` columns, and ``k_tiles`` equal K tiles of ``groups`` groups of
     ``group_len`` K rows each (M, N and K zero padded up to whole tiles). The hardware runs
-    one tile per (column tile, K tile), column tile outer."""
+    one tile per (column tile, K tile); ``order`` lists the host's two loops innermost first
+    ("KN": the K tiles of a column tile one after another)."""
 
     batches: int
     n_tiles: int
     k_tiles: int
     groups: int
     group_len: int
+    order: str = "KN"
+
+    def __post_init__(self):
+        if self.order not in ("KN", "NK"):
+            raise ValueError(f"tiling: the host's loop order must be 'KN' or 'NK', got {self.order!r}")
 
     @property
     def k_len(self) -> int:
@@ -103,6 +115,70 @@ class Tiling:
         groups = -(-shape.k // group_len)
         k_tiles = -(-groups // max_groups)
         return cls(batches, -(-shape.n // config.n_tile), k_tiles, -(-groups // k_tiles), group_len)
+
+    def covering(self, config, shape) -> "Tiling":
+        """This tiling, checked to cover ``shape`` on ``config``."""
+        padded = self.padded(config)
+        for d, step in (("M", config.m_tile), ("N", config.n_tile), ("K", self.k_len)):
+            size = getattr(shape, d.lower())
+            if not size <= padded[d] < size + step:
+                raise ValueError(f"mapping: its tiles cover {d}={padded[d]}, the GEMM has {d}={size}: they must cover "
+                                 f"it with less than one tile ({step}) of padding")
+        return self
+
+    def padded(self, config) -> dict[str, int]:
+        """The GEMM the hardware runs: M, N and K padded to whole tiles."""
+        return {"M": self.batches * config.m_tile, "N": self.n_tiles * config.n_tile, "K": self.k_tiles * self.k_len}
+
+    def mapping(self, config, lanes: int) -> Mapping:
+        """The loop nest of the tiled core that runs this tiling, ``lanes`` K a step in each PE:
+
+            Host          for N in column tiles, for K in K tiles     (``order``)
+            Buffer        for M in row batches, for K in steps        spatial M x N: the PEs
+            Accumulators                                              spatial K: the lanes
+        """
+        if self.k_len % lanes:
+            raise ValueError(f"tiling: a K tile of {self.k_len} is not a whole number of steps of {lanes} lanes")
+        return Mapping((
+            LevelMapping(HOST, temporal={"N": self.n_tiles, "K": self.k_tiles}, permutation=tuple(self.order)),
+            LevelMapping(BUFFER, temporal={"M": self.batches, "K": self.k_len // lanes}, permutation=("K", "M"),
+                         spatial={"M": config.m_tile, "N": config.n_tile}),
+            LevelMapping(ACCUMULATORS, spatial={"K": lanes})))
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping, config, group_len: int, lanes: int, max_groups: int) -> "Tiling":
+        """The tiling a mapping of a tiled core describes. The core's map space is the tilings:
+        the host's loop order and trip counts, the row batches and K steps of a tile; every other
+        loop is fixed by the hardware, and a mapping that changes one is refused."""
+        mapping.check_names(("M", "N", "K"), (HOST, BUFFER, ACCUMULATORS))
+        host, buf = mapping.at(HOST), mapping.at(BUFFER)
+        steps = buf.temporal.get("K", 1)
+        groups, rest = divmod(steps * lanes, group_len)
+        if rest or not 1 <= groups <= max_groups:
+            raise ValueError(f"mapping: a K tile of {steps} steps of {lanes} lanes must be 1..{max_groups} whole "
+                             f"groups of {group_len} K on {config.name}")
+        order = "NK" if _loops(host) == ("N", "K") else "KN"
+        tiling = cls(buf.temporal.get("M", 1), host.temporal.get("N", 1), host.temporal.get("K", 1), groups,
+                     group_len, order)
+        fixed = tiling.mapping(config, lanes)
+        for level in (HOST, BUFFER, ACCUMULATORS):
+            got, want = mapping.at(level), fixed.at(level)
+            if _normal(got) != _normal(want):
+                raise ValueError(f"mapping: {config.name} runs {level} as temporal {want.temporal} (innermost first "
+                                 f"{''.join(want.permutation)}), spatial {want.spatial}; got temporal {got.temporal}, "
+                                 f"permutation {''.join(got.permutation)}, spatial {got.spatial}")
+        return tiling
+
+
+def _loops(lm: LevelMapping) -> tuple[str, ...]:
+    """The dimensions of a level's temporal loops with trip counts above 1, innermost first."""
+    return tuple(d for d, _ in lm.loops(list(lm.permutation) + sorted(lm.temporal)))
+
+
+def _normal(lm: LevelMapping) -> tuple:
+    """What of a level's mapping changes the loop nest (factors of 1 and their order do not)."""
+    return (_loops(lm), tuple(sorted((d, f) for d, f in lm.temporal.items() if f > 1)),
+            tuple(sorted((d, f) for d, f in lm.spatial.items() if f > 1)), lm.keep)
 
 
 @dataclass(frozen=True)

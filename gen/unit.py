@@ -73,11 +73,17 @@ class Bench:
 class Unit:
     """One generated unit.
 
-    ``plan(config, setting, W, X)`` packs every stream beat of a GEMM (``sparseloom.sim``
-    plays them); its result names the ``shape`` and the ``encoding`` it ran (HSS pattern, weight
-    format, crossbar occupancy; None for dense int8). ``tile_runs(config, shape, encoding)`` is
-    the exact stall-free cycle model, from the configuration, the shape and the encoding alone;
-    ``peak_macs_per_cycle(config, encoding)`` counts dense-equivalent MACs with every unit busy.
+    ``plan(config, setting, W, X, mapping=None)`` packs every stream beat of a GEMM
+    (``sparseloom.sim`` plays them); its result names the ``shape`` and the ``encoding`` it ran
+    (HSS pattern, weight format, crossbar occupancy; None for dense int8).
+    ``tile_runs(config, shape, encoding, mapping=None)`` is the exact stall-free cycle model, from
+    the configuration, the shape and the encoding alone; ``peak_macs_per_cycle(config, encoding)``
+    counts dense-equivalent MACs with every unit busy. ``architecture(config)`` is the unit as the
+    analytical model (``sparseloom.model``) sees it, and ``model(config, shape, encoding,
+    mapping=None)`` the ``(workload, mapping, skip)`` it runs: the same mapping the planner takes,
+    by default the one it would choose, so the model evaluates exactly what the RTL runs;
+    ``traffic(config)`` says which of the model's counts each stream's handshakes are, so the
+    benches check the model's counts against the beats the driver saw.
     """
 
     name: str
@@ -94,10 +100,24 @@ class Unit:
     setting: Setting | None = None
     baseline: Baseline | None = None
     ice40_presets: tuple = ()    # presets small enough for the iCE40 UP5K
+    architecture: Callable | None = None
+    model: Callable | None = None
+    traffic: Callable | None = None   # config -> {stream: (level, tensor, action, model words per beat)}
 
-    def cycles(self, config, shape: GemmShape, encoding) -> int:
+    def cycles(self, config, shape: GemmShape, encoding, mapping=None) -> int:
         """Exact cycles of a stall-free run, first input beat to last result beat of each segment."""
-        return sum(run.cycles() for run in self.tile_runs(config, GemmShape(*shape), encoding))
+        return sum(run.cycles() for run in self.tile_runs(config, GemmShape(*shape), encoding, mapping))
+
+    def evaluate(self, config, shape: GemmShape, encoding, mapping=None):
+        """The analytical model's result for this GEMM on this unit, with the unit's exact cycles."""
+        from sparseloom.model.analysis import analyse
+
+        if self.model is None:
+            raise ValueError(f"the analytical model does not describe the {self.name} unit yet")
+        workload, used, skip = self.model(config, GemmShape(*shape), encoding, mapping)
+        result = analyse(workload, self.architecture(config), used, skip)
+        result.ideal_cycles, result.cycles = result.cycles, float(self.cycles(config, shape, encoding, mapping))
+        return result
 
     def load(self, name_or_file: str):
         """A preset by name, or a JSON file holding the parameters (an object of them, or a

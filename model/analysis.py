@@ -16,7 +16,13 @@ Per level and tensor, with Timeloop's conventions (reproduced on its published e
   compute, which reads each operand once per compute); children under one instance whose
   tiles are the same (they differ only in dimensions the tensor does not depend on) are served
   by one read (multicast), and their partial sums of the same outputs are added on the way up
-  (spatial reduction); children whose tiles merely overlap are served separately.
+  (spatial reduction); children whose tiles merely overlap are served separately;
+* a level that **starts from zero** (``Level.zero_start``: an accumulator array whose sums the
+  level above adds up) is never filled with partial sums; the level above still reads its own
+  partial sums to add the new ones in;
+* **skipping**: with ``skip={tensor: density}``, the compute skips every point where that
+  tensor is zero (structured sparsity gives its density exactly); the skipped computes read no
+  operands and update no output at the innermost levels (Sparseloop's skipping at the compute).
 """
 from __future__ import annotations
 
@@ -53,13 +59,14 @@ class LevelStats:
 class Result:
     workload: str
     architecture: str
-    computes: int
+    computes: int                 # effectual (not skipped)
     compute_instances: int        # utilized
     compute_instances_total: int  # provisioned
     levels: list[LevelStats]
     compute_energy_pj: float
     cycles: float
     energy_pj: float
+    ideal_cycles: float | None = None   # the model's own cycles where ``cycles`` is a unit's exact timing
 
     @property
     def edp(self) -> float:
@@ -76,7 +83,9 @@ class Result:
 
     def to_dict(self) -> dict:
         return {"workload": self.workload, "architecture": self.architecture, "computes": self.computes,
-                "cycles": self.cycles, "energy_pj": self.energy_pj, "edp": self.edp, "utilization": self.utilization,
+                "cycles": self.cycles,
+                "ideal_cycles": self.ideal_cycles if self.ideal_cycles is not None else self.cycles,
+                "energy_pj": self.energy_pj, "edp": self.edp, "utilization": self.utilization,
                 "compute_energy_pj": self.compute_energy_pj,
                 "levels": [{"name": lv.name, "instances": lv.instances, "energy_pj": lv.energy_pj, "cycles": lv.cycles,
                             "actions": {t: vars(a) | {"total_reads": a.reads * lv.instances,
@@ -119,9 +128,16 @@ def touches(workload: Workload, tensor: Tensor, extents: dict[str, int], loops_a
     return total
 
 
-def analyse(workload: Workload, arch: Architecture, mapping: Mapping) -> Result:
-    """Access counts, cycles and energy of ``workload`` on ``arch`` under ``mapping``."""
+def analyse(workload: Workload, arch: Architecture, mapping: Mapping, skip: dict[str, float] | None = None) -> Result:
+    """Access counts, cycles and energy of ``workload`` on ``arch`` under ``mapping``; the compute
+    skips the zeros of the tensors in ``skip`` (name -> density in [0, 1])."""
     mapping.validate(workload, arch)
+    effectual = 1.0
+    for name, density in (skip or {}).items():
+        workload.tensor(name)
+        if not 0.0 <= density <= 1.0:
+            raise ValueError(f"skip: the density of {name} must be in [0, 1], got {density!r}")
+        effectual *= density
     n = len(arch.levels)
     maps = [mapping.at(lv.name) for lv in arch.levels]
     extents = [mapping.extents(workload, arch, i) for i in range(n)] + [{d: 1 for d in workload.dims}]
@@ -130,8 +146,8 @@ def analyse(workload: Workload, arch: Architecture, mapping: Mapping) -> Result:
     spatial_above = [math.prod(f for lm in maps[:i] for f in lm.spatial.values()) for i in range(n + 1)]
     kept = [{t.name for t in mapping.kept(workload, arch, i)} for i in range(n)]
     stats = [LevelStats(lv.name, spatial_above[i]) for i, lv in enumerate(arch.levels)]
-    computes = workload.computes
-    per_compute = computes // spatial_above[n]
+    per_compute = workload.computes // spatial_above[n]
+    computes = round(workload.computes * effectual)
 
     for t in workload.tensors:
         keepers = [i for i in range(n) if t.name in kept[i]]
@@ -142,13 +158,13 @@ def analyse(workload: Workload, arch: Architecture, mapping: Mapping) -> Result:
         for parent, child in zip(keepers, keepers[1:] + [n]):
             a = stats[parent].tensors[t.name]
             if child == n:   # the compute reads each operand, and updates the output, once per compute
-                moved = per_compute
-                first = workload.tile(t, _run_extents(workload, extents[n], loops_above[n]))
+                moved = round(per_compute * effectual)
+                first = min(moved, workload.tile(t, _run_extents(workload, extents[n], loops_above[n])))
             else:
                 moved = touches(workload, t, extents[child], loops_above[child])
                 first = workload.tile(t, _run_extents(workload, extents[child], loops_above[child]))
                 c = stats[child].tensors[t.name]
-                c.fills = moved - first if t.output else moved
+                c.fills = (0 if arch.levels[child].zero_start else moved - first) if t.output else moved
             # the children under one parent instance with distinct tiles: those the spatial loops
             # between the two levels tell apart over dimensions the tensor depends on
             distinct = math.prod(f for j in range(parent, child) for d, f in maps[j].spatial.items() if d in t.dims)
@@ -158,7 +174,7 @@ def analyse(workload: Workload, arch: Architecture, mapping: Mapping) -> Result:
             else:
                 a.reads += moved * distinct
 
-    compute_cycles = per_compute
+    compute_cycles = per_compute * effectual
     for i, lv in enumerate(arch.levels):
         s = stats[i]
         words = {"read": sum(a.reads for a in s.tensors.values()),

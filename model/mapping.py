@@ -54,24 +54,10 @@ class Mapping:
     def validate(self, workload: Workload, arch: Architecture) -> None:
         """Raise ValueError naming the level, dimension and allowed values unless the mapping
         factors every dimension exactly, fits every fan-out and every capacity."""
-        known = [lv.name for lv in arch.levels]
+        self.check_names(list(workload.dims), [lv.name for lv in arch.levels])
         for lm in self.levels:
-            if lm.level not in known:
-                raise ValueError(f"mapping: unknown level {lm.level!r}; allowed: {', '.join(known)}")
-            for kind, factors in (("temporal", lm.temporal), ("spatial", lm.spatial)):
-                for d, f in factors.items():
-                    if d not in workload.dims:
-                        raise ValueError(f"mapping: {lm.level} {kind} factor of unknown dimension {d!r}; "
-                                         f"allowed: {', '.join(workload.dims)}")
-                    if not isinstance(f, int) or isinstance(f, bool) or f < 1:
-                        raise ValueError(f"mapping: {lm.level} {kind} factor {d}={f!r} must be an integer >= 1")
-            for d in lm.permutation:
-                if d not in workload.dims:
-                    raise ValueError(f"mapping: {lm.level} permutation names unknown dimension {d!r}; "
-                                     f"allowed: {', '.join(workload.dims)}")
-            if lm.keep is not None:
-                for t in lm.keep:
-                    workload.tensor(t)
+            for t in lm.keep or ():
+                workload.tensor(t)
         for d, size in workload.dims.items():
             product = math.prod(lm.temporal.get(d, 1) * lm.spatial.get(d, 1) for lm in self.levels)
             if product != size:
@@ -91,6 +77,24 @@ class Mapping:
                                      f"({', '.join(f'{t} {n}' for t, n in need.items())}); {lv.name} holds "
                                      f"{lv.capacity} per instance")
 
+    def check_names(self, dims, levels) -> None:
+        """Every level and dimension the mapping names is one of ``levels`` and ``dims``, and
+        every factor is an integer >= 1."""
+        for lm in self.levels:
+            if lm.level not in levels:
+                raise ValueError(f"mapping: unknown level {lm.level!r}; allowed: {', '.join(levels)}")
+            for kind, factors in (("temporal", lm.temporal), ("spatial", lm.spatial)):
+                for d, f in factors.items():
+                    if d not in dims:
+                        raise ValueError(f"mapping: {lm.level} {kind} factor of unknown dimension {d!r}; "
+                                         f"allowed: {', '.join(dims)}")
+                    if not isinstance(f, int) or isinstance(f, bool) or f < 1:
+                        raise ValueError(f"mapping: {lm.level} {kind} factor {d}={f!r} must be an integer >= 1")
+            for d in lm.permutation:
+                if d not in dims:
+                    raise ValueError(f"mapping: {lm.level} permutation names unknown dimension {d!r}; "
+                                     f"allowed: {', '.join(dims)}")
+
     def extents(self, workload: Workload, arch: Architecture, i: int) -> dict[str, int]:
         """Each dimension's extent in one tile of level ``i``: the product of its temporal and
         spatial factors at level ``i`` and below."""
@@ -102,6 +106,36 @@ class Mapping:
         lv, lm = arch.levels[i], self.at(arch.levels[i].name)
         return [t for t in workload.tensors
                 if (lv.keeps is None or t.name in lv.keeps) and (lm.keep is None or t.name in lm.keep)]
+
+    def to_dict(self) -> dict:
+        """The mapping as YAML/JSON-ready data (what ``from_dict`` reads)."""
+        return {"mapping": [{"level": lm.level, "temporal": dict(lm.temporal), "permutation": "".join(lm.permutation),
+                             "spatial": dict(lm.spatial), **({"keep": list(lm.keep)} if lm.keep is not None else {})}
+                            for lm in self.levels]}
+
+    @classmethod
+    def from_dict(cls, d) -> Mapping:
+        """``{mapping: [{level, temporal: {dim: factor}, permutation: "KN", spatial: {...}, keep: [...]}]}``,
+        or a Timeloop mapping (entries with ``target`` and ``type``)."""
+        entries = d.get("mapping") if isinstance(d, dict) else d
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise ValueError("mapping: must be a list of levels ({level, temporal, permutation, spatial, keep})")
+        if entries and "target" in entries[0]:
+            return cls.from_timeloop(entries)
+        levels = []
+        allowed = {"level", "temporal", "permutation", "spatial", "keep"}
+        for e in entries:
+            if "level" not in e or set(e) - allowed:
+                raise ValueError(f"mapping: each entry names its level and may give {sorted(allowed - {'level'})}; "
+                                 f"got {sorted(e)}")
+            for key in ("temporal", "spatial"):
+                if not isinstance(e.get(key, {}), dict):
+                    raise ValueError(f"mapping: {e['level']} {key} must map dimensions to factors, got {e[key]!r}")
+            keep = e.get("keep")
+            levels.append(LevelMapping(str(e["level"]), dict(e.get("temporal", {})),
+                                       tuple(str(e.get("permutation", ""))), dict(e.get("spatial", {})),
+                                       None if keep is None else tuple(keep)))
+        return cls(tuple(levels))
 
     @classmethod
     def from_timeloop(cls, mapping: list | dict, arch: Architecture | None = None) -> Mapping:

@@ -143,6 +143,76 @@ def cmd_fpga(args) -> None:
     print(f"wrote {path}", file=sys.stderr)
 
 
+def parse_gemm(text: str):
+    from sparseloom.gen.unit import GemmShape
+
+    parts = text.split(",")
+    if len(parts) != 3 or not all(p.strip().isdigit() and int(p) >= 1 for p in parts):
+        raise UsageError(f"--gemm must be M,K,N: three integers >= 1, got {text!r}")
+    m, k, n = map(int, parts)
+    return GemmShape(m, n, k)
+
+
+def cmd_model(args) -> None:
+    from sparseloom.model import files as model_files
+    from sparseloom.model.mapping import Mapping
+    from sparseloom.units import load_config
+
+    u, config = load_config(args.config)
+    shape = parse_gemm(args.gemm)
+    flags = {s.dest: s for s in (v.setting for v in all_units().values()) if s}
+    for dest, setting in flags.items():
+        if getattr(args, dest) is not None and (u.setting is None or u.setting.dest != dest):
+            raise UsageError(f"{setting.flag} is not a setting of the {u.name} unit"
+                             + (f"; it takes {u.setting.flag}" if u.setting else "; it takes none"))
+    text = getattr(args, u.setting.dest) if u.setting else None
+    if u.setting and text is None:
+        if u.setting.default is None:
+            raise UsageError(f"the {u.name} unit needs {u.setting.flag} ({u.setting.help})")
+        text = u.setting.default
+    if u.setting and u.setting.choices and text not in u.setting.choices:
+        raise UsageError(f"{u.setting.flag} must be one of {', '.join(u.setting.choices)}, got {text!r}")
+    encoding = u.setting.parse(text) if u.setting else None
+    mapping = None
+    if args.mapping:
+        try:
+            mapping = Mapping.from_dict(model_files.load(load_file(args.mapping, "--mapping")))
+        except (OSError, UnicodeDecodeError, model_files.yaml.YAMLError, json.JSONDecodeError) as e:
+            raise UsageError(f"--mapping: {args.mapping!r} is not a YAML or JSON file ({type(e).__name__})") from None
+    outputs = Outputs()
+    report_path = outputs.add(args.report, "--report")
+    result = u.evaluate(config, shape, encoding, mapping)
+    used = mapping or u.model(config, shape, encoding, None)[1]
+    report = {"unit": u.name, "config": config.name, "gemm": {"m": shape.m, "k": shape.k, "n": shape.n},
+              "setting": text, **result.to_dict(), "mapping": used.to_dict()["mapping"]}
+    outputs.write({report_path: json.dumps(report, indent=2) + "\n"})
+    print(model_table(report))
+
+
+def load_file(path: str, flag: str) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"{flag}: no such file {path!r}")
+    return p
+
+
+def model_table(report: dict) -> str:
+    """The report's numbers as a markdown table, a row per level and tensor."""
+    lines = [f"{report['unit']} {report['config']}, GEMM M={report['gemm']['m']} K={report['gemm']['k']} "
+             f"N={report['gemm']['n']}{' ' + report['setting'] if report['setting'] else ''}: "
+             f"{report['cycles']:.0f} cycles (ideal {report['ideal_cycles']:.0f}), {report['energy_pj'] / 1e6:.4g} uJ, "
+             f"EDP {report['edp']:.4g} pJ*cycles, utilisation {report['utilization']:.3f}", "",
+             "| level | tensor | instances | tile | reads | fills | updates | level energy (pJ) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for lv in report["levels"]:
+        for i, (t, a) in enumerate(lv["actions"].items()):
+            energy = f"{lv['energy_pj']:.4g}" if i == 0 else ""
+            lines.append(f"| {lv['name']} | {t} | {lv['instances']} | {a['tile']} | {a['total_reads']} | "
+                         f"{a['total_fills']} | {a['total_updates']} | {energy} |")
+    lines.append(f"| compute | | {report['computes']} computes | | | | | {report['compute_energy_pj']:.4g} |")
+    return "\n".join(lines)
+
+
 def parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="sparseloom", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -165,6 +235,15 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("--no-dsp", dest="dsp", action="store_false", help="disable DSP inference (fair LUT comparison)")
     f.add_argument("--out", help="folder for logs and report.json (default build/fpga/<config>-<target>)")
     f.set_defaults(func=cmd_fpga)
+
+    mo = sub.add_parser("model", help="the analytical model of a GEMM on a unit: accesses, cycles, energy, EDP")
+    mo.add_argument("--config", required=True, help="preset name or JSON file of any unit")
+    mo.add_argument("--gemm", required=True, help="M,K,N")
+    for setting in {s.dest: s for s in (u.setting for u in all_units().values()) if s}.values():
+        mo.add_argument(setting.flag, help=f"{setting.help} (units that take it)")
+    mo.add_argument("--mapping", help="YAML or JSON mapping (default: the one sim runs)")
+    mo.add_argument("--report", required=True, help="JSON report (cycles, energy_pj, edp, utilization, actions)")
+    mo.set_defaults(func=cmd_model)
 
     sim = sub.add_parser("sim", help="run a GEMM through a Verilated core")
     units = sim.add_subparsers(dest="unit", required=True)

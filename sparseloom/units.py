@@ -42,6 +42,31 @@ def unit_of(config) -> Unit:
     raise TypeError(f"no unit takes a {type(config).__name__}; known: {', '.join(all_units())}")
 
 
+def load_config(name_or_file: str):
+    """(unit, configuration) of a preset name or a JSON file of any unit's parameters or
+    description (the unit whose configuration the file describes)."""
+    units = all_units()
+    for u in units.values():
+        if name_or_file in u.presets:
+            return u, u.presets[name_or_file]
+    found, errors = [], []
+    for u in units.values():
+        try:
+            found.append((u, u.load(name_or_file)))
+        except (ValueError, TypeError) as e:
+            errors.append(str(e))
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise ValueError(f"config {name_or_file!r} fits the {' and '.join(u.name for u, _ in found)} units; "
+                         f"give a description from rtl/, which names its generator")
+    presets_list = ", ".join(name for u in units.values() for name in u.presets)
+    if not errors or errors[0].startswith("config must be a preset"):
+        raise ValueError(f"config must be a preset ({presets_list}) or a JSON file, got {name_or_file!r}")
+    described = [e for e in errors if "describes" not in e and "unknown" not in e and "needs the parameters" not in e]
+    raise ValueError((described or errors)[0])
+
+
 def presets() -> list:
     """Every preset of every unit, in unit order: what ``make verilog`` writes to ``rtl/``."""
     return [config for u in all_units().values() for config in u.presets.values()]

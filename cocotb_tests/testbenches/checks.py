@@ -31,17 +31,28 @@ def assert_equal(got: np.ndarray, want: np.ndarray, what: str) -> None:
         raise AssertionError(f"{what}: {len(bad)} of {want.size} outputs differ:\n  " + "\n  ".join(lines))
 
 
-async def check_gemm(dut, config, setting, w, x, *, stall, rng, exact_cycles=False, expected=None):
-    """Run Y = W @ X through the core; compare Y with ``expected`` (default: the exact GEMM) and
-    the cycles with the unit's cycle model, computed from the shape and encoding alone."""
+async def check_gemm(dut, config, setting, w, x, *, stall, rng, exact_cycles=False, expected=None, mapping=None):
+    """Run Y = W @ X through the core; compare Y with ``expected`` (default: the exact GEMM),
+    the cycles with the unit's cycle model, computed from the shape and encoding alone, and,
+    where the analytical model describes the unit, its access counts with the beats the driver
+    saw on each stream. ``mapping`` (default: the planner's own) is what the planner and both
+    models run."""
     u = unit_of(config)
-    plan = u.plan(config, setting, w, x)
-    y, cycles = await run_plan(dut, plan, stall=stall, rng=rng)
+    plan = u.plan(config, setting, w, x, mapping)
+    y, cycles, handshakes = await run_plan(dut, plan, stall=stall, rng=rng)
     what = f"{config.name} {setting} M={w.shape[0]} K={w.shape[1]} N={x.shape[1]}"
     assert_equal(y, gemm(w, x) if expected is None else expected, what)
-    model = u.cycles(config, plan.shape, plan.encoding)
+    model = u.cycles(config, plan.shape, plan.encoding, mapping)
     if exact_cycles:
         assert cycles == model, f"{what}: {cycles} cycles, the cycle model promises {model}"
     else:
         assert cycles >= model, f"{what}: {cycles} cycles is below the stall-free bound {model}"
+    if u.model is not None:
+        result = u.evaluate(config, plan.shape, plan.encoding, mapping)
+        for stream, (level, tensor, action, words) in u.traffic(config).items():
+            stats = result.level(level)
+            counted = getattr(stats.tensors[tensor], action) * stats.instances
+            assert counted == handshakes[stream] * words, (
+                f"{what}: the model counts {counted} {action} of {tensor} at {level}; the {stream} stream "
+                f"carried {handshakes[stream]} beats of {words}")
     return plan, cycles

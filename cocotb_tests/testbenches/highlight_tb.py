@@ -12,6 +12,7 @@ import os
 import cocotb
 import numpy as np
 
+from sparseloom.gen.tiles import Tiling
 from sparseloom.golden import hss
 from sparseloom.sim.engine import start
 from sparseloom.testbenches.checks import check_gemm, setup
@@ -68,6 +69,22 @@ async def exact_cycles_multi_tile(dut):
         w = random_weights(rng, 2 * config.rows, k, pattern)
         x = rng.integers(-128, 128, size=(k, 2 * config.cols), dtype=np.int8)
         await check_gemm(dut, config, pattern, w, x, stall=0.0, rng=None, exact_cycles=True)
+
+
+@cocotb.test()
+async def exact_cycles_under_mappings(dut):
+    """The same GEMM under other mappings of the map space (the host's loop order, one group a
+    K tile): exact cycles, and the model's counts equal to the beats of every stream."""
+    config, patterns, rng, _ = _setup()
+    await start(dut)
+    pattern = patterns[len(patterns) // 3]
+    k = 3 * pattern.group_size
+    w = random_weights(rng, 2 * config.rows + 1, k, pattern)
+    x = rng.integers(-128, 128, size=(k, 2 * config.cols), dtype=np.int8)
+    for order, groups in (("NK", 1), ("KN", 1), ("NK", 3)):
+        tiling = Tiling(3, 2, 3 // groups, groups, pattern.group_size, order)
+        await check_gemm(dut, config, pattern, w, x, stall=0.0, rng=None, exact_cycles=True,
+                         mapping=tiling.mapping(config, config.lanes))
 
 
 @cocotb.test()

@@ -19,15 +19,22 @@ from ..unit import GemmShape
 from .config import DenseConfig, HighLightConfig
 
 
-def highlight_tiling(config: HighLightConfig, shape: GemmShape, pattern: hss.HSSPattern) -> Tiling:
-    """Groups of the pattern along K, as many per tile as a buffer half holds."""
+def highlight_tiling(config: HighLightConfig, shape: GemmShape, pattern: hss.HSSPattern, mapping=None) -> Tiling:
+    """The tiling of ``mapping``, or by default groups of the pattern along K, as many per tile
+    as a buffer half holds."""
     config.check_pattern(pattern)
-    return Tiling.of(config, shape, pattern.group_size, config.max_groups(pattern.h1))
+    if mapping is None:
+        return Tiling.of(config, shape, pattern.group_size, config.max_groups(pattern.h1))
+    return Tiling.from_mapping(mapping, config, pattern.group_size, config.lanes,
+                               config.max_groups(pattern.h1)).covering(config, shape)
 
 
-def dense_tiling(config: DenseConfig, shape: GemmShape) -> Tiling:
-    """Blocks of ``lanes`` along K, as many per tile as a buffer half holds."""
-    return Tiling.of(config, shape, config.lanes, config.max_blocks)
+def dense_tiling(config: DenseConfig, shape: GemmShape, mapping=None) -> Tiling:
+    """The tiling of ``mapping``, or by default blocks of ``lanes`` along K, as many per tile as a
+    buffer half holds."""
+    if mapping is None:
+        return Tiling.of(config, shape, config.lanes, config.max_blocks)
+    return Tiling.from_mapping(mapping, config, config.lanes, config.lanes, config.max_blocks).covering(config, shape)
 
 
 def _check_data(config, w, x) -> None:
@@ -36,14 +43,15 @@ def _check_data(config, w, x) -> None:
     check_fits(x, "inputs", "data_width", config.data_width, config)
 
 
-def plan_highlight(config: HighLightConfig, pattern: hss.HSSPattern, w, x) -> Plan:
-    """Everything the streams carry for Y = W @ X under ``pattern``; validates first."""
+def plan_highlight(config: HighLightConfig, pattern: hss.HSSPattern, w, x, mapping=None) -> Plan:
+    """Everything the streams carry for Y = W @ X under ``pattern``, tiled as ``mapping`` says
+    (default: ``highlight_tiling``); validates first."""
     c = config
     shape = GemmShape(*operands(w, x))
     c.check_pattern(pattern)
     hss.check(w, pattern)
     _check_data(c, w, x)
-    t = highlight_tiling(c, shape, pattern)
+    t = highlight_tiling(c, shape, pattern, mapping)
     wp, xp = padded_operands(c, t, w, x)
     sched = hss.schedule(hss.compress(wp, pattern), c.lanes)
     bpg = sched.values.shape[2]
@@ -64,7 +72,7 @@ def plan_highlight(config: HighLightConfig, pattern: hss.HSSPattern, w, x) -> Pl
                     "multipliers": c.multipliers})
 
 
-def plan_dense(config: DenseConfig, setting, w, x) -> Plan:
+def plan_dense(config: DenseConfig, setting, w, x, mapping=None) -> Plan:
     """Y = W @ X on the dense baseline: every weight, zero or not, in blocks of ``lanes`` along K
     (the array has no run-time setting: ``setting`` must be None; K is padded to whole blocks)."""
     c = config
@@ -72,7 +80,7 @@ def plan_dense(config: DenseConfig, setting, w, x) -> Plan:
         raise ValueError(f"the dense array takes int8 weights and no run-time setting, got {setting!r}")
     shape = GemmShape(*operands(w, x))
     _check_data(c, w, x)
-    t = dense_tiling(c, shape)
+    t = dense_tiling(c, shape, mapping)
     wp, xp = padded_operands(c, t, w, x)
     weight_words = []
     for kt in range(t.k_tiles):

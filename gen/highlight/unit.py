@@ -1,9 +1,13 @@
-"""Unit records of the HighLight array and its dense baseline: cycle models, peaks, workloads."""
+"""Unit records of the HighLight array and its dense baseline: cycle models, peaks, workloads,
+and the two as the analytical model sees them."""
 from __future__ import annotations
 
 from sparseloom.golden.hss import HSSPattern, beats_per_group
+from sparseloom.model import energy
+from sparseloom.model import workload as einsum
+from sparseloom.model.arch import Architecture, Compute, Level
 
-from ..tiles import TileRun
+from ..tiles import ACCUMULATORS, BUFFER, HOST, TileRun
 from ..unit import Baseline, Bench, GemmShape, Setting, Unit, Workload
 from .array import HighLightArray
 from .baseline import DenseArray
@@ -11,18 +15,62 @@ from .config import DENSE_PRESETS, HIGHLIGHT_PRESETS, DenseConfig, HighLightConf
 from .plan import dense_tiling, highlight_tiling, plan_dense, plan_highlight
 
 
-def highlight_runs(config: HighLightConfig, shape: GemmShape, pattern: HSSPattern) -> list[TileRun]:
+def highlight_runs(config: HighLightConfig, shape: GemmShape, pattern: HSSPattern, mapping=None) -> list[TileRun]:
     """A tile loads its K slice block by block and issues ``beats_per_group`` weight beats per
     group and row batch: empty blocks cost nothing, sparser blocks pack tighter."""
-    t = highlight_tiling(config, shape, pattern)
+    t = highlight_tiling(config, shape, pattern, mapping)
     return [TileRun(loads=t.groups * pattern.h1, beats=t.batches * t.groups * beats_per_group(pattern, config.lanes),
                     tiles=t.tiles)]
 
 
-def dense_runs(config: DenseConfig, shape: GemmShape, encoding=None) -> list[TileRun]:
+def dense_runs(config: DenseConfig, shape: GemmShape, encoding=None, mapping=None) -> list[TileRun]:
     """One beat per block of ``lanes`` weights and row batch, zero or not."""
-    t = dense_tiling(config, shape)
+    t = dense_tiling(config, shape, mapping)
     return [TileRun(loads=t.groups, beats=t.batches * t.groups, tiles=t.tiles)]
+
+
+def lane_array(config) -> Architecture:
+    """HighLight or its dense baseline as the model sees it: the host's memory (W streams from
+    it straight to the PEs), the double-buffered activation buffer (``k_max`` x ``cols`` words a
+    half), one accumulator per PE (starting each row batch from zero; the host adds K tiles),
+    and the multipliers. Energies from ``sparseloom.model.energy``'s defaults."""
+    e, dw, aw = energy.DEFAULT, config.data_width, config.acc_width
+    buffer_bits = config.derived()["activation_buffer_bits"]
+    pes = config.rows * config.cols
+    return Architecture(config.name, (
+        Level(HOST, word_bits=dw, energy={"read": e.dram(dw), "write": e.dram(dw), "update": e.dram(aw)}),
+        Level(BUFFER, capacity=config.k_max * config.cols, word_bits=dw, keeps=("Inputs",),
+              energy={"read": e.sram(buffer_bits, dw), "write": e.sram(buffer_bits, dw)}),
+        Level(ACCUMULATORS, instances=pes, capacity=1, word_bits=aw, keeps=("Outputs",), zero_start=True,
+              energy={action: e.sram(aw, aw) for action in ("read", "write", "update")}),
+    ), Compute("Multipliers", pes * config.lanes, e.multiply(dw, dw) + e.add(aw), dw))
+
+
+def highlight_model(config: HighLightConfig, shape: GemmShape, pattern: HSSPattern, mapping=None):
+    """The padded GEMM the array runs, its mapping, and the multiplies it skips: a group of
+    ``h1 x h0`` weights takes ``beats_per_group`` beats of ``lanes`` multipliers, so that is the
+    share of the dense multiplies it does (the pattern's density where its blocks fill the beats,
+    more where some lanes carry padding zeros)."""
+    t = highlight_tiling(config, shape, pattern, mapping)
+    slots = beats_per_group(pattern, config.lanes) * config.lanes / pattern.group_size
+    return (einsum.Workload.gemm(**{d.lower(): v for d, v in t.padded(config).items()}, name="gemm"),
+            t.mapping(config, config.lanes), {"Weights": slots})
+
+
+def lane_array_traffic(config) -> dict:
+    """Each stream's beat as the model's words at the host: a block of activations, a beat of
+    weight values (``lanes`` per PE row), a row batch of results."""
+    act = config.act_layout
+    return {"act": (HOST, "Inputs", "reads", act.length * act.elem_shape.length),
+            "w": (HOST, "Weights", "reads", config.rows * config.lanes),
+            "result": (HOST, "Outputs", "updates", config.rows * config.cols)}
+
+
+def dense_model(config: DenseConfig, shape: GemmShape, encoding=None, mapping=None):
+    """The padded GEMM the dense array runs, every weight a multiply."""
+    t = dense_tiling(config, shape, mapping)
+    return (einsum.Workload.gemm(**{d.lower(): v for d, v in t.padded(config).items()}, name="gemm"),
+            t.mapping(config, config.lanes), None)
 
 
 def highlight_workloads(c: HighLightConfig) -> list[Workload]:
@@ -49,7 +97,7 @@ HIGHLIGHT = Unit(
         ("logic_overhead", "<=", 0.25), ("fmax_ratio", ">=", 0.90), ("eff_per_lc_ratio", ">=", 3.0))),
     bench=Bench("sparseloom.testbenches.highlight_tb", configs=tuple(HIGHLIGHT_PRESETS.values()),
                 slow_tests=("large_gemm_sweep",)),
-    ice40_presets=("highlight_small",),
+    ice40_presets=("highlight_small",), architecture=lane_array, model=highlight_model, traffic=lane_array_traffic,
 )
 
 DENSE = Unit(
@@ -63,5 +111,5 @@ DENSE = Unit(
     bench=Bench("sparseloom.testbenches.dense_tb",
                 configs=(DENSE_PRESETS["dense_small"], DenseConfig("dense_3x2x4", rows=3, cols=2, lanes=4, k_max=32)),
                 slow_configs=(DENSE_PRESETS["dense_default"],)),
-    ice40_presets=("dense_small",),
+    ice40_presets=("dense_small",), architecture=lane_array, model=dense_model, traffic=lane_array_traffic,
 )

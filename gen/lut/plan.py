@@ -19,18 +19,20 @@ from ..tiles import Tiling
 from ..unit import GemmShape
 
 
-def low_bit_tiling(config, shape: GemmShape, fmt: lut.WeightFormat) -> Tiling:
+def low_bit_tiling(config, shape: GemmShape, fmt: lut.WeightFormat, mapping=None) -> Tiling:
     """Groups of ``g`` along K, as many per tile as a buffer half holds (both cores)."""
     config.check_format(fmt)
+    if mapping is not None:
+        raise ValueError(f"the analytical model does not describe the {config.name} core yet: it takes no mapping")
     return Tiling.of(config, shape, config.g, config.max_groups)
 
 
-def _plan(config, fmt: lut.WeightFormat, w, x, weight_beats) -> Plan:
+def _plan(config, fmt: lut.WeightFormat, w, x, weight_beats, mapping=None) -> Plan:
     """The plan both cores share; ``weight_beats(w_padded, tiling)`` packs each K tile's weight beats."""
     shape = GemmShape(*operands(w, x))
     lut.plane_bits(w, fmt)  # validates every weight against the format's range
     check_fits(x, "inputs", "act_width", config.act_width, config)
-    t = low_bit_tiling(config, shape, fmt)
+    t = low_bit_tiling(config, shape, fmt, mapping)
     wp, xp = padded_operands(config, t, w, x, w_fill=0 if 0 in fmt.values else fmt.hi)
     cfg_word = struct_word(config.cfg_layout, {
         "planes": fmt.planes, "weighted": fmt.weighted, "neg_msb": fmt.neg_msb, "corr": fmt.corr,
@@ -42,7 +44,7 @@ def _plan(config, fmt: lut.WeightFormat, w, x, weight_beats) -> Plan:
                 report["useful_weight_bit_macs"], config.wbit_macs_per_cycle, report)
 
 
-def plan_lut(config, fmt: lut.WeightFormat, w, x) -> Plan:
+def plan_lut(config, fmt: lut.WeightFormat, w, x, mapping=None) -> Plan:
     """Everything the streams carry for Y = W @ X with ``fmt`` weights on the LUT core."""
     c = config
 
@@ -55,7 +57,7 @@ def plan_lut(config, fmt: lut.WeightFormat, w, x) -> Plan:
             out.append(words(c.weight_layout, beats.reshape(-1, c.m_tile)))
         return out
 
-    plan = _plan(c, fmt, w, x, weight_beats)
+    plan = _plan(c, fmt, w, x, weight_beats, mapping)
     tables = plan.tiling.tiles * plan.tiling.groups * c.n_tile
     plan.report.update(table_entries_stored=c.entries, table_entries_full=2 * c.entries, tables_built=tables,
                        table_bits_stored=tables * c.entries * c.table_width,
@@ -63,7 +65,7 @@ def plan_lut(config, fmt: lut.WeightFormat, w, x) -> Plan:
     return plan
 
 
-def plan_mac(config, fmt: lut.WeightFormat, w, x) -> Plan:
+def plan_mac(config, fmt: lut.WeightFormat, w, x, mapping=None) -> Plan:
     """The same GEMM on the dequantise-then-multiply baseline."""
     c = config
 
@@ -77,4 +79,4 @@ def plan_mac(config, fmt: lut.WeightFormat, w, x) -> Plan:
                              .reshape(-1, c.m_tile)))
         return out
 
-    return _plan(c, fmt, w, x, weight_beats)
+    return _plan(c, fmt, w, x, weight_beats, mapping)

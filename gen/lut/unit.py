@@ -14,16 +14,16 @@ WBITS = Setting("--wbits", "weight format: 1 = {-1,+1}, 2..4-bit two's complemen
                 lut.weight_format, choices=tuple(lut.FORMATS))
 
 
-def lut_runs(config: LutConfig, shape: GemmShape, fmt: lut.WeightFormat) -> list[TileRun]:
+def lut_runs(config: LutConfig, shape: GemmShape, fmt: lut.WeightFormat, mapping=None) -> list[TileRun]:
     """A tile loads one group of activations per cycle (the tables build as they stream in)
     and issues one beat per weight plane, group and row batch: fewer bits, fewer cycles."""
-    t = low_bit_tiling(config, shape, fmt)
+    t = low_bit_tiling(config, shape, fmt, mapping)
     return [TileRun(loads=t.groups, beats=t.batches * t.groups * fmt.planes, tiles=t.tiles)]
 
 
-def mac_runs(config: MacConfig, shape: GemmShape, fmt: lut.WeightFormat) -> list[TileRun]:
+def mac_runs(config: MacConfig, shape: GemmShape, fmt: lut.WeightFormat, mapping=None) -> list[TileRun]:
     """One beat per column of W and row batch, whatever the weight width."""
-    t = low_bit_tiling(config, shape, fmt)
+    t = low_bit_tiling(config, shape, fmt, mapping)
     return [TileRun(loads=t.groups, beats=t.batches * t.groups * config.g, tiles=t.tiles)]
 
 

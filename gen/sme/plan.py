@@ -140,7 +140,7 @@ class SmePlan:
         return self.report["useful_cell_ops"] / (self.config.cells * cycles) if cycles else 0.0
 
 
-def plan_sme(config: SmeConfig, max_bits_per_weight: int | None, w, x) -> SmePlan:
+def plan_sme(config: SmeConfig, max_bits_per_weight: int | None, w, x, mapping=None) -> SmePlan:
     """Everything the streams carry for Y = W @ X on the SME engine; validates first.
 
     ``max_bits_per_weight`` is the largest number of set bits per weight magnitude
@@ -149,6 +149,8 @@ def plan_sme(config: SmeConfig, max_bits_per_weight: int | None, w, x) -> SmePla
     c = config
     shape = GemmShape(*operands(w, x))
     check_k(c, shape)
+    if mapping is not None:
+        raise ValueError(f"the analytical model does not describe the {c.name} engine yet: it takes no mapping")
     mapping, counts = sme.map_weights(w, c.crossbar, max_bits_per_weight)  # validates the budget too
     occupied = occupancy(mapping)
     progs = programmings(c, occupied)

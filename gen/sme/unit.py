@@ -15,11 +15,13 @@ from .plan import check_k, occupancy, parse_max_bits_per_weight, plan_sme, progr
 WORKLOAD_SEED = 2026
 
 
-def sme_runs(config: SmeConfig, shape: GemmShape, occupied: tuple[int, ...]) -> list[TileRun]:
+def sme_runs(config: SmeConfig, shape: GemmShape, occupied: tuple[int, ...], mapping=None) -> list[TileRun]:
     """Per programming: its rows load one a cycle while the first vectors arrive, then every
     column of X is one vector of ``STEPS`` bit-serial steps; each vector's bank beats leave one
     a cycle (at most ``STEPS`` banks, so they never stall compute)."""
     check_k(config, shape)
+    if mapping is not None:
+        raise ValueError(f"the analytical model does not describe the {config.name} engine yet: it takes no mapping")
     if len(occupied) != -(-shape.m // config.xbar_cols):
         raise ValueError(f"occupancy must list the crossbars of each of the {-(-shape.m // config.xbar_cols)} "
                          f"output tiles of M={shape.m}, got {len(occupied)}")

@@ -39,11 +39,12 @@ async def start(dut, reset_cycles: int = 3) -> None:
 
 async def play(dut, sources: dict[str, list[int]], sinks: dict[str, int], *,
                stall: float = 0.0, rng: random.Random | None = None,
-               timeout: int = 10_000_000, progress=None) -> tuple[dict[str, list[int]], int]:
+               timeout: int = 10_000_000, progress=None) -> tuple[dict[str, list[int]], int, dict[str, int]]:
     """Send every word of ``sources``, receive ``sinks[name]`` words from each sink.
 
-    Returns the received words and the cycles from the first handshake to the last
-    (inclusive). ``progress(done, total)`` is called about every 5 s on long runs.
+    Returns the received words, the cycles from the first handshake to the last (inclusive)
+    and the handshakes seen on each stream. ``progress(done, total)`` is called about every
+    5 s on long runs.
     """
     rng = rng or random.Random(0)
     clk = dut.clk
@@ -103,4 +104,5 @@ async def play(dut, sources: dict[str, list[int]], sinks: dict[str, int], *,
         if driven_ready[j]:
             ports.ready.value = 0
     cycles = 0 if first is None else last - first + 1
-    return got, cycles
+    handshakes = {ports.name: n for (ports, _), n in zip(src, sent)} | {n: len(v) for n, v in got.items()}
+    return got, cycles, handshakes

@@ -30,6 +30,6 @@ async def job(dut):
     data = np.load(os.environ["SPARSELOOM_JOB"])
     plan = u.plan(config, setting, data["weights"], data["inputs"])
     await start(dut)
-    y, cycles = await run_plan(dut, plan, stall=float(os.environ["SPARSELOOM_STALL"]),
+    y, cycles, _ = await run_plan(dut, plan, stall=float(os.environ["SPARSELOOM_STALL"]),
                                rng=random.Random(cocotb.RANDOM_SEED), progress=_progress)
     np.savez(os.environ["SPARSELOOM_RESULT"], y=y, cycles=cycles)

@@ -123,11 +123,14 @@ def struct_word(layout, values: dict) -> int:
 
 
 def tiles(config, tiling: Tiling, x_padded: np.ndarray, rows_per_beat: int, weight_words) -> list[Tile]:
-    """Tiles in stream order (column tile outer, K tile inner); ``weight_words[kt]`` are the
-    weight beats of K tile kt, the same for every column tile."""
+    """Tiles in stream order (the tiling's host loop order, "KN": K tiles inner); ``weight_words[kt]``
+    are the weight beats of K tile kt, the same for every column tile."""
+    pairs = [(nt, kt) for nt in range(tiling.n_tiles) for kt in range(tiling.k_tiles)]
+    if tiling.order == "NK":
+        pairs.sort(key=lambda p: (p[1], p[0]))
     out = []
-    for nt in range(tiling.n_tiles):
-        for kt, wwords in enumerate(weight_words):
-            xs = x_padded[kt * tiling.k_len:(kt + 1) * tiling.k_len, nt * config.n_tile:(nt + 1) * config.n_tile]
-            out.append(Tile(nt, kt, words(config.act_layout, xs.reshape(-1, rows_per_beat, config.n_tile)), wwords))
+    for nt, kt in pairs:
+        xs = x_padded[kt * tiling.k_len:(kt + 1) * tiling.k_len, nt * config.n_tile:(nt + 1) * config.n_tile]
+        out.append(Tile(nt, kt, words(config.act_layout, xs.reshape(-1, rows_per_beat, config.n_tile)),
+                        weight_words[kt]))
     return out

@@ -454,3 +454,71 @@ def test_the_real_command_prints_one_line_and_exits_2(tmp_path):
     assert run_.returncode == 2 and run_.stderr.count("\n") == 1, run_.stderr
     assert "--weights" in run_.stderr and "empty file" in run_.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.npy", "x.npy"]
+
+
+# ----- the model subcommand ---------------------------------------------------------------------
+def model_argv(d: Path, *extra, config="highlight_small", gemm="8,32,4", setting=("--pattern", "2:4,1:4")):
+    return ["model", "--config", config, f"--gemm={gemm}", *setting, "--report", d / "m.json", *extra]
+
+
+def test_model_writes_its_report(tmp_path):
+    status, out, err = run(model_argv(tmp_path))
+    assert status == 0, err
+    report = json.loads((tmp_path / "m.json").read_text())
+    assert {"cycles", "energy_pj", "edp", "utilization", "levels", "mapping"} <= set(report)
+    assert report["cycles"] == all_units()["highlight"].cycles(
+        all_units()["highlight"].presets["highlight_small"], (8, 4, 32), hss.HSSPattern.parse("2:4,1:4"))
+    assert "| Host | Weights |" in out
+
+
+@pytest.mark.parametrize("gemm", ["8,32", "8,32,4,1", "8,x,4", "0,32,4", "-8,32,4", "8.5,32,4", ""])
+def test_model_refuses_a_malformed_gemm(gemm, tmp_path):
+    check_refused(model_argv(tmp_path, gemm=gemm), tmp_path, "--gemm must be M,K,N")
+
+
+@pytest.mark.parametrize("argv_changes, mention", [
+    ({"config": "nope"}, "config must be a preset"),
+    ({"config": "lut_small", "setting": ("--wbits", "2")}, "does not describe the lut unit yet"),
+    ({"setting": ("--wbits", "2")}, "--wbits is not a setting of the highlight unit; it takes --pattern"),
+    ({"setting": ()}, "the highlight unit needs --pattern"),
+    ({"setting": ("--pattern", "4:4,4:4")}, "g0 must be in 1..2"),
+    ({"setting": ("--pattern", "2-4")}, "malformed HSS pattern"),
+    ({"config": "dense_small", "setting": ("--pattern", "2:4,2:4")}, "--pattern is not a setting of the dense unit"),
+])
+def test_model_refuses_bad_arguments(argv_changes, mention, tmp_path):
+    check_refused(model_argv(tmp_path, **argv_changes), tmp_path, mention)
+
+
+def _mapping_text(changes: dict) -> str:
+    base = [{"level": "Host", "temporal": {"N": 2, "K": 1}, "permutation": "KN"},
+            {"level": "Buffer", "temporal": {"M": 4, "K": 16}, "permutation": "KM", "spatial": {"M": 2, "N": 2}},
+            {"level": "Accumulators", "spatial": {"K": 2}}]
+    for i, entry in changes.items():
+        base[i] = entry if entry is None or "level" in entry else {**base[i], **entry}
+    return json.dumps({"mapping": [e for e in base if e is not None]})
+
+
+@pytest.mark.parametrize("text, mention", [
+    ("[unclosed", "--mapping"),
+    ("3", "must be a list of levels"),
+    (_mapping_text({0: {"level": "L2", "temporal": {"N": 2}}}), "unknown level 'L2'"),
+    (_mapping_text({0: {"temporal": {"N": 2, "Z": 1}}}), "unknown dimension 'Z'"),
+    (_mapping_text({0: {"temporal": {"N": 3, "K": 1}}}), "its tiles cover N=6, the GEMM has N=4"),
+    (_mapping_text({1: {"spatial": {"M": 4, "N": 2}}}), "spatial {'M': 2, 'N': 2}; got temporal"),
+    (_mapping_text({1: {"temporal": {"M": 4, "K": 2}}, 0: {"temporal": {"N": 2, "K": 8}}}),
+     "a K tile of 2 steps of 2 lanes must be 1..4 whole groups"),
+    (_mapping_text({0: {"temporal": {"N": 2, "K": 1}, "spatial": "wide"}}), "must map dimensions to factors"),
+    (_mapping_text({0: {"temporal": {"N": 2.5, "K": 1}}}), "must be an integer >= 1"),
+    (_mapping_text({0: {"bogus": 1}}), "may give"),
+])
+def test_model_refuses_bad_mappings(text, mention, tmp_path):
+    (tmp_path / "map.json").write_text(text)
+    check_refused(model_argv(tmp_path, "--mapping", tmp_path / "map.json"), tmp_path, mention)
+
+
+@pytest.mark.parametrize("kind", OUTPUT_KINDS)
+def test_model_output_location(kind, tmp_path):
+    with Case("highlight") as case:
+        argv = model_argv(case.dir)
+        argv[argv.index("--report") + 1] = output_location(case, kind)
+        check_refused(argv, case.dir, "--report")

@@ -1,0 +1,90 @@
+"""The units as the analytical model sees them: architectures from their configurations, the
+mapping their planners take, and counts that agree with the streams the planners pack (the
+cocotb benches check the same counts against the beats the RTL took)."""
+import numpy as np
+import pytest
+
+from sparseloom.gen.tiles import BUFFER, HOST
+from sparseloom.gen.unit import GemmShape
+from sparseloom.golden import hss
+from sparseloom.model.mapping import LevelMapping, Mapping
+from sparseloom.units import unit
+
+HIGHLIGHT, DENSE = unit("highlight"), unit("dense")
+SMALL = HIGHLIGHT.presets["highlight_small"]
+PATTERN = hss.HSSPattern.parse("2:4,1:4")
+
+
+def gemm(shape, pattern=None, seed=0):
+    rng = np.random.default_rng(seed)
+    w = rng.integers(-128, 128, (shape.m, shape.k), dtype=np.int8)
+    return (hss.prune(w, pattern) if pattern else w), rng.integers(-128, 128, (shape.k, shape.n), dtype=np.int8)
+
+
+def beats(plan) -> dict:
+    (segment,) = plan.segments()
+    return {"act": len(segment.sources["act"]), "w": len(segment.sources["w"]), "result": segment.result_beats}
+
+
+@pytest.mark.parametrize("u, config, pattern", [
+    (HIGHLIGHT, SMALL, PATTERN), (HIGHLIGHT, SMALL, hss.HSSPattern.parse("2:3,2:4")),
+    (HIGHLIGHT, HIGHLIGHT.presets["highlight_default"], hss.HSSPattern.parse("3:5,3:4")),
+    (HIGHLIGHT, HIGHLIGHT.presets["highlight_h8"], hss.HSSPattern.parse("2:4,4:8")),
+    (DENSE, DENSE.presets["dense_small"], None), (DENSE, DENSE.presets["dense_h8"], None),
+])
+@pytest.mark.parametrize("shape", [GemmShape(9, 5, 48), GemmShape(1, 1, 16), GemmShape(33, 17, 96)])
+def test_model_counts_are_the_planned_stream_beats(u, config, pattern, shape):
+    k = -(-shape.k // pattern.group_size) * pattern.group_size if pattern else shape.k
+    shape = GemmShape(shape.m, shape.n, k)
+    w, x = gemm(shape, pattern)
+    plan = u.plan(config, pattern, w, x)
+    result = u.evaluate(config, shape, pattern)
+    for stream, (level, tensor, action, words) in u.traffic(config).items():
+        stats = result.level(level)
+        assert getattr(stats.tensors[tensor], action) * stats.instances == beats(plan)[stream] * words, stream
+    assert result.cycles == u.cycles(config, shape, pattern)
+
+
+def mapping_of(config, order, groups, shape, pattern):
+    t = HIGHLIGHT.model(config, shape, pattern)[1]
+    host, buf = t.at(HOST), t.at(BUFFER)
+    k_tiles = -(-(shape.k // pattern.group_size) // groups)
+    return Mapping((LevelMapping(HOST, {"N": host.temporal["N"], "K": k_tiles}, tuple(order)),
+                    LevelMapping(BUFFER, {"M": buf.temporal["M"], "K": groups * pattern.group_size // config.lanes},
+                                 ("K", "M"), dict(buf.spatial)), t.at("Accumulators")))
+
+
+@pytest.mark.parametrize("order, groups", [("NK", 1), ("KN", 1), ("NK", 3), ("KN", 2)])
+def test_a_mapping_is_what_the_planner_and_the_models_run(order, groups):
+    shape = GemmShape(5, 5, 6 * PATTERN.group_size)
+    mapping = mapping_of(SMALL, order, groups, shape, PATTERN)
+    w, x = gemm(shape, PATTERN)
+    plan = HIGHLIGHT.plan(SMALL, PATTERN, w, x, mapping)
+    assert plan.tiling.groups == groups and plan.tiling.order == order
+    assert [t.k_index for t in plan.tiles][:2] == ([0, 1] if order == "KN" else [0, 0])
+    assert np.array_equal(plan.assemble([[0] * plan.result_beats]), np.zeros((5, 5), np.int32))
+    result = HIGHLIGHT.evaluate(SMALL, shape, PATTERN, mapping)
+    assert result.cycles == HIGHLIGHT.cycles(SMALL, shape, PATTERN, mapping)
+    assert result.level(HOST).tensors["Inputs"].reads == beats(plan)["act"] * 8
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: Mapping((m.at(HOST), LevelMapping(BUFFER, dict(m.at(BUFFER).temporal), ("M", "K"),
+                                                    dict(m.at(BUFFER).spatial)), m.at("Accumulators"))),
+     "runs Buffer as temporal"),
+    (lambda m: Mapping((m.at(HOST), LevelMapping(BUFFER, dict(m.at(BUFFER).temporal), ("K", "M"), {"M": 1, "N": 2}),
+                        m.at("Accumulators"))), "runs Buffer as temporal"),
+    (lambda m: Mapping((LevelMapping(HOST, {"N": 3, "K": 6}, ("K", "N")), m.at(BUFFER), m.at("Accumulators"))),
+     "they must cover it with less than one tile"),
+])
+def test_mappings_the_hardware_cannot_run_are_refused(change, message):
+    shape = GemmShape(5, 5, 6 * PATTERN.group_size)
+    bad = change(mapping_of(SMALL, "KN", 2, shape, PATTERN))
+    with pytest.raises(ValueError, match=message):
+        HIGHLIGHT.evaluate(SMALL, shape, PATTERN, bad)
+
+
+def test_a_tile_larger_than_the_buffer_is_refused():
+    shape = GemmShape(2, 2, 8 * PATTERN.group_size)
+    with pytest.raises(ValueError, match=r"a K tile of .* must be 1\.\.4 whole groups"):
+        HIGHLIGHT.cycles(SMALL, shape, PATTERN, mapping_of(SMALL, "KN", 8, shape, PATTERN))
