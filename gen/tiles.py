@@ -130,29 +130,35 @@ class Tiling:
         """The GEMM the hardware runs: M, N and K padded to whole tiles."""
         return {"M": self.batches * config.m_tile, "N": self.n_tiles * config.n_tile, "K": self.k_tiles * self.k_len}
 
-    def mapping(self, config, lanes: int) -> Mapping:
-        """The loop nest of the tiled core that runs this tiling, ``lanes`` K a step in each PE:
+    def mapping(self, config, lanes: int, planes: int = 1) -> Mapping:
+        """The loop nest of the tiled core that runs this tiling, ``lanes`` K a step in each PE
+        (and, for a bit-serial core, each step repeated for ``planes`` weight bit-planes, B):
 
             Host          for N in column tiles, for K in K tiles     (``order``)
-            Buffer        for M in row batches, for K in steps        spatial M x N: the PEs
-            Accumulators                                              spatial K: the lanes
+            Buffer        for M in row batches                        spatial M x N: the PEs
+            Accumulators  for K in steps, for B in planes             spatial K: the lanes
+
+        The accumulators sum one row batch of one tile and then send it up (``Level.flushes``).
         """
         if self.k_len % lanes:
             raise ValueError(f"tiling: a K tile of {self.k_len} is not a whole number of steps of {lanes} lanes")
+        bits = {"B": planes} if planes > 1 else {}
         return Mapping((
             LevelMapping(HOST, temporal={"N": self.n_tiles, "K": self.k_tiles}, permutation=tuple(self.order)),
-            LevelMapping(BUFFER, temporal={"M": self.batches, "K": self.k_len // lanes}, permutation=("K", "M"),
+            LevelMapping(BUFFER, temporal={"M": self.batches}, permutation=("M",),
                          spatial={"M": config.m_tile, "N": config.n_tile}),
-            LevelMapping(ACCUMULATORS, spatial={"K": lanes})))
+            LevelMapping(ACCUMULATORS, temporal={"K": self.k_len // lanes, **bits},
+                         permutation=("B", "K") if bits else ("K",), spatial={"K": lanes})))
 
     @classmethod
-    def from_mapping(cls, mapping: Mapping, config, group_len: int, lanes: int, max_groups: int) -> "Tiling":
+    def from_mapping(cls, mapping: Mapping, config, group_len: int, lanes: int, max_groups: int,
+                     planes: int = 1) -> "Tiling":
         """The tiling a mapping of a tiled core describes. The core's map space is the tilings:
         the host's loop order and trip counts, the row batches and K steps of a tile; every other
         loop is fixed by the hardware, and a mapping that changes one is refused."""
-        mapping.check_names(("M", "N", "K"), (HOST, BUFFER, ACCUMULATORS))
+        mapping.check_names(("M", "N", "K", "B") if planes > 1 else ("M", "N", "K"), (HOST, BUFFER, ACCUMULATORS))
         host, buf = mapping.at(HOST), mapping.at(BUFFER)
-        steps = buf.temporal.get("K", 1)
+        steps = mapping.at(ACCUMULATORS).temporal.get("K", 1)
         groups, rest = divmod(steps * lanes, group_len)
         if rest or not 1 <= groups <= max_groups:
             raise ValueError(f"mapping: a K tile of {steps} steps of {lanes} lanes must be 1..{max_groups} whole "
@@ -160,7 +166,7 @@ class Tiling:
         order = "NK" if _loops(host) == ("N", "K") else "KN"
         tiling = cls(buf.temporal.get("M", 1), host.temporal.get("N", 1), host.temporal.get("K", 1), groups,
                      group_len, order)
-        fixed = tiling.mapping(config, lanes)
+        fixed = tiling.mapping(config, lanes, planes)
         for level in (HOST, BUFFER, ACCUMULATORS):
             got, want = mapping.at(level), fixed.at(level)
             if _normal(got) != _normal(want):

@@ -17,9 +17,10 @@ Per level and tensor, with Timeloop's conventions (reproduced on its published e
   tiles are the same (they differ only in dimensions the tensor does not depend on) are served
   by one read (multicast), and their partial sums of the same outputs are added on the way up
   (spatial reduction); children whose tiles merely overlap are served separately;
-* a level that **starts from zero** (``Level.zero_start``: an accumulator array whose sums the
-  level above adds up) is never filled with partial sums; the level above still reads its own
-  partial sums to add the new ones in;
+* a level that **flushes** (``Level.flushes``: an accumulator array that sums one tile and sends it
+  up) starts afresh at every step of the loops above it: each step is a whole new tile, partial
+  sums are never filled from above (they start from zero) and the level above adds up what it
+  is sent, reading its own partial sums to do so;
 * **skipping**: with ``skip={tensor: density}``, the compute skips every point where that
   tensor is zero (structured sparsity gives its density exactly); the skipped computes read no
   operands and update no output at the innermost levels (Sparseloop's skipping at the compute).
@@ -161,10 +162,12 @@ def analyse(workload: Workload, arch: Architecture, mapping: Mapping, skip: dict
                 moved = round(per_compute * effectual)
                 first = min(moved, workload.tile(t, _run_extents(workload, extents[n], loops_above[n])))
             else:
-                moved = touches(workload, t, extents[child], loops_above[child])
+                flushes = arch.levels[child].flushes
+                moved = (workload.tile(t, extents[child]) * math.prod(f for _, f in loops_above[child]) if flushes
+                         else touches(workload, t, extents[child], loops_above[child]))
                 first = workload.tile(t, _run_extents(workload, extents[child], loops_above[child]))
                 c = stats[child].tensors[t.name]
-                c.fills = (0 if arch.levels[child].zero_start else moved - first) if t.output else moved
+                c.fills = (0 if flushes else moved - first) if t.output else moved
             # the children under one parent instance with distinct tiles: those the spatial loops
             # between the two levels tell apart over dimensions the tensor depends on
             distinct = math.prod(f for j in range(parent, child) for d, f in maps[j].spatial.items() if d in t.dims)
@@ -180,11 +183,12 @@ def analyse(workload: Workload, arch: Architecture, mapping: Mapping, skip: dict
         words = {"read": sum(a.reads for a in s.tensors.values()),
                  "write": sum(a.fills for a in s.tensors.values()),
                  "update": sum(a.updates for a in s.tensors.values())}
-        # each tensor's words of one action move in whole blocks (Timeloop's vector accesses)
+        # each tensor's words of one action move in whole blocks (Timeloop's vector accesses), their
+        # energy scaled by the tensor's element width where the workload gives one
         s.energy_pj = s.instances * sum(
-            -(-count // lv.block) * lv.energy.get(action, 0.0)
-            for a in s.tensors.values() for action, count in (("read", a.reads), ("write", a.fills),
-                                                              ("update", a.updates)))
+            -(-count // lv.block) * lv.energy.get(action, 0.0) * _width_scale(workload.tensor(name), lv)
+            for name, a in s.tensors.items() for action, count in (("read", a.reads), ("write", a.fills),
+                                                                   ("update", a.updates)))
         limits = [(words["read"], lv.read_bandwidth), (words["write"] + words["update"], lv.write_bandwidth)]
         s.cycles = max([w / bw for w, bw in limits if bw] + [0.0])
     cycles = max([float(compute_cycles)] + [s.cycles for s in stats])
@@ -193,6 +197,10 @@ def analyse(workload: Workload, arch: Architecture, mapping: Mapping, skip: dict
     compute_energy = computes * arch.compute.energy
     return Result(workload.name, arch.name, computes, spatial_above[n], arch.compute.instances, stats,
                   compute_energy, cycles, compute_energy + sum(s.energy_pj for s in stats))
+
+
+def _width_scale(tensor: Tensor, level) -> float:
+    return tensor.bits / level.word_bits if tensor.bits else 1.0
 
 
 def _run_extents(workload: Workload, extents: dict[str, int], loops_above) -> dict[str, int]:

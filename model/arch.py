@@ -24,7 +24,7 @@ class Level:
     write_bandwidth: float | None = None
     keeps: tuple[str, ...] | None = None    # tensors the level can hold (None: any)
     energy: dict = field(default_factory=dict)   # action -> pJ per access of ``block`` words
-    zero_start: bool = False   # partial sums start from zero here; the level above adds them up
+    flushes: bool = False   # every step of a loop above starts afresh: partial sums from zero, sent up after
 
     def __post_init__(self):
         if not isinstance(self.instances, int) or self.instances < 1:

@@ -7,6 +7,7 @@ the rest are operands. Every compute is one point of the dimensions' box.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -20,6 +21,8 @@ class Tensor:
     name: str
     ranks: tuple[tuple[Term, ...], ...]
     output: bool = False
+    bits: int | None = None   # bits of one element (None: a word of whichever level holds it)
+    density: float | None = None   # fraction of non-zero elements, when known (for analyse's skip=)
 
     @property
     def dims(self) -> frozenset[str]:
@@ -57,6 +60,13 @@ class Workload:
                         raise ValueError(f"workload {self.name}: tensor {t.name}: coefficients must be integers "
                                          f">= 0, got {c!r} for {d}")
 
+    def with_bits(self, **bits: int) -> Workload:
+        """The same workload with the named tensors' element widths (energy scales with them)."""
+        for name in bits:
+            self.tensor(name)
+        return dataclasses.replace(self, tensors=tuple(dataclasses.replace(t, bits=bits.get(t.name, t.bits))
+                                                       for t in self.tensors))
+
     @property
     def computes(self) -> int:
         return math.prod(self.dims.values())
@@ -86,6 +96,15 @@ class Workload:
         """Y[M][N] = sum_K W[M][K] X[K][N]."""
         return cls(name, {"M": m, "N": n, "K": k}, (
             Tensor("Weights", (((1, "M"),), ((1, "K"),))),
+            Tensor("Inputs", (((1, "K"),), ((1, "N"),))),
+            Tensor("Outputs", (((1, "M"),), ((1, "N"),)), output=True)))
+
+    @classmethod
+    def bitserial_gemm(cls, m: int, n: int, k: int, planes: int, name: str = "bitserial_gemm") -> Workload:
+        """Y[M][N] = sum_K,B c_B W[M][K][B] X[K][N]: low-bit weights as ``planes`` bit-planes B,
+        each compute one weight bit times an activation."""
+        return cls(name, {"M": m, "N": n, "K": k, "B": planes}, (
+            Tensor("Weights", (((1, "M"),), ((1, "K"),), ((1, "B"),))),
             Tensor("Inputs", (((1, "K"),), ((1, "N"),))),
             Tensor("Outputs", (((1, "M"),), ((1, "N"),)), output=True)))
 

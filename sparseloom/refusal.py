@@ -41,8 +41,17 @@ def snapshot(folder: Path) -> dict[str, bytes | None]:
     return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None) for p in sorted(folder.rglob("*"))}
 
 
-def _temporaries() -> set[str]:
-    return {p.name for p in Path(tempfile.gettempdir()).glob("sparseloom-*")}
+@contextlib.contextmanager
+def private_tempdir():
+    """Point ``tempfile`` at a fresh folder of this call's own (other processes' temporaries
+    cannot land in it) and yield it."""
+    saved = tempfile.tempdir
+    with tempfile.TemporaryDirectory(prefix="refusal-") as private:
+        tempfile.tempdir = private
+        try:
+            yield Path(private)
+        finally:
+            tempfile.tempdir = saved
 
 
 def run(argv: list[str]) -> tuple[int, str, str]:
@@ -58,9 +67,10 @@ def run(argv: list[str]) -> tuple[int, str, str]:
 def check_refused(argv: list, folder: Path, *mentions: str) -> str:
     """Assert the promise for ``argv``; each of ``mentions`` must appear in the message.
     Returns the message."""
-    before, temporaries = snapshot(folder), _temporaries()
-    with no_tools():
+    before = snapshot(folder)
+    with no_tools(), private_tempdir() as temporaries:
         status, out, err = run(argv)
+        left = sorted(p.name for p in temporaries.iterdir())
     lines = err.splitlines()
     assert status == 2, f"{argv}: exit status {status}, expected 2; stderr: {err!r}"
     assert len(lines) == 1 and lines[0].startswith("sparseloom: error: "), f"{argv}: not one error line: {err!r}"
@@ -68,5 +78,5 @@ def check_refused(argv: list, folder: Path, *mentions: str) -> str:
     for text in mentions:
         assert text in err, f"{argv}: the message does not mention {text!r}: {err!r}"
     assert snapshot(folder) == before, f"{argv}: {folder} changed"
-    assert _temporaries() <= temporaries, f"{argv}: temporary files left: {_temporaries() - temporaries}"
+    assert not left, f"{argv}: temporary files left: {left}"
     return lines[0]

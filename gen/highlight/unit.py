@@ -32,16 +32,17 @@ def dense_runs(config: DenseConfig, shape: GemmShape, encoding=None, mapping=Non
 def lane_array(config) -> Architecture:
     """HighLight or its dense baseline as the model sees it: the host's memory (W streams from
     it straight to the PEs), the double-buffered activation buffer (``k_max`` x ``cols`` words a
-    half), one accumulator per PE (starting each row batch from zero; the host adds K tiles),
+    half), one accumulator per PE (summing one row batch of one tile, then sent to the host, which
+    adds the K tiles),
     and the multipliers. Energies from ``sparseloom.model.energy``'s defaults."""
     e, dw, aw = energy.DEFAULT, config.data_width, config.acc_width
     buffer_bits = config.derived()["activation_buffer_bits"]
     pes = config.rows * config.cols
     return Architecture(config.name, (
-        Level(HOST, word_bits=dw, energy={"read": e.dram(dw), "write": e.dram(dw), "update": e.dram(aw)}),
+        Level(HOST, word_bits=dw, energy={action: e.dram(dw) for action in ("read", "write", "update")}),
         Level(BUFFER, capacity=config.k_max * config.cols, word_bits=dw, keeps=("Inputs",),
               energy={"read": e.sram(buffer_bits, dw), "write": e.sram(buffer_bits, dw)}),
-        Level(ACCUMULATORS, instances=pes, capacity=1, word_bits=aw, keeps=("Outputs",), zero_start=True,
+        Level(ACCUMULATORS, instances=pes, capacity=1, word_bits=aw, keeps=("Outputs",), flushes=True,
               energy={action: e.sram(aw, aw) for action in ("read", "write", "update")}),
     ), Compute("Multipliers", pes * config.lanes, e.multiply(dw, dw) + e.add(aw), dw))
 
@@ -53,8 +54,7 @@ def highlight_model(config: HighLightConfig, shape: GemmShape, pattern: HSSPatte
     more where some lanes carry padding zeros)."""
     t = highlight_tiling(config, shape, pattern, mapping)
     slots = beats_per_group(pattern, config.lanes) * config.lanes / pattern.group_size
-    return (einsum.Workload.gemm(**{d.lower(): v for d, v in t.padded(config).items()}, name="gemm"),
-            t.mapping(config, config.lanes), {"Weights": slots})
+    return _lane_gemm(config, t), t.mapping(config, config.lanes), {"Weights": slots}
 
 
 def lane_array_traffic(config) -> dict:
@@ -69,8 +69,13 @@ def lane_array_traffic(config) -> dict:
 def dense_model(config: DenseConfig, shape: GemmShape, encoding=None, mapping=None):
     """The padded GEMM the dense array runs, every weight a multiply."""
     t = dense_tiling(config, shape, mapping)
-    return (einsum.Workload.gemm(**{d.lower(): v for d, v in t.padded(config).items()}, name="gemm"),
-            t.mapping(config, config.lanes), None)
+    return _lane_gemm(config, t), t.mapping(config, config.lanes), None
+
+
+def _lane_gemm(config, tiling):
+    p = tiling.padded(config)
+    return einsum.Workload.gemm(p["M"], p["N"], p["K"], name="gemm").with_bits(
+        Weights=config.data_width, Inputs=config.data_width, Outputs=config.acc_width)
 
 
 def highlight_workloads(c: HighLightConfig) -> list[Workload]:

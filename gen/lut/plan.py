@@ -17,14 +17,18 @@ from sparseloom.sim.plan import Plan, check_fits, padded_operands, struct_word, 
 
 from ..tiles import Tiling
 from ..unit import GemmShape
+from .config import LutConfig
 
 
 def low_bit_tiling(config, shape: GemmShape, fmt: lut.WeightFormat, mapping=None) -> Tiling:
-    """Groups of ``g`` along K, as many per tile as a buffer half holds (both cores)."""
+    """The tiling of ``mapping``, or by default groups of ``g`` along K, as many per tile as a
+    buffer half holds (both cores; the LUT core steps through the planes of each group, g K a
+    step; the baseline through its K one at a time)."""
     config.check_format(fmt)
-    if mapping is not None:
-        raise ValueError(f"the analytical model does not describe the {config.name} core yet: it takes no mapping")
-    return Tiling.of(config, shape, config.g, config.max_groups)
+    if mapping is None:
+        return Tiling.of(config, shape, config.g, config.max_groups)
+    lanes, planes = (config.g, fmt.planes) if isinstance(config, LutConfig) else (1, 1)
+    return Tiling.from_mapping(mapping, config, config.g, lanes, config.max_groups, planes).covering(config, shape)
 
 
 def _plan(config, fmt: lut.WeightFormat, w, x, weight_beats, mapping=None) -> Plan:

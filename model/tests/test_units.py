@@ -4,13 +4,13 @@ cocotb benches check the same counts against the beats the RTL took)."""
 import numpy as np
 import pytest
 
-from sparseloom.gen.tiles import BUFFER, HOST
+from sparseloom.gen.tiles import ACCUMULATORS, BUFFER, HOST
 from sparseloom.gen.unit import GemmShape
-from sparseloom.golden import hss
+from sparseloom.golden import hss, lut
 from sparseloom.model.mapping import LevelMapping, Mapping
 from sparseloom.units import unit
 
-HIGHLIGHT, DENSE = unit("highlight"), unit("dense")
+HIGHLIGHT, DENSE, LUT, MAC = unit("highlight"), unit("dense"), unit("lut"), unit("mac")
 SMALL = HIGHLIGHT.presets["highlight_small"]
 PATTERN = hss.HSSPattern.parse("2:4,1:4")
 
@@ -31,12 +31,17 @@ def beats(plan) -> dict:
     (HIGHLIGHT, HIGHLIGHT.presets["highlight_default"], hss.HSSPattern.parse("3:5,3:4")),
     (HIGHLIGHT, HIGHLIGHT.presets["highlight_h8"], hss.HSSPattern.parse("2:4,4:8")),
     (DENSE, DENSE.presets["dense_small"], None), (DENSE, DENSE.presets["dense_h8"], None),
+    (LUT, LUT.presets["lut_small"], lut.weight_format("3")), (LUT, LUT.presets["lut_default"], lut.weight_format("1")),
+    (MAC, MAC.presets["mac_small"], lut.weight_format("ternary")),
 ])
 @pytest.mark.parametrize("shape", [GemmShape(9, 5, 48), GemmShape(1, 1, 16), GemmShape(33, 17, 96)])
 def test_model_counts_are_the_planned_stream_beats(u, config, pattern, shape):
-    k = -(-shape.k // pattern.group_size) * pattern.group_size if pattern else shape.k
+    hss_pattern = pattern if isinstance(pattern, hss.HSSPattern) else None
+    k = -(-shape.k // hss_pattern.group_size) * hss_pattern.group_size if hss_pattern else shape.k
     shape = GemmShape(shape.m, shape.n, k)
-    w, x = gemm(shape, pattern)
+    w, x = gemm(shape, hss_pattern)
+    if isinstance(pattern, lut.WeightFormat):
+        w = np.clip(w, pattern.lo, pattern.hi).astype(np.int8) if 0 in pattern.values else np.where(w > 0, 1, -1).astype(np.int8)
     plan = u.plan(config, pattern, w, x)
     result = u.evaluate(config, shape, pattern)
     for stream, (level, tensor, action, words) in u.traffic(config).items():
@@ -49,9 +54,9 @@ def mapping_of(config, order, groups, shape, pattern):
     t = HIGHLIGHT.model(config, shape, pattern)[1]
     host, buf = t.at(HOST), t.at(BUFFER)
     k_tiles = -(-(shape.k // pattern.group_size) // groups)
-    return Mapping((LevelMapping(HOST, {"N": host.temporal["N"], "K": k_tiles}, tuple(order)),
-                    LevelMapping(BUFFER, {"M": buf.temporal["M"], "K": groups * pattern.group_size // config.lanes},
-                                 ("K", "M"), dict(buf.spatial)), t.at("Accumulators")))
+    return Mapping((LevelMapping(HOST, {"N": host.temporal["N"], "K": k_tiles}, tuple(order)), buf,
+                    LevelMapping(ACCUMULATORS, {"K": groups * pattern.group_size // config.lanes}, ("K",),
+                                 {"K": config.lanes})))
 
 
 @pytest.mark.parametrize("order, groups", [("NK", 1), ("KN", 1), ("NK", 3), ("KN", 2)])
@@ -69,8 +74,8 @@ def test_a_mapping_is_what_the_planner_and_the_models_run(order, groups):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda m: Mapping((m.at(HOST), LevelMapping(BUFFER, dict(m.at(BUFFER).temporal), ("M", "K"),
-                                                    dict(m.at(BUFFER).spatial)), m.at("Accumulators"))),
+    (lambda m: Mapping((m.at(HOST), LevelMapping(BUFFER, {"M": 3, "K": 2}, ("K", "M"), dict(m.at(BUFFER).spatial)),
+                        LevelMapping(ACCUMULATORS, {"K": 8}, ("K",), {"K": 2}))),
      "runs Buffer as temporal"),
     (lambda m: Mapping((m.at(HOST), LevelMapping(BUFFER, dict(m.at(BUFFER).temporal), ("K", "M"), {"M": 1, "N": 2}),
                         m.at("Accumulators"))), "runs Buffer as temporal"),

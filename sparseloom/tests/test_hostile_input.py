@@ -478,7 +478,8 @@ def test_model_refuses_a_malformed_gemm(gemm, tmp_path):
 
 @pytest.mark.parametrize("argv_changes, mention", [
     ({"config": "nope"}, "config must be a preset"),
-    ({"config": "lut_small", "setting": ("--wbits", "2")}, "does not describe the lut unit yet"),
+    ({"config": "sme_small", "setting": ("--max-bits-per-weight", "2")}, "does not describe the sme unit yet"),
+    ({"config": "lut_small", "setting": ("--wbits", "7")}, "--wbits must be one of"),
     ({"setting": ("--wbits", "2")}, "--wbits is not a setting of the highlight unit; it takes --pattern"),
     ({"setting": ()}, "the highlight unit needs --pattern"),
     ({"setting": ("--pattern", "4:4,4:4")}, "g0 must be in 1..2"),
@@ -491,8 +492,8 @@ def test_model_refuses_bad_arguments(argv_changes, mention, tmp_path):
 
 def _mapping_text(changes: dict) -> str:
     base = [{"level": "Host", "temporal": {"N": 2, "K": 1}, "permutation": "KN"},
-            {"level": "Buffer", "temporal": {"M": 4, "K": 16}, "permutation": "KM", "spatial": {"M": 2, "N": 2}},
-            {"level": "Accumulators", "spatial": {"K": 2}}]
+            {"level": "Buffer", "temporal": {"M": 4}, "permutation": "M", "spatial": {"M": 2, "N": 2}},
+            {"level": "Accumulators", "temporal": {"K": 16}, "permutation": "K", "spatial": {"K": 2}}]
     for i, entry in changes.items():
         base[i] = entry if entry is None or "level" in entry else {**base[i], **entry}
     return json.dumps({"mapping": [e for e in base if e is not None]})
@@ -505,8 +506,9 @@ def _mapping_text(changes: dict) -> str:
     (_mapping_text({0: {"temporal": {"N": 2, "Z": 1}}}), "unknown dimension 'Z'"),
     (_mapping_text({0: {"temporal": {"N": 3, "K": 1}}}), "its tiles cover N=6, the GEMM has N=4"),
     (_mapping_text({1: {"spatial": {"M": 4, "N": 2}}}), "spatial {'M': 2, 'N': 2}; got temporal"),
-    (_mapping_text({1: {"temporal": {"M": 4, "K": 2}}, 0: {"temporal": {"N": 2, "K": 8}}}),
+    (_mapping_text({2: {"temporal": {"K": 2}}, 0: {"temporal": {"N": 2, "K": 8}}}),
      "a K tile of 2 steps of 2 lanes must be 1..4 whole groups"),
+    (_mapping_text({1: {"temporal": {"M": 4, "K": 2}}, 2: {"temporal": {"K": 8}}}), "runs Buffer as temporal"),
     (_mapping_text({0: {"temporal": {"N": 2, "K": 1}, "spatial": "wide"}}), "must map dimensions to factors"),
     (_mapping_text({0: {"temporal": {"N": 2.5, "K": 1}}}), "must be an integer >= 1"),
     (_mapping_text({0: {"bogus": 1}}), "may give"),

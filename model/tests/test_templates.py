@@ -1,0 +1,49 @@
+"""The systolic templates against counts derived by hand from their dataflows."""
+import math
+
+import pytest
+
+from sparseloom.model.templates import Systolic
+
+
+def up(x, step):
+    return -(-x // step) * step
+
+
+@pytest.mark.parametrize("rows,cols", [(16, 16), (8, 4), (3, 5)])
+@pytest.mark.parametrize("m,n,k", [(100, 50, 300), (16, 16, 16), (7, 129, 33)])
+def test_weight_stationary_moves_each_weight_once_per_buffer_piece(rows, cols, m, n, k):
+    t = Systolic("ws", rows, cols, "weight_stationary", buffer_words=4096)
+    r = t.evaluate(m, n, k)
+    mp, kp = up(m, cols), up(k, rows)
+    piece = max(d for d in range(1, n + 1) if n % d == 0 and (rows + cols) * d + rows * cols <= 4096)
+    dram = r.level("DRAM").tensors
+    assert dram["Weights"].reads == mp * kp * (n // piece)       # every weight tile once per piece of N
+    assert dram["Inputs"].reads == (mp // cols) * kp * n          # every input again for each column tile
+    assert dram["Outputs"].updates == mp * n                      # K innermost: each output leaves once
+    assert r.level("PERegister").tensors["Weights"].fills == (mp // cols) * (kp // rows) * (n // piece)
+    assert r.cycles == mp * kp * n / (rows * cols)
+
+
+@pytest.mark.parametrize("rows,cols", [(16, 16), (4, 8)])
+@pytest.mark.parametrize("m,n,k", [(100, 50, 300), (33, 7, 2000)])
+def test_output_stationary_keeps_each_output_in_its_pe(rows, cols, m, n, k):
+    t = Systolic("os", rows, cols, "output_stationary", buffer_words=2048)
+    r = t.evaluate(m, n, k)
+    mp, np_ = up(m, rows), up(n, cols)
+    piece = max(d for d in range(1, k + 1) if k % d == 0 and (rows + cols) * d + rows * cols <= 2048)
+    dram = r.level("DRAM").tensors
+    assert dram["Weights"].reads == (np_ // cols) * mp * k
+    assert dram["Inputs"].reads == (mp // rows) * k * np_
+    assert dram["Outputs"].updates == mp * np_
+    pe = r.level("PERegister").tensors["Outputs"]
+    tiles = (mp // rows) * (np_ // cols)   # outputs each PE holds in turn
+    assert (pe.updates, pe.reads, pe.fills) == (tiles * k, tiles * (k - 1), 0)   # none fetched: they start at 0
+    assert r.cycles == math.prod((mp, np_, k)) / (rows * cols)
+
+
+@pytest.mark.parametrize("field,value", [("rows", 0), ("cols", -1), ("buffer_words", 1.5), ("dataflow", "row")])
+def test_impossible_templates_are_refused(field, value):
+    kw = {"rows": 4, "cols": 4, "dataflow": "weight_stationary"} | {field: value}
+    with pytest.raises(ValueError, match=field):
+        Systolic("bad", **kw)
