@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from sparseloom.files import Outputs, UsageError, check_folder, load_matrix
+from sparseloom.model.networks import NETWORKS
 from sparseloom.units import all_units, presets, unit
 
 #: cocotb takes a 32-bit seed.
@@ -154,39 +155,71 @@ def parse_gemm(text: str):
 
 
 def cmd_model(args) -> None:
-    from sparseloom.model import files as model_files
-    from sparseloom.model.mapping import Mapping
     from sparseloom.units import load_config
 
     u, config = load_config(args.config)
-    shape = parse_gemm(args.gemm)
-    flags = {s.dest: s for s in (v.setting for v in all_units().values()) if s}
-    for dest, setting in flags.items():
-        if getattr(args, dest) is not None and (u.setting is None or u.setting.dest != dest):
-            raise UsageError(f"{setting.flag} is not a setting of the {u.name} unit"
-                             + (f"; it takes {u.setting.flag}" if u.setting else "; it takes none"))
-    text = getattr(args, u.setting.dest) if u.setting else None
-    if u.setting and text is None:
-        if u.setting.default is None:
-            raise UsageError(f"the {u.name} unit needs {u.setting.flag} ({u.setting.help})")
-        text = u.setting.default
-    if u.setting and u.setting.choices and text not in u.setting.choices:
-        raise UsageError(f"{u.setting.flag} must be one of {', '.join(u.setting.choices)}, got {text!r}")
+    if (args.gemm is None) == (args.network is None):
+        raise UsageError("model takes one of --gemm M,K,N or --network NAME")
+    if args.network is None and (args.method or args.tokens is not None):
+        raise UsageError("--method and --tokens apply to --network")
+    text = model_setting(u, args)
     encoding = u.setting.parse(text) if u.setting else None
-    mapping = None
-    if args.mapping:
-        try:
-            mapping = Mapping.from_dict(model_files.load(load_file(args.mapping, "--mapping")))
-        except (OSError, UnicodeDecodeError, model_files.yaml.YAMLError, json.JSONDecodeError) as e:
-            raise UsageError(f"--mapping: {args.mapping!r} is not a YAML or JSON file ({type(e).__name__})") from None
     outputs = Outputs()
     report_path = outputs.add(args.report, "--report")
+    if args.network is not None:
+        from sparseloom import network_model
+
+        if args.mapping:
+            raise UsageError("--mapping applies to --gemm: a network's layers run the unit's default mappings")
+        report = {"unit": u.name, "config": config.name, "setting": text,
+                  **network_model.evaluate(u, config, encoding, args.network, args.method or "dense", args.tokens)}
+        outputs.write({report_path: json.dumps(report, indent=2) + "\n"})
+        print(network_model.table(report))
+        return
+    shape, mapping = parse_gemm(args.gemm), model_mapping(args.mapping)
     result = u.evaluate(config, shape, encoding, mapping)
     used = mapping or u.model(config, shape, encoding, None)[1]
     report = {"unit": u.name, "config": config.name, "gemm": {"m": shape.m, "k": shape.k, "n": shape.n},
               "setting": text, **result.to_dict(), "mapping": used.to_dict()["mapping"]}
     outputs.write({report_path: json.dumps(report, indent=2) + "\n"})
     print(model_table(report))
+
+
+def model_setting(u, args) -> str | None:
+    """The unit's setting (--pattern, --wbits, ...) as text: its flag, or for HighLight on a
+    network the pattern of ``--method hss:...``, or the setting's default."""
+    flags = {s.dest: s for s in (v.setting for v in all_units().values()) if s}
+    for dest, setting in flags.items():
+        if getattr(args, dest) is not None and (u.setting is None or u.setting.dest != dest):
+            raise UsageError(f"{setting.flag} is not a setting of the {u.name} unit"
+                             + (f"; it takes {u.setting.flag}" if u.setting else "; it takes none"))
+    if u.setting is None:
+        return None
+    text = getattr(args, u.setting.dest)
+    method = args.method or ""
+    if text is None and u.setting.flag == "--pattern" and method.startswith("hss:"):
+        text = method[len("hss:"):]
+    if text is None:
+        if u.setting.default is None:
+            hint = " or --method hss:G1:H1,G0:H0" if args.network is not None and u.setting.flag == "--pattern" else ""
+            raise UsageError(f"the {u.name} unit needs {u.setting.flag}{hint} ({u.setting.help})")
+        text = u.setting.default
+    if u.setting.choices and text not in u.setting.choices:
+        raise UsageError(f"{u.setting.flag} must be one of {', '.join(u.setting.choices)}, got {text!r}")
+    return text
+
+
+def model_mapping(path: str | None):
+    """The ``--mapping`` file's mapping, or None."""
+    from sparseloom.model import files as model_files
+    from sparseloom.model.mapping import Mapping
+
+    if not path:
+        return None
+    try:
+        return Mapping.from_dict(model_files.load(load_file(path, "--mapping")))
+    except (OSError, UnicodeDecodeError, model_files.yaml.YAMLError, json.JSONDecodeError) as e:
+        raise UsageError(f"--mapping: {path!r} is not a YAML or JSON file ({type(e).__name__})") from None
 
 
 def load_file(path: str, flag: str) -> Path:
@@ -236,9 +269,14 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("--out", help="folder for logs and report.json (default build/fpga/<config>-<target>)")
     f.set_defaults(func=cmd_fpga)
 
-    mo = sub.add_parser("model", help="the analytical model of a GEMM on a unit: accesses, cycles, energy, EDP")
+    mo = sub.add_parser("model", help="the analytical model of a GEMM or a network on a unit: accesses, cycles, "
+                                      "energy, EDP")
     mo.add_argument("--config", required=True, help="preset name or JSON file of any unit")
-    mo.add_argument("--gemm", required=True, help="M,K,N")
+    mo.add_argument("--gemm", help="M,K,N")
+    mo.add_argument("--network", choices=NETWORKS, help="a real network, layer by layer")
+    mo.add_argument("--method", help="with --network: the weights' compression, dense or hss:G1:H1,G0:H0 "
+                                     "(HighLight's pattern unless --pattern is given)")
+    mo.add_argument("--tokens", type=int, help="with --network minilm or smollm2: tokens per run (default 32)")
     for setting in {s.dest: s for s in (u.setting for u in all_units().values()) if s}.values():
         mo.add_argument(setting.flag, help=f"{setting.help} (units that take it)")
     mo.add_argument("--mapping", help="YAML or JSON mapping (default: the one sim runs)")

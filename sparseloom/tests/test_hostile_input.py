@@ -518,6 +518,44 @@ def test_model_refuses_bad_mappings(text, mention, tmp_path):
     check_refused(model_argv(tmp_path, "--mapping", tmp_path / "map.json"), tmp_path, mention)
 
 
+def network_argv(d: Path, *extra, config="highlight_small", network="minilm"):
+    return ["model", "--config", config, "--network", network, "--report", d / "n.json", *extra]
+
+
+@pytest.mark.parametrize("argv, mention", [
+    (lambda d: network_argv(d, "--gemm", "8,32,4"), "one of --gemm M,K,N or --network"),
+    (lambda d: ["model", "--config", "dense_small", "--report", d / "n.json"], "one of --gemm M,K,N or --network"),
+    (lambda d: model_argv(d, "--method", "dense"), "--method and --tokens apply to --network"),
+    (lambda d: model_argv(d, "--tokens", "8"), "--method and --tokens apply to --network"),
+    (lambda d: network_argv(d, network="resnet"), "invalid choice: 'resnet' (choose from 'efficientnet_lite0', 'minilm', 'smollm2')"),
+    (lambda d: network_argv(d, "--method", "hss:2:4,2:4", "--tokens", "0"), "tokens must be an integer >= 1"),
+    (lambda d: network_argv(d, "--method", "magnitude", config="dense_small"), "unknown compression 'magnitude'"),
+    (lambda d: network_argv(d), "needs --pattern or --method hss:G1:H1,G0:H0"),
+    (lambda d: network_argv(d, "--method", "hss:4:4,4:4"), "g0 must be in 1..2"),
+    (lambda d: network_argv(d, "--method", "hss:2:4,1:4", "--mapping", d / "m.json"), "--mapping applies to --gemm"),
+])
+def test_model_refuses_bad_network_arguments(argv, mention, tmp_path):
+    check_refused(argv(tmp_path), tmp_path, mention)
+
+
+def test_model_runs_a_network_layer_by_layer(tmp_path):
+    """Each mapped layer's numbers are the unit's own on that GEMM; the totals add the runs."""
+    status, out, err = run(network_argv(tmp_path, "--method", "hss:2:4,1:4", "--tokens", "4"))
+    assert status == 0, err
+    report = json.loads((tmp_path / "n.json").read_text())
+    u = all_units()["highlight"]
+    config, pattern = u.presets["highlight_small"], hss.HSSPattern.parse("2:4,1:4")
+    mapped = [r for r in report["layers"] if r["mapped"] == "yes"]
+    assert {r["name"].split(".")[-1] for r in report["layers"] if r["mapped"] != "yes"} == {"scores", "context"}
+    for r in mapped:
+        g = r["gemm"]
+        assert g["n"] == 4 and r["cycles"] == u.cycles(config, (g["m"], g["n"], g["k"]), pattern)
+        assert r["weight_density"] == pytest.approx(pattern.density)
+    assert report["cycles"] == sum(r["count"] * r["cycles"] for r in mapped)
+    assert report["edp"] == pytest.approx(report["cycles"] * report["energy_pj"])
+    assert "not mapped: activation x activation" in out
+
+
 @pytest.mark.parametrize("kind", OUTPUT_KINDS)
 def test_model_output_location(kind, tmp_path):
     with Case("highlight") as case:
