@@ -24,24 +24,57 @@ Per level and tensor, with Timeloop's conventions (reproduced on its published e
 * **skipping**: with ``skip={tensor: density}``, the compute skips every point where that
   tensor is zero (structured sparsity gives its density exactly); the skipped computes read no
   operands and update no output at the innermost levels (Sparseloop's skipping at the compute).
+* **sparse acceleration**: with ``sparsity=Sparsity(...)`` (density models, representation
+  formats, gating and skipping actions; ``sparse.py`` states Sparseloop's rules), the dense counts
+  become each level's *actual* accesses (``Access.algorithmic`` keeps the dense ones), plus
+  *gated* and *skipped* ones and metadata accesses (``Access.metadata``: units per rank;
+  ``Access.metadata_bits``: bits), and the computes split into effectual (performed), gated and
+  skipped (``Result.compute_actions``; ``Result.computes`` is the effectual ones). Gated
+  accesses and computes take bandwidth and cycles as actual ones do (energy: the table's
+  ``gated_*`` actions, else none); skipped ones take neither (energy: ``skipped_*``, else
+  ``gated_*``, else none; a compute's: ``Compute.gated_energy`` and ``skipped_energy``, which
+  Timeloop's tables make a whole compute's unless they name them). Metadata moves in accesses of ``Level.metadata_width`` bits (energies
+  ``metadata_read``, ``metadata_write`` (a fill), ``metadata_update``) and takes bandwidth as
+  data words of the level's ``word_bits`` do; (de)compressed words cost ``decompression_count``
+  and ``compression_count`` each. Cycles are then whole, as Sparseloop counts them.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 
+from . import sparse
 from .arch import Architecture
 from .mapping import Mapping
 from .workload import Tensor, Workload, rank_values
 
+ACTIONS = (("read", "reads"), ("write", "fills"), ("update", "updates"))
+
 
 @dataclass
 class Access:
-    """One tensor at one level, per instance."""
+    """One tensor at one level, per instance. With a ``Sparsity``: ``reads``, ``fills`` and
+    ``updates`` are the actual accesses, ``algorithmic`` the dense ones, ``gated`` and
+    ``skipped`` (action -> words) those optimised away, ``occupancy`` the expected non-zeros of
+    the tile, ``blocks`` the blocks an access of a compressed tile moves per ``words / block``
+    (its non-zeros fill whole blocks), ``decompressions``/``compressions`` the words an
+    uncompressed tile decodes from (encodes for) a compressed parent, and for a tile with a
+    format, ``metadata`` (action -> actual/gated/skipped -> [metadata units, payload units] per
+    rank, outermost first) and ``metadata_bits`` (action -> actual/gated/skipped -> bits)."""
     tile: int = 0
     reads: int = 0
     fills: int = 0
     updates: int = 0
+    algorithmic: dict = field(default_factory=dict)
+    gated: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)
+    occupancy: float | None = None
+    blocks: float = 1.0
+    format: str = ""
+    decompressions: int = 0
+    compressions: int = 0
+    metadata: dict = field(default_factory=dict)
+    metadata_bits: dict = field(default_factory=dict)
 
     def words(self) -> int:
         return self.reads + self.fills + self.updates
@@ -53,7 +86,7 @@ class LevelStats:
     instances: int            # utilized instances
     tensors: dict[str, Access] = field(default_factory=dict)
     energy_pj: float = 0.0
-    cycles: float = 0.0       # cycles its accesses take at its bandwidth (0: unlimited)
+    cycles: float = 0.0       # cycles its accesses take at its bandwidth (0: unlimited; sparse: at least the compute's)
 
 
 @dataclass
@@ -68,6 +101,7 @@ class Result:
     cycles: float
     energy_pj: float
     ideal_cycles: float | None = None   # the model's own cycles where ``cycles`` is a unit's exact timing
+    compute_actions: dict = field(default_factory=dict)   # algorithmic, effectual, gated, skipped computes
 
     @property
     def edp(self) -> float:
@@ -87,7 +121,7 @@ class Result:
                 "cycles": self.cycles,
                 "ideal_cycles": self.ideal_cycles if self.ideal_cycles is not None else self.cycles,
                 "energy_pj": self.energy_pj, "edp": self.edp, "utilization": self.utilization,
-                "compute_energy_pj": self.compute_energy_pj,
+                "compute_energy_pj": self.compute_energy_pj, "compute_actions": dict(self.compute_actions),
                 "levels": [{"name": lv.name, "instances": lv.instances, "energy_pj": lv.energy_pj, "cycles": lv.cycles,
                             "actions": {t: vars(a) | {"total_reads": a.reads * lv.instances,
                                                       "total_fills": a.fills * lv.instances,
@@ -129,10 +163,15 @@ def touches(workload: Workload, tensor: Tensor, extents: dict[str, int], loops_a
     return total
 
 
-def analyse(workload: Workload, arch: Architecture, mapping: Mapping, skip: dict[str, float] | None = None) -> Result:
+def analyse(workload: Workload, arch: Architecture, mapping: Mapping, skip: dict[str, float] | None = None,
+            sparsity: sparse.Sparsity | None = None) -> Result:
     """Access counts, cycles and energy of ``workload`` on ``arch`` under ``mapping``; the compute
-    skips the zeros of the tensors in ``skip`` (name -> density in [0, 1])."""
+    skips the zeros of the tensors in ``skip`` (name -> density in [0, 1]), or ``sparsity``
+    (Sparseloop's densities, formats, gating and skipping) decides what is accessed."""
     mapping.validate(workload, arch)
+    if skip and sparsity is not None:
+        raise ValueError("analyse: give skip (a density per tensor whose zeros the compute skips) or sparsity "
+                         "(densities, formats and actions), not both")
     effectual = 1.0
     for name, density in (skip or {}).items():
         workload.tensor(name)
@@ -177,26 +216,69 @@ def analyse(workload: Workload, arch: Architecture, mapping: Mapping, skip: dict
             else:
                 a.reads += moved * distinct
 
-    compute_cycles = per_compute * effectual
+    if sparsity is not None:
+        actions = sparse.apply(workload, arch, mapping, stats, workload.computes, sparsity)
+        computes = actions["effectual"]
+        compute_cycles = math.ceil((actions["effectual"] + actions["gated"]) / spatial_above[n])
+    else:
+        actions = {"algorithmic": workload.computes, "effectual": computes, "gated": 0,
+                   "skipped": workload.computes - computes}
+        compute_cycles = per_compute * effectual
     for i, lv in enumerate(arch.levels):
         s = stats[i]
-        words = {"read": sum(a.reads for a in s.tensors.values()),
-                 "write": sum(a.fills for a in s.tensors.values()),
-                 "update": sum(a.updates for a in s.tensors.values())}
-        # each tensor's words of one action move in whole blocks (Timeloop's vector accesses), their
-        # energy scaled by the tensor's element width where the workload gives one
-        s.energy_pj = s.instances * sum(
-            -(-count // lv.block) * lv.energy.get(action, 0.0) * _width_scale(workload.tensor(name), lv)
-            for name, a in s.tensors.items() for action, count in (("read", a.reads), ("write", a.fills),
-                                                                   ("update", a.updates)))
-        limits = [(words["read"], lv.read_bandwidth), (words["write"] + words["update"], lv.write_bandwidth)]
-        s.cycles = max([w / bw for w, bw in limits if bw] + [0.0])
-    cycles = max([float(compute_cycles)] + [s.cycles for s in stats])
+        s.energy_pj = s.instances * sum(_energy(workload.tensor(name), a, lv) for name, a in s.tensors.items())
+        demand = (([_words(a, lv, "reads") for a in s.tensors.values()], lv.read_bandwidth),
+                  ([_words(a, lv, "fills") + _words(a, lv, "updates") for a in s.tensors.values()], lv.write_bandwidth))
+        if sparsity is None:
+            s.cycles = max([sum(words) / bw for words, bw in demand if bw] + [0.0])
+        else:   # Sparseloop's whole cycles: the compute's, slowed by each tensor's words per cycle over the bandwidth
+            slowdown = min([1.0] + [bw / per_cycle for words, bw in demand
+                                    if bw and (per_cycle := sum(w / compute_cycles for w in words)) > bw])
+            s.cycles = math.ceil(compute_cycles / slowdown) if compute_cycles else 0
+    cycles = float(max([compute_cycles] + [s.cycles for s in stats]))
     for i, lv in enumerate(arch.levels):
         stats[i].energy_pj += lv.energy.get("leak", 0.0) * cycles * lv.instances
-    compute_energy = computes * arch.compute.energy
+    c = arch.compute
+    compute_energy = computes * c.energy + actions["gated"] * c.gated_energy + actions["skipped"] * c.skipped_energy
     return Result(workload.name, arch.name, computes, spatial_above[n], arch.compute.instances, stats,
-                  compute_energy, cycles, compute_energy + sum(s.energy_pj for s in stats))
+                  compute_energy, cycles, compute_energy + sum(s.energy_pj for s in stats),
+                  compute_actions=actions)
+
+
+def _words(a: Access, level, action: str) -> int:
+    """Words an action takes of the level's bandwidth: actual and gated data, and their metadata
+    in words of the level's ``word_bits``."""
+    bits = a.metadata_bits.get(action, {})
+    return (getattr(a, action) + a.gated.get(action, 0)
+            + -(-(bits.get("actual", 0) + bits.get("gated", 0)) // level.word_bits))
+
+
+def _energy(tensor: Tensor, a: Access, level) -> float:
+    """pJ of one instance's accesses of one tensor: each kind of data access in whole blocks
+    (Timeloop's vector accesses), scaled by the tensor's element width where the workload gives
+    one; metadata in whole accesses of the level's metadata width; (de)compression per word."""
+    total = (a.decompressions * level.energy.get("decompression_count", 0.0)
+             + a.compressions * level.energy.get("compression_count", 0.0))
+    for action, name in ACTIONS:
+        for kind, count in (("actual", getattr(a, name)), ("gated", a.gated.get(name, 0)),
+                            ("skipped", a.skipped.get(name, 0))):
+            total += (-(-count // level.block) * a.blocks * _action_energy(level, kind, action)
+                      * _width_scale(tensor, level))
+        for kind, bits in a.metadata_bits.get(name, {}).items():
+            total += -(-bits // level.metadata_access_bits) * _action_energy(level, kind, action, metadata=True)
+    return total
+
+
+def _action_energy(level, kind: str, action: str, metadata: bool = False) -> float:
+    """pJ of one access by Timeloop's energy-table names: a fill is a ``write``, a gated one
+    ``gated_fill`` or ``gated_write``, a skipped one costs what a gated one does where the table
+    has no ``skipped_*`` entry, and one the table does not name costs nothing."""
+    if kind == "actual" and not metadata:
+        return level.energy.get(action, 0.0)
+    verbs = {"read": ("read",), "write": ("fill", "write"), "update": ("update", "write")}[action]
+    prefixes = {"actual": ("",), "gated": ("gated_",), "skipped": ("skipped_", "gated_")}[kind]
+    md = "metadata_" if metadata else ""
+    return next((level.energy[f"{p}{md}{v}"] for p in prefixes for v in verbs if f"{p}{md}{v}" in level.energy), 0.0)
 
 
 def _width_scale(tensor: Tensor, level) -> float:

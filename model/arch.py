@@ -6,7 +6,9 @@ holds up to ``capacity`` words per instance (None: unbounded), moves ``block`` w
 access, and may keep only some tensors (``keeps``). Energies are per action on one access
 of ``block`` words (as in Accelergy's energy reference tables): ``read``, ``write`` (a fill
 from above) and ``update`` (a write-back of a partial sum from below), plus ``leak`` per
-instance and cycle.
+instance and cycle. For sparse acceleration (``sparse.py``) a level may also name ``gated_*``
+and ``skipped_*`` actions and, per access of ``metadata_width`` bits, ``metadata_read``,
+``metadata_write`` and ``metadata_update``.
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ class Level:
     write_bandwidth: float | None = None
     keeps: tuple[str, ...] | None = None    # tensors the level can hold (None: any)
     energy: dict = field(default_factory=dict)   # action -> pJ per access of ``block`` words
+    metadata_word_bits: int | None = None   # bits of a metadata word (None: each format's own widths)
+    metadata_width: int | None = None   # bits per metadata access (None: a data access, block x word_bits)
     flushes: bool = False   # every step of a loop above starts afresh: partial sums from zero, sent up after
 
     def __post_init__(self):
@@ -33,6 +37,10 @@ class Level:
             raise ValueError(f"level {self.name}: capacity must be an integer >= 0 or None, got {self.capacity!r}")
         if not isinstance(self.block, int) or self.block < 1:
             raise ValueError(f"level {self.name}: block must be an integer >= 1, got {self.block!r}")
+
+    @property
+    def metadata_access_bits(self) -> int:
+        return self.metadata_width or self.block * self.word_bits
 
     def energy_per_word(self, action: str) -> float:
         return self.energy.get(action, 0.0) / self.block
@@ -44,6 +52,8 @@ class Compute:
     instances: int
     energy: float = 0.0        # pJ per compute
     word_bits: int = 8
+    gated_energy: float = 0.0    # pJ per gated compute (a sparse optimisation's idle cycle)
+    skipped_energy: float = 0.0  # pJ per skipped compute
 
 
 @dataclass(frozen=True)
@@ -89,17 +99,34 @@ class Architecture:
             a, base = node.get("attributes", {}), _base_name(node["name"])
             instances = _instances(node["name"])
             if node["class"] in ("intmac", "fpmac", "mac", "compute"):
-                compute = Compute(base, instances, energies.get(base, {}).get("compute", 0.0), int(a.get("width", 8)))
+                energy, gated, skipped = (_first(energies.get(base, {}), names) for names in _COMPUTE_ACTIONS)
+                compute = Compute(base, instances, energy, int(a.get("width", 8)), gated, skipped)
                 continue
             word = int(a.get("datawidth", a.get("word_bits", 8)))
             block = max(1, int(a.get("width", word)) // word) if node["class"] != "dummy_storage" else 1
             depth = a.get("depth")
             capacity = None if depth is None else int(depth) * block
             keeps = () if node["class"] == "dummy_storage" else None
-            levels.append(Level(base, instances, capacity, word, block, keeps=keeps, energy=energies.get(base, {})))
+            optional = {key: (float if "bandwidth" in key else int)(a[attr]) for key, attr in (
+                ("read_bandwidth", "read_bandwidth"), ("write_bandwidth", "write_bandwidth"),
+                ("metadata_word_bits", "metadata_datawidth"), ("metadata_width", "metadata_storage_width"))
+                if a.get(attr) is not None}
+            levels.append(Level(base, instances, capacity, word, block, keeps=keeps, energy=energies.get(base, {}),
+                                **optional))
         if compute is None:
             raise ValueError("the architecture has no compute (intmac) node")
         return cls(name, tuple(levels), compute)
+
+
+# a compute's energy, a gated compute's and a skipped one's: Timeloop's energy-table names, first found
+_COMPUTE_ACTIONS = (("mac_random", "mult_random", "mac", "mult", "compute"),
+                    ("mac_gated", "mult_gated", "compute_gated", "mac", "mult", "compute"),
+                    ("mac_skipped", "mult_skipped", "compute_skipped", "mac_gated", "mult_gated", "compute_gated",
+                     "mac", "mult", "compute"))
+
+
+def _first(energies: dict, names) -> float:
+    return next((float(energies[n]) for n in names if n in energies), 0.0)
 
 
 def _instances(name: str) -> int:

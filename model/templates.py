@@ -1,5 +1,6 @@
-"""Generic accelerator templates beside our generated units: systolic arrays that are weight- or
-output-stationary, for comparisons on one model.
+"""Generic accelerator templates beside our generated units, for comparisons on one model:
+systolic arrays that are weight- or output-stationary, and the sparsity support of other
+sparse designs (2:4-only, unstructured) to put on an array of ours.
 
 A template is an architecture of a ``rows x cols`` array of MACs under a global buffer and DRAM,
 and a mapping of a GEMM onto it in its dataflow:
@@ -14,6 +15,21 @@ The dimensions are padded to whole array tiles (the padding is computed, its MAC
 work the array does). Where the buffer cannot hold a whole tile's stream, the stream is cut
 along N (weight-stationary) or K (output-stationary) into the largest pieces that fit.
 Energies: ``sparseloom.model.energy``'s defaults, per word of the level's width.
+
+**Sparsity support** (``NofM``, ``CoordinateList``) is what another sparse design does with a
+sparse weight on the same multipliers: which share of the dense computes it still performs
+(``compute_density``, from the weight's density model) and how many metadata bits each weight
+it keeps carries (``metadata_bits``); ``on(workload, ...)`` turns that into the model's ``skip``
+and the weights' element width. They describe
+
+* a **2:4-only** array in the style of NVIDIA's sparse tensor core: along K, every aligned group
+  of ``m`` weights that holds at most ``n`` non-zeros runs at ``n / m`` of the dense computes,
+  with ``ceil(log2 m)`` bits of position per kept weight; a weight with any group denser than
+  that runs dense, without metadata;
+* an **unstructured** array with coordinate-list weights (Sparseloop's CP format along K): it
+  performs exactly the non-zeros, each with a coordinate of ``ceil(log2 fiber)`` bits. It is
+  ideal in throughput (no load imbalance between lanes) and its selection network costs
+  nothing: a bound the real designs stay below.
 """
 from __future__ import annotations
 
@@ -21,6 +37,7 @@ from dataclasses import dataclass
 
 from . import energy
 from .arch import Architecture, Compute, Level
+from .density import Density
 from .mapping import LevelMapping, Mapping
 from .workload import Workload
 
@@ -99,6 +116,56 @@ class Systolic:
         """The analytical model's result for an M x K x N GEMM on this template."""
         from .analysis import analyse
         return analyse(self.workload(m, n, k), self.architecture(), self.mapping(m, n, k), skip)
+
+
+@dataclass(frozen=True)
+class NofM:
+    """Structured N:M sparsity only (2:4 by default): ``n`` of every aligned ``m`` weights along K."""
+    n: int = 2
+    m: int = 4
+
+    def __post_init__(self):
+        if not (isinstance(self.n, int) and isinstance(self.m, int) and 1 <= self.n < self.m):
+            raise ValueError(f"N:M support needs integers 1 <= n < m, got {self.n}:{self.m}")
+
+    @property
+    def name(self) -> str:
+        return f"{self.n}:{self.m}-only"
+
+    def applies(self, weights: Density) -> bool:
+        """Whether every aligned group of ``m`` along K holds at most ``n`` non-zeros."""
+        return max(k for k, p in weights.distribution((1, self.m)).items() if p > 0) <= self.n
+
+    def compute_density(self, weights: Density) -> float:
+        return self.n / self.m if self.applies(weights) else 1.0
+
+    def metadata_bits(self, weights: Density) -> int:
+        return (self.m - 1).bit_length() if self.applies(weights) else 0
+
+
+@dataclass(frozen=True)
+class CoordinateList:
+    """Unstructured sparsity: each non-zero weight with its coordinate in a fiber of ``fiber`` along K."""
+    fiber: int
+
+    def __post_init__(self):
+        if not isinstance(self.fiber, int) or self.fiber < 2:
+            raise ValueError(f"a coordinate list needs a fiber of at least 2 weights, got {self.fiber!r}")
+
+    name = "unstructured"
+
+    def compute_density(self, weights: Density) -> float:
+        return weights.density
+
+    def metadata_bits(self, weights: Density) -> int:
+        return (self.fiber - 1).bit_length()
+
+
+def on(support, workload: Workload, weights: Density, value_bits: int) -> tuple[Workload, dict[str, float]]:
+    """``workload`` as an array with this sparsity ``support`` runs it: the weights' element width
+    with their metadata, and the model's ``skip`` of the computes it does not perform."""
+    bits = value_bits + support.metadata_bits(weights)
+    return workload.with_bits(Weights=bits), {"Weights": support.compute_density(weights)}
 
 
 def _largest_piece(size: int, fits) -> int:

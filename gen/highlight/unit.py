@@ -73,9 +73,12 @@ def dense_model(config: DenseConfig, shape: GemmShape, encoding=None, mapping=No
 
 
 def _lane_gemm(config, tiling):
+    """The padded GEMM; a weight slot's width is its share of the RTL's weight beat (on HighLight
+    the value with its rank-0 offset and its share of the rank-1 block index)."""
     p = tiling.padded(config)
     return einsum.Workload.gemm(p["M"], p["N"], p["K"], name="gemm").with_bits(
-        Weights=config.data_width, Inputs=config.data_width, Outputs=config.acc_width)
+        Weights=config.weight_layout.size / (config.rows * config.lanes), Inputs=config.data_width,
+        Outputs=config.acc_width)
 
 
 def highlight_workloads(c: HighLightConfig) -> list[Workload]:
