@@ -102,6 +102,7 @@ class Result:
     energy_pj: float
     ideal_cycles: float | None = None   # the model's own cycles where ``cycles`` is a unit's exact timing
     compute_actions: dict = field(default_factory=dict)   # algorithmic, effectual, gated, skipped computes
+    area_um2: float = 0.0         # the architecture's, from its levels' and compute's areas
 
     @property
     def edp(self) -> float:
@@ -122,6 +123,7 @@ class Result:
                 "ideal_cycles": self.ideal_cycles if self.ideal_cycles is not None else self.cycles,
                 "energy_pj": self.energy_pj, "edp": self.edp, "utilization": self.utilization,
                 "compute_energy_pj": self.compute_energy_pj, "compute_actions": dict(self.compute_actions),
+                "area_um2": self.area_um2,
                 "levels": [{"name": lv.name, "instances": lv.instances, "energy_pj": lv.energy_pj, "cycles": lv.cycles,
                             "actions": {t: vars(a) | {"total_reads": a.reads * lv.instances,
                                                       "total_fills": a.fills * lv.instances,
@@ -242,7 +244,7 @@ def analyse(workload: Workload, arch: Architecture, mapping: Mapping, skip: dict
     compute_energy = computes * c.energy + actions["gated"] * c.gated_energy + actions["skipped"] * c.skipped_energy
     return Result(workload.name, arch.name, computes, spatial_above[n], arch.compute.instances, stats,
                   compute_energy, cycles, compute_energy + sum(s.energy_pj for s in stats),
-                  compute_actions=actions)
+                  compute_actions=actions, area_um2=arch.area_um2)
 
 
 def _words(a: Access, level, action: str) -> int:

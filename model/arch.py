@@ -29,6 +29,7 @@ class Level:
     metadata_word_bits: int | None = None   # bits of a metadata word (None: each format's own widths)
     metadata_width: int | None = None   # bits per metadata access (None: a data access, block x word_bits)
     flushes: bool = False   # every step of a loop above starts afresh: partial sums from zero, sent up after
+    area_um2: float = 0.0   # per instance
 
     def __post_init__(self):
         if not isinstance(self.instances, int) or self.instances < 1:
@@ -54,6 +55,7 @@ class Compute:
     word_bits: int = 8
     gated_energy: float = 0.0    # pJ per gated compute (a sparse optimisation's idle cycle)
     skipped_energy: float = 0.0  # pJ per skipped compute
+    area_um2: float = 0.0        # per instance
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,11 @@ class Architecture:
             if lower % upper:
                 raise ValueError(f"architecture {self.name}: {name} has {lower} instances, not a multiple of "
                                  f"the {upper} of the level above")
+
+    @property
+    def area_um2(self) -> float:
+        """Every instance of every level and of the compute."""
+        return sum(lv.instances * lv.area_um2 for lv in self.levels) + self.compute.instances * self.compute.area_um2
 
     def level(self, name: str) -> Level:
         for lv in self.levels:

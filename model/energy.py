@@ -1,4 +1,5 @@
-"""Energy per action, from published 45 nm figures, overridable by a YAML or JSON file.
+"""Energy per action and area per component, from published 45 nm figures, overridable by a
+YAML or JSON file.
 
 Defaults: M. Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014,
 45 nm at 0.9 V: integer add 0.03 pJ (8 bit) and 0.1 pJ (32 bit); integer multiply 0.2 pJ
@@ -7,6 +8,13 @@ a 64-bit DRAM access 1.3 to 2.6 nJ (the low end is used). In between, adders sca
 width, multipliers with the product of their operand widths, and SRAM log-linearly in its size
 (doubling per 4x, the trend of the three points, also below 8 KB for register files);
 accesses of other widths scale with the bits they move.
+
+Areas: the same table of Horowitz's gives integer adders of 36 um^2 (8 bit) and 137 um^2
+(32 bit) and multipliers of 282 um^2 (8 bit) and 3495 um^2 (32 bit), scaled as their energies
+are. Storage: an SRAM bit is the 0.346 um^2 six-transistor cell of a 45 nm process (Intel, IEDM
+2007) over an array efficiency of 70% (periphery, an assumption); a register of at most
+``REGISTER_BITS`` bits is flip-flops of 4.522 um^2 a bit (NanGate FreePDK45 DFF_X1). DRAM is
+off chip: no area.
 """
 from __future__ import annotations
 
@@ -23,6 +31,10 @@ class EnergyTable:
     multiply_pj: dict = field(default_factory=lambda: {8: 0.2, 32: 3.1})      # bits -> pJ
     sram_64bit_pj: dict = field(default_factory=lambda: {8 * 1024: 10.0, 32 * 1024: 20.0, 1024 * 1024: 100.0})
     dram_64bit_pj: float = 1300.0
+    add_um2: dict = field(default_factory=lambda: {8: 36.0, 32: 137.0})        # bits -> um^2
+    multiply_um2: dict = field(default_factory=lambda: {8: 282.0, 32: 3495.0})  # bits -> um^2
+    sram_bit_um2: float = 0.346 / 0.7
+    flop_bit_um2: float = 4.522
 
     def add(self, bits: int) -> float:
         """pJ of one integer addition of ``bits`` bits (linear through the table's points)."""
@@ -49,6 +61,20 @@ class EnergyTable:
     def dram(self, access_bits: int) -> float:
         return self.dram_64bit_pj * access_bits / 64
 
+    def add_area(self, bits: int) -> float:
+        """um^2 of an integer adder of ``bits`` bits (linear through the table's points)."""
+        (b0, a0), (b1, a1) = sorted(self.add_um2.items())[:2]
+        return max(0.0, a0 + (a1 - a0) * (bits - b0) / (b1 - b0))
+
+    def multiply_area(self, a_bits: int, b_bits: int) -> float:
+        """um^2 of an integer multiplier, fitted as its energy is (a * bits^2 + c)."""
+        (b0, a0), (b1, a1) = sorted(self.multiply_um2.items())[:2]
+        return max(0.0, a0 + (a1 - a0) / (b1 * b1 - b0 * b0) * (a_bits * b_bits - b0 * b0))
+
+    def storage_area(self, bits: int) -> float:
+        """um^2 of ``bits`` bits of on-chip storage: flip-flops up to ``REGISTER_BITS``, else SRAM."""
+        return bits * (self.flop_bit_um2 if bits <= REGISTER_BITS else self.sram_bit_um2)
+
     @classmethod
     def load(cls, path) -> EnergyTable:
         """A table from a YAML or JSON file of the fields above (keys as numbers of bits or bytes)."""
@@ -62,5 +88,8 @@ class EnergyTable:
         return cls(**{k: ({int(a): float(b) for a, b in v.items()} if isinstance(v, dict) else v)
                       for k, v in d.items()})
 
+
+#: Storage of at most this many bits is built of flip-flops (a register), above it of SRAM.
+REGISTER_BITS = 1024
 
 DEFAULT = EnergyTable()

@@ -14,7 +14,7 @@ and a mapping of a GEMM onto it in its dataflow:
 The dimensions are padded to whole array tiles (the padding is computed, its MACs counted as
 work the array does). Where the buffer cannot hold a whole tile's stream, the stream is cut
 along N (weight-stationary) or K (output-stationary) into the largest pieces that fit.
-Energies: ``sparseloom.model.energy``'s defaults, per word of the level's width.
+Energies and areas: ``sparseloom.model.energy``'s defaults, per word of the level's width.
 
 **Sparsity support** (``NofM``, ``CoordinateList``) is what another sparse design does with a
 sparse weight on the same multipliers: which share of the dense computes it still performs
@@ -76,10 +76,12 @@ class Systolic:
         return Architecture(self.name, (
             Level("DRAM", word_bits=dw, energy={a: e.dram(dw) for a in ("read", "write", "update")}),
             Level("GlobalBuffer", capacity=self.buffer_words, word_bits=dw,
-                  energy={a: e.sram(self.buffer_words * dw, dw) for a in ("read", "write", "update")}),
+                  energy={a: e.sram(self.buffer_words * dw, dw) for a in ("read", "write", "update")},
+                  area_um2=e.storage_area(self.buffer_words * dw)),
             Level("PERegister", instances=self.macs, capacity=1, word_bits=bits, keeps=(stationary,),
-                  energy={a: e.sram(bits, bits) for a in ("read", "write", "update")}),
-        ), Compute("MAC", self.macs, e.multiply(dw, dw) + e.add(aw), dw))
+                  energy={a: e.sram(bits, bits) for a in ("read", "write", "update")}, area_um2=e.storage_area(bits)),
+        ), Compute("MAC", self.macs, e.multiply(dw, dw) + e.add(aw), dw,
+                   area_um2=e.multiply_area(dw, dw) + e.add_area(aw)))
 
     def padded(self, m: int, n: int, k: int) -> dict[str, int]:
         """The GEMM the array runs: the spatial dimensions padded to whole array tiles."""

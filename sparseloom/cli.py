@@ -234,7 +234,8 @@ def model_table(report: dict) -> str:
     lines = [f"{report['unit']} {report['config']}, GEMM M={report['gemm']['m']} K={report['gemm']['k']} "
              f"N={report['gemm']['n']}{' ' + report['setting'] if report['setting'] else ''}: "
              f"{report['cycles']:.0f} cycles (ideal {report['ideal_cycles']:.0f}), {report['energy_pj'] / 1e6:.4g} uJ, "
-             f"EDP {report['edp']:.4g} pJ*cycles, utilisation {report['utilization']:.3f}", "",
+             f"EDP {report['edp']:.4g} pJ*cycles, utilisation {report['utilization']:.3f}, "
+             f"area {report['area_um2'] / 1e6:.3g} mm^2", "",
              "| level | tensor | instances | tile | reads | fills | updates | level energy (pJ) |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for lv in report["levels"]:

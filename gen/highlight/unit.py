@@ -34,17 +34,21 @@ def lane_array(config) -> Architecture:
     it straight to the PEs), the double-buffered activation buffer (``k_max`` x ``cols`` words a
     half), one accumulator per PE (summing one row batch of one tile, then sent to the host, which
     adds the K tiles),
-    and the multipliers. Energies from ``sparseloom.model.energy``'s defaults."""
+    and the multipliers (each with its adder into the PE's sum). Energies and areas from
+    ``sparseloom.model.energy``'s defaults; HighLight's selection muxes are in no table, so its
+    area here is the dense array's (the FPGA table measures the difference)."""
     e, dw, aw = energy.DEFAULT, config.data_width, config.acc_width
     buffer_bits = config.derived()["activation_buffer_bits"]
     pes = config.rows * config.cols
     return Architecture(config.name, (
         Level(HOST, word_bits=dw, energy={action: e.dram(dw) for action in ("read", "write", "update")}),
         Level(BUFFER, capacity=config.k_max * config.cols, word_bits=dw, keeps=("Inputs",),
-              energy={"read": e.sram(buffer_bits, dw), "write": e.sram(buffer_bits, dw)}),
+              energy={"read": e.sram(buffer_bits, dw), "write": e.sram(buffer_bits, dw)},
+              area_um2=e.storage_area(buffer_bits)),
         Level(ACCUMULATORS, instances=pes, capacity=1, word_bits=aw, keeps=("Outputs",), flushes=True,
-              energy={action: e.sram(aw, aw) for action in ("read", "write", "update")}),
-    ), Compute("Multipliers", pes * config.lanes, e.multiply(dw, dw) + e.add(aw), dw))
+              energy={action: e.sram(aw, aw) for action in ("read", "write", "update")}, area_um2=e.storage_area(aw)),
+    ), Compute("Multipliers", pes * config.lanes, e.multiply(dw, dw) + e.add(aw), dw,
+               area_um2=e.multiply_area(dw, dw) + e.add_area(aw)))
 
 
 def highlight_model(config: HighLightConfig, shape: GemmShape, pattern: HSSPattern, mapping=None):
@@ -76,9 +80,11 @@ def _lane_gemm(config, tiling):
     """The padded GEMM; a weight slot's width is its share of the RTL's weight beat (on HighLight
     the value with its rank-0 offset and its share of the rank-1 block index)."""
     p = tiling.padded(config)
+    slots = config.rows * config.lanes
+    bits = config.weight_layout.size // slots if config.weight_layout.size % slots == 0 else (
+        config.weight_layout.size / slots)
     return einsum.Workload.gemm(p["M"], p["N"], p["K"], name="gemm").with_bits(
-        Weights=config.weight_layout.size / (config.rows * config.lanes), Inputs=config.data_width,
-        Outputs=config.acc_width)
+        Weights=bits, Inputs=config.data_width, Outputs=config.acc_width)
 
 
 def highlight_workloads(c: HighLightConfig) -> list[Workload]:

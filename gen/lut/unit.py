@@ -41,17 +41,18 @@ def low_bit_architecture(config) -> Architecture:
     if isinstance(config, LutConfig):
         memory_bits = config.derived()["table_memory_bits"]
         buffer_energy = e.sram(memory_bits, config.table_width) / config.g  # one entry serves g activations
-        compute = Compute("LookUps", units * config.g, e.add(aw) / config.g, 1)
+        compute = Compute("LookUps", units * config.g, e.add(aw) / config.g, 1, area_um2=e.add_area(aw) / config.g)
     else:
         memory_bits = 2 * config.max_groups * config.g * config.n_tile * xw
         buffer_energy = e.sram(memory_bits, xw)
-        compute = Compute("Multipliers", units, e.multiply(config.max_wbits + 1, xw) + e.add(aw), xw)
+        compute = Compute("Multipliers", units, e.multiply(config.max_wbits + 1, xw) + e.add(aw), xw,
+                          area_um2=e.multiply_area(config.max_wbits + 1, xw) + e.add_area(aw))
     return Architecture(config.name, (
         Level(HOST, word_bits=xw, energy={action: e.dram(xw) for action in ("read", "write", "update")}),
         Level(BUFFER, capacity=config.k_max * config.n_tile, word_bits=xw, keeps=("Inputs",),
-              energy={"read": buffer_energy, "write": buffer_energy}),
+              energy={"read": buffer_energy, "write": buffer_energy}, area_um2=e.storage_area(memory_bits)),
         Level(ACCUMULATORS, instances=units, capacity=1, word_bits=aw, keeps=("Outputs",), flushes=True,
-              energy={action: e.sram(aw, aw) for action in ("read", "write", "update")}),
+              energy={action: e.sram(aw, aw) for action in ("read", "write", "update")}, area_um2=e.storage_area(aw)),
     ), compute)
 
 

@@ -47,3 +47,12 @@ def test_impossible_templates_are_refused(field, value):
     kw = {"rows": 4, "cols": 4, "dataflow": "weight_stationary"} | {field: value}
     with pytest.raises(ValueError, match=field):
         Systolic("bad", **kw)
+
+
+def test_area_is_the_cited_figures_summed():
+    """16 x 16 int8 MACs with 32-bit sums (Horowitz: 282 + 137 um^2), 64 Ki words of SRAM at
+    0.346 um^2 a bit over 70% efficiency, one 8-bit flip-flop register (4.522 um^2 a bit) per PE."""
+    r = Systolic("ws", 16, 16, "weight_stationary", buffer_words=65536).evaluate(64, 64, 64)
+    want = 256 * (282 + 137) + 65536 * 8 * 0.346 / 0.7 + 256 * 8 * 4.522
+    assert r.area_um2 == pytest.approx(want)
+    assert r.to_dict()["area_um2"] == r.area_um2
