@@ -12,7 +12,9 @@ and ``skipped_*`` actions and, per access of ``metadata_width`` bits, ``metadata
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+
+from . import files
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,28 @@ class Architecture:
         """Instances of the next level down (or the compute) per instance of level i."""
         below = self.levels[i + 1].instances if i + 1 < len(self.levels) else self.compute.instances
         return below // self.levels[i].instances
+
+    def to_dict(self) -> dict:
+        """The architecture as YAML/JSON-ready data (what ``from_dict`` reads)."""
+        return {"architecture": {"name": self.name, "levels": [asdict(lv) for lv in self.levels],
+                                 "compute": asdict(self.compute)}}
+
+    @classmethod
+    def from_dict(cls, d) -> Architecture:
+        """``{architecture: {name, levels: [{name, instances, capacity, ...}], compute: {...}}}``
+        (the fields of ``Level`` and ``Compute``), or a Timeloop flattened architecture."""
+        body = d.get("architecture", d) if isinstance(d, dict) else d
+        if isinstance(body, dict) and "local" in body:
+            return cls.from_timeloop(d)
+        if not isinstance(body, dict) or not isinstance(body.get("levels"), list) or "compute" not in body:
+            raise ValueError("architecture: must be {architecture: {name, levels: [...], compute: {...}}}")
+        levels = []
+        for i, lv in enumerate(body["levels"]):
+            if isinstance(lv, dict) and isinstance(lv.get("keeps"), list):
+                lv = {**lv, "keeps": tuple(lv["keeps"])}
+            levels.append(files.record(Level, lv, f"architecture: level {i}"))
+        return cls(str(body.get("name", "architecture")), tuple(levels),
+                   files.record(Compute, body["compute"], "architecture: compute"))
 
     @classmethod
     def from_timeloop(cls, flattened: dict, ert: dict | None = None, name: str = "timeloop") -> Architecture:

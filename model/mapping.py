@@ -114,14 +114,14 @@ class Mapping:
                             for lm in self.levels]}
 
     @classmethod
-    def from_dict(cls, d) -> Mapping:
+    def from_dict(cls, d, arch: Architecture | None = None) -> Mapping:
         """``{mapping: [{level, temporal: {dim: factor}, permutation: "KN", spatial: {...}, keep: [...]}]}``,
-        or a Timeloop mapping (entries with ``target`` and ``type``)."""
+        or a Timeloop mapping (entries with ``target`` and ``type``; ``arch`` names its levels)."""
         entries = d.get("mapping") if isinstance(d, dict) else d
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise ValueError("mapping: must be a list of levels ({level, temporal, permutation, spatial, keep})")
         if entries and "target" in entries[0]:
-            return cls.from_timeloop(entries)
+            return cls.from_timeloop(entries, arch)
         levels = []
         allowed = {"level", "temporal", "permutation", "spatial", "keep"}
         for e in entries:

@@ -144,6 +144,39 @@ class Workload:
             Tensor("C", (((1, "L"),), ((1, "J"),))),
             Tensor("Y", (((1, "I"),), ((1, "J"),)), output=True)))
 
+    def to_dict(self) -> dict:
+        """The workload as YAML/JSON-ready data (what ``from_dict`` reads): each rank a list of
+        [coefficient, dimension] terms."""
+        return {"workload": {"name": self.name, "dims": dict(self.dims), "tensors": [
+            {"name": t.name, "ranks": [[list(term) for term in rank] for rank in t.ranks], "output": t.output,
+             **({"bits": t.bits} if t.bits is not None else {}),
+             **({"density": t.density} if t.density is not None else {})} for t in self.tensors]}}
+
+    @classmethod
+    def from_dict(cls, d) -> Workload:
+        """``{workload: {name, dims: {D: size}, tensors: [{name, ranks: [[[1, "M"]], ...], output}]}}``,
+        or a Timeloop problem (``problem: {shape, instance}``)."""
+        body = d.get("workload", d) if isinstance(d, dict) else d
+        if isinstance(body, dict) and ("problem" in body or "shape" in body):
+            return cls.from_timeloop(d)
+        if not isinstance(body, dict) or not isinstance(body.get("dims"), dict) or not isinstance(
+                body.get("tensors"), list):
+            raise ValueError("workload: must be {workload: {name, dims: {D: size}, tensors: [...]}} or a "
+                             "Timeloop problem")
+        tensors = []
+        for i, t in enumerate(body["tensors"]):
+            allowed = {"name", "ranks", "output", "bits", "density"}
+            if not isinstance(t, dict) or "name" not in t or "ranks" not in t or set(t) - allowed:
+                raise ValueError(f"workload: tensor {i} must give name and ranks, and may give output, bits, "
+                                 f"density; got {sorted(t) if isinstance(t, dict) else t!r}")
+            try:
+                ranks = tuple(tuple((int(c), str(dim)) for c, dim in rank) for rank in t["ranks"])
+            except (TypeError, ValueError):
+                raise ValueError(f"workload: tensor {t['name']}: each rank is a list of [coefficient, dimension] "
+                                 f"terms, got {t['ranks']!r}") from None
+            tensors.append(Tensor(str(t["name"]), ranks, bool(t.get("output", False)), t.get("bits"), t.get("density")))
+        return cls(str(body.get("name", "workload")), dict(body["dims"]), tuple(tensors))
+
     @classmethod
     def from_timeloop(cls, problem: dict) -> Workload:
         """A Timeloop problem (``problem: {shape: ..., instance: ...}``, v0.4). Coefficients named

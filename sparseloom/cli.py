@@ -157,6 +157,12 @@ def parse_gemm(text: str):
 def cmd_model(args) -> None:
     from sparseloom.units import load_config
 
+    if args.arch or args.problem:
+        return model_described(args)
+    if args.ert:
+        raise UsageError("--ert applies to a Timeloop --arch")
+    if args.config is None:
+        raise UsageError("model takes --config NAME_OR_FILE (a unit), or --arch, --problem and --mapping files")
     u, config = load_config(args.config)
     if (args.gemm is None) == (args.network is None):
         raise UsageError("model takes one of --gemm M,K,N or --network NAME")
@@ -185,6 +191,48 @@ def cmd_model(args) -> None:
     print(model_table(report))
 
 
+def model_described(args) -> None:
+    """``model --arch A --problem P --mapping M``: any architecture, workload and mapping, ours
+    or Timeloop's files."""
+    from sparseloom.model import files as model_files
+    from sparseloom.model.analysis import analyse
+    from sparseloom.model.arch import Architecture
+    from sparseloom.model.workload import Workload
+
+    given = {"--config": args.config, "--gemm": args.gemm, "--network": args.network}
+    clash = [flag for flag, value in given.items() if value is not None]
+    if clash:
+        raise UsageError(f"--arch, --problem and --mapping describe the design themselves; drop {', '.join(clash)}")
+    missing = [flag for flag in ("--arch", "--problem", "--mapping") if not getattr(args, flag[2:])]
+    if missing:
+        raise UsageError(f"model with --arch and --problem also needs {', '.join(missing)}")
+    loaded = {}
+    for flag, path in (("--arch", args.arch), ("--problem", args.problem), ("--ert", args.ert)):
+        if path is None:
+            continue
+        try:
+            loaded[flag] = model_files.load(load_file(path, flag))
+        except (OSError, UnicodeDecodeError, model_files.yaml.YAMLError, json.JSONDecodeError) as e:
+            raise UsageError(f"{flag}: {path!r} is not a YAML or JSON file ({type(e).__name__})") from None
+    try:
+        arch = (Architecture.from_timeloop(loaded["--arch"], loaded["--ert"]) if "--ert" in loaded
+                else Architecture.from_dict(loaded["--arch"]))
+    except (KeyError, AttributeError, TypeError) as e:
+        raise UsageError(f"--arch: {args.arch!r} is not an architecture ({type(e).__name__}: {e})") from None
+    try:
+        workload = Workload.from_dict(loaded["--problem"])
+    except (KeyError, AttributeError, TypeError) as e:
+        raise UsageError(f"--problem: {args.problem!r} is not a workload ({type(e).__name__}: {e})") from None
+    mapping = model_mapping(args.mapping, arch)
+    outputs = Outputs()
+    report_path = outputs.add(args.report, "--report")
+    result = analyse(workload, arch, mapping)
+    report = {"unit": arch.name, "config": "(files)", "gemm": None, "setting": None, **result.to_dict(),
+              "mapping": mapping.to_dict()["mapping"]}
+    outputs.write({report_path: json.dumps(report, indent=2) + "\n"})
+    print(model_table(report))
+
+
 def model_setting(u, args) -> str | None:
     """The unit's setting (--pattern, --wbits, ...) as text: its flag, or for HighLight on a
     network the pattern of ``--method hss:...``, or the setting's default."""
@@ -209,15 +257,15 @@ def model_setting(u, args) -> str | None:
     return text
 
 
-def model_mapping(path: str | None):
-    """The ``--mapping`` file's mapping, or None."""
+def model_mapping(path: str | None, arch=None):
+    """The ``--mapping`` file's mapping (a Timeloop one's levels named by ``arch``), or None."""
     from sparseloom.model import files as model_files
     from sparseloom.model.mapping import Mapping
 
     if not path:
         return None
     try:
-        return Mapping.from_dict(model_files.load(load_file(path, "--mapping")))
+        return Mapping.from_dict(model_files.load(load_file(path, "--mapping")), arch)
     except (OSError, UnicodeDecodeError, model_files.yaml.YAMLError, json.JSONDecodeError) as e:
         raise UsageError(f"--mapping: {path!r} is not a YAML or JSON file ({type(e).__name__})") from None
 
@@ -231,8 +279,9 @@ def load_file(path: str, flag: str) -> Path:
 
 def model_table(report: dict) -> str:
     """The report's numbers as a markdown table, a row per level and tensor."""
-    lines = [f"{report['unit']} {report['config']}, GEMM M={report['gemm']['m']} K={report['gemm']['k']} "
-             f"N={report['gemm']['n']}{' ' + report['setting'] if report['setting'] else ''}: "
+    g = report["gemm"]
+    what = f"GEMM M={g['m']} K={g['k']} N={g['n']}" if g else f"workload {report['workload']}"
+    lines = [f"{report['unit']} {report['config']}, {what}{' ' + report['setting'] if report['setting'] else ''}: "
              f"{report['cycles']:.0f} cycles (ideal {report['ideal_cycles']:.0f}), {report['energy_pj'] / 1e6:.4g} uJ, "
              f"EDP {report['edp']:.4g} pJ*cycles, utilisation {report['utilization']:.3f}, "
              f"area {report['area_um2'] / 1e6:.3g} mm^2", "",
@@ -272,7 +321,10 @@ def parser() -> argparse.ArgumentParser:
 
     mo = sub.add_parser("model", help="the analytical model of a GEMM or a network on a unit: accesses, cycles, "
                                       "energy, EDP")
-    mo.add_argument("--config", required=True, help="preset name or JSON file of any unit")
+    mo.add_argument("--config", help="preset name or JSON file of any unit")
+    mo.add_argument("--arch", help="instead of --config: an architecture file (YAML/JSON, ours or Timeloop's)")
+    mo.add_argument("--problem", help="with --arch: a workload file (ours or a Timeloop problem)")
+    mo.add_argument("--ert", help="with a Timeloop --arch: its energy reference table summary (ERT_summary.yaml)")
     mo.add_argument("--gemm", help="M,K,N")
     mo.add_argument("--network", choices=NETWORKS, help="a real network, layer by layer")
     mo.add_argument("--method", help="with --network: the weights' compression, dense or hss:G1:H1,G0:H0 "

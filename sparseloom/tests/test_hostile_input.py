@@ -556,6 +556,81 @@ def test_model_runs_a_network_layer_by_layer(tmp_path):
     assert "not mapped: activation x activation" in out
 
 
+TIMELOOP_CASE = Path(__file__).parents[2] / "model" / "tests" / "timeloop" / "04-kp"
+
+
+def test_model_runs_timeloop_files():
+    """Timeloop's own architecture, energy table, problem and mapping give its cycles and energy."""
+    from sparseloom.model import timeloop_stats
+
+    with tempfile.TemporaryDirectory() as tmp:
+        d, out = TIMELOOP_CASE, Path(tmp) / "r.json"
+        status, _, err = run(["model", "--arch", d / "arch.yaml", "--ert", d / "ert.yaml", "--problem", d / "prob.yaml",
+                              "--mapping", d / "map.yaml", "--report", out])
+        assert status == 0, err
+        report = json.loads(out.read_text())
+    want = timeloop_stats.parse((d / "stats.txt").read_text())
+    assert report["cycles"] == want["cycles"]
+    assert report["energy_pj"] * 1000 / report["computes"] == pytest.approx(want["fj_per_compute"], rel=1e-3)
+
+
+def test_model_reads_back_its_own_descriptions(tmp_path):
+    """An architecture, workload and mapping written with to_dict (YAML and JSON) evaluate as the objects do."""
+    import yaml
+
+    from sparseloom.model.analysis import analyse
+    from sparseloom.model.templates import Systolic
+
+    t = Systolic("os16", 16, 16, "output_stationary", buffer_words=4096)
+    arch, workload, mapping = t.architecture(), t.workload(100, 50, 300), t.mapping(100, 50, 300)
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(arch.to_dict()))
+    (tmp_path / "p.json").write_text(json.dumps(workload.to_dict()))
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(mapping.to_dict()))
+    status, _, err = run(["model", "--arch", tmp_path / "a.yaml", "--problem", tmp_path / "p.json",
+                          "--mapping", tmp_path / "m.yaml", "--report", tmp_path / "r.json"])
+    assert status == 0, err
+    report = json.loads((tmp_path / "r.json").read_text())
+    want = analyse(workload, arch, mapping)
+    assert (report["cycles"], report["energy_pj"], report["area_um2"]) == (want.cycles, want.energy_pj, want.area_um2)
+
+
+def described_argv(d: Path, *extra, arch="a.yaml", problem="p.yaml", mapping="m.yaml"):
+    (d / "a.yaml").write_text("architecture:\n  name: x\n  levels: [{name: DRAM}]\n  compute: {name: MAC, instances: 1}\n")
+    (d / "p.yaml").write_text("workload:\n  dims: {M: 2}\n  tensors: [{name: Y, ranks: [[[1, M]]], output: true}]\n")
+    (d / "m.yaml").write_text("mapping: [{level: DRAM, temporal: {M: 2}}]\n")
+    argv = ["model", "--report", d / "r.json", *extra]
+    for flag, name in (("--arch", arch), ("--problem", problem), ("--mapping", mapping)):
+        if name:
+            argv += [flag, d / name]
+    return argv
+
+
+@pytest.mark.parametrize("change, mention", [
+    ({"extra": ("--config", "dense_small")}, "describe the design themselves; drop --config"),
+    ({"mapping": None}, "also needs --mapping"),
+    ({"arch": "missing.yaml"}, "--arch: no such file"),
+    ({"write": ("a.yaml", "architecture:\n  levels: [{name: DRAM, size: 4}]\n  compute: {name: MAC, instances: 1}\n")},
+     "level 0: unknown keys ['size']; allowed: name, instances, capacity"),
+    ({"write": ("a.yaml", "architecture: {levels: [{name: DRAM}]}\n")}, "must be {architecture:"),
+    ({"write": ("p.yaml", "workload: {dims: {M: 2}, tensors: [{name: Y}]}\n")}, "tensor 0 must give name and ranks"),
+    ({"write": ("p.yaml", "workload: {dims: {M: 2}, tensors: [{name: Y, ranks: [[[1, Q]]], output: true}]}\n")},
+     "names dimension 'Q'; allowed: M"),
+    ({"write": ("p.yaml", "[unclosed\n")}, "--problem"),
+    ({"write": ("m.yaml", "mapping: [{level: DRAM, temporal: {M: 3}}]\n")}, "multiply to 3, but M = 2"),
+])
+def test_model_refuses_bad_descriptions(change, mention, tmp_path):
+    argv = described_argv(tmp_path, *change.get("extra", ()), **{k: v for k, v in change.items() if k in
+                                                                 ("arch", "problem", "mapping")})
+    if "write" in change:
+        name, text = change["write"]
+        (tmp_path / name).write_text(text)
+    check_refused(argv, tmp_path, mention)
+
+
+def test_model_refuses_an_ert_without_a_timeloop_architecture(tmp_path):
+    check_refused(model_argv(tmp_path, "--ert", tmp_path / "e.yaml"), tmp_path, "--ert applies to a Timeloop --arch")
+
+
 @pytest.mark.parametrize("kind", OUTPUT_KINDS)
 def test_model_output_location(kind, tmp_path):
     with Case("highlight") as case:
