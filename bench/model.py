@@ -3,11 +3,13 @@ against Verilator runs of the same GEMMs), per unit, on real-layer shapes.
 
 Each GEMM runs once through ``sparseloom sim`` (the Verilated core, checked bit-exactly against
 the golden model, stall-free) and through ``Unit.evaluate`` (the analytical model on the same
-mapping, its cycles the unit's cycle model). Shapes are linear layers of the networks this
+mapping and the plan's encoding, its cycles the unit's cycle model). Shapes are linear layers of the networks this
 project runs: all-MiniLM-L6-v2 (hidden 384, FFN 1536) on 32 tokens, SmolLM2-135M (hidden 576,
-FFN 1536) decoding 8 tokens. Prints a markdown table and writes JSON.
+FFN 1536) decoding 8 tokens; on the SME engine, whose input vector holds at most ``k_max`` = 256
+activations, two of EfficientNet-lite0's pointwise projections over their whole feature maps.
+Prints a markdown table and writes JSON.
 
-    python bench/model.py [--units highlight dense lut mac]
+    python bench/model.py [--units highlight dense lut mac sme]
 """
 from __future__ import annotations
 
@@ -29,7 +31,12 @@ SHAPES = {  # (M, K, N): out features, in features, tokens
     "MiniLM FFN down (32 tokens)": (384, 1536, 32),
     "SmolLM2 q/o (decode, 8 tokens)": (576, 576, 8),
 }
-SETTINGS = {"highlight": ["4:4,4:4", "2:4,2:4", "4:4,1:4"], "dense": [None], "lut": ["1", "2", "4"], "mac": ["2"]}
+SME_SHAPES = {  # (M, K, N): output channels, input channels, output pixels
+    "EfficientNet-lite0 block 1 project (56x56)": (24, 96, 56 * 56),
+    "EfficientNet-lite0 block 5 project (28x28)": (40, 240, 28 * 28),
+}
+SETTINGS = {"highlight": ["4:4,4:4", "2:4,2:4", "4:4,1:4"], "dense": [None], "lut": ["1", "2", "4"], "mac": ["2"],
+            "sme": ["none", "2"]}
 
 
 def operands(name: str, setting, shape, rng):
@@ -65,12 +72,13 @@ def main() -> None:
         for name in args.units:
             u = unit(name)
             config = u.presets[u.default_preset]
-            for layer, (m, k, n) in SHAPES.items():
+            for layer, (m, k, n) in (SME_SHAPES if name == "sme" else SHAPES).items():
                 for setting in SETTINGS[name]:
                     w, x = operands(name, setting, (m, k, n), rng)
                     report = simulate(name, setting, config.name, w, x, Path(tmp))
                     shape = GemmShape(m, n, k)
-                    encoding = u.setting.parse(setting) if u.setting else None
+                    # what the RTL ran: the pattern or weight format, or SME's occupancy of this W
+                    encoding = u.plan(config, u.setting.parse(setting) if u.setting else None, w, x).encoding
                     seconds, cycles = model_seconds(u, config, shape, encoding, args.repeat)
                     rows.append({"unit": name, "config": config.name, "layer": layer, "m": m, "k": k, "n": n,
                                  "setting": setting or "int8", "rtl_cycles": report["cycles"], "model_cycles": cycles,

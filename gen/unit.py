@@ -80,7 +80,7 @@ class Unit:
     the configuration, the shape and the encoding alone; ``peak_macs_per_cycle(config, encoding)``
     counts dense-equivalent MACs with every unit busy. ``architecture(config)`` is the unit as the
     analytical model (``sparseloom.model``) sees it, and ``model(config, shape, encoding,
-    mapping=None)`` the ``(workload, mapping, skip)`` it runs: the same mapping the planner takes,
+    mapping=None)`` the ``(workload, mapping, skip or Sparsity)`` it runs: the same mapping the planner takes,
     by default the one it would choose, so the model evaluates exactly what the RTL runs;
     ``traffic(config)`` says which of the model's counts each stream's handshakes are, so the
     benches check the model's counts against the beats the driver saw.
@@ -109,13 +109,16 @@ class Unit:
         return sum(run.cycles() for run in self.tile_runs(config, GemmShape(*shape), encoding, mapping))
 
     def evaluate(self, config, shape: GemmShape, encoding, mapping=None):
-        """The analytical model's result for this GEMM on this unit, with the unit's exact cycles."""
+        """The analytical model's result for this GEMM on this unit, with the unit's exact cycles.
+        The model's third value is the densities the compute skips (``skip``) or a ``Sparsity``."""
         from sparseloom.model.analysis import analyse
+        from sparseloom.model.sparse import Sparsity
 
         if self.model is None:
             raise ValueError(f"the analytical model does not describe the {self.name} unit yet")
         workload, used, skip = self.model(config, GemmShape(*shape), encoding, mapping)
-        result = analyse(workload, self.architecture(config), used, skip)
+        sparse = {"sparsity": skip} if isinstance(skip, Sparsity) else {"skip": skip}
+        result = analyse(workload, self.architecture(config), used, **sparse)
         result.ideal_cycles, result.cycles = result.cycles, float(self.cycles(config, shape, encoding, mapping))
         return result
 

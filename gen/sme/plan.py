@@ -51,9 +51,13 @@ def dense_occupancy(config: SmeConfig, shape: GemmShape) -> tuple[int, ...]:
 
 @dataclass
 class Programming:
-    """How many crossbars are loaded together, and the output tile of each bank."""
-    crossbars: int
+    """The crossbars loaded together: how many feed each bank, and each bank's output tile."""
+    bank_crossbars: list[int]
     m_tiles: list[int]
+
+    @property
+    def crossbars(self) -> int:
+        return sum(self.bank_crossbars)
 
 
 def programmings(config: SmeConfig, occupied: tuple[int, ...]) -> list[Programming]:
@@ -65,11 +69,12 @@ def programmings(config: SmeConfig, occupied: tuple[int, ...]) -> list[Programmi
             last = out[-1] if out else None
             if last is None or last.crossbars == config.crossbars or (
                     last.m_tiles[-1] != tile and len(last.m_tiles) == config.banks):
-                out.append(last := Programming(0, []))
+                out.append(last := Programming([], []))
             if not last.m_tiles or last.m_tiles[-1] != tile:
                 last.m_tiles.append(tile)
+                last.bank_crossbars.append(0)
             take = min(count, config.crossbars - last.crossbars)
-            last.crossbars += take
+            last.bank_crossbars[-1] += take
             count -= take
     return out
 
@@ -78,6 +83,13 @@ def check_k(config: SmeConfig, shape: GemmShape) -> None:
     if shape.k > config.k_max:
         raise ValueError(f"K={shape.k} exceeds k_max={config.k_max} of {config.name}: an input vector must fit "
                          f"the input buffer (allowed K: 1..{config.k_max})")
+
+
+def check_no_mapping(config: SmeConfig, mapping) -> None:
+    """The engine runs one schedule, the planner's: no mapping can be given."""
+    if mapping is not None:
+        raise ValueError(f"the sme unit takes no mapping ({config.name}): its planner cuts the crossbars into "
+                         f"programmings itself, each holding its crossbars while every vector streams through")
 
 
 @dataclass
@@ -149,8 +161,7 @@ def plan_sme(config: SmeConfig, max_bits_per_weight: int | None, w, x, mapping=N
     c = config
     shape = GemmShape(*operands(w, x))
     check_k(c, shape)
-    if mapping is not None:
-        raise ValueError(f"the analytical model does not describe the {c.name} engine yet: it takes no mapping")
+    check_no_mapping(c, mapping)
     mapping, counts = sme.map_weights(w, c.crossbar, max_bits_per_weight)  # validates the budget too
     occupied = occupancy(mapping)
     progs = programmings(c, occupied)

@@ -4,13 +4,14 @@ cocotb benches check the same counts against the beats the RTL took)."""
 import numpy as np
 import pytest
 
+from sparseloom.gen.sme.config import STEPS
 from sparseloom.gen.tiles import ACCUMULATORS, BUFFER, HOST
 from sparseloom.gen.unit import GemmShape
 from sparseloom.golden import hss, lut
 from sparseloom.model.mapping import LevelMapping, Mapping
 from sparseloom.units import unit
 
-HIGHLIGHT, DENSE, LUT, MAC = unit("highlight"), unit("dense"), unit("lut"), unit("mac")
+HIGHLIGHT, DENSE, LUT, MAC, SME = unit("highlight"), unit("dense"), unit("lut"), unit("mac"), unit("sme")
 SMALL = HIGHLIGHT.presets["highlight_small"]
 PATTERN = hss.HSSPattern.parse("2:4,1:4")
 
@@ -22,8 +23,16 @@ def gemm(shape, pattern=None, seed=0):
 
 
 def beats(plan) -> dict:
-    (segment,) = plan.segments()
-    return {"act": len(segment.sources["act"]), "w": len(segment.sources["w"]), "result": segment.result_beats}
+    """The beats of every stream over all the plan's segments (the SME planner's programmings)."""
+    segments = plan.segments()
+    return {"act": sum(len(s.sources["act"]) for s in segments), "w": sum(len(s.sources["w"]) for s in segments),
+            "result": sum(s.result_beats for s in segments)}
+
+
+def assert_counts_are_beats(u, config, plan, result):
+    for stream, (level, tensor, action, words) in u.traffic(config).items():
+        stats = result.level(level)
+        assert getattr(stats.tensors[tensor], action) * stats.instances == beats(plan)[stream] * words, stream
 
 
 @pytest.mark.parametrize("u, config, pattern", [
@@ -44,10 +53,45 @@ def test_model_counts_are_the_planned_stream_beats(u, config, pattern, shape):
         w = np.clip(w, pattern.lo, pattern.hi).astype(np.int8) if 0 in pattern.values else np.where(w > 0, 1, -1).astype(np.int8)
     plan = u.plan(config, pattern, w, x)
     result = u.evaluate(config, shape, pattern)
-    for stream, (level, tensor, action, words) in u.traffic(config).items():
-        stats = result.level(level)
-        assert getattr(stats.tensors[tensor], action) * stats.instances == beats(plan)[stream] * words, stream
+    assert_counts_are_beats(u, config, plan, result)
     assert result.cycles == u.cycles(config, shape, pattern)
+
+
+@pytest.mark.parametrize("preset", ["sme_small", "sme_tall", "sme_default"])
+@pytest.mark.parametrize("max_bits", [None, 1, 3])
+@pytest.mark.parametrize("shape_of", [
+    lambda c: GemmShape(9, 5, 30 if c.k_max > 30 else c.k_max - 1),   # a K tail, a part-filled output tile
+    lambda c: GemmShape(1, 1, c.act_lanes - 1),                        # a vector shorter than a crossbar's rows
+    lambda c: GemmShape(c.banks * c.xbar_cols + 3, 3, c.k_max),        # many programmings, several banks
+])
+def test_sme_counts_are_the_planned_beats_for_any_occupancy(preset, max_bits, shape_of):
+    config = SME.presets[preset]
+    shape = shape_of(config)
+    w, x = gemm(shape, seed=shape.m + shape.k)
+    if max_bits is None:   # sparse bits: whole slices empty, squeezed crossbars
+        w = np.where(w % 3 == 0, w & 0x11, 0).astype(np.int8)
+    plan = SME.plan(config, max_bits, w, x)
+    result = SME.evaluate(config, shape, plan.encoding)
+    assert_counts_are_beats(SME, config, plan, result)
+    assert result.cycles == SME.cycles(config, shape, plan.encoding)
+    # every loaded cell, every bit; the compute classification divides shares in floating point (+-1)
+    assert abs(result.computes - beats(plan)["w"] * config.xbar_cols * shape.n * STEPS) <= 1
+
+
+def test_sme_counts_without_any_crossbar():
+    config = SME.presets["sme_small"]
+    w, x = np.zeros((5, 7), np.int8), gemm(GemmShape(5, 3, 7))[1]
+    plan = SME.plan(config, None, w, x)
+    result = SME.evaluate(config, plan.shape, plan.encoding)
+    assert_counts_are_beats(SME, config, plan, result)
+    assert result.computes == 0 and not plan.programmings
+
+
+def test_sme_model_takes_a_bit_budget_and_refuses_a_mapping():
+    config, shape = SME.presets["sme_tall"], GemmShape(20, 6, 40)
+    assert SME.evaluate(config, shape, 2).level(HOST).tensors["Weights"].reads > 0
+    with pytest.raises(ValueError, match="the sme unit takes no mapping"):
+        SME.evaluate(config, shape, None, Mapping(()))
 
 
 def mapping_of(config, order, groups, shape, pattern):

@@ -478,7 +478,6 @@ def test_model_refuses_a_malformed_gemm(gemm, tmp_path):
 
 @pytest.mark.parametrize("argv_changes, mention", [
     ({"config": "nope"}, "config must be a preset"),
-    ({"config": "sme_small", "setting": ("--max-bits-per-weight", "2")}, "does not describe the sme unit yet"),
     ({"config": "lut_small", "setting": ("--wbits", "7")}, "--wbits must be one of"),
     ({"setting": ("--wbits", "2")}, "--wbits is not a setting of the highlight unit; it takes --pattern"),
     ({"setting": ()}, "the highlight unit needs --pattern"),
@@ -516,6 +515,13 @@ def _mapping_text(changes: dict) -> str:
 def test_model_refuses_bad_mappings(text, mention, tmp_path):
     (tmp_path / "map.json").write_text(text)
     check_refused(model_argv(tmp_path, "--mapping", tmp_path / "map.json"), tmp_path, mention)
+
+
+def test_model_refuses_a_mapping_for_sme(tmp_path):
+    """The SME planner cuts the crossbars into programmings itself: no mapping can be given."""
+    (tmp_path / "map.json").write_text(_mapping_text({}))
+    check_refused(model_argv(tmp_path, "--mapping", tmp_path / "map.json", config="sme_small",
+                             setting=("--max-bits-per-weight", "2")), tmp_path, "the sme unit takes no mapping")
 
 
 def network_argv(d: Path, *extra, config="highlight_small", network="minilm"):
