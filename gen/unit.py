@@ -78,7 +78,7 @@ class Unit:
     (HSS pattern, weight format, crossbar occupancy; None for dense int8).
     ``tile_runs(config, shape, encoding, mapping=None)`` is the exact stall-free cycle model, from
     the configuration, the shape and the encoding alone; ``peak_macs_per_cycle(config, encoding)``
-    counts dense-equivalent MACs with every unit busy. ``architecture(config)`` is the unit as the
+    counts dense-equivalent MACs with every unit busy. ``architecture(config, table)`` is the unit as the
     analytical model (``sparseloom.model``) sees it, and ``model(config, shape, encoding,
     mapping=None)`` the ``(workload, mapping, skip or Sparsity)`` it runs: the same mapping the planner takes,
     by default the one it would choose, so the model evaluates exactly what the RTL runs;
@@ -108,9 +108,10 @@ class Unit:
         """Exact cycles of a stall-free run, first input beat to last result beat of each segment."""
         return sum(run.cycles() for run in self.tile_runs(config, GemmShape(*shape), encoding, mapping))
 
-    def evaluate(self, config, shape: GemmShape, encoding, mapping=None):
+    def evaluate(self, config, shape: GemmShape, encoding, mapping=None, table=None):
         """The analytical model's result for this GEMM on this unit, with the unit's exact cycles.
-        The model's third value is the densities the compute skips (``skip``) or a ``Sparsity``."""
+        The model's third value is the densities the compute skips (``skip``) or a ``Sparsity``;
+        ``table`` (an ``EnergyTable``) replaces the default energies and areas."""
         from sparseloom.model.analysis import analyse
         from sparseloom.model.sparse import Sparsity
 
@@ -118,7 +119,8 @@ class Unit:
             raise ValueError(f"the analytical model does not describe the {self.name} unit yet")
         workload, used, skip = self.model(config, GemmShape(*shape), encoding, mapping)
         sparse = {"sparsity": skip} if isinstance(skip, Sparsity) else {"skip": skip}
-        result = analyse(workload, self.architecture(config), used, **sparse)
+        arch = self.architecture(config) if table is None else self.architecture(config, table)
+        result = analyse(workload, arch, used, **sparse)
         result.ideal_cycles, result.cycles = result.cycles, float(self.cycles(config, shape, encoding, mapping))
         return result
 

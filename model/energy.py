@@ -85,8 +85,24 @@ class EnergyTable:
         if unknown:
             raise ValueError(f"energy table {path}: unknown keys {sorted(unknown)}; "
                              f"allowed: {sorted(cls.__dataclass_fields__)}")
-        return cls(**{k: ({int(a): float(b) for a, b in v.items()} if isinstance(v, dict) else v)
-                      for k, v in d.items()})
+        return cls(**{k: _entry(path, k, v, getattr(DEFAULT, k)) for k, v in d.items()})
+
+
+def _entry(path, key: str, value, default):
+    """One field of a loaded table, of the default's kind: text, a number, or at least two
+    (size, value) points."""
+    def number(x, what):
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or x < 0:
+            raise ValueError(f"energy table {path}: {what} must be a number >= 0, got {x!r}")
+        return float(x)
+
+    if isinstance(default, str):
+        return str(value)
+    if not isinstance(default, dict):
+        return number(value, key)
+    if not isinstance(value, dict) or len(value) < 2:
+        raise ValueError(f"energy table {path}: {key} must map at least two sizes to values, got {value!r}")
+    return {int(number(a, f"{key}: a size")): number(b, f"{key}[{a}]") for a, b in value.items()}
 
 
 #: Storage of at most this many bits is built of flip-flops (a register), above it of SRAM.

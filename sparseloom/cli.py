@@ -158,6 +158,8 @@ def cmd_model(args) -> None:
     from sparseloom.units import load_config
 
     if args.arch or args.problem:
+        if args.energy:
+            raise UsageError("--energy applies to --config: an --arch file carries its own energies")
         return model_described(args)
     if args.ert:
         raise UsageError("--ert applies to a Timeloop --arch")
@@ -170,6 +172,7 @@ def cmd_model(args) -> None:
         raise UsageError("--method and --tokens apply to --network")
     text = model_setting(u, args)
     encoding = u.setting.parse(text) if u.setting else None
+    table = energy_table(args.energy)
     outputs = Outputs()
     report_path = outputs.add(args.report, "--report")
     if args.network is not None:
@@ -178,12 +181,13 @@ def cmd_model(args) -> None:
         if args.mapping:
             raise UsageError("--mapping applies to --gemm: a network's layers run the unit's default mappings")
         report = {"unit": u.name, "config": config.name, "setting": text,
-                  **network_model.evaluate(u, config, encoding, args.network, args.method or "dense", args.tokens)}
+                  **network_model.evaluate(u, config, encoding, args.network, args.method or "dense", args.tokens,
+                                           table)}
         outputs.write({report_path: json.dumps(report, indent=2) + "\n"})
         print(network_model.table(report))
         return
     shape, mapping = parse_gemm(args.gemm), model_mapping(args.mapping)
-    result = u.evaluate(config, shape, encoding, mapping)
+    result = u.evaluate(config, shape, encoding, mapping, table)
     used = mapping or u.model(config, shape, encoding, None)[1]
     report = {"unit": u.name, "config": config.name, "gemm": {"m": shape.m, "k": shape.k, "n": shape.n},
               "setting": text, **result.to_dict(), "mapping": used.to_dict()["mapping"]}
@@ -255,6 +259,21 @@ def model_setting(u, args) -> str | None:
     if u.setting.choices and text not in u.setting.choices:
         raise UsageError(f"{u.setting.flag} must be one of {', '.join(u.setting.choices)}, got {text!r}")
     return text
+
+
+def energy_table(path: str | None):
+    """The ``--energy`` file's table, or None (the defaults)."""
+    from sparseloom.model import files as model_files
+    from sparseloom.model.energy import EnergyTable
+
+    if not path:
+        return None
+    try:
+        return EnergyTable.load(load_file(path, "--energy"))
+    except (OSError, UnicodeDecodeError, model_files.yaml.YAMLError, json.JSONDecodeError) as e:
+        raise UsageError(f"--energy: {path!r} is not a YAML or JSON file ({type(e).__name__})") from None
+    except (TypeError, AttributeError, ValueError) as e:
+        raise UsageError(f"--energy: {e}") from None
 
 
 def model_mapping(path: str | None, arch=None):
@@ -333,6 +352,8 @@ def parser() -> argparse.ArgumentParser:
     for setting in {s.dest: s for s in (u.setting for u in all_units().values()) if s}.values():
         mo.add_argument(setting.flag, help=f"{setting.help} (units that take it)")
     mo.add_argument("--mapping", help="YAML or JSON mapping (default: the one sim runs)")
+    mo.add_argument("--energy", help="YAML or JSON energy and area table replacing the defaults' entries "
+                                     "(fields of sparseloom.model.energy.EnergyTable)")
     mo.add_argument("--report", required=True, help="JSON report (cycles, energy_pj, edp, utilization, actions)")
     mo.set_defaults(func=cmd_model)
 

@@ -13,8 +13,9 @@ from sparseloom.gen.unit import GemmShape
 from sparseloom.model import networks
 
 
-def evaluate(u, config, encoding, network: str, method: str, tokens: int | None = None) -> dict:
-    """The report of ``network`` (weights compressed by ``method``) on unit ``u`` with ``config``."""
+def evaluate(u, config, encoding, network: str, method: str, tokens: int | None = None, table=None) -> dict:
+    """The report of ``network`` (weights compressed by ``method``) on unit ``u`` with ``config``
+    (energies from ``table``, an ``EnergyTable``, or the defaults)."""
     rows, cycles, energy = [], 0.0, 0.0
     for layer in networks.layers(network, tokens):
         workload = networks.with_density(layer, method, nominal=layer.weight is None)
@@ -27,7 +28,7 @@ def evaluate(u, config, encoding, network: str, method: str, tokens: int | None 
             rows.append(row)
             continue
         m, k, n = shape
-        result = u.evaluate(config, GemmShape(m, n, k), encoding)
+        result = u.evaluate(config, GemmShape(m, n, k), encoding, table=table)
         row |= {"mapped": "yes", "gemm": {"m": m, "k": k, "n": n}, "cycles": result.cycles,
                 "energy_pj": result.energy_pj, "edp": result.edp, "utilization": result.utilization,
                 "macs": m * k * n}

@@ -29,7 +29,7 @@ def dense_runs(config: DenseConfig, shape: GemmShape, encoding=None, mapping=Non
     return [TileRun(loads=t.groups, beats=t.batches * t.groups, tiles=t.tiles)]
 
 
-def lane_array(config) -> Architecture:
+def lane_array(config, table: energy.EnergyTable = energy.DEFAULT) -> Architecture:
     """HighLight or its dense baseline as the model sees it: the host's memory (W streams from
     it straight to the PEs), the double-buffered activation buffer (``k_max`` x ``cols`` words a
     half), one accumulator per PE (summing one row batch of one tile, then sent to the host, which
@@ -37,7 +37,7 @@ def lane_array(config) -> Architecture:
     and the multipliers (each with its adder into the PE's sum). Energies and areas from
     ``sparseloom.model.energy``'s defaults; HighLight's selection muxes are in no table, so its
     area here is the dense array's (the FPGA table measures the difference)."""
-    e, dw, aw = energy.DEFAULT, config.data_width, config.acc_width
+    e, dw, aw = table, config.data_width, config.acc_width
     buffer_bits = config.derived()["activation_buffer_bits"]
     pes = config.rows * config.cols
     return Architecture(config.name, (

@@ -30,13 +30,13 @@ def mac_runs(config: MacConfig, shape: GemmShape, fmt: lut.WeightFormat, mapping
     return [TileRun(loads=t.groups, beats=t.batches * t.groups * config.g, tiles=t.tiles)]
 
 
-def low_bit_architecture(config) -> Architecture:
+def low_bit_architecture(config, table: energy.EnergyTable = energy.DEFAULT) -> Architecture:
     """The LUT core or its baseline as the model sees it: the host's memory, the buffer a tile
     loads into one group of ``g`` activations a cycle (the LUT core's tables, the baseline's
     activations), one accumulator per output of the tile (from zero; the host adds K tiles),
     and the compute units: a weight bit times an activation by table look-up on the LUT core
     (``g`` of them a look-up), a dequantised weight times an activation on the baseline."""
-    e, aw, xw = energy.DEFAULT, config.acc_width, config.act_width
+    e, aw, xw = table, config.acc_width, config.act_width
     units = config.m_tile * config.n_tile
     if isinstance(config, LutConfig):
         memory_bits = config.derived()["table_memory_bits"]

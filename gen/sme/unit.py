@@ -56,7 +56,7 @@ def sme_runs(config: SmeConfig, shape: GemmShape, encoding, mapping=None) -> lis
             for p in sme_programmings(config, shape, encoding, mapping)]
 
 
-def sme_architecture(config: SmeConfig) -> Architecture:
+def sme_architecture(config: SmeConfig, table: energy.EnergyTable = energy.DEFAULT) -> Architecture:
     """The engine as the model sees it: the host's memory; the double-buffered input vector, one
     bit a word (a step reads one bit-plane); the crossbars, one word a crossbar row (its input
     index, used bit and cells: a ``w`` beat); the output stage, one bank's column sums at a time
@@ -66,7 +66,7 @@ def sme_architecture(config: SmeConfig) -> Architecture:
     table: the crossbars' rows and the column accumulators of every crossbar as storage, a cell as
     an adder of its width. The model's own cycle bound (``ideal_cycles``) means nothing here: the
     einsum's box pads every slot, and only the columns are spatial; the cycles are the exact model's."""
-    e, row_bits, rw = energy.DEFAULT, config.weight_layout.size, config.result_width
+    e, row_bits, rw = table, config.weight_layout.size, config.result_width
     vector_bits, crossbar_bits = 2 * config.k_max * STEPS, config.crossbars * config.xbar_rows * row_bits
     return Architecture(config.name, (
         Level(HOST, word_bits=STEPS, energy={action: e.dram(STEPS) for action in ("read", "write", "update")}),

@@ -633,6 +633,32 @@ def test_model_refuses_bad_descriptions(change, mention, tmp_path):
     check_refused(argv, tmp_path, mention)
 
 
+def test_model_energy_table_replaces_the_defaults(tmp_path):
+    """Twice the DRAM energy a bit doubles the host's energy and nothing else."""
+    (tmp_path / "e.yaml").write_text("dram_64bit_pj: 2600\n")
+    reports = []
+    for extra in ((), ("--energy", tmp_path / "e.yaml")):
+        status, _, err = run(model_argv(tmp_path, *extra))
+        assert status == 0, err
+        reports.append(json.loads((tmp_path / "m.json").read_text()))
+    default, doubled = ({lv["name"]: lv["energy_pj"] for lv in r["levels"]} for r in reports)
+    assert doubled["Host"] == pytest.approx(2 * default["Host"]) and default["Host"] > 0
+    assert {k: v for k, v in doubled.items() if k != "Host"} == {k: v for k, v in default.items() if k != "Host"}
+
+
+@pytest.mark.parametrize("text, mention", [
+    ("volts: 1\n", "unknown keys ['volts']"),
+    ("add_pj: {8: fast}\n", "add_pj must map at least two sizes"),
+    ("add_pj: {8: 0.03, 32: fast}\n", "add_pj[32] must be a number >= 0"),
+    ("dram_64bit_pj: -1\n", "dram_64bit_pj must be a number >= 0"),
+    ("[1, 2]\n", "must be a mapping of"),
+    ("{unclosed\n", "--energy"),
+])
+def test_model_refuses_bad_energy_tables(text, mention, tmp_path):
+    (tmp_path / "e.yaml").write_text(text)
+    check_refused(model_argv(tmp_path, "--energy", tmp_path / "e.yaml"), tmp_path, mention)
+
+
 def test_model_refuses_an_ert_without_a_timeloop_architecture(tmp_path):
     check_refused(model_argv(tmp_path, "--ert", tmp_path / "e.yaml"), tmp_path, "--ert applies to a Timeloop --arch")
 
