@@ -72,6 +72,9 @@ def main() -> None:
         for name in args.units:
             u = unit(name)
             config = u.presets[u.default_preset]
+            # untimed: a small GEMM first, so that no timed run includes the Verilator build
+            simulate(name, SETTINGS[name][0], config.name,
+                     *operands(name, SETTINGS[name][0], (8, 64, 2), np.random.default_rng(0)), Path(tmp))
             for layer, (m, k, n) in (SME_SHAPES if name == "sme" else SHAPES).items():
                 for setting in SETTINGS[name]:
                     w, x = operands(name, setting, (m, k, n), rng)

@@ -116,6 +116,19 @@ class Tiling:
         k_tiles = -(-groups // max_groups)
         return cls(batches, -(-shape.n // config.n_tile), k_tiles, -(-groups // k_tiles), group_len)
 
+    @classmethod
+    def every(cls, config, shape, group_len: int, max_groups: int) -> list["Tiling"]:
+        """The core's map space for ``shape``: every K tile of 1 up to ``max_groups`` groups (and no
+        more than K has), in each host loop order that differs (one order where either loop runs once)."""
+        first = cls.of(config, shape, group_len, max_groups)
+        total = -(-shape.k // group_len)
+        tilings = []
+        for groups in range(1, min(max_groups, total) + 1):
+            k_tiles = -(-total // groups)
+            orders = ("KN", "NK") if k_tiles > 1 and first.n_tiles > 1 else ("KN",)
+            tilings += [cls(first.batches, first.n_tiles, k_tiles, groups, group_len, order) for order in orders]
+        return tilings
+
     def covering(self, config, shape) -> "Tiling":
         """This tiling, checked to cover ``shape`` on ``config``."""
         padded = self.padded(config)
@@ -163,28 +176,17 @@ class Tiling:
         if rest or not 1 <= groups <= max_groups:
             raise ValueError(f"mapping: a K tile of {steps} steps of {lanes} lanes must be 1..{max_groups} whole "
                              f"groups of {group_len} K on {config.name}")
-        order = "NK" if _loops(host) == ("N", "K") else "KN"
+        order = "NK" if host.nest()[0] == ("N", "K") else "KN"
         tiling = cls(buf.temporal.get("M", 1), host.temporal.get("N", 1), host.temporal.get("K", 1), groups,
                      group_len, order)
         fixed = tiling.mapping(config, lanes, planes)
         for level in (HOST, BUFFER, ACCUMULATORS):
             got, want = mapping.at(level), fixed.at(level)
-            if _normal(got) != _normal(want):
+            if got.nest() != want.nest():
                 raise ValueError(f"mapping: {config.name} runs {level} as temporal {want.temporal} (innermost first "
                                  f"{''.join(want.permutation)}), spatial {want.spatial}; got temporal {got.temporal}, "
                                  f"permutation {''.join(got.permutation)}, spatial {got.spatial}")
         return tiling
-
-
-def _loops(lm: LevelMapping) -> tuple[str, ...]:
-    """The dimensions of a level's temporal loops with trip counts above 1, innermost first."""
-    return tuple(d for d, _ in lm.loops(list(lm.permutation) + sorted(lm.temporal)))
-
-
-def _normal(lm: LevelMapping) -> tuple:
-    """What of a level's mapping changes the loop nest (factors of 1 and their order do not)."""
-    return (_loops(lm), tuple(sorted((d, f) for d, f in lm.temporal.items() if f > 1)),
-            tuple(sorted((d, f) for d, f in lm.spatial.items() if f > 1)), lm.keep)
 
 
 @dataclass(frozen=True)

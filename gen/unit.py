@@ -83,7 +83,8 @@ class Unit:
     mapping=None)`` the ``(workload, mapping, skip or Sparsity)`` it runs: the same mapping the planner takes,
     by default the one it would choose, so the model evaluates exactly what the RTL runs;
     ``traffic(config)`` says which of the model's counts each stream's handshakes are, so the
-    benches check the model's counts against the beats the driver saw.
+    benches check the model's counts against the beats the driver saw. ``mappings(config, shape,
+    encoding)`` lists the unit's map space for a GEMM: every mapping its hardware can run it with.
     """
 
     name: str
@@ -103,6 +104,7 @@ class Unit:
     architecture: Callable | None = None
     model: Callable | None = None
     traffic: Callable | None = None   # config -> {stream: (level, tensor, action, model words per beat)}
+    mappings: Callable | None = None  # (config, shape, encoding) -> every mapping ``evaluate`` takes (its map space)
 
     def cycles(self, config, shape: GemmShape, encoding, mapping=None) -> int:
         """Exact cycles of a stall-free run, first input beat to last result beat of each segment."""

@@ -35,6 +35,13 @@ class LevelMapping:
         order = list(self.permutation) + [d for d in dims if d not in self.permutation]
         return [(d, self.temporal[d]) for d in order if self.temporal.get(d, 1) > 1]
 
+    def nest(self) -> tuple:
+        """What of the level's mapping changes the loop nest, hashable: its loops above 1 innermost
+        first, its factors above 1, its keep (factors of 1 and their place in the order change nothing)."""
+        loops = tuple(d for d, _ in self.loops(list(self.permutation) + sorted(self.temporal)))
+        return (loops, tuple(sorted((d, f) for d, f in self.temporal.items() if f > 1)),
+                tuple(sorted((d, f) for d, f in self.spatial.items() if f > 1)), self.keep)
+
 
 @dataclass(frozen=True)
 class Mapping:
@@ -44,6 +51,10 @@ class Mapping:
         names = [lm.level for lm in self.levels]
         if len(set(names)) != len(names):
             raise ValueError(f"mapping: each level may appear once, got {names}")
+
+    def nest(self) -> tuple:
+        """Each level's ``LevelMapping.nest``: equal for mappings that run the same loop nest."""
+        return tuple((lm.level, lm.nest()) for lm in self.levels)
 
     def at(self, name: str) -> LevelMapping:
         for lm in self.levels:

@@ -37,6 +37,18 @@ def dense_tiling(config: DenseConfig, shape: GemmShape, mapping=None) -> Tiling:
     return Tiling.from_mapping(mapping, config, config.lanes, config.lanes, config.max_blocks).covering(config, shape)
 
 
+def highlight_mappings(config: HighLightConfig, shape: GemmShape, pattern: hss.HSSPattern) -> list:
+    """Every mapping the array can run ``shape`` with under ``pattern`` (``Tiling.every``)."""
+    config.check_pattern(pattern)
+    return [t.mapping(config, config.lanes)
+            for t in Tiling.every(config, shape, pattern.group_size, config.max_groups(pattern.h1))]
+
+
+def dense_mappings(config: DenseConfig, shape: GemmShape, encoding=None) -> list:
+    """Every mapping the dense array can run ``shape`` with (``Tiling.every``)."""
+    return [t.mapping(config, config.lanes) for t in Tiling.every(config, shape, config.lanes, config.max_blocks)]
+
+
 def _check_data(config, w, x) -> None:
     """Weights and activations are ``data_width``-bit operands of the multipliers."""
     check_fits(w, "weights", "data_width", config.data_width, config)

@@ -12,7 +12,7 @@ from ..unit import Baseline, Bench, GemmShape, Setting, Unit, Workload
 from .array import HighLightArray
 from .baseline import DenseArray
 from .config import DENSE_PRESETS, HIGHLIGHT_PRESETS, DenseConfig, HighLightConfig
-from .plan import dense_tiling, highlight_tiling, plan_dense, plan_highlight
+from .plan import dense_mappings, dense_tiling, highlight_mappings, highlight_tiling, plan_dense, plan_highlight
 
 
 def highlight_runs(config: HighLightConfig, shape: GemmShape, pattern: HSSPattern, mapping=None) -> list[TileRun]:
@@ -112,6 +112,7 @@ HIGHLIGHT = Unit(
     bench=Bench("sparseloom.testbenches.highlight_tb", configs=tuple(HIGHLIGHT_PRESETS.values()),
                 slow_tests=("large_gemm_sweep",)),
     ice40_presets=("highlight_small",), architecture=lane_array, model=highlight_model, traffic=lane_array_traffic,
+    mappings=highlight_mappings,
 )
 
 DENSE = Unit(
@@ -126,4 +127,5 @@ DENSE = Unit(
                 configs=(DENSE_PRESETS["dense_small"], DenseConfig("dense_3x2x4", rows=3, cols=2, lanes=4, k_max=32)),
                 slow_configs=(DENSE_PRESETS["dense_default"],)),
     ice40_presets=("dense_small",), architecture=lane_array, model=dense_model, traffic=lane_array_traffic,
+    mappings=dense_mappings,
 )

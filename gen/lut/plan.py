@@ -27,8 +27,20 @@ def low_bit_tiling(config, shape: GemmShape, fmt: lut.WeightFormat, mapping=None
     config.check_format(fmt)
     if mapping is None:
         return Tiling.of(config, shape, config.g, config.max_groups)
-    lanes, planes = (config.g, fmt.planes) if isinstance(config, LutConfig) else (1, 1)
+    lanes, planes = _steps(config, fmt)
     return Tiling.from_mapping(mapping, config, config.g, lanes, config.max_groups, planes).covering(config, shape)
+
+
+def low_bit_mappings(config, shape: GemmShape, fmt: lut.WeightFormat) -> list:
+    """Every mapping either core can run ``shape`` with in ``fmt`` (``Tiling.every``)."""
+    config.check_format(fmt)
+    return [t.mapping(config, *_steps(config, fmt)) for t in Tiling.every(config, shape, config.g, config.max_groups)]
+
+
+def _steps(config, fmt: lut.WeightFormat) -> tuple[int, int]:
+    """K a step and weight planes a step: the LUT core looks up ``g`` K per plane, the baseline
+    multiplies one K at a time."""
+    return (config.g, fmt.planes) if isinstance(config, LutConfig) else (1, 1)
 
 
 def _plan(config, fmt: lut.WeightFormat, w, x, weight_beats, mapping=None) -> Plan:

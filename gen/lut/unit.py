@@ -11,7 +11,7 @@ from ..unit import Baseline, Bench, GemmShape, Setting, Unit, Workload
 from .baseline import MacArray
 from .config import LUT_PRESETS, MAC_PRESETS, LutConfig, MacConfig
 from .core import LutCore
-from .plan import low_bit_tiling, plan_lut, plan_mac
+from .plan import low_bit_mappings, low_bit_tiling, plan_lut, plan_mac
 
 WBITS = Setting("--wbits", "weight format: 1 = {-1,+1}, 2..4-bit two's complement, ternary {-1,0,+1}",
                 lut.weight_format, choices=tuple(lut.FORMATS))
@@ -99,6 +99,7 @@ LUT = Unit(
                       floors=(("eff_per_lc_ratio", ">=", 1.5),), dsp_off_only=True),
     bench=Bench("sparseloom.testbenches.lut_tb", configs=tuple(LUT_PRESETS.values())),
     ice40_presets=("lut_small",), architecture=low_bit_architecture, model=lut_model, traffic=low_bit_traffic,
+    mappings=low_bit_mappings,
 )
 
 MAC = Unit(
@@ -109,4 +110,5 @@ MAC = Unit(
     workloads=low_bit_workloads, setting=WBITS,
     bench=Bench("sparseloom.testbenches.lut_tb", configs=tuple(MAC_PRESETS.values())),
     ice40_presets=("mac_small",), architecture=low_bit_architecture, model=mac_model, traffic=low_bit_traffic,
+    mappings=low_bit_mappings,
 )

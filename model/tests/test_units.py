@@ -1,6 +1,8 @@
 """The units as the analytical model sees them: architectures from their configurations, the
 mapping their planners take, and counts that agree with the streams the planners pack (the
 cocotb benches check the same counts against the beats the RTL took)."""
+import itertools
+
 import numpy as np
 import pytest
 
@@ -137,3 +139,41 @@ def test_a_tile_larger_than_the_buffer_is_refused():
     shape = GemmShape(2, 2, 8 * PATTERN.group_size)
     with pytest.raises(ValueError, match=r"a K tile of .* must be 1\.\.4 whole groups"):
         HIGHLIGHT.cycles(SMALL, shape, PATTERN, mapping_of(SMALL, "KN", 8, shape, PATTERN))
+
+
+
+def tiling_of(mapping) -> tuple:
+    """(host loop order where both loops run more than once, K tiles, K steps a tile)."""
+    host, steps = mapping.at(HOST), mapping.at(ACCUMULATORS).temporal.get("K", 1)
+    order = "".join(host.nest()[0])
+    return (order if len(order) == 2 else "KN", host.temporal.get("K", 1), steps)
+
+
+@pytest.mark.parametrize("u, config, encoding, group_len", [
+    (HIGHLIGHT, SMALL, PATTERN, PATTERN.group_size),
+    (DENSE, DENSE.presets["dense_small"], None, DENSE.presets["dense_small"].lanes),
+    (LUT, LUT.presets["lut_small"], lut.weight_format("2"), LUT.presets["lut_small"].g),
+    (MAC, MAC.presets["mac_small"], lut.weight_format("1"), MAC.presets["mac_small"].g),
+])
+@pytest.mark.parametrize("shape", [GemmShape(5, 9, 6 * PATTERN.group_size), GemmShape(3, 1, 20)])
+def test_the_map_space_is_every_tiling_the_unit_accepts(u, config, encoding, group_len, shape):
+    space = u.mappings(config, shape, encoding)
+    evaluated = {tiling_of(m): u.evaluate(config, shape, encoding, m).cycles for m in space}
+    assert len(evaluated) == len(space) > 1
+    # brute force: every host order, K tile count and K steps a tile that the unit runs, less the
+    # K tiles longer than K in whole groups
+    default = u.model(config, shape, encoding)[1]
+    host, acc = default.at(HOST), default.at(ACCUMULATORS)
+    lanes, groups = acc.spatial.get("K", 1), -(-shape.k // group_len)
+    accepted = set()
+    for order, k_tiles, steps in itertools.product(("KN", "NK"), range(1, groups + 2),
+                                                   range(1, config.k_max // lanes + 2)):
+        mapping = Mapping((LevelMapping(HOST, {**host.temporal, "K": k_tiles}, tuple(order)), default.at(BUFFER),
+                           LevelMapping(ACCUMULATORS, {**acc.temporal, "K": steps}, acc.permutation, acc.spatial)))
+        try:
+            u.cycles(config, shape, encoding, mapping)
+        except ValueError:
+            continue
+        if steps * lanes <= groups * group_len:
+            accepted.add(tiling_of(mapping))
+    assert set(evaluated) == accepted
