@@ -1,6 +1,7 @@
 """Mappers: searches of a map space (``mapspace.MapSpace``) for the mapping that minimises an
 objective of the model's result, within a budget of evaluations.
 
+* ``exhaustive``: every valid mapping in turn (the ground truth on small spaces);
 * ``random_search``: independent samples of the space;
 * ``simulated_annealing``: walks of neighbouring mappings that take a worse one with a
   probability that falls as the temperature cools geometrically over the walk (a few walks
@@ -57,6 +58,16 @@ class _Search:
             self.result.best_mapping, self.result.best_value, self.result.best_result = mapping, value, result
         self.result.convergence.append((len(self.result.convergence) + 1, self.result.best_value))
         return value
+
+
+def exhaustive(space, evaluate: Callable, budget: int, seed: int, objective: str = "edp") -> SearchResult:
+    """Every valid mapping of the space in turn, up to ``budget`` of them (``seed`` unused)."""
+    search = _Search(evaluate, budget, objective)
+    for mapping in space:
+        if not search.left:
+            break
+        search(mapping)
+    return search.result
 
 
 def random_search(space, evaluate: Callable, budget: int, seed: int, objective: str = "edp") -> SearchResult:
@@ -121,3 +132,7 @@ def genetic(space, evaluate: Callable, budget: int, seed: int, objective: str = 
             children.append((search(child), child))
         scored = children
     return search.result
+
+
+#: The mappers by the names the command line gives them.
+MAPPERS = {"exhaustive": exhaustive, "random": random_search, "sa": simulated_annealing, "ga": genetic}

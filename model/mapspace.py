@@ -300,3 +300,32 @@ def _multiplicity(n: int, p: int) -> int:
     while n % p == 0:
         n, e = n // p, e + 1
     return e
+
+
+class Candidates:
+    """A map space given as the list of its mappings (a unit's ``Unit.mappings``, in order):
+    a sample is any of them, a neighbour one next to it in the list, a crossover either parent."""
+
+    def __init__(self, mappings):
+        self.mappings = list(mappings)
+        if not self.mappings:
+            raise ValueError("the map space is empty: no mapping satisfies the constraints")
+
+    def size(self) -> int:
+        return len(self.mappings)
+
+    def __iter__(self):
+        return iter(self.mappings)
+
+    def sample(self, rng) -> Mapping:
+        return self.mappings[int(rng.integers(len(self.mappings)))]
+
+    def neighbour(self, mapping: Mapping, rng) -> Mapping:
+        if len(self.mappings) == 1:
+            return mapping
+        i = self.mappings.index(mapping)
+        step = 1 if i == 0 else -1 if i == len(self.mappings) - 1 else (1 if rng.random() < 0.5 else -1)
+        return self.mappings[i + step]
+
+    def crossover(self, a: Mapping, b: Mapping, rng) -> Mapping:
+        return a if rng.random() < 0.5 else b

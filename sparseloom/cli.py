@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from sparseloom.files import Outputs, UsageError, check_folder, load_matrix
+from sparseloom.model.mappers import MAPPERS, OBJECTIVES
 from sparseloom.model.networks import NETWORKS
 from sparseloom.units import all_units, presets, unit
 
@@ -79,9 +80,10 @@ def cmd_sim(args) -> None:
     outputs = Outputs()
     out, report_path = outputs.add(args.out, "--out"), outputs.add(args.report, "--report")
     waves = outputs.add(out.with_suffix(".fst"), "--waves") if verilate.waves_requested(args.waves) else None
-    plan = u.plan(config, setting, w, x)  # every check of the data against the unit happens here
+    mapping = model_mapping(args.mapping)
+    plan = u.plan(config, setting, w, x, mapping)  # every check of the data against the unit happens here
     expected = plan.golden(w, x)
-    model_cycles = u.cycles(config, plan.shape, plan.encoding)
+    model_cycles = u.cycles(config, plan.shape, plan.encoding, mapping)
 
     run_dir = Path(tempfile.mkdtemp(prefix="sparseloom-sim-"))
     keep = False
@@ -89,7 +91,8 @@ def cmd_sim(args) -> None:
         job, result = run_dir / "job.npz", run_dir / "result.npz"
         np.savez(job, weights=w, inputs=x)
         env = {"SPARSELOOM_JOB": str(job), "SPARSELOOM_RESULT": str(result), "SPARSELOOM_SETTING": text or "",
-               "SPARSELOOM_STALL": str(args.stall), "COCOTB_LOG_LEVEL": "WARNING", "GPI_LOG_LEVEL": "WARNING"}
+               "SPARSELOOM_STALL": str(args.stall), "COCOTB_LOG_LEVEL": "WARNING", "GPI_LOG_LEVEL": "WARNING",
+               "SPARSELOOM_MAPPING": json.dumps(mapping.to_dict()) if mapping else ""}
         from cocotb_tools.check_results import get_results
 
         xml = verilate.run(config, "sparseloom.sim.job", test_dir=run_dir, env=env, waves=args.waves, seed=args.seed)
@@ -111,6 +114,7 @@ def cmd_sim(args) -> None:
             "cycles": cycles, "model_cycles": model_cycles, **plan.report,
             "utilization": plan.utilization(cycles), "macs_per_cycle": m * n * k / cycles if cycles else 0.0,
             "stall": args.stall, "seed": args.seed, "golden_match": True,
+            **({"mapping": mapping.to_dict()["mapping"]} if mapping else {}),
         }
         files = {out: y}
         if waves is not None:
@@ -198,8 +202,23 @@ def cmd_model(args) -> None:
 def model_described(args) -> None:
     """``model --arch A --problem P --mapping M``: any architecture, workload and mapping, ours
     or Timeloop's files."""
-    from sparseloom.model import files as model_files
     from sparseloom.model.analysis import analyse
+
+    arch, workload = described_design(args, "--mapping")
+    mapping = model_mapping(args.mapping, arch)
+    outputs = Outputs()
+    report_path = outputs.add(args.report, "--report")
+    result = analyse(workload, arch, mapping)
+    report = {"unit": arch.name, "config": "(files)", "gemm": None, "setting": None, **result.to_dict(),
+              "mapping": mapping.to_dict()["mapping"]}
+    outputs.write({report_path: json.dumps(report, indent=2) + "\n"})
+    print(model_table(report))
+
+
+def described_design(args, *needed: str):
+    """The (architecture, workload) of ``--arch`` and ``--problem`` (and ``--ert``), with the
+    flags of a unit refused and the ``needed`` ones required."""
+    from sparseloom.model import files as model_files
     from sparseloom.model.arch import Architecture
     from sparseloom.model.workload import Workload
 
@@ -207,9 +226,9 @@ def model_described(args) -> None:
     clash = [flag for flag, value in given.items() if value is not None]
     if clash:
         raise UsageError(f"--arch, --problem and --mapping describe the design themselves; drop {', '.join(clash)}")
-    missing = [flag for flag in ("--arch", "--problem", "--mapping") if not getattr(args, flag[2:])]
+    missing = [flag for flag in ("--arch", "--problem", *needed) if not getattr(args, flag[2:])]
     if missing:
-        raise UsageError(f"model with --arch and --problem also needs {', '.join(missing)}")
+        raise UsageError(f"{args.command} with --arch and --problem also needs {', '.join(missing)}")
     loaded = {}
     for flag, path in (("--arch", args.arch), ("--problem", args.problem), ("--ert", args.ert)):
         if path is None:
@@ -227,14 +246,48 @@ def model_described(args) -> None:
         workload = Workload.from_dict(loaded["--problem"])
     except (KeyError, AttributeError, TypeError) as e:
         raise UsageError(f"--problem: {args.problem!r} is not a workload ({type(e).__name__}: {e})") from None
-    mapping = model_mapping(args.mapping, arch)
-    outputs = Outputs()
-    report_path = outputs.add(args.report, "--report")
-    result = analyse(workload, arch, mapping)
-    report = {"unit": arch.name, "config": "(files)", "gemm": None, "setting": None, **result.to_dict(),
-              "mapping": mapping.to_dict()["mapping"]}
-    outputs.write({report_path: json.dumps(report, indent=2) + "\n"})
-    print(model_table(report))
+    return arch, workload
+
+
+def cmd_search(args) -> None:
+    """The best mapping of a GEMM on a unit, or of any described design, within a budget."""
+    from sparseloom.model import mappers
+    from sparseloom.model.analysis import analyse
+    from sparseloom.model.mapspace import Candidates, MapSpace
+    from sparseloom.units import load_config
+
+    if args.budget < 1:
+        raise UsageError(f"--budget must be an integer >= 1 (model evaluations), got {args.budget}")
+    if args.arch or args.problem:
+        arch, workload = described_design(args)
+        space = MapSpace(workload, arch)
+
+        def evaluate(mapping):
+            return analyse(workload, arch, mapping)
+    else:
+        if args.config is None or args.gemm is None:
+            raise UsageError("search takes --config NAME_OR_FILE and --gemm M,K,N (a unit), or --arch and --problem")
+        u, config = load_config(args.config)
+        text = model_setting(u, args)
+        encoding, shape = (u.setting.parse(text) if u.setting else None), parse_gemm(args.gemm)
+        if u.mappings is None:
+            raise UsageError(f"the {u.name} unit runs one schedule, its planner's: it has no map space to search")
+        space = Candidates(u.mappings(config, shape, encoding))
+
+        def evaluate(mapping):
+            return u.evaluate(config, shape, encoding, mapping)
+    outputs, out = Outputs(), Path(args.out)
+    best_path, convergence_path = outputs.add(out / "best.json", "--out"), outputs.add(out / "convergence.json", "--out")
+    found = mappers.MAPPERS[args.mapper](space, evaluate, args.budget, args.seed, args.objective)
+    r = found.best_result
+    best = {"mapper": args.mapper, "objective": args.objective, "seed": args.seed, "budget": args.budget,
+            "evaluations": len(found.convergence), "space_size": space.size(), "edp": r.edp,
+            "energy_pj": r.energy_pj, "cycles": r.cycles, "utilization": r.utilization,
+            "mapping": found.best_mapping.to_dict()["mapping"]}
+    convergence = {"objective": args.objective, "best_so_far": [[n, v] for n, v in found.convergence]}
+    outputs.write({best_path: json.dumps(best, indent=2) + "\n", convergence_path: json.dumps(convergence) + "\n"})
+    print(f"{args.mapper}: best {args.objective} {found.best_value:.6g} after {len(found.convergence)} evaluations "
+          f"of a space of {space.size()}: {r.cycles:.0f} cycles, {r.energy_pj / 1e6:.4g} uJ; wrote {best_path}")
 
 
 def model_setting(u, args) -> str | None:
@@ -357,6 +410,22 @@ def parser() -> argparse.ArgumentParser:
     mo.add_argument("--report", required=True, help="JSON report (cycles, energy_pj, edp, utilization, actions)")
     mo.set_defaults(func=cmd_model)
 
+    se = sub.add_parser("search", help="the best mapping of a GEMM on a unit, or of any design, within a budget")
+    se.add_argument("--config", help="preset name or JSON file of any unit")
+    se.add_argument("--gemm", help="M,K,N (with --config)")
+    for setting in {s.dest: s for s in (u.setting for u in all_units().values()) if s}.values():
+        se.add_argument(setting.flag, help=f"{setting.help} (units that take it)")
+    se.add_argument("--arch", help="instead of --config: an architecture file (YAML/JSON, ours or Timeloop's)")
+    se.add_argument("--problem", help="with --arch: a workload file (ours or a Timeloop problem)")
+    se.add_argument("--ert", help="with a Timeloop --arch: its energy reference table summary")
+    se.add_argument("--mapper", required=True, choices=list(MAPPERS), help="search method")
+    se.add_argument("--budget", required=True, type=int, help="model evaluations")
+    se.add_argument("--objective", default="edp", choices=list(OBJECTIVES), help="what to minimise (default edp)")
+    se.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    se.add_argument("--out", required=True, help="folder for best.json (its mapping is --mapping's form) and "
+                                                 "convergence.json")
+    se.set_defaults(func=cmd_search, network=None, method=None)
+
     sim = sub.add_parser("sim", help="run a GEMM through a Verilated core")
     units = sim.add_subparsers(dest="unit", required=True)
     for u in all_units().values():
@@ -373,6 +442,7 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--seed", type=int, default=1, help="seed of the random stalls")
         sp.add_argument("--stall", type=float, default=0.0, help="probability of a stall per stream per cycle")
         sp.add_argument("--waves", action="store_true", help="also write an FST waveform next to --out")
+        sp.add_argument("--mapping", help="YAML or JSON mapping, e.g. a search's best.json (default: the planner's)")
         sp.set_defaults(func=cmd_sim)
     return p
 

@@ -1,7 +1,8 @@
 """Simulator-side module behind ``sparseloom sim``: one GEMM from files.
 
 Reads W and X from ``SPARSELOOM_JOB`` (npz), plans them for ``SPARSELOOM_UNIT`` with the
-run-time setting's text ``SPARSELOOM_SETTING`` (pattern, weight format, bit budget), plays
+run-time setting's text ``SPARSELOOM_SETTING`` (pattern, weight format, bit budget) and the
+mapping ``SPARSELOOM_MAPPING`` (JSON; empty: the planner's), plays
 them with ``SPARSELOOM_STALL`` stalls seeded by cocotb's seed, and writes Y and the cycle
 count to ``SPARSELOOM_RESULT``. Progress goes to stderr.
 """
@@ -13,6 +14,7 @@ import sys
 import cocotb
 import numpy as np
 
+from sparseloom.model.mapping import Mapping
 from sparseloom.sim.engine import start
 from sparseloom.sim.run import run_plan
 from sparseloom.units import unit
@@ -28,7 +30,9 @@ async def job(dut):
     config = u.config_class.from_dict(json.loads(os.environ["SPARSELOOM_CONFIG"]))
     setting = u.setting.parse(os.environ["SPARSELOOM_SETTING"]) if u.setting else None
     data = np.load(os.environ["SPARSELOOM_JOB"])
-    plan = u.plan(config, setting, data["weights"], data["inputs"])
+    mapping = os.environ.get("SPARSELOOM_MAPPING")
+    mapping = Mapping.from_dict(json.loads(mapping)) if mapping else None
+    plan = u.plan(config, setting, data["weights"], data["inputs"], mapping)
     await start(dut)
     y, cycles, _ = await run_plan(dut, plan, stall=float(os.environ["SPARSELOOM_STALL"]),
                                rng=random.Random(cocotb.RANDOM_SEED), progress=_progress)

@@ -663,6 +663,53 @@ def test_model_refuses_an_ert_without_a_timeloop_architecture(tmp_path):
     check_refused(model_argv(tmp_path, "--ert", tmp_path / "e.yaml"), tmp_path, "--ert applies to a Timeloop --arch")
 
 
+# ----- the search subcommand --------------------------------------------------------------------
+def search_argv(d: Path, *extra, config=("--config", "highlight_small", "--gemm", "8,32,4", "--pattern", "2:4,1:4")):
+    return ["search", *config, "--out", d / "out", *extra]
+
+
+@pytest.mark.parametrize("extra, mention", [
+    (("--mapper", "tpe", "--budget", "4"), "invalid choice: 'tpe'"),
+    (("--mapper", "sa", "--budget", "0"), "--budget must be an integer >= 1"),
+    (("--mapper", "sa", "--budget", "4", "--objective", "area"), "invalid choice: 'area'"),
+    (("--budget", "4"), "the following arguments are required: --mapper"),
+])
+def test_search_refuses_bad_arguments(extra, mention, tmp_path):
+    check_refused(search_argv(tmp_path, *extra), tmp_path, mention)
+
+
+@pytest.mark.parametrize("config, mention", [
+    (("--config", "sme_small", "--gemm", "8,32,4"), "runs one schedule, its planner's: it has no map space"),
+    (("--config", "dense_small"), "search takes --config NAME_OR_FILE and --gemm M,K,N"),
+    (("--config", "dense_small", "--gemm", "8,32,4", "--pattern", "2:4,2:4"), "--pattern is not a setting"),
+])
+def test_search_refuses_what_has_nothing_to_search(config, mention, tmp_path):
+    check_refused(search_argv(tmp_path, "--mapper", "random", "--budget", "4", config=config), tmp_path, mention)
+
+
+def test_search_refuses_an_empty_map_space(tmp_path):
+    """A buffer too small for any tile: no mapping is valid."""
+    argv = described_argv(tmp_path)
+    (tmp_path / "a.yaml").write_text("architecture:\n  levels: [{name: DRAM}, {name: Buf, capacity: 0}]\n"
+                                     "  compute: {name: MAC, instances: 1}\n")
+    argv = ["search", *argv[argv.index("--arch"):argv.index("--mapping")], "--mapper", "random", "--budget", "3",
+            "--out", tmp_path / "out"]
+    check_refused(argv, tmp_path, "tries")
+
+
+def test_search_of_a_described_design_is_the_exhaustive_optimum(tmp_path):
+    argv = described_argv(tmp_path)
+    argv = ["search", *argv[argv.index("--arch"):argv.index("--mapping")], "--out", tmp_path / "out"]
+    bests = []
+    for mapper in ("exhaustive", "ga"):
+        status, _, err = run([*argv, "--mapper", mapper, "--budget", "20", "--seed", "5"])
+        assert status == 0, err
+        bests.append(json.loads((tmp_path / "out" / "best.json").read_text()))
+    assert bests[0]["edp"] == bests[1]["edp"] and bests[0]["space_size"] >= 1
+    convergence = json.loads((tmp_path / "out" / "convergence.json").read_text())["best_so_far"]
+    assert len(convergence) == 20 and all(a[1] >= b[1] for a, b in zip(convergence, convergence[1:]))
+
+
 @pytest.mark.parametrize("kind", OUTPUT_KINDS)
 def test_model_output_location(kind, tmp_path):
     with Case("highlight") as case:
