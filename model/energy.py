@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from . import files
 
 
 @dataclass(frozen=True)
@@ -76,9 +75,9 @@ class EnergyTable:
         return bits * (self.flop_bit_um2 if bits <= REGISTER_BITS else self.sram_bit_um2)
 
     @classmethod
-    def load(cls, path) -> EnergyTable:
-        """A table from a YAML or JSON file of the fields above (keys as numbers of bits or bytes)."""
-        d = files.load(path)
+    def from_dict(cls, d, path="the table") -> EnergyTable:
+        """A table from the data of a YAML or JSON file of the fields above (keys as numbers of
+        bits or bytes; ``path`` names the file in errors)."""
         if not isinstance(d, dict):
             raise ValueError(f"energy table {path}: must be a mapping of {', '.join(cls.__dataclass_fields__)}")
         unknown = set(d) - set(cls.__dataclass_fields__)

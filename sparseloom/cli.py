@@ -218,7 +218,6 @@ def model_described(args) -> None:
 def described_design(args, *needed: str):
     """The (architecture, workload) of ``--arch`` and ``--problem`` (and ``--ert``), with the
     flags of a unit refused and the ``needed`` ones required."""
-    from sparseloom.model import files as model_files
     from sparseloom.model.arch import Architecture
     from sparseloom.model.workload import Workload
 
@@ -229,14 +228,8 @@ def described_design(args, *needed: str):
     missing = [flag for flag in ("--arch", "--problem", *needed) if not getattr(args, flag[2:])]
     if missing:
         raise UsageError(f"{args.command} with --arch and --problem also needs {', '.join(missing)}")
-    loaded = {}
-    for flag, path in (("--arch", args.arch), ("--problem", args.problem), ("--ert", args.ert)):
-        if path is None:
-            continue
-        try:
-            loaded[flag] = model_files.load(load_file(path, flag))
-        except (OSError, UnicodeDecodeError, model_files.yaml.YAMLError, json.JSONDecodeError) as e:
-            raise UsageError(f"{flag}: {path!r} is not a YAML or JSON file ({type(e).__name__})") from None
+    loaded = {flag: load_description(path, flag)
+              for flag, path in (("--arch", args.arch), ("--problem", args.problem), ("--ert", args.ert)) if path}
     try:
         arch = (Architecture.from_timeloop(loaded["--arch"], loaded["--ert"]) if "--ert" in loaded
                 else Architecture.from_dict(loaded["--arch"]))
@@ -293,8 +286,8 @@ def cmd_search(args) -> None:
 def model_setting(u, args) -> str | None:
     """The unit's setting (--pattern, --wbits, ...) as text: its flag, or for HighLight on a
     network the pattern of ``--method hss:...``, or the setting's default."""
-    flags = {s.dest: s for s in (v.setting for v in all_units().values()) if s}
-    for dest, setting in flags.items():
+    for setting in unit_settings():
+        dest = setting.dest
         if getattr(args, dest) is not None and (u.setting is None or u.setting.dest != dest):
             raise UsageError(f"{setting.flag} is not a setting of the {u.name} unit"
                              + (f"; it takes {u.setting.flag}" if u.setting else "; it takes none"))
@@ -316,30 +309,31 @@ def model_setting(u, args) -> str | None:
 
 def energy_table(path: str | None):
     """The ``--energy`` file's table, or None (the defaults)."""
-    from sparseloom.model import files as model_files
     from sparseloom.model.energy import EnergyTable
 
     if not path:
         return None
     try:
-        return EnergyTable.load(load_file(path, "--energy"))
-    except (OSError, UnicodeDecodeError, model_files.yaml.YAMLError, json.JSONDecodeError) as e:
-        raise UsageError(f"--energy: {path!r} is not a YAML or JSON file ({type(e).__name__})") from None
+        return EnergyTable.from_dict(load_description(path, "--energy"), path)
     except (TypeError, AttributeError, ValueError) as e:
         raise UsageError(f"--energy: {e}") from None
 
 
 def model_mapping(path: str | None, arch=None):
     """The ``--mapping`` file's mapping (a Timeloop one's levels named by ``arch``), or None."""
-    from sparseloom.model import files as model_files
     from sparseloom.model.mapping import Mapping
 
-    if not path:
-        return None
+    return Mapping.from_dict(load_description(path, "--mapping"), arch) if path else None
+
+
+def load_description(path: str, flag: str):
+    """The data of the YAML or JSON file ``flag`` names."""
+    from sparseloom.model import files as model_files
+
     try:
-        return Mapping.from_dict(model_files.load(load_file(path, "--mapping")), arch)
+        return model_files.load(load_file(path, flag))
     except (OSError, UnicodeDecodeError, model_files.yaml.YAMLError, json.JSONDecodeError) as e:
-        raise UsageError(f"--mapping: {path!r} is not a YAML or JSON file ({type(e).__name__})") from None
+        raise UsageError(f"{flag}: {path!r} is not a YAML or JSON file ({type(e).__name__})") from None
 
 
 def load_file(path: str, flag: str) -> Path:
@@ -368,6 +362,23 @@ def model_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def unit_settings() -> list:
+    """Each run-time setting any unit takes (``--pattern``, ``--wbits``, ...), once."""
+    return list({s.dest: s for s in (u.setting for u in all_units().values()) if s}.values())
+
+
+def design_arguments(p: argparse.ArgumentParser) -> None:
+    """What ``model`` and ``search`` evaluate: a unit's GEMM (``--config``, ``--gemm``, its setting)
+    or a described design (``--arch``, ``--problem``, ``--ert``)."""
+    p.add_argument("--config", help="preset name or JSON file of any unit")
+    p.add_argument("--gemm", help="M,K,N (with --config)")
+    for setting in unit_settings():
+        p.add_argument(setting.flag, help=f"{setting.help} (units that take it)")
+    p.add_argument("--arch", help="instead of --config: an architecture file (YAML/JSON, ours or Timeloop's)")
+    p.add_argument("--problem", help="with --arch: a workload file (ours or a Timeloop problem)")
+    p.add_argument("--ert", help="with a Timeloop --arch: its energy reference table summary (ERT_summary.yaml)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="sparseloom", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -393,17 +404,11 @@ def parser() -> argparse.ArgumentParser:
 
     mo = sub.add_parser("model", help="the analytical model of a GEMM or a network on a unit: accesses, cycles, "
                                       "energy, EDP")
-    mo.add_argument("--config", help="preset name or JSON file of any unit")
-    mo.add_argument("--arch", help="instead of --config: an architecture file (YAML/JSON, ours or Timeloop's)")
-    mo.add_argument("--problem", help="with --arch: a workload file (ours or a Timeloop problem)")
-    mo.add_argument("--ert", help="with a Timeloop --arch: its energy reference table summary (ERT_summary.yaml)")
-    mo.add_argument("--gemm", help="M,K,N")
+    design_arguments(mo)
     mo.add_argument("--network", choices=NETWORKS, help="a real network, layer by layer")
     mo.add_argument("--method", help="with --network: the weights' compression, dense or hss:G1:H1,G0:H0 "
                                      "(HighLight's pattern unless --pattern is given)")
     mo.add_argument("--tokens", type=int, help="with --network minilm or smollm2: tokens per run (default 32)")
-    for setting in {s.dest: s for s in (u.setting for u in all_units().values()) if s}.values():
-        mo.add_argument(setting.flag, help=f"{setting.help} (units that take it)")
     mo.add_argument("--mapping", help="YAML or JSON mapping (default: the one sim runs)")
     mo.add_argument("--energy", help="YAML or JSON energy and area table replacing the defaults' entries "
                                      "(fields of sparseloom.model.energy.EnergyTable)")
@@ -411,13 +416,7 @@ def parser() -> argparse.ArgumentParser:
     mo.set_defaults(func=cmd_model)
 
     se = sub.add_parser("search", help="the best mapping of a GEMM on a unit, or of any design, within a budget")
-    se.add_argument("--config", help="preset name or JSON file of any unit")
-    se.add_argument("--gemm", help="M,K,N (with --config)")
-    for setting in {s.dest: s for s in (u.setting for u in all_units().values()) if s}.values():
-        se.add_argument(setting.flag, help=f"{setting.help} (units that take it)")
-    se.add_argument("--arch", help="instead of --config: an architecture file (YAML/JSON, ours or Timeloop's)")
-    se.add_argument("--problem", help="with --arch: a workload file (ours or a Timeloop problem)")
-    se.add_argument("--ert", help="with a Timeloop --arch: its energy reference table summary")
+    design_arguments(se)
     se.add_argument("--mapper", required=True, choices=list(MAPPERS), help="search method")
     se.add_argument("--budget", required=True, type=int, help="model evaluations")
     se.add_argument("--objective", default="edp", choices=list(OBJECTIVES), help="what to minimise (default edp)")

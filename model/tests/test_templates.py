@@ -10,18 +10,23 @@ def up(x, step):
     return -(-x // step) * step
 
 
+def piece(size, rows, cols, words):
+    """The largest divisor of ``size`` whose stream, with the array's stationary tile, fits ``words``."""
+    return max(d for d in range(1, size + 1) if size % d == 0 and (rows + cols) * d + rows * cols <= words)
+
+
 @pytest.mark.parametrize("rows,cols", [(16, 16), (8, 4), (3, 5)])
 @pytest.mark.parametrize("m,n,k", [(100, 50, 300), (16, 16, 16), (7, 129, 33)])
 def test_weight_stationary_moves_each_weight_once_per_buffer_piece(rows, cols, m, n, k):
     t = Systolic("ws", rows, cols, "weight_stationary", buffer_words=4096)
     r = t.evaluate(m, n, k)
     mp, kp = up(m, cols), up(k, rows)
-    piece = max(d for d in range(1, n + 1) if n % d == 0 and (rows + cols) * d + rows * cols <= 4096)
+    pn = piece(n, rows, cols, 4096)
     dram = r.level("DRAM").tensors
-    assert dram["Weights"].reads == mp * kp * (n // piece)       # every weight tile once per piece of N
+    assert dram["Weights"].reads == mp * kp * (n // pn)          # every weight tile once per piece of N
     assert dram["Inputs"].reads == (mp // cols) * kp * n          # every input again for each column tile
     assert dram["Outputs"].updates == mp * n                      # K innermost: each output leaves once
-    assert r.level("PERegister").tensors["Weights"].fills == (mp // cols) * (kp // rows) * (n // piece)
+    assert r.level("PERegister").tensors["Weights"].fills == (mp // cols) * (kp // rows) * (n // pn)
     assert r.cycles == mp * kp * n / (rows * cols)
 
 
@@ -31,7 +36,6 @@ def test_output_stationary_keeps_each_output_in_its_pe(rows, cols, m, n, k):
     t = Systolic("os", rows, cols, "output_stationary", buffer_words=2048)
     r = t.evaluate(m, n, k)
     mp, np_ = up(m, rows), up(n, cols)
-    piece = max(d for d in range(1, k + 1) if k % d == 0 and (rows + cols) * d + rows * cols <= 2048)
     dram = r.level("DRAM").tensors
     assert dram["Weights"].reads == (np_ // cols) * mp * k
     assert dram["Inputs"].reads == (mp // rows) * k * np_
