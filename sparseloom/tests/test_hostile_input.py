@@ -663,6 +663,19 @@ def test_model_refuses_an_ert_without_a_timeloop_architecture(tmp_path):
     check_refused(model_argv(tmp_path, "--ert", tmp_path / "e.yaml"), tmp_path, "--ert applies to a Timeloop --arch")
 
 
+@pytest.mark.parametrize("unit, text, mention", [
+    ("highlight", "[unclosed", "--mapping"),
+    ("highlight", json.dumps({"mapping": [{"level": "L2", "temporal": {"N": 2}}]}), "unknown level 'L2'"),
+    ("dense", json.dumps({"mapping": [{"level": "Host", "temporal": {"N": 9}}]}), "mapping:"),
+    ("sme", json.dumps({"mapping": []}), "the sme unit takes no mapping"),
+])
+def test_sim_refuses_bad_mappings(unit, text, mention):
+    """A mapping the unit cannot run is refused before any build or simulation."""
+    with Case(unit) as case:
+        (case.dir / "map.json").write_text(text)
+        check_refused(case.argv(mapping=case.dir / "map.json"), case.dir, mention)
+
+
 # ----- the search subcommand --------------------------------------------------------------------
 def search_argv(d: Path, *extra, config=("--config", "highlight_small", "--gemm", "8,32,4", "--pattern", "2:4,1:4")):
     return ["search", *config, "--out", d / "out", *extra]
