@@ -21,7 +21,7 @@ all: verilog
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,search]'
 	touch $(STAMP)
 
 verilog: $(STAMP)

@@ -3,27 +3,36 @@ objective of the model's result, within a budget of evaluations.
 
 * ``exhaustive``: every valid mapping in turn (the ground truth on small spaces);
 * ``random_search``: independent samples of the space;
-* ``simulated_annealing``: walks of neighbouring mappings that take a worse one with a
-  probability that falls as the temperature cools geometrically over the walk (a few walks
-  from fresh random mappings share the budget, so that one stuck walk does not waste it);
+* ``simulated_annealing``: ``restarts`` walks side by side, each from a fresh random mapping
+  to neighbouring ones, taking a worse one with a probability that falls as the temperature
+  cools geometrically over the walk (several walks, so that one stuck walk does not waste the
+  budget, and a step of every walk is one batch for the pool);
 * ``genetic``: a population bred by tournament selection, crossover and mutation (GAMMA's
   operators on the genome of ``MapSpace``), the best one always kept.
 
 Each takes ``(space, evaluate, budget, seed, objective)``: ``evaluate(mapping)`` returns the
 model's ``Result``, ``budget`` is the number of calls to it (a mapping seen twice costs twice),
-and every random choice comes from ``numpy.random.default_rng(seed)``: one seed, one result.
+and every random choice comes from ``numpy.random.default_rng(seed)``. Candidates are drawn a
+batch at a time before any of the batch is evaluated, and ``pool`` (``pool.SerialPool`` or
+``pool.DaskPool``) returns the batch's results in order: one seed, one result, on one worker or
+many. ``start`` (warm-start) lists mappings to begin from: the first samples, the walks' first
+mappings, the first members of the population. ``progress`` shows a bar of evaluations done
+and the best so far.
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 
 import numpy as np
 
 from .mapping import Mapping
+from .pool import SerialPool
 
 OBJECTIVES = {"edp": lambda r: r.edp, "energy": lambda r: r.energy_pj, "cycles": lambda r: r.cycles}
+BATCH = 64   # candidates a random or exhaustive search draws before evaluating them
 
 
 @dataclass
@@ -37,101 +46,130 @@ class SearchResult:
 
 
 class _Search:
-    """Evaluations counted against the budget, the best so far kept."""
+    """Evaluations counted against the budget, a batch at a time through the pool, the best so
+    far kept."""
 
-    def __init__(self, evaluate: Callable, budget: int, objective: str):
+    def __init__(self, evaluate: Callable, budget: int, objective: str, pool=None, progress: bool = False):
         if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
             raise ValueError(f"budget must be an integer >= 1 (evaluations), got {budget!r}")
-        if objective not in OBJECTIVES:
+        if not callable(objective) and objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
-        self.evaluate, self.budget, self.value_of = evaluate, budget, OBJECTIVES[objective]
+        self.evaluate, self.budget = evaluate, budget
+        self.value_of = objective if callable(objective) else OBJECTIVES[objective]
+        self.pool = pool or SerialPool()
         self.result = SearchResult()
+        self.bar = None
+        if progress:
+            from tqdm import tqdm
+            self.bar = tqdm(total=budget, unit="eval", desc="search", leave=False)
 
     @property
     def left(self) -> int:
         return self.budget - len(self.result.convergence)
 
-    def __call__(self, mapping: Mapping) -> float:
-        result = self.evaluate(mapping)
-        value = self.value_of(result)
-        if value < self.result.best_value:
-            self.result.best_mapping, self.result.best_value, self.result.best_result = mapping, value, result
-        self.result.convergence.append((len(self.result.convergence) + 1, self.result.best_value))
-        return value
+    def batch(self, mappings: Sequence[Mapping]) -> list[float]:
+        """The objective of each mapping (no more than the budget left)."""
+        mappings = list(mappings)[:self.left]
+        values = []
+        for mapping, result in zip(mappings, self.pool.map(self.evaluate, mappings)):
+            value = self.value_of(result)
+            if value < self.result.best_value:
+                self.result.best_mapping, self.result.best_value, self.result.best_result = mapping, value, result
+            self.result.convergence.append((len(self.result.convergence) + 1, self.result.best_value))
+            values.append(value)
+        if self.bar is not None:
+            self.bar.update(len(mappings))
+            self.bar.set_postfix(best=f"{self.result.best_value:.4g}")
+            if not self.left:
+                self.bar.close()
+        return values
+
+    def done(self) -> SearchResult:
+        if self.bar is not None:
+            self.bar.close()
+        return self.result
 
 
-def exhaustive(space, evaluate: Callable, budget: int, seed: int, objective: str = "edp") -> SearchResult:
-    """Every valid mapping of the space in turn, up to ``budget`` of them (``seed`` unused)."""
-    search = _Search(evaluate, budget, objective)
-    for mapping in space:
-        if not search.left:
-            break
-        search(mapping)
-    return search.result
-
-
-def random_search(space, evaluate: Callable, budget: int, seed: int, objective: str = "edp") -> SearchResult:
-    """The best of ``budget`` random valid mappings."""
-    search, rng = _Search(evaluate, budget, objective), np.random.default_rng(seed)
+def exhaustive(space, evaluate: Callable, budget: int, seed: int, objective: str = "edp", *, pool=None,
+               start: Sequence[Mapping] = (), progress: bool = False) -> SearchResult:
+    """Every valid mapping of the space in turn, up to ``budget`` of them (``seed`` and
+    ``start`` unused)."""
+    search = _Search(evaluate, budget, objective, pool, progress)
+    mappings = iter(space)
     while search.left:
-        search(space.sample(rng))
-    return search.result
+        chunk = list(islice(mappings, min(BATCH, search.left)))
+        if not chunk:
+            break
+        search.batch(chunk)
+    return search.done()
+
+
+def random_search(space, evaluate: Callable, budget: int, seed: int, objective: str = "edp", *, pool=None,
+                  start: Sequence[Mapping] = (), progress: bool = False) -> SearchResult:
+    """The best of the ``start`` mappings and random valid ones, ``budget`` in all."""
+    search, rng = _Search(evaluate, budget, objective, pool, progress), np.random.default_rng(seed)
+    search.batch(start)
+    while search.left:
+        search.batch([space.sample(rng) for _ in range(min(BATCH, search.left))])
+    return search.done()
 
 
 def simulated_annealing(space, evaluate: Callable, budget: int, seed: int, objective: str = "edp",
-                        start: float = 1.0, end: float = 0.05, restarts: int = 6) -> SearchResult:
-    """``restarts`` walks, the budget shared between them, each from a random mapping to
-    neighbouring ones: a worse neighbour is taken with probability ``exp(-relative worsening /
-    temperature)``, the temperature falling from ``start`` to ``end`` over the walk."""
-    if not 0 < end <= start:
-        raise ValueError(f"temperatures must satisfy 0 < end <= start, got start={start!r}, end={end!r}")
+                        start_temperature: float = 1.0, end_temperature: float = 0.05, restarts: int = 6, *,
+                        pool=None, start: Sequence[Mapping] = (), progress: bool = False) -> SearchResult:
+    """``restarts`` walks side by side, the budget shared between them, each from a ``start``
+    mapping or a random one to neighbouring ones: a worse neighbour is taken with probability
+    ``exp(-relative worsening / temperature)``, the temperature falling from
+    ``start_temperature`` to ``end_temperature`` over the walk."""
+    if not 0 < end_temperature <= start_temperature:
+        raise ValueError(f"temperatures must satisfy 0 < end <= start, got start={start_temperature!r}, "
+                         f"end={end_temperature!r}")
     if not isinstance(restarts, int) or restarts < 1:
         raise ValueError(f"restarts must be an integer >= 1, got {restarts!r}")
-    search, rng = _Search(evaluate, budget, objective), np.random.default_rng(seed)
-    for walk in range(restarts):
-        steps = search.left // (restarts - walk)
-        if not steps:
-            continue
-        current = space.sample(rng)
-        value = search(current)
-        for step in range(1, steps):
-            temperature = start * (end / start) ** (step / steps)
-            candidate = space.neighbour(current, rng)
-            new = search(candidate)
-            worse = (new - value) / value if value > 0 else (math.inf if new > value else 0.0)
+    search, rng = _Search(evaluate, budget, objective, pool, progress), np.random.default_rng(seed)
+    walks = min(restarts, budget)
+    steps = [budget // walks + (w < budget % walks) for w in range(walks)]
+    current = list(start[:walks]) + [space.sample(rng) for _ in range(walks - len(start[:walks]))]
+    value = search.batch(current)
+    for step in range(1, max(steps)):
+        alive = [w for w in range(walks) if steps[w] > step]
+        candidates = [space.neighbour(current[w], rng) for w in alive]
+        for w, candidate, new in zip(alive, candidates, search.batch(candidates)):
+            temperature = start_temperature * (end_temperature / start_temperature) ** (step / steps[w])
+            worse = (new - value[w]) / value[w] if value[w] > 0 else (math.inf if new > value[w] else 0.0)
             if worse <= 0 or rng.random() < math.exp(-worse / temperature):
-                current, value = candidate, new
-    return search.result
+                current[w], value[w] = candidate, new
+    return search.done()
 
 
 def genetic(space, evaluate: Callable, budget: int, seed: int, objective: str = "edp", population: int = 32,
-            mutation: float = 0.5) -> SearchResult:
-    """Generations of ``population`` mappings: each child the crossover of two tournament
-    winners, mutated (a neighbour taken) with probability ``mutation``; the best mapping so
-    far survives into every generation."""
+            mutation: float = 0.5, *, pool=None, start: Sequence[Mapping] = (),
+            progress: bool = False) -> SearchResult:
+    """Generations of ``population`` mappings (the first: the ``start`` ones, then random
+    ones): each child the crossover of two tournament winners, mutated (a neighbour taken) with
+    probability ``mutation``; the best mapping so far survives into every generation."""
     if not isinstance(population, int) or population < 2:
         raise ValueError(f"population must be an integer >= 2, got {population!r}")
     if not 0 <= mutation <= 1:
         raise ValueError(f"mutation must be a probability in 0..1, got {mutation!r}")
-    search, rng = _Search(evaluate, budget, objective), np.random.default_rng(seed)
-    scored = []
-    while search.left and len(scored) < population:
-        mapping = space.sample(rng)
-        scored.append((search(mapping), mapping))
+    search, rng = _Search(evaluate, budget, objective, pool, progress), np.random.default_rng(seed)
+    first = list(start[:population])
+    first += [space.sample(rng) for _ in range(min(population, budget) - len(first))]
+    scored = list(zip(search.batch(first), first))
 
     def winner():
         a, b = rng.choice(len(scored), 2, replace=False)
         return min(scored[a], scored[b], key=lambda s: s[0])[1]
 
     while search.left:
-        children = [min(scored, key=lambda s: s[0])]
-        while search.left and len(children) < population:
+        children = []
+        for _ in range(min(population - 1, search.left)):
             child = space.crossover(winner(), winner(), rng)
             if rng.random() < mutation:
                 child = space.neighbour(child, rng)
-            children.append((search(child), child))
-        scored = children
-    return search.result
+            children.append(child)
+        scored = [min(scored, key=lambda s: s[0])] + list(zip(search.batch(children), children))
+    return search.done()
 
 
 #: The mappers by the names the command line gives them.

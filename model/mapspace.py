@@ -28,6 +28,7 @@ from .mapping import LevelMapping, Mapping
 from .workload import Workload
 
 KINDS = ("temporal", "spatial")
+SPLITS = 20000   # splits of one dimension that projection tries one by one
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,78 @@ class MapSpace:
             return self.decode(Genome(exponents, tuple(map(pick, ga.orders, gb.orders)),
                                       tuple(map(pick, ga.keeps, gb.keeps))))
         return self._first_valid(make, "crossing the parents")
+
+    def project(self, factors: dict[str, list[float]], orders=None, keeps=None) -> Mapping:
+        """The valid mapping nearest to wanted (real-valued) factors, ``factors[d][slot]`` for
+        every slot: each dimension split over its free slots as close to them as can be (least
+        squares in logarithms); then, while a fan-out or capacity refuses the
+        mapping, the prime in the innermost slot moves to the outermost free temporal slot.
+        ``orders`` (a loop order per level, innermost first) and ``keeps`` default to the
+        unit's fixed ones, else the workload's order and every tensor. Warm-start carries a
+        mapping across shapes this way, and Mind Mappings its gradient steps back to the space."""
+        dims = list(self.workload.dims)
+        exponents = {d: self._nearest_split(d, factors.get(d)) for d in dims}
+        orders = tuple(self._order(i, orders[i] if orders else ()) for i in range(len(self.keeps)))
+        keeps = tuple(k if (keeps and (k := keeps[i]) in self.keeps[i]) else self.keeps[i][-1]
+                      for i in range(len(self.keeps)))
+        genome = Genome(exponents, orders, keeps)
+        for _ in range(sum(e for d in dims for e in self.rest[d].values()) + 1):
+            mapping = self.decode(genome)
+            if self._valid(mapping):
+                return mapping
+            genome = self._outward(genome)
+            if genome is None:
+                break
+        raise ValueError("map space: no valid mapping near the wanted factors; the capacities, fan-outs or "
+                         "constraints may leave the space empty")
+
+    def _nearest_split(self, d: str, wanted) -> dict[int, tuple[int, ...]]:
+        """The exponents (per prime, per free slot) of the split of ``d`` nearest to ``wanted``
+        (a factor per slot) in squared logarithms; every split is tried up to ``SPLITS`` of
+        them, beyond that each prime, largest first, goes where the most is missing."""
+        free = self.free[d]
+        want = [math.log(max(float(wanted[s]), 1e-9)) if wanted else 0.0 for s in free]
+        primes = list(self.rest[d].items())
+        if math.prod(math.comb(e + len(free) - 1, e) for _, e in primes) <= SPLITS:
+            def error(choice):
+                have = [sum(exps[j] * math.log(p) for (p, _), exps in zip(primes, choice)) for j in range(len(free))]
+                return sum((h - w) ** 2 for h, w in zip(have, want))
+            best = min(itertools.product(*(compositions(e, len(free)) for _, e in primes)), key=error,
+                       default=())
+            return {p: tuple(c) for (p, _), c in zip(primes, best)}
+        have = [0.0] * len(free)
+        counts = {p: [0] * len(free) for p, _ in primes}
+        for p in sorted((p for p, e in primes for _ in range(e)), reverse=True):
+            j = max(range(len(free)), key=lambda j: (want[j] - have[j], -j))
+            counts[p][j] += 1
+            have[j] += math.log(p)
+        return {p: tuple(c) for p, c in counts.items()}
+
+    def _outward(self, g: Genome) -> Genome | None:
+        """``g`` with one prime moved from the innermost slot holding one to the outermost free
+        temporal slot of its dimension (None when every prime is there already)."""
+        best = None
+        for d in self.workload.dims:
+            outer = next((j for j, s in enumerate(self.free[d]) if self.slots[s][1] == "temporal"), None)
+            if outer is None:
+                continue
+            for p, e in g.exponents[d].items():
+                for j in range(len(e) - 1, outer, -1):
+                    if e[j] and (best is None or self.free[d][j] > best[0]):
+                        best = (self.free[d][j], d, p, j, outer)
+                    if e[j]:
+                        break
+        if best is None:
+            return None
+        _, d, p, j, outer = best
+        e = list(g.exponents[d][p])
+        e[j], e[outer] = e[j] - 1, e[outer] + 1
+        return Genome({**g.exponents, d: {**g.exponents[d], p: tuple(e)}}, g.orders, g.keeps)
+
+    def slot_factors(self, mapping: Mapping) -> dict[str, list[int]]:
+        """Each dimension's factor in every slot of ``mapping`` (what ``project`` wants)."""
+        return {d: [getattr(mapping.at(self.arch.levels[i].name), kind).get(d, 1) for i, kind in self.slots]
+                for d in self.workload.dims}
 
     # ----- the genome ------------------------------------------------------------------------
     def encode(self, mapping: Mapping) -> Genome:

@@ -107,3 +107,28 @@ def test_errors_name_what_is_allowed():
     assert list(empty) == []
     with pytest.raises(ValueError, match=r"no valid mapping sampled in 50 tries \(tries=50\)"):
         empty.sample(np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("bypass", [False, True])
+def test_projection_returns_a_mapping_of_the_space_to_itself_and_across_shapes(bypass):
+    small = MapSpace(Workload.gemm(8, 12, 16), Systolic("s", 4, 4, buffer_words=64).architecture(), bypass=bypass)
+    large = MapSpace(Workload.gemm(16, 24, 32), small.arch, bypass=bypass)
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        m = small.sample(rng)
+        orders = [lm.permutation for lm in m.levels]
+        keeps = [lm.keep for lm in m.levels]
+        assert small.project(small.slot_factors(m), orders, keeps).nest() == m.nest()
+        carried = large.project(small.slot_factors(m), orders, keeps)
+        carried.validate(large.workload, large.arch)
+        # the loop orders travel with it (the loops above 1 in the small mapping's order)
+        for lm, order in zip(carried.levels, orders):
+            assert [d for d in order if d in lm.permutation] == [d for d in lm.permutation if d in order]
+
+
+def test_projection_moves_what_does_not_fit_outward():
+    space = MapSpace(GEMM, ARRAY)
+    wanted = {d: [1, 1, 1, 1, n, 1] for d, n in GEMM.dims.items()}   # everything in the 1-word registers
+    mapping = space.project(wanted)
+    mapping.validate(GEMM, ARRAY)
+    assert mapping.at("PERegister").temporal == {}
