@@ -8,7 +8,10 @@ objective of the model's result, within a budget of evaluations.
   cools geometrically over the walk (several walks, so that one stuck walk does not waste the
   budget, and a step of every walk is one batch for the pool);
 * ``genetic``: a population bred by tournament selection, crossover and mutation (GAMMA's
-  operators on the genome of ``MapSpace``), the best one always kept.
+  operators on the genome of ``MapSpace``), the best one always kept;
+* ``tpe``: Bayesian optimisation with optuna's tree-structured Parzen estimator over a
+  parametrisation of the space (``_Parameters``), each trial projected to the nearest valid
+  mapping (needs optuna).
 
 Each takes ``(space, evaluate, budget, seed, objective)``: ``evaluate(mapping)`` returns the
 model's ``Result``, ``budget`` is the number of calls to it (a mapping seen twice costs twice),
@@ -29,10 +32,12 @@ from itertools import islice
 import numpy as np
 
 from .mapping import Mapping
+from .mapspace import Candidates
 from .pool import SerialPool
 
 OBJECTIVES = {"edp": lambda r: r.edp, "energy": lambda r: r.energy_pj, "cycles": lambda r: r.cycles}
 BATCH = 64   # candidates a random or exhaustive search draws before evaluating them
+REPEATS = 4   # batches of trials TPE asks in a row that repeat evaluated mappings before it evaluates one again
 
 
 @dataclass
@@ -61,7 +66,7 @@ class _Search:
         self.bar = None
         if progress:
             from tqdm import tqdm
-            self.bar = tqdm(total=budget, unit="eval", desc="search", leave=False)
+            self.bar = tqdm(total=budget, unit="eval", desc="search", leave=False, disable=None)
 
     @property
     def left(self) -> int:
@@ -172,5 +177,123 @@ def genetic(space, evaluate: Callable, budget: int, seed: int, objective: str = 
     return search.done()
 
 
+class _Parameters:
+    """A mapping of a ``MapSpace`` as optuna parameters: each prime factor of what a dimension's
+    free slots share (``rest``) in one of those slots (a categorical per instance of the
+    prime), a key in [0, 1] per loop of each level with a free order (the loops sorted by key,
+    innermost first: a random-key permutation), the index of each level's kept tensors where
+    it has a choice. A ``Candidates`` space is the index of one of its mappings."""
+
+    def __init__(self, space):
+        from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+        self.space, self.listed = space, isinstance(space, Candidates)
+        if self.listed:
+            self.distributions = {"mapping": CategoricalDistribution(tuple(range(space.size())))}
+            return
+        dims, self.distributions = list(space.workload.dims), {}
+        for d in dims:
+            for p, e in space.rest[d].items():
+                for k in range(e):
+                    self.distributions[f"{d}.{p}.{k}"] = CategoricalDistribution(tuple(space.free[d]))
+        self.loops = [[d for d in dims if (2 * i in space.free[d] and space.rest[d])
+                       or space.fixed[i].temporal.get(d, 1) > 1] if space.fixed[i].permutation is None else []
+                      for i in range(len(space.keeps))]
+        for i, loops in enumerate(self.loops):
+            for d in loops:
+                self.distributions[f"order.{i}.{d}"] = FloatDistribution(0.0, 1.0)
+        for i, keeps in enumerate(space.keeps):
+            if len(keeps) > 1:
+                self.distributions[f"keep.{i}"] = CategoricalDistribution(tuple(range(len(keeps))))
+
+    def mapping(self, params: dict) -> Mapping:
+        """The valid mapping nearest to the parameters (``MapSpace.project``)."""
+        space = self.space
+        if self.listed:
+            return space.mappings[params["mapping"]]
+        factors = {d: [1] * len(space.slots) for d in space.workload.dims}
+        for d in factors:
+            for p, e in space.rest[d].items():
+                for k in range(e):
+                    factors[d][params[f"{d}.{p}.{k}"]] *= p
+        orders = [sorted(loops, key=lambda d: params[f"order.{i}.{d}"]) for i, loops in enumerate(self.loops)]
+        keeps = [k[params.get(f"keep.{i}", 0)] for i, k in enumerate(space.keeps)]
+        return space.project(factors, orders, keeps)
+
+    def of(self, mapping: Mapping) -> dict:
+        """The parameters of a mapping of the space (what a warm start enqueues)."""
+        space = self.space
+        if self.listed:
+            nests = [m.nest() for m in space.mappings]
+            if mapping.nest() not in nests:
+                raise ValueError("tpe: a start mapping must be one of the space's candidates")
+            return {"mapping": nests.index(mapping.nest())}
+        genome, params = space.encode(mapping), {}
+        for d, primes in genome.exponents.items():
+            for p, exponents in primes.items():
+                slots = [s for s, e in zip(space.free[d], exponents) for _ in range(e)]
+                params.update({f"{d}.{p}.{k}": s for k, s in enumerate(slots)})
+        for i, loops in enumerate(self.loops):
+            order = [d for d in genome.orders[i] if d in loops]
+            params.update({f"order.{i}.{d}": j / max(1, len(order) - 1) for j, d in enumerate(order)})
+        for i, keeps in enumerate(space.keeps):
+            if len(keeps) > 1:
+                params[f"keep.{i}"] = keeps.index(genome.keeps[i]) if genome.keeps[i] in keeps else len(keeps) - 1
+        return params
+
+
+def tpe(space, evaluate: Callable, budget: int, seed: int, objective: str = "edp", batch: int = 16, *,
+        pool=None, start: Sequence[Mapping] = (), progress: bool = False) -> SearchResult:
+    """Optuna's TPE sampler (seeded with ``seed``) on an in-memory study: trials asked until
+    ``batch`` of them project to mappings not evaluated yet (those not told yet stand in as the
+    worst so far, optuna's constant liar), evaluated as one batch and told their objective; a
+    trial that projects to a mapping evaluated before is told its value at no cost (after
+    ``batch`` x ``REPEATS`` such trials in a row it is evaluated again, so that a search of a
+    small space ends). The ``start`` mappings are the first trials. A trial whose parameters
+    project to no valid mapping (kept tensors that cannot fit) is told it failed."""
+    import optuna
+
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise ValueError(f"batch must be an integer >= 1 (trials asked at a time), got {batch!r}")
+    search, parameters = _Search(evaluate, budget, objective, pool, progress), _Parameters(space)
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed), direction="minimize")
+        for mapping in start:
+            study.enqueue_trial(parameters.of(mapping))
+        seen, failed = {}, 0
+        while search.left:
+            wanted, fresh, repeats, stale = min(batch, search.left), {}, [], 0
+            while len(fresh) < wanted and stale < batch * REPEATS:
+                trial = study.ask(parameters.distributions)
+                try:
+                    mapping = parameters.mapping(trial.params)
+                except ValueError:
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    failed += 1
+                    if failed >= getattr(space, "tries", 1000):
+                        raise ValueError(f"tpe: {failed} trials projected to no valid mapping; the capacities, "
+                                         f"fan-outs or constraints may leave the space empty") from None
+                    continue
+                nest = mapping.nest()
+                if nest in seen:
+                    study.tell(trial, seen[nest])
+                    stale += 1
+                    repeats.append(mapping)
+                elif nest in fresh:
+                    fresh[nest][1].append(trial)
+                else:
+                    fresh[nest] = (mapping, [trial])
+            batch_of = list(fresh.values()) or [(m, []) for m in repeats[-wanted:]]
+            for (mapping, trials), value in zip(batch_of, search.batch([m for m, _ in batch_of])):
+                seen[mapping.nest()] = value
+                for trial in trials:
+                    study.tell(trial, value)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    return search.done()
+
+
 #: The mappers by the names the command line gives them.
-MAPPERS = {"exhaustive": exhaustive, "random": random_search, "sa": simulated_annealing, "ga": genetic}
+MAPPERS = {"exhaustive": exhaustive, "random": random_search, "sa": simulated_annealing, "ga": genetic, "tpe": tpe}

@@ -28,6 +28,7 @@ from .mapping import LevelMapping, Mapping
 from .workload import Workload
 
 KINDS = ("temporal", "spatial")
+REJECTIONS = 50   # random draws a sample takes before it repairs one
 SPLITS = 20000   # splits of one dimension that projection tries one by one
 
 
@@ -206,7 +207,11 @@ class MapSpace:
 
     def sample(self, rng) -> Mapping:
         """A random valid mapping: each prime factor in a random free slot, random loop orders
-        and kept tensors."""
+        and kept tensors, drawn again until valid (unbiased); after ``REJECTIONS`` draws the
+        primes that do not fit are moved outward instead (``_repaired``), for spaces where
+        valid mappings are too rare to draw."""
+        draws = iter(range(self.tries))
+
         def make():
             exponents = {d: {p: _spread(rng, e, len(self.free[d])) for p, e in self.rest[d].items()}
                          for d in self.workload.dims}
@@ -214,7 +219,8 @@ class MapSpace:
             orders = tuple(self._order(i, [dims[j] for j in rng.permutation(len(dims))])
                            for i in range(len(self.keeps)))
             keeps = tuple(k[rng.integers(len(k))] for k in self.keeps)
-            return self.decode(Genome(exponents, orders, keeps))
+            genome = Genome(exponents, orders, keeps)
+            return self.decode(genome) if next(draws) < REJECTIONS else self._repaired(genome)
         return self._first_valid(make, "sampled")
 
     def neighbour(self, mapping: Mapping, rng) -> Mapping:
@@ -278,16 +284,21 @@ class MapSpace:
         orders = tuple(self._order(i, orders[i] if orders else ()) for i in range(len(self.keeps)))
         keeps = tuple(k if (keeps and (k := keeps[i]) in self.keeps[i]) else self.keeps[i][-1]
                       for i in range(len(self.keeps)))
-        genome = Genome(exponents, orders, keeps)
-        for _ in range(sum(e for d in dims for e in self.rest[d].values()) + 1):
+        mapping = self._repaired(Genome(exponents, orders, keeps))
+        if mapping is None:
+            raise ValueError("map space: no valid mapping near the wanted factors; the capacities, fan-outs or "
+                             "constraints may leave the space empty")
+        return mapping
+
+    def _repaired(self, genome: Genome) -> Mapping | None:
+        """The mapping of ``genome``, or while a fan-out or capacity refuses it, of the genome
+        with its innermost prime moved outward (``_outward``); None when nothing is left to move."""
+        while genome is not None:
             mapping = self.decode(genome)
             if self._valid(mapping):
                 return mapping
             genome = self._outward(genome)
-            if genome is None:
-                break
-        raise ValueError("map space: no valid mapping near the wanted factors; the capacities, fan-outs or "
-                         "constraints may leave the space empty")
+        return None
 
     def _nearest_split(self, d: str, wanted) -> dict[int, tuple[int, ...]]:
         """The exponents (per prime, per free slot) of the split of ``d`` nearest to ``wanted``
@@ -310,6 +321,13 @@ class MapSpace:
             counts[p][j] += 1
             have[j] += math.log(p)
         return {p: tuple(c) for p, c in counts.items()}
+
+    def nearest(self, mapping: Mapping) -> Mapping:
+        """The mapping of this space nearest to ``mapping`` (of another workload on the same
+        architecture): its factors, loop orders and kept tensors projected here."""
+        return self.project(self.slot_factors(mapping), [lm.permutation for lm in
+                            (mapping.at(lv.name) for lv in self.arch.levels)],
+                            [mapping.at(lv.name).keep for lv in self.arch.levels])
 
     def _outward(self, g: Genome) -> Genome | None:
         """``g`` with one prime moved from the innermost slot holding one to the outermost free
@@ -402,3 +420,15 @@ class Candidates:
 
     def crossover(self, a: Mapping, b: Mapping, rng) -> Mapping:
         return a if rng.random() < 0.5 else b
+
+    def nearest(self, mapping: Mapping) -> Mapping:
+        """The listed mapping nearest to ``mapping`` (of another GEMM on the same unit): least
+        squared distance of the logarithms of every level's factors; the first on a tie."""
+        def factors(m):
+            return {(lm.level, kind, d): math.log(f) for lm in m.levels
+                    for kind, fs in (("t", lm.temporal), ("s", lm.spatial)) for d, f in fs.items()}
+        want = factors(mapping)
+        def distance(m):
+            have = factors(m)
+            return sum((have.get(k, 0.0) - want.get(k, 0.0)) ** 2 for k in set(have) | set(want))
+        return min(self.mappings, key=distance)

@@ -9,6 +9,8 @@ evaluation takes about a millisecond, a Dask task's round trip about as long).
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 
 
@@ -39,14 +41,18 @@ class DaskPool:
     the scheduler at ``address`` (``tcp://HOST:8786``)."""
 
     def __init__(self, workers: int | None = None, address: str | None = None, slices_per_worker: int = 2):
+        import dask
         from dask.distributed import Client, LocalCluster
 
         if address is None:
             if not isinstance(workers, int) or workers < 1:
                 raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
-            self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                        dashboard_address=None, silence_logs=logging.ERROR)
-            self.client = Client(self.cluster)
+            self.scratch = tempfile.mkdtemp(prefix="sparseloom-dask-")
+            with dask.config.set({"temporary-directory": self.scratch}):
+                self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                            dashboard_address=None, silence_logs=logging.ERROR,
+                                            local_directory=self.scratch)
+                self.client = Client(self.cluster)
         else:
             self.cluster = None
             try:
@@ -75,6 +81,7 @@ class DaskPool:
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
     def __enter__(self):
         return self

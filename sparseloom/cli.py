@@ -218,7 +218,6 @@ def model_described(args) -> None:
 def described_design(args, *needed: str):
     """The (architecture, workload) of ``--arch`` and ``--problem`` (and ``--ert``), with the
     flags of a unit refused and the ``needed`` ones required."""
-    from sparseloom.model.arch import Architecture
     from sparseloom.model.workload import Workload
 
     given = {"--config": args.config, "--gemm": args.gemm, "--network": args.network}
@@ -228,59 +227,157 @@ def described_design(args, *needed: str):
     missing = [flag for flag in ("--arch", "--problem", *needed) if not getattr(args, flag[2:])]
     if missing:
         raise UsageError(f"{args.command} with --arch and --problem also needs {', '.join(missing)}")
-    loaded = {flag: load_description(path, flag)
-              for flag, path in (("--arch", args.arch), ("--problem", args.problem), ("--ert", args.ert)) if path}
+    arch = described_arch(args)
+    problem = load_description(args.problem, "--problem")
     try:
-        arch = (Architecture.from_timeloop(loaded["--arch"], loaded["--ert"]) if "--ert" in loaded
-                else Architecture.from_dict(loaded["--arch"]))
-    except (KeyError, AttributeError, TypeError) as e:
-        raise UsageError(f"--arch: {args.arch!r} is not an architecture ({type(e).__name__}: {e})") from None
-    try:
-        workload = Workload.from_dict(loaded["--problem"])
+        workload = Workload.from_dict(problem)
     except (KeyError, AttributeError, TypeError) as e:
         raise UsageError(f"--problem: {args.problem!r} is not a workload ({type(e).__name__}: {e})") from None
     return arch, workload
 
 
 def cmd_search(args) -> None:
-    """The best mapping of a GEMM on a unit, or of any described design, within a budget."""
-    from sparseloom.model import mappers
-    from sparseloom.model.analysis import analyse
+    """The best mapping of a GEMM or of a network's layers on a unit, or on any described
+    architecture, within a budget; candidates evaluated on a Dask cluster."""
+    from sparseloom import network_search as ns
     from sparseloom.model.mapspace import Candidates, MapSpace
+    from sparseloom.model.pool import pool as make_pool
     from sparseloom.units import load_config
 
     if args.budget < 1:
         raise UsageError(f"--budget must be an integer >= 1 (model evaluations), got {args.budget}")
-    if args.arch or args.problem:
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be an integer >= 1, got {args.workers}")
+    if args.scheduler is not None and args.workers is not None:
+        raise UsageError("--workers sizes a local cluster; --scheduler names an existing one: give one of them")
+    if args.network is None and (args.layer is not None or args.method or args.tokens is not None):
+        raise UsageError("--layer, --method and --tokens apply to --network")
+    if args.network is None and args.warm_start:
+        raise UsageError("--warm-start applies to --network: it starts each layer from the layers searched before")
+    densities = parse_densities(args.densities)
+    sparsity_aware = args.sparsity_aware or bool(densities)
+    described = bool(args.arch or args.problem)
+    if sparsity_aware and (not described or args.network is None):
+        raise UsageError("--sparsity-aware and --densities apply to --network on an --arch (a unit's candidates "
+                         "are always evaluated under its setting, e.g. the HSS pattern)")
+    if args.network is not None:
+        jobs, skipped = network_jobs(args, described, sparsity_aware, densities)
+    elif described:
         arch, workload = described_design(args)
-        space = MapSpace(workload, arch)
-
-        def evaluate(mapping):
-            return analyse(workload, arch, mapping)
+        jobs, skipped = [ns.LayerJob(workload.name, 1, dict(workload.dims), MapSpace(workload, arch),
+                                     ns.OnArchitecture(workload, arch), args.seed)], []
     else:
         if args.config is None or args.gemm is None:
-            raise UsageError("search takes --config NAME_OR_FILE and --gemm M,K,N (a unit), or --arch and --problem")
+            raise UsageError("search takes --config NAME_OR_FILE and --gemm M,K,N or --network NAME (a unit), or "
+                             "--arch and --problem or --network NAME")
         u, config = load_config(args.config)
         text = model_setting(u, args)
         encoding, shape = (u.setting.parse(text) if u.setting else None), parse_gemm(args.gemm)
         if u.mappings is None:
             raise UsageError(f"the {u.name} unit runs one schedule, its planner's: it has no map space to search")
-        space = Candidates(u.mappings(config, shape, encoding))
-
-        def evaluate(mapping):
-            return u.evaluate(config, shape, encoding, mapping)
+        jobs, skipped = [ns.LayerJob("gemm", 1, {"m": shape.m, "k": shape.k, "n": shape.n},
+                                     Candidates(u.mappings(config, shape, encoding)),
+                                     ns.OnUnit(u.name, config, shape, encoding), args.seed)], []
     outputs, out = Outputs(), Path(args.out)
     best_path, convergence_path = outputs.add(out / "best.json", "--out"), outputs.add(out / "convergence.json", "--out")
-    found = mappers.MAPPERS[args.mapper](space, evaluate, args.budget, args.seed, args.objective)
-    r = found.best_result
-    best = {"mapper": args.mapper, "objective": args.objective, "seed": args.seed, "budget": args.budget,
-            "evaluations": len(found.convergence), "space_size": space.size(), "edp": r.edp,
-            "energy_pj": r.energy_pj, "cycles": r.cycles, "utilization": r.utilization,
-            "mapping": found.best_mapping.to_dict()["mapping"]}
-    convergence = {"objective": args.objective, "best_so_far": [[n, v] for n, v in found.convergence]}
-    outputs.write({best_path: json.dumps(best, indent=2) + "\n", convergence_path: json.dumps(convergence) + "\n"})
-    print(f"{args.mapper}: best {args.objective} {found.best_value:.6g} after {len(found.convergence)} evaluations "
-          f"of a space of {space.size()}: {r.cycles:.0f} cycles, {r.energy_pj / 1e6:.4g} uJ; wrote {best_path}")
+    per_layer = ({outputs.add(out / "layers" / f"{i:03d}_{safe_name(j.name)}.json", "--out"): j for i, j in enumerate(jobs)}
+                 if len(jobs) > 1 else {})
+    settings = {"mapper": args.mapper, "objective": args.objective, "seed": args.seed, "budget": args.budget}
+    with make_pool(args.workers or default_workers(), args.scheduler) as pool:
+        found = ns.search_layers(jobs, args.mapper, args.budget, args.objective, pool, args.warm_start,
+                                 progress=True)
+    rows = [ns.layer_report(j, f) for j, f in zip(jobs, found)]
+    if len(jobs) == 1 and args.network is None:
+        best = {**settings, "space_size": rows[0]["space_size"], "evaluations": rows[0]["evaluations"],
+                **{k: rows[0][k] for k in ("edp", "energy_pj", "cycles", "utilization", "mapping")}}
+        convergence = {"objective": args.objective, "best_so_far": [[n, v] for n, v in found[0].convergence]}
+    else:
+        best = {**settings, "network": args.network, "method": args.method or "dense", "tokens": args.tokens,
+                "warm_start": args.warm_start, "sparsity_aware": sparsity_aware, "densities": list(densities),
+                **ns.network_report(jobs, found, skipped)}
+        if len(jobs) == 1:   # one layer: best.json is also a --mapping for it
+            best |= {k: rows[0][k] for k in ("space_size", "evaluations", "mapping")}
+        convergence = {"objective": args.objective,
+                       "layers": {j.name: [[n, v] for n, v in f.convergence] for j, f in zip(jobs, found)}}
+    files = {best_path: json.dumps(best, indent=2) + "\n", convergence_path: json.dumps(convergence) + "\n"}
+    files |= {path: json.dumps({**settings, **row}, indent=2) + "\n"
+              for (path, _), row in zip(per_layer.items(), rows)}
+    outputs.write(files)
+    evaluations = sum(r["evaluations"] for r in rows)
+    what = (f"{len(jobs)} layers of {args.network}" if len(jobs) > 1 else
+            f"a space of {rows[0]['space_size']}")
+    print(f"{args.mapper}: best {args.objective} {best[args.objective if args.objective != 'energy' else 'energy_pj']:.6g} "
+          f"after {evaluations} evaluations of {what}: {best['cycles']:.0f} cycles, {best['energy_pj'] / 1e6:.4g} uJ; "
+          f"wrote {best_path}")
+
+
+def network_jobs(args, described: bool, sparsity_aware: bool, densities: tuple):
+    """The layers of ``--network`` to search (``--layer``: one of them), on the unit or the
+    described architecture."""
+    from sparseloom import network_search as ns
+    from sparseloom.units import load_config
+
+    method = args.method or "dense"
+    if described:
+        if args.problem or args.config or args.gemm:
+            raise UsageError("--network with --arch takes its workloads from the network; drop --problem, --config "
+                             "and --gemm")
+        arch = described_arch(args)
+        jobs, skipped = ns.described_jobs(arch, args.network, method, args.tokens, args.seed, sparsity_aware,
+                                          densities)
+    else:
+        if args.config is None or args.gemm is not None:
+            raise UsageError("search --network takes --config NAME_OR_FILE (a unit) or --arch, and no --gemm")
+        u, config = load_config(args.config)
+        text = model_setting(u, args)
+        if u.mappings is None:
+            raise UsageError(f"the {u.name} unit runs one schedule, its planner's: it has no map space to search")
+        encoding = u.setting.parse(text) if u.setting else None
+        jobs, skipped = ns.unit_jobs(u, config, encoding, args.network, method, args.tokens, None, args.seed)
+    if args.layer is not None:
+        names = [j.name for j in jobs]
+        chosen = [j for i, j in enumerate(jobs) if args.layer in (j.name, str(i))]
+        if not chosen:
+            raise UsageError(f"--layer must name a searchable layer of {args.network} or give its index 0..{len(jobs) - 1}; "
+                             f"got {args.layer!r} (layers: {', '.join(names[:6])}{', ...' if len(names) > 6 else ''})")
+        jobs, skipped = chosen, []
+    if not jobs:
+        raise UsageError(f"{args.network} has no layer this design can run")
+    return jobs, skipped
+
+
+def described_arch(args):
+    """The ``--arch`` (and ``--ert``) file's architecture."""
+    from sparseloom.model.arch import Architecture
+
+    arch = load_description(args.arch, "--arch")
+    try:
+        return (Architecture.from_timeloop(arch, load_description(args.ert, "--ert")) if args.ert
+                else Architecture.from_dict(arch))
+    except (KeyError, AttributeError, TypeError) as e:
+        raise UsageError(f"--arch: {args.arch!r} is not an architecture ({type(e).__name__}: {e})") from None
+
+
+def parse_densities(text: str | None) -> tuple:
+    if not text:
+        return ()
+    try:
+        values = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or not all(0 < v <= 1 for v in values):
+        raise UsageError(f"--densities must be a comma-separated list of weight densities in (0, 1], got {text!r}")
+    return values
+
+
+def safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:80]
+
+
+def default_workers() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def model_setting(u, args) -> str | None:
@@ -415,15 +512,30 @@ def parser() -> argparse.ArgumentParser:
     mo.add_argument("--report", required=True, help="JSON report (cycles, energy_pj, edp, utilization, actions)")
     mo.set_defaults(func=cmd_model)
 
-    se = sub.add_parser("search", help="the best mapping of a GEMM on a unit, or of any design, within a budget")
+    se = sub.add_parser("search", help="the best mapping of a GEMM or a network's layers on a unit, or of any "
+                                       "design, within a budget")
     design_arguments(se)
+    se.add_argument("--network", choices=NETWORKS, help="a real network's layers, one search each (with --config "
+                                                        "or --arch)")
+    se.add_argument("--layer", help="with --network: only this layer (its name or index)")
+    se.add_argument("--method", help="with --network: the weights' compression, dense or hss:G1:H1,G0:H0")
+    se.add_argument("--tokens", type=int, help="with --network minilm or smollm2: tokens per run (default 32)")
     se.add_argument("--mapper", required=True, choices=list(MAPPERS), help="search method")
-    se.add_argument("--budget", required=True, type=int, help="model evaluations")
+    se.add_argument("--budget", required=True, type=int, help="model evaluations (per layer)")
     se.add_argument("--objective", default="edp", choices=list(OBJECTIVES), help="what to minimise (default edp)")
     se.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
-    se.add_argument("--out", required=True, help="folder for best.json (its mapping is --mapping's form) and "
-                                                 "convergence.json")
-    se.set_defaults(func=cmd_search, network=None, method=None)
+    se.add_argument("--warm-start", action="store_true", help="with --network: start each layer's search from "
+                                                               "the best mappings of the nearest layers searched")
+    se.add_argument("--sparsity-aware", action="store_true", help="with --network on an --arch: evaluate under "
+                                                                   "each layer's weight density")
+    se.add_argument("--densities", help="with --sparsity-aware: the mapping best across these weight densities "
+                                        "(geometric mean), e.g. 0.25,0.5,1")
+    se.add_argument("--workers", type=int, help="Dask workers of a local cluster (default: one per CPU; 1 "
+                                                "evaluates in this process)")
+    se.add_argument("--scheduler", help="an existing Dask scheduler instead, e.g. tcp://HOST:8786")
+    se.add_argument("--out", required=True, help="folder for best.json (its mapping is --mapping's form), "
+                                                 "convergence.json and, for a network, layers/*.json")
+    se.set_defaults(func=cmd_search)
 
     sim = sub.add_parser("sim", help="run a GEMM through a Verilated core")
     units = sim.add_subparsers(dest="unit", required=True)

@@ -682,7 +682,12 @@ def search_argv(d: Path, *extra, config=("--config", "highlight_small", "--gemm"
 
 
 @pytest.mark.parametrize("extra, mention", [
-    (("--mapper", "tpe", "--budget", "4"), "invalid choice: 'tpe'"),
+    (("--mapper", "anneal", "--budget", "4"), "invalid choice: 'anneal'"),
+    (("--mapper", "sa", "--budget", "4", "--workers", "0"), "--workers must be an integer >= 1, got 0"),
+    (("--mapper", "sa", "--budget", "4", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"),
+     "--workers sizes a local cluster; --scheduler names an existing one"),
+    (("--mapper", "sa", "--budget", "4", "--warm-start"), "--warm-start applies to --network"),
+    (("--mapper", "sa", "--budget", "4", "--layer", "3"), "--layer, --method and --tokens apply to --network"),
     (("--mapper", "sa", "--budget", "0"), "--budget must be an integer >= 1"),
     (("--mapper", "sa", "--budget", "4", "--objective", "area"), "invalid choice: 'area'"),
     (("--budget", "4"), "the following arguments are required: --mapper"),
@@ -695,9 +700,23 @@ def test_search_refuses_bad_arguments(extra, mention, tmp_path):
     (("--config", "sme_small", "--gemm", "8,32,4"), "runs one schedule, its planner's: it has no map space"),
     (("--config", "dense_small"), "search takes --config NAME_OR_FILE and --gemm M,K,N"),
     (("--config", "dense_small", "--gemm", "8,32,4", "--pattern", "2:4,2:4"), "--pattern is not a setting"),
+    (("--config", "highlight_small", "--network", "minilm", "--pattern", "2:4,1:4", "--sparsity-aware"),
+     "--sparsity-aware and --densities apply to --network on an --arch"),
+    (("--config", "highlight_small", "--network", "minilm", "--pattern", "2:4,1:4", "--layer", "nope"),
+     "--layer must name a searchable layer of minilm or give its index 0.."),
+    (("--config", "highlight_small", "--network", "minilm", "--gemm", "8,32,4", "--pattern", "2:4,1:4"),
+     "search --network takes --config NAME_OR_FILE (a unit) or --arch, and no --gemm"),
 ])
 def test_search_refuses_what_has_nothing_to_search(config, mention, tmp_path):
     check_refused(search_argv(tmp_path, "--mapper", "random", "--budget", "4", config=config), tmp_path, mention)
+
+
+@pytest.mark.parametrize("densities", ["0", "0.5,x", "1.5", ","])
+def test_search_refuses_densities_outside_0_1(densities, tmp_path):
+    argv = described_argv(tmp_path)
+    argv = ["search", "--arch", argv[argv.index("--arch") + 1], "--network", "minilm", "--mapper", "sa",
+            "--budget", "3", "--densities", densities, "--out", tmp_path / "out"]
+    check_refused(argv, tmp_path, "--densities must be a comma-separated list of weight densities in (0, 1]")
 
 
 def test_search_refuses_an_empty_map_space(tmp_path):
