@@ -27,27 +27,29 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import islice, permutations
 
 import numpy as np
 
 from .mapping import Mapping
-from .mapspace import Candidates
+from .mapspace import Candidates, compositions
 from .pool import SerialPool
 
 OBJECTIVES = {"edp": lambda r: r.edp, "energy": lambda r: r.energy_pj, "cycles": lambda r: r.cycles}
 BATCH = 64   # candidates a random or exhaustive search draws before evaluating them
-REPEATS = 4   # batches of trials TPE asks in a row that repeat evaluated mappings before it evaluates one again
+CHOICES = 5040   # the most splits of a prime, or orders of a level's loops, one TPE categorical holds
 
 
 @dataclass
 class SearchResult:
-    """The best mapping found, its objective and result, and ``convergence``: (evaluations so
-    far, best objective so far) after each evaluation."""
+    """The best mapping found, its objective and result, ``convergence``: (evaluations so far,
+    best objective so far) after each evaluation, and ``improvements``: (evaluations so far,
+    mapping) each time the best changed."""
     best_mapping: Mapping | None = None
     best_value: float = math.inf
     best_result: object = None
     convergence: list[tuple[int, float]] = field(default_factory=list)
+    improvements: list[tuple[int, Mapping]] = field(default_factory=list)
 
 
 class _Search:
@@ -80,6 +82,7 @@ class _Search:
             value = self.value_of(result)
             if value < self.result.best_value:
                 self.result.best_mapping, self.result.best_value, self.result.best_result = mapping, value, result
+                self.result.improvements.append((len(self.result.convergence) + 1, mapping))
             self.result.convergence.append((len(self.result.convergence) + 1, self.result.best_value))
             values.append(value)
         if self.bar is not None:
@@ -178,30 +181,43 @@ def genetic(space, evaluate: Callable, budget: int, seed: int, objective: str = 
 
 
 class _Parameters:
-    """A mapping of a ``MapSpace`` as optuna parameters: each prime factor of what a dimension's
-    free slots share (``rest``) in one of those slots (a categorical per instance of the
-    prime), a key in [0, 1] per loop of each level with a free order (the loops sorted by key,
-    innermost first: a random-key permutation), the index of each level's kept tensors where
-    it has a choice. A ``Candidates`` space is the index of one of its mappings."""
+    """A mapping of a ``MapSpace`` as optuna parameters, each a categorical where it can be: per
+    dimension and prime of what its free slots share (``rest``), the index of the prime's split
+    over those slots (one categorical per instance of the prime, the slot it goes to, where the
+    splits are more than ``CHOICES``); per level with a free loop order, the index of the order
+    of its loops (where they have more than ``CHOICES`` orders, a key in [0, 1] per loop, the
+    loops sorted by key, innermost first); per level with a choice of kept tensors, its index.
+    Whole splits and orders as categoricals find better mappings than per-prime slots and keys
+    (TPE models each parameter apart). A ``Candidates`` space is the index of one of its mappings."""
 
     def __init__(self, space):
         from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-        self.space, self.listed = space, isinstance(space, Candidates)
+        self.space, self.listed, self.distributions = space, isinstance(space, Candidates), {}
         if self.listed:
-            self.distributions = {"mapping": CategoricalDistribution(tuple(range(space.size())))}
+            self.distributions["mapping"] = CategoricalDistribution(tuple(range(space.size())))
             return
-        dims, self.distributions = list(space.workload.dims), {}
+        dims = list(space.workload.dims)
+        self.splits = {}   # (dimension, prime) -> every split (exponent per free slot), if few
         for d in dims:
             for p, e in space.rest[d].items():
-                for k in range(e):
-                    self.distributions[f"{d}.{p}.{k}"] = CategoricalDistribution(tuple(space.free[d]))
+                if math.comb(e + len(space.free[d]) - 1, e) <= CHOICES:
+                    self.splits[d, p] = list(compositions(e, len(space.free[d])))
+                    self.distributions[f"{d}.{p}"] = CategoricalDistribution(tuple(range(len(self.splits[d, p]))))
+                else:
+                    for k in range(e):
+                        self.distributions[f"{d}.{p}.{k}"] = CategoricalDistribution(tuple(space.free[d]))
         self.loops = [[d for d in dims if (2 * i in space.free[d] and space.rest[d])
                        or space.fixed[i].temporal.get(d, 1) > 1] if space.fixed[i].permutation is None else []
                       for i in range(len(space.keeps))]
+        self.orders = {}   # level -> every order of its loops, if few
         for i, loops in enumerate(self.loops):
-            for d in loops:
-                self.distributions[f"order.{i}.{d}"] = FloatDistribution(0.0, 1.0)
+            if 1 < len(loops) and math.factorial(len(loops)) <= CHOICES:
+                self.orders[i] = list(permutations(loops))
+                self.distributions[f"order.{i}"] = CategoricalDistribution(tuple(range(len(self.orders[i]))))
+            elif len(loops) > 1:
+                for d in loops:
+                    self.distributions[f"order.{i}.{d}"] = FloatDistribution(0.0, 1.0)
         for i, keeps in enumerate(space.keeps):
             if len(keeps) > 1:
                 self.distributions[f"keep.{i}"] = CategoricalDistribution(tuple(range(len(keeps))))
@@ -214,9 +230,15 @@ class _Parameters:
         factors = {d: [1] * len(space.slots) for d in space.workload.dims}
         for d in factors:
             for p, e in space.rest[d].items():
-                for k in range(e):
-                    factors[d][params[f"{d}.{p}.{k}"]] *= p
-        orders = [sorted(loops, key=lambda d: params[f"order.{i}.{d}"]) for i, loops in enumerate(self.loops)]
+                if (d, p) in self.splits:
+                    for s, x in zip(space.free[d], self.splits[d, p][params[f"{d}.{p}"]]):
+                        factors[d][s] *= p ** x
+                else:
+                    for k in range(e):
+                        factors[d][params[f"{d}.{p}.{k}"]] *= p
+        orders = [self.orders[i][params[f"order.{i}"]] if i in self.orders
+                  else sorted(loops, key=lambda d: params.get(f"order.{i}.{d}", 0.0))
+                  for i, loops in enumerate(self.loops)]
         keeps = [k[params.get(f"keep.{i}", 0)] for i, k in enumerate(space.keeps)]
         return space.project(factors, orders, keeps)
 
@@ -231,11 +253,17 @@ class _Parameters:
         genome, params = space.encode(mapping), {}
         for d, primes in genome.exponents.items():
             for p, exponents in primes.items():
-                slots = [s for s, e in zip(space.free[d], exponents) for _ in range(e)]
-                params.update({f"{d}.{p}.{k}": s for k, s in enumerate(slots)})
+                if (d, p) in self.splits:
+                    params[f"{d}.{p}"] = self.splits[d, p].index(exponents)
+                else:
+                    slots = [s for s, e in zip(space.free[d], exponents) for _ in range(e)]
+                    params.update({f"{d}.{p}.{k}": s for k, s in enumerate(slots)})
         for i, loops in enumerate(self.loops):
-            order = [d for d in genome.orders[i] if d in loops]
-            params.update({f"order.{i}.{d}": j / max(1, len(order) - 1) for j, d in enumerate(order)})
+            order = tuple(d for d in genome.orders[i] if d in loops)
+            if i in self.orders:
+                params[f"order.{i}"] = self.orders[i].index(order)
+            elif len(loops) > 1:
+                params.update({f"order.{i}.{d}": j / (len(order) - 1) for j, d in enumerate(order)})
         for i, keeps in enumerate(space.keeps):
             if len(keeps) > 1:
                 params[f"keep.{i}"] = keeps.index(genome.keeps[i]) if genome.keeps[i] in keeps else len(keeps) - 1
@@ -244,13 +272,14 @@ class _Parameters:
 
 def tpe(space, evaluate: Callable, budget: int, seed: int, objective: str = "edp", batch: int = 16, *,
         pool=None, start: Sequence[Mapping] = (), progress: bool = False) -> SearchResult:
-    """Optuna's TPE sampler (seeded with ``seed``) on an in-memory study: trials asked until
-    ``batch`` of them project to mappings not evaluated yet (those not told yet stand in as the
-    worst so far, optuna's constant liar), evaluated as one batch and told their objective; a
-    trial that projects to a mapping evaluated before is told its value at no cost (after
-    ``batch`` x ``REPEATS`` such trials in a row it is evaluated again, so that a search of a
-    small space ends). The ``start`` mappings are the first trials. A trial whose parameters
-    project to no valid mapping (kept tensors that cannot fit) is told it failed."""
+    """Optuna's TPE sampler (seeded with ``seed``) on an in-memory study: ``batch`` trials asked
+    at a time (those not told yet stand in as the worst so far, optuna's constant liar), each
+    projected to the nearest valid mapping, evaluated as one batch and told its objective; the
+    ``start`` mappings are the first trials. ``batch`` does not follow the pool's workers, so
+    that one seed takes one path on any pool. A trial whose parameters project to no valid
+    mapping (kept tensors that cannot fit) is told it failed and costs no evaluation. Each ask
+    takes time in proportion to the trials so far (optuna's TPE), about 20 ms at a thousand:
+    a search of thousands of evaluations spends more time in the sampler than in the model."""
     import optuna
 
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
@@ -262,34 +291,21 @@ def tpe(space, evaluate: Callable, budget: int, seed: int, objective: str = "edp
         study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed), direction="minimize")
         for mapping in start:
             study.enqueue_trial(parameters.of(mapping))
-        seen, failed = {}, 0
+        failed = 0   # trials in a row that projected to no valid mapping
         while search.left:
-            wanted, fresh, repeats, stale = min(batch, search.left), {}, [], 0
-            while len(fresh) < wanted and stale < batch * REPEATS:
-                trial = study.ask(parameters.distributions)
+            trials, mappings = [], []
+            for trial in [study.ask(parameters.distributions) for _ in range(min(batch, search.left))]:
                 try:
-                    mapping = parameters.mapping(trial.params)
+                    mappings.append(parameters.mapping(trial.params))
+                    trials.append(trial)
                 except ValueError:
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                    failed += 1
-                    if failed >= getattr(space, "tries", 1000):
-                        raise ValueError(f"tpe: {failed} trials projected to no valid mapping; the capacities, "
-                                         f"fan-outs or constraints may leave the space empty") from None
-                    continue
-                nest = mapping.nest()
-                if nest in seen:
-                    study.tell(trial, seen[nest])
-                    stale += 1
-                    repeats.append(mapping)
-                elif nest in fresh:
-                    fresh[nest][1].append(trial)
-                else:
-                    fresh[nest] = (mapping, [trial])
-            batch_of = list(fresh.values()) or [(m, []) for m in repeats[-wanted:]]
-            for (mapping, trials), value in zip(batch_of, search.batch([m for m, _ in batch_of])):
-                seen[mapping.nest()] = value
-                for trial in trials:
-                    study.tell(trial, value)
+            failed = 0 if trials else failed + min(batch, search.left)
+            if failed >= getattr(space, "tries", 1000):
+                raise ValueError(f"tpe: {failed} trials in a row projected to no valid mapping; the capacities, "
+                                 f"fan-outs or constraints may leave the space empty")
+            for trial, value in zip(trials, search.batch(mappings)):
+                study.tell(trial, value)
     finally:
         optuna.logging.set_verbosity(verbosity)
     return search.done()

@@ -9,6 +9,7 @@ evaluation takes about a millisecond, a Dask task's round trip about as long).
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -38,9 +39,11 @@ def _evaluate_slice(evaluate: Callable, mappings: Sequence) -> list:
 class DaskPool:
     """A batch split into slices (``slices_per_worker`` per worker) evaluated on a Dask
     ``distributed`` cluster: a new ``LocalCluster`` of ``workers`` single-threaded processes, or
-    the scheduler at ``address`` (``tcp://HOST:8786``)."""
+    the scheduler at ``address`` (``tcp://HOST:8786``). A batch of fewer than ``min_slice``
+    mappings per worker is evaluated here: its round trip would cost more than it saves."""
 
-    def __init__(self, workers: int | None = None, address: str | None = None, slices_per_worker: int = 2):
+    def __init__(self, workers: int | None = None, address: str | None = None, slices_per_worker: int = 2,
+                 min_slice: int = 16):
         import dask
         from dask.distributed import Client, LocalCluster
 
@@ -59,7 +62,7 @@ class DaskPool:
                 self.client = Client(address, timeout=10)
             except OSError as e:
                 raise RuntimeError(f"no Dask scheduler answers at {address!r}: {e}") from None
-        self.slices_per_worker = slices_per_worker
+        self.slices_per_worker, self.min_slice = slices_per_worker, min_slice
         self._sent: tuple[Callable, object] | None = None
 
     @property
@@ -67,8 +70,8 @@ class DaskPool:
         return max(1, len(self.client.scheduler_info()["workers"]))
 
     def map(self, evaluate: Callable, mappings: Sequence) -> list:
-        if not mappings:
-            return []
+        if len(mappings) < self.min_slice * min(self.workers, 2):   # a round trip would cost more
+            return [evaluate(m) for m in mappings]
         if self._sent is None or self._sent[0] is not evaluate:
             self._sent = (evaluate, self.client.scatter(evaluate, broadcast=True))
         n = min(len(mappings), self.workers * self.slices_per_worker)
@@ -88,6 +91,11 @@ class DaskPool:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def local_workers() -> int:
+    """The CPUs this process may run on: a local cluster's default size."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def pool(workers: int = 1, address: str | None = None):

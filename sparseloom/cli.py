@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sparseloom import explore
 from sparseloom.files import Outputs, UsageError, check_folder, load_matrix
 from sparseloom.model.mappers import MAPPERS, OBJECTIVES
 from sparseloom.model.networks import NETWORKS
@@ -24,6 +25,8 @@ from sparseloom.units import all_units, presets, unit
 
 #: cocotb takes a 32-bit seed.
 MAX_SEED = 2**32 - 1
+#: Mappings a Mind Mappings surrogate is trained on, unless --train-samples says otherwise.
+TRAIN_SAMPLES = 2000
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -241,7 +244,7 @@ def cmd_search(args) -> None:
     architecture, within a budget; candidates evaluated on a Dask cluster."""
     from sparseloom import network_search as ns
     from sparseloom.model.mapspace import Candidates, MapSpace
-    from sparseloom.model.pool import pool as make_pool
+    from sparseloom.model.pool import local_workers, pool as make_pool
     from sparseloom.units import load_config
 
     if args.budget < 1:
@@ -283,9 +286,20 @@ def cmd_search(args) -> None:
     per_layer = ({outputs.add(out / "layers" / f"{i:03d}_{safe_name(j.name)}.json", "--out"): j for i, j in enumerate(jobs)}
                  if len(jobs) > 1 else {})
     settings = {"mapper": args.mapper, "objective": args.objective, "seed": args.seed, "budget": args.budget}
-    with make_pool(args.workers or default_workers(), args.scheduler) as pool:
-        found = ns.search_layers(jobs, args.mapper, args.budget, args.objective, pool, args.warm_start,
-                                 progress=True)
+    mapper_options(args, jobs)
+    with make_pool(args.workers or local_workers(), args.scheduler) as pool:
+        mapper, trained = args.mapper, []
+        if args.mapper == "mindmappings":
+            from sparseloom.model.mindmappings import mind_mappings_for
+
+            found, trained = ns.surrogates(jobs, args.surrogate, args.train_samples, args.seed, pool)
+            for t in trained:
+                print(f"surrogate {t['file']}: {'trained' if t['trained_now'] else 'loaded'}, {t['samples']} samples, "
+                      f"{t['evaluate_seconds'] + t['train_seconds']:.1f} s to sample and train, held-out EDP error "
+                      f"{t['held_out']['edp_median_relative_error']:.3f} (median relative)", file=sys.stderr)
+            mapper = lambda job: mind_mappings_for(found[tuple(job.dims)])
+            settings["surrogates"] = trained
+        found = ns.search_layers(jobs, mapper, args.budget, args.objective, pool, args.warm_start, progress=True)
     rows = [ns.layer_report(j, f) for j, f in zip(jobs, found)]
     if len(jobs) == 1 and args.network is None:
         best = {**settings, "space_size": rows[0]["space_size"], "evaluations": rows[0]["evaluations"],
@@ -309,6 +323,31 @@ def cmd_search(args) -> None:
     print(f"{args.mapper}: best {args.objective} {best[args.objective if args.objective != 'energy' else 'energy_pj']:.6g} "
           f"after {evaluations} evaluations of {what}: {best['cycles']:.0f} cycles, {best['energy_pj'] / 1e6:.4g} uJ; "
           f"wrote {best_path}")
+
+
+def mapper_options(args, jobs) -> None:
+    """Refuse what the chosen mapper cannot do, before any work."""
+    from sparseloom.model.mapspace import MapSpace
+
+    if args.mapper == "mindmappings":
+        if not all(isinstance(j.space, MapSpace) for j in jobs):
+            raise UsageError("--mapper mindmappings searches a free map space (gradients on its factors): give "
+                             "--arch, not a unit's --config")
+        if not args.surrogate:
+            raise UsageError("--mapper mindmappings needs --surrogate FOLDER (its trained surrogates are kept there)")
+        check_folder(Path(args.surrogate), "--surrogate")
+        needs = "torch"
+    elif args.surrogate or args.train_samples != TRAIN_SAMPLES:
+        raise UsageError("--surrogate and --train-samples apply to --mapper mindmappings")
+    else:
+        needs = "optuna" if args.mapper == "tpe" else None
+    if args.train_samples < 2:
+        raise UsageError(f"--train-samples must be an integer >= 2, got {args.train_samples}")
+    if needs:
+        import importlib.util
+
+        if importlib.util.find_spec(needs) is None:
+            raise UsageError(f"--mapper {args.mapper} needs {needs}: pip install 'sparseloom[search]'")
 
 
 def network_jobs(args, described: bool, sparsity_aware: bool, densities: tuple):
@@ -372,12 +411,6 @@ def parse_densities(text: str | None) -> tuple:
 
 def safe_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:80]
-
-
-def default_workers() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def model_setting(u, args) -> str | None:
@@ -520,7 +553,12 @@ def parser() -> argparse.ArgumentParser:
     se.add_argument("--layer", help="with --network: only this layer (its name or index)")
     se.add_argument("--method", help="with --network: the weights' compression, dense or hss:G1:H1,G0:H0")
     se.add_argument("--tokens", type=int, help="with --network minilm or smollm2: tokens per run (default 32)")
-    se.add_argument("--mapper", required=True, choices=list(MAPPERS), help="search method")
+    se.add_argument("--mapper", required=True, choices=[*MAPPERS, "mindmappings"],
+                    help="search method (tpe and mindmappings need the search extra)")
+    se.add_argument("--surrogate", help="with --mapper mindmappings: folder of its surrogates, one per "
+                                        "architecture and workload family (trained there when missing)")
+    se.add_argument("--train-samples", type=int, default=TRAIN_SAMPLES,
+                    help=f"mappings a new surrogate is trained on (default {TRAIN_SAMPLES})")
     se.add_argument("--budget", required=True, type=int, help="model evaluations (per layer)")
     se.add_argument("--objective", default="edp", choices=list(OBJECTIVES), help="what to minimise (default edp)")
     se.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
@@ -536,6 +574,8 @@ def parser() -> argparse.ArgumentParser:
     se.add_argument("--out", required=True, help="folder for best.json (its mapping is --mapping's form), "
                                                  "convergence.json and, for a network, layers/*.json")
     se.set_defaults(func=cmd_search)
+
+    explore.add_parser(sub)
 
     sim = sub.add_parser("sim", help="run a GEMM through a Verilated core")
     units = sim.add_subparsers(dest="unit", required=True)

@@ -179,11 +179,44 @@ def nearest_starts(job: LayerJob, done: list[tuple[LayerJob, object]]) -> list:
     return starts
 
 
-def search_layers(jobs: list[LayerJob], mapper: str, budget: int, objective: str, pool, warm_start: bool,
+def surrogates(jobs: list[LayerJob], folder, samples: int, seed: int, pool=None) -> tuple[dict, list]:
+    """Mind Mappings' surrogate of each workload family (dimension names) among the jobs, on
+    their architecture: loaded from ``folder`` where one was trained before, else trained on
+    ``samples`` mappings of the family's layers and saved there; and what each reports
+    (file, trained now or loaded, training seconds, held-out error)."""
+    from pathlib import Path
+
+    from sparseloom.model import mindmappings
+
+    found, reports = {}, []
+    for job in jobs:
+        family = tuple(job.dims)
+        if family in found:
+            continue
+        arch = job.space.arch
+        path = Path(folder) / f"{arch.name}-{''.join(family)}.pt"
+        if path.is_file():
+            surrogate, trained = mindmappings.Surrogate.load(path), False
+            surrogate.layout.check(arch, job.space.workload)
+        else:
+            workloads = [j.space.workload for j in jobs if tuple(j.dims) == family]
+            surrogate, trained = mindmappings.train(arch, workloads, samples, seed, pool=pool), True
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(path.name + ".partial")
+            surrogate.save(partial)
+            partial.replace(path)   # whole or not at all
+        found[family] = surrogate
+        reports.append({"file": str(path), "dims": list(family), "trained_now": trained, **surrogate.meta})
+    return found, reports
+
+
+def search_layers(jobs: list[LayerJob], mapper, budget: int, objective: str, pool, warm_start: bool,
                   progress: bool = False) -> list:
-    """Each job's ``SearchResult``: side by side on the pool, or (with ``warm_start``, or for
-    one layer) one after another, each layer's candidates on the pool."""
-    if not warm_start and len(jobs) > 1:
+    """Each job's ``SearchResult``: side by side on the pool, or (with ``warm_start``, for one
+    layer, or where ``mapper`` is a function of the job giving its mapper rather than a name in
+    ``MAPPERS``) one after another, each layer's candidates on the pool."""
+    pick = (lambda job: MAPPERS[mapper]) if isinstance(mapper, str) else mapper
+    if not warm_start and len(jobs) > 1 and isinstance(mapper, str):
         if progress:
             from tqdm import tqdm
             bar = tqdm(total=len(jobs), unit="layer", desc="search", leave=False, disable=None)
@@ -197,9 +230,9 @@ def search_layers(jobs: list[LayerJob], mapper: str, budget: int, objective: str
         return pool.map(RunLayer(mapper, budget, objective), jobs)
     done = []
     for job in jobs:
-        job.start = nearest_starts(job, done)
-        found = MAPPERS[mapper](job.space, job.evaluate, budget, job.seed, objective, pool=pool, start=job.start,
-                                progress=progress)
+        job.start = nearest_starts(job, done) if warm_start else []
+        found = pick(job)(job.space, job.evaluate, budget, job.seed, objective, pool=pool, start=job.start,
+                          progress=progress)
         done.append((job, found))
     return [found for _, found in done]
 

@@ -20,7 +20,7 @@ EVALUATE = partial(analyse, GEMM, ARCH)
 
 @pytest.fixture(scope="module", params=[1, 2], ids=["1-worker", "2-workers"])
 def cluster(request):
-    with DaskPool(request.param) as pool:
+    with DaskPool(request.param, min_slice=1) as pool:   # every batch to the cluster, however small
         assert pool.workers == request.param
         yield pool
 
@@ -41,7 +41,7 @@ def test_a_pool_returns_results_in_the_batch_order(cluster):
     import numpy as np
 
     rng = np.random.default_rng(0)
-    batch = [SPACE.sample(rng) for _ in range(9)]
+    batch = [SPACE.sample(rng) for _ in range(40)]
     assert [r.edp for r in cluster.map(EVALUATE, batch)] == [EVALUATE(m).edp for m in batch]
 
 

@@ -687,6 +687,8 @@ def search_argv(d: Path, *extra, config=("--config", "highlight_small", "--gemm"
     (("--mapper", "sa", "--budget", "4", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"),
      "--workers sizes a local cluster; --scheduler names an existing one"),
     (("--mapper", "sa", "--budget", "4", "--warm-start"), "--warm-start applies to --network"),
+    (("--mapper", "mindmappings", "--budget", "4", "--surrogate", "s"), "--mapper mindmappings searches a free map space"),
+    (("--mapper", "sa", "--budget", "4", "--surrogate", "s"), "--surrogate and --train-samples apply to --mapper mindmappings"),
     (("--mapper", "sa", "--budget", "4", "--layer", "3"), "--layer, --method and --tokens apply to --network"),
     (("--mapper", "sa", "--budget", "0"), "--budget must be an integer >= 1"),
     (("--mapper", "sa", "--budget", "4", "--objective", "area"), "invalid choice: 'area'"),
@@ -717,6 +719,17 @@ def test_search_refuses_densities_outside_0_1(densities, tmp_path):
     argv = ["search", "--arch", argv[argv.index("--arch") + 1], "--network", "minilm", "--mapper", "sa",
             "--budget", "3", "--densities", densities, "--out", tmp_path / "out"]
     check_refused(argv, tmp_path, "--densities must be a comma-separated list of weight densities in (0, 1]")
+
+
+@pytest.mark.parametrize("extra, mention", [
+    ((), "--mapper mindmappings needs --surrogate FOLDER"),
+    (("--surrogate", "s", "--train-samples", "1"), "--train-samples must be an integer >= 2, got 1"),
+])
+def test_search_refuses_a_mind_mappings_search_without_its_surrogate(extra, mention, tmp_path):
+    argv = described_argv(tmp_path)
+    argv = ["search", "--arch", argv[argv.index("--arch") + 1], "--network", "minilm", "--mapper", "mindmappings",
+            "--budget", "3", *extra, "--out", tmp_path / "out"]
+    check_refused(argv, tmp_path, mention)
 
 
 def test_search_refuses_an_empty_map_space(tmp_path):

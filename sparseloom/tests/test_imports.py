@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def project_file(module) -> Path | None:
     path = getattr(module, "__file__", None)
-    if not path:
+    if not path or not Path(path).is_absolute():   # torch's ops and classes name a bare "_ops.py"
         return None
     path = Path(path).resolve()
     if not path.is_relative_to(ROOT) or path.is_relative_to(ROOT / ".venv") or path.is_relative_to(ROOT / "build"):

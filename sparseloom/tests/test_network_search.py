@@ -91,3 +91,24 @@ def test_a_network_on_a_unit_searches_its_gemm_layers(tmp_path):
                                                        "encoder.layer.*.attention.context"]
     assert all(r["evaluations"] == r["space_size"] for r in best["layers"])   # the whole space: the optimum
     assert best["edp"] == best["cycles"] * best["energy_pj"]
+
+
+def test_mind_mappings_trains_its_surrogate_once_and_reuses_it(arch_file, tmp_path):
+    pytest.importorskip("torch")
+    argv = ("--arch", arch_file, "--network", "minilm", "--layer", "0", "--mapper", "mindmappings", "--surrogate",
+            tmp_path / "surrogates", "--train-samples", "300", "--budget", "30", "--workers", "1")
+    _, first = search(tmp_path, "first", *argv)
+    _, again = search(tmp_path, "again", *argv)
+    (trained,), (loaded,) = first["surrogates"], again["surrogates"]
+    assert trained["trained_now"] and not loaded["trained_now"] and trained["samples"] == 300
+    assert trained["train_seconds"] > 0 and 0 < trained["held_out"]["edp_median_relative_error"] < 1
+    assert (tmp_path / "surrogates" / "sys8-MNK.pt").is_file()
+    assert first["mapping"] == again["mapping"] and first["edp"] == again["edp"] and first["evaluations"] == 30
+
+
+def test_tpe_searches_a_layer(arch_file, tmp_path):
+    pytest.importorskip("optuna")
+    _, best = search(tmp_path, "tpe", "--arch", arch_file, "--network", "minilm", "--layer", "encoder.layer.*.intermediate.dense", "--mapper", "tpe",
+                     "--budget", "40", "--workers", "1")
+    (layer,) = best["layers"]
+    assert layer["name"] == "encoder.layer.*.intermediate.dense" and layer["evaluations"] == 40
