@@ -13,7 +13,8 @@ capacities, word widths, energies) and ``DENSE.traffic`` (the host's streams):
   cycle wide as the RTL's streams are; other ports move one compute step's words a cycle. Each
   memory's access energy is our energy per bit times its port width;
 * the buffer is both halves of the double buffer: ZigZag lets a memory refill while computing
-  only where a tile fills at most half of it;
+  only where a tile fills at most half of it (and it is marked ``force_double_buffering``, so
+  that ZigZag's own mappers, ``sparseloom.peers.zigzag_search``, give a refilled tile one half);
 * the temporal loops are our mapping's, innermost first, and each loop is pinned, per operand,
   to the memory of the level our mapping puts it at (or the nearest one above that keeps the
   operand).
@@ -48,6 +49,7 @@ from sparseloom.gen.highlight.config import DenseConfig
 from sparseloom.gen.highlight.unit import DENSE
 from sparseloom.gen.tiles import BUFFER
 from sparseloom.gen.unit import GemmShape
+from sparseloom.model.mapping import LevelMapping, Mapping
 
 from . import PeerMissing
 
@@ -78,7 +80,24 @@ def inputs(config: DenseConfig, shape: GemmShape) -> dict:
 
 def evaluate(config: DenseConfig, shape: GemmShape) -> ZigZagResult:
     """ZigZag's cost model on ``shape`` (M, N, K) on the dense array ``config``, with our mapping."""
+    data, pinned = _translate(config, shape)
+    zz = _zigzag()
+    accelerator, layer, spatial, spatial_int = parsed(data)
+    temporal = zz.TemporalMapping({zz.LayerOperand(op): [[(zz.LayerDim(d), f) for d, f in loops] for loops in levels]
+                                   for op, levels in pinned.items()}, layer, zz.TemporalMappingType.UNEVEN)
+    start = time.perf_counter()
+    cme = zz.CostModelEvaluation(accelerator=accelerator, layer=layer, spatial_mapping=spatial,
+                                 spatial_mapping_int=spatial_int, temporal_mapping=temporal)
+    seconds = time.perf_counter() - start
+    return ZigZagResult(layer.total_mac_count, cme.latency_total2, cme.ideal_temporal_cycle, cme.stall_slack_comb,
+                        cme.data_onloading_cycle, cme.data_offloading_cycle, cme.energy_total, seconds)
+
+
+def _zigzag():
+    """ZigZag's classes this module uses, as attributes of one namespace (PeerMissing without it)."""
     try:
+        from types import SimpleNamespace
+
         from zigzag.cost_model.cost_model import CostModelEvaluation
         from zigzag.datatypes import LayerDim, LayerOperand
         from zigzag.mapping.temporal_mapping import TemporalMapping, TemporalMappingType
@@ -91,23 +110,26 @@ def evaluate(config: DenseConfig, shape: GemmShape) -> ZigZagResult:
         from zigzag.stages.mapping.spatial_mapping_conversion import SpatialMappingConversionStage
     except ImportError as e:
         raise PeerMissing(f"ZigZag needs the peers extra: pip install '.[peers]' ({e})") from None
-    data, pinned = _translate(config, shape)
-    accelerator = AcceleratorFactory(_validated(AcceleratorValidator, data["accelerator"], "accelerator")).create()
-    workload = WorkloadFactory(_validated(WorkloadValidator, data["workload"], "workload"),
-                               _validated(MappingValidator, data["mapping"], "mapping")).create()
+    return SimpleNamespace(**{c.__name__: c for c in (
+        CostModelEvaluation, LayerDim, LayerOperand, TemporalMapping, TemporalMappingType, AcceleratorFactory,
+        AcceleratorValidator, MappingValidator, WorkloadFactory, WorkloadValidator, CostModelStage,
+        SpatialMappingConversionStage)})
+
+
+def parsed(data: dict):
+    """ZigZag's ``(accelerator, layer, spatial mapping, its integer version)`` of the inputs' data,
+    as its pipeline has them before its temporal mappers run."""
+    zz = _zigzag()
+    accelerator = zz.AcceleratorFactory(
+        _validated(zz.AcceleratorValidator, data["accelerator"], "accelerator")).create()
+    workload = zz.WorkloadFactory(_validated(zz.WorkloadValidator, data["workload"], "workload"),
+                                  _validated(zz.MappingValidator, data["mapping"], "mapping")).create()
     layer = next(iter(workload.topological_sort()))
     layer.spatial_mapping.initialize_oa_dims(accelerator.operational_array.dimension_sizes)
     # the conversion ZigZag's pipeline makes before its mappers (its next stage is never run here)
-    spatial, spatial_int = SpatialMappingConversionStage(
-        [CostModelStage], accelerator=accelerator, layer=layer).convert_user_spatial_mapping(layer.spatial_mapping)
-    temporal = TemporalMapping({LayerOperand(op): [[(LayerDim(d), f) for d, f in loops] for loops in levels]
-                                for op, levels in pinned.items()}, layer, TemporalMappingType.UNEVEN)
-    start = time.perf_counter()
-    cme = CostModelEvaluation(accelerator=accelerator, layer=layer, spatial_mapping=spatial,
-                              spatial_mapping_int=spatial_int, temporal_mapping=temporal)
-    seconds = time.perf_counter() - start
-    return ZigZagResult(layer.total_mac_count, cme.latency_total2, cme.ideal_temporal_cycle, cme.stall_slack_comb,
-                        cme.data_onloading_cycle, cme.data_offloading_cycle, cme.energy_total, seconds)
+    spatial, spatial_int = zz.SpatialMappingConversionStage(
+        [zz.CostModelStage], accelerator=accelerator, layer=layer).convert_user_spatial_mapping(layer.spatial_mapping)
+    return accelerator, layer, spatial, spatial_int
 
 
 def _translate(config: DenseConfig, shape: GemmShape) -> tuple[dict, dict]:
@@ -118,13 +140,33 @@ def _translate(config: DenseConfig, shape: GemmShape) -> tuple[dict, dict]:
     workload, mapping, _ = DENSE.model(config, GemmShape(*shape), None)
     arch = DENSE.architecture(config)
     n = len(arch.levels)
-    spatial = [(d, f) for lv in arch.levels for d, f in mapping.at(lv.name).spatial.items()]   # outermost first
-    oa_dims = [f"D{i + 1}" for i in range(len(spatial))]
+    data = translate_problem(config, workload, {lv.name: mapping.at(lv.name).spatial for lv in arch.levels})
+    keepers = _keepers(workload, arch)
+    loops = [(i, d, f) for i in reversed(range(n)) for d, f in mapping.at(arch.levels[i].name).loops(workload.dims)]
+    pinned = {}
+    for t in workload.tensors:
+        chain = keepers[t.name][::-1]   # innermost first
+        pinned[OPERANDS[t.name][0]] = [[(d, f) for i, d, f in loops if _holder(keepers[t.name], i) == j] for j in chain]
+    data["mapping"][0]["temporal_ordering"] = [[d, f] for _, d, f in loops]
+    return data, pinned
+
+
+def translate_problem(config: DenseConfig, workload, spatial: dict[str, dict[str, int]]) -> dict:
+    """ZigZag's ``workload``, ``accelerator`` and (spatial only) ``mapping`` data for a GEMM
+    ``workload`` (our einsum, already padded to what the array runs) on ``config``'s array, each
+    level of ``DENSE.architecture(config)`` unrolling ``spatial[level]`` below it."""
+    if not isinstance(config, DenseConfig):
+        raise TypeError(f"ZigZag runs the dense unit only: a DenseConfig, got {type(config).__name__}")
+    arch = DENSE.architecture(config)
+    n = len(arch.levels)
+    spatial_at = [list(spatial.get(lv.name, {}).items()) for lv in arch.levels]
+    flat = [loop for loops in spatial_at for loop in loops]   # outermost first
+    oa_dims = [f"D{i + 1}" for i in range(len(flat))]
     # the array dimensions unrolled at and below each level
-    first_dim = [sum(len(mapping.at(lv.name).spatial) for lv in arch.levels[:i]) for i in range(n)]
+    first_dim = [sum(len(loops) for loops in spatial_at[:i]) for i in range(n)]
     streams = {(level, tensor): (stream, words) for stream, (level, tensor, _, words) in DENSE.traffic(config).items()}
-    kept = [[t.name for t in mapping.kept(workload, arch, i)] for i in range(n)]
-    keepers = {t.name: [i for i in range(n) if t.name in kept[i]] for t in workload.tensors}
+    kept = _kept(workload, arch)
+    keepers = _keepers(workload, arch)
 
     memories = {}   # innermost first, as ZigZag stacks them
     for i, lv in reversed(list(enumerate(arch.levels))):
@@ -139,7 +181,7 @@ def _translate(config: DenseConfig, shape: GemmShape) -> tuple[dict, dict]:
                 stream, words = streams[lv.name, name]
                 memory = f"{lv.name}_{stream}"
             else:
-                memory, words = lv.name, math.prod(f for d, f in spatial[first_dim[i]:] if d in t.dims)
+                memory, words = lv.name, math.prod(f for d, f in flat[first_dim[i]:] if d in t.dims)
             bits = words * t.bits
             size = (workload.tile(t, workload.dims) * t.bits if lv.capacity is None
                     else lv.capacity * lv.word_bits * (2 if lv.name == BUFFER else 1))
@@ -148,26 +190,33 @@ def _translate(config: DenseConfig, shape: GemmShape) -> tuple[dict, dict]:
                 "r_cost": lv.energy.get("read", 0.0) / lv.word_bits * bits,
                 "w_cost": lv.energy.get("update" if t.output else "write", 0.0) / lv.word_bits * bits,
                 "ports": _ports(mem_op, t.output, top=keepers[name][0] == i, bits=bits),
-                "served_dimensions": oa_dims[first_dim[i]:]}
-
-    loops = [(i, d, f) for i in reversed(range(n)) for d, f in mapping.at(arch.levels[i].name).loops(workload.dims)]
-    pinned = {}
-    for t in workload.tensors:
-        chain = keepers[t.name][::-1]   # innermost first
-        pinned[OPERANDS[t.name][0]] = [[(d, f) for i, d, f in loops if _holder(keepers[t.name], i) == j] for j in chain]
+                "served_dimensions": oa_dims[first_dim[i]:],
+                # a search's memory allocator then gives a tile at most one half (our capacity), as the
+                # cost model double-buffers only a tile that fills at most half of it
+                **({"force_double_buffering": True} if lv.name == BUFFER else {})}
     precision = {OPERANDS[t.name][0]: t.bits for t in workload.tensors}
-    data = {
+    return {
         "workload": [{"id": 0, "name": workload.name, "operator_type": "Gemm", "equation": _equation(workload),
                       "loop_dims": list(workload.dims), "loop_sizes": list(workload.dims.values()),
                       "operand_precision": {**precision, "O_final": precision["O"]}}],
         "accelerator": {"name": arch.name, "memories": memories, "operational_array": {
             "input_precision": [precision["I"], precision["W"]], "unit_energy": arch.compute.energy,
-            "unit_area": 1.0, "dimensions": oa_dims, "sizes": [f for _, f in spatial]}},
-        "mapping": [{"name": "default", "spatial_mapping": {a: [f"{d}, {f}"] for a, (d, f) in zip(oa_dims, spatial)},
-                     "temporal_ordering": [[d, f] for _, d, f in loops],
+            "unit_area": 1.0, "dimensions": oa_dims, "sizes": [f for _, f in flat]}},
+        "mapping": [{"name": "default", "spatial_mapping": {a: [f"{d}, {f}"] for a, (d, f) in zip(oa_dims, flat)},
                      "memory_operand_links": {op: mem_op for op, mem_op in OPERANDS.values()}}],
     }
-    return data, pinned
+
+
+def _kept(workload, arch) -> list[list[str]]:
+    """The tensors each level keeps (every tensor it may hold: no bypass), outermost level first."""
+    everything = Mapping(tuple(LevelMapping(lv.name) for lv in arch.levels))
+    return [[t.name for t in everything.kept(workload, arch, i)] for i in range(len(arch.levels))]
+
+
+def _keepers(workload, arch) -> dict[str, list[int]]:
+    """Per tensor, the levels that keep it, outermost first."""
+    kept = _kept(workload, arch)
+    return {t.name: [i for i in range(len(arch.levels)) if t.name in kept[i]] for t in workload.tensors}
 
 
 def _holder(keepers: list[int], level: int) -> int:
