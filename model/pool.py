@@ -51,9 +51,10 @@ class DaskPool:
             if not isinstance(workers, int) or workers < 1:
                 raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
             self.scratch = tempfile.mkdtemp(prefix="sparseloom-dask-")
+            # the scheduler's HTTP server binds 8787 even with the dashboard off: any free port instead
             with dask.config.set({"temporary-directory": self.scratch}):
                 self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                            dashboard_address=None, silence_logs=logging.ERROR,
+                                            dashboard_address=":0", silence_logs=logging.ERROR,
                                             local_directory=self.scratch)
                 self.client = Client(self.cluster)
         else:
