@@ -52,7 +52,7 @@ class SearchResult:
     improvements: list[tuple[int, Mapping]] = field(default_factory=list)
 
 
-class _Search:
+class Search:
     """Evaluations counted against the budget, a batch at a time through the pool, the best so
     far kept."""
 
@@ -102,7 +102,7 @@ def exhaustive(space, evaluate: Callable, budget: int, seed: int, objective: str
                start: Sequence[Mapping] = (), progress: bool = False) -> SearchResult:
     """Every valid mapping of the space in turn, up to ``budget`` of them (``seed`` and
     ``start`` unused)."""
-    search = _Search(evaluate, budget, objective, pool, progress)
+    search = Search(evaluate, budget, objective, pool, progress)
     mappings = iter(space)
     while search.left:
         chunk = list(islice(mappings, min(BATCH, search.left)))
@@ -115,7 +115,7 @@ def exhaustive(space, evaluate: Callable, budget: int, seed: int, objective: str
 def random_search(space, evaluate: Callable, budget: int, seed: int, objective: str = "edp", *, pool=None,
                   start: Sequence[Mapping] = (), progress: bool = False) -> SearchResult:
     """The best of the ``start`` mappings and random valid ones, ``budget`` in all."""
-    search, rng = _Search(evaluate, budget, objective, pool, progress), np.random.default_rng(seed)
+    search, rng = Search(evaluate, budget, objective, pool, progress), np.random.default_rng(seed)
     search.batch(start)
     while search.left:
         search.batch([space.sample(rng) for _ in range(min(BATCH, search.left))])
@@ -134,7 +134,7 @@ def simulated_annealing(space, evaluate: Callable, budget: int, seed: int, objec
                          f"end={end_temperature!r}")
     if not isinstance(restarts, int) or restarts < 1:
         raise ValueError(f"restarts must be an integer >= 1, got {restarts!r}")
-    search, rng = _Search(evaluate, budget, objective, pool, progress), np.random.default_rng(seed)
+    search, rng = Search(evaluate, budget, objective, pool, progress), np.random.default_rng(seed)
     walks = min(restarts, budget)
     steps = [budget // walks + (w < budget % walks) for w in range(walks)]
     current = list(start[:walks]) + [space.sample(rng) for _ in range(walks - len(start[:walks]))]
@@ -160,7 +160,7 @@ def genetic(space, evaluate: Callable, budget: int, seed: int, objective: str = 
         raise ValueError(f"population must be an integer >= 2, got {population!r}")
     if not 0 <= mutation <= 1:
         raise ValueError(f"mutation must be a probability in 0..1, got {mutation!r}")
-    search, rng = _Search(evaluate, budget, objective, pool, progress), np.random.default_rng(seed)
+    search, rng = Search(evaluate, budget, objective, pool, progress), np.random.default_rng(seed)
     first = list(start[:population])
     first += [space.sample(rng) for _ in range(min(population, budget) - len(first))]
     scored = list(zip(search.batch(first), first))
@@ -284,7 +284,7 @@ def tpe(space, evaluate: Callable, budget: int, seed: int, objective: str = "edp
 
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise ValueError(f"batch must be an integer >= 1 (trials asked at a time), got {batch!r}")
-    search, parameters = _Search(evaluate, budget, objective, pool, progress), _Parameters(space)
+    search, parameters = Search(evaluate, budget, objective, pool, progress), _Parameters(space)
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:

@@ -41,7 +41,7 @@ import numpy as np
 
 from .analysis import analyse
 from .arch import Architecture
-from .mappers import OBJECTIVES, SearchResult, _Search
+from .mappers import OBJECTIVES, Search, SearchResult
 from .mapping import Mapping
 from .mapspace import MapSpace
 from .workload import Workload
@@ -334,7 +334,7 @@ def mind_mappings(space, evaluate: Callable, budget: int, seed: int, objective: 
         raise ValueError(f"mind_mappings: lr must be > 0 (standard deviations per step), got {lr!r}")
     layout = surrogate.layout
     layout.check(space.arch, space.workload)
-    search, rng = _Search(evaluate, budget, objective, pool, progress), np.random.default_rng(seed)
+    search, rng = Search(evaluate, budget, objective, pool, progress), np.random.default_rng(seed)
     target = layout.targets.index(objective)   # the objectives are targets by their own names
     workload, arch = space.workload, space.arch
     problem = torch.tensor(layout.problem(workload), dtype=torch.float32)

@@ -761,3 +761,20 @@ def test_model_output_location(kind, tmp_path):
         argv = model_argv(case.dir)
         argv[argv.index("--report") + 1] = output_location(case, kind)
         check_refused(argv, case.dir, "--report")
+
+
+# ----- the explore subcommand -------------------------------------------------------------------
+@pytest.mark.parametrize("extra, mention", [
+    (("--generator", "sme"), "unknown generator 'sme'; explore takes: highlight"),
+    (("--network", "resnet"), "unknown network 'resnet'"),
+    (("--area-budget", "10"), "area budget 10 logic cells is below the smallest configuration"),
+    (("--budget", "0"), "budget must be an integer >= 1"),
+    (("--method", "dense"), "method must be hss:G1:H1,G0:H0"),
+    (("--workers", "0"), "--workers must be an integer >= 1, got 0"),
+    (("--mapper", "anneal"), "invalid choice: 'anneal'"),
+    (("--area-budget", "many"), "invalid float value: 'many'"),
+])
+def test_explore_refuses_bad_arguments(extra, mention, tmp_path):
+    argv = ["explore", "--network", "minilm", "--area-budget", "5000", "--out", tmp_path / "out",
+            "--no-rtl", "--no-fpga", *extra]
+    check_refused(argv, tmp_path, mention)
