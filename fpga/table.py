@@ -50,7 +50,7 @@ def per_lc(r: dict, workload: dict) -> float:
     return workload["effective_macs_per_cycle"] * r["fmax_mhz"] * 1e6 / (r["logic_cells"] / 1000)
 
 
-def _hardware(parameters: dict) -> tuple:
+def hardware(parameters: dict) -> tuple:
     """A configuration's parameters without its name: two presets with these equal are the same core."""
     return tuple(sorted((k, v) for k, v in parameters.items() if k != "name"))
 
@@ -65,9 +65,9 @@ def comparisons(results: list[dict]) -> list[dict]:
         u = all_units()[unit["unit"]]
         if u.baseline is None:
             continue
-        matching = _hardware(u.baseline.matching(u.config_class.from_dict(unit["parameters"])).parameters())
+        matching = hardware(u.baseline.matching(u.config_class.from_dict(unit["parameters"])).parameters())
         for base in done:
-            if (base["unit"], base["target"], base["dsp_inference"], _hardware(base["parameters"])) != \
+            if (base["unit"], base["target"], base["dsp_inference"], hardware(base["parameters"])) != \
                     (u.baseline.unit, unit["target"], unit["dsp_inference"], matching):
                 continue
             floors = () if unit["dsp_inference"] and u.baseline.dsp_off_only else u.baseline.floors

@@ -6,98 +6,252 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [6:0] \$1 ;
   wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire [3:0] \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire [3:0] \$106 ;
+  wire [3:0] \$107 ;
+  wire \$108 ;
+  wire [6:0] \$109 ;
   wire \$11 ;
-  wire [5:0] \$12 ;
-  wire [6:0] \$13 ;
-  wire [15:0] \$14 ;
-  wire [15:0] \$15 ;
-  wire [15:0] \$16 ;
-  wire [15:0] \$17 ;
-  wire [15:0] \$18 ;
-  wire [15:0] \$19 ;
-  wire \$2 ;
-  wire [15:0] \$20 ;
-  wire [15:0] \$21 ;
-  wire [31:0] \$22 ;
-  wire [16:0] \$23 ;
-  wire [17:0] \$24 ;
-  wire [32:0] \$25 ;
-  wire [31:0] \$26 ;
-  wire [16:0] \$27 ;
-  wire [17:0] \$28 ;
-  wire [32:0] \$29 ;
-  wire \$3 ;
-  wire [31:0] \$30 ;
-  wire [16:0] \$31 ;
-  wire [17:0] \$32 ;
-  wire [32:0] \$33 ;
-  wire [31:0] \$34 ;
-  wire [16:0] \$35 ;
-  wire [17:0] \$36 ;
-  wire [32:0] \$37 ;
-  wire \$38 ;
-  wire \$39 ;
-  wire [5:0] \$4 ;
-  wire \$40 ;
-  wire \$41 ;
-  wire \$42 ;
-  wire [6:0] \$43 ;
-  wire \$44 ;
-  wire \$45 ;
-  wire [6:0] \$46 ;
-  wire [6:0] \$47 ;
-  wire \$48 ;
-  wire [6:0] \$49 ;
-  wire [6:0] \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire [6:0] \$52 ;
-  wire [6:0] \$53 ;
-  wire [6:0] \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire [6:0] \$58 ;
-  wire \$59 ;
-  wire [6:0] \$6 ;
-  wire \$60 ;
-  wire [16:0] \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire [16:0] \$64 ;
-  wire [16:0] \$65 ;
-  wire \$66 ;
-  wire [6:0] \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  wire \$7 ;
-  wire \$70 ;
-  reg [5:0] \$71 ;
-  reg [5:0] \$72 ;
-  reg [15:0] \$73 ;
-  reg \$74 ;
-  reg \$75 ;
-  reg \$76 ;
-  reg [31:0] \$77 ;
-  reg \$78 ;
-  reg \$79 ;
-  wire \$8 ;
-  reg \$80 ;
-  reg [127:0] \$81 ;
-  reg [127:0] \$82 ;
-  reg \$83 ;
-  reg [127:0] \$84 ;
-  reg [21:0] \$85 ;
-  wire [16:0] \$9 ;
-  wire [5:0] \$signature__addr ;
-  wire [31:0] \$signature__data ;
+  wire \$110 ;
+  wire \$111 ;
+  wire [6:0] \$112 ;
+  wire [6:0] \$113 ;
+  wire [6:0] \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire [6:0] \$118 ;
+  wire \$119 ;
+  wire [16:0] \$12 ;
+  wire \$120 ;
+  wire [16:0] \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire [16:0] \$124 ;
+  wire [16:0] \$125 ;
+  wire \$126 ;
+  wire [6:0] \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire \$13 ;
+  wire \$130 ;
+  reg [2:0] \$131 ;
+  reg [5:0] \$132 ;
+  reg [15:0] \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg [31:0] \$137 ;
+  reg [2:0] \$138 ;
+  reg \$139 ;
+  wire \$14 ;
+  reg \$140 ;
+  reg \$141 ;
+  reg [127:0] \$142 ;
+  reg [127:0] \$143 ;
+  reg \$144 ;
+  reg [127:0] \$145 ;
+  reg [21:0] \$146 ;
+  wire [2:0] \$15 ;
+  wire [5:0] \$16 ;
+  wire [6:0] \$17 ;
+  wire [7:0] \$18 ;
+  wire [7:0] \$19 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$20 ;
+  wire [7:0] \$21 ;
+  wire [7:0] \$22 ;
+  wire [7:0] \$23 ;
+  wire [7:0] \$24 ;
+  wire [15:0] \$25 ;
+  wire [7:0] \$26 ;
+  wire [7:0] \$27 ;
+  wire [7:0] \$28 ;
+  wire [7:0] \$29 ;
+  wire [7:0] \$3 ;
+  wire [7:0] \$30 ;
+  wire [7:0] \$31 ;
+  wire [7:0] \$32 ;
+  wire [15:0] \$33 ;
+  wire [7:0] \$34 ;
+  wire [7:0] \$35 ;
+  wire [7:0] \$36 ;
+  wire [7:0] \$37 ;
+  wire [7:0] \$38 ;
+  wire [7:0] \$39 ;
+  wire [3:0] \$4 ;
+  wire [7:0] \$40 ;
+  wire [15:0] \$41 ;
+  wire [7:0] \$42 ;
+  wire [7:0] \$43 ;
+  wire [7:0] \$44 ;
+  wire [7:0] \$45 ;
+  wire [7:0] \$46 ;
+  wire [7:0] \$47 ;
+  wire [7:0] \$48 ;
+  wire [15:0] \$49 ;
+  wire \$5 ;
+  wire [7:0] \$50 ;
+  wire [7:0] \$51 ;
+  wire [7:0] \$52 ;
+  wire [7:0] \$53 ;
+  wire [7:0] \$54 ;
+  wire [7:0] \$55 ;
+  wire [7:0] \$56 ;
+  wire [15:0] \$57 ;
+  wire [7:0] \$58 ;
+  wire [7:0] \$59 ;
+  wire \$6 ;
+  wire [7:0] \$60 ;
+  wire [7:0] \$61 ;
+  wire [7:0] \$62 ;
+  wire [7:0] \$63 ;
+  wire [7:0] \$64 ;
+  wire [15:0] \$65 ;
+  wire [7:0] \$66 ;
+  wire [7:0] \$67 ;
+  wire [7:0] \$68 ;
+  wire [7:0] \$69 ;
+  wire [2:0] \$7 ;
+  wire [7:0] \$70 ;
+  wire [7:0] \$71 ;
+  wire [7:0] \$72 ;
+  wire [15:0] \$73 ;
+  wire [7:0] \$74 ;
+  wire [7:0] \$75 ;
+  wire [7:0] \$76 ;
+  wire [7:0] \$77 ;
+  wire [7:0] \$78 ;
+  wire [7:0] \$79 ;
+  wire [3:0] \$8 ;
+  wire [7:0] \$80 ;
+  wire [15:0] \$81 ;
+  wire [31:0] \$82 ;
+  wire [16:0] \$83 ;
+  wire [17:0] \$84 ;
+  wire [32:0] \$85 ;
+  wire [31:0] \$86 ;
+  wire [16:0] \$87 ;
+  wire [17:0] \$88 ;
+  wire [32:0] \$89 ;
+  wire [6:0] \$9 ;
+  wire [31:0] \$90 ;
+  wire [16:0] \$91 ;
+  wire [17:0] \$92 ;
+  wire [32:0] \$93 ;
+  wire [31:0] \$94 ;
+  wire [16:0] \$95 ;
+  wire [17:0] \$96 ;
+  wire [32:0] \$97 ;
+  wire \$98 ;
+  wire \$99 ;
+  wire [2:0] \$signature__addr ;
+  wire [2:0] \$signature__addr$33 ;
+  wire [255:0] \$signature__data ;
+  wire [255:0] \$signature__data$39 ;
+  wire [15:0] \$signature__data$39[0] ;
+  wire [7:0] \$signature__data$39[0][0] ;
+  wire [7:0] \$signature__data$39[0][1] ;
+  wire [15:0] \$signature__data$39[10] ;
+  wire [7:0] \$signature__data$39[10][0] ;
+  wire [7:0] \$signature__data$39[10][1] ;
+  wire [15:0] \$signature__data$39[11] ;
+  wire [7:0] \$signature__data$39[11][0] ;
+  wire [7:0] \$signature__data$39[11][1] ;
+  wire [15:0] \$signature__data$39[12] ;
+  wire [7:0] \$signature__data$39[12][0] ;
+  wire [7:0] \$signature__data$39[12][1] ;
+  wire [15:0] \$signature__data$39[13] ;
+  wire [7:0] \$signature__data$39[13][0] ;
+  wire [7:0] \$signature__data$39[13][1] ;
+  wire [15:0] \$signature__data$39[14] ;
+  wire [7:0] \$signature__data$39[14][0] ;
+  wire [7:0] \$signature__data$39[14][1] ;
+  wire [15:0] \$signature__data$39[15] ;
+  wire [7:0] \$signature__data$39[15][0] ;
+  wire [7:0] \$signature__data$39[15][1] ;
+  wire [15:0] \$signature__data$39[1] ;
+  wire [7:0] \$signature__data$39[1][0] ;
+  wire [7:0] \$signature__data$39[1][1] ;
+  wire [15:0] \$signature__data$39[2] ;
+  wire [7:0] \$signature__data$39[2][0] ;
+  wire [7:0] \$signature__data$39[2][1] ;
+  wire [15:0] \$signature__data$39[3] ;
+  wire [7:0] \$signature__data$39[3][0] ;
+  wire [7:0] \$signature__data$39[3][1] ;
+  wire [15:0] \$signature__data$39[4] ;
+  wire [7:0] \$signature__data$39[4][0] ;
+  wire [7:0] \$signature__data$39[4][1] ;
+  wire [15:0] \$signature__data$39[5] ;
+  wire [7:0] \$signature__data$39[5][0] ;
+  wire [7:0] \$signature__data$39[5][1] ;
+  wire [15:0] \$signature__data$39[6] ;
+  wire [7:0] \$signature__data$39[6][0] ;
+  wire [7:0] \$signature__data$39[6][1] ;
+  wire [15:0] \$signature__data$39[7] ;
+  wire [7:0] \$signature__data$39[7][0] ;
+  wire [7:0] \$signature__data$39[7][1] ;
+  wire [15:0] \$signature__data$39[8] ;
+  wire [7:0] \$signature__data$39[8][0] ;
+  wire [7:0] \$signature__data$39[8][1] ;
+  wire [15:0] \$signature__data$39[9] ;
+  wire [7:0] \$signature__data$39[9][0] ;
+  wire [7:0] \$signature__data$39[9][1] ;
   wire [15:0] \$signature__data[0] ;
   wire [7:0] \$signature__data[0][0] ;
   wire [7:0] \$signature__data[0][1] ;
+  wire [15:0] \$signature__data[10] ;
+  wire [7:0] \$signature__data[10][0] ;
+  wire [7:0] \$signature__data[10][1] ;
+  wire [15:0] \$signature__data[11] ;
+  wire [7:0] \$signature__data[11][0] ;
+  wire [7:0] \$signature__data[11][1] ;
+  wire [15:0] \$signature__data[12] ;
+  wire [7:0] \$signature__data[12][0] ;
+  wire [7:0] \$signature__data[12][1] ;
+  wire [15:0] \$signature__data[13] ;
+  wire [7:0] \$signature__data[13][0] ;
+  wire [7:0] \$signature__data[13][1] ;
+  wire [15:0] \$signature__data[14] ;
+  wire [7:0] \$signature__data[14][0] ;
+  wire [7:0] \$signature__data[14][1] ;
+  wire [15:0] \$signature__data[15] ;
+  wire [7:0] \$signature__data[15][0] ;
+  wire [7:0] \$signature__data[15][1] ;
   wire [15:0] \$signature__data[1] ;
   wire [7:0] \$signature__data[1][0] ;
   wire [7:0] \$signature__data[1][1] ;
+  wire [15:0] \$signature__data[2] ;
+  wire [7:0] \$signature__data[2][0] ;
+  wire [7:0] \$signature__data[2][1] ;
+  wire [15:0] \$signature__data[3] ;
+  wire [7:0] \$signature__data[3][0] ;
+  wire [7:0] \$signature__data[3][1] ;
+  wire [15:0] \$signature__data[4] ;
+  wire [7:0] \$signature__data[4][0] ;
+  wire [7:0] \$signature__data[4][1] ;
+  wire [15:0] \$signature__data[5] ;
+  wire [7:0] \$signature__data[5][0] ;
+  wire [7:0] \$signature__data[5][1] ;
+  wire [15:0] \$signature__data[6] ;
+  wire [7:0] \$signature__data[6][0] ;
+  wire [7:0] \$signature__data[6][1] ;
+  wire [15:0] \$signature__data[7] ;
+  wire [7:0] \$signature__data[7][0] ;
+  wire [7:0] \$signature__data[7][1] ;
+  wire [15:0] \$signature__data[8] ;
+  wire [7:0] \$signature__data[8][0] ;
+  wire [7:0] \$signature__data[8][1] ;
+  wire [15:0] \$signature__data[9] ;
+  wire [7:0] \$signature__data[9][0] ;
+  wire [7:0] \$signature__data[9][1] ;
   wire \$signature__en ;
+  wire \$signature__en$35 ;
   reg [127:0] acc = 128'h00000000000000000000000000000000;
   wire [63:0] \acc[0] ;
   wire [31:0] \acc[0][0] ;
@@ -105,14 +259,56 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   wire [63:0] \acc[1] ;
   wire [31:0] \acc[1][0] ;
   wire [31:0] \acc[1][1] ;
-  input [31:0] act__payload;
-  wire [31:0] act__payload;
+  input [255:0] act__payload;
+  wire [255:0] act__payload;
   wire [15:0] \act__payload[0] ;
   wire [7:0] \act__payload[0][0] ;
   wire [7:0] \act__payload[0][1] ;
+  wire [15:0] \act__payload[10] ;
+  wire [7:0] \act__payload[10][0] ;
+  wire [7:0] \act__payload[10][1] ;
+  wire [15:0] \act__payload[11] ;
+  wire [7:0] \act__payload[11][0] ;
+  wire [7:0] \act__payload[11][1] ;
+  wire [15:0] \act__payload[12] ;
+  wire [7:0] \act__payload[12][0] ;
+  wire [7:0] \act__payload[12][1] ;
+  wire [15:0] \act__payload[13] ;
+  wire [7:0] \act__payload[13][0] ;
+  wire [7:0] \act__payload[13][1] ;
+  wire [15:0] \act__payload[14] ;
+  wire [7:0] \act__payload[14][0] ;
+  wire [7:0] \act__payload[14][1] ;
+  wire [15:0] \act__payload[15] ;
+  wire [7:0] \act__payload[15][0] ;
+  wire [7:0] \act__payload[15][1] ;
   wire [15:0] \act__payload[1] ;
   wire [7:0] \act__payload[1][0] ;
   wire [7:0] \act__payload[1][1] ;
+  wire [15:0] \act__payload[2] ;
+  wire [7:0] \act__payload[2][0] ;
+  wire [7:0] \act__payload[2][1] ;
+  wire [15:0] \act__payload[3] ;
+  wire [7:0] \act__payload[3][0] ;
+  wire [7:0] \act__payload[3][1] ;
+  wire [15:0] \act__payload[4] ;
+  wire [7:0] \act__payload[4][0] ;
+  wire [7:0] \act__payload[4][1] ;
+  wire [15:0] \act__payload[5] ;
+  wire [7:0] \act__payload[5][0] ;
+  wire [7:0] \act__payload[5][1] ;
+  wire [15:0] \act__payload[6] ;
+  wire [7:0] \act__payload[6][0] ;
+  wire [7:0] \act__payload[6][1] ;
+  wire [15:0] \act__payload[7] ;
+  wire [7:0] \act__payload[7][0] ;
+  wire [7:0] \act__payload[7][1] ;
+  wire [15:0] \act__payload[8] ;
+  wire [7:0] \act__payload[8][0] ;
+  wire [7:0] \act__payload[8][1] ;
+  wire [15:0] \act__payload[9] ;
+  wire [7:0] \act__payload[9][0] ;
+  wire [7:0] \act__payload[9][1] ;
   output act__ready;
   wire act__ready;
   input act__valid;
@@ -159,15 +355,6 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   wire [31:0] \products[1][1] ;
   wire [15:0] \products[1][1][0] ;
   wire [15:0] \products[1][1][1] ;
-  wire [5:0] rd__addr;
-  wire [31:0] rd__data;
-  wire [15:0] \rd__data[0] ;
-  wire [7:0] \rd__data[0][0] ;
-  wire [7:0] \rd__data[0][1] ;
-  wire [15:0] \rd__data[1] ;
-  wire [7:0] \rd__data[1][0] ;
-  wire [7:0] \rd__data[1][1] ;
-  wire rd__en;
   output [127:0] result__payload;
   reg [127:0] result__payload = 128'h00000000000000000000000000000000;
   wire [63:0] \result__payload[0] ;
@@ -185,6 +372,7 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   wire rst;
   reg s1_first = 1'h0;
   reg s1_last = 1'h0;
+  reg [2:0] s1_sel = 3'h0;
   reg s1_valid = 1'h0;
   reg [31:0] s1_w = 32'd0;
   wire [15:0] \s1_w[0] ;
@@ -212,6 +400,7 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   wire [15:0] \s2_products[1][1][1] ;
   reg s2_valid = 1'h0;
   wire stall;
+  wire [2:0] tile_beats;
   wire [127:0] total;
   wire [63:0] \total[0] ;
   wire [31:0] \total[0][0] ;
@@ -231,188 +420,192 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   wire w__ready;
   input w__valid;
   wire w__valid;
-  reg [5:0] wblock = 6'h00;
+  reg [2:0] wrow = 3'h0;
   wire wsel;
-  reg [31:0] acts [63:0];
+  reg [255:0] acts [7:0];
   initial begin
-    acts[0] = 32'd0;
-    acts[1] = 32'd0;
-    acts[2] = 32'd0;
-    acts[3] = 32'd0;
-    acts[4] = 32'd0;
-    acts[5] = 32'd0;
-    acts[6] = 32'd0;
-    acts[7] = 32'd0;
-    acts[8] = 32'd0;
-    acts[9] = 32'd0;
-    acts[10] = 32'd0;
-    acts[11] = 32'd0;
-    acts[12] = 32'd0;
-    acts[13] = 32'd0;
-    acts[14] = 32'd0;
-    acts[15] = 32'd0;
-    acts[16] = 32'd0;
-    acts[17] = 32'd0;
-    acts[18] = 32'd0;
-    acts[19] = 32'd0;
-    acts[20] = 32'd0;
-    acts[21] = 32'd0;
-    acts[22] = 32'd0;
-    acts[23] = 32'd0;
-    acts[24] = 32'd0;
-    acts[25] = 32'd0;
-    acts[26] = 32'd0;
-    acts[27] = 32'd0;
-    acts[28] = 32'd0;
-    acts[29] = 32'd0;
-    acts[30] = 32'd0;
-    acts[31] = 32'd0;
-    acts[32] = 32'd0;
-    acts[33] = 32'd0;
-    acts[34] = 32'd0;
-    acts[35] = 32'd0;
-    acts[36] = 32'd0;
-    acts[37] = 32'd0;
-    acts[38] = 32'd0;
-    acts[39] = 32'd0;
-    acts[40] = 32'd0;
-    acts[41] = 32'd0;
-    acts[42] = 32'd0;
-    acts[43] = 32'd0;
-    acts[44] = 32'd0;
-    acts[45] = 32'd0;
-    acts[46] = 32'd0;
-    acts[47] = 32'd0;
-    acts[48] = 32'd0;
-    acts[49] = 32'd0;
-    acts[50] = 32'd0;
-    acts[51] = 32'd0;
-    acts[52] = 32'd0;
-    acts[53] = 32'd0;
-    acts[54] = 32'd0;
-    acts[55] = 32'd0;
-    acts[56] = 32'd0;
-    acts[57] = 32'd0;
-    acts[58] = 32'd0;
-    acts[59] = 32'd0;
-    acts[60] = 32'd0;
-    acts[61] = 32'd0;
-    acts[62] = 32'd0;
-    acts[63] = 32'd0;
+    acts[0] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    acts[1] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    acts[2] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    acts[3] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    acts[4] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    acts[5] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    acts[6] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    acts[7] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (load)
-      acts[\$5 [5:0]] <= act__payload;
+      acts[\$8 [2:0]] <= act__payload;
   end
-  reg [31:0] _0_;
+  reg [255:0] _0_;
   always @(posedge clk) begin
     if (advance) begin
-      _0_ <= acts[\$13 [5:0]];
+      _0_ <= acts[\$17 [2:0]];
     end
   end
-  assign rd__data = _0_;
-  assign \$9  = cfg[21:6] - 1'h1;
-  assign \$10  = batch == \$9 ;
-  assign \$11  = \$8  & \$10 ;
-  assign compute_done = issue & \$11 ;
-  assign \$12  = rsel ? 6'h20 : 6'h00;
-  assign \$13  = \$12  + block;
-  assign \$14  = $signed(s1_w[7:0]) * $signed(rd__data[7:0]);
-  assign \$15  = $signed(s1_w[7:0]) * $signed(rd__data[15:8]);
-  assign \$16  = $signed(s1_w[15:8]) * $signed(rd__data[23:16]);
-  assign \$17  = $signed(s1_w[15:8]) * $signed(rd__data[31:24]);
-  assign \$18  = $signed(s1_w[23:16]) * $signed(rd__data[7:0]);
-  assign \$19  = $signed(s1_w[23:16]) * $signed(rd__data[15:8]);
-  assign \$20  = $signed(s1_w[31:24]) * $signed(rd__data[23:16]);
-  assign \$21  = $signed(s1_w[31:24]) * $signed(rd__data[31:24]);
-  assign \$22  = s2_first ? 32'd0 : acc[31:0];
-  assign \$23  = $signed(1'h0) + $signed(s2_products[15:0]);
-  assign \$24  = $signed(\$23 ) + $signed(s2_products[47:32]);
-  assign \$25  = $signed(\$22 ) + $signed(\$24 );
-  assign \$26  = s2_first ? 32'd0 : acc[63:32];
-  assign \$27  = $signed(1'h0) + $signed(s2_products[31:16]);
-  assign \$28  = $signed(\$27 ) + $signed(s2_products[63:48]);
-  assign \$29  = $signed(\$26 ) + $signed(\$28 );
-  assign \$30  = s2_first ? 32'd0 : acc[95:64];
-  assign \$31  = $signed(1'h0) + $signed(s2_products[79:64]);
-  assign \$32  = $signed(\$31 ) + $signed(s2_products[111:96]);
-  assign \$33  = $signed(\$30 ) + $signed(\$32 );
-  assign \$34  = s2_first ? 32'd0 : acc[127:96];
-  assign \$35  = $signed(1'h0) + $signed(s2_products[95:80]);
-  assign \$36  = $signed(\$35 ) + $signed(s2_products[127:112]);
-  assign \$37  = $signed(\$34 ) + $signed(\$36 );
-  assign \$38  = ~ result__ready;
-  assign stall = result__valid & \$38 ;
-  assign \$39  = | wblock;
-  assign \$40  = | block;
-  assign \$41  = | batch;
-  assign in_flight = | { result__valid, s2_valid, s1_valid, \$41 , \$40 , \$39 , busy };
-  assign idle = ~ in_flight;
-  assign cfg__ready = ~ in_flight;
-  assign \$43  = cfg[5:0] - 1'h1;
-  assign \$44  = wblock == \$43 ;
-  assign \$46  = wblock + 1'h1;
-  assign \$47  = \$45  ? 7'h00 : \$46 ;
-  assign \$49  = cfg[5:0] - 1'h1;
-  assign \$50  = block == \$49 ;
-  assign \$52  = block + 1'h1;
-  assign \$53  = \$51  ? 7'h00 : \$52 ;
-  assign \$54  = cfg[5:0] - 1'h1;
-  assign \$55  = block == \$54 ;
-  assign \$57  = issue & \$56 ;
-  assign \$58  = cfg[5:0] - 1'h1;
-  assign \$59  = block == \$58 ;
-  assign \$61  = cfg[21:6] - 1'h1;
-  assign \$62  = batch == \$61 ;
-  assign \$63  = \$60  & \$62 ;
-  assign \$64  = batch + 1'h1;
-  assign \$65  = \$63  ? 17'h00000 : \$64 ;
-  assign \$66  = ! block;
-  assign \$67  = cfg[5:0] - 1'h1;
-  assign \$68  = block == \$67 ;
-  assign \$70  = s2_valid & s2_last;
-  always @(posedge clk)
-    wblock <= \$71 ;
-  always @(posedge clk)
-    block <= \$72 ;
-  always @(posedge clk)
-    batch <= \$73 ;
-  always @(posedge clk)
-    s1_valid <= \$74 ;
-  always @(posedge clk)
-    s1_first <= \$75 ;
-  always @(posedge clk)
-    s1_last <= \$76 ;
-  always @(posedge clk)
-    s1_w <= \$77 ;
-  always @(posedge clk)
-    s2_valid <= \$78 ;
-  always @(posedge clk)
-    s2_first <= \$79 ;
-  always @(posedge clk)
-    s2_last <= \$80 ;
-  always @(posedge clk)
-    s2_products <= \$81 ;
-  always @(posedge clk)
-    acc <= \$82 ;
-  always @(posedge clk)
-    result__valid <= \$83 ;
-  always @(posedge clk)
-    result__payload <= \$84 ;
-  always @(posedge clk)
-    cfg <= \$85 ;
+  assign \$signature__data$39  = _0_;
   assign configure = cfg__valid & cfg__ready;
   assign advance = ~ stall;
+  assign \$1  = cfg[5:0] + 4'h8;
+  assign \$2  = \$1  - 1'h1;
   assign load = act__valid & act__ready;
-  assign \$1  = cfg[5:0] - 1'h1;
-  assign \$2  = wblock == \$1 ;
-  assign load_done = load & \$3 ;
-  assign \$4  = wsel ? 6'h20 : 6'h00;
-  assign \$5  = \$4  + wblock;
+  assign \$4  = \$3 [2:0] - 1'h1;
+  assign \$5  = wrow == \$4 ;
+  assign load_done = load & \$6 ;
+  assign \$7  = wsel ? 3'h4 : 3'h0;
+  assign \$8  = \$7  + wrow;
   assign w__ready = can_compute & advance;
   assign issue = w__valid & w__ready;
-  assign \$6  = cfg[5:0] - 1'h1;
-  assign \$7  = block == \$6 ;
+  assign \$9  = cfg[5:0] - 1'h1;
+  assign \$10  = block == \$9 ;
+  assign \$12  = cfg[21:6] - 1'h1;
+  assign \$13  = batch == \$12 ;
+  assign \$14  = \$11  & \$13 ;
+  assign compute_done = issue & \$14 ;
+  assign \$15  = rsel ? 3'h4 : 3'h0;
+  assign \$17  = \$15  + \$16 ;
+  assign \$18  = s1_sel[0] ? \$signature__data$39 [231:224] : \$signature__data$39 [199:192];
+  assign \$19  = s1_sel[0] ? \$signature__data$39 [167:160] : \$signature__data$39 [135:128];
+  assign \$20  = s1_sel[1] ? \$18  : \$19 ;
+  assign \$21  = s1_sel[0] ? \$signature__data$39 [103:96] : \$signature__data$39 [71:64];
+  assign \$22  = s1_sel[0] ? \$signature__data$39 [39:32] : \$signature__data$39 [7:0];
+  assign \$23  = s1_sel[1] ? \$21  : \$22 ;
+  assign \$24  = s1_sel[2] ? \$20  : \$23 ;
+  assign \$25  = $signed(s1_w[7:0]) * $signed(\$24 );
+  assign \$26  = s1_sel[0] ? \$signature__data$39 [239:232] : \$signature__data$39 [207:200];
+  assign \$27  = s1_sel[0] ? \$signature__data$39 [175:168] : \$signature__data$39 [143:136];
+  assign \$28  = s1_sel[1] ? \$26  : \$27 ;
+  assign \$29  = s1_sel[0] ? \$signature__data$39 [111:104] : \$signature__data$39 [79:72];
+  assign \$30  = s1_sel[0] ? \$signature__data$39 [47:40] : \$signature__data$39 [15:8];
+  assign \$31  = s1_sel[1] ? \$29  : \$30 ;
+  assign \$32  = s1_sel[2] ? \$28  : \$31 ;
+  assign \$33  = $signed(s1_w[7:0]) * $signed(\$32 );
+  assign \$34  = s1_sel[0] ? \$signature__data$39 [247:240] : \$signature__data$39 [215:208];
+  assign \$35  = s1_sel[0] ? \$signature__data$39 [183:176] : \$signature__data$39 [151:144];
+  assign \$36  = s1_sel[1] ? \$34  : \$35 ;
+  assign \$37  = s1_sel[0] ? \$signature__data$39 [119:112] : \$signature__data$39 [87:80];
+  assign \$38  = s1_sel[0] ? \$signature__data$39 [55:48] : \$signature__data$39 [23:16];
+  assign \$39  = s1_sel[1] ? \$37  : \$38 ;
+  assign \$40  = s1_sel[2] ? \$36  : \$39 ;
+  assign \$41  = $signed(s1_w[15:8]) * $signed(\$40 );
+  assign \$42  = s1_sel[0] ? \$signature__data$39 [255:248] : \$signature__data$39 [223:216];
+  assign \$43  = s1_sel[0] ? \$signature__data$39 [191:184] : \$signature__data$39 [159:152];
+  assign \$44  = s1_sel[1] ? \$42  : \$43 ;
+  assign \$45  = s1_sel[0] ? \$signature__data$39 [127:120] : \$signature__data$39 [95:88];
+  assign \$46  = s1_sel[0] ? \$signature__data$39 [63:56] : \$signature__data$39 [31:24];
+  assign \$47  = s1_sel[1] ? \$45  : \$46 ;
+  assign \$48  = s1_sel[2] ? \$44  : \$47 ;
+  assign \$49  = $signed(s1_w[15:8]) * $signed(\$48 );
+  assign \$50  = s1_sel[0] ? \$signature__data$39 [231:224] : \$signature__data$39 [199:192];
+  assign \$51  = s1_sel[0] ? \$signature__data$39 [167:160] : \$signature__data$39 [135:128];
+  assign \$52  = s1_sel[1] ? \$50  : \$51 ;
+  assign \$53  = s1_sel[0] ? \$signature__data$39 [103:96] : \$signature__data$39 [71:64];
+  assign \$54  = s1_sel[0] ? \$signature__data$39 [39:32] : \$signature__data$39 [7:0];
+  assign \$55  = s1_sel[1] ? \$53  : \$54 ;
+  assign \$56  = s1_sel[2] ? \$52  : \$55 ;
+  assign \$57  = $signed(s1_w[23:16]) * $signed(\$56 );
+  assign \$58  = s1_sel[0] ? \$signature__data$39 [239:232] : \$signature__data$39 [207:200];
+  assign \$59  = s1_sel[0] ? \$signature__data$39 [175:168] : \$signature__data$39 [143:136];
+  assign \$60  = s1_sel[1] ? \$58  : \$59 ;
+  assign \$61  = s1_sel[0] ? \$signature__data$39 [111:104] : \$signature__data$39 [79:72];
+  assign \$62  = s1_sel[0] ? \$signature__data$39 [47:40] : \$signature__data$39 [15:8];
+  assign \$63  = s1_sel[1] ? \$61  : \$62 ;
+  assign \$64  = s1_sel[2] ? \$60  : \$63 ;
+  assign \$65  = $signed(s1_w[23:16]) * $signed(\$64 );
+  assign \$66  = s1_sel[0] ? \$signature__data$39 [247:240] : \$signature__data$39 [215:208];
+  assign \$67  = s1_sel[0] ? \$signature__data$39 [183:176] : \$signature__data$39 [151:144];
+  assign \$68  = s1_sel[1] ? \$66  : \$67 ;
+  assign \$69  = s1_sel[0] ? \$signature__data$39 [119:112] : \$signature__data$39 [87:80];
+  assign \$70  = s1_sel[0] ? \$signature__data$39 [55:48] : \$signature__data$39 [23:16];
+  assign \$71  = s1_sel[1] ? \$69  : \$70 ;
+  assign \$72  = s1_sel[2] ? \$68  : \$71 ;
+  assign \$73  = $signed(s1_w[31:24]) * $signed(\$72 );
+  assign \$74  = s1_sel[0] ? \$signature__data$39 [255:248] : \$signature__data$39 [223:216];
+  assign \$75  = s1_sel[0] ? \$signature__data$39 [191:184] : \$signature__data$39 [159:152];
+  assign \$76  = s1_sel[1] ? \$74  : \$75 ;
+  assign \$77  = s1_sel[0] ? \$signature__data$39 [127:120] : \$signature__data$39 [95:88];
+  assign \$78  = s1_sel[0] ? \$signature__data$39 [63:56] : \$signature__data$39 [31:24];
+  assign \$79  = s1_sel[1] ? \$77  : \$78 ;
+  assign \$80  = s1_sel[2] ? \$76  : \$79 ;
+  assign \$81  = $signed(s1_w[31:24]) * $signed(\$80 );
+  assign \$82  = s2_first ? 32'd0 : acc[31:0];
+  assign \$83  = $signed(1'h0) + $signed(s2_products[15:0]);
+  assign \$84  = $signed(\$83 ) + $signed(s2_products[47:32]);
+  assign \$85  = $signed(\$82 ) + $signed(\$84 );
+  assign \$86  = s2_first ? 32'd0 : acc[63:32];
+  assign \$87  = $signed(1'h0) + $signed(s2_products[31:16]);
+  assign \$88  = $signed(\$87 ) + $signed(s2_products[63:48]);
+  assign \$89  = $signed(\$86 ) + $signed(\$88 );
+  assign \$90  = s2_first ? 32'd0 : acc[95:64];
+  assign \$91  = $signed(1'h0) + $signed(s2_products[79:64]);
+  assign \$92  = $signed(\$91 ) + $signed(s2_products[111:96]);
+  assign \$93  = $signed(\$90 ) + $signed(\$92 );
+  assign \$94  = s2_first ? 32'd0 : acc[127:96];
+  assign \$95  = $signed(1'h0) + $signed(s2_products[95:80]);
+  assign \$96  = $signed(\$95 ) + $signed(s2_products[127:112]);
+  assign \$97  = $signed(\$94 ) + $signed(\$96 );
+  assign \$98  = ~ result__ready;
+  assign stall = result__valid & \$98 ;
+  assign \$99  = | wrow;
+  assign \$100  = | block;
+  assign \$101  = | batch;
+  assign in_flight = | { result__valid, s2_valid, s1_valid, \$101 , \$100 , \$99 , busy };
+  assign idle = ~ in_flight;
+  assign cfg__ready = ~ in_flight;
+  assign \$103  = \$3 [2:0] - 1'h1;
+  assign \$104  = wrow == \$103 ;
+  assign \$106  = wrow + 1'h1;
+  assign \$107  = \$105  ? 4'h0 : \$106 ;
+  assign \$109  = cfg[5:0] - 1'h1;
+  assign \$110  = block == \$109 ;
+  assign \$112  = block + 1'h1;
+  assign \$113  = \$111  ? 7'h00 : \$112 ;
+  assign \$114  = cfg[5:0] - 1'h1;
+  assign \$115  = block == \$114 ;
+  assign \$117  = issue & \$116 ;
+  assign \$118  = cfg[5:0] - 1'h1;
+  assign \$119  = block == \$118 ;
+  assign \$121  = cfg[21:6] - 1'h1;
+  assign \$122  = batch == \$121 ;
+  assign \$123  = \$120  & \$122 ;
+  assign \$124  = batch + 1'h1;
+  assign \$125  = \$123  ? 17'h00000 : \$124 ;
+  assign \$126  = ! block;
+  assign \$127  = cfg[5:0] - 1'h1;
+  assign \$128  = block == \$127 ;
+  assign \$130  = s2_valid & s2_last;
+  always @(posedge clk)
+    wrow <= \$131 ;
+  always @(posedge clk)
+    block <= \$132 ;
+  always @(posedge clk)
+    batch <= \$133 ;
+  always @(posedge clk)
+    s1_valid <= \$134 ;
+  always @(posedge clk)
+    s1_first <= \$135 ;
+  always @(posedge clk)
+    s1_last <= \$136 ;
+  always @(posedge clk)
+    s1_w <= \$137 ;
+  always @(posedge clk)
+    s1_sel <= \$138 ;
+  always @(posedge clk)
+    s2_valid <= \$139 ;
+  always @(posedge clk)
+    s2_first <= \$140 ;
+  always @(posedge clk)
+    s2_last <= \$141 ;
+  always @(posedge clk)
+    s2_products <= \$142 ;
+  always @(posedge clk)
+    acc <= \$143 ;
+  always @(posedge clk)
+    result__valid <= \$144 ;
+  always @(posedge clk)
+    result__payload <= \$145 ;
+  always @(posedge clk)
+    cfg <= \$146 ;
   \dense_small.halves  halves (
     .busy(busy),
     .can_compute(can_compute),
@@ -426,165 +619,176 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = wblock;
-    if (\$42 ) begin
-      \$71  = \$47 [5:0];
+    \$131  = wrow;
+    if (\$102 ) begin
+      \$131  = \$107 [2:0];
     end
     if (rst) begin
-      \$71  = 6'h00;
+      \$131  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = block;
-    if (\$48 ) begin
-      \$72  = \$53 [5:0];
+    \$132  = block;
+    if (\$108 ) begin
+      \$132  = \$113 [5:0];
     end
     if (rst) begin
-      \$72  = 6'h00;
+      \$132  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = batch;
-    if (\$57 ) begin
-      \$73  = \$65 [15:0];
+    \$133  = batch;
+    if (\$117 ) begin
+      \$133  = \$125 [15:0];
     end
     if (rst) begin
-      \$73  = 16'h0000;
+      \$133  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = s1_valid;
+    \$134  = s1_valid;
     if (advance) begin
-      \$74  = issue;
+      \$134  = issue;
     end
     if (rst) begin
-      \$74  = 1'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = s1_first;
+    \$135  = s1_first;
     if (advance) begin
-      \$75  = \$66 ;
+      \$135  = \$126 ;
     end
     if (rst) begin
-      \$75  = 1'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = s1_last;
+    \$136  = s1_last;
     if (advance) begin
-      \$76  = \$69 ;
+      \$136  = \$129 ;
     end
     if (rst) begin
-      \$76  = 1'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = s1_w;
+    \$137  = s1_w;
     if (advance) begin
-      \$77  = w__payload;
+      \$137  = w__payload;
     end
     if (rst) begin
-      \$77  = 32'd0;
+      \$137  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = s2_valid;
+    \$138  = s1_sel;
     if (advance) begin
-      \$78  = s1_valid;
+      \$138  = block[2:0];
     end
     if (rst) begin
-      \$78  = 1'h0;
+      \$138  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = s2_first;
+    \$139  = s2_valid;
     if (advance) begin
-      \$79  = s1_first;
+      \$139  = s1_valid;
     end
     if (rst) begin
-      \$79  = 1'h0;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = s2_last;
+    \$140  = s2_first;
     if (advance) begin
-      \$80  = s1_last;
+      \$140  = s1_first;
     end
     if (rst) begin
-      \$80  = 1'h0;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = s2_products;
+    \$141  = s2_last;
     if (advance) begin
-      \$81  = products;
+      \$141  = s1_last;
     end
     if (rst) begin
-      \$81  = 128'h00000000000000000000000000000000;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = acc;
+    \$142  = s2_products;
+    if (advance) begin
+      \$142  = products;
+    end
+    if (rst) begin
+      \$142  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$143  = acc;
     if (advance) begin
       if (s2_valid) begin
-        \$82  = total;
+        \$143  = total;
       end
     end
     if (rst) begin
-      \$82  = 128'h00000000000000000000000000000000;
+      \$143  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = result__valid;
+    \$144  = result__valid;
     if (advance) begin
-      \$83  = \$70 ;
+      \$144  = \$130 ;
     end
     if (rst) begin
-      \$83  = 1'h0;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = result__payload;
+    \$145  = result__payload;
     if (advance) begin
-      \$84 [31:0] = total[31:0];
-      \$84 [63:32] = total[63:32];
-      \$84 [95:64] = total[95:64];
-      \$84 [127:96] = total[127:96];
+      \$145 [31:0] = total[31:0];
+      \$145 [63:32] = total[63:32];
+      \$145 [95:64] = total[95:64];
+      \$145 [127:96] = total[127:96];
     end
     if (rst) begin
-      \$84  = 128'h00000000000000000000000000000000;
+      \$145  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = cfg;
+    \$146  = cfg;
     if (configure) begin
-      \$85  = cfg__payload;
+      \$146  = cfg__payload;
     end
     if (rst) begin
-      \$85  = 22'h000000;
+      \$146  = 22'h000000;
     end
   end
+  assign tile_beats = \$3 [2:0];
   assign can_load = act__ready;
-  assign \$signature__addr  = \$5 [5:0];
+  assign \$signature__addr  = \$8 [2:0];
   assign \$signature__en  = load;
   assign \$signature__data  = act__payload;
-  assign rd__addr = \$13 [5:0];
-  assign rd__en = advance;
+  assign \$signature__addr$33  = \$17 [2:0];
+  assign \$signature__en$35  = advance;
   assign \cfg__payload.groups  = cfg__payload[5:0];
   assign \cfg__payload.batches  = cfg__payload[21:6];
   assign \act__payload[0]  = act__payload[15:0];
@@ -593,6 +797,48 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   assign \act__payload[1]  = act__payload[31:16];
   assign \act__payload[1][0]  = act__payload[23:16];
   assign \act__payload[1][1]  = act__payload[31:24];
+  assign \act__payload[2]  = act__payload[47:32];
+  assign \act__payload[2][0]  = act__payload[39:32];
+  assign \act__payload[2][1]  = act__payload[47:40];
+  assign \act__payload[3]  = act__payload[63:48];
+  assign \act__payload[3][0]  = act__payload[55:48];
+  assign \act__payload[3][1]  = act__payload[63:56];
+  assign \act__payload[4]  = act__payload[79:64];
+  assign \act__payload[4][0]  = act__payload[71:64];
+  assign \act__payload[4][1]  = act__payload[79:72];
+  assign \act__payload[5]  = act__payload[95:80];
+  assign \act__payload[5][0]  = act__payload[87:80];
+  assign \act__payload[5][1]  = act__payload[95:88];
+  assign \act__payload[6]  = act__payload[111:96];
+  assign \act__payload[6][0]  = act__payload[103:96];
+  assign \act__payload[6][1]  = act__payload[111:104];
+  assign \act__payload[7]  = act__payload[127:112];
+  assign \act__payload[7][0]  = act__payload[119:112];
+  assign \act__payload[7][1]  = act__payload[127:120];
+  assign \act__payload[8]  = act__payload[143:128];
+  assign \act__payload[8][0]  = act__payload[135:128];
+  assign \act__payload[8][1]  = act__payload[143:136];
+  assign \act__payload[9]  = act__payload[159:144];
+  assign \act__payload[9][0]  = act__payload[151:144];
+  assign \act__payload[9][1]  = act__payload[159:152];
+  assign \act__payload[10]  = act__payload[175:160];
+  assign \act__payload[10][0]  = act__payload[167:160];
+  assign \act__payload[10][1]  = act__payload[175:168];
+  assign \act__payload[11]  = act__payload[191:176];
+  assign \act__payload[11][0]  = act__payload[183:176];
+  assign \act__payload[11][1]  = act__payload[191:184];
+  assign \act__payload[12]  = act__payload[207:192];
+  assign \act__payload[12][0]  = act__payload[199:192];
+  assign \act__payload[12][1]  = act__payload[207:200];
+  assign \act__payload[13]  = act__payload[223:208];
+  assign \act__payload[13][0]  = act__payload[215:208];
+  assign \act__payload[13][1]  = act__payload[223:216];
+  assign \act__payload[14]  = act__payload[239:224];
+  assign \act__payload[14][0]  = act__payload[231:224];
+  assign \act__payload[14][1]  = act__payload[239:232];
+  assign \act__payload[15]  = act__payload[255:240];
+  assign \act__payload[15][0]  = act__payload[247:240];
+  assign \act__payload[15][1]  = act__payload[255:248];
   assign \w__payload[0]  = w__payload[15:0];
   assign \w__payload[0][0]  = w__payload[7:0];
   assign \w__payload[0][1]  = w__payload[15:8];
@@ -613,6 +859,48 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   assign \$signature__data[1]  = act__payload[31:16];
   assign \$signature__data[1][0]  = act__payload[23:16];
   assign \$signature__data[1][1]  = act__payload[31:24];
+  assign \$signature__data[2]  = act__payload[47:32];
+  assign \$signature__data[2][0]  = act__payload[39:32];
+  assign \$signature__data[2][1]  = act__payload[47:40];
+  assign \$signature__data[3]  = act__payload[63:48];
+  assign \$signature__data[3][0]  = act__payload[55:48];
+  assign \$signature__data[3][1]  = act__payload[63:56];
+  assign \$signature__data[4]  = act__payload[79:64];
+  assign \$signature__data[4][0]  = act__payload[71:64];
+  assign \$signature__data[4][1]  = act__payload[79:72];
+  assign \$signature__data[5]  = act__payload[95:80];
+  assign \$signature__data[5][0]  = act__payload[87:80];
+  assign \$signature__data[5][1]  = act__payload[95:88];
+  assign \$signature__data[6]  = act__payload[111:96];
+  assign \$signature__data[6][0]  = act__payload[103:96];
+  assign \$signature__data[6][1]  = act__payload[111:104];
+  assign \$signature__data[7]  = act__payload[127:112];
+  assign \$signature__data[7][0]  = act__payload[119:112];
+  assign \$signature__data[7][1]  = act__payload[127:120];
+  assign \$signature__data[8]  = act__payload[143:128];
+  assign \$signature__data[8][0]  = act__payload[135:128];
+  assign \$signature__data[8][1]  = act__payload[143:136];
+  assign \$signature__data[9]  = act__payload[159:144];
+  assign \$signature__data[9][0]  = act__payload[151:144];
+  assign \$signature__data[9][1]  = act__payload[159:152];
+  assign \$signature__data[10]  = act__payload[175:160];
+  assign \$signature__data[10][0]  = act__payload[167:160];
+  assign \$signature__data[10][1]  = act__payload[175:168];
+  assign \$signature__data[11]  = act__payload[191:176];
+  assign \$signature__data[11][0]  = act__payload[183:176];
+  assign \$signature__data[11][1]  = act__payload[191:184];
+  assign \$signature__data[12]  = act__payload[207:192];
+  assign \$signature__data[12][0]  = act__payload[199:192];
+  assign \$signature__data[12][1]  = act__payload[207:200];
+  assign \$signature__data[13]  = act__payload[223:208];
+  assign \$signature__data[13][0]  = act__payload[215:208];
+  assign \$signature__data[13][1]  = act__payload[223:216];
+  assign \$signature__data[14]  = act__payload[239:224];
+  assign \$signature__data[14][0]  = act__payload[231:224];
+  assign \$signature__data[14][1]  = act__payload[239:232];
+  assign \$signature__data[15]  = act__payload[255:240];
+  assign \$signature__data[15][0]  = act__payload[247:240];
+  assign \$signature__data[15][1]  = act__payload[255:248];
   assign \products[0]  = products[63:0];
   assign \products[0][0]  = products[31:0];
   assign \products[0][0][0]  = products[15:0];
@@ -633,12 +921,54 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   assign \s1_w[1]  = s1_w[31:16];
   assign \s1_w[1][0]  = s1_w[23:16];
   assign \s1_w[1][1]  = s1_w[31:24];
-  assign \rd__data[0]  = rd__data[15:0];
-  assign \rd__data[0][0]  = rd__data[7:0];
-  assign \rd__data[0][1]  = rd__data[15:8];
-  assign \rd__data[1]  = rd__data[31:16];
-  assign \rd__data[1][0]  = rd__data[23:16];
-  assign \rd__data[1][1]  = rd__data[31:24];
+  assign \$signature__data$39[0]  = \$signature__data$39 [15:0];
+  assign \$signature__data$39[0][0]  = \$signature__data$39 [7:0];
+  assign \$signature__data$39[0][1]  = \$signature__data$39 [15:8];
+  assign \$signature__data$39[1]  = \$signature__data$39 [31:16];
+  assign \$signature__data$39[1][0]  = \$signature__data$39 [23:16];
+  assign \$signature__data$39[1][1]  = \$signature__data$39 [31:24];
+  assign \$signature__data$39[2]  = \$signature__data$39 [47:32];
+  assign \$signature__data$39[2][0]  = \$signature__data$39 [39:32];
+  assign \$signature__data$39[2][1]  = \$signature__data$39 [47:40];
+  assign \$signature__data$39[3]  = \$signature__data$39 [63:48];
+  assign \$signature__data$39[3][0]  = \$signature__data$39 [55:48];
+  assign \$signature__data$39[3][1]  = \$signature__data$39 [63:56];
+  assign \$signature__data$39[4]  = \$signature__data$39 [79:64];
+  assign \$signature__data$39[4][0]  = \$signature__data$39 [71:64];
+  assign \$signature__data$39[4][1]  = \$signature__data$39 [79:72];
+  assign \$signature__data$39[5]  = \$signature__data$39 [95:80];
+  assign \$signature__data$39[5][0]  = \$signature__data$39 [87:80];
+  assign \$signature__data$39[5][1]  = \$signature__data$39 [95:88];
+  assign \$signature__data$39[6]  = \$signature__data$39 [111:96];
+  assign \$signature__data$39[6][0]  = \$signature__data$39 [103:96];
+  assign \$signature__data$39[6][1]  = \$signature__data$39 [111:104];
+  assign \$signature__data$39[7]  = \$signature__data$39 [127:112];
+  assign \$signature__data$39[7][0]  = \$signature__data$39 [119:112];
+  assign \$signature__data$39[7][1]  = \$signature__data$39 [127:120];
+  assign \$signature__data$39[8]  = \$signature__data$39 [143:128];
+  assign \$signature__data$39[8][0]  = \$signature__data$39 [135:128];
+  assign \$signature__data$39[8][1]  = \$signature__data$39 [143:136];
+  assign \$signature__data$39[9]  = \$signature__data$39 [159:144];
+  assign \$signature__data$39[9][0]  = \$signature__data$39 [151:144];
+  assign \$signature__data$39[9][1]  = \$signature__data$39 [159:152];
+  assign \$signature__data$39[10]  = \$signature__data$39 [175:160];
+  assign \$signature__data$39[10][0]  = \$signature__data$39 [167:160];
+  assign \$signature__data$39[10][1]  = \$signature__data$39 [175:168];
+  assign \$signature__data$39[11]  = \$signature__data$39 [191:176];
+  assign \$signature__data$39[11][0]  = \$signature__data$39 [183:176];
+  assign \$signature__data$39[11][1]  = \$signature__data$39 [191:184];
+  assign \$signature__data$39[12]  = \$signature__data$39 [207:192];
+  assign \$signature__data$39[12][0]  = \$signature__data$39 [199:192];
+  assign \$signature__data$39[12][1]  = \$signature__data$39 [207:200];
+  assign \$signature__data$39[13]  = \$signature__data$39 [223:208];
+  assign \$signature__data$39[13][0]  = \$signature__data$39 [215:208];
+  assign \$signature__data$39[13][1]  = \$signature__data$39 [223:216];
+  assign \$signature__data$39[14]  = \$signature__data$39 [239:224];
+  assign \$signature__data$39[14][0]  = \$signature__data$39 [231:224];
+  assign \$signature__data$39[14][1]  = \$signature__data$39 [239:232];
+  assign \$signature__data$39[15]  = \$signature__data$39 [255:240];
+  assign \$signature__data$39[15][0]  = \$signature__data$39 [247:240];
+  assign \$signature__data$39[15][1]  = \$signature__data$39 [255:248];
   assign \total[0]  = total[63:0];
   assign \total[0][0]  = total[31:0];
   assign \total[0][1]  = total[63:32];
@@ -665,27 +995,29 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   assign \s2_products[1][1]  = s2_products[127:96];
   assign \s2_products[1][1][0]  = s2_products[111:96];
   assign \s2_products[1][1][1]  = s2_products[127:112];
-  assign total[127:96] = \$37 [31:0];
-  assign total[95:64] = \$33 [31:0];
-  assign total[63:32] = \$29 [31:0];
-  assign total[31:0] = \$25 [31:0];
-  assign products[127:112] = \$21 ;
-  assign products[111:96] = \$20 ;
-  assign products[95:80] = \$19 ;
-  assign products[79:64] = \$18 ;
-  assign products[63:48] = \$17 ;
-  assign products[47:32] = \$16 ;
-  assign products[31:16] = \$15 ;
-  assign products[15:0] = \$14 ;
-  assign \$3  = \$2 ;
-  assign \$8  = \$7 ;
-  assign \$42  = load;
-  assign \$45  = \$44 ;
-  assign \$48  = issue;
-  assign \$51  = \$50 ;
-  assign \$56  = \$55 ;
-  assign \$60  = \$59 ;
-  assign \$69  = \$68 ;
+  assign total[127:96] = \$97 [31:0];
+  assign total[95:64] = \$93 [31:0];
+  assign total[63:32] = \$89 [31:0];
+  assign total[31:0] = \$85 [31:0];
+  assign products[127:112] = \$81 ;
+  assign products[111:96] = \$73 ;
+  assign products[95:80] = \$65 ;
+  assign products[79:64] = \$57 ;
+  assign products[63:48] = \$49 ;
+  assign products[47:32] = \$41 ;
+  assign products[31:16] = \$33 ;
+  assign products[15:0] = \$25 ;
+  assign \$3  = { \$2 [7], \$2 [7], \$2 [7], \$2 [7:3] };
+  assign \$6  = \$5 ;
+  assign \$11  = \$10 ;
+  assign \$16  = { 3'h0, block[5:3] };
+  assign \$102  = load;
+  assign \$105  = \$104 ;
+  assign \$108  = issue;
+  assign \$111  = \$110 ;
+  assign \$116  = \$115 ;
+  assign \$120  = \$119 ;
+  assign \$129  = \$128 ;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -4,198 +4,285 @@
 (* generator = "Amaranth" *)
 module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, result__ready, clk, rst, cfg__ready, act__ready, w__ready, result__payload, result__valid, idle, cfg__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  wire [5:0] \$1 ;
-  wire [5:0] \$10 ;
-  wire [16:0] \$100 ;
-  wire [17:0] \$101 ;
-  wire [32:0] \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
+  wire [3:0] \$1 ;
+  wire [2:0] \$10 ;
+  wire [7:0] \$100 ;
+  wire [7:0] \$101 ;
+  wire [7:0] \$102 ;
+  wire [7:0] \$103 ;
+  wire [15:0] \$104 ;
+  wire [2:0] \$105 ;
+  wire [7:0] \$106 ;
+  wire [7:0] \$107 ;
   wire [7:0] \$108 ;
-  wire \$109 ;
-  wire \$11 ;
-  wire [5:0] \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire [5:0] \$113 ;
-  wire [5:0] \$114 ;
-  wire \$115 ;
-  wire [2:0] \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire [2:0] \$119 ;
+  wire [7:0] \$109 ;
+  wire [3:0] \$11 ;
+  wire [7:0] \$110 ;
+  wire [7:0] \$111 ;
+  wire [7:0] \$112 ;
+  wire [7:0] \$113 ;
+  wire [7:0] \$114 ;
+  wire [7:0] \$115 ;
+  wire [7:0] \$116 ;
+  wire [7:0] \$117 ;
+  wire [7:0] \$118 ;
+  wire [7:0] \$119 ;
   wire [2:0] \$12 ;
-  wire [2:0] \$120 ;
-  wire [2:0] \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire [2:0] \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire [5:0] \$128 ;
-  wire \$129 ;
-  wire [4:0] \$13 ;
-  wire \$130 ;
-  wire [5:0] \$131 ;
-  wire [5:0] \$132 ;
-  wire [2:0] \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire [5:0] \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
-  wire [5:0] \$14 ;
-  wire [2:0] \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire [5:0] \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire [16:0] \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire [16:0] \$149 ;
-  wire \$15 ;
-  wire [16:0] \$150 ;
-  wire [2:0] \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire [5:0] \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire [2:0] \$158 ;
-  wire \$159 ;
-  wire [2:0] \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire [5:0] \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire [2:0] \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire [5:0] \$169 ;
-  wire [4:0] \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  reg [4:0] \$173 ;
-  reg [1:0] \$174 ;
-  reg [4:0] \$175 ;
-  reg [1:0] \$176 ;
-  reg [4:0] \$177 ;
-  reg [15:0] \$178 ;
-  reg [4:0] \$179 ;
-  wire [5:0] \$18 ;
-  reg \$180 ;
-  reg \$181 ;
-  reg \$182 ;
-  reg [47:0] \$183 ;
-  reg [1:0] \$184 ;
-  reg \$185 ;
-  reg \$186 ;
-  reg \$187 ;
-  reg [127:0] \$188 ;
-  reg [127:0] \$189 ;
+  wire [7:0] \$120 ;
+  wire [15:0] \$121 ;
+  wire [7:0] \$122 ;
+  wire [7:0] \$123 ;
+  wire [7:0] \$124 ;
+  wire [7:0] \$125 ;
+  wire [7:0] \$126 ;
+  wire [7:0] \$127 ;
+  wire [7:0] \$128 ;
+  wire [7:0] \$129 ;
+  wire \$13 ;
+  wire [7:0] \$130 ;
+  wire [7:0] \$131 ;
+  wire [7:0] \$132 ;
+  wire [7:0] \$133 ;
+  wire [7:0] \$134 ;
+  wire [7:0] \$135 ;
+  wire [7:0] \$136 ;
+  wire [15:0] \$137 ;
+  wire [2:0] \$138 ;
+  wire [7:0] \$139 ;
+  wire \$14 ;
+  wire [7:0] \$140 ;
+  wire [7:0] \$141 ;
+  wire [7:0] \$142 ;
+  wire [7:0] \$143 ;
+  wire [7:0] \$144 ;
+  wire [7:0] \$145 ;
+  wire [7:0] \$146 ;
+  wire [7:0] \$147 ;
+  wire [7:0] \$148 ;
+  wire [7:0] \$149 ;
+  wire [5:0] \$15 ;
+  wire [7:0] \$150 ;
+  wire [7:0] \$151 ;
+  wire [7:0] \$152 ;
+  wire [7:0] \$153 ;
+  wire [15:0] \$154 ;
+  wire [7:0] \$155 ;
+  wire [7:0] \$156 ;
+  wire [7:0] \$157 ;
+  wire [7:0] \$158 ;
+  wire [7:0] \$159 ;
+  wire \$16 ;
+  wire [7:0] \$160 ;
+  wire [7:0] \$161 ;
+  wire [7:0] \$162 ;
+  wire [7:0] \$163 ;
+  wire [7:0] \$164 ;
+  wire [7:0] \$165 ;
+  wire [7:0] \$166 ;
+  wire [7:0] \$167 ;
+  wire [7:0] \$168 ;
+  wire [7:0] \$169 ;
+  wire \$17 ;
+  wire [15:0] \$170 ;
+  wire [31:0] \$171 ;
+  wire [16:0] \$172 ;
+  wire [17:0] \$173 ;
+  wire [32:0] \$174 ;
+  wire [31:0] \$175 ;
+  wire [16:0] \$176 ;
+  wire [17:0] \$177 ;
+  wire [32:0] \$178 ;
+  wire [31:0] \$179 ;
+  wire [16:0] \$18 ;
+  wire [16:0] \$180 ;
+  wire [17:0] \$181 ;
+  wire [32:0] \$182 ;
+  wire [31:0] \$183 ;
+  wire [16:0] \$184 ;
+  wire [17:0] \$185 ;
+  wire [32:0] \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire \$19 ;
-  reg \$190 ;
-  reg [127:0] \$191 ;
-  reg [27:0] \$192 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire [7:0] \$192 ;
+  wire [8:0] \$193 ;
+  wire [9:0] \$194 ;
+  wire [9:0] \$195 ;
+  wire \$196 ;
+  wire [3:0] \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire \$2 ;
-  wire [2:0] \$20 ;
-  wire \$21 ;
-  wire \$22 ;
-  wire [5:0] \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire [16:0] \$26 ;
-  wire \$27 ;
+  wire \$20 ;
+  wire [3:0] \$200 ;
+  wire [3:0] \$201 ;
+  wire \$202 ;
+  wire [2:0] \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire [2:0] \$206 ;
+  wire [2:0] \$207 ;
+  wire [2:0] \$208 ;
+  wire \$209 ;
+  wire [2:0] \$21 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire [2:0] \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire [5:0] \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire [5:0] \$218 ;
+  wire [5:0] \$219 ;
+  wire [4:0] \$22 ;
+  wire [2:0] \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire [5:0] \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire [2:0] \$227 ;
+  wire \$228 ;
+  wire \$229 ;
+  wire \$23 ;
+  wire [5:0] \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire [16:0] \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire [16:0] \$236 ;
+  wire [16:0] \$237 ;
+  wire [2:0] \$238 ;
+  wire \$239 ;
+  wire [5:0] \$24 ;
+  wire \$240 ;
+  wire [5:0] \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire [2:0] \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire [5:0] \$249 ;
+  wire [6:0] \$25 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire [2:0] \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire [5:0] \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
+  wire [2:0] \$26 ;
+  reg [2:0] \$260 ;
+  reg [1:0] \$261 ;
+  reg [2:0] \$262 ;
+  reg [1:0] \$263 ;
+  reg [4:0] \$264 ;
+  reg [15:0] \$265 ;
+  reg [4:0] \$266 ;
+  reg \$267 ;
+  reg \$268 ;
+  reg \$269 ;
+  wire [4:0] \$27 ;
+  reg [47:0] \$270 ;
+  reg [1:0] \$271 ;
+  reg \$272 ;
+  reg \$273 ;
+  reg \$274 ;
+  reg [127:0] \$275 ;
+  reg [127:0] \$276 ;
+  reg \$277 ;
+  reg [127:0] \$278 ;
+  reg [27:0] \$279 ;
   wire \$28 ;
-  wire [2:0] \$29 ;
+  wire [5:0] \$29 ;
   wire \$3 ;
-  wire [4:0] \$30 ;
-  wire \$31 ;
-  wire [5:0] \$32 ;
-  wire [6:0] \$33 ;
-  wire [2:0] \$34 ;
-  wire [4:0] \$35 ;
-  wire \$36 ;
-  wire [5:0] \$37 ;
-  wire [6:0] \$38 ;
+  wire [6:0] \$30 ;
+  wire [2:0] \$31 ;
+  wire [4:0] \$32 ;
+  wire \$33 ;
+  wire [5:0] \$34 ;
+  wire [6:0] \$35 ;
+  wire [2:0] \$36 ;
+  wire [4:0] \$37 ;
+  wire [5:0] \$38 ;
   wire [2:0] \$39 ;
   wire [2:0] \$4 ;
-  wire [4:0] \$40 ;
-  wire \$41 ;
-  wire [5:0] \$42 ;
-  wire [6:0] \$43 ;
-  wire [2:0] \$44 ;
-  wire [4:0] \$45 ;
-  wire [5:0] \$46 ;
-  wire [2:0] \$47 ;
-  wire [4:0] \$48 ;
-  wire [5:0] \$49 ;
-  wire [4:0] \$5 ;
-  reg [7:0] \$50 ;
-  wire [15:0] \$51 ;
-  wire [2:0] \$52 ;
-  wire [4:0] \$53 ;
-  wire [5:0] \$54 ;
-  reg [7:0] \$55 ;
-  wire [15:0] \$56 ;
-  wire [2:0] \$57 ;
-  wire [4:0] \$58 ;
-  wire [5:0] \$59 ;
-  wire [5:0] \$6 ;
-  reg [7:0] \$60 ;
-  wire [15:0] \$61 ;
-  wire [2:0] \$62 ;
-  wire [4:0] \$63 ;
-  wire [5:0] \$64 ;
-  reg [7:0] \$65 ;
-  wire [15:0] \$66 ;
-  wire [2:0] \$67 ;
-  wire [4:0] \$68 ;
-  wire [5:0] \$69 ;
-  wire \$7 ;
-  reg [7:0] \$70 ;
+  wire [7:0] \$40 ;
+  wire [7:0] \$41 ;
+  wire [7:0] \$42 ;
+  wire [7:0] \$43 ;
+  wire [7:0] \$44 ;
+  wire [7:0] \$45 ;
+  wire [7:0] \$46 ;
+  wire [7:0] \$47 ;
+  wire [7:0] \$48 ;
+  wire [7:0] \$49 ;
+  wire [3:0] \$5 ;
+  wire [7:0] \$50 ;
+  wire [7:0] \$51 ;
+  wire [7:0] \$52 ;
+  wire [7:0] \$53 ;
+  wire [7:0] \$54 ;
+  wire [15:0] \$55 ;
+  wire [7:0] \$56 ;
+  wire [7:0] \$57 ;
+  wire [7:0] \$58 ;
+  wire [7:0] \$59 ;
+  wire [2:0] \$6 ;
+  wire [7:0] \$60 ;
+  wire [7:0] \$61 ;
+  wire [7:0] \$62 ;
+  wire [7:0] \$63 ;
+  wire [7:0] \$64 ;
+  wire [7:0] \$65 ;
+  wire [7:0] \$66 ;
+  wire [7:0] \$67 ;
+  wire [7:0] \$68 ;
+  wire [7:0] \$69 ;
+  wire [3:0] \$7 ;
+  wire [7:0] \$70 ;
   wire [15:0] \$71 ;
   wire [2:0] \$72 ;
-  wire [4:0] \$73 ;
-  wire [5:0] \$74 ;
-  reg [7:0] \$75 ;
-  wire [15:0] \$76 ;
-  wire [2:0] \$77 ;
-  wire [4:0] \$78 ;
-  wire [5:0] \$79 ;
+  wire [7:0] \$73 ;
+  wire [7:0] \$74 ;
+  wire [7:0] \$75 ;
+  wire [7:0] \$76 ;
+  wire [7:0] \$77 ;
+  wire [7:0] \$78 ;
+  wire [7:0] \$79 ;
   wire [2:0] \$8 ;
-  reg [7:0] \$80 ;
-  wire [15:0] \$81 ;
-  wire [2:0] \$82 ;
-  wire [4:0] \$83 ;
-  wire [5:0] \$84 ;
-  reg [7:0] \$85 ;
-  wire [15:0] \$86 ;
-  wire [31:0] \$87 ;
-  wire [16:0] \$88 ;
-  wire [17:0] \$89 ;
-  wire [4:0] \$9 ;
-  wire [32:0] \$90 ;
-  wire [31:0] \$91 ;
-  wire [16:0] \$92 ;
-  wire [17:0] \$93 ;
-  wire [32:0] \$94 ;
-  wire [31:0] \$95 ;
-  wire [16:0] \$96 ;
-  wire [17:0] \$97 ;
-  wire [32:0] \$98 ;
-  wire [31:0] \$99 ;
+  wire [7:0] \$80 ;
+  wire [7:0] \$81 ;
+  wire [7:0] \$82 ;
+  wire [7:0] \$83 ;
+  wire [7:0] \$84 ;
+  wire [7:0] \$85 ;
+  wire [7:0] \$86 ;
+  wire [7:0] \$87 ;
+  wire [15:0] \$88 ;
+  wire [7:0] \$89 ;
+  wire [3:0] \$9 ;
+  wire [7:0] \$90 ;
+  wire [7:0] \$91 ;
+  wire [7:0] \$92 ;
+  wire [7:0] \$93 ;
+  wire [7:0] \$94 ;
+  wire [7:0] \$95 ;
+  wire [7:0] \$96 ;
+  wire [7:0] \$97 ;
+  wire [7:0] \$98 ;
+  wire [7:0] \$99 ;
   wire [2:0] \$signature__addr ;
   wire [2:0] \$signature__addr$27 ;
   wire [2:0] \$signature__addr$30 ;
@@ -244,19 +331,6 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [15:0] \$signature__data$34[3] ;
   wire [7:0] \$signature__data$34[3][0] ;
   wire [7:0] \$signature__data$34[3][1] ;
-  wire [63:0] \$signature__data$58 ;
-  wire [15:0] \$signature__data$58[0] ;
-  wire [7:0] \$signature__data$58[0][0] ;
-  wire [7:0] \$signature__data$58[0][1] ;
-  wire [15:0] \$signature__data$58[1] ;
-  wire [7:0] \$signature__data$58[1][0] ;
-  wire [7:0] \$signature__data$58[1][1] ;
-  wire [15:0] \$signature__data$58[2] ;
-  wire [7:0] \$signature__data$58[2][0] ;
-  wire [7:0] \$signature__data$58[2][1] ;
-  wire [15:0] \$signature__data$58[3] ;
-  wire [7:0] \$signature__data$58[3][0] ;
-  wire [7:0] \$signature__data$58[3][1] ;
   wire [63:0] \$signature__data$59 ;
   wire [15:0] \$signature__data$59[0] ;
   wire [7:0] \$signature__data$59[0][0] ;
@@ -296,6 +370,19 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [15:0] \$signature__data$61[3] ;
   wire [7:0] \$signature__data$61[3][0] ;
   wire [7:0] \$signature__data$61[3][1] ;
+  wire [63:0] \$signature__data$62 ;
+  wire [15:0] \$signature__data$62[0] ;
+  wire [7:0] \$signature__data$62[0][0] ;
+  wire [7:0] \$signature__data$62[0][1] ;
+  wire [15:0] \$signature__data$62[1] ;
+  wire [7:0] \$signature__data$62[1][0] ;
+  wire [7:0] \$signature__data$62[1][1] ;
+  wire [15:0] \$signature__data$62[2] ;
+  wire [7:0] \$signature__data$62[2][0] ;
+  wire [7:0] \$signature__data$62[2][1] ;
+  wire [15:0] \$signature__data$62[3] ;
+  wire [7:0] \$signature__data$62[3][0] ;
+  wire [7:0] \$signature__data$62[3][1] ;
   wire [15:0] \$signature__data[0] ;
   wire [7:0] \$signature__data[0][0] ;
   wire [7:0] \$signature__data[0][1] ;
@@ -323,11 +410,29 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [63:0] \acc[1] ;
   wire [31:0] \acc[1][0] ;
   wire [31:0] \acc[1][1] ;
-  input [63:0] act__payload;
-  wire [63:0] act__payload;
+  input [255:0] act__payload;
+  wire [255:0] act__payload;
   wire [15:0] \act__payload[0] ;
   wire [7:0] \act__payload[0][0] ;
   wire [7:0] \act__payload[0][1] ;
+  wire [15:0] \act__payload[10] ;
+  wire [7:0] \act__payload[10][0] ;
+  wire [7:0] \act__payload[10][1] ;
+  wire [15:0] \act__payload[11] ;
+  wire [7:0] \act__payload[11][0] ;
+  wire [7:0] \act__payload[11][1] ;
+  wire [15:0] \act__payload[12] ;
+  wire [7:0] \act__payload[12][0] ;
+  wire [7:0] \act__payload[12][1] ;
+  wire [15:0] \act__payload[13] ;
+  wire [7:0] \act__payload[13][0] ;
+  wire [7:0] \act__payload[13][1] ;
+  wire [15:0] \act__payload[14] ;
+  wire [7:0] \act__payload[14][0] ;
+  wire [7:0] \act__payload[14][1] ;
+  wire [15:0] \act__payload[15] ;
+  wire [7:0] \act__payload[15][0] ;
+  wire [7:0] \act__payload[15][1] ;
   wire [15:0] \act__payload[1] ;
   wire [7:0] \act__payload[1][0] ;
   wire [7:0] \act__payload[1][1] ;
@@ -337,11 +442,33 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [15:0] \act__payload[3] ;
   wire [7:0] \act__payload[3][0] ;
   wire [7:0] \act__payload[3][1] ;
+  wire [15:0] \act__payload[4] ;
+  wire [7:0] \act__payload[4][0] ;
+  wire [7:0] \act__payload[4][1] ;
+  wire [15:0] \act__payload[5] ;
+  wire [7:0] \act__payload[5][0] ;
+  wire [7:0] \act__payload[5][1] ;
+  wire [15:0] \act__payload[6] ;
+  wire [7:0] \act__payload[6][0] ;
+  wire [7:0] \act__payload[6][1] ;
+  wire [15:0] \act__payload[7] ;
+  wire [7:0] \act__payload[7][0] ;
+  wire [7:0] \act__payload[7][1] ;
+  wire [15:0] \act__payload[8] ;
+  wire [7:0] \act__payload[8][0] ;
+  wire [7:0] \act__payload[8][1] ;
+  wire [15:0] \act__payload[9] ;
+  wire [7:0] \act__payload[9][0] ;
+  wire [7:0] \act__payload[9][1] ;
   output act__ready;
   wire act__ready;
   input act__valid;
   wire act__valid;
   wire advance;
+  wire [1:0] bank_r0_l0;
+  wire [1:0] bank_r0_l1;
+  wire [1:0] bank_r1_l0;
+  wire [1:0] bank_r1_l1;
   reg [4:0] base = 5'h00;
   reg [15:0] batch = 16'h0000;
   reg [1:0] beat = 2'h0;
@@ -455,7 +582,7 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   reg [1:0] slot_r1_l0;
   reg [1:0] slot_r1_l1;
   wire stall;
-  reg [4:0] tile_blocks = 5'h00;
+  reg [2:0] tile_beats = 3'h0;
   wire [127:0] total;
   wire [63:0] \total[0] ;
   wire [31:0] \total[0][0] ;
@@ -489,7 +616,7 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire w__ready;
   input w__valid;
   wire w__valid;
-  reg [4:0] wblk = 5'h00;
+  reg [2:0] wrow = 3'h0;
   wire wsel;
   reg [63:0] bank0 [7:0];
   initial begin
@@ -503,16 +630,16 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
     bank0[7] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en )
-      bank0[\$6 [2:0]] <= act__payload;
+    if (load)
+      bank0[\$5 [2:0]] <= act__payload[63:0];
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
     if (advance) begin
-      _0_ <= bank0[\$33 [2:0]];
+      _0_ <= bank0[\$25 [2:0]];
     end
   end
-  assign \$signature__data$58  = _0_;
+  assign \$signature__data$59  = _0_;
   reg [63:0] bank1 [7:0];
   initial begin
     bank1[0] = 64'h0000000000000000;
@@ -525,16 +652,16 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
     bank1[7] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$29 )
-      bank1[\$10 [2:0]] <= act__payload;
+    if (load)
+      bank1[\$7 [2:0]] <= act__payload[127:64];
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
     if (advance) begin
-      _1_ <= bank1[\$38 [2:0]];
+      _1_ <= bank1[\$30 [2:0]];
     end
   end
-  assign \$signature__data$59  = _1_;
+  assign \$signature__data$60  = _1_;
   reg [63:0] bank2 [7:0];
   initial begin
     bank2[0] = 64'h0000000000000000;
@@ -547,16 +674,16 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
     bank2[7] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$32 )
-      bank2[\$14 [2:0]] <= act__payload;
+    if (load)
+      bank2[\$9 [2:0]] <= act__payload[191:128];
   end
   reg [63:0] _2_;
   always @(posedge clk) begin
     if (advance) begin
-      _2_ <= bank2[\$43 [2:0]];
+      _2_ <= bank2[\$35 [2:0]];
     end
   end
-  assign \$signature__data$60  = _2_;
+  assign \$signature__data$61  = _2_;
   reg [63:0] bank3 [7:0];
   initial begin
     bank3[0] = 64'h0000000000000000;
@@ -569,214 +696,308 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
     bank3[7] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$35 )
-      bank3[\$18 [2:0]] <= act__payload;
+    if (load)
+      bank3[\$11 [2:0]] <= act__payload[255:192];
   end
   reg [63:0] _3_;
   always @(posedge clk) begin
     if (advance) begin
-      _3_ <= bank3[\$46 [2:0]];
+      _3_ <= bank3[\$38 [2:0]];
     end
   end
-  assign \$signature__data$61  = _3_;
+  assign \$signature__data$62  = _3_;
   assign configure = cfg__valid & cfg__ready;
   assign advance = ~ stall;
   assign load = act__valid & act__ready;
-  assign \$1  = tile_blocks - 1'h1;
-  assign \$2  = wblk == \$1 ;
+  assign \$1  = tile_beats - 1'h1;
+  assign \$2  = wrow == \$1 ;
   assign load_done = load & \$3 ;
   assign \$4  = wsel ? 3'h4 : 3'h0;
-  assign \$6  = \$4  + \$5 ;
-  assign \$7  = ! wblk[1:0];
-  assign \$signature__en  = load & \$7 ;
+  assign \$5  = \$4  + wrow;
+  assign \$6  = wsel ? 3'h4 : 3'h0;
+  assign \$7  = \$6  + wrow;
   assign \$8  = wsel ? 3'h4 : 3'h0;
-  assign \$10  = \$8  + \$9 ;
-  assign \$11  = wblk[1:0] == 1'h1;
-  assign \$signature__en$29  = load & \$11 ;
-  assign \$12  = wsel ? 3'h4 : 3'h0;
-  assign \$14  = \$12  + \$13 ;
-  assign \$15  = wblk[1:0] == 2'h2;
-  assign \$signature__en$32  = load & \$15 ;
-  assign \$16  = wsel ? 3'h4 : 3'h0;
-  assign \$18  = \$16  + \$17 ;
-  assign \$19  = wblk[1:0] == 2'h3;
-  assign \$signature__en$35  = load & \$19 ;
+  assign \$9  = \$8  + wrow;
+  assign \$10  = wsel ? 3'h4 : 3'h0;
+  assign \$11  = \$10  + wrow;
   assign w__ready = can_compute & advance;
   assign issue = w__valid & w__ready;
-  assign \$20  = group_beats - 1'h1;
-  assign \$21  = beat == \$20 ;
-  assign \$23  = cfg[11:7] - 1'h1;
-  assign \$24  = group == \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = cfg[27:12] - 1'h1;
-  assign \$27  = batch == \$26 ;
-  assign \$28  = \$25  & \$27 ;
-  assign compute_done = issue & \$28 ;
-  assign \$29  = rsel ? 3'h4 : 3'h0;
-  assign \$31  = base[1:0] > 1'h0;
-  assign \$32  = \$30  + \$31 ;
-  assign \$33  = \$29  + \$32 ;
-  assign \$34  = rsel ? 3'h4 : 3'h0;
-  assign \$36  = base[1:0] > 1'h1;
-  assign \$37  = \$35  + \$36 ;
-  assign \$38  = \$34  + \$37 ;
-  assign \$39  = rsel ? 3'h4 : 3'h0;
-  assign \$41  = base[1:0] > 2'h2;
-  assign \$42  = \$40  + \$41 ;
-  assign \$43  = \$39  + \$42 ;
-  assign \$44  = rsel ? 3'h4 : 3'h0;
-  assign \$46  = \$44  + \$45 ;
-  assign \$47  = s1_base + slot_r0_l0;
-  assign \$48  = \$47 [1:0] * 3'h4;
-  assign \$49  = \$48  + s1_w[17:16];
-  assign \$51  = $signed(s1_w[7:0]) * $signed(\$50 );
-  assign \$52  = s1_base + slot_r0_l0;
-  assign \$53  = \$52 [1:0] * 3'h4;
-  assign \$54  = \$53  + s1_w[17:16];
-  assign \$56  = $signed(s1_w[7:0]) * $signed(\$55 );
-  assign \$57  = s1_base + slot_r0_l1;
-  assign \$58  = \$57 [1:0] * 3'h4;
-  assign \$59  = \$58  + s1_w[19:18];
-  assign \$61  = $signed(s1_w[15:8]) * $signed(\$60 );
-  assign \$62  = s1_base + slot_r0_l1;
-  assign \$63  = \$62 [1:0] * 3'h4;
-  assign \$64  = \$63  + s1_w[19:18];
-  assign \$66  = $signed(s1_w[15:8]) * $signed(\$65 );
-  assign \$67  = s1_base + slot_r1_l0;
-  assign \$68  = \$67 [1:0] * 3'h4;
-  assign \$69  = \$68  + s1_w[41:40];
-  assign \$71  = $signed(s1_w[31:24]) * $signed(\$70 );
-  assign \$72  = s1_base + slot_r1_l0;
-  assign \$73  = \$72 [1:0] * 3'h4;
-  assign \$74  = \$73  + s1_w[41:40];
-  assign \$76  = $signed(s1_w[31:24]) * $signed(\$75 );
-  assign \$77  = s1_base + slot_r1_l1;
-  assign \$78  = \$77 [1:0] * 3'h4;
-  assign \$79  = \$78  + s1_w[43:42];
-  assign \$81  = $signed(s1_w[39:32]) * $signed(\$80 );
-  assign \$82  = s1_base + slot_r1_l1;
-  assign \$83  = \$82 [1:0] * 3'h4;
-  assign \$84  = \$83  + s1_w[43:42];
-  assign \$86  = $signed(s1_w[39:32]) * $signed(\$85 );
-  assign \$87  = s2_first ? 32'd0 : acc[31:0];
-  assign \$88  = $signed(1'h0) + $signed(s2_products[15:0]);
-  assign \$89  = $signed(\$88 ) + $signed(s2_products[47:32]);
-  assign \$90  = $signed(\$87 ) + $signed(\$89 );
-  assign \$91  = s2_first ? 32'd0 : acc[63:32];
-  assign \$92  = $signed(1'h0) + $signed(s2_products[31:16]);
-  assign \$93  = $signed(\$92 ) + $signed(s2_products[63:48]);
-  assign \$94  = $signed(\$91 ) + $signed(\$93 );
-  assign \$95  = s2_first ? 32'd0 : acc[95:64];
-  assign \$96  = $signed(1'h0) + $signed(s2_products[79:64]);
-  assign \$97  = $signed(\$96 ) + $signed(s2_products[111:96]);
-  assign \$98  = $signed(\$95 ) + $signed(\$97 );
-  assign \$99  = s2_first ? 32'd0 : acc[127:96];
-  assign \$100  = $signed(1'h0) + $signed(s2_products[95:80]);
-  assign \$101  = $signed(\$100 ) + $signed(s2_products[127:112]);
-  assign \$102  = $signed(\$99 ) + $signed(\$101 );
-  assign \$103  = ~ result__ready;
-  assign stall = result__valid & \$103 ;
-  assign \$104  = | wblk;
-  assign \$105  = | beat;
-  assign \$106  = | group;
-  assign \$107  = | batch;
-  assign in_flight = | { result__valid, s2_valid, s1_valid, \$107 , \$106 , \$105 , \$104 , busy };
+  assign \$12  = group_beats - 1'h1;
+  assign \$13  = beat == \$12 ;
+  assign \$15  = cfg[11:7] - 1'h1;
+  assign \$16  = group == \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = cfg[27:12] - 1'h1;
+  assign \$19  = batch == \$18 ;
+  assign \$20  = \$17  & \$19 ;
+  assign compute_done = issue & \$20 ;
+  assign \$21  = rsel ? 3'h4 : 3'h0;
+  assign \$23  = base[1:0] > 1'h0;
+  assign \$24  = \$22  + \$23 ;
+  assign \$25  = \$21  + \$24 ;
+  assign \$26  = rsel ? 3'h4 : 3'h0;
+  assign \$28  = base[1:0] > 1'h1;
+  assign \$29  = \$27  + \$28 ;
+  assign \$30  = \$26  + \$29 ;
+  assign \$31  = rsel ? 3'h4 : 3'h0;
+  assign \$33  = base[1:0] > 2'h2;
+  assign \$34  = \$32  + \$33 ;
+  assign \$35  = \$31  + \$34 ;
+  assign \$36  = rsel ? 3'h4 : 3'h0;
+  assign \$38  = \$36  + \$37 ;
+  assign \$39  = s1_base + slot_r0_l0;
+  assign \$40  = s1_w[16] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
+  assign \$41  = s1_w[16] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
+  assign \$42  = s1_w[17] ? \$40  : \$41 ;
+  assign \$43  = s1_w[16] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
+  assign \$44  = s1_w[16] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
+  assign \$45  = s1_w[17] ? \$43  : \$44 ;
+  assign \$46  = \$39 [0] ? \$42  : \$45 ;
+  assign \$47  = s1_w[16] ? \$signature__data$60 [55:48] : \$signature__data$60 [39:32];
+  assign \$48  = s1_w[16] ? \$signature__data$60 [23:16] : \$signature__data$60 [7:0];
+  assign \$49  = s1_w[17] ? \$47  : \$48 ;
+  assign \$50  = s1_w[16] ? \$signature__data$59 [55:48] : \$signature__data$59 [39:32];
+  assign \$51  = s1_w[16] ? \$signature__data$59 [23:16] : \$signature__data$59 [7:0];
+  assign \$52  = s1_w[17] ? \$50  : \$51 ;
+  assign \$53  = \$39 [0] ? \$49  : \$52 ;
+  assign \$54  = \$39 [1] ? \$46  : \$53 ;
+  assign \$55  = $signed(s1_w[7:0]) * $signed(\$54 );
+  assign \$56  = s1_w[16] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
+  assign \$57  = s1_w[16] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
+  assign \$58  = s1_w[17] ? \$56  : \$57 ;
+  assign \$59  = s1_w[16] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
+  assign \$60  = s1_w[16] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
+  assign \$61  = s1_w[17] ? \$59  : \$60 ;
+  assign \$62  = \$39 [0] ? \$58  : \$61 ;
+  assign \$63  = s1_w[16] ? \$signature__data$60 [63:56] : \$signature__data$60 [47:40];
+  assign \$64  = s1_w[16] ? \$signature__data$60 [31:24] : \$signature__data$60 [15:8];
+  assign \$65  = s1_w[17] ? \$63  : \$64 ;
+  assign \$66  = s1_w[16] ? \$signature__data$59 [63:56] : \$signature__data$59 [47:40];
+  assign \$67  = s1_w[16] ? \$signature__data$59 [31:24] : \$signature__data$59 [15:8];
+  assign \$68  = s1_w[17] ? \$66  : \$67 ;
+  assign \$69  = \$39 [0] ? \$65  : \$68 ;
+  assign \$70  = \$39 [1] ? \$62  : \$69 ;
+  assign \$71  = $signed(s1_w[7:0]) * $signed(\$70 );
+  assign \$72  = s1_base + slot_r0_l1;
+  assign \$73  = s1_w[18] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
+  assign \$74  = s1_w[18] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
+  assign \$75  = s1_w[19] ? \$73  : \$74 ;
+  assign \$76  = s1_w[18] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
+  assign \$77  = s1_w[18] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
+  assign \$78  = s1_w[19] ? \$76  : \$77 ;
+  assign \$79  = \$72 [0] ? \$75  : \$78 ;
+  assign \$80  = s1_w[18] ? \$signature__data$60 [55:48] : \$signature__data$60 [39:32];
+  assign \$81  = s1_w[18] ? \$signature__data$60 [23:16] : \$signature__data$60 [7:0];
+  assign \$82  = s1_w[19] ? \$80  : \$81 ;
+  assign \$83  = s1_w[18] ? \$signature__data$59 [55:48] : \$signature__data$59 [39:32];
+  assign \$84  = s1_w[18] ? \$signature__data$59 [23:16] : \$signature__data$59 [7:0];
+  assign \$85  = s1_w[19] ? \$83  : \$84 ;
+  assign \$86  = \$72 [0] ? \$82  : \$85 ;
+  assign \$87  = \$72 [1] ? \$79  : \$86 ;
+  assign \$88  = $signed(s1_w[15:8]) * $signed(\$87 );
+  assign \$89  = s1_w[18] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
+  assign \$90  = s1_w[18] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
+  assign \$91  = s1_w[19] ? \$89  : \$90 ;
+  assign \$92  = s1_w[18] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
+  assign \$93  = s1_w[18] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
+  assign \$94  = s1_w[19] ? \$92  : \$93 ;
+  assign \$95  = \$72 [0] ? \$91  : \$94 ;
+  assign \$96  = s1_w[18] ? \$signature__data$60 [63:56] : \$signature__data$60 [47:40];
+  assign \$97  = s1_w[18] ? \$signature__data$60 [31:24] : \$signature__data$60 [15:8];
+  assign \$98  = s1_w[19] ? \$96  : \$97 ;
+  assign \$99  = s1_w[18] ? \$signature__data$59 [63:56] : \$signature__data$59 [47:40];
+  assign \$100  = s1_w[18] ? \$signature__data$59 [31:24] : \$signature__data$59 [15:8];
+  assign \$101  = s1_w[19] ? \$99  : \$100 ;
+  assign \$102  = \$72 [0] ? \$98  : \$101 ;
+  assign \$103  = \$72 [1] ? \$95  : \$102 ;
+  assign \$104  = $signed(s1_w[15:8]) * $signed(\$103 );
+  assign \$105  = s1_base + slot_r1_l0;
+  assign \$106  = s1_w[40] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
+  assign \$107  = s1_w[40] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
+  assign \$108  = s1_w[41] ? \$106  : \$107 ;
+  assign \$109  = s1_w[40] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
+  assign \$110  = s1_w[40] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
+  assign \$111  = s1_w[41] ? \$109  : \$110 ;
+  assign \$112  = \$105 [0] ? \$108  : \$111 ;
+  assign \$113  = s1_w[40] ? \$signature__data$60 [55:48] : \$signature__data$60 [39:32];
+  assign \$114  = s1_w[40] ? \$signature__data$60 [23:16] : \$signature__data$60 [7:0];
+  assign \$115  = s1_w[41] ? \$113  : \$114 ;
+  assign \$116  = s1_w[40] ? \$signature__data$59 [55:48] : \$signature__data$59 [39:32];
+  assign \$117  = s1_w[40] ? \$signature__data$59 [23:16] : \$signature__data$59 [7:0];
+  assign \$118  = s1_w[41] ? \$116  : \$117 ;
+  assign \$119  = \$105 [0] ? \$115  : \$118 ;
+  assign \$120  = \$105 [1] ? \$112  : \$119 ;
+  assign \$121  = $signed(s1_w[31:24]) * $signed(\$120 );
+  assign \$122  = s1_w[40] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
+  assign \$123  = s1_w[40] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
+  assign \$124  = s1_w[41] ? \$122  : \$123 ;
+  assign \$125  = s1_w[40] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
+  assign \$126  = s1_w[40] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
+  assign \$127  = s1_w[41] ? \$125  : \$126 ;
+  assign \$128  = \$105 [0] ? \$124  : \$127 ;
+  assign \$129  = s1_w[40] ? \$signature__data$60 [63:56] : \$signature__data$60 [47:40];
+  assign \$130  = s1_w[40] ? \$signature__data$60 [31:24] : \$signature__data$60 [15:8];
+  assign \$131  = s1_w[41] ? \$129  : \$130 ;
+  assign \$132  = s1_w[40] ? \$signature__data$59 [63:56] : \$signature__data$59 [47:40];
+  assign \$133  = s1_w[40] ? \$signature__data$59 [31:24] : \$signature__data$59 [15:8];
+  assign \$134  = s1_w[41] ? \$132  : \$133 ;
+  assign \$135  = \$105 [0] ? \$131  : \$134 ;
+  assign \$136  = \$105 [1] ? \$128  : \$135 ;
+  assign \$137  = $signed(s1_w[31:24]) * $signed(\$136 );
+  assign \$138  = s1_base + slot_r1_l1;
+  assign \$139  = s1_w[42] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
+  assign \$140  = s1_w[42] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
+  assign \$141  = s1_w[43] ? \$139  : \$140 ;
+  assign \$142  = s1_w[42] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
+  assign \$143  = s1_w[42] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
+  assign \$144  = s1_w[43] ? \$142  : \$143 ;
+  assign \$145  = \$138 [0] ? \$141  : \$144 ;
+  assign \$146  = s1_w[42] ? \$signature__data$60 [55:48] : \$signature__data$60 [39:32];
+  assign \$147  = s1_w[42] ? \$signature__data$60 [23:16] : \$signature__data$60 [7:0];
+  assign \$148  = s1_w[43] ? \$146  : \$147 ;
+  assign \$149  = s1_w[42] ? \$signature__data$59 [55:48] : \$signature__data$59 [39:32];
+  assign \$150  = s1_w[42] ? \$signature__data$59 [23:16] : \$signature__data$59 [7:0];
+  assign \$151  = s1_w[43] ? \$149  : \$150 ;
+  assign \$152  = \$138 [0] ? \$148  : \$151 ;
+  assign \$153  = \$138 [1] ? \$145  : \$152 ;
+  assign \$154  = $signed(s1_w[39:32]) * $signed(\$153 );
+  assign \$155  = s1_w[42] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
+  assign \$156  = s1_w[42] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
+  assign \$157  = s1_w[43] ? \$155  : \$156 ;
+  assign \$158  = s1_w[42] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
+  assign \$159  = s1_w[42] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
+  assign \$160  = s1_w[43] ? \$158  : \$159 ;
+  assign \$161  = \$138 [0] ? \$157  : \$160 ;
+  assign \$162  = s1_w[42] ? \$signature__data$60 [63:56] : \$signature__data$60 [47:40];
+  assign \$163  = s1_w[42] ? \$signature__data$60 [31:24] : \$signature__data$60 [15:8];
+  assign \$164  = s1_w[43] ? \$162  : \$163 ;
+  assign \$165  = s1_w[42] ? \$signature__data$59 [63:56] : \$signature__data$59 [47:40];
+  assign \$166  = s1_w[42] ? \$signature__data$59 [31:24] : \$signature__data$59 [15:8];
+  assign \$167  = s1_w[43] ? \$165  : \$166 ;
+  assign \$168  = \$138 [0] ? \$164  : \$167 ;
+  assign \$169  = \$138 [1] ? \$161  : \$168 ;
+  assign \$170  = $signed(s1_w[39:32]) * $signed(\$169 );
+  assign \$171  = s2_first ? 32'd0 : acc[31:0];
+  assign \$172  = $signed(1'h0) + $signed(s2_products[15:0]);
+  assign \$173  = $signed(\$172 ) + $signed(s2_products[47:32]);
+  assign \$174  = $signed(\$171 ) + $signed(\$173 );
+  assign \$175  = s2_first ? 32'd0 : acc[63:32];
+  assign \$176  = $signed(1'h0) + $signed(s2_products[31:16]);
+  assign \$177  = $signed(\$176 ) + $signed(s2_products[63:48]);
+  assign \$178  = $signed(\$175 ) + $signed(\$177 );
+  assign \$179  = s2_first ? 32'd0 : acc[95:64];
+  assign \$180  = $signed(1'h0) + $signed(s2_products[79:64]);
+  assign \$181  = $signed(\$180 ) + $signed(s2_products[111:96]);
+  assign \$182  = $signed(\$179 ) + $signed(\$181 );
+  assign \$183  = s2_first ? 32'd0 : acc[127:96];
+  assign \$184  = $signed(1'h0) + $signed(s2_products[95:80]);
+  assign \$185  = $signed(\$184 ) + $signed(s2_products[127:112]);
+  assign \$186  = $signed(\$183 ) + $signed(\$185 );
+  assign \$187  = ~ result__ready;
+  assign stall = result__valid & \$187 ;
+  assign \$188  = | wrow;
+  assign \$189  = | beat;
+  assign \$190  = | group;
+  assign \$191  = | batch;
+  assign in_flight = | { result__valid, s2_valid, s1_valid, \$191 , \$190 , \$189 , \$188 , busy };
   assign idle = ~ in_flight;
   assign cfg__ready = ~ in_flight;
-  assign \$108  = cfg__payload[11:7] * cfg__payload[6:4];
-  assign \$110  = tile_blocks - 1'h1;
-  assign \$111  = wblk == \$110 ;
-  assign \$113  = wblk + 1'h1;
-  assign \$114  = \$112  ? 6'h00 : \$113 ;
-  assign \$116  = group_beats - 1'h1;
-  assign \$117  = beat == \$116 ;
-  assign \$119  = beat + 1'h1;
-  assign \$120  = \$118  ? 3'h0 : \$119 ;
-  assign \$121  = group_beats - 1'h1;
-  assign \$122  = beat == \$121 ;
-  assign \$124  = issue & \$123 ;
-  assign \$125  = group_beats - 1'h1;
-  assign \$126  = beat == \$125 ;
-  assign \$128  = cfg[11:7] - 1'h1;
-  assign \$129  = group == \$128 ;
-  assign \$130  = \$127  & \$129 ;
-  assign \$131  = group + 1'h1;
-  assign \$132  = \$130  ? 6'h00 : \$131 ;
-  assign \$133  = group_beats - 1'h1;
-  assign \$134  = beat == \$133 ;
-  assign \$136  = cfg[11:7] - 1'h1;
-  assign \$137  = group == \$136 ;
-  assign \$138  = \$135  & \$137 ;
-  assign \$139  = issue & \$138 ;
-  assign \$140  = group_beats - 1'h1;
-  assign \$141  = beat == \$140 ;
-  assign \$143  = cfg[11:7] - 1'h1;
-  assign \$144  = group == \$143 ;
-  assign \$145  = \$142  & \$144 ;
-  assign \$146  = cfg[27:12] - 1'h1;
-  assign \$147  = batch == \$146 ;
-  assign \$148  = \$145  & \$147 ;
-  assign \$149  = batch + 1'h1;
-  assign \$150  = \$148  ? 17'h00000 : \$149 ;
-  assign \$151  = group_beats - 1'h1;
-  assign \$152  = beat == \$151 ;
-  assign \$154  = cfg[11:7] - 1'h1;
-  assign \$155  = group == \$154 ;
-  assign \$156  = \$153  & \$155 ;
-  assign \$157  = issue & \$156 ;
-  assign \$158  = group_beats - 1'h1;
-  assign \$159  = beat == \$158 ;
-  assign \$161  = issue & \$160 ;
-  assign \$162  = base + cfg[6:4];
-  assign \$163  = ! beat;
-  assign \$164  = ! group;
-  assign \$165  = \$163  & \$164 ;
-  assign \$166  = group_beats - 1'h1;
-  assign \$167  = beat == \$166 ;
-  assign \$169  = cfg[11:7] - 1'h1;
-  assign \$170  = group == \$169 ;
-  assign \$171  = \$168  & \$170 ;
-  assign \$172  = s2_valid & s2_last;
+  assign \$192  = cfg__payload[11:7] * cfg__payload[6:4];
+  assign \$193  = \$192  + 3'h4;
+  assign \$194  = \$193  - 1'h1;
+  assign \$197  = tile_beats - 1'h1;
+  assign \$198  = wrow == \$197 ;
+  assign \$200  = wrow + 1'h1;
+  assign \$201  = \$199  ? 4'h0 : \$200 ;
+  assign \$203  = group_beats - 1'h1;
+  assign \$204  = beat == \$203 ;
+  assign \$206  = beat + 1'h1;
+  assign \$207  = \$205  ? 3'h0 : \$206 ;
+  assign \$208  = group_beats - 1'h1;
+  assign \$209  = beat == \$208 ;
+  assign \$211  = issue & \$210 ;
+  assign \$212  = group_beats - 1'h1;
+  assign \$213  = beat == \$212 ;
+  assign \$215  = cfg[11:7] - 1'h1;
+  assign \$216  = group == \$215 ;
+  assign \$217  = \$214  & \$216 ;
+  assign \$218  = group + 1'h1;
+  assign \$219  = \$217  ? 6'h00 : \$218 ;
+  assign \$220  = group_beats - 1'h1;
+  assign \$221  = beat == \$220 ;
+  assign \$223  = cfg[11:7] - 1'h1;
+  assign \$224  = group == \$223 ;
+  assign \$225  = \$222  & \$224 ;
+  assign \$226  = issue & \$225 ;
+  assign \$227  = group_beats - 1'h1;
+  assign \$228  = beat == \$227 ;
+  assign \$230  = cfg[11:7] - 1'h1;
+  assign \$231  = group == \$230 ;
+  assign \$232  = \$229  & \$231 ;
+  assign \$233  = cfg[27:12] - 1'h1;
+  assign \$234  = batch == \$233 ;
+  assign \$235  = \$232  & \$234 ;
+  assign \$236  = batch + 1'h1;
+  assign \$237  = \$235  ? 17'h00000 : \$236 ;
+  assign \$238  = group_beats - 1'h1;
+  assign \$239  = beat == \$238 ;
+  assign \$241  = cfg[11:7] - 1'h1;
+  assign \$242  = group == \$241 ;
+  assign \$243  = \$240  & \$242 ;
+  assign \$244  = issue & \$243 ;
+  assign \$245  = group_beats - 1'h1;
+  assign \$246  = beat == \$245 ;
+  assign \$248  = issue & \$247 ;
+  assign \$249  = base + cfg[6:4];
+  assign \$250  = ! beat;
+  assign \$251  = ! group;
+  assign \$252  = \$250  & \$251 ;
+  assign \$253  = group_beats - 1'h1;
+  assign \$254  = beat == \$253 ;
+  assign \$256  = cfg[11:7] - 1'h1;
+  assign \$257  = group == \$256 ;
+  assign \$258  = \$255  & \$257 ;
+  assign \$259  = s2_valid & s2_last;
   always @(posedge clk)
-    tile_blocks <= \$173 ;
+    tile_beats <= \$260 ;
   always @(posedge clk)
-    group_beats <= \$174 ;
+    group_beats <= \$261 ;
   always @(posedge clk)
-    wblk <= \$175 ;
+    wrow <= \$262 ;
   always @(posedge clk)
-    beat <= \$176 ;
+    beat <= \$263 ;
   always @(posedge clk)
-    group <= \$177 ;
+    group <= \$264 ;
   always @(posedge clk)
-    batch <= \$178 ;
+    batch <= \$265 ;
   always @(posedge clk)
-    base <= \$179 ;
+    base <= \$266 ;
   always @(posedge clk)
-    s1_valid <= \$180 ;
+    s1_valid <= \$267 ;
   always @(posedge clk)
-    s1_first <= \$181 ;
+    s1_first <= \$268 ;
   always @(posedge clk)
-    s1_last <= \$182 ;
+    s1_last <= \$269 ;
   always @(posedge clk)
-    s1_w <= \$183 ;
+    s1_w <= \$270 ;
   always @(posedge clk)
-    s1_base <= \$184 ;
+    s1_base <= \$271 ;
   always @(posedge clk)
-    s2_valid <= \$185 ;
+    s2_valid <= \$272 ;
   always @(posedge clk)
-    s2_first <= \$186 ;
+    s2_first <= \$273 ;
   always @(posedge clk)
-    s2_last <= \$187 ;
+    s2_last <= \$274 ;
   always @(posedge clk)
-    s2_products <= \$188 ;
+    s2_products <= \$275 ;
   always @(posedge clk)
-    acc <= \$189 ;
+    acc <= \$276 ;
   always @(posedge clk)
-    result__valid <= \$190 ;
+    result__valid <= \$277 ;
   always @(posedge clk)
-    result__payload <= \$191 ;
+    result__payload <= \$278 ;
   always @(posedge clk)
-    cfg <= \$192 ;
+    cfg <= \$279 ;
   \highlight_small.halves  halves (
     .busy(busy),
     .can_compute(can_compute),
@@ -788,310 +1009,6 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
     .rst(rst),
     .wsel(wsel)
   );
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = 8'h00;
-    casez (\$49 )
-      6'h00:
-          \$50  = \$signature__data$58 [7:0];
-      6'h01:
-          \$50  = \$signature__data$58 [23:16];
-      6'h02:
-          \$50  = \$signature__data$58 [39:32];
-      6'h03:
-          \$50  = \$signature__data$58 [55:48];
-      6'h04:
-          \$50  = \$signature__data$59 [7:0];
-      6'h05:
-          \$50  = \$signature__data$59 [23:16];
-      6'h06:
-          \$50  = \$signature__data$59 [39:32];
-      6'h07:
-          \$50  = \$signature__data$59 [55:48];
-      6'h08:
-          \$50  = \$signature__data$60 [7:0];
-      6'h09:
-          \$50  = \$signature__data$60 [23:16];
-      6'h0a:
-          \$50  = \$signature__data$60 [39:32];
-      6'h0b:
-          \$50  = \$signature__data$60 [55:48];
-      6'h0c:
-          \$50  = \$signature__data$61 [7:0];
-      6'h0d:
-          \$50  = \$signature__data$61 [23:16];
-      6'h0e:
-          \$50  = \$signature__data$61 [39:32];
-      6'h0f:
-          \$50  = \$signature__data$61 [55:48];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = 8'h00;
-    casez (\$54 )
-      6'h00:
-          \$55  = \$signature__data$58 [15:8];
-      6'h01:
-          \$55  = \$signature__data$58 [31:24];
-      6'h02:
-          \$55  = \$signature__data$58 [47:40];
-      6'h03:
-          \$55  = \$signature__data$58 [63:56];
-      6'h04:
-          \$55  = \$signature__data$59 [15:8];
-      6'h05:
-          \$55  = \$signature__data$59 [31:24];
-      6'h06:
-          \$55  = \$signature__data$59 [47:40];
-      6'h07:
-          \$55  = \$signature__data$59 [63:56];
-      6'h08:
-          \$55  = \$signature__data$60 [15:8];
-      6'h09:
-          \$55  = \$signature__data$60 [31:24];
-      6'h0a:
-          \$55  = \$signature__data$60 [47:40];
-      6'h0b:
-          \$55  = \$signature__data$60 [63:56];
-      6'h0c:
-          \$55  = \$signature__data$61 [15:8];
-      6'h0d:
-          \$55  = \$signature__data$61 [31:24];
-      6'h0e:
-          \$55  = \$signature__data$61 [47:40];
-      6'h0f:
-          \$55  = \$signature__data$61 [63:56];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = 8'h00;
-    casez (\$59 )
-      6'h00:
-          \$60  = \$signature__data$58 [7:0];
-      6'h01:
-          \$60  = \$signature__data$58 [23:16];
-      6'h02:
-          \$60  = \$signature__data$58 [39:32];
-      6'h03:
-          \$60  = \$signature__data$58 [55:48];
-      6'h04:
-          \$60  = \$signature__data$59 [7:0];
-      6'h05:
-          \$60  = \$signature__data$59 [23:16];
-      6'h06:
-          \$60  = \$signature__data$59 [39:32];
-      6'h07:
-          \$60  = \$signature__data$59 [55:48];
-      6'h08:
-          \$60  = \$signature__data$60 [7:0];
-      6'h09:
-          \$60  = \$signature__data$60 [23:16];
-      6'h0a:
-          \$60  = \$signature__data$60 [39:32];
-      6'h0b:
-          \$60  = \$signature__data$60 [55:48];
-      6'h0c:
-          \$60  = \$signature__data$61 [7:0];
-      6'h0d:
-          \$60  = \$signature__data$61 [23:16];
-      6'h0e:
-          \$60  = \$signature__data$61 [39:32];
-      6'h0f:
-          \$60  = \$signature__data$61 [55:48];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = 8'h00;
-    casez (\$64 )
-      6'h00:
-          \$65  = \$signature__data$58 [15:8];
-      6'h01:
-          \$65  = \$signature__data$58 [31:24];
-      6'h02:
-          \$65  = \$signature__data$58 [47:40];
-      6'h03:
-          \$65  = \$signature__data$58 [63:56];
-      6'h04:
-          \$65  = \$signature__data$59 [15:8];
-      6'h05:
-          \$65  = \$signature__data$59 [31:24];
-      6'h06:
-          \$65  = \$signature__data$59 [47:40];
-      6'h07:
-          \$65  = \$signature__data$59 [63:56];
-      6'h08:
-          \$65  = \$signature__data$60 [15:8];
-      6'h09:
-          \$65  = \$signature__data$60 [31:24];
-      6'h0a:
-          \$65  = \$signature__data$60 [47:40];
-      6'h0b:
-          \$65  = \$signature__data$60 [63:56];
-      6'h0c:
-          \$65  = \$signature__data$61 [15:8];
-      6'h0d:
-          \$65  = \$signature__data$61 [31:24];
-      6'h0e:
-          \$65  = \$signature__data$61 [47:40];
-      6'h0f:
-          \$65  = \$signature__data$61 [63:56];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = 8'h00;
-    casez (\$69 )
-      6'h00:
-          \$70  = \$signature__data$58 [7:0];
-      6'h01:
-          \$70  = \$signature__data$58 [23:16];
-      6'h02:
-          \$70  = \$signature__data$58 [39:32];
-      6'h03:
-          \$70  = \$signature__data$58 [55:48];
-      6'h04:
-          \$70  = \$signature__data$59 [7:0];
-      6'h05:
-          \$70  = \$signature__data$59 [23:16];
-      6'h06:
-          \$70  = \$signature__data$59 [39:32];
-      6'h07:
-          \$70  = \$signature__data$59 [55:48];
-      6'h08:
-          \$70  = \$signature__data$60 [7:0];
-      6'h09:
-          \$70  = \$signature__data$60 [23:16];
-      6'h0a:
-          \$70  = \$signature__data$60 [39:32];
-      6'h0b:
-          \$70  = \$signature__data$60 [55:48];
-      6'h0c:
-          \$70  = \$signature__data$61 [7:0];
-      6'h0d:
-          \$70  = \$signature__data$61 [23:16];
-      6'h0e:
-          \$70  = \$signature__data$61 [39:32];
-      6'h0f:
-          \$70  = \$signature__data$61 [55:48];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = 8'h00;
-    casez (\$74 )
-      6'h00:
-          \$75  = \$signature__data$58 [15:8];
-      6'h01:
-          \$75  = \$signature__data$58 [31:24];
-      6'h02:
-          \$75  = \$signature__data$58 [47:40];
-      6'h03:
-          \$75  = \$signature__data$58 [63:56];
-      6'h04:
-          \$75  = \$signature__data$59 [15:8];
-      6'h05:
-          \$75  = \$signature__data$59 [31:24];
-      6'h06:
-          \$75  = \$signature__data$59 [47:40];
-      6'h07:
-          \$75  = \$signature__data$59 [63:56];
-      6'h08:
-          \$75  = \$signature__data$60 [15:8];
-      6'h09:
-          \$75  = \$signature__data$60 [31:24];
-      6'h0a:
-          \$75  = \$signature__data$60 [47:40];
-      6'h0b:
-          \$75  = \$signature__data$60 [63:56];
-      6'h0c:
-          \$75  = \$signature__data$61 [15:8];
-      6'h0d:
-          \$75  = \$signature__data$61 [31:24];
-      6'h0e:
-          \$75  = \$signature__data$61 [47:40];
-      6'h0f:
-          \$75  = \$signature__data$61 [63:56];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = 8'h00;
-    casez (\$79 )
-      6'h00:
-          \$80  = \$signature__data$58 [7:0];
-      6'h01:
-          \$80  = \$signature__data$58 [23:16];
-      6'h02:
-          \$80  = \$signature__data$58 [39:32];
-      6'h03:
-          \$80  = \$signature__data$58 [55:48];
-      6'h04:
-          \$80  = \$signature__data$59 [7:0];
-      6'h05:
-          \$80  = \$signature__data$59 [23:16];
-      6'h06:
-          \$80  = \$signature__data$59 [39:32];
-      6'h07:
-          \$80  = \$signature__data$59 [55:48];
-      6'h08:
-          \$80  = \$signature__data$60 [7:0];
-      6'h09:
-          \$80  = \$signature__data$60 [23:16];
-      6'h0a:
-          \$80  = \$signature__data$60 [39:32];
-      6'h0b:
-          \$80  = \$signature__data$60 [55:48];
-      6'h0c:
-          \$80  = \$signature__data$61 [7:0];
-      6'h0d:
-          \$80  = \$signature__data$61 [23:16];
-      6'h0e:
-          \$80  = \$signature__data$61 [39:32];
-      6'h0f:
-          \$80  = \$signature__data$61 [55:48];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = 8'h00;
-    casez (\$84 )
-      6'h00:
-          \$85  = \$signature__data$58 [15:8];
-      6'h01:
-          \$85  = \$signature__data$58 [31:24];
-      6'h02:
-          \$85  = \$signature__data$58 [47:40];
-      6'h03:
-          \$85  = \$signature__data$58 [63:56];
-      6'h04:
-          \$85  = \$signature__data$59 [15:8];
-      6'h05:
-          \$85  = \$signature__data$59 [31:24];
-      6'h06:
-          \$85  = \$signature__data$59 [47:40];
-      6'h07:
-          \$85  = \$signature__data$59 [63:56];
-      6'h08:
-          \$85  = \$signature__data$60 [15:8];
-      6'h09:
-          \$85  = \$signature__data$60 [31:24];
-      6'h0a:
-          \$85  = \$signature__data$60 [47:40];
-      6'h0b:
-          \$85  = \$signature__data$60 [63:56];
-      6'h0c:
-          \$85  = \$signature__data$61 [15:8];
-      6'h0d:
-          \$85  = \$signature__data$61 [31:24];
-      6'h0e:
-          \$85  = \$signature__data$61 [47:40];
-      6'h0f:
-          \$85  = \$signature__data$61 [63:56];
-    endcase
-  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     slot_r0_l0 = 2'h0;
@@ -1134,243 +1051,251 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = tile_blocks;
+    \$260  = tile_beats;
     if (configure) begin
-      \$173  = \$108 [4:0];
+      \$260  = \$195 [2:0];
     end
     if (rst) begin
-      \$173  = 5'h00;
+      \$260  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = group_beats;
+    \$261  = group_beats;
     if (configure) begin
       casez (cfg__payload[1:0])
         2'h1:
             casez (cfg__payload[3:2])
               2'h1:
-                  \$174  = 2'h1;
+                  \$261  = 2'h1;
               2'h2:
-                  \$174  = 2'h1;
+                  \$261  = 2'h1;
             endcase
         2'h2:
             casez (cfg__payload[3:2])
               2'h1:
-                  \$174  = 2'h1;
+                  \$261  = 2'h1;
               2'h2:
-                  \$174  = 2'h2;
+                  \$261  = 2'h2;
             endcase
       endcase
     end
     if (rst) begin
-      \$174  = 2'h0;
+      \$261  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = wblk;
-    if (\$109 ) begin
-      \$175  = \$114 [4:0];
+    \$262  = wrow;
+    if (\$196 ) begin
+      \$262  = \$201 [2:0];
     end
     if (rst) begin
-      \$175  = 5'h00;
+      \$262  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = beat;
-    if (\$115 ) begin
-      \$176  = \$120 [1:0];
+    \$263  = beat;
+    if (\$202 ) begin
+      \$263  = \$207 [1:0];
     end
     if (rst) begin
-      \$176  = 2'h0;
+      \$263  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = group;
-    if (\$124 ) begin
-      \$177  = \$132 [4:0];
+    \$264  = group;
+    if (\$211 ) begin
+      \$264  = \$219 [4:0];
     end
     if (rst) begin
-      \$177  = 5'h00;
+      \$264  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = batch;
-    if (\$139 ) begin
-      \$178  = \$150 [15:0];
+    \$265  = batch;
+    if (\$226 ) begin
+      \$265  = \$237 [15:0];
     end
     if (rst) begin
-      \$178  = 16'h0000;
+      \$265  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = base;
-    if (\$157 ) begin
-      \$179  = 5'h00;
-    end else if (\$161 ) begin
-      \$179  = \$162 [4:0];
+    \$266  = base;
+    if (\$244 ) begin
+      \$266  = 5'h00;
+    end else if (\$248 ) begin
+      \$266  = \$249 [4:0];
     end
     if (rst) begin
-      \$179  = 5'h00;
+      \$266  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = s1_valid;
+    \$267  = s1_valid;
     if (advance) begin
-      \$180  = issue;
+      \$267  = issue;
     end
     if (rst) begin
-      \$180  = 1'h0;
+      \$267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = s1_first;
+    \$268  = s1_first;
     if (advance) begin
-      \$181  = \$165 ;
+      \$268  = \$252 ;
     end
     if (rst) begin
-      \$181  = 1'h0;
+      \$268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = s1_last;
+    \$269  = s1_last;
     if (advance) begin
-      \$182  = \$171 ;
+      \$269  = \$258 ;
     end
     if (rst) begin
-      \$182  = 1'h0;
+      \$269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = s1_w;
+    \$270  = s1_w;
     if (advance) begin
-      \$183  = w__payload;
+      \$270  = w__payload;
     end
     if (rst) begin
-      \$183  = 48'h000000000000;
+      \$270  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = s1_base;
+    \$271  = s1_base;
     if (advance) begin
-      \$184  = base[1:0];
+      \$271  = base[1:0];
     end
     if (rst) begin
-      \$184  = 2'h0;
+      \$271  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = s2_valid;
+    \$272  = s2_valid;
     if (advance) begin
-      \$185  = s1_valid;
+      \$272  = s1_valid;
     end
     if (rst) begin
-      \$185  = 1'h0;
+      \$272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = s2_first;
+    \$273  = s2_first;
     if (advance) begin
-      \$186  = s1_first;
+      \$273  = s1_first;
     end
     if (rst) begin
-      \$186  = 1'h0;
+      \$273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = s2_last;
+    \$274  = s2_last;
     if (advance) begin
-      \$187  = s1_last;
+      \$274  = s1_last;
     end
     if (rst) begin
-      \$187  = 1'h0;
+      \$274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = s2_products;
+    \$275  = s2_products;
     if (advance) begin
-      \$188  = products;
+      \$275  = products;
     end
     if (rst) begin
-      \$188  = 128'h00000000000000000000000000000000;
+      \$275  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = acc;
+    \$276  = acc;
     if (advance) begin
       if (s2_valid) begin
-        \$189  = total;
+        \$276  = total;
       end
     end
     if (rst) begin
-      \$189  = 128'h00000000000000000000000000000000;
+      \$276  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = result__valid;
+    \$277  = result__valid;
     if (advance) begin
-      \$190  = \$172 ;
+      \$277  = \$259 ;
     end
     if (rst) begin
-      \$190  = 1'h0;
+      \$277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = result__payload;
+    \$278  = result__payload;
     if (advance) begin
-      \$191 [31:0] = total[31:0];
-      \$191 [63:32] = total[63:32];
-      \$191 [95:64] = total[95:64];
-      \$191 [127:96] = total[127:96];
+      \$278 [31:0] = total[31:0];
+      \$278 [63:32] = total[63:32];
+      \$278 [95:64] = total[95:64];
+      \$278 [127:96] = total[127:96];
     end
     if (rst) begin
-      \$191  = 128'h00000000000000000000000000000000;
+      \$278  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = cfg;
+    \$279  = cfg;
     if (configure) begin
-      \$192  = cfg__payload;
+      \$279  = cfg__payload;
     end
     if (rst) begin
-      \$192  = 28'h0000000;
+      \$279  = 28'h0000000;
     end
   end
   assign can_load = act__ready;
-  assign \$signature__addr  = \$6 [2:0];
-  assign \$signature__data  = act__payload;
-  assign \$signature__addr$27  = \$10 [2:0];
-  assign \$signature__data$28  = act__payload;
-  assign \$signature__addr$30  = \$14 [2:0];
-  assign \$signature__data$31  = act__payload;
-  assign \$signature__addr$33  = \$18 [2:0];
-  assign \$signature__data$34  = act__payload;
-  assign \$signature__addr$44  = \$33 [2:0];
+  assign \$signature__addr  = \$5 [2:0];
+  assign \$signature__data  = act__payload[63:0];
+  assign \$signature__en  = load;
+  assign \$signature__addr$27  = \$7 [2:0];
+  assign \$signature__data$28  = act__payload[127:64];
+  assign \$signature__en$29  = load;
+  assign \$signature__addr$30  = \$9 [2:0];
+  assign \$signature__data$31  = act__payload[191:128];
+  assign \$signature__en$32  = load;
+  assign \$signature__addr$33  = \$11 [2:0];
+  assign \$signature__data$34  = act__payload[255:192];
+  assign \$signature__en$35  = load;
+  assign \$signature__addr$44  = \$25 [2:0];
   assign \$signature__en$47  = advance;
-  assign \$signature__addr$48  = \$38 [2:0];
+  assign \$signature__addr$48  = \$30 [2:0];
   assign \$signature__en$49  = advance;
-  assign \$signature__addr$50  = \$43 [2:0];
+  assign \$signature__addr$50  = \$35 [2:0];
   assign \$signature__en$51  = advance;
-  assign \$signature__addr$52  = \$46 [2:0];
+  assign \$signature__addr$52  = \$38 [2:0];
   assign \$signature__en$53  = advance;
+  assign bank_r0_l0 = \$39 [1:0];
+  assign bank_r0_l1 = \$72 [1:0];
+  assign bank_r1_l0 = \$105 [1:0];
+  assign bank_r1_l1 = \$138 [1:0];
   assign \cfg__payload.g0  = cfg__payload[1:0];
   assign \cfg__payload.g1  = cfg__payload[3:2];
   assign \cfg__payload.h1  = cfg__payload[6:4];
@@ -1388,6 +1313,42 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   assign \act__payload[3]  = act__payload[63:48];
   assign \act__payload[3][0]  = act__payload[55:48];
   assign \act__payload[3][1]  = act__payload[63:56];
+  assign \act__payload[4]  = act__payload[79:64];
+  assign \act__payload[4][0]  = act__payload[71:64];
+  assign \act__payload[4][1]  = act__payload[79:72];
+  assign \act__payload[5]  = act__payload[95:80];
+  assign \act__payload[5][0]  = act__payload[87:80];
+  assign \act__payload[5][1]  = act__payload[95:88];
+  assign \act__payload[6]  = act__payload[111:96];
+  assign \act__payload[6][0]  = act__payload[103:96];
+  assign \act__payload[6][1]  = act__payload[111:104];
+  assign \act__payload[7]  = act__payload[127:112];
+  assign \act__payload[7][0]  = act__payload[119:112];
+  assign \act__payload[7][1]  = act__payload[127:120];
+  assign \act__payload[8]  = act__payload[143:128];
+  assign \act__payload[8][0]  = act__payload[135:128];
+  assign \act__payload[8][1]  = act__payload[143:136];
+  assign \act__payload[9]  = act__payload[159:144];
+  assign \act__payload[9][0]  = act__payload[151:144];
+  assign \act__payload[9][1]  = act__payload[159:152];
+  assign \act__payload[10]  = act__payload[175:160];
+  assign \act__payload[10][0]  = act__payload[167:160];
+  assign \act__payload[10][1]  = act__payload[175:168];
+  assign \act__payload[11]  = act__payload[191:176];
+  assign \act__payload[11][0]  = act__payload[183:176];
+  assign \act__payload[11][1]  = act__payload[191:184];
+  assign \act__payload[12]  = act__payload[207:192];
+  assign \act__payload[12][0]  = act__payload[199:192];
+  assign \act__payload[12][1]  = act__payload[207:200];
+  assign \act__payload[13]  = act__payload[223:208];
+  assign \act__payload[13][0]  = act__payload[215:208];
+  assign \act__payload[13][1]  = act__payload[223:216];
+  assign \act__payload[14]  = act__payload[239:224];
+  assign \act__payload[14][0]  = act__payload[231:224];
+  assign \act__payload[14][1]  = act__payload[239:232];
+  assign \act__payload[15]  = act__payload[255:240];
+  assign \act__payload[15][0]  = act__payload[247:240];
+  assign \act__payload[15][1]  = act__payload[255:248];
   assign \w__payload[0]  = w__payload[23:0];
   assign \w__payload[0].value  = w__payload[15:0];
   assign \w__payload[0].value[0]  = w__payload[7:0];
@@ -1426,42 +1387,42 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   assign \$signature__data[3]  = act__payload[63:48];
   assign \$signature__data[3][0]  = act__payload[55:48];
   assign \$signature__data[3][1]  = act__payload[63:56];
-  assign \$signature__data$28[0]  = act__payload[15:0];
-  assign \$signature__data$28[0][0]  = act__payload[7:0];
-  assign \$signature__data$28[0][1]  = act__payload[15:8];
-  assign \$signature__data$28[1]  = act__payload[31:16];
-  assign \$signature__data$28[1][0]  = act__payload[23:16];
-  assign \$signature__data$28[1][1]  = act__payload[31:24];
-  assign \$signature__data$28[2]  = act__payload[47:32];
-  assign \$signature__data$28[2][0]  = act__payload[39:32];
-  assign \$signature__data$28[2][1]  = act__payload[47:40];
-  assign \$signature__data$28[3]  = act__payload[63:48];
-  assign \$signature__data$28[3][0]  = act__payload[55:48];
-  assign \$signature__data$28[3][1]  = act__payload[63:56];
-  assign \$signature__data$31[0]  = act__payload[15:0];
-  assign \$signature__data$31[0][0]  = act__payload[7:0];
-  assign \$signature__data$31[0][1]  = act__payload[15:8];
-  assign \$signature__data$31[1]  = act__payload[31:16];
-  assign \$signature__data$31[1][0]  = act__payload[23:16];
-  assign \$signature__data$31[1][1]  = act__payload[31:24];
-  assign \$signature__data$31[2]  = act__payload[47:32];
-  assign \$signature__data$31[2][0]  = act__payload[39:32];
-  assign \$signature__data$31[2][1]  = act__payload[47:40];
-  assign \$signature__data$31[3]  = act__payload[63:48];
-  assign \$signature__data$31[3][0]  = act__payload[55:48];
-  assign \$signature__data$31[3][1]  = act__payload[63:56];
-  assign \$signature__data$34[0]  = act__payload[15:0];
-  assign \$signature__data$34[0][0]  = act__payload[7:0];
-  assign \$signature__data$34[0][1]  = act__payload[15:8];
-  assign \$signature__data$34[1]  = act__payload[31:16];
-  assign \$signature__data$34[1][0]  = act__payload[23:16];
-  assign \$signature__data$34[1][1]  = act__payload[31:24];
-  assign \$signature__data$34[2]  = act__payload[47:32];
-  assign \$signature__data$34[2][0]  = act__payload[39:32];
-  assign \$signature__data$34[2][1]  = act__payload[47:40];
-  assign \$signature__data$34[3]  = act__payload[63:48];
-  assign \$signature__data$34[3][0]  = act__payload[55:48];
-  assign \$signature__data$34[3][1]  = act__payload[63:56];
+  assign \$signature__data$28[0]  = act__payload[79:64];
+  assign \$signature__data$28[0][0]  = act__payload[71:64];
+  assign \$signature__data$28[0][1]  = act__payload[79:72];
+  assign \$signature__data$28[1]  = act__payload[95:80];
+  assign \$signature__data$28[1][0]  = act__payload[87:80];
+  assign \$signature__data$28[1][1]  = act__payload[95:88];
+  assign \$signature__data$28[2]  = act__payload[111:96];
+  assign \$signature__data$28[2][0]  = act__payload[103:96];
+  assign \$signature__data$28[2][1]  = act__payload[111:104];
+  assign \$signature__data$28[3]  = act__payload[127:112];
+  assign \$signature__data$28[3][0]  = act__payload[119:112];
+  assign \$signature__data$28[3][1]  = act__payload[127:120];
+  assign \$signature__data$31[0]  = act__payload[143:128];
+  assign \$signature__data$31[0][0]  = act__payload[135:128];
+  assign \$signature__data$31[0][1]  = act__payload[143:136];
+  assign \$signature__data$31[1]  = act__payload[159:144];
+  assign \$signature__data$31[1][0]  = act__payload[151:144];
+  assign \$signature__data$31[1][1]  = act__payload[159:152];
+  assign \$signature__data$31[2]  = act__payload[175:160];
+  assign \$signature__data$31[2][0]  = act__payload[167:160];
+  assign \$signature__data$31[2][1]  = act__payload[175:168];
+  assign \$signature__data$31[3]  = act__payload[191:176];
+  assign \$signature__data$31[3][0]  = act__payload[183:176];
+  assign \$signature__data$31[3][1]  = act__payload[191:184];
+  assign \$signature__data$34[0]  = act__payload[207:192];
+  assign \$signature__data$34[0][0]  = act__payload[199:192];
+  assign \$signature__data$34[0][1]  = act__payload[207:200];
+  assign \$signature__data$34[1]  = act__payload[223:208];
+  assign \$signature__data$34[1][0]  = act__payload[215:208];
+  assign \$signature__data$34[1][1]  = act__payload[223:216];
+  assign \$signature__data$34[2]  = act__payload[239:224];
+  assign \$signature__data$34[2][0]  = act__payload[231:224];
+  assign \$signature__data$34[2][1]  = act__payload[239:232];
+  assign \$signature__data$34[3]  = act__payload[255:240];
+  assign \$signature__data$34[3][0]  = act__payload[247:240];
+  assign \$signature__data$34[3][1]  = act__payload[255:248];
   assign \cfg.g0  = cfg[1:0];
   assign \cfg.g1  = cfg[3:2];
   assign \cfg.h1  = cfg[6:4];
@@ -1501,18 +1462,6 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   assign \products[1][1]  = products[127:96];
   assign \products[1][1][0]  = products[111:96];
   assign \products[1][1][1]  = products[127:112];
-  assign \$signature__data$58[0]  = \$signature__data$58 [15:0];
-  assign \$signature__data$58[0][0]  = \$signature__data$58 [7:0];
-  assign \$signature__data$58[0][1]  = \$signature__data$58 [15:8];
-  assign \$signature__data$58[1]  = \$signature__data$58 [31:16];
-  assign \$signature__data$58[1][0]  = \$signature__data$58 [23:16];
-  assign \$signature__data$58[1][1]  = \$signature__data$58 [31:24];
-  assign \$signature__data$58[2]  = \$signature__data$58 [47:32];
-  assign \$signature__data$58[2][0]  = \$signature__data$58 [39:32];
-  assign \$signature__data$58[2][1]  = \$signature__data$58 [47:40];
-  assign \$signature__data$58[3]  = \$signature__data$58 [63:48];
-  assign \$signature__data$58[3][0]  = \$signature__data$58 [55:48];
-  assign \$signature__data$58[3][1]  = \$signature__data$58 [63:56];
   assign \$signature__data$59[0]  = \$signature__data$59 [15:0];
   assign \$signature__data$59[0][0]  = \$signature__data$59 [7:0];
   assign \$signature__data$59[0][1]  = \$signature__data$59 [15:8];
@@ -1549,6 +1498,18 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   assign \$signature__data$61[3]  = \$signature__data$61 [63:48];
   assign \$signature__data$61[3][0]  = \$signature__data$61 [55:48];
   assign \$signature__data$61[3][1]  = \$signature__data$61 [63:56];
+  assign \$signature__data$62[0]  = \$signature__data$62 [15:0];
+  assign \$signature__data$62[0][0]  = \$signature__data$62 [7:0];
+  assign \$signature__data$62[0][1]  = \$signature__data$62 [15:8];
+  assign \$signature__data$62[1]  = \$signature__data$62 [31:16];
+  assign \$signature__data$62[1][0]  = \$signature__data$62 [23:16];
+  assign \$signature__data$62[1][1]  = \$signature__data$62 [31:24];
+  assign \$signature__data$62[2]  = \$signature__data$62 [47:32];
+  assign \$signature__data$62[2][0]  = \$signature__data$62 [39:32];
+  assign \$signature__data$62[2][1]  = \$signature__data$62 [47:40];
+  assign \$signature__data$62[3]  = \$signature__data$62 [63:48];
+  assign \$signature__data$62[3][0]  = \$signature__data$62 [55:48];
+  assign \$signature__data$62[3][1]  = \$signature__data$62 [63:56];
   assign \total[0]  = total[63:0];
   assign \total[0][0]  = total[31:0];
   assign \total[0][1]  = total[63:32];
@@ -1575,39 +1536,36 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   assign \s2_products[1][1]  = s2_products[127:96];
   assign \s2_products[1][1][0]  = s2_products[111:96];
   assign \s2_products[1][1][1]  = s2_products[127:112];
-  assign total[127:96] = \$102 [31:0];
-  assign total[95:64] = \$98 [31:0];
-  assign total[63:32] = \$94 [31:0];
-  assign total[31:0] = \$90 [31:0];
-  assign products[127:112] = \$86 ;
-  assign products[111:96] = \$81 ;
-  assign products[95:80] = \$76 ;
-  assign products[79:64] = \$71 ;
-  assign products[63:48] = \$66 ;
-  assign products[47:32] = \$61 ;
-  assign products[31:16] = \$56 ;
-  assign products[15:0] = \$51 ;
+  assign total[127:96] = \$186 [31:0];
+  assign total[95:64] = \$182 [31:0];
+  assign total[63:32] = \$178 [31:0];
+  assign total[31:0] = \$174 [31:0];
+  assign products[127:112] = \$170 ;
+  assign products[111:96] = \$154 ;
+  assign products[95:80] = \$137 ;
+  assign products[79:64] = \$121 ;
+  assign products[63:48] = \$104 ;
+  assign products[47:32] = \$88 ;
+  assign products[31:16] = \$71 ;
+  assign products[15:0] = \$55 ;
   assign \$3  = \$2 ;
-  assign \$5  = { 2'h0, wblk[4:2] };
-  assign \$9  = { 2'h0, wblk[4:2] };
-  assign \$13  = { 2'h0, wblk[4:2] };
-  assign \$17  = { 2'h0, wblk[4:2] };
-  assign \$22  = \$21 ;
-  assign \$30  = { 2'h0, base[4:2] };
-  assign \$35  = { 2'h0, base[4:2] };
-  assign \$40  = { 2'h0, base[4:2] };
-  assign \$45  = { 2'h0, base[4:2] };
-  assign \$109  = load;
-  assign \$112  = \$111 ;
-  assign \$115  = issue;
-  assign \$118  = \$117 ;
-  assign \$123  = \$122 ;
-  assign \$127  = \$126 ;
-  assign \$135  = \$134 ;
-  assign \$142  = \$141 ;
-  assign \$153  = \$152 ;
-  assign \$160  = \$159 ;
-  assign \$168  = \$167 ;
+  assign \$14  = \$13 ;
+  assign \$22  = { 2'h0, base[4:2] };
+  assign \$27  = { 2'h0, base[4:2] };
+  assign \$32  = { 2'h0, base[4:2] };
+  assign \$37  = { 2'h0, base[4:2] };
+  assign \$195  = { \$194 [9], \$194 [9], \$194 [9:2] };
+  assign \$196  = load;
+  assign \$199  = \$198 ;
+  assign \$202  = issue;
+  assign \$205  = \$204 ;
+  assign \$210  = \$209 ;
+  assign \$214  = \$213 ;
+  assign \$222  = \$221 ;
+  assign \$229  = \$228 ;
+  assign \$240  = \$239 ;
+  assign \$247  = \$246 ;
+  assign \$255  = \$254 ;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -6,8 +6,8 @@ beats carry only kept blocks, so empty blocks cost no cycle; a beat holds
 ``lanes // g0`` kept blocks per row, so sparser rank-0 patterns also pack tighter.
 
 Dataflow: activation-stationary per tile. A tile (``groups`` groups of ``h1`` blocks
-along K, ``cols`` columns of X) is written block by block into one half of a banked,
-double-buffered activation memory while the other half computes. Every weight beat
+along K, ``cols`` columns of X) is written ``banks`` blocks a beat (one per bank) into one
+half of a banked, double-buffered activation memory while the other half computes. Every weight beat
 reads a whole group window (``h1`` <= ``banks`` consecutive blocks lie in distinct
 banks), PE (r, c) multiplies ``lanes`` weights of row r with the selected activations
 of column c and accumulates; after the last beat of a row batch the ``rows`` x ``cols``
@@ -19,13 +19,25 @@ Pipeline (``gen.core``; one weight beat per cycle, stalls only on result back-pr
   S2 reduce: lane products are summed into the accumulators; a batch's last beat
      loads the result register.
 """
-from amaranth import Array, Mux, Signal, signed, unsigned
+from amaranth import Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory
 
 from sparseloom.golden.hss import HSSPattern, beats_per_group
 
 from ..core import TiledCore
 from .config import HighLightConfig
+
+
+def mux_tree(items, index):
+    """``items[index]`` as a balanced tree of 2:1 muxes, one level per bit of ``index`` (LSB
+    first); an index past the end picks the last item (a planner never sends one)."""
+    items = list(items)
+    for bit in index:
+        if len(items) == 1:
+            break
+        items += items[-1:] * (len(items) % 2)
+        items = [Mux(bit, items[i + 1], items[i]) for i in range(0, len(items), 2)]
+    return items[0]
 
 
 def lane_products(c):
@@ -47,8 +59,8 @@ class HighLightArray(TiledCore):
 
     def datapath(self, m, pipe):
         c, cfg = self.config, pipe.cfg
-        group_beats, tile_blocks = self._pattern(m, pipe)
-        banks = self._activation_banks(m, pipe, tile_blocks)
+        group_beats, tile_beats = self._pattern(m, pipe)
+        banks = self._activation_banks(m, pipe, tile_beats)
         # S0: for batch, for group, for beat: issue a weight beat, address the group's window
         issue, (beat, group, _), (group_end, batch_end, _) = pipe.sequencer(
             [group_beats, cfg.groups, cfg.batches], ["beat", "group", "batch"])
@@ -59,12 +71,12 @@ class HighLightArray(TiledCore):
         pipe.accumulate(s2, lane_sums(s2.products, c.lanes))
 
     def _pattern(self, m, pipe):
-        """Latched with each configuration: weight beats per group and activation blocks per tile."""
+        """Latched with each configuration: weight beats per group and activation beats per tile."""
         c, p = self.config, self.cfg.payload
         group_beats = Signal(range(c.g1_max + 1))
-        tile_blocks = Signal(range(c.max_blocks + 2))
+        tile_beats = Signal(range(c.bank_rows + 2))
         with m.If(pipe.configure):
-            m.d.sync += tile_blocks.eq(p.groups * p.h1)
+            m.d.sync += tile_beats.eq((p.groups * p.h1 + c.banks - 1) >> c.lg_banks)
             with m.Switch(p.g0):
                 for g0 in range(1, c.g0_max + 1):
                     with m.Case(g0):
@@ -73,23 +85,25 @@ class HighLightArray(TiledCore):
                                 with m.Case(g1):
                                     pattern = HSSPattern(g1, c.h1_max, g0, c.h0)
                                     m.d.sync += group_beats.eq(beats_per_group(pattern, c.lanes))
-        return group_beats, tile_blocks
+        return group_beats, tile_beats
 
-    def _activation_banks(self, m, pipe, tile_blocks):
-        """The banked, double-buffered activation memory, loaded one block per cycle into the free
-        half: block b of a tile goes to bank b mod banks. Returns the (write, read) port pairs."""
+    def _activation_banks(self, m, pipe, tile_beats):
+        """The banked, double-buffered activation memory, loaded one row of every bank per cycle
+        into the free half: block b of a tile sits in bank b mod banks, row b // banks, so beat j
+        brings blocks j*banks .. j*banks + banks - 1. Returns the (write, read) port pairs."""
         c = self.config
         banks = []
         for k in range(c.banks):
-            mem = memory.Memory(shape=c.act_layout, depth=2 * c.bank_rows, init=[])
+            mem = memory.Memory(shape=c.block_layout, depth=2 * c.bank_rows, init=[])
             m.submodules[f"bank{k}"] = mem
             banks.append((mem.write_port(), mem.read_port()))
-        block, load = pipe.loader(tile_blocks, "wblk")
+        row, load = pipe.loader(tile_beats, "wrow")
+        block_bits = c.block_layout.size
         for k, (wr, _) in enumerate(banks):
             m.d.comb += [
-                wr.addr.eq(Mux(pipe.halves.wsel, c.bank_rows, 0) + (block >> c.lg_banks)),
-                wr.data.eq(self.act.payload),
-                wr.en.eq(load & (block[:c.lg_banks] == k)),
+                wr.addr.eq(Mux(pipe.halves.wsel, c.bank_rows, 0) + row),
+                wr.data.eq(self.act.payload.as_value()[k * block_bits:(k + 1) * block_bits]),
+                wr.en.eq(load),
             ]
         return banks
 
@@ -114,7 +128,9 @@ class HighLightArray(TiledCore):
 
     def _lane_products(self, m, pipe, s1, banks):
         """S1: each lane picks its activation (block by its slot's rank-1 index, element by its
-        rank-0 offset) from the window and multiplies it by its weight."""
+        rank-0 offset) from the window and multiplies it by its weight. The pick is a balanced
+        2:1 mux tree on the index bits (element first, then bank), which synthesis maps onto
+        wide-mux primitives; a case statement on the whole index would become a decoder."""
         c = self.config
         products = lane_products(c)
         window = [rd.data for _, rd in banks]
@@ -126,8 +142,9 @@ class HighLightArray(TiledCore):
                     for g0 in range(1, c.g0_max + 1):
                         with m.Case(g0):
                             m.d.comb += slot.eq(wrow.slot[lane // g0])
-                index = (s1.base + slot)[:c.lg_banks] * c.h0 + wrow.offset[lane]
+                bank = Signal(c.lg_banks, name=f"bank_r{r}_l{lane}")
+                m.d.comb += bank.eq(s1.base + slot)
                 for col in range(c.cols):
-                    pick = Array(block[o][col] for block in window for o in range(c.h0))[index]
-                    m.d.comb += products[r][lane][col].eq(wrow.value[lane] * pick)
+                    per_bank = [mux_tree([block[o][col] for o in range(c.h0)], wrow.offset[lane]) for block in window]
+                    m.d.comb += products[r][lane][col].eq(wrow.value[lane] * mux_tree(per_bank, bank))
         return products

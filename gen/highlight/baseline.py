@@ -3,14 +3,15 @@
 Each PE (r, c) has ``lanes`` multipliers hard-wired to one block of ``lanes``
 consecutive K: lane o multiplies W[r, block*lanes + o] by X[block*lanes + o, c]. No
 offset muxes, no activation banks, no pattern register: every weight is a beat slot,
-zero or not. Same streams, ping-pong activation buffer and three-stage pipeline as
+zero or not. An activation beat brings ``load_blocks`` blocks (one buffer row), and one
+``load_blocks:1`` block mux, shared by every PE row, picks the block a weight beat needs. Same streams, ping-pong activation buffer and three-stage pipeline as
 ``HighLightArray``, so the same benches apply.
 """
-from amaranth import Mux
+from amaranth import Mux, Signal
 from amaranth.lib import memory
 
 from ..core import TiledCore
-from .array import lane_products, lane_sums
+from .array import lane_products, lane_sums, mux_tree
 from .config import DenseConfig
 
 
@@ -23,24 +24,28 @@ class DenseArray(TiledCore):
     def datapath(self, m, pipe):
         c, cfg, halves = self.config, pipe.cfg, pipe.halves
 
-        # ----- loader: one block of activations per cycle into the free half -------------
-        m.submodules.acts = acts = memory.Memory(shape=c.act_layout, depth=2 * c.max_blocks, init=[])
+        # ----- loader: load_blocks blocks of activations per cycle into the free half --------
+        m.submodules.acts = acts = memory.Memory(shape=c.act_layout, depth=2 * c.buffer_rows, init=[])
         wr, rd = acts.write_port(), acts.read_port()
-        wblock, load = pipe.loader(cfg.groups, "wblock")
-        m.d.comb += [wr.addr.eq(Mux(halves.wsel, c.max_blocks, 0) + wblock), wr.en.eq(load),
+        tile_beats = Signal(range(c.buffer_rows + 2))
+        m.d.comb += tile_beats.eq((cfg.groups + c.load_blocks - 1) >> c.lg_load_blocks)
+        row, load = pipe.loader(tile_beats, "wrow")
+        m.d.comb += [wr.addr.eq(Mux(halves.wsel, c.buffer_rows, 0) + row), wr.en.eq(load),
                      wr.data.eq(self.act.payload)]
 
-        # ----- S0: for batch, for block: one weight beat, read that block ----------------
+        # ----- S0: for batch, for block: one weight beat, read the row holding that block --------
         issue, (block, _), (batch_end, _) = pipe.sequencer([cfg.groups, cfg.batches], ["block", "batch"])
-        m.d.comb += [rd.addr.eq(Mux(halves.rsel, c.max_blocks, 0) + block), rd.en.eq(pipe.advance)]
-        s1 = pipe.stage(issue, block == 0, batch_end, w=self.w.payload)
+        m.d.comb += [rd.addr.eq(Mux(halves.rsel, c.buffer_rows, 0) + (block >> c.lg_load_blocks)),
+                     rd.en.eq(pipe.advance)]
+        s1 = pipe.stage(issue, block == 0, batch_end, w=self.w.payload, sel=block[:c.lg_load_blocks])
 
-        # ----- S1: multiply, lane o by element o of the block ----------------------------
+        # ----- S1: pick the block out of the row, multiply lane o by its element o --------------
         products = lane_products(c)
         for r in range(c.rows):
             for lane in range(c.lanes):
                 for col in range(c.cols):
-                    m.d.comb += products[r][lane][col].eq(s1.w[r][lane] * rd.data[lane][col])
+                    pick = mux_tree([rd.data[b * c.lanes + lane][col] for b in range(c.load_blocks)], s1.sel)
+                    m.d.comb += products[r][lane][col].eq(s1.w[r][lane] * pick)
         s2 = pipe.stage(s1.valid, s1.first, s1.last, products=products)
 
         # ----- S2: reduce lanes, accumulate, emit a row batch ---------------------------

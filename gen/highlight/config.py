@@ -146,9 +146,15 @@ class HighLightConfig(_LaneArray):
         return data.ArrayLayout(self.weight_row_layout, self.rows)
 
     @property
-    def act_layout(self) -> data.ArrayLayout:
-        """One activation beat: one block, element [o][c] = X[block*h0 + o, n0 + c]."""
+    def block_layout(self) -> data.ArrayLayout:
+        """One block of a tile, as a bank holds it: element [o][c] = X[block*h0 + o, n0 + c]."""
         return data.ArrayLayout(data.ArrayLayout(signed(self.data_width), self.cols), self.h0)
+
+    @property
+    def act_layout(self) -> data.ArrayLayout:
+        """One activation beat: ``banks`` consecutive blocks, one for each bank, element [j][c] =
+        X[beat*banks*h0 + j, n0 + c]; a tile's last beat is filled with zero rows."""
+        return data.ArrayLayout(data.ArrayLayout(signed(self.data_width), self.cols), self.banks * self.h0)
 
     @property
     def cfg_layout(self) -> data.StructLayout:
@@ -191,6 +197,7 @@ class HighLightConfig(_LaneArray):
             "lanes_per_pe": self.lanes,
             "multipliers": self.multipliers,
             "activation_banks": self.banks,
+            "activation_beat": "one block per bank: banks x h0 rows of K",
             "activation_buffer_bits": 2 * self.banks * self.bank_rows * self.h0 * self.cols * self.data_width,
             "runtime_pattern": {
                 "h0": self.h0, "g0": [1, self.g0_max], "g1": [1, self.g1_max], "h1": ["g1", self.h1_max],
@@ -213,22 +220,37 @@ class DenseConfig(_LaneArray):
     k_max: int
     data_width: int = 8
     acc_width: int = 32
+    load_blocks: int = 1
 
     def __post_init__(self):
         int_in("lanes", self.lanes, 1, 16)
         int_in("k_max", self.k_max, self.lanes, 1 << 16)
+        if self.load_blocks not in (1, 2, 4, 8, 16):
+            raise ValueError(f"load_blocks must be a power of two in 1..16, got {self.load_blocks!r}")
         self._check_array("lanes")
 
     @classmethod
     def matching(cls, array: HighLightConfig, name: str) -> DenseConfig:
-        """The dense array with ``array``'s PEs, multipliers per PE, depth and widths."""
+        """The dense array with ``array``'s PEs, multipliers per PE, depth and widths, loading as
+        many rows of K per activation beat as ``array`` does (rounded down to whole blocks, a
+        power of two of them)."""
+        per_beat = max(1, array.banks * array.h0 // array.lanes)
         return cls(name, array.rows, array.cols, array.lanes, array.k_max - array.k_max % array.lanes,
-                   array.data_width, array.acc_width)
+                   array.data_width, array.acc_width, min(16, 1 << (per_beat.bit_length() - 1)))
 
     @property
     def max_blocks(self) -> int:
         """Blocks of ``lanes`` K rows in one half of the activation buffer."""
         return self.k_max // self.lanes
+
+    @property
+    def lg_load_blocks(self) -> int:
+        return (self.load_blocks - 1).bit_length()
+
+    @property
+    def buffer_rows(self) -> int:
+        """Rows of ``load_blocks`` blocks (one activation beat each) in one half of the buffer."""
+        return -(-self.max_blocks // self.load_blocks)
 
     @property
     def weight_layout(self) -> data.ArrayLayout:
@@ -237,8 +259,9 @@ class DenseConfig(_LaneArray):
 
     @property
     def act_layout(self) -> data.ArrayLayout:
-        """One activation beat: element [o][c] = X[block*lanes + o, n0 + c]."""
-        return data.ArrayLayout(data.ArrayLayout(signed(self.data_width), self.cols), self.lanes)
+        """One activation beat: ``load_blocks`` blocks of ``lanes`` rows of K, element [j][c] =
+        X[beat*load_blocks*lanes + j, n0 + c]; a tile's last beat is filled with zero rows."""
+        return data.ArrayLayout(data.ArrayLayout(signed(self.data_width), self.cols), self.load_blocks * self.lanes)
 
     @property
     def cfg_layout(self) -> data.StructLayout:
@@ -246,7 +269,8 @@ class DenseConfig(_LaneArray):
 
     def derived(self) -> dict:
         return {"multipliers": self.multipliers,
-                "activation_buffer_bits": 2 * self.k_max * self.cols * self.data_width, **self._accumulator()}
+                "activation_buffer_bits": 2 * self.buffer_rows * self.load_blocks * self.lanes * self.cols * self.data_width,
+                "activation_beat": "load_blocks blocks of lanes rows of K", **self._accumulator()}
 
 
 HIGHLIGHT_PRESETS = {c.name: c for c in [

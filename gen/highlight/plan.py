@@ -1,10 +1,11 @@
 """Host side of a HighLight GEMM (and of its dense baseline): validate, tile, compress and
 pack every stream beat.
 
-Each tile's activation beats are blocks of ``h0`` rows of K; its weight beats are the
+Each tile's activation beats are ``banks`` blocks of ``h0`` rows of K; its weight beats are the
 golden lane schedule of the compressed W, in the order batch, group, beat (rows inside
 a beat). Padding K with zero groups and M with zero rows is valid HSS and changes no sum.
-The dense baseline takes every weight, zero or not, in blocks of ``lanes`` along K.
+The dense baseline takes every weight, zero or not, in blocks of ``lanes`` along K, and
+``load_blocks`` such blocks of activations a beat.
 """
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ def plan_highlight(config: HighLightConfig, pattern: hss.HSSPattern, w, x, mappi
     cfg_word = struct_word(c.cfg_layout, {"g0": pattern.g0, "g1": pattern.g1, "h1": pattern.h1,
                                           "groups": t.groups, "batches": t.batches})
     useful = int(np.count_nonzero(w)) * shape.n
-    return Plan(c, shape, pattern, t, cfg_word, tiles(c, t, xp, c.h0, weight_words),
+    return Plan(c, shape, pattern, t, cfg_word, tiles(c, t, xp, c.banks * c.h0, weight_words),
                 useful_ops=useful, peak_ops_per_cycle=c.multipliers, report={
                     "pattern": str(pattern), "density": float(pattern.density), "useful_macs": useful,
                     "multipliers": c.multipliers})
@@ -102,6 +103,6 @@ def plan_dense(config: DenseConfig, setting, w, x, mapping=None) -> Plan:
         weight_words.append(words(c.weight_layout, beats))
     cfg_word = struct_word(c.cfg_layout, {"groups": t.groups, "batches": t.batches})
     useful = int(np.count_nonzero(w)) * shape.n
-    return Plan(c, shape, None, t, cfg_word, tiles(c, t, xp, c.lanes, weight_words),
+    return Plan(c, shape, None, t, cfg_word, tiles(c, t, xp, c.load_blocks * c.lanes, weight_words),
                 useful_ops=useful, peak_ops_per_cycle=c.multipliers,
                 report={"useful_macs": useful, "multipliers": c.multipliers})

@@ -16,17 +16,18 @@ from .plan import dense_mappings, dense_tiling, highlight_mappings, highlight_ti
 
 
 def highlight_runs(config: HighLightConfig, shape: GemmShape, pattern: HSSPattern, mapping=None) -> list[TileRun]:
-    """A tile loads its K slice block by block and issues ``beats_per_group`` weight beats per
-    group and row batch: empty blocks cost nothing, sparser blocks pack tighter."""
+    """A tile loads its K slice ``banks`` blocks a beat and issues ``beats_per_group`` weight beats
+    per group and row batch: empty blocks cost nothing, sparser blocks pack tighter."""
     t = highlight_tiling(config, shape, pattern, mapping)
-    return [TileRun(loads=t.groups * pattern.h1, beats=t.batches * t.groups * beats_per_group(pattern, config.lanes),
+    return [TileRun(loads=-(-t.groups * pattern.h1 // config.banks), beats=t.batches * t.groups * beats_per_group(pattern, config.lanes),
                     tiles=t.tiles)]
 
 
 def dense_runs(config: DenseConfig, shape: GemmShape, encoding=None, mapping=None) -> list[TileRun]:
-    """One beat per block of ``lanes`` weights and row batch, zero or not."""
+    """``load_blocks`` blocks of activations a load beat; one weight beat per block of ``lanes``
+    weights and row batch, zero or not."""
     t = dense_tiling(config, shape, mapping)
-    return [TileRun(loads=t.groups, beats=t.batches * t.groups, tiles=t.tiles)]
+    return [TileRun(loads=-(-t.groups // config.load_blocks), beats=t.batches * t.groups, tiles=t.tiles)]
 
 
 def lane_array(config, table: energy.EnergyTable = energy.DEFAULT) -> Architecture:
@@ -122,9 +123,10 @@ DENSE = Unit(
     peak_macs_per_cycle=lambda c, _: c.multipliers,
     workloads=dense_workloads,
     # dense_small is highlight_small's baseline; a 3 x 2 array of 4-lane PEs is non-square with
-    # wider PEs at a shallow buffer.
+    # wider PEs at a shallow buffer, two blocks a load beat.
     bench=Bench("sparseloom.testbenches.dense_tb",
-                configs=(DENSE_PRESETS["dense_small"], DenseConfig("dense_3x2x4", rows=3, cols=2, lanes=4, k_max=32)),
+                configs=(DENSE_PRESETS["dense_small"],
+                         DenseConfig("dense_3x2x4", rows=3, cols=2, lanes=4, k_max=32, load_blocks=2)),
                 slow_configs=(DENSE_PRESETS["dense_default"],)),
     ice40_presets=("dense_small",), architecture=lane_array, model=dense_model, traffic=lane_array_traffic,
     mappings=dense_mappings,

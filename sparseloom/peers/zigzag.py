@@ -183,13 +183,17 @@ def translate_problem(config: DenseConfig, workload, spatial: dict[str, dict[str
             else:
                 memory, words = lv.name, math.prod(f for d, f in flat[first_dim[i]:] if d in t.dims)
             bits = words * t.bits
+            # a level filled from a stream above takes one beat of it a cycle (the loader's write port)
+            fill = [w for (level, tensor), (_, w) in streams.items() if tensor == name and level != lv.name]
+            fill_bits = fill[0] * t.bits if fill else bits
             size = (workload.tile(t, workload.dims) * t.bits if lv.capacity is None
                     else lv.capacity * lv.word_bits * (2 if lv.name == BUFFER else 1))
             memories[memory] = {
                 "size": size, "latency": 1, "area": 0.0, "operands": [mem_op],
                 "r_cost": lv.energy.get("read", 0.0) / lv.word_bits * bits,
-                "w_cost": lv.energy.get("update" if t.output else "write", 0.0) / lv.word_bits * bits,
-                "ports": _ports(mem_op, t.output, top=keepers[name][0] == i, bits=bits),
+                "w_cost": lv.energy.get("update" if t.output else "write", 0.0) / lv.word_bits
+                * (bits if t.output else fill_bits),   # an input's writes all come from above
+                "ports": _ports(mem_op, t.output, top=keepers[name][0] == i, bits=bits, fill_bits=fill_bits),
                 "served_dimensions": oa_dims[first_dim[i]:],
                 # a search's memory allocator then gives a tile at most one half (our capacity), as the
                 # cost model double-buffers only a tile that fills at most half of it
@@ -224,12 +228,14 @@ def _holder(keepers: list[int], level: int) -> int:
     return max(k for k in keepers if k <= level)
 
 
-def _ports(mem_op: str, output: bool, top: bool, bits: int) -> list[dict]:
+def _ports(mem_op: str, output: bool, top: bool, bits: int, fill_bits: int) -> list[dict]:
     """One port per direction (ZigZag's tl/th: read to the level below/above, fl/fh: written from
-    below/above), each ``bits`` a cycle: our levels have no port limits beyond their widths."""
+    below/above), each ``bits`` a cycle, the fill from above ``fill_bits``: our levels have no port
+    limits beyond their widths."""
     directions = ["tl"] + ([] if top else ["fh"]) + ((["fl"] + ([] if top else ["th"])) if output else [])
     return [{"name": f"{'r' if d[0] == 't' else 'w'}_port_{k + 1}", "type": "read" if d[0] == "t" else "write",
-             "bandwidth_min": bits, "bandwidth_max": bits, "allocation": [f"{mem_op}, {d}"]}
+             "bandwidth_min": fill_bits if d == "fh" else bits, "bandwidth_max": fill_bits if d == "fh" else bits,
+             "allocation": [f"{mem_op}, {d}"]}
             for k, d in enumerate(directions)]
 
 

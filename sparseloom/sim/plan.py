@@ -34,6 +34,7 @@ class Tile:
     k_index: int         # K tile
     act: list[int]       # activation beats
     weights: list[int]   # weight beats
+    act_padding: int = 0  # words of the last activation beat past the tile's K (zeros)
 
 
 @dataclass
@@ -56,6 +57,12 @@ class Plan:
     @property
     def result_beats(self) -> int:
         return len(self.tiles) * self.tiling.batches
+
+    @property
+    def padding(self) -> dict[str, int]:
+        """Words each stream carries beyond the GEMM the model counts: the zero rows that fill
+        every tile's last activation beat."""
+        return {"act": sum(t.act_padding for t in self.tiles)}
 
     def segments(self) -> list[Segment]:
         return [Segment(self.cfg_word, {"act": [word for t in self.tiles for word in t.act],
@@ -124,13 +131,16 @@ def struct_word(layout, values: dict) -> int:
 
 def tiles(config, tiling: Tiling, x_padded: np.ndarray, rows_per_beat: int, weight_words) -> list[Tile]:
     """Tiles in stream order (the tiling's host loop order, "KN": K tiles inner); ``weight_words[kt]``
-    are the weight beats of K tile kt, the same for every column tile."""
+    are the weight beats of K tile kt, the same for every column tile. An activation beat holds
+    ``rows_per_beat`` rows of K; a tile's last beat is filled with zero rows."""
     pairs = [(nt, kt) for nt in range(tiling.n_tiles) for kt in range(tiling.k_tiles)]
     if tiling.order == "NK":
         pairs.sort(key=lambda p: (p[1], p[0]))
+    fill = -tiling.k_len % rows_per_beat
     out = []
     for nt, kt in pairs:
         xs = x_padded[kt * tiling.k_len:(kt + 1) * tiling.k_len, nt * config.n_tile:(nt + 1) * config.n_tile]
+        xs = padded(xs, (tiling.k_len + fill, config.n_tile))
         out.append(Tile(nt, kt, words(config.act_layout, xs.reshape(-1, rows_per_beat, config.n_tile)),
-                        weight_words[kt]))
+                        weight_words[kt], fill * config.n_tile))
     return out
