@@ -47,8 +47,26 @@ def test_sim_writes_exact_result_and_report(files):
     assert r["cycles"] > r["model_cycles"]  # 25% stalls cost cycles
 
 
+def test_sim_repeat_runs_the_gemm_back_to_back_in_the_modelled_cycles(files):
+    """Four copies in one transaction: every Y checked, the cycles those of the back-to-back
+    model, fewer than four single runs, and the utilisation of all of them."""
+    from sparseloom.gen.highlight.unit import HIGHLIGHT
+    from sparseloom.gen.unit import GemmShape
+
+    tmp, p, w, x = files
+    run = sparseloom(*sim_args(tmp, p["w"], p["x"], "--repeat", "4"))
+    assert run.returncode == 0, run.stderr
+    r = json.loads((tmp / "r.json").read_text())
+    config, shape = HIGHLIGHT.presets["highlight_small"], GemmShape(9, 5, 48)
+    assert r["cycles"] == r["model_cycles"] == HIGHLIGHT.back_to_back_cycles(config, [(shape, PATTERN)] * 4)
+    assert r["back_to_back"] == 4 and r["cycles"] < r["one_at_a_time_cycles"] == 4 * HIGHLIGHT.cycles(config, shape, PATTERN)
+    assert r["utilization"] == pytest.approx(4 * r["useful_macs"] / (r["multipliers"] * r["cycles"]))
+    assert np.array_equal(np.load(tmp / "y.npy"), w.astype(np.int64) @ x.astype(np.int64))
+
+
 @pytest.mark.parametrize("which, extra, message", [
     ("bad", (), "row 0, group 0, block 0 has"),
+    ("w", ("--repeat", "0"), "--repeat must be in 1..1000, got 0"),
     ("w16", (), "weights must be a numpy array of dtype int8, got int16"),
     ("wt", (), "do not chain"),
     ("w", ("--config", "nope"), "config must be a preset"),

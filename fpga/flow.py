@@ -131,23 +131,25 @@ def synthesise(component, name: str, target: str, out_dir: Path, *, dsp: bool = 
     stat = json.loads((out_dir / "stat.json").read_text())
     cells = {k: int(v) for k, v in stat["design"]["num_cells_by_type"].items() if not k.startswith("$")}
     luts = cells.get(t.lut_cell, 0)
+    found = "Yosys: " + ", ".join(f"{n} {k}" for k, n in sorted(cells.items()) if n)
     if luts > t.luts:
         bigger = " or target ecp5-85f" if target != "ecp5-85f" else ""
         raise ValueError(f"{name} needs {luts} LUTs after synthesis; {target} has {t.luts}: it cannot fit "
-                         f"(place-and-route skipped; choose a smaller configuration{bigger})")
+                         f"(place-and-route skipped; choose a smaller configuration{bigger}; {found})")
     synth_s = time.monotonic() - started
     log = out_dir / "nextpnr.log"
     try:
         _run([_tool(t.nextpnr), *t.device_args, "--json", "netlist.json", "--report", "report.json",
               "--freq", str(t.freq_mhz), "--timing-allow-fail", "--seed", "1", "--top", "top",
               *(["--pcf-allow-unconstrained"] if target.startswith("ice40") else [])], log, timeout_s)
-    except ToolError:
+    except ToolError as e:
         over = [m for m in re.finditer(r"(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", log.read_text())
                 if int(m[2]) > int(m[3])]
         if over:
             raise ValueError(f"{name} does not fit {target} after packing: "
-                             + ", ".join(f"{m[1]} {m[2]} of {m[3]}" for m in over)) from None
-        raise
+                             + ", ".join(f"{m[1]} {m[2]} of {m[3]}" for m in over) + f" ({found})") from None
+        first, _, rest = str(e).partition("\n")
+        raise ToolError(f"{first} ({found})" + (f"\n{rest}" if rest else "")) from None
     report = json.loads((out_dir / "report.json").read_text())
     return {"target": target, "dsp_inference": dsp, "yosys_script": script, "cells": cells, **cell_classes(cells),
             "logic_cells": report["utilization"][t.logic_cell]["used"], "utilization": report["utilization"],

@@ -7,6 +7,8 @@ from sparseloom.golden.reference import signed_width
 
 #: Width of the run-time ``batches`` field: row batches per tile (M rows / tile rows).
 BATCH_WIDTH = 16
+#: Bits of the tile count of an overlapped core's configuration (tiles of one GEMM).
+TILES_WIDTH = 16
 
 
 def field_bits(n: int) -> int:

@@ -5,6 +5,13 @@ configuration register, accepted only when nothing is in flight; the ping-pong h
 ``advance`` signal that moves every stage at once; staged valid/first/last registers; the
 in-flight and idle logic) and hands it to the unit's ``datapath``, which holds only what is
 particular to that unit: its memories, the loop bounds of its sequencer and its arithmetic.
+
+A core whose class sets ``overlapped`` runs GEMMs back to back: its configuration carries the
+GEMM's tile count, the loader takes no input beat once that many tiles are loaded, and the next
+configuration is accepted from then on, while the compute side still drains the last tiles of
+the previous GEMM. Each half of the ping-pong buffer keeps the configuration its tile was
+loaded under (``Pipeline.cfg``, the compute side's, is that of the half being read;
+``Pipeline.load_cfg`` the loader's); a stage after S0 that needs a field carries it along.
 """
 from __future__ import annotations
 
@@ -26,14 +33,15 @@ class Stage:
 class Pipeline:
     """Control shared by every core's ``datapath``; see the module docstring.
 
-    ``cfg`` is the configuration in force and ``configure`` is high in the cycle a new one is
-    accepted (units add their own latches under it). Every stage moves when ``advance`` is high;
+    ``cfg`` is the configuration the compute side runs, ``load_cfg`` the one the loader runs
+    (the same register unless the core is ``overlapped``), and ``configure`` is high in the cycle
+    a new one is accepted (units add their own loader-side latches under it). Every stage moves when ``advance`` is high;
     ``stall`` (its complement) is driven by ``accumulate`` for the tiled cores or by the unit.
     """
 
     def __init__(self, m: Module, core):
         self.m, self.core = m, core
-        self.cfg = Signal(core.config.cfg_layout, name="cfg")
+        layout = core.config.cfg_layout
         self.configure = Signal(name="configure")
         self.stall = Signal(name="stall")
         self.advance = Signal(name="advance")
@@ -41,6 +49,20 @@ class Pipeline:
         m.d.comb += [self.configure.eq(core.cfg.valid & core.cfg.ready), self.advance.eq(~self.stall)]
         self._busy = [self.halves.busy]
         self._stages = 0
+        if core.overlapped:
+            self.load_cfg = Signal(layout, name="load_cfg")
+            self.cfg = Signal(layout, name="cfg")
+            tile_cfg = [Signal(layout, name=f"half{h}_cfg") for h in range(2)]
+            self.loads_left = Signal(layout["tiles"].shape, name="loads_left")
+            m.d.comb += self.cfg.eq(Mux(self.halves.rsel, tile_cfg[1], tile_cfg[0]))
+            with m.If(self.halves.load_done):
+                m.d.sync += [self.loads_left.eq(self.loads_left - 1),
+                             tile_cfg[0].eq(Mux(self.halves.wsel, tile_cfg[0], self.load_cfg)),
+                             tile_cfg[1].eq(Mux(self.halves.wsel, self.load_cfg, tile_cfg[1]))]
+            with m.If(self.configure):
+                m.d.sync += self.loads_left.eq(core.cfg.payload.tiles)
+        else:
+            self.cfg = self.load_cfg = Signal(layout, name="cfg")
 
     def busy(self, *terms) -> None:
         """Conditions under which work is in flight (the configuration must not change)."""
@@ -53,7 +75,8 @@ class Pipeline:
         load = Signal(name="load")
         self.m.d.comb += load.eq(core.act.valid & core.act.ready)
         (counter,), (done,) = loop_nest(self.m, load, [limit], [name])
-        self.m.d.comb += [core.act.ready.eq(halves.can_load), halves.load_done.eq(load & done)]
+        ready = halves.can_load & (self.loads_left != 0) if core.overlapped else halves.can_load
+        self.m.d.comb += [core.act.ready.eq(ready), halves.load_done.eq(load & done)]
         self.busy(counter != 0)
         return counter, load
 
@@ -103,13 +126,15 @@ class Pipeline:
         self.busy(core.result.valid)
 
     def close(self) -> None:
-        """Accept a configuration only when nothing is in flight; ``idle`` says so."""
+        """Accept a configuration only when nothing is in flight (an overlapped core: once the
+        current GEMM's tiles are all loaded); ``idle`` says when nothing is."""
         core, m = self.core, self.m
         in_flight = Signal(name="in_flight")
         m.d.comb += in_flight.eq(Cat(*self._busy).any())
-        m.d.comb += [core.idle.eq(~in_flight), core.cfg.ready.eq(~in_flight)]
+        m.d.comb += [core.idle.eq(~in_flight),
+                     core.cfg.ready.eq((self.loads_left == 0) if core.overlapped else ~in_flight)]
         with m.If(self.configure):
-            m.d.sync += self.cfg.eq(core.cfg.payload)
+            m.d.sync += self.load_cfg.eq(core.cfg.payload)
 
 
 class TiledCore(wiring.Component):
@@ -118,6 +143,9 @@ class TiledCore(wiring.Component):
     configuration of type ``config_class``; ``datapath(m, pipeline)`` builds the rest."""
 
     config_class = None
+    #: GEMMs back to back: the next configuration and its first tile load while this one drains
+    #: (the configuration layout then has a ``tiles`` field; see the module docstring).
+    overlapped = False
 
     def __init__(self, config):
         if not isinstance(config, self.config_class):

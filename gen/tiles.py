@@ -227,3 +227,24 @@ class TileRun:
                 break
             state = new
         return last_issue + RESULT_LATENCY + self.last_results
+
+
+def back_to_back_cycles(runs: list[TileRun]) -> int:
+    """Stall-free cycles of GEMMs run back to back on an overlapped core (one ``TileRun`` each),
+    from the first activation beat of the first to the last result beat of the last. The halves
+    alternate across GEMMs; a GEMM's configuration is taken the cycle after the previous GEMM's
+    last load beat, so its first tile loads one cycle later than a tile of the same GEMM would;
+    its tiles compute after the previous GEMM's, whose results drain meanwhile."""
+    issue_end = [-1, -1]
+    last_issue = load_end = -1
+    tile = 0
+    for g, run in enumerate(runs):
+        if run.compute_from:
+            raise ValueError("back to back: a run that waits to compute is not one GEMM of a tiled core")
+        for i in range(run.tiles):
+            gap = 1 if g and not i else 0
+            load_end = max(load_end + 1 + gap, issue_end[tile % 2] + 1) + run.loads - 1
+            last_issue = max(load_end + 1, last_issue + 1) + run.beats - 1
+            issue_end[tile % 2] = last_issue
+            tile += 1
+    return last_issue + RESULT_LATENCY + runs[-1].last_results

@@ -110,6 +110,18 @@ class Unit:
         """Exact cycles of a stall-free run, first input beat to last result beat of each segment."""
         return sum(run.cycles() for run in self.tile_runs(config, GemmShape(*shape), encoding, mapping))
 
+    def back_to_back_cycles(self, config, gemms) -> int:
+        """Exact stall-free cycles of ``gemms`` ((shape, encoding) pairs) run back to back, first
+        activation beat to last result beat: the core must be ``overlapped``."""
+        from .tiles import back_to_back_cycles
+
+        if not getattr(self.component, "overlapped", False):
+            raise ValueError(f"the {self.name} unit runs one GEMM at a time (its core is not overlapped)")
+        runs = [self.tile_runs(config, GemmShape(*shape), encoding) for shape, encoding in gemms]
+        if any(len(r) != 1 for r in runs):
+            raise ValueError(f"back to back: every GEMM on {self.name} must be one run of tiles")
+        return back_to_back_cycles([r for (r,) in runs])
+
     def evaluate(self, config, shape: GemmShape, encoding, mapping=None, table=None):
         """The analytical model's result for this GEMM on this unit, with the unit's exact cycles.
         The model's third value is the densities the compute skips (``skip``) or a ``Sparsity``;

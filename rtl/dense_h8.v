@@ -5,14 +5,14 @@
 module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, result__ready, clk, rst, cfg__ready, act__ready, w__ready, result__payload, result__valid, idle, cfg__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [7:0] \$1 ;
-  wire \$10 ;
+  wire [7:0] \$10 ;
   wire [7:0] \$100 ;
   wire [7:0] \$101 ;
   wire [7:0] \$102 ;
   wire [7:0] \$103 ;
   wire [7:0] \$104 ;
-  wire [15:0] \$105 ;
-  wire [7:0] \$106 ;
+  wire [7:0] \$105 ;
+  wire [15:0] \$106 ;
   wire [7:0] \$107 ;
   wire [7:0] \$108 ;
   wire [7:0] \$109 ;
@@ -20,34 +20,34 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   wire [7:0] \$110 ;
   wire [7:0] \$111 ;
   wire [7:0] \$112 ;
-  wire [15:0] \$113 ;
-  wire [7:0] \$114 ;
+  wire [7:0] \$113 ;
+  wire [15:0] \$114 ;
   wire [7:0] \$115 ;
   wire [7:0] \$116 ;
   wire [7:0] \$117 ;
   wire [7:0] \$118 ;
   wire [7:0] \$119 ;
-  wire [16:0] \$12 ;
+  wire \$12 ;
   wire [7:0] \$120 ;
-  wire [15:0] \$121 ;
-  wire [7:0] \$122 ;
+  wire [7:0] \$121 ;
+  wire [15:0] \$122 ;
   wire [7:0] \$123 ;
   wire [7:0] \$124 ;
   wire [7:0] \$125 ;
   wire [7:0] \$126 ;
   wire [7:0] \$127 ;
   wire [7:0] \$128 ;
-  wire [15:0] \$129 ;
-  wire \$13 ;
-  wire [7:0] \$130 ;
+  wire [7:0] \$129 ;
+  wire [16:0] \$13 ;
+  wire [15:0] \$130 ;
   wire [7:0] \$131 ;
   wire [7:0] \$132 ;
   wire [7:0] \$133 ;
   wire [7:0] \$134 ;
   wire [7:0] \$135 ;
   wire [7:0] \$136 ;
-  wire [15:0] \$137 ;
-  wire [7:0] \$138 ;
+  wire [7:0] \$137 ;
+  wire [15:0] \$138 ;
   wire [7:0] \$139 ;
   wire \$14 ;
   wire [7:0] \$140 ;
@@ -55,43 +55,43 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   wire [7:0] \$142 ;
   wire [7:0] \$143 ;
   wire [7:0] \$144 ;
-  wire [15:0] \$145 ;
-  wire [7:0] \$146 ;
+  wire [7:0] \$145 ;
+  wire [15:0] \$146 ;
   wire [7:0] \$147 ;
   wire [7:0] \$148 ;
   wire [7:0] \$149 ;
-  wire [3:0] \$15 ;
+  wire \$15 ;
   wire [7:0] \$150 ;
   wire [7:0] \$151 ;
   wire [7:0] \$152 ;
-  wire [15:0] \$153 ;
-  wire [7:0] \$154 ;
+  wire [7:0] \$153 ;
+  wire [15:0] \$154 ;
   wire [7:0] \$155 ;
   wire [7:0] \$156 ;
   wire [7:0] \$157 ;
   wire [7:0] \$158 ;
   wire [7:0] \$159 ;
-  wire [6:0] \$16 ;
+  wire [3:0] \$16 ;
   wire [7:0] \$160 ;
-  wire [15:0] \$161 ;
-  wire [7:0] \$162 ;
+  wire [7:0] \$161 ;
+  wire [15:0] \$162 ;
   wire [7:0] \$163 ;
   wire [7:0] \$164 ;
   wire [7:0] \$165 ;
   wire [7:0] \$166 ;
   wire [7:0] \$167 ;
   wire [7:0] \$168 ;
-  wire [15:0] \$169 ;
-  wire [7:0] \$17 ;
-  wire [7:0] \$170 ;
+  wire [7:0] \$169 ;
+  wire [6:0] \$17 ;
+  wire [15:0] \$170 ;
   wire [7:0] \$171 ;
   wire [7:0] \$172 ;
   wire [7:0] \$173 ;
   wire [7:0] \$174 ;
   wire [7:0] \$175 ;
   wire [7:0] \$176 ;
-  wire [15:0] \$177 ;
-  wire [7:0] \$178 ;
+  wire [7:0] \$177 ;
+  wire [15:0] \$178 ;
   wire [7:0] \$179 ;
   wire [7:0] \$18 ;
   wire [7:0] \$180 ;
@@ -99,8 +99,8 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   wire [7:0] \$182 ;
   wire [7:0] \$183 ;
   wire [7:0] \$184 ;
-  wire [15:0] \$185 ;
-  wire [7:0] \$186 ;
+  wire [7:0] \$185 ;
+  wire [15:0] \$186 ;
   wire [7:0] \$187 ;
   wire [7:0] \$188 ;
   wire [7:0] \$189 ;
@@ -108,8 +108,8 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   wire [7:0] \$190 ;
   wire [7:0] \$191 ;
   wire [7:0] \$192 ;
-  wire [15:0] \$193 ;
-  wire [7:0] \$194 ;
+  wire [7:0] \$193 ;
+  wire [15:0] \$194 ;
   wire [7:0] \$195 ;
   wire [7:0] \$196 ;
   wire [7:0] \$197 ;
@@ -118,25 +118,25 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   wire [8:0] \$2 ;
   wire [7:0] \$20 ;
   wire [7:0] \$200 ;
-  wire [15:0] \$201 ;
-  wire [7:0] \$202 ;
+  wire [7:0] \$201 ;
+  wire [15:0] \$202 ;
   wire [7:0] \$203 ;
   wire [7:0] \$204 ;
   wire [7:0] \$205 ;
   wire [7:0] \$206 ;
   wire [7:0] \$207 ;
   wire [7:0] \$208 ;
-  wire [15:0] \$209 ;
+  wire [7:0] \$209 ;
   wire [7:0] \$21 ;
-  wire [7:0] \$210 ;
+  wire [15:0] \$210 ;
   wire [7:0] \$211 ;
   wire [7:0] \$212 ;
   wire [7:0] \$213 ;
   wire [7:0] \$214 ;
   wire [7:0] \$215 ;
   wire [7:0] \$216 ;
-  wire [15:0] \$217 ;
-  wire [7:0] \$218 ;
+  wire [7:0] \$217 ;
+  wire [15:0] \$218 ;
   wire [7:0] \$219 ;
   wire [7:0] \$22 ;
   wire [7:0] \$220 ;
@@ -144,8 +144,8 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   wire [7:0] \$222 ;
   wire [7:0] \$223 ;
   wire [7:0] \$224 ;
-  wire [15:0] \$225 ;
-  wire [7:0] \$226 ;
+  wire [7:0] \$225 ;
+  wire [15:0] \$226 ;
   wire [7:0] \$227 ;
   wire [7:0] \$228 ;
   wire [7:0] \$229 ;
@@ -153,8 +153,8 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   wire [7:0] \$230 ;
   wire [7:0] \$231 ;
   wire [7:0] \$232 ;
-  wire [15:0] \$233 ;
-  wire [7:0] \$234 ;
+  wire [7:0] \$233 ;
+  wire [15:0] \$234 ;
   wire [7:0] \$235 ;
   wire [7:0] \$236 ;
   wire [7:0] \$237 ;
@@ -162,34 +162,34 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   wire [7:0] \$239 ;
   wire [7:0] \$24 ;
   wire [7:0] \$240 ;
-  wire [15:0] \$241 ;
-  wire [7:0] \$242 ;
+  wire [7:0] \$241 ;
+  wire [15:0] \$242 ;
   wire [7:0] \$243 ;
   wire [7:0] \$244 ;
   wire [7:0] \$245 ;
   wire [7:0] \$246 ;
   wire [7:0] \$247 ;
   wire [7:0] \$248 ;
-  wire [15:0] \$249 ;
-  wire [15:0] \$25 ;
-  wire [7:0] \$250 ;
+  wire [7:0] \$249 ;
+  wire [7:0] \$25 ;
+  wire [15:0] \$250 ;
   wire [7:0] \$251 ;
   wire [7:0] \$252 ;
   wire [7:0] \$253 ;
   wire [7:0] \$254 ;
   wire [7:0] \$255 ;
   wire [7:0] \$256 ;
-  wire [15:0] \$257 ;
-  wire [7:0] \$258 ;
+  wire [7:0] \$257 ;
+  wire [15:0] \$258 ;
   wire [7:0] \$259 ;
-  wire [7:0] \$26 ;
+  wire [15:0] \$26 ;
   wire [7:0] \$260 ;
   wire [7:0] \$261 ;
   wire [7:0] \$262 ;
   wire [7:0] \$263 ;
   wire [7:0] \$264 ;
-  wire [15:0] \$265 ;
-  wire [7:0] \$266 ;
+  wire [7:0] \$265 ;
+  wire [15:0] \$266 ;
   wire [7:0] \$267 ;
   wire [7:0] \$268 ;
   wire [7:0] \$269 ;
@@ -197,138 +197,145 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   wire [7:0] \$270 ;
   wire [7:0] \$271 ;
   wire [7:0] \$272 ;
-  wire [15:0] \$273 ;
-  wire [31:0] \$274 ;
-  wire [16:0] \$275 ;
-  wire [17:0] \$276 ;
-  wire [18:0] \$277 ;
-  wire [19:0] \$278 ;
-  wire [32:0] \$279 ;
+  wire [7:0] \$273 ;
+  wire [15:0] \$274 ;
+  wire [31:0] \$275 ;
+  wire [16:0] \$276 ;
+  wire [17:0] \$277 ;
+  wire [18:0] \$278 ;
+  wire [19:0] \$279 ;
   wire [7:0] \$28 ;
-  wire [31:0] \$280 ;
-  wire [16:0] \$281 ;
-  wire [17:0] \$282 ;
-  wire [18:0] \$283 ;
-  wire [19:0] \$284 ;
-  wire [32:0] \$285 ;
-  wire [31:0] \$286 ;
-  wire [16:0] \$287 ;
-  wire [17:0] \$288 ;
-  wire [18:0] \$289 ;
+  wire [32:0] \$280 ;
+  wire [31:0] \$281 ;
+  wire [16:0] \$282 ;
+  wire [17:0] \$283 ;
+  wire [18:0] \$284 ;
+  wire [19:0] \$285 ;
+  wire [32:0] \$286 ;
+  wire [31:0] \$287 ;
+  wire [16:0] \$288 ;
+  wire [17:0] \$289 ;
   wire [7:0] \$29 ;
-  wire [19:0] \$290 ;
-  wire [32:0] \$291 ;
-  wire [31:0] \$292 ;
-  wire [16:0] \$293 ;
-  wire [17:0] \$294 ;
-  wire [18:0] \$295 ;
-  wire [19:0] \$296 ;
-  wire [32:0] \$297 ;
-  wire [31:0] \$298 ;
-  wire [16:0] \$299 ;
+  wire [18:0] \$290 ;
+  wire [19:0] \$291 ;
+  wire [32:0] \$292 ;
+  wire [31:0] \$293 ;
+  wire [16:0] \$294 ;
+  wire [17:0] \$295 ;
+  wire [18:0] \$296 ;
+  wire [19:0] \$297 ;
+  wire [32:0] \$298 ;
+  wire [31:0] \$299 ;
   wire [8:0] \$3 ;
   wire [7:0] \$30 ;
-  wire [17:0] \$300 ;
-  wire [18:0] \$301 ;
-  wire [19:0] \$302 ;
-  wire [32:0] \$303 ;
-  wire [31:0] \$304 ;
-  wire [16:0] \$305 ;
-  wire [17:0] \$306 ;
-  wire [18:0] \$307 ;
-  wire [19:0] \$308 ;
-  wire [32:0] \$309 ;
+  wire [16:0] \$300 ;
+  wire [17:0] \$301 ;
+  wire [18:0] \$302 ;
+  wire [19:0] \$303 ;
+  wire [32:0] \$304 ;
+  wire [31:0] \$305 ;
+  wire [16:0] \$306 ;
+  wire [17:0] \$307 ;
+  wire [18:0] \$308 ;
+  wire [19:0] \$309 ;
   wire [7:0] \$31 ;
-  wire [31:0] \$310 ;
-  wire [16:0] \$311 ;
-  wire [17:0] \$312 ;
-  wire [18:0] \$313 ;
-  wire [19:0] \$314 ;
-  wire [32:0] \$315 ;
-  wire [31:0] \$316 ;
-  wire [16:0] \$317 ;
-  wire [17:0] \$318 ;
-  wire [18:0] \$319 ;
+  wire [32:0] \$310 ;
+  wire [31:0] \$311 ;
+  wire [16:0] \$312 ;
+  wire [17:0] \$313 ;
+  wire [18:0] \$314 ;
+  wire [19:0] \$315 ;
+  wire [32:0] \$316 ;
+  wire [31:0] \$317 ;
+  wire [16:0] \$318 ;
+  wire [17:0] \$319 ;
   wire [7:0] \$32 ;
-  wire [19:0] \$320 ;
-  wire [32:0] \$321 ;
-  wire \$322 ;
+  wire [18:0] \$320 ;
+  wire [19:0] \$321 ;
+  wire [32:0] \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
   wire \$326 ;
-  wire [4:0] \$327 ;
-  wire \$328 ;
-  wire \$329 ;
-  wire [15:0] \$33 ;
-  wire [4:0] \$330 ;
+  wire [16:0] \$327 ;
+  wire [38:0] \$328 ;
+  wire [38:0] \$329 ;
+  wire [7:0] \$33 ;
+  wire \$330 ;
   wire [4:0] \$331 ;
   wire \$332 ;
-  wire [7:0] \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire [7:0] \$336 ;
+  wire \$333 ;
+  wire [4:0] \$334 ;
+  wire [4:0] \$335 ;
+  wire \$336 ;
   wire [7:0] \$337 ;
-  wire [7:0] \$338 ;
+  wire \$338 ;
   wire \$339 ;
-  wire [7:0] \$34 ;
-  wire \$340 ;
-  wire \$341 ;
+  wire [15:0] \$34 ;
+  wire [7:0] \$340 ;
+  wire [7:0] \$341 ;
   wire [7:0] \$342 ;
   wire \$343 ;
   wire \$344 ;
-  wire [16:0] \$345 ;
-  wire \$346 ;
+  wire \$345 ;
+  wire [7:0] \$346 ;
   wire \$347 ;
-  wire [16:0] \$348 ;
+  wire \$348 ;
   wire [16:0] \$349 ;
   wire [7:0] \$35 ;
   wire \$350 ;
-  wire [7:0] \$351 ;
-  wire \$352 ;
-  wire \$353 ;
+  wire \$351 ;
+  wire [16:0] \$352 ;
+  wire [16:0] \$353 ;
   wire \$354 ;
-  reg [3:0] \$355 ;
-  reg [6:0] \$356 ;
-  reg [15:0] \$357 ;
-  reg \$358 ;
-  reg \$359 ;
+  wire [7:0] \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  reg [15:0] \$359 ;
   wire [7:0] \$36 ;
-  reg \$360 ;
-  reg [127:0] \$361 ;
-  reg [2:0] \$362 ;
-  reg \$363 ;
-  reg \$364 ;
+  reg [38:0] \$360 ;
+  reg [38:0] \$361 ;
+  reg [3:0] \$362 ;
+  reg [6:0] \$363 ;
+  reg [15:0] \$364 ;
   reg \$365 ;
-  reg [511:0] \$366 ;
-  reg [255:0] \$367 ;
-  reg \$368 ;
-  reg [255:0] \$369 ;
+  reg \$366 ;
+  reg \$367 ;
+  reg [127:0] \$368 ;
+  reg [2:0] \$369 ;
   wire [7:0] \$37 ;
-  reg [22:0] \$370 ;
+  reg \$370 ;
+  reg \$371 ;
+  reg \$372 ;
+  reg [511:0] \$373 ;
+  reg [255:0] \$374 ;
+  reg \$375 ;
+  reg [255:0] \$376 ;
+  reg [38:0] \$377 ;
   wire [7:0] \$38 ;
   wire [7:0] \$39 ;
-  wire [4:0] \$4 ;
+  wire \$4 ;
   wire [7:0] \$40 ;
-  wire [15:0] \$41 ;
-  wire [7:0] \$42 ;
+  wire [7:0] \$41 ;
+  wire [15:0] \$42 ;
   wire [7:0] \$43 ;
   wire [7:0] \$44 ;
   wire [7:0] \$45 ;
   wire [7:0] \$46 ;
   wire [7:0] \$47 ;
   wire [7:0] \$48 ;
-  wire [15:0] \$49 ;
-  wire \$5 ;
-  wire [7:0] \$50 ;
+  wire [7:0] \$49 ;
+  wire [4:0] \$5 ;
+  wire [15:0] \$50 ;
   wire [7:0] \$51 ;
   wire [7:0] \$52 ;
   wire [7:0] \$53 ;
   wire [7:0] \$54 ;
   wire [7:0] \$55 ;
   wire [7:0] \$56 ;
-  wire [15:0] \$57 ;
-  wire [7:0] \$58 ;
+  wire [7:0] \$57 ;
+  wire [15:0] \$58 ;
   wire [7:0] \$59 ;
   wire \$6 ;
   wire [7:0] \$60 ;
@@ -336,144 +343,144 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   wire [7:0] \$62 ;
   wire [7:0] \$63 ;
   wire [7:0] \$64 ;
-  wire [15:0] \$65 ;
-  wire [7:0] \$66 ;
+  wire [7:0] \$65 ;
+  wire [15:0] \$66 ;
   wire [7:0] \$67 ;
   wire [7:0] \$68 ;
   wire [7:0] \$69 ;
-  wire [3:0] \$7 ;
+  wire \$7 ;
   wire [7:0] \$70 ;
   wire [7:0] \$71 ;
   wire [7:0] \$72 ;
-  wire [15:0] \$73 ;
-  wire [7:0] \$74 ;
+  wire [7:0] \$73 ;
+  wire [15:0] \$74 ;
   wire [7:0] \$75 ;
   wire [7:0] \$76 ;
   wire [7:0] \$77 ;
   wire [7:0] \$78 ;
   wire [7:0] \$79 ;
-  wire [4:0] \$8 ;
+  wire [3:0] \$8 ;
   wire [7:0] \$80 ;
-  wire [15:0] \$81 ;
-  wire [7:0] \$82 ;
+  wire [7:0] \$81 ;
+  wire [15:0] \$82 ;
   wire [7:0] \$83 ;
   wire [7:0] \$84 ;
   wire [7:0] \$85 ;
   wire [7:0] \$86 ;
   wire [7:0] \$87 ;
   wire [7:0] \$88 ;
-  wire [15:0] \$89 ;
-  wire [7:0] \$9 ;
-  wire [7:0] \$90 ;
+  wire [7:0] \$89 ;
+  wire [4:0] \$9 ;
+  wire [15:0] \$90 ;
   wire [7:0] \$91 ;
   wire [7:0] \$92 ;
   wire [7:0] \$93 ;
   wire [7:0] \$94 ;
   wire [7:0] \$95 ;
   wire [7:0] \$96 ;
-  wire [15:0] \$97 ;
-  wire [7:0] \$98 ;
+  wire [7:0] \$97 ;
+  wire [15:0] \$98 ;
   wire [7:0] \$99 ;
   wire [3:0] \$signature__addr ;
-  wire [3:0] \$signature__addr$33 ;
+  wire [3:0] \$signature__addr$38 ;
   wire [511:0] \$signature__data ;
-  wire [511:0] \$signature__data$39 ;
-  wire [15:0] \$signature__data$39[0] ;
-  wire [7:0] \$signature__data$39[0][0] ;
-  wire [7:0] \$signature__data$39[0][1] ;
-  wire [15:0] \$signature__data$39[10] ;
-  wire [7:0] \$signature__data$39[10][0] ;
-  wire [7:0] \$signature__data$39[10][1] ;
-  wire [15:0] \$signature__data$39[11] ;
-  wire [7:0] \$signature__data$39[11][0] ;
-  wire [7:0] \$signature__data$39[11][1] ;
-  wire [15:0] \$signature__data$39[12] ;
-  wire [7:0] \$signature__data$39[12][0] ;
-  wire [7:0] \$signature__data$39[12][1] ;
-  wire [15:0] \$signature__data$39[13] ;
-  wire [7:0] \$signature__data$39[13][0] ;
-  wire [7:0] \$signature__data$39[13][1] ;
-  wire [15:0] \$signature__data$39[14] ;
-  wire [7:0] \$signature__data$39[14][0] ;
-  wire [7:0] \$signature__data$39[14][1] ;
-  wire [15:0] \$signature__data$39[15] ;
-  wire [7:0] \$signature__data$39[15][0] ;
-  wire [7:0] \$signature__data$39[15][1] ;
-  wire [15:0] \$signature__data$39[16] ;
-  wire [7:0] \$signature__data$39[16][0] ;
-  wire [7:0] \$signature__data$39[16][1] ;
-  wire [15:0] \$signature__data$39[17] ;
-  wire [7:0] \$signature__data$39[17][0] ;
-  wire [7:0] \$signature__data$39[17][1] ;
-  wire [15:0] \$signature__data$39[18] ;
-  wire [7:0] \$signature__data$39[18][0] ;
-  wire [7:0] \$signature__data$39[18][1] ;
-  wire [15:0] \$signature__data$39[19] ;
-  wire [7:0] \$signature__data$39[19][0] ;
-  wire [7:0] \$signature__data$39[19][1] ;
-  wire [15:0] \$signature__data$39[1] ;
-  wire [7:0] \$signature__data$39[1][0] ;
-  wire [7:0] \$signature__data$39[1][1] ;
-  wire [15:0] \$signature__data$39[20] ;
-  wire [7:0] \$signature__data$39[20][0] ;
-  wire [7:0] \$signature__data$39[20][1] ;
-  wire [15:0] \$signature__data$39[21] ;
-  wire [7:0] \$signature__data$39[21][0] ;
-  wire [7:0] \$signature__data$39[21][1] ;
-  wire [15:0] \$signature__data$39[22] ;
-  wire [7:0] \$signature__data$39[22][0] ;
-  wire [7:0] \$signature__data$39[22][1] ;
-  wire [15:0] \$signature__data$39[23] ;
-  wire [7:0] \$signature__data$39[23][0] ;
-  wire [7:0] \$signature__data$39[23][1] ;
-  wire [15:0] \$signature__data$39[24] ;
-  wire [7:0] \$signature__data$39[24][0] ;
-  wire [7:0] \$signature__data$39[24][1] ;
-  wire [15:0] \$signature__data$39[25] ;
-  wire [7:0] \$signature__data$39[25][0] ;
-  wire [7:0] \$signature__data$39[25][1] ;
-  wire [15:0] \$signature__data$39[26] ;
-  wire [7:0] \$signature__data$39[26][0] ;
-  wire [7:0] \$signature__data$39[26][1] ;
-  wire [15:0] \$signature__data$39[27] ;
-  wire [7:0] \$signature__data$39[27][0] ;
-  wire [7:0] \$signature__data$39[27][1] ;
-  wire [15:0] \$signature__data$39[28] ;
-  wire [7:0] \$signature__data$39[28][0] ;
-  wire [7:0] \$signature__data$39[28][1] ;
-  wire [15:0] \$signature__data$39[29] ;
-  wire [7:0] \$signature__data$39[29][0] ;
-  wire [7:0] \$signature__data$39[29][1] ;
-  wire [15:0] \$signature__data$39[2] ;
-  wire [7:0] \$signature__data$39[2][0] ;
-  wire [7:0] \$signature__data$39[2][1] ;
-  wire [15:0] \$signature__data$39[30] ;
-  wire [7:0] \$signature__data$39[30][0] ;
-  wire [7:0] \$signature__data$39[30][1] ;
-  wire [15:0] \$signature__data$39[31] ;
-  wire [7:0] \$signature__data$39[31][0] ;
-  wire [7:0] \$signature__data$39[31][1] ;
-  wire [15:0] \$signature__data$39[3] ;
-  wire [7:0] \$signature__data$39[3][0] ;
-  wire [7:0] \$signature__data$39[3][1] ;
-  wire [15:0] \$signature__data$39[4] ;
-  wire [7:0] \$signature__data$39[4][0] ;
-  wire [7:0] \$signature__data$39[4][1] ;
-  wire [15:0] \$signature__data$39[5] ;
-  wire [7:0] \$signature__data$39[5][0] ;
-  wire [7:0] \$signature__data$39[5][1] ;
-  wire [15:0] \$signature__data$39[6] ;
-  wire [7:0] \$signature__data$39[6][0] ;
-  wire [7:0] \$signature__data$39[6][1] ;
-  wire [15:0] \$signature__data$39[7] ;
-  wire [7:0] \$signature__data$39[7][0] ;
-  wire [7:0] \$signature__data$39[7][1] ;
-  wire [15:0] \$signature__data$39[8] ;
-  wire [7:0] \$signature__data$39[8][0] ;
-  wire [7:0] \$signature__data$39[8][1] ;
-  wire [15:0] \$signature__data$39[9] ;
-  wire [7:0] \$signature__data$39[9][0] ;
-  wire [7:0] \$signature__data$39[9][1] ;
+  wire [511:0] \$signature__data$43 ;
+  wire [15:0] \$signature__data$43[0] ;
+  wire [7:0] \$signature__data$43[0][0] ;
+  wire [7:0] \$signature__data$43[0][1] ;
+  wire [15:0] \$signature__data$43[10] ;
+  wire [7:0] \$signature__data$43[10][0] ;
+  wire [7:0] \$signature__data$43[10][1] ;
+  wire [15:0] \$signature__data$43[11] ;
+  wire [7:0] \$signature__data$43[11][0] ;
+  wire [7:0] \$signature__data$43[11][1] ;
+  wire [15:0] \$signature__data$43[12] ;
+  wire [7:0] \$signature__data$43[12][0] ;
+  wire [7:0] \$signature__data$43[12][1] ;
+  wire [15:0] \$signature__data$43[13] ;
+  wire [7:0] \$signature__data$43[13][0] ;
+  wire [7:0] \$signature__data$43[13][1] ;
+  wire [15:0] \$signature__data$43[14] ;
+  wire [7:0] \$signature__data$43[14][0] ;
+  wire [7:0] \$signature__data$43[14][1] ;
+  wire [15:0] \$signature__data$43[15] ;
+  wire [7:0] \$signature__data$43[15][0] ;
+  wire [7:0] \$signature__data$43[15][1] ;
+  wire [15:0] \$signature__data$43[16] ;
+  wire [7:0] \$signature__data$43[16][0] ;
+  wire [7:0] \$signature__data$43[16][1] ;
+  wire [15:0] \$signature__data$43[17] ;
+  wire [7:0] \$signature__data$43[17][0] ;
+  wire [7:0] \$signature__data$43[17][1] ;
+  wire [15:0] \$signature__data$43[18] ;
+  wire [7:0] \$signature__data$43[18][0] ;
+  wire [7:0] \$signature__data$43[18][1] ;
+  wire [15:0] \$signature__data$43[19] ;
+  wire [7:0] \$signature__data$43[19][0] ;
+  wire [7:0] \$signature__data$43[19][1] ;
+  wire [15:0] \$signature__data$43[1] ;
+  wire [7:0] \$signature__data$43[1][0] ;
+  wire [7:0] \$signature__data$43[1][1] ;
+  wire [15:0] \$signature__data$43[20] ;
+  wire [7:0] \$signature__data$43[20][0] ;
+  wire [7:0] \$signature__data$43[20][1] ;
+  wire [15:0] \$signature__data$43[21] ;
+  wire [7:0] \$signature__data$43[21][0] ;
+  wire [7:0] \$signature__data$43[21][1] ;
+  wire [15:0] \$signature__data$43[22] ;
+  wire [7:0] \$signature__data$43[22][0] ;
+  wire [7:0] \$signature__data$43[22][1] ;
+  wire [15:0] \$signature__data$43[23] ;
+  wire [7:0] \$signature__data$43[23][0] ;
+  wire [7:0] \$signature__data$43[23][1] ;
+  wire [15:0] \$signature__data$43[24] ;
+  wire [7:0] \$signature__data$43[24][0] ;
+  wire [7:0] \$signature__data$43[24][1] ;
+  wire [15:0] \$signature__data$43[25] ;
+  wire [7:0] \$signature__data$43[25][0] ;
+  wire [7:0] \$signature__data$43[25][1] ;
+  wire [15:0] \$signature__data$43[26] ;
+  wire [7:0] \$signature__data$43[26][0] ;
+  wire [7:0] \$signature__data$43[26][1] ;
+  wire [15:0] \$signature__data$43[27] ;
+  wire [7:0] \$signature__data$43[27][0] ;
+  wire [7:0] \$signature__data$43[27][1] ;
+  wire [15:0] \$signature__data$43[28] ;
+  wire [7:0] \$signature__data$43[28][0] ;
+  wire [7:0] \$signature__data$43[28][1] ;
+  wire [15:0] \$signature__data$43[29] ;
+  wire [7:0] \$signature__data$43[29][0] ;
+  wire [7:0] \$signature__data$43[29][1] ;
+  wire [15:0] \$signature__data$43[2] ;
+  wire [7:0] \$signature__data$43[2][0] ;
+  wire [7:0] \$signature__data$43[2][1] ;
+  wire [15:0] \$signature__data$43[30] ;
+  wire [7:0] \$signature__data$43[30][0] ;
+  wire [7:0] \$signature__data$43[30][1] ;
+  wire [15:0] \$signature__data$43[31] ;
+  wire [7:0] \$signature__data$43[31][0] ;
+  wire [7:0] \$signature__data$43[31][1] ;
+  wire [15:0] \$signature__data$43[3] ;
+  wire [7:0] \$signature__data$43[3][0] ;
+  wire [7:0] \$signature__data$43[3][1] ;
+  wire [15:0] \$signature__data$43[4] ;
+  wire [7:0] \$signature__data$43[4][0] ;
+  wire [7:0] \$signature__data$43[4][1] ;
+  wire [15:0] \$signature__data$43[5] ;
+  wire [7:0] \$signature__data$43[5][0] ;
+  wire [7:0] \$signature__data$43[5][1] ;
+  wire [15:0] \$signature__data$43[6] ;
+  wire [7:0] \$signature__data$43[6][0] ;
+  wire [7:0] \$signature__data$43[6][1] ;
+  wire [15:0] \$signature__data$43[7] ;
+  wire [7:0] \$signature__data$43[7][0] ;
+  wire [7:0] \$signature__data$43[7][1] ;
+  wire [15:0] \$signature__data$43[8] ;
+  wire [7:0] \$signature__data$43[8][0] ;
+  wire [7:0] \$signature__data$43[8][1] ;
+  wire [15:0] \$signature__data$43[9] ;
+  wire [7:0] \$signature__data$43[9][0] ;
+  wire [7:0] \$signature__data$43[9][1] ;
   wire [15:0] \$signature__data[0] ;
   wire [7:0] \$signature__data[0][0] ;
   wire [7:0] \$signature__data[0][1] ;
@@ -571,7 +578,7 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   wire [7:0] \$signature__data[9][0] ;
   wire [7:0] \$signature__data[9][1] ;
   wire \$signature__en ;
-  wire \$signature__en$35 ;
+  wire \$signature__en$39 ;
   reg [255:0] acc = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [63:0] \acc[0] ;
   wire [31:0] \acc[0][0] ;
@@ -693,13 +700,15 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   wire busy;
   wire can_compute;
   wire can_load;
-  reg [22:0] cfg = 23'h000000;
+  wire [38:0] cfg;
   wire [15:0] \cfg.batches ;
   wire [6:0] \cfg.groups ;
-  input [22:0] cfg__payload;
-  wire [22:0] cfg__payload;
+  wire [15:0] \cfg.tiles ;
+  input [38:0] cfg__payload;
+  wire [38:0] cfg__payload;
   wire [15:0] \cfg__payload.batches ;
   wire [6:0] \cfg__payload.groups ;
+  wire [15:0] \cfg__payload.tiles ;
   output cfg__ready;
   wire cfg__ready;
   input cfg__valid;
@@ -708,12 +717,25 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   wire clk;
   wire compute_done;
   wire configure;
+  reg [38:0] half0_cfg = 39'h0000000000;
+  wire [15:0] \half0_cfg.batches ;
+  wire [6:0] \half0_cfg.groups ;
+  wire [15:0] \half0_cfg.tiles ;
+  reg [38:0] half1_cfg = 39'h0000000000;
+  wire [15:0] \half1_cfg.batches ;
+  wire [6:0] \half1_cfg.groups ;
+  wire [15:0] \half1_cfg.tiles ;
   output idle;
   wire idle;
   wire in_flight;
   wire issue;
   wire load;
+  reg [38:0] load_cfg = 39'h0000000000;
+  wire [15:0] \load_cfg.batches ;
+  wire [6:0] \load_cfg.groups ;
+  wire [15:0] \load_cfg.tiles ;
   wire load_done;
+  reg [15:0] loads_left = 16'h0000;
   wire [511:0] products;
   wire [127:0] \products[0] ;
   wire [31:0] \products[0][0] ;
@@ -933,405 +955,417 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   end
   always @(posedge clk) begin
     if (load)
-      acts[\$8 [3:0]] <= act__payload;
+      acts[\$9 [3:0]] <= act__payload;
   end
   reg [511:0] _0_;
   always @(posedge clk) begin
     if (advance) begin
-      _0_ <= acts[\$17 [3:0]];
+      _0_ <= acts[\$18 [3:0]];
     end
   end
-  assign \$signature__data$39  = _0_;
+  assign \$signature__data$43  = _0_;
   assign configure = cfg__valid & cfg__ready;
   assign advance = ~ stall;
-  assign \$1  = cfg[6:0] + 4'h8;
+  assign cfg = rsel ? half1_cfg : half0_cfg;
+  assign \$1  = load_cfg[6:0] + 4'h8;
   assign \$2  = \$1  - 1'h1;
   assign load = act__valid & act__ready;
-  assign \$4  = \$3 [3:0] - 1'h1;
-  assign \$5  = wrow == \$4 ;
-  assign load_done = load & \$6 ;
-  assign \$7  = wsel ? 4'h8 : 4'h0;
-  assign \$8  = \$7  + wrow;
+  assign \$4  = | loads_left;
+  assign act__ready = can_load & \$4 ;
+  assign \$5  = \$3 [3:0] - 1'h1;
+  assign \$6  = wrow == \$5 ;
+  assign load_done = load & \$7 ;
+  assign \$8  = wsel ? 4'h8 : 4'h0;
+  assign \$9  = \$8  + wrow;
   assign w__ready = can_compute & advance;
   assign issue = w__valid & w__ready;
-  assign \$9  = cfg[6:0] - 1'h1;
-  assign \$10  = block == \$9 ;
-  assign \$12  = cfg[22:7] - 1'h1;
-  assign \$13  = batch == \$12 ;
-  assign \$14  = \$11  & \$13 ;
-  assign compute_done = issue & \$14 ;
-  assign \$15  = rsel ? 4'h8 : 4'h0;
-  assign \$17  = \$15  + \$16 ;
-  assign \$18  = s1_sel[0] ? \$signature__data$39 [455:448] : \$signature__data$39 [391:384];
-  assign \$19  = s1_sel[0] ? \$signature__data$39 [327:320] : \$signature__data$39 [263:256];
-  assign \$20  = s1_sel[1] ? \$18  : \$19 ;
-  assign \$21  = s1_sel[0] ? \$signature__data$39 [199:192] : \$signature__data$39 [135:128];
-  assign \$22  = s1_sel[0] ? \$signature__data$39 [71:64] : \$signature__data$39 [7:0];
-  assign \$23  = s1_sel[1] ? \$21  : \$22 ;
-  assign \$24  = s1_sel[2] ? \$20  : \$23 ;
-  assign \$25  = $signed(s1_w[7:0]) * $signed(\$24 );
-  assign \$26  = s1_sel[0] ? \$signature__data$39 [463:456] : \$signature__data$39 [399:392];
-  assign \$27  = s1_sel[0] ? \$signature__data$39 [335:328] : \$signature__data$39 [271:264];
-  assign \$28  = s1_sel[1] ? \$26  : \$27 ;
-  assign \$29  = s1_sel[0] ? \$signature__data$39 [207:200] : \$signature__data$39 [143:136];
-  assign \$30  = s1_sel[0] ? \$signature__data$39 [79:72] : \$signature__data$39 [15:8];
-  assign \$31  = s1_sel[1] ? \$29  : \$30 ;
-  assign \$32  = s1_sel[2] ? \$28  : \$31 ;
-  assign \$33  = $signed(s1_w[7:0]) * $signed(\$32 );
-  assign \$34  = s1_sel[0] ? \$signature__data$39 [471:464] : \$signature__data$39 [407:400];
-  assign \$35  = s1_sel[0] ? \$signature__data$39 [343:336] : \$signature__data$39 [279:272];
-  assign \$36  = s1_sel[1] ? \$34  : \$35 ;
-  assign \$37  = s1_sel[0] ? \$signature__data$39 [215:208] : \$signature__data$39 [151:144];
-  assign \$38  = s1_sel[0] ? \$signature__data$39 [87:80] : \$signature__data$39 [23:16];
-  assign \$39  = s1_sel[1] ? \$37  : \$38 ;
-  assign \$40  = s1_sel[2] ? \$36  : \$39 ;
-  assign \$41  = $signed(s1_w[15:8]) * $signed(\$40 );
-  assign \$42  = s1_sel[0] ? \$signature__data$39 [479:472] : \$signature__data$39 [415:408];
-  assign \$43  = s1_sel[0] ? \$signature__data$39 [351:344] : \$signature__data$39 [287:280];
-  assign \$44  = s1_sel[1] ? \$42  : \$43 ;
-  assign \$45  = s1_sel[0] ? \$signature__data$39 [223:216] : \$signature__data$39 [159:152];
-  assign \$46  = s1_sel[0] ? \$signature__data$39 [95:88] : \$signature__data$39 [31:24];
-  assign \$47  = s1_sel[1] ? \$45  : \$46 ;
-  assign \$48  = s1_sel[2] ? \$44  : \$47 ;
-  assign \$49  = $signed(s1_w[15:8]) * $signed(\$48 );
-  assign \$50  = s1_sel[0] ? \$signature__data$39 [487:480] : \$signature__data$39 [423:416];
-  assign \$51  = s1_sel[0] ? \$signature__data$39 [359:352] : \$signature__data$39 [295:288];
-  assign \$52  = s1_sel[1] ? \$50  : \$51 ;
-  assign \$53  = s1_sel[0] ? \$signature__data$39 [231:224] : \$signature__data$39 [167:160];
-  assign \$54  = s1_sel[0] ? \$signature__data$39 [103:96] : \$signature__data$39 [39:32];
-  assign \$55  = s1_sel[1] ? \$53  : \$54 ;
-  assign \$56  = s1_sel[2] ? \$52  : \$55 ;
-  assign \$57  = $signed(s1_w[23:16]) * $signed(\$56 );
-  assign \$58  = s1_sel[0] ? \$signature__data$39 [495:488] : \$signature__data$39 [431:424];
-  assign \$59  = s1_sel[0] ? \$signature__data$39 [367:360] : \$signature__data$39 [303:296];
-  assign \$60  = s1_sel[1] ? \$58  : \$59 ;
-  assign \$61  = s1_sel[0] ? \$signature__data$39 [239:232] : \$signature__data$39 [175:168];
-  assign \$62  = s1_sel[0] ? \$signature__data$39 [111:104] : \$signature__data$39 [47:40];
-  assign \$63  = s1_sel[1] ? \$61  : \$62 ;
-  assign \$64  = s1_sel[2] ? \$60  : \$63 ;
-  assign \$65  = $signed(s1_w[23:16]) * $signed(\$64 );
-  assign \$66  = s1_sel[0] ? \$signature__data$39 [503:496] : \$signature__data$39 [439:432];
-  assign \$67  = s1_sel[0] ? \$signature__data$39 [375:368] : \$signature__data$39 [311:304];
-  assign \$68  = s1_sel[1] ? \$66  : \$67 ;
-  assign \$69  = s1_sel[0] ? \$signature__data$39 [247:240] : \$signature__data$39 [183:176];
-  assign \$70  = s1_sel[0] ? \$signature__data$39 [119:112] : \$signature__data$39 [55:48];
-  assign \$71  = s1_sel[1] ? \$69  : \$70 ;
-  assign \$72  = s1_sel[2] ? \$68  : \$71 ;
-  assign \$73  = $signed(s1_w[31:24]) * $signed(\$72 );
-  assign \$74  = s1_sel[0] ? \$signature__data$39 [511:504] : \$signature__data$39 [447:440];
-  assign \$75  = s1_sel[0] ? \$signature__data$39 [383:376] : \$signature__data$39 [319:312];
-  assign \$76  = s1_sel[1] ? \$74  : \$75 ;
-  assign \$77  = s1_sel[0] ? \$signature__data$39 [255:248] : \$signature__data$39 [191:184];
-  assign \$78  = s1_sel[0] ? \$signature__data$39 [127:120] : \$signature__data$39 [63:56];
-  assign \$79  = s1_sel[1] ? \$77  : \$78 ;
-  assign \$80  = s1_sel[2] ? \$76  : \$79 ;
-  assign \$81  = $signed(s1_w[31:24]) * $signed(\$80 );
-  assign \$82  = s1_sel[0] ? \$signature__data$39 [455:448] : \$signature__data$39 [391:384];
-  assign \$83  = s1_sel[0] ? \$signature__data$39 [327:320] : \$signature__data$39 [263:256];
-  assign \$84  = s1_sel[1] ? \$82  : \$83 ;
-  assign \$85  = s1_sel[0] ? \$signature__data$39 [199:192] : \$signature__data$39 [135:128];
-  assign \$86  = s1_sel[0] ? \$signature__data$39 [71:64] : \$signature__data$39 [7:0];
-  assign \$87  = s1_sel[1] ? \$85  : \$86 ;
-  assign \$88  = s1_sel[2] ? \$84  : \$87 ;
-  assign \$89  = $signed(s1_w[39:32]) * $signed(\$88 );
-  assign \$90  = s1_sel[0] ? \$signature__data$39 [463:456] : \$signature__data$39 [399:392];
-  assign \$91  = s1_sel[0] ? \$signature__data$39 [335:328] : \$signature__data$39 [271:264];
-  assign \$92  = s1_sel[1] ? \$90  : \$91 ;
-  assign \$93  = s1_sel[0] ? \$signature__data$39 [207:200] : \$signature__data$39 [143:136];
-  assign \$94  = s1_sel[0] ? \$signature__data$39 [79:72] : \$signature__data$39 [15:8];
-  assign \$95  = s1_sel[1] ? \$93  : \$94 ;
-  assign \$96  = s1_sel[2] ? \$92  : \$95 ;
-  assign \$97  = $signed(s1_w[39:32]) * $signed(\$96 );
-  assign \$98  = s1_sel[0] ? \$signature__data$39 [471:464] : \$signature__data$39 [407:400];
-  assign \$99  = s1_sel[0] ? \$signature__data$39 [343:336] : \$signature__data$39 [279:272];
-  assign \$100  = s1_sel[1] ? \$98  : \$99 ;
-  assign \$101  = s1_sel[0] ? \$signature__data$39 [215:208] : \$signature__data$39 [151:144];
-  assign \$102  = s1_sel[0] ? \$signature__data$39 [87:80] : \$signature__data$39 [23:16];
-  assign \$103  = s1_sel[1] ? \$101  : \$102 ;
-  assign \$104  = s1_sel[2] ? \$100  : \$103 ;
-  assign \$105  = $signed(s1_w[47:40]) * $signed(\$104 );
-  assign \$106  = s1_sel[0] ? \$signature__data$39 [479:472] : \$signature__data$39 [415:408];
-  assign \$107  = s1_sel[0] ? \$signature__data$39 [351:344] : \$signature__data$39 [287:280];
-  assign \$108  = s1_sel[1] ? \$106  : \$107 ;
-  assign \$109  = s1_sel[0] ? \$signature__data$39 [223:216] : \$signature__data$39 [159:152];
-  assign \$110  = s1_sel[0] ? \$signature__data$39 [95:88] : \$signature__data$39 [31:24];
-  assign \$111  = s1_sel[1] ? \$109  : \$110 ;
-  assign \$112  = s1_sel[2] ? \$108  : \$111 ;
-  assign \$113  = $signed(s1_w[47:40]) * $signed(\$112 );
-  assign \$114  = s1_sel[0] ? \$signature__data$39 [487:480] : \$signature__data$39 [423:416];
-  assign \$115  = s1_sel[0] ? \$signature__data$39 [359:352] : \$signature__data$39 [295:288];
-  assign \$116  = s1_sel[1] ? \$114  : \$115 ;
-  assign \$117  = s1_sel[0] ? \$signature__data$39 [231:224] : \$signature__data$39 [167:160];
-  assign \$118  = s1_sel[0] ? \$signature__data$39 [103:96] : \$signature__data$39 [39:32];
-  assign \$119  = s1_sel[1] ? \$117  : \$118 ;
-  assign \$120  = s1_sel[2] ? \$116  : \$119 ;
-  assign \$121  = $signed(s1_w[55:48]) * $signed(\$120 );
-  assign \$122  = s1_sel[0] ? \$signature__data$39 [495:488] : \$signature__data$39 [431:424];
-  assign \$123  = s1_sel[0] ? \$signature__data$39 [367:360] : \$signature__data$39 [303:296];
-  assign \$124  = s1_sel[1] ? \$122  : \$123 ;
-  assign \$125  = s1_sel[0] ? \$signature__data$39 [239:232] : \$signature__data$39 [175:168];
-  assign \$126  = s1_sel[0] ? \$signature__data$39 [111:104] : \$signature__data$39 [47:40];
-  assign \$127  = s1_sel[1] ? \$125  : \$126 ;
-  assign \$128  = s1_sel[2] ? \$124  : \$127 ;
-  assign \$129  = $signed(s1_w[55:48]) * $signed(\$128 );
-  assign \$130  = s1_sel[0] ? \$signature__data$39 [503:496] : \$signature__data$39 [439:432];
-  assign \$131  = s1_sel[0] ? \$signature__data$39 [375:368] : \$signature__data$39 [311:304];
-  assign \$132  = s1_sel[1] ? \$130  : \$131 ;
-  assign \$133  = s1_sel[0] ? \$signature__data$39 [247:240] : \$signature__data$39 [183:176];
-  assign \$134  = s1_sel[0] ? \$signature__data$39 [119:112] : \$signature__data$39 [55:48];
-  assign \$135  = s1_sel[1] ? \$133  : \$134 ;
-  assign \$136  = s1_sel[2] ? \$132  : \$135 ;
-  assign \$137  = $signed(s1_w[63:56]) * $signed(\$136 );
-  assign \$138  = s1_sel[0] ? \$signature__data$39 [511:504] : \$signature__data$39 [447:440];
-  assign \$139  = s1_sel[0] ? \$signature__data$39 [383:376] : \$signature__data$39 [319:312];
-  assign \$140  = s1_sel[1] ? \$138  : \$139 ;
-  assign \$141  = s1_sel[0] ? \$signature__data$39 [255:248] : \$signature__data$39 [191:184];
-  assign \$142  = s1_sel[0] ? \$signature__data$39 [127:120] : \$signature__data$39 [63:56];
-  assign \$143  = s1_sel[1] ? \$141  : \$142 ;
-  assign \$144  = s1_sel[2] ? \$140  : \$143 ;
-  assign \$145  = $signed(s1_w[63:56]) * $signed(\$144 );
-  assign \$146  = s1_sel[0] ? \$signature__data$39 [455:448] : \$signature__data$39 [391:384];
-  assign \$147  = s1_sel[0] ? \$signature__data$39 [327:320] : \$signature__data$39 [263:256];
-  assign \$148  = s1_sel[1] ? \$146  : \$147 ;
-  assign \$149  = s1_sel[0] ? \$signature__data$39 [199:192] : \$signature__data$39 [135:128];
-  assign \$150  = s1_sel[0] ? \$signature__data$39 [71:64] : \$signature__data$39 [7:0];
-  assign \$151  = s1_sel[1] ? \$149  : \$150 ;
-  assign \$152  = s1_sel[2] ? \$148  : \$151 ;
-  assign \$153  = $signed(s1_w[71:64]) * $signed(\$152 );
-  assign \$154  = s1_sel[0] ? \$signature__data$39 [463:456] : \$signature__data$39 [399:392];
-  assign \$155  = s1_sel[0] ? \$signature__data$39 [335:328] : \$signature__data$39 [271:264];
-  assign \$156  = s1_sel[1] ? \$154  : \$155 ;
-  assign \$157  = s1_sel[0] ? \$signature__data$39 [207:200] : \$signature__data$39 [143:136];
-  assign \$158  = s1_sel[0] ? \$signature__data$39 [79:72] : \$signature__data$39 [15:8];
-  assign \$159  = s1_sel[1] ? \$157  : \$158 ;
-  assign \$160  = s1_sel[2] ? \$156  : \$159 ;
-  assign \$161  = $signed(s1_w[71:64]) * $signed(\$160 );
-  assign \$162  = s1_sel[0] ? \$signature__data$39 [471:464] : \$signature__data$39 [407:400];
-  assign \$163  = s1_sel[0] ? \$signature__data$39 [343:336] : \$signature__data$39 [279:272];
-  assign \$164  = s1_sel[1] ? \$162  : \$163 ;
-  assign \$165  = s1_sel[0] ? \$signature__data$39 [215:208] : \$signature__data$39 [151:144];
-  assign \$166  = s1_sel[0] ? \$signature__data$39 [87:80] : \$signature__data$39 [23:16];
-  assign \$167  = s1_sel[1] ? \$165  : \$166 ;
-  assign \$168  = s1_sel[2] ? \$164  : \$167 ;
-  assign \$169  = $signed(s1_w[79:72]) * $signed(\$168 );
-  assign \$170  = s1_sel[0] ? \$signature__data$39 [479:472] : \$signature__data$39 [415:408];
-  assign \$171  = s1_sel[0] ? \$signature__data$39 [351:344] : \$signature__data$39 [287:280];
-  assign \$172  = s1_sel[1] ? \$170  : \$171 ;
-  assign \$173  = s1_sel[0] ? \$signature__data$39 [223:216] : \$signature__data$39 [159:152];
-  assign \$174  = s1_sel[0] ? \$signature__data$39 [95:88] : \$signature__data$39 [31:24];
-  assign \$175  = s1_sel[1] ? \$173  : \$174 ;
-  assign \$176  = s1_sel[2] ? \$172  : \$175 ;
-  assign \$177  = $signed(s1_w[79:72]) * $signed(\$176 );
-  assign \$178  = s1_sel[0] ? \$signature__data$39 [487:480] : \$signature__data$39 [423:416];
-  assign \$179  = s1_sel[0] ? \$signature__data$39 [359:352] : \$signature__data$39 [295:288];
-  assign \$180  = s1_sel[1] ? \$178  : \$179 ;
-  assign \$181  = s1_sel[0] ? \$signature__data$39 [231:224] : \$signature__data$39 [167:160];
-  assign \$182  = s1_sel[0] ? \$signature__data$39 [103:96] : \$signature__data$39 [39:32];
-  assign \$183  = s1_sel[1] ? \$181  : \$182 ;
-  assign \$184  = s1_sel[2] ? \$180  : \$183 ;
-  assign \$185  = $signed(s1_w[87:80]) * $signed(\$184 );
-  assign \$186  = s1_sel[0] ? \$signature__data$39 [495:488] : \$signature__data$39 [431:424];
-  assign \$187  = s1_sel[0] ? \$signature__data$39 [367:360] : \$signature__data$39 [303:296];
-  assign \$188  = s1_sel[1] ? \$186  : \$187 ;
-  assign \$189  = s1_sel[0] ? \$signature__data$39 [239:232] : \$signature__data$39 [175:168];
-  assign \$190  = s1_sel[0] ? \$signature__data$39 [111:104] : \$signature__data$39 [47:40];
-  assign \$191  = s1_sel[1] ? \$189  : \$190 ;
-  assign \$192  = s1_sel[2] ? \$188  : \$191 ;
-  assign \$193  = $signed(s1_w[87:80]) * $signed(\$192 );
-  assign \$194  = s1_sel[0] ? \$signature__data$39 [503:496] : \$signature__data$39 [439:432];
-  assign \$195  = s1_sel[0] ? \$signature__data$39 [375:368] : \$signature__data$39 [311:304];
-  assign \$196  = s1_sel[1] ? \$194  : \$195 ;
-  assign \$197  = s1_sel[0] ? \$signature__data$39 [247:240] : \$signature__data$39 [183:176];
-  assign \$198  = s1_sel[0] ? \$signature__data$39 [119:112] : \$signature__data$39 [55:48];
-  assign \$199  = s1_sel[1] ? \$197  : \$198 ;
-  assign \$200  = s1_sel[2] ? \$196  : \$199 ;
-  assign \$201  = $signed(s1_w[95:88]) * $signed(\$200 );
-  assign \$202  = s1_sel[0] ? \$signature__data$39 [511:504] : \$signature__data$39 [447:440];
-  assign \$203  = s1_sel[0] ? \$signature__data$39 [383:376] : \$signature__data$39 [319:312];
-  assign \$204  = s1_sel[1] ? \$202  : \$203 ;
-  assign \$205  = s1_sel[0] ? \$signature__data$39 [255:248] : \$signature__data$39 [191:184];
-  assign \$206  = s1_sel[0] ? \$signature__data$39 [127:120] : \$signature__data$39 [63:56];
-  assign \$207  = s1_sel[1] ? \$205  : \$206 ;
-  assign \$208  = s1_sel[2] ? \$204  : \$207 ;
-  assign \$209  = $signed(s1_w[95:88]) * $signed(\$208 );
-  assign \$210  = s1_sel[0] ? \$signature__data$39 [455:448] : \$signature__data$39 [391:384];
-  assign \$211  = s1_sel[0] ? \$signature__data$39 [327:320] : \$signature__data$39 [263:256];
-  assign \$212  = s1_sel[1] ? \$210  : \$211 ;
-  assign \$213  = s1_sel[0] ? \$signature__data$39 [199:192] : \$signature__data$39 [135:128];
-  assign \$214  = s1_sel[0] ? \$signature__data$39 [71:64] : \$signature__data$39 [7:0];
-  assign \$215  = s1_sel[1] ? \$213  : \$214 ;
-  assign \$216  = s1_sel[2] ? \$212  : \$215 ;
-  assign \$217  = $signed(s1_w[103:96]) * $signed(\$216 );
-  assign \$218  = s1_sel[0] ? \$signature__data$39 [463:456] : \$signature__data$39 [399:392];
-  assign \$219  = s1_sel[0] ? \$signature__data$39 [335:328] : \$signature__data$39 [271:264];
-  assign \$220  = s1_sel[1] ? \$218  : \$219 ;
-  assign \$221  = s1_sel[0] ? \$signature__data$39 [207:200] : \$signature__data$39 [143:136];
-  assign \$222  = s1_sel[0] ? \$signature__data$39 [79:72] : \$signature__data$39 [15:8];
-  assign \$223  = s1_sel[1] ? \$221  : \$222 ;
-  assign \$224  = s1_sel[2] ? \$220  : \$223 ;
-  assign \$225  = $signed(s1_w[103:96]) * $signed(\$224 );
-  assign \$226  = s1_sel[0] ? \$signature__data$39 [471:464] : \$signature__data$39 [407:400];
-  assign \$227  = s1_sel[0] ? \$signature__data$39 [343:336] : \$signature__data$39 [279:272];
-  assign \$228  = s1_sel[1] ? \$226  : \$227 ;
-  assign \$229  = s1_sel[0] ? \$signature__data$39 [215:208] : \$signature__data$39 [151:144];
-  assign \$230  = s1_sel[0] ? \$signature__data$39 [87:80] : \$signature__data$39 [23:16];
-  assign \$231  = s1_sel[1] ? \$229  : \$230 ;
-  assign \$232  = s1_sel[2] ? \$228  : \$231 ;
-  assign \$233  = $signed(s1_w[111:104]) * $signed(\$232 );
-  assign \$234  = s1_sel[0] ? \$signature__data$39 [479:472] : \$signature__data$39 [415:408];
-  assign \$235  = s1_sel[0] ? \$signature__data$39 [351:344] : \$signature__data$39 [287:280];
-  assign \$236  = s1_sel[1] ? \$234  : \$235 ;
-  assign \$237  = s1_sel[0] ? \$signature__data$39 [223:216] : \$signature__data$39 [159:152];
-  assign \$238  = s1_sel[0] ? \$signature__data$39 [95:88] : \$signature__data$39 [31:24];
-  assign \$239  = s1_sel[1] ? \$237  : \$238 ;
-  assign \$240  = s1_sel[2] ? \$236  : \$239 ;
-  assign \$241  = $signed(s1_w[111:104]) * $signed(\$240 );
-  assign \$242  = s1_sel[0] ? \$signature__data$39 [487:480] : \$signature__data$39 [423:416];
-  assign \$243  = s1_sel[0] ? \$signature__data$39 [359:352] : \$signature__data$39 [295:288];
-  assign \$244  = s1_sel[1] ? \$242  : \$243 ;
-  assign \$245  = s1_sel[0] ? \$signature__data$39 [231:224] : \$signature__data$39 [167:160];
-  assign \$246  = s1_sel[0] ? \$signature__data$39 [103:96] : \$signature__data$39 [39:32];
-  assign \$247  = s1_sel[1] ? \$245  : \$246 ;
-  assign \$248  = s1_sel[2] ? \$244  : \$247 ;
-  assign \$249  = $signed(s1_w[119:112]) * $signed(\$248 );
-  assign \$250  = s1_sel[0] ? \$signature__data$39 [495:488] : \$signature__data$39 [431:424];
-  assign \$251  = s1_sel[0] ? \$signature__data$39 [367:360] : \$signature__data$39 [303:296];
-  assign \$252  = s1_sel[1] ? \$250  : \$251 ;
-  assign \$253  = s1_sel[0] ? \$signature__data$39 [239:232] : \$signature__data$39 [175:168];
-  assign \$254  = s1_sel[0] ? \$signature__data$39 [111:104] : \$signature__data$39 [47:40];
-  assign \$255  = s1_sel[1] ? \$253  : \$254 ;
-  assign \$256  = s1_sel[2] ? \$252  : \$255 ;
-  assign \$257  = $signed(s1_w[119:112]) * $signed(\$256 );
-  assign \$258  = s1_sel[0] ? \$signature__data$39 [503:496] : \$signature__data$39 [439:432];
-  assign \$259  = s1_sel[0] ? \$signature__data$39 [375:368] : \$signature__data$39 [311:304];
-  assign \$260  = s1_sel[1] ? \$258  : \$259 ;
-  assign \$261  = s1_sel[0] ? \$signature__data$39 [247:240] : \$signature__data$39 [183:176];
-  assign \$262  = s1_sel[0] ? \$signature__data$39 [119:112] : \$signature__data$39 [55:48];
-  assign \$263  = s1_sel[1] ? \$261  : \$262 ;
-  assign \$264  = s1_sel[2] ? \$260  : \$263 ;
-  assign \$265  = $signed(s1_w[127:120]) * $signed(\$264 );
-  assign \$266  = s1_sel[0] ? \$signature__data$39 [511:504] : \$signature__data$39 [447:440];
-  assign \$267  = s1_sel[0] ? \$signature__data$39 [383:376] : \$signature__data$39 [319:312];
-  assign \$268  = s1_sel[1] ? \$266  : \$267 ;
-  assign \$269  = s1_sel[0] ? \$signature__data$39 [255:248] : \$signature__data$39 [191:184];
-  assign \$270  = s1_sel[0] ? \$signature__data$39 [127:120] : \$signature__data$39 [63:56];
-  assign \$271  = s1_sel[1] ? \$269  : \$270 ;
-  assign \$272  = s1_sel[2] ? \$268  : \$271 ;
-  assign \$273  = $signed(s1_w[127:120]) * $signed(\$272 );
-  assign \$274  = s2_first ? 32'd0 : acc[31:0];
-  assign \$275  = $signed(1'h0) + $signed(s2_products[15:0]);
-  assign \$276  = $signed(\$275 ) + $signed(s2_products[47:32]);
-  assign \$277  = $signed(\$276 ) + $signed(s2_products[79:64]);
-  assign \$278  = $signed(\$277 ) + $signed(s2_products[111:96]);
-  assign \$279  = $signed(\$274 ) + $signed(\$278 );
-  assign \$280  = s2_first ? 32'd0 : acc[63:32];
-  assign \$281  = $signed(1'h0) + $signed(s2_products[31:16]);
-  assign \$282  = $signed(\$281 ) + $signed(s2_products[63:48]);
-  assign \$283  = $signed(\$282 ) + $signed(s2_products[95:80]);
-  assign \$284  = $signed(\$283 ) + $signed(s2_products[127:112]);
-  assign \$285  = $signed(\$280 ) + $signed(\$284 );
-  assign \$286  = s2_first ? 32'd0 : acc[95:64];
-  assign \$287  = $signed(1'h0) + $signed(s2_products[143:128]);
-  assign \$288  = $signed(\$287 ) + $signed(s2_products[175:160]);
-  assign \$289  = $signed(\$288 ) + $signed(s2_products[207:192]);
-  assign \$290  = $signed(\$289 ) + $signed(s2_products[239:224]);
-  assign \$291  = $signed(\$286 ) + $signed(\$290 );
-  assign \$292  = s2_first ? 32'd0 : acc[127:96];
-  assign \$293  = $signed(1'h0) + $signed(s2_products[159:144]);
-  assign \$294  = $signed(\$293 ) + $signed(s2_products[191:176]);
-  assign \$295  = $signed(\$294 ) + $signed(s2_products[223:208]);
-  assign \$296  = $signed(\$295 ) + $signed(s2_products[255:240]);
-  assign \$297  = $signed(\$292 ) + $signed(\$296 );
-  assign \$298  = s2_first ? 32'd0 : acc[159:128];
-  assign \$299  = $signed(1'h0) + $signed(s2_products[271:256]);
-  assign \$300  = $signed(\$299 ) + $signed(s2_products[303:288]);
-  assign \$301  = $signed(\$300 ) + $signed(s2_products[335:320]);
-  assign \$302  = $signed(\$301 ) + $signed(s2_products[367:352]);
-  assign \$303  = $signed(\$298 ) + $signed(\$302 );
-  assign \$304  = s2_first ? 32'd0 : acc[191:160];
-  assign \$305  = $signed(1'h0) + $signed(s2_products[287:272]);
-  assign \$306  = $signed(\$305 ) + $signed(s2_products[319:304]);
-  assign \$307  = $signed(\$306 ) + $signed(s2_products[351:336]);
-  assign \$308  = $signed(\$307 ) + $signed(s2_products[383:368]);
-  assign \$309  = $signed(\$304 ) + $signed(\$308 );
-  assign \$310  = s2_first ? 32'd0 : acc[223:192];
-  assign \$311  = $signed(1'h0) + $signed(s2_products[399:384]);
-  assign \$312  = $signed(\$311 ) + $signed(s2_products[431:416]);
-  assign \$313  = $signed(\$312 ) + $signed(s2_products[463:448]);
-  assign \$314  = $signed(\$313 ) + $signed(s2_products[495:480]);
-  assign \$315  = $signed(\$310 ) + $signed(\$314 );
-  assign \$316  = s2_first ? 32'd0 : acc[255:224];
-  assign \$317  = $signed(1'h0) + $signed(s2_products[415:400]);
-  assign \$318  = $signed(\$317 ) + $signed(s2_products[447:432]);
-  assign \$319  = $signed(\$318 ) + $signed(s2_products[479:464]);
-  assign \$320  = $signed(\$319 ) + $signed(s2_products[511:496]);
-  assign \$321  = $signed(\$316 ) + $signed(\$320 );
-  assign \$322  = ~ result__ready;
-  assign stall = result__valid & \$322 ;
-  assign \$323  = | wrow;
-  assign \$324  = | block;
-  assign \$325  = | batch;
-  assign in_flight = | { result__valid, s2_valid, s1_valid, \$325 , \$324 , \$323 , busy };
+  assign \$10  = cfg[6:0] - 1'h1;
+  assign \$11  = block == \$10 ;
+  assign \$13  = cfg[22:7] - 1'h1;
+  assign \$14  = batch == \$13 ;
+  assign \$15  = \$12  & \$14 ;
+  assign compute_done = issue & \$15 ;
+  assign \$16  = rsel ? 4'h8 : 4'h0;
+  assign \$18  = \$16  + \$17 ;
+  assign \$19  = s1_sel[0] ? \$signature__data$43 [455:448] : \$signature__data$43 [391:384];
+  assign \$20  = s1_sel[0] ? \$signature__data$43 [327:320] : \$signature__data$43 [263:256];
+  assign \$21  = s1_sel[1] ? \$19  : \$20 ;
+  assign \$22  = s1_sel[0] ? \$signature__data$43 [199:192] : \$signature__data$43 [135:128];
+  assign \$23  = s1_sel[0] ? \$signature__data$43 [71:64] : \$signature__data$43 [7:0];
+  assign \$24  = s1_sel[1] ? \$22  : \$23 ;
+  assign \$25  = s1_sel[2] ? \$21  : \$24 ;
+  assign \$26  = $signed(s1_w[7:0]) * $signed(\$25 );
+  assign \$27  = s1_sel[0] ? \$signature__data$43 [463:456] : \$signature__data$43 [399:392];
+  assign \$28  = s1_sel[0] ? \$signature__data$43 [335:328] : \$signature__data$43 [271:264];
+  assign \$29  = s1_sel[1] ? \$27  : \$28 ;
+  assign \$30  = s1_sel[0] ? \$signature__data$43 [207:200] : \$signature__data$43 [143:136];
+  assign \$31  = s1_sel[0] ? \$signature__data$43 [79:72] : \$signature__data$43 [15:8];
+  assign \$32  = s1_sel[1] ? \$30  : \$31 ;
+  assign \$33  = s1_sel[2] ? \$29  : \$32 ;
+  assign \$34  = $signed(s1_w[7:0]) * $signed(\$33 );
+  assign \$35  = s1_sel[0] ? \$signature__data$43 [471:464] : \$signature__data$43 [407:400];
+  assign \$36  = s1_sel[0] ? \$signature__data$43 [343:336] : \$signature__data$43 [279:272];
+  assign \$37  = s1_sel[1] ? \$35  : \$36 ;
+  assign \$38  = s1_sel[0] ? \$signature__data$43 [215:208] : \$signature__data$43 [151:144];
+  assign \$39  = s1_sel[0] ? \$signature__data$43 [87:80] : \$signature__data$43 [23:16];
+  assign \$40  = s1_sel[1] ? \$38  : \$39 ;
+  assign \$41  = s1_sel[2] ? \$37  : \$40 ;
+  assign \$42  = $signed(s1_w[15:8]) * $signed(\$41 );
+  assign \$43  = s1_sel[0] ? \$signature__data$43 [479:472] : \$signature__data$43 [415:408];
+  assign \$44  = s1_sel[0] ? \$signature__data$43 [351:344] : \$signature__data$43 [287:280];
+  assign \$45  = s1_sel[1] ? \$43  : \$44 ;
+  assign \$46  = s1_sel[0] ? \$signature__data$43 [223:216] : \$signature__data$43 [159:152];
+  assign \$47  = s1_sel[0] ? \$signature__data$43 [95:88] : \$signature__data$43 [31:24];
+  assign \$48  = s1_sel[1] ? \$46  : \$47 ;
+  assign \$49  = s1_sel[2] ? \$45  : \$48 ;
+  assign \$50  = $signed(s1_w[15:8]) * $signed(\$49 );
+  assign \$51  = s1_sel[0] ? \$signature__data$43 [487:480] : \$signature__data$43 [423:416];
+  assign \$52  = s1_sel[0] ? \$signature__data$43 [359:352] : \$signature__data$43 [295:288];
+  assign \$53  = s1_sel[1] ? \$51  : \$52 ;
+  assign \$54  = s1_sel[0] ? \$signature__data$43 [231:224] : \$signature__data$43 [167:160];
+  assign \$55  = s1_sel[0] ? \$signature__data$43 [103:96] : \$signature__data$43 [39:32];
+  assign \$56  = s1_sel[1] ? \$54  : \$55 ;
+  assign \$57  = s1_sel[2] ? \$53  : \$56 ;
+  assign \$58  = $signed(s1_w[23:16]) * $signed(\$57 );
+  assign \$59  = s1_sel[0] ? \$signature__data$43 [495:488] : \$signature__data$43 [431:424];
+  assign \$60  = s1_sel[0] ? \$signature__data$43 [367:360] : \$signature__data$43 [303:296];
+  assign \$61  = s1_sel[1] ? \$59  : \$60 ;
+  assign \$62  = s1_sel[0] ? \$signature__data$43 [239:232] : \$signature__data$43 [175:168];
+  assign \$63  = s1_sel[0] ? \$signature__data$43 [111:104] : \$signature__data$43 [47:40];
+  assign \$64  = s1_sel[1] ? \$62  : \$63 ;
+  assign \$65  = s1_sel[2] ? \$61  : \$64 ;
+  assign \$66  = $signed(s1_w[23:16]) * $signed(\$65 );
+  assign \$67  = s1_sel[0] ? \$signature__data$43 [503:496] : \$signature__data$43 [439:432];
+  assign \$68  = s1_sel[0] ? \$signature__data$43 [375:368] : \$signature__data$43 [311:304];
+  assign \$69  = s1_sel[1] ? \$67  : \$68 ;
+  assign \$70  = s1_sel[0] ? \$signature__data$43 [247:240] : \$signature__data$43 [183:176];
+  assign \$71  = s1_sel[0] ? \$signature__data$43 [119:112] : \$signature__data$43 [55:48];
+  assign \$72  = s1_sel[1] ? \$70  : \$71 ;
+  assign \$73  = s1_sel[2] ? \$69  : \$72 ;
+  assign \$74  = $signed(s1_w[31:24]) * $signed(\$73 );
+  assign \$75  = s1_sel[0] ? \$signature__data$43 [511:504] : \$signature__data$43 [447:440];
+  assign \$76  = s1_sel[0] ? \$signature__data$43 [383:376] : \$signature__data$43 [319:312];
+  assign \$77  = s1_sel[1] ? \$75  : \$76 ;
+  assign \$78  = s1_sel[0] ? \$signature__data$43 [255:248] : \$signature__data$43 [191:184];
+  assign \$79  = s1_sel[0] ? \$signature__data$43 [127:120] : \$signature__data$43 [63:56];
+  assign \$80  = s1_sel[1] ? \$78  : \$79 ;
+  assign \$81  = s1_sel[2] ? \$77  : \$80 ;
+  assign \$82  = $signed(s1_w[31:24]) * $signed(\$81 );
+  assign \$83  = s1_sel[0] ? \$signature__data$43 [455:448] : \$signature__data$43 [391:384];
+  assign \$84  = s1_sel[0] ? \$signature__data$43 [327:320] : \$signature__data$43 [263:256];
+  assign \$85  = s1_sel[1] ? \$83  : \$84 ;
+  assign \$86  = s1_sel[0] ? \$signature__data$43 [199:192] : \$signature__data$43 [135:128];
+  assign \$87  = s1_sel[0] ? \$signature__data$43 [71:64] : \$signature__data$43 [7:0];
+  assign \$88  = s1_sel[1] ? \$86  : \$87 ;
+  assign \$89  = s1_sel[2] ? \$85  : \$88 ;
+  assign \$90  = $signed(s1_w[39:32]) * $signed(\$89 );
+  assign \$91  = s1_sel[0] ? \$signature__data$43 [463:456] : \$signature__data$43 [399:392];
+  assign \$92  = s1_sel[0] ? \$signature__data$43 [335:328] : \$signature__data$43 [271:264];
+  assign \$93  = s1_sel[1] ? \$91  : \$92 ;
+  assign \$94  = s1_sel[0] ? \$signature__data$43 [207:200] : \$signature__data$43 [143:136];
+  assign \$95  = s1_sel[0] ? \$signature__data$43 [79:72] : \$signature__data$43 [15:8];
+  assign \$96  = s1_sel[1] ? \$94  : \$95 ;
+  assign \$97  = s1_sel[2] ? \$93  : \$96 ;
+  assign \$98  = $signed(s1_w[39:32]) * $signed(\$97 );
+  assign \$99  = s1_sel[0] ? \$signature__data$43 [471:464] : \$signature__data$43 [407:400];
+  assign \$100  = s1_sel[0] ? \$signature__data$43 [343:336] : \$signature__data$43 [279:272];
+  assign \$101  = s1_sel[1] ? \$99  : \$100 ;
+  assign \$102  = s1_sel[0] ? \$signature__data$43 [215:208] : \$signature__data$43 [151:144];
+  assign \$103  = s1_sel[0] ? \$signature__data$43 [87:80] : \$signature__data$43 [23:16];
+  assign \$104  = s1_sel[1] ? \$102  : \$103 ;
+  assign \$105  = s1_sel[2] ? \$101  : \$104 ;
+  assign \$106  = $signed(s1_w[47:40]) * $signed(\$105 );
+  assign \$107  = s1_sel[0] ? \$signature__data$43 [479:472] : \$signature__data$43 [415:408];
+  assign \$108  = s1_sel[0] ? \$signature__data$43 [351:344] : \$signature__data$43 [287:280];
+  assign \$109  = s1_sel[1] ? \$107  : \$108 ;
+  assign \$110  = s1_sel[0] ? \$signature__data$43 [223:216] : \$signature__data$43 [159:152];
+  assign \$111  = s1_sel[0] ? \$signature__data$43 [95:88] : \$signature__data$43 [31:24];
+  assign \$112  = s1_sel[1] ? \$110  : \$111 ;
+  assign \$113  = s1_sel[2] ? \$109  : \$112 ;
+  assign \$114  = $signed(s1_w[47:40]) * $signed(\$113 );
+  assign \$115  = s1_sel[0] ? \$signature__data$43 [487:480] : \$signature__data$43 [423:416];
+  assign \$116  = s1_sel[0] ? \$signature__data$43 [359:352] : \$signature__data$43 [295:288];
+  assign \$117  = s1_sel[1] ? \$115  : \$116 ;
+  assign \$118  = s1_sel[0] ? \$signature__data$43 [231:224] : \$signature__data$43 [167:160];
+  assign \$119  = s1_sel[0] ? \$signature__data$43 [103:96] : \$signature__data$43 [39:32];
+  assign \$120  = s1_sel[1] ? \$118  : \$119 ;
+  assign \$121  = s1_sel[2] ? \$117  : \$120 ;
+  assign \$122  = $signed(s1_w[55:48]) * $signed(\$121 );
+  assign \$123  = s1_sel[0] ? \$signature__data$43 [495:488] : \$signature__data$43 [431:424];
+  assign \$124  = s1_sel[0] ? \$signature__data$43 [367:360] : \$signature__data$43 [303:296];
+  assign \$125  = s1_sel[1] ? \$123  : \$124 ;
+  assign \$126  = s1_sel[0] ? \$signature__data$43 [239:232] : \$signature__data$43 [175:168];
+  assign \$127  = s1_sel[0] ? \$signature__data$43 [111:104] : \$signature__data$43 [47:40];
+  assign \$128  = s1_sel[1] ? \$126  : \$127 ;
+  assign \$129  = s1_sel[2] ? \$125  : \$128 ;
+  assign \$130  = $signed(s1_w[55:48]) * $signed(\$129 );
+  assign \$131  = s1_sel[0] ? \$signature__data$43 [503:496] : \$signature__data$43 [439:432];
+  assign \$132  = s1_sel[0] ? \$signature__data$43 [375:368] : \$signature__data$43 [311:304];
+  assign \$133  = s1_sel[1] ? \$131  : \$132 ;
+  assign \$134  = s1_sel[0] ? \$signature__data$43 [247:240] : \$signature__data$43 [183:176];
+  assign \$135  = s1_sel[0] ? \$signature__data$43 [119:112] : \$signature__data$43 [55:48];
+  assign \$136  = s1_sel[1] ? \$134  : \$135 ;
+  assign \$137  = s1_sel[2] ? \$133  : \$136 ;
+  assign \$138  = $signed(s1_w[63:56]) * $signed(\$137 );
+  assign \$139  = s1_sel[0] ? \$signature__data$43 [511:504] : \$signature__data$43 [447:440];
+  assign \$140  = s1_sel[0] ? \$signature__data$43 [383:376] : \$signature__data$43 [319:312];
+  assign \$141  = s1_sel[1] ? \$139  : \$140 ;
+  assign \$142  = s1_sel[0] ? \$signature__data$43 [255:248] : \$signature__data$43 [191:184];
+  assign \$143  = s1_sel[0] ? \$signature__data$43 [127:120] : \$signature__data$43 [63:56];
+  assign \$144  = s1_sel[1] ? \$142  : \$143 ;
+  assign \$145  = s1_sel[2] ? \$141  : \$144 ;
+  assign \$146  = $signed(s1_w[63:56]) * $signed(\$145 );
+  assign \$147  = s1_sel[0] ? \$signature__data$43 [455:448] : \$signature__data$43 [391:384];
+  assign \$148  = s1_sel[0] ? \$signature__data$43 [327:320] : \$signature__data$43 [263:256];
+  assign \$149  = s1_sel[1] ? \$147  : \$148 ;
+  assign \$150  = s1_sel[0] ? \$signature__data$43 [199:192] : \$signature__data$43 [135:128];
+  assign \$151  = s1_sel[0] ? \$signature__data$43 [71:64] : \$signature__data$43 [7:0];
+  assign \$152  = s1_sel[1] ? \$150  : \$151 ;
+  assign \$153  = s1_sel[2] ? \$149  : \$152 ;
+  assign \$154  = $signed(s1_w[71:64]) * $signed(\$153 );
+  assign \$155  = s1_sel[0] ? \$signature__data$43 [463:456] : \$signature__data$43 [399:392];
+  assign \$156  = s1_sel[0] ? \$signature__data$43 [335:328] : \$signature__data$43 [271:264];
+  assign \$157  = s1_sel[1] ? \$155  : \$156 ;
+  assign \$158  = s1_sel[0] ? \$signature__data$43 [207:200] : \$signature__data$43 [143:136];
+  assign \$159  = s1_sel[0] ? \$signature__data$43 [79:72] : \$signature__data$43 [15:8];
+  assign \$160  = s1_sel[1] ? \$158  : \$159 ;
+  assign \$161  = s1_sel[2] ? \$157  : \$160 ;
+  assign \$162  = $signed(s1_w[71:64]) * $signed(\$161 );
+  assign \$163  = s1_sel[0] ? \$signature__data$43 [471:464] : \$signature__data$43 [407:400];
+  assign \$164  = s1_sel[0] ? \$signature__data$43 [343:336] : \$signature__data$43 [279:272];
+  assign \$165  = s1_sel[1] ? \$163  : \$164 ;
+  assign \$166  = s1_sel[0] ? \$signature__data$43 [215:208] : \$signature__data$43 [151:144];
+  assign \$167  = s1_sel[0] ? \$signature__data$43 [87:80] : \$signature__data$43 [23:16];
+  assign \$168  = s1_sel[1] ? \$166  : \$167 ;
+  assign \$169  = s1_sel[2] ? \$165  : \$168 ;
+  assign \$170  = $signed(s1_w[79:72]) * $signed(\$169 );
+  assign \$171  = s1_sel[0] ? \$signature__data$43 [479:472] : \$signature__data$43 [415:408];
+  assign \$172  = s1_sel[0] ? \$signature__data$43 [351:344] : \$signature__data$43 [287:280];
+  assign \$173  = s1_sel[1] ? \$171  : \$172 ;
+  assign \$174  = s1_sel[0] ? \$signature__data$43 [223:216] : \$signature__data$43 [159:152];
+  assign \$175  = s1_sel[0] ? \$signature__data$43 [95:88] : \$signature__data$43 [31:24];
+  assign \$176  = s1_sel[1] ? \$174  : \$175 ;
+  assign \$177  = s1_sel[2] ? \$173  : \$176 ;
+  assign \$178  = $signed(s1_w[79:72]) * $signed(\$177 );
+  assign \$179  = s1_sel[0] ? \$signature__data$43 [487:480] : \$signature__data$43 [423:416];
+  assign \$180  = s1_sel[0] ? \$signature__data$43 [359:352] : \$signature__data$43 [295:288];
+  assign \$181  = s1_sel[1] ? \$179  : \$180 ;
+  assign \$182  = s1_sel[0] ? \$signature__data$43 [231:224] : \$signature__data$43 [167:160];
+  assign \$183  = s1_sel[0] ? \$signature__data$43 [103:96] : \$signature__data$43 [39:32];
+  assign \$184  = s1_sel[1] ? \$182  : \$183 ;
+  assign \$185  = s1_sel[2] ? \$181  : \$184 ;
+  assign \$186  = $signed(s1_w[87:80]) * $signed(\$185 );
+  assign \$187  = s1_sel[0] ? \$signature__data$43 [495:488] : \$signature__data$43 [431:424];
+  assign \$188  = s1_sel[0] ? \$signature__data$43 [367:360] : \$signature__data$43 [303:296];
+  assign \$189  = s1_sel[1] ? \$187  : \$188 ;
+  assign \$190  = s1_sel[0] ? \$signature__data$43 [239:232] : \$signature__data$43 [175:168];
+  assign \$191  = s1_sel[0] ? \$signature__data$43 [111:104] : \$signature__data$43 [47:40];
+  assign \$192  = s1_sel[1] ? \$190  : \$191 ;
+  assign \$193  = s1_sel[2] ? \$189  : \$192 ;
+  assign \$194  = $signed(s1_w[87:80]) * $signed(\$193 );
+  assign \$195  = s1_sel[0] ? \$signature__data$43 [503:496] : \$signature__data$43 [439:432];
+  assign \$196  = s1_sel[0] ? \$signature__data$43 [375:368] : \$signature__data$43 [311:304];
+  assign \$197  = s1_sel[1] ? \$195  : \$196 ;
+  assign \$198  = s1_sel[0] ? \$signature__data$43 [247:240] : \$signature__data$43 [183:176];
+  assign \$199  = s1_sel[0] ? \$signature__data$43 [119:112] : \$signature__data$43 [55:48];
+  assign \$200  = s1_sel[1] ? \$198  : \$199 ;
+  assign \$201  = s1_sel[2] ? \$197  : \$200 ;
+  assign \$202  = $signed(s1_w[95:88]) * $signed(\$201 );
+  assign \$203  = s1_sel[0] ? \$signature__data$43 [511:504] : \$signature__data$43 [447:440];
+  assign \$204  = s1_sel[0] ? \$signature__data$43 [383:376] : \$signature__data$43 [319:312];
+  assign \$205  = s1_sel[1] ? \$203  : \$204 ;
+  assign \$206  = s1_sel[0] ? \$signature__data$43 [255:248] : \$signature__data$43 [191:184];
+  assign \$207  = s1_sel[0] ? \$signature__data$43 [127:120] : \$signature__data$43 [63:56];
+  assign \$208  = s1_sel[1] ? \$206  : \$207 ;
+  assign \$209  = s1_sel[2] ? \$205  : \$208 ;
+  assign \$210  = $signed(s1_w[95:88]) * $signed(\$209 );
+  assign \$211  = s1_sel[0] ? \$signature__data$43 [455:448] : \$signature__data$43 [391:384];
+  assign \$212  = s1_sel[0] ? \$signature__data$43 [327:320] : \$signature__data$43 [263:256];
+  assign \$213  = s1_sel[1] ? \$211  : \$212 ;
+  assign \$214  = s1_sel[0] ? \$signature__data$43 [199:192] : \$signature__data$43 [135:128];
+  assign \$215  = s1_sel[0] ? \$signature__data$43 [71:64] : \$signature__data$43 [7:0];
+  assign \$216  = s1_sel[1] ? \$214  : \$215 ;
+  assign \$217  = s1_sel[2] ? \$213  : \$216 ;
+  assign \$218  = $signed(s1_w[103:96]) * $signed(\$217 );
+  assign \$219  = s1_sel[0] ? \$signature__data$43 [463:456] : \$signature__data$43 [399:392];
+  assign \$220  = s1_sel[0] ? \$signature__data$43 [335:328] : \$signature__data$43 [271:264];
+  assign \$221  = s1_sel[1] ? \$219  : \$220 ;
+  assign \$222  = s1_sel[0] ? \$signature__data$43 [207:200] : \$signature__data$43 [143:136];
+  assign \$223  = s1_sel[0] ? \$signature__data$43 [79:72] : \$signature__data$43 [15:8];
+  assign \$224  = s1_sel[1] ? \$222  : \$223 ;
+  assign \$225  = s1_sel[2] ? \$221  : \$224 ;
+  assign \$226  = $signed(s1_w[103:96]) * $signed(\$225 );
+  assign \$227  = s1_sel[0] ? \$signature__data$43 [471:464] : \$signature__data$43 [407:400];
+  assign \$228  = s1_sel[0] ? \$signature__data$43 [343:336] : \$signature__data$43 [279:272];
+  assign \$229  = s1_sel[1] ? \$227  : \$228 ;
+  assign \$230  = s1_sel[0] ? \$signature__data$43 [215:208] : \$signature__data$43 [151:144];
+  assign \$231  = s1_sel[0] ? \$signature__data$43 [87:80] : \$signature__data$43 [23:16];
+  assign \$232  = s1_sel[1] ? \$230  : \$231 ;
+  assign \$233  = s1_sel[2] ? \$229  : \$232 ;
+  assign \$234  = $signed(s1_w[111:104]) * $signed(\$233 );
+  assign \$235  = s1_sel[0] ? \$signature__data$43 [479:472] : \$signature__data$43 [415:408];
+  assign \$236  = s1_sel[0] ? \$signature__data$43 [351:344] : \$signature__data$43 [287:280];
+  assign \$237  = s1_sel[1] ? \$235  : \$236 ;
+  assign \$238  = s1_sel[0] ? \$signature__data$43 [223:216] : \$signature__data$43 [159:152];
+  assign \$239  = s1_sel[0] ? \$signature__data$43 [95:88] : \$signature__data$43 [31:24];
+  assign \$240  = s1_sel[1] ? \$238  : \$239 ;
+  assign \$241  = s1_sel[2] ? \$237  : \$240 ;
+  assign \$242  = $signed(s1_w[111:104]) * $signed(\$241 );
+  assign \$243  = s1_sel[0] ? \$signature__data$43 [487:480] : \$signature__data$43 [423:416];
+  assign \$244  = s1_sel[0] ? \$signature__data$43 [359:352] : \$signature__data$43 [295:288];
+  assign \$245  = s1_sel[1] ? \$243  : \$244 ;
+  assign \$246  = s1_sel[0] ? \$signature__data$43 [231:224] : \$signature__data$43 [167:160];
+  assign \$247  = s1_sel[0] ? \$signature__data$43 [103:96] : \$signature__data$43 [39:32];
+  assign \$248  = s1_sel[1] ? \$246  : \$247 ;
+  assign \$249  = s1_sel[2] ? \$245  : \$248 ;
+  assign \$250  = $signed(s1_w[119:112]) * $signed(\$249 );
+  assign \$251  = s1_sel[0] ? \$signature__data$43 [495:488] : \$signature__data$43 [431:424];
+  assign \$252  = s1_sel[0] ? \$signature__data$43 [367:360] : \$signature__data$43 [303:296];
+  assign \$253  = s1_sel[1] ? \$251  : \$252 ;
+  assign \$254  = s1_sel[0] ? \$signature__data$43 [239:232] : \$signature__data$43 [175:168];
+  assign \$255  = s1_sel[0] ? \$signature__data$43 [111:104] : \$signature__data$43 [47:40];
+  assign \$256  = s1_sel[1] ? \$254  : \$255 ;
+  assign \$257  = s1_sel[2] ? \$253  : \$256 ;
+  assign \$258  = $signed(s1_w[119:112]) * $signed(\$257 );
+  assign \$259  = s1_sel[0] ? \$signature__data$43 [503:496] : \$signature__data$43 [439:432];
+  assign \$260  = s1_sel[0] ? \$signature__data$43 [375:368] : \$signature__data$43 [311:304];
+  assign \$261  = s1_sel[1] ? \$259  : \$260 ;
+  assign \$262  = s1_sel[0] ? \$signature__data$43 [247:240] : \$signature__data$43 [183:176];
+  assign \$263  = s1_sel[0] ? \$signature__data$43 [119:112] : \$signature__data$43 [55:48];
+  assign \$264  = s1_sel[1] ? \$262  : \$263 ;
+  assign \$265  = s1_sel[2] ? \$261  : \$264 ;
+  assign \$266  = $signed(s1_w[127:120]) * $signed(\$265 );
+  assign \$267  = s1_sel[0] ? \$signature__data$43 [511:504] : \$signature__data$43 [447:440];
+  assign \$268  = s1_sel[0] ? \$signature__data$43 [383:376] : \$signature__data$43 [319:312];
+  assign \$269  = s1_sel[1] ? \$267  : \$268 ;
+  assign \$270  = s1_sel[0] ? \$signature__data$43 [255:248] : \$signature__data$43 [191:184];
+  assign \$271  = s1_sel[0] ? \$signature__data$43 [127:120] : \$signature__data$43 [63:56];
+  assign \$272  = s1_sel[1] ? \$270  : \$271 ;
+  assign \$273  = s1_sel[2] ? \$269  : \$272 ;
+  assign \$274  = $signed(s1_w[127:120]) * $signed(\$273 );
+  assign \$275  = s2_first ? 32'd0 : acc[31:0];
+  assign \$276  = $signed(1'h0) + $signed(s2_products[15:0]);
+  assign \$277  = $signed(\$276 ) + $signed(s2_products[47:32]);
+  assign \$278  = $signed(\$277 ) + $signed(s2_products[79:64]);
+  assign \$279  = $signed(\$278 ) + $signed(s2_products[111:96]);
+  assign \$280  = $signed(\$275 ) + $signed(\$279 );
+  assign \$281  = s2_first ? 32'd0 : acc[63:32];
+  assign \$282  = $signed(1'h0) + $signed(s2_products[31:16]);
+  assign \$283  = $signed(\$282 ) + $signed(s2_products[63:48]);
+  assign \$284  = $signed(\$283 ) + $signed(s2_products[95:80]);
+  assign \$285  = $signed(\$284 ) + $signed(s2_products[127:112]);
+  assign \$286  = $signed(\$281 ) + $signed(\$285 );
+  assign \$287  = s2_first ? 32'd0 : acc[95:64];
+  assign \$288  = $signed(1'h0) + $signed(s2_products[143:128]);
+  assign \$289  = $signed(\$288 ) + $signed(s2_products[175:160]);
+  assign \$290  = $signed(\$289 ) + $signed(s2_products[207:192]);
+  assign \$291  = $signed(\$290 ) + $signed(s2_products[239:224]);
+  assign \$292  = $signed(\$287 ) + $signed(\$291 );
+  assign \$293  = s2_first ? 32'd0 : acc[127:96];
+  assign \$294  = $signed(1'h0) + $signed(s2_products[159:144]);
+  assign \$295  = $signed(\$294 ) + $signed(s2_products[191:176]);
+  assign \$296  = $signed(\$295 ) + $signed(s2_products[223:208]);
+  assign \$297  = $signed(\$296 ) + $signed(s2_products[255:240]);
+  assign \$298  = $signed(\$293 ) + $signed(\$297 );
+  assign \$299  = s2_first ? 32'd0 : acc[159:128];
+  assign \$300  = $signed(1'h0) + $signed(s2_products[271:256]);
+  assign \$301  = $signed(\$300 ) + $signed(s2_products[303:288]);
+  assign \$302  = $signed(\$301 ) + $signed(s2_products[335:320]);
+  assign \$303  = $signed(\$302 ) + $signed(s2_products[367:352]);
+  assign \$304  = $signed(\$299 ) + $signed(\$303 );
+  assign \$305  = s2_first ? 32'd0 : acc[191:160];
+  assign \$306  = $signed(1'h0) + $signed(s2_products[287:272]);
+  assign \$307  = $signed(\$306 ) + $signed(s2_products[319:304]);
+  assign \$308  = $signed(\$307 ) + $signed(s2_products[351:336]);
+  assign \$309  = $signed(\$308 ) + $signed(s2_products[383:368]);
+  assign \$310  = $signed(\$305 ) + $signed(\$309 );
+  assign \$311  = s2_first ? 32'd0 : acc[223:192];
+  assign \$312  = $signed(1'h0) + $signed(s2_products[399:384]);
+  assign \$313  = $signed(\$312 ) + $signed(s2_products[431:416]);
+  assign \$314  = $signed(\$313 ) + $signed(s2_products[463:448]);
+  assign \$315  = $signed(\$314 ) + $signed(s2_products[495:480]);
+  assign \$316  = $signed(\$311 ) + $signed(\$315 );
+  assign \$317  = s2_first ? 32'd0 : acc[255:224];
+  assign \$318  = $signed(1'h0) + $signed(s2_products[415:400]);
+  assign \$319  = $signed(\$318 ) + $signed(s2_products[447:432]);
+  assign \$320  = $signed(\$319 ) + $signed(s2_products[479:464]);
+  assign \$321  = $signed(\$320 ) + $signed(s2_products[511:496]);
+  assign \$322  = $signed(\$317 ) + $signed(\$321 );
+  assign \$323  = ~ result__ready;
+  assign stall = result__valid & \$323 ;
+  assign \$324  = | wrow;
+  assign \$325  = | block;
+  assign \$326  = | batch;
+  assign in_flight = | { result__valid, s2_valid, s1_valid, \$326 , \$325 , \$324 , busy };
   assign idle = ~ in_flight;
-  assign cfg__ready = ~ in_flight;
-  assign \$327  = \$3 [3:0] - 1'h1;
-  assign \$328  = wrow == \$327 ;
-  assign \$330  = wrow + 1'h1;
-  assign \$331  = \$329  ? 5'h00 : \$330 ;
-  assign \$333  = cfg[6:0] - 1'h1;
-  assign \$334  = block == \$333 ;
-  assign \$336  = block + 1'h1;
-  assign \$337  = \$335  ? 8'h00 : \$336 ;
-  assign \$338  = cfg[6:0] - 1'h1;
-  assign \$339  = block == \$338 ;
-  assign \$341  = issue & \$340 ;
+  assign cfg__ready = ! loads_left;
+  assign \$327  = loads_left - 1'h1;
+  assign \$328  = wsel ? half0_cfg : load_cfg;
+  assign \$329  = wsel ? load_cfg : half1_cfg;
+  assign \$331  = \$3 [3:0] - 1'h1;
+  assign \$332  = wrow == \$331 ;
+  assign \$334  = wrow + 1'h1;
+  assign \$335  = \$333  ? 5'h00 : \$334 ;
+  assign \$337  = cfg[6:0] - 1'h1;
+  assign \$338  = block == \$337 ;
+  assign \$340  = block + 1'h1;
+  assign \$341  = \$339  ? 8'h00 : \$340 ;
   assign \$342  = cfg[6:0] - 1'h1;
   assign \$343  = block == \$342 ;
-  assign \$345  = cfg[22:7] - 1'h1;
-  assign \$346  = batch == \$345 ;
-  assign \$347  = \$344  & \$346 ;
-  assign \$348  = batch + 1'h1;
-  assign \$349  = \$347  ? 17'h00000 : \$348 ;
-  assign \$350  = ! block;
-  assign \$351  = cfg[6:0] - 1'h1;
-  assign \$352  = block == \$351 ;
-  assign \$354  = s2_valid & s2_last;
+  assign \$345  = issue & \$344 ;
+  assign \$346  = cfg[6:0] - 1'h1;
+  assign \$347  = block == \$346 ;
+  assign \$349  = cfg[22:7] - 1'h1;
+  assign \$350  = batch == \$349 ;
+  assign \$351  = \$348  & \$350 ;
+  assign \$352  = batch + 1'h1;
+  assign \$353  = \$351  ? 17'h00000 : \$352 ;
+  assign \$354  = ! block;
+  assign \$355  = cfg[6:0] - 1'h1;
+  assign \$356  = block == \$355 ;
+  assign \$358  = s2_valid & s2_last;
   always @(posedge clk)
-    wrow <= \$355 ;
+    loads_left <= \$359 ;
   always @(posedge clk)
-    block <= \$356 ;
+    half0_cfg <= \$360 ;
   always @(posedge clk)
-    batch <= \$357 ;
+    half1_cfg <= \$361 ;
   always @(posedge clk)
-    s1_valid <= \$358 ;
+    wrow <= \$362 ;
   always @(posedge clk)
-    s1_first <= \$359 ;
+    block <= \$363 ;
   always @(posedge clk)
-    s1_last <= \$360 ;
+    batch <= \$364 ;
   always @(posedge clk)
-    s1_w <= \$361 ;
+    s1_valid <= \$365 ;
   always @(posedge clk)
-    s1_sel <= \$362 ;
+    s1_first <= \$366 ;
   always @(posedge clk)
-    s2_valid <= \$363 ;
+    s1_last <= \$367 ;
   always @(posedge clk)
-    s2_first <= \$364 ;
+    s1_w <= \$368 ;
   always @(posedge clk)
-    s2_last <= \$365 ;
+    s1_sel <= \$369 ;
   always @(posedge clk)
-    s2_products <= \$366 ;
+    s2_valid <= \$370 ;
   always @(posedge clk)
-    acc <= \$367 ;
+    s2_first <= \$371 ;
   always @(posedge clk)
-    result__valid <= \$368 ;
+    s2_last <= \$372 ;
   always @(posedge clk)
-    result__payload <= \$369 ;
+    s2_products <= \$373 ;
   always @(posedge clk)
-    cfg <= \$370 ;
+    acc <= \$374 ;
+  always @(posedge clk)
+    result__valid <= \$375 ;
+  always @(posedge clk)
+    result__payload <= \$376 ;
+  always @(posedge clk)
+    load_cfg <= \$377 ;
   \dense_h8.halves  halves (
     .busy(busy),
     .can_compute(can_compute),
-    .can_load(act__ready),
+    .can_load(can_load),
     .clk(clk),
     .compute_done(compute_done),
     .load_done(load_done),
@@ -1341,109 +1375,72 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = wrow;
-    if (\$326 ) begin
-      \$355  = \$331 [3:0];
+    \$359  = loads_left;
+    if (load_done) begin
+      \$359  = \$327 [15:0];
+    end
+    if (configure) begin
+      \$359  = cfg__payload[38:23];
     end
     if (rst) begin
-      \$355  = 4'h0;
+      \$359  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = block;
-    if (\$332 ) begin
-      \$356  = \$337 [6:0];
+    \$360  = half0_cfg;
+    if (load_done) begin
+      \$360  = \$328 ;
     end
     if (rst) begin
-      \$356  = 7'h00;
+      \$360  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = batch;
-    if (\$341 ) begin
-      \$357  = \$349 [15:0];
+    \$361  = half1_cfg;
+    if (load_done) begin
+      \$361  = \$329 ;
     end
     if (rst) begin
-      \$357  = 16'h0000;
+      \$361  = 39'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = s1_valid;
+    \$362  = wrow;
+    if (\$330 ) begin
+      \$362  = \$335 [3:0];
+    end
+    if (rst) begin
+      \$362  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$363  = block;
+    if (\$336 ) begin
+      \$363  = \$341 [6:0];
+    end
+    if (rst) begin
+      \$363  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$364  = batch;
+    if (\$345 ) begin
+      \$364  = \$353 [15:0];
+    end
+    if (rst) begin
+      \$364  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$365  = s1_valid;
     if (advance) begin
-      \$358  = issue;
-    end
-    if (rst) begin
-      \$358  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = s1_first;
-    if (advance) begin
-      \$359  = \$350 ;
-    end
-    if (rst) begin
-      \$359  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = s1_last;
-    if (advance) begin
-      \$360  = \$353 ;
-    end
-    if (rst) begin
-      \$360  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = s1_w;
-    if (advance) begin
-      \$361  = w__payload;
-    end
-    if (rst) begin
-      \$361  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = s1_sel;
-    if (advance) begin
-      \$362  = block[2:0];
-    end
-    if (rst) begin
-      \$362  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = s2_valid;
-    if (advance) begin
-      \$363  = s1_valid;
-    end
-    if (rst) begin
-      \$363  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = s2_first;
-    if (advance) begin
-      \$364  = s1_first;
-    end
-    if (rst) begin
-      \$364  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = s2_last;
-    if (advance) begin
-      \$365  = s1_last;
+      \$365  = issue;
     end
     if (rst) begin
       \$365  = 1'h0;
@@ -1451,72 +1448,142 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = s2_products;
+    \$366  = s1_first;
     if (advance) begin
-      \$366  = products;
+      \$366  = \$354 ;
     end
     if (rst) begin
-      \$366  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = acc;
+    \$367  = s1_last;
+    if (advance) begin
+      \$367  = \$357 ;
+    end
+    if (rst) begin
+      \$367  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$368  = s1_w;
+    if (advance) begin
+      \$368  = w__payload;
+    end
+    if (rst) begin
+      \$368  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$369  = s1_sel;
+    if (advance) begin
+      \$369  = block[2:0];
+    end
+    if (rst) begin
+      \$369  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$370  = s2_valid;
+    if (advance) begin
+      \$370  = s1_valid;
+    end
+    if (rst) begin
+      \$370  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$371  = s2_first;
+    if (advance) begin
+      \$371  = s1_first;
+    end
+    if (rst) begin
+      \$371  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$372  = s2_last;
+    if (advance) begin
+      \$372  = s1_last;
+    end
+    if (rst) begin
+      \$372  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$373  = s2_products;
+    if (advance) begin
+      \$373  = products;
+    end
+    if (rst) begin
+      \$373  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$374  = acc;
     if (advance) begin
       if (s2_valid) begin
-        \$367  = total;
+        \$374  = total;
       end
     end
     if (rst) begin
-      \$367  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$374  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = result__valid;
+    \$375  = result__valid;
     if (advance) begin
-      \$368  = \$354 ;
+      \$375  = \$358 ;
     end
     if (rst) begin
-      \$368  = 1'h0;
+      \$375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = result__payload;
+    \$376  = result__payload;
     if (advance) begin
-      \$369 [31:0] = total[31:0];
-      \$369 [63:32] = total[63:32];
-      \$369 [95:64] = total[95:64];
-      \$369 [127:96] = total[127:96];
-      \$369 [159:128] = total[159:128];
-      \$369 [191:160] = total[191:160];
-      \$369 [223:192] = total[223:192];
-      \$369 [255:224] = total[255:224];
+      \$376 [31:0] = total[31:0];
+      \$376 [63:32] = total[63:32];
+      \$376 [95:64] = total[95:64];
+      \$376 [127:96] = total[127:96];
+      \$376 [159:128] = total[159:128];
+      \$376 [191:160] = total[191:160];
+      \$376 [223:192] = total[223:192];
+      \$376 [255:224] = total[255:224];
     end
     if (rst) begin
-      \$369  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$376  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = cfg;
+    \$377  = load_cfg;
     if (configure) begin
-      \$370  = cfg__payload;
+      \$377  = cfg__payload;
     end
     if (rst) begin
-      \$370  = 23'h000000;
+      \$377  = 39'h0000000000;
     end
   end
   assign tile_beats = \$3 [3:0];
-  assign can_load = act__ready;
-  assign \$signature__addr  = \$8 [3:0];
+  assign \$signature__addr  = \$9 [3:0];
   assign \$signature__en  = load;
   assign \$signature__data  = act__payload;
-  assign \$signature__addr$33  = \$17 [3:0];
-  assign \$signature__en$35  = advance;
+  assign \$signature__addr$38  = \$18 [3:0];
+  assign \$signature__en$39  = advance;
   assign \cfg__payload.groups  = cfg__payload[6:0];
   assign \cfg__payload.batches  = cfg__payload[22:7];
+  assign \cfg__payload.tiles  = cfg__payload[38:23];
   assign \act__payload[0]  = act__payload[15:0];
   assign \act__payload[0][0]  = act__payload[7:0];
   assign \act__payload[0][1]  = act__payload[15:8];
@@ -1647,6 +1714,16 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   assign \result__payload[3][1]  = result__payload[255:224];
   assign \cfg.groups  = cfg[6:0];
   assign \cfg.batches  = cfg[22:7];
+  assign \cfg.tiles  = cfg[38:23];
+  assign \half0_cfg.groups  = half0_cfg[6:0];
+  assign \half0_cfg.batches  = half0_cfg[22:7];
+  assign \half0_cfg.tiles  = half0_cfg[38:23];
+  assign \half1_cfg.groups  = half1_cfg[6:0];
+  assign \half1_cfg.batches  = half1_cfg[22:7];
+  assign \half1_cfg.tiles  = half1_cfg[38:23];
+  assign \load_cfg.groups  = load_cfg[6:0];
+  assign \load_cfg.batches  = load_cfg[22:7];
+  assign \load_cfg.tiles  = load_cfg[38:23];
   assign \$signature__data[0]  = act__payload[15:0];
   assign \$signature__data[0][0]  = act__payload[7:0];
   assign \$signature__data[0][1]  = act__payload[15:8];
@@ -1815,102 +1892,102 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   assign \s1_w[3][1]  = s1_w[111:104];
   assign \s1_w[3][2]  = s1_w[119:112];
   assign \s1_w[3][3]  = s1_w[127:120];
-  assign \$signature__data$39[0]  = \$signature__data$39 [15:0];
-  assign \$signature__data$39[0][0]  = \$signature__data$39 [7:0];
-  assign \$signature__data$39[0][1]  = \$signature__data$39 [15:8];
-  assign \$signature__data$39[1]  = \$signature__data$39 [31:16];
-  assign \$signature__data$39[1][0]  = \$signature__data$39 [23:16];
-  assign \$signature__data$39[1][1]  = \$signature__data$39 [31:24];
-  assign \$signature__data$39[2]  = \$signature__data$39 [47:32];
-  assign \$signature__data$39[2][0]  = \$signature__data$39 [39:32];
-  assign \$signature__data$39[2][1]  = \$signature__data$39 [47:40];
-  assign \$signature__data$39[3]  = \$signature__data$39 [63:48];
-  assign \$signature__data$39[3][0]  = \$signature__data$39 [55:48];
-  assign \$signature__data$39[3][1]  = \$signature__data$39 [63:56];
-  assign \$signature__data$39[4]  = \$signature__data$39 [79:64];
-  assign \$signature__data$39[4][0]  = \$signature__data$39 [71:64];
-  assign \$signature__data$39[4][1]  = \$signature__data$39 [79:72];
-  assign \$signature__data$39[5]  = \$signature__data$39 [95:80];
-  assign \$signature__data$39[5][0]  = \$signature__data$39 [87:80];
-  assign \$signature__data$39[5][1]  = \$signature__data$39 [95:88];
-  assign \$signature__data$39[6]  = \$signature__data$39 [111:96];
-  assign \$signature__data$39[6][0]  = \$signature__data$39 [103:96];
-  assign \$signature__data$39[6][1]  = \$signature__data$39 [111:104];
-  assign \$signature__data$39[7]  = \$signature__data$39 [127:112];
-  assign \$signature__data$39[7][0]  = \$signature__data$39 [119:112];
-  assign \$signature__data$39[7][1]  = \$signature__data$39 [127:120];
-  assign \$signature__data$39[8]  = \$signature__data$39 [143:128];
-  assign \$signature__data$39[8][0]  = \$signature__data$39 [135:128];
-  assign \$signature__data$39[8][1]  = \$signature__data$39 [143:136];
-  assign \$signature__data$39[9]  = \$signature__data$39 [159:144];
-  assign \$signature__data$39[9][0]  = \$signature__data$39 [151:144];
-  assign \$signature__data$39[9][1]  = \$signature__data$39 [159:152];
-  assign \$signature__data$39[10]  = \$signature__data$39 [175:160];
-  assign \$signature__data$39[10][0]  = \$signature__data$39 [167:160];
-  assign \$signature__data$39[10][1]  = \$signature__data$39 [175:168];
-  assign \$signature__data$39[11]  = \$signature__data$39 [191:176];
-  assign \$signature__data$39[11][0]  = \$signature__data$39 [183:176];
-  assign \$signature__data$39[11][1]  = \$signature__data$39 [191:184];
-  assign \$signature__data$39[12]  = \$signature__data$39 [207:192];
-  assign \$signature__data$39[12][0]  = \$signature__data$39 [199:192];
-  assign \$signature__data$39[12][1]  = \$signature__data$39 [207:200];
-  assign \$signature__data$39[13]  = \$signature__data$39 [223:208];
-  assign \$signature__data$39[13][0]  = \$signature__data$39 [215:208];
-  assign \$signature__data$39[13][1]  = \$signature__data$39 [223:216];
-  assign \$signature__data$39[14]  = \$signature__data$39 [239:224];
-  assign \$signature__data$39[14][0]  = \$signature__data$39 [231:224];
-  assign \$signature__data$39[14][1]  = \$signature__data$39 [239:232];
-  assign \$signature__data$39[15]  = \$signature__data$39 [255:240];
-  assign \$signature__data$39[15][0]  = \$signature__data$39 [247:240];
-  assign \$signature__data$39[15][1]  = \$signature__data$39 [255:248];
-  assign \$signature__data$39[16]  = \$signature__data$39 [271:256];
-  assign \$signature__data$39[16][0]  = \$signature__data$39 [263:256];
-  assign \$signature__data$39[16][1]  = \$signature__data$39 [271:264];
-  assign \$signature__data$39[17]  = \$signature__data$39 [287:272];
-  assign \$signature__data$39[17][0]  = \$signature__data$39 [279:272];
-  assign \$signature__data$39[17][1]  = \$signature__data$39 [287:280];
-  assign \$signature__data$39[18]  = \$signature__data$39 [303:288];
-  assign \$signature__data$39[18][0]  = \$signature__data$39 [295:288];
-  assign \$signature__data$39[18][1]  = \$signature__data$39 [303:296];
-  assign \$signature__data$39[19]  = \$signature__data$39 [319:304];
-  assign \$signature__data$39[19][0]  = \$signature__data$39 [311:304];
-  assign \$signature__data$39[19][1]  = \$signature__data$39 [319:312];
-  assign \$signature__data$39[20]  = \$signature__data$39 [335:320];
-  assign \$signature__data$39[20][0]  = \$signature__data$39 [327:320];
-  assign \$signature__data$39[20][1]  = \$signature__data$39 [335:328];
-  assign \$signature__data$39[21]  = \$signature__data$39 [351:336];
-  assign \$signature__data$39[21][0]  = \$signature__data$39 [343:336];
-  assign \$signature__data$39[21][1]  = \$signature__data$39 [351:344];
-  assign \$signature__data$39[22]  = \$signature__data$39 [367:352];
-  assign \$signature__data$39[22][0]  = \$signature__data$39 [359:352];
-  assign \$signature__data$39[22][1]  = \$signature__data$39 [367:360];
-  assign \$signature__data$39[23]  = \$signature__data$39 [383:368];
-  assign \$signature__data$39[23][0]  = \$signature__data$39 [375:368];
-  assign \$signature__data$39[23][1]  = \$signature__data$39 [383:376];
-  assign \$signature__data$39[24]  = \$signature__data$39 [399:384];
-  assign \$signature__data$39[24][0]  = \$signature__data$39 [391:384];
-  assign \$signature__data$39[24][1]  = \$signature__data$39 [399:392];
-  assign \$signature__data$39[25]  = \$signature__data$39 [415:400];
-  assign \$signature__data$39[25][0]  = \$signature__data$39 [407:400];
-  assign \$signature__data$39[25][1]  = \$signature__data$39 [415:408];
-  assign \$signature__data$39[26]  = \$signature__data$39 [431:416];
-  assign \$signature__data$39[26][0]  = \$signature__data$39 [423:416];
-  assign \$signature__data$39[26][1]  = \$signature__data$39 [431:424];
-  assign \$signature__data$39[27]  = \$signature__data$39 [447:432];
-  assign \$signature__data$39[27][0]  = \$signature__data$39 [439:432];
-  assign \$signature__data$39[27][1]  = \$signature__data$39 [447:440];
-  assign \$signature__data$39[28]  = \$signature__data$39 [463:448];
-  assign \$signature__data$39[28][0]  = \$signature__data$39 [455:448];
-  assign \$signature__data$39[28][1]  = \$signature__data$39 [463:456];
-  assign \$signature__data$39[29]  = \$signature__data$39 [479:464];
-  assign \$signature__data$39[29][0]  = \$signature__data$39 [471:464];
-  assign \$signature__data$39[29][1]  = \$signature__data$39 [479:472];
-  assign \$signature__data$39[30]  = \$signature__data$39 [495:480];
-  assign \$signature__data$39[30][0]  = \$signature__data$39 [487:480];
-  assign \$signature__data$39[30][1]  = \$signature__data$39 [495:488];
-  assign \$signature__data$39[31]  = \$signature__data$39 [511:496];
-  assign \$signature__data$39[31][0]  = \$signature__data$39 [503:496];
-  assign \$signature__data$39[31][1]  = \$signature__data$39 [511:504];
+  assign \$signature__data$43[0]  = \$signature__data$43 [15:0];
+  assign \$signature__data$43[0][0]  = \$signature__data$43 [7:0];
+  assign \$signature__data$43[0][1]  = \$signature__data$43 [15:8];
+  assign \$signature__data$43[1]  = \$signature__data$43 [31:16];
+  assign \$signature__data$43[1][0]  = \$signature__data$43 [23:16];
+  assign \$signature__data$43[1][1]  = \$signature__data$43 [31:24];
+  assign \$signature__data$43[2]  = \$signature__data$43 [47:32];
+  assign \$signature__data$43[2][0]  = \$signature__data$43 [39:32];
+  assign \$signature__data$43[2][1]  = \$signature__data$43 [47:40];
+  assign \$signature__data$43[3]  = \$signature__data$43 [63:48];
+  assign \$signature__data$43[3][0]  = \$signature__data$43 [55:48];
+  assign \$signature__data$43[3][1]  = \$signature__data$43 [63:56];
+  assign \$signature__data$43[4]  = \$signature__data$43 [79:64];
+  assign \$signature__data$43[4][0]  = \$signature__data$43 [71:64];
+  assign \$signature__data$43[4][1]  = \$signature__data$43 [79:72];
+  assign \$signature__data$43[5]  = \$signature__data$43 [95:80];
+  assign \$signature__data$43[5][0]  = \$signature__data$43 [87:80];
+  assign \$signature__data$43[5][1]  = \$signature__data$43 [95:88];
+  assign \$signature__data$43[6]  = \$signature__data$43 [111:96];
+  assign \$signature__data$43[6][0]  = \$signature__data$43 [103:96];
+  assign \$signature__data$43[6][1]  = \$signature__data$43 [111:104];
+  assign \$signature__data$43[7]  = \$signature__data$43 [127:112];
+  assign \$signature__data$43[7][0]  = \$signature__data$43 [119:112];
+  assign \$signature__data$43[7][1]  = \$signature__data$43 [127:120];
+  assign \$signature__data$43[8]  = \$signature__data$43 [143:128];
+  assign \$signature__data$43[8][0]  = \$signature__data$43 [135:128];
+  assign \$signature__data$43[8][1]  = \$signature__data$43 [143:136];
+  assign \$signature__data$43[9]  = \$signature__data$43 [159:144];
+  assign \$signature__data$43[9][0]  = \$signature__data$43 [151:144];
+  assign \$signature__data$43[9][1]  = \$signature__data$43 [159:152];
+  assign \$signature__data$43[10]  = \$signature__data$43 [175:160];
+  assign \$signature__data$43[10][0]  = \$signature__data$43 [167:160];
+  assign \$signature__data$43[10][1]  = \$signature__data$43 [175:168];
+  assign \$signature__data$43[11]  = \$signature__data$43 [191:176];
+  assign \$signature__data$43[11][0]  = \$signature__data$43 [183:176];
+  assign \$signature__data$43[11][1]  = \$signature__data$43 [191:184];
+  assign \$signature__data$43[12]  = \$signature__data$43 [207:192];
+  assign \$signature__data$43[12][0]  = \$signature__data$43 [199:192];
+  assign \$signature__data$43[12][1]  = \$signature__data$43 [207:200];
+  assign \$signature__data$43[13]  = \$signature__data$43 [223:208];
+  assign \$signature__data$43[13][0]  = \$signature__data$43 [215:208];
+  assign \$signature__data$43[13][1]  = \$signature__data$43 [223:216];
+  assign \$signature__data$43[14]  = \$signature__data$43 [239:224];
+  assign \$signature__data$43[14][0]  = \$signature__data$43 [231:224];
+  assign \$signature__data$43[14][1]  = \$signature__data$43 [239:232];
+  assign \$signature__data$43[15]  = \$signature__data$43 [255:240];
+  assign \$signature__data$43[15][0]  = \$signature__data$43 [247:240];
+  assign \$signature__data$43[15][1]  = \$signature__data$43 [255:248];
+  assign \$signature__data$43[16]  = \$signature__data$43 [271:256];
+  assign \$signature__data$43[16][0]  = \$signature__data$43 [263:256];
+  assign \$signature__data$43[16][1]  = \$signature__data$43 [271:264];
+  assign \$signature__data$43[17]  = \$signature__data$43 [287:272];
+  assign \$signature__data$43[17][0]  = \$signature__data$43 [279:272];
+  assign \$signature__data$43[17][1]  = \$signature__data$43 [287:280];
+  assign \$signature__data$43[18]  = \$signature__data$43 [303:288];
+  assign \$signature__data$43[18][0]  = \$signature__data$43 [295:288];
+  assign \$signature__data$43[18][1]  = \$signature__data$43 [303:296];
+  assign \$signature__data$43[19]  = \$signature__data$43 [319:304];
+  assign \$signature__data$43[19][0]  = \$signature__data$43 [311:304];
+  assign \$signature__data$43[19][1]  = \$signature__data$43 [319:312];
+  assign \$signature__data$43[20]  = \$signature__data$43 [335:320];
+  assign \$signature__data$43[20][0]  = \$signature__data$43 [327:320];
+  assign \$signature__data$43[20][1]  = \$signature__data$43 [335:328];
+  assign \$signature__data$43[21]  = \$signature__data$43 [351:336];
+  assign \$signature__data$43[21][0]  = \$signature__data$43 [343:336];
+  assign \$signature__data$43[21][1]  = \$signature__data$43 [351:344];
+  assign \$signature__data$43[22]  = \$signature__data$43 [367:352];
+  assign \$signature__data$43[22][0]  = \$signature__data$43 [359:352];
+  assign \$signature__data$43[22][1]  = \$signature__data$43 [367:360];
+  assign \$signature__data$43[23]  = \$signature__data$43 [383:368];
+  assign \$signature__data$43[23][0]  = \$signature__data$43 [375:368];
+  assign \$signature__data$43[23][1]  = \$signature__data$43 [383:376];
+  assign \$signature__data$43[24]  = \$signature__data$43 [399:384];
+  assign \$signature__data$43[24][0]  = \$signature__data$43 [391:384];
+  assign \$signature__data$43[24][1]  = \$signature__data$43 [399:392];
+  assign \$signature__data$43[25]  = \$signature__data$43 [415:400];
+  assign \$signature__data$43[25][0]  = \$signature__data$43 [407:400];
+  assign \$signature__data$43[25][1]  = \$signature__data$43 [415:408];
+  assign \$signature__data$43[26]  = \$signature__data$43 [431:416];
+  assign \$signature__data$43[26][0]  = \$signature__data$43 [423:416];
+  assign \$signature__data$43[26][1]  = \$signature__data$43 [431:424];
+  assign \$signature__data$43[27]  = \$signature__data$43 [447:432];
+  assign \$signature__data$43[27][0]  = \$signature__data$43 [439:432];
+  assign \$signature__data$43[27][1]  = \$signature__data$43 [447:440];
+  assign \$signature__data$43[28]  = \$signature__data$43 [463:448];
+  assign \$signature__data$43[28][0]  = \$signature__data$43 [455:448];
+  assign \$signature__data$43[28][1]  = \$signature__data$43 [463:456];
+  assign \$signature__data$43[29]  = \$signature__data$43 [479:464];
+  assign \$signature__data$43[29][0]  = \$signature__data$43 [471:464];
+  assign \$signature__data$43[29][1]  = \$signature__data$43 [479:472];
+  assign \$signature__data$43[30]  = \$signature__data$43 [495:480];
+  assign \$signature__data$43[30][0]  = \$signature__data$43 [487:480];
+  assign \$signature__data$43[30][1]  = \$signature__data$43 [495:488];
+  assign \$signature__data$43[31]  = \$signature__data$43 [511:496];
+  assign \$signature__data$43[31][0]  = \$signature__data$43 [503:496];
+  assign \$signature__data$43[31][1]  = \$signature__data$43 [511:504];
   assign \total[0]  = total[63:0];
   assign \total[0][0]  = total[31:0];
   assign \total[0][1]  = total[63:32];
@@ -1987,57 +2064,57 @@ module dense_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   assign \s2_products[3][3]  = s2_products[511:480];
   assign \s2_products[3][3][0]  = s2_products[495:480];
   assign \s2_products[3][3][1]  = s2_products[511:496];
-  assign total[255:224] = \$321 [31:0];
-  assign total[223:192] = \$315 [31:0];
-  assign total[191:160] = \$309 [31:0];
-  assign total[159:128] = \$303 [31:0];
-  assign total[127:96] = \$297 [31:0];
-  assign total[95:64] = \$291 [31:0];
-  assign total[63:32] = \$285 [31:0];
-  assign total[31:0] = \$279 [31:0];
-  assign products[511:496] = \$273 ;
-  assign products[495:480] = \$265 ;
-  assign products[479:464] = \$257 ;
-  assign products[463:448] = \$249 ;
-  assign products[447:432] = \$241 ;
-  assign products[431:416] = \$233 ;
-  assign products[415:400] = \$225 ;
-  assign products[399:384] = \$217 ;
-  assign products[383:368] = \$209 ;
-  assign products[367:352] = \$201 ;
-  assign products[351:336] = \$193 ;
-  assign products[335:320] = \$185 ;
-  assign products[319:304] = \$177 ;
-  assign products[303:288] = \$169 ;
-  assign products[287:272] = \$161 ;
-  assign products[271:256] = \$153 ;
-  assign products[255:240] = \$145 ;
-  assign products[239:224] = \$137 ;
-  assign products[223:208] = \$129 ;
-  assign products[207:192] = \$121 ;
-  assign products[191:176] = \$113 ;
-  assign products[175:160] = \$105 ;
-  assign products[159:144] = \$97 ;
-  assign products[143:128] = \$89 ;
-  assign products[127:112] = \$81 ;
-  assign products[111:96] = \$73 ;
-  assign products[95:80] = \$65 ;
-  assign products[79:64] = \$57 ;
-  assign products[63:48] = \$49 ;
-  assign products[47:32] = \$41 ;
-  assign products[31:16] = \$33 ;
-  assign products[15:0] = \$25 ;
+  assign total[255:224] = \$322 [31:0];
+  assign total[223:192] = \$316 [31:0];
+  assign total[191:160] = \$310 [31:0];
+  assign total[159:128] = \$304 [31:0];
+  assign total[127:96] = \$298 [31:0];
+  assign total[95:64] = \$292 [31:0];
+  assign total[63:32] = \$286 [31:0];
+  assign total[31:0] = \$280 [31:0];
+  assign products[511:496] = \$274 ;
+  assign products[495:480] = \$266 ;
+  assign products[479:464] = \$258 ;
+  assign products[463:448] = \$250 ;
+  assign products[447:432] = \$242 ;
+  assign products[431:416] = \$234 ;
+  assign products[415:400] = \$226 ;
+  assign products[399:384] = \$218 ;
+  assign products[383:368] = \$210 ;
+  assign products[367:352] = \$202 ;
+  assign products[351:336] = \$194 ;
+  assign products[335:320] = \$186 ;
+  assign products[319:304] = \$178 ;
+  assign products[303:288] = \$170 ;
+  assign products[287:272] = \$162 ;
+  assign products[271:256] = \$154 ;
+  assign products[255:240] = \$146 ;
+  assign products[239:224] = \$138 ;
+  assign products[223:208] = \$130 ;
+  assign products[207:192] = \$122 ;
+  assign products[191:176] = \$114 ;
+  assign products[175:160] = \$106 ;
+  assign products[159:144] = \$98 ;
+  assign products[143:128] = \$90 ;
+  assign products[127:112] = \$82 ;
+  assign products[111:96] = \$74 ;
+  assign products[95:80] = \$66 ;
+  assign products[79:64] = \$58 ;
+  assign products[63:48] = \$50 ;
+  assign products[47:32] = \$42 ;
+  assign products[31:16] = \$34 ;
+  assign products[15:0] = \$26 ;
   assign \$3  = { \$2 [8], \$2 [8], \$2 [8], \$2 [8:3] };
-  assign \$6  = \$5 ;
-  assign \$11  = \$10 ;
-  assign \$16  = { 3'h0, block[6:3] };
-  assign \$326  = load;
-  assign \$329  = \$328 ;
-  assign \$332  = issue;
-  assign \$335  = \$334 ;
-  assign \$340  = \$339 ;
+  assign \$7  = \$6 ;
+  assign \$12  = \$11 ;
+  assign \$17  = { 3'h0, block[6:3] };
+  assign \$330  = load;
+  assign \$333  = \$332 ;
+  assign \$336  = issue;
+  assign \$339  = \$338 ;
   assign \$344  = \$343 ;
-  assign \$353  = \$352 ;
+  assign \$348  = \$347 ;
+  assign \$357  = \$356 ;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -5,62 +5,69 @@
 module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, result__ready, clk, rst, cfg__ready, act__ready, w__ready, result__payload, result__valid, idle, cfg__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [6:0] \$1 ;
-  wire \$10 ;
+  wire [6:0] \$10 ;
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire [3:0] \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire [3:0] \$106 ;
+  wire [16:0] \$103 ;
+  wire [37:0] \$104 ;
+  wire [37:0] \$105 ;
+  wire \$106 ;
   wire [3:0] \$107 ;
   wire \$108 ;
-  wire [6:0] \$109 ;
+  wire \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire [6:0] \$112 ;
+  wire [3:0] \$110 ;
+  wire [3:0] \$111 ;
+  wire \$112 ;
   wire [6:0] \$113 ;
-  wire [6:0] \$114 ;
+  wire \$114 ;
   wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
+  wire [6:0] \$116 ;
+  wire [6:0] \$117 ;
   wire [6:0] \$118 ;
   wire \$119 ;
-  wire [16:0] \$12 ;
+  wire \$12 ;
   wire \$120 ;
-  wire [16:0] \$121 ;
-  wire \$122 ;
+  wire \$121 ;
+  wire [6:0] \$122 ;
   wire \$123 ;
-  wire [16:0] \$124 ;
+  wire \$124 ;
   wire [16:0] \$125 ;
   wire \$126 ;
-  wire [6:0] \$127 ;
-  wire \$128 ;
-  wire \$129 ;
-  wire \$13 ;
+  wire \$127 ;
+  wire [16:0] \$128 ;
+  wire [16:0] \$129 ;
+  wire [16:0] \$13 ;
   wire \$130 ;
-  reg [2:0] \$131 ;
-  reg [5:0] \$132 ;
-  reg [15:0] \$133 ;
-  reg \$134 ;
-  reg \$135 ;
-  reg \$136 ;
-  reg [31:0] \$137 ;
+  wire [6:0] \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  reg [15:0] \$135 ;
+  reg [37:0] \$136 ;
+  reg [37:0] \$137 ;
   reg [2:0] \$138 ;
-  reg \$139 ;
+  reg [5:0] \$139 ;
   wire \$14 ;
-  reg \$140 ;
+  reg [15:0] \$140 ;
   reg \$141 ;
-  reg [127:0] \$142 ;
-  reg [127:0] \$143 ;
-  reg \$144 ;
-  reg [127:0] \$145 ;
-  reg [21:0] \$146 ;
-  wire [2:0] \$15 ;
-  wire [5:0] \$16 ;
-  wire [6:0] \$17 ;
-  wire [7:0] \$18 ;
+  reg \$142 ;
+  reg \$143 ;
+  reg [31:0] \$144 ;
+  reg [2:0] \$145 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg \$148 ;
+  reg [127:0] \$149 ;
+  wire \$15 ;
+  reg [127:0] \$150 ;
+  reg \$151 ;
+  reg [127:0] \$152 ;
+  reg [37:0] \$153 ;
+  wire [2:0] \$16 ;
+  wire [5:0] \$17 ;
+  wire [6:0] \$18 ;
   wire [7:0] \$19 ;
   wire [7:0] \$2 ;
   wire [7:0] \$20 ;
@@ -68,8 +75,8 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   wire [7:0] \$22 ;
   wire [7:0] \$23 ;
   wire [7:0] \$24 ;
-  wire [15:0] \$25 ;
-  wire [7:0] \$26 ;
+  wire [7:0] \$25 ;
+  wire [15:0] \$26 ;
   wire [7:0] \$27 ;
   wire [7:0] \$28 ;
   wire [7:0] \$29 ;
@@ -77,34 +84,34 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   wire [7:0] \$30 ;
   wire [7:0] \$31 ;
   wire [7:0] \$32 ;
-  wire [15:0] \$33 ;
-  wire [7:0] \$34 ;
+  wire [7:0] \$33 ;
+  wire [15:0] \$34 ;
   wire [7:0] \$35 ;
   wire [7:0] \$36 ;
   wire [7:0] \$37 ;
   wire [7:0] \$38 ;
   wire [7:0] \$39 ;
-  wire [3:0] \$4 ;
+  wire \$4 ;
   wire [7:0] \$40 ;
-  wire [15:0] \$41 ;
-  wire [7:0] \$42 ;
+  wire [7:0] \$41 ;
+  wire [15:0] \$42 ;
   wire [7:0] \$43 ;
   wire [7:0] \$44 ;
   wire [7:0] \$45 ;
   wire [7:0] \$46 ;
   wire [7:0] \$47 ;
   wire [7:0] \$48 ;
-  wire [15:0] \$49 ;
-  wire \$5 ;
-  wire [7:0] \$50 ;
+  wire [7:0] \$49 ;
+  wire [3:0] \$5 ;
+  wire [15:0] \$50 ;
   wire [7:0] \$51 ;
   wire [7:0] \$52 ;
   wire [7:0] \$53 ;
   wire [7:0] \$54 ;
   wire [7:0] \$55 ;
   wire [7:0] \$56 ;
-  wire [15:0] \$57 ;
-  wire [7:0] \$58 ;
+  wire [7:0] \$57 ;
+  wire [15:0] \$58 ;
   wire [7:0] \$59 ;
   wire \$6 ;
   wire [7:0] \$60 ;
@@ -112,96 +119,96 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   wire [7:0] \$62 ;
   wire [7:0] \$63 ;
   wire [7:0] \$64 ;
-  wire [15:0] \$65 ;
-  wire [7:0] \$66 ;
+  wire [7:0] \$65 ;
+  wire [15:0] \$66 ;
   wire [7:0] \$67 ;
   wire [7:0] \$68 ;
   wire [7:0] \$69 ;
-  wire [2:0] \$7 ;
+  wire \$7 ;
   wire [7:0] \$70 ;
   wire [7:0] \$71 ;
   wire [7:0] \$72 ;
-  wire [15:0] \$73 ;
-  wire [7:0] \$74 ;
+  wire [7:0] \$73 ;
+  wire [15:0] \$74 ;
   wire [7:0] \$75 ;
   wire [7:0] \$76 ;
   wire [7:0] \$77 ;
   wire [7:0] \$78 ;
   wire [7:0] \$79 ;
-  wire [3:0] \$8 ;
+  wire [2:0] \$8 ;
   wire [7:0] \$80 ;
-  wire [15:0] \$81 ;
-  wire [31:0] \$82 ;
-  wire [16:0] \$83 ;
-  wire [17:0] \$84 ;
-  wire [32:0] \$85 ;
-  wire [31:0] \$86 ;
-  wire [16:0] \$87 ;
-  wire [17:0] \$88 ;
-  wire [32:0] \$89 ;
-  wire [6:0] \$9 ;
-  wire [31:0] \$90 ;
-  wire [16:0] \$91 ;
-  wire [17:0] \$92 ;
-  wire [32:0] \$93 ;
-  wire [31:0] \$94 ;
-  wire [16:0] \$95 ;
-  wire [17:0] \$96 ;
-  wire [32:0] \$97 ;
-  wire \$98 ;
+  wire [7:0] \$81 ;
+  wire [15:0] \$82 ;
+  wire [31:0] \$83 ;
+  wire [16:0] \$84 ;
+  wire [17:0] \$85 ;
+  wire [32:0] \$86 ;
+  wire [31:0] \$87 ;
+  wire [16:0] \$88 ;
+  wire [17:0] \$89 ;
+  wire [3:0] \$9 ;
+  wire [32:0] \$90 ;
+  wire [31:0] \$91 ;
+  wire [16:0] \$92 ;
+  wire [17:0] \$93 ;
+  wire [32:0] \$94 ;
+  wire [31:0] \$95 ;
+  wire [16:0] \$96 ;
+  wire [17:0] \$97 ;
+  wire [32:0] \$98 ;
   wire \$99 ;
   wire [2:0] \$signature__addr ;
-  wire [2:0] \$signature__addr$33 ;
+  wire [2:0] \$signature__addr$38 ;
   wire [255:0] \$signature__data ;
-  wire [255:0] \$signature__data$39 ;
-  wire [15:0] \$signature__data$39[0] ;
-  wire [7:0] \$signature__data$39[0][0] ;
-  wire [7:0] \$signature__data$39[0][1] ;
-  wire [15:0] \$signature__data$39[10] ;
-  wire [7:0] \$signature__data$39[10][0] ;
-  wire [7:0] \$signature__data$39[10][1] ;
-  wire [15:0] \$signature__data$39[11] ;
-  wire [7:0] \$signature__data$39[11][0] ;
-  wire [7:0] \$signature__data$39[11][1] ;
-  wire [15:0] \$signature__data$39[12] ;
-  wire [7:0] \$signature__data$39[12][0] ;
-  wire [7:0] \$signature__data$39[12][1] ;
-  wire [15:0] \$signature__data$39[13] ;
-  wire [7:0] \$signature__data$39[13][0] ;
-  wire [7:0] \$signature__data$39[13][1] ;
-  wire [15:0] \$signature__data$39[14] ;
-  wire [7:0] \$signature__data$39[14][0] ;
-  wire [7:0] \$signature__data$39[14][1] ;
-  wire [15:0] \$signature__data$39[15] ;
-  wire [7:0] \$signature__data$39[15][0] ;
-  wire [7:0] \$signature__data$39[15][1] ;
-  wire [15:0] \$signature__data$39[1] ;
-  wire [7:0] \$signature__data$39[1][0] ;
-  wire [7:0] \$signature__data$39[1][1] ;
-  wire [15:0] \$signature__data$39[2] ;
-  wire [7:0] \$signature__data$39[2][0] ;
-  wire [7:0] \$signature__data$39[2][1] ;
-  wire [15:0] \$signature__data$39[3] ;
-  wire [7:0] \$signature__data$39[3][0] ;
-  wire [7:0] \$signature__data$39[3][1] ;
-  wire [15:0] \$signature__data$39[4] ;
-  wire [7:0] \$signature__data$39[4][0] ;
-  wire [7:0] \$signature__data$39[4][1] ;
-  wire [15:0] \$signature__data$39[5] ;
-  wire [7:0] \$signature__data$39[5][0] ;
-  wire [7:0] \$signature__data$39[5][1] ;
-  wire [15:0] \$signature__data$39[6] ;
-  wire [7:0] \$signature__data$39[6][0] ;
-  wire [7:0] \$signature__data$39[6][1] ;
-  wire [15:0] \$signature__data$39[7] ;
-  wire [7:0] \$signature__data$39[7][0] ;
-  wire [7:0] \$signature__data$39[7][1] ;
-  wire [15:0] \$signature__data$39[8] ;
-  wire [7:0] \$signature__data$39[8][0] ;
-  wire [7:0] \$signature__data$39[8][1] ;
-  wire [15:0] \$signature__data$39[9] ;
-  wire [7:0] \$signature__data$39[9][0] ;
-  wire [7:0] \$signature__data$39[9][1] ;
+  wire [255:0] \$signature__data$43 ;
+  wire [15:0] \$signature__data$43[0] ;
+  wire [7:0] \$signature__data$43[0][0] ;
+  wire [7:0] \$signature__data$43[0][1] ;
+  wire [15:0] \$signature__data$43[10] ;
+  wire [7:0] \$signature__data$43[10][0] ;
+  wire [7:0] \$signature__data$43[10][1] ;
+  wire [15:0] \$signature__data$43[11] ;
+  wire [7:0] \$signature__data$43[11][0] ;
+  wire [7:0] \$signature__data$43[11][1] ;
+  wire [15:0] \$signature__data$43[12] ;
+  wire [7:0] \$signature__data$43[12][0] ;
+  wire [7:0] \$signature__data$43[12][1] ;
+  wire [15:0] \$signature__data$43[13] ;
+  wire [7:0] \$signature__data$43[13][0] ;
+  wire [7:0] \$signature__data$43[13][1] ;
+  wire [15:0] \$signature__data$43[14] ;
+  wire [7:0] \$signature__data$43[14][0] ;
+  wire [7:0] \$signature__data$43[14][1] ;
+  wire [15:0] \$signature__data$43[15] ;
+  wire [7:0] \$signature__data$43[15][0] ;
+  wire [7:0] \$signature__data$43[15][1] ;
+  wire [15:0] \$signature__data$43[1] ;
+  wire [7:0] \$signature__data$43[1][0] ;
+  wire [7:0] \$signature__data$43[1][1] ;
+  wire [15:0] \$signature__data$43[2] ;
+  wire [7:0] \$signature__data$43[2][0] ;
+  wire [7:0] \$signature__data$43[2][1] ;
+  wire [15:0] \$signature__data$43[3] ;
+  wire [7:0] \$signature__data$43[3][0] ;
+  wire [7:0] \$signature__data$43[3][1] ;
+  wire [15:0] \$signature__data$43[4] ;
+  wire [7:0] \$signature__data$43[4][0] ;
+  wire [7:0] \$signature__data$43[4][1] ;
+  wire [15:0] \$signature__data$43[5] ;
+  wire [7:0] \$signature__data$43[5][0] ;
+  wire [7:0] \$signature__data$43[5][1] ;
+  wire [15:0] \$signature__data$43[6] ;
+  wire [7:0] \$signature__data$43[6][0] ;
+  wire [7:0] \$signature__data$43[6][1] ;
+  wire [15:0] \$signature__data$43[7] ;
+  wire [7:0] \$signature__data$43[7][0] ;
+  wire [7:0] \$signature__data$43[7][1] ;
+  wire [15:0] \$signature__data$43[8] ;
+  wire [7:0] \$signature__data$43[8][0] ;
+  wire [7:0] \$signature__data$43[8][1] ;
+  wire [15:0] \$signature__data$43[9] ;
+  wire [7:0] \$signature__data$43[9][0] ;
+  wire [7:0] \$signature__data$43[9][1] ;
   wire [15:0] \$signature__data[0] ;
   wire [7:0] \$signature__data[0][0] ;
   wire [7:0] \$signature__data[0][1] ;
@@ -251,7 +258,7 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   wire [7:0] \$signature__data[9][0] ;
   wire [7:0] \$signature__data[9][1] ;
   wire \$signature__en ;
-  wire \$signature__en$35 ;
+  wire \$signature__en$39 ;
   reg [127:0] acc = 128'h00000000000000000000000000000000;
   wire [63:0] \acc[0] ;
   wire [31:0] \acc[0][0] ;
@@ -319,13 +326,15 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   wire busy;
   wire can_compute;
   wire can_load;
-  reg [21:0] cfg = 22'h000000;
+  wire [37:0] cfg;
   wire [15:0] \cfg.batches ;
   wire [5:0] \cfg.groups ;
-  input [21:0] cfg__payload;
-  wire [21:0] cfg__payload;
+  wire [15:0] \cfg.tiles ;
+  input [37:0] cfg__payload;
+  wire [37:0] cfg__payload;
   wire [15:0] \cfg__payload.batches ;
   wire [5:0] \cfg__payload.groups ;
+  wire [15:0] \cfg__payload.tiles ;
   output cfg__ready;
   wire cfg__ready;
   input cfg__valid;
@@ -334,12 +343,25 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   wire clk;
   wire compute_done;
   wire configure;
+  reg [37:0] half0_cfg = 38'h0000000000;
+  wire [15:0] \half0_cfg.batches ;
+  wire [5:0] \half0_cfg.groups ;
+  wire [15:0] \half0_cfg.tiles ;
+  reg [37:0] half1_cfg = 38'h0000000000;
+  wire [15:0] \half1_cfg.batches ;
+  wire [5:0] \half1_cfg.groups ;
+  wire [15:0] \half1_cfg.tiles ;
   output idle;
   wire idle;
   wire in_flight;
   wire issue;
   wire load;
+  reg [37:0] load_cfg = 38'h0000000000;
+  wire [15:0] \load_cfg.batches ;
+  wire [5:0] \load_cfg.groups ;
+  wire [15:0] \load_cfg.tiles ;
   wire load_done;
+  reg [15:0] loads_left = 16'h0000;
   wire [127:0] products;
   wire [63:0] \products[0] ;
   wire [31:0] \products[0][0] ;
@@ -435,181 +457,193 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   end
   always @(posedge clk) begin
     if (load)
-      acts[\$8 [2:0]] <= act__payload;
+      acts[\$9 [2:0]] <= act__payload;
   end
   reg [255:0] _0_;
   always @(posedge clk) begin
     if (advance) begin
-      _0_ <= acts[\$17 [2:0]];
+      _0_ <= acts[\$18 [2:0]];
     end
   end
-  assign \$signature__data$39  = _0_;
+  assign \$signature__data$43  = _0_;
   assign configure = cfg__valid & cfg__ready;
   assign advance = ~ stall;
-  assign \$1  = cfg[5:0] + 4'h8;
+  assign cfg = rsel ? half1_cfg : half0_cfg;
+  assign \$1  = load_cfg[5:0] + 4'h8;
   assign \$2  = \$1  - 1'h1;
   assign load = act__valid & act__ready;
-  assign \$4  = \$3 [2:0] - 1'h1;
-  assign \$5  = wrow == \$4 ;
-  assign load_done = load & \$6 ;
-  assign \$7  = wsel ? 3'h4 : 3'h0;
-  assign \$8  = \$7  + wrow;
+  assign \$4  = | loads_left;
+  assign act__ready = can_load & \$4 ;
+  assign \$5  = \$3 [2:0] - 1'h1;
+  assign \$6  = wrow == \$5 ;
+  assign load_done = load & \$7 ;
+  assign \$8  = wsel ? 3'h4 : 3'h0;
+  assign \$9  = \$8  + wrow;
   assign w__ready = can_compute & advance;
   assign issue = w__valid & w__ready;
-  assign \$9  = cfg[5:0] - 1'h1;
-  assign \$10  = block == \$9 ;
-  assign \$12  = cfg[21:6] - 1'h1;
-  assign \$13  = batch == \$12 ;
-  assign \$14  = \$11  & \$13 ;
-  assign compute_done = issue & \$14 ;
-  assign \$15  = rsel ? 3'h4 : 3'h0;
-  assign \$17  = \$15  + \$16 ;
-  assign \$18  = s1_sel[0] ? \$signature__data$39 [231:224] : \$signature__data$39 [199:192];
-  assign \$19  = s1_sel[0] ? \$signature__data$39 [167:160] : \$signature__data$39 [135:128];
-  assign \$20  = s1_sel[1] ? \$18  : \$19 ;
-  assign \$21  = s1_sel[0] ? \$signature__data$39 [103:96] : \$signature__data$39 [71:64];
-  assign \$22  = s1_sel[0] ? \$signature__data$39 [39:32] : \$signature__data$39 [7:0];
-  assign \$23  = s1_sel[1] ? \$21  : \$22 ;
-  assign \$24  = s1_sel[2] ? \$20  : \$23 ;
-  assign \$25  = $signed(s1_w[7:0]) * $signed(\$24 );
-  assign \$26  = s1_sel[0] ? \$signature__data$39 [239:232] : \$signature__data$39 [207:200];
-  assign \$27  = s1_sel[0] ? \$signature__data$39 [175:168] : \$signature__data$39 [143:136];
-  assign \$28  = s1_sel[1] ? \$26  : \$27 ;
-  assign \$29  = s1_sel[0] ? \$signature__data$39 [111:104] : \$signature__data$39 [79:72];
-  assign \$30  = s1_sel[0] ? \$signature__data$39 [47:40] : \$signature__data$39 [15:8];
-  assign \$31  = s1_sel[1] ? \$29  : \$30 ;
-  assign \$32  = s1_sel[2] ? \$28  : \$31 ;
-  assign \$33  = $signed(s1_w[7:0]) * $signed(\$32 );
-  assign \$34  = s1_sel[0] ? \$signature__data$39 [247:240] : \$signature__data$39 [215:208];
-  assign \$35  = s1_sel[0] ? \$signature__data$39 [183:176] : \$signature__data$39 [151:144];
-  assign \$36  = s1_sel[1] ? \$34  : \$35 ;
-  assign \$37  = s1_sel[0] ? \$signature__data$39 [119:112] : \$signature__data$39 [87:80];
-  assign \$38  = s1_sel[0] ? \$signature__data$39 [55:48] : \$signature__data$39 [23:16];
-  assign \$39  = s1_sel[1] ? \$37  : \$38 ;
-  assign \$40  = s1_sel[2] ? \$36  : \$39 ;
-  assign \$41  = $signed(s1_w[15:8]) * $signed(\$40 );
-  assign \$42  = s1_sel[0] ? \$signature__data$39 [255:248] : \$signature__data$39 [223:216];
-  assign \$43  = s1_sel[0] ? \$signature__data$39 [191:184] : \$signature__data$39 [159:152];
-  assign \$44  = s1_sel[1] ? \$42  : \$43 ;
-  assign \$45  = s1_sel[0] ? \$signature__data$39 [127:120] : \$signature__data$39 [95:88];
-  assign \$46  = s1_sel[0] ? \$signature__data$39 [63:56] : \$signature__data$39 [31:24];
-  assign \$47  = s1_sel[1] ? \$45  : \$46 ;
-  assign \$48  = s1_sel[2] ? \$44  : \$47 ;
-  assign \$49  = $signed(s1_w[15:8]) * $signed(\$48 );
-  assign \$50  = s1_sel[0] ? \$signature__data$39 [231:224] : \$signature__data$39 [199:192];
-  assign \$51  = s1_sel[0] ? \$signature__data$39 [167:160] : \$signature__data$39 [135:128];
-  assign \$52  = s1_sel[1] ? \$50  : \$51 ;
-  assign \$53  = s1_sel[0] ? \$signature__data$39 [103:96] : \$signature__data$39 [71:64];
-  assign \$54  = s1_sel[0] ? \$signature__data$39 [39:32] : \$signature__data$39 [7:0];
-  assign \$55  = s1_sel[1] ? \$53  : \$54 ;
-  assign \$56  = s1_sel[2] ? \$52  : \$55 ;
-  assign \$57  = $signed(s1_w[23:16]) * $signed(\$56 );
-  assign \$58  = s1_sel[0] ? \$signature__data$39 [239:232] : \$signature__data$39 [207:200];
-  assign \$59  = s1_sel[0] ? \$signature__data$39 [175:168] : \$signature__data$39 [143:136];
-  assign \$60  = s1_sel[1] ? \$58  : \$59 ;
-  assign \$61  = s1_sel[0] ? \$signature__data$39 [111:104] : \$signature__data$39 [79:72];
-  assign \$62  = s1_sel[0] ? \$signature__data$39 [47:40] : \$signature__data$39 [15:8];
-  assign \$63  = s1_sel[1] ? \$61  : \$62 ;
-  assign \$64  = s1_sel[2] ? \$60  : \$63 ;
-  assign \$65  = $signed(s1_w[23:16]) * $signed(\$64 );
-  assign \$66  = s1_sel[0] ? \$signature__data$39 [247:240] : \$signature__data$39 [215:208];
-  assign \$67  = s1_sel[0] ? \$signature__data$39 [183:176] : \$signature__data$39 [151:144];
-  assign \$68  = s1_sel[1] ? \$66  : \$67 ;
-  assign \$69  = s1_sel[0] ? \$signature__data$39 [119:112] : \$signature__data$39 [87:80];
-  assign \$70  = s1_sel[0] ? \$signature__data$39 [55:48] : \$signature__data$39 [23:16];
-  assign \$71  = s1_sel[1] ? \$69  : \$70 ;
-  assign \$72  = s1_sel[2] ? \$68  : \$71 ;
-  assign \$73  = $signed(s1_w[31:24]) * $signed(\$72 );
-  assign \$74  = s1_sel[0] ? \$signature__data$39 [255:248] : \$signature__data$39 [223:216];
-  assign \$75  = s1_sel[0] ? \$signature__data$39 [191:184] : \$signature__data$39 [159:152];
-  assign \$76  = s1_sel[1] ? \$74  : \$75 ;
-  assign \$77  = s1_sel[0] ? \$signature__data$39 [127:120] : \$signature__data$39 [95:88];
-  assign \$78  = s1_sel[0] ? \$signature__data$39 [63:56] : \$signature__data$39 [31:24];
-  assign \$79  = s1_sel[1] ? \$77  : \$78 ;
-  assign \$80  = s1_sel[2] ? \$76  : \$79 ;
-  assign \$81  = $signed(s1_w[31:24]) * $signed(\$80 );
-  assign \$82  = s2_first ? 32'd0 : acc[31:0];
-  assign \$83  = $signed(1'h0) + $signed(s2_products[15:0]);
-  assign \$84  = $signed(\$83 ) + $signed(s2_products[47:32]);
-  assign \$85  = $signed(\$82 ) + $signed(\$84 );
-  assign \$86  = s2_first ? 32'd0 : acc[63:32];
-  assign \$87  = $signed(1'h0) + $signed(s2_products[31:16]);
-  assign \$88  = $signed(\$87 ) + $signed(s2_products[63:48]);
-  assign \$89  = $signed(\$86 ) + $signed(\$88 );
-  assign \$90  = s2_first ? 32'd0 : acc[95:64];
-  assign \$91  = $signed(1'h0) + $signed(s2_products[79:64]);
-  assign \$92  = $signed(\$91 ) + $signed(s2_products[111:96]);
-  assign \$93  = $signed(\$90 ) + $signed(\$92 );
-  assign \$94  = s2_first ? 32'd0 : acc[127:96];
-  assign \$95  = $signed(1'h0) + $signed(s2_products[95:80]);
-  assign \$96  = $signed(\$95 ) + $signed(s2_products[127:112]);
-  assign \$97  = $signed(\$94 ) + $signed(\$96 );
-  assign \$98  = ~ result__ready;
-  assign stall = result__valid & \$98 ;
-  assign \$99  = | wrow;
-  assign \$100  = | block;
-  assign \$101  = | batch;
-  assign in_flight = | { result__valid, s2_valid, s1_valid, \$101 , \$100 , \$99 , busy };
+  assign \$10  = cfg[5:0] - 1'h1;
+  assign \$11  = block == \$10 ;
+  assign \$13  = cfg[21:6] - 1'h1;
+  assign \$14  = batch == \$13 ;
+  assign \$15  = \$12  & \$14 ;
+  assign compute_done = issue & \$15 ;
+  assign \$16  = rsel ? 3'h4 : 3'h0;
+  assign \$18  = \$16  + \$17 ;
+  assign \$19  = s1_sel[0] ? \$signature__data$43 [231:224] : \$signature__data$43 [199:192];
+  assign \$20  = s1_sel[0] ? \$signature__data$43 [167:160] : \$signature__data$43 [135:128];
+  assign \$21  = s1_sel[1] ? \$19  : \$20 ;
+  assign \$22  = s1_sel[0] ? \$signature__data$43 [103:96] : \$signature__data$43 [71:64];
+  assign \$23  = s1_sel[0] ? \$signature__data$43 [39:32] : \$signature__data$43 [7:0];
+  assign \$24  = s1_sel[1] ? \$22  : \$23 ;
+  assign \$25  = s1_sel[2] ? \$21  : \$24 ;
+  assign \$26  = $signed(s1_w[7:0]) * $signed(\$25 );
+  assign \$27  = s1_sel[0] ? \$signature__data$43 [239:232] : \$signature__data$43 [207:200];
+  assign \$28  = s1_sel[0] ? \$signature__data$43 [175:168] : \$signature__data$43 [143:136];
+  assign \$29  = s1_sel[1] ? \$27  : \$28 ;
+  assign \$30  = s1_sel[0] ? \$signature__data$43 [111:104] : \$signature__data$43 [79:72];
+  assign \$31  = s1_sel[0] ? \$signature__data$43 [47:40] : \$signature__data$43 [15:8];
+  assign \$32  = s1_sel[1] ? \$30  : \$31 ;
+  assign \$33  = s1_sel[2] ? \$29  : \$32 ;
+  assign \$34  = $signed(s1_w[7:0]) * $signed(\$33 );
+  assign \$35  = s1_sel[0] ? \$signature__data$43 [247:240] : \$signature__data$43 [215:208];
+  assign \$36  = s1_sel[0] ? \$signature__data$43 [183:176] : \$signature__data$43 [151:144];
+  assign \$37  = s1_sel[1] ? \$35  : \$36 ;
+  assign \$38  = s1_sel[0] ? \$signature__data$43 [119:112] : \$signature__data$43 [87:80];
+  assign \$39  = s1_sel[0] ? \$signature__data$43 [55:48] : \$signature__data$43 [23:16];
+  assign \$40  = s1_sel[1] ? \$38  : \$39 ;
+  assign \$41  = s1_sel[2] ? \$37  : \$40 ;
+  assign \$42  = $signed(s1_w[15:8]) * $signed(\$41 );
+  assign \$43  = s1_sel[0] ? \$signature__data$43 [255:248] : \$signature__data$43 [223:216];
+  assign \$44  = s1_sel[0] ? \$signature__data$43 [191:184] : \$signature__data$43 [159:152];
+  assign \$45  = s1_sel[1] ? \$43  : \$44 ;
+  assign \$46  = s1_sel[0] ? \$signature__data$43 [127:120] : \$signature__data$43 [95:88];
+  assign \$47  = s1_sel[0] ? \$signature__data$43 [63:56] : \$signature__data$43 [31:24];
+  assign \$48  = s1_sel[1] ? \$46  : \$47 ;
+  assign \$49  = s1_sel[2] ? \$45  : \$48 ;
+  assign \$50  = $signed(s1_w[15:8]) * $signed(\$49 );
+  assign \$51  = s1_sel[0] ? \$signature__data$43 [231:224] : \$signature__data$43 [199:192];
+  assign \$52  = s1_sel[0] ? \$signature__data$43 [167:160] : \$signature__data$43 [135:128];
+  assign \$53  = s1_sel[1] ? \$51  : \$52 ;
+  assign \$54  = s1_sel[0] ? \$signature__data$43 [103:96] : \$signature__data$43 [71:64];
+  assign \$55  = s1_sel[0] ? \$signature__data$43 [39:32] : \$signature__data$43 [7:0];
+  assign \$56  = s1_sel[1] ? \$54  : \$55 ;
+  assign \$57  = s1_sel[2] ? \$53  : \$56 ;
+  assign \$58  = $signed(s1_w[23:16]) * $signed(\$57 );
+  assign \$59  = s1_sel[0] ? \$signature__data$43 [239:232] : \$signature__data$43 [207:200];
+  assign \$60  = s1_sel[0] ? \$signature__data$43 [175:168] : \$signature__data$43 [143:136];
+  assign \$61  = s1_sel[1] ? \$59  : \$60 ;
+  assign \$62  = s1_sel[0] ? \$signature__data$43 [111:104] : \$signature__data$43 [79:72];
+  assign \$63  = s1_sel[0] ? \$signature__data$43 [47:40] : \$signature__data$43 [15:8];
+  assign \$64  = s1_sel[1] ? \$62  : \$63 ;
+  assign \$65  = s1_sel[2] ? \$61  : \$64 ;
+  assign \$66  = $signed(s1_w[23:16]) * $signed(\$65 );
+  assign \$67  = s1_sel[0] ? \$signature__data$43 [247:240] : \$signature__data$43 [215:208];
+  assign \$68  = s1_sel[0] ? \$signature__data$43 [183:176] : \$signature__data$43 [151:144];
+  assign \$69  = s1_sel[1] ? \$67  : \$68 ;
+  assign \$70  = s1_sel[0] ? \$signature__data$43 [119:112] : \$signature__data$43 [87:80];
+  assign \$71  = s1_sel[0] ? \$signature__data$43 [55:48] : \$signature__data$43 [23:16];
+  assign \$72  = s1_sel[1] ? \$70  : \$71 ;
+  assign \$73  = s1_sel[2] ? \$69  : \$72 ;
+  assign \$74  = $signed(s1_w[31:24]) * $signed(\$73 );
+  assign \$75  = s1_sel[0] ? \$signature__data$43 [255:248] : \$signature__data$43 [223:216];
+  assign \$76  = s1_sel[0] ? \$signature__data$43 [191:184] : \$signature__data$43 [159:152];
+  assign \$77  = s1_sel[1] ? \$75  : \$76 ;
+  assign \$78  = s1_sel[0] ? \$signature__data$43 [127:120] : \$signature__data$43 [95:88];
+  assign \$79  = s1_sel[0] ? \$signature__data$43 [63:56] : \$signature__data$43 [31:24];
+  assign \$80  = s1_sel[1] ? \$78  : \$79 ;
+  assign \$81  = s1_sel[2] ? \$77  : \$80 ;
+  assign \$82  = $signed(s1_w[31:24]) * $signed(\$81 );
+  assign \$83  = s2_first ? 32'd0 : acc[31:0];
+  assign \$84  = $signed(1'h0) + $signed(s2_products[15:0]);
+  assign \$85  = $signed(\$84 ) + $signed(s2_products[47:32]);
+  assign \$86  = $signed(\$83 ) + $signed(\$85 );
+  assign \$87  = s2_first ? 32'd0 : acc[63:32];
+  assign \$88  = $signed(1'h0) + $signed(s2_products[31:16]);
+  assign \$89  = $signed(\$88 ) + $signed(s2_products[63:48]);
+  assign \$90  = $signed(\$87 ) + $signed(\$89 );
+  assign \$91  = s2_first ? 32'd0 : acc[95:64];
+  assign \$92  = $signed(1'h0) + $signed(s2_products[79:64]);
+  assign \$93  = $signed(\$92 ) + $signed(s2_products[111:96]);
+  assign \$94  = $signed(\$91 ) + $signed(\$93 );
+  assign \$95  = s2_first ? 32'd0 : acc[127:96];
+  assign \$96  = $signed(1'h0) + $signed(s2_products[95:80]);
+  assign \$97  = $signed(\$96 ) + $signed(s2_products[127:112]);
+  assign \$98  = $signed(\$95 ) + $signed(\$97 );
+  assign \$99  = ~ result__ready;
+  assign stall = result__valid & \$99 ;
+  assign \$100  = | wrow;
+  assign \$101  = | block;
+  assign \$102  = | batch;
+  assign in_flight = | { result__valid, s2_valid, s1_valid, \$102 , \$101 , \$100 , busy };
   assign idle = ~ in_flight;
-  assign cfg__ready = ~ in_flight;
-  assign \$103  = \$3 [2:0] - 1'h1;
-  assign \$104  = wrow == \$103 ;
-  assign \$106  = wrow + 1'h1;
-  assign \$107  = \$105  ? 4'h0 : \$106 ;
-  assign \$109  = cfg[5:0] - 1'h1;
-  assign \$110  = block == \$109 ;
-  assign \$112  = block + 1'h1;
-  assign \$113  = \$111  ? 7'h00 : \$112 ;
-  assign \$114  = cfg[5:0] - 1'h1;
-  assign \$115  = block == \$114 ;
-  assign \$117  = issue & \$116 ;
+  assign cfg__ready = ! loads_left;
+  assign \$103  = loads_left - 1'h1;
+  assign \$104  = wsel ? half0_cfg : load_cfg;
+  assign \$105  = wsel ? load_cfg : half1_cfg;
+  assign \$107  = \$3 [2:0] - 1'h1;
+  assign \$108  = wrow == \$107 ;
+  assign \$110  = wrow + 1'h1;
+  assign \$111  = \$109  ? 4'h0 : \$110 ;
+  assign \$113  = cfg[5:0] - 1'h1;
+  assign \$114  = block == \$113 ;
+  assign \$116  = block + 1'h1;
+  assign \$117  = \$115  ? 7'h00 : \$116 ;
   assign \$118  = cfg[5:0] - 1'h1;
   assign \$119  = block == \$118 ;
-  assign \$121  = cfg[21:6] - 1'h1;
-  assign \$122  = batch == \$121 ;
-  assign \$123  = \$120  & \$122 ;
-  assign \$124  = batch + 1'h1;
-  assign \$125  = \$123  ? 17'h00000 : \$124 ;
-  assign \$126  = ! block;
-  assign \$127  = cfg[5:0] - 1'h1;
-  assign \$128  = block == \$127 ;
-  assign \$130  = s2_valid & s2_last;
+  assign \$121  = issue & \$120 ;
+  assign \$122  = cfg[5:0] - 1'h1;
+  assign \$123  = block == \$122 ;
+  assign \$125  = cfg[21:6] - 1'h1;
+  assign \$126  = batch == \$125 ;
+  assign \$127  = \$124  & \$126 ;
+  assign \$128  = batch + 1'h1;
+  assign \$129  = \$127  ? 17'h00000 : \$128 ;
+  assign \$130  = ! block;
+  assign \$131  = cfg[5:0] - 1'h1;
+  assign \$132  = block == \$131 ;
+  assign \$134  = s2_valid & s2_last;
   always @(posedge clk)
-    wrow <= \$131 ;
+    loads_left <= \$135 ;
   always @(posedge clk)
-    block <= \$132 ;
+    half0_cfg <= \$136 ;
   always @(posedge clk)
-    batch <= \$133 ;
+    half1_cfg <= \$137 ;
   always @(posedge clk)
-    s1_valid <= \$134 ;
+    wrow <= \$138 ;
   always @(posedge clk)
-    s1_first <= \$135 ;
+    block <= \$139 ;
   always @(posedge clk)
-    s1_last <= \$136 ;
+    batch <= \$140 ;
   always @(posedge clk)
-    s1_w <= \$137 ;
+    s1_valid <= \$141 ;
   always @(posedge clk)
-    s1_sel <= \$138 ;
+    s1_first <= \$142 ;
   always @(posedge clk)
-    s2_valid <= \$139 ;
+    s1_last <= \$143 ;
   always @(posedge clk)
-    s2_first <= \$140 ;
+    s1_w <= \$144 ;
   always @(posedge clk)
-    s2_last <= \$141 ;
+    s1_sel <= \$145 ;
   always @(posedge clk)
-    s2_products <= \$142 ;
+    s2_valid <= \$146 ;
   always @(posedge clk)
-    acc <= \$143 ;
+    s2_first <= \$147 ;
   always @(posedge clk)
-    result__valid <= \$144 ;
+    s2_last <= \$148 ;
   always @(posedge clk)
-    result__payload <= \$145 ;
+    s2_products <= \$149 ;
   always @(posedge clk)
-    cfg <= \$146 ;
+    acc <= \$150 ;
+  always @(posedge clk)
+    result__valid <= \$151 ;
+  always @(posedge clk)
+    result__payload <= \$152 ;
+  always @(posedge clk)
+    load_cfg <= \$153 ;
   \dense_small.halves  halves (
     .busy(busy),
     .can_compute(can_compute),
-    .can_load(act__ready),
+    .can_load(can_load),
     .clk(clk),
     .compute_done(compute_done),
     .load_done(load_done),
@@ -619,79 +653,42 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = wrow;
-    if (\$102 ) begin
-      \$131  = \$107 [2:0];
+    \$135  = loads_left;
+    if (load_done) begin
+      \$135  = \$103 [15:0];
+    end
+    if (configure) begin
+      \$135  = cfg__payload[37:22];
     end
     if (rst) begin
-      \$131  = 3'h0;
+      \$135  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = block;
-    if (\$108 ) begin
-      \$132  = \$113 [5:0];
+    \$136  = half0_cfg;
+    if (load_done) begin
+      \$136  = \$104 ;
     end
     if (rst) begin
-      \$132  = 6'h00;
+      \$136  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = batch;
-    if (\$117 ) begin
-      \$133  = \$125 [15:0];
+    \$137  = half1_cfg;
+    if (load_done) begin
+      \$137  = \$105 ;
     end
     if (rst) begin
-      \$133  = 16'h0000;
+      \$137  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = s1_valid;
-    if (advance) begin
-      \$134  = issue;
-    end
-    if (rst) begin
-      \$134  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = s1_first;
-    if (advance) begin
-      \$135  = \$126 ;
-    end
-    if (rst) begin
-      \$135  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = s1_last;
-    if (advance) begin
-      \$136  = \$129 ;
-    end
-    if (rst) begin
-      \$136  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = s1_w;
-    if (advance) begin
-      \$137  = w__payload;
-    end
-    if (rst) begin
-      \$137  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = s1_sel;
-    if (advance) begin
-      \$138  = block[2:0];
+    \$138  = wrow;
+    if (\$106 ) begin
+      \$138  = \$111 [2:0];
     end
     if (rst) begin
       \$138  = 3'h0;
@@ -699,29 +696,29 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = s2_valid;
-    if (advance) begin
-      \$139  = s1_valid;
+    \$139  = block;
+    if (\$112 ) begin
+      \$139  = \$117 [5:0];
     end
     if (rst) begin
-      \$139  = 1'h0;
+      \$139  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = s2_first;
-    if (advance) begin
-      \$140  = s1_first;
+    \$140  = batch;
+    if (\$121 ) begin
+      \$140  = \$129 [15:0];
     end
     if (rst) begin
-      \$140  = 1'h0;
+      \$140  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = s2_last;
+    \$141  = s1_valid;
     if (advance) begin
-      \$141  = s1_last;
+      \$141  = issue;
     end
     if (rst) begin
       \$141  = 1'h0;
@@ -729,68 +726,138 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = s2_products;
+    \$142  = s1_first;
     if (advance) begin
-      \$142  = products;
+      \$142  = \$130 ;
     end
     if (rst) begin
-      \$142  = 128'h00000000000000000000000000000000;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = acc;
+    \$143  = s1_last;
+    if (advance) begin
+      \$143  = \$133 ;
+    end
+    if (rst) begin
+      \$143  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$144  = s1_w;
+    if (advance) begin
+      \$144  = w__payload;
+    end
+    if (rst) begin
+      \$144  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$145  = s1_sel;
+    if (advance) begin
+      \$145  = block[2:0];
+    end
+    if (rst) begin
+      \$145  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$146  = s2_valid;
+    if (advance) begin
+      \$146  = s1_valid;
+    end
+    if (rst) begin
+      \$146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$147  = s2_first;
+    if (advance) begin
+      \$147  = s1_first;
+    end
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$148  = s2_last;
+    if (advance) begin
+      \$148  = s1_last;
+    end
+    if (rst) begin
+      \$148  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$149  = s2_products;
+    if (advance) begin
+      \$149  = products;
+    end
+    if (rst) begin
+      \$149  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$150  = acc;
     if (advance) begin
       if (s2_valid) begin
-        \$143  = total;
+        \$150  = total;
       end
     end
     if (rst) begin
-      \$143  = 128'h00000000000000000000000000000000;
+      \$150  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = result__valid;
+    \$151  = result__valid;
     if (advance) begin
-      \$144  = \$130 ;
+      \$151  = \$134 ;
     end
     if (rst) begin
-      \$144  = 1'h0;
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = result__payload;
+    \$152  = result__payload;
     if (advance) begin
-      \$145 [31:0] = total[31:0];
-      \$145 [63:32] = total[63:32];
-      \$145 [95:64] = total[95:64];
-      \$145 [127:96] = total[127:96];
+      \$152 [31:0] = total[31:0];
+      \$152 [63:32] = total[63:32];
+      \$152 [95:64] = total[95:64];
+      \$152 [127:96] = total[127:96];
     end
     if (rst) begin
-      \$145  = 128'h00000000000000000000000000000000;
+      \$152  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = cfg;
+    \$153  = load_cfg;
     if (configure) begin
-      \$146  = cfg__payload;
+      \$153  = cfg__payload;
     end
     if (rst) begin
-      \$146  = 22'h000000;
+      \$153  = 38'h0000000000;
     end
   end
   assign tile_beats = \$3 [2:0];
-  assign can_load = act__ready;
-  assign \$signature__addr  = \$8 [2:0];
+  assign \$signature__addr  = \$9 [2:0];
   assign \$signature__en  = load;
   assign \$signature__data  = act__payload;
-  assign \$signature__addr$33  = \$17 [2:0];
-  assign \$signature__en$35  = advance;
+  assign \$signature__addr$38  = \$18 [2:0];
+  assign \$signature__en$39  = advance;
   assign \cfg__payload.groups  = cfg__payload[5:0];
   assign \cfg__payload.batches  = cfg__payload[21:6];
+  assign \cfg__payload.tiles  = cfg__payload[37:22];
   assign \act__payload[0]  = act__payload[15:0];
   assign \act__payload[0][0]  = act__payload[7:0];
   assign \act__payload[0][1]  = act__payload[15:8];
@@ -853,6 +920,16 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   assign \result__payload[1][1]  = result__payload[127:96];
   assign \cfg.groups  = cfg[5:0];
   assign \cfg.batches  = cfg[21:6];
+  assign \cfg.tiles  = cfg[37:22];
+  assign \half0_cfg.groups  = half0_cfg[5:0];
+  assign \half0_cfg.batches  = half0_cfg[21:6];
+  assign \half0_cfg.tiles  = half0_cfg[37:22];
+  assign \half1_cfg.groups  = half1_cfg[5:0];
+  assign \half1_cfg.batches  = half1_cfg[21:6];
+  assign \half1_cfg.tiles  = half1_cfg[37:22];
+  assign \load_cfg.groups  = load_cfg[5:0];
+  assign \load_cfg.batches  = load_cfg[21:6];
+  assign \load_cfg.tiles  = load_cfg[37:22];
   assign \$signature__data[0]  = act__payload[15:0];
   assign \$signature__data[0][0]  = act__payload[7:0];
   assign \$signature__data[0][1]  = act__payload[15:8];
@@ -921,54 +998,54 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   assign \s1_w[1]  = s1_w[31:16];
   assign \s1_w[1][0]  = s1_w[23:16];
   assign \s1_w[1][1]  = s1_w[31:24];
-  assign \$signature__data$39[0]  = \$signature__data$39 [15:0];
-  assign \$signature__data$39[0][0]  = \$signature__data$39 [7:0];
-  assign \$signature__data$39[0][1]  = \$signature__data$39 [15:8];
-  assign \$signature__data$39[1]  = \$signature__data$39 [31:16];
-  assign \$signature__data$39[1][0]  = \$signature__data$39 [23:16];
-  assign \$signature__data$39[1][1]  = \$signature__data$39 [31:24];
-  assign \$signature__data$39[2]  = \$signature__data$39 [47:32];
-  assign \$signature__data$39[2][0]  = \$signature__data$39 [39:32];
-  assign \$signature__data$39[2][1]  = \$signature__data$39 [47:40];
-  assign \$signature__data$39[3]  = \$signature__data$39 [63:48];
-  assign \$signature__data$39[3][0]  = \$signature__data$39 [55:48];
-  assign \$signature__data$39[3][1]  = \$signature__data$39 [63:56];
-  assign \$signature__data$39[4]  = \$signature__data$39 [79:64];
-  assign \$signature__data$39[4][0]  = \$signature__data$39 [71:64];
-  assign \$signature__data$39[4][1]  = \$signature__data$39 [79:72];
-  assign \$signature__data$39[5]  = \$signature__data$39 [95:80];
-  assign \$signature__data$39[5][0]  = \$signature__data$39 [87:80];
-  assign \$signature__data$39[5][1]  = \$signature__data$39 [95:88];
-  assign \$signature__data$39[6]  = \$signature__data$39 [111:96];
-  assign \$signature__data$39[6][0]  = \$signature__data$39 [103:96];
-  assign \$signature__data$39[6][1]  = \$signature__data$39 [111:104];
-  assign \$signature__data$39[7]  = \$signature__data$39 [127:112];
-  assign \$signature__data$39[7][0]  = \$signature__data$39 [119:112];
-  assign \$signature__data$39[7][1]  = \$signature__data$39 [127:120];
-  assign \$signature__data$39[8]  = \$signature__data$39 [143:128];
-  assign \$signature__data$39[8][0]  = \$signature__data$39 [135:128];
-  assign \$signature__data$39[8][1]  = \$signature__data$39 [143:136];
-  assign \$signature__data$39[9]  = \$signature__data$39 [159:144];
-  assign \$signature__data$39[9][0]  = \$signature__data$39 [151:144];
-  assign \$signature__data$39[9][1]  = \$signature__data$39 [159:152];
-  assign \$signature__data$39[10]  = \$signature__data$39 [175:160];
-  assign \$signature__data$39[10][0]  = \$signature__data$39 [167:160];
-  assign \$signature__data$39[10][1]  = \$signature__data$39 [175:168];
-  assign \$signature__data$39[11]  = \$signature__data$39 [191:176];
-  assign \$signature__data$39[11][0]  = \$signature__data$39 [183:176];
-  assign \$signature__data$39[11][1]  = \$signature__data$39 [191:184];
-  assign \$signature__data$39[12]  = \$signature__data$39 [207:192];
-  assign \$signature__data$39[12][0]  = \$signature__data$39 [199:192];
-  assign \$signature__data$39[12][1]  = \$signature__data$39 [207:200];
-  assign \$signature__data$39[13]  = \$signature__data$39 [223:208];
-  assign \$signature__data$39[13][0]  = \$signature__data$39 [215:208];
-  assign \$signature__data$39[13][1]  = \$signature__data$39 [223:216];
-  assign \$signature__data$39[14]  = \$signature__data$39 [239:224];
-  assign \$signature__data$39[14][0]  = \$signature__data$39 [231:224];
-  assign \$signature__data$39[14][1]  = \$signature__data$39 [239:232];
-  assign \$signature__data$39[15]  = \$signature__data$39 [255:240];
-  assign \$signature__data$39[15][0]  = \$signature__data$39 [247:240];
-  assign \$signature__data$39[15][1]  = \$signature__data$39 [255:248];
+  assign \$signature__data$43[0]  = \$signature__data$43 [15:0];
+  assign \$signature__data$43[0][0]  = \$signature__data$43 [7:0];
+  assign \$signature__data$43[0][1]  = \$signature__data$43 [15:8];
+  assign \$signature__data$43[1]  = \$signature__data$43 [31:16];
+  assign \$signature__data$43[1][0]  = \$signature__data$43 [23:16];
+  assign \$signature__data$43[1][1]  = \$signature__data$43 [31:24];
+  assign \$signature__data$43[2]  = \$signature__data$43 [47:32];
+  assign \$signature__data$43[2][0]  = \$signature__data$43 [39:32];
+  assign \$signature__data$43[2][1]  = \$signature__data$43 [47:40];
+  assign \$signature__data$43[3]  = \$signature__data$43 [63:48];
+  assign \$signature__data$43[3][0]  = \$signature__data$43 [55:48];
+  assign \$signature__data$43[3][1]  = \$signature__data$43 [63:56];
+  assign \$signature__data$43[4]  = \$signature__data$43 [79:64];
+  assign \$signature__data$43[4][0]  = \$signature__data$43 [71:64];
+  assign \$signature__data$43[4][1]  = \$signature__data$43 [79:72];
+  assign \$signature__data$43[5]  = \$signature__data$43 [95:80];
+  assign \$signature__data$43[5][0]  = \$signature__data$43 [87:80];
+  assign \$signature__data$43[5][1]  = \$signature__data$43 [95:88];
+  assign \$signature__data$43[6]  = \$signature__data$43 [111:96];
+  assign \$signature__data$43[6][0]  = \$signature__data$43 [103:96];
+  assign \$signature__data$43[6][1]  = \$signature__data$43 [111:104];
+  assign \$signature__data$43[7]  = \$signature__data$43 [127:112];
+  assign \$signature__data$43[7][0]  = \$signature__data$43 [119:112];
+  assign \$signature__data$43[7][1]  = \$signature__data$43 [127:120];
+  assign \$signature__data$43[8]  = \$signature__data$43 [143:128];
+  assign \$signature__data$43[8][0]  = \$signature__data$43 [135:128];
+  assign \$signature__data$43[8][1]  = \$signature__data$43 [143:136];
+  assign \$signature__data$43[9]  = \$signature__data$43 [159:144];
+  assign \$signature__data$43[9][0]  = \$signature__data$43 [151:144];
+  assign \$signature__data$43[9][1]  = \$signature__data$43 [159:152];
+  assign \$signature__data$43[10]  = \$signature__data$43 [175:160];
+  assign \$signature__data$43[10][0]  = \$signature__data$43 [167:160];
+  assign \$signature__data$43[10][1]  = \$signature__data$43 [175:168];
+  assign \$signature__data$43[11]  = \$signature__data$43 [191:176];
+  assign \$signature__data$43[11][0]  = \$signature__data$43 [183:176];
+  assign \$signature__data$43[11][1]  = \$signature__data$43 [191:184];
+  assign \$signature__data$43[12]  = \$signature__data$43 [207:192];
+  assign \$signature__data$43[12][0]  = \$signature__data$43 [199:192];
+  assign \$signature__data$43[12][1]  = \$signature__data$43 [207:200];
+  assign \$signature__data$43[13]  = \$signature__data$43 [223:208];
+  assign \$signature__data$43[13][0]  = \$signature__data$43 [215:208];
+  assign \$signature__data$43[13][1]  = \$signature__data$43 [223:216];
+  assign \$signature__data$43[14]  = \$signature__data$43 [239:224];
+  assign \$signature__data$43[14][0]  = \$signature__data$43 [231:224];
+  assign \$signature__data$43[14][1]  = \$signature__data$43 [239:232];
+  assign \$signature__data$43[15]  = \$signature__data$43 [255:240];
+  assign \$signature__data$43[15][0]  = \$signature__data$43 [247:240];
+  assign \$signature__data$43[15][1]  = \$signature__data$43 [255:248];
   assign \total[0]  = total[63:0];
   assign \total[0][0]  = total[31:0];
   assign \total[0][1]  = total[63:32];
@@ -995,29 +1072,29 @@ module dense_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, r
   assign \s2_products[1][1]  = s2_products[127:96];
   assign \s2_products[1][1][0]  = s2_products[111:96];
   assign \s2_products[1][1][1]  = s2_products[127:112];
-  assign total[127:96] = \$97 [31:0];
-  assign total[95:64] = \$93 [31:0];
-  assign total[63:32] = \$89 [31:0];
-  assign total[31:0] = \$85 [31:0];
-  assign products[127:112] = \$81 ;
-  assign products[111:96] = \$73 ;
-  assign products[95:80] = \$65 ;
-  assign products[79:64] = \$57 ;
-  assign products[63:48] = \$49 ;
-  assign products[47:32] = \$41 ;
-  assign products[31:16] = \$33 ;
-  assign products[15:0] = \$25 ;
+  assign total[127:96] = \$98 [31:0];
+  assign total[95:64] = \$94 [31:0];
+  assign total[63:32] = \$90 [31:0];
+  assign total[31:0] = \$86 [31:0];
+  assign products[127:112] = \$82 ;
+  assign products[111:96] = \$74 ;
+  assign products[95:80] = \$66 ;
+  assign products[79:64] = \$58 ;
+  assign products[63:48] = \$50 ;
+  assign products[47:32] = \$42 ;
+  assign products[31:16] = \$34 ;
+  assign products[15:0] = \$26 ;
   assign \$3  = { \$2 [7], \$2 [7], \$2 [7], \$2 [7:3] };
-  assign \$6  = \$5 ;
-  assign \$11  = \$10 ;
-  assign \$16  = { 3'h0, block[5:3] };
-  assign \$102  = load;
-  assign \$105  = \$104 ;
-  assign \$108  = issue;
-  assign \$111  = \$110 ;
-  assign \$116  = \$115 ;
+  assign \$7  = \$6 ;
+  assign \$12  = \$11 ;
+  assign \$17  = { 3'h0, block[5:3] };
+  assign \$106  = load;
+  assign \$109  = \$108 ;
+  assign \$112  = issue;
+  assign \$115  = \$114 ;
   assign \$120  = \$119 ;
-  assign \$129  = \$128 ;
+  assign \$124  = \$123 ;
+  assign \$133  = \$132 ;
 endmodule
 
 (* generator = "Amaranth" *)

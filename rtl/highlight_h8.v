@@ -4,8 +4,8 @@
 (* generator = "Amaranth" *)
 module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, result__ready, clk, rst, cfg__ready, act__ready, w__ready, result__payload, result__valid, idle, cfg__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  wire [4:0] \$1 ;
-  wire [3:0] \$10 ;
+  wire \$1 ;
+  wire [4:0] \$10 ;
   wire [7:0] \$100 ;
   wire [7:0] \$1000 ;
   wire [7:0] \$1001 ;
@@ -21,9 +21,9 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$1010 ;
   wire [7:0] \$1011 ;
   wire [7:0] \$1012 ;
-  wire [15:0] \$1013 ;
-  wire [2:0] \$1014 ;
-  wire [7:0] \$1015 ;
+  wire [7:0] \$1013 ;
+  wire [15:0] \$1014 ;
+  wire [2:0] \$1015 ;
   wire [7:0] \$1016 ;
   wire [7:0] \$1017 ;
   wire [7:0] \$1018 ;
@@ -39,7 +39,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$1027 ;
   wire [7:0] \$1028 ;
   wire [7:0] \$1029 ;
-  wire [15:0] \$103 ;
+  wire [7:0] \$103 ;
   wire [7:0] \$1030 ;
   wire [7:0] \$1031 ;
   wire [7:0] \$1032 ;
@@ -50,18 +50,18 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$1037 ;
   wire [7:0] \$1038 ;
   wire [7:0] \$1039 ;
-  wire [2:0] \$104 ;
+  wire [15:0] \$104 ;
   wire [7:0] \$1040 ;
   wire [7:0] \$1041 ;
   wire [7:0] \$1042 ;
   wire [7:0] \$1043 ;
   wire [7:0] \$1044 ;
   wire [7:0] \$1045 ;
-  wire [15:0] \$1046 ;
-  wire [7:0] \$1047 ;
+  wire [7:0] \$1046 ;
+  wire [15:0] \$1047 ;
   wire [7:0] \$1048 ;
   wire [7:0] \$1049 ;
-  wire [7:0] \$105 ;
+  wire [2:0] \$105 ;
   wire [7:0] \$1050 ;
   wire [7:0] \$1051 ;
   wire [7:0] \$1052 ;
@@ -92,165 +92,172 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$1075 ;
   wire [7:0] \$1076 ;
   wire [7:0] \$1077 ;
-  wire [15:0] \$1078 ;
-  wire [31:0] \$1079 ;
+  wire [7:0] \$1078 ;
+  wire [15:0] \$1079 ;
   wire [7:0] \$108 ;
-  wire [16:0] \$1080 ;
-  wire [17:0] \$1081 ;
-  wire [18:0] \$1082 ;
-  wire [19:0] \$1083 ;
-  wire [32:0] \$1084 ;
-  wire [31:0] \$1085 ;
-  wire [16:0] \$1086 ;
-  wire [17:0] \$1087 ;
-  wire [18:0] \$1088 ;
-  wire [19:0] \$1089 ;
+  wire [31:0] \$1080 ;
+  wire [16:0] \$1081 ;
+  wire [17:0] \$1082 ;
+  wire [18:0] \$1083 ;
+  wire [19:0] \$1084 ;
+  wire [32:0] \$1085 ;
+  wire [31:0] \$1086 ;
+  wire [16:0] \$1087 ;
+  wire [17:0] \$1088 ;
+  wire [18:0] \$1089 ;
   wire [7:0] \$109 ;
-  wire [32:0] \$1090 ;
-  wire [31:0] \$1091 ;
-  wire [16:0] \$1092 ;
-  wire [17:0] \$1093 ;
-  wire [18:0] \$1094 ;
-  wire [19:0] \$1095 ;
-  wire [32:0] \$1096 ;
-  wire [31:0] \$1097 ;
-  wire [16:0] \$1098 ;
-  wire [17:0] \$1099 ;
-  wire [4:0] \$11 ;
+  wire [19:0] \$1090 ;
+  wire [32:0] \$1091 ;
+  wire [31:0] \$1092 ;
+  wire [16:0] \$1093 ;
+  wire [17:0] \$1094 ;
+  wire [18:0] \$1095 ;
+  wire [19:0] \$1096 ;
+  wire [32:0] \$1097 ;
+  wire [31:0] \$1098 ;
+  wire [16:0] \$1099 ;
+  wire [3:0] \$11 ;
   wire [7:0] \$110 ;
-  wire [18:0] \$1100 ;
-  wire [19:0] \$1101 ;
-  wire [32:0] \$1102 ;
-  wire [31:0] \$1103 ;
-  wire [16:0] \$1104 ;
-  wire [17:0] \$1105 ;
-  wire [18:0] \$1106 ;
-  wire [19:0] \$1107 ;
-  wire [32:0] \$1108 ;
-  wire [31:0] \$1109 ;
+  wire [17:0] \$1100 ;
+  wire [18:0] \$1101 ;
+  wire [19:0] \$1102 ;
+  wire [32:0] \$1103 ;
+  wire [31:0] \$1104 ;
+  wire [16:0] \$1105 ;
+  wire [17:0] \$1106 ;
+  wire [18:0] \$1107 ;
+  wire [19:0] \$1108 ;
+  wire [32:0] \$1109 ;
   wire [7:0] \$111 ;
-  wire [16:0] \$1110 ;
-  wire [17:0] \$1111 ;
-  wire [18:0] \$1112 ;
-  wire [19:0] \$1113 ;
-  wire [32:0] \$1114 ;
-  wire [31:0] \$1115 ;
-  wire [16:0] \$1116 ;
-  wire [17:0] \$1117 ;
-  wire [18:0] \$1118 ;
-  wire [19:0] \$1119 ;
+  wire [31:0] \$1110 ;
+  wire [16:0] \$1111 ;
+  wire [17:0] \$1112 ;
+  wire [18:0] \$1113 ;
+  wire [19:0] \$1114 ;
+  wire [32:0] \$1115 ;
+  wire [31:0] \$1116 ;
+  wire [16:0] \$1117 ;
+  wire [17:0] \$1118 ;
+  wire [18:0] \$1119 ;
   wire [7:0] \$112 ;
-  wire [32:0] \$1120 ;
-  wire [31:0] \$1121 ;
-  wire [16:0] \$1122 ;
-  wire [17:0] \$1123 ;
-  wire [18:0] \$1124 ;
-  wire [19:0] \$1125 ;
-  wire [32:0] \$1126 ;
-  wire \$1127 ;
+  wire [19:0] \$1120 ;
+  wire [32:0] \$1121 ;
+  wire [31:0] \$1122 ;
+  wire [16:0] \$1123 ;
+  wire [17:0] \$1124 ;
+  wire [18:0] \$1125 ;
+  wire [19:0] \$1126 ;
+  wire [32:0] \$1127 ;
   wire \$1128 ;
   wire \$1129 ;
   wire [7:0] \$113 ;
   wire \$1130 ;
   wire \$1131 ;
-  wire [8:0] \$1132 ;
-  wire [9:0] \$1133 ;
-  wire [10:0] \$1134 ;
-  wire [10:0] \$1135 ;
-  wire \$1136 ;
-  wire [4:0] \$1137 ;
-  wire \$1138 ;
-  wire \$1139 ;
+  wire \$1132 ;
+  wire [16:0] \$1133 ;
+  wire [45:0] \$1134 ;
+  wire [45:0] \$1135 ;
+  wire [8:0] \$1136 ;
+  wire [9:0] \$1137 ;
+  wire [10:0] \$1138 ;
+  wire [10:0] \$1139 ;
   wire [7:0] \$114 ;
-  wire [4:0] \$1140 ;
+  wire \$1140 ;
   wire [4:0] \$1141 ;
   wire \$1142 ;
-  wire [2:0] \$1143 ;
-  wire \$1144 ;
-  wire \$1145 ;
-  wire [2:0] \$1146 ;
+  wire \$1143 ;
+  wire [4:0] \$1144 ;
+  wire [4:0] \$1145 ;
+  wire \$1146 ;
   wire [2:0] \$1147 ;
-  wire [2:0] \$1148 ;
+  wire \$1148 ;
   wire \$1149 ;
   wire [7:0] \$115 ;
-  wire \$1150 ;
-  wire \$1151 ;
+  wire [2:0] \$1150 ;
+  wire [2:0] \$1151 ;
   wire [2:0] \$1152 ;
   wire \$1153 ;
   wire \$1154 ;
-  wire [6:0] \$1155 ;
-  wire \$1156 ;
+  wire \$1155 ;
+  wire [2:0] \$1156 ;
   wire \$1157 ;
-  wire [6:0] \$1158 ;
+  wire \$1158 ;
   wire [6:0] \$1159 ;
   wire [7:0] \$116 ;
-  wire [2:0] \$1160 ;
+  wire \$1160 ;
   wire \$1161 ;
-  wire \$1162 ;
+  wire [6:0] \$1162 ;
   wire [6:0] \$1163 ;
-  wire \$1164 ;
+  wire [2:0] \$1164 ;
   wire \$1165 ;
   wire \$1166 ;
-  wire [2:0] \$1167 ;
+  wire [6:0] \$1167 ;
   wire \$1168 ;
   wire \$1169 ;
   wire [7:0] \$117 ;
-  wire [6:0] \$1170 ;
-  wire \$1171 ;
+  wire \$1170 ;
+  wire [2:0] \$1171 ;
   wire \$1172 ;
-  wire [16:0] \$1173 ;
-  wire \$1174 ;
+  wire \$1173 ;
+  wire [6:0] \$1174 ;
   wire \$1175 ;
-  wire [16:0] \$1176 ;
+  wire \$1176 ;
   wire [16:0] \$1177 ;
-  wire [2:0] \$1178 ;
+  wire \$1178 ;
   wire \$1179 ;
   wire [7:0] \$118 ;
-  wire \$1180 ;
-  wire [6:0] \$1181 ;
-  wire \$1182 ;
+  wire [16:0] \$1180 ;
+  wire [16:0] \$1181 ;
+  wire [2:0] \$1182 ;
   wire \$1183 ;
   wire \$1184 ;
-  wire [2:0] \$1185 ;
+  wire [6:0] \$1185 ;
   wire \$1186 ;
   wire \$1187 ;
   wire \$1188 ;
-  wire [6:0] \$1189 ;
+  wire [2:0] \$1189 ;
   wire [7:0] \$119 ;
   wire \$1190 ;
   wire \$1191 ;
   wire \$1192 ;
-  wire [2:0] \$1193 ;
+  wire [6:0] \$1193 ;
   wire \$1194 ;
   wire \$1195 ;
-  wire [6:0] \$1196 ;
-  wire \$1197 ;
+  wire \$1196 ;
+  wire [2:0] \$1197 ;
   wire \$1198 ;
   wire \$1199 ;
-  wire [2:0] \$12 ;
+  wire [4:0] \$12 ;
   wire [7:0] \$120 ;
-  reg [3:0] \$1200 ;
-  reg [1:0] \$1201 ;
-  reg [3:0] \$1202 ;
-  reg [1:0] \$1203 ;
-  reg [5:0] \$1204 ;
-  reg [15:0] \$1205 ;
-  reg [5:0] \$1206 ;
-  reg \$1207 ;
-  reg \$1208 ;
-  reg \$1209 ;
+  wire [6:0] \$1200 ;
+  wire \$1201 ;
+  wire \$1202 ;
+  wire \$1203 ;
+  reg [15:0] \$1204 ;
+  reg [45:0] \$1205 ;
+  reg [45:0] \$1206 ;
+  reg [3:0] \$1207 ;
+  reg [3:0] \$1208 ;
+  reg [1:0] \$1209 ;
   wire [7:0] \$121 ;
-  reg [207:0] \$1210 ;
-  reg [1:0] \$1211 ;
-  reg \$1212 ;
+  reg [5:0] \$1210 ;
+  reg [15:0] \$1211 ;
+  reg [5:0] \$1212 ;
   reg \$1213 ;
   reg \$1214 ;
-  reg [511:0] \$1215 ;
-  reg [255:0] \$1216 ;
-  reg \$1217 ;
-  reg [255:0] \$1218 ;
-  reg [29:0] \$1219 ;
+  reg \$1215 ;
+  reg [207:0] \$1216 ;
+  reg [1:0] \$1217 ;
+  reg [2:0] \$1218 ;
+  reg \$1219 ;
   wire [7:0] \$122 ;
+  reg \$1220 ;
+  reg \$1221 ;
+  reg [511:0] \$1222 ;
+  reg [255:0] \$1223 ;
+  reg \$1224 ;
+  reg [255:0] \$1225 ;
+  reg [45:0] \$1226 ;
   wire [7:0] \$123 ;
   wire [7:0] \$124 ;
   wire [7:0] \$125 ;
@@ -258,15 +265,15 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$127 ;
   wire [7:0] \$128 ;
   wire [7:0] \$129 ;
-  wire \$13 ;
+  wire [2:0] \$13 ;
   wire [7:0] \$130 ;
   wire [7:0] \$131 ;
   wire [7:0] \$132 ;
   wire [7:0] \$133 ;
   wire [7:0] \$134 ;
   wire [7:0] \$135 ;
-  wire [15:0] \$136 ;
-  wire [7:0] \$137 ;
+  wire [7:0] \$136 ;
+  wire [15:0] \$137 ;
   wire [7:0] \$138 ;
   wire [7:0] \$139 ;
   wire \$14 ;
@@ -280,7 +287,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$147 ;
   wire [7:0] \$148 ;
   wire [7:0] \$149 ;
-  wire [6:0] \$15 ;
+  wire \$15 ;
   wire [7:0] \$150 ;
   wire [7:0] \$151 ;
   wire [7:0] \$152 ;
@@ -291,7 +298,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$157 ;
   wire [7:0] \$158 ;
   wire [7:0] \$159 ;
-  wire \$16 ;
+  wire [6:0] \$16 ;
   wire [7:0] \$160 ;
   wire [7:0] \$161 ;
   wire [7:0] \$162 ;
@@ -300,10 +307,10 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$165 ;
   wire [7:0] \$166 ;
   wire [7:0] \$167 ;
-  wire [15:0] \$168 ;
-  wire [2:0] \$169 ;
+  wire [7:0] \$168 ;
+  wire [15:0] \$169 ;
   wire \$17 ;
-  wire [7:0] \$170 ;
+  wire [2:0] \$170 ;
   wire [7:0] \$171 ;
   wire [7:0] \$172 ;
   wire [7:0] \$173 ;
@@ -313,7 +320,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$177 ;
   wire [7:0] \$178 ;
   wire [7:0] \$179 ;
-  wire [16:0] \$18 ;
+  wire \$18 ;
   wire [7:0] \$180 ;
   wire [7:0] \$181 ;
   wire [7:0] \$182 ;
@@ -324,7 +331,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$187 ;
   wire [7:0] \$188 ;
   wire [7:0] \$189 ;
-  wire \$19 ;
+  wire [16:0] \$19 ;
   wire [7:0] \$190 ;
   wire [7:0] \$191 ;
   wire [7:0] \$192 ;
@@ -335,11 +342,11 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$197 ;
   wire [7:0] \$198 ;
   wire [7:0] \$199 ;
-  wire \$2 ;
+  wire [4:0] \$2 ;
   wire \$20 ;
   wire [7:0] \$200 ;
-  wire [15:0] \$201 ;
-  wire [7:0] \$202 ;
+  wire [7:0] \$201 ;
+  wire [15:0] \$202 ;
   wire [7:0] \$203 ;
   wire [7:0] \$204 ;
   wire [7:0] \$205 ;
@@ -347,7 +354,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$207 ;
   wire [7:0] \$208 ;
   wire [7:0] \$209 ;
-  wire [3:0] \$21 ;
+  wire \$21 ;
   wire [7:0] \$210 ;
   wire [7:0] \$211 ;
   wire [7:0] \$212 ;
@@ -358,7 +365,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$217 ;
   wire [7:0] \$218 ;
   wire [7:0] \$219 ;
-  wire [5:0] \$22 ;
+  wire [3:0] \$22 ;
   wire [7:0] \$220 ;
   wire [7:0] \$221 ;
   wire [7:0] \$222 ;
@@ -369,18 +376,18 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$227 ;
   wire [7:0] \$228 ;
   wire [7:0] \$229 ;
-  wire \$23 ;
+  wire [5:0] \$23 ;
   wire [7:0] \$230 ;
   wire [7:0] \$231 ;
   wire [7:0] \$232 ;
-  wire [15:0] \$233 ;
-  wire [2:0] \$234 ;
-  wire [7:0] \$235 ;
+  wire [7:0] \$233 ;
+  wire [15:0] \$234 ;
+  wire [2:0] \$235 ;
   wire [7:0] \$236 ;
   wire [7:0] \$237 ;
   wire [7:0] \$238 ;
   wire [7:0] \$239 ;
-  wire [6:0] \$24 ;
+  wire \$24 ;
   wire [7:0] \$240 ;
   wire [7:0] \$241 ;
   wire [7:0] \$242 ;
@@ -391,7 +398,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$247 ;
   wire [7:0] \$248 ;
   wire [7:0] \$249 ;
-  wire [7:0] \$25 ;
+  wire [6:0] \$25 ;
   wire [7:0] \$250 ;
   wire [7:0] \$251 ;
   wire [7:0] \$252 ;
@@ -402,18 +409,18 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$257 ;
   wire [7:0] \$258 ;
   wire [7:0] \$259 ;
-  wire [3:0] \$26 ;
+  wire [7:0] \$26 ;
   wire [7:0] \$260 ;
   wire [7:0] \$261 ;
   wire [7:0] \$262 ;
   wire [7:0] \$263 ;
   wire [7:0] \$264 ;
   wire [7:0] \$265 ;
-  wire [15:0] \$266 ;
-  wire [7:0] \$267 ;
+  wire [7:0] \$266 ;
+  wire [15:0] \$267 ;
   wire [7:0] \$268 ;
   wire [7:0] \$269 ;
-  wire [5:0] \$27 ;
+  wire [3:0] \$27 ;
   wire [7:0] \$270 ;
   wire [7:0] \$271 ;
   wire [7:0] \$272 ;
@@ -424,7 +431,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$277 ;
   wire [7:0] \$278 ;
   wire [7:0] \$279 ;
-  wire \$28 ;
+  wire [5:0] \$28 ;
   wire [7:0] \$280 ;
   wire [7:0] \$281 ;
   wire [7:0] \$282 ;
@@ -435,7 +442,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$287 ;
   wire [7:0] \$288 ;
   wire [7:0] \$289 ;
-  wire [6:0] \$29 ;
+  wire \$29 ;
   wire [7:0] \$290 ;
   wire [7:0] \$291 ;
   wire [7:0] \$292 ;
@@ -444,11 +451,11 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$295 ;
   wire [7:0] \$296 ;
   wire [7:0] \$297 ;
-  wire [15:0] \$298 ;
-  wire [2:0] \$299 ;
+  wire [7:0] \$298 ;
+  wire [15:0] \$299 ;
   wire \$3 ;
-  wire [7:0] \$30 ;
-  wire [7:0] \$300 ;
+  wire [6:0] \$30 ;
+  wire [2:0] \$300 ;
   wire [7:0] \$301 ;
   wire [7:0] \$302 ;
   wire [7:0] \$303 ;
@@ -458,7 +465,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$307 ;
   wire [7:0] \$308 ;
   wire [7:0] \$309 ;
-  wire [3:0] \$31 ;
+  wire [7:0] \$31 ;
   wire [7:0] \$310 ;
   wire [7:0] \$311 ;
   wire [7:0] \$312 ;
@@ -469,7 +476,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$317 ;
   wire [7:0] \$318 ;
   wire [7:0] \$319 ;
-  wire [5:0] \$32 ;
+  wire [3:0] \$32 ;
   wire [7:0] \$320 ;
   wire [7:0] \$321 ;
   wire [7:0] \$322 ;
@@ -480,10 +487,10 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$327 ;
   wire [7:0] \$328 ;
   wire [7:0] \$329 ;
-  wire \$33 ;
+  wire [5:0] \$33 ;
   wire [7:0] \$330 ;
-  wire [15:0] \$331 ;
-  wire [7:0] \$332 ;
+  wire [7:0] \$331 ;
+  wire [15:0] \$332 ;
   wire [7:0] \$333 ;
   wire [7:0] \$334 ;
   wire [7:0] \$335 ;
@@ -491,7 +498,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$337 ;
   wire [7:0] \$338 ;
   wire [7:0] \$339 ;
-  wire [6:0] \$34 ;
+  wire \$34 ;
   wire [7:0] \$340 ;
   wire [7:0] \$341 ;
   wire [7:0] \$342 ;
@@ -502,7 +509,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$347 ;
   wire [7:0] \$348 ;
   wire [7:0] \$349 ;
-  wire [7:0] \$35 ;
+  wire [6:0] \$35 ;
   wire [7:0] \$350 ;
   wire [7:0] \$351 ;
   wire [7:0] \$352 ;
@@ -513,18 +520,18 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$357 ;
   wire [7:0] \$358 ;
   wire [7:0] \$359 ;
-  wire [3:0] \$36 ;
+  wire [7:0] \$36 ;
   wire [7:0] \$360 ;
   wire [7:0] \$361 ;
   wire [7:0] \$362 ;
-  wire [15:0] \$363 ;
-  wire [2:0] \$364 ;
-  wire [7:0] \$365 ;
+  wire [7:0] \$363 ;
+  wire [15:0] \$364 ;
+  wire [2:0] \$365 ;
   wire [7:0] \$366 ;
   wire [7:0] \$367 ;
   wire [7:0] \$368 ;
   wire [7:0] \$369 ;
-  wire [5:0] \$37 ;
+  wire [3:0] \$37 ;
   wire [7:0] \$370 ;
   wire [7:0] \$371 ;
   wire [7:0] \$372 ;
@@ -535,7 +542,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$377 ;
   wire [7:0] \$378 ;
   wire [7:0] \$379 ;
-  wire [6:0] \$38 ;
+  wire [5:0] \$38 ;
   wire [7:0] \$380 ;
   wire [7:0] \$381 ;
   wire [7:0] \$382 ;
@@ -546,19 +553,19 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$387 ;
   wire [7:0] \$388 ;
   wire [7:0] \$389 ;
-  wire [2:0] \$39 ;
+  wire [6:0] \$39 ;
   wire [7:0] \$390 ;
   wire [7:0] \$391 ;
   wire [7:0] \$392 ;
   wire [7:0] \$393 ;
   wire [7:0] \$394 ;
   wire [7:0] \$395 ;
-  wire [15:0] \$396 ;
-  wire [7:0] \$397 ;
+  wire [7:0] \$396 ;
+  wire [15:0] \$397 ;
   wire [7:0] \$398 ;
   wire [7:0] \$399 ;
-  wire [3:0] \$4 ;
-  wire [7:0] \$40 ;
+  wire \$4 ;
+  wire [2:0] \$40 ;
   wire [7:0] \$400 ;
   wire [7:0] \$401 ;
   wire [7:0] \$402 ;
@@ -589,10 +596,10 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$425 ;
   wire [7:0] \$426 ;
   wire [7:0] \$427 ;
-  wire [15:0] \$428 ;
-  wire [2:0] \$429 ;
+  wire [7:0] \$428 ;
+  wire [15:0] \$429 ;
   wire [7:0] \$43 ;
-  wire [7:0] \$430 ;
+  wire [2:0] \$430 ;
   wire [7:0] \$431 ;
   wire [7:0] \$432 ;
   wire [7:0] \$433 ;
@@ -626,8 +633,8 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$459 ;
   wire [7:0] \$46 ;
   wire [7:0] \$460 ;
-  wire [15:0] \$461 ;
-  wire [7:0] \$462 ;
+  wire [7:0] \$461 ;
+  wire [15:0] \$462 ;
   wire [7:0] \$463 ;
   wire [7:0] \$464 ;
   wire [7:0] \$465 ;
@@ -661,14 +668,14 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$490 ;
   wire [7:0] \$491 ;
   wire [7:0] \$492 ;
-  wire [15:0] \$493 ;
-  wire [2:0] \$494 ;
-  wire [7:0] \$495 ;
+  wire [7:0] \$493 ;
+  wire [15:0] \$494 ;
+  wire [2:0] \$495 ;
   wire [7:0] \$496 ;
   wire [7:0] \$497 ;
   wire [7:0] \$498 ;
   wire [7:0] \$499 ;
-  wire [4:0] \$5 ;
+  wire [3:0] \$5 ;
   wire [7:0] \$50 ;
   wire [7:0] \$500 ;
   wire [7:0] \$501 ;
@@ -698,8 +705,8 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$523 ;
   wire [7:0] \$524 ;
   wire [7:0] \$525 ;
-  wire [15:0] \$526 ;
-  wire [7:0] \$527 ;
+  wire [7:0] \$526 ;
+  wire [15:0] \$527 ;
   wire [7:0] \$528 ;
   wire [7:0] \$529 ;
   wire [7:0] \$53 ;
@@ -733,10 +740,10 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$555 ;
   wire [7:0] \$556 ;
   wire [7:0] \$557 ;
-  wire [15:0] \$558 ;
-  wire [2:0] \$559 ;
+  wire [7:0] \$558 ;
+  wire [15:0] \$559 ;
   wire [7:0] \$56 ;
-  wire [7:0] \$560 ;
+  wire [2:0] \$560 ;
   wire [7:0] \$561 ;
   wire [7:0] \$562 ;
   wire [7:0] \$563 ;
@@ -770,8 +777,8 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$589 ;
   wire [7:0] \$59 ;
   wire [7:0] \$590 ;
-  wire [15:0] \$591 ;
-  wire [7:0] \$592 ;
+  wire [7:0] \$591 ;
+  wire [15:0] \$592 ;
   wire [7:0] \$593 ;
   wire [7:0] \$594 ;
   wire [7:0] \$595 ;
@@ -779,7 +786,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$597 ;
   wire [7:0] \$598 ;
   wire [7:0] \$599 ;
-  wire [3:0] \$6 ;
+  wire [4:0] \$6 ;
   wire [7:0] \$60 ;
   wire [7:0] \$600 ;
   wire [7:0] \$601 ;
@@ -806,9 +813,9 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$620 ;
   wire [7:0] \$621 ;
   wire [7:0] \$622 ;
-  wire [15:0] \$623 ;
-  wire [2:0] \$624 ;
-  wire [7:0] \$625 ;
+  wire [7:0] \$623 ;
+  wire [15:0] \$624 ;
+  wire [2:0] \$625 ;
   wire [7:0] \$626 ;
   wire [7:0] \$627 ;
   wire [7:0] \$628 ;
@@ -842,8 +849,8 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$653 ;
   wire [7:0] \$654 ;
   wire [7:0] \$655 ;
-  wire [15:0] \$656 ;
-  wire [7:0] \$657 ;
+  wire [7:0] \$656 ;
+  wire [15:0] \$657 ;
   wire [7:0] \$658 ;
   wire [7:0] \$659 ;
   wire [7:0] \$66 ;
@@ -877,10 +884,10 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$685 ;
   wire [7:0] \$686 ;
   wire [7:0] \$687 ;
-  wire [15:0] \$688 ;
-  wire [2:0] \$689 ;
+  wire [7:0] \$688 ;
+  wire [15:0] \$689 ;
   wire [7:0] \$69 ;
-  wire [7:0] \$690 ;
+  wire [2:0] \$690 ;
   wire [7:0] \$691 ;
   wire [7:0] \$692 ;
   wire [7:0] \$693 ;
@@ -890,7 +897,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$697 ;
   wire [7:0] \$698 ;
   wire [7:0] \$699 ;
-  wire [4:0] \$7 ;
+  wire [3:0] \$7 ;
   wire [7:0] \$70 ;
   wire [7:0] \$700 ;
   wire [7:0] \$701 ;
@@ -902,7 +909,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$707 ;
   wire [7:0] \$708 ;
   wire [7:0] \$709 ;
-  wire [15:0] \$71 ;
+  wire [7:0] \$71 ;
   wire [7:0] \$710 ;
   wire [7:0] \$711 ;
   wire [7:0] \$712 ;
@@ -913,10 +920,10 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$717 ;
   wire [7:0] \$718 ;
   wire [7:0] \$719 ;
-  wire [7:0] \$72 ;
+  wire [15:0] \$72 ;
   wire [7:0] \$720 ;
-  wire [15:0] \$721 ;
-  wire [7:0] \$722 ;
+  wire [7:0] \$721 ;
+  wire [15:0] \$722 ;
   wire [7:0] \$723 ;
   wire [7:0] \$724 ;
   wire [7:0] \$725 ;
@@ -950,9 +957,9 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$750 ;
   wire [7:0] \$751 ;
   wire [7:0] \$752 ;
-  wire [15:0] \$753 ;
-  wire [2:0] \$754 ;
-  wire [7:0] \$755 ;
+  wire [7:0] \$753 ;
+  wire [15:0] \$754 ;
+  wire [2:0] \$755 ;
   wire [7:0] \$756 ;
   wire [7:0] \$757 ;
   wire [7:0] \$758 ;
@@ -986,8 +993,8 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$783 ;
   wire [7:0] \$784 ;
   wire [7:0] \$785 ;
-  wire [15:0] \$786 ;
-  wire [7:0] \$787 ;
+  wire [7:0] \$786 ;
+  wire [15:0] \$787 ;
   wire [7:0] \$788 ;
   wire [7:0] \$789 ;
   wire [7:0] \$79 ;
@@ -1001,7 +1008,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$797 ;
   wire [7:0] \$798 ;
   wire [7:0] \$799 ;
-  wire [3:0] \$8 ;
+  wire [4:0] \$8 ;
   wire [7:0] \$80 ;
   wire [7:0] \$800 ;
   wire [7:0] \$801 ;
@@ -1022,10 +1029,10 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$815 ;
   wire [7:0] \$816 ;
   wire [7:0] \$817 ;
-  wire [15:0] \$818 ;
-  wire [2:0] \$819 ;
+  wire [7:0] \$818 ;
+  wire [15:0] \$819 ;
   wire [7:0] \$82 ;
-  wire [7:0] \$820 ;
+  wire [2:0] \$820 ;
   wire [7:0] \$821 ;
   wire [7:0] \$822 ;
   wire [7:0] \$823 ;
@@ -1059,8 +1066,8 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$849 ;
   wire [7:0] \$85 ;
   wire [7:0] \$850 ;
-  wire [15:0] \$851 ;
-  wire [7:0] \$852 ;
+  wire [7:0] \$851 ;
+  wire [15:0] \$852 ;
   wire [7:0] \$853 ;
   wire [7:0] \$854 ;
   wire [7:0] \$855 ;
@@ -1094,9 +1101,9 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$880 ;
   wire [7:0] \$881 ;
   wire [7:0] \$882 ;
-  wire [15:0] \$883 ;
-  wire [2:0] \$884 ;
-  wire [7:0] \$885 ;
+  wire [7:0] \$883 ;
+  wire [15:0] \$884 ;
+  wire [2:0] \$885 ;
   wire [7:0] \$886 ;
   wire [7:0] \$887 ;
   wire [7:0] \$888 ;
@@ -1112,7 +1119,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$897 ;
   wire [7:0] \$898 ;
   wire [7:0] \$899 ;
-  wire [4:0] \$9 ;
+  wire [3:0] \$9 ;
   wire [7:0] \$90 ;
   wire [7:0] \$900 ;
   wire [7:0] \$901 ;
@@ -1131,8 +1138,8 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$913 ;
   wire [7:0] \$914 ;
   wire [7:0] \$915 ;
-  wire [15:0] \$916 ;
-  wire [7:0] \$917 ;
+  wire [7:0] \$916 ;
+  wire [15:0] \$917 ;
   wire [7:0] \$918 ;
   wire [7:0] \$919 ;
   wire [7:0] \$92 ;
@@ -1166,10 +1173,10 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$945 ;
   wire [7:0] \$946 ;
   wire [7:0] \$947 ;
-  wire [15:0] \$948 ;
-  wire [2:0] \$949 ;
+  wire [7:0] \$948 ;
+  wire [15:0] \$949 ;
   wire [7:0] \$95 ;
-  wire [7:0] \$950 ;
+  wire [2:0] \$950 ;
   wire [7:0] \$951 ;
   wire [7:0] \$952 ;
   wire [7:0] \$953 ;
@@ -1203,8 +1210,8 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$979 ;
   wire [7:0] \$98 ;
   wire [7:0] \$980 ;
-  wire [15:0] \$981 ;
-  wire [7:0] \$982 ;
+  wire [7:0] \$981 ;
+  wire [15:0] \$982 ;
   wire [7:0] \$983 ;
   wire [7:0] \$984 ;
   wire [7:0] \$985 ;
@@ -1224,64 +1231,14 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$998 ;
   wire [7:0] \$999 ;
   wire [3:0] \$signature__addr ;
-  wire [3:0] \$signature__addr$27 ;
-  wire [3:0] \$signature__addr$30 ;
   wire [3:0] \$signature__addr$33 ;
-  wire [3:0] \$signature__addr$44 ;
+  wire [3:0] \$signature__addr$36 ;
+  wire [3:0] \$signature__addr$39 ;
   wire [3:0] \$signature__addr$48 ;
-  wire [3:0] \$signature__addr$50 ;
-  wire [3:0] \$signature__addr$52 ;
+  wire [3:0] \$signature__addr$51 ;
+  wire [3:0] \$signature__addr$53 ;
+  wire [3:0] \$signature__addr$55 ;
   wire [127:0] \$signature__data ;
-  wire [127:0] \$signature__data$28 ;
-  wire [15:0] \$signature__data$28[0] ;
-  wire [7:0] \$signature__data$28[0][0] ;
-  wire [7:0] \$signature__data$28[0][1] ;
-  wire [15:0] \$signature__data$28[1] ;
-  wire [7:0] \$signature__data$28[1][0] ;
-  wire [7:0] \$signature__data$28[1][1] ;
-  wire [15:0] \$signature__data$28[2] ;
-  wire [7:0] \$signature__data$28[2][0] ;
-  wire [7:0] \$signature__data$28[2][1] ;
-  wire [15:0] \$signature__data$28[3] ;
-  wire [7:0] \$signature__data$28[3][0] ;
-  wire [7:0] \$signature__data$28[3][1] ;
-  wire [15:0] \$signature__data$28[4] ;
-  wire [7:0] \$signature__data$28[4][0] ;
-  wire [7:0] \$signature__data$28[4][1] ;
-  wire [15:0] \$signature__data$28[5] ;
-  wire [7:0] \$signature__data$28[5][0] ;
-  wire [7:0] \$signature__data$28[5][1] ;
-  wire [15:0] \$signature__data$28[6] ;
-  wire [7:0] \$signature__data$28[6][0] ;
-  wire [7:0] \$signature__data$28[6][1] ;
-  wire [15:0] \$signature__data$28[7] ;
-  wire [7:0] \$signature__data$28[7][0] ;
-  wire [7:0] \$signature__data$28[7][1] ;
-  wire [127:0] \$signature__data$31 ;
-  wire [15:0] \$signature__data$31[0] ;
-  wire [7:0] \$signature__data$31[0][0] ;
-  wire [7:0] \$signature__data$31[0][1] ;
-  wire [15:0] \$signature__data$31[1] ;
-  wire [7:0] \$signature__data$31[1][0] ;
-  wire [7:0] \$signature__data$31[1][1] ;
-  wire [15:0] \$signature__data$31[2] ;
-  wire [7:0] \$signature__data$31[2][0] ;
-  wire [7:0] \$signature__data$31[2][1] ;
-  wire [15:0] \$signature__data$31[3] ;
-  wire [7:0] \$signature__data$31[3][0] ;
-  wire [7:0] \$signature__data$31[3][1] ;
-  wire [15:0] \$signature__data$31[4] ;
-  wire [7:0] \$signature__data$31[4][0] ;
-  wire [7:0] \$signature__data$31[4][1] ;
-  wire [15:0] \$signature__data$31[5] ;
-  wire [7:0] \$signature__data$31[5][0] ;
-  wire [7:0] \$signature__data$31[5][1] ;
-  wire [15:0] \$signature__data$31[6] ;
-  wire [7:0] \$signature__data$31[6][0] ;
-  wire [7:0] \$signature__data$31[6][1] ;
-  wire [15:0] \$signature__data$31[7] ;
-  wire [7:0] \$signature__data$31[7][0] ;
-  wire [7:0] \$signature__data$31[7][1] ;
   wire [127:0] \$signature__data$34 ;
   wire [15:0] \$signature__data$34[0] ;
   wire [7:0] \$signature__data$34[0][0] ;
@@ -1307,106 +1264,156 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [15:0] \$signature__data$34[7] ;
   wire [7:0] \$signature__data$34[7][0] ;
   wire [7:0] \$signature__data$34[7][1] ;
-  wire [127:0] \$signature__data$59 ;
-  wire [15:0] \$signature__data$59[0] ;
-  wire [7:0] \$signature__data$59[0][0] ;
-  wire [7:0] \$signature__data$59[0][1] ;
-  wire [15:0] \$signature__data$59[1] ;
-  wire [7:0] \$signature__data$59[1][0] ;
-  wire [7:0] \$signature__data$59[1][1] ;
-  wire [15:0] \$signature__data$59[2] ;
-  wire [7:0] \$signature__data$59[2][0] ;
-  wire [7:0] \$signature__data$59[2][1] ;
-  wire [15:0] \$signature__data$59[3] ;
-  wire [7:0] \$signature__data$59[3][0] ;
-  wire [7:0] \$signature__data$59[3][1] ;
-  wire [15:0] \$signature__data$59[4] ;
-  wire [7:0] \$signature__data$59[4][0] ;
-  wire [7:0] \$signature__data$59[4][1] ;
-  wire [15:0] \$signature__data$59[5] ;
-  wire [7:0] \$signature__data$59[5][0] ;
-  wire [7:0] \$signature__data$59[5][1] ;
-  wire [15:0] \$signature__data$59[6] ;
-  wire [7:0] \$signature__data$59[6][0] ;
-  wire [7:0] \$signature__data$59[6][1] ;
-  wire [15:0] \$signature__data$59[7] ;
-  wire [7:0] \$signature__data$59[7][0] ;
-  wire [7:0] \$signature__data$59[7][1] ;
-  wire [127:0] \$signature__data$60 ;
-  wire [15:0] \$signature__data$60[0] ;
-  wire [7:0] \$signature__data$60[0][0] ;
-  wire [7:0] \$signature__data$60[0][1] ;
-  wire [15:0] \$signature__data$60[1] ;
-  wire [7:0] \$signature__data$60[1][0] ;
-  wire [7:0] \$signature__data$60[1][1] ;
-  wire [15:0] \$signature__data$60[2] ;
-  wire [7:0] \$signature__data$60[2][0] ;
-  wire [7:0] \$signature__data$60[2][1] ;
-  wire [15:0] \$signature__data$60[3] ;
-  wire [7:0] \$signature__data$60[3][0] ;
-  wire [7:0] \$signature__data$60[3][1] ;
-  wire [15:0] \$signature__data$60[4] ;
-  wire [7:0] \$signature__data$60[4][0] ;
-  wire [7:0] \$signature__data$60[4][1] ;
-  wire [15:0] \$signature__data$60[5] ;
-  wire [7:0] \$signature__data$60[5][0] ;
-  wire [7:0] \$signature__data$60[5][1] ;
-  wire [15:0] \$signature__data$60[6] ;
-  wire [7:0] \$signature__data$60[6][0] ;
-  wire [7:0] \$signature__data$60[6][1] ;
-  wire [15:0] \$signature__data$60[7] ;
-  wire [7:0] \$signature__data$60[7][0] ;
-  wire [7:0] \$signature__data$60[7][1] ;
-  wire [127:0] \$signature__data$61 ;
-  wire [15:0] \$signature__data$61[0] ;
-  wire [7:0] \$signature__data$61[0][0] ;
-  wire [7:0] \$signature__data$61[0][1] ;
-  wire [15:0] \$signature__data$61[1] ;
-  wire [7:0] \$signature__data$61[1][0] ;
-  wire [7:0] \$signature__data$61[1][1] ;
-  wire [15:0] \$signature__data$61[2] ;
-  wire [7:0] \$signature__data$61[2][0] ;
-  wire [7:0] \$signature__data$61[2][1] ;
-  wire [15:0] \$signature__data$61[3] ;
-  wire [7:0] \$signature__data$61[3][0] ;
-  wire [7:0] \$signature__data$61[3][1] ;
-  wire [15:0] \$signature__data$61[4] ;
-  wire [7:0] \$signature__data$61[4][0] ;
-  wire [7:0] \$signature__data$61[4][1] ;
-  wire [15:0] \$signature__data$61[5] ;
-  wire [7:0] \$signature__data$61[5][0] ;
-  wire [7:0] \$signature__data$61[5][1] ;
-  wire [15:0] \$signature__data$61[6] ;
-  wire [7:0] \$signature__data$61[6][0] ;
-  wire [7:0] \$signature__data$61[6][1] ;
-  wire [15:0] \$signature__data$61[7] ;
-  wire [7:0] \$signature__data$61[7][0] ;
-  wire [7:0] \$signature__data$61[7][1] ;
-  wire [127:0] \$signature__data$62 ;
-  wire [15:0] \$signature__data$62[0] ;
-  wire [7:0] \$signature__data$62[0][0] ;
-  wire [7:0] \$signature__data$62[0][1] ;
-  wire [15:0] \$signature__data$62[1] ;
-  wire [7:0] \$signature__data$62[1][0] ;
-  wire [7:0] \$signature__data$62[1][1] ;
-  wire [15:0] \$signature__data$62[2] ;
-  wire [7:0] \$signature__data$62[2][0] ;
-  wire [7:0] \$signature__data$62[2][1] ;
-  wire [15:0] \$signature__data$62[3] ;
-  wire [7:0] \$signature__data$62[3][0] ;
-  wire [7:0] \$signature__data$62[3][1] ;
-  wire [15:0] \$signature__data$62[4] ;
-  wire [7:0] \$signature__data$62[4][0] ;
-  wire [7:0] \$signature__data$62[4][1] ;
-  wire [15:0] \$signature__data$62[5] ;
-  wire [7:0] \$signature__data$62[5][0] ;
-  wire [7:0] \$signature__data$62[5][1] ;
-  wire [15:0] \$signature__data$62[6] ;
-  wire [7:0] \$signature__data$62[6][0] ;
-  wire [7:0] \$signature__data$62[6][1] ;
-  wire [15:0] \$signature__data$62[7] ;
-  wire [7:0] \$signature__data$62[7][0] ;
-  wire [7:0] \$signature__data$62[7][1] ;
+  wire [127:0] \$signature__data$37 ;
+  wire [15:0] \$signature__data$37[0] ;
+  wire [7:0] \$signature__data$37[0][0] ;
+  wire [7:0] \$signature__data$37[0][1] ;
+  wire [15:0] \$signature__data$37[1] ;
+  wire [7:0] \$signature__data$37[1][0] ;
+  wire [7:0] \$signature__data$37[1][1] ;
+  wire [15:0] \$signature__data$37[2] ;
+  wire [7:0] \$signature__data$37[2][0] ;
+  wire [7:0] \$signature__data$37[2][1] ;
+  wire [15:0] \$signature__data$37[3] ;
+  wire [7:0] \$signature__data$37[3][0] ;
+  wire [7:0] \$signature__data$37[3][1] ;
+  wire [15:0] \$signature__data$37[4] ;
+  wire [7:0] \$signature__data$37[4][0] ;
+  wire [7:0] \$signature__data$37[4][1] ;
+  wire [15:0] \$signature__data$37[5] ;
+  wire [7:0] \$signature__data$37[5][0] ;
+  wire [7:0] \$signature__data$37[5][1] ;
+  wire [15:0] \$signature__data$37[6] ;
+  wire [7:0] \$signature__data$37[6][0] ;
+  wire [7:0] \$signature__data$37[6][1] ;
+  wire [15:0] \$signature__data$37[7] ;
+  wire [7:0] \$signature__data$37[7][0] ;
+  wire [7:0] \$signature__data$37[7][1] ;
+  wire [127:0] \$signature__data$40 ;
+  wire [15:0] \$signature__data$40[0] ;
+  wire [7:0] \$signature__data$40[0][0] ;
+  wire [7:0] \$signature__data$40[0][1] ;
+  wire [15:0] \$signature__data$40[1] ;
+  wire [7:0] \$signature__data$40[1][0] ;
+  wire [7:0] \$signature__data$40[1][1] ;
+  wire [15:0] \$signature__data$40[2] ;
+  wire [7:0] \$signature__data$40[2][0] ;
+  wire [7:0] \$signature__data$40[2][1] ;
+  wire [15:0] \$signature__data$40[3] ;
+  wire [7:0] \$signature__data$40[3][0] ;
+  wire [7:0] \$signature__data$40[3][1] ;
+  wire [15:0] \$signature__data$40[4] ;
+  wire [7:0] \$signature__data$40[4][0] ;
+  wire [7:0] \$signature__data$40[4][1] ;
+  wire [15:0] \$signature__data$40[5] ;
+  wire [7:0] \$signature__data$40[5][0] ;
+  wire [7:0] \$signature__data$40[5][1] ;
+  wire [15:0] \$signature__data$40[6] ;
+  wire [7:0] \$signature__data$40[6][0] ;
+  wire [7:0] \$signature__data$40[6][1] ;
+  wire [15:0] \$signature__data$40[7] ;
+  wire [7:0] \$signature__data$40[7][0] ;
+  wire [7:0] \$signature__data$40[7][1] ;
+  wire [127:0] \$signature__data$63 ;
+  wire [15:0] \$signature__data$63[0] ;
+  wire [7:0] \$signature__data$63[0][0] ;
+  wire [7:0] \$signature__data$63[0][1] ;
+  wire [15:0] \$signature__data$63[1] ;
+  wire [7:0] \$signature__data$63[1][0] ;
+  wire [7:0] \$signature__data$63[1][1] ;
+  wire [15:0] \$signature__data$63[2] ;
+  wire [7:0] \$signature__data$63[2][0] ;
+  wire [7:0] \$signature__data$63[2][1] ;
+  wire [15:0] \$signature__data$63[3] ;
+  wire [7:0] \$signature__data$63[3][0] ;
+  wire [7:0] \$signature__data$63[3][1] ;
+  wire [15:0] \$signature__data$63[4] ;
+  wire [7:0] \$signature__data$63[4][0] ;
+  wire [7:0] \$signature__data$63[4][1] ;
+  wire [15:0] \$signature__data$63[5] ;
+  wire [7:0] \$signature__data$63[5][0] ;
+  wire [7:0] \$signature__data$63[5][1] ;
+  wire [15:0] \$signature__data$63[6] ;
+  wire [7:0] \$signature__data$63[6][0] ;
+  wire [7:0] \$signature__data$63[6][1] ;
+  wire [15:0] \$signature__data$63[7] ;
+  wire [7:0] \$signature__data$63[7][0] ;
+  wire [7:0] \$signature__data$63[7][1] ;
+  wire [127:0] \$signature__data$64 ;
+  wire [15:0] \$signature__data$64[0] ;
+  wire [7:0] \$signature__data$64[0][0] ;
+  wire [7:0] \$signature__data$64[0][1] ;
+  wire [15:0] \$signature__data$64[1] ;
+  wire [7:0] \$signature__data$64[1][0] ;
+  wire [7:0] \$signature__data$64[1][1] ;
+  wire [15:0] \$signature__data$64[2] ;
+  wire [7:0] \$signature__data$64[2][0] ;
+  wire [7:0] \$signature__data$64[2][1] ;
+  wire [15:0] \$signature__data$64[3] ;
+  wire [7:0] \$signature__data$64[3][0] ;
+  wire [7:0] \$signature__data$64[3][1] ;
+  wire [15:0] \$signature__data$64[4] ;
+  wire [7:0] \$signature__data$64[4][0] ;
+  wire [7:0] \$signature__data$64[4][1] ;
+  wire [15:0] \$signature__data$64[5] ;
+  wire [7:0] \$signature__data$64[5][0] ;
+  wire [7:0] \$signature__data$64[5][1] ;
+  wire [15:0] \$signature__data$64[6] ;
+  wire [7:0] \$signature__data$64[6][0] ;
+  wire [7:0] \$signature__data$64[6][1] ;
+  wire [15:0] \$signature__data$64[7] ;
+  wire [7:0] \$signature__data$64[7][0] ;
+  wire [7:0] \$signature__data$64[7][1] ;
+  wire [127:0] \$signature__data$65 ;
+  wire [15:0] \$signature__data$65[0] ;
+  wire [7:0] \$signature__data$65[0][0] ;
+  wire [7:0] \$signature__data$65[0][1] ;
+  wire [15:0] \$signature__data$65[1] ;
+  wire [7:0] \$signature__data$65[1][0] ;
+  wire [7:0] \$signature__data$65[1][1] ;
+  wire [15:0] \$signature__data$65[2] ;
+  wire [7:0] \$signature__data$65[2][0] ;
+  wire [7:0] \$signature__data$65[2][1] ;
+  wire [15:0] \$signature__data$65[3] ;
+  wire [7:0] \$signature__data$65[3][0] ;
+  wire [7:0] \$signature__data$65[3][1] ;
+  wire [15:0] \$signature__data$65[4] ;
+  wire [7:0] \$signature__data$65[4][0] ;
+  wire [7:0] \$signature__data$65[4][1] ;
+  wire [15:0] \$signature__data$65[5] ;
+  wire [7:0] \$signature__data$65[5][0] ;
+  wire [7:0] \$signature__data$65[5][1] ;
+  wire [15:0] \$signature__data$65[6] ;
+  wire [7:0] \$signature__data$65[6][0] ;
+  wire [7:0] \$signature__data$65[6][1] ;
+  wire [15:0] \$signature__data$65[7] ;
+  wire [7:0] \$signature__data$65[7][0] ;
+  wire [7:0] \$signature__data$65[7][1] ;
+  wire [127:0] \$signature__data$66 ;
+  wire [15:0] \$signature__data$66[0] ;
+  wire [7:0] \$signature__data$66[0][0] ;
+  wire [7:0] \$signature__data$66[0][1] ;
+  wire [15:0] \$signature__data$66[1] ;
+  wire [7:0] \$signature__data$66[1][0] ;
+  wire [7:0] \$signature__data$66[1][1] ;
+  wire [15:0] \$signature__data$66[2] ;
+  wire [7:0] \$signature__data$66[2][0] ;
+  wire [7:0] \$signature__data$66[2][1] ;
+  wire [15:0] \$signature__data$66[3] ;
+  wire [7:0] \$signature__data$66[3][0] ;
+  wire [7:0] \$signature__data$66[3][1] ;
+  wire [15:0] \$signature__data$66[4] ;
+  wire [7:0] \$signature__data$66[4][0] ;
+  wire [7:0] \$signature__data$66[4][1] ;
+  wire [15:0] \$signature__data$66[5] ;
+  wire [7:0] \$signature__data$66[5][0] ;
+  wire [7:0] \$signature__data$66[5][1] ;
+  wire [15:0] \$signature__data$66[6] ;
+  wire [7:0] \$signature__data$66[6][0] ;
+  wire [7:0] \$signature__data$66[6][1] ;
+  wire [15:0] \$signature__data$66[7] ;
+  wire [7:0] \$signature__data$66[7][0] ;
+  wire [7:0] \$signature__data$66[7][1] ;
   wire [15:0] \$signature__data[0] ;
   wire [7:0] \$signature__data[0][0] ;
   wire [7:0] \$signature__data[0][1] ;
@@ -1432,13 +1439,13 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$signature__data[7][0] ;
   wire [7:0] \$signature__data[7][1] ;
   wire \$signature__en ;
-  wire \$signature__en$29 ;
-  wire \$signature__en$32 ;
   wire \$signature__en$35 ;
-  wire \$signature__en$47 ;
-  wire \$signature__en$49 ;
-  wire \$signature__en$51 ;
-  wire \$signature__en$53 ;
+  wire \$signature__en$38 ;
+  wire \$signature__en$41 ;
+  wire \$signature__en$50 ;
+  wire \$signature__en$52 ;
+  wire \$signature__en$54 ;
+  wire \$signature__en$56 ;
   reg [255:0] acc = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [63:0] \acc[0] ;
   wire [31:0] \acc[0][0] ;
@@ -1577,19 +1584,21 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire busy;
   wire can_compute;
   wire can_load;
-  reg [29:0] cfg = 30'h00000000;
+  wire [45:0] cfg;
   wire [15:0] \cfg.batches ;
   wire [2:0] \cfg.g0 ;
   wire [1:0] \cfg.g1 ;
   wire [5:0] \cfg.groups ;
   wire [2:0] \cfg.h1 ;
-  input [29:0] cfg__payload;
-  wire [29:0] cfg__payload;
+  wire [15:0] \cfg.tiles ;
+  input [45:0] cfg__payload;
+  wire [45:0] cfg__payload;
   wire [15:0] \cfg__payload.batches ;
   wire [2:0] \cfg__payload.g0 ;
   wire [1:0] \cfg__payload.g1 ;
   wire [5:0] \cfg__payload.groups ;
   wire [2:0] \cfg__payload.h1 ;
+  wire [15:0] \cfg__payload.tiles ;
   output cfg__ready;
   wire cfg__ready;
   input cfg__valid;
@@ -1599,13 +1608,35 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire compute_done;
   wire configure;
   reg [5:0] group = 6'h00;
-  reg [1:0] group_beats = 2'h0;
+  reg [1:0] group_beats;
+  reg [45:0] half0_cfg = 46'h000000000000;
+  wire [15:0] \half0_cfg.batches ;
+  wire [2:0] \half0_cfg.g0 ;
+  wire [1:0] \half0_cfg.g1 ;
+  wire [5:0] \half0_cfg.groups ;
+  wire [2:0] \half0_cfg.h1 ;
+  wire [15:0] \half0_cfg.tiles ;
+  reg [45:0] half1_cfg = 46'h000000000000;
+  wire [15:0] \half1_cfg.batches ;
+  wire [2:0] \half1_cfg.g0 ;
+  wire [1:0] \half1_cfg.g1 ;
+  wire [5:0] \half1_cfg.groups ;
+  wire [2:0] \half1_cfg.h1 ;
+  wire [15:0] \half1_cfg.tiles ;
   output idle;
   wire idle;
   wire in_flight;
   wire issue;
   wire load;
+  reg [45:0] load_cfg = 46'h000000000000;
+  wire [15:0] \load_cfg.batches ;
+  wire [2:0] \load_cfg.g0 ;
+  wire [1:0] \load_cfg.g1 ;
+  wire [5:0] \load_cfg.groups ;
+  wire [2:0] \load_cfg.h1 ;
+  wire [15:0] \load_cfg.tiles ;
   wire load_done;
+  reg [15:0] loads_left = 16'h0000;
   wire [511:0] products;
   wire [127:0] \products[0] ;
   wire [31:0] \products[0][0] ;
@@ -1682,6 +1713,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire rst;
   reg [1:0] s1_base = 2'h0;
   reg s1_first = 1'h0;
+  reg [2:0] s1_g0 = 3'h0;
   reg s1_last = 1'h0;
   reg s1_valid = 1'h0;
   reg [207:0] s1_w = 208'h0000000000000000000000000000000000000000000000000000;
@@ -1929,15 +1961,15 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   end
   always @(posedge clk) begin
     if (load)
-      bank0[\$5 [3:0]] <= act__payload[127:0];
+      bank0[\$6 [3:0]] <= act__payload[127:0];
   end
   reg [127:0] _0_;
   always @(posedge clk) begin
     if (advance) begin
-      _0_ <= bank0[\$25 [3:0]];
+      _0_ <= bank0[\$26 [3:0]];
     end
   end
-  assign \$signature__data$59  = _0_;
+  assign \$signature__data$63  = _0_;
   reg [127:0] bank1 [15:0];
   initial begin
     bank1[0] = 128'h00000000000000000000000000000000;
@@ -1959,15 +1991,15 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   end
   always @(posedge clk) begin
     if (load)
-      bank1[\$7 [3:0]] <= act__payload[255:128];
+      bank1[\$8 [3:0]] <= act__payload[255:128];
   end
   reg [127:0] _1_;
   always @(posedge clk) begin
     if (advance) begin
-      _1_ <= bank1[\$30 [3:0]];
+      _1_ <= bank1[\$31 [3:0]];
     end
   end
-  assign \$signature__data$60  = _1_;
+  assign \$signature__data$64  = _1_;
   reg [127:0] bank2 [15:0];
   initial begin
     bank2[0] = 128'h00000000000000000000000000000000;
@@ -1989,15 +2021,15 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   end
   always @(posedge clk) begin
     if (load)
-      bank2[\$9 [3:0]] <= act__payload[383:256];
+      bank2[\$10 [3:0]] <= act__payload[383:256];
   end
   reg [127:0] _2_;
   always @(posedge clk) begin
     if (advance) begin
-      _2_ <= bank2[\$35 [3:0]];
+      _2_ <= bank2[\$36 [3:0]];
     end
   end
-  assign \$signature__data$61  = _2_;
+  assign \$signature__data$65  = _2_;
   reg [127:0] bank3 [15:0];
   initial begin
     bank3[0] = 128'h00000000000000000000000000000000;
@@ -2019,1251 +2051,1263 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   end
   always @(posedge clk) begin
     if (load)
-      bank3[\$11 [3:0]] <= act__payload[511:384];
+      bank3[\$12 [3:0]] <= act__payload[511:384];
   end
   reg [127:0] _3_;
   always @(posedge clk) begin
     if (advance) begin
-      _3_ <= bank3[\$38 [3:0]];
+      _3_ <= bank3[\$39 [3:0]];
     end
   end
-  assign \$signature__data$62  = _3_;
+  assign \$signature__data$66  = _3_;
   assign configure = cfg__valid & cfg__ready;
   assign advance = ~ stall;
+  assign cfg = rsel ? half1_cfg : half0_cfg;
   assign load = act__valid & act__ready;
-  assign \$1  = tile_beats - 1'h1;
-  assign \$2  = wrow == \$1 ;
-  assign load_done = load & \$3 ;
-  assign \$4  = wsel ? 4'h8 : 4'h0;
-  assign \$5  = \$4  + wrow;
-  assign \$6  = wsel ? 4'h8 : 4'h0;
-  assign \$7  = \$6  + wrow;
-  assign \$8  = wsel ? 4'h8 : 4'h0;
-  assign \$9  = \$8  + wrow;
-  assign \$10  = wsel ? 4'h8 : 4'h0;
-  assign \$11  = \$10  + wrow;
+  assign \$1  = | loads_left;
+  assign act__ready = can_load & \$1 ;
+  assign \$2  = tile_beats - 1'h1;
+  assign \$3  = wrow == \$2 ;
+  assign load_done = load & \$4 ;
+  assign \$5  = wsel ? 4'h8 : 4'h0;
+  assign \$6  = \$5  + wrow;
+  assign \$7  = wsel ? 4'h8 : 4'h0;
+  assign \$8  = \$7  + wrow;
+  assign \$9  = wsel ? 4'h8 : 4'h0;
+  assign \$10  = \$9  + wrow;
+  assign \$11  = wsel ? 4'h8 : 4'h0;
+  assign \$12  = \$11  + wrow;
   assign w__ready = can_compute & advance;
   assign issue = w__valid & w__ready;
-  assign \$12  = group_beats - 1'h1;
-  assign \$13  = beat == \$12 ;
-  assign \$15  = cfg[13:8] - 1'h1;
-  assign \$16  = group == \$15 ;
-  assign \$17  = \$14  & \$16 ;
-  assign \$18  = cfg[29:14] - 1'h1;
-  assign \$19  = batch == \$18 ;
-  assign \$20  = \$17  & \$19 ;
-  assign compute_done = issue & \$20 ;
-  assign \$21  = rsel ? 4'h8 : 4'h0;
-  assign \$23  = base[1:0] > 1'h0;
-  assign \$24  = \$22  + \$23 ;
-  assign \$25  = \$21  + \$24 ;
-  assign \$26  = rsel ? 4'h8 : 4'h0;
-  assign \$28  = base[1:0] > 1'h1;
-  assign \$29  = \$27  + \$28 ;
-  assign \$30  = \$26  + \$29 ;
-  assign \$31  = rsel ? 4'h8 : 4'h0;
-  assign \$33  = base[1:0] > 2'h2;
-  assign \$34  = \$32  + \$33 ;
-  assign \$35  = \$31  + \$34 ;
-  assign \$36  = rsel ? 4'h8 : 4'h0;
-  assign \$38  = \$36  + \$37 ;
-  assign \$39  = s1_base + slot_r0_l0;
-  assign \$40  = s1_w[32] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
-  assign \$41  = s1_w[32] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
-  assign \$42  = s1_w[33] ? \$40  : \$41 ;
-  assign \$43  = s1_w[32] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
-  assign \$44  = s1_w[32] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
-  assign \$45  = s1_w[33] ? \$43  : \$44 ;
-  assign \$46  = s1_w[34] ? \$42  : \$45 ;
-  assign \$47  = s1_w[32] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
-  assign \$48  = s1_w[32] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
-  assign \$49  = s1_w[33] ? \$47  : \$48 ;
-  assign \$50  = s1_w[32] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
-  assign \$51  = s1_w[32] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
-  assign \$52  = s1_w[33] ? \$50  : \$51 ;
-  assign \$53  = s1_w[34] ? \$49  : \$52 ;
-  assign \$54  = \$39 [0] ? \$46  : \$53 ;
-  assign \$55  = s1_w[32] ? \$signature__data$60 [119:112] : \$signature__data$60 [103:96];
-  assign \$56  = s1_w[32] ? \$signature__data$60 [87:80] : \$signature__data$60 [71:64];
-  assign \$57  = s1_w[33] ? \$55  : \$56 ;
-  assign \$58  = s1_w[32] ? \$signature__data$60 [55:48] : \$signature__data$60 [39:32];
-  assign \$59  = s1_w[32] ? \$signature__data$60 [23:16] : \$signature__data$60 [7:0];
-  assign \$60  = s1_w[33] ? \$58  : \$59 ;
-  assign \$61  = s1_w[34] ? \$57  : \$60 ;
-  assign \$62  = s1_w[32] ? \$signature__data$59 [119:112] : \$signature__data$59 [103:96];
-  assign \$63  = s1_w[32] ? \$signature__data$59 [87:80] : \$signature__data$59 [71:64];
-  assign \$64  = s1_w[33] ? \$62  : \$63 ;
-  assign \$65  = s1_w[32] ? \$signature__data$59 [55:48] : \$signature__data$59 [39:32];
-  assign \$66  = s1_w[32] ? \$signature__data$59 [23:16] : \$signature__data$59 [7:0];
-  assign \$67  = s1_w[33] ? \$65  : \$66 ;
-  assign \$68  = s1_w[34] ? \$64  : \$67 ;
-  assign \$69  = \$39 [0] ? \$61  : \$68 ;
-  assign \$70  = \$39 [1] ? \$54  : \$69 ;
-  assign \$71  = $signed(s1_w[7:0]) * $signed(\$70 );
-  assign \$72  = s1_w[32] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
-  assign \$73  = s1_w[32] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
-  assign \$74  = s1_w[33] ? \$72  : \$73 ;
-  assign \$75  = s1_w[32] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
-  assign \$76  = s1_w[32] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
-  assign \$77  = s1_w[33] ? \$75  : \$76 ;
-  assign \$78  = s1_w[34] ? \$74  : \$77 ;
-  assign \$79  = s1_w[32] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
-  assign \$80  = s1_w[32] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
-  assign \$81  = s1_w[33] ? \$79  : \$80 ;
-  assign \$82  = s1_w[32] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
-  assign \$83  = s1_w[32] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
-  assign \$84  = s1_w[33] ? \$82  : \$83 ;
-  assign \$85  = s1_w[34] ? \$81  : \$84 ;
-  assign \$86  = \$39 [0] ? \$78  : \$85 ;
-  assign \$87  = s1_w[32] ? \$signature__data$60 [127:120] : \$signature__data$60 [111:104];
-  assign \$88  = s1_w[32] ? \$signature__data$60 [95:88] : \$signature__data$60 [79:72];
-  assign \$89  = s1_w[33] ? \$87  : \$88 ;
-  assign \$90  = s1_w[32] ? \$signature__data$60 [63:56] : \$signature__data$60 [47:40];
-  assign \$91  = s1_w[32] ? \$signature__data$60 [31:24] : \$signature__data$60 [15:8];
-  assign \$92  = s1_w[33] ? \$90  : \$91 ;
-  assign \$93  = s1_w[34] ? \$89  : \$92 ;
-  assign \$94  = s1_w[32] ? \$signature__data$59 [127:120] : \$signature__data$59 [111:104];
-  assign \$95  = s1_w[32] ? \$signature__data$59 [95:88] : \$signature__data$59 [79:72];
-  assign \$96  = s1_w[33] ? \$94  : \$95 ;
-  assign \$97  = s1_w[32] ? \$signature__data$59 [63:56] : \$signature__data$59 [47:40];
-  assign \$98  = s1_w[32] ? \$signature__data$59 [31:24] : \$signature__data$59 [15:8];
-  assign \$99  = s1_w[33] ? \$97  : \$98 ;
-  assign \$100  = s1_w[34] ? \$96  : \$99 ;
-  assign \$101  = \$39 [0] ? \$93  : \$100 ;
-  assign \$102  = \$39 [1] ? \$86  : \$101 ;
-  assign \$103  = $signed(s1_w[7:0]) * $signed(\$102 );
-  assign \$104  = s1_base + slot_r0_l1;
-  assign \$105  = s1_w[35] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
-  assign \$106  = s1_w[35] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
-  assign \$107  = s1_w[36] ? \$105  : \$106 ;
-  assign \$108  = s1_w[35] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
-  assign \$109  = s1_w[35] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
-  assign \$110  = s1_w[36] ? \$108  : \$109 ;
-  assign \$111  = s1_w[37] ? \$107  : \$110 ;
-  assign \$112  = s1_w[35] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
-  assign \$113  = s1_w[35] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
-  assign \$114  = s1_w[36] ? \$112  : \$113 ;
-  assign \$115  = s1_w[35] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
-  assign \$116  = s1_w[35] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
-  assign \$117  = s1_w[36] ? \$115  : \$116 ;
-  assign \$118  = s1_w[37] ? \$114  : \$117 ;
-  assign \$119  = \$104 [0] ? \$111  : \$118 ;
-  assign \$120  = s1_w[35] ? \$signature__data$60 [119:112] : \$signature__data$60 [103:96];
-  assign \$121  = s1_w[35] ? \$signature__data$60 [87:80] : \$signature__data$60 [71:64];
-  assign \$122  = s1_w[36] ? \$120  : \$121 ;
-  assign \$123  = s1_w[35] ? \$signature__data$60 [55:48] : \$signature__data$60 [39:32];
-  assign \$124  = s1_w[35] ? \$signature__data$60 [23:16] : \$signature__data$60 [7:0];
-  assign \$125  = s1_w[36] ? \$123  : \$124 ;
-  assign \$126  = s1_w[37] ? \$122  : \$125 ;
-  assign \$127  = s1_w[35] ? \$signature__data$59 [119:112] : \$signature__data$59 [103:96];
-  assign \$128  = s1_w[35] ? \$signature__data$59 [87:80] : \$signature__data$59 [71:64];
-  assign \$129  = s1_w[36] ? \$127  : \$128 ;
-  assign \$130  = s1_w[35] ? \$signature__data$59 [55:48] : \$signature__data$59 [39:32];
-  assign \$131  = s1_w[35] ? \$signature__data$59 [23:16] : \$signature__data$59 [7:0];
-  assign \$132  = s1_w[36] ? \$130  : \$131 ;
-  assign \$133  = s1_w[37] ? \$129  : \$132 ;
-  assign \$134  = \$104 [0] ? \$126  : \$133 ;
-  assign \$135  = \$104 [1] ? \$119  : \$134 ;
-  assign \$136  = $signed(s1_w[15:8]) * $signed(\$135 );
-  assign \$137  = s1_w[35] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
-  assign \$138  = s1_w[35] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
-  assign \$139  = s1_w[36] ? \$137  : \$138 ;
-  assign \$140  = s1_w[35] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
-  assign \$141  = s1_w[35] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
-  assign \$142  = s1_w[36] ? \$140  : \$141 ;
-  assign \$143  = s1_w[37] ? \$139  : \$142 ;
-  assign \$144  = s1_w[35] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
-  assign \$145  = s1_w[35] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
-  assign \$146  = s1_w[36] ? \$144  : \$145 ;
-  assign \$147  = s1_w[35] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
-  assign \$148  = s1_w[35] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
-  assign \$149  = s1_w[36] ? \$147  : \$148 ;
-  assign \$150  = s1_w[37] ? \$146  : \$149 ;
-  assign \$151  = \$104 [0] ? \$143  : \$150 ;
-  assign \$152  = s1_w[35] ? \$signature__data$60 [127:120] : \$signature__data$60 [111:104];
-  assign \$153  = s1_w[35] ? \$signature__data$60 [95:88] : \$signature__data$60 [79:72];
-  assign \$154  = s1_w[36] ? \$152  : \$153 ;
-  assign \$155  = s1_w[35] ? \$signature__data$60 [63:56] : \$signature__data$60 [47:40];
-  assign \$156  = s1_w[35] ? \$signature__data$60 [31:24] : \$signature__data$60 [15:8];
-  assign \$157  = s1_w[36] ? \$155  : \$156 ;
-  assign \$158  = s1_w[37] ? \$154  : \$157 ;
-  assign \$159  = s1_w[35] ? \$signature__data$59 [127:120] : \$signature__data$59 [111:104];
-  assign \$160  = s1_w[35] ? \$signature__data$59 [95:88] : \$signature__data$59 [79:72];
-  assign \$161  = s1_w[36] ? \$159  : \$160 ;
-  assign \$162  = s1_w[35] ? \$signature__data$59 [63:56] : \$signature__data$59 [47:40];
-  assign \$163  = s1_w[35] ? \$signature__data$59 [31:24] : \$signature__data$59 [15:8];
-  assign \$164  = s1_w[36] ? \$162  : \$163 ;
-  assign \$165  = s1_w[37] ? \$161  : \$164 ;
-  assign \$166  = \$104 [0] ? \$158  : \$165 ;
-  assign \$167  = \$104 [1] ? \$151  : \$166 ;
-  assign \$168  = $signed(s1_w[15:8]) * $signed(\$167 );
-  assign \$169  = s1_base + slot_r0_l2;
-  assign \$170  = s1_w[38] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
-  assign \$171  = s1_w[38] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
-  assign \$172  = s1_w[39] ? \$170  : \$171 ;
-  assign \$173  = s1_w[38] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
-  assign \$174  = s1_w[38] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
-  assign \$175  = s1_w[39] ? \$173  : \$174 ;
-  assign \$176  = s1_w[40] ? \$172  : \$175 ;
-  assign \$177  = s1_w[38] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
-  assign \$178  = s1_w[38] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
-  assign \$179  = s1_w[39] ? \$177  : \$178 ;
-  assign \$180  = s1_w[38] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
-  assign \$181  = s1_w[38] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
-  assign \$182  = s1_w[39] ? \$180  : \$181 ;
-  assign \$183  = s1_w[40] ? \$179  : \$182 ;
-  assign \$184  = \$169 [0] ? \$176  : \$183 ;
-  assign \$185  = s1_w[38] ? \$signature__data$60 [119:112] : \$signature__data$60 [103:96];
-  assign \$186  = s1_w[38] ? \$signature__data$60 [87:80] : \$signature__data$60 [71:64];
-  assign \$187  = s1_w[39] ? \$185  : \$186 ;
-  assign \$188  = s1_w[38] ? \$signature__data$60 [55:48] : \$signature__data$60 [39:32];
-  assign \$189  = s1_w[38] ? \$signature__data$60 [23:16] : \$signature__data$60 [7:0];
-  assign \$190  = s1_w[39] ? \$188  : \$189 ;
-  assign \$191  = s1_w[40] ? \$187  : \$190 ;
-  assign \$192  = s1_w[38] ? \$signature__data$59 [119:112] : \$signature__data$59 [103:96];
-  assign \$193  = s1_w[38] ? \$signature__data$59 [87:80] : \$signature__data$59 [71:64];
-  assign \$194  = s1_w[39] ? \$192  : \$193 ;
-  assign \$195  = s1_w[38] ? \$signature__data$59 [55:48] : \$signature__data$59 [39:32];
-  assign \$196  = s1_w[38] ? \$signature__data$59 [23:16] : \$signature__data$59 [7:0];
-  assign \$197  = s1_w[39] ? \$195  : \$196 ;
-  assign \$198  = s1_w[40] ? \$194  : \$197 ;
-  assign \$199  = \$169 [0] ? \$191  : \$198 ;
-  assign \$200  = \$169 [1] ? \$184  : \$199 ;
-  assign \$201  = $signed(s1_w[23:16]) * $signed(\$200 );
-  assign \$202  = s1_w[38] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
-  assign \$203  = s1_w[38] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
-  assign \$204  = s1_w[39] ? \$202  : \$203 ;
-  assign \$205  = s1_w[38] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
-  assign \$206  = s1_w[38] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
-  assign \$207  = s1_w[39] ? \$205  : \$206 ;
-  assign \$208  = s1_w[40] ? \$204  : \$207 ;
-  assign \$209  = s1_w[38] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
-  assign \$210  = s1_w[38] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
-  assign \$211  = s1_w[39] ? \$209  : \$210 ;
-  assign \$212  = s1_w[38] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
-  assign \$213  = s1_w[38] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
-  assign \$214  = s1_w[39] ? \$212  : \$213 ;
-  assign \$215  = s1_w[40] ? \$211  : \$214 ;
-  assign \$216  = \$169 [0] ? \$208  : \$215 ;
-  assign \$217  = s1_w[38] ? \$signature__data$60 [127:120] : \$signature__data$60 [111:104];
-  assign \$218  = s1_w[38] ? \$signature__data$60 [95:88] : \$signature__data$60 [79:72];
-  assign \$219  = s1_w[39] ? \$217  : \$218 ;
-  assign \$220  = s1_w[38] ? \$signature__data$60 [63:56] : \$signature__data$60 [47:40];
-  assign \$221  = s1_w[38] ? \$signature__data$60 [31:24] : \$signature__data$60 [15:8];
-  assign \$222  = s1_w[39] ? \$220  : \$221 ;
-  assign \$223  = s1_w[40] ? \$219  : \$222 ;
-  assign \$224  = s1_w[38] ? \$signature__data$59 [127:120] : \$signature__data$59 [111:104];
-  assign \$225  = s1_w[38] ? \$signature__data$59 [95:88] : \$signature__data$59 [79:72];
-  assign \$226  = s1_w[39] ? \$224  : \$225 ;
-  assign \$227  = s1_w[38] ? \$signature__data$59 [63:56] : \$signature__data$59 [47:40];
-  assign \$228  = s1_w[38] ? \$signature__data$59 [31:24] : \$signature__data$59 [15:8];
-  assign \$229  = s1_w[39] ? \$227  : \$228 ;
-  assign \$230  = s1_w[40] ? \$226  : \$229 ;
-  assign \$231  = \$169 [0] ? \$223  : \$230 ;
-  assign \$232  = \$169 [1] ? \$216  : \$231 ;
-  assign \$233  = $signed(s1_w[23:16]) * $signed(\$232 );
-  assign \$234  = s1_base + slot_r0_l3;
-  assign \$235  = s1_w[41] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
-  assign \$236  = s1_w[41] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
-  assign \$237  = s1_w[42] ? \$235  : \$236 ;
-  assign \$238  = s1_w[41] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
-  assign \$239  = s1_w[41] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
-  assign \$240  = s1_w[42] ? \$238  : \$239 ;
-  assign \$241  = s1_w[43] ? \$237  : \$240 ;
-  assign \$242  = s1_w[41] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
-  assign \$243  = s1_w[41] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
-  assign \$244  = s1_w[42] ? \$242  : \$243 ;
-  assign \$245  = s1_w[41] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
-  assign \$246  = s1_w[41] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
-  assign \$247  = s1_w[42] ? \$245  : \$246 ;
-  assign \$248  = s1_w[43] ? \$244  : \$247 ;
-  assign \$249  = \$234 [0] ? \$241  : \$248 ;
-  assign \$250  = s1_w[41] ? \$signature__data$60 [119:112] : \$signature__data$60 [103:96];
-  assign \$251  = s1_w[41] ? \$signature__data$60 [87:80] : \$signature__data$60 [71:64];
-  assign \$252  = s1_w[42] ? \$250  : \$251 ;
-  assign \$253  = s1_w[41] ? \$signature__data$60 [55:48] : \$signature__data$60 [39:32];
-  assign \$254  = s1_w[41] ? \$signature__data$60 [23:16] : \$signature__data$60 [7:0];
-  assign \$255  = s1_w[42] ? \$253  : \$254 ;
-  assign \$256  = s1_w[43] ? \$252  : \$255 ;
-  assign \$257  = s1_w[41] ? \$signature__data$59 [119:112] : \$signature__data$59 [103:96];
-  assign \$258  = s1_w[41] ? \$signature__data$59 [87:80] : \$signature__data$59 [71:64];
-  assign \$259  = s1_w[42] ? \$257  : \$258 ;
-  assign \$260  = s1_w[41] ? \$signature__data$59 [55:48] : \$signature__data$59 [39:32];
-  assign \$261  = s1_w[41] ? \$signature__data$59 [23:16] : \$signature__data$59 [7:0];
-  assign \$262  = s1_w[42] ? \$260  : \$261 ;
-  assign \$263  = s1_w[43] ? \$259  : \$262 ;
-  assign \$264  = \$234 [0] ? \$256  : \$263 ;
-  assign \$265  = \$234 [1] ? \$249  : \$264 ;
-  assign \$266  = $signed(s1_w[31:24]) * $signed(\$265 );
-  assign \$267  = s1_w[41] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
-  assign \$268  = s1_w[41] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
-  assign \$269  = s1_w[42] ? \$267  : \$268 ;
-  assign \$270  = s1_w[41] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
-  assign \$271  = s1_w[41] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
-  assign \$272  = s1_w[42] ? \$270  : \$271 ;
-  assign \$273  = s1_w[43] ? \$269  : \$272 ;
-  assign \$274  = s1_w[41] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
-  assign \$275  = s1_w[41] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
-  assign \$276  = s1_w[42] ? \$274  : \$275 ;
-  assign \$277  = s1_w[41] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
-  assign \$278  = s1_w[41] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
-  assign \$279  = s1_w[42] ? \$277  : \$278 ;
-  assign \$280  = s1_w[43] ? \$276  : \$279 ;
-  assign \$281  = \$234 [0] ? \$273  : \$280 ;
-  assign \$282  = s1_w[41] ? \$signature__data$60 [127:120] : \$signature__data$60 [111:104];
-  assign \$283  = s1_w[41] ? \$signature__data$60 [95:88] : \$signature__data$60 [79:72];
-  assign \$284  = s1_w[42] ? \$282  : \$283 ;
-  assign \$285  = s1_w[41] ? \$signature__data$60 [63:56] : \$signature__data$60 [47:40];
-  assign \$286  = s1_w[41] ? \$signature__data$60 [31:24] : \$signature__data$60 [15:8];
-  assign \$287  = s1_w[42] ? \$285  : \$286 ;
-  assign \$288  = s1_w[43] ? \$284  : \$287 ;
-  assign \$289  = s1_w[41] ? \$signature__data$59 [127:120] : \$signature__data$59 [111:104];
-  assign \$290  = s1_w[41] ? \$signature__data$59 [95:88] : \$signature__data$59 [79:72];
-  assign \$291  = s1_w[42] ? \$289  : \$290 ;
-  assign \$292  = s1_w[41] ? \$signature__data$59 [63:56] : \$signature__data$59 [47:40];
-  assign \$293  = s1_w[41] ? \$signature__data$59 [31:24] : \$signature__data$59 [15:8];
-  assign \$294  = s1_w[42] ? \$292  : \$293 ;
-  assign \$295  = s1_w[43] ? \$291  : \$294 ;
-  assign \$296  = \$234 [0] ? \$288  : \$295 ;
-  assign \$297  = \$234 [1] ? \$281  : \$296 ;
-  assign \$298  = $signed(s1_w[31:24]) * $signed(\$297 );
-  assign \$299  = s1_base + slot_r1_l0;
-  assign \$300  = s1_w[84] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
-  assign \$301  = s1_w[84] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
-  assign \$302  = s1_w[85] ? \$300  : \$301 ;
-  assign \$303  = s1_w[84] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
-  assign \$304  = s1_w[84] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
-  assign \$305  = s1_w[85] ? \$303  : \$304 ;
-  assign \$306  = s1_w[86] ? \$302  : \$305 ;
-  assign \$307  = s1_w[84] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
-  assign \$308  = s1_w[84] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
-  assign \$309  = s1_w[85] ? \$307  : \$308 ;
-  assign \$310  = s1_w[84] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
-  assign \$311  = s1_w[84] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
-  assign \$312  = s1_w[85] ? \$310  : \$311 ;
-  assign \$313  = s1_w[86] ? \$309  : \$312 ;
-  assign \$314  = \$299 [0] ? \$306  : \$313 ;
-  assign \$315  = s1_w[84] ? \$signature__data$60 [119:112] : \$signature__data$60 [103:96];
-  assign \$316  = s1_w[84] ? \$signature__data$60 [87:80] : \$signature__data$60 [71:64];
-  assign \$317  = s1_w[85] ? \$315  : \$316 ;
-  assign \$318  = s1_w[84] ? \$signature__data$60 [55:48] : \$signature__data$60 [39:32];
-  assign \$319  = s1_w[84] ? \$signature__data$60 [23:16] : \$signature__data$60 [7:0];
-  assign \$320  = s1_w[85] ? \$318  : \$319 ;
-  assign \$321  = s1_w[86] ? \$317  : \$320 ;
-  assign \$322  = s1_w[84] ? \$signature__data$59 [119:112] : \$signature__data$59 [103:96];
-  assign \$323  = s1_w[84] ? \$signature__data$59 [87:80] : \$signature__data$59 [71:64];
-  assign \$324  = s1_w[85] ? \$322  : \$323 ;
-  assign \$325  = s1_w[84] ? \$signature__data$59 [55:48] : \$signature__data$59 [39:32];
-  assign \$326  = s1_w[84] ? \$signature__data$59 [23:16] : \$signature__data$59 [7:0];
-  assign \$327  = s1_w[85] ? \$325  : \$326 ;
-  assign \$328  = s1_w[86] ? \$324  : \$327 ;
-  assign \$329  = \$299 [0] ? \$321  : \$328 ;
-  assign \$330  = \$299 [1] ? \$314  : \$329 ;
-  assign \$331  = $signed(s1_w[59:52]) * $signed(\$330 );
-  assign \$332  = s1_w[84] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
-  assign \$333  = s1_w[84] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
-  assign \$334  = s1_w[85] ? \$332  : \$333 ;
-  assign \$335  = s1_w[84] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
-  assign \$336  = s1_w[84] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
-  assign \$337  = s1_w[85] ? \$335  : \$336 ;
-  assign \$338  = s1_w[86] ? \$334  : \$337 ;
-  assign \$339  = s1_w[84] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
-  assign \$340  = s1_w[84] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
-  assign \$341  = s1_w[85] ? \$339  : \$340 ;
-  assign \$342  = s1_w[84] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
-  assign \$343  = s1_w[84] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
-  assign \$344  = s1_w[85] ? \$342  : \$343 ;
-  assign \$345  = s1_w[86] ? \$341  : \$344 ;
-  assign \$346  = \$299 [0] ? \$338  : \$345 ;
-  assign \$347  = s1_w[84] ? \$signature__data$60 [127:120] : \$signature__data$60 [111:104];
-  assign \$348  = s1_w[84] ? \$signature__data$60 [95:88] : \$signature__data$60 [79:72];
-  assign \$349  = s1_w[85] ? \$347  : \$348 ;
-  assign \$350  = s1_w[84] ? \$signature__data$60 [63:56] : \$signature__data$60 [47:40];
-  assign \$351  = s1_w[84] ? \$signature__data$60 [31:24] : \$signature__data$60 [15:8];
-  assign \$352  = s1_w[85] ? \$350  : \$351 ;
-  assign \$353  = s1_w[86] ? \$349  : \$352 ;
-  assign \$354  = s1_w[84] ? \$signature__data$59 [127:120] : \$signature__data$59 [111:104];
-  assign \$355  = s1_w[84] ? \$signature__data$59 [95:88] : \$signature__data$59 [79:72];
-  assign \$356  = s1_w[85] ? \$354  : \$355 ;
-  assign \$357  = s1_w[84] ? \$signature__data$59 [63:56] : \$signature__data$59 [47:40];
-  assign \$358  = s1_w[84] ? \$signature__data$59 [31:24] : \$signature__data$59 [15:8];
-  assign \$359  = s1_w[85] ? \$357  : \$358 ;
-  assign \$360  = s1_w[86] ? \$356  : \$359 ;
-  assign \$361  = \$299 [0] ? \$353  : \$360 ;
-  assign \$362  = \$299 [1] ? \$346  : \$361 ;
-  assign \$363  = $signed(s1_w[59:52]) * $signed(\$362 );
-  assign \$364  = s1_base + slot_r1_l1;
-  assign \$365  = s1_w[87] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
-  assign \$366  = s1_w[87] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
-  assign \$367  = s1_w[88] ? \$365  : \$366 ;
-  assign \$368  = s1_w[87] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
-  assign \$369  = s1_w[87] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
-  assign \$370  = s1_w[88] ? \$368  : \$369 ;
-  assign \$371  = s1_w[89] ? \$367  : \$370 ;
-  assign \$372  = s1_w[87] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
-  assign \$373  = s1_w[87] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
-  assign \$374  = s1_w[88] ? \$372  : \$373 ;
-  assign \$375  = s1_w[87] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
-  assign \$376  = s1_w[87] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
-  assign \$377  = s1_w[88] ? \$375  : \$376 ;
-  assign \$378  = s1_w[89] ? \$374  : \$377 ;
-  assign \$379  = \$364 [0] ? \$371  : \$378 ;
-  assign \$380  = s1_w[87] ? \$signature__data$60 [119:112] : \$signature__data$60 [103:96];
-  assign \$381  = s1_w[87] ? \$signature__data$60 [87:80] : \$signature__data$60 [71:64];
-  assign \$382  = s1_w[88] ? \$380  : \$381 ;
-  assign \$383  = s1_w[87] ? \$signature__data$60 [55:48] : \$signature__data$60 [39:32];
-  assign \$384  = s1_w[87] ? \$signature__data$60 [23:16] : \$signature__data$60 [7:0];
-  assign \$385  = s1_w[88] ? \$383  : \$384 ;
-  assign \$386  = s1_w[89] ? \$382  : \$385 ;
-  assign \$387  = s1_w[87] ? \$signature__data$59 [119:112] : \$signature__data$59 [103:96];
-  assign \$388  = s1_w[87] ? \$signature__data$59 [87:80] : \$signature__data$59 [71:64];
-  assign \$389  = s1_w[88] ? \$387  : \$388 ;
-  assign \$390  = s1_w[87] ? \$signature__data$59 [55:48] : \$signature__data$59 [39:32];
-  assign \$391  = s1_w[87] ? \$signature__data$59 [23:16] : \$signature__data$59 [7:0];
-  assign \$392  = s1_w[88] ? \$390  : \$391 ;
-  assign \$393  = s1_w[89] ? \$389  : \$392 ;
-  assign \$394  = \$364 [0] ? \$386  : \$393 ;
-  assign \$395  = \$364 [1] ? \$379  : \$394 ;
-  assign \$396  = $signed(s1_w[67:60]) * $signed(\$395 );
-  assign \$397  = s1_w[87] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
-  assign \$398  = s1_w[87] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
-  assign \$399  = s1_w[88] ? \$397  : \$398 ;
-  assign \$400  = s1_w[87] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
-  assign \$401  = s1_w[87] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
-  assign \$402  = s1_w[88] ? \$400  : \$401 ;
-  assign \$403  = s1_w[89] ? \$399  : \$402 ;
-  assign \$404  = s1_w[87] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
-  assign \$405  = s1_w[87] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
-  assign \$406  = s1_w[88] ? \$404  : \$405 ;
-  assign \$407  = s1_w[87] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
-  assign \$408  = s1_w[87] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
-  assign \$409  = s1_w[88] ? \$407  : \$408 ;
-  assign \$410  = s1_w[89] ? \$406  : \$409 ;
-  assign \$411  = \$364 [0] ? \$403  : \$410 ;
-  assign \$412  = s1_w[87] ? \$signature__data$60 [127:120] : \$signature__data$60 [111:104];
-  assign \$413  = s1_w[87] ? \$signature__data$60 [95:88] : \$signature__data$60 [79:72];
-  assign \$414  = s1_w[88] ? \$412  : \$413 ;
-  assign \$415  = s1_w[87] ? \$signature__data$60 [63:56] : \$signature__data$60 [47:40];
-  assign \$416  = s1_w[87] ? \$signature__data$60 [31:24] : \$signature__data$60 [15:8];
-  assign \$417  = s1_w[88] ? \$415  : \$416 ;
-  assign \$418  = s1_w[89] ? \$414  : \$417 ;
-  assign \$419  = s1_w[87] ? \$signature__data$59 [127:120] : \$signature__data$59 [111:104];
-  assign \$420  = s1_w[87] ? \$signature__data$59 [95:88] : \$signature__data$59 [79:72];
-  assign \$421  = s1_w[88] ? \$419  : \$420 ;
-  assign \$422  = s1_w[87] ? \$signature__data$59 [63:56] : \$signature__data$59 [47:40];
-  assign \$423  = s1_w[87] ? \$signature__data$59 [31:24] : \$signature__data$59 [15:8];
-  assign \$424  = s1_w[88] ? \$422  : \$423 ;
-  assign \$425  = s1_w[89] ? \$421  : \$424 ;
-  assign \$426  = \$364 [0] ? \$418  : \$425 ;
-  assign \$427  = \$364 [1] ? \$411  : \$426 ;
-  assign \$428  = $signed(s1_w[67:60]) * $signed(\$427 );
-  assign \$429  = s1_base + slot_r1_l2;
-  assign \$430  = s1_w[90] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
-  assign \$431  = s1_w[90] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
-  assign \$432  = s1_w[91] ? \$430  : \$431 ;
-  assign \$433  = s1_w[90] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
-  assign \$434  = s1_w[90] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
-  assign \$435  = s1_w[91] ? \$433  : \$434 ;
-  assign \$436  = s1_w[92] ? \$432  : \$435 ;
-  assign \$437  = s1_w[90] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
-  assign \$438  = s1_w[90] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
-  assign \$439  = s1_w[91] ? \$437  : \$438 ;
-  assign \$440  = s1_w[90] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
-  assign \$441  = s1_w[90] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
-  assign \$442  = s1_w[91] ? \$440  : \$441 ;
-  assign \$443  = s1_w[92] ? \$439  : \$442 ;
-  assign \$444  = \$429 [0] ? \$436  : \$443 ;
-  assign \$445  = s1_w[90] ? \$signature__data$60 [119:112] : \$signature__data$60 [103:96];
-  assign \$446  = s1_w[90] ? \$signature__data$60 [87:80] : \$signature__data$60 [71:64];
-  assign \$447  = s1_w[91] ? \$445  : \$446 ;
-  assign \$448  = s1_w[90] ? \$signature__data$60 [55:48] : \$signature__data$60 [39:32];
-  assign \$449  = s1_w[90] ? \$signature__data$60 [23:16] : \$signature__data$60 [7:0];
-  assign \$450  = s1_w[91] ? \$448  : \$449 ;
-  assign \$451  = s1_w[92] ? \$447  : \$450 ;
-  assign \$452  = s1_w[90] ? \$signature__data$59 [119:112] : \$signature__data$59 [103:96];
-  assign \$453  = s1_w[90] ? \$signature__data$59 [87:80] : \$signature__data$59 [71:64];
-  assign \$454  = s1_w[91] ? \$452  : \$453 ;
-  assign \$455  = s1_w[90] ? \$signature__data$59 [55:48] : \$signature__data$59 [39:32];
-  assign \$456  = s1_w[90] ? \$signature__data$59 [23:16] : \$signature__data$59 [7:0];
-  assign \$457  = s1_w[91] ? \$455  : \$456 ;
-  assign \$458  = s1_w[92] ? \$454  : \$457 ;
-  assign \$459  = \$429 [0] ? \$451  : \$458 ;
-  assign \$460  = \$429 [1] ? \$444  : \$459 ;
-  assign \$461  = $signed(s1_w[75:68]) * $signed(\$460 );
-  assign \$462  = s1_w[90] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
-  assign \$463  = s1_w[90] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
-  assign \$464  = s1_w[91] ? \$462  : \$463 ;
-  assign \$465  = s1_w[90] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
-  assign \$466  = s1_w[90] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
-  assign \$467  = s1_w[91] ? \$465  : \$466 ;
-  assign \$468  = s1_w[92] ? \$464  : \$467 ;
-  assign \$469  = s1_w[90] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
-  assign \$470  = s1_w[90] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
-  assign \$471  = s1_w[91] ? \$469  : \$470 ;
-  assign \$472  = s1_w[90] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
-  assign \$473  = s1_w[90] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
-  assign \$474  = s1_w[91] ? \$472  : \$473 ;
-  assign \$475  = s1_w[92] ? \$471  : \$474 ;
-  assign \$476  = \$429 [0] ? \$468  : \$475 ;
-  assign \$477  = s1_w[90] ? \$signature__data$60 [127:120] : \$signature__data$60 [111:104];
-  assign \$478  = s1_w[90] ? \$signature__data$60 [95:88] : \$signature__data$60 [79:72];
-  assign \$479  = s1_w[91] ? \$477  : \$478 ;
-  assign \$480  = s1_w[90] ? \$signature__data$60 [63:56] : \$signature__data$60 [47:40];
-  assign \$481  = s1_w[90] ? \$signature__data$60 [31:24] : \$signature__data$60 [15:8];
-  assign \$482  = s1_w[91] ? \$480  : \$481 ;
-  assign \$483  = s1_w[92] ? \$479  : \$482 ;
-  assign \$484  = s1_w[90] ? \$signature__data$59 [127:120] : \$signature__data$59 [111:104];
-  assign \$485  = s1_w[90] ? \$signature__data$59 [95:88] : \$signature__data$59 [79:72];
-  assign \$486  = s1_w[91] ? \$484  : \$485 ;
-  assign \$487  = s1_w[90] ? \$signature__data$59 [63:56] : \$signature__data$59 [47:40];
-  assign \$488  = s1_w[90] ? \$signature__data$59 [31:24] : \$signature__data$59 [15:8];
-  assign \$489  = s1_w[91] ? \$487  : \$488 ;
-  assign \$490  = s1_w[92] ? \$486  : \$489 ;
-  assign \$491  = \$429 [0] ? \$483  : \$490 ;
-  assign \$492  = \$429 [1] ? \$476  : \$491 ;
-  assign \$493  = $signed(s1_w[75:68]) * $signed(\$492 );
-  assign \$494  = s1_base + slot_r1_l3;
-  assign \$495  = s1_w[93] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
-  assign \$496  = s1_w[93] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
-  assign \$497  = s1_w[94] ? \$495  : \$496 ;
-  assign \$498  = s1_w[93] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
-  assign \$499  = s1_w[93] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
-  assign \$500  = s1_w[94] ? \$498  : \$499 ;
-  assign \$501  = s1_w[95] ? \$497  : \$500 ;
-  assign \$502  = s1_w[93] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
-  assign \$503  = s1_w[93] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
-  assign \$504  = s1_w[94] ? \$502  : \$503 ;
-  assign \$505  = s1_w[93] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
-  assign \$506  = s1_w[93] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
-  assign \$507  = s1_w[94] ? \$505  : \$506 ;
-  assign \$508  = s1_w[95] ? \$504  : \$507 ;
-  assign \$509  = \$494 [0] ? \$501  : \$508 ;
-  assign \$510  = s1_w[93] ? \$signature__data$60 [119:112] : \$signature__data$60 [103:96];
-  assign \$511  = s1_w[93] ? \$signature__data$60 [87:80] : \$signature__data$60 [71:64];
-  assign \$512  = s1_w[94] ? \$510  : \$511 ;
-  assign \$513  = s1_w[93] ? \$signature__data$60 [55:48] : \$signature__data$60 [39:32];
-  assign \$514  = s1_w[93] ? \$signature__data$60 [23:16] : \$signature__data$60 [7:0];
-  assign \$515  = s1_w[94] ? \$513  : \$514 ;
-  assign \$516  = s1_w[95] ? \$512  : \$515 ;
-  assign \$517  = s1_w[93] ? \$signature__data$59 [119:112] : \$signature__data$59 [103:96];
-  assign \$518  = s1_w[93] ? \$signature__data$59 [87:80] : \$signature__data$59 [71:64];
-  assign \$519  = s1_w[94] ? \$517  : \$518 ;
-  assign \$520  = s1_w[93] ? \$signature__data$59 [55:48] : \$signature__data$59 [39:32];
-  assign \$521  = s1_w[93] ? \$signature__data$59 [23:16] : \$signature__data$59 [7:0];
-  assign \$522  = s1_w[94] ? \$520  : \$521 ;
-  assign \$523  = s1_w[95] ? \$519  : \$522 ;
-  assign \$524  = \$494 [0] ? \$516  : \$523 ;
-  assign \$525  = \$494 [1] ? \$509  : \$524 ;
-  assign \$526  = $signed(s1_w[83:76]) * $signed(\$525 );
-  assign \$527  = s1_w[93] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
-  assign \$528  = s1_w[93] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
-  assign \$529  = s1_w[94] ? \$527  : \$528 ;
-  assign \$530  = s1_w[93] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
-  assign \$531  = s1_w[93] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
-  assign \$532  = s1_w[94] ? \$530  : \$531 ;
-  assign \$533  = s1_w[95] ? \$529  : \$532 ;
-  assign \$534  = s1_w[93] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
-  assign \$535  = s1_w[93] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
-  assign \$536  = s1_w[94] ? \$534  : \$535 ;
-  assign \$537  = s1_w[93] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
-  assign \$538  = s1_w[93] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
-  assign \$539  = s1_w[94] ? \$537  : \$538 ;
-  assign \$540  = s1_w[95] ? \$536  : \$539 ;
-  assign \$541  = \$494 [0] ? \$533  : \$540 ;
-  assign \$542  = s1_w[93] ? \$signature__data$60 [127:120] : \$signature__data$60 [111:104];
-  assign \$543  = s1_w[93] ? \$signature__data$60 [95:88] : \$signature__data$60 [79:72];
-  assign \$544  = s1_w[94] ? \$542  : \$543 ;
-  assign \$545  = s1_w[93] ? \$signature__data$60 [63:56] : \$signature__data$60 [47:40];
-  assign \$546  = s1_w[93] ? \$signature__data$60 [31:24] : \$signature__data$60 [15:8];
-  assign \$547  = s1_w[94] ? \$545  : \$546 ;
-  assign \$548  = s1_w[95] ? \$544  : \$547 ;
-  assign \$549  = s1_w[93] ? \$signature__data$59 [127:120] : \$signature__data$59 [111:104];
-  assign \$550  = s1_w[93] ? \$signature__data$59 [95:88] : \$signature__data$59 [79:72];
-  assign \$551  = s1_w[94] ? \$549  : \$550 ;
-  assign \$552  = s1_w[93] ? \$signature__data$59 [63:56] : \$signature__data$59 [47:40];
-  assign \$553  = s1_w[93] ? \$signature__data$59 [31:24] : \$signature__data$59 [15:8];
-  assign \$554  = s1_w[94] ? \$552  : \$553 ;
-  assign \$555  = s1_w[95] ? \$551  : \$554 ;
-  assign \$556  = \$494 [0] ? \$548  : \$555 ;
-  assign \$557  = \$494 [1] ? \$541  : \$556 ;
-  assign \$558  = $signed(s1_w[83:76]) * $signed(\$557 );
-  assign \$559  = s1_base + slot_r2_l0;
-  assign \$560  = s1_w[136] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
-  assign \$561  = s1_w[136] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
-  assign \$562  = s1_w[137] ? \$560  : \$561 ;
-  assign \$563  = s1_w[136] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
-  assign \$564  = s1_w[136] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
-  assign \$565  = s1_w[137] ? \$563  : \$564 ;
-  assign \$566  = s1_w[138] ? \$562  : \$565 ;
-  assign \$567  = s1_w[136] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
-  assign \$568  = s1_w[136] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
-  assign \$569  = s1_w[137] ? \$567  : \$568 ;
-  assign \$570  = s1_w[136] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
-  assign \$571  = s1_w[136] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
-  assign \$572  = s1_w[137] ? \$570  : \$571 ;
-  assign \$573  = s1_w[138] ? \$569  : \$572 ;
-  assign \$574  = \$559 [0] ? \$566  : \$573 ;
-  assign \$575  = s1_w[136] ? \$signature__data$60 [119:112] : \$signature__data$60 [103:96];
-  assign \$576  = s1_w[136] ? \$signature__data$60 [87:80] : \$signature__data$60 [71:64];
-  assign \$577  = s1_w[137] ? \$575  : \$576 ;
-  assign \$578  = s1_w[136] ? \$signature__data$60 [55:48] : \$signature__data$60 [39:32];
-  assign \$579  = s1_w[136] ? \$signature__data$60 [23:16] : \$signature__data$60 [7:0];
-  assign \$580  = s1_w[137] ? \$578  : \$579 ;
-  assign \$581  = s1_w[138] ? \$577  : \$580 ;
-  assign \$582  = s1_w[136] ? \$signature__data$59 [119:112] : \$signature__data$59 [103:96];
-  assign \$583  = s1_w[136] ? \$signature__data$59 [87:80] : \$signature__data$59 [71:64];
-  assign \$584  = s1_w[137] ? \$582  : \$583 ;
-  assign \$585  = s1_w[136] ? \$signature__data$59 [55:48] : \$signature__data$59 [39:32];
-  assign \$586  = s1_w[136] ? \$signature__data$59 [23:16] : \$signature__data$59 [7:0];
-  assign \$587  = s1_w[137] ? \$585  : \$586 ;
-  assign \$588  = s1_w[138] ? \$584  : \$587 ;
-  assign \$589  = \$559 [0] ? \$581  : \$588 ;
-  assign \$590  = \$559 [1] ? \$574  : \$589 ;
-  assign \$591  = $signed(s1_w[111:104]) * $signed(\$590 );
-  assign \$592  = s1_w[136] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
-  assign \$593  = s1_w[136] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
-  assign \$594  = s1_w[137] ? \$592  : \$593 ;
-  assign \$595  = s1_w[136] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
-  assign \$596  = s1_w[136] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
-  assign \$597  = s1_w[137] ? \$595  : \$596 ;
-  assign \$598  = s1_w[138] ? \$594  : \$597 ;
-  assign \$599  = s1_w[136] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
-  assign \$600  = s1_w[136] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
-  assign \$601  = s1_w[137] ? \$599  : \$600 ;
-  assign \$602  = s1_w[136] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
-  assign \$603  = s1_w[136] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
-  assign \$604  = s1_w[137] ? \$602  : \$603 ;
-  assign \$605  = s1_w[138] ? \$601  : \$604 ;
-  assign \$606  = \$559 [0] ? \$598  : \$605 ;
-  assign \$607  = s1_w[136] ? \$signature__data$60 [127:120] : \$signature__data$60 [111:104];
-  assign \$608  = s1_w[136] ? \$signature__data$60 [95:88] : \$signature__data$60 [79:72];
-  assign \$609  = s1_w[137] ? \$607  : \$608 ;
-  assign \$610  = s1_w[136] ? \$signature__data$60 [63:56] : \$signature__data$60 [47:40];
-  assign \$611  = s1_w[136] ? \$signature__data$60 [31:24] : \$signature__data$60 [15:8];
-  assign \$612  = s1_w[137] ? \$610  : \$611 ;
-  assign \$613  = s1_w[138] ? \$609  : \$612 ;
-  assign \$614  = s1_w[136] ? \$signature__data$59 [127:120] : \$signature__data$59 [111:104];
-  assign \$615  = s1_w[136] ? \$signature__data$59 [95:88] : \$signature__data$59 [79:72];
-  assign \$616  = s1_w[137] ? \$614  : \$615 ;
-  assign \$617  = s1_w[136] ? \$signature__data$59 [63:56] : \$signature__data$59 [47:40];
-  assign \$618  = s1_w[136] ? \$signature__data$59 [31:24] : \$signature__data$59 [15:8];
-  assign \$619  = s1_w[137] ? \$617  : \$618 ;
-  assign \$620  = s1_w[138] ? \$616  : \$619 ;
-  assign \$621  = \$559 [0] ? \$613  : \$620 ;
-  assign \$622  = \$559 [1] ? \$606  : \$621 ;
-  assign \$623  = $signed(s1_w[111:104]) * $signed(\$622 );
-  assign \$624  = s1_base + slot_r2_l1;
-  assign \$625  = s1_w[139] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
-  assign \$626  = s1_w[139] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
-  assign \$627  = s1_w[140] ? \$625  : \$626 ;
-  assign \$628  = s1_w[139] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
-  assign \$629  = s1_w[139] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
-  assign \$630  = s1_w[140] ? \$628  : \$629 ;
-  assign \$631  = s1_w[141] ? \$627  : \$630 ;
-  assign \$632  = s1_w[139] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
-  assign \$633  = s1_w[139] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
-  assign \$634  = s1_w[140] ? \$632  : \$633 ;
-  assign \$635  = s1_w[139] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
-  assign \$636  = s1_w[139] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
-  assign \$637  = s1_w[140] ? \$635  : \$636 ;
-  assign \$638  = s1_w[141] ? \$634  : \$637 ;
-  assign \$639  = \$624 [0] ? \$631  : \$638 ;
-  assign \$640  = s1_w[139] ? \$signature__data$60 [119:112] : \$signature__data$60 [103:96];
-  assign \$641  = s1_w[139] ? \$signature__data$60 [87:80] : \$signature__data$60 [71:64];
-  assign \$642  = s1_w[140] ? \$640  : \$641 ;
-  assign \$643  = s1_w[139] ? \$signature__data$60 [55:48] : \$signature__data$60 [39:32];
-  assign \$644  = s1_w[139] ? \$signature__data$60 [23:16] : \$signature__data$60 [7:0];
-  assign \$645  = s1_w[140] ? \$643  : \$644 ;
-  assign \$646  = s1_w[141] ? \$642  : \$645 ;
-  assign \$647  = s1_w[139] ? \$signature__data$59 [119:112] : \$signature__data$59 [103:96];
-  assign \$648  = s1_w[139] ? \$signature__data$59 [87:80] : \$signature__data$59 [71:64];
-  assign \$649  = s1_w[140] ? \$647  : \$648 ;
-  assign \$650  = s1_w[139] ? \$signature__data$59 [55:48] : \$signature__data$59 [39:32];
-  assign \$651  = s1_w[139] ? \$signature__data$59 [23:16] : \$signature__data$59 [7:0];
-  assign \$652  = s1_w[140] ? \$650  : \$651 ;
-  assign \$653  = s1_w[141] ? \$649  : \$652 ;
-  assign \$654  = \$624 [0] ? \$646  : \$653 ;
-  assign \$655  = \$624 [1] ? \$639  : \$654 ;
-  assign \$656  = $signed(s1_w[119:112]) * $signed(\$655 );
-  assign \$657  = s1_w[139] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
-  assign \$658  = s1_w[139] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
-  assign \$659  = s1_w[140] ? \$657  : \$658 ;
-  assign \$660  = s1_w[139] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
-  assign \$661  = s1_w[139] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
-  assign \$662  = s1_w[140] ? \$660  : \$661 ;
-  assign \$663  = s1_w[141] ? \$659  : \$662 ;
-  assign \$664  = s1_w[139] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
-  assign \$665  = s1_w[139] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
-  assign \$666  = s1_w[140] ? \$664  : \$665 ;
-  assign \$667  = s1_w[139] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
-  assign \$668  = s1_w[139] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
-  assign \$669  = s1_w[140] ? \$667  : \$668 ;
-  assign \$670  = s1_w[141] ? \$666  : \$669 ;
-  assign \$671  = \$624 [0] ? \$663  : \$670 ;
-  assign \$672  = s1_w[139] ? \$signature__data$60 [127:120] : \$signature__data$60 [111:104];
-  assign \$673  = s1_w[139] ? \$signature__data$60 [95:88] : \$signature__data$60 [79:72];
-  assign \$674  = s1_w[140] ? \$672  : \$673 ;
-  assign \$675  = s1_w[139] ? \$signature__data$60 [63:56] : \$signature__data$60 [47:40];
-  assign \$676  = s1_w[139] ? \$signature__data$60 [31:24] : \$signature__data$60 [15:8];
-  assign \$677  = s1_w[140] ? \$675  : \$676 ;
-  assign \$678  = s1_w[141] ? \$674  : \$677 ;
-  assign \$679  = s1_w[139] ? \$signature__data$59 [127:120] : \$signature__data$59 [111:104];
-  assign \$680  = s1_w[139] ? \$signature__data$59 [95:88] : \$signature__data$59 [79:72];
-  assign \$681  = s1_w[140] ? \$679  : \$680 ;
-  assign \$682  = s1_w[139] ? \$signature__data$59 [63:56] : \$signature__data$59 [47:40];
-  assign \$683  = s1_w[139] ? \$signature__data$59 [31:24] : \$signature__data$59 [15:8];
-  assign \$684  = s1_w[140] ? \$682  : \$683 ;
-  assign \$685  = s1_w[141] ? \$681  : \$684 ;
-  assign \$686  = \$624 [0] ? \$678  : \$685 ;
-  assign \$687  = \$624 [1] ? \$671  : \$686 ;
-  assign \$688  = $signed(s1_w[119:112]) * $signed(\$687 );
-  assign \$689  = s1_base + slot_r2_l2;
-  assign \$690  = s1_w[142] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
-  assign \$691  = s1_w[142] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
-  assign \$692  = s1_w[143] ? \$690  : \$691 ;
-  assign \$693  = s1_w[142] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
-  assign \$694  = s1_w[142] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
-  assign \$695  = s1_w[143] ? \$693  : \$694 ;
-  assign \$696  = s1_w[144] ? \$692  : \$695 ;
-  assign \$697  = s1_w[142] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
-  assign \$698  = s1_w[142] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
-  assign \$699  = s1_w[143] ? \$697  : \$698 ;
-  assign \$700  = s1_w[142] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
-  assign \$701  = s1_w[142] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
-  assign \$702  = s1_w[143] ? \$700  : \$701 ;
-  assign \$703  = s1_w[144] ? \$699  : \$702 ;
-  assign \$704  = \$689 [0] ? \$696  : \$703 ;
-  assign \$705  = s1_w[142] ? \$signature__data$60 [119:112] : \$signature__data$60 [103:96];
-  assign \$706  = s1_w[142] ? \$signature__data$60 [87:80] : \$signature__data$60 [71:64];
-  assign \$707  = s1_w[143] ? \$705  : \$706 ;
-  assign \$708  = s1_w[142] ? \$signature__data$60 [55:48] : \$signature__data$60 [39:32];
-  assign \$709  = s1_w[142] ? \$signature__data$60 [23:16] : \$signature__data$60 [7:0];
-  assign \$710  = s1_w[143] ? \$708  : \$709 ;
-  assign \$711  = s1_w[144] ? \$707  : \$710 ;
-  assign \$712  = s1_w[142] ? \$signature__data$59 [119:112] : \$signature__data$59 [103:96];
-  assign \$713  = s1_w[142] ? \$signature__data$59 [87:80] : \$signature__data$59 [71:64];
-  assign \$714  = s1_w[143] ? \$712  : \$713 ;
-  assign \$715  = s1_w[142] ? \$signature__data$59 [55:48] : \$signature__data$59 [39:32];
-  assign \$716  = s1_w[142] ? \$signature__data$59 [23:16] : \$signature__data$59 [7:0];
-  assign \$717  = s1_w[143] ? \$715  : \$716 ;
-  assign \$718  = s1_w[144] ? \$714  : \$717 ;
-  assign \$719  = \$689 [0] ? \$711  : \$718 ;
-  assign \$720  = \$689 [1] ? \$704  : \$719 ;
-  assign \$721  = $signed(s1_w[127:120]) * $signed(\$720 );
-  assign \$722  = s1_w[142] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
-  assign \$723  = s1_w[142] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
-  assign \$724  = s1_w[143] ? \$722  : \$723 ;
-  assign \$725  = s1_w[142] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
-  assign \$726  = s1_w[142] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
-  assign \$727  = s1_w[143] ? \$725  : \$726 ;
-  assign \$728  = s1_w[144] ? \$724  : \$727 ;
-  assign \$729  = s1_w[142] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
-  assign \$730  = s1_w[142] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
-  assign \$731  = s1_w[143] ? \$729  : \$730 ;
-  assign \$732  = s1_w[142] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
-  assign \$733  = s1_w[142] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
-  assign \$734  = s1_w[143] ? \$732  : \$733 ;
-  assign \$735  = s1_w[144] ? \$731  : \$734 ;
-  assign \$736  = \$689 [0] ? \$728  : \$735 ;
-  assign \$737  = s1_w[142] ? \$signature__data$60 [127:120] : \$signature__data$60 [111:104];
-  assign \$738  = s1_w[142] ? \$signature__data$60 [95:88] : \$signature__data$60 [79:72];
-  assign \$739  = s1_w[143] ? \$737  : \$738 ;
-  assign \$740  = s1_w[142] ? \$signature__data$60 [63:56] : \$signature__data$60 [47:40];
-  assign \$741  = s1_w[142] ? \$signature__data$60 [31:24] : \$signature__data$60 [15:8];
-  assign \$742  = s1_w[143] ? \$740  : \$741 ;
-  assign \$743  = s1_w[144] ? \$739  : \$742 ;
-  assign \$744  = s1_w[142] ? \$signature__data$59 [127:120] : \$signature__data$59 [111:104];
-  assign \$745  = s1_w[142] ? \$signature__data$59 [95:88] : \$signature__data$59 [79:72];
-  assign \$746  = s1_w[143] ? \$744  : \$745 ;
-  assign \$747  = s1_w[142] ? \$signature__data$59 [63:56] : \$signature__data$59 [47:40];
-  assign \$748  = s1_w[142] ? \$signature__data$59 [31:24] : \$signature__data$59 [15:8];
-  assign \$749  = s1_w[143] ? \$747  : \$748 ;
-  assign \$750  = s1_w[144] ? \$746  : \$749 ;
-  assign \$751  = \$689 [0] ? \$743  : \$750 ;
-  assign \$752  = \$689 [1] ? \$736  : \$751 ;
-  assign \$753  = $signed(s1_w[127:120]) * $signed(\$752 );
-  assign \$754  = s1_base + slot_r2_l3;
-  assign \$755  = s1_w[145] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
-  assign \$756  = s1_w[145] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
-  assign \$757  = s1_w[146] ? \$755  : \$756 ;
-  assign \$758  = s1_w[145] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
-  assign \$759  = s1_w[145] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
-  assign \$760  = s1_w[146] ? \$758  : \$759 ;
-  assign \$761  = s1_w[147] ? \$757  : \$760 ;
-  assign \$762  = s1_w[145] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
-  assign \$763  = s1_w[145] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
-  assign \$764  = s1_w[146] ? \$762  : \$763 ;
-  assign \$765  = s1_w[145] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
-  assign \$766  = s1_w[145] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
-  assign \$767  = s1_w[146] ? \$765  : \$766 ;
-  assign \$768  = s1_w[147] ? \$764  : \$767 ;
-  assign \$769  = \$754 [0] ? \$761  : \$768 ;
-  assign \$770  = s1_w[145] ? \$signature__data$60 [119:112] : \$signature__data$60 [103:96];
-  assign \$771  = s1_w[145] ? \$signature__data$60 [87:80] : \$signature__data$60 [71:64];
-  assign \$772  = s1_w[146] ? \$770  : \$771 ;
-  assign \$773  = s1_w[145] ? \$signature__data$60 [55:48] : \$signature__data$60 [39:32];
-  assign \$774  = s1_w[145] ? \$signature__data$60 [23:16] : \$signature__data$60 [7:0];
-  assign \$775  = s1_w[146] ? \$773  : \$774 ;
-  assign \$776  = s1_w[147] ? \$772  : \$775 ;
-  assign \$777  = s1_w[145] ? \$signature__data$59 [119:112] : \$signature__data$59 [103:96];
-  assign \$778  = s1_w[145] ? \$signature__data$59 [87:80] : \$signature__data$59 [71:64];
-  assign \$779  = s1_w[146] ? \$777  : \$778 ;
-  assign \$780  = s1_w[145] ? \$signature__data$59 [55:48] : \$signature__data$59 [39:32];
-  assign \$781  = s1_w[145] ? \$signature__data$59 [23:16] : \$signature__data$59 [7:0];
-  assign \$782  = s1_w[146] ? \$780  : \$781 ;
-  assign \$783  = s1_w[147] ? \$779  : \$782 ;
-  assign \$784  = \$754 [0] ? \$776  : \$783 ;
-  assign \$785  = \$754 [1] ? \$769  : \$784 ;
-  assign \$786  = $signed(s1_w[135:128]) * $signed(\$785 );
-  assign \$787  = s1_w[145] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
-  assign \$788  = s1_w[145] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
-  assign \$789  = s1_w[146] ? \$787  : \$788 ;
-  assign \$790  = s1_w[145] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
-  assign \$791  = s1_w[145] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
-  assign \$792  = s1_w[146] ? \$790  : \$791 ;
-  assign \$793  = s1_w[147] ? \$789  : \$792 ;
-  assign \$794  = s1_w[145] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
-  assign \$795  = s1_w[145] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
-  assign \$796  = s1_w[146] ? \$794  : \$795 ;
-  assign \$797  = s1_w[145] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
-  assign \$798  = s1_w[145] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
-  assign \$799  = s1_w[146] ? \$797  : \$798 ;
-  assign \$800  = s1_w[147] ? \$796  : \$799 ;
-  assign \$801  = \$754 [0] ? \$793  : \$800 ;
-  assign \$802  = s1_w[145] ? \$signature__data$60 [127:120] : \$signature__data$60 [111:104];
-  assign \$803  = s1_w[145] ? \$signature__data$60 [95:88] : \$signature__data$60 [79:72];
-  assign \$804  = s1_w[146] ? \$802  : \$803 ;
-  assign \$805  = s1_w[145] ? \$signature__data$60 [63:56] : \$signature__data$60 [47:40];
-  assign \$806  = s1_w[145] ? \$signature__data$60 [31:24] : \$signature__data$60 [15:8];
-  assign \$807  = s1_w[146] ? \$805  : \$806 ;
-  assign \$808  = s1_w[147] ? \$804  : \$807 ;
-  assign \$809  = s1_w[145] ? \$signature__data$59 [127:120] : \$signature__data$59 [111:104];
-  assign \$810  = s1_w[145] ? \$signature__data$59 [95:88] : \$signature__data$59 [79:72];
-  assign \$811  = s1_w[146] ? \$809  : \$810 ;
-  assign \$812  = s1_w[145] ? \$signature__data$59 [63:56] : \$signature__data$59 [47:40];
-  assign \$813  = s1_w[145] ? \$signature__data$59 [31:24] : \$signature__data$59 [15:8];
-  assign \$814  = s1_w[146] ? \$812  : \$813 ;
-  assign \$815  = s1_w[147] ? \$811  : \$814 ;
-  assign \$816  = \$754 [0] ? \$808  : \$815 ;
-  assign \$817  = \$754 [1] ? \$801  : \$816 ;
-  assign \$818  = $signed(s1_w[135:128]) * $signed(\$817 );
-  assign \$819  = s1_base + slot_r3_l0;
-  assign \$820  = s1_w[188] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
-  assign \$821  = s1_w[188] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
-  assign \$822  = s1_w[189] ? \$820  : \$821 ;
-  assign \$823  = s1_w[188] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
-  assign \$824  = s1_w[188] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
-  assign \$825  = s1_w[189] ? \$823  : \$824 ;
-  assign \$826  = s1_w[190] ? \$822  : \$825 ;
-  assign \$827  = s1_w[188] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
-  assign \$828  = s1_w[188] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
-  assign \$829  = s1_w[189] ? \$827  : \$828 ;
-  assign \$830  = s1_w[188] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
-  assign \$831  = s1_w[188] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
-  assign \$832  = s1_w[189] ? \$830  : \$831 ;
-  assign \$833  = s1_w[190] ? \$829  : \$832 ;
-  assign \$834  = \$819 [0] ? \$826  : \$833 ;
-  assign \$835  = s1_w[188] ? \$signature__data$60 [119:112] : \$signature__data$60 [103:96];
-  assign \$836  = s1_w[188] ? \$signature__data$60 [87:80] : \$signature__data$60 [71:64];
-  assign \$837  = s1_w[189] ? \$835  : \$836 ;
-  assign \$838  = s1_w[188] ? \$signature__data$60 [55:48] : \$signature__data$60 [39:32];
-  assign \$839  = s1_w[188] ? \$signature__data$60 [23:16] : \$signature__data$60 [7:0];
-  assign \$840  = s1_w[189] ? \$838  : \$839 ;
-  assign \$841  = s1_w[190] ? \$837  : \$840 ;
-  assign \$842  = s1_w[188] ? \$signature__data$59 [119:112] : \$signature__data$59 [103:96];
-  assign \$843  = s1_w[188] ? \$signature__data$59 [87:80] : \$signature__data$59 [71:64];
-  assign \$844  = s1_w[189] ? \$842  : \$843 ;
-  assign \$845  = s1_w[188] ? \$signature__data$59 [55:48] : \$signature__data$59 [39:32];
-  assign \$846  = s1_w[188] ? \$signature__data$59 [23:16] : \$signature__data$59 [7:0];
-  assign \$847  = s1_w[189] ? \$845  : \$846 ;
-  assign \$848  = s1_w[190] ? \$844  : \$847 ;
-  assign \$849  = \$819 [0] ? \$841  : \$848 ;
-  assign \$850  = \$819 [1] ? \$834  : \$849 ;
-  assign \$851  = $signed(s1_w[163:156]) * $signed(\$850 );
-  assign \$852  = s1_w[188] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
-  assign \$853  = s1_w[188] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
-  assign \$854  = s1_w[189] ? \$852  : \$853 ;
-  assign \$855  = s1_w[188] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
-  assign \$856  = s1_w[188] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
-  assign \$857  = s1_w[189] ? \$855  : \$856 ;
-  assign \$858  = s1_w[190] ? \$854  : \$857 ;
-  assign \$859  = s1_w[188] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
-  assign \$860  = s1_w[188] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
-  assign \$861  = s1_w[189] ? \$859  : \$860 ;
-  assign \$862  = s1_w[188] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
-  assign \$863  = s1_w[188] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
-  assign \$864  = s1_w[189] ? \$862  : \$863 ;
-  assign \$865  = s1_w[190] ? \$861  : \$864 ;
-  assign \$866  = \$819 [0] ? \$858  : \$865 ;
-  assign \$867  = s1_w[188] ? \$signature__data$60 [127:120] : \$signature__data$60 [111:104];
-  assign \$868  = s1_w[188] ? \$signature__data$60 [95:88] : \$signature__data$60 [79:72];
-  assign \$869  = s1_w[189] ? \$867  : \$868 ;
-  assign \$870  = s1_w[188] ? \$signature__data$60 [63:56] : \$signature__data$60 [47:40];
-  assign \$871  = s1_w[188] ? \$signature__data$60 [31:24] : \$signature__data$60 [15:8];
-  assign \$872  = s1_w[189] ? \$870  : \$871 ;
-  assign \$873  = s1_w[190] ? \$869  : \$872 ;
-  assign \$874  = s1_w[188] ? \$signature__data$59 [127:120] : \$signature__data$59 [111:104];
-  assign \$875  = s1_w[188] ? \$signature__data$59 [95:88] : \$signature__data$59 [79:72];
-  assign \$876  = s1_w[189] ? \$874  : \$875 ;
-  assign \$877  = s1_w[188] ? \$signature__data$59 [63:56] : \$signature__data$59 [47:40];
-  assign \$878  = s1_w[188] ? \$signature__data$59 [31:24] : \$signature__data$59 [15:8];
-  assign \$879  = s1_w[189] ? \$877  : \$878 ;
-  assign \$880  = s1_w[190] ? \$876  : \$879 ;
-  assign \$881  = \$819 [0] ? \$873  : \$880 ;
-  assign \$882  = \$819 [1] ? \$866  : \$881 ;
-  assign \$883  = $signed(s1_w[163:156]) * $signed(\$882 );
-  assign \$884  = s1_base + slot_r3_l1;
-  assign \$885  = s1_w[191] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
-  assign \$886  = s1_w[191] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
-  assign \$887  = s1_w[192] ? \$885  : \$886 ;
-  assign \$888  = s1_w[191] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
-  assign \$889  = s1_w[191] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
-  assign \$890  = s1_w[192] ? \$888  : \$889 ;
-  assign \$891  = s1_w[193] ? \$887  : \$890 ;
-  assign \$892  = s1_w[191] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
-  assign \$893  = s1_w[191] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
-  assign \$894  = s1_w[192] ? \$892  : \$893 ;
-  assign \$895  = s1_w[191] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
-  assign \$896  = s1_w[191] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
-  assign \$897  = s1_w[192] ? \$895  : \$896 ;
-  assign \$898  = s1_w[193] ? \$894  : \$897 ;
-  assign \$899  = \$884 [0] ? \$891  : \$898 ;
-  assign \$900  = s1_w[191] ? \$signature__data$60 [119:112] : \$signature__data$60 [103:96];
-  assign \$901  = s1_w[191] ? \$signature__data$60 [87:80] : \$signature__data$60 [71:64];
-  assign \$902  = s1_w[192] ? \$900  : \$901 ;
-  assign \$903  = s1_w[191] ? \$signature__data$60 [55:48] : \$signature__data$60 [39:32];
-  assign \$904  = s1_w[191] ? \$signature__data$60 [23:16] : \$signature__data$60 [7:0];
-  assign \$905  = s1_w[192] ? \$903  : \$904 ;
-  assign \$906  = s1_w[193] ? \$902  : \$905 ;
-  assign \$907  = s1_w[191] ? \$signature__data$59 [119:112] : \$signature__data$59 [103:96];
-  assign \$908  = s1_w[191] ? \$signature__data$59 [87:80] : \$signature__data$59 [71:64];
-  assign \$909  = s1_w[192] ? \$907  : \$908 ;
-  assign \$910  = s1_w[191] ? \$signature__data$59 [55:48] : \$signature__data$59 [39:32];
-  assign \$911  = s1_w[191] ? \$signature__data$59 [23:16] : \$signature__data$59 [7:0];
-  assign \$912  = s1_w[192] ? \$910  : \$911 ;
-  assign \$913  = s1_w[193] ? \$909  : \$912 ;
-  assign \$914  = \$884 [0] ? \$906  : \$913 ;
-  assign \$915  = \$884 [1] ? \$899  : \$914 ;
-  assign \$916  = $signed(s1_w[171:164]) * $signed(\$915 );
-  assign \$917  = s1_w[191] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
-  assign \$918  = s1_w[191] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
-  assign \$919  = s1_w[192] ? \$917  : \$918 ;
-  assign \$920  = s1_w[191] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
-  assign \$921  = s1_w[191] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
-  assign \$922  = s1_w[192] ? \$920  : \$921 ;
-  assign \$923  = s1_w[193] ? \$919  : \$922 ;
-  assign \$924  = s1_w[191] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
-  assign \$925  = s1_w[191] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
-  assign \$926  = s1_w[192] ? \$924  : \$925 ;
-  assign \$927  = s1_w[191] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
-  assign \$928  = s1_w[191] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
-  assign \$929  = s1_w[192] ? \$927  : \$928 ;
-  assign \$930  = s1_w[193] ? \$926  : \$929 ;
-  assign \$931  = \$884 [0] ? \$923  : \$930 ;
-  assign \$932  = s1_w[191] ? \$signature__data$60 [127:120] : \$signature__data$60 [111:104];
-  assign \$933  = s1_w[191] ? \$signature__data$60 [95:88] : \$signature__data$60 [79:72];
-  assign \$934  = s1_w[192] ? \$932  : \$933 ;
-  assign \$935  = s1_w[191] ? \$signature__data$60 [63:56] : \$signature__data$60 [47:40];
-  assign \$936  = s1_w[191] ? \$signature__data$60 [31:24] : \$signature__data$60 [15:8];
-  assign \$937  = s1_w[192] ? \$935  : \$936 ;
-  assign \$938  = s1_w[193] ? \$934  : \$937 ;
-  assign \$939  = s1_w[191] ? \$signature__data$59 [127:120] : \$signature__data$59 [111:104];
-  assign \$940  = s1_w[191] ? \$signature__data$59 [95:88] : \$signature__data$59 [79:72];
-  assign \$941  = s1_w[192] ? \$939  : \$940 ;
-  assign \$942  = s1_w[191] ? \$signature__data$59 [63:56] : \$signature__data$59 [47:40];
-  assign \$943  = s1_w[191] ? \$signature__data$59 [31:24] : \$signature__data$59 [15:8];
-  assign \$944  = s1_w[192] ? \$942  : \$943 ;
-  assign \$945  = s1_w[193] ? \$941  : \$944 ;
-  assign \$946  = \$884 [0] ? \$938  : \$945 ;
-  assign \$947  = \$884 [1] ? \$931  : \$946 ;
-  assign \$948  = $signed(s1_w[171:164]) * $signed(\$947 );
-  assign \$949  = s1_base + slot_r3_l2;
-  assign \$950  = s1_w[194] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
-  assign \$951  = s1_w[194] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
-  assign \$952  = s1_w[195] ? \$950  : \$951 ;
-  assign \$953  = s1_w[194] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
-  assign \$954  = s1_w[194] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
-  assign \$955  = s1_w[195] ? \$953  : \$954 ;
-  assign \$956  = s1_w[196] ? \$952  : \$955 ;
-  assign \$957  = s1_w[194] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
-  assign \$958  = s1_w[194] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
-  assign \$959  = s1_w[195] ? \$957  : \$958 ;
-  assign \$960  = s1_w[194] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
-  assign \$961  = s1_w[194] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
-  assign \$962  = s1_w[195] ? \$960  : \$961 ;
-  assign \$963  = s1_w[196] ? \$959  : \$962 ;
-  assign \$964  = \$949 [0] ? \$956  : \$963 ;
-  assign \$965  = s1_w[194] ? \$signature__data$60 [119:112] : \$signature__data$60 [103:96];
-  assign \$966  = s1_w[194] ? \$signature__data$60 [87:80] : \$signature__data$60 [71:64];
-  assign \$967  = s1_w[195] ? \$965  : \$966 ;
-  assign \$968  = s1_w[194] ? \$signature__data$60 [55:48] : \$signature__data$60 [39:32];
-  assign \$969  = s1_w[194] ? \$signature__data$60 [23:16] : \$signature__data$60 [7:0];
-  assign \$970  = s1_w[195] ? \$968  : \$969 ;
-  assign \$971  = s1_w[196] ? \$967  : \$970 ;
-  assign \$972  = s1_w[194] ? \$signature__data$59 [119:112] : \$signature__data$59 [103:96];
-  assign \$973  = s1_w[194] ? \$signature__data$59 [87:80] : \$signature__data$59 [71:64];
-  assign \$974  = s1_w[195] ? \$972  : \$973 ;
-  assign \$975  = s1_w[194] ? \$signature__data$59 [55:48] : \$signature__data$59 [39:32];
-  assign \$976  = s1_w[194] ? \$signature__data$59 [23:16] : \$signature__data$59 [7:0];
-  assign \$977  = s1_w[195] ? \$975  : \$976 ;
-  assign \$978  = s1_w[196] ? \$974  : \$977 ;
-  assign \$979  = \$949 [0] ? \$971  : \$978 ;
-  assign \$980  = \$949 [1] ? \$964  : \$979 ;
-  assign \$981  = $signed(s1_w[179:172]) * $signed(\$980 );
-  assign \$982  = s1_w[194] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
-  assign \$983  = s1_w[194] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
-  assign \$984  = s1_w[195] ? \$982  : \$983 ;
-  assign \$985  = s1_w[194] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
-  assign \$986  = s1_w[194] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
-  assign \$987  = s1_w[195] ? \$985  : \$986 ;
-  assign \$988  = s1_w[196] ? \$984  : \$987 ;
-  assign \$989  = s1_w[194] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
-  assign \$990  = s1_w[194] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
-  assign \$991  = s1_w[195] ? \$989  : \$990 ;
-  assign \$992  = s1_w[194] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
-  assign \$993  = s1_w[194] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
-  assign \$994  = s1_w[195] ? \$992  : \$993 ;
-  assign \$995  = s1_w[196] ? \$991  : \$994 ;
-  assign \$996  = \$949 [0] ? \$988  : \$995 ;
-  assign \$997  = s1_w[194] ? \$signature__data$60 [127:120] : \$signature__data$60 [111:104];
-  assign \$998  = s1_w[194] ? \$signature__data$60 [95:88] : \$signature__data$60 [79:72];
-  assign \$999  = s1_w[195] ? \$997  : \$998 ;
-  assign \$1000  = s1_w[194] ? \$signature__data$60 [63:56] : \$signature__data$60 [47:40];
-  assign \$1001  = s1_w[194] ? \$signature__data$60 [31:24] : \$signature__data$60 [15:8];
-  assign \$1002  = s1_w[195] ? \$1000  : \$1001 ;
-  assign \$1003  = s1_w[196] ? \$999  : \$1002 ;
-  assign \$1004  = s1_w[194] ? \$signature__data$59 [127:120] : \$signature__data$59 [111:104];
-  assign \$1005  = s1_w[194] ? \$signature__data$59 [95:88] : \$signature__data$59 [79:72];
-  assign \$1006  = s1_w[195] ? \$1004  : \$1005 ;
-  assign \$1007  = s1_w[194] ? \$signature__data$59 [63:56] : \$signature__data$59 [47:40];
-  assign \$1008  = s1_w[194] ? \$signature__data$59 [31:24] : \$signature__data$59 [15:8];
-  assign \$1009  = s1_w[195] ? \$1007  : \$1008 ;
-  assign \$1010  = s1_w[196] ? \$1006  : \$1009 ;
-  assign \$1011  = \$949 [0] ? \$1003  : \$1010 ;
-  assign \$1012  = \$949 [1] ? \$996  : \$1011 ;
-  assign \$1013  = $signed(s1_w[179:172]) * $signed(\$1012 );
-  assign \$1014  = s1_base + slot_r3_l3;
-  assign \$1015  = s1_w[197] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
-  assign \$1016  = s1_w[197] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
-  assign \$1017  = s1_w[198] ? \$1015  : \$1016 ;
-  assign \$1018  = s1_w[197] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
-  assign \$1019  = s1_w[197] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
-  assign \$1020  = s1_w[198] ? \$1018  : \$1019 ;
-  assign \$1021  = s1_w[199] ? \$1017  : \$1020 ;
-  assign \$1022  = s1_w[197] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
-  assign \$1023  = s1_w[197] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
-  assign \$1024  = s1_w[198] ? \$1022  : \$1023 ;
-  assign \$1025  = s1_w[197] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
-  assign \$1026  = s1_w[197] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
-  assign \$1027  = s1_w[198] ? \$1025  : \$1026 ;
-  assign \$1028  = s1_w[199] ? \$1024  : \$1027 ;
-  assign \$1029  = \$1014 [0] ? \$1021  : \$1028 ;
-  assign \$1030  = s1_w[197] ? \$signature__data$60 [119:112] : \$signature__data$60 [103:96];
-  assign \$1031  = s1_w[197] ? \$signature__data$60 [87:80] : \$signature__data$60 [71:64];
-  assign \$1032  = s1_w[198] ? \$1030  : \$1031 ;
-  assign \$1033  = s1_w[197] ? \$signature__data$60 [55:48] : \$signature__data$60 [39:32];
-  assign \$1034  = s1_w[197] ? \$signature__data$60 [23:16] : \$signature__data$60 [7:0];
-  assign \$1035  = s1_w[198] ? \$1033  : \$1034 ;
-  assign \$1036  = s1_w[199] ? \$1032  : \$1035 ;
-  assign \$1037  = s1_w[197] ? \$signature__data$59 [119:112] : \$signature__data$59 [103:96];
-  assign \$1038  = s1_w[197] ? \$signature__data$59 [87:80] : \$signature__data$59 [71:64];
-  assign \$1039  = s1_w[198] ? \$1037  : \$1038 ;
-  assign \$1040  = s1_w[197] ? \$signature__data$59 [55:48] : \$signature__data$59 [39:32];
-  assign \$1041  = s1_w[197] ? \$signature__data$59 [23:16] : \$signature__data$59 [7:0];
-  assign \$1042  = s1_w[198] ? \$1040  : \$1041 ;
-  assign \$1043  = s1_w[199] ? \$1039  : \$1042 ;
-  assign \$1044  = \$1014 [0] ? \$1036  : \$1043 ;
-  assign \$1045  = \$1014 [1] ? \$1029  : \$1044 ;
-  assign \$1046  = $signed(s1_w[187:180]) * $signed(\$1045 );
-  assign \$1047  = s1_w[197] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
-  assign \$1048  = s1_w[197] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
-  assign \$1049  = s1_w[198] ? \$1047  : \$1048 ;
-  assign \$1050  = s1_w[197] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
-  assign \$1051  = s1_w[197] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
-  assign \$1052  = s1_w[198] ? \$1050  : \$1051 ;
-  assign \$1053  = s1_w[199] ? \$1049  : \$1052 ;
-  assign \$1054  = s1_w[197] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
-  assign \$1055  = s1_w[197] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
-  assign \$1056  = s1_w[198] ? \$1054  : \$1055 ;
-  assign \$1057  = s1_w[197] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
-  assign \$1058  = s1_w[197] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
-  assign \$1059  = s1_w[198] ? \$1057  : \$1058 ;
-  assign \$1060  = s1_w[199] ? \$1056  : \$1059 ;
-  assign \$1061  = \$1014 [0] ? \$1053  : \$1060 ;
-  assign \$1062  = s1_w[197] ? \$signature__data$60 [127:120] : \$signature__data$60 [111:104];
-  assign \$1063  = s1_w[197] ? \$signature__data$60 [95:88] : \$signature__data$60 [79:72];
-  assign \$1064  = s1_w[198] ? \$1062  : \$1063 ;
-  assign \$1065  = s1_w[197] ? \$signature__data$60 [63:56] : \$signature__data$60 [47:40];
-  assign \$1066  = s1_w[197] ? \$signature__data$60 [31:24] : \$signature__data$60 [15:8];
-  assign \$1067  = s1_w[198] ? \$1065  : \$1066 ;
-  assign \$1068  = s1_w[199] ? \$1064  : \$1067 ;
-  assign \$1069  = s1_w[197] ? \$signature__data$59 [127:120] : \$signature__data$59 [111:104];
-  assign \$1070  = s1_w[197] ? \$signature__data$59 [95:88] : \$signature__data$59 [79:72];
-  assign \$1071  = s1_w[198] ? \$1069  : \$1070 ;
-  assign \$1072  = s1_w[197] ? \$signature__data$59 [63:56] : \$signature__data$59 [47:40];
-  assign \$1073  = s1_w[197] ? \$signature__data$59 [31:24] : \$signature__data$59 [15:8];
-  assign \$1074  = s1_w[198] ? \$1072  : \$1073 ;
-  assign \$1075  = s1_w[199] ? \$1071  : \$1074 ;
-  assign \$1076  = \$1014 [0] ? \$1068  : \$1075 ;
-  assign \$1077  = \$1014 [1] ? \$1061  : \$1076 ;
-  assign \$1078  = $signed(s1_w[187:180]) * $signed(\$1077 );
-  assign \$1079  = s2_first ? 32'd0 : acc[31:0];
-  assign \$1080  = $signed(1'h0) + $signed(s2_products[15:0]);
-  assign \$1081  = $signed(\$1080 ) + $signed(s2_products[47:32]);
-  assign \$1082  = $signed(\$1081 ) + $signed(s2_products[79:64]);
-  assign \$1083  = $signed(\$1082 ) + $signed(s2_products[111:96]);
-  assign \$1084  = $signed(\$1079 ) + $signed(\$1083 );
-  assign \$1085  = s2_first ? 32'd0 : acc[63:32];
-  assign \$1086  = $signed(1'h0) + $signed(s2_products[31:16]);
-  assign \$1087  = $signed(\$1086 ) + $signed(s2_products[63:48]);
-  assign \$1088  = $signed(\$1087 ) + $signed(s2_products[95:80]);
-  assign \$1089  = $signed(\$1088 ) + $signed(s2_products[127:112]);
-  assign \$1090  = $signed(\$1085 ) + $signed(\$1089 );
-  assign \$1091  = s2_first ? 32'd0 : acc[95:64];
-  assign \$1092  = $signed(1'h0) + $signed(s2_products[143:128]);
-  assign \$1093  = $signed(\$1092 ) + $signed(s2_products[175:160]);
-  assign \$1094  = $signed(\$1093 ) + $signed(s2_products[207:192]);
-  assign \$1095  = $signed(\$1094 ) + $signed(s2_products[239:224]);
-  assign \$1096  = $signed(\$1091 ) + $signed(\$1095 );
-  assign \$1097  = s2_first ? 32'd0 : acc[127:96];
-  assign \$1098  = $signed(1'h0) + $signed(s2_products[159:144]);
-  assign \$1099  = $signed(\$1098 ) + $signed(s2_products[191:176]);
-  assign \$1100  = $signed(\$1099 ) + $signed(s2_products[223:208]);
-  assign \$1101  = $signed(\$1100 ) + $signed(s2_products[255:240]);
-  assign \$1102  = $signed(\$1097 ) + $signed(\$1101 );
-  assign \$1103  = s2_first ? 32'd0 : acc[159:128];
-  assign \$1104  = $signed(1'h0) + $signed(s2_products[271:256]);
-  assign \$1105  = $signed(\$1104 ) + $signed(s2_products[303:288]);
-  assign \$1106  = $signed(\$1105 ) + $signed(s2_products[335:320]);
-  assign \$1107  = $signed(\$1106 ) + $signed(s2_products[367:352]);
-  assign \$1108  = $signed(\$1103 ) + $signed(\$1107 );
-  assign \$1109  = s2_first ? 32'd0 : acc[191:160];
-  assign \$1110  = $signed(1'h0) + $signed(s2_products[287:272]);
-  assign \$1111  = $signed(\$1110 ) + $signed(s2_products[319:304]);
-  assign \$1112  = $signed(\$1111 ) + $signed(s2_products[351:336]);
-  assign \$1113  = $signed(\$1112 ) + $signed(s2_products[383:368]);
-  assign \$1114  = $signed(\$1109 ) + $signed(\$1113 );
-  assign \$1115  = s2_first ? 32'd0 : acc[223:192];
-  assign \$1116  = $signed(1'h0) + $signed(s2_products[399:384]);
-  assign \$1117  = $signed(\$1116 ) + $signed(s2_products[431:416]);
-  assign \$1118  = $signed(\$1117 ) + $signed(s2_products[463:448]);
-  assign \$1119  = $signed(\$1118 ) + $signed(s2_products[495:480]);
-  assign \$1120  = $signed(\$1115 ) + $signed(\$1119 );
-  assign \$1121  = s2_first ? 32'd0 : acc[255:224];
-  assign \$1122  = $signed(1'h0) + $signed(s2_products[415:400]);
-  assign \$1123  = $signed(\$1122 ) + $signed(s2_products[447:432]);
-  assign \$1124  = $signed(\$1123 ) + $signed(s2_products[479:464]);
-  assign \$1125  = $signed(\$1124 ) + $signed(s2_products[511:496]);
-  assign \$1126  = $signed(\$1121 ) + $signed(\$1125 );
-  assign \$1127  = ~ result__ready;
-  assign stall = result__valid & \$1127 ;
-  assign \$1128  = | wrow;
-  assign \$1129  = | beat;
-  assign \$1130  = | group;
-  assign \$1131  = | batch;
-  assign in_flight = | { result__valid, s2_valid, s1_valid, \$1131 , \$1130 , \$1129 , \$1128 , busy };
+  assign \$13  = group_beats - 1'h1;
+  assign \$14  = beat == \$13 ;
+  assign \$16  = cfg[13:8] - 1'h1;
+  assign \$17  = group == \$16 ;
+  assign \$18  = \$15  & \$17 ;
+  assign \$19  = cfg[29:14] - 1'h1;
+  assign \$20  = batch == \$19 ;
+  assign \$21  = \$18  & \$20 ;
+  assign compute_done = issue & \$21 ;
+  assign \$22  = rsel ? 4'h8 : 4'h0;
+  assign \$24  = base[1:0] > 1'h0;
+  assign \$25  = \$23  + \$24 ;
+  assign \$26  = \$22  + \$25 ;
+  assign \$27  = rsel ? 4'h8 : 4'h0;
+  assign \$29  = base[1:0] > 1'h1;
+  assign \$30  = \$28  + \$29 ;
+  assign \$31  = \$27  + \$30 ;
+  assign \$32  = rsel ? 4'h8 : 4'h0;
+  assign \$34  = base[1:0] > 2'h2;
+  assign \$35  = \$33  + \$34 ;
+  assign \$36  = \$32  + \$35 ;
+  assign \$37  = rsel ? 4'h8 : 4'h0;
+  assign \$39  = \$37  + \$38 ;
+  assign \$40  = s1_base + slot_r0_l0;
+  assign \$41  = s1_w[32] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
+  assign \$42  = s1_w[32] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
+  assign \$43  = s1_w[33] ? \$41  : \$42 ;
+  assign \$44  = s1_w[32] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
+  assign \$45  = s1_w[32] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
+  assign \$46  = s1_w[33] ? \$44  : \$45 ;
+  assign \$47  = s1_w[34] ? \$43  : \$46 ;
+  assign \$48  = s1_w[32] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
+  assign \$49  = s1_w[32] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
+  assign \$50  = s1_w[33] ? \$48  : \$49 ;
+  assign \$51  = s1_w[32] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
+  assign \$52  = s1_w[32] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
+  assign \$53  = s1_w[33] ? \$51  : \$52 ;
+  assign \$54  = s1_w[34] ? \$50  : \$53 ;
+  assign \$55  = \$40 [0] ? \$47  : \$54 ;
+  assign \$56  = s1_w[32] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$57  = s1_w[32] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$58  = s1_w[33] ? \$56  : \$57 ;
+  assign \$59  = s1_w[32] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$60  = s1_w[32] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$61  = s1_w[33] ? \$59  : \$60 ;
+  assign \$62  = s1_w[34] ? \$58  : \$61 ;
+  assign \$63  = s1_w[32] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$64  = s1_w[32] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$65  = s1_w[33] ? \$63  : \$64 ;
+  assign \$66  = s1_w[32] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$67  = s1_w[32] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$68  = s1_w[33] ? \$66  : \$67 ;
+  assign \$69  = s1_w[34] ? \$65  : \$68 ;
+  assign \$70  = \$40 [0] ? \$62  : \$69 ;
+  assign \$71  = \$40 [1] ? \$55  : \$70 ;
+  assign \$72  = $signed(s1_w[7:0]) * $signed(\$71 );
+  assign \$73  = s1_w[32] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
+  assign \$74  = s1_w[32] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
+  assign \$75  = s1_w[33] ? \$73  : \$74 ;
+  assign \$76  = s1_w[32] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
+  assign \$77  = s1_w[32] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
+  assign \$78  = s1_w[33] ? \$76  : \$77 ;
+  assign \$79  = s1_w[34] ? \$75  : \$78 ;
+  assign \$80  = s1_w[32] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
+  assign \$81  = s1_w[32] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
+  assign \$82  = s1_w[33] ? \$80  : \$81 ;
+  assign \$83  = s1_w[32] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
+  assign \$84  = s1_w[32] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
+  assign \$85  = s1_w[33] ? \$83  : \$84 ;
+  assign \$86  = s1_w[34] ? \$82  : \$85 ;
+  assign \$87  = \$40 [0] ? \$79  : \$86 ;
+  assign \$88  = s1_w[32] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$89  = s1_w[32] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$90  = s1_w[33] ? \$88  : \$89 ;
+  assign \$91  = s1_w[32] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$92  = s1_w[32] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$93  = s1_w[33] ? \$91  : \$92 ;
+  assign \$94  = s1_w[34] ? \$90  : \$93 ;
+  assign \$95  = s1_w[32] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$96  = s1_w[32] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$97  = s1_w[33] ? \$95  : \$96 ;
+  assign \$98  = s1_w[32] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$99  = s1_w[32] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$100  = s1_w[33] ? \$98  : \$99 ;
+  assign \$101  = s1_w[34] ? \$97  : \$100 ;
+  assign \$102  = \$40 [0] ? \$94  : \$101 ;
+  assign \$103  = \$40 [1] ? \$87  : \$102 ;
+  assign \$104  = $signed(s1_w[7:0]) * $signed(\$103 );
+  assign \$105  = s1_base + slot_r0_l1;
+  assign \$106  = s1_w[35] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
+  assign \$107  = s1_w[35] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
+  assign \$108  = s1_w[36] ? \$106  : \$107 ;
+  assign \$109  = s1_w[35] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
+  assign \$110  = s1_w[35] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
+  assign \$111  = s1_w[36] ? \$109  : \$110 ;
+  assign \$112  = s1_w[37] ? \$108  : \$111 ;
+  assign \$113  = s1_w[35] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
+  assign \$114  = s1_w[35] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
+  assign \$115  = s1_w[36] ? \$113  : \$114 ;
+  assign \$116  = s1_w[35] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
+  assign \$117  = s1_w[35] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
+  assign \$118  = s1_w[36] ? \$116  : \$117 ;
+  assign \$119  = s1_w[37] ? \$115  : \$118 ;
+  assign \$120  = \$105 [0] ? \$112  : \$119 ;
+  assign \$121  = s1_w[35] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$122  = s1_w[35] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$123  = s1_w[36] ? \$121  : \$122 ;
+  assign \$124  = s1_w[35] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$125  = s1_w[35] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$126  = s1_w[36] ? \$124  : \$125 ;
+  assign \$127  = s1_w[37] ? \$123  : \$126 ;
+  assign \$128  = s1_w[35] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$129  = s1_w[35] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$130  = s1_w[36] ? \$128  : \$129 ;
+  assign \$131  = s1_w[35] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$132  = s1_w[35] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$133  = s1_w[36] ? \$131  : \$132 ;
+  assign \$134  = s1_w[37] ? \$130  : \$133 ;
+  assign \$135  = \$105 [0] ? \$127  : \$134 ;
+  assign \$136  = \$105 [1] ? \$120  : \$135 ;
+  assign \$137  = $signed(s1_w[15:8]) * $signed(\$136 );
+  assign \$138  = s1_w[35] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
+  assign \$139  = s1_w[35] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
+  assign \$140  = s1_w[36] ? \$138  : \$139 ;
+  assign \$141  = s1_w[35] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
+  assign \$142  = s1_w[35] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
+  assign \$143  = s1_w[36] ? \$141  : \$142 ;
+  assign \$144  = s1_w[37] ? \$140  : \$143 ;
+  assign \$145  = s1_w[35] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
+  assign \$146  = s1_w[35] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
+  assign \$147  = s1_w[36] ? \$145  : \$146 ;
+  assign \$148  = s1_w[35] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
+  assign \$149  = s1_w[35] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
+  assign \$150  = s1_w[36] ? \$148  : \$149 ;
+  assign \$151  = s1_w[37] ? \$147  : \$150 ;
+  assign \$152  = \$105 [0] ? \$144  : \$151 ;
+  assign \$153  = s1_w[35] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$154  = s1_w[35] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$155  = s1_w[36] ? \$153  : \$154 ;
+  assign \$156  = s1_w[35] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$157  = s1_w[35] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$158  = s1_w[36] ? \$156  : \$157 ;
+  assign \$159  = s1_w[37] ? \$155  : \$158 ;
+  assign \$160  = s1_w[35] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$161  = s1_w[35] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$162  = s1_w[36] ? \$160  : \$161 ;
+  assign \$163  = s1_w[35] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$164  = s1_w[35] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$165  = s1_w[36] ? \$163  : \$164 ;
+  assign \$166  = s1_w[37] ? \$162  : \$165 ;
+  assign \$167  = \$105 [0] ? \$159  : \$166 ;
+  assign \$168  = \$105 [1] ? \$152  : \$167 ;
+  assign \$169  = $signed(s1_w[15:8]) * $signed(\$168 );
+  assign \$170  = s1_base + slot_r0_l2;
+  assign \$171  = s1_w[38] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
+  assign \$172  = s1_w[38] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
+  assign \$173  = s1_w[39] ? \$171  : \$172 ;
+  assign \$174  = s1_w[38] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
+  assign \$175  = s1_w[38] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
+  assign \$176  = s1_w[39] ? \$174  : \$175 ;
+  assign \$177  = s1_w[40] ? \$173  : \$176 ;
+  assign \$178  = s1_w[38] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
+  assign \$179  = s1_w[38] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
+  assign \$180  = s1_w[39] ? \$178  : \$179 ;
+  assign \$181  = s1_w[38] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
+  assign \$182  = s1_w[38] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
+  assign \$183  = s1_w[39] ? \$181  : \$182 ;
+  assign \$184  = s1_w[40] ? \$180  : \$183 ;
+  assign \$185  = \$170 [0] ? \$177  : \$184 ;
+  assign \$186  = s1_w[38] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$187  = s1_w[38] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$188  = s1_w[39] ? \$186  : \$187 ;
+  assign \$189  = s1_w[38] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$190  = s1_w[38] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$191  = s1_w[39] ? \$189  : \$190 ;
+  assign \$192  = s1_w[40] ? \$188  : \$191 ;
+  assign \$193  = s1_w[38] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$194  = s1_w[38] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$195  = s1_w[39] ? \$193  : \$194 ;
+  assign \$196  = s1_w[38] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$197  = s1_w[38] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$198  = s1_w[39] ? \$196  : \$197 ;
+  assign \$199  = s1_w[40] ? \$195  : \$198 ;
+  assign \$200  = \$170 [0] ? \$192  : \$199 ;
+  assign \$201  = \$170 [1] ? \$185  : \$200 ;
+  assign \$202  = $signed(s1_w[23:16]) * $signed(\$201 );
+  assign \$203  = s1_w[38] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
+  assign \$204  = s1_w[38] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
+  assign \$205  = s1_w[39] ? \$203  : \$204 ;
+  assign \$206  = s1_w[38] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
+  assign \$207  = s1_w[38] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
+  assign \$208  = s1_w[39] ? \$206  : \$207 ;
+  assign \$209  = s1_w[40] ? \$205  : \$208 ;
+  assign \$210  = s1_w[38] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
+  assign \$211  = s1_w[38] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
+  assign \$212  = s1_w[39] ? \$210  : \$211 ;
+  assign \$213  = s1_w[38] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
+  assign \$214  = s1_w[38] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
+  assign \$215  = s1_w[39] ? \$213  : \$214 ;
+  assign \$216  = s1_w[40] ? \$212  : \$215 ;
+  assign \$217  = \$170 [0] ? \$209  : \$216 ;
+  assign \$218  = s1_w[38] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$219  = s1_w[38] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$220  = s1_w[39] ? \$218  : \$219 ;
+  assign \$221  = s1_w[38] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$222  = s1_w[38] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$223  = s1_w[39] ? \$221  : \$222 ;
+  assign \$224  = s1_w[40] ? \$220  : \$223 ;
+  assign \$225  = s1_w[38] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$226  = s1_w[38] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$227  = s1_w[39] ? \$225  : \$226 ;
+  assign \$228  = s1_w[38] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$229  = s1_w[38] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$230  = s1_w[39] ? \$228  : \$229 ;
+  assign \$231  = s1_w[40] ? \$227  : \$230 ;
+  assign \$232  = \$170 [0] ? \$224  : \$231 ;
+  assign \$233  = \$170 [1] ? \$217  : \$232 ;
+  assign \$234  = $signed(s1_w[23:16]) * $signed(\$233 );
+  assign \$235  = s1_base + slot_r0_l3;
+  assign \$236  = s1_w[41] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
+  assign \$237  = s1_w[41] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
+  assign \$238  = s1_w[42] ? \$236  : \$237 ;
+  assign \$239  = s1_w[41] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
+  assign \$240  = s1_w[41] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
+  assign \$241  = s1_w[42] ? \$239  : \$240 ;
+  assign \$242  = s1_w[43] ? \$238  : \$241 ;
+  assign \$243  = s1_w[41] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
+  assign \$244  = s1_w[41] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
+  assign \$245  = s1_w[42] ? \$243  : \$244 ;
+  assign \$246  = s1_w[41] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
+  assign \$247  = s1_w[41] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
+  assign \$248  = s1_w[42] ? \$246  : \$247 ;
+  assign \$249  = s1_w[43] ? \$245  : \$248 ;
+  assign \$250  = \$235 [0] ? \$242  : \$249 ;
+  assign \$251  = s1_w[41] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$252  = s1_w[41] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$253  = s1_w[42] ? \$251  : \$252 ;
+  assign \$254  = s1_w[41] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$255  = s1_w[41] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$256  = s1_w[42] ? \$254  : \$255 ;
+  assign \$257  = s1_w[43] ? \$253  : \$256 ;
+  assign \$258  = s1_w[41] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$259  = s1_w[41] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$260  = s1_w[42] ? \$258  : \$259 ;
+  assign \$261  = s1_w[41] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$262  = s1_w[41] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$263  = s1_w[42] ? \$261  : \$262 ;
+  assign \$264  = s1_w[43] ? \$260  : \$263 ;
+  assign \$265  = \$235 [0] ? \$257  : \$264 ;
+  assign \$266  = \$235 [1] ? \$250  : \$265 ;
+  assign \$267  = $signed(s1_w[31:24]) * $signed(\$266 );
+  assign \$268  = s1_w[41] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
+  assign \$269  = s1_w[41] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
+  assign \$270  = s1_w[42] ? \$268  : \$269 ;
+  assign \$271  = s1_w[41] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
+  assign \$272  = s1_w[41] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
+  assign \$273  = s1_w[42] ? \$271  : \$272 ;
+  assign \$274  = s1_w[43] ? \$270  : \$273 ;
+  assign \$275  = s1_w[41] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
+  assign \$276  = s1_w[41] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
+  assign \$277  = s1_w[42] ? \$275  : \$276 ;
+  assign \$278  = s1_w[41] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
+  assign \$279  = s1_w[41] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
+  assign \$280  = s1_w[42] ? \$278  : \$279 ;
+  assign \$281  = s1_w[43] ? \$277  : \$280 ;
+  assign \$282  = \$235 [0] ? \$274  : \$281 ;
+  assign \$283  = s1_w[41] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$284  = s1_w[41] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$285  = s1_w[42] ? \$283  : \$284 ;
+  assign \$286  = s1_w[41] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$287  = s1_w[41] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$288  = s1_w[42] ? \$286  : \$287 ;
+  assign \$289  = s1_w[43] ? \$285  : \$288 ;
+  assign \$290  = s1_w[41] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$291  = s1_w[41] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$292  = s1_w[42] ? \$290  : \$291 ;
+  assign \$293  = s1_w[41] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$294  = s1_w[41] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$295  = s1_w[42] ? \$293  : \$294 ;
+  assign \$296  = s1_w[43] ? \$292  : \$295 ;
+  assign \$297  = \$235 [0] ? \$289  : \$296 ;
+  assign \$298  = \$235 [1] ? \$282  : \$297 ;
+  assign \$299  = $signed(s1_w[31:24]) * $signed(\$298 );
+  assign \$300  = s1_base + slot_r1_l0;
+  assign \$301  = s1_w[84] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
+  assign \$302  = s1_w[84] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
+  assign \$303  = s1_w[85] ? \$301  : \$302 ;
+  assign \$304  = s1_w[84] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
+  assign \$305  = s1_w[84] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
+  assign \$306  = s1_w[85] ? \$304  : \$305 ;
+  assign \$307  = s1_w[86] ? \$303  : \$306 ;
+  assign \$308  = s1_w[84] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
+  assign \$309  = s1_w[84] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
+  assign \$310  = s1_w[85] ? \$308  : \$309 ;
+  assign \$311  = s1_w[84] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
+  assign \$312  = s1_w[84] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
+  assign \$313  = s1_w[85] ? \$311  : \$312 ;
+  assign \$314  = s1_w[86] ? \$310  : \$313 ;
+  assign \$315  = \$300 [0] ? \$307  : \$314 ;
+  assign \$316  = s1_w[84] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$317  = s1_w[84] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$318  = s1_w[85] ? \$316  : \$317 ;
+  assign \$319  = s1_w[84] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$320  = s1_w[84] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$321  = s1_w[85] ? \$319  : \$320 ;
+  assign \$322  = s1_w[86] ? \$318  : \$321 ;
+  assign \$323  = s1_w[84] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$324  = s1_w[84] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$325  = s1_w[85] ? \$323  : \$324 ;
+  assign \$326  = s1_w[84] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$327  = s1_w[84] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$328  = s1_w[85] ? \$326  : \$327 ;
+  assign \$329  = s1_w[86] ? \$325  : \$328 ;
+  assign \$330  = \$300 [0] ? \$322  : \$329 ;
+  assign \$331  = \$300 [1] ? \$315  : \$330 ;
+  assign \$332  = $signed(s1_w[59:52]) * $signed(\$331 );
+  assign \$333  = s1_w[84] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
+  assign \$334  = s1_w[84] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
+  assign \$335  = s1_w[85] ? \$333  : \$334 ;
+  assign \$336  = s1_w[84] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
+  assign \$337  = s1_w[84] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
+  assign \$338  = s1_w[85] ? \$336  : \$337 ;
+  assign \$339  = s1_w[86] ? \$335  : \$338 ;
+  assign \$340  = s1_w[84] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
+  assign \$341  = s1_w[84] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
+  assign \$342  = s1_w[85] ? \$340  : \$341 ;
+  assign \$343  = s1_w[84] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
+  assign \$344  = s1_w[84] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
+  assign \$345  = s1_w[85] ? \$343  : \$344 ;
+  assign \$346  = s1_w[86] ? \$342  : \$345 ;
+  assign \$347  = \$300 [0] ? \$339  : \$346 ;
+  assign \$348  = s1_w[84] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$349  = s1_w[84] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$350  = s1_w[85] ? \$348  : \$349 ;
+  assign \$351  = s1_w[84] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$352  = s1_w[84] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$353  = s1_w[85] ? \$351  : \$352 ;
+  assign \$354  = s1_w[86] ? \$350  : \$353 ;
+  assign \$355  = s1_w[84] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$356  = s1_w[84] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$357  = s1_w[85] ? \$355  : \$356 ;
+  assign \$358  = s1_w[84] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$359  = s1_w[84] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$360  = s1_w[85] ? \$358  : \$359 ;
+  assign \$361  = s1_w[86] ? \$357  : \$360 ;
+  assign \$362  = \$300 [0] ? \$354  : \$361 ;
+  assign \$363  = \$300 [1] ? \$347  : \$362 ;
+  assign \$364  = $signed(s1_w[59:52]) * $signed(\$363 );
+  assign \$365  = s1_base + slot_r1_l1;
+  assign \$366  = s1_w[87] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
+  assign \$367  = s1_w[87] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
+  assign \$368  = s1_w[88] ? \$366  : \$367 ;
+  assign \$369  = s1_w[87] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
+  assign \$370  = s1_w[87] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
+  assign \$371  = s1_w[88] ? \$369  : \$370 ;
+  assign \$372  = s1_w[89] ? \$368  : \$371 ;
+  assign \$373  = s1_w[87] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
+  assign \$374  = s1_w[87] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
+  assign \$375  = s1_w[88] ? \$373  : \$374 ;
+  assign \$376  = s1_w[87] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
+  assign \$377  = s1_w[87] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
+  assign \$378  = s1_w[88] ? \$376  : \$377 ;
+  assign \$379  = s1_w[89] ? \$375  : \$378 ;
+  assign \$380  = \$365 [0] ? \$372  : \$379 ;
+  assign \$381  = s1_w[87] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$382  = s1_w[87] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$383  = s1_w[88] ? \$381  : \$382 ;
+  assign \$384  = s1_w[87] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$385  = s1_w[87] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$386  = s1_w[88] ? \$384  : \$385 ;
+  assign \$387  = s1_w[89] ? \$383  : \$386 ;
+  assign \$388  = s1_w[87] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$389  = s1_w[87] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$390  = s1_w[88] ? \$388  : \$389 ;
+  assign \$391  = s1_w[87] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$392  = s1_w[87] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$393  = s1_w[88] ? \$391  : \$392 ;
+  assign \$394  = s1_w[89] ? \$390  : \$393 ;
+  assign \$395  = \$365 [0] ? \$387  : \$394 ;
+  assign \$396  = \$365 [1] ? \$380  : \$395 ;
+  assign \$397  = $signed(s1_w[67:60]) * $signed(\$396 );
+  assign \$398  = s1_w[87] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
+  assign \$399  = s1_w[87] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
+  assign \$400  = s1_w[88] ? \$398  : \$399 ;
+  assign \$401  = s1_w[87] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
+  assign \$402  = s1_w[87] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
+  assign \$403  = s1_w[88] ? \$401  : \$402 ;
+  assign \$404  = s1_w[89] ? \$400  : \$403 ;
+  assign \$405  = s1_w[87] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
+  assign \$406  = s1_w[87] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
+  assign \$407  = s1_w[88] ? \$405  : \$406 ;
+  assign \$408  = s1_w[87] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
+  assign \$409  = s1_w[87] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
+  assign \$410  = s1_w[88] ? \$408  : \$409 ;
+  assign \$411  = s1_w[89] ? \$407  : \$410 ;
+  assign \$412  = \$365 [0] ? \$404  : \$411 ;
+  assign \$413  = s1_w[87] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$414  = s1_w[87] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$415  = s1_w[88] ? \$413  : \$414 ;
+  assign \$416  = s1_w[87] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$417  = s1_w[87] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$418  = s1_w[88] ? \$416  : \$417 ;
+  assign \$419  = s1_w[89] ? \$415  : \$418 ;
+  assign \$420  = s1_w[87] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$421  = s1_w[87] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$422  = s1_w[88] ? \$420  : \$421 ;
+  assign \$423  = s1_w[87] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$424  = s1_w[87] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$425  = s1_w[88] ? \$423  : \$424 ;
+  assign \$426  = s1_w[89] ? \$422  : \$425 ;
+  assign \$427  = \$365 [0] ? \$419  : \$426 ;
+  assign \$428  = \$365 [1] ? \$412  : \$427 ;
+  assign \$429  = $signed(s1_w[67:60]) * $signed(\$428 );
+  assign \$430  = s1_base + slot_r1_l2;
+  assign \$431  = s1_w[90] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
+  assign \$432  = s1_w[90] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
+  assign \$433  = s1_w[91] ? \$431  : \$432 ;
+  assign \$434  = s1_w[90] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
+  assign \$435  = s1_w[90] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
+  assign \$436  = s1_w[91] ? \$434  : \$435 ;
+  assign \$437  = s1_w[92] ? \$433  : \$436 ;
+  assign \$438  = s1_w[90] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
+  assign \$439  = s1_w[90] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
+  assign \$440  = s1_w[91] ? \$438  : \$439 ;
+  assign \$441  = s1_w[90] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
+  assign \$442  = s1_w[90] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
+  assign \$443  = s1_w[91] ? \$441  : \$442 ;
+  assign \$444  = s1_w[92] ? \$440  : \$443 ;
+  assign \$445  = \$430 [0] ? \$437  : \$444 ;
+  assign \$446  = s1_w[90] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$447  = s1_w[90] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$448  = s1_w[91] ? \$446  : \$447 ;
+  assign \$449  = s1_w[90] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$450  = s1_w[90] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$451  = s1_w[91] ? \$449  : \$450 ;
+  assign \$452  = s1_w[92] ? \$448  : \$451 ;
+  assign \$453  = s1_w[90] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$454  = s1_w[90] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$455  = s1_w[91] ? \$453  : \$454 ;
+  assign \$456  = s1_w[90] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$457  = s1_w[90] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$458  = s1_w[91] ? \$456  : \$457 ;
+  assign \$459  = s1_w[92] ? \$455  : \$458 ;
+  assign \$460  = \$430 [0] ? \$452  : \$459 ;
+  assign \$461  = \$430 [1] ? \$445  : \$460 ;
+  assign \$462  = $signed(s1_w[75:68]) * $signed(\$461 );
+  assign \$463  = s1_w[90] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
+  assign \$464  = s1_w[90] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
+  assign \$465  = s1_w[91] ? \$463  : \$464 ;
+  assign \$466  = s1_w[90] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
+  assign \$467  = s1_w[90] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
+  assign \$468  = s1_w[91] ? \$466  : \$467 ;
+  assign \$469  = s1_w[92] ? \$465  : \$468 ;
+  assign \$470  = s1_w[90] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
+  assign \$471  = s1_w[90] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
+  assign \$472  = s1_w[91] ? \$470  : \$471 ;
+  assign \$473  = s1_w[90] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
+  assign \$474  = s1_w[90] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
+  assign \$475  = s1_w[91] ? \$473  : \$474 ;
+  assign \$476  = s1_w[92] ? \$472  : \$475 ;
+  assign \$477  = \$430 [0] ? \$469  : \$476 ;
+  assign \$478  = s1_w[90] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$479  = s1_w[90] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$480  = s1_w[91] ? \$478  : \$479 ;
+  assign \$481  = s1_w[90] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$482  = s1_w[90] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$483  = s1_w[91] ? \$481  : \$482 ;
+  assign \$484  = s1_w[92] ? \$480  : \$483 ;
+  assign \$485  = s1_w[90] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$486  = s1_w[90] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$487  = s1_w[91] ? \$485  : \$486 ;
+  assign \$488  = s1_w[90] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$489  = s1_w[90] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$490  = s1_w[91] ? \$488  : \$489 ;
+  assign \$491  = s1_w[92] ? \$487  : \$490 ;
+  assign \$492  = \$430 [0] ? \$484  : \$491 ;
+  assign \$493  = \$430 [1] ? \$477  : \$492 ;
+  assign \$494  = $signed(s1_w[75:68]) * $signed(\$493 );
+  assign \$495  = s1_base + slot_r1_l3;
+  assign \$496  = s1_w[93] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
+  assign \$497  = s1_w[93] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
+  assign \$498  = s1_w[94] ? \$496  : \$497 ;
+  assign \$499  = s1_w[93] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
+  assign \$500  = s1_w[93] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
+  assign \$501  = s1_w[94] ? \$499  : \$500 ;
+  assign \$502  = s1_w[95] ? \$498  : \$501 ;
+  assign \$503  = s1_w[93] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
+  assign \$504  = s1_w[93] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
+  assign \$505  = s1_w[94] ? \$503  : \$504 ;
+  assign \$506  = s1_w[93] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
+  assign \$507  = s1_w[93] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
+  assign \$508  = s1_w[94] ? \$506  : \$507 ;
+  assign \$509  = s1_w[95] ? \$505  : \$508 ;
+  assign \$510  = \$495 [0] ? \$502  : \$509 ;
+  assign \$511  = s1_w[93] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$512  = s1_w[93] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$513  = s1_w[94] ? \$511  : \$512 ;
+  assign \$514  = s1_w[93] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$515  = s1_w[93] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$516  = s1_w[94] ? \$514  : \$515 ;
+  assign \$517  = s1_w[95] ? \$513  : \$516 ;
+  assign \$518  = s1_w[93] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$519  = s1_w[93] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$520  = s1_w[94] ? \$518  : \$519 ;
+  assign \$521  = s1_w[93] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$522  = s1_w[93] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$523  = s1_w[94] ? \$521  : \$522 ;
+  assign \$524  = s1_w[95] ? \$520  : \$523 ;
+  assign \$525  = \$495 [0] ? \$517  : \$524 ;
+  assign \$526  = \$495 [1] ? \$510  : \$525 ;
+  assign \$527  = $signed(s1_w[83:76]) * $signed(\$526 );
+  assign \$528  = s1_w[93] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
+  assign \$529  = s1_w[93] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
+  assign \$530  = s1_w[94] ? \$528  : \$529 ;
+  assign \$531  = s1_w[93] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
+  assign \$532  = s1_w[93] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
+  assign \$533  = s1_w[94] ? \$531  : \$532 ;
+  assign \$534  = s1_w[95] ? \$530  : \$533 ;
+  assign \$535  = s1_w[93] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
+  assign \$536  = s1_w[93] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
+  assign \$537  = s1_w[94] ? \$535  : \$536 ;
+  assign \$538  = s1_w[93] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
+  assign \$539  = s1_w[93] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
+  assign \$540  = s1_w[94] ? \$538  : \$539 ;
+  assign \$541  = s1_w[95] ? \$537  : \$540 ;
+  assign \$542  = \$495 [0] ? \$534  : \$541 ;
+  assign \$543  = s1_w[93] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$544  = s1_w[93] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$545  = s1_w[94] ? \$543  : \$544 ;
+  assign \$546  = s1_w[93] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$547  = s1_w[93] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$548  = s1_w[94] ? \$546  : \$547 ;
+  assign \$549  = s1_w[95] ? \$545  : \$548 ;
+  assign \$550  = s1_w[93] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$551  = s1_w[93] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$552  = s1_w[94] ? \$550  : \$551 ;
+  assign \$553  = s1_w[93] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$554  = s1_w[93] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$555  = s1_w[94] ? \$553  : \$554 ;
+  assign \$556  = s1_w[95] ? \$552  : \$555 ;
+  assign \$557  = \$495 [0] ? \$549  : \$556 ;
+  assign \$558  = \$495 [1] ? \$542  : \$557 ;
+  assign \$559  = $signed(s1_w[83:76]) * $signed(\$558 );
+  assign \$560  = s1_base + slot_r2_l0;
+  assign \$561  = s1_w[136] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
+  assign \$562  = s1_w[136] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
+  assign \$563  = s1_w[137] ? \$561  : \$562 ;
+  assign \$564  = s1_w[136] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
+  assign \$565  = s1_w[136] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
+  assign \$566  = s1_w[137] ? \$564  : \$565 ;
+  assign \$567  = s1_w[138] ? \$563  : \$566 ;
+  assign \$568  = s1_w[136] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
+  assign \$569  = s1_w[136] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
+  assign \$570  = s1_w[137] ? \$568  : \$569 ;
+  assign \$571  = s1_w[136] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
+  assign \$572  = s1_w[136] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
+  assign \$573  = s1_w[137] ? \$571  : \$572 ;
+  assign \$574  = s1_w[138] ? \$570  : \$573 ;
+  assign \$575  = \$560 [0] ? \$567  : \$574 ;
+  assign \$576  = s1_w[136] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$577  = s1_w[136] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$578  = s1_w[137] ? \$576  : \$577 ;
+  assign \$579  = s1_w[136] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$580  = s1_w[136] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$581  = s1_w[137] ? \$579  : \$580 ;
+  assign \$582  = s1_w[138] ? \$578  : \$581 ;
+  assign \$583  = s1_w[136] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$584  = s1_w[136] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$585  = s1_w[137] ? \$583  : \$584 ;
+  assign \$586  = s1_w[136] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$587  = s1_w[136] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$588  = s1_w[137] ? \$586  : \$587 ;
+  assign \$589  = s1_w[138] ? \$585  : \$588 ;
+  assign \$590  = \$560 [0] ? \$582  : \$589 ;
+  assign \$591  = \$560 [1] ? \$575  : \$590 ;
+  assign \$592  = $signed(s1_w[111:104]) * $signed(\$591 );
+  assign \$593  = s1_w[136] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
+  assign \$594  = s1_w[136] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
+  assign \$595  = s1_w[137] ? \$593  : \$594 ;
+  assign \$596  = s1_w[136] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
+  assign \$597  = s1_w[136] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
+  assign \$598  = s1_w[137] ? \$596  : \$597 ;
+  assign \$599  = s1_w[138] ? \$595  : \$598 ;
+  assign \$600  = s1_w[136] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
+  assign \$601  = s1_w[136] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
+  assign \$602  = s1_w[137] ? \$600  : \$601 ;
+  assign \$603  = s1_w[136] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
+  assign \$604  = s1_w[136] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
+  assign \$605  = s1_w[137] ? \$603  : \$604 ;
+  assign \$606  = s1_w[138] ? \$602  : \$605 ;
+  assign \$607  = \$560 [0] ? \$599  : \$606 ;
+  assign \$608  = s1_w[136] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$609  = s1_w[136] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$610  = s1_w[137] ? \$608  : \$609 ;
+  assign \$611  = s1_w[136] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$612  = s1_w[136] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$613  = s1_w[137] ? \$611  : \$612 ;
+  assign \$614  = s1_w[138] ? \$610  : \$613 ;
+  assign \$615  = s1_w[136] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$616  = s1_w[136] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$617  = s1_w[137] ? \$615  : \$616 ;
+  assign \$618  = s1_w[136] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$619  = s1_w[136] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$620  = s1_w[137] ? \$618  : \$619 ;
+  assign \$621  = s1_w[138] ? \$617  : \$620 ;
+  assign \$622  = \$560 [0] ? \$614  : \$621 ;
+  assign \$623  = \$560 [1] ? \$607  : \$622 ;
+  assign \$624  = $signed(s1_w[111:104]) * $signed(\$623 );
+  assign \$625  = s1_base + slot_r2_l1;
+  assign \$626  = s1_w[139] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
+  assign \$627  = s1_w[139] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
+  assign \$628  = s1_w[140] ? \$626  : \$627 ;
+  assign \$629  = s1_w[139] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
+  assign \$630  = s1_w[139] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
+  assign \$631  = s1_w[140] ? \$629  : \$630 ;
+  assign \$632  = s1_w[141] ? \$628  : \$631 ;
+  assign \$633  = s1_w[139] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
+  assign \$634  = s1_w[139] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
+  assign \$635  = s1_w[140] ? \$633  : \$634 ;
+  assign \$636  = s1_w[139] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
+  assign \$637  = s1_w[139] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
+  assign \$638  = s1_w[140] ? \$636  : \$637 ;
+  assign \$639  = s1_w[141] ? \$635  : \$638 ;
+  assign \$640  = \$625 [0] ? \$632  : \$639 ;
+  assign \$641  = s1_w[139] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$642  = s1_w[139] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$643  = s1_w[140] ? \$641  : \$642 ;
+  assign \$644  = s1_w[139] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$645  = s1_w[139] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$646  = s1_w[140] ? \$644  : \$645 ;
+  assign \$647  = s1_w[141] ? \$643  : \$646 ;
+  assign \$648  = s1_w[139] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$649  = s1_w[139] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$650  = s1_w[140] ? \$648  : \$649 ;
+  assign \$651  = s1_w[139] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$652  = s1_w[139] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$653  = s1_w[140] ? \$651  : \$652 ;
+  assign \$654  = s1_w[141] ? \$650  : \$653 ;
+  assign \$655  = \$625 [0] ? \$647  : \$654 ;
+  assign \$656  = \$625 [1] ? \$640  : \$655 ;
+  assign \$657  = $signed(s1_w[119:112]) * $signed(\$656 );
+  assign \$658  = s1_w[139] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
+  assign \$659  = s1_w[139] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
+  assign \$660  = s1_w[140] ? \$658  : \$659 ;
+  assign \$661  = s1_w[139] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
+  assign \$662  = s1_w[139] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
+  assign \$663  = s1_w[140] ? \$661  : \$662 ;
+  assign \$664  = s1_w[141] ? \$660  : \$663 ;
+  assign \$665  = s1_w[139] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
+  assign \$666  = s1_w[139] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
+  assign \$667  = s1_w[140] ? \$665  : \$666 ;
+  assign \$668  = s1_w[139] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
+  assign \$669  = s1_w[139] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
+  assign \$670  = s1_w[140] ? \$668  : \$669 ;
+  assign \$671  = s1_w[141] ? \$667  : \$670 ;
+  assign \$672  = \$625 [0] ? \$664  : \$671 ;
+  assign \$673  = s1_w[139] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$674  = s1_w[139] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$675  = s1_w[140] ? \$673  : \$674 ;
+  assign \$676  = s1_w[139] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$677  = s1_w[139] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$678  = s1_w[140] ? \$676  : \$677 ;
+  assign \$679  = s1_w[141] ? \$675  : \$678 ;
+  assign \$680  = s1_w[139] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$681  = s1_w[139] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$682  = s1_w[140] ? \$680  : \$681 ;
+  assign \$683  = s1_w[139] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$684  = s1_w[139] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$685  = s1_w[140] ? \$683  : \$684 ;
+  assign \$686  = s1_w[141] ? \$682  : \$685 ;
+  assign \$687  = \$625 [0] ? \$679  : \$686 ;
+  assign \$688  = \$625 [1] ? \$672  : \$687 ;
+  assign \$689  = $signed(s1_w[119:112]) * $signed(\$688 );
+  assign \$690  = s1_base + slot_r2_l2;
+  assign \$691  = s1_w[142] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
+  assign \$692  = s1_w[142] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
+  assign \$693  = s1_w[143] ? \$691  : \$692 ;
+  assign \$694  = s1_w[142] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
+  assign \$695  = s1_w[142] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
+  assign \$696  = s1_w[143] ? \$694  : \$695 ;
+  assign \$697  = s1_w[144] ? \$693  : \$696 ;
+  assign \$698  = s1_w[142] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
+  assign \$699  = s1_w[142] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
+  assign \$700  = s1_w[143] ? \$698  : \$699 ;
+  assign \$701  = s1_w[142] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
+  assign \$702  = s1_w[142] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
+  assign \$703  = s1_w[143] ? \$701  : \$702 ;
+  assign \$704  = s1_w[144] ? \$700  : \$703 ;
+  assign \$705  = \$690 [0] ? \$697  : \$704 ;
+  assign \$706  = s1_w[142] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$707  = s1_w[142] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$708  = s1_w[143] ? \$706  : \$707 ;
+  assign \$709  = s1_w[142] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$710  = s1_w[142] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$711  = s1_w[143] ? \$709  : \$710 ;
+  assign \$712  = s1_w[144] ? \$708  : \$711 ;
+  assign \$713  = s1_w[142] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$714  = s1_w[142] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$715  = s1_w[143] ? \$713  : \$714 ;
+  assign \$716  = s1_w[142] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$717  = s1_w[142] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$718  = s1_w[143] ? \$716  : \$717 ;
+  assign \$719  = s1_w[144] ? \$715  : \$718 ;
+  assign \$720  = \$690 [0] ? \$712  : \$719 ;
+  assign \$721  = \$690 [1] ? \$705  : \$720 ;
+  assign \$722  = $signed(s1_w[127:120]) * $signed(\$721 );
+  assign \$723  = s1_w[142] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
+  assign \$724  = s1_w[142] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
+  assign \$725  = s1_w[143] ? \$723  : \$724 ;
+  assign \$726  = s1_w[142] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
+  assign \$727  = s1_w[142] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
+  assign \$728  = s1_w[143] ? \$726  : \$727 ;
+  assign \$729  = s1_w[144] ? \$725  : \$728 ;
+  assign \$730  = s1_w[142] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
+  assign \$731  = s1_w[142] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
+  assign \$732  = s1_w[143] ? \$730  : \$731 ;
+  assign \$733  = s1_w[142] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
+  assign \$734  = s1_w[142] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
+  assign \$735  = s1_w[143] ? \$733  : \$734 ;
+  assign \$736  = s1_w[144] ? \$732  : \$735 ;
+  assign \$737  = \$690 [0] ? \$729  : \$736 ;
+  assign \$738  = s1_w[142] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$739  = s1_w[142] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$740  = s1_w[143] ? \$738  : \$739 ;
+  assign \$741  = s1_w[142] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$742  = s1_w[142] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$743  = s1_w[143] ? \$741  : \$742 ;
+  assign \$744  = s1_w[144] ? \$740  : \$743 ;
+  assign \$745  = s1_w[142] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$746  = s1_w[142] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$747  = s1_w[143] ? \$745  : \$746 ;
+  assign \$748  = s1_w[142] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$749  = s1_w[142] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$750  = s1_w[143] ? \$748  : \$749 ;
+  assign \$751  = s1_w[144] ? \$747  : \$750 ;
+  assign \$752  = \$690 [0] ? \$744  : \$751 ;
+  assign \$753  = \$690 [1] ? \$737  : \$752 ;
+  assign \$754  = $signed(s1_w[127:120]) * $signed(\$753 );
+  assign \$755  = s1_base + slot_r2_l3;
+  assign \$756  = s1_w[145] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
+  assign \$757  = s1_w[145] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
+  assign \$758  = s1_w[146] ? \$756  : \$757 ;
+  assign \$759  = s1_w[145] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
+  assign \$760  = s1_w[145] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
+  assign \$761  = s1_w[146] ? \$759  : \$760 ;
+  assign \$762  = s1_w[147] ? \$758  : \$761 ;
+  assign \$763  = s1_w[145] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
+  assign \$764  = s1_w[145] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
+  assign \$765  = s1_w[146] ? \$763  : \$764 ;
+  assign \$766  = s1_w[145] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
+  assign \$767  = s1_w[145] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
+  assign \$768  = s1_w[146] ? \$766  : \$767 ;
+  assign \$769  = s1_w[147] ? \$765  : \$768 ;
+  assign \$770  = \$755 [0] ? \$762  : \$769 ;
+  assign \$771  = s1_w[145] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$772  = s1_w[145] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$773  = s1_w[146] ? \$771  : \$772 ;
+  assign \$774  = s1_w[145] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$775  = s1_w[145] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$776  = s1_w[146] ? \$774  : \$775 ;
+  assign \$777  = s1_w[147] ? \$773  : \$776 ;
+  assign \$778  = s1_w[145] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$779  = s1_w[145] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$780  = s1_w[146] ? \$778  : \$779 ;
+  assign \$781  = s1_w[145] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$782  = s1_w[145] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$783  = s1_w[146] ? \$781  : \$782 ;
+  assign \$784  = s1_w[147] ? \$780  : \$783 ;
+  assign \$785  = \$755 [0] ? \$777  : \$784 ;
+  assign \$786  = \$755 [1] ? \$770  : \$785 ;
+  assign \$787  = $signed(s1_w[135:128]) * $signed(\$786 );
+  assign \$788  = s1_w[145] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
+  assign \$789  = s1_w[145] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
+  assign \$790  = s1_w[146] ? \$788  : \$789 ;
+  assign \$791  = s1_w[145] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
+  assign \$792  = s1_w[145] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
+  assign \$793  = s1_w[146] ? \$791  : \$792 ;
+  assign \$794  = s1_w[147] ? \$790  : \$793 ;
+  assign \$795  = s1_w[145] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
+  assign \$796  = s1_w[145] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
+  assign \$797  = s1_w[146] ? \$795  : \$796 ;
+  assign \$798  = s1_w[145] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
+  assign \$799  = s1_w[145] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
+  assign \$800  = s1_w[146] ? \$798  : \$799 ;
+  assign \$801  = s1_w[147] ? \$797  : \$800 ;
+  assign \$802  = \$755 [0] ? \$794  : \$801 ;
+  assign \$803  = s1_w[145] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$804  = s1_w[145] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$805  = s1_w[146] ? \$803  : \$804 ;
+  assign \$806  = s1_w[145] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$807  = s1_w[145] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$808  = s1_w[146] ? \$806  : \$807 ;
+  assign \$809  = s1_w[147] ? \$805  : \$808 ;
+  assign \$810  = s1_w[145] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$811  = s1_w[145] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$812  = s1_w[146] ? \$810  : \$811 ;
+  assign \$813  = s1_w[145] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$814  = s1_w[145] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$815  = s1_w[146] ? \$813  : \$814 ;
+  assign \$816  = s1_w[147] ? \$812  : \$815 ;
+  assign \$817  = \$755 [0] ? \$809  : \$816 ;
+  assign \$818  = \$755 [1] ? \$802  : \$817 ;
+  assign \$819  = $signed(s1_w[135:128]) * $signed(\$818 );
+  assign \$820  = s1_base + slot_r3_l0;
+  assign \$821  = s1_w[188] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
+  assign \$822  = s1_w[188] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
+  assign \$823  = s1_w[189] ? \$821  : \$822 ;
+  assign \$824  = s1_w[188] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
+  assign \$825  = s1_w[188] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
+  assign \$826  = s1_w[189] ? \$824  : \$825 ;
+  assign \$827  = s1_w[190] ? \$823  : \$826 ;
+  assign \$828  = s1_w[188] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
+  assign \$829  = s1_w[188] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
+  assign \$830  = s1_w[189] ? \$828  : \$829 ;
+  assign \$831  = s1_w[188] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
+  assign \$832  = s1_w[188] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
+  assign \$833  = s1_w[189] ? \$831  : \$832 ;
+  assign \$834  = s1_w[190] ? \$830  : \$833 ;
+  assign \$835  = \$820 [0] ? \$827  : \$834 ;
+  assign \$836  = s1_w[188] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$837  = s1_w[188] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$838  = s1_w[189] ? \$836  : \$837 ;
+  assign \$839  = s1_w[188] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$840  = s1_w[188] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$841  = s1_w[189] ? \$839  : \$840 ;
+  assign \$842  = s1_w[190] ? \$838  : \$841 ;
+  assign \$843  = s1_w[188] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$844  = s1_w[188] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$845  = s1_w[189] ? \$843  : \$844 ;
+  assign \$846  = s1_w[188] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$847  = s1_w[188] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$848  = s1_w[189] ? \$846  : \$847 ;
+  assign \$849  = s1_w[190] ? \$845  : \$848 ;
+  assign \$850  = \$820 [0] ? \$842  : \$849 ;
+  assign \$851  = \$820 [1] ? \$835  : \$850 ;
+  assign \$852  = $signed(s1_w[163:156]) * $signed(\$851 );
+  assign \$853  = s1_w[188] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
+  assign \$854  = s1_w[188] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
+  assign \$855  = s1_w[189] ? \$853  : \$854 ;
+  assign \$856  = s1_w[188] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
+  assign \$857  = s1_w[188] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
+  assign \$858  = s1_w[189] ? \$856  : \$857 ;
+  assign \$859  = s1_w[190] ? \$855  : \$858 ;
+  assign \$860  = s1_w[188] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
+  assign \$861  = s1_w[188] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
+  assign \$862  = s1_w[189] ? \$860  : \$861 ;
+  assign \$863  = s1_w[188] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
+  assign \$864  = s1_w[188] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
+  assign \$865  = s1_w[189] ? \$863  : \$864 ;
+  assign \$866  = s1_w[190] ? \$862  : \$865 ;
+  assign \$867  = \$820 [0] ? \$859  : \$866 ;
+  assign \$868  = s1_w[188] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$869  = s1_w[188] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$870  = s1_w[189] ? \$868  : \$869 ;
+  assign \$871  = s1_w[188] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$872  = s1_w[188] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$873  = s1_w[189] ? \$871  : \$872 ;
+  assign \$874  = s1_w[190] ? \$870  : \$873 ;
+  assign \$875  = s1_w[188] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$876  = s1_w[188] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$877  = s1_w[189] ? \$875  : \$876 ;
+  assign \$878  = s1_w[188] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$879  = s1_w[188] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$880  = s1_w[189] ? \$878  : \$879 ;
+  assign \$881  = s1_w[190] ? \$877  : \$880 ;
+  assign \$882  = \$820 [0] ? \$874  : \$881 ;
+  assign \$883  = \$820 [1] ? \$867  : \$882 ;
+  assign \$884  = $signed(s1_w[163:156]) * $signed(\$883 );
+  assign \$885  = s1_base + slot_r3_l1;
+  assign \$886  = s1_w[191] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
+  assign \$887  = s1_w[191] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
+  assign \$888  = s1_w[192] ? \$886  : \$887 ;
+  assign \$889  = s1_w[191] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
+  assign \$890  = s1_w[191] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
+  assign \$891  = s1_w[192] ? \$889  : \$890 ;
+  assign \$892  = s1_w[193] ? \$888  : \$891 ;
+  assign \$893  = s1_w[191] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
+  assign \$894  = s1_w[191] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
+  assign \$895  = s1_w[192] ? \$893  : \$894 ;
+  assign \$896  = s1_w[191] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
+  assign \$897  = s1_w[191] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
+  assign \$898  = s1_w[192] ? \$896  : \$897 ;
+  assign \$899  = s1_w[193] ? \$895  : \$898 ;
+  assign \$900  = \$885 [0] ? \$892  : \$899 ;
+  assign \$901  = s1_w[191] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$902  = s1_w[191] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$903  = s1_w[192] ? \$901  : \$902 ;
+  assign \$904  = s1_w[191] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$905  = s1_w[191] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$906  = s1_w[192] ? \$904  : \$905 ;
+  assign \$907  = s1_w[193] ? \$903  : \$906 ;
+  assign \$908  = s1_w[191] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$909  = s1_w[191] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$910  = s1_w[192] ? \$908  : \$909 ;
+  assign \$911  = s1_w[191] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$912  = s1_w[191] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$913  = s1_w[192] ? \$911  : \$912 ;
+  assign \$914  = s1_w[193] ? \$910  : \$913 ;
+  assign \$915  = \$885 [0] ? \$907  : \$914 ;
+  assign \$916  = \$885 [1] ? \$900  : \$915 ;
+  assign \$917  = $signed(s1_w[171:164]) * $signed(\$916 );
+  assign \$918  = s1_w[191] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
+  assign \$919  = s1_w[191] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
+  assign \$920  = s1_w[192] ? \$918  : \$919 ;
+  assign \$921  = s1_w[191] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
+  assign \$922  = s1_w[191] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
+  assign \$923  = s1_w[192] ? \$921  : \$922 ;
+  assign \$924  = s1_w[193] ? \$920  : \$923 ;
+  assign \$925  = s1_w[191] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
+  assign \$926  = s1_w[191] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
+  assign \$927  = s1_w[192] ? \$925  : \$926 ;
+  assign \$928  = s1_w[191] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
+  assign \$929  = s1_w[191] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
+  assign \$930  = s1_w[192] ? \$928  : \$929 ;
+  assign \$931  = s1_w[193] ? \$927  : \$930 ;
+  assign \$932  = \$885 [0] ? \$924  : \$931 ;
+  assign \$933  = s1_w[191] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$934  = s1_w[191] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$935  = s1_w[192] ? \$933  : \$934 ;
+  assign \$936  = s1_w[191] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$937  = s1_w[191] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$938  = s1_w[192] ? \$936  : \$937 ;
+  assign \$939  = s1_w[193] ? \$935  : \$938 ;
+  assign \$940  = s1_w[191] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$941  = s1_w[191] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$942  = s1_w[192] ? \$940  : \$941 ;
+  assign \$943  = s1_w[191] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$944  = s1_w[191] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$945  = s1_w[192] ? \$943  : \$944 ;
+  assign \$946  = s1_w[193] ? \$942  : \$945 ;
+  assign \$947  = \$885 [0] ? \$939  : \$946 ;
+  assign \$948  = \$885 [1] ? \$932  : \$947 ;
+  assign \$949  = $signed(s1_w[171:164]) * $signed(\$948 );
+  assign \$950  = s1_base + slot_r3_l2;
+  assign \$951  = s1_w[194] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
+  assign \$952  = s1_w[194] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
+  assign \$953  = s1_w[195] ? \$951  : \$952 ;
+  assign \$954  = s1_w[194] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
+  assign \$955  = s1_w[194] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
+  assign \$956  = s1_w[195] ? \$954  : \$955 ;
+  assign \$957  = s1_w[196] ? \$953  : \$956 ;
+  assign \$958  = s1_w[194] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
+  assign \$959  = s1_w[194] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
+  assign \$960  = s1_w[195] ? \$958  : \$959 ;
+  assign \$961  = s1_w[194] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
+  assign \$962  = s1_w[194] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
+  assign \$963  = s1_w[195] ? \$961  : \$962 ;
+  assign \$964  = s1_w[196] ? \$960  : \$963 ;
+  assign \$965  = \$950 [0] ? \$957  : \$964 ;
+  assign \$966  = s1_w[194] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$967  = s1_w[194] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$968  = s1_w[195] ? \$966  : \$967 ;
+  assign \$969  = s1_w[194] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$970  = s1_w[194] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$971  = s1_w[195] ? \$969  : \$970 ;
+  assign \$972  = s1_w[196] ? \$968  : \$971 ;
+  assign \$973  = s1_w[194] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$974  = s1_w[194] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$975  = s1_w[195] ? \$973  : \$974 ;
+  assign \$976  = s1_w[194] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$977  = s1_w[194] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$978  = s1_w[195] ? \$976  : \$977 ;
+  assign \$979  = s1_w[196] ? \$975  : \$978 ;
+  assign \$980  = \$950 [0] ? \$972  : \$979 ;
+  assign \$981  = \$950 [1] ? \$965  : \$980 ;
+  assign \$982  = $signed(s1_w[179:172]) * $signed(\$981 );
+  assign \$983  = s1_w[194] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
+  assign \$984  = s1_w[194] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
+  assign \$985  = s1_w[195] ? \$983  : \$984 ;
+  assign \$986  = s1_w[194] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
+  assign \$987  = s1_w[194] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
+  assign \$988  = s1_w[195] ? \$986  : \$987 ;
+  assign \$989  = s1_w[196] ? \$985  : \$988 ;
+  assign \$990  = s1_w[194] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
+  assign \$991  = s1_w[194] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
+  assign \$992  = s1_w[195] ? \$990  : \$991 ;
+  assign \$993  = s1_w[194] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
+  assign \$994  = s1_w[194] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
+  assign \$995  = s1_w[195] ? \$993  : \$994 ;
+  assign \$996  = s1_w[196] ? \$992  : \$995 ;
+  assign \$997  = \$950 [0] ? \$989  : \$996 ;
+  assign \$998  = s1_w[194] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$999  = s1_w[194] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$1000  = s1_w[195] ? \$998  : \$999 ;
+  assign \$1001  = s1_w[194] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$1002  = s1_w[194] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$1003  = s1_w[195] ? \$1001  : \$1002 ;
+  assign \$1004  = s1_w[196] ? \$1000  : \$1003 ;
+  assign \$1005  = s1_w[194] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$1006  = s1_w[194] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$1007  = s1_w[195] ? \$1005  : \$1006 ;
+  assign \$1008  = s1_w[194] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$1009  = s1_w[194] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$1010  = s1_w[195] ? \$1008  : \$1009 ;
+  assign \$1011  = s1_w[196] ? \$1007  : \$1010 ;
+  assign \$1012  = \$950 [0] ? \$1004  : \$1011 ;
+  assign \$1013  = \$950 [1] ? \$997  : \$1012 ;
+  assign \$1014  = $signed(s1_w[179:172]) * $signed(\$1013 );
+  assign \$1015  = s1_base + slot_r3_l3;
+  assign \$1016  = s1_w[197] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
+  assign \$1017  = s1_w[197] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
+  assign \$1018  = s1_w[198] ? \$1016  : \$1017 ;
+  assign \$1019  = s1_w[197] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
+  assign \$1020  = s1_w[197] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
+  assign \$1021  = s1_w[198] ? \$1019  : \$1020 ;
+  assign \$1022  = s1_w[199] ? \$1018  : \$1021 ;
+  assign \$1023  = s1_w[197] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
+  assign \$1024  = s1_w[197] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
+  assign \$1025  = s1_w[198] ? \$1023  : \$1024 ;
+  assign \$1026  = s1_w[197] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
+  assign \$1027  = s1_w[197] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
+  assign \$1028  = s1_w[198] ? \$1026  : \$1027 ;
+  assign \$1029  = s1_w[199] ? \$1025  : \$1028 ;
+  assign \$1030  = \$1015 [0] ? \$1022  : \$1029 ;
+  assign \$1031  = s1_w[197] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$1032  = s1_w[197] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$1033  = s1_w[198] ? \$1031  : \$1032 ;
+  assign \$1034  = s1_w[197] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$1035  = s1_w[197] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$1036  = s1_w[198] ? \$1034  : \$1035 ;
+  assign \$1037  = s1_w[199] ? \$1033  : \$1036 ;
+  assign \$1038  = s1_w[197] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$1039  = s1_w[197] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$1040  = s1_w[198] ? \$1038  : \$1039 ;
+  assign \$1041  = s1_w[197] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$1042  = s1_w[197] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$1043  = s1_w[198] ? \$1041  : \$1042 ;
+  assign \$1044  = s1_w[199] ? \$1040  : \$1043 ;
+  assign \$1045  = \$1015 [0] ? \$1037  : \$1044 ;
+  assign \$1046  = \$1015 [1] ? \$1030  : \$1045 ;
+  assign \$1047  = $signed(s1_w[187:180]) * $signed(\$1046 );
+  assign \$1048  = s1_w[197] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
+  assign \$1049  = s1_w[197] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
+  assign \$1050  = s1_w[198] ? \$1048  : \$1049 ;
+  assign \$1051  = s1_w[197] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
+  assign \$1052  = s1_w[197] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
+  assign \$1053  = s1_w[198] ? \$1051  : \$1052 ;
+  assign \$1054  = s1_w[199] ? \$1050  : \$1053 ;
+  assign \$1055  = s1_w[197] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
+  assign \$1056  = s1_w[197] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
+  assign \$1057  = s1_w[198] ? \$1055  : \$1056 ;
+  assign \$1058  = s1_w[197] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
+  assign \$1059  = s1_w[197] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
+  assign \$1060  = s1_w[198] ? \$1058  : \$1059 ;
+  assign \$1061  = s1_w[199] ? \$1057  : \$1060 ;
+  assign \$1062  = \$1015 [0] ? \$1054  : \$1061 ;
+  assign \$1063  = s1_w[197] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$1064  = s1_w[197] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$1065  = s1_w[198] ? \$1063  : \$1064 ;
+  assign \$1066  = s1_w[197] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$1067  = s1_w[197] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$1068  = s1_w[198] ? \$1066  : \$1067 ;
+  assign \$1069  = s1_w[199] ? \$1065  : \$1068 ;
+  assign \$1070  = s1_w[197] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$1071  = s1_w[197] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$1072  = s1_w[198] ? \$1070  : \$1071 ;
+  assign \$1073  = s1_w[197] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$1074  = s1_w[197] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$1075  = s1_w[198] ? \$1073  : \$1074 ;
+  assign \$1076  = s1_w[199] ? \$1072  : \$1075 ;
+  assign \$1077  = \$1015 [0] ? \$1069  : \$1076 ;
+  assign \$1078  = \$1015 [1] ? \$1062  : \$1077 ;
+  assign \$1079  = $signed(s1_w[187:180]) * $signed(\$1078 );
+  assign \$1080  = s2_first ? 32'd0 : acc[31:0];
+  assign \$1081  = $signed(1'h0) + $signed(s2_products[15:0]);
+  assign \$1082  = $signed(\$1081 ) + $signed(s2_products[47:32]);
+  assign \$1083  = $signed(\$1082 ) + $signed(s2_products[79:64]);
+  assign \$1084  = $signed(\$1083 ) + $signed(s2_products[111:96]);
+  assign \$1085  = $signed(\$1080 ) + $signed(\$1084 );
+  assign \$1086  = s2_first ? 32'd0 : acc[63:32];
+  assign \$1087  = $signed(1'h0) + $signed(s2_products[31:16]);
+  assign \$1088  = $signed(\$1087 ) + $signed(s2_products[63:48]);
+  assign \$1089  = $signed(\$1088 ) + $signed(s2_products[95:80]);
+  assign \$1090  = $signed(\$1089 ) + $signed(s2_products[127:112]);
+  assign \$1091  = $signed(\$1086 ) + $signed(\$1090 );
+  assign \$1092  = s2_first ? 32'd0 : acc[95:64];
+  assign \$1093  = $signed(1'h0) + $signed(s2_products[143:128]);
+  assign \$1094  = $signed(\$1093 ) + $signed(s2_products[175:160]);
+  assign \$1095  = $signed(\$1094 ) + $signed(s2_products[207:192]);
+  assign \$1096  = $signed(\$1095 ) + $signed(s2_products[239:224]);
+  assign \$1097  = $signed(\$1092 ) + $signed(\$1096 );
+  assign \$1098  = s2_first ? 32'd0 : acc[127:96];
+  assign \$1099  = $signed(1'h0) + $signed(s2_products[159:144]);
+  assign \$1100  = $signed(\$1099 ) + $signed(s2_products[191:176]);
+  assign \$1101  = $signed(\$1100 ) + $signed(s2_products[223:208]);
+  assign \$1102  = $signed(\$1101 ) + $signed(s2_products[255:240]);
+  assign \$1103  = $signed(\$1098 ) + $signed(\$1102 );
+  assign \$1104  = s2_first ? 32'd0 : acc[159:128];
+  assign \$1105  = $signed(1'h0) + $signed(s2_products[271:256]);
+  assign \$1106  = $signed(\$1105 ) + $signed(s2_products[303:288]);
+  assign \$1107  = $signed(\$1106 ) + $signed(s2_products[335:320]);
+  assign \$1108  = $signed(\$1107 ) + $signed(s2_products[367:352]);
+  assign \$1109  = $signed(\$1104 ) + $signed(\$1108 );
+  assign \$1110  = s2_first ? 32'd0 : acc[191:160];
+  assign \$1111  = $signed(1'h0) + $signed(s2_products[287:272]);
+  assign \$1112  = $signed(\$1111 ) + $signed(s2_products[319:304]);
+  assign \$1113  = $signed(\$1112 ) + $signed(s2_products[351:336]);
+  assign \$1114  = $signed(\$1113 ) + $signed(s2_products[383:368]);
+  assign \$1115  = $signed(\$1110 ) + $signed(\$1114 );
+  assign \$1116  = s2_first ? 32'd0 : acc[223:192];
+  assign \$1117  = $signed(1'h0) + $signed(s2_products[399:384]);
+  assign \$1118  = $signed(\$1117 ) + $signed(s2_products[431:416]);
+  assign \$1119  = $signed(\$1118 ) + $signed(s2_products[463:448]);
+  assign \$1120  = $signed(\$1119 ) + $signed(s2_products[495:480]);
+  assign \$1121  = $signed(\$1116 ) + $signed(\$1120 );
+  assign \$1122  = s2_first ? 32'd0 : acc[255:224];
+  assign \$1123  = $signed(1'h0) + $signed(s2_products[415:400]);
+  assign \$1124  = $signed(\$1123 ) + $signed(s2_products[447:432]);
+  assign \$1125  = $signed(\$1124 ) + $signed(s2_products[479:464]);
+  assign \$1126  = $signed(\$1125 ) + $signed(s2_products[511:496]);
+  assign \$1127  = $signed(\$1122 ) + $signed(\$1126 );
+  assign \$1128  = ~ result__ready;
+  assign stall = result__valid & \$1128 ;
+  assign \$1129  = | wrow;
+  assign \$1130  = | beat;
+  assign \$1131  = | group;
+  assign \$1132  = | batch;
+  assign in_flight = | { result__valid, s2_valid, s1_valid, \$1132 , \$1131 , \$1130 , \$1129 , busy };
   assign idle = ~ in_flight;
-  assign cfg__ready = ~ in_flight;
-  assign \$1132  = cfg__payload[13:8] * cfg__payload[7:5];
-  assign \$1133  = \$1132  + 3'h4;
-  assign \$1134  = \$1133  - 1'h1;
-  assign \$1137  = tile_beats - 1'h1;
-  assign \$1138  = wrow == \$1137 ;
-  assign \$1140  = wrow + 1'h1;
-  assign \$1141  = \$1139  ? 5'h00 : \$1140 ;
-  assign \$1143  = group_beats - 1'h1;
-  assign \$1144  = beat == \$1143 ;
-  assign \$1146  = beat + 1'h1;
-  assign \$1147  = \$1145  ? 3'h0 : \$1146 ;
-  assign \$1148  = group_beats - 1'h1;
-  assign \$1149  = beat == \$1148 ;
-  assign \$1151  = issue & \$1150 ;
+  assign cfg__ready = ! loads_left;
+  assign \$1133  = loads_left - 1'h1;
+  assign \$1134  = wsel ? half0_cfg : load_cfg;
+  assign \$1135  = wsel ? load_cfg : half1_cfg;
+  assign \$1136  = cfg__payload[13:8] * cfg__payload[7:5];
+  assign \$1137  = \$1136  + 3'h4;
+  assign \$1138  = \$1137  - 1'h1;
+  assign \$1141  = tile_beats - 1'h1;
+  assign \$1142  = wrow == \$1141 ;
+  assign \$1144  = wrow + 1'h1;
+  assign \$1145  = \$1143  ? 5'h00 : \$1144 ;
+  assign \$1147  = group_beats - 1'h1;
+  assign \$1148  = beat == \$1147 ;
+  assign \$1150  = beat + 1'h1;
+  assign \$1151  = \$1149  ? 3'h0 : \$1150 ;
   assign \$1152  = group_beats - 1'h1;
   assign \$1153  = beat == \$1152 ;
-  assign \$1155  = cfg[13:8] - 1'h1;
-  assign \$1156  = group == \$1155 ;
-  assign \$1157  = \$1154  & \$1156 ;
-  assign \$1158  = group + 1'h1;
-  assign \$1159  = \$1157  ? 7'h00 : \$1158 ;
-  assign \$1160  = group_beats - 1'h1;
-  assign \$1161  = beat == \$1160 ;
-  assign \$1163  = cfg[13:8] - 1'h1;
-  assign \$1164  = group == \$1163 ;
-  assign \$1165  = \$1162  & \$1164 ;
-  assign \$1166  = issue & \$1165 ;
-  assign \$1167  = group_beats - 1'h1;
-  assign \$1168  = beat == \$1167 ;
-  assign \$1170  = cfg[13:8] - 1'h1;
-  assign \$1171  = group == \$1170 ;
-  assign \$1172  = \$1169  & \$1171 ;
-  assign \$1173  = cfg[29:14] - 1'h1;
-  assign \$1174  = batch == \$1173 ;
-  assign \$1175  = \$1172  & \$1174 ;
-  assign \$1176  = batch + 1'h1;
-  assign \$1177  = \$1175  ? 17'h00000 : \$1176 ;
-  assign \$1178  = group_beats - 1'h1;
-  assign \$1179  = beat == \$1178 ;
-  assign \$1181  = cfg[13:8] - 1'h1;
-  assign \$1182  = group == \$1181 ;
-  assign \$1183  = \$1180  & \$1182 ;
-  assign \$1184  = issue & \$1183 ;
-  assign \$1185  = group_beats - 1'h1;
-  assign \$1186  = beat == \$1185 ;
+  assign \$1155  = issue & \$1154 ;
+  assign \$1156  = group_beats - 1'h1;
+  assign \$1157  = beat == \$1156 ;
+  assign \$1159  = cfg[13:8] - 1'h1;
+  assign \$1160  = group == \$1159 ;
+  assign \$1161  = \$1158  & \$1160 ;
+  assign \$1162  = group + 1'h1;
+  assign \$1163  = \$1161  ? 7'h00 : \$1162 ;
+  assign \$1164  = group_beats - 1'h1;
+  assign \$1165  = beat == \$1164 ;
+  assign \$1167  = cfg[13:8] - 1'h1;
+  assign \$1168  = group == \$1167 ;
+  assign \$1169  = \$1166  & \$1168 ;
+  assign \$1170  = issue & \$1169 ;
+  assign \$1171  = group_beats - 1'h1;
+  assign \$1172  = beat == \$1171 ;
+  assign \$1174  = cfg[13:8] - 1'h1;
+  assign \$1175  = group == \$1174 ;
+  assign \$1176  = \$1173  & \$1175 ;
+  assign \$1177  = cfg[29:14] - 1'h1;
+  assign \$1178  = batch == \$1177 ;
+  assign \$1179  = \$1176  & \$1178 ;
+  assign \$1180  = batch + 1'h1;
+  assign \$1181  = \$1179  ? 17'h00000 : \$1180 ;
+  assign \$1182  = group_beats - 1'h1;
+  assign \$1183  = beat == \$1182 ;
+  assign \$1185  = cfg[13:8] - 1'h1;
+  assign \$1186  = group == \$1185 ;
+  assign \$1187  = \$1184  & \$1186 ;
   assign \$1188  = issue & \$1187 ;
-  assign \$1189  = base + cfg[7:5];
-  assign \$1190  = ! beat;
-  assign \$1191  = ! group;
-  assign \$1192  = \$1190  & \$1191 ;
-  assign \$1193  = group_beats - 1'h1;
-  assign \$1194  = beat == \$1193 ;
-  assign \$1196  = cfg[13:8] - 1'h1;
-  assign \$1197  = group == \$1196 ;
-  assign \$1198  = \$1195  & \$1197 ;
-  assign \$1199  = s2_valid & s2_last;
+  assign \$1189  = group_beats - 1'h1;
+  assign \$1190  = beat == \$1189 ;
+  assign \$1192  = issue & \$1191 ;
+  assign \$1193  = base + cfg[7:5];
+  assign \$1194  = ! beat;
+  assign \$1195  = ! group;
+  assign \$1196  = \$1194  & \$1195 ;
+  assign \$1197  = group_beats - 1'h1;
+  assign \$1198  = beat == \$1197 ;
+  assign \$1200  = cfg[13:8] - 1'h1;
+  assign \$1201  = group == \$1200 ;
+  assign \$1202  = \$1199  & \$1201 ;
+  assign \$1203  = s2_valid & s2_last;
   always @(posedge clk)
-    tile_beats <= \$1200 ;
+    loads_left <= \$1204 ;
   always @(posedge clk)
-    group_beats <= \$1201 ;
+    half0_cfg <= \$1205 ;
   always @(posedge clk)
-    wrow <= \$1202 ;
+    half1_cfg <= \$1206 ;
   always @(posedge clk)
-    beat <= \$1203 ;
+    tile_beats <= \$1207 ;
   always @(posedge clk)
-    group <= \$1204 ;
+    wrow <= \$1208 ;
   always @(posedge clk)
-    batch <= \$1205 ;
+    beat <= \$1209 ;
   always @(posedge clk)
-    base <= \$1206 ;
+    group <= \$1210 ;
   always @(posedge clk)
-    s1_valid <= \$1207 ;
+    batch <= \$1211 ;
   always @(posedge clk)
-    s1_first <= \$1208 ;
+    base <= \$1212 ;
   always @(posedge clk)
-    s1_last <= \$1209 ;
+    s1_valid <= \$1213 ;
   always @(posedge clk)
-    s1_w <= \$1210 ;
+    s1_first <= \$1214 ;
   always @(posedge clk)
-    s1_base <= \$1211 ;
+    s1_last <= \$1215 ;
   always @(posedge clk)
-    s2_valid <= \$1212 ;
+    s1_w <= \$1216 ;
   always @(posedge clk)
-    s2_first <= \$1213 ;
+    s1_base <= \$1217 ;
   always @(posedge clk)
-    s2_last <= \$1214 ;
+    s1_g0 <= \$1218 ;
   always @(posedge clk)
-    s2_products <= \$1215 ;
+    s2_valid <= \$1219 ;
   always @(posedge clk)
-    acc <= \$1216 ;
+    s2_first <= \$1220 ;
   always @(posedge clk)
-    result__valid <= \$1217 ;
+    s2_last <= \$1221 ;
   always @(posedge clk)
-    result__payload <= \$1218 ;
+    s2_products <= \$1222 ;
   always @(posedge clk)
-    cfg <= \$1219 ;
+    acc <= \$1223 ;
+  always @(posedge clk)
+    result__valid <= \$1224 ;
+  always @(posedge clk)
+    result__payload <= \$1225 ;
+  always @(posedge clk)
+    load_cfg <= \$1226 ;
   \highlight_h8.halves  halves (
     .busy(busy),
     .can_compute(can_compute),
-    .can_load(act__ready),
+    .can_load(can_load),
     .clk(clk),
     .compute_done(compute_done),
     .load_done(load_done),
@@ -3273,8 +3317,42 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    slot_r0_l0 = 2'h0;
+    group_beats = 2'h0;
     casez (cfg[2:0])
+      3'h1:
+          casez (cfg[4:3])
+            2'h1:
+                group_beats = 2'h1;
+            2'h2:
+                group_beats = 2'h1;
+          endcase
+      3'h2:
+          casez (cfg[4:3])
+            2'h1:
+                group_beats = 2'h1;
+            2'h2:
+                group_beats = 2'h1;
+          endcase
+      3'h3:
+          casez (cfg[4:3])
+            2'h1:
+                group_beats = 2'h1;
+            2'h2:
+                group_beats = 2'h2;
+          endcase
+      3'h4:
+          casez (cfg[4:3])
+            2'h1:
+                group_beats = 2'h1;
+            2'h2:
+                group_beats = 2'h2;
+          endcase
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    slot_r0_l0 = 2'h0;
+    casez (s1_g0)
       3'h1:
           slot_r0_l0 = s1_w[45:44];
       3'h2:
@@ -3288,7 +3366,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     slot_r0_l1 = 2'h0;
-    casez (cfg[2:0])
+    casez (s1_g0)
       3'h1:
           slot_r0_l1 = s1_w[47:46];
       3'h2:
@@ -3302,7 +3380,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     slot_r0_l2 = 2'h0;
-    casez (cfg[2:0])
+    casez (s1_g0)
       3'h1:
           slot_r0_l2 = s1_w[49:48];
       3'h2:
@@ -3316,7 +3394,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     slot_r0_l3 = 2'h0;
-    casez (cfg[2:0])
+    casez (s1_g0)
       3'h1:
           slot_r0_l3 = s1_w[51:50];
       3'h2:
@@ -3330,7 +3408,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     slot_r1_l0 = 2'h0;
-    casez (cfg[2:0])
+    casez (s1_g0)
       3'h1:
           slot_r1_l0 = s1_w[97:96];
       3'h2:
@@ -3344,7 +3422,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     slot_r1_l1 = 2'h0;
-    casez (cfg[2:0])
+    casez (s1_g0)
       3'h1:
           slot_r1_l1 = s1_w[99:98];
       3'h2:
@@ -3358,7 +3436,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     slot_r1_l2 = 2'h0;
-    casez (cfg[2:0])
+    casez (s1_g0)
       3'h1:
           slot_r1_l2 = s1_w[101:100];
       3'h2:
@@ -3372,7 +3450,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     slot_r1_l3 = 2'h0;
-    casez (cfg[2:0])
+    casez (s1_g0)
       3'h1:
           slot_r1_l3 = s1_w[103:102];
       3'h2:
@@ -3386,7 +3464,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     slot_r2_l0 = 2'h0;
-    casez (cfg[2:0])
+    casez (s1_g0)
       3'h1:
           slot_r2_l0 = s1_w[149:148];
       3'h2:
@@ -3400,7 +3478,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     slot_r2_l1 = 2'h0;
-    casez (cfg[2:0])
+    casez (s1_g0)
       3'h1:
           slot_r2_l1 = s1_w[151:150];
       3'h2:
@@ -3414,7 +3492,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     slot_r2_l2 = 2'h0;
-    casez (cfg[2:0])
+    casez (s1_g0)
       3'h1:
           slot_r2_l2 = s1_w[153:152];
       3'h2:
@@ -3428,7 +3506,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     slot_r2_l3 = 2'h0;
-    casez (cfg[2:0])
+    casez (s1_g0)
       3'h1:
           slot_r2_l3 = s1_w[155:154];
       3'h2:
@@ -3442,7 +3520,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     slot_r3_l0 = 2'h0;
-    casez (cfg[2:0])
+    casez (s1_g0)
       3'h1:
           slot_r3_l0 = s1_w[201:200];
       3'h2:
@@ -3456,7 +3534,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     slot_r3_l1 = 2'h0;
-    casez (cfg[2:0])
+    casez (s1_g0)
       3'h1:
           slot_r3_l1 = s1_w[203:202];
       3'h2:
@@ -3470,7 +3548,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     slot_r3_l2 = 2'h0;
-    casez (cfg[2:0])
+    casez (s1_g0)
       3'h1:
           slot_r3_l2 = s1_w[205:204];
       3'h2:
@@ -3484,7 +3562,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     slot_r3_l3 = 2'h0;
-    casez (cfg[2:0])
+    casez (s1_g0)
       3'h1:
           slot_r3_l3 = s1_w[207:206];
       3'h2:
@@ -3497,170 +3575,104 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1200  = tile_beats;
+    \$1204  = loads_left;
+    if (load_done) begin
+      \$1204  = \$1133 [15:0];
+    end
     if (configure) begin
-      \$1200  = \$1135 [3:0];
+      \$1204  = cfg__payload[45:30];
     end
     if (rst) begin
-      \$1200  = 4'h0;
+      \$1204  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1201  = group_beats;
+    \$1205  = half0_cfg;
+    if (load_done) begin
+      \$1205  = \$1134 ;
+    end
+    if (rst) begin
+      \$1205  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1206  = half1_cfg;
+    if (load_done) begin
+      \$1206  = \$1135 ;
+    end
+    if (rst) begin
+      \$1206  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1207  = tile_beats;
     if (configure) begin
-      casez (cfg__payload[2:0])
-        3'h1:
-            casez (cfg__payload[4:3])
-              2'h1:
-                  \$1201  = 2'h1;
-              2'h2:
-                  \$1201  = 2'h1;
-            endcase
-        3'h2:
-            casez (cfg__payload[4:3])
-              2'h1:
-                  \$1201  = 2'h1;
-              2'h2:
-                  \$1201  = 2'h1;
-            endcase
-        3'h3:
-            casez (cfg__payload[4:3])
-              2'h1:
-                  \$1201  = 2'h1;
-              2'h2:
-                  \$1201  = 2'h2;
-            endcase
-        3'h4:
-            casez (cfg__payload[4:3])
-              2'h1:
-                  \$1201  = 2'h1;
-              2'h2:
-                  \$1201  = 2'h2;
-            endcase
-      endcase
+      \$1207  = \$1139 [3:0];
     end
     if (rst) begin
-      \$1201  = 2'h0;
+      \$1207  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1202  = wrow;
-    if (\$1136 ) begin
-      \$1202  = \$1141 [3:0];
+    \$1208  = wrow;
+    if (\$1140 ) begin
+      \$1208  = \$1145 [3:0];
     end
     if (rst) begin
-      \$1202  = 4'h0;
+      \$1208  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1203  = beat;
-    if (\$1142 ) begin
-      \$1203  = \$1147 [1:0];
+    \$1209  = beat;
+    if (\$1146 ) begin
+      \$1209  = \$1151 [1:0];
     end
     if (rst) begin
-      \$1203  = 2'h0;
+      \$1209  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1204  = group;
-    if (\$1151 ) begin
-      \$1204  = \$1159 [5:0];
+    \$1210  = group;
+    if (\$1155 ) begin
+      \$1210  = \$1163 [5:0];
     end
     if (rst) begin
-      \$1204  = 6'h00;
+      \$1210  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1205  = batch;
-    if (\$1166 ) begin
-      \$1205  = \$1177 [15:0];
+    \$1211  = batch;
+    if (\$1170 ) begin
+      \$1211  = \$1181 [15:0];
     end
     if (rst) begin
-      \$1205  = 16'h0000;
+      \$1211  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1206  = base;
-    if (\$1184 ) begin
-      \$1206  = 6'h00;
-    end else if (\$1188 ) begin
-      \$1206  = \$1189 [5:0];
+    \$1212  = base;
+    if (\$1188 ) begin
+      \$1212  = 6'h00;
+    end else if (\$1192 ) begin
+      \$1212  = \$1193 [5:0];
     end
     if (rst) begin
-      \$1206  = 6'h00;
+      \$1212  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1207  = s1_valid;
+    \$1213  = s1_valid;
     if (advance) begin
-      \$1207  = issue;
-    end
-    if (rst) begin
-      \$1207  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1208  = s1_first;
-    if (advance) begin
-      \$1208  = \$1192 ;
-    end
-    if (rst) begin
-      \$1208  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1209  = s1_last;
-    if (advance) begin
-      \$1209  = \$1198 ;
-    end
-    if (rst) begin
-      \$1209  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1210  = s1_w;
-    if (advance) begin
-      \$1210  = w__payload;
-    end
-    if (rst) begin
-      \$1210  = 208'h0000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1211  = s1_base;
-    if (advance) begin
-      \$1211  = base[1:0];
-    end
-    if (rst) begin
-      \$1211  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1212  = s2_valid;
-    if (advance) begin
-      \$1212  = s1_valid;
-    end
-    if (rst) begin
-      \$1212  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1213  = s2_first;
-    if (advance) begin
-      \$1213  = s1_first;
+      \$1213  = issue;
     end
     if (rst) begin
       \$1213  = 1'h0;
@@ -3668,9 +3680,9 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1214  = s2_last;
+    \$1214  = s1_first;
     if (advance) begin
-      \$1214  = s1_last;
+      \$1214  = \$1196 ;
     end
     if (rst) begin
       \$1214  = 1'h0;
@@ -3678,105 +3690,175 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1215  = s2_products;
+    \$1215  = s1_last;
     if (advance) begin
-      \$1215  = products;
+      \$1215  = \$1202 ;
     end
     if (rst) begin
-      \$1215  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1216  = acc;
+    \$1216  = s1_w;
+    if (advance) begin
+      \$1216  = w__payload;
+    end
+    if (rst) begin
+      \$1216  = 208'h0000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1217  = s1_base;
+    if (advance) begin
+      \$1217  = base[1:0];
+    end
+    if (rst) begin
+      \$1217  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1218  = s1_g0;
+    if (advance) begin
+      \$1218  = cfg[2:0];
+    end
+    if (rst) begin
+      \$1218  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1219  = s2_valid;
+    if (advance) begin
+      \$1219  = s1_valid;
+    end
+    if (rst) begin
+      \$1219  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1220  = s2_first;
+    if (advance) begin
+      \$1220  = s1_first;
+    end
+    if (rst) begin
+      \$1220  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1221  = s2_last;
+    if (advance) begin
+      \$1221  = s1_last;
+    end
+    if (rst) begin
+      \$1221  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1222  = s2_products;
+    if (advance) begin
+      \$1222  = products;
+    end
+    if (rst) begin
+      \$1222  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1223  = acc;
     if (advance) begin
       if (s2_valid) begin
-        \$1216  = total;
+        \$1223  = total;
       end
     end
     if (rst) begin
-      \$1216  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1223  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1217  = result__valid;
+    \$1224  = result__valid;
     if (advance) begin
-      \$1217  = \$1199 ;
+      \$1224  = \$1203 ;
     end
     if (rst) begin
-      \$1217  = 1'h0;
+      \$1224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1218  = result__payload;
+    \$1225  = result__payload;
     if (advance) begin
-      \$1218 [31:0] = total[31:0];
-      \$1218 [63:32] = total[63:32];
-      \$1218 [95:64] = total[95:64];
-      \$1218 [127:96] = total[127:96];
-      \$1218 [159:128] = total[159:128];
-      \$1218 [191:160] = total[191:160];
-      \$1218 [223:192] = total[223:192];
-      \$1218 [255:224] = total[255:224];
+      \$1225 [31:0] = total[31:0];
+      \$1225 [63:32] = total[63:32];
+      \$1225 [95:64] = total[95:64];
+      \$1225 [127:96] = total[127:96];
+      \$1225 [159:128] = total[159:128];
+      \$1225 [191:160] = total[191:160];
+      \$1225 [223:192] = total[223:192];
+      \$1225 [255:224] = total[255:224];
     end
     if (rst) begin
-      \$1218  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1225  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1219  = cfg;
+    \$1226  = load_cfg;
     if (configure) begin
-      \$1219  = cfg__payload;
+      \$1226  = cfg__payload;
     end
     if (rst) begin
-      \$1219  = 30'h00000000;
+      \$1226  = 46'h000000000000;
     end
   end
-  assign can_load = act__ready;
-  assign \$signature__addr  = \$5 [3:0];
+  assign \$signature__addr  = \$6 [3:0];
   assign \$signature__data  = act__payload[127:0];
   assign \$signature__en  = load;
-  assign \$signature__addr$27  = \$7 [3:0];
-  assign \$signature__data$28  = act__payload[255:128];
-  assign \$signature__en$29  = load;
-  assign \$signature__addr$30  = \$9 [3:0];
-  assign \$signature__data$31  = act__payload[383:256];
-  assign \$signature__en$32  = load;
-  assign \$signature__addr$33  = \$11 [3:0];
-  assign \$signature__data$34  = act__payload[511:384];
+  assign \$signature__addr$33  = \$8 [3:0];
+  assign \$signature__data$34  = act__payload[255:128];
   assign \$signature__en$35  = load;
-  assign \$signature__addr$44  = \$25 [3:0];
-  assign \$signature__en$47  = advance;
-  assign \$signature__addr$48  = \$30 [3:0];
-  assign \$signature__en$49  = advance;
-  assign \$signature__addr$50  = \$35 [3:0];
-  assign \$signature__en$51  = advance;
-  assign \$signature__addr$52  = \$38 [3:0];
-  assign \$signature__en$53  = advance;
-  assign bank_r0_l0 = \$39 [1:0];
-  assign bank_r0_l1 = \$104 [1:0];
-  assign bank_r0_l2 = \$169 [1:0];
-  assign bank_r0_l3 = \$234 [1:0];
-  assign bank_r1_l0 = \$299 [1:0];
-  assign bank_r1_l1 = \$364 [1:0];
-  assign bank_r1_l2 = \$429 [1:0];
-  assign bank_r1_l3 = \$494 [1:0];
-  assign bank_r2_l0 = \$559 [1:0];
-  assign bank_r2_l1 = \$624 [1:0];
-  assign bank_r2_l2 = \$689 [1:0];
-  assign bank_r2_l3 = \$754 [1:0];
-  assign bank_r3_l0 = \$819 [1:0];
-  assign bank_r3_l1 = \$884 [1:0];
-  assign bank_r3_l2 = \$949 [1:0];
-  assign bank_r3_l3 = \$1014 [1:0];
+  assign \$signature__addr$36  = \$10 [3:0];
+  assign \$signature__data$37  = act__payload[383:256];
+  assign \$signature__en$38  = load;
+  assign \$signature__addr$39  = \$12 [3:0];
+  assign \$signature__data$40  = act__payload[511:384];
+  assign \$signature__en$41  = load;
+  assign \$signature__addr$48  = \$26 [3:0];
+  assign \$signature__en$50  = advance;
+  assign \$signature__addr$51  = \$31 [3:0];
+  assign \$signature__en$52  = advance;
+  assign \$signature__addr$53  = \$36 [3:0];
+  assign \$signature__en$54  = advance;
+  assign \$signature__addr$55  = \$39 [3:0];
+  assign \$signature__en$56  = advance;
+  assign bank_r0_l0 = \$40 [1:0];
+  assign bank_r0_l1 = \$105 [1:0];
+  assign bank_r0_l2 = \$170 [1:0];
+  assign bank_r0_l3 = \$235 [1:0];
+  assign bank_r1_l0 = \$300 [1:0];
+  assign bank_r1_l1 = \$365 [1:0];
+  assign bank_r1_l2 = \$430 [1:0];
+  assign bank_r1_l3 = \$495 [1:0];
+  assign bank_r2_l0 = \$560 [1:0];
+  assign bank_r2_l1 = \$625 [1:0];
+  assign bank_r2_l2 = \$690 [1:0];
+  assign bank_r2_l3 = \$755 [1:0];
+  assign bank_r3_l0 = \$820 [1:0];
+  assign bank_r3_l1 = \$885 [1:0];
+  assign bank_r3_l2 = \$950 [1:0];
+  assign bank_r3_l3 = \$1015 [1:0];
   assign \cfg__payload.g0  = cfg__payload[2:0];
   assign \cfg__payload.g1  = cfg__payload[4:3];
   assign \cfg__payload.h1  = cfg__payload[7:5];
   assign \cfg__payload.groups  = cfg__payload[13:8];
   assign \cfg__payload.batches  = cfg__payload[29:14];
+  assign \cfg__payload.tiles  = cfg__payload[45:30];
   assign \act__payload[0]  = act__payload[15:0];
   assign \act__payload[0][0]  = act__payload[7:0];
   assign \act__payload[0][1]  = act__payload[15:8];
@@ -3949,6 +4031,24 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   assign \result__payload[3]  = result__payload[255:192];
   assign \result__payload[3][0]  = result__payload[223:192];
   assign \result__payload[3][1]  = result__payload[255:224];
+  assign \cfg.g0  = cfg[2:0];
+  assign \cfg.g1  = cfg[4:3];
+  assign \cfg.h1  = cfg[7:5];
+  assign \cfg.groups  = cfg[13:8];
+  assign \cfg.batches  = cfg[29:14];
+  assign \cfg.tiles  = cfg[45:30];
+  assign \half0_cfg.g0  = half0_cfg[2:0];
+  assign \half0_cfg.g1  = half0_cfg[4:3];
+  assign \half0_cfg.h1  = half0_cfg[7:5];
+  assign \half0_cfg.groups  = half0_cfg[13:8];
+  assign \half0_cfg.batches  = half0_cfg[29:14];
+  assign \half0_cfg.tiles  = half0_cfg[45:30];
+  assign \half1_cfg.g0  = half1_cfg[2:0];
+  assign \half1_cfg.g1  = half1_cfg[4:3];
+  assign \half1_cfg.h1  = half1_cfg[7:5];
+  assign \half1_cfg.groups  = half1_cfg[13:8];
+  assign \half1_cfg.batches  = half1_cfg[29:14];
+  assign \half1_cfg.tiles  = half1_cfg[45:30];
   assign \$signature__data[0]  = act__payload[15:0];
   assign \$signature__data[0][0]  = act__payload[7:0];
   assign \$signature__data[0][1]  = act__payload[15:8];
@@ -3973,83 +4073,78 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   assign \$signature__data[7]  = act__payload[127:112];
   assign \$signature__data[7][0]  = act__payload[119:112];
   assign \$signature__data[7][1]  = act__payload[127:120];
-  assign \$signature__data$28[0]  = act__payload[143:128];
-  assign \$signature__data$28[0][0]  = act__payload[135:128];
-  assign \$signature__data$28[0][1]  = act__payload[143:136];
-  assign \$signature__data$28[1]  = act__payload[159:144];
-  assign \$signature__data$28[1][0]  = act__payload[151:144];
-  assign \$signature__data$28[1][1]  = act__payload[159:152];
-  assign \$signature__data$28[2]  = act__payload[175:160];
-  assign \$signature__data$28[2][0]  = act__payload[167:160];
-  assign \$signature__data$28[2][1]  = act__payload[175:168];
-  assign \$signature__data$28[3]  = act__payload[191:176];
-  assign \$signature__data$28[3][0]  = act__payload[183:176];
-  assign \$signature__data$28[3][1]  = act__payload[191:184];
-  assign \$signature__data$28[4]  = act__payload[207:192];
-  assign \$signature__data$28[4][0]  = act__payload[199:192];
-  assign \$signature__data$28[4][1]  = act__payload[207:200];
-  assign \$signature__data$28[5]  = act__payload[223:208];
-  assign \$signature__data$28[5][0]  = act__payload[215:208];
-  assign \$signature__data$28[5][1]  = act__payload[223:216];
-  assign \$signature__data$28[6]  = act__payload[239:224];
-  assign \$signature__data$28[6][0]  = act__payload[231:224];
-  assign \$signature__data$28[6][1]  = act__payload[239:232];
-  assign \$signature__data$28[7]  = act__payload[255:240];
-  assign \$signature__data$28[7][0]  = act__payload[247:240];
-  assign \$signature__data$28[7][1]  = act__payload[255:248];
-  assign \$signature__data$31[0]  = act__payload[271:256];
-  assign \$signature__data$31[0][0]  = act__payload[263:256];
-  assign \$signature__data$31[0][1]  = act__payload[271:264];
-  assign \$signature__data$31[1]  = act__payload[287:272];
-  assign \$signature__data$31[1][0]  = act__payload[279:272];
-  assign \$signature__data$31[1][1]  = act__payload[287:280];
-  assign \$signature__data$31[2]  = act__payload[303:288];
-  assign \$signature__data$31[2][0]  = act__payload[295:288];
-  assign \$signature__data$31[2][1]  = act__payload[303:296];
-  assign \$signature__data$31[3]  = act__payload[319:304];
-  assign \$signature__data$31[3][0]  = act__payload[311:304];
-  assign \$signature__data$31[3][1]  = act__payload[319:312];
-  assign \$signature__data$31[4]  = act__payload[335:320];
-  assign \$signature__data$31[4][0]  = act__payload[327:320];
-  assign \$signature__data$31[4][1]  = act__payload[335:328];
-  assign \$signature__data$31[5]  = act__payload[351:336];
-  assign \$signature__data$31[5][0]  = act__payload[343:336];
-  assign \$signature__data$31[5][1]  = act__payload[351:344];
-  assign \$signature__data$31[6]  = act__payload[367:352];
-  assign \$signature__data$31[6][0]  = act__payload[359:352];
-  assign \$signature__data$31[6][1]  = act__payload[367:360];
-  assign \$signature__data$31[7]  = act__payload[383:368];
-  assign \$signature__data$31[7][0]  = act__payload[375:368];
-  assign \$signature__data$31[7][1]  = act__payload[383:376];
-  assign \$signature__data$34[0]  = act__payload[399:384];
-  assign \$signature__data$34[0][0]  = act__payload[391:384];
-  assign \$signature__data$34[0][1]  = act__payload[399:392];
-  assign \$signature__data$34[1]  = act__payload[415:400];
-  assign \$signature__data$34[1][0]  = act__payload[407:400];
-  assign \$signature__data$34[1][1]  = act__payload[415:408];
-  assign \$signature__data$34[2]  = act__payload[431:416];
-  assign \$signature__data$34[2][0]  = act__payload[423:416];
-  assign \$signature__data$34[2][1]  = act__payload[431:424];
-  assign \$signature__data$34[3]  = act__payload[447:432];
-  assign \$signature__data$34[3][0]  = act__payload[439:432];
-  assign \$signature__data$34[3][1]  = act__payload[447:440];
-  assign \$signature__data$34[4]  = act__payload[463:448];
-  assign \$signature__data$34[4][0]  = act__payload[455:448];
-  assign \$signature__data$34[4][1]  = act__payload[463:456];
-  assign \$signature__data$34[5]  = act__payload[479:464];
-  assign \$signature__data$34[5][0]  = act__payload[471:464];
-  assign \$signature__data$34[5][1]  = act__payload[479:472];
-  assign \$signature__data$34[6]  = act__payload[495:480];
-  assign \$signature__data$34[6][0]  = act__payload[487:480];
-  assign \$signature__data$34[6][1]  = act__payload[495:488];
-  assign \$signature__data$34[7]  = act__payload[511:496];
-  assign \$signature__data$34[7][0]  = act__payload[503:496];
-  assign \$signature__data$34[7][1]  = act__payload[511:504];
-  assign \cfg.g0  = cfg[2:0];
-  assign \cfg.g1  = cfg[4:3];
-  assign \cfg.h1  = cfg[7:5];
-  assign \cfg.groups  = cfg[13:8];
-  assign \cfg.batches  = cfg[29:14];
+  assign \$signature__data$34[0]  = act__payload[143:128];
+  assign \$signature__data$34[0][0]  = act__payload[135:128];
+  assign \$signature__data$34[0][1]  = act__payload[143:136];
+  assign \$signature__data$34[1]  = act__payload[159:144];
+  assign \$signature__data$34[1][0]  = act__payload[151:144];
+  assign \$signature__data$34[1][1]  = act__payload[159:152];
+  assign \$signature__data$34[2]  = act__payload[175:160];
+  assign \$signature__data$34[2][0]  = act__payload[167:160];
+  assign \$signature__data$34[2][1]  = act__payload[175:168];
+  assign \$signature__data$34[3]  = act__payload[191:176];
+  assign \$signature__data$34[3][0]  = act__payload[183:176];
+  assign \$signature__data$34[3][1]  = act__payload[191:184];
+  assign \$signature__data$34[4]  = act__payload[207:192];
+  assign \$signature__data$34[4][0]  = act__payload[199:192];
+  assign \$signature__data$34[4][1]  = act__payload[207:200];
+  assign \$signature__data$34[5]  = act__payload[223:208];
+  assign \$signature__data$34[5][0]  = act__payload[215:208];
+  assign \$signature__data$34[5][1]  = act__payload[223:216];
+  assign \$signature__data$34[6]  = act__payload[239:224];
+  assign \$signature__data$34[6][0]  = act__payload[231:224];
+  assign \$signature__data$34[6][1]  = act__payload[239:232];
+  assign \$signature__data$34[7]  = act__payload[255:240];
+  assign \$signature__data$34[7][0]  = act__payload[247:240];
+  assign \$signature__data$34[7][1]  = act__payload[255:248];
+  assign \$signature__data$37[0]  = act__payload[271:256];
+  assign \$signature__data$37[0][0]  = act__payload[263:256];
+  assign \$signature__data$37[0][1]  = act__payload[271:264];
+  assign \$signature__data$37[1]  = act__payload[287:272];
+  assign \$signature__data$37[1][0]  = act__payload[279:272];
+  assign \$signature__data$37[1][1]  = act__payload[287:280];
+  assign \$signature__data$37[2]  = act__payload[303:288];
+  assign \$signature__data$37[2][0]  = act__payload[295:288];
+  assign \$signature__data$37[2][1]  = act__payload[303:296];
+  assign \$signature__data$37[3]  = act__payload[319:304];
+  assign \$signature__data$37[3][0]  = act__payload[311:304];
+  assign \$signature__data$37[3][1]  = act__payload[319:312];
+  assign \$signature__data$37[4]  = act__payload[335:320];
+  assign \$signature__data$37[4][0]  = act__payload[327:320];
+  assign \$signature__data$37[4][1]  = act__payload[335:328];
+  assign \$signature__data$37[5]  = act__payload[351:336];
+  assign \$signature__data$37[5][0]  = act__payload[343:336];
+  assign \$signature__data$37[5][1]  = act__payload[351:344];
+  assign \$signature__data$37[6]  = act__payload[367:352];
+  assign \$signature__data$37[6][0]  = act__payload[359:352];
+  assign \$signature__data$37[6][1]  = act__payload[367:360];
+  assign \$signature__data$37[7]  = act__payload[383:368];
+  assign \$signature__data$37[7][0]  = act__payload[375:368];
+  assign \$signature__data$37[7][1]  = act__payload[383:376];
+  assign \$signature__data$40[0]  = act__payload[399:384];
+  assign \$signature__data$40[0][0]  = act__payload[391:384];
+  assign \$signature__data$40[0][1]  = act__payload[399:392];
+  assign \$signature__data$40[1]  = act__payload[415:400];
+  assign \$signature__data$40[1][0]  = act__payload[407:400];
+  assign \$signature__data$40[1][1]  = act__payload[415:408];
+  assign \$signature__data$40[2]  = act__payload[431:416];
+  assign \$signature__data$40[2][0]  = act__payload[423:416];
+  assign \$signature__data$40[2][1]  = act__payload[431:424];
+  assign \$signature__data$40[3]  = act__payload[447:432];
+  assign \$signature__data$40[3][0]  = act__payload[439:432];
+  assign \$signature__data$40[3][1]  = act__payload[447:440];
+  assign \$signature__data$40[4]  = act__payload[463:448];
+  assign \$signature__data$40[4][0]  = act__payload[455:448];
+  assign \$signature__data$40[4][1]  = act__payload[463:456];
+  assign \$signature__data$40[5]  = act__payload[479:464];
+  assign \$signature__data$40[5][0]  = act__payload[471:464];
+  assign \$signature__data$40[5][1]  = act__payload[479:472];
+  assign \$signature__data$40[6]  = act__payload[495:480];
+  assign \$signature__data$40[6][0]  = act__payload[487:480];
+  assign \$signature__data$40[6][1]  = act__payload[495:488];
+  assign \$signature__data$40[7]  = act__payload[511:496];
+  assign \$signature__data$40[7][0]  = act__payload[503:496];
+  assign \$signature__data$40[7][1]  = act__payload[511:504];
   assign \s1_w[0]  = s1_w[51:0];
   assign \s1_w[0].value  = s1_w[31:0];
   assign \s1_w[0].value[0]  = s1_w[7:0];
@@ -4166,102 +4261,102 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   assign \products[3][3]  = products[511:480];
   assign \products[3][3][0]  = products[495:480];
   assign \products[3][3][1]  = products[511:496];
-  assign \$signature__data$59[0]  = \$signature__data$59 [15:0];
-  assign \$signature__data$59[0][0]  = \$signature__data$59 [7:0];
-  assign \$signature__data$59[0][1]  = \$signature__data$59 [15:8];
-  assign \$signature__data$59[1]  = \$signature__data$59 [31:16];
-  assign \$signature__data$59[1][0]  = \$signature__data$59 [23:16];
-  assign \$signature__data$59[1][1]  = \$signature__data$59 [31:24];
-  assign \$signature__data$59[2]  = \$signature__data$59 [47:32];
-  assign \$signature__data$59[2][0]  = \$signature__data$59 [39:32];
-  assign \$signature__data$59[2][1]  = \$signature__data$59 [47:40];
-  assign \$signature__data$59[3]  = \$signature__data$59 [63:48];
-  assign \$signature__data$59[3][0]  = \$signature__data$59 [55:48];
-  assign \$signature__data$59[3][1]  = \$signature__data$59 [63:56];
-  assign \$signature__data$59[4]  = \$signature__data$59 [79:64];
-  assign \$signature__data$59[4][0]  = \$signature__data$59 [71:64];
-  assign \$signature__data$59[4][1]  = \$signature__data$59 [79:72];
-  assign \$signature__data$59[5]  = \$signature__data$59 [95:80];
-  assign \$signature__data$59[5][0]  = \$signature__data$59 [87:80];
-  assign \$signature__data$59[5][1]  = \$signature__data$59 [95:88];
-  assign \$signature__data$59[6]  = \$signature__data$59 [111:96];
-  assign \$signature__data$59[6][0]  = \$signature__data$59 [103:96];
-  assign \$signature__data$59[6][1]  = \$signature__data$59 [111:104];
-  assign \$signature__data$59[7]  = \$signature__data$59 [127:112];
-  assign \$signature__data$59[7][0]  = \$signature__data$59 [119:112];
-  assign \$signature__data$59[7][1]  = \$signature__data$59 [127:120];
-  assign \$signature__data$60[0]  = \$signature__data$60 [15:0];
-  assign \$signature__data$60[0][0]  = \$signature__data$60 [7:0];
-  assign \$signature__data$60[0][1]  = \$signature__data$60 [15:8];
-  assign \$signature__data$60[1]  = \$signature__data$60 [31:16];
-  assign \$signature__data$60[1][0]  = \$signature__data$60 [23:16];
-  assign \$signature__data$60[1][1]  = \$signature__data$60 [31:24];
-  assign \$signature__data$60[2]  = \$signature__data$60 [47:32];
-  assign \$signature__data$60[2][0]  = \$signature__data$60 [39:32];
-  assign \$signature__data$60[2][1]  = \$signature__data$60 [47:40];
-  assign \$signature__data$60[3]  = \$signature__data$60 [63:48];
-  assign \$signature__data$60[3][0]  = \$signature__data$60 [55:48];
-  assign \$signature__data$60[3][1]  = \$signature__data$60 [63:56];
-  assign \$signature__data$60[4]  = \$signature__data$60 [79:64];
-  assign \$signature__data$60[4][0]  = \$signature__data$60 [71:64];
-  assign \$signature__data$60[4][1]  = \$signature__data$60 [79:72];
-  assign \$signature__data$60[5]  = \$signature__data$60 [95:80];
-  assign \$signature__data$60[5][0]  = \$signature__data$60 [87:80];
-  assign \$signature__data$60[5][1]  = \$signature__data$60 [95:88];
-  assign \$signature__data$60[6]  = \$signature__data$60 [111:96];
-  assign \$signature__data$60[6][0]  = \$signature__data$60 [103:96];
-  assign \$signature__data$60[6][1]  = \$signature__data$60 [111:104];
-  assign \$signature__data$60[7]  = \$signature__data$60 [127:112];
-  assign \$signature__data$60[7][0]  = \$signature__data$60 [119:112];
-  assign \$signature__data$60[7][1]  = \$signature__data$60 [127:120];
-  assign \$signature__data$61[0]  = \$signature__data$61 [15:0];
-  assign \$signature__data$61[0][0]  = \$signature__data$61 [7:0];
-  assign \$signature__data$61[0][1]  = \$signature__data$61 [15:8];
-  assign \$signature__data$61[1]  = \$signature__data$61 [31:16];
-  assign \$signature__data$61[1][0]  = \$signature__data$61 [23:16];
-  assign \$signature__data$61[1][1]  = \$signature__data$61 [31:24];
-  assign \$signature__data$61[2]  = \$signature__data$61 [47:32];
-  assign \$signature__data$61[2][0]  = \$signature__data$61 [39:32];
-  assign \$signature__data$61[2][1]  = \$signature__data$61 [47:40];
-  assign \$signature__data$61[3]  = \$signature__data$61 [63:48];
-  assign \$signature__data$61[3][0]  = \$signature__data$61 [55:48];
-  assign \$signature__data$61[3][1]  = \$signature__data$61 [63:56];
-  assign \$signature__data$61[4]  = \$signature__data$61 [79:64];
-  assign \$signature__data$61[4][0]  = \$signature__data$61 [71:64];
-  assign \$signature__data$61[4][1]  = \$signature__data$61 [79:72];
-  assign \$signature__data$61[5]  = \$signature__data$61 [95:80];
-  assign \$signature__data$61[5][0]  = \$signature__data$61 [87:80];
-  assign \$signature__data$61[5][1]  = \$signature__data$61 [95:88];
-  assign \$signature__data$61[6]  = \$signature__data$61 [111:96];
-  assign \$signature__data$61[6][0]  = \$signature__data$61 [103:96];
-  assign \$signature__data$61[6][1]  = \$signature__data$61 [111:104];
-  assign \$signature__data$61[7]  = \$signature__data$61 [127:112];
-  assign \$signature__data$61[7][0]  = \$signature__data$61 [119:112];
-  assign \$signature__data$61[7][1]  = \$signature__data$61 [127:120];
-  assign \$signature__data$62[0]  = \$signature__data$62 [15:0];
-  assign \$signature__data$62[0][0]  = \$signature__data$62 [7:0];
-  assign \$signature__data$62[0][1]  = \$signature__data$62 [15:8];
-  assign \$signature__data$62[1]  = \$signature__data$62 [31:16];
-  assign \$signature__data$62[1][0]  = \$signature__data$62 [23:16];
-  assign \$signature__data$62[1][1]  = \$signature__data$62 [31:24];
-  assign \$signature__data$62[2]  = \$signature__data$62 [47:32];
-  assign \$signature__data$62[2][0]  = \$signature__data$62 [39:32];
-  assign \$signature__data$62[2][1]  = \$signature__data$62 [47:40];
-  assign \$signature__data$62[3]  = \$signature__data$62 [63:48];
-  assign \$signature__data$62[3][0]  = \$signature__data$62 [55:48];
-  assign \$signature__data$62[3][1]  = \$signature__data$62 [63:56];
-  assign \$signature__data$62[4]  = \$signature__data$62 [79:64];
-  assign \$signature__data$62[4][0]  = \$signature__data$62 [71:64];
-  assign \$signature__data$62[4][1]  = \$signature__data$62 [79:72];
-  assign \$signature__data$62[5]  = \$signature__data$62 [95:80];
-  assign \$signature__data$62[5][0]  = \$signature__data$62 [87:80];
-  assign \$signature__data$62[5][1]  = \$signature__data$62 [95:88];
-  assign \$signature__data$62[6]  = \$signature__data$62 [111:96];
-  assign \$signature__data$62[6][0]  = \$signature__data$62 [103:96];
-  assign \$signature__data$62[6][1]  = \$signature__data$62 [111:104];
-  assign \$signature__data$62[7]  = \$signature__data$62 [127:112];
-  assign \$signature__data$62[7][0]  = \$signature__data$62 [119:112];
-  assign \$signature__data$62[7][1]  = \$signature__data$62 [127:120];
+  assign \$signature__data$63[0]  = \$signature__data$63 [15:0];
+  assign \$signature__data$63[0][0]  = \$signature__data$63 [7:0];
+  assign \$signature__data$63[0][1]  = \$signature__data$63 [15:8];
+  assign \$signature__data$63[1]  = \$signature__data$63 [31:16];
+  assign \$signature__data$63[1][0]  = \$signature__data$63 [23:16];
+  assign \$signature__data$63[1][1]  = \$signature__data$63 [31:24];
+  assign \$signature__data$63[2]  = \$signature__data$63 [47:32];
+  assign \$signature__data$63[2][0]  = \$signature__data$63 [39:32];
+  assign \$signature__data$63[2][1]  = \$signature__data$63 [47:40];
+  assign \$signature__data$63[3]  = \$signature__data$63 [63:48];
+  assign \$signature__data$63[3][0]  = \$signature__data$63 [55:48];
+  assign \$signature__data$63[3][1]  = \$signature__data$63 [63:56];
+  assign \$signature__data$63[4]  = \$signature__data$63 [79:64];
+  assign \$signature__data$63[4][0]  = \$signature__data$63 [71:64];
+  assign \$signature__data$63[4][1]  = \$signature__data$63 [79:72];
+  assign \$signature__data$63[5]  = \$signature__data$63 [95:80];
+  assign \$signature__data$63[5][0]  = \$signature__data$63 [87:80];
+  assign \$signature__data$63[5][1]  = \$signature__data$63 [95:88];
+  assign \$signature__data$63[6]  = \$signature__data$63 [111:96];
+  assign \$signature__data$63[6][0]  = \$signature__data$63 [103:96];
+  assign \$signature__data$63[6][1]  = \$signature__data$63 [111:104];
+  assign \$signature__data$63[7]  = \$signature__data$63 [127:112];
+  assign \$signature__data$63[7][0]  = \$signature__data$63 [119:112];
+  assign \$signature__data$63[7][1]  = \$signature__data$63 [127:120];
+  assign \$signature__data$64[0]  = \$signature__data$64 [15:0];
+  assign \$signature__data$64[0][0]  = \$signature__data$64 [7:0];
+  assign \$signature__data$64[0][1]  = \$signature__data$64 [15:8];
+  assign \$signature__data$64[1]  = \$signature__data$64 [31:16];
+  assign \$signature__data$64[1][0]  = \$signature__data$64 [23:16];
+  assign \$signature__data$64[1][1]  = \$signature__data$64 [31:24];
+  assign \$signature__data$64[2]  = \$signature__data$64 [47:32];
+  assign \$signature__data$64[2][0]  = \$signature__data$64 [39:32];
+  assign \$signature__data$64[2][1]  = \$signature__data$64 [47:40];
+  assign \$signature__data$64[3]  = \$signature__data$64 [63:48];
+  assign \$signature__data$64[3][0]  = \$signature__data$64 [55:48];
+  assign \$signature__data$64[3][1]  = \$signature__data$64 [63:56];
+  assign \$signature__data$64[4]  = \$signature__data$64 [79:64];
+  assign \$signature__data$64[4][0]  = \$signature__data$64 [71:64];
+  assign \$signature__data$64[4][1]  = \$signature__data$64 [79:72];
+  assign \$signature__data$64[5]  = \$signature__data$64 [95:80];
+  assign \$signature__data$64[5][0]  = \$signature__data$64 [87:80];
+  assign \$signature__data$64[5][1]  = \$signature__data$64 [95:88];
+  assign \$signature__data$64[6]  = \$signature__data$64 [111:96];
+  assign \$signature__data$64[6][0]  = \$signature__data$64 [103:96];
+  assign \$signature__data$64[6][1]  = \$signature__data$64 [111:104];
+  assign \$signature__data$64[7]  = \$signature__data$64 [127:112];
+  assign \$signature__data$64[7][0]  = \$signature__data$64 [119:112];
+  assign \$signature__data$64[7][1]  = \$signature__data$64 [127:120];
+  assign \$signature__data$65[0]  = \$signature__data$65 [15:0];
+  assign \$signature__data$65[0][0]  = \$signature__data$65 [7:0];
+  assign \$signature__data$65[0][1]  = \$signature__data$65 [15:8];
+  assign \$signature__data$65[1]  = \$signature__data$65 [31:16];
+  assign \$signature__data$65[1][0]  = \$signature__data$65 [23:16];
+  assign \$signature__data$65[1][1]  = \$signature__data$65 [31:24];
+  assign \$signature__data$65[2]  = \$signature__data$65 [47:32];
+  assign \$signature__data$65[2][0]  = \$signature__data$65 [39:32];
+  assign \$signature__data$65[2][1]  = \$signature__data$65 [47:40];
+  assign \$signature__data$65[3]  = \$signature__data$65 [63:48];
+  assign \$signature__data$65[3][0]  = \$signature__data$65 [55:48];
+  assign \$signature__data$65[3][1]  = \$signature__data$65 [63:56];
+  assign \$signature__data$65[4]  = \$signature__data$65 [79:64];
+  assign \$signature__data$65[4][0]  = \$signature__data$65 [71:64];
+  assign \$signature__data$65[4][1]  = \$signature__data$65 [79:72];
+  assign \$signature__data$65[5]  = \$signature__data$65 [95:80];
+  assign \$signature__data$65[5][0]  = \$signature__data$65 [87:80];
+  assign \$signature__data$65[5][1]  = \$signature__data$65 [95:88];
+  assign \$signature__data$65[6]  = \$signature__data$65 [111:96];
+  assign \$signature__data$65[6][0]  = \$signature__data$65 [103:96];
+  assign \$signature__data$65[6][1]  = \$signature__data$65 [111:104];
+  assign \$signature__data$65[7]  = \$signature__data$65 [127:112];
+  assign \$signature__data$65[7][0]  = \$signature__data$65 [119:112];
+  assign \$signature__data$65[7][1]  = \$signature__data$65 [127:120];
+  assign \$signature__data$66[0]  = \$signature__data$66 [15:0];
+  assign \$signature__data$66[0][0]  = \$signature__data$66 [7:0];
+  assign \$signature__data$66[0][1]  = \$signature__data$66 [15:8];
+  assign \$signature__data$66[1]  = \$signature__data$66 [31:16];
+  assign \$signature__data$66[1][0]  = \$signature__data$66 [23:16];
+  assign \$signature__data$66[1][1]  = \$signature__data$66 [31:24];
+  assign \$signature__data$66[2]  = \$signature__data$66 [47:32];
+  assign \$signature__data$66[2][0]  = \$signature__data$66 [39:32];
+  assign \$signature__data$66[2][1]  = \$signature__data$66 [47:40];
+  assign \$signature__data$66[3]  = \$signature__data$66 [63:48];
+  assign \$signature__data$66[3][0]  = \$signature__data$66 [55:48];
+  assign \$signature__data$66[3][1]  = \$signature__data$66 [63:56];
+  assign \$signature__data$66[4]  = \$signature__data$66 [79:64];
+  assign \$signature__data$66[4][0]  = \$signature__data$66 [71:64];
+  assign \$signature__data$66[4][1]  = \$signature__data$66 [79:72];
+  assign \$signature__data$66[5]  = \$signature__data$66 [95:80];
+  assign \$signature__data$66[5][0]  = \$signature__data$66 [87:80];
+  assign \$signature__data$66[5][1]  = \$signature__data$66 [95:88];
+  assign \$signature__data$66[6]  = \$signature__data$66 [111:96];
+  assign \$signature__data$66[6][0]  = \$signature__data$66 [103:96];
+  assign \$signature__data$66[6][1]  = \$signature__data$66 [111:104];
+  assign \$signature__data$66[7]  = \$signature__data$66 [127:112];
+  assign \$signature__data$66[7][0]  = \$signature__data$66 [119:112];
+  assign \$signature__data$66[7][1]  = \$signature__data$66 [127:120];
   assign \total[0]  = total[63:0];
   assign \total[0][0]  = total[31:0];
   assign \total[0][1]  = total[63:32];
@@ -4338,64 +4433,70 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   assign \s2_products[3][3]  = s2_products[511:480];
   assign \s2_products[3][3][0]  = s2_products[495:480];
   assign \s2_products[3][3][1]  = s2_products[511:496];
-  assign total[255:224] = \$1126 [31:0];
-  assign total[223:192] = \$1120 [31:0];
-  assign total[191:160] = \$1114 [31:0];
-  assign total[159:128] = \$1108 [31:0];
-  assign total[127:96] = \$1102 [31:0];
-  assign total[95:64] = \$1096 [31:0];
-  assign total[63:32] = \$1090 [31:0];
-  assign total[31:0] = \$1084 [31:0];
-  assign products[511:496] = \$1078 ;
-  assign products[495:480] = \$1046 ;
-  assign products[479:464] = \$1013 ;
-  assign products[463:448] = \$981 ;
-  assign products[447:432] = \$948 ;
-  assign products[431:416] = \$916 ;
-  assign products[415:400] = \$883 ;
-  assign products[399:384] = \$851 ;
-  assign products[383:368] = \$818 ;
-  assign products[367:352] = \$786 ;
-  assign products[351:336] = \$753 ;
-  assign products[335:320] = \$721 ;
-  assign products[319:304] = \$688 ;
-  assign products[303:288] = \$656 ;
-  assign products[287:272] = \$623 ;
-  assign products[271:256] = \$591 ;
-  assign products[255:240] = \$558 ;
-  assign products[239:224] = \$526 ;
-  assign products[223:208] = \$493 ;
-  assign products[207:192] = \$461 ;
-  assign products[191:176] = \$428 ;
-  assign products[175:160] = \$396 ;
-  assign products[159:144] = \$363 ;
-  assign products[143:128] = \$331 ;
-  assign products[127:112] = \$298 ;
-  assign products[111:96] = \$266 ;
-  assign products[95:80] = \$233 ;
-  assign products[79:64] = \$201 ;
-  assign products[63:48] = \$168 ;
-  assign products[47:32] = \$136 ;
-  assign products[31:16] = \$103 ;
-  assign products[15:0] = \$71 ;
-  assign \$3  = \$2 ;
-  assign \$14  = \$13 ;
-  assign \$22  = { 2'h0, base[5:2] };
-  assign \$27  = { 2'h0, base[5:2] };
-  assign \$32  = { 2'h0, base[5:2] };
-  assign \$37  = { 2'h0, base[5:2] };
-  assign \$1135  = { \$1134 [10], \$1134 [10], \$1134 [10:2] };
-  assign \$1136  = load;
-  assign \$1139  = \$1138 ;
-  assign \$1142  = issue;
-  assign \$1145  = \$1144 ;
-  assign \$1150  = \$1149 ;
+  assign \load_cfg.g0  = load_cfg[2:0];
+  assign \load_cfg.g1  = load_cfg[4:3];
+  assign \load_cfg.h1  = load_cfg[7:5];
+  assign \load_cfg.groups  = load_cfg[13:8];
+  assign \load_cfg.batches  = load_cfg[29:14];
+  assign \load_cfg.tiles  = load_cfg[45:30];
+  assign total[255:224] = \$1127 [31:0];
+  assign total[223:192] = \$1121 [31:0];
+  assign total[191:160] = \$1115 [31:0];
+  assign total[159:128] = \$1109 [31:0];
+  assign total[127:96] = \$1103 [31:0];
+  assign total[95:64] = \$1097 [31:0];
+  assign total[63:32] = \$1091 [31:0];
+  assign total[31:0] = \$1085 [31:0];
+  assign products[511:496] = \$1079 ;
+  assign products[495:480] = \$1047 ;
+  assign products[479:464] = \$1014 ;
+  assign products[463:448] = \$982 ;
+  assign products[447:432] = \$949 ;
+  assign products[431:416] = \$917 ;
+  assign products[415:400] = \$884 ;
+  assign products[399:384] = \$852 ;
+  assign products[383:368] = \$819 ;
+  assign products[367:352] = \$787 ;
+  assign products[351:336] = \$754 ;
+  assign products[335:320] = \$722 ;
+  assign products[319:304] = \$689 ;
+  assign products[303:288] = \$657 ;
+  assign products[287:272] = \$624 ;
+  assign products[271:256] = \$592 ;
+  assign products[255:240] = \$559 ;
+  assign products[239:224] = \$527 ;
+  assign products[223:208] = \$494 ;
+  assign products[207:192] = \$462 ;
+  assign products[191:176] = \$429 ;
+  assign products[175:160] = \$397 ;
+  assign products[159:144] = \$364 ;
+  assign products[143:128] = \$332 ;
+  assign products[127:112] = \$299 ;
+  assign products[111:96] = \$267 ;
+  assign products[95:80] = \$234 ;
+  assign products[79:64] = \$202 ;
+  assign products[63:48] = \$169 ;
+  assign products[47:32] = \$137 ;
+  assign products[31:16] = \$104 ;
+  assign products[15:0] = \$72 ;
+  assign \$4  = \$3 ;
+  assign \$15  = \$14 ;
+  assign \$23  = { 2'h0, base[5:2] };
+  assign \$28  = { 2'h0, base[5:2] };
+  assign \$33  = { 2'h0, base[5:2] };
+  assign \$38  = { 2'h0, base[5:2] };
+  assign \$1139  = { \$1138 [10], \$1138 [10], \$1138 [10:2] };
+  assign \$1140  = load;
+  assign \$1143  = \$1142 ;
+  assign \$1146  = issue;
+  assign \$1149  = \$1148 ;
   assign \$1154  = \$1153 ;
-  assign \$1162  = \$1161 ;
-  assign \$1169  = \$1168 ;
-  assign \$1180  = \$1179 ;
-  assign \$1187  = \$1186 ;
-  assign \$1195  = \$1194 ;
+  assign \$1158  = \$1157 ;
+  assign \$1166  = \$1165 ;
+  assign \$1173  = \$1172 ;
+  assign \$1184  = \$1183 ;
+  assign \$1191  = \$1190 ;
+  assign \$1199  = \$1198 ;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -4,19 +4,19 @@
 (* generator = "Amaranth" *)
 module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, result__ready, clk, rst, cfg__ready, act__ready, w__ready, result__payload, result__valid, idle, cfg__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  wire [3:0] \$1 ;
-  wire [2:0] \$10 ;
+  wire \$1 ;
+  wire [3:0] \$10 ;
   wire [7:0] \$100 ;
   wire [7:0] \$101 ;
   wire [7:0] \$102 ;
   wire [7:0] \$103 ;
-  wire [15:0] \$104 ;
-  wire [2:0] \$105 ;
-  wire [7:0] \$106 ;
+  wire [7:0] \$104 ;
+  wire [15:0] \$105 ;
+  wire [2:0] \$106 ;
   wire [7:0] \$107 ;
   wire [7:0] \$108 ;
   wire [7:0] \$109 ;
-  wire [3:0] \$11 ;
+  wire [2:0] \$11 ;
   wire [7:0] \$110 ;
   wire [7:0] \$111 ;
   wire [7:0] \$112 ;
@@ -27,10 +27,10 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [7:0] \$117 ;
   wire [7:0] \$118 ;
   wire [7:0] \$119 ;
-  wire [2:0] \$12 ;
+  wire [3:0] \$12 ;
   wire [7:0] \$120 ;
-  wire [15:0] \$121 ;
-  wire [7:0] \$122 ;
+  wire [7:0] \$121 ;
+  wire [15:0] \$122 ;
   wire [7:0] \$123 ;
   wire [7:0] \$124 ;
   wire [7:0] \$125 ;
@@ -38,7 +38,7 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [7:0] \$127 ;
   wire [7:0] \$128 ;
   wire [7:0] \$129 ;
-  wire \$13 ;
+  wire [2:0] \$13 ;
   wire [7:0] \$130 ;
   wire [7:0] \$131 ;
   wire [7:0] \$132 ;
@@ -46,9 +46,9 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [7:0] \$134 ;
   wire [7:0] \$135 ;
   wire [7:0] \$136 ;
-  wire [15:0] \$137 ;
-  wire [2:0] \$138 ;
-  wire [7:0] \$139 ;
+  wire [7:0] \$137 ;
+  wire [15:0] \$138 ;
+  wire [2:0] \$139 ;
   wire \$14 ;
   wire [7:0] \$140 ;
   wire [7:0] \$141 ;
@@ -60,18 +60,18 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [7:0] \$147 ;
   wire [7:0] \$148 ;
   wire [7:0] \$149 ;
-  wire [5:0] \$15 ;
+  wire \$15 ;
   wire [7:0] \$150 ;
   wire [7:0] \$151 ;
   wire [7:0] \$152 ;
   wire [7:0] \$153 ;
-  wire [15:0] \$154 ;
-  wire [7:0] \$155 ;
+  wire [7:0] \$154 ;
+  wire [15:0] \$155 ;
   wire [7:0] \$156 ;
   wire [7:0] \$157 ;
   wire [7:0] \$158 ;
   wire [7:0] \$159 ;
-  wire \$16 ;
+  wire [5:0] \$16 ;
   wire [7:0] \$160 ;
   wire [7:0] \$161 ;
   wire [7:0] \$162 ;
@@ -83,142 +83,149 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [7:0] \$168 ;
   wire [7:0] \$169 ;
   wire \$17 ;
-  wire [15:0] \$170 ;
-  wire [31:0] \$171 ;
-  wire [16:0] \$172 ;
-  wire [17:0] \$173 ;
-  wire [32:0] \$174 ;
-  wire [31:0] \$175 ;
-  wire [16:0] \$176 ;
-  wire [17:0] \$177 ;
-  wire [32:0] \$178 ;
-  wire [31:0] \$179 ;
-  wire [16:0] \$18 ;
-  wire [16:0] \$180 ;
-  wire [17:0] \$181 ;
-  wire [32:0] \$182 ;
-  wire [31:0] \$183 ;
-  wire [16:0] \$184 ;
-  wire [17:0] \$185 ;
-  wire [32:0] \$186 ;
-  wire \$187 ;
+  wire [7:0] \$170 ;
+  wire [15:0] \$171 ;
+  wire [31:0] \$172 ;
+  wire [16:0] \$173 ;
+  wire [17:0] \$174 ;
+  wire [32:0] \$175 ;
+  wire [31:0] \$176 ;
+  wire [16:0] \$177 ;
+  wire [17:0] \$178 ;
+  wire [32:0] \$179 ;
+  wire \$18 ;
+  wire [31:0] \$180 ;
+  wire [16:0] \$181 ;
+  wire [17:0] \$182 ;
+  wire [32:0] \$183 ;
+  wire [31:0] \$184 ;
+  wire [16:0] \$185 ;
+  wire [17:0] \$186 ;
+  wire [32:0] \$187 ;
   wire \$188 ;
   wire \$189 ;
-  wire \$19 ;
+  wire [16:0] \$19 ;
   wire \$190 ;
   wire \$191 ;
-  wire [7:0] \$192 ;
-  wire [8:0] \$193 ;
-  wire [9:0] \$194 ;
-  wire [9:0] \$195 ;
-  wire \$196 ;
-  wire [3:0] \$197 ;
-  wire \$198 ;
-  wire \$199 ;
-  wire \$2 ;
+  wire \$192 ;
+  wire [16:0] \$193 ;
+  wire [43:0] \$194 ;
+  wire [43:0] \$195 ;
+  wire [7:0] \$196 ;
+  wire [8:0] \$197 ;
+  wire [9:0] \$198 ;
+  wire [9:0] \$199 ;
+  wire [3:0] \$2 ;
   wire \$20 ;
-  wire [3:0] \$200 ;
+  wire \$200 ;
   wire [3:0] \$201 ;
   wire \$202 ;
-  wire [2:0] \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire [2:0] \$206 ;
+  wire \$203 ;
+  wire [3:0] \$204 ;
+  wire [3:0] \$205 ;
+  wire \$206 ;
   wire [2:0] \$207 ;
-  wire [2:0] \$208 ;
+  wire \$208 ;
   wire \$209 ;
-  wire [2:0] \$21 ;
-  wire \$210 ;
-  wire \$211 ;
+  wire \$21 ;
+  wire [2:0] \$210 ;
+  wire [2:0] \$211 ;
   wire [2:0] \$212 ;
   wire \$213 ;
   wire \$214 ;
-  wire [5:0] \$215 ;
-  wire \$216 ;
+  wire \$215 ;
+  wire [2:0] \$216 ;
   wire \$217 ;
-  wire [5:0] \$218 ;
+  wire \$218 ;
   wire [5:0] \$219 ;
-  wire [4:0] \$22 ;
-  wire [2:0] \$220 ;
+  wire [2:0] \$22 ;
+  wire \$220 ;
   wire \$221 ;
-  wire \$222 ;
+  wire [5:0] \$222 ;
   wire [5:0] \$223 ;
-  wire \$224 ;
+  wire [2:0] \$224 ;
   wire \$225 ;
   wire \$226 ;
-  wire [2:0] \$227 ;
+  wire [5:0] \$227 ;
   wire \$228 ;
   wire \$229 ;
-  wire \$23 ;
-  wire [5:0] \$230 ;
-  wire \$231 ;
+  wire [4:0] \$23 ;
+  wire \$230 ;
+  wire [2:0] \$231 ;
   wire \$232 ;
-  wire [16:0] \$233 ;
-  wire \$234 ;
+  wire \$233 ;
+  wire [5:0] \$234 ;
   wire \$235 ;
-  wire [16:0] \$236 ;
+  wire \$236 ;
   wire [16:0] \$237 ;
-  wire [2:0] \$238 ;
+  wire \$238 ;
   wire \$239 ;
-  wire [5:0] \$24 ;
-  wire \$240 ;
-  wire [5:0] \$241 ;
-  wire \$242 ;
+  wire \$24 ;
+  wire [16:0] \$240 ;
+  wire [16:0] \$241 ;
+  wire [2:0] \$242 ;
   wire \$243 ;
   wire \$244 ;
-  wire [2:0] \$245 ;
+  wire [5:0] \$245 ;
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire [5:0] \$249 ;
-  wire [6:0] \$25 ;
+  wire [2:0] \$249 ;
+  wire [5:0] \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
-  wire [2:0] \$253 ;
+  wire [5:0] \$253 ;
   wire \$254 ;
   wire \$255 ;
-  wire [5:0] \$256 ;
-  wire \$257 ;
+  wire \$256 ;
+  wire [2:0] \$257 ;
   wire \$258 ;
   wire \$259 ;
-  wire [2:0] \$26 ;
-  reg [2:0] \$260 ;
-  reg [1:0] \$261 ;
-  reg [2:0] \$262 ;
-  reg [1:0] \$263 ;
-  reg [4:0] \$264 ;
-  reg [15:0] \$265 ;
-  reg [4:0] \$266 ;
-  reg \$267 ;
-  reg \$268 ;
-  reg \$269 ;
-  wire [4:0] \$27 ;
-  reg [47:0] \$270 ;
-  reg [1:0] \$271 ;
-  reg \$272 ;
+  wire [6:0] \$26 ;
+  wire [5:0] \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  reg [15:0] \$264 ;
+  reg [43:0] \$265 ;
+  reg [43:0] \$266 ;
+  reg [2:0] \$267 ;
+  reg [2:0] \$268 ;
+  reg [1:0] \$269 ;
+  wire [2:0] \$27 ;
+  reg [4:0] \$270 ;
+  reg [15:0] \$271 ;
+  reg [4:0] \$272 ;
   reg \$273 ;
   reg \$274 ;
-  reg [127:0] \$275 ;
-  reg [127:0] \$276 ;
-  reg \$277 ;
-  reg [127:0] \$278 ;
-  reg [27:0] \$279 ;
-  wire \$28 ;
-  wire [5:0] \$29 ;
+  reg \$275 ;
+  reg [47:0] \$276 ;
+  reg [1:0] \$277 ;
+  reg [1:0] \$278 ;
+  reg \$279 ;
+  wire [4:0] \$28 ;
+  reg \$280 ;
+  reg \$281 ;
+  reg [127:0] \$282 ;
+  reg [127:0] \$283 ;
+  reg \$284 ;
+  reg [127:0] \$285 ;
+  reg [43:0] \$286 ;
+  wire \$29 ;
   wire \$3 ;
-  wire [6:0] \$30 ;
-  wire [2:0] \$31 ;
-  wire [4:0] \$32 ;
-  wire \$33 ;
-  wire [5:0] \$34 ;
-  wire [6:0] \$35 ;
-  wire [2:0] \$36 ;
-  wire [4:0] \$37 ;
-  wire [5:0] \$38 ;
-  wire [2:0] \$39 ;
-  wire [2:0] \$4 ;
-  wire [7:0] \$40 ;
+  wire [5:0] \$30 ;
+  wire [6:0] \$31 ;
+  wire [2:0] \$32 ;
+  wire [4:0] \$33 ;
+  wire \$34 ;
+  wire [5:0] \$35 ;
+  wire [6:0] \$36 ;
+  wire [2:0] \$37 ;
+  wire [4:0] \$38 ;
+  wire [5:0] \$39 ;
+  wire \$4 ;
+  wire [2:0] \$40 ;
   wire [7:0] \$41 ;
   wire [7:0] \$42 ;
   wire [7:0] \$43 ;
@@ -228,18 +235,18 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [7:0] \$47 ;
   wire [7:0] \$48 ;
   wire [7:0] \$49 ;
-  wire [3:0] \$5 ;
+  wire [2:0] \$5 ;
   wire [7:0] \$50 ;
   wire [7:0] \$51 ;
   wire [7:0] \$52 ;
   wire [7:0] \$53 ;
   wire [7:0] \$54 ;
-  wire [15:0] \$55 ;
-  wire [7:0] \$56 ;
+  wire [7:0] \$55 ;
+  wire [15:0] \$56 ;
   wire [7:0] \$57 ;
   wire [7:0] \$58 ;
   wire [7:0] \$59 ;
-  wire [2:0] \$6 ;
+  wire [3:0] \$6 ;
   wire [7:0] \$60 ;
   wire [7:0] \$61 ;
   wire [7:0] \$62 ;
@@ -250,18 +257,18 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [7:0] \$67 ;
   wire [7:0] \$68 ;
   wire [7:0] \$69 ;
-  wire [3:0] \$7 ;
+  wire [2:0] \$7 ;
   wire [7:0] \$70 ;
-  wire [15:0] \$71 ;
-  wire [2:0] \$72 ;
-  wire [7:0] \$73 ;
+  wire [7:0] \$71 ;
+  wire [15:0] \$72 ;
+  wire [2:0] \$73 ;
   wire [7:0] \$74 ;
   wire [7:0] \$75 ;
   wire [7:0] \$76 ;
   wire [7:0] \$77 ;
   wire [7:0] \$78 ;
   wire [7:0] \$79 ;
-  wire [2:0] \$8 ;
+  wire [3:0] \$8 ;
   wire [7:0] \$80 ;
   wire [7:0] \$81 ;
   wire [7:0] \$82 ;
@@ -270,9 +277,9 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [7:0] \$85 ;
   wire [7:0] \$86 ;
   wire [7:0] \$87 ;
-  wire [15:0] \$88 ;
-  wire [7:0] \$89 ;
-  wire [3:0] \$9 ;
+  wire [7:0] \$88 ;
+  wire [15:0] \$89 ;
+  wire [2:0] \$9 ;
   wire [7:0] \$90 ;
   wire [7:0] \$91 ;
   wire [7:0] \$92 ;
@@ -284,40 +291,14 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [7:0] \$98 ;
   wire [7:0] \$99 ;
   wire [2:0] \$signature__addr ;
-  wire [2:0] \$signature__addr$27 ;
-  wire [2:0] \$signature__addr$30 ;
   wire [2:0] \$signature__addr$33 ;
-  wire [2:0] \$signature__addr$44 ;
+  wire [2:0] \$signature__addr$36 ;
+  wire [2:0] \$signature__addr$39 ;
   wire [2:0] \$signature__addr$48 ;
-  wire [2:0] \$signature__addr$50 ;
-  wire [2:0] \$signature__addr$52 ;
+  wire [2:0] \$signature__addr$51 ;
+  wire [2:0] \$signature__addr$53 ;
+  wire [2:0] \$signature__addr$55 ;
   wire [63:0] \$signature__data ;
-  wire [63:0] \$signature__data$28 ;
-  wire [15:0] \$signature__data$28[0] ;
-  wire [7:0] \$signature__data$28[0][0] ;
-  wire [7:0] \$signature__data$28[0][1] ;
-  wire [15:0] \$signature__data$28[1] ;
-  wire [7:0] \$signature__data$28[1][0] ;
-  wire [7:0] \$signature__data$28[1][1] ;
-  wire [15:0] \$signature__data$28[2] ;
-  wire [7:0] \$signature__data$28[2][0] ;
-  wire [7:0] \$signature__data$28[2][1] ;
-  wire [15:0] \$signature__data$28[3] ;
-  wire [7:0] \$signature__data$28[3][0] ;
-  wire [7:0] \$signature__data$28[3][1] ;
-  wire [63:0] \$signature__data$31 ;
-  wire [15:0] \$signature__data$31[0] ;
-  wire [7:0] \$signature__data$31[0][0] ;
-  wire [7:0] \$signature__data$31[0][1] ;
-  wire [15:0] \$signature__data$31[1] ;
-  wire [7:0] \$signature__data$31[1][0] ;
-  wire [7:0] \$signature__data$31[1][1] ;
-  wire [15:0] \$signature__data$31[2] ;
-  wire [7:0] \$signature__data$31[2][0] ;
-  wire [7:0] \$signature__data$31[2][1] ;
-  wire [15:0] \$signature__data$31[3] ;
-  wire [7:0] \$signature__data$31[3][0] ;
-  wire [7:0] \$signature__data$31[3][1] ;
   wire [63:0] \$signature__data$34 ;
   wire [15:0] \$signature__data$34[0] ;
   wire [7:0] \$signature__data$34[0][0] ;
@@ -331,58 +312,84 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [15:0] \$signature__data$34[3] ;
   wire [7:0] \$signature__data$34[3][0] ;
   wire [7:0] \$signature__data$34[3][1] ;
-  wire [63:0] \$signature__data$59 ;
-  wire [15:0] \$signature__data$59[0] ;
-  wire [7:0] \$signature__data$59[0][0] ;
-  wire [7:0] \$signature__data$59[0][1] ;
-  wire [15:0] \$signature__data$59[1] ;
-  wire [7:0] \$signature__data$59[1][0] ;
-  wire [7:0] \$signature__data$59[1][1] ;
-  wire [15:0] \$signature__data$59[2] ;
-  wire [7:0] \$signature__data$59[2][0] ;
-  wire [7:0] \$signature__data$59[2][1] ;
-  wire [15:0] \$signature__data$59[3] ;
-  wire [7:0] \$signature__data$59[3][0] ;
-  wire [7:0] \$signature__data$59[3][1] ;
-  wire [63:0] \$signature__data$60 ;
-  wire [15:0] \$signature__data$60[0] ;
-  wire [7:0] \$signature__data$60[0][0] ;
-  wire [7:0] \$signature__data$60[0][1] ;
-  wire [15:0] \$signature__data$60[1] ;
-  wire [7:0] \$signature__data$60[1][0] ;
-  wire [7:0] \$signature__data$60[1][1] ;
-  wire [15:0] \$signature__data$60[2] ;
-  wire [7:0] \$signature__data$60[2][0] ;
-  wire [7:0] \$signature__data$60[2][1] ;
-  wire [15:0] \$signature__data$60[3] ;
-  wire [7:0] \$signature__data$60[3][0] ;
-  wire [7:0] \$signature__data$60[3][1] ;
-  wire [63:0] \$signature__data$61 ;
-  wire [15:0] \$signature__data$61[0] ;
-  wire [7:0] \$signature__data$61[0][0] ;
-  wire [7:0] \$signature__data$61[0][1] ;
-  wire [15:0] \$signature__data$61[1] ;
-  wire [7:0] \$signature__data$61[1][0] ;
-  wire [7:0] \$signature__data$61[1][1] ;
-  wire [15:0] \$signature__data$61[2] ;
-  wire [7:0] \$signature__data$61[2][0] ;
-  wire [7:0] \$signature__data$61[2][1] ;
-  wire [15:0] \$signature__data$61[3] ;
-  wire [7:0] \$signature__data$61[3][0] ;
-  wire [7:0] \$signature__data$61[3][1] ;
-  wire [63:0] \$signature__data$62 ;
-  wire [15:0] \$signature__data$62[0] ;
-  wire [7:0] \$signature__data$62[0][0] ;
-  wire [7:0] \$signature__data$62[0][1] ;
-  wire [15:0] \$signature__data$62[1] ;
-  wire [7:0] \$signature__data$62[1][0] ;
-  wire [7:0] \$signature__data$62[1][1] ;
-  wire [15:0] \$signature__data$62[2] ;
-  wire [7:0] \$signature__data$62[2][0] ;
-  wire [7:0] \$signature__data$62[2][1] ;
-  wire [15:0] \$signature__data$62[3] ;
-  wire [7:0] \$signature__data$62[3][0] ;
-  wire [7:0] \$signature__data$62[3][1] ;
+  wire [63:0] \$signature__data$37 ;
+  wire [15:0] \$signature__data$37[0] ;
+  wire [7:0] \$signature__data$37[0][0] ;
+  wire [7:0] \$signature__data$37[0][1] ;
+  wire [15:0] \$signature__data$37[1] ;
+  wire [7:0] \$signature__data$37[1][0] ;
+  wire [7:0] \$signature__data$37[1][1] ;
+  wire [15:0] \$signature__data$37[2] ;
+  wire [7:0] \$signature__data$37[2][0] ;
+  wire [7:0] \$signature__data$37[2][1] ;
+  wire [15:0] \$signature__data$37[3] ;
+  wire [7:0] \$signature__data$37[3][0] ;
+  wire [7:0] \$signature__data$37[3][1] ;
+  wire [63:0] \$signature__data$40 ;
+  wire [15:0] \$signature__data$40[0] ;
+  wire [7:0] \$signature__data$40[0][0] ;
+  wire [7:0] \$signature__data$40[0][1] ;
+  wire [15:0] \$signature__data$40[1] ;
+  wire [7:0] \$signature__data$40[1][0] ;
+  wire [7:0] \$signature__data$40[1][1] ;
+  wire [15:0] \$signature__data$40[2] ;
+  wire [7:0] \$signature__data$40[2][0] ;
+  wire [7:0] \$signature__data$40[2][1] ;
+  wire [15:0] \$signature__data$40[3] ;
+  wire [7:0] \$signature__data$40[3][0] ;
+  wire [7:0] \$signature__data$40[3][1] ;
+  wire [63:0] \$signature__data$63 ;
+  wire [15:0] \$signature__data$63[0] ;
+  wire [7:0] \$signature__data$63[0][0] ;
+  wire [7:0] \$signature__data$63[0][1] ;
+  wire [15:0] \$signature__data$63[1] ;
+  wire [7:0] \$signature__data$63[1][0] ;
+  wire [7:0] \$signature__data$63[1][1] ;
+  wire [15:0] \$signature__data$63[2] ;
+  wire [7:0] \$signature__data$63[2][0] ;
+  wire [7:0] \$signature__data$63[2][1] ;
+  wire [15:0] \$signature__data$63[3] ;
+  wire [7:0] \$signature__data$63[3][0] ;
+  wire [7:0] \$signature__data$63[3][1] ;
+  wire [63:0] \$signature__data$64 ;
+  wire [15:0] \$signature__data$64[0] ;
+  wire [7:0] \$signature__data$64[0][0] ;
+  wire [7:0] \$signature__data$64[0][1] ;
+  wire [15:0] \$signature__data$64[1] ;
+  wire [7:0] \$signature__data$64[1][0] ;
+  wire [7:0] \$signature__data$64[1][1] ;
+  wire [15:0] \$signature__data$64[2] ;
+  wire [7:0] \$signature__data$64[2][0] ;
+  wire [7:0] \$signature__data$64[2][1] ;
+  wire [15:0] \$signature__data$64[3] ;
+  wire [7:0] \$signature__data$64[3][0] ;
+  wire [7:0] \$signature__data$64[3][1] ;
+  wire [63:0] \$signature__data$65 ;
+  wire [15:0] \$signature__data$65[0] ;
+  wire [7:0] \$signature__data$65[0][0] ;
+  wire [7:0] \$signature__data$65[0][1] ;
+  wire [15:0] \$signature__data$65[1] ;
+  wire [7:0] \$signature__data$65[1][0] ;
+  wire [7:0] \$signature__data$65[1][1] ;
+  wire [15:0] \$signature__data$65[2] ;
+  wire [7:0] \$signature__data$65[2][0] ;
+  wire [7:0] \$signature__data$65[2][1] ;
+  wire [15:0] \$signature__data$65[3] ;
+  wire [7:0] \$signature__data$65[3][0] ;
+  wire [7:0] \$signature__data$65[3][1] ;
+  wire [63:0] \$signature__data$66 ;
+  wire [15:0] \$signature__data$66[0] ;
+  wire [7:0] \$signature__data$66[0][0] ;
+  wire [7:0] \$signature__data$66[0][1] ;
+  wire [15:0] \$signature__data$66[1] ;
+  wire [7:0] \$signature__data$66[1][0] ;
+  wire [7:0] \$signature__data$66[1][1] ;
+  wire [15:0] \$signature__data$66[2] ;
+  wire [7:0] \$signature__data$66[2][0] ;
+  wire [7:0] \$signature__data$66[2][1] ;
+  wire [15:0] \$signature__data$66[3] ;
+  wire [7:0] \$signature__data$66[3][0] ;
+  wire [7:0] \$signature__data$66[3][1] ;
   wire [15:0] \$signature__data[0] ;
   wire [7:0] \$signature__data[0][0] ;
   wire [7:0] \$signature__data[0][1] ;
@@ -396,13 +403,13 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [7:0] \$signature__data[3][0] ;
   wire [7:0] \$signature__data[3][1] ;
   wire \$signature__en ;
-  wire \$signature__en$29 ;
-  wire \$signature__en$32 ;
   wire \$signature__en$35 ;
-  wire \$signature__en$47 ;
-  wire \$signature__en$49 ;
-  wire \$signature__en$51 ;
-  wire \$signature__en$53 ;
+  wire \$signature__en$38 ;
+  wire \$signature__en$41 ;
+  wire \$signature__en$50 ;
+  wire \$signature__en$52 ;
+  wire \$signature__en$54 ;
+  wire \$signature__en$56 ;
   reg [127:0] acc = 128'h00000000000000000000000000000000;
   wire [63:0] \acc[0] ;
   wire [31:0] \acc[0][0] ;
@@ -475,19 +482,21 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire busy;
   wire can_compute;
   wire can_load;
-  reg [27:0] cfg = 28'h0000000;
+  wire [43:0] cfg;
   wire [15:0] \cfg.batches ;
   wire [1:0] \cfg.g0 ;
   wire [1:0] \cfg.g1 ;
   wire [4:0] \cfg.groups ;
   wire [2:0] \cfg.h1 ;
-  input [27:0] cfg__payload;
-  wire [27:0] cfg__payload;
+  wire [15:0] \cfg.tiles ;
+  input [43:0] cfg__payload;
+  wire [43:0] cfg__payload;
   wire [15:0] \cfg__payload.batches ;
   wire [1:0] \cfg__payload.g0 ;
   wire [1:0] \cfg__payload.g1 ;
   wire [4:0] \cfg__payload.groups ;
   wire [2:0] \cfg__payload.h1 ;
+  wire [15:0] \cfg__payload.tiles ;
   output cfg__ready;
   wire cfg__ready;
   input cfg__valid;
@@ -497,13 +506,35 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire compute_done;
   wire configure;
   reg [4:0] group = 5'h00;
-  reg [1:0] group_beats = 2'h0;
+  reg [1:0] group_beats;
+  reg [43:0] half0_cfg = 44'h00000000000;
+  wire [15:0] \half0_cfg.batches ;
+  wire [1:0] \half0_cfg.g0 ;
+  wire [1:0] \half0_cfg.g1 ;
+  wire [4:0] \half0_cfg.groups ;
+  wire [2:0] \half0_cfg.h1 ;
+  wire [15:0] \half0_cfg.tiles ;
+  reg [43:0] half1_cfg = 44'h00000000000;
+  wire [15:0] \half1_cfg.batches ;
+  wire [1:0] \half1_cfg.g0 ;
+  wire [1:0] \half1_cfg.g1 ;
+  wire [4:0] \half1_cfg.groups ;
+  wire [2:0] \half1_cfg.h1 ;
+  wire [15:0] \half1_cfg.tiles ;
   output idle;
   wire idle;
   wire in_flight;
   wire issue;
   wire load;
+  reg [43:0] load_cfg = 44'h00000000000;
+  wire [15:0] \load_cfg.batches ;
+  wire [1:0] \load_cfg.g0 ;
+  wire [1:0] \load_cfg.g1 ;
+  wire [4:0] \load_cfg.groups ;
+  wire [2:0] \load_cfg.h1 ;
+  wire [15:0] \load_cfg.tiles ;
   wire load_done;
+  reg [15:0] loads_left = 16'h0000;
   wire [127:0] products;
   wire [63:0] \products[0] ;
   wire [31:0] \products[0][0] ;
@@ -536,6 +567,7 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire rst;
   reg [1:0] s1_base = 2'h0;
   reg s1_first = 1'h0;
+  reg [1:0] s1_g0 = 2'h0;
   reg s1_last = 1'h0;
   reg s1_valid = 1'h0;
   reg [47:0] s1_w = 48'h000000000000;
@@ -631,15 +663,15 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   end
   always @(posedge clk) begin
     if (load)
-      bank0[\$5 [2:0]] <= act__payload[63:0];
+      bank0[\$6 [2:0]] <= act__payload[63:0];
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
     if (advance) begin
-      _0_ <= bank0[\$25 [2:0]];
+      _0_ <= bank0[\$26 [2:0]];
     end
   end
-  assign \$signature__data$59  = _0_;
+  assign \$signature__data$63  = _0_;
   reg [63:0] bank1 [7:0];
   initial begin
     bank1[0] = 64'h0000000000000000;
@@ -653,15 +685,15 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   end
   always @(posedge clk) begin
     if (load)
-      bank1[\$7 [2:0]] <= act__payload[127:64];
+      bank1[\$8 [2:0]] <= act__payload[127:64];
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
     if (advance) begin
-      _1_ <= bank1[\$30 [2:0]];
+      _1_ <= bank1[\$31 [2:0]];
     end
   end
-  assign \$signature__data$60  = _1_;
+  assign \$signature__data$64  = _1_;
   reg [63:0] bank2 [7:0];
   initial begin
     bank2[0] = 64'h0000000000000000;
@@ -675,15 +707,15 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   end
   always @(posedge clk) begin
     if (load)
-      bank2[\$9 [2:0]] <= act__payload[191:128];
+      bank2[\$10 [2:0]] <= act__payload[191:128];
   end
   reg [63:0] _2_;
   always @(posedge clk) begin
     if (advance) begin
-      _2_ <= bank2[\$35 [2:0]];
+      _2_ <= bank2[\$36 [2:0]];
     end
   end
-  assign \$signature__data$61  = _2_;
+  assign \$signature__data$65  = _2_;
   reg [63:0] bank3 [7:0];
   initial begin
     bank3[0] = 64'h0000000000000000;
@@ -697,311 +729,323 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   end
   always @(posedge clk) begin
     if (load)
-      bank3[\$11 [2:0]] <= act__payload[255:192];
+      bank3[\$12 [2:0]] <= act__payload[255:192];
   end
   reg [63:0] _3_;
   always @(posedge clk) begin
     if (advance) begin
-      _3_ <= bank3[\$38 [2:0]];
+      _3_ <= bank3[\$39 [2:0]];
     end
   end
-  assign \$signature__data$62  = _3_;
+  assign \$signature__data$66  = _3_;
   assign configure = cfg__valid & cfg__ready;
   assign advance = ~ stall;
+  assign cfg = rsel ? half1_cfg : half0_cfg;
   assign load = act__valid & act__ready;
-  assign \$1  = tile_beats - 1'h1;
-  assign \$2  = wrow == \$1 ;
-  assign load_done = load & \$3 ;
-  assign \$4  = wsel ? 3'h4 : 3'h0;
-  assign \$5  = \$4  + wrow;
-  assign \$6  = wsel ? 3'h4 : 3'h0;
-  assign \$7  = \$6  + wrow;
-  assign \$8  = wsel ? 3'h4 : 3'h0;
-  assign \$9  = \$8  + wrow;
-  assign \$10  = wsel ? 3'h4 : 3'h0;
-  assign \$11  = \$10  + wrow;
+  assign \$1  = | loads_left;
+  assign act__ready = can_load & \$1 ;
+  assign \$2  = tile_beats - 1'h1;
+  assign \$3  = wrow == \$2 ;
+  assign load_done = load & \$4 ;
+  assign \$5  = wsel ? 3'h4 : 3'h0;
+  assign \$6  = \$5  + wrow;
+  assign \$7  = wsel ? 3'h4 : 3'h0;
+  assign \$8  = \$7  + wrow;
+  assign \$9  = wsel ? 3'h4 : 3'h0;
+  assign \$10  = \$9  + wrow;
+  assign \$11  = wsel ? 3'h4 : 3'h0;
+  assign \$12  = \$11  + wrow;
   assign w__ready = can_compute & advance;
   assign issue = w__valid & w__ready;
-  assign \$12  = group_beats - 1'h1;
-  assign \$13  = beat == \$12 ;
-  assign \$15  = cfg[11:7] - 1'h1;
-  assign \$16  = group == \$15 ;
-  assign \$17  = \$14  & \$16 ;
-  assign \$18  = cfg[27:12] - 1'h1;
-  assign \$19  = batch == \$18 ;
-  assign \$20  = \$17  & \$19 ;
-  assign compute_done = issue & \$20 ;
-  assign \$21  = rsel ? 3'h4 : 3'h0;
-  assign \$23  = base[1:0] > 1'h0;
-  assign \$24  = \$22  + \$23 ;
-  assign \$25  = \$21  + \$24 ;
-  assign \$26  = rsel ? 3'h4 : 3'h0;
-  assign \$28  = base[1:0] > 1'h1;
-  assign \$29  = \$27  + \$28 ;
-  assign \$30  = \$26  + \$29 ;
-  assign \$31  = rsel ? 3'h4 : 3'h0;
-  assign \$33  = base[1:0] > 2'h2;
-  assign \$34  = \$32  + \$33 ;
-  assign \$35  = \$31  + \$34 ;
-  assign \$36  = rsel ? 3'h4 : 3'h0;
-  assign \$38  = \$36  + \$37 ;
-  assign \$39  = s1_base + slot_r0_l0;
-  assign \$40  = s1_w[16] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
-  assign \$41  = s1_w[16] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
-  assign \$42  = s1_w[17] ? \$40  : \$41 ;
-  assign \$43  = s1_w[16] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
-  assign \$44  = s1_w[16] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
-  assign \$45  = s1_w[17] ? \$43  : \$44 ;
-  assign \$46  = \$39 [0] ? \$42  : \$45 ;
-  assign \$47  = s1_w[16] ? \$signature__data$60 [55:48] : \$signature__data$60 [39:32];
-  assign \$48  = s1_w[16] ? \$signature__data$60 [23:16] : \$signature__data$60 [7:0];
-  assign \$49  = s1_w[17] ? \$47  : \$48 ;
-  assign \$50  = s1_w[16] ? \$signature__data$59 [55:48] : \$signature__data$59 [39:32];
-  assign \$51  = s1_w[16] ? \$signature__data$59 [23:16] : \$signature__data$59 [7:0];
-  assign \$52  = s1_w[17] ? \$50  : \$51 ;
-  assign \$53  = \$39 [0] ? \$49  : \$52 ;
-  assign \$54  = \$39 [1] ? \$46  : \$53 ;
-  assign \$55  = $signed(s1_w[7:0]) * $signed(\$54 );
-  assign \$56  = s1_w[16] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
-  assign \$57  = s1_w[16] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
-  assign \$58  = s1_w[17] ? \$56  : \$57 ;
-  assign \$59  = s1_w[16] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
-  assign \$60  = s1_w[16] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
-  assign \$61  = s1_w[17] ? \$59  : \$60 ;
-  assign \$62  = \$39 [0] ? \$58  : \$61 ;
-  assign \$63  = s1_w[16] ? \$signature__data$60 [63:56] : \$signature__data$60 [47:40];
-  assign \$64  = s1_w[16] ? \$signature__data$60 [31:24] : \$signature__data$60 [15:8];
-  assign \$65  = s1_w[17] ? \$63  : \$64 ;
-  assign \$66  = s1_w[16] ? \$signature__data$59 [63:56] : \$signature__data$59 [47:40];
-  assign \$67  = s1_w[16] ? \$signature__data$59 [31:24] : \$signature__data$59 [15:8];
-  assign \$68  = s1_w[17] ? \$66  : \$67 ;
-  assign \$69  = \$39 [0] ? \$65  : \$68 ;
-  assign \$70  = \$39 [1] ? \$62  : \$69 ;
-  assign \$71  = $signed(s1_w[7:0]) * $signed(\$70 );
-  assign \$72  = s1_base + slot_r0_l1;
-  assign \$73  = s1_w[18] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
-  assign \$74  = s1_w[18] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
-  assign \$75  = s1_w[19] ? \$73  : \$74 ;
-  assign \$76  = s1_w[18] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
-  assign \$77  = s1_w[18] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
-  assign \$78  = s1_w[19] ? \$76  : \$77 ;
-  assign \$79  = \$72 [0] ? \$75  : \$78 ;
-  assign \$80  = s1_w[18] ? \$signature__data$60 [55:48] : \$signature__data$60 [39:32];
-  assign \$81  = s1_w[18] ? \$signature__data$60 [23:16] : \$signature__data$60 [7:0];
-  assign \$82  = s1_w[19] ? \$80  : \$81 ;
-  assign \$83  = s1_w[18] ? \$signature__data$59 [55:48] : \$signature__data$59 [39:32];
-  assign \$84  = s1_w[18] ? \$signature__data$59 [23:16] : \$signature__data$59 [7:0];
-  assign \$85  = s1_w[19] ? \$83  : \$84 ;
-  assign \$86  = \$72 [0] ? \$82  : \$85 ;
-  assign \$87  = \$72 [1] ? \$79  : \$86 ;
-  assign \$88  = $signed(s1_w[15:8]) * $signed(\$87 );
-  assign \$89  = s1_w[18] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
-  assign \$90  = s1_w[18] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
-  assign \$91  = s1_w[19] ? \$89  : \$90 ;
-  assign \$92  = s1_w[18] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
-  assign \$93  = s1_w[18] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
-  assign \$94  = s1_w[19] ? \$92  : \$93 ;
-  assign \$95  = \$72 [0] ? \$91  : \$94 ;
-  assign \$96  = s1_w[18] ? \$signature__data$60 [63:56] : \$signature__data$60 [47:40];
-  assign \$97  = s1_w[18] ? \$signature__data$60 [31:24] : \$signature__data$60 [15:8];
-  assign \$98  = s1_w[19] ? \$96  : \$97 ;
-  assign \$99  = s1_w[18] ? \$signature__data$59 [63:56] : \$signature__data$59 [47:40];
-  assign \$100  = s1_w[18] ? \$signature__data$59 [31:24] : \$signature__data$59 [15:8];
-  assign \$101  = s1_w[19] ? \$99  : \$100 ;
-  assign \$102  = \$72 [0] ? \$98  : \$101 ;
-  assign \$103  = \$72 [1] ? \$95  : \$102 ;
-  assign \$104  = $signed(s1_w[15:8]) * $signed(\$103 );
-  assign \$105  = s1_base + slot_r1_l0;
-  assign \$106  = s1_w[40] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
-  assign \$107  = s1_w[40] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
-  assign \$108  = s1_w[41] ? \$106  : \$107 ;
-  assign \$109  = s1_w[40] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
-  assign \$110  = s1_w[40] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
-  assign \$111  = s1_w[41] ? \$109  : \$110 ;
-  assign \$112  = \$105 [0] ? \$108  : \$111 ;
-  assign \$113  = s1_w[40] ? \$signature__data$60 [55:48] : \$signature__data$60 [39:32];
-  assign \$114  = s1_w[40] ? \$signature__data$60 [23:16] : \$signature__data$60 [7:0];
-  assign \$115  = s1_w[41] ? \$113  : \$114 ;
-  assign \$116  = s1_w[40] ? \$signature__data$59 [55:48] : \$signature__data$59 [39:32];
-  assign \$117  = s1_w[40] ? \$signature__data$59 [23:16] : \$signature__data$59 [7:0];
-  assign \$118  = s1_w[41] ? \$116  : \$117 ;
-  assign \$119  = \$105 [0] ? \$115  : \$118 ;
-  assign \$120  = \$105 [1] ? \$112  : \$119 ;
-  assign \$121  = $signed(s1_w[31:24]) * $signed(\$120 );
-  assign \$122  = s1_w[40] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
-  assign \$123  = s1_w[40] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
-  assign \$124  = s1_w[41] ? \$122  : \$123 ;
-  assign \$125  = s1_w[40] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
-  assign \$126  = s1_w[40] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
-  assign \$127  = s1_w[41] ? \$125  : \$126 ;
-  assign \$128  = \$105 [0] ? \$124  : \$127 ;
-  assign \$129  = s1_w[40] ? \$signature__data$60 [63:56] : \$signature__data$60 [47:40];
-  assign \$130  = s1_w[40] ? \$signature__data$60 [31:24] : \$signature__data$60 [15:8];
-  assign \$131  = s1_w[41] ? \$129  : \$130 ;
-  assign \$132  = s1_w[40] ? \$signature__data$59 [63:56] : \$signature__data$59 [47:40];
-  assign \$133  = s1_w[40] ? \$signature__data$59 [31:24] : \$signature__data$59 [15:8];
-  assign \$134  = s1_w[41] ? \$132  : \$133 ;
-  assign \$135  = \$105 [0] ? \$131  : \$134 ;
-  assign \$136  = \$105 [1] ? \$128  : \$135 ;
-  assign \$137  = $signed(s1_w[31:24]) * $signed(\$136 );
-  assign \$138  = s1_base + slot_r1_l1;
-  assign \$139  = s1_w[42] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
-  assign \$140  = s1_w[42] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
-  assign \$141  = s1_w[43] ? \$139  : \$140 ;
-  assign \$142  = s1_w[42] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
-  assign \$143  = s1_w[42] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
-  assign \$144  = s1_w[43] ? \$142  : \$143 ;
-  assign \$145  = \$138 [0] ? \$141  : \$144 ;
-  assign \$146  = s1_w[42] ? \$signature__data$60 [55:48] : \$signature__data$60 [39:32];
-  assign \$147  = s1_w[42] ? \$signature__data$60 [23:16] : \$signature__data$60 [7:0];
-  assign \$148  = s1_w[43] ? \$146  : \$147 ;
-  assign \$149  = s1_w[42] ? \$signature__data$59 [55:48] : \$signature__data$59 [39:32];
-  assign \$150  = s1_w[42] ? \$signature__data$59 [23:16] : \$signature__data$59 [7:0];
-  assign \$151  = s1_w[43] ? \$149  : \$150 ;
-  assign \$152  = \$138 [0] ? \$148  : \$151 ;
-  assign \$153  = \$138 [1] ? \$145  : \$152 ;
-  assign \$154  = $signed(s1_w[39:32]) * $signed(\$153 );
-  assign \$155  = s1_w[42] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
-  assign \$156  = s1_w[42] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
-  assign \$157  = s1_w[43] ? \$155  : \$156 ;
-  assign \$158  = s1_w[42] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
-  assign \$159  = s1_w[42] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
-  assign \$160  = s1_w[43] ? \$158  : \$159 ;
-  assign \$161  = \$138 [0] ? \$157  : \$160 ;
-  assign \$162  = s1_w[42] ? \$signature__data$60 [63:56] : \$signature__data$60 [47:40];
-  assign \$163  = s1_w[42] ? \$signature__data$60 [31:24] : \$signature__data$60 [15:8];
-  assign \$164  = s1_w[43] ? \$162  : \$163 ;
-  assign \$165  = s1_w[42] ? \$signature__data$59 [63:56] : \$signature__data$59 [47:40];
-  assign \$166  = s1_w[42] ? \$signature__data$59 [31:24] : \$signature__data$59 [15:8];
-  assign \$167  = s1_w[43] ? \$165  : \$166 ;
-  assign \$168  = \$138 [0] ? \$164  : \$167 ;
-  assign \$169  = \$138 [1] ? \$161  : \$168 ;
-  assign \$170  = $signed(s1_w[39:32]) * $signed(\$169 );
-  assign \$171  = s2_first ? 32'd0 : acc[31:0];
-  assign \$172  = $signed(1'h0) + $signed(s2_products[15:0]);
-  assign \$173  = $signed(\$172 ) + $signed(s2_products[47:32]);
-  assign \$174  = $signed(\$171 ) + $signed(\$173 );
-  assign \$175  = s2_first ? 32'd0 : acc[63:32];
-  assign \$176  = $signed(1'h0) + $signed(s2_products[31:16]);
-  assign \$177  = $signed(\$176 ) + $signed(s2_products[63:48]);
-  assign \$178  = $signed(\$175 ) + $signed(\$177 );
-  assign \$179  = s2_first ? 32'd0 : acc[95:64];
-  assign \$180  = $signed(1'h0) + $signed(s2_products[79:64]);
-  assign \$181  = $signed(\$180 ) + $signed(s2_products[111:96]);
-  assign \$182  = $signed(\$179 ) + $signed(\$181 );
-  assign \$183  = s2_first ? 32'd0 : acc[127:96];
-  assign \$184  = $signed(1'h0) + $signed(s2_products[95:80]);
-  assign \$185  = $signed(\$184 ) + $signed(s2_products[127:112]);
-  assign \$186  = $signed(\$183 ) + $signed(\$185 );
-  assign \$187  = ~ result__ready;
-  assign stall = result__valid & \$187 ;
-  assign \$188  = | wrow;
-  assign \$189  = | beat;
-  assign \$190  = | group;
-  assign \$191  = | batch;
-  assign in_flight = | { result__valid, s2_valid, s1_valid, \$191 , \$190 , \$189 , \$188 , busy };
+  assign \$13  = group_beats - 1'h1;
+  assign \$14  = beat == \$13 ;
+  assign \$16  = cfg[11:7] - 1'h1;
+  assign \$17  = group == \$16 ;
+  assign \$18  = \$15  & \$17 ;
+  assign \$19  = cfg[27:12] - 1'h1;
+  assign \$20  = batch == \$19 ;
+  assign \$21  = \$18  & \$20 ;
+  assign compute_done = issue & \$21 ;
+  assign \$22  = rsel ? 3'h4 : 3'h0;
+  assign \$24  = base[1:0] > 1'h0;
+  assign \$25  = \$23  + \$24 ;
+  assign \$26  = \$22  + \$25 ;
+  assign \$27  = rsel ? 3'h4 : 3'h0;
+  assign \$29  = base[1:0] > 1'h1;
+  assign \$30  = \$28  + \$29 ;
+  assign \$31  = \$27  + \$30 ;
+  assign \$32  = rsel ? 3'h4 : 3'h0;
+  assign \$34  = base[1:0] > 2'h2;
+  assign \$35  = \$33  + \$34 ;
+  assign \$36  = \$32  + \$35 ;
+  assign \$37  = rsel ? 3'h4 : 3'h0;
+  assign \$39  = \$37  + \$38 ;
+  assign \$40  = s1_base + slot_r0_l0;
+  assign \$41  = s1_w[16] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
+  assign \$42  = s1_w[16] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
+  assign \$43  = s1_w[17] ? \$41  : \$42 ;
+  assign \$44  = s1_w[16] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
+  assign \$45  = s1_w[16] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
+  assign \$46  = s1_w[17] ? \$44  : \$45 ;
+  assign \$47  = \$40 [0] ? \$43  : \$46 ;
+  assign \$48  = s1_w[16] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$49  = s1_w[16] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$50  = s1_w[17] ? \$48  : \$49 ;
+  assign \$51  = s1_w[16] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$52  = s1_w[16] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$53  = s1_w[17] ? \$51  : \$52 ;
+  assign \$54  = \$40 [0] ? \$50  : \$53 ;
+  assign \$55  = \$40 [1] ? \$47  : \$54 ;
+  assign \$56  = $signed(s1_w[7:0]) * $signed(\$55 );
+  assign \$57  = s1_w[16] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
+  assign \$58  = s1_w[16] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
+  assign \$59  = s1_w[17] ? \$57  : \$58 ;
+  assign \$60  = s1_w[16] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
+  assign \$61  = s1_w[16] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
+  assign \$62  = s1_w[17] ? \$60  : \$61 ;
+  assign \$63  = \$40 [0] ? \$59  : \$62 ;
+  assign \$64  = s1_w[16] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$65  = s1_w[16] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$66  = s1_w[17] ? \$64  : \$65 ;
+  assign \$67  = s1_w[16] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$68  = s1_w[16] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$69  = s1_w[17] ? \$67  : \$68 ;
+  assign \$70  = \$40 [0] ? \$66  : \$69 ;
+  assign \$71  = \$40 [1] ? \$63  : \$70 ;
+  assign \$72  = $signed(s1_w[7:0]) * $signed(\$71 );
+  assign \$73  = s1_base + slot_r0_l1;
+  assign \$74  = s1_w[18] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
+  assign \$75  = s1_w[18] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
+  assign \$76  = s1_w[19] ? \$74  : \$75 ;
+  assign \$77  = s1_w[18] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
+  assign \$78  = s1_w[18] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
+  assign \$79  = s1_w[19] ? \$77  : \$78 ;
+  assign \$80  = \$73 [0] ? \$76  : \$79 ;
+  assign \$81  = s1_w[18] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$82  = s1_w[18] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$83  = s1_w[19] ? \$81  : \$82 ;
+  assign \$84  = s1_w[18] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$85  = s1_w[18] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$86  = s1_w[19] ? \$84  : \$85 ;
+  assign \$87  = \$73 [0] ? \$83  : \$86 ;
+  assign \$88  = \$73 [1] ? \$80  : \$87 ;
+  assign \$89  = $signed(s1_w[15:8]) * $signed(\$88 );
+  assign \$90  = s1_w[18] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
+  assign \$91  = s1_w[18] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
+  assign \$92  = s1_w[19] ? \$90  : \$91 ;
+  assign \$93  = s1_w[18] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
+  assign \$94  = s1_w[18] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
+  assign \$95  = s1_w[19] ? \$93  : \$94 ;
+  assign \$96  = \$73 [0] ? \$92  : \$95 ;
+  assign \$97  = s1_w[18] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$98  = s1_w[18] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$99  = s1_w[19] ? \$97  : \$98 ;
+  assign \$100  = s1_w[18] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$101  = s1_w[18] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$102  = s1_w[19] ? \$100  : \$101 ;
+  assign \$103  = \$73 [0] ? \$99  : \$102 ;
+  assign \$104  = \$73 [1] ? \$96  : \$103 ;
+  assign \$105  = $signed(s1_w[15:8]) * $signed(\$104 );
+  assign \$106  = s1_base + slot_r1_l0;
+  assign \$107  = s1_w[40] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
+  assign \$108  = s1_w[40] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
+  assign \$109  = s1_w[41] ? \$107  : \$108 ;
+  assign \$110  = s1_w[40] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
+  assign \$111  = s1_w[40] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
+  assign \$112  = s1_w[41] ? \$110  : \$111 ;
+  assign \$113  = \$106 [0] ? \$109  : \$112 ;
+  assign \$114  = s1_w[40] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$115  = s1_w[40] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$116  = s1_w[41] ? \$114  : \$115 ;
+  assign \$117  = s1_w[40] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$118  = s1_w[40] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$119  = s1_w[41] ? \$117  : \$118 ;
+  assign \$120  = \$106 [0] ? \$116  : \$119 ;
+  assign \$121  = \$106 [1] ? \$113  : \$120 ;
+  assign \$122  = $signed(s1_w[31:24]) * $signed(\$121 );
+  assign \$123  = s1_w[40] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
+  assign \$124  = s1_w[40] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
+  assign \$125  = s1_w[41] ? \$123  : \$124 ;
+  assign \$126  = s1_w[40] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
+  assign \$127  = s1_w[40] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
+  assign \$128  = s1_w[41] ? \$126  : \$127 ;
+  assign \$129  = \$106 [0] ? \$125  : \$128 ;
+  assign \$130  = s1_w[40] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$131  = s1_w[40] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$132  = s1_w[41] ? \$130  : \$131 ;
+  assign \$133  = s1_w[40] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$134  = s1_w[40] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$135  = s1_w[41] ? \$133  : \$134 ;
+  assign \$136  = \$106 [0] ? \$132  : \$135 ;
+  assign \$137  = \$106 [1] ? \$129  : \$136 ;
+  assign \$138  = $signed(s1_w[31:24]) * $signed(\$137 );
+  assign \$139  = s1_base + slot_r1_l1;
+  assign \$140  = s1_w[42] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
+  assign \$141  = s1_w[42] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
+  assign \$142  = s1_w[43] ? \$140  : \$141 ;
+  assign \$143  = s1_w[42] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
+  assign \$144  = s1_w[42] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
+  assign \$145  = s1_w[43] ? \$143  : \$144 ;
+  assign \$146  = \$139 [0] ? \$142  : \$145 ;
+  assign \$147  = s1_w[42] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$148  = s1_w[42] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$149  = s1_w[43] ? \$147  : \$148 ;
+  assign \$150  = s1_w[42] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$151  = s1_w[42] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$152  = s1_w[43] ? \$150  : \$151 ;
+  assign \$153  = \$139 [0] ? \$149  : \$152 ;
+  assign \$154  = \$139 [1] ? \$146  : \$153 ;
+  assign \$155  = $signed(s1_w[39:32]) * $signed(\$154 );
+  assign \$156  = s1_w[42] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
+  assign \$157  = s1_w[42] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
+  assign \$158  = s1_w[43] ? \$156  : \$157 ;
+  assign \$159  = s1_w[42] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
+  assign \$160  = s1_w[42] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
+  assign \$161  = s1_w[43] ? \$159  : \$160 ;
+  assign \$162  = \$139 [0] ? \$158  : \$161 ;
+  assign \$163  = s1_w[42] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$164  = s1_w[42] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$165  = s1_w[43] ? \$163  : \$164 ;
+  assign \$166  = s1_w[42] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$167  = s1_w[42] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$168  = s1_w[43] ? \$166  : \$167 ;
+  assign \$169  = \$139 [0] ? \$165  : \$168 ;
+  assign \$170  = \$139 [1] ? \$162  : \$169 ;
+  assign \$171  = $signed(s1_w[39:32]) * $signed(\$170 );
+  assign \$172  = s2_first ? 32'd0 : acc[31:0];
+  assign \$173  = $signed(1'h0) + $signed(s2_products[15:0]);
+  assign \$174  = $signed(\$173 ) + $signed(s2_products[47:32]);
+  assign \$175  = $signed(\$172 ) + $signed(\$174 );
+  assign \$176  = s2_first ? 32'd0 : acc[63:32];
+  assign \$177  = $signed(1'h0) + $signed(s2_products[31:16]);
+  assign \$178  = $signed(\$177 ) + $signed(s2_products[63:48]);
+  assign \$179  = $signed(\$176 ) + $signed(\$178 );
+  assign \$180  = s2_first ? 32'd0 : acc[95:64];
+  assign \$181  = $signed(1'h0) + $signed(s2_products[79:64]);
+  assign \$182  = $signed(\$181 ) + $signed(s2_products[111:96]);
+  assign \$183  = $signed(\$180 ) + $signed(\$182 );
+  assign \$184  = s2_first ? 32'd0 : acc[127:96];
+  assign \$185  = $signed(1'h0) + $signed(s2_products[95:80]);
+  assign \$186  = $signed(\$185 ) + $signed(s2_products[127:112]);
+  assign \$187  = $signed(\$184 ) + $signed(\$186 );
+  assign \$188  = ~ result__ready;
+  assign stall = result__valid & \$188 ;
+  assign \$189  = | wrow;
+  assign \$190  = | beat;
+  assign \$191  = | group;
+  assign \$192  = | batch;
+  assign in_flight = | { result__valid, s2_valid, s1_valid, \$192 , \$191 , \$190 , \$189 , busy };
   assign idle = ~ in_flight;
-  assign cfg__ready = ~ in_flight;
-  assign \$192  = cfg__payload[11:7] * cfg__payload[6:4];
-  assign \$193  = \$192  + 3'h4;
-  assign \$194  = \$193  - 1'h1;
-  assign \$197  = tile_beats - 1'h1;
-  assign \$198  = wrow == \$197 ;
-  assign \$200  = wrow + 1'h1;
-  assign \$201  = \$199  ? 4'h0 : \$200 ;
-  assign \$203  = group_beats - 1'h1;
-  assign \$204  = beat == \$203 ;
-  assign \$206  = beat + 1'h1;
-  assign \$207  = \$205  ? 3'h0 : \$206 ;
-  assign \$208  = group_beats - 1'h1;
-  assign \$209  = beat == \$208 ;
-  assign \$211  = issue & \$210 ;
+  assign cfg__ready = ! loads_left;
+  assign \$193  = loads_left - 1'h1;
+  assign \$194  = wsel ? half0_cfg : load_cfg;
+  assign \$195  = wsel ? load_cfg : half1_cfg;
+  assign \$196  = cfg__payload[11:7] * cfg__payload[6:4];
+  assign \$197  = \$196  + 3'h4;
+  assign \$198  = \$197  - 1'h1;
+  assign \$201  = tile_beats - 1'h1;
+  assign \$202  = wrow == \$201 ;
+  assign \$204  = wrow + 1'h1;
+  assign \$205  = \$203  ? 4'h0 : \$204 ;
+  assign \$207  = group_beats - 1'h1;
+  assign \$208  = beat == \$207 ;
+  assign \$210  = beat + 1'h1;
+  assign \$211  = \$209  ? 3'h0 : \$210 ;
   assign \$212  = group_beats - 1'h1;
   assign \$213  = beat == \$212 ;
-  assign \$215  = cfg[11:7] - 1'h1;
-  assign \$216  = group == \$215 ;
-  assign \$217  = \$214  & \$216 ;
-  assign \$218  = group + 1'h1;
-  assign \$219  = \$217  ? 6'h00 : \$218 ;
-  assign \$220  = group_beats - 1'h1;
-  assign \$221  = beat == \$220 ;
-  assign \$223  = cfg[11:7] - 1'h1;
-  assign \$224  = group == \$223 ;
-  assign \$225  = \$222  & \$224 ;
-  assign \$226  = issue & \$225 ;
-  assign \$227  = group_beats - 1'h1;
-  assign \$228  = beat == \$227 ;
-  assign \$230  = cfg[11:7] - 1'h1;
-  assign \$231  = group == \$230 ;
-  assign \$232  = \$229  & \$231 ;
-  assign \$233  = cfg[27:12] - 1'h1;
-  assign \$234  = batch == \$233 ;
-  assign \$235  = \$232  & \$234 ;
-  assign \$236  = batch + 1'h1;
-  assign \$237  = \$235  ? 17'h00000 : \$236 ;
-  assign \$238  = group_beats - 1'h1;
-  assign \$239  = beat == \$238 ;
-  assign \$241  = cfg[11:7] - 1'h1;
-  assign \$242  = group == \$241 ;
-  assign \$243  = \$240  & \$242 ;
-  assign \$244  = issue & \$243 ;
-  assign \$245  = group_beats - 1'h1;
-  assign \$246  = beat == \$245 ;
+  assign \$215  = issue & \$214 ;
+  assign \$216  = group_beats - 1'h1;
+  assign \$217  = beat == \$216 ;
+  assign \$219  = cfg[11:7] - 1'h1;
+  assign \$220  = group == \$219 ;
+  assign \$221  = \$218  & \$220 ;
+  assign \$222  = group + 1'h1;
+  assign \$223  = \$221  ? 6'h00 : \$222 ;
+  assign \$224  = group_beats - 1'h1;
+  assign \$225  = beat == \$224 ;
+  assign \$227  = cfg[11:7] - 1'h1;
+  assign \$228  = group == \$227 ;
+  assign \$229  = \$226  & \$228 ;
+  assign \$230  = issue & \$229 ;
+  assign \$231  = group_beats - 1'h1;
+  assign \$232  = beat == \$231 ;
+  assign \$234  = cfg[11:7] - 1'h1;
+  assign \$235  = group == \$234 ;
+  assign \$236  = \$233  & \$235 ;
+  assign \$237  = cfg[27:12] - 1'h1;
+  assign \$238  = batch == \$237 ;
+  assign \$239  = \$236  & \$238 ;
+  assign \$240  = batch + 1'h1;
+  assign \$241  = \$239  ? 17'h00000 : \$240 ;
+  assign \$242  = group_beats - 1'h1;
+  assign \$243  = beat == \$242 ;
+  assign \$245  = cfg[11:7] - 1'h1;
+  assign \$246  = group == \$245 ;
+  assign \$247  = \$244  & \$246 ;
   assign \$248  = issue & \$247 ;
-  assign \$249  = base + cfg[6:4];
-  assign \$250  = ! beat;
-  assign \$251  = ! group;
-  assign \$252  = \$250  & \$251 ;
-  assign \$253  = group_beats - 1'h1;
-  assign \$254  = beat == \$253 ;
-  assign \$256  = cfg[11:7] - 1'h1;
-  assign \$257  = group == \$256 ;
-  assign \$258  = \$255  & \$257 ;
-  assign \$259  = s2_valid & s2_last;
+  assign \$249  = group_beats - 1'h1;
+  assign \$250  = beat == \$249 ;
+  assign \$252  = issue & \$251 ;
+  assign \$253  = base + cfg[6:4];
+  assign \$254  = ! beat;
+  assign \$255  = ! group;
+  assign \$256  = \$254  & \$255 ;
+  assign \$257  = group_beats - 1'h1;
+  assign \$258  = beat == \$257 ;
+  assign \$260  = cfg[11:7] - 1'h1;
+  assign \$261  = group == \$260 ;
+  assign \$262  = \$259  & \$261 ;
+  assign \$263  = s2_valid & s2_last;
   always @(posedge clk)
-    tile_beats <= \$260 ;
+    loads_left <= \$264 ;
   always @(posedge clk)
-    group_beats <= \$261 ;
+    half0_cfg <= \$265 ;
   always @(posedge clk)
-    wrow <= \$262 ;
+    half1_cfg <= \$266 ;
   always @(posedge clk)
-    beat <= \$263 ;
+    tile_beats <= \$267 ;
   always @(posedge clk)
-    group <= \$264 ;
+    wrow <= \$268 ;
   always @(posedge clk)
-    batch <= \$265 ;
+    beat <= \$269 ;
   always @(posedge clk)
-    base <= \$266 ;
+    group <= \$270 ;
   always @(posedge clk)
-    s1_valid <= \$267 ;
+    batch <= \$271 ;
   always @(posedge clk)
-    s1_first <= \$268 ;
+    base <= \$272 ;
   always @(posedge clk)
-    s1_last <= \$269 ;
+    s1_valid <= \$273 ;
   always @(posedge clk)
-    s1_w <= \$270 ;
+    s1_first <= \$274 ;
   always @(posedge clk)
-    s1_base <= \$271 ;
+    s1_last <= \$275 ;
   always @(posedge clk)
-    s2_valid <= \$272 ;
+    s1_w <= \$276 ;
   always @(posedge clk)
-    s2_first <= \$273 ;
+    s1_base <= \$277 ;
   always @(posedge clk)
-    s2_last <= \$274 ;
+    s1_g0 <= \$278 ;
   always @(posedge clk)
-    s2_products <= \$275 ;
+    s2_valid <= \$279 ;
   always @(posedge clk)
-    acc <= \$276 ;
+    s2_first <= \$280 ;
   always @(posedge clk)
-    result__valid <= \$277 ;
+    s2_last <= \$281 ;
   always @(posedge clk)
-    result__payload <= \$278 ;
+    s2_products <= \$282 ;
   always @(posedge clk)
-    cfg <= \$279 ;
+    acc <= \$283 ;
+  always @(posedge clk)
+    result__valid <= \$284 ;
+  always @(posedge clk)
+    result__payload <= \$285 ;
+  always @(posedge clk)
+    load_cfg <= \$286 ;
   \highlight_small.halves  halves (
     .busy(busy),
     .can_compute(can_compute),
-    .can_load(act__ready),
+    .can_load(can_load),
     .clk(clk),
     .compute_done(compute_done),
     .load_done(load_done),
@@ -1011,8 +1055,28 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    slot_r0_l0 = 2'h0;
+    group_beats = 2'h0;
     casez (cfg[1:0])
+      2'h1:
+          casez (cfg[3:2])
+            2'h1:
+                group_beats = 2'h1;
+            2'h2:
+                group_beats = 2'h1;
+          endcase
+      2'h2:
+          casez (cfg[3:2])
+            2'h1:
+                group_beats = 2'h1;
+            2'h2:
+                group_beats = 2'h2;
+          endcase
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    slot_r0_l0 = 2'h0;
+    casez (s1_g0)
       2'h1:
           slot_r0_l0 = s1_w[21:20];
       2'h2:
@@ -1022,7 +1086,7 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     slot_r0_l1 = 2'h0;
-    casez (cfg[1:0])
+    casez (s1_g0)
       2'h1:
           slot_r0_l1 = s1_w[23:22];
       2'h2:
@@ -1032,7 +1096,7 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     slot_r1_l0 = 2'h0;
-    casez (cfg[1:0])
+    casez (s1_g0)
       2'h1:
           slot_r1_l0 = s1_w[45:44];
       2'h2:
@@ -1042,7 +1106,7 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     slot_r1_l1 = 2'h0;
-    casez (cfg[1:0])
+    casez (s1_g0)
       2'h1:
           slot_r1_l1 = s1_w[47:46];
       2'h2:
@@ -1051,156 +1115,104 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = tile_beats;
+    \$264  = loads_left;
+    if (load_done) begin
+      \$264  = \$193 [15:0];
+    end
     if (configure) begin
-      \$260  = \$195 [2:0];
+      \$264  = cfg__payload[43:28];
     end
     if (rst) begin
-      \$260  = 3'h0;
+      \$264  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = group_beats;
+    \$265  = half0_cfg;
+    if (load_done) begin
+      \$265  = \$194 ;
+    end
+    if (rst) begin
+      \$265  = 44'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$266  = half1_cfg;
+    if (load_done) begin
+      \$266  = \$195 ;
+    end
+    if (rst) begin
+      \$266  = 44'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$267  = tile_beats;
     if (configure) begin
-      casez (cfg__payload[1:0])
-        2'h1:
-            casez (cfg__payload[3:2])
-              2'h1:
-                  \$261  = 2'h1;
-              2'h2:
-                  \$261  = 2'h1;
-            endcase
-        2'h2:
-            casez (cfg__payload[3:2])
-              2'h1:
-                  \$261  = 2'h1;
-              2'h2:
-                  \$261  = 2'h2;
-            endcase
-      endcase
+      \$267  = \$199 [2:0];
     end
     if (rst) begin
-      \$261  = 2'h0;
+      \$267  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$262  = wrow;
-    if (\$196 ) begin
-      \$262  = \$201 [2:0];
+    \$268  = wrow;
+    if (\$200 ) begin
+      \$268  = \$205 [2:0];
     end
     if (rst) begin
-      \$262  = 3'h0;
+      \$268  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = beat;
-    if (\$202 ) begin
-      \$263  = \$207 [1:0];
+    \$269  = beat;
+    if (\$206 ) begin
+      \$269  = \$211 [1:0];
     end
     if (rst) begin
-      \$263  = 2'h0;
+      \$269  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = group;
-    if (\$211 ) begin
-      \$264  = \$219 [4:0];
+    \$270  = group;
+    if (\$215 ) begin
+      \$270  = \$223 [4:0];
     end
     if (rst) begin
-      \$264  = 5'h00;
+      \$270  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = batch;
-    if (\$226 ) begin
-      \$265  = \$237 [15:0];
+    \$271  = batch;
+    if (\$230 ) begin
+      \$271  = \$241 [15:0];
     end
     if (rst) begin
-      \$265  = 16'h0000;
+      \$271  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = base;
-    if (\$244 ) begin
-      \$266  = 5'h00;
-    end else if (\$248 ) begin
-      \$266  = \$249 [4:0];
+    \$272  = base;
+    if (\$248 ) begin
+      \$272  = 5'h00;
+    end else if (\$252 ) begin
+      \$272  = \$253 [4:0];
     end
     if (rst) begin
-      \$266  = 5'h00;
+      \$272  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$267  = s1_valid;
+    \$273  = s1_valid;
     if (advance) begin
-      \$267  = issue;
-    end
-    if (rst) begin
-      \$267  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = s1_first;
-    if (advance) begin
-      \$268  = \$252 ;
-    end
-    if (rst) begin
-      \$268  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$269  = s1_last;
-    if (advance) begin
-      \$269  = \$258 ;
-    end
-    if (rst) begin
-      \$269  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$270  = s1_w;
-    if (advance) begin
-      \$270  = w__payload;
-    end
-    if (rst) begin
-      \$270  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$271  = s1_base;
-    if (advance) begin
-      \$271  = base[1:0];
-    end
-    if (rst) begin
-      \$271  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$272  = s2_valid;
-    if (advance) begin
-      \$272  = s1_valid;
-    end
-    if (rst) begin
-      \$272  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = s2_first;
-    if (advance) begin
-      \$273  = s1_first;
+      \$273  = issue;
     end
     if (rst) begin
       \$273  = 1'h0;
@@ -1208,9 +1220,9 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$274  = s2_last;
+    \$274  = s1_first;
     if (advance) begin
-      \$274  = s1_last;
+      \$274  = \$256 ;
     end
     if (rst) begin
       \$274  = 1'h0;
@@ -1218,89 +1230,159 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = s2_products;
+    \$275  = s1_last;
     if (advance) begin
-      \$275  = products;
+      \$275  = \$262 ;
     end
     if (rst) begin
-      \$275  = 128'h00000000000000000000000000000000;
+      \$275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$276  = acc;
+    \$276  = s1_w;
+    if (advance) begin
+      \$276  = w__payload;
+    end
+    if (rst) begin
+      \$276  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$277  = s1_base;
+    if (advance) begin
+      \$277  = base[1:0];
+    end
+    if (rst) begin
+      \$277  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$278  = s1_g0;
+    if (advance) begin
+      \$278  = cfg[1:0];
+    end
+    if (rst) begin
+      \$278  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$279  = s2_valid;
+    if (advance) begin
+      \$279  = s1_valid;
+    end
+    if (rst) begin
+      \$279  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$280  = s2_first;
+    if (advance) begin
+      \$280  = s1_first;
+    end
+    if (rst) begin
+      \$280  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$281  = s2_last;
+    if (advance) begin
+      \$281  = s1_last;
+    end
+    if (rst) begin
+      \$281  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$282  = s2_products;
+    if (advance) begin
+      \$282  = products;
+    end
+    if (rst) begin
+      \$282  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$283  = acc;
     if (advance) begin
       if (s2_valid) begin
-        \$276  = total;
+        \$283  = total;
       end
     end
     if (rst) begin
-      \$276  = 128'h00000000000000000000000000000000;
+      \$283  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = result__valid;
+    \$284  = result__valid;
     if (advance) begin
-      \$277  = \$259 ;
+      \$284  = \$263 ;
     end
     if (rst) begin
-      \$277  = 1'h0;
+      \$284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$278  = result__payload;
+    \$285  = result__payload;
     if (advance) begin
-      \$278 [31:0] = total[31:0];
-      \$278 [63:32] = total[63:32];
-      \$278 [95:64] = total[95:64];
-      \$278 [127:96] = total[127:96];
+      \$285 [31:0] = total[31:0];
+      \$285 [63:32] = total[63:32];
+      \$285 [95:64] = total[95:64];
+      \$285 [127:96] = total[127:96];
     end
     if (rst) begin
-      \$278  = 128'h00000000000000000000000000000000;
+      \$285  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$279  = cfg;
+    \$286  = load_cfg;
     if (configure) begin
-      \$279  = cfg__payload;
+      \$286  = cfg__payload;
     end
     if (rst) begin
-      \$279  = 28'h0000000;
+      \$286  = 44'h00000000000;
     end
   end
-  assign can_load = act__ready;
-  assign \$signature__addr  = \$5 [2:0];
+  assign \$signature__addr  = \$6 [2:0];
   assign \$signature__data  = act__payload[63:0];
   assign \$signature__en  = load;
-  assign \$signature__addr$27  = \$7 [2:0];
-  assign \$signature__data$28  = act__payload[127:64];
-  assign \$signature__en$29  = load;
-  assign \$signature__addr$30  = \$9 [2:0];
-  assign \$signature__data$31  = act__payload[191:128];
-  assign \$signature__en$32  = load;
-  assign \$signature__addr$33  = \$11 [2:0];
-  assign \$signature__data$34  = act__payload[255:192];
+  assign \$signature__addr$33  = \$8 [2:0];
+  assign \$signature__data$34  = act__payload[127:64];
   assign \$signature__en$35  = load;
-  assign \$signature__addr$44  = \$25 [2:0];
-  assign \$signature__en$47  = advance;
-  assign \$signature__addr$48  = \$30 [2:0];
-  assign \$signature__en$49  = advance;
-  assign \$signature__addr$50  = \$35 [2:0];
-  assign \$signature__en$51  = advance;
-  assign \$signature__addr$52  = \$38 [2:0];
-  assign \$signature__en$53  = advance;
-  assign bank_r0_l0 = \$39 [1:0];
-  assign bank_r0_l1 = \$72 [1:0];
-  assign bank_r1_l0 = \$105 [1:0];
-  assign bank_r1_l1 = \$138 [1:0];
+  assign \$signature__addr$36  = \$10 [2:0];
+  assign \$signature__data$37  = act__payload[191:128];
+  assign \$signature__en$38  = load;
+  assign \$signature__addr$39  = \$12 [2:0];
+  assign \$signature__data$40  = act__payload[255:192];
+  assign \$signature__en$41  = load;
+  assign \$signature__addr$48  = \$26 [2:0];
+  assign \$signature__en$50  = advance;
+  assign \$signature__addr$51  = \$31 [2:0];
+  assign \$signature__en$52  = advance;
+  assign \$signature__addr$53  = \$36 [2:0];
+  assign \$signature__en$54  = advance;
+  assign \$signature__addr$55  = \$39 [2:0];
+  assign \$signature__en$56  = advance;
+  assign bank_r0_l0 = \$40 [1:0];
+  assign bank_r0_l1 = \$73 [1:0];
+  assign bank_r1_l0 = \$106 [1:0];
+  assign bank_r1_l1 = \$139 [1:0];
   assign \cfg__payload.g0  = cfg__payload[1:0];
   assign \cfg__payload.g1  = cfg__payload[3:2];
   assign \cfg__payload.h1  = cfg__payload[6:4];
   assign \cfg__payload.groups  = cfg__payload[11:7];
   assign \cfg__payload.batches  = cfg__payload[27:12];
+  assign \cfg__payload.tiles  = cfg__payload[43:28];
   assign \act__payload[0]  = act__payload[15:0];
   assign \act__payload[0][0]  = act__payload[7:0];
   assign \act__payload[0][1]  = act__payload[15:8];
@@ -1375,6 +1457,24 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   assign \result__payload[1]  = result__payload[127:64];
   assign \result__payload[1][0]  = result__payload[95:64];
   assign \result__payload[1][1]  = result__payload[127:96];
+  assign \cfg.g0  = cfg[1:0];
+  assign \cfg.g1  = cfg[3:2];
+  assign \cfg.h1  = cfg[6:4];
+  assign \cfg.groups  = cfg[11:7];
+  assign \cfg.batches  = cfg[27:12];
+  assign \cfg.tiles  = cfg[43:28];
+  assign \half0_cfg.g0  = half0_cfg[1:0];
+  assign \half0_cfg.g1  = half0_cfg[3:2];
+  assign \half0_cfg.h1  = half0_cfg[6:4];
+  assign \half0_cfg.groups  = half0_cfg[11:7];
+  assign \half0_cfg.batches  = half0_cfg[27:12];
+  assign \half0_cfg.tiles  = half0_cfg[43:28];
+  assign \half1_cfg.g0  = half1_cfg[1:0];
+  assign \half1_cfg.g1  = half1_cfg[3:2];
+  assign \half1_cfg.h1  = half1_cfg[6:4];
+  assign \half1_cfg.groups  = half1_cfg[11:7];
+  assign \half1_cfg.batches  = half1_cfg[27:12];
+  assign \half1_cfg.tiles  = half1_cfg[43:28];
   assign \$signature__data[0]  = act__payload[15:0];
   assign \$signature__data[0][0]  = act__payload[7:0];
   assign \$signature__data[0][1]  = act__payload[15:8];
@@ -1387,47 +1487,42 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   assign \$signature__data[3]  = act__payload[63:48];
   assign \$signature__data[3][0]  = act__payload[55:48];
   assign \$signature__data[3][1]  = act__payload[63:56];
-  assign \$signature__data$28[0]  = act__payload[79:64];
-  assign \$signature__data$28[0][0]  = act__payload[71:64];
-  assign \$signature__data$28[0][1]  = act__payload[79:72];
-  assign \$signature__data$28[1]  = act__payload[95:80];
-  assign \$signature__data$28[1][0]  = act__payload[87:80];
-  assign \$signature__data$28[1][1]  = act__payload[95:88];
-  assign \$signature__data$28[2]  = act__payload[111:96];
-  assign \$signature__data$28[2][0]  = act__payload[103:96];
-  assign \$signature__data$28[2][1]  = act__payload[111:104];
-  assign \$signature__data$28[3]  = act__payload[127:112];
-  assign \$signature__data$28[3][0]  = act__payload[119:112];
-  assign \$signature__data$28[3][1]  = act__payload[127:120];
-  assign \$signature__data$31[0]  = act__payload[143:128];
-  assign \$signature__data$31[0][0]  = act__payload[135:128];
-  assign \$signature__data$31[0][1]  = act__payload[143:136];
-  assign \$signature__data$31[1]  = act__payload[159:144];
-  assign \$signature__data$31[1][0]  = act__payload[151:144];
-  assign \$signature__data$31[1][1]  = act__payload[159:152];
-  assign \$signature__data$31[2]  = act__payload[175:160];
-  assign \$signature__data$31[2][0]  = act__payload[167:160];
-  assign \$signature__data$31[2][1]  = act__payload[175:168];
-  assign \$signature__data$31[3]  = act__payload[191:176];
-  assign \$signature__data$31[3][0]  = act__payload[183:176];
-  assign \$signature__data$31[3][1]  = act__payload[191:184];
-  assign \$signature__data$34[0]  = act__payload[207:192];
-  assign \$signature__data$34[0][0]  = act__payload[199:192];
-  assign \$signature__data$34[0][1]  = act__payload[207:200];
-  assign \$signature__data$34[1]  = act__payload[223:208];
-  assign \$signature__data$34[1][0]  = act__payload[215:208];
-  assign \$signature__data$34[1][1]  = act__payload[223:216];
-  assign \$signature__data$34[2]  = act__payload[239:224];
-  assign \$signature__data$34[2][0]  = act__payload[231:224];
-  assign \$signature__data$34[2][1]  = act__payload[239:232];
-  assign \$signature__data$34[3]  = act__payload[255:240];
-  assign \$signature__data$34[3][0]  = act__payload[247:240];
-  assign \$signature__data$34[3][1]  = act__payload[255:248];
-  assign \cfg.g0  = cfg[1:0];
-  assign \cfg.g1  = cfg[3:2];
-  assign \cfg.h1  = cfg[6:4];
-  assign \cfg.groups  = cfg[11:7];
-  assign \cfg.batches  = cfg[27:12];
+  assign \$signature__data$34[0]  = act__payload[79:64];
+  assign \$signature__data$34[0][0]  = act__payload[71:64];
+  assign \$signature__data$34[0][1]  = act__payload[79:72];
+  assign \$signature__data$34[1]  = act__payload[95:80];
+  assign \$signature__data$34[1][0]  = act__payload[87:80];
+  assign \$signature__data$34[1][1]  = act__payload[95:88];
+  assign \$signature__data$34[2]  = act__payload[111:96];
+  assign \$signature__data$34[2][0]  = act__payload[103:96];
+  assign \$signature__data$34[2][1]  = act__payload[111:104];
+  assign \$signature__data$34[3]  = act__payload[127:112];
+  assign \$signature__data$34[3][0]  = act__payload[119:112];
+  assign \$signature__data$34[3][1]  = act__payload[127:120];
+  assign \$signature__data$37[0]  = act__payload[143:128];
+  assign \$signature__data$37[0][0]  = act__payload[135:128];
+  assign \$signature__data$37[0][1]  = act__payload[143:136];
+  assign \$signature__data$37[1]  = act__payload[159:144];
+  assign \$signature__data$37[1][0]  = act__payload[151:144];
+  assign \$signature__data$37[1][1]  = act__payload[159:152];
+  assign \$signature__data$37[2]  = act__payload[175:160];
+  assign \$signature__data$37[2][0]  = act__payload[167:160];
+  assign \$signature__data$37[2][1]  = act__payload[175:168];
+  assign \$signature__data$37[3]  = act__payload[191:176];
+  assign \$signature__data$37[3][0]  = act__payload[183:176];
+  assign \$signature__data$37[3][1]  = act__payload[191:184];
+  assign \$signature__data$40[0]  = act__payload[207:192];
+  assign \$signature__data$40[0][0]  = act__payload[199:192];
+  assign \$signature__data$40[0][1]  = act__payload[207:200];
+  assign \$signature__data$40[1]  = act__payload[223:208];
+  assign \$signature__data$40[1][0]  = act__payload[215:208];
+  assign \$signature__data$40[1][1]  = act__payload[223:216];
+  assign \$signature__data$40[2]  = act__payload[239:224];
+  assign \$signature__data$40[2][0]  = act__payload[231:224];
+  assign \$signature__data$40[2][1]  = act__payload[239:232];
+  assign \$signature__data$40[3]  = act__payload[255:240];
+  assign \$signature__data$40[3][0]  = act__payload[247:240];
+  assign \$signature__data$40[3][1]  = act__payload[255:248];
   assign \s1_w[0]  = s1_w[23:0];
   assign \s1_w[0].value  = s1_w[15:0];
   assign \s1_w[0].value[0]  = s1_w[7:0];
@@ -1462,54 +1557,54 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   assign \products[1][1]  = products[127:96];
   assign \products[1][1][0]  = products[111:96];
   assign \products[1][1][1]  = products[127:112];
-  assign \$signature__data$59[0]  = \$signature__data$59 [15:0];
-  assign \$signature__data$59[0][0]  = \$signature__data$59 [7:0];
-  assign \$signature__data$59[0][1]  = \$signature__data$59 [15:8];
-  assign \$signature__data$59[1]  = \$signature__data$59 [31:16];
-  assign \$signature__data$59[1][0]  = \$signature__data$59 [23:16];
-  assign \$signature__data$59[1][1]  = \$signature__data$59 [31:24];
-  assign \$signature__data$59[2]  = \$signature__data$59 [47:32];
-  assign \$signature__data$59[2][0]  = \$signature__data$59 [39:32];
-  assign \$signature__data$59[2][1]  = \$signature__data$59 [47:40];
-  assign \$signature__data$59[3]  = \$signature__data$59 [63:48];
-  assign \$signature__data$59[3][0]  = \$signature__data$59 [55:48];
-  assign \$signature__data$59[3][1]  = \$signature__data$59 [63:56];
-  assign \$signature__data$60[0]  = \$signature__data$60 [15:0];
-  assign \$signature__data$60[0][0]  = \$signature__data$60 [7:0];
-  assign \$signature__data$60[0][1]  = \$signature__data$60 [15:8];
-  assign \$signature__data$60[1]  = \$signature__data$60 [31:16];
-  assign \$signature__data$60[1][0]  = \$signature__data$60 [23:16];
-  assign \$signature__data$60[1][1]  = \$signature__data$60 [31:24];
-  assign \$signature__data$60[2]  = \$signature__data$60 [47:32];
-  assign \$signature__data$60[2][0]  = \$signature__data$60 [39:32];
-  assign \$signature__data$60[2][1]  = \$signature__data$60 [47:40];
-  assign \$signature__data$60[3]  = \$signature__data$60 [63:48];
-  assign \$signature__data$60[3][0]  = \$signature__data$60 [55:48];
-  assign \$signature__data$60[3][1]  = \$signature__data$60 [63:56];
-  assign \$signature__data$61[0]  = \$signature__data$61 [15:0];
-  assign \$signature__data$61[0][0]  = \$signature__data$61 [7:0];
-  assign \$signature__data$61[0][1]  = \$signature__data$61 [15:8];
-  assign \$signature__data$61[1]  = \$signature__data$61 [31:16];
-  assign \$signature__data$61[1][0]  = \$signature__data$61 [23:16];
-  assign \$signature__data$61[1][1]  = \$signature__data$61 [31:24];
-  assign \$signature__data$61[2]  = \$signature__data$61 [47:32];
-  assign \$signature__data$61[2][0]  = \$signature__data$61 [39:32];
-  assign \$signature__data$61[2][1]  = \$signature__data$61 [47:40];
-  assign \$signature__data$61[3]  = \$signature__data$61 [63:48];
-  assign \$signature__data$61[3][0]  = \$signature__data$61 [55:48];
-  assign \$signature__data$61[3][1]  = \$signature__data$61 [63:56];
-  assign \$signature__data$62[0]  = \$signature__data$62 [15:0];
-  assign \$signature__data$62[0][0]  = \$signature__data$62 [7:0];
-  assign \$signature__data$62[0][1]  = \$signature__data$62 [15:8];
-  assign \$signature__data$62[1]  = \$signature__data$62 [31:16];
-  assign \$signature__data$62[1][0]  = \$signature__data$62 [23:16];
-  assign \$signature__data$62[1][1]  = \$signature__data$62 [31:24];
-  assign \$signature__data$62[2]  = \$signature__data$62 [47:32];
-  assign \$signature__data$62[2][0]  = \$signature__data$62 [39:32];
-  assign \$signature__data$62[2][1]  = \$signature__data$62 [47:40];
-  assign \$signature__data$62[3]  = \$signature__data$62 [63:48];
-  assign \$signature__data$62[3][0]  = \$signature__data$62 [55:48];
-  assign \$signature__data$62[3][1]  = \$signature__data$62 [63:56];
+  assign \$signature__data$63[0]  = \$signature__data$63 [15:0];
+  assign \$signature__data$63[0][0]  = \$signature__data$63 [7:0];
+  assign \$signature__data$63[0][1]  = \$signature__data$63 [15:8];
+  assign \$signature__data$63[1]  = \$signature__data$63 [31:16];
+  assign \$signature__data$63[1][0]  = \$signature__data$63 [23:16];
+  assign \$signature__data$63[1][1]  = \$signature__data$63 [31:24];
+  assign \$signature__data$63[2]  = \$signature__data$63 [47:32];
+  assign \$signature__data$63[2][0]  = \$signature__data$63 [39:32];
+  assign \$signature__data$63[2][1]  = \$signature__data$63 [47:40];
+  assign \$signature__data$63[3]  = \$signature__data$63 [63:48];
+  assign \$signature__data$63[3][0]  = \$signature__data$63 [55:48];
+  assign \$signature__data$63[3][1]  = \$signature__data$63 [63:56];
+  assign \$signature__data$64[0]  = \$signature__data$64 [15:0];
+  assign \$signature__data$64[0][0]  = \$signature__data$64 [7:0];
+  assign \$signature__data$64[0][1]  = \$signature__data$64 [15:8];
+  assign \$signature__data$64[1]  = \$signature__data$64 [31:16];
+  assign \$signature__data$64[1][0]  = \$signature__data$64 [23:16];
+  assign \$signature__data$64[1][1]  = \$signature__data$64 [31:24];
+  assign \$signature__data$64[2]  = \$signature__data$64 [47:32];
+  assign \$signature__data$64[2][0]  = \$signature__data$64 [39:32];
+  assign \$signature__data$64[2][1]  = \$signature__data$64 [47:40];
+  assign \$signature__data$64[3]  = \$signature__data$64 [63:48];
+  assign \$signature__data$64[3][0]  = \$signature__data$64 [55:48];
+  assign \$signature__data$64[3][1]  = \$signature__data$64 [63:56];
+  assign \$signature__data$65[0]  = \$signature__data$65 [15:0];
+  assign \$signature__data$65[0][0]  = \$signature__data$65 [7:0];
+  assign \$signature__data$65[0][1]  = \$signature__data$65 [15:8];
+  assign \$signature__data$65[1]  = \$signature__data$65 [31:16];
+  assign \$signature__data$65[1][0]  = \$signature__data$65 [23:16];
+  assign \$signature__data$65[1][1]  = \$signature__data$65 [31:24];
+  assign \$signature__data$65[2]  = \$signature__data$65 [47:32];
+  assign \$signature__data$65[2][0]  = \$signature__data$65 [39:32];
+  assign \$signature__data$65[2][1]  = \$signature__data$65 [47:40];
+  assign \$signature__data$65[3]  = \$signature__data$65 [63:48];
+  assign \$signature__data$65[3][0]  = \$signature__data$65 [55:48];
+  assign \$signature__data$65[3][1]  = \$signature__data$65 [63:56];
+  assign \$signature__data$66[0]  = \$signature__data$66 [15:0];
+  assign \$signature__data$66[0][0]  = \$signature__data$66 [7:0];
+  assign \$signature__data$66[0][1]  = \$signature__data$66 [15:8];
+  assign \$signature__data$66[1]  = \$signature__data$66 [31:16];
+  assign \$signature__data$66[1][0]  = \$signature__data$66 [23:16];
+  assign \$signature__data$66[1][1]  = \$signature__data$66 [31:24];
+  assign \$signature__data$66[2]  = \$signature__data$66 [47:32];
+  assign \$signature__data$66[2][0]  = \$signature__data$66 [39:32];
+  assign \$signature__data$66[2][1]  = \$signature__data$66 [47:40];
+  assign \$signature__data$66[3]  = \$signature__data$66 [63:48];
+  assign \$signature__data$66[3][0]  = \$signature__data$66 [55:48];
+  assign \$signature__data$66[3][1]  = \$signature__data$66 [63:56];
   assign \total[0]  = total[63:0];
   assign \total[0][0]  = total[31:0];
   assign \total[0][1]  = total[63:32];
@@ -1536,36 +1631,42 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   assign \s2_products[1][1]  = s2_products[127:96];
   assign \s2_products[1][1][0]  = s2_products[111:96];
   assign \s2_products[1][1][1]  = s2_products[127:112];
-  assign total[127:96] = \$186 [31:0];
-  assign total[95:64] = \$182 [31:0];
-  assign total[63:32] = \$178 [31:0];
-  assign total[31:0] = \$174 [31:0];
-  assign products[127:112] = \$170 ;
-  assign products[111:96] = \$154 ;
-  assign products[95:80] = \$137 ;
-  assign products[79:64] = \$121 ;
-  assign products[63:48] = \$104 ;
-  assign products[47:32] = \$88 ;
-  assign products[31:16] = \$71 ;
-  assign products[15:0] = \$55 ;
-  assign \$3  = \$2 ;
-  assign \$14  = \$13 ;
-  assign \$22  = { 2'h0, base[4:2] };
-  assign \$27  = { 2'h0, base[4:2] };
-  assign \$32  = { 2'h0, base[4:2] };
-  assign \$37  = { 2'h0, base[4:2] };
-  assign \$195  = { \$194 [9], \$194 [9], \$194 [9:2] };
-  assign \$196  = load;
-  assign \$199  = \$198 ;
-  assign \$202  = issue;
-  assign \$205  = \$204 ;
-  assign \$210  = \$209 ;
+  assign \load_cfg.g0  = load_cfg[1:0];
+  assign \load_cfg.g1  = load_cfg[3:2];
+  assign \load_cfg.h1  = load_cfg[6:4];
+  assign \load_cfg.groups  = load_cfg[11:7];
+  assign \load_cfg.batches  = load_cfg[27:12];
+  assign \load_cfg.tiles  = load_cfg[43:28];
+  assign total[127:96] = \$187 [31:0];
+  assign total[95:64] = \$183 [31:0];
+  assign total[63:32] = \$179 [31:0];
+  assign total[31:0] = \$175 [31:0];
+  assign products[127:112] = \$171 ;
+  assign products[111:96] = \$155 ;
+  assign products[95:80] = \$138 ;
+  assign products[79:64] = \$122 ;
+  assign products[63:48] = \$105 ;
+  assign products[47:32] = \$89 ;
+  assign products[31:16] = \$72 ;
+  assign products[15:0] = \$56 ;
+  assign \$4  = \$3 ;
+  assign \$15  = \$14 ;
+  assign \$23  = { 2'h0, base[4:2] };
+  assign \$28  = { 2'h0, base[4:2] };
+  assign \$33  = { 2'h0, base[4:2] };
+  assign \$38  = { 2'h0, base[4:2] };
+  assign \$199  = { \$198 [9], \$198 [9], \$198 [9:2] };
+  assign \$200  = load;
+  assign \$203  = \$202 ;
+  assign \$206  = issue;
+  assign \$209  = \$208 ;
   assign \$214  = \$213 ;
-  assign \$222  = \$221 ;
-  assign \$229  = \$228 ;
-  assign \$240  = \$239 ;
-  assign \$247  = \$246 ;
-  assign \$255  = \$254 ;
+  assign \$218  = \$217 ;
+  assign \$226  = \$225 ;
+  assign \$233  = \$232 ;
+  assign \$244  = \$243 ;
+  assign \$251  = \$250 ;
+  assign \$259  = \$258 ;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -25,6 +25,8 @@ from sparseloom.units import all_units, presets, unit
 
 #: cocotb takes a 32-bit seed.
 MAX_SEED = 2**32 - 1
+#: Most GEMMs ``sim --repeat`` runs back to back.
+MAX_REPEAT = 1000
 #: Mappings a Mind Mappings surrogate is trained on, unless --train-samples says otherwise.
 TRAIN_SAMPLES = 2000
 
@@ -80,6 +82,8 @@ def cmd_sim(args) -> None:
         raise UsageError(f"--stall must be in [0, 1), got {args.stall}")
     if not 0 <= args.seed <= MAX_SEED:
         raise UsageError(f"--seed must be in 0..{MAX_SEED}, got {args.seed}")
+    if not 1 <= args.repeat <= MAX_REPEAT:
+        raise UsageError(f"--repeat must be in 1..{MAX_REPEAT}, got {args.repeat}")
     outputs = Outputs()
     out, report_path = outputs.add(args.out, "--out"), outputs.add(args.report, "--report")
     waves = outputs.add(out.with_suffix(".fst"), "--waves") if verilate.waves_requested(args.waves) else None
@@ -87,6 +91,10 @@ def cmd_sim(args) -> None:
     plan = u.plan(config, setting, w, x, mapping)  # every check of the data against the unit happens here
     expected = plan.golden(w, x)
     model_cycles = u.cycles(config, plan.shape, plan.encoding, mapping)
+    if args.repeat > 1:
+        if mapping is not None:
+            raise UsageError("--repeat runs the planner's own mapping; leave out --mapping")
+        model_cycles = u.back_to_back_cycles(config, [(plan.shape, plan.encoding)] * args.repeat)
 
     run_dir = Path(tempfile.mkdtemp(prefix="sparseloom-sim-"))
     keep = False
@@ -94,7 +102,8 @@ def cmd_sim(args) -> None:
         job, result = run_dir / "job.npz", run_dir / "result.npz"
         np.savez(job, weights=w, inputs=x)
         env = {"SPARSELOOM_JOB": str(job), "SPARSELOOM_RESULT": str(result), "SPARSELOOM_SETTING": text or "",
-               "SPARSELOOM_STALL": str(args.stall), "COCOTB_LOG_LEVEL": "WARNING", "GPI_LOG_LEVEL": "WARNING",
+               "SPARSELOOM_STALL": str(args.stall), "SPARSELOOM_REPEAT": str(args.repeat),
+               "COCOTB_LOG_LEVEL": "WARNING", "GPI_LOG_LEVEL": "WARNING",
                "SPARSELOOM_MAPPING": json.dumps(mapping.to_dict()) if mapping else ""}
         from cocotb_tools.check_results import get_results
 
@@ -105,17 +114,24 @@ def cmd_sim(args) -> None:
             raise RuntimeError(f"simulation failed ({failed} of {tests} cocotb tests); its output is above, "
                                f"its files in {run_dir}")
         out_arrays = np.load(result)
-        y, cycles = out_arrays["y"], int(out_arrays["cycles"])
-        if not np.array_equal(y, expected):
-            keep = True
-            bad = tuple(np.argwhere(y != expected)[0])
-            raise RuntimeError(f"RTL result differs from the golden model at Y[{bad[0]},{bad[1]}]: "
-                               f"expected {expected[bad]}, got {y[bad]} (files in {run_dir})")
+        ys, cycles = out_arrays["y"], int(out_arrays["cycles"])
+        for i, y in enumerate(ys):
+            if not np.array_equal(y, expected):
+                keep = True
+                bad = tuple(np.argwhere(y != expected)[0])
+                which = f" (GEMM {i + 1} of {len(ys)})" if len(ys) > 1 else ""
+                raise RuntimeError(f"RTL result differs from the golden model at Y[{bad[0]},{bad[1]}]{which}: "
+                                   f"expected {expected[bad]}, got {y[bad]} (files in {run_dir})")
+        y = ys[0]
         m, n, k = plan.shape
         report = {
             "unit": u.name, "config": config.name, "m": m, "n": n, "k": k,
             "cycles": cycles, "model_cycles": model_cycles, **plan.report,
-            "utilization": plan.utilization(cycles), "macs_per_cycle": m * n * k / cycles if cycles else 0.0,
+            "utilization": plan.utilization(cycles / args.repeat),
+            "macs_per_cycle": args.repeat * m * n * k / cycles if cycles else 0.0,
+            **({"back_to_back": args.repeat,
+                "one_at_a_time_cycles": args.repeat * u.cycles(config, plan.shape, plan.encoding)}
+               if args.repeat > 1 else {}),
             "stall": args.stall, "seed": args.seed, "golden_match": True,
             **({"mapping": mapping.to_dict()["mapping"]} if mapping else {}),
         }
@@ -594,6 +610,11 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--stall", type=float, default=0.0, help="probability of a stall per stream per cycle")
         sp.add_argument("--waves", action="store_true", help="also write an FST waveform next to --out")
         sp.add_argument("--mapping", help="YAML or JSON mapping, e.g. a search's best.json (default: the planner's)")
+        if getattr(u.component, "overlapped", False):
+            sp.add_argument("--repeat", type=int, default=1,
+                            help="run the GEMM this many times back to back (cycles and utilisation of all)")
+        else:
+            sp.set_defaults(repeat=1)
         sp.set_defaults(func=cmd_sim)
     return p
 

@@ -10,7 +10,7 @@ import cocotb
 import numpy as np
 
 from sparseloom.golden.reference import gemm
-from sparseloom.sim.run import run_plan
+from sparseloom.sim.run import run_back_to_back, run_plan
 from sparseloom.units import unit, unit_of
 
 
@@ -58,3 +58,24 @@ async def check_gemm(dut, config, setting, w, x, *, stall, rng, exact_cycles=Fal
                 f"{what}: the model counts {counted} {action} of {tensor} at {level}; the {stream} stream "
                 f"carried {beats} beats of {words}, {padding} of them padding")
     return plan, cycles
+
+
+async def check_back_to_back(dut, config, gemms, *, stall, rng, exact_cycles=False):
+    """Run ``gemms`` ((setting, W, X) triples) back to back through an overlapped core; compare
+    every Y with the exact GEMM and, stall-free, the cycles with the unit's back-to-back model,
+    which must beat the GEMMs one at a time. Returns the cycles."""
+    u = unit_of(config)
+    plans = [u.plan(config, setting, w, x) for setting, w, x in gemms]
+    ys, cycles, _ = await run_back_to_back(dut, plans, stall=stall, rng=rng)
+    for i, (y, (setting, w, x)) in enumerate(zip(ys, gemms)):
+        assert_equal(y, gemm(w, x), f"{config.name} back to back, GEMM {i} ({setting}) M={w.shape[0]} "
+                                    f"K={w.shape[1]} N={x.shape[1]}")
+    model = u.back_to_back_cycles(config, [(p.shape, p.encoding) for p in plans])
+    if exact_cycles:
+        one_at_a_time = sum(u.cycles(config, p.shape, p.encoding) for p in plans)
+        assert cycles == model < one_at_a_time, (
+            f"{config.name}: {len(plans)} GEMMs back to back took {cycles} cycles, the model promises {model} "
+            f"(one at a time: {one_at_a_time})")
+    else:
+        assert cycles >= model, f"{config.name}: {cycles} cycles back to back is below the stall-free bound {model}"
+    return cycles

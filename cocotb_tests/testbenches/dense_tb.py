@@ -9,7 +9,7 @@ import cocotb
 import numpy as np
 
 from sparseloom.sim.engine import start
-from sparseloom.testbenches.checks import check_gemm, setup
+from sparseloom.testbenches.checks import check_back_to_back, check_gemm, setup
 
 
 @cocotb.test()
@@ -57,3 +57,19 @@ async def back_pressure(dut):
     w = rng.integers(-128, 128, size=(4 * config.rows, k), dtype=np.int8)
     x = rng.integers(-128, 128, size=(k, config.cols), dtype=np.int8)
     await check_gemm(dut, config, None, w, x, stall=0.8, rng=stall_rng)
+
+
+@cocotb.test()
+async def back_to_back_gemms(dut):
+    """Five GEMMs of different shapes (K tails, one and two K and column tiles) in one transaction:
+    each configuration is taken while the previous GEMM still computes. 30% stalls, then
+    stall-free in exactly the modelled cycles."""
+    config, rng, stall_rng = setup()
+    await start(dut)
+    gemms = []
+    for i in range(5):
+        k = config.k_max + config.lanes if i == 1 else int(rng.integers(1, 3 * config.lanes * config.load_blocks))
+        m, n = int(rng.integers(1, 2 * config.rows + 1)), int(rng.integers(1, 3 * config.cols + 1))
+        gemms.append((None, rng.integers(-128, 128, (m, k), dtype=np.int8), rng.integers(-128, 128, (k, n), dtype=np.int8)))
+    await check_back_to_back(dut, config, gemms, stall=0.3, rng=stall_rng)
+    await check_back_to_back(dut, config, gemms, stall=0.0, rng=None, exact_cycles=True)

@@ -15,7 +15,7 @@ import numpy as np
 from sparseloom.gen.tiles import Tiling
 from sparseloom.golden import hss
 from sparseloom.sim.engine import start
-from sparseloom.testbenches.checks import check_gemm, setup
+from sparseloom.testbenches.checks import check_back_to_back, check_gemm, setup
 
 
 def _setup():
@@ -97,6 +97,24 @@ async def back_pressure_and_reconfiguration(dut):
         w = random_weights(rng, 3 * config.rows, k, pattern)
         x = rng.integers(-128, 128, size=(k, config.cols), dtype=np.int8)
         await check_gemm(dut, config, pattern, w, x, stall=0.8, rng=stall_rng)
+
+
+@cocotb.test()
+async def back_to_back_gemms(dut):
+    """Six GEMMs of different patterns and shapes (one and several column and K tiles, odd tile
+    counts so the halves swap between GEMMs) in one transaction: each configuration is taken while
+    the previous GEMM still computes. 30% stalls, then stall-free in exactly the modelled cycles."""
+    config, patterns, rng, stall_rng = _setup()
+    await start(dut)
+    chosen = [patterns[int(i)] for i in rng.choice(len(patterns), 6)]
+    gemms = []
+    for i, pattern in enumerate(chosen):
+        groups = config.max_groups(pattern.h1) + 1 if i == 2 else int(rng.integers(1, 4))
+        k = groups * pattern.group_size
+        m, n = int(rng.integers(1, 2 * config.rows + 1)), int(rng.integers(1, 3 * config.cols + 1))
+        gemms.append((pattern, random_weights(rng, m, k, pattern), rng.integers(-128, 128, (k, n), dtype=np.int8)))
+    await check_back_to_back(dut, config, gemms, stall=0.3, rng=stall_rng)
+    await check_back_to_back(dut, config, gemms, stall=0.0, rng=None, exact_cycles=True)
 
 
 @cocotb.test()

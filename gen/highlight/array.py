@@ -13,6 +13,9 @@ banks), PE (r, c) multiplies ``lanes`` weights of row r with the selected activa
 of column c and accumulates; after the last beat of a row batch the ``rows`` x ``cols``
 sums leave on the result stream.
 
+GEMMs run back to back (``gen.core``, ``overlapped``): the next configuration and its first
+tile load while the last tiles of this one compute; S0 and S1 read the pattern of their tile.
+
 Pipeline (``gen.core``; one weight beat per cycle, stalls only on result back-pressure):
   S0 issue: accept a weight beat, present the group window's bank addresses;
   S1 select: banks' data arrive, lane muxes pick activations, products are registered;
@@ -56,6 +59,7 @@ class HighLightArray(TiledCore):
     (activation blocks), ``w`` (weight beats), ``result`` (one beat per row batch)."""
 
     config_class = HighLightConfig
+    overlapped = True
 
     def datapath(self, m, pipe):
         c, cfg = self.config, pipe.cfg
@@ -65,26 +69,27 @@ class HighLightArray(TiledCore):
         issue, (beat, group, _), (group_end, batch_end, _) = pipe.sequencer(
             [group_beats, cfg.groups, cfg.batches], ["beat", "group", "batch"])
         first_bank = self._group_window(m, pipe, banks, issue, group_end, batch_end)
-        s1 = pipe.stage(issue, (beat == 0) & (group == 0), batch_end, w=self.w.payload, base=first_bank)
+        s1 = pipe.stage(issue, (beat == 0) & (group == 0), batch_end, w=self.w.payload, base=first_bank, g0=cfg.g0)
         # S1: lane muxes and multipliers; S2: reduce lanes, accumulate, emit a row batch
         s2 = pipe.stage(s1.valid, s1.first, s1.last, products=self._lane_products(m, pipe, s1, banks))
         pipe.accumulate(s2, lane_sums(s2.products, c.lanes))
 
     def _pattern(self, m, pipe):
-        """Latched with each configuration: weight beats per group and activation beats per tile."""
+        """The loader's activation beats per tile (latched with each configuration) and the compute
+        side's weight beats per group (from the pattern of the tile it reads)."""
         c, p = self.config, self.cfg.payload
-        group_beats = Signal(range(c.g1_max + 1))
         tile_beats = Signal(range(c.bank_rows + 2))
         with m.If(pipe.configure):
             m.d.sync += tile_beats.eq((p.groups * p.h1 + c.banks - 1) >> c.lg_banks)
-            with m.Switch(p.g0):
-                for g0 in range(1, c.g0_max + 1):
-                    with m.Case(g0):
-                        with m.Switch(p.g1):
-                            for g1 in range(1, c.g1_max + 1):
-                                with m.Case(g1):
-                                    pattern = HSSPattern(g1, c.h1_max, g0, c.h0)
-                                    m.d.sync += group_beats.eq(beats_per_group(pattern, c.lanes))
+        group_beats = Signal(range(c.g1_max + 1))
+        with m.Switch(pipe.cfg.g0):
+            for g0 in range(1, c.g0_max + 1):
+                with m.Case(g0):
+                    with m.Switch(pipe.cfg.g1):
+                        for g1 in range(1, c.g1_max + 1):
+                            with m.Case(g1):
+                                pattern = HSSPattern(g1, c.h1_max, g0, c.h0)
+                                m.d.comb += group_beats.eq(beats_per_group(pattern, c.lanes))
         return group_beats, tile_beats
 
     def _activation_banks(self, m, pipe, tile_beats):
@@ -138,7 +143,7 @@ class HighLightArray(TiledCore):
             wrow = s1.w[r]
             for lane in range(c.lanes):
                 slot = Signal(unsigned(c.slot_width), name=f"slot_r{r}_l{lane}")
-                with m.Switch(pipe.cfg.g0):
+                with m.Switch(s1.g0):
                     for g0 in range(1, c.g0_max + 1):
                         with m.Case(g0):
                             m.d.comb += slot.eq(wrow.slot[lane // g0])

@@ -4,7 +4,7 @@ Each PE (r, c) has ``lanes`` multipliers hard-wired to one block of ``lanes``
 consecutive K: lane o multiplies W[r, block*lanes + o] by X[block*lanes + o, c]. No
 offset muxes, no activation banks, no pattern register: every weight is a beat slot,
 zero or not. An activation beat brings ``load_blocks`` blocks (one buffer row), and one
-``load_blocks:1`` block mux, shared by every PE row, picks the block a weight beat needs. Same streams, ping-pong activation buffer and three-stage pipeline as
+``load_blocks:1`` block mux, shared by every PE row, picks the block a weight beat needs. Same streams, ping-pong activation buffer, three-stage pipeline and back-to-back GEMMs as
 ``HighLightArray``, so the same benches apply.
 """
 from amaranth import Mux, Signal
@@ -20,6 +20,7 @@ class DenseArray(TiledCore):
     of ``lanes`` weights per PE row), ``result`` (one beat per row batch)."""
 
     config_class = DenseConfig
+    overlapped = True
 
     def datapath(self, m, pipe):
         c, cfg, halves = self.config, pipe.cfg, pipe.halves
@@ -28,7 +29,7 @@ class DenseArray(TiledCore):
         m.submodules.acts = acts = memory.Memory(shape=c.act_layout, depth=2 * c.buffer_rows, init=[])
         wr, rd = acts.write_port(), acts.read_port()
         tile_beats = Signal(range(c.buffer_rows + 2))
-        m.d.comb += tile_beats.eq((cfg.groups + c.load_blocks - 1) >> c.lg_load_blocks)
+        m.d.comb += tile_beats.eq((pipe.load_cfg.groups + c.load_blocks - 1) >> c.lg_load_blocks)
         row, load = pipe.loader(tile_beats, "wrow")
         m.d.comb += [wr.addr.eq(Mux(halves.wsel, c.buffer_rows, 0) + row), wr.en.eq(load),
                      wr.data.eq(self.act.payload)]

@@ -13,7 +13,7 @@ from amaranth.lib import data
 
 from sparseloom.golden.reference import product_sum_bound
 
-from ..config_base import BATCH_WIDTH, Config, check_acc_width, check_name, field_bits, int_in
+from ..config_base import BATCH_WIDTH, TILES_WIDTH, Config, check_acc_width, check_name, field_bits, int_in
 from ..tiles import RESULT_LATENCY
 
 
@@ -158,13 +158,14 @@ class HighLightConfig(_LaneArray):
 
     @property
     def cfg_layout(self) -> data.StructLayout:
-        """The run-time configuration register: the HSS pattern and the tile shape."""
+        """The run-time configuration register: the HSS pattern, the tile shape and the GEMM's tile count."""
         return data.StructLayout({
             "g0": unsigned(field_bits(self.g0_max)),
             "g1": unsigned(field_bits(self.g1_max)),
             "h1": unsigned(field_bits(self.h1_max)),
             "groups": unsigned(field_bits(self.max_blocks)),
             "batches": unsigned(BATCH_WIDTH),
+            "tiles": unsigned(TILES_WIDTH),
         })
 
     # ----- run-time patterns --------------------------------------------------------
@@ -265,7 +266,9 @@ class DenseConfig(_LaneArray):
 
     @property
     def cfg_layout(self) -> data.StructLayout:
-        return data.StructLayout({"groups": unsigned(field_bits(self.max_blocks)), "batches": unsigned(BATCH_WIDTH)})
+        """The run-time configuration register: the tile shape and the GEMM's tile count."""
+        return data.StructLayout({"groups": unsigned(field_bits(self.max_blocks)), "batches": unsigned(BATCH_WIDTH),
+                                  "tiles": unsigned(TILES_WIDTH)})
 
     def derived(self) -> dict:
         return {"multipliers": self.multipliers,

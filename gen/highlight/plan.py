@@ -15,6 +15,7 @@ from sparseloom.golden import hss
 from sparseloom.golden.reference import operands
 from sparseloom.sim.plan import Plan, check_fits, padded_operands, struct_word, tiles, words
 
+from ..config_base import TILES_WIDTH
 from ..tiles import Tiling
 from ..unit import GemmShape
 from .config import DenseConfig, HighLightConfig
@@ -50,6 +51,17 @@ def dense_mappings(config: DenseConfig, shape: GemmShape, encoding=None) -> list
     return [t.mapping(config, config.lanes) for t in Tiling.every(config, shape, config.lanes, config.max_blocks)]
 
 
+def _cfg_word(config, tiling: Tiling, **fields) -> int:
+    """The configuration word: ``fields``, the tile shape and the GEMM's tile count (the loader
+    takes that many tiles before it accepts the next configuration)."""
+    limit = (1 << TILES_WIDTH) - 1
+    if tiling.tiles > limit:
+        raise ValueError(f"the GEMM needs {tiling.tiles} tiles ({tiling.n_tiles} column x {tiling.k_tiles} K tiles); "
+                         f"{config.name} runs at most {limit} in one configuration: split it")
+    return struct_word(config.cfg_layout, {**fields, "groups": tiling.groups, "batches": tiling.batches,
+                                           "tiles": tiling.tiles})
+
+
 def _check_data(config, w, x) -> None:
     """Weights and activations are ``data_width``-bit operands of the multipliers."""
     check_fits(w, "weights", "data_width", config.data_width, config)
@@ -76,8 +88,7 @@ def plan_highlight(config: HighLightConfig, pattern: hss.HSSPattern, w, x, mappi
                     .transpose(0, 2, 3, 1, 4).reshape(-1, c.rows, c.lanes)
                     for name, a in (("value", sched.values), ("offset", sched.offsets), ("slot", sched.slots))}
         weight_words.append(words(c.weight_layout, per_beat))
-    cfg_word = struct_word(c.cfg_layout, {"g0": pattern.g0, "g1": pattern.g1, "h1": pattern.h1,
-                                          "groups": t.groups, "batches": t.batches})
+    cfg_word = _cfg_word(c, t, g0=pattern.g0, g1=pattern.g1, h1=pattern.h1)
     useful = int(np.count_nonzero(w)) * shape.n
     return Plan(c, shape, pattern, t, cfg_word, tiles(c, t, xp, c.banks * c.h0, weight_words),
                 useful_ops=useful, peak_ops_per_cycle=c.multipliers, report={
@@ -101,7 +112,7 @@ def plan_dense(config: DenseConfig, setting, w, x, mapping=None) -> Plan:
         beats = (wp[:, kt * t.k_len:(kt + 1) * t.k_len].reshape(t.batches, c.rows, t.groups, c.lanes)
                  .transpose(0, 2, 1, 3).reshape(-1, c.rows, c.lanes))
         weight_words.append(words(c.weight_layout, beats))
-    cfg_word = struct_word(c.cfg_layout, {"groups": t.groups, "batches": t.batches})
+    cfg_word = _cfg_word(c, t)
     useful = int(np.count_nonzero(w)) * shape.n
     return Plan(c, shape, None, t, cfg_word, tiles(c, t, xp, c.load_blocks * c.lanes, weight_words),
                 useful_ops=useful, peak_ops_per_cycle=c.multipliers,

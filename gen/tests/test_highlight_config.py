@@ -10,6 +10,7 @@ from sparseloom.gen.highlight import (DENSE, DENSE_PRESETS, HIGHLIGHT, HIGHLIGHT
                                       HighLightConfig)
 from sparseloom.gen.unit import GemmShape
 from sparseloom.golden.hss import HSSPattern
+from sparseloom.units import unit
 
 SMALL = HIGHLIGHT_PRESETS["highlight_small"]
 RTL = Path(__file__).resolve().parents[2] / "rtl"
@@ -108,6 +109,21 @@ def test_dense_plan_takes_no_setting():
 ])
 def test_dense_cycles_by_hand(n, cycles):
     assert DENSE.cycles(DENSE_PRESETS["dense_small"], GemmShape(2, n, 5), None) == cycles
+
+
+def test_back_to_back_cycles_by_hand():
+    """Two one-tile GEMMs on dense_small (K=5: one load beat, three weight beats): the second's
+    configuration is taken the cycle after the first's load beat (cycle 1), its load beat comes in
+    cycle 2 while the first computes (1-3), its beats issue in 4-6, its result 3 cycles later:
+    10 cycles, against 7 + 7 one at a time."""
+    config, shape = DENSE_PRESETS["dense_small"], GemmShape(2, 2, 5)
+    assert DENSE.cycles(config, shape, None) == 7
+    assert DENSE.back_to_back_cycles(config, [(shape, None), (shape, None)]) == 10
+    # a second GEMM of two column tiles: tile 2 loads in cycle 4, once tile 0's half is free (its
+    # last beat was in cycle 3), and issues after tile 1, in 7-9
+    assert DENSE.back_to_back_cycles(config, [(shape, None), (GemmShape(2, 3, 5), None)]) == 13
+    with pytest.raises(ValueError, match="the lut unit runs one GEMM at a time"):
+        unit("lut").back_to_back_cycles(unit("lut").presets["lut_small"], [])
 
 
 def test_highlight_cycles_by_hand():

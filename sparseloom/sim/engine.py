@@ -39,12 +39,13 @@ async def start(dut, reset_cycles: int = 3) -> None:
 
 async def play(dut, sources: dict[str, list[int]], sinks: dict[str, int], *,
                stall: float = 0.0, rng: random.Random | None = None,
-               timeout: int = 10_000_000, progress=None) -> tuple[dict[str, list[int]], int, dict[str, int]]:
+               timeout: int = 10_000_000, progress=None,
+               untimed: tuple[str, ...] = ()) -> tuple[dict[str, list[int]], int, dict[str, int]]:
     """Send every word of ``sources``, receive ``sinks[name]`` words from each sink.
 
-    Returns the received words, the cycles from the first handshake to the last (inclusive)
-    and the handshakes seen on each stream. ``progress(done, total)`` is called about every
-    5 s on long runs.
+    Returns the received words, the cycles from the first handshake to the last (inclusive;
+    the handshakes of the ``untimed`` streams count for neither) and the handshakes seen on
+    each stream. ``progress(done, total)`` is called about every 5 s on long runs.
     """
     rng = rng or random.Random(0)
     clk = dut.clk
@@ -84,7 +85,7 @@ async def play(dut, sources: dict[str, list[int]], sinks: dict[str, int], *,
         for i, (ports, _) in enumerate(src):
             if driven_valid[i] and ports.ready.value:
                 sent[i] += 1
-                fired = True
+                fired = fired or ports.name not in untimed
         for j, (ports, _) in enumerate(snk):
             if driven_ready[j] and ports.valid.value:
                 got[ports.name].append(ports.payload.value.to_unsigned())

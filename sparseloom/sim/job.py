@@ -3,8 +3,9 @@
 Reads W and X from ``SPARSELOOM_JOB`` (npz), plans them for ``SPARSELOOM_UNIT`` with the
 run-time setting's text ``SPARSELOOM_SETTING`` (pattern, weight format, bit budget) and the
 mapping ``SPARSELOOM_MAPPING`` (JSON; empty: the planner's), plays
-them with ``SPARSELOOM_STALL`` stalls seeded by cocotb's seed, and writes Y and the cycle
-count to ``SPARSELOOM_RESULT``. Progress goes to stderr.
+them (``SPARSELOOM_REPEAT`` times back to back, if more than once) with ``SPARSELOOM_STALL``
+stalls seeded by cocotb's seed, and writes every Y and the cycle count to ``SPARSELOOM_RESULT``.
+Progress goes to stderr.
 """
 import json
 import os
@@ -16,7 +17,7 @@ import numpy as np
 
 from sparseloom.model.mapping import Mapping
 from sparseloom.sim.engine import start
-from sparseloom.sim.run import run_plan
+from sparseloom.sim.run import run_back_to_back, run_plan
 from sparseloom.units import unit
 
 
@@ -34,6 +35,11 @@ async def job(dut):
     mapping = Mapping.from_dict(json.loads(mapping)) if mapping else None
     plan = u.plan(config, setting, data["weights"], data["inputs"], mapping)
     await start(dut)
-    y, cycles, _ = await run_plan(dut, plan, stall=float(os.environ["SPARSELOOM_STALL"]),
-                               rng=random.Random(cocotb.RANDOM_SEED), progress=_progress)
-    np.savez(os.environ["SPARSELOOM_RESULT"], y=y, cycles=cycles)
+    stall, rng = float(os.environ["SPARSELOOM_STALL"]), random.Random(cocotb.RANDOM_SEED)
+    repeat = int(os.environ.get("SPARSELOOM_REPEAT") or 1)
+    if repeat > 1:
+        ys, cycles, _ = await run_back_to_back(dut, [plan] * repeat, stall=stall, rng=rng)
+    else:
+        y, cycles, _ = await run_plan(dut, plan, stall=stall, rng=rng, progress=_progress)
+        ys = [y]
+    np.savez(os.environ["SPARSELOOM_RESULT"], y=np.stack(ys), cycles=cycles)
