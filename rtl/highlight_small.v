@@ -11,14 +11,14 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [7:0] \$102 ;
   wire [7:0] \$103 ;
   wire [7:0] \$104 ;
-  wire [15:0] \$105 ;
-  wire [2:0] \$106 ;
+  wire [7:0] \$105 ;
+  wire [7:0] \$106 ;
   wire [7:0] \$107 ;
   wire [7:0] \$108 ;
   wire [7:0] \$109 ;
   wire [2:0] \$11 ;
   wire [7:0] \$110 ;
-  wire [7:0] \$111 ;
+  wire [15:0] \$111 ;
   wire [7:0] \$112 ;
   wire [7:0] \$113 ;
   wire [7:0] \$114 ;
@@ -30,12 +30,12 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [3:0] \$12 ;
   wire [7:0] \$120 ;
   wire [7:0] \$121 ;
-  wire [15:0] \$122 ;
+  wire [7:0] \$122 ;
   wire [7:0] \$123 ;
   wire [7:0] \$124 ;
   wire [7:0] \$125 ;
   wire [7:0] \$126 ;
-  wire [7:0] \$127 ;
+  wire [15:0] \$127 ;
   wire [7:0] \$128 ;
   wire [7:0] \$129 ;
   wire [2:0] \$13 ;
@@ -47,13 +47,13 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [7:0] \$135 ;
   wire [7:0] \$136 ;
   wire [7:0] \$137 ;
-  wire [15:0] \$138 ;
-  wire [2:0] \$139 ;
+  wire [7:0] \$138 ;
+  wire [7:0] \$139 ;
   wire \$14 ;
   wire [7:0] \$140 ;
   wire [7:0] \$141 ;
   wire [7:0] \$142 ;
-  wire [7:0] \$143 ;
+  wire [15:0] \$143 ;
   wire [7:0] \$144 ;
   wire [7:0] \$145 ;
   wire [7:0] \$146 ;
@@ -66,11 +66,11 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [7:0] \$152 ;
   wire [7:0] \$153 ;
   wire [7:0] \$154 ;
-  wire [15:0] \$155 ;
+  wire [7:0] \$155 ;
   wire [7:0] \$156 ;
   wire [7:0] \$157 ;
   wire [7:0] \$158 ;
-  wire [7:0] \$159 ;
+  wire [15:0] \$159 ;
   wire [5:0] \$16 ;
   wire [7:0] \$160 ;
   wire [7:0] \$161 ;
@@ -84,11 +84,11 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [7:0] \$169 ;
   wire \$17 ;
   wire [7:0] \$170 ;
-  wire [15:0] \$171 ;
-  wire [31:0] \$172 ;
-  wire [16:0] \$173 ;
-  wire [17:0] \$174 ;
-  wire [32:0] \$175 ;
+  wire [7:0] \$171 ;
+  wire [7:0] \$172 ;
+  wire [7:0] \$173 ;
+  wire [7:0] \$174 ;
+  wire [15:0] \$175 ;
   wire [31:0] \$176 ;
   wire [16:0] \$177 ;
   wire [17:0] \$178 ;
@@ -102,116 +102,119 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [16:0] \$185 ;
   wire [17:0] \$186 ;
   wire [32:0] \$187 ;
-  wire \$188 ;
-  wire \$189 ;
+  wire [31:0] \$188 ;
+  wire [16:0] \$189 ;
   wire [16:0] \$19 ;
-  wire \$190 ;
-  wire \$191 ;
+  wire [17:0] \$190 ;
+  wire [32:0] \$191 ;
   wire \$192 ;
-  wire [16:0] \$193 ;
-  wire [43:0] \$194 ;
-  wire [43:0] \$195 ;
-  wire [7:0] \$196 ;
-  wire [8:0] \$197 ;
-  wire [9:0] \$198 ;
-  wire [9:0] \$199 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire [16:0] \$197 ;
+  wire [43:0] \$198 ;
+  wire [43:0] \$199 ;
   wire [3:0] \$2 ;
   wire \$20 ;
-  wire \$200 ;
-  wire [3:0] \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire [3:0] \$204 ;
+  wire [7:0] \$200 ;
+  wire [8:0] \$201 ;
+  wire [9:0] \$202 ;
+  wire [9:0] \$203 ;
+  wire \$204 ;
   wire [3:0] \$205 ;
   wire \$206 ;
-  wire [2:0] \$207 ;
-  wire \$208 ;
-  wire \$209 ;
+  wire \$207 ;
+  wire [3:0] \$208 ;
+  wire [3:0] \$209 ;
   wire \$21 ;
-  wire [2:0] \$210 ;
+  wire \$210 ;
   wire [2:0] \$211 ;
-  wire [2:0] \$212 ;
+  wire \$212 ;
   wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
+  wire [2:0] \$214 ;
+  wire [2:0] \$215 ;
   wire [2:0] \$216 ;
   wire \$217 ;
   wire \$218 ;
-  wire [5:0] \$219 ;
+  wire \$219 ;
   wire [2:0] \$22 ;
-  wire \$220 ;
+  wire [2:0] \$220 ;
   wire \$221 ;
-  wire [5:0] \$222 ;
+  wire \$222 ;
   wire [5:0] \$223 ;
-  wire [2:0] \$224 ;
+  wire \$224 ;
   wire \$225 ;
-  wire \$226 ;
+  wire [5:0] \$226 ;
   wire [5:0] \$227 ;
-  wire \$228 ;
+  wire [2:0] \$228 ;
   wire \$229 ;
   wire [4:0] \$23 ;
   wire \$230 ;
-  wire [2:0] \$231 ;
+  wire [5:0] \$231 ;
   wire \$232 ;
   wire \$233 ;
-  wire [5:0] \$234 ;
-  wire \$235 ;
+  wire \$234 ;
+  wire [2:0] \$235 ;
   wire \$236 ;
-  wire [16:0] \$237 ;
-  wire \$238 ;
+  wire \$237 ;
+  wire [5:0] \$238 ;
   wire \$239 ;
   wire \$24 ;
-  wire [16:0] \$240 ;
+  wire \$240 ;
   wire [16:0] \$241 ;
-  wire [2:0] \$242 ;
+  wire \$242 ;
   wire \$243 ;
-  wire \$244 ;
-  wire [5:0] \$245 ;
-  wire \$246 ;
+  wire [16:0] \$244 ;
+  wire [16:0] \$245 ;
+  wire [2:0] \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire [2:0] \$249 ;
+  wire [5:0] \$249 ;
   wire [5:0] \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
-  wire [5:0] \$253 ;
+  wire [2:0] \$253 ;
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
-  wire [2:0] \$257 ;
+  wire [5:0] \$257 ;
   wire \$258 ;
   wire \$259 ;
   wire [6:0] \$26 ;
-  wire [5:0] \$260 ;
-  wire \$261 ;
+  wire \$260 ;
+  wire [2:0] \$261 ;
   wire \$262 ;
   wire \$263 ;
-  reg [15:0] \$264 ;
-  reg [43:0] \$265 ;
-  reg [43:0] \$266 ;
-  reg [2:0] \$267 ;
-  reg [2:0] \$268 ;
-  reg [1:0] \$269 ;
+  wire [5:0] \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  reg [15:0] \$268 ;
+  reg [43:0] \$269 ;
   wire [2:0] \$27 ;
-  reg [4:0] \$270 ;
-  reg [15:0] \$271 ;
-  reg [4:0] \$272 ;
-  reg \$273 ;
-  reg \$274 ;
-  reg \$275 ;
-  reg [47:0] \$276 ;
-  reg [1:0] \$277 ;
-  reg [1:0] \$278 ;
+  reg [43:0] \$270 ;
+  reg [2:0] \$271 ;
+  reg [2:0] \$272 ;
+  reg [1:0] \$273 ;
+  reg [4:0] \$274 ;
+  reg [15:0] \$275 ;
+  reg [4:0] \$276 ;
+  reg \$277 ;
+  reg \$278 ;
   reg \$279 ;
   wire [4:0] \$28 ;
-  reg \$280 ;
-  reg \$281 ;
-  reg [127:0] \$282 ;
-  reg [127:0] \$283 ;
+  reg [47:0] \$280 ;
+  reg [7:0] \$281 ;
+  reg \$282 ;
+  reg \$283 ;
   reg \$284 ;
   reg [127:0] \$285 ;
-  reg [43:0] \$286 ;
+  reg [127:0] \$286 ;
+  reg \$287 ;
+  reg [127:0] \$288 ;
+  reg [43:0] \$289 ;
   wire \$29 ;
   wire \$3 ;
   wire [5:0] \$30 ;
@@ -226,13 +229,13 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [5:0] \$39 ;
   wire \$4 ;
   wire [2:0] \$40 ;
-  wire [7:0] \$41 ;
-  wire [7:0] \$42 ;
-  wire [7:0] \$43 ;
-  wire [7:0] \$44 ;
-  wire [7:0] \$45 ;
-  wire [7:0] \$46 ;
-  wire [7:0] \$47 ;
+  wire [2:0] \$41 ;
+  wire [2:0] \$42 ;
+  wire [2:0] \$43 ;
+  wire [2:0] \$44 ;
+  wire [2:0] \$45 ;
+  wire [2:0] \$46 ;
+  wire [2:0] \$47 ;
   wire [7:0] \$48 ;
   wire [7:0] \$49 ;
   wire [2:0] \$5 ;
@@ -242,7 +245,7 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [7:0] \$53 ;
   wire [7:0] \$54 ;
   wire [7:0] \$55 ;
-  wire [15:0] \$56 ;
+  wire [7:0] \$56 ;
   wire [7:0] \$57 ;
   wire [7:0] \$58 ;
   wire [7:0] \$59 ;
@@ -250,7 +253,7 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [7:0] \$60 ;
   wire [7:0] \$61 ;
   wire [7:0] \$62 ;
-  wire [7:0] \$63 ;
+  wire [15:0] \$63 ;
   wire [7:0] \$64 ;
   wire [7:0] \$65 ;
   wire [7:0] \$66 ;
@@ -260,14 +263,14 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [2:0] \$7 ;
   wire [7:0] \$70 ;
   wire [7:0] \$71 ;
-  wire [15:0] \$72 ;
-  wire [2:0] \$73 ;
+  wire [7:0] \$72 ;
+  wire [7:0] \$73 ;
   wire [7:0] \$74 ;
   wire [7:0] \$75 ;
   wire [7:0] \$76 ;
   wire [7:0] \$77 ;
   wire [7:0] \$78 ;
-  wire [7:0] \$79 ;
+  wire [15:0] \$79 ;
   wire [3:0] \$8 ;
   wire [7:0] \$80 ;
   wire [7:0] \$81 ;
@@ -278,14 +281,14 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [7:0] \$86 ;
   wire [7:0] \$87 ;
   wire [7:0] \$88 ;
-  wire [15:0] \$89 ;
+  wire [7:0] \$89 ;
   wire [2:0] \$9 ;
   wire [7:0] \$90 ;
   wire [7:0] \$91 ;
   wire [7:0] \$92 ;
   wire [7:0] \$93 ;
   wire [7:0] \$94 ;
-  wire [7:0] \$95 ;
+  wire [15:0] \$95 ;
   wire [7:0] \$96 ;
   wire [7:0] \$97 ;
   wire [7:0] \$98 ;
@@ -338,6 +341,32 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [15:0] \$signature__data$40[3] ;
   wire [7:0] \$signature__data$40[3][0] ;
   wire [7:0] \$signature__data$40[3][1] ;
+  wire [63:0] \$signature__data$61 ;
+  wire [15:0] \$signature__data$61[0] ;
+  wire [7:0] \$signature__data$61[0][0] ;
+  wire [7:0] \$signature__data$61[0][1] ;
+  wire [15:0] \$signature__data$61[1] ;
+  wire [7:0] \$signature__data$61[1][0] ;
+  wire [7:0] \$signature__data$61[1][1] ;
+  wire [15:0] \$signature__data$61[2] ;
+  wire [7:0] \$signature__data$61[2][0] ;
+  wire [7:0] \$signature__data$61[2][1] ;
+  wire [15:0] \$signature__data$61[3] ;
+  wire [7:0] \$signature__data$61[3][0] ;
+  wire [7:0] \$signature__data$61[3][1] ;
+  wire [63:0] \$signature__data$62 ;
+  wire [15:0] \$signature__data$62[0] ;
+  wire [7:0] \$signature__data$62[0][0] ;
+  wire [7:0] \$signature__data$62[0][1] ;
+  wire [15:0] \$signature__data$62[1] ;
+  wire [7:0] \$signature__data$62[1][0] ;
+  wire [7:0] \$signature__data$62[1][1] ;
+  wire [15:0] \$signature__data$62[2] ;
+  wire [7:0] \$signature__data$62[2][0] ;
+  wire [7:0] \$signature__data$62[2][1] ;
+  wire [15:0] \$signature__data$62[3] ;
+  wire [7:0] \$signature__data$62[3][0] ;
+  wire [7:0] \$signature__data$62[3][1] ;
   wire [63:0] \$signature__data$63 ;
   wire [15:0] \$signature__data$63[0] ;
   wire [7:0] \$signature__data$63[0][0] ;
@@ -364,32 +393,6 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [15:0] \$signature__data$64[3] ;
   wire [7:0] \$signature__data$64[3][0] ;
   wire [7:0] \$signature__data$64[3][1] ;
-  wire [63:0] \$signature__data$65 ;
-  wire [15:0] \$signature__data$65[0] ;
-  wire [7:0] \$signature__data$65[0][0] ;
-  wire [7:0] \$signature__data$65[0][1] ;
-  wire [15:0] \$signature__data$65[1] ;
-  wire [7:0] \$signature__data$65[1][0] ;
-  wire [7:0] \$signature__data$65[1][1] ;
-  wire [15:0] \$signature__data$65[2] ;
-  wire [7:0] \$signature__data$65[2][0] ;
-  wire [7:0] \$signature__data$65[2][1] ;
-  wire [15:0] \$signature__data$65[3] ;
-  wire [7:0] \$signature__data$65[3][0] ;
-  wire [7:0] \$signature__data$65[3][1] ;
-  wire [63:0] \$signature__data$66 ;
-  wire [15:0] \$signature__data$66[0] ;
-  wire [7:0] \$signature__data$66[0][0] ;
-  wire [7:0] \$signature__data$66[0][1] ;
-  wire [15:0] \$signature__data$66[1] ;
-  wire [7:0] \$signature__data$66[1][0] ;
-  wire [7:0] \$signature__data$66[1][1] ;
-  wire [15:0] \$signature__data$66[2] ;
-  wire [7:0] \$signature__data$66[2][0] ;
-  wire [7:0] \$signature__data$66[2][1] ;
-  wire [15:0] \$signature__data$66[3] ;
-  wire [7:0] \$signature__data$66[3][0] ;
-  wire [7:0] \$signature__data$66[3][1] ;
   wire [15:0] \$signature__data[0] ;
   wire [7:0] \$signature__data[0][0] ;
   wire [7:0] \$signature__data[0][1] ;
@@ -472,10 +475,6 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   input act__valid;
   wire act__valid;
   wire advance;
-  wire [1:0] bank_r0_l0;
-  wire [1:0] bank_r0_l1;
-  wire [1:0] bank_r1_l0;
-  wire [1:0] bank_r1_l1;
   reg [4:0] base = 5'h00;
   reg [15:0] batch = 16'h0000;
   reg [1:0] beat = 2'h0;
@@ -525,6 +524,13 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire idle;
   wire in_flight;
   wire issue;
+  reg [7:0] lane_bank;
+  wire [3:0] \lane_bank[0] ;
+  wire [1:0] \lane_bank[0][0] ;
+  wire [1:0] \lane_bank[0][1] ;
+  wire [3:0] \lane_bank[1] ;
+  wire [1:0] \lane_bank[1][0] ;
+  wire [1:0] \lane_bank[1][1] ;
   wire load;
   reg [43:0] load_cfg = 44'h00000000000;
   wire [15:0] \load_cfg.batches ;
@@ -565,9 +571,14 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire rsel;
   input rst;
   wire rst;
-  reg [1:0] s1_base = 2'h0;
+  reg [7:0] s1_bank = 8'h00;
+  wire [3:0] \s1_bank[0] ;
+  wire [1:0] \s1_bank[0][0] ;
+  wire [1:0] \s1_bank[0][1] ;
+  wire [3:0] \s1_bank[1] ;
+  wire [1:0] \s1_bank[1][0] ;
+  wire [1:0] \s1_bank[1][1] ;
   reg s1_first = 1'h0;
-  reg [1:0] s1_g0 = 2'h0;
   reg s1_last = 1'h0;
   reg s1_valid = 1'h0;
   reg [47:0] s1_w = 48'h000000000000;
@@ -609,10 +620,6 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   wire [15:0] \s2_products[1][1][0] ;
   wire [15:0] \s2_products[1][1][1] ;
   reg s2_valid = 1'h0;
-  reg [1:0] slot_r0_l0;
-  reg [1:0] slot_r0_l1;
-  reg [1:0] slot_r1_l0;
-  reg [1:0] slot_r1_l1;
   wire stall;
   reg [2:0] tile_beats = 3'h0;
   wire [127:0] total;
@@ -671,7 +678,7 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
       _0_ <= bank0[\$26 [2:0]];
     end
   end
-  assign \$signature__data$63  = _0_;
+  assign \$signature__data$61  = _0_;
   reg [63:0] bank1 [7:0];
   initial begin
     bank1[0] = 64'h0000000000000000;
@@ -693,7 +700,7 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
       _1_ <= bank1[\$31 [2:0]];
     end
   end
-  assign \$signature__data$64  = _1_;
+  assign \$signature__data$62  = _1_;
   reg [63:0] bank2 [7:0];
   initial begin
     bank2[0] = 64'h0000000000000000;
@@ -715,7 +722,7 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
       _2_ <= bank2[\$36 [2:0]];
     end
   end
-  assign \$signature__data$65  = _2_;
+  assign \$signature__data$63  = _2_;
   reg [63:0] bank3 [7:0];
   initial begin
     bank3[0] = 64'h0000000000000000;
@@ -737,7 +744,7 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
       _3_ <= bank3[\$39 [2:0]];
     end
   end
-  assign \$signature__data$66  = _3_;
+  assign \$signature__data$64  = _3_;
   assign configure = cfg__valid & cfg__ready;
   assign advance = ~ stall;
   assign cfg = rsel ? half1_cfg : half0_cfg;
@@ -780,268 +787,270 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   assign \$36  = \$32  + \$35 ;
   assign \$37  = rsel ? 3'h4 : 3'h0;
   assign \$39  = \$37  + \$38 ;
-  assign \$40  = s1_base + slot_r0_l0;
-  assign \$41  = s1_w[16] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
-  assign \$42  = s1_w[16] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
-  assign \$43  = s1_w[17] ? \$41  : \$42 ;
-  assign \$44  = s1_w[16] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
-  assign \$45  = s1_w[16] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
-  assign \$46  = s1_w[17] ? \$44  : \$45 ;
-  assign \$47  = \$40 [0] ? \$43  : \$46 ;
+  assign \$40  = base[1:0] + w__payload[21:20];
+  assign \$41  = base[1:0] + w__payload[21:20];
+  assign \$42  = base[1:0] + w__payload[23:22];
+  assign \$43  = base[1:0] + w__payload[21:20];
+  assign \$44  = base[1:0] + w__payload[45:44];
+  assign \$45  = base[1:0] + w__payload[45:44];
+  assign \$46  = base[1:0] + w__payload[47:46];
+  assign \$47  = base[1:0] + w__payload[45:44];
   assign \$48  = s1_w[16] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
   assign \$49  = s1_w[16] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
   assign \$50  = s1_w[17] ? \$48  : \$49 ;
   assign \$51  = s1_w[16] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
   assign \$52  = s1_w[16] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
   assign \$53  = s1_w[17] ? \$51  : \$52 ;
-  assign \$54  = \$40 [0] ? \$50  : \$53 ;
-  assign \$55  = \$40 [1] ? \$47  : \$54 ;
-  assign \$56  = $signed(s1_w[7:0]) * $signed(\$55 );
-  assign \$57  = s1_w[16] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
-  assign \$58  = s1_w[16] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
-  assign \$59  = s1_w[17] ? \$57  : \$58 ;
-  assign \$60  = s1_w[16] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
-  assign \$61  = s1_w[16] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
-  assign \$62  = s1_w[17] ? \$60  : \$61 ;
-  assign \$63  = \$40 [0] ? \$59  : \$62 ;
+  assign \$54  = s1_bank[0] ? \$50  : \$53 ;
+  assign \$55  = s1_w[16] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
+  assign \$56  = s1_w[16] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
+  assign \$57  = s1_w[17] ? \$55  : \$56 ;
+  assign \$58  = s1_w[16] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
+  assign \$59  = s1_w[16] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
+  assign \$60  = s1_w[17] ? \$58  : \$59 ;
+  assign \$61  = s1_bank[0] ? \$57  : \$60 ;
+  assign \$62  = s1_bank[1] ? \$54  : \$61 ;
+  assign \$63  = $signed(s1_w[7:0]) * $signed(\$62 );
   assign \$64  = s1_w[16] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
   assign \$65  = s1_w[16] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
   assign \$66  = s1_w[17] ? \$64  : \$65 ;
   assign \$67  = s1_w[16] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
   assign \$68  = s1_w[16] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
   assign \$69  = s1_w[17] ? \$67  : \$68 ;
-  assign \$70  = \$40 [0] ? \$66  : \$69 ;
-  assign \$71  = \$40 [1] ? \$63  : \$70 ;
-  assign \$72  = $signed(s1_w[7:0]) * $signed(\$71 );
-  assign \$73  = s1_base + slot_r0_l1;
-  assign \$74  = s1_w[18] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
-  assign \$75  = s1_w[18] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
-  assign \$76  = s1_w[19] ? \$74  : \$75 ;
-  assign \$77  = s1_w[18] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
-  assign \$78  = s1_w[18] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
-  assign \$79  = s1_w[19] ? \$77  : \$78 ;
-  assign \$80  = \$73 [0] ? \$76  : \$79 ;
-  assign \$81  = s1_w[18] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
-  assign \$82  = s1_w[18] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
-  assign \$83  = s1_w[19] ? \$81  : \$82 ;
-  assign \$84  = s1_w[18] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
-  assign \$85  = s1_w[18] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
-  assign \$86  = s1_w[19] ? \$84  : \$85 ;
-  assign \$87  = \$73 [0] ? \$83  : \$86 ;
-  assign \$88  = \$73 [1] ? \$80  : \$87 ;
-  assign \$89  = $signed(s1_w[15:8]) * $signed(\$88 );
-  assign \$90  = s1_w[18] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
-  assign \$91  = s1_w[18] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
+  assign \$70  = s1_bank[0] ? \$66  : \$69 ;
+  assign \$71  = s1_w[16] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
+  assign \$72  = s1_w[16] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
+  assign \$73  = s1_w[17] ? \$71  : \$72 ;
+  assign \$74  = s1_w[16] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
+  assign \$75  = s1_w[16] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
+  assign \$76  = s1_w[17] ? \$74  : \$75 ;
+  assign \$77  = s1_bank[0] ? \$73  : \$76 ;
+  assign \$78  = s1_bank[1] ? \$70  : \$77 ;
+  assign \$79  = $signed(s1_w[7:0]) * $signed(\$78 );
+  assign \$80  = s1_w[18] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$81  = s1_w[18] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$82  = s1_w[19] ? \$80  : \$81 ;
+  assign \$83  = s1_w[18] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$84  = s1_w[18] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$85  = s1_w[19] ? \$83  : \$84 ;
+  assign \$86  = s1_bank[2] ? \$82  : \$85 ;
+  assign \$87  = s1_w[18] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
+  assign \$88  = s1_w[18] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
+  assign \$89  = s1_w[19] ? \$87  : \$88 ;
+  assign \$90  = s1_w[18] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
+  assign \$91  = s1_w[18] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
   assign \$92  = s1_w[19] ? \$90  : \$91 ;
-  assign \$93  = s1_w[18] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
-  assign \$94  = s1_w[18] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
-  assign \$95  = s1_w[19] ? \$93  : \$94 ;
-  assign \$96  = \$73 [0] ? \$92  : \$95 ;
-  assign \$97  = s1_w[18] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
-  assign \$98  = s1_w[18] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
-  assign \$99  = s1_w[19] ? \$97  : \$98 ;
-  assign \$100  = s1_w[18] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
-  assign \$101  = s1_w[18] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
-  assign \$102  = s1_w[19] ? \$100  : \$101 ;
-  assign \$103  = \$73 [0] ? \$99  : \$102 ;
-  assign \$104  = \$73 [1] ? \$96  : \$103 ;
-  assign \$105  = $signed(s1_w[15:8]) * $signed(\$104 );
-  assign \$106  = s1_base + slot_r1_l0;
-  assign \$107  = s1_w[40] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
-  assign \$108  = s1_w[40] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
-  assign \$109  = s1_w[41] ? \$107  : \$108 ;
-  assign \$110  = s1_w[40] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
-  assign \$111  = s1_w[40] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
-  assign \$112  = s1_w[41] ? \$110  : \$111 ;
-  assign \$113  = \$106 [0] ? \$109  : \$112 ;
-  assign \$114  = s1_w[40] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
-  assign \$115  = s1_w[40] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
-  assign \$116  = s1_w[41] ? \$114  : \$115 ;
-  assign \$117  = s1_w[40] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
-  assign \$118  = s1_w[40] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
-  assign \$119  = s1_w[41] ? \$117  : \$118 ;
-  assign \$120  = \$106 [0] ? \$116  : \$119 ;
-  assign \$121  = \$106 [1] ? \$113  : \$120 ;
-  assign \$122  = $signed(s1_w[31:24]) * $signed(\$121 );
-  assign \$123  = s1_w[40] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
-  assign \$124  = s1_w[40] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
-  assign \$125  = s1_w[41] ? \$123  : \$124 ;
-  assign \$126  = s1_w[40] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
-  assign \$127  = s1_w[40] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
-  assign \$128  = s1_w[41] ? \$126  : \$127 ;
-  assign \$129  = \$106 [0] ? \$125  : \$128 ;
-  assign \$130  = s1_w[40] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
-  assign \$131  = s1_w[40] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
-  assign \$132  = s1_w[41] ? \$130  : \$131 ;
-  assign \$133  = s1_w[40] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
-  assign \$134  = s1_w[40] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
-  assign \$135  = s1_w[41] ? \$133  : \$134 ;
-  assign \$136  = \$106 [0] ? \$132  : \$135 ;
-  assign \$137  = \$106 [1] ? \$129  : \$136 ;
-  assign \$138  = $signed(s1_w[31:24]) * $signed(\$137 );
-  assign \$139  = s1_base + slot_r1_l1;
-  assign \$140  = s1_w[42] ? \$signature__data$66 [55:48] : \$signature__data$66 [39:32];
-  assign \$141  = s1_w[42] ? \$signature__data$66 [23:16] : \$signature__data$66 [7:0];
-  assign \$142  = s1_w[43] ? \$140  : \$141 ;
-  assign \$143  = s1_w[42] ? \$signature__data$65 [55:48] : \$signature__data$65 [39:32];
-  assign \$144  = s1_w[42] ? \$signature__data$65 [23:16] : \$signature__data$65 [7:0];
-  assign \$145  = s1_w[43] ? \$143  : \$144 ;
-  assign \$146  = \$139 [0] ? \$142  : \$145 ;
-  assign \$147  = s1_w[42] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
-  assign \$148  = s1_w[42] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$93  = s1_bank[2] ? \$89  : \$92 ;
+  assign \$94  = s1_bank[3] ? \$86  : \$93 ;
+  assign \$95  = $signed(s1_w[15:8]) * $signed(\$94 );
+  assign \$96  = s1_w[18] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$97  = s1_w[18] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$98  = s1_w[19] ? \$96  : \$97 ;
+  assign \$99  = s1_w[18] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$100  = s1_w[18] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$101  = s1_w[19] ? \$99  : \$100 ;
+  assign \$102  = s1_bank[2] ? \$98  : \$101 ;
+  assign \$103  = s1_w[18] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
+  assign \$104  = s1_w[18] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
+  assign \$105  = s1_w[19] ? \$103  : \$104 ;
+  assign \$106  = s1_w[18] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
+  assign \$107  = s1_w[18] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
+  assign \$108  = s1_w[19] ? \$106  : \$107 ;
+  assign \$109  = s1_bank[2] ? \$105  : \$108 ;
+  assign \$110  = s1_bank[3] ? \$102  : \$109 ;
+  assign \$111  = $signed(s1_w[15:8]) * $signed(\$110 );
+  assign \$112  = s1_w[40] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$113  = s1_w[40] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$114  = s1_w[41] ? \$112  : \$113 ;
+  assign \$115  = s1_w[40] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$116  = s1_w[40] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
+  assign \$117  = s1_w[41] ? \$115  : \$116 ;
+  assign \$118  = s1_bank[4] ? \$114  : \$117 ;
+  assign \$119  = s1_w[40] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
+  assign \$120  = s1_w[40] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
+  assign \$121  = s1_w[41] ? \$119  : \$120 ;
+  assign \$122  = s1_w[40] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
+  assign \$123  = s1_w[40] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
+  assign \$124  = s1_w[41] ? \$122  : \$123 ;
+  assign \$125  = s1_bank[4] ? \$121  : \$124 ;
+  assign \$126  = s1_bank[5] ? \$118  : \$125 ;
+  assign \$127  = $signed(s1_w[31:24]) * $signed(\$126 );
+  assign \$128  = s1_w[40] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$129  = s1_w[40] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$130  = s1_w[41] ? \$128  : \$129 ;
+  assign \$131  = s1_w[40] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$132  = s1_w[40] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
+  assign \$133  = s1_w[41] ? \$131  : \$132 ;
+  assign \$134  = s1_bank[4] ? \$130  : \$133 ;
+  assign \$135  = s1_w[40] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
+  assign \$136  = s1_w[40] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
+  assign \$137  = s1_w[41] ? \$135  : \$136 ;
+  assign \$138  = s1_w[40] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
+  assign \$139  = s1_w[40] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
+  assign \$140  = s1_w[41] ? \$138  : \$139 ;
+  assign \$141  = s1_bank[4] ? \$137  : \$140 ;
+  assign \$142  = s1_bank[5] ? \$134  : \$141 ;
+  assign \$143  = $signed(s1_w[31:24]) * $signed(\$142 );
+  assign \$144  = s1_w[42] ? \$signature__data$64 [55:48] : \$signature__data$64 [39:32];
+  assign \$145  = s1_w[42] ? \$signature__data$64 [23:16] : \$signature__data$64 [7:0];
+  assign \$146  = s1_w[43] ? \$144  : \$145 ;
+  assign \$147  = s1_w[42] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
+  assign \$148  = s1_w[42] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
   assign \$149  = s1_w[43] ? \$147  : \$148 ;
-  assign \$150  = s1_w[42] ? \$signature__data$63 [55:48] : \$signature__data$63 [39:32];
-  assign \$151  = s1_w[42] ? \$signature__data$63 [23:16] : \$signature__data$63 [7:0];
-  assign \$152  = s1_w[43] ? \$150  : \$151 ;
-  assign \$153  = \$139 [0] ? \$149  : \$152 ;
-  assign \$154  = \$139 [1] ? \$146  : \$153 ;
-  assign \$155  = $signed(s1_w[39:32]) * $signed(\$154 );
-  assign \$156  = s1_w[42] ? \$signature__data$66 [63:56] : \$signature__data$66 [47:40];
-  assign \$157  = s1_w[42] ? \$signature__data$66 [31:24] : \$signature__data$66 [15:8];
-  assign \$158  = s1_w[43] ? \$156  : \$157 ;
-  assign \$159  = s1_w[42] ? \$signature__data$65 [63:56] : \$signature__data$65 [47:40];
-  assign \$160  = s1_w[42] ? \$signature__data$65 [31:24] : \$signature__data$65 [15:8];
-  assign \$161  = s1_w[43] ? \$159  : \$160 ;
-  assign \$162  = \$139 [0] ? \$158  : \$161 ;
-  assign \$163  = s1_w[42] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
-  assign \$164  = s1_w[42] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$150  = s1_bank[6] ? \$146  : \$149 ;
+  assign \$151  = s1_w[42] ? \$signature__data$62 [55:48] : \$signature__data$62 [39:32];
+  assign \$152  = s1_w[42] ? \$signature__data$62 [23:16] : \$signature__data$62 [7:0];
+  assign \$153  = s1_w[43] ? \$151  : \$152 ;
+  assign \$154  = s1_w[42] ? \$signature__data$61 [55:48] : \$signature__data$61 [39:32];
+  assign \$155  = s1_w[42] ? \$signature__data$61 [23:16] : \$signature__data$61 [7:0];
+  assign \$156  = s1_w[43] ? \$154  : \$155 ;
+  assign \$157  = s1_bank[6] ? \$153  : \$156 ;
+  assign \$158  = s1_bank[7] ? \$150  : \$157 ;
+  assign \$159  = $signed(s1_w[39:32]) * $signed(\$158 );
+  assign \$160  = s1_w[42] ? \$signature__data$64 [63:56] : \$signature__data$64 [47:40];
+  assign \$161  = s1_w[42] ? \$signature__data$64 [31:24] : \$signature__data$64 [15:8];
+  assign \$162  = s1_w[43] ? \$160  : \$161 ;
+  assign \$163  = s1_w[42] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
+  assign \$164  = s1_w[42] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
   assign \$165  = s1_w[43] ? \$163  : \$164 ;
-  assign \$166  = s1_w[42] ? \$signature__data$63 [63:56] : \$signature__data$63 [47:40];
-  assign \$167  = s1_w[42] ? \$signature__data$63 [31:24] : \$signature__data$63 [15:8];
-  assign \$168  = s1_w[43] ? \$166  : \$167 ;
-  assign \$169  = \$139 [0] ? \$165  : \$168 ;
-  assign \$170  = \$139 [1] ? \$162  : \$169 ;
-  assign \$171  = $signed(s1_w[39:32]) * $signed(\$170 );
-  assign \$172  = s2_first ? 32'd0 : acc[31:0];
-  assign \$173  = $signed(1'h0) + $signed(s2_products[15:0]);
-  assign \$174  = $signed(\$173 ) + $signed(s2_products[47:32]);
-  assign \$175  = $signed(\$172 ) + $signed(\$174 );
-  assign \$176  = s2_first ? 32'd0 : acc[63:32];
-  assign \$177  = $signed(1'h0) + $signed(s2_products[31:16]);
-  assign \$178  = $signed(\$177 ) + $signed(s2_products[63:48]);
+  assign \$166  = s1_bank[6] ? \$162  : \$165 ;
+  assign \$167  = s1_w[42] ? \$signature__data$62 [63:56] : \$signature__data$62 [47:40];
+  assign \$168  = s1_w[42] ? \$signature__data$62 [31:24] : \$signature__data$62 [15:8];
+  assign \$169  = s1_w[43] ? \$167  : \$168 ;
+  assign \$170  = s1_w[42] ? \$signature__data$61 [63:56] : \$signature__data$61 [47:40];
+  assign \$171  = s1_w[42] ? \$signature__data$61 [31:24] : \$signature__data$61 [15:8];
+  assign \$172  = s1_w[43] ? \$170  : \$171 ;
+  assign \$173  = s1_bank[6] ? \$169  : \$172 ;
+  assign \$174  = s1_bank[7] ? \$166  : \$173 ;
+  assign \$175  = $signed(s1_w[39:32]) * $signed(\$174 );
+  assign \$176  = s2_first ? 32'd0 : acc[31:0];
+  assign \$177  = $signed(1'h0) + $signed(s2_products[15:0]);
+  assign \$178  = $signed(\$177 ) + $signed(s2_products[47:32]);
   assign \$179  = $signed(\$176 ) + $signed(\$178 );
-  assign \$180  = s2_first ? 32'd0 : acc[95:64];
-  assign \$181  = $signed(1'h0) + $signed(s2_products[79:64]);
-  assign \$182  = $signed(\$181 ) + $signed(s2_products[111:96]);
+  assign \$180  = s2_first ? 32'd0 : acc[63:32];
+  assign \$181  = $signed(1'h0) + $signed(s2_products[31:16]);
+  assign \$182  = $signed(\$181 ) + $signed(s2_products[63:48]);
   assign \$183  = $signed(\$180 ) + $signed(\$182 );
-  assign \$184  = s2_first ? 32'd0 : acc[127:96];
-  assign \$185  = $signed(1'h0) + $signed(s2_products[95:80]);
-  assign \$186  = $signed(\$185 ) + $signed(s2_products[127:112]);
+  assign \$184  = s2_first ? 32'd0 : acc[95:64];
+  assign \$185  = $signed(1'h0) + $signed(s2_products[79:64]);
+  assign \$186  = $signed(\$185 ) + $signed(s2_products[111:96]);
   assign \$187  = $signed(\$184 ) + $signed(\$186 );
-  assign \$188  = ~ result__ready;
-  assign stall = result__valid & \$188 ;
-  assign \$189  = | wrow;
-  assign \$190  = | beat;
-  assign \$191  = | group;
-  assign \$192  = | batch;
-  assign in_flight = | { result__valid, s2_valid, s1_valid, \$192 , \$191 , \$190 , \$189 , busy };
+  assign \$188  = s2_first ? 32'd0 : acc[127:96];
+  assign \$189  = $signed(1'h0) + $signed(s2_products[95:80]);
+  assign \$190  = $signed(\$189 ) + $signed(s2_products[127:112]);
+  assign \$191  = $signed(\$188 ) + $signed(\$190 );
+  assign \$192  = ~ result__ready;
+  assign stall = result__valid & \$192 ;
+  assign \$193  = | wrow;
+  assign \$194  = | beat;
+  assign \$195  = | group;
+  assign \$196  = | batch;
+  assign in_flight = | { result__valid, s2_valid, s1_valid, \$196 , \$195 , \$194 , \$193 , busy };
   assign idle = ~ in_flight;
   assign cfg__ready = ! loads_left;
-  assign \$193  = loads_left - 1'h1;
-  assign \$194  = wsel ? half0_cfg : load_cfg;
-  assign \$195  = wsel ? load_cfg : half1_cfg;
-  assign \$196  = cfg__payload[11:7] * cfg__payload[6:4];
-  assign \$197  = \$196  + 3'h4;
-  assign \$198  = \$197  - 1'h1;
-  assign \$201  = tile_beats - 1'h1;
-  assign \$202  = wrow == \$201 ;
-  assign \$204  = wrow + 1'h1;
-  assign \$205  = \$203  ? 4'h0 : \$204 ;
-  assign \$207  = group_beats - 1'h1;
-  assign \$208  = beat == \$207 ;
-  assign \$210  = beat + 1'h1;
-  assign \$211  = \$209  ? 3'h0 : \$210 ;
-  assign \$212  = group_beats - 1'h1;
-  assign \$213  = beat == \$212 ;
-  assign \$215  = issue & \$214 ;
+  assign \$197  = loads_left - 1'h1;
+  assign \$198  = wsel ? half0_cfg : load_cfg;
+  assign \$199  = wsel ? load_cfg : half1_cfg;
+  assign \$200  = cfg__payload[11:7] * cfg__payload[6:4];
+  assign \$201  = \$200  + 3'h4;
+  assign \$202  = \$201  - 1'h1;
+  assign \$205  = tile_beats - 1'h1;
+  assign \$206  = wrow == \$205 ;
+  assign \$208  = wrow + 1'h1;
+  assign \$209  = \$207  ? 4'h0 : \$208 ;
+  assign \$211  = group_beats - 1'h1;
+  assign \$212  = beat == \$211 ;
+  assign \$214  = beat + 1'h1;
+  assign \$215  = \$213  ? 3'h0 : \$214 ;
   assign \$216  = group_beats - 1'h1;
   assign \$217  = beat == \$216 ;
-  assign \$219  = cfg[11:7] - 1'h1;
-  assign \$220  = group == \$219 ;
-  assign \$221  = \$218  & \$220 ;
-  assign \$222  = group + 1'h1;
-  assign \$223  = \$221  ? 6'h00 : \$222 ;
-  assign \$224  = group_beats - 1'h1;
-  assign \$225  = beat == \$224 ;
-  assign \$227  = cfg[11:7] - 1'h1;
-  assign \$228  = group == \$227 ;
-  assign \$229  = \$226  & \$228 ;
-  assign \$230  = issue & \$229 ;
-  assign \$231  = group_beats - 1'h1;
-  assign \$232  = beat == \$231 ;
-  assign \$234  = cfg[11:7] - 1'h1;
-  assign \$235  = group == \$234 ;
-  assign \$236  = \$233  & \$235 ;
-  assign \$237  = cfg[27:12] - 1'h1;
-  assign \$238  = batch == \$237 ;
-  assign \$239  = \$236  & \$238 ;
-  assign \$240  = batch + 1'h1;
-  assign \$241  = \$239  ? 17'h00000 : \$240 ;
-  assign \$242  = group_beats - 1'h1;
-  assign \$243  = beat == \$242 ;
-  assign \$245  = cfg[11:7] - 1'h1;
-  assign \$246  = group == \$245 ;
-  assign \$247  = \$244  & \$246 ;
-  assign \$248  = issue & \$247 ;
-  assign \$249  = group_beats - 1'h1;
-  assign \$250  = beat == \$249 ;
+  assign \$219  = issue & \$218 ;
+  assign \$220  = group_beats - 1'h1;
+  assign \$221  = beat == \$220 ;
+  assign \$223  = cfg[11:7] - 1'h1;
+  assign \$224  = group == \$223 ;
+  assign \$225  = \$222  & \$224 ;
+  assign \$226  = group + 1'h1;
+  assign \$227  = \$225  ? 6'h00 : \$226 ;
+  assign \$228  = group_beats - 1'h1;
+  assign \$229  = beat == \$228 ;
+  assign \$231  = cfg[11:7] - 1'h1;
+  assign \$232  = group == \$231 ;
+  assign \$233  = \$230  & \$232 ;
+  assign \$234  = issue & \$233 ;
+  assign \$235  = group_beats - 1'h1;
+  assign \$236  = beat == \$235 ;
+  assign \$238  = cfg[11:7] - 1'h1;
+  assign \$239  = group == \$238 ;
+  assign \$240  = \$237  & \$239 ;
+  assign \$241  = cfg[27:12] - 1'h1;
+  assign \$242  = batch == \$241 ;
+  assign \$243  = \$240  & \$242 ;
+  assign \$244  = batch + 1'h1;
+  assign \$245  = \$243  ? 17'h00000 : \$244 ;
+  assign \$246  = group_beats - 1'h1;
+  assign \$247  = beat == \$246 ;
+  assign \$249  = cfg[11:7] - 1'h1;
+  assign \$250  = group == \$249 ;
+  assign \$251  = \$248  & \$250 ;
   assign \$252  = issue & \$251 ;
-  assign \$253  = base + cfg[6:4];
-  assign \$254  = ! beat;
-  assign \$255  = ! group;
-  assign \$256  = \$254  & \$255 ;
-  assign \$257  = group_beats - 1'h1;
-  assign \$258  = beat == \$257 ;
-  assign \$260  = cfg[11:7] - 1'h1;
-  assign \$261  = group == \$260 ;
-  assign \$262  = \$259  & \$261 ;
-  assign \$263  = s2_valid & s2_last;
+  assign \$253  = group_beats - 1'h1;
+  assign \$254  = beat == \$253 ;
+  assign \$256  = issue & \$255 ;
+  assign \$257  = base + cfg[6:4];
+  assign \$258  = ! beat;
+  assign \$259  = ! group;
+  assign \$260  = \$258  & \$259 ;
+  assign \$261  = group_beats - 1'h1;
+  assign \$262  = beat == \$261 ;
+  assign \$264  = cfg[11:7] - 1'h1;
+  assign \$265  = group == \$264 ;
+  assign \$266  = \$263  & \$265 ;
+  assign \$267  = s2_valid & s2_last;
   always @(posedge clk)
-    loads_left <= \$264 ;
+    loads_left <= \$268 ;
   always @(posedge clk)
-    half0_cfg <= \$265 ;
+    half0_cfg <= \$269 ;
   always @(posedge clk)
-    half1_cfg <= \$266 ;
+    half1_cfg <= \$270 ;
   always @(posedge clk)
-    tile_beats <= \$267 ;
+    tile_beats <= \$271 ;
   always @(posedge clk)
-    wrow <= \$268 ;
+    wrow <= \$272 ;
   always @(posedge clk)
-    beat <= \$269 ;
+    beat <= \$273 ;
   always @(posedge clk)
-    group <= \$270 ;
+    group <= \$274 ;
   always @(posedge clk)
-    batch <= \$271 ;
+    batch <= \$275 ;
   always @(posedge clk)
-    base <= \$272 ;
+    base <= \$276 ;
   always @(posedge clk)
-    s1_valid <= \$273 ;
+    s1_valid <= \$277 ;
   always @(posedge clk)
-    s1_first <= \$274 ;
+    s1_first <= \$278 ;
   always @(posedge clk)
-    s1_last <= \$275 ;
+    s1_last <= \$279 ;
   always @(posedge clk)
-    s1_w <= \$276 ;
+    s1_w <= \$280 ;
   always @(posedge clk)
-    s1_base <= \$277 ;
+    s1_bank <= \$281 ;
   always @(posedge clk)
-    s1_g0 <= \$278 ;
+    s2_valid <= \$282 ;
   always @(posedge clk)
-    s2_valid <= \$279 ;
+    s2_first <= \$283 ;
   always @(posedge clk)
-    s2_first <= \$280 ;
+    s2_last <= \$284 ;
   always @(posedge clk)
-    s2_last <= \$281 ;
+    s2_products <= \$285 ;
   always @(posedge clk)
-    s2_products <= \$282 ;
+    acc <= \$286 ;
   always @(posedge clk)
-    acc <= \$283 ;
+    result__valid <= \$287 ;
   always @(posedge clk)
-    result__valid <= \$284 ;
+    result__payload <= \$288 ;
   always @(posedge clk)
-    result__payload <= \$285 ;
-  always @(posedge clk)
-    load_cfg <= \$286 ;
+    load_cfg <= \$289 ;
   \highlight_small.halves  halves (
     .busy(busy),
     .can_compute(can_compute),
@@ -1075,204 +1084,152 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    slot_r0_l0 = 2'h0;
-    casez (s1_g0)
+    lane_bank = 8'h00;
+    casez (cfg[1:0])
       2'h1:
-          slot_r0_l0 = s1_w[21:20];
+          lane_bank[1:0] = \$40 [1:0];
       2'h2:
-          slot_r0_l0 = s1_w[21:20];
+          lane_bank[1:0] = \$41 [1:0];
+    endcase
+    casez (cfg[1:0])
+      2'h1:
+          lane_bank[3:2] = \$42 [1:0];
+      2'h2:
+          lane_bank[3:2] = \$43 [1:0];
+    endcase
+    casez (cfg[1:0])
+      2'h1:
+          lane_bank[5:4] = \$44 [1:0];
+      2'h2:
+          lane_bank[5:4] = \$45 [1:0];
+    endcase
+    casez (cfg[1:0])
+      2'h1:
+          lane_bank[7:6] = \$46 [1:0];
+      2'h2:
+          lane_bank[7:6] = \$47 [1:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    slot_r0_l1 = 2'h0;
-    casez (s1_g0)
-      2'h1:
-          slot_r0_l1 = s1_w[23:22];
-      2'h2:
-          slot_r0_l1 = s1_w[21:20];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    slot_r1_l0 = 2'h0;
-    casez (s1_g0)
-      2'h1:
-          slot_r1_l0 = s1_w[45:44];
-      2'h2:
-          slot_r1_l0 = s1_w[45:44];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    slot_r1_l1 = 2'h0;
-    casez (s1_g0)
-      2'h1:
-          slot_r1_l1 = s1_w[47:46];
-      2'h2:
-          slot_r1_l1 = s1_w[45:44];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = loads_left;
+    \$268  = loads_left;
     if (load_done) begin
-      \$264  = \$193 [15:0];
+      \$268  = \$197 [15:0];
     end
     if (configure) begin
-      \$264  = cfg__payload[43:28];
+      \$268  = cfg__payload[43:28];
     end
     if (rst) begin
-      \$264  = 16'h0000;
+      \$268  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = half0_cfg;
+    \$269  = half0_cfg;
     if (load_done) begin
-      \$265  = \$194 ;
+      \$269  = \$198 ;
     end
     if (rst) begin
-      \$265  = 44'h00000000000;
+      \$269  = 44'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = half1_cfg;
+    \$270  = half1_cfg;
     if (load_done) begin
-      \$266  = \$195 ;
+      \$270  = \$199 ;
     end
     if (rst) begin
-      \$266  = 44'h00000000000;
+      \$270  = 44'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$267  = tile_beats;
+    \$271  = tile_beats;
     if (configure) begin
-      \$267  = \$199 [2:0];
+      \$271  = \$203 [2:0];
     end
     if (rst) begin
-      \$267  = 3'h0;
+      \$271  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = wrow;
-    if (\$200 ) begin
-      \$268  = \$205 [2:0];
+    \$272  = wrow;
+    if (\$204 ) begin
+      \$272  = \$209 [2:0];
     end
     if (rst) begin
-      \$268  = 3'h0;
+      \$272  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$269  = beat;
-    if (\$206 ) begin
-      \$269  = \$211 [1:0];
+    \$273  = beat;
+    if (\$210 ) begin
+      \$273  = \$215 [1:0];
     end
     if (rst) begin
-      \$269  = 2'h0;
+      \$273  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$270  = group;
-    if (\$215 ) begin
-      \$270  = \$223 [4:0];
+    \$274  = group;
+    if (\$219 ) begin
+      \$274  = \$227 [4:0];
     end
     if (rst) begin
-      \$270  = 5'h00;
+      \$274  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$271  = batch;
-    if (\$230 ) begin
-      \$271  = \$241 [15:0];
+    \$275  = batch;
+    if (\$234 ) begin
+      \$275  = \$245 [15:0];
     end
     if (rst) begin
-      \$271  = 16'h0000;
+      \$275  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$272  = base;
-    if (\$248 ) begin
-      \$272  = 5'h00;
-    end else if (\$252 ) begin
-      \$272  = \$253 [4:0];
+    \$276  = base;
+    if (\$252 ) begin
+      \$276  = 5'h00;
+    end else if (\$256 ) begin
+      \$276  = \$257 [4:0];
     end
     if (rst) begin
-      \$272  = 5'h00;
+      \$276  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = s1_valid;
+    \$277  = s1_valid;
     if (advance) begin
-      \$273  = issue;
+      \$277  = issue;
     end
     if (rst) begin
-      \$273  = 1'h0;
+      \$277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$274  = s1_first;
+    \$278  = s1_first;
     if (advance) begin
-      \$274  = \$256 ;
+      \$278  = \$260 ;
     end
     if (rst) begin
-      \$274  = 1'h0;
+      \$278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = s1_last;
+    \$279  = s1_last;
     if (advance) begin
-      \$275  = \$262 ;
-    end
-    if (rst) begin
-      \$275  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$276  = s1_w;
-    if (advance) begin
-      \$276  = w__payload;
-    end
-    if (rst) begin
-      \$276  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = s1_base;
-    if (advance) begin
-      \$277  = base[1:0];
-    end
-    if (rst) begin
-      \$277  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$278  = s1_g0;
-    if (advance) begin
-      \$278  = cfg[1:0];
-    end
-    if (rst) begin
-      \$278  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$279  = s2_valid;
-    if (advance) begin
-      \$279  = s1_valid;
+      \$279  = \$266 ;
     end
     if (rst) begin
       \$279  = 1'h0;
@@ -1280,51 +1237,49 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$280  = s2_first;
+    \$280  = s1_w;
     if (advance) begin
-      \$280  = s1_first;
+      \$280  = w__payload;
     end
     if (rst) begin
-      \$280  = 1'h0;
+      \$280  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = s2_last;
+    \$281  = s1_bank;
     if (advance) begin
-      \$281  = s1_last;
+      \$281  = lane_bank;
     end
     if (rst) begin
-      \$281  = 1'h0;
+      \$281  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = s2_products;
+    \$282  = s2_valid;
     if (advance) begin
-      \$282  = products;
+      \$282  = s1_valid;
     end
     if (rst) begin
-      \$282  = 128'h00000000000000000000000000000000;
+      \$282  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$283  = acc;
+    \$283  = s2_first;
     if (advance) begin
-      if (s2_valid) begin
-        \$283  = total;
-      end
+      \$283  = s1_first;
     end
     if (rst) begin
-      \$283  = 128'h00000000000000000000000000000000;
+      \$283  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = result__valid;
+    \$284  = s2_last;
     if (advance) begin
-      \$284  = \$263 ;
+      \$284  = s1_last;
     end
     if (rst) begin
       \$284  = 1'h0;
@@ -1332,12 +1287,9 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = result__payload;
+    \$285  = s2_products;
     if (advance) begin
-      \$285 [31:0] = total[31:0];
-      \$285 [63:32] = total[63:32];
-      \$285 [95:64] = total[95:64];
-      \$285 [127:96] = total[127:96];
+      \$285  = products;
     end
     if (rst) begin
       \$285  = 128'h00000000000000000000000000000000;
@@ -1345,12 +1297,47 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = load_cfg;
-    if (configure) begin
-      \$286  = cfg__payload;
+    \$286  = acc;
+    if (advance) begin
+      if (s2_valid) begin
+        \$286  = total;
+      end
     end
     if (rst) begin
-      \$286  = 44'h00000000000;
+      \$286  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$287  = result__valid;
+    if (advance) begin
+      \$287  = \$267 ;
+    end
+    if (rst) begin
+      \$287  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$288  = result__payload;
+    if (advance) begin
+      \$288 [31:0] = total[31:0];
+      \$288 [63:32] = total[63:32];
+      \$288 [95:64] = total[95:64];
+      \$288 [127:96] = total[127:96];
+    end
+    if (rst) begin
+      \$288  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$289  = load_cfg;
+    if (configure) begin
+      \$289  = cfg__payload;
+    end
+    if (rst) begin
+      \$289  = 44'h00000000000;
     end
   end
   assign \$signature__addr  = \$6 [2:0];
@@ -1373,10 +1360,6 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   assign \$signature__en$54  = advance;
   assign \$signature__addr$55  = \$39 [2:0];
   assign \$signature__en$56  = advance;
-  assign bank_r0_l0 = \$40 [1:0];
-  assign bank_r0_l1 = \$73 [1:0];
-  assign bank_r1_l0 = \$106 [1:0];
-  assign bank_r1_l1 = \$139 [1:0];
   assign \cfg__payload.g0  = cfg__payload[1:0];
   assign \cfg__payload.g1  = cfg__payload[3:2];
   assign \cfg__payload.h1  = cfg__payload[6:4];
@@ -1523,6 +1506,26 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   assign \$signature__data$40[3]  = act__payload[255:240];
   assign \$signature__data$40[3][0]  = act__payload[247:240];
   assign \$signature__data$40[3][1]  = act__payload[255:248];
+  assign \lane_bank[0]  = lane_bank[3:0];
+  assign \lane_bank[0][0]  = lane_bank[1:0];
+  assign \lane_bank[0][1]  = lane_bank[3:2];
+  assign \lane_bank[1]  = lane_bank[7:4];
+  assign \lane_bank[1][0]  = lane_bank[5:4];
+  assign \lane_bank[1][1]  = lane_bank[7:6];
+  assign \products[0]  = products[63:0];
+  assign \products[0][0]  = products[31:0];
+  assign \products[0][0][0]  = products[15:0];
+  assign \products[0][0][1]  = products[31:16];
+  assign \products[0][1]  = products[63:32];
+  assign \products[0][1][0]  = products[47:32];
+  assign \products[0][1][1]  = products[63:48];
+  assign \products[1]  = products[127:64];
+  assign \products[1][0]  = products[95:64];
+  assign \products[1][0][0]  = products[79:64];
+  assign \products[1][0][1]  = products[95:80];
+  assign \products[1][1]  = products[127:96];
+  assign \products[1][1][0]  = products[111:96];
+  assign \products[1][1][1]  = products[127:112];
   assign \s1_w[0]  = s1_w[23:0];
   assign \s1_w[0].value  = s1_w[15:0];
   assign \s1_w[0].value[0]  = s1_w[7:0];
@@ -1543,20 +1546,36 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   assign \s1_w[1].slot  = s1_w[47:44];
   assign \s1_w[1].slot[0]  = s1_w[45:44];
   assign \s1_w[1].slot[1]  = s1_w[47:46];
-  assign \products[0]  = products[63:0];
-  assign \products[0][0]  = products[31:0];
-  assign \products[0][0][0]  = products[15:0];
-  assign \products[0][0][1]  = products[31:16];
-  assign \products[0][1]  = products[63:32];
-  assign \products[0][1][0]  = products[47:32];
-  assign \products[0][1][1]  = products[63:48];
-  assign \products[1]  = products[127:64];
-  assign \products[1][0]  = products[95:64];
-  assign \products[1][0][0]  = products[79:64];
-  assign \products[1][0][1]  = products[95:80];
-  assign \products[1][1]  = products[127:96];
-  assign \products[1][1][0]  = products[111:96];
-  assign \products[1][1][1]  = products[127:112];
+  assign \s1_bank[0]  = s1_bank[3:0];
+  assign \s1_bank[0][0]  = s1_bank[1:0];
+  assign \s1_bank[0][1]  = s1_bank[3:2];
+  assign \s1_bank[1]  = s1_bank[7:4];
+  assign \s1_bank[1][0]  = s1_bank[5:4];
+  assign \s1_bank[1][1]  = s1_bank[7:6];
+  assign \$signature__data$61[0]  = \$signature__data$61 [15:0];
+  assign \$signature__data$61[0][0]  = \$signature__data$61 [7:0];
+  assign \$signature__data$61[0][1]  = \$signature__data$61 [15:8];
+  assign \$signature__data$61[1]  = \$signature__data$61 [31:16];
+  assign \$signature__data$61[1][0]  = \$signature__data$61 [23:16];
+  assign \$signature__data$61[1][1]  = \$signature__data$61 [31:24];
+  assign \$signature__data$61[2]  = \$signature__data$61 [47:32];
+  assign \$signature__data$61[2][0]  = \$signature__data$61 [39:32];
+  assign \$signature__data$61[2][1]  = \$signature__data$61 [47:40];
+  assign \$signature__data$61[3]  = \$signature__data$61 [63:48];
+  assign \$signature__data$61[3][0]  = \$signature__data$61 [55:48];
+  assign \$signature__data$61[3][1]  = \$signature__data$61 [63:56];
+  assign \$signature__data$62[0]  = \$signature__data$62 [15:0];
+  assign \$signature__data$62[0][0]  = \$signature__data$62 [7:0];
+  assign \$signature__data$62[0][1]  = \$signature__data$62 [15:8];
+  assign \$signature__data$62[1]  = \$signature__data$62 [31:16];
+  assign \$signature__data$62[1][0]  = \$signature__data$62 [23:16];
+  assign \$signature__data$62[1][1]  = \$signature__data$62 [31:24];
+  assign \$signature__data$62[2]  = \$signature__data$62 [47:32];
+  assign \$signature__data$62[2][0]  = \$signature__data$62 [39:32];
+  assign \$signature__data$62[2][1]  = \$signature__data$62 [47:40];
+  assign \$signature__data$62[3]  = \$signature__data$62 [63:48];
+  assign \$signature__data$62[3][0]  = \$signature__data$62 [55:48];
+  assign \$signature__data$62[3][1]  = \$signature__data$62 [63:56];
   assign \$signature__data$63[0]  = \$signature__data$63 [15:0];
   assign \$signature__data$63[0][0]  = \$signature__data$63 [7:0];
   assign \$signature__data$63[0][1]  = \$signature__data$63 [15:8];
@@ -1581,30 +1600,6 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   assign \$signature__data$64[3]  = \$signature__data$64 [63:48];
   assign \$signature__data$64[3][0]  = \$signature__data$64 [55:48];
   assign \$signature__data$64[3][1]  = \$signature__data$64 [63:56];
-  assign \$signature__data$65[0]  = \$signature__data$65 [15:0];
-  assign \$signature__data$65[0][0]  = \$signature__data$65 [7:0];
-  assign \$signature__data$65[0][1]  = \$signature__data$65 [15:8];
-  assign \$signature__data$65[1]  = \$signature__data$65 [31:16];
-  assign \$signature__data$65[1][0]  = \$signature__data$65 [23:16];
-  assign \$signature__data$65[1][1]  = \$signature__data$65 [31:24];
-  assign \$signature__data$65[2]  = \$signature__data$65 [47:32];
-  assign \$signature__data$65[2][0]  = \$signature__data$65 [39:32];
-  assign \$signature__data$65[2][1]  = \$signature__data$65 [47:40];
-  assign \$signature__data$65[3]  = \$signature__data$65 [63:48];
-  assign \$signature__data$65[3][0]  = \$signature__data$65 [55:48];
-  assign \$signature__data$65[3][1]  = \$signature__data$65 [63:56];
-  assign \$signature__data$66[0]  = \$signature__data$66 [15:0];
-  assign \$signature__data$66[0][0]  = \$signature__data$66 [7:0];
-  assign \$signature__data$66[0][1]  = \$signature__data$66 [15:8];
-  assign \$signature__data$66[1]  = \$signature__data$66 [31:16];
-  assign \$signature__data$66[1][0]  = \$signature__data$66 [23:16];
-  assign \$signature__data$66[1][1]  = \$signature__data$66 [31:24];
-  assign \$signature__data$66[2]  = \$signature__data$66 [47:32];
-  assign \$signature__data$66[2][0]  = \$signature__data$66 [39:32];
-  assign \$signature__data$66[2][1]  = \$signature__data$66 [47:40];
-  assign \$signature__data$66[3]  = \$signature__data$66 [63:48];
-  assign \$signature__data$66[3][0]  = \$signature__data$66 [55:48];
-  assign \$signature__data$66[3][1]  = \$signature__data$66 [63:56];
   assign \total[0]  = total[63:0];
   assign \total[0][0]  = total[31:0];
   assign \total[0][1]  = total[63:32];
@@ -1637,36 +1632,36 @@ module highlight_small(cfg__valid, act__payload, act__valid, w__payload, w__vali
   assign \load_cfg.groups  = load_cfg[11:7];
   assign \load_cfg.batches  = load_cfg[27:12];
   assign \load_cfg.tiles  = load_cfg[43:28];
-  assign total[127:96] = \$187 [31:0];
-  assign total[95:64] = \$183 [31:0];
-  assign total[63:32] = \$179 [31:0];
-  assign total[31:0] = \$175 [31:0];
-  assign products[127:112] = \$171 ;
-  assign products[111:96] = \$155 ;
-  assign products[95:80] = \$138 ;
-  assign products[79:64] = \$122 ;
-  assign products[63:48] = \$105 ;
-  assign products[47:32] = \$89 ;
-  assign products[31:16] = \$72 ;
-  assign products[15:0] = \$56 ;
+  assign total[127:96] = \$191 [31:0];
+  assign total[95:64] = \$187 [31:0];
+  assign total[63:32] = \$183 [31:0];
+  assign total[31:0] = \$179 [31:0];
+  assign products[127:112] = \$175 ;
+  assign products[111:96] = \$159 ;
+  assign products[95:80] = \$143 ;
+  assign products[79:64] = \$127 ;
+  assign products[63:48] = \$111 ;
+  assign products[47:32] = \$95 ;
+  assign products[31:16] = \$79 ;
+  assign products[15:0] = \$63 ;
   assign \$4  = \$3 ;
   assign \$15  = \$14 ;
   assign \$23  = { 2'h0, base[4:2] };
   assign \$28  = { 2'h0, base[4:2] };
   assign \$33  = { 2'h0, base[4:2] };
   assign \$38  = { 2'h0, base[4:2] };
-  assign \$199  = { \$198 [9], \$198 [9], \$198 [9:2] };
-  assign \$200  = load;
-  assign \$203  = \$202 ;
-  assign \$206  = issue;
-  assign \$209  = \$208 ;
-  assign \$214  = \$213 ;
+  assign \$203  = { \$202 [9], \$202 [9], \$202 [9:2] };
+  assign \$204  = load;
+  assign \$207  = \$206 ;
+  assign \$210  = issue;
+  assign \$213  = \$212 ;
   assign \$218  = \$217 ;
-  assign \$226  = \$225 ;
-  assign \$233  = \$232 ;
-  assign \$244  = \$243 ;
-  assign \$251  = \$250 ;
-  assign \$259  = \$258 ;
+  assign \$222  = \$221 ;
+  assign \$230  = \$229 ;
+  assign \$237  = \$236 ;
+  assign \$248  = \$247 ;
+  assign \$255  = \$254 ;
+  assign \$263  = \$262 ;
 endmodule
 
 (* generator = "Amaranth" *)

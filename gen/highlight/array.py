@@ -17,7 +17,8 @@ GEMMs run back to back (``gen.core``, ``overlapped``): the next configuration an
 tile load while the last tiles of this one compute; S0 and S1 read the pattern of their tile.
 
 Pipeline (``gen.core``; one weight beat per cycle, stalls only on result back-pressure):
-  S0 issue: accept a weight beat, present the group window's bank addresses;
+  S0 issue: accept a weight beat, present the group window's bank addresses, work out the
+     bank each lane reads;
   S1 select: banks' data arrive, lane muxes pick activations, products are registered;
   S2 reduce: lane products are summed into the accumulators; a batch's last beat
      loads the result register.
@@ -69,7 +70,8 @@ class HighLightArray(TiledCore):
         issue, (beat, group, _), (group_end, batch_end, _) = pipe.sequencer(
             [group_beats, cfg.groups, cfg.batches], ["beat", "group", "batch"])
         first_bank = self._group_window(m, pipe, banks, issue, group_end, batch_end)
-        s1 = pipe.stage(issue, (beat == 0) & (group == 0), batch_end, w=self.w.payload, base=first_bank, g0=cfg.g0)
+        s1 = pipe.stage(issue, (beat == 0) & (group == 0), batch_end, w=self.w.payload,
+                        **self._select(m, pipe, first_bank))
         # S1: lane muxes and multipliers; S2: reduce lanes, accumulate, emit a row batch
         s2 = pipe.stage(s1.valid, s1.first, s1.last, products=self._lane_products(m, pipe, s1, banks))
         pipe.accumulate(s2, lane_sums(s2.products, c.lanes))
@@ -131,25 +133,32 @@ class HighLightArray(TiledCore):
             m.d.comb += [rd.addr.eq(Mux(pipe.halves.rsel, c.bank_rows, 0) + row), rd.en.eq(pipe.advance)]
         return first_bank
 
+    def _select(self, m, pipe, first_bank) -> dict:
+        """S0, for S1's registers: the bank each lane reads, its slot's rank-1 index (slot
+        ``lane // g0``, of the weight beat being issued) past the group's first bank, so S1 starts
+        from registered mux selects."""
+        c, w = self.config, self.w.payload
+        lane_bank = Signal(data.ArrayLayout(data.ArrayLayout(unsigned(c.lg_banks), c.lanes), c.rows), name="lane_bank")
+        for r in range(c.rows):
+            for lane in range(c.lanes):
+                with m.Switch(pipe.cfg.g0):
+                    for g0 in range(1, c.g0_max + 1):
+                        with m.Case(g0):
+                            m.d.comb += lane_bank[r][lane].eq(first_bank + w[r].slot[lane // g0])
+        return {"bank": lane_bank}
+
     def _lane_products(self, m, pipe, s1, banks):
-        """S1: each lane picks its activation (block by its slot's rank-1 index, element by its
-        rank-0 offset) from the window and multiplies it by its weight. The pick is a balanced
-        2:1 mux tree on the index bits (element first, then bank), which synthesis maps onto
-        wide-mux primitives; a case statement on the whole index would become a decoder."""
+        """S1: each lane picks its activation (block by the bank S0 chose, element by its rank-0
+        offset) from the window and multiplies it by its weight. The pick is a balanced 2:1 mux
+        tree on the index bits (element first, then bank), which synthesis maps onto wide-mux
+        primitives; a case statement on the whole index would become a decoder."""
         c = self.config
         products = lane_products(c)
         window = [rd.data for _, rd in banks]
         for r in range(c.rows):
             wrow = s1.w[r]
             for lane in range(c.lanes):
-                slot = Signal(unsigned(c.slot_width), name=f"slot_r{r}_l{lane}")
-                with m.Switch(s1.g0):
-                    for g0 in range(1, c.g0_max + 1):
-                        with m.Case(g0):
-                            m.d.comb += slot.eq(wrow.slot[lane // g0])
-                bank = Signal(c.lg_banks, name=f"bank_r{r}_l{lane}")
-                m.d.comb += bank.eq(s1.base + slot)
                 for col in range(c.cols):
                     per_bank = [mux_tree([block[o][col] for o in range(c.h0)], wrow.offset[lane]) for block in window]
-                    m.d.comb += products[r][lane][col].eq(wrow.value[lane] * mux_tree(per_bank, bank))
+                    m.d.comb += products[r][lane][col].eq(wrow.value[lane] * mux_tree(per_bank, s1.bank[r][lane]))
         return products

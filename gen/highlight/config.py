@@ -283,8 +283,11 @@ HIGHLIGHT_PRESETS = {c.name: c for c in [
     HighLightConfig("highlight_default", rows=8, cols=8, h0=4, g0_max=4, h1_max=7, g1_max=4, k_max=1680),
     # Eight-element blocks on a non-square array.
     HighLightConfig("highlight_h8", rows=4, cols=2, h0=8, g0_max=4, h1_max=4, g1_max=2, k_max=256),
+    # highlight_default's pattern set at half its columns: the largest of the family that fits an
+    # ECP5-85F with DSPs off (highlight_default needs 87.8k LUT4 of its 83.6k).
+    HighLightConfig("highlight_ecp5", rows=8, cols=4, h0=4, g0_max=4, h1_max=7, g1_max=4, k_max=1680),
 ]}
 #: Dense baselines with the multipliers of each HighLight preset.
 DENSE_PRESETS = {c.name: c for c in [
-    DenseConfig.matching(HIGHLIGHT_PRESETS[f"highlight_{size}"], f"dense_{size}") for size in ("small", "default", "h8")
+    DenseConfig.matching(HIGHLIGHT_PRESETS[f"highlight_{size}"], f"dense_{size}") for size in ("small", "default", "h8", "ecp5")
 ]}

@@ -31,8 +31,8 @@ def test_calibration_reproduces_its_measured_points():
     assert abs(worst["relative_error"]) <= FIT_TOLERANCE, worst
     # the two presets placed and routed (bench/results/fpga.json) are among the points, measured
     measured = {r["config"]: r for r in rows if r["source"].startswith("place-and-route")}
-    assert measured["highlight_small"]["logic_cells"] == 3468
-    assert measured["highlight_h8"]["logic_cells"] == 15711
+    assert measured["highlight_small"]["logic_cells"] == 3094
+    assert measured["highlight_h8"]["logic_cells"] == 12760
     assert sum(1 for r in rows if r["source"].startswith("place-and-route")) >= 8
     assert all(c >= 0 for c in cal.fit()["coefficients"].values())
     for r in cal.cross_validation():
