@@ -52,6 +52,7 @@ bench-models: $(STAMP)
 
 fpga: $(STAMP)
 	$(PY) -m sparseloom.fpga.table
+	$(PY) -m sparseloom.fpga.asic
 
 clean:
 	rm -rf build
