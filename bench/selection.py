@@ -126,7 +126,7 @@ def measure(component, name: str, out: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--presets", nargs="*", default=["highlight_small", "highlight_h8"])
+    ap.add_argument("--presets", nargs="*", default=["highlight_small", "highlight_h8"], choices=list(HIGHLIGHT_PRESETS))
     ap.add_argument("--json", default="bench/results/selection.json")
     args = ap.parse_args()
     rows = []

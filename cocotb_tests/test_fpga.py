@@ -144,3 +144,11 @@ def test_asic_estimate_counts_gates_flip_flops_and_sram(tmp_path):
     (c,) = comparisons(reports)
     assert (c["unit"], c["baseline"]) == ("highlight_small", "dense_small")
     assert c["logic_overhead"] == reports[0]["logic_transistors"] / reports[1]["logic_transistors"] - 1 > 0
+
+
+def test_asic_refuses_an_unknown_preset_before_any_work(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "sparseloom.fpga.asic", "--only", "nope", "--out", str(tmp_path / "o"),
+                          "--json", str(tmp_path / "a.json"), "--markdown", str(tmp_path / "a.md")],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and "--only: unknown presets nope; allowed: highlight_small" in run.stderr
+    assert not any(tmp_path.iterdir())

@@ -107,6 +107,10 @@ def main() -> None:
     args = ap.parse_args()
     units = all_units()
     paired = [u for u in units.values() if u.baseline is not None]
+    known = [c.name for u in units.values() for c in u.presets.values()]
+    unknown = [n for n in args.only or () if n not in known]
+    if unknown:
+        ap.error(f"--only: unknown presets {', '.join(unknown)}; allowed: {', '.join(known)}")
     names = args.only or [n for u in paired for n in (*u.presets, *units[u.baseline.unit].presets)]
     configs = [c for u in units.values() for c in u.presets.values() if c.name in names]
     results = []

@@ -189,6 +189,15 @@ class Tiling:
         return tiling
 
 
+def next_tile(load_end: int, last_issue: int, half_last_issue: int, loads: int, beats: int, gap: int = 0):
+    """The (last load, last step) cycles of the next tile: it loads one beat a cycle from ``gap``
+    cycles after the previous tile's last load, once its half is free (the cycle after the tile
+    two back, ``half_last_issue``, issued its last step); it steps once loaded and after the
+    previous tile."""
+    load_end = max(load_end + 1 + gap, half_last_issue + 1) + loads - 1
+    return load_end, max(load_end + 1, last_issue + 1) + beats - 1
+
+
 @dataclass(frozen=True)
 class TileRun:
     """Stall-free timing of one segment: ``tiles`` identical tiles of ``loads`` input beats and
@@ -215,8 +224,7 @@ class TileRun:
         load_end = -1
         state = None
         for i in range(self.tiles):
-            load_end = max(load_end + 1, issue_end[i % 2] + 1) + self.loads - 1
-            last_issue = max(load_end + 1, last_issue + 1) + self.beats - 1
+            load_end, last_issue = next_tile(load_end, last_issue, issue_end[i % 2], self.loads, self.beats)
             issue_end[i % 2] = last_issue
             # From the third tile on, each tile's timing is the same max-plus map of the
             # previous one's (load end, last step, last step of the tile before); once that
@@ -242,9 +250,8 @@ def back_to_back_cycles(runs: list[TileRun]) -> int:
         if run.compute_from:
             raise ValueError("back to back: a run that waits to compute is not one GEMM of a tiled core")
         for i in range(run.tiles):
-            gap = 1 if g and not i else 0
-            load_end = max(load_end + 1 + gap, issue_end[tile % 2] + 1) + run.loads - 1
-            last_issue = max(load_end + 1, last_issue + 1) + run.beats - 1
+            load_end, last_issue = next_tile(load_end, last_issue, issue_end[tile % 2], run.loads, run.beats,
+                                             gap=1 if g and not i else 0)
             issue_end[tile % 2] = last_issue
             tile += 1
     return last_issue + RESULT_LATENCY + runs[-1].last_results

@@ -53,7 +53,7 @@ async def check_gemm(dut, config, setting, w, x, *, stall, rng, exact_cycles=Fal
             stats = result.level(level)
             counted = getattr(stats.tensors[tensor], action) * stats.instances
             beats = handshakes.get(stream, 0)   # a run without segments (an all-zero W on SME) handshakes nothing
-            padding = getattr(plan, "padding", {}).get(stream, 0)
+            padding = plan.padding.get(stream, 0)
             assert counted == beats * words - padding, (
                 f"{what}: the model counts {counted} {action} of {tensor} at {level}; the {stream} stream "
                 f"carried {beats} beats of {words}, {padding} of them padding")

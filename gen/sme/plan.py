@@ -106,6 +106,11 @@ class SmePlan:
     def act_beats(self) -> int:
         return self.x.shape[0] // self.config.act_lanes
 
+    @property
+    def padding(self) -> dict[str, int]:
+        """Words a stream carries beyond the model's counts: none (the model runs X padded along K)."""
+        return {}
+
     def segments(self) -> list[Segment]:
         c = self.config
         crossbars = sorted(self.mapping.crossbars, key=lambda xb: xb.m_tile)  # stable: keeps (polarity, slice, k)

@@ -351,6 +351,37 @@ def test_argument_errors_are_one_line(unit, extra, mention):
         check_refused(argv, case.dir, mention)
 
 
+@pytest.mark.parametrize("unit", UNITS)
+@pytest.mark.parametrize("repeat, mention", [
+    ("0", "--repeat must be in 1..1000, got 0"), ("1001", "--repeat must be in 1..1000, got 1001"),
+    ("-3", "--repeat must be in 1..1000, got -3"), ("two", "invalid int value: 'two'")])
+def test_sim_repeat_out_of_range_or_on_a_core_that_runs_one_gemm_at_a_time(unit, repeat, mention):
+    """``--repeat`` exists on the overlapped cores only (elsewhere it is an unknown argument), in 1..1000."""
+    from sparseloom.units import unit as unit_named
+
+    overlapped = getattr(unit_named(unit).component, "overlapped", False)
+    with Case(unit) as case:
+        check_refused(case.argv(repeat=repeat), case.dir,
+                      mention if overlapped else "unrecognized arguments: --repeat")
+
+
+@pytest.mark.parametrize("unit", ["highlight", "dense"])
+def test_sim_repeat_refuses_a_mapping(unit):
+    """Back to back runs the planner's own tiling: a --mapping beside --repeat is refused."""
+    from sparseloom.gen.unit import GemmShape
+    from sparseloom.units import unit as unit_named
+
+    u = unit_named(unit)
+    with Case(unit) as case:
+        config = u.presets[case.config]
+        w = np.load(case.flags["--weights"])
+        shape = GemmShape(w.shape[0], 2, w.shape[1])
+        mapping = u.model(config, shape, hss.HSSPattern.parse("2:4,1:4") if unit == "highlight" else None)[1]
+        (case.dir / "m.json").write_text(json.dumps(mapping.to_dict()))
+        check_refused(case.argv(repeat=2, mapping=case.dir / "m.json"), case.dir,
+                      "--repeat runs the planner's own mapping; leave out --mapping")
+
+
 @pytest.mark.parametrize("argv, mention", [
     (["fpga", "lut", "--config", "lut_small"], "the following arguments are required: --target"),
     (["fpga", "lut", "--target", "xc7"], "--target must be one of"),
