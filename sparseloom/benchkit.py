@@ -18,18 +18,19 @@ from sparseloom.units import unit
 
 
 def simulate(unit_name: str, setting: str | None, config: str, w: np.ndarray, x: np.ndarray, tmp: Path,
-             repeat: int = 1) -> dict:
+             repeat: int = 1, engine: str = "fast") -> dict:
     """The CLI's JSON report for Y = W @ X on ``unit_name`` with its run-time ``setting`` text
-    (``repeat`` times back to back, on a unit whose core overlaps GEMMs)."""
+    (``repeat`` times back to back, on a unit whose core overlaps GEMMs), on ``engine``; its Y is
+    at ``report["y_file"]``."""
     u = unit(unit_name)
     tag = (setting or "int8").replace(":", "_").replace(",", "__")
-    stem = tmp / f"{u.name}-{config}-{tag}-{w.shape[0]}x{x.shape[1]}x{w.shape[1]}-r{repeat}"
+    stem = tmp / f"{u.name}-{config}-{tag}-{w.shape[0]}x{x.shape[1]}x{w.shape[1]}-r{repeat}-{engine}"
     np.save(f"{stem}.w.npy", w)
     np.save(f"{stem}.x.npy", x)
     flag = [u.setting.flag, setting] if u.setting else []
     cmd = [sys.executable, "-m", "sparseloom", "sim", u.name, *flag, "--weights", f"{stem}.w.npy",
            "--inputs", f"{stem}.x.npy", "--out", f"{stem}.y.npy", "--report", f"{stem}.json", "--config", config,
-           *(["--repeat", str(repeat)] if repeat > 1 else [])]
+           "--engine", engine, *(["--repeat", str(repeat)] if repeat > 1 else [])]
     t0 = time.monotonic()
     run = subprocess.run(cmd, capture_output=True, text=True)
     if run.returncode:
@@ -39,8 +40,10 @@ def simulate(unit_name: str, setting: str | None, config: str, w: np.ndarray, x:
         raise SystemExit(f"{u.name} {config} {setting}: the RTL took {report['cycles']} cycles, "
                          f"the cycle model says {report['model_cycles']}")
     report["wall_s"] = round(time.monotonic() - t0, 1)
+    report["y_file"] = f"{stem}.y.npy"
     print(f"  {u.name} {config} {setting} {w.shape[0]}x{x.shape[1]}x{w.shape[1]}"
-          f"{f' x{repeat} back to back' if repeat > 1 else ''}: {report['cycles']} cycles ({report['wall_s']} s)",
+          f"{f' x{repeat} back to back' if repeat > 1 else ''} ({engine}): {report['cycles']} cycles "
+          f"({report['wall_s']} s)",
           file=sys.stderr, flush=True)
     return report
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +88,10 @@ def cmd_sim(args) -> None:
         raise UsageError(f"--repeat must be in 1..{MAX_REPEAT}, got {args.repeat}")
     outputs = Outputs()
     out, report_path = outputs.add(args.out, "--out"), outputs.add(args.report, "--report")
-    waves = outputs.add(out.with_suffix(".fst"), "--waves") if verilate.waves_requested(args.waves) else None
+    if args.engine == "fast" and args.waves:
+        raise UsageError("--waves needs --engine cocotb (the fast driver records no waveform)")
+    waves = (outputs.add(out.with_suffix(".fst"), "--waves")
+             if args.engine == "cocotb" and verilate.waves_requested(args.waves) else None)
     mapping = model_mapping(args.mapping)
     plan = u.plan(config, setting, w, x, mapping)  # every check of the data against the unit happens here
     expected = plan.golden(w, x)
@@ -99,25 +104,12 @@ def cmd_sim(args) -> None:
     run_dir = Path(tempfile.mkdtemp(prefix="sparseloom-sim-"))
     keep = False
     try:
-        job, result = run_dir / "job.npz", run_dir / "result.npz"
-        np.savez(job, weights=w, inputs=x)
-        env = {"SPARSELOOM_JOB": str(job), "SPARSELOOM_RESULT": str(result), "SPARSELOOM_SETTING": text or "",
-               "SPARSELOOM_STALL": str(args.stall), "SPARSELOOM_REPEAT": str(args.repeat),
-               "COCOTB_LOG_LEVEL": "WARNING", "GPI_LOG_LEVEL": "WARNING",
-               "SPARSELOOM_MAPPING": json.dumps(mapping.to_dict()) if mapping else ""}
-        from cocotb_tools.check_results import get_results
-
-        xml = verilate.run(config, "sparseloom.sim.job", test_dir=run_dir, env=env, waves=args.waves, seed=args.seed)
-        tests, failed = get_results(xml)
-        if failed or not result.exists():
-            keep = True
-            raise RuntimeError(f"simulation failed ({failed} of {tests} cocotb tests); its output is above, "
-                               f"its files in {run_dir}")
-        out_arrays = np.load(result)
-        ys, cycles = out_arrays["y"], int(out_arrays["cycles"])
+        if args.engine == "fast":
+            ys, cycles, seconds = simulate_fast(config, plan, args)
+        else:
+            ys, cycles, seconds = simulate_cocotb(config, w, x, text, mapping, args, run_dir)
         for i, y in enumerate(ys):
             if not np.array_equal(y, expected):
-                keep = True
                 bad = tuple(np.argwhere(y != expected)[0])
                 which = f" (GEMM {i + 1} of {len(ys)})" if len(ys) > 1 else ""
                 raise RuntimeError(f"RTL result differs from the golden model at Y[{bad[0]},{bad[1]}]{which}: "
@@ -132,7 +124,8 @@ def cmd_sim(args) -> None:
             **({"back_to_back": args.repeat,
                 "one_at_a_time_cycles": args.repeat * u.cycles(config, plan.shape, plan.encoding)}
                if args.repeat > 1 else {}),
-            "stall": args.stall, "seed": args.seed, "golden_match": True,
+            "stall": args.stall, "seed": args.seed, "engine": args.engine, "sim_seconds": seconds,
+            "golden_match": True,
             **({"mapping": mapping.to_dict()["mapping"]} if mapping else {}),
         }
         files = {out: y}
@@ -141,10 +134,94 @@ def cmd_sim(args) -> None:
             report["waves"] = str(waves)
         files[report_path] = json.dumps(report, indent=2) + "\n"
         outputs.write(files)
+    except RuntimeError:
+        keep = True  # a failed simulation or a wrong result: its files stay for a look
+        raise
     finally:
         if not keep:
             shutil.rmtree(run_dir, ignore_errors=True)
     print(json.dumps(report, indent=2))
+
+
+def simulate_fast(config, plan, args) -> tuple[list, int, float]:
+    """Every Y, the cycles and the seconds of ``plan`` (``args.repeat`` times back to back) on the
+    compiled driver (seconds: its run, the stream files included, not its build)."""
+    from sparseloom.sim.fast import Driver
+
+    driver, rng = Driver(config), random.Random(args.seed)
+    started = time.perf_counter()
+    if args.repeat > 1:
+        ys, cycles, _ = driver.run_back_to_back([plan] * args.repeat, stall=args.stall, rng=rng)
+    else:
+        y, cycles, _ = driver.run_plan(plan, stall=args.stall, rng=rng)
+        ys = [y]
+    return ys, cycles, time.perf_counter() - started
+
+
+def simulate_cocotb(config, w, x, setting_text, mapping, args, run_dir: Path) -> tuple[list, int, float]:
+    """Every Y, the cycles and the seconds of the same GEMM played by the cocotb engine
+    (``sparseloom.sim.job``; seconds: its play, not the simulator's start)."""
+    from cocotb_tools.check_results import get_results
+
+    from sparseloom import verilate
+
+    job, result = run_dir / "job.npz", run_dir / "result.npz"
+    np.savez(job, weights=w, inputs=x)
+    env = {"SPARSELOOM_JOB": str(job), "SPARSELOOM_RESULT": str(result), "SPARSELOOM_SETTING": setting_text or "",
+           "SPARSELOOM_STALL": str(args.stall), "SPARSELOOM_REPEAT": str(args.repeat),
+           "SPARSELOOM_SEED": str(args.seed), "COCOTB_LOG_LEVEL": "WARNING", "GPI_LOG_LEVEL": "WARNING",
+           "SPARSELOOM_MAPPING": json.dumps(mapping.to_dict()) if mapping else ""}
+    xml = verilate.run(config, "sparseloom.sim.job", test_dir=run_dir, env=env, waves=args.waves, seed=args.seed)
+    tests, failed = get_results(xml)
+    if failed or not result.exists():
+        raise RuntimeError(f"simulation failed ({failed} of {tests} cocotb tests); its output is above, "
+                        f"its files in {run_dir}")
+    out_arrays = np.load(result)
+    return list(out_arrays["y"]), int(out_arrays["cycles"]), float(out_arrays["seconds"])
+
+
+def cmd_run(args) -> None:
+    from sparseloom import network_run as nr
+    from sparseloom.model.pool import local_workers, pool
+
+    if args.network not in nr.NETWORKS:
+        raise UsageError(f"--network must be one of {', '.join(nr.NETWORKS)}, got {args.network!r}")
+    if not 0.0 <= args.stall < 1.0:
+        raise UsageError(f"--stall must be in [0, 1), got {args.stall}")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    if args.inputs is not None and args.inputs < 1:
+        raise UsageError(f"--inputs must be >= 1, got {args.inputs}")
+    method = nr.parse_method(args.method, args.network, args.unit)
+    configs = nr.method_configs(method, args.unit, args.config or [])
+    outputs = Outputs()
+    report_path = outputs.add(args.report, "--report")
+    network = nr.load_network(args.network, args.inputs)
+    programs, inputs = nr.capture(network, method, configs)  # every check of the layers happens here
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(programs), unit="layer", desc=f"{network.name} {method.text}", disable=None)
+
+    def progress(name):
+        bar.set_postfix_str(name, refresh=False)
+        bar.update()
+
+    workers = args.workers or (1 if args.scheduler else local_workers())
+    started = time.perf_counter()
+    with pool(workers, args.scheduler) as p:
+        results = nr.simulate(programs, configs, stall=args.stall, seed=args.seed, pool=p, progress=progress)
+    bar.close()
+    bad = nr.check(programs, results)
+    quality = None if bad else network.quality(nr.replay(network, programs, inputs, results))
+    settings = {"stall": args.stall, "seed": args.seed, "workers": p.workers if hasattr(p, "client") else 1,
+                "wall_seconds": round(time.perf_counter() - started, 1)}
+    report = nr.report(network, method, configs, programs, results, quality, bad, settings)
+    outputs.write({report_path: json.dumps(report, indent=2) + "\n"})
+    summary = {k: v for k, v in report.items() if k != "layers"}
+    print(json.dumps(summary, indent=2))
+    if bad:
+        raise RuntimeError(f"{len(bad)} GEMMs differ from the golden model, e.g. {bad[0]} (report in {report_path})")
 
 
 def cmd_fpga(args) -> None:
@@ -593,6 +670,24 @@ def parser() -> argparse.ArgumentParser:
 
     explore.add_parser(sub)
 
+    rn = sub.add_parser("run", help="a real network through the RTL: every linear layer's GEMMs on the compiled "
+                                    "cores, checked word for word, quality from the RTL's outputs")
+    rn.add_argument("--network", required=True, help="minilm or smollm2 (efficientnet-lite0: not yet)")
+    rn.add_argument("--method", required=True, help="int8, hss:G1:H1,G0:H0, tasd:N:M+N:M..., sdq:N:M+WBgG, or "
+                                                   "q4_1 (smollm2's own 4-bit weights on the LUT core)")
+    rn.add_argument("--unit", help="with --method int8: dense (default) or highlight")
+    rn.add_argument("--config", action="append", help="a preset or JSON file for one of the method's units "
+                                                      "(repeat for sdq's two; default: each unit's default preset)")
+    rn.add_argument("--inputs", type=int, help="minilm: sentences (default all 60); smollm2: tokens (default 16)")
+    rn.add_argument("--stall", type=float, default=0.0, help="probability of a stall per stream per cycle")
+    rn.add_argument("--seed", type=int, default=1, help="seed of the random stalls (each layer its own stream)")
+    rn.add_argument("--workers", type=int, help="Dask workers of a local cluster (default: one per CPU; 1 runs "
+                                                "in this process)")
+    rn.add_argument("--scheduler", help="an existing Dask scheduler instead, e.g. tcp://HOST:8786")
+    rn.add_argument("--report", required=True, help="JSON report (cycles and model_cycles per layer and in total, "
+                                                    "golden_match, utilization, energy, the quality metric)")
+    rn.set_defaults(func=cmd_run)
+
     sim = sub.add_parser("sim", help="run a GEMM through a Verilated core")
     units = sim.add_subparsers(dest="unit", required=True)
     for u in all_units().values():
@@ -608,7 +703,11 @@ def parser() -> argparse.ArgumentParser:
                         help=f"preset name or JSON file (default {u.default_preset})")
         sp.add_argument("--seed", type=int, default=1, help="seed of the random stalls")
         sp.add_argument("--stall", type=float, default=0.0, help="probability of a stall per stream per cycle")
-        sp.add_argument("--waves", action="store_true", help="also write an FST waveform next to --out")
+        sp.add_argument("--engine", choices=("fast", "cocotb"), default="fast",
+                        help="fast: the compiled Verilator driver (default); cocotb: the cocotb engine, "
+                             "cycle-identical and needed for --waves")
+        sp.add_argument("--waves", action="store_true", help="also write an FST waveform next to --out "
+                                                             "(with --engine cocotb)")
         sp.add_argument("--mapping", help="YAML or JSON mapping, e.g. a search's best.json (default: the planner's)")
         if getattr(u.component, "overlapped", False):
             sp.add_argument("--repeat", type=int, default=1,

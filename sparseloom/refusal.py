@@ -15,16 +15,18 @@ from pathlib import Path
 
 @contextlib.contextmanager
 def no_tools():
-    """Make any Verilator build, simulation or synthesis an error: refusals come before work."""
+    """Make any Verilator build (cocotb's or the fast driver's), simulation or synthesis an error:
+    refusals come before work."""
     from sparseloom import verilate
     from sparseloom.fpga import flow
+    from sparseloom.sim import fast
 
     def reached(what):
         def fail(*args, **kwargs):
             raise AssertionError(f"{what} was started: bad input must be refused before any work")
         return fail
 
-    saved = {(verilate, "build"): verilate.build, (verilate, "run"): verilate.run,
+    saved = {(verilate, "build"): verilate.build, (verilate, "run"): verilate.run, (fast, "build"): fast.build,
              (flow, "fpga_report"): flow.fpga_report, (flow, "synthesise"): flow.synthesise}
     for (module, name) in saved:
         setattr(module, name, reached(f"{module.__name__}.{name}"))

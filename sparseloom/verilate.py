@@ -51,7 +51,7 @@ def toolchain_env() -> None:
 
 
 @contextmanager
-def _locked(path: Path):
+def locked(path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as fd:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -69,7 +69,7 @@ LZ4_SDIST = "lz4==4.4.5"
 def lz4_flags() -> list[str]:
     """Verilator flags that make ``-llz4`` resolve to a cached static library."""
     root = cache_root() / "lz4"
-    with _locked(root.with_name("lz4.lock")):
+    with locked(root.with_name("lz4.lock")):
         if not (root / "liblz4.a").exists():
             with tempfile.TemporaryDirectory() as tmp:
                 subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
@@ -86,7 +86,7 @@ def lz4_flags() -> list[str]:
     return ["-CFLAGS", f"-I{root}", "-LDFLAGS", f"-L{root}"]
 
 
-def _build_key(config, waves: bool) -> str:
+def build_key(config, waves: bool) -> str:
     h = hashlib.sha256()
     h.update(json.dumps(config.parameters(), sort_keys=True).encode())
     for src in sorted(Path(emit.__file__).parent.rglob("*.py")):
@@ -102,8 +102,8 @@ def build(config, waves: bool = False) -> Path:
 
     toolchain_env()
     waves = waves_requested(waves)
-    build_dir = cache_root() / "verilator" / f"{config.name}-{_build_key(config, waves)}"
-    with _locked(build_dir.with_name(build_dir.name + ".lock")):
+    build_dir = cache_root() / "verilator" / f"{config.name}-{build_key(config, waves)}"
+    with locked(build_dir.with_name(build_dir.name + ".lock")):
         stamp = build_dir / "BUILT"
         if not stamp.exists():
             shutil.rmtree(build_dir, ignore_errors=True)

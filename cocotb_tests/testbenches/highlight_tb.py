@@ -12,6 +12,8 @@ import os
 import cocotb
 import numpy as np
 
+from sparseloom.execution.sdq import SdqMethod
+from sparseloom.execution.tasd import TasdMethod
 from sparseloom.gen.tiles import Tiling
 from sparseloom.golden import hss
 from sparseloom.sim.engine import start
@@ -115,6 +117,26 @@ async def back_to_back_gemms(dut):
         gemms.append((pattern, random_weights(rng, m, k, pattern), rng.integers(-128, 128, (k, n), dtype=np.int8)))
     await check_back_to_back(dut, config, gemms, stall=0.3, rng=stall_rng)
     await check_back_to_back(dut, config, gemms, stall=0.0, rng=None, exact_cycles=True)
+
+
+@cocotb.test()
+async def tasd_and_sdq_outlier_terms(dut):
+    """The HighLight GEMMs of TASD series of 2 and 3 terms (two sharing a pattern, so concatenated along K)
+    and of SDQ outliers, on a small float layer (K = 2 groups of 16), each against its golden, 30% stalls;
+    a method a configuration cannot represent is skipped with a log line."""
+    config, _, rng, stall_rng = _setup()
+    await start(dut)
+    w = rng.standard_normal((config.rows + 1, 32)).astype(np.float32)
+    x = rng.standard_normal((config.cols + 1, 32)).astype(np.float32)
+    for method in (TasdMethod("2:4+1:4"), TasdMethod("2:8+2:8+1:8"), SdqMethod("1:8+W4g16")):
+        try:
+            program = method.program("layer", w, x, {"highlight": config} if method.units != ("highlight",) else config)
+        except ValueError as err:
+            dut._log.info(f"skip {method.text} on {config.name}: {err}")
+            continue
+        for g in program.gemms:
+            if g.unit == "highlight":
+                await check_gemm(dut, config, g.setting, g.w, g.x, stall=0.3, rng=stall_rng, expected=g.golden())
 
 
 @cocotb.test()

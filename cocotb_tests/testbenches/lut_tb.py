@@ -8,6 +8,8 @@ model (a b-bit weight costs b plane steps on the LUT core).
 import cocotb
 import numpy as np
 
+from sparseloom.execution.sdq import SdqMethod
+from sparseloom.gen.lut.config import LutConfig
 from sparseloom.golden import lut
 from sparseloom.sim.engine import start
 from sparseloom.testbenches.checks import check_gemm, setup
@@ -72,3 +74,24 @@ async def back_pressure_and_reconfiguration(dut):
         w = random_weights(rng, 2 * config.m_tile + 1, k, fmt)
         x = rng.integers(-128, 128, size=(k, config.n_tile), dtype=np.int8)
         await check_gemm(dut, config, fmt, w, x, stall=0.8, rng=stall_rng)
+
+
+@cocotb.test()
+async def sdq_remainders(dut):
+    """The remainder GEMMs of SDQ with 2- and 4-bit codes (one per K group of 4 g, two groups, outliers 1:4),
+    each against its golden, 30% stalls. On the MAC baseline the same GEMMs are planned for a default LUT core
+    and run as they are; a width the configuration does not provision is skipped with a log line."""
+    config, rng, stall_rng = setup()
+    await start(dut)
+    group = 4 * config.g
+    w = rng.standard_normal((config.m_tile + 1, 2 * group)).astype(np.float32)
+    x = rng.standard_normal((config.n_tile + 1, 2 * group)).astype(np.float32)
+    for bits in (2, 4):
+        if str(bits) not in config.supported_formats():
+            dut._log.info(f"skip W{bits} on {config.name}: allowed {config.supported_formats()}")
+            continue
+        method = SdqMethod(f"1:4+W{bits}g{group}")
+        program = method.program("layer", w, x, {"lut": config} if isinstance(config, LutConfig) else None)
+        for g in program.gemms:
+            if g.unit == "lut":
+                await check_gemm(dut, config, g.setting, g.w, g.x, stall=0.3, rng=stall_rng, expected=g.golden())

@@ -201,8 +201,11 @@ class MiniLM:
         encodings = self.tokenizer.encode_batch(list(texts))
         return np.concatenate([e.ids for e in encodings]), _Packing([len(e.ids) for e in encodings])
 
-    def embed(self, texts: list[str], weights: dict | None = None, act=None) -> np.ndarray:
+    def embed(self, texts: list[str], weights: dict | None = None, act=None, matmul=None) -> np.ndarray:
         """Sentence embeddings (len(texts), 384): mean of the last hidden states, L2-normalised.
+
+        ``matmul(name, x)``, if given, replaces each linear layer's product x @ W.T (the bias is
+        added after it), e.g. to run the layer on a core.
 
         Tokens are packed without padding, so each linear layer (and ``act``) sees exactly the
         (tokens, in_features) activations of the real tokens; only attention pads, and masks.
@@ -216,7 +219,8 @@ class MiniLM:
         def linear(name, x):
             if act is not None:
                 x = np.asarray(act(name, x.copy()), dtype=np.float32)
-            return x @ weights[name].T + t[f"encoder.{name}.bias"]
+            product = x @ weights[name].T if matmul is None else np.asarray(matmul(name, x), dtype=np.float32)
+            return product + t[f"encoder.{name}.bias"]
 
         h = (t["embeddings.word_embeddings.weight"][ids] + t["embeddings.position_embeddings.weight"][packing.position]
              + t["embeddings.token_type_embeddings.weight"][0])

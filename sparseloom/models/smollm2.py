@@ -196,9 +196,11 @@ class SmolLM2:
         """forward() of the evaluation tokens."""
         return self.forward(self.tokens, weights, act)
 
-    def forward(self, tokens: np.ndarray, weights: dict[str, np.ndarray] | None = None, act=None) -> np.ndarray:
+    def forward(self, tokens: np.ndarray, weights: dict[str, np.ndarray] | None = None, act=None,
+                matmul=None) -> np.ndarray:
         """Logits (tokens, vocab) float32, with some linear weights replaced and/or a hook act(name, x) -> x'
-        on the input activation (tokens, in_features) of each linear layer."""
+        on the input activation (tokens, in_features) of each linear layer; ``matmul(name, x)``, if given,
+        replaces each linear layer's product x @ W.T (e.g. the layer run on a core)."""
         linear = self.linear_weights()
         linear.update(self._checked(linear, weights or {}))
         c, rope = self.config, _rope_tables(len(tokens), self.config.head_dim, self.config.rope_base)
@@ -207,7 +209,7 @@ class SmolLM2:
             def matmul(kind, h, i=i):
                 name = f"blk.{i}.{kind}.weight"
                 h = h if act is None else np.asarray(act(name, h), dtype=np.float32)
-                return h @ linear[name].T
+                return h @ linear[name].T if matmul is None else np.asarray(matmul(name, h), dtype=np.float32)
             x = x + self._attention(matmul, rope, _rms_norm(x, self.tensors[f"blk.{i}.attn_norm.weight"], c.norm_eps))
             x = x + self._ffn(matmul, _rms_norm(x, self.tensors[f"blk.{i}.ffn_norm.weight"], c.norm_eps))
         x = _rms_norm(x, self.tensors["output_norm.weight"], c.norm_eps)

@@ -4,13 +4,15 @@ Reads W and X from ``SPARSELOOM_JOB`` (npz), plans them for ``SPARSELOOM_UNIT`` 
 run-time setting's text ``SPARSELOOM_SETTING`` (pattern, weight format, bit budget) and the
 mapping ``SPARSELOOM_MAPPING`` (JSON; empty: the planner's), plays
 them (``SPARSELOOM_REPEAT`` times back to back, if more than once) with ``SPARSELOOM_STALL``
-stalls seeded by cocotb's seed, and writes every Y and the cycle count to ``SPARSELOOM_RESULT``.
+stalls seeded by ``SPARSELOOM_SEED`` (default: cocotb's seed; the fast driver takes the same seed), and writes every Y the cycle count and the seconds the play took to
+``SPARSELOOM_RESULT``.
 Progress goes to stderr.
 """
 import json
 import os
 import random
 import sys
+import time
 
 import cocotb
 import numpy as np
@@ -35,11 +37,12 @@ async def job(dut):
     mapping = Mapping.from_dict(json.loads(mapping)) if mapping else None
     plan = u.plan(config, setting, data["weights"], data["inputs"], mapping)
     await start(dut)
-    stall, rng = float(os.environ["SPARSELOOM_STALL"]), random.Random(cocotb.RANDOM_SEED)
+    stall, rng = float(os.environ["SPARSELOOM_STALL"]), random.Random(int(os.environ.get("SPARSELOOM_SEED") or cocotb.RANDOM_SEED))
     repeat = int(os.environ.get("SPARSELOOM_REPEAT") or 1)
+    started = time.perf_counter()
     if repeat > 1:
         ys, cycles, _ = await run_back_to_back(dut, [plan] * repeat, stall=stall, rng=rng)
     else:
         y, cycles, _ = await run_plan(dut, plan, stall=stall, rng=rng, progress=_progress)
         ys = [y]
-    np.savez(os.environ["SPARSELOOM_RESULT"], y=np.stack(ys), cycles=cycles)
+    np.savez(os.environ["SPARSELOOM_RESULT"], y=np.stack(ys), cycles=cycles, seconds=time.perf_counter() - started)
