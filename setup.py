@@ -11,6 +11,7 @@ FOLDERS = {"sparseloom": "sparseloom", "sparseloom.gen": "gen", "sparseloom.gold
            "sparseloom.testbenches": "cocotb_tests/testbenches"}
 
 setup(package_dir=FOLDERS,
-      package_data={"sparseloom.fpga": ["calibration.json", "ecp5_mux.v"]},   # the area fit's measured points; the ECP5 mux map
+      package_data={"sparseloom.fpga": ["calibration.json", "ecp5_mux.v"],   # the area fit's measured points; the ECP5 mux map
+                    "sparseloom.sim": ["driver.cpp"]},                  # the fast path's compiled stream driver
       packages=[f"{package}.{sub}" if sub else package
                 for package, folder in FOLDERS.items() for sub in ("", *find_packages(folder))])

@@ -48,6 +48,12 @@ def simulate(unit_name: str, setting: str | None, config: str, w: np.ndarray, x:
     return report
 
 
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    """A markdown table of ``rows`` (cells already formatted) under ``header``."""
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+                      *("| " + " | ".join(map(str, row)) + " |" for row in rows)])
+
+
 def write_json(path: str, payload: dict) -> None:
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -211,10 +211,11 @@ def cmd_run(args) -> None:
     started = time.perf_counter()
     with pool(workers, args.scheduler) as p:
         results = nr.simulate(programs, configs, stall=args.stall, seed=args.seed, pool=p, progress=progress)
+        workers = p.workers
     bar.close()
     bad = nr.check(programs, results)
     quality = None if bad else network.quality(nr.replay(network, programs, inputs, results))
-    settings = {"stall": args.stall, "seed": args.seed, "workers": p.workers if hasattr(p, "client") else 1,
+    settings = {"stall": args.stall, "seed": args.seed, "workers": workers,
                 "wall_seconds": round(time.perf_counter() - started, 1)}
     report = nr.report(network, method, configs, programs, results, quality, bad, settings)
     outputs.write({report_path: json.dumps(report, indent=2) + "\n"})

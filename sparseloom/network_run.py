@@ -98,8 +98,9 @@ def parse_method(text: str, network: str, unit_name: str | None):
             raise ValueError(f"--method q4_1 runs SmolLM2's own Q4_1 weights; it needs --network smollm2, "
                              f"not {network}")
         from sparseloom.execution.q4_1 import Q4_1Method
+        from sparseloom.models.smollm2 import GGUF_PATH
 
-        return Q4_1Method.from_gguf()
+        return Q4_1Method.from_gguf(GGUF_PATH)
     raise ValueError(f"--method must be one of {', '.join(METHODS)}, got {text!r}")
 
 
