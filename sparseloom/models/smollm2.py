@@ -206,12 +206,13 @@ class SmolLM2:
         c, rope = self.config, _rope_tables(len(tokens), self.config.head_dim, self.config.rope_base)
         x = self.tensors["token_embd.weight"][tokens]
         for i in range(c.n_layers):
-            def matmul(kind, h, i=i):
+            def block_linear(kind, h, i=i):
                 name = f"blk.{i}.{kind}.weight"
                 h = h if act is None else np.asarray(act(name, h), dtype=np.float32)
                 return h @ linear[name].T if matmul is None else np.asarray(matmul(name, h), dtype=np.float32)
-            x = x + self._attention(matmul, rope, _rms_norm(x, self.tensors[f"blk.{i}.attn_norm.weight"], c.norm_eps))
-            x = x + self._ffn(matmul, _rms_norm(x, self.tensors[f"blk.{i}.ffn_norm.weight"], c.norm_eps))
+            x = x + self._attention(block_linear, rope,
+                                    _rms_norm(x, self.tensors[f"blk.{i}.attn_norm.weight"], c.norm_eps))
+            x = x + self._ffn(block_linear, _rms_norm(x, self.tensors[f"blk.{i}.ffn_norm.weight"], c.norm_eps))
         x = _rms_norm(x, self.tensors["output_norm.weight"], c.norm_eps)
         return x @ self.tensors.get("output.weight", self.tensors["token_embd.weight"]).T
 
