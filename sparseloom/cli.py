@@ -182,14 +182,13 @@ def simulate_cocotb(config, w, x, setting_text, mapping, args, run_dir: Path) ->
 
 def cmd_run(args) -> None:
     from sparseloom import network_run as nr
-    from sparseloom.model.pool import local_workers, pool
+    from sparseloom.model.pool import pool
 
     if args.network not in nr.NETWORKS:
         raise UsageError(f"--network must be one of {', '.join(nr.NETWORKS)}, got {args.network!r}")
     if not 0.0 <= args.stall < 1.0:
         raise UsageError(f"--stall must be in [0, 1), got {args.stall}")
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    workers = cluster_size(args)
     if args.inputs is not None and args.inputs < 1:
         raise UsageError(f"--inputs must be >= 1, got {args.inputs}")
     method = nr.parse_method(args.method, args.network, args.unit)
@@ -207,7 +206,6 @@ def cmd_run(args) -> None:
         bar.set_postfix_str(name, refresh=False)
         bar.update()
 
-    workers = args.workers or (1 if args.scheduler else local_workers())
     started = time.perf_counter()
     with pool(workers, args.scheduler) as p:
         results = nr.simulate(programs, configs, stall=args.stall, seed=args.seed, pool=p, progress=progress)
@@ -338,15 +336,12 @@ def cmd_search(args) -> None:
     architecture, within a budget; candidates evaluated on a Dask cluster."""
     from sparseloom import network_search as ns
     from sparseloom.model.mapspace import Candidates, MapSpace
-    from sparseloom.model.pool import local_workers, pool as make_pool
+    from sparseloom.model.pool import pool as make_pool
     from sparseloom.units import load_config
 
     if args.budget < 1:
         raise UsageError(f"--budget must be an integer >= 1 (model evaluations), got {args.budget}")
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers must be an integer >= 1, got {args.workers}")
-    if args.scheduler is not None and args.workers is not None:
-        raise UsageError("--workers sizes a local cluster; --scheduler names an existing one: give one of them")
+    workers = cluster_size(args)
     if args.network is None and (args.layer is not None or args.method or args.tokens is not None):
         raise UsageError("--layer, --method and --tokens apply to --network")
     if args.network is None and args.warm_start:
@@ -381,7 +376,7 @@ def cmd_search(args) -> None:
                  if len(jobs) > 1 else {})
     settings = {"mapper": args.mapper, "objective": args.objective, "seed": args.seed, "budget": args.budget}
     mapper_options(args, jobs)
-    with make_pool(args.workers or local_workers(), args.scheduler) as pool:
+    with make_pool(workers, args.scheduler) as pool:
         mapper, trained = args.mapper, []
         if args.mapper == "mindmappings":
             from sparseloom.model.mindmappings import mind_mappings_for
@@ -603,6 +598,25 @@ def design_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ert", help="with a Timeloop --arch: its energy reference table summary (ERT_summary.yaml)")
 
 
+def cluster_arguments(p: argparse.ArgumentParser, work: str) -> None:
+    """``--workers`` (a local Dask cluster's size) and ``--scheduler`` (an existing cluster)."""
+    p.add_argument("--workers", type=int, help=f"Dask workers of a local cluster (default: one per CPU; 1 {work} "
+                                               f"in this process)")
+    p.add_argument("--scheduler", help="an existing Dask scheduler instead, e.g. tcp://HOST:8786")
+
+
+def cluster_size(args) -> int:
+    """The workers of a new local cluster (``--workers``, default one per CPU; unused with
+    ``--scheduler``), after refusing a bad count or one given beside ``--scheduler``."""
+    from sparseloom.model.pool import local_workers
+
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be an integer >= 1, got {args.workers}")
+    if args.scheduler is not None and args.workers is not None:
+        raise UsageError("--workers sizes a local cluster; --scheduler names an existing one: give one of them")
+    return args.workers or local_workers()
+
+
 def parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="sparseloom", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -662,9 +676,7 @@ def parser() -> argparse.ArgumentParser:
                                                                    "each layer's weight density")
     se.add_argument("--densities", help="with --sparsity-aware: the mapping best across these weight densities "
                                         "(geometric mean), e.g. 0.25,0.5,1")
-    se.add_argument("--workers", type=int, help="Dask workers of a local cluster (default: one per CPU; 1 "
-                                                "evaluates in this process)")
-    se.add_argument("--scheduler", help="an existing Dask scheduler instead, e.g. tcp://HOST:8786")
+    cluster_arguments(se, "evaluates")
     se.add_argument("--out", required=True, help="folder for best.json (its mapping is --mapping's form), "
                                                  "convergence.json and, for a network, layers/*.json")
     se.set_defaults(func=cmd_search)
@@ -682,9 +694,7 @@ def parser() -> argparse.ArgumentParser:
     rn.add_argument("--inputs", type=int, help="minilm: sentences (default all 60); smollm2: tokens (default 16)")
     rn.add_argument("--stall", type=float, default=0.0, help="probability of a stall per stream per cycle")
     rn.add_argument("--seed", type=int, default=1, help="seed of the random stalls (each layer its own stream)")
-    rn.add_argument("--workers", type=int, help="Dask workers of a local cluster (default: one per CPU; 1 runs "
-                                                "in this process)")
-    rn.add_argument("--scheduler", help="an existing Dask scheduler instead, e.g. tcp://HOST:8786")
+    cluster_arguments(rn, "simulates")
     rn.add_argument("--report", required=True, help="JSON report (cycles and model_cycles per layer and in total, "
                                                     "golden_match, utilization, energy, the quality metric)")
     rn.set_defaults(func=cmd_run)

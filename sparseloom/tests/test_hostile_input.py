@@ -822,6 +822,8 @@ def test_explore_refuses_bad_arguments(extra, mention, tmp_path):
     (["--network", "minilm", "--method", "hss:2:4,2:4", "--config", "lut_small"], "lut configuration"),
     (["--network", "minilm", "--method", "int8", "--stall", "1.5"], "--stall"),
     (["--network", "minilm", "--method", "int8", "--inputs", "0"], "--inputs"),
+    (["--network", "minilm", "--method", "int8", "--workers", "0"], "--workers"),
+    (["--network", "minilm", "--method", "int8", "--workers", "2", "--scheduler", "tcp://h:1"], "give one of them"),
 ])
 def test_run_refuses_before_any_simulation(tmp_path, flags, mention):
     check_refused(["run", *flags, "--report", str(tmp_path / "r.json")], tmp_path, mention)
