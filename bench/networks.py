@@ -6,7 +6,8 @@ forward pass on the RTL's outputs). Speed-up is over dense int8 on ``dense_defau
 inputs; the model's cycles (the exact cycle model of every GEMM) and energy sit beside the RTL's.
 Prints a markdown table, writes JSON (after every row, so a long run keeps what it measured).
 
-    pip install '.[models]' && python bench/networks.py [--minilm-inputs 16] [--smollm2-tokens 8]
+    make models && python bench/networks.py [--networks ...] [--minilm-inputs 16] [--smollm2-tokens 8]
+                                            [--cnn-images 8] [--json bench/results/networks.json]
 """
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ from pathlib import Path
 from sparseloom.benchkit import markdown_table, write_json
 
 METHODS = {"minilm": ["int8", "hss:2:4,2:4", "hss:4:4,2:4", "tasd:2:4+1:4", "sdq:1:8+W4g64"],
-           "smollm2": ["int8", "q4_1", "hss:4:4,2:4"]}
-QUALITY = {"minilm": "cosine_mean", "smollm2": "perplexity"}
+           "smollm2": ["int8", "q4_1", "hss:4:4,2:4"],
+           "efficientnet-lite0": ["int8", "hss:2:4,2:4", "hss:4:4,2:4", "tasd:2:4+1:4", "sdq:1:8+W4g64"]}
+QUALITY = {"minilm": "cosine_mean", "smollm2": "perplexity", "efficientnet-lite0": "top1_agreement"}
 
 
 def run(network: str, method: str, inputs: int, tmp: Path) -> dict:
@@ -49,12 +51,13 @@ def main() -> None:
     ap.add_argument("--networks", nargs="*", default=list(METHODS), choices=list(METHODS))
     ap.add_argument("--minilm-inputs", type=int, default=16)
     ap.add_argument("--smollm2-tokens", type=int, default=8)
+    ap.add_argument("--cnn-images", type=int, default=8, help="offline images for efficientnet-lite0")
     ap.add_argument("--json", default="bench/results/networks.json")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for network in args.networks:
-            inputs = args.minilm_inputs if network == "minilm" else args.smollm2_tokens
+            inputs = {"minilm": args.minilm_inputs, "smollm2": args.smollm2_tokens}.get(network, args.cnn_images)
             base = None
             for method in METHODS[network]:
                 r = run(network, method, inputs, Path(tmp))
@@ -63,13 +66,15 @@ def main() -> None:
                              "units": ", ".join(r["units"].values()), "cycles": r["cycles"],
                              "model_cycles": r["model_cycles"], "speedup": base / r["cycles"],
                              "quality_name": QUALITY[network], "quality": r[QUALITY[network]],
-                             **{k: r[k] for k in ("top1_agreement", "perplexity_reference") if k in r},
+                             **{k: r[k] for k in ("top1_agreement", "perplexity_reference", "top5_agreement",
+                                                  "kl_mean", "top1_accuracy", "top1_accuracy_reference",
+                                                  "host_macs", "gemm_macs") if k in r},
                              "energy_uj": r["energy_pj"] / 1e6, "utilization": r["utilization"],
                              "golden_match": r["golden_match"], "wall_seconds": r["wall_seconds"]})
                 print(f"  {network} {method}: {r['cycles']:,} cycles, {QUALITY[network]} "
                       f"{r[QUALITY[network]]:.4f} ({r['wall_seconds']} s)", file=sys.stderr, flush=True)
-                write_json(args.json, {"date": date.today().isoformat(), "command": "python bench/networks.py",
-                                       "rows": rows})
+                write_json(args.json, {"date": date.today().isoformat(),
+                                       "command": " ".join(["python bench/networks.py", *sys.argv[1:]]), "rows": rows})
     print(table(rows))
 
 

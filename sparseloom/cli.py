@@ -217,7 +217,7 @@ def cmd_run(args) -> None:
                 "wall_seconds": round(time.perf_counter() - started, 1)}
     report = nr.report(network, method, configs, programs, results, quality, bad, settings)
     outputs.write({report_path: json.dumps(report, indent=2) + "\n"})
-    summary = {k: v for k, v in report.items() if k != "layers"}
+    summary = {k: v for k, v in report.items() if k not in ("layers", "predictions")}
     print(json.dumps(summary, indent=2))
     if bad:
         raise RuntimeError(f"{len(bad)} GEMMs differ from the golden model, e.g. {bad[0]} (report in {report_path})")
@@ -685,13 +685,13 @@ def parser() -> argparse.ArgumentParser:
 
     rn = sub.add_parser("run", help="a real network through the RTL: every linear layer's GEMMs on the compiled "
                                     "cores, checked word for word, quality from the RTL's outputs")
-    rn.add_argument("--network", required=True, help="minilm or smollm2 (efficientnet-lite0: not yet)")
+    rn.add_argument("--network", required=True, help="minilm, smollm2, efficientnet-lite0 or mobilenet-v2")
     rn.add_argument("--method", required=True, help="int8, hss:G1:H1,G0:H0, tasd:N:M+N:M..., sdq:N:M+WBgG, or "
                                                    "q4_1 (smollm2's own 4-bit weights on the LUT core)")
     rn.add_argument("--unit", help="with --method int8: dense (default) or highlight")
     rn.add_argument("--config", action="append", help="a preset or JSON file for one of the method's units "
                                                       "(repeat for sdq's two; default: each unit's default preset)")
-    rn.add_argument("--inputs", type=int, help="minilm: sentences (default all 60); smollm2: tokens (default 16)")
+    rn.add_argument("--inputs", type=int, help="minilm: sentences (default all 60); smollm2: tokens (default 16); the CNNs: offline images (default 8)")
     rn.add_argument("--stall", type=float, default=0.0, help="probability of a stall per stream per cycle")
     rn.add_argument("--seed", type=int, default=1, help="seed of the random stalls (each layer its own stream)")
     cluster_arguments(rn, "simulates")

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
 from sparseloom.units import load_config, unit
 
-NETWORKS = ("minilm", "smollm2", "efficientnet-lite0")
+NETWORKS = ("minilm", "smollm2", "efficientnet-lite0", "mobilenet-v2")
+CNN_DEFAULT_IMAGES = 8
 METHODS = ("int8", "hss:G1:H1,G0:H0", "tasd:N:M+N:M...", "sdq:N:M+WBgG", "q4_1 (smollm2)")
 
 
@@ -35,6 +36,7 @@ class Network:
     forward: Callable                             # matmul hook (or None: float) -> outputs
     quality: Callable[[np.ndarray], dict]
     model: object = None
+    host: dict = field(default_factory=dict)      # work that stays on the host, for the report
 
 
 def load_network(name: str, inputs: int | None) -> Network:
@@ -72,8 +74,31 @@ def load_network(name: str, inputs: int | None) -> Network:
                     "top1_agreement": float(np.mean(out.argmax(-1) == reference.argmax(-1)))}
         return Network("smollm2", f"the first {n} tokens of the evaluation text", model.linear_weights(),
                        lambda mm: model.forward(model.tokens, matmul=mm), quality, model)
-    raise ValueError(f"--network {name!r} cannot run through the RTL yet (a forward pass on real images is "
-                     f"still missing for efficientnet-lite0); allowed: minilm, smollm2")
+    if name in ("efficientnet-lite0", "mobilenet-v2"):
+        from sparseloom.models.images import class_names, offline_images
+        from sparseloom.models.mobile import LOADERS, classification_quality
+
+        photos = offline_images()
+        n = min(CNN_DEFAULT_IMAGES, len(photos)) if inputs is None else inputs
+        if not 1 <= n <= len(photos):
+            raise ValueError(f"--inputs must be in 1..{len(photos)} for {name} (its offline images), got {n}")
+        net = LOADERS[name]()
+        x = net.images(photos[:n])
+        reference = net.forward(x)
+        labels = [p.label for p in photos[:n]]
+        labelled = sum(label is not None for label in labels)
+        names = class_names()
+
+        def quality(out):
+            per_image = [{"image": p.name, "label": None if p.label is None else names[p.label],
+                          "float": names[int(r)], "rtl": names[int(o)]}
+                         for p, r, o in zip(photos, reference.argmax(1), out.argmax(1))]
+            return classification_quality(out, reference, labels) | {"predictions": per_image}
+        return Network(name, f"the first {n} offline images ({labelled} labelled ImageNet validation JPEGs)",
+                       net.linear_weights(), lambda mm: net.forward(x, matmul=mm), quality, net,
+                       {"host_layers": "depthwise convolutions (float32)",
+                        "host_macs": net.host_macs() * n, "gemm_macs": net.gemm_macs() * n})
+    raise ValueError(f"--network must be one of {', '.join(NETWORKS)}, got {name!r}")
 
 
 def parse_method(text: str, network: str, unit_name: str | None):
@@ -259,4 +284,4 @@ def report(network: Network, method, configs: dict, programs: dict, results: dic
             "cycles_vs_model": total["cycles"] / total["model_cycles"] if total["model_cycles"] else None,
             "utilization": useful / peak if peak else 0.0, "energy_pj": total["energy_pj"],
             "gemms": total["gemms"], "simulated_seconds": round(total["simulated_seconds"], 2),
-            **(quality or {}), "layers": layers}
+            **network.host, **(quality or {}), "layers": layers}

@@ -9,6 +9,7 @@ so what a core receives is exactly what the host would send it.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -50,3 +51,25 @@ def quantise_activations(x: np.ndarray) -> tuple[np.ndarray, float]:
     peak = float(np.abs(x).max()) if x.size else 0.0
     scale = peak / 127 if peak > 0 else 1.0
     return np.clip(np.rint(x / scale), -127, 127).astype(np.int8), scale
+
+
+def padded_k(k: int, sizes) -> int:
+    """The least multiple of every size in ``sizes`` that is >= k."""
+    step = math.lcm(*sizes)
+    return -(-k // step) * step
+
+
+def pad_k(w: np.ndarray, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """W (M x K) and X (K x N) with zero columns of W and zero rows of X up to K = k."""
+    extra = k - w.shape[1]
+    return np.pad(w, ((0, 0), (0, extra))), np.pad(x, ((0, extra), (0, 0)))
+
+
+def layer_operands(w, x) -> tuple[np.ndarray, np.ndarray]:
+    """Validate float W (out x in) and x (tokens x in) with the same ``in``; return them as numpy arrays."""
+    w, x = np.asarray(w), np.asarray(x)
+    if w.ndim != 2 or x.ndim != 2:
+        raise ValueError(f"w (out x in) and x (tokens x in) must be 2-D, got shapes {w.shape} and {x.shape}")
+    if w.shape[1] != x.shape[1] or w.shape[1] == 0:
+        raise ValueError(f"w {w.shape} and x {x.shape} must share a non-zero 'in' dimension")
+    return w, x

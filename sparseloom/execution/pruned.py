@@ -2,7 +2,9 @@
 
 Weights are int8 per output channel (``golden.quant``), activations int8 per tensor
 (``quantise_activations``); HSS magnitude-prunes the int8 codes to one G1:H1,G0:H0 pattern
-(``golden.hss.prune``). The one scaling step, y = x_scale * w_scale[row] * Y, is on the host in
+(``golden.hss.prune``). On HighLight, K is padded on the host with zero columns of W and zero rows
+of X up to a multiple of the pattern's group size (a stem convolution's K = 27, say); a zero never
+adds to a product. The one scaling step, y = x_scale * w_scale[row] * Y, is on the host in
 float64, rounded once to float32.
 """
 from __future__ import annotations
@@ -12,7 +14,7 @@ import numpy as np
 from sparseloom.golden import hss
 from sparseloom.golden.quant import per_channel_int8
 
-from . import Gemm, LayerProgram, quantise_activations
+from . import Gemm, LayerProgram, pad_k, padded_k, quantise_activations
 
 
 def scaled_program(gemm: Gemm, w_scale: np.ndarray, x_scale: float, report: dict) -> LayerProgram:
@@ -36,8 +38,11 @@ class Int8Method:
     def program(self, name: str, w: np.ndarray, x: np.ndarray, config=None) -> LayerProgram:
         codes, scale = per_channel_int8(w)
         xq, x_scale = quantise_activations(x)
-        setting = None if self.units == ("dense",) else dense_pattern(config)
-        return scaled_program(Gemm(self.units[0], setting, codes, xq.T, "int8"), scale, x_scale, {"density": 1.0})
+        if self.units == ("dense",):
+            return scaled_program(Gemm("dense", None, codes, xq.T, "int8"), scale, x_scale, {"density": 1.0})
+        pattern = dense_pattern(config)
+        codes, xk = pad_k(codes, xq.T, padded_k(codes.shape[1], [pattern.group_size]))
+        return scaled_program(Gemm("highlight", pattern, codes, xk, "int8"), scale, x_scale, {"density": 1.0})
 
 
 def dense_pattern(config) -> hss.HSSPattern:
@@ -57,6 +62,7 @@ class HssMethod:
     def program(self, name: str, w: np.ndarray, x: np.ndarray, config=None) -> LayerProgram:
         codes, scale = per_channel_int8(w)
         xq, x_scale = quantise_activations(x)
+        codes, xk = pad_k(codes, xq.T, padded_k(codes.shape[1], [self.pattern.group_size]))
         pruned = hss.prune(codes, self.pattern)
-        return scaled_program(Gemm("highlight", self.pattern, pruned, xq.T, f"hss {self.pattern}"), scale, x_scale,
-                              {"density": float(self.pattern.density)})
+        return scaled_program(Gemm("highlight", self.pattern, pruned, xk, f"hss {self.pattern}"), scale, x_scale,
+                              {"density": float(self.pattern.density), "k": w.shape[1], "padded_k": codes.shape[1]})

@@ -1,13 +1,14 @@
 """SDQ on HighLight and the LUT Tensor Core: int8 n:m outliers on one, low-bit group-quantised remainder on the other.
 
-W (out x in) is decomposed in float (``golden.sdq.decompose``) into int8 n:m outliers S with a scale per row
+W (out x in) and x are first padded on the host with zero columns up to a multiple of m and of the group
+(a zero never adds to a product; a stem convolution's K = 27 becomes 64 with g64).  W is decomposed in float (``golden.sdq.decompose``) into int8 n:m outliers S with a scale per row
 and ``bits``-bit remainder codes Q in -Q..Q with a scale per row and group of ``group`` K elements.  The
 activations are int8 per tensor (``quantise_activations``), X = codes.T (K x N).
 
 GEMMs, in order:
 
 * S @ X on HighLight (only when n > 0), under the HSS pattern of the n:m term (``tasd.term_pattern``); K is
-  padded on the host with zeros up to the pattern's group size when it is not a multiple of it;
+  padded further with zeros up to the pattern's group size when it is not a multiple of it;
 * Q_g @ X_g on the LUT core, one GEMM per K group g (K = group), format ``lut.weight_format(bits)`` (bits-bit
   two's complement holds -Q..Q); the LUT planner pads K to its table groups itself.
 
@@ -33,7 +34,8 @@ from sparseloom.golden import lut, sdq
 from sparseloom.units import unit
 
 from . import Gemm, LayerProgram, quantise_activations
-from .tasd import layer_operands, pad_k, padded_k, term_pattern
+from . import layer_operands, pad_k, padded_k
+from .tasd import term_pattern
 
 _CONFIG_TYPES = {"highlight": HighLightConfig, "lut": LutConfig}
 
@@ -94,8 +96,9 @@ class SdqMethod:
         c = self.config
         fmt = remainder_format(c.bits, configs["lut"])
         pattern = term_pattern(c.n, c.m, configs["highlight"]) if c.n else None
+        w, xk = pad_k(w, x.T, padded_k(w.shape[1], [c.m, c.group]))
         d = sdq.decompose(w, c)
-        xq, x_scale = quantise_activations(x)
+        xq, x_scale = quantise_activations(xk.T)
         xk = xq.T
         gemms = []
         if pattern is not None:

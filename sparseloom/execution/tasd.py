@@ -22,8 +22,6 @@ tokens x out, float32.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from sparseloom.golden import tasd
@@ -31,7 +29,7 @@ from sparseloom.golden.hss import HSSPattern
 from sparseloom.golden.quant import per_channel_int8
 from sparseloom.units import unit
 
-from . import Gemm, LayerProgram, quantise_activations
+from . import Gemm, LayerProgram, layer_operands, pad_k, padded_k, quantise_activations
 
 
 def term_pattern(n: int, m: int, config) -> HSSPattern:
@@ -56,28 +54,6 @@ def term_pattern(n: int, m: int, config) -> HSSPattern:
         raise ValueError(f"term {n}:{m} is not representable on {config.name} ({err}); its patterns are: "
                          f"{', '.join(config.provisioned_patterns())}") from None
     return pattern
-
-
-def padded_k(k: int, sizes) -> int:
-    """The least multiple of every size in ``sizes`` that is >= k."""
-    step = math.lcm(*sizes)
-    return -(-k // step) * step
-
-
-def pad_k(w: np.ndarray, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """W (M x K) and X (K x N) with zero columns of W and zero rows of X up to K = k."""
-    extra = k - w.shape[1]
-    return np.pad(w, ((0, 0), (0, extra))), np.pad(x, ((0, extra), (0, 0)))
-
-
-def layer_operands(w, x) -> tuple[np.ndarray, np.ndarray]:
-    """Validate float W (out x in) and x (tokens x in) with the same ``in``; return them as numpy arrays."""
-    w, x = np.asarray(w), np.asarray(x)
-    if w.ndim != 2 or x.ndim != 2:
-        raise ValueError(f"w (out x in) and x (tokens x in) must be 2-D, got shapes {w.shape} and {x.shape}")
-    if w.shape[1] != x.shape[1] or w.shape[1] == 0:
-        raise ValueError(f"w {w.shape} and x {x.shape} must share a non-zero 'in' dimension")
-    return w, x
 
 
 class TasdMethod:

@@ -814,7 +814,7 @@ def test_explore_refuses_bad_arguments(extra, mention, tmp_path):
 
 # ----- sparseloom run: a real network through the RTL ----------------------------------------
 @pytest.mark.parametrize("flags, mention", [
-    (["--network", "resnet", "--method", "int8"], "--network must be one of minilm, smollm2, efficientnet-lite0"),
+    (["--network", "resnet", "--method", "int8"], "--network must be one of minilm, smollm2, efficientnet-lite0, mobilenet-v2"),
     (["--network", "minilm", "--method", "fp4"], "--method must be one of int8"),
     (["--network", "minilm", "--method", "hss:3:4"], "3:4"),
     (["--network", "minilm", "--method", "q4_1"], "needs --network smollm2"),
