@@ -40,7 +40,7 @@ def main() -> None:
     ap.add_argument("--cols", type=int, default=128)
     ap.add_argument("--cell-bits", type=int, default=1)
     ap.add_argument("--max-bits-per-weight", type=int, nargs="+", default=[3, 2])
-    ap.add_argument("--engine", default="sme_default", help="SME engine preset for the RTL runs")
+    ap.add_argument("--engine", nargs="+", default=RTL_ENGINES, help="SME engine presets for the RTL runs")
     ap.add_argument("--rtl-layers", nargs="*", default=RTL_LAYERS, help="layers run on the RTL (K <= k_max)")
     ap.add_argument("--n", type=int, default=64, help="input vectors per RTL run (output pixels)")
     ap.add_argument("--seed", type=int, default=2026)
@@ -97,10 +97,17 @@ def main() -> None:
                            "rtl": rtl})
 
 
+#: The SME engines the real layers run on: the one-row-a-beat engine and the busier sme_wide.
+RTL_ENGINES = ["sme_default", "sme_wide"]
+
+
 def rtl_runs(args, weights: dict) -> list[dict]:
-    """Real layers through the Verilated engine, squeezed (as is and orchestrated) vs. dense mapping."""
+    """Real layers through the Verilated engines ``args.engine`` (one preset name or a list), squeezed
+    (as is and orchestrated) vs. the dense mapping; every engine runs the same inputs of a layer.
+    Prints the table (``rtl_table``) and returns one row per (layer, engine, bit budget)."""
     u = unit("sme")
-    engine = u.load(args.engine)
+    names = [args.engine] if isinstance(args.engine, str) else list(args.engine)
+    engines = {name: u.load(name) for name in names}
     rng = np.random.default_rng(args.seed)
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -108,26 +115,43 @@ def rtl_runs(args, weights: dict) -> list[dict]:
             q = per_channel_int8(weights[f"{layer}.weight"])[0]
             x = rng.integers(-128, 128, size=(q.shape[1], args.n), dtype=np.int8)
             shape = GemmShape(q.shape[0], args.n, q.shape[1])
-            dense = dense_occupancy(engine, shape)  # the unsqueezed mapping, through the cycle model
-            for max_bits in ["none", str(args.max_bits_per_weight[-1])]:
-                r = simulate("sme", max_bits, args.engine, q, x, Path(tmp))
-                runs.append({"layer": layer, "m": q.shape[0], "k": q.shape[1], "n": args.n,
-                             "max_bits_per_weight": max_bits,
-                             "programmings": r["programmings"], "crossbars": r["crossbars_after_squeeze"],
-                             "cycles": r["cycles"], "model_cycles": r["model_cycles"],
-                             "dense_programmings": len(programmings(engine, dense)),
-                             "dense_cycles": u.cycles(engine, shape, dense),
-                             "utilization": r["utilization"]})
-    print(f"\nReal layers on the RTL ({args.engine}: {engine.crossbars} crossbars of {engine.xbar_rows}x"
-          f"{engine.xbar_cols}, N = {args.n} input vectors; dense = the unsqueezed mapping, cycle model):\n")
-    print("| layer | M x K | bits/weight | crossbars | programmings | RTL cycles | dense programmings | "
-          "dense cycles | speedup | crossbar utilisation |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for r in runs:
-        print(f"| {r['layer']} | {r['m']} x {r['k']} | {r['max_bits_per_weight']} | {r['crossbars']} | {r['programmings']} | "
-              f"{r['cycles']} | {r['dense_programmings']} | {r['dense_cycles']} | "
-              f"{r['dense_cycles'] / r['cycles']:.2f}x | {r['utilization']:.3f} |")
+            for name, engine in engines.items():
+                dense = dense_occupancy(engine, shape)  # the unsqueezed mapping, through the cycle model
+                for max_bits in ["none", str(args.max_bits_per_weight[-1])]:
+                    r = simulate("sme", max_bits, name, q, x, Path(tmp))
+                    runs.append({"engine": name, "layer": layer, "m": q.shape[0], "k": q.shape[1], "n": args.n,
+                                 "max_bits_per_weight": max_bits,
+                                 "programmings": r["programmings"], "crossbars": r["crossbars_after_squeeze"],
+                                 "cycles": r["cycles"], "model_cycles": r["model_cycles"],
+                                 "dense_programmings": len(programmings(engine, dense)),
+                                 "dense_cycles": u.cycles(engine, shape, dense),
+                                 "utilization": r["utilization"], "cell_utilization": r["cell_utilization"]})
+    rtl_table(runs, engines, args.n)
     return runs
+
+
+def rtl_table(runs: list[dict], engines: dict, n: int) -> None:
+    """The markdown table of ``rtl_runs``: per layer and bit budget, each engine's cycles, its speedup
+    over the dense mapping on itself and over the first engine, and both utilisations."""
+    first = next(iter(engines))
+    base = {(r["layer"], r["max_bits_per_weight"]): r["cycles"] for r in runs if r["engine"] == first}
+    print(f"\nReal layers on the RTL (N = {n} input vectors; dense = the unsqueezed mapping, cycle model):")
+    for name, e in engines.items():
+        print(f"  {name}: {e.crossbars} crossbars of {e.xbar_rows}x{e.xbar_cols}, {e.act_lanes} input lanes, "
+              f"{e.rows_per_beat} crossbar row(s) per w beat")
+    print(f"\n| layer | M x K | bits/weight | engine | crossbars | programmings | RTL cycles | dense programmings | "
+          f"dense cycles | speedup | vs {first} | utilization | cell utilization |")
+    print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    layers = list(dict.fromkeys(r["layer"] for r in runs))
+    budgets = list(dict.fromkeys(r["max_bits_per_weight"] for r in runs))
+    order = sorted(runs, key=lambda r: (layers.index(r["layer"]), budgets.index(r["max_bits_per_weight"]),
+                                        list(engines).index(r["engine"])))
+    for r in order:
+        vs_first = base[r["layer"], r["max_bits_per_weight"]] / r["cycles"]
+        print(f"| {r['layer']} | {r['m']} x {r['k']} | {r['max_bits_per_weight']} | {r['engine']} | {r['crossbars']} | "
+              f"{r['programmings']} | {r['cycles']} | {r['dense_programmings']} | {r['dense_cycles']} | "
+              f"{r['dense_cycles'] / r['cycles']:.2f}x | {vs_first:.2f}x | {r['utilization']:.3f} | "
+              f"{r['cell_utilization']:.3f} |")
 
 
 if __name__ == "__main__":

@@ -120,6 +120,7 @@ def cmd_sim(args) -> None:
             "unit": u.name, "config": config.name, "m": m, "n": n, "k": k,
             "cycles": cycles, "model_cycles": model_cycles, **plan.report,
             "utilization": plan.utilization(cycles / args.repeat),
+            **plan.cycle_report(cycles / args.repeat),
             "macs_per_cycle": args.repeat * m * n * k / cycles if cycles else 0.0,
             **({"back_to_back": args.repeat,
                 "one_at_a_time_cycles": args.repeat * u.cycles(config, plan.shape, plan.encoding)}

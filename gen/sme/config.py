@@ -3,9 +3,10 @@
 ``crossbars`` physical crossbars of ``xbar_rows`` x ``xbar_cols`` cells of ``cell_bits``
 bits, each programmed at run time with one squeezed crossbar of the golden mapping
 (``golden/sme.py``): per row the input it reads (the squeeze-out index map) and its
-cells, per crossbar its weight-slice shift, polarity and output bank. An input vector
-of up to ``k_max`` int8 activations arrives ``act_lanes`` at a time and is applied
-bit-serially, most significant bit first, eight steps per vector.
+cells, per crossbar its weight-slice shift, polarity and output bank; one ``w`` beat carries
+``rows_per_beat`` crossbar rows. An input vector of up to ``k_max`` int8 activations arrives
+``act_lanes`` at a time and is applied bit-serially, most significant bit first, eight steps
+per vector.
 """
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ MAX_BANKS = STEPS
 
 @dataclass(frozen=True)
 class SmeConfig(Config):
-    """Crossbar geometry and count, input buffer depth, ADC resolution (None: exact)."""
+    """Crossbar geometry and count, input buffer depth, ADC resolution (None: exact), and the
+    crossbar rows one ``w`` beat carries (a divisor of ``xbar_rows``)."""
 
     name: str
     xbar_rows: int
@@ -39,6 +41,7 @@ class SmeConfig(Config):
     cell_bits: int = 1
     adc_bits: int | None = None
     act_lanes: int = 8
+    rows_per_beat: int = 1
 
     def __post_init__(self):
         check_name(self.name)
@@ -53,6 +56,17 @@ class SmeConfig(Config):
         if self.adc_bits is not None:
             exact = CrossbarSpec(self.xbar_rows, self.xbar_cols, self.cell_bits).exact_adc_bits
             int_in("adc_bits", self.adc_bits, 1, exact)
+        self._check_rows_per_beat()
+
+    def _check_rows_per_beat(self) -> None:
+        """A ``w`` beat holds whole rows and a crossbar whole beats: a divisor of ``xbar_rows``."""
+        v, rows = self.rows_per_beat, self.xbar_rows
+        allowed = ", ".join(str(d) for d in range(1, rows + 1) if rows % d == 0)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"rows_per_beat must be an int, a divisor of xbar_rows={rows} ({allowed}), "
+                            f"got {type(v).__name__} {v!r}")
+        if v < 1 or rows % v:
+            raise ValueError(f"rows_per_beat must be a divisor of xbar_rows={rows}: one of {allowed}, got {v}")
 
     @property
     def crossbar(self) -> CrossbarSpec:
@@ -85,6 +99,11 @@ class SmeConfig(Config):
     def cells(self) -> int:
         return self.crossbars * self.xbar_rows * self.xbar_cols
 
+    @property
+    def beats_per_crossbar(self) -> int:
+        """``w`` beats that program one crossbar: xbar_rows / rows_per_beat."""
+        return self.xbar_rows // self.rows_per_beat
+
     # ----- layouts --------------------------------------------------------------------
     @property
     def cfg_layout(self) -> data.StructLayout:
@@ -100,13 +119,20 @@ class SmeConfig(Config):
         })
 
     @property
-    def weight_layout(self) -> data.StructLayout:
+    def row_layout(self) -> data.StructLayout:
         """One crossbar row: the input k it reads (valid if ``used``) and its cells [c]."""
         return data.StructLayout({
             "input": unsigned(field_bits(self.k_max - 1)),
             "used": unsigned(1),
             "cells": data.ArrayLayout(unsigned(self.cell_bits), self.xbar_cols),
         })
+
+    @property
+    def weight_layout(self) -> data.Layout:
+        """One ``w`` beat: a crossbar row (``row_layout``) if ``rows_per_beat`` is 1, else an array
+        of ``rows_per_beat`` rows, element [j] = row ``beat * rows_per_beat + j`` of its crossbar."""
+        row = self.row_layout
+        return row if self.rows_per_beat == 1 else data.ArrayLayout(row, self.rows_per_beat)
 
     @property
     def act_layout(self) -> data.ArrayLayout:
@@ -127,7 +153,7 @@ class SmeConfig(Config):
                     "saturates": self.adc_bits is not None and self.adc_bits < c.exact_adc_bits},
             "output_banks": self.banks,
             "steps_per_vector": STEPS,
-            "program_beats_per_crossbar": self.xbar_rows,
+            "program_beats_per_crossbar": self.beats_per_crossbar,
             "accumulator": {"column_width": self.acc_width, "result_width": self.result_width,
                             "largest_column_magnitude": self.column_bound,
                             "rounding": "none: ADC saturation is the only non-linearity"},
@@ -141,4 +167,7 @@ PRESETS = {c.name: c for c in [
     # Non-square, a crossbar count that is not a power of two, a 3-bit saturating ADC.
     SmeConfig("sme_tall", xbar_rows=16, xbar_cols=8, crossbars=6, k_max=48, adc_bits=3, act_lanes=8),
     SmeConfig("sme_default", xbar_rows=32, xbar_cols=32, crossbars=8, k_max=256, act_lanes=16),
+    # sme_default's crossbars kept busy: a vector of K <= 256 in 8 input beats (as many as its
+    # compute steps), a crossbar programmed in 2 beats of 16 rows (a programming in 16 cycles).
+    SmeConfig("sme_wide", xbar_rows=32, xbar_cols=32, crossbars=8, k_max=256, act_lanes=32, rows_per_beat=16),
 ]}

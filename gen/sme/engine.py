@@ -10,8 +10,8 @@ Horner-style (acc = 2 acc + code), most significant input bit first. After the e
 bit the columns of all crossbars feeding one output bank are added and leave as one
 result beat per bank.
 
-Streams: ``cfg`` (per programming; accepted only when idle), ``w`` (crossbar rows,
-crossbar-major, accepted after ``cfg`` until every programmed row is loaded), ``act``
+Streams: ``cfg`` (per programming; accepted only when idle), ``w`` (``rows_per_beat`` crossbar
+rows a beat, crossbar-major, accepted after ``cfg`` until every programmed row is loaded), ``act``
 (input vectors, ``act_lanes`` per beat, double-buffered), ``result`` (``banks`` beats
 per vector). Pipeline (``gen.core``): S0 issue (route one input bit to every row), S1 AND +
 column sum + ADC, S2 splice + accumulate; the output stage then emits the bank sums.
@@ -33,8 +33,8 @@ def tree_sum(values):
 
 
 class SmeEngine(TiledCore):
-    """Streams: ``cfg`` (programming header), ``w`` (crossbar rows), ``act`` (input vectors),
-    ``result`` (bank sums per vector)."""
+    """Streams: ``cfg`` (programming header), ``w`` (crossbar rows, ``rows_per_beat`` a beat),
+    ``act`` (input vectors), ``result`` (bank sums per vector)."""
 
     config_class = SmeConfig
 
@@ -52,24 +52,27 @@ class SmeEngine(TiledCore):
         self._output_banks(m, pipe, s2, columns, finish)
 
     def _programming(self, m, pipe):
-        """One crossbar row per ``w`` beat, crossbar-major, from a new configuration until all
-        its crossbars are loaded. Returns the row registers and whether loading is complete."""
+        """``rows_per_beat`` crossbar rows per ``w`` beat, crossbar-major (element [j] of beat b of
+        crossbar p is its row b * rows_per_beat + j), from a new configuration until all its
+        crossbars are loaded. Returns the row registers and whether loading is complete."""
         c, cfg = self.config, pipe.cfg
-        rows = [[Signal(c.weight_layout, name=f"row_x{p}_r{r}") for r in range(c.xbar_rows)]
+        per_beat, beats = c.rows_per_beat, c.beats_per_crossbar
+        rows = [[Signal(c.row_layout, name=f"row_x{p}_r{r}") for r in range(c.xbar_rows)]
                 for p in range(c.crossbars)]
-        loaded = Signal(range(c.crossbars * c.xbar_rows + 1))
+        loaded = Signal(range(c.crossbars * beats + 1))   # beats taken
         programmed = Signal()
         write = Signal()
-        m.d.comb += [programmed.eq(loaded == cfg.crossbars * c.xbar_rows), self.w.ready.eq(~programmed),
+        m.d.comb += [programmed.eq(loaded == cfg.crossbars * beats), self.w.ready.eq(~programmed),
                      write.eq(self.w.valid & self.w.ready)]
         with m.If(pipe.configure):
             m.d.sync += loaded.eq(0)
         with m.Elif(write):
             m.d.sync += loaded.eq(loaded + 1)
         for p in range(c.crossbars):
-            for r in range(c.xbar_rows):
-                with m.If(write & (loaded == p * c.xbar_rows + r)):
-                    m.d.sync += rows[p][r].eq(self.w.payload)
+            for b in range(beats):
+                with m.If(write & (loaded == p * beats + b)):
+                    m.d.sync += [rows[p][b * per_beat + j].eq(self.w.payload[j] if per_beat > 1 else self.w.payload)
+                                 for j in range(per_beat)]
         pipe.busy(~programmed)
         return rows, programmed
 

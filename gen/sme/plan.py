@@ -3,10 +3,10 @@
 The golden mapping (``golden.sme.squeeze`` of W, after ``orchestrate`` when a bit budget
 is given) lists physical crossbars. They are ordered by output tile and cut into
 programmings of at most ``crossbars`` crossbars feeding at most ``banks`` output tiles.
-Each programming is one segment: its header, its crossbar rows, every column of X as one
-input vector, and one result beat per bank and vector. Each crossbar's sum is
-independent of the others (ADC saturation included), so adding the banks of all
-programmings here in int64 reproduces ``golden.sme.mvm`` of the whole mapping exactly.
+Each programming is one segment: its header, its crossbar rows (``rows_per_beat`` a ``w``
+beat), every column of X as one input vector, and one result beat per bank and vector. Each
+crossbar's sum is independent of the others (ADC saturation included), so adding the banks of
+all programmings here in int64 reproduces ``golden.sme.mvm`` of the whole mapping exactly.
 The cycle model needs only how many crossbars each output tile has: the ``occupancy``.
 """
 from __future__ import annotations
@@ -127,6 +127,8 @@ class SmePlan:
             inputs = np.concatenate([xb.inputs for xb in loaded])
             rows = {"input": np.maximum(inputs, 0), "used": (inputs >= 0).astype(np.int64),
                     "cells": np.concatenate([xb.cells for xb in loaded]).astype(np.int64)}
+            if c.rows_per_beat > 1:  # beat b, element j: row b * rows_per_beat + j (crossbars whole beats)
+                rows = {key: a.reshape(-1, c.rows_per_beat, *a.shape[1:]) for key, a in rows.items()}
             out.append(Segment(struct_word(c.cfg_layout, header), {"w": words(c.weight_layout, rows), "act": vectors},
                                self.shape.n * len(prog.m_tiles)))
         return out
@@ -156,6 +158,15 @@ class SmePlan:
         """Non-zero cells x input bits / (all cells x cycles): how busy the crossbars are."""
         return self.report["useful_cell_ops"] / (self.config.cells * cycles) if cycles else 0.0
 
+    def cell_utilization(self, cycles: int) -> float:
+        """Programmed cells (used rows of the programmed crossbars, valid columns) x input bits /
+        (all cells x cycles): the cell-cycles that multiply by a programmed weight bit, 0 or 1."""
+        return self.report["programmed_cell_ops"] / (self.config.cells * cycles) if cycles else 0.0
+
+    def cycle_report(self, cycles: int) -> dict:
+        """The report's numbers beside ``utilization`` that need the cycles a run took."""
+        return {"cell_utilization": self.cell_utilization(cycles)}
+
 
 def plan_sme(config: SmeConfig, max_bits_per_weight: int | None, w, x, mapping=None) -> SmePlan:
     """Everything the streams carry for Y = W @ X on the SME engine; validates first.
@@ -172,9 +183,13 @@ def plan_sme(config: SmeConfig, max_bits_per_weight: int | None, w, x, mapping=N
     progs = programmings(c, occupied)
     act_beats = -(-shape.k // c.act_lanes)
     nonzero_cells = sum(int(np.count_nonzero(xb.cells)) for xb in mapping.crossbars)
+    # the cells of a crossbar's used rows in its output tile's columns of W (the rest hold padding)
+    programmed_cells = sum(int(np.count_nonzero(xb.inputs >= 0)) * min(c.xbar_cols, shape.m - xb.m_tile * c.xbar_cols)
+                           for xb in mapping.crossbars)
     clipped, converted = sme.adc_clips(mapping, x)
     report = {**counts, "max_bits_per_weight": max_bits_per_weight, "programmings": len(progs),
               "adc_clipped_sums": clipped, "adc_column_sums": converted,
               "engine_crossbars": c.crossbars, "useful_macs": shape.m * shape.n * shape.k,
-              "useful_cell_ops": nonzero_cells * shape.n * STEPS}
+              "useful_cell_ops": nonzero_cells * shape.n * STEPS,
+              "programmed_cell_ops": programmed_cells * shape.n * STEPS}
     return SmePlan(c, shape, occupied, mapping, padded(x, (act_beats * c.act_lanes, shape.n)), progs, report)

@@ -47,26 +47,28 @@ def sme_programmings(config: SmeConfig, shape: GemmShape, encoding, mapping=None
 
 
 def sme_runs(config: SmeConfig, shape: GemmShape, encoding, mapping=None) -> list[TileRun]:
-    """Per programming: its rows load one a cycle while the first vectors arrive, then every
-    column of X is one vector of ``STEPS`` bit-serial steps; each vector's bank beats leave one
-    a cycle (at most ``STEPS`` banks, so they never stall compute)."""
+    """Per programming: its rows load ``rows_per_beat`` a cycle (crossbars x xbar_rows /
+    rows_per_beat beats) while the first vectors arrive, then every column of X is one vector of
+    ``STEPS`` bit-serial steps (ceil(K / act_lanes) input beats each, double-buffered); each
+    vector's bank beats leave one a cycle (at most ``STEPS`` banks, so they never stall compute)."""
     act_beats = -(-shape.k // config.act_lanes)
-    return [TileRun(loads=act_beats, beats=STEPS, tiles=shape.n, compute_from=p.crossbars * config.xbar_rows,
-                    last_results=len(p.m_tiles))
+    return [TileRun(loads=act_beats, beats=STEPS, tiles=shape.n,
+                    compute_from=p.crossbars * config.beats_per_crossbar, last_results=len(p.m_tiles))
             for p in sme_programmings(config, shape, encoding, mapping)]
 
 
 def sme_architecture(config: SmeConfig, table: energy.EnergyTable = energy.DEFAULT) -> Architecture:
     """The engine as the model sees it: the host's memory; the double-buffered input vector, one
     bit a word (a step reads one bit-plane); the crossbars, one word a crossbar row (its input
-    index, used bit and cells: a ``w`` beat); the output stage, one bank's column sums at a time
-    (what a ``result`` beat carries); and the cells, each ANDing its input bit into its column sum.
+    index, used bit and cells; a ``w`` beat carries ``rows_per_beat`` of them); the output stage,
+    one bank's column sums at a time (what a ``result`` beat carries); and the cells, each ANDing
+    its input bit into its column sum.
     Energies from ``sparseloom.model.energy``'s defaults: a cell's work is an add of its width;
     the table has no ADC, so the column sums' conversion costs nothing here. Areas from the same
     table: the crossbars' rows and the column accumulators of every crossbar as storage, a cell as
     an adder of its width. The model's own cycle bound (``ideal_cycles``) means nothing here: the
     einsum's box pads every slot, and only the columns are spatial; the cycles are the exact model's."""
-    e, row_bits, rw = table, config.weight_layout.size, config.result_width
+    e, row_bits, rw = table, config.row_layout.size, config.result_width
     vector_bits, crossbar_bits = 2 * config.k_max * STEPS, config.crossbars * config.xbar_rows * row_bits
     return Architecture(config.name, (
         Level(HOST, word_bits=STEPS, energy={action: e.dram(STEPS) for action in ("read", "write", "update")}),
@@ -127,7 +129,7 @@ def sme_model(config: SmeConfig, shape: GemmShape, encoding, mapping=None):
     workload = Einsum("sme_gemm", dims, (
         Tensor("Weights", ranks("Q", "B", "Y", "G", "K")), Tensor("Inputs", ranks("Q", "K", "N", "T")),
         Tensor("Outputs", ranks("Q", "B", "C", "N"), output=True),
-    )).with_bits(Weights=config.weight_layout.size, Inputs=1, Outputs=config.result_width)
+    )).with_bits(Weights=config.row_layout.size, Inputs=1, Outputs=config.result_width)
     inner = ("T", "K", "G", "Y")   # the output stage's loops, innermost first
     used = Mapping((LevelMapping(HOST, {"Q": dims["Q"], "N": dims["N"]}, ("N", "Q")), LevelMapping(BUFFER),
                     LevelMapping(CROSSBARS, {"B": dims["B"]}, ("B",)),
@@ -145,10 +147,10 @@ def sme_model(config: SmeConfig, shape: GemmShape, encoding, mapping=None):
 
 def sme_traffic(config: SmeConfig) -> dict:
     """Each stream's beat as the model's words at the host: ``act_lanes`` inputs of ``STEPS``
-    bits, one crossbar row, one bank's ``xbar_cols`` sums. (``cfg``, a header per programming,
-    is no tensor of the einsum.)"""
+    bits, ``rows_per_beat`` crossbar rows, one bank's ``xbar_cols`` sums. (``cfg``, a header per
+    programming, is no tensor of the einsum.)"""
     return {"act": (HOST, "Inputs", "reads", config.act_layout.size),
-            "w": (HOST, "Weights", "reads", 1),
+            "w": (HOST, "Weights", "reads", config.rows_per_beat),
             "result": (HOST, "Outputs", "updates", config.xbar_cols)}
 
 

@@ -1,4 +1,5 @@
-"""SME engine configuration: validation messages, widths that cannot overflow, programming cuts."""
+"""SME engine configuration: validation messages, widths that cannot overflow, programming cuts,
+``w`` beats of several rows, the cycle model and the utilisations by hand."""
 import itertools
 
 import numpy as np
@@ -24,10 +25,18 @@ def small(**changes):
     ({"crossbars": 0}, r"crossbars must be in 1\.\.64, got 0"),
     ({"xbar_rows": 257}, r"xbar_rows must be in 1\.\.256, got 257"),
     ({"name": "no-dash"}, r"name must be a Verilog-safe identifier"),
+    ({"rows_per_beat": 3}, r"rows_per_beat must be a divisor of xbar_rows=8: one of 1, 2, 4, 8, got 3"),
+    ({"rows_per_beat": 0}, r"rows_per_beat must be a divisor of xbar_rows=8: one of 1, 2, 4, 8, got 0"),
+    ({"rows_per_beat": 16}, r"rows_per_beat must be a divisor of xbar_rows=8: one of 1, 2, 4, 8, got 16"),
 ])
 def test_invalid_configuration_names_the_parameter(changes, message):
     with pytest.raises(ValueError, match=message):
         small(**changes)
+
+
+def test_rows_per_beat_must_be_an_int():
+    with pytest.raises(TypeError, match=r"rows_per_beat must be an int, a divisor of xbar_rows=8 \(1, 2, 4, 8\)"):
+        small(rows_per_beat=2.0)
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
@@ -109,3 +118,50 @@ def test_cycles_by_hand():
     assert dense_occupancy(SMALL, shape) == (8,)
     assert SME.cycles(SMALL, shape, (8,)) == 2 * (32 + 16 + 3)
     assert SME.cycles(SMALL, shape, (3,)) == 3 * 8 + 16 + 3  # squeezed to 3 crossbars: one programming
+
+
+def test_cycles_by_hand_with_rows_per_beat():
+    """As above with 4 rows a ``w`` beat: a programming of 4 crossbars loads in 4 x 8 / 4 = 8 beats
+    (cycles 0..7), the two vectors then take 16 steps (8..23) and the last bank leaves 3 cycles later."""
+    c = small(rows_per_beat=4)
+    shape = GemmShape(4, 2, 8)
+    assert c.beats_per_crossbar == 2 and c.derived()["program_beats_per_crossbar"] == 2
+    assert SME.cycles(c, shape, (8,)) == 2 * (8 + 16 + 3)
+    assert SME.cycles(c, shape, (3,)) == 3 * 2 + 16 + 3
+    wide = PRESETS["sme_wide"]   # a vector of K = 256 in 8 beats: as many as its steps
+    assert SME.cycles(wide, GemmShape(32, 64, 256), (8,)) == 8 * 32 // wide.rows_per_beat + 64 * 8 + 3
+
+
+@pytest.mark.parametrize("rows_per_beat", [2, 4, 8])
+def test_a_w_beat_packs_consecutive_rows(rows_per_beat):
+    """Beat b of the ``w`` stream holds rows b * rows_per_beat .. of one crossbar, element j at
+    j x the row's width: the same bits as the one-row beats, side by side."""
+    rng = np.random.default_rng(rows_per_beat)
+    w = rng.integers(-128, 128, size=(2 * SMALL.xbar_cols + 1, 30), dtype=np.int8)
+    x = rng.integers(-128, 128, size=(30, 2), dtype=np.int8)
+    wide = small(rows_per_beat=rows_per_beat)
+    one, many = plan_sme(SMALL, None, w, x).segments(), plan_sme(wide, None, w, x).segments()
+    assert len(one) == len(many) > 1
+    bits = SMALL.row_layout.size
+    assert wide.weight_layout.size == rows_per_beat * bits
+    for a, b in zip(one, many):
+        rows = a.sources["w"]
+        assert b.sources["w"] == [sum(row << (j * bits) for j, row in enumerate(rows[i:i + rows_per_beat]))
+                                  for i in range(0, len(rows), rows_per_beat)]
+        assert a.cfg_word == b.cfg_word and a.sources["act"] == b.sources["act"]
+
+
+def test_cell_utilization_counts_used_rows_and_valid_columns():
+    """sme_small (8 x 4 crossbars of 2-bit cells) on M=5, K=8: output tile 0 holds W rows 0..3, of
+    which only row 0 is non-zero (1: slice 0), tile 1 holds row 4 alone (2: slice 0). One crossbar
+    each, all 8 rows used: 8 x 4 programmed cells in tile 0 (8 non-zero), 8 x 1 in tile 1."""
+    w = np.zeros((5, 8), np.int8)
+    w[0], w[4] = 1, 2
+    x = np.ones((8, 3), np.int8)
+    plan = plan_sme(SMALL, None, w, x)
+    assert plan.report["useful_cell_ops"] == (8 + 8) * 3 * 8
+    assert plan.report["programmed_cell_ops"] == (8 * 4 + 8 * 1) * 3 * 8
+    cycles = SME.cycles(SMALL, plan.shape, plan.encoding)
+    assert plan.cell_utilization(cycles) == plan.report["programmed_cell_ops"] / (SMALL.cells * cycles)
+    assert plan.cycle_report(cycles) == {"cell_utilization": plan.cell_utilization(cycles)}
+    assert plan.utilization(cycles) < plan.cell_utilization(cycles) <= 1

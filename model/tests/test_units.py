@@ -60,7 +60,7 @@ def test_model_counts_are_the_planned_stream_beats(u, config, pattern, shape):
     assert result.cycles == u.cycles(config, shape, pattern)
 
 
-@pytest.mark.parametrize("preset", ["sme_small", "sme_tall", "sme_default"])
+@pytest.mark.parametrize("preset", ["sme_small", "sme_tall", "sme_default", "sme_wide"])
 @pytest.mark.parametrize("max_bits", [None, 1, 3])
 @pytest.mark.parametrize("shape_of", [
     lambda c: GemmShape(9, 5, 30 if c.k_max > 30 else c.k_max - 1),   # a K tail, a part-filled output tile
@@ -78,7 +78,7 @@ def test_sme_counts_are_the_planned_beats_for_any_occupancy(preset, max_bits, sh
     assert_counts_are_beats(SME, config, plan, result)
     assert result.cycles == SME.cycles(config, shape, plan.encoding)
     # every loaded cell, every bit; the compute classification divides shares in floating point (+-1)
-    assert abs(result.computes - beats(plan)["w"] * config.xbar_cols * shape.n * STEPS) <= 1
+    assert abs(result.computes - beats(plan)["w"] * config.rows_per_beat * config.xbar_cols * shape.n * STEPS) <= 1
 
 
 def test_sme_counts_without_any_crossbar():

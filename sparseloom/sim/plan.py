@@ -76,6 +76,10 @@ class Plan:
     def utilization(self, cycles: int) -> float:
         return self.useful_ops / (self.peak_ops_per_cycle * cycles) if cycles else 0.0
 
+    def cycle_report(self, cycles: int) -> dict:
+        """The report's numbers beside ``utilization`` that need the cycles a run took (none here)."""
+        return {}
+
     def assemble(self, segment_results: list[list[int]]) -> np.ndarray:
         """Y (int32, M x N) from the result beats of each segment, in stream order."""
         c, t = self.config, self.tiling
