@@ -6,6 +6,14 @@
 // random.Random (MT19937, whose state comes in and goes back out) draws below the probability,
 // with the draws in the same order. The ports of the core come from the generated "ports.h".
 //
+// The model is the core inside a wrapper (fast.py) that takes every input but clk through a
+// shadow register, latched at each rising clk (when the core's own registers still see the
+// values before it) or at a rising `load` (the core's registers untouched). So the driver sets
+// the values of the next cycle before the edge, and one evaluation of the edge both clocks the
+// core and settles it on the new inputs: the core's logic is evaluated once a cycle, not once
+// for the edge and again for the new inputs. The core sees the same inputs at every edge and
+// every handshake as when they were driven just after the edge.
+//
 // Input file (little-endian): magic "SLD1", u64 timeout, u32 mt[624], u32 mt_index, u32 plays;
 // per play: f64 stall, u32 sources, per source {u32 stream, u32 untimed, u64 words, words of
 // CHUNKS[stream] u32 each}, u32 sinks, per sink {u32 stream, u64 words wanted}.
@@ -97,13 +105,20 @@ struct Sink {
     bool driven = false;
 };
 
-void tick(Top* top) {
+// A rising and falling clk: the core's registers take their next values, the shadow registers
+// the inputs set since the last edge, and the core settles on both.
+void edge(Top* top) {
     top->clk = 1;
+    top->eval();
+    top->clk = 0;
     top->eval();
 }
 
-void settle(Top* top) {
-    top->clk = 0;
+// The inputs set since the last edge reach the core now, without a clock edge.
+void load(Top* top) {
+    top->load = 1;
+    top->eval();
+    top->load = 0;
     top->eval();
 }
 
@@ -126,13 +141,18 @@ int main(int argc, char** argv) {
     VerilatedContext context;
     Top* top = new Top{&context};
     // Reset as engine.start does: three edges with rst high, one with it low, every stream idle.
+    top->clk = 0;
+    top->load = 0;
+    top->eval();  // the initial values, and the edges' triggers start from clk and load low
     top->rst = 1;
     idle(top);
-    settle(top);
+    load(top);
     for (int i = 0; i < 4; i++) {
-        if (i == 3) top->rst = 0;
-        tick(top);
-        settle(top);
+        if (i == 3) {
+            top->rst = 0;
+            load(top);
+        }
+        edge(top);
     }
 
     Writer out{fopen(argv[2], "wb")};
@@ -181,7 +201,7 @@ int main(int argc, char** argv) {
         uint64_t cycle = 0, first = 0, last = 0;
         bool any = false;
         drive();
-        settle(top);
+        load(top);
         while (busy()) {
             if (++cycle > timeout) {
                 fprintf(stderr, "sparseloom driver: streams stalled for %llu cycles in play %u\n",
@@ -195,7 +215,6 @@ int main(int argc, char** argv) {
                 gave[j] = snk[j].driven && get_valid(top, snk[j].stream);
                 if (gave[j]) get_payload(top, snk[j].stream, &snk[j].data[snk[j].got * CHUNKS[snk[j].stream]]);
             }
-            tick(top);
             for (size_t i = 0; i < src.size(); i++)
                 if (took[i]) {
                     src[i].sent++;
@@ -211,8 +230,9 @@ int main(int argc, char** argv) {
                 if (!any) first = cycle;
                 any = true;
             }
+            // What is driven just after this edge goes into the shadow registers with it.
             drive();
-            settle(top);
+            edge(top);
         }
         idle(top);
         out.put<uint64_t>(any ? last - first + 1 : 0);
