@@ -21,12 +21,6 @@ def bench_tests(module: str) -> list[str]:
     return [t.name for t in vars(importlib.import_module(module)).values() if isinstance(t, regression.TestGenerator)]
 
 
-#: Configurations that run only these of their bench's tests in the default suite (the others with
-#: ``-m slow``): sme_wide, whose streams differ from sme_default's only in width, once under
-#: stalls on random weights and once stall-free over several programmings against the cycle model.
-DEFAULT_TESTS = {"sme_wide": ("bit_densities_random_stalls", "exact_cycles_over_programmings")}
-
-
 def cases() -> list:
     out = []
     for u in all_units().values():
@@ -34,8 +28,7 @@ def cases() -> list:
         tests = bench_tests(b.module)
         for config in b.configs + b.slow_configs:
             for test in tests:
-                slow = (config in b.slow_configs or test in b.slow_tests
-                        or test not in DEFAULT_TESTS.get(config.name, tests))
+                slow = config in b.slow_configs or test in b.slow_tests
                 out.append(pytest.param(b.module, config, test, id=f"{config.name}-{test}",
                                         marks=[pytest.mark.slow] if slow else []))
     return out

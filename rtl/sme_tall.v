@@ -4,7 +4,7 @@
 (* generator = "Amaranth" *)
 module sme_tall(cfg__valid, act__payload, act__valid, w__payload, w__valid, result__ready, clk, rst, cfg__ready, act__ready, w__ready, result__payload, result__valid, idle, cfg__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  wire [7:0] \$1 ;
+  wire [5:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$1000 ;
@@ -1629,7 +1629,7 @@ module sme_tall(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   wire \$2459 ;
   wire \$246 ;
   wire \$2460 ;
-  wire [7:0] \$2461 ;
+  wire [5:0] \$2461 ;
   wire \$2462 ;
   wire \$2463 ;
   wire \$2464 ;
@@ -1685,11 +1685,11 @@ module sme_tall(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   wire \$2509 ;
   wire \$251 ;
   wire \$2510 ;
-  wire \$2511 ;
+  wire [3:0] \$2511 ;
   wire \$2512 ;
   wire \$2513 ;
-  wire \$2514 ;
-  wire \$2515 ;
+  wire [3:0] \$2514 ;
+  wire [3:0] \$2515 ;
   wire \$2516 ;
   wire \$2517 ;
   wire \$2518 ;
@@ -1744,14 +1744,14 @@ module sme_tall(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   wire \$2562 ;
   wire \$2563 ;
   wire \$2564 ;
-  wire \$2565 ;
+  wire [4:0] \$2565 ;
   wire \$2566 ;
   wire \$2567 ;
-  wire \$2568 ;
-  wire \$2569 ;
+  wire [4:0] \$2568 ;
+  wire [4:0] \$2569 ;
   wire \$257 ;
   wire \$2570 ;
-  wire \$2571 ;
+  wire [4:0] \$2571 ;
   wire \$2572 ;
   wire \$2573 ;
   wire \$2574 ;
@@ -1809,511 +1809,367 @@ module sme_tall(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   wire \$2620 ;
   wire \$2621 ;
   wire \$2622 ;
-  wire \$2623 ;
+  wire [3:0] \$2623 ;
   wire \$2624 ;
   wire \$2625 ;
-  wire \$2626 ;
-  wire \$2627 ;
-  wire \$2628 ;
+  wire [3:0] \$2626 ;
+  wire [3:0] \$2627 ;
+  wire [3:0] \$2628 ;
   wire \$2629 ;
   wire \$263 ;
   wire \$2630 ;
   wire \$2631 ;
-  wire \$2632 ;
-  wire \$2633 ;
-  wire \$2634 ;
-  wire \$2635 ;
-  wire \$2636 ;
-  wire \$2637 ;
-  wire \$2638 ;
-  wire \$2639 ;
+  reg [4:0] \$2632 ;
+  reg [14:0] \$2633 ;
+  reg [14:0] \$2634 ;
+  reg [14:0] \$2635 ;
+  reg [14:0] \$2636 ;
+  reg [14:0] \$2637 ;
+  reg [14:0] \$2638 ;
+  reg [14:0] \$2639 ;
   wire \$264 ;
-  wire \$2640 ;
-  wire \$2641 ;
-  wire \$2642 ;
-  wire \$2643 ;
-  wire \$2644 ;
-  wire \$2645 ;
-  wire \$2646 ;
-  wire \$2647 ;
-  wire \$2648 ;
-  wire \$2649 ;
+  reg [14:0] \$2640 ;
+  reg [14:0] \$2641 ;
+  reg [14:0] \$2642 ;
+  reg [14:0] \$2643 ;
+  reg [14:0] \$2644 ;
+  reg [14:0] \$2645 ;
+  reg [14:0] \$2646 ;
+  reg [14:0] \$2647 ;
+  reg [14:0] \$2648 ;
+  reg [14:0] \$2649 ;
   wire \$265 ;
-  wire \$2650 ;
-  wire \$2651 ;
-  wire \$2652 ;
-  wire \$2653 ;
-  wire \$2654 ;
-  wire [3:0] \$2655 ;
-  wire \$2656 ;
-  wire \$2657 ;
-  wire [3:0] \$2658 ;
-  wire [3:0] \$2659 ;
+  reg [14:0] \$2650 ;
+  reg [14:0] \$2651 ;
+  reg [14:0] \$2652 ;
+  reg [14:0] \$2653 ;
+  reg [14:0] \$2654 ;
+  reg [14:0] \$2655 ;
+  reg [14:0] \$2656 ;
+  reg [14:0] \$2657 ;
+  reg [14:0] \$2658 ;
+  reg [14:0] \$2659 ;
   wire \$266 ;
-  wire \$2660 ;
-  wire \$2661 ;
-  wire \$2662 ;
-  wire \$2663 ;
-  wire \$2664 ;
-  wire \$2665 ;
-  wire \$2666 ;
-  wire \$2667 ;
-  wire \$2668 ;
-  wire \$2669 ;
+  reg [14:0] \$2660 ;
+  reg [14:0] \$2661 ;
+  reg [14:0] \$2662 ;
+  reg [14:0] \$2663 ;
+  reg [14:0] \$2664 ;
+  reg [14:0] \$2665 ;
+  reg [14:0] \$2666 ;
+  reg [14:0] \$2667 ;
+  reg [14:0] \$2668 ;
+  reg [14:0] \$2669 ;
   wire \$267 ;
-  wire \$2670 ;
-  wire \$2671 ;
-  wire \$2672 ;
-  wire \$2673 ;
-  wire \$2674 ;
-  wire \$2675 ;
-  wire \$2676 ;
-  wire \$2677 ;
-  wire \$2678 ;
-  wire \$2679 ;
+  reg [14:0] \$2670 ;
+  reg [14:0] \$2671 ;
+  reg [14:0] \$2672 ;
+  reg [14:0] \$2673 ;
+  reg [14:0] \$2674 ;
+  reg [14:0] \$2675 ;
+  reg [14:0] \$2676 ;
+  reg [14:0] \$2677 ;
+  reg [14:0] \$2678 ;
+  reg [14:0] \$2679 ;
   wire \$268 ;
-  wire \$2680 ;
-  wire \$2681 ;
-  wire \$2682 ;
-  wire \$2683 ;
-  wire \$2684 ;
-  wire \$2685 ;
-  wire \$2686 ;
-  wire \$2687 ;
-  wire \$2688 ;
-  wire \$2689 ;
+  reg [14:0] \$2680 ;
+  reg [14:0] \$2681 ;
+  reg [14:0] \$2682 ;
+  reg [14:0] \$2683 ;
+  reg [14:0] \$2684 ;
+  reg [14:0] \$2685 ;
+  reg [14:0] \$2686 ;
+  reg [14:0] \$2687 ;
+  reg [14:0] \$2688 ;
+  reg [14:0] \$2689 ;
   wire \$269 ;
-  wire \$2690 ;
-  wire \$2691 ;
-  wire \$2692 ;
-  wire \$2693 ;
-  wire \$2694 ;
-  wire \$2695 ;
-  wire \$2696 ;
-  wire \$2697 ;
-  wire \$2698 ;
-  wire \$2699 ;
+  reg [14:0] \$2690 ;
+  reg [14:0] \$2691 ;
+  reg [14:0] \$2692 ;
+  reg [14:0] \$2693 ;
+  reg [14:0] \$2694 ;
+  reg [14:0] \$2695 ;
+  reg [14:0] \$2696 ;
+  reg [14:0] \$2697 ;
+  reg [14:0] \$2698 ;
+  reg [14:0] \$2699 ;
   wire \$27 ;
   wire \$270 ;
-  wire \$2700 ;
-  wire \$2701 ;
-  wire \$2702 ;
-  wire \$2703 ;
-  wire \$2704 ;
-  wire \$2705 ;
-  wire \$2706 ;
-  wire \$2707 ;
-  wire \$2708 ;
-  wire [4:0] \$2709 ;
+  reg [14:0] \$2700 ;
+  reg [14:0] \$2701 ;
+  reg [14:0] \$2702 ;
+  reg [14:0] \$2703 ;
+  reg [14:0] \$2704 ;
+  reg [14:0] \$2705 ;
+  reg [14:0] \$2706 ;
+  reg [14:0] \$2707 ;
+  reg [14:0] \$2708 ;
+  reg [14:0] \$2709 ;
   wire \$271 ;
-  wire \$2710 ;
-  wire \$2711 ;
-  wire [4:0] \$2712 ;
-  wire [4:0] \$2713 ;
-  wire \$2714 ;
-  wire [4:0] \$2715 ;
-  wire \$2716 ;
-  wire \$2717 ;
-  wire \$2718 ;
-  wire \$2719 ;
+  reg [14:0] \$2710 ;
+  reg [14:0] \$2711 ;
+  reg [14:0] \$2712 ;
+  reg [14:0] \$2713 ;
+  reg [14:0] \$2714 ;
+  reg [14:0] \$2715 ;
+  reg [14:0] \$2716 ;
+  reg [14:0] \$2717 ;
+  reg [14:0] \$2718 ;
+  reg [14:0] \$2719 ;
   wire \$272 ;
-  wire \$2720 ;
-  wire \$2721 ;
-  wire \$2722 ;
-  wire \$2723 ;
-  wire \$2724 ;
-  wire \$2725 ;
-  wire \$2726 ;
-  wire \$2727 ;
-  wire \$2728 ;
-  wire \$2729 ;
+  reg [14:0] \$2720 ;
+  reg [14:0] \$2721 ;
+  reg [14:0] \$2722 ;
+  reg [14:0] \$2723 ;
+  reg [14:0] \$2724 ;
+  reg [14:0] \$2725 ;
+  reg [14:0] \$2726 ;
+  reg [14:0] \$2727 ;
+  reg [14:0] \$2728 ;
+  reg [2:0] \$2729 ;
   wire \$273 ;
-  wire \$2730 ;
-  wire \$2731 ;
-  wire \$2732 ;
-  wire \$2733 ;
-  wire \$2734 ;
-  wire \$2735 ;
-  wire \$2736 ;
-  wire \$2737 ;
-  wire \$2738 ;
-  wire \$2739 ;
+  reg [7:0] \$2730 ;
+  reg [7:0] \$2731 ;
+  reg [7:0] \$2732 ;
+  reg [7:0] \$2733 ;
+  reg [7:0] \$2734 ;
+  reg [7:0] \$2735 ;
+  reg [7:0] \$2736 ;
+  reg [7:0] \$2737 ;
+  reg [7:0] \$2738 ;
+  reg [7:0] \$2739 ;
   wire \$274 ;
-  wire \$2740 ;
-  wire \$2741 ;
-  wire \$2742 ;
-  wire \$2743 ;
-  wire \$2744 ;
-  wire \$2745 ;
-  wire \$2746 ;
-  wire \$2747 ;
-  wire \$2748 ;
-  wire \$2749 ;
+  reg [7:0] \$2740 ;
+  reg [7:0] \$2741 ;
+  reg [7:0] \$2742 ;
+  reg [7:0] \$2743 ;
+  reg [7:0] \$2744 ;
+  reg [7:0] \$2745 ;
+  reg [7:0] \$2746 ;
+  reg [7:0] \$2747 ;
+  reg [7:0] \$2748 ;
+  reg [7:0] \$2749 ;
   wire \$275 ;
-  wire \$2750 ;
-  wire \$2751 ;
-  wire \$2752 ;
-  wire \$2753 ;
-  wire \$2754 ;
-  wire \$2755 ;
-  wire \$2756 ;
-  wire \$2757 ;
-  wire \$2758 ;
-  wire \$2759 ;
+  reg [7:0] \$2750 ;
+  reg [7:0] \$2751 ;
+  reg [7:0] \$2752 ;
+  reg [7:0] \$2753 ;
+  reg [7:0] \$2754 ;
+  reg [7:0] \$2755 ;
+  reg [7:0] \$2756 ;
+  reg [7:0] \$2757 ;
+  reg [7:0] \$2758 ;
+  reg [7:0] \$2759 ;
   wire \$276 ;
-  wire \$2760 ;
-  wire \$2761 ;
-  wire \$2762 ;
-  wire \$2763 ;
-  wire \$2764 ;
-  wire \$2765 ;
-  wire \$2766 ;
-  wire [3:0] \$2767 ;
-  wire \$2768 ;
-  wire \$2769 ;
+  reg [7:0] \$2760 ;
+  reg [7:0] \$2761 ;
+  reg [7:0] \$2762 ;
+  reg [7:0] \$2763 ;
+  reg [7:0] \$2764 ;
+  reg [7:0] \$2765 ;
+  reg [7:0] \$2766 ;
+  reg [7:0] \$2767 ;
+  reg [7:0] \$2768 ;
+  reg [7:0] \$2769 ;
   wire \$277 ;
-  wire [3:0] \$2770 ;
-  wire [3:0] \$2771 ;
-  wire [3:0] \$2772 ;
-  wire \$2773 ;
-  wire \$2774 ;
-  wire \$2775 ;
-  reg [6:0] \$2776 ;
-  reg [14:0] \$2777 ;
-  reg [14:0] \$2778 ;
-  reg [14:0] \$2779 ;
+  reg [7:0] \$2770 ;
+  reg [7:0] \$2771 ;
+  reg [7:0] \$2772 ;
+  reg [7:0] \$2773 ;
+  reg [7:0] \$2774 ;
+  reg [7:0] \$2775 ;
+  reg [7:0] \$2776 ;
+  reg [7:0] \$2777 ;
+  reg [7:0] \$2778 ;
+  reg [7:0] \$2779 ;
   wire \$278 ;
-  reg [14:0] \$2780 ;
-  reg [14:0] \$2781 ;
-  reg [14:0] \$2782 ;
-  reg [14:0] \$2783 ;
-  reg [14:0] \$2784 ;
-  reg [14:0] \$2785 ;
-  reg [14:0] \$2786 ;
-  reg [14:0] \$2787 ;
-  reg [14:0] \$2788 ;
-  reg [14:0] \$2789 ;
+  reg [7:0] \$2780 ;
+  reg [7:0] \$2781 ;
+  reg [7:0] \$2782 ;
+  reg [7:0] \$2783 ;
+  reg [7:0] \$2784 ;
+  reg [7:0] \$2785 ;
+  reg [7:0] \$2786 ;
+  reg [7:0] \$2787 ;
+  reg [7:0] \$2788 ;
+  reg [7:0] \$2789 ;
   wire \$279 ;
-  reg [14:0] \$2790 ;
-  reg [14:0] \$2791 ;
-  reg [14:0] \$2792 ;
-  reg [14:0] \$2793 ;
-  reg [14:0] \$2794 ;
-  reg [14:0] \$2795 ;
-  reg [14:0] \$2796 ;
-  reg [14:0] \$2797 ;
-  reg [14:0] \$2798 ;
-  reg [14:0] \$2799 ;
+  reg [7:0] \$2790 ;
+  reg [7:0] \$2791 ;
+  reg [7:0] \$2792 ;
+  reg [7:0] \$2793 ;
+  reg [7:0] \$2794 ;
+  reg [7:0] \$2795 ;
+  reg [7:0] \$2796 ;
+  reg [7:0] \$2797 ;
+  reg [7:0] \$2798 ;
+  reg [7:0] \$2799 ;
   wire \$28 ;
   wire \$280 ;
-  reg [14:0] \$2800 ;
-  reg [14:0] \$2801 ;
-  reg [14:0] \$2802 ;
-  reg [14:0] \$2803 ;
-  reg [14:0] \$2804 ;
-  reg [14:0] \$2805 ;
-  reg [14:0] \$2806 ;
-  reg [14:0] \$2807 ;
-  reg [14:0] \$2808 ;
-  reg [14:0] \$2809 ;
+  reg [7:0] \$2800 ;
+  reg [7:0] \$2801 ;
+  reg [7:0] \$2802 ;
+  reg [7:0] \$2803 ;
+  reg [7:0] \$2804 ;
+  reg [7:0] \$2805 ;
+  reg [7:0] \$2806 ;
+  reg [7:0] \$2807 ;
+  reg [7:0] \$2808 ;
+  reg [7:0] \$2809 ;
   wire \$281 ;
-  reg [14:0] \$2810 ;
-  reg [14:0] \$2811 ;
-  reg [14:0] \$2812 ;
-  reg [14:0] \$2813 ;
-  reg [14:0] \$2814 ;
-  reg [14:0] \$2815 ;
-  reg [14:0] \$2816 ;
-  reg [14:0] \$2817 ;
-  reg [14:0] \$2818 ;
-  reg [14:0] \$2819 ;
+  reg [7:0] \$2810 ;
+  reg [7:0] \$2811 ;
+  reg [7:0] \$2812 ;
+  reg [7:0] \$2813 ;
+  reg [7:0] \$2814 ;
+  reg [7:0] \$2815 ;
+  reg [7:0] \$2816 ;
+  reg [7:0] \$2817 ;
+  reg [7:0] \$2818 ;
+  reg [7:0] \$2819 ;
   wire \$282 ;
-  reg [14:0] \$2820 ;
-  reg [14:0] \$2821 ;
-  reg [14:0] \$2822 ;
-  reg [14:0] \$2823 ;
-  reg [14:0] \$2824 ;
-  reg [14:0] \$2825 ;
-  reg [14:0] \$2826 ;
-  reg [14:0] \$2827 ;
-  reg [14:0] \$2828 ;
-  reg [14:0] \$2829 ;
+  reg [7:0] \$2820 ;
+  reg [7:0] \$2821 ;
+  reg [7:0] \$2822 ;
+  reg [7:0] \$2823 ;
+  reg [7:0] \$2824 ;
+  reg [7:0] \$2825 ;
+  reg [3:0] \$2826 ;
+  reg \$2827 ;
+  reg \$2828 ;
+  reg \$2829 ;
   wire \$283 ;
-  reg [14:0] \$2830 ;
-  reg [14:0] \$2831 ;
-  reg [14:0] \$2832 ;
-  reg [14:0] \$2833 ;
-  reg [14:0] \$2834 ;
-  reg [14:0] \$2835 ;
-  reg [14:0] \$2836 ;
-  reg [14:0] \$2837 ;
-  reg [14:0] \$2838 ;
-  reg [14:0] \$2839 ;
+  reg [95:0] \$2830 ;
+  reg \$2831 ;
+  reg \$2832 ;
+  reg \$2833 ;
+  reg [143:0] \$2834 ;
+  reg [18:0] \$2835 ;
+  reg [18:0] \$2836 ;
+  reg [18:0] \$2837 ;
+  reg [18:0] \$2838 ;
+  reg [18:0] \$2839 ;
   wire \$284 ;
-  reg [14:0] \$2840 ;
-  reg [14:0] \$2841 ;
-  reg [14:0] \$2842 ;
-  reg [14:0] \$2843 ;
-  reg [14:0] \$2844 ;
-  reg [14:0] \$2845 ;
-  reg [14:0] \$2846 ;
-  reg [14:0] \$2847 ;
-  reg [14:0] \$2848 ;
-  reg [14:0] \$2849 ;
+  reg [18:0] \$2840 ;
+  reg [18:0] \$2841 ;
+  reg [18:0] \$2842 ;
+  reg [18:0] \$2843 ;
+  reg [18:0] \$2844 ;
+  reg [18:0] \$2845 ;
+  reg [18:0] \$2846 ;
+  reg [18:0] \$2847 ;
+  reg [18:0] \$2848 ;
+  reg [18:0] \$2849 ;
   wire \$285 ;
-  reg [14:0] \$2850 ;
-  reg [14:0] \$2851 ;
-  reg [14:0] \$2852 ;
-  reg [14:0] \$2853 ;
-  reg [14:0] \$2854 ;
-  reg [14:0] \$2855 ;
-  reg [14:0] \$2856 ;
-  reg [14:0] \$2857 ;
-  reg [14:0] \$2858 ;
-  reg [14:0] \$2859 ;
+  reg [18:0] \$2850 ;
+  reg [18:0] \$2851 ;
+  reg [18:0] \$2852 ;
+  reg [18:0] \$2853 ;
+  reg [18:0] \$2854 ;
+  reg [18:0] \$2855 ;
+  reg [18:0] \$2856 ;
+  reg [18:0] \$2857 ;
+  reg [18:0] \$2858 ;
+  reg [18:0] \$2859 ;
   wire \$286 ;
-  reg [14:0] \$2860 ;
-  reg [14:0] \$2861 ;
-  reg [14:0] \$2862 ;
-  reg [14:0] \$2863 ;
-  reg [14:0] \$2864 ;
-  reg [14:0] \$2865 ;
-  reg [14:0] \$2866 ;
-  reg [14:0] \$2867 ;
-  reg [14:0] \$2868 ;
-  reg [14:0] \$2869 ;
+  reg [18:0] \$2860 ;
+  reg [18:0] \$2861 ;
+  reg [18:0] \$2862 ;
+  reg [18:0] \$2863 ;
+  reg [18:0] \$2864 ;
+  reg [18:0] \$2865 ;
+  reg [18:0] \$2866 ;
+  reg [18:0] \$2867 ;
+  reg [18:0] \$2868 ;
+  reg [18:0] \$2869 ;
   wire \$287 ;
-  reg [14:0] \$2870 ;
-  reg [14:0] \$2871 ;
-  reg [14:0] \$2872 ;
-  reg [2:0] \$2873 ;
-  reg [7:0] \$2874 ;
-  reg [7:0] \$2875 ;
-  reg [7:0] \$2876 ;
-  reg [7:0] \$2877 ;
-  reg [7:0] \$2878 ;
-  reg [7:0] \$2879 ;
+  reg [18:0] \$2870 ;
+  reg [18:0] \$2871 ;
+  reg [18:0] \$2872 ;
+  reg [18:0] \$2873 ;
+  reg [18:0] \$2874 ;
+  reg [18:0] \$2875 ;
+  reg [18:0] \$2876 ;
+  reg [18:0] \$2877 ;
+  reg [18:0] \$2878 ;
+  reg [18:0] \$2879 ;
   wire \$288 ;
-  reg [7:0] \$2880 ;
-  reg [7:0] \$2881 ;
-  reg [7:0] \$2882 ;
-  reg [7:0] \$2883 ;
-  reg [7:0] \$2884 ;
-  reg [7:0] \$2885 ;
-  reg [7:0] \$2886 ;
-  reg [7:0] \$2887 ;
-  reg [7:0] \$2888 ;
-  reg [7:0] \$2889 ;
+  reg [18:0] \$2880 ;
+  reg [18:0] \$2881 ;
+  reg [18:0] \$2882 ;
+  reg [18:0] \$2883 ;
+  reg [18:0] \$2884 ;
+  reg [18:0] \$2885 ;
+  reg [18:0] \$2886 ;
+  reg [18:0] \$2887 ;
+  reg [18:0] \$2888 ;
+  reg [18:0] \$2889 ;
   wire \$289 ;
-  reg [7:0] \$2890 ;
-  reg [7:0] \$2891 ;
-  reg [7:0] \$2892 ;
-  reg [7:0] \$2893 ;
-  reg [7:0] \$2894 ;
-  reg [7:0] \$2895 ;
-  reg [7:0] \$2896 ;
-  reg [7:0] \$2897 ;
-  reg [7:0] \$2898 ;
-  reg [7:0] \$2899 ;
+  reg [18:0] \$2890 ;
+  reg [18:0] \$2891 ;
+  reg [18:0] \$2892 ;
+  reg [18:0] \$2893 ;
+  reg [18:0] \$2894 ;
+  reg [18:0] \$2895 ;
+  reg [18:0] \$2896 ;
+  reg [18:0] \$2897 ;
+  reg [18:0] \$2898 ;
+  reg [18:0] \$2899 ;
   wire \$29 ;
   wire \$290 ;
-  reg [7:0] \$2900 ;
-  reg [7:0] \$2901 ;
-  reg [7:0] \$2902 ;
-  reg [7:0] \$2903 ;
-  reg [7:0] \$2904 ;
-  reg [7:0] \$2905 ;
-  reg [7:0] \$2906 ;
-  reg [7:0] \$2907 ;
-  reg [7:0] \$2908 ;
-  reg [7:0] \$2909 ;
+  reg [18:0] \$2900 ;
+  reg [18:0] \$2901 ;
+  reg [18:0] \$2902 ;
+  reg [18:0] \$2903 ;
+  reg [18:0] \$2904 ;
+  reg [18:0] \$2905 ;
+  reg [18:0] \$2906 ;
+  reg [18:0] \$2907 ;
+  reg [18:0] \$2908 ;
+  reg [18:0] \$2909 ;
   wire \$291 ;
-  reg [7:0] \$2910 ;
-  reg [7:0] \$2911 ;
-  reg [7:0] \$2912 ;
-  reg [7:0] \$2913 ;
-  reg [7:0] \$2914 ;
-  reg [7:0] \$2915 ;
-  reg [7:0] \$2916 ;
-  reg [7:0] \$2917 ;
-  reg [7:0] \$2918 ;
-  reg [7:0] \$2919 ;
+  reg [18:0] \$2910 ;
+  reg [18:0] \$2911 ;
+  reg [18:0] \$2912 ;
+  reg [18:0] \$2913 ;
+  reg [18:0] \$2914 ;
+  reg [18:0] \$2915 ;
+  reg [18:0] \$2916 ;
+  reg [18:0] \$2917 ;
+  reg [18:0] \$2918 ;
+  reg [18:0] \$2919 ;
   wire \$292 ;
-  reg [7:0] \$2920 ;
-  reg [7:0] \$2921 ;
-  reg [7:0] \$2922 ;
-  reg [7:0] \$2923 ;
-  reg [7:0] \$2924 ;
-  reg [7:0] \$2925 ;
-  reg [7:0] \$2926 ;
-  reg [7:0] \$2927 ;
-  reg [7:0] \$2928 ;
-  reg [7:0] \$2929 ;
+  reg [18:0] \$2920 ;
+  reg [18:0] \$2921 ;
+  reg [18:0] \$2922 ;
+  reg [18:0] \$2923 ;
+  reg [18:0] \$2924 ;
+  reg [18:0] \$2925 ;
+  reg [18:0] \$2926 ;
+  reg [18:0] \$2927 ;
+  reg [18:0] \$2928 ;
+  reg [18:0] \$2929 ;
   wire \$293 ;
-  reg [7:0] \$2930 ;
-  reg [7:0] \$2931 ;
-  reg [7:0] \$2932 ;
-  reg [7:0] \$2933 ;
-  reg [7:0] \$2934 ;
-  reg [7:0] \$2935 ;
-  reg [7:0] \$2936 ;
-  reg [7:0] \$2937 ;
-  reg [7:0] \$2938 ;
-  reg [7:0] \$2939 ;
+  reg [18:0] \$2930 ;
+  reg [2:0] \$2931 ;
+  reg \$2932 ;
+  reg [50:0] \$2933 ;
   wire \$294 ;
-  reg [7:0] \$2940 ;
-  reg [7:0] \$2941 ;
-  reg [7:0] \$2942 ;
-  reg [7:0] \$2943 ;
-  reg [7:0] \$2944 ;
-  reg [7:0] \$2945 ;
-  reg [7:0] \$2946 ;
-  reg [7:0] \$2947 ;
-  reg [7:0] \$2948 ;
-  reg [7:0] \$2949 ;
   wire \$295 ;
-  reg [7:0] \$2950 ;
-  reg [7:0] \$2951 ;
-  reg [7:0] \$2952 ;
-  reg [7:0] \$2953 ;
-  reg [7:0] \$2954 ;
-  reg [7:0] \$2955 ;
-  reg [7:0] \$2956 ;
-  reg [7:0] \$2957 ;
-  reg [7:0] \$2958 ;
-  reg [7:0] \$2959 ;
   wire \$296 ;
-  reg [7:0] \$2960 ;
-  reg [7:0] \$2961 ;
-  reg [7:0] \$2962 ;
-  reg [7:0] \$2963 ;
-  reg [7:0] \$2964 ;
-  reg [7:0] \$2965 ;
-  reg [7:0] \$2966 ;
-  reg [7:0] \$2967 ;
-  reg [7:0] \$2968 ;
-  reg [7:0] \$2969 ;
   wire \$297 ;
-  reg [3:0] \$2970 ;
-  reg \$2971 ;
-  reg \$2972 ;
-  reg \$2973 ;
-  reg [95:0] \$2974 ;
-  reg \$2975 ;
-  reg \$2976 ;
-  reg \$2977 ;
-  reg [143:0] \$2978 ;
-  reg [18:0] \$2979 ;
   wire \$298 ;
-  reg [18:0] \$2980 ;
-  reg [18:0] \$2981 ;
-  reg [18:0] \$2982 ;
-  reg [18:0] \$2983 ;
-  reg [18:0] \$2984 ;
-  reg [18:0] \$2985 ;
-  reg [18:0] \$2986 ;
-  reg [18:0] \$2987 ;
-  reg [18:0] \$2988 ;
-  reg [18:0] \$2989 ;
   wire \$299 ;
-  reg [18:0] \$2990 ;
-  reg [18:0] \$2991 ;
-  reg [18:0] \$2992 ;
-  reg [18:0] \$2993 ;
-  reg [18:0] \$2994 ;
-  reg [18:0] \$2995 ;
-  reg [18:0] \$2996 ;
-  reg [18:0] \$2997 ;
-  reg [18:0] \$2998 ;
-  reg [18:0] \$2999 ;
   wire \$3 ;
   wire \$30 ;
   wire [1:0] \$300 ;
-  reg [18:0] \$3000 ;
-  reg [18:0] \$3001 ;
-  reg [18:0] \$3002 ;
-  reg [18:0] \$3003 ;
-  reg [18:0] \$3004 ;
-  reg [18:0] \$3005 ;
-  reg [18:0] \$3006 ;
-  reg [18:0] \$3007 ;
-  reg [18:0] \$3008 ;
-  reg [18:0] \$3009 ;
   wire \$301 ;
-  reg [18:0] \$3010 ;
-  reg [18:0] \$3011 ;
-  reg [18:0] \$3012 ;
-  reg [18:0] \$3013 ;
-  reg [18:0] \$3014 ;
-  reg [18:0] \$3015 ;
-  reg [18:0] \$3016 ;
-  reg [18:0] \$3017 ;
-  reg [18:0] \$3018 ;
-  reg [18:0] \$3019 ;
   wire \$302 ;
-  reg [18:0] \$3020 ;
-  reg [18:0] \$3021 ;
-  reg [18:0] \$3022 ;
-  reg [18:0] \$3023 ;
-  reg [18:0] \$3024 ;
-  reg [18:0] \$3025 ;
-  reg [18:0] \$3026 ;
-  reg [18:0] \$3027 ;
-  reg [18:0] \$3028 ;
-  reg [18:0] \$3029 ;
   wire [1:0] \$303 ;
-  reg [18:0] \$3030 ;
-  reg [18:0] \$3031 ;
-  reg [18:0] \$3032 ;
-  reg [18:0] \$3033 ;
-  reg [18:0] \$3034 ;
-  reg [18:0] \$3035 ;
-  reg [18:0] \$3036 ;
-  reg [18:0] \$3037 ;
-  reg [18:0] \$3038 ;
-  reg [18:0] \$3039 ;
   wire [2:0] \$304 ;
-  reg [18:0] \$3040 ;
-  reg [18:0] \$3041 ;
-  reg [18:0] \$3042 ;
-  reg [18:0] \$3043 ;
-  reg [18:0] \$3044 ;
-  reg [18:0] \$3045 ;
-  reg [18:0] \$3046 ;
-  reg [18:0] \$3047 ;
-  reg [18:0] \$3048 ;
-  reg [18:0] \$3049 ;
   wire \$305 ;
-  reg [18:0] \$3050 ;
-  reg [18:0] \$3051 ;
-  reg [18:0] \$3052 ;
-  reg [18:0] \$3053 ;
-  reg [18:0] \$3054 ;
-  reg [18:0] \$3055 ;
-  reg [18:0] \$3056 ;
-  reg [18:0] \$3057 ;
-  reg [18:0] \$3058 ;
-  reg [18:0] \$3059 ;
   wire \$306 ;
-  reg [18:0] \$3060 ;
-  reg [18:0] \$3061 ;
-  reg [18:0] \$3062 ;
-  reg [18:0] \$3063 ;
-  reg [18:0] \$3064 ;
-  reg [18:0] \$3065 ;
-  reg [18:0] \$3066 ;
-  reg [18:0] \$3067 ;
-  reg [18:0] \$3068 ;
-  reg [18:0] \$3069 ;
   wire [1:0] \$307 ;
-  reg [18:0] \$3070 ;
-  reg [18:0] \$3071 ;
-  reg [18:0] \$3072 ;
-  reg [18:0] \$3073 ;
-  reg [18:0] \$3074 ;
-  reg [2:0] \$3075 ;
-  reg \$3076 ;
-  reg [50:0] \$3077 ;
   wire \$308 ;
   wire \$309 ;
   wire \$31 ;
@@ -3282,7 +3138,7 @@ module sme_tall(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   wire issue;
   wire load;
   wire load_done;
-  reg [6:0] loaded = 7'h00;
+  reg [4:0] loaded = 5'h00;
   wire [18:0] next_x0_c0;
   wire [18:0] next_x0_c1;
   wire [18:0] next_x0_c2;
@@ -4915,19 +4771,56 @@ module sme_tall(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   wire [4:0] sum_x5_c5;
   wire [4:0] sum_x5_c6;
   wire [4:0] sum_x5_c7;
-  input [14:0] w__payload;
-  wire [14:0] w__payload;
-  wire [7:0] \w__payload.cells ;
-  wire \w__payload.cells[0] ;
-  wire \w__payload.cells[1] ;
-  wire \w__payload.cells[2] ;
-  wire \w__payload.cells[3] ;
-  wire \w__payload.cells[4] ;
-  wire \w__payload.cells[5] ;
-  wire \w__payload.cells[6] ;
-  wire \w__payload.cells[7] ;
-  wire [5:0] \w__payload.input ;
-  wire \w__payload.used ;
+  input [59:0] w__payload;
+  wire [59:0] w__payload;
+  wire [14:0] \w__payload[0] ;
+  wire [7:0] \w__payload[0].cells ;
+  wire \w__payload[0].cells[0] ;
+  wire \w__payload[0].cells[1] ;
+  wire \w__payload[0].cells[2] ;
+  wire \w__payload[0].cells[3] ;
+  wire \w__payload[0].cells[4] ;
+  wire \w__payload[0].cells[5] ;
+  wire \w__payload[0].cells[6] ;
+  wire \w__payload[0].cells[7] ;
+  wire [5:0] \w__payload[0].input ;
+  wire \w__payload[0].used ;
+  wire [14:0] \w__payload[1] ;
+  wire [7:0] \w__payload[1].cells ;
+  wire \w__payload[1].cells[0] ;
+  wire \w__payload[1].cells[1] ;
+  wire \w__payload[1].cells[2] ;
+  wire \w__payload[1].cells[3] ;
+  wire \w__payload[1].cells[4] ;
+  wire \w__payload[1].cells[5] ;
+  wire \w__payload[1].cells[6] ;
+  wire \w__payload[1].cells[7] ;
+  wire [5:0] \w__payload[1].input ;
+  wire \w__payload[1].used ;
+  wire [14:0] \w__payload[2] ;
+  wire [7:0] \w__payload[2].cells ;
+  wire \w__payload[2].cells[0] ;
+  wire \w__payload[2].cells[1] ;
+  wire \w__payload[2].cells[2] ;
+  wire \w__payload[2].cells[3] ;
+  wire \w__payload[2].cells[4] ;
+  wire \w__payload[2].cells[5] ;
+  wire \w__payload[2].cells[6] ;
+  wire \w__payload[2].cells[7] ;
+  wire [5:0] \w__payload[2].input ;
+  wire \w__payload[2].used ;
+  wire [14:0] \w__payload[3] ;
+  wire [7:0] \w__payload[3].cells ;
+  wire \w__payload[3].cells[0] ;
+  wire \w__payload[3].cells[1] ;
+  wire \w__payload[3].cells[2] ;
+  wire \w__payload[3].cells[3] ;
+  wire \w__payload[3].cells[4] ;
+  wire \w__payload[3].cells[5] ;
+  wire \w__payload[3].cells[6] ;
+  wire \w__payload[3].cells[7] ;
+  wire [5:0] \w__payload[3].input ;
+  wire \w__payload[3].used ;
   output w__ready;
   wire w__ready;
   input w__valid;
@@ -5032,7 +4925,7 @@ module sme_tall(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   reg [7:0] x_h1_k9 = 8'h00;
   assign configure = cfg__valid & cfg__ready;
   assign advance = ~ stall;
-  assign \$1  = cfg[5:3] * 5'h10;
+  assign \$1  = cfg[5:3] * 3'h4;
   assign programmed = loaded == \$1 ;
   assign w__ready = ~ programmed;
   assign write = w__valid & w__ready;
@@ -7551,860 +7444,716 @@ module sme_tall(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   assign \$2507  = write & \$2506 ;
   assign \$2508  = loaded == 5'h17;
   assign \$2509  = write & \$2508 ;
-  assign \$2510  = loaded == 5'h18;
-  assign \$2511  = write & \$2510 ;
-  assign \$2512  = loaded == 5'h19;
-  assign \$2513  = write & \$2512 ;
-  assign \$2514  = loaded == 5'h1a;
-  assign \$2515  = write & \$2514 ;
-  assign \$2516  = loaded == 5'h1b;
-  assign \$2517  = write & \$2516 ;
-  assign \$2518  = loaded == 5'h1c;
-  assign \$2519  = write & \$2518 ;
-  assign \$2520  = loaded == 5'h1d;
-  assign \$2521  = write & \$2520 ;
-  assign \$2522  = loaded == 5'h1e;
-  assign \$2523  = write & \$2522 ;
-  assign \$2524  = loaded == 5'h1f;
-  assign \$2525  = write & \$2524 ;
-  assign \$2526  = loaded == 6'h20;
-  assign \$2527  = write & \$2526 ;
-  assign \$2528  = loaded == 6'h21;
-  assign \$2529  = write & \$2528 ;
-  assign \$2530  = loaded == 6'h22;
-  assign \$2531  = write & \$2530 ;
-  assign \$2532  = loaded == 6'h23;
-  assign \$2533  = write & \$2532 ;
-  assign \$2534  = loaded == 6'h24;
-  assign \$2535  = write & \$2534 ;
-  assign \$2536  = loaded == 6'h25;
-  assign \$2537  = write & \$2536 ;
-  assign \$2538  = loaded == 6'h26;
-  assign \$2539  = write & \$2538 ;
-  assign \$2540  = loaded == 6'h27;
-  assign \$2541  = write & \$2540 ;
-  assign \$2542  = loaded == 6'h28;
-  assign \$2543  = write & \$2542 ;
-  assign \$2544  = loaded == 6'h29;
-  assign \$2545  = write & \$2544 ;
-  assign \$2546  = loaded == 6'h2a;
-  assign \$2547  = write & \$2546 ;
-  assign \$2548  = loaded == 6'h2b;
-  assign \$2549  = write & \$2548 ;
-  assign \$2550  = loaded == 6'h2c;
-  assign \$2551  = write & \$2550 ;
-  assign \$2552  = loaded == 6'h2d;
-  assign \$2553  = write & \$2552 ;
-  assign \$2554  = loaded == 6'h2e;
-  assign \$2555  = write & \$2554 ;
-  assign \$2556  = loaded == 6'h2f;
-  assign \$2557  = write & \$2556 ;
-  assign \$2558  = loaded == 6'h30;
-  assign \$2559  = write & \$2558 ;
-  assign \$2560  = loaded == 6'h31;
-  assign \$2561  = write & \$2560 ;
-  assign \$2562  = loaded == 6'h32;
-  assign \$2563  = write & \$2562 ;
-  assign \$2564  = loaded == 6'h33;
-  assign \$2565  = write & \$2564 ;
-  assign \$2566  = loaded == 6'h34;
-  assign \$2567  = write & \$2566 ;
-  assign \$2568  = loaded == 6'h35;
-  assign \$2569  = write & \$2568 ;
-  assign \$2570  = loaded == 6'h36;
-  assign \$2571  = write & \$2570 ;
-  assign \$2572  = loaded == 6'h37;
-  assign \$2573  = write & \$2572 ;
-  assign \$2574  = loaded == 6'h38;
-  assign \$2575  = write & \$2574 ;
-  assign \$2576  = loaded == 6'h39;
-  assign \$2577  = write & \$2576 ;
-  assign \$2578  = loaded == 6'h3a;
-  assign \$2579  = write & \$2578 ;
-  assign \$2580  = loaded == 6'h3b;
-  assign \$2581  = write & \$2580 ;
-  assign \$2582  = loaded == 6'h3c;
-  assign \$2583  = write & \$2582 ;
-  assign \$2584  = loaded == 6'h3d;
-  assign \$2585  = write & \$2584 ;
-  assign \$2586  = loaded == 6'h3e;
-  assign \$2587  = write & \$2586 ;
-  assign \$2588  = loaded == 6'h3f;
-  assign \$2589  = write & \$2588 ;
-  assign \$2590  = loaded == 7'h40;
-  assign \$2591  = write & \$2590 ;
-  assign \$2592  = loaded == 7'h41;
-  assign \$2593  = write & \$2592 ;
-  assign \$2594  = loaded == 7'h42;
-  assign \$2595  = write & \$2594 ;
-  assign \$2596  = loaded == 7'h43;
-  assign \$2597  = write & \$2596 ;
-  assign \$2598  = loaded == 7'h44;
-  assign \$2599  = write & \$2598 ;
-  assign \$2600  = loaded == 7'h45;
-  assign \$2601  = write & \$2600 ;
-  assign \$2602  = loaded == 7'h46;
-  assign \$2603  = write & \$2602 ;
-  assign \$2604  = loaded == 7'h47;
-  assign \$2605  = write & \$2604 ;
-  assign \$2606  = loaded == 7'h48;
-  assign \$2607  = write & \$2606 ;
-  assign \$2608  = loaded == 7'h49;
-  assign \$2609  = write & \$2608 ;
-  assign \$2610  = loaded == 7'h4a;
-  assign \$2611  = write & \$2610 ;
-  assign \$2612  = loaded == 7'h4b;
-  assign \$2613  = write & \$2612 ;
-  assign \$2614  = loaded == 7'h4c;
-  assign \$2615  = write & \$2614 ;
-  assign \$2616  = loaded == 7'h4d;
-  assign \$2617  = write & \$2616 ;
-  assign \$2618  = loaded == 7'h4e;
-  assign \$2619  = write & \$2618 ;
-  assign \$2620  = loaded == 7'h4f;
-  assign \$2621  = write & \$2620 ;
-  assign \$2622  = loaded == 7'h50;
-  assign \$2623  = write & \$2622 ;
-  assign \$2624  = loaded == 7'h51;
-  assign \$2625  = write & \$2624 ;
-  assign \$2626  = loaded == 7'h52;
-  assign \$2627  = write & \$2626 ;
-  assign \$2628  = loaded == 7'h53;
-  assign \$2629  = write & \$2628 ;
-  assign \$2630  = loaded == 7'h54;
-  assign \$2631  = write & \$2630 ;
-  assign \$2632  = loaded == 7'h55;
-  assign \$2633  = write & \$2632 ;
-  assign \$2634  = loaded == 7'h56;
-  assign \$2635  = write & \$2634 ;
-  assign \$2636  = loaded == 7'h57;
-  assign \$2637  = write & \$2636 ;
-  assign \$2638  = loaded == 7'h58;
-  assign \$2639  = write & \$2638 ;
-  assign \$2640  = loaded == 7'h59;
-  assign \$2641  = write & \$2640 ;
-  assign \$2642  = loaded == 7'h5a;
-  assign \$2643  = write & \$2642 ;
-  assign \$2644  = loaded == 7'h5b;
-  assign \$2645  = write & \$2644 ;
-  assign \$2646  = loaded == 7'h5c;
-  assign \$2647  = write & \$2646 ;
-  assign \$2648  = loaded == 7'h5d;
-  assign \$2649  = write & \$2648 ;
-  assign \$2650  = loaded == 7'h5e;
-  assign \$2651  = write & \$2650 ;
-  assign \$2652  = loaded == 7'h5f;
-  assign \$2653  = write & \$2652 ;
-  assign \$2655  = cfg[2:0] - 1'h1;
-  assign \$2656  = act_beat == \$2655 ;
-  assign \$2658  = act_beat + 1'h1;
-  assign \$2659  = \$2657  ? 4'h0 : \$2658 ;
-  assign \$2660  = ! wsel;
-  assign \$2661  = load & \$2660 ;
-  assign \$2662  = ! act_beat;
-  assign \$2663  = \$2661  & \$2662 ;
-  assign \$2664  = ! wsel;
-  assign \$2665  = load & \$2664 ;
-  assign \$2666  = act_beat == 1'h1;
-  assign \$2667  = \$2665  & \$2666 ;
-  assign \$2668  = ! wsel;
-  assign \$2669  = load & \$2668 ;
-  assign \$2670  = act_beat == 2'h2;
-  assign \$2671  = \$2669  & \$2670 ;
-  assign \$2672  = ! wsel;
-  assign \$2673  = load & \$2672 ;
-  assign \$2674  = act_beat == 2'h3;
-  assign \$2675  = \$2673  & \$2674 ;
-  assign \$2676  = ! wsel;
-  assign \$2677  = load & \$2676 ;
-  assign \$2678  = act_beat == 3'h4;
-  assign \$2679  = \$2677  & \$2678 ;
-  assign \$2680  = ! wsel;
-  assign \$2681  = load & \$2680 ;
-  assign \$2682  = act_beat == 3'h5;
-  assign \$2683  = \$2681  & \$2682 ;
-  assign \$2685  = load & \$2684 ;
-  assign \$2686  = ! act_beat;
-  assign \$2687  = \$2685  & \$2686 ;
-  assign \$2689  = load & \$2688 ;
-  assign \$2690  = act_beat == 1'h1;
-  assign \$2691  = \$2689  & \$2690 ;
-  assign \$2693  = load & \$2692 ;
-  assign \$2694  = act_beat == 2'h2;
-  assign \$2695  = \$2693  & \$2694 ;
-  assign \$2697  = load & \$2696 ;
-  assign \$2698  = act_beat == 2'h3;
-  assign \$2699  = \$2697  & \$2698 ;
-  assign \$2701  = load & \$2700 ;
-  assign \$2702  = act_beat == 3'h4;
-  assign \$2703  = \$2701  & \$2702 ;
-  assign \$2705  = load & \$2704 ;
-  assign \$2706  = act_beat == 3'h5;
-  assign \$2707  = \$2705  & \$2706 ;
-  assign \$2710  = step == 5'h07;
-  assign \$2712  = step + 1'h1;
-  assign \$2713  = \$2711  ? 5'h00 : \$2712 ;
-  assign \$2714  = ! step;
-  assign \$2716  = step == 5'h07;
-  assign \$2718  = advance & s2_valid;
-  assign \$2719  = advance & s2_valid;
-  assign \$2720  = advance & s2_valid;
-  assign \$2721  = advance & s2_valid;
-  assign \$2722  = advance & s2_valid;
-  assign \$2723  = advance & s2_valid;
-  assign \$2724  = advance & s2_valid;
-  assign \$2725  = advance & s2_valid;
-  assign \$2726  = advance & s2_valid;
-  assign \$2727  = advance & s2_valid;
-  assign \$2728  = advance & s2_valid;
-  assign \$2729  = advance & s2_valid;
-  assign \$2730  = advance & s2_valid;
-  assign \$2731  = advance & s2_valid;
-  assign \$2732  = advance & s2_valid;
-  assign \$2733  = advance & s2_valid;
-  assign \$2734  = advance & s2_valid;
-  assign \$2735  = advance & s2_valid;
-  assign \$2736  = advance & s2_valid;
-  assign \$2737  = advance & s2_valid;
-  assign \$2738  = advance & s2_valid;
-  assign \$2739  = advance & s2_valid;
-  assign \$2740  = advance & s2_valid;
-  assign \$2741  = advance & s2_valid;
-  assign \$2742  = advance & s2_valid;
-  assign \$2743  = advance & s2_valid;
-  assign \$2744  = advance & s2_valid;
-  assign \$2745  = advance & s2_valid;
-  assign \$2746  = advance & s2_valid;
-  assign \$2747  = advance & s2_valid;
-  assign \$2748  = advance & s2_valid;
-  assign \$2749  = advance & s2_valid;
-  assign \$2750  = advance & s2_valid;
-  assign \$2751  = advance & s2_valid;
-  assign \$2752  = advance & s2_valid;
-  assign \$2753  = advance & s2_valid;
-  assign \$2754  = advance & s2_valid;
-  assign \$2755  = advance & s2_valid;
-  assign \$2756  = advance & s2_valid;
-  assign \$2757  = advance & s2_valid;
-  assign \$2758  = advance & s2_valid;
-  assign \$2759  = advance & s2_valid;
-  assign \$2760  = advance & s2_valid;
-  assign \$2761  = advance & s2_valid;
-  assign \$2762  = advance & s2_valid;
-  assign \$2763  = advance & s2_valid;
-  assign \$2764  = advance & s2_valid;
-  assign \$2765  = advance & s2_valid;
-  assign \$2767  = cfg[8:6] - 1'h1;
-  assign \$2768  = bank == \$2767 ;
-  assign \$2770  = bank + 1'h1;
-  assign \$2771  = \$2769  ? 4'h0 : \$2770 ;
-  assign \$2772  = cfg[8:6] - 1'h1;
-  assign \$2773  = bank == \$2772 ;
-  assign \$2775  = send & \$2774 ;
-  always @(posedge clk)
-    loaded <= \$2776 ;
-  always @(posedge clk)
-    row_x0_r0 <= \$2777 ;
-  always @(posedge clk)
-    row_x0_r1 <= \$2778 ;
-  always @(posedge clk)
-    row_x0_r2 <= \$2779 ;
-  always @(posedge clk)
-    row_x0_r3 <= \$2780 ;
-  always @(posedge clk)
-    row_x0_r4 <= \$2781 ;
-  always @(posedge clk)
-    row_x0_r5 <= \$2782 ;
-  always @(posedge clk)
-    row_x0_r6 <= \$2783 ;
-  always @(posedge clk)
-    row_x0_r7 <= \$2784 ;
-  always @(posedge clk)
-    row_x0_r8 <= \$2785 ;
-  always @(posedge clk)
-    row_x0_r9 <= \$2786 ;
-  always @(posedge clk)
-    row_x0_r10 <= \$2787 ;
-  always @(posedge clk)
-    row_x0_r11 <= \$2788 ;
-  always @(posedge clk)
-    row_x0_r12 <= \$2789 ;
-  always @(posedge clk)
-    row_x0_r13 <= \$2790 ;
-  always @(posedge clk)
-    row_x0_r14 <= \$2791 ;
-  always @(posedge clk)
-    row_x0_r15 <= \$2792 ;
-  always @(posedge clk)
-    row_x1_r0 <= \$2793 ;
-  always @(posedge clk)
-    row_x1_r1 <= \$2794 ;
-  always @(posedge clk)
-    row_x1_r2 <= \$2795 ;
-  always @(posedge clk)
-    row_x1_r3 <= \$2796 ;
-  always @(posedge clk)
-    row_x1_r4 <= \$2797 ;
-  always @(posedge clk)
-    row_x1_r5 <= \$2798 ;
-  always @(posedge clk)
-    row_x1_r6 <= \$2799 ;
-  always @(posedge clk)
-    row_x1_r7 <= \$2800 ;
+  assign \$2511  = cfg[2:0] - 1'h1;
+  assign \$2512  = act_beat == \$2511 ;
+  assign \$2514  = act_beat + 1'h1;
+  assign \$2515  = \$2513  ? 4'h0 : \$2514 ;
+  assign \$2516  = ! wsel;
+  assign \$2517  = load & \$2516 ;
+  assign \$2518  = ! act_beat;
+  assign \$2519  = \$2517  & \$2518 ;
+  assign \$2520  = ! wsel;
+  assign \$2521  = load & \$2520 ;
+  assign \$2522  = act_beat == 1'h1;
+  assign \$2523  = \$2521  & \$2522 ;
+  assign \$2524  = ! wsel;
+  assign \$2525  = load & \$2524 ;
+  assign \$2526  = act_beat == 2'h2;
+  assign \$2527  = \$2525  & \$2526 ;
+  assign \$2528  = ! wsel;
+  assign \$2529  = load & \$2528 ;
+  assign \$2530  = act_beat == 2'h3;
+  assign \$2531  = \$2529  & \$2530 ;
+  assign \$2532  = ! wsel;
+  assign \$2533  = load & \$2532 ;
+  assign \$2534  = act_beat == 3'h4;
+  assign \$2535  = \$2533  & \$2534 ;
+  assign \$2536  = ! wsel;
+  assign \$2537  = load & \$2536 ;
+  assign \$2538  = act_beat == 3'h5;
+  assign \$2539  = \$2537  & \$2538 ;
+  assign \$2541  = load & \$2540 ;
+  assign \$2542  = ! act_beat;
+  assign \$2543  = \$2541  & \$2542 ;
+  assign \$2545  = load & \$2544 ;
+  assign \$2546  = act_beat == 1'h1;
+  assign \$2547  = \$2545  & \$2546 ;
+  assign \$2549  = load & \$2548 ;
+  assign \$2550  = act_beat == 2'h2;
+  assign \$2551  = \$2549  & \$2550 ;
+  assign \$2553  = load & \$2552 ;
+  assign \$2554  = act_beat == 2'h3;
+  assign \$2555  = \$2553  & \$2554 ;
+  assign \$2557  = load & \$2556 ;
+  assign \$2558  = act_beat == 3'h4;
+  assign \$2559  = \$2557  & \$2558 ;
+  assign \$2561  = load & \$2560 ;
+  assign \$2562  = act_beat == 3'h5;
+  assign \$2563  = \$2561  & \$2562 ;
+  assign \$2566  = step == 5'h07;
+  assign \$2568  = step + 1'h1;
+  assign \$2569  = \$2567  ? 5'h00 : \$2568 ;
+  assign \$2570  = ! step;
+  assign \$2572  = step == 5'h07;
+  assign \$2574  = advance & s2_valid;
+  assign \$2575  = advance & s2_valid;
+  assign \$2576  = advance & s2_valid;
+  assign \$2577  = advance & s2_valid;
+  assign \$2578  = advance & s2_valid;
+  assign \$2579  = advance & s2_valid;
+  assign \$2580  = advance & s2_valid;
+  assign \$2581  = advance & s2_valid;
+  assign \$2582  = advance & s2_valid;
+  assign \$2583  = advance & s2_valid;
+  assign \$2584  = advance & s2_valid;
+  assign \$2585  = advance & s2_valid;
+  assign \$2586  = advance & s2_valid;
+  assign \$2587  = advance & s2_valid;
+  assign \$2588  = advance & s2_valid;
+  assign \$2589  = advance & s2_valid;
+  assign \$2590  = advance & s2_valid;
+  assign \$2591  = advance & s2_valid;
+  assign \$2592  = advance & s2_valid;
+  assign \$2593  = advance & s2_valid;
+  assign \$2594  = advance & s2_valid;
+  assign \$2595  = advance & s2_valid;
+  assign \$2596  = advance & s2_valid;
+  assign \$2597  = advance & s2_valid;
+  assign \$2598  = advance & s2_valid;
+  assign \$2599  = advance & s2_valid;
+  assign \$2600  = advance & s2_valid;
+  assign \$2601  = advance & s2_valid;
+  assign \$2602  = advance & s2_valid;
+  assign \$2603  = advance & s2_valid;
+  assign \$2604  = advance & s2_valid;
+  assign \$2605  = advance & s2_valid;
+  assign \$2606  = advance & s2_valid;
+  assign \$2607  = advance & s2_valid;
+  assign \$2608  = advance & s2_valid;
+  assign \$2609  = advance & s2_valid;
+  assign \$2610  = advance & s2_valid;
+  assign \$2611  = advance & s2_valid;
+  assign \$2612  = advance & s2_valid;
+  assign \$2613  = advance & s2_valid;
+  assign \$2614  = advance & s2_valid;
+  assign \$2615  = advance & s2_valid;
+  assign \$2616  = advance & s2_valid;
+  assign \$2617  = advance & s2_valid;
+  assign \$2618  = advance & s2_valid;
+  assign \$2619  = advance & s2_valid;
+  assign \$2620  = advance & s2_valid;
+  assign \$2621  = advance & s2_valid;
+  assign \$2623  = cfg[8:6] - 1'h1;
+  assign \$2624  = bank == \$2623 ;
+  assign \$2626  = bank + 1'h1;
+  assign \$2627  = \$2625  ? 4'h0 : \$2626 ;
+  assign \$2628  = cfg[8:6] - 1'h1;
+  assign \$2629  = bank == \$2628 ;
+  assign \$2631  = send & \$2630 ;
   always @(posedge clk)
-    row_x1_r8 <= \$2801 ;
+    loaded <= \$2632 ;
   always @(posedge clk)
-    row_x1_r9 <= \$2802 ;
+    row_x0_r0 <= \$2633 ;
   always @(posedge clk)
-    row_x1_r10 <= \$2803 ;
+    row_x0_r1 <= \$2634 ;
   always @(posedge clk)
-    row_x1_r11 <= \$2804 ;
+    row_x0_r2 <= \$2635 ;
   always @(posedge clk)
-    row_x1_r12 <= \$2805 ;
+    row_x0_r3 <= \$2636 ;
   always @(posedge clk)
-    row_x1_r13 <= \$2806 ;
+    row_x0_r4 <= \$2637 ;
   always @(posedge clk)
-    row_x1_r14 <= \$2807 ;
+    row_x0_r5 <= \$2638 ;
   always @(posedge clk)
-    row_x1_r15 <= \$2808 ;
+    row_x0_r6 <= \$2639 ;
   always @(posedge clk)
-    row_x2_r0 <= \$2809 ;
+    row_x0_r7 <= \$2640 ;
   always @(posedge clk)
-    row_x2_r1 <= \$2810 ;
+    row_x0_r8 <= \$2641 ;
   always @(posedge clk)
-    row_x2_r2 <= \$2811 ;
+    row_x0_r9 <= \$2642 ;
   always @(posedge clk)
-    row_x2_r3 <= \$2812 ;
+    row_x0_r10 <= \$2643 ;
   always @(posedge clk)
-    row_x2_r4 <= \$2813 ;
+    row_x0_r11 <= \$2644 ;
   always @(posedge clk)
-    row_x2_r5 <= \$2814 ;
+    row_x0_r12 <= \$2645 ;
   always @(posedge clk)
-    row_x2_r6 <= \$2815 ;
+    row_x0_r13 <= \$2646 ;
   always @(posedge clk)
-    row_x2_r7 <= \$2816 ;
+    row_x0_r14 <= \$2647 ;
   always @(posedge clk)
-    row_x2_r8 <= \$2817 ;
+    row_x0_r15 <= \$2648 ;
   always @(posedge clk)
-    row_x2_r9 <= \$2818 ;
+    row_x1_r0 <= \$2649 ;
   always @(posedge clk)
-    row_x2_r10 <= \$2819 ;
+    row_x1_r1 <= \$2650 ;
   always @(posedge clk)
-    row_x2_r11 <= \$2820 ;
+    row_x1_r2 <= \$2651 ;
   always @(posedge clk)
-    row_x2_r12 <= \$2821 ;
+    row_x1_r3 <= \$2652 ;
   always @(posedge clk)
-    row_x2_r13 <= \$2822 ;
+    row_x1_r4 <= \$2653 ;
   always @(posedge clk)
-    row_x2_r14 <= \$2823 ;
+    row_x1_r5 <= \$2654 ;
   always @(posedge clk)
-    row_x2_r15 <= \$2824 ;
+    row_x1_r6 <= \$2655 ;
   always @(posedge clk)
-    row_x3_r0 <= \$2825 ;
+    row_x1_r7 <= \$2656 ;
   always @(posedge clk)
-    row_x3_r1 <= \$2826 ;
+    row_x1_r8 <= \$2657 ;
   always @(posedge clk)
-    row_x3_r2 <= \$2827 ;
+    row_x1_r9 <= \$2658 ;
   always @(posedge clk)
-    row_x3_r3 <= \$2828 ;
+    row_x1_r10 <= \$2659 ;
   always @(posedge clk)
-    row_x3_r4 <= \$2829 ;
+    row_x1_r11 <= \$2660 ;
   always @(posedge clk)
-    row_x3_r5 <= \$2830 ;
+    row_x1_r12 <= \$2661 ;
   always @(posedge clk)
-    row_x3_r6 <= \$2831 ;
+    row_x1_r13 <= \$2662 ;
   always @(posedge clk)
-    row_x3_r7 <= \$2832 ;
+    row_x1_r14 <= \$2663 ;
   always @(posedge clk)
-    row_x3_r8 <= \$2833 ;
+    row_x1_r15 <= \$2664 ;
   always @(posedge clk)
-    row_x3_r9 <= \$2834 ;
+    row_x2_r0 <= \$2665 ;
   always @(posedge clk)
-    row_x3_r10 <= \$2835 ;
+    row_x2_r1 <= \$2666 ;
   always @(posedge clk)
-    row_x3_r11 <= \$2836 ;
+    row_x2_r2 <= \$2667 ;
   always @(posedge clk)
-    row_x3_r12 <= \$2837 ;
+    row_x2_r3 <= \$2668 ;
   always @(posedge clk)
-    row_x3_r13 <= \$2838 ;
+    row_x2_r4 <= \$2669 ;
   always @(posedge clk)
-    row_x3_r14 <= \$2839 ;
+    row_x2_r5 <= \$2670 ;
   always @(posedge clk)
-    row_x3_r15 <= \$2840 ;
+    row_x2_r6 <= \$2671 ;
   always @(posedge clk)
-    row_x4_r0 <= \$2841 ;
+    row_x2_r7 <= \$2672 ;
   always @(posedge clk)
-    row_x4_r1 <= \$2842 ;
+    row_x2_r8 <= \$2673 ;
   always @(posedge clk)
-    row_x4_r2 <= \$2843 ;
+    row_x2_r9 <= \$2674 ;
   always @(posedge clk)
-    row_x4_r3 <= \$2844 ;
+    row_x2_r10 <= \$2675 ;
   always @(posedge clk)
-    row_x4_r4 <= \$2845 ;
+    row_x2_r11 <= \$2676 ;
   always @(posedge clk)
-    row_x4_r5 <= \$2846 ;
+    row_x2_r12 <= \$2677 ;
   always @(posedge clk)
-    row_x4_r6 <= \$2847 ;
+    row_x2_r13 <= \$2678 ;
   always @(posedge clk)
-    row_x4_r7 <= \$2848 ;
+    row_x2_r14 <= \$2679 ;
   always @(posedge clk)
-    row_x4_r8 <= \$2849 ;
+    row_x2_r15 <= \$2680 ;
   always @(posedge clk)
-    row_x4_r9 <= \$2850 ;
+    row_x3_r0 <= \$2681 ;
   always @(posedge clk)
-    row_x4_r10 <= \$2851 ;
+    row_x3_r1 <= \$2682 ;
   always @(posedge clk)
-    row_x4_r11 <= \$2852 ;
+    row_x3_r2 <= \$2683 ;
   always @(posedge clk)
-    row_x4_r12 <= \$2853 ;
+    row_x3_r3 <= \$2684 ;
   always @(posedge clk)
-    row_x4_r13 <= \$2854 ;
+    row_x3_r4 <= \$2685 ;
   always @(posedge clk)
-    row_x4_r14 <= \$2855 ;
+    row_x3_r5 <= \$2686 ;
   always @(posedge clk)
-    row_x4_r15 <= \$2856 ;
+    row_x3_r6 <= \$2687 ;
   always @(posedge clk)
-    row_x5_r0 <= \$2857 ;
+    row_x3_r7 <= \$2688 ;
   always @(posedge clk)
-    row_x5_r1 <= \$2858 ;
+    row_x3_r8 <= \$2689 ;
   always @(posedge clk)
-    row_x5_r2 <= \$2859 ;
+    row_x3_r9 <= \$2690 ;
   always @(posedge clk)
-    row_x5_r3 <= \$2860 ;
+    row_x3_r10 <= \$2691 ;
   always @(posedge clk)
-    row_x5_r4 <= \$2861 ;
+    row_x3_r11 <= \$2692 ;
   always @(posedge clk)
-    row_x5_r5 <= \$2862 ;
+    row_x3_r12 <= \$2693 ;
   always @(posedge clk)
-    row_x5_r6 <= \$2863 ;
+    row_x3_r13 <= \$2694 ;
   always @(posedge clk)
-    row_x5_r7 <= \$2864 ;
+    row_x3_r14 <= \$2695 ;
   always @(posedge clk)
-    row_x5_r8 <= \$2865 ;
+    row_x3_r15 <= \$2696 ;
   always @(posedge clk)
-    row_x5_r9 <= \$2866 ;
+    row_x4_r0 <= \$2697 ;
   always @(posedge clk)
-    row_x5_r10 <= \$2867 ;
+    row_x4_r1 <= \$2698 ;
   always @(posedge clk)
-    row_x5_r11 <= \$2868 ;
+    row_x4_r2 <= \$2699 ;
   always @(posedge clk)
-    row_x5_r12 <= \$2869 ;
+    row_x4_r3 <= \$2700 ;
   always @(posedge clk)
-    row_x5_r13 <= \$2870 ;
+    row_x4_r4 <= \$2701 ;
   always @(posedge clk)
-    row_x5_r14 <= \$2871 ;
+    row_x4_r5 <= \$2702 ;
   always @(posedge clk)
-    row_x5_r15 <= \$2872 ;
+    row_x4_r6 <= \$2703 ;
   always @(posedge clk)
-    act_beat <= \$2873 ;
+    row_x4_r7 <= \$2704 ;
   always @(posedge clk)
-    x_h0_k0 <= \$2874 ;
+    row_x4_r8 <= \$2705 ;
   always @(posedge clk)
-    x_h0_k1 <= \$2875 ;
+    row_x4_r9 <= \$2706 ;
   always @(posedge clk)
-    x_h0_k2 <= \$2876 ;
+    row_x4_r10 <= \$2707 ;
   always @(posedge clk)
-    x_h0_k3 <= \$2877 ;
+    row_x4_r11 <= \$2708 ;
   always @(posedge clk)
-    x_h0_k4 <= \$2878 ;
+    row_x4_r12 <= \$2709 ;
   always @(posedge clk)
-    x_h0_k5 <= \$2879 ;
+    row_x4_r13 <= \$2710 ;
   always @(posedge clk)
-    x_h0_k6 <= \$2880 ;
+    row_x4_r14 <= \$2711 ;
   always @(posedge clk)
-    x_h0_k7 <= \$2881 ;
+    row_x4_r15 <= \$2712 ;
   always @(posedge clk)
-    x_h0_k8 <= \$2882 ;
+    row_x5_r0 <= \$2713 ;
   always @(posedge clk)
-    x_h0_k9 <= \$2883 ;
+    row_x5_r1 <= \$2714 ;
   always @(posedge clk)
-    x_h0_k10 <= \$2884 ;
+    row_x5_r2 <= \$2715 ;
   always @(posedge clk)
-    x_h0_k11 <= \$2885 ;
+    row_x5_r3 <= \$2716 ;
   always @(posedge clk)
-    x_h0_k12 <= \$2886 ;
+    row_x5_r4 <= \$2717 ;
   always @(posedge clk)
-    x_h0_k13 <= \$2887 ;
+    row_x5_r5 <= \$2718 ;
   always @(posedge clk)
-    x_h0_k14 <= \$2888 ;
+    row_x5_r6 <= \$2719 ;
   always @(posedge clk)
-    x_h0_k15 <= \$2889 ;
+    row_x5_r7 <= \$2720 ;
   always @(posedge clk)
-    x_h0_k16 <= \$2890 ;
+    row_x5_r8 <= \$2721 ;
   always @(posedge clk)
-    x_h0_k17 <= \$2891 ;
+    row_x5_r9 <= \$2722 ;
   always @(posedge clk)
-    x_h0_k18 <= \$2892 ;
+    row_x5_r10 <= \$2723 ;
   always @(posedge clk)
-    x_h0_k19 <= \$2893 ;
+    row_x5_r11 <= \$2724 ;
   always @(posedge clk)
-    x_h0_k20 <= \$2894 ;
+    row_x5_r12 <= \$2725 ;
   always @(posedge clk)
-    x_h0_k21 <= \$2895 ;
+    row_x5_r13 <= \$2726 ;
   always @(posedge clk)
-    x_h0_k22 <= \$2896 ;
+    row_x5_r14 <= \$2727 ;
   always @(posedge clk)
-    x_h0_k23 <= \$2897 ;
+    row_x5_r15 <= \$2728 ;
   always @(posedge clk)
-    x_h0_k24 <= \$2898 ;
+    act_beat <= \$2729 ;
   always @(posedge clk)
-    x_h0_k25 <= \$2899 ;
+    x_h0_k0 <= \$2730 ;
   always @(posedge clk)
-    x_h0_k26 <= \$2900 ;
+    x_h0_k1 <= \$2731 ;
   always @(posedge clk)
-    x_h0_k27 <= \$2901 ;
+    x_h0_k2 <= \$2732 ;
   always @(posedge clk)
-    x_h0_k28 <= \$2902 ;
+    x_h0_k3 <= \$2733 ;
   always @(posedge clk)
-    x_h0_k29 <= \$2903 ;
+    x_h0_k4 <= \$2734 ;
   always @(posedge clk)
-    x_h0_k30 <= \$2904 ;
+    x_h0_k5 <= \$2735 ;
   always @(posedge clk)
-    x_h0_k31 <= \$2905 ;
+    x_h0_k6 <= \$2736 ;
   always @(posedge clk)
-    x_h0_k32 <= \$2906 ;
+    x_h0_k7 <= \$2737 ;
   always @(posedge clk)
-    x_h0_k33 <= \$2907 ;
+    x_h0_k8 <= \$2738 ;
   always @(posedge clk)
-    x_h0_k34 <= \$2908 ;
+    x_h0_k9 <= \$2739 ;
   always @(posedge clk)
-    x_h0_k35 <= \$2909 ;
+    x_h0_k10 <= \$2740 ;
   always @(posedge clk)
-    x_h0_k36 <= \$2910 ;
+    x_h0_k11 <= \$2741 ;
   always @(posedge clk)
-    x_h0_k37 <= \$2911 ;
+    x_h0_k12 <= \$2742 ;
   always @(posedge clk)
-    x_h0_k38 <= \$2912 ;
+    x_h0_k13 <= \$2743 ;
   always @(posedge clk)
-    x_h0_k39 <= \$2913 ;
+    x_h0_k14 <= \$2744 ;
   always @(posedge clk)
-    x_h0_k40 <= \$2914 ;
+    x_h0_k15 <= \$2745 ;
   always @(posedge clk)
-    x_h0_k41 <= \$2915 ;
+    x_h0_k16 <= \$2746 ;
   always @(posedge clk)
-    x_h0_k42 <= \$2916 ;
+    x_h0_k17 <= \$2747 ;
   always @(posedge clk)
-    x_h0_k43 <= \$2917 ;
+    x_h0_k18 <= \$2748 ;
   always @(posedge clk)
-    x_h0_k44 <= \$2918 ;
+    x_h0_k19 <= \$2749 ;
   always @(posedge clk)
-    x_h0_k45 <= \$2919 ;
+    x_h0_k20 <= \$2750 ;
   always @(posedge clk)
-    x_h0_k46 <= \$2920 ;
+    x_h0_k21 <= \$2751 ;
   always @(posedge clk)
-    x_h0_k47 <= \$2921 ;
+    x_h0_k22 <= \$2752 ;
   always @(posedge clk)
-    x_h1_k0 <= \$2922 ;
+    x_h0_k23 <= \$2753 ;
   always @(posedge clk)
-    x_h1_k1 <= \$2923 ;
+    x_h0_k24 <= \$2754 ;
   always @(posedge clk)
-    x_h1_k2 <= \$2924 ;
+    x_h0_k25 <= \$2755 ;
   always @(posedge clk)
-    x_h1_k3 <= \$2925 ;
+    x_h0_k26 <= \$2756 ;
   always @(posedge clk)
-    x_h1_k4 <= \$2926 ;
+    x_h0_k27 <= \$2757 ;
   always @(posedge clk)
-    x_h1_k5 <= \$2927 ;
+    x_h0_k28 <= \$2758 ;
   always @(posedge clk)
-    x_h1_k6 <= \$2928 ;
+    x_h0_k29 <= \$2759 ;
   always @(posedge clk)
-    x_h1_k7 <= \$2929 ;
+    x_h0_k30 <= \$2760 ;
   always @(posedge clk)
-    x_h1_k8 <= \$2930 ;
+    x_h0_k31 <= \$2761 ;
   always @(posedge clk)
-    x_h1_k9 <= \$2931 ;
+    x_h0_k32 <= \$2762 ;
   always @(posedge clk)
-    x_h1_k10 <= \$2932 ;
+    x_h0_k33 <= \$2763 ;
   always @(posedge clk)
-    x_h1_k11 <= \$2933 ;
+    x_h0_k34 <= \$2764 ;
   always @(posedge clk)
-    x_h1_k12 <= \$2934 ;
+    x_h0_k35 <= \$2765 ;
   always @(posedge clk)
-    x_h1_k13 <= \$2935 ;
+    x_h0_k36 <= \$2766 ;
   always @(posedge clk)
-    x_h1_k14 <= \$2936 ;
+    x_h0_k37 <= \$2767 ;
   always @(posedge clk)
-    x_h1_k15 <= \$2937 ;
+    x_h0_k38 <= \$2768 ;
   always @(posedge clk)
-    x_h1_k16 <= \$2938 ;
+    x_h0_k39 <= \$2769 ;
   always @(posedge clk)
-    x_h1_k17 <= \$2939 ;
+    x_h0_k40 <= \$2770 ;
   always @(posedge clk)
-    x_h1_k18 <= \$2940 ;
+    x_h0_k41 <= \$2771 ;
   always @(posedge clk)
-    x_h1_k19 <= \$2941 ;
+    x_h0_k42 <= \$2772 ;
   always @(posedge clk)
-    x_h1_k20 <= \$2942 ;
+    x_h0_k43 <= \$2773 ;
   always @(posedge clk)
-    x_h1_k21 <= \$2943 ;
+    x_h0_k44 <= \$2774 ;
   always @(posedge clk)
-    x_h1_k22 <= \$2944 ;
+    x_h0_k45 <= \$2775 ;
   always @(posedge clk)
-    x_h1_k23 <= \$2945 ;
+    x_h0_k46 <= \$2776 ;
   always @(posedge clk)
-    x_h1_k24 <= \$2946 ;
+    x_h0_k47 <= \$2777 ;
   always @(posedge clk)
-    x_h1_k25 <= \$2947 ;
+    x_h1_k0 <= \$2778 ;
   always @(posedge clk)
-    x_h1_k26 <= \$2948 ;
+    x_h1_k1 <= \$2779 ;
   always @(posedge clk)
-    x_h1_k27 <= \$2949 ;
+    x_h1_k2 <= \$2780 ;
   always @(posedge clk)
-    x_h1_k28 <= \$2950 ;
+    x_h1_k3 <= \$2781 ;
   always @(posedge clk)
-    x_h1_k29 <= \$2951 ;
+    x_h1_k4 <= \$2782 ;
   always @(posedge clk)
-    x_h1_k30 <= \$2952 ;
+    x_h1_k5 <= \$2783 ;
   always @(posedge clk)
-    x_h1_k31 <= \$2953 ;
+    x_h1_k6 <= \$2784 ;
   always @(posedge clk)
-    x_h1_k32 <= \$2954 ;
+    x_h1_k7 <= \$2785 ;
   always @(posedge clk)
-    x_h1_k33 <= \$2955 ;
+    x_h1_k8 <= \$2786 ;
   always @(posedge clk)
-    x_h1_k34 <= \$2956 ;
+    x_h1_k9 <= \$2787 ;
   always @(posedge clk)
-    x_h1_k35 <= \$2957 ;
+    x_h1_k10 <= \$2788 ;
   always @(posedge clk)
-    x_h1_k36 <= \$2958 ;
+    x_h1_k11 <= \$2789 ;
   always @(posedge clk)
-    x_h1_k37 <= \$2959 ;
+    x_h1_k12 <= \$2790 ;
   always @(posedge clk)
-    x_h1_k38 <= \$2960 ;
+    x_h1_k13 <= \$2791 ;
   always @(posedge clk)
-    x_h1_k39 <= \$2961 ;
+    x_h1_k14 <= \$2792 ;
   always @(posedge clk)
-    x_h1_k40 <= \$2962 ;
+    x_h1_k15 <= \$2793 ;
   always @(posedge clk)
-    x_h1_k41 <= \$2963 ;
+    x_h1_k16 <= \$2794 ;
   always @(posedge clk)
-    x_h1_k42 <= \$2964 ;
+    x_h1_k17 <= \$2795 ;
   always @(posedge clk)
-    x_h1_k43 <= \$2965 ;
+    x_h1_k18 <= \$2796 ;
   always @(posedge clk)
-    x_h1_k44 <= \$2966 ;
+    x_h1_k19 <= \$2797 ;
   always @(posedge clk)
-    x_h1_k45 <= \$2967 ;
+    x_h1_k20 <= \$2798 ;
   always @(posedge clk)
-    x_h1_k46 <= \$2968 ;
+    x_h1_k21 <= \$2799 ;
   always @(posedge clk)
-    x_h1_k47 <= \$2969 ;
+    x_h1_k22 <= \$2800 ;
   always @(posedge clk)
-    step <= \$2970 ;
+    x_h1_k23 <= \$2801 ;
   always @(posedge clk)
-    s1_valid <= \$2971 ;
+    x_h1_k24 <= \$2802 ;
   always @(posedge clk)
-    s1_first <= \$2972 ;
+    x_h1_k25 <= \$2803 ;
   always @(posedge clk)
-    s1_last <= \$2973 ;
+    x_h1_k26 <= \$2804 ;
   always @(posedge clk)
-    s1_bits <= \$2974 ;
+    x_h1_k27 <= \$2805 ;
   always @(posedge clk)
-    s2_valid <= \$2975 ;
+    x_h1_k28 <= \$2806 ;
   always @(posedge clk)
-    s2_first <= \$2976 ;
+    x_h1_k29 <= \$2807 ;
   always @(posedge clk)
-    s2_last <= \$2977 ;
+    x_h1_k30 <= \$2808 ;
   always @(posedge clk)
-    s2_codes <= \$2978 ;
+    x_h1_k31 <= \$2809 ;
   always @(posedge clk)
-    acc_x0_c0 <= \$2979 ;
+    x_h1_k32 <= \$2810 ;
   always @(posedge clk)
-    out_x0_c0 <= \$2980 ;
+    x_h1_k33 <= \$2811 ;
   always @(posedge clk)
-    acc_x0_c1 <= \$2981 ;
+    x_h1_k34 <= \$2812 ;
   always @(posedge clk)
-    out_x0_c1 <= \$2982 ;
+    x_h1_k35 <= \$2813 ;
   always @(posedge clk)
-    acc_x0_c2 <= \$2983 ;
+    x_h1_k36 <= \$2814 ;
   always @(posedge clk)
-    out_x0_c2 <= \$2984 ;
+    x_h1_k37 <= \$2815 ;
   always @(posedge clk)
-    acc_x0_c3 <= \$2985 ;
+    x_h1_k38 <= \$2816 ;
   always @(posedge clk)
-    out_x0_c3 <= \$2986 ;
+    x_h1_k39 <= \$2817 ;
   always @(posedge clk)
-    acc_x0_c4 <= \$2987 ;
+    x_h1_k40 <= \$2818 ;
   always @(posedge clk)
-    out_x0_c4 <= \$2988 ;
+    x_h1_k41 <= \$2819 ;
   always @(posedge clk)
-    acc_x0_c5 <= \$2989 ;
+    x_h1_k42 <= \$2820 ;
   always @(posedge clk)
-    out_x0_c5 <= \$2990 ;
+    x_h1_k43 <= \$2821 ;
   always @(posedge clk)
-    acc_x0_c6 <= \$2991 ;
+    x_h1_k44 <= \$2822 ;
   always @(posedge clk)
-    out_x0_c6 <= \$2992 ;
+    x_h1_k45 <= \$2823 ;
   always @(posedge clk)
-    acc_x0_c7 <= \$2993 ;
+    x_h1_k46 <= \$2824 ;
   always @(posedge clk)
-    out_x0_c7 <= \$2994 ;
+    x_h1_k47 <= \$2825 ;
   always @(posedge clk)
-    acc_x1_c0 <= \$2995 ;
+    step <= \$2826 ;
   always @(posedge clk)
-    out_x1_c0 <= \$2996 ;
+    s1_valid <= \$2827 ;
   always @(posedge clk)
-    acc_x1_c1 <= \$2997 ;
+    s1_first <= \$2828 ;
   always @(posedge clk)
-    out_x1_c1 <= \$2998 ;
+    s1_last <= \$2829 ;
   always @(posedge clk)
-    acc_x1_c2 <= \$2999 ;
+    s1_bits <= \$2830 ;
   always @(posedge clk)
-    out_x1_c2 <= \$3000 ;
+    s2_valid <= \$2831 ;
   always @(posedge clk)
-    acc_x1_c3 <= \$3001 ;
+    s2_first <= \$2832 ;
   always @(posedge clk)
-    out_x1_c3 <= \$3002 ;
+    s2_last <= \$2833 ;
   always @(posedge clk)
-    acc_x1_c4 <= \$3003 ;
+    s2_codes <= \$2834 ;
   always @(posedge clk)
-    out_x1_c4 <= \$3004 ;
+    acc_x0_c0 <= \$2835 ;
   always @(posedge clk)
-    acc_x1_c5 <= \$3005 ;
+    out_x0_c0 <= \$2836 ;
   always @(posedge clk)
-    out_x1_c5 <= \$3006 ;
+    acc_x0_c1 <= \$2837 ;
   always @(posedge clk)
-    acc_x1_c6 <= \$3007 ;
+    out_x0_c1 <= \$2838 ;
   always @(posedge clk)
-    out_x1_c6 <= \$3008 ;
+    acc_x0_c2 <= \$2839 ;
   always @(posedge clk)
-    acc_x1_c7 <= \$3009 ;
+    out_x0_c2 <= \$2840 ;
   always @(posedge clk)
-    out_x1_c7 <= \$3010 ;
+    acc_x0_c3 <= \$2841 ;
   always @(posedge clk)
-    acc_x2_c0 <= \$3011 ;
+    out_x0_c3 <= \$2842 ;
   always @(posedge clk)
-    out_x2_c0 <= \$3012 ;
+    acc_x0_c4 <= \$2843 ;
   always @(posedge clk)
-    acc_x2_c1 <= \$3013 ;
+    out_x0_c4 <= \$2844 ;
   always @(posedge clk)
-    out_x2_c1 <= \$3014 ;
+    acc_x0_c5 <= \$2845 ;
   always @(posedge clk)
-    acc_x2_c2 <= \$3015 ;
+    out_x0_c5 <= \$2846 ;
   always @(posedge clk)
-    out_x2_c2 <= \$3016 ;
+    acc_x0_c6 <= \$2847 ;
   always @(posedge clk)
-    acc_x2_c3 <= \$3017 ;
+    out_x0_c6 <= \$2848 ;
   always @(posedge clk)
-    out_x2_c3 <= \$3018 ;
+    acc_x0_c7 <= \$2849 ;
   always @(posedge clk)
-    acc_x2_c4 <= \$3019 ;
+    out_x0_c7 <= \$2850 ;
   always @(posedge clk)
-    out_x2_c4 <= \$3020 ;
+    acc_x1_c0 <= \$2851 ;
   always @(posedge clk)
-    acc_x2_c5 <= \$3021 ;
+    out_x1_c0 <= \$2852 ;
   always @(posedge clk)
-    out_x2_c5 <= \$3022 ;
+    acc_x1_c1 <= \$2853 ;
   always @(posedge clk)
-    acc_x2_c6 <= \$3023 ;
+    out_x1_c1 <= \$2854 ;
   always @(posedge clk)
-    out_x2_c6 <= \$3024 ;
+    acc_x1_c2 <= \$2855 ;
   always @(posedge clk)
-    acc_x2_c7 <= \$3025 ;
+    out_x1_c2 <= \$2856 ;
   always @(posedge clk)
-    out_x2_c7 <= \$3026 ;
+    acc_x1_c3 <= \$2857 ;
   always @(posedge clk)
-    acc_x3_c0 <= \$3027 ;
+    out_x1_c3 <= \$2858 ;
   always @(posedge clk)
-    out_x3_c0 <= \$3028 ;
+    acc_x1_c4 <= \$2859 ;
   always @(posedge clk)
-    acc_x3_c1 <= \$3029 ;
+    out_x1_c4 <= \$2860 ;
   always @(posedge clk)
-    out_x3_c1 <= \$3030 ;
+    acc_x1_c5 <= \$2861 ;
   always @(posedge clk)
-    acc_x3_c2 <= \$3031 ;
+    out_x1_c5 <= \$2862 ;
   always @(posedge clk)
-    out_x3_c2 <= \$3032 ;
+    acc_x1_c6 <= \$2863 ;
   always @(posedge clk)
-    acc_x3_c3 <= \$3033 ;
+    out_x1_c6 <= \$2864 ;
   always @(posedge clk)
-    out_x3_c3 <= \$3034 ;
+    acc_x1_c7 <= \$2865 ;
   always @(posedge clk)
-    acc_x3_c4 <= \$3035 ;
+    out_x1_c7 <= \$2866 ;
   always @(posedge clk)
-    out_x3_c4 <= \$3036 ;
+    acc_x2_c0 <= \$2867 ;
   always @(posedge clk)
-    acc_x3_c5 <= \$3037 ;
+    out_x2_c0 <= \$2868 ;
   always @(posedge clk)
-    out_x3_c5 <= \$3038 ;
+    acc_x2_c1 <= \$2869 ;
   always @(posedge clk)
-    acc_x3_c6 <= \$3039 ;
+    out_x2_c1 <= \$2870 ;
   always @(posedge clk)
-    out_x3_c6 <= \$3040 ;
+    acc_x2_c2 <= \$2871 ;
   always @(posedge clk)
-    acc_x3_c7 <= \$3041 ;
+    out_x2_c2 <= \$2872 ;
   always @(posedge clk)
-    out_x3_c7 <= \$3042 ;
+    acc_x2_c3 <= \$2873 ;
   always @(posedge clk)
-    acc_x4_c0 <= \$3043 ;
+    out_x2_c3 <= \$2874 ;
   always @(posedge clk)
-    out_x4_c0 <= \$3044 ;
+    acc_x2_c4 <= \$2875 ;
   always @(posedge clk)
-    acc_x4_c1 <= \$3045 ;
+    out_x2_c4 <= \$2876 ;
   always @(posedge clk)
-    out_x4_c1 <= \$3046 ;
+    acc_x2_c5 <= \$2877 ;
   always @(posedge clk)
-    acc_x4_c2 <= \$3047 ;
+    out_x2_c5 <= \$2878 ;
   always @(posedge clk)
-    out_x4_c2 <= \$3048 ;
+    acc_x2_c6 <= \$2879 ;
   always @(posedge clk)
-    acc_x4_c3 <= \$3049 ;
+    out_x2_c6 <= \$2880 ;
   always @(posedge clk)
-    out_x4_c3 <= \$3050 ;
+    acc_x2_c7 <= \$2881 ;
   always @(posedge clk)
-    acc_x4_c4 <= \$3051 ;
+    out_x2_c7 <= \$2882 ;
   always @(posedge clk)
-    out_x4_c4 <= \$3052 ;
+    acc_x3_c0 <= \$2883 ;
   always @(posedge clk)
-    acc_x4_c5 <= \$3053 ;
+    out_x3_c0 <= \$2884 ;
   always @(posedge clk)
-    out_x4_c5 <= \$3054 ;
+    acc_x3_c1 <= \$2885 ;
   always @(posedge clk)
-    acc_x4_c6 <= \$3055 ;
+    out_x3_c1 <= \$2886 ;
   always @(posedge clk)
-    out_x4_c6 <= \$3056 ;
+    acc_x3_c2 <= \$2887 ;
   always @(posedge clk)
-    acc_x4_c7 <= \$3057 ;
+    out_x3_c2 <= \$2888 ;
   always @(posedge clk)
-    out_x4_c7 <= \$3058 ;
+    acc_x3_c3 <= \$2889 ;
   always @(posedge clk)
-    acc_x5_c0 <= \$3059 ;
+    out_x3_c3 <= \$2890 ;
   always @(posedge clk)
-    out_x5_c0 <= \$3060 ;
+    acc_x3_c4 <= \$2891 ;
   always @(posedge clk)
-    acc_x5_c1 <= \$3061 ;
+    out_x3_c4 <= \$2892 ;
   always @(posedge clk)
-    out_x5_c1 <= \$3062 ;
+    acc_x3_c5 <= \$2893 ;
   always @(posedge clk)
-    acc_x5_c2 <= \$3063 ;
+    out_x3_c5 <= \$2894 ;
   always @(posedge clk)
-    out_x5_c2 <= \$3064 ;
+    acc_x3_c6 <= \$2895 ;
   always @(posedge clk)
-    acc_x5_c3 <= \$3065 ;
+    out_x3_c6 <= \$2896 ;
   always @(posedge clk)
-    out_x5_c3 <= \$3066 ;
+    acc_x3_c7 <= \$2897 ;
   always @(posedge clk)
-    acc_x5_c4 <= \$3067 ;
+    out_x3_c7 <= \$2898 ;
   always @(posedge clk)
-    out_x5_c4 <= \$3068 ;
+    acc_x4_c0 <= \$2899 ;
   always @(posedge clk)
-    acc_x5_c5 <= \$3069 ;
+    out_x4_c0 <= \$2900 ;
   always @(posedge clk)
-    out_x5_c5 <= \$3070 ;
+    acc_x4_c1 <= \$2901 ;
   always @(posedge clk)
-    acc_x5_c6 <= \$3071 ;
+    out_x4_c1 <= \$2902 ;
   always @(posedge clk)
-    out_x5_c6 <= \$3072 ;
+    acc_x4_c2 <= \$2903 ;
   always @(posedge clk)
-    acc_x5_c7 <= \$3073 ;
+    out_x4_c2 <= \$2904 ;
   always @(posedge clk)
-    out_x5_c7 <= \$3074 ;
+    acc_x4_c3 <= \$2905 ;
   always @(posedge clk)
-    bank <= \$3075 ;
+    out_x4_c3 <= \$2906 ;
   always @(posedge clk)
-    result__valid <= \$3076 ;
+    acc_x4_c4 <= \$2907 ;
   always @(posedge clk)
-    cfg <= \$3077 ;
+    out_x4_c4 <= \$2908 ;
+  always @(posedge clk)
+    acc_x4_c5 <= \$2909 ;
+  always @(posedge clk)
+    out_x4_c5 <= \$2910 ;
+  always @(posedge clk)
+    acc_x4_c6 <= \$2911 ;
+  always @(posedge clk)
+    out_x4_c6 <= \$2912 ;
+  always @(posedge clk)
+    acc_x4_c7 <= \$2913 ;
+  always @(posedge clk)
+    out_x4_c7 <= \$2914 ;
+  always @(posedge clk)
+    acc_x5_c0 <= \$2915 ;
+  always @(posedge clk)
+    out_x5_c0 <= \$2916 ;
+  always @(posedge clk)
+    acc_x5_c1 <= \$2917 ;
+  always @(posedge clk)
+    out_x5_c1 <= \$2918 ;
+  always @(posedge clk)
+    acc_x5_c2 <= \$2919 ;
+  always @(posedge clk)
+    out_x5_c2 <= \$2920 ;
+  always @(posedge clk)
+    acc_x5_c3 <= \$2921 ;
+  always @(posedge clk)
+    out_x5_c3 <= \$2922 ;
+  always @(posedge clk)
+    acc_x5_c4 <= \$2923 ;
+  always @(posedge clk)
+    out_x5_c4 <= \$2924 ;
+  always @(posedge clk)
+    acc_x5_c5 <= \$2925 ;
+  always @(posedge clk)
+    out_x5_c5 <= \$2926 ;
+  always @(posedge clk)
+    acc_x5_c6 <= \$2927 ;
+  always @(posedge clk)
+    out_x5_c6 <= \$2928 ;
+  always @(posedge clk)
+    acc_x5_c7 <= \$2929 ;
+  always @(posedge clk)
+    out_x5_c7 <= \$2930 ;
+  always @(posedge clk)
+    bank <= \$2931 ;
+  always @(posedge clk)
+    result__valid <= \$2932 ;
+  always @(posedge clk)
+    cfg <= \$2933 ;
   \sme_tall.halves  halves (
     .busy(busy),
     .can_compute(can_compute),
@@ -8418,3027 +8167,3027 @@ module sme_tall(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2776  = loaded;
+    \$2632  = loaded;
     if (configure) begin
-      \$2776  = 7'h00;
+      \$2632  = 5'h00;
     end else if (write) begin
-      \$2776  = \$2461 [6:0];
+      \$2632  = \$2461 [4:0];
     end
     if (rst) begin
-      \$2776  = 7'h00;
+      \$2632  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2777  = row_x0_r0;
+    \$2633  = row_x0_r0;
     if (\$2463 ) begin
-      \$2777  = w__payload;
+      \$2633  = w__payload[14:0];
     end
     if (rst) begin
-      \$2777  = 15'h0000;
+      \$2633  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2778  = row_x0_r1;
+    \$2634  = row_x0_r1;
+    if (\$2463 ) begin
+      \$2634  = w__payload[29:15];
+    end
+    if (rst) begin
+      \$2634  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2635  = row_x0_r2;
+    if (\$2463 ) begin
+      \$2635  = w__payload[44:30];
+    end
+    if (rst) begin
+      \$2635  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2636  = row_x0_r3;
+    if (\$2463 ) begin
+      \$2636  = w__payload[59:45];
+    end
+    if (rst) begin
+      \$2636  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2637  = row_x0_r4;
     if (\$2465 ) begin
-      \$2778  = w__payload;
+      \$2637  = w__payload[14:0];
     end
     if (rst) begin
-      \$2778  = 15'h0000;
+      \$2637  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2779  = row_x0_r2;
+    \$2638  = row_x0_r5;
+    if (\$2465 ) begin
+      \$2638  = w__payload[29:15];
+    end
+    if (rst) begin
+      \$2638  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2639  = row_x0_r6;
+    if (\$2465 ) begin
+      \$2639  = w__payload[44:30];
+    end
+    if (rst) begin
+      \$2639  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2640  = row_x0_r7;
+    if (\$2465 ) begin
+      \$2640  = w__payload[59:45];
+    end
+    if (rst) begin
+      \$2640  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2641  = row_x0_r8;
     if (\$2467 ) begin
-      \$2779  = w__payload;
+      \$2641  = w__payload[14:0];
     end
     if (rst) begin
-      \$2779  = 15'h0000;
+      \$2641  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2780  = row_x0_r3;
+    \$2642  = row_x0_r9;
+    if (\$2467 ) begin
+      \$2642  = w__payload[29:15];
+    end
+    if (rst) begin
+      \$2642  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2643  = row_x0_r10;
+    if (\$2467 ) begin
+      \$2643  = w__payload[44:30];
+    end
+    if (rst) begin
+      \$2643  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2644  = row_x0_r11;
+    if (\$2467 ) begin
+      \$2644  = w__payload[59:45];
+    end
+    if (rst) begin
+      \$2644  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2645  = row_x0_r12;
     if (\$2469 ) begin
-      \$2780  = w__payload;
+      \$2645  = w__payload[14:0];
     end
     if (rst) begin
-      \$2780  = 15'h0000;
+      \$2645  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2781  = row_x0_r4;
+    \$2646  = row_x0_r13;
+    if (\$2469 ) begin
+      \$2646  = w__payload[29:15];
+    end
+    if (rst) begin
+      \$2646  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2647  = row_x0_r14;
+    if (\$2469 ) begin
+      \$2647  = w__payload[44:30];
+    end
+    if (rst) begin
+      \$2647  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2648  = row_x0_r15;
+    if (\$2469 ) begin
+      \$2648  = w__payload[59:45];
+    end
+    if (rst) begin
+      \$2648  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2649  = row_x1_r0;
     if (\$2471 ) begin
-      \$2781  = w__payload;
+      \$2649  = w__payload[14:0];
     end
     if (rst) begin
-      \$2781  = 15'h0000;
+      \$2649  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2782  = row_x0_r5;
+    \$2650  = row_x1_r1;
+    if (\$2471 ) begin
+      \$2650  = w__payload[29:15];
+    end
+    if (rst) begin
+      \$2650  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2651  = row_x1_r2;
+    if (\$2471 ) begin
+      \$2651  = w__payload[44:30];
+    end
+    if (rst) begin
+      \$2651  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2652  = row_x1_r3;
+    if (\$2471 ) begin
+      \$2652  = w__payload[59:45];
+    end
+    if (rst) begin
+      \$2652  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2653  = row_x1_r4;
     if (\$2473 ) begin
-      \$2782  = w__payload;
+      \$2653  = w__payload[14:0];
     end
     if (rst) begin
-      \$2782  = 15'h0000;
+      \$2653  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2783  = row_x0_r6;
+    \$2654  = row_x1_r5;
+    if (\$2473 ) begin
+      \$2654  = w__payload[29:15];
+    end
+    if (rst) begin
+      \$2654  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2655  = row_x1_r6;
+    if (\$2473 ) begin
+      \$2655  = w__payload[44:30];
+    end
+    if (rst) begin
+      \$2655  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2656  = row_x1_r7;
+    if (\$2473 ) begin
+      \$2656  = w__payload[59:45];
+    end
+    if (rst) begin
+      \$2656  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2657  = row_x1_r8;
     if (\$2475 ) begin
-      \$2783  = w__payload;
+      \$2657  = w__payload[14:0];
     end
     if (rst) begin
-      \$2783  = 15'h0000;
+      \$2657  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2784  = row_x0_r7;
+    \$2658  = row_x1_r9;
+    if (\$2475 ) begin
+      \$2658  = w__payload[29:15];
+    end
+    if (rst) begin
+      \$2658  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2659  = row_x1_r10;
+    if (\$2475 ) begin
+      \$2659  = w__payload[44:30];
+    end
+    if (rst) begin
+      \$2659  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2660  = row_x1_r11;
+    if (\$2475 ) begin
+      \$2660  = w__payload[59:45];
+    end
+    if (rst) begin
+      \$2660  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2661  = row_x1_r12;
     if (\$2477 ) begin
-      \$2784  = w__payload;
+      \$2661  = w__payload[14:0];
     end
     if (rst) begin
-      \$2784  = 15'h0000;
+      \$2661  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2785  = row_x0_r8;
+    \$2662  = row_x1_r13;
+    if (\$2477 ) begin
+      \$2662  = w__payload[29:15];
+    end
+    if (rst) begin
+      \$2662  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2663  = row_x1_r14;
+    if (\$2477 ) begin
+      \$2663  = w__payload[44:30];
+    end
+    if (rst) begin
+      \$2663  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2664  = row_x1_r15;
+    if (\$2477 ) begin
+      \$2664  = w__payload[59:45];
+    end
+    if (rst) begin
+      \$2664  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2665  = row_x2_r0;
     if (\$2479 ) begin
-      \$2785  = w__payload;
+      \$2665  = w__payload[14:0];
     end
     if (rst) begin
-      \$2785  = 15'h0000;
+      \$2665  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2786  = row_x0_r9;
+    \$2666  = row_x2_r1;
+    if (\$2479 ) begin
+      \$2666  = w__payload[29:15];
+    end
+    if (rst) begin
+      \$2666  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2667  = row_x2_r2;
+    if (\$2479 ) begin
+      \$2667  = w__payload[44:30];
+    end
+    if (rst) begin
+      \$2667  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2668  = row_x2_r3;
+    if (\$2479 ) begin
+      \$2668  = w__payload[59:45];
+    end
+    if (rst) begin
+      \$2668  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2669  = row_x2_r4;
     if (\$2481 ) begin
-      \$2786  = w__payload;
+      \$2669  = w__payload[14:0];
     end
     if (rst) begin
-      \$2786  = 15'h0000;
+      \$2669  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2787  = row_x0_r10;
+    \$2670  = row_x2_r5;
+    if (\$2481 ) begin
+      \$2670  = w__payload[29:15];
+    end
+    if (rst) begin
+      \$2670  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2671  = row_x2_r6;
+    if (\$2481 ) begin
+      \$2671  = w__payload[44:30];
+    end
+    if (rst) begin
+      \$2671  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2672  = row_x2_r7;
+    if (\$2481 ) begin
+      \$2672  = w__payload[59:45];
+    end
+    if (rst) begin
+      \$2672  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2673  = row_x2_r8;
     if (\$2483 ) begin
-      \$2787  = w__payload;
+      \$2673  = w__payload[14:0];
     end
     if (rst) begin
-      \$2787  = 15'h0000;
+      \$2673  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2788  = row_x0_r11;
+    \$2674  = row_x2_r9;
+    if (\$2483 ) begin
+      \$2674  = w__payload[29:15];
+    end
+    if (rst) begin
+      \$2674  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2675  = row_x2_r10;
+    if (\$2483 ) begin
+      \$2675  = w__payload[44:30];
+    end
+    if (rst) begin
+      \$2675  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2676  = row_x2_r11;
+    if (\$2483 ) begin
+      \$2676  = w__payload[59:45];
+    end
+    if (rst) begin
+      \$2676  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2677  = row_x2_r12;
     if (\$2485 ) begin
-      \$2788  = w__payload;
+      \$2677  = w__payload[14:0];
     end
     if (rst) begin
-      \$2788  = 15'h0000;
+      \$2677  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2789  = row_x0_r12;
+    \$2678  = row_x2_r13;
+    if (\$2485 ) begin
+      \$2678  = w__payload[29:15];
+    end
+    if (rst) begin
+      \$2678  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2679  = row_x2_r14;
+    if (\$2485 ) begin
+      \$2679  = w__payload[44:30];
+    end
+    if (rst) begin
+      \$2679  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2680  = row_x2_r15;
+    if (\$2485 ) begin
+      \$2680  = w__payload[59:45];
+    end
+    if (rst) begin
+      \$2680  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2681  = row_x3_r0;
     if (\$2487 ) begin
-      \$2789  = w__payload;
+      \$2681  = w__payload[14:0];
     end
     if (rst) begin
-      \$2789  = 15'h0000;
+      \$2681  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2790  = row_x0_r13;
+    \$2682  = row_x3_r1;
+    if (\$2487 ) begin
+      \$2682  = w__payload[29:15];
+    end
+    if (rst) begin
+      \$2682  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2683  = row_x3_r2;
+    if (\$2487 ) begin
+      \$2683  = w__payload[44:30];
+    end
+    if (rst) begin
+      \$2683  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2684  = row_x3_r3;
+    if (\$2487 ) begin
+      \$2684  = w__payload[59:45];
+    end
+    if (rst) begin
+      \$2684  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2685  = row_x3_r4;
     if (\$2489 ) begin
-      \$2790  = w__payload;
+      \$2685  = w__payload[14:0];
     end
     if (rst) begin
-      \$2790  = 15'h0000;
+      \$2685  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2791  = row_x0_r14;
+    \$2686  = row_x3_r5;
+    if (\$2489 ) begin
+      \$2686  = w__payload[29:15];
+    end
+    if (rst) begin
+      \$2686  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2687  = row_x3_r6;
+    if (\$2489 ) begin
+      \$2687  = w__payload[44:30];
+    end
+    if (rst) begin
+      \$2687  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2688  = row_x3_r7;
+    if (\$2489 ) begin
+      \$2688  = w__payload[59:45];
+    end
+    if (rst) begin
+      \$2688  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2689  = row_x3_r8;
     if (\$2491 ) begin
-      \$2791  = w__payload;
+      \$2689  = w__payload[14:0];
     end
     if (rst) begin
-      \$2791  = 15'h0000;
+      \$2689  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2792  = row_x0_r15;
+    \$2690  = row_x3_r9;
+    if (\$2491 ) begin
+      \$2690  = w__payload[29:15];
+    end
+    if (rst) begin
+      \$2690  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2691  = row_x3_r10;
+    if (\$2491 ) begin
+      \$2691  = w__payload[44:30];
+    end
+    if (rst) begin
+      \$2691  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2692  = row_x3_r11;
+    if (\$2491 ) begin
+      \$2692  = w__payload[59:45];
+    end
+    if (rst) begin
+      \$2692  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2693  = row_x3_r12;
     if (\$2493 ) begin
-      \$2792  = w__payload;
+      \$2693  = w__payload[14:0];
     end
     if (rst) begin
-      \$2792  = 15'h0000;
+      \$2693  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2793  = row_x1_r0;
+    \$2694  = row_x3_r13;
+    if (\$2493 ) begin
+      \$2694  = w__payload[29:15];
+    end
+    if (rst) begin
+      \$2694  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2695  = row_x3_r14;
+    if (\$2493 ) begin
+      \$2695  = w__payload[44:30];
+    end
+    if (rst) begin
+      \$2695  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2696  = row_x3_r15;
+    if (\$2493 ) begin
+      \$2696  = w__payload[59:45];
+    end
+    if (rst) begin
+      \$2696  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2697  = row_x4_r0;
     if (\$2495 ) begin
-      \$2793  = w__payload;
+      \$2697  = w__payload[14:0];
     end
     if (rst) begin
-      \$2793  = 15'h0000;
+      \$2697  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2794  = row_x1_r1;
+    \$2698  = row_x4_r1;
+    if (\$2495 ) begin
+      \$2698  = w__payload[29:15];
+    end
+    if (rst) begin
+      \$2698  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2699  = row_x4_r2;
+    if (\$2495 ) begin
+      \$2699  = w__payload[44:30];
+    end
+    if (rst) begin
+      \$2699  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2700  = row_x4_r3;
+    if (\$2495 ) begin
+      \$2700  = w__payload[59:45];
+    end
+    if (rst) begin
+      \$2700  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2701  = row_x4_r4;
     if (\$2497 ) begin
-      \$2794  = w__payload;
+      \$2701  = w__payload[14:0];
     end
     if (rst) begin
-      \$2794  = 15'h0000;
+      \$2701  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2795  = row_x1_r2;
+    \$2702  = row_x4_r5;
+    if (\$2497 ) begin
+      \$2702  = w__payload[29:15];
+    end
+    if (rst) begin
+      \$2702  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2703  = row_x4_r6;
+    if (\$2497 ) begin
+      \$2703  = w__payload[44:30];
+    end
+    if (rst) begin
+      \$2703  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2704  = row_x4_r7;
+    if (\$2497 ) begin
+      \$2704  = w__payload[59:45];
+    end
+    if (rst) begin
+      \$2704  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2705  = row_x4_r8;
     if (\$2499 ) begin
-      \$2795  = w__payload;
+      \$2705  = w__payload[14:0];
     end
     if (rst) begin
-      \$2795  = 15'h0000;
+      \$2705  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2796  = row_x1_r3;
+    \$2706  = row_x4_r9;
+    if (\$2499 ) begin
+      \$2706  = w__payload[29:15];
+    end
+    if (rst) begin
+      \$2706  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2707  = row_x4_r10;
+    if (\$2499 ) begin
+      \$2707  = w__payload[44:30];
+    end
+    if (rst) begin
+      \$2707  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2708  = row_x4_r11;
+    if (\$2499 ) begin
+      \$2708  = w__payload[59:45];
+    end
+    if (rst) begin
+      \$2708  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2709  = row_x4_r12;
     if (\$2501 ) begin
-      \$2796  = w__payload;
+      \$2709  = w__payload[14:0];
     end
     if (rst) begin
-      \$2796  = 15'h0000;
+      \$2709  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2797  = row_x1_r4;
+    \$2710  = row_x4_r13;
+    if (\$2501 ) begin
+      \$2710  = w__payload[29:15];
+    end
+    if (rst) begin
+      \$2710  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2711  = row_x4_r14;
+    if (\$2501 ) begin
+      \$2711  = w__payload[44:30];
+    end
+    if (rst) begin
+      \$2711  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2712  = row_x4_r15;
+    if (\$2501 ) begin
+      \$2712  = w__payload[59:45];
+    end
+    if (rst) begin
+      \$2712  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2713  = row_x5_r0;
     if (\$2503 ) begin
-      \$2797  = w__payload;
+      \$2713  = w__payload[14:0];
     end
     if (rst) begin
-      \$2797  = 15'h0000;
+      \$2713  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2798  = row_x1_r5;
+    \$2714  = row_x5_r1;
+    if (\$2503 ) begin
+      \$2714  = w__payload[29:15];
+    end
+    if (rst) begin
+      \$2714  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2715  = row_x5_r2;
+    if (\$2503 ) begin
+      \$2715  = w__payload[44:30];
+    end
+    if (rst) begin
+      \$2715  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2716  = row_x5_r3;
+    if (\$2503 ) begin
+      \$2716  = w__payload[59:45];
+    end
+    if (rst) begin
+      \$2716  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2717  = row_x5_r4;
     if (\$2505 ) begin
-      \$2798  = w__payload;
+      \$2717  = w__payload[14:0];
     end
     if (rst) begin
-      \$2798  = 15'h0000;
+      \$2717  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2799  = row_x1_r6;
+    \$2718  = row_x5_r5;
+    if (\$2505 ) begin
+      \$2718  = w__payload[29:15];
+    end
+    if (rst) begin
+      \$2718  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2719  = row_x5_r6;
+    if (\$2505 ) begin
+      \$2719  = w__payload[44:30];
+    end
+    if (rst) begin
+      \$2719  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2720  = row_x5_r7;
+    if (\$2505 ) begin
+      \$2720  = w__payload[59:45];
+    end
+    if (rst) begin
+      \$2720  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2721  = row_x5_r8;
     if (\$2507 ) begin
-      \$2799  = w__payload;
+      \$2721  = w__payload[14:0];
     end
     if (rst) begin
-      \$2799  = 15'h0000;
+      \$2721  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2800  = row_x1_r7;
+    \$2722  = row_x5_r9;
+    if (\$2507 ) begin
+      \$2722  = w__payload[29:15];
+    end
+    if (rst) begin
+      \$2722  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2723  = row_x5_r10;
+    if (\$2507 ) begin
+      \$2723  = w__payload[44:30];
+    end
+    if (rst) begin
+      \$2723  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2724  = row_x5_r11;
+    if (\$2507 ) begin
+      \$2724  = w__payload[59:45];
+    end
+    if (rst) begin
+      \$2724  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2725  = row_x5_r12;
     if (\$2509 ) begin
-      \$2800  = w__payload;
+      \$2725  = w__payload[14:0];
     end
     if (rst) begin
-      \$2800  = 15'h0000;
+      \$2725  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2801  = row_x1_r8;
-    if (\$2511 ) begin
-      \$2801  = w__payload;
+    \$2726  = row_x5_r13;
+    if (\$2509 ) begin
+      \$2726  = w__payload[29:15];
     end
     if (rst) begin
-      \$2801  = 15'h0000;
+      \$2726  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2802  = row_x1_r9;
-    if (\$2513 ) begin
-      \$2802  = w__payload;
+    \$2727  = row_x5_r14;
+    if (\$2509 ) begin
+      \$2727  = w__payload[44:30];
     end
     if (rst) begin
-      \$2802  = 15'h0000;
+      \$2727  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2803  = row_x1_r10;
-    if (\$2515 ) begin
-      \$2803  = w__payload;
+    \$2728  = row_x5_r15;
+    if (\$2509 ) begin
+      \$2728  = w__payload[59:45];
     end
     if (rst) begin
-      \$2803  = 15'h0000;
+      \$2728  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2804  = row_x1_r11;
-    if (\$2517 ) begin
-      \$2804  = w__payload;
+    \$2729  = act_beat;
+    if (\$2510 ) begin
+      \$2729  = \$2515 [2:0];
     end
     if (rst) begin
-      \$2804  = 15'h0000;
+      \$2729  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2805  = row_x1_r12;
+    \$2730  = x_h0_k0;
     if (\$2519 ) begin
-      \$2805  = w__payload;
+      \$2730  = act__payload[7:0];
     end
     if (rst) begin
-      \$2805  = 15'h0000;
+      \$2730  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2806  = row_x1_r13;
-    if (\$2521 ) begin
-      \$2806  = w__payload;
+    \$2731  = x_h0_k1;
+    if (\$2519 ) begin
+      \$2731  = act__payload[15:8];
     end
     if (rst) begin
-      \$2806  = 15'h0000;
+      \$2731  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2807  = row_x1_r14;
+    \$2732  = x_h0_k2;
+    if (\$2519 ) begin
+      \$2732  = act__payload[23:16];
+    end
+    if (rst) begin
+      \$2732  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2733  = x_h0_k3;
+    if (\$2519 ) begin
+      \$2733  = act__payload[31:24];
+    end
+    if (rst) begin
+      \$2733  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2734  = x_h0_k4;
+    if (\$2519 ) begin
+      \$2734  = act__payload[39:32];
+    end
+    if (rst) begin
+      \$2734  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2735  = x_h0_k5;
+    if (\$2519 ) begin
+      \$2735  = act__payload[47:40];
+    end
+    if (rst) begin
+      \$2735  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2736  = x_h0_k6;
+    if (\$2519 ) begin
+      \$2736  = act__payload[55:48];
+    end
+    if (rst) begin
+      \$2736  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2737  = x_h0_k7;
+    if (\$2519 ) begin
+      \$2737  = act__payload[63:56];
+    end
+    if (rst) begin
+      \$2737  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2738  = x_h0_k8;
     if (\$2523 ) begin
-      \$2807  = w__payload;
+      \$2738  = act__payload[7:0];
     end
     if (rst) begin
-      \$2807  = 15'h0000;
+      \$2738  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2808  = row_x1_r15;
-    if (\$2525 ) begin
-      \$2808  = w__payload;
+    \$2739  = x_h0_k9;
+    if (\$2523 ) begin
+      \$2739  = act__payload[15:8];
     end
     if (rst) begin
-      \$2808  = 15'h0000;
+      \$2739  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2809  = row_x2_r0;
+    \$2740  = x_h0_k10;
+    if (\$2523 ) begin
+      \$2740  = act__payload[23:16];
+    end
+    if (rst) begin
+      \$2740  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2741  = x_h0_k11;
+    if (\$2523 ) begin
+      \$2741  = act__payload[31:24];
+    end
+    if (rst) begin
+      \$2741  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2742  = x_h0_k12;
+    if (\$2523 ) begin
+      \$2742  = act__payload[39:32];
+    end
+    if (rst) begin
+      \$2742  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2743  = x_h0_k13;
+    if (\$2523 ) begin
+      \$2743  = act__payload[47:40];
+    end
+    if (rst) begin
+      \$2743  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2744  = x_h0_k14;
+    if (\$2523 ) begin
+      \$2744  = act__payload[55:48];
+    end
+    if (rst) begin
+      \$2744  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2745  = x_h0_k15;
+    if (\$2523 ) begin
+      \$2745  = act__payload[63:56];
+    end
+    if (rst) begin
+      \$2745  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2746  = x_h0_k16;
     if (\$2527 ) begin
-      \$2809  = w__payload;
+      \$2746  = act__payload[7:0];
     end
     if (rst) begin
-      \$2809  = 15'h0000;
+      \$2746  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2810  = row_x2_r1;
-    if (\$2529 ) begin
-      \$2810  = w__payload;
+    \$2747  = x_h0_k17;
+    if (\$2527 ) begin
+      \$2747  = act__payload[15:8];
     end
     if (rst) begin
-      \$2810  = 15'h0000;
+      \$2747  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2811  = row_x2_r2;
+    \$2748  = x_h0_k18;
+    if (\$2527 ) begin
+      \$2748  = act__payload[23:16];
+    end
+    if (rst) begin
+      \$2748  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2749  = x_h0_k19;
+    if (\$2527 ) begin
+      \$2749  = act__payload[31:24];
+    end
+    if (rst) begin
+      \$2749  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2750  = x_h0_k20;
+    if (\$2527 ) begin
+      \$2750  = act__payload[39:32];
+    end
+    if (rst) begin
+      \$2750  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2751  = x_h0_k21;
+    if (\$2527 ) begin
+      \$2751  = act__payload[47:40];
+    end
+    if (rst) begin
+      \$2751  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2752  = x_h0_k22;
+    if (\$2527 ) begin
+      \$2752  = act__payload[55:48];
+    end
+    if (rst) begin
+      \$2752  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2753  = x_h0_k23;
+    if (\$2527 ) begin
+      \$2753  = act__payload[63:56];
+    end
+    if (rst) begin
+      \$2753  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2754  = x_h0_k24;
     if (\$2531 ) begin
-      \$2811  = w__payload;
+      \$2754  = act__payload[7:0];
     end
     if (rst) begin
-      \$2811  = 15'h0000;
+      \$2754  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2812  = row_x2_r3;
-    if (\$2533 ) begin
-      \$2812  = w__payload;
+    \$2755  = x_h0_k25;
+    if (\$2531 ) begin
+      \$2755  = act__payload[15:8];
     end
     if (rst) begin
-      \$2812  = 15'h0000;
+      \$2755  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2813  = row_x2_r4;
+    \$2756  = x_h0_k26;
+    if (\$2531 ) begin
+      \$2756  = act__payload[23:16];
+    end
+    if (rst) begin
+      \$2756  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2757  = x_h0_k27;
+    if (\$2531 ) begin
+      \$2757  = act__payload[31:24];
+    end
+    if (rst) begin
+      \$2757  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2758  = x_h0_k28;
+    if (\$2531 ) begin
+      \$2758  = act__payload[39:32];
+    end
+    if (rst) begin
+      \$2758  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2759  = x_h0_k29;
+    if (\$2531 ) begin
+      \$2759  = act__payload[47:40];
+    end
+    if (rst) begin
+      \$2759  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2760  = x_h0_k30;
+    if (\$2531 ) begin
+      \$2760  = act__payload[55:48];
+    end
+    if (rst) begin
+      \$2760  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2761  = x_h0_k31;
+    if (\$2531 ) begin
+      \$2761  = act__payload[63:56];
+    end
+    if (rst) begin
+      \$2761  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2762  = x_h0_k32;
     if (\$2535 ) begin
-      \$2813  = w__payload;
+      \$2762  = act__payload[7:0];
     end
     if (rst) begin
-      \$2813  = 15'h0000;
+      \$2762  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2814  = row_x2_r5;
-    if (\$2537 ) begin
-      \$2814  = w__payload;
+    \$2763  = x_h0_k33;
+    if (\$2535 ) begin
+      \$2763  = act__payload[15:8];
     end
     if (rst) begin
-      \$2814  = 15'h0000;
+      \$2763  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2815  = row_x2_r6;
+    \$2764  = x_h0_k34;
+    if (\$2535 ) begin
+      \$2764  = act__payload[23:16];
+    end
+    if (rst) begin
+      \$2764  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2765  = x_h0_k35;
+    if (\$2535 ) begin
+      \$2765  = act__payload[31:24];
+    end
+    if (rst) begin
+      \$2765  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2766  = x_h0_k36;
+    if (\$2535 ) begin
+      \$2766  = act__payload[39:32];
+    end
+    if (rst) begin
+      \$2766  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2767  = x_h0_k37;
+    if (\$2535 ) begin
+      \$2767  = act__payload[47:40];
+    end
+    if (rst) begin
+      \$2767  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2768  = x_h0_k38;
+    if (\$2535 ) begin
+      \$2768  = act__payload[55:48];
+    end
+    if (rst) begin
+      \$2768  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2769  = x_h0_k39;
+    if (\$2535 ) begin
+      \$2769  = act__payload[63:56];
+    end
+    if (rst) begin
+      \$2769  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2770  = x_h0_k40;
     if (\$2539 ) begin
-      \$2815  = w__payload;
+      \$2770  = act__payload[7:0];
     end
     if (rst) begin
-      \$2815  = 15'h0000;
+      \$2770  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2816  = row_x2_r7;
-    if (\$2541 ) begin
-      \$2816  = w__payload;
+    \$2771  = x_h0_k41;
+    if (\$2539 ) begin
+      \$2771  = act__payload[15:8];
     end
     if (rst) begin
-      \$2816  = 15'h0000;
+      \$2771  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2817  = row_x2_r8;
+    \$2772  = x_h0_k42;
+    if (\$2539 ) begin
+      \$2772  = act__payload[23:16];
+    end
+    if (rst) begin
+      \$2772  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2773  = x_h0_k43;
+    if (\$2539 ) begin
+      \$2773  = act__payload[31:24];
+    end
+    if (rst) begin
+      \$2773  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2774  = x_h0_k44;
+    if (\$2539 ) begin
+      \$2774  = act__payload[39:32];
+    end
+    if (rst) begin
+      \$2774  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2775  = x_h0_k45;
+    if (\$2539 ) begin
+      \$2775  = act__payload[47:40];
+    end
+    if (rst) begin
+      \$2775  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2776  = x_h0_k46;
+    if (\$2539 ) begin
+      \$2776  = act__payload[55:48];
+    end
+    if (rst) begin
+      \$2776  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2777  = x_h0_k47;
+    if (\$2539 ) begin
+      \$2777  = act__payload[63:56];
+    end
+    if (rst) begin
+      \$2777  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2778  = x_h1_k0;
     if (\$2543 ) begin
-      \$2817  = w__payload;
+      \$2778  = act__payload[7:0];
     end
     if (rst) begin
-      \$2817  = 15'h0000;
+      \$2778  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2818  = row_x2_r9;
-    if (\$2545 ) begin
-      \$2818  = w__payload;
+    \$2779  = x_h1_k1;
+    if (\$2543 ) begin
+      \$2779  = act__payload[15:8];
     end
     if (rst) begin
-      \$2818  = 15'h0000;
+      \$2779  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2819  = row_x2_r10;
+    \$2780  = x_h1_k2;
+    if (\$2543 ) begin
+      \$2780  = act__payload[23:16];
+    end
+    if (rst) begin
+      \$2780  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2781  = x_h1_k3;
+    if (\$2543 ) begin
+      \$2781  = act__payload[31:24];
+    end
+    if (rst) begin
+      \$2781  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2782  = x_h1_k4;
+    if (\$2543 ) begin
+      \$2782  = act__payload[39:32];
+    end
+    if (rst) begin
+      \$2782  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2783  = x_h1_k5;
+    if (\$2543 ) begin
+      \$2783  = act__payload[47:40];
+    end
+    if (rst) begin
+      \$2783  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2784  = x_h1_k6;
+    if (\$2543 ) begin
+      \$2784  = act__payload[55:48];
+    end
+    if (rst) begin
+      \$2784  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2785  = x_h1_k7;
+    if (\$2543 ) begin
+      \$2785  = act__payload[63:56];
+    end
+    if (rst) begin
+      \$2785  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2786  = x_h1_k8;
     if (\$2547 ) begin
-      \$2819  = w__payload;
+      \$2786  = act__payload[7:0];
     end
     if (rst) begin
-      \$2819  = 15'h0000;
+      \$2786  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2820  = row_x2_r11;
-    if (\$2549 ) begin
-      \$2820  = w__payload;
+    \$2787  = x_h1_k9;
+    if (\$2547 ) begin
+      \$2787  = act__payload[15:8];
     end
     if (rst) begin
-      \$2820  = 15'h0000;
+      \$2787  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2821  = row_x2_r12;
+    \$2788  = x_h1_k10;
+    if (\$2547 ) begin
+      \$2788  = act__payload[23:16];
+    end
+    if (rst) begin
+      \$2788  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2789  = x_h1_k11;
+    if (\$2547 ) begin
+      \$2789  = act__payload[31:24];
+    end
+    if (rst) begin
+      \$2789  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2790  = x_h1_k12;
+    if (\$2547 ) begin
+      \$2790  = act__payload[39:32];
+    end
+    if (rst) begin
+      \$2790  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2791  = x_h1_k13;
+    if (\$2547 ) begin
+      \$2791  = act__payload[47:40];
+    end
+    if (rst) begin
+      \$2791  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2792  = x_h1_k14;
+    if (\$2547 ) begin
+      \$2792  = act__payload[55:48];
+    end
+    if (rst) begin
+      \$2792  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2793  = x_h1_k15;
+    if (\$2547 ) begin
+      \$2793  = act__payload[63:56];
+    end
+    if (rst) begin
+      \$2793  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2794  = x_h1_k16;
     if (\$2551 ) begin
-      \$2821  = w__payload;
+      \$2794  = act__payload[7:0];
     end
     if (rst) begin
-      \$2821  = 15'h0000;
+      \$2794  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2822  = row_x2_r13;
-    if (\$2553 ) begin
-      \$2822  = w__payload;
+    \$2795  = x_h1_k17;
+    if (\$2551 ) begin
+      \$2795  = act__payload[15:8];
     end
     if (rst) begin
-      \$2822  = 15'h0000;
+      \$2795  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2823  = row_x2_r14;
+    \$2796  = x_h1_k18;
+    if (\$2551 ) begin
+      \$2796  = act__payload[23:16];
+    end
+    if (rst) begin
+      \$2796  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2797  = x_h1_k19;
+    if (\$2551 ) begin
+      \$2797  = act__payload[31:24];
+    end
+    if (rst) begin
+      \$2797  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2798  = x_h1_k20;
+    if (\$2551 ) begin
+      \$2798  = act__payload[39:32];
+    end
+    if (rst) begin
+      \$2798  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2799  = x_h1_k21;
+    if (\$2551 ) begin
+      \$2799  = act__payload[47:40];
+    end
+    if (rst) begin
+      \$2799  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2800  = x_h1_k22;
+    if (\$2551 ) begin
+      \$2800  = act__payload[55:48];
+    end
+    if (rst) begin
+      \$2800  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2801  = x_h1_k23;
+    if (\$2551 ) begin
+      \$2801  = act__payload[63:56];
+    end
+    if (rst) begin
+      \$2801  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2802  = x_h1_k24;
     if (\$2555 ) begin
-      \$2823  = w__payload;
+      \$2802  = act__payload[7:0];
     end
     if (rst) begin
-      \$2823  = 15'h0000;
+      \$2802  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2824  = row_x2_r15;
-    if (\$2557 ) begin
-      \$2824  = w__payload;
+    \$2803  = x_h1_k25;
+    if (\$2555 ) begin
+      \$2803  = act__payload[15:8];
     end
     if (rst) begin
-      \$2824  = 15'h0000;
+      \$2803  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2825  = row_x3_r0;
+    \$2804  = x_h1_k26;
+    if (\$2555 ) begin
+      \$2804  = act__payload[23:16];
+    end
+    if (rst) begin
+      \$2804  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2805  = x_h1_k27;
+    if (\$2555 ) begin
+      \$2805  = act__payload[31:24];
+    end
+    if (rst) begin
+      \$2805  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2806  = x_h1_k28;
+    if (\$2555 ) begin
+      \$2806  = act__payload[39:32];
+    end
+    if (rst) begin
+      \$2806  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2807  = x_h1_k29;
+    if (\$2555 ) begin
+      \$2807  = act__payload[47:40];
+    end
+    if (rst) begin
+      \$2807  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2808  = x_h1_k30;
+    if (\$2555 ) begin
+      \$2808  = act__payload[55:48];
+    end
+    if (rst) begin
+      \$2808  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2809  = x_h1_k31;
+    if (\$2555 ) begin
+      \$2809  = act__payload[63:56];
+    end
+    if (rst) begin
+      \$2809  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2810  = x_h1_k32;
     if (\$2559 ) begin
-      \$2825  = w__payload;
+      \$2810  = act__payload[7:0];
     end
     if (rst) begin
-      \$2825  = 15'h0000;
+      \$2810  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2826  = row_x3_r1;
-    if (\$2561 ) begin
-      \$2826  = w__payload;
+    \$2811  = x_h1_k33;
+    if (\$2559 ) begin
+      \$2811  = act__payload[15:8];
     end
     if (rst) begin
-      \$2826  = 15'h0000;
+      \$2811  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2827  = row_x3_r2;
+    \$2812  = x_h1_k34;
+    if (\$2559 ) begin
+      \$2812  = act__payload[23:16];
+    end
+    if (rst) begin
+      \$2812  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2813  = x_h1_k35;
+    if (\$2559 ) begin
+      \$2813  = act__payload[31:24];
+    end
+    if (rst) begin
+      \$2813  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2814  = x_h1_k36;
+    if (\$2559 ) begin
+      \$2814  = act__payload[39:32];
+    end
+    if (rst) begin
+      \$2814  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2815  = x_h1_k37;
+    if (\$2559 ) begin
+      \$2815  = act__payload[47:40];
+    end
+    if (rst) begin
+      \$2815  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2816  = x_h1_k38;
+    if (\$2559 ) begin
+      \$2816  = act__payload[55:48];
+    end
+    if (rst) begin
+      \$2816  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2817  = x_h1_k39;
+    if (\$2559 ) begin
+      \$2817  = act__payload[63:56];
+    end
+    if (rst) begin
+      \$2817  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2818  = x_h1_k40;
     if (\$2563 ) begin
-      \$2827  = w__payload;
+      \$2818  = act__payload[7:0];
     end
     if (rst) begin
-      \$2827  = 15'h0000;
+      \$2818  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2828  = row_x3_r3;
-    if (\$2565 ) begin
-      \$2828  = w__payload;
+    \$2819  = x_h1_k41;
+    if (\$2563 ) begin
+      \$2819  = act__payload[15:8];
     end
     if (rst) begin
-      \$2828  = 15'h0000;
+      \$2819  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2829  = row_x3_r4;
-    if (\$2567 ) begin
-      \$2829  = w__payload;
+    \$2820  = x_h1_k42;
+    if (\$2563 ) begin
+      \$2820  = act__payload[23:16];
     end
     if (rst) begin
-      \$2829  = 15'h0000;
+      \$2820  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2830  = row_x3_r5;
-    if (\$2569 ) begin
-      \$2830  = w__payload;
+    \$2821  = x_h1_k43;
+    if (\$2563 ) begin
+      \$2821  = act__payload[31:24];
     end
     if (rst) begin
-      \$2830  = 15'h0000;
+      \$2821  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2831  = row_x3_r6;
-    if (\$2571 ) begin
-      \$2831  = w__payload;
+    \$2822  = x_h1_k44;
+    if (\$2563 ) begin
+      \$2822  = act__payload[39:32];
     end
     if (rst) begin
-      \$2831  = 15'h0000;
+      \$2822  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2832  = row_x3_r7;
-    if (\$2573 ) begin
-      \$2832  = w__payload;
+    \$2823  = x_h1_k45;
+    if (\$2563 ) begin
+      \$2823  = act__payload[47:40];
     end
     if (rst) begin
-      \$2832  = 15'h0000;
+      \$2823  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2833  = row_x3_r8;
+    \$2824  = x_h1_k46;
+    if (\$2563 ) begin
+      \$2824  = act__payload[55:48];
+    end
+    if (rst) begin
+      \$2824  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2825  = x_h1_k47;
+    if (\$2563 ) begin
+      \$2825  = act__payload[63:56];
+    end
+    if (rst) begin
+      \$2825  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2826  = step;
+    if (\$2564 ) begin
+      \$2826  = \$2569 [3:0];
+    end
+    if (rst) begin
+      \$2826  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2827  = s1_valid;
+    if (advance) begin
+      \$2827  = issue;
+    end
+    if (rst) begin
+      \$2827  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2828  = s1_first;
+    if (advance) begin
+      \$2828  = \$2570 ;
+    end
+    if (rst) begin
+      \$2828  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2829  = s1_last;
+    if (advance) begin
+      \$2829  = \$2573 ;
+    end
+    if (rst) begin
+      \$2829  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2830  = s1_bits;
+    if (advance) begin
+      \$2830  = routed;
+    end
+    if (rst) begin
+      \$2830  = 96'h000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2831  = s2_valid;
+    if (advance) begin
+      \$2831  = s1_valid;
+    end
+    if (rst) begin
+      \$2831  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2832  = s2_first;
+    if (advance) begin
+      \$2832  = s1_first;
+    end
+    if (rst) begin
+      \$2832  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2833  = s2_last;
+    if (advance) begin
+      \$2833  = s1_last;
+    end
+    if (rst) begin
+      \$2833  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2834  = s2_codes;
+    if (advance) begin
+      \$2834  = codes;
+    end
+    if (rst) begin
+      \$2834  = 144'h000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2835  = acc_x0_c0;
+    if (\$2574 ) begin
+      \$2835  = \$1842 [18:0];
+    end
+    if (rst) begin
+      \$2835  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2836  = out_x0_c0;
+    if (finish) begin
+      \$2836  = \$1842 [18:0];
+    end
+    if (rst) begin
+      \$2836  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2837  = acc_x0_c1;
     if (\$2575 ) begin
-      \$2833  = w__payload;
+      \$2837  = \$1850 [18:0];
     end
     if (rst) begin
-      \$2833  = 15'h0000;
+      \$2837  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2834  = row_x3_r9;
+    \$2838  = out_x0_c1;
+    if (finish) begin
+      \$2838  = \$1850 [18:0];
+    end
+    if (rst) begin
+      \$2838  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2839  = acc_x0_c2;
+    if (\$2576 ) begin
+      \$2839  = \$1858 [18:0];
+    end
+    if (rst) begin
+      \$2839  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2840  = out_x0_c2;
+    if (finish) begin
+      \$2840  = \$1858 [18:0];
+    end
+    if (rst) begin
+      \$2840  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2841  = acc_x0_c3;
     if (\$2577 ) begin
-      \$2834  = w__payload;
+      \$2841  = \$1866 [18:0];
     end
     if (rst) begin
-      \$2834  = 15'h0000;
+      \$2841  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2835  = row_x3_r10;
+    \$2842  = out_x0_c3;
+    if (finish) begin
+      \$2842  = \$1866 [18:0];
+    end
+    if (rst) begin
+      \$2842  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2843  = acc_x0_c4;
+    if (\$2578 ) begin
+      \$2843  = \$1874 [18:0];
+    end
+    if (rst) begin
+      \$2843  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2844  = out_x0_c4;
+    if (finish) begin
+      \$2844  = \$1874 [18:0];
+    end
+    if (rst) begin
+      \$2844  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2845  = acc_x0_c5;
     if (\$2579 ) begin
-      \$2835  = w__payload;
+      \$2845  = \$1882 [18:0];
     end
     if (rst) begin
-      \$2835  = 15'h0000;
+      \$2845  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2836  = row_x3_r11;
+    \$2846  = out_x0_c5;
+    if (finish) begin
+      \$2846  = \$1882 [18:0];
+    end
+    if (rst) begin
+      \$2846  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2847  = acc_x0_c6;
+    if (\$2580 ) begin
+      \$2847  = \$1890 [18:0];
+    end
+    if (rst) begin
+      \$2847  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2848  = out_x0_c6;
+    if (finish) begin
+      \$2848  = \$1890 [18:0];
+    end
+    if (rst) begin
+      \$2848  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2849  = acc_x0_c7;
     if (\$2581 ) begin
-      \$2836  = w__payload;
+      \$2849  = \$1898 [18:0];
     end
     if (rst) begin
-      \$2836  = 15'h0000;
+      \$2849  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2837  = row_x3_r12;
+    \$2850  = out_x0_c7;
+    if (finish) begin
+      \$2850  = \$1898 [18:0];
+    end
+    if (rst) begin
+      \$2850  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2851  = acc_x1_c0;
+    if (\$2582 ) begin
+      \$2851  = \$1906 [18:0];
+    end
+    if (rst) begin
+      \$2851  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2852  = out_x1_c0;
+    if (finish) begin
+      \$2852  = \$1906 [18:0];
+    end
+    if (rst) begin
+      \$2852  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2853  = acc_x1_c1;
     if (\$2583 ) begin
-      \$2837  = w__payload;
+      \$2853  = \$1914 [18:0];
     end
     if (rst) begin
-      \$2837  = 15'h0000;
+      \$2853  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2838  = row_x3_r13;
+    \$2854  = out_x1_c1;
+    if (finish) begin
+      \$2854  = \$1914 [18:0];
+    end
+    if (rst) begin
+      \$2854  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2855  = acc_x1_c2;
+    if (\$2584 ) begin
+      \$2855  = \$1922 [18:0];
+    end
+    if (rst) begin
+      \$2855  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2856  = out_x1_c2;
+    if (finish) begin
+      \$2856  = \$1922 [18:0];
+    end
+    if (rst) begin
+      \$2856  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2857  = acc_x1_c3;
     if (\$2585 ) begin
-      \$2838  = w__payload;
+      \$2857  = \$1930 [18:0];
     end
     if (rst) begin
-      \$2838  = 15'h0000;
+      \$2857  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2839  = row_x3_r14;
+    \$2858  = out_x1_c3;
+    if (finish) begin
+      \$2858  = \$1930 [18:0];
+    end
+    if (rst) begin
+      \$2858  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2859  = acc_x1_c4;
+    if (\$2586 ) begin
+      \$2859  = \$1938 [18:0];
+    end
+    if (rst) begin
+      \$2859  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2860  = out_x1_c4;
+    if (finish) begin
+      \$2860  = \$1938 [18:0];
+    end
+    if (rst) begin
+      \$2860  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2861  = acc_x1_c5;
     if (\$2587 ) begin
-      \$2839  = w__payload;
+      \$2861  = \$1946 [18:0];
     end
     if (rst) begin
-      \$2839  = 15'h0000;
+      \$2861  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2840  = row_x3_r15;
+    \$2862  = out_x1_c5;
+    if (finish) begin
+      \$2862  = \$1946 [18:0];
+    end
+    if (rst) begin
+      \$2862  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2863  = acc_x1_c6;
+    if (\$2588 ) begin
+      \$2863  = \$1954 [18:0];
+    end
+    if (rst) begin
+      \$2863  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2864  = out_x1_c6;
+    if (finish) begin
+      \$2864  = \$1954 [18:0];
+    end
+    if (rst) begin
+      \$2864  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2865  = acc_x1_c7;
     if (\$2589 ) begin
-      \$2840  = w__payload;
+      \$2865  = \$1962 [18:0];
     end
     if (rst) begin
-      \$2840  = 15'h0000;
+      \$2865  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2841  = row_x4_r0;
+    \$2866  = out_x1_c7;
+    if (finish) begin
+      \$2866  = \$1962 [18:0];
+    end
+    if (rst) begin
+      \$2866  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2867  = acc_x2_c0;
+    if (\$2590 ) begin
+      \$2867  = \$1970 [18:0];
+    end
+    if (rst) begin
+      \$2867  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2868  = out_x2_c0;
+    if (finish) begin
+      \$2868  = \$1970 [18:0];
+    end
+    if (rst) begin
+      \$2868  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2869  = acc_x2_c1;
     if (\$2591 ) begin
-      \$2841  = w__payload;
+      \$2869  = \$1978 [18:0];
     end
     if (rst) begin
-      \$2841  = 15'h0000;
+      \$2869  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2842  = row_x4_r1;
+    \$2870  = out_x2_c1;
+    if (finish) begin
+      \$2870  = \$1978 [18:0];
+    end
+    if (rst) begin
+      \$2870  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2871  = acc_x2_c2;
+    if (\$2592 ) begin
+      \$2871  = \$1986 [18:0];
+    end
+    if (rst) begin
+      \$2871  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2872  = out_x2_c2;
+    if (finish) begin
+      \$2872  = \$1986 [18:0];
+    end
+    if (rst) begin
+      \$2872  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2873  = acc_x2_c3;
     if (\$2593 ) begin
-      \$2842  = w__payload;
+      \$2873  = \$1994 [18:0];
     end
     if (rst) begin
-      \$2842  = 15'h0000;
+      \$2873  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2843  = row_x4_r2;
+    \$2874  = out_x2_c3;
+    if (finish) begin
+      \$2874  = \$1994 [18:0];
+    end
+    if (rst) begin
+      \$2874  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2875  = acc_x2_c4;
+    if (\$2594 ) begin
+      \$2875  = \$2002 [18:0];
+    end
+    if (rst) begin
+      \$2875  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2876  = out_x2_c4;
+    if (finish) begin
+      \$2876  = \$2002 [18:0];
+    end
+    if (rst) begin
+      \$2876  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2877  = acc_x2_c5;
     if (\$2595 ) begin
-      \$2843  = w__payload;
+      \$2877  = \$2010 [18:0];
     end
     if (rst) begin
-      \$2843  = 15'h0000;
+      \$2877  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2844  = row_x4_r3;
+    \$2878  = out_x2_c5;
+    if (finish) begin
+      \$2878  = \$2010 [18:0];
+    end
+    if (rst) begin
+      \$2878  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2879  = acc_x2_c6;
+    if (\$2596 ) begin
+      \$2879  = \$2018 [18:0];
+    end
+    if (rst) begin
+      \$2879  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2880  = out_x2_c6;
+    if (finish) begin
+      \$2880  = \$2018 [18:0];
+    end
+    if (rst) begin
+      \$2880  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2881  = acc_x2_c7;
     if (\$2597 ) begin
-      \$2844  = w__payload;
+      \$2881  = \$2026 [18:0];
     end
     if (rst) begin
-      \$2844  = 15'h0000;
+      \$2881  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2845  = row_x4_r4;
+    \$2882  = out_x2_c7;
+    if (finish) begin
+      \$2882  = \$2026 [18:0];
+    end
+    if (rst) begin
+      \$2882  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2883  = acc_x3_c0;
+    if (\$2598 ) begin
+      \$2883  = \$2034 [18:0];
+    end
+    if (rst) begin
+      \$2883  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2884  = out_x3_c0;
+    if (finish) begin
+      \$2884  = \$2034 [18:0];
+    end
+    if (rst) begin
+      \$2884  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2885  = acc_x3_c1;
     if (\$2599 ) begin
-      \$2845  = w__payload;
+      \$2885  = \$2042 [18:0];
     end
     if (rst) begin
-      \$2845  = 15'h0000;
+      \$2885  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2846  = row_x4_r5;
+    \$2886  = out_x3_c1;
+    if (finish) begin
+      \$2886  = \$2042 [18:0];
+    end
+    if (rst) begin
+      \$2886  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2887  = acc_x3_c2;
+    if (\$2600 ) begin
+      \$2887  = \$2050 [18:0];
+    end
+    if (rst) begin
+      \$2887  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2888  = out_x3_c2;
+    if (finish) begin
+      \$2888  = \$2050 [18:0];
+    end
+    if (rst) begin
+      \$2888  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2889  = acc_x3_c3;
     if (\$2601 ) begin
-      \$2846  = w__payload;
+      \$2889  = \$2058 [18:0];
     end
     if (rst) begin
-      \$2846  = 15'h0000;
+      \$2889  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2847  = row_x4_r6;
+    \$2890  = out_x3_c3;
+    if (finish) begin
+      \$2890  = \$2058 [18:0];
+    end
+    if (rst) begin
+      \$2890  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2891  = acc_x3_c4;
+    if (\$2602 ) begin
+      \$2891  = \$2066 [18:0];
+    end
+    if (rst) begin
+      \$2891  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2892  = out_x3_c4;
+    if (finish) begin
+      \$2892  = \$2066 [18:0];
+    end
+    if (rst) begin
+      \$2892  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2893  = acc_x3_c5;
     if (\$2603 ) begin
-      \$2847  = w__payload;
+      \$2893  = \$2074 [18:0];
     end
     if (rst) begin
-      \$2847  = 15'h0000;
+      \$2893  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2848  = row_x4_r7;
+    \$2894  = out_x3_c5;
+    if (finish) begin
+      \$2894  = \$2074 [18:0];
+    end
+    if (rst) begin
+      \$2894  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2895  = acc_x3_c6;
+    if (\$2604 ) begin
+      \$2895  = \$2082 [18:0];
+    end
+    if (rst) begin
+      \$2895  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2896  = out_x3_c6;
+    if (finish) begin
+      \$2896  = \$2082 [18:0];
+    end
+    if (rst) begin
+      \$2896  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2897  = acc_x3_c7;
     if (\$2605 ) begin
-      \$2848  = w__payload;
+      \$2897  = \$2090 [18:0];
     end
     if (rst) begin
-      \$2848  = 15'h0000;
+      \$2897  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2849  = row_x4_r8;
+    \$2898  = out_x3_c7;
+    if (finish) begin
+      \$2898  = \$2090 [18:0];
+    end
+    if (rst) begin
+      \$2898  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2899  = acc_x4_c0;
+    if (\$2606 ) begin
+      \$2899  = \$2098 [18:0];
+    end
+    if (rst) begin
+      \$2899  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2900  = out_x4_c0;
+    if (finish) begin
+      \$2900  = \$2098 [18:0];
+    end
+    if (rst) begin
+      \$2900  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2901  = acc_x4_c1;
     if (\$2607 ) begin
-      \$2849  = w__payload;
+      \$2901  = \$2106 [18:0];
     end
     if (rst) begin
-      \$2849  = 15'h0000;
+      \$2901  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2850  = row_x4_r9;
+    \$2902  = out_x4_c1;
+    if (finish) begin
+      \$2902  = \$2106 [18:0];
+    end
+    if (rst) begin
+      \$2902  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2903  = acc_x4_c2;
+    if (\$2608 ) begin
+      \$2903  = \$2114 [18:0];
+    end
+    if (rst) begin
+      \$2903  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2904  = out_x4_c2;
+    if (finish) begin
+      \$2904  = \$2114 [18:0];
+    end
+    if (rst) begin
+      \$2904  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2905  = acc_x4_c3;
     if (\$2609 ) begin
-      \$2850  = w__payload;
+      \$2905  = \$2122 [18:0];
     end
     if (rst) begin
-      \$2850  = 15'h0000;
+      \$2905  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2851  = row_x4_r10;
+    \$2906  = out_x4_c3;
+    if (finish) begin
+      \$2906  = \$2122 [18:0];
+    end
+    if (rst) begin
+      \$2906  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2907  = acc_x4_c4;
+    if (\$2610 ) begin
+      \$2907  = \$2130 [18:0];
+    end
+    if (rst) begin
+      \$2907  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2908  = out_x4_c4;
+    if (finish) begin
+      \$2908  = \$2130 [18:0];
+    end
+    if (rst) begin
+      \$2908  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2909  = acc_x4_c5;
     if (\$2611 ) begin
-      \$2851  = w__payload;
+      \$2909  = \$2138 [18:0];
     end
     if (rst) begin
-      \$2851  = 15'h0000;
+      \$2909  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2852  = row_x4_r11;
+    \$2910  = out_x4_c5;
+    if (finish) begin
+      \$2910  = \$2138 [18:0];
+    end
+    if (rst) begin
+      \$2910  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2911  = acc_x4_c6;
+    if (\$2612 ) begin
+      \$2911  = \$2146 [18:0];
+    end
+    if (rst) begin
+      \$2911  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2912  = out_x4_c6;
+    if (finish) begin
+      \$2912  = \$2146 [18:0];
+    end
+    if (rst) begin
+      \$2912  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2913  = acc_x4_c7;
     if (\$2613 ) begin
-      \$2852  = w__payload;
+      \$2913  = \$2154 [18:0];
     end
     if (rst) begin
-      \$2852  = 15'h0000;
+      \$2913  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2853  = row_x4_r12;
+    \$2914  = out_x4_c7;
+    if (finish) begin
+      \$2914  = \$2154 [18:0];
+    end
+    if (rst) begin
+      \$2914  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2915  = acc_x5_c0;
+    if (\$2614 ) begin
+      \$2915  = \$2162 [18:0];
+    end
+    if (rst) begin
+      \$2915  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2916  = out_x5_c0;
+    if (finish) begin
+      \$2916  = \$2162 [18:0];
+    end
+    if (rst) begin
+      \$2916  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2917  = acc_x5_c1;
     if (\$2615 ) begin
-      \$2853  = w__payload;
+      \$2917  = \$2170 [18:0];
     end
     if (rst) begin
-      \$2853  = 15'h0000;
+      \$2917  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2854  = row_x4_r13;
+    \$2918  = out_x5_c1;
+    if (finish) begin
+      \$2918  = \$2170 [18:0];
+    end
+    if (rst) begin
+      \$2918  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2919  = acc_x5_c2;
+    if (\$2616 ) begin
+      \$2919  = \$2178 [18:0];
+    end
+    if (rst) begin
+      \$2919  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2920  = out_x5_c2;
+    if (finish) begin
+      \$2920  = \$2178 [18:0];
+    end
+    if (rst) begin
+      \$2920  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2921  = acc_x5_c3;
     if (\$2617 ) begin
-      \$2854  = w__payload;
+      \$2921  = \$2186 [18:0];
     end
     if (rst) begin
-      \$2854  = 15'h0000;
+      \$2921  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2855  = row_x4_r14;
+    \$2922  = out_x5_c3;
+    if (finish) begin
+      \$2922  = \$2186 [18:0];
+    end
+    if (rst) begin
+      \$2922  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2923  = acc_x5_c4;
+    if (\$2618 ) begin
+      \$2923  = \$2194 [18:0];
+    end
+    if (rst) begin
+      \$2923  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2924  = out_x5_c4;
+    if (finish) begin
+      \$2924  = \$2194 [18:0];
+    end
+    if (rst) begin
+      \$2924  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2925  = acc_x5_c5;
     if (\$2619 ) begin
-      \$2855  = w__payload;
+      \$2925  = \$2202 [18:0];
     end
     if (rst) begin
-      \$2855  = 15'h0000;
+      \$2925  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2856  = row_x4_r15;
+    \$2926  = out_x5_c5;
+    if (finish) begin
+      \$2926  = \$2202 [18:0];
+    end
+    if (rst) begin
+      \$2926  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2927  = acc_x5_c6;
+    if (\$2620 ) begin
+      \$2927  = \$2210 [18:0];
+    end
+    if (rst) begin
+      \$2927  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2928  = out_x5_c6;
+    if (finish) begin
+      \$2928  = \$2210 [18:0];
+    end
+    if (rst) begin
+      \$2928  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2929  = acc_x5_c7;
     if (\$2621 ) begin
-      \$2856  = w__payload;
+      \$2929  = \$2218 [18:0];
     end
     if (rst) begin
-      \$2856  = 15'h0000;
+      \$2929  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2857  = row_x5_r0;
-    if (\$2623 ) begin
-      \$2857  = w__payload;
+    \$2930  = out_x5_c7;
+    if (finish) begin
+      \$2930  = \$2218 [18:0];
     end
     if (rst) begin
-      \$2857  = 15'h0000;
+      \$2930  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2858  = row_x5_r1;
-    if (\$2625 ) begin
-      \$2858  = w__payload;
+    \$2931  = bank;
+    if (\$2622 ) begin
+      \$2931  = \$2627 [2:0];
     end
     if (rst) begin
-      \$2858  = 15'h0000;
+      \$2931  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2859  = row_x5_r2;
-    if (\$2627 ) begin
-      \$2859  = w__payload;
-    end
-    if (rst) begin
-      \$2859  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2860  = row_x5_r3;
-    if (\$2629 ) begin
-      \$2860  = w__payload;
-    end
-    if (rst) begin
-      \$2860  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2861  = row_x5_r4;
+    \$2932  = result__valid;
     if (\$2631 ) begin
-      \$2861  = w__payload;
-    end
-    if (rst) begin
-      \$2861  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2862  = row_x5_r5;
-    if (\$2633 ) begin
-      \$2862  = w__payload;
-    end
-    if (rst) begin
-      \$2862  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2863  = row_x5_r6;
-    if (\$2635 ) begin
-      \$2863  = w__payload;
-    end
-    if (rst) begin
-      \$2863  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2864  = row_x5_r7;
-    if (\$2637 ) begin
-      \$2864  = w__payload;
-    end
-    if (rst) begin
-      \$2864  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2865  = row_x5_r8;
-    if (\$2639 ) begin
-      \$2865  = w__payload;
-    end
-    if (rst) begin
-      \$2865  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2866  = row_x5_r9;
-    if (\$2641 ) begin
-      \$2866  = w__payload;
-    end
-    if (rst) begin
-      \$2866  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2867  = row_x5_r10;
-    if (\$2643 ) begin
-      \$2867  = w__payload;
-    end
-    if (rst) begin
-      \$2867  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2868  = row_x5_r11;
-    if (\$2645 ) begin
-      \$2868  = w__payload;
-    end
-    if (rst) begin
-      \$2868  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2869  = row_x5_r12;
-    if (\$2647 ) begin
-      \$2869  = w__payload;
-    end
-    if (rst) begin
-      \$2869  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2870  = row_x5_r13;
-    if (\$2649 ) begin
-      \$2870  = w__payload;
-    end
-    if (rst) begin
-      \$2870  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2871  = row_x5_r14;
-    if (\$2651 ) begin
-      \$2871  = w__payload;
-    end
-    if (rst) begin
-      \$2871  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2872  = row_x5_r15;
-    if (\$2653 ) begin
-      \$2872  = w__payload;
-    end
-    if (rst) begin
-      \$2872  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2873  = act_beat;
-    if (\$2654 ) begin
-      \$2873  = \$2659 [2:0];
-    end
-    if (rst) begin
-      \$2873  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2874  = x_h0_k0;
-    if (\$2663 ) begin
-      \$2874  = act__payload[7:0];
-    end
-    if (rst) begin
-      \$2874  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2875  = x_h0_k1;
-    if (\$2663 ) begin
-      \$2875  = act__payload[15:8];
-    end
-    if (rst) begin
-      \$2875  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2876  = x_h0_k2;
-    if (\$2663 ) begin
-      \$2876  = act__payload[23:16];
-    end
-    if (rst) begin
-      \$2876  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2877  = x_h0_k3;
-    if (\$2663 ) begin
-      \$2877  = act__payload[31:24];
-    end
-    if (rst) begin
-      \$2877  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2878  = x_h0_k4;
-    if (\$2663 ) begin
-      \$2878  = act__payload[39:32];
-    end
-    if (rst) begin
-      \$2878  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2879  = x_h0_k5;
-    if (\$2663 ) begin
-      \$2879  = act__payload[47:40];
-    end
-    if (rst) begin
-      \$2879  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2880  = x_h0_k6;
-    if (\$2663 ) begin
-      \$2880  = act__payload[55:48];
-    end
-    if (rst) begin
-      \$2880  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2881  = x_h0_k7;
-    if (\$2663 ) begin
-      \$2881  = act__payload[63:56];
-    end
-    if (rst) begin
-      \$2881  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2882  = x_h0_k8;
-    if (\$2667 ) begin
-      \$2882  = act__payload[7:0];
-    end
-    if (rst) begin
-      \$2882  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2883  = x_h0_k9;
-    if (\$2667 ) begin
-      \$2883  = act__payload[15:8];
-    end
-    if (rst) begin
-      \$2883  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2884  = x_h0_k10;
-    if (\$2667 ) begin
-      \$2884  = act__payload[23:16];
-    end
-    if (rst) begin
-      \$2884  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2885  = x_h0_k11;
-    if (\$2667 ) begin
-      \$2885  = act__payload[31:24];
-    end
-    if (rst) begin
-      \$2885  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2886  = x_h0_k12;
-    if (\$2667 ) begin
-      \$2886  = act__payload[39:32];
-    end
-    if (rst) begin
-      \$2886  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2887  = x_h0_k13;
-    if (\$2667 ) begin
-      \$2887  = act__payload[47:40];
-    end
-    if (rst) begin
-      \$2887  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2888  = x_h0_k14;
-    if (\$2667 ) begin
-      \$2888  = act__payload[55:48];
-    end
-    if (rst) begin
-      \$2888  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2889  = x_h0_k15;
-    if (\$2667 ) begin
-      \$2889  = act__payload[63:56];
-    end
-    if (rst) begin
-      \$2889  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2890  = x_h0_k16;
-    if (\$2671 ) begin
-      \$2890  = act__payload[7:0];
-    end
-    if (rst) begin
-      \$2890  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2891  = x_h0_k17;
-    if (\$2671 ) begin
-      \$2891  = act__payload[15:8];
-    end
-    if (rst) begin
-      \$2891  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2892  = x_h0_k18;
-    if (\$2671 ) begin
-      \$2892  = act__payload[23:16];
-    end
-    if (rst) begin
-      \$2892  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2893  = x_h0_k19;
-    if (\$2671 ) begin
-      \$2893  = act__payload[31:24];
-    end
-    if (rst) begin
-      \$2893  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2894  = x_h0_k20;
-    if (\$2671 ) begin
-      \$2894  = act__payload[39:32];
-    end
-    if (rst) begin
-      \$2894  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2895  = x_h0_k21;
-    if (\$2671 ) begin
-      \$2895  = act__payload[47:40];
-    end
-    if (rst) begin
-      \$2895  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2896  = x_h0_k22;
-    if (\$2671 ) begin
-      \$2896  = act__payload[55:48];
-    end
-    if (rst) begin
-      \$2896  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2897  = x_h0_k23;
-    if (\$2671 ) begin
-      \$2897  = act__payload[63:56];
-    end
-    if (rst) begin
-      \$2897  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2898  = x_h0_k24;
-    if (\$2675 ) begin
-      \$2898  = act__payload[7:0];
-    end
-    if (rst) begin
-      \$2898  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2899  = x_h0_k25;
-    if (\$2675 ) begin
-      \$2899  = act__payload[15:8];
-    end
-    if (rst) begin
-      \$2899  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2900  = x_h0_k26;
-    if (\$2675 ) begin
-      \$2900  = act__payload[23:16];
-    end
-    if (rst) begin
-      \$2900  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2901  = x_h0_k27;
-    if (\$2675 ) begin
-      \$2901  = act__payload[31:24];
-    end
-    if (rst) begin
-      \$2901  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2902  = x_h0_k28;
-    if (\$2675 ) begin
-      \$2902  = act__payload[39:32];
-    end
-    if (rst) begin
-      \$2902  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2903  = x_h0_k29;
-    if (\$2675 ) begin
-      \$2903  = act__payload[47:40];
-    end
-    if (rst) begin
-      \$2903  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2904  = x_h0_k30;
-    if (\$2675 ) begin
-      \$2904  = act__payload[55:48];
-    end
-    if (rst) begin
-      \$2904  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2905  = x_h0_k31;
-    if (\$2675 ) begin
-      \$2905  = act__payload[63:56];
-    end
-    if (rst) begin
-      \$2905  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2906  = x_h0_k32;
-    if (\$2679 ) begin
-      \$2906  = act__payload[7:0];
-    end
-    if (rst) begin
-      \$2906  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2907  = x_h0_k33;
-    if (\$2679 ) begin
-      \$2907  = act__payload[15:8];
-    end
-    if (rst) begin
-      \$2907  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2908  = x_h0_k34;
-    if (\$2679 ) begin
-      \$2908  = act__payload[23:16];
-    end
-    if (rst) begin
-      \$2908  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2909  = x_h0_k35;
-    if (\$2679 ) begin
-      \$2909  = act__payload[31:24];
-    end
-    if (rst) begin
-      \$2909  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2910  = x_h0_k36;
-    if (\$2679 ) begin
-      \$2910  = act__payload[39:32];
-    end
-    if (rst) begin
-      \$2910  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2911  = x_h0_k37;
-    if (\$2679 ) begin
-      \$2911  = act__payload[47:40];
-    end
-    if (rst) begin
-      \$2911  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2912  = x_h0_k38;
-    if (\$2679 ) begin
-      \$2912  = act__payload[55:48];
-    end
-    if (rst) begin
-      \$2912  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2913  = x_h0_k39;
-    if (\$2679 ) begin
-      \$2913  = act__payload[63:56];
-    end
-    if (rst) begin
-      \$2913  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2914  = x_h0_k40;
-    if (\$2683 ) begin
-      \$2914  = act__payload[7:0];
-    end
-    if (rst) begin
-      \$2914  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2915  = x_h0_k41;
-    if (\$2683 ) begin
-      \$2915  = act__payload[15:8];
-    end
-    if (rst) begin
-      \$2915  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2916  = x_h0_k42;
-    if (\$2683 ) begin
-      \$2916  = act__payload[23:16];
-    end
-    if (rst) begin
-      \$2916  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2917  = x_h0_k43;
-    if (\$2683 ) begin
-      \$2917  = act__payload[31:24];
-    end
-    if (rst) begin
-      \$2917  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2918  = x_h0_k44;
-    if (\$2683 ) begin
-      \$2918  = act__payload[39:32];
-    end
-    if (rst) begin
-      \$2918  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2919  = x_h0_k45;
-    if (\$2683 ) begin
-      \$2919  = act__payload[47:40];
-    end
-    if (rst) begin
-      \$2919  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2920  = x_h0_k46;
-    if (\$2683 ) begin
-      \$2920  = act__payload[55:48];
-    end
-    if (rst) begin
-      \$2920  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2921  = x_h0_k47;
-    if (\$2683 ) begin
-      \$2921  = act__payload[63:56];
-    end
-    if (rst) begin
-      \$2921  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2922  = x_h1_k0;
-    if (\$2687 ) begin
-      \$2922  = act__payload[7:0];
-    end
-    if (rst) begin
-      \$2922  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2923  = x_h1_k1;
-    if (\$2687 ) begin
-      \$2923  = act__payload[15:8];
-    end
-    if (rst) begin
-      \$2923  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2924  = x_h1_k2;
-    if (\$2687 ) begin
-      \$2924  = act__payload[23:16];
-    end
-    if (rst) begin
-      \$2924  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2925  = x_h1_k3;
-    if (\$2687 ) begin
-      \$2925  = act__payload[31:24];
-    end
-    if (rst) begin
-      \$2925  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2926  = x_h1_k4;
-    if (\$2687 ) begin
-      \$2926  = act__payload[39:32];
-    end
-    if (rst) begin
-      \$2926  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2927  = x_h1_k5;
-    if (\$2687 ) begin
-      \$2927  = act__payload[47:40];
-    end
-    if (rst) begin
-      \$2927  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2928  = x_h1_k6;
-    if (\$2687 ) begin
-      \$2928  = act__payload[55:48];
-    end
-    if (rst) begin
-      \$2928  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2929  = x_h1_k7;
-    if (\$2687 ) begin
-      \$2929  = act__payload[63:56];
-    end
-    if (rst) begin
-      \$2929  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2930  = x_h1_k8;
-    if (\$2691 ) begin
-      \$2930  = act__payload[7:0];
-    end
-    if (rst) begin
-      \$2930  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2931  = x_h1_k9;
-    if (\$2691 ) begin
-      \$2931  = act__payload[15:8];
-    end
-    if (rst) begin
-      \$2931  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2932  = x_h1_k10;
-    if (\$2691 ) begin
-      \$2932  = act__payload[23:16];
-    end
-    if (rst) begin
-      \$2932  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2933  = x_h1_k11;
-    if (\$2691 ) begin
-      \$2933  = act__payload[31:24];
-    end
-    if (rst) begin
-      \$2933  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2934  = x_h1_k12;
-    if (\$2691 ) begin
-      \$2934  = act__payload[39:32];
-    end
-    if (rst) begin
-      \$2934  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2935  = x_h1_k13;
-    if (\$2691 ) begin
-      \$2935  = act__payload[47:40];
-    end
-    if (rst) begin
-      \$2935  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2936  = x_h1_k14;
-    if (\$2691 ) begin
-      \$2936  = act__payload[55:48];
-    end
-    if (rst) begin
-      \$2936  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2937  = x_h1_k15;
-    if (\$2691 ) begin
-      \$2937  = act__payload[63:56];
-    end
-    if (rst) begin
-      \$2937  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2938  = x_h1_k16;
-    if (\$2695 ) begin
-      \$2938  = act__payload[7:0];
-    end
-    if (rst) begin
-      \$2938  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2939  = x_h1_k17;
-    if (\$2695 ) begin
-      \$2939  = act__payload[15:8];
-    end
-    if (rst) begin
-      \$2939  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2940  = x_h1_k18;
-    if (\$2695 ) begin
-      \$2940  = act__payload[23:16];
-    end
-    if (rst) begin
-      \$2940  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2941  = x_h1_k19;
-    if (\$2695 ) begin
-      \$2941  = act__payload[31:24];
-    end
-    if (rst) begin
-      \$2941  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2942  = x_h1_k20;
-    if (\$2695 ) begin
-      \$2942  = act__payload[39:32];
-    end
-    if (rst) begin
-      \$2942  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2943  = x_h1_k21;
-    if (\$2695 ) begin
-      \$2943  = act__payload[47:40];
-    end
-    if (rst) begin
-      \$2943  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2944  = x_h1_k22;
-    if (\$2695 ) begin
-      \$2944  = act__payload[55:48];
-    end
-    if (rst) begin
-      \$2944  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2945  = x_h1_k23;
-    if (\$2695 ) begin
-      \$2945  = act__payload[63:56];
-    end
-    if (rst) begin
-      \$2945  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2946  = x_h1_k24;
-    if (\$2699 ) begin
-      \$2946  = act__payload[7:0];
-    end
-    if (rst) begin
-      \$2946  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2947  = x_h1_k25;
-    if (\$2699 ) begin
-      \$2947  = act__payload[15:8];
-    end
-    if (rst) begin
-      \$2947  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2948  = x_h1_k26;
-    if (\$2699 ) begin
-      \$2948  = act__payload[23:16];
-    end
-    if (rst) begin
-      \$2948  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2949  = x_h1_k27;
-    if (\$2699 ) begin
-      \$2949  = act__payload[31:24];
-    end
-    if (rst) begin
-      \$2949  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2950  = x_h1_k28;
-    if (\$2699 ) begin
-      \$2950  = act__payload[39:32];
-    end
-    if (rst) begin
-      \$2950  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2951  = x_h1_k29;
-    if (\$2699 ) begin
-      \$2951  = act__payload[47:40];
-    end
-    if (rst) begin
-      \$2951  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2952  = x_h1_k30;
-    if (\$2699 ) begin
-      \$2952  = act__payload[55:48];
-    end
-    if (rst) begin
-      \$2952  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2953  = x_h1_k31;
-    if (\$2699 ) begin
-      \$2953  = act__payload[63:56];
-    end
-    if (rst) begin
-      \$2953  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2954  = x_h1_k32;
-    if (\$2703 ) begin
-      \$2954  = act__payload[7:0];
-    end
-    if (rst) begin
-      \$2954  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2955  = x_h1_k33;
-    if (\$2703 ) begin
-      \$2955  = act__payload[15:8];
-    end
-    if (rst) begin
-      \$2955  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2956  = x_h1_k34;
-    if (\$2703 ) begin
-      \$2956  = act__payload[23:16];
-    end
-    if (rst) begin
-      \$2956  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2957  = x_h1_k35;
-    if (\$2703 ) begin
-      \$2957  = act__payload[31:24];
-    end
-    if (rst) begin
-      \$2957  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2958  = x_h1_k36;
-    if (\$2703 ) begin
-      \$2958  = act__payload[39:32];
-    end
-    if (rst) begin
-      \$2958  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2959  = x_h1_k37;
-    if (\$2703 ) begin
-      \$2959  = act__payload[47:40];
-    end
-    if (rst) begin
-      \$2959  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2960  = x_h1_k38;
-    if (\$2703 ) begin
-      \$2960  = act__payload[55:48];
-    end
-    if (rst) begin
-      \$2960  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2961  = x_h1_k39;
-    if (\$2703 ) begin
-      \$2961  = act__payload[63:56];
-    end
-    if (rst) begin
-      \$2961  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2962  = x_h1_k40;
-    if (\$2707 ) begin
-      \$2962  = act__payload[7:0];
-    end
-    if (rst) begin
-      \$2962  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2963  = x_h1_k41;
-    if (\$2707 ) begin
-      \$2963  = act__payload[15:8];
-    end
-    if (rst) begin
-      \$2963  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2964  = x_h1_k42;
-    if (\$2707 ) begin
-      \$2964  = act__payload[23:16];
-    end
-    if (rst) begin
-      \$2964  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2965  = x_h1_k43;
-    if (\$2707 ) begin
-      \$2965  = act__payload[31:24];
-    end
-    if (rst) begin
-      \$2965  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2966  = x_h1_k44;
-    if (\$2707 ) begin
-      \$2966  = act__payload[39:32];
-    end
-    if (rst) begin
-      \$2966  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2967  = x_h1_k45;
-    if (\$2707 ) begin
-      \$2967  = act__payload[47:40];
-    end
-    if (rst) begin
-      \$2967  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2968  = x_h1_k46;
-    if (\$2707 ) begin
-      \$2968  = act__payload[55:48];
-    end
-    if (rst) begin
-      \$2968  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2969  = x_h1_k47;
-    if (\$2707 ) begin
-      \$2969  = act__payload[63:56];
-    end
-    if (rst) begin
-      \$2969  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2970  = step;
-    if (\$2708 ) begin
-      \$2970  = \$2713 [3:0];
-    end
-    if (rst) begin
-      \$2970  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2971  = s1_valid;
-    if (advance) begin
-      \$2971  = issue;
-    end
-    if (rst) begin
-      \$2971  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2972  = s1_first;
-    if (advance) begin
-      \$2972  = \$2714 ;
-    end
-    if (rst) begin
-      \$2972  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2973  = s1_last;
-    if (advance) begin
-      \$2973  = \$2717 ;
-    end
-    if (rst) begin
-      \$2973  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2974  = s1_bits;
-    if (advance) begin
-      \$2974  = routed;
-    end
-    if (rst) begin
-      \$2974  = 96'h000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2975  = s2_valid;
-    if (advance) begin
-      \$2975  = s1_valid;
-    end
-    if (rst) begin
-      \$2975  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2976  = s2_first;
-    if (advance) begin
-      \$2976  = s1_first;
-    end
-    if (rst) begin
-      \$2976  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2977  = s2_last;
-    if (advance) begin
-      \$2977  = s1_last;
-    end
-    if (rst) begin
-      \$2977  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2978  = s2_codes;
-    if (advance) begin
-      \$2978  = codes;
-    end
-    if (rst) begin
-      \$2978  = 144'h000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2979  = acc_x0_c0;
-    if (\$2718 ) begin
-      \$2979  = \$1842 [18:0];
-    end
-    if (rst) begin
-      \$2979  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2980  = out_x0_c0;
-    if (finish) begin
-      \$2980  = \$1842 [18:0];
-    end
-    if (rst) begin
-      \$2980  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2981  = acc_x0_c1;
-    if (\$2719 ) begin
-      \$2981  = \$1850 [18:0];
-    end
-    if (rst) begin
-      \$2981  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2982  = out_x0_c1;
-    if (finish) begin
-      \$2982  = \$1850 [18:0];
-    end
-    if (rst) begin
-      \$2982  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2983  = acc_x0_c2;
-    if (\$2720 ) begin
-      \$2983  = \$1858 [18:0];
-    end
-    if (rst) begin
-      \$2983  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2984  = out_x0_c2;
-    if (finish) begin
-      \$2984  = \$1858 [18:0];
-    end
-    if (rst) begin
-      \$2984  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2985  = acc_x0_c3;
-    if (\$2721 ) begin
-      \$2985  = \$1866 [18:0];
-    end
-    if (rst) begin
-      \$2985  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2986  = out_x0_c3;
-    if (finish) begin
-      \$2986  = \$1866 [18:0];
-    end
-    if (rst) begin
-      \$2986  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2987  = acc_x0_c4;
-    if (\$2722 ) begin
-      \$2987  = \$1874 [18:0];
-    end
-    if (rst) begin
-      \$2987  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2988  = out_x0_c4;
-    if (finish) begin
-      \$2988  = \$1874 [18:0];
-    end
-    if (rst) begin
-      \$2988  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2989  = acc_x0_c5;
-    if (\$2723 ) begin
-      \$2989  = \$1882 [18:0];
-    end
-    if (rst) begin
-      \$2989  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2990  = out_x0_c5;
-    if (finish) begin
-      \$2990  = \$1882 [18:0];
-    end
-    if (rst) begin
-      \$2990  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2991  = acc_x0_c6;
-    if (\$2724 ) begin
-      \$2991  = \$1890 [18:0];
-    end
-    if (rst) begin
-      \$2991  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2992  = out_x0_c6;
-    if (finish) begin
-      \$2992  = \$1890 [18:0];
-    end
-    if (rst) begin
-      \$2992  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2993  = acc_x0_c7;
-    if (\$2725 ) begin
-      \$2993  = \$1898 [18:0];
-    end
-    if (rst) begin
-      \$2993  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2994  = out_x0_c7;
-    if (finish) begin
-      \$2994  = \$1898 [18:0];
-    end
-    if (rst) begin
-      \$2994  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2995  = acc_x1_c0;
-    if (\$2726 ) begin
-      \$2995  = \$1906 [18:0];
-    end
-    if (rst) begin
-      \$2995  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2996  = out_x1_c0;
-    if (finish) begin
-      \$2996  = \$1906 [18:0];
-    end
-    if (rst) begin
-      \$2996  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2997  = acc_x1_c1;
-    if (\$2727 ) begin
-      \$2997  = \$1914 [18:0];
-    end
-    if (rst) begin
-      \$2997  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2998  = out_x1_c1;
-    if (finish) begin
-      \$2998  = \$1914 [18:0];
-    end
-    if (rst) begin
-      \$2998  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2999  = acc_x1_c2;
-    if (\$2728 ) begin
-      \$2999  = \$1922 [18:0];
-    end
-    if (rst) begin
-      \$2999  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3000  = out_x1_c2;
-    if (finish) begin
-      \$3000  = \$1922 [18:0];
-    end
-    if (rst) begin
-      \$3000  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3001  = acc_x1_c3;
-    if (\$2729 ) begin
-      \$3001  = \$1930 [18:0];
-    end
-    if (rst) begin
-      \$3001  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3002  = out_x1_c3;
-    if (finish) begin
-      \$3002  = \$1930 [18:0];
-    end
-    if (rst) begin
-      \$3002  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3003  = acc_x1_c4;
-    if (\$2730 ) begin
-      \$3003  = \$1938 [18:0];
-    end
-    if (rst) begin
-      \$3003  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3004  = out_x1_c4;
-    if (finish) begin
-      \$3004  = \$1938 [18:0];
-    end
-    if (rst) begin
-      \$3004  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3005  = acc_x1_c5;
-    if (\$2731 ) begin
-      \$3005  = \$1946 [18:0];
-    end
-    if (rst) begin
-      \$3005  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3006  = out_x1_c5;
-    if (finish) begin
-      \$3006  = \$1946 [18:0];
-    end
-    if (rst) begin
-      \$3006  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3007  = acc_x1_c6;
-    if (\$2732 ) begin
-      \$3007  = \$1954 [18:0];
-    end
-    if (rst) begin
-      \$3007  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3008  = out_x1_c6;
-    if (finish) begin
-      \$3008  = \$1954 [18:0];
-    end
-    if (rst) begin
-      \$3008  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3009  = acc_x1_c7;
-    if (\$2733 ) begin
-      \$3009  = \$1962 [18:0];
-    end
-    if (rst) begin
-      \$3009  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3010  = out_x1_c7;
-    if (finish) begin
-      \$3010  = \$1962 [18:0];
-    end
-    if (rst) begin
-      \$3010  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3011  = acc_x2_c0;
-    if (\$2734 ) begin
-      \$3011  = \$1970 [18:0];
-    end
-    if (rst) begin
-      \$3011  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3012  = out_x2_c0;
-    if (finish) begin
-      \$3012  = \$1970 [18:0];
-    end
-    if (rst) begin
-      \$3012  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3013  = acc_x2_c1;
-    if (\$2735 ) begin
-      \$3013  = \$1978 [18:0];
-    end
-    if (rst) begin
-      \$3013  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3014  = out_x2_c1;
-    if (finish) begin
-      \$3014  = \$1978 [18:0];
-    end
-    if (rst) begin
-      \$3014  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3015  = acc_x2_c2;
-    if (\$2736 ) begin
-      \$3015  = \$1986 [18:0];
-    end
-    if (rst) begin
-      \$3015  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3016  = out_x2_c2;
-    if (finish) begin
-      \$3016  = \$1986 [18:0];
-    end
-    if (rst) begin
-      \$3016  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3017  = acc_x2_c3;
-    if (\$2737 ) begin
-      \$3017  = \$1994 [18:0];
-    end
-    if (rst) begin
-      \$3017  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3018  = out_x2_c3;
-    if (finish) begin
-      \$3018  = \$1994 [18:0];
-    end
-    if (rst) begin
-      \$3018  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3019  = acc_x2_c4;
-    if (\$2738 ) begin
-      \$3019  = \$2002 [18:0];
-    end
-    if (rst) begin
-      \$3019  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3020  = out_x2_c4;
-    if (finish) begin
-      \$3020  = \$2002 [18:0];
-    end
-    if (rst) begin
-      \$3020  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3021  = acc_x2_c5;
-    if (\$2739 ) begin
-      \$3021  = \$2010 [18:0];
-    end
-    if (rst) begin
-      \$3021  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3022  = out_x2_c5;
-    if (finish) begin
-      \$3022  = \$2010 [18:0];
-    end
-    if (rst) begin
-      \$3022  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3023  = acc_x2_c6;
-    if (\$2740 ) begin
-      \$3023  = \$2018 [18:0];
-    end
-    if (rst) begin
-      \$3023  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3024  = out_x2_c6;
-    if (finish) begin
-      \$3024  = \$2018 [18:0];
-    end
-    if (rst) begin
-      \$3024  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3025  = acc_x2_c7;
-    if (\$2741 ) begin
-      \$3025  = \$2026 [18:0];
-    end
-    if (rst) begin
-      \$3025  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3026  = out_x2_c7;
-    if (finish) begin
-      \$3026  = \$2026 [18:0];
-    end
-    if (rst) begin
-      \$3026  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3027  = acc_x3_c0;
-    if (\$2742 ) begin
-      \$3027  = \$2034 [18:0];
-    end
-    if (rst) begin
-      \$3027  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3028  = out_x3_c0;
-    if (finish) begin
-      \$3028  = \$2034 [18:0];
-    end
-    if (rst) begin
-      \$3028  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3029  = acc_x3_c1;
-    if (\$2743 ) begin
-      \$3029  = \$2042 [18:0];
-    end
-    if (rst) begin
-      \$3029  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3030  = out_x3_c1;
-    if (finish) begin
-      \$3030  = \$2042 [18:0];
-    end
-    if (rst) begin
-      \$3030  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3031  = acc_x3_c2;
-    if (\$2744 ) begin
-      \$3031  = \$2050 [18:0];
-    end
-    if (rst) begin
-      \$3031  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3032  = out_x3_c2;
-    if (finish) begin
-      \$3032  = \$2050 [18:0];
-    end
-    if (rst) begin
-      \$3032  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3033  = acc_x3_c3;
-    if (\$2745 ) begin
-      \$3033  = \$2058 [18:0];
-    end
-    if (rst) begin
-      \$3033  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3034  = out_x3_c3;
-    if (finish) begin
-      \$3034  = \$2058 [18:0];
-    end
-    if (rst) begin
-      \$3034  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3035  = acc_x3_c4;
-    if (\$2746 ) begin
-      \$3035  = \$2066 [18:0];
-    end
-    if (rst) begin
-      \$3035  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3036  = out_x3_c4;
-    if (finish) begin
-      \$3036  = \$2066 [18:0];
-    end
-    if (rst) begin
-      \$3036  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3037  = acc_x3_c5;
-    if (\$2747 ) begin
-      \$3037  = \$2074 [18:0];
-    end
-    if (rst) begin
-      \$3037  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3038  = out_x3_c5;
-    if (finish) begin
-      \$3038  = \$2074 [18:0];
-    end
-    if (rst) begin
-      \$3038  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3039  = acc_x3_c6;
-    if (\$2748 ) begin
-      \$3039  = \$2082 [18:0];
-    end
-    if (rst) begin
-      \$3039  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3040  = out_x3_c6;
-    if (finish) begin
-      \$3040  = \$2082 [18:0];
-    end
-    if (rst) begin
-      \$3040  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3041  = acc_x3_c7;
-    if (\$2749 ) begin
-      \$3041  = \$2090 [18:0];
-    end
-    if (rst) begin
-      \$3041  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3042  = out_x3_c7;
-    if (finish) begin
-      \$3042  = \$2090 [18:0];
-    end
-    if (rst) begin
-      \$3042  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3043  = acc_x4_c0;
-    if (\$2750 ) begin
-      \$3043  = \$2098 [18:0];
-    end
-    if (rst) begin
-      \$3043  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3044  = out_x4_c0;
-    if (finish) begin
-      \$3044  = \$2098 [18:0];
-    end
-    if (rst) begin
-      \$3044  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3045  = acc_x4_c1;
-    if (\$2751 ) begin
-      \$3045  = \$2106 [18:0];
-    end
-    if (rst) begin
-      \$3045  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3046  = out_x4_c1;
-    if (finish) begin
-      \$3046  = \$2106 [18:0];
-    end
-    if (rst) begin
-      \$3046  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3047  = acc_x4_c2;
-    if (\$2752 ) begin
-      \$3047  = \$2114 [18:0];
-    end
-    if (rst) begin
-      \$3047  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3048  = out_x4_c2;
-    if (finish) begin
-      \$3048  = \$2114 [18:0];
-    end
-    if (rst) begin
-      \$3048  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3049  = acc_x4_c3;
-    if (\$2753 ) begin
-      \$3049  = \$2122 [18:0];
-    end
-    if (rst) begin
-      \$3049  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3050  = out_x4_c3;
-    if (finish) begin
-      \$3050  = \$2122 [18:0];
-    end
-    if (rst) begin
-      \$3050  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3051  = acc_x4_c4;
-    if (\$2754 ) begin
-      \$3051  = \$2130 [18:0];
-    end
-    if (rst) begin
-      \$3051  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3052  = out_x4_c4;
-    if (finish) begin
-      \$3052  = \$2130 [18:0];
-    end
-    if (rst) begin
-      \$3052  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3053  = acc_x4_c5;
-    if (\$2755 ) begin
-      \$3053  = \$2138 [18:0];
-    end
-    if (rst) begin
-      \$3053  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3054  = out_x4_c5;
-    if (finish) begin
-      \$3054  = \$2138 [18:0];
-    end
-    if (rst) begin
-      \$3054  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3055  = acc_x4_c6;
-    if (\$2756 ) begin
-      \$3055  = \$2146 [18:0];
-    end
-    if (rst) begin
-      \$3055  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3056  = out_x4_c6;
-    if (finish) begin
-      \$3056  = \$2146 [18:0];
-    end
-    if (rst) begin
-      \$3056  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3057  = acc_x4_c7;
-    if (\$2757 ) begin
-      \$3057  = \$2154 [18:0];
-    end
-    if (rst) begin
-      \$3057  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3058  = out_x4_c7;
-    if (finish) begin
-      \$3058  = \$2154 [18:0];
-    end
-    if (rst) begin
-      \$3058  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3059  = acc_x5_c0;
-    if (\$2758 ) begin
-      \$3059  = \$2162 [18:0];
-    end
-    if (rst) begin
-      \$3059  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3060  = out_x5_c0;
-    if (finish) begin
-      \$3060  = \$2162 [18:0];
-    end
-    if (rst) begin
-      \$3060  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3061  = acc_x5_c1;
-    if (\$2759 ) begin
-      \$3061  = \$2170 [18:0];
-    end
-    if (rst) begin
-      \$3061  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3062  = out_x5_c1;
-    if (finish) begin
-      \$3062  = \$2170 [18:0];
-    end
-    if (rst) begin
-      \$3062  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3063  = acc_x5_c2;
-    if (\$2760 ) begin
-      \$3063  = \$2178 [18:0];
-    end
-    if (rst) begin
-      \$3063  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3064  = out_x5_c2;
-    if (finish) begin
-      \$3064  = \$2178 [18:0];
-    end
-    if (rst) begin
-      \$3064  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3065  = acc_x5_c3;
-    if (\$2761 ) begin
-      \$3065  = \$2186 [18:0];
-    end
-    if (rst) begin
-      \$3065  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3066  = out_x5_c3;
-    if (finish) begin
-      \$3066  = \$2186 [18:0];
-    end
-    if (rst) begin
-      \$3066  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3067  = acc_x5_c4;
-    if (\$2762 ) begin
-      \$3067  = \$2194 [18:0];
-    end
-    if (rst) begin
-      \$3067  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3068  = out_x5_c4;
-    if (finish) begin
-      \$3068  = \$2194 [18:0];
-    end
-    if (rst) begin
-      \$3068  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3069  = acc_x5_c5;
-    if (\$2763 ) begin
-      \$3069  = \$2202 [18:0];
-    end
-    if (rst) begin
-      \$3069  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3070  = out_x5_c5;
-    if (finish) begin
-      \$3070  = \$2202 [18:0];
-    end
-    if (rst) begin
-      \$3070  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3071  = acc_x5_c6;
-    if (\$2764 ) begin
-      \$3071  = \$2210 [18:0];
-    end
-    if (rst) begin
-      \$3071  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3072  = out_x5_c6;
-    if (finish) begin
-      \$3072  = \$2210 [18:0];
-    end
-    if (rst) begin
-      \$3072  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3073  = acc_x5_c7;
-    if (\$2765 ) begin
-      \$3073  = \$2218 [18:0];
-    end
-    if (rst) begin
-      \$3073  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3074  = out_x5_c7;
-    if (finish) begin
-      \$3074  = \$2218 [18:0];
-    end
-    if (rst) begin
-      \$3074  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3075  = bank;
-    if (\$2766 ) begin
-      \$3075  = \$2771 [2:0];
-    end
-    if (rst) begin
-      \$3075  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3076  = result__valid;
-    if (\$2775 ) begin
-      \$3076  = 1'h0;
+      \$2932  = 1'h0;
     end
     if (finish) begin
-      \$3076  = 1'h1;
+      \$2932  = 1'h1;
     end
     if (rst) begin
-      \$3076  = 1'h0;
+      \$2932  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3077  = cfg;
+    \$2933  = cfg;
     if (configure) begin
-      \$3077  = cfg__payload;
+      \$2933  = cfg__payload;
     end
     if (rst) begin
-      \$3077  = 51'h0000000000000;
+      \$2933  = 51'h0000000000000;
     end
   end
   assign can_load = act__ready;
@@ -11576,17 +11325,54 @@ module sme_tall(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   assign \act__payload[5]  = act__payload[47:40];
   assign \act__payload[6]  = act__payload[55:48];
   assign \act__payload[7]  = act__payload[63:56];
-  assign \w__payload.input  = w__payload[5:0];
-  assign \w__payload.used  = w__payload[6];
-  assign \w__payload.cells  = w__payload[14:7];
-  assign \w__payload.cells[0]  = w__payload[7];
-  assign \w__payload.cells[1]  = w__payload[8];
-  assign \w__payload.cells[2]  = w__payload[9];
-  assign \w__payload.cells[3]  = w__payload[10];
-  assign \w__payload.cells[4]  = w__payload[11];
-  assign \w__payload.cells[5]  = w__payload[12];
-  assign \w__payload.cells[6]  = w__payload[13];
-  assign \w__payload.cells[7]  = w__payload[14];
+  assign \w__payload[0]  = w__payload[14:0];
+  assign \w__payload[0].input  = w__payload[5:0];
+  assign \w__payload[0].used  = w__payload[6];
+  assign \w__payload[0].cells  = w__payload[14:7];
+  assign \w__payload[0].cells[0]  = w__payload[7];
+  assign \w__payload[0].cells[1]  = w__payload[8];
+  assign \w__payload[0].cells[2]  = w__payload[9];
+  assign \w__payload[0].cells[3]  = w__payload[10];
+  assign \w__payload[0].cells[4]  = w__payload[11];
+  assign \w__payload[0].cells[5]  = w__payload[12];
+  assign \w__payload[0].cells[6]  = w__payload[13];
+  assign \w__payload[0].cells[7]  = w__payload[14];
+  assign \w__payload[1]  = w__payload[29:15];
+  assign \w__payload[1].input  = w__payload[20:15];
+  assign \w__payload[1].used  = w__payload[21];
+  assign \w__payload[1].cells  = w__payload[29:22];
+  assign \w__payload[1].cells[0]  = w__payload[22];
+  assign \w__payload[1].cells[1]  = w__payload[23];
+  assign \w__payload[1].cells[2]  = w__payload[24];
+  assign \w__payload[1].cells[3]  = w__payload[25];
+  assign \w__payload[1].cells[4]  = w__payload[26];
+  assign \w__payload[1].cells[5]  = w__payload[27];
+  assign \w__payload[1].cells[6]  = w__payload[28];
+  assign \w__payload[1].cells[7]  = w__payload[29];
+  assign \w__payload[2]  = w__payload[44:30];
+  assign \w__payload[2].input  = w__payload[35:30];
+  assign \w__payload[2].used  = w__payload[36];
+  assign \w__payload[2].cells  = w__payload[44:37];
+  assign \w__payload[2].cells[0]  = w__payload[37];
+  assign \w__payload[2].cells[1]  = w__payload[38];
+  assign \w__payload[2].cells[2]  = w__payload[39];
+  assign \w__payload[2].cells[3]  = w__payload[40];
+  assign \w__payload[2].cells[4]  = w__payload[41];
+  assign \w__payload[2].cells[5]  = w__payload[42];
+  assign \w__payload[2].cells[6]  = w__payload[43];
+  assign \w__payload[2].cells[7]  = w__payload[44];
+  assign \w__payload[3]  = w__payload[59:45];
+  assign \w__payload[3].input  = w__payload[50:45];
+  assign \w__payload[3].used  = w__payload[51];
+  assign \w__payload[3].cells  = w__payload[59:52];
+  assign \w__payload[3].cells[0]  = w__payload[52];
+  assign \w__payload[3].cells[1]  = w__payload[53];
+  assign \w__payload[3].cells[2]  = w__payload[54];
+  assign \w__payload[3].cells[3]  = w__payload[55];
+  assign \w__payload[3].cells[4]  = w__payload[56];
+  assign \w__payload[3].cells[5]  = w__payload[57];
+  assign \w__payload[3].cells[6]  = w__payload[58];
+  assign \w__payload[3].cells[7]  = w__payload[59];
   assign \result__payload[0]  = result__payload[21:0];
   assign \result__payload[1]  = result__payload[43:22];
   assign \result__payload[2]  = result__payload[65:44];
@@ -13195,22 +12981,22 @@ module sme_tall(cfg__valid, act__payload, act__valid, w__payload, w__valid, resu
   assign \$2200  = { acc_x5_c5, 1'h0 };
   assign \$2208  = { acc_x5_c6, 1'h0 };
   assign \$2216  = { acc_x5_c7, 1'h0 };
-  assign \$2654  = load;
-  assign \$2657  = \$2656 ;
-  assign \$2684  = wsel;
-  assign \$2688  = wsel;
-  assign \$2692  = wsel;
-  assign \$2696  = wsel;
-  assign \$2700  = wsel;
-  assign \$2704  = wsel;
-  assign \$2708  = issue;
-  assign \$2709  = 5'h07;
-  assign \$2711  = \$2710 ;
-  assign \$2715  = 5'h07;
-  assign \$2717  = \$2716 ;
-  assign \$2766  = send;
-  assign \$2769  = \$2768 ;
-  assign \$2774  = \$2773 ;
+  assign \$2510  = load;
+  assign \$2513  = \$2512 ;
+  assign \$2540  = wsel;
+  assign \$2544  = wsel;
+  assign \$2548  = wsel;
+  assign \$2552  = wsel;
+  assign \$2556  = wsel;
+  assign \$2560  = wsel;
+  assign \$2564  = issue;
+  assign \$2565  = 5'h07;
+  assign \$2567  = \$2566 ;
+  assign \$2571  = 5'h07;
+  assign \$2573  = \$2572 ;
+  assign \$2622  = send;
+  assign \$2625  = \$2624 ;
+  assign \$2630  = \$2629 ;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -15,6 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+
+#: The process umask (read once: setting it is the only way to read it).
+UMASK = os.umask(0)
+os.umask(UMASK)
+
 #: Longest file name written (NAME_MAX of common file systems, less the temporary suffix).
 MAX_NAME = 200
 
@@ -115,6 +120,7 @@ class Outputs:
                 staged.append((Path(tmp), path))
                 with os.fdopen(fd, "wb") as f:
                     f.write(_bytes(content))
+                os.chmod(tmp, 0o666 & ~UMASK)   # mkstemp makes it 0600; an output gets the usual mode
             for tmp, path in staged:
                 os.replace(tmp, path)
         except OSError as e:

@@ -164,8 +164,9 @@ class SmeConfig(Config):
 PRESETS = {c.name: c for c in [
     # 2-bit cells and a 4-bit ADC that saturates (exact needs 5 bits): the ADC edge in CI.
     SmeConfig("sme_small", xbar_rows=8, xbar_cols=4, crossbars=4, k_max=32, cell_bits=2, adc_bits=4, act_lanes=4),
-    # Non-square, a crossbar count that is not a power of two, a 3-bit saturating ADC.
-    SmeConfig("sme_tall", xbar_rows=16, xbar_cols=8, crossbars=6, k_max=48, adc_bits=3, act_lanes=8),
+    # Non-square, a crossbar count that is not a power of two, a 3-bit saturating ADC, 4 rows a w beat.
+    SmeConfig("sme_tall", xbar_rows=16, xbar_cols=8, crossbars=6, k_max=48, adc_bits=3, act_lanes=8,
+              rows_per_beat=4),
     SmeConfig("sme_default", xbar_rows=32, xbar_cols=32, crossbars=8, k_max=256, act_lanes=16),
     # sme_default's crossbars kept busy: a vector of K <= 256 in 8 input beats (as many as its
     # compute steps), a crossbar programmed in 2 beats of 16 rows (a programming in 16 cycles).

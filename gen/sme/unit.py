@@ -170,6 +170,8 @@ SME = Unit(
     setting=Setting("--max-bits-per-weight",
                     "re-encode W to at most this many set bits per magnitude first (default: none)",
                     parse_max_bits_per_weight, choices=tuple(map(str, range(1, 9))) + ("none",), default="none"),
-    bench=Bench("sparseloom.testbenches.sme_tb", configs=tuple(PRESETS.values())),
+    # sme_wide's streams differ from sme_tall's multi-row beats only in width: its benches run with -m slow.
+    bench=Bench("sparseloom.testbenches.sme_tb", configs=tuple(c for n, c in PRESETS.items() if n != "sme_wide"),
+                slow_configs=(PRESETS["sme_wide"],)),
     ice40_presets=("sme_small",), architecture=sme_architecture, model=sme_model, traffic=sme_traffic,
 )
