@@ -1,0 +1,161 @@
+"""AxBench-style kernels: the exact functions a neural approximator stands in for, from their formulas.
+
+Each kernel maps a batch of inputs (N x inputs, float64) to exact outputs (N x outputs) with
+NumPy, next to the approximator topology AxBench uses for it and the error metric its quality
+bound is stated in. Inputs come from ``sample`` (a seeded generator over each kernel's domain),
+or, for the image kernels, from real pixels (``sparseloom`` feeds photographs).
+
+* blackscholes: European call price from (spot, strike, rate, volatility, time, put flag), 6-8-8-1;
+* fft: the twiddle factor (cos, sin) of an angle, as radix-2 FFT needs it, 1-4-4-2;
+* inversek2j: the two joint angles of a two-link arm (unit links) reaching (x, y), 2-8-2;
+* jmeint: whether two triangles in 3-D intersect (18 coordinates; one-hot yes / no), 18-32-8-2;
+* jpeg: the quantised 8 x 8 DCT of a block of pixels (JPEG's luminance table, quality 50), 64-16-64;
+* kmeans: the Euclidean distance of two RGB colours, 6-8-4-1;
+* sobel: the Sobel gradient magnitude of a 3 x 3 window, clipped to 1, 9-8-1.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One benchmark: its exact function, AxBench's approximator topology and the error metric."""
+
+    name: str
+    function: Callable[[np.ndarray], np.ndarray]
+    topology: tuple[int, ...]
+    metric: str            # "relative" (mean relative error), "miss" (miss rate), "image" (mean abs. pixel error)
+    low: tuple             # input domain of ``sample``, per input
+    high: tuple
+
+
+def _norm_cdf(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
+
+
+def blackscholes(x: np.ndarray) -> np.ndarray:
+    """Black-Scholes price of a European option: (S, K, r, sigma, T, put >= 0.5) -> price."""
+    s, k, r, v, t, put = (x[:, i] for i in range(6))
+    d1 = (np.log(s / k) + (r + v * v / 2) * t) / (v * np.sqrt(t))
+    d2 = d1 - v * np.sqrt(t)
+    call = s * _norm_cdf(d1) - k * np.exp(-r * t) * _norm_cdf(d2)
+    puts = k * np.exp(-r * t) * _norm_cdf(-d2) - s * _norm_cdf(-d1)
+    return np.where(put >= 0.5, puts, call)[:, None]
+
+
+def fft_twiddle(x: np.ndarray) -> np.ndarray:
+    """(cos, sin) of the angle x[:, 0]."""
+    return np.stack([np.cos(x[:, 0]), np.sin(x[:, 0])], axis=1)
+
+
+def inversek2j(x: np.ndarray) -> np.ndarray:
+    """Joint angles (theta1, theta2) of a two-link arm with unit links whose end reaches (x, y)."""
+    px, py = x[:, 0], x[:, 1]
+    c2 = np.clip((px * px + py * py - 2) / 2, -1, 1)
+    theta2 = np.arccos(c2)
+    theta1 = np.arctan2(py, px) - np.arctan2(np.sin(theta2), 1 + np.cos(theta2))
+    return np.stack([theta1, theta2], axis=1)
+
+
+def forward_kinematics(theta: np.ndarray) -> np.ndarray:
+    """The end point of the arm at joint angles ``theta`` (inversek2j's inverse)."""
+    t1, t2 = theta[:, 0], theta[:, 1]
+    return np.stack([np.cos(t1) + np.cos(t1 + t2), np.sin(t1) + np.sin(t1 + t2)], axis=1)
+
+
+def _segment_hits_triangle(p, q, a, b, c, eps=1e-12) -> np.ndarray:
+    """Whether segment p-q meets triangle a-b-c (Moller-Trumbore, per row)."""
+    d = q - p
+    e1, e2 = b - a, c - a
+    h = np.cross(d, e2)
+    det = np.einsum("ij,ij->i", e1, h)
+    ok = np.abs(det) > eps
+    inv = np.where(ok, 1 / np.where(ok, det, 1), 0)
+    s = p - a
+    u = inv * np.einsum("ij,ij->i", s, h)
+    qv = np.cross(s, e1)
+    v = inv * np.einsum("ij,ij->i", d, qv)
+    t = inv * np.einsum("ij,ij->i", e2, qv)
+    return ok & (u >= 0) & (v >= 0) & (u + v <= 1) & (t >= 0) & (t <= 1)
+
+
+def jmeint(x: np.ndarray) -> np.ndarray:
+    """Whether triangles (x[:, 0:9], x[:, 9:18]) intersect, one-hot (yes, no): two triangles meet
+    exactly when an edge of one crosses the other (non-coplanar, general position)."""
+    t = x.reshape(-1, 2, 3, 3)
+    hit = np.zeros(len(x), bool)
+    for one, other in ((0, 1), (1, 0)):
+        a, b, c = (t[:, other, i] for i in range(3))
+        for i, j in ((0, 1), (1, 2), (2, 0)):
+            hit |= _segment_hits_triangle(t[:, one, i], t[:, one, j], a, b, c)
+    return np.stack([hit, ~hit], axis=1).astype(np.float64)
+
+
+#: JPEG's luminance quantisation table (ITU-T T.81 Annex K), quality 50.
+JPEG_LUMA = np.array([
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], dtype=np.float64).reshape(8, 8)
+
+
+def _dct_matrix() -> np.ndarray:
+    k = np.arange(8)
+    m = np.cos((2 * k[None, :] + 1) * k[:, None] * np.pi / 16) * np.sqrt(2 / 8)
+    m[0] /= np.sqrt(2)
+    return m
+
+
+def jpeg(x: np.ndarray) -> np.ndarray:
+    """8 x 8 blocks of pixels in [0, 1] (row-major) to their quantised DCT coefficients, level
+    shifted by 128 first, divided by the table and rounded, then scaled by 1/64 to stay near +-1."""
+    d = _dct_matrix()
+    blocks = x.reshape(-1, 8, 8) * 255 - 128
+    coeff = d @ blocks @ d.T
+    return (np.rint(coeff / JPEG_LUMA) / 64).reshape(-1, 64)
+
+
+def kmeans(x: np.ndarray) -> np.ndarray:
+    """Euclidean distance of colours x[:, 0:3] and x[:, 3:6] (RGB in [0, 1])."""
+    return np.linalg.norm(x[:, :3] - x[:, 3:6], axis=1)[:, None]
+
+
+SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64)
+
+
+def sobel(x: np.ndarray) -> np.ndarray:
+    """Sobel gradient magnitude of 3 x 3 windows of pixels in [0, 1] (row-major), clipped to 1."""
+    w = x.reshape(-1, 3, 3)
+    gx = np.einsum("nij,ij->n", w, SOBEL_X)
+    gy = np.einsum("nij,ij->n", w, SOBEL_X.T)
+    return np.minimum(np.sqrt(gx * gx + gy * gy), 1.0)[:, None]
+
+
+KERNELS = {k.name: k for k in [
+    Kernel("blackscholes", blackscholes, (6, 8, 8, 1), "relative",
+           (10, 10, 0.01, 0.05, 0.05, 0), (100, 100, 0.1, 0.6, 1.0, 1)),
+    Kernel("fft", fft_twiddle, (1, 4, 4, 2), "relative", (-np.pi,), (np.pi,)),
+    Kernel("inversek2j", inversek2j, (2, 8, 2), "relative", (-2, -2), (2, 2)),
+    Kernel("jmeint", jmeint, (18, 32, 8, 2), "miss", (-1,) * 18, (1,) * 18),
+    Kernel("jpeg", jpeg, (64, 16, 64), "image", (0,) * 64, (1,) * 64),
+    Kernel("kmeans", kmeans, (6, 8, 4, 1), "image", (0,) * 6, (1,) * 6),
+    Kernel("sobel", sobel, (9, 8, 1), "image", (0,) * 9, (1,) * 9),
+]}
+
+
+def sample(kernel: str, n: int, seed: int) -> np.ndarray:
+    """``n`` inputs of ``kernel`` drawn uniformly over its domain (reachable points only for
+    inversek2j: forward kinematics of uniform joint angles), reproducible from ``seed``."""
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {', '.join(KERNELS)}, got {kernel!r}")
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    k, rng = KERNELS[kernel], np.random.default_rng(seed)
+    if kernel == "inversek2j":
+        theta = np.stack([rng.uniform(-np.pi, np.pi, n), rng.uniform(0.05, np.pi - 0.05, n)], axis=1)
+        return forward_kinematics(theta)
+    return rng.uniform(k.low, k.high, (n, len(k.low)))
