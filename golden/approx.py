@@ -42,8 +42,10 @@ def input_error(pred: np.ndarray, exact: np.ndarray, scale: np.ndarray) -> np.nd
 
 
 def _torch(seed: int):
-    import torch
-
+    try:
+        import torch
+    except ImportError:
+        raise ImportError("training approximators needs PyTorch (CPU): pip install '.[search]'") from None
     torch.manual_seed(seed)
     return torch
 
