@@ -16,6 +16,10 @@ approximator is the invocation. Three ways to build them, trained with PyTorch o
   head, trained end to end on mse + BCE(safe, error <= bound), the safe targets recomputed from
   the approximation head every ``refresh`` epochs.
 
+``npu_mlp`` turns a trained approximator into the NPU's fixed-point MLP (``golden.npu``), and
+``npu_approximate`` runs it there; the NPU's sigmoid is PLAN's, not the logistic function the
+training used, which the fixed-point outputs carry as part of their error.
+
 An input's error is the mean over outputs of |approximation - exact| / scale, scale being the
 per-output standard deviation of the exact training outputs (``output_scale``). ``evaluate``
 gives the invocation and the mean error over every input (an input routed to the exact function
@@ -200,3 +204,29 @@ def evaluate(approx: Approximators, x: np.ndarray, y: np.ndarray, scale: np.ndar
     return {"invocation": float(used.mean()), "mean_error": float(err.mean()),
             "mean_error_approximated": float(err[used].mean()) if used.any() else 0.0,
             "per_approximator": np.bincount(route[used], minlength=len(approx.nets)).tolist()}
+
+
+def npu_mlp(net, weight, act):
+    """A trained torch MLP (``_mlp``: Linear layers, sigmoid between them) as the NPU computes it:
+    weights and biases quantised to ``weight`` codes (round half to even, saturating), sigmoid
+    hidden layers (PLAN on the NPU), a linear last layer. Inputs and outputs stay standardised:
+    the host standardises what it sends and undoes it on what comes back."""
+    import torch.nn as nn
+
+    from .npu import Layer, Mlp, quantise
+
+    linears = [m for m in net if isinstance(m, nn.Linear)]
+    layers = tuple(Layer(quantise(m.weight.detach().double().numpy(), weight),
+                         quantise(m.bias.detach().double().numpy(), weight),
+                         "linear" if i == len(linears) - 1 else "sigmoid")
+                   for i, m in enumerate(linears))
+    return Mlp(layers, weight, act)
+
+
+def npu_approximate(approx: Approximators, x: np.ndarray, k: int, weight, act) -> np.ndarray:
+    """Approximator ``k``'s outputs for ``x`` computed by the fixed-point NPU model (``npu_mlp``)."""
+    from .npu import quantise
+
+    mlp = npu_mlp(approx.nets[k], weight, act)
+    codes = mlp.forward(quantise(approx.xs.to(np.asarray(x, np.float64)), act))
+    return approx.ys.back(act.value(codes)[:, :approx.topology[-1]])

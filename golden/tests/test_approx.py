@@ -75,3 +75,19 @@ def test_bad_arguments_are_refused():
         approx.train("single", x, y, SMALL, 0.0)
     with pytest.raises(ValueError, match="approximators must be an integer >= 1"):
         approx.train("mcma", x, y, SMALL, 0.1, approximators=0)
+
+
+def test_an_approximator_on_the_npu_stays_close_to_its_float_self():
+    from sparseloom.golden.npu import Fixed
+
+    x, y = two_regimes(400, SEED)
+    single = approx.train("single", x, y, SMALL, 0.1, seed=SEED, epochs=800)
+    xt = np.linspace(-0.95, 0.95, 101)[:, None]
+    float_out = single.approximate(xt, 0)
+    fine = approx.npu_approximate(single, xt, 0, Fixed(16, 10), Fixed(16, 10))
+    coarse = approx.npu_approximate(single, xt, 0, Fixed(8, 4), Fixed(8, 5))
+    mlp = approx.npu_mlp(single.nets[0], Fixed(16, 10), Fixed(16, 10))
+    assert mlp.topology == SMALL and [layer.activation for layer in mlp.layers] == ["sigmoid", "linear"]
+    # PLAN's sigmoid (within 0.0189 of the logistic) and 10 fractional bits: close; 4 bits: much less so
+    fine_err, coarse_err = np.abs(fine - float_out).max(), np.abs(coarse - float_out).max()
+    assert fine_err < 0.03 and coarse_err > 1.5 * fine_err   # measured 0.019 and 0.050 (outputs span +-1)
