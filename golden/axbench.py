@@ -3,7 +3,8 @@
 Each kernel maps a batch of inputs (N x inputs, float64) to exact outputs (N x outputs) with
 NumPy, next to the approximator topology AxBench uses for it and the error metric its quality
 bound is stated in. Inputs come from ``sample`` (a seeded generator over each kernel's domain),
-or, for the image kernels, from real pixels (``sparseloom`` feeds photographs).
+or, for the image kernels (jpeg, kmeans, sobel), from real pixels: ``image_inputs`` cuts them
+from photographs given as arrays (``sparseloom.models.images`` loads the offline ones).
 
 * blackscholes: European call price from (spot, strike, rate, volatility, time, put flag), 6-8-8-1;
 * fft: the twiddle factor (cos, sin) of an angle, as radix-2 FFT needs it, 1-4-4-2;
@@ -159,3 +160,45 @@ def sample(kernel: str, n: int, seed: int) -> np.ndarray:
         theta = np.stack([rng.uniform(-np.pi, np.pi, n), rng.uniform(0.05, np.pi - 0.05, n)], axis=1)
         return forward_kinematics(theta)
     return rng.uniform(k.low, k.high, (n, len(k.low)))
+
+
+IMAGE_KERNELS = ("jpeg", "kmeans", "sobel")
+
+
+def _grey(rgb: np.ndarray) -> np.ndarray:
+    """ITU-R BT.601 luma of uint8 RGB (or a greyscale array), in [0, 1]."""
+    a = np.asarray(rgb, dtype=np.float64) / 255
+    return a if a.ndim == 2 else a[..., :3] @ np.array([0.299, 0.587, 0.114])
+
+
+def image_inputs(kernel: str, photos: list[np.ndarray], n: int, seed: int) -> np.ndarray:
+    """``n`` inputs of an image kernel cut from ``photos`` (uint8 H x W x 3 or H x W), seeded:
+    sobel, 3 x 3 greyscale windows at random positions; jpeg, 8 x 8 greyscale blocks on the
+    8-pixel grid; kmeans, pairs of RGB pixels of one photo at random positions (a pixel and a
+    centroid candidate). Photos are drawn in turn, so each contributes about n / len(photos)."""
+    if kernel not in IMAGE_KERNELS:
+        raise ValueError(f"kernel must be one of {', '.join(IMAGE_KERNELS)}, got {kernel!r}")
+    if not photos:
+        raise ValueError("photos must hold at least one image")
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        photo = np.asarray(photos[i % len(photos)])
+        if kernel == "kmeans":
+            rgb = (photo if photo.ndim == 3 else np.repeat(photo[..., None], 3, axis=2))[..., :3] / 255
+            flat = rgb.reshape(-1, 3)
+            a, b = rng.integers(0, len(flat), 2)
+            rows.append(np.concatenate([flat[a], flat[b]]))
+            continue
+        grey = _grey(photo)
+        size = 3 if kernel == "sobel" else 8
+        if grey.shape[0] < size or grey.shape[1] < size:
+            raise ValueError(f"photos[{i % len(photos)}] is {grey.shape}, smaller than the {size} x {size} window")
+        if kernel == "sobel":
+            r, c = rng.integers(0, grey.shape[0] - 2), rng.integers(0, grey.shape[1] - 2)
+        else:
+            r, c = 8 * rng.integers(0, grey.shape[0] // 8), 8 * rng.integers(0, grey.shape[1] // 8)
+        rows.append(grey[r:r + size, c:c + size].reshape(-1))
+    return np.stack(rows)

@@ -80,3 +80,23 @@ def test_sample_is_reproducible_and_in_its_domain():
         ax.sample("canneal", 5, 0)
     with pytest.raises(ValueError, match="n must be an integer >= 1"):
         ax.sample("sobel", 0, 0)
+
+
+def test_image_inputs_are_windows_of_the_photos():
+    rng = np.random.default_rng(2)
+    photo = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    grey = np.array([[0, 255, 0] * 8] * 16, dtype=np.uint8)[:16]
+    s = ax.image_inputs("sobel", [photo], 30, 4)
+    assert s.shape == (30, 9) and ax.image_inputs("sobel", [photo], 30, 4).tolist() == s.tolist()
+    luma = photo @ np.array([0.299, 0.587, 0.114]) / 255
+    windows = {tuple(np.round(luma[r:r + 3, c:c + 3].reshape(-1), 12)) for r in range(18) for c in range(22)}
+    assert all(tuple(np.round(w, 12)) in windows for w in s)
+    j = ax.image_inputs("jpeg", [grey], 5, 1)
+    assert j.shape == (5, 64) and set(np.unique(j)) <= {0.0, 1.0}
+    k = ax.image_inputs("kmeans", [photo, grey], 10, 3)
+    assert k.shape == (10, 6) and (k >= 0).all() and (k <= 1).all()
+    assert ax.sobel(s).shape == (30, 1) and ax.jpeg(j).shape == (5, 64)
+    with pytest.raises(ValueError, match="kernel must be one of jpeg, kmeans, sobel"):
+        ax.image_inputs("fft", [photo], 3, 0)
+    with pytest.raises(ValueError, match="smaller than the 8 x 8 window"):
+        ax.image_inputs("jpeg", [photo[:5]], 3, 0)
