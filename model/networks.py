@@ -42,6 +42,7 @@ import numpy as np
 from sparseloom.golden import hss
 from sparseloom.golden.quant import per_channel_int8
 from sparseloom.models import ModelsMissing, efficientnet_lite0, minilm
+from sparseloom.models.mobile import STAGE_STRIDES   # EfficientNet-lite0's seven stages
 
 from .workload import Workload
 
@@ -49,7 +50,6 @@ NETWORKS = ("efficientnet_lite0", "minilm", "smollm2")
 METHODS = "dense, hss:G1:H1,G0:H0 (e.g. hss:2:4,2:4)"
 IMAGE = 224
 STEM_STRIDE = 2
-STAGE_STRIDES = (1, 2, 2, 2, 1, 2, 1)   # EfficientNet-lite0's seven stages
 DEFAULT_TOKENS = 32
 
 

@@ -37,10 +37,6 @@ class Conv:
     relu6: bool
 
     @property
-    def depthwise(self) -> bool:
-        return self.weight.shape[1] == 1 and self.weight.shape[0] > 1
-
-    @property
     def matrix(self) -> np.ndarray:
         """The weight as the GEMM's (out x in*r*s) matrix, columns in (channel, row, column) order."""
         return self.weight.reshape(self.weight.shape[0], -1)
