@@ -16,7 +16,8 @@ def throughput(config) -> dict:
     for wl in u.workloads(config):
         cycles = u.cycles(config, wl.shape, wl.encoding)
         m, n, k = wl.shape
+        macs = m * n * k if wl.macs is None else wl.macs
         runs.append({"format": wl.label, "workload": f"{u.name} {wl.label}: M={m} K={k} N={n} ({wl.description})",
-                     "cycles": cycles, "effective_macs_per_cycle": m * n * k / cycles,
+                     "cycles": cycles, "effective_macs_per_cycle": macs / cycles,
                      "peak_macs_per_cycle": float(u.peak_macs_per_cycle(config, wl.encoding))})
     return {**runs[0], "workloads": runs}

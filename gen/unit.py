@@ -38,13 +38,36 @@ class Setting:
 
 
 @dataclass(frozen=True)
+class Operands:
+    """What ``sparseloom sim`` reads and writes for a unit: the first operand's flag, its help and
+    its reader (``load(path, flag)``; None: an integer matrix in a .npy file, W of a GEMM), and
+    the helps of ``--inputs`` and ``--out``. The defaults are a GEMM's."""
+
+    flag: str = "--weights"
+    help: str = "W: int8 .npy, M x K"
+    load: Callable | None = None
+    inputs_help: str = "X: int8 .npy, K x N"
+    out_help: str = "Y: int32 .npy, M x N"
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+#: The operands of a GEMM unit.
+GEMM = Operands()
+
+
+@dataclass(frozen=True)
 class Workload:
-    """A reference GEMM of the FPGA table; ``encoding`` is what the unit's cycle model takes."""
+    """A reference GEMM of the FPGA table; ``encoding`` is what the unit's cycle model takes, and
+    ``macs`` the useful MACs where they are not M x N x K (a unit whose work is not one GEMM)."""
 
     label: str
     shape: GemmShape
     encoding: object
     description: str
+    macs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +128,7 @@ class Unit:
     model: Callable | None = None
     traffic: Callable | None = None   # config -> {stream: (level, tensor, action, model words per beat)}
     mappings: Callable | None = None  # (config, shape, encoding) -> every mapping ``evaluate`` takes (its map space)
+    operands: Operands = GEMM         # what ``plan`` takes as W, and the files ``sparseloom sim`` reads
 
     def cycles(self, config, shape: GemmShape, encoding, mapping=None) -> int:
         """Exact cycles of a stall-free run, first input beat to last result beat of each segment."""

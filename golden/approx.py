@@ -230,3 +230,15 @@ def npu_approximate(approx: Approximators, x: np.ndarray, k: int, weight, act) -
     mlp = npu_mlp(approx.nets[k], weight, act)
     codes = mlp.forward(quantise(approx.xs.to(np.asarray(x, np.float64)), act))
     return approx.ys.back(act.value(codes)[:, :approx.topology[-1]])
+
+
+def npu_program(approx: Approximators, weight, act):
+    """The trained method as the NPU holds it (``golden.npu.Program``): ``single`` and ``mcma``
+    routed (the classifier in bank 0, the approximators after it), ``axnet`` fused. Inputs and
+    outputs stay standardised, as in ``npu_mlp``."""
+    from .npu import Program
+
+    if approx.method == "axnet":
+        return Program("fused", (npu_mlp(approx.nets[0], weight, act),))
+    return Program("routed", (npu_mlp(approx.classifier, weight, act),
+                              *(npu_mlp(net, weight, act) for net in approx.nets)))

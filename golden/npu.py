@@ -135,6 +135,10 @@ class Mlp:
         """Neurons per layer, inputs first (AxBench's notation: 6-8-8-1)."""
         return (self.layers[0].weights.shape[1],) + tuple(layer.weights.shape[0] for layer in self.layers)
 
+    @property
+    def activations(self) -> tuple[str, ...]:
+        return tuple(layer.activation for layer in self.layers)
+
     def forward(self, x) -> np.ndarray:
         """Output codes (N x outputs) for input codes ``x`` (N x inputs) of the act format."""
         h = _check_codes(x, self.act, "inputs")
@@ -148,3 +152,83 @@ class Mlp:
             elif layer.activation == "sigmoid":
                 h = plan_sigmoid(h, self.act)
         return h
+
+
+ROUTINGS = ("routed", "fused")
+
+
+@dataclass(frozen=True)
+class Program:
+    """What the NPU holds and how it routes an input: its banks' networks, one format throughout.
+
+    ``routed`` (the single approximator and MCMA): bank 0 is the classifier, with K + 1 outputs,
+    and banks 1..K the K approximators, of one topology. The classifier's argmax over its output
+    codes (the first of equal codes) is class k: k < K runs approximator k (bank k + 1), k = K
+    leaves the input to the exact function. ``fused`` (AXNet): bank 0 alone, whose last output is
+    the safe logit: a code > 0 approximates the input by the network's other outputs."""
+
+    routing: str
+    banks: tuple[Mlp, ...]
+
+    def __post_init__(self):
+        if self.routing not in ROUTINGS:
+            raise ValueError(f"routing must be one of {', '.join(ROUTINGS)}, got {self.routing!r}")
+        banks = self.banks
+        if not banks or not all(isinstance(b, Mlp) for b in banks):
+            raise TypeError("banks must be a non-empty tuple of Mlp")
+        if self.routing == "fused":
+            if len(banks) != 1:
+                raise ValueError(f"a fused program is one network (bank 0), got {len(banks)} banks")
+            if banks[0].topology[-1] < 2:
+                raise ValueError("a fused network needs at least one approximated output and the safe logit")
+        else:
+            if len(banks) < 2:
+                raise ValueError("a routed program needs the classifier (bank 0) and at least one approximator")
+            classes = banks[0].topology[-1]
+            if classes != len(banks):
+                raise ValueError(f"the classifier must have K + 1 = {len(banks)} outputs (K = {len(banks) - 1} "
+                                 f"approximators and the exact function), got {classes}")
+            for i, b in enumerate(banks[2:], 2):
+                if b.topology != banks[1].topology or b.activations != banks[1].activations:
+                    raise ValueError(f"approximators share one topology and its activations: banks[{i}] is "
+                                     f"{'-'.join(map(str, b.topology))} {'/'.join(b.activations)}, banks[1] "
+                                     f"{'-'.join(map(str, banks[1].topology))} {'/'.join(banks[1].activations)}")
+        for i, b in enumerate(banks):
+            if (b.weight, b.act) != (banks[0].weight, banks[0].act):
+                raise ValueError(f"every bank uses one weight and one act format: banks[{i}] has {b.weight}, "
+                                 f"{b.act}; banks[0] {banks[0].weight}, {banks[0].act}")
+            if b.topology[0] != banks[0].topology[0]:
+                raise ValueError(f"every bank takes the same inputs: banks[{i}] takes {b.topology[0]}, "
+                                 f"banks[0] {banks[0].topology[0]}")
+
+    @property
+    def approximators(self) -> int:
+        """K: the networks an input can be approximated by."""
+        return 1 if self.routing == "fused" else len(self.banks) - 1
+
+    @property
+    def inputs(self) -> int:
+        return self.banks[0].topology[0]
+
+    @property
+    def outputs(self) -> int:
+        """Outputs of an approximation (the fused network's safe logit not counted)."""
+        return self.banks[0].topology[-1] - 1 if self.routing == "fused" else self.banks[1].topology[-1]
+
+    def run(self, x) -> tuple[np.ndarray, np.ndarray]:
+        """``(route, outputs)`` for input codes ``x`` (N x inputs): route[i] is the approximator
+        that ran input i, -1 where the exact function runs it; outputs (N x outputs) are its codes,
+        0 where route is -1."""
+        first = self.banks[0].forward(x)
+        if self.routing == "fused":
+            route = np.where(first[:, -1] > 0, 0, -1)
+            out = first[:, :-1]
+        else:
+            k = first.argmax(axis=1)
+            route = np.where(k == self.approximators, -1, k)
+            out = np.zeros((len(first), self.outputs), np.int64)
+            for a in range(self.approximators):
+                mine = route == a
+                if mine.any():
+                    out[mine] = self.banks[a + 1].forward(np.asarray(x)[mine])
+        return route, np.where(route[:, None] >= 0, out, 0)

@@ -157,6 +157,9 @@ class Mapping:
         levels = {lv.name for lv in arch.levels} if arch else set()
         by: dict[str, dict] = {}
         for e in entries:
+            if not isinstance(e, dict) or not {"target", "type"} <= set(e):
+                raise ValueError(f"mapping: each Timeloop entry names its target and its type (temporal, spatial, "
+                                 f"dataspace or bypass); got {e!r}"[:300])
             target = e["target"]
             if levels and target not in levels and f"inter_{target}_spatial" in levels:
                 target = f"inter_{target}_spatial"

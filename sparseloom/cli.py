@@ -78,7 +78,8 @@ def cmd_sim(args) -> None:
     config = u.load(args.config)
     text = getattr(args, u.setting.dest) if u.setting else None
     setting = u.setting.parse(text) if u.setting else None
-    w = load_matrix(args.weights, "--weights")
+    operands = u.operands
+    w = (operands.load or load_matrix)(getattr(args, operands.dest), operands.flag)
     x = load_matrix(args.inputs, "--inputs")
     if not 0.0 <= args.stall < 1.0:
         raise UsageError(f"--stall must be in [0, 1), got {args.stall}")
@@ -107,7 +108,7 @@ def cmd_sim(args) -> None:
         if args.engine == "fast":
             ys, cycles, seconds = simulate_fast(config, plan, args)
         else:
-            ys, cycles, seconds = simulate_cocotb(config, w, x, text, mapping, args, run_dir)
+            ys, cycles, seconds = simulate_cocotb(u, config, w, x, text, mapping, args, run_dir)
         for i, y in enumerate(ys):
             if not np.array_equal(y, expected):
                 bad = tuple(np.argwhere(y != expected)[0])
@@ -121,7 +122,7 @@ def cmd_sim(args) -> None:
             "cycles": cycles, "model_cycles": model_cycles, **plan.report,
             "utilization": plan.utilization(cycles / args.repeat),
             **plan.cycle_report(cycles / args.repeat),
-            "macs_per_cycle": args.repeat * m * n * k / cycles if cycles else 0.0,
+            "macs_per_cycle": args.repeat * plan.report.get("useful_macs", m * n * k) / cycles if cycles else 0.0,
             **({"back_to_back": args.repeat,
                 "one_at_a_time_cycles": args.repeat * u.cycles(config, plan.shape, plan.encoding)}
                if args.repeat > 1 else {}),
@@ -159,16 +160,18 @@ def simulate_fast(config, plan, args) -> tuple[list, int, float]:
     return ys, cycles, time.perf_counter() - started
 
 
-def simulate_cocotb(config, w, x, setting_text, mapping, args, run_dir: Path) -> tuple[list, int, float]:
+def simulate_cocotb(u, config, w, x, setting_text, mapping, args, run_dir: Path) -> tuple[list, int, float]:
     """Every Y, the cycles and the seconds of the same GEMM played by the cocotb engine
-    (``sparseloom.sim.job``; seconds: its play, not the simulator's start)."""
+    (``sparseloom.sim.job``; seconds: its play, not the simulator's start). A unit whose first
+    operand is not a matrix has the simulator read its file again (``SPARSELOOM_OPERAND``)."""
     from cocotb_tools.check_results import get_results
 
     from sparseloom import verilate
 
     job, result = run_dir / "job.npz", run_dir / "result.npz"
-    np.savez(job, weights=w, inputs=x)
-    env = {"SPARSELOOM_JOB": str(job), "SPARSELOOM_RESULT": str(result), "SPARSELOOM_SETTING": setting_text or "",
+    np.savez(job, inputs=x, **({"weights": w} if u.operands.load is None else {}))
+    operand = str(Path(getattr(args, u.operands.dest)).absolute()) if u.operands.load else ""
+    env = {"SPARSELOOM_OPERAND": operand, "SPARSELOOM_JOB": str(job), "SPARSELOOM_RESULT": str(result), "SPARSELOOM_SETTING": setting_text or "",
            "SPARSELOOM_STALL": str(args.stall), "SPARSELOOM_REPEAT": str(args.repeat),
            "SPARSELOOM_SEED": str(args.seed), "COCOTB_LOG_LEVEL": "WARNING", "GPI_LOG_LEVEL": "WARNING",
            "SPARSELOOM_MAPPING": json.dumps(mapping.to_dict()) if mapping else ""}
@@ -707,9 +710,9 @@ def parser() -> argparse.ArgumentParser:
         if u.setting:
             sp.add_argument(u.setting.flag, required=u.setting.default is None, default=u.setting.default,
                             choices=u.setting.choices, help=u.setting.help)
-        sp.add_argument("--weights", required=True, help="W: int8 .npy, M x K")
-        sp.add_argument("--inputs", required=True, help="X: int8 .npy, K x N")
-        sp.add_argument("--out", required=True, help="Y: int32 .npy, M x N")
+        sp.add_argument(u.operands.flag, required=True, help=u.operands.help)
+        sp.add_argument("--inputs", required=True, help=u.operands.inputs_help)
+        sp.add_argument("--out", required=True, help=u.operands.out_help)
         sp.add_argument("--report", required=True, help="JSON report (cycles, utilization, ...)")
         sp.add_argument("--config", default=u.default_preset,
                         help=f"preset name or JSON file (default {u.default_preset})")

@@ -1,6 +1,7 @@
 """Simulator-side module behind ``sparseloom sim``: one GEMM from files.
 
-Reads W and X from ``SPARSELOOM_JOB`` (npz), plans them for ``SPARSELOOM_UNIT`` with the
+Reads W and X from ``SPARSELOOM_JOB`` (npz; W from the file ``SPARSELOOM_OPERAND`` names for a unit
+whose first operand is not a matrix, the NPU's program), plans them for ``SPARSELOOM_UNIT`` with the
 run-time setting's text ``SPARSELOOM_SETTING`` (pattern, weight format, bit budget) and the
 mapping ``SPARSELOOM_MAPPING`` (JSON; empty: the planner's), plays
 them (``SPARSELOOM_REPEAT`` times back to back, if more than once) with ``SPARSELOOM_STALL``
@@ -35,7 +36,8 @@ async def job(dut):
     data = np.load(os.environ["SPARSELOOM_JOB"])
     mapping = os.environ.get("SPARSELOOM_MAPPING")
     mapping = Mapping.from_dict(json.loads(mapping)) if mapping else None
-    plan = u.plan(config, setting, data["weights"], data["inputs"], mapping)
+    weights = u.operands.load(os.environ["SPARSELOOM_OPERAND"], u.operands.flag) if u.operands.load else data["weights"]
+    plan = u.plan(config, setting, weights, data["inputs"], mapping)
     await start(dut)
     stall, rng = float(os.environ["SPARSELOOM_STALL"]), random.Random(int(os.environ.get("SPARSELOOM_SEED") or cocotb.RANDOM_SEED))
     repeat = int(os.environ.get("SPARSELOOM_REPEAT") or 1)
