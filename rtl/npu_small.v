@@ -7,123 +7,126 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire [3:0] \$1 ;
   wire [8:0] \$10 ;
   wire [8:0] \$100 ;
-  wire [5:0] \$1002 ;
-  wire [28:0] \$101 ;
+  wire [9:0] \$101 ;
   wire [8:0] \$102 ;
-  wire [8:0] \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire [8:0] \$106 ;
+  wire [9:0] \$103 ;
+  wire [9:0] \$104 ;
+  wire [5:0] \$1048 ;
+  wire [9:0] \$105 ;
+  wire [5:0] \$1051 ;
+  wire [5:0] \$1054 ;
+  wire [5:0] \$1057 ;
+  wire [9:0] \$106 ;
   wire \$107 ;
-  wire [5:0] \$1076 ;
-  wire [5:0] \$1079 ;
-  wire [28:0] \$108 ;
-  wire [5:0] \$1088 ;
-  wire [8:0] \$109 ;
-  wire [5:0] \$1091 ;
-  wire [20:0] \$11 ;
-  wire [28:0] \$110 ;
-  wire [5:0] \$1100 ;
-  wire [5:0] \$1109 ;
-  wire [8:0] \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire [5:0] \$1131 ;
-  wire [5:0] \$1138 ;
-  wire [1:0] \$114 ;
-  wire [5:0] \$1145 ;
-  wire \$115 ;
-  wire [5:0] \$1152 ;
-  wire [5:0] \$1159 ;
-  wire \$116 ;
-  wire [5:0] \$1166 ;
-  wire [28:0] \$117 ;
-  wire [5:0] \$1173 ;
-  wire [8:0] \$118 ;
-  wire [5:0] \$1180 ;
-  wire [5:0] \$1187 ;
-  wire [28:0] \$119 ;
-  wire [5:0] \$1194 ;
-  wire \$12 ;
+  wire [8:0] \$108 ;
+  wire \$109 ;
+  wire [8:0] \$11 ;
+  wire [9:0] \$110 ;
+  wire [9:0] \$111 ;
+  wire [2:0] \$112 ;
+  wire [7:0] \$113 ;
+  wire [5:0] \$1134 ;
+  wire [5:0] \$1137 ;
+  wire \$114 ;
+  wire [5:0] \$1146 ;
+  wire [5:0] \$1149 ;
+  wire [25:0] \$115 ;
+  wire [5:0] \$1158 ;
+  wire [8:0] \$116 ;
+  wire [5:0] \$1167 ;
+  wire [7:0] \$117 ;
+  wire \$118 ;
+  wire [5:0] \$1189 ;
+  wire [25:0] \$119 ;
+  wire [5:0] \$1196 ;
+  wire [20:0] \$12 ;
   wire [8:0] \$120 ;
-  wire [5:0] \$1201 ;
-  wire [5:0] \$1208 ;
-  wire [28:0] \$121 ;
+  wire [5:0] \$1203 ;
+  wire [25:0] \$121 ;
+  wire [5:0] \$1210 ;
+  wire [5:0] \$1217 ;
   wire [8:0] \$122 ;
-  wire [28:0] \$123 ;
-  wire [8:0] \$124 ;
-  wire [28:0] \$125 ;
+  wire [5:0] \$1224 ;
+  wire \$123 ;
+  wire [5:0] \$1231 ;
+  wire [5:0] \$1238 ;
+  wire \$124 ;
+  wire [5:0] \$1245 ;
+  wire [25:0] \$125 ;
+  wire [5:0] \$1252 ;
+  wire [5:0] \$1259 ;
   wire [8:0] \$126 ;
-  wire [28:0] \$127 ;
+  wire [5:0] \$1266 ;
+  wire [25:0] \$127 ;
   wire [8:0] \$128 ;
-  wire [28:0] \$129 ;
+  wire [8:0] \$129 ;
   wire \$13 ;
-  wire [8:0] \$130 ;
-  wire [28:0] \$131 ;
-  wire [8:0] \$132 ;
-  wire [28:0] \$133 ;
-  wire [8:0] \$134 ;
-  wire [28:0] \$135 ;
-  wire [8:0] \$136 ;
-  wire [28:0] \$137 ;
-  wire [8:0] \$138 ;
-  wire [28:0] \$139 ;
-  wire [20:0] \$14 ;
-  wire [8:0] \$140 ;
-  reg [8:0] \$141 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire [7:0] \$132 ;
+  wire \$133 ;
+  wire [25:0] \$134 ;
+  wire [8:0] \$135 ;
+  wire [25:0] \$136 ;
+  wire [8:0] \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire [1:0] \$140 ;
+  wire \$141 ;
   wire \$142 ;
-  wire \$143 ;
-  wire [2:0] \$144 ;
-  wire [2:0] \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  wire [25:0] \$143 ;
+  wire [8:0] \$144 ;
+  wire [25:0] \$145 ;
+  wire [8:0] \$146 ;
+  wire [25:0] \$147 ;
+  wire [8:0] \$148 ;
+  wire [25:0] \$149 ;
   wire [20:0] \$15 ;
   wire [8:0] \$150 ;
-  wire [4:0] \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire [3:0] \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
-  wire \$16 ;
-  reg [8:0] \$160 ;
-  reg [8:0] \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
+  wire [25:0] \$151 ;
+  wire [8:0] \$152 ;
+  wire [25:0] \$153 ;
+  wire [8:0] \$154 ;
+  wire [25:0] \$155 ;
+  wire [8:0] \$156 ;
+  wire [25:0] \$157 ;
+  wire [8:0] \$158 ;
+  wire [25:0] \$159 ;
+  wire [20:0] \$16 ;
+  wire [8:0] \$160 ;
+  wire [25:0] \$161 ;
+  wire [8:0] \$162 ;
+  wire [25:0] \$163 ;
+  wire [8:0] \$164 ;
+  wire [25:0] \$165 ;
+  wire [8:0] \$166 ;
+  reg [8:0] \$167 ;
   wire \$168 ;
   wire \$169 ;
-  wire [9:0] \$17 ;
-  wire \$170 ;
-  wire \$171 ;
+  wire \$17 ;
+  wire [2:0] \$170 ;
+  wire [2:0] \$171 ;
   wire \$172 ;
-  wire [8:0] \$173 ;
+  wire \$173 ;
   wire \$174 ;
-  wire [3:0] \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire [3:0] \$178 ;
-  wire [3:0] \$179 ;
+  wire \$175 ;
+  wire [7:0] \$176 ;
+  wire [4:0] \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire [9:0] \$18 ;
   wire \$180 ;
-  wire \$181 ;
+  wire [4:0] \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
-  wire \$186 ;
+  reg [8:0] \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
-  wire \$19 ;
+  wire [9:0] \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
@@ -132,21 +135,21 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire \$195 ;
   wire \$196 ;
   wire \$197 ;
-  wire \$198 ;
+  wire [8:0] \$198 ;
   wire \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$200 ;
+  wire [3:0] \$200 ;
   wire \$201 ;
   wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
+  wire [3:0] \$203 ;
+  wire [3:0] \$204 ;
   wire \$205 ;
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
-  wire [8:0] \$21 ;
+  wire \$21 ;
   wire \$210 ;
   wire \$211 ;
   wire \$212 ;
@@ -157,7 +160,7 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire \$217 ;
   wire \$218 ;
   wire \$219 ;
-  wire [9:0] \$22 ;
+  wire [8:0] \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
@@ -168,7 +171,7 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
-  wire \$23 ;
+  wire [9:0] \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
@@ -179,7 +182,7 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
-  wire [8:0] \$24 ;
+  wire \$24 ;
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
@@ -190,7 +193,7 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
-  wire [9:0] \$25 ;
+  wire [8:0] \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
@@ -201,7 +204,7 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
-  wire [8:0] \$26 ;
+  wire [9:0] \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
@@ -212,7 +215,7 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire \$267 ;
   wire \$268 ;
   wire \$269 ;
-  wire [9:0] \$27 ;
+  wire [8:0] \$27 ;
   wire \$270 ;
   wire \$271 ;
   wire \$272 ;
@@ -221,109 +224,109 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire \$275 ;
   wire \$276 ;
   wire \$277 ;
-  wire [8:0] \$278 ;
-  wire [8:0] \$279 ;
+  wire \$278 ;
+  wire \$279 ;
   wire [9:0] \$28 ;
-  wire [8:0] \$280 ;
+  wire \$280 ;
   wire \$281 ;
-  wire [8:0] \$282 ;
-  wire [8:0] \$283 ;
-  wire [8:0] \$284 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
   wire \$285 ;
-  wire [8:0] \$286 ;
-  wire [8:0] \$287 ;
-  wire [8:0] \$288 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
   wire \$289 ;
   wire [9:0] \$29 ;
-  wire [8:0] \$290 ;
-  wire [8:0] \$291 ;
-  wire [8:0] \$292 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
   wire \$293 ;
-  wire [8:0] \$294 ;
-  wire [8:0] \$295 ;
-  wire [8:0] \$296 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
   wire \$297 ;
-  wire [8:0] \$298 ;
-  wire [8:0] \$299 ;
+  wire \$298 ;
+  wire \$299 ;
   wire \$3 ;
   wire [9:0] \$30 ;
-  wire [8:0] \$300 ;
+  wire \$300 ;
   wire \$301 ;
-  wire [8:0] \$302 ;
+  wire \$302 ;
   wire [8:0] \$303 ;
   wire [8:0] \$304 ;
-  wire \$305 ;
-  wire [8:0] \$306 ;
+  wire [8:0] \$305 ;
+  wire \$306 ;
   wire [8:0] \$307 ;
   wire [8:0] \$308 ;
-  wire \$309 ;
-  wire \$31 ;
-  wire [8:0] \$310 ;
+  wire [8:0] \$309 ;
+  wire [9:0] \$31 ;
+  wire \$310 ;
   wire [8:0] \$311 ;
   wire [8:0] \$312 ;
-  wire \$313 ;
-  wire [8:0] \$314 ;
+  wire [8:0] \$313 ;
+  wire \$314 ;
   wire [8:0] \$315 ;
   wire [8:0] \$316 ;
-  wire \$317 ;
-  wire [8:0] \$318 ;
+  wire [8:0] \$317 ;
+  wire \$318 ;
   wire [8:0] \$319 ;
-  wire [8:0] \$32 ;
+  wire \$32 ;
   wire [8:0] \$320 ;
-  wire \$321 ;
-  wire [8:0] \$322 ;
+  wire [8:0] \$321 ;
+  wire \$322 ;
   wire [8:0] \$323 ;
   wire [8:0] \$324 ;
-  reg [8:0] \$325 ;
-  wire [8:0] \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire [28:0] \$329 ;
-  wire \$33 ;
-  wire [8:0] \$330 ;
-  wire [28:0] \$331 ;
+  wire [8:0] \$325 ;
+  wire \$326 ;
+  wire [8:0] \$327 ;
+  wire [8:0] \$328 ;
+  wire [8:0] \$329 ;
+  wire [8:0] \$33 ;
+  wire \$330 ;
+  wire [8:0] \$331 ;
   wire [8:0] \$332 ;
-  wire [19:0] \$333 ;
-  wire [17:0] \$334 ;
-  wire [20:0] \$335 ;
-  wire [19:0] \$336 ;
-  wire [17:0] \$337 ;
-  wire [20:0] \$338 ;
-  wire [19:0] \$339 ;
-  wire [9:0] \$34 ;
-  wire [17:0] \$340 ;
-  wire [20:0] \$341 ;
+  wire [8:0] \$333 ;
+  wire \$334 ;
+  wire [8:0] \$335 ;
+  wire [8:0] \$336 ;
+  wire [8:0] \$337 ;
+  wire \$338 ;
+  wire [8:0] \$339 ;
+  wire \$34 ;
+  wire [8:0] \$340 ;
+  wire [8:0] \$341 ;
   wire \$342 ;
-  wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
+  wire [8:0] \$343 ;
+  wire [8:0] \$344 ;
+  wire [8:0] \$345 ;
   wire \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
+  wire [8:0] \$347 ;
+  wire [8:0] \$348 ;
+  wire [8:0] \$349 ;
   wire [9:0] \$35 ;
-  wire \$350 ;
-  wire \$351 ;
+  reg [8:0] \$350 ;
+  wire [8:0] \$351 ;
   wire \$352 ;
   wire \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire \$357 ;
-  wire \$358 ;
-  wire \$359 ;
-  wire [20:0] \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire \$365 ;
-  wire \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
-  wire \$37 ;
+  wire [25:0] \$354 ;
+  wire [7:0] \$355 ;
+  wire [25:0] \$356 ;
+  wire [7:0] \$357 ;
+  wire [19:0] \$358 ;
+  wire [17:0] \$359 ;
+  wire [9:0] \$36 ;
+  wire [20:0] \$360 ;
+  wire [19:0] \$361 ;
+  wire [17:0] \$362 ;
+  wire [20:0] \$363 ;
+  wire [19:0] \$364 ;
+  wire [17:0] \$365 ;
+  wire [20:0] \$366 ;
+  wire [19:0] \$367 ;
+  wire [17:0] \$368 ;
+  wire [20:0] \$369 ;
+  wire [20:0] \$37 ;
   wire \$370 ;
   wire \$371 ;
   wire \$372 ;
@@ -345,7 +348,7 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire \$387 ;
   wire \$388 ;
   wire \$389 ;
-  wire [20:0] \$39 ;
+  wire \$39 ;
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
@@ -360,169 +363,169 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire [20:0] \$40 ;
   wire \$400 ;
   wire \$401 ;
-  wire [6:0] \$402 ;
+  wire \$402 ;
   wire \$403 ;
-  wire [28:0] \$404 ;
-  wire [8:0] \$405 ;
-  wire [3:0] \$406 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
   wire \$407 ;
-  wire [2:0] \$408 ;
-  wire [4:0] \$409 ;
-  wire \$41 ;
-  wire [6:0] \$410 ;
+  wire \$408 ;
+  wire \$409 ;
+  wire [20:0] \$41 ;
+  wire \$410 ;
   wire \$411 ;
-  wire [28:0] \$412 ;
-  wire [8:0] \$413 ;
-  wire [3:0] \$414 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
   wire \$415 ;
-  wire [2:0] \$416 ;
-  wire [4:0] \$417 ;
-  wire [1:0] \$418 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
   wire \$419 ;
-  wire [9:0] \$42 ;
-  wire [28:0] \$420 ;
-  wire [2:0] \$421 ;
+  wire \$42 ;
+  wire \$420 ;
+  wire \$421 ;
   wire \$422 ;
-  wire [2:0] \$423 ;
+  wire \$423 ;
   wire \$424 ;
   wire \$425 ;
   wire \$426 ;
-  wire [8:0] \$427 ;
-  wire [4:0] \$428 ;
+  wire \$427 ;
+  wire \$428 ;
   wire \$429 ;
   wire [9:0] \$43 ;
-  wire \$430 ;
+  wire [6:0] \$430 ;
   wire \$431 ;
-  wire [2:0] \$432 ;
-  wire [2:0] \$433 ;
-  reg [7:0] \$434 ;
+  wire [25:0] \$432 ;
+  wire [7:0] \$433 ;
+  wire [2:0] \$434 ;
   wire \$435 ;
-  wire [3:0] \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire [3:0] \$439 ;
-  wire \$44 ;
-  wire [3:0] \$440 ;
-  wire [3:0] \$441 ;
-  wire \$442 ;
+  wire [2:0] \$436 ;
+  wire [4:0] \$437 ;
+  wire [6:0] \$438 ;
+  wire \$439 ;
+  wire [9:0] \$44 ;
+  wire [25:0] \$440 ;
+  wire [7:0] \$441 ;
+  wire [2:0] \$442 ;
   wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
-  wire [28:0] \$447 ;
-  wire [8:0] \$448 ;
-  wire [8:0] \$449 ;
+  wire [2:0] \$444 ;
+  wire [4:0] \$445 ;
+  wire [1:0] \$446 ;
+  wire \$447 ;
+  wire [25:0] \$448 ;
+  wire [2:0] \$449 ;
   wire \$45 ;
   wire \$450 ;
-  wire \$451 ;
-  wire [28:0] \$452 ;
-  wire [8:0] \$453 ;
-  wire [8:0] \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire [28:0] \$457 ;
-  wire [8:0] \$458 ;
-  wire [8:0] \$459 ;
-  wire [8:0] \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire [28:0] \$462 ;
-  wire [8:0] \$463 ;
-  wire [8:0] \$464 ;
+  wire [2:0] \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire [7:0] \$455 ;
+  wire [4:0] \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
+  wire \$46 ;
+  wire [2:0] \$460 ;
+  wire [2:0] \$461 ;
+  reg [7:0] \$462 ;
+  wire \$463 ;
+  wire [4:0] \$464 ;
   wire \$465 ;
   wire \$466 ;
-  wire [28:0] \$467 ;
-  wire [8:0] \$468 ;
-  wire [8:0] \$469 ;
-  wire [9:0] \$47 ;
+  wire [4:0] \$467 ;
+  wire [4:0] \$468 ;
+  wire [4:0] \$469 ;
+  wire [8:0] \$47 ;
   wire \$470 ;
   wire \$471 ;
-  wire [28:0] \$472 ;
-  wire [8:0] \$473 ;
-  wire [8:0] \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire [28:0] \$477 ;
-  wire [8:0] \$478 ;
-  wire [8:0] \$479 ;
-  wire \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire [28:0] \$482 ;
-  wire [8:0] \$483 ;
-  wire [8:0] \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire [28:0] \$487 ;
-  wire [8:0] \$488 ;
-  wire [8:0] \$489 ;
-  wire [8:0] \$49 ;
-  wire \$490 ;
-  wire \$491 ;
-  wire [28:0] \$492 ;
-  wire [8:0] \$493 ;
-  wire [8:0] \$494 ;
-  wire \$495 ;
-  wire \$496 ;
-  wire [28:0] \$497 ;
-  wire [8:0] \$498 ;
-  wire [8:0] \$499 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire [25:0] \$475 ;
+  wire [8:0] \$476 ;
+  wire [8:0] \$477 ;
+  wire \$478 ;
+  wire \$479 ;
+  wire [9:0] \$48 ;
+  wire [25:0] \$480 ;
+  wire [8:0] \$481 ;
+  wire [8:0] \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire [25:0] \$485 ;
+  wire [8:0] \$486 ;
+  wire [8:0] \$487 ;
+  wire \$488 ;
+  wire \$489 ;
+  wire \$49 ;
+  wire [25:0] \$490 ;
+  wire [8:0] \$491 ;
+  wire [8:0] \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire [25:0] \$495 ;
+  wire [8:0] \$496 ;
+  wire [8:0] \$497 ;
+  wire \$498 ;
+  wire \$499 ;
   wire \$5 ;
-  wire [9:0] \$50 ;
-  wire \$500 ;
-  wire \$501 ;
-  wire [28:0] \$502 ;
-  wire [8:0] \$503 ;
-  wire [8:0] \$504 ;
-  reg [80:0] \$505 ;
-  reg [7:0] \$506 ;
-  reg [2:0] \$507 ;
-  reg [8:0] \$508 ;
-  reg [8:0] \$509 ;
-  wire [8:0] \$51 ;
-  reg [8:0] \$510 ;
-  reg [8:0] \$511 ;
-  reg [8:0] \$512 ;
-  reg [8:0] \$513 ;
-  reg [8:0] \$514 ;
-  reg [8:0] \$515 ;
-  reg [8:0] \$516 ;
-  reg [8:0] \$517 ;
-  reg [8:0] \$518 ;
-  reg [8:0] \$519 ;
-  wire [9:0] \$52 ;
-  reg [8:0] \$520 ;
-  reg [8:0] \$521 ;
-  reg [8:0] \$522 ;
-  reg [8:0] \$523 ;
-  reg [8:0] \$524 ;
-  reg [8:0] \$525 ;
-  reg [8:0] \$526 ;
-  reg [8:0] \$527 ;
-  reg [8:0] \$528 ;
-  reg [8:0] \$529 ;
+  wire [8:0] \$50 ;
+  wire [25:0] \$500 ;
+  wire [8:0] \$501 ;
+  wire [8:0] \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire [25:0] \$505 ;
+  wire [8:0] \$506 ;
+  wire [8:0] \$507 ;
+  wire \$508 ;
+  wire \$509 ;
+  wire [9:0] \$51 ;
+  wire [25:0] \$510 ;
+  wire [8:0] \$511 ;
+  wire [8:0] \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire [25:0] \$515 ;
+  wire [8:0] \$516 ;
+  wire [8:0] \$517 ;
+  wire \$518 ;
+  wire \$519 ;
+  wire [8:0] \$52 ;
+  wire [25:0] \$520 ;
+  wire [8:0] \$521 ;
+  wire [8:0] \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire [25:0] \$525 ;
+  wire [8:0] \$526 ;
+  wire [8:0] \$527 ;
+  wire \$528 ;
+  wire \$529 ;
   wire [9:0] \$53 ;
-  reg [8:0] \$530 ;
-  reg [8:0] \$531 ;
-  reg [9:0] \$532 ;
-  reg \$533 ;
-  reg \$534 ;
-  reg \$535 ;
-  reg [1:0] \$536 ;
-  reg \$537 ;
-  reg [3:0] \$538 ;
-  reg [1:0] \$539 ;
+  wire [25:0] \$530 ;
+  wire [8:0] \$531 ;
+  wire [8:0] \$532 ;
+  reg [75:0] \$533 ;
+  reg [7:0] \$534 ;
+  reg [2:0] \$535 ;
+  reg [8:0] \$536 ;
+  reg [8:0] \$537 ;
+  reg [8:0] \$538 ;
+  reg [8:0] \$539 ;
   wire [9:0] \$54 ;
-  reg [19:0] \$540 ;
-  reg [19:0] \$541 ;
-  reg [19:0] \$542 ;
-  reg \$543 ;
-  reg \$544 ;
-  reg \$545 ;
-  reg [1:0] \$546 ;
-  reg \$547 ;
-  reg [3:0] \$548 ;
-  reg [1:0] \$549 ;
+  reg [8:0] \$540 ;
+  reg [8:0] \$541 ;
+  reg [8:0] \$542 ;
+  reg [8:0] \$543 ;
+  reg [8:0] \$544 ;
+  reg [8:0] \$545 ;
+  reg [8:0] \$546 ;
+  reg [8:0] \$547 ;
+  reg [8:0] \$548 ;
+  reg [8:0] \$549 ;
   wire [9:0] \$55 ;
   reg [8:0] \$550 ;
   reg [8:0] \$551 ;
@@ -534,40 +537,40 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   reg [8:0] \$557 ;
   reg [8:0] \$558 ;
   reg [8:0] \$559 ;
-  wire \$56 ;
-  reg [8:0] \$560 ;
-  reg [8:0] \$561 ;
-  reg [8:0] \$562 ;
-  reg [8:0] \$563 ;
-  reg [8:0] \$564 ;
-  reg [8:0] \$565 ;
-  reg [8:0] \$566 ;
-  reg [8:0] \$567 ;
-  reg [8:0] \$568 ;
-  reg [8:0] \$569 ;
-  wire [8:0] \$57 ;
-  reg [8:0] \$570 ;
-  reg [8:0] \$571 ;
-  reg [8:0] \$572 ;
-  reg [8:0] \$573 ;
-  reg [1:0] \$574 ;
-  reg [5:0] \$575 ;
-  reg [3:0] \$576 ;
-  reg [1:0] \$577 ;
-  reg \$578 ;
-  reg [1:0] \$579 ;
-  wire \$58 ;
-  reg \$580 ;
-  reg [1:0] \$581 ;
-  reg [7:0] \$582 ;
-  reg [2:0] \$583 ;
-  reg \$584 ;
-  reg [1:0] \$585 ;
+  wire [9:0] \$56 ;
+  reg [9:0] \$560 ;
+  reg \$561 ;
+  reg \$562 ;
+  reg \$563 ;
+  reg [1:0] \$564 ;
+  reg \$565 ;
+  reg [3:0] \$566 ;
+  reg [1:0] \$567 ;
+  reg [19:0] \$568 ;
+  reg [19:0] \$569 ;
+  wire \$57 ;
+  reg [19:0] \$570 ;
+  reg [19:0] \$571 ;
+  reg \$572 ;
+  reg \$573 ;
+  reg \$574 ;
+  reg [1:0] \$575 ;
+  reg \$576 ;
+  reg [3:0] \$577 ;
+  reg [1:0] \$578 ;
+  reg [8:0] \$579 ;
+  wire [8:0] \$58 ;
+  reg [8:0] \$580 ;
+  reg [8:0] \$581 ;
+  reg [8:0] \$582 ;
+  reg [8:0] \$583 ;
+  reg [8:0] \$584 ;
+  reg [8:0] \$585 ;
   reg [8:0] \$586 ;
   reg [8:0] \$587 ;
   reg [8:0] \$588 ;
   reg [8:0] \$589 ;
-  wire [9:0] \$59 ;
+  wire \$59 ;
   reg [8:0] \$590 ;
   reg [8:0] \$591 ;
   reg [8:0] \$592 ;
@@ -576,102 +579,131 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   reg [8:0] \$595 ;
   reg [8:0] \$596 ;
   reg [8:0] \$597 ;
-  wire [28:0] \$6 ;
+  reg [8:0] \$598 ;
+  reg [8:0] \$599 ;
+  wire [25:0] \$6 ;
   wire [9:0] \$60 ;
-  wire [5:0] \$609 ;
-  wire [20:0] \$61 ;
-  wire [5:0] \$612 ;
-  wire \$62 ;
+  reg [8:0] \$600 ;
+  reg [8:0] \$601 ;
+  reg [8:0] \$602 ;
+  reg [1:0] \$603 ;
+  reg [5:0] \$604 ;
+  reg [3:0] \$605 ;
+  reg [1:0] \$606 ;
+  reg \$607 ;
+  reg [1:0] \$608 ;
+  reg \$609 ;
+  wire [9:0] \$61 ;
+  reg [1:0] \$610 ;
+  reg [7:0] \$611 ;
+  reg [3:0] \$612 ;
+  reg \$613 ;
+  reg [1:0] \$614 ;
+  reg [8:0] \$615 ;
+  reg [8:0] \$616 ;
+  reg [8:0] \$617 ;
+  reg [8:0] \$618 ;
+  reg [8:0] \$619 ;
+  wire [20:0] \$62 ;
+  reg [8:0] \$620 ;
+  reg [8:0] \$621 ;
+  reg [8:0] \$622 ;
+  reg [8:0] \$623 ;
+  reg [8:0] \$624 ;
+  reg [8:0] \$625 ;
+  reg [8:0] \$626 ;
   wire \$63 ;
-  wire [20:0] \$64 ;
+  wire [5:0] \$638 ;
+  wire \$64 ;
+  wire [5:0] \$641 ;
   wire [20:0] \$65 ;
-  wire \$66 ;
-  wire [9:0] \$67 ;
+  wire [20:0] \$66 ;
+  wire \$67 ;
   wire [9:0] \$68 ;
-  wire \$69 ;
-  wire [5:0] \$698 ;
-  wire [8:0] \$7 ;
+  wire [9:0] \$69 ;
+  wire [7:0] \$7 ;
   wire \$70 ;
-  wire [5:0] \$702 ;
-  wire [5:0] \$706 ;
-  wire [8:0] \$71 ;
-  wire [5:0] \$710 ;
-  wire [5:0] \$714 ;
-  wire [9:0] \$72 ;
-  wire [5:0] \$720 ;
-  wire [5:0] \$724 ;
-  wire \$73 ;
-  wire [5:0] \$731 ;
-  wire [5:0] \$735 ;
-  wire [5:0] \$739 ;
-  wire [8:0] \$74 ;
-  wire [5:0] \$749 ;
-  wire [9:0] \$75 ;
-  wire [5:0] \$753 ;
-  wire [5:0] \$757 ;
-  wire [8:0] \$76 ;
-  wire [5:0] \$761 ;
-  wire [5:0] \$765 ;
-  wire [5:0] \$769 ;
-  wire [9:0] \$77 ;
-  wire [5:0] \$773 ;
-  wire [5:0] \$777 ;
+  wire \$71 ;
+  wire [8:0] \$72 ;
+  wire [9:0] \$73 ;
+  wire \$74 ;
+  wire [8:0] \$75 ;
+  wire [5:0] \$754 ;
+  wire [5:0] \$758 ;
+  wire [9:0] \$76 ;
+  wire [5:0] \$762 ;
+  wire [5:0] \$766 ;
+  wire [8:0] \$77 ;
+  wire [5:0] \$770 ;
+  wire [5:0] \$776 ;
   wire [9:0] \$78 ;
-  wire [5:0] \$781 ;
-  wire [5:0] \$785 ;
-  wire [5:0] \$789 ;
+  wire [5:0] \$780 ;
+  wire [5:0] \$787 ;
   wire [9:0] \$79 ;
-  wire [5:0] \$793 ;
+  wire [5:0] \$791 ;
+  wire [5:0] \$795 ;
   wire [8:0] \$8 ;
   wire [9:0] \$80 ;
-  wire [5:0] \$807 ;
-  wire \$81 ;
-  wire [8:0] \$82 ;
-  wire \$83 ;
-  wire [9:0] \$84 ;
+  wire [5:0] \$805 ;
+  wire [5:0] \$809 ;
+  wire [9:0] \$81 ;
+  wire [5:0] \$813 ;
+  wire [5:0] \$817 ;
+  wire \$82 ;
+  wire [5:0] \$821 ;
+  wire [5:0] \$825 ;
+  wire [5:0] \$829 ;
+  wire [8:0] \$83 ;
+  wire [5:0] \$833 ;
+  wire [5:0] \$837 ;
+  wire \$84 ;
+  wire [5:0] \$841 ;
+  wire [5:0] \$845 ;
+  wire [5:0] \$849 ;
   wire [9:0] \$85 ;
-  wire [2:0] \$86 ;
-  wire [8:0] \$87 ;
+  wire [9:0] \$86 ;
+  wire [5:0] \$863 ;
+  wire [20:0] \$87 ;
   wire \$88 ;
-  wire [28:0] \$89 ;
+  wire \$89 ;
   wire [8:0] \$9 ;
-  wire [8:0] \$90 ;
-  wire [8:0] \$91 ;
+  wire [20:0] \$90 ;
+  wire [20:0] \$91 ;
   wire \$92 ;
-  wire [28:0] \$93 ;
-  wire [8:0] \$94 ;
-  wire [28:0] \$95 ;
-  wire [8:0] \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire [28:0] \$99 ;
-  wire [5:0] \$993 ;
-  wire [5:0] \$996 ;
-  wire [5:0] \$999 ;
+  wire [9:0] \$93 ;
+  wire [9:0] \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire [8:0] \$97 ;
+  wire [9:0] \$98 ;
+  wire \$99 ;
   wire [1:0] \$like ;
-  reg [1:0] \$like$146  = 2'h0;
-  reg [3:0] \$like$149  = 4'h0;
+  reg [1:0] \$like$156  = 2'h0;
+  reg [3:0] \$like$159  = 4'h0;
   wire \$signal ;
-  reg \$signal$114  = 1'h0;
-  reg [3:0] \$signal$142  = 4'h0;
-  reg \$signal$144  = 1'h0;
-  reg \$signal$145  = 1'h0;
-  reg [1:0] \$signal$147  = 2'h0;
-  reg \$signal$148  = 1'h0;
-  reg [1:0] \$signal$150  = 2'h0;
-  reg [1:0] \$signal$34  = 2'h0;
-  reg \$signal$36  = 1'h0;
   (* init = 1'h0 *)
-  wire \$signal$96 ;
+  wire \$signal$106 ;
+  reg \$signal$124  = 1'h0;
+  reg [3:0] \$signal$152  = 4'h0;
+  reg \$signal$154  = 1'h0;
+  reg \$signal$155  = 1'h0;
+  reg [1:0] \$signal$157  = 2'h0;
+  reg \$signal$158  = 1'h0;
+  reg [1:0] \$signal$160  = 2'h0;
+  reg [1:0] \$signal$37  = 2'h0;
+  reg \$signal$39  = 1'h0;
   wire [7:0] \$signature__addr ;
-  wire [7:0] \$signature__addr$40 ;
-  wire [7:0] \$signature__addr$41 ;
+  wire [7:0] \$signature__addr$43 ;
+  wire [7:0] \$signature__addr$44 ;
+  wire [7:0] \$signature__addr$45 ;
   wire [7:0] \$signature__data ;
-  wire [7:0] \$signature__data$152 ;
-  wire [7:0] \$signature__data$153 ;
+  wire [7:0] \$signature__data$162 ;
+  wire [7:0] \$signature__data$163 ;
+  wire [7:0] \$signature__data$164 ;
   reg [19:0] acc0 = 20'h00000;
   reg [19:0] acc1 = 20'h00000;
   reg [19:0] acc2 = 20'h00000;
+  reg [19:0] acc3 = 20'h00000;
   input [26:0] act__payload;
   wire [26:0] act__payload;
   wire [8:0] \act__payload[0] ;
@@ -690,81 +722,81 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire busy;
   wire can_compute;
   wire can_load;
-  reg [80:0] cfg = 81'h000000000000000000000;
+  reg [75:0] cfg = 76'h0000000000000000000;
   wire [2:0] \cfg.act_beats ;
   wire [3:0] \cfg.inputs ;
-  wire [57:0] \cfg.net ;
-  wire [28:0] \cfg.net[0] ;
-  wire [26:0] \cfg.net[0].layer ;
-  wire [8:0] \cfg.net[0].layer[0] ;
+  wire [51:0] \cfg.net ;
+  wire [25:0] \cfg.net[0] ;
+  wire [23:0] \cfg.net[0].layer ;
+  wire [7:0] \cfg.net[0].layer[0] ;
   wire [1:0] \cfg.net[0].layer[0].activation ;
-  wire [2:0] \cfg.net[0].layer[0].groups ;
+  wire [1:0] \cfg.net[0].layer[0].groups ;
   wire [3:0] \cfg.net[0].layer[0].outputs ;
-  wire [8:0] \cfg.net[0].layer[1] ;
+  wire [7:0] \cfg.net[0].layer[1] ;
   wire [1:0] \cfg.net[0].layer[1].activation ;
-  wire [2:0] \cfg.net[0].layer[1].groups ;
+  wire [1:0] \cfg.net[0].layer[1].groups ;
   wire [3:0] \cfg.net[0].layer[1].outputs ;
-  wire [8:0] \cfg.net[0].layer[2] ;
+  wire [7:0] \cfg.net[0].layer[2] ;
   wire [1:0] \cfg.net[0].layer[2].activation ;
-  wire [2:0] \cfg.net[0].layer[2].groups ;
+  wire [1:0] \cfg.net[0].layer[2].groups ;
   wire [3:0] \cfg.net[0].layer[2].outputs ;
   wire [1:0] \cfg.net[0].layers ;
-  wire [28:0] \cfg.net[1] ;
-  wire [26:0] \cfg.net[1].layer ;
-  wire [8:0] \cfg.net[1].layer[0] ;
+  wire [25:0] \cfg.net[1] ;
+  wire [23:0] \cfg.net[1].layer ;
+  wire [7:0] \cfg.net[1].layer[0] ;
   wire [1:0] \cfg.net[1].layer[0].activation ;
-  wire [2:0] \cfg.net[1].layer[0].groups ;
+  wire [1:0] \cfg.net[1].layer[0].groups ;
   wire [3:0] \cfg.net[1].layer[0].outputs ;
-  wire [8:0] \cfg.net[1].layer[1] ;
+  wire [7:0] \cfg.net[1].layer[1] ;
   wire [1:0] \cfg.net[1].layer[1].activation ;
-  wire [2:0] \cfg.net[1].layer[1].groups ;
+  wire [1:0] \cfg.net[1].layer[1].groups ;
   wire [3:0] \cfg.net[1].layer[1].outputs ;
-  wire [8:0] \cfg.net[1].layer[2] ;
+  wire [7:0] \cfg.net[1].layer[2] ;
   wire [1:0] \cfg.net[1].layer[2].activation ;
-  wire [2:0] \cfg.net[1].layer[2].groups ;
+  wire [1:0] \cfg.net[1].layer[2].groups ;
   wire [3:0] \cfg.net[1].layer[2].outputs ;
   wire [1:0] \cfg.net[1].layers ;
   wire [3:0] \cfg.outputs ;
-  wire [2:0] \cfg.result_beats ;
+  wire [3:0] \cfg.result_beats ;
   wire \cfg.routing ;
   wire [7:0] \cfg.weight_beats ;
-  input [80:0] cfg__payload;
-  wire [80:0] cfg__payload;
+  input [75:0] cfg__payload;
+  wire [75:0] cfg__payload;
   wire [2:0] \cfg__payload.act_beats ;
   wire [3:0] \cfg__payload.inputs ;
-  wire [57:0] \cfg__payload.net ;
-  wire [28:0] \cfg__payload.net[0] ;
-  wire [26:0] \cfg__payload.net[0].layer ;
-  wire [8:0] \cfg__payload.net[0].layer[0] ;
+  wire [51:0] \cfg__payload.net ;
+  wire [25:0] \cfg__payload.net[0] ;
+  wire [23:0] \cfg__payload.net[0].layer ;
+  wire [7:0] \cfg__payload.net[0].layer[0] ;
   wire [1:0] \cfg__payload.net[0].layer[0].activation ;
-  wire [2:0] \cfg__payload.net[0].layer[0].groups ;
+  wire [1:0] \cfg__payload.net[0].layer[0].groups ;
   wire [3:0] \cfg__payload.net[0].layer[0].outputs ;
-  wire [8:0] \cfg__payload.net[0].layer[1] ;
+  wire [7:0] \cfg__payload.net[0].layer[1] ;
   wire [1:0] \cfg__payload.net[0].layer[1].activation ;
-  wire [2:0] \cfg__payload.net[0].layer[1].groups ;
+  wire [1:0] \cfg__payload.net[0].layer[1].groups ;
   wire [3:0] \cfg__payload.net[0].layer[1].outputs ;
-  wire [8:0] \cfg__payload.net[0].layer[2] ;
+  wire [7:0] \cfg__payload.net[0].layer[2] ;
   wire [1:0] \cfg__payload.net[0].layer[2].activation ;
-  wire [2:0] \cfg__payload.net[0].layer[2].groups ;
+  wire [1:0] \cfg__payload.net[0].layer[2].groups ;
   wire [3:0] \cfg__payload.net[0].layer[2].outputs ;
   wire [1:0] \cfg__payload.net[0].layers ;
-  wire [28:0] \cfg__payload.net[1] ;
-  wire [26:0] \cfg__payload.net[1].layer ;
-  wire [8:0] \cfg__payload.net[1].layer[0] ;
+  wire [25:0] \cfg__payload.net[1] ;
+  wire [23:0] \cfg__payload.net[1].layer ;
+  wire [7:0] \cfg__payload.net[1].layer[0] ;
   wire [1:0] \cfg__payload.net[1].layer[0].activation ;
-  wire [2:0] \cfg__payload.net[1].layer[0].groups ;
+  wire [1:0] \cfg__payload.net[1].layer[0].groups ;
   wire [3:0] \cfg__payload.net[1].layer[0].outputs ;
-  wire [8:0] \cfg__payload.net[1].layer[1] ;
+  wire [7:0] \cfg__payload.net[1].layer[1] ;
   wire [1:0] \cfg__payload.net[1].layer[1].activation ;
-  wire [2:0] \cfg__payload.net[1].layer[1].groups ;
+  wire [1:0] \cfg__payload.net[1].layer[1].groups ;
   wire [3:0] \cfg__payload.net[1].layer[1].outputs ;
-  wire [8:0] \cfg__payload.net[1].layer[2] ;
+  wire [7:0] \cfg__payload.net[1].layer[2] ;
   wire [1:0] \cfg__payload.net[1].layer[2].activation ;
-  wire [2:0] \cfg__payload.net[1].layer[2].groups ;
+  wire [1:0] \cfg__payload.net[1].layer[2].groups ;
   wire [3:0] \cfg__payload.net[1].layer[2].outputs ;
   wire [1:0] \cfg__payload.net[1].layers ;
   wire [3:0] \cfg__payload.outputs ;
-  wire [2:0] \cfg__payload.result_beats ;
+  wire [3:0] \cfg__payload.result_beats ;
   wire \cfg__payload.routing ;
   wire [7:0] \cfg__payload.weight_beats ;
   output cfg__ready;
@@ -778,6 +810,7 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire [8:0] code0;
   wire [8:0] code1;
   wire [8:0] code2;
+  wire [8:0] code3;
   wire compute_done;
   wire configure;
   reg emit;
@@ -820,9 +853,11 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire [8:0] magnitude0;
   wire [8:0] magnitude1;
   wire [8:0] magnitude2;
+  wire [8:0] magnitude3;
   reg [8:0] neuron0;
   reg [8:0] neuron1;
   reg [8:0] neuron2;
+  reg [8:0] neuron3;
   reg [8:0] out0 = 9'h000;
   reg [8:0] out1 = 9'h000;
   reg [8:0] out10 = 9'h000;
@@ -838,30 +873,34 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire [8:0] plan0;
   wire [8:0] plan1;
   wire [8:0] plan2;
+  wire [8:0] plan3;
   wire [7:0] port__addr;
   wire [7:0] \port__addr$23 ;
   wire [7:0] \port__addr$26 ;
+  wire [7:0] \port__addr$29 ;
   wire [7:0] port__data;
   wire [7:0] \port__data$24 ;
   wire [7:0] \port__data$27 ;
+  wire [7:0] \port__data$30 ;
   wire port__en;
   wire \port__en$25 ;
   wire \port__en$28 ;
-  output [19:0] result__payload;
-  wire [19:0] result__payload;
+  wire \port__en$31 ;
+  output [10:0] result__payload;
+  wire [10:0] result__payload;
   wire \result__payload.approximated ;
   wire \result__payload.approximator ;
-  wire [17:0] \result__payload.output ;
+  wire [8:0] \result__payload.output ;
   wire [8:0] \result__payload.output[0] ;
-  wire [8:0] \result__payload.output[1] ;
   input result__ready;
   wire result__ready;
   output result__valid;
   reg result__valid = 1'h0;
-  reg [2:0] result_beat = 3'h0;
+  reg [3:0] result_beat = 4'h0;
   wire [20:0] rounded0;
   wire [20:0] rounded1;
   wire [20:0] rounded2;
+  wire [20:0] rounded3;
   wire rsel;
   input rst;
   wire rst;
@@ -873,13 +912,14 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   reg [3:0] s2_outputs = 4'h0;
   reg s2_valid = 1'h0;
   wire send;
-  input [31:0] w__payload;
-  wire [31:0] w__payload;
+  input [39:0] w__payload;
+  wire [39:0] w__payload;
   wire [7:0] \w__payload.address ;
-  wire [23:0] \w__payload.word ;
+  wire [31:0] \w__payload.word ;
   wire [7:0] \w__payload.word[0] ;
   wire [7:0] \w__payload.word[1] ;
   wire [7:0] \w__payload.word[2] ;
+  wire [7:0] \w__payload.word[3] ;
   output w__ready;
   wire w__ready;
   input w__valid;
@@ -1318,7 +1358,7 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   always @(posedge clk) begin
     _1_ <= weights1[\$9 [7:0]];
   end
-  assign \$signature__data$152  = _1_;
+  assign \$signature__data$162  = _1_;
   reg [7:0] weights2 [191:0];
   initial begin
     weights2[0] = 8'h00;
@@ -1522,723 +1562,955 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   always @(posedge clk) begin
     _2_ <= weights2[\$10 [7:0]];
   end
-  assign \$signature__data$153  = _2_;
-  assign \$999  = \$signal$36  * 5'h1d;
-  assign \$331  = cfg[80:23] >> \$999 ;
-  assign \$1002  = \$signal$34  * 4'h9;
-  assign \$332  = \$331 [28:2] >> \$1002 ;
-  assign \$333  = \$signal$144  ? 20'h00000 : acc0;
-  assign \$334  = $signed(\$signature__data ) * $signed(x);
-  assign \$335  = $signed(\$333 ) + $signed(\$334 );
-  assign \$336  = \$signal$144  ? 20'h00000 : acc1;
-  assign \$337  = $signed(\$signature__data$152 ) * $signed(x);
-  assign \$338  = $signed(\$336 ) + $signed(\$337 );
-  assign \$339  = \$signal$144  ? 20'h00000 : acc2;
-  assign \$340  = $signed(\$signature__data$153 ) * $signed(x);
-  assign \$341  = $signed(\$339 ) + $signed(\$340 );
-  assign \$342  = s2_valid & s2_last;
-  assign \$343  = ! s2_group;
-  assign \$344  = \$342  & \$343 ;
-  assign \$345  = s2_outputs > 1'h0;
-  assign \$346  = \$344  & \$345 ;
-  assign \$347  = s2_valid & s2_last;
-  assign \$348  = ! s2_group;
-  assign \$349  = \$347  & \$348 ;
-  assign \$350  = s2_outputs > 1'h1;
-  assign \$351  = \$349  & \$350 ;
-  assign \$352  = s2_valid & s2_last;
-  assign \$353  = ! s2_group;
-  assign \$354  = \$352  & \$353 ;
-  assign \$355  = s2_outputs > 2'h2;
-  assign \$356  = \$354  & \$355 ;
-  assign \$357  = s2_valid & s2_last;
-  assign \$358  = s2_group == 1'h1;
-  assign \$359  = \$357  & \$358 ;
-  assign \$360  = s2_outputs > 2'h3;
-  assign \$361  = \$359  & \$360 ;
-  assign \$362  = s2_valid & s2_last;
-  assign \$363  = s2_group == 1'h1;
-  assign \$364  = \$362  & \$363 ;
-  assign \$365  = s2_outputs > 3'h4;
-  assign \$366  = \$364  & \$365 ;
-  assign \$367  = s2_valid & s2_last;
-  assign \$368  = s2_group == 1'h1;
-  assign \$369  = \$367  & \$368 ;
-  assign \$370  = s2_outputs > 3'h5;
-  assign \$371  = \$369  & \$370 ;
-  assign \$372  = s2_valid & s2_last;
-  assign \$373  = s2_group == 2'h2;
+  assign \$signature__data$163  = _2_;
+  reg [7:0] weights3 [191:0];
+  initial begin
+    weights3[0] = 8'h00;
+    weights3[1] = 8'h00;
+    weights3[2] = 8'h00;
+    weights3[3] = 8'h00;
+    weights3[4] = 8'h00;
+    weights3[5] = 8'h00;
+    weights3[6] = 8'h00;
+    weights3[7] = 8'h00;
+    weights3[8] = 8'h00;
+    weights3[9] = 8'h00;
+    weights3[10] = 8'h00;
+    weights3[11] = 8'h00;
+    weights3[12] = 8'h00;
+    weights3[13] = 8'h00;
+    weights3[14] = 8'h00;
+    weights3[15] = 8'h00;
+    weights3[16] = 8'h00;
+    weights3[17] = 8'h00;
+    weights3[18] = 8'h00;
+    weights3[19] = 8'h00;
+    weights3[20] = 8'h00;
+    weights3[21] = 8'h00;
+    weights3[22] = 8'h00;
+    weights3[23] = 8'h00;
+    weights3[24] = 8'h00;
+    weights3[25] = 8'h00;
+    weights3[26] = 8'h00;
+    weights3[27] = 8'h00;
+    weights3[28] = 8'h00;
+    weights3[29] = 8'h00;
+    weights3[30] = 8'h00;
+    weights3[31] = 8'h00;
+    weights3[32] = 8'h00;
+    weights3[33] = 8'h00;
+    weights3[34] = 8'h00;
+    weights3[35] = 8'h00;
+    weights3[36] = 8'h00;
+    weights3[37] = 8'h00;
+    weights3[38] = 8'h00;
+    weights3[39] = 8'h00;
+    weights3[40] = 8'h00;
+    weights3[41] = 8'h00;
+    weights3[42] = 8'h00;
+    weights3[43] = 8'h00;
+    weights3[44] = 8'h00;
+    weights3[45] = 8'h00;
+    weights3[46] = 8'h00;
+    weights3[47] = 8'h00;
+    weights3[48] = 8'h00;
+    weights3[49] = 8'h00;
+    weights3[50] = 8'h00;
+    weights3[51] = 8'h00;
+    weights3[52] = 8'h00;
+    weights3[53] = 8'h00;
+    weights3[54] = 8'h00;
+    weights3[55] = 8'h00;
+    weights3[56] = 8'h00;
+    weights3[57] = 8'h00;
+    weights3[58] = 8'h00;
+    weights3[59] = 8'h00;
+    weights3[60] = 8'h00;
+    weights3[61] = 8'h00;
+    weights3[62] = 8'h00;
+    weights3[63] = 8'h00;
+    weights3[64] = 8'h00;
+    weights3[65] = 8'h00;
+    weights3[66] = 8'h00;
+    weights3[67] = 8'h00;
+    weights3[68] = 8'h00;
+    weights3[69] = 8'h00;
+    weights3[70] = 8'h00;
+    weights3[71] = 8'h00;
+    weights3[72] = 8'h00;
+    weights3[73] = 8'h00;
+    weights3[74] = 8'h00;
+    weights3[75] = 8'h00;
+    weights3[76] = 8'h00;
+    weights3[77] = 8'h00;
+    weights3[78] = 8'h00;
+    weights3[79] = 8'h00;
+    weights3[80] = 8'h00;
+    weights3[81] = 8'h00;
+    weights3[82] = 8'h00;
+    weights3[83] = 8'h00;
+    weights3[84] = 8'h00;
+    weights3[85] = 8'h00;
+    weights3[86] = 8'h00;
+    weights3[87] = 8'h00;
+    weights3[88] = 8'h00;
+    weights3[89] = 8'h00;
+    weights3[90] = 8'h00;
+    weights3[91] = 8'h00;
+    weights3[92] = 8'h00;
+    weights3[93] = 8'h00;
+    weights3[94] = 8'h00;
+    weights3[95] = 8'h00;
+    weights3[96] = 8'h00;
+    weights3[97] = 8'h00;
+    weights3[98] = 8'h00;
+    weights3[99] = 8'h00;
+    weights3[100] = 8'h00;
+    weights3[101] = 8'h00;
+    weights3[102] = 8'h00;
+    weights3[103] = 8'h00;
+    weights3[104] = 8'h00;
+    weights3[105] = 8'h00;
+    weights3[106] = 8'h00;
+    weights3[107] = 8'h00;
+    weights3[108] = 8'h00;
+    weights3[109] = 8'h00;
+    weights3[110] = 8'h00;
+    weights3[111] = 8'h00;
+    weights3[112] = 8'h00;
+    weights3[113] = 8'h00;
+    weights3[114] = 8'h00;
+    weights3[115] = 8'h00;
+    weights3[116] = 8'h00;
+    weights3[117] = 8'h00;
+    weights3[118] = 8'h00;
+    weights3[119] = 8'h00;
+    weights3[120] = 8'h00;
+    weights3[121] = 8'h00;
+    weights3[122] = 8'h00;
+    weights3[123] = 8'h00;
+    weights3[124] = 8'h00;
+    weights3[125] = 8'h00;
+    weights3[126] = 8'h00;
+    weights3[127] = 8'h00;
+    weights3[128] = 8'h00;
+    weights3[129] = 8'h00;
+    weights3[130] = 8'h00;
+    weights3[131] = 8'h00;
+    weights3[132] = 8'h00;
+    weights3[133] = 8'h00;
+    weights3[134] = 8'h00;
+    weights3[135] = 8'h00;
+    weights3[136] = 8'h00;
+    weights3[137] = 8'h00;
+    weights3[138] = 8'h00;
+    weights3[139] = 8'h00;
+    weights3[140] = 8'h00;
+    weights3[141] = 8'h00;
+    weights3[142] = 8'h00;
+    weights3[143] = 8'h00;
+    weights3[144] = 8'h00;
+    weights3[145] = 8'h00;
+    weights3[146] = 8'h00;
+    weights3[147] = 8'h00;
+    weights3[148] = 8'h00;
+    weights3[149] = 8'h00;
+    weights3[150] = 8'h00;
+    weights3[151] = 8'h00;
+    weights3[152] = 8'h00;
+    weights3[153] = 8'h00;
+    weights3[154] = 8'h00;
+    weights3[155] = 8'h00;
+    weights3[156] = 8'h00;
+    weights3[157] = 8'h00;
+    weights3[158] = 8'h00;
+    weights3[159] = 8'h00;
+    weights3[160] = 8'h00;
+    weights3[161] = 8'h00;
+    weights3[162] = 8'h00;
+    weights3[163] = 8'h00;
+    weights3[164] = 8'h00;
+    weights3[165] = 8'h00;
+    weights3[166] = 8'h00;
+    weights3[167] = 8'h00;
+    weights3[168] = 8'h00;
+    weights3[169] = 8'h00;
+    weights3[170] = 8'h00;
+    weights3[171] = 8'h00;
+    weights3[172] = 8'h00;
+    weights3[173] = 8'h00;
+    weights3[174] = 8'h00;
+    weights3[175] = 8'h00;
+    weights3[176] = 8'h00;
+    weights3[177] = 8'h00;
+    weights3[178] = 8'h00;
+    weights3[179] = 8'h00;
+    weights3[180] = 8'h00;
+    weights3[181] = 8'h00;
+    weights3[182] = 8'h00;
+    weights3[183] = 8'h00;
+    weights3[184] = 8'h00;
+    weights3[185] = 8'h00;
+    weights3[186] = 8'h00;
+    weights3[187] = 8'h00;
+    weights3[188] = 8'h00;
+    weights3[189] = 8'h00;
+    weights3[190] = 8'h00;
+    weights3[191] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (write)
+      weights3[w__payload[7:0]] <= w__payload[39:32];
+  end
+  reg [7:0] _3_;
+  always @(posedge clk) begin
+    _3_ <= weights3[\$11 [7:0]];
+  end
+  assign \$signature__data$164  = _3_;
+  assign \$306  = ! \$signal$37 ;
+  assign \$307  = rsel ? x_h1_i1 : x_h0_i1;
+  assign \$308  = \$signal$37 [0] ? layer0_n1 : layer1_n1;
+  assign \$309  = \$306  ? \$307  : \$308 ;
+  assign \$310  = ! \$signal$37 ;
+  assign \$311  = rsel ? x_h1_i2 : x_h0_i2;
+  assign \$312  = \$signal$37 [0] ? layer0_n2 : layer1_n2;
+  assign \$313  = \$310  ? \$311  : \$312 ;
+  assign \$314  = ! \$signal$37 ;
+  assign \$315  = rsel ? x_h1_i3 : x_h0_i3;
+  assign \$316  = \$signal$37 [0] ? layer0_n3 : layer1_n3;
+  assign \$317  = \$314  ? \$315  : \$316 ;
+  assign \$318  = ! \$signal$37 ;
+  assign \$319  = rsel ? x_h1_i4 : x_h0_i4;
+  assign \$320  = \$signal$37 [0] ? layer0_n4 : layer1_n4;
+  assign \$321  = \$318  ? \$319  : \$320 ;
+  assign \$322  = ! \$signal$37 ;
+  assign \$323  = rsel ? x_h1_i5 : x_h0_i5;
+  assign \$324  = \$signal$37 [0] ? layer0_n5 : layer1_n5;
+  assign \$325  = \$322  ? \$323  : \$324 ;
+  assign \$326  = ! \$signal$37 ;
+  assign \$327  = rsel ? x_h1_i6 : x_h0_i6;
+  assign \$328  = \$signal$37 [0] ? layer0_n6 : layer1_n6;
+  assign \$329  = \$326  ? \$327  : \$328 ;
+  assign \$330  = ! \$signal$37 ;
+  assign \$331  = rsel ? x_h1_i7 : x_h0_i7;
+  assign \$332  = \$signal$37 [0] ? layer0_n7 : layer1_n7;
+  assign \$333  = \$330  ? \$331  : \$332 ;
+  assign \$334  = ! \$signal$37 ;
+  assign \$335  = rsel ? x_h1_i8 : x_h0_i8;
+  assign \$336  = \$signal$37 [0] ? layer0_n8 : layer1_n8;
+  assign \$337  = \$334  ? \$335  : \$336 ;
+  assign \$338  = ! \$signal$37 ;
+  assign \$339  = rsel ? x_h1_i9 : x_h0_i9;
+  assign \$340  = \$signal$37 [0] ? layer0_n9 : layer1_n9;
+  assign \$341  = \$338  ? \$339  : \$340 ;
+  assign \$342  = ! \$signal$37 ;
+  assign \$343  = rsel ? x_h1_i10 : x_h0_i10;
+  assign \$344  = \$signal$37 [0] ? layer0_n10 : layer1_n10;
+  assign \$345  = \$342  ? \$343  : \$344 ;
+  assign \$346  = ! \$signal$37 ;
+  assign \$347  = rsel ? x_h1_i11 : x_h0_i11;
+  assign \$348  = \$signal$37 [0] ? layer0_n11 : layer1_n11;
+  assign \$349  = \$346  ? \$347  : \$348 ;
+  assign \$351  = \$301  ? 9'h020 : \$350 ;
+  assign \$352  = ! \$signal$152 ;
+  assign \$353  = \$signal$152  == layer_inputs;
+  assign \$1048  = \$signal$39  * 5'h1a;
+  assign \$354  = cfg[75:24] >> \$1048 ;
+  assign \$1051  = \$signal$37  * 4'h8;
+  assign \$355  = \$354 [25:2] >> \$1051 ;
+  assign \$1054  = \$signal$39  * 5'h1a;
+  assign \$356  = cfg[75:24] >> \$1054 ;
+  assign \$1057  = \$signal$37  * 4'h8;
+  assign \$357  = \$356 [25:2] >> \$1057 ;
+  assign \$358  = \$signal$154  ? 20'h00000 : acc0;
+  assign \$359  = $signed(\$signature__data ) * $signed(x);
+  assign \$360  = $signed(\$358 ) + $signed(\$359 );
+  assign \$361  = \$signal$154  ? 20'h00000 : acc1;
+  assign \$362  = $signed(\$signature__data$162 ) * $signed(x);
+  assign \$363  = $signed(\$361 ) + $signed(\$362 );
+  assign \$364  = \$signal$154  ? 20'h00000 : acc2;
+  assign \$365  = $signed(\$signature__data$163 ) * $signed(x);
+  assign \$366  = $signed(\$364 ) + $signed(\$365 );
+  assign \$367  = \$signal$154  ? 20'h00000 : acc3;
+  assign \$368  = $signed(\$signature__data$164 ) * $signed(x);
+  assign \$369  = $signed(\$367 ) + $signed(\$368 );
+  assign \$370  = s2_valid & s2_last;
+  assign \$371  = ! s2_group;
+  assign \$372  = \$370  & \$371 ;
+  assign \$373  = s2_outputs > 1'h0;
   assign \$374  = \$372  & \$373 ;
-  assign \$375  = s2_outputs > 3'h6;
-  assign \$376  = \$374  & \$375 ;
-  assign \$377  = s2_valid & s2_last;
-  assign \$378  = s2_group == 2'h2;
+  assign \$375  = s2_valid & s2_last;
+  assign \$376  = ! s2_group;
+  assign \$377  = \$375  & \$376 ;
+  assign \$378  = s2_outputs > 1'h1;
   assign \$379  = \$377  & \$378 ;
-  assign \$380  = s2_outputs > 3'h7;
-  assign \$381  = \$379  & \$380 ;
-  assign \$382  = s2_valid & s2_last;
-  assign \$383  = s2_group == 2'h2;
+  assign \$380  = s2_valid & s2_last;
+  assign \$381  = ! s2_group;
+  assign \$382  = \$380  & \$381 ;
+  assign \$383  = s2_outputs > 2'h2;
   assign \$384  = \$382  & \$383 ;
-  assign \$385  = s2_outputs > 4'h8;
-  assign \$386  = \$384  & \$385 ;
-  assign \$387  = s2_valid & s2_last;
-  assign \$388  = s2_group == 2'h3;
+  assign \$385  = s2_valid & s2_last;
+  assign \$386  = ! s2_group;
+  assign \$387  = \$385  & \$386 ;
+  assign \$388  = s2_outputs > 2'h3;
   assign \$389  = \$387  & \$388 ;
-  assign \$390  = s2_outputs > 4'h9;
-  assign \$391  = \$389  & \$390 ;
-  assign \$392  = s2_valid & s2_last;
-  assign \$393  = s2_group == 2'h3;
+  assign \$390  = s2_valid & s2_last;
+  assign \$391  = s2_group == 1'h1;
+  assign \$392  = \$390  & \$391 ;
+  assign \$393  = s2_outputs > 3'h4;
   assign \$394  = \$392  & \$393 ;
-  assign \$395  = s2_outputs > 4'ha;
-  assign \$396  = \$394  & \$395 ;
-  assign \$397  = s2_valid & s2_last;
-  assign \$398  = s2_group == 2'h3;
+  assign \$395  = s2_valid & s2_last;
+  assign \$396  = s2_group == 1'h1;
+  assign \$397  = \$395  & \$396 ;
+  assign \$398  = s2_outputs > 3'h5;
   assign \$399  = \$397  & \$398 ;
-  assign \$400  = s2_outputs > 4'hb;
-  assign \$401  = \$399  & \$400 ;
-  assign \$402  = address + 1'h1;
-  assign \$403  = \$signal$142  == layer_inputs;
-  assign \$1076  = \$signal$36  * 5'h1d;
-  assign \$404  = cfg[80:23] >> \$1076 ;
-  assign \$1079  = \$signal$34  * 4'h9;
-  assign \$405  = \$404 [28:2] >> \$1079 ;
-  assign \$406  = \$405 [6:4] - 1'h1;
-  assign \$407  = \$signal$147  == \$406 ;
-  assign \$408  = \$signal$147  + 1'h1;
-  assign \$409  = \$signal$142  + 1'h1;
-  assign \$410  = address + 1'h1;
-  assign \$411  = \$signal$142  == layer_inputs;
-  assign \$1088  = \$signal$36  * 5'h1d;
-  assign \$412  = cfg[80:23] >> \$1088 ;
-  assign \$1091  = \$signal$34  * 4'h9;
-  assign \$413  = \$412 [28:2] >> \$1091 ;
-  assign \$414  = \$413 [6:4] - 1'h1;
-  assign \$415  = \$signal$147  == \$414 ;
-  assign \$416  = \$signal$147  + 1'h1;
-  assign \$417  = \$signal$142  + 1'h1;
-  assign \$418  = gap + 1'h1;
-  assign \$1100  = \$signal$36  * 5'h1d;
-  assign \$420  = cfg[80:23] >> \$1100 ;
-  assign \$421  = \$420 [1:0] - 1'h1;
-  assign \$422  = \$signal$34  == \$421 ;
-  assign \$423  = \$signal$34  + 1'h1;
-  assign \$424  = ! cfg[0];
-  assign \$425  = ! \$signal$36 ;
-  assign \$426  = \$424  & \$425 ;
-  assign \$1109  = \$86 [1:0] * 4'h9;
-  assign \$427  = cfg[51:25] >> \$1109 ;
-  assign \$428  = \$427 [3:0] - 1'h1;
-  assign \$429  = choice != \$428 ;
-  assign \$430  = \$426  & \$429 ;
-  assign \$431  = ~ full_blocks;
-  assign \$432  = choice + 1'h1;
-  assign \$433  = choice + 1'h1;
-  assign \$436  = cfg[14:12] - 1'h1;
-  assign \$437  = result_beat == \$436 ;
-  assign \$439  = result_beat + 1'h1;
-  assign \$440  = \$438  ? 4'h0 : \$439 ;
-  assign \$441  = cfg[14:12] - 1'h1;
-  assign \$442  = result_beat == \$441 ;
-  assign \$444  = send & \$443 ;
-  assign \$445  = cfg[11:8] > 1'h0;
-  assign \$446  = approximated & \$445 ;
-  assign \$1131  = \$signal$36  * 5'h1d;
-  assign \$447  = cfg[80:23] >> \$1131 ;
-  assign \$448  = \$447 [0] ? layer0_n0 : layer1_n0;
-  assign \$449  = \$446  ? \$448  : 9'h000;
-  assign \$450  = cfg[11:8] > 1'h1;
-  assign \$451  = approximated & \$450 ;
-  assign \$1138  = \$signal$36  * 5'h1d;
-  assign \$452  = cfg[80:23] >> \$1138 ;
-  assign \$453  = \$452 [0] ? layer0_n1 : layer1_n1;
-  assign \$454  = \$451  ? \$453  : 9'h000;
-  assign \$455  = cfg[11:8] > 2'h2;
-  assign \$456  = approximated & \$455 ;
-  assign \$1145  = \$signal$36  * 5'h1d;
-  assign \$457  = cfg[80:23] >> \$1145 ;
-  assign \$458  = \$457 [0] ? layer0_n2 : layer1_n2;
-  assign \$459  = \$456  ? \$458  : 9'h000;
-  assign \$460  = cfg[11:8] > 2'h3;
-  assign \$461  = approximated & \$460 ;
-  assign \$1152  = \$signal$36  * 5'h1d;
-  assign \$462  = cfg[80:23] >> \$1152 ;
-  assign \$463  = \$462 [0] ? layer0_n3 : layer1_n3;
-  assign \$464  = \$461  ? \$463  : 9'h000;
-  assign \$465  = cfg[11:8] > 3'h4;
-  assign \$466  = approximated & \$465 ;
-  assign \$1159  = \$signal$36  * 5'h1d;
-  assign \$467  = cfg[80:23] >> \$1159 ;
-  assign \$468  = \$467 [0] ? layer0_n4 : layer1_n4;
-  assign \$469  = \$466  ? \$468  : 9'h000;
-  assign \$470  = cfg[11:8] > 3'h5;
-  assign \$471  = approximated & \$470 ;
-  assign \$1166  = \$signal$36  * 5'h1d;
-  assign \$472  = cfg[80:23] >> \$1166 ;
-  assign \$473  = \$472 [0] ? layer0_n5 : layer1_n5;
-  assign \$474  = \$471  ? \$473  : 9'h000;
-  assign \$475  = cfg[11:8] > 3'h6;
-  assign \$476  = approximated & \$475 ;
-  assign \$1173  = \$signal$36  * 5'h1d;
-  assign \$477  = cfg[80:23] >> \$1173 ;
-  assign \$478  = \$477 [0] ? layer0_n6 : layer1_n6;
-  assign \$479  = \$476  ? \$478  : 9'h000;
-  assign \$480  = cfg[11:8] > 3'h7;
-  assign \$481  = approximated & \$480 ;
-  assign \$1180  = \$signal$36  * 5'h1d;
-  assign \$482  = cfg[80:23] >> \$1180 ;
-  assign \$483  = \$482 [0] ? layer0_n7 : layer1_n7;
-  assign \$484  = \$481  ? \$483  : 9'h000;
-  assign \$485  = cfg[11:8] > 4'h8;
-  assign \$486  = approximated & \$485 ;
-  assign \$1187  = \$signal$36  * 5'h1d;
-  assign \$487  = cfg[80:23] >> \$1187 ;
-  assign \$488  = \$487 [0] ? layer0_n8 : layer1_n8;
-  assign \$489  = \$486  ? \$488  : 9'h000;
-  assign \$490  = cfg[11:8] > 4'h9;
-  assign \$491  = approximated & \$490 ;
-  assign \$1194  = \$signal$36  * 5'h1d;
-  assign \$492  = cfg[80:23] >> \$1194 ;
-  assign \$493  = \$492 [0] ? layer0_n9 : layer1_n9;
-  assign \$494  = \$491  ? \$493  : 9'h000;
-  assign \$495  = cfg[11:8] > 4'ha;
-  assign \$496  = approximated & \$495 ;
-  assign \$1201  = \$signal$36  * 5'h1d;
-  assign \$497  = cfg[80:23] >> \$1201 ;
-  assign \$498  = \$497 [0] ? layer0_n10 : layer1_n10;
-  assign \$499  = \$496  ? \$498  : 9'h000;
-  assign \$500  = cfg[11:8] > 4'hb;
-  assign \$501  = approximated & \$500 ;
-  assign \$1208  = \$signal$36  * 5'h1d;
-  assign \$502  = cfg[80:23] >> \$1208 ;
-  assign \$503  = \$502 [0] ? layer0_n11 : layer1_n11;
-  assign \$504  = \$501  ? \$503  : 9'h000;
+  assign \$400  = s2_valid & s2_last;
+  assign \$401  = s2_group == 1'h1;
+  assign \$402  = \$400  & \$401 ;
+  assign \$403  = s2_outputs > 3'h6;
+  assign \$404  = \$402  & \$403 ;
+  assign \$405  = s2_valid & s2_last;
+  assign \$406  = s2_group == 1'h1;
+  assign \$407  = \$405  & \$406 ;
+  assign \$408  = s2_outputs > 3'h7;
+  assign \$409  = \$407  & \$408 ;
+  assign \$410  = s2_valid & s2_last;
+  assign \$411  = s2_group == 2'h2;
+  assign \$412  = \$410  & \$411 ;
+  assign \$413  = s2_outputs > 4'h8;
+  assign \$414  = \$412  & \$413 ;
+  assign \$415  = s2_valid & s2_last;
+  assign \$416  = s2_group == 2'h2;
+  assign \$417  = \$415  & \$416 ;
+  assign \$418  = s2_outputs > 4'h9;
+  assign \$419  = \$417  & \$418 ;
+  assign \$420  = s2_valid & s2_last;
+  assign \$421  = s2_group == 2'h2;
+  assign \$422  = \$420  & \$421 ;
+  assign \$423  = s2_outputs > 4'ha;
+  assign \$424  = \$422  & \$423 ;
+  assign \$425  = s2_valid & s2_last;
+  assign \$426  = s2_group == 2'h2;
+  assign \$427  = \$425  & \$426 ;
+  assign \$428  = s2_outputs > 4'hb;
+  assign \$429  = \$427  & \$428 ;
+  assign \$430  = address + 1'h1;
+  assign \$431  = \$signal$152  == layer_inputs;
+  assign \$1134  = \$signal$39  * 5'h1a;
+  assign \$432  = cfg[75:24] >> \$1134 ;
+  assign \$1137  = \$signal$37  * 4'h8;
+  assign \$433  = \$432 [25:2] >> \$1137 ;
+  assign \$434  = \$433 [5:4] - 1'h1;
+  assign \$435  = \$signal$157  == \$434 ;
+  assign \$436  = \$signal$157  + 1'h1;
+  assign \$437  = \$signal$152  + 1'h1;
+  assign \$438  = address + 1'h1;
+  assign \$439  = \$signal$152  == layer_inputs;
+  assign \$1146  = \$signal$39  * 5'h1a;
+  assign \$440  = cfg[75:24] >> \$1146 ;
+  assign \$1149  = \$signal$37  * 4'h8;
+  assign \$441  = \$440 [25:2] >> \$1149 ;
+  assign \$442  = \$441 [5:4] - 1'h1;
+  assign \$443  = \$signal$157  == \$442 ;
+  assign \$444  = \$signal$157  + 1'h1;
+  assign \$445  = \$signal$152  + 1'h1;
+  assign \$446  = gap + 1'h1;
+  assign \$1158  = \$signal$39  * 5'h1a;
+  assign \$448  = cfg[75:24] >> \$1158 ;
+  assign \$449  = \$448 [1:0] - 1'h1;
+  assign \$450  = \$signal$37  == \$449 ;
+  assign \$451  = \$signal$37  + 1'h1;
+  assign \$452  = ! cfg[0];
+  assign \$453  = ! \$signal$39 ;
+  assign \$454  = \$452  & \$453 ;
+  assign \$1167  = \$112 [1:0] * 4'h8;
+  assign \$455  = cfg[49:26] >> \$1167 ;
+  assign \$456  = \$455 [3:0] - 1'h1;
+  assign \$457  = choice != \$456 ;
+  assign \$458  = \$454  & \$457 ;
+  assign \$459  = ~ full_blocks;
+  assign \$460  = choice + 1'h1;
+  assign \$461  = choice + 1'h1;
+  assign \$464  = cfg[15:12] - 1'h1;
+  assign \$465  = result_beat == \$464 ;
+  assign \$467  = result_beat + 1'h1;
+  assign \$468  = \$466  ? 5'h00 : \$467 ;
+  assign \$469  = cfg[15:12] - 1'h1;
+  assign \$470  = result_beat == \$469 ;
+  assign \$472  = send & \$471 ;
+  assign \$473  = cfg[11:8] > 1'h0;
+  assign \$474  = approximated & \$473 ;
+  assign \$1189  = \$signal$39  * 5'h1a;
+  assign \$475  = cfg[75:24] >> \$1189 ;
+  assign \$476  = \$475 [0] ? layer0_n0 : layer1_n0;
+  assign \$477  = \$474  ? \$476  : 9'h000;
+  assign \$478  = cfg[11:8] > 1'h1;
+  assign \$479  = approximated & \$478 ;
+  assign \$1196  = \$signal$39  * 5'h1a;
+  assign \$480  = cfg[75:24] >> \$1196 ;
+  assign \$481  = \$480 [0] ? layer0_n1 : layer1_n1;
+  assign \$482  = \$479  ? \$481  : 9'h000;
+  assign \$483  = cfg[11:8] > 2'h2;
+  assign \$484  = approximated & \$483 ;
+  assign \$1203  = \$signal$39  * 5'h1a;
+  assign \$485  = cfg[75:24] >> \$1203 ;
+  assign \$486  = \$485 [0] ? layer0_n2 : layer1_n2;
+  assign \$487  = \$484  ? \$486  : 9'h000;
+  assign \$488  = cfg[11:8] > 2'h3;
+  assign \$489  = approximated & \$488 ;
+  assign \$1210  = \$signal$39  * 5'h1a;
+  assign \$490  = cfg[75:24] >> \$1210 ;
+  assign \$491  = \$490 [0] ? layer0_n3 : layer1_n3;
+  assign \$492  = \$489  ? \$491  : 9'h000;
+  assign \$493  = cfg[11:8] > 3'h4;
+  assign \$494  = approximated & \$493 ;
+  assign \$1217  = \$signal$39  * 5'h1a;
+  assign \$495  = cfg[75:24] >> \$1217 ;
+  assign \$496  = \$495 [0] ? layer0_n4 : layer1_n4;
+  assign \$497  = \$494  ? \$496  : 9'h000;
+  assign \$498  = cfg[11:8] > 3'h5;
+  assign \$499  = approximated & \$498 ;
+  assign \$1224  = \$signal$39  * 5'h1a;
+  assign \$500  = cfg[75:24] >> \$1224 ;
+  assign \$501  = \$500 [0] ? layer0_n5 : layer1_n5;
+  assign \$502  = \$499  ? \$501  : 9'h000;
+  assign \$503  = cfg[11:8] > 3'h6;
+  assign \$504  = approximated & \$503 ;
+  assign \$1231  = \$signal$39  * 5'h1a;
+  assign \$505  = cfg[75:24] >> \$1231 ;
+  assign \$506  = \$505 [0] ? layer0_n6 : layer1_n6;
+  assign \$507  = \$504  ? \$506  : 9'h000;
+  assign \$508  = cfg[11:8] > 3'h7;
+  assign \$509  = approximated & \$508 ;
+  assign \$1238  = \$signal$39  * 5'h1a;
+  assign \$510  = cfg[75:24] >> \$1238 ;
+  assign \$511  = \$510 [0] ? layer0_n7 : layer1_n7;
+  assign \$512  = \$509  ? \$511  : 9'h000;
+  assign \$513  = cfg[11:8] > 4'h8;
+  assign \$514  = approximated & \$513 ;
+  assign \$1245  = \$signal$39  * 5'h1a;
+  assign \$515  = cfg[75:24] >> \$1245 ;
+  assign \$516  = \$515 [0] ? layer0_n8 : layer1_n8;
+  assign \$517  = \$514  ? \$516  : 9'h000;
+  assign \$518  = cfg[11:8] > 4'h9;
+  assign \$519  = approximated & \$518 ;
+  assign \$1252  = \$signal$39  * 5'h1a;
+  assign \$520  = cfg[75:24] >> \$1252 ;
+  assign \$521  = \$520 [0] ? layer0_n9 : layer1_n9;
+  assign \$522  = \$519  ? \$521  : 9'h000;
+  assign \$523  = cfg[11:8] > 4'ha;
+  assign \$524  = approximated & \$523 ;
+  assign \$1259  = \$signal$39  * 5'h1a;
+  assign \$525  = cfg[75:24] >> \$1259 ;
+  assign \$526  = \$525 [0] ? layer0_n10 : layer1_n10;
+  assign \$527  = \$524  ? \$526  : 9'h000;
+  assign \$528  = cfg[11:8] > 4'hb;
+  assign \$529  = approximated & \$528 ;
+  assign \$1266  = \$signal$39  * 5'h1a;
+  assign \$530  = cfg[75:24] >> \$1266 ;
+  assign \$531  = \$530 [0] ? layer0_n11 : layer1_n11;
+  assign \$532  = \$529  ? \$531  : 9'h000;
   always @(posedge clk)
-    cfg <= \$505 ;
+    cfg <= \$533 ;
   always @(posedge clk)
-    loaded <= \$506 ;
+    loaded <= \$534 ;
   always @(posedge clk)
-    act_beat <= \$507 ;
+    act_beat <= \$535 ;
   always @(posedge clk)
-    x_h0_i0 <= \$508 ;
+    x_h0_i0 <= \$536 ;
   always @(posedge clk)
-    x_h0_i1 <= \$509 ;
+    x_h0_i1 <= \$537 ;
   always @(posedge clk)
-    x_h0_i2 <= \$510 ;
+    x_h0_i2 <= \$538 ;
   always @(posedge clk)
-    x_h0_i3 <= \$511 ;
+    x_h0_i3 <= \$539 ;
   always @(posedge clk)
-    x_h0_i4 <= \$512 ;
+    x_h0_i4 <= \$540 ;
   always @(posedge clk)
-    x_h0_i5 <= \$513 ;
+    x_h0_i5 <= \$541 ;
   always @(posedge clk)
-    x_h0_i6 <= \$514 ;
+    x_h0_i6 <= \$542 ;
   always @(posedge clk)
-    x_h0_i7 <= \$515 ;
+    x_h0_i7 <= \$543 ;
   always @(posedge clk)
-    x_h0_i8 <= \$516 ;
+    x_h0_i8 <= \$544 ;
   always @(posedge clk)
-    x_h0_i9 <= \$517 ;
+    x_h0_i9 <= \$545 ;
   always @(posedge clk)
-    x_h0_i10 <= \$518 ;
+    x_h0_i10 <= \$546 ;
   always @(posedge clk)
-    x_h0_i11 <= \$519 ;
+    x_h0_i11 <= \$547 ;
   always @(posedge clk)
-    x_h1_i0 <= \$520 ;
+    x_h1_i0 <= \$548 ;
   always @(posedge clk)
-    x_h1_i1 <= \$521 ;
+    x_h1_i1 <= \$549 ;
   always @(posedge clk)
-    x_h1_i2 <= \$522 ;
+    x_h1_i2 <= \$550 ;
   always @(posedge clk)
-    x_h1_i3 <= \$523 ;
+    x_h1_i3 <= \$551 ;
   always @(posedge clk)
-    x_h1_i4 <= \$524 ;
+    x_h1_i4 <= \$552 ;
   always @(posedge clk)
-    x_h1_i5 <= \$525 ;
+    x_h1_i5 <= \$553 ;
   always @(posedge clk)
-    x_h1_i6 <= \$526 ;
+    x_h1_i6 <= \$554 ;
   always @(posedge clk)
-    x_h1_i7 <= \$527 ;
+    x_h1_i7 <= \$555 ;
   always @(posedge clk)
-    x_h1_i8 <= \$528 ;
+    x_h1_i8 <= \$556 ;
   always @(posedge clk)
-    x_h1_i9 <= \$529 ;
+    x_h1_i9 <= \$557 ;
   always @(posedge clk)
-    x_h1_i10 <= \$530 ;
+    x_h1_i10 <= \$558 ;
   always @(posedge clk)
-    x_h1_i11 <= \$531 ;
+    x_h1_i11 <= \$559 ;
   always @(posedge clk)
-    x <= \$532 ;
+    x <= \$560 ;
   always @(posedge clk)
-    \$signal$114  <= \$533 ;
+    \$signal$124  <= \$561 ;
   always @(posedge clk)
-    \$signal$144  <= \$534 ;
+    \$signal$154  <= \$562 ;
   always @(posedge clk)
-    \$signal$145  <= \$535 ;
+    \$signal$155  <= \$563 ;
   always @(posedge clk)
-    \$like$146  <= \$536 ;
+    \$like$156  <= \$564 ;
   always @(posedge clk)
-    \$signal$148  <= \$537 ;
+    \$signal$158  <= \$565 ;
   always @(posedge clk)
-    \$like$149  <= \$538 ;
+    \$like$159  <= \$566 ;
   always @(posedge clk)
-    \$signal$150  <= \$539 ;
+    \$signal$160  <= \$567 ;
   always @(posedge clk)
-    acc0 <= \$540 ;
+    acc0 <= \$568 ;
   always @(posedge clk)
-    acc1 <= \$541 ;
+    acc1 <= \$569 ;
   always @(posedge clk)
-    acc2 <= \$542 ;
+    acc2 <= \$570 ;
   always @(posedge clk)
-    s2_valid <= \$543 ;
+    acc3 <= \$571 ;
   always @(posedge clk)
-    s2_first <= \$544 ;
+    s2_valid <= \$572 ;
   always @(posedge clk)
-    s2_last <= \$545 ;
+    s2_first <= \$573 ;
   always @(posedge clk)
-    s2_group <= \$546 ;
+    s2_last <= \$574 ;
   always @(posedge clk)
-    s2_buffer <= \$547 ;
+    s2_group <= \$575 ;
   always @(posedge clk)
-    s2_outputs <= \$548 ;
+    s2_buffer <= \$576 ;
   always @(posedge clk)
-    s2_activation <= \$549 ;
+    s2_outputs <= \$577 ;
   always @(posedge clk)
-    layer1_n0 <= \$550 ;
+    s2_activation <= \$578 ;
   always @(posedge clk)
-    layer0_n0 <= \$551 ;
+    layer1_n0 <= \$579 ;
   always @(posedge clk)
-    layer1_n1 <= \$552 ;
+    layer0_n0 <= \$580 ;
   always @(posedge clk)
-    layer0_n1 <= \$553 ;
+    layer1_n1 <= \$581 ;
   always @(posedge clk)
-    layer1_n2 <= \$554 ;
+    layer0_n1 <= \$582 ;
   always @(posedge clk)
-    layer0_n2 <= \$555 ;
+    layer1_n2 <= \$583 ;
   always @(posedge clk)
-    layer1_n3 <= \$556 ;
+    layer0_n2 <= \$584 ;
   always @(posedge clk)
-    layer0_n3 <= \$557 ;
+    layer1_n3 <= \$585 ;
   always @(posedge clk)
-    layer1_n4 <= \$558 ;
+    layer0_n3 <= \$586 ;
   always @(posedge clk)
-    layer0_n4 <= \$559 ;
+    layer1_n4 <= \$587 ;
   always @(posedge clk)
-    layer1_n5 <= \$560 ;
+    layer0_n4 <= \$588 ;
   always @(posedge clk)
-    layer0_n5 <= \$561 ;
+    layer1_n5 <= \$589 ;
   always @(posedge clk)
-    layer1_n6 <= \$562 ;
+    layer0_n5 <= \$590 ;
   always @(posedge clk)
-    layer0_n6 <= \$563 ;
+    layer1_n6 <= \$591 ;
   always @(posedge clk)
-    layer1_n7 <= \$564 ;
+    layer0_n6 <= \$592 ;
   always @(posedge clk)
-    layer0_n7 <= \$565 ;
+    layer1_n7 <= \$593 ;
   always @(posedge clk)
-    layer1_n8 <= \$566 ;
+    layer0_n7 <= \$594 ;
   always @(posedge clk)
-    layer0_n8 <= \$567 ;
+    layer1_n8 <= \$595 ;
   always @(posedge clk)
-    layer1_n9 <= \$568 ;
+    layer0_n8 <= \$596 ;
   always @(posedge clk)
-    layer0_n9 <= \$569 ;
+    layer1_n9 <= \$597 ;
   always @(posedge clk)
-    layer1_n10 <= \$570 ;
+    layer0_n9 <= \$598 ;
   always @(posedge clk)
-    layer0_n10 <= \$571 ;
+    layer1_n10 <= \$599 ;
   always @(posedge clk)
-    layer1_n11 <= \$572 ;
+    layer0_n10 <= \$600 ;
   always @(posedge clk)
-    layer0_n11 <= \$573 ;
+    layer1_n11 <= \$601 ;
   always @(posedge clk)
-    fsm_state <= \$574 ;
+    layer0_n11 <= \$602 ;
   always @(posedge clk)
-    address <= \$575 ;
+    fsm_state <= \$603 ;
   always @(posedge clk)
-    \$signal$142  <= \$576 ;
+    address <= \$604 ;
   always @(posedge clk)
-    \$signal$147  <= \$577 ;
+    \$signal$152  <= \$605 ;
   always @(posedge clk)
-    gap <= \$578 ;
+    \$signal$157  <= \$606 ;
   always @(posedge clk)
-    \$signal$34  <= \$579 ;
+    gap <= \$607 ;
   always @(posedge clk)
-    \$signal$36  <= \$580 ;
+    \$signal$37  <= \$608 ;
   always @(posedge clk)
-    bank <= \$581 ;
+    \$signal$39  <= \$609 ;
   always @(posedge clk)
-    base <= \$582 ;
+    bank <= \$610 ;
   always @(posedge clk)
-    result_beat <= \$583 ;
+    base <= \$611 ;
   always @(posedge clk)
-    result__valid <= \$584 ;
+    result_beat <= \$612 ;
   always @(posedge clk)
-    flags <= \$585 ;
+    result__valid <= \$613 ;
   always @(posedge clk)
-    out0 <= \$586 ;
+    flags <= \$614 ;
   always @(posedge clk)
-    out1 <= \$587 ;
+    out0 <= \$615 ;
   always @(posedge clk)
-    out2 <= \$588 ;
+    out1 <= \$616 ;
   always @(posedge clk)
-    out3 <= \$589 ;
+    out2 <= \$617 ;
   always @(posedge clk)
-    out4 <= \$590 ;
+    out3 <= \$618 ;
   always @(posedge clk)
-    out5 <= \$591 ;
+    out4 <= \$619 ;
   always @(posedge clk)
-    out6 <= \$592 ;
+    out5 <= \$620 ;
   always @(posedge clk)
-    out7 <= \$593 ;
+    out6 <= \$621 ;
   always @(posedge clk)
-    out8 <= \$594 ;
+    out7 <= \$622 ;
   always @(posedge clk)
-    out9 <= \$595 ;
+    out8 <= \$623 ;
   always @(posedge clk)
-    out10 <= \$596 ;
+    out9 <= \$624 ;
   always @(posedge clk)
-    out11 <= \$597 ;
+    out10 <= \$625 ;
+  always @(posedge clk)
+    out11 <= \$626 ;
   assign configure = cfg__valid & cfg__ready;
-  assign \$signal  = loaded == cfg[22:15];
+  assign \$signal  = loaded == cfg[23:16];
   assign w__ready = ~ \$signal ;
   assign write = w__valid & w__ready;
   assign load = act__valid & act__ready;
   assign \$1  = cfg[7:5] - 1'h1;
   assign \$2  = act_beat == \$1 ;
   assign load_done = load & \$3 ;
-  assign \$4  = \$signal$34  - 1'h1;
-  assign \$5  = ! \$signal$34 ;
-  assign \$609  = \$signal$36  * 5'h1d;
-  assign \$6  = cfg[80:23] >> \$609 ;
-  assign \$612  = \$4 [1:0] * 4'h9;
-  assign \$7  = \$6 [28:2] >> \$612 ;
+  assign \$4  = \$signal$37  - 1'h1;
+  assign \$5  = ! \$signal$37 ;
+  assign \$638  = \$signal$39  * 5'h1a;
+  assign \$6  = cfg[75:24] >> \$638 ;
+  assign \$641  = \$4 [1:0] * 4'h8;
+  assign \$7  = \$6 [25:2] >> \$641 ;
   assign layer_inputs = \$5  ? cfg[4:1] : \$7 [3:0];
   assign \$8  = base + address;
   assign \$9  = base + address;
   assign \$10  = base + address;
-  assign \$11  = $signed(acc0) + $signed(5'h08);
-  assign \$12  = $signed(rounded0) > $signed(9'h0ff);
-  assign \$13  = $signed(rounded0) < $signed(9'h100);
-  assign \$14  = \$13  ? 21'h1fff00 : rounded0;
-  assign \$15  = \$12  ? 21'h0000ff : \$14 ;
-  assign \$16  = $signed(\$15 [8:0]) < $signed(1'h0);
-  assign \$17  = - $signed(\$15 [8:0]);
-  assign \$18  = \$16  ? \$17  : { \$15 [8], \$15 [8:0] };
-  assign \$19  = \$18 [8:0] >= 8'ha0;
-  assign \$20  = \$18 [8:0] >= 7'h4c;
-  assign \$22  = \$21  + 5'h1b;
-  assign \$23  = \$18 [8:0] >= 6'h20;
-  assign \$25  = \$24  + 5'h14;
-  assign \$27  = \$26  + 5'h10;
-  assign \$28  = \$23  ? \$25  : \$27 ;
-  assign \$29  = \$20  ? \$22  : \$28 ;
-  assign \$30  = \$19  ? 10'h020 : \$29 ;
-  assign \$31  = $signed(\$15 [8:0]) < $signed(1'h0);
-  assign \$32  = \$31  ? 9'h000 : \$15 [8:0];
-  assign \$33  = $signed(\$15 [8:0]) < $signed(1'h0);
-  assign \$34  = 6'h20 - \$30 [8:0];
-  assign \$35  = \$33  ? \$34  : { 1'h0, \$30 [8:0] };
-  assign \$36  = $signed(acc1) + $signed(5'h08);
-  assign \$37  = $signed(rounded1) > $signed(9'h0ff);
-  assign \$38  = $signed(rounded1) < $signed(9'h100);
-  assign \$39  = \$38  ? 21'h1fff00 : rounded1;
-  assign \$40  = \$37  ? 21'h0000ff : \$39 ;
-  assign \$41  = $signed(\$40 [8:0]) < $signed(1'h0);
-  assign \$42  = - $signed(\$40 [8:0]);
-  assign \$43  = \$41  ? \$42  : { \$40 [8], \$40 [8:0] };
-  assign \$44  = \$43 [8:0] >= 8'ha0;
-  assign \$45  = \$43 [8:0] >= 7'h4c;
-  assign \$47  = \$46  + 5'h1b;
-  assign \$48  = \$43 [8:0] >= 6'h20;
-  assign \$50  = \$49  + 5'h14;
-  assign \$52  = \$51  + 5'h10;
-  assign \$53  = \$48  ? \$50  : \$52 ;
-  assign \$54  = \$45  ? \$47  : \$53 ;
-  assign \$55  = \$44  ? 10'h020 : \$54 ;
-  assign \$56  = $signed(\$40 [8:0]) < $signed(1'h0);
-  assign \$57  = \$56  ? 9'h000 : \$40 [8:0];
-  assign \$58  = $signed(\$40 [8:0]) < $signed(1'h0);
-  assign \$59  = 6'h20 - \$55 [8:0];
-  assign \$60  = \$58  ? \$59  : { 1'h0, \$55 [8:0] };
-  assign \$61  = $signed(acc2) + $signed(5'h08);
-  assign \$62  = $signed(rounded2) > $signed(9'h0ff);
-  assign \$63  = $signed(rounded2) < $signed(9'h100);
-  assign \$64  = \$63  ? 21'h1fff00 : rounded2;
-  assign \$65  = \$62  ? 21'h0000ff : \$64 ;
-  assign \$66  = $signed(\$65 [8:0]) < $signed(1'h0);
-  assign \$67  = - $signed(\$65 [8:0]);
-  assign \$68  = \$66  ? \$67  : { \$65 [8], \$65 [8:0] };
-  assign \$69  = \$68 [8:0] >= 8'ha0;
-  assign \$70  = \$68 [8:0] >= 7'h4c;
-  assign \$72  = \$71  + 5'h1b;
-  assign \$73  = \$68 [8:0] >= 6'h20;
-  assign \$75  = \$74  + 5'h14;
-  assign \$77  = \$76  + 5'h10;
-  assign \$78  = \$73  ? \$75  : \$77 ;
-  assign \$79  = \$70  ? \$72  : \$78 ;
-  assign \$80  = \$69  ? 10'h020 : \$79 ;
-  assign \$81  = $signed(\$65 [8:0]) < $signed(1'h0);
-  assign \$82  = \$81  ? 9'h000 : \$65 [8:0];
-  assign \$83  = $signed(\$65 [8:0]) < $signed(1'h0);
-  assign \$84  = 6'h20 - \$80 [8:0];
-  assign \$85  = \$83  ? \$84  : { 1'h0, \$80 [8:0] };
-  assign \$86  = cfg[24:23] - 1'h1;
-  assign \$698  = \$86 [1:0] * 4'h9;
-  assign \$87  = cfg[51:25] >> \$698 ;
-  assign \$88  = \$87 [3:0] > 2'h2;
-  assign \$702  = \$signal$36  * 5'h1d;
-  assign \$89  = cfg[80:23] >> \$702 ;
-  assign \$90  = \$89 [0] ? layer0_n2 : layer1_n2;
-  assign \$706  = \$86 [1:0] * 4'h9;
-  assign \$91  = cfg[51:25] >> \$706 ;
-  assign \$92  = \$91 [3:0] > 1'h1;
-  assign \$710  = \$signal$36  * 5'h1d;
-  assign \$93  = cfg[80:23] >> \$710 ;
-  assign \$94  = \$93 [0] ? layer0_n1 : layer1_n1;
-  assign \$714  = \$signal$36  * 5'h1d;
-  assign \$95  = cfg[80:23] >> \$714 ;
-  assign \$96  = \$95 [0] ? layer0_n0 : layer1_n0;
-  assign \$97  = $signed(\$94 ) > $signed(\$96 );
-  assign \$98  = \$92  & \$97 ;
-  assign \$720  = \$signal$36  * 5'h1d;
-  assign \$99  = cfg[80:23] >> \$720 ;
-  assign \$100  = \$99 [0] ? layer0_n1 : layer1_n1;
-  assign \$724  = \$signal$36  * 5'h1d;
-  assign \$101  = cfg[80:23] >> \$724 ;
-  assign \$102  = \$101 [0] ? layer0_n0 : layer1_n0;
-  assign \$103  = \$98  ? \$100  : \$102 ;
-  assign \$104  = $signed(\$90 ) > $signed(\$103 );
-  assign \$105  = \$88  & \$104 ;
-  assign \$731  = \$86 [1:0] * 4'h9;
-  assign \$106  = cfg[51:25] >> \$731 ;
-  assign \$107  = \$106 [3:0] > 1'h1;
-  assign \$735  = \$signal$36  * 5'h1d;
-  assign \$108  = cfg[80:23] >> \$735 ;
-  assign \$109  = \$108 [0] ? layer0_n1 : layer1_n1;
-  assign \$739  = \$signal$36  * 5'h1d;
-  assign \$110  = cfg[80:23] >> \$739 ;
-  assign \$111  = \$110 [0] ? layer0_n0 : layer1_n0;
-  assign \$112  = $signed(\$109 ) > $signed(\$111 );
-  assign \$113  = \$107  & \$112 ;
-  assign \$114  = \$113  ? 2'h1 : 2'h0;
-  assign choice = \$105  ? 2'h2 : \$114 ;
-  assign \$115  = ! cfg[0];
-  assign \$749  = \$signal$36  * 5'h1d;
-  assign \$117  = cfg[80:23] >> \$749 ;
-  assign \$118  = \$117 [0] ? layer0_n0 : layer1_n0;
-  assign \$753  = \$signal$36  * 5'h1d;
-  assign \$119  = cfg[80:23] >> \$753 ;
+  assign \$11  = base + address;
+  assign \$12  = $signed(acc0) + $signed(5'h08);
+  assign \$13  = $signed(rounded0) > $signed(9'h0ff);
+  assign \$14  = $signed(rounded0) < $signed(9'h100);
+  assign \$15  = \$14  ? 21'h1fff00 : rounded0;
+  assign \$16  = \$13  ? 21'h0000ff : \$15 ;
+  assign \$17  = $signed(\$16 [8:0]) < $signed(1'h0);
+  assign \$18  = - $signed(\$16 [8:0]);
+  assign \$19  = \$17  ? \$18  : { \$16 [8], \$16 [8:0] };
+  assign \$20  = \$19 [8:0] >= 8'ha0;
+  assign \$21  = \$19 [8:0] >= 7'h4c;
+  assign \$23  = \$22  + 5'h1b;
+  assign \$24  = \$19 [8:0] >= 6'h20;
+  assign \$26  = \$25  + 5'h14;
+  assign \$28  = \$27  + 5'h10;
+  assign \$29  = \$24  ? \$26  : \$28 ;
+  assign \$30  = \$21  ? \$23  : \$29 ;
+  assign \$31  = \$20  ? 10'h020 : \$30 ;
+  assign \$32  = $signed(\$16 [8:0]) < $signed(1'h0);
+  assign \$33  = \$32  ? 9'h000 : \$16 [8:0];
+  assign \$34  = $signed(\$16 [8:0]) < $signed(1'h0);
+  assign \$35  = 6'h20 - \$31 [8:0];
+  assign \$36  = \$34  ? \$35  : { 1'h0, \$31 [8:0] };
+  assign \$37  = $signed(acc1) + $signed(5'h08);
+  assign \$38  = $signed(rounded1) > $signed(9'h0ff);
+  assign \$39  = $signed(rounded1) < $signed(9'h100);
+  assign \$40  = \$39  ? 21'h1fff00 : rounded1;
+  assign \$41  = \$38  ? 21'h0000ff : \$40 ;
+  assign \$42  = $signed(\$41 [8:0]) < $signed(1'h0);
+  assign \$43  = - $signed(\$41 [8:0]);
+  assign \$44  = \$42  ? \$43  : { \$41 [8], \$41 [8:0] };
+  assign \$45  = \$44 [8:0] >= 8'ha0;
+  assign \$46  = \$44 [8:0] >= 7'h4c;
+  assign \$48  = \$47  + 5'h1b;
+  assign \$49  = \$44 [8:0] >= 6'h20;
+  assign \$51  = \$50  + 5'h14;
+  assign \$53  = \$52  + 5'h10;
+  assign \$54  = \$49  ? \$51  : \$53 ;
+  assign \$55  = \$46  ? \$48  : \$54 ;
+  assign \$56  = \$45  ? 10'h020 : \$55 ;
+  assign \$57  = $signed(\$41 [8:0]) < $signed(1'h0);
+  assign \$58  = \$57  ? 9'h000 : \$41 [8:0];
+  assign \$59  = $signed(\$41 [8:0]) < $signed(1'h0);
+  assign \$60  = 6'h20 - \$56 [8:0];
+  assign \$61  = \$59  ? \$60  : { 1'h0, \$56 [8:0] };
+  assign \$62  = $signed(acc2) + $signed(5'h08);
+  assign \$63  = $signed(rounded2) > $signed(9'h0ff);
+  assign \$64  = $signed(rounded2) < $signed(9'h100);
+  assign \$65  = \$64  ? 21'h1fff00 : rounded2;
+  assign \$66  = \$63  ? 21'h0000ff : \$65 ;
+  assign \$67  = $signed(\$66 [8:0]) < $signed(1'h0);
+  assign \$68  = - $signed(\$66 [8:0]);
+  assign \$69  = \$67  ? \$68  : { \$66 [8], \$66 [8:0] };
+  assign \$70  = \$69 [8:0] >= 8'ha0;
+  assign \$71  = \$69 [8:0] >= 7'h4c;
+  assign \$73  = \$72  + 5'h1b;
+  assign \$74  = \$69 [8:0] >= 6'h20;
+  assign \$76  = \$75  + 5'h14;
+  assign \$78  = \$77  + 5'h10;
+  assign \$79  = \$74  ? \$76  : \$78 ;
+  assign \$80  = \$71  ? \$73  : \$79 ;
+  assign \$81  = \$70  ? 10'h020 : \$80 ;
+  assign \$82  = $signed(\$66 [8:0]) < $signed(1'h0);
+  assign \$83  = \$82  ? 9'h000 : \$66 [8:0];
+  assign \$84  = $signed(\$66 [8:0]) < $signed(1'h0);
+  assign \$85  = 6'h20 - \$81 [8:0];
+  assign \$86  = \$84  ? \$85  : { 1'h0, \$81 [8:0] };
+  assign \$87  = $signed(acc3) + $signed(5'h08);
+  assign \$88  = $signed(rounded3) > $signed(9'h0ff);
+  assign \$89  = $signed(rounded3) < $signed(9'h100);
+  assign \$90  = \$89  ? 21'h1fff00 : rounded3;
+  assign \$91  = \$88  ? 21'h0000ff : \$90 ;
+  assign \$92  = $signed(\$91 [8:0]) < $signed(1'h0);
+  assign \$93  = - $signed(\$91 [8:0]);
+  assign \$94  = \$92  ? \$93  : { \$91 [8], \$91 [8:0] };
+  assign \$95  = \$94 [8:0] >= 8'ha0;
+  assign \$96  = \$94 [8:0] >= 7'h4c;
+  assign \$98  = \$97  + 5'h1b;
+  assign \$99  = \$94 [8:0] >= 6'h20;
+  assign \$101  = \$100  + 5'h14;
+  assign \$103  = \$102  + 5'h10;
+  assign \$104  = \$99  ? \$101  : \$103 ;
+  assign \$105  = \$96  ? \$98  : \$104 ;
+  assign \$106  = \$95  ? 10'h020 : \$105 ;
+  assign \$107  = $signed(\$91 [8:0]) < $signed(1'h0);
+  assign \$108  = \$107  ? 9'h000 : \$91 [8:0];
+  assign \$109  = $signed(\$91 [8:0]) < $signed(1'h0);
+  assign \$110  = 6'h20 - \$106 [8:0];
+  assign \$111  = \$109  ? \$110  : { 1'h0, \$106 [8:0] };
+  assign \$112  = cfg[25:24] - 1'h1;
+  assign \$754  = \$112 [1:0] * 4'h8;
+  assign \$113  = cfg[49:26] >> \$754 ;
+  assign \$114  = \$113 [3:0] > 2'h2;
+  assign \$758  = \$signal$39  * 5'h1a;
+  assign \$115  = cfg[75:24] >> \$758 ;
+  assign \$116  = \$115 [0] ? layer0_n2 : layer1_n2;
+  assign \$762  = \$112 [1:0] * 4'h8;
+  assign \$117  = cfg[49:26] >> \$762 ;
+  assign \$118  = \$117 [3:0] > 1'h1;
+  assign \$766  = \$signal$39  * 5'h1a;
+  assign \$119  = cfg[75:24] >> \$766 ;
   assign \$120  = \$119 [0] ? layer0_n1 : layer1_n1;
-  assign \$757  = \$signal$36  * 5'h1d;
-  assign \$121  = cfg[80:23] >> \$757 ;
-  assign \$122  = \$121 [0] ? layer0_n2 : layer1_n2;
-  assign \$761  = \$signal$36  * 5'h1d;
-  assign \$123  = cfg[80:23] >> \$761 ;
-  assign \$124  = \$123 [0] ? layer0_n3 : layer1_n3;
-  assign \$765  = \$signal$36  * 5'h1d;
-  assign \$125  = cfg[80:23] >> \$765 ;
-  assign \$126  = \$125 [0] ? layer0_n4 : layer1_n4;
-  assign \$769  = \$signal$36  * 5'h1d;
-  assign \$127  = cfg[80:23] >> \$769 ;
-  assign \$128  = \$127 [0] ? layer0_n5 : layer1_n5;
-  assign \$773  = \$signal$36  * 5'h1d;
-  assign \$129  = cfg[80:23] >> \$773 ;
-  assign \$130  = \$129 [0] ? layer0_n6 : layer1_n6;
-  assign \$777  = \$signal$36  * 5'h1d;
-  assign \$131  = cfg[80:23] >> \$777 ;
-  assign \$132  = \$131 [0] ? layer0_n7 : layer1_n7;
-  assign \$781  = \$signal$36  * 5'h1d;
-  assign \$133  = cfg[80:23] >> \$781 ;
-  assign \$134  = \$133 [0] ? layer0_n8 : layer1_n8;
-  assign \$785  = \$signal$36  * 5'h1d;
-  assign \$135  = cfg[80:23] >> \$785 ;
-  assign \$136  = \$135 [0] ? layer0_n9 : layer1_n9;
-  assign \$789  = \$signal$36  * 5'h1d;
-  assign \$137  = cfg[80:23] >> \$789 ;
-  assign \$138  = \$137 [0] ? layer0_n10 : layer1_n10;
-  assign \$793  = \$signal$36  * 5'h1d;
-  assign \$139  = cfg[80:23] >> \$793 ;
-  assign \$140  = \$139 [0] ? layer0_n11 : layer1_n11;
-  assign \$142  = $signed(\$141 ) > $signed(1'h0);
-  assign approximated = cfg[0] ? \$142  : \$116 ;
-  assign \$143  = ! cfg[0];
-  assign \$144  = bank - 1'h1;
-  assign \$145  = cfg[0] ? 3'h0 : \$144 ;
-  assign \$146  = \$signal  & can_compute;
-  assign \$147  = ! cfg[0];
-  assign \$148  = ! \$signal$36 ;
-  assign \$149  = \$147  & \$148 ;
-  assign \$807  = \$86 [1:0] * 4'h9;
-  assign \$150  = cfg[51:25] >> \$807 ;
-  assign \$151  = \$150 [3:0] - 1'h1;
-  assign \$152  = choice != \$151 ;
-  assign \$153  = \$149  & \$152 ;
-  assign \$154  = ~ full_blocks;
+  assign \$770  = \$signal$39  * 5'h1a;
+  assign \$121  = cfg[75:24] >> \$770 ;
+  assign \$122  = \$121 [0] ? layer0_n0 : layer1_n0;
+  assign \$123  = $signed(\$120 ) > $signed(\$122 );
+  assign \$124  = \$118  & \$123 ;
+  assign \$776  = \$signal$39  * 5'h1a;
+  assign \$125  = cfg[75:24] >> \$776 ;
+  assign \$126  = \$125 [0] ? layer0_n1 : layer1_n1;
+  assign \$780  = \$signal$39  * 5'h1a;
+  assign \$127  = cfg[75:24] >> \$780 ;
+  assign \$128  = \$127 [0] ? layer0_n0 : layer1_n0;
+  assign \$129  = \$124  ? \$126  : \$128 ;
+  assign \$130  = $signed(\$116 ) > $signed(\$129 );
+  assign \$131  = \$114  & \$130 ;
+  assign \$787  = \$112 [1:0] * 4'h8;
+  assign \$132  = cfg[49:26] >> \$787 ;
+  assign \$133  = \$132 [3:0] > 1'h1;
+  assign \$791  = \$signal$39  * 5'h1a;
+  assign \$134  = cfg[75:24] >> \$791 ;
+  assign \$135  = \$134 [0] ? layer0_n1 : layer1_n1;
+  assign \$795  = \$signal$39  * 5'h1a;
+  assign \$136  = cfg[75:24] >> \$795 ;
+  assign \$137  = \$136 [0] ? layer0_n0 : layer1_n0;
+  assign \$138  = $signed(\$135 ) > $signed(\$137 );
+  assign \$139  = \$133  & \$138 ;
+  assign \$140  = \$139  ? 2'h1 : 2'h0;
+  assign choice = \$131  ? 2'h2 : \$140 ;
+  assign \$141  = ! cfg[0];
+  assign \$805  = \$signal$39  * 5'h1a;
+  assign \$143  = cfg[75:24] >> \$805 ;
+  assign \$144  = \$143 [0] ? layer0_n0 : layer1_n0;
+  assign \$809  = \$signal$39  * 5'h1a;
+  assign \$145  = cfg[75:24] >> \$809 ;
+  assign \$146  = \$145 [0] ? layer0_n1 : layer1_n1;
+  assign \$813  = \$signal$39  * 5'h1a;
+  assign \$147  = cfg[75:24] >> \$813 ;
+  assign \$148  = \$147 [0] ? layer0_n2 : layer1_n2;
+  assign \$817  = \$signal$39  * 5'h1a;
+  assign \$149  = cfg[75:24] >> \$817 ;
+  assign \$150  = \$149 [0] ? layer0_n3 : layer1_n3;
+  assign \$821  = \$signal$39  * 5'h1a;
+  assign \$151  = cfg[75:24] >> \$821 ;
+  assign \$152  = \$151 [0] ? layer0_n4 : layer1_n4;
+  assign \$825  = \$signal$39  * 5'h1a;
+  assign \$153  = cfg[75:24] >> \$825 ;
+  assign \$154  = \$153 [0] ? layer0_n5 : layer1_n5;
+  assign \$829  = \$signal$39  * 5'h1a;
+  assign \$155  = cfg[75:24] >> \$829 ;
+  assign \$156  = \$155 [0] ? layer0_n6 : layer1_n6;
+  assign \$833  = \$signal$39  * 5'h1a;
+  assign \$157  = cfg[75:24] >> \$833 ;
+  assign \$158  = \$157 [0] ? layer0_n7 : layer1_n7;
+  assign \$837  = \$signal$39  * 5'h1a;
+  assign \$159  = cfg[75:24] >> \$837 ;
+  assign \$160  = \$159 [0] ? layer0_n8 : layer1_n8;
+  assign \$841  = \$signal$39  * 5'h1a;
+  assign \$161  = cfg[75:24] >> \$841 ;
+  assign \$162  = \$161 [0] ? layer0_n9 : layer1_n9;
+  assign \$845  = \$signal$39  * 5'h1a;
+  assign \$163  = cfg[75:24] >> \$845 ;
+  assign \$164  = \$163 [0] ? layer0_n10 : layer1_n10;
+  assign \$849  = \$signal$39  * 5'h1a;
+  assign \$165  = cfg[75:24] >> \$849 ;
+  assign \$166  = \$165 [0] ? layer0_n11 : layer1_n11;
+  assign \$168  = $signed(\$167 ) > $signed(1'h0);
+  assign approximated = cfg[0] ? \$168  : \$142 ;
+  assign \$169  = ! cfg[0];
+  assign \$170  = bank - 1'h1;
+  assign \$171  = cfg[0] ? 3'h0 : \$170 ;
+  assign \$172  = \$signal  & can_compute;
+  assign \$173  = ! cfg[0];
+  assign \$174  = ! \$signal$39 ;
+  assign \$175  = \$173  & \$174 ;
+  assign \$863  = \$112 [1:0] * 4'h8;
+  assign \$176  = cfg[49:26] >> \$863 ;
+  assign \$177  = \$176 [3:0] - 1'h1;
+  assign \$178  = choice != \$177 ;
+  assign \$179  = \$175  & \$178 ;
+  assign \$180  = ~ full_blocks;
   assign send = result__valid & result__ready;
-  assign \$155  = cfg[14:12] - 1'h1;
-  assign \$156  = result_beat == \$155 ;
-  assign \$158  = send & \$157 ;
-  assign \$159  = ~ \$158 ;
-  assign full_blocks = result__valid & \$159 ;
-  assign \$162  = ~ \$signal ;
-  assign \$163  = \$162  | busy;
-  assign \$164  = | act_beat;
-  assign \$165  = \$163  | \$164 ;
-  assign \$166  = \$165  | issue;
-  assign \$167  = \$166  | \$signal$114 ;
-  assign \$168  = \$167  | s2_valid;
-  assign in_flight = \$168  | result__valid;
+  assign \$181  = cfg[15:12] - 1'h1;
+  assign \$182  = result_beat == \$181 ;
+  assign \$184  = send & \$183 ;
+  assign \$185  = ~ \$184 ;
+  assign full_blocks = result__valid & \$185 ;
+  assign \$187  = ~ \$signal ;
+  assign \$188  = \$187  | busy;
+  assign \$189  = | act_beat;
+  assign \$190  = \$188  | \$189 ;
+  assign \$191  = \$190  | issue;
+  assign \$192  = \$191  | \$signal$124 ;
+  assign \$193  = \$192  | s2_valid;
+  assign in_flight = \$193  | result__valid;
   assign idle = ~ in_flight;
   assign cfg__ready = ~ in_flight;
-  assign \$169  = ! fsm_state;
-  assign \$170  = fsm_state == 1'h1;
-  assign \$171  = fsm_state == 2'h2;
-  assign \$172  = fsm_state == 2'h3;
-  assign \$173  = loaded + 1'h1;
-  assign \$175  = cfg[7:5] - 1'h1;
-  assign \$176  = act_beat == \$175 ;
-  assign \$178  = act_beat + 1'h1;
-  assign \$179  = \$177  ? 4'h0 : \$178 ;
-  assign \$180  = ! wsel;
-  assign \$181  = load & \$180 ;
-  assign \$182  = ! act_beat;
-  assign \$183  = \$181  & \$182 ;
-  assign \$184  = ! wsel;
-  assign \$185  = load & \$184 ;
-  assign \$186  = ! act_beat;
-  assign \$187  = \$185  & \$186 ;
-  assign \$188  = ! wsel;
-  assign \$189  = load & \$188 ;
-  assign \$190  = ! act_beat;
-  assign \$191  = \$189  & \$190 ;
-  assign \$192  = ! wsel;
-  assign \$193  = load & \$192 ;
-  assign \$194  = act_beat == 1'h1;
-  assign \$195  = \$193  & \$194 ;
-  assign \$196  = ! wsel;
-  assign \$197  = load & \$196 ;
-  assign \$198  = act_beat == 1'h1;
-  assign \$199  = \$197  & \$198 ;
-  assign \$200  = ! wsel;
-  assign \$201  = load & \$200 ;
-  assign \$202  = act_beat == 1'h1;
-  assign \$203  = \$201  & \$202 ;
-  assign \$204  = ! wsel;
-  assign \$205  = load & \$204 ;
-  assign \$206  = act_beat == 2'h2;
-  assign \$207  = \$205  & \$206 ;
-  assign \$208  = ! wsel;
-  assign \$209  = load & \$208 ;
-  assign \$210  = act_beat == 2'h2;
-  assign \$211  = \$209  & \$210 ;
-  assign \$212  = ! wsel;
-  assign \$213  = load & \$212 ;
-  assign \$214  = act_beat == 2'h2;
-  assign \$215  = \$213  & \$214 ;
-  assign \$216  = ! wsel;
-  assign \$217  = load & \$216 ;
-  assign \$218  = act_beat == 2'h3;
-  assign \$219  = \$217  & \$218 ;
-  assign \$220  = ! wsel;
-  assign \$221  = load & \$220 ;
-  assign \$222  = act_beat == 2'h3;
-  assign \$223  = \$221  & \$222 ;
-  assign \$224  = ! wsel;
-  assign \$225  = load & \$224 ;
-  assign \$226  = act_beat == 2'h3;
-  assign \$227  = \$225  & \$226 ;
-  assign \$229  = load & \$228 ;
-  assign \$230  = ! act_beat;
-  assign \$231  = \$229  & \$230 ;
-  assign \$233  = load & \$232 ;
-  assign \$234  = ! act_beat;
-  assign \$235  = \$233  & \$234 ;
-  assign \$237  = load & \$236 ;
-  assign \$238  = ! act_beat;
-  assign \$239  = \$237  & \$238 ;
-  assign \$241  = load & \$240 ;
-  assign \$242  = act_beat == 1'h1;
-  assign \$243  = \$241  & \$242 ;
-  assign \$245  = load & \$244 ;
-  assign \$246  = act_beat == 1'h1;
-  assign \$247  = \$245  & \$246 ;
-  assign \$249  = load & \$248 ;
-  assign \$250  = act_beat == 1'h1;
-  assign \$251  = \$249  & \$250 ;
-  assign \$253  = load & \$252 ;
-  assign \$254  = act_beat == 2'h2;
-  assign \$255  = \$253  & \$254 ;
-  assign \$257  = load & \$256 ;
-  assign \$258  = act_beat == 2'h2;
-  assign \$259  = \$257  & \$258 ;
-  assign \$261  = load & \$260 ;
-  assign \$262  = act_beat == 2'h2;
-  assign \$263  = \$261  & \$262 ;
-  assign \$265  = load & \$264 ;
-  assign \$266  = act_beat == 2'h3;
-  assign \$267  = \$265  & \$266 ;
-  assign \$269  = load & \$268 ;
-  assign \$270  = act_beat == 2'h3;
-  assign \$271  = \$269  & \$270 ;
-  assign \$273  = load & \$272 ;
-  assign \$274  = act_beat == 2'h3;
-  assign \$275  = \$273  & \$274 ;
-  assign \$276  = \$signal$142  == layer_inputs;
-  assign \$277  = ! \$signal$34 ;
-  assign \$278  = rsel ? x_h1_i0 : x_h0_i0;
-  assign \$279  = \$signal$34 [0] ? layer0_n0 : layer1_n0;
-  assign \$280  = \$277  ? \$278  : \$279 ;
-  assign \$281  = ! \$signal$34 ;
-  assign \$282  = rsel ? x_h1_i1 : x_h0_i1;
-  assign \$283  = \$signal$34 [0] ? layer0_n1 : layer1_n1;
-  assign \$284  = \$281  ? \$282  : \$283 ;
-  assign \$285  = ! \$signal$34 ;
-  assign \$286  = rsel ? x_h1_i2 : x_h0_i2;
-  assign \$287  = \$signal$34 [0] ? layer0_n2 : layer1_n2;
-  assign \$288  = \$285  ? \$286  : \$287 ;
-  assign \$289  = ! \$signal$34 ;
-  assign \$290  = rsel ? x_h1_i3 : x_h0_i3;
-  assign \$291  = \$signal$34 [0] ? layer0_n3 : layer1_n3;
-  assign \$292  = \$289  ? \$290  : \$291 ;
-  assign \$293  = ! \$signal$34 ;
-  assign \$294  = rsel ? x_h1_i4 : x_h0_i4;
-  assign \$295  = \$signal$34 [0] ? layer0_n4 : layer1_n4;
-  assign \$296  = \$293  ? \$294  : \$295 ;
-  assign \$297  = ! \$signal$34 ;
-  assign \$298  = rsel ? x_h1_i5 : x_h0_i5;
-  assign \$299  = \$signal$34 [0] ? layer0_n5 : layer1_n5;
-  assign \$300  = \$297  ? \$298  : \$299 ;
-  assign \$301  = ! \$signal$34 ;
-  assign \$302  = rsel ? x_h1_i6 : x_h0_i6;
-  assign \$303  = \$signal$34 [0] ? layer0_n6 : layer1_n6;
-  assign \$304  = \$301  ? \$302  : \$303 ;
-  assign \$305  = ! \$signal$34 ;
-  assign \$306  = rsel ? x_h1_i7 : x_h0_i7;
-  assign \$307  = \$signal$34 [0] ? layer0_n7 : layer1_n7;
-  assign \$308  = \$305  ? \$306  : \$307 ;
-  assign \$309  = ! \$signal$34 ;
-  assign \$310  = rsel ? x_h1_i8 : x_h0_i8;
-  assign \$311  = \$signal$34 [0] ? layer0_n8 : layer1_n8;
-  assign \$312  = \$309  ? \$310  : \$311 ;
-  assign \$313  = ! \$signal$34 ;
-  assign \$314  = rsel ? x_h1_i9 : x_h0_i9;
-  assign \$315  = \$signal$34 [0] ? layer0_n9 : layer1_n9;
-  assign \$316  = \$313  ? \$314  : \$315 ;
-  assign \$317  = ! \$signal$34 ;
-  assign \$318  = rsel ? x_h1_i10 : x_h0_i10;
-  assign \$319  = \$signal$34 [0] ? layer0_n10 : layer1_n10;
-  assign \$320  = \$317  ? \$318  : \$319 ;
-  assign \$321  = ! \$signal$34 ;
-  assign \$322  = rsel ? x_h1_i11 : x_h0_i11;
-  assign \$323  = \$signal$34 [0] ? layer0_n11 : layer1_n11;
-  assign \$324  = \$321  ? \$322  : \$323 ;
-  assign \$326  = \$276  ? 9'h020 : \$325 ;
-  assign \$327  = ! \$signal$142 ;
-  assign \$328  = \$signal$142  == layer_inputs;
-  assign \$993  = \$signal$36  * 5'h1d;
-  assign \$329  = cfg[80:23] >> \$993 ;
-  assign \$996  = \$signal$34  * 4'h9;
-  assign \$330  = \$329 [28:2] >> \$996 ;
+  assign \$194  = ! fsm_state;
+  assign \$195  = fsm_state == 1'h1;
+  assign \$196  = fsm_state == 2'h2;
+  assign \$197  = fsm_state == 2'h3;
+  assign \$198  = loaded + 1'h1;
+  assign \$200  = cfg[7:5] - 1'h1;
+  assign \$201  = act_beat == \$200 ;
+  assign \$203  = act_beat + 1'h1;
+  assign \$204  = \$202  ? 4'h0 : \$203 ;
+  assign \$205  = ! wsel;
+  assign \$206  = load & \$205 ;
+  assign \$207  = ! act_beat;
+  assign \$208  = \$206  & \$207 ;
+  assign \$209  = ! wsel;
+  assign \$210  = load & \$209 ;
+  assign \$211  = ! act_beat;
+  assign \$212  = \$210  & \$211 ;
+  assign \$213  = ! wsel;
+  assign \$214  = load & \$213 ;
+  assign \$215  = ! act_beat;
+  assign \$216  = \$214  & \$215 ;
+  assign \$217  = ! wsel;
+  assign \$218  = load & \$217 ;
+  assign \$219  = act_beat == 1'h1;
+  assign \$220  = \$218  & \$219 ;
+  assign \$221  = ! wsel;
+  assign \$222  = load & \$221 ;
+  assign \$223  = act_beat == 1'h1;
+  assign \$224  = \$222  & \$223 ;
+  assign \$225  = ! wsel;
+  assign \$226  = load & \$225 ;
+  assign \$227  = act_beat == 1'h1;
+  assign \$228  = \$226  & \$227 ;
+  assign \$229  = ! wsel;
+  assign \$230  = load & \$229 ;
+  assign \$231  = act_beat == 2'h2;
+  assign \$232  = \$230  & \$231 ;
+  assign \$233  = ! wsel;
+  assign \$234  = load & \$233 ;
+  assign \$235  = act_beat == 2'h2;
+  assign \$236  = \$234  & \$235 ;
+  assign \$237  = ! wsel;
+  assign \$238  = load & \$237 ;
+  assign \$239  = act_beat == 2'h2;
+  assign \$240  = \$238  & \$239 ;
+  assign \$241  = ! wsel;
+  assign \$242  = load & \$241 ;
+  assign \$243  = act_beat == 2'h3;
+  assign \$244  = \$242  & \$243 ;
+  assign \$245  = ! wsel;
+  assign \$246  = load & \$245 ;
+  assign \$247  = act_beat == 2'h3;
+  assign \$248  = \$246  & \$247 ;
+  assign \$249  = ! wsel;
+  assign \$250  = load & \$249 ;
+  assign \$251  = act_beat == 2'h3;
+  assign \$252  = \$250  & \$251 ;
+  assign \$254  = load & \$253 ;
+  assign \$255  = ! act_beat;
+  assign \$256  = \$254  & \$255 ;
+  assign \$258  = load & \$257 ;
+  assign \$259  = ! act_beat;
+  assign \$260  = \$258  & \$259 ;
+  assign \$262  = load & \$261 ;
+  assign \$263  = ! act_beat;
+  assign \$264  = \$262  & \$263 ;
+  assign \$266  = load & \$265 ;
+  assign \$267  = act_beat == 1'h1;
+  assign \$268  = \$266  & \$267 ;
+  assign \$270  = load & \$269 ;
+  assign \$271  = act_beat == 1'h1;
+  assign \$272  = \$270  & \$271 ;
+  assign \$274  = load & \$273 ;
+  assign \$275  = act_beat == 1'h1;
+  assign \$276  = \$274  & \$275 ;
+  assign \$278  = load & \$277 ;
+  assign \$279  = act_beat == 2'h2;
+  assign \$280  = \$278  & \$279 ;
+  assign \$282  = load & \$281 ;
+  assign \$283  = act_beat == 2'h2;
+  assign \$284  = \$282  & \$283 ;
+  assign \$286  = load & \$285 ;
+  assign \$287  = act_beat == 2'h2;
+  assign \$288  = \$286  & \$287 ;
+  assign \$290  = load & \$289 ;
+  assign \$291  = act_beat == 2'h3;
+  assign \$292  = \$290  & \$291 ;
+  assign \$294  = load & \$293 ;
+  assign \$295  = act_beat == 2'h3;
+  assign \$296  = \$294  & \$295 ;
+  assign \$298  = load & \$297 ;
+  assign \$299  = act_beat == 2'h3;
+  assign \$300  = \$298  & \$299 ;
+  assign \$301  = \$signal$152  == layer_inputs;
+  assign \$302  = ! \$signal$37 ;
+  assign \$303  = rsel ? x_h1_i0 : x_h0_i0;
+  assign \$304  = \$signal$37 [0] ? layer0_n0 : layer1_n0;
+  assign \$305  = \$302  ? \$303  : \$304 ;
   \npu_small.halves  halves (
     .busy(busy),
     .can_compute(can_compute),
@@ -2252,14 +2524,44 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = 8'h00;
-    casez (\$433 )
+    \$350  = 9'h000;
+    casez (\$signal$152 )
+      4'h0:
+          \$350  = \$305 ;
+      4'h1:
+          \$350  = \$309 ;
+      4'h2:
+          \$350  = \$313 ;
+      4'h3:
+          \$350  = \$317 ;
+      4'h4:
+          \$350  = \$321 ;
+      4'h5:
+          \$350  = \$325 ;
+      4'h6:
+          \$350  = \$329 ;
+      4'h7:
+          \$350  = \$333 ;
+      4'h8:
+          \$350  = \$337 ;
+      4'h9:
+          \$350  = \$341 ;
+      4'ha:
+          \$350  = \$345 ;
+      4'hb:
+          \$350  = \$349 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$462  = 8'h00;
+    casez (\$461 )
       3'h0:
-          \$434  = 8'h00;
+          \$462  = 8'h00;
       3'h1:
-          \$434  = 8'h40;
+          \$462  = 8'h40;
       3'h2:
-          \$434  = 8'h80;
+          \$462  = 8'h80;
     endcase
   end
   always @* begin
@@ -2267,11 +2569,11 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
     neuron0 = 9'h000;
     casez (s2_activation)
       2'h0:
-          neuron0 = \$15 [8:0];
+          neuron0 = \$16 [8:0];
       2'h1:
-          neuron0 = \$32 ;
+          neuron0 = \$33 ;
       2'h2:
-          neuron0 = \$35 [8:0];
+          neuron0 = \$36 [8:0];
     endcase
   end
   always @* begin
@@ -2279,11 +2581,11 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
     neuron1 = 9'h000;
     casez (s2_activation)
       2'h0:
-          neuron1 = \$40 [8:0];
+          neuron1 = \$41 [8:0];
       2'h1:
-          neuron1 = \$57 ;
+          neuron1 = \$58 ;
       2'h2:
-          neuron1 = \$60 [8:0];
+          neuron1 = \$61 [8:0];
     endcase
   end
   always @* begin
@@ -2291,11 +2593,23 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
     neuron2 = 9'h000;
     casez (s2_activation)
       2'h0:
-          neuron2 = \$65 [8:0];
+          neuron2 = \$66 [8:0];
       2'h1:
-          neuron2 = \$82 ;
+          neuron2 = \$83 ;
       2'h2:
-          neuron2 = \$85 [8:0];
+          neuron2 = \$86 [8:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    neuron3 = 9'h000;
+    casez (s2_activation)
+      2'h0:
+          neuron3 = \$91 [8:0];
+      2'h1:
+          neuron3 = \$108 ;
+      2'h2:
+          neuron3 = \$111 [8:0];
     endcase
   end
   always @* begin
@@ -2303,7 +2617,7 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
     issue = 1'h0;
     casez (fsm_state)
       2'h0:
-          issue = \$146 ;
+          issue = \$172 ;
       2'h1:
           issue = 1'h1;
     endcase
@@ -2320,426 +2634,189 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
       2'h2:
           /* empty */;
       2'h3:
-          if (\$153 ) begin
-          end else if (\$154 ) begin
+          if (\$179 ) begin
+          end else if (\$180 ) begin
             emit = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = cfg;
+    \$533  = cfg;
     if (configure) begin
-      \$505  = cfg__payload;
+      \$533  = cfg__payload;
     end
     if (rst) begin
-      \$505  = 81'h000000000000000000000;
+      \$533  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = loaded;
+    \$534  = loaded;
     if (configure) begin
-      \$506  = 8'h00;
+      \$534  = 8'h00;
     end else if (write) begin
-      \$506  = \$173 [7:0];
+      \$534  = \$198 [7:0];
     end
     if (rst) begin
-      \$506  = 8'h00;
+      \$534  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = act_beat;
-    if (\$174 ) begin
-      \$507  = \$179 [2:0];
-    end
-    if (rst) begin
-      \$507  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = x_h0_i0;
-    if (\$183 ) begin
-      \$508  = act__payload[8:0];
-    end
-    if (rst) begin
-      \$508  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = x_h0_i1;
-    if (\$187 ) begin
-      \$509  = act__payload[17:9];
-    end
-    if (rst) begin
-      \$509  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = x_h0_i2;
-    if (\$191 ) begin
-      \$510  = act__payload[26:18];
-    end
-    if (rst) begin
-      \$510  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = x_h0_i3;
-    if (\$195 ) begin
-      \$511  = act__payload[8:0];
-    end
-    if (rst) begin
-      \$511  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = x_h0_i4;
+    \$535  = act_beat;
     if (\$199 ) begin
-      \$512  = act__payload[17:9];
+      \$535  = \$204 [2:0];
     end
     if (rst) begin
-      \$512  = 9'h000;
+      \$535  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = x_h0_i5;
-    if (\$203 ) begin
-      \$513  = act__payload[26:18];
+    \$536  = x_h0_i0;
+    if (\$208 ) begin
+      \$536  = act__payload[8:0];
     end
     if (rst) begin
-      \$513  = 9'h000;
+      \$536  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = x_h0_i6;
-    if (\$207 ) begin
-      \$514  = act__payload[8:0];
+    \$537  = x_h0_i1;
+    if (\$212 ) begin
+      \$537  = act__payload[17:9];
     end
     if (rst) begin
-      \$514  = 9'h000;
+      \$537  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = x_h0_i7;
-    if (\$211 ) begin
-      \$515  = act__payload[17:9];
+    \$538  = x_h0_i2;
+    if (\$216 ) begin
+      \$538  = act__payload[26:18];
     end
     if (rst) begin
-      \$515  = 9'h000;
+      \$538  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = x_h0_i8;
-    if (\$215 ) begin
-      \$516  = act__payload[26:18];
+    \$539  = x_h0_i3;
+    if (\$220 ) begin
+      \$539  = act__payload[8:0];
     end
     if (rst) begin
-      \$516  = 9'h000;
+      \$539  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = x_h0_i9;
-    if (\$219 ) begin
-      \$517  = act__payload[8:0];
+    \$540  = x_h0_i4;
+    if (\$224 ) begin
+      \$540  = act__payload[17:9];
     end
     if (rst) begin
-      \$517  = 9'h000;
+      \$540  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = x_h0_i10;
-    if (\$223 ) begin
-      \$518  = act__payload[17:9];
+    \$541  = x_h0_i5;
+    if (\$228 ) begin
+      \$541  = act__payload[26:18];
     end
     if (rst) begin
-      \$518  = 9'h000;
+      \$541  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = x_h0_i11;
-    if (\$227 ) begin
-      \$519  = act__payload[26:18];
+    \$542  = x_h0_i6;
+    if (\$232 ) begin
+      \$542  = act__payload[8:0];
     end
     if (rst) begin
-      \$519  = 9'h000;
+      \$542  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = x_h1_i0;
-    if (\$231 ) begin
-      \$520  = act__payload[8:0];
+    \$543  = x_h0_i7;
+    if (\$236 ) begin
+      \$543  = act__payload[17:9];
     end
     if (rst) begin
-      \$520  = 9'h000;
+      \$543  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = x_h1_i1;
-    if (\$235 ) begin
-      \$521  = act__payload[17:9];
+    \$544  = x_h0_i8;
+    if (\$240 ) begin
+      \$544  = act__payload[26:18];
     end
     if (rst) begin
-      \$521  = 9'h000;
+      \$544  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = x_h1_i2;
-    if (\$239 ) begin
-      \$522  = act__payload[26:18];
+    \$545  = x_h0_i9;
+    if (\$244 ) begin
+      \$545  = act__payload[8:0];
     end
     if (rst) begin
-      \$522  = 9'h000;
+      \$545  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = x_h1_i3;
-    if (\$243 ) begin
-      \$523  = act__payload[8:0];
+    \$546  = x_h0_i10;
+    if (\$248 ) begin
+      \$546  = act__payload[17:9];
     end
     if (rst) begin
-      \$523  = 9'h000;
+      \$546  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = x_h1_i4;
-    if (\$247 ) begin
-      \$524  = act__payload[17:9];
+    \$547  = x_h0_i11;
+    if (\$252 ) begin
+      \$547  = act__payload[26:18];
     end
     if (rst) begin
-      \$524  = 9'h000;
+      \$547  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = x_h1_i5;
-    if (\$251 ) begin
-      \$525  = act__payload[26:18];
+    \$548  = x_h1_i0;
+    if (\$256 ) begin
+      \$548  = act__payload[8:0];
     end
     if (rst) begin
-      \$525  = 9'h000;
+      \$548  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = x_h1_i6;
-    if (\$255 ) begin
-      \$526  = act__payload[8:0];
+    \$549  = x_h1_i1;
+    if (\$260 ) begin
+      \$549  = act__payload[17:9];
     end
     if (rst) begin
-      \$526  = 9'h000;
+      \$549  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = x_h1_i7;
-    if (\$259 ) begin
-      \$527  = act__payload[17:9];
-    end
-    if (rst) begin
-      \$527  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = x_h1_i8;
-    if (\$263 ) begin
-      \$528  = act__payload[26:18];
-    end
-    if (rst) begin
-      \$528  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = x_h1_i9;
-    if (\$267 ) begin
-      \$529  = act__payload[8:0];
-    end
-    if (rst) begin
-      \$529  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = x_h1_i10;
-    if (\$271 ) begin
-      \$530  = act__payload[17:9];
-    end
-    if (rst) begin
-      \$530  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = x_h1_i11;
-    if (\$275 ) begin
-      \$531  = act__payload[26:18];
-    end
-    if (rst) begin
-      \$531  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = { \$326 [8], \$326  };
-    if (rst) begin
-      \$532  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = issue;
-    if (rst) begin
-      \$533  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = \$327 ;
-    if (rst) begin
-      \$534  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = \$328 ;
-    if (rst) begin
-      \$535  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = \$signal$147 ;
-    if (rst) begin
-      \$536  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = \$signal$34 [0];
-    if (rst) begin
-      \$537  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = \$330 [3:0];
-    if (rst) begin
-      \$538  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = \$332 [8:7];
-    if (rst) begin
-      \$539  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = acc0;
-    if (\$signal$114 ) begin
-      \$540  = \$335 [19:0];
-    end
-    if (rst) begin
-      \$540  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = acc1;
-    if (\$signal$114 ) begin
-      \$541  = \$338 [19:0];
-    end
-    if (rst) begin
-      \$541  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = acc2;
-    if (\$signal$114 ) begin
-      \$542  = \$341 [19:0];
-    end
-    if (rst) begin
-      \$542  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = \$signal$114 ;
-    if (rst) begin
-      \$543  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = \$signal$144 ;
-    if (rst) begin
-      \$544  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = \$signal$145 ;
-    if (rst) begin
-      \$545  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = \$like$146 ;
-    if (rst) begin
-      \$546  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = \$signal$148 ;
-    if (rst) begin
-      \$547  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = \$like$149 ;
-    if (rst) begin
-      \$548  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = \$signal$150 ;
-    if (rst) begin
-      \$549  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = layer1_n0;
-    if (\$346 ) begin
-      if (s2_buffer) begin
-        \$550  = neuron0;
-      end
+    \$550  = x_h1_i2;
+    if (\$264 ) begin
+      \$550  = act__payload[26:18];
     end
     if (rst) begin
       \$550  = 9'h000;
@@ -2747,13 +2824,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = layer0_n0;
-    if (\$346 ) begin
-      (* full_case = 32'd1 *)
-      if (s2_buffer) begin
-      end else begin
-        \$551  = neuron0;
-      end
+    \$551  = x_h1_i3;
+    if (\$268 ) begin
+      \$551  = act__payload[8:0];
     end
     if (rst) begin
       \$551  = 9'h000;
@@ -2761,11 +2834,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = layer1_n1;
-    if (\$351 ) begin
-      if (s2_buffer) begin
-        \$552  = neuron1;
-      end
+    \$552  = x_h1_i4;
+    if (\$272 ) begin
+      \$552  = act__payload[17:9];
     end
     if (rst) begin
       \$552  = 9'h000;
@@ -2773,13 +2844,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = layer0_n1;
-    if (\$351 ) begin
-      (* full_case = 32'd1 *)
-      if (s2_buffer) begin
-      end else begin
-        \$553  = neuron1;
-      end
+    \$553  = x_h1_i5;
+    if (\$276 ) begin
+      \$553  = act__payload[26:18];
     end
     if (rst) begin
       \$553  = 9'h000;
@@ -2787,11 +2854,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = layer1_n2;
-    if (\$356 ) begin
-      if (s2_buffer) begin
-        \$554  = neuron2;
-      end
+    \$554  = x_h1_i6;
+    if (\$280 ) begin
+      \$554  = act__payload[8:0];
     end
     if (rst) begin
       \$554  = 9'h000;
@@ -2799,13 +2864,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = layer0_n2;
-    if (\$356 ) begin
-      (* full_case = 32'd1 *)
-      if (s2_buffer) begin
-      end else begin
-        \$555  = neuron2;
-      end
+    \$555  = x_h1_i7;
+    if (\$284 ) begin
+      \$555  = act__payload[17:9];
     end
     if (rst) begin
       \$555  = 9'h000;
@@ -2813,11 +2874,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = layer1_n3;
-    if (\$361 ) begin
-      if (s2_buffer) begin
-        \$556  = neuron0;
-      end
+    \$556  = x_h1_i8;
+    if (\$288 ) begin
+      \$556  = act__payload[26:18];
     end
     if (rst) begin
       \$556  = 9'h000;
@@ -2825,13 +2884,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = layer0_n3;
-    if (\$361 ) begin
-      (* full_case = 32'd1 *)
-      if (s2_buffer) begin
-      end else begin
-        \$557  = neuron0;
-      end
+    \$557  = x_h1_i9;
+    if (\$292 ) begin
+      \$557  = act__payload[8:0];
     end
     if (rst) begin
       \$557  = 9'h000;
@@ -2839,11 +2894,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = layer1_n4;
-    if (\$366 ) begin
-      if (s2_buffer) begin
-        \$558  = neuron1;
-      end
+    \$558  = x_h1_i10;
+    if (\$296 ) begin
+      \$558  = act__payload[17:9];
     end
     if (rst) begin
       \$558  = 9'h000;
@@ -2851,13 +2904,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = layer0_n4;
-    if (\$366 ) begin
-      (* full_case = 32'd1 *)
-      if (s2_buffer) begin
-      end else begin
-        \$559  = neuron1;
-      end
+    \$559  = x_h1_i11;
+    if (\$300 ) begin
+      \$559  = act__payload[26:18];
     end
     if (rst) begin
       \$559  = 9'h000;
@@ -2865,456 +2914,248 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = layer1_n5;
-    if (\$371 ) begin
-      if (s2_buffer) begin
-        \$560  = neuron2;
-      end
-    end
+    \$560  = { \$351 [8], \$351  };
     if (rst) begin
-      \$560  = 9'h000;
+      \$560  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = layer0_n5;
-    if (\$371 ) begin
+    \$561  = issue;
+    if (rst) begin
+      \$561  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$562  = \$352 ;
+    if (rst) begin
+      \$562  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$563  = \$353 ;
+    if (rst) begin
+      \$563  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$564  = \$signal$157 ;
+    if (rst) begin
+      \$564  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$565  = \$signal$37 [0];
+    if (rst) begin
+      \$565  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$566  = \$355 [3:0];
+    if (rst) begin
+      \$566  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$567  = \$357 [7:6];
+    if (rst) begin
+      \$567  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$568  = acc0;
+    if (\$signal$124 ) begin
+      \$568  = \$360 [19:0];
+    end
+    if (rst) begin
+      \$568  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$569  = acc1;
+    if (\$signal$124 ) begin
+      \$569  = \$363 [19:0];
+    end
+    if (rst) begin
+      \$569  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$570  = acc2;
+    if (\$signal$124 ) begin
+      \$570  = \$366 [19:0];
+    end
+    if (rst) begin
+      \$570  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$571  = acc3;
+    if (\$signal$124 ) begin
+      \$571  = \$369 [19:0];
+    end
+    if (rst) begin
+      \$571  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$572  = \$signal$124 ;
+    if (rst) begin
+      \$572  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$573  = \$signal$154 ;
+    if (rst) begin
+      \$573  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$574  = \$signal$155 ;
+    if (rst) begin
+      \$574  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$575  = \$like$156 ;
+    if (rst) begin
+      \$575  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$576  = \$signal$158 ;
+    if (rst) begin
+      \$576  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$577  = \$like$159 ;
+    if (rst) begin
+      \$577  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$578  = \$signal$160 ;
+    if (rst) begin
+      \$578  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$579  = layer1_n0;
+    if (\$374 ) begin
+      if (s2_buffer) begin
+        \$579  = neuron0;
+      end
+    end
+    if (rst) begin
+      \$579  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$580  = layer0_n0;
+    if (\$374 ) begin
       (* full_case = 32'd1 *)
       if (s2_buffer) begin
       end else begin
-        \$561  = neuron2;
+        \$580  = neuron0;
       end
     end
     if (rst) begin
-      \$561  = 9'h000;
+      \$580  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = layer1_n6;
-    if (\$376 ) begin
+    \$581  = layer1_n1;
+    if (\$379 ) begin
       if (s2_buffer) begin
-        \$562  = neuron0;
+        \$581  = neuron1;
       end
     end
     if (rst) begin
-      \$562  = 9'h000;
+      \$581  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = layer0_n6;
-    if (\$376 ) begin
+    \$582  = layer0_n1;
+    if (\$379 ) begin
       (* full_case = 32'd1 *)
       if (s2_buffer) begin
       end else begin
-        \$563  = neuron0;
+        \$582  = neuron1;
       end
     end
     if (rst) begin
-      \$563  = 9'h000;
+      \$582  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = layer1_n7;
-    if (\$381 ) begin
+    \$583  = layer1_n2;
+    if (\$384 ) begin
       if (s2_buffer) begin
-        \$564  = neuron1;
+        \$583  = neuron2;
       end
     end
     if (rst) begin
-      \$564  = 9'h000;
+      \$583  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = layer0_n7;
-    if (\$381 ) begin
+    \$584  = layer0_n2;
+    if (\$384 ) begin
       (* full_case = 32'd1 *)
       if (s2_buffer) begin
       end else begin
-        \$565  = neuron1;
+        \$584  = neuron2;
       end
     end
     if (rst) begin
-      \$565  = 9'h000;
+      \$584  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = layer1_n8;
-    if (\$386 ) begin
+    \$585  = layer1_n3;
+    if (\$389 ) begin
       if (s2_buffer) begin
-        \$566  = neuron2;
+        \$585  = neuron3;
       end
     end
     if (rst) begin
-      \$566  = 9'h000;
+      \$585  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = layer0_n8;
-    if (\$386 ) begin
+    \$586  = layer0_n3;
+    if (\$389 ) begin
       (* full_case = 32'd1 *)
       if (s2_buffer) begin
       end else begin
-        \$567  = neuron2;
+        \$586  = neuron3;
       end
-    end
-    if (rst) begin
-      \$567  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = layer1_n9;
-    if (\$391 ) begin
-      if (s2_buffer) begin
-        \$568  = neuron0;
-      end
-    end
-    if (rst) begin
-      \$568  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = layer0_n9;
-    if (\$391 ) begin
-      (* full_case = 32'd1 *)
-      if (s2_buffer) begin
-      end else begin
-        \$569  = neuron0;
-      end
-    end
-    if (rst) begin
-      \$569  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = layer1_n10;
-    if (\$396 ) begin
-      if (s2_buffer) begin
-        \$570  = neuron1;
-      end
-    end
-    if (rst) begin
-      \$570  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = layer0_n10;
-    if (\$396 ) begin
-      (* full_case = 32'd1 *)
-      if (s2_buffer) begin
-      end else begin
-        \$571  = neuron1;
-      end
-    end
-    if (rst) begin
-      \$571  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = layer1_n11;
-    if (\$401 ) begin
-      if (s2_buffer) begin
-        \$572  = neuron2;
-      end
-    end
-    if (rst) begin
-      \$572  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = layer0_n11;
-    if (\$401 ) begin
-      (* full_case = 32'd1 *)
-      if (s2_buffer) begin
-      end else begin
-        \$573  = neuron2;
-      end
-    end
-    if (rst) begin
-      \$573  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = fsm_state;
-    (* full_case = 32'd1 *)
-    casez (fsm_state)
-      2'h0:
-          if (issue) begin
-            \$574  = 2'h1;
-            if (\$403 ) begin
-              if (\$407 ) begin
-                \$574  = 2'h2;
-              end
-            end
-          end
-      2'h1:
-          if (\$411 ) begin
-            if (\$415 ) begin
-              \$574  = 2'h2;
-            end
-          end
-      2'h2:
-          if (\$419 ) begin
-            (* full_case = 32'd1 *)
-            if (\$422 ) begin
-              \$574  = 2'h3;
-            end else begin
-              \$574  = 2'h1;
-            end
-          end
-      2'h3:
-          if (\$430 ) begin
-            \$574  = 2'h1;
-          end else if (\$431 ) begin
-            \$574  = 2'h0;
-          end
-    endcase
-    if (rst) begin
-      \$574  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = address;
-    (* full_case = 32'd1 *)
-    casez (fsm_state)
-      2'h0:
-          if (issue) begin
-            \$575  = \$402 [5:0];
-          end
-      2'h1:
-          \$575  = \$410 [5:0];
-      2'h2:
-          /* empty */;
-      2'h3:
-          if (\$430 ) begin
-            \$575  = 6'h00;
-          end else if (\$431 ) begin
-            \$575  = 6'h00;
-          end
-    endcase
-    if (rst) begin
-      \$575  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = \$signal$142 ;
-    casez (fsm_state)
-      2'h0:
-          if (issue) begin
-            (* full_case = 32'd1 *)
-            if (\$403 ) begin
-              \$576  = 4'h0;
-            end else begin
-              \$576  = \$409 [3:0];
-            end
-          end
-      2'h1:
-          (* full_case = 32'd1 *)
-          if (\$411 ) begin
-            \$576  = 4'h0;
-          end else begin
-            \$576  = \$417 [3:0];
-          end
-    endcase
-    if (rst) begin
-      \$576  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = \$signal$147 ;
-    casez (fsm_state)
-      2'h0:
-          if (issue) begin
-            if (\$403 ) begin
-              (* full_case = 32'd1 *)
-              if (\$407 ) begin
-                \$577  = 2'h0;
-              end else begin
-                \$577  = \$408 [1:0];
-              end
-            end
-          end
-      2'h1:
-          if (\$411 ) begin
-            (* full_case = 32'd1 *)
-            if (\$415 ) begin
-              \$577  = 2'h0;
-            end else begin
-              \$577  = \$416 [1:0];
-            end
-          end
-    endcase
-    if (rst) begin
-      \$577  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = gap;
-    casez (fsm_state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-        begin
-          \$578  = \$418 [0];
-          if (\$419 ) begin
-            \$578  = 1'h0;
-          end
-        end
-    endcase
-    if (rst) begin
-      \$578  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = \$signal$34 ;
-    (* full_case = 32'd1 *)
-    casez (fsm_state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          if (\$419 ) begin
-            (* full_case = 32'd1 *)
-            if (\$422 ) begin
-            end else begin
-              \$579  = \$423 [1:0];
-            end
-          end
-      2'h3:
-          if (\$430 ) begin
-            \$579  = 2'h0;
-          end else if (\$431 ) begin
-            \$579  = 2'h0;
-          end
-    endcase
-    if (rst) begin
-      \$579  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = \$signal$36 ;
-    (* full_case = 32'd1 *)
-    casez (fsm_state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          /* empty */;
-      2'h3:
-          if (\$430 ) begin
-            \$580  = 1'h1;
-          end else if (\$431 ) begin
-            \$580  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$580  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = bank;
-    (* full_case = 32'd1 *)
-    casez (fsm_state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          /* empty */;
-      2'h3:
-          if (\$430 ) begin
-            \$581  = \$432 [1:0];
-          end else if (\$431 ) begin
-            \$581  = 2'h0;
-          end
-    endcase
-    if (rst) begin
-      \$581  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = base;
-    (* full_case = 32'd1 *)
-    casez (fsm_state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          /* empty */;
-      2'h3:
-          if (\$430 ) begin
-            \$582  = \$434 ;
-          end else if (\$431 ) begin
-            \$582  = 8'h00;
-          end
-    endcase
-    if (rst) begin
-      \$582  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = result_beat;
-    if (\$435 ) begin
-      \$583  = \$440 [2:0];
-    end
-    if (rst) begin
-      \$583  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = result__valid;
-    if (\$444 ) begin
-      \$584  = 1'h0;
-    end
-    if (emit) begin
-      \$584  = 1'h1;
-    end
-    if (rst) begin
-      \$584  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = flags;
-    if (emit) begin
-      \$585  = { \$145 [0], approximated };
-    end
-    if (rst) begin
-      \$585  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = out0;
-    if (emit) begin
-      \$586  = \$449 ;
     end
     if (rst) begin
       \$586  = 9'h000;
@@ -3322,9 +3163,11 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = out1;
-    if (emit) begin
-      \$587  = \$454 ;
+    \$587  = layer1_n4;
+    if (\$394 ) begin
+      if (s2_buffer) begin
+        \$587  = neuron0;
+      end
     end
     if (rst) begin
       \$587  = 9'h000;
@@ -3332,9 +3175,13 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = out2;
-    if (emit) begin
-      \$588  = \$459 ;
+    \$588  = layer0_n4;
+    if (\$394 ) begin
+      (* full_case = 32'd1 *)
+      if (s2_buffer) begin
+      end else begin
+        \$588  = neuron0;
+      end
     end
     if (rst) begin
       \$588  = 9'h000;
@@ -3342,9 +3189,11 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = out3;
-    if (emit) begin
-      \$589  = \$464 ;
+    \$589  = layer1_n5;
+    if (\$399 ) begin
+      if (s2_buffer) begin
+        \$589  = neuron1;
+      end
     end
     if (rst) begin
       \$589  = 9'h000;
@@ -3352,9 +3201,13 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = out4;
-    if (emit) begin
-      \$590  = \$469 ;
+    \$590  = layer0_n5;
+    if (\$399 ) begin
+      (* full_case = 32'd1 *)
+      if (s2_buffer) begin
+      end else begin
+        \$590  = neuron1;
+      end
     end
     if (rst) begin
       \$590  = 9'h000;
@@ -3362,9 +3215,11 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = out5;
-    if (emit) begin
-      \$591  = \$474 ;
+    \$591  = layer1_n6;
+    if (\$404 ) begin
+      if (s2_buffer) begin
+        \$591  = neuron2;
+      end
     end
     if (rst) begin
       \$591  = 9'h000;
@@ -3372,9 +3227,13 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = out6;
-    if (emit) begin
-      \$592  = \$479 ;
+    \$592  = layer0_n6;
+    if (\$404 ) begin
+      (* full_case = 32'd1 *)
+      if (s2_buffer) begin
+      end else begin
+        \$592  = neuron2;
+      end
     end
     if (rst) begin
       \$592  = 9'h000;
@@ -3382,9 +3241,11 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = out7;
-    if (emit) begin
-      \$593  = \$484 ;
+    \$593  = layer1_n7;
+    if (\$409 ) begin
+      if (s2_buffer) begin
+        \$593  = neuron3;
+      end
     end
     if (rst) begin
       \$593  = 9'h000;
@@ -3392,9 +3253,13 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = out8;
-    if (emit) begin
-      \$594  = \$489 ;
+    \$594  = layer0_n7;
+    if (\$409 ) begin
+      (* full_case = 32'd1 *)
+      if (s2_buffer) begin
+      end else begin
+        \$594  = neuron3;
+      end
     end
     if (rst) begin
       \$594  = 9'h000;
@@ -3402,9 +3267,11 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = out9;
-    if (emit) begin
-      \$595  = \$494 ;
+    \$595  = layer1_n8;
+    if (\$414 ) begin
+      if (s2_buffer) begin
+        \$595  = neuron0;
+      end
     end
     if (rst) begin
       \$595  = 9'h000;
@@ -3412,9 +3279,13 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = out10;
-    if (emit) begin
-      \$596  = \$499 ;
+    \$596  = layer0_n8;
+    if (\$414 ) begin
+      (* full_case = 32'd1 *)
+      if (s2_buffer) begin
+      end else begin
+        \$596  = neuron0;
+      end
     end
     if (rst) begin
       \$596  = 9'h000;
@@ -3422,9 +3293,11 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = out11;
-    if (emit) begin
-      \$597  = \$504 ;
+    \$597  = layer1_n9;
+    if (\$419 ) begin
+      if (s2_buffer) begin
+        \$597  = neuron1;
+      end
     end
     if (rst) begin
       \$597  = 9'h000;
@@ -3432,98 +3305,513 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = 9'h000;
+    \$598  = layer0_n9;
+    if (\$419 ) begin
+      (* full_case = 32'd1 *)
+      if (s2_buffer) begin
+      end else begin
+        \$598  = neuron1;
+      end
+    end
+    if (rst) begin
+      \$598  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$599  = layer1_n10;
+    if (\$424 ) begin
+      if (s2_buffer) begin
+        \$599  = neuron2;
+      end
+    end
+    if (rst) begin
+      \$599  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$600  = layer0_n10;
+    if (\$424 ) begin
+      (* full_case = 32'd1 *)
+      if (s2_buffer) begin
+      end else begin
+        \$600  = neuron2;
+      end
+    end
+    if (rst) begin
+      \$600  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$601  = layer1_n11;
+    if (\$429 ) begin
+      if (s2_buffer) begin
+        \$601  = neuron3;
+      end
+    end
+    if (rst) begin
+      \$601  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$602  = layer0_n11;
+    if (\$429 ) begin
+      (* full_case = 32'd1 *)
+      if (s2_buffer) begin
+      end else begin
+        \$602  = neuron3;
+      end
+    end
+    if (rst) begin
+      \$602  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$603  = fsm_state;
+    (* full_case = 32'd1 *)
+    casez (fsm_state)
+      2'h0:
+          if (issue) begin
+            \$603  = 2'h1;
+            if (\$431 ) begin
+              if (\$435 ) begin
+                \$603  = 2'h2;
+              end
+            end
+          end
+      2'h1:
+          if (\$439 ) begin
+            if (\$443 ) begin
+              \$603  = 2'h2;
+            end
+          end
+      2'h2:
+          if (\$447 ) begin
+            (* full_case = 32'd1 *)
+            if (\$450 ) begin
+              \$603  = 2'h3;
+            end else begin
+              \$603  = 2'h1;
+            end
+          end
+      2'h3:
+          if (\$458 ) begin
+            \$603  = 2'h1;
+          end else if (\$459 ) begin
+            \$603  = 2'h0;
+          end
+    endcase
+    if (rst) begin
+      \$603  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$604  = address;
+    (* full_case = 32'd1 *)
+    casez (fsm_state)
+      2'h0:
+          if (issue) begin
+            \$604  = \$430 [5:0];
+          end
+      2'h1:
+          \$604  = \$438 [5:0];
+      2'h2:
+          /* empty */;
+      2'h3:
+          if (\$458 ) begin
+            \$604  = 6'h00;
+          end else if (\$459 ) begin
+            \$604  = 6'h00;
+          end
+    endcase
+    if (rst) begin
+      \$604  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$605  = \$signal$152 ;
+    casez (fsm_state)
+      2'h0:
+          if (issue) begin
+            (* full_case = 32'd1 *)
+            if (\$431 ) begin
+              \$605  = 4'h0;
+            end else begin
+              \$605  = \$437 [3:0];
+            end
+          end
+      2'h1:
+          (* full_case = 32'd1 *)
+          if (\$439 ) begin
+            \$605  = 4'h0;
+          end else begin
+            \$605  = \$445 [3:0];
+          end
+    endcase
+    if (rst) begin
+      \$605  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$606  = \$signal$157 ;
+    casez (fsm_state)
+      2'h0:
+          if (issue) begin
+            if (\$431 ) begin
+              (* full_case = 32'd1 *)
+              if (\$435 ) begin
+                \$606  = 2'h0;
+              end else begin
+                \$606  = \$436 [1:0];
+              end
+            end
+          end
+      2'h1:
+          if (\$439 ) begin
+            (* full_case = 32'd1 *)
+            if (\$443 ) begin
+              \$606  = 2'h0;
+            end else begin
+              \$606  = \$444 [1:0];
+            end
+          end
+    endcase
+    if (rst) begin
+      \$606  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$607  = gap;
+    casez (fsm_state)
+      2'h0:
+          /* empty */;
+      2'h1:
+          /* empty */;
+      2'h2:
+        begin
+          \$607  = \$446 [0];
+          if (\$447 ) begin
+            \$607  = 1'h0;
+          end
+        end
+    endcase
+    if (rst) begin
+      \$607  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$608  = \$signal$37 ;
+    (* full_case = 32'd1 *)
+    casez (fsm_state)
+      2'h0:
+          /* empty */;
+      2'h1:
+          /* empty */;
+      2'h2:
+          if (\$447 ) begin
+            (* full_case = 32'd1 *)
+            if (\$450 ) begin
+            end else begin
+              \$608  = \$451 [1:0];
+            end
+          end
+      2'h3:
+          if (\$458 ) begin
+            \$608  = 2'h0;
+          end else if (\$459 ) begin
+            \$608  = 2'h0;
+          end
+    endcase
+    if (rst) begin
+      \$608  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$609  = \$signal$39 ;
+    (* full_case = 32'd1 *)
+    casez (fsm_state)
+      2'h0:
+          /* empty */;
+      2'h1:
+          /* empty */;
+      2'h2:
+          /* empty */;
+      2'h3:
+          if (\$458 ) begin
+            \$609  = 1'h1;
+          end else if (\$459 ) begin
+            \$609  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$609  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$610  = bank;
+    (* full_case = 32'd1 *)
+    casez (fsm_state)
+      2'h0:
+          /* empty */;
+      2'h1:
+          /* empty */;
+      2'h2:
+          /* empty */;
+      2'h3:
+          if (\$458 ) begin
+            \$610  = \$460 [1:0];
+          end else if (\$459 ) begin
+            \$610  = 2'h0;
+          end
+    endcase
+    if (rst) begin
+      \$610  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$611  = base;
+    (* full_case = 32'd1 *)
+    casez (fsm_state)
+      2'h0:
+          /* empty */;
+      2'h1:
+          /* empty */;
+      2'h2:
+          /* empty */;
+      2'h3:
+          if (\$458 ) begin
+            \$611  = \$462 ;
+          end else if (\$459 ) begin
+            \$611  = 8'h00;
+          end
+    endcase
+    if (rst) begin
+      \$611  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$612  = result_beat;
+    if (\$463 ) begin
+      \$612  = \$468 [3:0];
+    end
+    if (rst) begin
+      \$612  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$613  = result__valid;
+    if (\$472 ) begin
+      \$613  = 1'h0;
+    end
+    if (emit) begin
+      \$613  = 1'h1;
+    end
+    if (rst) begin
+      \$613  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$614  = flags;
+    if (emit) begin
+      \$614  = { \$171 [0], approximated };
+    end
+    if (rst) begin
+      \$614  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$615  = out0;
+    if (emit) begin
+      \$615  = \$477 ;
+    end
+    if (rst) begin
+      \$615  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$616  = out1;
+    if (emit) begin
+      \$616  = \$482 ;
+    end
+    if (rst) begin
+      \$616  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$617  = out2;
+    if (emit) begin
+      \$617  = \$487 ;
+    end
+    if (rst) begin
+      \$617  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$618  = out3;
+    if (emit) begin
+      \$618  = \$492 ;
+    end
+    if (rst) begin
+      \$618  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$619  = out4;
+    if (emit) begin
+      \$619  = \$497 ;
+    end
+    if (rst) begin
+      \$619  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$620  = out5;
+    if (emit) begin
+      \$620  = \$502 ;
+    end
+    if (rst) begin
+      \$620  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$621  = out6;
+    if (emit) begin
+      \$621  = \$507 ;
+    end
+    if (rst) begin
+      \$621  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$622  = out7;
+    if (emit) begin
+      \$622  = \$512 ;
+    end
+    if (rst) begin
+      \$622  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$623  = out8;
+    if (emit) begin
+      \$623  = \$517 ;
+    end
+    if (rst) begin
+      \$623  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$624  = out9;
+    if (emit) begin
+      \$624  = \$522 ;
+    end
+    if (rst) begin
+      \$624  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$625  = out10;
+    if (emit) begin
+      \$625  = \$527 ;
+    end
+    if (rst) begin
+      \$625  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$626  = out11;
+    if (emit) begin
+      \$626  = \$532 ;
+    end
+    if (rst) begin
+      \$626  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$167  = 9'h000;
     casez (cfg[11:8])
       4'h0:
-          \$141  = \$118 ;
+          \$167  = \$144 ;
       4'h1:
-          \$141  = \$120 ;
+          \$167  = \$146 ;
       4'h2:
-          \$141  = \$122 ;
+          \$167  = \$148 ;
       4'h3:
-          \$141  = \$124 ;
+          \$167  = \$150 ;
       4'h4:
-          \$141  = \$126 ;
+          \$167  = \$152 ;
       4'h5:
-          \$141  = \$128 ;
+          \$167  = \$154 ;
       4'h6:
-          \$141  = \$130 ;
+          \$167  = \$156 ;
       4'h7:
-          \$141  = \$132 ;
+          \$167  = \$158 ;
       4'h8:
-          \$141  = \$134 ;
+          \$167  = \$160 ;
       4'h9:
-          \$141  = \$136 ;
+          \$167  = \$162 ;
       4'ha:
-          \$141  = \$138 ;
+          \$167  = \$164 ;
       4'hb:
-          \$141  = \$140 ;
+          \$167  = \$166 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = 9'h000;
+    \$186  = 9'h000;
     casez (result_beat)
-      3'h0:
-          \$160  = out0;
-      3'h1:
-          \$160  = out2;
-      3'h2:
-          \$160  = out4;
-      3'h3:
-          \$160  = out6;
-      3'h4:
-          \$160  = out8;
-      3'h5:
-          \$160  = out10;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = 9'h000;
-    casez (result_beat)
-      3'h0:
-          \$161  = out1;
-      3'h1:
-          \$161  = out3;
-      3'h2:
-          \$161  = out5;
-      3'h3:
-          \$161  = out7;
-      3'h4:
-          \$161  = out9;
-      3'h5:
-          \$161  = out11;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$325  = 9'h000;
-    casez (\$signal$142 )
       4'h0:
-          \$325  = \$280 ;
+          \$186  = out0;
       4'h1:
-          \$325  = \$284 ;
+          \$186  = out1;
       4'h2:
-          \$325  = \$288 ;
+          \$186  = out2;
       4'h3:
-          \$325  = \$292 ;
+          \$186  = out3;
       4'h4:
-          \$325  = \$296 ;
+          \$186  = out4;
       4'h5:
-          \$325  = \$300 ;
+          \$186  = out5;
       4'h6:
-          \$325  = \$304 ;
+          \$186  = out6;
       4'h7:
-          \$325  = \$308 ;
+          \$186  = out7;
       4'h8:
-          \$325  = \$312 ;
+          \$186  = out8;
       4'h9:
-          \$325  = \$316 ;
+          \$186  = out9;
       4'ha:
-          \$325  = \$320 ;
+          \$186  = out10;
       4'hb:
-          \$325  = \$324 ;
+          \$186  = out11;
     endcase
   end
   assign port__addr = w__payload[7:0];
@@ -3535,148 +3823,158 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   assign \port__addr$26  = w__payload[7:0];
   assign \port__data$27  = w__payload[31:24];
   assign \port__en$28  = write;
+  assign \port__addr$29  = w__payload[7:0];
+  assign \port__data$30  = w__payload[39:32];
+  assign \port__en$31  = write;
   assign can_load = act__ready;
   assign \$like  = \$4 [1:0];
   assign \$signature__addr  = \$8 [7:0];
-  assign \$signature__addr$40  = \$9 [7:0];
-  assign \$signature__addr$41  = \$10 [7:0];
-  assign code0 = \$15 [8:0];
-  assign magnitude0 = \$18 [8:0];
-  assign plan0 = \$30 [8:0];
-  assign code1 = \$40 [8:0];
-  assign magnitude1 = \$43 [8:0];
-  assign plan1 = \$55 [8:0];
-  assign code2 = \$65 [8:0];
-  assign magnitude2 = \$68 [8:0];
-  assign plan2 = \$80 [8:0];
-  assign classifier_last = \$86 [1:0];
-  assign approximator = \$145 [0];
-  assign \$signal$96  = result__valid;
+  assign \$signature__addr$43  = \$9 [7:0];
+  assign \$signature__addr$44  = \$10 [7:0];
+  assign \$signature__addr$45  = \$11 [7:0];
+  assign code0 = \$16 [8:0];
+  assign magnitude0 = \$19 [8:0];
+  assign plan0 = \$31 [8:0];
+  assign code1 = \$41 [8:0];
+  assign magnitude1 = \$44 [8:0];
+  assign plan1 = \$56 [8:0];
+  assign code2 = \$66 [8:0];
+  assign magnitude2 = \$69 [8:0];
+  assign plan2 = \$81 [8:0];
+  assign code3 = \$91 [8:0];
+  assign magnitude3 = \$94 [8:0];
+  assign plan3 = \$106 [8:0];
+  assign classifier_last = \$112 [1:0];
+  assign approximator = \$171 [0];
+  assign \$signal$106  = result__valid;
   assign compute_done = emit;
   assign \cfg__payload.routing  = cfg__payload[0];
   assign \cfg__payload.inputs  = cfg__payload[4:1];
   assign \cfg__payload.act_beats  = cfg__payload[7:5];
   assign \cfg__payload.outputs  = cfg__payload[11:8];
-  assign \cfg__payload.result_beats  = cfg__payload[14:12];
-  assign \cfg__payload.weight_beats  = cfg__payload[22:15];
-  assign \cfg__payload.net  = cfg__payload[80:23];
-  assign \cfg__payload.net[0]  = cfg__payload[51:23];
-  assign \cfg__payload.net[0].layers  = cfg__payload[24:23];
-  assign \cfg__payload.net[0].layer  = cfg__payload[51:25];
-  assign \cfg__payload.net[0].layer[0]  = cfg__payload[33:25];
-  assign \cfg__payload.net[0].layer[0].outputs  = cfg__payload[28:25];
-  assign \cfg__payload.net[0].layer[0].groups  = cfg__payload[31:29];
+  assign \cfg__payload.result_beats  = cfg__payload[15:12];
+  assign \cfg__payload.weight_beats  = cfg__payload[23:16];
+  assign \cfg__payload.net  = cfg__payload[75:24];
+  assign \cfg__payload.net[0]  = cfg__payload[49:24];
+  assign \cfg__payload.net[0].layers  = cfg__payload[25:24];
+  assign \cfg__payload.net[0].layer  = cfg__payload[49:26];
+  assign \cfg__payload.net[0].layer[0]  = cfg__payload[33:26];
+  assign \cfg__payload.net[0].layer[0].outputs  = cfg__payload[29:26];
+  assign \cfg__payload.net[0].layer[0].groups  = cfg__payload[31:30];
   assign \cfg__payload.net[0].layer[0].activation  = cfg__payload[33:32];
-  assign \cfg__payload.net[0].layer[1]  = cfg__payload[42:34];
+  assign \cfg__payload.net[0].layer[1]  = cfg__payload[41:34];
   assign \cfg__payload.net[0].layer[1].outputs  = cfg__payload[37:34];
-  assign \cfg__payload.net[0].layer[1].groups  = cfg__payload[40:38];
-  assign \cfg__payload.net[0].layer[1].activation  = cfg__payload[42:41];
-  assign \cfg__payload.net[0].layer[2]  = cfg__payload[51:43];
-  assign \cfg__payload.net[0].layer[2].outputs  = cfg__payload[46:43];
-  assign \cfg__payload.net[0].layer[2].groups  = cfg__payload[49:47];
-  assign \cfg__payload.net[0].layer[2].activation  = cfg__payload[51:50];
-  assign \cfg__payload.net[1]  = cfg__payload[80:52];
-  assign \cfg__payload.net[1].layers  = cfg__payload[53:52];
-  assign \cfg__payload.net[1].layer  = cfg__payload[80:54];
-  assign \cfg__payload.net[1].layer[0]  = cfg__payload[62:54];
-  assign \cfg__payload.net[1].layer[0].outputs  = cfg__payload[57:54];
-  assign \cfg__payload.net[1].layer[0].groups  = cfg__payload[60:58];
-  assign \cfg__payload.net[1].layer[0].activation  = cfg__payload[62:61];
-  assign \cfg__payload.net[1].layer[1]  = cfg__payload[71:63];
-  assign \cfg__payload.net[1].layer[1].outputs  = cfg__payload[66:63];
-  assign \cfg__payload.net[1].layer[1].groups  = cfg__payload[69:67];
-  assign \cfg__payload.net[1].layer[1].activation  = cfg__payload[71:70];
-  assign \cfg__payload.net[1].layer[2]  = cfg__payload[80:72];
-  assign \cfg__payload.net[1].layer[2].outputs  = cfg__payload[75:72];
-  assign \cfg__payload.net[1].layer[2].groups  = cfg__payload[78:76];
-  assign \cfg__payload.net[1].layer[2].activation  = cfg__payload[80:79];
+  assign \cfg__payload.net[0].layer[1].groups  = cfg__payload[39:38];
+  assign \cfg__payload.net[0].layer[1].activation  = cfg__payload[41:40];
+  assign \cfg__payload.net[0].layer[2]  = cfg__payload[49:42];
+  assign \cfg__payload.net[0].layer[2].outputs  = cfg__payload[45:42];
+  assign \cfg__payload.net[0].layer[2].groups  = cfg__payload[47:46];
+  assign \cfg__payload.net[0].layer[2].activation  = cfg__payload[49:48];
+  assign \cfg__payload.net[1]  = cfg__payload[75:50];
+  assign \cfg__payload.net[1].layers  = cfg__payload[51:50];
+  assign \cfg__payload.net[1].layer  = cfg__payload[75:52];
+  assign \cfg__payload.net[1].layer[0]  = cfg__payload[59:52];
+  assign \cfg__payload.net[1].layer[0].outputs  = cfg__payload[55:52];
+  assign \cfg__payload.net[1].layer[0].groups  = cfg__payload[57:56];
+  assign \cfg__payload.net[1].layer[0].activation  = cfg__payload[59:58];
+  assign \cfg__payload.net[1].layer[1]  = cfg__payload[67:60];
+  assign \cfg__payload.net[1].layer[1].outputs  = cfg__payload[63:60];
+  assign \cfg__payload.net[1].layer[1].groups  = cfg__payload[65:64];
+  assign \cfg__payload.net[1].layer[1].activation  = cfg__payload[67:66];
+  assign \cfg__payload.net[1].layer[2]  = cfg__payload[75:68];
+  assign \cfg__payload.net[1].layer[2].outputs  = cfg__payload[71:68];
+  assign \cfg__payload.net[1].layer[2].groups  = cfg__payload[73:72];
+  assign \cfg__payload.net[1].layer[2].activation  = cfg__payload[75:74];
   assign \act__payload[0]  = act__payload[8:0];
   assign \act__payload[1]  = act__payload[17:9];
   assign \act__payload[2]  = act__payload[26:18];
   assign \w__payload.address  = w__payload[7:0];
-  assign \w__payload.word  = w__payload[31:8];
+  assign \w__payload.word  = w__payload[39:8];
   assign \w__payload.word[0]  = w__payload[15:8];
   assign \w__payload.word[1]  = w__payload[23:16];
   assign \w__payload.word[2]  = w__payload[31:24];
+  assign \w__payload.word[3]  = w__payload[39:32];
   assign \result__payload.approximated  = result__payload[0];
   assign \result__payload.approximator  = result__payload[1];
-  assign \result__payload.output  = result__payload[19:2];
+  assign \result__payload.output  = result__payload[10:2];
   assign \result__payload.output[0]  = result__payload[10:2];
-  assign \result__payload.output[1]  = result__payload[19:11];
   assign \cfg.routing  = cfg[0];
   assign \cfg.inputs  = cfg[4:1];
   assign \cfg.act_beats  = cfg[7:5];
   assign \cfg.outputs  = cfg[11:8];
-  assign \cfg.result_beats  = cfg[14:12];
-  assign \cfg.weight_beats  = cfg[22:15];
-  assign \cfg.net  = cfg[80:23];
-  assign \cfg.net[0]  = cfg[51:23];
-  assign \cfg.net[0].layers  = cfg[24:23];
-  assign \cfg.net[0].layer  = cfg[51:25];
-  assign \cfg.net[0].layer[0]  = cfg[33:25];
-  assign \cfg.net[0].layer[0].outputs  = cfg[28:25];
-  assign \cfg.net[0].layer[0].groups  = cfg[31:29];
+  assign \cfg.result_beats  = cfg[15:12];
+  assign \cfg.weight_beats  = cfg[23:16];
+  assign \cfg.net  = cfg[75:24];
+  assign \cfg.net[0]  = cfg[49:24];
+  assign \cfg.net[0].layers  = cfg[25:24];
+  assign \cfg.net[0].layer  = cfg[49:26];
+  assign \cfg.net[0].layer[0]  = cfg[33:26];
+  assign \cfg.net[0].layer[0].outputs  = cfg[29:26];
+  assign \cfg.net[0].layer[0].groups  = cfg[31:30];
   assign \cfg.net[0].layer[0].activation  = cfg[33:32];
-  assign \cfg.net[0].layer[1]  = cfg[42:34];
+  assign \cfg.net[0].layer[1]  = cfg[41:34];
   assign \cfg.net[0].layer[1].outputs  = cfg[37:34];
-  assign \cfg.net[0].layer[1].groups  = cfg[40:38];
-  assign \cfg.net[0].layer[1].activation  = cfg[42:41];
-  assign \cfg.net[0].layer[2]  = cfg[51:43];
-  assign \cfg.net[0].layer[2].outputs  = cfg[46:43];
-  assign \cfg.net[0].layer[2].groups  = cfg[49:47];
-  assign \cfg.net[0].layer[2].activation  = cfg[51:50];
-  assign \cfg.net[1]  = cfg[80:52];
-  assign \cfg.net[1].layers  = cfg[53:52];
-  assign \cfg.net[1].layer  = cfg[80:54];
-  assign \cfg.net[1].layer[0]  = cfg[62:54];
-  assign \cfg.net[1].layer[0].outputs  = cfg[57:54];
-  assign \cfg.net[1].layer[0].groups  = cfg[60:58];
-  assign \cfg.net[1].layer[0].activation  = cfg[62:61];
-  assign \cfg.net[1].layer[1]  = cfg[71:63];
-  assign \cfg.net[1].layer[1].outputs  = cfg[66:63];
-  assign \cfg.net[1].layer[1].groups  = cfg[69:67];
-  assign \cfg.net[1].layer[1].activation  = cfg[71:70];
-  assign \cfg.net[1].layer[2]  = cfg[80:72];
-  assign \cfg.net[1].layer[2].outputs  = cfg[75:72];
-  assign \cfg.net[1].layer[2].groups  = cfg[78:76];
-  assign \cfg.net[1].layer[2].activation  = cfg[80:79];
-  assign result__payload[19:11] = \$161 ;
-  assign result__payload[10:2] = \$160 ;
+  assign \cfg.net[0].layer[1].groups  = cfg[39:38];
+  assign \cfg.net[0].layer[1].activation  = cfg[41:40];
+  assign \cfg.net[0].layer[2]  = cfg[49:42];
+  assign \cfg.net[0].layer[2].outputs  = cfg[45:42];
+  assign \cfg.net[0].layer[2].groups  = cfg[47:46];
+  assign \cfg.net[0].layer[2].activation  = cfg[49:48];
+  assign \cfg.net[1]  = cfg[75:50];
+  assign \cfg.net[1].layers  = cfg[51:50];
+  assign \cfg.net[1].layer  = cfg[75:52];
+  assign \cfg.net[1].layer[0]  = cfg[59:52];
+  assign \cfg.net[1].layer[0].outputs  = cfg[55:52];
+  assign \cfg.net[1].layer[0].groups  = cfg[57:56];
+  assign \cfg.net[1].layer[0].activation  = cfg[59:58];
+  assign \cfg.net[1].layer[1]  = cfg[67:60];
+  assign \cfg.net[1].layer[1].outputs  = cfg[63:60];
+  assign \cfg.net[1].layer[1].groups  = cfg[65:64];
+  assign \cfg.net[1].layer[1].activation  = cfg[67:66];
+  assign \cfg.net[1].layer[2]  = cfg[75:68];
+  assign \cfg.net[1].layer[2].outputs  = cfg[71:68];
+  assign \cfg.net[1].layer[2].groups  = cfg[73:72];
+  assign \cfg.net[1].layer[2].activation  = cfg[75:74];
+  assign result__payload[10:2] = \$186 ;
   assign result__payload[1] = flags[1];
   assign result__payload[0] = flags[0];
   assign \$3  = \$2 ;
-  assign rounded0 = { \$11 [20], \$11 [20], \$11 [20], \$11 [20], \$11 [20:4] };
-  assign \$21  = { 5'h00, \$18 [8:5] };
-  assign \$24  = { 3'h0, \$18 [8:3] };
-  assign \$26  = { 2'h0, \$18 [8:2] };
-  assign rounded1 = { \$36 [20], \$36 [20], \$36 [20], \$36 [20], \$36 [20:4] };
-  assign \$46  = { 5'h00, \$43 [8:5] };
-  assign \$49  = { 3'h0, \$43 [8:3] };
-  assign \$51  = { 2'h0, \$43 [8:2] };
-  assign rounded2 = { \$61 [20], \$61 [20], \$61 [20], \$61 [20], \$61 [20:4] };
-  assign \$71  = { 5'h00, \$68 [8:5] };
-  assign \$74  = { 3'h0, \$68 [8:3] };
-  assign \$76  = { 2'h0, \$68 [8:2] };
-  assign \$116  = \$signal$36 ;
-  assign \$157  = \$156 ;
-  assign \$174  = load;
-  assign \$177  = \$176 ;
-  assign \$228  = wsel;
-  assign \$232  = wsel;
-  assign \$236  = wsel;
-  assign \$240  = wsel;
-  assign \$244  = wsel;
-  assign \$248  = wsel;
-  assign \$252  = wsel;
-  assign \$256  = wsel;
-  assign \$260  = wsel;
-  assign \$264  = wsel;
-  assign \$268  = wsel;
-  assign \$272  = wsel;
-  assign \$419  = gap;
-  assign \$435  = send;
-  assign \$438  = \$437 ;
-  assign \$443  = \$442 ;
+  assign rounded0 = { \$12 [20], \$12 [20], \$12 [20], \$12 [20], \$12 [20:4] };
+  assign \$22  = { 5'h00, \$19 [8:5] };
+  assign \$25  = { 3'h0, \$19 [8:3] };
+  assign \$27  = { 2'h0, \$19 [8:2] };
+  assign rounded1 = { \$37 [20], \$37 [20], \$37 [20], \$37 [20], \$37 [20:4] };
+  assign \$47  = { 5'h00, \$44 [8:5] };
+  assign \$50  = { 3'h0, \$44 [8:3] };
+  assign \$52  = { 2'h0, \$44 [8:2] };
+  assign rounded2 = { \$62 [20], \$62 [20], \$62 [20], \$62 [20], \$62 [20:4] };
+  assign \$72  = { 5'h00, \$69 [8:5] };
+  assign \$75  = { 3'h0, \$69 [8:3] };
+  assign \$77  = { 2'h0, \$69 [8:2] };
+  assign rounded3 = { \$87 [20], \$87 [20], \$87 [20], \$87 [20], \$87 [20:4] };
+  assign \$97  = { 5'h00, \$94 [8:5] };
+  assign \$100  = { 3'h0, \$94 [8:3] };
+  assign \$102  = { 2'h0, \$94 [8:2] };
+  assign \$142  = \$signal$39 ;
+  assign \$183  = \$182 ;
+  assign \$199  = load;
+  assign \$202  = \$201 ;
+  assign \$253  = wsel;
+  assign \$257  = wsel;
+  assign \$261  = wsel;
+  assign \$265  = wsel;
+  assign \$269  = wsel;
+  assign \$273  = wsel;
+  assign \$277  = wsel;
+  assign \$281  = wsel;
+  assign \$285  = wsel;
+  assign \$289  = wsel;
+  assign \$293  = wsel;
+  assign \$297  = wsel;
+  assign \$447  = gap;
+  assign \$463  = send;
+  assign \$466  = \$465 ;
+  assign \$471  = \$470 ;
 endmodule
 
 (* generator = "Amaranth" *)

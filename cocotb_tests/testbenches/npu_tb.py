@@ -158,11 +158,11 @@ async def one_cycle_swap(dut):
         f"{n} approximated inputs took {kept} cycles, {n} exact ones {exact}: the difference should be "
         f"{n} x (1 swap + {steps} steps + 4 gap cycles) = {n * (1 + steps + 4)}")
     assert swapped == kept, f"approximators swapped on every input: {swapped} cycles, kept: {kept}"
-    # a lone exact input, the whole run: the weight beats (its input loads meanwhile), 8 cycles, 1 result beat
+    # a lone exact input, the whole run: the weight beats (its input loads meanwhile), 8 cycles, its result beats
     single = routed_inputs(config, [-1], 4, 3)
     plan, cycles = await run(dut, config, program, single, exact_cycles=True)
-    w = plan.encoding.weight_beats
-    assert cycles == w + 8 + 1, f"one exact input after {w} weight beats: {cycles} cycles, expected {w} + 8 + 1"
+    w, r = plan.encoding.weight_beats, plan.encoding.result_beats
+    assert cycles == w + 8 + r, f"one exact input after {w} weight beats: {cycles} cycles, expected {w} + 8 + {r}"
 
 
 @cocotb.test()
@@ -176,3 +176,21 @@ async def exact_cycles_back_pressure(dut):
         x = inputs(config, rng, program, 10)
         await run(dut, config, program, x, exact_cycles=True)
         await run(dut, config, program, x, stall=0.8, rng=stall_rng)
+
+
+@cocotb.test()
+async def output_register_back_pressure(dut):
+    """A one-layer fused network of 12 outputs (11 approximated and the safe logit), 8 inputs,
+    stall-free. Literal cycles: the weight beats W, the first input's c cycles (its emit the
+    last of them), each next emit max(c, R) cycles after the one before, R being the result
+    beats an input, then the last input's R beats. Where
+    R > c (npu_small: one output a beat) the output register is what paces the inputs."""
+    config, rng, _ = setup()
+    await start(dut)
+    width = min(config.max_width, 12)
+    program = Program("fused", (mlp(config, rng, (1, width), 1.0, ["linear"]),))
+    x = inputs(config, rng, program, 8)
+    plan, cycles = await run(dut, config, program, x, exact_cycles=True)
+    w, r = plan.encoding.weight_beats, plan.encoding.result_beats
+    c = -(-width // config.pes) * 2 + 2 + 1        # groups x (1 input + bias), the gap, the emit
+    assert cycles == w + c + 7 * max(c, r) + r, f"{cycles} cycles; W={w}, c={c}, R={r}"

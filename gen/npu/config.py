@@ -165,9 +165,10 @@ class NpuConfig(Config):
 
 
 PRESETS = {c.name: c for c in [
-    # Narrow formats that saturate, 3 PEs (a layer's last group part empty), 3 lanes a beat.
-    NpuConfig("npu_small", pes=3, max_width=12, max_layers=3, banks=3, bank_words=64,
-              weight_bits=8, weight_frac=4, act_bits=9, act_frac=5, act_lanes=3, out_lanes=2),
+    # Narrow formats that saturate, 3 input lanes a beat, one output a result beat (so many
+    # outputs outlast a short network and the output register stalls it).
+    NpuConfig("npu_small", pes=4, max_width=12, max_layers=3, banks=3, bank_words=64,
+              weight_bits=8, weight_frac=4, act_bits=9, act_frac=5, act_lanes=3, out_lanes=1),
     # AxBench's networks (up to 64 wide, 3 layers), K <= 8 approximators, Q5.10 throughout.
     NpuConfig("npu_default", pes=8, max_width=64, max_layers=3, banks=9, bank_words=512),
 ]}
