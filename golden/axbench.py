@@ -202,3 +202,87 @@ def image_inputs(kernel: str, photos: list[np.ndarray], n: int, seed: int) -> np
             r, c = 8 * rng.integers(0, grey.shape[0] // 8), 8 * rng.integers(0, grey.shape[1] // 8)
         rows.append(grey[r:r + size, c:c + size].reshape(-1))
     return np.stack(rows)
+
+
+# ----- the exact kernels on a scalar core -------------------------------------------------------
+
+#: Cycles of one operation on the scalar core: a simple in-order core with a pipelined FPU, in the
+#: spirit of the Arm Cortex-M4F (its Technical Reference Manual, FPU instruction timings: VADD,
+#: VSUB, VMUL, VCMP and VCVT 1 cycle, VDIV and VSQRT 14; a taken branch 1 + a pipeline refill of 1
+#: to 3, here 2 in all). The core has no transcendental instructions: exp, log, the trigonometric
+#: functions and erf are library routines, range reduction plus a minimax polynomial in Horner
+#: form at about 2 cycles a degree (one multiply, one add), which is the assumption behind their
+#: entries: exp and log 20 (degree ~6 plus reduction), sin and cos 24 (plus the quadrant's
+#: reduction and branch), atan2 and arccos 30 (a rational approximation with its division and
+#: the octant's branches), erf 30 (two ranges, each a polynomial, and the branch between them).
+#: ``cvt`` is a rounding to an integer (``np.rint``). Memory operations are not counted: the
+#: kernels' operands are assumed in registers, as the NPU's inputs are assumed in its queue.
+SCALAR_LATENCY = {"add": 1, "mul": 1, "div": 14, "sqrt": 14, "cvt": 1, "cmp": 1, "branch": 2,
+                  "exp": 20, "log": 20, "trig": 24, "atrig": 30, "erf": 30}
+
+
+def _segment_test_ops() -> dict:
+    """One ``_segment_hits_triangle`` (Moller-Trumbore) as written: d, e1, e2 and s (3 subtractions
+    each), h = d x e2 and qv = s x e1 (6 multiplies, 3 subtractions each), det, u, v and t (a dot
+    product each: 3 multiplies, 2 adds; u, v and t also times inv), inv = 1 / det, u + v; the six
+    tests of the result (|det| > eps, u >= 0, v >= 0, u + v <= 1, t >= 0, t <= 1) a compare and a
+    branch each, and the branch of ``hit |=`` (whether to go on to the next segment)."""
+    return {"add": 4 * 3 + 2 * 3 + 4 * 2 + 1, "mul": 2 * 6 + 4 * 3 + 3, "div": 1, "cmp": 6, "branch": 6 + 1}
+
+
+def _scale(ops: dict, times: int) -> dict:
+    return {k: v * times for k, v in ops.items()}
+
+
+#: Operations of each kernel on one input, counted from its formula above, each subexpression
+#: once where the formula names it once (a compiler's common subexpressions: blackscholes'
+#: v * sqrt(t) and k * exp(-r t)), loops unrolled (no loop overhead), multiplications by the
+#: constants 0 dropped and by +-1 turned into adds or subtractions (sobel's taps), negations free:
+#:
+#: * blackscholes: d1 = (log(s / k) + (r + v * v * 0.5) * t) / (v * sqrt(t)): 2 div, 1 log,
+#:   1 sqrt, 4 mul, 2 add; d2 = d1 - v sqrt(t): 1 add; the put flag, a compare and a branch to the
+#:   one price computed (call and put cost the same): two N(x) = 0.5 * (1 + erf(x * 1/sqrt2)) of
+#:   2 mul, 1 add and 1 erf each, exp(-r t) with its r * t, k * exp(...), its product with N and
+#:   s * N (4 mul, 1 exp), and the difference (1 add);
+#: * fft: cos and sin of the angle;
+#: * inversek2j: c2 = (x * x + y * y - 2) * 0.5 (3 mul, 2 add), its clip to [-1, 1] (2 compares,
+#:   2 branches), arccos, atan2(y, x), sin and cos of theta2, 1 + cos, atan2, the difference
+#:   (3 atrig, 2 trig, 2 add);
+#: * jmeint: six segment-triangle tests (``_segment_test_ops``), each edge of each triangle
+#:   against the other triangle, all six when the triangles miss (the worst case; a hit ends early);
+#: * jpeg: the level shift x * 255 - 128 (64 mul, 64 add), two 8 x 8 matrix products D B D^T
+#:   (2 x 512 mul, 2 x 448 add), the division by the table (64 div), the rounding (64 cvt) and the
+#:   scaling by 1/64 (64 mul);
+#: * kmeans: three differences, three squares, two adds and a square root;
+#: * sobel: gx and gy, 6 non-zero taps each (the two of weight 2 a multiply, 5 adds and
+#:   subtractions), gx * gx + gy * gy (2 mul, 1 add), the square root and the clip to 1 (a compare
+#:   and a branch).
+SCALAR_OPS = {
+    "blackscholes": {"div": 2, "log": 1, "sqrt": 1, "exp": 1, "erf": 2, "mul": 4 + 2 * 2 + 4,
+                     "add": 2 + 1 + 2 * 1 + 1, "cmp": 1, "branch": 1},
+    "fft": {"trig": 2},
+    "inversek2j": {"mul": 3, "add": 2 + 2, "cmp": 2, "branch": 2, "atrig": 3, "trig": 2},
+    "jmeint": _scale(_segment_test_ops(), 6),
+    "jpeg": {"mul": 64 + 2 * 512 + 64, "add": 64 + 2 * 448, "div": 64, "cvt": 64},
+    "kmeans": {"add": 3 + 2, "mul": 3, "sqrt": 1},
+    "sobel": {"mul": 2 * 2 + 2, "add": 2 * 5 + 1, "sqrt": 1, "cmp": 1, "branch": 1},
+}
+
+
+def scalar_cycles(kernel: str, latency: dict | None = None) -> int:
+    """Cycles of the exact ``kernel`` on one input on the scalar core: ``SCALAR_OPS[kernel]``
+    (the operation count of its formula) times ``latency`` per operation (default
+    ``SCALAR_LATENCY``, a simple in-order core with an FPU, see there), summed; no overlap of
+    operations is assumed (an in-order core without dual issue)."""
+    from .arrays import is_int
+
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {', '.join(KERNELS)}, got {kernel!r}")
+    unknown = sorted(set(latency or {}) - set(SCALAR_LATENCY))
+    if unknown:
+        raise ValueError(f"latency: unknown operations {unknown}; known: {', '.join(SCALAR_LATENCY)}")
+    table = SCALAR_LATENCY if latency is None else {**SCALAR_LATENCY, **latency}
+    for op, c in table.items():
+        if not is_int(c) or c < 0:
+            raise ValueError(f"latency[{op!r}] must be an integer >= 0 (cycles), got {c!r}")
+    return int(sum(n * table[op] for op, n in SCALAR_OPS[kernel].items()))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sparseloom import explore
+from sparseloom import approx_run, explore
 from sparseloom.files import Outputs, UsageError, check_folder, load_matrix
 from sparseloom.model.mappers import MAPPERS, OBJECTIVES
 from sparseloom.model.networks import NETWORKS
@@ -686,6 +686,7 @@ def parser() -> argparse.ArgumentParser:
     se.set_defaults(func=cmd_search)
 
     explore.add_parser(sub)
+    approx_run.add_parser(sub)
 
     rn = sub.add_parser("run", help="a real network through the RTL: every linear layer's GEMMs on the compiled "
                                     "cores, checked word for word, quality from the RTL's outputs")

@@ -100,3 +100,41 @@ def test_image_inputs_are_windows_of_the_photos():
         ax.image_inputs("fft", [photo], 3, 0)
     with pytest.raises(ValueError, match="smaller than the 8 x 8 window"):
         ax.image_inputs("jpeg", [photo[:5]], 3, 0)
+
+
+def test_scalar_cycles_match_hand_counts():
+    # kmeans: 3 subtractions + 2 adds (1 cycle each), 3 squares (1 each), 1 sqrt (14)
+    assert ax.scalar_cycles("kmeans") == 5 * 1 + 3 * 1 + 14
+    # sobel: per gradient 6 non-zero taps = 2 doublings (mul) + 5 adds; gx^2 + gy^2 = 2 mul + 1 add;
+    # sqrt 14; min(., 1) a compare (1) and a branch (2)
+    assert ax.scalar_cycles("sobel") == (2 * 2 + 2) * 1 + (2 * 5 + 1) * 1 + 14 + 1 + 2
+    # blackscholes: s/k and the division of d1 (2 x 14), log (20), sqrt(t) (14), exp(-r t) (20),
+    # 2 erf (2 x 30); multiplies: v*v, *0.5, *t, v*sqrt(t), 2 per N(x) (x/sqrt2, 0.5*), r*t, k*exp,
+    # *N(d2), s*N(d1) = 12; adds: r + v^2/2, log + ., d1 - v sqrt t, 1 + erf twice, the difference = 6;
+    # the put flag's compare (1) and branch (2)
+    assert ax.scalar_cycles("blackscholes") == 2 * 14 + 20 + 14 + 20 + 2 * 30 + 12 + 6 + 1 + 2
+    # fft: one cos and one sin (24 each)
+    assert ax.scalar_cycles("fft") == 48
+    # jmeint: 6 Moller-Trumbore tests of 27 adds, 27 multiplies, 1 division (14), 6 compares and
+    # 7 branches (2 each)
+    assert ax.scalar_cycles("jmeint") == 6 * (27 + 27 + 14 + 6 + 7 * 2)
+
+
+def test_scalar_cycles_are_positive_ordered_and_follow_the_latencies():
+    cycles = {k: ax.scalar_cycles(k) for k in ax.KERNELS}
+    assert all(isinstance(c, int) and c > 0 for c in cycles.values())
+    assert set(ax.SCALAR_OPS) == set(ax.KERNELS)
+    assert all(set(ops) <= set(ax.SCALAR_LATENCY) for ops in ax.SCALAR_OPS.values())
+    # a 64-pixel DCT block costs most, a colour distance least; trigonometry beats a few adds
+    assert max(cycles, key=cycles.get) == "jpeg" and min(cycles, key=cycles.get) == "kmeans"
+    assert cycles["jpeg"] > cycles["jmeint"] > cycles["blackscholes"] > cycles["inversek2j"] > cycles["fft"] \
+        > cycles["sobel"] > cycles["kmeans"]
+    # a one-cycle divider saves jpeg's 64 divisions' 13 extra cycles each
+    assert ax.scalar_cycles("jpeg", {"div": 1}) == cycles["jpeg"] - 64 * 13
+    assert ax.scalar_cycles("fft", {"trig": 100}) == 200
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        ax.scalar_cycles("canneal")
+    with pytest.raises(ValueError, match="unknown operations"):
+        ax.scalar_cycles("fft", {"fma": 1})
+    with pytest.raises(ValueError, match="must be an integer >= 0"):
+        ax.scalar_cycles("fft", {"trig": -1})
