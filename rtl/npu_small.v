@@ -7,74 +7,74 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire [3:0] \$1 ;
   wire [8:0] \$10 ;
   wire [8:0] \$100 ;
-  wire [9:0] \$101 ;
-  wire [8:0] \$102 ;
-  wire [9:0] \$103 ;
-  wire [9:0] \$104 ;
+  wire [7:0] \$101 ;
+  wire \$102 ;
+  wire [25:0] \$103 ;
+  wire [8:0] \$104 ;
+  wire [5:0] \$1045 ;
   wire [5:0] \$1048 ;
-  wire [9:0] \$105 ;
+  wire [25:0] \$105 ;
   wire [5:0] \$1051 ;
   wire [5:0] \$1054 ;
-  wire [5:0] \$1057 ;
-  wire [9:0] \$106 ;
+  wire [8:0] \$106 ;
   wire \$107 ;
-  wire [8:0] \$108 ;
-  wire \$109 ;
+  wire \$108 ;
+  wire [25:0] \$109 ;
   wire [8:0] \$11 ;
-  wire [9:0] \$110 ;
-  wire [9:0] \$111 ;
-  wire [2:0] \$112 ;
-  wire [7:0] \$113 ;
-  wire [5:0] \$1134 ;
-  wire [5:0] \$1137 ;
+  wire [8:0] \$110 ;
+  wire [25:0] \$111 ;
+  wire [8:0] \$112 ;
+  wire [8:0] \$113 ;
   wire \$114 ;
-  wire [5:0] \$1146 ;
-  wire [5:0] \$1149 ;
-  wire [25:0] \$115 ;
-  wire [5:0] \$1158 ;
-  wire [8:0] \$116 ;
-  wire [5:0] \$1167 ;
-  wire [7:0] \$117 ;
-  wire \$118 ;
-  wire [5:0] \$1189 ;
-  wire [25:0] \$119 ;
-  wire [5:0] \$1196 ;
+  wire [5:0] \$1147 ;
+  wire \$115 ;
+  wire [5:0] \$1150 ;
+  wire [5:0] \$1159 ;
+  wire [7:0] \$116 ;
+  wire [5:0] \$1162 ;
+  wire \$117 ;
+  wire [5:0] \$1171 ;
+  wire [25:0] \$118 ;
+  wire [5:0] \$1180 ;
+  wire [8:0] \$119 ;
   wire [20:0] \$12 ;
-  wire [8:0] \$120 ;
-  wire [5:0] \$1203 ;
-  wire [25:0] \$121 ;
-  wire [5:0] \$1210 ;
-  wire [5:0] \$1217 ;
-  wire [8:0] \$122 ;
-  wire [5:0] \$1224 ;
+  wire [25:0] \$120 ;
+  wire [5:0] \$1202 ;
+  wire [5:0] \$1209 ;
+  wire [8:0] \$121 ;
+  wire [5:0] \$1216 ;
+  wire \$122 ;
+  wire [5:0] \$1223 ;
   wire \$123 ;
-  wire [5:0] \$1231 ;
-  wire [5:0] \$1238 ;
-  wire \$124 ;
-  wire [5:0] \$1245 ;
-  wire [25:0] \$125 ;
-  wire [5:0] \$1252 ;
-  wire [5:0] \$1259 ;
-  wire [8:0] \$126 ;
-  wire [5:0] \$1266 ;
+  wire [5:0] \$1230 ;
+  wire [5:0] \$1237 ;
+  wire [1:0] \$124 ;
+  wire [5:0] \$1244 ;
+  wire \$125 ;
+  wire [5:0] \$1251 ;
+  wire [5:0] \$1258 ;
+  wire \$126 ;
+  wire [5:0] \$1265 ;
   wire [25:0] \$127 ;
+  wire [5:0] \$1272 ;
+  wire [5:0] \$1279 ;
   wire [8:0] \$128 ;
-  wire [8:0] \$129 ;
-  wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire [7:0] \$132 ;
-  wire \$133 ;
-  wire [25:0] \$134 ;
-  wire [8:0] \$135 ;
-  wire [25:0] \$136 ;
-  wire [8:0] \$137 ;
-  wire \$138 ;
-  wire \$139 ;
-  wire \$14 ;
-  wire [1:0] \$140 ;
-  wire \$141 ;
-  wire \$142 ;
+  wire [25:0] \$129 ;
+  wire [20:0] \$13 ;
+  wire [8:0] \$130 ;
+  wire [25:0] \$131 ;
+  wire [8:0] \$132 ;
+  wire [25:0] \$133 ;
+  wire [8:0] \$134 ;
+  wire [25:0] \$135 ;
+  wire [8:0] \$136 ;
+  wire [25:0] \$137 ;
+  wire [8:0] \$138 ;
+  wire [25:0] \$139 ;
+  wire [20:0] \$14 ;
+  wire [8:0] \$140 ;
+  wire [25:0] \$141 ;
+  wire [8:0] \$142 ;
   wire [25:0] \$143 ;
   wire [8:0] \$144 ;
   wire [25:0] \$145 ;
@@ -84,49 +84,49 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire [25:0] \$149 ;
   wire [20:0] \$15 ;
   wire [8:0] \$150 ;
-  wire [25:0] \$151 ;
-  wire [8:0] \$152 ;
-  wire [25:0] \$153 ;
-  wire [8:0] \$154 ;
-  wire [25:0] \$155 ;
-  wire [8:0] \$156 ;
-  wire [25:0] \$157 ;
-  wire [8:0] \$158 ;
-  wire [25:0] \$159 ;
-  wire [20:0] \$16 ;
-  wire [8:0] \$160 ;
-  wire [25:0] \$161 ;
-  wire [8:0] \$162 ;
-  wire [25:0] \$163 ;
-  wire [8:0] \$164 ;
-  wire [25:0] \$165 ;
-  wire [8:0] \$166 ;
-  reg [8:0] \$167 ;
+  reg [8:0] \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire [2:0] \$154 ;
+  wire [2:0] \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire [7:0] \$160 ;
+  wire [4:0] \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire [4:0] \$165 ;
+  wire \$166 ;
+  wire \$167 ;
   wire \$168 ;
   wire \$169 ;
-  wire \$17 ;
-  wire [2:0] \$170 ;
-  wire [2:0] \$171 ;
+  wire [9:0] \$17 ;
+  reg [8:0] \$170 ;
+  wire \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
-  wire [7:0] \$176 ;
-  wire [4:0] \$177 ;
+  wire \$176 ;
+  wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire [9:0] \$18 ;
   wire \$180 ;
-  wire [4:0] \$181 ;
+  wire \$181 ;
   wire \$182 ;
-  wire \$183 ;
+  wire [8:0] \$183 ;
   wire \$184 ;
-  wire \$185 ;
-  reg [8:0] \$186 ;
+  wire [3:0] \$185 ;
+  wire \$186 ;
   wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
-  wire [9:0] \$19 ;
+  wire [3:0] \$188 ;
+  wire [3:0] \$189 ;
+  wire \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
@@ -135,21 +135,21 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire \$195 ;
   wire \$196 ;
   wire \$197 ;
-  wire [8:0] \$198 ;
+  wire \$198 ;
   wire \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [3:0] \$200 ;
+  wire \$200 ;
   wire \$201 ;
   wire \$202 ;
-  wire [3:0] \$203 ;
-  wire [3:0] \$204 ;
+  wire \$203 ;
+  wire \$204 ;
   wire \$205 ;
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
-  wire \$21 ;
+  wire [8:0] \$21 ;
   wire \$210 ;
   wire \$211 ;
   wire \$212 ;
@@ -160,7 +160,7 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire \$217 ;
   wire \$218 ;
   wire \$219 ;
-  wire [8:0] \$22 ;
+  wire [9:0] \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
@@ -171,7 +171,7 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
-  wire [9:0] \$23 ;
+  wire \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
@@ -182,7 +182,7 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
-  wire \$24 ;
+  wire [8:0] \$24 ;
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
@@ -193,7 +193,7 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
-  wire [8:0] \$25 ;
+  wire [9:0] \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
@@ -204,7 +204,7 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
-  wire [9:0] \$26 ;
+  wire [8:0] \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
@@ -215,7 +215,7 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire \$267 ;
   wire \$268 ;
   wire \$269 ;
-  wire [8:0] \$27 ;
+  wire [9:0] \$27 ;
   wire \$270 ;
   wire \$271 ;
   wire \$272 ;
@@ -235,99 +235,99 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire \$285 ;
   wire \$286 ;
   wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
+  wire [8:0] \$288 ;
+  wire [8:0] \$289 ;
   wire [9:0] \$29 ;
-  wire \$290 ;
+  wire [8:0] \$290 ;
   wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
+  wire [8:0] \$292 ;
+  wire [8:0] \$293 ;
+  wire [8:0] \$294 ;
   wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
+  wire [8:0] \$296 ;
+  wire [8:0] \$297 ;
+  wire [8:0] \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire [9:0] \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire [8:0] \$303 ;
+  wire [8:0] \$300 ;
+  wire [8:0] \$301 ;
+  wire [8:0] \$302 ;
+  wire \$303 ;
   wire [8:0] \$304 ;
   wire [8:0] \$305 ;
-  wire \$306 ;
-  wire [8:0] \$307 ;
+  wire [8:0] \$306 ;
+  wire \$307 ;
   wire [8:0] \$308 ;
   wire [8:0] \$309 ;
-  wire [9:0] \$31 ;
-  wire \$310 ;
-  wire [8:0] \$311 ;
+  wire \$31 ;
+  wire [8:0] \$310 ;
+  wire \$311 ;
   wire [8:0] \$312 ;
   wire [8:0] \$313 ;
-  wire \$314 ;
-  wire [8:0] \$315 ;
+  wire [8:0] \$314 ;
+  wire \$315 ;
   wire [8:0] \$316 ;
   wire [8:0] \$317 ;
-  wire \$318 ;
-  wire [8:0] \$319 ;
-  wire \$32 ;
+  wire [8:0] \$318 ;
+  wire \$319 ;
+  wire [8:0] \$32 ;
   wire [8:0] \$320 ;
   wire [8:0] \$321 ;
-  wire \$322 ;
-  wire [8:0] \$323 ;
+  wire [8:0] \$322 ;
+  wire \$323 ;
   wire [8:0] \$324 ;
   wire [8:0] \$325 ;
-  wire \$326 ;
-  wire [8:0] \$327 ;
+  wire [8:0] \$326 ;
+  wire \$327 ;
   wire [8:0] \$328 ;
   wire [8:0] \$329 ;
-  wire [8:0] \$33 ;
-  wire \$330 ;
-  wire [8:0] \$331 ;
+  wire \$33 ;
+  wire [8:0] \$330 ;
+  wire \$331 ;
   wire [8:0] \$332 ;
   wire [8:0] \$333 ;
-  wire \$334 ;
-  wire [8:0] \$335 ;
+  wire [8:0] \$334 ;
+  reg [8:0] \$335 ;
   wire [8:0] \$336 ;
-  wire [8:0] \$337 ;
+  wire \$337 ;
   wire \$338 ;
-  wire [8:0] \$339 ;
-  wire \$34 ;
-  wire [8:0] \$340 ;
-  wire [8:0] \$341 ;
-  wire \$342 ;
-  wire [8:0] \$343 ;
-  wire [8:0] \$344 ;
-  wire [8:0] \$345 ;
-  wire \$346 ;
-  wire [8:0] \$347 ;
-  wire [8:0] \$348 ;
-  wire [8:0] \$349 ;
+  wire [25:0] \$339 ;
+  wire [9:0] \$34 ;
+  wire [7:0] \$340 ;
+  wire [25:0] \$341 ;
+  wire [7:0] \$342 ;
+  wire [19:0] \$343 ;
+  wire [17:0] \$344 ;
+  wire [20:0] \$345 ;
+  wire [19:0] \$346 ;
+  wire [17:0] \$347 ;
+  wire [20:0] \$348 ;
+  wire [19:0] \$349 ;
   wire [9:0] \$35 ;
-  reg [8:0] \$350 ;
-  wire [8:0] \$351 ;
-  wire \$352 ;
-  wire \$353 ;
-  wire [25:0] \$354 ;
-  wire [7:0] \$355 ;
-  wire [25:0] \$356 ;
-  wire [7:0] \$357 ;
-  wire [19:0] \$358 ;
-  wire [17:0] \$359 ;
-  wire [9:0] \$36 ;
-  wire [20:0] \$360 ;
-  wire [19:0] \$361 ;
-  wire [17:0] \$362 ;
-  wire [20:0] \$363 ;
-  wire [19:0] \$364 ;
-  wire [17:0] \$365 ;
+  wire [17:0] \$350 ;
+  wire [20:0] \$351 ;
+  wire [19:0] \$352 ;
+  wire [17:0] \$353 ;
+  wire [20:0] \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire [20:0] \$357 ;
+  wire [20:0] \$358 ;
+  wire \$359 ;
+  wire \$36 ;
+  wire \$360 ;
+  wire [20:0] \$361 ;
+  wire [20:0] \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire [20:0] \$365 ;
   wire [20:0] \$366 ;
-  wire [19:0] \$367 ;
-  wire [17:0] \$368 ;
+  wire \$367 ;
+  wire \$368 ;
   wire [20:0] \$369 ;
-  wire [20:0] \$37 ;
-  wire \$370 ;
+  wire [9:0] \$37 ;
+  wire [20:0] \$370 ;
   wire \$371 ;
   wire \$372 ;
   wire \$373 ;
@@ -337,7 +337,7 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
-  wire \$38 ;
+  wire [9:0] \$38 ;
   wire \$380 ;
   wire \$381 ;
   wire \$382 ;
@@ -360,7 +360,7 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire \$398 ;
   wire \$399 ;
   wire [2:0] \$4 ;
-  wire [20:0] \$40 ;
+  wire \$40 ;
   wire \$400 ;
   wire \$401 ;
   wire \$402 ;
@@ -371,7 +371,7 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire \$407 ;
   wire \$408 ;
   wire \$409 ;
-  wire [20:0] \$41 ;
+  wire [8:0] \$41 ;
   wire \$410 ;
   wire \$411 ;
   wire \$412 ;
@@ -382,7 +382,7 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire \$417 ;
   wire \$418 ;
   wire \$419 ;
-  wire \$42 ;
+  wire [9:0] \$42 ;
   wire \$420 ;
   wire \$421 ;
   wire \$422 ;
@@ -393,125 +393,125 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire \$427 ;
   wire \$428 ;
   wire \$429 ;
-  wire [9:0] \$43 ;
-  wire [6:0] \$430 ;
-  wire \$431 ;
-  wire [25:0] \$432 ;
-  wire [7:0] \$433 ;
-  wire [2:0] \$434 ;
-  wire \$435 ;
-  wire [2:0] \$436 ;
-  wire [4:0] \$437 ;
-  wire [6:0] \$438 ;
-  wire \$439 ;
-  wire [9:0] \$44 ;
-  wire [25:0] \$440 ;
-  wire [7:0] \$441 ;
-  wire [2:0] \$442 ;
-  wire \$443 ;
-  wire [2:0] \$444 ;
-  wire [4:0] \$445 ;
-  wire [1:0] \$446 ;
-  wire \$447 ;
-  wire [25:0] \$448 ;
-  wire [2:0] \$449 ;
-  wire \$45 ;
-  wire \$450 ;
-  wire [2:0] \$451 ;
-  wire \$452 ;
+  wire \$43 ;
+  wire \$430 ;
+  wire [6:0] \$431 ;
+  wire \$432 ;
+  wire [25:0] \$433 ;
+  wire [7:0] \$434 ;
+  wire [2:0] \$435 ;
+  wire \$436 ;
+  wire [2:0] \$437 ;
+  wire [4:0] \$438 ;
+  wire [6:0] \$439 ;
+  wire [8:0] \$44 ;
+  wire \$440 ;
+  wire [25:0] \$441 ;
+  wire [7:0] \$442 ;
+  wire [2:0] \$443 ;
+  wire \$444 ;
+  wire [2:0] \$445 ;
+  wire [4:0] \$446 ;
+  wire [2:0] \$447 ;
+  wire \$448 ;
+  wire [25:0] \$449 ;
+  wire [9:0] \$45 ;
+  wire [2:0] \$450 ;
+  wire \$451 ;
+  wire [2:0] \$452 ;
   wire \$453 ;
   wire \$454 ;
-  wire [7:0] \$455 ;
-  wire [4:0] \$456 ;
-  wire \$457 ;
+  wire \$455 ;
+  wire [7:0] \$456 ;
+  wire [4:0] \$457 ;
   wire \$458 ;
   wire \$459 ;
-  wire \$46 ;
-  wire [2:0] \$460 ;
+  wire [8:0] \$46 ;
+  wire \$460 ;
   wire [2:0] \$461 ;
-  reg [7:0] \$462 ;
-  wire \$463 ;
-  wire [4:0] \$464 ;
-  wire \$465 ;
+  wire [2:0] \$462 ;
+  reg [7:0] \$463 ;
+  wire \$464 ;
+  wire [4:0] \$465 ;
   wire \$466 ;
-  wire [4:0] \$467 ;
+  wire \$467 ;
   wire [4:0] \$468 ;
   wire [4:0] \$469 ;
-  wire [8:0] \$47 ;
-  wire \$470 ;
+  wire [9:0] \$47 ;
+  wire [4:0] \$470 ;
   wire \$471 ;
   wire \$472 ;
   wire \$473 ;
   wire \$474 ;
-  wire [25:0] \$475 ;
-  wire [8:0] \$476 ;
+  wire \$475 ;
+  wire [25:0] \$476 ;
   wire [8:0] \$477 ;
-  wire \$478 ;
+  wire [8:0] \$478 ;
   wire \$479 ;
   wire [9:0] \$48 ;
-  wire [25:0] \$480 ;
-  wire [8:0] \$481 ;
+  wire \$480 ;
+  wire [25:0] \$481 ;
   wire [8:0] \$482 ;
-  wire \$483 ;
+  wire [8:0] \$483 ;
   wire \$484 ;
-  wire [25:0] \$485 ;
-  wire [8:0] \$486 ;
+  wire \$485 ;
+  wire [25:0] \$486 ;
   wire [8:0] \$487 ;
-  wire \$488 ;
+  wire [8:0] \$488 ;
   wire \$489 ;
-  wire \$49 ;
-  wire [25:0] \$490 ;
-  wire [8:0] \$491 ;
+  wire [9:0] \$49 ;
+  wire \$490 ;
+  wire [25:0] \$491 ;
   wire [8:0] \$492 ;
-  wire \$493 ;
+  wire [8:0] \$493 ;
   wire \$494 ;
-  wire [25:0] \$495 ;
-  wire [8:0] \$496 ;
+  wire \$495 ;
+  wire [25:0] \$496 ;
   wire [8:0] \$497 ;
-  wire \$498 ;
+  wire [8:0] \$498 ;
   wire \$499 ;
   wire \$5 ;
-  wire [8:0] \$50 ;
-  wire [25:0] \$500 ;
-  wire [8:0] \$501 ;
+  wire [9:0] \$50 ;
+  wire \$500 ;
+  wire [25:0] \$501 ;
   wire [8:0] \$502 ;
-  wire \$503 ;
+  wire [8:0] \$503 ;
   wire \$504 ;
-  wire [25:0] \$505 ;
-  wire [8:0] \$506 ;
+  wire \$505 ;
+  wire [25:0] \$506 ;
   wire [8:0] \$507 ;
-  wire \$508 ;
+  wire [8:0] \$508 ;
   wire \$509 ;
-  wire [9:0] \$51 ;
-  wire [25:0] \$510 ;
-  wire [8:0] \$511 ;
+  wire \$51 ;
+  wire \$510 ;
+  wire [25:0] \$511 ;
   wire [8:0] \$512 ;
-  wire \$513 ;
+  wire [8:0] \$513 ;
   wire \$514 ;
-  wire [25:0] \$515 ;
-  wire [8:0] \$516 ;
+  wire \$515 ;
+  wire [25:0] \$516 ;
   wire [8:0] \$517 ;
-  wire \$518 ;
+  wire [8:0] \$518 ;
   wire \$519 ;
   wire [8:0] \$52 ;
-  wire [25:0] \$520 ;
-  wire [8:0] \$521 ;
+  wire \$520 ;
+  wire [25:0] \$521 ;
   wire [8:0] \$522 ;
-  wire \$523 ;
+  wire [8:0] \$523 ;
   wire \$524 ;
-  wire [25:0] \$525 ;
-  wire [8:0] \$526 ;
+  wire \$525 ;
+  wire [25:0] \$526 ;
   wire [8:0] \$527 ;
-  wire \$528 ;
+  wire [8:0] \$528 ;
   wire \$529 ;
-  wire [9:0] \$53 ;
-  wire [25:0] \$530 ;
-  wire [8:0] \$531 ;
+  wire \$53 ;
+  wire \$530 ;
+  wire [25:0] \$531 ;
   wire [8:0] \$532 ;
-  reg [75:0] \$533 ;
-  reg [7:0] \$534 ;
-  reg [2:0] \$535 ;
-  reg [8:0] \$536 ;
+  wire [8:0] \$533 ;
+  reg [75:0] \$534 ;
+  reg [7:0] \$535 ;
+  reg [2:0] \$536 ;
   reg [8:0] \$537 ;
   reg [8:0] \$538 ;
   reg [8:0] \$539 ;
@@ -537,41 +537,41 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   reg [8:0] \$557 ;
   reg [8:0] \$558 ;
   reg [8:0] \$559 ;
-  wire [9:0] \$56 ;
-  reg [9:0] \$560 ;
-  reg \$561 ;
+  wire \$56 ;
+  reg [8:0] \$560 ;
+  reg [9:0] \$561 ;
   reg \$562 ;
   reg \$563 ;
-  reg [1:0] \$564 ;
-  reg \$565 ;
-  reg [3:0] \$566 ;
-  reg [1:0] \$567 ;
-  reg [19:0] \$568 ;
+  reg \$564 ;
+  reg [1:0] \$565 ;
+  reg \$566 ;
+  reg [3:0] \$567 ;
+  reg [1:0] \$568 ;
   reg [19:0] \$569 ;
-  wire \$57 ;
+  wire [9:0] \$57 ;
   reg [19:0] \$570 ;
   reg [19:0] \$571 ;
-  reg \$572 ;
+  reg [19:0] \$572 ;
   reg \$573 ;
   reg \$574 ;
-  reg [1:0] \$575 ;
-  reg \$576 ;
-  reg [3:0] \$577 ;
-  reg [1:0] \$578 ;
-  reg [8:0] \$579 ;
-  wire [8:0] \$58 ;
+  reg \$575 ;
+  reg [1:0] \$576 ;
+  reg \$577 ;
+  reg [3:0] \$578 ;
+  reg [1:0] \$579 ;
+  wire [9:0] \$58 ;
   reg [8:0] \$580 ;
   reg [8:0] \$581 ;
   reg [8:0] \$582 ;
   reg [8:0] \$583 ;
-  reg [8:0] \$584 ;
-  reg [8:0] \$585 ;
-  reg [8:0] \$586 ;
-  reg [8:0] \$587 ;
-  reg [8:0] \$588 ;
-  reg [8:0] \$589 ;
+  reg \$584 ;
+  reg \$585 ;
+  reg \$586 ;
+  reg [1:0] \$587 ;
+  reg \$588 ;
+  reg [3:0] \$589 ;
   wire \$59 ;
-  reg [8:0] \$590 ;
+  reg [1:0] \$590 ;
   reg [8:0] \$591 ;
   reg [8:0] \$592 ;
   reg [8:0] \$593 ;
@@ -582,114 +582,126 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   reg [8:0] \$598 ;
   reg [8:0] \$599 ;
   wire [25:0] \$6 ;
-  wire [9:0] \$60 ;
+  wire \$60 ;
   reg [8:0] \$600 ;
   reg [8:0] \$601 ;
   reg [8:0] \$602 ;
-  reg [1:0] \$603 ;
-  reg [5:0] \$604 ;
-  reg [3:0] \$605 ;
-  reg [1:0] \$606 ;
-  reg \$607 ;
-  reg [1:0] \$608 ;
-  reg \$609 ;
-  wire [9:0] \$61 ;
-  reg [1:0] \$610 ;
-  reg [7:0] \$611 ;
-  reg [3:0] \$612 ;
-  reg \$613 ;
-  reg [1:0] \$614 ;
-  reg [8:0] \$615 ;
-  reg [8:0] \$616 ;
-  reg [8:0] \$617 ;
-  reg [8:0] \$618 ;
-  reg [8:0] \$619 ;
-  wire [20:0] \$62 ;
-  reg [8:0] \$620 ;
-  reg [8:0] \$621 ;
-  reg [8:0] \$622 ;
-  reg [8:0] \$623 ;
-  reg [8:0] \$624 ;
-  reg [8:0] \$625 ;
-  reg [8:0] \$626 ;
+  reg [8:0] \$603 ;
+  reg [8:0] \$604 ;
+  reg [8:0] \$605 ;
+  reg [8:0] \$606 ;
+  reg [8:0] \$607 ;
+  reg [8:0] \$608 ;
+  reg [8:0] \$609 ;
+  wire [8:0] \$61 ;
+  reg [8:0] \$610 ;
+  reg [8:0] \$611 ;
+  reg [8:0] \$612 ;
+  reg [8:0] \$613 ;
+  reg [8:0] \$614 ;
+  reg [1:0] \$615 ;
+  reg [5:0] \$616 ;
+  reg [3:0] \$617 ;
+  reg [1:0] \$618 ;
+  reg [1:0] \$619 ;
+  wire [9:0] \$62 ;
+  reg [1:0] \$620 ;
+  reg \$621 ;
+  reg [1:0] \$622 ;
+  reg [7:0] \$623 ;
+  reg [3:0] \$624 ;
+  reg \$625 ;
+  reg [1:0] \$626 ;
+  reg [8:0] \$627 ;
+  reg [8:0] \$628 ;
+  reg [8:0] \$629 ;
   wire \$63 ;
-  wire [5:0] \$638 ;
-  wire \$64 ;
-  wire [5:0] \$641 ;
-  wire [20:0] \$65 ;
-  wire [20:0] \$66 ;
-  wire \$67 ;
+  reg [8:0] \$630 ;
+  reg [8:0] \$631 ;
+  reg [8:0] \$632 ;
+  reg [8:0] \$633 ;
+  reg [8:0] \$634 ;
+  reg [8:0] \$635 ;
+  reg [8:0] \$636 ;
+  reg [8:0] \$637 ;
+  reg [8:0] \$638 ;
+  wire [8:0] \$64 ;
+  wire [9:0] \$65 ;
+  wire [5:0] \$650 ;
+  wire [5:0] \$653 ;
+  wire [8:0] \$66 ;
+  wire [9:0] \$67 ;
   wire [9:0] \$68 ;
   wire [9:0] \$69 ;
   wire [7:0] \$7 ;
-  wire \$70 ;
+  wire [9:0] \$70 ;
   wire \$71 ;
   wire [8:0] \$72 ;
-  wire [9:0] \$73 ;
-  wire \$74 ;
-  wire [8:0] \$75 ;
+  wire \$73 ;
+  wire [9:0] \$74 ;
+  wire [9:0] \$75 ;
+  wire [5:0] \$750 ;
   wire [5:0] \$754 ;
   wire [5:0] \$758 ;
-  wire [9:0] \$76 ;
+  wire \$76 ;
   wire [5:0] \$762 ;
   wire [5:0] \$766 ;
-  wire [8:0] \$77 ;
-  wire [5:0] \$770 ;
+  wire [9:0] \$77 ;
+  wire [5:0] \$772 ;
   wire [5:0] \$776 ;
   wire [9:0] \$78 ;
-  wire [5:0] \$780 ;
+  wire [5:0] \$783 ;
   wire [5:0] \$787 ;
-  wire [9:0] \$79 ;
+  wire \$79 ;
   wire [5:0] \$791 ;
-  wire [5:0] \$795 ;
   wire [8:0] \$8 ;
-  wire [9:0] \$80 ;
+  wire \$80 ;
+  wire [5:0] \$801 ;
   wire [5:0] \$805 ;
   wire [5:0] \$809 ;
-  wire [9:0] \$81 ;
+  wire [8:0] \$81 ;
   wire [5:0] \$813 ;
   wire [5:0] \$817 ;
-  wire \$82 ;
+  wire [9:0] \$82 ;
   wire [5:0] \$821 ;
   wire [5:0] \$825 ;
   wire [5:0] \$829 ;
-  wire [8:0] \$83 ;
+  wire \$83 ;
   wire [5:0] \$833 ;
   wire [5:0] \$837 ;
-  wire \$84 ;
+  wire [8:0] \$84 ;
   wire [5:0] \$841 ;
   wire [5:0] \$845 ;
-  wire [5:0] \$849 ;
   wire [9:0] \$85 ;
-  wire [9:0] \$86 ;
-  wire [5:0] \$863 ;
-  wire [20:0] \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  wire [5:0] \$859 ;
+  wire [8:0] \$86 ;
+  wire [9:0] \$87 ;
+  wire [9:0] \$88 ;
+  wire [9:0] \$89 ;
   wire [8:0] \$9 ;
-  wire [20:0] \$90 ;
-  wire [20:0] \$91 ;
-  wire \$92 ;
-  wire [9:0] \$93 ;
+  wire [9:0] \$90 ;
+  wire \$91 ;
+  wire [8:0] \$92 ;
+  wire \$93 ;
   wire [9:0] \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire [8:0] \$97 ;
-  wire [9:0] \$98 ;
-  wire \$99 ;
+  wire [9:0] \$95 ;
+  wire [2:0] \$96 ;
+  wire [7:0] \$97 ;
+  wire \$98 ;
+  wire [25:0] \$99 ;
   wire [1:0] \$like ;
-  reg [1:0] \$like$156  = 2'h0;
-  reg [3:0] \$like$159  = 4'h0;
+  reg [1:0] \$like$157  = 2'h0;
+  reg [3:0] \$like$160  = 4'h0;
   wire \$signal ;
   (* init = 1'h0 *)
   wire \$signal$106 ;
   reg \$signal$124  = 1'h0;
-  reg [3:0] \$signal$152  = 4'h0;
-  reg \$signal$154  = 1'h0;
+  reg [3:0] \$signal$153  = 4'h0;
   reg \$signal$155  = 1'h0;
-  reg [1:0] \$signal$157  = 2'h0;
-  reg \$signal$158  = 1'h0;
-  reg [1:0] \$signal$160  = 2'h0;
+  reg \$signal$156  = 1'h0;
+  reg [1:0] \$signal$158  = 2'h0;
+  reg \$signal$159  = 1'h0;
+  reg [1:0] \$signal$161  = 2'h0;
   reg [1:0] \$signal$37  = 2'h0;
   reg \$signal$39  = 1'h0;
   wire [7:0] \$signature__addr ;
@@ -697,9 +709,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire [7:0] \$signature__addr$44 ;
   wire [7:0] \$signature__addr$45 ;
   wire [7:0] \$signature__data ;
-  wire [7:0] \$signature__data$162 ;
   wire [7:0] \$signature__data$163 ;
   wire [7:0] \$signature__data$164 ;
+  wire [7:0] \$signature__data$165 ;
   reg [19:0] acc0 = 20'h00000;
   reg [19:0] acc1 = 20'h00000;
   reg [19:0] acc2 = 20'h00000;
@@ -807,17 +819,17 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   wire [1:0] classifier_last;
   input clk;
   wire clk;
-  wire [8:0] code0;
-  wire [8:0] code1;
-  wire [8:0] code2;
-  wire [8:0] code3;
+  reg [8:0] code0 = 9'h000;
+  reg [8:0] code1 = 9'h000;
+  reg [8:0] code2 = 9'h000;
+  reg [8:0] code3 = 9'h000;
   wire compute_done;
   wire configure;
   reg emit;
   reg [1:0] flags = 2'h0;
   reg [1:0] fsm_state = 2'h0;
   wire full_blocks;
-  reg gap = 1'h0;
+  reg [1:0] gap = 2'h0;
   output idle;
   wire idle;
   wire in_flight;
@@ -911,6 +923,13 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   reg s2_last = 1'h0;
   reg [3:0] s2_outputs = 4'h0;
   reg s2_valid = 1'h0;
+  reg [1:0] s3_activation = 2'h0;
+  reg s3_buffer = 1'h0;
+  reg s3_first = 1'h0;
+  reg [1:0] s3_group = 2'h0;
+  reg s3_last = 1'h0;
+  reg [3:0] s3_outputs = 4'h0;
+  reg s3_valid = 1'h0;
   wire send;
   input [39:0] w__payload;
   wire [39:0] w__payload;
@@ -1358,7 +1377,7 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   always @(posedge clk) begin
     _1_ <= weights1[\$9 [7:0]];
   end
-  assign \$signature__data$162  = _1_;
+  assign \$signature__data$163  = _1_;
   reg [7:0] weights2 [191:0];
   initial begin
     weights2[0] = 8'h00;
@@ -1562,7 +1581,7 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   always @(posedge clk) begin
     _2_ <= weights2[\$10 [7:0]];
   end
-  assign \$signature__data$163  = _2_;
+  assign \$signature__data$164  = _2_;
   reg [7:0] weights3 [191:0];
   initial begin
     weights3[0] = 8'h00;
@@ -1766,438 +1785,474 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   always @(posedge clk) begin
     _3_ <= weights3[\$11 [7:0]];
   end
-  assign \$signature__data$164  = _3_;
-  assign \$306  = ! \$signal$37 ;
-  assign \$307  = rsel ? x_h1_i1 : x_h0_i1;
-  assign \$308  = \$signal$37 [0] ? layer0_n1 : layer1_n1;
-  assign \$309  = \$306  ? \$307  : \$308 ;
-  assign \$310  = ! \$signal$37 ;
-  assign \$311  = rsel ? x_h1_i2 : x_h0_i2;
-  assign \$312  = \$signal$37 [0] ? layer0_n2 : layer1_n2;
-  assign \$313  = \$310  ? \$311  : \$312 ;
-  assign \$314  = ! \$signal$37 ;
-  assign \$315  = rsel ? x_h1_i3 : x_h0_i3;
-  assign \$316  = \$signal$37 [0] ? layer0_n3 : layer1_n3;
-  assign \$317  = \$314  ? \$315  : \$316 ;
-  assign \$318  = ! \$signal$37 ;
-  assign \$319  = rsel ? x_h1_i4 : x_h0_i4;
-  assign \$320  = \$signal$37 [0] ? layer0_n4 : layer1_n4;
-  assign \$321  = \$318  ? \$319  : \$320 ;
-  assign \$322  = ! \$signal$37 ;
-  assign \$323  = rsel ? x_h1_i5 : x_h0_i5;
-  assign \$324  = \$signal$37 [0] ? layer0_n5 : layer1_n5;
-  assign \$325  = \$322  ? \$323  : \$324 ;
-  assign \$326  = ! \$signal$37 ;
-  assign \$327  = rsel ? x_h1_i6 : x_h0_i6;
-  assign \$328  = \$signal$37 [0] ? layer0_n6 : layer1_n6;
-  assign \$329  = \$326  ? \$327  : \$328 ;
-  assign \$330  = ! \$signal$37 ;
-  assign \$331  = rsel ? x_h1_i7 : x_h0_i7;
-  assign \$332  = \$signal$37 [0] ? layer0_n7 : layer1_n7;
-  assign \$333  = \$330  ? \$331  : \$332 ;
-  assign \$334  = ! \$signal$37 ;
-  assign \$335  = rsel ? x_h1_i8 : x_h0_i8;
-  assign \$336  = \$signal$37 [0] ? layer0_n8 : layer1_n8;
-  assign \$337  = \$334  ? \$335  : \$336 ;
-  assign \$338  = ! \$signal$37 ;
-  assign \$339  = rsel ? x_h1_i9 : x_h0_i9;
-  assign \$340  = \$signal$37 [0] ? layer0_n9 : layer1_n9;
-  assign \$341  = \$338  ? \$339  : \$340 ;
-  assign \$342  = ! \$signal$37 ;
-  assign \$343  = rsel ? x_h1_i10 : x_h0_i10;
-  assign \$344  = \$signal$37 [0] ? layer0_n10 : layer1_n10;
-  assign \$345  = \$342  ? \$343  : \$344 ;
-  assign \$346  = ! \$signal$37 ;
-  assign \$347  = rsel ? x_h1_i11 : x_h0_i11;
-  assign \$348  = \$signal$37 [0] ? layer0_n11 : layer1_n11;
-  assign \$349  = \$346  ? \$347  : \$348 ;
-  assign \$351  = \$301  ? 9'h020 : \$350 ;
-  assign \$352  = ! \$signal$152 ;
-  assign \$353  = \$signal$152  == layer_inputs;
-  assign \$1048  = \$signal$39  * 5'h1a;
-  assign \$354  = cfg[75:24] >> \$1048 ;
-  assign \$1051  = \$signal$37  * 4'h8;
-  assign \$355  = \$354 [25:2] >> \$1051 ;
-  assign \$1054  = \$signal$39  * 5'h1a;
-  assign \$356  = cfg[75:24] >> \$1054 ;
-  assign \$1057  = \$signal$37  * 4'h8;
-  assign \$357  = \$356 [25:2] >> \$1057 ;
-  assign \$358  = \$signal$154  ? 20'h00000 : acc0;
-  assign \$359  = $signed(\$signature__data ) * $signed(x);
-  assign \$360  = $signed(\$358 ) + $signed(\$359 );
-  assign \$361  = \$signal$154  ? 20'h00000 : acc1;
-  assign \$362  = $signed(\$signature__data$162 ) * $signed(x);
-  assign \$363  = $signed(\$361 ) + $signed(\$362 );
-  assign \$364  = \$signal$154  ? 20'h00000 : acc2;
-  assign \$365  = $signed(\$signature__data$163 ) * $signed(x);
-  assign \$366  = $signed(\$364 ) + $signed(\$365 );
-  assign \$367  = \$signal$154  ? 20'h00000 : acc3;
-  assign \$368  = $signed(\$signature__data$164 ) * $signed(x);
-  assign \$369  = $signed(\$367 ) + $signed(\$368 );
-  assign \$370  = s2_valid & s2_last;
-  assign \$371  = ! s2_group;
-  assign \$372  = \$370  & \$371 ;
-  assign \$373  = s2_outputs > 1'h0;
-  assign \$374  = \$372  & \$373 ;
-  assign \$375  = s2_valid & s2_last;
-  assign \$376  = ! s2_group;
-  assign \$377  = \$375  & \$376 ;
-  assign \$378  = s2_outputs > 1'h1;
-  assign \$379  = \$377  & \$378 ;
-  assign \$380  = s2_valid & s2_last;
-  assign \$381  = ! s2_group;
-  assign \$382  = \$380  & \$381 ;
-  assign \$383  = s2_outputs > 2'h2;
-  assign \$384  = \$382  & \$383 ;
-  assign \$385  = s2_valid & s2_last;
-  assign \$386  = ! s2_group;
-  assign \$387  = \$385  & \$386 ;
-  assign \$388  = s2_outputs > 2'h3;
-  assign \$389  = \$387  & \$388 ;
-  assign \$390  = s2_valid & s2_last;
-  assign \$391  = s2_group == 1'h1;
-  assign \$392  = \$390  & \$391 ;
-  assign \$393  = s2_outputs > 3'h4;
-  assign \$394  = \$392  & \$393 ;
-  assign \$395  = s2_valid & s2_last;
-  assign \$396  = s2_group == 1'h1;
-  assign \$397  = \$395  & \$396 ;
-  assign \$398  = s2_outputs > 3'h5;
-  assign \$399  = \$397  & \$398 ;
-  assign \$400  = s2_valid & s2_last;
-  assign \$401  = s2_group == 1'h1;
-  assign \$402  = \$400  & \$401 ;
-  assign \$403  = s2_outputs > 3'h6;
-  assign \$404  = \$402  & \$403 ;
-  assign \$405  = s2_valid & s2_last;
-  assign \$406  = s2_group == 1'h1;
-  assign \$407  = \$405  & \$406 ;
-  assign \$408  = s2_outputs > 3'h7;
-  assign \$409  = \$407  & \$408 ;
-  assign \$410  = s2_valid & s2_last;
-  assign \$411  = s2_group == 2'h2;
-  assign \$412  = \$410  & \$411 ;
-  assign \$413  = s2_outputs > 4'h8;
-  assign \$414  = \$412  & \$413 ;
-  assign \$415  = s2_valid & s2_last;
-  assign \$416  = s2_group == 2'h2;
-  assign \$417  = \$415  & \$416 ;
-  assign \$418  = s2_outputs > 4'h9;
-  assign \$419  = \$417  & \$418 ;
-  assign \$420  = s2_valid & s2_last;
-  assign \$421  = s2_group == 2'h2;
-  assign \$422  = \$420  & \$421 ;
-  assign \$423  = s2_outputs > 4'ha;
-  assign \$424  = \$422  & \$423 ;
-  assign \$425  = s2_valid & s2_last;
-  assign \$426  = s2_group == 2'h2;
-  assign \$427  = \$425  & \$426 ;
-  assign \$428  = s2_outputs > 4'hb;
-  assign \$429  = \$427  & \$428 ;
-  assign \$430  = address + 1'h1;
-  assign \$431  = \$signal$152  == layer_inputs;
-  assign \$1134  = \$signal$39  * 5'h1a;
-  assign \$432  = cfg[75:24] >> \$1134 ;
-  assign \$1137  = \$signal$37  * 4'h8;
-  assign \$433  = \$432 [25:2] >> \$1137 ;
-  assign \$434  = \$433 [5:4] - 1'h1;
-  assign \$435  = \$signal$157  == \$434 ;
-  assign \$436  = \$signal$157  + 1'h1;
-  assign \$437  = \$signal$152  + 1'h1;
-  assign \$438  = address + 1'h1;
-  assign \$439  = \$signal$152  == layer_inputs;
-  assign \$1146  = \$signal$39  * 5'h1a;
-  assign \$440  = cfg[75:24] >> \$1146 ;
-  assign \$1149  = \$signal$37  * 4'h8;
-  assign \$441  = \$440 [25:2] >> \$1149 ;
-  assign \$442  = \$441 [5:4] - 1'h1;
-  assign \$443  = \$signal$157  == \$442 ;
-  assign \$444  = \$signal$157  + 1'h1;
-  assign \$445  = \$signal$152  + 1'h1;
-  assign \$446  = gap + 1'h1;
-  assign \$1158  = \$signal$39  * 5'h1a;
-  assign \$448  = cfg[75:24] >> \$1158 ;
-  assign \$449  = \$448 [1:0] - 1'h1;
-  assign \$450  = \$signal$37  == \$449 ;
-  assign \$451  = \$signal$37  + 1'h1;
-  assign \$452  = ! cfg[0];
-  assign \$453  = ! \$signal$39 ;
-  assign \$454  = \$452  & \$453 ;
-  assign \$1167  = \$112 [1:0] * 4'h8;
-  assign \$455  = cfg[49:26] >> \$1167 ;
-  assign \$456  = \$455 [3:0] - 1'h1;
-  assign \$457  = choice != \$456 ;
-  assign \$458  = \$454  & \$457 ;
-  assign \$459  = ~ full_blocks;
-  assign \$460  = choice + 1'h1;
+  assign \$signature__data$165  = _3_;
+  assign \$294  = \$291  ? \$292  : \$293 ;
+  assign \$295  = ! \$signal$37 ;
+  assign \$296  = rsel ? x_h1_i2 : x_h0_i2;
+  assign \$297  = \$signal$37 [0] ? layer0_n2 : layer1_n2;
+  assign \$298  = \$295  ? \$296  : \$297 ;
+  assign \$299  = ! \$signal$37 ;
+  assign \$300  = rsel ? x_h1_i3 : x_h0_i3;
+  assign \$301  = \$signal$37 [0] ? layer0_n3 : layer1_n3;
+  assign \$302  = \$299  ? \$300  : \$301 ;
+  assign \$303  = ! \$signal$37 ;
+  assign \$304  = rsel ? x_h1_i4 : x_h0_i4;
+  assign \$305  = \$signal$37 [0] ? layer0_n4 : layer1_n4;
+  assign \$306  = \$303  ? \$304  : \$305 ;
+  assign \$307  = ! \$signal$37 ;
+  assign \$308  = rsel ? x_h1_i5 : x_h0_i5;
+  assign \$309  = \$signal$37 [0] ? layer0_n5 : layer1_n5;
+  assign \$310  = \$307  ? \$308  : \$309 ;
+  assign \$311  = ! \$signal$37 ;
+  assign \$312  = rsel ? x_h1_i6 : x_h0_i6;
+  assign \$313  = \$signal$37 [0] ? layer0_n6 : layer1_n6;
+  assign \$314  = \$311  ? \$312  : \$313 ;
+  assign \$315  = ! \$signal$37 ;
+  assign \$316  = rsel ? x_h1_i7 : x_h0_i7;
+  assign \$317  = \$signal$37 [0] ? layer0_n7 : layer1_n7;
+  assign \$318  = \$315  ? \$316  : \$317 ;
+  assign \$319  = ! \$signal$37 ;
+  assign \$320  = rsel ? x_h1_i8 : x_h0_i8;
+  assign \$321  = \$signal$37 [0] ? layer0_n8 : layer1_n8;
+  assign \$322  = \$319  ? \$320  : \$321 ;
+  assign \$323  = ! \$signal$37 ;
+  assign \$324  = rsel ? x_h1_i9 : x_h0_i9;
+  assign \$325  = \$signal$37 [0] ? layer0_n9 : layer1_n9;
+  assign \$326  = \$323  ? \$324  : \$325 ;
+  assign \$327  = ! \$signal$37 ;
+  assign \$328  = rsel ? x_h1_i10 : x_h0_i10;
+  assign \$329  = \$signal$37 [0] ? layer0_n10 : layer1_n10;
+  assign \$330  = \$327  ? \$328  : \$329 ;
+  assign \$331  = ! \$signal$37 ;
+  assign \$332  = rsel ? x_h1_i11 : x_h0_i11;
+  assign \$333  = \$signal$37 [0] ? layer0_n11 : layer1_n11;
+  assign \$334  = \$331  ? \$332  : \$333 ;
+  assign \$336  = \$286  ? 9'h020 : \$335 ;
+  assign \$337  = ! \$signal$153 ;
+  assign \$338  = \$signal$153  == layer_inputs;
+  assign \$1045  = \$signal$39  * 5'h1a;
+  assign \$339  = cfg[75:24] >> \$1045 ;
+  assign \$1048  = \$signal$37  * 4'h8;
+  assign \$340  = \$339 [25:2] >> \$1048 ;
+  assign \$1051  = \$signal$39  * 5'h1a;
+  assign \$341  = cfg[75:24] >> \$1051 ;
+  assign \$1054  = \$signal$37  * 4'h8;
+  assign \$342  = \$341 [25:2] >> \$1054 ;
+  assign \$343  = \$signal$155  ? 20'h00000 : acc0;
+  assign \$344  = $signed(\$signature__data ) * $signed(x);
+  assign \$345  = $signed(\$343 ) + $signed(\$344 );
+  assign \$346  = \$signal$155  ? 20'h00000 : acc1;
+  assign \$347  = $signed(\$signature__data$163 ) * $signed(x);
+  assign \$348  = $signed(\$346 ) + $signed(\$347 );
+  assign \$349  = \$signal$155  ? 20'h00000 : acc2;
+  assign \$350  = $signed(\$signature__data$164 ) * $signed(x);
+  assign \$351  = $signed(\$349 ) + $signed(\$350 );
+  assign \$352  = \$signal$155  ? 20'h00000 : acc3;
+  assign \$353  = $signed(\$signature__data$165 ) * $signed(x);
+  assign \$354  = $signed(\$352 ) + $signed(\$353 );
+  assign \$355  = $signed(rounded0) > $signed(9'h0ff);
+  assign \$356  = $signed(rounded0) < $signed(9'h100);
+  assign \$357  = \$356  ? 21'h1fff00 : rounded0;
+  assign \$358  = \$355  ? 21'h0000ff : \$357 ;
+  assign \$359  = $signed(rounded1) > $signed(9'h0ff);
+  assign \$360  = $signed(rounded1) < $signed(9'h100);
+  assign \$361  = \$360  ? 21'h1fff00 : rounded1;
+  assign \$362  = \$359  ? 21'h0000ff : \$361 ;
+  assign \$363  = $signed(rounded2) > $signed(9'h0ff);
+  assign \$364  = $signed(rounded2) < $signed(9'h100);
+  assign \$365  = \$364  ? 21'h1fff00 : rounded2;
+  assign \$366  = \$363  ? 21'h0000ff : \$365 ;
+  assign \$367  = $signed(rounded3) > $signed(9'h0ff);
+  assign \$368  = $signed(rounded3) < $signed(9'h100);
+  assign \$369  = \$368  ? 21'h1fff00 : rounded3;
+  assign \$370  = \$367  ? 21'h0000ff : \$369 ;
+  assign \$371  = s3_valid & s3_last;
+  assign \$372  = ! s3_group;
+  assign \$373  = \$371  & \$372 ;
+  assign \$374  = s3_outputs > 1'h0;
+  assign \$375  = \$373  & \$374 ;
+  assign \$376  = s3_valid & s3_last;
+  assign \$377  = ! s3_group;
+  assign \$378  = \$376  & \$377 ;
+  assign \$379  = s3_outputs > 1'h1;
+  assign \$380  = \$378  & \$379 ;
+  assign \$381  = s3_valid & s3_last;
+  assign \$382  = ! s3_group;
+  assign \$383  = \$381  & \$382 ;
+  assign \$384  = s3_outputs > 2'h2;
+  assign \$385  = \$383  & \$384 ;
+  assign \$386  = s3_valid & s3_last;
+  assign \$387  = ! s3_group;
+  assign \$388  = \$386  & \$387 ;
+  assign \$389  = s3_outputs > 2'h3;
+  assign \$390  = \$388  & \$389 ;
+  assign \$391  = s3_valid & s3_last;
+  assign \$392  = s3_group == 1'h1;
+  assign \$393  = \$391  & \$392 ;
+  assign \$394  = s3_outputs > 3'h4;
+  assign \$395  = \$393  & \$394 ;
+  assign \$396  = s3_valid & s3_last;
+  assign \$397  = s3_group == 1'h1;
+  assign \$398  = \$396  & \$397 ;
+  assign \$399  = s3_outputs > 3'h5;
+  assign \$400  = \$398  & \$399 ;
+  assign \$401  = s3_valid & s3_last;
+  assign \$402  = s3_group == 1'h1;
+  assign \$403  = \$401  & \$402 ;
+  assign \$404  = s3_outputs > 3'h6;
+  assign \$405  = \$403  & \$404 ;
+  assign \$406  = s3_valid & s3_last;
+  assign \$407  = s3_group == 1'h1;
+  assign \$408  = \$406  & \$407 ;
+  assign \$409  = s3_outputs > 3'h7;
+  assign \$410  = \$408  & \$409 ;
+  assign \$411  = s3_valid & s3_last;
+  assign \$412  = s3_group == 2'h2;
+  assign \$413  = \$411  & \$412 ;
+  assign \$414  = s3_outputs > 4'h8;
+  assign \$415  = \$413  & \$414 ;
+  assign \$416  = s3_valid & s3_last;
+  assign \$417  = s3_group == 2'h2;
+  assign \$418  = \$416  & \$417 ;
+  assign \$419  = s3_outputs > 4'h9;
+  assign \$420  = \$418  & \$419 ;
+  assign \$421  = s3_valid & s3_last;
+  assign \$422  = s3_group == 2'h2;
+  assign \$423  = \$421  & \$422 ;
+  assign \$424  = s3_outputs > 4'ha;
+  assign \$425  = \$423  & \$424 ;
+  assign \$426  = s3_valid & s3_last;
+  assign \$427  = s3_group == 2'h2;
+  assign \$428  = \$426  & \$427 ;
+  assign \$429  = s3_outputs > 4'hb;
+  assign \$430  = \$428  & \$429 ;
+  assign \$431  = address + 1'h1;
+  assign \$432  = \$signal$153  == layer_inputs;
+  assign \$1147  = \$signal$39  * 5'h1a;
+  assign \$433  = cfg[75:24] >> \$1147 ;
+  assign \$1150  = \$signal$37  * 4'h8;
+  assign \$434  = \$433 [25:2] >> \$1150 ;
+  assign \$435  = \$434 [5:4] - 1'h1;
+  assign \$436  = \$signal$158  == \$435 ;
+  assign \$437  = \$signal$158  + 1'h1;
+  assign \$438  = \$signal$153  + 1'h1;
+  assign \$439  = address + 1'h1;
+  assign \$440  = \$signal$153  == layer_inputs;
+  assign \$1159  = \$signal$39  * 5'h1a;
+  assign \$441  = cfg[75:24] >> \$1159 ;
+  assign \$1162  = \$signal$37  * 4'h8;
+  assign \$442  = \$441 [25:2] >> \$1162 ;
+  assign \$443  = \$442 [5:4] - 1'h1;
+  assign \$444  = \$signal$158  == \$443 ;
+  assign \$445  = \$signal$158  + 1'h1;
+  assign \$446  = \$signal$153  + 1'h1;
+  assign \$447  = gap + 1'h1;
+  assign \$448  = gap == 2'h2;
+  assign \$1171  = \$signal$39  * 5'h1a;
+  assign \$449  = cfg[75:24] >> \$1171 ;
+  assign \$450  = \$449 [1:0] - 1'h1;
+  assign \$451  = \$signal$37  == \$450 ;
+  assign \$452  = \$signal$37  + 1'h1;
+  assign \$453  = ! cfg[0];
+  assign \$454  = ! \$signal$39 ;
+  assign \$455  = \$453  & \$454 ;
+  assign \$1180  = \$96 [1:0] * 4'h8;
+  assign \$456  = cfg[49:26] >> \$1180 ;
+  assign \$457  = \$456 [3:0] - 1'h1;
+  assign \$458  = choice != \$457 ;
+  assign \$459  = \$455  & \$458 ;
+  assign \$460  = ~ full_blocks;
   assign \$461  = choice + 1'h1;
-  assign \$464  = cfg[15:12] - 1'h1;
-  assign \$465  = result_beat == \$464 ;
-  assign \$467  = result_beat + 1'h1;
-  assign \$468  = \$466  ? 5'h00 : \$467 ;
-  assign \$469  = cfg[15:12] - 1'h1;
-  assign \$470  = result_beat == \$469 ;
-  assign \$472  = send & \$471 ;
-  assign \$473  = cfg[11:8] > 1'h0;
-  assign \$474  = approximated & \$473 ;
-  assign \$1189  = \$signal$39  * 5'h1a;
-  assign \$475  = cfg[75:24] >> \$1189 ;
-  assign \$476  = \$475 [0] ? layer0_n0 : layer1_n0;
-  assign \$477  = \$474  ? \$476  : 9'h000;
-  assign \$478  = cfg[11:8] > 1'h1;
-  assign \$479  = approximated & \$478 ;
-  assign \$1196  = \$signal$39  * 5'h1a;
-  assign \$480  = cfg[75:24] >> \$1196 ;
-  assign \$481  = \$480 [0] ? layer0_n1 : layer1_n1;
-  assign \$482  = \$479  ? \$481  : 9'h000;
-  assign \$483  = cfg[11:8] > 2'h2;
-  assign \$484  = approximated & \$483 ;
-  assign \$1203  = \$signal$39  * 5'h1a;
-  assign \$485  = cfg[75:24] >> \$1203 ;
-  assign \$486  = \$485 [0] ? layer0_n2 : layer1_n2;
-  assign \$487  = \$484  ? \$486  : 9'h000;
-  assign \$488  = cfg[11:8] > 2'h3;
-  assign \$489  = approximated & \$488 ;
-  assign \$1210  = \$signal$39  * 5'h1a;
-  assign \$490  = cfg[75:24] >> \$1210 ;
-  assign \$491  = \$490 [0] ? layer0_n3 : layer1_n3;
-  assign \$492  = \$489  ? \$491  : 9'h000;
-  assign \$493  = cfg[11:8] > 3'h4;
-  assign \$494  = approximated & \$493 ;
-  assign \$1217  = \$signal$39  * 5'h1a;
-  assign \$495  = cfg[75:24] >> \$1217 ;
-  assign \$496  = \$495 [0] ? layer0_n4 : layer1_n4;
-  assign \$497  = \$494  ? \$496  : 9'h000;
-  assign \$498  = cfg[11:8] > 3'h5;
-  assign \$499  = approximated & \$498 ;
-  assign \$1224  = \$signal$39  * 5'h1a;
-  assign \$500  = cfg[75:24] >> \$1224 ;
-  assign \$501  = \$500 [0] ? layer0_n5 : layer1_n5;
-  assign \$502  = \$499  ? \$501  : 9'h000;
-  assign \$503  = cfg[11:8] > 3'h6;
-  assign \$504  = approximated & \$503 ;
-  assign \$1231  = \$signal$39  * 5'h1a;
-  assign \$505  = cfg[75:24] >> \$1231 ;
-  assign \$506  = \$505 [0] ? layer0_n6 : layer1_n6;
-  assign \$507  = \$504  ? \$506  : 9'h000;
-  assign \$508  = cfg[11:8] > 3'h7;
-  assign \$509  = approximated & \$508 ;
-  assign \$1238  = \$signal$39  * 5'h1a;
-  assign \$510  = cfg[75:24] >> \$1238 ;
-  assign \$511  = \$510 [0] ? layer0_n7 : layer1_n7;
-  assign \$512  = \$509  ? \$511  : 9'h000;
-  assign \$513  = cfg[11:8] > 4'h8;
-  assign \$514  = approximated & \$513 ;
-  assign \$1245  = \$signal$39  * 5'h1a;
-  assign \$515  = cfg[75:24] >> \$1245 ;
-  assign \$516  = \$515 [0] ? layer0_n8 : layer1_n8;
-  assign \$517  = \$514  ? \$516  : 9'h000;
-  assign \$518  = cfg[11:8] > 4'h9;
-  assign \$519  = approximated & \$518 ;
-  assign \$1252  = \$signal$39  * 5'h1a;
-  assign \$520  = cfg[75:24] >> \$1252 ;
-  assign \$521  = \$520 [0] ? layer0_n9 : layer1_n9;
-  assign \$522  = \$519  ? \$521  : 9'h000;
-  assign \$523  = cfg[11:8] > 4'ha;
-  assign \$524  = approximated & \$523 ;
-  assign \$1259  = \$signal$39  * 5'h1a;
-  assign \$525  = cfg[75:24] >> \$1259 ;
-  assign \$526  = \$525 [0] ? layer0_n10 : layer1_n10;
-  assign \$527  = \$524  ? \$526  : 9'h000;
-  assign \$528  = cfg[11:8] > 4'hb;
-  assign \$529  = approximated & \$528 ;
-  assign \$1266  = \$signal$39  * 5'h1a;
-  assign \$530  = cfg[75:24] >> \$1266 ;
-  assign \$531  = \$530 [0] ? layer0_n11 : layer1_n11;
-  assign \$532  = \$529  ? \$531  : 9'h000;
+  assign \$462  = choice + 1'h1;
+  assign \$465  = cfg[15:12] - 1'h1;
+  assign \$466  = result_beat == \$465 ;
+  assign \$468  = result_beat + 1'h1;
+  assign \$469  = \$467  ? 5'h00 : \$468 ;
+  assign \$470  = cfg[15:12] - 1'h1;
+  assign \$471  = result_beat == \$470 ;
+  assign \$473  = send & \$472 ;
+  assign \$474  = cfg[11:8] > 1'h0;
+  assign \$475  = approximated & \$474 ;
+  assign \$1202  = \$signal$39  * 5'h1a;
+  assign \$476  = cfg[75:24] >> \$1202 ;
+  assign \$477  = \$476 [0] ? layer0_n0 : layer1_n0;
+  assign \$478  = \$475  ? \$477  : 9'h000;
+  assign \$479  = cfg[11:8] > 1'h1;
+  assign \$480  = approximated & \$479 ;
+  assign \$1209  = \$signal$39  * 5'h1a;
+  assign \$481  = cfg[75:24] >> \$1209 ;
+  assign \$482  = \$481 [0] ? layer0_n1 : layer1_n1;
+  assign \$483  = \$480  ? \$482  : 9'h000;
+  assign \$484  = cfg[11:8] > 2'h2;
+  assign \$485  = approximated & \$484 ;
+  assign \$1216  = \$signal$39  * 5'h1a;
+  assign \$486  = cfg[75:24] >> \$1216 ;
+  assign \$487  = \$486 [0] ? layer0_n2 : layer1_n2;
+  assign \$488  = \$485  ? \$487  : 9'h000;
+  assign \$489  = cfg[11:8] > 2'h3;
+  assign \$490  = approximated & \$489 ;
+  assign \$1223  = \$signal$39  * 5'h1a;
+  assign \$491  = cfg[75:24] >> \$1223 ;
+  assign \$492  = \$491 [0] ? layer0_n3 : layer1_n3;
+  assign \$493  = \$490  ? \$492  : 9'h000;
+  assign \$494  = cfg[11:8] > 3'h4;
+  assign \$495  = approximated & \$494 ;
+  assign \$1230  = \$signal$39  * 5'h1a;
+  assign \$496  = cfg[75:24] >> \$1230 ;
+  assign \$497  = \$496 [0] ? layer0_n4 : layer1_n4;
+  assign \$498  = \$495  ? \$497  : 9'h000;
+  assign \$499  = cfg[11:8] > 3'h5;
+  assign \$500  = approximated & \$499 ;
+  assign \$1237  = \$signal$39  * 5'h1a;
+  assign \$501  = cfg[75:24] >> \$1237 ;
+  assign \$502  = \$501 [0] ? layer0_n5 : layer1_n5;
+  assign \$503  = \$500  ? \$502  : 9'h000;
+  assign \$504  = cfg[11:8] > 3'h6;
+  assign \$505  = approximated & \$504 ;
+  assign \$1244  = \$signal$39  * 5'h1a;
+  assign \$506  = cfg[75:24] >> \$1244 ;
+  assign \$507  = \$506 [0] ? layer0_n6 : layer1_n6;
+  assign \$508  = \$505  ? \$507  : 9'h000;
+  assign \$509  = cfg[11:8] > 3'h7;
+  assign \$510  = approximated & \$509 ;
+  assign \$1251  = \$signal$39  * 5'h1a;
+  assign \$511  = cfg[75:24] >> \$1251 ;
+  assign \$512  = \$511 [0] ? layer0_n7 : layer1_n7;
+  assign \$513  = \$510  ? \$512  : 9'h000;
+  assign \$514  = cfg[11:8] > 4'h8;
+  assign \$515  = approximated & \$514 ;
+  assign \$1258  = \$signal$39  * 5'h1a;
+  assign \$516  = cfg[75:24] >> \$1258 ;
+  assign \$517  = \$516 [0] ? layer0_n8 : layer1_n8;
+  assign \$518  = \$515  ? \$517  : 9'h000;
+  assign \$519  = cfg[11:8] > 4'h9;
+  assign \$520  = approximated & \$519 ;
+  assign \$1265  = \$signal$39  * 5'h1a;
+  assign \$521  = cfg[75:24] >> \$1265 ;
+  assign \$522  = \$521 [0] ? layer0_n9 : layer1_n9;
+  assign \$523  = \$520  ? \$522  : 9'h000;
+  assign \$524  = cfg[11:8] > 4'ha;
+  assign \$525  = approximated & \$524 ;
+  assign \$1272  = \$signal$39  * 5'h1a;
+  assign \$526  = cfg[75:24] >> \$1272 ;
+  assign \$527  = \$526 [0] ? layer0_n10 : layer1_n10;
+  assign \$528  = \$525  ? \$527  : 9'h000;
+  assign \$529  = cfg[11:8] > 4'hb;
+  assign \$530  = approximated & \$529 ;
+  assign \$1279  = \$signal$39  * 5'h1a;
+  assign \$531  = cfg[75:24] >> \$1279 ;
+  assign \$532  = \$531 [0] ? layer0_n11 : layer1_n11;
+  assign \$533  = \$530  ? \$532  : 9'h000;
   always @(posedge clk)
-    cfg <= \$533 ;
+    cfg <= \$534 ;
   always @(posedge clk)
-    loaded <= \$534 ;
+    loaded <= \$535 ;
   always @(posedge clk)
-    act_beat <= \$535 ;
+    act_beat <= \$536 ;
   always @(posedge clk)
-    x_h0_i0 <= \$536 ;
+    x_h0_i0 <= \$537 ;
   always @(posedge clk)
-    x_h0_i1 <= \$537 ;
+    x_h0_i1 <= \$538 ;
   always @(posedge clk)
-    x_h0_i2 <= \$538 ;
+    x_h0_i2 <= \$539 ;
   always @(posedge clk)
-    x_h0_i3 <= \$539 ;
+    x_h0_i3 <= \$540 ;
   always @(posedge clk)
-    x_h0_i4 <= \$540 ;
+    x_h0_i4 <= \$541 ;
   always @(posedge clk)
-    x_h0_i5 <= \$541 ;
+    x_h0_i5 <= \$542 ;
   always @(posedge clk)
-    x_h0_i6 <= \$542 ;
+    x_h0_i6 <= \$543 ;
   always @(posedge clk)
-    x_h0_i7 <= \$543 ;
+    x_h0_i7 <= \$544 ;
   always @(posedge clk)
-    x_h0_i8 <= \$544 ;
+    x_h0_i8 <= \$545 ;
   always @(posedge clk)
-    x_h0_i9 <= \$545 ;
+    x_h0_i9 <= \$546 ;
   always @(posedge clk)
-    x_h0_i10 <= \$546 ;
+    x_h0_i10 <= \$547 ;
   always @(posedge clk)
-    x_h0_i11 <= \$547 ;
+    x_h0_i11 <= \$548 ;
   always @(posedge clk)
-    x_h1_i0 <= \$548 ;
+    x_h1_i0 <= \$549 ;
   always @(posedge clk)
-    x_h1_i1 <= \$549 ;
+    x_h1_i1 <= \$550 ;
   always @(posedge clk)
-    x_h1_i2 <= \$550 ;
+    x_h1_i2 <= \$551 ;
   always @(posedge clk)
-    x_h1_i3 <= \$551 ;
+    x_h1_i3 <= \$552 ;
   always @(posedge clk)
-    x_h1_i4 <= \$552 ;
+    x_h1_i4 <= \$553 ;
   always @(posedge clk)
-    x_h1_i5 <= \$553 ;
+    x_h1_i5 <= \$554 ;
   always @(posedge clk)
-    x_h1_i6 <= \$554 ;
+    x_h1_i6 <= \$555 ;
   always @(posedge clk)
-    x_h1_i7 <= \$555 ;
+    x_h1_i7 <= \$556 ;
   always @(posedge clk)
-    x_h1_i8 <= \$556 ;
+    x_h1_i8 <= \$557 ;
   always @(posedge clk)
-    x_h1_i9 <= \$557 ;
+    x_h1_i9 <= \$558 ;
   always @(posedge clk)
-    x_h1_i10 <= \$558 ;
+    x_h1_i10 <= \$559 ;
   always @(posedge clk)
-    x_h1_i11 <= \$559 ;
+    x_h1_i11 <= \$560 ;
   always @(posedge clk)
-    x <= \$560 ;
+    x <= \$561 ;
   always @(posedge clk)
-    \$signal$124  <= \$561 ;
-  always @(posedge clk)
-    \$signal$154  <= \$562 ;
+    \$signal$124  <= \$562 ;
   always @(posedge clk)
     \$signal$155  <= \$563 ;
   always @(posedge clk)
-    \$like$156  <= \$564 ;
+    \$signal$156  <= \$564 ;
   always @(posedge clk)
-    \$signal$158  <= \$565 ;
+    \$like$157  <= \$565 ;
   always @(posedge clk)
-    \$like$159  <= \$566 ;
+    \$signal$159  <= \$566 ;
   always @(posedge clk)
-    \$signal$160  <= \$567 ;
+    \$like$160  <= \$567 ;
   always @(posedge clk)
-    acc0 <= \$568 ;
+    \$signal$161  <= \$568 ;
   always @(posedge clk)
-    acc1 <= \$569 ;
+    acc0 <= \$569 ;
   always @(posedge clk)
-    acc2 <= \$570 ;
+    acc1 <= \$570 ;
   always @(posedge clk)
-    acc3 <= \$571 ;
+    acc2 <= \$571 ;
   always @(posedge clk)
-    s2_valid <= \$572 ;
+    acc3 <= \$572 ;
   always @(posedge clk)
-    s2_first <= \$573 ;
+    s2_valid <= \$573 ;
   always @(posedge clk)
-    s2_last <= \$574 ;
+    s2_first <= \$574 ;
   always @(posedge clk)
-    s2_group <= \$575 ;
+    s2_last <= \$575 ;
   always @(posedge clk)
-    s2_buffer <= \$576 ;
+    s2_group <= \$576 ;
   always @(posedge clk)
-    s2_outputs <= \$577 ;
+    s2_buffer <= \$577 ;
   always @(posedge clk)
-    s2_activation <= \$578 ;
+    s2_outputs <= \$578 ;
   always @(posedge clk)
-    layer1_n0 <= \$579 ;
+    s2_activation <= \$579 ;
   always @(posedge clk)
-    layer0_n0 <= \$580 ;
+    code0 <= \$580 ;
   always @(posedge clk)
-    layer1_n1 <= \$581 ;
+    code1 <= \$581 ;
   always @(posedge clk)
-    layer0_n1 <= \$582 ;
+    code2 <= \$582 ;
   always @(posedge clk)
-    layer1_n2 <= \$583 ;
+    code3 <= \$583 ;
   always @(posedge clk)
-    layer0_n2 <= \$584 ;
+    s3_valid <= \$584 ;
   always @(posedge clk)
-    layer1_n3 <= \$585 ;
+    s3_first <= \$585 ;
   always @(posedge clk)
-    layer0_n3 <= \$586 ;
+    s3_last <= \$586 ;
   always @(posedge clk)
-    layer1_n4 <= \$587 ;
+    s3_group <= \$587 ;
   always @(posedge clk)
-    layer0_n4 <= \$588 ;
+    s3_buffer <= \$588 ;
   always @(posedge clk)
-    layer1_n5 <= \$589 ;
+    s3_outputs <= \$589 ;
   always @(posedge clk)
-    layer0_n5 <= \$590 ;
+    s3_activation <= \$590 ;
   always @(posedge clk)
-    layer1_n6 <= \$591 ;
+    layer1_n0 <= \$591 ;
   always @(posedge clk)
-    layer0_n6 <= \$592 ;
+    layer0_n0 <= \$592 ;
   always @(posedge clk)
-    layer1_n7 <= \$593 ;
+    layer1_n1 <= \$593 ;
   always @(posedge clk)
-    layer0_n7 <= \$594 ;
+    layer0_n1 <= \$594 ;
   always @(posedge clk)
-    layer1_n8 <= \$595 ;
+    layer1_n2 <= \$595 ;
   always @(posedge clk)
-    layer0_n8 <= \$596 ;
+    layer0_n2 <= \$596 ;
   always @(posedge clk)
-    layer1_n9 <= \$597 ;
+    layer1_n3 <= \$597 ;
   always @(posedge clk)
-    layer0_n9 <= \$598 ;
+    layer0_n3 <= \$598 ;
   always @(posedge clk)
-    layer1_n10 <= \$599 ;
+    layer1_n4 <= \$599 ;
   always @(posedge clk)
-    layer0_n10 <= \$600 ;
+    layer0_n4 <= \$600 ;
   always @(posedge clk)
-    layer1_n11 <= \$601 ;
+    layer1_n5 <= \$601 ;
   always @(posedge clk)
-    layer0_n11 <= \$602 ;
+    layer0_n5 <= \$602 ;
   always @(posedge clk)
-    fsm_state <= \$603 ;
+    layer1_n6 <= \$603 ;
   always @(posedge clk)
-    address <= \$604 ;
+    layer0_n6 <= \$604 ;
   always @(posedge clk)
-    \$signal$152  <= \$605 ;
+    layer1_n7 <= \$605 ;
   always @(posedge clk)
-    \$signal$157  <= \$606 ;
+    layer0_n7 <= \$606 ;
   always @(posedge clk)
-    gap <= \$607 ;
+    layer1_n8 <= \$607 ;
   always @(posedge clk)
-    \$signal$37  <= \$608 ;
+    layer0_n8 <= \$608 ;
   always @(posedge clk)
-    \$signal$39  <= \$609 ;
+    layer1_n9 <= \$609 ;
   always @(posedge clk)
-    bank <= \$610 ;
+    layer0_n9 <= \$610 ;
   always @(posedge clk)
-    base <= \$611 ;
+    layer1_n10 <= \$611 ;
   always @(posedge clk)
-    result_beat <= \$612 ;
+    layer0_n10 <= \$612 ;
   always @(posedge clk)
-    result__valid <= \$613 ;
+    layer1_n11 <= \$613 ;
   always @(posedge clk)
-    flags <= \$614 ;
+    layer0_n11 <= \$614 ;
   always @(posedge clk)
-    out0 <= \$615 ;
+    fsm_state <= \$615 ;
   always @(posedge clk)
-    out1 <= \$616 ;
+    address <= \$616 ;
   always @(posedge clk)
-    out2 <= \$617 ;
+    \$signal$153  <= \$617 ;
   always @(posedge clk)
-    out3 <= \$618 ;
+    \$signal$158  <= \$618 ;
   always @(posedge clk)
-    out4 <= \$619 ;
+    gap <= \$619 ;
   always @(posedge clk)
-    out5 <= \$620 ;
+    \$signal$37  <= \$620 ;
   always @(posedge clk)
-    out6 <= \$621 ;
+    \$signal$39  <= \$621 ;
   always @(posedge clk)
-    out7 <= \$622 ;
+    bank <= \$622 ;
   always @(posedge clk)
-    out8 <= \$623 ;
+    base <= \$623 ;
   always @(posedge clk)
-    out9 <= \$624 ;
+    result_beat <= \$624 ;
   always @(posedge clk)
-    out10 <= \$625 ;
+    result__valid <= \$625 ;
   always @(posedge clk)
-    out11 <= \$626 ;
+    flags <= \$626 ;
+  always @(posedge clk)
+    out0 <= \$627 ;
+  always @(posedge clk)
+    out1 <= \$628 ;
+  always @(posedge clk)
+    out2 <= \$629 ;
+  always @(posedge clk)
+    out3 <= \$630 ;
+  always @(posedge clk)
+    out4 <= \$631 ;
+  always @(posedge clk)
+    out5 <= \$632 ;
+  always @(posedge clk)
+    out6 <= \$633 ;
+  always @(posedge clk)
+    out7 <= \$634 ;
+  always @(posedge clk)
+    out8 <= \$635 ;
+  always @(posedge clk)
+    out9 <= \$636 ;
+  always @(posedge clk)
+    out10 <= \$637 ;
+  always @(posedge clk)
+    out11 <= \$638 ;
   assign configure = cfg__valid & cfg__ready;
   assign \$signal  = loaded == cfg[23:16];
   assign w__ready = ~ \$signal ;
@@ -2208,309 +2263,297 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   assign load_done = load & \$3 ;
   assign \$4  = \$signal$37  - 1'h1;
   assign \$5  = ! \$signal$37 ;
-  assign \$638  = \$signal$39  * 5'h1a;
-  assign \$6  = cfg[75:24] >> \$638 ;
-  assign \$641  = \$4 [1:0] * 4'h8;
-  assign \$7  = \$6 [25:2] >> \$641 ;
+  assign \$650  = \$signal$39  * 5'h1a;
+  assign \$6  = cfg[75:24] >> \$650 ;
+  assign \$653  = \$4 [1:0] * 4'h8;
+  assign \$7  = \$6 [25:2] >> \$653 ;
   assign layer_inputs = \$5  ? cfg[4:1] : \$7 [3:0];
   assign \$8  = base + address;
   assign \$9  = base + address;
   assign \$10  = base + address;
   assign \$11  = base + address;
   assign \$12  = $signed(acc0) + $signed(5'h08);
-  assign \$13  = $signed(rounded0) > $signed(9'h0ff);
-  assign \$14  = $signed(rounded0) < $signed(9'h100);
-  assign \$15  = \$14  ? 21'h1fff00 : rounded0;
-  assign \$16  = \$13  ? 21'h0000ff : \$15 ;
-  assign \$17  = $signed(\$16 [8:0]) < $signed(1'h0);
-  assign \$18  = - $signed(\$16 [8:0]);
-  assign \$19  = \$17  ? \$18  : { \$16 [8], \$16 [8:0] };
-  assign \$20  = \$19 [8:0] >= 8'ha0;
-  assign \$21  = \$19 [8:0] >= 7'h4c;
-  assign \$23  = \$22  + 5'h1b;
-  assign \$24  = \$19 [8:0] >= 6'h20;
-  assign \$26  = \$25  + 5'h14;
-  assign \$28  = \$27  + 5'h10;
-  assign \$29  = \$24  ? \$26  : \$28 ;
-  assign \$30  = \$21  ? \$23  : \$29 ;
-  assign \$31  = \$20  ? 10'h020 : \$30 ;
-  assign \$32  = $signed(\$16 [8:0]) < $signed(1'h0);
-  assign \$33  = \$32  ? 9'h000 : \$16 [8:0];
-  assign \$34  = $signed(\$16 [8:0]) < $signed(1'h0);
-  assign \$35  = 6'h20 - \$31 [8:0];
-  assign \$36  = \$34  ? \$35  : { 1'h0, \$31 [8:0] };
-  assign \$37  = $signed(acc1) + $signed(5'h08);
-  assign \$38  = $signed(rounded1) > $signed(9'h0ff);
-  assign \$39  = $signed(rounded1) < $signed(9'h100);
-  assign \$40  = \$39  ? 21'h1fff00 : rounded1;
-  assign \$41  = \$38  ? 21'h0000ff : \$40 ;
-  assign \$42  = $signed(\$41 [8:0]) < $signed(1'h0);
-  assign \$43  = - $signed(\$41 [8:0]);
-  assign \$44  = \$42  ? \$43  : { \$41 [8], \$41 [8:0] };
-  assign \$45  = \$44 [8:0] >= 8'ha0;
-  assign \$46  = \$44 [8:0] >= 7'h4c;
-  assign \$48  = \$47  + 5'h1b;
-  assign \$49  = \$44 [8:0] >= 6'h20;
-  assign \$51  = \$50  + 5'h14;
-  assign \$53  = \$52  + 5'h10;
-  assign \$54  = \$49  ? \$51  : \$53 ;
-  assign \$55  = \$46  ? \$48  : \$54 ;
-  assign \$56  = \$45  ? 10'h020 : \$55 ;
-  assign \$57  = $signed(\$41 [8:0]) < $signed(1'h0);
-  assign \$58  = \$57  ? 9'h000 : \$41 [8:0];
-  assign \$59  = $signed(\$41 [8:0]) < $signed(1'h0);
-  assign \$60  = 6'h20 - \$56 [8:0];
-  assign \$61  = \$59  ? \$60  : { 1'h0, \$56 [8:0] };
-  assign \$62  = $signed(acc2) + $signed(5'h08);
-  assign \$63  = $signed(rounded2) > $signed(9'h0ff);
-  assign \$64  = $signed(rounded2) < $signed(9'h100);
-  assign \$65  = \$64  ? 21'h1fff00 : rounded2;
-  assign \$66  = \$63  ? 21'h0000ff : \$65 ;
-  assign \$67  = $signed(\$66 [8:0]) < $signed(1'h0);
-  assign \$68  = - $signed(\$66 [8:0]);
-  assign \$69  = \$67  ? \$68  : { \$66 [8], \$66 [8:0] };
-  assign \$70  = \$69 [8:0] >= 8'ha0;
-  assign \$71  = \$69 [8:0] >= 7'h4c;
-  assign \$73  = \$72  + 5'h1b;
-  assign \$74  = \$69 [8:0] >= 6'h20;
-  assign \$76  = \$75  + 5'h14;
-  assign \$78  = \$77  + 5'h10;
-  assign \$79  = \$74  ? \$76  : \$78 ;
-  assign \$80  = \$71  ? \$73  : \$79 ;
-  assign \$81  = \$70  ? 10'h020 : \$80 ;
-  assign \$82  = $signed(\$66 [8:0]) < $signed(1'h0);
-  assign \$83  = \$82  ? 9'h000 : \$66 [8:0];
-  assign \$84  = $signed(\$66 [8:0]) < $signed(1'h0);
-  assign \$85  = 6'h20 - \$81 [8:0];
-  assign \$86  = \$84  ? \$85  : { 1'h0, \$81 [8:0] };
-  assign \$87  = $signed(acc3) + $signed(5'h08);
-  assign \$88  = $signed(rounded3) > $signed(9'h0ff);
-  assign \$89  = $signed(rounded3) < $signed(9'h100);
-  assign \$90  = \$89  ? 21'h1fff00 : rounded3;
-  assign \$91  = \$88  ? 21'h0000ff : \$90 ;
-  assign \$92  = $signed(\$91 [8:0]) < $signed(1'h0);
-  assign \$93  = - $signed(\$91 [8:0]);
-  assign \$94  = \$92  ? \$93  : { \$91 [8], \$91 [8:0] };
-  assign \$95  = \$94 [8:0] >= 8'ha0;
-  assign \$96  = \$94 [8:0] >= 7'h4c;
-  assign \$98  = \$97  + 5'h1b;
-  assign \$99  = \$94 [8:0] >= 6'h20;
-  assign \$101  = \$100  + 5'h14;
-  assign \$103  = \$102  + 5'h10;
-  assign \$104  = \$99  ? \$101  : \$103 ;
-  assign \$105  = \$96  ? \$98  : \$104 ;
-  assign \$106  = \$95  ? 10'h020 : \$105 ;
-  assign \$107  = $signed(\$91 [8:0]) < $signed(1'h0);
-  assign \$108  = \$107  ? 9'h000 : \$91 [8:0];
-  assign \$109  = $signed(\$91 [8:0]) < $signed(1'h0);
-  assign \$110  = 6'h20 - \$106 [8:0];
-  assign \$111  = \$109  ? \$110  : { 1'h0, \$106 [8:0] };
-  assign \$112  = cfg[25:24] - 1'h1;
-  assign \$754  = \$112 [1:0] * 4'h8;
-  assign \$113  = cfg[49:26] >> \$754 ;
-  assign \$114  = \$113 [3:0] > 2'h2;
-  assign \$758  = \$signal$39  * 5'h1a;
-  assign \$115  = cfg[75:24] >> \$758 ;
-  assign \$116  = \$115 [0] ? layer0_n2 : layer1_n2;
-  assign \$762  = \$112 [1:0] * 4'h8;
-  assign \$117  = cfg[49:26] >> \$762 ;
-  assign \$118  = \$117 [3:0] > 1'h1;
+  assign \$13  = $signed(acc1) + $signed(5'h08);
+  assign \$14  = $signed(acc2) + $signed(5'h08);
+  assign \$15  = $signed(acc3) + $signed(5'h08);
+  assign \$16  = $signed(code0) < $signed(1'h0);
+  assign \$17  = - $signed(code0);
+  assign \$18  = \$16  ? \$17  : { code0[8], code0 };
+  assign \$19  = \$18 [8:0] >= 8'ha0;
+  assign \$20  = \$18 [8:0] >= 7'h4c;
+  assign \$22  = \$21  + 5'h1b;
+  assign \$23  = \$18 [8:0] >= 6'h20;
+  assign \$25  = \$24  + 5'h14;
+  assign \$27  = \$26  + 5'h10;
+  assign \$28  = \$23  ? \$25  : \$27 ;
+  assign \$29  = \$20  ? \$22  : \$28 ;
+  assign \$30  = \$19  ? 10'h020 : \$29 ;
+  assign \$31  = $signed(code0) < $signed(1'h0);
+  assign \$32  = \$31  ? 9'h000 : code0;
+  assign \$33  = $signed(code0) < $signed(1'h0);
+  assign \$34  = 6'h20 - \$30 [8:0];
+  assign \$35  = \$33  ? \$34  : { 1'h0, \$30 [8:0] };
+  assign \$36  = $signed(code1) < $signed(1'h0);
+  assign \$37  = - $signed(code1);
+  assign \$38  = \$36  ? \$37  : { code1[8], code1 };
+  assign \$39  = \$38 [8:0] >= 8'ha0;
+  assign \$40  = \$38 [8:0] >= 7'h4c;
+  assign \$42  = \$41  + 5'h1b;
+  assign \$43  = \$38 [8:0] >= 6'h20;
+  assign \$45  = \$44  + 5'h14;
+  assign \$47  = \$46  + 5'h10;
+  assign \$48  = \$43  ? \$45  : \$47 ;
+  assign \$49  = \$40  ? \$42  : \$48 ;
+  assign \$50  = \$39  ? 10'h020 : \$49 ;
+  assign \$51  = $signed(code1) < $signed(1'h0);
+  assign \$52  = \$51  ? 9'h000 : code1;
+  assign \$53  = $signed(code1) < $signed(1'h0);
+  assign \$54  = 6'h20 - \$50 [8:0];
+  assign \$55  = \$53  ? \$54  : { 1'h0, \$50 [8:0] };
+  assign \$56  = $signed(code2) < $signed(1'h0);
+  assign \$57  = - $signed(code2);
+  assign \$58  = \$56  ? \$57  : { code2[8], code2 };
+  assign \$59  = \$58 [8:0] >= 8'ha0;
+  assign \$60  = \$58 [8:0] >= 7'h4c;
+  assign \$62  = \$61  + 5'h1b;
+  assign \$63  = \$58 [8:0] >= 6'h20;
+  assign \$65  = \$64  + 5'h14;
+  assign \$67  = \$66  + 5'h10;
+  assign \$68  = \$63  ? \$65  : \$67 ;
+  assign \$69  = \$60  ? \$62  : \$68 ;
+  assign \$70  = \$59  ? 10'h020 : \$69 ;
+  assign \$71  = $signed(code2) < $signed(1'h0);
+  assign \$72  = \$71  ? 9'h000 : code2;
+  assign \$73  = $signed(code2) < $signed(1'h0);
+  assign \$74  = 6'h20 - \$70 [8:0];
+  assign \$75  = \$73  ? \$74  : { 1'h0, \$70 [8:0] };
+  assign \$76  = $signed(code3) < $signed(1'h0);
+  assign \$77  = - $signed(code3);
+  assign \$78  = \$76  ? \$77  : { code3[8], code3 };
+  assign \$79  = \$78 [8:0] >= 8'ha0;
+  assign \$80  = \$78 [8:0] >= 7'h4c;
+  assign \$82  = \$81  + 5'h1b;
+  assign \$83  = \$78 [8:0] >= 6'h20;
+  assign \$85  = \$84  + 5'h14;
+  assign \$87  = \$86  + 5'h10;
+  assign \$88  = \$83  ? \$85  : \$87 ;
+  assign \$89  = \$80  ? \$82  : \$88 ;
+  assign \$90  = \$79  ? 10'h020 : \$89 ;
+  assign \$91  = $signed(code3) < $signed(1'h0);
+  assign \$92  = \$91  ? 9'h000 : code3;
+  assign \$93  = $signed(code3) < $signed(1'h0);
+  assign \$94  = 6'h20 - \$90 [8:0];
+  assign \$95  = \$93  ? \$94  : { 1'h0, \$90 [8:0] };
+  assign \$96  = cfg[25:24] - 1'h1;
+  assign \$750  = \$96 [1:0] * 4'h8;
+  assign \$97  = cfg[49:26] >> \$750 ;
+  assign \$98  = \$97 [3:0] > 2'h2;
+  assign \$754  = \$signal$39  * 5'h1a;
+  assign \$99  = cfg[75:24] >> \$754 ;
+  assign \$100  = \$99 [0] ? layer0_n2 : layer1_n2;
+  assign \$758  = \$96 [1:0] * 4'h8;
+  assign \$101  = cfg[49:26] >> \$758 ;
+  assign \$102  = \$101 [3:0] > 1'h1;
+  assign \$762  = \$signal$39  * 5'h1a;
+  assign \$103  = cfg[75:24] >> \$762 ;
+  assign \$104  = \$103 [0] ? layer0_n1 : layer1_n1;
   assign \$766  = \$signal$39  * 5'h1a;
-  assign \$119  = cfg[75:24] >> \$766 ;
-  assign \$120  = \$119 [0] ? layer0_n1 : layer1_n1;
-  assign \$770  = \$signal$39  * 5'h1a;
-  assign \$121  = cfg[75:24] >> \$770 ;
-  assign \$122  = \$121 [0] ? layer0_n0 : layer1_n0;
-  assign \$123  = $signed(\$120 ) > $signed(\$122 );
-  assign \$124  = \$118  & \$123 ;
+  assign \$105  = cfg[75:24] >> \$766 ;
+  assign \$106  = \$105 [0] ? layer0_n0 : layer1_n0;
+  assign \$107  = $signed(\$104 ) > $signed(\$106 );
+  assign \$108  = \$102  & \$107 ;
+  assign \$772  = \$signal$39  * 5'h1a;
+  assign \$109  = cfg[75:24] >> \$772 ;
+  assign \$110  = \$109 [0] ? layer0_n1 : layer1_n1;
   assign \$776  = \$signal$39  * 5'h1a;
-  assign \$125  = cfg[75:24] >> \$776 ;
-  assign \$126  = \$125 [0] ? layer0_n1 : layer1_n1;
-  assign \$780  = \$signal$39  * 5'h1a;
-  assign \$127  = cfg[75:24] >> \$780 ;
-  assign \$128  = \$127 [0] ? layer0_n0 : layer1_n0;
-  assign \$129  = \$124  ? \$126  : \$128 ;
-  assign \$130  = $signed(\$116 ) > $signed(\$129 );
-  assign \$131  = \$114  & \$130 ;
-  assign \$787  = \$112 [1:0] * 4'h8;
-  assign \$132  = cfg[49:26] >> \$787 ;
-  assign \$133  = \$132 [3:0] > 1'h1;
+  assign \$111  = cfg[75:24] >> \$776 ;
+  assign \$112  = \$111 [0] ? layer0_n0 : layer1_n0;
+  assign \$113  = \$108  ? \$110  : \$112 ;
+  assign \$114  = $signed(\$100 ) > $signed(\$113 );
+  assign \$115  = \$98  & \$114 ;
+  assign \$783  = \$96 [1:0] * 4'h8;
+  assign \$116  = cfg[49:26] >> \$783 ;
+  assign \$117  = \$116 [3:0] > 1'h1;
+  assign \$787  = \$signal$39  * 5'h1a;
+  assign \$118  = cfg[75:24] >> \$787 ;
+  assign \$119  = \$118 [0] ? layer0_n1 : layer1_n1;
   assign \$791  = \$signal$39  * 5'h1a;
-  assign \$134  = cfg[75:24] >> \$791 ;
-  assign \$135  = \$134 [0] ? layer0_n1 : layer1_n1;
-  assign \$795  = \$signal$39  * 5'h1a;
-  assign \$136  = cfg[75:24] >> \$795 ;
-  assign \$137  = \$136 [0] ? layer0_n0 : layer1_n0;
-  assign \$138  = $signed(\$135 ) > $signed(\$137 );
-  assign \$139  = \$133  & \$138 ;
-  assign \$140  = \$139  ? 2'h1 : 2'h0;
-  assign choice = \$131  ? 2'h2 : \$140 ;
-  assign \$141  = ! cfg[0];
+  assign \$120  = cfg[75:24] >> \$791 ;
+  assign \$121  = \$120 [0] ? layer0_n0 : layer1_n0;
+  assign \$122  = $signed(\$119 ) > $signed(\$121 );
+  assign \$123  = \$117  & \$122 ;
+  assign \$124  = \$123  ? 2'h1 : 2'h0;
+  assign choice = \$115  ? 2'h2 : \$124 ;
+  assign \$125  = ! cfg[0];
+  assign \$801  = \$signal$39  * 5'h1a;
+  assign \$127  = cfg[75:24] >> \$801 ;
+  assign \$128  = \$127 [0] ? layer0_n0 : layer1_n0;
   assign \$805  = \$signal$39  * 5'h1a;
-  assign \$143  = cfg[75:24] >> \$805 ;
-  assign \$144  = \$143 [0] ? layer0_n0 : layer1_n0;
+  assign \$129  = cfg[75:24] >> \$805 ;
+  assign \$130  = \$129 [0] ? layer0_n1 : layer1_n1;
   assign \$809  = \$signal$39  * 5'h1a;
-  assign \$145  = cfg[75:24] >> \$809 ;
-  assign \$146  = \$145 [0] ? layer0_n1 : layer1_n1;
+  assign \$131  = cfg[75:24] >> \$809 ;
+  assign \$132  = \$131 [0] ? layer0_n2 : layer1_n2;
   assign \$813  = \$signal$39  * 5'h1a;
-  assign \$147  = cfg[75:24] >> \$813 ;
-  assign \$148  = \$147 [0] ? layer0_n2 : layer1_n2;
+  assign \$133  = cfg[75:24] >> \$813 ;
+  assign \$134  = \$133 [0] ? layer0_n3 : layer1_n3;
   assign \$817  = \$signal$39  * 5'h1a;
-  assign \$149  = cfg[75:24] >> \$817 ;
-  assign \$150  = \$149 [0] ? layer0_n3 : layer1_n3;
+  assign \$135  = cfg[75:24] >> \$817 ;
+  assign \$136  = \$135 [0] ? layer0_n4 : layer1_n4;
   assign \$821  = \$signal$39  * 5'h1a;
-  assign \$151  = cfg[75:24] >> \$821 ;
-  assign \$152  = \$151 [0] ? layer0_n4 : layer1_n4;
+  assign \$137  = cfg[75:24] >> \$821 ;
+  assign \$138  = \$137 [0] ? layer0_n5 : layer1_n5;
   assign \$825  = \$signal$39  * 5'h1a;
-  assign \$153  = cfg[75:24] >> \$825 ;
-  assign \$154  = \$153 [0] ? layer0_n5 : layer1_n5;
+  assign \$139  = cfg[75:24] >> \$825 ;
+  assign \$140  = \$139 [0] ? layer0_n6 : layer1_n6;
   assign \$829  = \$signal$39  * 5'h1a;
-  assign \$155  = cfg[75:24] >> \$829 ;
-  assign \$156  = \$155 [0] ? layer0_n6 : layer1_n6;
+  assign \$141  = cfg[75:24] >> \$829 ;
+  assign \$142  = \$141 [0] ? layer0_n7 : layer1_n7;
   assign \$833  = \$signal$39  * 5'h1a;
-  assign \$157  = cfg[75:24] >> \$833 ;
-  assign \$158  = \$157 [0] ? layer0_n7 : layer1_n7;
+  assign \$143  = cfg[75:24] >> \$833 ;
+  assign \$144  = \$143 [0] ? layer0_n8 : layer1_n8;
   assign \$837  = \$signal$39  * 5'h1a;
-  assign \$159  = cfg[75:24] >> \$837 ;
-  assign \$160  = \$159 [0] ? layer0_n8 : layer1_n8;
+  assign \$145  = cfg[75:24] >> \$837 ;
+  assign \$146  = \$145 [0] ? layer0_n9 : layer1_n9;
   assign \$841  = \$signal$39  * 5'h1a;
-  assign \$161  = cfg[75:24] >> \$841 ;
-  assign \$162  = \$161 [0] ? layer0_n9 : layer1_n9;
+  assign \$147  = cfg[75:24] >> \$841 ;
+  assign \$148  = \$147 [0] ? layer0_n10 : layer1_n10;
   assign \$845  = \$signal$39  * 5'h1a;
-  assign \$163  = cfg[75:24] >> \$845 ;
-  assign \$164  = \$163 [0] ? layer0_n10 : layer1_n10;
-  assign \$849  = \$signal$39  * 5'h1a;
-  assign \$165  = cfg[75:24] >> \$849 ;
-  assign \$166  = \$165 [0] ? layer0_n11 : layer1_n11;
-  assign \$168  = $signed(\$167 ) > $signed(1'h0);
-  assign approximated = cfg[0] ? \$168  : \$142 ;
-  assign \$169  = ! cfg[0];
-  assign \$170  = bank - 1'h1;
-  assign \$171  = cfg[0] ? 3'h0 : \$170 ;
-  assign \$172  = \$signal  & can_compute;
-  assign \$173  = ! cfg[0];
-  assign \$174  = ! \$signal$39 ;
-  assign \$175  = \$173  & \$174 ;
-  assign \$863  = \$112 [1:0] * 4'h8;
-  assign \$176  = cfg[49:26] >> \$863 ;
-  assign \$177  = \$176 [3:0] - 1'h1;
-  assign \$178  = choice != \$177 ;
-  assign \$179  = \$175  & \$178 ;
-  assign \$180  = ~ full_blocks;
+  assign \$149  = cfg[75:24] >> \$845 ;
+  assign \$150  = \$149 [0] ? layer0_n11 : layer1_n11;
+  assign \$152  = $signed(\$151 ) > $signed(1'h0);
+  assign approximated = cfg[0] ? \$152  : \$126 ;
+  assign \$153  = ! cfg[0];
+  assign \$154  = bank - 1'h1;
+  assign \$155  = cfg[0] ? 3'h0 : \$154 ;
+  assign \$156  = \$signal  & can_compute;
+  assign \$157  = ! cfg[0];
+  assign \$158  = ! \$signal$39 ;
+  assign \$159  = \$157  & \$158 ;
+  assign \$859  = \$96 [1:0] * 4'h8;
+  assign \$160  = cfg[49:26] >> \$859 ;
+  assign \$161  = \$160 [3:0] - 1'h1;
+  assign \$162  = choice != \$161 ;
+  assign \$163  = \$159  & \$162 ;
+  assign \$164  = ~ full_blocks;
   assign send = result__valid & result__ready;
-  assign \$181  = cfg[15:12] - 1'h1;
-  assign \$182  = result_beat == \$181 ;
-  assign \$184  = send & \$183 ;
-  assign \$185  = ~ \$184 ;
-  assign full_blocks = result__valid & \$185 ;
-  assign \$187  = ~ \$signal ;
-  assign \$188  = \$187  | busy;
-  assign \$189  = | act_beat;
-  assign \$190  = \$188  | \$189 ;
-  assign \$191  = \$190  | issue;
-  assign \$192  = \$191  | \$signal$124 ;
-  assign \$193  = \$192  | s2_valid;
-  assign in_flight = \$193  | result__valid;
+  assign \$165  = cfg[15:12] - 1'h1;
+  assign \$166  = result_beat == \$165 ;
+  assign \$168  = send & \$167 ;
+  assign \$169  = ~ \$168 ;
+  assign full_blocks = result__valid & \$169 ;
+  assign \$171  = ~ \$signal ;
+  assign \$172  = \$171  | busy;
+  assign \$173  = | act_beat;
+  assign \$174  = \$172  | \$173 ;
+  assign \$175  = \$174  | issue;
+  assign \$176  = \$175  | \$signal$124 ;
+  assign \$177  = \$176  | s2_valid;
+  assign \$178  = \$177  | s3_valid;
+  assign in_flight = \$178  | result__valid;
   assign idle = ~ in_flight;
   assign cfg__ready = ~ in_flight;
-  assign \$194  = ! fsm_state;
-  assign \$195  = fsm_state == 1'h1;
-  assign \$196  = fsm_state == 2'h2;
-  assign \$197  = fsm_state == 2'h3;
-  assign \$198  = loaded + 1'h1;
-  assign \$200  = cfg[7:5] - 1'h1;
-  assign \$201  = act_beat == \$200 ;
-  assign \$203  = act_beat + 1'h1;
-  assign \$204  = \$202  ? 4'h0 : \$203 ;
-  assign \$205  = ! wsel;
-  assign \$206  = load & \$205 ;
-  assign \$207  = ! act_beat;
-  assign \$208  = \$206  & \$207 ;
-  assign \$209  = ! wsel;
-  assign \$210  = load & \$209 ;
-  assign \$211  = ! act_beat;
-  assign \$212  = \$210  & \$211 ;
-  assign \$213  = ! wsel;
-  assign \$214  = load & \$213 ;
-  assign \$215  = ! act_beat;
-  assign \$216  = \$214  & \$215 ;
-  assign \$217  = ! wsel;
-  assign \$218  = load & \$217 ;
-  assign \$219  = act_beat == 1'h1;
-  assign \$220  = \$218  & \$219 ;
-  assign \$221  = ! wsel;
-  assign \$222  = load & \$221 ;
-  assign \$223  = act_beat == 1'h1;
-  assign \$224  = \$222  & \$223 ;
-  assign \$225  = ! wsel;
-  assign \$226  = load & \$225 ;
-  assign \$227  = act_beat == 1'h1;
-  assign \$228  = \$226  & \$227 ;
-  assign \$229  = ! wsel;
-  assign \$230  = load & \$229 ;
-  assign \$231  = act_beat == 2'h2;
-  assign \$232  = \$230  & \$231 ;
-  assign \$233  = ! wsel;
-  assign \$234  = load & \$233 ;
-  assign \$235  = act_beat == 2'h2;
-  assign \$236  = \$234  & \$235 ;
-  assign \$237  = ! wsel;
-  assign \$238  = load & \$237 ;
-  assign \$239  = act_beat == 2'h2;
-  assign \$240  = \$238  & \$239 ;
-  assign \$241  = ! wsel;
-  assign \$242  = load & \$241 ;
-  assign \$243  = act_beat == 2'h3;
-  assign \$244  = \$242  & \$243 ;
-  assign \$245  = ! wsel;
-  assign \$246  = load & \$245 ;
-  assign \$247  = act_beat == 2'h3;
-  assign \$248  = \$246  & \$247 ;
-  assign \$249  = ! wsel;
-  assign \$250  = load & \$249 ;
-  assign \$251  = act_beat == 2'h3;
-  assign \$252  = \$250  & \$251 ;
-  assign \$254  = load & \$253 ;
-  assign \$255  = ! act_beat;
-  assign \$256  = \$254  & \$255 ;
-  assign \$258  = load & \$257 ;
-  assign \$259  = ! act_beat;
-  assign \$260  = \$258  & \$259 ;
-  assign \$262  = load & \$261 ;
-  assign \$263  = ! act_beat;
-  assign \$264  = \$262  & \$263 ;
-  assign \$266  = load & \$265 ;
-  assign \$267  = act_beat == 1'h1;
-  assign \$268  = \$266  & \$267 ;
-  assign \$270  = load & \$269 ;
-  assign \$271  = act_beat == 1'h1;
-  assign \$272  = \$270  & \$271 ;
-  assign \$274  = load & \$273 ;
-  assign \$275  = act_beat == 1'h1;
-  assign \$276  = \$274  & \$275 ;
-  assign \$278  = load & \$277 ;
-  assign \$279  = act_beat == 2'h2;
-  assign \$280  = \$278  & \$279 ;
-  assign \$282  = load & \$281 ;
-  assign \$283  = act_beat == 2'h2;
-  assign \$284  = \$282  & \$283 ;
-  assign \$286  = load & \$285 ;
-  assign \$287  = act_beat == 2'h2;
-  assign \$288  = \$286  & \$287 ;
-  assign \$290  = load & \$289 ;
-  assign \$291  = act_beat == 2'h3;
-  assign \$292  = \$290  & \$291 ;
-  assign \$294  = load & \$293 ;
-  assign \$295  = act_beat == 2'h3;
-  assign \$296  = \$294  & \$295 ;
-  assign \$298  = load & \$297 ;
-  assign \$299  = act_beat == 2'h3;
-  assign \$300  = \$298  & \$299 ;
-  assign \$301  = \$signal$152  == layer_inputs;
-  assign \$302  = ! \$signal$37 ;
-  assign \$303  = rsel ? x_h1_i0 : x_h0_i0;
-  assign \$304  = \$signal$37 [0] ? layer0_n0 : layer1_n0;
-  assign \$305  = \$302  ? \$303  : \$304 ;
+  assign \$179  = ! fsm_state;
+  assign \$180  = fsm_state == 1'h1;
+  assign \$181  = fsm_state == 2'h2;
+  assign \$182  = fsm_state == 2'h3;
+  assign \$183  = loaded + 1'h1;
+  assign \$185  = cfg[7:5] - 1'h1;
+  assign \$186  = act_beat == \$185 ;
+  assign \$188  = act_beat + 1'h1;
+  assign \$189  = \$187  ? 4'h0 : \$188 ;
+  assign \$190  = ! wsel;
+  assign \$191  = load & \$190 ;
+  assign \$192  = ! act_beat;
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = ! wsel;
+  assign \$195  = load & \$194 ;
+  assign \$196  = ! act_beat;
+  assign \$197  = \$195  & \$196 ;
+  assign \$198  = ! wsel;
+  assign \$199  = load & \$198 ;
+  assign \$200  = ! act_beat;
+  assign \$201  = \$199  & \$200 ;
+  assign \$202  = ! wsel;
+  assign \$203  = load & \$202 ;
+  assign \$204  = act_beat == 1'h1;
+  assign \$205  = \$203  & \$204 ;
+  assign \$206  = ! wsel;
+  assign \$207  = load & \$206 ;
+  assign \$208  = act_beat == 1'h1;
+  assign \$209  = \$207  & \$208 ;
+  assign \$210  = ! wsel;
+  assign \$211  = load & \$210 ;
+  assign \$212  = act_beat == 1'h1;
+  assign \$213  = \$211  & \$212 ;
+  assign \$214  = ! wsel;
+  assign \$215  = load & \$214 ;
+  assign \$216  = act_beat == 2'h2;
+  assign \$217  = \$215  & \$216 ;
+  assign \$218  = ! wsel;
+  assign \$219  = load & \$218 ;
+  assign \$220  = act_beat == 2'h2;
+  assign \$221  = \$219  & \$220 ;
+  assign \$222  = ! wsel;
+  assign \$223  = load & \$222 ;
+  assign \$224  = act_beat == 2'h2;
+  assign \$225  = \$223  & \$224 ;
+  assign \$226  = ! wsel;
+  assign \$227  = load & \$226 ;
+  assign \$228  = act_beat == 2'h3;
+  assign \$229  = \$227  & \$228 ;
+  assign \$230  = ! wsel;
+  assign \$231  = load & \$230 ;
+  assign \$232  = act_beat == 2'h3;
+  assign \$233  = \$231  & \$232 ;
+  assign \$234  = ! wsel;
+  assign \$235  = load & \$234 ;
+  assign \$236  = act_beat == 2'h3;
+  assign \$237  = \$235  & \$236 ;
+  assign \$239  = load & \$238 ;
+  assign \$240  = ! act_beat;
+  assign \$241  = \$239  & \$240 ;
+  assign \$243  = load & \$242 ;
+  assign \$244  = ! act_beat;
+  assign \$245  = \$243  & \$244 ;
+  assign \$247  = load & \$246 ;
+  assign \$248  = ! act_beat;
+  assign \$249  = \$247  & \$248 ;
+  assign \$251  = load & \$250 ;
+  assign \$252  = act_beat == 1'h1;
+  assign \$253  = \$251  & \$252 ;
+  assign \$255  = load & \$254 ;
+  assign \$256  = act_beat == 1'h1;
+  assign \$257  = \$255  & \$256 ;
+  assign \$259  = load & \$258 ;
+  assign \$260  = act_beat == 1'h1;
+  assign \$261  = \$259  & \$260 ;
+  assign \$263  = load & \$262 ;
+  assign \$264  = act_beat == 2'h2;
+  assign \$265  = \$263  & \$264 ;
+  assign \$267  = load & \$266 ;
+  assign \$268  = act_beat == 2'h2;
+  assign \$269  = \$267  & \$268 ;
+  assign \$271  = load & \$270 ;
+  assign \$272  = act_beat == 2'h2;
+  assign \$273  = \$271  & \$272 ;
+  assign \$275  = load & \$274 ;
+  assign \$276  = act_beat == 2'h3;
+  assign \$277  = \$275  & \$276 ;
+  assign \$279  = load & \$278 ;
+  assign \$280  = act_beat == 2'h3;
+  assign \$281  = \$279  & \$280 ;
+  assign \$283  = load & \$282 ;
+  assign \$284  = act_beat == 2'h3;
+  assign \$285  = \$283  & \$284 ;
+  assign \$286  = \$signal$153  == layer_inputs;
+  assign \$287  = ! \$signal$37 ;
+  assign \$288  = rsel ? x_h1_i0 : x_h0_i0;
+  assign \$289  = \$signal$37 [0] ? layer0_n0 : layer1_n0;
+  assign \$290  = \$287  ? \$288  : \$289 ;
+  assign \$291  = ! \$signal$37 ;
+  assign \$292  = rsel ? x_h1_i1 : x_h0_i1;
+  assign \$293  = \$signal$37 [0] ? layer0_n1 : layer1_n1;
   \npu_small.halves  halves (
     .busy(busy),
     .can_compute(can_compute),
@@ -2524,92 +2567,92 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = 9'h000;
-    casez (\$signal$152 )
+    \$335  = 9'h000;
+    casez (\$signal$153 )
       4'h0:
-          \$350  = \$305 ;
+          \$335  = \$290 ;
       4'h1:
-          \$350  = \$309 ;
+          \$335  = \$294 ;
       4'h2:
-          \$350  = \$313 ;
+          \$335  = \$298 ;
       4'h3:
-          \$350  = \$317 ;
+          \$335  = \$302 ;
       4'h4:
-          \$350  = \$321 ;
+          \$335  = \$306 ;
       4'h5:
-          \$350  = \$325 ;
+          \$335  = \$310 ;
       4'h6:
-          \$350  = \$329 ;
+          \$335  = \$314 ;
       4'h7:
-          \$350  = \$333 ;
+          \$335  = \$318 ;
       4'h8:
-          \$350  = \$337 ;
+          \$335  = \$322 ;
       4'h9:
-          \$350  = \$341 ;
+          \$335  = \$326 ;
       4'ha:
-          \$350  = \$345 ;
+          \$335  = \$330 ;
       4'hb:
-          \$350  = \$349 ;
+          \$335  = \$334 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = 8'h00;
-    casez (\$461 )
+    \$463  = 8'h00;
+    casez (\$462 )
       3'h0:
-          \$462  = 8'h00;
+          \$463  = 8'h00;
       3'h1:
-          \$462  = 8'h40;
+          \$463  = 8'h40;
       3'h2:
-          \$462  = 8'h80;
+          \$463  = 8'h80;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     neuron0 = 9'h000;
-    casez (s2_activation)
+    casez (s3_activation)
       2'h0:
-          neuron0 = \$16 [8:0];
+          neuron0 = code0;
       2'h1:
-          neuron0 = \$33 ;
+          neuron0 = \$32 ;
       2'h2:
-          neuron0 = \$36 [8:0];
+          neuron0 = \$35 [8:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     neuron1 = 9'h000;
-    casez (s2_activation)
+    casez (s3_activation)
       2'h0:
-          neuron1 = \$41 [8:0];
+          neuron1 = code1;
       2'h1:
-          neuron1 = \$58 ;
+          neuron1 = \$52 ;
       2'h2:
-          neuron1 = \$61 [8:0];
+          neuron1 = \$55 [8:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     neuron2 = 9'h000;
-    casez (s2_activation)
+    casez (s3_activation)
       2'h0:
-          neuron2 = \$66 [8:0];
+          neuron2 = code2;
       2'h1:
-          neuron2 = \$83 ;
+          neuron2 = \$72 ;
       2'h2:
-          neuron2 = \$86 [8:0];
+          neuron2 = \$75 [8:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     neuron3 = 9'h000;
-    casez (s2_activation)
+    casez (s3_activation)
       2'h0:
-          neuron3 = \$91 [8:0];
+          neuron3 = code3;
       2'h1:
-          neuron3 = \$108 ;
+          neuron3 = \$92 ;
       2'h2:
-          neuron3 = \$111 [8:0];
+          neuron3 = \$95 [8:0];
     endcase
   end
   always @* begin
@@ -2617,7 +2660,7 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
     issue = 1'h0;
     casez (fsm_state)
       2'h0:
-          issue = \$172 ;
+          issue = \$156 ;
       2'h1:
           issue = 1'h1;
     endcase
@@ -2634,59 +2677,49 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
       2'h2:
           /* empty */;
       2'h3:
-          if (\$179 ) begin
-          end else if (\$180 ) begin
+          if (\$163 ) begin
+          end else if (\$164 ) begin
             emit = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = cfg;
+    \$534  = cfg;
     if (configure) begin
-      \$533  = cfg__payload;
+      \$534  = cfg__payload;
     end
     if (rst) begin
-      \$533  = 76'h0000000000000000000;
+      \$534  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = loaded;
+    \$535  = loaded;
     if (configure) begin
-      \$534  = 8'h00;
+      \$535  = 8'h00;
     end else if (write) begin
-      \$534  = \$198 [7:0];
+      \$535  = \$183 [7:0];
     end
     if (rst) begin
-      \$534  = 8'h00;
+      \$535  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = act_beat;
-    if (\$199 ) begin
-      \$535  = \$204 [2:0];
+    \$536  = act_beat;
+    if (\$184 ) begin
+      \$536  = \$189 [2:0];
     end
     if (rst) begin
-      \$535  = 3'h0;
+      \$536  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = x_h0_i0;
-    if (\$208 ) begin
-      \$536  = act__payload[8:0];
-    end
-    if (rst) begin
-      \$536  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = x_h0_i1;
-    if (\$212 ) begin
-      \$537  = act__payload[17:9];
+    \$537  = x_h0_i0;
+    if (\$193 ) begin
+      \$537  = act__payload[8:0];
     end
     if (rst) begin
       \$537  = 9'h000;
@@ -2694,9 +2727,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = x_h0_i2;
-    if (\$216 ) begin
-      \$538  = act__payload[26:18];
+    \$538  = x_h0_i1;
+    if (\$197 ) begin
+      \$538  = act__payload[17:9];
     end
     if (rst) begin
       \$538  = 9'h000;
@@ -2704,9 +2737,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = x_h0_i3;
-    if (\$220 ) begin
-      \$539  = act__payload[8:0];
+    \$539  = x_h0_i2;
+    if (\$201 ) begin
+      \$539  = act__payload[26:18];
     end
     if (rst) begin
       \$539  = 9'h000;
@@ -2714,9 +2747,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = x_h0_i4;
-    if (\$224 ) begin
-      \$540  = act__payload[17:9];
+    \$540  = x_h0_i3;
+    if (\$205 ) begin
+      \$540  = act__payload[8:0];
     end
     if (rst) begin
       \$540  = 9'h000;
@@ -2724,9 +2757,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = x_h0_i5;
-    if (\$228 ) begin
-      \$541  = act__payload[26:18];
+    \$541  = x_h0_i4;
+    if (\$209 ) begin
+      \$541  = act__payload[17:9];
     end
     if (rst) begin
       \$541  = 9'h000;
@@ -2734,9 +2767,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = x_h0_i6;
-    if (\$232 ) begin
-      \$542  = act__payload[8:0];
+    \$542  = x_h0_i5;
+    if (\$213 ) begin
+      \$542  = act__payload[26:18];
     end
     if (rst) begin
       \$542  = 9'h000;
@@ -2744,9 +2777,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = x_h0_i7;
-    if (\$236 ) begin
-      \$543  = act__payload[17:9];
+    \$543  = x_h0_i6;
+    if (\$217 ) begin
+      \$543  = act__payload[8:0];
     end
     if (rst) begin
       \$543  = 9'h000;
@@ -2754,9 +2787,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = x_h0_i8;
-    if (\$240 ) begin
-      \$544  = act__payload[26:18];
+    \$544  = x_h0_i7;
+    if (\$221 ) begin
+      \$544  = act__payload[17:9];
     end
     if (rst) begin
       \$544  = 9'h000;
@@ -2764,9 +2797,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = x_h0_i9;
-    if (\$244 ) begin
-      \$545  = act__payload[8:0];
+    \$545  = x_h0_i8;
+    if (\$225 ) begin
+      \$545  = act__payload[26:18];
     end
     if (rst) begin
       \$545  = 9'h000;
@@ -2774,9 +2807,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = x_h0_i10;
-    if (\$248 ) begin
-      \$546  = act__payload[17:9];
+    \$546  = x_h0_i9;
+    if (\$229 ) begin
+      \$546  = act__payload[8:0];
     end
     if (rst) begin
       \$546  = 9'h000;
@@ -2784,9 +2817,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = x_h0_i11;
-    if (\$252 ) begin
-      \$547  = act__payload[26:18];
+    \$547  = x_h0_i10;
+    if (\$233 ) begin
+      \$547  = act__payload[17:9];
     end
     if (rst) begin
       \$547  = 9'h000;
@@ -2794,9 +2827,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = x_h1_i0;
-    if (\$256 ) begin
-      \$548  = act__payload[8:0];
+    \$548  = x_h0_i11;
+    if (\$237 ) begin
+      \$548  = act__payload[26:18];
     end
     if (rst) begin
       \$548  = 9'h000;
@@ -2804,9 +2837,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = x_h1_i1;
-    if (\$260 ) begin
-      \$549  = act__payload[17:9];
+    \$549  = x_h1_i0;
+    if (\$241 ) begin
+      \$549  = act__payload[8:0];
     end
     if (rst) begin
       \$549  = 9'h000;
@@ -2814,9 +2847,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = x_h1_i2;
-    if (\$264 ) begin
-      \$550  = act__payload[26:18];
+    \$550  = x_h1_i1;
+    if (\$245 ) begin
+      \$550  = act__payload[17:9];
     end
     if (rst) begin
       \$550  = 9'h000;
@@ -2824,9 +2857,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = x_h1_i3;
-    if (\$268 ) begin
-      \$551  = act__payload[8:0];
+    \$551  = x_h1_i2;
+    if (\$249 ) begin
+      \$551  = act__payload[26:18];
     end
     if (rst) begin
       \$551  = 9'h000;
@@ -2834,9 +2867,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = x_h1_i4;
-    if (\$272 ) begin
-      \$552  = act__payload[17:9];
+    \$552  = x_h1_i3;
+    if (\$253 ) begin
+      \$552  = act__payload[8:0];
     end
     if (rst) begin
       \$552  = 9'h000;
@@ -2844,9 +2877,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = x_h1_i5;
-    if (\$276 ) begin
-      \$553  = act__payload[26:18];
+    \$553  = x_h1_i4;
+    if (\$257 ) begin
+      \$553  = act__payload[17:9];
     end
     if (rst) begin
       \$553  = 9'h000;
@@ -2854,9 +2887,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = x_h1_i6;
-    if (\$280 ) begin
-      \$554  = act__payload[8:0];
+    \$554  = x_h1_i5;
+    if (\$261 ) begin
+      \$554  = act__payload[26:18];
     end
     if (rst) begin
       \$554  = 9'h000;
@@ -2864,9 +2897,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = x_h1_i7;
-    if (\$284 ) begin
-      \$555  = act__payload[17:9];
+    \$555  = x_h1_i6;
+    if (\$265 ) begin
+      \$555  = act__payload[8:0];
     end
     if (rst) begin
       \$555  = 9'h000;
@@ -2874,9 +2907,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = x_h1_i8;
-    if (\$288 ) begin
-      \$556  = act__payload[26:18];
+    \$556  = x_h1_i7;
+    if (\$269 ) begin
+      \$556  = act__payload[17:9];
     end
     if (rst) begin
       \$556  = 9'h000;
@@ -2884,9 +2917,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = x_h1_i9;
-    if (\$292 ) begin
-      \$557  = act__payload[8:0];
+    \$557  = x_h1_i8;
+    if (\$273 ) begin
+      \$557  = act__payload[26:18];
     end
     if (rst) begin
       \$557  = 9'h000;
@@ -2894,9 +2927,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = x_h1_i10;
-    if (\$296 ) begin
-      \$558  = act__payload[17:9];
+    \$558  = x_h1_i9;
+    if (\$277 ) begin
+      \$558  = act__payload[8:0];
     end
     if (rst) begin
       \$558  = 9'h000;
@@ -2904,9 +2937,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = x_h1_i11;
-    if (\$300 ) begin
-      \$559  = act__payload[26:18];
+    \$559  = x_h1_i10;
+    if (\$281 ) begin
+      \$559  = act__payload[17:9];
     end
     if (rst) begin
       \$559  = 9'h000;
@@ -2914,75 +2947,75 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = { \$351 [8], \$351  };
+    \$560  = x_h1_i11;
+    if (\$285 ) begin
+      \$560  = act__payload[26:18];
+    end
     if (rst) begin
-      \$560  = 10'h000;
+      \$560  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = issue;
+    \$561  = { \$336 [8], \$336  };
     if (rst) begin
-      \$561  = 1'h0;
+      \$561  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = \$352 ;
+    \$562  = issue;
     if (rst) begin
       \$562  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = \$353 ;
+    \$563  = \$337 ;
     if (rst) begin
       \$563  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = \$signal$157 ;
+    \$564  = \$338 ;
     if (rst) begin
-      \$564  = 2'h0;
+      \$564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = \$signal$37 [0];
+    \$565  = \$signal$158 ;
     if (rst) begin
-      \$565  = 1'h0;
+      \$565  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = \$355 [3:0];
+    \$566  = \$signal$37 [0];
     if (rst) begin
-      \$566  = 4'h0;
+      \$566  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = \$357 [7:6];
+    \$567  = \$340 [3:0];
     if (rst) begin
-      \$567  = 2'h0;
+      \$567  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = acc0;
+    \$568  = \$342 [7:6];
+    if (rst) begin
+      \$568  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$569  = acc0;
     if (\$signal$124 ) begin
-      \$568  = \$360 [19:0];
-    end
-    if (rst) begin
-      \$568  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = acc1;
-    if (\$signal$124 ) begin
-      \$569  = \$363 [19:0];
+      \$569  = \$345 [19:0];
     end
     if (rst) begin
       \$569  = 20'h00000;
@@ -2990,9 +3023,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = acc2;
+    \$570  = acc1;
     if (\$signal$124 ) begin
-      \$570  = \$366 [19:0];
+      \$570  = \$348 [19:0];
     end
     if (rst) begin
       \$570  = 20'h00000;
@@ -3000,9 +3033,9 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = acc3;
+    \$571  = acc2;
     if (\$signal$124 ) begin
-      \$571  = \$369 [19:0];
+      \$571  = \$351 [19:0];
     end
     if (rst) begin
       \$571  = 20'h00000;
@@ -3010,14 +3043,17 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = \$signal$124 ;
+    \$572  = acc3;
+    if (\$signal$124 ) begin
+      \$572  = \$354 [19:0];
+    end
     if (rst) begin
-      \$572  = 1'h0;
+      \$572  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = \$signal$154 ;
+    \$573  = \$signal$124 ;
     if (rst) begin
       \$573  = 1'h0;
     end
@@ -3031,194 +3067,122 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = \$like$156 ;
+    \$575  = \$signal$156 ;
     if (rst) begin
-      \$575  = 2'h0;
+      \$575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = \$signal$158 ;
+    \$576  = \$like$157 ;
     if (rst) begin
-      \$576  = 1'h0;
+      \$576  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = \$like$159 ;
+    \$577  = \$signal$159 ;
     if (rst) begin
-      \$577  = 4'h0;
+      \$577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = \$signal$160 ;
+    \$578  = \$like$160 ;
     if (rst) begin
-      \$578  = 2'h0;
+      \$578  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = layer1_n0;
-    if (\$374 ) begin
-      if (s2_buffer) begin
-        \$579  = neuron0;
-      end
-    end
+    \$579  = \$signal$161 ;
     if (rst) begin
-      \$579  = 9'h000;
+      \$579  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = layer0_n0;
-    if (\$374 ) begin
-      (* full_case = 32'd1 *)
-      if (s2_buffer) begin
-      end else begin
-        \$580  = neuron0;
-      end
-    end
+    \$580  = \$358 [8:0];
     if (rst) begin
       \$580  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = layer1_n1;
-    if (\$379 ) begin
-      if (s2_buffer) begin
-        \$581  = neuron1;
-      end
-    end
+    \$581  = \$362 [8:0];
     if (rst) begin
       \$581  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = layer0_n1;
-    if (\$379 ) begin
-      (* full_case = 32'd1 *)
-      if (s2_buffer) begin
-      end else begin
-        \$582  = neuron1;
-      end
-    end
+    \$582  = \$366 [8:0];
     if (rst) begin
       \$582  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = layer1_n2;
-    if (\$384 ) begin
-      if (s2_buffer) begin
-        \$583  = neuron2;
-      end
-    end
+    \$583  = \$370 [8:0];
     if (rst) begin
       \$583  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = layer0_n2;
-    if (\$384 ) begin
-      (* full_case = 32'd1 *)
-      if (s2_buffer) begin
-      end else begin
-        \$584  = neuron2;
-      end
-    end
+    \$584  = s2_valid;
     if (rst) begin
-      \$584  = 9'h000;
+      \$584  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = layer1_n3;
-    if (\$389 ) begin
-      if (s2_buffer) begin
-        \$585  = neuron3;
-      end
-    end
+    \$585  = s2_first;
     if (rst) begin
-      \$585  = 9'h000;
+      \$585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = layer0_n3;
-    if (\$389 ) begin
-      (* full_case = 32'd1 *)
-      if (s2_buffer) begin
-      end else begin
-        \$586  = neuron3;
-      end
-    end
+    \$586  = s2_last;
     if (rst) begin
-      \$586  = 9'h000;
+      \$586  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = layer1_n4;
-    if (\$394 ) begin
-      if (s2_buffer) begin
-        \$587  = neuron0;
-      end
-    end
+    \$587  = s2_group;
     if (rst) begin
-      \$587  = 9'h000;
+      \$587  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = layer0_n4;
-    if (\$394 ) begin
-      (* full_case = 32'd1 *)
-      if (s2_buffer) begin
-      end else begin
-        \$588  = neuron0;
-      end
-    end
+    \$588  = s2_buffer;
     if (rst) begin
-      \$588  = 9'h000;
+      \$588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = layer1_n5;
-    if (\$399 ) begin
-      if (s2_buffer) begin
-        \$589  = neuron1;
-      end
-    end
+    \$589  = s2_outputs;
     if (rst) begin
-      \$589  = 9'h000;
+      \$589  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = layer0_n5;
-    if (\$399 ) begin
-      (* full_case = 32'd1 *)
-      if (s2_buffer) begin
-      end else begin
-        \$590  = neuron1;
-      end
-    end
+    \$590  = s2_activation;
     if (rst) begin
-      \$590  = 9'h000;
+      \$590  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = layer1_n6;
-    if (\$404 ) begin
-      if (s2_buffer) begin
-        \$591  = neuron2;
+    \$591  = layer1_n0;
+    if (\$375 ) begin
+      if (s3_buffer) begin
+        \$591  = neuron0;
       end
     end
     if (rst) begin
@@ -3227,12 +3191,12 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = layer0_n6;
-    if (\$404 ) begin
+    \$592  = layer0_n0;
+    if (\$375 ) begin
       (* full_case = 32'd1 *)
-      if (s2_buffer) begin
+      if (s3_buffer) begin
       end else begin
-        \$592  = neuron2;
+        \$592  = neuron0;
       end
     end
     if (rst) begin
@@ -3241,10 +3205,10 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = layer1_n7;
-    if (\$409 ) begin
-      if (s2_buffer) begin
-        \$593  = neuron3;
+    \$593  = layer1_n1;
+    if (\$380 ) begin
+      if (s3_buffer) begin
+        \$593  = neuron1;
       end
     end
     if (rst) begin
@@ -3253,12 +3217,12 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = layer0_n7;
-    if (\$409 ) begin
+    \$594  = layer0_n1;
+    if (\$380 ) begin
       (* full_case = 32'd1 *)
-      if (s2_buffer) begin
+      if (s3_buffer) begin
       end else begin
-        \$594  = neuron3;
+        \$594  = neuron1;
       end
     end
     if (rst) begin
@@ -3267,10 +3231,10 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = layer1_n8;
-    if (\$414 ) begin
-      if (s2_buffer) begin
-        \$595  = neuron0;
+    \$595  = layer1_n2;
+    if (\$385 ) begin
+      if (s3_buffer) begin
+        \$595  = neuron2;
       end
     end
     if (rst) begin
@@ -3279,12 +3243,12 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = layer0_n8;
-    if (\$414 ) begin
+    \$596  = layer0_n2;
+    if (\$385 ) begin
       (* full_case = 32'd1 *)
-      if (s2_buffer) begin
+      if (s3_buffer) begin
       end else begin
-        \$596  = neuron0;
+        \$596  = neuron2;
       end
     end
     if (rst) begin
@@ -3293,10 +3257,10 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = layer1_n9;
-    if (\$419 ) begin
-      if (s2_buffer) begin
-        \$597  = neuron1;
+    \$597  = layer1_n3;
+    if (\$390 ) begin
+      if (s3_buffer) begin
+        \$597  = neuron3;
       end
     end
     if (rst) begin
@@ -3305,12 +3269,12 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = layer0_n9;
-    if (\$419 ) begin
+    \$598  = layer0_n3;
+    if (\$390 ) begin
       (* full_case = 32'd1 *)
-      if (s2_buffer) begin
+      if (s3_buffer) begin
       end else begin
-        \$598  = neuron1;
+        \$598  = neuron3;
       end
     end
     if (rst) begin
@@ -3319,10 +3283,10 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = layer1_n10;
-    if (\$424 ) begin
-      if (s2_buffer) begin
-        \$599  = neuron2;
+    \$599  = layer1_n4;
+    if (\$395 ) begin
+      if (s3_buffer) begin
+        \$599  = neuron0;
       end
     end
     if (rst) begin
@@ -3331,12 +3295,12 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = layer0_n10;
-    if (\$424 ) begin
+    \$600  = layer0_n4;
+    if (\$395 ) begin
       (* full_case = 32'd1 *)
-      if (s2_buffer) begin
+      if (s3_buffer) begin
       end else begin
-        \$600  = neuron2;
+        \$600  = neuron0;
       end
     end
     if (rst) begin
@@ -3345,10 +3309,10 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = layer1_n11;
-    if (\$429 ) begin
-      if (s2_buffer) begin
-        \$601  = neuron3;
+    \$601  = layer1_n5;
+    if (\$400 ) begin
+      if (s3_buffer) begin
+        \$601  = neuron1;
       end
     end
     if (rst) begin
@@ -3357,12 +3321,12 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = layer0_n11;
-    if (\$429 ) begin
+    \$602  = layer0_n5;
+    if (\$400 ) begin
       (* full_case = 32'd1 *)
-      if (s2_buffer) begin
+      if (s3_buffer) begin
       end else begin
-        \$602  = neuron3;
+        \$602  = neuron1;
       end
     end
     if (rst) begin
@@ -3371,125 +3335,281 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = fsm_state;
+    \$603  = layer1_n6;
+    if (\$405 ) begin
+      if (s3_buffer) begin
+        \$603  = neuron2;
+      end
+    end
+    if (rst) begin
+      \$603  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$604  = layer0_n6;
+    if (\$405 ) begin
+      (* full_case = 32'd1 *)
+      if (s3_buffer) begin
+      end else begin
+        \$604  = neuron2;
+      end
+    end
+    if (rst) begin
+      \$604  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$605  = layer1_n7;
+    if (\$410 ) begin
+      if (s3_buffer) begin
+        \$605  = neuron3;
+      end
+    end
+    if (rst) begin
+      \$605  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$606  = layer0_n7;
+    if (\$410 ) begin
+      (* full_case = 32'd1 *)
+      if (s3_buffer) begin
+      end else begin
+        \$606  = neuron3;
+      end
+    end
+    if (rst) begin
+      \$606  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$607  = layer1_n8;
+    if (\$415 ) begin
+      if (s3_buffer) begin
+        \$607  = neuron0;
+      end
+    end
+    if (rst) begin
+      \$607  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$608  = layer0_n8;
+    if (\$415 ) begin
+      (* full_case = 32'd1 *)
+      if (s3_buffer) begin
+      end else begin
+        \$608  = neuron0;
+      end
+    end
+    if (rst) begin
+      \$608  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$609  = layer1_n9;
+    if (\$420 ) begin
+      if (s3_buffer) begin
+        \$609  = neuron1;
+      end
+    end
+    if (rst) begin
+      \$609  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$610  = layer0_n9;
+    if (\$420 ) begin
+      (* full_case = 32'd1 *)
+      if (s3_buffer) begin
+      end else begin
+        \$610  = neuron1;
+      end
+    end
+    if (rst) begin
+      \$610  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$611  = layer1_n10;
+    if (\$425 ) begin
+      if (s3_buffer) begin
+        \$611  = neuron2;
+      end
+    end
+    if (rst) begin
+      \$611  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$612  = layer0_n10;
+    if (\$425 ) begin
+      (* full_case = 32'd1 *)
+      if (s3_buffer) begin
+      end else begin
+        \$612  = neuron2;
+      end
+    end
+    if (rst) begin
+      \$612  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$613  = layer1_n11;
+    if (\$430 ) begin
+      if (s3_buffer) begin
+        \$613  = neuron3;
+      end
+    end
+    if (rst) begin
+      \$613  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$614  = layer0_n11;
+    if (\$430 ) begin
+      (* full_case = 32'd1 *)
+      if (s3_buffer) begin
+      end else begin
+        \$614  = neuron3;
+      end
+    end
+    if (rst) begin
+      \$614  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$615  = fsm_state;
     (* full_case = 32'd1 *)
     casez (fsm_state)
       2'h0:
           if (issue) begin
-            \$603  = 2'h1;
-            if (\$431 ) begin
-              if (\$435 ) begin
-                \$603  = 2'h2;
+            \$615  = 2'h1;
+            if (\$432 ) begin
+              if (\$436 ) begin
+                \$615  = 2'h2;
               end
             end
           end
       2'h1:
-          if (\$439 ) begin
-            if (\$443 ) begin
-              \$603  = 2'h2;
+          if (\$440 ) begin
+            if (\$444 ) begin
+              \$615  = 2'h2;
             end
           end
       2'h2:
-          if (\$447 ) begin
+          if (\$448 ) begin
             (* full_case = 32'd1 *)
-            if (\$450 ) begin
-              \$603  = 2'h3;
+            if (\$451 ) begin
+              \$615  = 2'h3;
             end else begin
-              \$603  = 2'h1;
+              \$615  = 2'h1;
             end
           end
       2'h3:
-          if (\$458 ) begin
-            \$603  = 2'h1;
-          end else if (\$459 ) begin
-            \$603  = 2'h0;
+          if (\$459 ) begin
+            \$615  = 2'h1;
+          end else if (\$460 ) begin
+            \$615  = 2'h0;
           end
     endcase
     if (rst) begin
-      \$603  = 2'h0;
+      \$615  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = address;
+    \$616  = address;
     (* full_case = 32'd1 *)
     casez (fsm_state)
       2'h0:
           if (issue) begin
-            \$604  = \$430 [5:0];
+            \$616  = \$431 [5:0];
           end
       2'h1:
-          \$604  = \$438 [5:0];
+          \$616  = \$439 [5:0];
       2'h2:
           /* empty */;
       2'h3:
-          if (\$458 ) begin
-            \$604  = 6'h00;
-          end else if (\$459 ) begin
-            \$604  = 6'h00;
+          if (\$459 ) begin
+            \$616  = 6'h00;
+          end else if (\$460 ) begin
+            \$616  = 6'h00;
           end
     endcase
     if (rst) begin
-      \$604  = 6'h00;
+      \$616  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = \$signal$152 ;
+    \$617  = \$signal$153 ;
     casez (fsm_state)
       2'h0:
           if (issue) begin
             (* full_case = 32'd1 *)
-            if (\$431 ) begin
-              \$605  = 4'h0;
+            if (\$432 ) begin
+              \$617  = 4'h0;
             end else begin
-              \$605  = \$437 [3:0];
+              \$617  = \$438 [3:0];
             end
           end
       2'h1:
           (* full_case = 32'd1 *)
-          if (\$439 ) begin
-            \$605  = 4'h0;
+          if (\$440 ) begin
+            \$617  = 4'h0;
           end else begin
-            \$605  = \$445 [3:0];
+            \$617  = \$446 [3:0];
           end
     endcase
     if (rst) begin
-      \$605  = 4'h0;
+      \$617  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = \$signal$157 ;
+    \$618  = \$signal$158 ;
     casez (fsm_state)
       2'h0:
           if (issue) begin
-            if (\$431 ) begin
+            if (\$432 ) begin
               (* full_case = 32'd1 *)
-              if (\$435 ) begin
-                \$606  = 2'h0;
+              if (\$436 ) begin
+                \$618  = 2'h0;
               end else begin
-                \$606  = \$436 [1:0];
+                \$618  = \$437 [1:0];
               end
             end
           end
       2'h1:
-          if (\$439 ) begin
+          if (\$440 ) begin
             (* full_case = 32'd1 *)
-            if (\$443 ) begin
-              \$606  = 2'h0;
+            if (\$444 ) begin
+              \$618  = 2'h0;
             end else begin
-              \$606  = \$444 [1:0];
+              \$618  = \$445 [1:0];
             end
           end
     endcase
     if (rst) begin
-      \$606  = 2'h0;
+      \$618  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = gap;
+    \$619  = gap;
     casez (fsm_state)
       2'h0:
           /* empty */;
@@ -3497,19 +3617,19 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
           /* empty */;
       2'h2:
         begin
-          \$607  = \$446 [0];
-          if (\$447 ) begin
-            \$607  = 1'h0;
+          \$619  = \$447 [1:0];
+          if (\$448 ) begin
+            \$619  = 2'h0;
           end
         end
     endcase
     if (rst) begin
-      \$607  = 1'h0;
+      \$619  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = \$signal$37 ;
+    \$620  = \$signal$37 ;
     (* full_case = 32'd1 *)
     casez (fsm_state)
       2'h0:
@@ -3517,27 +3637,27 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
       2'h1:
           /* empty */;
       2'h2:
-          if (\$447 ) begin
+          if (\$448 ) begin
             (* full_case = 32'd1 *)
-            if (\$450 ) begin
+            if (\$451 ) begin
             end else begin
-              \$608  = \$451 [1:0];
+              \$620  = \$452 [1:0];
             end
           end
       2'h3:
-          if (\$458 ) begin
-            \$608  = 2'h0;
-          end else if (\$459 ) begin
-            \$608  = 2'h0;
+          if (\$459 ) begin
+            \$620  = 2'h0;
+          end else if (\$460 ) begin
+            \$620  = 2'h0;
           end
     endcase
     if (rst) begin
-      \$608  = 2'h0;
+      \$620  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = \$signal$39 ;
+    \$621  = \$signal$39 ;
     (* full_case = 32'd1 *)
     casez (fsm_state)
       2'h0:
@@ -3547,19 +3667,19 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
       2'h2:
           /* empty */;
       2'h3:
-          if (\$458 ) begin
-            \$609  = 1'h1;
-          end else if (\$459 ) begin
-            \$609  = 1'h0;
+          if (\$459 ) begin
+            \$621  = 1'h1;
+          end else if (\$460 ) begin
+            \$621  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$609  = 1'h0;
+      \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = bank;
+    \$622  = bank;
     (* full_case = 32'd1 *)
     casez (fsm_state)
       2'h0:
@@ -3569,19 +3689,19 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
       2'h2:
           /* empty */;
       2'h3:
-          if (\$458 ) begin
-            \$610  = \$460 [1:0];
-          end else if (\$459 ) begin
-            \$610  = 2'h0;
+          if (\$459 ) begin
+            \$622  = \$461 [1:0];
+          end else if (\$460 ) begin
+            \$622  = 2'h0;
           end
     endcase
     if (rst) begin
-      \$610  = 2'h0;
+      \$622  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = base;
+    \$623  = base;
     (* full_case = 32'd1 *)
     casez (fsm_state)
       2'h0:
@@ -3591,227 +3711,227 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
       2'h2:
           /* empty */;
       2'h3:
-          if (\$458 ) begin
-            \$611  = \$462 ;
-          end else if (\$459 ) begin
-            \$611  = 8'h00;
+          if (\$459 ) begin
+            \$623  = \$463 ;
+          end else if (\$460 ) begin
+            \$623  = 8'h00;
           end
     endcase
     if (rst) begin
-      \$611  = 8'h00;
+      \$623  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = result_beat;
-    if (\$463 ) begin
-      \$612  = \$468 [3:0];
+    \$624  = result_beat;
+    if (\$464 ) begin
+      \$624  = \$469 [3:0];
     end
     if (rst) begin
-      \$612  = 4'h0;
+      \$624  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = result__valid;
-    if (\$472 ) begin
-      \$613  = 1'h0;
+    \$625  = result__valid;
+    if (\$473 ) begin
+      \$625  = 1'h0;
     end
     if (emit) begin
-      \$613  = 1'h1;
+      \$625  = 1'h1;
     end
     if (rst) begin
-      \$613  = 1'h0;
+      \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = flags;
+    \$626  = flags;
     if (emit) begin
-      \$614  = { \$171 [0], approximated };
+      \$626  = { \$155 [0], approximated };
     end
     if (rst) begin
-      \$614  = 2'h0;
+      \$626  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = out0;
+    \$627  = out0;
     if (emit) begin
-      \$615  = \$477 ;
+      \$627  = \$478 ;
     end
     if (rst) begin
-      \$615  = 9'h000;
+      \$627  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = out1;
+    \$628  = out1;
     if (emit) begin
-      \$616  = \$482 ;
+      \$628  = \$483 ;
     end
     if (rst) begin
-      \$616  = 9'h000;
+      \$628  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = out2;
+    \$629  = out2;
     if (emit) begin
-      \$617  = \$487 ;
+      \$629  = \$488 ;
     end
     if (rst) begin
-      \$617  = 9'h000;
+      \$629  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = out3;
+    \$630  = out3;
     if (emit) begin
-      \$618  = \$492 ;
+      \$630  = \$493 ;
     end
     if (rst) begin
-      \$618  = 9'h000;
+      \$630  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = out4;
+    \$631  = out4;
     if (emit) begin
-      \$619  = \$497 ;
+      \$631  = \$498 ;
     end
     if (rst) begin
-      \$619  = 9'h000;
+      \$631  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = out5;
+    \$632  = out5;
     if (emit) begin
-      \$620  = \$502 ;
+      \$632  = \$503 ;
     end
     if (rst) begin
-      \$620  = 9'h000;
+      \$632  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = out6;
+    \$633  = out6;
     if (emit) begin
-      \$621  = \$507 ;
+      \$633  = \$508 ;
     end
     if (rst) begin
-      \$621  = 9'h000;
+      \$633  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = out7;
+    \$634  = out7;
     if (emit) begin
-      \$622  = \$512 ;
+      \$634  = \$513 ;
     end
     if (rst) begin
-      \$622  = 9'h000;
+      \$634  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = out8;
+    \$635  = out8;
     if (emit) begin
-      \$623  = \$517 ;
+      \$635  = \$518 ;
     end
     if (rst) begin
-      \$623  = 9'h000;
+      \$635  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = out9;
+    \$636  = out9;
     if (emit) begin
-      \$624  = \$522 ;
+      \$636  = \$523 ;
     end
     if (rst) begin
-      \$624  = 9'h000;
+      \$636  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = out10;
+    \$637  = out10;
     if (emit) begin
-      \$625  = \$527 ;
+      \$637  = \$528 ;
     end
     if (rst) begin
-      \$625  = 9'h000;
+      \$637  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = out11;
+    \$638  = out11;
     if (emit) begin
-      \$626  = \$532 ;
+      \$638  = \$533 ;
     end
     if (rst) begin
-      \$626  = 9'h000;
+      \$638  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = 9'h000;
+    \$151  = 9'h000;
     casez (cfg[11:8])
       4'h0:
-          \$167  = \$144 ;
+          \$151  = \$128 ;
       4'h1:
-          \$167  = \$146 ;
+          \$151  = \$130 ;
       4'h2:
-          \$167  = \$148 ;
+          \$151  = \$132 ;
       4'h3:
-          \$167  = \$150 ;
+          \$151  = \$134 ;
       4'h4:
-          \$167  = \$152 ;
+          \$151  = \$136 ;
       4'h5:
-          \$167  = \$154 ;
+          \$151  = \$138 ;
       4'h6:
-          \$167  = \$156 ;
+          \$151  = \$140 ;
       4'h7:
-          \$167  = \$158 ;
+          \$151  = \$142 ;
       4'h8:
-          \$167  = \$160 ;
+          \$151  = \$144 ;
       4'h9:
-          \$167  = \$162 ;
+          \$151  = \$146 ;
       4'ha:
-          \$167  = \$164 ;
+          \$151  = \$148 ;
       4'hb:
-          \$167  = \$166 ;
+          \$151  = \$150 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = 9'h000;
+    \$170  = 9'h000;
     casez (result_beat)
       4'h0:
-          \$186  = out0;
+          \$170  = out0;
       4'h1:
-          \$186  = out1;
+          \$170  = out1;
       4'h2:
-          \$186  = out2;
+          \$170  = out2;
       4'h3:
-          \$186  = out3;
+          \$170  = out3;
       4'h4:
-          \$186  = out4;
+          \$170  = out4;
       4'h5:
-          \$186  = out5;
+          \$170  = out5;
       4'h6:
-          \$186  = out6;
+          \$170  = out6;
       4'h7:
-          \$186  = out7;
+          \$170  = out7;
       4'h8:
-          \$186  = out8;
+          \$170  = out8;
       4'h9:
-          \$186  = out9;
+          \$170  = out9;
       4'ha:
-          \$186  = out10;
+          \$170  = out10;
       4'hb:
-          \$186  = out11;
+          \$170  = out11;
     endcase
   end
   assign port__addr = w__payload[7:0];
@@ -3832,20 +3952,16 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   assign \$signature__addr$43  = \$9 [7:0];
   assign \$signature__addr$44  = \$10 [7:0];
   assign \$signature__addr$45  = \$11 [7:0];
-  assign code0 = \$16 [8:0];
-  assign magnitude0 = \$19 [8:0];
-  assign plan0 = \$31 [8:0];
-  assign code1 = \$41 [8:0];
-  assign magnitude1 = \$44 [8:0];
-  assign plan1 = \$56 [8:0];
-  assign code2 = \$66 [8:0];
-  assign magnitude2 = \$69 [8:0];
-  assign plan2 = \$81 [8:0];
-  assign code3 = \$91 [8:0];
-  assign magnitude3 = \$94 [8:0];
-  assign plan3 = \$106 [8:0];
-  assign classifier_last = \$112 [1:0];
-  assign approximator = \$171 [0];
+  assign magnitude0 = \$18 [8:0];
+  assign plan0 = \$30 [8:0];
+  assign magnitude1 = \$38 [8:0];
+  assign plan1 = \$50 [8:0];
+  assign magnitude2 = \$58 [8:0];
+  assign plan2 = \$70 [8:0];
+  assign magnitude3 = \$78 [8:0];
+  assign plan3 = \$90 [8:0];
+  assign classifier_last = \$96 [1:0];
+  assign approximator = \$155 [0];
   assign \$signal$106  = result__valid;
   assign compute_done = emit;
   assign \cfg__payload.routing  = cfg__payload[0];
@@ -3935,46 +4051,45 @@ module npu_small(cfg__valid, act__payload, act__valid, w__payload, w__valid, res
   assign \cfg.net[1].layer[2].outputs  = cfg[71:68];
   assign \cfg.net[1].layer[2].groups  = cfg[73:72];
   assign \cfg.net[1].layer[2].activation  = cfg[75:74];
-  assign result__payload[10:2] = \$186 ;
+  assign result__payload[10:2] = \$170 ;
   assign result__payload[1] = flags[1];
   assign result__payload[0] = flags[0];
   assign \$3  = \$2 ;
   assign rounded0 = { \$12 [20], \$12 [20], \$12 [20], \$12 [20], \$12 [20:4] };
-  assign \$22  = { 5'h00, \$19 [8:5] };
-  assign \$25  = { 3'h0, \$19 [8:3] };
-  assign \$27  = { 2'h0, \$19 [8:2] };
-  assign rounded1 = { \$37 [20], \$37 [20], \$37 [20], \$37 [20], \$37 [20:4] };
-  assign \$47  = { 5'h00, \$44 [8:5] };
-  assign \$50  = { 3'h0, \$44 [8:3] };
-  assign \$52  = { 2'h0, \$44 [8:2] };
-  assign rounded2 = { \$62 [20], \$62 [20], \$62 [20], \$62 [20], \$62 [20:4] };
-  assign \$72  = { 5'h00, \$69 [8:5] };
-  assign \$75  = { 3'h0, \$69 [8:3] };
-  assign \$77  = { 2'h0, \$69 [8:2] };
-  assign rounded3 = { \$87 [20], \$87 [20], \$87 [20], \$87 [20], \$87 [20:4] };
-  assign \$97  = { 5'h00, \$94 [8:5] };
-  assign \$100  = { 3'h0, \$94 [8:3] };
-  assign \$102  = { 2'h0, \$94 [8:2] };
-  assign \$142  = \$signal$39 ;
-  assign \$183  = \$182 ;
-  assign \$199  = load;
-  assign \$202  = \$201 ;
-  assign \$253  = wsel;
-  assign \$257  = wsel;
-  assign \$261  = wsel;
-  assign \$265  = wsel;
-  assign \$269  = wsel;
-  assign \$273  = wsel;
-  assign \$277  = wsel;
-  assign \$281  = wsel;
-  assign \$285  = wsel;
-  assign \$289  = wsel;
-  assign \$293  = wsel;
-  assign \$297  = wsel;
-  assign \$447  = gap;
-  assign \$463  = send;
-  assign \$466  = \$465 ;
-  assign \$471  = \$470 ;
+  assign rounded1 = { \$13 [20], \$13 [20], \$13 [20], \$13 [20], \$13 [20:4] };
+  assign rounded2 = { \$14 [20], \$14 [20], \$14 [20], \$14 [20], \$14 [20:4] };
+  assign rounded3 = { \$15 [20], \$15 [20], \$15 [20], \$15 [20], \$15 [20:4] };
+  assign \$21  = { 5'h00, \$18 [8:5] };
+  assign \$24  = { 3'h0, \$18 [8:3] };
+  assign \$26  = { 2'h0, \$18 [8:2] };
+  assign \$41  = { 5'h00, \$38 [8:5] };
+  assign \$44  = { 3'h0, \$38 [8:3] };
+  assign \$46  = { 2'h0, \$38 [8:2] };
+  assign \$61  = { 5'h00, \$58 [8:5] };
+  assign \$64  = { 3'h0, \$58 [8:3] };
+  assign \$66  = { 2'h0, \$58 [8:2] };
+  assign \$81  = { 5'h00, \$78 [8:5] };
+  assign \$84  = { 3'h0, \$78 [8:3] };
+  assign \$86  = { 2'h0, \$78 [8:2] };
+  assign \$126  = \$signal$39 ;
+  assign \$167  = \$166 ;
+  assign \$184  = load;
+  assign \$187  = \$186 ;
+  assign \$238  = wsel;
+  assign \$242  = wsel;
+  assign \$246  = wsel;
+  assign \$250  = wsel;
+  assign \$254  = wsel;
+  assign \$258  = wsel;
+  assign \$262  = wsel;
+  assign \$266  = wsel;
+  assign \$270  = wsel;
+  assign \$274  = wsel;
+  assign \$278  = wsel;
+  assign \$282  = wsel;
+  assign \$464  = send;
+  assign \$467  = \$466 ;
+  assign \$472  = \$471 ;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -138,11 +138,11 @@ def routed_inputs(config, routes, inputs: int, classes: int):
 
 @cocotb.test()
 async def one_cycle_swap(dut):
-    """Literal cycles. A 4-input selector (one layer of 3 neurons: 5 steps, 2 gap cycles) and
+    """Literal cycles. A 4-input selector (one layer of 3 neurons: 5 steps, 3 gap cycles) and
     two approximators 4-5-2 (layer 1: 5 neurons, layer 2: 2 neurons). The classifier's pass is
-    7 cycles and the emit 1: an input left to the exact function holds the sequencer 8 cycles.
+    8 cycles and the emit 1: an input left to the exact function holds the sequencer 9 cycles.
     An approximated one also takes the swap (1 cycle) and the approximator's pass (its steps
-    and 4 gap cycles), so the difference per input is exactly 1 + steps + 4. Then inputs that
+    and 6 gap cycles), so the difference per input is exactly 1 + steps + 6. Then inputs that
     swap approximators on every input take exactly as long as inputs that keep one."""
     config, rng, _ = setup()
     await start(dut)
@@ -154,15 +154,15 @@ async def one_cycle_swap(dut):
     _, exact = await run(dut, config, program, routed_inputs(config, [-1] * n, 4, 3), exact_cycles=True)
     _, kept = await run(dut, config, program, routed_inputs(config, [0] * n, 4, 3), exact_cycles=True)
     _, swapped = await run(dut, config, program, routed_inputs(config, [0, 1] * (n // 2), 4, 3), exact_cycles=True)
-    assert kept - exact == n * (1 + steps + 4), (
+    assert kept - exact == n * (1 + steps + 6), (
         f"{n} approximated inputs took {kept} cycles, {n} exact ones {exact}: the difference should be "
-        f"{n} x (1 swap + {steps} steps + 4 gap cycles) = {n * (1 + steps + 4)}")
+        f"{n} x (1 swap + {steps} steps + 6 gap cycles) = {n * (1 + steps + 6)}")
     assert swapped == kept, f"approximators swapped on every input: {swapped} cycles, kept: {kept}"
-    # a lone exact input, the whole run: the weight beats (its input loads meanwhile), 8 cycles, its result beats
+    # a lone exact input, the whole run: the weight beats (its input loads meanwhile), 9 cycles, its result beats
     single = routed_inputs(config, [-1], 4, 3)
     plan, cycles = await run(dut, config, program, single, exact_cycles=True)
     w, r = plan.encoding.weight_beats, plan.encoding.result_beats
-    assert cycles == w + 8 + r, f"one exact input after {w} weight beats: {cycles} cycles, expected {w} + 8 + {r}"
+    assert cycles == w + 9 + r, f"one exact input after {w} weight beats: {cycles} cycles, expected {w} + 9 + {r}"
 
 
 @cocotb.test()
@@ -192,5 +192,5 @@ async def output_register_back_pressure(dut):
     x = inputs(config, rng, program, 8)
     plan, cycles = await run(dut, config, program, x, exact_cycles=True)
     w, r = plan.encoding.weight_beats, plan.encoding.result_beats
-    c = -(-width // config.pes) * 2 + 2 + 1        # groups x (1 input + bias), the gap, the emit
+    c = -(-width // config.pes) * 2 + 3 + 1        # groups x (1 input + bias), the gap, the emit
     assert cycles == w + c + 7 * max(c, r) + r, f"{cycles} cycles; W={w}, c={c}, R={r}"

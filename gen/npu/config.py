@@ -29,8 +29,8 @@ ROUTING_CODES = {"routed": 0, "fused": 1}
 #: in banks 1..K (the approximators, one topology).
 NETS = 2
 #: Cycles between a layer's last step and the next layer's first: its last products are added,
-#: then its last neurons written (the next layer reads them).
-LAYER_GAP = 2
+#: rounded and saturated, then its last neurons written (the next layer reads them).
+LAYER_GAP = 3
 #: The one-cycle swap: the cycle after the classifier's last layer is written, in which its
 #: argmax loads the bank register; the chosen approximator's first step follows it.
 SWAP_CYCLES = 1

@@ -4,8 +4,8 @@ An input vector runs through a network layer by layer. A layer of O neurons runs
 ``pes`` neurons: in each step one code of the layer's input (or, in the group's last step, the
 constant 2^act_frac that multiplies the bias) is broadcast to every PE, which multiplies it by
 the word its weight buffer reads at the step's address and accumulates. Two cycles after a
-group's last step the activation unit (round, saturate, ReLU or PLAN's sigmoid: ``golden.npu``)
-writes its neurons into the layer's buffer; the next layer starts ``LAYER_GAP`` cycles after the
+group's last step its sums are rounded and saturated, in the next the activation function (ReLU
+or PLAN's sigmoid: ``golden.npu``) writes its neurons into the layer's buffer; the next layer starts ``LAYER_GAP`` cycles after the
 last step, once they are written. Weights are laid out per bank in step order (layer, group,
 step), so a network's steps read consecutive addresses from the base of its bank.
 
@@ -107,11 +107,16 @@ class NpuCore(wiring.Component):
                 m.d.sync += acc[p].eq(Mux(s1["first"], 0, acc[p]) + read.data * x)
         s2 = {key: Signal.like(value, name=f"s2_{key}") for key, value in s1.items()}
         m.d.sync += [s2[key].eq(value) for key, value in s1.items()]
-        # S3: the activation unit writes the group's neurons (those the layer has) into its buffer.
-        neuron = [self._activation(m, a, s2["activation"], p) for p, a in enumerate(acc)]
+        # S3: each PE's sum rounded and saturated; S4: the activation function, and the group's
+        # neurons (those the layer has) written into the layer's buffer.
+        codes = [Signal(signed(c.act_bits), name=f"code{p}") for p in range(c.pes)]
+        m.d.sync += [code.eq(self._requantise(m, a, p)) for p, (code, a) in enumerate(zip(codes, acc))]
+        s3 = {key: Signal.like(value, name=f"s3_{key}") for key, value in s2.items()}
+        m.d.sync += [s3[key].eq(value) for key, value in s2.items()]
+        neuron = [self._activation(m, code, s3["activation"], p) for p, code in enumerate(codes)]
         for e in range(c.max_width):
-            with m.If(s2["valid"] & s2["last"] & (s2["group"] == e // c.pes) & (e < s2["outputs"])):
-                with m.If(s2["buffer"]):
+            with m.If(s3["valid"] & s3["last"] & (s3["group"] == e // c.pes) & (e < s3["outputs"])):
+                with m.If(s3["buffer"]):
                     m.d.sync += layers[1][e].eq(neuron[e % c.pes])
                 with m.Else():
                     m.d.sync += layers[0][e].eq(neuron[e % c.pes])
@@ -123,7 +128,8 @@ class NpuCore(wiring.Component):
         m.d.comb += halves.compute_done.eq(emit)
 
         in_flight = Signal()
-        m.d.comb += [in_flight.eq(~programmed | halves.busy | loading | issue | s1["valid"] | s2["valid"] | full),
+        m.d.comb += [in_flight.eq(~programmed | halves.busy | loading | issue | s1["valid"] | s2["valid"] | s3["valid"]
+                                   | full),
                      self.idle.eq(~in_flight), self.cfg.ready.eq(~in_flight)]
         return m
 
@@ -165,15 +171,19 @@ class NpuCore(wiring.Component):
                     m.d.sync += inputs[h][i].eq(self.act.payload[i % c.act_lanes])
         return inputs, beat != 0
 
-    def _activation(self, m, acc, activation, p):
-        """The activation unit of PE ``p``: acc >> weight_frac rounding half up, saturated to the
-        act format, then nothing, ReLU or PLAN's sigmoid (shifts truncating), as ``golden.npu``."""
+    def _requantise(self, m, acc, p):
+        """PE ``p``'s sum >> weight_frac rounding half up, saturated to the act format (``golden.npu``)."""
         c = self.config
-        f, lo, hi = c.act_frac, c.act.lo, c.act.hi
+        lo, hi = c.act.lo, c.act.hi
         rounded = Signal(signed(c.acc_width + 1), name=f"rounded{p}")
-        code = Signal(signed(c.act_bits), name=f"code{p}")
-        m.d.comb += [rounded.eq((acc + (1 << (c.weight_frac - 1))) >> c.weight_frac),
-                     code.eq(Mux(rounded > hi, hi, Mux(rounded < lo, lo, rounded)))]
+        m.d.comb += rounded.eq((acc + (1 << (c.weight_frac - 1))) >> c.weight_frac)
+        return Mux(rounded > hi, hi, Mux(rounded < lo, lo, rounded))
+
+    def _activation(self, m, code, activation, p):
+        """The activation function of PE ``p`` on its code: nothing, ReLU or PLAN's sigmoid (shifts
+        truncating), as ``golden.npu``."""
+        c = self.config
+        f = c.act_frac
         out = Signal(signed(c.act_bits), name=f"neuron{p}")
         choices = {ACTIVATION_CODES["linear"]: code, ACTIVATION_CODES["relu"]: Mux(code < 0, 0, code)}
         if c.sigmoid:

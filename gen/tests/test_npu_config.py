@@ -34,7 +34,7 @@ def test_steps_per_network_by_hand():
     assert NetShape.of(Mlp(tuple(Layer(np.zeros((o, i), np.int64), np.zeros(o, np.int64), "linear")
                                  for i, o in [(18, 32), (32, 8), (8, 2)]), SMALL.weight, SMALL.act)).steps(8) == 118
     assert NetShape(((4, 5), (5, 2))).steps(4) == 2 * 5 + 1 * 6
-    assert NetShape(((4, 5), (5, 2))).pass_cycles(4) == 16 + 2 * 2
+    assert NetShape(((4, 5), (5, 2))).pass_cycles(4) == 16 + 2 * 3
 
 
 def test_weight_words_follow_the_steps():
@@ -48,16 +48,16 @@ def test_weight_words_follow_the_steps():
 
 
 def test_cycle_model_by_hand():
-    """Two exact inputs of a 4-3 classifier on 4 PEs (5 steps, 2 gap cycles, the emit: 8 cycles
+    """Two exact inputs of a 4-3 classifier on 4 PEs (5 steps, 3 gap cycles, the emit: 9 cycles
     each), 10 weight beats, 2 act beats, 2 result beats: the first input starts once the weights
-    are in (cycle 10), emits at 17, the second emits at 25; its 2 beats end at 27: 28 cycles."""
+    are in (cycle 10), emits at 18, the second emits at 27; its 2 beats end at 29: 30 cycles."""
     work = NpuWork("routed", NetShape(((4, 3),)), NetShape(((4, 5), (5, 2))), 10, 2, 2, (-1, -1))
-    assert work.input_cycles(-1, 4) == 8 and work.input_cycles(0, 4) == 8 + 1 + 20
-    assert NpuRun(work, 4).cycles() == 28
-    # approximated by either approximator: 29 cycles each; 10 + 29 + 29 - 1 + 2 + 1
-    assert NpuRun(NpuWork("routed", work.first, work.approximator, 10, 2, 2, (0, 1)), 4).cycles() == 70
-    # one result beat an input is no bottleneck; 40 of them are: the second emit waits for 40 beats
-    assert NpuRun(NpuWork("routed", work.first, work.approximator, 10, 2, 40, (-1, -1)), 4).cycles() == 10 + 7 + 40 + 41
+    assert work.input_cycles(-1, 4) == 9 and work.input_cycles(0, 4) == 9 + 1 + 22
+    assert NpuRun(work, 4).cycles() == 30
+    # approximated by either approximator: 32 cycles each; 10 + 32 + 32 - 1 + 2 + 1
+    assert NpuRun(NpuWork("routed", work.first, work.approximator, 10, 2, 2, (0, 1)), 4).cycles() == 76
+    # two result beats an input are no bottleneck; 40 of them are: the second emit waits for 40 beats
+    assert NpuRun(NpuWork("routed", work.first, work.approximator, 10, 2, 40, (-1, -1)), 4).cycles() == 10 + 8 + 40 + 41
 
 
 def test_plan_refuses_a_setting_and_a_mapping():
