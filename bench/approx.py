@@ -158,6 +158,25 @@ def plot(sweep: list[dict], claim_rows: list[dict], path: str) -> None:
     plt.close(fig)
 
 
+def grids(rows: list[dict]) -> str:
+    """Per bound, a kernel x method grid of invocation / mean error (fixed point), and one of NPU
+    cycles per input / speed-up: the README's tables."""
+    out = []
+    labels = [label(m, k) for m, k in METHODS]
+    for bound in sorted({r["bound"] for r in rows}, reverse=True):
+        at = {(r["benchmark"], r["label"]): r for r in rows if r["bound"] == bound}
+        kernels = [b for b in axbench.KERNELS if any((b, lab) in at for lab in labels)]
+        for title, cell in (("invocation / mean error", lambda r: f"{r['invocation']:.3f} / {r['mean_error']:.3f}"),
+                            ("NPU cycles per input / speed-up",
+                             lambda r: "does not fit" if r["npu_cycles_per_input"] is None else
+                             f"{r['npu_cycles_per_input']:.1f} / {r['speedup']:.2f}x")):
+            out.append(f"\nBound {bound:g}: {title}\n")
+            out.append(markdown_table(["kernel", *labels],
+                                      [[b, *(cell(at[(b, lab)]) if (b, lab) in at else "-" for lab in labels)]
+                                       for b in kernels]))
+    return "\n".join(out)
+
+
 def swap_cost(npu) -> dict:
     """The swap measured on the Verilated NPU. A one-layer selector classifier (class c is input c)
     and two jmeint-shaped approximators 18-32-8-2; 32 and 64 inputs left to the exact function,
@@ -269,6 +288,7 @@ def main() -> None:
           r["scalar_cycles"], fmt(r["speedup"], ".2f"),
           (f"{r['rtl']['rtl_inputs']} inputs, {r['rtl']['rtl_cycles']} cycles = model" if r["rtl"] else "-")]
          for r in rows]))
+    print(grids(rows))
     print("\nThe papers' claims against our numbers (mean invocation over the kernels, ratio to single's)\n")
     print(markdown_table(
         ["bound", "method", "paper's claim", "mean invocation", "single's", "ratio", "kernels above single"],
