@@ -121,10 +121,11 @@ class NpuCore(wiring.Component):
                 with m.Else():
                     m.d.sync += layers[0][e].eq(neuron[e % c.pes])
 
+        full_blocks = Signal()   # the output register cannot take this input's outputs yet
         emit, approximated, approximator = self._sequencer(
             m, cfg, programmed, halves, layers, issue, (net, layer, group, step, address, bank, base),
-            last_step, last_group)
-        full = self._output(m, cfg, layers, net, emit, approximated, approximator)
+            last_step, last_group, full_blocks)
+        full = self._output(m, cfg, layers, net, emit, approximated, approximator, full_blocks)
         m.d.comb += halves.compute_done.eq(emit)
 
         in_flight = Signal()
@@ -203,7 +204,8 @@ class NpuCore(wiring.Component):
                     m.d.comb += out.eq(result)
         return out
 
-    def _sequencer(self, m, cfg, programmed, halves, layers, issue, counters, last_step, last_group):
+    def _sequencer(self, m, cfg, programmed, halves, layers, issue, counters, last_step, last_group,
+                   full_blocks):
         """IDLE (issue an input's first step once it is loaded and the weights are in), ISSUE (one
         step a cycle), GAP (``LAYER_GAP`` cycles after a layer), END (the route decided or the
         outputs emitted). Returns the emit strobe, whether the input is approximated and by which
@@ -214,8 +216,6 @@ class NpuCore(wiring.Component):
         last_layer = layer == netcfg.layers - 1
         gap = Signal(range(LAYER_GAP))
         emit = Signal()
-        full_blocks = Signal()   # set by _output: the output register cannot take this input yet
-        self._full_blocks = full_blocks
         routed = cfg.routing == ROUTING_CODES["routed"]
         last = last_layer_buffer(netcfg, layers)
         classifier_last = Signal(range(c.max_layers))
@@ -279,9 +279,10 @@ class NpuCore(wiring.Component):
                     m.next = "IDLE"
         return emit, approximated, approximator
 
-    def _output(self, m, cfg, layers, net, emit, approximated, approximator):
+    def _output(self, m, cfg, layers, net, emit, approximated, approximator, full_blocks):
         """The output register: on ``emit`` the outputs (0 where not approximated or past the
-        approximated outputs), sent ``out_lanes`` a beat. Returns whether it is full."""
+        approximated outputs), sent ``out_lanes`` a beat; drives ``full_blocks`` (full, its last beat not
+        leaving this cycle). Returns whether it is full."""
         c = self.config
         beats = -(-c.max_width // c.out_lanes)
         held = [Signal(signed(c.act_bits), name=f"out{e}") for e in range(beats * c.out_lanes)]
@@ -291,7 +292,7 @@ class NpuCore(wiring.Component):
         m.d.comb += send.eq(self.result.valid & self.result.ready)
         (beat,), (last_beat,) = loop_nest(m, send, [cfg.result_beats], ["result_beat"])
         freed = send & last_beat
-        m.d.comb += [self._full_blocks.eq(full & ~freed), self.result.valid.eq(full),
+        m.d.comb += [full_blocks.eq(full & ~freed), self.result.valid.eq(full),
                      self.result.payload.approximated.eq(flags[0]),
                      self.result.payload.approximator.eq(flags[1:])]
         for j in range(c.out_lanes):
