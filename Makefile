@@ -59,7 +59,7 @@ models: $(MODELS_STAMP)
 bench-models: $(MODELS_STAMP)
 	$(PY) bench/sme.py
 	$(PY) bench/approx.py
-	OPENBLAS_NUM_THREADS=1 $(PY) bench/compression.py
+	$(PY) bench/compression.py
 
 fpga: $(STAMP)
 	$(PY) -m sparseloom.fpga.table

@@ -125,11 +125,29 @@ def satisfies(w: np.ndarray, pattern: HSSPattern) -> bool:
     return True
 
 
-def prune(w: np.ndarray, pattern: HSSPattern) -> np.ndarray:
-    """Magnitude-prune integer ``w`` to ``pattern``: top-g0 |w| per block, then top-g1 L2 blocks per group."""
+def _score(score, shape: tuple) -> np.ndarray:
+    """Validate a finite, non-negative real score array of ``shape``."""
+    if not isinstance(score, np.ndarray) or not (np.issubdtype(score.dtype, np.integer)
+                                                 or np.issubdtype(score.dtype, np.floating)):
+        raise TypeError(f"score must be a real numpy array, got {getattr(score, 'dtype', type(score).__name__)}")
+    if score.shape != shape:
+        raise ValueError(f"score must have the weights' shape {shape}, got {score.shape}")
+    if not (np.isfinite(score).all() and (score >= 0).all()):
+        raise ValueError("score must be finite and >= 0")
+    return score
+
+
+def prune(w: np.ndarray, pattern: HSSPattern, score: np.ndarray | None = None) -> np.ndarray:
+    """Prune integer ``w`` to ``pattern``: top-g0 scores per block, then the top-g1 blocks per group by the sum of
+    their kept squared scores; ties go to the lower index.
+
+    The score defaults to |w| (magnitude pruning: blocks ranked by L2 norm); a ``score`` array of ``w``'s shape
+    (finite, >= 0) ranks the elements instead, e.g. Wanda's |w| * ||x_j||.
+    """
     b = _blocks(matrix(w, "weights"), pattern)
-    keep = top_mask(np.abs(b.astype(np.int64)), pattern.g0)
-    norms = np.square(np.where(keep, b, 0), dtype=np.float64).sum(axis=-1)  # squared L2, exact for int8/int16
+    s = np.abs(b.astype(np.int64)) if score is None else _blocks(_score(score, w.shape), pattern)
+    keep = top_mask(s, pattern.g0)
+    norms = np.square(np.where(keep, s, 0), dtype=np.float64).sum(axis=-1)  # squared L2, exact for int8/int16
     keep &= top_mask(norms, pattern.g1)[..., None]
     return np.where(keep, b, 0).astype(w.dtype).reshape(w.shape)
 

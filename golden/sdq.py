@@ -33,6 +33,14 @@ the scaling multiplications are not counted.  ``storage_bits_per_weight`` = n/m 
 int8 outlier and its position in its block) + bits + 16/group (a 16-bit quant scale per group) + 16/K (a
 16-bit sparse scale per row; not charged when n = 0).  Scales are charged as 16-bit (fp16/bf16) numbers but
 kept, and used, as float32 here: their rounding to 16 bits is not modelled.
+
+SDQ's own accounting (``sdq_compute``), next to ours: activations are quantised too (the outlier product at
+a_s bits, the remainder's at a_q bits), and time is counted against a dense 16-bit product, a part of density
+d whose operands are b = max(weight bits, activation bits) wide taking d * b / 16 (the usual model of a
+structured-sparse, precision-scalable tensor core): n/m * max(8, a_s)/16 + max(bits, a_q)/16. Dense W4A4 is
+then 1/4 (4x), W8A8 1/2 (2x), and 1:8 int8 outliers at A8 over a W4A4 remainder 1/16 + 1/4 (3.2x). Our
+remainder covers every position (the outliers' rounding error included), so the inlier part is never sparser
+than dense: the paper's 4x with outliers would need inliers pruned too, which is not modelled here.
 """
 from __future__ import annotations
 
@@ -105,11 +113,16 @@ def _weights(w) -> np.ndarray:
     return w.astype(np.float32)
 
 
+def to_codes(values: np.ndarray, scale: np.ndarray, qmax: int) -> np.ndarray:
+    """int8 clip(rint(values / scale), -qmax, qmax); a zero scale gives code 0."""
+    divisor = np.where(scale > 0, scale, 1).astype(np.float64)
+    return np.clip(np.rint(values / divisor), -qmax, qmax).astype(np.int8)
+
+
 def _quantise(values: np.ndarray, qmax: int) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric absmax quantisation along the last axis: int8 codes and float32 scales (last axis kept, size 1)."""
     scale = (np.abs(values).max(axis=-1, keepdims=True, initial=0.0) / qmax).astype(np.float32)
-    divisor = np.where(scale > 0, scale, 1).astype(np.float64)
-    return np.clip(np.rint(values / divisor), -qmax, qmax).astype(np.int8), scale
+    return to_codes(values, scale, qmax), scale
 
 
 def _dequantise(codes: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -186,13 +199,39 @@ class SDQDecomposition:
         return outliers + c.bits + Fraction(16, c.group) + row_scale
 
 
-def decompose(w: np.ndarray, config: SDQConfig) -> SDQDecomposition:
-    """Split float W (M x K) into int8 n:m outliers and ``bits``-bit group-quantised remainder codes."""
+def sdq_compute(config: SDQConfig, outlier_act_bits: int, remainder_act_bits: int) -> Fraction:
+    """Time relative to a dense 16-bit product in SDQ's accounting (module docstring); 1 / it is the
+    effective compute throughput SDQ reports."""
+    for name, bits in (("outlier_act_bits", outlier_act_bits), ("remainder_act_bits", remainder_act_bits)):
+        if not is_int(bits) or not 2 <= bits <= 16:
+            raise ValueError(f"{name} must be an integer in 2..16, got {bits!r}")
+    outliers = Fraction(config.n, config.m) * Fraction(max(8, outlier_act_bits), 16)
+    return outliers + Fraction(max(config.bits, remainder_act_bits), 16)
+
+
+def clipped_scale(values: np.ndarray, qmax: int, steps: int = 21) -> np.ndarray:
+    """float32 scales (..., 1) for symmetric codes of ``values`` (..., n), clipped: along the last axis, of the
+    ``steps`` candidates s = float32(p * max|v| / qmax) with p from 1 down to 1/4 evenly, the one minimising
+    sum (to_codes(v, s, qmax) * s - v)^2 (the first on ties, so the largest s). GPTQ's grid search of the
+    clipping range: at 2-3 bits it keeps more than the few largest values off zero."""
+    values = np.asarray(values, dtype=np.float64)
+    peak = np.abs(values).max(axis=-1, keepdims=True, initial=0.0)
+    shrink = np.linspace(1.0, 0.25, steps).reshape((steps,) + (1,) * values.ndim)
+    scales = (shrink * peak / qmax).astype(np.float32)
+    err = np.square(to_codes(values, scales, qmax) * scales.astype(np.float64) - values).sum(axis=-1, keepdims=True)
+    return np.take_along_axis(scales, err.argmin(axis=0)[None], axis=0)[0]
+
+
+def decompose(w: np.ndarray, config: SDQConfig, clip: bool = False) -> SDQDecomposition:
+    """Split float W (M x K) into int8 n:m outliers and ``bits``-bit group-quantised remainder codes; ``clip``
+    gives each remainder group the ``clipped_scale`` instead of max |R| / Q."""
     w = _weights(w).astype(np.float64)
     _check_k(w.shape[1], config)
     outliers = np.where(top_n_mask(w, config.n, config.m), w, 0.0)
     sparse, sparse_scale = _quantise(outliers, _SPARSE_MAX)
     remainder = w - _dequantise(sparse, sparse_scale)
     rows, groups = w.shape[0], w.shape[1] // config.group
-    quant, quant_scale = _quantise(remainder.reshape(rows, groups, config.group), config.qmax)
+    grouped = remainder.reshape(rows, groups, config.group)
+    quant_scale = clipped_scale(grouped, config.qmax) if clip else _quantise(grouped, config.qmax)[1]
+    quant = to_codes(grouped, quant_scale, config.qmax)
     return SDQDecomposition(config, sparse, sparse_scale, quant.reshape(w.shape), quant_scale.reshape(rows, groups))

@@ -692,7 +692,9 @@ def parser() -> argparse.ArgumentParser:
                                     "cores, checked word for word, quality from the RTL's outputs")
     rn.add_argument("--network", required=True, help="minilm, smollm2, efficientnet-lite0 or mobilenet-v2")
     rn.add_argument("--method", required=True, help="int8, hss:G1:H1,G0:H0, tasd:N:M+N:M..., sdq:N:M+WBgG, or "
-                                                   "q4_1 (smollm2's own 4-bit weights on the LUT core)")
+                                                   "q4_1 (smollm2's own 4-bit weights on the LUT core); calibrated "
+                                                   "on held-out text (minilm, smollm2): hss-wanda:P, hss-sparsegpt:P, "
+                                                   "sdq-gptq:N:M+WBgG")
     rn.add_argument("--unit", help="with --method int8: dense (default) or highlight")
     rn.add_argument("--config", action="append", help="a preset or JSON file for one of the method's units "
                                                       "(repeat for sdq's two; default: each unit's default preset)")

@@ -22,7 +22,9 @@ from sparseloom.units import load_config, unit
 
 NETWORKS = ("minilm", "smollm2", "efficientnet-lite0", "mobilenet-v2")
 CNN_DEFAULT_IMAGES = 8
-METHODS = ("int8", "hss:G1:H1,G0:H0", "tasd:N:M+N:M...", "sdq:N:M+WBgG", "q4_1 (smollm2)")
+METHODS = ("int8", "hss:G1:H1,G0:H0", "hss-wanda:G1:H1,G0:H0", "hss-sparsegpt:G1:H1,G0:H0", "tasd:N:M+N:M...",
+           "sdq:N:M+WBgG", "sdq-gptq:N:M+WBgG", "q4_1 (smollm2)")
+CALIBRATION_WINDOWS, CALIBRATION_SENTENCES = 8, 128
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Network:
     quality: Callable[[np.ndarray], dict]
     model: object = None
     host: dict = field(default_factory=dict)      # work that stays on the host, for the report
+    calibrate: Callable | None = None             # act hook -> runs the float network on calibration inputs
 
 
 def load_network(name: str, inputs: int | None) -> Network:
@@ -57,8 +60,13 @@ def load_network(name: str, inputs: int | None) -> Network:
         def quality(out):
             cosine = (l2_normalize(out) * reference).sum(axis=1)
             return {"cosine_mean": float(cosine.mean()), "cosine_min": float(cosine.min())}
+        def calibrate(hook):
+            from sparseloom.models import wikipedia
+
+            texts = [text for _, text in wikipedia.split("calibration")]
+            model.embed(wikipedia.sentences(texts, CALIBRATION_SENTENCES), act=hook)
         return Network("minilm", f"{n} evaluation sentences", model.linear_weights(),
-                       lambda mm: model.embed(sentences, matmul=mm), quality, model)
+                       lambda mm: model.embed(sentences, matmul=mm), quality, model, calibrate=calibrate)
     if name == "smollm2":
         from sparseloom.models.smollm2 import SmolLM2
 
@@ -72,8 +80,14 @@ def load_network(name: str, inputs: int | None) -> Network:
             ppl, ref = model.perplexity(out), model.perplexity(reference)
             return {"perplexity": ppl, "perplexity_reference": ref, "perplexity_increase_pct": 100 * (ppl / ref - 1),
                     "top1_agreement": float(np.mean(out.argmax(-1) == reference.argmax(-1)))}
+        def calibrate(hook):
+            from sparseloom.models import wikipedia
+
+            texts = [text for _, text in wikipedia.split("calibration")]
+            for window in wikipedia.token_windows(model.encode, texts, CALIBRATION_WINDOWS, 256):
+                model.forward(window, act=hook)
         return Network("smollm2", f"the first {n} tokens of the evaluation text", model.linear_weights(),
-                       lambda mm: model.forward(model.tokens, matmul=mm), quality, model)
+                       lambda mm: model.forward(model.tokens, matmul=mm), quality, model, calibrate=calibrate)
     if name in ("efficientnet-lite0", "mobilenet-v2"):
         from sparseloom.models.images import class_names, offline_images
         from sparseloom.models.mobile import LOADERS, classification_quality
@@ -110,6 +124,11 @@ def parse_method(text: str, network: str, unit_name: str | None):
         return Int8Method(unit_name or "dense")
     if kind == "hss" and arg:
         return HssMethod(arg)
+    if kind in ("hss-wanda", "hss-sparsegpt", "sdq-gptq") and arg:
+        from sparseloom.execution import calibrated
+
+        return {"hss-wanda": calibrated.HssWandaMethod, "hss-sparsegpt": calibrated.HssSparseGptMethod,
+                "sdq-gptq": calibrated.SdqGptqMethod}[kind](arg)
     if kind == "tasd" and arg:
         from sparseloom.execution.tasd import TasdMethod
 
@@ -147,7 +166,16 @@ def method_configs(method, unit_name: str | None, config_names: list[str]) -> di
 
 
 def capture(network: Network, method, configs: dict) -> tuple[dict, dict]:
-    """Forward pass (1): layer -> its LayerProgram, and layer -> the activations it received."""
+    """Forward pass (1): layer -> its LayerProgram, and layer -> the activations it received. A calibrated
+    method first gets its statistics from the float network on the network's calibration inputs."""
+    if hasattr(method, "calibrate"):
+        from sparseloom.models.evaluation import Hessians
+
+        if network.calibrate is None:
+            raise ValueError(f"method {method.text} needs calibration data, which network {network.name} lacks")
+        hessians = Hessians()
+        network.calibrate(hessians.hook)
+        method.calibrate(hessians)
     programs, inputs = {}, {}
 
     def matmul(name, x):

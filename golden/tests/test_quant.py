@@ -1,5 +1,6 @@
 """Tests for the per-channel int8 baseline quantiser."""
 import numpy as np
+import pytest
 
 from sparseloom.golden.quant import per_channel_int8
 
@@ -20,3 +21,22 @@ def test_conv_weights_flatten_to_rows():
     w = np.arange(2 * 3 * 2 * 2, dtype=np.float32).reshape(2, 3, 2, 2) - 10
     q, scale = per_channel_int8(w)
     assert q.shape == (2, 12) and scale.shape == (2, 1)
+
+
+def test_per_token_codes_at_the_edges():
+    from sparseloom.golden.quant import per_token, per_token_codes
+
+    x = np.array([[0.0, 0.0, 0.0], [7.0, -3.5, 2.5], [-14.0, 1.0, 3.0]])
+    codes, scale = per_token_codes(x, 4)  # Q = 7
+    assert scale.tolist() == [[1.0], [1.0], [2.0]]
+    assert codes.tolist() == [[0, 0, 0], [7, -4, 2], [-7, 0, 2]]  # -3.5 -> -4, 2.5 -> 2, 0.5 -> 0, 1.5 -> 2
+    assert per_token(x, 4).tolist() == [[0, 0, 0], [7, -4, 2], [-14, 0, 4]]
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((32, 64)) * rng.uniform(0.1, 10, (32, 1))
+    for bits in (4, 8):
+        codes, scale = per_token_codes(x, bits)
+        q = 2 ** (bits - 1) - 1
+        assert (np.abs(codes).max(axis=1) == q).all()
+        assert np.all(np.abs(codes * scale - x) <= scale / 2 + 1e-12)
+    with pytest.raises(ValueError, match="activation bits"):
+        per_token_codes(x, 1)

@@ -303,3 +303,48 @@ def test_decomposition_validates_arrays():
         with pytest.raises(error, match=message):
             SDQDecomposition(**{**fields, **change})
     SDQDecomposition(**fields)  # the original is valid
+
+
+def test_sdq_own_accounting_against_16_bit_dense():
+    from fractions import Fraction
+
+    from sparseloom.golden.sdq import SDQConfig, sdq_compute
+
+    assert sdq_compute(SDQConfig.parse("0:8+W4g64"), 8, 4) == Fraction(1, 4)     # dense W4A4: 4x
+    assert sdq_compute(SDQConfig.parse("0:8+W8g64"), 8, 8) == Fraction(1, 2)     # dense W8A8: 2x
+    assert sdq_compute(SDQConfig.parse("1:8+W4g64"), 8, 4) == Fraction(5, 16)    # 1/16 + 1/4: 3.2x
+    assert sdq_compute(SDQConfig.parse("1:8+W4g64"), 16, 8) == Fraction(1, 8) + Fraction(1, 2)  # A16 outliers
+    assert sdq_compute(SDQConfig.parse("1:16+W2g64"), 8, 4) == Fraction(1, 32) + Fraction(1, 4)  # A4 bounds W2
+    with pytest.raises(ValueError, match="remainder_act_bits"):
+        sdq_compute(SDQConfig.parse("1:8+W4g64"), 8, 1)
+
+
+def test_clipped_scale_by_hand_and_never_worse_than_max():
+    from sparseloom.golden.sdq import clipped_scale, to_codes
+
+    # one large value among ten small ones, 2-bit (codes -1, 0, 1): s = 8 zeroes the small ones (error 40);
+    # below 4 they all become +-s, error 10 (s - 2)^2 + (8 - s)^2, least at s = 28/11 ~ 2.545; the grid's
+    # nearest candidate is p = 0.325, s = 2.6 (error 32.76)
+    v = np.array([[8.0] + [2.0, -2.0] * 5])
+    assert clipped_scale(v, 1)[0, 0] == pytest.approx(2.6, rel=1e-6)
+    assert clipped_scale(np.array([[1.0, -1.0, 1.0]]), 1).tolist() == [[1.0]]  # exact at max: kept (largest s)
+    assert clipped_scale(np.zeros((2, 4)), 3).tolist() == [[0.0], [0.0]]
+    rng = np.random.default_rng(7)
+    v = rng.standard_t(3, size=(50, 64))
+    for q in (1, 3, 7):
+        s = clipped_scale(v, q).astype(np.float64)
+        peak = np.abs(v).max(axis=1, keepdims=True) / q
+        err = lambda scale: np.square(to_codes(v, scale, q) * scale - v).sum(axis=1)  # noqa: E731
+        assert (err(s) <= err(peak.astype(np.float32).astype(np.float64)) + 1e-12).all()
+        assert ((s <= peak * (1 + 1e-6)) & (s >= peak / 4 * (1 - 1e-6))).all()
+
+
+def test_decompose_with_clipping_keeps_the_format_and_lowers_the_error():
+    rng = np.random.default_rng(8)
+    w = rng.standard_t(3, size=(16, 128)).astype(np.float32)
+    for text in ("0:8+W2g64", "1:8+W3g32"):
+        c = SDQConfig.parse(text)
+        plain, clipped = decompose(w, c), decompose(w, c, clip=True)
+        assert np.array_equal(plain.sparse, clipped.sparse)
+        assert np.square(clipped.dense() - w).sum() < np.square(plain.dense() - w).sum()
+        assert (clipped.quant_scale <= plain.quant_scale).all()

@@ -59,10 +59,15 @@ class HssMethod:
         self.pattern = hss.HSSPattern.parse(pattern)
         self.text = f"hss:{self.pattern}"
 
-    def program(self, name: str, w: np.ndarray, x: np.ndarray, config=None) -> LayerProgram:
+    def compress(self, name: str, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Layer ``name``'s int8 codes in the pattern and their per-row scales: magnitude pruning."""
         codes, scale = per_channel_int8(w)
+        return hss.prune(codes, self.pattern), scale
+
+    def program(self, name: str, w: np.ndarray, x: np.ndarray, config=None) -> LayerProgram:
         xq, x_scale = quantise_activations(x)
-        codes, xk = pad_k(codes, xq.T, padded_k(codes.shape[1], [self.pattern.group_size]))
-        pruned = hss.prune(codes, self.pattern)
-        return scaled_program(Gemm("highlight", self.pattern, pruned, xk, f"hss {self.pattern}"), scale, x_scale,
-                              {"density": float(self.pattern.density), "k": w.shape[1], "padded_k": codes.shape[1]})
+        w, xk = pad_k(np.asarray(w), xq.T, padded_k(np.shape(w)[1], [self.pattern.group_size]))
+        pruned, scale = self.compress(name, w)
+        return scaled_program(Gemm("highlight", self.pattern, pruned, xk, self.text), scale,
+                              x_scale, {"density": float(self.pattern.density), "k": np.shape(x)[1],
+                                        "padded_k": w.shape[1]})

