@@ -22,7 +22,8 @@ Methods (golden models in ``golden/``), each one-shot method next to its calibra
 - TASD of the activations (each linear layer's input, along K) with dense int8 weights; TASDER of the
   activations with the per-layer series searched on calibration activations;
 - SDQ in its own accounting: the outliers run W8A8 and the remainder W4A4 (activations quantised per
-  token, ``golden.quant.per_token``), effective compute counted against 16-bit dense (``sdq.sdq_compute``).
+  token, or per token and 64-feature group, ``golden.quant.per_token``), effective compute counted against
+  16-bit dense (``sdq.sdq_compute``).
 
 Effective compute is the MACs the hardware must do relative to a dense int8 x int8 array (MAC-weighted over
 layers): an N:M term costs N/M, a b-bit weight b/8 (bit-serial or LUT datapath). Storage is bits per weight
@@ -37,6 +38,8 @@ import argparse
 import datetime
 import json
 import math
+import os
+import shlex
 import sys
 import time
 from dataclasses import dataclass, field
@@ -57,8 +60,10 @@ TASD_MENU = ["8:8", "4:8+2:8", "4:8", "2:8+1:8", "2:8", "1:8"]
 BUDGETS = [0.5, 0.375, 0.25]
 ACT_SERIES = ["4:8", "2:8+1:8"]
 ACT_MENU = ["8:8", "4:8+2:8", "4:8", "2:8+1:8", "2:8"]
-# SDQ's own setting: (config, outlier activation bits, remainder activation bits).
-SDQ_OWN = [("0:8+W8g64", 8, 8), ("0:8+W4g64", 4, 4), ("1:8+W4g64", 8, 4), ("1:16+W4g64", 8, 4)]
+# SDQ's own setting: (config, outlier activation bits, remainder activation bits, activation group): one
+# activation scale per token, or per token and 64-feature group (the weights' groups).
+SDQ_OWN = [("0:8+W8g64", 8, 8, None), ("0:8+W4g64", 4, 4, None), ("1:8+W4g64", 8, 4, None),
+           ("1:16+W4g64", 8, 4, None), ("0:8+W4g64", 4, 4, 64), ("1:8+W4g64", 8, 4, 64), ("1:16+W4g64", 8, 4, 64)]
 # one-shot method -> its calibrated counterparts, compared at equal configuration (equal compute)
 PAIRS = {"SDQ": ["SDQ GPTQ"], "HSS": ["HSS Wanda", "HSS SparseGPT"], "TASDER": ["TASDER loss-aware"]}
 
@@ -234,9 +239,10 @@ def sdq_gptq(s: Subject, text: str) -> Compressed:
     return _sdq_result(s, _gptq_parts(s, sdq.SDQConfig.parse(text)))
 
 
-def sdq_own(s: Subject, text: str, outlier_act_bits: int, remainder_act_bits: int) -> Compressed:
-    """SDQ GPTQ with its activations quantised per token: the outlier product at ``outlier_act_bits``, the
-    remainder product at ``remainder_act_bits``; effective compute in SDQ's accounting (``sdq.sdq_compute``)."""
+def sdq_own(s: Subject, text: str, outlier_act_bits: int, remainder_act_bits: int, act_group: int | None) -> Compressed:
+    """SDQ GPTQ with its activations quantised per token (and per ``act_group`` features): the outlier product
+    at ``outlier_act_bits``, the remainder product at ``remainder_act_bits``; effective compute in SDQ's
+    accounting (``sdq.sdq_compute``)."""
     config = sdq.SDQConfig.parse(text)
     parts = _gptq_parts(s, config)
     split = {n: (d.sparse * d.sparse_scale, (d.dense() - d.sparse * d.sparse_scale).astype(np.float32))
@@ -244,8 +250,8 @@ def sdq_own(s: Subject, text: str, outlier_act_bits: int, remainder_act_bits: in
 
     def matmul(name, x):
         outliers, remainder = split[name]
-        y = per_token(x, remainder_act_bits) @ remainder.T
-        return y + per_token(x, outlier_act_bits) @ outliers.T if config.n else y
+        y = per_token(x, remainder_act_bits, act_group) @ remainder.T
+        return y + per_token(x, outlier_act_bits, act_group) @ outliers.T if config.n else y
     c = _sdq_result(s, parts)
     c.weights, c.matmul = {}, matmul
     c.own_compute = float(sdq.sdq_compute(config, outlier_act_bits, remainder_act_bits))
@@ -277,7 +283,8 @@ def sweep() -> list[tuple[str, str, object]]:
     runs += [("SDQ", c, lambda s, c=c: sdq_method(s, c)) for c in SDQ_CONFIGS]
     runs += [("SDQ clipped", c, lambda s, c=c: sdq_clipped(s, c)) for c in SDQ_CONFIGS]
     runs += [("SDQ GPTQ", c, lambda s, c=c: sdq_gptq(s, c)) for c in SDQ_CONFIGS]
-    runs += [("SDQ own accounting", f"{c} A{a}/A{b}", lambda s, c=c, a=a, b=b: sdq_own(s, c, a, b)) for c, a, b in SDQ_OWN]
+    runs += [("SDQ own accounting", f"{c} A{a}/A{b}" if g is None else f"{c} A{a}g{g}/A{b}g{g}",
+              lambda s, c=c, a=a, b=b, g=g: sdq_own(s, c, a, b, g)) for c, a, b, g in SDQ_OWN]
     for method, build in (("HSS", hss_global), ("HSS Wanda", hss_wanda), ("HSS SparseGPT", hss_sparsegpt)):
         runs += [(method, p, lambda s, p=p, build=build: build(s, p)) for p in HSS_GLOBAL]
     runs += [("HSS per layer", f"budget {b}", lambda s, b=b: hss_per_layer(s, b)) for b in BUDGETS]
@@ -407,22 +414,32 @@ def floor_table(found) -> str:
     return "\n".join(lines)
 
 
+def _series(row) -> str:
+    """The plot's line a row belongs to: its method, SDQ's own setting split by activation scale granularity."""
+    if row["method"] != "SDQ own accounting":
+        return row["method"]
+    return f"{row['method']} ({'A per 64' if 'g64/' in row['config'] else 'A per token'})"
+
+
 def plot(rows, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     models = list(dict.fromkeys(r["model"] for r in rows))
-    fig, axes = plt.subplots(1, len(models), figsize=(7 * len(models), 5.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(models), figsize=(7.5 * len(models), 6), squeeze=False)
     calibrated = {m for ms in PAIRS.values() for m in ms} | {"SDQ own accounting"}
+    series = list(dict.fromkeys(_series(r) for r in rows))
+    style = {name: (plt.cm.tab20(i % 20), "osD^v<>ph*"[i % 10]) for i, name in enumerate(series)}
     for ax, model in zip(axes[0], models):
         mine = [r for r in rows if r["model"] == model]
         h = mine[0]["headline"]
-        for method in dict.fromkeys(r["method"] for r in mine):
-            pts = sorted((r["effective_compute"], r[h], *r[_ci(h)]) for r in mine if r["method"] == method)
+        for name in dict.fromkeys(_series(r) for r in mine):
+            pts = sorted((r["effective_compute"], r[h], *r[_ci(h)]) for r in mine if _series(r) == name)
             x, y, lo, hi = map(np.asarray, zip(*pts))
-            ax.errorbar(x, y, yerr=[y - lo, hi - y], marker="o", capsize=3, label=method,
-                        linestyle=("-" if method in calibrated else "--") if len(pts) > 1 else "")
+            solid = name.split(" (")[0] in calibrated
+            ax.errorbar(x, y, yerr=[y - lo, hi - y], color=style[name][0], marker=style[name][1], capsize=3,
+                        label=name, linestyle=("-" if solid else "--") if len(pts) > 1 else "")
         ax.set_xlabel("effective compute (MACs relative to dense int8)")
         ax.set_ylabel({"perplexity_increase_pct": "perplexity increase (%), 95% CI",
                        "cosine_loss": "1 - cosine to the unmodified model, 95% CI"}[h])
@@ -458,7 +475,9 @@ def main() -> None:
         references[s.name] = s.evaluation.reference_score()
         log(f"{s.name}: {len(s.layers)} linear layers, reference {references[s.name]}")
         rows += evaluate(s, [r for r in sweep() if r[0] not in args.skip], log)
-    command = " ; ".join(commands) if args.merge else " ".join(["python bench/compression.py", *sys.argv[1:]])
+    threads = os.environ.get("OPENBLAS_NUM_THREADS")
+    command = " ; ".join(commands) if args.merge else (f"OPENBLAS_NUM_THREADS={threads} " if threads else "") + shlex.join(
+        ["python", "bench/compression.py", *sys.argv[1:]])
     found = floors(rows)
     print(table(rows))
     print("\nFloors\n")

@@ -7,7 +7,9 @@ codes q = clip(rint(W / s_r), -127, 127): round half to even, and no saturation 
 
 Activations (``per_token``): token t (a row of x, tokens x features) gets s_t = max|x[t]| / Q with
 Q = 2^(bits-1) - 1 (1 for an all-zero row) and codes clip(rint(x / s_t), -Q, Q), again round half to even
-with no saturation possible; the value the product sees is codes * s_t.
+with no saturation possible; the value the product sees is codes * s_t. With ``group`` g, each run of g
+features of a token (the last run may be shorter) gets a scale of its own, as a grouped-K datapath applies
+one activation scale per group's partial sum (llama.cpp's Q8_1 blocks, the LUT core's 64-element groups).
 """
 from __future__ import annotations
 
@@ -22,18 +24,29 @@ def per_channel_int8(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(np.rint(flat / scale), -127, 127).astype(np.int8), scale
 
 
-def per_token_codes(x: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """(integer codes in -Q..Q, float64 scales (tokens, 1)) of activations ``x`` (tokens x features)."""
+def per_token_codes(x: np.ndarray, bits: int, group: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(integer codes in -Q..Q, float64 scales (tokens, groups)) of activations ``x`` (tokens x features);
+    one group of all features unless ``group`` is given."""
     if not isinstance(bits, int) or not 2 <= bits <= 16:
         raise ValueError(f"activation bits must be an integer in 2..16, got {bits!r}")
-    qmax = 2 ** (bits - 1) - 1
     x = np.asarray(x, dtype=np.float64)
-    scale = np.abs(x).max(axis=1, keepdims=True, initial=0.0) / qmax
+    k = x.shape[1]
+    if group is None:
+        group = k
+    if not isinstance(group, int) or group < 1:
+        raise ValueError(f"activation group must be a positive integer (features per scale), got {group!r}")
+    qmax = 2 ** (bits - 1) - 1
+    starts = np.arange(0, k, group)
+    scale = np.maximum.reduceat(np.abs(x), starts, axis=1) / qmax
     scale[scale == 0] = 1
-    return np.clip(np.rint(x / scale), -qmax, qmax).astype(np.int32), scale
+    per_feature = np.repeat(scale, np.diff(np.append(starts, k)), axis=1)
+    return np.clip(np.rint(x / per_feature), -qmax, qmax).astype(np.int32), scale
 
 
-def per_token(x: np.ndarray, bits: int) -> np.ndarray:
-    """The activations the product sees after per-token ``bits``-bit quantisation, float32."""
-    codes, scale = per_token_codes(x, bits)
-    return (codes * scale).astype(np.float32)
+def per_token(x: np.ndarray, bits: int, group: int | None = None) -> np.ndarray:
+    """The activations the product sees after per-token (per-group with ``group``) ``bits``-bit
+    quantisation, float32."""
+    codes, scale = per_token_codes(x, bits, group)
+    k = codes.shape[1]
+    starts = np.arange(0, k, k if group is None else group)
+    return (codes * np.repeat(scale, np.diff(np.append(starts, k)), axis=1)).astype(np.float32)

@@ -40,3 +40,28 @@ def test_per_token_codes_at_the_edges():
         assert np.all(np.abs(codes * scale - x) <= scale / 2 + 1e-12)
     with pytest.raises(ValueError, match="activation bits"):
         per_token_codes(x, 1)
+
+
+def test_per_group_activation_scales_by_hand():
+    """Group 2 over 5 features: groups {0,1}, {2,3}, {4}, each with its own max |x| / Q."""
+    from sparseloom.golden.quant import per_token, per_token_codes
+
+    x = np.array([[7.0, -1.0, 0.0, 0.0, -3.5], [14.0, 2.0, 0.7, -7.0, 0.0]])
+    codes, scale = per_token_codes(x, 4, group=2)  # Q = 7
+    assert scale.tolist() == [[1.0, 1.0, 0.5], [2.0, 1.0, 1.0]]
+    assert codes.tolist() == [[7, -1, 0, 0, -7], [7, 1, 1, -7, 0]]  # 2/2 = 1, 0.7 -> 1
+    assert per_token(x, 4, group=2).tolist() == [[7, -1, 0, 0, -3.5], [14, 2, 1, -7, 0]]
+
+
+def test_per_group_matches_per_token_on_each_slice():
+    """Independent oracle: quantising each slice of g features on its own, per token."""
+    from sparseloom.golden.quant import per_token
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((9, 70)) * rng.uniform(0.1, 10, (9, 70)) ** 2
+    for g in (1, 16, 64, 70, 100):
+        expect = np.concatenate([per_token(x[:, i:i + g], 4) for i in range(0, 70, g)], axis=1)
+        assert np.array_equal(per_token(x, 4, group=g), expect)
+    assert np.array_equal(per_token(x, 8, group=70), per_token(x, 8))
+    with pytest.raises(ValueError, match="activation group"):
+        per_token(x, 4, group=0)
