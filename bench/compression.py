@@ -451,6 +451,12 @@ def plot(rows, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def command_line() -> str:
+    """This run's command as a shell line, with the BLAS thread count it ran under."""
+    threads = os.environ.get("OPENBLAS_NUM_THREADS")
+    return (f"OPENBLAS_NUM_THREADS={threads} " if threads else "") + shlex.join(["python", *sys.argv])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=["minilm", "smollm2"], choices=["minilm", "smollm2"])
@@ -475,9 +481,7 @@ def main() -> None:
         references[s.name] = s.evaluation.reference_score()
         log(f"{s.name}: {len(s.layers)} linear layers, reference {references[s.name]}")
         rows += evaluate(s, [r for r in sweep() if r[0] not in args.skip], log)
-    threads = os.environ.get("OPENBLAS_NUM_THREADS")
-    command = " ; ".join(commands) if args.merge else (f"OPENBLAS_NUM_THREADS={threads} " if threads else "") + shlex.join(
-        ["python", "bench/compression.py", *sys.argv[1:]])
+    command = " ; ".join(commands) if args.merge else command_line()
     found = floors(rows)
     print(table(rows))
     print("\nFloors\n")
