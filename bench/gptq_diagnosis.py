@@ -5,8 +5,10 @@ Per linear layer, on the calibration split of ``bench/compression.py`` (same Hes
 tr(E H E^T) / tr(W H W^T) of E = W - W^ for one-shot SDQ (``sdq.decompose``) and SDQ GPTQ (``gptq.gptq_sdq``
 with activation-aware outliers and the clipping search), and how far each layer's largest input channel (by
 RMS) stands above the median channel. Then, on the evaluation windows: GPTQ at 0:8+W4g64 with the layers whose
-largest input channel exceeds ``MASSIVE`` x the median given 1:8 outliers (their GPTQ 1:8+W4g64 weights), and
-GPTQ at 0:8+W4g64 without the clipping search.
+largest input channel exceeds ``MASSIVE`` x the median given 1:8 outliers (their GPTQ 1:8+W4g64 weights),
+GPTQ at 0:8+W4g64 without the clipping search, and GPTQ calibrated block by block as its reference
+implementation does (``sequential``: each block's Hessians from the calibration windows as the already-quantised
+blocks before it transform them), at both configurations.
 
     pip install '.[models]' && OPENBLAS_NUM_THREADS=1 python bench/gptq_diagnosis.py
 """
@@ -23,6 +25,7 @@ import numpy as np
 
 import compression
 from sparseloom.golden import gptq, sdq
+from sparseloom.models.evaluation import Hessians
 
 CONFIGS = ["0:8+W4g64", "1:8+W4g64"]
 MASSIVE = 100
@@ -33,6 +36,24 @@ def proxy_error(w: np.ndarray, approx: np.ndarray, h: np.ndarray) -> float:
     w = w.astype(np.float64)
     e = w - approx.astype(np.float64)
     return float(np.sum((e @ h) * e) / np.sum((w @ h) * w))
+
+
+def sequential(s, config: sdq.SDQConfig) -> dict:
+    """GPTQ-SDQ weights of every layer, block by block: block b's Hessians come from the unmodified block b run
+    on what the quantised blocks 0..b-1 make of the calibration windows."""
+    model = s.evaluation.model
+    xs = [model.tensors["token_embd.weight"][w] for w in s.evaluation.calibration]
+    weights = {}
+    for b in range(model.config.n_layers):
+        h = Hessians()
+        for x in xs:
+            model.block(b, x, act=h.hook)
+        for n in (n for n in s.layers if n.startswith(f"blk.{b}.")):
+            w = s.layers[n]
+            weights[n] = gptq.gptq_sdq(w, h[n], config, outlier_score=gptq.activation_score(w, h[n]),
+                                       clip=True).dense().astype(np.float32)
+        xs = [model.block(b, x, weights) for x in xs]
+    return weights
 
 
 def main() -> None:
@@ -78,6 +99,11 @@ def main() -> None:
     no_clip = {n: gptq.gptq_sdq(w, h[n], config, clip=False).dense().astype(np.float32) for n, w in s.layers.items()}
     ablations["GPTQ 0:8+W4g64 without the clipping search"] = score(no_clip)
     log(f"GPTQ 0:8+W4g64 without clipping: {ablations['GPTQ 0:8+W4g64 without the clipping search']}")
+
+    for text in CONFIGS:
+        t0 = time.monotonic()
+        ablations[f"GPTQ {text}, calibrated block by block"] = score(sequential(s, sdq.SDQConfig.parse(text)))
+        log(f"GPTQ {text} block by block ({time.monotonic() - t0:.0f} s): {ablations[f'GPTQ {text}, calibrated block by block']}")
 
     print("| configuration | median one-shot proxy error | median GPTQ | GPTQ / one-shot (summed) | (median) |")
     print("|---|---:|---:|---:|---:|")

@@ -212,11 +212,17 @@ class SmolLM2:
 
     def block_inputs(self, tokens: np.ndarray) -> list[np.ndarray]:
         """The residual stream entering each block of the unmodified model, for ``forward(resume=...)``."""
-        rope, linear = _rope_tables(len(tokens), self.config.head_dim, self.config.rope_base), self.linear_weights()
         inputs = [self.tensors["token_embd.weight"][tokens]]
         for i in range(self.config.n_layers - 1):
-            inputs.append(self._block(i, inputs[-1], rope, linear, None, None))
+            inputs.append(self.block(i, inputs[-1]))
         return inputs
+
+    def block(self, i: int, x: np.ndarray, weights: dict[str, np.ndarray] | None = None, act=None) -> np.ndarray:
+        """Block i alone on its input residual stream x (tokens, d_model): its output, with ``weights`` and
+        ``act`` as in forward() (layer-by-layer calibration feeds each block what the blocks before it give)."""
+        linear = self.linear_weights()
+        linear.update(self._checked(linear, weights or {}))
+        return self._block(i, x, _rope_tables(len(x), self.config.head_dim, self.config.rope_base), linear, act, None)
 
     def _block(self, i, x, rope, linear, act, matmul) -> np.ndarray:
         def block_linear(kind, h):

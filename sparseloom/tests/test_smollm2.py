@@ -123,6 +123,17 @@ def test_replaced_weight_and_hook(model):
         model.forward(tokens, weights={"blk.0.attn_q.weight": np.zeros((2, 2), np.float32)})
 
 
+def test_blocks_one_at_a_time_give_the_whole_pass(model):
+    """block() chained from the embedding, with a replaced weight in block 3, then resumed: forward()'s logits."""
+    tokens = model.tokens[:24]
+    changed = {"blk.3.attn_v.weight": model.linear_weights()["blk.3.attn_v.weight"] * np.float32(0.5)}
+    x = model.tensors["token_embd.weight"][tokens]
+    for i in range(5):
+        x = model.block(i, x, changed)
+    assert np.array_equal(model.forward(tokens, changed, resume=(5, x)), model.forward(tokens, changed))
+    assert not np.array_equal(x, model.block_inputs(tokens)[5])
+
+
 def test_quality_of_the_reference(model):
     assert model.reference().dtype == np.float32 and model.reference().shape == (256, 49152)
     quality = model.quality(model.reference())
