@@ -229,10 +229,14 @@ def sdq_clipped(s: Subject, text: str) -> Compressed:
     return _sdq_result(s, {n: sdq.decompose(w, config, clip=True) for n, w in s.layers.items()})
 
 
+def gptq_layer(w: np.ndarray, h: np.ndarray, config: sdq.SDQConfig) -> sdq.SDQDecomposition:
+    """The bench's SDQ GPTQ of one layer against its Hessian: activation-aware outliers, clipping search."""
+    return gptq.gptq_sdq(w, h, config, outlier_score=gptq.activation_score(w, h), clip=True)
+
+
 def _gptq_parts(s: Subject, config: sdq.SDQConfig) -> dict:
     h = s.hessians
-    return {n: gptq.gptq_sdq(w, h[n], config, outlier_score=gptq.activation_score(w, h[n]), clip=True)
-            for n, w in s.layers.items()}
+    return {n: gptq_layer(w, h[n], config) for n, w in s.layers.items()}
 
 
 def sdq_gptq(s: Subject, text: str) -> Compressed:

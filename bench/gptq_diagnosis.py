@@ -49,9 +49,7 @@ def sequential(s, config: sdq.SDQConfig) -> dict:
         for x in xs:
             model.block(b, x, act=h.hook)
         for n in (n for n in s.layers if n.startswith(f"blk.{b}.")):
-            w = s.layers[n]
-            weights[n] = gptq.gptq_sdq(w, h[n], config, outlier_score=gptq.activation_score(w, h[n]),
-                                       clip=True).dense().astype(np.float32)
+            weights[n] = compression.gptq_layer(s.layers[n], h[n], config).dense().astype(np.float32)
         xs = [model.block(b, x, weights) for x in xs]
     return weights
 
@@ -74,8 +72,7 @@ def main() -> None:
         config = sdq.SDQConfig.parse(text)
         t0 = time.monotonic()
         for n, w in s.layers.items():
-            calibrated = gptq.gptq_sdq(w, h[n], config, outlier_score=gptq.activation_score(w, h[n]), clip=True)
-            gptq_weights[text, n] = calibrated.dense().astype(np.float32)
+            gptq_weights[text, n] = compression.gptq_layer(w, h[n], config).dense().astype(np.float32)
             layers[n][f"{text} one-shot"] = proxy_error(w, sdq.decompose(w, config).dense(), h[n])
             layers[n][f"{text} GPTQ"] = proxy_error(w, gptq_weights[text, n], h[n])
         log(f"{text}: one-shot and GPTQ proxy errors of {len(s.layers)} layers ({time.monotonic() - t0:.0f} s)")

@@ -24,6 +24,11 @@ def per_channel_int8(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(np.rint(flat / scale), -127, 127).astype(np.int8), scale
 
 
+def _group_widths(k: int, group: int) -> np.ndarray:
+    """The number of features in each run of ``group`` along K (the last may be shorter)."""
+    return np.diff(np.append(np.arange(0, k, group), k))
+
+
 def per_token_codes(x: np.ndarray, bits: int, group: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(integer codes in -Q..Q, float64 scales (tokens, groups)) of activations ``x`` (tokens x features);
     one group of all features unless ``group`` is given."""
@@ -31,15 +36,13 @@ def per_token_codes(x: np.ndarray, bits: int, group: int | None = None) -> tuple
         raise ValueError(f"activation bits must be an integer in 2..16, got {bits!r}")
     x = np.asarray(x, dtype=np.float64)
     k = x.shape[1]
-    if group is None:
-        group = k
+    group = k if group is None else group
     if not isinstance(group, int) or group < 1:
         raise ValueError(f"activation group must be a positive integer (features per scale), got {group!r}")
     qmax = 2 ** (bits - 1) - 1
-    starts = np.arange(0, k, group)
-    scale = np.maximum.reduceat(np.abs(x), starts, axis=1) / qmax
+    scale = np.maximum.reduceat(np.abs(x), np.arange(0, k, group), axis=1) / qmax
     scale[scale == 0] = 1
-    per_feature = np.repeat(scale, np.diff(np.append(starts, k)), axis=1)
+    per_feature = np.repeat(scale, _group_widths(k, group), axis=1)
     return np.clip(np.rint(x / per_feature), -qmax, qmax).astype(np.int32), scale
 
 
@@ -48,5 +51,4 @@ def per_token(x: np.ndarray, bits: int, group: int | None = None) -> np.ndarray:
     quantisation, float32."""
     codes, scale = per_token_codes(x, bits, group)
     k = codes.shape[1]
-    starts = np.arange(0, k, k if group is None else group)
-    return (codes * np.repeat(scale, np.diff(np.append(starts, k)), axis=1)).astype(np.float32)
+    return (codes * np.repeat(scale, _group_widths(k, k if group is None else group), axis=1)).astype(np.float32)
